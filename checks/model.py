@@ -1,0 +1,248 @@
+"""Result objects shared by every check.
+
+All results are frozen dataclasses; sequences are tuples so results can be
+shared between tasks and threads safely.  ``to_jsonable`` turns any of them
+into the plain JSON of DESIGN.md's contract (enum values as strings, tuples as
+lists, ``None`` kept as ``null``).
+
+A probe never raises for a network failure: it returns ``status="error"`` or
+``"timeout"`` with ``error`` set to a sentence a user can read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+REPORT_SCHEMA = "ddns-wizard/report@1"
+
+ProbeStatus = Literal["ok", "error", "timeout", "skipped"]
+Connectivity = Literal["online", "limited", "offline"]
+NatVerdictName = Literal["none", "nat", "double-nat", "cgnat", "unknown"]
+Severity = Literal["ok", "info", "warning", "error"]
+PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "upstream-nat", "unknown"]
+OutboundVerdictName = Literal["open", "blocked", "unknown"]
+VerifyVerdictName = Literal["ok", "propagating", "wrong-ip", "nxdomain", "no-answer", "unknown"]
+UpdateResultName = Literal["updated", "unchanged", "error"]
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """One probe's run, as the progress callback and the report's ``probes`` list see it.
+
+    ``name`` is stable and readable (``"http-echo"``, ``"stun"``, ``"upnp"``,
+    ``"natpmp"``, ``"local"``, ``"dns-echo"``, ``"traceroute"``); ``target`` is the
+    endpoint it talked to; ``summary`` one line about what it found.
+    """
+
+    name: str
+    target: str
+    status: ProbeStatus
+    ms: float
+    summary: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Ipv6Address:
+    address: str
+    interface: str
+    temporary: bool = False       # RFC 4941 privacy address (changes daily: never publish it)
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class LocalInfo:
+    """What this host knows about itself without asking anyone."""
+
+    interface: str | None          # the interface used to reach the internet
+    ipv4: str | None               # its address on that interface
+    gateway_ipv4: str | None       # default gateway
+    ipv6_global: tuple[Ipv6Address, ...] = ()
+    gateway_ipv6: str | None = None
+    vpn_interfaces: tuple[str, ...] = ()   # wg*, tun*, tailscale*, ... that are up
+    default_via_vpn: bool = False          # the IPv4 default route goes through a VPN interface
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ExternalSource:
+    """One independent answer to "what is my public address?"."""
+
+    method: Literal["http", "dns", "stun"]
+    endpoint: str
+    family: Literal[4, 6]
+    value: str | None
+    error: str | None
+    ms: float
+    mapped_port: int | None = None   # STUN only: the NAT's mapped source port
+
+
+@dataclass(frozen=True)
+class ExternalInfo:
+    ipv4: str | None                 # the agreed (majority) public IPv4, if any
+    ipv6: str | None
+    agreement: bool                  # every answering source gave the same address (per family)
+    sources: tuple[ExternalSource, ...] = ()
+    mapping_varies: bool | None = None   # STUN: mapped port differs by destination (symmetric NAT)
+    explanation: str | None = None       # why sources disagree, when they do
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One entry of the router's UPnP port-mapping table."""
+
+    external_port: int
+    protocol: Literal["TCP", "UDP"]
+    internal_host: str
+    internal_port: int
+    description: str = ""
+    lease_s: int = 0                 # 0 = permanent
+    enabled: bool = True
+    remote_host: str = ""
+
+    @property
+    def internal(self) -> str:
+        return f"{self.internal_host}:{self.internal_port}"
+
+
+@dataclass(frozen=True)
+class UpnpInfo:
+    """The router as seen through UPnP IGD and NAT-PMP."""
+
+    available: bool                  # an IGD answered and is usable (connected, public WAN)
+    found: bool = False              # an IGD answered at all
+    location: str | None = None      # its description URL
+    wan_ipv4: str | None = None      # IGD's GetExternalIPAddress ("" reported as None)
+    status: str | None = None        # IGD's connection status ("Connected", ...)
+    connection_type: str | None = None
+    mappings: tuple[PortMapping, ...] = ()
+    error: str | None = None
+    natpmp_available: bool = False
+    natpmp_wan_ipv4: str | None = None
+    natpmp_error: str | None = None
+
+
+@dataclass(frozen=True)
+class NatResult:
+    verdict: NatVerdictName
+    router_wan_ipv4: str | None
+    evidence: tuple[str, ...] = ()
+    traceroute_hops: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the user should know, with the fix, under a stable id."""
+
+    id: str
+    severity: Severity
+    title: str
+    detail: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class PortResult:
+    port: int
+    protocol: Literal["tcp", "udp"]
+    verdict: PortVerdictName
+    evidence: tuple[str, ...] = ()
+    fix: str = ""
+    service_was_listening: bool = False   # tested an existing service rather than our listener
+    upnp_mapped: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundResult:
+    port: int
+    protocol: Literal["tcp", "udp"]
+    verdict: OutboundVerdictName
+    ms: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DnsAnswer:
+    server: str                      # address (and name) asked
+    answers: tuple[str, ...]
+    ttl: int | None
+    ok: bool                         # answers == expected
+    error: str | None = None
+    rcode: str | None = None
+
+
+@dataclass(frozen=True)
+class PingResult:
+    method: Literal["icmp-unprivileged", "icmp-privileged", "tcp-connect", "none"]
+    alive: bool
+    rtt_ms: float | None
+    target: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    hostname: str
+    expected_ipv4: str | None
+    expected_ipv6: str | None
+    authoritative: tuple[DnsAnswer, ...]
+    resolvers: tuple[DnsAnswer, ...]
+    verdict: VerifyVerdictName
+    ping: PingResult | None = None
+    explanation: str = ""
+    caches_settle_s: int | None = None   # estimate: when every cache will serve the new answer
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    hostname: str
+    provider: str
+    previous: str | None             # what the authoritative servers served before
+    sent: str | None                 # address(es) sent, None when nothing was sent
+    result: UpdateResultName
+    code: str | None                 # the provider's own word: good, nochg, badauth, KO, HTTP 401 ...
+    message: str
+    fatal: bool = False              # stop updating this hostname until the user acts
+    retry_after_s: int | None = None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The whole ``diagnose`` report (schema ``ddns-wizard/report@1``)."""
+
+    generated_at: str                # ISO 8601, UTC
+    duration_ms: float
+    connectivity: Connectivity
+    local: LocalInfo
+    external: ExternalInfo
+    nat: NatResult
+    upnp: UpnpInfo
+    findings: tuple[Finding, ...]
+    probes: tuple[ProbeRecord, ...] = ()
+    tool_version: str = ""
+    schema: str = REPORT_SCHEMA
+    # Filled when ports/verify/update ran in the same session (wizard, or report export).
+    ports: tuple[PortResult, ...] = ()
+    outbound: tuple[OutboundResult, ...] = ()
+    verify: tuple[VerifyResult, ...] = ()
+    updates: tuple[UpdateResult, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON data (dict/list/str/number/bool/None) from any result object."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        if isinstance(obj, PortMapping):
+            out["internal"] = obj.internal
+        return out
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    return obj

@@ -1,0 +1,15 @@
+"""`ddns-wizard diagnose` (not built yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from checks.errors import UsageError
+
+    raise UsageError("'diagnose' is not available yet")
