@@ -146,6 +146,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
     except tomllib.TOMLDecodeError as exc:
         m = _LINE_RE.search(str(exc))
         line = int(m.group(1)) if m else None
+        if line is None and "end of document" in str(exc):
+            line = text.rstrip("\n").count("\n") + 1   # a truncated file: the last line
         msg = str(exc)
         where = f"{p}, line {line}" if line else str(p)
         raise ConfigSyntaxError(f"{where}: not valid TOML ({msg})", path=str(p), line=line) from None
