@@ -1,15 +1,97 @@
-"""`ddns-wizard probe-server` (not built yet)."""
+"""`ddns-wizard probe-server --listen HOST:PORT [--udp-port N] [--tls-cert F --tls-key F]`.
+
+Runs the self-hostable outside prober (checks/probe_server.py) until Ctrl-C or
+SIGTERM.  Starlette and uvicorn are imported inside ``run`` only, so ``--help``
+stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT", action="append", required=True,
+        help="address to serve HTTP(S) on, e.g. 0.0.0.0:8080 or [::]:8080 (repeatable)",
+    )
+    parser.add_argument(
+        "--udp-port", metavar="N", type=int, default=None,
+        help="also answer UDP datagrams on this port of each listen address with '<ip> <port>'",
+    )
+    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve HTTPS")
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
+    parser.add_argument("--rate", metavar="PER_S", type=float, default=10.0,
+                        help="requests per second allowed per client IP (default 10)")
+    parser.add_argument("--burst", metavar="N", type=int, default=30,
+                        help="burst of requests allowed per client IP (default 30)")
+    parser.add_argument("--max-probes", metavar="N", type=int, default=32,
+                        help="dial-backs in flight at once, all clients together (default 32)")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); UsageError when unusable."""
+    import ipaddress
+
+    from checks.errors import UsageError
+
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise UsageError(f"--listen {text!r}: expected HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UsageError(f"--listen {text!r}: HOST must be an IP address") from None
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"--listen {text!r}: PORT must be 1-65535")
+    return host, int(port_text)
 
 
 def run(args: argparse.Namespace) -> int:
-    from checks.errors import UsageError
+    import asyncio
+    import signal
 
-    raise UsageError("'probe-server' is not available yet")
+    from checks.errors import DdnsWizardError, UsageError
+
+    listen = [parse_listen(item) for item in args.listen]
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.udp_port is not None and not 0 < args.udp_port < 65536:
+        raise UsageError("--udp-port must be 1-65535")
+    if args.rate <= 0 or args.burst < 1 or args.max_probes < 1:
+        raise UsageError("--rate, --burst and --max-probes must be positive")
+
+    from checks import probe_server
+
+    settings = probe_server.ProbeServerSettings(
+        rate_per_s=args.rate, burst=args.burst, max_concurrent_probes=args.max_probes)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        def announce(running: probe_server.RunningProbeServer) -> None:
+            scheme = "https" if args.tls_cert else "http"
+            urls = ", ".join(f"{scheme}://{_hostport(h, p)}" for h, p in running.tcp_addresses)
+            udp = ", ".join(_hostport(h, p) for h, p in running.udp_addresses)
+            print(f"probe-server: serving {urls}" + (f"; UDP echo on {udp}" if udp else ""),
+                  file=sys.stderr, flush=True)
+
+        await probe_server.serve(listen, udp_port=args.udp_port, ssl_certfile=args.tls_cert,
+                                 ssl_keyfile=args.tls_key, settings=settings,
+                                 on_ready=announce, stop_event=stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        raise DdnsWizardError(f"cannot serve on {', '.join(args.listen)}: {exc.strerror or exc}") from None
+    return 0
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
