@@ -1,0 +1,152 @@
+"""Report export: JSON against the schema, Markdown that parses, self-contained HTML,
+redaction of secrets always and of addresses/hostnames with --redact."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jsonschema
+import pytest
+from markdown_it import MarkdownIt
+
+from checks.config import Config, Endpoints, HostConfig
+from checks.errors import UsageError
+from checks.model import UpdateResult
+from tests.samples import HOSTNAME, PUBLIC_V4, PUBLIC_V6, home_diagnosis, offline_diagnosis
+from wizard.report import render_report, report_data, write_report
+
+SCHEMA = json.loads((Path(__file__).parents[1] / "checks" / "schema" / "report-1.schema.json").read_text())
+
+SECRET_PASSWORD = "Pa55-word-XYZ-123"
+SECRET_TOKEN = "4f1c2d3e-aaaa-bbbb-cccc-0123456789ab"
+TSIG = "c2VjcmV0LXRzaWcta2V5LWJhc2U2NA=="
+
+
+def planted_config() -> Config:
+    return Config(
+        endpoints=Endpoints(ip_echo=("https://11.1.0.10/",)),
+        hosts=(
+            HostConfig(hostname=HOSTNAME, provider="dyndns2", username="alice", password=SECRET_PASSWORD),
+            HostConfig(hostname="cam.duckdns.org", provider="duckdns", token=SECRET_TOKEN),
+            HostConfig(hostname="box.selfhosted.lab-ddns.net", provider="rfc2136", options={"key": TSIG}),
+        ),
+    )
+
+
+def planted_diagnosis():  # type: ignore[no-untyped-def]
+    """A diagnosis whose messages quote the secrets, as a careless provider reply would."""
+    leak = UpdateResult("cam.duckdns.org", "duckdns", None, PUBLIC_V4, "error", "KO",
+                        f"GET https://www.duckdns.org/update?domains=cam&token={SECRET_TOKEN} said KO "
+                        f"(password {SECRET_PASSWORD}, key {TSIG})")
+    return home_diagnosis(updates=(leak,))
+
+
+def validator() -> jsonschema.Validator:
+    cls = jsonschema.validators.validator_for(SCHEMA)
+    return cls(SCHEMA, format_checker=cls.FORMAT_CHECKER)
+
+
+@pytest.mark.parametrize("make", [home_diagnosis, offline_diagnosis])
+def test_json_validates_against_schema(make) -> None:  # type: ignore[no-untyped-def]
+    data = json.loads(render_report(make(), "json", config=planted_config()))
+    errors = sorted(validator().iter_errors(data), key=str)
+    assert not errors, errors
+    assert data["schema"] == "ddns-wizard/report@1"
+    assert data["environment"]["tool_version"]
+    assert data["environment"]["endpoints"]["ip_echo"] == ["https://11.1.0.10/"]
+
+
+def test_schema_rejects_a_wrong_verdict() -> None:
+    data = report_data(home_diagnosis())
+    data["nat"]["verdict"] = "maybe"
+    assert list(validator().iter_errors(data))
+
+
+def test_markdown_summary_first_with_verdict_and_fixes() -> None:
+    md = render_report(home_diagnosis(), "markdown", config=planted_config())
+    tokens = MarkdownIt("commonmark").enable("table").parse(md)
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings[0] == "ddns-wizard diagnostic report"
+    assert headings[1] == "Summary"
+    assert "Findings" in headings and "NAT verdict and evidence" in headings and "Every probe" in headings
+    assert any(t.type == "table_open" for t in tokens)          # tables really parse as tables
+    assert "NAT verdict: **nat**" in md
+    assert "Remove the mapping and reach SSH through a VPN" in md   # the fix is there
+    assert "isp-blocked" in md and "propagating" in md              # ports and verify sections
+
+
+def test_html_is_self_contained_and_well_formed() -> None:
+    page = render_report(home_diagnosis(), "html", config=planted_config())
+
+    class Check(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.external: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            for name, value in attrs:
+                if name in ("src", "href") and value and "://" in value:
+                    self.external.append(value)
+            if tag in ("link", "script", "img", "iframe"):
+                self.external.append(tag)
+
+    c = Check()
+    c.feed(page)
+    assert c.external == []
+    assert 'name=viewport' in page and "@media print" in page
+    assert "SSH is exposed to the internet" in page
+
+
+def test_failed_run_still_makes_a_report(tmp_path: Path) -> None:
+    for suffix in (".json", ".md", ".html"):
+        p = write_report(offline_diagnosis(), tmp_path / f"r{suffix}")
+        text = p.read_text()
+        assert "offline" in text
+        assert "network unreachable" in text
+
+
+@pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
+def test_secrets_never_appear(tmp_path: Path, suffix: str) -> None:
+    cfg = planted_config()
+    plain = write_report(planted_diagnosis(), tmp_path / f"plain{suffix}", config=cfg).read_text()
+    for secret in (SECRET_PASSWORD, SECRET_TOKEN, TSIG):
+        assert secret not in plain
+    assert PUBLIC_V4 in plain                       # without --redact addresses stay
+
+
+@pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
+def test_redact_masks_public_addresses_and_hostnames_consistently(tmp_path: Path, suffix: str) -> None:
+    cfg = planted_config()
+    text = write_report(planted_diagnosis(), tmp_path / f"red{suffix}", config=cfg, redact=True).read_text()
+    for secret in (SECRET_PASSWORD, SECRET_TOKEN, TSIG):
+        assert secret not in text
+    for public in (PUBLIC_V4, PUBLIC_V6, "23.128.64.99", "11.1.0.10", HOSTNAME, "cam.duckdns.org"):
+        assert public not in text, public
+    assert "192.168.1.100" in text                  # private addresses are kept
+    assert "Redacted" in text or '"redacted": true' in text
+    # the same address always becomes the same placeholder
+    if suffix == ".json":
+        data = json.loads(text)
+        assert data["external"]["ipv4"] == data["nat"]["router_wan_ipv4"] == data["upnp"]["wan_ipv4"]
+        assert data["external"]["ipv4"] != data["verify"][0]["resolvers"][0]["answers"][0]
+
+
+def test_no_clobber_without_force_and_atomic_0600(tmp_path: Path) -> None:
+    p = tmp_path / "r.md"
+    p.write_text("precious")
+    with pytest.raises(UsageError, match="--force"):
+        write_report(home_diagnosis(), p)
+    assert p.read_text() == "precious"
+    write_report(home_diagnosis(), p, force=True)
+    assert p.read_text().startswith("# ddns-wizard diagnostic report")
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o600
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["r.md"]
+
+
+def test_unknown_suffix_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"\.json, \.md or \.html"):
+        write_report(home_diagnosis(), tmp_path / "r.pdf")
