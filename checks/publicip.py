@@ -1,0 +1,338 @@
+"""The public address, asked of several independent outside sources at once.
+
+HTTP echo services (plain-text body), DNS-based methods (OpenDNS, Cloudflare,
+Google) and STUN (checks/stun.py) each give an ExternalSource; summarize_external
+takes the majority per family and explains why sources disagree when they do.
+Every failure (timeout, refusal, HTML instead of an address, malformed DNS) is the
+source's ``error`` sentence, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from .addresses import parse_ip
+from .model import ExternalInfo, ExternalSource, LocalInfo
+
+if TYPE_CHECKING:  # httpx and dnspython are imported when a probe runs (lean start-up)
+    import dns.message
+    import httpx
+
+MAX_BODY_BYTES = 4096     # an echo body is one address; more is not an echo service
+
+
+def _snippet(text: str, limit: int = 40) -> str:
+    flat = " ".join(text.split())
+    return repr(flat[:limit] + ("..." if len(flat) > limit else ""))
+
+
+def parse_echo_body(text: str) -> str | None:
+    """The address in an echo service's body, or None.
+
+    Accepts exactly: a bare address (whitespace around it allowed), Cloudflare
+    trace-style ``key=value`` lines with an ``ip=`` line, or JSON ``{"ip": ...}``.
+    """
+    stripped = text.strip()
+    if not stripped or len(stripped) > MAX_BODY_BYTES:
+        return None
+    ip = parse_ip(stripped)
+    if ip is not None:
+        return str(ip)
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            return None
+        value = data.get("ip") if isinstance(data, dict) else None
+        ip = parse_ip(value) if isinstance(value, str) else None
+        return str(ip) if ip is not None else None
+    lines = [line.strip() for line in stripped.splitlines() if line.strip()]
+    if lines and all("=" in line for line in lines):
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key.strip() == "ip":
+                ip = parse_ip(value)
+                return str(ip) if ip is not None else None
+    return None
+
+
+def _family_of(value: str) -> int:
+    return 6 if ":" in value else 4
+
+
+async def http_echo(
+    client: "httpx.AsyncClient", url: str, *, family: int = 4, timeout_s: float = 2.0
+) -> ExternalSource:
+    """GET an echo URL and read our address from the plain-text body."""
+    import httpx
+
+    started = time.monotonic()
+
+    def result(value: str | None, error: str | None) -> ExternalSource:
+        ms = round((time.monotonic() - started) * 1000, 1)
+        return ExternalSource("http", url, 6 if family == 6 else 4, value, error, ms)
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with client.stream("GET", url, timeout=timeout_s,
+                                     headers={"Accept": "text/plain, application/json"}) as response:
+                body = b""
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_BODY_BYTES:
+                        break
+    except TimeoutError:
+        return result(None, f"no answer within {timeout_s:g} s")
+    except httpx.TimeoutException:
+        return result(None, f"no answer within {timeout_s:g} s")
+    except httpx.ConnectError as exc:
+        return result(None, _connect_error_text(exc))
+    except httpx.HTTPError as exc:
+        return result(None, f"HTTP request failed: {exc or type(exc).__name__}")
+    except (OSError, ValueError) as exc:
+        return result(None, f"request failed: {exc}")
+    text = body[:MAX_BODY_BYTES].decode("utf-8", "replace")
+    if response.status_code != 200:
+        return result(None, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
+    value = parse_echo_body(text)
+    if value is None:
+        return result(None, f"reply was not an IP address: {_snippet(text)}")
+    if _family_of(value) != family:
+        other = "IPv4" if family == 6 else "IPv6"
+        return result(None, f"asked for the IPv{family} address but the service saw {other} {value}"
+                            " (this host may have no working IPv" f"{family} route)")
+    return result(value, None)
+
+
+def _connect_error_text(exc: Exception) -> str:
+    text = str(exc)
+    low = text.lower()
+    if "refused" in low:
+        return "connection refused"
+    if "name or service not known" in low or "nodename nor servname" in low or "resolution" in low:
+        return f"cannot resolve the service's name ({text})"
+    if "unreachable" in low:
+        return "network unreachable (no route to the service)"
+    if "certificate" in low or "ssl" in low:
+        return f"TLS failed: {text}"
+    return f"cannot connect: {text or type(exc).__name__}"
+
+
+# --- DNS-based methods -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DnsEchoMethod:
+    name: str
+    qname: str
+    rdtype: str           # "A" | "TXT"
+    rdclass: str          # "IN" | "CH"
+    server: str           # the public server to ask (address; its name in the comment)
+
+
+DNS_ECHO_METHODS: dict[str, DnsEchoMethod] = {
+    # resolver1.opendns.com
+    "opendns": DnsEchoMethod("opendns", "myip.opendns.com", "A", "IN", "208.67.222.222"),
+    "cloudflare": DnsEchoMethod("cloudflare", "whoami.cloudflare", "TXT", "CH", "1.1.1.1"),
+    # ns1.google.com
+    "google": DnsEchoMethod("google", "o-o.myaddr.l.google.com", "TXT", "IN", "216.239.32.10"),
+}
+
+
+def parse_dns_spec(spec: str) -> tuple[DnsEchoMethod, str, int]:
+    """'opendns' / 'cloudflare@11.1.0.60' / 'google@[2001:db8::1]:5353' -> (method, host, port)."""
+    name, _, override = spec.strip().partition("@")
+    method = DNS_ECHO_METHODS.get(name.strip().lower())
+    if method is None:
+        known = ", ".join(DNS_ECHO_METHODS)
+        raise ValueError(f"unknown DNS echo method {name!r} (known: {known})")
+    if not override:
+        return method, method.server, 53
+    override = override.strip()
+    if override.startswith("["):
+        host, _, rest = override[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    elif override.count(":") == 1:
+        host, port_text = override.split(":")
+    else:
+        host, port_text = override, ""
+    if not host:
+        raise ValueError(f"no server in DNS echo spec {spec!r}")
+    try:
+        port = int(port_text) if port_text else 53
+    except ValueError:
+        raise ValueError(f"bad port in DNS echo spec {spec!r}") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"bad port in DNS echo spec {spec!r}")
+    return method, host, port
+
+
+def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMethod) -> tuple[str | None, str]:
+    """(address, "") from a DNS echo answer, or (None, reason) when it holds none."""
+    import dns.rcode
+    import dns.rdataclass
+    import dns.rdatatype
+
+    rcode = response.rcode()
+    if rcode != dns.rcode.NOERROR:
+        return None, f"the DNS server answered {dns.rcode.to_text(rcode)}"
+    want_type = dns.rdatatype.from_text(method.rdtype)
+    texts: list[str] = []
+    for rrset in response.answer:
+        if rrset.rdtype != want_type:
+            continue
+        for rdata in rrset:
+            if want_type == dns.rdatatype.A or want_type == dns.rdatatype.AAAA:
+                texts.append(rdata.address)
+            else:
+                texts.extend(part.decode("ascii", "replace") for part in rdata.strings)
+    for text in texts:
+        ip = parse_ip(text)
+        if ip is not None:
+            return str(ip), ""
+    if texts:
+        return None, f"answer was not an IP address: {_snippet(texts[0])}"
+    return None, f"no {method.rdtype} record in the answer"
+
+
+async def _server_address(host: str, timeout_s: float) -> str:
+    if parse_ip(host) is not None:
+        return str(parse_ip(host))
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(timeout_s):
+        infos = await loop.getaddrinfo(host, 53, type=socket.SOCK_DGRAM)
+    return infos[0][4][0]
+
+
+async def dns_echo(spec: str, *, timeout_s: float = 2.0) -> ExternalSource:
+    """Ask a DNS-based "what is my address" service (see DNS_ECHO_METHODS)."""
+    import dns.asyncquery
+    import dns.exception
+    import dns.message
+
+    started = time.monotonic()
+
+    def result(value: str | None, error: str | None, family: int = 4) -> ExternalSource:
+        ms = round((time.monotonic() - started) * 1000, 1)
+        fam = _family_of(value) if value else family
+        return ExternalSource("dns", spec, 6 if fam == 6 else 4, value, error, ms)
+
+    try:
+        method, host, port = parse_dns_spec(spec)
+    except ValueError as exc:
+        return result(None, str(exc))
+    try:
+        server = await _server_address(host, timeout_s)
+    except (TimeoutError, OSError, UnicodeError) as exc:
+        return result(None, f"cannot resolve DNS server {host}: {getattr(exc, 'strerror', None) or exc or 'timeout'}")
+    family = _family_of(server)
+    query = dns.message.make_query(method.qname, method.rdtype, method.rdclass)
+    remaining = max(0.05, timeout_s - (time.monotonic() - started))
+    try:
+        async with asyncio.timeout(remaining):
+            response = await dns.asyncquery.udp(query, server, port=port, timeout=remaining)
+    except (TimeoutError, dns.exception.Timeout):
+        return result(None, f"no answer within {timeout_s:g} s from {server}"
+                            " (port 53 may be blocked on this network)", family)
+    except ConnectionRefusedError:
+        return result(None, f"connection refused by {server}", family)
+    except OSError as exc:
+        return result(None, f"cannot reach {server}: {exc.strerror or exc}", family)
+    except dns.exception.DNSException as exc:
+        return result(None, f"malformed DNS answer from {server}: {exc}", family)
+    except Exception as exc:   # dnspython parses untrusted bytes: never let garbage crash a diagnosis
+        return result(None, f"malformed DNS answer from {server}: {type(exc).__name__}", family)
+    value, reason = address_from_dns_answer(response, method)
+    return result(value, reason or None, family)
+
+
+# --- summary -------------------------------------------------------------------------------
+
+def _majority(sources: Sequence[ExternalSource]) -> str | None:
+    votes = Counter(s.value for s in sources if s.value)
+    if not votes:
+        return None
+    top = max(votes.values())
+    tied = [v for v, n in votes.items() if n == top]
+    if len(tied) == 1:
+        return tied[0]
+    # On a tie, trust HTTP, then STUN, then DNS (DNS is the one networks intercept).
+    for method in ("http", "stun", "dns"):
+        for s in sources:
+            if s.method == method and s.value in tied:
+                return s.value
+    return tied[0]
+
+
+def _explain(family: int, answering: Sequence[ExternalSource], local: LocalInfo | None,
+             mapping_varies: bool | None) -> str:
+    by_method: dict[str, set[str]] = {}
+    for s in answering:
+        by_method.setdefault(s.method, set()).add(s.value)  # type: ignore[arg-type]
+    everything = sorted({s.value for s in answering if s.value})
+    listing = ", ".join(f"{s.method} {s.endpoint} saw {s.value}" for s in answering)
+    reasons: list[str] = []
+    if local is not None and local.default_via_vpn:
+        reasons.append(f"Traffic leaves through the VPN interface {local.interface}: services reached "
+                       "through the tunnel see the VPN's exit address, others (split tunnel, DNS "
+                       "sent outside the tunnel) see this network's own address.")
+    http = by_method.get("http", set())
+    dns_values = by_method.get("dns", set())
+    stun = by_method.get("stun", set())
+    if dns_values and http and not (dns_values & http):
+        reasons.append("The DNS-based answers differ from the HTTP-based ones: this network probably "
+                       "intercepts or redirects DNS traffic to public resolvers (some ISPs and routers "
+                       "do), so DNS-based address checks cannot be trusted here.")
+    if len(http) > 1 or (stun and http and not (stun & http)) or len(stun) > 1:
+        if family == 6:
+            reasons.append("IPv6 hosts use several addresses (temporary privacy addresses rotate), so "
+                           "services can see different source addresses of this same host.")
+        elif mapping_varies or len(stun) > 1:
+            reasons.append("The NAT gives different public addresses to different connections "
+                           "(several carrier-grade NAT egress addresses, and the STUN mapping varies by "
+                           "destination): an address published in DNS may not be the one that "
+                           "receives traffic.")
+        else:
+            reasons.append("Services see different addresses: the traffic leaves through several egress "
+                           "addresses (a carrier-grade NAT pool, load-balanced uplinks) or one service "
+                           "is reached through a proxy.")
+    if not reasons:
+        reasons.append("The sources disagree for no reason this tool can see.")
+    return f"IPv{family}: {listing}. " + " ".join(reasons) if everything else " ".join(reasons)
+
+
+def summarize_external(
+    sources: Sequence[ExternalSource],
+    *,
+    local: LocalInfo | None = None,
+    mapping_varies: bool | None = None,
+) -> ExternalInfo:
+    """The agreed public address per family, whether all sources agree, and why not."""
+    chosen: dict[int, str | None] = {}
+    explanations: list[str] = []
+    agreement = True
+    for family in (4, 6):
+        answering = [s for s in sources if s.value and _family_of(s.value) == family]
+        chosen[family] = _majority(answering)
+        if len({s.value for s in answering}) > 1:
+            agreement = False
+            explanations.append(_explain(family, answering, local, mapping_varies))
+    return ExternalInfo(
+        ipv4=chosen[4],
+        ipv6=chosen[6],
+        agreement=agreement,
+        sources=tuple(sources),
+        mapping_varies=mapping_varies,
+        explanation=" ".join(explanations) or None,
+    )
+
+
+__all__ = [
+    "DNS_ECHO_METHODS", "address_from_dns_answer", "dns_echo", "http_echo", "parse_dns_spec",
+    "parse_echo_body", "summarize_external",
+]

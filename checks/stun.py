@@ -1,0 +1,298 @@
+"""A small asyncio STUN client (RFC 5389 Binding) for the public address and NAT mapping behaviour.
+
+Why our own: the STUN packages on PyPI are RFC 3489-era or fragile, and a binding
+request is a 20-byte packet.  One local UDP socket (per address family) asks every
+server, so comparing the mapped ports tells whether the NAT maps by destination
+("symmetric" NAT, bad for peer-to-peer and a hint of carrier-grade NAT).
+
+Every failure is data: a server that does not answer, answers garbage or answers
+for another transaction becomes that source's ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+import struct
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .model import ExternalSource
+
+MAGIC_COOKIE = 0x2112A442
+BINDING_REQUEST = 0x0001
+BINDING_SUCCESS = 0x0101
+BINDING_ERROR = 0x0111
+ATTR_MAPPED_ADDRESS = 0x0001
+ATTR_ERROR_CODE = 0x0009
+ATTR_XOR_MAPPED_ADDRESS = 0x0020
+ATTR_FINGERPRINT = 0x8028
+DEFAULT_PORT = 3478
+# Send times (s after start) of the request; tailscale's netcheck uses a similar schedule.
+RETRANSMIT_AT = (0.0, 0.1, 0.2, 0.4)
+
+
+class StunParseError(ValueError):
+    """A datagram that is not a usable Binding success response for our transaction."""
+
+
+class StunErrorResponse(StunParseError):
+    """The server answered our transaction with a Binding error response (final)."""
+
+
+def build_binding_request(txid: bytes) -> bytes:
+    """A Binding Request with no attributes (20 bytes)."""
+    if len(txid) != 12:
+        raise ValueError("a STUN transaction id is 12 bytes")
+    return struct.pack("!HHI", BINDING_REQUEST, 0, MAGIC_COOKIE) + txid
+
+
+def _decode_address(value: bytes, txid: bytes, *, xored: bool) -> tuple[str, int]:
+    if len(value) < 4:
+        raise StunParseError("address attribute too short")
+    family = value[1]
+    port = struct.unpack("!H", value[2:4])[0]
+    raw = value[4:]
+    if xored:
+        port ^= MAGIC_COOKIE >> 16
+    if family == 0x01:
+        if len(raw) != 4:
+            raise StunParseError("IPv4 address attribute has the wrong length")
+        if xored:
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE)))
+        return str(ipaddress.IPv4Address(raw)), port
+    if family == 0x02:
+        if len(raw) != 16:
+            raise StunParseError("IPv6 address attribute has the wrong length")
+        if xored:
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE) + txid))
+        return str(ipaddress.IPv6Address(raw)), port
+    raise StunParseError(f"unknown address family {family}")
+
+
+def parse_binding_response(data: bytes, txid: bytes) -> tuple[str, int]:
+    """(mapped address, mapped port) from a Binding success response.
+
+    Prefers XOR-MAPPED-ADDRESS, falls back to MAPPED-ADDRESS (old servers).
+    Raises StunParseError for anything else: wrong transaction, error response,
+    truncated or inconsistent message, bad FINGERPRINT.
+    """
+    if len(data) < 20:
+        raise StunParseError(f"reply too short for STUN ({len(data)} bytes)")
+    msg_type, length, cookie = struct.unpack("!HHI", data[:8])
+    if msg_type & 0xC000 or cookie != MAGIC_COOKIE:
+        raise StunParseError("not a STUN message")
+    if data[8:20] != txid:
+        raise StunParseError("reply for another transaction")
+    if length % 4 or 20 + length > len(data):
+        raise StunParseError("STUN message length does not match the datagram")
+    body = data[20 : 20 + length]
+    attrs: dict[int, bytes] = {}
+    pos = 0
+    while pos + 4 <= len(body):
+        attr_type, attr_len = struct.unpack("!HH", body[pos : pos + 4])
+        value = body[pos + 4 : pos + 4 + attr_len]
+        if len(value) != attr_len:
+            raise StunParseError("truncated STUN attribute")
+        if attr_type == ATTR_FINGERPRINT:
+            if attr_len != 4:
+                raise StunParseError("bad FINGERPRINT attribute")
+            # CRC over the message up to the FINGERPRINT attribute, with the length as sent.
+            expected = (zlib.crc32(data[: 20 + pos]) ^ 0x5354554E) & 0xFFFFFFFF
+            if struct.unpack("!I", value)[0] != expected:
+                raise StunParseError("FINGERPRINT does not match (corrupted reply)")
+        attrs.setdefault(attr_type, value)
+        pos += 4 + attr_len + (-attr_len % 4)
+    if msg_type == BINDING_ERROR:
+        err = attrs.get(ATTR_ERROR_CODE, b"")
+        if len(err) >= 4:
+            code = (err[2] & 0x7) * 100 + err[3]
+            reason = err[4:].decode("utf-8", "replace")[:60]
+            raise StunErrorResponse(f"server answered with error {code} {reason}".rstrip())
+        raise StunErrorResponse("server answered with an error")
+    if msg_type != BINDING_SUCCESS:
+        raise StunParseError(f"unexpected STUN message type 0x{msg_type:04x}")
+    if ATTR_XOR_MAPPED_ADDRESS in attrs:
+        return _decode_address(attrs[ATTR_XOR_MAPPED_ADDRESS], txid, xored=True)
+    if ATTR_MAPPED_ADDRESS in attrs:
+        return _decode_address(attrs[ATTR_MAPPED_ADDRESS], txid, xored=False)
+    raise StunParseError("reply carries no mapped address")
+
+
+def split_server(spec: str) -> tuple[str, int]:
+    """'host[:port]' or '[v6]:port' -> (host, port); default port 3478."""
+    text = spec.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""          # bare host name, IPv4 or unbracketed IPv6
+    if not host:
+        raise ValueError(f"no host in STUN server {spec!r}")
+    number = int(port) if port else DEFAULT_PORT
+    if not 0 < number < 65536:
+        raise ValueError(f"bad port in STUN server {spec!r}")
+    return host, number
+
+
+@dataclass
+class _Query:
+    spec: str
+    addr: tuple[str, int] | None = None         # resolved (ip, port)
+    family: int = 4
+    txid: bytes = field(default_factory=lambda: os.urandom(12))
+    started: float = 0.0
+    result: tuple[str, int] | None = None
+    error: str | None = None
+    last_bad: str | None = None                 # a garbage reply, reported if nothing better comes
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    ms: float = 0.0
+
+
+class _StunProtocol(asyncio.DatagramProtocol):
+    def __init__(self, queries: list[_Query]) -> None:
+        self.by_txid = {q.txid: q for q in queries}
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+        if len(data) < 20:
+            return                                   # stray packet
+        query = self.by_txid.get(data[8:20])
+        if query is None or query.done.is_set():
+            return                                   # not ours, or a late duplicate
+        try:
+            query.result = parse_binding_response(data, query.txid)
+        except StunErrorResponse as exc:             # a real STUN error answer is final
+            query.error = str(exc)
+        except StunParseError as exc:                # garbage: keep waiting for a good one
+            query.last_bad = f"unusable reply: {exc}"
+            return
+        query.ms = (time.monotonic() - query.started) * 1000
+        query.done.set()
+
+    def error_received(self, exc: Exception) -> None:
+        # An unconnected UDP socket cannot say which server an ICMP error was for
+        # (Linux does not even report them); the affected queries simply time out.
+        pass
+
+
+async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        host, port = split_server(query.spec)
+    except ValueError as exc:
+        query.error = str(exc)
+        return
+    try:
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError, OSError) as exc:
+        query.error = f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}"
+        return
+    # Prefer IPv4: the question is usually the public IPv4 and its NAT.
+    infos.sort(key=lambda info: 0 if info[0] == socket.AF_INET else 1)
+    if not infos:
+        query.error = f"cannot resolve {host}"
+        return
+    fam, *_rest, sockaddr = infos[0]
+    query.addr = (sockaddr[0], sockaddr[1])
+    query.family = 4 if fam == socket.AF_INET else 6
+
+
+async def _exchange(queries: list[_Query], family: int, deadline: float) -> None:
+    loop = asyncio.get_running_loop()
+    local = "0.0.0.0" if family == 4 else "::"
+    try:
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _StunProtocol(queries), local_addr=(local, 0),
+            family=socket.AF_INET if family == 4 else socket.AF_INET6,
+        )
+    except OSError as exc:
+        for q in queries:
+            q.error = f"cannot open a UDP socket: {exc.strerror or exc}"
+        return
+    try:
+        start = time.monotonic()
+        for q in queries:
+            q.started = start
+
+        async def send_schedule(q: _Query) -> None:
+            for at in RETRANSMIT_AT:
+                delay = start + at - time.monotonic()
+                if delay > 0:
+                    try:
+                        await asyncio.wait_for(q.done.wait(), delay)
+                        return
+                    except TimeoutError:
+                        pass
+                if q.done.is_set() or time.monotonic() >= deadline:
+                    return
+                try:
+                    transport.sendto(build_binding_request(q.txid), q.addr)
+                except OSError as exc:
+                    q.error = f"cannot send to {q.addr[0]}: {exc.strerror or exc}"  # type: ignore[index]
+                    q.done.set()
+                    return
+            await q.done.wait()
+
+        remaining = deadline - time.monotonic()
+        tasks = [asyncio.ensure_future(send_schedule(q)) for q in queries]
+        try:
+            await asyncio.wait(tasks, timeout=max(remaining, 0))
+        finally:
+            for task in tasks:
+                task.cancel()
+    finally:
+        transport.close()
+
+
+async def stun_probe(
+    servers: Sequence[str], *, timeout_s: float = 1.5
+) -> tuple[tuple[ExternalSource, ...], bool | None]:
+    """Ask every STUN server for our mapped address from one local socket per family.
+
+    Returns one ExternalSource per server (in the order given) and whether the
+    mapped port (or address) varies by destination: None with fewer than two answers
+    of the same family.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + timeout_s
+    queries = [_Query(spec) for spec in servers]
+    if not queries:
+        return (), None
+    t0 = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout_s):
+            await asyncio.gather(*(_resolve(q, loop) for q in queries))
+    except TimeoutError:
+        pass
+    for q in queries:
+        if q.addr is None and q.error is None:
+            q.error = f"could not resolve the server name within {timeout_s:g} s"
+    for family in (4, 6):
+        group = [q for q in queries if q.addr is not None and q.family == family and q.error is None]
+        if group:
+            await _exchange(group, family, deadline)
+    sources: list[ExternalSource] = []
+    for q in queries:
+        if q.result is not None and q.error is None:
+            sources.append(ExternalSource("stun", q.spec, 6 if ":" in q.result[0] else 4,
+                                          q.result[0], None, round(q.ms, 1), mapped_port=q.result[1]))
+            continue
+        error = q.error or q.last_bad or f"no answer within {timeout_s:g} s"
+        ms = q.ms or (time.monotonic() - t0) * 1000
+        sources.append(ExternalSource("stun", q.spec, q.family, None, error, round(ms, 1)))  # type: ignore[arg-type]
+    return tuple(sources), mapping_varies(sources)
+
+
+def mapping_varies(sources: Sequence[ExternalSource]) -> bool | None:
+    """True when one local socket got different mappings from different servers."""
+    for family in (4, 6):
+        mapped = {(s.value, s.mapped_port) for s in sources if s.value and s.family == family}
+        answers = [s for s in sources if s.value and s.family == family]
+        if len(answers) >= 2:
+            return len(mapped) > 1
+    return None

@@ -1,0 +1,407 @@
+"""The router through UPnP IGD (miniupnpc) and NAT-PMP.
+
+miniupnpc's ``discover()`` never waits less than a second, so discovery is our
+own SSDP M-SEARCH burst (several search targets at once, multicast and, when the
+gateway is known, unicast to it as tailscale's portmapper does); the first IGD
+answer's LOCATION is handed to ``UPnP.selectigd(url)``, which only fetches that
+description.
+
+miniupnpc blocks: every call runs in ``asyncio.to_thread`` under a deadline. A
+thread cannot be killed, so a call abandoned at its deadline keeps running until
+miniupnpc's own socket timeouts end it (a few seconds at most); the calls of one
+IgdClient are serialised with a lock inside the thread so an abandoned call never
+runs concurrently with the next one on the same (not thread-safe) UPnP object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from .addresses import classify, describe_class, is_public, parse_ip
+from .errors import UpnpError
+from .model import PortMapping, UpnpInfo
+from .natpmp import natpmp_external_address
+
+SSDP_GROUP = ("239.255.255.250", 1900)
+SEARCH_TARGETS = (
+    "urn:schemas-upnp-org:device:InternetGatewayDevice:1",
+    "urn:schemas-upnp-org:service:WANIPConnection:1",
+    "urn:schemas-upnp-org:service:WANIPConnection:2",
+    "urn:schemas-upnp-org:service:WANPPPConnection:1",
+)
+IGD_MARKERS = ("InternetGatewayDevice", "WANIPConnection", "WANPPPConnection")
+
+# UPnP error codes a user meets when adding mappings, with what they mean in plain words.
+UPNP_ERRORS: dict[int, str] = {
+    606: "the router refused: this action is not authorised (UPnP may be read-only or restricted)",
+    718: "the port is already mapped to another host or service on the router",
+    725: "the router only accepts permanent mappings (lease 0)",
+    728: "the router's mapping table is full",
+    729: "the mapping conflicts with another port-mapping mechanism on the router (NAT-PMP/PCP)",
+    402: "the router rejected the request's arguments",
+    501: "the router could not perform the action (its WAN may be down or private)",
+    714: "no such mapping on the router",
+    716: "the router does not accept a wildcard external port",
+    724: "the router requires the internal and external port to be equal",
+}
+# miniupnpc raises a bare Exception whose text is strupnperror(code): map it back to the code.
+_MINIUPNPC_TEXT_TO_CODE: dict[str, int] = {
+    "Action not authorized": 606,
+    "ConflictInMappingEntry": 718,
+    "OnlyPermanentLeasesSupported": 725,
+    "NoPortMapsAvailable": 728,
+    "ConflictWithOtherMechanisms": 729,
+    "Invalid Args": 402,
+    "Action Failed": 501,
+    "NoSuchEntryInArray": 714,
+    "WildCardNotPermittedInExtPort": 716,
+    "SamePortValuesRequired": 724,
+    "Invalid Action": 401,
+    "Argument Value Invalid": 600,
+    "Argument Value Out of Range": 601,
+}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SsdpReply:
+    st: str
+    location: str
+    usn: str = ""
+    server: str = ""
+
+    @property
+    def is_igd(self) -> bool:
+        return any(m in self.st or m in self.usn for m in IGD_MARKERS)
+
+
+def build_msearch(st: str, mx: int = 1) -> bytes:
+    return (
+        "M-SEARCH * HTTP/1.1\r\n"
+        f"HOST: {SSDP_GROUP[0]}:{SSDP_GROUP[1]}\r\n"
+        'MAN: "ssdp:discover"\r\n'
+        f"MX: {mx}\r\n"
+        f"ST: {st}\r\n"
+        "\r\n"
+    ).encode("ascii")
+
+
+def parse_ssdp_reply(data: bytes) -> SsdpReply | None:
+    """An M-SEARCH answer (``HTTP/1.1 200 OK`` + headers) with an http LOCATION, else None."""
+    try:
+        text = data[:4096].decode("utf-8", "replace")
+    except Exception:
+        return None
+    lines = text.replace("\r\n", "\n").split("\n")
+    if not lines or not lines[0].upper().startswith("HTTP/1.") or " 200" not in lines[0]:
+        return None
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers.setdefault(name.strip().lower(), value.strip())
+    location = headers.get("location", "")
+    try:
+        parts = urlsplit(location)
+        valid = parts.scheme == "http" and bool(parts.hostname) and (parts.port or 80) > 0
+    except ValueError:
+        valid = False
+    if not valid:
+        return None
+    return SsdpReply(headers.get("st", ""), location, headers.get("usn", ""), headers.get("server", ""))
+
+
+class _SsdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+        reply = parse_ssdp_reply(data)
+        if reply is not None and reply.is_igd and not self.found.done():
+            self.found.set_result(reply.location)
+
+    def error_received(self, exc: Exception) -> None:
+        pass    # e.g. ICMP unreachable for the unicast copy: the multicast copy may still work
+
+
+async def ssdp_discover(
+    *, timeout_s: float = 0.6, bind_addr: str | None = None, gateway: str | None = None
+) -> str | None:
+    """LOCATION URL of the first IGD answering our M-SEARCH burst, None when none answers in time."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 2)
+        if bind_addr:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(bind_addr))
+        sock.bind((bind_addr or "0.0.0.0", 0))
+    except OSError:
+        sock.close()
+        return None
+    transport, protocol = await loop.create_datagram_endpoint(_SsdpProtocol, sock=sock)
+    try:
+        targets = [SSDP_GROUP]
+        if gateway and parse_ip(gateway) is not None and ":" not in gateway:
+            targets.append((gateway, SSDP_GROUP[1]))
+        for dest in targets:
+            for st in SEARCH_TARGETS:
+                try:
+                    transport.sendto(build_msearch(st), dest)
+                except OSError:
+                    pass        # no multicast route (offline): nothing will answer
+        try:
+            return await asyncio.wait_for(asyncio.shield(protocol.found), timeout_s)
+        except TimeoutError:
+            return None
+    finally:
+        transport.close()
+
+
+def upnp_error_from(exc: BaseException, action: str) -> UpnpError:
+    """A UpnpError with the UPnP code and a plain sentence from miniupnpc's exception text."""
+    text = str(exc).strip()
+    code = _MINIUPNPC_TEXT_TO_CODE.get(text)
+    if code is None and text[:3].isdigit():
+        code = int(text[:3])
+    meaning = UPNP_ERRORS.get(code or -1)
+    if meaning:
+        return UpnpError(f"{action}: {meaning} (UPnP error {code})", code=code)
+    if "HTTP" in text or "Invalid response" in text:
+        return UpnpError(f"{action}: the router's UPnP service did not answer properly ({text})", code=code)
+    return UpnpError(f"{action}: {text or type(exc).__name__}", code=code)
+
+
+class IgdClient:
+    """One router's IGD, through a miniupnpc.UPnP object; every call bounded by a deadline."""
+
+    def __init__(self, upnp: Any, location: str, *, timeout_s: float = 2.0) -> None:
+        self._upnp = upnp
+        self.location = location
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+
+    @classmethod
+    async def connect(cls, location: str, *, timeout_s: float = 2.0,
+                      factory: Callable[[], Any] | None = None) -> "IgdClient":
+        """Fetch the description at ``location`` and select its WAN service. Raises UpnpError.
+
+        ``factory`` makes the UPnP object (default miniupnpc.UPnP; tests inject a fake).
+        """
+        if factory is None:
+            import miniupnpc
+
+            factory = miniupnpc.UPnP
+        client = cls(factory(), location, timeout_s=timeout_s)
+        try:
+            await client._call(lambda u: u.selectigd(location), timeout_s=timeout_s)
+        except UpnpError as exc:
+            raise UpnpError(f"the router at {location} has no usable IGD description: {exc}",
+                            code=exc.code) from None
+        return client
+
+    async def _call(self, fn: Callable[[Any], T], *, timeout_s: float | None = None,
+                    action: str = "UPnP request") -> T:
+        def run() -> T:
+            with self._lock:
+                return fn(self._upnp)
+
+        limit = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(run), limit)
+        except TimeoutError:
+            raise UpnpError(f"{action}: the router did not answer within {limit:g} s") from None
+        except UpnpError:
+            raise
+        except Exception as exc:        # miniupnpc raises bare Exception with strupnperror text
+            raise upnp_error_from(exc, action) from None
+
+    @property
+    def lan_address(self) -> str | None:
+        """Our LAN address as the IGD sees it (miniupnpc's lanaddr after selectigd)."""
+        value = getattr(self._upnp, "lanaddr", "") or ""
+        return value or None
+
+    async def external_ip(self) -> str | None:
+        value = await self._call(lambda u: u.externalipaddress(), action="reading the WAN address")
+        return value or None
+
+    async def status(self) -> tuple[str, int, str]:
+        status, uptime, last_error = await self._call(lambda u: u.statusinfo(), action="reading the status")
+        return str(status), int(uptime or 0), str(last_error)
+
+    async def connection_type(self) -> str:
+        return str(await self._call(lambda u: u.connectiontype(), action="reading the connection type"))
+
+    async def mappings(self, limit: int = 256, *, deadline: float | None = None) -> tuple[PortMapping, ...]:
+        """The router's mapping table (index by index, stops at the first empty slot or the deadline)."""
+        out: list[PortMapping] = []
+        for index in range(limit):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            try:
+                entry = await self._call(lambda u, i=index: u.getgenericportmapping(i),
+                                         action="reading the mapping table")
+            except UpnpError as exc:
+                # 713/714: past the end on some routers; otherwise keep what was read.
+                if exc.code in (713, 714) or out:
+                    break
+                raise
+            if entry is None:
+                break
+            mapping = _mapping_from_generic(entry)
+            if mapping is not None:
+                out.append(mapping)
+        return tuple(out)
+
+    async def add_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"],
+                          internal_host: str, internal_port: int, description: str,
+                          lease_s: int = 0) -> None:
+        proto = protocol.upper()
+        action = f"adding {external_port}/{proto.lower()} -> {internal_host}:{internal_port}"
+
+        def add(lease: int) -> Callable[[Any], Any]:
+            return lambda u: u.addportmapping(external_port, proto, internal_host, internal_port,
+                                              description, "", lease)
+
+        try:
+            await self._call(add(lease_s), action=action)
+        except UpnpError as exc:
+            if exc.code == 725 and lease_s != 0:
+                await self._call(add(0), action=action)   # only permanent leases supported
+                return
+            raise
+
+    async def delete_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"]) -> bool:
+        """True when a mapping was removed, False when there was none."""
+        try:
+            await self._call(lambda u: u.deleteportmapping(external_port, protocol.upper(), ""),
+                             action=f"removing {external_port}/{protocol.lower()}")
+        except UpnpError as exc:
+            if exc.code == 714:
+                return False
+            raise
+        return True
+
+    async def get_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"]
+                          ) -> PortMapping | None:
+        proto = protocol.upper()
+        try:
+            entry = await self._call(lambda u: u.getspecificportmapping(external_port, proto),
+                                     action=f"reading mapping {external_port}/{proto.lower()}")
+        except UpnpError as exc:
+            if exc.code == 714:
+                return None
+            raise
+        if not entry:
+            return None
+        try:
+            ihost, iport, desc, enabled, lease = entry[:5]
+            return PortMapping(int(external_port), proto, str(ihost), int(iport),  # type: ignore[arg-type]
+                               str(desc or ""), int(lease or 0), bool(enabled))
+        except (TypeError, ValueError):
+            return None
+
+
+def _mapping_from_generic(entry: Any) -> PortMapping | None:
+    # miniupnpc: (eport, proto, (ihost, iport), desc, enabled, rhost, lease)
+    try:
+        eport, proto, (ihost, iport), desc, enabled, rhost, lease = entry
+        protocol = str(proto).upper()
+        if protocol not in ("TCP", "UDP"):
+            return None
+        return PortMapping(int(eport), protocol, str(ihost), int(iport), str(desc or ""),  # type: ignore[arg-type]
+                           int(lease or 0), bool(int(enabled)) if str(enabled).isdigit() else bool(enabled),
+                           str(rhost or ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def wan_problem(wan: str | None) -> str | None:
+    """Why a router WAN address makes the IGD unusable for hosting, or None when it is public."""
+    if not wan:
+        return ("the router's UPnP reports no external address (miniupnpd does this when its own WAN "
+                "address is private): another NAT sits upstream")
+    if parse_ip(wan) is None:
+        return f"the router's UPnP reports an external address that is not an IP address: {wan[:40]!r}"
+    if not is_public(wan):
+        return (f"the router's WAN address {wan} is {describe_class(classify(wan))}: another NAT sits "
+                "upstream, so mappings on this router alone cannot make a server reachable")
+    return None
+
+
+async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
+                       factory: Callable[[], Any] | None = None) -> UpnpInfo:
+    """SSDP and NAT-PMP at once; then, if an IGD answered, its WAN address, status and mappings.
+
+    Never raises; always returns within about ``budget_s``.
+    """
+    started = time.monotonic()
+    deadline = started + budget_s
+    ssdp_s = min(0.6, budget_s * 0.5)
+    natpmp_task = (asyncio.ensure_future(natpmp_external_address(gateway, timeout_s=min(0.6, budget_s)))
+                   if gateway and parse_ip(gateway) is not None and ":" not in gateway else None)
+    try:
+        location = await ssdp_discover(timeout_s=ssdp_s, gateway=gateway)
+    except Exception:
+        location = None
+    info = await _igd_info(location, deadline, factory) if location else UpnpInfo(
+        available=False, found=False,
+        error=f"no UPnP IGD answered within {ssdp_s * 1000:.0f} ms (UPnP off on the router, or none)")
+    natpmp_available, natpmp_wan, natpmp_error = False, None, "NAT-PMP not tried (no IPv4 gateway)"
+    if natpmp_task is not None:
+        try:
+            reply = await asyncio.wait_for(natpmp_task, max(0.05, deadline - time.monotonic()))
+            natpmp_available, natpmp_wan, natpmp_error = reply.ok, reply.external_ipv4, reply.error
+        except Exception:
+            natpmp_error = "NAT-PMP: no answer in time"
+    from dataclasses import replace
+
+    return replace(info, natpmp_available=natpmp_available, natpmp_wan_ipv4=natpmp_wan,
+                   natpmp_error=natpmp_error)
+
+
+async def _igd_info(location: str, deadline: float, factory: Callable[[], Any] | None) -> UpnpInfo:
+    def left() -> float:
+        return max(0.05, deadline - time.monotonic())
+
+    try:
+        client = await IgdClient.connect(location, timeout_s=left(), factory=factory)
+    except UpnpError as exc:
+        return UpnpInfo(available=False, found=True, location=location, error=str(exc))
+    wan: str | None = None
+    status = ctype = None
+    errors: list[str] = []
+    try:
+        client.timeout_s = left()
+        wan = await client.external_ip()
+    except UpnpError as exc:
+        errors.append(str(exc))
+    try:
+        client.timeout_s = left()
+        status = (await client.status())[0]
+        client.timeout_s = left()
+        ctype = await client.connection_type()
+    except UpnpError as exc:
+        errors.append(str(exc))
+    mappings: tuple[PortMapping, ...] = ()
+    try:
+        client.timeout_s = left()
+        mappings = await client.mappings(deadline=deadline)
+    except UpnpError as exc:
+        errors.append(str(exc))
+    problem = wan_problem(wan) if not (errors and wan is None and "WAN address" in errors[0]) else None
+    if status is not None and status != "Connected":
+        problem = problem or f"the router says its WAN connection is {status!r}"
+    if problem:
+        errors.insert(0, problem)
+    available = wan is not None and is_public(wan) and (status in (None, "Connected"))
+    return UpnpInfo(available=available, found=True, location=location, wan_ipv4=wan, status=status,
+                    connection_type=ctype, mappings=mappings, error="; ".join(errors) or None)
