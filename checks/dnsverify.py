@@ -1,0 +1,748 @@
+"""DNS verification: what the authoritative servers and the resolvers serve for a name.
+
+Three views of one hostname, each asked concurrently and each with its own deadline:
+
+* the zone's **authoritative servers**, found by walking up the name to the zone apex
+  (SOA) through the configured resolvers, then their NS names resolved to addresses;
+  each address is asked directly with the RD flag off (no cache in between, TCP
+  fallback when the UDP reply is truncated) — this is the truth the provider holds;
+* each **configured resolver**, asked an ordinary recursive query: its answer and the
+  TTL it still has left in its cache — this is what the rest of the world sees;
+* a **verdict** (``ok``, ``propagating``, ``wrong-ip``, ``nxdomain``, ``no-answer``,
+  ``unknown``) with an estimate of when every cache will serve the new answer.
+
+The resolvers used for the walk are the configuration's ``[endpoints] resolvers``,
+never the system's ``resolv.conf``: a test or a lab run must not leak queries.  A
+resolver entry is ``ADDRESS``, ``ADDRESS:PORT`` or ``[IPv6]:PORT``.
+
+Network failures are data (``error`` fields), never exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Awaitable, Callable, Literal, Sequence
+
+import dns.asyncquery
+import dns.asyncresolver
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.nameserver
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from .model import DnsAnswer, PingResult, VerifyResult, VerifyVerdictName
+
+RecordType = Literal["A", "AAAA"]
+Pinger = Callable[[str], Awaitable[PingResult]]
+
+_MAX_CNAME_CHAIN = 8
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class NameServer:
+    """One NS record of the zone and the addresses its name resolves to."""
+
+    name: str                          # host name of the server, without the trailing dot
+    addresses: tuple[str, ...] = ()
+    error: str | None = None           # why it has no address (lookup failed)
+
+
+@dataclass(frozen=True)
+class AuthServers:
+    """The zone a hostname lives in and the servers authoritative for it."""
+
+    hostname: str
+    zone: str | None                   # zone apex, without the trailing dot
+    nameservers: tuple[NameServer, ...] = ()
+    error: str | None = None           # why they could not be found (NXDOMAIN zone, no NS, timeout)
+    ms: float = 0.0
+
+    @property
+    def targets(self) -> tuple[tuple[str, str], ...]:
+        """(address, NS name) pairs to ask, each address once, in NS order."""
+        seen: set[str] = set()
+        out: list[tuple[str, str]] = []
+        for ns in self.nameservers:
+            for addr in ns.addresses:
+                if addr not in seen:
+                    seen.add(addr)
+                    out.append((addr, ns.name))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One server's reply to one question, reduced to what verification needs."""
+
+    rcode: str | None                  # None: no usable reply at all
+    addresses: tuple[str, ...] = ()
+    ttl: int | None = None             # TTL of the address records, else the negative-caching TTL
+    error: str | None = None
+    authoritative: bool = False        # AA flag
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
+    """``"1.1.1.1"``, ``"1.1.1.1:5353"``, ``"[::1]:5353"`` or ``"::1"`` → (address, port).
+
+    Raises ``ValueError`` for anything that is not an IP address (resolvers are
+    addresses: resolving a resolver's name would need a resolver).
+    """
+    s = spec.strip()
+    host, port = s, default_port
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise ValueError(f"bad resolver address {spec!r}")
+        host = s[1:end]
+        rest = s[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"bad resolver address {spec!r}")
+            port = int(rest[1:])
+    elif s.count(":") == 1:
+        host, p = s.split(":")
+        port = int(p)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"resolver {spec!r} is not an IP address") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"bad port in resolver {spec!r}")
+    return host, port
+
+
+def normalize_hostname(hostname: str) -> str:
+    """Lower case, no trailing dot; raises ``ValueError`` for a name DNS cannot carry."""
+    name = hostname.strip().rstrip(".").lower()
+    if not name or " " in name:
+        raise ValueError(f"{hostname!r} is not a host name")
+    try:
+        parsed = dns.name.from_text(name)   # IDNA-encodes non-ASCII, checks label lengths
+    except (dns.exception.DNSException, UnicodeError) as exc:
+        raise ValueError(f"{hostname!r} is not a valid host name ({exc})") from None
+    if len(parsed.labels) < 3:   # at least "label.tld." — a bare TLD is not a host
+        raise ValueError(f"{hostname!r} is not a host name (it needs a domain, e.g. myhome.example.org)")
+    return parsed.to_text(omit_final_dot=True)
+
+
+def _family(address: str) -> int:
+    return 6 if ":" in address else 4
+
+
+def _canonical(address: str) -> str:
+    try:
+        return ipaddress.ip_address(address).compressed
+    except ValueError:
+        return address
+
+
+def _make_resolver(resolvers: Sequence[str], timeout_s: float) -> tuple[dns.asyncresolver.Resolver | None, str | None]:
+    """A dnspython resolver that asks only ``resolvers`` (never the system's configuration)."""
+    nameservers: list[dns.nameserver.Nameserver] = []
+    for spec in resolvers:
+        try:
+            addr, port = parse_server(spec)
+        except ValueError as exc:
+            return None, str(exc)
+        nameservers.append(dns.nameserver.Do53Nameserver(addr, port))
+    if not nameservers:
+        return None, "no resolvers configured ([endpoints] resolvers is empty)"
+    res = dns.asyncresolver.Resolver(configure=False)
+    res.nameservers = nameservers
+    res.lifetime = timeout_s
+    # Several tries per server inside the lifetime: one lost UDP datagram must not fail the walk.
+    res.timeout = max(0.2, timeout_s / 3)
+    res.retry_servfail = False
+    res.cache = None
+    return res, None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, (dns.exception.Timeout, TimeoutError, asyncio.TimeoutError)):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (no DNS server there)"
+    if isinstance(exc, OSError):
+        return f"network error: {exc.strerror or exc}"
+    if isinstance(exc, (dns.message.ShortHeader, dns.exception.FormError, dns.message.TrailingJunk)):
+        return f"malformed reply ({type(exc).__name__})"
+    if isinstance(exc, dns.exception.DNSException):
+        return f"bad reply: {exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------- finding the servers
+
+
+async def find_authoritative(
+    hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0
+) -> AuthServers:
+    """The zone apex of ``hostname`` and its authoritative servers' addresses.
+
+    Walks up the name with SOA queries (the apex is where the SOA lives), asks the
+    zone's NS records, and resolves every NS name's A/AAAA, all through ``resolvers``.
+    Never raises for DNS or network failures: ``error`` says what went wrong.
+    """
+    started = time.monotonic()
+
+    def done(zone: str | None, nameservers: tuple[NameServer, ...] = (), error: str | None = None) -> AuthServers:
+        return AuthServers(hostname=hostname, zone=zone, nameservers=nameservers, error=error,
+                           ms=round((time.monotonic() - started) * 1000, 1))
+
+    try:
+        name = dns.name.from_text(normalize_hostname(hostname))
+    except ValueError as exc:
+        return done(None, error=str(exc))
+    resolver, err = _make_resolver(resolvers, timeout_s)
+    if resolver is None:
+        return done(None, error=err)
+    try:
+        async with asyncio.timeout(timeout_s):
+            try:
+                zone_name = await dns.asyncresolver.zone_for_name(name, resolver=resolver, lifetime=timeout_s)
+            except dns.resolver.NoRootSOA:
+                return done(None, error=f"no zone found for {hostname}: no parent domain exists (NXDOMAIN up to the root)")
+            except dns.resolver.NoNameservers as exc:
+                return done(None, error=f"the resolvers failed to look up the zone of {hostname} ({_short(exc)})")
+            except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
+                return done(None, error=f"the resolvers did not answer in {timeout_s:g} s while looking up the zone of {hostname}")
+            zone = zone_name.to_text(omit_final_dot=True) or "."
+            try:
+                ns_answer = await resolver.resolve(zone_name, "NS", raise_on_no_answer=False)
+            except dns.resolver.NXDOMAIN:
+                return done(zone, error=f"zone {zone} has no NS records (NXDOMAIN)")
+            except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
+                return done(zone, error=f"the resolvers did not answer the NS query for {zone}")
+            except dns.resolver.NoNameservers as exc:
+                return done(zone, error=f"the resolvers failed the NS query for {zone} ({_short(exc)})")
+            ns_names = sorted({r.target.to_text(omit_final_dot=True) for r in (ns_answer.rrset or ())})
+            if not ns_names:
+                return done(zone, error=f"zone {zone} has no NS records")
+            per_ns = max(0.2, timeout_s - (time.monotonic() - started))
+            nameservers = await asyncio.gather(*(_resolve_ns(resolver, n, per_ns) for n in ns_names))
+    except (TimeoutError, asyncio.TimeoutError):
+        return done(None, error=f"finding the authoritative servers of {hostname} took longer than {timeout_s:g} s")
+    except dns.exception.DNSException as exc:
+        return done(None, error=f"finding the authoritative servers of {hostname} failed: {_describe(exc)}")
+    if not any(ns.addresses for ns in nameservers):
+        return done(zone, tuple(nameservers), error=f"none of the name servers of {zone} ({', '.join(ns_names)}) has an address")
+    return done(zone, tuple(nameservers))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 160 else text[:157] + "..."
+
+
+async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeout_s: float) -> NameServer:
+    async def one(rdtype: str) -> tuple[list[str], str | None]:
+        try:
+            ans = await resolver.resolve(ns_name, rdtype, raise_on_no_answer=False, lifetime=timeout_s)
+        except dns.resolver.NXDOMAIN:
+            return [], f"{ns_name} does not exist (NXDOMAIN)"
+        except dns.exception.DNSException as exc:
+            return [], f"{rdtype} lookup of {ns_name}: {_describe(exc)}"
+        return [r.address for r in (ans.rrset or ())], None
+
+    (v4, e4), (v6, e6) = await asyncio.gather(one("A"), one("AAAA"))
+    addresses = tuple(sorted(v4)) + tuple(sorted(v6))
+    error = None if addresses else (e4 or e6 or f"{ns_name} has no A or AAAA record")
+    return NameServer(name=ns_name, addresses=addresses, error=error)
+
+
+# --------------------------------------------------------------------------- asking one server
+
+
+async def _ask(
+    server: str, port: int, qname: str, rdtype: RecordType, *, recursive: bool, timeout_s: float
+) -> _Reply:
+    """One question to one server: UDP (retransmitted within the deadline), TCP if truncated."""
+    query = dns.message.make_query(qname, rdtype)
+    if not recursive:
+        query.flags &= ~dns.flags.RD   # ask the server's own data, not its cache or its resolver
+    deadline = time.monotonic() + timeout_s
+    per_try = max(0.25, timeout_s / 3)
+    last_error = "timed out"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0.01:
+            return _Reply(rcode=None, error=last_error)
+        try:
+            async with asyncio.timeout(remaining):
+                response, _used_tcp = await dns.asyncquery.udp_with_fallback(
+                    query, server, timeout=min(per_try, remaining), port=port
+                )
+        except (dns.exception.Timeout, TimeoutError, asyncio.TimeoutError):
+            last_error = f"timed out after {timeout_s:g} s"
+            continue
+        except Exception as exc:  # malformed reply, refused, unreachable: data, not an exception
+            return _Reply(rcode=None, error=_describe(exc))
+        return _parse_reply(response, qname, rdtype, recursive=recursive)
+
+
+def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, *, recursive: bool) -> _Reply:
+    rcode = dns.rcode.to_text(response.rcode())
+    aa = bool(response.flags & dns.flags.AA)
+    want = dns.rdatatype.from_text(rdtype)
+    name = dns.name.from_text(qname)
+    ttls: list[int] = []
+    addresses: list[str] = []
+    for _ in range(_MAX_CNAME_CHAIN):
+        rrset = next((r for r in response.answer if r.name == name and r.rdtype == want), None)
+        if rrset is not None:
+            addresses = sorted(_canonical(r.address) for r in rrset)
+            ttls.append(rrset.ttl)
+            break
+        cname = next((r for r in response.answer if r.name == name and r.rdtype == dns.rdatatype.CNAME), None)
+        if cname is None:
+            break
+        ttls.append(cname.ttl)
+        name = cname[0].target
+    error: str | None = None
+    if rcode not in ("NOERROR", "NXDOMAIN"):
+        error = f"server answered {rcode}"
+    elif not recursive and not aa:
+        # A referral or a cached answer: this server is not authoritative for the zone (lame delegation).
+        error = "not authoritative for this name (lame delegation)"
+    ttl: int | None
+    if addresses:
+        ttl = min(ttls)
+    else:
+        ttl = _negative_ttl(response)
+    return _Reply(rcode=rcode, addresses=tuple(addresses), ttl=ttl, error=error, authoritative=aa)
+
+
+def _negative_ttl(response: dns.message.Message) -> int | None:
+    """How long a "no such name / no such record" answer may be cached (RFC 2308)."""
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+            return min(rrset.ttl, rrset[0].minimum)
+    return None
+
+
+def _merge(server: str, replies: Sequence[_Reply]) -> DnsAnswer:
+    """One server's A and AAAA replies as one DnsAnswer (``ok`` is set later by the verdict)."""
+    answered = [r for r in replies if r.rcode is not None]
+    errors = [r.error for r in replies if r.error]
+    if not answered:
+        return DnsAnswer(server=server, answers=(), ttl=None, ok=False, error=errors[0] if errors else "no reply")
+    rcode = "NXDOMAIN" if any(r.rcode == "NXDOMAIN" for r in answered) else answered[0].rcode
+    if rcode == "NOERROR":
+        bad = next((r.rcode for r in answered if r.rcode != "NOERROR"), None)
+        rcode = bad or rcode
+    answers = tuple(a for r in answered for a in r.addresses)
+    with_addr = [r.ttl for r in answered if r.addresses and r.ttl is not None]
+    if with_addr:
+        ttl: int | None = min(with_addr)
+    else:
+        neg = [r.ttl for r in answered if r.ttl is not None]
+        ttl = min(neg) if neg else None
+    error = None
+    if errors:
+        error = "; ".join(dict.fromkeys(errors))
+    return DnsAnswer(server=server, answers=answers, ttl=ttl, ok=False, error=error, rcode=rcode)
+
+
+def _auth_label(address: str, ns_name: str) -> str:
+    return f"{ns_name} ({address})"
+
+
+# --------------------------------------------------------------------------- public queries
+
+
+async def query_authoritative(
+    hostname: str,
+    rdtype: RecordType,
+    *,
+    resolvers: Sequence[str],
+    timeout_s: float = 2.0,
+    auth: AuthServers | None = None,
+    port: int = 53,
+) -> tuple[DnsAnswer, ...]:
+    """Ask every authoritative server of ``hostname`` directly (RD=0, no cache).
+
+    One ``DnsAnswer`` per server address, concurrently, each within ``timeout_s``;
+    ``ok`` means the server gave an authoritative answer with records.  Pass ``auth``
+    from an earlier ``find_authoritative`` to skip the lookup; ``port`` is for tests
+    (a loopback stand-in server).  If the servers cannot be found the result is one
+    entry whose ``error`` says why.
+    """
+    if auth is None:
+        auth = await find_authoritative(hostname, resolvers=resolvers, timeout_s=timeout_s)
+    if not auth.targets:
+        return (DnsAnswer(server="(authoritative servers)", answers=(), ttl=None, ok=False,
+                          error=auth.error or "no authoritative server found"),)
+    qname = normalize_hostname(hostname)
+
+    async def one(address: str, ns_name: str) -> DnsAnswer:
+        reply = await _ask(address, port, qname, rdtype, recursive=False, timeout_s=timeout_s)
+        answer = _merge(_auth_label(address, ns_name), [reply])
+        return replace(answer, ok=bool(answer.answers) and answer.error is None)
+
+    return tuple(await asyncio.gather(*(one(a, n) for a, n in auth.targets)))
+
+
+async def _ask_both(server: str, port: int, qname: str, *, recursive: bool, timeout_s: float, label: str) -> DnsAnswer:
+    replies = await asyncio.gather(
+        _ask(server, port, qname, "A", recursive=recursive, timeout_s=timeout_s),
+        _ask(server, port, qname, "AAAA", recursive=recursive, timeout_s=timeout_s),
+    )
+    return _merge(label, replies)
+
+
+async def authoritative_answers(
+    hostname: str, auth: AuthServers, *, timeout_s: float = 2.0, port: int = 53
+) -> tuple[DnsAnswer, ...]:
+    """A and AAAA from every authoritative server, one merged ``DnsAnswer`` per server."""
+    qname = normalize_hostname(hostname)
+    return tuple(await asyncio.gather(*(
+        _ask_both(a, port, qname, recursive=False, timeout_s=timeout_s, label=_auth_label(a, n))
+        for a, n in auth.targets
+    )))
+
+
+async def resolver_answers(
+    hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0
+) -> tuple[DnsAnswer, ...]:
+    """A and AAAA from every configured resolver (ordinary recursive queries).
+
+    The TTL is what the resolver has left in its cache: how long it will keep
+    serving this answer.
+    """
+    qname = normalize_hostname(hostname)
+
+    async def one(spec: str) -> DnsAnswer:
+        try:
+            addr, port = parse_server(spec)
+        except ValueError as exc:
+            return DnsAnswer(server=spec, answers=(), ttl=None, ok=False, error=str(exc))
+        return await _ask_both(addr, port, qname, recursive=True, timeout_s=timeout_s, label=spec)
+
+    return tuple(await asyncio.gather(*(one(s) for s in resolvers)))
+
+
+async def current_addresses(
+    hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0, port: int = 53
+) -> tuple[str | None, str | None, str | None]:
+    """(ipv4, ipv6, error): what the authoritative servers serve for ``hostname`` now.
+
+    ``(None, None, None)`` means they answered that there is no such address (NXDOMAIN
+    or no A/AAAA record); ``error`` is set only when no authoritative server answered
+    (then the caller cannot know what is published).  When servers disagree, the
+    first one (in NS-name order) that answered wins.
+    """
+    try:
+        normalize_hostname(hostname)
+    except ValueError as exc:
+        return None, None, str(exc)
+    auth = await find_authoritative(hostname, resolvers=resolvers, timeout_s=timeout_s)
+    if not auth.targets:
+        return None, None, auth.error or "no authoritative server found"
+    answers = await authoritative_answers(hostname, auth, timeout_s=timeout_s, port=port)
+    usable = [a for a in answers if a.rcode in ("NOERROR", "NXDOMAIN") and not _lame(a)]
+    if not usable:
+        errors = "; ".join(f"{a.server}: {a.error}" for a in answers if a.error)
+        return None, None, f"no authoritative server of {auth.zone} answered ({errors or 'no reply'})"
+    first = usable[0]
+    v4 = next((a for a in first.answers if _family(a) == 4), None)
+    v6 = next((a for a in first.answers if _family(a) == 6), None)
+    return v4, v6, None
+
+
+def _lame(answer: DnsAnswer) -> bool:
+    return bool(answer.error and "lame delegation" in answer.error)
+
+
+# --------------------------------------------------------------------------- verdict
+
+ServerState = Literal["silent", "failed", "nxdomain", "nodata", "match", "differs"]
+Expected = tuple[frozenset[str] | None, frozenset[str] | None]
+
+
+def _expected_sets(expected_ipv4: str | None, expected_ipv6: str | None) -> Expected:
+    return (
+        frozenset({_canonical(expected_ipv4)}) if expected_ipv4 else None,
+        frozenset({_canonical(expected_ipv6)}) if expected_ipv6 else None,
+    )
+
+
+def server_state(answer: DnsAnswer, expected: Expected) -> ServerState:
+    """What one server's answer means against the expected addresses.
+
+    A family with an expected address is checked only if the server publishes that
+    family at all: a missing AAAA is a choice (IPv4-only name), a different one is wrong.
+    """
+    if answer.rcode is None:
+        return "silent"
+    if answer.rcode == "NXDOMAIN":
+        return "nxdomain"
+    if answer.rcode != "NOERROR" or _lame(answer):
+        return "failed"
+    v4 = frozenset(_canonical(a) for a in answer.answers if _family(a) == 4)
+    v6 = frozenset(_canonical(a) for a in answer.answers if _family(a) == 6)
+    checked = [(got, want) for got, want in ((v4, expected[0]), (v6, expected[1])) if want is not None]
+    if not checked:
+        return "match" if answer.answers else "nodata"
+    published = [(got, want) for got, want in checked if got]
+    if not published:
+        return "nodata"
+    return "match" if all(got == want for got, want in published) else "differs"
+
+
+def _fmt(addresses: Sequence[str] | frozenset[str]) -> str:
+    return ", ".join(sorted(addresses)) if addresses else "nothing"
+
+
+def judge(
+    expected_ipv4: str | None,
+    expected_ipv6: str | None,
+    authoritative: Sequence[DnsAnswer],
+    resolvers: Sequence[DnsAnswer],
+) -> tuple[VerifyVerdictName, str, int | None, tuple[DnsAnswer, ...], tuple[DnsAnswer, ...]]:
+    """The verdict from the answers: (verdict, explanation, caches_settle_s, auth, resolvers).
+
+    The returned answers have ``ok`` set.  With no expected address at all, the
+    authoritative servers' own answer is what the resolvers are held to.
+    """
+    expected = _expected_sets(expected_ipv4, expected_ipv6)
+    auth_states = [server_state(a, expected) for a in authoritative]
+    if expected == (None, None):
+        # No expectation: hold resolvers to what the first answering authoritative server publishes.
+        source = next((a for a, s in zip(authoritative, auth_states) if s == "match"), None)
+        if source is not None:
+            v4 = frozenset(_canonical(x) for x in source.answers if _family(x) == 4)
+            v6 = frozenset(_canonical(x) for x in source.answers if _family(x) == 6)
+            expected = (v4 or None, v6 or None)
+            auth_states = [server_state(a, expected) for a in authoritative]
+    res_states = [server_state(a, expected) for a in resolvers]
+    auth_out = tuple(replace(a, ok=s == "match") for a, s in zip(authoritative, auth_states))
+    res_out = tuple(replace(a, ok=s == "match") for a, s in zip(resolvers, res_states))
+    want_text = _fmt([x for s in expected if s for x in s]) if expected != (None, None) else "an address"
+
+    def silent_note(answers: Sequence[DnsAnswer], states: Sequence[ServerState], what: str) -> str:
+        quiet = [a.server for a, s in zip(answers, states) if s in ("silent", "failed")]
+        if not quiet:
+            return ""
+        return f" {what} {', '.join(quiet)} did not answer usefully, so {'it is' if len(quiet) == 1 else 'they are'} not counted."
+
+    auth_answered = [(a, s) for a, s in zip(auth_out, auth_states) if s not in ("silent", "failed")]
+    res_answered = [(a, s) for a, s in zip(res_out, res_states) if s not in ("silent", "failed")]
+    notes = silent_note(auth_out, auth_states, "Authoritative server") + silent_note(res_out, res_states, "Resolver")
+
+    if not auth_answered:
+        if not res_answered:
+            return ("unknown", "No DNS server answered: neither the authoritative servers nor the resolvers "
+                    "could be asked. Check the network connection and the configured resolvers." + notes,
+                    None, auth_out, res_out)
+        kinds = {s for _, s in res_answered}
+        lead = "The authoritative servers could not be asked;"
+        if kinds == {"match"}:
+            return ("ok", f"{lead} every resolver that answered serves {want_text}." + notes, None, auth_out, res_out)
+        if kinds == {"nxdomain"}:
+            return ("nxdomain", f"{lead} the resolvers say the name does not exist." + notes, None, auth_out, res_out)
+        if kinds == {"nodata"}:
+            return ("no-answer", f"{lead} the resolvers say the name has no address record." + notes,
+                    None, auth_out, res_out)
+        return ("unknown", f"{lead} the resolvers serve something other than {want_text}, and without the "
+                "authoritative answer a stale cache cannot be told from a wrong record." + notes,
+                None, auth_out, res_out)
+
+    auth_kinds = [s for _, s in auth_answered]
+    if all(s == "match" for s in auth_kinds):
+        stale = [(a, s) for a, s in res_answered if s != "match"]
+        if not stale:
+            if res_answered:
+                text = f"Every authoritative server and every resolver serves {want_text}."
+            else:
+                text = f"Every authoritative server serves {want_text}; no resolver answered to compare."
+            return "ok", text + notes, None, auth_out, res_out
+        settle = _settle_estimate([a for a, _ in stale], auth_out)
+        old = "; ".join(
+            f"{a.server} still serves {_stale_words(a, s)}"
+            + (f" for up to {a.ttl} s more" if a.ttl is not None else "")
+            for a, s in stale
+        )
+        text = (f"The authoritative servers serve {want_text}, but cached answers are still out there: {old}. "
+                + (f"Every cache should serve the new answer within about {_duration(settle)}."
+                   if settle is not None else "Caches will catch up when their copies expire.")
+                + " Nothing to fix: wait, or flush the local DNS cache." + notes)
+        return "propagating", text, settle, auth_out, res_out
+    if any(s == "match" for s in auth_kinds):
+        behind = ", ".join(a.server for a, s in auth_answered if s != "match")
+        text = (f"Some authoritative servers already serve {want_text}, others ({behind}) still serve old data: "
+                "the secondary servers have not yet transferred the updated zone. This usually settles within "
+                "minutes; if it does not, the provider's secondaries are stuck." + notes)
+        return "propagating", text, None, auth_out, res_out
+    if all(s == "nxdomain" for s in auth_kinds):
+        return ("nxdomain", "The name does not exist at its authoritative servers (NXDOMAIN). Check the spelling of "
+                "the hostname, or create it in the provider's control panel; a first update creates it with some "
+                "providers." + notes, None, auth_out, res_out)
+    if all(s in ("nodata", "nxdomain") for s in auth_kinds):
+        return ("no-answer", "The name exists at its authoritative servers but has no address record "
+                "(A/AAAA) yet. Run `ddns-wizard update` to publish the current address." + notes,
+                None, auth_out, res_out)
+    served = frozenset(x for a, s in auth_answered if s == "differs" for x in a.answers)
+    return ("wrong-ip", f"The authoritative servers serve {_fmt(served)}, not {want_text}. The last update did "
+            "not reach the provider, was refused, or another client (the router's built-in DDNS client?) "
+            "overwrote it. Run `ddns-wizard update` and check its result." + notes, None, auth_out, res_out)
+
+
+def _stale_words(answer: DnsAnswer, state: ServerState) -> str:
+    if state == "nxdomain":
+        return "a cached 'no such name'"
+    if state == "nodata":
+        return "a cached 'no address record'"
+    return _fmt(answer.answers)
+
+
+def _settle_estimate(stale: Sequence[DnsAnswer], authoritative: Sequence[DnsAnswer]) -> int | None:
+    """Seconds until the last stale cache expires: the largest remaining TTL among them.
+
+    A stale answer without a TTL is bounded by the authoritative TTL (a cache cannot
+    keep a record longer than the TTL it was given, unless the old TTL was longer).
+    """
+    ttls = [a.ttl for a in stale if a.ttl is not None]
+    if len(ttls) < len(stale):
+        auth_ttls = [a.ttl for a in authoritative if a.ttl is not None]
+        if not auth_ttls:
+            return max(ttls) if ttls else None
+        ttls.append(max(auth_ttls))
+    return max(ttls) if ttls else None
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = math.ceil(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{math.ceil(minutes / 60)} h"
+
+
+# --------------------------------------------------------------------------- the whole check
+
+
+def _ping_target(expected_ipv4: str | None, expected_ipv6: str | None,
+                 authoritative: Sequence[DnsAnswer], resolvers: Sequence[DnsAnswer]) -> str | None:
+    """The address a visitor reaches: what the authoritative servers publish (IPv4 first)."""
+    for group in (authoritative, resolvers):
+        for fam in (4, 6):
+            for a in group:
+                if a.rcode == "NOERROR":
+                    hit = next((x for x in a.answers if _family(x) == fam), None)
+                    if hit:
+                        return hit
+    return expected_ipv4 or expected_ipv6
+
+
+async def verify_hostname(
+    hostname: str,
+    *,
+    expected_ipv4: str | None,
+    expected_ipv6: str | None,
+    resolvers: Sequence[str],
+    ping: bool = True,
+    timeout_s: float = 3.0,
+    port: int = 53,
+    pinger: Pinger | None = None,
+) -> VerifyResult:
+    """Authoritative and resolver answers for ``hostname``, the verdict, and a ping.
+
+    The zone lookup and the resolver queries run concurrently, then every
+    authoritative server is asked (each within ``timeout_s``); the ping goes to the
+    address the authoritative servers publish.  ``port`` is the authoritative
+    servers' port (53; tests use a loopback stand-in); ``pinger`` replaces
+    ``checks.ping.ping_host``.
+    """
+    try:
+        name = normalize_hostname(hostname)
+    except ValueError as exc:
+        return VerifyResult(hostname=hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
+                            authoritative=(), resolvers=(), verdict="unknown", explanation=str(exc))
+    auth, res = await asyncio.gather(
+        find_authoritative(name, resolvers=resolvers, timeout_s=timeout_s),
+        resolver_answers(name, resolvers=resolvers, timeout_s=timeout_s),
+    )
+    auth_answers = await authoritative_answers(name, auth, timeout_s=timeout_s, port=port) if auth.targets else ()
+    verdict, explanation, settle, auth_answers, res = judge(expected_ipv4, expected_ipv6, auth_answers, res)
+    if auth.error and not auth.targets:
+        explanation = f"{explanation} (Authoritative servers: {auth.error}.)"
+    ping_result: PingResult | None = None
+    if ping:
+        target = _ping_target(expected_ipv4, expected_ipv6, auth_answers, res)
+        if target is None:
+            ping_result = PingResult(method="none", alive=False, rtt_ms=None, target=None,
+                                     detail="nothing to ping: the name has no address")
+        elif pinger is not None:
+            ping_result = await pinger(target)
+        else:
+            from .ping import ping_host
+
+            ping_result = await ping_host(target, timeout_s=min(2.0, timeout_s))
+    return VerifyResult(hostname=name, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
+                        authoritative=auth_answers, resolvers=res, verdict=verdict, ping=ping_result,
+                        explanation=explanation, caches_settle_s=settle)
+
+
+async def wait_until_consistent(
+    hostname: str,
+    *,
+    expected_ipv4: str | None,
+    expected_ipv6: str | None,
+    resolvers: Sequence[str],
+    wait_s: float,
+    on_progress: Callable[[VerifyResult, float], None] | None = None,
+    ping: bool = True,
+    timeout_s: float = 3.0,
+    port: int = 53,
+    pinger: Pinger | None = None,
+    backoff_cap_s: float = 16.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> VerifyResult:
+    """Verify repeatedly (1, 2, 4 … s apart, capped) until the verdict is ``ok`` or ``wait_s`` is spent.
+
+    ``on_progress(result, seconds_left)`` is called after every round that is not the
+    last.  When a propagation estimate is known and shorter than the next back-off
+    step, the next round is timed just after it.  Ping runs once, on the final round.
+    """
+    deadline = clock() + max(0.0, wait_s)
+    delay = 1.0
+    while True:
+        result = await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
+                                       resolvers=resolvers, ping=False, timeout_s=timeout_s, port=port)
+        left = deadline - clock()
+        if result.verdict == "ok" or left <= 0:
+            break
+        if on_progress is not None:
+            on_progress(result, left)
+        pause = delay
+        if result.caches_settle_s is not None:
+            pause = min(pause, result.caches_settle_s + 0.5)
+        await sleep(max(0.2, min(pause, left)))
+        delay = min(delay * 2, backoff_cap_s)
+    if ping:
+        target = _ping_target(expected_ipv4, expected_ipv6, result.authoritative, result.resolvers)
+        if target is None:
+            ping_result = PingResult(method="none", alive=False, rtt_ms=None, target=None,
+                                     detail="nothing to ping: the name has no address")
+        elif pinger is not None:
+            ping_result = await pinger(target)
+        else:
+            from .ping import ping_host
+
+            ping_result = await ping_host(target, timeout_s=min(2.0, timeout_s))
+        result = replace(result, ping=ping_result)
+    return result

@@ -1,0 +1,507 @@
+"""DNS verification against tiny DNS servers on loopback.
+
+``StubDns`` is a loopback stand-in, built with dnspython, for the servers the tool
+talks to: an authoritative server (answers its own data with AA, no recursion) and
+a recursive resolver (answers with RA from a table that may hold a stale "cached"
+record with its remaining TTL).  The real daemons (Knot, unbound) are exercised
+by tests/lab/test_verify_lab.py; here the point is the tool's own behaviour: direct
+RD=0 queries, TTLs, TCP fallback on truncation, NXDOMAIN / no-answer / garbage /
+silence, and the verdicts.  Ping is switched off or injected: nothing leaves 127/8.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from checks import dnsverify
+from checks.dnsverify import (
+    current_addresses,
+    find_authoritative,
+    judge,
+    parse_server,
+    query_authoritative,
+    verify_hostname,
+    wait_until_consistent,
+)
+from checks.model import DnsAnswer, PingResult
+
+ZONE = "example.test"
+HOST = "home.example.test"
+NEW_IP = "23.128.64.20"
+OLD_IP = "23.128.64.99"
+NEW_V6 = "2a0c:b641:100::20"
+SOA_MINIMUM = 30   # negative-caching TTL of the stub zones
+
+Records = dict[tuple[str, str], tuple[int, list[str]]]
+
+
+def base_records(host_ip: str | None = NEW_IP, ttl: int = 60) -> Records:
+    recs: Records = {
+        (ZONE, "NS"): (3600, ["ns1.example.test.", "ns2.example.test."]),
+        ("ns1.example.test", "A"): (3600, ["127.0.0.1"]),
+        ("ns2.example.test", "A"): (3600, ["127.0.0.2"]),
+        ("v6only.example.test", "AAAA"): (60, [NEW_V6]),
+        ("www.example.test", "CNAME"): (300, ["home.example.test."]),
+    }
+    if host_ip is not None:
+        recs[(HOST, "A")] = (ttl, [host_ip])
+    return recs
+
+
+@dataclass
+class StubDns:
+    """A loopback stand-in DNS server (UDP and TCP) serving ``records`` for ``zones``.
+
+    ``mode``: "normal", "silent" (never answers), "garbage" (answers junk bytes),
+    "truncate" (UDP replies are empty with TC set; TCP answers fully), "servfail",
+    "no-aa" (answers without the AA flag, like a cache).
+    """
+
+    records: Records
+    zones: tuple[str, ...] = (ZONE,)
+    recursive: bool = False
+    mode: str = "normal"
+    host: str = "127.0.0.1"
+    port: int = 0
+    log: list[tuple[str, str, bool, str]] = field(default_factory=list)   # (qname, type, rd, transport)
+
+    async def start(self) -> "StubDns":
+        loop = asyncio.get_running_loop()
+        stub = self
+
+        class Udp(asyncio.DatagramProtocol):
+            def connection_made(self, transport):  # type: ignore[no-untyped-def]
+                self.transport = transport
+
+            def datagram_received(self, data, addr):  # type: ignore[no-untyped-def]
+                reply = stub.handle(data, "udp")
+                if reply is not None:
+                    self.transport.sendto(reply, addr)
+
+        self._udp, _ = await loop.create_datagram_endpoint(Udp, local_addr=(self.host, self.port))
+        self.port = self._udp.get_extra_info("sockname")[1]
+        self._tcp = await asyncio.start_server(self._tcp_client, self.host, self.port)
+        return self
+
+    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            size = int.from_bytes(await reader.readexactly(2), "big")
+            reply = self.handle(await reader.readexactly(size), "tcp")
+            if reply is not None:
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        self._udp.close()
+        self._tcp.close()
+        await self._tcp.wait_closed()
+
+    @property
+    def spec(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _zone_of(self, name: str) -> str | None:
+        hits = [z for z in self.zones if name == z or name.endswith("." + z)]
+        return max(hits, key=len) if hits else None
+
+    def _soa(self, zone: str) -> dns.rrset.RRset:
+        return dns.rrset.from_text(zone + ".", 60, "IN", "SOA",
+                                   f"ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 {SOA_MINIMUM}")
+
+    def handle(self, wire: bytes, transport: str) -> bytes | None:
+        if self.mode == "silent":
+            return None
+        query = dns.message.from_wire(wire)
+        question = query.question[0]
+        qname = question.name.to_text(omit_final_dot=True).lower()
+        qtype = dns.rdatatype.to_text(question.rdtype)
+        self.log.append((qname, qtype, bool(query.flags & dns.flags.RD), transport))
+        if self.mode == "garbage":
+            return wire[:2] + b"\x81\x80 this is not DNS"
+        response = dns.message.make_response(query)
+        if self.recursive:
+            response.flags |= dns.flags.RA
+        elif self.mode != "no-aa":
+            response.flags |= dns.flags.AA
+        if self.mode == "servfail":
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response.to_wire()
+        if self.mode == "truncate" and transport == "udp":
+            response.flags |= dns.flags.TC
+            return response.to_wire()
+        zone = self._zone_of(qname)
+        if zone is None:
+            response.set_rcode(dns.rcode.REFUSED if not self.recursive else dns.rcode.NXDOMAIN)
+            return response.to_wire()
+        name = qname
+        for _ in range(8):
+            if qtype == "SOA" and name == zone:
+                response.answer.append(self._soa(zone))
+                return response.to_wire()
+            if (name, qtype) in self.records:
+                ttl, datas = self.records[(name, qtype)]
+                response.answer.append(dns.rrset.from_text(name + ".", ttl, "IN", qtype, *datas))
+                return response.to_wire()
+            if (name, "CNAME") in self.records:
+                ttl, datas = self.records[(name, "CNAME")]
+                response.answer.append(dns.rrset.from_text(name + ".", ttl, "IN", "CNAME", *datas))
+                name = datas[0].rstrip(".")
+                continue
+            break
+        exists = name == zone or any(n == name or n.endswith("." + name) for n, _ in self.records)
+        if not exists:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        response.authority.append(self._soa(zone))
+        return response.to_wire()
+
+
+@dataclass
+class Net:
+    """Two authoritative stand-ins (127.0.0.1 and 127.0.0.2, same port) and a resolver (127.0.0.3)."""
+
+    ns1: StubDns
+    ns2: StubDns
+    resolver: StubDns
+
+    @property
+    def resolvers(self) -> list[str]:
+        return [self.resolver.spec]
+
+    @property
+    def port(self) -> int:
+        return self.ns1.port
+
+
+@pytest.fixture
+async def net():
+    servers: list[StubDns] = []
+    for _attempt in range(20):
+        ns1 = await StubDns(base_records()).start()
+        try:
+            ns2 = await StubDns(base_records(), host="127.0.0.2", port=ns1.port).start()
+        except OSError:   # that port is taken on 127.0.0.2: pick another
+            await ns1.stop()
+            continue
+        break
+    else:  # pragma: no cover
+        pytest.fail("no free port for the stand-in authoritative servers")
+    resolver = await StubDns(base_records(), recursive=True, host="127.0.0.3").start()
+    servers = [ns1, ns2, resolver]
+    yield Net(ns1, ns2, resolver)
+    for s in servers:
+        await s.stop()
+
+
+# --------------------------------------------------------------------------- finding the servers
+
+
+async def test_find_authoritative_walks_to_the_apex_through_the_configured_resolver(net: Net) -> None:
+    auth = await find_authoritative(HOST, resolvers=net.resolvers, timeout_s=2)
+    assert auth.error is None
+    assert auth.zone == ZONE
+    assert [(ns.name, ns.addresses) for ns in auth.nameservers] == [
+        ("ns1.example.test", ("127.0.0.1",)), ("ns2.example.test", ("127.0.0.2",))]
+    assert auth.targets == (("127.0.0.1", "ns1.example.test"), ("127.0.0.2", "ns2.example.test"))
+    # The walk goes through the resolver only; the authoritative servers are not asked yet.
+    assert net.ns1.log == [] and net.ns2.log == []
+    assert (HOST, "SOA", True, "udp") in net.resolver.log
+
+
+async def test_find_authoritative_for_a_missing_deep_name_still_finds_the_zone(net: Net) -> None:
+    auth = await find_authoritative("a.b.nothere.example.test", resolvers=net.resolvers, timeout_s=2)
+    assert auth.zone == ZONE and auth.error is None
+
+
+async def test_find_authoritative_reports_a_name_under_no_zone(net: Net) -> None:
+    auth = await find_authoritative("host.unknown-tld", resolvers=net.resolvers, timeout_s=2)
+    assert auth.zone is None and not auth.targets
+    assert "no zone found" in (auth.error or "")
+
+
+async def test_find_authoritative_reports_a_silent_resolver_within_its_deadline(net: Net) -> None:
+    net.resolver.mode = "silent"
+    started = time.monotonic()
+    auth = await find_authoritative(HOST, resolvers=net.resolvers, timeout_s=0.8)
+    assert time.monotonic() - started < 3
+    assert not auth.targets
+    assert "did not answer" in (auth.error or "") or "longer than" in (auth.error or "")
+
+
+async def test_find_authoritative_reports_name_servers_without_addresses(net: Net) -> None:
+    del net.resolver.records[("ns1.example.test", "A")]
+    del net.resolver.records[("ns2.example.test", "A")]
+    auth = await find_authoritative(HOST, resolvers=net.resolvers, timeout_s=2)
+    assert auth.zone == ZONE and not auth.targets
+    assert "has an address" in (auth.error or "")
+
+
+async def test_find_authoritative_rejects_resolver_names_and_empty_lists() -> None:
+    assert "not an IP address" in ((await find_authoritative(HOST, resolvers=["dns.example"])).error or "")
+    assert "no resolvers" in ((await find_authoritative(HOST, resolvers=[])).error or "")
+
+
+def test_parse_server_accepts_ports_and_ipv6() -> None:
+    assert parse_server("1.1.1.1") == ("1.1.1.1", 53)
+    assert parse_server("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert parse_server("[::1]:5353") == ("::1", 5353)
+    assert parse_server("2606:4700::1111") == ("2606:4700::1111", 53)
+    with pytest.raises(ValueError):
+        parse_server("resolver.example")
+
+
+# --------------------------------------------------------------------------- asking them directly
+
+
+async def test_query_authoritative_asks_each_server_directly_without_recursion(net: Net) -> None:
+    net.ns2.records[(HOST, "A")] = (60, [OLD_IP])   # a secondary that lags behind
+    answers = await query_authoritative(HOST, "A", resolvers=net.resolvers, timeout_s=2, port=net.port)
+    assert [(a.server, a.answers, a.ttl, a.rcode, a.ok) for a in answers] == [
+        ("ns1.example.test (127.0.0.1)", (NEW_IP,), 60, "NOERROR", True),
+        ("ns2.example.test (127.0.0.2)", (OLD_IP,), 60, "NOERROR", True),
+    ]
+    assert net.ns1.log == [(HOST, "A", False, "udp")]   # RD flag off: the server's own data
+
+
+async def test_query_authoritative_falls_back_to_tcp_when_truncated(net: Net) -> None:
+    net.ns1.mode = net.ns2.mode = "truncate"
+    answers = await query_authoritative(HOST, "A", resolvers=net.resolvers, timeout_s=2, port=net.port)
+    assert [a.answers for a in answers] == [(NEW_IP,), (NEW_IP,)]
+    assert [t for *_, t in net.ns1.log] == ["udp", "tcp"]
+
+
+async def test_query_authoritative_nxdomain_carries_the_negative_ttl(net: Net) -> None:
+    answers = await query_authoritative("nothere.example.test", "A", resolvers=net.resolvers,
+                                        timeout_s=2, port=net.port)
+    assert {(a.rcode, a.answers, a.ttl, a.ok) for a in answers} == {("NXDOMAIN", (), SOA_MINIMUM, False)}
+
+
+async def test_query_authoritative_follows_a_cname_inside_the_zone(net: Net) -> None:
+    answers = await query_authoritative("www.example.test", "A", resolvers=net.resolvers, timeout_s=2, port=net.port)
+    assert answers[0].answers == (NEW_IP,)
+    assert answers[0].ttl == 60   # the shorter of the CNAME's and the A record's TTL
+
+
+async def test_query_authoritative_reports_garbage_silence_and_non_authoritative_replies(net: Net) -> None:
+    net.ns1.mode = "garbage"
+    net.ns2.mode = "silent"
+    started = time.monotonic()
+    answers = await query_authoritative(HOST, "A", resolvers=net.resolvers, timeout_s=0.9, port=net.port)
+    assert time.monotonic() - started < 3
+    assert answers[0].rcode is None and "malformed" in (answers[0].error or "")
+    assert answers[1].rcode is None and "timed out" in (answers[1].error or "")
+    net.ns1.mode = "no-aa"
+    net.ns2.mode = "servfail"
+    answers = await query_authoritative(HOST, "A", resolvers=net.resolvers, timeout_s=1, port=net.port)
+    assert "lame delegation" in (answers[0].error or "") and not answers[0].ok
+    assert answers[1].rcode == "SERVFAIL" and not answers[1].ok
+
+
+async def test_query_authoritative_says_why_when_no_server_is_found(net: Net) -> None:
+    answers = await query_authoritative("host.unknown-tld", "A", resolvers=net.resolvers, timeout_s=1)
+    assert len(answers) == 1 and not answers[0].ok and "no zone found" in (answers[0].error or "")
+
+
+async def test_current_addresses_returns_what_the_authoritative_servers_publish(net: Net) -> None:
+    net.resolver.records[(HOST, "A")] = (55, [OLD_IP])   # the resolver's stale cache must not matter
+    for s in (net.ns1, net.ns2):
+        s.records[(HOST, "AAAA")] = (60, [NEW_V6])
+    assert await current_addresses(HOST, resolvers=net.resolvers, timeout_s=2, port=net.port) == (NEW_IP, NEW_V6, None)
+    assert await current_addresses("nothere.example.test", resolvers=net.resolvers, timeout_s=2,
+                                   port=net.port) == (None, None, None)
+    assert await current_addresses("v6only.example.test", resolvers=net.resolvers, timeout_s=2,
+                                   port=net.port) == (None, NEW_V6, None)
+
+
+async def test_current_addresses_gives_an_error_when_no_authoritative_server_answers(net: Net) -> None:
+    net.ns1.mode = net.ns2.mode = "silent"
+    v4, v6, error = await current_addresses(HOST, resolvers=net.resolvers, timeout_s=0.6, port=net.port)
+    assert (v4, v6) == (None, None)
+    assert error and "no authoritative server of example.test answered" in error
+
+
+# --------------------------------------------------------------------------- verdicts, end to end on loopback
+
+
+async def test_verify_ok_when_authoritative_and_resolver_agree(net: Net) -> None:
+    result = await verify_hostname(HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers,
+                                   ping=False, timeout_s=2, port=net.port)
+    assert result.verdict == "ok"
+    assert [a.ok for a in result.authoritative + result.resolvers] == [True, True, True]
+    assert result.resolvers[0].server == net.resolver.spec and result.resolvers[0].ttl == 60
+    assert result.ping is None
+
+
+async def test_verify_propagating_estimates_from_the_resolvers_remaining_ttl(net: Net) -> None:
+    net.resolver.records[(HOST, "A")] = (42, [OLD_IP])   # cached old answer, 42 s left
+    result = await verify_hostname(HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers,
+                                   ping=False, timeout_s=2, port=net.port)
+    assert result.verdict == "propagating"
+    assert result.caches_settle_s == 42
+    assert not result.resolvers[0].ok and result.resolvers[0].answers == (OLD_IP,)
+    assert "42 s" in result.explanation
+
+
+async def test_verify_wrong_ip_nxdomain_and_no_answer(net: Net) -> None:
+    wrong = await verify_hostname(HOST, expected_ipv4="23.128.64.55", expected_ipv6=None,
+                                  resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    assert wrong.verdict == "wrong-ip" and NEW_IP in wrong.explanation
+    missing = await verify_hostname("nothere.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
+                                    resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    assert missing.verdict == "nxdomain"
+    for s in (net.ns1, net.ns2, net.resolver):
+        s.records[("bare.example.test", "TXT")] = (60, ['"exists, but no address"'])
+    bare = await verify_hostname("bare.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
+                                 resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    assert bare.verdict == "no-answer"
+
+
+async def test_verify_unknown_when_nothing_answers(net: Net) -> None:
+    net.resolver.mode = "silent"
+    result = await verify_hostname(HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers,
+                                   ping=False, timeout_s=0.6, port=net.port)
+    assert result.verdict == "unknown"
+    assert "No DNS server answered" in result.explanation
+
+
+async def test_verify_pings_the_published_address_with_the_given_pinger(net: Net) -> None:
+    pinged: list[str] = []
+
+    async def fake_ping(address: str) -> PingResult:
+        pinged.append(address)
+        return PingResult(method="tcp-connect", alive=True, rtt_ms=1.0, target=address)
+
+    result = await verify_hostname(HOST, expected_ipv4=OLD_IP, expected_ipv6=None, resolvers=net.resolvers,
+                                   ping=True, timeout_s=2, port=net.port, pinger=fake_ping)
+    assert pinged == [NEW_IP]   # what the name leads to, not what we expected
+    assert result.ping is not None and result.ping.alive
+
+
+async def test_wait_until_consistent_polls_with_backoff_until_caches_catch_up(net: Net) -> None:
+    net.resolver.records[(HOST, "A")] = (300, [OLD_IP])
+    pauses: list[float] = []
+    progress: list[str] = []
+    fake_now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        fake_now[0] += seconds
+        if len(pauses) == 3:   # the resolver's cache expires during the third pause
+            net.resolver.records[(HOST, "A")] = (60, [NEW_IP])
+
+    result = await wait_until_consistent(
+        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, wait_s=60,
+        on_progress=lambda r, left: progress.append(r.verdict), ping=False, timeout_s=2, port=net.port,
+        sleep=fake_sleep, clock=lambda: fake_now[0])
+    assert result.verdict == "ok"
+    assert pauses == [1.0, 2.0, 4.0]
+    assert progress == ["propagating"] * 3
+
+
+async def test_wait_until_consistent_gives_up_at_the_deadline(net: Net) -> None:
+    net.resolver.records[(HOST, "A")] = (300, [OLD_IP])
+    fake_now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        fake_now[0] += seconds
+
+    result = await wait_until_consistent(
+        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, wait_s=10,
+        ping=False, timeout_s=2, port=net.port, sleep=fake_sleep, clock=lambda: fake_now[0])
+    assert result.verdict == "propagating" and result.caches_settle_s == 300
+    assert fake_now[0] == pytest.approx(10.0)   # 1 + 2 + 4 + 3 (the rest), then the final round
+
+
+# --------------------------------------------------------------------------- verdict logic on hand-built answers
+
+
+def A(server: str, *answers: str, ttl: int | None = 60, rcode: str | None = "NOERROR",
+      error: str | None = None) -> DnsAnswer:
+    return DnsAnswer(server=server, answers=tuple(answers), ttl=ttl, ok=False, error=error, rcode=rcode)
+
+
+SILENT = dict(ttl=None, rcode=None, error="timed out")
+
+
+@pytest.mark.parametrize(
+    "auth, res, verdict, settle",
+    [
+        ([A("ns1", NEW_IP), A("ns2", NEW_IP)], [A("r1", NEW_IP, ttl=12)], "ok", None),
+        ([A("ns1", NEW_IP)], [A("r1", OLD_IP, ttl=40), A("r2", OLD_IP, ttl=7), A("r3", NEW_IP)], "propagating", 40),
+        ([A("ns1", NEW_IP)], [A("r1", rcode="NXDOMAIN", ttl=25)], "propagating", 25),   # negative cache
+        ([A("ns1", NEW_IP, ttl=90)], [A("r1", OLD_IP, ttl=None)], "propagating", 90),  # bounded by auth TTL
+        ([A("ns1", NEW_IP), A("ns2", OLD_IP)], [A("r1", NEW_IP)], "propagating", None),  # lagging secondary
+        ([A("ns1", OLD_IP), A("ns2", OLD_IP)], [A("r1", OLD_IP)], "wrong-ip", None),
+        ([A("ns1", NEW_IP, OLD_IP)], [], "wrong-ip", None),                               # an extra stale record
+        ([A("ns1", rcode="NXDOMAIN")], [A("r1", rcode="NXDOMAIN")], "nxdomain", None),
+        ([A("ns1")], [A("r1")], "no-answer", None),
+        ([A("ns1", **SILENT)], [A("r1", **SILENT)], "unknown", None),
+        ([], [], "unknown", None),
+        ([A("ns1", **SILENT)], [A("r1", NEW_IP)], "ok", None),          # auth unreachable, resolvers agree
+        ([A("ns1", **SILENT)], [A("r1", OLD_IP)], "unknown", None),     # cannot tell stale from wrong
+        ([A("ns1", NEW_IP), A("ns2", **SILENT)], [A("r1", NEW_IP), A("r2", rcode="SERVFAIL")], "ok", None),
+    ],
+)
+def test_verdicts(auth: list[DnsAnswer], res: list[DnsAnswer], verdict: str, settle: int | None) -> None:
+    got, explanation, settle_s, _, _ = judge(NEW_IP, None, auth, res)
+    assert (got, settle_s) == (verdict, settle)
+    assert explanation
+
+
+def test_a_missing_aaaa_is_fine_but_a_wrong_one_is_not() -> None:
+    assert judge(NEW_IP, NEW_V6, [A("ns1", NEW_IP)], [A("r1", NEW_IP)])[0] == "ok"
+    assert judge(NEW_IP, NEW_V6, [A("ns1", NEW_IP, "2a0c:b641:100::99")], [])[0] == "wrong-ip"
+    # IPv6 written differently is still the same address
+    assert judge(None, NEW_V6, [A("ns1", "2a0c:b641:100:0:0:0:0:20")], [])[0] == "ok"
+
+
+def test_without_expectation_resolvers_are_held_to_the_authoritative_answer() -> None:
+    verdict, _, settle, auth, res = judge(None, None, [A("ns1", NEW_IP)], [A("r1", OLD_IP, ttl=33)])
+    assert (verdict, settle) == ("propagating", 33)
+    assert auth[0].ok and not res[0].ok
+
+
+def test_judge_marks_ok_and_names_silent_servers() -> None:
+    _, explanation, _, auth, res = judge(NEW_IP, None, [A("ns1", NEW_IP), A("ns2", **SILENT)], [A("r1", NEW_IP)])
+    assert [a.ok for a in auth] == [True, False] and res[0].ok
+    assert "ns2" in explanation
+
+
+def test_verify_result_json_matches_the_design_contract() -> None:
+    from wizard.commands.verify import result_json
+
+    verdict, explanation, settle, auth, res = judge(NEW_IP, None, [A("ns1", NEW_IP)], [A("r1", OLD_IP, ttl=9)])
+    from checks.model import VerifyResult
+
+    result = VerifyResult(hostname=HOST, expected_ipv4=NEW_IP, expected_ipv6=None, authoritative=auth,
+                          resolvers=res, verdict=verdict, explanation=explanation, caches_settle_s=settle,
+                          ping=PingResult(method="icmp-privileged", alive=True, rtt_ms=0.5, target=NEW_IP))
+    data = json.loads(json.dumps(result_json(result)))
+    assert data["hostname"] == HOST
+    assert data["expected"] == {"ipv4": NEW_IP, "ipv6": None}
+    assert data["authoritative"][0] | {} == {"server": "ns1", "answers": [NEW_IP], "ttl": 60, "ok": True,
+                                             "rcode": "NOERROR", "error": None}
+    assert {"server", "answers", "ttl", "ok"} <= set(data["resolvers"][0])
+    assert data["verdict"] == "propagating" and data["caches_settle_s"] == 9
+    assert data["ping"] == {"method": "icmp-privileged", "alive": True, "rtt_ms": 0.5}
+
+
+def test_hostname_validation() -> None:
+    assert dnsverify.normalize_hostname("Home.Example.ORG.") == "home.example.org"
+    for bad in ("", "localhost", "has space.example.org", "a..b.org"):
+        with pytest.raises(ValueError):
+            dnsverify.normalize_hostname(bad)
