@@ -1,0 +1,473 @@
+"""Provider emulators: dyndns2 (No-IP style), DuckDNS and a Cloudflare v4 API subset.
+
+Each accepted update is written into the lab's Knot over RFC 2136 (TSIG), so a later
+DNS query really sees the new address; "nochg"/"NOCHANGE" compare with what Knot
+serves.  Behaviour follows /work/shared/reference/providers.md; where the real
+service is undocumented the choice made here is noted.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import secrets
+import time
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .dnsupdate import Authority, UpdateRefused, lookup, replace_rrset
+from .httpcommon import ServiceState, client_ip
+
+# User-Agents that No-IP & co. answer with "badagent": empty or a library default.
+GENERIC_AGENTS = ("python-requests", "python-httpx", "python-urllib", "curl/", "wget/",
+                  "go-http-client", "aiohttp", "okhttp", "java/", "libwww-perl")
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _generic_agent(agent: str | None) -> bool:
+    if not agent or not agent.strip():
+        return True
+    lowered = agent.strip().lower()
+    return any(lowered.startswith(prefix) for prefix in GENERIC_AGENTS)
+
+
+def _basic_auth(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def _zone_of(fqdn: str, zones: list[str]) -> str | None:
+    fqdn = fqdn.rstrip(".").lower()
+    for zone in sorted(zones, key=len, reverse=True):
+        if fqdn == zone or fqdn.endswith("." + zone):
+            return zone
+    return None
+
+
+# --------------------------------------------------------------------------- dyndns2
+def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority, zone: str, ttl: int) -> Starlette:
+    """``GET /nic/update?hostname=h1[,h2]&myip=V4[,V6]`` with Basic auth, No-IP replies."""
+
+    hostnames = {h.lower() for h in account["hostnames"]}
+
+    async def update_one(host: str, v4: str | None, v6: str | None) -> str:
+        if "." not in host:
+            return "notfqdn"
+        if host == account["abuse_hostname"]:
+            return "abuse"
+        if host == account["outage_hostname"]:
+            return "911"
+        if host == account["donator_hostname"]:
+            return "!donator"
+        if host not in hostnames:
+            return "nohost"
+        changed = False
+        sent = [a for a in (v4, v6) if a]
+        try:
+            for rtype, value in (("A", v4), ("AAAA", v6)):
+                if value is None:
+                    continue
+                if await lookup(auth.server, host, rtype) != [value]:
+                    await replace_rrset(auth, zone, host, rtype, [value], ttl)
+                    changed = True
+        except (UpdateRefused, OSError, Exception):  # Knot down or refusing: the provider's DNS error
+            return "dnserr"
+        return ("good " if changed else "nochg ") + ",".join(sent)
+
+    async def nic_update(request: Request) -> Response:
+        if _generic_agent(request.headers.get("user-agent")):
+            return PlainTextResponse("badagent\n")
+        credentials = _basic_auth(request)
+        if credentials != (account["username"], account["password"]):
+            return PlainTextResponse("badauth\n", status_code=401,
+                                     headers={"WWW-Authenticate": 'Basic realm="lab dyndns2"'})
+        hosts = [h.strip().lower() for h in request.query_params.get("hostname", "").split(",") if h.strip()]
+        if not hosts:
+            return PlainTextResponse("notfqdn\n")
+        if len(hosts) > 20:
+            return PlainTextResponse("numhost\n")
+        if state.fault == "911":
+            return PlainTextResponse("\n".join("911" for _ in hosts) + "\n")
+        v4 = v6 = None
+        for item in request.query_params.get("myip", "").split(","):
+            addr = _ip(item)  # malformed myip is ignored (dyndns2: "the system's best guess")
+            if isinstance(addr, ipaddress.IPv4Address):
+                v4 = str(addr)
+            elif isinstance(addr, ipaddress.IPv6Address):
+                v6 = str(addr)
+        if v4 is None and v6 is None:
+            source = client_ip(request.scope)
+            if ":" in source:
+                v6 = source
+            else:
+                v4 = source
+        lines = [await update_one(host, v4, v6) for host in hosts]
+        return PlainTextResponse("\n".join(lines) + "\n")
+
+    return Starlette(routes=[Route("/nic/update", nic_update, methods=["GET"])])
+
+
+# --------------------------------------------------------------------------- DuckDNS
+def build_duckdns(state: ServiceState, account: dict[str, Any], auth: Authority, zone: str, ttl: int) -> Starlette:
+    """``GET /update?domains=a[,b]&token=T[&ip=][&ipv6=][&verbose=true][&clear=true]``."""
+
+    domains = {d.lower() for d in account["domains"]}
+
+    def ko() -> Response:
+        return PlainTextResponse("KO")
+
+    async def update(request: Request) -> Response:
+        params = request.query_params
+        if params.get("token", "") != account["token"]:
+            return ko()
+        names: list[str] = []
+        for item in params.get("domains", "").split(","):
+            item = item.strip().lower()
+            if not item:
+                continue
+            if item.endswith("." + zone):
+                item = item[: -len(zone) - 1]
+            if item not in domains:
+                return ko()
+            names.append(item)
+        if not names:
+            return ko()
+        verbose = params.get("verbose", "").lower() == "true"
+        clear = params.get("clear", "").lower() == "true"
+        v4 = v6 = None
+        ip_text = params.get("ip", "")
+        if ip_text:
+            addr = _ip(ip_text)
+            if addr is None:
+                return ko()
+            if isinstance(addr, ipaddress.IPv4Address):
+                v4 = str(addr)
+            else:
+                v6 = str(addr)
+        else:
+            source = client_ip(request.scope)
+            if ":" not in source:  # IPv6 is never auto-detected (providers.md)
+                v4 = source
+        ipv6_text = params.get("ipv6", "")
+        if ipv6_text:
+            addr6 = _ip(ipv6_text)
+            if not isinstance(addr6, ipaddress.IPv6Address):
+                return ko()
+            v6 = str(addr6)
+        changed = False
+        try:
+            for name in names:
+                fqdn = f"{name}.{zone}"
+                for rtype, value in (("A", v4), ("AAAA", v6)):
+                    if clear:
+                        if await lookup(auth.server, fqdn, rtype):
+                            await replace_rrset(auth, zone, fqdn, rtype, [], ttl)
+                            changed = True
+                    elif value is not None and await lookup(auth.server, fqdn, rtype) != [value]:
+                        await replace_rrset(auth, zone, fqdn, rtype, [value], ttl)
+                        changed = True
+        except Exception:
+            return ko()
+        if not verbose:
+            return PlainTextResponse("OK")
+        if clear:
+            v4 = v6 = None
+        return PlainTextResponse(f"OK\n{v4 or ''}\n{v6 or ''}\n{'UPDATED' if changed else 'NOCHANGE'}")
+
+    return Starlette(routes=[Route("/update", update, methods=["GET"])])
+
+
+# --------------------------------------------------------------------------- Cloudflare
+PROXY_V4 = "11.9.0.1"   # what DNS serves for a proxied A record (Cloudflare's edge stand-in)
+PROXY_V6 = "2a0c:b641:9::1"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+
+
+def _envelope(result: Any, *, status: int = 200, errors: list[dict[str, Any]] | None = None,
+              messages: list[dict[str, Any]] | None = None, result_info: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"success": not errors, "errors": errors or [], "messages": messages or [],
+                            "result": result}
+    if result_info is not None:
+        body["result_info"] = result_info
+    return JSONResponse(body, status_code=status)
+
+
+def _cf_error(status: int, code: int, message: str) -> JSONResponse:
+    return _envelope(None, status=status, errors=[{"code": code, "message": message}])
+
+
+class CloudflareState:
+    """Zones, records and tokens of the Cloudflare emulator (in memory; DNS in Knot)."""
+
+    def __init__(self, account: dict[str, Any]) -> None:
+        self.zone_name: str = account["zone"]
+        self.zone_id: str = account["zone_id"]
+        # token -> permissions (zone:read, dns:read, dns:edit) and status
+        self.tokens: dict[str, dict[str, Any]] = {
+            account["token"]: {"id": secrets.token_hex(16), "status": "active",
+                               "perms": {"zone:read", "dns:read", "dns:edit"}},
+            account["readonly_token"]: {"id": secrets.token_hex(16), "status": "active",
+                                        "perms": {"zone:read", "dns:read"}},
+            account["dns_only_token"]: {"id": secrets.token_hex(16), "status": "active",
+                                        "perms": {"dns:read", "dns:edit"}},
+            account["disabled_token"]: {"id": secrets.token_hex(16), "status": "disabled", "perms": set()},
+        }
+        self.records: dict[str, dict[str, Any]] = {}
+        for record in account["records"]:
+            self.records[record["id"]] = self.record_object(record["id"], record["type"], record["name"],
+                                                            record["content"], record.get("ttl", 1),
+                                                            record.get("proxied", False))
+
+    def record_object(self, rid: str, rtype: str, name: str, content: str, ttl: int, proxied: bool) -> dict[str, Any]:
+        stamp = _now()
+        return {"id": rid, "zone_id": self.zone_id, "zone_name": self.zone_name, "name": name,
+                "type": rtype, "content": content, "proxiable": rtype in ("A", "AAAA", "CNAME"),
+                "proxied": proxied, "ttl": ttl, "locked": False, "meta": {}, "comment": None,
+                "tags": [], "created_on": stamp, "modified_on": stamp}
+
+    def dns_values(self, name: str, rtype: str) -> tuple[list[str], int]:
+        """What Knot should serve for name/type given the records (proxied -> edge address)."""
+        values, ttl = [], 300
+        for record in self.records.values():
+            if record["name"] == name and record["type"] == rtype:
+                if record["proxied"]:
+                    values.append(PROXY_V6 if rtype == "AAAA" else PROXY_V4)
+                    ttl = 300
+                else:
+                    values.append(record["content"])
+                    ttl = 300 if record["ttl"] == 1 else int(record["ttl"])
+        return sorted(set(values)), ttl
+
+
+def build_cloudflare(state: ServiceState, account: dict[str, Any], auth: Authority, ttl_default: int) -> Starlette:
+    """The v4 API subset under /client/v4 the DDNS clients use (providers.md)."""
+
+    cf = CloudflareState(account)
+    state.cloudflare = cf  # type: ignore[attr-defined]
+
+    def token_of(request: Request) -> tuple[dict[str, Any] | None, Response | None]:
+        header = request.headers.get("authorization")
+        if header is None:
+            return None, _cf_error(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
+        scheme, _, token = header.partition(" ")
+        if scheme != "Bearer" or not token.strip():
+            return None, _envelope(None, status=400, errors=[{
+                "code": 6003, "message": "Invalid request headers",
+                "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}]}])
+        info = cf.tokens.get(token.strip())
+        if info is None:
+            return None, _cf_error(401, 10000, "Authentication error")
+        return info, None
+
+    def need(request: Request, perm: str) -> Response | None:
+        info, error = token_of(request)
+        if error is not None:
+            return error
+        assert info is not None
+        if info["status"] != "active" or perm not in info["perms"]:
+            return _cf_error(403, 10000, "Authentication error")
+        return None
+
+    def zone_or_error(request: Request) -> Response | None:
+        if request.path_params["zone_id"] != cf.zone_id:
+            return _cf_error(400, 7003, f"Could not route to /zones/{request.path_params['zone_id'][:40]}"
+                                        "/dns_records, perhaps your object identifier is invalid?")
+        return None
+
+    async def sync_dns(name: str, rtype: str) -> None:
+        if rtype not in ("A", "AAAA", "TXT", "CNAME"):
+            return
+        values, ttl = cf.dns_values(name, rtype)
+        await replace_rrset(auth, cf.zone_name, name, rtype, values, ttl)
+
+    def zone_object() -> dict[str, Any]:
+        return {"id": cf.zone_id, "name": cf.zone_name, "status": "active", "paused": False,
+                "type": "full", "name_servers": [f"ns1.{cf.zone_name}"],
+                "account": {"id": account["account_id"], "name": "lab account"}}
+
+    def page(items: list[Any]) -> dict[str, Any]:
+        return {"page": 1, "per_page": 100, "count": len(items), "total_count": len(items), "total_pages": 1}
+
+    async def verify(request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        token = header.partition(" ")[2].strip() if header.startswith("Bearer ") else ""
+        info = cf.tokens.get(token)
+        if info is None:
+            return _cf_error(401, 1000, "Invalid API Token")
+        return _envelope({"id": info["id"], "status": info["status"]},
+                         messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
+
+    async def list_zones(request: Request) -> Response:
+        info, error = token_of(request)
+        if error is not None:
+            return error
+        assert info is not None
+        if info["status"] != "active":
+            return _cf_error(403, 10000, "Authentication error")
+        # A token without Zone:Read sees no zones at all (the permissions pitfall).
+        zones = [zone_object()] if "zone:read" in info["perms"] else []
+        name = request.query_params.get("name")
+        if name is not None:
+            zones = [z for z in zones if z["name"] == name.rstrip(".").lower()]
+        return _envelope(zones, result_info=page(zones))
+
+    async def get_zone(request: Request) -> Response:
+        error = need(request, "zone:read") or zone_or_error(request)
+        return error or _envelope(zone_object())
+
+    async def list_records(request: Request) -> Response:
+        error = need(request, "dns:read") or zone_or_error(request)
+        if error is not None:
+            return error
+        records = list(cf.records.values())
+        rtype = request.query_params.get("type")
+        name = request.query_params.get("name") or request.query_params.get("name.exact")
+        if rtype:
+            records = [r for r in records if r["type"] == rtype.upper()]
+        if name:
+            records = [r for r in records if r["name"] == name.rstrip(".").lower()]
+        return _envelope(records, result_info=page(records))
+
+    async def read_body(request: Request) -> dict[str, Any] | Response:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _cf_error(400, 9207, "Request body is invalid.")
+        if not isinstance(body, dict):
+            return _cf_error(400, 9207, "Request body is invalid.")
+        return body
+
+    def validated(record: dict[str, Any]) -> Response | None:
+        rtype, content, ttl = record.get("type"), record.get("content"), record.get("ttl", 1)
+        if rtype not in ("A", "AAAA", "TXT", "CNAME"):
+            return _cf_error(400, 9004, "This record type is not supported by the lab emulator.")
+        if not isinstance(content, str) or not content:
+            return _cf_error(400, 9005, f"Content for {rtype} record is invalid.")
+        addr = _ip(content)
+        if rtype == "A" and not isinstance(addr, ipaddress.IPv4Address):
+            return _cf_error(400, 9005, "Content for A record is invalid. Must be a valid IPv4 address")
+        if rtype == "AAAA" and not isinstance(addr, ipaddress.IPv6Address):
+            return _cf_error(400, 9005, "Content for AAAA record is invalid. Must be a valid IPv6 address")
+        if not isinstance(ttl, int) or not (ttl == 1 or 30 <= ttl <= 86400):
+            return _cf_error(400, 9021, "Invalid TTL. Must be between 30 and 86400 seconds, or 1 for Automatic.")
+        if not isinstance(record.get("proxied", False), bool):
+            return _cf_error(400, 9003, "Invalid 'proxied' value, must be a boolean")
+        name = record.get("name")
+        if not isinstance(name, str) or _zone_of(name, [cf.zone_name]) is None:
+            return _cf_error(400, 9007, "Name is invalid or outside the zone.")
+        return None
+
+    def full_name(name: Any) -> Any:
+        if isinstance(name, str):
+            name = name.rstrip(".").lower()
+            if name == "@":
+                return cf.zone_name
+            if _zone_of(name, [cf.zone_name]) is None:
+                return f"{name}.{cf.zone_name}"
+        return name
+
+    async def write(record: dict[str, Any], previous: dict[str, Any] | None) -> Response | None:
+        try:
+            await sync_dns(record["name"], record["type"])
+            if previous is not None and (previous["name"], previous["type"]) != (record["name"], record["type"]):
+                await sync_dns(previous["name"], previous["type"])
+        except Exception:
+            return _cf_error(500, 1000, "Internal error while updating DNS")
+        return None
+
+    async def create_record(request: Request) -> Response:
+        error = need(request, "dns:edit") or zone_or_error(request)
+        if error is not None:
+            return error
+        body = await read_body(request)
+        if isinstance(body, Response):
+            return body
+        body["name"] = full_name(body.get("name"))
+        body["type"] = str(body.get("type", "")).upper()
+        invalid = validated(body)
+        if invalid is not None:
+            return invalid
+        for existing in cf.records.values():
+            if (existing["name"], existing["type"], existing["content"]) == (body["name"], body["type"], body["content"]):
+                return _cf_error(400, 81058, "An identical record already exists.")
+        rid = secrets.token_hex(16)
+        record = cf.record_object(rid, body["type"], body["name"], body["content"], body.get("ttl", 1),
+                                  body.get("proxied", False))
+        cf.records[rid] = record
+        failed = await write(record, None)
+        return failed or _envelope(record)
+
+    async def change_record(request: Request) -> Response:
+        error = need(request, "dns:edit") or zone_or_error(request)
+        if error is not None:
+            return error
+        rid = request.path_params["record_id"]
+        previous = cf.records.get(rid)
+        if previous is None:
+            return _cf_error(404, 81044, "Record does not exist.")
+        body = await read_body(request)
+        if isinstance(body, Response):
+            return body
+        if request.method == "PATCH":
+            merged = {k: previous[k] for k in ("type", "name", "content", "ttl", "proxied")} | body
+        else:
+            merged = {"ttl": 1, "proxied": False} | body
+        merged["name"] = full_name(merged.get("name"))
+        merged["type"] = str(merged.get("type", "")).upper()
+        invalid = validated(merged)
+        if invalid is not None:
+            return invalid
+        record = dict(previous) | {k: merged[k] for k in ("type", "name", "content", "ttl", "proxied")}
+        record["modified_on"] = _now()
+        cf.records[rid] = record
+        failed = await write(record, previous)
+        return failed or _envelope(record)
+
+    async def delete_record(request: Request) -> Response:
+        error = need(request, "dns:edit") or zone_or_error(request)
+        if error is not None:
+            return error
+        record = cf.records.pop(request.path_params["record_id"], None)
+        if record is None:
+            return _cf_error(404, 81044, "Record does not exist.")
+        failed = await write(record, None)
+        return failed or _envelope({"id": record["id"]})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _cf_error(400, 7000, "No route for that URI")
+
+    async def bad_method(request: Request, exc: Exception) -> Response:
+        return _cf_error(405, 10405, "Method not allowed")
+
+    base = "/client/v4"
+    routes = [
+        Route(f"{base}/user/tokens/verify", verify, methods=["GET"]),
+        Route(f"{base}/zones", list_zones, methods=["GET"]),
+        Route(f"{base}/zones/{{zone_id}}", get_zone, methods=["GET"]),
+        Route(f"{base}/zones/{{zone_id}}/dns_records", list_records, methods=["GET"]),
+        Route(f"{base}/zones/{{zone_id}}/dns_records", create_record, methods=["POST"]),
+        Route(f"{base}/zones/{{zone_id}}/dns_records/{{record_id}}", change_record, methods=["PATCH", "PUT"]),
+        Route(f"{base}/zones/{{zone_id}}/dns_records/{{record_id}}", delete_record, methods=["DELETE"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: bad_method})
