@@ -5,7 +5,7 @@
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-LAB_PACKAGES="iproute2 nftables miniupnpd-nftables miniupnpc unbound knot knot-dnsutils coturn dnsutils tmux"
+LAB_PACKAGES="iproute2 nftables miniupnpd-nftables miniupnpc unbound knot knot-dnsutils coturn dnsutils iputils-ping curl tmux chromium fonts-dejavu-core"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=""
     for pkg in $LAB_PACKAGES; do

@@ -150,3 +150,26 @@ def test_no_clobber_without_force_and_atomic_0600(tmp_path: Path) -> None:
 def test_unknown_suffix_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"\.json, \.md or \.html"):
         write_report(home_diagnosis(), tmp_path / "r.pdf")
+
+
+@pytest.mark.lab  # needs Debian's chromium (installed by scripts/test.sh as root); must not skip in CI
+def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
+    import shutil
+
+    from scripts.report_screenshot import dump_dom, screenshot
+
+    if shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    html_path = write_report(home_diagnosis(), tmp_path / "r.html")
+    dom = dump_dom(html_path)
+    # The browser parsed the page into the document we meant: verdict, finding and fix all present.
+    assert "Yes, with a port forward" in dom
+    assert "SSH is exposed to the internet" in dom
+    assert "Remove the mapping and reach SSH through a VPN" in dom
+    png = tmp_path / "r.png"
+    screenshot(html_path, png, width=400, height=900)   # phone-width rendering works too
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(data[16:20], "big")
+    assert width == 400
+    assert len(data) > 20_000    # a blank page compresses to a few hundred bytes

@@ -120,7 +120,7 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     out += [f"- {e}" for e in nat["evidence"]] or ["- (no evidence collected)"]
     out += [""]
     out += ["## Addresses", "", _md_table(
-        ["", "value"],
+        ["item", "value"],
         [["interface", loc.get("interface")], ["local IPv4", loc.get("ipv4")],
          ["gateway", loc.get("gateway_ipv4")],
          ["global IPv6", ", ".join(a["address"] + (" (temporary)" if a.get("temporary") else "")
@@ -252,7 +252,7 @@ def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     parts += [f"<h2>NAT verdict and evidence</h2><p>Verdict <strong>{_h(nat['verdict'])}</strong>; router WAN "
               f"<code>{_h(nat['router_wan_ipv4'] or 'unknown')}</code></p><ul>"
               + "".join(f"<li>{_h(e)}</li>" for e in nat["evidence"]) + "</ul>"]
-    parts += ["<h2>Addresses</h2>", _html_table(["", "value"], [
+    parts += ["<h2>Addresses</h2>", _html_table(["item", "value"], [
         ["interface", loc.get("interface")], ["local IPv4", loc.get("ipv4")], ["gateway", loc.get("gateway_ipv4")],
         ["global IPv6", ", ".join(a["address"] for a in loc.get("ipv6_global", []))],
         ["external IPv4", ext["ipv4"]], ["external IPv6", ext["ipv6"]],
