@@ -1,15 +1,105 @@
-"""`ddns-wizard update` (not built yet)."""
+"""`ddns-wizard update [--force] [--dry-run] [--allow-private] [--json]`.
+
+Finds the public address (a quorum of echo services), asks each hostname's
+authoritative servers what they serve, and sends an update only where they
+differ.  Exit 0 when every host is up to date (updated, unchanged or dry run),
+1 when any host failed, 2 for configuration problems (no hosts, bad fields).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+JSON_KEYS = ("hostname", "provider", "previous", "sent", "result", "code", "message", "fatal", "retry_after_s")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--force", action="store_true",
+                        help="send the update even when DNS already serves the current address")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="find the address and compare with DNS, but send nothing")
+    parser.add_argument("--allow-private", action="store_true",
+                        help="allow publishing a private, CGNAT or otherwise non-public address")
+    parser.add_argument("--json", action="store_true", help="print the per-hostname results as JSON")
+
+
+def results_json(results, redactor) -> list[dict]:  # type: ignore[no-untyped-def]
+    from checks.model import to_jsonable
+
+    out = []
+    for r in results:
+        data = to_jsonable(r)
+        out.append(redactor.data({k: data[k] for k in JSON_KEYS}))
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
-    from checks.errors import UsageError
+    import asyncio
 
-    raise UsageError("'update' is not available yet")
+    from checks.config import load_config
+    from checks.redact import Redactor
+    from checks.updater import run_update_detailed
+
+    config = load_config(args.config)
+    redactor = Redactor.from_config(config)
+    progress = _progress_printer(redactor) if sys.stderr.isatty() and not args.json else None
+    run_result = asyncio.run(run_update_detailed(
+        config, force=args.force, dry_run=args.dry_run, allow_private=args.allow_private, on_progress=progress))
+    if progress is not None:
+        progress.done()
+    results = run_result.results
+    if args.json:
+        print(json.dumps(results_json(results, redactor), indent=2))
+    else:
+        _print_human(run_result, redactor)
+    return 1 if any(r.result == "error" for r in results) else 0
+
+
+class _progress_printer:
+    """One overwritten status line on stderr (only when stderr is a terminal)."""
+
+    def __init__(self, redactor) -> None:  # type: ignore[no-untyped-def]
+        self.redactor = redactor
+        self.width = 0
+
+    def __call__(self, text: str) -> None:
+        line = self.redactor.text(text)[:100]
+        sys.stderr.write("\r" + line.ljust(self.width))
+        sys.stderr.flush()
+        self.width = len(line)
+
+    def done(self) -> None:
+        sys.stderr.write("\r" + " " * self.width + "\r")
+        sys.stderr.flush()
+
+
+def _print_human(run_result, redactor) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    public = run_result.public
+    parts = []
+    if public.ipv4:
+        parts.append(f"IPv4 {public.ipv4}")
+    if public.ipv6:
+        parts.append(f"IPv6 {public.ipv6}")
+    if parts:
+        console.print(f"Public address: {', '.join(parts)}" + (f" ({public.summary})" if public.summary else ""),
+                      markup=False)
+    else:
+        console.print("Public address: unknown", markup=False)
+    styles = {"updated": "green", "unchanged": "cyan", "error": "bold red"}
+    table = Table(show_header=True, header_style="bold", expand=False)
+    for col in ("hostname", "provider", "result", "DNS had", "sent", "code"):
+        table.add_column(col)
+    for r in run_result.results:
+        table.add_row(r.hostname, r.provider, f"[{styles.get(r.result, '')}]{r.result}[/]",
+                      r.previous or "-", r.sent or "-", redactor.text(r.code or "-"))
+    console.print(table)
+    for r in run_result.results:
+        prefix = "stopped: " if r.fatal else ""
+        retry = f" (retry in {r.retry_after_s} s)" if r.retry_after_s else ""
+        console.print(f"{r.hostname}: {prefix}{redactor.text(r.message)}{retry}", markup=False, soft_wrap=False)

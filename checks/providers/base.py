@@ -1,0 +1,408 @@
+"""What every DDNS provider declares, and the helpers every protocol family shares.
+
+A provider is a :class:`ProviderSpec`: sign-up guidance a first-timer can follow,
+pitfalls, the credential fields (each with a validator run before anything is
+sent), a :class:`Policy` (fatal codes, retry delays, minimum interval between
+updates) and two coroutines supplied by its protocol family module:
+
+- ``preflight(host, client) -> PreflightResult``: prove the credentials without
+  spending an update where the provider allows it;
+- ``update(host, ipv4, ipv6, client) -> UpdateResult``: send one update and map
+  the provider's reply onto ``updated`` / ``unchanged`` / ``error``.
+
+``ProviderSpec.update`` and ``ProviderSpec.preflight`` never raise for network or
+provider trouble: every failure comes back as data, with the message redacted
+(the host's secrets and secret-shaped URL pieces masked), so a token can never
+reach a log, a terminal or a report through them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Awaitable, Callable, Mapping, Sequence
+
+from checks import __version__
+from checks.config import HostConfig
+from checks.model import UpdateResult
+from checks.redact import Redactor
+
+log = logging.getLogger("checks.providers")
+
+PROJECT_CONTACT = "https://github.com/ddns-wizard/ddns-wizard"
+REQUEST_TIMEOUT_S = 10.0        # one HTTP request to a provider
+UPDATE_BUDGET_S = 30.0          # a whole update (Cloudflare needs up to 4 requests)
+
+Validator = Callable[[str], "str | None"]   # returns a problem sentence, or None when fine
+
+
+def user_agent(contact: str | None = None) -> str:
+    """``ddns-wizard/<version> <contact>``: the form dyndns2 providers require.
+
+    No-IP and others block generic agents (``badagent``); the contact lets a
+    provider reach the maintainers instead of banning the client.
+    """
+    return f"ddns-wizard/{__version__} {contact or PROJECT_CONTACT}"
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One value the user must supply for a provider.
+
+    ``name`` is where it lives in a ``[[hosts]]`` table: ``hostname``,
+    ``username``, ``password``, ``token``, ``server`` or an extra option key
+    (``zone``, ``key_name``...).
+    """
+
+    name: str
+    label: str
+    secret: bool
+    help: str
+    validate: Validator | None = None
+    required: bool = True
+    default: str | None = None
+    aliases: tuple[str, ...] = ()    # other keys accepted for the same value (``key`` for ``tsig_secret``)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How often, and after which replies, a provider may be asked again.
+
+    ``fatal_codes``: stop updating this hostname until the user acts (retrying
+    gets accounts blocked). ``retry_after_s``: server trouble, wait this long
+    (per code; ``"http-5xx"``, ``"http-429"`` and ``"network"`` are ours).
+    ``min_interval_s``: never send two updates for one hostname closer than this.
+    """
+
+    min_interval_s: int = 300
+    fatal_codes: frozenset[str] = frozenset()
+    retry_after_s: Mapping[str, int] = field(default_factory=dict)
+    default_retry_s: int = 600           # an error that is neither fatal nor listed
+    max_retry_s: int = 6 * 3600          # backoff ceiling for repeated errors
+
+    def retry_for(self, code: str | None) -> int:
+        if code is not None and code in self.retry_after_s:
+            return self.retry_after_s[code]
+        return self.default_retry_s
+
+    def is_fatal(self, code: str | None) -> bool:
+        return code is not None and code in self.fatal_codes
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    """What a pre-flight proved.
+
+    ``spent_update``: the provider offers no read-only check, so the proof is
+    (or would be) a real update; ``message`` says so.
+    """
+
+    ok: bool
+    message: str
+    spent_update: bool = False
+    code: str | None = None
+
+
+UpdateFn = Callable[["ProviderSpec", HostConfig, "str | None", "str | None", Any], Awaitable[UpdateResult]]
+PreflightFn = Callable[["ProviderSpec", HostConfig, Any], Awaitable[PreflightResult]]
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str                       # config value of `provider`
+    title: str                      # what people call it
+    family: str                     # protocol family module: dyndns2, duckdns, ...
+    cost: str                       # free / paid / needs your own domain ...
+    url: str                        # where to sign up
+    default_server: str | None      # base URL (or DNS server for rfc2136); HostConfig.server overrides
+    signup_steps: tuple[str, ...]
+    pitfalls: tuple[str, ...]
+    fields: tuple[CredentialField, ...]
+    supports_ipv6: bool
+    policy: Policy
+    update_fn: UpdateFn
+    preflight_fn: PreflightFn
+    domains: tuple[str, ...] = ()   # hostnames must end in one of these (empty: any FQDN)
+    own_domain_allowed: bool = False   # `own_domain = true` lifts the domains check
+    needs: str = ""                 # one line: what the user must have (account, own domain, ...)
+    options: Mapping[str, Any] = field(default_factory=dict)   # family-specific knobs
+
+    # -- used by the CLI, the wizard and the updater ----------------------------
+
+    def server_for(self, host: HostConfig) -> str:
+        server = (host.server or self.default_server or "").strip()
+        return server.rstrip("/")
+
+    def validate(self, host: HostConfig) -> list[str]:
+        """Every problem with this host's configuration, as sentences (empty: fine)."""
+        problems: list[str] = []
+        for f in self.fields:
+            value = field_value(host, f.name)
+            for alias in f.aliases:
+                if value is None or value == "":
+                    value = field_value(host, alias)
+            if value is None or value == "":
+                if f.required and f.default is None:
+                    problems.append(f"{host.hostname}: {f.label} ({f.name}) is missing for {self.title}")
+                continue
+            if f.validate is not None:
+                problem = f.validate(str(value))
+                if problem:
+                    problems.append(f"{host.hostname}: {f.label}: {problem}")
+        if host.server is not None:
+            problem = self._validate_server(host.server)
+            if problem:
+                problems.append(f"{host.hostname}: server: {problem}")
+        problems.extend(self._validate_hostname_domain(host))
+        if wants_ipv6(host) and not self.supports_ipv6:
+            problems.append(f"{host.hostname}: {self.title} cannot publish IPv6 addresses; remove ipv6 = true")
+        return problems
+
+    def _validate_server(self, server: str) -> str | None:
+        if self.family == "rfc2136":
+            return None if server.strip() else "empty"
+        if not re.match(r"^https?://[^\s/]+", server.strip()):
+            return "must be a URL such as https://members.example.org"
+        return None
+
+    def _validate_hostname_domain(self, host: HostConfig) -> list[str]:
+        if not self.domains or (self.own_domain_allowed and host.options.get("own_domain") is True):
+            return []
+        name = host.hostname.lower().rstrip(".")
+        if any(name.endswith("." + d) and len(name) > len(d) + 1 for d in self.domains):
+            return []
+        shown = ", ".join(self.domains[:8]) + (", ..." if len(self.domains) > 8 else "")
+        extra = (" If the name is under your own domain managed by this provider, set own_domain = true."
+                 if self.own_domain_allowed else "")
+        return [f"{host.hostname} is not a {self.title} hostname (it must end in {shown}).{extra}"]
+
+    def redactor(self, host: HostConfig) -> Redactor:
+        r = Redactor()
+        r.add(host.secret_values())
+        return r
+
+    async def update(self, host: HostConfig, ipv4: str | None, ipv6: str | None, client: Any) -> UpdateResult:
+        """Send one update; never raises for network/provider trouble (see module doc)."""
+        sent = join_sent(ipv4, ipv6)
+        redactor = self.redactor(host)
+        problems = self.validate(host)
+        if problems:
+            return self.error(host, sent=None, code="config", fatal=True,
+                              message=redactor.text("; ".join(problems)))
+        if ipv4 is None and ipv6 is None:
+            return self.error(host, sent=None, code="no-address", message="no address to send")
+        try:
+            async with asyncio.timeout(UPDATE_BUDGET_S):
+                result = await self.update_fn(self, host, ipv4, ipv6, client)
+        except TimeoutError:
+            result = self.error(host, sent=sent, code="timeout", retry_code="network",
+                                message=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s; will retry later")
+        except Exception as exc:   # a provider module bug or an unexpected library error: data, not a crash
+            result = self.error(host, sent=sent, code="network", retry_code="network",
+                                message=network_message(self.title, exc))
+        result = redact_result(result, redactor)
+        log.info("%s %s: %s (%s) %s", self.name, host.hostname, result.result, result.code, result.message)
+        return result
+
+    async def preflight(self, host: HostConfig, client: Any) -> PreflightResult:
+        redactor = self.redactor(host)
+        problems = self.validate(host)
+        if problems:
+            return PreflightResult(False, redactor.text("; ".join(problems)), code="config")
+        try:
+            async with asyncio.timeout(UPDATE_BUDGET_S):
+                res = await self.preflight_fn(self, host, client)
+        except Exception as exc:
+            res = PreflightResult(False, network_message(self.title, exc), code="network")
+        return replace(res, message=redactor.text(res.message))
+
+    # -- result builders used by family modules --------------------------------
+
+    def ok(self, host: HostConfig, *, sent: str | None, result: str, code: str | None, message: str) -> UpdateResult:
+        return UpdateResult(hostname=host.hostname, provider=self.name, previous=None, sent=sent,
+                            result=result, code=code, message=message)  # type: ignore[arg-type]
+
+    def error(self, host: HostConfig, *, sent: str | None, code: str | None, message: str,
+              fatal: bool | None = None, retry_after_s: int | None = None,
+              retry_code: str | None = None) -> UpdateResult:
+        """An ``error`` result; fatal/retry follow the policy unless given."""
+        is_fatal = self.policy.is_fatal(code) if fatal is None else fatal
+        retry = None
+        if not is_fatal:
+            retry = retry_after_s if retry_after_s is not None else self.policy.retry_for(retry_code or code)
+        return UpdateResult(hostname=host.hostname, provider=self.name, previous=None, sent=sent,
+                            result="error", code=code, message=message, fatal=is_fatal, retry_after_s=retry)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def field_value(host: HostConfig, name: str) -> Any:
+    if name in ("hostname", "username", "password", "token", "server"):
+        return getattr(host, name)
+    return host.options.get(name)
+
+
+def wants_ipv4(host: HostConfig) -> bool:
+    return host.options.get("ipv4", True) is not False
+
+
+def wants_ipv6(host: HostConfig) -> bool:
+    return host.options.get("ipv6", False) is True
+
+
+def join_sent(ipv4: str | None, ipv6: str | None) -> str | None:
+    parts = [a for a in (ipv4, ipv6) if a]
+    return ",".join(parts) if parts else None
+
+
+def redact_result(result: UpdateResult, redactor: Redactor) -> UpdateResult:
+    return replace(result, message=redactor.text(result.message),
+                   code=redactor.text(result.code) if result.code else result.code)
+
+
+def network_message(title: str, exc: BaseException) -> str:
+    """A sentence for a failed request, without the URL (URLs may carry tokens)."""
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        what = "the connection timed out"
+    elif isinstance(exc, httpx.TimeoutException):
+        what = "it did not answer in time"
+    elif isinstance(exc, httpx.ConnectError):
+        what = f"could not connect ({_short(exc)})"
+    elif isinstance(exc, httpx.HTTPError):
+        what = f"the request failed ({type(exc).__name__}: {_short(exc)})"
+    elif isinstance(exc, OSError):
+        what = f"network error ({exc.strerror or exc})"
+    else:
+        what = f"unexpected error ({type(exc).__name__}: {_short(exc)})"
+    return (f"could not reach {title}: {what}. Check this machine's internet connection and that "
+            f"outbound HTTPS to the provider is allowed; will retry later.")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def retry_after_header(value: str | None, fallback: int) -> int:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), bounded."""
+    if not value:
+        return fallback
+    value = value.strip()
+    if value.isdigit():
+        return max(1, min(int(value), 24 * 3600))
+    try:
+        from email.utils import parsedate_to_datetime
+        import datetime as dt
+
+        when = parsedate_to_datetime(value)
+        delta = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        return max(1, min(int(delta), 24 * 3600))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return fallback
+
+
+def body_excerpt(text: str, limit: int = 120) -> str:
+    """A short, printable excerpt of a reply body for messages."""
+    flat = " ".join(text.split())
+    flat = "".join(ch if ch.isprintable() else "?" for ch in flat)
+    return flat[:limit] + ("..." if len(flat) > limit else "")
+
+
+def http_status_result(spec: ProviderSpec, host: HostConfig, response: Any, sent: str | None) -> UpdateResult | None:
+    """Results for HTTP statuses that mean the same for every provider; None otherwise."""
+    status = response.status_code
+    code = f"HTTP {status}"
+    if status == 429:
+        wait = retry_after_header(response.headers.get("retry-after"), spec.policy.retry_for("http-429"))
+        return spec.error(host, sent=sent, code=code, retry_after_s=wait,
+                          message=f"{spec.title} says too many requests (HTTP 429); waiting {wait} s before trying again.")
+    if status >= 500:
+        wait = retry_after_header(response.headers.get("retry-after"), spec.policy.retry_for("http-5xx"))
+        return spec.error(host, sent=sent, code=code, retry_after_s=wait,
+                          message=f"{spec.title} has a server problem (HTTP {status}); retrying in {wait} s.")
+    return None
+
+
+# --------------------------------------------------------------------------- validators
+
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def check_fqdn(value: str) -> str | None:
+    """FQDN syntax: letters, digits and hyphens, at least two labels, no IP addresses."""
+    name = value.strip().lower().rstrip(".")
+    if not name:
+        return "a hostname is required"
+    if any(ch.isspace() for ch in value.strip()):
+        return f"{value!r} contains spaces"
+    if "://" in name or "/" in name:
+        return f"{value!r} looks like a URL; enter only the hostname, e.g. myhome.example.org"
+    try:
+        ipaddress.ip_address(name)
+        return f"{value!r} is an IP address; a DDNS hostname is a name such as myhome.example.org"
+    except ValueError:
+        pass
+    if len(name) > 253:
+        return "hostname longer than 253 characters"
+    labels = name.split(".")
+    if len(labels) < 2:
+        return f"{value!r} is not a full hostname (expected something like myhome.example.org)"
+    for label in labels:
+        if not _LABEL_RE.match(label):
+            return (f"{value!r}: label {label!r} is not valid (letters, digits and hyphens, 1-63 "
+                    f"characters, not starting or ending with a hyphen)")
+    if labels[-1].isdigit():
+        return f"{value!r} has a numeric top-level domain"
+    return None
+
+
+def check_nonempty(what: str) -> Validator:
+    def check(value: str) -> str | None:
+        if not value.strip():
+            return f"{what} is empty"
+        if value != value.strip():
+            return f"{what} has spaces at the start or end (copy it again without them)"
+        return None
+
+    return check
+
+
+def check_regex(pattern: str, problem: str) -> Validator:
+    rx = re.compile(pattern)
+
+    def check(value: str) -> str | None:
+        return None if rx.fullmatch(value) else problem
+
+    return check
+
+
+def all_of(*validators: Validator) -> Validator:
+    def check(value: str) -> str | None:
+        for v in validators:
+            problem = v(value)
+            if problem:
+                return problem
+        return None
+
+    return check
+
+
+HOSTNAME_FIELD_HELP = "the full name to keep updated, e.g. myhome.example.org"
+
+
+def hostname_field(example: str, help_text: str | None = None) -> CredentialField:
+    return CredentialField("hostname", "Hostname", False, help_text or f"the full name to keep updated, e.g. {example}",
+                           check_fqdn)
+
+
+def split_sent(sent: str | None) -> Sequence[str]:
+    return [s for s in (sent or "").split(",") if s]

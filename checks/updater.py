@@ -1,0 +1,274 @@
+"""One round of updates: find the public address, compare with DNS, send only what differs.
+
+1. The public address comes from a quorum of the configured echo services
+   (``[endpoints] ip_echo``, ``dns_echo``, ``ip_echo_v6``), never from one:
+   a flip-flopping echo must not move a record.
+2. For every host, the authoritative servers are asked what they serve now
+   (``checks.dnsverify.current_addresses``); an update is sent only when it
+   differs (no ``nochg`` spam, which providers punish) unless ``force``.
+3. A private, CGNAT or otherwise non-public address is never published unless
+   ``allow_private``: nobody outside could reach it.
+
+``run_update`` returns one UpdateResult per configured host (DESIGN.md
+``update --json``); ``run_update_detailed`` also returns the public-address
+evidence for the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import Any, Awaitable, Callable, Sequence
+
+from .addresses import AddressClass, classify, describe_class
+from .config import Config, HostConfig
+from .errors import ConfigError
+from .model import ExternalSource, UpdateResult
+from .providers.base import join_sent, wants_ipv4, wants_ipv6
+
+Progress = Callable[[str], None]
+# (hostname, resolvers) -> (ipv4, ipv6, error): what the authoritative servers serve
+Lookup = Callable[[str, Sequence[str]], Awaitable["tuple[str | None, str | None, str | None]"]]
+
+ECHO_TIMEOUT_S = 3.0
+DNS_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True)
+class PublicAddress:
+    """The agreed public address per family, and how sure we are."""
+
+    ipv4: str | None
+    ipv6: str | None
+    sources: tuple[ExternalSource, ...] = ()
+    problem_v4: str | None = None     # why no IPv4 could be agreed on
+    problem_v6: str | None = None
+    summary: str = ""                 # "3 of 3 sources agree on 203.0.113.7"
+
+
+@dataclass(frozen=True)
+class UpdateRun:
+    public: PublicAddress
+    results: tuple[UpdateResult, ...]
+
+
+def no_hosts_message(config: Config) -> str:
+    where = str(config.path) if config.path else "the configuration file"
+    return (f"no hostnames configured in {where}. Run `ddns-wizard` (the wizard) to set one up, or add a "
+            "[[hosts]] table with hostname, provider and credentials (see `ddns-wizard providers`).")
+
+
+def check_config(config: Config) -> None:
+    """Raise ConfigError (exit 2) for no hosts or any invalid host, naming every problem."""
+    from .providers.registry import validate_host
+
+    if not config.hosts:
+        raise ConfigError(no_hosts_message(config), path=str(config.path) if config.path else None)
+    problems: list[str] = []
+    seen: set[str] = set()
+    for host in config.hosts:
+        problems.extend(validate_host(host))
+        if host.hostname in seen:
+            problems.append(f"{host.hostname} is configured twice")
+        seen.add(host.hostname)
+    if problems:
+        from .redact import Redactor
+
+        text = Redactor.from_config(config).text("; ".join(problems))
+        where = f" in {config.path}" if config.path else ""
+        raise ConfigError(f"configuration problems{where}: {text}", path=str(config.path) if config.path else None)
+
+
+# --------------------------------------------------------------------------- public address
+
+
+def agree(sources: Sequence[ExternalSource], family: int, configured: int) -> tuple[str | None, str | None, str]:
+    """(address, problem, summary) by quorum for one family.
+
+    Agreed when a strict majority of the answering sources give the same address
+    and, if two or more sources are configured, at least two of them do.
+    """
+    answering = [s for s in sources if s.family == family and s.value]
+    label = f"IPv{family}"
+    if configured == 0:
+        return None, f"no {label} echo service is configured", ""
+    if not answering:
+        errors = "; ".join(f"{s.endpoint}: {s.error}" for s in sources if s.family == family and s.error)
+        return None, f"no {label} echo service answered ({errors or 'no reply'})", ""
+    votes = Counter(s.value for s in answering)
+    value, count = votes.most_common(1)[0]
+    need = min(2, configured)
+    summary = f"{count} of {len(answering)} answering sources agree on {value}"
+    if count * 2 <= len(answering) or count < need:
+        listing = ", ".join(f"{s.endpoint} saw {s.value}" for s in answering)
+        why = ("only one source answered" if len(answering) == 1 and need > 1
+               else "the sources disagree")
+        return None, (f"the public {label} address is uncertain: {why} ({listing}). Nothing is published "
+                      "until the sources agree."), summary
+    return value, None, summary
+
+
+async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
+                        on_progress: Progress | None = None) -> PublicAddress:
+    """Ask every configured echo service concurrently and agree by quorum."""
+    from .publicip import dns_echo, http_echo   # lazy: only commands that need it
+
+    ep = config.endpoints
+    tasks: list[Awaitable[ExternalSource]] = []
+    tasks += [http_echo(client, url, family=4, timeout_s=ECHO_TIMEOUT_S) for url in ep.ip_echo]
+    tasks += [dns_echo(spec, timeout_s=ECHO_TIMEOUT_S) for spec in ep.dns_echo]
+    v6_urls = ep.ip_echo_v6 if want_ipv6 else ()
+    tasks += [http_echo(client, url, family=6, timeout_s=ECHO_TIMEOUT_S) for url in v6_urls]
+    if on_progress:
+        on_progress(f"asking {len(tasks)} sources for the public address")
+    sources = tuple(await asyncio.gather(*tasks)) if tasks else ()
+    v4, p4, s4 = agree(sources, 4, len(ep.ip_echo) + len(ep.dns_echo))
+    v6, p6, s6 = agree(sources, 6, len(v6_urls)) if want_ipv6 else (None, None, "")
+    summary = "; ".join(x for x in (s4, s6) if x)
+    return PublicAddress(v4, v6, sources, p4, p6 if want_ipv6 else None, summary)
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def publishable_problem(address: str) -> str | None:
+    """Why an address must not be published (None when it is public)."""
+    try:
+        cls = classify(address)
+    except ValueError:
+        return f"{address} is not an IP address"
+    if cls is AddressClass.PUBLIC:
+        return None
+    if cls is AddressClass.CGNAT:
+        return (f"{address} is a carrier-grade NAT address (100.64.0.0/10): it belongs to your ISP's NAT, and "
+                "nobody outside can reach it. Ask the ISP for a public IPv4 address, use IPv6, or a tunnel. "
+                "Use --allow-private only for a name meant to be used inside the ISP's network.")
+    if cls is AddressClass.PRIVATE:
+        return (f"{address} is a private (RFC 1918) address: it only exists inside a local network, so the name "
+                "would be useless from outside. The echo services saw this address, so they are probably inside "
+                "your network; check [endpoints] ip_echo. Use --allow-private to publish it for LAN-only use.")
+    return (f"{address} is {describe_class(cls)}, not reachable from the internet, so publishing it would break "
+            "the name. Use --allow-private to publish it anyway.")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do for one host, before anything is sent."""
+
+    send_ipv4: str | None
+    send_ipv6: str | None
+    previous: str | None
+    result: UpdateResult | None     # set when nothing is to be sent (unchanged / refused / unknown)
+
+
+def decide(host: HostConfig, provider: str, public: PublicAddress,
+           current: tuple[str | None, str | None, str | None], *, force: bool, allow_private: bool) -> Decision:
+    """Pure: which addresses to send for ``host`` given the public address and what DNS serves."""
+    dns4, dns6, dns_error = current
+    want4, want6 = wants_ipv4(host), wants_ipv6(host)
+    previous = join_sent(dns4 if want4 else None, dns6 if want6 else None)
+
+    def result(kind: str, code: str | None, message: str, fatal: bool = False) -> UpdateResult:
+        return UpdateResult(hostname=host.hostname, provider=provider, previous=previous, sent=None,
+                            result=kind, code=code, message=message, fatal=fatal)  # type: ignore[arg-type]
+
+    v4 = public.ipv4 if want4 else None
+    v6 = public.ipv6 if want6 else None
+    notes: list[str] = []
+    if want4 and v4 is None and public.problem_v4:
+        notes.append(public.problem_v4)
+    if want6 and v6 is None and public.problem_v6:
+        notes.append(public.problem_v6)
+    if v4 is None and v6 is None:
+        return Decision(None, None, previous, result(
+            "error", "no-address", " ".join(notes) or "the public address could not be determined; nothing sent."))
+    for address in (v4, v6):
+        if address and not allow_private:
+            problem = publishable_problem(address)
+            if problem:
+                return Decision(None, None, previous, result("error", "private-address",
+                                                             f"refusing to publish: {problem}"))
+    differs4 = v4 is not None and v4 != dns4
+    differs6 = v6 is not None and v6 != dns6
+    if not force and not dns_error and not differs4 and not differs6:
+        shown = join_sent(v4, v6)
+        extra = (" " + " ".join(notes)) if notes else ""
+        return Decision(None, None, previous, result(
+            "unchanged", None, f"DNS already serves {shown}; nothing sent.{extra}"))
+    return Decision(v4, v6, previous, None)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def default_lookup(hostname: str, resolvers: Sequence[str]) -> tuple[str | None, str | None, str | None]:
+    from .dnsverify import current_addresses   # lazy
+
+    try:
+        return await current_addresses(hostname, resolvers=resolvers, timeout_s=DNS_TIMEOUT_S)
+    except Exception as exc:   # a lookup failure must not stop the update: it only costs the comparison
+        return None, None, f"{type(exc).__name__}: {exc}"
+
+
+def make_provider_client() -> Any:
+    from .http import make_client
+    from .providers.base import REQUEST_TIMEOUT_S, user_agent
+
+    return make_client(timeout_s=REQUEST_TIMEOUT_S, user_agent=user_agent())
+
+
+async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, resolvers: Sequence[str],
+                     force: bool = False, dry_run: bool = False, allow_private: bool = False,
+                     lookup: Lookup = default_lookup, on_progress: Progress | None = None) -> UpdateResult:
+    from .providers.registry import get_provider
+
+    spec = get_provider(host.provider)
+    if on_progress:
+        on_progress(f"{host.hostname}: asking its authoritative servers what they serve")
+    current = await lookup(host.hostname, resolvers)
+    decision = decide(host, spec.name, public, current, force=force, allow_private=allow_private)
+    if decision.result is not None:
+        return decision.result
+    sent = join_sent(decision.send_ipv4, decision.send_ipv6)
+    why = "forced" if force else ("DNS lookup failed: " + current[2] if current[2] else
+                                  f"DNS serves {decision.previous or 'nothing'}")
+    if dry_run:
+        return UpdateResult(hostname=host.hostname, provider=spec.name, previous=decision.previous, sent=None,
+                            result="unchanged", code="dry-run",
+                            message=f"would send {sent} to {spec.title} ({why}); dry run: nothing sent.")
+    if on_progress:
+        on_progress(f"{host.hostname}: sending {sent} to {spec.title}")
+    result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
+    return replace(result, previous=decision.previous)
+
+
+async def run_update_detailed(config: Config, *, force: bool = False, dry_run: bool = False,
+                              allow_private: bool = False, client: Any = None,
+                              on_progress: Progress | None = None, lookup: Lookup = default_lookup,
+                              public: PublicAddress | None = None) -> UpdateRun:
+    check_config(config)
+    own_client = client is None
+    if own_client:
+        client = make_provider_client()
+    try:
+        if public is None:
+            want6 = any(wants_ipv6(h) for h in config.hosts)
+            public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress)
+        resolvers = config.endpoints.resolvers
+        results = await asyncio.gather(*(
+            update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
+                       allow_private=allow_private, lookup=lookup, on_progress=on_progress)
+            for h in config.hosts))
+    finally:
+        if own_client:
+            await client.aclose()
+    return UpdateRun(public=public, results=tuple(results))
+
+
+async def run_update(config: Config, *, force: bool = False, dry_run: bool = False, allow_private: bool = False,
+                     client: Any = None, on_progress: Progress | None = None,
+                     lookup: Lookup = default_lookup, public: PublicAddress | None = None) -> tuple[UpdateResult, ...]:
+    run = await run_update_detailed(config, force=force, dry_run=dry_run, allow_private=allow_private,
+                                    client=client, on_progress=on_progress, lookup=lookup, public=public)
+    return run.results
