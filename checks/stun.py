@@ -160,11 +160,16 @@ class _StunProtocol(asyncio.DatagramProtocol):
         self.by_txid = {q.txid: q for q in queries}
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
-        if len(data) < 20:
-            return                                   # stray packet
-        query = self.by_txid.get(data[8:20])
-        if query is None or query.done.is_set():
-            return                                   # not ours, or a late duplicate
+        query = self.by_txid.get(data[8:20]) if len(data) >= 20 else None
+        if query is None:
+            # Not our transaction: a stray packet, or a server speaking something else.
+            # Only remember it (for the error text) when it came from a server we asked.
+            for q in self.by_txid.values():
+                if q.addr is not None and (q.addr[0], q.addr[1]) == (addr[0], addr[1]) and not q.done.is_set():
+                    q.last_bad = "the server answered, but not with a STUN reply to our request"
+            return
+        if query.done.is_set():
+            return                                   # a late duplicate
         try:
             query.result = parse_binding_response(data, query.txid)
         except StunErrorResponse as exc:             # a real STUN error answer is final
