@@ -505,3 +505,112 @@ def test_hostname_validation() -> None:
     for bad in ("", "localhost", "has space.example.org", "a..b.org"):
         with pytest.raises(ValueError):
             dnsverify.normalize_hostname(bad)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def write_config(tmp_path, resolvers: list[str], *, ip_echo: list[str] = (), hosts: list[str] = ()):  # type: ignore[no-untyped-def]
+    import tomli_w
+
+    data = {"endpoints": {"resolvers": resolvers, "ip_echo": list(ip_echo), "ip_echo_v6": []},
+            "hosts": [{"hostname": h, "provider": "dyndns2"} for h in hosts]}
+    path = tmp_path / "config.toml"
+    path.write_text(tomli_w.dumps(data))
+    return str(path)
+
+
+@pytest.fixture
+def loopback_auth(net: Net, monkeypatch: pytest.MonkeyPatch) -> Net:
+    """The command's real engine, with only the authoritative port moved to the stand-ins' port."""
+    import functools
+
+    for s in (net.ns1, net.ns2, net.resolver):
+        s.records[("loop.example.test", "A")] = (60, ["127.0.0.1"])
+    monkeypatch.setattr(dnsverify, "verify_hostname", functools.partial(dnsverify.verify_hostname, port=net.port))
+    return net
+
+
+async def run_cli(*argv: str) -> int:
+    from wizard.cli import main
+
+    return await asyncio.to_thread(main, list(argv))   # the CLI runs its own event loop
+
+
+async def test_cli_json_is_the_design_contract_and_pings_the_published_address(
+        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, loopback_auth.resolvers)
+    code = await run_cli("--config", cfg, "verify", "loop.example.test", "--expect", "127.0.0.1", "--json")
+    out = capsys.readouterr().out
+    assert code == 0
+    data = json.loads(out)   # stdout holds the JSON and nothing else
+    assert data["verdict"] == "ok" and data["expected"] == {"ipv4": "127.0.0.1", "ipv6": None}
+    assert [a["answers"] for a in data["authoritative"]] == [["127.0.0.1"], ["127.0.0.1"]]
+    assert data["resolvers"][0]["server"] == loopback_auth.resolver.spec
+    assert set(data["ping"]) == {"method", "alive", "rtt_ms"} and data["ping"]["alive"]
+
+
+async def test_cli_expects_the_public_address_from_the_echo_service(
+        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = OLD_IP.encode() + b"\n"   # this network's "public address" differs from the record
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+                     b"Connection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        cfg = write_config(tmp_path, loopback_auth.resolvers, ip_echo=[url], hosts=[HOST])
+        code = await run_cli("--config", cfg, "verify", "--no-ping", "--json")
+    finally:
+        server.close()
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["hostname"] == HOST and data["expected"]["ipv4"] == OLD_IP
+    assert data["verdict"] == "wrong-ip" and data["ping"] is None
+
+
+async def test_cli_table_shows_servers_ttls_verdict_and_estimate(
+        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    loopback_auth.resolver.records[(HOST, "A")] = (42, [OLD_IP])
+    cfg = write_config(tmp_path, loopback_auth.resolvers, hosts=[HOST, "nothere.example.test"])
+    code = await run_cli("--config", cfg, "verify", "--expect", NEW_IP, "--no-ping")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "ns1.example.test (127.0.0.1)" in out and "42 s" in out
+    assert "PROPAGATING" in out and "within about 42 s" in out
+    assert "NO SUCH NAME" in out   # the second configured host
+
+
+async def test_cli_json_lists_several_hostnames(loopback_auth: Net, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path, loopback_auth.resolvers, hosts=[HOST, "nothere.example.test"])
+    assert await run_cli("--config", cfg, "verify", "--expect", NEW_IP, "--no-ping", "--json") == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(d["hostname"], d["verdict"]) for d in data] == [(HOST, "ok"), ("nothere.example.test", "nxdomain")]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ((), "no hostname given and none configured"),
+    (("bad name.example.org",), "not a host name"),
+    (("home.example.test", "--expect", "not-an-ip"), "not an IP address"),
+    (("home.example.test", "--expect", "1.2.3.4", "--expect", "1.2.3.5"), "at most one IPv4"),
+])
+def test_cli_usage_errors_exit_2_with_a_clear_message(tmp_path, capsys, argv, message) -> None:  # type: ignore[no-untyped-def]
+    from wizard.cli import main
+
+    cfg = write_config(tmp_path, ["127.0.0.1:1"])
+    assert main(["--config", cfg, "verify", *argv]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == "" and "Traceback" not in captured.err
+
+
+def test_cli_refuses_an_unusable_resolver_list(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from wizard.cli import main
+
+    assert main(["--config", write_config(tmp_path, []), "verify", HOST]) == 2
+    assert "resolvers is empty" in capsys.readouterr().err
+    assert main(["--config", write_config(tmp_path, ["dns.example"]), "verify", HOST]) == 2
+    assert "not an IP address" in capsys.readouterr().err
