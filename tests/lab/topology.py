@@ -262,6 +262,14 @@ class Lab:
         return self
 
     def _build(self) -> None:
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            self.timings[f"phase_{name}_s"] = now - mark
+            mark = now
+
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-lab-"))
         (self.workdir / "home").mkdir(mode=0o700)
         netdir = self.workdir / "net"
@@ -270,18 +278,23 @@ class Lab:
         create_namespaces(names)
         for name in names:
             write_resolv_conf(name, plan.RESOLVER)
+        phase("netns")
         self._create_links()
         if self.opts.shaped:
             self._start_relay()
+        phase("links")
         cfgs = namespace_configs(self.opts, edge_ipv4=self._edge_ipv4 or "", cgnat_pool_ip=self._cgnat_pool_ip)
         self._apply_configs(cfgs, netdir)
         if self._relay is not None:
             self._wait_relay_ready()
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        phase("configure")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             services = pool.submit(self._start_internet)
             if self.opts.runs_upnp:
                 self._start_miniupnpd()
+                phase("miniupnpd")
             services.result()
+        phase("services")
         self.write_config()
 
     def _create_links(self) -> None:
