@@ -1,15 +1,248 @@
-"""`ddns-wizard ports` (not built yet)."""
+"""`ddns-wizard ports check PORT[/tcp|/udp]... [--upnp] [--json]` and
+`ddns-wizard ports outbound [PORT...] [--json]`.
+
+``check`` runs the closed-loop inbound test of checks/ports.py (temporary
+listeners answering with a nonce, an outside prober, a control port); with
+``--upnp`` it maps the ports on the router for the test and always removes the
+mappings again — on errors, on Ctrl-C and on SIGTERM too.  A mapping that could
+not be removed is printed loudly on stderr (exit status 1).
+
+``outbound`` connects to ``[endpoints] outbound_target`` on each port.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from checks.model import OutboundResult, PortResult
+    from checks.ports import MappingLedger, PortCheckReport
+
+VERDICT_WORDS = {
+    "open": "OPEN — reachable from the internet",
+    "not-forwarded": "NOT FORWARDED — the router does not pass it to this machine",
+    "isp-blocked": "ISP-BLOCKED — forwarded, but filtered before it reaches your router",
+    "upstream-nat": "UPSTREAM NAT — another NAT in front of your router makes it unreachable",
+    "unknown": "UNKNOWN — the test could not decide",
+}
+VERDICT_STYLE = {"open": "green", "not-forwarded": "yellow", "isp-blocked": "red",
+                 "upstream-nat": "red", "unknown": "magenta", "blocked": "red"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    sub = parser.add_subparsers(dest="ports_command", metavar="ACTION", required=True)
+    check = sub.add_parser(
+        "check", help="test inbound reachability of ports from outside",
+        description="Listen temporarily on each port, ask an outside prober to connect in, and tell "
+                    "open / not-forwarded / isp-blocked / upstream-nat / unknown, with the evidence and the fix.")
+    check.add_argument("ports", nargs="+", metavar="PORT[/tcp|/udp]", help="ports to test (default protocol tcp)")
+    check.add_argument("--upnp", action="store_true",
+                       help="map the ports on the router (UPnP IGD, else NAT-PMP) for the test; removed afterwards")
+    check.add_argument("--json", action="store_true", help="print the result as JSON (DESIGN.md contract)")
+    out = sub.add_parser(
+        "outbound", help="test which ports this network lets out",
+        description="Connect to [endpoints] outbound_target on each port (default: 25 53 80 443 465 587 "
+                    "993 1194 8080 51820/udp) and tell open / blocked / unknown.")
+    out.add_argument("ports", nargs="*", metavar="PORT[/tcp|/udp]", help="ports to test (default: a common set)")
+    out.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="connect deadline per port")
+    out.add_argument("--json", action="store_true", help="print the result as JSON (DESIGN.md contract)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from checks.errors import UsageError
+    from checks.config import load_config
 
-    raise UsageError("'ports' is not available yet")
+    config = load_config(getattr(args, "config", None))
+    if args.ports_command == "check":
+        return _run_check(args, config)
+    return _run_outbound(args, config)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class _Progress:
+    """A spinner on stderr with the current step (only when stderr is a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._status: Any = None
+        if enabled:
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status("starting")
+
+    def __enter__(self) -> Callable[[str], None]:
+        if self._status is not None:
+            self._status.start()
+            return lambda msg: self._status.update(msg)
+        return lambda _msg: None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+
+def _progress_enabled(args: argparse.Namespace) -> bool:
+    return sys.stderr.isatty()
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check_json(results: Sequence["PortResult"]) -> list[dict[str, Any]]:
+    """The ``ports check --json`` list (DESIGN.md: port, protocol, verdict, evidence; plus fix)."""
+    return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "evidence": list(r.evidence),
+             "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped}
+            for r in results]
+
+
+def _run_check(args: argparse.Namespace, config: Any) -> int:
+    import asyncio
+
+    from checks.errors import UsageError
+    from checks.ports import MappingLedger, parse_port_spec
+
+    specs = list(dict.fromkeys(parse_port_spec(p) for p in args.ports))
+    if not config.endpoints.port_check:
+        raise UsageError("[endpoints] port_check is empty: the inbound test needs an outside prober "
+                         "(an echoip URL with {port}, or ddnsw+https://HOST for `ddns-wizard probe-server`)")
+    ledger = MappingLedger()
+    report: "PortCheckReport | None" = None
+    try:
+        with _Progress(_progress_enabled(args)) as say:
+            report = asyncio.run(_check_main(specs, config, args.upnp, ledger, say))
+    except asyncio.CancelledError:      # SIGTERM: the mappings were removed on the way out
+        print("terminated", file=sys.stderr)
+        return 143
+    finally:
+        _report_leftovers(ledger)
+    assert report is not None
+    if args.json:
+        print(json.dumps(check_json(report.results), indent=2))
+    else:
+        _print_check(report)
+    return 1 if report.leftovers else 0
+
+
+async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingLedger",
+                      say: Callable[[str], None]) -> "PortCheckReport":
+    import asyncio
+    import signal
+
+    from checks.http import make_client
+    from checks.ports import run_port_check
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    try:
+        # SIGTERM cancels the run like Ctrl-C does, so the finally blocks remove the mappings.
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):   # not on the main thread / platform without it
+        pass
+    try:
+        async with make_client(timeout_s=12.0) as client:
+            return await run_port_check(specs, endpoints=config.endpoints, client=client,
+                                        use_upnp=use_upnp, ledger=ledger, on_progress=say)
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+def _report_leftovers(ledger: "MappingLedger") -> None:
+    if not ledger.leftovers:
+        return
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    err.print("[bold red]WARNING: the test could not remove these port mappings from the router:[/]")
+    for mapping, error in ledger.leftovers:
+        err.print(f"[bold red]  • {mapping}[/] — {error}")
+        port_proto = mapping.split(" mapping ", 1)[-1].split(" ", 1)[0].lower()
+        err.print(f"    remove it: [bold]ddns-wizard upnp remove {port_proto}[/] (or in the router's web page)")
+    err.print("[red]Test mappings carry a short lease and expire on their own on most routers.[/]")
+
+
+def _print_check(report: "PortCheckReport") -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from checks.ports import HAIRPIN_NOTE
+
+    out = Console()
+    facts = report.facts
+    if facts is not None and facts.local.ipv4:
+        out.print(f"This machine: {facts.local.ipv4}"
+                  + (f" via {facts.local.gateway_ipv4}" if facts.local.gateway_ipv4 else ""))
+    if report.mapper:
+        out.print(f"Test mappings through: {escape(report.mapper)}")
+    if report.mapper_problem:
+        out.print(f"[yellow]{escape(report.mapper_problem)}[/]")
+    for err in report.prober_errors:
+        out.print(f"[yellow]configuration: {escape(err)}[/]")
+    if report.nat is not None:
+        out.print(f"NAT: {report.nat.verdict}"
+                  + (f" (router WAN {report.nat.router_wan_ipv4})" if report.nat.router_wan_ipv4 else ""))
+    for result in report.results:
+        style = VERDICT_STYLE.get(result.verdict, "white")
+        out.print()
+        out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{VERDICT_WORDS[result.verdict]}[/]")
+        for sentence in result.evidence:
+            out.print(f"  • {escape(sentence)}")
+        if result.verdict != "open" and result.fix:
+            out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
+    out.print()
+    out.print(f"[dim]{escape(HAIRPIN_NOTE)}[/]")
+
+
+# --------------------------------------------------------------------------- outbound
+
+
+def outbound_json(results: Sequence["OutboundResult"]) -> list[dict[str, Any]]:
+    """The ``ports outbound --json`` list (DESIGN.md: port, verdict, ms; plus protocol, detail)."""
+    return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "ms": r.ms, "detail": r.detail}
+            for r in results]
+
+
+def _run_outbound(args: argparse.Namespace, config: Any) -> int:
+    import asyncio
+
+    from checks.errors import UsageError
+    from checks.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
+    from checks.ports import parse_port_spec
+
+    if args.timeout <= 0 or args.timeout > 60:
+        raise UsageError("--timeout must be between 0 and 60 seconds")
+    if args.ports:
+        ports = [(s.port, s.protocol) for s in dict.fromkeys(parse_port_spec(p) for p in args.ports)]
+    else:
+        ports = list(DEFAULT_OUTBOUND_PORTS)
+    target = config.endpoints.outbound_target
+    if not target:
+        raise UsageError("[endpoints] outbound_target is empty: name a host that accepts TCP on every port")
+    with _Progress(_progress_enabled(args)) as say:
+        say(f"connecting to {target} on {len(ports)} ports")
+        results = asyncio.run(check_outbound(target, ports, timeout_s=args.timeout))  # type: ignore[arg-type]
+    if args.json:
+        print(json.dumps(outbound_json(results), indent=2))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = Console()
+    table = Table(title=f"Outbound to {target}", title_justify="left")
+    table.add_column("port", justify="right")
+    table.add_column("verdict")
+    table.add_column("ms", justify="right")
+    table.add_column("detail", overflow="fold")
+    for r in results:
+        style = VERDICT_STYLE.get(r.verdict, "white") if r.verdict != "open" else "green"
+        table.add_row(f"{r.port}/{r.protocol}", f"[{style}]{r.verdict}[/]",
+                      "" if r.ms is None else f"{r.ms:.0f}", escape(r.detail))
+    out.print(table)
+    return 0

@@ -1,15 +1,216 @@
-"""`ddns-wizard upnp` (not built yet)."""
+"""`ddns-wizard upnp list [--json]`, `upnp add EXTERNAL_PORT[/proto] [--to HOST:PORT]
+[--description TEXT] [--lease SECONDS]`, `upnp remove EXTERNAL_PORT[/proto]`.
+
+The router's UPnP IGD port-mapping inventory.  ``list`` marks mappings that expose
+a risky service (checks/risky.py) and mappings whose LAN host no longer answers
+(a quick TCP connect, then the ARP table).  UPnP error codes become sentences with
+the way out (606, 718, 725, 728, 729).  No IGD → exit status 1 with the
+alternatives (NAT-PMP for tests, a manual forward in the router's web page).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from checks.ports import MappingStatus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    sub = parser.add_subparsers(dest="upnp_command", metavar="ACTION", required=True)
+    lst = sub.add_parser("list", help="every mapping on the router, with risky and stale ones marked",
+                         description="List the router's UPnP port mappings; mark those exposing risky "
+                                     "services and those pointing at LAN hosts that no longer answer.")
+    lst.add_argument("--json", action="store_true", help="print the result as JSON")
+    add = sub.add_parser("add", help="add a port mapping on the router",
+                         description="Add a UPnP port mapping (default: to this machine, same port, permanent).")
+    add.add_argument("external", metavar="EXTERNAL_PORT[/tcp|/udp]")
+    add.add_argument("--to", metavar="HOST[:PORT]", help="LAN host and port to forward to (default: this machine, same port)")
+    add.add_argument("--description", default="ddns-wizard", metavar="TEXT", help="label shown in the router")
+    add.add_argument("--lease", type=int, default=0, metavar="SECONDS",
+                     help="lease time; 0 = permanent (default)")
+    rm = sub.add_parser("remove", help="remove a port mapping from the router",
+                        description="Remove a UPnP port mapping.")
+    rm.add_argument("external", metavar="EXTERNAL_PORT[/tcp|/udp]")
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    return asyncio.run(_main(args))
+
+
+async def _connect() -> Any:
+    """An IgdClient for this network's router, or UpnpError explaining the alternatives."""
+    from checks.errors import UpnpError
+    from checks.local import gather_local
+    from checks.natpmp import natpmp_external_address
+    from checks.upnp import IgdClient, ssdp_discover
+
+    import asyncio
+
+    local = await gather_local()
+    gateway = local.gateway_ipv4
+    natpmp_task = (asyncio.ensure_future(natpmp_external_address(gateway, timeout_s=0.6))
+                   if gateway else None)
+    location = await ssdp_discover(timeout_s=1.0, gateway=gateway)
+    natpmp = None
+    if natpmp_task is not None:
+        try:
+            natpmp = await natpmp_task
+        except Exception:
+            natpmp = None
+    if location is None:
+        if natpmp is not None and natpmp.ok:
+            alt = (f"The router at {gateway} answers NAT-PMP, which `ddns-wizard ports check --upnp` uses for "
+                   "temporary test mappings; for a lasting forward use the router's web page "
+                   "('Port forwarding' / 'Virtual server').")
+        else:
+            alt = ("It does not answer NAT-PMP either: forward ports by hand in the router's web page "
+                   "('Port forwarding' / 'Virtual server'), to this machine's fixed LAN address"
+                   + (f" ({local.ipv4})" if local.ipv4 else "") + ".")
+        raise UpnpError("no UPnP IGD answered on this network (UPnP is switched off on the router, or it has "
+                        "none). " + alt)
+    return await IgdClient.connect(location)
+
+
+def _explain(exc: Exception, *, action: str) -> str:
+    from checks.ports import upnp_error_text
+
+    return f"{action}: {upnp_error_text(exc)}"
+
+
+async def _main(args: argparse.Namespace) -> int:
+    from checks.errors import UpnpError, UsageError
+    from checks.ports import parse_port_spec
+
+    if args.upnp_command in ("add", "remove"):
+        spec = parse_port_spec(args.external)
+    if args.upnp_command == "add" and args.lease < 0:
+        raise UsageError("--lease must be 0 (permanent) or a number of seconds")
+    igd = await _connect()
+    if args.upnp_command == "list":
+        return await _list(igd, args)
+    if args.upnp_command == "add":
+        return await _add(igd, spec, args)
+    proto = spec.protocol.upper()
+    try:
+        deleted = await igd.delete_mapping(spec.port, proto)
+    except UpnpError as exc:
+        raise UpnpError(_explain(exc, action=f"removing {spec}"), code=exc.code) from None
+    if not deleted:
+        raise UpnpError(f"the router has no mapping for {spec} (see `ddns-wizard upnp list`)", code=714)
+    print(f"Removed the mapping for {spec}.")
+    return 0
+
+
+def _parse_to(value: str | None, default_host: str | None, default_port: int) -> tuple[str, int]:
+    from checks.addresses import parse_ip
     from checks.errors import UsageError
 
-    raise UsageError("'upnp' is not available yet")
+    if not value:
+        if not default_host:
+            raise UsageError("could not learn this machine's LAN address: give --to HOST:PORT")
+        return default_host, default_port
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        host, port_text = value, str(default_port)
+    if parse_ip(host) is None or ":" in host:
+        raise UsageError(f"--to {value!r}: give an IPv4 LAN address, optionally with :PORT")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise UsageError(f"--to {value!r}: the port must be a number from 1 to 65535")
+    return host, int(port_text)
+
+
+async def _add(igd: Any, spec: Any, args: argparse.Namespace) -> int:
+    from checks.errors import UpnpError
+    from checks.risky import RISKY_ADVICE, risky_service
+
+    host, port = _parse_to(args.to, igd.lan_address, spec.port)
+    proto = spec.protocol.upper()
+    try:
+        await igd.add_mapping(spec.port, proto, host, port, args.description, args.lease)
+    except UpnpError as exc:
+        hint = ""
+        if exc.code == 718:
+            hint = " Run `ddns-wizard upnp list` to see who holds it; remove it or choose another external port."
+        elif exc.code == 606:
+            hint = " Look for 'Allow users to make port forwarding changes' / UPnP read-write in the router."
+        raise UpnpError(_explain(exc, action=f"adding {spec} → {host}:{port}") + hint, code=exc.code) from None
+    made = None
+    try:
+        made = await igd.get_mapping(spec.port, proto)
+    except UpnpError:
+        pass
+    print(f"Mapped {spec} → {host}:{port} ({args.description}).")
+    if made is not None and args.lease and made.lease_s == 0:
+        print("The router accepts only permanent mappings (UPnP 725): it was made permanent; remove it with "
+              f"`ddns-wizard upnp remove {spec}` when done.")
+    elif args.lease:
+        print(f"Lease: {args.lease} s (the router drops it afterwards).")
+    service = risky_service(port, spec.protocol) or risky_service(spec.port, spec.protocol)
+    if service:
+        print(f"Warning: port {port} usually carries {service}, which scanners probe constantly. {RISKY_ADVICE}",
+              file=sys.stderr)
+    return 0
+
+
+def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
+    out = []
+    for s in items:
+        m = s.mapping
+        out.append({"external_port": m.external_port, "protocol": m.protocol, "internal": m.internal,
+                    "internal_host": m.internal_host, "internal_port": m.internal_port,
+                    "description": m.description, "lease_s": m.lease_s, "enabled": m.enabled,
+                    "remote_host": m.remote_host, "risky": s.risky_service is not None,
+                    "risky_service": s.risky_service, "stale": s.stale, "note": s.note})
+    return out
+
+
+async def _list(igd: Any, args: argparse.Namespace) -> int:
+    from checks.errors import UpnpError
+    from checks.ports import inspect_mappings
+
+    try:
+        mappings = await igd.mappings()
+    except UpnpError as exc:
+        raise UpnpError(_explain(exc, action="reading the mapping table"), code=exc.code) from None
+    items = await inspect_mappings(mappings)
+    if args.json:
+        print(json.dumps(list_json(items), indent=2))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from checks.risky import RISKY_ADVICE
+
+    out = Console()
+    if not items:
+        out.print("The router has no UPnP port mappings.")
+        return 0
+    table = Table(title=f"UPnP mappings on {igd.location}", title_justify="left")
+    for col, just in (("external", "right"), ("→ internal", "left"), ("description", "left"),
+                      ("lease", "right"), ("marks", "left")):
+        table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    for s in items:
+        m = s.mapping
+        marks = []
+        if s.risky_service:
+            marks.append(f"[bold red]risky: {escape(s.risky_service)}[/]")
+        if s.stale:
+            marks.append("[yellow]stale: host does not answer[/]")
+        if not m.enabled:
+            marks.append("[dim]disabled[/]")
+        table.add_row(f"{m.external_port}/{m.protocol.lower()}", escape(m.internal), escape(m.description),
+                      "permanent" if m.lease_s == 0 else f"{m.lease_s} s", " ".join(marks))
+    out.print(table)
+    if any(s.risky_service for s in items):
+        out.print(f"[red]Risky:[/] {escape(RISKY_ADVICE)}")
+    if any(s.stale for s in items):
+        out.print("[yellow]Stale:[/] the LAN host no longer answers; remove the mapping "
+                  "(`ddns-wizard upnp remove PORT/proto`) so a new device given that address is not exposed.")
+    return 0
