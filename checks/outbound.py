@@ -95,6 +95,7 @@ async def check_outbound(
     *,
     timeout_s: float = 3.0,
     resolve_timeout_s: float = 3.0,
+    reference_ports: Sequence[int] = REFERENCE_PORTS,
 ) -> tuple[OutboundResult, ...]:
     """Test each port outbound against ``target``; results in the order asked."""
     if not target:
@@ -105,7 +106,7 @@ async def check_outbound(
         return tuple(OutboundResult(p, proto, "unknown", None, resolved) for p, proto in ports)
     address, family = resolved
 
-    tcp_ports = sorted({p for p, proto in ports if proto == "tcp"} | set(REFERENCE_PORTS))
+    tcp_ports = sorted({p for p, proto in ports if proto == "tcp"} | set(reference_ports))
     outcomes = await asyncio.gather(*(_connect_once(address, p, family, timeout_s) for p in tcp_ports))
     by_port = dict(zip(tcp_ports, outcomes))
     any_connected = any(o[0] == "connected" for o in outcomes)
