@@ -1,0 +1,512 @@
+"""The diagnosis runner: every probe at once, each with its own deadline, under one budget.
+
+Order of events::
+
+    t=0   local (routing table, ~10 ms)   http-echo × N   dns-echo × N   stun   traceroute
+    local done ──► upnp + natpmp (need the gateway)   ─ v6 echo cancelled if no global IPv6
+    each probe done ──► on_progress(ProbeRecord)
+    all done, or the budget spent ──► summarize, decide_nat, build_findings ──► Diagnosis
+
+A probe that raises, hangs or returns garbage becomes that probe's error record;
+it never stops the others.  Waiting is cut short where the answer is already
+known, so a dead network is reported in well under two seconds:
+
+- no route at all (no IPv4 or IPv6 default route): nothing else is started;
+- every HTTP and DNS echo failed outright (refused, unreachable; not a timeout):
+  STUN and traceroute are cancelled, the router probe gets a short grace;
+- traceroute is only waited for when it could change the NAT verdict (the
+  router did not report a usable WAN address).
+
+The probe functions are injected (``ProbeSet``) so tests run the real runner
+against fakes; ``default_probes()`` wires the real ones lazily.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
+from urllib.parse import urlsplit
+
+from . import __version__
+from .addresses import parse_ip
+from .config import Config
+from .findings import build_findings
+from .model import (
+    Connectivity,
+    Diagnosis,
+    ExternalInfo,
+    ExternalSource,
+    LocalInfo,
+    ProbeRecord,
+    ProbeStatus,
+    UpnpInfo,
+)
+from .nat import decide_nat, hops_would_help
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+ProgressCallback = Callable[[ProbeRecord], None]
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    """The probe functions the runner calls (signatures of ENGINE_API.md)."""
+
+    gather_local: Callable[..., Awaitable[LocalInfo]]
+    http_echo: Callable[..., Awaitable[ExternalSource]]
+    dns_echo: Callable[..., Awaitable[ExternalSource]]
+    stun_probe: Callable[..., Awaitable[tuple[tuple[ExternalSource, ...], bool | None]]]
+    probe_router: Callable[..., Awaitable[UpnpInfo]]
+    summarize_external: Callable[..., ExternalInfo]
+    trace_hops: Callable[..., Awaitable[tuple[str, ...] | None]] | None = None
+    # (hostname, resolvers=, timeout_s=) -> (ipv4, ipv6, error): what DNS serves for a configured name.
+    current_addresses: Callable[..., Awaitable[tuple[str | None, str | None, str | None]]] | None = None
+
+
+def default_probes() -> ProbeSet:
+    """The real probes (imported here so importing this module stays cheap)."""
+    from . import local, publicip, stun, traceroute, upnp
+
+    try:
+        from .dnsverify import current_addresses
+    except ImportError:  # pragma: no cover - optional piece
+        current_addresses = None  # type: ignore[assignment]
+    return ProbeSet(
+        gather_local=local.gather_local,
+        http_echo=publicip.http_echo,
+        dns_echo=publicip.dns_echo,
+        stun_probe=stun.stun_probe,
+        probe_router=upnp.probe_router,
+        summarize_external=publicip.summarize_external,
+        trace_hops=traceroute.trace_hops,
+        current_addresses=current_addresses,
+    )
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Each probe's own deadline in seconds (all further capped by the overall budget).
+
+    Chosen so a lossy line (80 ms RTT, 15 % loss: a lost SYN costs a 1 s
+    retransmission) still answers, while a dead one is not waited on for long.
+    """
+
+    local: float = 1.0
+    http: float = 2.5
+    dns: float = 2.0
+    stun: float = 1.5
+    router: float = 1.5
+    traceroute: float = 1.5
+    published: float = 2.0
+    # After every echo failed outright: how much longer the router probe may run.
+    offline_router_grace: float = 0.3
+    # Slack on top of a probe's own timeout before the runner stops waiting for it.
+    slack: float = 0.25
+
+
+Kind = Literal["local", "http", "http6", "dns", "stun", "router", "trace", "published"]
+
+
+@dataclass
+class _Job:
+    kind: Kind
+    name: str              # ProbeRecord name
+    target: str
+    deadline_s: float
+    started: float = 0.0
+    cutoff: float | None = None     # monotonic time after which the runner cancels it
+    cancel_reason: str = ""
+    cancel_status: ProbeStatus = "skipped"
+
+
+@dataclass
+class _Outcome:
+    value: Any = None
+    status: ProbeStatus = "ok"
+    error: str | None = None
+    ms: float = 0.0
+
+
+@dataclass
+class _State:
+    local: LocalInfo | None = None
+    http: dict[str, ExternalSource] = field(default_factory=dict)
+    http6: dict[str, ExternalSource] = field(default_factory=dict)
+    dns: dict[str, ExternalSource] = field(default_factory=dict)
+    stun: tuple[ExternalSource, ...] | None = None
+    mapping_varies: bool | None = None
+    upnp: UpnpInfo | None = None
+    hops: tuple[str, ...] | None = None
+    published: dict[str, list[str]] = field(default_factory=dict)
+    records: list[ProbeRecord] = field(default_factory=list)
+
+
+def _ms(since: float) -> float:
+    return round((time.monotonic() - since) * 1000, 1)
+
+
+async def _bounded(make: Callable[[], Awaitable[Any]], deadline_s: float) -> _Outcome:
+    """Run one probe under its deadline; exceptions and overruns become data."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(max(0.01, deadline_s)):
+            value = await make()
+    except TimeoutError:
+        return _Outcome(None, "timeout", f"no result within {deadline_s:.1f} s", _ms(started))
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a probe bug must not end the diagnosis
+        text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        return _Outcome(None, "error", f"probe failed: {type(exc).__name__}" + (f": {text}" if text else ""),
+                        _ms(started))
+    return _Outcome(value, "ok", None, _ms(started))
+
+
+def connectivity_of(local: LocalInfo | None, sources: Sequence[ExternalSource]) -> Connectivity:
+    """online: an HTTP echo answered (what a DDNS client needs); limited: something else
+    answered (DNS or STUN only: a captive portal or a filter); offline: nothing did."""
+    answered = [s for s in sources if s.value]
+    if not answered:
+        return "offline"
+    has_http = any(s.method == "http" for s in sources)
+    if any(s.method == "http" for s in answered) or not has_http:
+        return "online"
+    return "limited"
+
+
+def _no_route_at_all(local: LocalInfo) -> bool:
+    """No IPv4 and no IPv6 default route: nothing outside can be reached."""
+    if local.interface is not None or local.gateway_ipv4 is not None or local.gateway_ipv6 is not None:
+        return False
+    # Only trust "no route" when the routing table was read; not when reading it failed.
+    return bool(local.error) and "no ipv4" in local.error.lower()
+
+
+def _host_of(endpoint: str) -> str | None:
+    """The host part of an echo URL, a STUN "host:port" or a DNS echo "method@host:port"."""
+    if "://" in endpoint:
+        return urlsplit(endpoint).hostname
+    if "@" in endpoint:
+        endpoint = endpoint.split("@", 1)[1]
+    if endpoint.startswith("["):
+        return endpoint[1:].split("]", 1)[0]
+    return endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+
+
+def traceroute_target(config: Config) -> str | None:
+    """An address to trace toward: the first outside service given as an IPv4 literal,
+    else the first echo service's name (resolved when the probe runs)."""
+    ep = config.endpoints
+    candidates = [*ep.ip_echo, *ep.stun, *(s for s in ep.dns_echo if "@" in s)]
+    hosts = [h for h in (_host_of(c) for c in candidates) if h]
+    for host in hosts:
+        ip = parse_ip(host)
+        if ip is not None and ip.version == 4:
+            return str(ip)
+    return hosts[0] if hosts else None
+
+
+async def _resolve_v4(host: str) -> str | None:
+    import socket
+
+    if parse_ip(host) is not None:
+        return host
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, None, family=socket.AF_INET, type=socket.SOCK_STREAM)
+    return str(infos[0][4][0]) if infos else None
+
+
+def _source_status(src: ExternalSource) -> ProbeStatus:
+    if src.value:
+        return "ok"
+    return "timeout" if src.error and ("within" in src.error or "timed out" in src.error) else "error"
+
+
+def _failed_source(method: Literal["http", "dns", "stun"], endpoint: str, family: int,
+                   error: str, ms: float) -> ExternalSource:
+    return ExternalSource(method, endpoint, 6 if family == 6 else 4, None, error, ms)
+
+
+async def run_diagnosis(
+    config: Config,
+    *,
+    on_progress: ProgressCallback | None = None,
+    budget_s: float = 4.0,
+    client: "httpx.AsyncClient | None" = None,
+    probes: ProbeSet | None = None,
+    deadlines: Deadlines | None = None,
+) -> Diagnosis:
+    """Run every probe concurrently and return the whole diagnosis. Never raises for
+    network trouble; the overall ``budget_s`` bounds the wall time."""
+    probes = probes or default_probes()
+    dl = deadlines or Deadlines()
+    ep = config.endpoints
+    generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    t0 = time.monotonic()
+    end = t0 + max(0.1, budget_s)
+    state = _State()
+    jobs: dict[asyncio.Task[_Outcome], _Job] = {}
+
+    own_client = None
+    if client is None and (ep.ip_echo or ep.ip_echo_v6):
+        from .http import make_client
+
+        own_client = client = make_client(timeout_s=dl.http)
+
+    def left() -> float:
+        return max(0.01, end - time.monotonic())
+
+    def start(job: _Job, make: Callable[[], Awaitable[Any]]) -> None:
+        job.deadline_s = min(job.deadline_s, left())
+        job.started = time.monotonic()
+        task = asyncio.ensure_future(_bounded(make, job.deadline_s + dl.slack))
+        jobs[task] = job
+
+    def emit(record: ProbeRecord) -> None:
+        state.records.append(record)
+        if on_progress is not None:
+            on_progress(record)
+
+    # --- starting probes ---
+    def start_outside() -> None:
+        for url in ep.ip_echo:
+            j = _Job("http", "http-echo", url, dl.http)
+            start(j, lambda u=url, j=j: probes.http_echo(client, u, family=4, timeout_s=j.deadline_s))
+        for url in ep.ip_echo_v6:
+            j = _Job("http6", "http-echo-v6", url, dl.http)
+            start(j, lambda u=url, j=j: probes.http_echo(client, u, family=6, timeout_s=j.deadline_s))
+        for spec in ep.dns_echo:
+            j = _Job("dns", "dns-echo", spec, dl.dns)
+            start(j, lambda s=spec, j=j: probes.dns_echo(s, timeout_s=j.deadline_s))
+        if ep.stun:
+            j = _Job("stun", "stun", ", ".join(ep.stun), dl.stun)
+            start(j, lambda j=j: probes.stun_probe(list(ep.stun), timeout_s=j.deadline_s))
+        target = traceroute_target(config)
+        if probes.trace_hops is not None and target:
+            j = _Job("trace", "traceroute", target, dl.traceroute)
+            trace = probes.trace_hops
+
+            async def run_trace(j: _Job = j, target: str = target) -> tuple[str, ...] | None:
+                address = await _resolve_v4(target)
+                if address is None:
+                    return None
+                return await trace(address, max_hops=4, timeout_s=max(0.1, j.deadline_s - 0.2))
+
+            start(j, run_trace)
+        if probes.current_addresses is not None:
+            lookup = probes.current_addresses
+            for host in config.hosts:
+                j = _Job("published", "dns-published", host.hostname, dl.published)
+                start(j, lambda h=host.hostname, j=j: lookup(h, resolvers=list(ep.resolvers),
+                                                             timeout_s=j.deadline_s))
+
+    def start_router(local: LocalInfo) -> None:
+        j = _Job("router", "upnp", local.gateway_ipv4 or "SSDP multicast", dl.router)
+        start(j, lambda j=j: probes.probe_router(local.gateway_ipv4, budget_s=max(0.1, j.deadline_s - 0.1)))
+
+    # --- recording results ---
+    def record(job: _Job, out: _Outcome, forced: ProbeStatus | None = None) -> None:
+        """Store a probe's result in ``state`` and report it (``forced``: cancelled, with this status)."""
+        k = job.kind
+        if k == "local":
+            info = out.value if isinstance(out.value, LocalInfo) else None
+            if info is None:
+                info = LocalInfo(None, None, None, error=out.error or "the local probe returned nothing usable")
+            state.local = info
+            status: ProbeStatus = "ok" if info.error is None else ("timeout" if out.status == "timeout" else "error")
+            summary = (f"{info.interface or '?'} {info.ipv4 or '-'} via {info.gateway_ipv4 or '-'}"
+                       + (f", {len(info.ipv6_global)} global IPv6" if info.ipv6_global else "")
+                       + (", default route through VPN" if info.default_via_vpn else ""))
+            emit(ProbeRecord("local", "routing table", status, out.ms, summary, info.error))
+        elif k in ("http", "http6", "dns"):
+            method: Literal["http", "dns"] = "dns" if k == "dns" else "http"
+            family = 6 if k == "http6" else 4
+            src = out.value
+            if not isinstance(src, ExternalSource):
+                src = _failed_source(method, job.target, family,
+                                     out.error or "the probe returned something that is not an answer", out.ms)
+            elif src.value and parse_ip(src.value) is None:
+                src = replace(src, value=None, error=f"answer is not an IP address: {str(src.value)[:40]!r}")
+            {"http": state.http, "http6": state.http6, "dns": state.dns}[k][job.target] = src
+            emit(ProbeRecord(job.name, job.target, forced or _source_status(src), src.ms if src.ms else out.ms,
+                             src.value or "", src.error))
+        elif k == "stun":
+            value = out.value
+            sources: tuple[ExternalSource, ...] = ()
+            varies = None
+            if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], tuple)
+                    and all(isinstance(s, ExternalSource) for s in value[0])):
+                sources, varies = value[0], value[1] if isinstance(value[1], bool) else None
+                sources = tuple(s if not s.value or parse_ip(s.value) is not None
+                                else replace(s, value=None, error="mapped address is not an IP address")
+                                for s in sources)
+            error = out.error or (None if sources else "the STUN probe returned nothing usable")
+            if not sources:
+                sources = tuple(_failed_source("stun", s, 4, error or "no answer", out.ms) for s in ep.stun)
+            state.stun, state.mapping_varies = sources, varies
+            answered = [s for s in sources if s.value]
+            status = "ok" if answered else (out.status if out.status != "ok" else _source_status(sources[0]))
+            summary = ", ".join(f"{s.value}:{s.mapped_port}" for s in answered)
+            if varies:
+                summary += " (mapping varies by destination)"
+            emit(ProbeRecord("stun", job.target, forced or status, out.ms, summary,
+                             None if answered else (error or sources[0].error)))
+        elif k == "router":
+            info = out.value if isinstance(out.value, UpnpInfo) else None
+            if info is None:
+                info = UpnpInfo(available=False, error=out.error or "the router probe returned nothing usable",
+                                natpmp_error=out.error or "not tried")
+            state.upnp = info
+            up_summary = (f"IGD at {info.location}, WAN {info.wan_ipv4 or 'none'}, {len(info.mappings)} mappings"
+                          if info.found else "no IGD")
+            failed: ProbeStatus = forced or ("timeout" if out.status == "timeout" else "error")
+            emit(ProbeRecord("upnp", info.location or job.target, "ok" if info.found else failed,
+                             out.ms, up_summary, info.error))
+            emit(ProbeRecord("natpmp", f"{state.local.gateway_ipv4 if state.local else '?'}:5351",
+                             "ok" if info.natpmp_available else failed,
+                             out.ms, f"WAN {info.natpmp_wan_ipv4}" if info.natpmp_wan_ipv4 else "",
+                             None if info.natpmp_available else info.natpmp_error))
+        elif k == "trace":
+            hops = out.value
+            if isinstance(hops, tuple) and all(isinstance(h, str) for h in hops):
+                state.hops = hops
+                emit(ProbeRecord("traceroute", job.target, "ok", out.ms, " → ".join(hops)))
+            else:
+                emit(ProbeRecord("traceroute", job.target, "skipped" if out.status == "ok" else out.status,
+                                 out.ms, "", out.error or "not possible here (needs root)"))
+        elif k == "published":
+            value = out.value
+            if isinstance(value, tuple) and len(value) == 3:
+                addrs = [a for a in value[:2] if isinstance(a, str) and a]
+                state.published[job.target] = addrs
+                err = value[2] if isinstance(value[2], str) else None
+                emit(ProbeRecord("dns-published", job.target, "ok" if not err else "error", out.ms,
+                                 ", ".join(addrs), err))
+            else:
+                emit(ProbeRecord("dns-published", job.target, forced or (out.status if out.status != "ok" else "error"),
+                                 out.ms, "", out.error or "lookup returned nothing usable"))
+
+    def cancelled(job: _Job, reason: str, status: ProbeStatus) -> None:
+        out = _Outcome(None, status, reason, _ms(job.started))
+        if job.kind == "router":
+            out.value = UpnpInfo(available=False, error=reason, natpmp_error=reason)
+        elif job.kind == "stun":
+            out.value = (tuple(_failed_source("stun", s, 4, reason, out.ms) for s in ep.stun), None)
+        elif job.kind == "trace":
+            emit(ProbeRecord("traceroute", job.target, status, out.ms, "", reason))
+            return
+        record(job, out, forced=status)
+
+    async def cancel(tasks: Sequence[asyncio.Task[_Outcome]], reason: str, status: ProbeStatus) -> None:
+        for task in tasks:
+            job = jobs.pop(task)
+            task.cancel()
+            cancelled(job, reason, status)
+        if tasks:
+            # Let them unwind; a probe that ignores cancellation is not waited for.
+            await asyncio.wait(tasks, timeout=0.05)
+
+    def pending_of(*kinds: Kind) -> list[asyncio.Task[_Outcome]]:
+        return [t for t, j in jobs.items() if j.kind in kinds]
+
+    def outside_failed_outright() -> bool:
+        echo = list(state.http.values()) + list(state.dns.values())
+        if not echo or pending_of("http", "dns"):
+            return False
+        if len(echo) < len(ep.ip_echo) + len(ep.dns_echo):
+            return False
+        if any(s.value for s in echo) or (state.stun and any(s.value for s in state.stun)):
+            return False
+        return all(_source_status(s) == "error" for s in echo)
+
+    offline_decided = False
+    try:
+        local_job = _Job("local", "local", "routing table", dl.local)
+        start(local_job, lambda: probes.gather_local(timeout_s=local_job.deadline_s))
+        start_outside()
+        try:
+            async with asyncio.timeout_at(asyncio.get_running_loop().time() + left()):
+                while jobs:
+                    now = time.monotonic()
+                    cutoffs = [j.cutoff for j in jobs.values() if j.cutoff is not None]
+                    wait_s = max(0.0, min(cutoffs) - now) if cutoffs else None
+                    done, _ = await asyncio.wait(list(jobs), timeout=wait_s,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    local_arrived = False
+                    for task in done:
+                        job = jobs.pop(task)
+                        record(job, task.result())
+                        local_arrived = local_arrived or job.kind == "local"
+                    if local_arrived and state.local is not None:
+                        local = state.local
+                        if _no_route_at_all(local):
+                            offline_decided = True
+                            await cancel(list(jobs), "not tried: this host has no route to the internet",
+                                         "skipped")
+                            break
+                        if not local.ipv6_global and local.gateway_ipv6 is None:
+                            await cancel(pending_of("http6"), "not tried: this host has no global IPv6 "
+                                         "address", "skipped")
+                        start_router(local)
+                    now = time.monotonic()
+                    overdue = [t for t, j in jobs.items() if j.cutoff is not None and j.cutoff <= now]
+                    for task in overdue:
+                        job = jobs[task]
+                        await cancel([task], job.cancel_reason, job.cancel_status)
+                    if not offline_decided and state.local is not None and outside_failed_outright():
+                        offline_decided = True
+                        await cancel(pending_of("stun", "trace", "http6", "published"),
+                                     "stopped: every echo service failed outright, the network is down",
+                                     "skipped")
+                        for task in pending_of("router"):
+                            job = jobs[task]
+                            job.cutoff = min(job.started + job.deadline_s,
+                                             time.monotonic() + dl.offline_router_grace)
+                            job.cancel_reason = "stopped waiting: the network is down"
+                            job.cancel_status = "timeout"
+                    # Traceroute is only worth waiting for when it can change the verdict.
+                    others = [j for j in jobs.values() if j.kind != "trace"]
+                    if not others and pending_of("trace") and state.local is not None and (
+                            offline_decided or not hops_would_help(state.local, state.upnp or UpnpInfo(False))):
+                        await cancel(pending_of("trace"), "not needed: the router reported its WAN address"
+                                     if not offline_decided else "not needed: the network is down", "skipped")
+        except TimeoutError:
+            await cancel(list(jobs), f"stopped: the overall budget of {budget_s:g} s ran out", "timeout")
+    finally:
+        for task in jobs:
+            task.cancel()
+        if own_client is not None:
+            await own_client.aclose()
+
+    local = state.local or LocalInfo(None, None, None, error="the local probe did not finish")
+    sources: list[ExternalSource] = [state.http[u] for u in ep.ip_echo if u in state.http]
+    sources += [state.http6[u] for u in ep.ip_echo_v6 if u in state.http6]
+    sources += [state.dns[s] for s in ep.dns_echo if s in state.dns]
+    sources += list(state.stun or ())
+    try:
+        external = probes.summarize_external(sources, local=local, mapping_varies=state.mapping_varies)
+    except Exception as exc:  # keep the report even if the summary has a bug
+        external = ExternalInfo(None, None, False, tuple(sources), state.mapping_varies,
+                                f"summary failed: {type(exc).__name__}")
+    connectivity = connectivity_of(local, sources)
+    upnp = state.upnp or UpnpInfo(available=False, error="the router probe did not run",
+                                  natpmp_error="not tried")
+    nat = decide_nat(local, external, upnp, state.hops)
+    findings = build_findings(connectivity, local, external, nat, upnp,
+                              published=state.published or None)
+    return Diagnosis(
+        generated_at=generated_at,
+        duration_ms=_ms(t0),
+        connectivity=connectivity,
+        local=local,
+        external=external,
+        nat=nat,
+        upnp=upnp,
+        findings=findings,
+        probes=tuple(state.records),
+        tool_version=__version__,
+    )

@@ -1,0 +1,416 @@
+"""Findings: what a diagnosis means for someone who wants a server reachable by name.
+
+``build_findings`` is pure: it turns the probes' results and the NAT verdict into
+``Finding`` objects with stable ids (DESIGN.md), a severity, a plain title, the
+detail and the fix.
+
+Stable ids: ``offline``, ``limited-connectivity``, ``public-address``,
+``port-forward-possible``, ``cgnat``, ``double-nat``, ``nat-unknown``, ``no-upnp``,
+``upnp-no-wan``, ``ip-disagreement``, ``dns-interception``, ``vpn-default-route``,
+``symmetric-nat``, ``ipv6-available``, ``private-ip-published``, ``exposed-service``.
+The one-line answer every view shows first is checks.summary.hosting_verdict.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from .addresses import is_public, parse_ip
+from .risky import risky_service
+from .model import (
+    Connectivity,
+    ExternalInfo,
+    Finding,
+    Ipv6Address,
+    LocalInfo,
+    NatResult,
+    PortMapping,
+    UpnpInfo,
+)
+
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+
+# Camera web interfaces on ports that checks.risky leaves out because other things use them too;
+# a UPnP mapping to them on a home network is nearly always a camera or DVR that opened it.
+_CAMERA_PORTS: dict[int, str] = {8000: "camera/DVR web interface (Hikvision and others)"}
+
+# The alternatives that do work when inbound IPv4 cannot reach this network.
+_TUNNEL = (
+    "Use a tunnel that connects outwards and needs no open port: Cloudflare Tunnel (for web "
+    "sites), Tailscale Funnel, or ngrok."
+)
+_VPN_EXIT = (
+    "Rent a VPN or a small cloud server with a static public address and forward from there "
+    "(a VPN with port forwarding, or WireGuard to a VPS)."
+)
+_ASK_ISP = (
+    "Ask your ISP for a public IPv4 address: many give one on request, some for a small fee "
+    "(ask for \"a public IP\" or to be taken off CGNAT)."
+)
+
+
+def _stable_ipv6(local: LocalInfo) -> list[Ipv6Address]:
+    return [a for a in local.ipv6_global if not a.temporary and not a.deprecated and is_public(a.address)]
+
+
+def _any_global_ipv6(local: LocalInfo) -> list[Ipv6Address]:
+    return [a for a in local.ipv6_global if is_public(a.address)]
+
+
+def _bullets(lines: Sequence[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def risky_mappings(mappings: Sequence[PortMapping]) -> list[tuple[PortMapping, str]]:
+    """Enabled mappings whose internal (or external) port is a service that should not be exposed."""
+    out: list[tuple[PortMapping, str]] = []
+    for m in mappings:
+        if not m.enabled:
+            continue
+        what = None
+        for port in (m.internal_port, m.external_port):
+            what = what or risky_service(port, m.protocol)
+            if m.protocol.upper() == "TCP":
+                what = what or _CAMERA_PORTS.get(port)
+        if what:
+            out.append((m, what))
+    return out
+
+
+def _ipv6_fix_line(local: LocalInfo) -> str | None:
+    stable = _stable_ipv6(local)
+    if not stable:
+        return None
+    return (
+        f"Use IPv6: publish an AAAA record with {stable[0].address} and open the port in your router's "
+        "IPv6 firewall (see the ipv6-available finding). Visitors need IPv6 too."
+    )
+
+
+def _offline(local: LocalInfo, upnp: UpnpInfo) -> Finding:
+    if local.gateway_ipv4 is None:
+        detail = ("This host has no default route: it is not connected to any network that leads "
+                  "to the internet" + (f" ({local.error})" if local.error else "") + ".")
+        fix = _bullets([
+            "Check the cable or Wi-Fi connection, and that the network gave this host an address (DHCP).",
+            "If you use a VPN, check that it is connected or turn it off.",
+        ])
+    else:
+        router = ("Your router answers on the local network, but n" if (upnp.found or upnp.natpmp_available)
+                  else "N")
+        detail = (f"{router}othing on the internet answered: no IP echo service, no DNS echo, no STUN "
+                  f"server. The default gateway is {local.gateway_ipv4}.")
+        fix = _bullets([
+            f"Open your router's status page (usually http://{local.gateway_ipv4}/) and check that its "
+            "internet (WAN) connection is up.",
+            "Restart the modem and the router; check the line or the mobile signal.",
+            "If only this computer is affected, check its firewall and any VPN or proxy settings.",
+        ])
+    return Finding("offline", "error", "This computer is not connected to the internet", detail, fix)
+
+
+def build_findings(
+    connectivity: Connectivity,
+    local: LocalInfo,
+    external: ExternalInfo,
+    nat: NatResult,
+    upnp: UpnpInfo,
+    *,
+    published: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[Finding, ...]:
+    """Every finding for this diagnosis, the most serious first. Pure: no I/O.
+
+    ``published`` (optional): configured hostname -> the addresses DNS serves for it now.
+    """
+    out: list[Finding] = []
+    online = connectivity != "offline"
+    ext4 = external.ipv4
+    wan = nat.router_wan_ipv4
+
+    if connectivity == "offline":
+        out.append(_offline(local, upnp))
+    elif connectivity == "limited":
+        answered = sorted({s.method for s in external.sources if s.value})
+        failed = sorted({s.method for s in external.sources if not s.value} - set(answered))
+        out.append(Finding(
+            "limited-connectivity", "warning", "Only part of the internet answered",
+            f"Answers came over {', '.join(answered) or 'nothing'}, but not over {', '.join(failed) or '-'}. "
+            "A firewall, a captive portal (hotel or guest Wi-Fi login page) or a filtering ISP can do this; "
+            "a DDNS client needs outgoing HTTPS to reach its provider.",
+            _bullets([
+                "If this is a guest or hotel network, open a browser and accept its login page.",
+                "Check firewall or security software that filters outgoing HTTPS.",
+            ]),
+        ))
+
+    # --- the NAT verdict, as a finding ---
+    v = nat.verdict
+    ipv6_line = _ipv6_fix_line(local)
+    if v == "none" and online:
+        out.append(Finding(
+            "public-address", "ok", "This host holds your public address",
+            f"{local.ipv4} is public and outside services see the same address: no NAT in the way. "
+            "A server here is reachable once this host's firewall lets the port in.",
+            _bullets([
+                "Open the service's port in this host's firewall (ufw, firewalld, nftables, Windows Defender).",
+                f"Point your DDNS name at {local.ipv4}, and keep it updated (`ddns-wizard watch`): "
+                "dynamic addresses change.",
+            ]),
+        ))
+    elif v == "nat" and online:
+        if upnp.available:
+            how = ("Your router offers UPnP, so the wizard can create the forward for you "
+                   "(`ddns-wizard ports check PORT --upnp`), or you can add it in the router's web page.")
+        else:
+            how = (f"Add the forward in your router's web page (usually http://{local.gateway_ipv4 or 'your-router'}/, "
+                   "under 'Port forwarding', 'Virtual server' or 'NAT').")
+        out.append(Finding(
+            "port-forward-possible", "ok", "One NAT, your router's: a port forward will work",
+            f"Your router holds the public address{f' {wan}' if wan else ''}"
+            + (f", the same one outside services see" if wan and wan == ext4 else "")
+            + ". Inbound connections reach your server once the router forwards the port to "
+            f"{local.ipv4 or 'this host'}. " + how,
+            _bullets([
+                f"Give this host a fixed LAN address (a DHCP reservation for {local.ipv4 or 'it'}) so the "
+                "forward keeps pointing at it.",
+                "Forward the service's port to it, then test from outside: `ddns-wizard ports check PORT`.",
+                "Point your DDNS name at the public address and keep it updated (`ddns-wizard watch`).",
+            ]),
+        ))
+    elif v == "cgnat":
+        fixes = [line for line in (ipv6_line,) if line] + [_ASK_ISP, _TUNNEL, _VPN_EXIT]
+        out.append(Finding(
+            "cgnat", "error", "Your ISP shares one public IPv4 address among many customers (CGNAT)",
+            "Your connection sits behind your ISP's carrier-grade NAT"
+            + (f" (your router's WAN address is {wan})" if wan else "")
+            + (f"; the address the internet sees, {ext4}, belongs to the ISP's NAT and is shared" if ext4 else "")
+            + ". Nobody on the internet can open a connection to you over IPv4: port forwards on your "
+            "router do nothing, and a DDNS name pointing at that address will \"work\" while nothing "
+            "answers behind it.",
+            _bullets(fixes),
+        ))
+    elif v == "double-nat":
+        fixes = [
+            "Put the ISP's modem-router in bridge mode (sometimes called 'modem only' or 'IP passthrough'), "
+            "so your own router gets the public address.",
+            "Or, in the ISP box, put your router's WAN address"
+            + (f" ({wan})" if wan else "")
+            + " in the DMZ (exposed host), or forward the same port on both boxes.",
+            "If there is no second box in your home, the NAT in front of you is your ISP's: then the "
+            "CGNAT remedies apply. " + _ASK_ISP,
+        ]
+        if ipv6_line:
+            fixes.append(ipv6_line)
+        fixes.append(_TUNNEL)
+        out.append(Finding(
+            "double-nat", "warning", "Two NATs sit between this host and the internet",
+            "Your router's own internet side is private"
+            + (f" ({wan})" if wan else "")
+            + ": another device in front of it translates addresses a second time. A port forward on "
+            "your router alone will not let anyone in.",
+            _bullets(fixes),
+        ))
+    elif v == "unknown" and online:
+        fixes = [
+            f"Open your router's status page (usually http://{local.gateway_ipv4 or 'your-router'}/) and "
+            "read its WAN or internet address"
+            + (f": if it is {ext4}, you have a single NAT and a port forward will work; if it starts with "
+               "100.64–100.127 it is CGNAT; if it is private (10.x, 172.16–31.x, 192.168.x) it is double NAT."
+               if ext4 else "."),
+            "Test from outside: `ddns-wizard ports check PORT` settles it for a given port.",
+        ]
+        out.append(Finding(
+            "nat-unknown", "warning", "We could not tell how many NATs are in the way",
+            " ".join(nat.evidence[-1:]) or "The evidence was not enough to decide.",
+            _bullets(fixes),
+        ))
+
+    # --- router facts ---
+    if online and v != "none" and not upnp.found and not upnp.natpmp_available:
+        out.append(Finding(
+            "no-upnp", "info", "Your router does not offer UPnP or NAT-PMP",
+            "Nothing answered UPnP discovery or NAT-PMP at "
+            f"{local.gateway_ipv4 or 'the gateway'}"
+            + (f" ({upnp.error})" if upnp.error else "")
+            + ". The wizard cannot read the router's WAN address or its list of forwards, nor add a "
+            "forward for you; you can still add forwards by hand.",
+            _bullets([
+                "Add port forwards in the router's web page.",
+                "Or enable UPnP IGD / NAT-PMP in the router's settings if you want programs (and this "
+                "wizard) to add forwards; keeping it off is also a reasonable security choice.",
+            ]),
+        ))
+    elif upnp.found and not upnp.available and v in ("double-nat", "cgnat"):
+        out.append(Finding(
+            "upnp-no-wan", "info", "Your router's UPnP cannot help here",
+            "Your router answers UPnP, but it has no public address of its own"
+            + (f" (it reports {upnp.wan_ipv4})" if upnp.wan_ipv4 else " (it reports none)")
+            + ", so forwards it creates only reach the next NAT, not the internet.",
+            "Fix the NAT in front of the router first (see above).",
+        ))
+
+    # --- external address sources ---
+    if online:
+        out.extend(_address_findings(local, external))
+
+    if local.default_via_vpn:
+        out.append(Finding(
+            "vpn-default-route", "warning", "Your internet traffic goes through a VPN",
+            f"The default route goes through {local.interface or 'a VPN interface'}, so the public address "
+            f"outside services see{f' ({ext4})' if ext4 else ''} is the VPN server's, not your home "
+            "line's. A DDNS name set from here would point at the VPN, and forwards on your router "
+            "would not be used.",
+            _bullets([
+                "Run the DDNS update from a device that does not use the VPN (or use split tunnelling "
+                "for the DDNS client and the server), or let the router update the name itself.",
+                "To host through the VPN instead, you need a VPN provider that offers port forwarding.",
+            ]),
+        ))
+
+    if external.mapping_varies:
+        out.append(Finding(
+            "symmetric-nat", "info", "Your NAT changes the port for every destination",
+            "Two STUN servers saw different source ports from the same local socket: the NAT maps "
+            "each destination separately (\"symmetric\" NAT). Peer-to-peer connections (games, calls, "
+            "Tailscale direct links) often fall back to relays; a server behind a port forward is not "
+            "affected.",
+            "Nothing to do for hosting. For peer-to-peer, enable UPnP/NAT-PMP on the router or a "
+            "'full cone'/'endpoint-independent' NAT option if it has one.",
+        ))
+
+    # --- IPv6 ---
+    six = _ipv6_finding(local, external, v)
+    if six is not None:
+        out.append(six)
+
+    # --- router mapping table ---
+    risky = risky_mappings(upnp.mappings)
+    if risky:
+        lines = [f"port {m.external_port}/{m.protocol} → {m.internal} ({what}"
+                 + (f", '{m.description}'" if m.description else "") + ")" for m, what in risky]
+        out.append(Finding(
+            "exposed-service", "warning",
+            "Your router forwards risky services to the internet",
+            "These forwards expose services that are scanned and attacked constantly, especially "
+            "under DDNS names:\n" + _bullets(lines),
+            _bullets([
+                "Remove forwards you did not make on purpose (`ddns-wizard upnp remove PORT/PROTO`), "
+                "and turn off UPnP on devices that opened them (cameras, NAS, consoles).",
+                "Reach these services through a VPN (WireGuard, Tailscale) instead of opening them.",
+                "If one must stay open: strong unique passwords or keys, current firmware, and "
+                "two-factor login where possible.",
+            ]),
+        ))
+
+    # --- what DNS publishes for the configured names ---
+    if published:
+        bad = {host: [a for a in addrs if parse_ip(a) is not None and not is_public(a)]
+               for host, addrs in published.items()}
+        bad = {h: a for h, a in bad.items() if a}
+        if bad:
+            lines = [f"{h} → {', '.join(a)}" for h, a in sorted(bad.items())]
+            out.append(Finding(
+                "private-ip-published", "error", "A hostname points at a private address",
+                "DNS serves addresses nobody on the internet can reach:\n" + _bullets(lines)
+                + "\nThis happens when a DDNS client sends the computer's own LAN address instead of "
+                "the public one.",
+                _bullets([
+                    "Let the provider detect the address (most DDNS update URLs do when no IP is sent), "
+                    "or run `ddns-wizard update`, which sends the public address.",
+                    "In a router or client setting, choose 'WAN/public IP' or 'detect via web', not the "
+                    "interface address.",
+                ]),
+            ))
+
+    out.sort(key=lambda f: _SEVERITY_ORDER.get(f.severity, 9))
+    return tuple(out)
+
+
+def _address_findings(local: LocalInfo, external: ExternalInfo) -> list[Finding]:
+    out: list[Finding] = []
+    answered4 = [s for s in external.sources if s.family == 4 and s.value]
+    values = {s.value for s in answered4}
+    if len(values) <= 1:
+        return out
+    http_vals = {s.value for s in answered4 if s.method == "http"}
+    dns_vals = {s.value for s in answered4 if s.method == "dns"}
+    other_vals = {s.value for s in answered4 if s.method != "dns"}
+    listing = _bullets([f"{s.method} {s.endpoint}: {s.value}" for s in answered4])
+    if dns_vals and http_vals and not (dns_vals & other_vals) and len(other_vals) == 1:
+        out.append(Finding(
+            "dns-interception", "warning", "Your DNS queries are answered by someone else",
+            "The DNS-based address checks give a different answer from the web-based ones:\n" + listing
+            + "\nYour ISP, router or security software is probably intercepting DNS traffic to public "
+            "resolvers and answering it itself. Web checks are the ones to trust for your address.",
+            _bullets([
+                "Nothing to fix for DDNS: the wizard uses the web-based answer.",
+                "If you did not expect filtering, check the router's DNS settings or ask the ISP.",
+            ]),
+        ))
+        return out
+    reason = external.explanation or (
+        "Different services see different addresses. Common causes: traffic leaves through more than "
+        "one path (a VPN with split routing, a second internet line, load-balancing), or the ISP's "
+        "carrier-grade NAT uses several public addresses."
+    )
+    out.append(Finding(
+        "ip-disagreement", "warning", "Outside services disagree about your public address",
+        listing + "\n" + reason,
+        _bullets([
+            "A DDNS name can only hold one address: find out which path inbound connections use "
+            "(your router's WAN address is the one port forwards work on).",
+            "If a VPN is running, see whether it is meant to carry all traffic.",
+        ]),
+    ))
+    return out
+
+
+def _ipv6_finding(local: LocalInfo, external: ExternalInfo, verdict: str) -> Finding | None:
+    stable = _stable_ipv6(local)
+    anyv6 = _any_global_ipv6(local)
+    if not anyv6:
+        return None
+    blocked_v4 = verdict in ("cgnat", "double-nat", "unknown")
+    if stable:
+        addr = stable[0]
+        detail = (
+            f"This host has the global IPv6 address {addr.address} on {addr.interface}. IPv6 needs no NAT: "
+            "the address is yours and reachable from the internet once the firewalls allow it"
+            + (", so it works even though IPv4 is blocked by the NAT in front of you." if blocked_v4 else ".")
+        )
+        if external.ipv6 and external.ipv6 != addr.address:
+            detail += (f" Outside services see {external.ipv6}, a temporary privacy address used for outgoing "
+                       "connections; publish the stable one instead.")
+        fix = _bullets([
+            f"Publish an AAAA record for your DDNS name with {addr.address} (`ddns-wizard update` can "
+            "send it when your provider supports IPv6).",
+            "Open the port in your router's IPv6 firewall: routers drop unsolicited inbound IPv6 by "
+            "default. Look for 'IPv6 firewall', 'IPv6 filter', 'pinhole' or 'allow inbound IPv6' and "
+            f"allow the service's port to {addr.address}.",
+            "Open it in this host's firewall too (ip6tables/nftables, ufw, Windows Defender).",
+            "Visitors need IPv6 themselves: most mobile networks and many home lines have it, many "
+            "offices and hotels do not.",
+        ])
+    else:
+        temps = ", ".join(a.address for a in anyv6)
+        detail = (f"This host has only temporary (privacy) IPv6 addresses ({temps}); they change every day "
+                  "or so and are not suited to a DNS record.")
+        fix = _bullets([
+            "Give the server a stable IPv6 address (disable privacy extensions for it, or use a stable "
+            "EUI-64 / stable-privacy address), then publish an AAAA record and open the port in the "
+            "router's IPv6 firewall.",
+        ])
+    return Finding(
+        "ipv6-available", "info",
+        "Public IPv6 is available: publish an AAAA record" if stable else "IPv6 is available, but only with temporary addresses",
+        detail, fix,
+    )
+
+
+def finding_by_id(findings: Sequence[Finding], finding_id: str) -> Finding | None:
+    return next((f for f in findings if f.id == finding_id), None)
+
+
+__all__ = [
+    "build_findings", "finding_by_id", "risky_mappings",
+]

@@ -1,0 +1,61 @@
+"""The one way the engine builds an HTTP client.
+
+Every HTTP request the tool makes (IP echo, port checks, provider updates) goes
+through a client made here, so verification, timeouts and the User-Agent are the
+same everywhere:
+
+- Certificate verification is always on.  The trust store is ``$SSL_CERT_FILE``
+  (or ``$SSL_CERT_DIR``) when set, else certifi's bundle: the same rule httpx
+  0.28 applies with ``trust_env=True``; it is spelled out here because we turn
+  ``trust_env`` off (below) and the lab's throwaway CA reaches the tool this way.
+- Proxy variables (``HTTPS_PROXY`` ...) are ignored by default: a diagnosis
+  through a proxy would report the proxy's public address as the user's.
+  ``use_proxy_env=True`` restores them for callers that only need the request to
+  arrive (nothing in the engine does today).
+- HTTP/1.1 only: every request is a single small GET or POST.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+import httpx
+
+from . import __version__
+
+USER_AGENT = f"ddns-wizard/{__version__} (+https://github.com/ddns-wizard/ddns-wizard)"
+
+
+def ssl_context() -> ssl.SSLContext:
+    """A verifying TLS context that honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``."""
+    cafile = os.environ.get("SSL_CERT_FILE")
+    capath = os.environ.get("SSL_CERT_DIR")
+    if cafile and os.path.isfile(cafile):
+        return ssl.create_default_context(cafile=cafile)
+    if capath and os.path.isdir(capath):
+        return ssl.create_default_context(capath=capath)
+    import certifi  # only when no trust store was named
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def make_client(
+    *,
+    timeout_s: float = 3.0,
+    user_agent: str | None = None,
+    use_proxy_env: bool = False,
+) -> httpx.AsyncClient:
+    """A new ``httpx.AsyncClient``; the caller closes it (``async with``).
+
+    ``timeout_s`` bounds each phase (connect, read, write, pool); callers that
+    need a tighter deadline for a whole request wrap it in ``asyncio.timeout``.
+    """
+    return httpx.AsyncClient(
+        verify=ssl_context(),
+        timeout=httpx.Timeout(timeout_s),
+        headers={"User-Agent": user_agent or USER_AGENT},
+        follow_redirects=False,
+        trust_env=use_proxy_env,
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+    )

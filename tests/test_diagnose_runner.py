@@ -1,0 +1,307 @@
+"""The diagnosis runner against injected fake probes (no network).
+
+The fakes stand in for the network only: the runner, the NAT verdict, the
+findings and the summary are the real ones.  A home network behind one NAT is the
+baseline; each test breaks one probe (raises, hangs, returns garbage) or one
+fact (no route, no IPv6, no UPnP) and checks what a user would see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any, Callable
+
+import pytest
+
+from checks.config import Config, Endpoints, HostConfig
+from checks.diagnose import Deadlines, ProbeSet, connectivity_of, run_diagnosis, traceroute_target
+from checks.model import ExternalSource, Ipv6Address, LocalInfo, ProbeRecord, UpnpInfo
+from checks.publicip import summarize_external
+
+PUBLIC = "23.128.64.20"
+ECHO1, ECHO2 = "https://11.1.0.10/", "https://11.1.0.11/"
+DNS1, DNS2 = "opendns@11.1.0.60", "cloudflare@11.1.0.60"
+STUN = ("11.1.0.40:3478", "11.1.0.41:3478")
+
+CONFIG = Config(endpoints=Endpoints(
+    ip_echo=(ECHO1, ECHO2), ip_echo_v6=("https://[2a0c:b641:2::10]/",), dns_echo=(DNS1, DNS2),
+    stun=STUN, port_check=(), resolvers=("11.1.0.53",)))
+
+HOME_LOCAL = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1")
+HOME_UPNP = UpnpInfo(available=True, found=True, location="http://192.168.1.1:5000/rootDesc.xml",
+                     wan_ipv4=PUBLIC, status="Connected", natpmp_available=True, natpmp_wan_ipv4=PUBLIC)
+
+
+def src(method: str, endpoint: str, value: str | None, error: str | None = None, family: int = 4,
+        port: int | None = None) -> ExternalSource:
+    return ExternalSource(method, endpoint, family, value, error, 5.0, mapped_port=port)  # type: ignore[arg-type]
+
+
+class FakeNet:
+    """Configurable fake probes; records the calls the runner made."""
+
+    def __init__(self, *, local: LocalInfo = HOME_LOCAL, public: str | None = PUBLIC,
+                 upnp: UpnpInfo = HOME_UPNP, hops: tuple[str, ...] | None = None,
+                 delays: dict[str, float] | None = None) -> None:
+        self.local, self.public, self.upnp, self.hops = local, public, upnp, hops
+        self.delays = {"http6": 0.05, **(delays or {})}
+        self.calls: list[tuple[str, Any]] = []
+        self.overrides: dict[str, Callable[..., Any]] = {}
+
+    async def _delay(self, name: str) -> None:
+        await asyncio.sleep(self.delays.get(name, 0.0))
+
+    async def gather_local(self, timeout_s: float = 1.0) -> LocalInfo:
+        self.calls.append(("local", timeout_s))
+        await self._delay("local")
+        return self.local
+
+    async def http_echo(self, client: Any, url: str, *, family: int = 4, timeout_s: float = 2.0) -> Any:
+        self.calls.append(("http", url))
+        if "http" in self.overrides:
+            return await self.overrides["http"](url, family)
+        await self._delay("http6" if family == 6 else "http")
+        if family == 6:
+            if not self.local.ipv6_global:
+                return src("http", url, None, "network unreachable (no route to the service)", family=6)
+            return src("http", url, "2a0c:b641:100:1::beef", family=6)
+        return src("http", url, self.public, None if self.public else "connection refused")
+
+    async def dns_echo(self, spec: str, *, timeout_s: float = 2.0) -> Any:
+        self.calls.append(("dns", spec))
+        if "dns" in self.overrides:
+            return await self.overrides["dns"](spec)
+        await self._delay("dns")
+        return src("dns", spec, self.public, None if self.public else "cannot reach 11.1.0.60: unreachable")
+
+    async def stun_probe(self, servers: Any, *, timeout_s: float = 1.5) -> Any:
+        self.calls.append(("stun", tuple(servers)))
+        if "stun" in self.overrides:
+            return await self.overrides["stun"](servers)
+        await self._delay("stun")
+        return tuple(src("stun", s, self.public, port=40000) for s in servers), False
+
+    async def probe_router(self, gateway: str | None, *, budget_s: float = 1.2) -> UpnpInfo:
+        self.calls.append(("router", gateway))
+        if "router" in self.overrides:
+            return await self.overrides["router"](gateway)
+        await self._delay("router")
+        return self.upnp
+
+    async def trace_hops(self, target: str, *, max_hops: int = 4, timeout_s: float = 1.0) -> Any:
+        self.calls.append(("trace", target))
+        if "trace" in self.overrides:
+            return await self.overrides["trace"](target)
+        await self._delay("trace")
+        return self.hops
+
+    def probes(self, **replace_fields: Any) -> ProbeSet:
+        ps = ProbeSet(gather_local=self.gather_local, http_echo=self.http_echo, dns_echo=self.dns_echo,
+                      stun_probe=self.stun_probe, probe_router=self.probe_router,
+                      summarize_external=summarize_external, trace_hops=self.trace_hops)
+        return replace(ps, **replace_fields)
+
+
+async def hang(*_: Any) -> Any:
+    await asyncio.sleep(3600)
+
+
+async def diagnose(net: FakeNet, *, budget_s: float = 4.0, config: Config = CONFIG,
+                   progress: list[ProbeRecord] | None = None, **kw: Any) -> Any:
+    # The outer wait_for turns a runner that ignores its budget into a failure, not a hung suite.
+    return await asyncio.wait_for(
+        run_diagnosis(config, probes=net.probes(), budget_s=budget_s, client=object(),  # type: ignore[arg-type]
+                      on_progress=progress.append if progress is not None else None, **kw),
+        timeout=budget_s + 5)
+
+
+def record(d: Any, name: str) -> list[ProbeRecord]:
+    return [r for r in d.probes if r.name == name]
+
+
+async def test_home_network_gives_nat_and_router_gets_the_gateway() -> None:
+    net = FakeNet()
+    d = await diagnose(net)
+    assert d.connectivity == "online"
+    assert d.nat.verdict == "nat"
+    assert d.nat.router_wan_ipv4 == PUBLIC
+    assert d.external.ipv4 == PUBLIC and d.external.agreement
+    assert ("router", "192.168.1.1") in net.calls
+    assert any(f.id == "port-forward-possible" for f in d.findings)
+    names = {r.name for r in d.probes}
+    assert {"local", "http-echo", "dns-echo", "stun", "upnp", "natpmp"} <= names
+    # Sources are listed in configuration order, whatever order they finished in.
+    assert [s.endpoint for s in d.external.sources if s.method == "http" and s.family == 4] == [ECHO1, ECHO2]
+
+
+async def test_a_probe_that_raises_becomes_its_error_record() -> None:
+    net = FakeNet()
+
+    async def boom(spec: str) -> Any:
+        raise RuntimeError("resolver exploded")
+
+    net.overrides["dns"] = boom
+    d = await diagnose(net)
+    dns = record(d, "dns-echo")
+    assert len(dns) == 2 and all(r.status == "error" for r in dns)
+    assert "resolver exploded" in (dns[0].error or "")
+    assert d.nat.verdict == "nat" and d.connectivity == "online"   # the others carried on
+
+
+async def test_a_probe_that_hangs_is_cut_at_its_deadline_and_the_rest_is_kept() -> None:
+    net = FakeNet()
+    net.overrides["stun"] = hang
+    d = await diagnose(net, deadlines=Deadlines(stun=0.2, slack=0.05))
+    (stun,) = record(d, "stun")
+    assert stun.status == "timeout"
+    assert all(s.error for s in d.external.sources if s.method == "stun")
+    assert d.external.ipv4 == PUBLIC and d.nat.verdict == "nat"
+
+
+async def test_the_overall_budget_is_honoured_when_probes_ignore_their_deadlines() -> None:
+    net = FakeNet()
+    net.overrides["http"] = hang
+    net.overrides["router"] = hang
+    # Per-probe deadlines longer than the budget: only the budget can stop these.
+    d = await diagnose(net, budget_s=0.4, deadlines=Deadlines(http=30, router=30, slack=30))
+    http = record(d, "http-echo")
+    assert http and all(r.status == "timeout" for r in http)
+    assert any("budget" in (r.error or "") for r in http)
+    assert record(d, "upnp")[0].status == "timeout"
+    # What did answer is still used: DNS and STUN gave the address.
+    assert d.external.ipv4 == PUBLIC
+    assert d.connectivity == "limited"
+
+
+async def test_garbage_from_probes_becomes_errors_not_crashes() -> None:
+    net = FakeNet()
+
+    async def not_a_source(url: str, family: int) -> Any:
+        return "23.128.64.20"            # a bare string, not an ExternalSource
+
+    async def bad_value(spec: str) -> Any:
+        return src("dns", spec, "<html>captive portal</html>")
+
+    async def bad_stun(servers: Any) -> Any:
+        return {"oops": 1}
+
+    async def bad_router(gateway: Any) -> Any:
+        return None
+
+    net.overrides.update(http=not_a_source, dns=bad_value, stun=bad_stun, router=bad_router)
+    d = await diagnose(net)
+    assert all(r.status == "error" for r in record(d, "http-echo"))
+    assert all(r.status == "error" and "not an IP" in (r.error or "") for r in record(d, "dns-echo"))
+    assert record(d, "stun")[0].status == "error"
+    assert record(d, "upnp")[0].status == "error"
+    assert d.external.ipv4 is None
+    assert d.connectivity == "offline"
+    assert any(f.id == "offline" for f in d.findings)
+
+
+async def test_progress_reports_each_probe_once_in_the_order_they_finish() -> None:
+    net = FakeNet(delays={"http": 0.15, "dns": 0.03, "stun": 0.3, "router": 0.05, "trace": 0.4})
+    seen: list[ProbeRecord] = []
+    d = await diagnose(net, progress=seen)
+    names = [r.name for r in seen]
+    assert names[0] == "local"                       # local is first: the router probe waits for it
+    assert names.index("dns-echo") < names.index("http-echo") < names.index("stun")
+    assert names.index("upnp") < names.index("http-echo")
+    assert names.index("upnp") > names.index("local")
+    assert seen == list(d.probes)                    # the report lists exactly what progress showed
+
+
+async def test_no_route_at_all_is_offline_at_once_without_touching_the_network() -> None:
+    net = FakeNet(local=LocalInfo(None, None, None, error="no IPv4 route to the internet (Network is unreachable)"))
+    for kind in ("http", "dns", "stun", "router", "trace"):
+        net.overrides[kind] = hang
+    d = await diagnose(net)
+    assert d.connectivity == "offline"
+    assert not any(c[0] == "router" for c in net.calls)
+    skipped = [r for r in d.probes if r.name != "local"]
+    assert skipped and all(r.status == "skipped" for r in skipped)
+    (offline,) = [f for f in d.findings if f.id == "offline"]
+    assert "no default route" in offline.detail
+
+
+async def test_every_echo_refused_stops_waiting_for_stun_and_traceroute() -> None:
+    net = FakeNet(public=None, upnp=UpnpInfo(available=False, found=True, wan_ipv4=PUBLIC))
+    net.overrides["stun"] = hang
+    net.overrides["trace"] = hang
+    d = await diagnose(net, deadlines=Deadlines(stun=30, traceroute=30, slack=30), budget_s=30)
+    assert d.connectivity == "offline"
+    assert record(d, "stun")[0].status == "skipped"
+    assert record(d, "traceroute")[0].status == "skipped"
+    (offline,) = [f for f in d.findings if f.id == "offline"]
+    assert "192.168.1.1" in offline.detail and "router answers" in offline.detail
+
+
+async def test_traceroute_is_dropped_when_the_router_already_told_its_wan() -> None:
+    net = FakeNet()
+    net.overrides["trace"] = hang
+    d = await diagnose(net, deadlines=Deadlines(traceroute=30, slack=30), budget_s=30)
+    (trace,) = record(d, "traceroute")
+    assert trace.status == "skipped" and "not needed" in (trace.error or "")
+    assert d.nat.verdict == "nat"
+
+
+async def test_traceroute_decides_when_the_router_is_silent() -> None:
+    net = FakeNet(upnp=UpnpInfo(available=False, found=False, error="no IGD",
+                                natpmp_error="NAT-PMP: no answer in time"),
+                  hops=("192.168.1.1", "23.128.64.1", "11.0.0.1"), delays={"trace": 0.1})
+    d = await diagnose(net)
+    assert ("trace", "11.1.0.10") in net.calls
+    assert d.nat.verdict == "nat"
+    assert d.nat.traceroute_hops == ("192.168.1.1", "23.128.64.1", "11.0.0.1")
+    assert any(f.id == "no-upnp" for f in d.findings)
+
+
+async def test_ipv6_echo_is_skipped_without_global_ipv6_and_used_with_it() -> None:
+    d = await diagnose(FakeNet())
+    assert record(d, "http-echo-v6")[0].status == "skipped"
+    v6 = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
+                   ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),), gateway_ipv6="fe80::1")
+    d6 = await diagnose(FakeNet(local=v6, delays={"http6": 0.05}))
+    assert record(d6, "http-echo-v6")[0].status == "ok"
+    assert d6.external.ipv6 == "2a0c:b641:100:1::beef"
+
+
+async def test_configured_hostnames_publishing_a_private_address_are_flagged() -> None:
+    net = FakeNet()
+
+    async def current(hostname: str, *, resolvers: Any, timeout_s: float) -> Any:
+        return ("192.168.1.100", None, None)
+
+    cfg = replace(CONFIG, hosts=(HostConfig("home.dyn.lab-ddns.net", "dyndns2"),))
+    d = await asyncio.wait_for(run_diagnosis(cfg, probes=net.probes(current_addresses=current),
+                                             client=object()), 10)  # type: ignore[arg-type]
+    (f,) = [f for f in d.findings if f.id == "private-ip-published"]
+    assert "home.dyn.lab-ddns.net" in f.detail and "192.168.1.100" in f.detail
+
+
+def test_connectivity_levels() -> None:
+    ok = src("http", ECHO1, PUBLIC)
+    http_failed = src("http", ECHO1, None, "timeout")
+    dns_ok = src("dns", DNS1, PUBLIC)
+    assert connectivity_of(HOME_LOCAL, [ok, dns_ok]) == "online"
+    assert connectivity_of(HOME_LOCAL, [http_failed, dns_ok]) == "limited"
+    assert connectivity_of(HOME_LOCAL, [http_failed]) == "offline"
+    assert connectivity_of(HOME_LOCAL, [dns_ok]) == "online"     # no HTTP echo configured at all
+
+
+def test_traceroute_target_prefers_an_ip_literal() -> None:
+    assert traceroute_target(CONFIG) == "11.1.0.10"
+    named = Config(endpoints=Endpoints(ip_echo=("https://api.ipify.org",), stun=("1.2.3.4:3478",)))
+    assert traceroute_target(named) == "1.2.3.4"
+    only_names = Config(endpoints=Endpoints(ip_echo=("https://api.ipify.org",), stun=(), dns_echo=()))
+    assert traceroute_target(only_names) == "api.ipify.org"
+
+
+@pytest.mark.parametrize("budget", [0.3, 1.0])
+async def test_budget_stops_a_router_probe_that_never_returns(budget: float) -> None:
+    net = FakeNet()
+    net.overrides["router"] = hang
+    d = await diagnose(net, budget_s=budget, deadlines=Deadlines(router=60, slack=60))
+    assert record(d, "upnp")[0].status == "timeout"
+    assert d.nat.verdict == "unknown"      # without the router there is no WAN evidence

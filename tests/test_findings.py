@@ -1,0 +1,186 @@
+"""build_findings on hand-built evidence: the ids, severities and fixes a user relies on."""
+
+from __future__ import annotations
+
+from checks.findings import build_findings, risky_mappings
+from checks.model import (
+    ExternalInfo,
+    ExternalSource,
+    Finding,
+    Ipv6Address,
+    LocalInfo,
+    NatResult,
+    PortMapping,
+    UpnpInfo,
+)
+
+PUBLIC = "23.128.64.20"
+HOME = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1")
+V6_HOME = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
+                    ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),
+                                 Ipv6Address("2a0c:b641:100:1:d00d::1", "eth0", temporary=True)))
+ROUTER = UpnpInfo(available=True, found=True, wan_ipv4=PUBLIC, status="Connected")
+NO_ROUTER = UpnpInfo(available=False, found=False, error="no IGD answered within 600 ms")
+
+
+def ext(*answers: tuple[str, str, str | None]) -> ExternalInfo:
+    sources = tuple(ExternalSource(m, e, 4, v, None if v else "refused", 4.0) for m, e, v in answers)  # type: ignore[arg-type]
+    values = {v for _, _, v in answers if v}
+    return ExternalInfo(ipv4=next(iter(sorted(values)), None) if values else None, ipv6=None,
+                        agreement=len(values) <= 1, sources=sources)
+
+
+AGREED = ext(("http", "https://e1/", PUBLIC), ("http", "https://e2/", PUBLIC), ("dns", "opendns", PUBLIC))
+
+
+def ids(findings: tuple[Finding, ...]) -> list[str]:
+    return [f.id for f in findings]
+
+
+def by_id(findings: tuple[Finding, ...], fid: str) -> Finding:
+    (f,) = [f for f in findings if f.id == fid]
+    return f
+
+
+def test_offline_without_a_default_route() -> None:
+    local = LocalInfo(None, None, None, error="no IPv4 route to the internet")
+    fs = build_findings("offline", local, ext(), NatResult("unknown", None), NO_ROUTER)
+    f = by_id(fs, "offline")
+    assert f.severity == "error"
+    assert "no default route" in f.detail
+    assert fs[0].id == "offline"                          # the most serious comes first
+    assert "no-upnp" not in ids(fs)                        # not a router problem when there is no network
+
+
+def test_offline_behind_a_router_that_answers_points_at_the_wan() -> None:
+    fs = build_findings("offline", HOME, ext(("http", "https://e1/", None)), NatResult("unknown", None),
+                        UpnpInfo(available=False, found=True, wan_ipv4=None))
+    f = by_id(fs, "offline")
+    assert "router answers" in f.detail and "192.168.1.1" in f.fix
+
+
+def test_single_nat_with_upnp_is_good_news() -> None:
+    fs = build_findings("online", HOME, AGREED, NatResult("nat", PUBLIC), ROUTER)
+    f = by_id(fs, "port-forward-possible")
+    assert f.severity == "ok"
+    assert "--upnp" in f.detail
+    assert "no-upnp" not in ids(fs)
+
+
+def test_public_host_needs_only_its_firewall() -> None:
+    local = LocalInfo("eth0", PUBLIC, "23.128.64.1")
+    fs = build_findings("online", local, AGREED, NatResult("none", None), NO_ROUTER)
+    assert ids(fs) == ["public-address"]                # no router, but nothing to complain about
+    assert "firewall" in by_id(fs, "public-address").fix
+
+
+def test_cgnat_fix_lists_the_real_alternatives_without_ipv6() -> None:
+    fs = build_findings("online", HOME, AGREED, NatResult("cgnat", "100.64.1.20"), ROUTER)
+    f = by_id(fs, "cgnat")
+    assert f.severity == "error"
+    for needle in ("public IPv4", "Cloudflare Tunnel", "Tailscale Funnel", "static public address"):
+        assert needle in f.fix
+    assert "AAAA" not in f.fix                          # no IPv6 here: do not suggest it
+    assert "ipv6-available" not in ids(fs)
+
+
+def test_cgnat_with_global_ipv6_recommends_an_aaaa_record_and_the_ipv6_firewall() -> None:
+    fs = build_findings("online", V6_HOME, AGREED, NatResult("cgnat", "100.64.1.20"), ROUTER)
+    assert "AAAA" in by_id(fs, "cgnat").fix
+    six = by_id(fs, "ipv6-available")
+    assert "AAAA" in six.title + six.fix
+    assert "2a0c:b641:100:1::100" in six.fix              # the stable address, not the temporary one
+    assert "2a0c:b641:100:1:d00d::1" not in six.fix
+    assert "IPv6 firewall" in six.fix
+
+
+def test_ipv6_with_only_temporary_addresses_says_they_will_not_do() -> None:
+    local = LocalInfo("eth0", "192.168.1.100", "192.168.1.1",
+                      ipv6_global=(Ipv6Address("2a0c:b641:100:1:d00d::1", "eth0", temporary=True),))
+    six = by_id(build_findings("online", local, AGREED, NatResult("cgnat", None), ROUTER), "ipv6-available")
+    assert "temporary" in six.title and "stable" in six.fix
+
+
+def test_double_nat_fix_is_bridge_mode_or_dmz() -> None:
+    fs = build_findings("online", HOME, AGREED, NatResult("double-nat", "192.168.100.2"),
+                        UpnpInfo(available=False, found=True, wan_ipv4="192.168.100.2"))
+    f = by_id(fs, "double-nat")
+    assert "bridge mode" in f.fix and "DMZ" in f.fix and "192.168.100.2" in f.fix
+    assert "upnp-no-wan" in ids(fs)
+
+
+def test_no_upnp_is_reported_behind_a_silent_router() -> None:
+    fs = build_findings("online", HOME, AGREED, NatResult("unknown", None), NO_ROUTER)
+    assert {"nat-unknown", "no-upnp"} <= set(ids(fs))
+    assert by_id(fs, "no-upnp").severity == "info"
+    assert PUBLIC in by_id(fs, "nat-unknown").fix      # "if the router's WAN is <this>, one NAT"
+
+
+def test_risky_mappings_raise_exposed_service() -> None:
+    maps = (PortMapping(22, "TCP", "192.168.1.50", 22, "ssh"),
+            PortMapping(13389, "TCP", "192.168.1.60", 3389, "rdp"),
+            PortMapping(8000, "TCP", "192.168.1.70", 8000, "ipcam"),
+            PortMapping(443, "TCP", "192.168.1.100", 443, "web"),
+            PortMapping(25565, "TCP", "192.168.1.100", 25565, "minecraft"))
+    upnp = UpnpInfo(available=True, found=True, wan_ipv4=PUBLIC, mappings=maps)
+    f = by_id(build_findings("online", HOME, AGREED, NatResult("nat", PUBLIC), upnp), "exposed-service")
+    assert f.severity == "warning"
+    assert "192.168.1.50:22" in f.detail and "192.168.1.60:3389" in f.detail and "192.168.1.70:8000" in f.detail
+    assert ":443" not in f.detail and "25565" not in f.detail
+    assert "VPN" in f.fix
+    assert [m.external_port for m, _ in risky_mappings(maps)] == [22, 13389, 8000]
+
+
+def test_disabled_or_harmless_mappings_raise_nothing() -> None:
+    maps = (PortMapping(22, "TCP", "192.168.1.50", 22, "ssh", enabled=False),
+            PortMapping(443, "TCP", "192.168.1.100", 443, "web"))
+    upnp = UpnpInfo(available=True, found=True, wan_ipv4=PUBLIC, mappings=maps)
+    assert "exposed-service" not in ids(build_findings("online", HOME, AGREED, NatResult("nat", PUBLIC), upnp))
+
+
+def test_http_sources_disagreeing_is_ip_disagreement() -> None:
+    e = ext(("http", "https://e1/", PUBLIC), ("http", "https://e2/", "23.128.64.21"))
+    fs = build_findings("online", HOME, e, NatResult("nat", PUBLIC), ROUTER)
+    f = by_id(fs, "ip-disagreement")
+    assert "23.128.64.21" in f.detail and PUBLIC in f.detail
+
+
+def test_dns_answers_differing_from_http_is_dns_interception() -> None:
+    e = ext(("http", "https://e1/", PUBLIC), ("http", "https://e2/", PUBLIC), ("dns", "opendns", "10.9.9.9"))
+    fs = build_findings("online", HOME, e, NatResult("nat", PUBLIC), ROUTER)
+    assert "dns-interception" in ids(fs) and "ip-disagreement" not in ids(fs)
+
+
+def test_vpn_default_route_is_explained() -> None:
+    local = LocalInfo("wg0", "10.2.0.2", None, vpn_interfaces=("wg0",), default_via_vpn=True)
+    fs = build_findings("online", local, AGREED, NatResult("unknown", None), NO_ROUTER)
+    f = by_id(fs, "vpn-default-route")
+    assert "wg0" in f.detail and "port forwarding" in f.fix
+
+
+def test_symmetric_nat_is_information_only() -> None:
+    e = ExternalInfo(PUBLIC, None, True, AGREED.sources, mapping_varies=True)
+    f = by_id(build_findings("online", HOME, e, NatResult("nat", PUBLIC), ROUTER), "symmetric-nat")
+    assert f.severity == "info"
+
+
+def test_private_address_published_in_dns_is_an_error() -> None:
+    fs = build_findings("online", HOME, AGREED, NatResult("nat", PUBLIC), ROUTER,
+                        published={"home.example.org": ["192.168.1.100"], "ok.example.org": [PUBLIC]})
+    f = by_id(fs, "private-ip-published")
+    assert f.severity == "error" and "home.example.org" in f.detail and "ok.example.org" not in f.detail
+
+
+def test_limited_connectivity_names_what_answered() -> None:
+    e = ext(("http", "https://e1/", None), ("dns", "opendns", PUBLIC))
+    f = by_id(build_findings("limited", HOME, e, NatResult("nat", PUBLIC), ROUTER), "limited-connectivity")
+    assert "dns" in f.detail and "http" in f.detail
+
+
+def test_findings_come_most_serious_first() -> None:
+    maps = (PortMapping(3389, "TCP", "192.168.1.60", 3389, "rdp"),)
+    fs = build_findings("online", V6_HOME, AGREED, NatResult("cgnat", "100.64.1.20"),
+                        UpnpInfo(available=False, found=True, wan_ipv4="100.64.1.20", mappings=maps))
+    order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+    ranks = [order[f.severity] for f in fs]
+    assert ranks == sorted(ranks) and fs[0].id == "cgnat"

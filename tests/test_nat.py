@@ -1,0 +1,171 @@
+"""decide_nat on hand-built evidence: one test per path through the verdict."""
+
+from __future__ import annotations
+
+from checks.model import ExternalInfo, ExternalSource, LocalInfo, UpnpInfo
+from checks.nat import decide_nat, hops_would_help
+
+PUBLIC = "23.128.64.20"
+HOME = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1")
+NO_ROUTER = UpnpInfo(available=False, found=False, error="no IGD answered", natpmp_error="NAT-PMP: no answer in time")
+
+
+def ext(ipv4: str | None, *, n: int = 2) -> ExternalInfo:
+    sources = tuple(ExternalSource("http", f"https://echo{i}/", 4, ipv4, None if ipv4 else "refused", 3.0)
+                    for i in range(n))
+    return ExternalInfo(ipv4=ipv4, ipv6=None, agreement=True, sources=sources)
+
+
+def igd(wan: str | None, *, natpmp: str | None = None, natpmp_error: str | None = None) -> UpnpInfo:
+    from checks.addresses import is_public
+
+    return UpnpInfo(available=bool(wan and is_public(wan)), found=True, location="http://192.168.1.1:5000/rootDesc.xml",
+                    wan_ipv4=wan, status="Connected", natpmp_available=natpmp is not None,
+                    natpmp_wan_ipv4=natpmp, natpmp_error=natpmp_error)
+
+
+def text(result) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(result.evidence)
+
+
+def test_public_host_seen_as_itself_is_no_nat() -> None:
+    local = LocalInfo(interface="eth0", ipv4=PUBLIC, gateway_ipv4="23.128.64.1")
+    r = decide_nat(local, ext(PUBLIC), NO_ROUTER, None)
+    assert r.verdict == "none"
+    assert "a public address" in text(r)
+
+
+def test_public_host_seen_as_another_address_is_not_called_no_nat() -> None:
+    local = LocalInfo(interface="eth0", ipv4=PUBLIC, gateway_ipv4="23.128.64.1")
+    r = decide_nat(local, ext("23.128.64.99"), NO_ROUTER, None)
+    assert r.verdict == "unknown"
+    assert "23.128.64.99" in text(r)
+
+
+def test_router_with_public_wan_equal_to_external_is_one_nat() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), igd(PUBLIC), None)
+    assert r.verdict == "nat"
+    assert r.router_wan_ipv4 == PUBLIC
+    assert "private (RFC 1918)" in text(r)            # the interface address class is evidence
+    assert "exactly one NAT" in text(r)
+
+
+def test_natpmp_alone_is_enough_for_the_router_wan() -> None:
+    upnp = UpnpInfo(available=False, found=False, natpmp_available=True, natpmp_wan_ipv4=PUBLIC)
+    r = decide_nat(HOME, ext(PUBLIC), upnp, None)
+    assert r.verdict == "nat" and r.router_wan_ipv4 == PUBLIC
+    assert "NAT-PMP" in text(r)
+
+
+def test_router_wan_in_shared_space_is_cgnat() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), igd("100.64.1.20"), None)
+    assert r.verdict == "cgnat"
+    assert "100.64.0.0/10" in text(r) and "RFC 6598" in text(r)
+
+
+def test_router_wan_in_192_168_is_double_nat() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), igd("192.168.100.2"), None)
+    assert r.verdict == "double-nat"
+    assert "192.168.100.2" in text(r)
+
+
+def test_ambiguous_10x_wan_says_both_possibilities() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), igd("10.0.0.2"), None)
+    assert r.verdict == "double-nat"
+    t = text(r)
+    assert "ambiguous" in t and "carrier-grade NAT" in t and "bridge mode" in t
+
+
+def test_10x_wan_with_a_shared_space_hop_is_cgnat() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), igd("10.0.0.2"), ("192.168.1.1", "100.70.0.1", "23.128.64.1"))
+    assert r.verdict == "cgnat"
+    assert "100.70.0.1" in text(r)
+
+
+def test_public_wan_that_differs_from_external_means_another_nat_upstream() -> None:
+    r = decide_nat(HOME, ext("23.128.64.200"), igd(PUBLIC), None)
+    assert r.verdict == "cgnat"
+    assert "23.128.64.200" in text(r) and PUBLIC in text(r)
+
+
+def test_igd_reporting_no_external_address_is_evidence_of_an_upstream_nat() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), igd(None), None)
+    assert r.verdict == "double-nat"
+    assert "reports no external address" in text(r)
+    assert "carrier-grade NAT" in text(r)       # says it could also be the ISP's
+    with_hop = decide_nat(HOME, ext(PUBLIC), igd(None), ("192.168.1.1", "100.64.1.1", "11.0.0.1"))
+    assert with_hop.verdict == "cgnat"
+
+
+def test_natpmp_network_failure_is_evidence_of_an_upstream_nat() -> None:
+    upnp = UpnpInfo(available=False, found=False,
+                    natpmp_error="the router refused: Network Failure (3): the router has no working WAN")
+    r = decide_nat(HOME, ext(PUBLIC), upnp, ("192.168.1.1", "192.168.100.1", "23.128.64.1"))
+    assert r.verdict == "double-nat"
+    assert "network failure" in text(r).lower()
+
+
+def test_no_router_answer_and_a_public_second_hop_is_one_nat() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), NO_ROUTER, ("192.168.1.1", "23.128.64.1", "11.0.0.1"))
+    assert r.verdict == "nat"
+    assert r.traceroute_hops == ("192.168.1.1", "23.128.64.1", "11.0.0.1")
+    assert "does not answer UPnP or NAT-PMP" in text(r)
+
+
+def test_no_router_answer_and_no_hops_is_unknown() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), NO_ROUTER, None)
+    assert r.verdict == "unknown"
+    assert r.router_wan_ipv4 is None
+
+
+def test_no_router_answer_and_a_private_second_hop_stays_unknown() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), NO_ROUTER, ("192.168.1.1", "10.20.0.1", "23.128.64.1"))
+    assert r.verdict == "unknown"
+    assert "weak evidence" in text(r)
+
+
+def test_tailscale_default_route_is_not_cgnat() -> None:
+    local = LocalInfo(interface="tailscale0", ipv4="100.101.102.103", gateway_ipv4=None,
+                      vpn_interfaces=("tailscale0",), default_via_vpn=True)
+    # The VPN exit is seen from outside; the router's own WAN is public: one NAT at home.
+    r = decide_nat(local, ext("185.65.134.1"), igd(PUBLIC), None)
+    assert r.verdict == "nat"
+    t = text(r)
+    assert "VPN" in t and "not your ISP's carrier-grade NAT" in t
+
+
+def test_vpn_default_route_without_router_facts_is_unknown_not_cgnat() -> None:
+    local = LocalInfo(interface="wg0", ipv4="10.2.0.2", gateway_ipv4=None, vpn_interfaces=("wg0",),
+                      default_via_vpn=True)
+    r = decide_nat(local, ext("185.65.134.1"), NO_ROUTER, None)
+    assert r.verdict == "unknown"
+    assert "VPN" in text(r)
+
+
+def test_tailscale_interface_that_is_not_the_default_route_changes_nothing() -> None:
+    local = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
+                      vpn_interfaces=("tailscale0",))
+    assert decide_nat(local, ext(PUBLIC), igd(PUBLIC), None).verdict == "nat"
+
+
+def test_host_itself_in_shared_space_without_vpn_is_cgnat() -> None:
+    local = LocalInfo(interface="wwan0", ipv4="100.72.5.9", gateway_ipv4="100.72.5.1")
+    r = decide_nat(local, ext(PUBLIC), NO_ROUTER, None)
+    assert r.verdict == "cgnat"
+    assert "not on a VPN interface" in text(r)
+
+
+def test_no_local_address_is_unknown() -> None:
+    r = decide_nat(LocalInfo(None, None, None, error="no IPv4 route"), ext(None), NO_ROUTER, None)
+    assert r.verdict == "unknown"
+    assert "no IPv4 address" in text(r)
+
+
+def test_hops_only_matter_when_the_router_did_not_settle_it() -> None:
+    assert not hops_would_help(HOME, igd(PUBLIC))
+    assert not hops_would_help(HOME, igd("100.64.1.20"))
+    assert not hops_would_help(HOME, igd("192.168.100.2"))
+    assert hops_would_help(HOME, igd("10.0.0.2"))
+    assert hops_would_help(HOME, igd(None))
+    assert hops_would_help(HOME, NO_ROUTER)
+    assert not hops_would_help(LocalInfo("eth0", PUBLIC, "23.128.64.1"), NO_ROUTER)

@@ -1,0 +1,189 @@
+"""Rich views of the engine's result objects (the command line's output).
+
+Plain functions taking result objects and returning Rich renderables, so every
+command (diagnose, ports, verify, ...) and the report preview can reuse them.
+Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from rich.console import Console, Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from checks.addresses import classify, parse_ip
+from checks.model import Diagnosis, ExternalSource, Finding, ProbeRecord
+from checks.summary import hosting_verdict
+
+SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
+SEVERITY_MARK = {"error": "✖", "warning": "⚠", "info": "ℹ", "ok": "✔"}
+STATUS_MARK = {"ok": ("✔", "green"), "error": ("✖", "red"), "timeout": ("⧗", "yellow"), "skipped": ("–", "dim")}
+ANSWER_STYLE = {"yes": "green", "likely": "green", "no": "red", "unknown": "yellow"}
+VERDICT_TEXT = {
+    "none": "no NAT: this host holds the public address",
+    "nat": "one NAT (your router)",
+    "double-nat": "double NAT (two routers translate)",
+    "cgnat": "carrier-grade NAT (the ISP translates)",
+    "unknown": "unknown",
+}
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f} ms"
+
+
+def _addr_kind(address: str | None) -> str:
+    if not address:
+        return ""
+    ip = parse_ip(address)
+    return classify(ip).value if ip is not None else "not an address"
+
+
+# --- progress ------------------------------------------------------------------------------
+
+def probe_line(record: ProbeRecord) -> Text:
+    """One finished probe: mark, name, target, time, what it found or why it failed."""
+    mark, style = STATUS_MARK.get(record.status, ("?", ""))
+    line = Text()
+    line.append(f"{mark} ", style=style)
+    line.append(f"{record.name:<13}", style="bold")
+    line.append(f" {record.target[:38]:<38} ", style="dim")
+    line.append(f"{_ms(record.ms):>7}  ")
+    if record.status == "ok":
+        line.append(record.summary or "ok")
+    else:
+        line.append(record.error or record.status, style=style)
+    return line
+
+
+class DiagnoseProgress:
+    """Live progress on a (stderr) console: a spinner, and a line per finished probe.
+
+    ``with DiagnoseProgress(console) as p: await run_diagnosis(..., on_progress=p.update)``.
+    """
+
+    def __init__(self, console: Console, title: str = "Diagnosing your connection") -> None:
+        self.console = console
+        self.title = title
+        self.finished = 0
+        self._status = None
+
+    def __enter__(self) -> "DiagnoseProgress":
+        self._status = self.console.status(f"{self.title}…", spinner="dots")
+        self._status.__enter__()
+        return self
+
+    def update(self, record: ProbeRecord) -> None:
+        self.finished += 1
+        self.console.print(probe_line(record), overflow="ellipsis", no_wrap=True)
+        if self._status is not None:
+            self._status.update(f"{self.title}… {self.finished} probes done")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
+            self._status = None
+
+
+# --- the diagnosis ---------------------------------------------------------------------------
+
+def verdict_panel(d: Diagnosis) -> Panel:
+    """Can this network host a server reachable by a DDNS name, and if not, why."""
+    v = hosting_verdict(d)
+    style = ANSWER_STYLE.get(v.answer, "")
+    body = Group(Text(v.headline, style=f"bold {style}"), Text(v.reason))
+    return Panel(body, title="Can this network host a server under a DDNS name?", title_align="left",
+                 border_style=style or "white", padding=(0, 1))
+
+
+def addresses_table(d: Diagnosis) -> Table:
+    """Internal vs external addresses, and every source's answer with its time."""
+    t = Table(title="Addresses", title_justify="left", show_edge=False, pad_edge=False, expand=False)
+    t.add_column("what", style="bold", no_wrap=True)
+    t.add_column("address", overflow="fold")
+    t.add_column("kind / source", style="dim", overflow="fold")
+    t.add_column("time", justify="right", no_wrap=True)
+    loc = d.local
+    t.add_row("this host (LAN)", loc.ipv4 or "—",
+              " ".join(x for x in (_addr_kind(loc.ipv4), f"on {loc.interface}" if loc.interface else "") if x), "")
+    t.add_row("default gateway", loc.gateway_ipv4 or "—", "", "")
+    for a in loc.ipv6_global:
+        t.add_row("this host (IPv6)", a.address,
+                  f"global, {'temporary' if a.temporary else 'stable'}, on {a.interface}", "")
+    if d.nat.router_wan_ipv4:
+        t.add_row("router WAN", d.nat.router_wan_ipv4, _addr_kind(d.nat.router_wan_ipv4), "")
+    t.add_row("public IPv4 (agreed)", d.external.ipv4 or "—",
+              ("all sources agree" if d.external.agreement else "sources disagree") if d.external.ipv4 else "", "")
+    if d.external.ipv6:
+        t.add_row("public IPv6 (seen)", d.external.ipv6, "", "")
+    for s in d.external.sources:
+        t.add_row(Text(f"  {s.method}", style="dim"), _source_value(s), s.endpoint, _ms(s.ms))
+    return t
+
+
+def _source_value(s: ExternalSource) -> Text:
+    if s.value:
+        return Text(s.value + (f" :{s.mapped_port}" if s.mapped_port else ""))
+    return Text(s.error or "no answer", style="red")
+
+
+def nat_panel(d: Diagnosis) -> Panel:
+    n = d.nat
+    style = {"none": "green", "nat": "green", "double-nat": "yellow", "cgnat": "red"}.get(n.verdict, "yellow")
+    lines: list[RenderableType] = [Text(VERDICT_TEXT.get(n.verdict, n.verdict), style=f"bold {style}")]
+    lines += [Text(f"• {e}") for e in n.evidence]
+    if d.upnp.found or d.upnp.natpmp_available:
+        router = []
+        if d.upnp.found:
+            router.append(f"UPnP IGD: {'usable' if d.upnp.available else 'found, not usable'}"
+                          + (f", {len(d.upnp.mappings)} port mappings" if d.upnp.mappings else ""))
+        if d.upnp.natpmp_available:
+            router.append(f"NAT-PMP: WAN {d.upnp.natpmp_wan_ipv4}")
+        lines.append(Text("Router: " + "; ".join(router), style="dim"))
+    return Panel(Group(*lines), title=f"NAT: {n.verdict}", title_align="left", border_style=style,
+                 padding=(0, 1))
+
+
+def finding_renderable(f: Finding) -> RenderableType:
+    style = SEVERITY_STYLE.get(f.severity, "")
+    head = Text()
+    head.append(f"{SEVERITY_MARK.get(f.severity, '•')} ", style=style)
+    head.append(f.title, style=f"bold {style}")
+    head.append(f"  [{f.id}]", style="dim")
+    parts: list[RenderableType] = [head, Text(f.detail)]
+    if f.fix:
+        parts.append(Text("What to do:", style="bold"))
+        parts.append(Text(f.fix))
+    return Panel(Group(*parts), border_style=style or "white", padding=(0, 1))
+
+
+def findings_group(findings: Sequence[Finding]) -> RenderableType:
+    if not findings:
+        return Text("No findings.", style="dim")
+    return Group(*(finding_renderable(f) for f in findings))
+
+
+def probes_table(records: Iterable[ProbeRecord]) -> Table:
+    t = Table(title="Probes", title_justify="left", show_edge=False, pad_edge=False)
+    for col in ("", "probe", "target", "time", "result"):
+        t.add_column(col, overflow="fold")
+    for r in records:
+        mark, style = STATUS_MARK.get(r.status, ("?", ""))
+        t.add_row(Text(mark, style=style), r.name, r.target, _ms(r.ms),
+                  r.summary if r.status == "ok" else Text(r.error or r.status, style=style))
+    return t
+
+
+def render_diagnosis(d: Diagnosis, console: Console, *, show_probes: bool = False) -> None:
+    """The whole diagnosis: verdict, addresses, NAT evidence, findings with fixes."""
+    console.print(verdict_panel(d))
+    console.print(addresses_table(d))
+    console.print()
+    console.print(nat_panel(d))
+    console.print(findings_group(d.findings))
+    if show_probes:
+        console.print(probes_table(d.probes))
+    console.print(Text(f"Connectivity: {d.connectivity}. Took {d.duration_ms / 1000:.1f} s.", style="dim"))
