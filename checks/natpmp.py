@@ -25,7 +25,8 @@ RESULT_CODES: dict[int, tuple[str, str]] = {
     0: ("Success", "the router did what was asked"),
     1: ("Unsupported Version", "the router speaks another NAT-PMP version (perhaps only PCP)"),
     2: ("Not Authorized/Refused", "the router has NAT-PMP switched off or refuses this host"),
-    3: ("Network Failure", "the router has no working WAN connection or no external address yet"),
+    3: ("Network Failure", "the router has no working WAN connection or no usable external address"
+                           " (miniupnpd answers this when its own WAN address is private)"),
     4: ("Out of resources", "the router cannot create more mappings"),
     5: ("Unsupported opcode", "the router does not support this request"),
 }

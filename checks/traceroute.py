@@ -23,7 +23,7 @@ def _trace(target: str, max_hops: int, per_hop_s: float) -> tuple[str, ...]:
     import icmplib
 
     hops = icmplib.traceroute(target, count=1, interval=0.01, timeout=per_hop_s, max_hops=max_hops,
-                              fast=True, privileged=True)
+                              fast=True)   # always a raw (privileged) socket
     return tuple(str(hop.address) for hop in hops)
 
 

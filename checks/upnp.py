@@ -281,6 +281,10 @@ class IgdClient:
 
     async def delete_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"]) -> bool:
         """True when a mapping was removed, False when there was none."""
+        # miniupnpc's deleteportmapping reports success even when nothing was mapped
+        # (seen with miniupnpd 2.3), so ask first.
+        if await self.get_mapping(external_port, protocol) is None:
+            return False
         try:
             await self._call(lambda u: u.deleteportmapping(external_port, protocol.upper(), ""),
                              action=f"removing {external_port}/{protocol.lower()}")
