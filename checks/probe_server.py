@@ -67,6 +67,7 @@ class ProbeServerSettings:
     udp_echo_rate_per_s: float = 20.0  # UDP echo replies per source IP
     udp_echo_burst: int = 40
     max_tracked_clients: int = 10_000  # bucket table size (oldest evicted)
+    request_deadline_s: float = 10.0   # a connection must deliver a request within this
 
 
 class TokenBuckets:
@@ -394,6 +395,31 @@ class _UdpEcho(asyncio.DatagramProtocol):
         pass
 
 
+def _guarded_h11(request_deadline_s: float) -> type[asyncio.Protocol]:
+    """uvicorn's h11 protocol, closing connections that send no complete request in time.
+
+    uvicorn only times out idle keep-alive connections *after* a response, so a
+    client that connects and sends nothing (or half a request line) would hold a
+    connection slot forever (slow loris).
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11(H11Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
+            super().connection_made(transport)  # type: ignore[arg-type]
+            self._request_guard = self.loop.call_later(request_deadline_s, self._close_if_no_request)
+
+        def _close_if_no_request(self) -> None:
+            if self.cycle is None and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._request_guard.cancel()
+            super().connection_lost(exc)
+
+    return GuardedH11
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the caller decides when to stop."""
 
@@ -464,6 +490,10 @@ async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
         # Whole-server bounds on top of the per-client ones: no slow-loris pile-up.
         limit_concurrency=max(64, cfg.max_concurrent_probes * 4),
         timeout_keep_alive=5, server_header=False,
+        # Never believe X-Forwarded-For (uvicorn trusts it from 127.0.0.1 by default):
+        # the dial-back target must be the TCP peer itself.
+        proxy_headers=False,
+        http=_guarded_h11(cfg.request_deadline_s),
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=sockets))

@@ -150,7 +150,8 @@ class HttpsService:
         self.state.stopping = False
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 ssl_certfile=self.certfile, ssl_keyfile=self.keyfile,
-                                timeout_keep_alive=5, timeout_graceful_shutdown=1)
+                                timeout_keep_alive=5, timeout_graceful_shutdown=1,
+                                proxy_headers=False)
         server = _Server(config)
         sockets = [bind(address, self.port) for address in self.addresses]
         self._task = asyncio.create_task(server.serve(sockets=sockets))
