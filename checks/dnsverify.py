@@ -634,9 +634,11 @@ def _duration(seconds: int) -> str:
 # --------------------------------------------------------------------------- the whole check
 
 
-def _ping_target(expected_ipv4: str | None, expected_ipv6: str | None,
-                 authoritative: Sequence[DnsAnswer], resolvers: Sequence[DnsAnswer]) -> str | None:
-    """The address a visitor reaches: what the authoritative servers publish (IPv4 first)."""
+def _ping_target(authoritative: Sequence[DnsAnswer], resolvers: Sequence[DnsAnswer]) -> str | None:
+    """The address a visitor reaches: what the authoritative servers publish (IPv4 first).
+
+    Falls back to the resolvers' answer when no authoritative server answered.
+    """
     for group in (authoritative, resolvers):
         for fam in (4, 6):
             for a in group:
@@ -644,7 +646,18 @@ def _ping_target(expected_ipv4: str | None, expected_ipv6: str | None,
                     hit = next((x for x in a.answers if _family(x) == fam), None)
                     if hit:
                         return hit
-    return expected_ipv4 or expected_ipv6
+    return None   # the name leads nowhere: pinging the expected address instead would mislead
+
+
+async def _ping(target: str | None, pinger: Pinger | None, timeout_s: float) -> PingResult:
+    if target is None:
+        return PingResult(method="none", alive=False, rtt_ms=None, target=None,
+                          detail="nothing to ping: the name has no address")
+    if pinger is not None:
+        return await pinger(target)
+    from .ping import ping_host
+
+    return await ping_host(target, timeout_s=min(2.0, timeout_s))
 
 
 async def verify_hostname(
@@ -679,18 +692,7 @@ async def verify_hostname(
     verdict, explanation, settle, auth_answers, res = judge(expected_ipv4, expected_ipv6, auth_answers, res)
     if auth.error and not auth.targets:
         explanation = f"{explanation} (Authoritative servers: {auth.error}.)"
-    ping_result: PingResult | None = None
-    if ping:
-        target = _ping_target(expected_ipv4, expected_ipv6, auth_answers, res)
-        if target is None:
-            ping_result = PingResult(method="none", alive=False, rtt_ms=None, target=None,
-                                     detail="nothing to ping: the name has no address")
-        elif pinger is not None:
-            ping_result = await pinger(target)
-        else:
-            from .ping import ping_host
-
-            ping_result = await ping_host(target, timeout_s=min(2.0, timeout_s))
+    ping_result = await _ping(_ping_target(auth_answers, res), pinger, timeout_s) if ping else None
     return VerifyResult(hostname=name, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
                         authoritative=auth_answers, resolvers=res, verdict=verdict, ping=ping_result,
                         explanation=explanation, caches_settle_s=settle)
@@ -734,15 +736,6 @@ async def wait_until_consistent(
         await sleep(max(0.2, min(pause, left)))
         delay = min(delay * 2, backoff_cap_s)
     if ping:
-        target = _ping_target(expected_ipv4, expected_ipv6, result.authoritative, result.resolvers)
-        if target is None:
-            ping_result = PingResult(method="none", alive=False, rtt_ms=None, target=None,
-                                     detail="nothing to ping: the name has no address")
-        elif pinger is not None:
-            ping_result = await pinger(target)
-        else:
-            from .ping import ping_host
-
-            ping_result = await ping_host(target, timeout_s=min(2.0, timeout_s))
-        result = replace(result, ping=ping_result)
+        target = _ping_target(result.authoritative, result.resolvers)
+        result = replace(result, ping=await _ping(target, pinger, timeout_s))
     return result

@@ -391,6 +391,19 @@ async def test_verify_pings_the_published_address_with_the_given_pinger(net: Net
     assert result.ping is not None and result.ping.alive
 
 
+async def test_verify_does_not_ping_a_name_without_address(net: Net) -> None:
+    pinged: list[str] = []
+
+    async def fake_ping(address: str) -> PingResult:
+        pinged.append(address)
+        return PingResult(method="tcp-connect", alive=True, rtt_ms=1.0, target=address)
+
+    result = await verify_hostname("nothere.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
+                                   resolvers=net.resolvers, ping=True, timeout_s=2, port=net.port, pinger=fake_ping)
+    assert pinged == []   # never the expected address instead: that would test another thing
+    assert result.ping is not None and (result.ping.method, result.ping.alive) == ("none", False)
+
+
 async def test_wait_until_consistent_polls_with_backoff_until_caches_catch_up(net: Net) -> None:
     net.resolver.records[(HOST, "A")] = (300, [OLD_IP])
     pauses: list[float] = []
