@@ -245,9 +245,10 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
 
 async def run_update_detailed(config: Config, *, force: bool = False, dry_run: bool = False,
                               allow_private: bool = False, client: Any = None,
-                              on_progress: Progress | None = None, lookup: Lookup = default_lookup,
+                              on_progress: Progress | None = None, lookup: Lookup | None = None,
                               public: PublicAddress | None = None) -> UpdateRun:
     check_config(config)
+    lookup = lookup or default_lookup
     own_client = client is None
     if own_client:
         client = make_provider_client()
@@ -268,7 +269,7 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
 
 async def run_update(config: Config, *, force: bool = False, dry_run: bool = False, allow_private: bool = False,
                      client: Any = None, on_progress: Progress | None = None,
-                     lookup: Lookup = default_lookup, public: PublicAddress | None = None) -> tuple[UpdateResult, ...]:
+                     lookup: Lookup | None = None, public: PublicAddress | None = None) -> tuple[UpdateResult, ...]:
     run = await run_update_detailed(config, force=force, dry_run=dry_run, allow_private=allow_private,
                                     client=client, on_progress=on_progress, lookup=lookup, public=public)
     return run.results

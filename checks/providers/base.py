@@ -39,6 +39,36 @@ UPDATE_BUDGET_S = 30.0          # a whole update (Cloudflare needs up to 4 reque
 Validator = Callable[[str], "str | None"]   # returns a problem sentence, or None when fine
 
 
+class _RedactingFilter(logging.Filter):
+    """Masks secret-shaped URL pieces in library log records.
+
+    httpx logs every request URL at INFO ("HTTP Request: GET https://...?token=..."):
+    DuckDNS, dynv6 and Namecheap carry the secret in the query, FreeDNS in the
+    path.  Anyone enabling INFO logging (a service manager, --debug) would see it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:   # a malformed record is not ours to fix; let logging report it
+            return True
+        redacted = Redactor().text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def install_log_redaction() -> None:
+    """Idempotently attach the redacting filter to the HTTP libraries' loggers."""
+    for name in ("httpx", "httpcore", "checks.providers"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+            logger.addFilter(_RedactingFilter())
+
+
+install_log_redaction()
+
+
 def user_agent(contact: str | None = None) -> str:
     """``ddns-wizard/<version> <contact>``: the form dyndns2 providers require.
 
@@ -282,7 +312,8 @@ def network_message(title: str, exc: BaseException) -> str:
     elif isinstance(exc, OSError):
         what = f"network error ({exc.strerror or exc})"
     else:
-        what = f"unexpected error ({type(exc).__name__}: {_short(exc)})"
+        return (f"ddns-wizard could not handle {title}'s reply ({type(exc).__name__}: {_short(exc)}); "
+                "will retry later. Please report this to the ddns-wizard maintainers.")
     return (f"could not reach {title}: {what}. Check this machine's internet connection and that "
             f"outbound HTTPS to the provider is allowed; will retry later.")
 

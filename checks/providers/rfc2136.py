@@ -144,7 +144,7 @@ async def _send(spec: ProviderSpec, host: HostConfig, message: Any, sent: str | 
         response = await dns.asyncquery.tcp(message, address, port=port, timeout=DNS_TIMEOUT_S)
     except (dns.tsig.PeerBadKey, dns.message.UnknownTSIGKey) as exc:
         return None, _bad_key(spec, host, sent, f"the server does not know key '{host.options.get('key_name')}'",
-                              type(exc).__name__)
+                              "BADKEY")
     except dns.tsig.PeerBadSignature:
         return None, _bad_key(spec, host, sent, "the server says the signature is wrong: the secret or the "
                               "algorithm does not match its key", "BADSIG")

@@ -1,0 +1,99 @@
+"""The provider registry: every provider declares what a first-timer needs; fields are validated."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from checks.config import HostConfig
+from checks.errors import ConfigError
+from checks.providers.base import check_fqdn, user_agent
+from checks.providers.registry import PROVIDERS, get_provider, validate_host
+
+REQUIRED = {"dyndns2", "noip", "duckdns", "cloudflare", "dynu", "desec", "freedns", "dynv6", "he", "namecheap",
+            "rfc2136"}
+
+
+def test_every_required_provider_is_registered() -> None:
+    assert REQUIRED <= set(PROVIDERS)
+
+
+@pytest.mark.parametrize("name", sorted(REQUIRED))
+def test_each_provider_declares_guidance_fields_and_policy(name: str) -> None:
+    spec = PROVIDERS[name]
+    assert len(spec.signup_steps) >= 3 and all(len(s) > 20 for s in spec.signup_steps)
+    assert spec.pitfalls
+    assert spec.fields[0].name == "hostname"
+    assert any(f.secret for f in spec.fields)
+    assert spec.policy.min_interval_s > 0
+
+
+@pytest.mark.parametrize("name, words", [
+    ("noip", "30 days"), ("desec", "preserve"), ("he", "ONE record"), ("cloudflare", "DNS → Edit"),
+])
+def test_known_pitfalls_are_told(name: str, words: str) -> None:
+    assert any(words in p for p in PROVIDERS[name].pitfalls)
+
+
+@pytest.mark.parametrize("value, ok", [
+    ("myhome.example.org", True), ("a-b.c.example.org.", True), ("localhost", False),
+    ("https://myhome.example.org", False), ("1.2.3.4", False), ("-bad.example.org", False),
+    ("bad_.example.org", False), ("my home.example.org", False), ("x." * 130 + "org", False),
+])
+def test_fqdn_syntax(value: str, ok: bool) -> None:
+    assert (check_fqdn(value) is None) is ok
+
+
+def test_noip_hostname_must_be_one_of_its_domains() -> None:
+    bad = HostConfig(hostname="home.example.org", provider="noip", username="u", password="p")
+    problems = validate_host(bad)
+    assert problems and "ddns.net" in problems[0] and "own_domain" in problems[0]
+    assert validate_host(HostConfig(hostname="home.ddns.net", provider="noip", username="u", password="p")) == []
+
+
+def test_missing_credential_is_named() -> None:
+    problems = validate_host(HostConfig(hostname="home.ddns.net", provider="noip", username="u"))
+    assert any("password" in p for p in problems)
+
+
+def test_unknown_provider_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as exc:
+        get_provider("nosuch")
+    assert "duckdns" in str(exc.value)
+
+
+def test_aliases() -> None:
+    assert get_provider("No-IP").name == "noip"
+    assert get_provider("nsupdate").name == "rfc2136"
+
+
+def test_user_agent_form() -> None:
+    ua = user_agent()
+    name, contact = ua.split(" ", 1)
+    assert name.startswith("ddns-wizard/") and contact.startswith("https://")
+    assert user_agent("me@example.org").endswith(" me@example.org")
+
+
+def test_providers_command_json_lists_every_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    from wizard.cli import main
+
+    assert main(["providers", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    by_name = {d["name"]: d for d in data}
+    assert REQUIRED <= set(by_name)
+    assert by_name["duckdns"]["supports_ipv6"] is True and by_name["namecheap"]["supports_ipv6"] is False
+    assert [f["name"] for f in by_name["duckdns"]["fields"]] == ["hostname", "token"]
+
+
+def test_providers_command_table_and_detail(capsys: pytest.CaptureFixture[str]) -> None:
+    from wizard.cli import main
+
+    assert main(["providers"]) == 0
+    out = capsys.readouterr().out
+    for name in REQUIRED:
+        assert name in out
+    assert main(["providers", "he"]) == 0
+    out = capsys.readouterr().out
+    assert "Generate a key" in out and "[[hosts]]" in out
+    assert main(["providers", "nosuch"]) == 2

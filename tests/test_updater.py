@@ -1,0 +1,211 @@
+"""The updater's decisions: quorum for the public address, send only when DNS differs, refuse
+non-public addresses, --force, --dry-run, and the `update` command's exit codes and JSON.
+
+Echo services and providers are httpx.MockTransport handlers and the authoritative
+DNS lookup is an injected function (the lab test runs the real ones).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from checks.config import Config, Endpoints, HostConfig
+from checks.errors import ConfigError
+from checks.model import ExternalSource
+from checks.updater import PublicAddress, agree, decide, detect_public, run_update
+
+TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
+DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
+CONFIG = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), ip_echo_v6=()),
+                hosts=(DUCK,))
+PUBLIC = PublicAddress("23.128.64.20", None, summary="2 of 2 agree")
+
+
+class Provider:
+    def __init__(self, body: str = "OK\n23.128.64.20\n\nUPDATED") -> None:
+        self.body = body
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(200, text=self.body)
+
+
+def serving(v4: str | None, v6: str | None = None, error: str | None = None):  # type: ignore[no-untyped-def]
+    async def lookup(hostname: str, resolvers):  # type: ignore[no-untyped-def]
+        return v4, v6, error
+    return lookup
+
+
+async def update(config: Config, provider: Provider, lookup, **kw):  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(transport=httpx.MockTransport(provider)) as client:
+        return await run_update(config, client=client, lookup=lookup, public=kw.pop("public", PUBLIC), **kw)
+
+
+async def test_same_address_sends_nothing() -> None:
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving("23.128.64.20"))
+    assert provider.requests == []
+    assert r.result == "unchanged" and r.previous == "23.128.64.20" and r.sent is None
+    assert "nothing sent" in r.message
+
+
+async def test_different_address_sends_exactly_one_update() -> None:
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving("23.128.64.10"))
+    assert len(provider.requests) == 1
+    assert r.result == "updated" and r.previous == "23.128.64.10" and r.sent == "23.128.64.20"
+
+
+async def test_force_sends_even_when_dns_matches() -> None:
+    provider = Provider("OK\n23.128.64.20\n\nNOCHANGE")
+    (r,) = await update(CONFIG, provider, serving("23.128.64.20"), force=True)
+    assert len(provider.requests) == 1 and r.result == "unchanged" and r.code == "OK NOCHANGE"
+
+
+async def test_dry_run_sends_nothing_but_says_what_it_would_send() -> None:
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving("23.128.64.10"), dry_run=True)
+    assert provider.requests == [] and r.code == "dry-run" and "would send 23.128.64.20" in r.message
+
+
+async def test_dns_lookup_failure_still_updates() -> None:
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving(None, None, "no authoritative server answered"))
+    assert len(provider.requests) == 1 and r.result == "updated"
+
+
+@pytest.mark.parametrize("address, words", [
+    ("100.64.1.20", "carrier-grade NAT"),
+    ("192.168.1.100", "private (RFC 1918)"),
+    ("127.0.0.1", "loopback"),
+])
+async def test_non_public_address_is_refused_with_the_reason(address: str, words: str) -> None:
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving("23.128.64.10"), public=PublicAddress(address, None))
+    assert provider.requests == []
+    assert r.result == "error" and r.code == "private-address" and words in r.message
+    assert "--allow-private" in r.message
+
+
+async def test_cgnat_message_says_nobody_outside_can_reach_it() -> None:
+    (r,) = await update(CONFIG, Provider(), serving(None), public=PublicAddress("100.64.1.20", None))
+    assert "belongs to your ISP's NAT" in r.message and "nobody outside can reach it" in r.message
+
+
+async def test_allow_private_publishes_it() -> None:
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving("23.128.64.10"), public=PublicAddress("192.168.1.100", None),
+                        allow_private=True)
+    assert len(provider.requests) == 1 and provider.requests[0].url.params["ip"] == "192.168.1.100"
+
+
+async def test_unknown_public_address_sends_nothing() -> None:
+    provider = Provider()
+    public = PublicAddress(None, None, problem_v4="the public IPv4 address is uncertain: the sources disagree")
+    (r,) = await update(CONFIG, provider, serving("23.128.64.10"), public=public)
+    assert provider.requests == [] and r.result == "error" and "disagree" in r.message
+
+
+async def test_ipv6_host_sends_both_families_when_one_differs() -> None:
+    host = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN, options={"ipv6": True})
+    provider = Provider()
+    public = PublicAddress("23.128.64.20", "2a0c:b641:100:1::100")
+    (r,) = await update(Config(endpoints=CONFIG.endpoints, hosts=(host,)), provider,
+                        serving("23.128.64.20", "2a0c:b641:100:1::1"), public=public)
+    params = provider.requests[0].url.params
+    assert params["ip"] == "23.128.64.20" and params["ipv6"] == "2a0c:b641:100:1::100"
+    assert r.previous == "23.128.64.20,2a0c:b641:100:1::1"
+
+
+async def test_no_hosts_is_a_config_error_pointing_at_the_wizard() -> None:
+    with pytest.raises(ConfigError) as exc:
+        await update(Config(path=Path("/tmp/x/config.toml")), Provider(), serving(None))
+    assert "/tmp/x/config.toml" in str(exc.value) and "wizard" in str(exc.value)
+
+
+async def test_invalid_credentials_are_a_config_error_without_the_secret() -> None:
+    bad = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token="secret-but-not-a-uuid")
+    with pytest.raises(ConfigError) as exc:
+        await update(Config(hosts=(bad,)), Provider(), serving(None))
+    assert "36 characters" in str(exc.value) and "secret-but-not-a-uuid" not in str(exc.value)
+
+
+# ---------------------------------------------------------------- quorum
+
+
+def src(endpoint: str, value: str | None, family: int = 4, method: str = "http") -> ExternalSource:
+    return ExternalSource(method, endpoint, family, value, None if value else "timeout", 1.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("values, configured, agreed", [
+    (["1.1.1.1", "1.1.1.1", "2.2.2.2"], 3, "1.1.1.1"),
+    (["1.1.1.1", "2.2.2.2"], 2, None),                # a tie is not a quorum
+    (["1.1.1.1", None], 2, None),                     # a single echo is not a quorum
+    (["1.1.1.1"], 1, "1.1.1.1"),                      # ...unless only one is configured
+    ([None, None], 2, None),
+])
+def test_quorum(values: list, configured: int, agreed: str | None) -> None:
+    sources = [src(f"e{i}", v) for i, v in enumerate(values)]
+    value, problem, _ = agree(sources, 4, configured)
+    assert value == agreed
+    assert (problem is None) is (agreed is not None)
+
+
+async def test_detect_public_asks_every_echo() -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="23.128.64.20\n")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as client:
+        public = await detect_public(CONFIG, client, want_ipv6=False)
+    assert public.ipv4 == "23.128.64.20" and len(public.sources) == 2
+
+
+def test_decide_is_pure_and_compares_per_family() -> None:
+    d = decide(DUCK, "duckdns", PUBLIC, ("23.128.64.20", "2a0c::1", None), force=False, allow_private=False)
+    assert d.result is not None and d.result.result == "unchanged"   # AAAA not wanted: ignored
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_update_command_json_and_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import checks.updater as updater
+    from wizard.cli import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\n'
+                   f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n')
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host in ("e1", "e2"):
+            return httpx.Response(200, text="23.128.64.20")
+        return httpx.Response(200, text="KO")
+
+    monkeypatch.setattr(updater, "make_provider_client",
+                        lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    monkeypatch.setattr(updater, "default_lookup", serving("23.128.64.10"))
+    assert main(["--config", str(cfg), "update", "--json"]) == 1      # KO: the host errored
+    out = capsys.readouterr().out
+    (item,) = json.loads(out)
+    assert set(item) >= {"hostname", "provider", "previous", "sent", "result", "code", "message"}
+    assert (item["result"], item["code"], item["previous"]) == ("error", "KO", "23.128.64.10")
+    assert TOKEN not in out
+
+    monkeypatch.setattr(updater, "default_lookup", serving("23.128.64.20"))
+    assert main(["--config", str(cfg), "update"]) == 0
+    out = capsys.readouterr().out
+    assert "unchanged" in out and "23.128.64.20" in out
+
+
+def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wizard.cli import main
+
+    cfg = tmp_path / "config.toml"
+    assert main(["--config", str(cfg), "update"]) == 2
+    err = capsys.readouterr().err
+    assert "no hostnames configured" in err and str(cfg) in err
