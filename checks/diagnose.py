@@ -361,7 +361,7 @@ async def run_diagnosis(
                 info = UpnpInfo(available=False, error=out.error or "the router probe returned nothing usable",
                                 natpmp_error=out.error or "not tried")
             state.upnp = info
-            up_summary = (f"IGD at {info.location}, WAN {info.wan_ipv4 or 'none'}, {len(info.mappings)} mappings"
+            up_summary = (f"IGD found, WAN {info.wan_ipv4 or 'none'}, {len(info.mappings)} mappings"
                           if info.found else "no IGD")
             failed: ProbeStatus = forced or ("timeout" if out.status == "timeout" else "error")
             emit(ProbeRecord("upnp", info.location or job.target, "ok" if info.found else failed,

@@ -52,6 +52,11 @@ class FakeNet:
     async def _delay(self, name: str) -> None:
         await asyncio.sleep(self.delays.get(name, 0.0))
 
+    @property
+    def reachable(self) -> str | None:
+        """What the echo services see: nothing without a route."""
+        return self.public if self.local.interface is not None else None
+
     async def gather_local(self, timeout_s: float = 1.0) -> LocalInfo:
         self.calls.append(("local", timeout_s))
         await self._delay("local")
@@ -66,21 +71,23 @@ class FakeNet:
             if not self.local.ipv6_global:
                 return src("http", url, None, "network unreachable (no route to the service)", family=6)
             return src("http", url, "2a0c:b641:100:1::beef", family=6)
-        return src("http", url, self.public, None if self.public else "connection refused")
+        return src("http", url, self.reachable, None if self.reachable else "connection refused")
 
     async def dns_echo(self, spec: str, *, timeout_s: float = 2.0) -> Any:
         self.calls.append(("dns", spec))
         if "dns" in self.overrides:
             return await self.overrides["dns"](spec)
         await self._delay("dns")
-        return src("dns", spec, self.public, None if self.public else "cannot reach 11.1.0.60: unreachable")
+        return src("dns", spec, self.reachable, None if self.reachable else "cannot reach 11.1.0.60: unreachable")
 
     async def stun_probe(self, servers: Any, *, timeout_s: float = 1.5) -> Any:
         self.calls.append(("stun", tuple(servers)))
         if "stun" in self.overrides:
             return await self.overrides["stun"](servers)
         await self._delay("stun")
-        return tuple(src("stun", s, self.public, port=40000) for s in servers), False
+        if not self.reachable:
+            return tuple(src("stun", s, None, "no answer within 1.5 s") for s in servers), None
+        return tuple(src("stun", s, self.reachable, port=40000) for s in servers), False
 
     async def probe_router(self, gateway: str | None, *, budget_s: float = 1.2) -> UpnpInfo:
         self.calls.append(("router", gateway))

@@ -120,6 +120,8 @@ def addresses_table(d: Diagnosis) -> Table:
     if d.external.ipv6:
         t.add_row("public IPv6 (seen)", d.external.ipv6, "", "")
     for s in d.external.sources:
+        if s.error and s.error.startswith("not tried"):
+            continue
         t.add_row(Text(f"  {s.method}", style="dim"), _source_value(s), s.endpoint, _ms(s.ms))
     return t
 
@@ -134,17 +136,34 @@ def nat_panel(d: Diagnosis) -> Panel:
     n = d.nat
     style = {"none": "green", "nat": "green", "double-nat": "yellow", "cgnat": "red"}.get(n.verdict, "yellow")
     lines: list[RenderableType] = [Text(VERDICT_TEXT.get(n.verdict, n.verdict), style=f"bold {style}")]
-    lines += [Text(f"• {e}") for e in n.evidence]
+    lines.append(bulleted("\n".join(f"- {e}" for e in n.evidence)))
     if d.upnp.found or d.upnp.natpmp_available:
         router = []
         if d.upnp.found:
             router.append(f"UPnP IGD: {'usable' if d.upnp.available else 'found, not usable'}"
-                          + (f", {len(d.upnp.mappings)} port mappings" if d.upnp.mappings else ""))
+                          + (f", {len(d.upnp.mappings)} port mapping{'s' if len(d.upnp.mappings) != 1 else ''}"
+                             if d.upnp.mappings else ""))
         if d.upnp.natpmp_available:
             router.append(f"NAT-PMP: WAN {d.upnp.natpmp_wan_ipv4}")
         lines.append(Text("Router: " + "; ".join(router), style="dim"))
     return Panel(Group(*lines), title=f"NAT: {n.verdict}", title_align="left", border_style=style,
                  padding=(0, 1))
+
+
+def bulleted(text: str) -> RenderableType:
+    """Text whose "- " lines become bullets with a hanging indent (fixes are written that way)."""
+    lines = text.splitlines()
+    if not any(line.startswith("- ") for line in lines):
+        return Text(text)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    for line in lines:
+        if line.startswith("- "):
+            grid.add_row("•", Text(line[2:]))
+        else:
+            grid.add_row("", Text(line))
+    return grid
 
 
 def finding_renderable(f: Finding) -> RenderableType:
@@ -153,10 +172,10 @@ def finding_renderable(f: Finding) -> RenderableType:
     head.append(f"{SEVERITY_MARK.get(f.severity, '•')} ", style=style)
     head.append(f.title, style=f"bold {style}")
     head.append(f"  [{f.id}]", style="dim")
-    parts: list[RenderableType] = [head, Text(f.detail)]
+    parts: list[RenderableType] = [head, bulleted(f.detail)]
     if f.fix:
         parts.append(Text("What to do:", style="bold"))
-        parts.append(Text(f.fix))
+        parts.append(bulleted(f.fix))
     return Panel(Group(*parts), border_style=style or "white", padding=(0, 1))
 
 
