@@ -1,0 +1,172 @@
+"""`ports check`, `ports outbound` and `upnp list|add|remove` on real networks.
+
+Each test runs the real `ddns-wizard` in the lab's host namespace against the
+lab's internet: the project's probe server (dialling back through the ISP's
+nftables filters and the router's NAT), miniupnpd (UPnP IGD + NAT-PMP) on the
+home router, an all-ports TCP target. Mapping leftovers are checked with miniupnpc's
+own `upnpc -l`, independent of the code under test. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from . import plan
+
+pytestmark = pytest.mark.lab
+
+OWN_PROBER = {"port_check": [f"ddnsw+https://{plan.PROBE}"]}
+
+
+def use_probe_server(lab: Any) -> None:
+    lab.write_config(endpoints_override=OWN_PROBER)
+
+
+def upnpc_mappings(lab: Any) -> list[tuple[str, int, str]]:
+    """(protocol, external port, internal host:port) of every mapping, as `upnpc -l` lists them."""
+    out = lab.run(["upnpc", "-u", f"http://{plan.HOME_GW}:{_igd_port(lab)}/rootDesc.xml", "-l"], timeout=20)
+    found = re.findall(r"^\s*\d+\s+(TCP|UDP)\s+(\d+)->([\d.]+:\d+)", out.stdout, re.M)
+    return [(proto, int(port), internal) for proto, port, internal in found]
+
+
+_IGD_PORTS: dict[str, int] = {}
+
+
+def _igd_port(lab: Any) -> int:
+    """miniupnpd's HTTP port (random per run): from an SSDP discovery by upnpc itself."""
+    if lab.prefix not in _IGD_PORTS:
+        out = lab.run(["upnpc", "-s"], timeout=20)
+        m = re.search(r"http://[\d.]+:(\d+)/", out.stdout)
+        assert m, f"upnpc found no IGD: {out.stdout[-500:]} {out.stderr[-500:]}"
+        _IGD_PORTS[lab.prefix] = int(m.group(1))
+    return _IGD_PORTS[lab.prefix]
+
+
+def check(lab: Any, *args: str, timeout: float = 60) -> dict[tuple[int, str], dict[str, Any]]:
+    out = lab.tool("ports", "check", *args, "--json", timeout=timeout)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return {(r["port"], r["protocol"]): r for r in json.loads(out.stdout)}
+
+
+# --------------------------------------------------------------------------- inbound
+
+
+def test_home_upnp_open_and_no_mapping_left(lab_home: Any) -> None:
+    use_probe_server(lab_home)
+    started = time.monotonic()
+    results = check(lab_home, "8080", "--upnp")
+    elapsed = time.monotonic() - started
+    r = results[(8080, "tcp")]
+    assert r["verdict"] == "open", r
+    assert r["upnp_mapped"] is True
+    assert any("reached this very machine" in s for s in r["evidence"])
+    assert upnpc_mappings(lab_home) == []
+    print(f"ports check 8080 --upnp wall time: {elapsed:.2f} s")
+
+
+def test_home_udp_with_upnp_open_via_probe_server(lab_home: Any) -> None:
+    use_probe_server(lab_home)
+    r = check(lab_home, "51820/udp", "--upnp")[(51820, "udp")]
+    assert r["verdict"] == "open", r
+    assert any("reached this very machine" in s for s in r["evidence"])
+    assert upnpc_mappings(lab_home) == []
+
+
+def test_home_udp_with_echoip_only_is_unknown(lab_home: Any) -> None:
+    lab_home.write_config(endpoints_override={"port_check": [f"https://{plan.PROBE}/port/{{port}}"]})
+    r = check(lab_home, "51820/udp")[(51820, "udp")]
+    assert r["verdict"] == "unknown" and "TCP only" in " ".join(r["evidence"])
+
+
+def test_home_without_upnp_is_not_forwarded(lab_home_no_upnp: Any) -> None:
+    use_probe_server(lab_home_no_upnp)
+    r = check(lab_home_no_upnp, "8080")[(8080, "tcp")]
+    assert r["verdict"] == "not-forwarded", r
+    assert plan.HOME_HOST in r["fix"]
+
+
+def test_isp_blocked_80_while_8080_open(lab_factory: Any) -> None:
+    lab = lab_factory("home", block_inbound=("80/tcp",))
+    use_probe_server(lab)
+    results = check(lab, "80", "8080", "--upnp")
+    assert results[(80, "tcp")]["verdict"] == "isp-blocked", results[(80, "tcp")]
+    assert results[(8080, "tcp")]["verdict"] == "open", results[(8080, "tcp")]
+    assert upnpc_mappings(lab) == []
+
+    # Ctrl-C and SIGTERM in the middle of the test (while the prober waits for the
+    # filtered port 80 to time out): the mappings are removed on the way out.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = lab.popen(["ddns-wizard", "ports", "check", "80", "--upnp"], env=lab.tool_env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not upnpc_mappings(lab):
+            assert proc.poll() is None, proc.communicate()
+        assert upnpc_mappings(lab), "the test mapping never appeared"
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=20)
+        assert proc.returncode in (130, 143), (proc.returncode, err)
+        assert "Traceback" not in err
+        assert upnpc_mappings(lab) == [], f"mapping left after {sig.name}"
+
+
+def test_cgnat_is_upstream_nat(lab_cgnat: Any) -> None:
+    use_probe_server(lab_cgnat)
+    for extra in ((), ("--upnp",)):
+        r = check(lab_cgnat, "8080", *extra)[(8080, "tcp")]
+        assert r["verdict"] == "upstream-nat", r
+        assert "no forwarding at home" in r["fix"]
+
+
+# --------------------------------------------------------------------------- outbound
+
+
+def test_outbound_25_blocked_443_open(lab_factory: Any) -> None:
+    lab = lab_factory("home", block_outbound=("25/tcp",))
+    out = lab.tool("ports", "outbound", "25", "443", "--json", "--timeout", "2")
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = {d["port"]: d for d in json.loads(out.stdout)}
+    assert data[25]["verdict"] == "blocked" and "residential" in data[25]["detail"]
+    assert data[443]["verdict"] == "open" and data[443]["ms"] is not None
+
+
+# --------------------------------------------------------------------------- upnp inventory
+
+
+def test_upnp_add_list_risky_remove(lab_home: Any) -> None:
+    out = lab_home.tool("upnp", "add", "22", "--description", "lab ssh")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "SSH" in out.stderr                      # the risky-port warning
+    try:
+        assert ("TCP", 22, f"{plan.HOME_HOST}:22") in upnpc_mappings(lab_home)
+        listed = lab_home.tool("upnp", "list", "--json")
+        assert listed.returncode == 0, listed.stderr[-2000:]
+        entry = next(m for m in json.loads(listed.stdout) if m["external_port"] == 22)
+        assert entry["risky"] is True and entry["risky_service"] == "SSH"
+        assert entry["internal"] == f"{plan.HOME_HOST}:22" and entry["description"] == "lab ssh"
+        assert entry["stale"] is False              # the host itself answers (port closed: RST)
+    finally:
+        removed = lab_home.tool("upnp", "remove", "22/tcp")
+    assert removed.returncode == 0, removed.stderr[-2000:]
+    assert upnpc_mappings(lab_home) == []
+    again = lab_home.tool("upnp", "remove", "22/tcp")
+    assert again.returncode == 1 and "no mapping" in again.stderr
+
+
+def test_upnp_secure_mode_refuses_other_host_with_clear_error(lab_home: Any) -> None:
+    out = lab_home.tool("upnp", "add", "8081", "--to", f"{plan.HOME_OTHER}:80")
+    assert out.returncode == 1
+    assert "718" in out.stderr or "606" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_upnp_list_without_igd_exits_1_with_alternatives(lab_home_no_upnp: Any) -> None:
+    out = lab_home_no_upnp.tool("upnp", "list")
+    assert out.returncode == 1
+    assert "no UPnP IGD answered" in out.stderr and "Port forwarding" in out.stderr
