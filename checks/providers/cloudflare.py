@@ -11,9 +11,8 @@ code 10000 means the token lacks a permission.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 
 from checks.config import HostConfig
 from checks.model import UpdateResult
@@ -30,6 +29,9 @@ from .base import (
     retry_after_header,
     user_agent,
 )
+
+if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+    import httpx
 
 PERMISSION_HINT = ("create the token at https://dash.cloudflare.com/profile/api-tokens with the 'Edit zone DNS' "
                    "template (permission Zone → DNS → Edit), add Zone → Zone → Read, and include this zone "

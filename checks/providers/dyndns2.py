@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
+from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
 from checks.model import UpdateResult
@@ -35,6 +35,9 @@ from .base import (
     join_sent,
     user_agent,
 )
+
+if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+    import httpx
 
 # Words after which retrying is pointless or harmful: the user must act.
 FATAL_WORDS = frozenset({"badauth", "!donator", "notfqdn", "nohost", "numhost", "abuse", "badagent",

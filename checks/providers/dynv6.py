@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
+from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
 from checks.model import UpdateResult
@@ -27,6 +27,9 @@ from .base import (
     join_sent,
     user_agent,
 )
+
+if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+    import httpx
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")
 

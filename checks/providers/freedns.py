@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
+from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
 from checks.model import UpdateResult
@@ -28,6 +28,9 @@ from .base import (
     join_sent,
     user_agent,
 )
+
+if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+    import httpx
 
 DEFAULT_V6_SERVER = "https://v6.sync.afraid.org"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]{16,64}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-import httpx
+from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
 from checks.model import UpdateResult
@@ -28,6 +28,9 @@ from .base import (
     http_status_result,
     user_agent,
 )
+
+if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+    import httpx
 
 _PASSWORD_RE = re.compile(r"[0-9a-fA-F]{32}")
 _ERRCOUNT_RE = re.compile(r"<ErrCount>\s*(\d+)\s*</ErrCount>", re.I)
