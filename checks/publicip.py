@@ -231,24 +231,65 @@ async def dns_echo(spec: str, *, timeout_s: float = 2.0) -> ExternalSource:
     except (TimeoutError, OSError, UnicodeError) as exc:
         return result(None, f"cannot resolve DNS server {host}: {getattr(exc, 'strerror', None) or exc or 'timeout'}")
     family = _family_of(server)
-    query = dns.message.make_query(method.qname, method.rdtype, method.rdclass)
-    remaining = max(0.05, timeout_s - (time.monotonic() - started))
+    deadline = started + timeout_s
+
+    async def attempt(delay: float) -> "dns.message.Message":
+        # UDP loses packets and dnspython does not retransmit: hedge with a fresh query
+        # (new id, new socket) after each delay; the first good answer wins.
+        await asyncio.sleep(delay)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise dns.exception.Timeout()
+        query = dns.message.make_query(method.qname, method.rdtype, method.rdclass)
+        return await dns.asyncquery.udp(query, server, port=port, timeout=remaining)
+
+    tasks = [asyncio.ensure_future(attempt(d)) for d in DNS_RETRY_AT if d < timeout_s]
+    failures: list[BaseException] = []
+    response = None
     try:
-        async with asyncio.timeout(remaining):
-            response = await dns.asyncquery.udp(query, server, port=port, timeout=remaining)
-    except (TimeoutError, dns.exception.Timeout):
-        return result(None, f"no answer within {timeout_s:g} s from {server}"
-                            " (port 53 may be blocked on this network)", family)
-    except ConnectionRefusedError:
-        return result(None, f"connection refused by {server}", family)
-    except OSError as exc:
-        return result(None, f"cannot reach {server}: {exc.strerror or exc}", family)
-    except dns.exception.DNSException as exc:
-        return result(None, f"malformed DNS answer from {server}: {exc}", family)
-    except Exception as exc:   # dnspython parses untrusted bytes: never let garbage crash a diagnosis
-        return result(None, f"malformed DNS answer from {server}: {type(exc).__name__}", family)
+        pending: set[asyncio.Future] = set(tasks)
+        while pending and response is None:
+            done, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
+                                               return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break
+            for task in done:
+                exc = task.exception()
+                if exc is None:
+                    response = task.result()
+                    break
+                failures.append(exc)
+    finally:
+        for task in tasks:
+            task.cancel()
+    if response is None:
+        return result(None, _dns_failure_text(failures, server, timeout_s), family)
     value, reason = address_from_dns_answer(response, method)
     return result(value, reason or None, family)
+
+
+# Send times (s) of the hedged DNS echo queries.
+DNS_RETRY_AT = (0.0, 0.3, 0.8)
+
+
+def _dns_failure_text(failures: Sequence[BaseException], server: str, timeout_s: float) -> str:
+    """The most telling of the attempts' failures (garbage and refusals beat timeouts)."""
+    import dns.exception
+
+    for exc in failures:
+        if isinstance(exc, ConnectionRefusedError):
+            return f"connection refused by {server}"
+    for exc in failures:
+        if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+            return f"cannot reach {server}: {exc.strerror or exc}"
+    for exc in failures:
+        if isinstance(exc, (TimeoutError, dns.exception.Timeout)):
+            continue
+        if isinstance(exc, dns.exception.DNSException):
+            return f"malformed DNS answer from {server}: {exc}"
+        # dnspython parses untrusted bytes: any error there is a garbage answer, never a crash.
+        return f"malformed DNS answer from {server}: {type(exc).__name__}"
+    return f"no answer within {timeout_s:g} s from {server} (port 53 may be blocked on this network)"
 
 
 # --- summary -------------------------------------------------------------------------------
