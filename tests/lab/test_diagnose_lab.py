@@ -1,0 +1,138 @@
+"""`ddns-wizard diagnose --json` for real, in every lab topology.
+
+The real console script runs in the lab's host namespace (``lab.tool``) against
+the lab's real router (nftables NAT, miniupnpd), ISP (plain routing, CGNAT,
+second NAT, netem loss and latency) and internet services. Nothing is mocked.
+The assertions are the contract of DESIGN.md and issue 3; timings are measured
+in bench/bench_diagnose.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from . import plan
+
+pytestmark = pytest.mark.lab
+
+
+def diagnose(lab: Any, *args: str) -> dict[str, Any]:
+    out = lab.tool("diagnose", "--json", *args, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    try:
+        return json.loads(out.stdout)
+    except json.JSONDecodeError:  # pragma: no cover - shown on failure only
+        raise AssertionError(f"stdout is not JSON: {out.stdout[:500]!r}\nstderr: {out.stderr[-1500:]}")
+
+
+def finding_ids(report: dict[str, Any]) -> list[str]:
+    return [f["id"] for f in report["findings"]]
+
+
+def explain(report: dict[str, Any]) -> str:
+    """What to print when an assertion fails: the verdict, its evidence and the probes."""
+    probes = "\n".join(f"  {p['name']:<13} {p['status']:<8} {p['ms']:>7} ms  {p['summary'] or p['error']}"
+                       for p in report.get("probes", []))
+    return (f"verdict={report['nat']['verdict']} connectivity={report['connectivity']}\n"
+            + "\n".join(f"  - {e}" for e in report["nat"]["evidence"]) + f"\nprobes:\n{probes}\n"
+            f"findings: {finding_ids(report)}")
+
+
+def test_public_host_has_no_nat(lab_public: Any) -> None:
+    r = diagnose(lab_public)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "none", explain(r)
+    assert r["local"]["ipv4"] == lab_public.host_ipv4
+    assert r["external"]["ipv4"] == lab_public.expected_public_ipv4 and r["external"]["agreement"]
+    assert "public-address" in finding_ids(r)
+    assert "no-upnp" not in finding_ids(r)          # irrelevant when the host holds the address
+
+
+def test_home_is_one_nat_with_upnp_and_router_wan_equal_to_external(lab_home: Any) -> None:
+    r = diagnose(lab_home)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "nat", explain(r)
+    assert r["upnp"]["available"] is True, explain(r)
+    assert r["upnp"]["wan_ipv4"] == r["external"]["ipv4"] == lab_home.expected_public_ipv4
+    assert r["nat"]["router_wan_ipv4"] == lab_home.router_wan_ipv4
+    assert r["local"]["ipv4"] == lab_home.host_ipv4 and r["local"]["gateway_ipv4"] == lab_home.gateway_ipv4
+    methods = {s["method"] for s in r["external"]["sources"] if s["value"]}
+    assert methods == {"http", "dns", "stun"}, r["external"]["sources"]   # three independent ways agree
+    assert r["external"]["agreement"] is True
+    assert "port-forward-possible" in finding_ids(r)
+
+
+def test_home_without_upnp_is_nat_or_unknown_with_a_no_upnp_finding(lab_home_no_upnp: Any) -> None:
+    r = diagnose(lab_home_no_upnp)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] in ("nat", "unknown"), explain(r)
+    assert "no-upnp" in finding_ids(r), explain(r)
+    assert r["upnp"]["available"] is False
+    assert r["external"]["ipv4"] == lab_home_no_upnp.expected_public_ipv4
+
+
+def test_home_without_upnp_as_root_uses_traceroute_for_nat(lab_home_no_upnp: Any) -> None:
+    """The lab runs as root, so traceroute evidence is there: the hop after the router is public."""
+    r = diagnose(lab_home_no_upnp)
+    assert r["nat"]["verdict"] == "nat", explain(r)
+    assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.CUSTOMER_GW], explain(r)
+
+
+def test_double_nat(lab_double_nat: Any) -> None:
+    r = diagnose(lab_double_nat)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "double-nat", explain(r)
+    assert r["external"]["ipv4"] == lab_double_nat.expected_public_ipv4
+    f = next(f for f in r["findings"] if f["id"] == "double-nat")
+    assert "bridge mode" in f["fix"]
+
+
+def test_cgnat(lab_cgnat: Any) -> None:
+    r = diagnose(lab_cgnat)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "cgnat", explain(r)
+    assert r["external"]["ipv4"] == lab_cgnat.expected_public_ipv4
+    f = next(f for f in r["findings"] if f["id"] == "cgnat")
+    assert f["severity"] == "error" and "Tunnel" in f["fix"]
+    assert "ipv6-available" not in finding_ids(r)      # no IPv6 in this lab: do not promise it
+
+
+def test_cgnat_with_ipv6_recommends_an_aaaa_record_and_the_ipv6_firewall(lab_cgnat_v6: Any) -> None:
+    r = diagnose(lab_cgnat_v6)
+    assert r["nat"]["verdict"] == "cgnat", explain(r)
+    assert lab_cgnat_v6.host_ipv6 in [a["address"] for a in r["local"]["ipv6_global"]]
+    six = next((f for f in r["findings"] if f["id"] == "ipv6-available"), None)
+    assert six is not None, explain(r)
+    assert "AAAA" in six["title"] + six["fix"]
+    assert "IPv6 firewall" in six["fix"]
+    assert lab_cgnat_v6.host_ipv6 in six["fix"]
+    assert "AAAA" in next(f for f in r["findings"] if f["id"] == "cgnat")["fix"]
+
+
+def test_offline(lab_offline: Any) -> None:
+    r = diagnose(lab_offline)
+    assert r["connectivity"] == "offline", explain(r)
+    f = next((f for f in r["findings"] if f["id"] == "offline"), None)
+    assert f is not None and f["severity"] == "error", explain(r)
+    assert r["external"]["ipv4"] is None
+
+
+def test_lossy_home_is_still_correct(lab_factory: Any) -> None:
+    """80 ms round trips and 15 % loss on the ISP link: the verdict must not change."""
+    lab = lab_factory("home", latency_ms=40, loss_pct=15)
+    r = diagnose(lab)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "nat", explain(r)
+    assert r["external"]["ipv4"] == lab.expected_public_ipv4, explain(r)
+    assert r["nat"]["router_wan_ipv4"] == lab.router_wan_ipv4
+
+
+def test_human_output_in_the_lab(lab_home: Any) -> None:
+    out = lab_home.tool("diagnose", timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Can this network host" in out.stdout
+    assert lab_home.expected_public_ipv4 in out.stdout
+    assert "NAT: nat" in out.stdout
