@@ -432,7 +432,9 @@ def upnp_error_text(exc: BaseException) -> str:
     if isinstance(code, int) and code in UPNP_ERRORS:
         return UPNP_ERRORS[code]
     text = str(exc) or type(exc).__name__
-    return f"the router refused: {text}" + (f" (UPnP error {code})" if code else "")
+    if code and str(code) not in text:
+        text += f" (UPnP error {code})"
+    return text
 
 
 @dataclass
@@ -785,9 +787,13 @@ def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, 
             f"LAN address. If you did forward it to {local_ip or 'this machine'}, run again with --upnp (or "
             "check the router's firewall) to tell an ISP block apart." + common)
     extra = [hint] + nat_context
-    if ev.mapping in ("failed", "conflict", "unavailable"):
-        extra = ["The port could not be mapped for the test, so the router does not forward it to this "
-                 "machine."] + nat_context
+    if ev.mapping == "conflict":
+        extra = ["The router forwards this port to another device, not to this machine."] + nat_context
+    elif ev.mapping in ("failed", "unavailable"):
+        hint = ("The port could not be mapped for the test, so, as without --upnp, this test cannot see "
+                "whether the router forwards it (a manual forward may exist); most often it is simply not "
+                f"forwarded, or forwarded to another LAN address than {local_ip or 'this machine'}." + common)
+        extra = [hint] + nat_context
     return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip), extra)
 
 
