@@ -142,6 +142,22 @@ def test_cgnat_igd_found_but_not_available(lab_cgnat: Any) -> None:
     assert router["natpmp_wan_ipv4"] in (plan.CGNAT_ROUTER_WAN, None)
 
 
+def test_cgnat_igd_refuses_mappings(lab_cgnat: Any) -> None:
+    """miniupnpd with a private WAN refuses every mapping: the user gets the code and a sentence."""
+    result = probe(lab_cgnat, f"""
+        igd = await upnp.IgdClient.connect(await upnp.ssdp_discover(gateway={plan.HOME_GW!r}))
+        try:
+            await igd.add_mapping(40123, "TCP", igd.lan_address, 8080, "ddns-wizard lab test", lease_s=600)
+            await igd.delete_mapping(40123, "TCP")     # keep the shared lab clean if it ever succeeds
+            result = None
+        except upnp.UpnpError as exc:
+            result = [exc.code, str(exc)]
+    """)
+    assert result is not None, "the IGD behind CGNAT accepted a mapping"
+    code, message = result
+    assert code == 501 and "WAN may be down or private" in message
+
+
 def test_cgnat_stun_sees_pool_address_and_traceroute_shows_shared_space(lab_cgnat: Any) -> None:
     sources, hops = probe(lab_cgnat, f"""
         sources, _ = await stun.stun_probe({STUN_SERVERS!r})
@@ -175,3 +191,26 @@ def test_offline_probes_fail_as_data(lab_offline: Any) -> None:
     assert all(s["value"] is None and s["error"] for s in result["stun"]) and result["varies"] is None
     assert result["http"]["value"] is None and result["http"]["error"]
     assert result["dns"]["value"] is None and result["dns"]["error"]
+
+
+# --------------------------------------------------------------------------- double NAT, IPv6
+def test_double_nat_igd_reports_private_wan(lab_double_nat: Any) -> None:
+    router = probe(lab_double_nat, f"result = await upnp.probe_router({plan.HOME_GW!r})")
+    assert router["found"] and not router["available"]
+    assert router["wan_ipv4"] in (plan.ISPBOX_ROUTER_WAN, None)
+    assert "upstream" in router["error"]
+
+
+def test_cgnat_v6_local_global_address_and_v6_echo(lab_cgnat_v6: Any) -> None:
+    result = probe(lab_cgnat_v6, f"""
+        import httpx
+        async with httpx.AsyncClient() as client:
+            v6 = await publicip.http_echo(client, "https://[{plan.ECHO1_V6}]/", family=6)
+            v4_asked_as_v6 = await publicip.http_echo(client, "https://{plan.ECHO1}/", family=6)
+        result = dict(local=await local.gather_local(), v6=v6, mismatch=v4_asked_as_v6)
+    """)
+    assert lab_cgnat_v6.host_ipv6 in [a["address"] for a in result["local"]["ipv6_global"]]
+    assert result["local"]["gateway_ipv6"]
+    assert result["v6"]["value"] == lab_cgnat_v6.host_ipv6 and result["v6"]["family"] == 6
+    # An IPv4-only answer to an IPv6 question is an error, never taken as the IPv6 address.
+    assert result["mismatch"]["value"] is None and "IPv4" in result["mismatch"]["error"]
