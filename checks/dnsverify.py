@@ -164,8 +164,9 @@ def _make_resolver(resolvers: Sequence[str], timeout_s: float) -> tuple[dns.asyn
     res = dns.asyncresolver.Resolver(configure=False)
     res.nameservers = nameservers
     res.lifetime = timeout_s
-    # Several tries per server inside the lifetime: one lost UDP datagram must not fail the walk.
-    res.timeout = max(0.2, timeout_s / 3)
+    # Several short tries (rotating over the resolvers) inside the lifetime: one lost UDP
+    # datagram must not fail the walk, which takes three round trips (SOA, NS, NS address).
+    res.timeout = max(0.25, timeout_s / 5)
     res.retry_servfail = False
     res.cache = None
     return res, None
@@ -270,28 +271,45 @@ async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeou
 async def _ask(
     server: str, port: int, qname: str, rdtype: RecordType, *, recursive: bool, timeout_s: float
 ) -> _Reply:
-    """One question to one server: UDP (retransmitted within the deadline), TCP if truncated."""
+    """One question to one server within ``timeout_s``: UDP, TCP if the reply is truncated.
+
+    Lost datagrams are retransmitted on a growing schedule (0, t, 3t, 7t with t ≈ 1/8 of
+    the deadline) without giving up on the earlier copies: a late first reply still
+    counts, as with a stub resolver.  A malformed or refused reply ends it at once.
+    """
     query = dns.message.make_query(qname, rdtype)
     if not recursive:
         query.flags &= ~dns.flags.RD   # ask the server's own data, not its cache or its resolver
-    deadline = time.monotonic() + timeout_s
-    per_try = max(0.25, timeout_s / 3)
-    last_error = "timed out"
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0.01:
-            return _Reply(rcode=None, error=last_error)
-        try:
-            async with asyncio.timeout(remaining):
-                response, _used_tcp = await dns.asyncquery.udp_with_fallback(
-                    query, server, timeout=min(per_try, remaining), port=port
-                )
-        except (dns.exception.Timeout, TimeoutError, asyncio.TimeoutError):
-            last_error = f"timed out after {timeout_s:g} s"
-            continue
-        except Exception as exc:  # malformed reply, refused, unreachable: data, not an exception
-            return _Reply(rcode=None, error=_describe(exc))
-        return _parse_reply(response, qname, rdtype, recursive=recursive)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    step = min(0.5, max(0.2, timeout_s / 8))
+
+    async def attempt(delay: float) -> dns.message.Message:
+        await asyncio.sleep(delay)
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise dns.exception.Timeout
+        response, _used_tcp = await dns.asyncquery.udp_with_fallback(query, server, timeout=remaining, port=port)
+        return response
+
+    tasks = [asyncio.ensure_future(attempt(d)) for d in (0.0, step, 3 * step, 7 * step) if d < timeout_s]
+    try:
+        async with asyncio.timeout(timeout_s):
+            for next_done in asyncio.as_completed(tasks):
+                try:
+                    response = await next_done
+                except (dns.exception.Timeout, TimeoutError, asyncio.TimeoutError):
+                    continue
+                except Exception as exc:  # malformed reply, refused, unreachable: data, not an exception
+                    return _Reply(rcode=None, error=_describe(exc))
+                return _parse_reply(response, qname, rdtype, recursive=recursive)
+    except (TimeoutError, asyncio.TimeoutError):
+        pass
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return _Reply(rcode=None, error=f"no reply within {timeout_s:g} s")
 
 
 def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, *, recursive: bool) -> _Reply:
@@ -338,8 +356,12 @@ def _merge(server: str, replies: Sequence[_Reply]) -> DnsAnswer:
     """One server's A and AAAA replies as one DnsAnswer (``ok`` is set later by the verdict)."""
     answered = [r for r in replies if r.rcode is not None]
     errors = [r.error for r in replies if r.error]
-    if not answered:
-        return DnsAnswer(server=server, answers=(), ttl=None, ok=False, error=errors[0] if errors else "no reply")
+    if len(answered) < len(replies):
+        # One family's question got no usable reply: the server's answer is incomplete, and an
+        # empty half must not read as "no such record". Shown, but counted as not answered.
+        partial = tuple(a for r in answered for a in r.addresses)
+        return DnsAnswer(server=server, answers=partial, ttl=None, ok=False,
+                         error="; ".join(dict.fromkeys(errors)) or "no reply")
     rcode = "NXDOMAIN" if any(r.rcode == "NXDOMAIN" for r in answered) else answered[0].rcode
     if rcode == "NOERROR":
         bad = next((r.rcode for r in answered if r.rcode != "NOERROR"), None)
@@ -443,16 +465,19 @@ async def current_addresses(
     ``(None, None, None)`` means they answered that there is no such address (NXDOMAIN
     or no A/AAAA record); ``error`` is set only when no authoritative server answered
     (then the caller cannot know what is published).  When servers disagree, the
-    first one (in NS-name order) that answered wins.
+    first one (in NS-name order) that answered wins.  ``timeout_s`` bounds the whole
+    call: the zone lookup gets 60 % of it, the direct queries the rest.
     """
     try:
         normalize_hostname(hostname)
     except ValueError as exc:
         return None, None, str(exc)
-    auth = await find_authoritative(hostname, resolvers=resolvers, timeout_s=timeout_s)
+    started = time.monotonic()
+    auth = await find_authoritative(hostname, resolvers=resolvers, timeout_s=timeout_s * 0.6)
     if not auth.targets:
         return None, None, auth.error or "no authoritative server found"
-    answers = await authoritative_answers(hostname, auth, timeout_s=timeout_s, port=port)
+    left = max(0.2, timeout_s - (time.monotonic() - started))
+    answers = await authoritative_answers(hostname, auth, timeout_s=left, port=port)
     usable = [a for a in answers if a.rcode in ("NOERROR", "NXDOMAIN") and not _lame(a)]
     if not usable:
         errors = "; ".join(f"{a.server}: {a.error}" for a in answers if a.error)

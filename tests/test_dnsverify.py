@@ -65,6 +65,7 @@ class StubDns:
 
     ``mode``: "normal", "silent" (never answers), "garbage" (answers junk bytes),
     "truncate" (UDP replies are empty with TC set; TCP answers fully), "servfail",
+    "silent-aaaa" (answers everything but AAAA questions),
     "no-aa" (answers without the AA flag, like a cache).
     """
 
@@ -131,6 +132,8 @@ class StubDns:
         qname = question.name.to_text(omit_final_dot=True).lower()
         qtype = dns.rdatatype.to_text(question.rdtype)
         self.log.append((qname, qtype, bool(query.flags & dns.flags.RD), transport))
+        if self.mode == "silent-aaaa" and qtype == "AAAA":
+            return None
         if self.mode == "garbage":
             return wire[:2] + b"\x81\x80 this is not DNS"
         response = dns.message.make_response(query)
@@ -303,7 +306,7 @@ async def test_query_authoritative_reports_garbage_silence_and_non_authoritative
     answers = await query_authoritative(HOST, "A", resolvers=net.resolvers, timeout_s=0.9, port=net.port)
     assert time.monotonic() - started < 3
     assert answers[0].rcode is None and "malformed" in (answers[0].error or "")
-    assert answers[1].rcode is None and "timed out" in (answers[1].error or "")
+    assert answers[1].rcode is None and "no reply within" in (answers[1].error or "")
     net.ns1.mode = "no-aa"
     net.ns2.mode = "servfail"
     answers = await query_authoritative(HOST, "A", resolvers=net.resolvers, timeout_s=1, port=net.port)
@@ -368,6 +371,16 @@ async def test_verify_wrong_ip_nxdomain_and_no_answer(net: Net) -> None:
     bare = await verify_hostname("bare.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
                                  resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
     assert bare.verdict == "no-answer"
+
+
+async def test_a_half_answered_resolver_is_not_counted_as_stale(net: Net) -> None:
+    net.resolver.mode = "silent-aaaa"   # its A answer arrives, its AAAA answer is lost
+    net.resolver.records[(HOST, "A")] = (60, [NEW_IP])
+    result = await verify_hostname(HOST, expected_ipv4=None, expected_ipv6=NEW_V6, resolvers=net.resolvers,
+                                   ping=False, timeout_s=0.8, port=net.port)
+    # Without the AAAA half, its empty IPv6 answer must not read as "still serves nothing".
+    assert result.resolvers[0].rcode is None and "no reply" in (result.resolvers[0].error or "")
+    assert result.verdict != "propagating"
 
 
 async def test_verify_unknown_when_nothing_answers(net: Net) -> None:

@@ -135,3 +135,59 @@ def test_ping_in_the_lab_as_root(lab) -> None:  # type: ignore[no-untyped-def]
     text = lab.tool("verify", host, "--expect", plan.ALLPORTS)
     assert text.returncode == 0
     assert "OK" in text.stdout and "ICMP echo" in text.stdout
+
+
+@pytest.fixture
+def nobody_dir():  # type: ignore[no-untyped-def]
+    """A directory user nobody can use (pytest's tmp_path lives under a root-only directory)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="ddnsw-verify-nobody-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_ping_as_an_ordinary_user_falls_back_to_tcp_connect(lab, nobody_dir) -> None:  # type: ignore[no-untyped-def]
+    """Without root and with unprivileged ICMP disabled (a fresh namespace's default), the tool
+    says it used a TCP connect; the lab's all-ports target accepts it."""
+    import os
+    import shutil
+
+    tmp_path = nobody_dir
+    host = lab.internet.accounts["rfc2136"]["hostnames"][0]
+    rfc2136_from_host(lab, host, [plan.ALLPORTS], ttl=plan.ZONE_TTL)
+    nobody = 65534
+    config = tmp_path / "config.toml"
+    shutil.copy(lab.config_path, config)
+    home = tmp_path / "home"
+    home.mkdir()
+    for p in (tmp_path, config, home):
+        os.chown(p, nobody, nobody)
+    env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config), HOME=str(home), XDG_CONFIG_HOME=str(home))
+    from tests.lab.topology import VENV_BIN
+
+    proc = lab.run(["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
+                    str(VENV_BIN / "ddns-wizard"), "verify", host, "--expect", plan.ALLPORTS, "--json"],
+                   env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    print(f"ping as nobody: {data['ping']}")
+    assert data["verdict"] == "ok"
+    assert data["ping"]["method"] == "tcp-connect" and data["ping"]["alive"] is True
+
+
+def test_verify_holds_up_on_a_lossy_slow_line(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    """10 % loss each way and 20 ms latency between home and ISP: retransmissions keep the verdict right."""
+    lab = lab_factory("public", loss_pct=10, latency_ms=20)
+    lab.write_config()
+    host = lab.internet.accounts["dyndns2"]["hostnames"][0]
+    verdicts = []
+    for _ in range(3):
+        data, elapsed = verify_json(lab, host, "--expect", OLD_ADDRESS, "--no-ping")
+        print(f"verify wall time (lab, 10% loss, 20 ms): {elapsed:.2f} s")
+        verdicts.append(data["verdict"])
+    assert verdicts == ["ok", "ok", "ok"]
