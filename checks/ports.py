@@ -70,14 +70,13 @@ Evidence sentences name every fact used; each verdict carries its fix.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import socket
 import time
 import urllib.parse
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
-
-import httpx
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
 
 from .addresses import parse_ip
 from .config import Endpoints
@@ -85,6 +84,9 @@ from .errors import UsageError
 from .listener import ListenState, NonceListener, banner_has_nonce, new_nonce, open_listener
 from .model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, PortMapping, PortResult,
                     UpnpInfo)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx   # imported lazily: `import httpx` pulls in rich (its CLI), which checks/ must not
 
 Protocol = Literal["tcp", "udp"]
 MappingState = Literal["none", "created", "existing", "conflict", "failed", "unavailable"]
@@ -211,15 +213,13 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     if status != 200:
         detail = ""
         try:
-            data = httpx.Response(status, content=body).json()
+            data = json.loads(body.decode("utf-8"))
             if isinstance(data, dict) and isinstance(data.get("error"), str):
                 detail = f": {_snippet(data['error'])}"
-        except ValueError:
+        except (ValueError, UnicodeDecodeError):
             pass
         return no_answer(f"{prober.label} answered HTTP {status}{detail}")
     try:
-        import json
-
         data = json.loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return no_answer(f"{prober.label} answered something that is not JSON: "
@@ -250,9 +250,10 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
                        result=result, banner=banner, observed_ip=observed, error=error, ms=ms)
 
 
-async def ask_prober(client: httpx.AsyncClient, prober: Prober, port: int, protocol: Protocol, *,
+async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, protocol: Protocol, *,
                      token: str, timeout_s: float = 10.0) -> ProbeAnswer:
     """Ask one prober about one port (never raises for network trouble)."""
+    import httpx
     if prober.kind == "echoip":
         if protocol == "udp":
             return ProbeAnswer(prober.label, "echoip", port, protocol, "no-answer",
@@ -288,7 +289,7 @@ async def ask_prober(client: httpx.AsyncClient, prober: Prober, port: int, proto
     return parse_probe_response(prober, port, protocol, response.status_code, response.content, ms=ms)
 
 
-async def ask_probers(client: httpx.AsyncClient, probers: Sequence[Prober], port: int,
+async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], port: int,
                       protocol: Protocol, *, token: str, timeout_s: float = 10.0) -> ProbeAnswer | None:
     """The first definite answer from the probers, in configuration order.
 
@@ -858,7 +859,7 @@ async def run_port_check(
     specs: Sequence[PortSpec],
     *,
     endpoints: Endpoints,
-    client: httpx.AsyncClient,
+    client: "httpx.AsyncClient",
     use_upnp: bool = False,
     ledger: MappingLedger | None = None,
     facts: NetworkFacts | None = None,
