@@ -3,7 +3,7 @@
 Faults (``ServiceState.fault``):
 - ``"500"``      answer 500 with a short text body;
 - ``"timeout"``  hold the request (no answer) until the fault is cleared or the
-                 service stops, at most five minutes;
+                 service stops, at most five minutes; it is never processed;
 - ``"garbage"``  answer 200 with bytes that are neither the expected text nor JSON;
 - service-specific values (``"911"`` for dyndns2, ``"wrong-ip"`` for the echoes)
   are read by the service itself.
@@ -87,18 +87,18 @@ def instrument(app: ASGIApp, state: ServiceState) -> ASGIApp:
 
         fault = state.fault
         if fault == "timeout":
+            # Hold the request; it is never processed, even once the fault is cleared
+            # (the client has given up by then): it ends with a 504 nobody reads.
             deadline = time.monotonic() + 300
             while state.fault == "timeout" and not state.stopping and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
-            fault = state.fault
+            await _plain(logging_send, 504, b"held by the timeout fault\n")
+            return
         if fault == "500":
             await _plain(logging_send, 500, b"Internal Server Error\n")
             return
         if fault == "garbage":
             await _plain(logging_send, 200, GARBAGE, content_type=b"text/html")
-            return
-        if fault == "timeout":  # service stopping while held: just drop it
-            await _plain(logging_send, 503, b"")
             return
         await app(scope, logging_receive, logging_send)
 
