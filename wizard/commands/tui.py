@@ -6,6 +6,22 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from checks.config import load_config
     from checks.errors import UsageError
 
-    raise UsageError("the interactive wizard is not available yet")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "the wizard needs a terminal; for scripts use the commands "
+            "(ddns-wizard diagnose --json, ports check, update, verify ...)"
+        )
+    config = load_config(getattr(args, "config", None))
+
+    from ..engine import RealEngine
+    from ..tui.app import WizardApp
+
+    light = os.environ.get("DDNS_WIZARD_THEME", "").lower() == "light"
+    WizardApp(RealEngine(config), config, light=light).run()
+    return 0

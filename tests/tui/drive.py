@@ -1,0 +1,133 @@
+"""Walk the wizard to a given step with a Pilot (shared by the Pilot tests, the
+snapshot tests and scripts/screenshots.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from textual.pilot import Pilot
+
+from checks.config import Config
+from wizard.tui.app import WizardApp
+
+from .fake_engine import FakeEngine
+
+GOOD_TOKEN = "3f2b8c1e-9d4a-4e7b-a1c5-6d0e2f9b7a41"
+EXECUTABLE = "/usr/local/bin/ddns-wizard"
+CONFIG_PATH = Path("/home/you/.config/ddns-wizard/config.toml")
+
+
+def make_app(
+    scenario: str = "home",
+    *,
+    config_path: Path = CONFIG_PATH,
+    report_dir: Path = Path("/home/you"),
+    light: bool = False,
+    engine: FakeEngine | None = None,
+) -> WizardApp:
+    engine = engine or FakeEngine(scenario=scenario)
+    return WizardApp(engine, Config(path=config_path), report_dir=report_dir, light=light,
+                     executable=EXECUTABLE)
+
+
+async def wait_for(pilot: Pilot, predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Let the app run until ``predicate()`` holds (workers deliver their messages)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting on {type(pilot.app.screen).__name__}")
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+def screen_name(pilot: Pilot) -> str:
+    return type(pilot.app.screen).__name__
+
+
+async def on_screen(pilot: Pilot, name: str) -> None:
+    await wait_for(pilot, lambda: screen_name(pilot) == name)
+
+
+def idle(pilot: Pilot) -> bool:
+    return not getattr(pilot.app.screen, "is_busy", False)
+
+
+async def to_network(pilot: Pilot, choice: str = "1") -> None:
+    await on_screen(pilot, "WelcomeScreen")
+    await pilot.press(choice)
+    await on_screen(pilot, "NetworkScreen")
+    app: WizardApp = pilot.app  # type: ignore[assignment]
+    await wait_for(pilot, lambda: app.state.diagnosis is not None and idle(pilot))
+
+
+async def to_ports(pilot: Pilot) -> None:
+    await to_network(pilot)
+    await pilot.press("n")
+    if screen_name(pilot) == "HostingScreen" or pilot.app.state.hosting_blocked:  # type: ignore[attr-defined]
+        await on_screen(pilot, "HostingScreen")
+        await pilot.press("n")
+    await on_screen(pilot, "PortsScreen")
+
+
+async def ports_tested(pilot: Pilot) -> None:
+    await to_ports(pilot)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: bool(pilot.app.state.ports) and idle(pilot))  # type: ignore[attr-defined]
+
+
+async def to_provider(pilot: Pilot) -> None:
+    await to_ports(pilot)
+    await pilot.press("n")
+    await on_screen(pilot, "ProviderScreen")
+
+
+async def to_credentials(pilot: Pilot, provider_row: int = 0) -> None:
+    await to_provider(pilot)
+    for _ in range(provider_row):
+        await pilot.press("down")
+    await pilot.press("enter")
+    await on_screen(pilot, "CredentialsScreen")
+
+
+async def fill_duckdns(pilot: Pilot, hostname: str = "myhome.duckdns.org", token: str = GOOD_TOKEN) -> None:
+    await to_credentials(pilot)
+    await pilot.press(*hostname, "tab", *token)
+    await pilot.press("ctrl+r")
+    await wait_for(pilot, lambda: pilot.app.state.preflight is not None and idle(pilot))  # type: ignore[attr-defined]
+
+
+async def to_update(pilot: Pilot) -> None:
+    await fill_duckdns(pilot)
+    await pilot.press("ctrl+n")
+    await on_screen(pilot, "UpdateScreen")
+
+
+async def updated(pilot: Pilot) -> None:
+    await to_update(pilot)
+    await pilot.press("u")
+    await wait_for(pilot, lambda: pilot.app.state.update is not None and idle(pilot))  # type: ignore[attr-defined]
+
+
+async def to_verify(pilot: Pilot) -> None:
+    await updated(pilot)
+    await pilot.press("n")
+    await on_screen(pilot, "VerifyScreen")
+    await wait_for(pilot, lambda: pilot.app.state.verify is not None and idle(pilot))  # type: ignore[attr-defined]
+
+
+async def to_done(pilot: Pilot) -> None:
+    await to_verify(pilot)
+    await pilot.press("n")
+    await on_screen(pilot, "DoneScreen")
+
+
+async def saved(pilot: Pilot) -> None:
+    await to_done(pilot)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: pilot.app.state.saved_path is not None and idle(pilot))  # type: ignore[attr-defined]
+
+
+Step = Callable[[Pilot], Awaitable[None]]

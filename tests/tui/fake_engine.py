@@ -1,0 +1,362 @@
+"""A WizardEngine for the TUI tests, screenshots and the no-network demo.
+
+Built from the real result objects of checks/model.py (and the real
+checks.config.save_config), so the screens render exactly what the engine would
+hand them; only the network is absent.  Scenarios: ``home`` (one NAT, UPnP),
+``cgnat`` (carrier-grade NAT) and ``double-nat``.
+
+Run it by hand:  python -m tests.tui.fake_engine [home|cgnat|double-nat]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from checks.config import Config, HostConfig, save_config
+from checks.errors import UpnpError
+from checks.model import (
+    Diagnosis,
+    DnsAnswer,
+    ExternalInfo,
+    ExternalSource,
+    Finding,
+    Ipv6Address,
+    LocalInfo,
+    NatResult,
+    PingResult,
+    PortMapping,
+    PortResult,
+    ProbeRecord,
+    UpdateResult,
+    UpnpInfo,
+    VerifyResult,
+)
+from wizard.engine import (
+    FieldInfo,
+    PortCallback,
+    PortSpec,
+    Preflight,
+    ProbeCallback,
+    ProviderInfo,
+    VerifyCallback,
+    report_json_fallback,
+)
+
+HOST_IP = "192.168.1.100"
+GATEWAY = "192.168.1.1"
+PUBLIC_IP = "23.128.64.20"
+CGNAT_PUBLIC = "23.128.64.200"
+CGNAT_WAN = "100.64.1.20"
+DOUBLE_NAT_WAN = "192.168.100.2"
+DOUBLE_NAT_PUBLIC = "23.128.64.30"
+OLD_IP = "23.128.64.5"
+IPV6 = "2a0c:b641:100:1::100"
+
+WRONG_SECRETS = ("wrong", "00000000-0000-0000-0000-000000000000")
+
+
+def _probes(public: str, upnp_summary: str, natpmp_summary: str) -> tuple[ProbeRecord, ...]:
+    return (
+        ProbeRecord("local", "ip route", "ok", 4.0, f"{HOST_IP} on eth0, gateway {GATEWAY}"),
+        ProbeRecord("natpmp", GATEWAY, "ok" if "WAN" in natpmp_summary else "timeout", 212.0,
+                    natpmp_summary, None if "WAN" in natpmp_summary else "no NAT-PMP answer in 0.6 s"),
+        ProbeRecord("stun", "stun.l.google.com:19302", "ok", 38.0, f"mapped {public}:40123, port kept"),
+        ProbeRecord("dns-echo", "opendns", "ok", 41.0, public),
+        ProbeRecord("http-echo", "https://api.ipify.org", "ok", 87.0, public),
+        ProbeRecord("http-echo", "https://ipv4.icanhazip.com", "ok", 95.0, public),
+        ProbeRecord("http-echo-v6", "https://api6.ipify.org", "ok", 102.0, IPV6),
+        ProbeRecord("upnp", f"http://{GATEWAY}:5000/rootDesc.xml", "ok", 340.0, upnp_summary),
+    )
+
+
+def _sources(public: str) -> tuple[ExternalSource, ...]:
+    return (
+        ExternalSource("http", "https://api.ipify.org", 4, public, None, 87.0),
+        ExternalSource("http", "https://ipv4.icanhazip.com", 4, public, None, 95.0),
+        ExternalSource("dns", "opendns", 4, public, None, 41.0),
+        ExternalSource("stun", "stun.l.google.com:19302", 4, public, None, 38.0, mapped_port=40123),
+        ExternalSource("http", "https://api6.ipify.org", 6, IPV6, None, 102.0),
+    )
+
+
+LOCAL = LocalInfo(
+    interface="eth0", ipv4=HOST_IP, gateway_ipv4=GATEWAY,
+    ipv6_global=(Ipv6Address(IPV6, "eth0"),), gateway_ipv6="fe80::1",
+)
+
+
+def diagnosis_for(scenario: str) -> Diagnosis:
+    if scenario == "cgnat":
+        public, wan = CGNAT_PUBLIC, CGNAT_WAN
+        nat = NatResult(
+            "cgnat", wan,
+            (f"Your router's WAN address {wan} is in 100.64.0.0/10, the range reserved for "
+             "carrier-grade NAT (RFC 6598).",
+             f"The internet sees {public}, an address your router does not hold.",),
+        )
+        upnp = UpnpInfo(False, found=True, location=f"http://{GATEWAY}:5000/rootDesc.xml", wan_ipv4=wan,
+                        status="Connected", connection_type="IP_Routed",
+                        error=f"the router's WAN address {wan} is not public", natpmp_available=True,
+                        natpmp_wan_ipv4=wan)
+        findings = (
+            Finding("cgnat", "error", "You are behind carrier-grade NAT",
+                    "Your ISP shares one public IPv4 address among many customers; connections from "
+                    "the internet cannot reach your router.",
+                    "Ask your ISP for a public IPv4 address, use IPv6, or use a tunnel."),
+            Finding("ipv6-available", "info", "You have global IPv6",
+                    f"This computer has the stable IPv6 address {IPV6}.",
+                    "Publish an AAAA record and allow the port in the router's IPv6 firewall."),
+        )
+        probes = _probes(public, f"IGD found, WAN {wan} (not public)", f"WAN {wan}")
+    elif scenario == "double-nat":
+        public, wan = DOUBLE_NAT_PUBLIC, DOUBLE_NAT_WAN
+        nat = NatResult(
+            "double-nat", wan,
+            (f"Your router's WAN address {wan} is a private (RFC 1918) address.",
+             f"The internet sees {public}: another router in front of yours holds it.",),
+            traceroute_hops=(GATEWAY, "192.168.100.1", "23.128.64.1"),
+        )
+        upnp = UpnpInfo(False, found=True, wan_ipv4=wan, status="Connected",
+                        error=f"the router's WAN address {wan} is not public")
+        findings = (
+            Finding("double-nat", "error", "You are behind double NAT",
+                    "Two routers translate your traffic; a forward on yours alone does nothing.",
+                    "Put the ISP's box in bridge mode, or forward on both boxes."),
+        )
+        probes = _probes(public, f"IGD found, WAN {wan} (private)", "no answer")
+    else:
+        public, wan = PUBLIC_IP, PUBLIC_IP
+        nat = NatResult(
+            "nat", wan,
+            (f"This computer has the private address {HOST_IP}; your router translates it.",
+             f"Your router's WAN address {wan} is the address the internet sees.",),
+        )
+        upnp = UpnpInfo(
+            True, found=True, location=f"http://{GATEWAY}:5000/rootDesc.xml", wan_ipv4=wan,
+            status="Connected", connection_type="IP_Routed",
+            mappings=(PortMapping(8080, "TCP", "192.168.1.50", 80, "NAS web UI"),),
+            natpmp_available=True, natpmp_wan_ipv4=wan,
+        )
+        findings = (
+            Finding("public-ipv4", "ok", "Your router holds a public IPv4 address",
+                    f"The internet sees {public}, your router's own WAN address: you can host here."),
+            Finding("exposed-service", "warning", "Port 8080 is open to 192.168.1.50",
+                    "The router forwards 8080/tcp to 192.168.1.50 (UPnP, \"NAS web UI\"). "
+                    "Everything exposed is scanned within hours.",
+                    "Remove it if you do not use it: ddns-wizard upnp remove 8080/tcp"),
+        )
+        probes = _probes(public, f"IGD connected, WAN {wan}, 1 mapping", f"WAN {wan}")
+    return Diagnosis(
+        generated_at="2026-11-22T05:00:00Z", duration_ms=1240.0, connectivity="online",
+        local=LOCAL, external=ExternalInfo(public, IPV6, True, _sources(public)),
+        nat=nat, upnp=upnp, findings=findings, probes=probes, tool_version="0.1.0",
+    )
+
+
+PORT_VERDICTS: dict[int, tuple[str, tuple[str, ...], str]] = {
+    80: ("isp-blocked",
+         ("The router forwards 80/tcp and our listener is up, yet nothing from outside reached it.",
+          "Control port 8443/tcp reached the same listener from outside.",),
+         "Your ISP filters inbound port 80: serve on another port (e.g. 8080), use a tunnel, "
+         "or ask for a business line."),
+    443: ("open", ("The outside prober connected to our listener on 443/tcp.",), ""),
+    22: ("not-forwarded",
+         ("The outside prober got no answer; the router has no forward for 22/tcp.",),
+         f"Forward 22/tcp on your router to {HOST_IP} (give this computer a fixed LAN address first)."),
+}
+
+
+def port_result(spec: PortSpec, scenario: str, upnp: bool) -> PortResult:
+    if scenario in ("cgnat", "double-nat"):
+        return PortResult(spec.port, spec.protocol, "upstream-nat",
+                          ("The outside prober reached the public address, which is not your router's.",),
+                          "See 'Can you host here?': use IPv6, a tunnel, or ask the ISP.")
+    verdict, evidence, fix = PORT_VERDICTS.get(
+        spec.port, ("open", (f"The outside prober reached our listener on {spec}.",), "")
+    )
+    if upnp and verdict == "not-forwarded":
+        verdict, evidence, fix = "open", (f"Reached through a temporary UPnP mapping of {spec}.",), ""
+    return PortResult(spec.port, spec.protocol, verdict, evidence, fix,  # type: ignore[arg-type]
+                      upnp_mapped=upnp)
+
+
+PROVIDERS: tuple[ProviderInfo, ...] = (
+    ProviderInfo(
+        "duckdns", "DuckDNS", "free", "https://www.duckdns.org",
+        ("Sign in at duckdns.org (GitHub, Google or Reddit account).",
+         "Add a subdomain: NAME.duckdns.org.",
+         "Copy the token shown at the top of the page."),
+        ("The token updates every subdomain of the account: keep it secret.",),
+        (FieldInfo("token", "Token", secret=True, help="the 36-character token from duckdns.org"),),
+        supports_ipv6=True, hostname_hint="NAME.duckdns.org", needs="token",
+    ),
+    ProviderInfo(
+        "noip", "No-IP", "free (confirm every 30 days)", "https://www.noip.com/sign-up",
+        ("Create a free account at noip.com.", "Create a hostname under Dynamic DNS → No-IP Hostnames.",
+         "Create a DDNS key for the hostname (better than your account password)."),
+        ("Free hostnames expire unless confirmed every 30 days.",),
+        (FieldInfo("username", "Username"), FieldInfo("password", "Password / DDNS key", secret=True)),
+        hostname_hint="NAME.ddns.net", needs="username + DDNS key",
+    ),
+    ProviderInfo(
+        "dyndns2", "Other (dyndns2)", "varies", "https://help.dyn.com/remote-access-api/",
+        ("Find your provider's dyndns2 update URL, username and password or key.",),
+        (),
+        (FieldInfo("server", "Update server", help="e.g. https://members.example.org"),
+         FieldInfo("username", "Username"), FieldInfo("password", "Password / key", secret=True)),
+        hostname_hint="myhome.example.org", needs="server, username, password",
+    ),
+    ProviderInfo(
+        "cloudflare", "Cloudflare", "free with own domain", "https://dash.cloudflare.com/profile/api-tokens",
+        ("Add your domain to Cloudflare.", "Create an API token with Zone → DNS → Edit for that zone.",),
+        ("Use a token limited to one zone, never the Global API Key.",),
+        (FieldInfo("token", "API token", secret=True),),
+        supports_ipv6=True, hostname_hint="home.yourdomain.com", needs="own domain + API token",
+    ),
+    ProviderInfo(
+        "desec", "deSEC", "free", "https://desec.io",
+        ("Register at desec.io and create a dedyn.io name.", "Create a token for it."),
+        (), (FieldInfo("token", "Token", secret=True),), supports_ipv6=True,
+        hostname_hint="NAME.dedyn.io", needs="token",
+    ),
+)
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def validate(provider: str, field_name: str, value: str) -> str | None:
+    if field_name == "hostname":
+        labels = value.lower().rstrip(".").split(".")
+        if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+            return "not a hostname: letters, digits and hyphens, with at least one dot"
+        if provider == "duckdns" and not value.endswith(".duckdns.org"):
+            return "DuckDNS names end in .duckdns.org"
+        return None
+    if field_name == "token" and provider == "duckdns":
+        if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value):
+            return "a DuckDNS token looks like 8-4-4-4-12 hex digits"
+    if field_name == "server" and not value.startswith("https://"):
+        return "the update server must be an https:// address"
+    return None
+
+
+@dataclass
+class FakeEngine:
+    """Canned answers; ``delay_s`` spaces the probes out like a real network."""
+
+    scenario: str = "home"
+    delay_s: float = 0.0
+    config: Config = field(default_factory=Config)
+    calls: list[tuple[str, object]] = field(default_factory=list)
+    hold: asyncio.Event | None = None     # set → the diagnosis finishes (screenshots of a running one)
+    verify_rounds: int = 2
+
+    async def diagnose(self, on_progress: ProbeCallback | None = None) -> Diagnosis:
+        self.calls.append(("diagnose", None))
+        d = diagnosis_for(self.scenario)
+        for i, record in enumerate(d.probes):
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            if self.hold is not None and i == 4:
+                await self.hold.wait()
+            if on_progress:
+                on_progress(record)
+        return d
+
+    async def check_ports(
+        self, ports: Sequence[PortSpec], *, upnp: bool = False, on_progress: PortCallback | None = None
+    ) -> tuple[PortResult, ...]:
+        self.calls.append(("check_ports", (tuple(ports), upnp)))
+        results = []
+        for spec in ports:
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            r = port_result(spec, self.scenario, upnp)
+            results.append(r)
+            if on_progress:
+                on_progress(r)
+        return tuple(results)
+
+    async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
+        self.calls.append(("add_port_mapping", port))
+        if self.scenario != "home":
+            raise UpnpError("the router refused: 606 Action not authorized", code=606)
+        return f"The router now forwards {port} to {HOST_IP}:{port.port} (UPnP, permanent)."
+
+    def list_providers(self) -> tuple[ProviderInfo, ...]:
+        return PROVIDERS
+
+    def validate_field(self, provider: str, field: str, value: str) -> str | None:
+        return validate(provider, field, value)
+
+    async def preflight(self, host: HostConfig) -> Preflight:
+        self.calls.append(("preflight", host))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if any(secret in WRONG_SECRETS for secret in host.secret_values()):
+            return Preflight(False, "badauth: the provider does not accept this username and password/key")
+        return Preflight(True, f"{host.hostname} belongs to this account.")
+
+    async def update(self, host: HostConfig) -> UpdateResult:
+        self.calls.append(("update", host))
+        d = diagnosis_for(self.scenario)
+        return UpdateResult(host.hostname, host.provider, OLD_IP, d.external.ipv4, "updated", "good",
+                            f"good {d.external.ipv4}")
+
+    async def verify(
+        self, hostname: str, expected_ipv4: str | None, expected_ipv6: str | None, *,
+        wait_s: float = 120.0, on_progress: VerifyCallback | None = None,
+    ) -> VerifyResult:
+        self.calls.append(("verify", (hostname, expected_ipv4, expected_ipv6)))
+        expected = expected_ipv4 or ""
+        result = None
+        for round_ in range(self.verify_rounds):
+            settled = round_ == self.verify_rounds - 1
+            auth = (DnsAnswer("ns1.example.net (192.0.2.53)", (expected,), 60, True),
+                    DnsAnswer("ns2.example.net (198.51.100.53)", (expected,), 60, True))
+            res = tuple(
+                DnsAnswer(server, (expected if settled or i == 0 else OLD_IP,), 60 if settled else 42,
+                          settled or i == 0)
+                for i, server in enumerate(("1.1.1.1", "8.8.8.8", "9.9.9.9"))
+            )
+            result = VerifyResult(
+                hostname, expected_ipv4, expected_ipv6, auth, res,
+                "ok" if settled else "propagating",
+                PingResult("tcp-connect", True, 12.4, expected, "TCP port 443 answered") if settled else None,
+                "" if settled else "8.8.8.8 and 9.9.9.9 still serve the old address from their cache.",
+                caches_settle_s=None if settled else 42,
+            )
+            if on_progress:
+                on_progress(result, float(round_ * 10))
+            if self.delay_s and not settled:
+                await asyncio.sleep(self.delay_s * 3)
+        assert result is not None
+        return result
+
+    async def save_config(self, config: Config) -> Path:
+        self.calls.append(("save_config", config.path))
+        return await asyncio.to_thread(save_config, config)
+
+    async def export_report(
+        self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, secrets: Sequence[str] = ()
+    ) -> Path:
+        self.calls.append(("export_report", path))
+        return await asyncio.to_thread(report_json_fallback, diagnosis, path, list(secrets))
+
+
+def main() -> None:  # pragma: no cover - a manual demo
+    import sys
+
+    from wizard.tui.app import WizardApp
+
+    scenario = sys.argv[1] if len(sys.argv) > 1 else "home"
+    config = Config(path=Path("/tmp/ddns-wizard-demo/config.toml"))
+    WizardApp(FakeEngine(scenario=scenario, delay_s=0.25), config, report_dir=Path("/tmp/ddns-wizard-demo")).run()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

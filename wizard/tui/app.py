@@ -1,0 +1,120 @@
+"""The ddns-wizard Textual app: a stack of step screens over one shared state.
+
+Back pops a screen (so a step keeps what it found); Next asks ``advance`` which
+step comes after this one, given the mode the user chose and what the diagnosis
+found (the "Can you host here?" step appears only under CGNAT or double NAT).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from checks.config import Config
+
+from ..engine import WizardEngine
+from .state import Mode, WizardState
+
+LIGHT_THEME = "textual-light"
+DARK_THEME = "textual-dark"
+
+
+class WizardApp(App[None]):
+    CSS_PATH = "wizard.tcss"
+    TITLE = "ddns-wizard"
+    ENABLE_COMMAND_PALETTE = False
+
+    BINDINGS = [
+        Binding("f2", "toggle_theme", "Light/Dark"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        engine: WizardEngine,
+        config: Config | None = None,
+        *,
+        report_dir: Path | None = None,
+        light: bool = False,
+        executable: str | None = None,
+    ) -> None:
+        super().__init__()
+        import shutil
+
+        # Shown in the systemd unit on the last step (tests pass a fixed one).
+        self.executable = executable or shutil.which("ddns-wizard") or "/usr/local/bin/ddns-wizard"
+        self.engine = engine
+        self.state = WizardState(config=config or Config())
+        self.report_dir = report_dir or Path.cwd()
+        self.theme = LIGHT_THEME if light else DARK_THEME
+
+    def on_mount(self) -> None:
+        from .screens.welcome import WelcomeScreen
+
+        self.push_screen(WelcomeScreen())
+
+    # -- flow ------------------------------------------------------------------
+    def can_go_back(self) -> bool:
+        # screen_stack[0] is Textual's empty default screen, [1] the welcome step.
+        return len(self.screen_stack) > 2
+
+    def start(self, mode: Mode) -> None:
+        """The welcome choice: every path starts with the diagnosis."""
+        self.state.mode = mode
+        self.advance("welcome")
+
+    def next_step(self, step: str) -> str | None:
+        state = self.state
+        if step == "welcome":
+            return "network"
+        if step == "network":
+            if state.mode == "report":
+                return "done"
+            return "hosting" if state.hosting_blocked else "ports"
+        if step == "hosting":
+            return "ports"
+        if step == "ports":
+            if state.mode == "troubleshoot":
+                return "verify" if state.config.hosts else "done"
+            return "provider"
+        order = ("provider", "credentials", "update", "verify", "done")
+        if step in order[:-1]:
+            return order[order.index(step) + 1]
+        return None
+
+    def advance(self, step: str) -> None:
+        target = self.next_step(step)
+        if target is None:
+            self.exit()
+            return
+        self.push_screen(make_screen(target))
+
+    # -- helpers for screens ---------------------------------------------------
+    def redact(self, text: str) -> str:
+        """Remove every secret this session knows from ``text`` before showing it."""
+        from checks.redact import Redactor
+
+        redactor = Redactor.from_config(self.state.config_to_save())
+        return redactor.text(text)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = DARK_THEME if self.theme == LIGHT_THEME else LIGHT_THEME
+
+
+def make_screen(step: str):  # type: ignore[no-untyped-def]
+    from .screens import credentials, done, hosting, network, ports, provider, update, verify, welcome
+
+    factories = {
+        "welcome": welcome.WelcomeScreen,
+        "network": network.NetworkScreen,
+        "hosting": hosting.HostingScreen,
+        "ports": ports.PortsScreen,
+        "provider": provider.ProviderScreen,
+        "credentials": credentials.CredentialsScreen,
+        "update": update.UpdateScreen,
+        "verify": verify.VerifyScreen,
+        "done": done.DoneScreen,
+    }
+    return factories[step]()

@@ -1,0 +1,96 @@
+"""Typed messages: how engine results reach the screens.
+
+Workers never touch widgets; they post one of these, and the screen's handler
+(on the event loop, never awaiting the network) updates what the user sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.message import Message
+
+from checks.model import Diagnosis, PortResult, ProbeRecord, UpdateResult, VerifyResult
+
+from ..engine import Preflight
+
+
+class ProbeFinished(Message):
+    """One diagnosis probe finished (success or failure)."""
+
+    def __init__(self, record: ProbeRecord) -> None:
+        super().__init__()
+        self.record = record
+
+
+class DiagnosisReady(Message):
+    def __init__(self, diagnosis: Diagnosis) -> None:
+        super().__init__()
+        self.diagnosis = diagnosis
+
+
+class PortChecked(Message):
+    """One port's verdict arrived (the rest may still be running)."""
+
+    def __init__(self, result: PortResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class PortsReady(Message):
+    def __init__(self, results: tuple[PortResult, ...]) -> None:
+        super().__init__()
+        self.results = results
+
+
+class MappingDone(Message):
+    def __init__(self, ok: bool, text: str) -> None:
+        super().__init__()
+        self.ok = ok
+        self.text = text
+
+
+class PreflightDone(Message):
+    def __init__(self, preflight: Preflight) -> None:
+        super().__init__()
+        self.preflight = preflight
+
+
+class UpdateDone(Message):
+    def __init__(self, result: UpdateResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class VerifyProgress(Message):
+    def __init__(self, result: VerifyResult, waited_s: float) -> None:
+        super().__init__()
+        self.result = result
+        self.waited_s = waited_s
+
+
+class VerifyDone(Message):
+    def __init__(self, result: VerifyResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ConfigSaved(Message):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+
+class ReportExported(Message):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+
+class StepFailed(Message):
+    """An engine call raised (a ``checks.errors`` error or something unexpected)."""
+
+    def __init__(self, what: str, error: str) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error

@@ -1,0 +1,217 @@
+"""Step 2: the diagnosis, live, then what it means."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import work
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from checks.model import Diagnosis, ProbeRecord
+
+from ..messages import DiagnosisReady, ProbeFinished
+from ..widgets import SEVERITY_ICON, STATUS_ICON, Spinner, esc, ms_text
+from .base import WizardScreen
+
+PROBE_LABELS = {
+    "local": "This computer",
+    "http-echo": "Public IPv4 (HTTPS)",
+    "http-echo-v6": "Public IPv6 (HTTPS)",
+    "dns-echo": "Public IP (DNS)",
+    "stun": "NAT behaviour (STUN)",
+    "upnp": "Router (UPnP)",
+    "natpmp": "Router (NAT-PMP)",
+    "traceroute": "Path (traceroute)",
+}
+
+VERDICT_HEADLINE = {
+    "none": "No NAT: this computer holds the public address itself. You can host here.",
+    "nat": "One NAT, your router: you can host here with a port forward.",
+    "double-nat": "Double NAT: two routers translate your traffic, so a forward on yours alone does nothing.",
+    "cgnat": "Carrier-grade NAT: your ISP shares one public address among many customers. "
+    "Nobody can reach you on IPv4 through it.",
+    "unknown": "Could not tell which NAT is in the way (see the findings and details).",
+}
+
+
+def probe_line(record: ProbeRecord) -> str:
+    icon = STATUS_ICON.get(record.status, "?")
+    label = PROBE_LABELS.get(record.name, record.name)
+    what = record.summary if record.status == "ok" else (record.error or record.status)
+    return f"{icon} {esc(label):<22} [dim]{ms_text(record.ms):>7}[/]  {esc(what)}"
+
+
+def summary_text(d: Diagnosis) -> str:
+    local, ext = d.local, d.external
+    if local.ipv4:
+        here = f"{local.ipv4}" + (f" on {local.interface}" if local.interface else "")
+        if local.gateway_ipv4:
+            here += f", gateway {local.gateway_ipv4}"
+    else:
+        here = local.error or "no IPv4 address"
+    answered = [s for s in ext.sources if s.value]
+    if ext.ipv4:
+        note = "all agree" if ext.agreement else "they disagree"
+        public = f"{esc(ext.ipv4)}  [dim]({len(answered)} of {len(ext.sources)} sources answered, {note})[/]"
+    else:
+        public = "[$error]unknown: no outside service answered[/]"
+    wan = d.nat.router_wan_ipv4 or d.upnp.wan_ipv4 or d.upnp.natpmp_wan_ipv4
+    lines = [
+        f"[b]This computer[/b]   {esc(here)}",
+        f"[b]Public address[/b]  {public}",
+        f"[b]Router's WAN[/b]    {esc(wan) if wan else '[dim]unknown (the router did not say)[/]'}",
+    ]
+    stable = [a.address for a in local.ipv6_global if not a.temporary and not a.deprecated]
+    v6 = ext.ipv6 or (stable[0] if stable else None)
+    lines.append(f"[b]IPv6[/b]            {esc(v6) if v6 else '[dim]none[/]'}")
+    if ext.explanation:
+        lines.append(f"[$warning]{esc(ext.explanation)}[/]")
+    return "\n".join(lines)
+
+
+class NetworkScreen(WizardScreen):
+    STEP = "network"
+    HELP = """\
+The wizard asks several independent services what your public address is, looks at this
+computer's own address and route, and asks your router (UPnP, NAT-PMP) what *it* thinks
+its outside address is. Comparing them tells whether you are behind **one NAT** (normal),
+**double NAT** (two routers) or **carrier-grade NAT** (your ISP's NAT, which you cannot
+forward through). Nothing is changed anywhere.
+
+**d** shows the raw probes (every service asked, its answer and time). **r** runs the
+diagnosis again. **Esc** cancels a running diagnosis.
+"""
+
+    BINDINGS = [
+        Binding("d", "toggle_details", "Details"),
+        Binding("r", "rerun", "Run again"),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Spinner(id="spinner")
+        yield Vertical(id="probes")
+        with Vertical(id="result"):
+            yield Static(id="summary")
+            yield Static(id="verdict")
+            yield Static(id="evidence")
+            yield Static("[b]Findings[/b]", classes="section")
+            yield Vertical(id="findings")
+        with Vertical(id="details"):
+            yield Static("[b]Raw probes[/b]", classes="section")
+            yield DataTable(id="probe-table", cursor_type="none", zebra_stripes=True)
+            yield Static("[b]Public address sources[/b]", classes="section")
+            yield DataTable(id="source-table", cursor_type="none", zebra_stripes=True)
+            yield Static(id="router-facts")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.failed = False
+        self.query_one("#result").display = False
+        self.query_one("#details").display = False
+        self.query_one("#probe-table", DataTable).add_columns("", "probe", "target", "time", "result")
+        self.query_one("#source-table", DataTable).add_columns("method", "endpoint", "answer", "time")
+        self.action_rerun()
+
+    # -- work ------------------------------------------------------------------
+    def action_rerun(self) -> None:
+        if self.is_busy:
+            return
+        self.failed = False
+        self.state.diagnosis = None
+        self.query_one("#probes").remove_children()
+        self.query_one("#probes").display = True
+        self.query_one("#result").display = False
+        self.query_one("#probe-table", DataTable).clear()
+        self.query_one("#spinner", Spinner).start("Looking at your network… (read-only)")
+        self.started(self.run_diagnosis(), "Diagnosis")
+
+    @work(exclusive=True, exit_on_error=False)
+    async def run_diagnosis(self) -> None:
+        diagnosis = await self.engine.diagnose(on_progress=lambda r: self.post_message(ProbeFinished(r)))
+        self.post_message(DiagnosisReady(diagnosis))
+
+    def on_work_cancelled(self) -> None:
+        self.query_one("#spinner", Spinner).stop()
+        self.failed = True
+        self.refresh_nav()
+
+    # -- results ---------------------------------------------------------------
+    def on_probe_finished(self, message: ProbeFinished) -> None:
+        record = message.record
+        self.query_one("#probes").mount(Static(probe_line(record), classes="probe"))
+        self._add_probe_row(record)
+
+    def _add_probe_row(self, record: ProbeRecord) -> None:
+        what = record.summary if record.status == "ok" else (record.error or "")
+        self.query_one("#probe-table", DataTable).add_row(
+            record.status, record.name, record.target, ms_text(record.ms), what
+        )
+
+    def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
+        d = message.diagnosis
+        self.state.diagnosis = d
+        self.query_one("#spinner", Spinner).stop()
+        table = self.query_one("#probe-table", DataTable)
+        if table.row_count == 0:  # an engine without live progress: fill from the report
+            for record in d.probes:
+                self._add_probe_row(record)
+        self.query_one("#probes").display = False
+        self.query_one("#result").display = True
+        self.query_one("#summary", Static).update(summary_text(d))
+        verdict = self.query_one("#verdict", Static)
+        verdict.update(f"[b]{esc(VERDICT_HEADLINE.get(d.nat.verdict, d.nat.verdict))}[/b]")
+        verdict.set_classes(f"verdict-{d.nat.verdict}")
+        self.query_one("#evidence", Static).update(
+            "\n".join(f" • {esc(e)}" for e in d.nat.evidence) or "[dim]no evidence recorded[/]"
+        )
+        findings = self.query_one("#findings")
+        findings.remove_children()
+        order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+        for f in sorted(d.findings, key=lambda f: order.get(f.severity, 9)):
+            text = f"{SEVERITY_ICON.get(f.severity, '?')} [b]{esc(f.title)}[/b]\n  {esc(f.detail)}"
+            if f.fix:
+                text += f"\n  [b]Fix:[/b] {esc(f.fix)}"
+            findings.mount(Static(text, classes=f"finding finding-{f.severity}", id=f"finding-{f.id}"))
+        if not d.findings:
+            findings.mount(Static("[dim]Nothing to report.[/]"))
+        sources = self.query_one("#source-table", DataTable)
+        sources.clear()
+        for s in d.external.sources:
+            sources.add_row(f"{s.method}/v{s.family}", s.endpoint, s.value or f"error: {s.error}", ms_text(s.ms))
+        up = d.upnp
+        facts = [
+            f"UPnP IGD: {'usable' if up.available else ('found, not usable' if up.found else 'not found')}"
+            + (f" ({up.error})" if up.error else ""),
+            f"NAT-PMP: {'answered' if up.natpmp_available else 'no answer'}"
+            + (f", WAN {up.natpmp_wan_ipv4}" if up.natpmp_wan_ipv4 else ""),
+            f"Router port mappings: {len(up.mappings)}",
+        ]
+        facts += [f"  {m.external_port}/{m.protocol} → {m.internal}  {m.description}" for m in up.mappings]
+        if d.nat.traceroute_hops:
+            facts.append("Path: " + " → ".join(d.nat.traceroute_hops))
+        self.query_one("#router-facts", Static).update(esc("\n".join(facts)))
+        self.set_status(f"[$success]Diagnosis done in {ms_text(d.duration_ms)}.[/]")
+        self.refresh_nav()
+        self.query_one("#body").scroll_home(animate=False)
+
+    def show_failure(self, what: str, error: str) -> None:
+        self.failed = True
+        self.query_one("#probes").mount(
+            Static(f"[$error]✗ The diagnosis stopped: {esc(error)}[/]\n"
+                   "  Press r to try again, or n to go on without it.", classes="probe")
+        )
+        self.refresh_nav()
+
+    def blocked_reason(self) -> str | None:
+        if self.state.diagnosis is None and not getattr(self, "failed", False):
+            return "The diagnosis is still running."
+        return None
+
+    def action_toggle_details(self) -> None:
+        details = self.query_one("#details")
+        details.display = not details.display
+        if details.display:
+            self.call_after_refresh(details.scroll_visible)

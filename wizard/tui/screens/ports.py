@@ -1,0 +1,264 @@
+"""Step 4: which service, tested from outside; the verdict and the fix."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import work
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
+
+from checks.errors import DdnsWizardError
+from checks.model import PortResult
+
+from ...engine import PortSpec
+from ..messages import MappingDone, PortChecked, PortsReady
+from ..widgets import esc
+from .base import WizardScreen
+
+PRESETS: tuple[tuple[str, str, tuple[PortSpec, ...]], ...] = (
+    ("web", "Web server", (PortSpec(80), PortSpec(443))),
+    ("ssh", "SSH", (PortSpec(22),)),
+    ("minecraft", "Minecraft", (PortSpec(25565),)),
+    ("wireguard", "WireGuard VPN", (PortSpec(51820, "udp"),)),
+    ("plex", "Plex", (PortSpec(32400),)),
+    ("rdp", "Remote Desktop (RDP)", (PortSpec(3389),)),
+    ("custom", "Custom", ()),
+)
+
+# Services that should sit behind a VPN rather than face the internet.
+RISKY_PORTS = {22: "SSH", 23: "Telnet", 445: "SMB", 3389: "RDP", 5900: "VNC"}
+
+VERDICT_TEXT = {
+    "open": ("[$success]✓ open[/]", "reachable from the internet"),
+    "not-forwarded": ("[$error]✗ not forwarded[/]", "your router does not pass it to this computer"),
+    "isp-blocked": ("[$error]✗ blocked by your ISP[/]", "filtered before it reaches your router"),
+    "upstream-nat": ("[$error]✗ upstream NAT[/]", "CGNAT or double NAT stops it before your router"),
+    "unknown": ("[$warning]? unknown[/]", "no outside prober answered"),
+}
+
+
+def parse_ports(text: str) -> tuple[PortSpec, ...]:
+    """``"8080, 9000/udp"`` → PortSpecs.  Raises ``ValueError`` with a readable reason."""
+    specs: list[PortSpec] = []
+    for item in text.replace(",", " ").split():
+        number, _, proto = item.partition("/")
+        proto = (proto or "tcp").lower()
+        if proto not in ("tcp", "udp"):
+            raise ValueError(f"{item}: the protocol must be tcp or udp")
+        if not number.isdigit() or not 1 <= int(number) <= 65535:
+            raise ValueError(f"{item}: a port is a number from 1 to 65535")
+        specs.append(PortSpec(int(number), proto))  # type: ignore[arg-type]
+    if not specs:
+        raise ValueError("type one or more ports, e.g. 8080 or 9000/udp")
+    return tuple(specs)
+
+
+def result_text(r: PortResult) -> str:
+    word, meaning = VERDICT_TEXT.get(r.verdict, (r.verdict, ""))
+    lines = [f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"]
+    lines += [f"   • {esc(e)}" for e in r.evidence]
+    if r.fix:
+        lines.append(f"   [b]Fix:[/b] {esc(r.fix)}")
+    if r.upnp_mapped:
+        lines.append("   [dim](tested through a temporary UPnP mapping, removed afterwards)[/]")
+    return "\n".join(lines)
+
+
+class PortsScreen(WizardScreen):
+    STEP = "ports"
+    HELP = """\
+Choose the service you want to reach from outside, then **t** tests it *from outside*:
+an outside prober tries to connect to your public address while the wizard listens here.
+
+- **open**: it works.
+- **not forwarded**: add a port forward on your router to this computer (give the computer
+  a fixed LAN address first), or let UPnP do it (**m**).
+- **blocked by your ISP**: the forward is there but the ISP filters the port (80, 25 and 445
+  often); use another port, a tunnel, or a business line.
+- **upstream NAT**: CGNAT or double NAT; see the previous step.
+
+Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
+(WireGuard) and expose only the VPN's port. Testing is optional: **n** skips it.
+"""
+
+    BINDINGS = [
+        Binding("t", "test", "Test"),
+        Binding("m", "map", "UPnP forward"),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static("[b]Which service should be reachable from outside?[/b]", classes="section")
+        with Horizontal(id="port-choice"):
+            with RadioSet(id="presets"):
+                for i, (key, label, specs) in enumerate(PRESETS):
+                    ports = ", ".join(str(s) for s in specs)
+                    text = f"{label} ({ports})" if ports else f"{label}…"
+                    yield RadioButton(text, value=(i == 0), id=f"preset-{key}")
+            with Vertical(id="port-side"):
+                yield Input(placeholder="e.g. 8080 9000/udp", id="custom-ports", compact=True)
+                yield Static("", id="custom-error", classes="field-error")
+                upnp = self.state.diagnosis is not None and self.state.diagnosis.upnp.available
+                yield Checkbox("Open it with UPnP for the test (removed after)",
+                               value=False, id="use-upnp", compact=True)
+                self._upnp_available = upnp
+                yield Button("Test from outside (t)", id="test", compact=True, variant="primary")
+        yield Static("", id="risk-warning")
+        yield Vertical(id="port-results")
+        yield Static("", id="mapping")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.results: dict[str, PortResult] = {}
+        self.query_one("#use-upnp").display = self._upnp_available
+        self.query_one("#custom-ports").display = False
+        self.query_one("#presets", RadioSet).focus()
+        self._update_warning()
+
+    # -- choice ----------------------------------------------------------------
+    def selected_key(self) -> str:
+        pressed = self.query_one("#presets", RadioSet).pressed_button
+        return (pressed.id or "preset-web").removeprefix("preset-") if pressed else "web"
+
+    def selected_ports(self) -> tuple[PortSpec, ...]:
+        key = self.selected_key()
+        if key == "custom":
+            return parse_ports(self.query_one("#custom-ports", Input).value)
+        return next(specs for k, _, specs in PRESETS if k == key)
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        custom = self.selected_key() == "custom"
+        field = self.query_one("#custom-ports", Input)
+        field.display = custom
+        if custom:
+            field.focus()
+        self._update_warning()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "custom-ports":
+            self._update_warning()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "custom-ports":
+            self.action_test()
+
+    def _update_warning(self) -> None:
+        error = self.query_one("#custom-error", Static)
+        try:
+            specs = self.selected_ports()
+            error.update("")
+        except ValueError as exc:
+            specs = ()
+            if self.query_one("#custom-ports", Input).value:
+                error.update(f"[$error]{esc(exc)}[/]")
+        risky = sorted({RISKY_PORTS[s.port] for s in specs if s.port in RISKY_PORTS})
+        warning = self.query_one("#risk-warning", Static)
+        if risky:
+            names = " and ".join(risky)
+            warning.update(
+                f"[$warning][b]! Think twice before exposing {names} directly.[/b][/] It will be "
+                "scanned and attacked within hours. Prefer a VPN (WireGuard preset) and reach "
+                f"{names} through it; if you must expose it, use keys/MFA, no password logins, "
+                "and keep it updated."
+            )
+            warning.display = True
+        else:
+            warning.display = False
+
+    # -- test ------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "test":
+            event.stop()
+            self.action_test()
+        elif event.button.id == "map-now":
+            event.stop()
+            self.action_map()
+        else:
+            super().on_button_pressed(event)
+
+    def action_test(self) -> None:
+        if self.is_busy:
+            return
+        try:
+            specs = self.selected_ports()
+        except ValueError as exc:
+            self.set_status(f"[$error]{esc(exc)}[/]")
+            return
+        use_upnp = self._upnp_available and self.query_one("#use-upnp", Checkbox).value
+        self.results = {}
+        self.query_one("#port-results").remove_children()
+        self.query_one("#mapping", Static).update("")
+        self.started(self.run_check(specs, use_upnp), f"Testing {', '.join(map(str, specs))} from outside")
+
+    @work(exclusive=True, exit_on_error=False)
+    async def run_check(self, specs: tuple[PortSpec, ...], use_upnp: bool) -> None:
+        results = await self.engine.check_ports(
+            specs, upnp=use_upnp, on_progress=lambda r: self.post_message(PortChecked(r))
+        )
+        self.post_message(PortsReady(tuple(results)))
+
+    def _show_result(self, r: PortResult) -> None:
+        key = f"{r.port}/{r.protocol}"
+        box = self.query_one("#port-results")
+        widget_id = f"port-{r.port}-{r.protocol}"
+        existing = box.query(f"#{widget_id}")
+        text = result_text(r)
+        if existing:
+            existing.first(Static).update(text)
+        else:
+            box.mount(Static(text, id=widget_id, classes=f"port-result verdict-{r.verdict}"))
+        self.results[key] = r
+
+    def on_port_checked(self, message: PortChecked) -> None:
+        self._show_result(message.result)
+
+    def on_ports_ready(self, message: PortsReady) -> None:
+        for r in message.results:
+            self._show_result(r)
+        self.state.ports = tuple(self.results.values())
+        opened = sum(1 for r in self.results.values() if r.verdict == "open")
+        self.set_status(f"Tested: {opened} of {len(self.results)} reachable from outside.")
+        if self.unforwarded() and self._upnp_available:
+            self.query_one("#mapping", Static).update(
+                "[b]Your router supports UPnP.[/b] Press [b]m[/b] to forward "
+                + ", ".join(f"{r.port}/{r.protocol}" for r in self.unforwarded())
+                + " to this computer now (you can remove it later with `ddns-wizard upnp remove`)."
+            )
+        self.refresh_bindings()
+
+    def unforwarded(self) -> list[PortResult]:
+        return [r for r in self.results.values() if r.verdict == "not-forwarded"]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "map":
+            return True if (self._upnp_available and self.unforwarded()) else None
+        return True
+
+    def action_map(self) -> None:
+        if self.is_busy or not (self._upnp_available and self.unforwarded()):
+            return
+        specs = tuple(PortSpec(r.port, r.protocol) for r in self.unforwarded())
+        self.started(self.run_mapping(specs), "Asking the router to forward")
+
+    @work(exclusive=True, exit_on_error=False)
+    async def run_mapping(self, specs: tuple[PortSpec, ...]) -> None:
+        texts = []
+        ok = True
+        for spec in specs:
+            try:
+                texts.append(await self.engine.add_port_mapping(spec))
+            except DdnsWizardError as exc:
+                ok = False
+                texts.append(f"{spec}: the router refused: {exc}")
+        self.post_message(MappingDone(ok, "\n".join(texts)))
+
+    def on_mapping_done(self, message: MappingDone) -> None:
+        colour = "$success" if message.ok else "$error"
+        self.query_one("#mapping", Static).update(
+            f"[{colour}]{esc(message.text)}[/]\nPress [b]t[/b] to test again."
+        )
+
+    def show_failure(self, what: str, error: str) -> None:
+        self.query_one("#mapping", Static).update(f"[$error]{esc(what)} failed: {esc(error)}[/]")

@@ -1,0 +1,97 @@
+"""Step 5: choose a DDNS provider; its sign-up steps, with links."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widget import Widget
+from textual.widgets import DataTable, Link, Static
+
+from ...engine import ProviderInfo
+from ..widgets import esc
+from .base import WizardScreen
+
+
+class ProviderScreen(WizardScreen):
+    STEP = "provider"
+    HELP = """\
+A DDNS provider hosts the name and changes its address when your updater asks.
+Free hostnames exist (DuckDNS, No-IP, Dynu, deSEC); with your own domain, Cloudflare's API
+or an RFC 2136 server works too. Prefer a provider that gives a **per-host key or API
+token**, so your account password never sits on this machine.
+
+**↑/↓** choose, the panel shows how to sign up; **o** opens the sign-up page in your
+browser (or copy the address shown). **Enter** or **n** goes on with the highlighted one.
+"""
+
+    BINDINGS = [Binding("o", "open_link", "Open sign-up page")]
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static("[b]Choose a provider[/b] [dim](↑/↓, Enter)[/]", classes="section")
+        yield DataTable(id="providers", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="signup"):
+            yield Static(id="signup-title")
+            yield Static(id="signup-steps")
+            yield Link("", id="signup-link")
+            yield Static(id="pitfalls")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.providers: tuple[ProviderInfo, ...] = ()
+        table = self.query_one("#providers", DataTable)
+        table.add_columns("Provider", "Cost", "Needs", "IPv6")
+        try:
+            self.providers = tuple(self.engine.list_providers())
+        except Exception as exc:  # a missing registry must not kill the wizard
+            self.set_status(f"[$error]Cannot list providers: {esc(exc)}[/]")
+        for p in self.providers:
+            table.add_row(p.title, p.cost, p.needs_text, "yes" if p.supports_ipv6 else "no", key=p.name)
+        start = 0
+        if self.state.provider is not None:
+            names = [p.name for p in self.providers]
+            if self.state.provider.name in names:
+                start = names.index(self.state.provider.name)
+        if self.providers:
+            table.move_cursor(row=start)
+            self._show(self.providers[start])
+        table.focus()
+        self.refresh_nav()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if 0 <= event.cursor_row < len(self.providers):
+            self._show(self.providers[event.cursor_row])
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if 0 <= event.cursor_row < len(self.providers):
+            self._show(self.providers[event.cursor_row])
+            self.action_next()
+
+    def _show(self, p: ProviderInfo) -> None:
+        if self.state.provider is None or self.state.provider.name != p.name:
+            # A different provider: credentials checked for the old one no longer count.
+            self.state.preflight = None
+            self.state.host = None
+        self.state.provider = p
+        self.query_one("#signup-title", Static).update(f"[b]Sign up with {esc(p.title)}[/b]")
+        steps = "\n".join(f" {i}. {esc(s)}" for i, s in enumerate(p.signup_steps, 1))
+        self.query_one("#signup-steps", Static).update(steps or "[dim]No sign-up needed.[/]")
+        link = self.query_one("#signup-link", Link)
+        link.text = p.url
+        link.url = p.url
+        link.display = bool(p.url)
+        pitfalls = "\n".join(f" [$warning]![/] {esc(s)}" for s in p.pitfalls)
+        self.query_one("#pitfalls", Static).update(pitfalls)
+        self.refresh_nav()
+
+    def action_open_link(self) -> None:
+        if self.state.provider and self.state.provider.url:
+            self.app.open_url(self.state.provider.url)
+            self.set_status(f"Opening {esc(self.state.provider.url)} in your browser.")
+
+    def blocked_reason(self) -> str | None:
+        if self.state.provider is None:
+            return "Choose a provider first."
+        return None

@@ -1,0 +1,132 @@
+"""Step 8: what the authoritative servers and public resolvers answer, until consistent; ping."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual import work
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import DataTable, ProgressBar, Static
+
+from checks.model import VerifyResult
+
+from ..messages import VerifyDone, VerifyProgress
+from ..widgets import Spinner, esc, ms_text
+from .base import WizardScreen
+
+VERDICT_TEXT = {
+    "ok": "[$success]✓ The name points here, at every server asked.[/]",
+    "propagating": "[$warning]… Propagating:[/] the authoritative servers have the new address; "
+    "some resolvers still serve the old one from their cache.",
+    "wrong-ip": "[$error]✗ The name points to another address.[/]",
+    "nxdomain": "[$error]✗ The name does not exist (yet).[/]",
+    "no-answer": "[$error]✗ The name exists but has no address record.[/]",
+    "unknown": "[$warning]? Could not ask the DNS servers.[/]",
+}
+
+WAIT_S = 180.0
+
+
+class VerifyScreen(WizardScreen):
+    STEP = "verify"
+    HELP = """\
+The wizard asks the hostname's **authoritative** servers directly (they have the truth the
+moment the update lands) and several **public resolvers** (they cache answers for the
+record's TTL, so they may show the old address for a few minutes). It keeps asking until
+every answer agrees, then pings the name.
+
+A ping that gets no answer is not a failure by itself: many routers drop ping. **r** asks
+again; **Esc** stops waiting. Your local computer may also cache: flush its DNS cache if
+`ping` still shows the old address.
+"""
+
+    BINDINGS = [Binding("r", "recheck", "Check again")]
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static("", id="verify-title")
+        yield Spinner(id="spinner")
+        yield ProgressBar(id="consistency", show_eta=False)
+        yield Static("", id="verify-verdict")
+        yield DataTable(id="answers", cursor_type="none", zebra_stripes=True)
+        yield Static("", id="ping")
+
+    def target(self) -> tuple[str | None, str | None, str | None]:
+        host = self.state.host or (self.state.config.hosts[0] if self.state.config.hosts else None)
+        d = self.state.diagnosis
+        ipv4 = d.external.ipv4 if d else None
+        ipv6 = d.external.ipv6 if d else None
+        provider = self.state.provider
+        if provider is not None and not provider.supports_ipv6:
+            ipv6 = None
+        return (host.hostname if host else None), ipv4, ipv6
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#answers", DataTable).add_columns("kind", "server", "answer", "TTL", "")
+        self.action_recheck()
+
+    def action_recheck(self) -> None:
+        if self.is_busy:
+            return
+        hostname, ipv4, ipv6 = self.target()
+        title = self.query_one("#verify-title", Static)
+        if hostname is None:
+            title.update("[$error]No hostname to verify.[/]")
+            return
+        expected = " and ".join(esc(a) for a in (ipv4, ipv6) if a) or "[dim]no public address[/]"
+        title.update(f"[b]{esc(hostname)}[/b] should point to {expected}")
+        self.query_one("#spinner", Spinner).start("Asking authoritative servers and resolvers…")
+        self.started(self.run_verify(hostname, ipv4, ipv6), f"Verifying {hostname}")
+
+    @work(exclusive=True, exit_on_error=False)
+    async def run_verify(self, hostname: str, ipv4: str | None, ipv6: str | None) -> None:
+        result = await self.engine.verify(
+            hostname, ipv4, ipv6, wait_s=WAIT_S,
+            on_progress=lambda r, waited: self.post_message(VerifyProgress(r, waited)),
+        )
+        self.post_message(VerifyDone(result))
+
+    def on_verify_progress(self, message: VerifyProgress) -> None:
+        self._show(message.result)
+        self.query_one("#spinner", Spinner).label = (
+            f"Waiting until every answer agrees… ({message.waited_s:.0f} s of at most {WAIT_S:.0f} s)"
+        )
+
+    def on_verify_done(self, message: VerifyDone) -> None:
+        self.state.verify = message.result
+        self.query_one("#spinner", Spinner).stop()
+        self._show(message.result)
+        self.refresh_nav()
+
+    def _show(self, r: VerifyResult) -> None:
+        answers = r.authoritative + r.resolvers
+        bar = self.query_one("#consistency", ProgressBar)
+        bar.update(total=max(len(answers), 1), progress=sum(1 for a in answers if a.ok))
+        lines = [VERDICT_TEXT.get(r.verdict, r.verdict)]
+        if r.explanation:
+            lines.append(esc(r.explanation))
+        if r.caches_settle_s and r.verdict != "ok":
+            lines.append(f"Every cache should have the new address within {r.caches_settle_s} s.")
+        self.query_one("#verify-verdict", Static).update("\n".join(lines))
+        table = self.query_one("#answers", DataTable)
+        table.clear()
+        for kind, group in (("authoritative", r.authoritative), ("resolver", r.resolvers)):
+            for a in group:
+                answer = ", ".join(a.answers) or (a.error or a.rcode or "no answer")
+                table.add_row(kind, a.server, answer, "–" if a.ttl is None else str(a.ttl), "✓" if a.ok else "✗")
+        ping = r.ping
+        if ping is None:
+            text = "[dim]Ping: not tried.[/]"
+        elif ping.alive:
+            text = f"[$success]✓ Ping ({esc(ping.method)}): answers in {ms_text(ping.rtt_ms)}.[/]"
+        else:
+            text = (f"[$warning]Ping ({esc(ping.method)}): no answer.[/] Many routers drop ping: "
+                    "not a failure by itself. " + esc(ping.detail))
+        self.query_one("#ping", Static).update(text)
+
+    def on_work_cancelled(self) -> None:
+        self.query_one("#spinner", Spinner).stop()
+
+    def show_failure(self, what: str, error: str) -> None:
+        self.query_one("#verify-verdict", Static).update(f"[$error]✗ {esc(error)}[/]")

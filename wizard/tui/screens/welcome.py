@@ -1,0 +1,76 @@
+"""Step 1: what will happen, what will not, and what the user wants to do."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from ..state import Mode
+from .base import WizardScreen
+
+CHOICES: tuple[tuple[Mode, str], ...] = (
+    ("setup", "Set up DDNS: a name that follows this network's address"),
+    ("troubleshoot", "Troubleshoot: why can't people reach my server?"),
+    ("report", "Just export a diagnostic report (for a forum or your ISP)"),
+)
+
+INTRO = """\
+[b]Get a server at home reachable under a name[/b], or find out plainly why it can't be.
+
+[b]What will happen[/b]
+ • a look at your network: addresses, router, NAT (read-only)
+ • a port test from outside, a provider, your credentials, an update, a DNS check
+[b]What will not[/b]
+ • [b]nothing changes on your router without asking you first[/b]
+ • nothing is saved until the last step; secrets only go to your config file (0600)"""
+
+
+class WelcomeScreen(WizardScreen):
+    STEP = "welcome"
+    NEXT_LABEL = "Start ▶"
+    HELP = """\
+**ddns-wizard** walks you from nothing to a working DDNS name, one step at a time.
+
+- **Set up DDNS**: diagnosis, port test, provider, credentials, first update, DNS check, save.
+- **Troubleshoot**: diagnosis and port test (and a DNS check of your configured name), so you
+  see *why* your server is unreachable: CGNAT, double NAT, a missing forward, an ISP block.
+- **Export a report**: the diagnosis as a file you can paste into a forum or send to your ISP.
+
+Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or cancels what is running),
+**F1** this help, **F2** light/dark theme, **Ctrl+Q** quit.
+"""
+
+    BINDINGS = [
+        Binding("1", "choose(0)", "Set up", show=False),
+        Binding("2", "choose(1)", "Troubleshoot", show=False),
+        Binding("3", "choose(2)", "Report", show=False),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        yield Static(INTRO, id="intro")
+        yield Static("[b]What do you want to do?[/b]", classes="section")
+        yield OptionList(
+            *(Option(f"{i + 1}. {label}", id=mode) for i, (mode, label) in enumerate(CHOICES)),
+            id="choices",
+        )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        choices = self.query_one("#choices", OptionList)
+        choices.highlighted = 0
+        choices.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.wizard.start(event.option.id)  # type: ignore[arg-type]
+
+    def action_choose(self, index: int) -> None:
+        self.wizard.start(CHOICES[index][0])
+
+    def action_next(self) -> None:
+        index = self.query_one("#choices", OptionList).highlighted or 0
+        self.wizard.start(CHOICES[index][0])
