@@ -107,7 +107,8 @@ class Internet:
             "ip_echo_v6": [f"https://[{echo_v6}]/"] if echo_v6 else [],
             "dns_echo": [f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}", f"google@{plan.DNS_ECHO}"],
             "stun": [f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}"],
-            "port_check": [f"https://{plan.PROBE}/port/{{port}}"],
+            # the project's own probe server first (nonce banner, UDP), echoip-style as fallback
+            "port_check": [f"ddnsw+{self.probe_url}", f"https://{plan.PROBE}/port/{{port}}"],
             "outbound_target": plan.ALLPORTS,
             "resolvers": [plan.RESOLVER, plan.RESOLVER2],
         }

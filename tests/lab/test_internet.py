@@ -433,6 +433,6 @@ def test_internet_endpoints_table_points_only_at_lab_services(lab_home: Any) -> 
     assert endpoints["dns_echo"] == [f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}",
                                      f"google@{plan.DNS_ECHO}"]
     assert endpoints["stun"] == [f"{plan.STUN1}:3478", f"{plan.STUN2}:3478"]
-    assert endpoints["port_check"] == [f"https://{plan.PROBE}/port/{{port}}"]
+    assert endpoints["port_check"] == [f"ddnsw+https://{plan.PROBE}", f"https://{plan.PROBE}/port/{{port}}"]
     assert endpoints["outbound_target"] == plan.ALLPORTS
     assert endpoints["resolvers"] == [plan.RESOLVER, plan.RESOLVER2]
