@@ -748,6 +748,13 @@ def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, 
         return result("unknown", fix)
 
     # reach == "no": the probe failed although something listened here.
+    if ev.protocol == "udp" and ev.listener == "in-use":
+        return result("unknown",
+                      f"Stop the service on {ev.label} for a moment and test again, so the tool's own listener "
+                      "can answer the probe.",
+                      ["A UDP service already listens on this port and did not answer the probe datagram; many "
+                       "UDP services (WireGuard, for one) stay silent to packets they do not recognise, so "
+                       "silence proves nothing."])
     nat_context = list(nat.evidence) if nat.verdict in ("nat", "unknown") else []
     common = (f" Port {ev.port} is one ISPs commonly block inbound." if ev.port in ISP_COMMONLY_BLOCKED
               and ev.protocol == "tcp" else "")

@@ -190,6 +190,14 @@ def test_udp_with_only_echoip_is_unknown_and_says_why() -> None:
     assert any("TCP only" in s for s in r.evidence) and "ddnsw+https://" in r.fix
 
 
+def test_silent_existing_udp_service_is_unknown_not_a_router_problem() -> None:
+    target = ev(51820, answer(51820, "not-reached", protocol="udp", result="timeout"), protocol="udp",
+                listener="in-use")
+    control = ev(45000, answer(45000, "not-reached", protocol="udp", result="timeout"), protocol="udp", nonce="c")
+    r = decide_port(target, control, assess_nat(NO_UPNP, "23.128.64.20"))
+    assert r.verdict == "unknown" and any("WireGuard" in s for s in r.evidence)
+
+
 def test_low_port_without_root_is_unknown_and_says_root() -> None:
     target = ev(80, None, listener="denied",
                 listener_error="could not listen on port 80: ports 1-1023 need root to listen on")

@@ -93,11 +93,14 @@ def test_home_without_upnp_is_not_forwarded(lab_home_no_upnp: Any) -> None:
 
 
 def test_isp_blocked_80_while_8080_open(lab_factory: Any) -> None:
-    lab = lab_factory("home", block_inbound=("80/tcp",))
+    lab = lab_factory("home", block_inbound=("80/tcp", "5000/udp"))
     use_probe_server(lab)
-    results = check(lab, "80", "8080", "--upnp")
+    results = check(lab, "80", "8080", "5000/udp", "5001/udp", "--upnp")
     assert results[(80, "tcp")]["verdict"] == "isp-blocked", results[(80, "tcp")]
+    assert "25, 80, 443 and 445" in results[(80, "tcp")]["fix"]
     assert results[(8080, "tcp")]["verdict"] == "open", results[(8080, "tcp")]
+    assert results[(5000, "udp")]["verdict"] == "isp-blocked", results[(5000, "udp")]
+    assert results[(5001, "udp")]["verdict"] == "open", results[(5001, "udp")]
     assert upnpc_mappings(lab) == []
 
     # Ctrl-C and SIGTERM in the middle of the test (while the prober waits for the
@@ -122,6 +125,13 @@ def test_cgnat_is_upstream_nat(lab_cgnat: Any) -> None:
         r = check(lab_cgnat, "8080", *extra)[(8080, "tcp")]
         assert r["verdict"] == "upstream-nat", r
         assert "no forwarding at home" in r["fix"]
+
+
+def test_double_nat_is_upstream_nat_with_bridge_mode_advice(lab_double_nat: Any) -> None:
+    use_probe_server(lab_double_nat)
+    r = check(lab_double_nat, "8080", "--upnp")[(8080, "tcp")]
+    assert r["verdict"] == "upstream-nat", r
+    assert "bridge" in r["fix"]
 
 
 # --------------------------------------------------------------------------- outbound
