@@ -102,14 +102,17 @@ class _Protocol(asyncio.DatagramProtocol):
             self.last_bad = str(exc)
 
     def error_received(self, exc: Exception) -> None:
-        # Connected UDP socket: an ICMP port-unreachable means nothing listens on 5351.
+        # Connected UDP socket, so the error is about the gateway: an ICMP port-unreachable
+        # means nothing listens on 5351; others (no route, host unreachable) are final too.
+        if self.future.done():
+            return
         if isinstance(exc, ConnectionRefusedError):
             self.refused = True
-            if not self.future.done():
-                ms = (time.monotonic() - self.started) * 1000
-                self.future.set_result(NatPmpReply(
-                    False, None, None, None, None, None, None,
-                    "connection refused: the router does not run NAT-PMP", round(ms, 1)))
+            message = "connection refused: the router does not run NAT-PMP"
+        else:
+            message = f"cannot reach {self.gateway}: {getattr(exc, 'strerror', None) or exc}"
+        ms = (time.monotonic() - self.started) * 1000
+        self.future.set_result(NatPmpReply(False, None, None, None, None, None, None, message, round(ms, 1)))
 
 
 async def _request(gateway: str, op: int, payload: bytes, timeout_s: float, port: int) -> NatPmpReply:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import time
 from collections import Counter
@@ -110,14 +111,28 @@ async def http_echo(
     return result(value, None)
 
 
+def _root_os_error(exc: BaseException) -> OSError | None:
+    """The OSError with an errno under httpx/httpcore/anyio's wrappers, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno is not None:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _connect_error_text(exc: Exception) -> str:
-    text = str(exc)
+    root = _root_os_error(exc)
+    # asyncio words it "Connect call failed (...)": the errno's own text says why.
+    text = f"{exc} ({os.strerror(root.errno)})" if root is not None and root.errno else str(exc)
     low = text.lower()
     if "refused" in low:
         return "connection refused"
     if "name or service not known" in low or "nodename nor servname" in low or "resolution" in low:
         return f"cannot resolve the service's name ({text})"
-    if "unreachable" in low:
+    if "unreachable" in low or "no route to host" in low:
         return "network unreachable (no route to the service)"
     if "certificate" in low or "ssl" in low:
         return f"TLS failed: {text}"

@@ -211,10 +211,14 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
     loop = asyncio.get_running_loop()
     local = "0.0.0.0" if family == 4 else "::"
     try:
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _StunProtocol(queries), local_addr=(local, 0),
-            family=socket.AF_INET if family == 4 else socket.AF_INET6,
-        )
+        sock = socket.socket(socket.AF_INET if family == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((local, 0))
+            transport, _ = await loop.create_datagram_endpoint(lambda: _StunProtocol(queries), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
     except OSError as exc:
         for q in queries:
             q.error = f"cannot open a UDP socket: {exc.strerror or exc}"
@@ -236,7 +240,11 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
                 if q.done.is_set() or time.monotonic() >= deadline:
                     return
                 try:
-                    transport.sendto(build_binding_request(q.txid), q.addr)
+                    # On the socket itself: the transport would swallow the OSError
+                    # (e.g. "Network is unreachable") and we would wait out the deadline.
+                    sock.sendto(build_binding_request(q.txid), q.addr)
+                except BlockingIOError:
+                    pass        # socket buffer full: the next retransmission will go
                 except OSError as exc:
                     q.error = f"cannot send to {q.addr[0]}: {exc.strerror or exc}"  # type: ignore[index]
                     q.done.set()

@@ -151,12 +151,17 @@ async def ssdp_discover(
         targets = [SSDP_GROUP]
         if gateway and parse_ip(gateway) is not None and ":" not in gateway:
             targets.append((gateway, SSDP_GROUP[1]))
+        sent = 0
         for dest in targets:
             for st in SEARCH_TARGETS:
                 try:
-                    transport.sendto(build_msearch(st), dest)
+                    # On the socket itself: the transport would swallow the OSError.
+                    sock.sendto(build_msearch(st), dest)
+                    sent += 1
                 except OSError:
-                    pass        # no multicast route (offline): nothing will answer
+                    pass        # e.g. no multicast route
+        if not sent:
+            return None         # nothing went out (no network at all): do not wait for answers
         try:
             return await asyncio.wait_for(asyncio.shield(protocol.found), timeout_s)
         except TimeoutError:

@@ -8,6 +8,7 @@ tests/lab). The parsers are fuzzed: no body or DNS message may crash them.
 from __future__ import annotations
 
 import asyncio
+import errno
 import struct
 from collections.abc import AsyncIterator, Callable
 
@@ -108,6 +109,17 @@ async def test_http_echo_timeout_and_refused() -> None:
     async with client_with(refuse) as client:
         src = await http_echo(client, "https://down.test/", timeout_s=1)
     assert src.error == "connection refused"
+
+    def no_route(request: httpx.Request) -> httpx.Response:
+        # What httpx raises on a network without a route: the errno sits under the wrappers.
+        try:
+            raise OSError(errno.EHOSTUNREACH, "Connect call failed ('11.1.0.10', 443)")
+        except OSError as exc:
+            raise httpx.ConnectError("All connection attempts failed", request=request) from exc
+
+    async with client_with(no_route) as client:
+        src = await http_echo(client, "https://11.1.0.10/", timeout_s=1)
+    assert src.error == "network unreachable (no route to the service)"
 
 
 async def test_http_echo_huge_body_is_not_an_address() -> None:
