@@ -477,7 +477,7 @@ class MappingLedger:
             except TimeoutError:
                 self.leftovers.append((m.describe(), f"the router did not answer within {timeout_s:g} s"))
             except MappingError as exc:
-                if m.uncertain:
+                if m.uncertain and not await self._still_there(m):
                     self.removed.append(m)   # never created after all
                 else:
                     self.leftovers.append((m.describe(), str(exc)))
@@ -485,6 +485,15 @@ class MappingLedger:
                 self.leftovers.append((m.describe(), f"{type(exc).__name__}: {exc}"))
 
         await asyncio.gather(*(remove_one(m) for m in pending))
+
+    @staticmethod
+    async def _still_there(m: CreatedMapping) -> bool:
+        try:
+            async with asyncio.timeout(2.0):
+                current = await m.mapper.existing(m.external_port, m.protocol)
+        except Exception:
+            return False
+        return current is not None and current.internal_host == m.internal_host
 
 
 async def remove_shielded(ledger: MappingLedger, *, timeout_s: float = 5.0) -> None:
@@ -852,6 +861,11 @@ async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: P
                             "that mapping alone."), None
     try:
         granted = await mapper.add(port, protocol, internal_host, port, lease_s, MAPPING_DESCRIPTION)
+    except asyncio.CancelledError:
+        # Ctrl-C while the router works on it: the call may still complete (miniupnpc runs in a
+        # thread), so it is removed at the end like any other.
+        ledger.record(CreatedMapping(mapper, port, protocol, internal_host, port, uncertain=True))
+        raise
     except MappingError as exc:
         if exc.code is None:
             # No answer / transport trouble: it may exist anyway, so try removing it at the end.

@@ -547,3 +547,36 @@ async def test_end_to_end_with_the_real_probe_server_on_loopback() -> None:
     verdicts = {(r.port, r.protocol): r.verdict for r in report.results}
     assert verdicts == {(tcp_port, "tcp"): "open", (udp_port, "udp"): "open"}
     assert all(any("reached this very machine" in s for s in r.evidence) for r in report.results)
+
+
+async def test_mapping_being_added_when_cancelled_is_removed_too() -> None:
+    """Ctrl-C while the router is still adding a mapping: miniupnpc keeps working in its thread,
+    modelled here by a shielded add that completes after the cancel (calls serialised like IgdClient's)."""
+    igd = FakeIgd()
+    lock = asyncio.Lock()
+    adding = asyncio.Event()
+    real_add, real_delete = igd.add_mapping, igd.delete_mapping
+
+    async def slow_add(*args: object) -> None:
+        async def work() -> None:
+            async with lock:
+                adding.set()
+                await asyncio.sleep(0.1)
+                await real_add(*args)  # type: ignore[arg-type]
+        await asyncio.shield(asyncio.ensure_future(work()))
+
+    async def serial_delete(port: int, proto: str) -> bool:
+        async with lock:
+            return await real_delete(port, proto)
+
+    igd.add_mapping = slow_add  # type: ignore[method-assign]
+    igd.delete_mapping = serial_delete  # type: ignore[method-assign]
+    async with mock_client(dial_back) as client:
+        task = asyncio.create_task(run_port_check(
+            [PortSpec(free_port())], endpoints=ENDPOINTS, client=client, use_upnp=True,
+            facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1"))
+        await asyncio.wait_for(adding.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert igd.added and igd.table == {}
