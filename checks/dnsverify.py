@@ -90,6 +90,7 @@ class _Reply:
     ttl: int | None = None             # TTL of the address records, else the negative-caching TTL
     error: str | None = None
     authoritative: bool = False        # AA flag
+    cname: str | None = None           # CNAME chain ends at this name, whose addresses are not in the reply
 
 
 # --------------------------------------------------------------------------- helpers
@@ -341,7 +342,10 @@ def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, 
         ttl = min(ttls)
     else:
         ttl = _negative_ttl(response)
-    return _Reply(rcode=rcode, addresses=tuple(addresses), ttl=ttl, error=error, authoritative=aa)
+    alias = None
+    if not addresses and name != dns.name.from_text(qname):
+        alias = name.to_text(omit_final_dot=True)
+    return _Reply(rcode=rcode, addresses=tuple(addresses), ttl=ttl, error=error, authoritative=aa, cname=alias)
 
 
 def _negative_ttl(response: dns.message.Message) -> int | None:
@@ -376,7 +380,8 @@ def _merge(server: str, replies: Sequence[_Reply]) -> DnsAnswer:
     error = None
     if errors:
         error = "; ".join(dict.fromkeys(errors))
-    return DnsAnswer(server=server, answers=answers, ttl=ttl, ok=False, error=error, rcode=rcode)
+    alias = None if answers else next((r.cname for r in answered if r.cname), None)
+    return DnsAnswer(server=server, answers=answers, ttl=ttl, ok=False, error=error, rcode=rcode, cname=alias)
 
 
 def _auth_label(address: str, ns_name: str) -> str:
@@ -674,6 +679,13 @@ def _ping_target(authoritative: Sequence[DnsAnswer], resolvers: Sequence[DnsAnsw
     return None   # the name leads nowhere: pinging the expected address instead would mislead
 
 
+def _alias_target(answers: Sequence[DnsAnswer]) -> str | None:
+    """The CNAME target to follow when no answering server gave addresses, only an alias."""
+    if any(a.answers and a.rcode == "NOERROR" for a in answers):
+        return None
+    return next((a.cname for a in answers if a.cname and a.rcode == "NOERROR"), None)
+
+
 async def _ping(target: str | None, pinger: Pinger | None, timeout_s: float) -> PingResult:
     if target is None:
         return PingResult(method="none", alive=False, rtt_ms=None, target=None,
@@ -714,9 +726,23 @@ async def verify_hostname(
         resolver_answers(name, resolvers=resolvers, timeout_s=timeout_s),
     )
     auth_answers = await authoritative_answers(name, auth, timeout_s=timeout_s, port=port) if auth.targets else ()
+    # An alias (e.g. home.my-domain.org CNAME myhome.duckdns.org): its addresses live in the
+    # target's zone, so ask the target's authoritative servers; the resolvers follow it themselves.
+    aliases: list[str] = []
+    alias = _alias_target(auth_answers)
+    while alias is not None and len(aliases) < _MAX_CNAME_CHAIN and alias not in aliases and alias != name:
+        aliases.append(alias)
+        auth = await find_authoritative(alias, resolvers=resolvers, timeout_s=timeout_s)
+        auth_answers = (await authoritative_answers(alias, auth, timeout_s=timeout_s, port=port)
+                        if auth.targets else ())
+        alias = _alias_target(auth_answers)
     verdict, explanation, settle, auth_answers, res = judge(expected_ipv4, expected_ipv6, auth_answers, res)
     if auth.error and not auth.targets:
         explanation = f"{explanation} (Authoritative servers: {auth.error}.)"
+    if aliases:
+        chain = " → ".join([name, *aliases])
+        explanation = (f"{name} is an alias (CNAME): {chain}; the authoritative servers of {aliases[-1]} "
+                       f"were asked. {explanation}")
     ping_result = await _ping(_ping_target(auth_answers, res), pinger, timeout_s) if ping else None
     return VerifyResult(hostname=name, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
                         authoritative=auth_answers, resolvers=res, verdict=verdict, ping=ping_result,

@@ -172,6 +172,7 @@ class DnsAnswer:
     ok: bool                         # answers == expected
     error: str | None = None
     rcode: str | None = None
+    cname: str | None = None         # the name is an alias: the CNAME chain ends at this name (outside the reply)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,10 @@ def base_records(host_ip: str | None = NEW_IP, ttl: int = 60) -> Records:
         ("ns2.example.test", "A"): (3600, ["127.0.0.2"]),
         ("v6only.example.test", "AAAA"): (60, [NEW_V6]),
         ("www.example.test", "CNAME"): (300, ["home.example.test."]),
+        ("alias.example.test", "CNAME"): (300, ["myhome.other.test."]),   # own domain → DDNS name
+        ("other.test", "NS"): (3600, ["ns1.other.test."]),
+        ("ns1.other.test", "A"): (3600, ["127.0.0.2"]),
+        ("myhome.other.test", "A"): (60, [NEW_IP]),
     }
     if host_ip is not None:
         recs[(HOST, "A")] = (ttl, [host_ip])
@@ -70,7 +74,7 @@ class StubDns:
     """
 
     records: Records
-    zones: tuple[str, ...] = (ZONE,)
+    zones: tuple[str, ...] = (ZONE, "other.test")
     recursive: bool = False
     mode: str = "normal"
     host: str = "127.0.0.1"
@@ -163,7 +167,10 @@ class StubDns:
             if (name, "CNAME") in self.records:
                 ttl, datas = self.records[(name, "CNAME")]
                 response.answer.append(dns.rrset.from_text(name + ".", ttl, "IN", "CNAME", *datas))
-                name = datas[0].rstrip(".")
+                target = datas[0].rstrip(".")
+                if not self.recursive and self._zone_of(target) != zone:
+                    return response.to_wire()   # an authoritative server stops at its zone's edge
+                name, zone = target, self._zone_of(target) or zone
                 continue
             break
         exists = name == zone or any(n == name or n.endswith("." + name) for n, _ in self.records)
@@ -381,6 +388,19 @@ async def test_a_half_answered_resolver_is_not_counted_as_stale(net: Net) -> Non
     # Without the AAAA half, its empty IPv6 answer must not read as "still serves nothing".
     assert result.resolvers[0].rcode is None and "no reply" in (result.resolvers[0].error or "")
     assert result.verdict != "propagating"
+
+
+async def test_verify_follows_an_alias_into_the_targets_zone(net: Net) -> None:
+    result = await verify_hostname("alias.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
+                                   resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    assert result.verdict == "ok", result.explanation
+    assert [a.server for a in result.authoritative] == ["ns1.other.test (127.0.0.2)"]
+    assert "alias.example.test → myhome.other.test" in result.explanation
+    assert (("alias.example.test", "A", False, "udp")) in net.ns1.log   # example.test's servers were asked first
+    net.ns2.records[("myhome.other.test", "A")] = (60, [OLD_IP])      # the DDNS name itself is stale
+    stale = await verify_hostname("alias.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
+                                  resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    assert stale.verdict == "wrong-ip"
 
 
 async def test_verify_unknown_when_nothing_answers(net: Net) -> None:
