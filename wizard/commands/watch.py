@@ -1,15 +1,84 @@
-"""`ddns-wizard watch` (not built yet)."""
+"""`ddns-wizard watch [--interval SECONDS] [--history FILE]`: the long-running updater.
+
+Prints one line per event (timestamps only on a terminal: journald adds its own),
+appends every address change and provider answer to the history (JSON Lines),
+and exits cleanly on SIGTERM/SIGINT.  Exit 0 after a signal, 2 when the
+configuration is unusable or every hostname was stopped by a provider refusal
+(a systemd unit uses RestartPreventExitStatus=2 so it does not loop).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--interval", type=float, default=300.0, metavar="SECONDS",
+                        help="seconds between address checks (default 300; at least 10)")
+    parser.add_argument("--history", metavar="FILE",
+                        help="history file (JSON Lines; default: history.jsonl in the platform state directory)")
+    parser.add_argument("--allow-private", action="store_true",
+                        help="allow publishing a private, CGNAT or otherwise non-public address")
 
 
 def run(args: argparse.Namespace) -> int:
-    from checks.errors import UsageError
+    import asyncio
+    from pathlib import Path
 
-    raise UsageError("'watch' is not available yet")
+    from checks.config import load_config
+    from checks.errors import UsageError
+    from checks.history import History, default_history_path
+    from checks.redact import Redactor
+    from checks.updater import check_config
+
+    if args.interval < 10:
+        raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")
+    config = load_config(args.config)
+    check_config(config)      # exit 2 before anything starts
+    redactor = Redactor.from_config(config)
+    history_path = Path(args.history).expanduser() if args.history else default_history_path()
+    emit = _emitter(redactor)
+    emit(f"watching {', '.join(h.hostname for h in config.hosts)} every {args.interval:g} s; "
+         f"history: {history_path}")
+    with History(history_path, redactor=redactor) as history:
+        return asyncio.run(_main(config, history, args, emit))
+
+
+async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+    import signal
+
+    from checks.updater import make_provider_client
+    from checks.watch import Watcher
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(name: str) -> None:
+        if not stop.is_set():
+            emit(f"received {name}: stopping")
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    async with make_provider_client() as client:
+        watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
+                          allow_private=args.allow_private)
+        code = await watcher.run(stop)
+    emit("stopped")
+    return code
+
+
+def _emitter(redactor):  # type: ignore[no-untyped-def]
+    import time
+
+    tty = sys.stdout.isatty()
+
+    def emit(text: str) -> None:
+        line = redactor.text(text)
+        if tty:
+            line = time.strftime("%H:%M:%S ") + line
+        print(line, flush=True)
+
+    return emit

@@ -1,0 +1,322 @@
+"""The long-running updater behind ``ddns-wizard watch``.
+
+Every round: find the public address (quorum), and for each hostname whose
+published address may differ, ask its authoritative servers; send an update
+only when they serve something else, then check (lightly: the authoritative
+answer) that the change landed.  Provider policy decides the rest:
+
+- a fatal reply (badauth, nohost, abuse, KO, 403 ...) stops that hostname, said
+  once, recorded in the history with a fingerprint of the host's configuration:
+  a restarted watch keeps it stopped until the configuration changes;
+- a retryable reply waits the provider's delay (``retry_after_s``: 911, dnserr,
+  429 Retry-After), doubled for each further failure up to the policy ceiling;
+- two updates of one hostname are never closer than ``min_interval_s``.
+
+Restart safety: the history is read at start (last published address, pending
+retry delays, stopped hosts), and DNS is asked before any send, so a restarted
+watch never re-sends a change that was already applied.
+Time, sleeping, the address detector and the DNS lookup are injected so the
+loop can be tested without a network or a real clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any, Awaitable, Callable
+
+from .config import Config, HostConfig
+from .history import History
+from .model import UpdateResult
+from .providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
+from .updater import Lookup, PublicAddress, decide, default_lookup, detect_public
+
+log = logging.getLogger("checks.watch")
+
+DEFAULT_INTERVAL_S = 300
+STOP_GRACE_S = 5.0            # how long an in-flight request may finish after SIGTERM
+VERIFY_ATTEMPTS = 3
+VERIFY_PAUSE_S = 1.0
+
+Detector = Callable[[], Awaitable[PublicAddress]]
+Sleep = Callable[[float], Awaitable[None]]
+Emit = Callable[[str], None]
+
+
+def fingerprint(host: HostConfig) -> str:
+    """A short, slow hash of the host's whole configuration (secrets included).
+
+    Lets a restarted watch tell "same configuration that was refused" from "the
+    user fixed it".  Slow (PBKDF2) and truncated so the history file cannot be
+    used to guess a password offline.
+    """
+    table = json.dumps(host.to_toml_table(), sort_keys=True, default=str).encode()
+    return hashlib.pbkdf2_hmac("sha256", table, b"ddns-wizard/history", 20_000).hex()[:12]
+
+
+@dataclass
+class HostState:
+    host: HostConfig
+    spec: ProviderSpec
+    fingerprint: str
+    published: str | None = None       # what we believe the authoritative servers serve
+    confirmed: bool = False            # `published` was confirmed this run (DNS or our own update)
+    last_sent_at: float | None = None
+    not_before: float = 0.0
+    failures: int = 0
+    stopped: str | None = None
+    last_note: str | None = None       # last message shown for a non-send decision (said once)
+    sent_count: int = 0
+
+
+@dataclass
+class Watcher:
+    config: Config
+    client: Any
+    history: History | None = None
+    interval_s: float = DEFAULT_INTERVAL_S
+    clock: Callable[[], float] = field(default=None)   # type: ignore[assignment]
+    sleep: Sleep = field(default=None)                # type: ignore[assignment]
+    detect: Detector | None = None
+    lookup: Lookup | None = None
+    emit: Emit = lambda text: None
+    allow_private: bool = False
+    states: dict[str, HostState] = field(default_factory=dict)
+    last_public: PublicAddress | None = None
+    public_note: str | None = None
+
+    def __post_init__(self) -> None:
+        import time
+
+        from .providers.registry import get_provider
+        from .updater import check_config
+
+        check_config(self.config)
+        self.clock = self.clock or time.time
+        self.sleep = self.sleep or asyncio.sleep
+        self.lookup = self.lookup or default_lookup
+        for host in self.config.hosts:
+            self.states[host.hostname] = HostState(host, get_provider(host.provider), fingerprint(host))
+
+    # ------------------------------------------------------------------ restart safety
+
+    def restore(self) -> None:
+        """Rebuild per-host state from the history (if any)."""
+        if self.history is None:
+            return
+        read = self.history.read()
+        for problem in read.problems:
+            self.emit(f"history: {problem}")
+        now = self.clock()
+        for record in read.records:
+            state = self.states.get(str(record.get("hostname")))
+            if state is None:
+                continue
+            event = record.get("event")
+            t = float(record.get("t") or 0)
+            if event == "update":
+                if record.get("result") in ("updated", "unchanged") and record.get("sent"):
+                    state.published = record["sent"]
+                    state.last_sent_at = t
+                    state.not_before = 0.0
+                    state.stopped = None
+                elif record.get("result") == "error" and record.get("retry_after_s"):
+                    state.not_before = t + float(record["retry_after_s"])
+                    state.last_sent_at = t
+            elif event == "check" and record.get("serves"):
+                state.published = record["serves"]
+            elif event == "stopped":
+                state.stopped = (str(record.get("message") or "stopped")
+                                 if record.get("fingerprint") == state.fingerprint else None)
+        for state in self.states.values():
+            if state.stopped:
+                self.emit(f"{state.host.hostname}: still stopped (the configuration has not changed since): "
+                          f"{state.stopped}")
+            elif state.not_before > now:
+                self.emit(f"{state.host.hostname}: waiting {int(state.not_before - now)} s before the next "
+                          f"attempt ({state.spec.title} asked to retry later)")
+
+    # ------------------------------------------------------------------ one round
+
+    async def _detect(self) -> PublicAddress:
+        if self.detect is not None:
+            return await self.detect()
+        want6 = any(wants_ipv6(h) for h in self.config.hosts)
+        return await detect_public(self.config, self.client, want_ipv6=want6)
+
+    def _record(self, event: str, **fields: Any) -> None:
+        if self.history is not None:
+            try:
+                self.history.append(event, **fields)
+            except OSError as exc:     # a full disk must not stop the updates
+                self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
+
+    async def tick(self) -> None:
+        public = await self._detect()
+        if public.ipv4 is None and public.ipv6 is None:
+            note = public.problem_v4 or public.problem_v6 or "the public address could not be determined"
+            if note != self.public_note:
+                self.emit(f"public address unknown: {note}")
+                self._record("address", ipv4=None, ipv6=None, problem=note)
+            self.public_note = note
+            return
+        self.public_note = None
+        previous = self.last_public
+        if previous is None or (previous.ipv4, previous.ipv6) != (public.ipv4, public.ipv6):
+            shown = join_sent(public.ipv4, public.ipv6)
+            was = join_sent(previous.ipv4, previous.ipv6) if previous else None
+            self.emit(f"public address {shown}" + (f" (was {was})" if was else "") +
+                      (f" — {public.summary}" if public.summary else ""))
+            self._record("address", ipv4=public.ipv4, ipv6=public.ipv6, previous=was)
+        self.last_public = public
+        for state in self.states.values():
+            if state.stopped is None:
+                await self._tick_host(state, public)
+
+    async def _tick_host(self, state: HostState, public: PublicAddress) -> None:
+        host = state.host
+        now = self.clock()
+        if now < state.not_before:
+            return
+        desired = join_sent(public.ipv4 if wants_ipv4(host) else None, public.ipv6 if wants_ipv6(host) else None)
+        if desired is None:
+            return
+        if state.confirmed and desired == state.published:
+            return                                   # nothing changed: no DNS query, no update
+        assert self.lookup is not None
+        current = await self.lookup(host.hostname, self.config.endpoints.resolvers)
+        decision = decide(host, state.spec.name, public, current, force=False, allow_private=self.allow_private)
+        if decision.result is not None:
+            if decision.result.result == "unchanged":
+                if state.published != desired or not state.confirmed:
+                    self._record("check", hostname=host.hostname, serves=desired)
+                    self.emit(f"{host.hostname}: DNS already serves {desired}; nothing to send")
+                state.published, state.confirmed, state.last_note = desired, True, None
+            elif decision.result.message != state.last_note:
+                state.last_note = decision.result.message
+                self.emit(f"{host.hostname}: {decision.result.message}")
+                self._record("check", hostname=host.hostname, problem=decision.result.code,
+                             message=decision.result.message)
+            return
+        if current[2] and state.published == desired:
+            # DNS could not be asked, and the history says this address was already sent.
+            state.confirmed = True
+            self.emit(f"{host.hostname}: authoritative DNS did not answer ({current[2]}); the history shows "
+                      f"{desired} was already sent, so nothing is re-sent")
+            return
+        min_gap = state.spec.policy.min_interval_s
+        if state.last_sent_at is not None and now - state.last_sent_at < min_gap:
+            state.not_before = state.last_sent_at + min_gap
+            self.emit(f"{host.hostname}: address changed; waiting {int(state.not_before - now)} s "
+                      f"({state.spec.title} allows one update every {min_gap} s)")
+            return
+        result = await state.spec.update(host, decision.send_ipv4, decision.send_ipv6, self.client)
+        result = replace(result, previous=decision.previous)
+        state.last_sent_at = self.clock()
+        state.sent_count += 1
+        self._record("update", hostname=host.hostname, provider=result.provider, previous=result.previous,
+                     sent=result.sent, result=result.result, code=result.code, message=result.message,
+                     fatal=result.fatal, retry_after_s=result.retry_after_s)
+        self._handle_result(state, result, desired)
+        if result.result in ("updated", "unchanged"):
+            await self._verify(state, public, desired)
+
+    def _handle_result(self, state: HostState, result: UpdateResult, desired: str) -> None:
+        host = state.host
+        if result.result in ("updated", "unchanged"):
+            state.published, state.confirmed, state.failures, state.last_note = desired, True, 0, None
+            self.emit(f"{host.hostname}: {result.result} ({result.code}) {result.message}")
+            return
+        if result.fatal:
+            state.stopped = result.message
+            self.emit(f"{host.hostname}: STOPPED — {result.message} Fix the configuration and restart the watch.")
+            self._record("stopped", hostname=host.hostname, code=result.code, message=result.message,
+                         fingerprint=state.fingerprint)
+            return
+        state.failures += 1
+        base = result.retry_after_s or state.spec.policy.default_retry_s
+        wait = min(base * 2 ** (state.failures - 1), max(base, state.spec.policy.max_retry_s))
+        state.not_before = self.clock() + wait
+        self.emit(f"{host.hostname}: error ({result.code}) {result.message} Next attempt in {int(wait)} s.")
+
+    async def _verify(self, state: HostState, public: PublicAddress, desired: str) -> None:
+        """Light check: do the authoritative servers now serve what was sent?"""
+        assert self.lookup is not None
+        host = state.host
+        serves: str | None = None
+        error: str | None = None
+        for attempt in range(VERIFY_ATTEMPTS):
+            v4, v6, error = await self.lookup(host.hostname, self.config.endpoints.resolvers)
+            serves = join_sent(v4 if wants_ipv4(host) else None, v6 if wants_ipv6(host) else None)
+            if serves == desired:
+                break
+            if attempt + 1 < VERIFY_ATTEMPTS:
+                await self.sleep(VERIFY_PAUSE_S)
+        ok = serves == desired
+        self._record("verify", hostname=host.hostname, expected=desired, serves=serves, ok=ok, error=error)
+        if ok:
+            self.emit(f"{host.hostname}: authoritative DNS now serves {desired}")
+        else:
+            what = f"error: {error}" if error else f"they serve {serves or 'nothing'}"
+            self.emit(f"{host.hostname}: the provider accepted the update but the authoritative servers do not "
+                      f"serve {desired} yet ({what}); it will not be re-sent — check again with "
+                      f"`ddns-wizard verify {host.hostname}`")
+
+    # ------------------------------------------------------------------ the loop
+
+    def active(self) -> list[HostState]:
+        return [s for s in self.states.values() if s.stopped is None]
+
+    def next_delay(self) -> float:
+        now = self.clock()
+        delay = float(self.interval_s)
+        for s in self.active():
+            if s.not_before > now:
+                delay = min(delay, s.not_before - now)
+        return max(1.0, delay)
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Until ``stop`` is set: 0 on a clean stop, 2 when every hostname is stopped (fatal)."""
+        self.restore()
+        self._record("start", hosts=[h.hostname for h in self.config.hosts], interval_s=self.interval_s)
+        code = 0
+        try:
+            while not stop.is_set():
+                if not self.active():
+                    self.emit("every hostname is stopped by a provider refusal; fix the configuration, then "
+                              "restart the watch")
+                    code = 2
+                    break
+                tick = asyncio.ensure_future(self._safe_tick())
+                stopper = asyncio.ensure_future(stop.wait())
+                done, _ = await asyncio.wait({tick, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if tick not in done:
+                    self.emit(f"stopping: letting the request in flight finish (at most {STOP_GRACE_S:.0f} s)")
+                    try:
+                        await asyncio.wait_for(tick, STOP_GRACE_S)
+                    except (TimeoutError, asyncio.CancelledError):
+                        self.emit("stopping: abandoned the request in flight")
+                    break
+                stopper.cancel()
+                if not self.active():
+                    continue
+                try:
+                    await asyncio.wait_for(stop.wait(), self.next_delay())
+                except TimeoutError:
+                    pass
+        finally:
+            sent = sum(s.sent_count for s in self.states.values())
+            self._record("stop", updates_sent=sent, exit=code)
+        return code
+
+    async def _safe_tick(self) -> None:
+        try:
+            await self.tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:   # one bad round must not end the service
+            log.exception("watch round failed")
+            self.emit(f"this round failed ({type(exc).__name__}: {exc}); trying again next round")
