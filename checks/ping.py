@@ -144,6 +144,6 @@ async def tcp_probe(address: str, ports: Sequence[int], *, timeout_s: float = 2.
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    tried = ", ".join(f"{p} {o}" for p, o, _ in sorted(outcomes))
+    tried = ", ".join(f"port {p}: {o}" for p, o, _ in sorted(outcomes))
     return PingResult(method="tcp-connect", alive=False, rtt_ms=None, target=address,
-                      detail=f"no TCP answer on ports {tried or ', '.join(map(str, ports))}")
+                      detail=f"no TCP answer ({tried})" if tried else "no TCP port to try")
