@@ -285,10 +285,9 @@ async def stun_probe(
     for q in queries:
         if q.addr is None and q.error is None:
             q.error = f"could not resolve the server name within {timeout_s:g} s"
-    for family in (4, 6):
-        group = [q for q in queries if q.addr is not None and q.family == family and q.error is None]
-        if group:
-            await _exchange(group, family, deadline)
+    groups = {family: [q for q in queries if q.addr is not None and q.family == family and q.error is None]
+              for family in (4, 6)}
+    await asyncio.gather(*(_exchange(group, family, deadline) for family, group in groups.items() if group))
     sources: list[ExternalSource] = []
     for q in queries:
         if q.result is not None and q.error is None:

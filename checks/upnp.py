@@ -378,39 +378,39 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
 
 
 async def _igd_info(location: str, deadline: float, factory: Callable[[], Any] | None) -> UpnpInfo:
-    def left() -> float:
-        return max(0.05, deadline - time.monotonic())
-
     try:
-        client = await IgdClient.connect(location, timeout_s=left(), factory=factory)
+        client = await IgdClient.connect(location, timeout_s=max(0.05, deadline - time.monotonic()),
+                                         factory=factory)
     except UpnpError as exc:
         return UpnpInfo(available=False, found=True, location=location, error=str(exc))
-    wan: str | None = None
-    status = ctype = None
     errors: list[str] = []
-    try:
-        client.timeout_s = left()
-        wan = await client.external_ip()
-    except UpnpError as exc:
-        errors.append(str(exc))
-    try:
-        client.timeout_s = left()
-        status = (await client.status())[0]
-        client.timeout_s = left()
-        ctype = await client.connection_type()
-    except UpnpError as exc:
-        errors.append(str(exc))
-    mappings: tuple[PortMapping, ...] = ()
-    try:
-        client.timeout_s = left()
-        mappings = await client.mappings(deadline=deadline)
-    except UpnpError as exc:
-        errors.append(str(exc))
-    problem = wan_problem(wan) if not (errors and wan is None and "WAN address" in errors[0]) else None
+
+    async def step(call: Callable[[], Any]) -> Any:
+        """One bounded IGD call with what is left of the budget; None (and a note) on failure."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            if "out of time" not in " ".join(errors):
+                errors.append("UPnP: out of time before every question was answered")
+            return None
+        client.timeout_s = left
+        try:
+            return await call()
+        except UpnpError as exc:
+            errors.append(str(exc))
+            return None
+
+    wan_errors = len(errors)
+    wan = await step(client.external_ip)
+    wan_failed = len(errors) > wan_errors
+    status_info = await step(client.status)
+    status = status_info[0] if status_info else None
+    ctype = await step(client.connection_type)
+    mappings = await step(lambda: client.mappings(deadline=deadline)) or ()
+    problem = None if wan_failed else wan_problem(wan)
     if status is not None and status != "Connected":
         problem = problem or f"the router says its WAN connection is {status!r}"
     if problem:
         errors.insert(0, problem)
-    available = wan is not None and is_public(wan) and (status in (None, "Connected"))
+    available = wan is not None and is_public(wan) and status in (None, "Connected")
     return UpnpInfo(available=available, found=True, location=location, wan_ipv4=wan, status=status,
-                    connection_type=ctype, mappings=mappings, error="; ".join(errors) or None)
+                    connection_type=ctype, mappings=tuple(mappings), error="; ".join(errors) or None)

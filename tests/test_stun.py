@@ -240,3 +240,22 @@ def test_mapping_varies_needs_two_answers() -> None:
     assert mapping_varies([one, failed]) is None
     assert mapping_varies([one, ExternalSource("stun", "b", 4, "1.2.3.4", None, 1.0, mapped_port=2)]) is True
 
+
+
+async def test_ipv4_and_ipv6_servers_are_asked_at_once(start_responder) -> None:
+    loop = asyncio.get_running_loop()
+    try:
+        transport6, _ = await loop.create_datagram_endpoint(
+            lambda: _LoopbackStun(echo_mapping()), local_addr=("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    try:
+        spec6 = f"[::1]:{transport6.get_extra_info('sockname')[1]}"
+        silent4, _ = await start_responder(lambda d, a: [])
+        sources, varies = await stun_probe([silent4, spec6], timeout_s=0.6)
+    finally:
+        transport6.close()
+    # The silent IPv4 server does not hold up the IPv6 one (each family has its own socket).
+    assert sources[0].value is None and sources[0].family == 4
+    assert (sources[1].value, sources[1].family, sources[1].error) == ("::1", 6, None)
+    assert varies is None
