@@ -191,3 +191,16 @@ def test_verify_holds_up_on_a_lossy_slow_line(lab_factory) -> None:  # type: ign
         print(f"verify wall time (lab, 10% loss, 20 ms): {elapsed:.2f} s")
         verdicts.append(data["verdict"])
     assert verdicts == ["ok", "ok", "ok"]
+
+
+def test_a_and_aaaa_from_knot(lab) -> None:  # type: ignore[no-untyped-def]
+    """The Cloudflare-zone record has both families: a stale AAAA is wrong-ip even when the A is right."""
+    from tests.lab.internet import OLD_ADDRESS_V6
+
+    host = f"home.{plan.CLOUDFLARE_ZONE}"
+    both, _ = verify_json(lab, host, "--expect", OLD_ADDRESS, "--expect", OLD_ADDRESS_V6, "--no-ping")
+    assert both["verdict"] == "ok", both
+    assert sorted(both["authoritative"][0]["answers"]) == sorted([OLD_ADDRESS, OLD_ADDRESS_V6])
+    stale_v6, _ = verify_json(lab, host, "--expect", OLD_ADDRESS, "--expect", "2a0c:b641:100:1::100", "--no-ping")
+    assert stale_v6["verdict"] == "wrong-ip"
+    assert OLD_ADDRESS_V6 in stale_v6["explanation"]
