@@ -216,6 +216,21 @@ def test_ipv6_reaches_the_echo_even_behind_cgnat(lab_cgnat_v6) -> None:  # type:
     assert curl(lab_cgnat_v6, f"https://{plan.ECHO1}/").stdout.strip() == plan.CGNAT_POOL_IP
 
 
+@pytest.mark.parametrize("topology", ["public", "home", "home-no-upnp", "double-nat"])
+def test_ipv6_is_routed_end_to_end_on_every_connected_topology(lab_factory, topology: str) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory(topology, ipv6=True)
+    out = curl(lab, f"https://[{plan.ECHO1_V6}]/")
+    assert out.stdout.strip() == plan.HOME_V6_HOST, out.stderr
+    # IPv4 keeps working next to it.
+    assert curl(lab, f"https://{plan.ECHO1}/").stdout.strip() == lab.expected_public_ipv4
+
+
+def test_offline_with_ipv6_reaches_nothing_either(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("offline", ipv6=True)
+    assert curl(lab, f"https://[{plan.ECHO1_V6}]/", max_time=3).returncode != 0
+    assert ping_rtts(lab, plan.HOME_V6_ROUTER, count=1)[0] == 1
+
+
 def test_inbound_ipv6_is_dropped_by_the_router_until_allowed(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("cgnat", ipv6=True)
     Listener(lab, 18443)
