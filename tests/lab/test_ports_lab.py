@@ -13,6 +13,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
@@ -117,6 +118,31 @@ def test_isp_blocked_80_while_8080_open(lab_factory: Any) -> None:
         assert proc.returncode in (130, 143), (proc.returncode, err)
         assert "Traceback" not in err
         assert upnpc_mappings(lab) == [], f"mapping left after {sig.name}"
+
+
+def test_existing_service_is_tested_and_said_so(lab_home: Any) -> None:
+    use_probe_server(lab_home)
+    server = lab_home.popen([sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while lab_home.run(["ss", "-Htln", "sport = :8000"]).stdout.strip() == "":
+            assert time.monotonic() < deadline, "http.server did not start"
+            time.sleep(0.05)
+        r = check(lab_home, "8000", "--upnp")[(8000, "tcp")]
+    finally:
+        server.terminate()
+        server.wait(5)
+    assert r["verdict"] == "open" and r["service_was_listening"] is True, r
+    assert any("could not confirm it is this machine" in s for s in r["evidence"])
+    assert upnpc_mappings(lab_home) == []
+
+
+def test_public_host_open_without_router(lab_public: Any) -> None:
+    use_probe_server(lab_public)
+    r = check(lab_public, "8080")[(8080, "tcp")]
+    assert r["verdict"] == "open", r
+    assert any(plan.PUBLIC_HOST_IP in s for s in r["evidence"])
 
 
 def test_cgnat_is_upstream_nat(lab_cgnat: Any) -> None:

@@ -113,7 +113,7 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     try:
         with _Progress(_progress_enabled(args)) as say:
             report = asyncio.run(_check_main(specs, config, args.upnp, ledger, say))
-    except asyncio.CancelledError:      # SIGTERM: the mappings were removed on the way out
+    except asyncio.CancelledError:      # SIGTERM/SIGHUP: the mappings were removed on the way out
         print("terminated", file=sys.stderr)
         return 143
     finally:
@@ -137,9 +137,10 @@ async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingL
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     try:
-        # SIGTERM cancels the run like Ctrl-C does, so the finally blocks remove the mappings.
+        # SIGTERM/SIGHUP cancel the run like Ctrl-C does, so the finally blocks remove the mappings.
         if task is not None:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(sig, task.cancel)
     except (NotImplementedError, RuntimeError):   # not on the main thread / platform without it
         pass
     try:
@@ -147,10 +148,11 @@ async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingL
             return await run_port_check(specs, endpoints=config.endpoints, client=client,
                                         use_upnp=use_upnp, ledger=ledger, on_progress=say)
     finally:
-        try:
-            loop.remove_signal_handler(signal.SIGTERM)
-        except (NotImplementedError, RuntimeError):
-            pass
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
 
 
 def _report_leftovers(ledger: "MappingLedger") -> None:
