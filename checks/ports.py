@@ -44,6 +44,9 @@ The verdict logic (``decide_port``), in order:
   listens → ``unknown``: a failed probe of a port nobody listens on proves nothing.
 - No prober answered (network error, 4xx/5xx, garbage, rate limit), or only
   echoip-style probers for a UDP port → ``unknown``, with the reason.
+- A pre-existing UDP service that stayed silent → ``unknown``: many UDP services
+  (WireGuard) never answer a datagram they do not recognise, so silence proves
+  nothing about the path.
 - Not reached, and the control port *was* reached:
   the control passing shows the path from the internet to this machine works for
   an arbitrary port, mapped exactly like this one.  With ``--upnp`` both are mapped
@@ -59,7 +62,15 @@ The verdict logic (``decide_port``), in order:
   with the hint that a manual forward to *this* address that still fails needs a
   ``--upnp`` run to tell an ISP block apart.  With ``--upnp`` both mappings were
   accepted yet neither works → ``not-forwarded`` too (the router's own firewall
-  drops them, or the ISP filters all inbound), with both explanations.
+  drops them, or the ISP filters all inbound), with both explanations.  With
+  ``--upnp`` but no mapping possible (no IGD/NAT-PMP, or the router refused) the
+  run is no better than one without ``--upnp``, and says so; a conflicting
+  mapping (the port forwarded to another LAN host) is reported as such.
+- Cancellation: Ctrl-C, SIGTERM and SIGHUP cancel the run; every mapping the
+  ledger holds — including one whose creation was still in flight — is removed
+  in ``finally``.  Unit tests check this against a fake IGD that records its
+  add/delete calls; the lab tests do the same against a real miniupnpd, with
+  ``upnpc -l`` as the independent witness.
 - This host holds the public address itself (``decide_nat`` says ``none``): no
   router is involved; the same control logic applies (control passes →
   ``isp-blocked``, else ``not-forwarded`` with "check this host's firewall").
