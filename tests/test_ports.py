@@ -580,3 +580,59 @@ async def test_mapping_being_added_when_cancelled_is_removed_too() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
     assert igd.added and igd.table == {}
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@pytest.fixture
+def cli_lab(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyped-def]
+    """`ports check` through wizard.cli.main with the facts, the IGD and the prober faked
+    (nothing leaves 127.0.0.1): returns (fake IGD, config path)."""
+    import checks.http
+    import checks.ports
+
+    igd = FakeIgd()
+
+    async def facts() -> NetworkFacts:
+        return LOOP_FACTS
+
+    monkeypatch.setattr(checks.ports, "gather_facts", facts)
+    monkeypatch.setattr(checks.ports, "open_mapper", opener_for(igd))
+    monkeypatch.setattr(checks.http, "make_client", lambda **kw: mock_client(dial_back))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[endpoints]\nport_check = ["ddnsw+https://probe.test"]\n')
+    return igd, cfg
+
+
+def test_cli_check_json(cli_lab, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from wizard.cli import main
+
+    igd, cfg = cli_lab
+    port = free_port()
+    assert main(["--config", str(cfg), "ports", "check", str(port), "--upnp", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(d["port"], d["protocol"], d["verdict"]) for d in data] == [(port, "tcp", "open")]
+    assert isinstance(data[0]["evidence"], list) and data[0]["evidence"]
+    assert igd.table == {}
+
+
+def test_cli_reports_a_mapping_it_could_not_remove_loudly(cli_lab, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from wizard.cli import main
+
+    igd, cfg = cli_lab
+    igd.fail_delete = True
+    port = free_port()
+    assert main(["--config", str(cfg), "ports", "check", str(port), "--upnp", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)[0]["verdict"] == "open"          # stdout stays pure JSON
+    assert "could not remove" in captured.err and f"ddns-wizard upnp remove {port}/tcp" in captured.err
+
+
+def test_cli_without_prober_is_a_usage_error(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from wizard.cli import main
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[endpoints]\nport_check = []\n")
+    assert main(["--config", str(cfg), "ports", "check", "8080"]) == 2
+    assert "port_check is empty" in capsys.readouterr().err
