@@ -119,13 +119,30 @@ def parse_ssdp_reply(data: bytes) -> SsdpReply | None:
 
 
 class _SsdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
+    """Collects M-SEARCH answers; the first IGD wins, except that the gateway's own IGD is
+    preferred over another LAN device's (a mesh node, a second router) for a short grace."""
+
+    GRACE_S = 0.05
+
+    def __init__(self, prefer_host: str | None = None) -> None:
         self.found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.prefer_host = prefer_host
+        self.fallback: str | None = None
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
         reply = parse_ssdp_reply(data)
-        if reply is not None and reply.is_igd and not self.found.done():
+        if reply is None or not reply.is_igd or self.found.done():
+            return
+        host = urlsplit(reply.location).hostname
+        if self.prefer_host is None or self.prefer_host in (host, addr[0]):
             self.found.set_result(reply.location)
+        elif self.fallback is None:
+            self.fallback = reply.location
+            asyncio.get_running_loop().call_later(self.GRACE_S, self._use_fallback)
+
+    def _use_fallback(self) -> None:
+        if not self.found.done() and self.fallback is not None:
+            self.found.set_result(self.fallback)
 
     def error_received(self, exc: Exception) -> None:
         pass    # e.g. ICMP unreachable for the unicast copy: the multicast copy may still work
@@ -146,7 +163,7 @@ async def ssdp_discover(
     except OSError:
         sock.close()
         return None
-    transport, protocol = await loop.create_datagram_endpoint(_SsdpProtocol, sock=sock)
+    transport, protocol = await loop.create_datagram_endpoint(lambda: _SsdpProtocol(gateway), sock=sock)
     try:
         targets = [SSDP_GROUP]
         if gateway and parse_ip(gateway) is not None and ":" not in gateway:
@@ -165,7 +182,7 @@ async def ssdp_discover(
         try:
             return await asyncio.wait_for(asyncio.shield(protocol.found), timeout_s)
         except TimeoutError:
-            return None
+            return protocol.fallback    # another device's IGD, if only that one answered
     finally:
         transport.close()
 

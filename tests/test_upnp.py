@@ -8,6 +8,7 @@ delete) is exercised in tests/lab/test_probes_lab.py.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 import checks.upnp as upnp
 from checks.errors import UpnpError
 from checks.model import PortMapping
-from checks.upnp import IgdClient, build_msearch, parse_ssdp_reply, probe_router, wan_problem
+from checks.upnp import IgdClient, _SsdpProtocol, build_msearch, parse_ssdp_reply, probe_router, wan_problem
 
 LOCATION = "http://192.168.1.1:5000/rootDesc.xml"
 
@@ -68,6 +69,27 @@ def test_ssdp_parser_never_crashes(data: bytes) -> None:
 def test_ssdp_parser_never_crashes_on_header_soup(headers: dict[str, str]) -> None:
     data = "HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     parse_ssdp_reply(data.encode("utf-8", "surrogatepass"))
+
+
+async def test_first_igd_answer_wins_and_the_gateways_own_is_preferred() -> None:
+    """The SSDP collector fed datagrams directly (no multicast leaves this machine in unit tests)."""
+    mesh = IGD_REPLY.replace(b"192.168.1.1", b"192.168.1.2")
+    printer = IGD_REPLY.replace(b"InternetGatewayDevice", b"Printer").replace(b"192.168.1.1", b"192.168.1.9")
+
+    anyone = _SsdpProtocol(None)
+    anyone.datagram_received(printer, ("192.168.1.9", 1900))
+    anyone.datagram_received(mesh, ("192.168.1.2", 1900))
+    anyone.datagram_received(IGD_REPLY, ("192.168.1.1", 1900))
+    assert await anyone.found == "http://192.168.1.2:5000/rootDesc.xml"
+
+    prefer = _SsdpProtocol("192.168.1.1")
+    prefer.datagram_received(mesh, ("192.168.1.2", 1900))
+    prefer.datagram_received(IGD_REPLY, ("192.168.1.1", 1900))
+    assert await prefer.found == LOCATION
+
+    only_mesh = _SsdpProtocol("192.168.1.1")
+    only_mesh.datagram_received(mesh, ("192.168.1.2", 1900))
+    assert await asyncio.wait_for(only_mesh.found, 1.0) == "http://192.168.1.2:5000/rootDesc.xml"
 
 
 class FakeUPnP:
