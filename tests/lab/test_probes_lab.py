@@ -214,3 +214,18 @@ def test_cgnat_v6_local_global_address_and_v6_echo(lab_cgnat_v6: Any) -> None:
     assert result["v6"]["value"] == lab_cgnat_v6.host_ipv6 and result["v6"]["family"] == 6
     # An IPv4-only answer to an IPv6 question is an error, never taken as the IPv6 address.
     assert result["mismatch"]["value"] is None and "IPv4" in result["mismatch"]["error"]
+
+
+def test_default_route_through_a_tunnel_is_seen_as_vpn(lab_factory: Any) -> None:
+    """A tun device with a name no list knows ("office0"), recognised by its kernel link kind."""
+    lab = lab_factory("home")
+    for argv in (["ip", "tuntap", "add", "office0", "mode", "tun"],
+                 ["ip", "addr", "add", "10.99.0.2/24", "dev", "office0"],
+                 ["ip", "link", "set", "office0", "up"],
+                 ["ip", "route", "replace", "default", "dev", "office0"]):
+        out = lab.run(argv)
+        assert out.returncode == 0, out.stderr
+    info = probe(lab, "result = await local.gather_local()")
+    assert info["interface"] == "office0" and info["ipv4"] == "10.99.0.2"
+    assert info["vpn_interfaces"] == ["office0"] and info["default_via_vpn"] is True
+    assert info["gateway_ipv4"] is None
