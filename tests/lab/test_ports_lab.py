@@ -80,6 +80,49 @@ def test_home_udp_with_upnp_open_via_probe_server(lab_home: Any) -> None:
     assert upnpc_mappings(lab_home) == []
 
 
+NATPMP_RUN = """
+import asyncio, json
+from checks.config import Endpoints
+from checks.http import make_client
+from checks.ports import NatPmpMapper, PortSpec, gather_facts, run_port_check
+
+async def main():
+    facts = await gather_facts()
+    seen = []
+
+    async def natpmp_only(f):
+        mapper = NatPmpMapper(f.local.gateway_ipv4, f.local.ipv4)
+        real_add = mapper.add
+
+        async def add(*args):
+            granted = await real_add(*args)
+            seen.append(granted)
+            return granted
+
+        mapper.add = add
+        return mapper, "NAT-PMP (forced)"
+
+    async with make_client(timeout_s=12) as client:
+        report = await run_port_check([PortSpec(8080), PortSpec(5001, "udp")],
+                                      endpoints=Endpoints(port_check=("ddnsw+https://%s",)),
+                                      client=client, use_upnp=True, facts=facts, mapper_opener=natpmp_only)
+    print(json.dumps({"verdicts": [r.verdict for r in report.results], "granted": seen,
+                      "leftovers": report.leftovers}))
+
+asyncio.run(main())
+"""
+
+
+def test_natpmp_mappings_work_and_are_removed(lab_home: Any) -> None:
+    """The NAT-PMP path (used when a router has no IGD) against miniupnpd's real NAT-PMP server."""
+    out = lab_home.run([sys.executable, "-c", NATPMP_RUN % plan.PROBE], env=lab_home.tool_env, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads(out.stdout)
+    assert data["verdicts"] == ["open", "open"], data
+    assert len(data["granted"]) == 4 and data["leftovers"] == []      # two ports + two control ports
+    assert upnpc_mappings(lab_home) == []
+
+
 def test_home_udp_with_echoip_only_is_unknown(lab_home: Any) -> None:
     lab_home.write_config(endpoints_override={"port_check": [f"https://{plan.PROBE}/port/{{port}}"]})
     r = check(lab_home, "51820/udp")[(51820, "udp")]
