@@ -198,7 +198,7 @@ async def probe_udp(ip: str, port: int, token: str, *, timeout_s: float, tries: 
             remaining = timeout_s - (time.monotonic() - started)
             wait = min(interval, remaining) if attempt < tries - 1 else remaining
             if wait <= 0:
-                break
+                continue  # late (loaded machine): still send every try
             try:
                 data = await asyncio.wait_for(asyncio.shield(protocol.reply), wait)
             except TimeoutError:
