@@ -203,11 +203,17 @@ async def probe_udp(ip: str, port: int, token: str, *, timeout_s: float, tries: 
                 data = await asyncio.wait_for(asyncio.shield(protocol.reply), wait)
             except TimeoutError:
                 continue
-            text = data[:UDP_REPLY_MAX_BYTES].decode("utf-8", errors="replace")
-            return {"result": "replied", "banner": text, "ms": _elapsed_ms(started)}
+            return _udp_replied(data, started)
+        if protocol.reply.done():  # arrived while this loaded loop was late
+            return _udp_replied(protocol.reply.result(), started)
         return {"result": "timeout", "banner": None, "ms": _elapsed_ms(started)}
     finally:
         transport.close()
+
+
+def _udp_replied(data: bytes, started: float) -> dict[str, Any]:
+    text = data[:UDP_REPLY_MAX_BYTES].decode("utf-8", errors="replace")
+    return {"result": "replied", "banner": text, "ms": _elapsed_ms(started)}
 
 
 class _RateLimit:
