@@ -15,7 +15,11 @@ from checks.model import Diagnosis, PortResult, ProbeRecord, UpdateResult, Verif
 from ..engine import Preflight
 
 
-class ProbeFinished(Message):
+class EngineMessage(Message, bubble=False):
+    """Base of the messages a step's worker posts to its own screen (they do not bubble)."""
+
+
+class ProbeFinished(EngineMessage):
     """One diagnosis probe finished (success or failure)."""
 
     def __init__(self, record: ProbeRecord) -> None:
@@ -23,13 +27,13 @@ class ProbeFinished(Message):
         self.record = record
 
 
-class DiagnosisReady(Message):
+class DiagnosisReady(EngineMessage):
     def __init__(self, diagnosis: Diagnosis) -> None:
         super().__init__()
         self.diagnosis = diagnosis
 
 
-class PortChecked(Message):
+class PortChecked(EngineMessage):
     """One port's verdict arrived (the rest may still be running)."""
 
     def __init__(self, result: PortResult) -> None:
@@ -37,57 +41,57 @@ class PortChecked(Message):
         self.result = result
 
 
-class PortsReady(Message):
+class PortsReady(EngineMessage):
     def __init__(self, results: tuple[PortResult, ...]) -> None:
         super().__init__()
         self.results = results
 
 
-class MappingDone(Message):
+class MappingDone(EngineMessage):
     def __init__(self, ok: bool, text: str) -> None:
         super().__init__()
         self.ok = ok
         self.text = text
 
 
-class PreflightDone(Message):
+class PreflightDone(EngineMessage):
     def __init__(self, preflight: Preflight) -> None:
         super().__init__()
         self.preflight = preflight
 
 
-class UpdateDone(Message):
+class UpdateDone(EngineMessage):
     def __init__(self, result: UpdateResult) -> None:
         super().__init__()
         self.result = result
 
 
-class VerifyProgress(Message):
+class VerifyProgress(EngineMessage):
     def __init__(self, result: VerifyResult, waited_s: float) -> None:
         super().__init__()
         self.result = result
         self.waited_s = waited_s
 
 
-class VerifyDone(Message):
+class VerifyDone(EngineMessage):
     def __init__(self, result: VerifyResult) -> None:
         super().__init__()
         self.result = result
 
 
-class ConfigSaved(Message):
+class ConfigSaved(EngineMessage):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
 
 
-class ReportExported(Message):
+class ReportExported(EngineMessage):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
 
 
-class StepFailed(Message):
+class StepFailed(EngineMessage):
     """An engine call raised (a ``checks.errors`` error or something unexpected)."""
 
     def __init__(self, what: str, error: str) -> None:

@@ -64,6 +64,7 @@ class WizardScreen(Screen[None]):
         super().__init__(classes=f"step-{self.STEP}")
         self.work: Worker[None] | None = None
         self.busy_what = ""
+        self._status_is_reason = False
 
     # -- shortcuts -------------------------------------------------------------
     @property
@@ -104,12 +105,16 @@ class WizardScreen(Screen[None]):
     def refresh_nav(self) -> None:
         reason = self.blocked_reason()
         self.query_one("#next", Button).disabled = reason is not None
-        if reason is not None and not self.is_busy:
+        if self.is_busy:
+            return
+        if reason is not None:
             self.set_status(f"[dim]{esc(reason)}[/]")
-        elif not self.is_busy:
+            self._status_is_reason = True
+        elif self._status_is_reason:
             self.set_status("")
 
     def set_status(self, markup: str) -> None:
+        self._status_is_reason = False
         self.query_one("#status", Static).update(markup)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
