@@ -238,6 +238,38 @@ def test_upnp_add_list_risky_remove(lab_home: Any) -> None:
     assert again.returncode == 1 and "no mapping" in again.stderr
 
 
+SOAP_ADD = """<?xml version="1.0"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/">
+<s:Body><u:AddPortMapping xmlns:u="urn:schemas-upnp-org:service:WANIPConnection:2">
+<NewRemoteHost></NewRemoteHost><NewExternalPort>5555</NewExternalPort><NewProtocol>TCP</NewProtocol>
+<NewInternalPort>5555</NewInternalPort><NewInternalClient>{client}</NewInternalClient><NewEnabled>1</NewEnabled>
+<NewPortMappingDescription>old camera</NewPortMappingDescription><NewLeaseDuration>0</NewLeaseDuration>
+</u:AddPortMapping></s:Body></s:Envelope>"""
+
+
+def test_upnp_list_marks_mapping_of_departed_host_stale(lab_factory: Any) -> None:
+    """A second LAN device (192.168.1.50, an extra address on the host's LAN interface) maps a
+    port for itself over UPnP, then leaves the network: `upnp list` marks its mapping stale and
+    this machine's own mapping not."""
+    lab = lab_factory("home")
+    lab.run(["ip", "addr", "add", f"{plan.HOME_OTHER}/24", "dev", "lan0"], check=True)
+    added = lab.run(["curl", "-sS", "--interface", plan.HOME_OTHER,
+                     "-H", 'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"',
+                     "-H", 'Content-Type: text/xml; charset="utf-8"',
+                     "--data-binary", SOAP_ADD.format(client=plan.HOME_OTHER),
+                     f"http://{plan.HOME_GW}:{_igd_port(lab)}/ctl/IPConn"], timeout=20)
+    assert "AddPortMappingResponse" in added.stdout, added.stdout + added.stderr
+    lab.run(["ip", "addr", "del", f"{plan.HOME_OTHER}/24", "dev", "lan0"], check=True)   # the device leaves
+    assert lab.tool("upnp", "add", "8080").returncode == 0
+    listed = lab.tool("upnp", "list", "--json")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    by_port = {m["external_port"]: m for m in json.loads(listed.stdout)}
+    assert by_port[5555]["internal"] == f"{plan.HOME_OTHER}:5555" and by_port[5555]["stale"] is True
+    assert by_port[8080]["stale"] is False
+    human = lab.tool("upnp", "list")
+    assert "stale" in human.stdout and "old camera" in human.stdout
+
+
 def test_upnp_secure_mode_refuses_other_host_with_clear_error(lab_home: Any) -> None:
     out = lab_home.tool("upnp", "add", "8081", "--to", f"{plan.HOME_OTHER}:80")
     assert out.returncode == 1
