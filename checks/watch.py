@@ -207,7 +207,7 @@ class Watcher:
             self.emit(f"{host.hostname}: authoritative DNS did not answer ({current[2]}); the history shows "
                       f"{desired} was already sent, so nothing is re-sent")
             return
-        min_gap = state.spec.policy.min_interval_s
+        min_gap = state.spec.min_interval_for(host)
         if state.last_sent_at is not None and now - state.last_sent_at < min_gap:
             state.not_before = state.last_sent_at + min_gap
             self.emit(f"{host.hostname}: address changed; waiting {int(state.not_before - now)} s "

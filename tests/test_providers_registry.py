@@ -97,3 +97,22 @@ def test_providers_command_table_and_detail(capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "Generate a key" in out and "[[hosts]]" in out
     assert main(["providers", "nosuch"]) == 2
+
+
+@pytest.mark.parametrize("provider, hostname, value, expected", [
+    ("dyndns2", "h.example.org", 0, 0),          # the user's own server: their rules
+    ("rfc2136", "h.example.org", 5, 5),
+    ("noip", "h.ddns.net", 0, 300),              # a public provider's minimum is a floor
+    ("noip", "h.ddns.net", 900, 900),
+    ("noip", "h.ddns.net", None, 300),
+])
+def test_min_interval_override(provider: str, hostname: str, value: int | None, expected: int) -> None:
+    options = {} if value is None else {"min_interval": value}
+    host = HostConfig(hostname=hostname, provider=provider, options=options)
+    assert get_provider(provider).min_interval_for(host) == expected
+
+
+def test_min_interval_must_be_a_number() -> None:
+    host = HostConfig(hostname="h.ddns.net", provider="noip", username="u", password="p",
+                      options={"min_interval": "soon"})
+    assert any("min_interval" in p for p in validate_host(host))

@@ -190,6 +190,9 @@ class ProviderSpec:
             if problem:
                 problems.append(f"{host.hostname}: server: {problem}")
         problems.extend(self._validate_hostname_domain(host))
+        mi = host.options.get("min_interval")
+        if mi is not None and (isinstance(mi, bool) or not isinstance(mi, int) or mi < 0):
+            problems.append(f"{host.hostname}: min_interval must be a whole number of seconds")
         if wants_ipv6(host) and not self.supports_ipv6:
             problems.append(f"{host.hostname}: {self.title} cannot publish IPv6 addresses; remove ipv6 = true")
         return problems
@@ -211,6 +214,20 @@ class ProviderSpec:
         extra = (" If the name is under your own domain managed by this provider, set own_domain = true."
                  if self.own_domain_allowed else "")
         return [f"{host.hostname} is not a {self.title} hostname (it must end in {shown}).{extra}"]
+
+    def min_interval_for(self, host: HostConfig) -> int:
+        """Seconds between two updates of ``host``.
+
+        ``min_interval`` in the host table may raise it for any provider; it may lower it
+        only for servers the user runs or chose (generic dyndns2, RFC 2136), never below
+        a public provider's own rule.
+        """
+        value = host.options.get("min_interval")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return self.policy.min_interval_s
+        if self.options.get("user_server"):
+            return value
+        return max(value, self.policy.min_interval_s)
 
     def redactor(self, host: HostConfig) -> Redactor:
         r = Redactor()

@@ -247,7 +247,7 @@ GENERIC = ProviderSpec(
                   default_retry_s=1800),
     update_fn=update,
     preflight_fn=preflight,
-    options={"dual_stack": "combined"},
+    options={"dual_stack": "combined", "user_server": True},
 )
 
 NOIP = ProviderSpec(

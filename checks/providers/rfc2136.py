@@ -269,4 +269,5 @@ SPEC = ProviderSpec(
                   default_retry_s=600),
     update_fn=update,
     preflight_fn=preflight,
+    options={"user_server": True},
 )
