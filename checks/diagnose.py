@@ -2,8 +2,10 @@
 
 Order of events::
 
-    t=0   local (routing table, ~10 ms)   http-echo × N   dns-echo × N   stun   traceroute
-    local done ──► upnp + natpmp (need the gateway)   ─ v6 echo cancelled if no global IPv6
+    t=0   local (routing table, ~10 ms)   http-echo × N   dns-echo × N   stun
+    upnp + natpmp (need the gateway: read from /proc/net/route at once, else after local)
+    local done ──► v6 echo cancelled if no global IPv6
+    router done, something answered, router gave no usable WAN ──► traceroute
     each probe done ──► on_progress(ProbeRecord)
     all done, or the budget spent ──► summarize, decide_nat, build_findings ──► Diagnosis
 
@@ -12,10 +14,14 @@ it never stops the others.  Waiting is cut short where the answer is already
 known, so a dead network is reported in well under two seconds:
 
 - no route at all (no IPv4 or IPv6 default route): nothing else is started;
-- every HTTP and DNS echo failed outright (refused, unreachable; not a timeout):
-  STUN and traceroute are cancelled, the router probe gets a short grace;
-- traceroute is only waited for when it could change the NAT verdict (the
-  router did not report a usable WAN address).
+- every HTTP and DNS echo failed outright (refused, unreachable; not a timeout),
+  or nothing outside answered within ``Deadlines.offline_decision`` (1.2 s; a
+  working line answers STUN/DNS in a few hundred ms even at 80 ms RTT and 15 %
+  loss, and a dead uplink mostly shows as silence because routers rate-limit
+  ICMP errors): the outside probes are stopped, the router probe gets a short grace;
+- traceroute only runs when it could change the NAT verdict (online, and the
+  router did not report a usable WAN address): where hops are silent it is slow,
+  and its worker thread cannot be cancelled (the process would wait for it at exit).
 
 The probe functions are injected (``ProbeSet``) so tests run the real runner
 against fakes; ``default_probes()`` wires the real ones lazily.
@@ -65,16 +71,36 @@ class ProbeSet:
     trace_hops: Callable[..., Awaitable[tuple[str, ...] | None]] | None = None
     # (hostname, resolvers=, timeout_s=) -> (ipv4, ipv6, error): what DNS serves for a configured name.
     current_addresses: Callable[..., Awaitable[tuple[str | None, str | None, str | None]]] | None = None
+    # () -> the IPv4 default gateway, instantly (no subprocess): lets the router probe start at
+    # once instead of after the local probe. None: wait for the local probe.
+    quick_gateway: Callable[[], str | None] | None = None
+
+
+def proc_default_gateway() -> str | None:
+    """The main routing table's IPv4 default gateway from /proc/net/route (Linux), or None.
+
+    The main table's gateway is the LAN router even when a VPN steers traffic with
+    policy routing, which is the one NAT-PMP must ask.
+    """
+    from .local import parse_proc_route
+
+    try:
+        with open("/proc/net/route", encoding="ascii", errors="replace") as fh:
+            return parse_proc_route(fh.read())[1]
+    except OSError:
+        return None
 
 
 def default_probes() -> ProbeSet:
     """The real probes (imported here so importing this module stays cheap)."""
     from . import local, publicip, stun, traceroute, upnp
 
-    try:
-        from .dnsverify import current_addresses
-    except ImportError:  # pragma: no cover - optional piece
-        current_addresses = None  # type: ignore[assignment]
+    async def current_addresses(hostname: str, **kw: Any) -> tuple[str | None, str | None, str | None]:
+        # Imported on use: only configurations with hostnames pay for it.
+        from .dnsverify import current_addresses as lookup
+
+        return await lookup(hostname, **kw)
+
     return ProbeSet(
         gather_local=local.gather_local,
         http_echo=publicip.http_echo,
@@ -84,6 +110,7 @@ def default_probes() -> ProbeSet:
         summarize_external=publicip.summarize_external,
         trace_hops=traceroute.trace_hops,
         current_addresses=current_addresses,
+        quick_gateway=proc_default_gateway,
     )
 
 
@@ -104,6 +131,9 @@ class Deadlines:
     published: float = 2.0
     # After every echo failed outright: how much longer the router probe may run.
     offline_router_grace: float = 0.3
+    # When nothing outside has answered this long after the outside probes started, the
+    # network is declared down and the rest is not waited for (offline must come fast).
+    offline_decision: float = 1.2
     # Slack on top of a probe's own timeout before the runner stops waiting for it.
     slack: float = 0.25
 
@@ -220,6 +250,12 @@ async def _resolve_v4(host: str) -> str | None:
     return str(infos[0][4][0]) if infos else None
 
 
+def _resolution_error(error: str | None) -> bool:
+    """A name-resolution failure: says the resolver is broken, not that the network is down."""
+    low = (error or "").lower()
+    return "resolve" in low or "name or service" in low or "nodename" in low
+
+
 def _source_status(src: ExternalSource) -> ProbeStatus:
     if src.value:
         return "ok"
@@ -285,18 +321,6 @@ async def run_diagnosis(
         if ep.stun:
             j = _Job("stun", "stun", ", ".join(ep.stun), dl.stun)
             start(j, lambda j=j: probes.stun_probe(list(ep.stun), timeout_s=j.deadline_s))
-        target = traceroute_target(config)
-        if probes.trace_hops is not None and target:
-            j = _Job("trace", "traceroute", target, dl.traceroute)
-            trace = probes.trace_hops
-
-            async def run_trace(j: _Job = j, target: str = target) -> tuple[str, ...] | None:
-                address = await _resolve_v4(target)
-                if address is None:
-                    return None
-                return await trace(address, max_hops=4, timeout_s=max(0.1, j.deadline_s - 0.2))
-
-            start(j, run_trace)
         if probes.current_addresses is not None:
             lookup = probes.current_addresses
             for host in config.hosts:
@@ -304,9 +328,30 @@ async def run_diagnosis(
                 start(j, lambda h=host.hostname, j=j: lookup(h, resolvers=list(ep.resolvers),
                                                              timeout_s=j.deadline_s))
 
-    def start_router(local: LocalInfo) -> None:
-        j = _Job("router", "upnp", local.gateway_ipv4 or "SSDP multicast", dl.router)
-        start(j, lambda j=j: probes.probe_router(local.gateway_ipv4, budget_s=max(0.1, j.deadline_s - 0.1)))
+    def start_traceroute() -> None:
+        """Traceroute is slow where hops stay silent and its thread outlives a cancel, so it
+        only runs when it can change the verdict: online, and the router gave no usable WAN."""
+        target = traceroute_target(config)
+        if probes.trace_hops is None or not target:
+            return
+        j = _Job("trace", "traceroute", target, dl.traceroute)
+        trace = probes.trace_hops
+
+        async def run_trace(j: _Job = j, target: str = target) -> tuple[str, ...] | None:
+            address = await _resolve_v4(target)
+            if address is None:
+                return None
+            return await trace(address, max_hops=4, timeout_s=max(0.1, j.deadline_s - 0.2))
+
+        start(j, run_trace)
+
+    router_started = False
+
+    def start_router(gateway: str | None) -> None:
+        nonlocal router_started
+        router_started = True
+        j = _Job("router", "upnp", gateway or "SSDP multicast", dl.router)
+        start(j, lambda j=j: probes.probe_router(gateway, budget_s=max(0.1, j.deadline_s - 0.1)))
 
     # --- recording results ---
     def record(job: _Job, out: _Outcome, forced: ProbeStatus | None = None) -> None:
@@ -366,7 +411,7 @@ async def run_diagnosis(
             failed: ProbeStatus = forced or ("timeout" if out.status == "timeout" else "error")
             emit(ProbeRecord("upnp", info.location or job.target, "ok" if info.found else failed,
                              out.ms, up_summary, info.error))
-            emit(ProbeRecord("natpmp", f"{state.local.gateway_ipv4 if state.local else '?'}:5351",
+            emit(ProbeRecord("natpmp", f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
                              "ok" if info.natpmp_available else failed,
                              out.ms, f"WAN {info.natpmp_wan_ipv4}" if info.natpmp_wan_ipv4 else "",
                              None if info.natpmp_available else info.natpmp_error))
@@ -423,17 +468,48 @@ async def run_diagnosis(
             return False
         return all(_source_status(s) == "error" for s in echo)
 
+    def any_answer() -> bool:
+        return any(s.value for s in (*state.http.values(), *state.http6.values(), *state.dns.values(),
+                                     *(state.stun or ())))
+
+    def failed_fast() -> ExternalSource | None:
+        """An echo that failed outright for a network reason (not a timeout, not name resolution)."""
+        for s in (*state.http.values(), *state.dns.values(), *(state.stun or ())):
+            if _source_status(s) == "error" and not _resolution_error(s.error):
+                return s
+        return None
+
+    def declare_offline() -> list[asyncio.Task[_Outcome]]:
+        """Stop the outside probes; the router probe gets a short grace to say whether it is there."""
+        for task in pending_of("router"):
+            job = jobs[task]
+            job.cutoff = min(job.started + job.deadline_s, time.monotonic() + dl.offline_router_grace)
+            job.cancel_reason = "stopped waiting: the network is down"
+            job.cancel_status = "timeout"
+        return pending_of("http", "dns", "stun", "trace", "http6", "published")
+
     offline_decided = False
+    trace_considered = False
+    quick_at = float("inf")
     try:
         local_job = _Job("local", "local", "routing table", dl.local)
         start(local_job, lambda: probes.gather_local(timeout_s=local_job.deadline_s))
         start_outside()
+        quick_at = time.monotonic() + dl.offline_decision
+        try:
+            early_gateway = probes.quick_gateway() if probes.quick_gateway is not None else None
+        except Exception:  # only a shortcut: the local probe will name the gateway anyway
+            early_gateway = None
+        if early_gateway:
+            start_router(early_gateway)
         try:
             async with asyncio.timeout_at(asyncio.get_running_loop().time() + left()):
                 while jobs:
                     now = time.monotonic()
-                    cutoffs = [j.cutoff for j in jobs.values() if j.cutoff is not None]
-                    wait_s = max(0.0, min(cutoffs) - now) if cutoffs else None
+                    wake = [j.cutoff for j in jobs.values() if j.cutoff is not None]
+                    if not offline_decided and now < quick_at:
+                        wake.append(quick_at)
+                    wait_s = max(0.0, min(wake) - now) if wake else None
                     done, _ = await asyncio.wait(list(jobs), timeout=wait_s,
                                                  return_when=asyncio.FIRST_COMPLETED)
                     local_arrived = False
@@ -451,7 +527,8 @@ async def run_diagnosis(
                         if not local.ipv6_global and local.gateway_ipv6 is None:
                             await cancel(pending_of("http6"), "not tried: this host has no global IPv6 "
                                          "address", "skipped")
-                        start_router(local)
+                        if not router_started:
+                            start_router(local.gateway_ipv4)
                     now = time.monotonic()
                     overdue = [t for t, j in jobs.items() if j.cutoff is not None and j.cutoff <= now]
                     for task in overdue:
@@ -459,21 +536,30 @@ async def run_diagnosis(
                         await cancel([task], job.cancel_reason, job.cancel_status)
                     if not offline_decided and state.local is not None and outside_failed_outright():
                         offline_decided = True
-                        await cancel(pending_of("stun", "trace", "http6", "published"),
+                        await cancel(declare_offline(),
                                      "stopped: every echo service failed outright, the network is down",
                                      "skipped")
-                        for task in pending_of("router"):
-                            job = jobs[task]
-                            job.cutoff = min(job.started + job.deadline_s,
-                                             time.monotonic() + dl.offline_router_grace)
-                            job.cancel_reason = "stopped waiting: the network is down"
-                            job.cancel_status = "timeout"
-                    # Traceroute is only worth waiting for when it can change the verdict.
-                    others = [j for j in jobs.values() if j.kind != "trace"]
-                    if not others and pending_of("trace") and state.local is not None and (
-                            offline_decided or not hops_would_help(state.local, state.upnp or UpnpInfo(False))):
-                        await cancel(pending_of("trace"), "not needed: the router reported its WAN address"
-                                     if not offline_decided else "not needed: the network is down", "skipped")
+                    elif (not offline_decided and state.local is not None and time.monotonic() >= quick_at
+                          and not any_answer()):
+                        # A working line answers STUN or DNS within a few hundred ms even at 80 ms RTT
+                        # and 15 % loss (STUN retransmits at 0/100/200/400 ms, to two servers). Silence
+                        # this long means the path is down: routers rate-limit their ICMP errors, so a
+                        # dead uplink mostly shows as silence, not as errors.
+                        offline_decided = True
+                        first = failed_fast()
+                        await cancel(declare_offline(),
+                                     f"stopped waiting: nothing outside answered within {dl.offline_decision:g} s"
+                                     + (f" and {first.endpoint} failed ({first.error})" if first else ""),
+                                     "timeout")
+                    if (not trace_considered and state.upnp is not None and state.local is not None
+                            and (offline_decided or any_answer())):
+                        trace_considered = True
+                        if not offline_decided and hops_would_help(state.local, state.upnp):
+                            start_traceroute()
+                        elif probes.trace_hops is not None and (target := traceroute_target(config)):
+                            emit(ProbeRecord("traceroute", target, "skipped", 0.0, "",
+                                             "not needed: the network is down" if offline_decided else
+                                             "not needed: the router reported its WAN address"))
         except TimeoutError:
             await cancel(list(jobs), f"stopped: the overall budget of {budget_s:g} s ran out", "timeout")
     finally:

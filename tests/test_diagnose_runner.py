@@ -208,7 +208,7 @@ async def test_garbage_from_probes_becomes_errors_not_crashes() -> None:
 
 
 async def test_progress_reports_each_probe_once_in_the_order_they_finish() -> None:
-    net = FakeNet(delays={"http": 0.15, "dns": 0.03, "stun": 0.3, "router": 0.05, "trace": 0.4})
+    net = FakeNet(delays={"http": 0.15, "dns": 0.03, "stun": 0.3, "router": 0.05})
     seen: list[ProbeRecord] = []
     d = await diagnose(net, progress=seen)
     names = [r.name for r in seen]
@@ -250,6 +250,7 @@ async def test_traceroute_is_dropped_when_the_router_already_told_its_wan() -> N
     d = await diagnose(net, deadlines=Deadlines(traceroute=30, slack=30), budget_s=30)
     (trace,) = record(d, "traceroute")
     assert trace.status == "skipped" and "not needed" in (trace.error or "")
+    assert not any(c[0] == "trace" for c in net.calls)     # never started: nothing left running
     assert d.nat.verdict == "nat"
 
 
@@ -312,3 +313,60 @@ async def test_budget_stops_a_router_probe_that_never_returns(budget: float) -> 
     d = await diagnose(net, budget_s=budget, deadlines=Deadlines(router=60, slack=60))
     assert record(d, "upnp")[0].status == "timeout"
     assert d.nat.verdict == "unknown"      # without the router there is no WAN evidence
+
+
+async def test_silence_after_an_unreachable_error_is_offline_without_waiting_out_timeouts() -> None:
+    """A router without an uplink answers the first packet with ICMP "network unreachable"
+    and rate-limits the rest, which then just hang: one outright failure plus silence."""
+    net = FakeNet(upnp=UpnpInfo(available=False, found=False, error="no IGD"))
+
+    async def unreachable(url: str, family: int) -> Any:
+        if url == ECHO1:
+            return src("http", url, None, "network unreachable (no route to the service)")
+        await hang()
+
+    net.overrides.update(http=unreachable, dns=hang, stun=hang)
+    d = await diagnose(net, deadlines=Deadlines(offline_decision=0.2, http=30, dns=30, stun=30, slack=30),
+                       budget_s=30)
+    assert d.connectivity == "offline"
+    stopped = [r for r in d.probes if r.name in ("dns-echo", "stun") or r.target == ECHO2]
+    assert stopped and all(r.status == "timeout" and "stopped waiting" in (r.error or "") for r in stopped)
+    assert "offline" in [f.id for f in d.findings]
+
+
+async def test_an_early_answer_keeps_the_network_online_despite_one_failure() -> None:
+    net = FakeNet(delays={"dns": 0.05, "stun": 0.4})
+
+    async def one_down(url: str, family: int) -> Any:
+        if url == ECHO1:
+            return src("http", url, None, "network unreachable (no route to the service)")
+        await asyncio.sleep(0.5)
+        return src("http", url, PUBLIC)
+
+    net.overrides["http"] = one_down
+    d = await diagnose(net, deadlines=Deadlines(offline_decision=0.2))
+    assert d.connectivity == "online"
+    assert record(d, "stun")[0].status == "ok"          # nothing was cut short
+    assert [r.status for r in record(d, "http-echo")] == ["error", "ok"]
+
+
+async def test_silence_alone_is_offline_at_the_decision_time() -> None:
+    net = FakeNet(upnp=UpnpInfo(available=False, found=False, error="no IGD"))
+    net.overrides.update(http=hang, dns=hang, stun=hang)
+    d = await diagnose(net, deadlines=Deadlines(offline_decision=0.2, http=30, dns=30, stun=30, slack=30),
+                       budget_s=30)
+    assert d.connectivity == "offline"
+    assert all(r.status == "timeout" and "nothing outside answered within 0.2 s" in (r.error or "")
+               for r in d.probes if r.name in ("http-echo", "dns-echo", "stun"))
+
+
+async def test_a_quickly_known_gateway_starts_the_router_probe_before_local_returns() -> None:
+    net = FakeNet(delays={"local": 0.2, "router": 0.0})
+    seen: list[ProbeRecord] = []
+    probes = net.probes(quick_gateway=lambda: "192.168.1.1")
+    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=probes, client=object(),  # type: ignore[arg-type]
+                                             on_progress=seen.append), 10)
+    names = [r.name for r in seen]
+    assert names.index("upnp") < names.index("local")
+    assert [c for c in net.calls if c[0] == "router"] == [("router", "192.168.1.1")]   # started once
+    assert d.nat.verdict == "nat"
