@@ -154,6 +154,11 @@ class Internet:
         else:
             raise KeyError(f"unknown lab service {name!r}; known: {', '.join(SERVICE_NAMES)}")
 
+    def flush_resolver(self) -> None:
+        """Empty unbound's cache (a restart, ~50 ms), so "propagating" ends without waiting a TTL."""
+        self.stop_service("resolver")
+        self.start_service("resolver")
+
     def set_fault(self, name: str, fault: str | None) -> None:
         """Make an in-runner service misbehave ("500", "timeout", "garbage", ...) or heal it (None)."""
         if name not in RUNNER_SERVICES:

@@ -284,6 +284,8 @@ def test_dyndns2_update_reaches_dns_and_the_resolver_cache_lags(lab_factory: Any
     assert dig(lab, plan.AUTH, host)["answers"] == [public]
     assert dig(lab, plan.RESOLVER, host)["answers"] == cached  # still cached ("propagating")
     assert dig(lab, plan.RESOLVER2, host)["answers"] == cached
+    lab.internet.flush_resolver()
+    assert dig(lab, plan.RESOLVER, host)["answers"] == [public]
     again = dyndns2_get(lab, f"hostname={host}&myip={public}", user=account["username"],
                         password=account["password"])
     assert again == (200, f"nochg {public}\n")
