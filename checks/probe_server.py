@@ -219,9 +219,10 @@ def _udp_replied(data: bytes, started: float) -> dict[str, Any]:
 class _RateLimit:
     """ASGI middleware: one token bucket per client IP, 429 when empty."""
 
-    def __init__(self, app: ASGIApp, buckets: TokenBuckets) -> None:
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets, stats: "ProbeStats") -> None:
         self.app = app
         self.buckets = buckets
+        self.stats = stats
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -229,6 +230,7 @@ class _RateLimit:
             ip = requester_ip(client[0] if client else None) or "unknown"
             wait = self.buckets.take(ip)
             if wait > 0:
+                self.stats.rate_limited += 1
                 response = _error(429, "rate limit exceeded, slow down",
                                   headers={"Retry-After": str(max(1, int(wait + 0.999)))})
                 await response(scope, receive, send)
@@ -346,34 +348,10 @@ def build_app(settings: ProbeServerSettings | None = None, *,
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: method_not_allowed})
     buckets = TokenBuckets(cfg.rate_per_s, cfg.burst, cfg.max_tracked_clients, clock)
-
-    def limited(inner: ASGIApp) -> ASGIApp:
-        limiter = _RateLimit(inner, buckets)
-
-        async def count_rejections(scope: Scope, receive: Receive, send: Send) -> None:
-            async def counting_send(message: Any) -> None:
-                if message.get("type") == "http.response.start" and message.get("status") == 429:
-                    counters.rate_limited += 1
-                await send(message)
-
-            await limiter(scope, receive, counting_send)
-
-        return count_rejections
-
-    app.add_middleware(_Wrap, wrap=limited)
+    app.add_middleware(_RateLimit, buckets=buckets, stats=counters)
     app.state.stats = counters
     app.state.settings = cfg
     return app
-
-
-class _Wrap:
-    """Adapter so a plain ``ASGIApp -> ASGIApp`` function can be a Starlette middleware."""
-
-    def __init__(self, app: ASGIApp, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
-        self._inner = wrap(app)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._inner(scope, receive, send)
 
 
 class _UdpEcho(asyncio.DatagramProtocol):
