@@ -22,7 +22,8 @@ import pytest
 from ._netns import sweep_leftovers
 from .topology import Lab, Options, required_tools
 
-APT_HINT = "apt-get install iproute2 nftables miniupnpd-nftables miniupnpc curl"
+APT_HINT = ("apt-get install iproute2 nftables miniupnpd-nftables miniupnpc curl iputils-ping dnsutils "
+            "knot unbound coturn")
 
 
 def lab_unavailable_reason(opts: Options | None = None) -> str | None:

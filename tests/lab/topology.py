@@ -65,7 +65,8 @@ _live_lock = threading.Lock()
 
 def required_tools(opts: Options | None = None) -> list[str]:
     """Binaries the lab needs (for a clear skip reason when one is missing)."""
-    tools = ["ip", "nft", "upnpc", "curl"]
+    # the topology's own, the tests' measuring tools, and the lab internet's daemons
+    tools = ["ip", "nft", "upnpc", "curl", "ping", "dig", "knotd", "unbound", "turnserver"]
     if opts is None or opts.runs_upnp:
         tools.append(MINIUPNPD)
     return tools
@@ -154,7 +155,9 @@ class Lab:
     def run(self, argv: Iterable[str], *, ns: str = "host", timeout: float = 30,
             env: Mapping[str, str] | None = None, check: bool = False,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run ``argv`` inside a lab namespace (by role) and capture its output (text)."""
+        """Run ``argv`` inside a lab namespace (by role) and capture its output (text).
+
+        ``env`` is added to this process's environment (minus proxy variables)."""
         return subprocess.run(self._netns_argv(ns, argv), capture_output=True, text=True, timeout=timeout,
                               env=_clean_env(env), check=check, input=input)
 
@@ -499,6 +502,8 @@ def _down_all_live_labs() -> None:
 
 
 if __name__ == "__main__":
+    # `python -m tests.lab.topology home --shell` is `python -m tests.lab up home --shell`.
     from .__main__ import main
 
-    sys.exit(main())
+    argv = sys.argv[1:]
+    sys.exit(main(["up", *argv] if argv and argv[0] in TOPOLOGIES else argv))
