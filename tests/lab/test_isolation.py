@@ -61,14 +61,57 @@ def lab_leftovers(lab: Lab) -> list[str]:
     return found
 
 
+class RootNetlinkWatcher:
+    """Subscribed to the machine's own link/address/route change notifications.
+
+    Bound before the lab is built, so even an interface that existed for a
+    moment during the build (and was gone by the time of a snapshot) is seen.
+    """
+
+    GROUPS = 0x1 | 0x10 | 0x40 | 0x100 | 0x400   # LINK, IPV4_IFADDR, IPV4_ROUTE, IPV6_IFADDR, IPV6_ROUTE
+    NAMES = {16: "NEWLINK", 17: "DELLINK", 20: "NEWADDR", 21: "DELADDR", 24: "NEWROUTE", 25: "DELROUTE"}
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+        self.sock.bind((0, self.GROUPS))
+        self.sock.setblocking(False)
+
+    def events(self) -> list[str]:
+        import struct
+
+        seen: list[str] = []
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except BlockingIOError:
+                break
+            pos = 0
+            while pos + 16 <= len(data):
+                length, kind = struct.unpack_from("=IH", data, pos)
+                seen.append(self.NAMES.get(kind, f"type {kind}"))
+                pos += max(16, (length + 3) & ~3)
+        self.sock.close()
+        return seen
+
+
 def test_root_namespace_gains_nothing_during_and_after_a_lab(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    watcher = RootNetlinkWatcher()
     before = root_network_state()
-    lab = lab_factory("double-nat", ipv6=True, latency_ms=10)
+    lab = lab_factory("double-nat", ipv6=True, latency_ms=10)   # veths, TAPs + relay, v6, miniupnpd
     during = root_network_state()
+    assert curl_ok(lab)
     lab.down()
     after = root_network_state()
     assert during == before
     assert after == before
+    assert watcher.events() == [], "the machine's own namespace saw link/address/route changes"
+
+
+def curl_ok(lab: Lab) -> bool:
+    out = lab.run(["curl", "-sS", "--max-time", "5", "--cacert", str(lab.ca_path), f"https://{plan.ECHO1}/"])
+    return out.stdout.strip() == lab.expected_public_ipv4
 
 
 def test_every_lab_link_stays_inside_the_lab(lab_factory) -> None:  # type: ignore[no-untyped-def]
