@@ -194,3 +194,9 @@ def test_no_igd_says_what_to_do_instead(monkeypatch: pytest.MonkeyPatch, capsys:
     assert run_cli("list") == 1
     err = capsys.readouterr().err
     assert "no UPnP IGD answered" in err and "NAT-PMP" in err and "Port forwarding" in err
+
+
+def test_lease_is_shown_in_words() -> None:
+    from wizard.commands.upnp import lease_text
+
+    assert [lease_text(s) for s in (0, 45, 725, 7260, 604799)] == ["permanent", "45 s", "12m 5s", "2h 1m", "6d 23h"]

@@ -76,7 +76,8 @@ class _Progress:
     def __enter__(self) -> Callable[[str], None]:
         if self._status is not None:
             self._status.start()
-            return lambda msg: self._status.update(msg)
+            # An empty message stops the spinner (before a command prints its result).
+            return lambda msg: self._status.update(msg) if msg else self._status.stop()
         return lambda _msg: None
 
     def __exit__(self, *exc: object) -> None:

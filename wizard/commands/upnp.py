@@ -40,7 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    return asyncio.run(_main(args))
+    from .ports import _Progress
+
+    with _Progress(sys.stderr.isatty()) as say:
+        say("looking for the router's UPnP IGD")
+        return asyncio.run(_main(args, say))
 
 
 async def _connect() -> Any:
@@ -83,7 +87,7 @@ def _explain(exc: Exception, *, action: str) -> str:
     return f"{action}: {upnp_error_text(exc)}"
 
 
-async def _main(args: argparse.Namespace) -> int:
+async def _main(args: argparse.Namespace, say: Any = None) -> int:
     from checks.errors import UpnpError, UsageError
     from checks.ports import parse_port_spec
 
@@ -92,15 +96,20 @@ async def _main(args: argparse.Namespace) -> int:
     if args.upnp_command == "add" and args.lease < 0:
         raise UsageError("--lease must be 0 (permanent) or a number of seconds")
     igd = await _connect()
+    if say is not None:
+        say({"list": "reading the mapping table and checking the LAN hosts",
+             "add": "adding the mapping", "remove": "removing the mapping"}[args.upnp_command])
+    done = say or (lambda _msg: None)
     if args.upnp_command == "list":
-        return await _list(igd, args)
+        return await _list(igd, args, done)
     if args.upnp_command == "add":
-        return await _add(igd, spec, args)
+        return await _add(igd, spec, args, done)
     proto = spec.protocol.upper()
     try:
         deleted = await igd.delete_mapping(spec.port, proto)
     except UpnpError as exc:
         raise UpnpError(_explain(exc, action=f"removing {spec}"), code=exc.code) from None
+    done("")
     if not deleted:
         raise UpnpError(f"the router has no mapping for {spec} (see `ddns-wizard upnp list`)", code=714)
     print(f"Removed the mapping for {spec}.")
@@ -125,7 +134,7 @@ def _parse_to(value: str | None, default_host: str | None, default_port: int) ->
     return host, int(port_text)
 
 
-async def _add(igd: Any, spec: Any, args: argparse.Namespace) -> int:
+async def _add(igd: Any, spec: Any, args: argparse.Namespace, done: Any) -> int:
     from checks.errors import UpnpError
     from checks.risky import RISKY_ADVICE, risky_service
 
@@ -145,6 +154,7 @@ async def _add(igd: Any, spec: Any, args: argparse.Namespace) -> int:
         made = await igd.get_mapping(spec.port, proto)
     except UpnpError:
         pass
+    done("")
     print(f"Mapped {spec} → {host}:{port} ({args.description}).")
     if made is not None and args.lease and made.lease_s == 0:
         print("The router accepts only permanent mappings (UPnP 725): it was made permanent; remove it with "
@@ -156,6 +166,22 @@ async def _add(igd: Any, spec: Any, args: argparse.Namespace) -> int:
         print(f"Warning: port {port} usually carries {service}, which scanners probe constantly. {RISKY_ADVICE}",
               file=sys.stderr)
     return 0
+
+
+def lease_text(seconds: int) -> str:
+    """'permanent', '45 s', '12m 5s', '3h 20m', '6d 23h'."""
+    if seconds <= 0:
+        return "permanent"
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs} s"
 
 
 def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
@@ -170,7 +196,7 @@ def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
     return out
 
 
-async def _list(igd: Any, args: argparse.Namespace) -> int:
+async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
     from checks.errors import UpnpError
     from checks.ports import inspect_mappings
 
@@ -179,6 +205,7 @@ async def _list(igd: Any, args: argparse.Namespace) -> int:
     except UpnpError as exc:
         raise UpnpError(_explain(exc, action="reading the mapping table"), code=exc.code) from None
     items = await inspect_mappings(mappings)
+    done("")
     if args.json:
         print(json.dumps(list_json(items), indent=2))
         return 0
@@ -206,7 +233,7 @@ async def _list(igd: Any, args: argparse.Namespace) -> int:
         if not m.enabled:
             marks.append("[dim]disabled[/]")
         table.add_row(f"{m.external_port}/{m.protocol.lower()}", escape(m.internal), escape(m.description),
-                      "permanent" if m.lease_s == 0 else f"{m.lease_s} s", " ".join(marks))
+                      lease_text(m.lease_s), " ".join(marks))
     out.print(table)
     if any(s.risky_service for s in items):
         out.print(f"[red]Risky:[/] {escape(RISKY_ADVICE)}")
