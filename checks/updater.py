@@ -99,7 +99,7 @@ def agree(sources: Sequence[ExternalSource], family: int, configured: int) -> tu
     votes = Counter(s.value for s in answering)
     value, count = votes.most_common(1)[0]
     need = min(2, configured)
-    summary = f"{count} of {len(answering)} answering sources agree on {value}"
+    summary = f"IPv{family}: {count} of {len(answering)} sources agree"
     if count * 2 <= len(answering) or count < need:
         listing = ", ".join(f"{s.endpoint} saw {s.value}" for s in answering)
         why = ("only one source answered" if len(answering) == 1 and need > 1

@@ -57,6 +57,12 @@ def fingerprint(host: HostConfig) -> str:
     return hashlib.pbkdf2_hmac("sha256", table, b"ddns-wizard/history", 20_000).hex()[:12]
 
 
+def without_name(message: str, host: HostConfig) -> str:
+    """Drop a leading hostname from a message printed after "hostname: " anyway."""
+    prefix = host.hostname + " "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
 @dataclass
 class HostState:
     host: HostConfig
@@ -228,11 +234,11 @@ class Watcher:
         host = state.host
         if result.result in ("updated", "unchanged"):
             state.published, state.confirmed, state.failures, state.last_note = desired, True, 0, None
-            self.emit(f"{host.hostname}: {result.result} ({result.code}) {result.message}")
+            self.emit(f"{host.hostname}: {result.result} ({result.code}): {without_name(result.message, host)}")
             return
         if result.fatal:
             state.stopped = result.message
-            self.emit(f"{host.hostname}: STOPPED — {result.message} Fix the configuration and restart the watch.")
+            self.emit(f"{host.hostname}: STOPPED — {without_name(result.message, host)}")
             self._record("stopped", hostname=host.hostname, code=result.code, message=result.message,
                          fingerprint=state.fingerprint)
             return
@@ -240,7 +246,8 @@ class Watcher:
         base = result.retry_after_s or state.spec.policy.default_retry_s
         wait = min(base * 2 ** (state.failures - 1), max(base, state.spec.policy.max_retry_s))
         state.not_before = self.clock() + wait
-        self.emit(f"{host.hostname}: error ({result.code}) {result.message} Next attempt in {int(wait)} s.")
+        self.emit(f"{host.hostname}: error ({result.code}): {without_name(result.message, host)} "
+                  f"Next attempt in {int(wait)} s.")
 
     async def _verify(self, state: HostState, public: PublicAddress, desired: str) -> None:
         """Light check: do the authoritative servers now serve what was sent?"""

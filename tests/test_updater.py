@@ -199,7 +199,8 @@ def test_update_command_json_and_exit_codes(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(updater, "default_lookup", serving("23.128.64.20"))
     assert main(["--config", str(cfg), "update"]) == 0
     out = capsys.readouterr().out
-    assert "unchanged" in out and "23.128.64.20" in out
+    assert "unchanged" in out and "Public address: IPv4 23.128.64.20" in out
+    assert "Public address: unknown" not in out
 
 
 def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

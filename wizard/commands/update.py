@@ -89,6 +89,9 @@ def _print_human(run_result, redactor) -> None:  # type: ignore[no-untyped-def]
     if parts:
         console.print(f"Public address: {', '.join(parts)}" + (f" ({public.summary})" if public.summary else ""),
                       markup=False)
+        for problem in (public.problem_v4, public.problem_v6):
+            if problem:
+                console.print(f"Note: {problem}", markup=False)
     else:
         console.print("Public address: unknown", markup=False)
     styles = {"updated": "green", "unchanged": "cyan", "error": "bold red"}
@@ -102,4 +105,5 @@ def _print_human(run_result, redactor) -> None:  # type: ignore[no-untyped-def]
     for r in run_result.results:
         prefix = "stopped: " if r.fatal else ""
         retry = f" (retry in {r.retry_after_s} s)" if r.retry_after_s else ""
-        console.print(f"{r.hostname}: {prefix}{redactor.text(r.message)}{retry}", markup=False, soft_wrap=False)
+        message = r.message[len(r.hostname) + 1:] if r.message.startswith(r.hostname + " ") else r.message
+        console.print(f"{r.hostname}: {prefix}{redactor.text(message)}{retry}", markup=False, soft_wrap=False)
