@@ -169,3 +169,45 @@ def test_hops_only_matter_when_the_router_did_not_settle_it() -> None:
     assert hops_would_help(HOME, igd(None))
     assert hops_would_help(HOME, NO_ROUTER)
     assert not hops_would_help(LocalInfo("eth0", PUBLIC, "23.128.64.1"), NO_ROUTER)
+
+
+# --- any evidence at all: a verdict from the contract, with reasons, never an exception ---
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from checks.findings import build_findings  # noqa: E402
+
+_ADDRESSES = st.one_of(
+    st.none(),
+    st.sampled_from(["192.168.1.100", "10.0.0.2", "100.64.1.20", "100.101.102.103", "172.16.5.5", PUBLIC,
+                     "23.128.64.200", "169.254.1.1", "127.0.0.1", "192.0.2.1", "0.0.0.0", "::1",
+                     "2a0c:b641:100:1::100", "", "garbage", "999.1.1.1"]),
+    st.text(max_size=20),
+)
+_HOPS = st.one_of(st.none(), st.lists(_ADDRESSES.map(lambda a: a or "*"), max_size=5).map(tuple))
+
+
+@settings(max_examples=300, deadline=None)
+@given(local_ip=_ADDRESSES, iface=st.sampled_from([None, "eth0", "wg0", "tailscale0", "ppp0"]),
+       via_vpn=st.booleans(), ext_ip=_ADDRESSES, wan=_ADDRESSES, natpmp=_ADDRESSES, found=st.booleans(),
+       natpmp_error=st.sampled_from([None, "the router refused: Network Failure (3): ...", "no answer"]),
+       hops=_HOPS)
+def test_any_evidence_gives_a_contract_verdict_with_reasons(local_ip, iface, via_vpn, ext_ip, wan, natpmp,  # type: ignore[no-untyped-def]
+                                                             found, natpmp_error, hops) -> None:
+    local = LocalInfo(interface=iface, ipv4=local_ip, gateway_ipv4="192.168.1.1",
+                      vpn_interfaces=(iface,) if via_vpn and iface else (), default_via_vpn=via_vpn)
+    external = ExternalInfo(ipv4=ext_ip, ipv6=None, agreement=True)
+    upnp = UpnpInfo(available=False, found=found, wan_ipv4=wan, natpmp_wan_ipv4=natpmp,
+                    natpmp_available=natpmp is not None, natpmp_error=natpmp_error)
+    r = decide_nat(local, external, upnp, hops)
+    assert r.verdict in ("none", "nat", "double-nat", "cgnat", "unknown")
+    assert r.evidence and all(isinstance(e, str) and e for e in r.evidence)
+    if r.verdict == "none":
+        assert local_ip == ext_ip            # "none" only when confirmed from outside
+    for connectivity in ("online", "limited", "offline"):
+        findings = build_findings(connectivity, local, external, r, upnp)  # type: ignore[arg-type]
+        assert len({f.id for f in findings}) == len(findings)             # one finding per id
+        assert all(f.severity in ("ok", "info", "warning", "error") and f.title for f in findings)
+        if connectivity == "offline":
+            assert findings[0].id == "offline"

@@ -50,7 +50,8 @@ def probe_line(record: ProbeRecord) -> Text:
     line = Text()
     line.append(f"{mark} ", style=style)
     line.append(f"{record.name:<13}", style="bold")
-    line.append(f" {record.target[:38]:<38} ", style="dim")
+    target = record.target if len(record.target) <= 26 else record.target[:25] + "…"
+    line.append(f" {target:<26} ", style="dim")
     line.append(f"{_ms(record.ms):>7}  ")
     if record.status == "ok":
         line.append(record.summary or "ok")
@@ -78,9 +79,9 @@ class DiagnoseProgress:
 
     def update(self, record: ProbeRecord) -> None:
         self.finished += 1
+        if self._status is not None:   # before printing: the print redraws the status line
+            self._status.update(f"{self.title}… {self.finished} probe{'s' if self.finished != 1 else ''} done")
         self.console.print(probe_line(record), overflow="ellipsis", no_wrap=True)
-        if self._status is not None:
-            self._status.update(f"{self.title}… {self.finished} probes done")
 
     def __exit__(self, *exc: object) -> None:
         if self._status is not None:
