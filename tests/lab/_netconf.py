@@ -210,6 +210,7 @@ def router_nft() -> str:
         "  chain prerouting {\n"
         "    type nat hook prerouting priority dstnat; policy accept;\n"
         "    jump prerouting_miniupnpd\n"
+        "    jump lab_dnat\n"
         "  }\n"
         "  chain postrouting {\n"
         "    type nat hook postrouting priority srcnat; policy accept;\n"
@@ -230,14 +231,21 @@ def router_nft() -> str:
         "  chain prerouting_miniupnpd {\n  }\n"
         "  chain postrouting_miniupnpd {\n  }\n"
         "  chain lab_inbound {\n  }\n"
+        "  chain lab_dnat {\n  }\n"
         "}\n"
     )
 
 
 def ispbox_nft() -> str:
-    """The ISP-supplied box of a double NAT: masquerade out of wan0; IPv6 is left to the user's router."""
+    """The ISP-supplied box of a double NAT: masquerade out of wan0; IPv6 is left to the user's router.
+
+    Like the router, it drops new inbound IPv4 unless a port forward (Lab.forward_port) says otherwise."""
     return (
         "table inet ispbox {\n"
+        "  chain prerouting {\n"
+        "    type nat hook prerouting priority dstnat; policy accept;\n"
+        "    jump lab_dnat\n"
+        "  }\n"
         "  chain postrouting {\n"
         "    type nat hook postrouting priority srcnat; policy accept;\n"
         '    oifname "wan0" meta nfproto ipv4 masquerade\n'
@@ -247,7 +255,10 @@ def ispbox_nft() -> str:
         "    ct state established,related accept\n"
         '    iifname "lan0" accept\n'
         "    meta nfproto ipv6 accept\n"
+        "    jump lab_inbound\n"
         "  }\n"
+        "  chain lab_inbound {\n  }\n"
+        "  chain lab_dnat {\n  }\n"
         "}\n"
     )
 

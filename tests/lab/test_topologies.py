@@ -110,6 +110,27 @@ def test_port_checker_sees_a_upnp_forwarded_port_with_a_listener_and_not_others(
     assert port_check(lab, mapped)["reachable"] is False
 
 
+def test_manual_port_forward_reaches_the_host_and_not_when_it_points_elsewhere(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("home-no-upnp")
+    Listener(lab, 18084)
+    Listener(lab, 18085)
+    assert port_check(lab, 18084)["reachable"] is False
+    lab.forward_port(18084)                                  # to the host, as on a router's admin page
+    lab.forward_port(18085, to=plan.HOME_OTHER)              # to another LAN device (nothing answers there)
+    assert port_check(lab, 18084)["reachable"] is True
+    assert port_check(lab, 18085)["reachable"] is False
+
+
+def test_double_nat_needs_a_forward_on_both_boxes(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("double-nat", upnp=False)
+    Listener(lab, 18086)
+    lab.forward_port(18086)                                  # the user's own router: not enough
+    assert port_check(lab, 18086)["reachable"] is False
+    lab.forward_port(18086, on="ispbox")                     # ...and the ISP box in front of it
+    verdict = port_check(lab, 18086)
+    assert verdict["reachable"] is True and verdict["ip"] == plan.ISPBOX_WAN_IP
+
+
 def test_public_host_ports_are_reachable_directly(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("public")
     Listener(lab, 18082)

@@ -242,6 +242,24 @@ class Lab:
         self._nft("router", f"add rule inet router lab_inbound ip6 daddr {self.host_ipv6} "
                             f"{proto} dport {int(port)} accept\n")
 
+    def forward_port(self, port: int, *, proto: str = "tcp", to: str | None = None,
+                     to_port: int | None = None, on: str = "router") -> None:
+        """A port forward made on the router's admin page (no UPnP): new inbound flows to
+        WAN ``port`` go to ``to`` (default: the host; e.g. plan.HOME_OTHER, a LAN address
+        where nothing answers) port ``to_port``. ``on="ispbox"`` forwards on the ISP box
+        of a double NAT instead (default target: the user's router)."""
+        if on not in ("router", "ispbox") or on not in self.ns:
+            raise LabSetupError(f"lab {self.topology} has no {on} to forward ports on")
+        if proto not in ("tcp", "udp"):
+            raise ValueError(f"proto must be tcp or udp, not {proto!r}")
+        target = to or (plan.ISPBOX_ROUTER_WAN if on == "ispbox" else self.host_ipv4)
+        ipaddress.IPv4Address(target)
+        dest_port = int(to_port or port)
+        table = "router" if on == "router" else "ispbox"
+        self._nft(on, f'add rule inet {table} lab_dnat iifname "wan0" {proto} dport {int(port)} '
+                      f"dnat ip to {target}:{dest_port}\n"
+                      f"add rule inet {table} lab_inbound ip daddr {target} {proto} dport {dest_port} accept\n")
+
     def _ip_batch(self, role: str, lines: list[str]) -> None:
         run_checked(["ip", "-n", self.ns[role], "-batch", "-"], input="".join(f"{l}\n" for l in lines),
                     what=f"ip in {role}")
