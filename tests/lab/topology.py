@@ -385,8 +385,12 @@ class Lab:
 
     def _wait_relay_ready(self) -> None:
         assert self._relay is not None and self._relay.stdout is not None
-        line = self._relay.stdout.readline()  # blocks until "ready" or the relay exits
+        import select
+
+        ready, _, _ = select.select([self._relay.stdout], [], [], 15)
+        line = self._relay.stdout.readline() if ready else ""  # "ready", or "" when the relay exited
         if line.strip() != "ready":
+            self._relay.kill()
             self._relay.wait(timeout=5)
             raise LabSetupError(f"relay did not start: {(self.workdir / 'relay.log').read_text()[-500:]}")
 
