@@ -46,7 +46,6 @@ from ._netns import (
     kill_namespace_processes,
     new_prefix,
     run_checked,
-    run_quiet,
     write_resolv_conf,
 )
 
