@@ -178,9 +178,9 @@ class Watcher:
                       (f" — {public.summary}" if public.summary else ""))
             self._record("address", ipv4=public.ipv4, ipv6=public.ipv6, previous=was)
         self.last_public = public
-        for state in self.states.values():
-            if state.stopped is None:
-                await self._tick_host(state, public)
+        # Hosts are independent: one slow provider must not delay the others.
+        await asyncio.gather(*(self._tick_host(state, public) for state in self.states.values()
+                               if state.stopped is None))
 
     async def _tick_host(self, state: HostState, public: PublicAddress) -> None:
         host = state.host

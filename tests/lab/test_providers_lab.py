@@ -105,7 +105,7 @@ def test_update_changes_what_knot_serves_then_a_second_update_sends_nothing(home
         assert proc.returncode == 0, proc.stderr
         verdict = json.loads(proc.stdout)
         assert all(a["ok"] for a in verdict["authoritative"]), verdict
-        assert verdict["verdict"] in ("ok", "propagating"), verdict   # unbound may hold the old answer
+        assert verdict["verdict"] == "ok", verdict
 
     # Second run: DNS already serves the address, so no provider hears from us.
     before = {s: len(lab.internet.requests_log(s)) for s in ("dyndns2", "duckdns", "cloudflare")}
@@ -139,6 +139,28 @@ def test_wrong_credentials_fail_clearly_once_and_watch_does_not_retry(home, tmp_
     proc = lab.tool("watch", "--interval", "10", "--history", str(tmp_path / "h.jsonl"), timeout=60)
     assert proc.returncode == 2 and "still stopped" in proc.stdout
     assert count(lab, "dyndns2", "/nic/update") == 2 and count(lab, "duckdns", "/update") == 2
+
+
+def test_cloudflare_token_permission_pitfalls_are_explained(home) -> None:  # type: ignore[no-untyped-def]
+    lab = home
+    acc = lab.internet.accounts["cloudflare"]
+    readonly = dict(cloudflare_host(lab), token=acc["readonly_token"])
+    lab.write_config(hosts=[readonly])
+    code, (result,), _, err = update_json(lab)
+    assert code == 1 and result["fatal"] and result["code"] == "HTTP 403 10000", result
+    assert "DNS → Edit" in result["message"]
+    # A DNS:Edit token without Zone:Read sees no zones: the message names the missing permission...
+    dns_only = dict(cloudflare_host(lab), token=acc["dns_only_token"])
+    lab.write_config(hosts=[dns_only])
+    code, (result,), _, err = update_json(lab)
+    assert code == 1 and result["code"] == "zone-not-found" and "Zone → Zone → Read" in result["message"], result
+    # ...and with the zone id configured it works without that permission.
+    lab.write_config(hosts=[dict(dns_only, zone=acc["zone"], zone_id=acc["zone_id"])])
+    code, (result,), _, err = update_json(lab)
+    assert code == 0 and result["result"] == "updated", result
+    assert lab.internet.lookup(result["hostname"]) == [lab.expected_public_ipv4]
+    for token in (acc["readonly_token"], acc["dns_only_token"]):
+        assert token not in err
 
 
 def test_rfc2136_wrong_key_is_refused_clearly(home) -> None:  # type: ignore[no-untyped-def]
@@ -185,7 +207,9 @@ def test_watch_updates_once_per_change_and_stops_an_abused_host(home, tmp_path: 
     acc = lab.internet.accounts["dyndns2"]
     good, abused = acc["hostnames"][0], acc["abuse_hostname"]
     # The emulator is "our own" dyndns2 server: no minimum interval, so the test need not wait 5 min.
-    lab.write_config(hosts=[dict(dyndns2_host(lab), min_interval=0), dyndns2_host(lab, hostname=abused)])
+    outage = acc["outage_hostname"]                      # always answers 911: retry in 30 min, not sooner
+    lab.write_config(hosts=[dict(dyndns2_host(lab), min_interval=0), dyndns2_host(lab, hostname=abused),
+                            dyndns2_host(lab, hostname=outage)])
     history = tmp_path / "history.jsonl"
     proc = lab.popen([*_tool_argv(lab), "watch", "--interval", "10", "--history", str(history)],
                      env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -194,7 +218,7 @@ def test_watch_updates_once_per_change_and_stops_an_abused_host(home, tmp_path: 
             return [r for r in _history(history) if r.get("event") == "update" and r.get("hostname") == host]
 
         _wait_for(lambda: any(r["event"] == "verify" and r["hostname"] == good for r in _history(history))
-                  and updates(abused), 40, "the first updates and their verification")
+                  and updates(abused) and updates(outage), 40, "the first updates and their verification")
         assert [u["result"] for u in updates(good)] == ["updated"]
         assert lab.internet.lookup(good) == [lab.expected_public_ipv4]
         assert [u["code"] for u in updates(abused)] == ["abuse"]
@@ -212,6 +236,9 @@ def test_watch_updates_once_per_change_and_stops_an_abused_host(home, tmp_path: 
         assert len(updates(good)) == 2
         abused_requests = [r for r in lab.internet.requests_log("dyndns2") if r["query"].get("hostname") == abused]
         assert len(abused_requests) == 1
+        outage_updates = updates(outage)
+        assert [u["code"] for u in outage_updates] == ["911"] and outage_updates[0]["retry_after_s"] >= 1800
+        assert len([r for r in lab.internet.requests_log("dyndns2") if r["query"].get("hostname") == outage]) == 1
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
