@@ -16,10 +16,9 @@ This module imports nothing from Textual or Rich.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Literal, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol, Sequence
 
 from checks.config import Config, HostConfig
 from checks.model import (
@@ -33,6 +32,7 @@ from checks.model import (
 PortProtocol = Literal["tcp", "udp"]
 ProbeCallback = Callable[[ProbeRecord], None]
 PortCallback = Callable[[PortResult], None]
+StatusCallback = Callable[[str], None]
 # Called with the latest verification and the seconds waited so far.
 VerifyCallback = Callable[[VerifyResult, float], None]
 
@@ -56,6 +56,7 @@ class FieldInfo:
     help: str = ""
     placeholder: str = ""
     required: bool = True
+    default: str | None = None     # pre-filled value (e.g. a TTL)
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,17 @@ class WizardEngine(Protocol):
     async def diagnose(self, on_progress: ProbeCallback | None = None) -> Diagnosis: ...
 
     async def check_ports(
-        self, ports: Sequence[PortSpec], *, upnp: bool = False, on_progress: PortCallback | None = None
-    ) -> tuple[PortResult, ...]: ...
+        self,
+        ports: Sequence[PortSpec],
+        *,
+        upnp: bool = False,
+        on_progress: PortCallback | None = None,
+        on_status: StatusCallback | None = None,
+    ) -> tuple[PortResult, ...]:
+        """Test inbound reachability from outside; ``on_progress`` gets each verdict as it is
+        known (engines that decide all at once may never call it), ``on_status`` a sentence
+        about what is happening now."""
+        ...
 
     async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
         """Create a lasting UPnP mapping to this host; returns a sentence for the user."""
@@ -126,9 +136,9 @@ class WizardEngine(Protocol):
     async def save_config(self, config: Config) -> Path: ...
 
     async def export_report(
-        self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, secrets: Sequence[str] = ()
+        self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, config: Config | None = None
     ) -> Path:
-        """Write the report (format by suffix); ``secrets`` are removed besides the configuration's."""
+        """Write the report (format by suffix); ``config``'s secrets are removed from it."""
         ...
 
 
@@ -142,6 +152,7 @@ def _field_from_spec(spec: Any) -> FieldInfo:
         help=str(getattr(spec, "help", "") or ""),
         placeholder=str(getattr(spec, "placeholder", "") or ""),
         required=bool(getattr(spec, "required", True)),
+        default=None if getattr(spec, "default", None) is None else str(spec.default),
     )
 
 
@@ -163,7 +174,7 @@ def provider_info_from_spec(spec: Any) -> ProviderInfo:
     )
 
 
-def report_json_fallback(diagnosis: Diagnosis, path: Path, secrets: Sequence[str]) -> Path:
+def report_json_fallback(diagnosis: Diagnosis, path: Path, secrets: Sequence[str] = ()) -> Path:
     """Write the report as JSON when wizard.report is not available."""
     import json
 
@@ -179,61 +190,66 @@ def report_json_fallback(diagnosis: Diagnosis, path: Path, secrets: Sequence[str
 
 
 class RealEngine:
-    """``WizardEngine`` on top of ``checks/`` for the configuration ``config``."""
+    """``WizardEngine`` on top of ``checks/``, for the configuration ``config``
+    (its ``[endpoints]`` decide every outside service contacted)."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._diagnosis: Diagnosis | None = None
 
-    @contextlib.asynccontextmanager
-    async def _client(self) -> AsyncIterator[Any]:
-        from checks.http import make_client
-
-        client = make_client()
-        try:
-            yield client
-        finally:
-            await client.aclose()
-
-    async def diagnose(self, on_progress: ProbeCallback | None = None) -> Diagnosis:
-        from checks.diagnose import run_diagnosis
-
-        async with self._client() as client:
-            diagnosis = await run_diagnosis(self.config, on_progress=on_progress, client=client)
-        self._diagnosis = diagnosis
-        return diagnosis
-
-    async def check_ports(
-        self, ports: Sequence[PortSpec], *, upnp: bool = False, on_progress: PortCallback | None = None
-    ) -> tuple[PortResult, ...]:
-        from checks import ports as ports_mod
-
-        specs = [(p.port, p.protocol) for p in ports]
-        check = getattr(ports_mod, "check_inbound")
-        async with self._client() as client:
-            results = await check(self.config, specs, upnp=upnp, client=client, on_progress=on_progress)
-        return tuple(results)
-
-    async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
-        from checks.errors import UpnpError
-        from checks.upnp import IgdClient, ssdp_discover
-
-        location = await ssdp_discover(timeout_s=1.0)
-        if location is None:
-            raise UpnpError("no UPnP router answered on this network")
-        igd = await IgdClient.connect(location)
-        lan = igd.lan_address
-        await igd.add_mapping(port.port, port.protocol.upper(), lan, port.port, description, 0)
-        return f"The router now forwards {port} to {lan}:{port.port} (UPnP, permanent)."
-
-    def _registry(self) -> Any:
+    @staticmethod
+    def _registry() -> Any:
         from checks.providers import registry
 
         return registry
 
+    async def diagnose(self, on_progress: ProbeCallback | None = None) -> Diagnosis:
+        from checks.diagnose import run_diagnosis
+
+        # run_diagnosis makes (and closes) its own client with the right per-probe timeouts.
+        return await run_diagnosis(self.config, on_progress=on_progress)
+
+    async def check_ports(
+        self,
+        ports: Sequence[PortSpec],
+        *,
+        upnp: bool = False,
+        on_progress: PortCallback | None = None,
+        on_status: StatusCallback | None = None,
+    ) -> tuple[PortResult, ...]:
+        from checks import ports as ports_mod
+        from checks.http import make_client
+
+        specs = [ports_mod.PortSpec(p.port, p.protocol) for p in ports]
+        # The prober waits for its own connection attempts: a longer client timeout (as the CLI).
+        async with make_client(timeout_s=12.0) as client:
+            report = await ports_mod.run_port_check(
+                specs, endpoints=self.config.endpoints, client=client, use_upnp=upnp, on_progress=on_status
+            )
+        if on_progress is not None:
+            for result in report.results:
+                on_progress(result)
+        return tuple(report.results)
+
+    async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
+        from checks.errors import UpnpError
+        from checks.ports import gather_facts, open_mapper
+
+        facts = await gather_facts()
+        mapper, why = await open_mapper(facts)
+        if mapper is None:
+            raise UpnpError(f"the router offers no way to map ports ({why})")
+        lan = mapper.lan_address or facts.local.ipv4
+        if not lan:
+            raise UpnpError("this machine's LAN address is unknown")
+        try:
+            granted = await mapper.add(port.port, port.protocol, lan, port.port, 0, description)
+        except Exception as exc:  # MappingError and friends: the router's own words
+            raise UpnpError(f"{mapper.name}: {exc}", code=getattr(exc, "code", None)) from None
+        outside = f"{granted}/{port.protocol}" if granted != port.port else str(port)
+        return f"The router now forwards {outside} to {lan}:{port.port} ({mapper.name})."
+
     def list_providers(self) -> tuple[ProviderInfo, ...]:
-        registry = self._registry()
-        return tuple(provider_info_from_spec(spec) for spec in registry.PROVIDERS.values())
+        return tuple(provider_info_from_spec(spec) for spec in self._registry().PROVIDERS.values())
 
     def validate_field(self, provider: str, field: str, value: str) -> str | None:
         try:
@@ -244,40 +260,44 @@ class RealEngine:
             if getattr(f, "name", None) != field:
                 continue
             validate = getattr(f, "validate", None)
-            if validate is None:
-                return None
-            try:
-                outcome = validate(value)
-            except ValueError as exc:   # a validator may raise instead of returning
-                return str(exc)
-            if outcome is True or outcome is None:
-                return None
-            if outcome is False:
-                return f"not a valid {getattr(f, 'label', field).lower()}"
-            return str(outcome)
+            problem = validate(value) if validate is not None else None
+            if problem:
+                return str(problem)
+            if field == "server":
+                server_check = getattr(spec, "_validate_server", None)
+                problem = server_check(value) if server_check is not None else None
+                return str(problem) if problem else None
+            if field == "hostname":
+                # The provider's own domain rule (e.g. names end in .duckdns.org).
+                domain_check = getattr(spec, "_validate_hostname_domain", None)
+                if domain_check is not None:
+                    problems = domain_check(HostConfig(hostname=value.strip().lower(), provider=spec.name))
+                    if problems:
+                        return str(problems[0])
+            return None
         return None
 
     async def preflight(self, host: HostConfig) -> Preflight:
         from checks.errors import ProviderError
+        from checks.updater import make_provider_client
 
-        spec = self._registry().get_provider(host.provider)
-        async with self._client() as client:
-            try:
-                result = await spec.preflight(host, client)
-            except ProviderError as exc:
-                return Preflight(ok=False, message=str(exc))
-        return Preflight(
-            ok=bool(getattr(result, "ok", False)),
-            message=str(getattr(result, "message", "")),
-            spent_update=bool(getattr(result, "spent_update", False)),
-        )
+        registry = self._registry()
+        problems = registry.validate_host(host)
+        if problems:
+            return Preflight(ok=False, message="; ".join(problems))
+        client = make_provider_client()
+        try:
+            result = await registry.preflight(host, client)
+        except ProviderError as exc:
+            return Preflight(ok=False, message=str(exc))
+        finally:
+            await client.aclose()
+        return Preflight(ok=bool(result.ok), message=str(result.message), spent_update=bool(result.spent_update))
 
     async def update(self, host: HostConfig) -> UpdateResult:
         from checks.updater import run_update
 
-        config = self.config.with_hosts((host,))
-        async with self._client() as client:
-            results = await run_update(config, client=client)
+        results = await run_update(self.config.with_hosts((host,)))
         for result in results:
             if result.hostname == host.hostname:
                 return result
@@ -292,25 +312,16 @@ class RealEngine:
         wait_s: float = 120.0,
         on_progress: VerifyCallback | None = None,
     ) -> VerifyResult:
-        from checks import dnsverify
+        from checks.dnsverify import wait_until_consistent
 
-        resolvers = list(self.config.endpoints.resolvers)
-        waiter = getattr(dnsverify, "wait_until_consistent", None)
-        if waiter is not None and wait_s > 0:
-            return await waiter(
-                hostname,
-                expected_ipv4=expected_ipv4,
-                expected_ipv6=expected_ipv6,
-                resolvers=resolvers,
-                wait_s=wait_s,
-                on_progress=on_progress,
-            )
-        result = await dnsverify.verify_hostname(
-            hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6, resolvers=resolvers
+        return await wait_until_consistent(
+            hostname,
+            expected_ipv4=expected_ipv4,
+            expected_ipv6=expected_ipv6,
+            resolvers=list(self.config.endpoints.resolvers),
+            wait_s=wait_s,
+            on_progress=on_progress,
         )
-        if on_progress is not None:
-            on_progress(result, 0.0)
-        return result
 
     async def save_config(self, config: Config) -> Path:
         from checks.config import save_config
@@ -321,15 +332,12 @@ class RealEngine:
         return path
 
     async def export_report(
-        self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, secrets: Sequence[str] = ()
+        self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, config: Config | None = None
     ) -> Path:
-        secrets = [*self.config.secret_values(), *secrets]
+        config = config or self.config
         try:
-            from wizard import report as report_mod
+            from wizard.report import write_report
         except ImportError:
-            return await asyncio.to_thread(report_json_fallback, diagnosis, path, secrets)
-        writer = getattr(report_mod, "write_report", None)
-        if writer is None:
-            return await asyncio.to_thread(report_json_fallback, diagnosis, path, secrets)
-        written = await asyncio.to_thread(writer, diagnosis, path, redact=redact, config=self.config)
-        return Path(written) if written else path
+            return await asyncio.to_thread(report_json_fallback, diagnosis, path, config.secret_values())
+        # The user typed this path on the last step and pressed Export: overwriting is what they asked.
+        return await asyncio.to_thread(write_report, diagnosis, path, config=config, redact=redact, force=True)

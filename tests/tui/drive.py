@@ -132,3 +132,55 @@ async def saved(pilot: Pilot) -> None:
 
 
 Step = Callable[[Pilot], Awaitable[None]]
+
+
+async def steady(pilot: Pilot) -> None:
+    """Stop what moves on its own (input cursors blink) so pictures are reproducible."""
+    from textual.widgets import Input
+
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+async def failed_credentials(pilot: Pilot) -> None:
+    await fill_duckdns(pilot, token="00000000-0000-0000-0000-000000000000")
+
+
+async def to_hosting(pilot: Pilot) -> None:
+    await to_network(pilot)
+    await pilot.press("n")
+    await on_screen(pilot, "HostingScreen")
+
+
+async def help_on_ports(pilot: Pilot) -> None:
+    await ports_tested(pilot)
+    await pilot.press("f1")
+    await on_screen(pilot, "HelpScreen")
+
+
+async def details(pilot: Pilot) -> None:
+    await to_network(pilot)
+    await pilot.press("d")
+
+
+async def welcome(pilot: Pilot) -> None:
+    await on_screen(pilot, "WelcomeScreen")
+
+
+# (name, scenario, steps, light theme): every screen the README and the snapshots show.
+SCREENS: tuple[tuple[str, str, Step, bool], ...] = (
+    ("welcome", "home", welcome, False),
+    ("network", "home", to_network, False),
+    ("network-details", "home", details, False),
+    ("hosting-cgnat", "cgnat", to_hosting, False),
+    ("ports", "home", ports_tested, False),
+    ("provider", "home", to_provider, False),
+    ("credentials-rejected", "home", failed_credentials, False),
+    ("credentials-ok", "home", fill_duckdns, False),
+    ("update", "home", updated, False),
+    ("verify", "home", to_verify, False),
+    ("done", "home", to_done, False),
+    ("help", "home", help_on_ports, False),
+    ("light-theme", "home", to_network, True),
+)

@@ -42,6 +42,7 @@ from wizard.engine import (
     Preflight,
     ProbeCallback,
     ProviderInfo,
+    StatusCallback,
     VerifyCallback,
     report_json_fallback,
 )
@@ -268,9 +269,12 @@ class FakeEngine:
         return d
 
     async def check_ports(
-        self, ports: Sequence[PortSpec], *, upnp: bool = False, on_progress: PortCallback | None = None
+        self, ports: Sequence[PortSpec], *, upnp: bool = False, on_progress: PortCallback | None = None,
+        on_status: StatusCallback | None = None,
     ) -> tuple[PortResult, ...]:
         self.calls.append(("check_ports", (tuple(ports), upnp)))
+        if on_status:
+            on_status("opening temporary listeners")
         results = []
         for spec in ports:
             if self.delay_s:
@@ -342,10 +346,11 @@ class FakeEngine:
         return await asyncio.to_thread(save_config, config)
 
     async def export_report(
-        self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, secrets: Sequence[str] = ()
+        self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, config: Config | None = None
     ) -> Path:
         self.calls.append(("export_report", path))
-        return await asyncio.to_thread(report_json_fallback, diagnosis, path, list(secrets))
+        secrets = (config or self.config).secret_values()
+        return await asyncio.to_thread(report_json_fallback, diagnosis, path, secrets)
 
 
 def main() -> None:  # pragma: no cover - a manual demo

@@ -27,7 +27,7 @@ class WizardApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS = [
-        Binding("f2", "toggle_theme", "Light/Dark"),
+        Binding("f2", "toggle_theme", "Theme"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 

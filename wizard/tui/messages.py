@@ -98,3 +98,11 @@ class StepFailed(EngineMessage):
         super().__init__()
         self.what = what
         self.error = error
+
+
+class StatusNote(EngineMessage):
+    """A sentence about what a running engine call is doing now (shown in the status line)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text

@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Markdown, Static
 from textual.worker import Worker, WorkerState
 
-from ..messages import StepFailed
+from ..messages import StatusNote, StepFailed
 from ..widgets import StepBar, esc
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class WizardScreen(Screen[None]):
     NEXT_LABEL: ClassVar[str] = "Next ▶"
 
     BINDINGS = [
-        Binding("escape", "back_or_cancel", "Back/Cancel"),
+        Binding("escape", "back_or_cancel", "Back"),
         Binding("n", "next", "Next"),
         Binding("ctrl+n", "next", "Next", show=False),
         Binding("f1", "help", "Help"),
@@ -185,6 +185,10 @@ class WizardScreen(Screen[None]):
                 self.refresh_nav()
             else:
                 self.query_one("#next", Button).disabled = self.blocked_reason() is not None
+
+    def on_status_note(self, message: StatusNote) -> None:
+        if self.is_busy:
+            self.set_status(f"[$accent]{esc(message.text)}…[/] [dim](Esc cancels)[/]")
 
     def on_step_failed(self, message: StepFailed) -> None:
         error = self.wizard.redact(message.error)

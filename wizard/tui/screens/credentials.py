@@ -64,14 +64,14 @@ the account.
         yield Static(f"[b]Your {esc(title)} details[/b]", classes="section")
         base = self._base_host()
         for f in self.fields():
-            initial = ""
+            initial = f.default or ""
             if base is not None:
                 if f.name == "hostname":
                     initial = base.hostname
                 elif f.name in HOST_ATTRS:
                     initial = getattr(base, f.name) or ""
                 else:
-                    initial = str(base.options.get(f.name, "") or "")
+                    initial = str(base.options.get(f.name, initial) or "")
             placeholder = f.placeholder or (provider.hostname_hint if f.name == "hostname" and provider else "")
             with Horizontal(classes="field-row"):
                 yield Label(f.label + ("" if f.required else " (optional)"), classes="field-label")

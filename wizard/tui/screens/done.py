@@ -180,8 +180,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     @work(exclusive=True, exit_on_error=False)
     async def run_export(self, report, path: Path) -> None:  # type: ignore[no-untyped-def]
-        secrets = self.state.config_to_save().secret_values()
-        written = await self.engine.export_report(report, path, redact=True, secrets=secrets)
+        written = await self.engine.export_report(report, path, redact=True, config=self.state.config_to_save())
         self.post_message(ReportExported(Path(written)))
 
     def on_report_exported(self, message: ReportExported) -> None:

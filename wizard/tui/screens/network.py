@@ -87,7 +87,7 @@ diagnosis again. **Esc** cancels a running diagnosis.
 
     BINDINGS = [
         Binding("d", "toggle_details", "Details"),
-        Binding("r", "rerun", "Run again"),
+        Binding("r", "rerun", "Rerun"),
     ]
 
     def compose_body(self) -> Iterable[Widget]:

@@ -14,7 +14,7 @@ from checks.errors import DdnsWizardError
 from checks.model import PortResult
 
 from ...engine import PortSpec
-from ..messages import MappingDone, PortChecked, PortsReady
+from ..messages import MappingDone, PortChecked, PortsReady, StatusNote
 from ..widgets import esc
 from .base import WizardScreen
 
@@ -86,7 +86,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     BINDINGS = [
         Binding("t", "test", "Test"),
-        Binding("m", "map", "UPnP forward"),
+        Binding("m", "map", "UPnP"),
     ]
 
     def compose_body(self) -> Iterable[Widget]:
@@ -195,7 +195,10 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
     @work(exclusive=True, exit_on_error=False)
     async def run_check(self, specs: tuple[PortSpec, ...], use_upnp: bool) -> None:
         results = await self.engine.check_ports(
-            specs, upnp=use_upnp, on_progress=lambda r: self.post_message(PortChecked(r))
+            specs,
+            upnp=use_upnp,
+            on_progress=lambda r: self.post_message(PortChecked(r)),
+            on_status=lambda text: self.post_message(StatusNote(text)),
         )
         self.post_message(PortsReady(tuple(results)))
 

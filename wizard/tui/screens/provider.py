@@ -26,7 +26,7 @@ token**, so your account password never sits on this machine.
 browser (or copy the address shown). **Enter** or **n** goes on with the highlighted one.
 """
 
-    BINDINGS = [Binding("o", "open_link", "Open sign-up page")]
+    BINDINGS = [Binding("o", "open_link", "Sign-up page")]
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("[b]Choose a provider[/b] [dim](↑/↓, Enter)[/]", classes="section")
@@ -41,13 +41,13 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
         super().on_mount()
         self.providers: tuple[ProviderInfo, ...] = ()
         table = self.query_one("#providers", DataTable)
-        table.add_columns("Provider", "Cost", "Needs", "IPv6")
+        table.add_columns("Provider", "IPv6", "Cost", "Needs")
         try:
             self.providers = tuple(self.engine.list_providers())
         except Exception as exc:  # a missing registry must not kill the wizard
             self.set_status(f"[$error]Cannot list providers: {esc(exc)}[/]")
         for p in self.providers:
-            table.add_row(p.title, p.cost, p.needs_text, "yes" if p.supports_ipv6 else "no", key=p.name)
+            table.add_row(p.title, "yes" if p.supports_ipv6 else "no", p.cost, p.needs_text, key=p.name)
         start = 0
         if self.state.provider is not None:
             names = [p.name for p in self.providers]

@@ -41,7 +41,7 @@ again; **Esc** stops waiting. Your local computer may also cache: flush its DNS 
 `ping` still shows the old address.
 """
 
-    BINDINGS = [Binding("r", "recheck", "Check again")]
+    BINDINGS = [Binding("r", "recheck", "Recheck")]
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="verify-title")

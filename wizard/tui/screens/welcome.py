@@ -25,7 +25,7 @@ INTRO = """\
  • a look at your network: addresses, router, NAT (read-only)
  • a port test from outside, a provider, your credentials, an update, a DNS check
 [b]What will not[/b]
- • [b]nothing changes on your router without asking you first[/b]
+[b] • nothing changes on your router without asking you first[/b]
  • nothing is saved until the last step; secrets only go to your config file (0600)"""
 
 
