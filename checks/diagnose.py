@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
 from urllib.parse import urlsplit
 
 from . import __version__
-from .addresses import parse_ip
+from .addresses import is_public, parse_ip
 from .config import Config
 from .findings import build_findings
 from .model import (
@@ -287,11 +287,7 @@ async def run_diagnosis(
     state = _State()
     jobs: dict[asyncio.Task[_Outcome], _Job] = {}
 
-    own_client = None
-    if client is None and (ep.ip_echo or ep.ip_echo_v6):
-        from .http import make_client
-
-        own_client = client = make_client(timeout_s=dl.http)
+    own_client = None      # made after the UDP probes are under way (TLS setup costs CPU)
 
     def left() -> float:
         return max(0.01, end - time.monotonic())
@@ -308,6 +304,11 @@ async def run_diagnosis(
             on_progress(record)
 
     # --- starting probes ---
+    def start_udp() -> None:
+        if ep.stun:
+            j = _Job("stun", "stun", ", ".join(ep.stun), dl.stun)
+            start(j, lambda j=j: probes.stun_probe(list(ep.stun), timeout_s=j.deadline_s))
+
     def start_outside() -> None:
         for url in ep.ip_echo:
             j = _Job("http", "http-echo", url, dl.http)
@@ -318,9 +319,6 @@ async def run_diagnosis(
         for spec in ep.dns_echo:
             j = _Job("dns", "dns-echo", spec, dl.dns)
             start(j, lambda s=spec, j=j: probes.dns_echo(s, timeout_s=j.deadline_s))
-        if ep.stun:
-            j = _Job("stun", "stun", ", ".join(ep.stun), dl.stun)
-            start(j, lambda j=j: probes.stun_probe(list(ep.stun), timeout_s=j.deadline_s))
         if probes.current_addresses is not None:
             lookup = probes.current_addresses
             for host in config.hosts:
@@ -492,16 +490,24 @@ async def run_diagnosis(
     trace_considered = False
     quick_at = float("inf")
     try:
+        # Latency first: the cheap probes that wait on the network go out before the
+        # CPU-heavy setup (TLS context, dnspython's import) delays the event loop.
         local_job = _Job("local", "local", "routing table", dl.local)
         start(local_job, lambda: probes.gather_local(timeout_s=local_job.deadline_s))
-        start_outside()
-        quick_at = time.monotonic() + dl.offline_decision
         try:
             early_gateway = probes.quick_gateway() if probes.quick_gateway is not None else None
         except Exception:  # only a shortcut: the local probe will name the gateway anyway
             early_gateway = None
         if early_gateway:
             start_router(early_gateway)
+        start_udp()
+        await asyncio.sleep(0)
+        if client is None and (ep.ip_echo or ep.ip_echo_v6):
+            from .http import make_client
+
+            own_client = client = make_client(timeout_s=dl.http)
+        start_outside()
+        quick_at = time.monotonic() + dl.offline_decision
         try:
             async with asyncio.timeout_at(asyncio.get_running_loop().time() + left()):
                 while jobs:
@@ -551,6 +557,12 @@ async def run_diagnosis(
                                      f"stopped waiting: nothing outside answered within {dl.offline_decision:g} s"
                                      + (f" and {first.endpoint} failed ({first.error})" if first else ""),
                                      "timeout")
+                    if (jobs and all(j.kind == "router" for j in jobs.values()) and state.local is not None
+                            and not state.local.default_via_vpn and state.local.ipv4
+                            and is_public(state.local.ipv4) and any_answer()):
+                        # This host holds a public address: there is no NAT router to ask.
+                        await cancel(pending_of("router"), "not needed: this host holds a public address",
+                                     "skipped")
                     if (not trace_considered and state.upnp is not None and state.local is not None
                             and (offline_decided or any_answer())):
                         trace_considered = True

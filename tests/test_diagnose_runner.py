@@ -370,3 +370,12 @@ async def test_a_quickly_known_gateway_starts_the_router_probe_before_local_retu
     assert names.index("upnp") < names.index("local")
     assert [c for c in net.calls if c[0] == "router"] == [("router", "192.168.1.1")]   # started once
     assert d.nat.verdict == "nat"
+
+
+async def test_a_public_host_does_not_wait_for_a_router_that_is_not_there() -> None:
+    net = FakeNet(local=LocalInfo("eth0", PUBLIC, "23.128.64.1"))
+    net.overrides["router"] = hang
+    d = await diagnose(net, deadlines=Deadlines(router=30, slack=30), budget_s=30)
+    assert d.nat.verdict == "none"
+    assert record(d, "upnp")[0].status == "skipped"
+    assert [f.id for f in d.findings] == ["public-address"]
