@@ -160,6 +160,7 @@ class Decision:
     send_ipv6: str | None
     previous: str | None
     result: UpdateResult | None     # set when nothing is to be sent (unchanged / refused / unknown)
+    notes: tuple[str, ...] = ()     # e.g. the IPv6 address could not be agreed on: AAAA left alone
 
 
 def decide(host: HostConfig, provider: str, public: PublicAddress,
@@ -196,7 +197,7 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
         extra = (" " + " ".join(notes)) if notes else ""
         return Decision(None, None, previous, result(
             "unchanged", None, f"DNS already serves {shown}; nothing sent.{extra}"))
-    return Decision(v4, v6, previous, None)
+    return Decision(v4, v6, previous, None, tuple(notes))
 
 
 # --------------------------------------------------------------------------- the run
@@ -240,7 +241,8 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
     if on_progress:
         on_progress(f"{host.hostname}: sending {sent} to {spec.title}")
     result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
-    return replace(result, previous=decision.previous)
+    message = " ".join((result.message, *decision.notes))
+    return replace(result, previous=decision.previous, message=message)
 
 
 async def run_update_detailed(config: Config, *, force: bool = False, dry_run: bool = False,

@@ -122,6 +122,16 @@ async def test_ipv6_host_sends_both_families_when_one_differs() -> None:
     assert r.previous == "23.128.64.20,2a0c:b641:100:1::1"
 
 
+async def test_a_family_without_quorum_is_left_alone_and_said() -> None:
+    host = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN, options={"ipv6": True})
+    provider = Provider()
+    public = PublicAddress("23.128.64.20", None, problem_v6="no IPv6 echo service answered (e6: timeout)")
+    (r,) = await update(Config(endpoints=CONFIG.endpoints, hosts=(host,)), provider, serving("23.128.64.10"),
+                        public=public)
+    assert "ipv6" not in provider.requests[0].url.params
+    assert r.result == "updated" and "no IPv6 echo service answered" in r.message
+
+
 async def test_no_hosts_is_a_config_error_pointing_at_the_wizard() -> None:
     with pytest.raises(ConfigError) as exc:
         await update(Config(path=Path("/tmp/x/config.toml")), Provider(), serving(None))
