@@ -116,3 +116,13 @@ def test_min_interval_must_be_a_number() -> None:
     host = HostConfig(hostname="h.ddns.net", provider="noip", username="u", password="p",
                       options={"min_interval": "soon"})
     assert any("min_interval" in p for p in validate_host(host))
+
+
+def test_validate_value_for_input_boxes() -> None:
+    duck = get_provider("duckdns")
+    assert duck.hostname_hint == "myhome.duckdns.org"
+    assert "duckdns.org" in (duck.validate_value("hostname", "myhome.example.org") or "")
+    assert duck.validate_value("hostname", "myhome.duckdns.org") is None
+    assert "36 characters" in (duck.validate_value("token", "nope") or "")
+    assert get_provider("dyndns2").validate_value("server", "members.example.org") is not None
+    assert get_provider("rfc2136").validate_value("key", "not base64!") is not None   # alias of tsig_secret

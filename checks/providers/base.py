@@ -98,6 +98,7 @@ class CredentialField:
     required: bool = True
     default: str | None = None
     aliases: tuple[str, ...] = ()    # other keys accepted for the same value (``key`` for ``tsig_secret``)
+    placeholder: str = ""            # an example value for an input box
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,30 @@ class ProviderSpec:
     options: Mapping[str, Any] = field(default_factory=dict)   # family-specific knobs
 
     # -- used by the CLI, the wizard and the updater ----------------------------
+
+    @property
+    def hostname_hint(self) -> str:
+        """An example hostname for this provider (``myhome.duckdns.org``)."""
+        return next((f.placeholder for f in self.fields if f.name == "hostname"), "")
+
+    def validate_value(self, name: str, value: str) -> str | None:
+        """Check one value as the user types it (the wizard's input boxes).
+
+        The field's own validator, plus the provider's domain rule for ``hostname``
+        and the URL/address rule for ``server``. None when fine.
+        """
+        spec_field = next((f for f in self.fields if f.name == name or name in f.aliases), None)
+        if spec_field is not None and spec_field.validate is not None and value.strip():
+            problem = spec_field.validate(value)
+            if problem:
+                return problem
+        if name == "server" and value.strip():
+            return self._validate_server(value)
+        if name == "hostname":
+            problems = self._validate_hostname_domain(HostConfig(hostname=value.strip().lower().rstrip("."),
+                                                                 provider=self.name))
+            return problems[0] if problems else None
+        return None
 
     def server_for(self, host: HostConfig) -> str:
         server = (host.server or self.default_server or "").strip()
@@ -449,7 +474,7 @@ HOSTNAME_FIELD_HELP = "the full name to keep updated, e.g. myhome.example.org"
 
 def hostname_field(example: str, help_text: str | None = None) -> CredentialField:
     return CredentialField("hostname", "Hostname", False, help_text or f"the full name to keep updated, e.g. {example}",
-                           check_fqdn)
+                           check_fqdn, placeholder=example)
 
 
 def split_sent(sent: str | None) -> Sequence[str]:
