@@ -8,7 +8,6 @@ import dns.asyncquery
 import dns.message
 import dns.name
 import dns.rcode
-import dns.rdataclass
 import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring

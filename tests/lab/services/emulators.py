@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .dnsupdate import Authority, UpdateRefused, lookup, replace_rrset
+from .dnsupdate import Authority, lookup, replace_rrset
 from .httpcommon import ServiceState, client_ip
 
 # User-Agents that No-IP & co. answer with "badagent": empty or a library default.
@@ -88,7 +88,7 @@ def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority,
                 if await lookup(auth.server, host, rtype) != [value]:
                     await replace_rrset(auth, zone, host, rtype, [value], ttl)
                     changed = True
-        except (UpdateRefused, OSError, Exception):  # Knot down or refusing: the provider's DNS error
+        except Exception:  # Knot down or refusing (UpdateRefused, timeouts): the provider's DNS error
             return "dnserr"
         return ("good " if changed else "nochg ") + ",".join(sent)
 
