@@ -126,3 +126,10 @@ def test_validate_value_for_input_boxes() -> None:
     assert "36 characters" in (duck.validate_value("token", "nope") or "")
     assert get_provider("dyndns2").validate_value("server", "members.example.org") is not None
     assert get_provider("rfc2136").validate_value("key", "not base64!") is not None   # alias of tsig_secret
+
+
+def test_hostname_must_be_inside_the_configured_zone() -> None:
+    secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    host = HostConfig(hostname="home.example.net", provider="rfc2136", server="192.0.2.53",
+                      options={"zone": "example.org", "key_name": "k", "tsig_secret": secret})
+    assert any("not inside the zone example.org" in p for p in validate_host(host))

@@ -215,6 +215,12 @@ class ProviderSpec:
             if problem:
                 problems.append(f"{host.hostname}: server: {problem}")
         problems.extend(self._validate_hostname_domain(host))
+        zone = host.options.get("zone")
+        if isinstance(zone, str) and zone.strip():
+            z = zone.strip().lower().rstrip(".")
+            name = host.hostname.lower().rstrip(".")
+            if name != z and not name.endswith("." + z):
+                problems.append(f"{host.hostname} is not inside the zone {z}: fix hostname or zone")
         mi = host.options.get("min_interval")
         if mi is not None and (isinstance(mi, bool) or not isinstance(mi, int) or mi < 0):
             problems.append(f"{host.hostname}: min_interval must be a whole number of seconds")
