@@ -117,6 +117,22 @@ def test_update_changes_what_knot_serves_then_a_second_update_sends_nothing(home
     assert after == before
 
 
+def test_dual_stack_update_publishes_a_and_aaaa(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("home", ipv6=True)
+    v4, v6 = lab.expected_public_ipv4, lab.host_ipv6
+    hosts = [dict(h, ipv6=True) for h in (dyndns2_host(lab), duckdns_host(lab), cloudflare_host(lab),
+                                          rfc2136_host(lab))]
+    lab.write_config(hosts=hosts)
+    code, results, elapsed, err = update_json(lab)
+    print(f"update wall time (lab, dual stack, 4 hosts): {elapsed:.2f} s")
+    assert code == 0 and {r["result"] for r in results} == {"updated"}, (results, err)
+    for h in hosts:
+        assert lab.internet.lookup(h["hostname"]) == [v4]
+        assert lab.internet.lookup(h["hostname"], "AAAA") == [v6], h["hostname"]
+    code, again, _, _ = update_json(lab)
+    assert {r["result"] for r in again} == {"unchanged"} and all(r["previous"] == f"{v4},{v6}" for r in again)
+
+
 def test_wrong_credentials_fail_clearly_once_and_watch_does_not_retry(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     lab = home
     bad_duck = duckdns_host(lab, token="00000000-0000-4000-8000-000000000000")
