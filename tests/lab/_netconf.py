@@ -270,6 +270,12 @@ def namespace_configs(opts: Options, *, edge_ipv4: str, cgnat_pool_ip: str) -> d
     cfgs = {role: NamespaceConfig() for role in roles(topo)}
     for cfg in cfgs.values():
         cfg.ip_lines.append("link set lo up")
+        # No ICMP rate limiting: traceroute hops and "unreachable"s must not depend on what
+        # an earlier test sent a second ago (the kernel's default is 1/s per destination).
+        cfg.sysctls["net/ipv4/icmp_ratelimit"] = "0"
+        cfg.sysctls["net/ipv4/icmp_msgs_per_sec"] = "100000"
+        cfg.sysctls["net/ipv4/icmp_msgs_burst"] = "10000"
+        cfg.sysctls["net/ipv6/icmp/ratelimit"] = "0"
         if v6:
             cfg.sysctls["net/ipv6/conf/default/accept_dad"] = "0"
     for link in links(opts):
