@@ -1,0 +1,393 @@
+"""Fault injection in the lab: the real commands while the network and the services misbehave.
+
+Each scenario runs the real ``ddns-wizard`` in the lab's host namespace (behind the
+home router's NAT) and breaks something real: the ISP link (300 ms round trip, 30 %
+loss through the lab relay), one outside service after another (stopped, or answering
+500 / garbage / never), miniupnpd (SIGKILLed in the middle of ``ports check --upnp``),
+the ``watch`` process (SIGKILLed right after its update reached the provider), and the
+configuration file (truncated, not TOML).  Nothing is mocked.
+
+The tool must say which source failed, keep going with what is left, and finish:
+every run has a subprocess timeout of its budget plus a generous margin — a hang
+check, not a speed test (timings live in bench/).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.lab import plan
+from tests.lab.internet import OLD_ADDRESS
+from tests.lab.topology import MINIUPNPD, VENV_BIN, Lab, Options
+
+pytestmark = pytest.mark.lab
+
+DIAGNOSE_BUDGET_S = 4.0
+HANG_MARGIN_S = 5.0                  # "finishes before budget + 5 s": a hang check
+PROVIDER_TIMEOUT_S = 10.0            # checks/providers/base.py REQUEST_TIMEOUT_S
+UPDATE_BOUND_S = 3.0 + 3.0 + PROVIDER_TIMEOUT_S + HANG_MARGIN_S   # echo quorum + DNS + provider + margin
+PORTS_BOUND_S = 30.0
+TEST_MAPPING = "ddns-wizard port test"   # checks/ports.py MAPPING_DESCRIPTION
+
+
+# --------------------------------------------------------------------------- helpers
+def dyndns2_host(lab: Lab, **extra: Any) -> dict[str, Any]:
+    acc = lab.internet.accounts["dyndns2"]
+    return {"hostname": acc["hostnames"][0], "provider": "dyndns2", "server": acc["server"],
+            "username": acc["username"], "password": acc["password"], **extra}
+
+
+def provider_updates(lab: Lab) -> list[dict[str, Any]]:
+    return [r for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update")]
+
+
+def diagnose(lab: Lab) -> dict[str, Any]:
+    proc = lab.tool("diagnose", "--json", "--budget", str(DIAGNOSE_BUDGET_S),
+                    timeout=DIAGNOSE_BUDGET_S + HANG_MARGIN_S)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def update(lab: Lab, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    proc = lab.tool("update", "--json", *args, timeout=UPDATE_BOUND_S)
+    assert proc.stdout.strip(), proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, json.loads(proc.stdout), proc.stderr
+
+
+def sources_by_endpoint(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["endpoint"]: s for s in report["external"]["sources"]}
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+FAULTABLE = ("echo1", "echo2", "dyndns2", "duckdns", "cloudflare", "dns-echo")
+SERVICES = ("echo1", "echo2", "probe", "allports", "stun", "dns-echo", "resolver", "auth",
+            "dyndns2", "duckdns", "cloudflare")
+
+
+def heal(lab: Lab) -> None:
+    """Every service up and well-behaved, the dyndns2 record stale again, empty logs."""
+    for name in SERVICES:
+        lab.internet.start_service(name)
+    for name in FAULTABLE:
+        lab.internet.set_fault(name, None)
+    lab.internet.set_record(lab.internet.accounts["dyndns2"]["hostnames"][0], "A", [OLD_ADDRESS])
+    for name in ("echo1", "echo2", "dyndns2"):
+        lab.internet.clear_requests_log(name)
+    lab.write_config(hosts=[dyndns2_host(lab)])
+
+
+@pytest.fixture(scope="module")
+def shared_home(_lab_session: None) -> Iterator[Lab]:
+    """One `home` lab for the service-outage tests (each one heals what it broke)."""
+    lab = Lab(Options("home"))
+    try:
+        yield lab.up()
+    finally:
+        lab.down()
+
+
+@pytest.fixture
+def home(shared_home: Lab) -> Iterator[Lab]:
+    heal(shared_home)
+    yield shared_home
+    heal(shared_home)
+
+
+# --------------------------------------------------------------------------- a bad line
+def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    """300 ms round trip and 30 % loss each way on the ISP link (the lab's user-space relay)."""
+    lab = lab_factory("home", latency_ms=300, loss_pct=30)
+    report = diagnose(lab)
+    assert report["nat"]["verdict"] == "nat", report["nat"]
+    assert report["external"]["ipv4"] == lab.expected_public_ipv4
+    assert report["connectivity"] in ("online", "limited")
+    # every source that answered agrees; the ones that gave up say why
+    for src in report["external"]["sources"]:
+        assert src["value"] == lab.expected_public_ipv4 or (src["value"] is None and src["error"]), src
+
+    lab.write_config(hosts=[dyndns2_host(lab)])
+    code, (result,), err = update(lab)
+    assert code == 0 and result["result"] == "updated" and result["code"] == "good", (result, err)
+    assert len(provider_updates(lab)) == 1          # TCP retransmits, the tool does not re-send
+    assert lab.internet.lookup(result["hostname"]) == [lab.expected_public_ipv4]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "shortfall (reported to the lead): on a 300 ms / 30 % loss line the updater's authoritative lookup "
+    "(checks/updater.py DNS_TIMEOUT_S = 3 s, dnsverify.current_addresses) gives up, so a second update "
+    "cannot see that DNS is already right and sends a nochg"))
+def test_lossy_line_second_update_sends_nothing(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("home", latency_ms=300, loss_pct=30)
+    host = dyndns2_host(lab)
+    lab.internet.set_record(host["hostname"], "A", [lab.expected_public_ipv4])
+    lab.write_config(hosts=[host])
+    code, (result,), err = update(lab)
+    assert result["result"] == "unchanged", result
+    assert provider_updates(lab) == []
+
+
+# --------------------------------------------------------------------------- outside services down
+DIAGNOSE_OUTAGES: dict[str, tuple[Callable[[Lab], None], tuple[str, ...]]] = {
+    # name: (break it, endpoints that must report an error)
+    "echo1 stopped": (lambda lab: lab.internet.stop_service("echo1"), (f"https://{plan.ECHO1}/",)),
+    "both echoes stopped": (lambda lab: [lab.internet.stop_service(s) for s in ("echo1", "echo2")],
+                            (f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/")),
+    "echo1 answers garbage": (lambda lab: lab.internet.set_fault("echo1", "garbage"), (f"https://{plan.ECHO1}/",)),
+    "echo1 never answers": (lambda lab: lab.internet.set_fault("echo1", "timeout"), (f"https://{plan.ECHO1}/",)),
+    "STUN stopped": (lambda lab: lab.internet.stop_service("stun"),
+                     (f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}")),
+    "DNS echo stopped": (lambda lab: lab.internet.stop_service("dns-echo"),
+                         (f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}", f"google@{plan.DNS_ECHO}")),
+}
+
+
+@pytest.mark.parametrize("outage", list(DIAGNOSE_OUTAGES))
+def test_diagnose_names_the_failing_source_and_keeps_the_verdict(home: Lab, outage: str) -> None:
+    breaker, failing = DIAGNOSE_OUTAGES[outage]
+    breaker(home)
+    report = diagnose(home)          # within budget + margin, or TimeoutExpired
+    sources = sources_by_endpoint(report)
+    for endpoint in failing:
+        assert sources[endpoint]["value"] is None and sources[endpoint]["error"], sources[endpoint]
+    rest = [s for e, s in sources.items() if e not in failing]
+    assert rest and all(s["value"] == home.expected_public_ipv4 for s in rest), rest
+    assert report["external"]["ipv4"] == home.expected_public_ipv4
+    assert report["nat"]["verdict"] == "nat" and report["upnp"]["available"]
+
+
+def test_diagnose_with_the_resolver_down_reports_the_published_name_check(home: Lab) -> None:
+    home.internet.stop_service("resolver")
+    report = diagnose(home)
+    assert report["nat"]["verdict"] == "nat" and report["external"]["ipv4"] == home.expected_public_ipv4
+    published = [p for p in report["probes"] if p["name"] == "dns-published"]
+    assert published and published[0]["status"] in ("error", "timeout") and published[0]["error"], published
+
+
+def test_ports_check_with_the_prober_down_says_unknown_and_names_it(home: Lab) -> None:
+    home.internet.stop_service("probe")
+    proc = home.tool("ports", "check", "8080", "--json", timeout=PORTS_BOUND_S)
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    (result,) = json.loads(proc.stdout)
+    assert result["verdict"] == "unknown", result
+    assert any(plan.PROBE in line for line in result["evidence"]), result["evidence"]
+
+
+@pytest.mark.parametrize("fault,code,words", [
+    ("500", "HTTP 500", "server problem"),
+    ("timeout", "network", "did not answer"),
+    ("garbage", "unknown", "does not understand"),
+])
+def test_update_against_a_broken_provider_says_so_once_and_changes_nothing(
+        home: Lab, fault: str, code: str, words: str) -> None:
+    home.internet.set_fault("dyndns2", fault)
+    rc, (result,), err = update(home)
+    assert rc == 1 and result["result"] == "error" and result["code"] == code, (result, err)
+    assert words in result["message"] and "dyndns2" in result["message"], result["message"]
+    assert not result["fatal"] and result["retry_after_s"], result     # retried later, not now
+    assert len(provider_updates(home)) == 1
+    assert home.internet.lookup(result["hostname"]) == [OLD_ADDRESS]
+    assert home.internet.accounts["dyndns2"]["password"] not in json.dumps(result) + err
+
+
+def test_update_with_every_http_echo_down_uses_the_dns_echo(home: Lab) -> None:
+    for name in ("echo1", "echo2"):
+        home.internet.stop_service(name)
+    rc, (result,), _ = update(home)
+    assert rc == 0 and result["result"] == "updated" and result["sent"] == home.expected_public_ipv4, result
+    assert len(provider_updates(home)) == 1
+
+
+def test_update_with_no_echo_at_all_names_each_one_and_sends_nothing(home: Lab) -> None:
+    for name in ("echo1", "echo2", "dns-echo"):
+        home.internet.stop_service(name)
+    rc, (result,), _ = update(home)
+    assert rc == 1 and result["result"] == "error" and result["code"] == "no-address", result
+    for endpoint in (f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/", f"opendns@{plan.DNS_ECHO}"):
+        assert endpoint in result["message"], result["message"]
+    assert provider_updates(home) == []
+
+
+def test_update_with_the_resolver_down_still_lands_and_a_dry_run_says_why(home: Lab) -> None:
+    home.internet.stop_service("resolver")
+    rc, (dry,), _ = update(home, "--dry-run")
+    assert rc == 0 and dry["code"] == "dry-run" and "DNS lookup failed" in dry["message"], dry
+    rc, (result,), _ = update(home)
+    assert rc == 0 and result["result"] == "updated", result
+    assert len(provider_updates(home)) == 1
+    assert home.internet.lookup(result["hostname"]) == [home.expected_public_ipv4]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "shortfall (reported to the lead): when the authoritative lookup fails, `update` sends anyway "
+    "(right) but its result only says 'now points to ...' with previous=null; the reason (DNS lookup "
+    "failed: <resolver error>) is only in --dry-run's message (checks/updater.py update_one)"))
+def test_update_with_the_resolver_down_says_it_could_not_compare(home: Lab) -> None:
+    home.internet.stop_service("resolver")
+    rc, (result,), _ = update(home)
+    assert "DNS" in result["message"] and result["previous"] is None, result
+
+
+def test_verify_with_the_resolver_down_is_unknown_and_names_the_resolvers(home: Lab) -> None:
+    home.internet.stop_service("resolver")
+    name = home.internet.accounts["dyndns2"]["hostnames"][0]
+    proc = home.tool("verify", name, "--no-ping", "--json", timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["verdict"] == "unknown", result
+    assert {r["server"] for r in result["resolvers"] if r["error"]} == {plan.RESOLVER, plan.RESOLVER2}
+
+
+# --------------------------------------------------------------------------- miniupnpd killed
+def _upnp_test_mappings(lab: Lab) -> set[int]:
+    out = lab.run(["upnpc", "-l"], timeout=20).stdout
+    ports = set()
+    for line in out.splitlines():
+        if TEST_MAPPING in line and "->" in line:
+            ports.add(int(line.split("->")[0].split()[-1]))
+    return ports
+
+
+def _restart_miniupnpd(lab: Lab) -> None:
+    log = lab.workdir / "miniupnpd-restarted.log"
+    with open(log, "w") as out:
+        # its own pid file: the killed daemon's stays behind (the lab reaps it at teardown)
+        lab.popen([MINIUPNPD, "-d", "-f", str(lab.workdir / "miniupnpd.conf"),
+                   "-P", str(lab.workdir / "miniupnpd-restarted.pid")], ns="router",
+                  stdout=out, stderr=subprocess.STDOUT)
+    wait_for(lambda: "Listening for NAT-PMP" in log.read_text(errors="replace"), 10, "miniupnpd to restart")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug (reported to the lead): with miniupnpd dead, miniupnpc's getspecificportmapping returns None "
+    "for any failure, so IgdClient.delete_mapping (checks/upnp.py) reports 'no such mapping' and "
+    "UpnpMapper.remove/MappingLedger (checks/ports.py) count the mapping as removed: after the router "
+    "restarts it still holds the test mappings (lease 0: permanent) and the tool said nothing"))
+@pytest.mark.parametrize("after_redirects", [1, 2], ids=["while-adding-8080", "both-mappings-made"])
+def test_miniupnpd_killed_mid_ports_check_leaves_no_silent_mapping(lab_factory, after_redirects: int) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("home")
+    log = lab.workdir / "miniupnpd.log"
+    seen = len(log.read_text(errors="replace"))
+    proc = lab.popen([str(VENV_BIN / "ddns-wizard"), "ports", "check", "8080", "--upnp", "--json"],
+                     env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # miniupnpd logs "redirecting port N" when the rule is in place, before its SOAP reply:
+    # the first kill point is "mapping made, the tool not told yet", the second "both made".
+    wait_for(lambda: log.read_text(errors="replace")[seen:].count("redirecting port") >= after_redirects,
+             20, "the test mapping", step=0.002)
+    os.kill(int((lab.workdir / "miniupnpd.pid").read_text()), signal.SIGKILL)
+    out, err = proc.communicate(timeout=PORTS_BOUND_S)
+    assert "Traceback" not in err, err
+    json.loads(out)                                   # still a complete answer on stdout
+
+    _restart_miniupnpd(lab)
+    leaked = _upnp_test_mappings(lab)
+    reported = {port for port in leaked if f"mapping {port}/TCP" in err}
+    assert leaked == reported, (f"mappings left on the router: {sorted(leaked)}; the tool reported "
+                                f"{sorted(reported)} (exit {proc.returncode}); stderr: {err[-800:]}")
+    if leaked:
+        assert proc.returncode == 1
+
+
+# --------------------------------------------------------------------------- watch SIGKILLed
+def _watch(lab: Lab, history: Path) -> subprocess.Popen[str]:
+    return lab.popen([str(VENV_BIN / "ddns-wizard"), "watch", "--interval", "10", "--history", str(history)],
+                     env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _history_lines(path: Path) -> list[bytes]:
+    return [line for line in path.read_bytes().split(b"\n") if line.strip()]
+
+
+def test_watch_sigkilled_during_its_update_restarts_without_a_duplicate(home: Lab, tmp_path: Path) -> None:
+    """The kill lands right after the emulator answered the update (its request log has it)."""
+    from checks.history import read_history
+
+    # the emulator is our own server: no minimum interval between updates
+    home.write_config(hosts=[dyndns2_host(home, min_interval=0)])
+    history = tmp_path / "history.jsonl"
+    first = _watch(home, history)
+    wait_for(lambda: len(provider_updates(home)) >= 1, 30, "the watch's update", step=0.005)
+    first.kill()
+    first.communicate(timeout=10)
+    assert first.returncode == -signal.SIGKILL
+    assert home.internet.lookup(dyndns2_host(home)["hostname"]) == [home.expected_public_ipv4]
+    for line in _history_lines(history):
+        json.loads(line)                              # nothing torn by the kill itself
+
+    # A crash can also cut a write short: the restarted watch must cope with that too.
+    with open(history, "ab") as f:
+        f.write(b'{"event": "update", "hostname": "myhome.dyn.lab-ddns.n')
+    echo_rounds = len(home.internet.requests_log("echo1"))
+    second = _watch(home, history)
+    try:
+        wait_for(lambda: len(home.internet.requests_log("echo1")) > echo_rounds
+                 and any(r.get("event") == "check" for r in read_history(history).records[-3:]),
+                 40, "the restarted watch's first round")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=20)
+    assert second.returncode == 0, out + err
+    assert "Traceback" not in err, err
+    assert len(provider_updates(home)) == 1, [r["query"] for r in provider_updates(home)]
+    read = read_history(history)
+    assert len(read.problems) == 1 and str(history) in read.problems[0], read.problems
+    assert read.records[-1]["event"] == "stop"
+    lines = _history_lines(history)
+    torn = [line for line in lines if not _is_json(line)]
+    assert len(torn) == 1                             # the one cut write, nothing glued onto it
+    print("restarted watch said:", out.strip()[-600:])
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- damaged configuration
+BAD_CONFIGS = {
+    "truncated": lambda good: good[: good.index("password") + len('password = "ab')],
+    "not TOML": lambda good: "endpoints:\n  ip_echo: [https://11.1.0.10/]\nhosts:\n  - hostname: x\n",
+    "binary junk": lambda good: good[:40] + "\udcff\udcfe",
+}
+
+
+@pytest.mark.parametrize("damage", list(BAD_CONFIGS))
+@pytest.mark.parametrize("command", [["diagnose", "--json"], ["update"], ["watch", "--interval", "10"],
+                                     ["verify", "--no-ping"]])
+def test_damaged_config_names_file_and_line_exits_2_and_is_left_alone(
+        shared_home: Lab, tmp_path: Path, damage: str, command: list[str]) -> None:
+    good = shared_home.write_config(hosts=[dyndns2_host(shared_home)]).read_text()
+    bad = tmp_path / "config.toml"
+    bad.write_bytes(BAD_CONFIGS[damage](good).encode("utf-8", "surrogateescape"))
+    before = bad.read_bytes()
+    expected_line = before.count(b"\n") + 1 if damage == "truncated" else None
+    proc = shared_home.tool(*command, config=bad, timeout=30)
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert str(bad) in proc.stderr and "line" in proc.stderr, proc.stderr
+    if expected_line:
+        assert f"line {expected_line}" in proc.stderr, proc.stderr
+    assert bad.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"] or all(
+        p.read_bytes() == before for p in tmp_path.iterdir())   # a backup copy at most, never a rewrite
+    if "--json" in command:
+        assert proc.stdout == ""
