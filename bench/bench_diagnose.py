@@ -131,6 +131,9 @@ def main() -> int:
             CPU.clear()
             reports: list[dict[str, Any]] = []
             for _ in range(args.runs):
+                # Linux routers allow about one ICMP error per second per destination; runs
+                # back to back would starve NAT-PMP's "port unreachable" and traceroute.
+                time.sleep(1.1)
                 wall, report = run_once(lab)
                 walls.append(wall)
                 reports.append(report)

@@ -96,15 +96,19 @@ def hops_would_help(local: LocalInfo, upnp: UpnpInfo) -> bool:
 def _hop_evidence(hops: tuple[str, ...], gateway: str | None) -> tuple[str | None, list[str]]:
     """A hint (``"nat"``, ``"cgnat"``, ``"private-upstream"``) from traceroute hops, with sentences.
 
-    Hop 1 is normally our own router; what matters is the hop right after it.  Hops
-    that did not answer (``"*"``, ``""``) keep their place so positions stay true.
+    Hops come back without the ones that stayed silent, and routers rate-limit their
+    ICMP replies, so positions are only trusted when the first hop that answered is our
+    own gateway: then the next address is the first router beyond it that answered.
     """
     if not hops:
         return None, []
     shown = " → ".join(h if _cls(h) is not None else "*" for h in hops)
-    first = hops[0]
-    first_is_router = first == gateway or _cls(first) not in (None, AddressClass.PUBLIC)
-    after_router = hops[1:] if first_is_router else hops
+    if gateway is None or hops[0] != gateway:
+        return None, [
+            f"Traceroute ({shown}) got no answer from your router {gateway or ''}".rstrip()
+            + " (routers limit these replies), so its hops are not used."
+        ]
+    after_router = hops[1:]
     classes = [_cls(h) for h in after_router]
     cgnat_hops = [h for h, c in zip(after_router, classes) if c is AddressClass.CGNAT]
     if cgnat_hops:
@@ -116,12 +120,12 @@ def _hop_evidence(hops: tuple[str, ...], gateway: str | None) -> tuple[str | Non
         return None, [f"Traceroute ({shown}) shows nothing useful after your router."]
     if classes[0] is AddressClass.PUBLIC:
         return "nat", [
-            f"Traceroute ({shown}): the first hop after your router, {after_router[0]}, is public, "
+            f"Traceroute ({shown}): the next router after yours, {after_router[0]}, is public, "
             "so your router's internet side is connected directly to the ISP."
         ]
     if classes[0] is AddressClass.PRIVATE:
         return "private-upstream", [
-            f"Traceroute ({shown}): the hop after your router, {after_router[0]}, is private. That "
+            f"Traceroute ({shown}): the next router after yours, {after_router[0]}, is private. That "
             "is either a second router in your home or the ISP's own internal numbering, which "
             "traceroute cannot tell apart (weak evidence)."
         ]

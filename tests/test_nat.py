@@ -211,3 +211,11 @@ def test_any_evidence_gives_a_contract_verdict_with_reasons(local_ip, iface, via
         assert all(f.severity in ("ok", "info", "warning", "error") and f.title for f in findings)
         if connectivity == "offline":
             assert findings[0].id == "offline"
+
+
+def test_hops_without_our_router_first_are_not_trusted() -> None:
+    """icmplib leaves silent hops out; when our router's rate-limited reply is missing, the
+    first address shown is not "the hop after the router" and must not decide anything."""
+    r = decide_nat(HOME, ext(PUBLIC), NO_ROUTER, ("192.168.100.1", "23.128.64.1", "11.1.0.10"))
+    assert r.verdict == "unknown"
+    assert "hops are not used" in text(r)
