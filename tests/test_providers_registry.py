@@ -133,3 +133,16 @@ def test_hostname_must_be_inside_the_configured_zone() -> None:
     host = HostConfig(hostname="home.example.net", provider="rfc2136", server="192.0.2.53",
                       options={"zone": "example.org", "key_name": "k", "tsig_secret": secret})
     assert any("not inside the zone example.org" in p for p in validate_host(host))
+
+
+def test_plain_http_server_is_refused() -> None:
+    host = HostConfig(hostname="h.example.org", provider="dyndns2", server="http://members.example.org",
+                      username="u", password="p")
+    assert any("https://" in p and "unencrypted" in p for p in validate_host(host))
+
+
+def test_ttl_option_is_checked() -> None:
+    secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    host = HostConfig(hostname="home.example.org", provider="rfc2136", server="192.0.2.53",
+                      options={"key_name": "k", "tsig_secret": secret, "ttl": "soon"})
+    assert any("ttl" in p for p in validate_host(host))

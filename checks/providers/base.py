@@ -221,6 +221,9 @@ class ProviderSpec:
             name = host.hostname.lower().rstrip(".")
             if name != z and not name.endswith("." + z):
                 problems.append(f"{host.hostname} is not inside the zone {z}: fix hostname or zone")
+        ttl = host.options.get("ttl")
+        if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 86400):
+            problems.append(f"{host.hostname}: ttl must be a whole number of seconds between 1 and 86400")
         mi = host.options.get("min_interval")
         if mi is not None and (isinstance(mi, bool) or not isinstance(mi, int) or mi < 0):
             problems.append(f"{host.hostname}: min_interval must be a whole number of seconds")
@@ -231,7 +234,11 @@ class ProviderSpec:
     def _validate_server(self, server: str) -> str | None:
         if self.family == "rfc2136":
             return None if server.strip() else "empty"
-        if not re.match(r"^https?://[^\s/]+", server.strip()):
+        text = server.strip()
+        if text.lower().startswith("http://"):
+            return ("must use https:// (the update carries your credentials, which must not travel "
+                    "unencrypted)")
+        if not re.match(r"^https://[^\s/]+", text):
             return "must be a URL such as https://members.example.org"
         return None
 
