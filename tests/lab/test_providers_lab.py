@@ -267,3 +267,33 @@ def _tool_argv(lab: Any) -> list[str]:
     from tests.lab.topology import VENV_BIN
 
     return [str(VENV_BIN / "ddns-wizard")]
+
+
+def test_a_watch_killed_and_restarted_does_not_resend(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Crash (SIGKILL) after an update, restart: the change is not sent again."""
+    lab = home
+    host = dyndns2_host(lab)
+    lab.write_config(hosts=[host])
+    history = tmp_path / "history.jsonl"
+    argv = [*_tool_argv(lab), "watch", "--interval", "10", "--history", str(history)]
+
+    def started_count() -> int:
+        return sum(1 for r in _history(history) if r["event"] == "start")
+
+    first = lab.popen(argv, env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: any(r["event"] == "verify" for r in _history(history)), 40, "the first update")
+    first.kill()
+    first.communicate(timeout=10)
+    assert count(lab, "dyndns2", "/nic/update") == 1
+
+    second = lab.popen(argv, env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: started_count() == 2 and _history(history)[-1]["event"] in ("check", "address"),
+                  30, "the restarted watch's first round")
+        _wait_for(lambda: any(r["event"] == "check" for r in _history(history)), 30, "the DNS check")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        out, err = second.communicate(timeout=20)
+    assert second.returncode == 0, err
+    assert count(lab, "dyndns2", "/nic/update") == 1, out
+    assert f"DNS already serves {lab.expected_public_ipv4}" in out
