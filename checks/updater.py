@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from .addresses import AddressClass, classify, describe_class
 from .config import Config, HostConfig
 from .errors import ConfigError
-from .model import ExternalSource, UpdateResult
+from .model import ExternalSource, LocalInfo, UpdateResult
 from .providers.base import join_sent, wants_ipv4, wants_ipv6
 
 Progress = Callable[[str], None]
@@ -109,9 +109,62 @@ def agree(sources: Sequence[ExternalSource], family: int, configured: int) -> tu
     return value, None, summary
 
 
+def stable_ipv6(seen: str, local: LocalInfo | None) -> tuple[str, str | None]:
+    """Replace a temporary (RFC 4941 privacy) IPv6 address by this host's stable one.
+
+    The echo sees the address the connection left from, which on most desktops is a
+    temporary address that changes daily: publishing it would break the name by
+    tomorrow.  Returns (address to publish, note or None).
+    """
+    import ipaddress
+
+    if local is None:
+        return seen, None
+    try:
+        seen_ip = ipaddress.IPv6Address(seen)
+    except ValueError:
+        return seen, None
+    mine = next((a for a in local.ipv6_global if _same_v6(a.address, seen_ip)), None)
+    if mine is None or not mine.temporary:
+        return seen, None
+    prefix = ipaddress.IPv6Network(f"{seen_ip}/64", strict=False)
+    stable = [a for a in local.ipv6_global if not a.temporary and not a.deprecated
+              and _in_net(a.address, prefix)]
+    if not stable:
+        return seen, (f"IPv6: {seen} is a temporary privacy address and this host has no stable address in "
+                      f"{prefix}; it was published anyway but will change (disable privacy extensions on this host "
+                      "or give it a stable address)")
+    chosen = stable[0].address
+    return chosen, (f"IPv6: the echo saw the temporary privacy address {seen}; publishing this host's stable "
+                    f"address {chosen} instead")
+
+
+def _same_v6(text: str, ip: Any) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.IPv6Address(text) == ip
+    except ValueError:
+        return False
+
+
+def _in_net(text: str, net: Any) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.IPv6Address(text) in net
+    except ValueError:
+        return False
+
+
 async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
-                        on_progress: Progress | None = None) -> PublicAddress:
-    """Ask every configured echo service concurrently and agree by quorum."""
+                        on_progress: Progress | None = None, local: LocalInfo | None = None) -> PublicAddress:
+    """Ask every configured echo service concurrently and agree by quorum.
+
+    For IPv6, a temporary privacy address seen by the echo is replaced by this host's
+    stable address on the same /64 (``local``: this host's addresses; gathered when
+    not given).
+    """
     from .publicip import dns_echo, http_echo   # lazy: only commands that need it
 
     ep = config.endpoints
@@ -125,6 +178,14 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
     sources = tuple(await asyncio.gather(*tasks)) if tasks else ()
     v4, p4, s4 = agree(sources, 4, len(ep.ip_echo) + len(ep.dns_echo))
     v6, p6, s6 = agree(sources, 6, len(v6_urls)) if want_ipv6 else (None, None, "")
+    if v6 is not None:
+        if local is None:
+            from .local import gather_local   # lazy; never raises (failure is data)
+
+            local = await gather_local()
+        v6, note = stable_ipv6(v6, local)
+        if note:
+            s6 = f"{s6}; {note}" if s6 else note
     summary = "; ".join(x for x in (s4, s6) if x)
     return PublicAddress(v4, v6, sources, p4, p6 if want_ipv6 else None, summary)
 

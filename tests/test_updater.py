@@ -220,3 +220,35 @@ def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.Cap
     assert main(["--config", str(cfg), "update"]) == 2
     err = capsys.readouterr().err
     assert "no hostnames configured" in err and str(cfg) in err
+
+
+def test_temporary_ipv6_is_replaced_by_the_stable_address() -> None:
+    from checks.model import Ipv6Address, LocalInfo
+    from checks.updater import stable_ipv6
+
+    local = LocalInfo("eth0", "192.168.1.100", "192.168.1.1", ipv6_global=(
+        Ipv6Address("2a0c:b641:100:1:aaaa:bbbb:cccc:dddd", "eth0", temporary=True),
+        Ipv6Address("2a0c:b641:100:1::100", "eth0"),
+        Ipv6Address("2a0c:b641:200::5", "eth1"),
+    ))
+    chosen, note = stable_ipv6("2a0c:b641:100:1:aaaa:bbbb:cccc:dddd", local)
+    assert chosen == "2a0c:b641:100:1::100" and note and "temporary privacy address" in note
+    assert stable_ipv6("2a0c:b641:100:1::100", local) == ("2a0c:b641:100:1::100", None)   # already stable
+    assert stable_ipv6("2a0c:b641:999::1", local) == ("2a0c:b641:999::1", None)          # not ours: keep
+
+
+async def test_detect_public_publishes_the_stable_ipv6() -> None:
+    from checks.model import Ipv6Address, LocalInfo
+
+    temp = "2a0c:b641:100:1:aaaa:bbbb:cccc:dddd"
+    local = LocalInfo("eth0", None, None, ipv6_global=(Ipv6Address(temp, "eth0", temporary=True),
+                                                       Ipv6Address("2a0c:b641:100:1::100", "eth0")))
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=temp if request.url.host == "e6" else "23.128.64.20")
+
+    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), ip_echo_v6=("https://e6",)),
+                    hosts=(DUCK,))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as client:
+        public = await detect_public(config, client, want_ipv6=True, local=local)
+    assert public.ipv6 == "2a0c:b641:100:1::100" and "stable address" in public.summary
