@@ -297,3 +297,49 @@ def test_a_watch_killed_and_restarted_does_not_resend(home, tmp_path: Path) -> N
     assert second.returncode == 0, err
     assert count(lab, "dyndns2", "/nic/update") == 1, out
     assert f"DNS already serves {lab.expected_public_ipv4}" in out
+
+
+PREFLIGHT_SCRIPT = """
+import asyncio, json, sys
+from checks.config import HostConfig
+from checks.providers.registry import preflight
+from checks.updater import make_provider_client
+
+async def main():
+    out = []
+    async with make_provider_client() as client:
+        for table in json.loads(sys.stdin.read()):
+            h = dict(table)
+            host = HostConfig(hostname=h.pop("hostname"), provider=h.pop("provider"), server=h.pop("server", None),
+                              token=h.pop("token", None), options=h)
+            res = await preflight(host, client)
+            out.append({"ok": res.ok, "message": res.message, "spent_update": res.spent_update, "code": res.code})
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+
+def test_preflight_proves_credentials_without_changing_anything(home) -> None:  # type: ignore[no-untyped-def]
+    """The engine's pre-flight (the wizard calls it) run in the host namespace against the lab."""
+    from tests.lab.topology import VENV_BIN
+
+    lab = home
+    import base64
+    import secrets
+
+    acc = lab.internet.accounts["cloudflare"]
+    tables = [cloudflare_host(lab), dict(cloudflare_host(lab), token=acc["disabled_token"]),
+              rfc2136_host(lab), rfc2136_host(lab, secret=base64.b64encode(secrets.token_bytes(32)).decode())]
+    proc = lab.run([str(VENV_BIN / "python"), "-c", PREFLIGHT_SCRIPT], env=lab.tool_env, input=json.dumps(tables),
+                   timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    cf_ok, cf_disabled, rfc_ok, rfc_bad = json.loads(proc.stdout)
+    assert cf_ok["ok"] and not cf_ok["spent_update"] and OLD_ADDRESS in cf_ok["message"], cf_ok
+    assert not cf_disabled["ok"] and "disabled" in cf_disabled["message"], cf_disabled
+    assert rfc_ok["ok"] and "Nothing was modified" in rfc_ok["message"], rfc_ok
+    assert not rfc_bad["ok"] and "TSIG" in rfc_bad["message"], rfc_bad
+    # Nothing changed anywhere.
+    assert count(lab, "cloudflare", "", "PATCH") == 0 and count(lab, "cloudflare", "", "POST") == 0
+    for h in (tables[0], tables[2]):
+        assert lab.internet.lookup(h["hostname"]) == [OLD_ADDRESS]
