@@ -63,6 +63,7 @@ the account.
         title = provider.title if provider else "(no provider chosen)"
         yield Static(f"[b]Your {esc(title)} details[/b]", classes="section")
         base = self._base_host()
+        first_empty: str | None = None
         for f in self.fields():
             initial = f.default or ""
             if base is not None:
@@ -72,6 +73,8 @@ the account.
                     initial = getattr(base, f.name) or ""
                 else:
                     initial = str(base.options.get(f.name, initial) or "")
+            if not initial and first_empty is None:
+                first_empty = f.name
             placeholder = f.placeholder or (provider.hostname_hint if f.name == "hostname" and provider else "")
             with Horizontal(classes="field-row"):
                 yield Label(f.label + ("" if f.required else " (optional)"), classes="field-label")
@@ -84,6 +87,8 @@ the account.
                         compact=True,
                     )
                     yield Static("", id=f"error-{f.name}", classes="field-error")
+        # Focus is given while composing (Screen.AUTO_FOCUS), so keys typed at once land here.
+        self.AUTO_FOCUS = f"#field-{first_empty or self.fields()[0].name}"
         with Horizontal(id="check-row"):
             yield Button("Check credentials (Ctrl+R)", id="check", compact=True, variant="primary")
         yield Static("", id="preflight")
@@ -93,10 +98,6 @@ the account.
         self.errors: dict[str, str] = {}
         for f in self.fields():
             self._validate(f, self.query_one(f"#field-{f.name}", Input).value, quiet=True)
-        first_empty = next(
-            (i for i in self.query(Input) if not i.value), self.query(Input).first()
-        )
-        first_empty.focus()
         if self.state.preflight is not None:
             self._show_preflight(self.state.preflight)
         self.refresh_nav()
@@ -174,6 +175,10 @@ the account.
             self.set_status("[$error]Fix the fields marked in red first.[/]")
             return
         host = self.build_host()
+        if host != self.state.host:
+            # Other credentials: an earlier update or verification says nothing about these.
+            self.state.update = None
+            self.state.verify = None
         self.state.host = host
         self.query_one("#preflight", Static).update("[dim]Asking the provider…[/]")
         self.started(self.run_preflight(host), f"Checking the credentials with {self.state.provider.title}")
@@ -193,10 +198,13 @@ the account.
 
     def _show_preflight(self, p: Preflight) -> None:
         text = self.wizard.redact(p.message)
-        if p.ok:
+        title = self.state.provider.title if self.state.provider else "The provider"
+        if p.ok and p.spent_update:
+            # Nothing could be proved without a real update (dyndns2 and friends).
+            out = (f"[$success]✓ The fields look right.[/] {esc(title)} can only check credentials with "
+                   f"a real update, so the next step is the test.\n[dim]{esc(text)}[/]")
+        elif p.ok:
             out = f"[$success]✓ The provider accepts these credentials.[/] {esc(text)}"
-            if p.spent_update:
-                out += "\n[dim]This provider has no dry run: the check already updated your record.[/]"
         else:
             out = (
                 f"[$error]✗ The provider rejected this: {esc(text)}[/]\n"

@@ -61,6 +61,8 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     def compose_body(self) -> Iterable[Widget]:
         state = self.state
+        # Focus is given while composing (before the first key can arrive), not in on_mount.
+        self.AUTO_FOCUS = "#save" if self.saving else "#export"
         if self.saving:
             path = state.saved_path or state.config.path or default_config_path()
             with Vertical(id="save-box", classes="box"):
@@ -103,12 +105,8 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     def on_mount(self) -> None:
         super().on_mount()
-        if self.saving:
-            self.query_one("#save", Button).focus()
-            if self.state.saved_path:
-                self._show_saved(self.state.saved_path)
-        else:
-            self.query_one("#export", Button).focus()
+        if self.saving and self.state.saved_path:
+            self._show_saved(self.state.saved_path)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":

@@ -69,6 +69,7 @@ def result_text(r: PortResult) -> str:
 
 class PortsScreen(WizardScreen):
     STEP = "ports"
+    AUTO_FOCUS = "#presets"
     HELP = """\
 Choose the service you want to reach from outside, then **t** tests it *from outside*:
 an outside prober tries to connect to your public address while the wizard listens here.
@@ -114,7 +115,6 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         self.results: dict[str, PortResult] = {}
         self.query_one("#use-upnp").display = self._upnp_available
         self.query_one("#custom-ports").display = False
-        self.query_one("#presets", RadioSet).focus()
         self._update_warning()
 
     # -- choice ----------------------------------------------------------------

@@ -16,6 +16,7 @@ from .base import WizardScreen
 
 class ProviderScreen(WizardScreen):
     STEP = "provider"
+    AUTO_FOCUS = "#providers"
     HELP = """\
 A DDNS provider hosts the name and changes its address when your updater asks.
 Free hostnames exist (DuckDNS, No-IP, Dynu, deSEC); with your own domain, Cloudflare's API
@@ -56,7 +57,6 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
         if self.providers:
             table.move_cursor(row=start)
             self._show(self.providers[start])
-        table.focus()
         self.refresh_nav()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -26,6 +26,7 @@ RESULT_TEXT = {
 
 class UpdateScreen(WizardScreen):
     STEP = "update"
+    AUTO_FOCUS = "#update-now"
     HELP = """\
 This is exactly what the wizard will send to the provider: your hostname and the public
 address found in the diagnosis (IPv6 too when you have a stable one and the provider takes
@@ -84,7 +85,6 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         if self.state.update is not None and self.state.host is not None \
                 and self.state.update.hostname == self.state.host.hostname:
             self._show(self.state.update)
-        self.query_one("#update-now", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "update-now":
@@ -123,8 +123,13 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         if r.message:
             lines.append(esc(self.wizard.redact(r.message)))
         if r.result == "error":
-            lines.append("Go back (Esc) to fix the credentials, or press u to try again."
-                         if not r.fatal else "The provider refuses this host: fix it in your account first.")
+            if (r.code or "").lower() in ("badauth", "401", "403", "http 401", "http 403", "nohost", "notfqdn"):
+                lines.append("[b]The provider rejected the hostname or credentials:[/b] go back (Esc), "
+                             "fix them, check again and return here.")
+            elif r.fatal:
+                lines.append("The provider refuses this host: fix it in your account first.")
+            else:
+                lines.append("Press u to try again, or go back (Esc) to change the details.")
         self.query_one("#update-result", Static).update("\n".join(lines))
 
     def show_failure(self, what: str, error: str) -> None:

@@ -31,6 +31,7 @@ INTRO = """\
 
 class WelcomeScreen(WizardScreen):
     STEP = "welcome"
+    AUTO_FOCUS = "#choices"
     NEXT_LABEL = "Start ▶"
     HELP = """\
 **ddns-wizard** walks you from nothing to a working DDNS name, one step at a time.
@@ -60,9 +61,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
     def on_mount(self) -> None:
         super().on_mount()
-        choices = self.query_one("#choices", OptionList)
-        choices.highlighted = 0
-        choices.focus()
+        self.query_one("#choices", OptionList).highlighted = 0
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

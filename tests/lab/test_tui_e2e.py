@@ -1,0 +1,172 @@
+"""The real `ddns-wizard` in a real terminal (tmux) inside the lab's `home` topology.
+
+Keys go in with `tmux send-keys`, the screen comes back with `tmux capture-pane -p`.
+The wizard walks from the welcome screen to a verified hostname against the lab's
+dyndns2 emulator (which writes into the lab's Knot over RFC 2136), then saves the
+configuration.  Nothing is mocked: diagnosis, pre-flight, update and DNS checks
+talk to the lab's services through the lab's NAT router.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import time
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lab import plan
+
+pytestmark = pytest.mark.lab
+
+VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+COLS, ROWS = 100, 32
+
+
+class Tmux:
+    """One detached tmux session on a private server socket (never the user's tmux)."""
+
+    def __init__(self) -> None:
+        self.socket = f"ddnsw-e2e-{uuid.uuid4().hex[:8]}"
+        self.session = "wizard"
+        self.screens: list[str] = []   # every capture, to check no secret ever showed
+
+    def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                              timeout=10, check=check)
+
+    def start(self, argv: list[str]) -> None:
+        # The shell wrapper keeps the pane open after the wizard exits, with its exit status.
+        command = f"{shlex.join(argv)}; echo WIZARD-EXIT=$?; sleep 600"
+        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(COLS), "-y", str(ROWS),
+                   "sh", "-c", command)
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", "-t", self.session, *keys)
+
+    def type(self, text: str) -> None:
+        self._tmux("send-keys", "-t", self.session, "-l", text)
+
+    def capture(self) -> str:
+        screen = self._tmux("capture-pane", "-p", "-t", self.session).stdout
+        self.screens.append(screen)
+        return screen
+
+    def wait_for(self, *texts: str, timeout_s: float = 30.0) -> str:
+        """Poll the screen until one of ``texts`` shows; fail with the last screen otherwise."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            screen = self.capture()
+            if any(t in screen for t in texts):
+                return screen
+            if "WIZARD-EXIT=" in screen or time.monotonic() > deadline:
+                raise AssertionError(f"waited for {texts!r}; the terminal shows:\n{screen}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        self._tmux("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux() -> Any:
+    session = Tmux()
+    try:
+        yield session
+    finally:
+        session.kill()
+
+
+def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tmux: Tmux) -> None:
+    from checks.providers.registry import PROVIDERS
+
+    lab = lab_factory("home")
+    lab.write_config()                         # lab endpoints only, no hosts yet
+    account = lab.internet.accounts["dyndns2"]
+    hostname = account["hostnames"][0]
+    public = lab.expected_public_ipv4
+    env = dict(lab.tool_env, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS))
+    argv = ["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
+            str(VENV_BIN / "ddns-wizard")]
+
+    started = time.monotonic()
+    tmux.start(argv)
+    tmux.wait_for("What do you want to do?", timeout_s=20)
+    first_paint_s = time.monotonic() - started
+    print(f"time to first paint in tmux: {first_paint_s:.2f} s")
+
+    tmux.keys("1")                                              # set up DDNS
+    screen = tmux.wait_for("Diagnosis done", timeout_s=30)
+    assert "One NAT, your router" in screen
+    assert plan.HOME_HOST in screen and public in screen
+
+    tmux.keys("n")
+    tmux.wait_for("Which service should be reachable")
+    tmux.keys("n")                                              # port test is optional
+    tmux.wait_for("Choose a provider")
+    tmux.keys(*["Down"] * list(PROVIDERS).index("dyndns2"), "Enter")
+    tmux.wait_for("Check credentials")
+    time.sleep(0.5)
+
+    # Textual routes each key to the widget focused when the key arrives, so a key
+    # sent right behind Tab could beat the focus change: pause like a person would.
+    for value in (hostname, account["server"], account["username"]):
+        tmux.type(value)
+        tmux.keys("Tab")
+        time.sleep(0.5)
+    tmux.type("not-the-password")
+    tmux.keys("Enter")                                          # Enter in the last field: pre-flight
+    # dyndns2 has no read-only call: the pre-flight checks the fields, the first update is the test.
+    tmux.wait_for("The fields look right", "accepts these credentials", timeout_s=30)
+    tmux.keys("C-n")
+    screen = tmux.wait_for("What will be sent")
+    assert hostname in screen and public in screen
+    tmux.keys("u")
+    screen = tmux.wait_for("Updated.", "Already up to date", "update failed", timeout_s=30)
+    assert "update failed" in screen and "badauth" in screen    # the wrong password, caught
+    tmux.keys("n")
+    time.sleep(0.3)
+    assert "What will be sent" in tmux.capture()               # ...and it blocks the way on
+
+    tmux.keys("Escape")                                         # back to the credentials
+    tmux.wait_for("Check credentials")
+    time.sleep(0.5)
+    tmux.keys("C-u")                                            # the password field still has focus
+    tmux.type(account["password"])
+    tmux.wait_for("Changed: check again")
+    tmux.keys("C-r")
+    tmux.wait_for("The fields look right", "accepts these credentials", timeout_s=30)
+    tmux.keys("C-n")
+    tmux.wait_for("What will be sent")
+    tmux.keys("u")
+    screen = tmux.wait_for("Updated.", "Already up to date", "update failed", timeout_s=30)
+    assert "update failed" not in screen, screen
+    updates = [r for r in lab.internet.requests_log("dyndns2") if r["query"].get("hostname") == hostname]
+    assert updates and updates[-1]["query"].get("myip") == public
+
+    tmux.keys("n")
+    screen = tmux.wait_for("The name points here", "Propagating", timeout_s=40)
+    if "Propagating" in screen:                                 # a resolver cached the old answer
+        lab.internet.flush_resolver()
+        screen = tmux.wait_for("The name points here", timeout_s=60)
+    assert "authoritative" in screen and public in screen
+
+    tmux.keys("n")
+    tmux.wait_for("Save the configuration")
+    tmux.keys("s")
+    tmux.wait_for("Saved to", timeout_s=15)
+    tmux.keys("n")
+    tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
+
+    assert all(account["password"] not in s for s in tmux.screens)   # never shown unmasked
+    saved_path = lab.config_path
+    assert stat.S_IMODE(os.stat(saved_path).st_mode) == 0o600
+    saved = tomllib.loads(saved_path.read_text())
+    assert saved["hosts"] == [{"hostname": hostname, "provider": "dyndns2", "server": account["server"],
+                               "username": account["username"], "password": account["password"]}]
+    assert saved["endpoints"]["resolvers"] == lab.endpoints()["resolvers"]   # lab endpoints kept
