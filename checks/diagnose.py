@@ -15,7 +15,7 @@ known, so a dead network is reported in well under two seconds:
 
 - no route at all (no IPv4 or IPv6 default route): nothing else is started;
 - every HTTP and DNS echo failed outright (refused, unreachable; not a timeout),
-  or nothing outside answered within ``Deadlines.offline_decision`` (1.2 s; a
+  or nothing outside answered within ``Deadlines.offline_decision`` (1 s; a
   working line answers STUN/DNS in a few hundred ms even at 80 ms RTT and 15 %
   loss, and a dead uplink mostly shows as silence because routers rate-limit
   ICMP errors): the outside probes are stopped, the router probe gets a short grace;
@@ -133,7 +133,7 @@ class Deadlines:
     offline_router_grace: float = 0.3
     # When nothing outside has answered this long after the outside probes started, the
     # network is declared down and the rest is not waited for (offline must come fast).
-    offline_decision: float = 1.2
+    offline_decision: float = 1.0
     # Slack on top of a probe's own timeout before the runner stops waiting for it.
     slack: float = 0.25
 
