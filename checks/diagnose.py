@@ -126,7 +126,7 @@ class Deadlines:
     http: float = 2.5
     dns: float = 2.0
     stun: float = 1.5
-    router: float = 1.5
+    router: float = 2.0     # the most telling probe: IGD description + several SOAP calls in threads
     traceroute: float = 1.5
     published: float = 2.0
     # After every echo failed outright: how much longer the router probe may run.
