@@ -265,6 +265,19 @@ def test_inbound_ipv6_is_dropped_by_the_router_until_allowed(lab_factory) -> Non
     assert tcp_connect(lab, plan.HOME_V6_HOST, 18444, ns="inet") == "timeout"
 
 
+def test_upnp_ipv6_pinhole_opens_the_router_firewall(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    """UPnP IGDv2 WANIPv6FirewallControl (miniupnpd) opens the v6 firewall for one port.
+
+    The wildcard remote host is the empty string: miniupnpd's nftables backend
+    takes "::" literally (a rule matching only source ::, i.e. nothing)."""
+    lab = lab_factory("home", ipv6=True)
+    Listener(lab, 18446)
+    assert tcp_connect(lab, plan.HOME_V6_HOST, 18446, ns="inet") == "timeout"
+    added = lab.run(["upnpc", "-6", "-A", "", "0", plan.HOME_V6_HOST, "18446", "TCP", "600"])
+    assert "Pinhole ID" in added.stdout, added.stdout + added.stderr
+    assert tcp_connect(lab, plan.HOME_V6_HOST, 18446, ns="inet").startswith("connected hello")
+
+
 def test_public_ipv6_host_is_reachable_without_a_firewall(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("public", ipv6=True)
     Listener(lab, 18445)
