@@ -276,335 +276,384 @@ async def run_diagnosis(
     probes: ProbeSet | None = None,
     deadlines: Deadlines | None = None,
 ) -> Diagnosis:
-    """Run every probe concurrently and return the whole diagnosis. Never raises for
-    network trouble; the overall ``budget_s`` bounds the wall time."""
-    probes = probes or default_probes()
-    dl = deadlines or Deadlines()
-    ep = config.endpoints
-    generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    t0 = time.monotonic()
-    end = t0 + max(0.1, budget_s)
-    state = _State()
-    jobs: dict[asyncio.Task[_Outcome], _Job] = {}
+    """Run every probe concurrently and return the whole diagnosis.
 
-    own_client = None      # made after the UDP probes are under way (TLS setup costs CPU)
+    Never raises for network trouble; ``budget_s`` bounds the wall time. ``client`` is
+    used for the HTTP echoes when given (else one is made and closed here);
+    ``probes`` and ``deadlines`` default to the real probes and their usual deadlines.
+    """
+    run = _Run(config, probes or default_probes(), deadlines or Deadlines(), budget_s, client, on_progress)
+    return await run.execute()
 
-    def left() -> float:
-        return max(0.01, end - time.monotonic())
 
-    def start(job: _Job, make: Callable[[], Awaitable[Any]]) -> None:
-        job.deadline_s = min(job.deadline_s, left())
+class _Run:
+    """One diagnosis in progress: the probe tasks, what they found, and the waiting policy."""
+
+    def __init__(self, config: Config, probes: ProbeSet, deadlines: Deadlines, budget_s: float,
+                 client: "httpx.AsyncClient | None", on_progress: ProgressCallback | None) -> None:
+        self.config = config
+        self.ep = config.endpoints
+        self.probes = probes
+        self.dl = deadlines
+        self.budget_s = budget_s
+        self.client = client
+        self.own_client: "httpx.AsyncClient | None" = None
+        self.on_progress = on_progress
+        self.generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.t0 = time.monotonic()
+        self.end = self.t0 + max(0.1, budget_s)
+        self.state = _State()
+        self.jobs: dict[asyncio.Task[_Outcome], _Job] = {}
+        self.router_started = False
+        self.offline_decided = False
+        self.trace_considered = False
+        self.quick_at = float("inf")     # when silence from outside means "offline"
+
+    # --- the run ---------------------------------------------------------------------------
+
+    async def execute(self) -> Diagnosis:
+        try:
+            await self._start_all()
+            try:
+                async with asyncio.timeout_at(asyncio.get_running_loop().time() + self._left()):
+                    await self._wait_for_jobs()
+            except TimeoutError:
+                await self._cancel(list(self.jobs), f"stopped: the overall budget of {self.budget_s:g} s ran out",
+                                   "timeout")
+        finally:
+            for task in self.jobs:
+                task.cancel()
+            if self.own_client is not None:
+                await self.own_client.aclose()
+        return self._assemble()
+
+    async def _start_all(self) -> None:
+        # Latency first: the cheap probes that wait on the network go out before the
+        # CPU-heavy setup (TLS context, dnspython's import) stalls the event loop.
+        local_job = _Job("local", "local", "routing table", self.dl.local)
+        self._start(local_job, lambda: self.probes.gather_local(timeout_s=local_job.deadline_s))
+        try:
+            gateway = self.probes.quick_gateway() if self.probes.quick_gateway is not None else None
+        except Exception:  # only a shortcut: the local probe names the gateway anyway
+            gateway = None
+        if gateway:
+            self._start_router(gateway)
+        self._start_stun()
+        await asyncio.sleep(0)
+        if self.client is None and (self.ep.ip_echo or self.ep.ip_echo_v6):
+            from .http import make_client
+
+            self.own_client = self.client = make_client(timeout_s=self.dl.http)
+        self._start_echoes()
+        self.quick_at = time.monotonic() + self.dl.offline_decision
+
+    async def _wait_for_jobs(self) -> None:
+        while self.jobs:
+            now = time.monotonic()
+            wake = [j.cutoff for j in self.jobs.values() if j.cutoff is not None]
+            if not self.offline_decided and now < self.quick_at:
+                wake.append(self.quick_at)
+            timeout = max(0.0, min(wake) - now) if wake else None
+            done, _ = await asyncio.wait(list(self.jobs), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            local_arrived = False
+            for task in done:
+                job = self.jobs.pop(task)
+                self._record(job, task.result())
+                local_arrived = local_arrived or job.kind == "local"
+            if local_arrived and not await self._on_local():
+                return
+            await self._apply_policies()
+
+    async def _on_local(self) -> bool:
+        """React to the local facts; False when there is nothing more to wait for."""
+        local = self.state.local
+        assert local is not None
+        if _no_route_at_all(local):
+            self.offline_decided = True
+            await self._cancel(list(self.jobs), "not tried: this host has no route to the internet", "skipped")
+            return False
+        if not local.ipv6_global and local.gateway_ipv6 is None:
+            await self._cancel(self._pending("http6"), "not tried: this host has no global IPv6 address", "skipped")
+        if not self.router_started:
+            self._start_router(local.gateway_ipv4)
+        return True
+
+    async def _apply_policies(self) -> None:
+        """Stop waiting where the answer is already known (see the module docstring)."""
+        st = self.state
+        now = time.monotonic()
+        for task in [t for t, j in self.jobs.items() if j.cutoff is not None and j.cutoff <= now]:
+            job = self.jobs[task]
+            await self._cancel([task], job.cancel_reason, job.cancel_status)
+        if not self.offline_decided and st.local is not None:
+            if self._outside_failed_outright():
+                self.offline_decided = True
+                await self._cancel(self._stop_outside(),
+                                   "stopped: every echo service failed outright, the network is down", "skipped")
+            elif now >= self.quick_at and not self._any_answer():
+                # A working line answers STUN or DNS within a few hundred ms even at 80 ms RTT and
+                # 15 % loss (STUN retransmits at 0/100/200/400 ms, to two servers). Silence this long
+                # means the path is down: routers rate-limit ICMP errors, so a dead uplink mostly
+                # shows as silence, not as errors.
+                self.offline_decided = True
+                first = self._failed_outright()
+                await self._cancel(self._stop_outside(),
+                                   f"stopped waiting: nothing outside answered within {self.dl.offline_decision:g} s"
+                                   + (f" and {first.endpoint} failed ({first.error})" if first else ""), "timeout")
+        if (self.jobs and all(j.kind == "router" for j in self.jobs.values()) and st.local is not None
+                and not st.local.default_via_vpn and st.local.ipv4 and is_public(st.local.ipv4)
+                and self._any_answer()):
+            await self._cancel(self._pending("router"), "not needed: this host holds a public address", "skipped")
+        if (not self.trace_considered and st.upnp is not None and st.local is not None
+                and (self.offline_decided or self._any_answer())):
+            self.trace_considered = True
+            target = traceroute_target(self.config)
+            if not self.offline_decided and hops_would_help(st.local, st.upnp):
+                self._start_traceroute()
+            elif self.probes.trace_hops is not None and target:
+                self._emit(ProbeRecord("traceroute", target, "skipped", 0.0, "",
+                                       "not needed: the network is down" if self.offline_decided else
+                                       "not needed: the router reported its WAN address"))
+
+    def _assemble(self) -> Diagnosis:
+        st, ep = self.state, self.ep
+        local = st.local or LocalInfo(None, None, None, error="the local probe did not finish")
+        sources: list[ExternalSource] = [st.http[u] for u in ep.ip_echo if u in st.http]
+        sources += [st.http6[u] for u in ep.ip_echo_v6 if u in st.http6]
+        sources += [st.dns[s] for s in ep.dns_echo if s in st.dns]
+        sources += list(st.stun or ())
+        try:
+            external = self.probes.summarize_external(sources, local=local, mapping_varies=st.mapping_varies)
+        except Exception as exc:  # keep the report even if the summary has a bug
+            external = ExternalInfo(None, None, False, tuple(sources), st.mapping_varies,
+                                    f"summary failed: {type(exc).__name__}")
+        connectivity = connectivity_of(local, sources)
+        upnp = st.upnp or UpnpInfo(available=False, error="the router probe did not run", natpmp_error="not tried")
+        nat = decide_nat(local, external, upnp, st.hops)
+        findings = build_findings(connectivity, local, external, nat, upnp, published=st.published or None)
+        return Diagnosis(
+            generated_at=self.generated_at,
+            duration_ms=_ms(self.t0),
+            connectivity=connectivity,
+            local=local,
+            external=external,
+            nat=nat,
+            upnp=upnp,
+            findings=findings,
+            probes=tuple(st.records),
+            tool_version=__version__,
+        )
+
+    # --- starting probes -------------------------------------------------------------------
+
+    def _left(self) -> float:
+        return max(0.01, self.end - time.monotonic())
+
+    def _start(self, job: _Job, make: Callable[[], Awaitable[Any]]) -> None:
+        job.deadline_s = min(job.deadline_s, self._left())
         job.started = time.monotonic()
-        task = asyncio.ensure_future(_bounded(make, job.deadline_s + dl.slack))
-        jobs[task] = job
+        self.jobs[asyncio.ensure_future(_bounded(make, job.deadline_s + self.dl.slack))] = job
 
-    def emit(record: ProbeRecord) -> None:
-        state.records.append(record)
-        if on_progress is not None:
-            on_progress(record)
+    def _start_router(self, gateway: str | None) -> None:
+        self.router_started = True
+        j = _Job("router", "upnp", gateway or "SSDP multicast", self.dl.router)
+        self._start(j, lambda: self.probes.probe_router(gateway, budget_s=max(0.1, j.deadline_s - 0.1)))
 
-    # --- starting probes ---
-    def start_udp() -> None:
-        if ep.stun:
-            j = _Job("stun", "stun", ", ".join(ep.stun), dl.stun)
-            start(j, lambda j=j: probes.stun_probe(list(ep.stun), timeout_s=j.deadline_s))
+    def _start_stun(self) -> None:
+        if self.ep.stun:
+            j = _Job("stun", "stun", ", ".join(self.ep.stun), self.dl.stun)
+            self._start(j, lambda: self.probes.stun_probe(list(self.ep.stun), timeout_s=j.deadline_s))
 
-    def start_outside() -> None:
+    def _start_echoes(self) -> None:
+        probes, ep, dl = self.probes, self.ep, self.dl
         for url in ep.ip_echo:
             j = _Job("http", "http-echo", url, dl.http)
-            start(j, lambda u=url, j=j: probes.http_echo(client, u, family=4, timeout_s=j.deadline_s))
+            self._start(j, lambda u=url, j=j: probes.http_echo(self.client, u, family=4, timeout_s=j.deadline_s))
         for url in ep.ip_echo_v6:
             j = _Job("http6", "http-echo-v6", url, dl.http)
-            start(j, lambda u=url, j=j: probes.http_echo(client, u, family=6, timeout_s=j.deadline_s))
+            self._start(j, lambda u=url, j=j: probes.http_echo(self.client, u, family=6, timeout_s=j.deadline_s))
         for spec in ep.dns_echo:
             j = _Job("dns", "dns-echo", spec, dl.dns)
-            start(j, lambda s=spec, j=j: probes.dns_echo(s, timeout_s=j.deadline_s))
-        if probes.current_addresses is not None:
-            lookup = probes.current_addresses
-            for host in config.hosts:
+            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, timeout_s=j.deadline_s))
+        lookup = probes.current_addresses
+        if lookup is not None:
+            for host in self.config.hosts:
                 j = _Job("published", "dns-published", host.hostname, dl.published)
-                start(j, lambda h=host.hostname, j=j: lookup(h, resolvers=list(ep.resolvers),
-                                                             timeout_s=j.deadline_s))
+                self._start(j, lambda h=host.hostname, j=j: lookup(h, resolvers=list(ep.resolvers),
+                                                                   timeout_s=j.deadline_s))
 
-    def start_traceroute() -> None:
-        """Traceroute is slow where hops stay silent and its thread outlives a cancel, so it
-        only runs when it can change the verdict: online, and the router gave no usable WAN."""
-        target = traceroute_target(config)
-        if probes.trace_hops is None or not target:
+    def _start_traceroute(self) -> None:
+        """Only when it can change the verdict (online, no usable WAN from the router): where
+        hops stay silent it is slow, and its worker thread outlives a cancel."""
+        target = traceroute_target(self.config)
+        trace = self.probes.trace_hops
+        if trace is None or not target:
             return
-        j = _Job("trace", "traceroute", target, dl.traceroute)
-        trace = probes.trace_hops
+        j = _Job("trace", "traceroute", target, self.dl.traceroute)
 
-        async def run_trace(j: _Job = j, target: str = target) -> tuple[str, ...] | None:
+        async def run_trace() -> tuple[str, ...] | None:
             address = await _resolve_v4(target)
             if address is None:
                 return None
             return await trace(address, max_hops=4, timeout_s=max(0.1, j.deadline_s - 0.2))
 
-        start(j, run_trace)
+        self._start(j, run_trace)
 
-    router_started = False
+    # --- recording results -----------------------------------------------------------------
 
-    def start_router(gateway: str | None) -> None:
-        nonlocal router_started
-        router_started = True
-        j = _Job("router", "upnp", gateway or "SSDP multicast", dl.router)
-        start(j, lambda j=j: probes.probe_router(gateway, budget_s=max(0.1, j.deadline_s - 0.1)))
+    def _emit(self, record: ProbeRecord) -> None:
+        self.state.records.append(record)
+        if self.on_progress is not None:
+            self.on_progress(record)
 
-    # --- recording results ---
-    def record(job: _Job, out: _Outcome, forced: ProbeStatus | None = None) -> None:
-        """Store a probe's result in ``state`` and report it (``forced``: cancelled, with this status)."""
-        k = job.kind
-        if k == "local":
-            info = out.value if isinstance(out.value, LocalInfo) else None
-            if info is None:
-                info = LocalInfo(None, None, None, error=out.error or "the local probe returned nothing usable")
-            state.local = info
-            status: ProbeStatus = "ok" if info.error is None else ("timeout" if out.status == "timeout" else "error")
-            summary = (f"{info.interface or '?'} {info.ipv4 or '-'} via {info.gateway_ipv4 or '-'}"
-                       + (f", {len(info.ipv6_global)} global IPv6" if info.ipv6_global else "")
-                       + (", default route through VPN" if info.default_via_vpn else ""))
-            emit(ProbeRecord("local", "routing table", status, out.ms, summary, info.error))
-        elif k in ("http", "http6", "dns"):
-            method: Literal["http", "dns"] = "dns" if k == "dns" else "http"
-            family = 6 if k == "http6" else 4
-            src = out.value
-            if not isinstance(src, ExternalSource):
-                src = _failed_source(method, job.target, family,
-                                     out.error or "the probe returned something that is not an answer", out.ms)
-            elif src.value and parse_ip(src.value) is None:
-                src = replace(src, value=None, error=f"answer is not an IP address: {str(src.value)[:40]!r}")
-            {"http": state.http, "http6": state.http6, "dns": state.dns}[k][job.target] = src
-            emit(ProbeRecord(job.name, job.target, forced or _source_status(src), src.ms if src.ms else out.ms,
-                             src.value or "", src.error))
-        elif k == "stun":
-            value = out.value
-            sources: tuple[ExternalSource, ...] = ()
-            varies = None
-            if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], tuple)
-                    and all(isinstance(s, ExternalSource) for s in value[0])):
-                sources, varies = value[0], value[1] if isinstance(value[1], bool) else None
-                sources = tuple(s if not s.value or parse_ip(s.value) is not None
-                                else replace(s, value=None, error="mapped address is not an IP address")
-                                for s in sources)
-            error = out.error or (None if sources else "the STUN probe returned nothing usable")
-            if not sources:
-                sources = tuple(_failed_source("stun", s, 4, error or "no answer", out.ms) for s in ep.stun)
-            state.stun, state.mapping_varies = sources, varies
-            answered = [s for s in sources if s.value]
-            status = "ok" if answered else (out.status if out.status != "ok" else _source_status(sources[0]))
-            summary = ", ".join(f"{s.value}:{s.mapped_port}" for s in answered)
-            if varies:
-                summary += " (mapping varies by destination)"
-            emit(ProbeRecord("stun", job.target, forced or status, out.ms, summary,
-                             None if answered else (error or sources[0].error)))
-        elif k == "router":
-            info = out.value if isinstance(out.value, UpnpInfo) else None
-            if info is None:
-                info = UpnpInfo(available=False, error=out.error or "the router probe returned nothing usable",
-                                natpmp_error=out.error or "not tried")
-            state.upnp = info
-            up_summary = (f"IGD found, WAN {info.wan_ipv4 or 'none'}, {len(info.mappings)} mappings"
-                          if info.found else "no IGD")
-            failed: ProbeStatus = forced or ("timeout" if out.status == "timeout" else "error")
-            emit(ProbeRecord("upnp", info.location or job.target, "ok" if info.found else failed,
-                             out.ms, up_summary, info.error))
-            emit(ProbeRecord("natpmp", f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
-                             "ok" if info.natpmp_available else failed,
-                             out.ms, f"WAN {info.natpmp_wan_ipv4}" if info.natpmp_wan_ipv4 else "",
-                             None if info.natpmp_available else info.natpmp_error))
-        elif k == "trace":
-            hops = out.value
-            if isinstance(hops, tuple) and all(isinstance(h, str) for h in hops):
-                state.hops = hops
-                emit(ProbeRecord("traceroute", job.target, "ok", out.ms, " → ".join(hops)))
-            else:
-                emit(ProbeRecord("traceroute", job.target, "skipped" if out.status == "ok" else out.status,
-                                 out.ms, "", out.error or "not possible here (needs root)"))
-        elif k == "published":
-            value = out.value
-            if isinstance(value, tuple) and len(value) == 3:
-                addrs = [a for a in value[:2] if isinstance(a, str) and a]
-                state.published[job.target] = addrs
-                err = value[2] if isinstance(value[2], str) else None
-                emit(ProbeRecord("dns-published", job.target, "ok" if not err else "error", out.ms,
-                                 ", ".join(addrs), err))
-            else:
-                emit(ProbeRecord("dns-published", job.target, forced or (out.status if out.status != "ok" else "error"),
-                                 out.ms, "", out.error or "lookup returned nothing usable"))
+    def _record(self, job: _Job, out: _Outcome, forced: ProbeStatus | None = None) -> None:
+        """Store a probe's result and report it; ``forced``: it was cancelled, with this status."""
+        {
+            "local": self._record_local,
+            "http": self._record_echo,
+            "http6": self._record_echo,
+            "dns": self._record_echo,
+            "stun": self._record_stun,
+            "router": self._record_router,
+            "trace": self._record_trace,
+            "published": self._record_published,
+        }[job.kind](job, out, forced)
 
-    def cancelled(job: _Job, reason: str, status: ProbeStatus) -> None:
-        out = _Outcome(None, status, reason, _ms(job.started))
-        if job.kind == "router":
-            out.value = UpnpInfo(available=False, error=reason, natpmp_error=reason)
-        elif job.kind == "stun":
-            out.value = (tuple(_failed_source("stun", s, 4, reason, out.ms) for s in ep.stun), None)
-        elif job.kind == "trace":
-            emit(ProbeRecord("traceroute", job.target, status, out.ms, "", reason))
+    def _record_local(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        info = out.value if isinstance(out.value, LocalInfo) else None
+        if info is None:
+            info = LocalInfo(None, None, None, error=out.error or "the local probe returned nothing usable")
+        self.state.local = info
+        status: ProbeStatus = "ok" if info.error is None else ("timeout" if out.status == "timeout" else "error")
+        summary = (f"{info.interface or '?'} {info.ipv4 or '-'} via {info.gateway_ipv4 or '-'}"
+                   + (f", {len(info.ipv6_global)} global IPv6" if info.ipv6_global else "")
+                   + (", default route through VPN" if info.default_via_vpn else ""))
+        self._emit(ProbeRecord("local", "routing table", forced or status, out.ms, summary, info.error))
+
+    def _record_echo(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        method: Literal["http", "dns"] = "dns" if job.kind == "dns" else "http"
+        src = out.value
+        if not isinstance(src, ExternalSource):
+            src = _failed_source(method, job.target, 6 if job.kind == "http6" else 4,
+                                 out.error or "the probe returned something that is not an answer", out.ms)
+        elif src.value and parse_ip(src.value) is None:
+            src = replace(src, value=None, error=f"answer is not an IP address: {str(src.value)[:40]!r}")
+        {"http": self.state.http, "http6": self.state.http6, "dns": self.state.dns}[job.kind][job.target] = src
+        self._emit(ProbeRecord(job.name, job.target, forced or _source_status(src), src.ms or out.ms,
+                               src.value or "", src.error))
+
+    def _record_stun(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        value = out.value
+        sources: tuple[ExternalSource, ...] = ()
+        varies = None
+        if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], tuple)
+                and all(isinstance(s, ExternalSource) for s in value[0])):
+            sources, varies = value[0], value[1] if isinstance(value[1], bool) else None
+            sources = tuple(s if not s.value or parse_ip(s.value) is not None
+                            else replace(s, value=None, error="mapped address is not an IP address")
+                            for s in sources)
+        error = out.error or (None if sources else "the STUN probe returned nothing usable")
+        if not sources:
+            sources = tuple(_failed_source("stun", s, 4, error or "no answer", out.ms) for s in self.ep.stun)
+        self.state.stun, self.state.mapping_varies = sources, varies
+        answered = [s for s in sources if s.value]
+        status = "ok" if answered else (out.status if out.status != "ok" else _source_status(sources[0]))
+        summary = ", ".join(f"{s.value}:{s.mapped_port}" for s in answered)
+        if varies:
+            summary += " (mapping varies by destination)"
+        self._emit(ProbeRecord("stun", job.target, forced or status, out.ms, summary,
+                               None if answered else (error or sources[0].error)))
+
+    def _record_router(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        info = out.value if isinstance(out.value, UpnpInfo) else None
+        if info is None:
+            info = UpnpInfo(available=False, error=out.error or "the router probe returned nothing usable",
+                            natpmp_error=out.error or "not tried")
+        self.state.upnp = info
+        failed: ProbeStatus = forced or ("timeout" if out.status == "timeout" else "error")
+        summary = (f"IGD found, WAN {info.wan_ipv4 or 'none'}, {len(info.mappings)} mappings"
+                   if info.found else "no IGD")
+        self._emit(ProbeRecord("upnp", info.location or job.target, "ok" if info.found else failed,
+                               out.ms, summary, info.error))
+        self._emit(ProbeRecord("natpmp", f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
+                               "ok" if info.natpmp_available else failed, out.ms,
+                               f"WAN {info.natpmp_wan_ipv4}" if info.natpmp_wan_ipv4 else "",
+                               None if info.natpmp_available else info.natpmp_error))
+
+    def _record_trace(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        hops = out.value
+        if forced is None and isinstance(hops, tuple) and all(isinstance(h, str) for h in hops):
+            self.state.hops = hops
+            self._emit(ProbeRecord("traceroute", job.target, "ok", out.ms, " → ".join(hops)))
             return
-        record(job, out, forced=status)
+        status: ProbeStatus = forced or ("skipped" if out.status == "ok" else out.status)
+        self._emit(ProbeRecord("traceroute", job.target, status, out.ms, "",
+                               out.error or "not possible here (needs root)"))
 
-    async def cancel(tasks: Sequence[asyncio.Task[_Outcome]], reason: str, status: ProbeStatus) -> None:
+    def _record_published(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        value = out.value
+        if forced is None and isinstance(value, tuple) and len(value) == 3:
+            addrs = [a for a in value[:2] if isinstance(a, str) and a]
+            self.state.published[job.target] = addrs
+            err = value[2] if isinstance(value[2], str) else None
+            self._emit(ProbeRecord("dns-published", job.target, "ok" if not err else "error", out.ms,
+                                   ", ".join(addrs), err))
+            return
+        self._emit(ProbeRecord("dns-published", job.target, forced or (out.status if out.status != "ok" else "error"),
+                               out.ms, "", out.error or "lookup returned nothing usable"))
+
+    # --- stopping probes -------------------------------------------------------------------
+
+    def _pending(self, *kinds: Kind) -> list[asyncio.Task[_Outcome]]:
+        return [t for t, j in self.jobs.items() if j.kind in kinds]
+
+    async def _cancel(self, tasks: Sequence[asyncio.Task[_Outcome]], reason: str, status: ProbeStatus) -> None:
+        """Stop these probes and record them with ``status`` and ``reason``."""
         for task in tasks:
-            job = jobs.pop(task)
+            job = self.jobs.pop(task)
             task.cancel()
-            cancelled(job, reason, status)
+            out = _Outcome(None, status, reason, _ms(job.started))
+            if job.kind == "router":
+                out.value = UpnpInfo(available=False, error=reason, natpmp_error=reason)
+            elif job.kind == "stun":
+                out.value = (tuple(_failed_source("stun", s, 4, reason, out.ms) for s in self.ep.stun), None)
+            self._record(job, out, forced=status)
         if tasks:
             # Let them unwind; a probe that ignores cancellation is not waited for.
             await asyncio.wait(tasks, timeout=0.05)
 
-    def pending_of(*kinds: Kind) -> list[asyncio.Task[_Outcome]]:
-        return [t for t, j in jobs.items() if j.kind in kinds]
+    def _stop_outside(self) -> list[asyncio.Task[_Outcome]]:
+        """The network is down: the outside probes to stop now; the router probe gets a short
+        grace to say whether the router is there at all."""
+        for task in self._pending("router"):
+            job = self.jobs[task]
+            job.cutoff = min(job.started + job.deadline_s, time.monotonic() + self.dl.offline_router_grace)
+            job.cancel_reason = "stopped waiting: the network is down"
+            job.cancel_status = "timeout"
+        return self._pending("http", "dns", "stun", "trace", "http6", "published")
 
-    def outside_failed_outright() -> bool:
-        echo = list(state.http.values()) + list(state.dns.values())
-        if not echo or pending_of("http", "dns"):
+    # --- what the answers so far say -------------------------------------------------------
+
+    def _sources_so_far(self) -> list[ExternalSource]:
+        st = self.state
+        return [*st.http.values(), *st.http6.values(), *st.dns.values(), *(st.stun or ())]
+
+    def _any_answer(self) -> bool:
+        return any(s.value for s in self._sources_so_far())
+
+    def _outside_failed_outright(self) -> bool:
+        """Every HTTP and DNS echo is back, none answered, and none merely timed out."""
+        st = self.state
+        echo = list(st.http.values()) + list(st.dns.values())
+        if not echo or self._pending("http", "dns") or len(echo) < len(self.ep.ip_echo) + len(self.ep.dns_echo):
             return False
-        if len(echo) < len(ep.ip_echo) + len(ep.dns_echo):
-            return False
-        if any(s.value for s in echo) or (state.stun and any(s.value for s in state.stun)):
+        if self._any_answer():
             return False
         return all(_source_status(s) == "error" for s in echo)
 
-    def any_answer() -> bool:
-        return any(s.value for s in (*state.http.values(), *state.http6.values(), *state.dns.values(),
-                                     *(state.stun or ())))
-
-    def failed_fast() -> ExternalSource | None:
-        """An echo that failed outright for a network reason (not a timeout, not name resolution)."""
-        for s in (*state.http.values(), *state.dns.values(), *(state.stun or ())):
+    def _failed_outright(self) -> ExternalSource | None:
+        """An echo that failed for a network reason (not a timeout, not name resolution)."""
+        for s in self._sources_so_far():
             if _source_status(s) == "error" and not _resolution_error(s.error):
                 return s
         return None
-
-    def declare_offline() -> list[asyncio.Task[_Outcome]]:
-        """Stop the outside probes; the router probe gets a short grace to say whether it is there."""
-        for task in pending_of("router"):
-            job = jobs[task]
-            job.cutoff = min(job.started + job.deadline_s, time.monotonic() + dl.offline_router_grace)
-            job.cancel_reason = "stopped waiting: the network is down"
-            job.cancel_status = "timeout"
-        return pending_of("http", "dns", "stun", "trace", "http6", "published")
-
-    offline_decided = False
-    trace_considered = False
-    quick_at = float("inf")
-    try:
-        # Latency first: the cheap probes that wait on the network go out before the
-        # CPU-heavy setup (TLS context, dnspython's import) delays the event loop.
-        local_job = _Job("local", "local", "routing table", dl.local)
-        start(local_job, lambda: probes.gather_local(timeout_s=local_job.deadline_s))
-        try:
-            early_gateway = probes.quick_gateway() if probes.quick_gateway is not None else None
-        except Exception:  # only a shortcut: the local probe will name the gateway anyway
-            early_gateway = None
-        if early_gateway:
-            start_router(early_gateway)
-        start_udp()
-        await asyncio.sleep(0)
-        if client is None and (ep.ip_echo or ep.ip_echo_v6):
-            from .http import make_client
-
-            own_client = client = make_client(timeout_s=dl.http)
-        start_outside()
-        quick_at = time.monotonic() + dl.offline_decision
-        try:
-            async with asyncio.timeout_at(asyncio.get_running_loop().time() + left()):
-                while jobs:
-                    now = time.monotonic()
-                    wake = [j.cutoff for j in jobs.values() if j.cutoff is not None]
-                    if not offline_decided and now < quick_at:
-                        wake.append(quick_at)
-                    wait_s = max(0.0, min(wake) - now) if wake else None
-                    done, _ = await asyncio.wait(list(jobs), timeout=wait_s,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    local_arrived = False
-                    for task in done:
-                        job = jobs.pop(task)
-                        record(job, task.result())
-                        local_arrived = local_arrived or job.kind == "local"
-                    if local_arrived and state.local is not None:
-                        local = state.local
-                        if _no_route_at_all(local):
-                            offline_decided = True
-                            await cancel(list(jobs), "not tried: this host has no route to the internet",
-                                         "skipped")
-                            break
-                        if not local.ipv6_global and local.gateway_ipv6 is None:
-                            await cancel(pending_of("http6"), "not tried: this host has no global IPv6 "
-                                         "address", "skipped")
-                        if not router_started:
-                            start_router(local.gateway_ipv4)
-                    now = time.monotonic()
-                    overdue = [t for t, j in jobs.items() if j.cutoff is not None and j.cutoff <= now]
-                    for task in overdue:
-                        job = jobs[task]
-                        await cancel([task], job.cancel_reason, job.cancel_status)
-                    if not offline_decided and state.local is not None and outside_failed_outright():
-                        offline_decided = True
-                        await cancel(declare_offline(),
-                                     "stopped: every echo service failed outright, the network is down",
-                                     "skipped")
-                    elif (not offline_decided and state.local is not None and time.monotonic() >= quick_at
-                          and not any_answer()):
-                        # A working line answers STUN or DNS within a few hundred ms even at 80 ms RTT
-                        # and 15 % loss (STUN retransmits at 0/100/200/400 ms, to two servers). Silence
-                        # this long means the path is down: routers rate-limit their ICMP errors, so a
-                        # dead uplink mostly shows as silence, not as errors.
-                        offline_decided = True
-                        first = failed_fast()
-                        await cancel(declare_offline(),
-                                     f"stopped waiting: nothing outside answered within {dl.offline_decision:g} s"
-                                     + (f" and {first.endpoint} failed ({first.error})" if first else ""),
-                                     "timeout")
-                    if (jobs and all(j.kind == "router" for j in jobs.values()) and state.local is not None
-                            and not state.local.default_via_vpn and state.local.ipv4
-                            and is_public(state.local.ipv4) and any_answer()):
-                        # This host holds a public address: there is no NAT router to ask.
-                        await cancel(pending_of("router"), "not needed: this host holds a public address",
-                                     "skipped")
-                    if (not trace_considered and state.upnp is not None and state.local is not None
-                            and (offline_decided or any_answer())):
-                        trace_considered = True
-                        if not offline_decided and hops_would_help(state.local, state.upnp):
-                            start_traceroute()
-                        elif probes.trace_hops is not None and (target := traceroute_target(config)):
-                            emit(ProbeRecord("traceroute", target, "skipped", 0.0, "",
-                                             "not needed: the network is down" if offline_decided else
-                                             "not needed: the router reported its WAN address"))
-        except TimeoutError:
-            await cancel(list(jobs), f"stopped: the overall budget of {budget_s:g} s ran out", "timeout")
-    finally:
-        for task in jobs:
-            task.cancel()
-        if own_client is not None:
-            await own_client.aclose()
-
-    local = state.local or LocalInfo(None, None, None, error="the local probe did not finish")
-    sources: list[ExternalSource] = [state.http[u] for u in ep.ip_echo if u in state.http]
-    sources += [state.http6[u] for u in ep.ip_echo_v6 if u in state.http6]
-    sources += [state.dns[s] for s in ep.dns_echo if s in state.dns]
-    sources += list(state.stun or ())
-    try:
-        external = probes.summarize_external(sources, local=local, mapping_varies=state.mapping_varies)
-    except Exception as exc:  # keep the report even if the summary has a bug
-        external = ExternalInfo(None, None, False, tuple(sources), state.mapping_varies,
-                                f"summary failed: {type(exc).__name__}")
-    connectivity = connectivity_of(local, sources)
-    upnp = state.upnp or UpnpInfo(available=False, error="the router probe did not run",
-                                  natpmp_error="not tried")
-    nat = decide_nat(local, external, upnp, state.hops)
-    findings = build_findings(connectivity, local, external, nat, upnp,
-                              published=state.published or None)
-    return Diagnosis(
-        generated_at=generated_at,
-        duration_ms=_ms(t0),
-        connectivity=connectivity,
-        local=local,
-        external=external,
-        nat=nat,
-        upnp=upnp,
-        findings=findings,
-        probes=tuple(state.records),
-        tool_version=__version__,
-    )
