@@ -120,9 +120,14 @@ def addresses_table(d: Diagnosis) -> Table:
               ("all sources agree" if d.external.agreement else "sources disagree") if d.external.ipv4 else "", "")
     if d.external.ipv6:
         t.add_row("public IPv6 (seen)", d.external.ipv6, "", "")
-    for s in d.external.sources:
-        if s.error and s.error.startswith("not tried"):
-            continue
+    tried = [s for s in d.external.sources if not (s.error and s.error.startswith("not tried"))]
+    if tried and not any(s.value for s in tried):
+        # Nothing answered: one line says it better than a row of identical errors.
+        errors = sorted({s.error or "no answer" for s in tried})
+        t.add_row(Text("  outside services", style="dim"), Text("no answer", style="red"),
+                  f"{len(tried)} tried: " + "; ".join(errors), "")
+        return t
+    for s in tried:
         t.add_row(Text(f"  {s.method}", style="dim"), _source_value(s), s.endpoint, _ms(s.ms))
     return t
 
