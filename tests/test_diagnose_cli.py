@@ -124,3 +124,15 @@ def test_bad_budget_and_bad_config_exit_2(config: Path, net: FakeNet, tmp_path: 
     captured = capsys.readouterr()
     assert captured.out == ""                      # nothing on stdout when it failed
     assert "line 1" in captured.err
+
+
+def test_human_output_when_offline_says_so_once(config: Path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    fake = FakeNet(public=None)
+    monkeypatch.setattr("wizard.commands.diagnose._probe_set", fake.probes)
+    assert main(["--config", str(config), "diagnose"]) == 0
+    out = capsys.readouterr().out
+    assert "offline" in out.lower() and "[offline]" in out
+    assert "5 tried" in out                          # one line for all the silent sources ...
+    assert "https://11.1.0.11/" not in out           # ... instead of a row per source
+    assert "http://192.168.1.1/" in out              # the fix points at the router's page
