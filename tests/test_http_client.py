@@ -1,0 +1,102 @@
+"""checks.http.make_client against a real HTTPS server on 127.0.0.1 with a throwaway CA.
+
+Nothing is mocked: the server is Python's http.server wrapped in TLS with a trustme
+certificate, the way the lab serves its echo services.
+"""
+
+from __future__ import annotations
+
+import http.server
+import ssl
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+import trustme
+
+from checks.http import USER_AGENT, make_client
+
+
+class _EchoHeaders(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        body = (self.headers.get("User-Agent") or "").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def server(ca: trustme.CA) -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHeaders)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
+    p = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(p))
+    return p
+
+
+async def test_ssl_cert_file_is_trusted_and_user_agent_sent(server: str, ca_file: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    async with make_client(timeout_s=5) as client:
+        response = await client.get(server)
+    assert response.status_code == 200
+    assert response.text == USER_AGENT and USER_AGENT.startswith("ddns-wizard/")
+
+
+async def test_an_unknown_ca_is_refused(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = tmp_path / "other.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    monkeypatch.setenv("SSL_CERT_FILE", str(other))
+    async with make_client(timeout_s=5) as client:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.get(server)
+
+
+async def test_proxy_variables_are_ignored(server: str, ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy would make every echo service report the proxy's address as ours."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")     # discard port: nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with make_client(timeout_s=5) as client:
+        response = await client.get(server)
+    assert response.status_code == 200
+    async with make_client(timeout_s=5, use_proxy_env=True) as client:   # the opt-in does use them
+        with pytest.raises(httpx.HTTPError):
+            await client.get(server)
+
+
+def test_importing_the_client_factory_leaves_httpx_cli_out() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import checks.http, httpx; "
+            "print('click' in sys.modules, 'rich' in sys.modules, hasattr(httpx, 'AsyncClient'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["False", "False", "True"], out.stderr
