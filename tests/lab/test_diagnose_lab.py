@@ -143,3 +143,29 @@ def test_human_output_in_the_lab(lab_home: Any) -> None:
     assert "Can this network host" in out.stdout
     assert lab_home.expected_public_ipv4 in out.stdout
     assert "NAT: nat" in out.stdout
+
+
+def test_a_configured_hostname_serving_a_lan_address_is_flagged(lab_factory: Any) -> None:
+    """The classic DDNS-client mistake (sending the LAN address), caught from the real
+    authoritative server: the record is set with a TSIG-signed RFC 2136 update."""
+    import asyncio
+
+    from tests.lab.services.dnsupdate import Authority, replace_rrset
+    from tests.lab.services.netns import run_in_netns
+
+    lab = lab_factory("home")
+    account = lab.internet.accounts["dyndns2"]
+    host = account["hostnames"][0]
+    lab.write_config(hosts=[{"hostname": host, "provider": "dyndns2", "server": account["server"],
+                             "username": account["username"], "password": account["password"]}])
+    tsig = lab.internet.tsig
+    auth = Authority(plan.AUTH, tsig["name"], tsig["secret"], tsig["algorithm"])
+    run_in_netns(lab.ns["host"], lambda: asyncio.run(
+        replace_rrset(auth, host.split(".", 1)[1], host, "A", [lab.host_ipv4], 60)))
+    r = diagnose(lab)
+    f = next((f for f in r["findings"] if f["id"] == "private-ip-published"), None)
+    assert f is not None, explain(r)
+    assert host in f["detail"] and lab.host_ipv4 in f["detail"]
+    assert account["password"] not in json.dumps(r)          # the config's secret never shows
+    published = [p for p in r["probes"] if p["name"] == "dns-published"]
+    assert published and published[0]["status"] == "ok", published
