@@ -301,6 +301,9 @@ class FakeEngine:
         self.calls.append(("preflight", host))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
+        if host.provider == "dyndns2":   # like the real one: no read-only call in that protocol
+            return Preflight(True, "Other (dyndns2) offers no way to test the credentials without updating: "
+                             "the first update is the test.", spent_update=True)
         if any(secret in WRONG_SECRETS for secret in host.secret_values()):
             return Preflight(False, "badauth: the provider does not accept this username and password/key")
         return Preflight(True, f"{host.hostname} belongs to this account.")
@@ -308,6 +311,9 @@ class FakeEngine:
     async def update(self, host: HostConfig) -> UpdateResult:
         self.calls.append(("update", host))
         d = diagnosis_for(self.scenario)
+        if any(secret in WRONG_SECRETS for secret in host.secret_values()):
+            return UpdateResult(host.hostname, host.provider, OLD_IP, d.external.ipv4, "error", "badauth",
+                                "Other (dyndns2) rejected the credentials (badauth).", fatal=True)
         return UpdateResult(host.hostname, host.provider, OLD_IP, d.external.ipv4, "updated", "good",
                             f"good {d.external.ipv4}")
 

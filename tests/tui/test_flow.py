@@ -320,3 +320,38 @@ async def test_troubleshoot_verifies_the_configured_name(tmp_path: Path) -> None
         await drive.on_screen(pilot, "VerifyScreen")
         await drive.wait_for(pilot, lambda: app.state.verify is not None and drive.idle(pilot))
         assert "nas.example.org should point to 23.128.64.20" in screen_text(app.screen)
+
+
+async def test_dyndns2_credentials_are_tested_by_the_first_update(messages: MessageLog) -> None:
+    """dyndns2 has no read-only call: the pre-flight says so, the update catches a bad
+    password, and going back to fix it leads to a clean update."""
+    app = drive.make_app()
+    async with app.run_test(size=(100, 32), message_hook=messages) as pilot:
+        await drive.to_credentials(pilot, provider_row=2)          # "Other (dyndns2)"
+        await pilot.press(*"nas.example.org", "tab", *"https://members.example.org", "tab", *"me",
+                          "tab", *"wrong", "enter")
+        await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
+        text = text_of(app.screen.query_one("#preflight", Static))
+        assert "can only check credentials with a real update, so the next step is the test" in text
+        await pilot.press("ctrl+n")
+        await drive.on_screen(pilot, "UpdateScreen")
+        await pilot.press("u")
+        await drive.wait_for(pilot, lambda: app.state.update is not None and drive.idle(pilot))
+        text = text_of(app.screen.query_one("#update-result", Static))
+        assert "The update failed." in text and "badauth" in text
+        assert "go back (Esc), fix them" in text
+        await pilot.press("n")
+        assert drive.screen_name(pilot) == "UpdateScreen"           # blocked
+        await pilot.press("escape")
+        await drive.on_screen(pilot, "CredentialsScreen")
+        app.screen.query_one("#field-password", Input).focus()
+        await pilot.press("ctrl+u", *"right-one", "ctrl+r")
+        await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
+        assert app.state.update is None                             # the old failure no longer counts
+        await pilot.press("ctrl+n")
+        await drive.on_screen(pilot, "UpdateScreen")
+        assert "Send the update first" in text_of(app.screen.query_one("#status", Static))
+        await pilot.press("u")
+        await drive.wait_for(pilot, lambda: app.state.update is not None and drive.idle(pilot))
+        assert [m.result.result for m in messages.of(UpdateDone)] == ["error", "updated"]  # type: ignore[attr-defined]
+        assert app.state.host is not None and app.state.host.server == "https://members.example.org"
