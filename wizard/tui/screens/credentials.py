@@ -76,12 +76,13 @@ the account.
             if not initial and first_empty is None:
                 first_empty = f.name
             placeholder = f.placeholder or (provider.hostname_hint if f.name == "hostname" and provider else "")
+            # (the help line under the field already says what goes in; no placeholder echo)
             with Horizontal(classes="field-row"):
                 yield Label(f.label + ("" if f.required else " (optional)"), classes="field-label")
                 with Vertical(classes="field-box"):
                     yield Input(
                         value=initial,
-                        placeholder=placeholder or f.help,
+                        placeholder=placeholder,
                         password=f.secret,
                         id=f"field-{f.name}",
                         compact=True,
@@ -220,8 +221,13 @@ the account.
         self.query_one("#preflight", Static).update(f"[$error]✗ {esc(error)}[/]")
 
     def blocked_reason(self) -> str | None:
-        if getattr(self, "errors", None):
-            return "Fill in the fields marked in red."
+        errors = getattr(self, "errors", None)
+        if errors:
+            empty = [f.label for f in self.fields()
+                     if f.name in errors and not self.query_one(f"#field-{f.name}", Input).value.strip()]
+            if len(empty) == len(errors):
+                return "Fill in: " + ", ".join(empty) + "."
+            return "Fix the fields marked in red."
         p = self.state.preflight
         if p is None:
             return "Check the credentials first (Ctrl+R)."
