@@ -403,16 +403,20 @@ def body_excerpt(text: str, limit: int = 120) -> str:
     return flat[:limit] + ("..." if len(flat) > limit else "")
 
 
-def http_status_result(spec: ProviderSpec, host: HostConfig, response: Any, sent: str | None) -> UpdateResult | None:
-    """Results for HTTP statuses that mean the same for every provider; None otherwise."""
-    status = response.status_code
+def http_status_result(spec: ProviderSpec, host: HostConfig, status: int, headers: Any,
+                       sent: str | None) -> UpdateResult | None:
+    """Results for HTTP statuses that mean the same for every provider; None otherwise.
+
+    ``headers`` is any mapping with ``.get`` (httpx.Headers, a dict) or None.
+    """
+    headers = headers if headers is not None else {}
     code = f"HTTP {status}"
     if status == 429:
-        wait = retry_after_header(response.headers.get("retry-after"), spec.policy.retry_for("http-429"))
+        wait = retry_after_header(headers.get("retry-after"), spec.policy.retry_for("http-429"))
         return spec.error(host, sent=sent, code=code, retry_after_s=wait,
                           message=f"{spec.title} says too many requests (HTTP 429); waiting {wait} s before trying again.")
     if status >= 500:
-        wait = retry_after_header(response.headers.get("retry-after"), spec.policy.retry_for("http-5xx"))
+        wait = retry_after_header(headers.get("retry-after"), spec.policy.retry_for("http-5xx"))
         return spec.error(host, sent=sent, code=code, retry_after_s=wait,
                           message=f"{spec.title} has a server problem (HTTP {status}); retrying in {wait} s.")
     return None

@@ -55,11 +55,7 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: obje
                 sent: str | None) -> UpdateResult:
     """Map a DuckDNS reply onto an UpdateResult. Never raises."""
 
-    class _R:
-        status_code = status
-
-    _R.headers = headers if headers is not None else {}   # type: ignore[attr-defined]
-    common = http_status_result(spec, host, _R, sent)
+    common = http_status_result(spec, host, status, headers, sent)
     if common is not None:
         return common
     lines = [line.strip() for line in body.replace("\r", "").split("\n")]

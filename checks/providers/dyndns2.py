@@ -107,7 +107,7 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: Any,
                           message=f"{message} Next attempt in {wait // 60} min." if wait >= 60 else message)
     # No known word: decide by HTTP status.
     response = _StatusOnly(status, headers)
-    common = http_status_result(spec, host, response, sent)
+    common = http_status_result(spec, host, response.status_code, response.headers, sent)
     if common is not None:
         return common
     if status == 401:

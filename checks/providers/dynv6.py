@@ -42,11 +42,7 @@ def check_token(value: str) -> str | None:
 
 def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: object, body: str,
                 sent: str | None) -> UpdateResult:
-    class _R:
-        status_code = status
-
-    _R.headers = headers if headers is not None else {}   # type: ignore[attr-defined]
-    common = http_status_result(spec, host, _R, sent)
+    common = http_status_result(spec, host, status, headers, sent)
     if common is not None:
         return common
     text = body.strip()
