@@ -1,0 +1,669 @@
+"""ddns-wizard against the tools users would otherwise pick, in the network lab (root; not a test).
+
+    sudo .venv/bin/python bench/run.py [--runs 5] [--only update,diagnose,day,cold,memory]
+                                       [--latency MS] [--loss PCT] [--day-changes 3] [--day-interval 60]
+                                       [--no-write] [--install]
+
+Everything runs in the lab's `home` topology (tests/lab): the tools run in the user's
+machine behind the router's NAT and talk only to lab services. Sections:
+
+- update: time from start to "the authoritative server (Knot) serves the new address",
+  each run starting from a stale record (reset in Knot over RFC 2136 with the lab's
+  emulator key; unbound restarted so no resolver holds the new answer):
+  `ddns-wizard update` vs ddclient 3.10 (one-shot, use=web against the lab echo, ssl,
+  protocol dyndns2) vs inadyn 2.10 (`--once`, a custom dyndns2 section, lab CA).
+- diagnose: `ddns-wizard diagnose --json` vs the manual sequence a person types for the
+  same facts (upnpc -s; dig at the authoritative server; dig at the resolver; curl to
+  the echo; curl to the port checker; ping -c1).
+- day: a simulated day of address changes: each daemon in its own identical lab, all at
+  the same time, same check interval (ddclient's minimum, 60 s), the ISP address changed
+  N times; provider requests and `nochg` replies counted from the emulator's log.
+- cold: `ddns-wizard --version`, `ddns-wizard diagnose --help` (hyperfine), and the TUI's
+  first screen painted in tmux (time until `capture-pane` shows the welcome text).
+- memory: peak RSS (GNU time's %M) of `diagnose` and of each daemon of `day` after its cycles.
+
+Writes bench/RESULTS.md (machine, command, table) unless --no-write. `--install`
+apt-installs ddclient, inadyn, hyperfine and tmux first (bench only; not the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.lab import plan  # noqa: E402
+from tests.lab.internet import OLD_ADDRESS  # noqa: E402
+from tests.lab.topology import VENV_BIN, Lab, Options  # noqa: E402
+
+BENCH_PACKAGES = ("ddclient", "inadyn", "hyperfine", "tmux")
+TOOL = str(VENV_BIN / "ddns-wizard")
+# The checkout sets PYTHONDONTWRITEBYTECODE; an installed tool has its bytecode compiled,
+# so the bench caches bytecode (outside the tree) as an installation would.
+PY_ENV = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": "/tmp/ddns-wizard-bench-pycache"}
+WELCOME_TEXT = "ddns-wizard"          # refined in tui_first_paint from the welcome screen
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class Row:
+    section: str
+    metric: str
+    ours: float | None
+    theirs: dict[str, float | None] = field(default_factory=dict)
+    unit: str = "s"
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+ROWS: list[Row] = []
+NOTES: list[str] = []
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "s":
+        return f"{value:.2f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"
+    if unit == "MiB":
+        return f"{value:.1f} MiB"
+    return f"{value:g}{(' ' + unit) if unit else ''}"
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- running things
+def measured(argv: list[str], rss_file: Path) -> list[str]:
+    """argv under GNU time, which reports the peak RSS of the command alone.
+
+    (ru_maxrss of a child forked from this big Python process would include the
+    pages it inherited at fork: GNU time forks from its own small image.)"""
+    return ["/usr/bin/time", "-f", "%M", "-o", str(rss_file), "--", *argv]
+
+
+def read_rss_mib(rss_file: Path) -> float | None:
+    try:
+        return int(rss_file.read_text().strip().splitlines()[-1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def timed_run(lab: Lab, argv: list[str], *, env: dict[str, str] | None = None,
+              timeout: float = 120) -> tuple[float, int, str, str, float | None]:
+    """Run argv in the host namespace; (wall s, exit code, stdout, stderr, peak RSS MiB)."""
+    full_env = dict(lab.tool_env)
+    full_env.update(PY_ENV)
+    if env:
+        full_env.update(env)
+    rss_file = Path(tempfile.mkstemp(prefix="bench-rss-")[1])
+    try:
+        started = time.perf_counter()
+        proc = subprocess.run(lab._netns_argv("host", measured(argv, rss_file)), env=full_env,
+                              capture_output=True, text=True, timeout=timeout)
+        wall = time.perf_counter() - started
+        return wall, proc.returncode, proc.stdout, proc.stderr, read_rss_mib(rss_file)
+    finally:
+        rss_file.unlink(missing_ok=True)
+
+
+def fresh_record(lab: Lab, hostname: str) -> None:
+    """Stale record in Knot (RFC 2136, emulator key), and no resolver holding the new one."""
+    lab.internet.set_record(hostname, "A", [OLD_ADDRESS])
+    lab.internet.stop_service("resolver")     # unbound has no remote control here: a restart flushes
+    lab.internet.start_service("resolver")
+    if lab.internet.lookup(hostname) != [OLD_ADDRESS]:
+        raise SystemExit("could not reset the record in Knot")
+
+
+# --------------------------------------------------------------------------- tool configs
+def dyndns2_account(lab: Lab) -> dict[str, Any]:
+    return lab.internet.accounts["dyndns2"]  # type: ignore[no-any-return]
+
+
+def ours_config(lab: Lab, **extra: Any) -> None:
+    acc = dyndns2_account(lab)
+    lab.write_config(hosts=[{"hostname": acc["hostnames"][0], "provider": "dyndns2", "server": acc["server"],
+                             "username": acc["username"], "password": acc["password"], **extra}])
+
+
+def ddclient_conf(lab: Lab, workdir: Path, *, daemon: int = 0) -> Path:
+    acc = dyndns2_account(lab)
+    conf = workdir / "ddclient.conf"
+    conf.write_text("\n".join([
+        f"daemon={daemon}",
+        "syslog=no",
+        "foreground=yes",
+        "ssl=yes",
+        f"ssl_ca_file={lab.ca_path}",
+        f"use=web, web=https://{plan.ECHO1}/",
+        f"cache={workdir / 'ddclient.cache'}",
+        f"pid={workdir / 'ddclient.pid'}",
+        "protocol=dyndns2",
+        f"server={plan.DYNDNS2}",
+        f"login={acc['username']}",
+        f"password='{acc['password']}'",
+        acc["hostnames"][0],
+        "",
+    ]))
+    conf.chmod(0o600)
+    return conf
+
+
+def ddclient_argv(conf: Path, workdir: Path, *, once: bool = True) -> list[str]:
+    argv = ["ddclient", "-foreground", "-file", str(conf), "-cache", str(workdir / "ddclient.cache")]
+    if once:
+        argv += ["-daemon=0"]
+    return argv
+
+
+def inadyn_conf(lab: Lab, workdir: Path, *, period: int = 60) -> Path:
+    acc = dyndns2_account(lab)
+    conf = workdir / "inadyn.conf"
+    conf.write_text("\n".join([
+        f"period = {period}",
+        f"ca-trust-file = {lab.ca_path}",
+        "custom lab {",
+        "    ssl = true",
+        f"    username = {acc['username']}",
+        f"    password = \"{acc['password']}\"",
+        f"    checkip-server = {plan.ECHO1}:443",
+        "    checkip-path = /",
+        "    checkip-ssl = true",
+        f"    ddns-server = {plan.DYNDNS2}",
+        "    ddns-path = \"/nic/update?hostname=%h&myip=%i\"",
+        f"    hostname = {acc['hostnames'][0]}",
+        "}",
+        "",
+    ]))
+    conf.chmod(0o600)
+    return conf
+
+
+def inadyn_argv(conf: Path, workdir: Path, *, once: bool = True) -> list[str]:
+    argv = ["inadyn", "--foreground", "-f", str(conf), "--cache-dir", str(workdir / "inadyn-cache"),
+            "-P", str(workdir / "inadyn.pid"), "-l", "info"]
+    return argv + (["-1"] if once else [])
+
+
+# --------------------------------------------------------------------------- sections
+def bench_update(runs: int, opts: dict[str, Any]) -> None:
+    lab = Lab(Options("home", **opts)).up()
+    try:
+        work = Path(tempfile.mkdtemp(prefix="bench-update-", dir=lab.workdir))
+        hostname = dyndns2_account(lab)["hostnames"][0]
+        new = lab.expected_public_ipv4
+        ours_config(lab)
+        dd_conf = ddclient_conf(lab, work)
+        in_conf = inadyn_conf(lab, work)
+
+        def reset_client_state() -> None:
+            for p in (work / "ddclient.cache",):
+                p.unlink(missing_ok=True)
+            shutil.rmtree(work / "inadyn-cache", ignore_errors=True)
+            (work / "inadyn-cache").mkdir()
+
+        tools: dict[str, Callable[[], list[str]]] = {
+            "ddns-wizard update": lambda: [TOOL, "update", "--json"],
+            "ddclient": lambda: ddclient_argv(dd_conf, work),
+            "inadyn": lambda: inadyn_argv(in_conf, work),
+        }
+        times: dict[str, list[float]] = {name: [] for name in tools}
+        peaks: dict[str, list[float]] = {name: [] for name in tools}
+        requests: dict[str, list[int]] = {name: [] for name in tools}
+        for i in range(runs + 1):               # the first round warms caches and is not counted
+            for name, argv in tools.items():
+                fresh_record(lab, hostname)
+                reset_client_state()
+                lab.internet.clear_requests_log("dyndns2")
+                wall, code, out, err, peak = timed_run(lab, argv(), timeout=120)
+                landed = lab.internet.lookup(hostname) == [new]
+                sent = [r for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update")]
+                if not landed:
+                    log(f"  {name}: exit {code}, Knot still serves {lab.internet.lookup(hostname)}; "
+                        f"stderr: {err[-600:]} stdout: {out[-600:]}")
+                    continue
+                if i == 0:
+                    continue
+                times[name].append(wall)
+                if peak is not None:
+                    peaks[name].append(peak)
+                requests[name].append(len(sent))
+                log(f"  update run {i}: {name} {wall:.2f} s (exit {code}, {len(sent)} request(s))")
+        ours = median(times["ddns-wizard update"])
+        dd, ina = median(times["ddclient"]), median(times["inadyn"])
+        def verdict(ok: bool | None) -> str:
+            return {True: "met", False: "**missed**", None: "not measured"}[ok]
+
+        vs_inadyn = None if None in (ours, ina) else ours <= 2 * ina        # type: ignore[operator]
+        vs_ddclient = None if None in (ours, dd) else ours <= 0.5 * dd      # type: ignore[operator]
+        ROWS.append(Row("update", "stale record → Knot serves the new address (wall)", ours,
+                        {"ddclient": dd, "inadyn": ina},
+                        target=f"≤ 2× inadyn: {verdict(vs_inadyn)}; ≤ 0.5× ddclient: {verdict(vs_ddclient)}"))
+        ROWS.append(Row("update", "provider requests per update (median)", median(requests["ddns-wizard update"]),
+                        {"ddclient": median(requests["ddclient"]), "inadyn": median(requests["inadyn"])}, unit=""))
+        ROWS.append(Row("memory", "peak RSS of one update", median(peaks["ddns-wizard update"]),
+                        {"ddclient": median(peaks["ddclient"]), "inadyn": median(peaks["inadyn"])}, unit="MiB"))
+    finally:
+        lab.down()
+
+
+def manual_sequence(lab: Lab, hostname: str) -> list[list[str]]:
+    """What a person types for the same facts (router, DNS at both ends, public address, port, ping)."""
+    ca = str(lab.ca_path)
+    return [
+        ["upnpc", "-s"],
+        ["dig", "+time=2", "+tries=1", f"@{plan.AUTH}", hostname, "A"],
+        ["dig", "+time=2", "+tries=1", f"@{plan.RESOLVER}", hostname, "A"],
+        ["curl", "-sS", "--max-time", "5", "--cacert", ca, f"https://{plan.ECHO1}/"],
+        ["curl", "-sS", "--max-time", "5", "--cacert", ca, f"https://{plan.PROBE}/port/8080"],
+        ["ping", "-c", "1", "-W", "2", hostname],
+    ]
+
+
+def bench_diagnose(runs: int, opts: dict[str, Any]) -> None:
+    lab = Lab(Options("home", **opts)).up()
+    try:
+        hostname = dyndns2_account(lab)["hostnames"][0]
+        lab.internet.set_record(hostname, "A", [lab.expected_public_ipv4])   # published and correct
+        ours_config(lab)
+        ours_t: list[float] = []
+        manual_t: list[float] = []
+        rss: list[float] = []
+        slowest: list[tuple[str, float]] = []
+        verdicts: set[str] = set()
+        for i in range(runs + 1):
+            wall, code, out, err, peak = timed_run(lab, [TOOL, "diagnose", "--json"], timeout=60)
+            if code != 0:
+                raise SystemExit(f"diagnose failed ({code}): {err[-800:]}")
+            report = json.loads(out)
+            started = time.perf_counter()
+            for argv in manual_sequence(lab, hostname):
+                lab.run(argv, timeout=30)
+            manual = time.perf_counter() - started
+            if i == 0:
+                continue
+            verdicts.add(report["nat"]["verdict"])
+            timed = [(p["name"], p["ms"] / 1000) for p in report["probes"] if p["status"] != "skipped"]
+            slowest.append(max(timed, key=lambda x: x[1]))
+            ours_t.append(wall)
+            manual_t.append(manual)
+            if peak is not None:
+                rss.append(peak)
+            log(f"  diagnose run {i}: ours {wall:.2f} s ({report['nat']['verdict']}, slowest probe "
+                f"{slowest[-1][0]} {slowest[-1][1]:.2f} s), manual sequence {manual:.2f} s, peak RSS {peak:.1f} MiB")
+        ours, manual = median(ours_t), median(manual_t)
+        ROWS.append(Row("diagnose", "full diagnosis, process start included (wall)", ours, {"manual sequence": manual},
+                        target="≥ 3× faster than the manual sequence",
+                        met=None if None in (ours, manual) else ours * 3 <= manual,  # type: ignore[operator]
+                        note=f"verdict {', '.join(sorted(verdicts))}; slowest probe (median) "
+                             f"{statistics.median(s for _, s in slowest):.2f} s"))
+        ROWS.append(Row("memory", "peak RSS of `diagnose --json`", median(rss), unit="MiB"))
+    finally:
+        lab.down()
+
+
+# --------------------------------------------------------------------------- a simulated day
+@dataclass
+class DayResult:
+    tool: str
+    provider_requests: int = 0
+    nochg: int = 0
+    other_replies: list[str] = field(default_factory=list)
+    good: int = 0
+    checkip_requests: int = 0
+    publish_delays: list[float] = field(default_factory=list)
+    missed: int = 0
+    rss_mib: float | None = None
+    error: str = ""
+
+
+DAY_ADDRESSES = ["23.128.64.21", "23.128.64.22", "23.128.64.23", "23.128.64.24", "23.128.64.25",
+                 "23.128.64.26", "23.128.64.27", "23.128.64.28"]
+
+
+def run_day(tool: str, interval: int, changes: int, opts: dict[str, Any], result: DayResult) -> None:
+    lab = Lab(Options("home", **opts)).up()
+    try:
+        work = Path(tempfile.mkdtemp(prefix="bench-day-", dir=lab.workdir))
+        hostname = dyndns2_account(lab)["hostnames"][0]
+        lab.internet.set_record(hostname, "A", [OLD_ADDRESS])     # the day starts with a stale record
+        if tool == "ddns-wizard watch":
+            # min_interval 30: ddclient's default min-interval, so both may re-send equally soon
+            ours_config(lab, min_interval=30)
+            argv = [TOOL, "watch", "--interval", str(interval), "--history", str(work / "history.jsonl")]
+        elif tool == "ddclient":
+            conf = ddclient_conf(lab, work, daemon=interval)
+            argv = ["ddclient", "-foreground", "-file", str(conf), "-cache", str(work / "ddclient.cache"),
+                    f"-daemon={interval}"]
+        else:
+            conf = inadyn_conf(lab, work, period=interval)
+            (work / "inadyn-cache").mkdir()
+            argv = inadyn_argv(conf, work, once=False)
+        env = dict(lab.tool_env)
+        env.update(PY_ENV)
+        rss_file = work / "rss"
+        proc = subprocess.Popen(lab._netns_argv("host", measured(argv, rss_file)), env=env,
+                                stdout=subprocess.DEVNULL, stderr=open(work / "daemon.log", "w"), text=True)
+        schedule = [lab.expected_public_ipv4] + DAY_ADDRESSES[:changes]
+        t0 = time.monotonic()
+        try:
+            for k, address in enumerate(schedule):
+                # each address holds for two intervals, changed mid-interval; the first is the lab's own
+                change_at = t0 + k * 2 * interval + interval / 2
+                if k:
+                    time.sleep(max(0.0, change_at - time.monotonic()))
+                    lab.set_isp_address(address)
+                changed = time.monotonic()
+                seen = None
+                while time.monotonic() < t0 + (k + 1) * 2 * interval + interval / 2:
+                    if seen is None and lab.internet.lookup(hostname) == [address]:
+                        seen = time.monotonic() - changed
+                    time.sleep(0.5)
+                if seen is None:
+                    result.missed += 1
+                else:
+                    result.publish_delays.append(seen)
+        finally:
+            for child in _children(proc.pid):     # GNU time's child: the daemon itself
+                os.kill(child, signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                for child in _children(proc.pid):
+                    os.kill(child, signal.SIGKILL)
+                proc.wait(timeout=5)
+            result.rss_mib = read_rss_mib(rss_file)
+        for r in lab.internet.requests_log("dyndns2"):
+            if not r["path"].startswith("/nic/update"):
+                continue
+            result.provider_requests += 1
+            body = (r.get("body") or "").strip()
+            if body.startswith("nochg"):
+                result.nochg += 1
+            elif body.startswith("good"):
+                result.good += 1
+            else:
+                result.other_replies.append(body[:40])
+        result.checkip_requests = len(lab.internet.requests_log("echo1")) + len(lab.internet.requests_log("echo2"))
+    except Exception as exc:
+        result.error = repr(exc)
+    finally:
+        lab.down()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def bench_day(interval: int, changes: int, opts: dict[str, Any]) -> None:
+    tools = ["ddns-wizard watch", "ddclient", "inadyn"]
+    results = {t: DayResult(t) for t in tools}
+    threads = [threading.Thread(target=run_day, args=(t, interval, changes, opts, results[t])) for t in tools]
+    log(f"  {len(tools)} labs side by side, interval {interval} s, {changes} address changes, "
+        f"~{(changes + 1) * 2 * interval + interval // 2} s")
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for r in results.values():
+        log(f"  day: {r}")
+    ours, dd, ina = results["ddns-wizard watch"], results["ddclient"], results["inadyn"]
+    note = f"{changes} changes (+ the stale start), check interval {interval} s"
+    ROWS.append(Row("day", "provider update requests", ours.provider_requests,
+                    {"ddclient": dd.provider_requests, "inadyn": ina.provider_requests}, unit="",
+                    note=f"{note}; ideal {changes + 1}"))
+    ROWS.append(Row("day", "`nochg` replies", ours.nochg, {"ddclient": dd.nochg, "inadyn": ina.nochg}, unit="",
+                    target="0 from us", met=ours.nochg == 0))
+    ROWS.append(Row("day", "address changes published (of {})".format(changes + 1),
+                    len(ours.publish_delays), {"ddclient": len(dd.publish_delays), "inadyn": len(ina.publish_delays)},
+                    unit=""))
+    ROWS.append(Row("day", "change → Knot serves it (median)", median(ours.publish_delays),
+                    {"ddclient": median(dd.publish_delays), "inadyn": median(ina.publish_delays)},
+                    note="bounded by the check interval"))
+    ROWS.append(Row("day", "public-address checks sent to the HTTP echoes", ours.checkip_requests,
+                    {"ddclient": dd.checkip_requests, "inadyn": ina.checkip_requests}, unit="",
+                    note="ours also asks the DNS echo and compares with Knot each round"))
+    ROWS.append(Row("memory", f"peak RSS of `watch` after {(changes + 1) * 2} cycles", ours.rss_mib,
+                    {"ddclient": dd.rss_mib, "inadyn": ina.rss_mib}, unit="MiB"))
+    for r in results.values():
+        if r.error or r.other_replies:
+            NOTES.append(f"day, {r.tool}: {r.error} {r.other_replies}".strip())
+
+
+# --------------------------------------------------------------------------- cold start
+def hyperfine(commands: dict[str, str], runs: int) -> dict[str, float]:
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    env = dict(os.environ)
+    env.update(PY_ENV)
+    argv = ["hyperfine", "-N", "--warmup", "3", "--runs", str(max(runs, 10)), "--export-json", str(out)]
+    for name, cmd in commands.items():
+        argv += ["-n", name, cmd]
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    data = json.loads(out.read_text())
+    out.unlink()
+    return {r["command"]: r["median"] for r in data["results"]}
+
+
+def tui_first_paint(lab: Lab, runs: int) -> list[float]:
+    """Time from launching the wizard in an 80x24 tmux pane until the welcome question shows."""
+    times = []
+    sock = f"ddnsw-bench-{os.getpid()}"
+    env = dict(lab.tool_env)
+    env.update(PY_ENV)
+    env["TERM"] = "xterm-256color"
+    env_args = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
+                        if k in ("DDNS_WIZARD_CONFIG", "SSL_CERT_FILE", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
+                                 "XDG_STATE_HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "TERM", "PATH"))
+    for i in range(runs + 1):
+        started = time.perf_counter()
+        lab.run(["tmux", "-L", sock, "new-session", "-d", "-x", "80", "-y", "24", "-s", "w",
+                 f"env {env_args} {TOOL}"], env=env, check=True)
+        painted = None
+        while time.perf_counter() - started < 30:
+            pane = lab.run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "w"], env=env).stdout
+            if "What do you want to do?" in pane:
+                painted = time.perf_counter() - started
+                break
+            time.sleep(0.01)
+        lab.run(["tmux", "-L", sock, "kill-server"], env=env)
+        if painted is None:
+            NOTES.append("TUI: the welcome screen did not show within 30 s")
+            break
+        if i:
+            times.append(painted)
+    return times
+
+
+def bench_cold(runs: int, opts: dict[str, Any]) -> None:
+    py = sys.executable
+    res = hyperfine({"version": f"{TOOL} --version", "help": f"{TOOL} diagnose --help",
+                     "python": f"{py} -c pass", "ddclient": "ddclient -help", "inadyn": "inadyn --version"}, runs)
+    ROWS.append(Row("cold", "`ddns-wizard --version`", res["version"],
+                    {"bare `python -c pass` (same venv)": res["python"], "inadyn --version": res["inadyn"]}))
+    ROWS.append(Row("cold", "`ddns-wizard diagnose --help`", res["help"], {"ddclient -help": res["ddclient"]}))
+    lab = Lab(Options("home", **opts)).up()
+    try:
+        paints = tui_first_paint(lab, runs)
+    finally:
+        lab.down()
+    ROWS.append(Row("cold", "TUI: launch → welcome screen painted (tmux 80×24)", median(paints)))
+
+
+# --------------------------------------------------------------------------- report
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    versions = {}
+    for name, argv in (("ddclient", ["dpkg-query", "-W", "-f", "${Version}", "ddclient"]),
+                       ("inadyn", ["inadyn", "--version"]), ("hyperfine", ["hyperfine", "--version"])):
+        try:
+            versions[name] = subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            versions[name] = "missing"
+    return {"nproc": str(os.cpu_count()), "cpu": cpu, "kernel": platform.release(),
+            "python": platform.python_version(), "load": f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+            **versions}
+
+
+def ratio_text(row: Row) -> str:
+    parts = []
+    for name, value in row.theirs.items():
+        if row.ours is not None and value:
+            parts.append(f"{row.ours / value:.2f}× {name}")
+    return ", ".join(parts) or "—"
+
+
+def table() -> str:
+    lines = ["| section | measure | ddns-wizard | others | ours / theirs | target |",
+             "|---|---|---|---|---|---|"]
+    for r in ROWS:
+        others = "; ".join(f"{k}: {fmt(v, r.unit)}" for k, v in r.theirs.items()) or "—"
+        target = r.target + ({True: " — met", False: " — **missed**", None: ""}[r.met] if r.target else "")
+        measure = r.metric + (f" ({r.note})" if r.note else "")
+        lines.append(f"| {r.section} | {measure} | {fmt(r.ours, r.unit)} | {others} | {ratio_text(r)} | {target} |")
+    return "\n".join(lines)
+
+
+def write_results(command: str, runs: int, opts: dict[str, Any], started: float) -> Path:
+    m = machine()
+    path = ROOT / "bench" / "RESULTS.md"
+    body = [
+        "# Benchmark results",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {time.time() - started:.0f} s "
+        f"with `{command}` (medians of {runs} runs after one warm-up; the simulated day runs once).",
+        "",
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, "
+        f"load average at the end {m['load']} (the machine is shared: absolute times are noisy, "
+        "ratios less so). ddclient " + m["ddclient"] + ", inadyn " + m["inadyn"] + ", " + m["hyperfine"] + ".",
+        "",
+        "Lab: topology `home` (host behind the router's NAT + miniupnpd), "
+        + (f"{opts['latency_ms']:g} ms added round trip, {opts['loss_pct']:g} % loss on the ISP link"
+           if opts["latency_ms"] or opts["loss_pct"] else "no added latency or loss")
+        + "; every tool talks only to lab services (HTTPS echo, dyndns2 emulator writing into Knot).",
+        "",
+        table(),
+        "",
+    ]
+    if NOTES:
+        body += ["Notes:", ""] + [f"- {n}" for n in NOTES] + [""]
+    body += [
+        "How each measure is taken (bench/run.py):",
+        "",
+        "- update: each run starts from a stale A record (reset in Knot over RFC 2136 with the lab's emulator "
+        "key, unbound restarted so no cache holds the new answer, client caches removed); the time is the "
+        "client's wall time from exec to exit, and the run counts only if Knot then serves the new address "
+        "(the emulator writes Knot before it replies). ddclient: `ddclient -foreground -file CONF -cache "
+        "CACHE -daemon=0` with `use=web, web=https://11.1.0.10/`, `ssl=yes`, `ssl_ca_file`, "
+        "`protocol=dyndns2`, `server=11.1.0.80`. inadyn: `inadyn --foreground -1 -f CONF --cache-dir DIR` "
+        "with a `custom` section (`ddns-server 11.1.0.80`, `ddns-path /nic/update?hostname=%h&myip=%i`, "
+        "`checkip-server 11.1.0.10:443`, `checkip-ssl true`) and `ca-trust-file`. ddns-wizard: "
+        "`ddns-wizard update --json` (echo quorum, authoritative DNS check, then the update).",
+        "- diagnose: `ddns-wizard diagnose --json` with the dyndns2 host configured vs `upnpc -s; dig @auth; "
+        "dig @resolver; curl echo; curl port checker; ping -c1 HOST`, run one after the other.",
+        "- day: three identical labs at once, one daemon each, the same check interval (ddclient's minimum, "
+        "60 s), the ISP address changed every two intervals; the emulator's request log gives the requests "
+        "and `nochg` replies; Knot is polled every 0.5 s for the publish delay.",
+        "- cold: hyperfine (`-N`, 3 warm-ups); the TUI in a detached 80×24 tmux session in the lab's host "
+        "namespace, polled with `capture-pane` until the welcome question shows.",
+        "- memory: peak RSS of the process itself as GNU time reports it (`/usr/bin/time -f %M`, which forks "
+        "from its own small image, so nothing inherited from the bench process is counted).",
+        "- Python bytecode is cached as an installed package would have it (PYTHONPYCACHEPREFIX).",
+        "",
+    ]
+    path.write_text("\n".join(body))
+    return path
+
+
+def install_bench_packages() -> None:
+    missing = [p for p in (*BENCH_PACKAGES, "libio-socket-ssl-perl")
+               if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    if missing:
+        log(f"installing {' '.join(missing)}")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+SECTIONS = ("update", "diagnose", "day", "cold")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)} (default: all)")
+    ap.add_argument("--latency", type=float, default=0.0, metavar="MS", help="round trip added on the ISP link")
+    ap.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="loss on the ISP link")
+    ap.add_argument("--day-changes", type=int, default=3, help="address changes in the simulated day")
+    ap.add_argument("--day-interval", type=int, default=60, help="check interval of every daemon (ddclient: >= 60)")
+    ap.add_argument("--install", action="store_true", help="apt-get install the tools compared against")
+    ap.add_argument("--no-write", action="store_true", help="do not rewrite bench/RESULTS.md")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("the benchmark runs in the network lab: run it as root", file=sys.stderr)
+        return 2
+    if args.install:
+        install_bench_packages()
+    missing = [t for t in ("ddclient", "inadyn", "hyperfine", "tmux") if shutil.which(t) is None]
+    if missing:
+        print(f"missing {', '.join(missing)}: run with --install (Debian)", file=sys.stderr)
+        return 2
+    started = time.time()
+    opts = {"latency_ms": args.latency, "loss_pct": args.loss}
+    sections = [s for s in (args.only.split(",") if args.only else SECTIONS) if s]
+    for s in sections:
+        if s not in SECTIONS:
+            print(f"unknown section {s!r}; known: {', '.join(SECTIONS)}", file=sys.stderr)
+            return 2
+    for s in sections:
+        log(f"== {s}")
+        if s == "update":
+            bench_update(args.runs, opts)
+        elif s == "diagnose":
+            bench_diagnose(args.runs, opts)
+        elif s == "day":
+            bench_day(args.day_interval, args.day_changes, opts)
+        elif s == "cold":
+            bench_cold(args.runs, opts)
+    print(table())
+    if not args.no_write:
+        command = "sudo .venv/bin/python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        log(f"wrote {write_results(command.strip(), args.runs, opts, started)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
