@@ -19,34 +19,11 @@ from __future__ import annotations
 
 import os
 import ssl
-import sys
-import types
 
+# checks/__init__.py keeps httpx from importing its CLI (and rich with it).
+import httpx
 
-def _import_httpx_without_its_cli() -> None:
-    """Import httpx without ``httpx._main``, its command-line tool.
-
-    httpx's ``__init__`` imports ``_main`` for the ``httpx`` console script, which pulls in
-    click, rich and pygments: about 40 ms of a diagnosis that must finish in 1.5 s, for
-    code we never call. A stand-in module is registered first (only if httpx is not
-    imported yet); ``httpx.main`` then says how to get the real tool.
-    """
-    if "httpx" in sys.modules or "httpx._main" in sys.modules:
-        return
-    stand_in = types.ModuleType("httpx._main")
-
-    def main(*_args: object, **_kwargs: object) -> None:
-        raise SystemExit("ddns-wizard loads httpx without its command-line tool; run `python -m httpx`")
-
-    stand_in.main = main  # type: ignore[attr-defined]
-    sys.modules["httpx._main"] = stand_in
-
-
-_import_httpx_without_its_cli()
-
-import httpx  # noqa: E402  (after the stand-in above)
-
-from . import __version__  # noqa: E402
+from . import __version__
 
 USER_AGENT = f"ddns-wizard/{__version__} (+https://github.com/ddns-wizard/ddns-wizard)"
 

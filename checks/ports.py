@@ -97,7 +97,7 @@ from .model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, PortMapp
                     UpnpInfo)
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx   # imported lazily: `import httpx` pulls in rich (its CLI), which checks/ must not
+    import httpx   # imported lazily: only a port check that asks a prober needs it
 
 Protocol = Literal["tcp", "udp"]
 MappingState = Literal["none", "created", "existing", "conflict", "failed", "unavailable"]

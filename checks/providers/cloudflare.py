@@ -30,7 +30,7 @@ from .base import (
     user_agent,
 )
 
-if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (start-up time)
     import httpx
 
 PERMISSION_HINT = ("create the token at https://dash.cloudflare.com/profile/api-tokens with the 'Edit zone DNS' "

@@ -36,7 +36,7 @@ from .base import (
     user_agent,
 )
 
-if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (start-up time)
     import httpx
 
 # Words after which retrying is pointless or harmful: the user must act.

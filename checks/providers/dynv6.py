@@ -28,7 +28,7 @@ from .base import (
     user_agent,
 )
 
-if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (start-up time)
     import httpx
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{20,64}")

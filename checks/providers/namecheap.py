@@ -29,7 +29,7 @@ from .base import (
     user_agent,
 )
 
-if TYPE_CHECKING:   # httpx pulls in rich when imported: keep the engine import-light
+if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (start-up time)
     import httpx
 
 _PASSWORD_RE = re.compile(r"[0-9a-fA-F]{32}")
