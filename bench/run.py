@@ -210,6 +210,7 @@ def inadyn_argv(conf: Path, workdir: Path, *, once: bool = True) -> list[str]:
 
 # --------------------------------------------------------------------------- sections
 def bench_update(runs: int, opts: dict[str, Any]) -> None:
+    section = "update" + (f" ({opts['latency_ms']:g} ms RTT)" if opts.get("latency_ms") else "")
     lab = Lab(Options("home", **opts)).up()
     try:
         work = Path(tempfile.mkdtemp(prefix="bench-update-", dir=lab.workdir))
@@ -251,7 +252,7 @@ def bench_update(runs: int, opts: dict[str, Any]) -> None:
                 if peak is not None:
                     peaks[name].append(peak)
                 requests[name].append(len(sent))
-                log(f"  update run {i}: {name} {wall:.2f} s (exit {code}, {len(sent)} request(s))")
+                log(f"  {section} run {i}: {name} {wall:.2f} s (exit {code}, {len(sent)} request(s))")
         ours = median(times["ddns-wizard update"])
         dd, ina = median(times["ddclient"]), median(times["inadyn"])
         def verdict(ok: bool | None) -> str:
@@ -259,11 +260,13 @@ def bench_update(runs: int, opts: dict[str, Any]) -> None:
 
         vs_inadyn = None if None in (ours, ina) else ours <= 2 * ina        # type: ignore[operator]
         vs_ddclient = None if None in (ours, dd) else ours <= 0.5 * dd      # type: ignore[operator]
-        ROWS.append(Row("update", "stale record → Knot serves the new address (wall)", ours,
+        ROWS.append(Row(section, "stale record → Knot serves the new address (wall)", ours,
                         {"ddclient": dd, "inadyn": ina},
                         target=f"≤ 2× inadyn: {verdict(vs_inadyn)}; ≤ 0.5× ddclient: {verdict(vs_ddclient)}"))
-        ROWS.append(Row("update", "provider requests per update (median)", median(requests["ddns-wizard update"]),
+        ROWS.append(Row(section, "provider requests per update (median)", median(requests["ddns-wizard update"]),
                         {"ddclient": median(requests["ddclient"]), "inadyn": median(requests["inadyn"])}, unit=""))
+        if section != "update":
+            return
         ROWS.append(Row("memory", "peak RSS of one update", median(peaks["ddns-wizard update"]),
                         {"ddclient": median(peaks["ddclient"]), "inadyn": median(peaks["inadyn"])}, unit="MiB"))
     finally:
@@ -482,8 +485,11 @@ def tui_first_paint(lab: Lab, runs: int) -> list[float]:
                                  "XDG_STATE_HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "TERM", "PATH"))
     for i in range(runs + 1):
         started = time.perf_counter()
-        lab.run(["tmux", "-L", sock, "new-session", "-d", "-x", "80", "-y", "24", "-s", "w",
-                 f"env {env_args} {TOOL}"], env=env, check=True)
+        lab.run(["tmux", "-L", sock, "kill-server"], env=env)     # nothing left from an earlier run
+        started_tmux = lab.run(["tmux", "-L", sock, "new-session", "-d", "-x", "80", "-y", "24", "-s", "w",
+                                f"env {env_args} {TOOL}"], env=env)
+        if started_tmux.returncode != 0:
+            raise SystemExit(f"tmux: {started_tmux.stderr.strip()}")
         painted = None
         while time.perf_counter() - started < 30:
             pane = lab.run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "w"], env=env).stdout
@@ -627,6 +633,8 @@ def main() -> int:
     ap.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)} (default: all)")
     ap.add_argument("--latency", type=float, default=0.0, metavar="MS", help="round trip added on the ISP link")
     ap.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="loss on the ISP link")
+    ap.add_argument("--update-also-latency", type=float, default=40.0, metavar="MS",
+                    help="repeat the update comparison with this round trip added (0: do not)")
     ap.add_argument("--day-changes", type=int, default=3, help="address changes in the simulated day")
     ap.add_argument("--day-interval", type=int, default=60, help="check interval of every daemon (ddclient: >= 60)")
     ap.add_argument("--install", action="store_true", help="apt-get install the tools compared against")
@@ -652,6 +660,8 @@ def main() -> int:
         log(f"== {s}")
         if s == "update":
             bench_update(args.runs, opts)
+            if args.update_also_latency and not args.latency:
+                bench_update(args.runs, dict(opts, latency_ms=args.update_also_latency))
         elif s == "diagnose":
             bench_diagnose(args.runs, opts)
         elif s == "day":
