@@ -1,8 +1,9 @@
 """The real `ddns-wizard` in a real terminal (tmux) inside the lab's `home` topology.
 
 Keys go in with `tmux send-keys`, the screen comes back with `tmux capture-pane -p`.
-The wizard walks from the welcome screen to a verified hostname against the lab's
-dyndns2 emulator (which writes into the lab's Knot over RFC 2136), then saves the
+The wizard walks from the welcome screen through a port test (the lab's ISP filters
+inbound port 80; UPnP opens the ports on the lab router for the test) to a verified
+hostname against the lab's dyndns2 emulator (which writes into the lab's Knot over RFC 2136), then saves the
 configuration.  Nothing is mocked: diagnosis, pre-flight, update and DNS checks
 talk to the lab's services through the lab's NAT router.
 """
@@ -85,7 +86,7 @@ def tmux() -> Any:
 def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tmux: Tmux) -> None:
     from checks.providers.registry import PROVIDERS
 
-    lab = lab_factory("home")
+    lab = lab_factory("home", block_inbound=("80/tcp",))     # the ISP filters inbound port 80
     lab.write_config()                         # lab endpoints only, no hosts yet
     account = lab.internet.accounts["dyndns2"]
     hostname = account["hostnames"][0]
@@ -107,7 +108,15 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
 
     tmux.keys("n")
     tmux.wait_for("Which service should be reachable")
-    tmux.keys("n")                                              # port test is optional
+    time.sleep(0.5)
+    tmux.keys("Tab")                                            # web preset; to "Open it with UPnP..."
+    time.sleep(0.5)
+    tmux.keys("Space", "t")                                     # tick it, test from outside
+    tmux.wait_for("Tested:", "failed:", timeout_s=60)
+    screen = tmux.wait_for("443/tcp  ✓ open", "failed:")         # the verdicts are drawn just after
+    assert "80/tcp  ✗ blocked by your ISP" in screen, screen
+    assert "Fix: Your ISP filters inbound TCP port 80" in screen and "443/tcp  ✓ open" in screen
+    tmux.keys("n")
     tmux.wait_for("Choose a provider")
     tmux.keys(*["Down"] * list(PROVIDERS).index("dyndns2"), "Enter")
     tmux.wait_for("Check credentials")

@@ -221,6 +221,9 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         for r in message.results:
             self._show_result(r)
         self.state.ports = tuple(self.results.values())
+        box = self.query_one("#port-results")
+        # Bring the verdicts into view, the first one at the top (it matters most).
+        self.call_after_refresh(lambda: box.scroll_visible(top=True, animate=False))
         opened = sum(1 for r in self.results.values() if r.verdict == "open")
         self.set_status(f"Tested: {opened} of {len(self.results)} reachable from outside.")
         if self.unforwarded() and self._upnp_available:
