@@ -42,6 +42,10 @@ the account.
         Binding("ctrl+n", "next", "Next"),  # plain n types into the fields
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, str] = {}   # field name -> what is wrong with it now
+
     def fields(self) -> tuple[FieldInfo, ...]:
         provider = self.state.provider
         own = provider.fields if provider else ()
@@ -96,7 +100,6 @@ the account.
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.errors: dict[str, str] = {}
         for f in self.fields():
             self._validate(f, self.query_one(f"#field-{f.name}", Input).value, quiet=True)
         if self.state.preflight is not None:
@@ -221,7 +224,7 @@ the account.
         self.query_one("#preflight", Static).update(f"[$error]✗ {esc(error)}[/]")
 
     def blocked_reason(self) -> str | None:
-        errors = getattr(self, "errors", None)
+        errors = self.errors
         if errors:
             empty = [f.label for f in self.fields()
                      if f.name in errors and not self.query_one(f"#field-{f.name}", Input).value.strip()]

@@ -90,6 +90,10 @@ diagnosis again. **Esc** cancels a running diagnosis.
         Binding("r", "rerun", "Rerun"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False   # the diagnosis stopped (error or cancelled): Next may skip it
+
     def compose_body(self) -> Iterable[Widget]:
         yield Spinner(id="spinner")
         yield Vertical(id="probes")
@@ -108,7 +112,6 @@ diagnosis again. **Esc** cancels a running diagnosis.
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.failed = False
         self.query_one("#result").display = False
         self.query_one("#details").display = False
         self.query_one("#probe-table", DataTable).add_columns("", "probe", "target", "time", "result")
@@ -206,7 +209,7 @@ diagnosis again. **Esc** cancels a running diagnosis.
         self.refresh_nav()
 
     def blocked_reason(self) -> str | None:
-        if self.state.diagnosis is None and not getattr(self, "failed", False):
+        if self.state.diagnosis is None and not self.failed:
             return "The diagnosis is still running."
         return None
 

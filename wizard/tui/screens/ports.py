@@ -90,6 +90,16 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         Binding("m", "map", "UPnP"),
     ]
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, PortResult] = {}   # "80/tcp" -> verdict, as they arrive
+
+    @property
+    def _upnp_available(self) -> bool:
+        """The router can map ports for us (UPnP IGD, or NAT-PMP, which the port check also uses)."""
+        d = self.state.diagnosis
+        return d is not None and (d.upnp.available or d.upnp.natpmp_available)
+
     def compose_body(self) -> Iterable[Widget]:
         yield Static("[b]Which service should be reachable from outside?[/b]", classes="section")
         with Horizontal(id="port-choice"):
@@ -101,10 +111,8 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             with Vertical(id="port-side"):
                 yield Input(placeholder="e.g. 8080 9000/udp", id="custom-ports", compact=True)
                 yield Static("", id="custom-error", classes="field-error")
-                upnp = self.state.diagnosis is not None and self.state.diagnosis.upnp.available
                 yield Checkbox("Open it with UPnP for the test (removed after)",
                                value=False, id="use-upnp", compact=True)
-                self._upnp_available = upnp
                 yield Button("Test from outside (t)", id="test", compact=True, variant="primary")
         yield Static("", id="risk-warning")
         yield Vertical(id="port-results")
@@ -112,7 +120,6 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.results: dict[str, PortResult] = {}
         self.query_one("#use-upnp").display = self._upnp_available
         self.query_one("#custom-ports").display = False
         self._update_warning()
