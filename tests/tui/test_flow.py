@@ -63,8 +63,12 @@ async def test_happy_path_reaches_a_saved_private_config(tmp_path: Path, message
         preview = text_of(app.screen.query_one("#preview", Static))
         assert "myhome.duckdns.org" in preview and "23.128.64.20" in preview
         assert "••••••••" in preview and drive.GOOD_TOKEN not in preview
+        assert "IPv6 (AAAA)  not published" in preview               # one NAT: IPv4 only by default
         await pilot.press("n")                                        # not before the update
         assert drive.screen_name(pilot) == "UpdateScreen"
+        await pilot.press("shift+tab", "space")                       # tick "IPv6 (AAAA record)"
+        preview = text_of(app.screen.query_one("#preview", Static))
+        assert "IPv6 (AAAA)  2a0c:b641:100:1::100" in preview
         await pilot.press("u")
         await drive.wait_for(pilot, lambda: app.state.update is not None and drive.idle(pilot))
         assert "Updated." in screen_text(app.screen)
@@ -99,7 +103,7 @@ async def test_happy_path_reaches_a_saved_private_config(tmp_path: Path, message
     assert stat.S_IMODE(config_path.stat().st_mode) == 0o600
     saved = tomllib.loads(config_path.read_text())
     assert saved["hosts"] == [
-        {"hostname": "myhome.duckdns.org", "provider": "duckdns", "token": drive.GOOD_TOKEN}
+        {"hostname": "myhome.duckdns.org", "provider": "duckdns", "token": drive.GOOD_TOKEN, "ipv6": True}
     ]
     assert saved["endpoints"]["resolvers"] == ["1.1.1.1", "8.8.8.8", "9.9.9.9"]
 
@@ -355,3 +359,18 @@ async def test_dyndns2_credentials_are_tested_by_the_first_update(messages: Mess
         await drive.wait_for(pilot, lambda: app.state.update is not None and drive.idle(pilot))
         assert [m.result.result for m in messages.of(UpdateDone)] == ["error", "updated"]  # type: ignore[attr-defined]
         assert app.state.host is not None and app.state.host.server == "https://members.example.org"
+
+
+async def test_cgnat_update_publishes_ipv6_not_the_shared_ipv4() -> None:
+    app = drive.make_app("cgnat")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.fill_duckdns(pilot)                             # through "Can you host here?"
+        await pilot.press("ctrl+n")
+        await drive.on_screen(pilot, "UpdateScreen")
+        preview = text_of(app.screen.query_one("#preview", Static))
+        assert "IPv4 (A)     not published" in preview
+        assert "IPv6 (AAAA)  2a0c:b641:100:1::100" in preview
+        await pilot.press("shift+tab", "shift+tab", "space")        # IPv4 back on: warned
+        preview = text_of(app.screen.query_one("#preview", Static))
+        assert "23.128.64.200  (your ISP's shared CGNAT address: unreachable)" in preview
+        assert app.state.host is not None and app.state.host.options == {"ipv6": True}

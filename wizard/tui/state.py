@@ -48,6 +48,28 @@ class WizardState:
         """An upstream NAT (CGNAT or double NAT) stands between the internet and the router."""
         return self.diagnosis is not None and self.diagnosis.nat.verdict in ("cgnat", "double-nat")
 
+    def public_ipv4(self) -> str | None:
+        return self.diagnosis.external.ipv4 if self.diagnosis else None
+
+    def stable_ipv6(self) -> str | None:
+        """The IPv6 address worth publishing: the one the internet saw if it is stable, else a
+        stable global address of this host (privacy addresses change daily: never those)."""
+        if self.diagnosis is None:
+            return None
+        stable = [a.address for a in self.diagnosis.local.ipv6_global if not a.temporary and not a.deprecated]
+        seen = self.diagnosis.external.ipv6
+        if seen and (seen in stable or not self.diagnosis.local.ipv6_global):
+            return seen
+        return stable[0] if stable else None
+
+    def expected_addresses(self, host: HostConfig | None) -> tuple[str | None, str | None]:
+        """What ``host``'s records should hold, following its ipv4/ipv6 options (as the updater does)."""
+        if host is None:
+            return self.public_ipv4(), None
+        want4 = host.options.get("ipv4", True) is not False
+        want6 = host.options.get("ipv6", False) is True
+        return (self.public_ipv4() if want4 else None), (self.stable_ipv6() if want6 else None)
+
     def report(self) -> Diagnosis | None:
         """The diagnosis with everything else this session found attached."""
         if self.diagnosis is None:

@@ -65,6 +65,7 @@ class WizardScreen(Screen[None]):
         self.work: Worker[None] | None = None
         self.busy_what = ""
         self._status_is_reason = False
+        self._status_is_busy = False     # the status line still says "working on ..."
 
     # -- shortcuts -------------------------------------------------------------
     @property
@@ -115,6 +116,7 @@ class WizardScreen(Screen[None]):
 
     def set_status(self, markup: str) -> None:
         self._status_is_reason = False
+        self._status_is_busy = False
         self.query_one("#status", Static).update(markup)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -163,6 +165,7 @@ class WizardScreen(Screen[None]):
         self.work = worker
         self.busy_what = what
         self.set_status(f"[$accent]{esc(what)}…[/] [dim](Esc cancels)[/]")
+        self._status_is_busy = True
         self.query_one("#next", Button).disabled = True
 
     def cancel_work(self) -> None:
@@ -181,6 +184,8 @@ class WizardScreen(Screen[None]):
             error = event.worker.error
             self.post_message(StepFailed(self.busy_what, _error_text(error)))
         if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            if self._status_is_busy:      # nobody reported anything better: don't leave "working…"
+                self.set_status("")
             if event.state != WorkerState.CANCELLED:
                 self.refresh_nav()
             else:
@@ -189,6 +194,7 @@ class WizardScreen(Screen[None]):
     def on_status_note(self, message: StatusNote) -> None:
         if self.is_busy:
             self.set_status(f"[$accent]{esc(message.text)}…[/] [dim](Esc cancels)[/]")
+            self._status_is_busy = True
 
     def on_step_failed(self, message: StepFailed) -> None:
         error = self.wizard.redact(message.error)

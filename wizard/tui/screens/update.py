@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable
 
 from textual import work
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Button, Static
+from textual.containers import Horizontal
+from textual.widgets import Button, Checkbox, Static
 
 from checks.addresses import is_public
 from checks.errors import DdnsWizardError
@@ -39,22 +41,64 @@ wizard refuses to publish it: a private address in DNS helps nobody.
     BINDINGS = [Binding("u", "update", "Update now")]
 
     def compose_body(self) -> Iterable[Widget]:
+        self._default_families()
+        host = self.state.host
         yield Static("[b]What will be sent[/b]", classes="section")
+        with Horizontal(id="families"):
+            yield Checkbox("IPv4 (A record)", value=self._wants(host, 4), id="want-v4", compact=True)
+            yield Checkbox("IPv6 (AAAA record)", value=self._wants(host, 6), id="want-v6", compact=True)
         yield Static(self.preview_text(), id="preview")
         yield Button("Update now (u)", id="update-now", compact=True, variant="primary")
         yield Static("", id="update-result")
 
+    # -- which records ------------------------------------------------------------
+    @staticmethod
+    def _wants(host, family: int) -> bool:  # type: ignore[no-untyped-def]
+        if host is None:
+            return family == 4
+        if family == 4:
+            return host.options.get("ipv4", True) is not False
+        return host.options.get("ipv6", False) is True
+
+    def _can_ipv6(self) -> bool:
+        provider = self.state.provider
+        return self.state.stable_ipv6() is not None and (provider is None or provider.supports_ipv6)
+
+    def _default_families(self) -> None:
+        """First visit: IPv6 on when it is the way through (CGNAT, double NAT) and possible;
+        IPv4 off under CGNAT (that address is the ISP's, shared with strangers)."""
+        host = self.state.host
+        if host is None or "ipv4" in host.options or "ipv6" in host.options:
+            return
+        verdict = self.state.diagnosis.nat.verdict if self.state.diagnosis else None
+        self._set_families(ipv4=verdict != "cgnat" or not self._can_ipv6(),
+                           ipv6=self.state.hosting_blocked and self._can_ipv6())
+
+    def _set_families(self, *, ipv4: bool, ipv6: bool) -> None:
+        host = self.state.host
+        if host is None:
+            return
+        options = {k: v for k, v in host.options.items() if k not in ("ipv4", "ipv6")}
+        if not ipv4:
+            options["ipv4"] = False      # the configuration keeps only what differs from the default
+        if ipv6:
+            options["ipv6"] = True
+        if options != dict(host.options):
+            self.state.host = replace(host, options=options)
+            self.state.update = None     # an update for other records no longer counts
+            self.state.verify = None
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        self._set_families(ipv4=self.query_one("#want-v4", Checkbox).value,
+                           ipv6=self.query_one("#want-v6", Checkbox).value)
+        self.query_one("#preview", Static).update(self.preview_text())
+        if self.state.update is None:
+            self.query_one("#update-result", Static).update("")
+        self.refresh_nav()
+
     def addresses(self) -> tuple[str | None, str | None]:
-        d = self.state.diagnosis
-        if d is None:
-            return None, None
-        ipv6 = d.external.ipv6
-        if ipv6 is None:
-            stable = [a.address for a in d.local.ipv6_global if not a.temporary and not a.deprecated]
-            ipv6 = stable[0] if stable else None
-        if ipv6 and self.state.provider and not self.state.provider.supports_ipv6:
-            ipv6 = None
-        return d.external.ipv4, ipv6
+        return self.state.expected_addresses(self.state.host)
 
     def preview_text(self) -> str:
         host = self.state.host
@@ -73,15 +117,27 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         for secret_name in ("password", "token"):
             if getattr(host, secret_name):
                 rows.append((secret_name.capitalize(), mask(getattr(host, secret_name))))
-        v4 = esc(ipv4) if ipv4 else "[dim]none found[/]"
-        if ipv4 and not is_public(ipv4):
-            v4 += "  [$error](not public: will not be published)[/]"
+        if not self._wants(host, 4):
+            v4 = "[dim]not published[/]"
+        elif ipv4:
+            v4 = esc(ipv4)
+            if not is_public(ipv4):
+                v4 += "  [$error](not public: will not be published)[/]"
+            elif self.state.diagnosis and self.state.diagnosis.nat.verdict == "cgnat":
+                v4 += "  [$warning](your ISP's shared CGNAT address: unreachable)[/]"
+        else:
+            v4 = "[dim]none found[/]"
+        if not self._wants(host, 6):
+            v6 = "[dim]not published[/]" if self._can_ipv6() else "[dim]none (no stable IPv6 here, or the provider has no IPv6)[/]"
+        else:
+            v6 = esc(ipv6) if ipv6 else "[dim]none found[/]"
         rows.append(("IPv4 (A)", v4))
-        rows.append(("IPv6 (AAAA)", esc(ipv6) if ipv6 else "[dim]none[/]"))
+        rows.append(("IPv6 (AAAA)", v6))
         return "\n".join(f"[b]{name:<12}[/b] {value}" for name, value in rows)
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#want-v6", Checkbox).disabled = not self._can_ipv6()
         if self.state.update is not None and self.state.host is not None \
                 and self.state.update.hostname == self.state.host.hostname:
             self._show(self.state.update)
@@ -138,6 +194,8 @@ wizard refuses to publish it: a private address in DNS helps nobody.
     def blocked_reason(self) -> str | None:
         if self.state.host is None:
             return "No hostname yet: go back to the credentials."
+        if self.addresses() == (None, None):
+            return "Choose at least one record with an address (IPv4 or IPv6)."
         u = self.state.update
         if u is None or u.hostname != self.state.host.hostname:
             return "Send the update first (u)."

@@ -53,12 +53,7 @@ again; **Esc** stops waiting. Your local computer may also cache: flush its DNS 
 
     def target(self) -> tuple[str | None, str | None, str | None]:
         host = self.state.host or (self.state.config.hosts[0] if self.state.config.hosts else None)
-        d = self.state.diagnosis
-        ipv4 = d.external.ipv4 if d else None
-        ipv6 = d.external.ipv6 if d else None
-        provider = self.state.provider
-        if provider is not None and not provider.supports_ipv6:
-            ipv6 = None
+        ipv4, ipv6 = self.state.expected_addresses(host)
         return (host.hostname if host else None), ipv4, ipv6
 
     def on_mount(self) -> None:
