@@ -123,10 +123,20 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
         assert src["value"] == lab.expected_public_ipv4 or (src["value"] is None and src["error"]), src
 
     lab.write_config(hosts=[dyndns2_host(lab)])
-    code, (result,), err = update(lab)
+    # One HTTPS exchange through this line can outlast the provider timeout (10 s: SYN and
+    # TLS retransmissions at 30 % loss), and then `update` says so and exits 1; cron or the
+    # watch runs it again. So: at most two runs, and the provider must have applied exactly
+    # one update and seen no request it had to answer `nochg`.
+    for attempt in (1, 2):
+        code, (result,), err = update(lab)
+        if result["result"] != "error":
+            break
+        assert result["code"] == "network" and not result["fatal"], result     # said why, will retry
     assert code == 0 and result["result"] == "updated" and result["code"] == "good", (result, err)
-    assert len(provider_updates(lab)) == 1          # TCP retransmits, the tool does not re-send
+    replies = [(r.get("body") or "").split()[0] for r in provider_updates(lab) if r.get("body")]
+    assert replies.count("good") == 1 and "nochg" not in replies, replies
     assert lab.internet.lookup(result["hostname"]) == [lab.expected_public_ipv4]
+    print(f"lossy line: update landed on attempt {attempt}; provider replies {replies}")
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -333,12 +343,15 @@ def test_watch_sigkilled_during_its_update_restarts_without_a_duplicate(home: La
     # A crash can also cut a write short: the restarted watch must cope with that too.
     with open(history, "ab") as f:
         f.write(b'{"event": "update", "hostname": "myhome.dyn.lab-ddns.n')
-    echo_rounds = len(home.internet.requests_log("echo1"))
     second = _watch(home, history)
+
+    def restarted_round_done() -> bool:
+        records = read_history(history).records
+        starts = [i for i, r in enumerate(records) if r.get("event") == "start"]
+        return len(starts) == 2 and any(r.get("event") == "check" for r in records[starts[1]:])
+
     try:
-        wait_for(lambda: len(home.internet.requests_log("echo1")) > echo_rounds
-                 and any(r.get("event") == "check" for r in read_history(history).records[-3:]),
-                 40, "the restarted watch's first round")
+        wait_for(restarted_round_done, 40, "the restarted watch's first comparison with DNS")
     finally:
         second.send_signal(signal.SIGTERM)
         out, err = second.communicate(timeout=20)
