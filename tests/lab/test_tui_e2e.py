@@ -30,6 +30,14 @@ VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
 COLS, ROWS = 100, 32
 
 
+SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
+
+
+def _still(screen: str) -> list[str]:
+    """The screen without its spinner line (which changes ten times a second by design)."""
+    return [line for line in screen.splitlines() if not SPINNER & set(line)]
+
+
 class Tmux:
     """One detached tmux session on a private server socket (never the user's tmux)."""
 
@@ -60,12 +68,16 @@ class Tmux:
         return screen
 
     def wait_for(self, *texts: str, timeout_s: float = 30.0) -> str:
-        """Poll the screen until one of ``texts`` shows; fail with the last screen otherwise."""
+        """Poll the screen until one of ``texts`` shows and the screen has settled (a frame can
+        reach tmux in pieces); fail with the last screen otherwise."""
         deadline = time.monotonic() + timeout_s
         while True:
             screen = self.capture()
             if any(t in screen for t in texts):
-                return screen
+                time.sleep(0.15)
+                if _still(self.capture()) == _still(screen):
+                    return screen
+                continue
             if "WIZARD-EXIT=" in screen or time.monotonic() > deadline:
                 raise AssertionError(f"waited for {texts!r}; the terminal shows:\n{screen}")
             time.sleep(0.05)
@@ -179,3 +191,24 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     assert saved["hosts"] == [{"hostname": hostname, "provider": "dyndns2", "server": account["server"],
                                "username": account["username"], "password": account["password"]}]
     assert saved["endpoints"]["resolvers"] == lab.endpoints()["resolvers"]   # lab endpoints kept
+
+
+def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) -> None:
+    lab = lab_factory("cgnat")
+    lab.write_config()
+    env = dict(lab.tool_env, TERM="xterm-256color")
+    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
+                str(VENV_BIN / "ddns-wizard")])
+    tmux.wait_for("What do you want to do?", timeout_s=20)
+    tmux.keys("1")
+    screen = tmux.wait_for("Diagnosis done", timeout_s=30)
+    assert "Carrier-grade NAT" in screen
+    tmux.keys("n")
+    screen = tmux.wait_for("Can you host here?")
+    assert "You are behind carrier-grade NAT (CGNAT)" in screen
+    for alternative in ("Use IPv6", "Ask your ISP for a public IPv4", "Use a tunnel"):
+        assert alternative in screen, screen
+    tmux.keys("End")                                            # the evidence, further down
+    tmux.wait_for("100.64.0.0/10")                               # the evidence, in plain words
+    tmux.keys("C-q")
+    tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)

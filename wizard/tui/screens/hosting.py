@@ -62,8 +62,6 @@ example to publish an IPv6 (AAAA) record, or to set the name up now and fix the 
             meaning, alternatives = DOUBLE_NAT_MEANING, DOUBLE_NAT_ALTERNATIVES
         yield Static(f"[b]{title}[/b]", id="hosting-title", classes=f"verdict-{verdict}")
         yield Static(meaning, id="meaning")
-        if d and d.nat.evidence:
-            yield Static("\n".join(f" • {esc(e)}" for e in d.nat.evidence), id="hosting-evidence")
         yield Static("[b]What you can do instead[/b]", classes="section")
         lines = [f"[b]{i}. {esc(name)}[/b]: {esc(text)}" for i, (name, text) in enumerate(alternatives, 1)]
         yield Static("\n".join(lines), id="alternatives")
@@ -71,3 +69,6 @@ example to publish an IPv6 (AAAA) record, or to set the name up now and fix the 
             "[dim]Continue anyway (n) to test ports and set up the name, e.g. for IPv6.[/]",
             id="continue-hint",
         )
+        if d and d.nat.evidence:
+            yield Static("[b]Why the wizard thinks so[/b]", classes="section")
+            yield Static("\n".join(f" • {esc(e)}" for e in d.nat.evidence), id="hosting-evidence")
