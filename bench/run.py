@@ -209,6 +209,20 @@ def inadyn_argv(conf: Path, workdir: Path, *, once: bool = True) -> list[str]:
 
 
 # --------------------------------------------------------------------------- sections
+def import_profile(lab: Lab, argv: list[str], top: int = 8) -> str:
+    """The biggest top-level imports of a command (cumulative ms), as `python -X importtime` reports."""
+    _, _, _, err, _ = timed_run(lab, [sys.executable, "-X", "importtime", *argv], timeout=60)
+    rows: list[tuple[int, str]] = []
+    for line in err.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        parts = line[len("import time:"):].split("|")
+        if len(parts) == 3 and not parts[2].startswith("  "):     # top level only
+            rows.append((int(parts[1]), parts[2].strip()))
+    rows.sort(reverse=True)
+    return ", ".join(f"{name} {us / 1000:.0f} ms" for us, name in rows[:top])
+
+
 def bench_update(runs: int, opts: dict[str, Any]) -> None:
     section = "update" + (f" ({opts['latency_ms']:g} ms RTT)" if opts.get("latency_ms") else "")
     lab = Lab(Options("home", **opts)).up()
@@ -271,6 +285,8 @@ def bench_update(runs: int, opts: dict[str, Any]) -> None:
                         {"ddclient": median(requests["ddclient"]), "inadyn": median(requests["inadyn"])}, unit=""))
         if section != "update":
             return
+        NOTES.append("where `update` spends its start-up (python -X importtime, cumulative): "
+                     + import_profile(lab, [TOOL, "update", "--dry-run", "--json"]))
         ROWS.append(Row("memory", "peak RSS of one update", median(peaks["ddns-wizard update"]),
                         {"ddclient": median(peaks["ddclient"]), "inadyn": median(peaks["inadyn"])}, unit="MiB"))
     finally:
@@ -492,7 +508,7 @@ def hyperfine(commands: dict[str, str], runs: int) -> dict[str, float]:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
     env = dict(os.environ)
     env.update(PY_ENV)
-    argv = ["hyperfine", "-N", "--warmup", "3", "--runs", str(max(runs, 10)), "--export-json", str(out)]
+    argv = ["hyperfine", "-N", "--warmup", "5", "--runs", str(max(runs * 6, 30)), "--export-json", str(out)]
     for name, cmd in commands.items():
         argv += ["-n", name, cmd]
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -634,7 +650,7 @@ def write_results(command: str, runs: int, opts: dict[str, Any], started: float)
         "directory, our history file: a container without a volume, a cache on tmpfs) while the address stays "
         "the same. The emulator's request log gives the requests and `nochg` replies; Knot is polled every "
         "0.5 s for the publish delay.",
-        "- cold: hyperfine (`-N`, 3 warm-ups); the TUI in a detached 80×24 tmux session in the lab's host "
+        "- cold: hyperfine (`-N`, 5 warm-ups, at least 30 runs); the TUI in a detached 80×24 tmux session in the lab's host "
         "namespace, polled with `capture-pane` until the welcome question shows.",
         "- memory: peak RSS of the process itself as GNU time reports it (`/usr/bin/time -f %M`, which forks "
         "from its own small image, so nothing inherited from the bench process is counted).",
@@ -700,6 +716,8 @@ def main() -> int:
         elif s == "cold":
             bench_cold(args.runs, opts)
     print(table())
+    for note in NOTES:
+        print(f"- {note}")
     if not args.no_write:
         command = "sudo .venv/bin/python bench/run.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         log(f"wrote {write_results(command.strip(), args.runs, opts, started)}")
