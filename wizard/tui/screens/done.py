@@ -126,7 +126,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "save" and not self.saving:
-            return None
+            return False   # hidden: nothing to save on this path
         return True
 
     # -- save ------------------------------------------------------------------

@@ -246,7 +246,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "map":
-            return True if (self._upnp_available and self.unforwarded()) else None
+            return True if (self._upnp_available and self.unforwarded()) else False  # False hides it
         return True
 
     def action_map(self) -> None:
