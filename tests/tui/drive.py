@@ -13,7 +13,6 @@ from checks.config import Config
 from wizard.tui.app import WizardApp
 
 from .fake_engine import FakeEngine
-from wizard.engine import PortSpec
 
 GOOD_TOKEN = "3f2b8c1e-9d4a-4e7b-a1c5-6d0e2f9b7a41"
 EXECUTABLE = "/usr/local/bin/ddns-wizard"

@@ -23,6 +23,8 @@ from wizard.tui.messages import (
     VerifyDone,
 )
 
+from wizard.engine import PortSpec
+
 from . import drive
 from .conftest import MessageLog, screen_text, text_of
 from .fake_engine import FakeEngine
@@ -210,7 +212,7 @@ async def test_ssh_warns_and_offers_upnp_forward(messages: MessageLog) -> None:
         assert "Press m to forward 22/tcp" in text_of(app.screen.query_one("#mapping", Static))
         await pilot.press("m")
         await drive.wait_for(pilot, lambda: "now forwards" in text_of(app.screen.query_one("#mapping", Static)))
-        assert ("add_port_mapping", drive.PortSpec(22)) in engine.calls  # type: ignore[attr-defined]
+        assert ("add_port_mapping", PortSpec(22)) in engine.calls  # type: ignore[attr-defined]
 
 
 async def test_custom_ports_are_parsed_and_tested_with_upnp() -> None:
@@ -226,7 +228,7 @@ async def test_custom_ports_are_parsed_and_tested_with_upnp() -> None:
         await pilot.press("enter")
         await drive.wait_for(pilot, lambda: bool(app.state.ports) and drive.idle(pilot))
         call = [c for c in engine.calls if c[0] == "check_ports"][-1]
-        assert call[1] == ((drive.PortSpec(22), drive.PortSpec(51820, "udp")), True)  # type: ignore[attr-defined]
+        assert call[1] == ((PortSpec(22), PortSpec(51820, "udp")), True)  # type: ignore[attr-defined]
         assert "temporary UPnP mapping" in text_of(app.screen.query_one("#port-22-tcp", Static))
 
 
@@ -279,6 +281,10 @@ async def test_help_theme_and_back_keys() -> None:
         await pilot.press("f1")
         await drive.on_screen(pilot, "HelpScreen")
         assert "Never expose SSH, RDP, SMB" in screen_text(app.screen)
+        await pilot.press("escape")
+        await drive.on_screen(pilot, "PortsScreen")
+        await pilot.press("question_mark")                           # ? works too
+        await drive.on_screen(pilot, "HelpScreen")
         await pilot.press("escape")
         await drive.on_screen(pilot, "PortsScreen")
         assert app.theme == "textual-dark"
