@@ -75,7 +75,9 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
             self.state.preflight = None
             self.state.host = None
         self.state.provider = p
-        self.query_one("#signup-title", Static).update(f"[b]Sign up with {esc(p.title)}[/b]")
+        self.query_one("#signup-title", Static).update(
+            f"[b]Sign up with {esc(p.title)}[/b] · {esc(p.cost)}\n[dim]You need: {esc(p.needs_text)}[/]"
+        )
         steps = "\n".join(f" {i}. {esc(s)}" for i, s in enumerate(p.signup_steps, 1))
         self.query_one("#signup-steps", Static).update(steps or "[dim]No sign-up needed.[/]")
         link = self.query_one("#signup-link", Link)
