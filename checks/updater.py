@@ -302,7 +302,11 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
     if on_progress:
         on_progress(f"{host.hostname}: sending {sent} to {spec.title}")
     result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
-    message = " ".join((result.message, *decision.notes))
+    notes = list(decision.notes)
+    if current[2] and not force:
+        # Sent without knowing what DNS served: say so, it explains a possible `nochg`.
+        notes.append(f"(Sent without comparing: the DNS lookup failed: {current[2]}.)")
+    message = " ".join((result.message, *notes))
     return replace(result, previous=decision.previous, message=message)
 
 
