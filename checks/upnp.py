@@ -304,9 +304,10 @@ class IgdClient:
     async def delete_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"]) -> bool:
         """True when a mapping was removed, False when there was none."""
         # miniupnpc's deleteportmapping reports success even when nothing was mapped
-        # (seen with miniupnpd 2.3), so ask first.
-        if await self.get_mapping(external_port, protocol) is None:
-            return False
+        # (seen with miniupnpd 2.3), so ask first.  But getspecificportmapping also
+        # answers None when the router did not answer at all (miniupnpd restarting):
+        # then the delete below fails loudly instead of a leak passing as "nothing there".
+        existed = await self.get_mapping(external_port, protocol) is not None
         try:
             await self._call(lambda u: u.deleteportmapping(external_port, protocol.upper(), ""),
                              action=f"removing {external_port}/{protocol.lower()}")
@@ -314,7 +315,7 @@ class IgdClient:
             if exc.code == 714:
                 return False
             raise
-        return True
+        return existed
 
     async def get_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"]
                           ) -> PortMapping | None:
