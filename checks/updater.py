@@ -33,6 +33,9 @@ Lookup = Callable[[str, Sequence[str]], Awaitable["tuple[str | None, str | None,
 
 ECHO_TIMEOUT_S = 3.0
 DNS_TIMEOUT_S = 3.0
+# When the first lookup fails (a lossy or slow line), one longer try before sending blind:
+# sending without the comparison is what earns `nochg` replies, and providers ban for those.
+DNS_RETRY_TIMEOUT_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -267,10 +270,15 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
 async def default_lookup(hostname: str, resolvers: Sequence[str]) -> tuple[str | None, str | None, str | None]:
     from .dnsverify import current_addresses   # lazy
 
-    try:
-        return await current_addresses(hostname, resolvers=resolvers, timeout_s=DNS_TIMEOUT_S)
-    except Exception as exc:   # a lookup failure must not stop the update: it only costs the comparison
-        return None, None, f"{type(exc).__name__}: {exc}"
+    result: tuple[str | None, str | None, str | None] = (None, None, None)
+    for timeout_s in (DNS_TIMEOUT_S, DNS_RETRY_TIMEOUT_S):
+        try:
+            result = await current_addresses(hostname, resolvers=resolvers, timeout_s=timeout_s)
+        except Exception as exc:   # a lookup failure must not stop the update: it only costs the comparison
+            result = (None, None, f"{type(exc).__name__}: {exc}")
+        if result[2] is None:
+            break
+    return result
 
 
 def make_provider_client() -> Any:
