@@ -139,10 +139,10 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
     print(f"lossy line: update landed on attempt {attempt}; provider replies {replies}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=False, reason=(   # not strict: some lookups do get through
     "shortfall (reported to the lead): on a 300 ms / 30 % loss line the updater's authoritative lookup "
     "(checks/updater.py DNS_TIMEOUT_S = 3 s, dnsverify.current_addresses) gives up, so a second update "
-    "cannot see that DNS is already right and sends a nochg"))
+    "often cannot see that DNS is already right and sends a nochg"))
 def test_lossy_line_second_update_sends_nothing(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("home", latency_ms=300, loss_pct=30)
     host = dyndns2_host(lab)
@@ -244,14 +244,11 @@ def test_update_with_the_resolver_down_still_lands_and_a_dry_run_says_why(home: 
     assert home.internet.lookup(result["hostname"]) == [home.expected_public_ipv4]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "shortfall (reported to the lead): when the authoritative lookup fails, `update` sends anyway "
-    "(right) but its result only says 'now points to ...' with previous=null; the reason (DNS lookup "
-    "failed: <resolver error>) is only in --dry-run's message (checks/updater.py update_one)"))
 def test_update_with_the_resolver_down_says_it_could_not_compare(home: Lab) -> None:
     home.internet.stop_service("resolver")
     rc, (result,), _ = update(home)
-    assert "DNS" in result["message"] and result["previous"] is None, result
+    assert rc == 0 and result["result"] == "updated" and result["previous"] is None, result
+    assert "Sent without comparing: the DNS lookup failed" in result["message"], result["message"]
 
 
 def test_verify_with_the_resolver_down_is_unknown_and_names_the_resolvers(home: Lab) -> None:
@@ -284,12 +281,18 @@ def _restart_miniupnpd(lab: Lab) -> None:
     wait_for(lambda: "Listening for NAT-PMP" in log.read_text(errors="replace"), 10, "miniupnpd to restart")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug (reported to the lead): with miniupnpd dead, miniupnpc's getspecificportmapping returns None "
-    "for any failure, so IgdClient.delete_mapping (checks/upnp.py) reports 'no such mapping' and "
-    "UpnpMapper.remove/MappingLedger (checks/ports.py) count the mapping as removed: after the router "
-    "restarts it still holds the test mappings (lease 0: permanent) and the tool said nothing"))
-@pytest.mark.parametrize("after_redirects", [1, 2], ids=["while-adding-8080", "both-mappings-made"])
+UNCERTAIN_MAPPING_BUG = (
+    "bug (reported to the lead): killed between miniupnpd's rule and its SOAP reply, the add fails, so the "
+    "mapping is 'uncertain'; its removal fails (router down) and MappingLedger.remove_all (checks/ports.py) "
+    "asks _still_there, which answers False when the router cannot be asked (UpnpMapper.existing turns "
+    "every error into None): the mapping is counted as never created, and after the restart it is there "
+    "(lease 0) without a word. Not strict: when the kill lands before the rule, nothing leaks.")
+
+
+@pytest.mark.parametrize("after_redirects", [
+    pytest.param(1, id="while-adding-8080", marks=pytest.mark.xfail(strict=False, reason=UNCERTAIN_MAPPING_BUG)),
+    pytest.param(2, id="both-mappings-made"),
+])
 def test_miniupnpd_killed_mid_ports_check_leaves_no_silent_mapping(lab_factory, after_redirects: int) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("home")
     log = lab.workdir / "miniupnpd.log"
@@ -312,6 +315,8 @@ def test_miniupnpd_killed_mid_ports_check_leaves_no_silent_mapping(lab_factory, 
                                 f"{sorted(reported)} (exit {proc.returncode}); stderr: {err[-800:]}")
     if leaked:
         assert proc.returncode == 1
+    said = "\n".join(line for line in err.splitlines() if not line.startswith(("connect:", "recv:")))
+    print(f"miniupnpd killed ({after_redirects}): left {sorted(leaked)}, exit {proc.returncode}, said:\n{said}")
 
 
 # --------------------------------------------------------------------------- watch SIGKILLed
