@@ -223,6 +223,30 @@ def import_profile(lab: Lab, argv: list[str], top: int = 8) -> str:
     return ", ".join(f"{name} {us / 1000:.0f} ms" for us, name in rows[:top])
 
 
+def update_phases(lab: Lab, hostname: str, runs: int) -> str:
+    """In-process phases of one update (bench/update_phases.py), as run and with the lookup in parallel."""
+    script = str(ROOT / "bench" / "update_phases.py")
+    phases: dict[str, dict[str, list[float]]] = {"seq": {}, "par": {}}
+    for _ in range(runs):
+        for mode in phases:
+            fresh_record(lab, hostname)
+            time.sleep(SETTLE_S)
+            _, code, out, err, _ = timed_run(lab, [sys.executable, script, mode], env={"PYTHONPATH": str(ROOT)})
+            try:
+                data = json.loads(out.split("\n")[0].rsplit(" ", 1)[0])
+            except ValueError:
+                return f"update phases: could not measure ({err.strip()[-200:]})"
+            for key, value in data.items():
+                phases[mode].setdefault(key, []).append(value)
+    seq = {k: statistics.median(v) for k, v in phases["seq"].items()}
+    par = {k: statistics.median(v) for k, v in phases["par"].items()}
+    return ("phases of one update in-process (bench/update_phases.py, medians): engine imports {imports:.3f} s, HTTP client {client:.3f} s, "
+            "echo quorum {echo:.3f} s, authoritative lookup {dns:.3f} s, provider request {update:.3f} s; "
+            .format(**seq)
+            + f"with the lookup run alongside the echoes the async part takes {par['total_async']:.3f} s "
+              f"instead of {seq['total_async']:.3f} s")
+
+
 def bench_update(runs: int, opts: dict[str, Any]) -> None:
     section = "update" + (f" ({opts['latency_ms']:g} ms RTT)" if opts.get("latency_ms") else "")
     lab = Lab(Options("home", **opts)).up()
@@ -283,6 +307,7 @@ def bench_update(runs: int, opts: dict[str, Any]) -> None:
                         target=f"≤ 2× inadyn: {verdict(vs_inadyn)}; ≤ 0.5× ddclient: {verdict(vs_ddclient)}"))
         ROWS.append(Row(section, "provider requests per update (median)", median(requests["ddns-wizard update"]),
                         {"ddclient": median(requests["ddclient"]), "inadyn": median(requests["inadyn"])}, unit=""))
+        NOTES.append(f"{section}: " + update_phases(lab, hostname, runs))
         if section != "update":
             return
         NOTES.append("where `update` spends its start-up (python -X importtime, cumulative): "
@@ -641,7 +666,9 @@ def write_results(command: str, runs: int, opts: dict[str, Any], started: float)
         "`protocol=dyndns2`, `server=11.1.0.80`. inadyn: `inadyn --foreground -1 -f CONF --cache-dir DIR` "
         "with a `custom` section (`ddns-server 11.1.0.80`, `ddns-path /nic/update?hostname=%h&myip=%i`, "
         "`checkip-server 11.1.0.10:443`, `checkip-ssl true`) and `ca-trust-file`. ddns-wizard: "
-        "`ddns-wizard update --json` (echo quorum, authoritative DNS check, then the update).",
+        "`ddns-wizard update --json` (echo quorum, authoritative DNS check, then the update). The notes "
+        "break one update into phases in-process (bench/update_phases.py, the engine's own functions) and "
+        "measure what running the authoritative lookup alongside the echo quorum would save.",
         "- diagnose: `ddns-wizard diagnose --json` with the dyndns2 host configured vs `upnpc -s; dig @auth; "
         "dig @resolver; curl echo; curl port checker; ping -c1 HOST`, run one after the other.",
         "- day: three identical labs at once, one daemon each, the same check interval (ddclient's minimum, "
