@@ -290,18 +290,21 @@ def make_provider_client() -> Any:
 
 async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, resolvers: Sequence[str],
                      force: bool = False, dry_run: bool = False, allow_private: bool = False,
-                     lookup: Lookup = default_lookup, on_progress: Progress | None = None) -> UpdateResult:
+                     lookup: Lookup = default_lookup, on_progress: Progress | None = None,
+                     current: Awaitable[tuple[str | None, str | None, str | None]] | None = None) -> UpdateResult:
+    """Update one hostname. ``current`` is the authoritative lookup when the caller
+    started it already (alongside the public-address detection); else it runs here."""
     from .providers.registry import get_provider
 
     spec = get_provider(host.provider)
     if on_progress:
         on_progress(f"{host.hostname}: asking its authoritative servers what they serve")
-    current = await lookup(host.hostname, resolvers)
-    decision = decide(host, spec.name, public, current, force=force, allow_private=allow_private)
+    current_addrs = await (current if current is not None else lookup(host.hostname, resolvers))
+    decision = decide(host, spec.name, public, current_addrs, force=force, allow_private=allow_private)
     if decision.result is not None:
         return decision.result
     sent = join_sent(decision.send_ipv4, decision.send_ipv6)
-    why = "forced" if force else ("DNS lookup failed: " + current[2] if current[2] else
+    why = "forced" if force else ("DNS lookup failed: " + current_addrs[2] if current_addrs[2] else
                                   f"DNS serves {decision.previous or 'nothing'}")
     if dry_run:
         return UpdateResult(hostname=host.hostname, provider=spec.name, previous=decision.previous, sent=None,
@@ -311,9 +314,9 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
         on_progress(f"{host.hostname}: sending {sent} to {spec.title}")
     result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
     notes = list(decision.notes)
-    if current[2] and not force:
+    if current_addrs[2] and not force:
         # Sent without knowing what DNS served: say so, it explains a possible `nochg`.
-        notes.append(f"(Sent without comparing: the DNS lookup failed: {current[2]}.)")
+        notes.append(f"(Sent without comparing: the DNS lookup failed: {current_addrs[2]}.)")
     message = " ".join((result.message, *notes))
     return replace(result, previous=decision.previous, message=message)
 
@@ -327,16 +330,20 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
     own_client = client is None
     if own_client:
         client = make_provider_client()
+    resolvers = config.endpoints.resolvers
+    # What DNS serves does not depend on our public address: ask both at once.
+    lookups = [asyncio.ensure_future(lookup(h.hostname, resolvers)) for h in config.hosts]
     try:
         if public is None:
             want6 = any(wants_ipv6(h) for h in config.hosts)
             public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress)
-        resolvers = config.endpoints.resolvers
         results = await asyncio.gather(*(
             update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
-                       allow_private=allow_private, lookup=lookup, on_progress=on_progress)
-            for h in config.hosts))
+                       allow_private=allow_private, lookup=lookup, on_progress=on_progress, current=task)
+            for h, task in zip(config.hosts, lookups)))
     finally:
+        for task in lookups:
+            task.cancel()
         if own_client:
             await client.aclose()
     return UpdateRun(public=public, results=tuple(results))
