@@ -84,6 +84,9 @@ class Tmux:
 
     def kill(self) -> None:
         self._tmux("kill-server", check=False)
+        # kill-server can leave the socket file behind: remove ours.
+        socket_dir = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}"
+        (socket_dir / self.socket).unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -212,3 +215,43 @@ def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) ->
     tmux.wait_for("100.64.0.0/10")                               # the evidence, in plain words
     tmux.keys("C-q")
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
+
+
+def _test_mappings(lab: Any) -> list[str]:
+    """The router's UPnP mappings made for a port test (upnpc, from the user's machine)."""
+    out = lab.run(["upnpc", "-l"], timeout=20).stdout
+    return [line for line in out.splitlines() if "ddns-wizard port test" in line]
+
+
+def test_cancelling_or_quitting_a_port_test_removes_its_router_mappings(lab_factory: Any, tmux: Tmux) -> None:
+    """Esc during a port test, and Ctrl+Q during another, both leave the router as it was.
+    (1.5 s of ISP latency keeps the test running long enough to interrupt it.)"""
+    lab = lab_factory("home", latency_ms=1500)
+    lab.write_config()
+    env = dict(lab.tool_env, TERM="xterm-256color")
+    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
+                str(VENV_BIN / "ddns-wizard")])
+    tmux.wait_for("What do you want to do?", timeout_s=20)
+    tmux.keys("2")                                              # troubleshoot
+    tmux.wait_for("Diagnosis done", timeout_s=40)
+    tmux.keys("n")
+    tmux.wait_for("Which service should be reachable")
+    time.sleep(0.5)
+    tmux.keys("Tab")
+    time.sleep(0.5)
+    tmux.keys("Space", "t")                                     # web ports, with UPnP test mappings
+    tmux.wait_for("asking the outside prober", timeout_s=60)
+    assert len(_test_mappings(lab)) >= 2                        # 80, 443 (and a control port)
+    tmux.keys("Escape")
+    tmux.wait_for("Cancelled:", timeout_s=20)
+    deadline = time.monotonic() + 15
+    while _test_mappings(lab) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _test_mappings(lab) == []
+
+    tmux.keys("t")                                              # again, and quit in the middle
+    tmux.wait_for("asking the outside prober", timeout_s=60)
+    assert _test_mappings(lab)
+    tmux.keys("C-q")
+    tmux.wait_for("WIZARD-EXIT=0", timeout_s=30)
+    assert _test_mappings(lab) == []                            # removed before the wizard exited

@@ -7,10 +7,12 @@ found (the "Can you host here?" step appears only under CGNAT or double NAT).
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from checks.config import Config
 
@@ -99,8 +101,33 @@ class WizardApp(App[None]):
         redactor = Redactor.from_config(self.state.config_to_save())
         return redactor.text(text)
 
+    async def action_quit(self) -> None:
+        """Quit — but first let running engine work stop cleanly: a port test cancelled
+        mid-way removes the router mappings it made, and that must finish before we go."""
+        running = [w for w in self.workers if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+        if running:
+            self.notify("Stopping: undoing what the running step started…", timeout=3)
+            for worker in running:
+                worker.cancel()
+            try:
+                await asyncio.wait_for(asyncio.gather(*(_finished(w) for w in running)), QUIT_GRACE_S)
+            except TimeoutError:
+                pass
+        self.exit()
+
     def action_toggle_theme(self) -> None:
         self.theme = DARK_THEME if self.theme == LIGHT_THEME else LIGHT_THEME
+
+
+QUIT_GRACE_S = 10.0   # longest wait for cancelled work to clean up before quitting anyway
+
+
+async def _finished(worker: Worker[object]) -> None:
+    """Wait until a (cancelled) worker's task has really ended, whatever its outcome."""
+    try:
+        await worker.wait()
+    except Exception:   # WorkerCancelled / WorkerFailed: the outcome does not matter here
+        pass
 
 
 def make_screen(step: str):  # type: ignore[no-untyped-def]

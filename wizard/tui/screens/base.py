@@ -172,7 +172,10 @@ class WizardScreen(Screen[None]):
         if self.work is not None:
             self.work.cancel()
         self.on_work_cancelled()
-        self.set_status(f"[$warning]Cancelled: {esc(self.busy_what)}.[/]")
+        # The work may need a moment to undo what it started (router mappings, listeners);
+        # "Cancelled" is said when it has really ended (on_worker_state_changed).
+        self.set_status(f"[$warning]Cancelling: {esc(self.busy_what)}…[/]")
+        self._status_is_busy = True
 
     def on_work_cancelled(self) -> None:
         """Subclasses stop spinners and the like."""
@@ -183,13 +186,13 @@ class WizardScreen(Screen[None]):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             self.post_message(StepFailed(self.busy_what, _error_text(error)))
-        if event.state in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+        if event.state == WorkerState.CANCELLED:
+            self.set_status(f"[$warning]Cancelled: {esc(self.busy_what)}.[/]")
+            self.query_one("#next", Button).disabled = self.blocked_reason() is not None
+        elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
             if self._status_is_busy:      # nobody reported anything better: don't leave "working…"
                 self.set_status("")
-            if event.state != WorkerState.CANCELLED:
-                self.refresh_nav()
-            else:
-                self.query_one("#next", Button).disabled = self.blocked_reason() is not None
+            self.refresh_nav()
 
     def on_status_note(self, message: StatusNote) -> None:
         if self.is_busy:
