@@ -255,3 +255,28 @@ def test_cancelling_or_quitting_a_port_test_removes_its_router_mappings(lab_fact
     tmux.keys("C-q")
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=30)
     assert _test_mappings(lab) == []                            # removed before the wizard exited
+
+
+def test_sigterm_mid_port_test_removes_its_router_mappings(lab_factory: Any, tmux: Tmux) -> None:
+    """`kill` (SIGTERM) during a port test quits like Ctrl+Q: the mappings are removed first."""
+    lab = lab_factory("home", latency_ms=1500)
+    lab.write_config()
+    env = dict(lab.tool_env, TERM="xterm-256color")
+    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
+                str(VENV_BIN / "ddns-wizard")])
+    tmux.wait_for("What do you want to do?", timeout_s=20)
+    tmux.keys("2")
+    tmux.wait_for("Diagnosis done", timeout_s=40)
+    tmux.keys("n")
+    tmux.wait_for("Which service should be reachable")
+    time.sleep(0.5)
+    tmux.keys("Tab")
+    time.sleep(0.5)
+    tmux.keys("Space", "t")
+    tmux.wait_for("asking the outside prober", timeout_s=60)
+    assert _test_mappings(lab)
+    shell_pid = tmux._tmux("display-message", "-p", "-t", tmux.session, "#{pane_pid}").stdout.strip()
+    wizard_pid = subprocess.run(["pgrep", "-P", shell_pid], capture_output=True, text=True).stdout.split()[0]
+    os.kill(int(wizard_pid), 15)
+    tmux.wait_for("WIZARD-EXIT=", timeout_s=30)
+    assert _test_mappings(lab) == []

@@ -55,7 +55,20 @@ class WizardApp(App[None]):
     def on_mount(self) -> None:
         from .screens.welcome import WelcomeScreen
 
+        self._quit_on_signals()
         self.push_screen(WelcomeScreen())
+
+    def _quit_on_signals(self) -> None:
+        """SIGTERM / SIGHUP (kill, a closed terminal) quit like Ctrl+Q: running work is
+        cancelled and allowed to clean up (router mappings) first."""
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.action_quit()))
+            except (NotImplementedError, RuntimeError, ValueError):   # not the main thread / platform
+                pass
 
     # -- flow ------------------------------------------------------------------
     def can_go_back(self) -> bool:
