@@ -280,3 +280,39 @@ def test_sigterm_mid_port_test_removes_its_router_mappings(lab_factory: Any, tmu
     os.kill(int(wizard_pid), 15)
     tmux.wait_for("WIZARD-EXIT=", timeout_s=30)
     assert _test_mappings(lab) == []
+
+
+def test_not_forwarded_port_gets_a_lasting_upnp_forward_on_request(lab_factory: Any, tmux: Tmux) -> None:
+    """SSH preset: warned about, not forwarded; `m` asks the router (real miniupnpd) for a
+    lasting forward, and the retest finds the port open."""
+    lab = lab_factory("home")
+    lab.write_config()
+    env = dict(lab.tool_env, TERM="xterm-256color")
+    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
+                str(VENV_BIN / "ddns-wizard")])
+    tmux.wait_for("What do you want to do?", timeout_s=20)
+    tmux.keys("2")
+    tmux.wait_for("Diagnosis done", timeout_s=40)
+    tmux.keys("n")
+    tmux.wait_for("Which service should be reachable")
+    time.sleep(0.5)
+    tmux.keys("Down", "Enter")                                  # SSH (22/tcp)
+    screen = tmux.wait_for("Think twice before exposing SSH")
+    assert "Prefer a VPN" in screen
+    tmux.keys("t")
+    screen = tmux.wait_for("not forwarded", "failed:", timeout_s=60)
+    assert "22/tcp  ✗ not forwarded" in screen, screen
+    tmux.wait_for("Press m to forward 22/tcp")
+    assert _lasting_mappings(lab) == []
+    tmux.keys("m")
+    tmux.wait_for("The router now forwards 22/tcp", timeout_s=30)
+    assert any("22->192.168.1.100:22" in line for line in _lasting_mappings(lab))
+    tmux.keys("t")
+    tmux.wait_for("22/tcp  ✓ open", timeout_s=60)
+    tmux.keys("C-q")
+    tmux.wait_for("WIZARD-EXIT=0", timeout_s=30)
+
+
+def _lasting_mappings(lab: Any) -> list[str]:
+    out = lab.run(["upnpc", "-l"], timeout=20).stdout
+    return [line for line in out.splitlines() if "'ddns-wizard'" in line]

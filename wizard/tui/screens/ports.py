@@ -115,13 +115,14 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
                                value=False, id="use-upnp", compact=True)
                 yield Button("Test from outside (t)", id="test", compact=True, variant="primary")
         yield Static("", id="risk-warning")
+        yield Static("", id="mapping")          # the UPnP offer: above the (long) verdicts
         yield Vertical(id="port-results")
-        yield Static("", id="mapping")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#use-upnp").display = self._upnp_available
         self.query_one("#custom-ports").display = False
+        self.query_one("#mapping").display = False
         self._update_warning()
 
     # -- choice ----------------------------------------------------------------
@@ -196,7 +197,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         use_upnp = self._upnp_available and self.query_one("#use-upnp", Checkbox).value
         self.results = {}
         self.query_one("#port-results").remove_children()
-        self.query_one("#mapping", Static).update("")
+        self._offer("")
         self.started(self.run_check(specs, use_upnp), f"Testing {', '.join(map(str, specs))} from outside")
 
     @work(exclusive=True, exit_on_error=False)
@@ -228,18 +229,25 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         for r in message.results:
             self._show_result(r)
         self.state.ports = tuple(self.results.values())
-        box = self.query_one("#port-results")
-        # Bring the verdicts into view, the first one at the top (it matters most).
-        self.call_after_refresh(lambda: box.scroll_visible(top=True, animate=False))
+        # Bring the outcome into view: the UPnP offer if any, else the first verdict.
+        offer = self.query_one("#mapping", Static)
+        target = offer if (self.unforwarded() and self._upnp_available) else self.query_one("#port-results")
+        self.call_after_refresh(lambda: target.scroll_visible(top=True, animate=False))
         opened = sum(1 for r in self.results.values() if r.verdict == "open")
         self.set_status(f"Tested: {opened} of {len(self.results)} reachable from outside.")
         if self.unforwarded() and self._upnp_available:
-            self.query_one("#mapping", Static).update(
+            self._offer(
                 "[b]Your router supports UPnP.[/b] Press [b]m[/b] to forward "
                 + ", ".join(f"{r.port}/{r.protocol}" for r in self.unforwarded())
                 + " to this computer now (you can remove it later with `ddns-wizard upnp remove`)."
             )
         self.refresh_bindings()
+
+    def _offer(self, markup: str) -> None:
+        """Show (or, with "", hide) the line about the router mapping."""
+        offer = self.query_one("#mapping", Static)
+        offer.update(markup)
+        offer.display = bool(markup)
 
     def unforwarded(self) -> list[PortResult]:
         return [r for r in self.results.values() if r.verdict == "not-forwarded"]
@@ -269,9 +277,9 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     def on_mapping_done(self, message: MappingDone) -> None:
         colour = "$success" if message.ok else "$error"
-        self.query_one("#mapping", Static).update(
+        self._offer(
             f"[{colour}]{esc(message.text)}[/]\nPress [b]t[/b] to test again."
         )
 
     def show_failure(self, what: str, error: str) -> None:
-        self.query_one("#mapping", Static).update(f"[$error]{esc(what)} failed: {esc(error)}[/]")
+        self._offer(f"[$error]{esc(what)} failed: {esc(error)}[/]")
