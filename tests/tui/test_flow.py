@@ -323,6 +323,8 @@ async def test_troubleshoot_verifies_the_configured_name(tmp_path: Path) -> None
                     path=tmp_path / "c.toml")
     app = WizardApp(engine, config, report_dir=tmp_path, executable=drive.EXECUTABLE)
     async with app.run_test(size=(80, 24)) as pilot:
+        await drive.on_screen(pilot, "WelcomeScreen")
+        assert "Already configured: nas.example.org (dyndns2)" in screen_text(app.screen)
         await drive.to_network(pilot, choice="2")
         await pilot.press("n")
         await drive.on_screen(pilot, "PortsScreen")

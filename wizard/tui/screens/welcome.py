@@ -10,6 +10,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ..state import Mode
+from ..widgets import esc
 from .base import WizardScreen
 
 CHOICES: tuple[tuple[Mode, str], ...] = (
@@ -53,6 +54,15 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static(INTRO, id="intro")
+        hosts = self.state.config.hosts
+        if hosts:
+            names = ", ".join(f"{h.hostname} ({h.provider})" for h in hosts[:3])
+            more = f" and {len(hosts) - 3} more" if len(hosts) > 3 else ""
+            yield Static(
+                f"[b]Already configured:[/b] {esc(names)}{more}. Troubleshoot (2) checks "
+                f"{'it' if len(hosts) == 1 else 'the first'} at the DNS servers.",
+                id="configured",
+            )
         yield Static("[b]What do you want to do?[/b]", classes="section")
         yield OptionList(
             *(Option(f"{i + 1}. {label}", id=mode) for i, (mode, label) in enumerate(CHOICES)),
