@@ -382,3 +382,15 @@ async def test_cgnat_update_publishes_ipv6_not_the_shared_ipv4() -> None:
         preview = text_of(app.screen.query_one("#preview", Static))
         assert "23.128.64.200  (your ISP's shared CGNAT address: unreachable)" in preview
         assert app.state.host is not None and app.state.host.options == {"ipv6": True}
+
+
+def test_cli_wording_in_port_evidence_becomes_the_wizard_s() -> None:
+    from checks.model import PortResult
+
+    from wizard.tui.screens.ports import result_text
+
+    r = PortResult(22, "tcp", "not-forwarded",
+                   ("Without --upnp this test cannot see it. If you did forward it, run again with --upnp.",))
+    text = result_text(r)
+    assert "--upnp" not in text
+    assert "Without the UPnP option" in text and "tick “Open it with UPnP” and test again" in text

@@ -56,12 +56,27 @@ def parse_ports(text: str) -> tuple[PortSpec, ...]:
     return tuple(specs)
 
 
+# The engine words its evidence for the command line; here the same switch is a checkbox.
+CLI_WORDS = (
+    ("run again with --upnp", "tick “Open it with UPnP” and test again"),
+    ("Without --upnp", "Without the UPnP option"),
+    ("without --upnp", "without the UPnP option"),
+    ("--upnp:", "UPnP:"),
+)
+
+
+def for_the_wizard(text: str) -> str:
+    for cli, here in CLI_WORDS:
+        text = text.replace(cli, here)
+    return text
+
+
 def result_text(r: PortResult) -> str:
     word, meaning = VERDICT_TEXT.get(r.verdict, (r.verdict, ""))
     lines = [f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"]
-    lines += [f"   • {esc(e)}" for e in r.evidence]
+    lines += [f"   • {esc(for_the_wizard(e))}" for e in r.evidence]
     if r.fix:
-        lines.append(f"   [b]Fix:[/b] {esc(r.fix)}")
+        lines.append(f"   [b]Fix:[/b] {esc(for_the_wizard(r.fix))}")
     if r.upnp_mapped:
         lines.append("   [dim](tested through a temporary UPnP mapping, removed afterwards)[/]")
     return "\n".join(lines)
