@@ -27,6 +27,12 @@ STEPS: tuple[tuple[str, str], ...] = (
 )
 STEP_TITLES = dict(STEPS)
 STEP_KEYS = tuple(k for k, _ in STEPS)
+# The steps each path can visit (the step bar counts these).
+MODE_STEPS: dict[str, tuple[str, ...]] = {
+    "setup": STEP_KEYS,
+    "troubleshoot": ("welcome", "network", "hosting", "ports", "verify", "done"),
+    "report": ("welcome", "network", "done"),
+}
 
 
 @dataclass

@@ -7,7 +7,7 @@ import time
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from .state import STEP_KEYS, STEP_TITLES
+from .state import MODE_STEPS, STEP_KEYS, STEP_TITLES
 
 SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -50,11 +50,14 @@ def mask(secret: str | None) -> str:
 class StepBar(Static):
     """``ddns-wizard · Step 2 of 9 · Your network`` with a row of dots."""
 
-    def __init__(self, step: str) -> None:
-        index = STEP_KEYS.index(step)
-        dots = "".join("●" if i <= index else "○" for i in range(len(STEP_KEYS)))
+    def __init__(self, step: str, mode: str = "setup") -> None:
+        steps = MODE_STEPS.get(mode, STEP_KEYS)
+        if step not in steps:
+            steps = STEP_KEYS
+        index = steps.index(step)
+        dots = "".join("●" if i <= index else "○" for i in range(len(steps)))
         text = (
-            f"[b]ddns-wizard[/b]  Step {index + 1} of {len(STEP_KEYS)} · "
+            f"[b]ddns-wizard[/b]  Step {index + 1} of {len(steps)} · "
             f"[b]{esc(STEP_TITLES[step])}[/b]  [$accent]{dots}[/]"
         )
         super().__init__(text, id="stepbar")

@@ -82,7 +82,7 @@ class WizardScreen(Screen[None]):
 
     # -- layout ----------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield StepBar(self.STEP)
+        yield StepBar(self.STEP, self.state.mode)
         with VerticalScroll(id="body"):
             yield from self.compose_body()
         with Horizontal(id="nav"):
