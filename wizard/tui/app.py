@@ -43,10 +43,8 @@ class WizardApp(App[None]):
         executable: str | None = None,
     ) -> None:
         super().__init__()
-        import shutil
-
         # Shown in the systemd unit on the last step (tests pass a fixed one).
-        self.executable = executable or shutil.which("ddns-wizard") or "/usr/local/bin/ddns-wizard"
+        self.executable = executable or _own_executable()
         self.engine = engine
         self.state = WizardState(config=config or Config())
         self.report_dir = report_dir or Path.cwd()
@@ -130,6 +128,18 @@ class WizardApp(App[None]):
 
     def action_toggle_theme(self) -> None:
         self.theme = DARK_THEME if self.theme == LIGHT_THEME else LIGHT_THEME
+
+
+def _own_executable() -> str:
+    """The ddns-wizard command that is running (for the service unit), else the usual place."""
+    import os
+    import shutil
+    import sys
+
+    launched = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if os.path.basename(launched) == "ddns-wizard" and os.access(launched, os.X_OK):
+        return launched
+    return shutil.which("ddns-wizard") or "/usr/local/bin/ddns-wizard"
 
 
 QUIT_GRACE_S = 10.0   # longest wait for cancelled work to clean up before quitting anyway
