@@ -394,3 +394,16 @@ def test_cli_wording_in_port_evidence_becomes_the_wizard_s() -> None:
     text = result_text(r)
     assert "--upnp" not in text
     assert "Without the UPnP option" in text and "tick “Open it with UPnP” and test again" in text
+
+
+async def test_typed_credentials_survive_a_step_back() -> None:
+    app = drive.make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_credentials(pilot)
+        await pilot.press(*"myhome.duckdns.org", "tab", *"abc")
+        await pilot.press("escape")                                 # back to the provider table
+        await drive.on_screen(pilot, "ProviderScreen")
+        await pilot.press("enter")
+        await drive.on_screen(pilot, "CredentialsScreen")
+        assert app.screen.query_one("#field-hostname", Input).value == "myhome.duckdns.org"
+        assert app.screen.query_one("#field-token", Input).value == "abc"

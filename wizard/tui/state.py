@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +48,8 @@ class WizardState:
     verify: VerifyResult | None = None
     saved_path: Path | None = None
     report_path: Path | None = None
+    # What was typed into a provider's form (kept when the user steps back and returns).
+    drafts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def hosting_blocked(self) -> bool:

@@ -67,6 +67,7 @@ the account.
         title = provider.title if provider else "(no provider chosen)"
         yield Static(f"[b]Your {esc(title)} details[/b]", classes="section")
         base = self._base_host()
+        draft = self.state.drafts.get(provider.name, {}) if provider else {}
         first_empty: str | None = None
         for f in self.fields():
             initial = f.default or ""
@@ -77,6 +78,7 @@ the account.
                     initial = getattr(base, f.name) or ""
                 else:
                     initial = str(base.options.get(f.name, initial) or "")
+            initial = draft.get(f.name, initial)
             if not initial and first_empty is None:
                 first_empty = f.name
             placeholder = f.placeholder or (provider.hostname_hint if f.name == "hostname" and provider else "")
@@ -132,6 +134,8 @@ the account.
         if not name:
             return
         self._validate(self._field(name), event.value)
+        if self.state.provider is not None:
+            self.state.drafts.setdefault(self.state.provider.name, {})[name] = event.value
         # Anything typed after a check makes that check stale.
         if self.state.preflight is not None and self.build_host() != self.state.host:
             self.state.preflight = None
