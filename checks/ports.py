@@ -338,7 +338,8 @@ class Mapper(TypingProtocol):
     @property
     def lan_address(self) -> str | None: ...
 
-    async def existing(self, external_port: int, protocol: Protocol) -> PortMapping | None: ...
+    async def existing(self, external_port: int, protocol: Protocol, *, strict: bool = False
+                       ) -> PortMapping | None: ...
 
     async def add(self, external_port: int, protocol: Protocol, internal_host: str, internal_port: int,
                   lease_s: int, description: str) -> int: ...
@@ -358,10 +359,15 @@ class UpnpMapper:
     def lan_address(self) -> str | None:
         return getattr(self.igd, "lan_address", None) or None
 
-    async def existing(self, external_port: int, protocol: Protocol) -> PortMapping | None:
+    async def existing(self, external_port: int, protocol: Protocol, *, strict: bool = False
+                       ) -> PortMapping | None:
+        """The router's mapping on this port. A failed lookup is "none known", unless
+        ``strict``: then it raises, so a cleanup never mistakes a silent router for a clean one."""
         try:
             return await self.igd.get_mapping(external_port, protocol.upper())
-        except Exception:   # a router that errors on lookups: treat as "no mapping known"
+        except Exception:
+            if strict:
+                raise
             return None
 
     async def add(self, external_port: int, protocol: Protocol, internal_host: str, internal_port: int,
@@ -408,7 +414,10 @@ class NatPmpMapper:
             self._map = natpmp_map
         return await self._map(self.gateway, *args)
 
-    async def existing(self, external_port: int, protocol: Protocol) -> PortMapping | None:
+    async def existing(self, external_port: int, protocol: Protocol, *, strict: bool = False
+                       ) -> PortMapping | None:
+        if strict:
+            raise MappingError("NAT-PMP cannot list mappings")
         return None   # NAT-PMP cannot list mappings
 
     async def add(self, external_port: int, protocol: Protocol, internal_host: str, internal_port: int,
@@ -499,11 +508,12 @@ class MappingLedger:
 
     @staticmethod
     async def _still_there(m: CreatedMapping) -> bool:
+        """Could this uncertain mapping exist? Only a router that answered "no" says no."""
         try:
             async with asyncio.timeout(2.0):
-                current = await m.mapper.existing(m.external_port, m.protocol)
+                current = await m.mapper.existing(m.external_port, m.protocol, strict=True)
         except Exception:
-            return False
+            return True    # could not ask (router down, NAT-PMP): report it rather than guess
         return current is not None and current.internal_host == m.internal_host
 
 

@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from .addresses import AddressClass, classify, describe_class
 from .config import Config, HostConfig
+from .history import last_of
 from .errors import ConfigError
 from .model import ExternalSource, LocalInfo, UpdateResult
 from .providers.base import join_sent, wants_ipv4, wants_ipv6
@@ -291,9 +292,12 @@ def make_provider_client() -> Any:
 async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, resolvers: Sequence[str],
                      force: bool = False, dry_run: bool = False, allow_private: bool = False,
                      lookup: Lookup = default_lookup, on_progress: Progress | None = None,
-                     current: Awaitable[tuple[str | None, str | None, str | None]] | None = None) -> UpdateResult:
+                     current: Awaitable[tuple[str | None, str | None, str | None]] | None = None,
+                     last_update: dict[str, Any] | None = None) -> UpdateResult:
     """Update one hostname. ``current`` is the authoritative lookup when the caller
-    started it already (alongside the public-address detection); else it runs here."""
+    started it already (alongside the public-address detection); else it runs here.
+    ``last_update`` is this host's last ``update`` record from the history: used only
+    when DNS cannot be asked, so a lossy line does not turn into a `nochg`."""
     from .providers.registry import get_provider
 
     spec = get_provider(host.provider)
@@ -304,6 +308,14 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
     if decision.result is not None:
         return decision.result
     sent = join_sent(decision.send_ipv4, decision.send_ipv6)
+    if (current_addrs[2] and not force and last_update is not None and last_update.get("sent") == sent
+            and last_update.get("result") in ("updated", "unchanged")):
+        return UpdateResult(
+            hostname=host.hostname, provider=spec.name, previous=None, sent=None, result="unchanged",
+            code="history",
+            message=(f"DNS could not be asked ({current_addrs[2]}), but the last update this machine sent "
+                     f"({last_update.get('ts', 'earlier')}) already set {sent}; nothing sent "
+                     "(--force sends anyway)."))
     why = "forced" if force else ("DNS lookup failed: " + current_addrs[2] if current_addrs[2] else
                                   f"DNS serves {decision.previous or 'nothing'}")
     if dry_run:
@@ -324,7 +336,8 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
 async def run_update_detailed(config: Config, *, force: bool = False, dry_run: bool = False,
                               allow_private: bool = False, client: Any = None,
                               on_progress: Progress | None = None, lookup: Lookup | None = None,
-                              public: PublicAddress | None = None) -> UpdateRun:
+                              public: PublicAddress | None = None,
+                              history: Sequence[dict[str, Any]] = ()) -> UpdateRun:
     check_config(config)
     lookup = lookup or default_lookup
     own_client = client is None
@@ -339,7 +352,8 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
             public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress)
         results = await asyncio.gather(*(
             update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
-                       allow_private=allow_private, lookup=lookup, on_progress=on_progress, current=task)
+                       allow_private=allow_private, lookup=lookup, on_progress=on_progress, current=task,
+                       last_update=last_of(history, h.hostname, ("update",)))
             for h, task in zip(config.hosts, lookups)))
     finally:
         for task in lookups:
@@ -351,7 +365,9 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
 
 async def run_update(config: Config, *, force: bool = False, dry_run: bool = False, allow_private: bool = False,
                      client: Any = None, on_progress: Progress | None = None,
-                     lookup: Lookup | None = None, public: PublicAddress | None = None) -> tuple[UpdateResult, ...]:
+                     lookup: Lookup | None = None, public: PublicAddress | None = None,
+                     history: Sequence[dict[str, Any]] = ()) -> tuple[UpdateResult, ...]:
     run = await run_update_detailed(config, force=force, dry_run=dry_run, allow_private=allow_private,
-                                    client=client, on_progress=on_progress, lookup=lookup, public=public)
+                                    client=client, on_progress=on_progress, lookup=lookup, public=public,
+                                    history=history)
     return run.results

@@ -41,3 +41,12 @@ def test_malformed_config_is_exit_2_with_line_and_no_traceback(tmp_path: Path) -
     assert "line 3" in out.stderr
     assert "Traceback" not in out.stderr
     assert cfg.read_text() == '[[hosts]]\nhostname = "a.duckdns.org"\ntoken = "abc\n'   # untouched
+
+
+def test_config_is_accepted_after_the_command_too(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[endpoints\n")
+    before = run("--config", str(cfg), "update", "--dry-run")
+    after = run("update", "--dry-run", "--config", str(cfg))
+    assert before.returncode == after.returncode == 2
+    assert str(cfg) in after.stderr and "line 1" in after.stderr

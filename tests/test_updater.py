@@ -79,6 +79,29 @@ async def test_dns_lookup_failure_still_updates() -> None:
     assert len(provider.requests) == 1 and r.result == "updated"
 
 
+async def test_dns_lookup_failure_trusts_our_own_last_update_instead_of_a_nochg() -> None:
+    """A lossy line that cannot ask DNS must not re-send what this machine already sent."""
+    provider = Provider()
+    history = ({"event": "update", "hostname": DUCK.hostname, "sent": "23.128.64.20", "result": "updated",
+                "ts": "2026-11-22T05:00:00Z"},)
+    (r,) = await update(CONFIG, provider, serving(None, None, "timed out"), history=history)
+    assert provider.requests == []
+    assert r.result == "unchanged" and r.code == "history"
+    assert "timed out" in r.message and "2026-11-22T05:00:00Z" in r.message
+
+
+async def test_history_is_not_used_when_it_sent_another_address_or_dns_answers() -> None:
+    history = ({"event": "update", "hostname": DUCK.hostname, "sent": "23.128.64.10", "result": "updated"},)
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving(None, None, "timed out"), history=history)
+    assert len(provider.requests) == 1 and r.result == "updated"          # the address changed since
+    assert "Sent without comparing" in r.message
+    same = ({"event": "update", "hostname": DUCK.hostname, "sent": "23.128.64.20", "result": "updated"},)
+    provider = Provider()
+    (r,) = await update(CONFIG, provider, serving("23.128.64.10"), history=same)
+    assert len(provider.requests) == 1                                    # DNS answered: DNS decides
+
+
 @pytest.mark.parametrize("address, words", [
     ("100.64.1.20", "carrier-grade NAT"),
     ("192.168.1.100", "private (RFC 1918)"),

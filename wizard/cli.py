@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
+        # Global options are accepted after the command too (`ddns-wizard update --config F`);
+        # SUPPRESS keeps a value given before the command when this one is absent.
+        p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         module = _command_module(module_name)
         module.add_arguments(p)
         p.set_defaults(_module=module_name)

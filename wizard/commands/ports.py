@@ -167,7 +167,8 @@ def _report_leftovers(ledger: "MappingLedger") -> None:
         err.print(f"[bold red]  • {mapping}[/] — {error}")
         port_proto = mapping.split(" mapping ", 1)[-1].split(" ", 1)[0].lower()
         err.print(f"    remove it: [bold]ddns-wizard upnp remove {port_proto}[/] (or in the router's web page)")
-    err.print("[red]Test mappings carry a short lease and expire on their own on most routers.[/]")
+    err.print("[red]Test mappings are asked for with a short lease, but a router that restarted (or only "
+              "accepts permanent leases) may keep them: remove them as shown.[/]")
 
 
 def _print_check(report: "PortCheckReport") -> None:

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-private", action="store_true",
                         help="allow publishing a private, CGNAT or otherwise non-public address")
     parser.add_argument("--json", action="store_true", help="print the per-hostname results as JSON")
+    parser.add_argument("--history", metavar="FILE",
+                        help="history file shared with `watch` (JSON Lines; default: history.jsonl in the "
+                             "platform state directory): what was sent is recorded there, and consulted "
+                             "only when DNS cannot be asked")
 
 
 def results_json(results, redactor) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -38,23 +42,47 @@ def results_json(results, redactor) -> list[dict]:  # type: ignore[no-untyped-de
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from pathlib import Path
+
     from checks.config import load_config
+    from checks.history import default_history_path, read_history
     from checks.redact import Redactor
     from checks.updater import run_update_detailed
 
     config = load_config(args.config)
     redactor = Redactor.from_config(config)
     progress = _progress_printer(redactor) if sys.stderr.isatty() and not args.json else None
+    history_path = Path(args.history).expanduser() if args.history else default_history_path()
+    records = read_history(history_path).records
     run_result = asyncio.run(run_update_detailed(
-        config, force=args.force, dry_run=args.dry_run, allow_private=args.allow_private, on_progress=progress))
+        config, force=args.force, dry_run=args.dry_run, allow_private=args.allow_private, on_progress=progress,
+        history=records))
     if progress is not None:
         progress.done()
     results = run_result.results
+    _record_sent(history_path, results, redactor)
     if args.json:
         print(json.dumps(results_json(results, redactor), indent=2))
     else:
         _print_human(run_result, redactor)
     return 1 if any(r.result == "error" for r in results) else 0
+
+
+def _record_sent(path, results, redactor) -> None:  # type: ignore[no-untyped-def]
+    """Append what reached a provider to the history (the same records `watch` writes)."""
+    from checks.history import History
+
+    sent = [r for r in results if r.sent is not None and r.code != "dry-run"]
+    if not sent:
+        return
+    try:
+        with History(path, redactor=redactor) as history:
+            for r in sent:
+                history.append("update", hostname=r.hostname, provider=r.provider, previous=r.previous,
+                               sent=r.sent, result=r.result, code=r.code, message=r.message,
+                               fatal=r.fatal, retry_after_s=r.retry_after_s)
+    except OSError as exc:   # the update itself happened: a history problem is only worth a line
+        print(f"ddns-wizard: warning: cannot write history {path}: {exc.strerror or exc}", file=sys.stderr)
 
 
 class _progress_printer:
