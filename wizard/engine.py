@@ -339,5 +339,9 @@ class RealEngine:
             from wizard.report import write_report
         except ImportError:
             return await asyncio.to_thread(report_json_fallback, diagnosis, path, config.secret_values())
-        # The user typed this path on the last step and pressed Export: overwriting is what they asked.
-        return await asyncio.to_thread(write_report, diagnosis, path, config=config, redact=redact, force=True)
+        from checks.errors import UsageError
+
+        if path.exists():
+            # Never clobber a file the user may want (same rule as `diagnose --report` without --force).
+            raise UsageError(f"{path} already exists: type another file name (nothing was overwritten)")
+        return await asyncio.to_thread(write_report, diagnosis, path, config=config, redact=redact)

@@ -57,3 +57,16 @@ async def test_save_and_export(tmp_path: Path) -> None:
     assert host.token not in report.read_text()
     md = await engine.export_report(diagnosis_for("home"), tmp_path / "r.md", config=config)
     assert md.read_text().startswith("#")
+
+
+async def test_export_never_overwrites_an_existing_file(tmp_path: Path) -> None:
+    import pytest
+
+    from checks.errors import UsageError
+
+    engine = RealEngine(Config())
+    existing = tmp_path / "report.md"
+    existing.write_text("my notes")
+    with pytest.raises(UsageError, match="already exists"):
+        await engine.export_report(diagnosis_for("home"), existing, config=Config())
+    assert existing.read_text() == "my notes"
