@@ -56,8 +56,14 @@ def diagnose(lab: Lab) -> dict[str, Any]:
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
 
-def update(lab: Lab, *args: str) -> tuple[int, list[dict[str, Any]], str]:
-    proc = lab.tool("update", "--json", *args, timeout=UPDATE_BOUND_S)
+_HISTORIES = iter(range(1_000_000))
+
+
+def update(lab: Lab, *args: str, history: Path | None = None) -> tuple[int, list[dict[str, Any]], str]:
+    """Run `update --json`; each call gets a fresh history file unless one is given (the
+    shared lab must not carry one test's records into the next)."""
+    history = history or lab.workdir / f"update-history-{next(_HISTORIES)}.jsonl"
+    proc = lab.tool("update", "--json", "--history", str(history), *args, timeout=UPDATE_BOUND_S)
     assert proc.stdout.strip(), proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout), proc.stderr
@@ -235,6 +241,20 @@ def test_update_with_the_resolver_down_says_it_could_not_compare(home: Lab) -> N
     rc, (result,), _ = update(home)
     assert rc == 0 and result["result"] == "updated" and result["previous"] is None, result
     assert "Sent without comparing: the DNS lookup failed" in result["message"], result["message"]
+
+
+def test_update_with_the_resolver_down_does_not_resend_what_it_already_sent(home: Lab) -> None:
+    """DNS unreachable, but this machine's own history says it already published the address."""
+    history = home.workdir / "resend-history.jsonl"
+    home.internet.set_record(dyndns2_host(home)["hostname"], "A", ["23.128.64.99"])
+    rc, (first,), _ = update(home, history=history)
+    assert rc == 0 and first["result"] == "updated", first
+    home.internet.stop_service("resolver")
+    home.internet.clear_requests_log("dyndns2")
+    rc, (second,), _ = update(home, history=history)
+    assert rc == 0 and second["result"] == "unchanged" and second["code"] == "history", second
+    assert "DNS could not be asked" in second["message"]
+    assert provider_updates(home) == []                   # no nochg for the provider to count
 
 
 def test_verify_with_the_resolver_down_is_unknown_and_names_the_resolvers(home: Lab) -> None:
