@@ -25,7 +25,7 @@ import ipaddress
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Literal, Sequence
+from typing import Awaitable, Callable, Literal, Sequence, TypeVar
 
 import dns.asyncquery
 import dns.asyncresolver
@@ -190,6 +190,52 @@ def _describe(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- finding the servers
 
 
+T = TypeVar("T")
+
+# A lost UDP datagram costs dnspython's resolver a whole per-try timeout plus its backoff;
+# on a lossy line the three-step walk then overruns its deadline. The same lookup is
+# started again after these delays (all run at once, the first answer wins).
+_HEDGE_DELAYS_S = (0.35, 0.9, 1.8)
+
+
+async def _hedged(make: Callable[[], Awaitable[T]], delays: Sequence[float] = _HEDGE_DELAYS_S) -> T:
+    """Run ``make()`` and, while no answer has come, again at each delay; first answer wins.
+
+    A definitive answer (success, NXDOMAIN, ...) ends it; a timeout of one attempt only
+    waits for the others. The caller's own deadline bounds the whole thing."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    schedule = list(delays)
+    tasks: set[asyncio.Future[T]] = {asyncio.ensure_future(make())}
+    last_timeout: BaseException | None = None
+    try:
+        while tasks or schedule:
+            if not tasks:   # every attempt timed out early: start the next one now
+                schedule.pop(0)
+                tasks.add(asyncio.ensure_future(make()))
+                continue
+            wait = max(0.0, start + schedule[0] - loop.time()) if schedule else None
+            done, _ = await asyncio.wait(tasks, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                schedule.pop(0)
+                tasks.add(asyncio.ensure_future(make()))
+                continue
+            for task in done:
+                tasks.discard(task)
+                exc = task.exception()
+                if exc is None:
+                    return task.result()
+                if isinstance(exc, dns.exception.Timeout):
+                    last_timeout = exc
+                    continue
+                raise exc
+        assert last_timeout is not None
+        raise last_timeout
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 async def find_authoritative(
     hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0
 ) -> AuthServers:
@@ -215,7 +261,8 @@ async def find_authoritative(
     try:
         async with asyncio.timeout(timeout_s):
             try:
-                zone_name = await dns.asyncresolver.zone_for_name(name, resolver=resolver, lifetime=timeout_s)
+                zone_name = await _hedged(lambda: dns.asyncresolver.zone_for_name(
+                    name, resolver=resolver, lifetime=timeout_s))
             except dns.resolver.NoRootSOA:
                 return done(None, error=f"no zone found for {hostname}: no parent domain exists (NXDOMAIN up to the root)")
             except dns.resolver.NoNameservers as exc:
@@ -224,7 +271,7 @@ async def find_authoritative(
                 return done(None, error=f"the resolvers did not answer in {timeout_s:g} s while looking up the zone of {hostname}")
             zone = zone_name.to_text(omit_final_dot=True) or "."
             try:
-                ns_answer = await resolver.resolve(zone_name, "NS", raise_on_no_answer=False)
+                ns_answer = await _hedged(lambda: resolver.resolve(zone_name, "NS", raise_on_no_answer=False))
             except dns.resolver.NXDOMAIN:
                 return done(zone, error=f"zone {zone} has no NS records (NXDOMAIN)")
             except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
@@ -253,7 +300,8 @@ def _short(exc: BaseException) -> str:
 async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeout_s: float) -> NameServer:
     async def one(rdtype: str) -> tuple[list[str], str | None]:
         try:
-            ans = await resolver.resolve(ns_name, rdtype, raise_on_no_answer=False, lifetime=timeout_s)
+            ans = await _hedged(lambda: resolver.resolve(ns_name, rdtype, raise_on_no_answer=False,
+                                                         lifetime=timeout_s))
         except dns.resolver.NXDOMAIN:
             return [], f"{ns_name} does not exist (NXDOMAIN)"
         except dns.exception.DNSException as exc:
