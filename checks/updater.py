@@ -36,7 +36,7 @@ ECHO_TIMEOUT_S = 3.0
 DNS_TIMEOUT_S = 3.0
 # When the first lookup fails (a lossy or slow line), one longer try before sending blind:
 # sending without the comparison is what earns `nochg` replies, and providers ban for those.
-DNS_RETRY_TIMEOUT_S = 8.0
+DNS_RETRY_TIMEOUT_S = 5.0   # worst case 3 + 5 s, alongside the echoes, before the provider request
 
 
 @dataclass(frozen=True)

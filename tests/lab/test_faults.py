@@ -33,7 +33,9 @@ pytestmark = pytest.mark.lab
 DIAGNOSE_BUDGET_S = 4.0
 HANG_MARGIN_S = 5.0                  # "finishes before budget + 5 s": a hang check
 PROVIDER_TIMEOUT_S = 10.0            # checks/providers/base.py REQUEST_TIMEOUT_S
-UPDATE_BOUND_S = 3.0 + 3.0 + PROVIDER_TIMEOUT_S + HANG_MARGIN_S   # echo quorum + DNS + provider + margin
+# the echo quorum and the authoritative lookup (3 s, then one 5 s retry) run side by side,
+# then the provider request
+UPDATE_BOUND_S = 3.0 + 5.0 + PROVIDER_TIMEOUT_S + HANG_MARGIN_S
 PORTS_BOUND_S = 30.0
 TEST_MAPPING = "ddns-wizard port test"   # checks/ports.py MAPPING_DESCRIPTION
 
@@ -130,15 +132,20 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
 
     lab.write_config(hosts=[dyndns2_host(lab)])
     # One HTTPS exchange through this line can outlast the provider timeout (10 s: SYN and
-    # TLS retransmissions at 30 % loss), and then `update` says so and exits 1; cron or the
-    # watch runs it again. So: at most two runs, and the provider must have applied exactly
-    # one update and seen no request it had to answer `nochg`.
-    for attempt in (1, 2):
+    # TLS retransmissions at 30 % loss), or too few echoes answer for a quorum; then `update`
+    # says so and exits 1, and cron or the watch runs it again. So: at most three runs, and
+    # the provider must have applied exactly one update and seen no request it had to
+    # answer `nochg`.
+    for attempt in (1, 2, 3):
         code, (result,), err = update(lab)
         if result["result"] != "error":
             break
-        assert result["code"] == "network" and not result["fatal"], result     # said why, will retry
-    assert code == 0 and result["result"] == "updated" and result["code"] == "good", (result, err)
+        assert result["code"] in ("network", "no-address") and not result["fatal"], result   # said why
+    # A run whose provider reply was lost on the line may still have landed: the next run
+    # then finds DNS already right and sends nothing (that is the point of asking DNS).
+    landed_now = result["result"] == "updated" and result["code"] == "good"
+    landed_before = attempt > 1 and result["result"] == "unchanged" and result["code"] is None
+    assert code == 0 and (landed_now or landed_before), (result, err)
     replies = [(r.get("body") or "").split()[0] for r in provider_updates(lab) if r.get("body")]
     assert replies.count("good") == 1 and "nochg" not in replies, replies
     assert lab.internet.lookup(result["hostname"]) == [lab.expected_public_ipv4]
