@@ -870,6 +870,10 @@ async def _pick_control(protocol: Protocol, taken: set[int], mapper: Mapper | No
     return None
 
 
+# UPnP faults that mean the router refused before creating anything.
+_REFUSED_NOT_CREATED = frozenset({401, 402, 600, 601, 606, 716, 718, 724, 725, 728, 729})
+
+
 async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: Protocol,
                    internal_host: str, lease_s: int) -> tuple[MappingState, str, int | None]:
     current = await mapper.existing(port, protocol)
@@ -888,8 +892,9 @@ async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: P
         ledger.record(CreatedMapping(mapper, port, protocol, internal_host, port, uncertain=True))
         raise
     except MappingError as exc:
-        if exc.code is None:
-            # No answer / transport trouble: it may exist anyway, so try removing it at the end.
+        if exc.code not in _REFUSED_NOT_CREATED:
+            # No answer, transport trouble, or a vague "Action Failed" (miniupnpd killed between
+            # installing the rule and replying): it may exist anyway, so remove it at the end.
             ledger.record(CreatedMapping(mapper, port, protocol, internal_host, port, uncertain=True))
         return "failed", f"{mapper.name} could not map {port}/{protocol.upper()} for the test: {exc}", None
     ledger.record(CreatedMapping(mapper, granted, protocol, internal_host, port))
