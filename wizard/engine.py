@@ -174,21 +174,6 @@ def provider_info_from_spec(spec: Any) -> ProviderInfo:
     )
 
 
-def report_json_fallback(diagnosis: Diagnosis, path: Path, secrets: Sequence[str] = ()) -> Path:
-    """Write the report as JSON when wizard.report is not available."""
-    import json
-
-    from checks.config import write_private_file
-    from checks.model import to_jsonable
-
-    text = json.dumps(to_jsonable(diagnosis), indent=2)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    write_private_file(path, text.encode("utf-8"))
-    return path
-
-
 class RealEngine:
     """``WizardEngine`` on top of ``checks/``, for the configuration ``config``
     (its ``[endpoints]`` decide every outside service contacted)."""
@@ -334,12 +319,10 @@ class RealEngine:
     async def export_report(
         self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, config: Config | None = None
     ) -> Path:
-        config = config or self.config
-        try:
-            from wizard.report import write_report
-        except ImportError:
-            return await asyncio.to_thread(report_json_fallback, diagnosis, path, config.secret_values())
         from checks.errors import UsageError
+        from wizard.report import write_report
+
+        config = config or self.config
 
         if path.exists():
             # Never clobber a file the user may want (same rule as `diagnose --report` without --force).

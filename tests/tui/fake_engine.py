@@ -44,10 +44,25 @@ from wizard.engine import (
     ProviderInfo,
     StatusCallback,
     VerifyCallback,
-    report_json_fallback,
 )
 
 HOST_IP = "192.168.1.100"
+
+
+def report_json_fallback(diagnosis: Diagnosis, path: Path, secrets: Sequence[str] = ()) -> Path:
+    """The fake's export: the diagnosis as JSON with the secrets masked (the real
+    engine's export, wizard.report, is tested on its own)."""
+    import json
+
+    from checks.config import write_private_file
+    from checks.model import to_jsonable
+
+    text = json.dumps(to_jsonable(diagnosis), indent=2)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    write_private_file(path, text.encode("utf-8"))
+    return path
 GATEWAY = "192.168.1.1"
 PUBLIC_IP = "23.128.64.20"
 CGNAT_PUBLIC = "23.128.64.200"
