@@ -85,7 +85,7 @@ def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
 def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     verdict = hosting_verdict(diagnosis)
     # The headline is recomputed from redacted data where it quotes addresses.
-    headline = _apply_same_redaction(verdict.headline, diagnosis, data)
+    headline = _apply_same_redaction(verdict.headline, data)
     out: list[str] = ["# ddns-wizard diagnostic report", ""]
     if data.get("redacted"):
         out += ["> **Redacted:** public addresses were replaced by documentation addresses "
@@ -98,7 +98,7 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     out += [
         "## Summary", "",
         f"**{headline}**", "",
-        _apply_same_redaction(verdict.reason, diagnosis, data), "",
+        _apply_same_redaction(verdict.reason, data), "",
         f"- Connectivity: **{data['connectivity']}**",
         f"- NAT verdict: **{nat['verdict']}**",
         f"- External IPv4: `{ext['ipv4'] or 'unknown'}`; IPv6: `{ext['ipv6'] or 'none'}`",
@@ -174,7 +174,7 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     return "\n".join(out)
 
 
-def _apply_same_redaction(text: str, diagnosis: Diagnosis, data: dict[str, Any]) -> str:
+def _apply_same_redaction(text: str, data: dict[str, Any]) -> str:
     """Headline/reason sentences are built from the unredacted diagnosis: redact them the
     same way as the data (placeholders follow first appearance, so re-run over data first)."""
     if not data.get("redacted"):
@@ -217,8 +217,8 @@ def _html_table(headers: list[str], rows: list[list[Any]]) -> str:
 
 def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     verdict = hosting_verdict(diagnosis)
-    headline = _apply_same_redaction(verdict.headline, diagnosis, data)
-    reason = _apply_same_redaction(verdict.reason, diagnosis, data)
+    headline = _apply_same_redaction(verdict.headline, data)
+    reason = _apply_same_redaction(verdict.reason, data)
     nat, ext, loc, up, env = data["nat"], data["external"], data["local"], data["upnp"], data["environment"]
     parts: list[str] = [
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
