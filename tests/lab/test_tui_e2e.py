@@ -82,6 +82,17 @@ class Tmux:
                 raise AssertionError(f"waited for {texts!r}; the terminal shows:\n{screen}")
             time.sleep(0.05)
 
+    def wait_gone(self, text: str, timeout_s: float = 10.0) -> str:
+        """Poll the screen until ``text`` is no longer on it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            screen = self.capture()
+            if text not in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} stayed; the terminal shows:\n{screen}")
+            time.sleep(0.05)
+
     def kill(self) -> None:
         self._tmux("kill-server", check=False)
         # kill-server can leave the socket file behind: remove ours.
@@ -141,8 +152,9 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     # sent right behind Tab could beat the focus change: pause like a person would.
     for value in (hostname, account["server"], account["username"]):
         tmux.type(value)
+        tmux.wait_for(value)                                    # drawn, so consumed before the Tab
         tmux.keys("Tab")
-        time.sleep(0.5)
+        time.sleep(0.8)
     tmux.type("not-the-password")
     tmux.keys("Enter")                                          # Enter in the last field: pre-flight
     # dyndns2 has no read-only call: the pre-flight checks the fields, the first update is the test.
@@ -161,8 +173,13 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     tmux.wait_for("Check credentials")
     time.sleep(0.5)
     tmux.keys("C-u")                                            # the password field still has focus
+    # Ctrl+U is a binding: Textual runs it only after the key has bubbled up to the app,
+    # while typed characters go straight into the field. Typed right behind it, the new
+    # password can land first and be wiped with the old one: wait for the wipe.
+    tmux.wait_for("Password is needed")
     tmux.type(account["password"])
     tmux.wait_for("Changed: check again")
+    tmux.wait_gone("Password is needed")                        # the field holds the new password
     tmux.keys("C-r")
     tmux.wait_for("The fields look right", "accepts these credentials", timeout_s=30)
     tmux.keys("C-n")
