@@ -260,6 +260,18 @@ async def find_authoritative(
         return done(None, error=err)
     try:
         async with asyncio.timeout(timeout_s):
+            # One round trip in the usual case: every suffix's NS at once.
+            zone_name, ns_answer = await _zone_by_ns(name, resolver)
+            if zone_name is not None and ns_answer is not None:
+                ns_names = sorted({r.target.to_text(omit_final_dot=True) for r in (ns_answer.rrset or ())})
+                zone = zone_name.to_text(omit_final_dot=True) or "."
+                per_ns = max(0.2, timeout_s - (time.monotonic() - started))
+                nameservers = await asyncio.gather(*(_resolve_ns(resolver, n, per_ns) for n in ns_names))
+                if not any(ns.addresses for ns in nameservers):
+                    return done(zone, tuple(nameservers),
+                                error=f"none of the name servers of {zone} ({', '.join(ns_names)}) has an address")
+                return done(zone, tuple(nameservers))
+            # Otherwise the classic walk, whose failures say precisely what is wrong.
             try:
                 zone_name = await _hedged(lambda: dns.asyncresolver.zone_for_name(
                     name, resolver=resolver, lifetime=timeout_s))
@@ -290,6 +302,51 @@ async def find_authoritative(
     if not any(ns.addresses for ns in nameservers):
         return done(zone, tuple(nameservers), error=f"none of the name servers of {zone} ({', '.join(ns_names)}) has an address")
     return done(zone, tuple(nameservers))
+
+
+# Names deeper than this are walked the classic way (one SOA query per step).
+_MAX_PARALLEL_SUFFIXES = 6
+
+
+async def _zone_by_ns(name: dns.name.Name, resolver: dns.asyncresolver.Resolver,
+                      ) -> tuple[dns.name.Name | None, dns.resolver.Answer | None]:
+    """The zone apex of ``name`` and its NS answer, by asking NS of every suffix at once.
+
+    The apex is the longest suffix (the name included) that has NS records of its own;
+    an NS answer reached through a CNAME belongs to the alias target, not to the suffix.
+    The answer is trusted only when every longer suffix answered "no NS here"; any
+    timeout or error returns (None, None) and the caller walks the classic way.
+    This turns the SOA walk and the NS query (two round trips, more on a lossy line)
+    into one."""
+    suffixes: list[dns.name.Name] = []
+    current = name
+    while current != dns.name.root and len(suffixes) < _MAX_PARALLEL_SUFFIXES + 1:
+        suffixes.append(current)
+        current = current.parent()
+    if not suffixes or len(suffixes) > _MAX_PARALLEL_SUFFIXES:
+        return None, None
+
+    async def ns_of(suffix: dns.name.Name) -> dns.resolver.Answer | None:
+        try:
+            return await _hedged(lambda: resolver.resolve(suffix, "NS", raise_on_no_answer=False))
+        except dns.resolver.NXDOMAIN:
+            return None   # no such name: certainly no NS here
+
+    # All asked at once, read longest first: the first suffix with NS of its own wins and
+    # the shorter ones are not waited for (a slow TLD or parent must not hold us up).
+    tasks = [asyncio.ensure_future(ns_of(s)) for s in suffixes]
+    try:
+        for suffix, task in zip(suffixes, tasks):
+            try:
+                answer = await task
+            except dns.exception.DNSException:
+                return None, None   # unknown for a longer suffix: cannot pick a shorter one
+            if answer is not None and answer.rrset is not None and answer.rrset.name == suffix and len(answer.rrset):
+                return suffix, answer
+        return None, None
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _short(exc: BaseException) -> str:

@@ -103,7 +103,10 @@ def agree(sources: Sequence[ExternalSource], family: int, configured: int) -> tu
     votes = Counter(s.value for s in answering)
     value, count = votes.most_common(1)[0]
     need = min(2, configured)
-    summary = f"IPv{family}: {count} of {len(answering)} sources agree"
+    skipped = sum(1 for s in sources if s.family == family and not s.value and s.error
+                  and s.error.startswith("not waited for"))
+    summary = f"IPv{family}: {count} of {len(answering)} sources agree" + (
+        f" ({skipped} more not waited for)" if skipped else "")
     if count * 2 <= len(answering) or count < need:
         listing = ", ".join(f"{s.endpoint} saw {s.value}" for s in answering)
         why = ("only one source answered" if len(answering) == 1 and need > 1
@@ -161,25 +164,70 @@ def _in_net(text: str, net: Any) -> bool:
         return False
 
 
+def settled(sources: Sequence[ExternalSource], family: int, configured: int) -> bool:
+    """True when the sources still out cannot change ``agree``'s answer for ``family``:
+    one address already has a strict majority of all *configured* sources (and at
+    least two of them when two or more are configured)."""
+    if configured == 0:
+        return True
+    votes = Counter(s.value for s in sources if s.family == family and s.value)
+    count = votes.most_common(1)[0][1] if votes else 0
+    return count * 2 > configured and count >= min(2, configured)
+
+
+async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[ExternalSource]]],
+                            configured4: int, configured6: int) -> tuple[ExternalSource, ...]:
+    """Run the echo questions ``(method, endpoint, family, coroutine)`` concurrently and
+    stop as soon as the answer per family is settled (see ``settled``): waiting for the
+    slowest echo cannot change a majority of everything configured, it only costs time
+    (a TLS handshake is the slow part on a fast line).  The questions not waited for
+    appear as sources with no value and the error "not waited for"."""
+    started = asyncio.get_running_loop().time()
+    pending = {asyncio.ensure_future(coro): (method, endpoint, family) for method, endpoint, family, coro in asks}
+    done_sources: list[ExternalSource] = []
+    try:
+        waiting = set(pending)
+        while waiting:
+            finished, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            done_sources += [t.result() for t in finished]
+            if settled(done_sources, 4, configured4) and settled(done_sources, 6, configured6):
+                break
+    finally:
+        for task in pending:
+            task.cancel()
+        # Let the cancelled ones close their sockets now rather than at interpreter exit.
+        await asyncio.gather(*pending, return_exceptions=True)
+    ms = round((asyncio.get_running_loop().time() - started) * 1000, 1)
+    by_task = {t: t.result() for t in pending if t.done() and not t.cancelled() and t.exception() is None}
+    out: list[ExternalSource] = []
+    for task, (method, endpoint, family) in pending.items():   # configuration order
+        source = by_task.get(task)
+        out.append(source if source is not None else ExternalSource(
+            method, endpoint, 6 if family == 6 else 4, None,  # type: ignore[arg-type]
+            "not waited for: the other sources had already agreed", ms))
+    return tuple(out)
+
+
 async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
                         on_progress: Progress | None = None, local: LocalInfo | None = None) -> PublicAddress:
     """Ask every configured echo service concurrently and agree by quorum.
 
-    For IPv6, a temporary privacy address seen by the echo is replaced by this host's
-    stable address on the same /64 (``local``: this host's addresses; gathered when
-    not given).
+    The round ends as soon as a majority of all configured sources agree (the rest
+    could not change the answer).  For IPv6, a temporary privacy address seen by the
+    echo is replaced by this host's stable address on the same /64 (``local``: this
+    host's addresses; gathered when not given).
     """
     from .publicip import dns_echo, http_echo   # lazy: only commands that need it
 
     ep = config.endpoints
-    tasks: list[Awaitable[ExternalSource]] = []
-    tasks += [http_echo(client, url, family=4, timeout_s=ECHO_TIMEOUT_S) for url in ep.ip_echo]
-    tasks += [dns_echo(spec, timeout_s=ECHO_TIMEOUT_S) for spec in ep.dns_echo]
+    asks: list[tuple[str, str, int, Awaitable[ExternalSource]]] = []
+    asks += [("http", url, 4, http_echo(client, url, family=4, timeout_s=ECHO_TIMEOUT_S)) for url in ep.ip_echo]
+    asks += [("dns", spec, 4, dns_echo(spec, timeout_s=ECHO_TIMEOUT_S)) for spec in ep.dns_echo]
     v6_urls = ep.ip_echo_v6 if want_ipv6 else ()
-    tasks += [http_echo(client, url, family=6, timeout_s=ECHO_TIMEOUT_S) for url in v6_urls]
+    asks += [("http", url, 6, http_echo(client, url, family=6, timeout_s=ECHO_TIMEOUT_S)) for url in v6_urls]
     if on_progress:
-        on_progress(f"asking {len(tasks)} sources for the public address")
-    sources = tuple(await asyncio.gather(*tasks)) if tasks else ()
+        on_progress(f"asking {len(asks)} sources for the public address")
+    sources = await ask_until_settled(asks, len(ep.ip_echo) + len(ep.dns_echo), len(v6_urls))
     v4, p4, s4 = agree(sources, 4, len(ep.ip_echo) + len(ep.dns_echo))
     v6, p6, s6 = agree(sources, 6, len(v6_urls)) if want_ipv6 else (None, None, "")
     if v6 is not None:

@@ -80,6 +80,7 @@ class StubDns:
     host: str = "127.0.0.1"
     port: int = 0
     log: list[tuple[str, str, bool, str]] = field(default_factory=list)   # (qname, type, rd, transport)
+    servfail_ns: tuple[str, ...] = ()   # NS questions for these names get SERVFAIL
 
     async def start(self) -> "StubDns":
         loop = asyncio.get_running_loop()
@@ -145,7 +146,7 @@ class StubDns:
             response.flags |= dns.flags.RA
         elif self.mode != "no-aa":
             response.flags |= dns.flags.AA
-        if self.mode == "servfail":
+        if self.mode == "servfail" or (qtype == "NS" and qname in self.servfail_ns):
             response.set_rcode(dns.rcode.SERVFAIL)
             return response.to_wire()
         if self.mode == "truncate" and transport == "udp":
@@ -229,6 +230,26 @@ async def test_find_authoritative_walks_to_the_apex_through_the_configured_resol
     assert auth.targets == (("127.0.0.1", "ns1.example.test"), ("127.0.0.2", "ns2.example.test"))
     # The walk goes through the resolver only; the authoritative servers are not asked yet.
     assert net.ns1.log == [] and net.ns2.log == []
+    # One round trip finds the zone: NS of every suffix at once, no SOA walk.
+    assert {q[:2] for q in net.resolver.log if q[1] in ("NS", "SOA")} == {
+        (HOST, "NS"), (ZONE, "NS"), ("test", "NS")}
+
+
+async def test_find_authoritative_does_not_take_the_zone_of_an_alias_target(net: Net) -> None:
+    # apex.example.test is a CNAME to the apex of other.test: its NS question is answered
+    # with other.test's NS records, which say nothing about the zone apex.example.test is in.
+    net.resolver.records[("apex.example.test", "CNAME")] = (300, ["other.test."])
+    auth = await find_authoritative("apex.example.test", resolvers=net.resolvers, timeout_s=2)
+    assert auth.error is None and auth.zone == ZONE
+    assert [ns.name for ns in auth.nameservers] == ["ns1.example.test", "ns2.example.test"]
+
+
+async def test_find_authoritative_walks_by_soa_when_a_longer_suffix_gives_no_clear_answer(net: Net) -> None:
+    # A SERVFAIL for the name itself leaves open whether it is a zone of its own: the
+    # shorter suffix's NS cannot be trusted, so the classic SOA walk decides.
+    net.resolver.servfail_ns = (HOST,)
+    auth = await find_authoritative(HOST, resolvers=net.resolvers, timeout_s=2)
+    assert auth.error is None and auth.zone == ZONE
     assert (HOST, "SOA", True, "udp") in net.resolver.log
 
 

@@ -275,3 +275,44 @@ async def test_detect_public_publishes_the_stable_ipv6() -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as client:
         public = await detect_public(config, client, want_ipv6=True, local=local)
     assert public.ipv6 == "2a0c:b641:100:1::100" and "stable address" in public.summary
+
+
+def _echoes(answers: dict[str, tuple[float, str]]):  # type: ignore[no-untyped-def]
+    """An async echo handler: host -> (delay in seconds, body)."""
+    import asyncio
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        delay, body = answers[request.url.host]
+        await asyncio.sleep(delay)
+        return httpx.Response(200, text=body)
+    return handler
+
+
+async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sources_agree() -> None:
+    import asyncio
+
+    # Three of five agree at once; the two slow ones could not overturn that, so the
+    # round ends without them instead of after their (here 30 s) answer.
+    urls = tuple(f"https://e{i}" for i in range(1, 6))
+    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), ip_echo_v6=()), hosts=(DUCK,))
+    handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "23.128.64.20"), "e3": (0.01, "23.128.64.20"),
+                       "e4": (30, "23.128.64.20"), "e5": (30, "198.51.100.1")})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        public = await asyncio.wait_for(detect_public(config, client, want_ipv6=False), 5)
+    assert public.ipv4 == "23.128.64.20" and public.problem_v4 is None
+    assert [s.endpoint for s in public.sources] == list(urls)          # configuration order kept
+    skipped = {s.endpoint: s.error for s in public.sources if not s.value}
+    assert set(skipped) == {"https://e4", "https://e5"}
+    assert all(e and e.startswith("not waited for") for e in skipped.values())
+    assert "3 of 3 sources agree (2 more not waited for)" in public.summary
+
+
+async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagree() -> None:
+    # e1 and e2 disagree at once: only e3's later answer decides.
+    urls = ("https://e1", "https://e2", "https://e3")
+    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), ip_echo_v6=()), hosts=(DUCK,))
+    handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "198.51.100.1"), "e3": (0.2, "23.128.64.20")})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        public = await detect_public(config, client, want_ipv6=False)
+    assert public.ipv4 == "23.128.64.20"
+    assert all(s.value for s in public.sources) and "not waited for" not in public.summary
