@@ -245,6 +245,16 @@ class IgdClient:
         except Exception as exc:        # miniupnpc raises bare Exception with strupnperror text
             raise upnp_error_from(exc, action) from None
 
+    async def _answers(self, action: str) -> None:
+        """Raise UpnpError unless the router answers a mandatory action (a UPnP fault is an
+        answer too; only silence or transport trouble counts as not answering)."""
+        try:
+            await self._call(lambda u: u.externalipaddress(), action=action)
+        except UpnpError as exc:
+            if exc.code is None:
+                detail = str(exc).removeprefix(f"{action}: ")
+                raise UpnpError(f"{action}: the router did not answer ({detail})") from None
+
     @property
     def lan_address(self) -> str | None:
         """Our LAN address as the IGD sees it (miniupnpc's lanaddr after selectigd)."""
@@ -328,6 +338,10 @@ class IgdClient:
                 return None
             raise
         if not entry:
+            # miniupnpc's getspecificportmapping answers None for "no such mapping" and for
+            # "the router did not answer" alike (seen with miniupnpd killed): only a router
+            # that still answers another call makes the None mean "none".
+            await self._answers(f"reading mapping {external_port}/{proto.lower()}")
             return None
         try:
             ihost, iport, desc, enabled, lease = entry[:5]

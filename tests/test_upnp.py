@@ -207,6 +207,44 @@ async def test_list_and_delete_mappings() -> None:
     assert await igd.get_mapping(5000, "UDP") is None
 
 
+class DeadRouter(FakeUPnP):
+    """What miniupnpc does once miniupnpd is gone (measured in the lab with miniupnpd
+    SIGKILLed): getspecificportmapping returns None as if nothing were mapped, every
+    other call raises "Miniupnpc HTTP error"."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dead = False
+
+    def _check(self) -> None:
+        if self.dead:
+            raise Exception("Miniupnpc HTTP error")
+
+    def externalipaddress(self) -> str:
+        self._check()
+        return super().externalipaddress()
+
+    def deleteportmapping(self, eport: int, proto: str, rhost: str = "") -> bool:
+        self._check()
+        return super().deleteportmapping(eport, proto, rhost)
+
+    def getspecificportmapping(self, eport: int, proto: str) -> tuple | None:
+        return None if self.dead else super().getspecificportmapping(eport, proto)
+
+
+async def test_a_silent_router_is_never_read_as_having_no_mapping() -> None:
+    fake = DeadRouter()
+    igd = await connect(fake)
+    await igd.add_mapping(8080, "TCP", "192.168.1.100", 8080, "test")
+    fake.dead = True
+    with pytest.raises(UpnpError, match="did not answer"):
+        await igd.get_mapping(8080, "TCP")
+    with pytest.raises(UpnpError):
+        await igd.delete_mapping(8080, "TCP")
+    fake.dead = False
+    assert await igd.get_mapping(9999, "TCP") is None       # a live router's "none" is believed
+
+
 async def test_hanging_router_call_is_bounded() -> None:
     igd = await connect(FakeUPnP(hang_s=1.0), timeout_s=0.2)
     with pytest.raises(UpnpError, match="did not answer within 0.2 s"):

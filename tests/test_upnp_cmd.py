@@ -44,6 +44,9 @@ class FakeUPnP:
         self.table[(eport, proto)] = (ihost, iport, desc, lease)
         return True
 
+    def externalipaddress(self) -> str:
+        return "23.128.64.20"
+
     def deleteportmapping(self, eport: int, proto: str, rhost: str = "") -> bool:
         if (eport, proto) not in self.table:
             raise Exception("NoSuchEntryInArray")
