@@ -588,7 +588,7 @@ class _Run:
             return
         status: ProbeStatus = forced or ("skipped" if out.status == "ok" else out.status)
         self._emit(ProbeRecord("traceroute", job.target, status, out.ms, "",
-                               out.error or "not possible here (needs root)"))
+                               out.error or "not possible here (needs root, or Linux for the unprivileged trace)"))
 
     def _record_published(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         value = out.value

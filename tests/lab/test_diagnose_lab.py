@@ -88,6 +88,57 @@ def test_home_without_upnp_as_root_uses_traceroute_for_nat(lab_factory: Any) -> 
     assert "no-upnp" in finding_ids(r)
 
 
+@pytest.fixture
+def as_nobody(tmp_path_factory: Any) -> Any:
+    """Run `diagnose --json` as user nobody (the way most people run the tool) in a lab."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.lab.topology import VENV_BIN
+
+    nobody = 65534
+    made: list[Path] = []
+
+    def run(lab: Any) -> dict[str, Any]:
+        # pytest's tmp_path lives under a root-only directory: nobody needs its own.
+        home = Path(tempfile.mkdtemp(prefix="ddnsw-diag-nobody-", dir="/tmp"))
+        made.append(home)
+        config = home / "config.toml"
+        shutil.copy(lab.config_path, config)
+        for p in (home, config):
+            os.chown(p, nobody, nobody)
+        env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config), HOME=str(home), XDG_CONFIG_HOME=str(home))
+        out = lab.run(["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
+                       str(VENV_BIN / "ddns-wizard"), "diagnose", "--json"], env=env, timeout=60)
+        assert out.returncode == 0, out.stderr[-3000:]
+        return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+    yield run
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def test_cgnat_is_told_from_double_nat_without_root(lab_factory: Any, as_nobody: Any) -> None:
+    """miniupnpd will not name a shared-space WAN, so only the hops can tell the ISP's CGNAT
+    from a second router at home; as an ordinary user the trace uses UDP probes whose ICMP
+    errors the kernel hands over without privilege. (A fresh lab: routers rate-limit ICMP.)"""
+    lab = lab_factory("cgnat")
+    r = as_nobody(lab)
+    assert r["nat"]["verdict"] == "cgnat", explain(r)
+    assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.CGNAT_GW], explain(r)
+    (trace,) = [p for p in r["probes"] if p["name"] == "traceroute"]
+    assert trace["status"] == "ok", explain(r)
+
+
+def test_home_without_upnp_without_root_still_finds_one_nat(lab_factory: Any, as_nobody: Any) -> None:
+    lab = lab_factory("home-no-upnp")
+    r = as_nobody(lab)
+    assert r["nat"]["verdict"] == "nat", explain(r)
+    assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.CUSTOMER_GW], explain(r)
+
+
 def test_double_nat(lab_double_nat: Any) -> None:
     r = diagnose(lab_double_nat)
     assert r["connectivity"] == "online", explain(r)
