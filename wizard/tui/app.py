@@ -50,6 +50,22 @@ class WizardApp(App[None]):
         self.report_dir = report_dir or Path.cwd()
         self.theme = LIGHT_THEME if light else DARK_THEME
 
+    def _fatal_error(self) -> None:
+        """An unhandled exception: Textual's own report shows every frame's local variables,
+        which here include passwords and tokens. Ours shows no locals and is redacted.
+        (Textual has no public hook for this; it is pinned, and tests/tui checks it.)"""
+        import sys
+        import traceback
+
+        from rich.text import Text
+
+        self.bell()
+        text = self.redact("".join(traceback.format_exception(*sys.exc_info())))
+        self._exit_renderables.append(Text(
+            f"{text}\nddns-wizard stopped on an internal error (shown above, secrets removed). "
+            "Please report it."))
+        self._close_messages_no_wait()
+
     def on_mount(self) -> None:
         from .screens.welcome import WelcomeScreen
 
@@ -110,6 +126,13 @@ class WizardApp(App[None]):
         from checks.redact import Redactor
 
         redactor = Redactor.from_config(self.state.config_to_save())
+        # What is typed but not yet checked counts too (short values are left: they would
+        # blank out ordinary words).
+        from checks.providers.registry import PROVIDERS
+
+        secret_fields = {(p.name, f.name) for p in PROVIDERS.values() for f in p.fields if f.secret}
+        redactor.add(value for provider, draft in self.state.drafts.items() for field, value in draft.items()
+                     if (provider, field) in secret_fields and len(value) >= 4)
         return redactor.text(text)
 
     async def action_quit(self) -> None:
