@@ -132,16 +132,27 @@ def build_findings(
     elif connectivity == "limited":
         answered = sorted({s.method for s in external.sources if s.value})
         failed = sorted({s.method for s in external.sources if not s.value} - set(answered))
-        out.append(Finding(
-            "limited-connectivity", "warning", "Only part of the internet answered",
-            f"Answers came over {', '.join(answered) or 'nothing'}, but not over {', '.join(failed) or '-'}. "
-            "A firewall, a captive portal (hotel or guest Wi-Fi login page) or a filtering ISP can do this; "
-            "a DDNS client needs outgoing HTTPS to reach its provider.",
-            _bullets([
-                "If this is a guest or hotel network, open a browser and accept its login page.",
-                "Check firewall or security software that filters outgoing HTTPS.",
-            ]),
-        ))
+        http_errors = [s.error or "" for s in external.sources if s.method == "http" and not s.value]
+        only_slow = bool(http_errors) and all(e.startswith("no answer within") for e in http_errors)
+        if only_slow:
+            # Nothing refused or broke the HTTPS exchanges: they ran out of time, which a very
+            # slow or lossy line does on its own (HTTPS needs several round trips, DNS one).
+            detail = (f"Answers came over {', '.join(answered) or 'nothing'}, but the HTTPS echoes only timed "
+                      "out. A very slow or lossy line does that (an HTTPS exchange needs several round "
+                      "trips, a DNS answer one); so can a firewall or captive portal that silently drops "
+                      "HTTPS. A DDNS client needs outgoing HTTPS to reach its provider.")
+            steps = ["If the line is slow (satellite, busy mobile network), run the diagnosis again with "
+                     "more time: `ddns-wizard diagnose --budget 30`.",
+                     "If this is a guest or hotel network, open a browser and accept its login page."]
+        else:
+            detail = (f"Answers came over {', '.join(answered) or 'nothing'}, but not over "
+                      f"{', '.join(failed) or '-'}. A firewall, a captive portal (hotel or guest Wi-Fi login "
+                      "page) or a filtering ISP can do this; a DDNS client needs outgoing HTTPS to reach its "
+                      "provider.")
+            steps = ["If this is a guest or hotel network, open a browser and accept its login page.",
+                     "Check firewall or security software that filters outgoing HTTPS."]
+        out.append(Finding("limited-connectivity", "warning", "Only part of the internet answered",
+                           detail, _bullets(steps)))
 
     # --- the NAT verdict, as a finding ---
     v = nat.verdict

@@ -177,6 +177,19 @@ def test_limited_connectivity_names_what_answered() -> None:
     assert "dns" in f.detail and "http" in f.detail
 
 
+def test_limited_connectivity_from_https_timeouts_suggests_a_slow_line_before_a_firewall() -> None:
+    from dataclasses import replace
+
+    e = ext(("http", "https://e1/", None), ("http", "https://e2/", None), ("dns", "opendns", PUBLIC))
+    slow = replace(e, sources=tuple(replace(s, error="no answer within 3 s") if s.method == "http" else s
+                                    for s in e.sources))
+    f = by_id(build_findings("limited", HOME, slow, NatResult("nat", PUBLIC), ROUTER), "limited-connectivity")
+    assert "slow or lossy line" in f.detail and "--budget" in f.fix
+    # A refusal is no slowness: then the firewall comes first again.
+    f = by_id(build_findings("limited", HOME, e, NatResult("nat", PUBLIC), ROUTER), "limited-connectivity")
+    assert "slow" not in f.detail and "firewall" in f.fix
+
+
 def test_findings_come_most_serious_first() -> None:
     maps = (PortMapping(3389, "TCP", "192.168.1.60", 3389, "rdp"),)
     fs = build_findings("online", V6_HOME, AGREED, NatResult("cgnat", "100.64.1.20"),
