@@ -243,8 +243,8 @@ def update_phases(lab: Lab, hostname: str, runs: int) -> str:
     return ("phases of one update in-process (bench/update_phases.py, medians): engine imports {imports:.3f} s, HTTP client {client:.3f} s, "
             "echo quorum {echo:.3f} s, authoritative lookup {dns:.3f} s, provider request {update:.3f} s; "
             .format(**seq)
-            + f"with the lookup run alongside the echoes the async part takes {par['total_async']:.3f} s "
-              f"instead of {seq['total_async']:.3f} s")
+            + f"run alongside the echoes, as `update` does, the async part takes {par['total_async']:.3f} s "
+              f"instead of {seq['total_async']:.3f} s one after the other")
 
 
 def bench_update(runs: int, opts: dict[str, Any]) -> None:
@@ -668,7 +668,7 @@ def write_results(command: str, runs: int, opts: dict[str, Any], started: float)
         "`checkip-server 11.1.0.10:443`, `checkip-ssl true`) and `ca-trust-file`. ddns-wizard: "
         "`ddns-wizard update --json` (echo quorum, authoritative DNS check, then the update). The notes "
         "break one update into phases in-process (bench/update_phases.py, the engine's own functions) and "
-        "measure what running the authoritative lookup alongside the echo quorum would save.",
+        "compare running the authoritative lookup after the echo quorum with running it alongside (what `update` does).",
         "- diagnose: `ddns-wizard diagnose --json` with the dyndns2 host configured vs `upnpc -s; dig @auth; "
         "dig @resolver; curl echo; curl port checker; ping -c1 HOST`, run one after the other.",
         "- day: three identical labs at once, one daemon each, the same check interval (ddclient's minimum, "

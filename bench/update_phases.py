@@ -2,8 +2,8 @@
 
     python bench/update_phases.py seq|par
 
-seq: as `update` runs them (echo quorum, then the authoritative lookup, then the update);
-par: the authoritative lookup alongside the echo quorum (what it would save).
+seq: one after the other (echo quorum, then the authoritative lookup, then the update);
+par: the authoritative lookup alongside the echo quorum (how `update` runs them).
 Prints one JSON object of seconds per phase and the provider's reply code.
 """
 import asyncio, sys, time, json
