@@ -106,7 +106,7 @@ def agree(sources: Sequence[ExternalSource], family: int, configured: int) -> tu
     skipped = sum(1 for s in sources if s.family == family and not s.value and s.error
                   and s.error.startswith("not waited for"))
     summary = f"IPv{family}: {count} of {len(answering)} sources agree" + (
-        f" ({skipped} more not waited for)" if skipped else "")
+        f"; {skipped} more not waited for" if skipped else "")
     if count * 2 <= len(answering) or count < need:
         listing = ", ".join(f"{s.endpoint} saw {s.value}" for s in answering)
         why = ("only one source answered" if len(answering) == 1 and need > 1

@@ -304,7 +304,7 @@ async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sou
     skipped = {s.endpoint: s.error for s in public.sources if not s.value}
     assert set(skipped) == {"https://e4", "https://e5"}
     assert all(e and e.startswith("not waited for") for e in skipped.values())
-    assert "3 of 3 sources agree (2 more not waited for)" in public.summary
+    assert "3 of 3 sources agree; 2 more not waited for" in public.summary
 
 
 async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagree() -> None:
