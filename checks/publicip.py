@@ -124,9 +124,14 @@ def _root_os_error(exc: BaseException) -> OSError | None:
 
 
 def _connect_error_text(exc: Exception) -> str:
+    import ssl
+
     root = _root_os_error(exc)
-    # asyncio words it "Connect call failed (...)": the errno's own text says why.
-    text = f"{exc} ({os.strerror(root.errno)})" if root is not None and root.errno else str(exc)
+    # asyncio words it "Connect call failed (...)": the errno's own text says why. Not for
+    # TLS errors: their errno is OpenSSL's reason number, and os.strerror of it is nonsense
+    # ("certificate verify failed ... (Operation not permitted)").
+    useful = root is not None and root.errno and not isinstance(root, ssl.SSLError)
+    text = f"{exc} ({os.strerror(root.errno)})" if useful and root is not None and root.errno else str(exc)
     low = text.lower()
     if "refused" in low:
         return "connection refused"

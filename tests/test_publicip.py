@@ -305,3 +305,18 @@ def test_summary_several_cgnat_egress_addresses() -> None:
 def test_summary_nothing_answered() -> None:
     info = summarize_external([src("http", "a", None), src("dns", "b", None)])
     assert (info.ipv4, info.ipv6, info.agreement) == (None, None, True)
+
+
+def test_a_tls_failure_is_named_without_a_made_up_os_reason() -> None:
+    import ssl
+
+    from checks.publicip import _connect_error_text
+
+    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                                            "unable to get local issuer certificate (_ssl.c:992)")
+    try:
+        raise httpx.ConnectError(str(cause)) from cause
+    except httpx.ConnectError as exc:
+        text = _connect_error_text(exc)
+    assert text.startswith("TLS failed:") and "certificate verify failed" in text
+    assert "Operation not permitted" not in text          # errno 1 is OpenSSL's, not the OS's

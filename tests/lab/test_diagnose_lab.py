@@ -107,9 +107,12 @@ def as_nobody(tmp_path_factory: Any) -> Any:
         made.append(home)
         config = home / "config.toml"
         shutil.copy(lab.config_path, config)
-        for p in (home, config):
+        ca = home / "ca.pem"                         # the lab's CA lives in a root-only directory
+        shutil.copy(lab.tool_env["SSL_CERT_FILE"], ca)
+        for p in (home, config, ca):
             os.chown(p, nobody, nobody)
-        env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config), HOME=str(home), XDG_CONFIG_HOME=str(home))
+        env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config), HOME=str(home), XDG_CONFIG_HOME=str(home),
+                   SSL_CERT_FILE=str(ca))
         out = lab.run(["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
                        str(VENV_BIN / "ddns-wizard"), "diagnose", "--json"], env=env, timeout=60)
         assert out.returncode == 0, out.stderr[-3000:]
@@ -126,6 +129,7 @@ def test_cgnat_is_told_from_double_nat_without_root(lab_factory: Any, as_nobody:
     errors the kernel hands over without privilege. (A fresh lab: routers rate-limit ICMP.)"""
     lab = lab_factory("cgnat")
     r = as_nobody(lab)
+    assert r["connectivity"] == "online", explain(r)
     assert r["nat"]["verdict"] == "cgnat", explain(r)
     assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.CGNAT_GW], explain(r)
     (trace,) = [p for p in r["probes"] if p["name"] == "traceroute"]
@@ -135,6 +139,7 @@ def test_cgnat_is_told_from_double_nat_without_root(lab_factory: Any, as_nobody:
 def test_home_without_upnp_without_root_still_finds_one_nat(lab_factory: Any, as_nobody: Any) -> None:
     lab = lab_factory("home-no-upnp")
     r = as_nobody(lab)
+    assert r["connectivity"] == "online", explain(r)
     assert r["nat"]["verdict"] == "nat", explain(r)
     assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.CUSTOMER_GW], explain(r)
 
