@@ -29,9 +29,24 @@ USER_AGENT = f"ddns-wizard/{__version__} (+https://github.com/ddns-wizard/ddns-w
 
 
 def ssl_context() -> ssl.SSLContext:
-    """A verifying TLS context that honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``."""
+    """A verifying TLS context that honours ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``.
+
+    A named trust store that exists but cannot be read is a ConfigError: falling back
+    to certifi would turn it into a puzzling "certificate verify failed" on every
+    HTTPS request. (A name that does not exist is ignored, as httpx does.)"""
     cafile = os.environ.get("SSL_CERT_FILE")
     capath = os.environ.get("SSL_CERT_DIR")
+    if cafile:
+        try:
+            with open(cafile, "rb"):
+                pass
+        except FileNotFoundError:
+            cafile = None
+        except OSError as exc:
+            from .errors import ConfigError
+
+            raise ConfigError(f"SSL_CERT_FILE={cafile} cannot be read ({exc.strerror or exc}); "
+                              "fix its permissions or unset SSL_CERT_FILE") from None
     if cafile and os.path.isfile(cafile):
         return ssl.create_default_context(cafile=cafile)
     if capath and os.path.isdir(capath):

@@ -100,3 +100,17 @@ def test_importing_the_client_factory_leaves_httpx_cli_out() -> None:
             "print('click' in sys.modules, 'rich' in sys.modules, hasattr(httpx, 'AsyncClient'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False", "True"], out.stderr
+
+
+def test_a_trust_store_that_cannot_be_read_is_named_not_replaced(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Falling back to certifi would turn a mistyped or unreadable SSL_CERT_FILE into
+    # "certificate verify failed" on every request. (A directory stands in for an
+    # unreadable file: the suite runs as root, which reads anything.)
+    from checks.errors import ConfigError
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"SSL_CERT_FILE=.* cannot be read \(Is a directory\)"):
+        make_client()
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))   # absent: ignored, as httpx does
+    make_client()
