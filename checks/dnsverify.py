@@ -354,6 +354,9 @@ def _short(exc: BaseException) -> str:
     return text if len(text) < 160 else text[:157] + "..."
 
 
+_OTHER_FAMILY_GRACE_S = 0.25
+
+
 async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeout_s: float) -> NameServer:
     async def one(rdtype: str) -> tuple[list[str], str | None]:
         try:
@@ -365,7 +368,28 @@ async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeou
             return [], f"{rdtype} lookup of {ns_name}: {_describe(exc)}"
         return [r.address for r in (ans.rrset or ())], None
 
-    (v4, e4), (v6, e6) = await asyncio.gather(one("A"), one("AAAA"))
+    # One address is enough to ask the server: once either family has answered with
+    # addresses, the other gets a short grace, not the whole deadline (on a lossy line a
+    # lost AAAA answer would otherwise hold up a server already reachable over IPv4).
+    tasks = {rdtype: asyncio.ensure_future(one(rdtype)) for rdtype in ("A", "AAAA")}
+    try:
+        pending = set(tasks.values())
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if pending and any(t.result()[0] for t in done):
+                await asyncio.wait(pending, timeout=_OTHER_FAMILY_GRACE_S)
+                break
+    finally:
+        for task in tasks.values():
+            task.cancel()
+
+    def got(rdtype: str) -> tuple[list[str], str | None]:
+        task = tasks[rdtype]
+        if task.done() and not task.cancelled():
+            return task.result()
+        return [], f"{rdtype} lookup of {ns_name}: not waited for"
+
+    (v4, e4), (v6, e6) = got("A"), got("AAAA")
     addresses = tuple(sorted(v4)) + tuple(sorted(v6))
     error = None if addresses else (e4 or e6 or f"{ns_name} has no A or AAAA record")
     return NameServer(name=ns_name, addresses=addresses, error=error)

@@ -235,6 +235,15 @@ async def test_find_authoritative_walks_to_the_apex_through_the_configured_resol
         (HOST, "NS"), (ZONE, "NS"), ("test", "NS")}
 
 
+async def test_a_lost_aaaa_answer_does_not_hold_up_name_servers_reachable_over_ipv4(net: Net) -> None:
+    # The resolver answers every A question and never an AAAA one (a lossy line at its
+    # worst): the servers' IPv4 addresses are enough, well inside the deadline.
+    net.resolver.mode = "silent-aaaa"
+    auth = await find_authoritative(HOST, resolvers=net.resolvers, timeout_s=2)
+    assert auth.error is None, auth.error
+    assert auth.targets == (("127.0.0.1", "ns1.example.test"), ("127.0.0.2", "ns2.example.test"))
+
+
 async def test_find_authoritative_does_not_take_the_zone_of_an_alias_target(net: Net) -> None:
     # apex.example.test is a CNAME to the apex of other.test: its NS question is answered
     # with other.test's NS records, which say nothing about the zone apex.example.test is in.
