@@ -33,11 +33,13 @@ DEFAULT_ENDPOINTS: dict[str, Any] = {
     "dns_echo": ["opendns", "cloudflare"],
     "stun": ["stun.l.google.com:19302", "stun.cloudflare.com:3478"],
     "port_check": ["https://ifconfig.co/port/{port}"],
+    # the same kinds of prober, asked over IPv6 (`ports check --ipv6`)
+    "port_check_v6": ["https://ifconfig.co/port/{port}"],
     "outbound_target": "portquiz.net",
     "resolvers": ["1.1.1.1", "8.8.8.8", "9.9.9.9"],
 }
 
-_LIST_KEYS = ("ip_echo", "ip_echo_v6", "dns_echo", "stun", "port_check", "resolvers")
+_LIST_KEYS = ("ip_echo", "ip_echo_v6", "dns_echo", "stun", "port_check", "port_check_v6", "resolvers")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Endpoints:
     dns_echo: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["dns_echo"])
     stun: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["stun"])
     port_check: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["port_check"])
+    port_check_v6: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["port_check_v6"])
     outbound_target: str = DEFAULT_ENDPOINTS["outbound_target"]
     resolvers: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["resolvers"])
 
@@ -212,6 +215,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "dns_echo": list(ep.dns_echo),
         "stun": list(ep.stun),
         "port_check": list(ep.port_check),
+        "port_check_v6": list(ep.port_check_v6),
         "outbound_target": ep.outbound_target,
         "resolvers": list(ep.resolvers),
     }

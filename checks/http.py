@@ -61,17 +61,26 @@ def make_client(
     timeout_s: float = 3.0,
     user_agent: str | None = None,
     use_proxy_env: bool = False,
+    local_address: str | None = None,
 ) -> httpx.AsyncClient:
     """A new ``httpx.AsyncClient``; the caller closes it (``async with``).
 
     ``timeout_s`` bounds each phase (connect, read, write, pool); callers that
     need a tighter deadline for a whole request wrap it in ``asyncio.timeout``.
+    ``local_address`` binds every connection to this source address (the IPv6 port
+    test: the prober must see, and dial back, this host's stable address rather
+    than a temporary one; an IPv6 source also means IPv6 is used).
     """
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=8)
+    context = ssl_context()
+    transport = (httpx.AsyncHTTPTransport(verify=context, local_address=local_address, limits=limits)
+                 if local_address else None)
     return httpx.AsyncClient(
-        verify=ssl_context(),
+        transport=transport,
+        verify=context,
         timeout=httpx.Timeout(timeout_s),
         headers={"User-Agent": user_agent or USER_AGENT},
         follow_redirects=False,
         trust_env=use_proxy_env,
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=8),
+        limits=limits,
     )

@@ -110,6 +110,7 @@ class Internet:
             "stun": [f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}"],
             # the project's own probe server first (nonce banner, UDP), echoip-style as fallback
             "port_check": [f"ddnsw+{self.probe_url}", f"https://{plan.PROBE}/port/{{port}}"],
+            "port_check_v6": ([f"ddnsw+https://[{self._v6['PROBE_V6']}]"] if self._v6["PROBE_V6"] else []),
             "outbound_target": plan.ALLPORTS,
             "resolvers": [plan.RESOLVER, plan.RESOLVER2],
         }

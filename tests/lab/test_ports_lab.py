@@ -281,3 +281,46 @@ def test_upnp_list_without_igd_exits_1_with_alternatives(lab_home_no_upnp: Any) 
     out = lab_home_no_upnp.tool("upnp", "list")
     assert out.returncode == 1
     assert "no UPnP IGD answered" in out.stderr and "Port forwarding" in out.stderr
+
+
+# --------------------------------------------------------------------------- inbound over IPv6
+
+
+def test_ipv6_port_is_firewalled_until_the_router_allows_it_then_open(lab_factory: Any) -> None:
+    """Dual-stack home: the router's IPv6 firewall drops new inbound connections, as home
+    routers do; once the lab's router allows the port (what the user does in its IPv6
+    firewall page), the same test finds it open. The prober is the project's probe server,
+    asked over IPv6 from the host's stable address, dialling that address back."""
+    lab = lab_factory("home", ipv6=True)
+    first = check(lab, "18443", "--ipv6")[(18443, "tcp")]
+    assert first["verdict"] == "firewalled", first
+    assert first["address"] == lab.host_ipv6
+    assert "IPv6 firewall" in first["fix"] and lab.host_ipv6 in first["fix"]
+
+    lab.allow_inbound_v6(18443)
+    second = check(lab, "18443", "--ipv6")[(18443, "tcp")]
+    assert second["verdict"] == "open", second
+    assert any("read this test's nonce" in e for e in second["evidence"]), second
+
+
+def test_under_cgnat_ipv6_is_the_way_in(lab_factory: Any) -> None:
+    """IPv4 is stuck behind the ISP's CGNAT; the same port is reachable over IPv6 once the
+    router allows it — what the CGNAT advice promises, tested end to end."""
+    lab = lab_factory("cgnat", ipv6=True)
+    v4 = check(lab, "18443")[(18443, "tcp")]
+    assert v4["verdict"] == "upstream-nat", v4
+    lab.allow_inbound_v6(18443)
+    v6 = check(lab, "18443", "--ipv6")[(18443, "tcp")]
+    assert v6["verdict"] == "open", v6
+
+
+def test_ipv6_test_on_a_line_without_ipv6_says_so(lab_factory: Any) -> None:
+    lab = lab_factory("home")                     # IPv4 only: its config names no IPv6 prober
+    out = lab.tool("ports", "check", "18443", "--ipv6", "--json", timeout=60)
+    assert out.returncode == 2 and "port_check_v6 is empty" in out.stderr, out.stderr
+    lab.write_config(endpoints_override={"port_check_v6": [f"ddnsw+https://[{plan.PROBE_V6}]"]})
+    out = lab.tool("ports", "check", "18443", "--ipv6", "--json", timeout=60)
+    assert out.returncode == 0, out.stderr
+    (result,) = json.loads(out.stdout)
+    assert result["verdict"] == "no-ipv6" and result["address"] is None
+    assert "no global IPv6 address" in result["evidence"][0]

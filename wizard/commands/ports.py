@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("ports", nargs="+", metavar="PORT[/tcp|/udp]", help="ports to test (default protocol tcp)")
     check.add_argument("--upnp", action="store_true",
                        help="map the ports on the router (UPnP IGD, else NAT-PMP) for the test; removed afterwards")
+    check.add_argument("--ipv6", action="store_true",
+                       help="test over IPv6 instead: this host's stable IPv6 address through the router's IPv6 "
+                            "firewall ([endpoints] port_check_v6); open / firewalled / no-ipv6 / unknown")
     check.add_argument("--json", action="store_true", help="print the result as JSON (DESIGN.md contract)")
     out = sub.add_parser(
         "outbound", help="test which ports this network lets out",
@@ -106,6 +109,11 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     from checks.ports import MappingLedger, parse_port_spec
 
     specs = list(dict.fromkeys(parse_port_spec(p) for p in args.ports))
+    if getattr(args, "ipv6", False):
+        if args.upnp:
+            raise UsageError("--upnp maps IPv4 ports; IPv6 needs no mapping, only a firewall opening "
+                             "(test without --upnp)")
+        return _run_check_v6(args, config, specs)
     if not config.endpoints.port_check:
         raise UsageError("[endpoints] port_check is empty: the inbound test needs an outside prober "
                          "(an echoip URL with {port}, or ddnsw+https://HOST for `ddns-wizard probe-server`)")
@@ -154,6 +162,54 @@ async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingL
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):
                 pass
+
+
+V6_VERDICT_WORDS = {
+    "open": "OPEN over IPv6 — reachable from the internet",
+    "firewalled": "FIREWALLED — a firewall (usually the router's IPv6 firewall) stops it",
+    "no-ipv6": "NO IPv6 — this host has no stable global IPv6 address",
+    "unknown": "UNKNOWN — the test could not decide",
+}
+V6_VERDICT_STYLE = {"open": "green", "firewalled": "yellow", "no-ipv6": "red", "unknown": "magenta"}
+
+
+def check_v6_json(results: Sequence[Any]) -> list[dict[str, Any]]:
+    """``ports check --ipv6 --json``: port, protocol, verdict, address, evidence, fix."""
+    return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "address": r.address,
+             "evidence": list(r.evidence), "fix": r.fix} for r in results]
+
+
+def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
+    import asyncio
+
+    from checks.errors import UsageError
+    from checks.ports6 import check_ipv6_ports
+
+    if not config.endpoints.port_check_v6:
+        raise UsageError("[endpoints] port_check_v6 is empty: the IPv6 test needs an outside prober reachable "
+                         "over IPv6 (an echoip URL with {port}, or ddnsw+https://HOST)")
+    with _Progress(_progress_enabled(args)) as say:
+        results = asyncio.run(check_ipv6_ports(specs, probers_v6=config.endpoints.port_check_v6,
+                                               on_progress=say))
+    if args.json:
+        print(json.dumps(check_v6_json(results), indent=2))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+
+    out = Console()
+    address = next((r.address for r in results if r.address), None)
+    if address:
+        out.print(f"This machine over IPv6: {address}")
+    for result in results:
+        style = V6_VERDICT_STYLE.get(result.verdict, "white")
+        out.print()
+        out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{V6_VERDICT_WORDS[result.verdict]}[/]")
+        for sentence in result.evidence:
+            out.print(f"  • {escape(sentence)}")
+        if result.verdict != "open" and result.fix:
+            out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
+    return 0
 
 
 def _report_leftovers(ledger: "MappingLedger") -> None:

@@ -1,0 +1,152 @@
+"""Inbound IPv6: can the internet reach a port on this host over IPv6?
+
+Under CGNAT or double NAT, IPv6 is usually the way left to host something at home
+(an AAAA record), but only if the home router's IPv6 firewall lets new inbound
+connections through — most drop them by default. There is no NAT here: the global
+address is this host's own, so the question is only "does a firewall stop it?".
+
+The same closed loop as the IPv4 test: a temporary listener on this host's *stable*
+IPv6 address answers with a nonce, and an outside prober from ``[endpoints]
+port_check_v6`` is asked over IPv6 — from that same address, so the prober dials
+back the address a DNS name would carry (not a temporary privacy address, which
+outgoing connections use by default).
+
+Verdicts: ``open`` (the prober reached our listener), ``firewalled`` (it could not:
+the router's IPv6 firewall, or this host's, drops or rejects it), ``no-ipv6`` (this
+host has no stable global IPv6 address), ``unknown`` (the test could not be made:
+no prober answered, a port below 1024 without root, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Sequence
+
+from .listener import NonceListener, banner_has_nonce, open_listener
+from .model import LocalInfo
+from .ports import PortSpec, ProbeAnswer, ask_probers, parse_probers
+
+Port6Verdict = Literal["open", "firewalled", "no-ipv6", "unknown"]
+
+FIREWALL_FIX = (
+    "Allow new inbound {proto} connections to {address} port {port} in the router's IPv6 firewall "
+    "(look for 'IPv6 firewall', 'IPv6 filter', 'pinhole' or 'allow inbound IPv6'; routers drop them by "
+    "default), and in this host's firewall (ufw, firewalld, nftables, Windows Defender). Allow that one "
+    "address and port, not the whole network."
+)
+
+
+@dataclass(frozen=True)
+class Port6Result:
+    port: int
+    protocol: Literal["tcp", "udp"]
+    verdict: Port6Verdict
+    address: str | None              # the IPv6 address tested (this host's stable one)
+    evidence: tuple[str, ...] = ()
+    fix: str = ""
+
+
+def stable_ipv6(local: LocalInfo) -> tuple[str | None, str | None]:
+    """(this host's stable global IPv6 address, or None with the reason)."""
+    usable = [a for a in local.ipv6_global if not a.temporary and not a.deprecated]
+    if usable:
+        return usable[0].address, None
+    if any(a.temporary for a in local.ipv6_global):
+        return None, ("this host has only temporary (privacy) IPv6 addresses, which change daily: give it a "
+                      "stable one (SLAAC with a stable interface identifier, or a DHCPv6 reservation)")
+    return None, "this host has no global IPv6 address (the line or the router does not provide IPv6)"
+
+
+def _verdict(spec: PortSpec, address: str, listener: NonceListener, answer: ProbeAnswer | None,
+             prober_errors: Sequence[str]) -> Port6Result:
+    where = f"[{address}]:{spec.port}/{spec.protocol}"
+    proto = spec.protocol.upper()
+
+    def result(verdict: Port6Verdict, *evidence: str, fix: str = "") -> Port6Result:
+        return Port6Result(spec.port, spec.protocol, verdict, address, tuple(evidence), fix)
+
+    existing = listener.state == "in-use"   # a service already listens: test it instead
+    if not listener.listening and not existing:
+        return result("unknown", listener.error or f"could not listen on {where}")
+    if answer is None:
+        return result("unknown", "No IPv6 prober can test this protocol (echoip-style probers test TCP only).",
+                      *prober_errors)
+    if answer.observed_ip is not None and answer.observed_ip != address:
+        return result("unknown", f"{answer.prober} saw this host as {answer.observed_ip}, not {address}: "
+                                 "the request did not leave from the address under test.")
+    if answer.outcome == "no-answer":
+        return result("unknown", f"No IPv6 prober gave an answer: {answer.error or 'no reply'}.", *prober_errors)
+    if answer.outcome == "reached" and existing:
+        return result("open", f"{answer.prober} reached {where} from outside over IPv6; the service already "
+                              "listening on this port answered.")
+    if answer.outcome == "reached":
+        if answer.kind == "ddnsw" and spec.protocol == "tcp" and not banner_has_nonce(answer.banner, listener.nonce):
+            return result("unknown", f"{answer.prober} connected to {where}, but what answered was not this "
+                                     "test's listener (another service on the port?).")
+        return result("open", f"{answer.prober} reached {where} from outside over IPv6"
+                              + (" and read this test's nonce." if answer.kind == "ddnsw" else "."),
+                      "An AAAA record for this address makes the service reachable by name over IPv6.")
+    how = {"timeout": "the connection attempt timed out (packets dropped on the way)",
+           "refused": "the connection was refused (rejected by a firewall)",
+           "unreachable": "it reported the port unreachable"}.get(answer.result or "", f"it said {answer.result}")
+    ready = (f"The service already listening on {spec.port}/{spec.protocol} was tested (check it listens on "
+             "IPv6 too, not only on 0.0.0.0)" if existing else f"A temporary listener on {where} was ready")
+    return result("firewalled",
+                  f"{ready}; {answer.prober} tried it from outside over IPv6: {how}.",
+                  "IPv6 has no NAT: the address is this host's own, so what stopped the prober is a firewall — "
+                  "usually the router's, which drops new inbound IPv6 connections by default.",
+                  fix=FIREWALL_FIX.format(proto=proto, address=address, port=spec.port))
+
+
+async def check_ipv6_ports(
+    specs: Sequence[PortSpec],
+    *,
+    probers_v6: Sequence[str],
+    local: LocalInfo | None = None,
+    make_client: Callable[[str], Any] | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    probe_timeout_s: float = 10.0,
+) -> tuple[Port6Result, ...]:
+    """Test every port over IPv6 from outside; failures are results, never exceptions.
+
+    ``make_client(address)`` returns an httpx.AsyncClient whose connections leave
+    from ``address`` (injected by tests)."""
+    say = on_progress or (lambda _msg: None)
+    if local is None:
+        from .local import gather_local
+
+        say("reading this machine's IPv6 addresses")
+        local = await gather_local()
+    address, why_not = stable_ipv6(local)
+    if address is None:
+        return tuple(Port6Result(s.port, s.protocol, "no-ipv6", None, (why_not or "",),
+                                 "Without a stable IPv6 address there is nothing to reach over IPv6.")
+                     for s in specs)
+    probers, prober_errors = parse_probers(probers_v6)
+    if make_client is None:
+        from .http import make_client as make_http_client
+
+        def make_client(source: str) -> Any:
+            return make_http_client(timeout_s=probe_timeout_s, local_address=source)
+
+    listeners: list[NonceListener] = []
+    try:
+        say(f"opening temporary listeners on {address}")
+        for spec in specs:
+            listeners.append(await open_listener(spec.port, spec.protocol, host=address))
+        say("asking the outside prober to connect in over IPv6")
+        async with make_client(address) as client:
+            async def probe(listener: NonceListener) -> ProbeAnswer | None:
+                if not (listener.listening or listener.state == "in-use") or not probers:
+                    return None
+                return await ask_probers(client, probers, listener.port, listener.protocol,
+                                         token=listener.nonce, timeout_s=probe_timeout_s)
+
+            answers = await asyncio.gather(*(probe(listener) for listener in listeners))
+    finally:
+        for listener in listeners:
+            await listener.close()
+    errors = list(prober_errors) or ([] if probers else ["[endpoints] port_check_v6 is empty"])
+    return tuple(_verdict(spec, address, listener, answer, errors)
+                 for spec, listener, answer in zip(specs, listeners, answers))
