@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
 from checks.config import Config, HostConfig
 from checks.model import (
@@ -28,6 +28,9 @@ from checks.model import (
     UpdateResult,
     VerifyResult,
 )
+
+if TYPE_CHECKING:
+    from checks.ports6 import Port6Result
 
 PortProtocol = Literal["tcp", "udp"]
 ProbeCallback = Callable[[ProbeRecord], None]
@@ -107,6 +110,13 @@ class WizardEngine(Protocol):
         """Test inbound reachability from outside; ``on_progress`` gets each verdict as it is
         known (engines that decide all at once may never call it), ``on_status`` a sentence
         about what is happening now."""
+        ...
+
+    async def check_ports_ipv6(
+        self, ports: Sequence[PortSpec], *, on_status: StatusCallback | None = None
+    ) -> tuple[Port6Result, ...]:
+        """The same ports tested over IPv6 (this computer's stable address, through the
+        router's IPv6 firewall)."""
         ...
 
     async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
@@ -214,6 +224,15 @@ class RealEngine:
             for result in report.results:
                 on_progress(result)
         return tuple(report.results)
+
+    async def check_ports_ipv6(
+        self, ports: Sequence[PortSpec], *, on_status: StatusCallback | None = None
+    ) -> tuple[Port6Result, ...]:
+        from checks import ports as ports_mod
+        from checks.ports6 import check_ipv6_ports
+
+        specs = [ports_mod.PortSpec(p.port, p.protocol) for p in ports]
+        return await check_ipv6_ports(specs, probers_v6=self.config.endpoints.port_check_v6, on_progress=on_status)
 
     async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
         from checks.errors import UpnpError

@@ -14,7 +14,7 @@ import asyncio
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from checks.config import Config, HostConfig, save_config
 from checks.errors import UpnpError
@@ -299,6 +299,28 @@ class FakeEngine:
             if on_progress:
                 on_progress(r)
         return tuple(results)
+
+    async def check_ports_ipv6(self, ports: Sequence[PortSpec], *,
+                               on_status: StatusCallback | None = None) -> tuple[Any, ...]:
+        from checks.ports6 import FIREWALL_FIX, Port6Result
+
+        self.calls.append(("check_ports_ipv6", tuple(ports)))
+        if on_status:
+            on_status(f"opening temporary listeners on {IPV6}")
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        out = []
+        for spec in ports:
+            where = f"[{IPV6}]:{spec.port}/{spec.protocol}"
+            if self.scenario == "cgnat":     # the router's IPv6 firewall still drops it
+                out.append(Port6Result(spec.port, spec.protocol, "firewalled", IPV6, (
+                    f"A temporary listener on {where} was ready; the prober tried it from outside over IPv6: "
+                    "the connection attempt timed out (packets dropped on the way).",),
+                    FIREWALL_FIX.format(proto=spec.protocol.upper(), address=IPV6, port=spec.port)))
+            else:
+                out.append(Port6Result(spec.port, spec.protocol, "open", IPV6, (
+                    f"The prober reached {where} from outside over IPv6 and read this test's nonce.",)))
+        return tuple(out)
 
     async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
         self.calls.append(("add_port_mapping", port))

@@ -184,6 +184,40 @@ async def test_fields_are_validated_as_you_type() -> None:
         assert "Fix the fields marked in red first." in text_of(app.screen.query_one("#status", Static))
 
 
+async def test_under_cgnat_the_port_test_also_tries_ipv6_and_says_what_to_open(messages: MessageLog) -> None:
+    from textual.widgets import Checkbox
+
+    from wizard.tui.messages import PortsReadyOverIpv6
+
+    engine = FakeEngine(scenario="cgnat")
+    app = drive.make_app(engine=engine)
+    async with app.run_test(size=(100, 32), message_hook=messages) as pilot:
+        await drive.to_ports(pilot)
+        ipv6 = app.screen.query_one("#use-ipv6", Checkbox)
+        assert ipv6.display and ipv6.value              # IPv4 cannot work here: IPv6 is ticked
+        await pilot.press("t")
+        await drive.wait_for(pilot, lambda: bool(app.state.ports6) and drive.idle(pilot))
+        assert messages.of(PortsReadyOverIpv6)
+        text = text_of(app.screen.query_one("#port6-443-tcp", Static))
+        assert "firewalled" in text and "router's IPv6 firewall" in text and "2a0c:b641:100:1::100" in text
+        assert "upstream NAT" in text_of(app.screen.query_one("#port-443-tcp", Static))   # IPv4 said too
+
+
+async def test_at_home_ipv6_is_offered_but_not_tested_unless_ticked() -> None:
+    from textual.widgets import Checkbox
+
+    engine = FakeEngine()
+    app = drive.make_app(engine=engine)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.to_ports(pilot)
+        ipv6 = app.screen.query_one("#use-ipv6", Checkbox)
+        assert ipv6.display and not ipv6.value
+        await pilot.press("t")
+        await drive.wait_for(pilot, lambda: bool(app.state.ports) and drive.idle(pilot))
+        assert not any(name == "check_ports_ipv6" for name, _ in engine.calls)
+        assert not app.screen.query("#port6-443-tcp")
+
+
 async def test_isp_blocked_port_shows_verdict_and_fix(messages: MessageLog) -> None:
     app = drive.make_app()
     async with app.run_test(size=(100, 32), message_hook=messages) as pilot:

@@ -7,6 +7,7 @@ Workers never touch widgets; they post one of these, and the screen's handler
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 
@@ -43,6 +44,14 @@ class PortChecked(EngineMessage):
 
 class PortsReady(EngineMessage):
     def __init__(self, results: tuple[PortResult, ...]) -> None:
+        super().__init__()
+        self.results = results
+
+
+class PortsReadyOverIpv6(EngineMessage):
+    """The IPv6 verdicts (``checks.ports6.Port6Result``), after the IPv4 ones."""
+
+    def __init__(self, results: tuple[Any, ...]) -> None:
         super().__init__()
         self.results = results
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from checks.config import Config, HostConfig
 from checks.model import Diagnosis, PortResult, UpdateResult, VerifyResult
@@ -41,6 +41,7 @@ class WizardState:
     mode: Mode = "setup"
     diagnosis: Diagnosis | None = None
     ports: tuple[PortResult, ...] = ()
+    ports6: tuple[Any, ...] = ()                 # checks.ports6.Port6Result, when tested over IPv6
     provider: ProviderInfo | None = None
     host: HostConfig | None = None
     preflight: Preflight | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from textual import work
 from textual.binding import Binding
@@ -14,7 +14,7 @@ from checks.errors import DdnsWizardError
 from checks.model import PortResult
 
 from ...engine import PortSpec
-from ..messages import MappingDone, PortChecked, PortsReady, StatusNote
+from ..messages import MappingDone, PortChecked, PortsReadyOverIpv6, PortsReady, StatusNote
 from ..widgets import esc
 from .base import WizardScreen
 
@@ -71,6 +71,24 @@ def for_the_wizard(text: str) -> str:
     return text
 
 
+VERDICT6_TEXT = {
+    "open": ("[$success]✓ open over IPv6[/]", "reachable from the internet at this computer's IPv6 address"),
+    "firewalled": ("[$error]✗ firewalled[/]", "a firewall stops it, usually the router's IPv6 firewall"),
+    "no-ipv6": ("[$error]✗ no IPv6[/]", "this computer has no stable IPv6 address"),
+    "unknown": ("[$warning]? unknown over IPv6[/]", "the test could not decide"),
+}
+
+
+def result6_text(r: Any) -> str:
+    """One IPv6 verdict (checks.ports6.Port6Result)."""
+    word, meaning = VERDICT6_TEXT.get(r.verdict, (r.verdict, ""))
+    lines = [f"[b]{r.port}/{r.protocol} IPv6[/b]  {word}: {esc(meaning)}"]
+    lines += [f"   • {esc(e)}" for e in r.evidence]
+    if r.fix and r.verdict != "open":
+        lines.append(f"   [b]Fix:[/b] {esc(r.fix)}")
+    return "\n".join(lines)
+
+
 def result_text(r: PortResult) -> str:
     word, meaning = VERDICT_TEXT.get(r.verdict, (r.verdict, ""))
     lines = [f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"]
@@ -96,6 +114,10 @@ an outside prober tries to connect to your public address while the wizard liste
   often); use another port, a tunnel, or a business line.
 - **upstream NAT**: CGNAT or double NAT; see the previous step.
 
+**Also test over IPv6** (offered when this computer has a stable IPv6 address, ticked under
+CGNAT or double NAT) tests the same ports at that address: **firewalled** means the router's
+IPv6 firewall (or this computer's) drops them; allow that one address and port there.
+
 Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 (WireGuard) and expose only the VPN's port. Testing is optional: **n** skips it.
 """
@@ -115,6 +137,11 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         d = self.state.diagnosis
         return d is not None and (d.upnp.available or d.upnp.natpmp_available)
 
+    @property
+    def _has_stable_ipv6(self) -> bool:
+        d = self.state.diagnosis
+        return d is not None and any(not a.temporary and not a.deprecated for a in d.local.ipv6_global)
+
     def compose_body(self) -> Iterable[Widget]:
         yield Static("[b]Which service should be reachable from outside?[/b]", classes="section")
         with Horizontal(id="port-choice"):
@@ -128,6 +155,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
                 yield Static("", id="custom-error", classes="field-error")
                 yield Checkbox("Open it with UPnP for the test (removed after)",
                                value=False, id="use-upnp", compact=True)
+                yield Checkbox("Also test over IPv6", value=False, id="use-ipv6", compact=True)
                 yield Button("Test from outside (t)", id="test", compact=True, variant="primary")
         yield Static("", id="risk-warning")
         yield Static("", id="mapping")          # the UPnP offer: above the (long) verdicts
@@ -136,6 +164,12 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#use-upnp").display = self._upnp_available
+        # Offered when this computer has a stable IPv6 address; ticked when IPv4 cannot work
+        # (CGNAT, double NAT): then IPv6 is the way in worth knowing about.
+        ipv6 = self.query_one("#use-ipv6", Checkbox)
+        ipv6.display = self._has_stable_ipv6
+        d = self.state.diagnosis
+        ipv6.value = self._has_stable_ipv6 and d is not None and d.nat.verdict in ("cgnat", "double-nat")
         self.query_one("#custom-ports").display = False
         self.query_one("#mapping").display = False
         self._update_warning()
@@ -210,20 +244,34 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             self.set_status(f"[$error]{esc(exc)}[/]")
             return
         use_upnp = self._upnp_available and self.query_one("#use-upnp", Checkbox).value
+        use_ipv6 = self._has_stable_ipv6 and self.query_one("#use-ipv6", Checkbox).value
         self.results = {}
         self.query_one("#port-results").remove_children()
         self._offer("")
-        self.started(self.run_check(specs, use_upnp), f"Testing {', '.join(map(str, specs))} from outside")
+        self.started(self.run_check(specs, use_upnp, use_ipv6),
+                     f"Testing {', '.join(map(str, specs))} from outside")
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_check(self, specs: tuple[PortSpec, ...], use_upnp: bool) -> None:
+    async def run_check(self, specs: tuple[PortSpec, ...], use_upnp: bool, use_ipv6: bool = False) -> None:
+        def status(text: str) -> None:
+            self.post_message(StatusNote(text))
+
         results = await self.engine.check_ports(
             specs,
             upnp=use_upnp,
             on_progress=lambda r: self.post_message(PortChecked(r)),
-            on_status=lambda text: self.post_message(StatusNote(text)),
+            on_status=status,
         )
         self.post_message(PortsReady(tuple(results)))
+        if use_ipv6:
+            self.post_message(PortsReadyOverIpv6(tuple(await self.engine.check_ports_ipv6(specs, on_status=status))))
+
+    def on_ports_ready_over_ipv6(self, message: PortsReadyOverIpv6) -> None:
+        box = self.query_one("#port-results")
+        for r in message.results:
+            css = {"open": "verdict-open", "unknown": "verdict-unknown"}.get(r.verdict, "verdict-not-forwarded")
+            box.mount(Static(result6_text(r), id=f"port6-{r.port}-{r.protocol}", classes=f"port-result {css}"))
+        self.state.ports6 = tuple(message.results)
 
     def _show_result(self, r: PortResult) -> None:
         key = f"{r.port}/{r.protocol}"
