@@ -23,6 +23,7 @@ Connectivity = Literal["online", "limited", "offline"]
 NatVerdictName = Literal["none", "nat", "double-nat", "cgnat", "unknown"]
 Severity = Literal["ok", "info", "warning", "error"]
 PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "upstream-nat", "unknown"]
+Port6VerdictName = Literal["open", "firewalled", "no-ipv6", "unknown"]
 OutboundVerdictName = Literal["open", "blocked", "unknown"]
 VerifyVerdictName = Literal["ok", "propagating", "wrong-ip", "nxdomain", "no-answer", "unknown"]
 UpdateResultName = Literal["updated", "unchanged", "error"]
@@ -156,6 +157,18 @@ class PortResult:
 
 
 @dataclass(frozen=True)
+class Port6Result:
+    """One port tested from outside over IPv6 (``ports check --ipv6``, checks.ports6)."""
+
+    port: int
+    protocol: Literal["tcp", "udp"]
+    verdict: Port6VerdictName
+    address: str | None              # the IPv6 address tested (this host's stable one)
+    evidence: tuple[str, ...] = ()
+    fix: str = ""
+
+
+@dataclass(frozen=True)
 class OutboundResult:
     port: int
     protocol: Literal["tcp", "udp"]
@@ -227,6 +240,7 @@ class Diagnosis:
     schema: str = REPORT_SCHEMA
     # Filled when ports/verify/update ran in the same session (wizard, or report export).
     ports: tuple[PortResult, ...] = ()
+    ports_ipv6: tuple[Port6Result, ...] = ()
     outbound: tuple[OutboundResult, ...] = ()
     verify: tuple[VerifyResult, ...] = ()
     updates: tuple[UpdateResult, ...] = ()

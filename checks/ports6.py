@@ -20,14 +20,13 @@ no prober answered, a port below 1024 without root, ...).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any, Callable, Literal, Sequence
 
 from .listener import NonceListener, banner_has_nonce, open_listener
-from .model import LocalInfo
+from .model import LocalInfo, Port6Result, Port6VerdictName
 from .ports import PortSpec, ProbeAnswer, ask_probers, parse_probers
 
-Port6Verdict = Literal["open", "firewalled", "no-ipv6", "unknown"]
+Port6Verdict = Port6VerdictName
 
 FIREWALL_FIX = (
     "Allow new inbound {proto} connections to {address} port {port} in the router's IPv6 firewall "
@@ -35,16 +34,6 @@ FIREWALL_FIX = (
     "default), and in this host's firewall (ufw, firewalld, nftables, Windows Defender). Allow that one "
     "address and port, not the whole network."
 )
-
-
-@dataclass(frozen=True)
-class Port6Result:
-    port: int
-    protocol: Literal["tcp", "udp"]
-    verdict: Port6Verdict
-    address: str | None              # the IPv6 address tested (this host's stable one)
-    evidence: tuple[str, ...] = ()
-    fix: str = ""
 
 
 def stable_ipv6(local: LocalInfo) -> tuple[str | None, str | None]:

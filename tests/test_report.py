@@ -173,3 +173,25 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     width = int.from_bytes(data[16:20], "big")
     assert width == 400
     assert len(data) > 20_000    # a blank page compresses to a few hundred bytes
+
+
+@pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
+def test_ipv6_port_tests_are_in_the_report_and_redacted_with_the_rest(tmp_path: Path, suffix: str) -> None:
+    from dataclasses import replace
+
+    from checks.model import Port6Result
+
+    tested = Port6Result(8443, "tcp", "firewalled", PUBLIC_V6,
+                         (f"A temporary listener on [{PUBLIC_V6}]:8443/tcp was ready; the prober timed out.",),
+                         f"Allow new inbound TCP connections to {PUBLIC_V6} port 8443 in the router's IPv6 firewall.")
+    diagnosis = replace(home_diagnosis(), ports_ipv6=(tested,))
+    plain = write_report(diagnosis, tmp_path / f"plain{suffix}", config=planted_config()).read_text()
+    assert "firewalled" in plain and PUBLIC_V6 in plain
+    if suffix == ".json":
+        data = json.loads(plain)
+        assert not sorted(validator().iter_errors(data), key=str)
+        assert data["ports_ipv6"][0]["address"] == PUBLIC_V6
+    else:
+        assert "Port tests over IPv6" in plain
+    redacted = write_report(diagnosis, tmp_path / f"red{suffix}", config=planted_config(), redact=True).read_text()
+    assert "firewalled" in redacted and PUBLIC_V6 not in redacted

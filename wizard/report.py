@@ -148,6 +148,11 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
         out += ["## Port tests", "", _md_table(
             ["port", "verdict", "evidence"],
             [[f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]]), ""]
+    if data.get("ports_ipv6"):
+        out += ["## Port tests over IPv6", "", _md_table(
+            ["port", "address", "verdict", "evidence"],
+            [[f"{p['port']}/{p['protocol']}", p["address"] or "-", p["verdict"], " ".join(p["evidence"])]
+             for p in data["ports_ipv6"]]), ""]
     if data.get("outbound"):
         out += ["## Outbound ports", "", _md_table(
             ["port", "verdict", "ms"],
@@ -271,6 +276,10 @@ def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     if data.get("ports"):
         parts += ["<h2>Port tests</h2>", _html_table(["port", "verdict", "evidence"], [
             [f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]])]
+    if data.get("ports_ipv6"):
+        parts += ["<h2>Port tests over IPv6</h2>", _html_table(["port", "address", "verdict", "evidence"], [
+            [f"{p['port']}/{p['protocol']}", p["address"] or "-", p["verdict"], " ".join(p["evidence"])]
+            for p in data["ports_ipv6"]])]
     if data.get("outbound"):
         parts += ["<h2>Outbound ports</h2>", _html_table(["port", "verdict", "ms"], [
             [f"{o['port']}/{o.get('protocol', 'tcp')}", o["verdict"], o["ms"]] for o in data["outbound"]])]

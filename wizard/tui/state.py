@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from checks.config import Config, HostConfig
-from checks.model import Diagnosis, PortResult, UpdateResult, VerifyResult
+from checks.model import Diagnosis, Port6Result, PortResult, UpdateResult, VerifyResult
 
 from ..engine import Preflight, ProviderInfo
 
@@ -41,7 +41,7 @@ class WizardState:
     mode: Mode = "setup"
     diagnosis: Diagnosis | None = None
     ports: tuple[PortResult, ...] = ()
-    ports6: tuple[Any, ...] = ()                 # checks.ports6.Port6Result, when tested over IPv6
+    ports6: tuple[Port6Result, ...] = ()         # when tested over IPv6 too
     provider: ProviderInfo | None = None
     host: HostConfig | None = None
     preflight: Preflight | None = None
@@ -86,6 +86,7 @@ class WizardState:
         return replace(
             self.diagnosis,
             ports=self.ports or self.diagnosis.ports,
+            ports_ipv6=self.ports6 or self.diagnosis.ports_ipv6,
             verify=(self.verify,) if self.verify else self.diagnosis.verify,
             updates=(self.update,) if self.update else self.diagnosis.updates,
         )
