@@ -56,12 +56,35 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+class _DeadlineTransport(httpx.AsyncBaseTransport):
+    """Bounds each exchange as a whole. httpx's timeouts are per phase (connect, write,
+    read each get ``timeout_s``), so on a lossy line SYN and TLS retransmissions plus a
+    slow answer can add up to several times the nominal timeout."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, deadline_s: float) -> None:
+        self.inner = inner
+        self.deadline_s = deadline_s
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        import asyncio
+
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                return await self.inner.handle_async_request(request)
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"no complete answer within {self.deadline_s:g} s", request=request) from None
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 def make_client(
     *,
     timeout_s: float = 3.0,
     user_agent: str | None = None,
     use_proxy_env: bool = False,
     local_address: str | None = None,
+    request_deadline_s: float | None = None,
 ) -> httpx.AsyncClient:
     """A new ``httpx.AsyncClient``; the caller closes it (``async with``).
 
@@ -70,11 +93,16 @@ def make_client(
     ``local_address`` binds every connection to this source address (the IPv6 port
     test: the prober must see, and dial back, this host's stable address rather
     than a temporary one; an IPv6 source also means IPv6 is used).
+    ``request_deadline_s`` bounds each exchange as a whole (connect, TLS, request, the
+    response's headers), not only each phase.
     """
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=8)
     context = ssl_context()
-    transport = (httpx.AsyncHTTPTransport(verify=context, local_address=local_address, limits=limits)
-                 if local_address else None)
+    transport: httpx.AsyncBaseTransport | None = None
+    if local_address or request_deadline_s:
+        transport = httpx.AsyncHTTPTransport(verify=context, local_address=local_address, limits=limits)
+        if request_deadline_s:
+            transport = _DeadlineTransport(transport, request_deadline_s)
     return httpx.AsyncClient(
         transport=transport,
         verify=context,

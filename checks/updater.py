@@ -338,7 +338,7 @@ def make_provider_client() -> Any:
     from .http import make_client
     from .providers.base import REQUEST_TIMEOUT_S, user_agent
 
-    return make_client(timeout_s=REQUEST_TIMEOUT_S, user_agent=user_agent())
+    return make_client(timeout_s=REQUEST_TIMEOUT_S, user_agent=user_agent(), request_deadline_s=REQUEST_TIMEOUT_S)
 
 
 async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, resolvers: Sequence[str],

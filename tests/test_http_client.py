@@ -114,3 +114,28 @@ def test_a_trust_store_that_cannot_be_read_is_named_not_replaced(tmp_path: Path,
         make_client()
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))   # absent: ignored, as httpx does
     make_client()
+
+
+async def test_a_request_deadline_bounds_the_whole_exchange_not_each_phase() -> None:
+    # The server answers after 3 s: inside httpx's per-phase timeout (5 s), outside the
+    # 0.5 s deadline for the whole exchange, which is what the provider client uses.
+    import asyncio
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        await asyncio.sleep(3)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(slow, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    try:
+        async with make_client(timeout_s=5, request_deadline_s=0.5) as client:
+            with pytest.raises(httpx.ReadTimeout, match="no complete answer within 0.5 s"):
+                await client.get(url)
+        async with make_client(timeout_s=5) as client:          # per phase only: it waits
+            assert (await client.get(url)).text == "ok"
+    finally:
+        server.close()
+        await server.wait_closed()
