@@ -195,21 +195,27 @@ def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
         print(json.dumps(check_v6_json(results), indent=2))
         return 0
     from rich.console import Console
-    from rich.markup import escape
 
     out = Console()
     address = next((r.address for r in results if r.address), None)
     if address:
         out.print(f"This machine over IPv6: {address}")
     for result in results:
-        style = V6_VERDICT_STYLE.get(result.verdict, "white")
-        out.print()
-        out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{V6_VERDICT_WORDS[result.verdict]}[/]")
-        for sentence in result.evidence:
-            out.print(f"  • {escape(sentence)}")
-        if result.verdict != "open" and result.fix:
-            out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
+        _print_verdict(out, result, V6_VERDICT_WORDS, V6_VERDICT_STYLE)
     return 0
+
+
+def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[str, str]) -> None:
+    """One port's verdict, its evidence and (unless open) the fix."""
+    from rich.markup import escape
+
+    style = styles.get(result.verdict, "white")
+    out.print()
+    out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{words[result.verdict]}[/]")
+    for sentence in result.evidence:
+        out.print(f"  • {escape(sentence)}")
+    if result.verdict != "open" and result.fix:
+        out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
 
 
 def _report_leftovers(ledger: "MappingLedger") -> None:
@@ -248,13 +254,7 @@ def _print_check(report: "PortCheckReport") -> None:
         out.print(f"NAT: {report.nat.verdict}"
                   + (f" (router WAN {report.nat.router_wan_ipv4})" if report.nat.router_wan_ipv4 else ""))
     for result in report.results:
-        style = VERDICT_STYLE.get(result.verdict, "white")
-        out.print()
-        out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{VERDICT_WORDS[result.verdict]}[/]")
-        for sentence in result.evidence:
-            out.print(f"  • {escape(sentence)}")
-        if result.verdict != "open" and result.fix:
-            out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
+        _print_verdict(out, result, VERDICT_WORDS, VERDICT_STYLE)
     out.print()
     out.print(f"[dim]{escape(HAIRPIN_NOTE)}[/]")
 
