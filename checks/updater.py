@@ -199,8 +199,10 @@ async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[Extern
     finally:
         for task in pending:
             task.cancel()
-        # Let the cancelled ones close their sockets now rather than at interpreter exit.
-        await asyncio.gather(*pending, return_exceptions=True)
+        # Let the cancelled ones close their sockets now rather than at interpreter exit,
+        # within a bound: a library's shielded cleanup must not hold the round up.
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
     ms = round((asyncio.get_running_loop().time() - started) * 1000, 1)
     by_task = {t: t.result() for t in pending if t.done() and not t.cancelled() and t.exception() is None}
     out: list[ExternalSource] = []

@@ -316,3 +316,10 @@ async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagre
         public = await detect_public(config, client, want_ipv6=False)
     assert public.ipv4 == "23.128.64.20"
     assert all(s.value for s in public.sources) and "not waited for" not in public.summary
+
+
+async def test_no_echo_configured_is_said_not_crashed() -> None:
+    config = Config(endpoints=Endpoints(ip_echo=(), dns_echo=(), ip_echo_v6=()), hosts=(DUCK,))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))) as client:
+        public = await detect_public(config, client, want_ipv6=False)
+    assert public.ipv4 is None and "no IPv4 echo service is configured" in (public.problem_v4 or "")
