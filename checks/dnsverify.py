@@ -261,35 +261,30 @@ async def find_authoritative(
     try:
         async with asyncio.timeout(timeout_s):
             # One round trip in the usual case: every suffix's NS at once.
-            zone_name, ns_answer = await _zone_by_ns(name, resolver)
-            if zone_name is not None and ns_answer is not None:
-                ns_names = sorted({r.target.to_text(omit_final_dot=True) for r in (ns_answer.rrset or ())})
+            found, ns_answer = await _zone_by_ns(name, resolver)
+            if found is not None and ns_answer is not None:
+                zone_name = found
                 zone = zone_name.to_text(omit_final_dot=True) or "."
-                per_ns = max(0.2, timeout_s - (time.monotonic() - started))
-                nameservers = await asyncio.gather(*(_resolve_ns(resolver, n, per_ns) for n in ns_names))
-                if not any(ns.addresses for ns in nameservers):
-                    return done(zone, tuple(nameservers),
-                                error=f"none of the name servers of {zone} ({', '.join(ns_names)}) has an address")
-                return done(zone, tuple(nameservers))
-            # Otherwise the classic walk, whose failures say precisely what is wrong.
-            try:
-                zone_name = await _hedged(lambda: dns.asyncresolver.zone_for_name(
-                    name, resolver=resolver, lifetime=timeout_s))
-            except dns.resolver.NoRootSOA:
-                return done(None, error=f"no zone found for {hostname}: no parent domain exists (NXDOMAIN up to the root)")
-            except dns.resolver.NoNameservers as exc:
-                return done(None, error=f"the resolvers failed to look up the zone of {hostname} ({_short(exc)})")
-            except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
-                return done(None, error=f"the resolvers did not answer in {timeout_s:g} s while looking up the zone of {hostname}")
-            zone = zone_name.to_text(omit_final_dot=True) or "."
-            try:
-                ns_answer = await _hedged(lambda: resolver.resolve(zone_name, "NS", raise_on_no_answer=False))
-            except dns.resolver.NXDOMAIN:
-                return done(zone, error=f"zone {zone} has no NS records (NXDOMAIN)")
-            except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
-                return done(zone, error=f"the resolvers did not answer the NS query for {zone}")
-            except dns.resolver.NoNameservers as exc:
-                return done(zone, error=f"the resolvers failed the NS query for {zone} ({_short(exc)})")
+            else:
+                # Otherwise the classic walk, whose failures say precisely what is wrong.
+                try:
+                    zone_name = await _hedged(lambda: dns.asyncresolver.zone_for_name(
+                        name, resolver=resolver, lifetime=timeout_s))
+                except dns.resolver.NoRootSOA:
+                    return done(None, error=f"no zone found for {hostname}: no parent domain exists (NXDOMAIN up to the root)")
+                except dns.resolver.NoNameservers as exc:
+                    return done(None, error=f"the resolvers failed to look up the zone of {hostname} ({_short(exc)})")
+                except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
+                    return done(None, error=f"the resolvers did not answer in {timeout_s:g} s while looking up the zone of {hostname}")
+                zone = zone_name.to_text(omit_final_dot=True) or "."
+                try:
+                    ns_answer = await _hedged(lambda: resolver.resolve(zone_name, "NS", raise_on_no_answer=False))
+                except dns.resolver.NXDOMAIN:
+                    return done(zone, error=f"zone {zone} has no NS records (NXDOMAIN)")
+                except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
+                    return done(zone, error=f"the resolvers did not answer the NS query for {zone}")
+                except dns.resolver.NoNameservers as exc:
+                    return done(zone, error=f"the resolvers failed the NS query for {zone} ({_short(exc)})")
             ns_names = sorted({r.target.to_text(omit_final_dot=True) for r in (ns_answer.rrset or ())})
             if not ns_names:
                 return done(zone, error=f"zone {zone} has no NS records")
