@@ -56,6 +56,13 @@ class Tmux:
         self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(COLS), "-y", str(ROWS),
                    "sh", "-c", command)
 
+    def start_wizard(self, lab: Any, **env: str) -> None:
+        """The real `ddns-wizard` in the lab's host namespace, up to its first question."""
+        full = dict(lab.tool_env, TERM="xterm-256color", **env)
+        self.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in full.items()],
+                    str(VENV_BIN / "ddns-wizard")])
+        self.wait_for("What do you want to do?", timeout_s=20)
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", self.session, *keys)
 
@@ -117,13 +124,8 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     account = lab.internet.accounts["dyndns2"]
     hostname = account["hostnames"][0]
     public = lab.expected_public_ipv4
-    env = dict(lab.tool_env, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS))
-    argv = ["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
-            str(VENV_BIN / "ddns-wizard")]
-
     started = time.monotonic()
-    tmux.start(argv)
-    tmux.wait_for("What do you want to do?", timeout_s=20)
+    tmux.start_wizard(lab, COLUMNS=str(COLS), LINES=str(ROWS))
     first_paint_s = time.monotonic() - started
     print(f"time to first paint in tmux: {first_paint_s:.2f} s")
 
@@ -216,10 +218,7 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
 def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) -> None:
     lab = lab_factory("cgnat")
     lab.write_config()
-    env = dict(lab.tool_env, TERM="xterm-256color")
-    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
-                str(VENV_BIN / "ddns-wizard")])
-    tmux.wait_for("What do you want to do?", timeout_s=20)
+    tmux.start_wizard(lab)
     tmux.keys("1")
     screen = tmux.wait_for("Diagnosis done", timeout_s=30)
     assert "Carrier-grade NAT" in screen
@@ -234,6 +233,15 @@ def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) ->
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
 
 
+def _troubleshoot_to_ports(tmux: Tmux) -> None:
+    """"Troubleshoot" on the welcome screen, through the diagnosis, to the ports step."""
+    tmux.keys("2")
+    tmux.wait_for("Diagnosis done", timeout_s=40)
+    tmux.keys("n")
+    tmux.wait_for("Which service should be reachable")
+    time.sleep(0.5)
+
+
 def _test_mappings(lab: Any) -> list[str]:
     """The router's UPnP mappings made for a port test (upnpc, from the user's machine)."""
     out = lab.run(["upnpc", "-l"], timeout=20).stdout
@@ -245,15 +253,8 @@ def test_cancelling_or_quitting_a_port_test_removes_its_router_mappings(lab_fact
     (1.5 s of ISP latency keeps the test running long enough to interrupt it.)"""
     lab = lab_factory("home", latency_ms=1500)
     lab.write_config()
-    env = dict(lab.tool_env, TERM="xterm-256color")
-    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
-                str(VENV_BIN / "ddns-wizard")])
-    tmux.wait_for("What do you want to do?", timeout_s=20)
-    tmux.keys("2")                                              # troubleshoot
-    tmux.wait_for("Diagnosis done", timeout_s=40)
-    tmux.keys("n")
-    tmux.wait_for("Which service should be reachable")
-    time.sleep(0.5)
+    tmux.start_wizard(lab)
+    _troubleshoot_to_ports(tmux)
     tmux.keys("Tab")
     time.sleep(0.5)
     tmux.keys("Space", "t")                                     # web ports, with UPnP test mappings
@@ -278,15 +279,8 @@ def test_sigterm_mid_port_test_removes_its_router_mappings(lab_factory: Any, tmu
     """`kill` (SIGTERM) during a port test quits like Ctrl+Q: the mappings are removed first."""
     lab = lab_factory("home", latency_ms=1500)
     lab.write_config()
-    env = dict(lab.tool_env, TERM="xterm-256color")
-    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
-                str(VENV_BIN / "ddns-wizard")])
-    tmux.wait_for("What do you want to do?", timeout_s=20)
-    tmux.keys("2")
-    tmux.wait_for("Diagnosis done", timeout_s=40)
-    tmux.keys("n")
-    tmux.wait_for("Which service should be reachable")
-    time.sleep(0.5)
+    tmux.start_wizard(lab)
+    _troubleshoot_to_ports(tmux)
     tmux.keys("Tab")
     time.sleep(0.5)
     tmux.keys("Space", "t")
@@ -304,15 +298,8 @@ def test_not_forwarded_port_gets_a_lasting_upnp_forward_on_request(lab_factory: 
     lasting forward, and the retest finds the port open."""
     lab = lab_factory("home")
     lab.write_config()
-    env = dict(lab.tool_env, TERM="xterm-256color")
-    tmux.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in env.items()],
-                str(VENV_BIN / "ddns-wizard")])
-    tmux.wait_for("What do you want to do?", timeout_s=20)
-    tmux.keys("2")
-    tmux.wait_for("Diagnosis done", timeout_s=40)
-    tmux.keys("n")
-    tmux.wait_for("Which service should be reachable")
-    time.sleep(0.5)
+    tmux.start_wizard(lab)
+    _troubleshoot_to_ports(tmux)
     tmux.keys("Down", "Enter")                                  # SSH (22/tcp)
     screen = tmux.wait_for("Think twice before exposing SSH")
     assert "Prefer a VPN" in screen
