@@ -20,13 +20,11 @@ no prober answered, a port below 1024 without root, ...).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 from .listener import NonceListener, banner_has_nonce, open_listener
 from .model import LocalInfo, Port6Result, Port6VerdictName
 from .ports import PortSpec, ProbeAnswer, ask_probers, parse_probers
-
-Port6Verdict = Port6VerdictName
 
 FIREWALL_FIX = (
     "Allow new inbound {proto} connections to {address} port {port} in the router's IPv6 firewall "
@@ -52,7 +50,7 @@ def _verdict(spec: PortSpec, address: str, listener: NonceListener, answer: Prob
     where = f"[{address}]:{spec.port}/{spec.protocol}"
     proto = spec.protocol.upper()
 
-    def result(verdict: Port6Verdict, *evidence: str, fix: str = "") -> Port6Result:
+    def result(verdict: Port6VerdictName, *evidence: str, fix: str = "") -> Port6Result:
         return Port6Result(spec.port, spec.protocol, verdict, address, tuple(evidence), fix)
 
     existing = listener.state == "in-use"   # a service already listens: test it instead
