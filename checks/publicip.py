@@ -202,10 +202,11 @@ def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMeth
     if rcode != dns.rcode.NOERROR:
         return None, f"the DNS server answered {dns.rcode.to_text(rcode)}"
     want_type = dns.rdatatype.from_text(method.rdtype)
+    want_class = dns.rdataclass.from_text(method.rdclass)
     texts: list[str] = []
     for rrset in response.answer:
-        if rrset.rdtype != want_type:
-            continue
+        if rrset.rdtype != want_type or rrset.rdclass != want_class:
+            continue    # not what was asked: a CH "A" is an integer, an HS one has no parsed address at all
         for rdata in rrset:
             if want_type == dns.rdatatype.A or want_type == dns.rdatatype.AAAA:
                 texts.append(rdata.address)

@@ -378,21 +378,37 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
+_DELTA_SECONDS_RE = re.compile(r"[0-9]{1,12}")     # RFC 9110 delta-seconds: ASCII digits only
+_RETRY_AFTER_MAX_S = 24 * 3600
+
+
 def retry_after_header(value: str | None, fallback: int) -> int:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), bounded."""
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), bounded to 1 s .. 1 day.
+
+    A hostile or broken value never raises: ``str.isdigit`` accepts ``²`` and other
+    Unicode digits that ``int`` refuses, and ``int`` refuses more than 4300 digits, so
+    only ASCII digits are read and a longer run of them is simply "a very long time".
+    Anything else that is not an HTTP date gives ``fallback``.
+    """
     if not value:
         return fallback
     value = value.strip()
-    if value.isdigit():
-        return max(1, min(int(value), 24 * 3600))
+    if value.isascii() and value.isdigit():
+        if not _DELTA_SECONDS_RE.fullmatch(value):
+            return _RETRY_AFTER_MAX_S              # 13 digits or more: far beyond the ceiling
+        return max(1, min(int(value), _RETRY_AFTER_MAX_S))
+    if len(value) > 64:                           # an IMF-fixdate is 29 characters
+        return fallback
     try:
         from email.utils import parsedate_to_datetime
         import datetime as dt
 
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:                   # "-0000": a time in UTC with no zone said
+            when = when.replace(tzinfo=dt.timezone.utc)
         delta = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
-        return max(1, min(int(delta), 24 * 3600))
-    except (TypeError, ValueError, IndexError, OverflowError):
+        return max(1, min(int(delta), _RETRY_AFTER_MAX_S))
+    except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
         return fallback
 
 
