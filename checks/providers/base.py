@@ -19,6 +19,7 @@ reach a log, a terminal or a report through them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import logging
 import re
@@ -270,6 +271,7 @@ class ProviderSpec:
     def redactor(self, host: HostConfig) -> Redactor:
         r = Redactor()
         r.add(host.secret_values())
+        r.add_basic(host.username, host.password)
         return r
 
     async def update(self, host: HostConfig, ipv4: str | None, ipv6: str | None, client: Any) -> UpdateResult:
@@ -282,6 +284,7 @@ class ProviderSpec:
                               message=redactor.text("; ".join(problems)))
         if ipv4 is None and ipv6 is None:
             return self.error(host, sent=None, code="no-address", message="no address to send")
+        excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 result = await self.update_fn(self, host, ipv4, ipv6, client)
@@ -291,6 +294,8 @@ class ProviderSpec:
         except Exception as exc:   # a provider module bug or an unexpected library error: data, not a crash
             result = self.error(host, sent=sent, code="network", retry_code="network",
                                 message=network_message(self.title, exc))
+        finally:
+            _EXCERPT_REDACTOR.reset(excerpt_redactor)
         result = redact_result(result, redactor)
         log.info("%s %s: %s (%s) %s", self.name, host.hostname, result.result, result.code, result.message)
         return result
@@ -300,11 +305,14 @@ class ProviderSpec:
         problems = self.validate(host)
         if problems:
             return PreflightResult(False, redactor.text("; ".join(problems)), code="config")
+        excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 res = await self.preflight_fn(self, host, client)
         except Exception as exc:
             res = PreflightResult(False, network_message(self.title, exc), code="network")
+        finally:
+            _EXCERPT_REDACTOR.reset(excerpt_redactor)
         return replace(res, message=redactor.text(res.message))
 
     # -- result builders used by family modules --------------------------------
@@ -412,8 +420,17 @@ def retry_after_header(value: str | None, fallback: int) -> int:
         return fallback
 
 
+# The secrets of the host being updated, for body_excerpt: a reply that echoes a secret must be
+# masked before it is cut to length or flattened, or a cut-off piece of the secret is no longer
+# recognisable later and survives into the message.
+_EXCERPT_REDACTOR: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar("excerpt_redactor",
+                                                                                   default=None)
+
+
 def body_excerpt(text: str, limit: int = 120) -> str:
-    """A short, printable excerpt of a reply body for messages."""
+    """A short, printable excerpt of a reply body for messages (secrets masked first)."""
+    redactor = _EXCERPT_REDACTOR.get()
+    text = redactor.text(text) if redactor is not None else Redactor().text(text)
     flat = " ".join(text.split())
     flat = "".join(ch if ch.isprintable() else "?" for ch in flat)
     return flat[:limit] + ("..." if len(flat) > limit else "")
