@@ -238,7 +238,8 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     if not isinstance(data, dict):
         return no_answer(f"{prober.label} answered unexpected JSON")
     ip_raw = data.get("ip")
-    observed = ip_raw if isinstance(ip_raw, str) and parse_ip(ip_raw) is not None else None
+    observed_ip = parse_ip(ip_raw) if isinstance(ip_raw, str) else None
+    observed = str(observed_ip) if observed_ip is not None else None     # canonical: compared with ours
     got_port = data.get("port")
     if got_port is not None and (not isinstance(got_port, int) or got_port != port):
         return no_answer(f"{prober.label} answered about port {got_port!r}, not {port}")
