@@ -135,7 +135,7 @@ def parse_port_spec(text: str) -> PortSpec:
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
         raise UsageError(f"'{text}': protocol must be tcp or udp (e.g. 8080/tcp, 51820/udp)")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:   # '²'.isdigit()
         raise UsageError(f"'{text}': a port is a number from 1 to 65535")
     return PortSpec(int(port_text), proto)  # type: ignore[arg-type]
 
