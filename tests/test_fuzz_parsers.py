@@ -33,7 +33,7 @@ import dns.rdatatype
 import dns.rrset
 import httpx
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checks import dnsverify, natpmp, stun, upnp
@@ -101,22 +101,37 @@ def dns_reply_specs(draw: st.DrawFn, qname: str, qtype: str, qclass: int = dns.r
 
 
 def build_reply(spec: dict[str, Any]) -> dns.message.Message:
+    """The reply as the client would see it (typed rdata where dnspython knows the type).
+
+    A record set whose bytes dnspython cannot parse makes the whole message unparsable,
+    which the client reports as a malformed reply (tests/test_publicip.py, test_dnsverify.py);
+    such sets are left out here so that every example reaches the parsers under test.
+    """
     query = dns.message.make_query(spec["qname"], spec["qtype"], spec["qclass"])
-    response = dns.message.make_response(query)
-    response.set_rcode(spec["rcode"])
-    if spec["aa"]:
-        response.flags |= dns.flags.AA
-    for section, sets in ((response.answer, spec["answer"]), (response.authority, spec["authority"])):
+
+    def message(answer: list[dns.rrset.RRset], authority: list[dns.rrset.RRset]) -> dns.message.Message:
+        response = dns.message.make_response(query)
+        response.set_rcode(spec["rcode"])
+        if spec["aa"]:
+            response.flags |= dns.flags.AA
+        response.answer.extend(answer)
+        response.authority.extend(authority)
+        return dns.message.from_wire(response.to_wire())
+
+    def parsable(sets: list[tuple[str, int, int, list[tuple[bytes, int]]]]) -> list[dns.rrset.RRset]:
+        out = []
         for owner, rdclass, rdtype, rdatas in sets:
             rrset = dns.rrset.RRset(dns.name.from_text(owner), rdclass, rdtype)
             for wire, ttl in rdatas:
                 rrset.add(dns.rdata.GenericRdata(rdclass, rdtype, wire), ttl)
-            section.append(rrset)
-    try:
-        return dns.message.from_wire(response.to_wire())   # as the client would see it: typed where known
-    except Exception:
-        assume(False)        # not parsable: the client reports "malformed reply" (tested elsewhere)
-        raise AssertionError("unreachable")
+            try:
+                message([rrset], [])
+            except Exception:
+                continue
+            out.append(rrset)
+        return out
+
+    return message(parsable(spec["answer"]), parsable(spec["authority"]))
 
 
 @FAST
