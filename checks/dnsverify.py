@@ -40,6 +40,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
+from .dnswire import address_of
 from .model import DnsAnswer, PingResult, VerifyResult, VerifyVerdictName
 
 RecordType = Literal["A", "AAAA"]
@@ -364,7 +365,7 @@ async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeou
             return [], f"{ns_name} does not exist (NXDOMAIN)"
         except dns.exception.DNSException as exc:
             return [], f"{rdtype} lookup of {ns_name}: {_describe(exc)}"
-        return [r.address for r in (ans.rrset or ())], None
+        return [a for a in map(address_of, ans.rrset or ()) if a is not None], None
 
     # One address is enough to ask the server: once either family has answered with
     # addresses, the other gets a short grace, not the whole deadline (on a lossy line a
@@ -466,7 +467,7 @@ def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, 
         rrset = pick(name, want)
         if rrset is not None:
             used.append(rrset)
-            addresses = sorted({_canonical(r.address) for r in rrset})
+            addresses = sorted({_canonical(a) for a in map(address_of, rrset) if a is not None})
             ttls.append(rrset.ttl)
             break
         cname = pick(name, dns.rdatatype.CNAME)

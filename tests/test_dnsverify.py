@@ -736,3 +736,33 @@ def test_cli_refuses_an_unusable_resolver_list(tmp_path, capsys) -> None:  # typ
     assert "resolvers is empty" in capsys.readouterr().err
     assert main(["--config", write_config(tmp_path, ["dns.example"]), "verify", HOST]) == 2
     assert "not an IP address" in capsys.readouterr().err
+
+
+def test_a_class_any_address_record_does_not_blind_the_process_to_a_records() -> None:
+    """dnspython caches "no parser" for (ANY, A) after one class-ANY A record, and then parses every
+    IN A record as GenericRdata (no ``address``). A fresh interpreter: the hostile reply comes first."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent('''
+        import dns.message, dns.name, dns.rdata, dns.rdataclass, dns.rdatatype, dns.rrset
+        from checks import dnsverify
+        from checks.publicip import DNS_ECHO_METHODS, address_from_dns_answer
+
+        def reply(rdclass, qname="home.example.test"):
+            response = dns.message.make_response(dns.message.make_query(qname, "A"))
+            response.flags |= dns.flags.AA
+            rrset = dns.rrset.RRset(dns.name.from_text(qname), rdclass, dns.rdatatype.A)
+            rrset.add(dns.rdata.GenericRdata(rdclass, dns.rdatatype.A, bytes([23, 128, 64, 20])), 60)
+            response.answer.append(rrset)
+            return dns.message.from_wire(response.to_wire())
+
+        hostile = dnsverify._parse_reply(reply(dns.rdataclass.ANY), "home.example.test", "A", recursive=False)
+        good = dnsverify._parse_reply(reply(dns.rdataclass.IN), "home.example.test", "A", recursive=False)
+        echo = address_from_dns_answer(reply(dns.rdataclass.IN, "myip.opendns.com"), DNS_ECHO_METHODS["opendns"])
+        print(hostile.addresses, good.addresses, echo)
+    ''')
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "() ('23.128.64.20',) ('23.128.64.20', '')"

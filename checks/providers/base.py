@@ -284,6 +284,8 @@ class ProviderSpec:
                               message=redactor.text("; ".join(problems)))
         if ipv4 is None and ipv6 is None:
             return self.error(host, sent=None, code="no-address", message="no address to send")
+        from checks import dnswire  # noqa: F401  (RFC 2136 replies: pin dnspython's address types first)
+
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
             async with asyncio.timeout(UPDATE_BUDGET_S):
