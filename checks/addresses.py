@@ -82,12 +82,16 @@ def parse_ip(value: str) -> IPAddress | None:
     """Parse an IPv4/IPv6 address from text; ``None`` for anything else.
 
     Tolerates surrounding whitespace and IPv6 brackets, nothing more: a body like
-    ``"1.2.3.4 garbage"`` is not an address.
+    ``"1.2.3.4 garbage"`` is not an address, and neither is an IPv6 address with a
+    zone (``fe80::1%eth0``, which ``ipaddress`` accepts): a zone names an interface of
+    the machine that wrote it, so it never belongs in what a server tells us or in DNS.
     """
+    if not isinstance(value, str):
+        return None
     text = value.strip()
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
-    if not text or len(text) > 64:
+    if not text or len(text) > 64 or "%" in text:
         return None
     try:
         return ipaddress.ip_address(text)

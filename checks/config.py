@@ -10,9 +10,9 @@ never overwritten without first being copied aside.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import shutil
 import tempfile
 import time
 import tomllib
@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, ConfigSyntaxError
+from .errors import ConfigError, ConfigSyntaxError, OutputError
+from .files import MAX_CONFIG_BYTES, NotRegularFile, read_regular_file
 
 ENV_VAR = "DDNS_WIZARD_CONFIG"
 
@@ -130,11 +131,13 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
     """
     p = resolve_path(path)
     try:
-        raw = p.read_bytes()
+        raw = read_regular_file(p, limit=MAX_CONFIG_BYTES)
     except FileNotFoundError:
         if must_exist:
             raise ConfigError(f"configuration file {p} does not exist", path=str(p)) from None
         return Config(path=p)
+    except NotRegularFile as exc:
+        raise ConfigError(f"configuration file {p} is {exc}: give the path of a TOML file", path=str(p)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {p}: {exc.strerror or exc}", path=str(p)) from None
     try:
@@ -146,6 +149,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
         ) from None
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table: 2000 '[' exhaust the stack.
+        raise ConfigSyntaxError(f"{p}: not valid TOML (arrays or tables nested too deeply)", path=str(p)) from None
     except tomllib.TOMLDecodeError as exc:
         m = _LINE_RE.search(str(exc))
         line = int(m.group(1)) if m else None
@@ -154,7 +160,29 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
         msg = str(exc)
         where = f"{p}, line {line}" if line else str(p)
         raise ConfigSyntaxError(f"{where}: not valid TOML ({msg})", path=str(p), line=line) from None
+    if _nesting_depth(data) > MAX_NESTING:
+        raise ConfigError(f"{p}: values nested more than {MAX_NESTING} levels deep; a ddns-wizard configuration "
+                          "needs a few", path=str(p))
     return config_from_dict(data, path=p)
+
+
+MAX_NESTING = 16
+
+
+def _nesting_depth(value: Any) -> int:
+    """How deep arrays and tables nest (iteratively: the value may be as deep as tomllib allowed)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 def config_from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
@@ -223,23 +251,121 @@ def config_to_dict(config: Config) -> dict[str, Any]:
     return out
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600 (secrets inside)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+_TEMP_SUFFIX = ".tmp"
+_TEMP_RANDOM_RE = re.compile(r"[a-z0-9_]{8}")     # tempfile.mkstemp's random part
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Remove the temporary files that interrupted saves of ``path`` left behind.
+
+    They hold whatever was being saved (a configuration: secrets).  A save in progress
+    holds an exclusive ``flock`` on its temporary file until the rename, so a file whose
+    lock can be taken belongs to a save that died (SIGKILL, power loss) and is removed;
+    a locked one is left to its writer.  Returns the paths removed.
+    """
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        import fcntl
+    except ImportError:          # no flock (Windows): cannot tell a live save from a dead one
+        return []
+    prefix = _temp_prefix(path)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)
+                and _TEMP_RANDOM_RE.fullmatch(name[len(prefix):-len(_TEMP_SUFFIX)])):
+            continue
         try:
-            os.unlink(tmp)
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue            # a save in progress in another process
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+        finally:
+            os.close(fd)            # also releases the lock
+    return removed
+
+
+def _locked_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file next to ``path``, mode 0600, locked (see ``remove_stale_temps``)."""
+    import fcntl
+
+    for _ in range(10):
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=_TEMP_SUFFIX, dir=path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # Another save's cleanup may have taken it for a dead one's between mkstemp and flock.
+            st, mine = os.stat(tmp), os.fstat(fd)
+            if (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino):
+                return fd, tmp
         except FileNotFoundError:
             pass
-        raise
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise OSError(errno.EAGAIN, "could not create a temporary file that stays put", str(path.parent))
+
+
+_WHY = {
+    errno.ENOSPC: "no space left on the device (the disk is full)",
+    errno.EDQUOT: "your disk quota is used up",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EFBIG: "the file is larger than the file system allows",
+    errno.EIO: "an input/output error (the disk may be failing)",
+}
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically with mode 0600 (secrets inside).
+
+    Temporary file in the same directory, fsync, rename: ``path`` holds either the old
+    or the new bytes, never a mix.  The temporary file is removed when the write fails,
+    and temporary files of earlier saves that were killed are removed first.  Raises
+    ``OutputError`` saying what went wrong (a full disk, a read-only file system...).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path)
+        fd, tmp = _locked_temp(path)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+                os.replace(tmp, path)      # still holding the lock: no cleanup can take it first
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+    except OSError as exc:
+        why = _WHY.get(exc.errno or 0) or exc.strerror or str(exc)
+        existed = path.exists()
+        raise OutputError(f"cannot write {path}: {why}; "
+                          + (f"{path.name} is unchanged" if existed else "nothing was written"),
+                          path=str(path), errno=exc.errno) from None
     try:  # make the rename durable too
         dfd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -258,12 +384,19 @@ def save_config(config: Config, path: str | os.PathLike[str] | None = None) -> P
     import tomli_w  # lazy: only commands that save need it
 
     p = Path(path).expanduser() if path else (config.path or default_config_path())
-    if p.exists():
+    try:
+        old = read_regular_file(p, limit=MAX_CONFIG_BYTES)
+    except FileNotFoundError:
+        old = None
+    except NotRegularFile as exc:
+        raise ConfigError(f"{p} is {exc}: the configuration can only be saved to a regular file", path=str(p)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {p} before replacing it: {exc.strerror or exc}", path=str(p)) from None
+    if old is not None:
         try:
-            tomllib.loads(p.read_text("utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            tomllib.loads(old.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
             backup = p.with_name(f"{p.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            shutil.copy2(p, backup)
-            os.chmod(backup, 0o600)
+            write_private_file(backup, old)
     write_private_file(p, tomli_w.dumps(config_to_dict(config)).encode("utf-8"))
     return p

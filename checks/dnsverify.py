@@ -35,9 +35,12 @@ import dns.message
 import dns.name
 import dns.nameserver
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
+import dns.rrset
 
+from .dnswire import address_of
 from .model import DnsAnswer, PingResult, VerifyResult, VerifyVerdictName
 
 RecordType = Literal["A", "AAAA"]
@@ -91,6 +94,7 @@ class _Reply:
     error: str | None = None
     authoritative: bool = False        # AA flag
     cname: str | None = None           # CNAME chain ends at this name, whose addresses are not in the reply
+    ignored: tuple[str, ...] = ()      # records of the reply that were not what was asked, in words
 
 
 # --------------------------------------------------------------------------- helpers
@@ -361,7 +365,7 @@ async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeou
             return [], f"{ns_name} does not exist (NXDOMAIN)"
         except dns.exception.DNSException as exc:
             return [], f"{rdtype} lookup of {ns_name}: {_describe(exc)}"
-        return [r.address for r in (ans.rrset or ())], None
+        return [a for a in map(address_of, ans.rrset or ()) if a is not None], None
 
     # One address is enough to ask the server: once either family has answered with
     # addresses, the other gets a short grace, not the whole deadline (on a lossy line a
@@ -438,23 +442,41 @@ async def _ask(
 
 
 def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, *, recursive: bool) -> _Reply:
+    """What a reply says about ``qname``/``rdtype``, from its Internet-class records only.
+
+    A server may put anything in the answer section: records of another class (CH, HS
+    or a number: dnspython hands those over as ``GenericRdata`` without an ``address``,
+    or as a Chaosnet "address" that is an integer), or address records of a name that
+    was not asked.  Those are left out and listed in ``ignored`` so the output can say
+    so, instead of crashing or reading an integer as an IPv4 address.
+    """
     rcode = dns.rcode.to_text(response.rcode())
     aa = bool(response.flags & dns.flags.AA)
     want = dns.rdatatype.from_text(rdtype)
     name = dns.name.from_text(qname)
     ttls: list[int] = []
     addresses: list[str] = []
+    used: list[dns.rrset.RRset] = []
+    chain = [name]
+
+    def pick(owner: dns.name.Name, kind: int) -> dns.rrset.RRset | None:
+        return next((r for r in response.answer
+                     if r.name == owner and r.rdtype == kind and r.rdclass == dns.rdataclass.IN and len(r)), None)
+
     for _ in range(_MAX_CNAME_CHAIN):
-        rrset = next((r for r in response.answer if r.name == name and r.rdtype == want), None)
+        rrset = pick(name, want)
         if rrset is not None:
-            addresses = sorted(_canonical(r.address) for r in rrset)
+            used.append(rrset)
+            addresses = sorted({_canonical(a) for a in map(address_of, rrset) if a is not None})
             ttls.append(rrset.ttl)
             break
-        cname = next((r for r in response.answer if r.name == name and r.rdtype == dns.rdatatype.CNAME), None)
+        cname = pick(name, dns.rdatatype.CNAME)
         if cname is None:
             break
+        used.append(cname)
         ttls.append(cname.ttl)
         name = cname[0].target
+        chain.append(name)
     error: str | None = None
     if rcode not in ("NOERROR", "NXDOMAIN"):
         error = f"server answered {rcode}"
@@ -469,13 +491,37 @@ def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, 
     alias = None
     if not addresses and name != dns.name.from_text(qname):
         alias = name.to_text(omit_final_dot=True)
-    return _Reply(rcode=rcode, addresses=tuple(addresses), ttl=ttl, error=error, authoritative=aa, cname=alias)
+    return _Reply(rcode=rcode, addresses=tuple(addresses), ttl=ttl, error=error, authoritative=aa, cname=alias,
+                  ignored=_ignored(response, used, chain, want))
+
+
+_MAX_IGNORED_SHOWN = 3
+
+
+def _ignored(response: dns.message.Message, used: Sequence[dns.rrset.RRset], chain: Sequence[dns.name.Name],
+             want: int) -> tuple[str, ...]:
+    """Sentences for the answer records of the asked type (or CNAME) that were left out, and why."""
+    notes: list[str] = []
+    for rrset in response.answer:
+        if any(rrset is u for u in used) or rrset.rdtype not in (want, dns.rdatatype.CNAME):
+            continue
+        what = (f"{len(rrset)} {dns.rdataclass.to_text(rrset.rdclass)} {dns.rdatatype.to_text(rrset.rdtype)} "
+                f"record{'s' if len(rrset) != 1 else ''} for {rrset.name.to_text(omit_final_dot=True)[:80]}")
+        if rrset.rdclass != dns.rdataclass.IN:
+            notes.append(f"ignored {what}: class {dns.rdataclass.to_text(rrset.rdclass)}, not IN (Internet)")
+        elif rrset.name not in chain:
+            notes.append(f"ignored {what}: not the name that was asked")
+        elif not len(rrset):
+            notes.append(f"ignored {what}: empty")
+    if len(notes) > _MAX_IGNORED_SHOWN:
+        notes = notes[:_MAX_IGNORED_SHOWN] + [f"and {len(notes) - _MAX_IGNORED_SHOWN} more record sets ignored"]
+    return tuple(notes)
 
 
 def _negative_ttl(response: dns.message.Message) -> int | None:
     """How long a "no such name / no such record" answer may be cached (RFC 2308)."""
     for rrset in response.authority:
-        if rrset.rdtype == dns.rdatatype.SOA and len(rrset):
+        if rrset.rdtype == dns.rdatatype.SOA and rrset.rdclass == dns.rdataclass.IN and len(rrset):
             return min(rrset.ttl, rrset[0].minimum)
     return None
 
@@ -484,12 +530,13 @@ def _merge(server: str, replies: Sequence[_Reply]) -> DnsAnswer:
     """One server's A and AAAA replies as one DnsAnswer (``ok`` is set later by the verdict)."""
     answered = [r for r in replies if r.rcode is not None]
     errors = [r.error for r in replies if r.error]
+    ignored = tuple(dict.fromkeys(note for r in replies for note in r.ignored))
     if len(answered) < len(replies):
         # One family's question got no usable reply: the server's answer is incomplete, and an
         # empty half must not read as "no such record". Shown, but counted as not answered.
         partial = tuple(a for r in answered for a in r.addresses)
         return DnsAnswer(server=server, answers=partial, ttl=None, ok=False,
-                         error="; ".join(dict.fromkeys(errors)) or "no reply")
+                         error="; ".join(dict.fromkeys(errors)) or "no reply", ignored=ignored)
     rcode = "NXDOMAIN" if any(r.rcode == "NXDOMAIN" for r in answered) else answered[0].rcode
     if rcode == "NOERROR":
         bad = next((r.rcode for r in answered if r.rcode != "NOERROR"), None)
@@ -505,7 +552,8 @@ def _merge(server: str, replies: Sequence[_Reply]) -> DnsAnswer:
     if errors:
         error = "; ".join(dict.fromkeys(errors))
     alias = None if answers else next((r.cname for r in answered if r.cname), None)
-    return DnsAnswer(server=server, answers=answers, ttl=ttl, ok=False, error=error, rcode=rcode, cname=alias)
+    return DnsAnswer(server=server, answers=answers, ttl=ttl, ok=False, error=error, rcode=rcode, cname=alias,
+                     ignored=ignored)
 
 
 def _auth_label(address: str, ns_name: str) -> str:

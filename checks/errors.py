@@ -8,6 +8,7 @@ credentials, a provider that refuses.  One tree, rooted in one class::
     ├── ConfigError            the configuration file is missing, unreadable or invalid
     │   └── ConfigSyntaxError  not TOML; carries the file and line
     ├── UsageError             a command-line value that cannot be used (bad port, ...)
+    ├── OutputError            a file the command was asked to write could not be written (disk full, ...)
     ├── ProviderError          a DDNS provider said no
     │   ├── CredentialError    the provider rejected the credentials (badauth, 401, ...)
     │   └── ProviderRefused    abuse / blocked / host not in account: stop, do not retry
@@ -39,6 +40,15 @@ class ConfigSyntaxError(ConfigError):
 
 class UsageError(DdnsWizardError):
     """A value given on the command line (or in the wizard) cannot be used."""
+
+
+class OutputError(DdnsWizardError):
+    """A file the user asked for (configuration, report) could not be written; the old one is unchanged."""
+
+    def __init__(self, message: str, *, path: str | None = None, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.errno = errno
 
 
 class ProviderError(DdnsWizardError):

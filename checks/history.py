@@ -18,15 +18,30 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from .files import NotRegularFile, check_regular, describe_mode, read_regular_file
 from .redact import Redactor
 
 HISTORY_NAME = "history.jsonl"
+
+
+def check_history_path(path: Path) -> str | None:
+    """Why ``path`` cannot be the history (a FIFO, a device, a directory), or None."""
+    try:
+        check_regular(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"history file {path} is {exc}" if isinstance(exc, NotRegularFile) else \
+            f"history file {path} cannot be used: {exc.strerror or exc}"
+    return None
 
 
 def default_history_path() -> Path:
@@ -46,12 +61,63 @@ class HistoryRead:
         return bool(self.problems)
 
 
-def read_history(path: Path) -> HistoryRead:
-    """Every readable record; unreadable lines (a torn write) are skipped and reported."""
+# The type each field must have when present (extra fields are kept for later versions).
+_STR_OR_NONE = ("ts", "hostname", "provider", "previous", "sent", "result", "code", "message", "fingerprint",
+                "serves", "expected", "error", "problem", "ipv4", "ipv6")
+_BOOL_OR_NONE = ("fatal", "ok")
+_MAX_DELAY_S = 366 * 24 * 3600           # a retry delay beyond a year is not one we wrote
+MAX_LINE_BYTES = 64 * 1024               # our records are a few hundred bytes
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def record_problem(value: Any) -> str | None:
+    """Why a decoded line is not a usable history record, or None.
+
+    The readers (``watch`` restoring its state, ``update`` consulting the last send)
+    trust the types below; a record that breaks them (``"t": "x"``, ``"t": 1e400``,
+    which JSON reads as infinity) is reported and skipped, never acted on.
+    """
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    if not isinstance(value.get("event"), str):
+        return "no event name"
+    if not _finite_number(value.get("t")):
+        return f"'t' is not a time in seconds ({_shown(value.get('t'))})"
+    for key in _STR_OR_NONE:
+        if value.get(key) is not None and not isinstance(value[key], str):
+            return f"'{key}' is not text ({_shown(value[key])})"
+    for key in _BOOL_OR_NONE:
+        if value.get(key) is not None and not isinstance(value[key], bool):
+            return f"'{key}' is not true/false ({_shown(value[key])})"
+    delay = value.get("retry_after_s")
+    if delay is not None and not (_finite_number(delay) and 0 <= delay <= _MAX_DELAY_S):
+        return f"'retry_after_s' is not a delay in seconds ({_shown(delay)})"
+    return None
+
+
+def _shown(value: Any) -> str:
     try:
-        raw = path.read_bytes()
+        text = json.dumps(value, ensure_ascii=True)
+    except (ValueError, TypeError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def read_history(path: Path) -> HistoryRead:
+    """Every usable record; unreadable lines (a torn write) and records of the wrong shape
+    are skipped and reported.  A history that is not a regular file (a FIFO, a device)
+    is reported, not read: reading a FIFO would wait for a writer forever."""
+    try:
+        raw = read_regular_file(path, limit=None)
     except FileNotFoundError:
         return HistoryRead(())
+    except NotRegularFile as exc:
+        return HistoryRead((), (f"{path}: {exc}; not read",))
+    except OSError as exc:
+        return HistoryRead((), (f"{path}: cannot read it ({exc.strerror or exc}); not read",))
     records: list[dict[str, Any]] = []
     problems: list[str] = []
     lines = raw.split(b"\n")
@@ -59,17 +125,20 @@ def read_history(path: Path) -> HistoryRead:
         if not line.strip():
             continue
         try:
+            if len(line) > MAX_LINE_BYTES:
+                raise ValueError("line too long")
             value = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             last = number == len(lines) or (number == len(lines) - 1 and lines[-1] == b"")
             why = ("the last write was cut short (probably a crash or power loss)" if last
                    else "not a JSON record")
             problems.append(f"{path}, line {number}: {why}; ignored")
             continue
-        if isinstance(value, dict):
+        problem = record_problem(value)
+        if problem is None:
             records.append(value)
         else:
-            problems.append(f"{path}, line {number}: not a JSON object; ignored")
+            problems.append(f"{path}, line {number}: {problem}; ignored")
     return HistoryRead(tuple(records), tuple(problems))
 
 
@@ -86,7 +155,13 @@ class History:
     def _open(self) -> int:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            # O_NONBLOCK: a FIFO put in the history's place fails at once instead of waiting for a reader.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY
+                         | os.O_CLOEXEC, 0o600)
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                os.close(fd)
+                raise NotRegularFile(self.path, f"{describe_mode(mode)}, not a regular file")
             # A torn last line (no trailing newline) must not swallow our first record.
             size = os.fstat(fd).st_size
             if size > 0:

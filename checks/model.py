@@ -186,6 +186,7 @@ class DnsAnswer:
     error: str | None = None
     rcode: str | None = None
     cname: str | None = None         # the name is an alias: the CNAME chain ends at this name (outside the reply)
+    ignored: tuple[str, ...] = ()    # records in the reply that were not what was asked (another class, name...)
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def parse_port_spec(text: str) -> PortSpec:
     proto = proto or "tcp"
     if proto not in ("tcp", "udp"):
         raise UsageError(f"'{text}': protocol must be tcp or udp (e.g. 8080/tcp, 51820/udp)")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:   # '²'.isdigit()
         raise UsageError(f"'{text}': a port is a number from 1 to 65535")
     return PortSpec(int(port_text), proto)  # type: ignore[arg-type]
 
@@ -238,7 +238,8 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     if not isinstance(data, dict):
         return no_answer(f"{prober.label} answered unexpected JSON")
     ip_raw = data.get("ip")
-    observed = ip_raw if isinstance(ip_raw, str) and parse_ip(ip_raw) is not None else None
+    observed_ip = parse_ip(ip_raw) if isinstance(ip_raw, str) else None
+    observed = str(observed_ip) if observed_ip is not None else None     # canonical: compared with ours
     got_port = data.get("port")
     if got_port is not None and (not isinstance(got_port, int) or got_port != port):
         return no_answer(f"{prober.label} answered about port {got_port!r}, not {port}")

@@ -198,19 +198,24 @@ def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMeth
     import dns.rdataclass
     import dns.rdatatype
 
+    from .dnswire import address_of
+
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
         return None, f"the DNS server answered {dns.rcode.to_text(rcode)}"
     want_type = dns.rdatatype.from_text(method.rdtype)
+    want_class = dns.rdataclass.from_text(method.rdclass)
     texts: list[str] = []
     for rrset in response.answer:
-        if rrset.rdtype != want_type:
-            continue
+        if rrset.rdtype != want_type or rrset.rdclass != want_class:
+            continue    # not what was asked: a CH "A" is an integer, an HS one has no parsed address at all
         for rdata in rrset:
             if want_type == dns.rdatatype.A or want_type == dns.rdatatype.AAAA:
-                texts.append(rdata.address)
+                address = address_of(rdata)
+                if address is not None:
+                    texts.append(address)
             else:
-                texts.extend(part.decode("ascii", "replace") for part in rdata.strings)
+                texts.extend(part.decode("ascii", "replace") for part in getattr(rdata, "strings", ()))
     for text in texts:
         ip = parse_ip(text)
         if ip is not None:
@@ -234,6 +239,8 @@ async def dns_echo(spec: str, *, timeout_s: float = 2.0) -> ExternalSource:
     import dns.asyncquery
     import dns.exception
     import dns.message
+
+    from . import dnswire  # noqa: F401  (pins dnspython's address types before any reply is parsed)
 
     started = time.monotonic()
 

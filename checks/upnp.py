@@ -262,15 +262,22 @@ class IgdClient:
         return value or None
 
     async def external_ip(self) -> str | None:
+        """The WAN address the IGD reports: its text as given (check it with ``wan_problem``), or None."""
         value = await self._call(lambda u: u.externalipaddress(), action="reading the WAN address")
-        return value or None
+        return (value.strip()[:64] or None) if isinstance(value, str) else None
 
     async def status(self) -> tuple[str, int, str]:
-        status, uptime, last_error = await self._call(lambda u: u.statusinfo(), action="reading the status")
-        return str(status), int(uptime or 0), str(last_error)
+        info = await self._call(lambda u: u.statusinfo(), action="reading the status")
+        try:
+            status, uptime, last_error = info
+            seconds = _lease(uptime if uptime is not None else 0)
+        except (TypeError, ValueError):
+            raise UpnpError(f"reading the status: the router's answer is not a status ({str(info)[:40]!r})") from None
+        return str(status)[:64], seconds or 0, str(last_error)[:64]
 
-    async def connection_type(self) -> str:
-        return str(await self._call(lambda u: u.connectiontype(), action="reading the connection type"))
+    async def connection_type(self) -> str | None:
+        value = await self._call(lambda u: u.connectiontype(), action="reading the connection type")
+        return str(value)[:64] if value not in (None, "") else None
 
     async def mappings(self, limit: int = 256, *, deadline: float | None = None) -> tuple[PortMapping, ...]:
         """The router's mapping table (index by index, stops at the first empty slot or the deadline)."""
@@ -351,18 +358,55 @@ class IgdClient:
             return None
 
 
+def _port(value: Any) -> int | None:
+    """A port number 1-65535 from what miniupnpc hands over (an int or the router's text), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        if not (value.isascii() and value.isdigit() and len(value) <= 5):
+            return None
+    try:
+        port = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return port if 1 <= port <= 65535 else None
+
+
 def _mapping_from_generic(entry: Any) -> PortMapping | None:
+    """One row of the router's mapping table, or None when it is not a usable one.
+
+    The values come from the router's XML through miniupnpc, unchecked: a port outside
+    1-65535, an internal host that is not an IPv4 address or a lease that is not a
+    number make the row unusable (it is left out, not shown as a mapping).
+    """
     # miniupnpc: (eport, proto, (ihost, iport), desc, enabled, rhost, lease)
     try:
         eport, proto, (ihost, iport), desc, enabled, rhost, lease = entry
-        protocol = str(proto).upper()
-        if protocol not in ("TCP", "UDP"):
-            return None
-        return PortMapping(int(eport), protocol, str(ihost), int(iport), str(desc or ""),  # type: ignore[arg-type]
-                           int(lease or 0), bool(int(enabled)) if str(enabled).isdigit() else bool(enabled),
-                           str(rhost or ""))
     except (TypeError, ValueError):
         return None
+    protocol = str(proto).upper()
+    external, internal = _port(eport), _port(iport)
+    host = parse_ip(ihost) if isinstance(ihost, str) else None
+    if protocol not in ("TCP", "UDP") or external is None or internal is None or host is None or host.version != 4:
+        return None
+    lease_s = 0 if lease in (None, "") else _lease(lease)
+    if lease_s is None:
+        return None
+    on = str(enabled).strip()
+    return PortMapping(external, protocol, str(host), internal, str(desc or "")[:256],  # type: ignore[arg-type]
+                       lease_s, on not in ("0", "False", "false", ""), str(rhost or "")[:64])
+
+
+def _lease(value: Any) -> int | None:
+    """Lease seconds (0 = permanent) within the 32-bit range UPnP uses, else None."""
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    lease = int(text)
+    return lease if lease < 2**32 else None
 
 
 def wan_problem(wan: str | None) -> str | None:
@@ -439,6 +483,13 @@ async def _igd_info(location: str, deadline: float, factory: Callable[[], Any] |
     ctype = await step(client.connection_type)
     mappings = await step(lambda: client.mappings(deadline=deadline)) or ()
     problem = None if wan_failed else wan_problem(wan)
+    wan_ip = parse_ip(wan) if wan is not None else None
+    if wan is not None and (wan_ip is None or wan_ip.version != 4):
+        # Said in `problem`; never kept as the router's address.
+        problem = problem or f"the router's UPnP reports an external address that is not IPv4: {wan[:40]!r}"
+        wan = None
+    elif wan_ip is not None:
+        wan = str(wan_ip)
     if status is not None and status != "Connected":
         problem = problem or f"the router says its WAN connection is {status!r}"
     if problem:

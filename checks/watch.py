@@ -40,6 +40,7 @@ DEFAULT_INTERVAL_S = 300
 STOP_GRACE_S = 5.0            # how long an in-flight request may finish after SIGTERM
 VERIFY_ATTEMPTS = 3
 VERIFY_PAUSE_S = 1.0
+MAX_PROBLEMS_SHOWN = 10       # unusable history lines listed one by one at start; the rest counted
 
 Detector = Callable[[], Awaitable[PublicAddress]]
 Sleep = Callable[[float], Awaitable[None]]
@@ -114,29 +115,19 @@ class Watcher:
         if self.history is None:
             return
         read = self.history.read()
-        for problem in read.problems:
+        for problem in read.problems[:MAX_PROBLEMS_SHOWN]:
             self.emit(f"history: {problem}")
+        if len(read.problems) > MAX_PROBLEMS_SHOWN:
+            self.emit(f"history: {len(read.problems) - MAX_PROBLEMS_SHOWN} more unusable lines ignored")
         now = self.clock()
         for record in read.records:
-            state = self.states.get(str(record.get("hostname")))
-            if state is None:
-                continue
-            event = record.get("event")
-            t = float(record.get("t") or 0)
-            if event == "update":
-                if record.get("result") in ("updated", "unchanged") and record.get("sent"):
-                    state.published = record["sent"]
-                    state.last_sent_at = t
-                    state.not_before = 0.0
-                    state.stopped = None
-                elif record.get("result") == "error" and record.get("retry_after_s"):
-                    state.not_before = t + float(record["retry_after_s"])
-                    state.last_sent_at = t
-            elif event == "check" and record.get("serves"):
-                state.published = record["serves"]
-            elif event == "stopped":
-                state.stopped = (str(record.get("message") or "stopped")
-                                 if record.get("fingerprint") == state.fingerprint else None)
+            try:
+                self._restore_one(record, now)
+            except (TypeError, ValueError, OverflowError, KeyError) as exc:
+                # read_history checked the types; this is the last line of defence: a record
+                # nobody foresaw must not stop the service (under systemd: a restart loop).
+                self.emit(f"history: a {str(record.get('event'))[:20]!r} record could not be used "
+                          f"({type(exc).__name__}); ignored")
         for state in self.states.values():
             if state.stopped:
                 self.emit(f"{state.host.hostname}: still stopped (the configuration has not changed since): "
@@ -144,6 +135,29 @@ class Watcher:
             elif state.not_before > now:
                 self.emit(f"{state.host.hostname}: waiting {int(state.not_before - now)} s before the next "
                           f"attempt ({state.spec.title} asked to retry later)")
+
+    def _restore_one(self, record: dict[str, Any], now: float) -> None:
+        state = self.states.get(str(record.get("hostname")))
+        if state is None:
+            return
+        event = record.get("event")
+        t = float(record.get("t") or 0)
+        if event == "update":
+            if record.get("result") in ("updated", "unchanged") and record.get("sent"):
+                state.published = str(record["sent"])
+                state.last_sent_at = min(t, now)
+                state.not_before = 0.0
+                state.stopped = None
+            elif record.get("result") == "error" and record.get("retry_after_s"):
+                # Never longer than the provider's own ceiling from now: a record from a clock
+                # that ran ahead must not park the hostname for years.
+                state.not_before = min(t + float(record["retry_after_s"]), now + state.spec.policy.max_retry_s)
+                state.last_sent_at = min(t, now)
+        elif event == "check" and record.get("serves"):
+            state.published = str(record["serves"])
+        elif event == "stopped":
+            state.stopped = (str(record.get("message") or "stopped")
+                             if record.get("fingerprint") == state.fingerprint else None)
 
     # ------------------------------------------------------------------ one round
 

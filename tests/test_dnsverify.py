@@ -20,6 +20,8 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import pytest
@@ -81,6 +83,8 @@ class StubDns:
     port: int = 0
     log: list[tuple[str, str, bool, str]] = field(default_factory=list)   # (qname, type, rd, transport)
     servfail_ns: tuple[str, ...] = ()   # NS questions for these names get SERVFAIL
+    # extra answer records of another class (hostile or broken servers): (owner, class, type, rdata wire)
+    foreign: list[tuple[str, int, int, bytes]] = field(default_factory=list)
 
     async def start(self) -> "StubDns":
         loop = asyncio.get_running_loop()
@@ -156,6 +160,11 @@ class StubDns:
         if zone is None:
             response.set_rcode(dns.rcode.REFUSED if not self.recursive else dns.rcode.NXDOMAIN)
             return response.to_wire()
+        for owner, rdclass, rdtype, data in self.foreign:
+            if owner == qname:
+                rrset = dns.rrset.RRset(dns.name.from_text(owner), rdclass, rdtype)
+                rrset.add(dns.rdata.GenericRdata(rdclass, rdtype, data), 60)
+                response.answer.append(rrset)
         name = qname
         for _ in range(8):
             if qtype == "SOA" and name == zone:
@@ -570,7 +579,7 @@ def test_verify_result_json_matches_the_design_contract() -> None:
     assert data["hostname"] == HOST
     assert data["expected"] == {"ipv4": NEW_IP, "ipv6": None}
     assert data["authoritative"][0] | {} == {"server": "ns1", "answers": [NEW_IP], "ttl": 60, "ok": True,
-                                             "rcode": "NOERROR", "error": None}
+                                             "rcode": "NOERROR", "error": None, "ignored": []}
     assert {"server", "answers", "ttl", "ok"} <= set(data["resolvers"][0])
     assert data["verdict"] == "propagating" and data["caches_settle_s"] == 9
     assert data["ping"] == {"method": "icmp-privileged", "alive": True, "rtt_ms": 0.5}
@@ -668,6 +677,43 @@ async def test_cli_json_lists_several_hostnames(loopback_auth: Net, tmp_path, ca
     assert [(d["hostname"], d["verdict"]) for d in data] == [(HOST, "ok"), ("nothere.example.test", "nxdomain")]
 
 
+async def test_records_of_another_class_are_ignored_and_said(
+        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: an answer record of class HS (dnspython: GenericRdata, no ``address``) made verify
+    end in "internal error"; a Chaosnet A record's integer "address" would have read as 0.0.2.156."""
+    hs_a = ("loop.example.test", dns.rdataclass.HS, dns.rdatatype.A, bytes([6, 6, 6, 6]))
+    ch_a = ("loop.example.test", dns.rdataclass.CH, dns.rdatatype.A, b"\x03foo\x00\x02\x9c")   # foo. 0o1234
+    class7_aaaa = ("loop.example.test", 7, dns.rdatatype.AAAA, bytes(16))
+    for server in (loopback_auth.ns1, loopback_auth.ns2, loopback_auth.resolver):
+        server.foreign[:] = [hs_a, ch_a, class7_aaaa]
+    cfg = write_config(tmp_path, loopback_auth.resolvers)
+    code = await run_cli("--config", cfg, "verify", "loop.example.test", "--expect", "127.0.0.1", "--no-ping",
+                         "--json")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    data = json.loads(captured.out)
+    assert data["verdict"] == "ok"
+    for answer in data["authoritative"] + data["resolvers"]:
+        assert answer["answers"] == ["127.0.0.1"]            # not 6.6.6.6, not 0.0.2.156, not ::
+        notes = " | ".join(answer["ignored"])
+        assert "HS A record for loop.example.test: class HS, not IN" in notes
+        assert "CH A record" in notes and "CLASS7 AAAA record" in notes
+    code = await run_cli("--config", cfg, "verify", "loop.example.test", "--expect", "127.0.0.1", "--no-ping")
+    out = capsys.readouterr().out
+    assert code == 0 and "class HS, not IN" in out and "OK" in out
+
+
+def test_reply_parser_ignores_foreign_classes_and_other_names() -> None:
+    query = dns.message.make_query(HOST, "A")
+    response = dns.message.make_response(query)
+    response.flags |= dns.flags.AA
+    response.answer.append(dns.rrset.from_text("elsewhere.test.", 60, "IN", "A", "9.9.9.9"))
+    response.answer.append(dns.rrset.from_text(HOST + ".", 60, "IN", "A", NEW_IP))
+    reply = dnsverify._parse_reply(dns.message.from_wire(response.to_wire()), HOST, "A", recursive=False)
+    assert reply.addresses == (NEW_IP,)
+    assert reply.ignored == ("ignored 1 IN A record for elsewhere.test: not the name that was asked",)
+
+
 @pytest.mark.parametrize("argv, message", [
     ((), "no hostname given and none configured"),
     (("bad name.example.org",), "not a host name"),
@@ -690,3 +736,33 @@ def test_cli_refuses_an_unusable_resolver_list(tmp_path, capsys) -> None:  # typ
     assert "resolvers is empty" in capsys.readouterr().err
     assert main(["--config", write_config(tmp_path, ["dns.example"]), "verify", HOST]) == 2
     assert "not an IP address" in capsys.readouterr().err
+
+
+def test_a_class_any_address_record_does_not_blind_the_process_to_a_records() -> None:
+    """dnspython caches "no parser" for (ANY, A) after one class-ANY A record, and then parses every
+    IN A record as GenericRdata (no ``address``). A fresh interpreter: the hostile reply comes first."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent('''
+        import dns.message, dns.name, dns.rdata, dns.rdataclass, dns.rdatatype, dns.rrset
+        from checks import dnsverify
+        from checks.publicip import DNS_ECHO_METHODS, address_from_dns_answer
+
+        def reply(rdclass, qname="home.example.test"):
+            response = dns.message.make_response(dns.message.make_query(qname, "A"))
+            response.flags |= dns.flags.AA
+            rrset = dns.rrset.RRset(dns.name.from_text(qname), rdclass, dns.rdatatype.A)
+            rrset.add(dns.rdata.GenericRdata(rdclass, dns.rdatatype.A, bytes([23, 128, 64, 20])), 60)
+            response.answer.append(rrset)
+            return dns.message.from_wire(response.to_wire())
+
+        hostile = dnsverify._parse_reply(reply(dns.rdataclass.ANY), "home.example.test", "A", recursive=False)
+        good = dnsverify._parse_reply(reply(dns.rdataclass.IN), "home.example.test", "A", recursive=False)
+        echo = address_from_dns_answer(reply(dns.rdataclass.IN, "myip.opendns.com"), DNS_ECHO_METHODS["opendns"])
+        print(hostile.addresses, good.addresses, echo)
+    ''')
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "() ('23.128.64.20',) ('23.128.64.20', '')"

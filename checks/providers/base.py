@@ -19,6 +19,7 @@ reach a log, a terminal or a report through them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import logging
 import re
@@ -270,6 +271,7 @@ class ProviderSpec:
     def redactor(self, host: HostConfig) -> Redactor:
         r = Redactor()
         r.add(host.secret_values())
+        r.add_basic(host.username, host.password)
         return r
 
     async def update(self, host: HostConfig, ipv4: str | None, ipv6: str | None, client: Any) -> UpdateResult:
@@ -282,6 +284,9 @@ class ProviderSpec:
                               message=redactor.text("; ".join(problems)))
         if ipv4 is None and ipv6 is None:
             return self.error(host, sent=None, code="no-address", message="no address to send")
+        from checks import dnswire  # noqa: F401  (RFC 2136 replies: pin dnspython's address types first)
+
+        excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 result = await self.update_fn(self, host, ipv4, ipv6, client)
@@ -291,6 +296,8 @@ class ProviderSpec:
         except Exception as exc:   # a provider module bug or an unexpected library error: data, not a crash
             result = self.error(host, sent=sent, code="network", retry_code="network",
                                 message=network_message(self.title, exc))
+        finally:
+            _EXCERPT_REDACTOR.reset(excerpt_redactor)
         result = redact_result(result, redactor)
         log.info("%s %s: %s (%s) %s", self.name, host.hostname, result.result, result.code, result.message)
         return result
@@ -300,11 +307,14 @@ class ProviderSpec:
         problems = self.validate(host)
         if problems:
             return PreflightResult(False, redactor.text("; ".join(problems)), code="config")
+        excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 res = await self.preflight_fn(self, host, client)
         except Exception as exc:
             res = PreflightResult(False, network_message(self.title, exc), code="network")
+        finally:
+            _EXCERPT_REDACTOR.reset(excerpt_redactor)
         return replace(res, message=redactor.text(res.message))
 
     # -- result builders used by family modules --------------------------------
@@ -378,26 +388,51 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
+_DELTA_SECONDS_RE = re.compile(r"[0-9]{1,12}")     # RFC 9110 delta-seconds: ASCII digits only
+_RETRY_AFTER_MAX_S = 24 * 3600
+
+
 def retry_after_header(value: str | None, fallback: int) -> int:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), bounded."""
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), bounded to 1 s .. 1 day.
+
+    A hostile or broken value never raises: ``str.isdigit`` accepts ``²`` and other
+    Unicode digits that ``int`` refuses, and ``int`` refuses more than 4300 digits, so
+    only ASCII digits are read and a longer run of them is simply "a very long time".
+    Anything else that is not an HTTP date gives ``fallback``.
+    """
     if not value:
         return fallback
     value = value.strip()
-    if value.isdigit():
-        return max(1, min(int(value), 24 * 3600))
+    if value.isascii() and value.isdigit():
+        if not _DELTA_SECONDS_RE.fullmatch(value):
+            return _RETRY_AFTER_MAX_S              # 13 digits or more: far beyond the ceiling
+        return max(1, min(int(value), _RETRY_AFTER_MAX_S))
+    if len(value) > 64:                           # an IMF-fixdate is 29 characters
+        return fallback
     try:
         from email.utils import parsedate_to_datetime
         import datetime as dt
 
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:                   # "-0000": a time in UTC with no zone said
+            when = when.replace(tzinfo=dt.timezone.utc)
         delta = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
-        return max(1, min(int(delta), 24 * 3600))
-    except (TypeError, ValueError, IndexError, OverflowError):
+        return max(1, min(int(delta), _RETRY_AFTER_MAX_S))
+    except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
         return fallback
 
 
+# The secrets of the host being updated, for body_excerpt: a reply that echoes a secret must be
+# masked before it is cut to length or flattened, or a cut-off piece of the secret is no longer
+# recognisable later and survives into the message.
+_EXCERPT_REDACTOR: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar("excerpt_redactor",
+                                                                                   default=None)
+
+
 def body_excerpt(text: str, limit: int = 120) -> str:
-    """A short, printable excerpt of a reply body for messages."""
+    """A short, printable excerpt of a reply body for messages (secrets masked first)."""
+    redactor = _EXCERPT_REDACTOR.get()
+    text = redactor.text(text) if redactor is not None else Redactor().text(text)
     flat = " ".join(text.split())
     flat = "".join(ch if ch.isprintable() else "?" for ch in flat)
     return flat[:limit] + ("..." if len(flat) > limit else "")

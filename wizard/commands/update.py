@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from checks.config import load_config
-    from checks.history import default_history_path, read_history
+    from checks.errors import UsageError
+    from checks.history import check_history_path, default_history_path, read_history
     from checks.redact import Redactor
     from checks.updater import run_update_detailed
 
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     redactor = Redactor.from_config(config)
     progress = _progress_printer(redactor) if sys.stderr.isatty() and not args.json else None
     history_path = Path(args.history).expanduser() if args.history else default_history_path()
+    problem = check_history_path(history_path)
+    if problem:
+        raise UsageError(f"{problem}; give --history the path of a regular file")
     records = read_history(history_path).records
     run_result = asyncio.run(run_update_detailed(
         config, force=args.force, dry_run=args.dry_run, allow_private=args.allow_private, on_progress=progress,

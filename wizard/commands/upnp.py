@@ -129,7 +129,7 @@ def _parse_to(value: str | None, default_host: str | None, default_port: int) ->
         host, port_text = value, str(default_port)
     if parse_ip(host) is None or ":" in host:
         raise UsageError(f"--to {value!r}: give an IPv4 LAN address, optionally with :PORT")
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
         raise UsageError(f"--to {value!r}: the port must be a number from 1 to 65535")
     return host, int(port_text)
 

@@ -47,7 +47,7 @@ def result_json(result: "VerifyResult") -> dict[str, Any]:
     """The ``verify --json`` object of DESIGN.md for one hostname."""
     def answers(items: Sequence[Any]) -> list[dict[str, Any]]:
         return [{"server": a.server, "answers": list(a.answers), "ttl": a.ttl, "ok": a.ok,
-                 "rcode": a.rcode, "error": a.error} for a in items]
+                 "rcode": a.rcode, "error": a.error, "ignored": list(a.ignored)} for a in items]
 
     ping = result.ping
     return {
@@ -250,6 +250,8 @@ def _print_results(results: Sequence["VerifyResult"], note: str) -> None:
                         "no address record" if a.rcode == "NOERROR" else escape(a.rcode))
                 if a.error and a.rcode is not None:
                     answer_text += f" [dim]({escape(a.error)})[/dim]"
+                for note in a.ignored:
+                    answer_text += f"\n[yellow]{escape(note)}[/yellow]"
                 ttl = f"{a.ttl} s" if a.ttl is not None else "—"
                 mark = "[green]yes[/green]" if a.ok else ("[dim]—[/dim]" if a.rcode is None else "[red]no[/red]")
                 table.add_row(kind, escape(a.server), answer_text, ttl, mark)

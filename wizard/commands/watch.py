@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
     from checks.config import load_config
     from checks.errors import UsageError
-    from checks.history import History, default_history_path
+    from checks.history import History, check_history_path, default_history_path
     from checks.redact import Redactor
     from checks.updater import check_config
 
@@ -38,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     check_config(config)      # exit 2 before anything starts
     redactor = Redactor.from_config(config)
     history_path = Path(args.history).expanduser() if args.history else default_history_path()
+    problem = check_history_path(history_path)
+    if problem:
+        raise UsageError(f"{problem}; give --history the path of a regular file")
     emit = _emitter(redactor)
     emit(f"watching {', '.join(h.hostname for h in config.hosts)} every {args.interval:g} s; "
          f"history: {history_path}")
