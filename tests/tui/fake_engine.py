@@ -356,7 +356,7 @@ class FakeEngine:
 
     async def verify(
         self, hostname: str, expected_ipv4: str | None, expected_ipv6: str | None, *,
-        wait_s: float = 120.0, on_progress: VerifyCallback | None = None,
+        wait_s: float = 120.0, on_progress: VerifyCallback | None = None, host: HostConfig | None = None,
     ) -> VerifyResult:
         self.calls.append(("verify", (hostname, expected_ipv4, expected_ipv6)))
         expected = expected_ipv4 or ""
