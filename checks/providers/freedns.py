@@ -59,6 +59,13 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: obje
     if lower.startswith("no ip change detected") or "has not changed" in lower:
         return spec.ok(host, sent=sent, result="unchanged", code="No IP change",
                        message=f"FreeDNS already had {sent or 'this address'}.")
+    if status == 404:
+        # sync.afraid.org answers 404 to a token it does not know (openwrt/packages#12201: "the secret
+        # token you give must be valid, otherwise it will 404"; qdm12/ddns-updater#449).
+        return spec.error(host, sent=sent, code="HTTP 404", fatal=True,
+                          message=("FreeDNS answered 404 (page not found): it does not know this update token. Copy "
+                                   "it again from https://freedns.afraid.org/dynamic/v2/ (the part after /u/). "
+                                   "Updates are stopped."))
     if lower.startswith("error"):
         detail = body_excerpt(text)
         if "invalid ip address" in lower or "is an invalid ip" in lower:
@@ -75,13 +82,6 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: obje
                                        "Updates are stopped."))
         return spec.error(host, sent=sent, code="ERROR", retry_code="unknown",
                           message=f"FreeDNS reported an error ({detail}); will retry later.")
-    if status == 404:
-        # sync.afraid.org answers 404 to a token it does not know (openwrt/packages#12201: "the secret
-        # token you give must be valid, otherwise it will 404"; qdm12/ddns-updater#449).
-        return spec.error(host, sent=sent, code="HTTP 404", fatal=True,
-                          message=("FreeDNS answered 404 (page not found): it does not know this update token. Copy "
-                                   "it again from https://freedns.afraid.org/dynamic/v2/ (the part after /u/). "
-                                   "Updates are stopped."))
     if 400 <= status < 500:
         return spec.error(host, sent=sent, code=f"HTTP {status}", fatal=True,
                           message=(f"FreeDNS answered HTTP {status}: check the token and the server URL. "
