@@ -451,7 +451,9 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
                      force: bool = False, dry_run: bool = False, allow_private: bool = False,
                      lookup: Lookup = default_lookup, on_progress: Progress | None = None,
                      current: Awaitable[tuple[str | None, str | None, str | None]] | None = None,
-                     last_update: dict[str, Any] | None = None) -> UpdateResult:
+                     last_update: dict[str, Any] | None = None,
+                     send: "Callable[[Any, HostConfig, str | None, str | None], Awaitable[UpdateResult]] | None" = None,
+                     ) -> UpdateResult:
     """Update one hostname. ``current`` is the authoritative lookup when the caller
     started it already (alongside the public-address detection); else it runs here.
     ``last_update`` is this host's last ``update`` record from the history: used only
@@ -487,13 +489,82 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
                             message=f"would send {sent} to {spec.title} ({why}); dry run: nothing sent.")
     if on_progress:
         on_progress(f"{host.hostname}: sending {sent} to {spec.title}")
-    result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
+    if send is not None:
+        result = await send(spec, host, decision.send_ipv4, decision.send_ipv6)
+    else:
+        result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
     notes = list(decision.notes)
     if current_addrs[2] and not force:
         # Sent without knowing what DNS served: say so, it explains a possible `nochg`.
         notes.append(f"(Sent without comparing: the DNS lookup failed: {current_addrs[2]}.)")
     message = " ".join((result.message, *notes))
     return replace(result, previous=decision.previous, message=message)
+
+
+class _Batcher:
+    """Sends the updates of one round, several hostnames per request where the protocol allows.
+
+    Every host's ``update_one`` either finishes without sending or hands its update to
+    ``send``; once all have, the waiting updates are grouped by provider, server,
+    credentials and addresses (``ProviderSpec.batch_key``) and each group goes out as one
+    request of at most ``batch_max`` names (dyndns2 allows 20 and answers ``numhost``
+    beyond: help.dyn.com/return-codes).  Providers without ``batch_fn`` send at once.
+    """
+
+    def __init__(self, hosts: int, client: Any, on_progress: Progress | None) -> None:
+        self.waiting_for = hosts
+        self.client = client
+        self.on_progress = on_progress
+        self.submitted: set[str] = set()
+        self.queue: list[tuple[Any, HostConfig, str | None, str | None, asyncio.Future[UpdateResult]]] = []
+        self._flush_task: asyncio.Task[None] | None = None
+
+    def finished(self, host: HostConfig) -> None:
+        if host.hostname not in self.submitted:
+            self.submitted.add(host.hostname)
+            self._arrived()
+
+    async def send(self, spec: Any, host: HostConfig, ipv4: str | None, ipv6: str | None) -> UpdateResult:
+        self.submitted.add(host.hostname)
+        if spec.batch_key(host) is None:
+            self._arrived()
+            return await spec.update(host, ipv4, ipv6, self.client)
+        future: asyncio.Future[UpdateResult] = asyncio.get_running_loop().create_future()
+        self.queue.append((spec, host, ipv4, ipv6, future))
+        self._arrived()
+        return await future
+
+    def _arrived(self) -> None:
+        self.waiting_for -= 1
+        if self.waiting_for <= 0 and self.queue and self._flush_task is None:
+            self._flush_task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        groups: dict[tuple[Any, ...], list[tuple[Any, HostConfig, str | None, str | None,
+                                                 asyncio.Future[UpdateResult]]]] = {}
+        for item in self.queue:
+            spec, host, ipv4, ipv6, _ = item
+            groups.setdefault((spec.batch_key(host), ipv4, ipv6), []).append(item)
+
+        async def send_group(items: list[Any]) -> None:
+            spec, _, ipv4, ipv6, _ = items[0]
+            for start in range(0, len(items), max(1, spec.batch_max)):
+                chunk = items[start:start + max(1, spec.batch_max)]
+                if self.on_progress and len(chunk) > 1:
+                    self.on_progress(f"sending {join_sent(ipv4, ipv6)} for {len(chunk)} hostnames in one "
+                                     f"request to {spec.title}")
+                try:
+                    results = await spec.update_batch([h for _, h, _, _, _ in chunk], ipv4, ipv6, self.client)
+                except BaseException as exc:   # update_batch never raises; a cancel must still wake the waiters
+                    for *_, fut in chunk:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    raise
+                for (*_, fut), result in zip(chunk, results):
+                    if not fut.done():
+                        fut.set_result(result)
+
+        await asyncio.gather(*(send_group(items) for items in groups.values()))
 
 
 async def run_update_detailed(config: Config, *, force: bool = False, dry_run: bool = False,
@@ -513,11 +584,18 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
         if public is None:
             want6 = any(wants_ipv6(h) for h in config.hosts)
             public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress)
-        results = await asyncio.gather(*(
-            update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
-                       allow_private=allow_private, lookup=lookup, on_progress=on_progress, current=task,
-                       last_update=last_of(history, h.hostname, ("update",)))
-            for h, task in zip(config.hosts, lookups)))
+        batcher = _Batcher(len(config.hosts), client, on_progress)
+
+        async def one(h: HostConfig, task: Awaitable[Any]) -> UpdateResult:
+            try:
+                return await update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
+                                        allow_private=allow_private, lookup=lookup, on_progress=on_progress,
+                                        current=task, last_update=last_of(history, h.hostname, ("update",)),
+                                        send=batcher.send)
+            finally:
+                batcher.finished(h)
+
+        results = await asyncio.gather(*(one(h, task) for h, task in zip(config.hosts, lookups)))
     finally:
         for task in lookups:
             task.cancel()

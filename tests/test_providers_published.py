@@ -220,3 +220,86 @@ async def test_dyndns2_update_sends_the_ascii_name() -> None:
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         r = await get_provider("dyndns2").update(host, "23.128.64.20", None, client)
     assert r.result == "updated" and seen[0].url.params["hostname"] == "heim.xn--bcher-kva.example"
+
+
+# ---------------------------------------------------------------- several hostnames per request
+def _noip(name: str, user: str = "keyuser") -> HostConfig:
+    return HostConfig(hostname=name, provider="noip", username=user, password="s3cret")
+
+
+async def _run_many(hosts: list[HostConfig], handler, dns: str | None = "23.128.64.10"):  # type: ignore[no-untyped-def]
+    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=()), hosts=tuple(hosts))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        return await run_update(config, client=client, lookup=serving(dns), public=PUBLIC)
+
+
+async def test_dyndns2_hosts_of_one_account_go_in_one_request_with_a_line_each() -> None:
+    # help.dyn.com/return-codes: one return code per line, in the order the hostnames were given.
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="good 23.128.64.20\nnohost\n")
+
+    results = await _run_many([_noip("a.ddns.net"), _noip("b.ddns.net")], handler)
+    assert len(seen) == 1 and seen[0].url.params["hostname"] == "a.ddns.net,b.ddns.net"
+    assert [(r.hostname, r.result, r.code, r.fatal) for r in results] == [
+        ("a.ddns.net", "updated", "good", False), ("b.ddns.net", "error", "nohost", True)]
+    assert all(r.previous == "23.128.64.10" for r in results)
+
+
+async def test_an_account_wide_refusal_is_given_once_and_applies_to_every_host() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="badauth\n")
+
+    results = await _run_many([_noip("a.ddns.net"), _noip("b.ddns.net")], handler)
+    assert len(seen) == 1 and all(r.code == "badauth" and r.fatal for r in results)
+
+
+async def test_at_most_20_hostnames_per_request_and_other_accounts_apart() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        n = len(request.url.params["hostname"].split(","))
+        return httpx.Response(200, text="\n".join(["good 23.128.64.20"] * n))
+
+    hosts = [_noip(f"h{i}.ddns.net") for i in range(21)] + [_noip("other.ddns.net", user="someone-else")]
+    results = await _run_many(hosts, handler)
+    sizes = sorted(len(r.url.params["hostname"].split(",")) for r in seen)
+    assert sizes == [1, 1, 20], sizes            # numhost beyond 20; another account never shares a request
+    assert {r.result for r in results} == {"updated"} and len(results) == 22
+
+
+async def test_duckdns_domains_of_one_token_share_a_request() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="OK\n23.128.64.20\n\nUPDATED")
+
+    hosts = [DUCK, HostConfig(hostname="other.duckdns.org", provider="duckdns", token=DUCK.token)]
+    results = await _run_many(hosts, handler)
+    assert len(seen) == 1 and seen[0].url.params["domains"] == "myhome,other"
+    assert [r.result for r in results] == ["updated", "updated"]
+
+
+async def test_hosts_with_nothing_to_send_do_not_hold_the_others_back() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text="good 23.128.64.20")
+
+    async def lookup(hostname: str, resolvers):  # type: ignore[no-untyped-def]
+        return ("23.128.64.20" if hostname.startswith("same") else "23.128.64.10"), None, None
+
+    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=()),
+                    hosts=(_noip("same.ddns.net"), _noip("new.ddns.net"), DUCK))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        results = await run_update(config, client=client, lookup=lookup, public=PUBLIC)
+    assert [r.result for r in results][0] == "unchanged" and len(seen) == 2
+    assert seen[0].url.params.get("hostname") == "new.ddns.net" or seen[1].url.params.get("hostname") == "new.ddns.net"

@@ -188,6 +188,12 @@ class ProviderSpec:
     # What the provider itself holds for a host, read without changing anything (Cloudflare's
     # API): used instead of DNS where DNS cannot show it (proxied records).  See ProviderView.
     published_fn: Callable[["ProviderSpec", HostConfig, Any], Awaitable["ProviderView"]] | None = None
+    # Several hostnames in one request where the protocol allows it (dyndns2: comma-separated,
+    # at most ``batch_max``; DuckDNS: ``domains=a,b``).  Hosts batch together only when
+    # ``batch_key`` (server and credentials) and the addresses are the same.
+    batch_fn: Callable[["ProviderSpec", Sequence[HostConfig], "str | None", "str | None", Any],
+                       Awaitable[list[UpdateResult]]] | None = None
+    batch_max: int = 20
 
     # -- used by the CLI, the wizard and the updater ----------------------------
 
@@ -343,6 +349,37 @@ class ProviderSpec:
         result = redact_result(result, redactor)
         log.info("%s %s: %s (%s) %s", self.name, host.hostname, result.result, result.code, result.message)
         return result
+
+    def batch_key(self, host: HostConfig) -> tuple[Any, ...] | None:
+        """Hosts with equal keys may share one request (None: this one never batches)."""
+        if self.batch_fn is None:
+            return None
+        return (self.name, self.server_for(host), host.username, host.password, host.token,
+                host.options.get("contact"))
+
+    async def update_batch(self, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None,
+                           client: Any) -> list[UpdateResult]:
+        """One request for several hosts (``batch_fn``); one result per host, in order; never raises."""
+        if len(hosts) == 1 or self.batch_fn is None:
+            return [await self.update(h, ipv4, ipv6, client) for h in hosts]
+        sent = join_sent(ipv4, ipv6)
+        redactor = Redactor()
+        for h in hosts:
+            redactor.add(h.secret_values())
+        try:
+            async with asyncio.timeout(UPDATE_BUDGET_S):
+                results = await self.batch_fn(self, hosts, ipv4, ipv6, client)
+        except TimeoutError:
+            results = [self.error(h, sent=sent, code="timeout", retry_code="network",
+                                  message=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s; will retry later")
+                       for h in hosts]
+        except Exception as exc:   # a module bug or an unexpected library error: data, not a crash
+            results = [self.error(h, sent=sent, code="network", retry_code="network",
+                                  message=network_message(self.title, exc)) for h in hosts]
+        out = [redact_result(r, redactor) for r in results]
+        for r in out:
+            log.info("%s %s: %s (%s) %s", self.name, r.hostname, r.result, r.code, r.message)
+        return out
 
     async def published(self, host: HostConfig, client: Any) -> ProviderView:
         """What the provider holds for ``host`` (``published_fn``); never raises, nothing changed."""

@@ -15,7 +15,7 @@ Dual stack differs per provider (``options["dual_stack"]``):
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Sequence
 
 from typing import TYPE_CHECKING
 
@@ -207,6 +207,38 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
     return await _send(spec, host, params, client, join_sent(ipv4, ipv6))
 
 
+async def update_batch(spec: ProviderSpec, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None,
+                       client: httpx.AsyncClient) -> list[UpdateResult]:
+    """Several hostnames in one request: ``hostname=h1,h2`` (at most 20; ``numhost`` beyond).
+
+    help.dyn.com/return-codes: "hostname-specific return codes are given one per line, in the
+    same order as the hostnames were specified. Return codes indicating a failure with the
+    account or the system are given only once" -- so one line for several hosts applies to
+    all of them (as ddclient's nic_dyndns2_update does), and a host without a line of its own
+    is an unknown outcome, retried later.
+    """
+    first = hosts[0]
+    sent = join_sent(ipv4, ipv6)
+    params = {"hostname": ",".join(h.hostname for h in hosts), "myip": sent or ""}
+    response = await client.get(
+        _update_url(spec, first), params=params, auth=_auth(spec, first),
+        headers={"User-Agent": user_agent(first.options.get("contact"))}, timeout=REQUEST_TIMEOUT_S,
+    )
+    body = response.text[:4096]
+    lines = [line.strip() for line in body.replace("\r", "\n").split("\n") if line.strip()]
+    if len(lines) <= 1:
+        return [parse_reply(spec, h, response.status_code, response.headers, body, sent) for h in hosts]
+    out = []
+    for i, h in enumerate(hosts):
+        if i < len(lines):
+            out.append(parse_reply(spec, h, response.status_code, response.headers, lines[i], sent))
+        else:
+            out.append(spec.error(h, sent=sent, code="unknown", retry_code="unknown",
+                                  message=(f"{spec.title} answered {len(lines)} lines for {len(hosts)} hostnames "
+                                           "sent together, none for this one; will retry later.")))
+    return out
+
+
 def dynu_names(host: HostConfig) -> tuple[str, str | None]:
     """(hostname, alias) for Dynu: a name below the registered Dynu name goes as
     ``hostname=<zone>&alias=<sub>`` (ddclient ``nic_dynu_update``, test ``t/protocol_dynu.pl``
@@ -314,6 +346,7 @@ GENERIC = ProviderSpec(
                   default_retry_s=1800),
     update_fn=update,
     preflight_fn=preflight,
+    batch_fn=update_batch,
     options={"dual_stack": "combined", "user_server": True},
 )
 
@@ -357,6 +390,7 @@ NOIP = ProviderSpec(
                   default_retry_s=1800),
     update_fn=update,
     preflight_fn=preflight,
+    batch_fn=update_batch,
     options={"dual_stack": "combined", "panel": "https://my.noip.com",
              "credential_hint": "use the DDNS Key username/password from my.noip.com → DDNS Keys"},
 )
