@@ -419,8 +419,8 @@ async def refine_with_provider(spec: Any, host: HostConfig, public: PublicAddres
         shown = join_sent(view.joined()[0], view.joined()[1])
         message = f"{spec.title} already holds {shown}; nothing sent. {note}".strip()
         return replace(refined, result=replace(refined.result, message=message, previous=shown))
-    notes = refined.notes + ((note,) if note else ())
-    return replace(refined, notes=notes)
+    # Sending: the provider's own reply says the record is proxied; no second note.
+    return refined
 
 
 # --------------------------------------------------------------------------- the run
@@ -511,8 +511,9 @@ class _Batcher:
     beyond: help.dyn.com/return-codes).  Providers without ``batch_fn`` send at once.
     """
 
-    def __init__(self, hosts: int, client: Any, on_progress: Progress | None) -> None:
-        self.waiting_for = hosts
+    def __init__(self, hosts: Sequence[HostConfig], client: Any, on_progress: Progress | None) -> None:
+        self.order = {h.hostname: i for i, h in enumerate(hosts)}   # requests list names in config order
+        self.waiting_for = len(hosts)
         self.client = client
         self.on_progress = on_progress
         self.submitted: set[str] = set()
@@ -542,7 +543,7 @@ class _Batcher:
     async def _flush(self) -> None:
         groups: dict[tuple[Any, ...], list[tuple[Any, HostConfig, str | None, str | None,
                                                  asyncio.Future[UpdateResult]]]] = {}
-        for item in self.queue:
+        for item in sorted(self.queue, key=lambda it: self.order.get(it[1].hostname, 0)):
             spec, host, ipv4, ipv6, _ = item
             groups.setdefault((spec.batch_key(host), ipv4, ipv6), []).append(item)
 
@@ -584,7 +585,7 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
         if public is None:
             want6 = any(wants_ipv6(h) for h in config.hosts)
             public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress)
-        batcher = _Batcher(len(config.hosts), client, on_progress)
+        batcher = _Batcher(config.hosts, client, on_progress)
 
         async def one(h: HostConfig, task: Awaitable[Any]) -> UpdateResult:
             try:

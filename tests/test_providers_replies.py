@@ -96,8 +96,8 @@ def test_good_127_0_0_1_is_success_only_when_127_0_0_1_was_sent() -> None:
 
 
 # ---------------------------------------------------------------- No-IP
-# Source: https://www.noip.com/integrate/response (good/nochg with the IP, nohost, badauth, badagent,
-# !donator, abuse, 911 = retry no sooner than 30 minutes); reference/real-world.md; "wNNu" wait replies
+# Source: ddclient nic_noip_update %errors (nohost, badauth, badagent, !donator, abuse, numhost, dnserr,
+# nochg) and reference/real-world.md (No-IP: 911/dnserr = retry after 30 minutes, badagent fatal); "wNNu" wait replies
 # as ddclient nic_noip_update parses them.
 NOIP = HostConfig(hostname="myhome.ddns.net", provider="noip", username="keyuser", password="s3cret")
 NOIP_REPLIES = [
@@ -144,8 +144,8 @@ def test_dynu_replies(reply: Reply) -> None:
 
 
 # ---------------------------------------------------------------- Hurricane Electric
-# Source: https://dns.he.net/docs.html (dyndns2 replies, always HTTP 200) and reference/providers.md
-# (the undocumented "interval" for more than 10 updates in 2 minutes); qdm12/ddns-updater he/provider.go
+# Source: reference/providers.md (dyndns2 replies, always HTTP 200;
+# the undocumented "interval" for more than 10 updates in 2 minutes); qdm12/ddns-updater he/provider.go
 # (badauth; good/nochg with the address).
 HE = HostConfig(hostname="home.example.org", provider="he", password="k3y")
 HE_REPLIES = [
@@ -165,7 +165,7 @@ def test_he_replies(reply: Reply) -> None:
 
 
 # ---------------------------------------------------------------- DuckDNS
-# Source: https://www.duckdns.org/spec.jsp ("OK"/"KO"; verbose=true adds the addresses and
+# Source: reference/providers.md, after duckdns.org/spec.jsp ("OK"/"KO"; verbose=true adds the addresses and
 # UPDATED/NOCHANGE); qdm12/ddns-updater duckdns/provider.go ("ko" = auth); ddclient nic_duckdns_update.
 DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token="a1b2c3d4-1234-5678-9abc-def012345678")
 DUCK_REPLIES = [
@@ -208,7 +208,7 @@ def test_desec_replies(reply: Reply) -> None:
 # Source: qdm12/ddns-updater freedns/provider.go (success bodies start "updated " or "no ip change detected");
 # openwrt/packages#12201 (sync.afraid.org answers 404 to an unknown token); reference/real-world.md
 # ('ERROR: "x" is an invalid IP address.' is a request problem); "Unable to locate this record" and
-# "Address ... has not changed" are the v1 interface's words, still answered by sync.afraid.org.
+# "Address ... has not changed" are the v1 interface's words (unverified for v2: no primary source found).
 FREEDNS = HostConfig(hostname="myhome.mooo.com", provider="freedns", token="aBcDeFgHiJkLmNoPqRsTuVwX")
 FREEDNS_REPLIES = [
     Reply(200, f"Updated 1 host(s) myhome.mooo.com to {SENT} in 0.241 seconds", "updated", "Updated"),
@@ -230,7 +230,7 @@ def test_freedns_replies(reply: Reply) -> None:
 
 
 # ---------------------------------------------------------------- dynv6
-# Source: https://dynv6.com/docs/apis (HTTP update API); inadyn plugins/dynv6.c (success bodies contain
+# Source: reference/providers.md (the HTTP update API); inadyn plugins/dynv6.c (success bodies contain
 # "updated" or "unchanged"); qdm12/ddns-updater dynv6/provider.go (anything but 200 is an error).
 DYNV6 = HostConfig(hostname="myhome.dynv6.net", provider="dynv6", token="abcdefghijklmnopqrstuvwxyz")
 DYNV6_REPLIES = [
@@ -248,8 +248,7 @@ def test_dynv6_replies(reply: Reply) -> None:
 
 
 # ---------------------------------------------------------------- Namecheap
-# Source: https://www.namecheap.com/support/knowledgebase/article.aspx/29/11/ (the update URL);
-# ddclient nic_namecheap_update (success = <ErrCount>0); qdm12/ddns-updater namecheap/provider.go
+# Source: reference/providers.md (the update URL); ddclient nic_namecheap_update (success = <ErrCount>0); qdm12/ddns-updater namecheap/provider.go
 # (errors.Err1, IP); error texts as users report them (Err1 "Passwords do not match", "No Records updated.
 # A record not Found;").
 def _nc(err: str | None) -> str:
