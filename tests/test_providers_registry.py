@@ -109,6 +109,11 @@ def test_providers_command_json_lists_every_provider(capsys: pytest.CaptureFixtu
     assert REQUIRED <= set(by_name)
     assert by_name["duckdns"]["supports_ipv6"] is True and by_name["namecheap"]["supports_ipv6"] is False
     assert [f["name"] for f in by_name["duckdns"]["fields"]] == ["hostname", "token"]
+    # Several names per request only where the protocol takes them (dyndns2: at most 20).
+    assert {n: d["batch_max"] for n, d in by_name.items() if d["batch_max"]} == {
+        "dyndns2": 20, "noip": 20, "duckdns": 20}
+    assert {n for n, d in by_name.items() if d["multi_record"]} == {"cloudflare", "rfc2136"}
+    assert "account_id" in [f["name"] for f in by_name["cloudflare"]["fields"]]
 
 
 def test_providers_command_table_and_detail(capsys: pytest.CaptureFixture[str]) -> None:
