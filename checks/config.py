@@ -228,10 +228,22 @@ def config_from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Co
             fields_[key] = value
         options = {k: v for k, v in h.items()
                    if k not in ("hostname", "provider", "server", "username", "password", "token")}
-        hosts.append(HostConfig(hostname=hostname.strip().rstrip(".").lower(), provider=provider.strip().lower(),
+        hosts.append(HostConfig(hostname=_dns_spelling(hostname), provider=provider.strip().lower(),
                                 options=options, **fields_))
     settings = {k: v for k, v in data.items() if k not in ("endpoints", "hosts")}
     return Config(endpoints=Endpoints(**ep), hosts=tuple(hosts), path=path, settings=settings)
+
+
+def _dns_spelling(hostname: str) -> str:
+    """The name as DNS spells it: a Unicode name (``bücher.example``) becomes its
+    ASCII form (``xn--bcher-kva.example``); a name IDNA cannot encode is kept as typed
+    so validation can say what is wrong with it."""
+    from .idn import IdnError, to_ascii
+
+    try:
+        return to_ascii(hostname)
+    except IdnError:
+        return hostname.strip().rstrip(".").lower()
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import dns.resolver
 import dns.rrset
 
 from .dnswire import address_of
-from .model import DnsAnswer, PingResult, VerifyResult, VerifyVerdictName
+from .model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
 
 RecordType = Literal["A", "AAAA"]
 Pinger = Callable[[str], Awaitable[PingResult]]
@@ -639,6 +639,7 @@ async def current_addresses(
 ) -> tuple[str | None, str | None, str | None]:
     """(ipv4, ipv6, error): what the authoritative servers serve for ``hostname`` now.
 
+    Several records of one family come back comma-joined and sorted (``"a,b"``).
     ``(None, None, None)`` means they answered that there is no such address (NXDOMAIN
     or no A/AAAA record); ``error`` is set only when no authoritative server answered
     (then the caller cannot know what is published).  When servers disagree, the
@@ -660,8 +661,10 @@ async def current_addresses(
         errors = "; ".join(f"{a.server}: {a.error}" for a in answers if a.error)
         return None, None, f"no authoritative server of {auth.zone} answered ({errors or 'no reply'})"
     first = usable[0]
-    v4 = next((a for a in first.answers if _family(a) == 4), None)
-    v6 = next((a for a in first.answers if _family(a) == 6), None)
+    # Every address of the set, not just the first: a stale record beside the current one
+    # (a round robin the user did not mean) must read as a difference, not as "unchanged".
+    v4 = ",".join(sorted({_canonical(a) for a in first.answers if _family(a) == 4})) or None
+    v6 = ",".join(sorted({_canonical(a) for a in first.answers if _family(a) == 6})) or None
     return v4, v6, None
 
 
@@ -921,6 +924,38 @@ async def verify_hostname(
                         explanation=explanation, caches_settle_s=settle)
 
 
+def judge_with_provider(result: VerifyResult, view: ProviderView, title: str) -> VerifyResult:
+    """The verdict for a name whose records the provider proxies (Cloudflare's orange cloud).
+
+    Public DNS answers the provider's edge addresses for such a name, by design, so DNS can
+    never show the origin address: the provider's own record (``view``, read from its API)
+    is compared with the expected address instead, and the explanation says why the DNS
+    answers differ.  ``result`` is returned unchanged when nothing is proxied or the
+    record could not be read.
+    """
+    if view.error or not view.proxied:
+        return result
+    expected = _expected_sets(result.expected_ipv4, result.expected_ipv6)
+    held = (frozenset(view.ipv4), frozenset(view.ipv6))
+    checked = [(want, got, t) for want, got, t in ((expected[0], held[0], "A"), (expected[1], held[1], "AAAA"))
+               if want is not None and (got or t in view.proxied)]
+    edge = sorted({x for a in result.authoritative + result.resolvers for x in a.answers})
+    shown = ", ".join(list(view.ipv4) + list(view.ipv6)) or "no address"
+    why = (f"The {'/'.join(view.proxied)} record is proxied by {title}: public DNS answers {title}'s edge "
+           f"addresses ({', '.join(edge) or 'none seen'}), never yours, by design. {title}'s API holds {shown}")
+    if not checked:
+        verdict: VerifyVerdictName = "unknown"
+        text = f"{why}; no address was expected, so there is nothing to compare."
+    elif all(got == want for want, got, _ in checked):
+        verdict = "ok"
+        text = f"{why}, as expected: visitors reach you through {title}'s proxy (HTTP and HTTPS ports only)."
+    else:
+        verdict = "wrong-ip"
+        want_text = _fmt([x for want, _, _ in checked for x in want])
+        text = (f"{why}, not {want_text}. Run `ddns-wizard update` to correct the record.")
+    return replace(result, verdict=verdict, explanation=text, caches_settle_s=None, provider_record=view)
+
+
 async def wait_until_consistent(
     hostname: str,
     *,
@@ -962,3 +997,55 @@ async def wait_until_consistent(
         target = _ping_target(result.authoritative, result.resolvers)
         result = replace(result, ping=await _ping(target, pinger, timeout_s))
     return result
+
+
+async def verify_configured(
+    hostname: str,
+    host: object | None,
+    *,
+    expected_ipv4: str | None,
+    expected_ipv6: str | None,
+    resolvers: Sequence[str],
+    wait_s: float = 0.0,
+    on_progress: Callable[[VerifyResult, float], None] | None = None,
+    ping: bool = True,
+    timeout_s: float = 3.0,
+    client: object | None = None,
+) -> VerifyResult:
+    """``verify_hostname`` (or ``wait_until_consistent`` when ``wait_s`` > 0) for a configured host.
+
+    When the host's provider can be asked what it holds (Cloudflare) and the record is
+    proxied, DNS can never show the address, so one DNS round is taken for the record and
+    the verdict comes from the provider's record (``judge_with_provider``) -- no waiting
+    for caches that will never agree.  ``host`` is a ``checks.config.HostConfig`` or None.
+    """
+    view: ProviderView | None = None
+    spec = None
+    if host is not None:
+        from .providers.registry import get_provider
+
+        try:
+            spec = get_provider(getattr(host, "provider", ""))
+        except Exception:   # an unknown provider is reported elsewhere; verify DNS as usual
+            spec = None
+    if spec is not None and spec.published_fn is not None:
+        own = client is None
+        if own:
+            from .updater import make_provider_client
+
+            client = make_provider_client()
+        try:
+            view = await spec.published(host, client)  # type: ignore[arg-type]
+        finally:
+            if own:
+                await client.aclose()  # type: ignore[union-attr]
+    if spec is not None and view is not None and view.proxied and not view.error:
+        result = await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
+                                       resolvers=resolvers, ping=ping, timeout_s=timeout_s)
+        return judge_with_provider(result, view, spec.title)
+    if wait_s > 0:
+        return await wait_until_consistent(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
+                                           resolvers=resolvers, wait_s=wait_s, on_progress=on_progress,
+                                           ping=ping, timeout_s=timeout_s)
+    return await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
+                                 resolvers=resolvers, ping=ping, timeout_s=timeout_s)

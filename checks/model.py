@@ -199,6 +199,28 @@ class PingResult:
 
 
 @dataclass(frozen=True)
+class ProviderView:
+    """What a provider holds for one name, read from its own API (nothing changed).
+
+    ``ipv4``/``ipv6``: every address record's content, canonical and sorted;
+    ``proxied``: the record types (``A``, ``AAAA``) served through the provider's proxy
+    (public DNS then shows the provider's edge, never these addresses); ``error``: why
+    it could not be read (then the other fields say nothing); ``source``: where it was
+    read (``cloudflare-api``).
+    """
+
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
+    proxied: tuple[str, ...] = ()
+    error: str | None = None
+    source: str = "api"
+
+    def joined(self) -> tuple[str | None, str | None, str | None]:
+        """The (ipv4, ipv6, error) triple of ``updater.Lookup`` (several addresses comma-joined)."""
+        return (",".join(self.ipv4) or None, ",".join(self.ipv6) or None, self.error)
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     hostname: str
     expected_ipv4: str | None
@@ -209,6 +231,7 @@ class VerifyResult:
     ping: PingResult | None = None
     explanation: str = ""
     caches_settle_s: int | None = None   # estimate: when every cache will serve the new answer
+    provider_record: ProviderView | None = None   # the provider's own record, when DNS cannot show it (proxied)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from .config import Config, HostConfig
 from .history import last_of
 from .errors import ConfigError
 from .model import ExternalSource, LocalInfo, UpdateResult
-from .providers.base import join_sent, wants_ipv4, wants_ipv6
+from .providers.base import join_sent, keep_addresses, wants_ipv4, wants_ipv6
 
 Progress = Callable[[str], None]
 # (hostname, resolvers) -> (ipv4, ipv6, error): what the authoritative servers serve
@@ -309,14 +309,118 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
             if problem:
                 return Decision(None, None, previous, result("error", "private-address",
                                                              f"refusing to publish: {problem}"))
-    differs4 = v4 is not None and v4 != dns4
-    differs6 = v6 is not None and v6 != dns6
+    multi = _multi_record(provider)
+    keep = keep_addresses(host) or frozenset()
+    differs4, note4 = _family_differs(v4, dns4, keep, multi, "A", provider)
+    differs6, note6 = _family_differs(v6, dns6, keep, multi, "AAAA", provider)
+    notes += [n for n in (note4, note6) if n]
     if not force and not dns_error and not differs4 and not differs6:
         shown = join_sent(v4, v6)
         extra = (" " + " ".join(notes)) if notes else ""
         return Decision(None, None, previous, result(
             "unchanged", None, f"DNS already serves {shown}; nothing sent.{extra}"))
     return Decision(v4, v6, previous, None, tuple(notes))
+
+
+def served_set(value: str | None) -> frozenset[str]:
+    """The addresses in a lookup's comma-joined answer (``"a,b"``), canonical."""
+    import ipaddress
+
+    out: set[str] = set()
+    for item in (value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            out.add(ipaddress.ip_address(item).compressed)
+        except ValueError:
+            out.add(item)
+    return frozenset(out)
+
+
+def _multi_record(provider: str) -> bool:
+    from .providers.registry import PROVIDERS
+
+    spec = PROVIDERS.get(provider)
+    return bool(spec is not None and spec.options.get("multi_record"))
+
+
+def _family_differs(want: str | None, served: str | None, keep: frozenset[str], multi: bool, rtype: str,
+                    provider: str) -> tuple[bool, str | None]:
+    """(must send, note) for one family.
+
+    Where the provider holds several records per name (Cloudflare, RFC 2136) the name must
+    serve exactly our address plus the ones the user keeps (``keep_addresses``): a stale
+    extra record is a difference, and the update removes it.  Elsewhere an update sets one
+    address and cannot remove others, so only our address's presence counts (sending again
+    would only earn ``nochg``), and the extra record is named.
+    """
+    if want is None:
+        return False, None
+    import ipaddress
+
+    want_c = ipaddress.ip_address(want).compressed
+    have = served_set(served)
+    others = sorted(have - keep - {want_c})
+    if want_c not in have:
+        return True, None
+    if not others:
+        return False, None
+    shown = ", ".join(others)
+    if multi:
+        return True, (f"DNS also serves the {rtype} record{'s' if len(others) > 1 else ''} {shown} for this name: "
+                      "stale records are removed so only the current address is published (list addresses you "
+                      "publish on purpose in keep_addresses).")
+    return False, (f"DNS also serves the {rtype} record{'s' if len(others) > 1 else ''} {shown} for this name; "
+                   f"{provider} updates set one address and cannot remove it: delete it in the provider's "
+                   "control panel if it is stale.")
+
+
+def publishes(host: HostConfig, current: tuple[str | None, str | None, str | None],
+              ipv4: str | None, ipv6: str | None) -> bool:
+    """True when ``current`` (a lookup) serves exactly what was sent for the wanted families
+    (plus the addresses the user keeps beside it)."""
+    if current[2]:
+        return False
+    keep = keep_addresses(host) or frozenset()
+    for want, served in ((ipv4 if wants_ipv4(host) else None, current[0]),
+                         (ipv6 if wants_ipv6(host) else None, current[1])):
+        if want is None:
+            continue
+        have = served_set(served)
+        if served_set(want) - have or have - keep - served_set(want):
+            return False
+    return True
+
+
+async def refine_with_provider(spec: Any, host: HostConfig, public: PublicAddress,
+                               current: tuple[str | None, str | None, str | None], decision: Decision,
+                               client: Any, *, force: bool, allow_private: bool) -> Decision:
+    """When DNS does not show our address, ask the provider itself where it can be asked
+    without changing anything (Cloudflare's API): a proxied record is served from the
+    provider's edge, so public DNS never shows it, and only the API can tell "already set"
+    from "must send".  Returns the decision to act on (unchanged when the API already holds
+    the address: no write, no `nochg`-style churn)."""
+    if decision.result is not None or force or spec.published_fn is None:
+        return decision
+    view = await spec.published(host, client)
+    if view.error is not None:
+        note = f"({spec.title}'s record could not be read: {view.error}.)"
+        return replace(decision, notes=decision.notes + (note,))
+    refined = decide(host, spec.name, public, view.joined(), force=False, allow_private=allow_private)
+    proxied = sorted(view.proxied)
+    dns_shown = join_sent(current[0], current[1])
+    note = ""
+    if proxied:
+        note = (f"The {'/'.join(proxied)} record is proxied by {spec.title}: public DNS answers {spec.title}'s "
+                f"edge addresses ({dns_shown or 'none'}) by design, so it was compared with the record in "
+                f"{spec.title}'s API instead.")
+    if refined.result is not None and refined.result.result == "unchanged":
+        shown = join_sent(view.joined()[0], view.joined()[1])
+        message = f"{spec.title} already holds {shown}; nothing sent. {note}".strip()
+        return replace(refined, result=replace(refined.result, message=message, previous=shown))
+    # Sending: the provider's own reply says the record is proxied; no second note.
+    return refined
 
 
 # --------------------------------------------------------------------------- the run
@@ -347,7 +451,9 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
                      force: bool = False, dry_run: bool = False, allow_private: bool = False,
                      lookup: Lookup = default_lookup, on_progress: Progress | None = None,
                      current: Awaitable[tuple[str | None, str | None, str | None]] | None = None,
-                     last_update: dict[str, Any] | None = None) -> UpdateResult:
+                     last_update: dict[str, Any] | None = None,
+                     send: "Callable[[Any, HostConfig, str | None, str | None], Awaitable[UpdateResult]] | None" = None,
+                     ) -> UpdateResult:
     """Update one hostname. ``current`` is the authoritative lookup when the caller
     started it already (alongside the public-address detection); else it runs here.
     ``last_update`` is this host's last ``update`` record from the history: used only
@@ -359,6 +465,11 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
         on_progress(f"{host.hostname}: asking its authoritative servers what they serve")
     current_addrs = await (current if current is not None else lookup(host.hostname, resolvers))
     decision = decide(host, spec.name, public, current_addrs, force=force, allow_private=allow_private)
+    if decision.result is None and spec.published_fn is not None and not force:
+        if on_progress:
+            on_progress(f"{host.hostname}: DNS does not show it; reading the record from {spec.title}")
+        decision = await refine_with_provider(spec, host, public, current_addrs, decision, client,
+                                              force=force, allow_private=allow_private)
     if decision.result is not None:
         return decision.result
     sent = join_sent(decision.send_ipv4, decision.send_ipv6)
@@ -378,13 +489,83 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
                             message=f"would send {sent} to {spec.title} ({why}); dry run: nothing sent.")
     if on_progress:
         on_progress(f"{host.hostname}: sending {sent} to {spec.title}")
-    result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
+    if send is not None:
+        result = await send(spec, host, decision.send_ipv4, decision.send_ipv6)
+    else:
+        result = await spec.update(host, decision.send_ipv4, decision.send_ipv6, client)
     notes = list(decision.notes)
     if current_addrs[2] and not force:
         # Sent without knowing what DNS served: say so, it explains a possible `nochg`.
         notes.append(f"(Sent without comparing: the DNS lookup failed: {current_addrs[2]}.)")
     message = " ".join((result.message, *notes))
     return replace(result, previous=decision.previous, message=message)
+
+
+class _Batcher:
+    """Sends the updates of one round, several hostnames per request where the protocol allows.
+
+    Every host's ``update_one`` either finishes without sending or hands its update to
+    ``send``; once all have, the waiting updates are grouped by provider, server,
+    credentials and addresses (``ProviderSpec.batch_key``) and each group goes out as one
+    request of at most ``batch_max`` names (dyndns2 allows 20 and answers ``numhost``
+    beyond: help.dyn.com/return-codes).  Providers without ``batch_fn`` send at once.
+    """
+
+    def __init__(self, hosts: Sequence[HostConfig], client: Any, on_progress: Progress | None) -> None:
+        self.order = {h.hostname: i for i, h in enumerate(hosts)}   # requests list names in config order
+        self.waiting_for = len(hosts)
+        self.client = client
+        self.on_progress = on_progress
+        self.submitted: set[str] = set()
+        self.queue: list[tuple[Any, HostConfig, str | None, str | None, asyncio.Future[UpdateResult]]] = []
+        self._flush_task: asyncio.Task[None] | None = None
+
+    def finished(self, host: HostConfig) -> None:
+        if host.hostname not in self.submitted:
+            self.submitted.add(host.hostname)
+            self._arrived()
+
+    async def send(self, spec: Any, host: HostConfig, ipv4: str | None, ipv6: str | None) -> UpdateResult:
+        self.submitted.add(host.hostname)
+        if spec.batch_key(host) is None:
+            self._arrived()
+            return await spec.update(host, ipv4, ipv6, self.client)
+        future: asyncio.Future[UpdateResult] = asyncio.get_running_loop().create_future()
+        self.queue.append((spec, host, ipv4, ipv6, future))
+        self._arrived()
+        return await future
+
+    def _arrived(self) -> None:
+        self.waiting_for -= 1
+        if self.waiting_for <= 0 and self.queue and self._flush_task is None:
+            self._flush_task = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        groups: dict[tuple[Any, ...], list[tuple[Any, HostConfig, str | None, str | None,
+                                                 asyncio.Future[UpdateResult]]]] = {}
+        for item in sorted(self.queue, key=lambda it: self.order.get(it[1].hostname, 0)):
+            spec, host, ipv4, ipv6, _ = item
+            groups.setdefault((spec.batch_key(host), ipv4, ipv6), []).append(item)
+
+        async def send_group(items: list[Any]) -> None:
+            spec, _, ipv4, ipv6, _ = items[0]
+            for start in range(0, len(items), max(1, spec.batch_max)):
+                chunk = items[start:start + max(1, spec.batch_max)]
+                if self.on_progress and len(chunk) > 1:
+                    self.on_progress(f"sending {join_sent(ipv4, ipv6)} for {len(chunk)} hostnames in one "
+                                     f"request to {spec.title}")
+                try:
+                    results = await spec.update_batch([h for _, h, _, _, _ in chunk], ipv4, ipv6, self.client)
+                except BaseException as exc:   # update_batch never raises; a cancel must still wake the waiters
+                    for *_, fut in chunk:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    raise
+                for (*_, fut), result in zip(chunk, results):
+                    if not fut.done():
+                        fut.set_result(result)
+
+        await asyncio.gather(*(send_group(items) for items in groups.values()))
 
 
 async def run_update_detailed(config: Config, *, force: bool = False, dry_run: bool = False,
@@ -404,11 +585,18 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
         if public is None:
             want6 = any(wants_ipv6(h) for h in config.hosts)
             public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress)
-        results = await asyncio.gather(*(
-            update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
-                       allow_private=allow_private, lookup=lookup, on_progress=on_progress, current=task,
-                       last_update=last_of(history, h.hostname, ("update",)))
-            for h, task in zip(config.hosts, lookups)))
+        batcher = _Batcher(config.hosts, client, on_progress)
+
+        async def one(h: HostConfig, task: Awaitable[Any]) -> UpdateResult:
+            try:
+                return await update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
+                                        allow_private=allow_private, lookup=lookup, on_progress=on_progress,
+                                        current=task, last_update=last_of(history, h.hostname, ("update",)),
+                                        send=batcher.send)
+            finally:
+                batcher.finished(h)
+
+        results = await asyncio.gather(*(one(h, task) for h, task in zip(config.hosts, lookups)))
     finally:
         for task in lookups:
             task.cancel()

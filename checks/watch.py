@@ -32,7 +32,8 @@ from .config import Config, HostConfig
 from .history import History
 from .model import UpdateResult
 from .providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
-from .updater import Lookup, PublicAddress, decide, default_lookup, detect_public
+from .updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
+                      refine_with_provider)
 
 log = logging.getLogger("checks.watch")
 
@@ -209,6 +210,9 @@ class Watcher:
         assert self.lookup is not None
         current = await self.lookup(host.hostname, self.config.endpoints.resolvers)
         decision = decide(host, state.spec.name, public, current, force=False, allow_private=self.allow_private)
+        if decision.result is None and state.spec.published_fn is not None:
+            decision = await refine_with_provider(state.spec, host, public, current, decision, self.client,
+                                                  force=False, allow_private=self.allow_private)
         if decision.result is not None:
             if decision.result.result == "unchanged":
                 if state.published != desired or not state.confirmed:
@@ -269,17 +273,28 @@ class Watcher:
         host = state.host
         serves: str | None = None
         error: str | None = None
+        want4 = public.ipv4 if wants_ipv4(host) else None
+        want6 = public.ipv6 if wants_ipv6(host) else None
+        ok = False
+        via = "authoritative DNS"
         for attempt in range(VERIFY_ATTEMPTS):
             v4, v6, error = await self.lookup(host.hostname, self.config.endpoints.resolvers)
             serves = join_sent(v4 if wants_ipv4(host) else None, v6 if wants_ipv6(host) else None)
-            if serves == desired:
+            ok = publishes(host, (v4, v6, error), want4, want6)
+            if not ok and state.spec.published_fn is not None:
+                # A proxied record never shows in public DNS: the provider's own record is the check.
+                view = await state.spec.published(host, self.client)
+                if view.error is None and view.proxied and publishes(host, view.joined(), want4, want6):
+                    ok, via = True, f"{state.spec.title}'s API (the record is proxied: DNS shows its edge)"
+                    serves = join_sent(view.joined()[0] if wants_ipv4(host) else None,
+                                       view.joined()[1] if wants_ipv6(host) else None)
+            if ok:
                 break
             if attempt + 1 < VERIFY_ATTEMPTS:
                 await self.sleep(VERIFY_PAUSE_S)
-        ok = serves == desired
         self._record("verify", hostname=host.hostname, expected=desired, serves=serves, ok=ok, error=error)
         if ok:
-            self.emit(f"{host.hostname}: authoritative DNS now serves {desired}")
+            self.emit(f"{host.hostname}: {via} now serves {desired}")
         else:
             what = f"error: {error}" if error else f"they serve {serves or 'nothing'}"
             self.emit(f"{host.hostname}: the provider accepted the update but the authoritative servers do not "

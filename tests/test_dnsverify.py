@@ -376,6 +376,15 @@ async def test_current_addresses_returns_what_the_authoritative_servers_publish(
                                    port=net.port) == (None, NEW_V6, None)
 
 
+async def test_current_addresses_returns_every_record_of_a_family(net: Net) -> None:
+    # A stale record beside the current one (a round robin left behind) must be seen, or the
+    # updater reads "unchanged" forever while visitors are sent to the old address half the time.
+    for s in (net.ns1, net.ns2):
+        s.records[(HOST, "A")] = (60, [OLD_IP, NEW_IP])
+    v4, _, error = await current_addresses(HOST, resolvers=net.resolvers, timeout_s=2, port=net.port)
+    assert error is None and v4 == ",".join(sorted([OLD_IP, NEW_IP]))
+
+
 async def test_current_addresses_gives_an_error_when_no_authoritative_server_answers(net: Net) -> None:
     net.ns1.mode = net.ns2.mode = "silent"
     v4, v6, error = await current_addresses(HOST, resolvers=net.resolvers, timeout_s=0.6, port=net.port)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from checks.config import HostConfig
+from checks.idn import same_name
 from checks.model import to_jsonable
 from checks.providers import cloudflare
 from checks.providers.registry import get_provider
@@ -43,13 +44,22 @@ class FakeCloudflare:
         path = request.url.path.removeprefix("/client/v4")
         if path == "/user/tokens/verify":
             return self.env({"id": "t", "status": "active"})
+        if path.startswith("/accounts/") and path.endswith("/tokens/verify"):
+            return self.env({"id": "t", "status": "active"})
         if path == "/zones":
+            # The API answers an IDN zone's name in Unicode, whichever form was asked (ddclient
+            # _cloudflare_zone_to_unicode); the fake keeps zones under their display names.
             name = request.url.params.get("name")
-            return self.env([{"id": self.zones[name], "name": name}] if name in self.zones else [])
+            return self.env([{"id": zid, "name": zname} for zname, zid in self.zones.items()
+                             if name and same_name(zname, name)])
         if path.endswith("/dns_records") and request.method == "GET":
             rtype = request.url.params.get("type")
             name = request.url.params.get("name")
             return self.env([r for r in self.records if r["name"] == name and (rtype is None or r["type"] == rtype)])
+        if request.method == "DELETE":
+            rid = path.rsplit("/", 1)[1]
+            self.records = [r for r in self.records if r["id"] != rid]
+            return self.env({"id": rid})
         if not self.permissions_ok:
             return self.env(None, 403, False, [{"code": 10000, "message": "Authentication error"}])
         if path.endswith("/dns_records") and request.method == "POST":
@@ -80,7 +90,7 @@ async def test_changed_address_patches_the_existing_record() -> None:
     (write,) = fake.writes()
     assert write.method == "PATCH" and json.loads(write.content) == {"content": "23.128.64.20"}
     assert fake.records[0]["content"] == "23.128.64.20"
-    assert write.headers["user-agent"].startswith("ddns-wizard/")
+    assert write.headers["user-agent"].startswith("ddns-wizard ddns-wizard/")
 
 
 async def test_same_address_writes_nothing() -> None:
@@ -184,3 +194,175 @@ def test_no_reply_crashes_the_client(status: int, body: str) -> None:
     assert r.result in ("updated", "unchanged", "error") and r.message
     if r.result == "error":
         assert r.fatal or (r.retry_after_s or 0) > 0
+
+
+# ---------------------------------------------------------------- several records per name
+def rec(rid: str, content: str, rtype: str = "A", proxied: bool = False, name: str = "home.lab-zone.net") -> dict:
+    return {"id": rid, "type": rtype, "name": name, "content": content, "proxied": proxied, "ttl": 1}
+
+
+async def test_stale_records_beside_the_current_one_are_deleted() -> None:
+    # favonia/cloudflare-ddns internal/setter/setter.go: a record holding the target stays, every
+    # outdated one goes -- the name serves exactly the current address afterwards.
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.10"), rec("r2", "23.128.64.20"), rec("r3", "23.128.64.30")])
+    r = await run(fake)
+    assert r.result == "updated", r
+    assert [(w.method, w.url.path.rsplit("/", 1)[1]) for w in fake.writes()] == [("DELETE", "r1"), ("DELETE", "r3")]
+    assert [x["content"] for x in fake.records] == ["23.128.64.20"]
+    assert "stale A 23.128.64.10 removed" in r.message and "stale A 23.128.64.30 removed" in r.message
+
+
+async def test_one_stale_record_is_recycled_and_the_rest_deleted() -> None:
+    # setter.go stage 1 recycles one outdated record (update, keeping its settings), stage 2 deletes the rest.
+    fake = FakeCloudflare(records=[rec("r2", "23.128.64.11", proxied=True), rec("r1", "23.128.64.10")])
+    r = await run(fake)
+    assert r.result == "updated"
+    methods = [(w.method, w.url.path.rsplit("/", 1)[1]) for w in fake.writes()]
+    assert methods == [("PATCH", "r1"), ("DELETE", "r2")]    # lowest id recycled first, as favonia sorts by ID
+    assert json.loads(fake.writes()[0].content) == {"content": "23.128.64.20"}
+    assert [(x["id"], x["content"]) for x in fake.records] == [("r1", "23.128.64.20")]
+
+
+async def test_several_records_already_right_means_unchanged() -> None:
+    # setter.go recordsAlreadyUpToDate: matching duplicates are tolerated residue.
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.20"), rec("r2", "23.128.64.20")])
+    r = await run(fake)
+    assert r.result == "unchanged" and fake.writes() == []
+
+
+async def test_keep_addresses_are_never_touched() -> None:
+    host = HostConfig(hostname="home.lab-zone.net", provider="cloudflare", token=TOKEN,
+                      options={"keep_addresses": ["198.51.100.7"]})
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.10"), rec("r2", "198.51.100.7")])
+    r = await run(fake, host=host)
+    assert r.result == "updated"
+    assert sorted(x["content"] for x in fake.records) == ["198.51.100.7", "23.128.64.20"]
+    assert "Kept 198.51.100.7" in r.message
+    again = await run(fake, host=host)
+    assert again.result == "unchanged" and len(fake.writes()) == 1
+
+
+async def test_other_family_is_left_alone() -> None:
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.10"), rec("r6", "2a0c:b641:100::1", "AAAA")])
+    await run(fake)                                   # IPv4 only
+    assert any(x["type"] == "AAAA" and x["content"] == "2a0c:b641:100::1" for x in fake.records)
+
+
+# ---------------------------------------------------------------- proxied records
+async def test_proxied_record_with_the_address_is_unchanged_and_says_why_dns_differs() -> None:
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.20", proxied=True)])
+    r = await run(fake)
+    assert r.result == "unchanged" and fake.writes() == []
+    assert "proxied" in r.message and "edge" in r.message
+    assert "verification reads the API instead of DNS" not in r.message   # the old, untrue promise
+
+
+async def test_proxied_record_keeps_its_proxy_when_changed() -> None:
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.10", proxied=True)])
+    r = await run(fake)
+    assert r.result == "updated"
+    assert json.loads(fake.writes()[0].content) == {"content": "23.128.64.20"}   # PATCH content only
+    assert fake.records[0]["proxied"] is True
+
+
+async def test_published_view_reads_the_api_record_and_its_proxy_flag() -> None:
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.20", proxied=True), rec("r6", "2a0c:b641:100::1", "AAAA"),
+                                   rec("t1", "hello", "TXT")])
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as client:
+        view = await SPEC.published(HOST, client)
+    assert view.error is None and view.ipv4 == ("23.128.64.20",) and view.ipv6 == ("2a0c:b641:100::1",)
+    assert view.proxied == ("A",) and view.source == "cloudflare-api"
+    assert fake.writes() == []
+
+
+async def test_published_view_error_is_data_and_redacted() -> None:
+    fake = FakeCloudflare(token="Z" * 40)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as client:
+        view = await SPEC.published(HOST, client)
+    assert view.error and "rejected the API token" in view.error and TOKEN not in view.error
+
+
+# ---------------------------------------------------------------- internationalised zones
+async def test_idn_zone_answered_in_unicode_is_found_and_records_use_punycode() -> None:
+    # The API answers the zone as "bücher.example" although asked "xn--bcher-kva.example"
+    # (ddclient: "Cloudflare always returns zone names in Unicode"); record names are Punycode.
+    host = HostConfig(hostname="home.xn--bcher-kva.example", provider="cloudflare", token=TOKEN)
+    fake = FakeCloudflare(zones={"bücher.example": "zidIDN"},
+                          records=[rec("r1", "23.128.64.10", name="home.xn--bcher-kva.example")])
+    r = await run(fake, host=host)
+    assert r.result == "updated", r
+    asked = [q.url.params.get("name") for q in fake.requests if q.method == "GET"]
+    assert asked == ["home.xn--bcher-kva.example", "xn--bcher-kva.example", "home.xn--bcher-kva.example"]
+    assert "/zones/zidIDN/dns_records/r1" in str(fake.writes()[0].url)
+
+
+async def test_unicode_zone_option_is_compared_in_idna() -> None:
+    host = HostConfig(hostname="home.xn--bcher-kva.example", provider="cloudflare", token=TOKEN,
+                      options={"zone": "Bücher.example"})
+    fake = FakeCloudflare(zones={"bücher.example": "zidIDN"}, records=[])
+    r = await run(fake, host=host)
+    assert r.result == "updated"
+    create = json.loads(fake.writes()[0].content)
+    assert create["name"] == "home.xn--bcher-kva.example"
+
+
+# ---------------------------------------------------------------- token formats
+CFUT = "cfut_" + "A1b2C3d4E5" * 4 + "0a1b2c3d"
+CFAT = "cfat_" + "Z9y8X7w6V5" * 4 + "9f8e7d6c"
+CFK = "cfk_" + "q1W2e3R4t5" * 4 + "12345678"
+
+
+@pytest.mark.parametrize("token, problem", [
+    (CFUT, None), (CFAT, None), (TOKEN, None),
+    (CFK, "Global API Key"),                       # developers.cloudflare.com .../token-formats: cfk_ = Global API Key
+    ("cfut_" + "A1b2C3d4E5" * 2, "cut short"),
+    (f'"{CFUT}"', "quotation marks"),               # favonia env_auth.go: tokens pasted with their quotes
+    (" " + CFUT, "spaces"),
+])
+def test_current_token_formats(token: str, problem: str | None) -> None:
+    found = cloudflare.check_token(token)
+    assert (found is None) if problem is None else (problem in (found or "")), found
+
+
+def test_token_kind_from_the_prefix() -> None:
+    assert [cloudflare.token_kind(t) for t in (CFUT, CFAT, CFK, TOKEN)] == ["user", "account", "global-key", "legacy"]
+
+
+def test_permission_hint_asks_only_for_dns_edit() -> None:
+    # favonia/cloudflare-ddns README: "To update DNS records, the updater needs the Zone - DNS - Edit permission".
+    text = " ".join([cloudflare.PERMISSION_HINT, *SPEC.signup_steps, *SPEC.pitfalls])
+    assert "Zone → DNS → Edit" in text and "Zone → Zone → Read" not in text
+
+
+async def test_account_token_without_account_id_is_said_from_the_prefix() -> None:
+    host = HostConfig(hostname="home.lab-zone.net", provider="cloudflare", token=CFAT)
+    fake = FakeCloudflare(token=CFAT)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as client:
+        res = await SPEC.preflight(host, client)
+    assert not res.ok and res.code == "account-id-needed" and "Account ID" in res.message and "cfat_" in res.message
+    assert fake.requests == []                       # nothing asked that could only fail
+
+
+async def test_account_token_is_verified_at_the_account() -> None:
+    account = "0123456789abcdef0123456789abcdef"
+    host = HostConfig(hostname="home.lab-zone.net", provider="cloudflare", token=CFAT,
+                      options={"account_id": account})
+    fake = FakeCloudflare(token=CFAT)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as client:
+        res = await SPEC.preflight(host, client)
+    assert res.ok, res
+    assert fake.requests[0].url.path.endswith(f"/accounts/{account}/tokens/verify")
+
+
+async def test_preflight_describes_several_records_and_proxy() -> None:
+    fake = FakeCloudflare(records=[rec("r1", "23.128.64.10", proxied=True), rec("r2", "23.128.64.11")])
+    async with httpx.AsyncClient(transport=httpx.MockTransport(fake)) as client:
+        res = await SPEC.preflight(HOST, client)
+    assert res.ok and "(proxied)" in res.message and "2 A records" in res.message and fake.writes() == []
+
+
+def test_account_id_and_proxied_are_validated() -> None:
+    host = HostConfig(hostname="home.lab-zone.net", provider="cloudflare", token=TOKEN,
+                      options={"account_id": "not-an-id", "proxied": "yes"})
+    problems = " ".join(SPEC.validate(host))
+    assert "Account ID" in problems and "proxied must be true or false" in problems

@@ -47,7 +47,9 @@ async def test_request_has_hostname_myip_basic_auth_and_descriptive_user_agent()
     assert req.url.params["myip"] == "23.128.64.20"
     assert req.headers["authorization"] == "Basic " + base64.b64encode(b"keyuser:s3cretKeyPass").decode()
     ua = req.headers["user-agent"]
-    assert ua.startswith("ddns-wizard/") and "github.com" in ua   # providers ban generic agents (badagent)
+    # No-IP's form: "Company NameOfProgram/OSVersion-ReleaseVersion maintainer-contact@example.com"
+    company, program, contact = ua.split(" ")
+    assert company == "ddns-wizard" and program.startswith("ddns-wizard/") and "@" in contact
 
 
 async def test_server_override_is_used_and_nic_update_not_doubled() -> None:

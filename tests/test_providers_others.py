@@ -51,7 +51,7 @@ async def test_desec_sends_preserve_for_the_family_not_updated() -> None:
     (401, "badauth", "error", True),
     (401, "", "error", True),
     (404, "Not found.", "error", True),
-    (400, "bad request", "error", True),
+    (400, "bad request", "error", False),   # a parameter problem (desec-stack ValidationError), not the account
     (500, "", "error", False),
 ])
 async def test_desec_replies(status: int, body: str, result: str, fatal: bool) -> None:

@@ -68,11 +68,36 @@ def test_aliases() -> None:
     assert get_provider("nsupdate").name == "rfc2136"
 
 
-def test_user_agent_form() -> None:
+# No-IP: "User-Agent: Company NameOfProgram/OSVersion-ReleaseVersion maintainer-contact@example.com"
+# (https://www.noip.com/integrate/request); clients without it "risk being rate-limited or blocked".
+NOIP_AGENT_RE = r"\S+ [A-Za-z0-9._-]+/[A-Za-z0-9]+-[0-9][A-Za-z0-9.+-]* [^@\s]+@[^@\s]+\.[A-Za-z]{2,}"
+
+
+def test_user_agent_has_the_form_no_ip_asks_for() -> None:
+    import platform
+    import re
+
+    from checks import __version__
+
     ua = user_agent()
-    name, contact = ua.split(" ", 1)
-    assert name.startswith("ddns-wizard/") and contact.startswith("https://")
+    assert re.fullmatch(NOIP_AGENT_RE, ua), ua
+    company, program, contact = ua.split(" ")
+    assert company == "ddns-wizard" and program == f"ddns-wizard/{platform.system()}-{__version__}"
+    assert "@" in contact
     assert user_agent("me@example.org").endswith(" me@example.org")
+    assert re.fullmatch(NOIP_AGENT_RE, user_agent("me@example.org"))
+
+
+@pytest.mark.parametrize("contact, ok", [
+    ("me@example.org", True), ("first.last+ddns@mail.example.co.uk", True),
+    ("https://example.org", False), ("me", False), ("me@example.org bob@example.org", False),
+    (" me@example.org", False), ("Me <me@example.org>", False),
+])
+def test_contact_option_must_keep_the_agent_conforming(contact: str, ok: bool) -> None:
+    host = HostConfig(hostname="myhome.ddns.net", provider="noip", username="u", password="p",
+                      options={"contact": contact})
+    problems = get_provider("noip").validate(host)
+    assert (not any("contact" in p for p in problems)) is ok, problems
 
 
 def test_providers_command_json_lists_every_provider(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,6 +109,11 @@ def test_providers_command_json_lists_every_provider(capsys: pytest.CaptureFixtu
     assert REQUIRED <= set(by_name)
     assert by_name["duckdns"]["supports_ipv6"] is True and by_name["namecheap"]["supports_ipv6"] is False
     assert [f["name"] for f in by_name["duckdns"]["fields"]] == ["hostname", "token"]
+    # Several names per request only where the protocol takes them (dyndns2: at most 20).
+    assert {n: d["batch_max"] for n, d in by_name.items() if d["batch_max"]} == {
+        "dyndns2": 20, "noip": 20, "duckdns": 20}
+    assert {n for n, d in by_name.items() if d["multi_record"]} == {"cloudflare", "rfc2136"}
+    assert "account_id" in [f["name"] for f in by_name["cloudflare"]["fields"]]
 
 
 def test_providers_command_table_and_detail(capsys: pytest.CaptureFixture[str]) -> None:

@@ -141,6 +141,7 @@ class WizardEngine(Protocol):
         *,
         wait_s: float = 120.0,
         on_progress: VerifyCallback | None = None,
+        host: HostConfig | None = None,
     ) -> VerifyResult: ...
 
     async def save_config(self, config: Config) -> Path: ...
@@ -315,11 +316,17 @@ class RealEngine:
         *,
         wait_s: float = 120.0,
         on_progress: VerifyCallback | None = None,
+        host: HostConfig | None = None,
     ) -> VerifyResult:
-        from checks.dnsverify import wait_until_consistent
+        from checks.dnsverify import verify_configured
 
-        return await wait_until_consistent(
+        if host is None:
+            host = next((h for h in self.config.hosts if h.hostname == hostname), None)
+        # verify_configured asks the provider's API for a proxied Cloudflare record (DNS shows
+        # Cloudflare's edge there by design) and otherwise waits until every DNS answer agrees.
+        return await verify_configured(
             hostname,
+            host,
             expected_ipv4=expected_ipv4,
             expected_ipv6=expected_ipv6,
             resolvers=list(self.config.endpoints.resolvers),

@@ -28,12 +28,14 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from checks import __version__
 from checks.config import HostConfig
-from checks.model import UpdateResult
+from checks.model import ProviderView, UpdateResult
 from checks.redact import Redactor
 
 log = logging.getLogger("checks.providers")
 
 PROJECT_CONTACT = "https://github.com/ddns-wizard/ddns-wizard"
+# The maintainers' address in the User-Agent (No-IP asks for an e-mail there, see user_agent).
+PROJECT_CONTACT_EMAIL = "ddns-wizard@users.noreply.github.com"
 REQUEST_TIMEOUT_S = 10.0        # one HTTP request to a provider
 UPDATE_BUDGET_S = 30.0          # a whole update (Cloudflare needs up to 4 requests)
 
@@ -71,12 +73,31 @@ install_log_redaction()
 
 
 def user_agent(contact: str | None = None) -> str:
-    """``ddns-wizard/<version> <contact>``: the form dyndns2 providers require.
+    """``ddns-wizard ddns-wizard/<OS>-<version> <contact e-mail>``.
 
-    No-IP and others block generic agents (``badagent``); the contact lets a
-    provider reach the maintainers instead of banning the client.
+    No-IP asks software clients for ``Company NameOfProgram/OSVersion-ReleaseVersion
+    maintainer-contact@example.com`` and warns that clients without a certified agent
+    "risk being rate-limited or blocked" (https://www.noip.com/integrate/request);
+    dyndns2 servers answer ``badagent`` (fatal) or ``good 127.0.0.1`` (ignored) to
+    agents they refuse (https://help.dyn.com/return-codes/).  ``contact`` (the host's
+    ``contact`` option) replaces the maintainers' address; it must be an e-mail
+    address (``check_contact``) so the agent keeps that form.
     """
-    return f"ddns-wizard/{__version__} {contact or PROJECT_CONTACT}"
+    import platform
+
+    system = "".join(ch for ch in (platform.system() or "unknown") if ch.isalnum()) or "unknown"
+    return f"ddns-wizard ddns-wizard/{system}-{__version__} {contact or PROJECT_CONTACT_EMAIL}"
+
+
+_EMAIL_RE = re.compile(r"[^@\s<>\"'()]+@[^@\s<>\"'()]+\.[A-Za-z0-9-]{2,}")
+
+
+def check_contact(value: str) -> str | None:
+    """The ``contact`` option goes into the User-Agent: one e-mail address, nothing else."""
+    if _EMAIL_RE.fullmatch(value.strip()) and value == value.strip():
+        return None
+    return ("contact must be one e-mail address (e.g. you@example.org): providers such as No-IP expect "
+            "'Program/Version e-mail' in the User-Agent and may block other forms")
 
 
 # --------------------------------------------------------------------------- specs
@@ -164,6 +185,16 @@ class ProviderSpec:
     own_domain_allowed: bool = False   # `own_domain = true` lifts the domains check
     needs: str = ""                 # one line: what the user must have (account, own domain, ...)
     options: Mapping[str, Any] = field(default_factory=dict)   # family-specific knobs
+    check_host: Callable[[HostConfig], list[str]] | None = None   # checks across fields (sentences)
+    # What the provider itself holds for a host, read without changing anything (Cloudflare's
+    # API): used instead of DNS where DNS cannot show it (proxied records).  See ProviderView.
+    published_fn: Callable[["ProviderSpec", HostConfig, Any], Awaitable["ProviderView"]] | None = None
+    # Several hostnames in one request where the protocol allows it (dyndns2: comma-separated,
+    # at most ``batch_max``; DuckDNS: ``domains=a,b``).  Hosts batch together only when
+    # ``batch_key`` (server and credentials) and the addresses are the same.
+    batch_fn: Callable[["ProviderSpec", Sequence[HostConfig], "str | None", "str | None", Any],
+                       Awaitable[list[UpdateResult]]] | None = None
+    batch_max: int = 20
 
     # -- used by the CLI, the wizard and the updater ----------------------------
 
@@ -218,13 +249,32 @@ class ProviderSpec:
         problems.extend(self._validate_hostname_domain(host))
         zone = host.options.get("zone")
         if isinstance(zone, str) and zone.strip():
-            z = zone.strip().lower().rstrip(".")
-            name = host.hostname.lower().rstrip(".")
+            from checks.idn import IdnError, to_ascii
+
+            try:
+                z, name = to_ascii(zone), to_ascii(host.hostname)
+            except IdnError as exc:
+                z, name = zone.strip().lower().rstrip("."), host.hostname.lower().rstrip(".")
+                problems.append(f"{host.hostname}: {exc}")
             if name != z and not name.endswith("." + z):
                 problems.append(f"{host.hostname} is not inside the zone {z}: fix hostname or zone")
         ttl = host.options.get("ttl")
         if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= 86400):
             problems.append(f"{host.hostname}: ttl must be a whole number of seconds between 1 and 86400")
+        contact = host.options.get("contact")
+        if contact is not None:
+            problem = check_contact(contact) if isinstance(contact, str) else "must be a string"
+            if problem:
+                problems.append(f"{host.hostname}: {problem}")
+        keep = host.options.get("keep_addresses")
+        if keep is not None and keep_addresses(host) is None:
+            problems.append(f"{host.hostname}: keep_addresses must be a list of IP addresses, "
+                            'e.g. keep_addresses = ["198.51.100.7"]')
+        if keep is not None and not self.options.get("multi_record"):
+            problems.append(f"{host.hostname}: keep_addresses only applies to providers that hold several "
+                            f"records per name (Cloudflare, RFC 2136), not {self.title}")
+        if self.check_host is not None:
+            problems.extend(self.check_host(host))
         mi = host.options.get("min_interval")
         if mi is not None and (isinstance(mi, bool) or not isinstance(mi, int) or mi < 0):
             problems.append(f"{host.hostname}: min_interval must be a whole number of seconds")
@@ -246,7 +296,12 @@ class ProviderSpec:
     def _validate_hostname_domain(self, host: HostConfig) -> list[str]:
         if not self.domains or (self.own_domain_allowed and host.options.get("own_domain") is True):
             return []
-        name = host.hostname.lower().rstrip(".")
+        from checks.idn import IdnError, to_ascii
+
+        try:
+            name = to_ascii(host.hostname)
+        except IdnError:
+            name = host.hostname.lower().rstrip(".")
         if any(name.endswith("." + d) and len(name) > len(d) + 1 for d in self.domains):
             return []
         shown = ", ".join(self.domains[:8]) + (", ..." if len(self.domains) > 8 else "")
@@ -301,6 +356,52 @@ class ProviderSpec:
         result = redact_result(result, redactor)
         log.info("%s %s: %s (%s) %s", self.name, host.hostname, result.result, result.code, result.message)
         return result
+
+    def batch_key(self, host: HostConfig) -> tuple[Any, ...] | None:
+        """Hosts with equal keys may share one request (None: this one never batches)."""
+        if self.batch_fn is None:
+            return None
+        return (self.name, self.server_for(host), host.username, host.password, host.token,
+                host.options.get("contact"))
+
+    async def update_batch(self, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None,
+                           client: Any) -> list[UpdateResult]:
+        """One request for several hosts (``batch_fn``); one result per host, in order; never raises."""
+        if len(hosts) == 1 or self.batch_fn is None:
+            return [await self.update(h, ipv4, ipv6, client) for h in hosts]
+        sent = join_sent(ipv4, ipv6)
+        redactor = Redactor()
+        for h in hosts:
+            redactor.add(h.secret_values())
+        try:
+            async with asyncio.timeout(UPDATE_BUDGET_S):
+                results = await self.batch_fn(self, hosts, ipv4, ipv6, client)
+        except TimeoutError:
+            results = [self.error(h, sent=sent, code="timeout", retry_code="network",
+                                  message=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s; will retry later")
+                       for h in hosts]
+        except Exception as exc:   # a module bug or an unexpected library error: data, not a crash
+            results = [self.error(h, sent=sent, code="network", retry_code="network",
+                                  message=network_message(self.title, exc)) for h in hosts]
+        out = [redact_result(r, redactor) for r in results]
+        for r in out:
+            log.info("%s %s: %s (%s) %s", self.name, r.hostname, r.result, r.code, r.message)
+        return out
+
+    async def published(self, host: HostConfig, client: Any) -> ProviderView:
+        """What the provider holds for ``host`` (``published_fn``); never raises, nothing changed."""
+        if self.published_fn is None:
+            return ProviderView(error=f"{self.title} cannot be asked what it holds", source="none")
+        try:
+            async with asyncio.timeout(UPDATE_BUDGET_S):
+                view = await self.published_fn(self, host, client)
+        except TimeoutError:
+            view = ProviderView(error=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s")
+        except Exception as exc:   # network trouble or a module bug: data, not a crash
+            view = ProviderView(error=network_message(self.title, exc))
+        if view.error:
+            view = replace(view, error=self.redactor(host).text(view.error))
+        return view
 
     async def preflight(self, host: HostConfig, client: Any) -> PreflightResult:
         redactor = self.redactor(host)
@@ -463,7 +564,13 @@ _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
 def check_fqdn(value: str) -> str | None:
-    """FQDN syntax: letters, digits and hyphens, at least two labels, no IP addresses."""
+    """FQDN syntax: letters, digits and hyphens, at least two labels, no IP addresses.
+
+    A Unicode name (``bücher.example``) is checked in its ASCII form
+    (``xn--bcher-kva.example``), which is what DNS and the providers use.
+    """
+    from checks.idn import IdnError, to_ascii
+
     name = value.strip().lower().rstrip(".")
     if not name:
         return "a hostname is required"
@@ -471,6 +578,10 @@ def check_fqdn(value: str) -> str | None:
         return f"{value!r} contains spaces"
     if "://" in name or "/" in name:
         return f"{value!r} looks like a URL; enter only the hostname, e.g. myhome.example.org"
+    try:
+        name = to_ascii(name)
+    except IdnError as exc:
+        return str(exc)
     try:
         ipaddress.ip_address(name)
         return f"{value!r} is an IP address; a DDNS hostname is a name such as myhome.example.org"
@@ -527,6 +638,23 @@ HOSTNAME_FIELD_HELP = "the full name to keep updated, e.g. myhome.example.org"
 def hostname_field(example: str, help_text: str | None = None) -> CredentialField:
     return CredentialField("hostname", "Hostname", False, help_text or f"the full name to keep updated, e.g. {example}",
                            check_fqdn, placeholder=example)
+
+
+def keep_addresses(host: HostConfig) -> frozenset[str] | None:
+    """The host's ``keep_addresses`` (records the user keeps beside the dynamic one), canonical;
+    an empty set when not configured, None when the value is not a list of addresses."""
+    raw = host.options.get("keep_addresses")
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, str) or not isinstance(raw, (list, tuple)):
+        return None
+    out: set[str] = set()
+    for item in raw:
+        try:
+            out.add(ipaddress.ip_address(str(item).strip()).compressed)
+        except ValueError:
+            return None
+    return frozenset(out)
 
 
 def split_sent(sent: str | None) -> Sequence[str]:

@@ -1,9 +1,10 @@
 """deSEC (dedyn.io): ``GET {server}/?hostname=H&myipv4=..&myipv6=..``, Basic auth hostname:token.
 
 A missing or empty address parameter DELETES that record at deSEC, so a family
-we are not updating is sent as ``preserve``.  Replies: 200 ``good``; 401 bad
-credentials; 404/400 hostname problems; 429 with Retry-After (1 update per
-minute per domain).
+we are not updating is sent as ``preserve`` (docs/dyndns/update-api.rst in
+desec-io/desec-stack).  Replies (api/desecapi/views/dyndns.py): 200 ``good``; 401
+bad credentials; 404 ``nohost``; 400 bad parameters; 429 with Retry-After (the
+``dyndns`` throttle is 2 per 2 minutes per domain, api/api/settings.py).
 """
 
 from __future__ import annotations
@@ -59,7 +60,20 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: obje
                           message=("deSEC rejected the credentials: the username must be the domain (e.g. "
                                    "myhome.dedyn.io) and the password a token from https://desec.io/tokens. "
                                    "Updates are stopped until you fix the configuration."))
-    if status in (400, 404) or word in ("nohost", "notfqdn"):
+    if status == 200 and word == "badrequest":
+        # A malformed address parameter (qdm12/ddns-updater desec: "badrequest" → ErrBadRequest):
+        # a problem with this request, not with the account; the next round sends a fresh one.
+        return spec.error(host, sent=sent, code="badrequest", retry_code="badrequest",
+                          message=(f"deSEC refused the request's parameters (badrequest: {body_excerpt(text)}); "
+                                   "not a credential problem. ddns-wizard will try again later."))
+    if status == 400:
+        # ValidationError in desec-stack api/desecapi/views/dyndns.py: bad address parameters
+        # ("invalid-subnet", "preserve" mixed with addresses) -- a problem with this request.
+        return spec.error(host, sent=sent, code="HTTP 400", retry_code="badrequest",
+                          message=(f"deSEC refused the request's parameters (HTTP 400: "
+                                   f"{body_excerpt(text) or 'no details'}); not a credential problem. "
+                                   "ddns-wizard will try again later."))
+    if status == 404 or word in ("nohost", "notfqdn"):
         return spec.error(host, sent=sent, code=word if status == 200 and word else f"HTTP {status}",
                           fatal=True,
                           message=(f"deSEC does not know {host.hostname} in this account (HTTP {status}: "
@@ -124,7 +138,8 @@ SPEC = ProviderSpec(
     ),
     supports_ipv6=True,
     policy=Policy(min_interval_s=60, fatal_codes=frozenset({"badauth"}),
-                  retry_after_s={"http-5xx": 600, "http-429": 120, "network": 300, "unknown": 1800},
+                  retry_after_s={"http-5xx": 600, "http-429": 120, "network": 300, "unknown": 1800,
+                                 "badrequest": 900},
                   default_retry_s=1800),
     update_fn=update,
     preflight_fn=preflight,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from checks.config import HostConfig
 from checks.model import UpdateResult
@@ -100,6 +100,24 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
     return parse_reply(spec, host, response.status_code, response.headers, response.text[:4096], sent)
 
 
+async def update_batch(spec: ProviderSpec, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None,
+                       client: httpx.AsyncClient) -> list[UpdateResult]:
+    """``domains=a,b``: one request for several names of one account (duckdns.org/spec.jsp;
+    ddclient nic_duckdns_update groups hosts by token).  The one reply is every name's."""
+    first = hosts[0]
+    params = {"domains": ",".join(subdomain(h.hostname) for h in hosts), "token": (first.token or "").strip(),
+              "verbose": "true"}
+    if ipv4:
+        params["ip"] = ipv4
+    if ipv6:
+        params["ipv6"] = ipv6
+    sent = join_sent(ipv4, ipv6)
+    response = await client.get(spec.server_for(first) + "/update", params=params,
+                                headers={"User-Agent": user_agent(first.options.get("contact"))},
+                                timeout=REQUEST_TIMEOUT_S)
+    return [parse_reply(spec, h, response.status_code, response.headers, response.text[:4096], sent) for h in hosts]
+
+
 async def preflight(spec: ProviderSpec, host: HostConfig, client: httpx.AsyncClient) -> PreflightResult:
     return PreflightResult(
         ok=True, spent_update=True,
@@ -140,4 +158,5 @@ SPEC = ProviderSpec(
                   default_retry_s=900),
     update_fn=update,
     preflight_fn=preflight,
+    batch_fn=update_batch,
 )

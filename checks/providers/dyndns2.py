@@ -14,7 +14,8 @@ Dual stack differs per provider (``options["dual_stack"]``):
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, Sequence
 
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from .base import (
     ProviderSpec,
     all_of,
     body_excerpt,
+    check_fqdn,
     check_nonempty,
     hostname_field,
     http_status_result,
@@ -40,8 +42,16 @@ if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (st
     import httpx
 
 # Words after which retrying is pointless or harmful: the user must act.
+AGENT_REFUSED = "good 127.0.0.1"   # the update was ignored: the agent is refused (help.dyn.com/return-codes)
+# help.dyn.com/return-codes ("Any failed update attempt is fatal ... the client [must be] disabled until
+# the situation is corrected"); !active and !yours from ddclient nic_dyndns2_update's %errors.
 FATAL_WORDS = frozenset({"badauth", "!donator", "notfqdn", "nohost", "numhost", "abuse", "badagent",
-                         "!yours", "badsys", "nofqdn", "config", "HTTP 401", "HTTP 403", "HTTP 404"})
+                         "!yours", "!active", "badsys", "nofqdn", "config", "HTTP 401", "HTTP 403", "HTTP 404",
+                         AGENT_REFUSED})
+# Words that mean "trouble on the provider's side, try again later".
+RETRY_WORDS = ("dnserr", "911", "interval", "servererror")
+KNOWN_WORDS = ("badauth", "notfqdn", "nofqdn", "nohost", "numhost", "abuse", "badagent", "badsys", *RETRY_WORDS)
+_WAIT_RE = re.compile(r"w(\d{1,6})([smh])", re.I)
 
 
 def _word_message(spec: ProviderSpec, host: HostConfig, word: str, rest: str) -> str:
@@ -58,7 +68,15 @@ def _word_message(spec: ProviderSpec, host: HostConfig, word: str, rest: str) ->
         "nofqdn": f"{spec.title} says no hostname was given (nofqdn). Check the hostname in the configuration.",
         "nohost": (f"{spec.title} says {host.hostname} does not exist in this account (nohost). Check the "
                    f"spelling, or create the hostname on {panel} first, under the same account."),
-        "numhost": (f"{spec.title} says too many hosts were given in one update (numhost). Updates are stopped."),
+        "numhost": (f"{spec.title} says too many hosts were given in one update, or the name is a round robin "
+                    "that this protocol cannot update (numhost). Updates are stopped."),
+        "!active": (f"{spec.title} says {host.hostname} is in a custom domain that is not activated yet (!active). "
+                    f"Activate the domain on {panel}; updates are stopped until then."),
+        "servererror": (f"{spec.title} reports a server error (servererror). Nothing to fix here; "
+                        "ddns-wizard will retry later."),
+        AGENT_REFUSED: (f"{spec.title} answered 'good 127.0.0.1': it ignored the update because it refuses this "
+                        "client's User-Agent (dyndns2 convention), so nothing was changed. Please report it to the "
+                        "ddns-wizard maintainers; updates are stopped."),
         "abuse": (f"{spec.title} has blocked updates for {host.hostname} (abuse). Stop: retrying makes it worse. "
                   f"Log in to {panel} to unblock the hostname; ddns-wizard will not send again until you "
                   "restart it after fixing this."),
@@ -85,6 +103,10 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: Any,
     word = parts[0] if parts else ""
     lower = word.lower()
     rest = parts[1] if len(parts) > 1 else ""
+    if lower == "good" and rest.strip() == "127.0.0.1" and "127.0.0.1" not in (sent or "").split(","):
+        # "good 127.0.0.1": the request was ignored because the agent is refused (help.dyn.com/return-codes).
+        return spec.error(host, sent=sent, code=AGENT_REFUSED, fatal=True,
+                          message=_word_message(spec, host, AGENT_REFUSED, rest))
     if lower == "good":
         shown = rest or sent or ""
         note = ""
@@ -96,8 +118,14 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: Any,
         return spec.ok(host, sent=sent, result="unchanged", code="nochg",
                        message=(f"{spec.title} already had {rest or sent} (nochg). Fine once; repeated nochg "
                                 "replies get hosts blocked, so ddns-wizard only sends when DNS differs."))
-    known = lower if lower in ("badauth", "notfqdn", "nofqdn", "nohost", "numhost", "abuse", "badagent",
-                               "badsys", "dnserr", "911", "interval") else word if word in ("!donator", "!yours") else None
+    known = lower if lower in KNOWN_WORDS else word if word in ("!donator", "!yours", "!active") else None
+    wait_match = _WAIT_RE.fullmatch(word)
+    if known is None and wait_match:
+        # Old DynDNS "wait" replies (w30m, w5h), still handled by ddclient's nic_noip_update.
+        amount, unit = int(wait_match.group(1)), wait_match.group(2).lower()
+        wait = min(amount * {"s": 1, "m": 60, "h": 3600}[unit], 24 * 3600)
+        return spec.error(host, sent=sent, code=word, retry_after_s=max(wait, 60),
+                          message=f"{spec.title} asks to wait {amount}{unit} before the next update ({word}).")
     if known is not None:
         message = _word_message(spec, host, known, rest)
         if known in FATAL_WORDS:
@@ -167,12 +195,83 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
                        message=f"IPv4: {first.message} IPv6: {second.message}")
     params = {"hostname": host.hostname}
     if mode == "dynu":
+        zone, alias = dynu_names(host)
+        params["hostname"] = zone
+        if alias:
+            params["alias"] = alias
         params["myip"] = ipv4 or "no"          # "no": do not auto-set IPv4 on an IPv6-only update
         if ipv6:
             params["myipv6"] = ipv6
     else:
         params["myip"] = join_sent(ipv4, ipv6) or ""
     return await _send(spec, host, params, client, join_sent(ipv4, ipv6))
+
+
+async def update_batch(spec: ProviderSpec, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None,
+                       client: httpx.AsyncClient) -> list[UpdateResult]:
+    """Several hostnames in one request: ``hostname=h1,h2`` (at most 20; ``numhost`` beyond).
+
+    help.dyn.com/return-codes: "hostname-specific return codes are given one per line, in the
+    same order as the hostnames were specified. Return codes indicating a failure with the
+    account or the system are given only once" -- so one line for several hosts applies to
+    all of them (as ddclient's nic_dyndns2_update does), and a host without a line of its own
+    is an unknown outcome, retried later.
+    """
+    first = hosts[0]
+    sent = join_sent(ipv4, ipv6)
+    params = {"hostname": ",".join(h.hostname for h in hosts), "myip": sent or ""}
+    response = await client.get(
+        _update_url(spec, first), params=params, auth=_auth(spec, first),
+        headers={"User-Agent": user_agent(first.options.get("contact"))}, timeout=REQUEST_TIMEOUT_S,
+    )
+    body = response.text[:4096]
+    lines = [line.strip() for line in body.replace("\r", "\n").split("\n") if line.strip()]
+    if len(lines) <= 1:
+        return [parse_reply(spec, h, response.status_code, response.headers, body, sent) for h in hosts]
+    out = []
+    for i, h in enumerate(hosts):
+        if i < len(lines):
+            out.append(parse_reply(spec, h, response.status_code, response.headers, lines[i], sent))
+        else:
+            out.append(spec.error(h, sent=sent, code="unknown", retry_code="unknown",
+                                  message=(f"{spec.title} answered {len(lines)} lines for {len(hosts)} hostnames "
+                                           "sent together, none for this one; will retry later.")))
+    return out
+
+
+def dynu_names(host: HostConfig) -> tuple[str, str | None]:
+    """(hostname, alias) for Dynu: a name below the registered Dynu name goes as
+    ``hostname=<zone>&alias=<sub>`` (ddclient ``nic_dynu_update``, test ``t/protocol_dynu.pl``
+    "zone: hostname+alias construction"); sending the full name gets ``nohost``.
+
+    The zone is the ``zone`` option; else, under a free Dynu domain, the one label before
+    it (``www.myhome.dynu.net`` → ``myhome.dynu.net`` + ``www``); else, for your own domain,
+    the hostname minus its first label (``host.example.com`` → ``example.com`` + ``host``).
+    """
+    from checks.idn import IdnError, to_ascii
+
+    def ascii_(name: str) -> str:
+        try:
+            return to_ascii(name)
+        except IdnError:
+            return name.strip().rstrip(".").lower()
+
+    name = ascii_(host.hostname)
+    configured = host.options.get("zone")
+    if isinstance(configured, str) and configured.strip():
+        zone = ascii_(configured)
+    else:
+        free = next((d for d in DYNU_DOMAINS if name.endswith("." + d)), None)
+        labels = name.split(".")
+        if free is not None:
+            zone = ".".join(labels[-(free.count(".") + 2):])
+        elif len(labels) > 2:
+            zone = ".".join(labels[1:])
+        else:
+            zone = name
+    if name == zone or not name.endswith("." + zone):
+        return name, None
+    return zone, name[: -len(zone) - 1]
 
 
 async def preflight(spec: ProviderSpec, host: HostConfig, client: httpx.AsyncClient) -> PreflightResult:
@@ -247,6 +346,7 @@ GENERIC = ProviderSpec(
                   default_retry_s=1800),
     update_fn=update,
     preflight_fn=preflight,
+    batch_fn=update_batch,
     options={"dual_stack": "combined", "user_server": True},
 )
 
@@ -290,6 +390,7 @@ NOIP = ProviderSpec(
                   default_retry_s=1800),
     update_fn=update,
     preflight_fn=preflight,
+    batch_fn=update_batch,
     options={"dual_stack": "combined", "panel": "https://my.noip.com",
              "credential_hint": "use the DDNS Key username/password from my.noip.com → DDNS Keys"},
 )
@@ -315,12 +416,17 @@ DYNU = ProviderSpec(
     pitfalls=(
         "911 means trouble on Dynu's side: wait 10 minutes before retrying (ddns-wizard does).",
         "The password may be the account password or the separate IP update password; prefer the latter.",
+        "A name below your registered name (www.myhome.dynu.net, or host.example.com in your own domain) is "
+        "updated as hostname=<domain>&alias=<sub>: set zone to the domain if it has more than two labels.",
     ),
     fields=(
         hostname_field("myhome.freeddns.org"),
         CredentialField("username", "Username", False, "your Dynu username", check_nonempty("the username")),
         CredentialField("password", "IP update password", True,
                         "the IP update password (or the account password)", check_nonempty("the password")),
+        CredentialField("zone", "Domain", False,
+                        "for a name under your own domain: the domain added to Dynu, e.g. example.com "
+                        "(default: the hostname minus its first label)", check_fqdn, required=False),
     ),
     supports_ipv6=True,
     policy=Policy(min_interval_s=300, fatal_codes=_POLICY_FATAL,

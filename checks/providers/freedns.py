@@ -59,9 +59,23 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: obje
     if lower.startswith("no ip change detected") or "has not changed" in lower:
         return spec.ok(host, sent=sent, result="unchanged", code="No IP change",
                        message=f"FreeDNS already had {sent or 'this address'}.")
+    if status == 404:
+        # sync.afraid.org answers 404 to a token it does not know (openwrt/packages#12201: "the secret
+        # token you give must be valid, otherwise it will 404"; qdm12/ddns-updater#449).
+        return spec.error(host, sent=sent, code="HTTP 404", fatal=True,
+                          message=("FreeDNS answered 404 (page not found): it does not know this update token. Copy "
+                                   "it again from https://freedns.afraid.org/dynamic/v2/ (the part after /u/). "
+                                   "Updates are stopped."))
     if lower.startswith("error"):
         detail = body_excerpt(text)
-        if "unable to locate" in lower or "invalid" in lower or "not found" in lower:
+        if "invalid ip address" in lower or "is an invalid ip" in lower:
+            # ERROR: "x" is an invalid IP address. -- a problem with the request's address, not with the
+            # token (reference/real-world.md); the next round sends a freshly detected address.
+            return spec.error(host, sent=sent, code="ERROR invalid address", retry_code="invalid-address",
+                              message=(f"FreeDNS refused the address in the request ({detail}); this is not a "
+                                       "credential problem. ddns-wizard will try again later with a freshly "
+                                       "detected address; if it repeats, report it with this message."))
+        if "unable to locate" in lower or "not found" in lower or "invalid update url" in lower:
             return spec.error(host, sent=sent, code="ERROR", fatal=True,
                               message=(f"FreeDNS does not recognise this update token ({detail}). Copy the token "
                                        "again from https://freedns.afraid.org/dynamic/v2/ (the part after /u/). "
@@ -137,7 +151,8 @@ SPEC = ProviderSpec(
     ),
     supports_ipv6=True,
     policy=Policy(min_interval_s=300, fatal_codes=frozenset(),
-                  retry_after_s={"http-5xx": 600, "http-429": 900, "network": 300, "unknown": 1800},
+                  retry_after_s={"http-5xx": 600, "http-429": 900, "network": 300, "unknown": 1800,
+                                 "invalid-address": 900},
                   default_retry_s=1800),
     update_fn=update,
     preflight_fn=preflight,

@@ -96,7 +96,10 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
     response = await client.get(spec.server_for(host) + "/update", params=params,
                                 headers={"User-Agent": user_agent(host.options.get("contact"))},
                                 timeout=REQUEST_TIMEOUT_S)
-    return parse_reply(spec, host, response.status_code, response.headers, response.text[:8192], ipv4)
+    # The XML prolog (and sometimes the header) claims UTF-16 while the bytes are UTF-8
+    # (opnsense/plugins#2666): decode the bytes as UTF-8, never by the declared charset.
+    body = response.content[:8192].decode("utf-8", errors="replace")
+    return parse_reply(spec, host, response.status_code, response.headers, body, ipv4)
 
 
 async def preflight(spec: ProviderSpec, host: HostConfig, client: httpx.AsyncClient) -> PreflightResult:

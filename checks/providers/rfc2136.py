@@ -29,6 +29,7 @@ from .base import (
     check_fqdn,
     hostname_field,
     join_sent,
+    keep_addresses,
 )
 
 DNS_TIMEOUT_S = 5.0
@@ -200,16 +201,51 @@ def _rcode_result(spec: ProviderSpec, host: HostConfig, rcode: str, sent: str | 
                       message=f"the DNS server answered {rcode} to the update. Updates are stopped.")
 
 
+async def _served(host: HostConfig, name: str, rtype: str) -> list[str]:
+    """The RRset the primary holds now (canonical addresses), asked directly over TCP."""
+    import dns.asyncquery
+    import dns.message
+    import dns.rdatatype
+
+    address, port = await _server_address(host)
+    response = await dns.asyncquery.tcp(dns.message.make_query(name, rtype), address, port=port,
+                                        timeout=DNS_TIMEOUT_S)
+    wanted = dns.rdatatype.from_text(rtype)
+    return [ipaddress.ip_address(r.to_text()).compressed
+            for rrset in response.answer if rrset.rdtype == wanted for r in rrset]
+
+
 async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None,
                  client: Any) -> UpdateResult:
+    """Replace the name's A/AAAA RRset with the one address: stale records beside it (a round
+    robin left behind) go in the same signed message.  Addresses in ``keep_addresses`` stay:
+    then only the stale records are deleted, one by one, and ours added."""
     message = _message(host)
     ttl = int(host.options.get("ttl", 60))
     name = host.hostname.rstrip(".") + "."
-    if ipv4:
-        message.replace(name, ttl, "A", ipv4)
-    if ipv6:
-        message.replace(name, ttl, "AAAA", ipv6)
+    keep = keep_addresses(host) or frozenset()
     sent = join_sent(ipv4, ipv6)
+    for rtype, address in (("A", ipv4), ("AAAA", ipv6)):
+        if not address:
+            continue
+        if not keep:
+            message.replace(name, ttl, rtype, address)
+            continue
+        try:
+            served = await _served(host, name, rtype)
+        except Exception as exc:   # without the current set a delete could hit a kept address: retry later
+            return spec.error(host, sent=sent, code="network", retry_code="network",
+                              message=(f"could not read the current {rtype} records from {host.server} "
+                                       f"({type(exc).__name__}), needed to keep {', '.join(sorted(keep))}; "
+                                       "will retry later."))
+        target = ipaddress.ip_address(address).compressed
+        for stale in sorted(set(served) - keep - {target}):
+            message.delete(name, rtype, stale)
+        if target not in served:
+            message.add(name, ttl, rtype, address)
+    if not message.update:     # keep_addresses: everything was already as wanted
+        return spec.ok(host, sent=None, result="unchanged", code="NOERROR",
+                       message=f"{host.hostname} already serves {sent} (and the kept addresses); nothing sent.")
     rcode, failure = await _send(spec, host, message, sent, "update")
     if failure is not None:
         return failure
@@ -269,5 +305,5 @@ SPEC = ProviderSpec(
                   default_retry_s=600),
     update_fn=update,
     preflight_fn=preflight,
-    options={"user_server": True},
+    options={"user_server": True, "multi_record": True},
 )

@@ -546,7 +546,7 @@ def _make_accounts() -> dict[str, Any]:
             "server": f"https://{plan.CLOUDFLARE}/client/v4",
             "token": secrets.token_urlsafe(30),                 # Zone:Read + DNS:Edit
             "readonly_token": secrets.token_urlsafe(30),        # Zone:Read + DNS:Read: edits get 403/10000
-            "dns_only_token": secrets.token_urlsafe(30),        # DNS:Edit without Zone:Read: /zones is empty
+            "dns_only_token": secrets.token_urlsafe(30),        # DNS:Edit alone: enough, it sees its zone (favonia)
             "disabled_token": secrets.token_urlsafe(30),        # verify says "disabled", everything else 403
             "zone": cfz,
             "zone_id": zone_id,

@@ -10,6 +10,7 @@ or straight to Knot (RFC 2136 + TSIG).  Nothing is mocked.
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import subprocess
 import time
@@ -92,7 +93,7 @@ def test_update_changes_what_knot_serves_then_a_second_update_sends_nothing(home
 
     # The provider saw our User-Agent, and the token never reached stdout/stderr.
     ua = lab.internet.requests_log("dyndns2")[-1]["user_agent"]
-    assert ua.startswith("ddns-wizard/")
+    assert ua.startswith("ddns-wizard ddns-wizard/") and "@" in ua   # No-IP's "Company Program/Version e-mail"
     out = json.dumps(results) + err
     for h in hosts:
         for key in ("password", "token", "tsig_secret"):
@@ -165,17 +166,20 @@ def test_cloudflare_token_permission_pitfalls_are_explained(home) -> None:  # ty
     code, (result,), _, err = update_json(lab)
     assert code == 1 and result["fatal"] and result["code"] == "HTTP 403 10000", result
     assert "DNS → Edit" in result["message"]
-    # A DNS:Edit token without Zone:Read sees no zones: the message names the missing permission...
+    # A token scoped to another zone sees none: the message says where to include the zone...
+    elsewhere = secrets.token_urlsafe(30)
+    lab.internet._control("POST", "/cloudflare/tokens", {"token": elsewhere, "perms": ["dns:read", "dns:edit"],
+                                                         "zones": ["0" * 32]})
+    lab.write_config(hosts=[dict(cloudflare_host(lab), token=elsewhere)])
+    code, (result,), _, err = update_json(lab)
+    assert code == 1 and result["code"] == "zone-not-found" and "Zone Resources" in result["message"], result
+    # ...while Zone → DNS → Edit alone is enough (favonia needs nothing else): no Zone → Zone → Read.
     dns_only = dict(cloudflare_host(lab), token=acc["dns_only_token"])
     lab.write_config(hosts=[dns_only])
     code, (result,), _, err = update_json(lab)
-    assert code == 1 and result["code"] == "zone-not-found" and "Zone → Zone → Read" in result["message"], result
-    # ...and with the zone id configured it works without that permission.
-    lab.write_config(hosts=[dict(dns_only, zone=acc["zone"], zone_id=acc["zone_id"])])
-    code, (result,), _, err = update_json(lab)
     assert code == 0 and result["result"] == "updated", result
     assert lab.internet.lookup(result["hostname"]) == [lab.expected_public_ipv4]
-    for token in (acc["readonly_token"], acc["dns_only_token"]):
+    for token in (acc["readonly_token"], acc["dns_only_token"], elsewhere):
         assert token not in err
 
 
@@ -345,3 +349,149 @@ def test_preflight_proves_credentials_without_changing_anything(home) -> None:  
     assert count(lab, "cloudflare", "", "PATCH") == 0 and count(lab, "cloudflare", "", "POST") == 0
     for h in (tables[0], tables[2]):
         assert lab.internet.lookup(h["hostname"]) == [OLD_ADDRESS]
+
+
+# ---------------------------------------------------------------------- provider quirks (issue 12)
+def cf_seed(lab: Any, rtype: str, name: str, content: str, **kw: Any) -> dict[str, Any]:
+    """A record made "in the dashboard" (the emulator writes it into Knot)."""
+    return lab.internet._control("POST", "/cloudflare/records",  # type: ignore[no-any-return]
+                                 {"type": rtype, "name": name, "content": content, **kw})
+
+
+def cf_writes(lab: Any) -> list[tuple[str, str]]:
+    return [(r["method"], r["path"]) for r in lab.internet.requests_log("cloudflare")
+            if r["method"] in ("POST", "PATCH", "PUT", "DELETE")]
+
+
+def test_cloudflare_proxied_record_is_compared_and_verified_through_the_api(home) -> None:  # type: ignore[no-untyped-def]
+    """Public DNS answers Cloudflare's edge for a proxied name: update and verify read the API record."""
+    from tests.lab.services.emulators import PROXY_V4
+
+    lab = home
+    public = lab.expected_public_ipv4
+    acc = lab.internet.accounts["cloudflare"]
+    host = dict(cloudflare_host(lab), hostname=f"proxied.{acc['zone']}")
+    lab.write_config(hosts=[host])
+    assert lab.internet.lookup(host["hostname"]) == [PROXY_V4]
+
+    code, (first,), _, err = update_json(lab)
+    assert code == 0 and first["result"] == "updated" and first["previous"] == OLD_ADDRESS, (first, err)
+    record = next(r for r in lab.internet.cloudflare_records() if r["name"] == host["hostname"])
+    assert record["content"] == public and record["proxied"] is True
+    assert lab.internet.lookup(host["hostname"]) == [PROXY_V4]          # still the edge, by design
+
+    # Next round: DNS still shows the edge, the API holds our address: nothing is written.
+    writes = len(cf_writes(lab))
+    code, (again,), _, _ = update_json(lab)
+    assert code == 0 and again["result"] == "unchanged" and again["sent"] is None, again
+    assert "proxied" in again["message"] and PROXY_V4 in again["message"]
+    assert len(cf_writes(lab)) == writes
+
+    proc = lab.tool("verify", host["hostname"], "--expect", public, "--no-ping", "--json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    verdict = json.loads(proc.stdout)
+    assert verdict["verdict"] == "ok", verdict
+    assert verdict["provider_record"] == {"source": "cloudflare-api", "proxied": ["A"], "ipv4": [public], "ipv6": []}
+    assert "edge" in verdict["explanation"] and PROXY_V4 in verdict["explanation"]
+    assert [a["answers"] for a in verdict["authoritative"]][0] == [PROXY_V4]
+    assert acc["token"] not in proc.stdout + proc.stderr
+
+
+def test_cloudflare_stale_records_of_a_name_are_removed_and_kept_ones_stay(home) -> None:  # type: ignore[no-untyped-def]
+    lab = home
+    public = lab.expected_public_ipv4
+    acc = lab.internet.accounts["cloudflare"]
+    name = f"home.{acc['zone']}"
+    stale, kept = "23.128.64.98", "198.51.100.7"
+    cf_seed(lab, "A", name, stale)
+    cf_seed(lab, "A", name, kept)
+    assert sorted(lab.internet.lookup(name)) == sorted([OLD_ADDRESS, stale, kept])
+    lab.write_config(hosts=[dict(cloudflare_host(lab), keep_addresses=[kept])])
+
+    code, (result,), _, err = update_json(lab)
+    assert code == 0 and result["result"] == "updated", (result, err)
+    assert sorted(lab.internet.lookup(name)) == sorted([public, kept])   # Knot serves the reconciled set
+    assert [m for m, _ in cf_writes(lab)] == ["PATCH", "DELETE"]        # one recycled, one deleted
+    assert "Kept 198.51.100.7" in result["message"]
+
+    code, (again,), _, _ = update_json(lab)
+    assert again["result"] == "unchanged" and len(cf_writes(lab)) == 2, again
+
+    # Without keep_addresses the extra record is stale too: the next update removes it.
+    lab.write_config(hosts=[cloudflare_host(lab)])
+    code, (last,), _, _ = update_json(lab)
+    assert last["result"] == "updated" and lab.internet.lookup(name) == [public], last
+    assert kept in last["message"]
+
+
+def test_cloudflare_idn_zone_answered_in_unicode(home) -> None:  # type: ignore[no-untyped-def]
+    """An IDN zone (API name in Unicode), a Unicode hostname in the configuration."""
+    lab = home
+    public = lab.expected_public_ipv4
+    acc = lab.internet.accounts["cloudflare"]
+    zone = lab.internet._control("POST", "/cloudflare/zones", {"name": f"bücher.{acc['zone']}"})
+    ascii_name = f"heim.xn--bcher-kva.{acc['zone']}"
+    cf_seed(lab, "A", ascii_name, OLD_ADDRESS, zone_id=zone["id"])
+    lab.write_config(hosts=[dict(cloudflare_host(lab), hostname=f"Heim.Bücher.{acc['zone']}")])
+
+    code, (result,), _, err = update_json(lab)
+    assert code == 0 and result["result"] == "updated", (result, err)
+    assert result["hostname"] == ascii_name
+    assert lab.internet.lookup(ascii_name) == [public]
+    asked = [r["query"].get("name") for r in lab.internet.requests_log("cloudflare") if r["path"].endswith("/zones")]
+    assert f"xn--bcher-kva.{acc['zone']}" in asked                         # asked in Punycode...
+    zones = [json.loads(r["body"]) for r in lab.internet.requests_log("cloudflare") if r["path"].endswith("/zones")]
+    assert any(z["result"] and z["result"][0]["name"] == f"bücher.{acc['zone']}" for z in zones)  # ...answered in Unicode
+    patch = [p for m, p in cf_writes(lab) if m == "PATCH"]
+    assert patch and f"/zones/{zone['id']}/" in patch[0]
+
+
+def test_rfc2136_stale_round_robin_is_replaced_and_kept_addresses_stay(home) -> None:  # type: ignore[no-untyped-def]
+    lab = home
+    public = lab.expected_public_ipv4
+    host = rfc2136_host(lab)
+    name, stale, kept = host["hostname"], "23.128.64.98", "198.51.100.7"
+    lab.internet.set_record(name, "A", [public, stale])
+    lab.write_config(hosts=[host])
+    code, (result,), _, err = update_json(lab)
+    # DNS already served our address, but beside a stale one: not "unchanged".
+    assert code == 0 and result["result"] == "updated" and stale in result["message"], (result, err)
+    assert lab.internet.lookup(name) == [public]
+
+    lab.internet.set_record(name, "A", [OLD_ADDRESS, stale, kept])
+    lab.write_config(hosts=[dict(host, keep_addresses=[kept])])
+    code, (result,), _, err = update_json(lab)
+    assert code == 0 and result["result"] == "updated", (result, err)
+    assert sorted(lab.internet.lookup(name)) == sorted([public, kept])
+    code, (again,), _, _ = update_json(lab)
+    assert again["result"] == "unchanged" and again["sent"] is None, again
+
+
+def test_dyndns2_refused_agent_and_badagent(home) -> None:  # type: ignore[no-untyped-def]
+    """`good 127.0.0.1` (the update was ignored) is an error that stops the host; the tool's
+    User-Agent passes the No-IP-style check that the old one failed (badagent)."""
+    from checks.providers.base import user_agent
+    from tests.lab.topology import VENV_BIN
+
+    lab = home
+    acc = lab.internet.accounts["dyndns2"]
+    host = dyndns2_host(lab)
+    lab.write_config(hosts=[host])
+    lab.internet.set_fault("dyndns2", "agent-refused")
+    code, (result,), _, err = update_json(lab)
+    assert code == 1 and result["result"] == "error" and result["fatal"], (result, err)
+    assert result["code"] == "good 127.0.0.1" and "ignored the update" in result["message"]
+    assert lab.internet.lookup(host["hostname"]) == [OLD_ADDRESS]        # nothing was changed
+    lab.internet.set_fault("dyndns2", None)
+
+    ask = ("import httpx, sys\n"
+           "r = httpx.get(sys.argv[1] + '/nic/update', params={'hostname': sys.argv[2]}, auth=(sys.argv[3], sys.argv[4]),"
+           " headers={'User-Agent': sys.argv[5]}, verify=sys.argv[6], timeout=5)\n"
+           "print(r.text.strip())\n")
+    old_agent = "ddns-wizard/0.1.0 https://github.com/ddns-wizard/ddns-wizard"   # before issue 12
+    for agent, want in ((old_agent, "badagent"), ("python-httpx/0.28", "badagent"),
+                        (user_agent(), "good")):
+        proc = lab.run([str(VENV_BIN / "python"), "-c", ask, acc["server"], host["hostname"], acc["username"],
+                        acc["password"], agent, str(lab.internet.ca_path)], timeout=30)
+        assert proc.stdout.split(" ")[0].strip() == want, (agent, proc.stdout, proc.stderr)
+    assert lab.internet.lookup(host["hostname"]) == [lab.expected_public_ipv4]

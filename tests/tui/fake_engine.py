@@ -246,6 +246,12 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 def validate(provider: str, field_name: str, value: str) -> str | None:
     if field_name == "hostname":
+        from checks.idn import IdnError, to_ascii
+
+        try:
+            value = to_ascii(value)              # as the real engine: bücher.example is a hostname too
+        except IdnError as exc:
+            return str(exc)
         labels = value.lower().rstrip(".").split(".")
         if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
             return "not a hostname: letters, digits and hyphens, with at least one dot"
@@ -356,7 +362,7 @@ class FakeEngine:
 
     async def verify(
         self, hostname: str, expected_ipv4: str | None, expected_ipv6: str | None, *,
-        wait_s: float = 120.0, on_progress: VerifyCallback | None = None,
+        wait_s: float = 120.0, on_progress: VerifyCallback | None = None, host: HostConfig | None = None,
     ) -> VerifyResult:
         self.calls.append(("verify", (hostname, expected_ipv4, expected_ipv6)))
         expected = expected_ipv4 or ""

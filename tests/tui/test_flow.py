@@ -441,3 +441,15 @@ async def test_typed_credentials_survive_a_step_back() -> None:
         await drive.on_screen(pilot, "CredentialsScreen")
         assert app.screen.query_one("#field-hostname", Input).value == "myhome.duckdns.org"
         assert app.screen.query_one("#field-token", Input).value == "abc"
+
+
+async def test_a_unicode_hostname_is_shown_in_both_spellings_and_saved_as_dns_spells_it() -> None:
+    app = drive.make_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.to_credentials(pilot, provider_row=2)          # "Other (dyndns2)"
+        await pilot.press(*"nas.bücher.example")
+        help_line = text_of(app.screen.query_one("#error-hostname", Static))
+        assert "nas.xn--bcher-kva.example (nas.bücher.example)" in help_line
+        await pilot.press("tab", *"https://members.example.org", "tab", *"me", "tab", *"secret", "enter")
+        await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
+        assert app.state.host is not None and app.state.host.hostname == "nas.xn--bcher-kva.example"

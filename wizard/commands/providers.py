@@ -29,6 +29,8 @@ def spec_json(spec) -> dict:  # type: ignore[no-untyped-def]
                    for f in spec.fields],
         "signup_steps": list(spec.signup_steps),
         "pitfalls": list(spec.pitfalls),
+        "batch_max": spec.batch_max if spec.batch_fn is not None else None,
+        "multi_record": bool(spec.options.get("multi_record")),
         "policy": {
             "min_interval_s": spec.policy.min_interval_s,
             "fatal_codes": sorted(spec.policy.fatal_codes),
@@ -86,5 +88,11 @@ def _print_one(console, spec) -> None:  # type: ignore[no-untyped-def]
     for f in spec.fields:
         tag = "secret" if f.secret else ("optional" if not f.required else "required")
         console.print(f" {f.name:<14} {tag:<8} {f.help}", markup=False)
+    if spec.batch_fn is not None:
+        console.print(f"\nHostnames of one account that need the same address share a request "
+                      f"(at most {spec.batch_max}).", markup=False)
+    if spec.options.get("multi_record"):
+        console.print("\nSeveral A/AAAA records per name: an update leaves only the current address "
+                      "(plus keep_addresses).", markup=False)
     console.print(f"\nAt most one update every {spec.policy.min_interval_s} s; stops on: "
                   f"{', '.join(sorted(spec.policy.fatal_codes)) or 'credential/permission errors'}.", markup=False)

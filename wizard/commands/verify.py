@@ -58,6 +58,9 @@ def result_json(result: "VerifyResult") -> dict[str, Any]:
         "verdict": result.verdict,
         "explanation": result.explanation,
         "caches_settle_s": result.caches_settle_s,
+        "provider_record": None if result.provider_record is None else {
+            "source": result.provider_record.source, "proxied": list(result.provider_record.proxied),
+            "ipv4": list(result.provider_record.ipv4), "ipv6": list(result.provider_record.ipv6)},
         "ping": None if ping is None else {"method": ping.method, "alive": ping.alive, "rtt_ms": ping.rtt_ms},
     }
 
@@ -187,17 +190,18 @@ async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], 
         expect4, expect6, note = await public_addresses(config)
     progress.update(f"asking the authoritative servers and {len(resolvers)} resolver(s)…")
 
-    async def one(host: str) -> "VerifyResult":
-        if args.wait > 0:
-            def on_progress(result: "VerifyResult", left: float) -> None:
-                settle = f", caches settle in about {result.caches_settle_s} s" if result.caches_settle_s else ""
-                progress.update(f"{host}: {result.verdict}{settle}; checking again ({left:.0f} s left)")
+    configured = {h.hostname: h for h in config.hosts}
 
-            return await dnsverify.wait_until_consistent(
-                host, expected_ipv4=expect4, expected_ipv6=expect6, resolvers=resolvers, wait_s=args.wait,
-                on_progress=on_progress, ping=not args.no_ping)
-        return await dnsverify.verify_hostname(host, expected_ipv4=expect4, expected_ipv6=expect6,
-                                               resolvers=resolvers, ping=not args.no_ping)
+    async def one(host: str) -> "VerifyResult":
+        def on_progress(result: "VerifyResult", left: float) -> None:
+            settle = f", caches settle in about {result.caches_settle_s} s" if result.caches_settle_s else ""
+            progress.update(f"{host}: {result.verdict}{settle}; checking again ({left:.0f} s left)")
+
+        # A configured host whose provider can be asked (Cloudflare) is also checked against the
+        # provider's own record: a proxied record never shows its address in public DNS.
+        return await dnsverify.verify_configured(
+            host, configured.get(host), expected_ipv4=expect4, expected_ipv6=expect6, resolvers=resolvers,
+            wait_s=args.wait, on_progress=on_progress, ping=not args.no_ping)
 
     return list(await asyncio.gather(*(one(h) for h in hosts))), note
 
@@ -263,6 +267,11 @@ def _print_results(results: Sequence["VerifyResult"], note: str) -> None:
             console.print(escape(result.explanation))
         if result.caches_settle_s is not None:
             console.print(f"Estimate: every cache serves the new answer within about {result.caches_settle_s} s.")
+        rec = result.provider_record
+        if rec is not None:
+            held = ", ".join(list(rec.ipv4) + list(rec.ipv6)) or "no address"
+            console.print(f"Provider record ({escape(rec.source)}): {escape(held)}"
+                          + (f" [dim](proxied: {escape('/'.join(rec.proxied))})[/dim]" if rec.proxied else ""))
         if result.ping is not None:
             p = result.ping
             how = PING_METHOD_WORDS.get(p.method, p.method)

@@ -8,7 +8,11 @@ Control API (HTTP over the Unix socket ``control_socket``):
 - ``POST /services/{name}/stop`` | ``/start``
 - ``PUT /faults/{name}`` body ``{"fault": "500"|"timeout"|"garbage"|"911"|"wrong-ip"|null}``
 - ``GET /log/{name}`` -> list of request entries; ``DELETE /log/{name}`` clears it
-- ``GET /cloudflare/records`` -> the Cloudflare emulator's records
+- ``GET /cloudflare/records`` -> the Cloudflare emulator's records; ``POST`` one
+  ``{type, name, content, proxied?, ttl?, zone_id?}`` to seed it (written to Knot)
+- ``GET|POST /cloudflare/zones`` (``{name}``: a further zone, e.g. an IDN one, below the lab zone)
+- ``POST /cloudflare/tokens`` ``{token, perms: [zone:read|dns:read|dns:edit], zones: [ids]|null}``
+- fault ``"agent-refused"`` for dyndns2: ``good 127.0.0.1`` for every host, nothing written
 """
 
 from __future__ import annotations
@@ -131,8 +135,30 @@ def build_control(services: dict[str, Any]) -> Starlette:
         return JSONResponse(list(entries))
 
     async def cloudflare_records(request: Request) -> JSONResponse:
-        state = services["cloudflare"].state
-        return JSONResponse(list(state.cloudflare.records.values()))
+        cf = services["cloudflare"].state.cloudflare
+        if request.method == "POST":   # seed a record, as made in the dashboard (written to Knot)
+            body = await request.json()
+            record = await cf.add_record(body["type"], body["name"], body["content"],
+                                         proxied=bool(body.get("proxied", False)), ttl=int(body.get("ttl", 1)),
+                                         zone_id=body.get("zone_id"))
+            return JSONResponse(record)
+        return JSONResponse(list(cf.records.values()))
+
+    async def cloudflare_zones(request: Request) -> JSONResponse:
+        cf = services["cloudflare"].state.cloudflare
+        if request.method == "POST":
+            try:
+                zid = cf.add_zone((await request.json())["name"])
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse({"id": zid, "name": cf.zones[zid]})
+        return JSONResponse([{"id": k, "name": v} for k, v in cf.zones.items()])
+
+    async def cloudflare_tokens(request: Request) -> JSONResponse:
+        body = await request.json()
+        services["cloudflare"].state.cloudflare.add_token(body["token"], list(body.get("perms", [])),
+                                                          body.get("zones"), body.get("status", "active"))
+        return JSONResponse({"ok": True})
 
     return Starlette(routes=[
         Route("/services", list_services, methods=["GET"]),
@@ -140,7 +166,9 @@ def build_control(services: dict[str, Any]) -> Starlette:
         Route("/services/{name}/start", start, methods=["POST"]),
         Route("/faults/{name}", fault, methods=["PUT"]),
         Route("/log/{name}", log, methods=["GET", "DELETE"]),
-        Route("/cloudflare/records", cloudflare_records, methods=["GET"]),
+        Route("/cloudflare/records", cloudflare_records, methods=["GET", "POST"]),
+        Route("/cloudflare/zones", cloudflare_zones, methods=["GET", "POST"]),
+        Route("/cloudflare/tokens", cloudflare_tokens, methods=["POST"]),
     ])
 
 

@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from checks.config import HostConfig
 from checks.errors import DdnsWizardError
+from checks.idn import IdnError, display as idn_display, is_idn, to_ascii
 
 from ...engine import FieldInfo, Preflight
 from ..messages import PreflightDone
@@ -126,7 +127,11 @@ the account.
         box = self.query_one(f"#error-{f.name}", Static)
         field = self.query_one(f"#field-{f.name}", Input)
         show = problem is not None and not (quiet and not value)
-        box.update(f"[$error]{esc(problem)}[/]" if show else (f"[dim]{esc(f.help)}[/]" if f.help else ""))
+        help_text = f"[dim]{esc(f.help)}[/]" if f.help else ""
+        if f.name == "hostname" and not problem and value and is_idn(value):
+            # An internationalised name: DNS and the provider get the ASCII spelling; show both.
+            help_text = f"[dim]DNS spells it {esc(idn_display(value))}[/]"
+        box.update(f"[$error]{esc(problem)}[/]" if show else help_text)
         field.set_class(show, "-invalid-field")
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -156,7 +161,11 @@ the account.
         assert provider is not None
         base = self._base_host()
         values = {f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields()}
-        hostname = values.pop("hostname").rstrip(".").lower()
+        typed = values.pop("hostname")
+        try:
+            hostname = to_ascii(typed)          # bücher.example → xn--bcher-kva.example
+        except IdnError:
+            hostname = typed.rstrip(".").lower()
         attrs: dict[str, str | None] = {a: (getattr(base, a) if base else None) for a in HOST_ATTRS}
         options = dict(base.options) if base else {}
         for name, value in values.items():

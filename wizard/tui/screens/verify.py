@@ -79,6 +79,7 @@ again; **Esc** stops waiting. Your local computer may also cache: flush its DNS 
         result = await self.engine.verify(
             hostname, ipv4, ipv6, wait_s=WAIT_S,
             on_progress=lambda r, waited: self.post_message(VerifyProgress(r, waited)),
+            host=self.state.host if self.state.host and self.state.host.hostname == hostname else None,
         )
         self.post_message(VerifyDone(result))
 
