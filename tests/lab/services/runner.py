@@ -9,6 +9,8 @@ Control API (HTTP over the Unix socket ``control_socket``):
 - ``PUT /faults/{name}`` body ``{"fault": "500"|"timeout"|"garbage"|"911"|"wrong-ip"|null}``
 - ``GET /log/{name}`` -> list of request entries; ``DELETE /log/{name}`` clears it
 - ``GET /cloudflare/records`` -> the Cloudflare emulator's records
+- ``PUT /ratelimit/{name}`` body ``{"window_s": 60, "over_limit": "429"|"drop", "reset": true}``
+  -> the port checker model's limit knobs (``ifconfig``; see portcheckers.py)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .dnsupdate import Authority
 from .echo import build_echo_app
 from .emulators import build_cloudflare, build_duckdns, build_dyndns2
 from .httpcommon import HttpsService, ServiceState, _Server
+from .portcheckers import EchoipModel, PortcheckerModel
 
 
 class _DnsEchoService:
@@ -67,6 +70,13 @@ def build_services(config: dict[str, Any]) -> dict[str, Any]:
         if name in spec:
             state = ServiceState(name)
             services[name] = HttpsService(state, build_echo_app(state), spec[name]["addresses"], 443, cert, key)
+    for name, model in (("ifconfig", EchoipModel), ("portchecker", PortcheckerModel)):
+        if name in spec:
+            state = ServiceState(name)
+            app = model(state)
+            service = HttpsService(state, app, spec[name]["addresses"], 443, cert, key)
+            service.model = app  # type: ignore[attr-defined]
+            services[name] = service
     if "allports" in spec:
         services["allports"] = AllPorts(ServiceState("allports"), spec["allports"]["address"], spec["allports"]["port"])
     if "dns-echo" in spec:
@@ -130,6 +140,13 @@ def build_control(services: dict[str, Any]) -> Starlette:
             return JSONResponse([])
         return JSONResponse(list(entries))
 
+    async def ratelimit(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        model = getattr(services.get(name), "model", None)
+        if model is None:
+            return unknown(name)
+        return JSONResponse(model.control(await request.json()))
+
     async def cloudflare_records(request: Request) -> JSONResponse:
         state = services["cloudflare"].state
         return JSONResponse(list(state.cloudflare.records.values()))
@@ -141,6 +158,7 @@ def build_control(services: dict[str, Any]) -> Starlette:
         Route("/faults/{name}", fault, methods=["PUT"]),
         Route("/log/{name}", log, methods=["GET", "DELETE"]),
         Route("/cloudflare/records", cloudflare_records, methods=["GET"]),
+        Route("/ratelimit/{name}", ratelimit, methods=["PUT"]),
     ])
 
 
