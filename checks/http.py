@@ -17,11 +17,13 @@ same everywhere:
   (or 6) leaves over that family only, whatever the name resolves to.  httpx/anyio
   try a dual-stack name's IPv6 address first (happy eyeballs order in anyio's
   ``connect_tcp``), so an "IPv4" echo or port test would otherwise learn, or test,
-  the IPv6 address.  The pin is a connection pool whose sockets are bound to the
-  family's wildcard address (``0.0.0.0`` / ``::``): anyio then resolves only that
-  family's records (A or AAAA) and refuses a literal of the other family.  That is
-  more robust than resolving A/AAAA ourselves and connecting to the address (TLS
-  still verifies the name, redirects and proxies stay httpx's business).
+  the IPv6 address.  The pin is twofold: a connection pool whose sockets are bound
+  to the family's wildcard address (``0.0.0.0`` / ``::``, so a literal of the other
+  family cannot even be connected to), and a network backend that looks up only
+  that family's record (A or AAAA, checks/names.py: a coroutine with hedged
+  retries, so a lossy line or a probe's deadline is not at the mercy of the system
+  resolver's uncancellable thread) and connects to those addresses; TLS still
+  verifies the name (httpcore passes the URL's host as the server name).
   ``connection_family(response)`` reads the family the exchange really used, so a
   caller can refuse an answer that came the wrong way (a fake transport in tests
   reports None).
@@ -34,6 +36,7 @@ import ssl
 from typing import Any
 
 # checks/__init__.py keeps httpx from importing its CLI (and rich with it).
+import httpcore
 import httpx
 
 from . import __version__
@@ -119,6 +122,40 @@ async def fetch_over(client: httpx.AsyncClient, method: str, url: str, family: i
     return response, body[:max_bytes], used
 
 
+class _FamilyBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend for a family-pinned pool: the name's A (or AAAA)
+    records only, looked up by checks/names.py, then a connection to each in turn."""
+
+    def __init__(self, family: int) -> None:
+        self.family = family
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None, socket_options: Any = None) -> Any:
+        from .names import LookupFailed, lookup
+
+        try:
+            addresses = await lookup(host, self.family, timeout_s=timeout or 5.0)
+        except LookupFailed as exc:
+            raise httpcore.ConnectError(str(exc)) from None
+        last: Exception | None = None
+        for address in addresses[:4]:
+            try:
+                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
+                                                    socket_options=socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> Any:  # pragma: no cover - not used
+        return await self.inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options)
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
 class _FamilyTransport(httpx.AsyncBaseTransport):
     """Routes each request to a connection pool for its address family (see the module
     docstring): requests without the family extension use the default pool."""
@@ -138,6 +175,10 @@ class _FamilyTransport(httpx.AsyncBaseTransport):
         if pool is None:
             local = self._local or {4: "0.0.0.0", 6: "::"}.get(family)  # type: ignore[arg-type]
             pool = self._pools[family] = self._make(local)
+            pinned = family or (address_family(self._local) if self._local else None)
+            inner = getattr(pool, "_pool", None)      # httpx.AsyncHTTPTransport's httpcore pool
+            if pinned is not None and inner is not None and hasattr(inner, "_network_backend"):
+                inner._network_backend = _FamilyBackend(pinned)
         return pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -81,11 +81,8 @@ Evidence sentences name every fact used; each verdict carries its fix.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import socket
-import time
-import urllib.parse
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
 
@@ -143,7 +140,7 @@ def parse_port_spec(text: str) -> PortSpec:
 # --------------------------------------------------------------------------- probers
 # The prober clients (forms, requests pinned to a family, limits) live in checks/probers.py.
 
-from .probers import (  # noqa: E402  (re-exported: callers and tests import them from here)
+from .probers import (  # noqa: E402,F401  (re-exported: callers and tests import them from here)
     ProbeAnswer, Prober, ProberPacer, _snippet, ask_prober, ask_probers, parse_probe_response, parse_prober,
     parse_probers,
 )

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -291,11 +290,9 @@ async def _server_address(host: str, family: int, timeout_s: float) -> str:
             raise ValueError(f"{host} is an IPv{literal.version} address: the IPv{family} question must go "
                              f"to an IPv{family} server")
         return str(literal)
-    loop = asyncio.get_running_loop()
-    async with asyncio.timeout(timeout_s):
-        infos = await loop.getaddrinfo(host, 53, type=socket.SOCK_DGRAM,
-                                       family=socket.AF_INET6 if family == 6 else socket.AF_INET)
-    return infos[0][4][0]
+    from .names import lookup
+
+    return (await lookup(host, family, timeout_s=timeout_s))[0]
 
 
 async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,

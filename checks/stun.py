@@ -190,7 +190,7 @@ class _StunProtocol(asyncio.DatagramProtocol):
         pass
 
 
-async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int) -> None:
+async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int, timeout_s: float) -> None:
     query.family = family
     try:
         host, port = split_server(query.spec)
@@ -203,17 +203,14 @@ async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int) 
     if literal is not None and literal.version != family:
         query.error = f"{host} is not an IPv{family} server: the IPv{family} question must go to one"
         return
+    from .names import lookup
+
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM,
-                                       family=socket.AF_INET6 if family == 6 else socket.AF_INET)
-    except (socket.gaierror, UnicodeError, OSError) as exc:
+        addresses = await lookup(host, family, timeout_s=timeout_s)
+    except (UnicodeError, OSError) as exc:
         query.error = f"cannot resolve {host} over IPv{family}: {getattr(exc, 'strerror', None) or exc}"
         return
-    if not infos:
-        query.error = f"cannot resolve {host} over IPv{family}"
-        return
-    sockaddr = infos[0][4]
-    query.addr = (sockaddr[0], sockaddr[1])
+    query.addr = (addresses[0], port)
 
 
 async def _exchange(queries: list[_Query], family: int, deadline: float) -> None:
@@ -287,7 +284,7 @@ async def stun_probe(
     t0 = time.monotonic()
     try:
         async with asyncio.timeout(timeout_s):
-            await asyncio.gather(*(_resolve(q, loop, 6 if family == 6 else 4) for q in queries))
+            await asyncio.gather(*(_resolve(q, loop, 6 if family == 6 else 4, timeout_s) for q in queries))
     except TimeoutError:
         pass
     for q in queries:

@@ -1,9 +1,9 @@
 """One round of updates: find the public address, compare with DNS, send only what differs.
 
 1. The public address comes from a quorum of the configured echo services
-   (``[endpoints] ip_echo`` and ``dns_echo`` asked over IPv4, ``ip_echo_v6`` and
-   ``dns_echo_v6`` over IPv6), never from one: a flip-flopping, spoofed or wrong
-   echo must not move a record.  Both families need the same strength: at least two
+   (``[endpoints] ip_echo``, ``dns_echo`` and ``stun`` asked over IPv4,
+   ``ip_echo_v6`` and ``dns_echo_v6`` over IPv6), never from one: a flip-flopping,
+   spoofed or wrong echo must not move a record.  Both families need the same strength: at least two
    agreeing *independent* sources (``agree``), else "uncertain, nothing published".
 2. For every host, the authoritative servers are asked what they serve now
    (``checks.dnsverify.current_addresses``); an update is sent only when it
@@ -311,6 +311,9 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
     asks += [("http", url, 4, http_echo(client, url, family=4, timeout_s=ECHO_TIMEOUT_S, **lax))
              for url in ep.ip_echo]
     asks += [("dns", spec, 4, dns_echo(spec, family=4, timeout_s=ECHO_TIMEOUT_S, **lax)) for spec in ep.dns_echo]
+    # STUN: one UDP exchange with retransmissions, so it still answers on a lossy line
+    # where a TLS handshake does not; a voice of its own kind next to DNS.
+    asks += [("stun", spec, 4, _stun_source(spec)) for spec in ep.stun]
     if want_ipv6:
         asks += [("http", url, 6, http_echo(client, url, family=6, timeout_s=ECHO_TIMEOUT_S, **lax))
                  for url in ep.ip_echo_v6]
@@ -333,6 +336,13 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
             s6 = f"{s6}; {note}" if s6 else note
     summary = "; ".join(x for x in (s4, s6) if x)
     return PublicAddress(v4, v6, sources, p4, p6 if want_ipv6 else None, summary)
+
+
+async def _stun_source(spec: str) -> ExternalSource:
+    from .stun import stun_probe
+
+    sources, _ = await stun_probe([spec], timeout_s=ECHO_TIMEOUT_S, family=4)
+    return sources[0]
 
 
 # --------------------------------------------------------------------------- decisions

@@ -20,7 +20,7 @@ from checks.updater import PublicAddress, agree, decide, detect_public, run_upda
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
-CONFIG = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), ip_echo_v6=()),
+CONFIG = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()),
                 hosts=(DUCK,))
 PUBLIC = PublicAddress("23.128.64.20", None, summary="2 of 2 agree")
 
@@ -262,7 +262,7 @@ def test_update_command_json_and_exit_codes(tmp_path: Path, monkeypatch: pytest.
     from wizard.cli import main
 
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\n'
+    cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\nstun = []\n'
                    f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n')
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -321,7 +321,7 @@ async def test_detect_public_publishes_the_stable_ipv6() -> None:
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text=temp if request.url.host == "e6" else "23.128.64.20")
 
-    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), ip_echo_v6=("https://e6",)),
+    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=("https://e6",)),
                     hosts=(DUCK,))
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as client:
         public = await detect_public(config, client, want_ipv6=True, local=local)
@@ -345,7 +345,7 @@ async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sou
     # Three of five agree at once; the two slow ones could not overturn that, so the
     # round ends without them instead of after their (here 30 s) answer.
     urls = tuple(f"https://e{i}" for i in range(1, 6))
-    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), ip_echo_v6=()), hosts=(DUCK,))
+    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
     handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "23.128.64.20"), "e3": (0.01, "23.128.64.20"),
                        "e4": (30, "23.128.64.20"), "e5": (30, "198.51.100.1")})
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
@@ -361,7 +361,7 @@ async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sou
 async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagree() -> None:
     # e1 and e2 disagree at once: only e3's later answer decides.
     urls = ("https://e1", "https://e2", "https://e3")
-    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), ip_echo_v6=()), hosts=(DUCK,))
+    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
     handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "11.9.9.9"), "e3": (0.2, "23.128.64.20")})
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         public = await detect_public(config, client, want_ipv6=False)
@@ -370,7 +370,7 @@ async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagre
 
 
 async def test_no_echo_configured_is_said_not_crashed() -> None:
-    config = Config(endpoints=Endpoints(ip_echo=(), dns_echo=(), dns_echo_v6=(), ip_echo_v6=()), hosts=(DUCK,))
+    config = Config(endpoints=Endpoints(ip_echo=(), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))) as client:
         public = await detect_public(config, client, want_ipv6=False)
     assert public.ipv4 is None and "no IPv4 echo service is configured" in (public.problem_v4 or "")
