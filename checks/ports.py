@@ -920,7 +920,15 @@ def with_answer_reason(result: PortResult, ev: PortEvidence) -> PortResult:
                 and "TCP only" in ev.skipped_reason:
             return replace(result, reason="no-udp-prober")
         return result
-    return replace(result, reason=answer.code or "no-prober-answered", retry_after_s=answer.retry_after_s)
+    reason = answer.code or "no-prober-answered"
+    if reason in ("rate-limited", "prober-silent") and result.verdict == "unknown":
+        when = f"in {answer.retry_after_s:.0f} s" if answer.retry_after_s else "later"
+        fix = (f"Run the test again {when}: the outside prober could not be asked now (its limit for automated "
+               "requests). A second prober in [endpoints] port_check takes over while one is rate-limited "
+               "(the defaults have two), or run your own: `ddns-wizard probe-server` on a machine outside "
+               "your network, then \"ddnsw+https://HOST\".")
+        return replace(result, reason=reason, retry_after_s=answer.retry_after_s, fix=fix)
+    return replace(result, reason=reason, retry_after_s=answer.retry_after_s)
 
 
 # --------------------------------------------------------------------------- mapping inventory (upnp list)

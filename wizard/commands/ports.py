@@ -233,7 +233,9 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
         out.print(f"  [{style}]{escape(why)}[/]")
     for sentence in result.evidence:
         out.print(f"  • {escape(sentence)}")
-    if result.verdict != "open" and result.fix:
+    said = result.verdict == "unknown" and getattr(result, "reason", None) in (
+        "rate-limited", "prober-silent", "no-udp-prober")      # the reason line above says what to do
+    if result.verdict != "open" and result.fix and not said:
         out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
 
 
