@@ -61,17 +61,23 @@ def _nameservers() -> list[str] | None:
         return None
 
 
-async def lookup(name: str, family: int, *, timeout_s: float = 5.0) -> list[str]:
-    """The addresses of ``family`` (4: A records, 6: AAAA) for ``name``; LookupFailed otherwise."""
+async def lookup(name: str, family: int, *, timeout_s: float = 5.0,
+                 servers: "list[tuple[str, int]] | None" = None, hosts_path: Path | None = None) -> list[str]:
+    """The addresses of ``family`` (4: A records, 6: AAAA) for ``name``; LookupFailed otherwise.
+
+    ``servers`` ((address, port) pairs) and ``hosts_path`` replace resolv.conf's
+    nameservers and /etc/hosts (tests)."""
     literal = parse_ip(name.strip("[]"))
     if literal is not None:
         if literal.version != family:
             raise LookupFailed(f"{name} is an IPv{literal.version} address, not IPv{family}")
         return [str(literal)]
-    hosts = _from_hosts(name, family)
+    hosts = _from_hosts(name, family, hosts_path or HOSTS_PATH)
     if hosts:
         return hosts
-    servers = _nameservers()
+    if servers is None:
+        found = _nameservers()
+        servers = [(server, 53) for server in found] if found else None
     if not servers:
         return await _system_lookup(name, family, timeout_s)
     import dns.asyncquery
@@ -84,14 +90,14 @@ async def lookup(name: str, family: int, *, timeout_s: float = 5.0) -> list[str]
     rdtype = dns.rdatatype.AAAA if family == 6 else dns.rdatatype.A
     deadline = time.monotonic() + timeout_s
 
-    async def ask(server: str, delay: float) -> dns.message.Message:
+    async def ask(server: tuple[str, int], delay: float) -> dns.message.Message:
         await asyncio.sleep(delay)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise dns.exception.Timeout()
         query = dns.message.make_query(name, rdtype)
         query.flags |= dns.flags.RD
-        return await dns.asyncquery.udp(query, server, timeout=remaining)
+        return await dns.asyncquery.udp(query, server[0], port=server[1], timeout=remaining)
 
     tasks = [asyncio.ensure_future(ask(server, delay)) for delay in RETRY_AT if delay < timeout_s
              for server in servers]
@@ -124,7 +130,8 @@ async def lookup(name: str, family: int, *, timeout_s: float = 5.0) -> list[str]
             task.cancel()
     if isinstance(last_error, LookupFailed):
         raise last_error
-    raise LookupFailed(f"no answer from the resolver ({', '.join(servers)}) for {name} within {timeout_s:g} s")
+    listing = ", ".join(address for address, _port in servers)
+    raise LookupFailed(f"no answer from the resolver ({listing}) for {name} within {timeout_s:g} s")
 
 
 async def _system_lookup(name: str, family: int, timeout_s: float) -> list[str]:

@@ -82,7 +82,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
 
@@ -829,9 +828,10 @@ async def run_port_check(
             try:
                 from .traceroute import trace_hops
 
-                loop = asyncio.get_running_loop()
-                infos = await asyncio.wait_for(loop.getaddrinfo(probers[0].host, None, family=socket.AF_INET), 2.0)
-                return await trace_hops(str(infos[0][4][0]), max_hops=4, timeout_s=2.0)
+                from .names import lookup
+
+                target = (await lookup(probers[0].host, 4, timeout_s=2.0))[0]
+                return await trace_hops(target, max_hops=4, timeout_s=2.0)
             except Exception:
                 return None
 
