@@ -16,13 +16,18 @@ A closed-loop test, not a boolean.  For each port asked (``8080``, ``51820/udp``
    machine is used and left alone; one that points elsewhere is never touched.
 3. **Control port.**  A random high port, given its own listener and mapped the
    same way as the tested ports (so: mapped with ``--upnp``, unmapped without).
-4. **Probe from outside.**  Each ``[endpoints] port_check`` entry is a prober:
-   ``ddnsw+https://HOST[:PORT]`` is the project's probe server
-   (``/probe/tcp/N`` returns the banner it read; ``/probe/udp/N?token=T`` sends
-   ``DDNSW-PROBE T`` and returns the reply), a URL with ``{port}`` is
-   echoip-compatible (``{"ip", "port", "reachable"}``: a boolean, TCP only).  The
-   tool itself never connects to its own public address: from inside the LAN that
-   would test the router's hairpin NAT, not reachability (see ``HAIRPIN_NOTE``).
+   It is *asked about* only when a tested port of its protocol was not reached
+   (``ask_targets_then_controls``): an open port costs one prober request.
+4. **Probe from outside.**  Each ``[endpoints] port_check`` entry is a prober
+   (checks/probers.py: ``ddnsw+https://HOST[:PORT]`` the project's probe server
+   with nonce banner and UDP; a URL with ``{port}`` echoip-compatible,
+   ``{"ip", "port", "reachable"}``, TCP only; ``portchecker+https://HOST``
+   portchecker.io's ``/api/me/N``, TCP/IPv4 only), asked over IPv4 only and within
+   its limits (pacing kept across runs; a 429 is never retried, the next prober
+   takes over; with none left the answer carries ``rate-limited`` / ``prober-silent``
+   and ``with_answer_reason`` puts it on the verdict).  The tool itself never
+   connects to its own public address: from inside the LAN that would test the
+   router's hairpin NAT, not reachability (see ``HAIRPIN_NOTE``).
 5. **Decide** (``decide_port``, pure).  NAT facts come from the engine's own
    ``checks.nat.decide_nat`` on this host's addresses, the router's WAN address
    (UPnP / NAT-PMP), the public address the prober saw, and traceroute hops when
