@@ -129,6 +129,32 @@ def is_public(address: str | IPAddress) -> bool:
         return False
 
 
+def public_address(text: str, family: int) -> tuple[str | None, str | None]:
+    """(the address in canonical form, None) when ``text`` is a public address of
+    ``family`` (4 or 6), else (None, why not) — the one rule every source of "our
+    public address" (HTTP and DNS echoes, STUN, port probers) passes through.
+
+    Refused: anything that is not a bare address, an address with a zone
+    (``fe80::1%eth0``: a zone only means something on this host), the other family
+    (an IPv4-mapped IPv6 address counts as IPv4: it is no IPv6 fact), and every
+    non-global class (private, CGNAT, link-local, loopback, unique-local,
+    documentation...)."""
+    raw = text.strip()
+    if "%" in raw:
+        return None, f"{raw[:64]!r} carries a zone (an interface name): that is no public address"
+    ip = parse_ip(raw)
+    if ip is None:
+        return None, f"{raw[:64]!r} is not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version != family:
+        return None, f"{ip} is an IPv{ip.version} address, not IPv{family}"
+    cls = classify(ip)
+    if cls is not AddressClass.PUBLIC:
+        return None, f"{ip} is {describe_class(cls)}, not a public address"
+    return str(ip), None
+
+
 def describe_class(cls: AddressClass) -> str:
     """A short phrase for evidence sentences: 'a private (RFC 1918) address'."""
     return {

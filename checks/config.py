@@ -29,18 +29,27 @@ ENV_VAR = "DDNS_WIZARD_CONFIG"
 SECRET_KEYS = frozenset({"password", "token", "key", "secret", "tsig_secret", "api_key", "api_token"})
 
 DEFAULT_ENDPOINTS: dict[str, Any] = {
+    # asked over IPv4 only (each request pinned to the family)
     "ip_echo": ["https://api.ipify.org", "https://ipv4.icanhazip.com"],
-    "ip_echo_v6": ["https://api6.ipify.org"],
+    # asked over IPv6 only; two services of their own, like IPv4, so that one wrong
+    # answer can never be published alone (checks/updater.py's quorum)
+    "ip_echo_v6": ["https://api6.ipify.org", "https://ipv6.icanhazip.com"],
     "dns_echo": ["opendns", "cloudflare"],
+    # the same methods asked at their IPv6 servers (together one voice in the quorum)
+    "dns_echo_v6": ["opendns", "cloudflare"],
     "stun": ["stun.l.google.com:19302", "stun.cloudflare.com:3478"],
-    "port_check": ["https://ifconfig.co/port/{port}"],
-    # the same kinds of prober, asked over IPv6 (`ports check --ipv6`)
+    # Outside TCP checks (checks/probers.py; why these two: README "Port probers"):
+    # ifconfig.co (echoip; one automated request a minute) first, portchecker.io's
+    # "me" endpoint when ifconfig.co cannot be asked.
+    "port_check": ["https://ifconfig.co/port/{port}", "portchecker+https://portchecker.io"],
+    # asked over IPv6 (`ports check --ipv6`): portchecker.io tests IPv4 only
     "port_check_v6": ["https://ifconfig.co/port/{port}"],
     "outbound_target": "portquiz.net",
     "resolvers": ["1.1.1.1", "8.8.8.8", "9.9.9.9"],
 }
 
-_LIST_KEYS = ("ip_echo", "ip_echo_v6", "dns_echo", "stun", "port_check", "port_check_v6", "resolvers")
+_LIST_KEYS = ("ip_echo", "ip_echo_v6", "dns_echo", "dns_echo_v6", "stun", "port_check", "port_check_v6",
+              "resolvers")
 
 
 @dataclass(frozen=True)
@@ -48,12 +57,15 @@ class Endpoints:
     """Every outside service the tool contacts. An empty list disables that method.
 
     ``dns_echo`` entries are a method name (``opendns``, ``cloudflare``, ``google``)
-    optionally followed by ``@HOST[:PORT]`` to ask another server (the lab does).
+    optionally followed by ``@HOST[:PORT]`` to ask another server (the lab does);
+    ``dns_echo_v6`` the same, asked over IPv6 (the method's IPv6 server, or HOST's
+    AAAA record).
     """
 
     ip_echo: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["ip_echo"])
     ip_echo_v6: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["ip_echo_v6"])
     dns_echo: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["dns_echo"])
+    dns_echo_v6: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["dns_echo_v6"])
     stun: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["stun"])
     port_check: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["port_check"])
     port_check_v6: tuple[str, ...] = tuple(DEFAULT_ENDPOINTS["port_check_v6"])
@@ -253,6 +265,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
         "ip_echo": list(ep.ip_echo),
         "ip_echo_v6": list(ep.ip_echo_v6),
         "dns_echo": list(ep.dns_echo),
+        "dns_echo_v6": list(ep.dns_echo_v6),
         "stun": list(ep.stun),
         "port_check": list(ep.port_check),
         "port_check_v6": list(ep.port_check_v6),

@@ -154,6 +154,10 @@ class PortResult:
     fix: str = ""
     service_was_listening: bool = False   # tested an existing service rather than our listener
     upnp_mapped: bool = False
+    # Why no outside prober answered for this port (checks/probers.py AnswerCode):
+    # rate-limited | prober-silent | no-udp-prober | no-prober-answered; None when one did.
+    reason: str | None = None
+    retry_after_s: float | None = None    # rate-limited / prober-silent: when asking again makes sense
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,8 @@ class Port6Result:
     address: str | None              # the IPv6 address tested (this host's stable one)
     evidence: tuple[str, ...] = ()
     fix: str = ""
+    reason: str | None = None        # as PortResult.reason: why no prober answered
+    retry_after_s: float | None = None
 
 
 @dataclass(frozen=True)

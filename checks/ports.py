@@ -16,13 +16,18 @@ A closed-loop test, not a boolean.  For each port asked (``8080``, ``51820/udp``
    machine is used and left alone; one that points elsewhere is never touched.
 3. **Control port.**  A random high port, given its own listener and mapped the
    same way as the tested ports (so: mapped with ``--upnp``, unmapped without).
-4. **Probe from outside.**  Each ``[endpoints] port_check`` entry is a prober:
-   ``ddnsw+https://HOST[:PORT]`` is the project's probe server
-   (``/probe/tcp/N`` returns the banner it read; ``/probe/udp/N?token=T`` sends
-   ``DDNSW-PROBE T`` and returns the reply), a URL with ``{port}`` is
-   echoip-compatible (``{"ip", "port", "reachable"}``: a boolean, TCP only).  The
-   tool itself never connects to its own public address: from inside the LAN that
-   would test the router's hairpin NAT, not reachability (see ``HAIRPIN_NOTE``).
+   It is *asked about* only when a tested port of its protocol was not reached
+   (``ask_targets_then_controls``): an open port costs one prober request.
+4. **Probe from outside.**  Each ``[endpoints] port_check`` entry is a prober
+   (checks/probers.py: ``ddnsw+https://HOST[:PORT]`` the project's probe server
+   with nonce banner and UDP; a URL with ``{port}`` echoip-compatible,
+   ``{"ip", "port", "reachable"}``, TCP only; ``portchecker+https://HOST``
+   portchecker.io's ``/api/me/N``, TCP/IPv4 only), asked over IPv4 only and within
+   its limits (pacing kept across runs; a 429 is never retried, the next prober
+   takes over; with none left the answer carries ``rate-limited`` / ``prober-silent``
+   and ``with_answer_reason`` puts it on the verdict).  The tool itself never
+   connects to its own public address: from inside the LAN that would test the
+   router's hairpin NAT, not reachability (see ``HAIRPIN_NOTE``).
 5. **Decide** (``decide_port``, pure).  NAT facts come from the engine's own
    ``checks.nat.decide_nat`` on this host's addresses, the router's WAN address
    (UPnP / NAT-PMP), the public address the prober saw, and traceroute hops when
@@ -81,11 +86,7 @@ Evidence sentences name every fact used; each verdict carries its fix.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import socket
-import time
-import urllib.parse
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
 
@@ -141,185 +142,12 @@ def parse_port_spec(text: str) -> PortSpec:
 
 
 # --------------------------------------------------------------------------- probers
+# The prober clients (forms, requests pinned to a family, limits) live in checks/probers.py.
 
-
-@dataclass(frozen=True)
-class Prober:
-    """One ``[endpoints] port_check`` entry."""
-
-    kind: Literal["ddnsw", "echoip"]
-    url: str          # ddnsw: base URL https://HOST[:PORT]; echoip: template containing {port}
-    label: str        # what evidence sentences call it
-
-    @property
-    def host(self) -> str:
-        return urllib.parse.urlsplit(self.url.replace("{port}", "0")).hostname or ""
-
-
-def parse_prober(entry: str) -> Prober | str:
-    """A Prober, or an error sentence for an entry that is neither form."""
-    text = entry.strip()
-    if text.startswith("ddnsw+"):
-        base = text[len("ddnsw+"):].rstrip("/")
-        parts = urllib.parse.urlsplit(base)
-        if parts.scheme not in ("https", "http") or not parts.hostname or "{port}" in base:
-            return f"port_check entry {entry!r}: expected ddnsw+https://HOST[:PORT]"
-        return Prober("ddnsw", base, parts.netloc)
-    if "{port}" in text:
-        parts = urllib.parse.urlsplit(text.replace("{port}", "0"))
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            return f"port_check entry {entry!r}: not an http(s) URL"
-        return Prober("echoip", text, parts.netloc)
-    return (f"port_check entry {entry!r} is neither an echoip URL containing {{port}} nor "
-            "ddnsw+https://HOST (the project's probe server)")
-
-
-def parse_probers(entries: Sequence[str]) -> tuple[tuple[Prober, ...], tuple[str, ...]]:
-    probers: list[Prober] = []
-    errors: list[str] = []
-    for entry in entries:
-        parsed = parse_prober(entry)
-        (errors.append if isinstance(parsed, str) else probers.append)(parsed)  # type: ignore[arg-type]
-    return tuple(probers), tuple(errors)
-
-
-@dataclass(frozen=True)
-class ProbeAnswer:
-    """What one outside prober said about one port.
-
-    ``outcome``: ``reached`` (it connected / got a UDP reply / reachable true),
-    ``not-reached`` (refused, timed out, reachable false), ``no-answer`` (the prober
-    itself failed: network, HTTP error, garbage, rate limit)."""
-
-    prober: str
-    kind: Literal["ddnsw", "echoip"]
-    port: int
-    protocol: Protocol
-    outcome: Literal["reached", "not-reached", "no-answer"]
-    result: str | None = None       # the prober's word: connected/refused/timeout/replied/reachable/...
-    banner: str | None = None
-    observed_ip: str | None = None  # our public address as the prober saw it
-    error: str | None = None
-    ms: float = 0.0
-
-
-_TCP_RESULTS = {"connected": "reached", "refused": "not-reached", "timeout": "not-reached",
-                "error": "not-reached"}
-_UDP_RESULTS = {"replied": "reached", "timeout": "not-reached", "error": "not-reached"}
-
-
-def _snippet(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: int, body: bytes,
-                         *, ms: float = 0.0) -> ProbeAnswer:
-    """Turn a prober's HTTP answer into a ProbeAnswer (pure; garbage → no-answer)."""
-    def no_answer(error: str) -> ProbeAnswer:
-        return ProbeAnswer(prober.label, prober.kind, port, protocol, "no-answer", error=error, ms=ms)
-
-    if status == 429:
-        return no_answer(f"{prober.label} refused: too many requests (HTTP 429)")
-    if status != 200:
-        detail = ""
-        try:
-            data = json.loads(body.decode("utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("error"), str):
-                detail = f": {_snippet(data['error'])}"
-        except (ValueError, UnicodeDecodeError):
-            pass
-        return no_answer(f"{prober.label} answered HTTP {status}{detail}")
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return no_answer(f"{prober.label} answered something that is not JSON: "
-                         f"{_snippet(body.decode('utf-8', 'replace'))!r}")
-    if not isinstance(data, dict):
-        return no_answer(f"{prober.label} answered unexpected JSON")
-    ip_raw = data.get("ip")
-    observed_ip = parse_ip(ip_raw) if isinstance(ip_raw, str) else None
-    observed = str(observed_ip) if observed_ip is not None else None     # canonical: compared with ours
-    got_port = data.get("port")
-    if got_port is not None and (not isinstance(got_port, int) or got_port != port):
-        return no_answer(f"{prober.label} answered about port {got_port!r}, not {port}")
-    if prober.kind == "echoip":
-        reachable = data.get("reachable")
-        if not isinstance(reachable, bool):
-            return no_answer(f"{prober.label} answered without a true/false \"reachable\"")
-        return ProbeAnswer(prober.label, "echoip", port, protocol,
-                           "reached" if reachable else "not-reached",
-                           result="reachable" if reachable else "unreachable",
-                           observed_ip=observed, ms=ms)
-    result = data.get("result")
-    table = _TCP_RESULTS if protocol == "tcp" else _UDP_RESULTS
-    if not isinstance(result, str) or result not in table:
-        return no_answer(f"{prober.label} answered an unknown result {result!r}")
-    banner = data.get("banner")
-    banner = banner[:512] if isinstance(banner, str) else None
-    error = data.get("error") if isinstance(data.get("error"), str) else None
-    return ProbeAnswer(prober.label, "ddnsw", port, protocol, table[result],  # type: ignore[arg-type]
-                       result=result, banner=banner, observed_ip=observed, error=error, ms=ms)
-
-
-async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, protocol: Protocol, *,
-                     token: str, timeout_s: float = 10.0) -> ProbeAnswer:
-    """Ask one prober about one port (never raises for network trouble)."""
-    import httpx
-    if prober.kind == "echoip":
-        if protocol == "udp":
-            return ProbeAnswer(prober.label, "echoip", port, protocol, "no-answer",
-                               error=f"{prober.label} is an echoip-style prober: it tests TCP only")
-        url = prober.url.replace("{port}", str(port))
-    elif protocol == "tcp":
-        url = f"{prober.url}/probe/tcp/{port}"
-    else:
-        url = f"{prober.url}/probe/udp/{port}?token={urllib.parse.quote(token)}"
-    start = time.perf_counter()
-    for attempt in range(2):
-        try:
-            async with asyncio.timeout(timeout_s):
-                response = await client.get(url, timeout=timeout_s)
-        except (TimeoutError, httpx.TimeoutException):
-            return ProbeAnswer(prober.label, prober.kind, port, protocol, "no-answer",
-                               error=f"{prober.label} did not answer within {timeout_s:g} s",
-                               ms=(time.perf_counter() - start) * 1000)
-        except httpx.HTTPError as exc:
-            return ProbeAnswer(prober.label, prober.kind, port, protocol, "no-answer",
-                               error=f"could not reach {prober.label}: {_snippet(str(exc) or type(exc).__name__, 120)}",
-                               ms=(time.perf_counter() - start) * 1000)
-        if response.status_code == 429 and attempt == 0:
-            # Rate limited: wait what the server asks (bounded) and try once more.
-            try:
-                wait = min(2.0, max(0.1, float(response.headers.get("retry-after", "1"))))
-            except ValueError:
-                wait = 1.0
-            await asyncio.sleep(wait)
-            continue
-        break
-    ms = (time.perf_counter() - start) * 1000
-    return parse_probe_response(prober, port, protocol, response.status_code, response.content, ms=ms)
-
-
-async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], port: int,
-                      protocol: Protocol, *, token: str, timeout_s: float = 10.0) -> ProbeAnswer | None:
-    """The first definite answer from the probers, in configuration order.
-
-    UDP is asked only of the project's own probe servers (echoip cannot test it).
-    None when no prober can test this protocol at all."""
-    usable = [p for p in probers if protocol == "tcp" or p.kind == "ddnsw"]
-    if not usable:
-        return None
-    failures: list[str] = []
-    last: ProbeAnswer | None = None
-    for prober in usable:
-        answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s)
-        if answer.outcome != "no-answer":
-            return answer
-        failures.append(answer.error or f"{prober.label} gave no answer")
-        last = answer
-    assert last is not None
-    return replace(last, error="; ".join(failures))
+from .probers import (  # noqa: E402,F401  (re-exported: callers and tests import them from here)
+    ProbeAnswer, Prober, ProberPacer, _snippet, ask_prober, ask_probers, parse_probe_response, parse_prober,
+    parse_probers,
+)
 
 
 # --------------------------------------------------------------------------- mappings
@@ -645,8 +473,9 @@ def _answer_sentence(ev: PortEvidence) -> str:
     if a.outcome == "no-answer":
         return f"No outside prober answered for {ev.label}: {a.error}."
     where = f"{a.observed_ip}:{ext}" if a.observed_ip else f"port {ext}"
-    if a.kind == "echoip":
-        return (f"{a.prober} (echoip-style) tried {where} from outside: "
+    if a.kind in ("echoip", "portchecker"):
+        return (f"{a.prober} ({'echoip-style' if a.kind == 'echoip' else 'portchecker.io API'}) tried {where} "
+                "from outside: "
                 f"{'reachable' if a.outcome == 'reached' else 'not reachable'}.")
     if ev.protocol == "udp":
         if a.outcome == "reached":
@@ -915,14 +744,21 @@ async def run_port_check(
     mapper_opener: MapperOpener | None = None,
     on_progress: Callable[[str], None] | None = None,
     lease_s: int = TEST_LEASE_S,
-    probe_timeout_s: float = 10.0,
+    probe_timeout_s: float | None = None,
     listen_host: str = "0.0.0.0",
     rng: random.Random | None = None,
+    pacer: ProberPacer | None = None,
 ) -> PortCheckReport:
-    """Run the closed-loop test for every port; mappings are always removed before returning."""
+    """Run the closed-loop test for every port; mappings are always removed before returning.
+
+    The probers are asked over IPv4 only, each within its limits (``pacer``: the
+    user's state file by default, see checks/probers.py); a control port is asked
+    about only when a tested port of its protocol was not reached (an open port
+    costs one request)."""
     ledger = ledger if ledger is not None else MappingLedger()
     say = on_progress or (lambda _msg: None)
     rng = rng or random.Random()
+    pacer = pacer if pacer is not None else ProberPacer.default()
     probers, prober_errors = parse_probers(endpoints.port_check)
     listeners: list[NonceListener] = []
     try:
@@ -979,7 +815,7 @@ async def run_port_check(
                     mapping_of[key] = await _map_one(mapper, ledger, listener.port, listener.protocol,
                                                      internal_host, lease_s)
 
-        # 5. probe everything concurrently (a traceroute runs alongside when it could matter)
+        # 5. ask the probers (a traceroute runs alongside when it could matter)
         say("asking the outside prober to connect in")
 
         async def probe(listener: NonceListener) -> ProbeAnswer | None:
@@ -987,7 +823,7 @@ async def run_port_check(
             if listener.state in ("denied", "error"):
                 return None
             return await ask_probers(client, probers, ext or listener.port, listener.protocol,
-                                     token=listener.nonce, timeout_s=probe_timeout_s)
+                                     token=listener.nonce, timeout_s=probe_timeout_s, family=4, pacer=pacer)
 
         async def hops() -> tuple[str, ...] | None:
             from .nat import hops_would_help
@@ -997,23 +833,22 @@ async def run_port_check(
             try:
                 from .traceroute import trace_hops
 
-                loop = asyncio.get_running_loop()
-                infos = await asyncio.wait_for(loop.getaddrinfo(probers[0].host, None, family=socket.AF_INET), 2.0)
-                return await trace_hops(str(infos[0][4][0]), max_hops=4, timeout_s=2.0)
+                from .names import lookup
+
+                target = (await lookup(probers[0].host, 4, timeout_s=2.0))[0]
+                return await trace_hops(target, max_hops=4, timeout_s=2.0)
             except Exception:
                 return None
 
-        all_listeners = targets + list(controls.values())
-        sem = asyncio.Semaphore(4)   # be gentle with the prober's per-client rate limit
-
-        async def bounded(listener: NonceListener) -> ProbeAnswer | None:
-            async with sem:
-                return await probe(listener)
-
-        *answers, trace = await asyncio.gather(*(bounded(l) for l in all_listeners), hops())
+        trace_task = asyncio.ensure_future(hops())
+        try:
+            answer_of = await ask_targets_then_controls(targets, controls, probe, say)
+            trace = await trace_task
+        finally:
+            trace_task.cancel()      # done already, unless the run is being cancelled
         if trace is not None and facts.hops is None:
             facts = replace(facts, hops=trace)
-        answer_of = dict(zip((id(l) for l in all_listeners), answers))
+        answers = list(answer_of.values())
     finally:
         say("removing the test's mappings and listeners")
         if ledger.created:
@@ -1031,7 +866,7 @@ async def run_port_check(
         if answer is None and listener.state not in ("denied", "error"):
             skipped = (prober_errors[0] if prober_errors and not probers else
                        "no prober is configured ([endpoints] port_check is empty)" if not probers else
-                       "only echoip-style probers are configured, and they test TCP only")
+                       "only probers that test TCP only are configured (echoip-style, portchecker.io)")
         return PortEvidence(port=listener.port, protocol=listener.protocol, nonce=listener.nonce,
                             listener=listener.state, listener_error=listener.error, mapping=state,
                             mapping_detail=detail, external_port=ext, answer=answer, skipped_reason=skipped)
@@ -1040,12 +875,65 @@ async def run_port_check(
     nat = assess_nat(facts, observed, probers[0].label if probers else None)
     control_ev = {proto: evidence_for(l) for proto, l in controls.items()}
     target_ev = [evidence_for(l) for l in targets]
-    results = tuple(decide_port(ev, control_ev.get(ev.protocol), nat, local_ip=local_ip,
-                                mapper_name=mapper.name if mapper else None) for ev in target_ev)
+    asked_controls = {proto: c for proto, c in control_ev.items() if id(controls[proto]) in answer_of}
+    results = tuple(with_answer_reason(decide_port(ev, asked_controls.get(ev.protocol), nat, local_ip=local_ip,
+                                                   mapper_name=mapper.name if mapper else None), ev)
+                    for ev in target_ev)
     return PortCheckReport(results=results, nat=nat, facts=facts, mapper=mapper_label,
                            mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
                            evidence=tuple(target_ev), leftovers=tuple(ledger.leftovers),
                            prober_errors=prober_errors)
+
+
+async def ask_targets_then_controls(
+    targets: Sequence[NonceListener], controls: dict[str, NonceListener],
+    probe: Callable[[NonceListener], Awaitable[ProbeAnswer | None]], say: Callable[[str], None],
+) -> dict[int, ProbeAnswer | None]:
+    """Ask about the tested ports first (concurrently, at most four at a time), then
+    about a protocol's control port only when one of its tested ports was *not
+    reached*: a reached port needs no control, and a port nobody could answer for
+    would not learn anything from one.  Returns listener id -> answer; a control
+    that was not asked about is absent."""
+    sem = asyncio.Semaphore(4)
+
+    async def bounded(listener: NonceListener) -> ProbeAnswer | None:
+        async with sem:
+            return await probe(listener)
+
+    out: dict[int, ProbeAnswer | None] = {}
+    answers = await asyncio.gather(*(bounded(t) for t in targets))
+    out.update(zip((id(t) for t in targets), answers))
+    needed = [c for proto, c in controls.items()
+              if any(t.protocol == proto and a is not None and a.outcome == "not-reached"
+                     for t, a in zip(targets, answers))]
+    if needed:
+        say("asking about a control port (a tested port was not reached)")
+        control_answers = await asyncio.gather(*(bounded(c) for c in needed))
+        out.update(zip((id(c) for c in needed), control_answers))
+    return out
+
+
+def with_answer_reason(result: PortResult, ev: PortEvidence) -> PortResult:
+    """Attach why no prober could answer for this port (``reason``, ``retry_after_s``):
+    a code the command line and the wizard word ("could not ask: rate limited, try
+    again in 40 s"), never a guess at the verdict."""
+    answer = ev.answer
+    if answer is not None and answer.outcome != "no-answer":
+        return result
+    if answer is None:
+        if ev.protocol == "udp" and ev.listener not in ("denied", "error") and ev.skipped_reason \
+                and "TCP only" in ev.skipped_reason:
+            return replace(result, reason="no-udp-prober")
+        return result
+    reason = answer.code or "no-prober-answered"
+    if reason in ("rate-limited", "prober-silent") and result.verdict == "unknown":
+        when = f"in {answer.retry_after_s:.0f} s" if answer.retry_after_s else "later"
+        fix = (f"Run the test again {when}: the outside prober could not be asked now (its limit for automated "
+               "requests). A second prober in [endpoints] port_check takes over while one is rate-limited "
+               "(the defaults have two), or run your own: `ddns-wizard probe-server` on a machine outside "
+               "your network, then \"ddnsw+https://HOST\".")
+        return replace(result, reason=reason, retry_after_s=answer.retry_after_s, fix=fix)
+    return replace(result, reason=reason, retry_after_s=answer.retry_after_s)
 
 
 # --------------------------------------------------------------------------- mapping inventory (upnp list)

@@ -22,9 +22,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Sequence
 
+from dataclasses import replace
+
 from .listener import NonceListener, banner_has_nonce, open_listener
 from .model import LocalInfo, Port6Result, Port6VerdictName
-from .ports import PortSpec, ProbeAnswer, ask_probers, parse_probers
+from .ports import PortSpec
+from .probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
 
 FIREWALL_FIX = (
     "Allow new inbound {proto} connections to {address} port {port} in the router's IPv6 firewall "
@@ -57,13 +60,15 @@ def _verdict(spec: PortSpec, address: str, listener: NonceListener, answer: Prob
     if not listener.listening and not existing:
         return result("unknown", listener.error or f"could not listen on {where}")
     if answer is None:
-        return result("unknown", "No IPv6 prober can test this protocol (echoip-style probers test TCP only).",
-                      *prober_errors)
+        return replace(result("unknown", "No IPv6 prober can test this protocol (echoip-style probers test TCP "
+                                         "only).", *prober_errors), reason="no-udp-prober")
     if answer.observed_ip is not None and answer.observed_ip != address:
         return result("unknown", f"{answer.prober} saw this host as {answer.observed_ip}, not {address}: "
                                  "the request did not leave from the address under test.")
     if answer.outcome == "no-answer":
-        return result("unknown", f"No IPv6 prober gave an answer: {answer.error or 'no reply'}.", *prober_errors)
+        return replace(result("unknown", f"No IPv6 prober gave an answer: {answer.error or 'no reply'}.",
+                              *prober_errors),
+                       reason=answer.code or "no-prober-answered", retry_after_s=answer.retry_after_s)
     if answer.outcome == "reached" and existing:
         return result("open", f"{answer.prober} reached {where} from outside over IPv6; the service already "
                               "listening on this port answered.")
@@ -93,7 +98,8 @@ async def check_ipv6_ports(
     local: LocalInfo | None = None,
     make_client: Callable[[str], Any] | None = None,
     on_progress: Callable[[str], None] | None = None,
-    probe_timeout_s: float = 10.0,
+    probe_timeout_s: float | None = None,
+    pacer: ProberPacer | None = None,
 ) -> tuple[Port6Result, ...]:
     """Test every port over IPv6 from outside; failures are results, never exceptions.
 
@@ -111,11 +117,12 @@ async def check_ipv6_ports(
                                  "Without a stable IPv6 address there is nothing to reach over IPv6.")
                      for s in specs)
     probers, prober_errors = parse_probers(probers_v6)
+    pacer = pacer if pacer is not None else ProberPacer.default()
     if make_client is None:
         from .http import make_client as make_http_client
 
         def make_client(source: str) -> Any:
-            return make_http_client(timeout_s=probe_timeout_s, local_address=source)
+            return make_http_client(timeout_s=probe_timeout_s or 12.0, local_address=source)
 
     listeners: list[NonceListener] = []
     try:
@@ -128,7 +135,7 @@ async def check_ipv6_ports(
                 if not (listener.listening or listener.state == "in-use") or not probers:
                     return None
                 return await ask_probers(client, probers, listener.port, listener.protocol,
-                                         token=listener.nonce, timeout_s=probe_timeout_s)
+                                         token=listener.nonce, timeout_s=probe_timeout_s, family=6, pacer=pacer)
 
             answers = await asyncio.gather(*(probe(listener) for listener in listeners))
     finally:

@@ -7,6 +7,10 @@ server, so comparing the mapped ports tells whether the NAT maps by destination
 
 Every failure is data: a server that does not answer, answers garbage or answers
 for another transaction becomes that source's ``error``.
+
+Families are never mixed: ``stun_probe(..., family=4)`` (the default) resolves the
+servers' A records only and asks from an IPv4 socket; a mapped address of the other
+family (or a zoned / non-global one) is discarded with the reason, never counted.
 """
 
 from __future__ import annotations
@@ -186,25 +190,27 @@ class _StunProtocol(asyncio.DatagramProtocol):
         pass
 
 
-async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop) -> None:
+async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int, timeout_s: float) -> None:
+    query.family = family
     try:
         host, port = split_server(query.spec)
     except ValueError as exc:
         query.error = str(exc)
         return
+    from .addresses import parse_ip
+
+    literal = parse_ip(host)
+    if literal is not None and literal.version != family:
+        query.error = f"{host} is not an IPv{family} server: the IPv{family} question must go to one"
+        return
+    from .names import lookup
+
     try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except (socket.gaierror, UnicodeError, OSError) as exc:
-        query.error = f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}"
+        addresses = await lookup(host, family, timeout_s=timeout_s)
+    except (UnicodeError, OSError) as exc:
+        query.error = f"cannot resolve {host} over IPv{family}: {getattr(exc, 'strerror', None) or exc}"
         return
-    # Prefer IPv4: the question is usually the public IPv4 and its NAT.
-    infos.sort(key=lambda info: 0 if info[0] == socket.AF_INET else 1)
-    if not infos:
-        query.error = f"cannot resolve {host}"
-        return
-    fam, *_rest, sockaddr = infos[0]
-    query.addr = (sockaddr[0], sockaddr[1])
-    query.family = 4 if fam == socket.AF_INET else 6
+    query.addr = (addresses[0], port)
 
 
 async def _exchange(queries: list[_Query], family: int, deadline: float) -> None:
@@ -263,13 +269,12 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
 
 
 async def stun_probe(
-    servers: Sequence[str], *, timeout_s: float = 1.5
+    servers: Sequence[str], *, timeout_s: float = 1.5, family: int = 4
 ) -> tuple[tuple[ExternalSource, ...], bool | None]:
-    """Ask every STUN server for our mapped address from one local socket per family.
+    """Ask every STUN server for our mapped address of ``family`` from one local socket.
 
     Returns one ExternalSource per server (in the order given) and whether the
-    mapped port (or address) varies by destination: None with fewer than two answers
-    of the same family.
+    mapped port (or address) varies by destination: None with fewer than two answers.
     """
     loop = asyncio.get_running_loop()
     deadline = time.monotonic() + timeout_s
@@ -279,7 +284,7 @@ async def stun_probe(
     t0 = time.monotonic()
     try:
         async with asyncio.timeout(timeout_s):
-            await asyncio.gather(*(_resolve(q, loop) for q in queries))
+            await asyncio.gather(*(_resolve(q, loop, 6 if family == 6 else 4, timeout_s) for q in queries))
     except TimeoutError:
         pass
     for q in queries:
@@ -289,11 +294,16 @@ async def stun_probe(
               for family in (4, 6)}
     await asyncio.gather(*(_exchange(group, family, deadline) for family, group in groups.items() if group))
     sources: list[ExternalSource] = []
+    from .publicip import accept_answer
+
     for q in queries:
         if q.result is not None and q.error is None:
-            sources.append(ExternalSource("stun", q.spec, 6 if ":" in q.result[0] else 4,
-                                          q.result[0], None, round(q.ms, 1), mapped_port=q.result[1]))
-            continue
+            value, why = accept_answer(q.result[0], q.family)
+            if value is not None:
+                sources.append(ExternalSource("stun", q.spec, q.family,  # type: ignore[arg-type]
+                                              value, None, round(q.ms, 1), mapped_port=q.result[1]))
+                continue
+            q.error = f"the server {why}"
         error = q.error or q.last_bad or f"no answer within {timeout_s:g} s"
         ms = q.ms or (time.monotonic() - t0) * 1000
         sources.append(ExternalSource("stun", q.spec, q.family, None, error, round(ms, 1)))  # type: ignore[arg-type]

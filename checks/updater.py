@@ -1,8 +1,10 @@
 """One round of updates: find the public address, compare with DNS, send only what differs.
 
 1. The public address comes from a quorum of the configured echo services
-   (``[endpoints] ip_echo``, ``dns_echo``, ``ip_echo_v6``), never from one:
-   a flip-flopping echo must not move a record.
+   (``[endpoints] ip_echo``, ``dns_echo`` and ``stun`` asked over IPv4,
+   ``ip_echo_v6`` and ``dns_echo_v6`` over IPv6), never from one: a flip-flopping,
+   spoofed or wrong echo must not move a record.  Both families need the same strength: at least two
+   agreeing *independent* sources (``agree``), else "uncertain, nothing published".
 2. For every host, the authoritative servers are asked what they serve now
    (``checks.dnsverify.current_addresses``); an update is sent only when it
    differs (no ``nochg`` spam, which providers punish) unless ``force``.
@@ -87,32 +89,104 @@ def check_config(config: Config) -> None:
 # --------------------------------------------------------------------------- public address
 
 
-def agree(sources: Sequence[ExternalSource], family: int, configured: int) -> tuple[str | None, str | None, str]:
+def voice_of(method: str, endpoint: str) -> str:
+    """The independent "voice" a source speaks with in the quorum.
+
+    Each HTTPS echo service is a voice of its own (its operator, authenticated by TLS;
+    two URLs on one host are one voice).  Every DNS-based answer together is *one*
+    voice, and so is every STUN answer: they travel as plain UDP, so one box on the
+    path (an ISP's DNS interception, a spoofer) can forge all of them at once — three
+    DNS echo methods agreeing are one fact, not three."""
+    if method == "http":
+        import urllib.parse
+
+        host = urllib.parse.urlsplit(endpoint).hostname or endpoint
+        return f"http:{host.lower()}"
+    return method
+
+
+def _configured_voices(configured: Any) -> dict[str, int]:
+    """voice -> number of configured sources (an int n means n single-source voices)."""
+    if isinstance(configured, int):
+        return {f"#{i}": 1 for i in range(configured)}
+    return dict(configured)
+
+
+def configured_voices(asks: Sequence[tuple[str, str, int]], family: int) -> dict[str, int]:
+    """voice -> configured sources, from the questions ``(method, endpoint, family)``."""
+    out: dict[str, int] = {}
+    for method, endpoint, fam in asks:
+        if fam == family:
+            voice = voice_of(method, endpoint)
+            out[voice] = out.get(voice, 0) + 1
+    return out
+
+
+def _tally(sources: Sequence[ExternalSource], family: int, *, final_only: bool = False,
+           configured: dict[str, int] | None = None) -> tuple[Counter[str], set[str]]:
+    """(address -> number of voices giving it, the voices that answered).
+
+    A voice whose sources disagree among themselves (one DNS method says A, another
+    B) abstains: it answered, but votes for nothing.  ``final_only`` counts a voice
+    only once every source of it has answered (its vote can no longer change)."""
+    answers: dict[str, set[str]] = {}
+    heard: Counter[str] = Counter()
+    for s in sources:
+        if s.family != family:
+            continue
+        voice = voice_of(s.method, s.endpoint)
+        if s.value or (s.error and not s.error.startswith("not waited for")):
+            heard[voice] += 1
+        if s.value:
+            answers.setdefault(voice, set()).add(s.value)
+    votes: Counter[str] = Counter()
+    answering: set[str] = set()
+    for voice, values in answers.items():
+        if final_only and configured is not None and heard[voice] < configured.get(voice, 1):
+            continue
+        answering.add(voice)
+        if len(values) == 1:
+            votes[next(iter(values))] += 1
+    return votes, answering
+
+
+def agree(sources: Sequence[ExternalSource], family: int, configured: Any) -> tuple[str | None, str | None, str]:
     """(address, problem, summary) by quorum for one family.
 
-    Agreed when a strict majority of the answering sources give the same address
-    and, if two or more sources are configured, at least two of them do.
+    ``configured``: the configured voices (``configured_voices``), or their number.
+    Agreed when one address has a strict majority of the answering voices (see
+    ``voice_of``) and, when two or more voices are configured, at least two of them
+    give it: the same rule for IPv4 and IPv6.
     """
-    answering = [s for s in sources if s.family == family and s.value]
+    voices = _configured_voices(configured)
+    answering_sources = [s for s in sources if s.family == family and s.value]
     label = f"IPv{family}"
-    if configured == 0:
+    if not voices:
         return None, f"no {label} echo service is configured", ""
-    if not answering:
+    if not answering_sources:
         errors = "; ".join(f"{s.endpoint}: {s.error}" for s in sources if s.family == family and s.error)
         return None, f"no {label} echo service answered ({errors or 'no reply'})", ""
-    votes = Counter(s.value for s in answering)
-    value, count = votes.most_common(1)[0]
-    need = min(2, configured)
+    votes, answering = _tally(sources, family)
+    need = min(2, len(voices))
     skipped = sum(1 for s in sources if s.family == family and not s.value and s.error
                   and s.error.startswith("not waited for"))
-    summary = f"IPv{family}: {count} of {len(answering)} sources agree" + (
+    value, count = votes.most_common(1)[0] if votes else (None, 0)
+    same = sum(1 for s in answering_sources if s.value == value)
+    summary = f"IPv{family}: {same} of {len(answering_sources)} sources agree" + (
+        f" ({count} independent)" if count != same else "") + (
         f"; {skipped} more not waited for" if skipped else "")
-    if count * 2 <= len(answering) or count < need:
-        listing = ", ".join(f"{s.endpoint} saw {s.value}" for s in answering)
-        why = ("only one source answered" if len(answering) == 1 and need > 1
-               else "the sources disagree")
+    if value is None or count * 2 <= len(answering) or count < need:
+        listing = ", ".join(f"{s.endpoint} saw {s.value}" for s in answering_sources)
+        if value is not None and count < need and len(answering) == 1 and len(answering_sources) > 1:
+            why = ("only DNS-based sources answered, and they count as one: one box on the path could "
+                   "forge them all" if next(iter(answering)) == "dns" else
+                   "the sources that answered are not independent of each other")
+        elif value is not None and len(answering) == 1 and need > 1:
+            why = "only one source answered"
+        else:
+            why = "the sources disagree"
         return None, (f"the public {label} address is uncertain: {why} ({listing}). Nothing is published "
-                      "until the sources agree."), summary
+                      "until independent sources agree."), summary
     return value, None, summary
 
 
@@ -164,19 +238,21 @@ def _in_net(text: str, net: Any) -> bool:
         return False
 
 
-def settled(sources: Sequence[ExternalSource], family: int, configured: int) -> bool:
+def settled(sources: Sequence[ExternalSource], family: int, configured: Any) -> bool:
     """True when the sources still out cannot change ``agree``'s answer for ``family``:
-    one address already has a strict majority of all *configured* sources (and at
-    least two of them when two or more are configured)."""
-    if configured == 0:
+    one address already has a strict majority of all *configured* voices (and at
+    least two of them when two or more are configured), counting only voices whose
+    every source has answered (a DNS voice can still split and abstain)."""
+    voices = _configured_voices(configured)
+    if not voices:
         return True
-    votes = Counter(s.value for s in sources if s.family == family and s.value)
+    votes, _ = _tally(sources, family, final_only=True, configured=voices)
     count = votes.most_common(1)[0][1] if votes else 0
-    return count * 2 > configured and count >= min(2, configured)
+    return count * 2 > len(voices) and count >= min(2, len(voices))
 
 
 async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[ExternalSource]]],
-                            configured4: int, configured6: int) -> tuple[ExternalSource, ...]:
+                            configured4: Any, configured6: Any) -> tuple[ExternalSource, ...]:
     """Run the echo questions ``(method, endpoint, family, coroutine)`` concurrently and
     stop as soon as the answer per family is settled (see ``settled``): waiting for the
     slowest echo cannot change a majority of everything configured, it only costs time
@@ -215,27 +291,41 @@ async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[Extern
 
 
 async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
-                        on_progress: Progress | None = None, local: LocalInfo | None = None) -> PublicAddress:
+                        on_progress: Progress | None = None, local: LocalInfo | None = None,
+                        allow_private: bool = False) -> PublicAddress:
     """Ask every configured echo service concurrently and agree by quorum.
 
-    The round ends as soon as a majority of all configured sources agree (the rest
-    could not change the answer).  For IPv6, a temporary privacy address seen by the
-    echo is replaced by this host's stable address on the same /64 (``local``: this
-    host's addresses; gathered when not given).
+    IPv4 sources are asked over IPv4 only, IPv6 sources over IPv6 only (an answer of
+    the other family is discarded by the source).  The round ends as soon as a
+    majority of all configured voices agree (the rest could not change the answer).
+    For IPv6, a temporary privacy address seen by the echo is replaced by this host's
+    stable address on the same /64 (``local``: this host's addresses; gathered when
+    not given).  ``allow_private`` lets the sources keep a non-public answer (a LAN
+    echo for a LAN-only name); a zone or the other family never counts.
     """
     from .publicip import dns_echo, http_echo   # lazy: only commands that need it
 
     ep = config.endpoints
+    lax = {"allow_non_public": True} if allow_private else {}
     asks: list[tuple[str, str, int, Awaitable[ExternalSource]]] = []
-    asks += [("http", url, 4, http_echo(client, url, family=4, timeout_s=ECHO_TIMEOUT_S)) for url in ep.ip_echo]
-    asks += [("dns", spec, 4, dns_echo(spec, timeout_s=ECHO_TIMEOUT_S)) for spec in ep.dns_echo]
-    v6_urls = ep.ip_echo_v6 if want_ipv6 else ()
-    asks += [("http", url, 6, http_echo(client, url, family=6, timeout_s=ECHO_TIMEOUT_S)) for url in v6_urls]
+    asks += [("http", url, 4, http_echo(client, url, family=4, timeout_s=ECHO_TIMEOUT_S, **lax))
+             for url in ep.ip_echo]
+    asks += [("dns", spec, 4, dns_echo(spec, family=4, timeout_s=ECHO_TIMEOUT_S, **lax)) for spec in ep.dns_echo]
+    # STUN: one UDP exchange with retransmissions, so it still answers on a lossy line
+    # where a TLS handshake does not; a voice of its own kind next to DNS.
+    asks += [("stun", spec, 4, _stun_source(spec)) for spec in ep.stun]
+    if want_ipv6:
+        asks += [("http", url, 6, http_echo(client, url, family=6, timeout_s=ECHO_TIMEOUT_S, **lax))
+                 for url in ep.ip_echo_v6]
+        asks += [("dns", spec, 6, dns_echo(spec, family=6, timeout_s=ECHO_TIMEOUT_S, **lax))
+                 for spec in ep.dns_echo_v6]
     if on_progress:
         on_progress(f"asking {len(asks)} sources for the public address")
-    sources = await ask_until_settled(asks, len(ep.ip_echo) + len(ep.dns_echo), len(v6_urls))
-    v4, p4, s4 = agree(sources, 4, len(ep.ip_echo) + len(ep.dns_echo))
-    v6, p6, s6 = agree(sources, 6, len(v6_urls)) if want_ipv6 else (None, None, "")
+    plain = [(method, endpoint, fam) for method, endpoint, fam, _ in asks]
+    voices4, voices6 = configured_voices(plain, 4), configured_voices(plain, 6)
+    sources = await ask_until_settled(asks, voices4, voices6)
+    v4, p4, s4 = agree(sources, 4, voices4)
+    v6, p6, s6 = agree(sources, 6, voices6) if want_ipv6 else (None, None, "")
     if v6 is not None:
         if local is None:
             from .local import gather_local   # lazy; never raises (failure is data)
@@ -246,6 +336,13 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
             s6 = f"{s6}; {note}" if s6 else note
     summary = "; ".join(x for x in (s4, s6) if x)
     return PublicAddress(v4, v6, sources, p4, p6 if want_ipv6 else None, summary)
+
+
+async def _stun_source(spec: str) -> ExternalSource:
+    from .stun import stun_probe
+
+    sources, _ = await stun_probe([spec], timeout_s=ECHO_TIMEOUT_S, family=4)
+    return sources[0]
 
 
 # --------------------------------------------------------------------------- decisions
@@ -584,7 +681,8 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
     try:
         if public is None:
             want6 = any(wants_ipv6(h) for h in config.hosts)
-            public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress)
+            public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress,
+                                         allow_private=allow_private)
         batcher = _Batcher(config.hosts, client, on_progress)
 
         async def one(h: HostConfig, task: Awaitable[Any]) -> UpdateResult:

@@ -23,3 +23,10 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"lab test skipped under CI=true (not allowed): {reason}"
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own user state directory: the port probers' pacing file
+    (checks/probers.py) and the watch history never leak between tests or into $HOME."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -139,3 +139,44 @@ async def test_a_request_deadline_bounds_the_whole_exchange_not_each_phase() -> 
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_family_pinned_request_to_a_dual_stack_name_uses_that_family_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name with an IPv4 and an IPv6 address (here from a hosts file): the IPv4 question
+    reaches the server over IPv4 and the IPv6 question over IPv6, whatever order the
+    system would try them in. The server answers with the address it saw, as an echo does."""
+    import asyncio
+
+    import checks.names
+    from checks.http import connection_family, family_extensions, fetch_over
+
+    async def echo_peer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        seen = writer.get_extra_info("peername")[0].encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(seen), seen))
+        await writer.drain()
+        writer.close()
+
+    try:
+        v6 = await asyncio.start_server(echo_peer, "::1", 0)
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    port = v6.sockets[0].getsockname()[1]
+    v4 = await asyncio.start_server(echo_peer, "127.0.0.1", port)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 dual.test\n::1 dual.test\n")
+    monkeypatch.setattr(checks.names, "HOSTS_PATH", hosts)
+    try:
+        async with make_client(timeout_s=5) as client:
+            for family, expected in ((4, "127.0.0.1"), (6, "::1")):
+                response, body, used = await fetch_over(client, "GET", f"http://dual.test:{port}/", family,
+                                                        timeout_s=5)
+                assert (body.decode(), used) == (expected, family)
+            response = await client.get(f"http://127.0.0.1:{port}/", extensions=family_extensions(4))
+            assert response.text == "127.0.0.1" and connection_family(response) in (4, None)
+            with pytest.raises(httpx.ConnectError):     # an IPv4 literal cannot be asked over IPv6
+                await client.get(f"http://127.0.0.1:{port}/", extensions=family_extensions(6))
+    finally:
+        v4.close()
+        v6.close()

@@ -353,18 +353,18 @@ async def test_hanging_prober_is_cut_at_the_deadline() -> None:
     assert a.outcome == "no-answer"
 
 
-async def test_rate_limited_once_then_answered() -> None:
+async def test_a_429_is_never_retried_inside_the_window() -> None:
     calls = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         calls.append(1)
         if len(calls) == 1:
-            return httpx.Response(429, headers={"Retry-After": "0.1"}, json={"status": 429, "error": "slow down"})
+            return httpx.Response(429, headers={"Retry-After": "30"}, json={"status": 429, "error": "slow down"})
         return httpx.Response(200, json={"ip": "1.2.3.4", "port": 80, "reachable": True})
 
     async with mock_client(handler) as client:
         a = await ask_prober(client, ECHOIP, 80, "tcp", token="t")
-    assert a.outcome == "reached" and len(calls) == 2
+    assert (a.outcome, a.code, a.retry_after_s, len(calls)) == ("no-answer", "rate-limited", 30.0, 1)
 
 
 async def test_falls_back_to_next_prober_and_skips_echoip_for_udp() -> None:
@@ -430,17 +430,20 @@ def free_port() -> int:
     return port
 
 
+SEEN = "23.128.64.20"    # what a prober outside reports as our address (it dials 127.0.0.1 here)
+
+
 async def dial_back(request: httpx.Request) -> httpx.Response:
     """A MockTransport stand-in for the probe server: really connects to 127.0.0.1:N."""
     port = int(request.url.path.rsplit("/", 1)[1])
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
-        return httpx.Response(200, json={"ip": "127.0.0.1", "port": port, "protocol": "tcp",
+        return httpx.Response(200, json={"ip": SEEN, "port": port, "protocol": "tcp",
                                          "result": "refused", "banner": None, "ms": 1})
     banner = (await asyncio.wait_for(reader.readline(), 2)).decode()
     writer.close()
-    return httpx.Response(200, json={"ip": "127.0.0.1", "port": port, "protocol": "tcp",
+    return httpx.Response(200, json={"ip": SEEN, "port": port, "protocol": "tcp",
                                      "result": "connected", "banner": banner, "ms": 1})
 
 
@@ -539,14 +542,32 @@ async def test_end_to_end_with_the_real_probe_server_on_loopback() -> None:
     try:
         endpoints = Endpoints(port_check=(f"ddnsw+http://{host}:{http_port}",))
         tcp_port, udp_port = free_port(), free_port()
-        async with httpx.AsyncClient() as client:
+        inner = httpx.AsyncHTTPTransport()
+
+        async def as_seen_from_outside(request: httpx.Request) -> httpx.Response:
+            # On loopback the server dials (and names) 127.0.0.1, which the client rightly
+            # refuses as a public address (next test); outside it names the NAT's address.
+            response = await inner.handle_async_request(request)
+            data = json.loads(await response.aread())
+            return httpx.Response(response.status_code, json=dict(data, ip=SEEN))
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(as_seen_from_outside)) as client:
             report = await run_port_check([PortSpec(tcp_port), PortSpec(udp_port, "udp")], endpoints=endpoints,
                                           client=client, facts=LOOP_FACTS, listen_host="127.0.0.1")
+        await inner.aclose()
+        async with httpx.AsyncClient() as client:
+            loopback = await run_port_check([PortSpec(free_port())], endpoints=endpoints, client=client,
+                                            facts=LOOP_FACTS, listen_host="127.0.0.1")
     finally:
         await server.stop()
     verdicts = {(r.port, r.protocol): r.verdict for r in report.results}
     assert verdicts == {(tcp_port, "tcp"): "open", (udp_port, "udp"): "open"}
     assert all(any("reached this very machine" in s for s in r.evidence) for r in report.results)
+    # A prober that dialled a loopback (or private) address tested this host or LAN, not the
+    # way in from the internet: its answer counts for nothing.
+    (result,) = loopback.results
+    assert result.verdict == "unknown" and result.reason == "no-prober-answered", result
+    assert any("tested 127.0.0.1, not this line's public IPv4 address" in e for e in result.evidence)
 
 
 async def test_mapping_being_added_when_cancelled_is_removed_too() -> None:

@@ -31,14 +31,16 @@ def free_port() -> int:
 
 
 def prober(*, dial: bool) -> httpx.MockTransport:
+    # No "ip" in these answers: the prober would name ::1, and a loopback address is never
+    # taken as what the internet sees (test_a_prober_naming_a_non_public_address_...).
     async def handler(request: httpx.Request) -> httpx.Response:
         port = int(request.url.path.rsplit("/", 1)[1])
         if not dial:                                  # a firewall dropped the dial-back
-            return httpx.Response(200, json={"ip": "::1", "port": port, "result": "timeout"})
+            return httpx.Response(200, json={"port": port, "result": "timeout"})
         reader, writer = await asyncio.open_connection("::1", port)
         banner = (await reader.read(200)).decode()
         writer.close()
-        return httpx.Response(200, json={"ip": "::1", "port": port, "result": "connected", "banner": banner})
+        return httpx.Response(200, json={"port": port, "result": "connected", "banner": banner})
     return httpx.MockTransport(handler)
 
 
@@ -73,11 +75,25 @@ async def test_verdict_follows_what_the_prober_reached(dial: bool, verdict: str)
 async def test_a_prober_that_saw_another_address_decides_nothing() -> None:
     async def handler(request: httpx.Request) -> httpx.Response:
         port = int(request.url.path.rsplit("/", 1)[1])
-        return httpx.Response(200, json={"ip": "2001:db8::aaaa", "port": port, "result": "timeout"})
+        return httpx.Response(200, json={"ip": "2a0c:b641:100:1::aaaa", "port": port, "result": "timeout"})
     (result,) = await check_ipv6_ports([PortSpec(free_port())], probers_v6=PROBER,
                                         local=local_with(Ipv6Address("::1", "lo")),
                                         make_client=client_for(httpx.MockTransport(handler)))
     assert result.verdict == "unknown" and "not ::1" in result.evidence[0]
+
+
+@pytest.mark.parametrize("named", ["::1", "fe80::1%eth0", "23.128.64.20"])
+async def test_a_prober_naming_a_non_public_or_other_family_address_decides_nothing(named: str) -> None:
+    """A prober that tested a loopback/link-local address (it runs on this host or LAN) or
+    an IPv4 address (the request went out over IPv4) said nothing about this host's IPv6."""
+    async def handler(request: httpx.Request) -> httpx.Response:
+        port = int(request.url.path.rsplit("/", 1)[1])
+        return httpx.Response(200, json={"ip": named, "port": port, "result": "connected", "banner": "x"})
+    (result,) = await check_ipv6_ports([PortSpec(free_port())], probers_v6=PROBER,
+                                        local=local_with(Ipv6Address("::1", "lo")),
+                                        make_client=client_for(httpx.MockTransport(handler)))
+    assert result.verdict == "unknown", result
+    assert result.reason == "no-prober-answered" and "not this line's public IPv6 address" in result.evidence[0]
 
 
 async def test_no_stable_address_means_no_ipv6_without_asking_anyone() -> None:

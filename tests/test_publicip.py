@@ -119,7 +119,53 @@ async def test_http_echo_timeout_and_refused() -> None:
 
     async with client_with(no_route) as client:
         src = await http_echo(client, "https://11.1.0.10/", timeout_s=1)
-    assert src.error == "network unreachable (no route to the service)"
+    assert src.error == "network unreachable over IPv4 (no route to the service)"
+
+
+def test_http_echo_asks_over_the_family_it_reports() -> None:
+    """The request carries the family pin (checks/http.py routes it to a pool bound to
+    0.0.0.0 or ::, tested for real in tests/lab/test_probes_lab.py)."""
+    from checks.http import FAMILY_EXTENSION
+
+    seen: list[object] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions.get(FAMILY_EXTENSION))
+        return httpx.Response(200, text="23.128.64.20" if len(seen) == 1 else "2a0c:b641:100:1::100")
+
+    async def both() -> None:
+        async with client_with(record) as client:
+            assert (await http_echo(client, "https://echo.test/", family=4, timeout_s=1)).value == "23.128.64.20"
+            assert (await http_echo(client, "https://echo.test/", family=6, timeout_s=1)).value == \
+                "2a0c:b641:100:1::100"
+    asyncio.run(both())
+    assert seen == [4, 6]
+
+
+@pytest.mark.parametrize(("body", "family", "words"), [
+    ("2a00::1%eth0", 6, "carries a zone"),
+    ("fe80::1", 6, "link-local"),
+    ("fd00::5", 6, "unique-local"),
+    ("10.0.0.5", 4, "private (RFC 1918)"),
+    ("100.64.1.20", 4, "carrier-grade NAT"),
+    ("127.0.0.1", 4, "loopback"),
+    ("::ffff:23.128.64.20", 6, "saw IPv4 23.128.64.20"),          # IPv4-mapped is an IPv4 fact
+])
+async def test_an_echo_answer_that_is_no_public_address_of_the_family_is_discarded(
+        body: str, family: int, words: str) -> None:
+    async with client_with(lambda r: httpx.Response(200, text=body)) as client:
+        src = await http_echo(client, "https://echo.test/", family=family, timeout_s=1)
+    assert src.value is None and src.family == family and words in (src.error or ""), src.error
+    assert "discarded" in (src.error or "")
+
+
+async def test_allow_non_public_keeps_a_lan_echo_but_never_a_zone() -> None:
+    async with client_with(lambda r: httpx.Response(200, text="192.168.1.100")) as client:
+        src = await http_echo(client, "https://echo.test/", timeout_s=1, allow_non_public=True)
+    assert src.value == "192.168.1.100"
+    async with client_with(lambda r: httpx.Response(200, text="fe80::1%eth0")) as client:
+        src = await http_echo(client, "https://echo.test/", family=6, timeout_s=1, allow_non_public=True)
+    assert src.value is None and "zone" in (src.error or "")
 
 
 async def test_http_echo_huge_body_is_not_an_address() -> None:
@@ -133,6 +179,8 @@ async def test_http_echo_huge_body_is_not_an_address() -> None:
 
 def test_dns_spec_parsing() -> None:
     assert parse_dns_spec("opendns") == (DNS_ECHO_METHODS["opendns"], "208.67.222.222", 53)
+    assert parse_dns_spec("opendns", 6) == (DNS_ECHO_METHODS["opendns"], "2620:119:35::35", 53)
+    assert parse_dns_spec("cloudflare", 6)[1] == "2606:4700:4700::1111"
     assert parse_dns_spec("cloudflare@11.1.0.60") == (DNS_ECHO_METHODS["cloudflare"], "11.1.0.60", 53)
     assert parse_dns_spec("google@[::1]:5353") == (DNS_ECHO_METHODS["google"], "::1", 5353)
     assert parse_dns_spec("opendns@127.0.0.1:5300")[1:] == ("127.0.0.1", 5300)
@@ -165,6 +213,26 @@ def test_dns_answer_handling() -> None:
     q = dns.message.make_query(gg.qname, "TXT")
     both = answer_for(q, "TXT", "IN", '"edns0-client-subnet 23.128.64.0/24"', '"23.128.64.20"')
     assert address_from_dns_answer(both, gg) == ("23.128.64.20", "")
+
+
+def test_a_dns_answer_of_the_other_family_is_discarded_and_said_so() -> None:
+    """The IPv6 answer to the IPv4 question (or the reverse) is never a fact of either."""
+    od = DNS_ECHO_METHODS["opendns"]
+    q = dns.message.make_query(od.qname, "A")
+    value, reason = address_from_dns_answer(answer_for(q, "AAAA", "IN", "2a0c:b641:100:1::250"), od, 4)
+    assert value is None and reason.startswith("answered an AAAA record (2a0c:b641:100:1::250) to the IPv4 "
+                                               "question: discarded")
+    q6 = dns.message.make_query(od.qname, "AAAA")
+    assert address_from_dns_answer(answer_for(q6, "AAAA", "IN", "2a0c:b641:100:1::100"), od, 6) == (
+        "2a0c:b641:100:1::100", "")
+    cf = DNS_ECHO_METHODS["cloudflare"]
+    q = dns.message.make_query(cf.qname, "TXT", "CH")
+    value, reason = address_from_dns_answer(answer_for(q, "TXT", "CH", '"2a0c:b641:100:1::250"'), cf, 4)
+    assert value is None and "saw IPv6 2a0c:b641:100:1::250: discarded" in reason
+    value, reason = address_from_dns_answer(answer_for(q, "TXT", "CH", '"23.128.64.20"'), cf, 6)
+    assert value is None and "saw IPv4 23.128.64.20: discarded" in reason
+    value, reason = address_from_dns_answer(answer_for(q, "TXT", "CH", '"fe80::1%eth0"'), cf, 6)
+    assert value is None and "zone" in reason
 
 
 @settings(max_examples=300, deadline=None)
@@ -209,19 +277,35 @@ async def dns_server() -> AsyncIterator[Callable]:
         t.close()
 
 
-def echo_querier(data: bytes, addr: tuple[str, int]) -> bytes:
+SEEN_FROM_OUTSIDE = "23.128.64.20"     # what the loopback stand-in claims to see
+
+
+def echo_querier(data: bytes, addr: tuple[str, int], seen: str = SEEN_FROM_OUTSIDE) -> bytes:
     query = dns.message.from_wire(data)
     q = query.question[0]
-    if q.rdtype == dns.rdatatype.A:
-        return answer_for(query, "A", "IN", addr[0]).to_wire()
-    return answer_for(query, "TXT", dns.rdataclass.to_text(q.rdclass), f'"{addr[0]}"').to_wire()
+    if q.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+        return answer_for(query, "AAAA" if ":" in seen else "A", "IN", seen).to_wire()
+    return answer_for(query, "TXT", dns.rdataclass.to_text(q.rdclass), f'"{seen}"').to_wire()
 
 
 async def test_dns_echo_against_loopback_server(dns_server) -> None:
     port = await dns_server(echo_querier)
     for name in ("opendns", "cloudflare", "google"):
         src = await dns_echo(f"{name}@127.0.0.1:{port}", timeout_s=1)
-        assert (src.method, src.value, src.error, src.family) == ("dns", "127.0.0.1", None, 4)
+        assert (src.method, src.value, src.error, src.family) == ("dns", SEEN_FROM_OUTSIDE, None, 4)
+
+
+async def test_dns_echo_refuses_what_is_no_public_address_of_the_family(dns_server) -> None:
+    loopback = await dns_server(lambda d, a: echo_querier(d, a, seen=a[0]))        # echoes 127.0.0.1
+    src = await dns_echo(f"cloudflare@127.0.0.1:{loopback}", timeout_s=1)
+    assert src.value is None and "127.0.0.1 is a loopback address" in (src.error or "")
+    wrong = await dns_server(lambda d, a: echo_querier(d, a, seen="2a0c:b641:100:1::250"))
+    for name in ("opendns", "cloudflare"):
+        src = await dns_echo(f"{name}@127.0.0.1:{wrong}", timeout_s=1)
+        assert src.family == 4 and src.value is None and "discarded" in (src.error or ""), src
+    # The IPv6 question never goes to an IPv4 server: the server would see (and echo) IPv4.
+    src = await dns_echo(f"opendns@127.0.0.1:{wrong}", family=6, timeout_s=1)
+    assert src.family == 6 and src.value is None and "must go to an IPv6 server" in (src.error or "")
 
 
 async def test_dns_echo_malformed_wrong_id_and_silence(dns_server) -> None:
@@ -300,6 +384,13 @@ def test_summary_several_cgnat_egress_addresses() -> None:
         mapping_varies=True)
     assert info.mapping_varies is True and not info.agreement
     assert "several carrier-grade NAT egress addresses" in (info.explanation or "")
+
+
+def test_summary_counts_a_value_only_in_the_family_it_was_asked() -> None:
+    # A source object claiming family 4 with an IPv6 value (a fake, or a future bug) counts nowhere.
+    odd = ExternalSource("dns", "opendns", 4, "2a0c:b641:100:1::250", None, 1.0)
+    info = summarize_external([odd, src("http", "v6", "2a0c:b641:100:1::100")])
+    assert (info.ipv4, info.ipv6, info.agreement) == (None, "2a0c:b641:100:1::100", True)
 
 
 def test_summary_nothing_answered() -> None:

@@ -144,10 +144,16 @@ class _LoopbackStun(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
-def echo_mapping(port_offset: int = 0) -> Responder:
+PUBLIC_V4 = "23.128.64.20"     # what a server outside would see (loopback is never a public address)
+PUBLIC_V6 = "2a0c:b641:100:1::100"
+
+
+def echo_mapping(port_offset: int = 0, address: str | None = None) -> Responder:
+    """Answers the querier's source port (plus ``port_offset``) at a public address."""
     def respond(data: bytes, addr: tuple[str, int]) -> list[bytes]:
         txid = data[8:20]
-        return [message(txid, xor_mapped(addr[0], addr[1] + port_offset, txid))]
+        mapped = address or (PUBLIC_V6 if ":" in addr[0] else PUBLIC_V4)
+        return [message(txid, xor_mapped(mapped, addr[1] + port_offset, txid))]
     return respond
 
 
@@ -174,7 +180,7 @@ async def test_client_reports_mapped_address_from_one_socket(start_responder) ->
     spec2 = spec2.replace("127.0.0.1", "localhost")    # host names are resolved (from /etc/hosts here)
     sources, varies = await stun_probe([spec1, spec2], timeout_s=1.0)
     assert [s.endpoint for s in sources] == [spec1, spec2]
-    assert all(s.value == "127.0.0.1" and s.error is None and s.method == "stun" for s in sources)
+    assert all(s.value == PUBLIC_V4 and s.error is None and s.method == "stun" for s in sources)
     # One local socket toward both: the same source port is seen by both servers.
     assert sources[0].mapped_port == sources[1].mapped_port
     assert varies is False
@@ -206,7 +212,7 @@ async def test_retransmits_after_a_lost_request(start_responder) -> None:
         return [] if seen["n"] == 1 else echo_mapping()(data, addr)
     spec, proto = await start_responder(drop_first)
     sources, _ = await stun_probe([spec], timeout_s=1.0)
-    assert sources[0].value == "127.0.0.1"
+    assert sources[0].value == PUBLIC_V4
     assert proto.requests >= 2
 
 
@@ -242,7 +248,7 @@ def test_mapping_varies_needs_two_answers() -> None:
 
 
 
-async def test_ipv4_and_ipv6_servers_are_asked_at_once(start_responder) -> None:
+async def test_each_family_is_asked_of_its_own_servers_only(start_responder) -> None:
     loop = asyncio.get_running_loop()
     try:
         transport6, _ = await loop.create_datagram_endpoint(
@@ -251,11 +257,25 @@ async def test_ipv4_and_ipv6_servers_are_asked_at_once(start_responder) -> None:
         pytest.skip("no IPv6 loopback on this machine")
     try:
         spec6 = f"[::1]:{transport6.get_extra_info('sockname')[1]}"
-        silent4, _ = await start_responder(lambda d, a: [])
-        sources, varies = await stun_probe([silent4, spec6], timeout_s=0.6)
+        spec4, _ = await start_responder(echo_mapping())
+        v4, _ = await stun_probe([spec4, spec6], timeout_s=0.6)
+        v6, _ = await stun_probe([spec4, spec6], timeout_s=0.6, family=6)
     finally:
         transport6.close()
-    # The silent IPv4 server does not hold up the IPv6 one (each family has its own socket).
-    assert sources[0].value is None and sources[0].family == 4
-    assert (sources[1].value, sources[1].family, sources[1].error) == ("::1", 6, None)
-    assert varies is None
+    # The IPv4 question never goes to the IPv6 server and the other way round.
+    assert (v4[0].value, v4[0].family) == (PUBLIC_V4, 4)
+    assert v4[1].value is None and v4[1].family == 4 and "not an IPv4 server" in (v4[1].error or "")
+    assert v6[0].value is None and v6[0].family == 6 and "not an IPv6 server" in (v6[0].error or "")
+    assert (v6[1].value, v6[1].family, v6[1].error) == (PUBLIC_V6, 6, None)
+
+
+@pytest.mark.parametrize("mapped, words", [
+    (PUBLIC_V6, "saw IPv6 2a0c:b641:100:1::100: discarded"),       # the other family
+    ("127.0.0.1", "127.0.0.1 is a loopback address"),                 # never a public address
+    ("192.168.1.100", "private (RFC 1918)"),
+])
+async def test_a_mapped_address_that_is_no_public_ipv4_is_discarded(start_responder, mapped: str,
+                                                                   words: str) -> None:
+    spec, _ = await start_responder(echo_mapping(address=mapped))
+    (source,), _ = await stun_probe([spec], timeout_s=0.5)
+    assert source.value is None and source.family == 4 and words in (source.error or ""), source

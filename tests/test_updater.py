@@ -20,7 +20,7 @@ from checks.updater import PublicAddress, agree, decide, detect_public, run_upda
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
-CONFIG = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), ip_echo_v6=()),
+CONFIG = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()),
                 hosts=(DUCK,))
 PUBLIC = PublicAddress("23.128.64.20", None, summary="2 of 2 agree")
 
@@ -189,6 +189,57 @@ def test_quorum(values: list, configured: int, agreed: str | None) -> None:
     assert (problem is None) is (agreed is not None)
 
 
+def test_dns_answers_count_as_one_voice_so_they_never_outvote_two_https_echoes() -> None:
+    """Three DNS echo methods can be forged by one box on the path: one voice, not three."""
+    sources = [src("https://e1/", "23.128.64.20"), src("https://e2/", "23.128.64.20"),
+               src("opendns", "11.9.9.9", method="dns"), src("cloudflare", "11.9.9.9", method="dns"),
+               src("google", "11.9.9.9", method="dns")]
+    voices = {"http:e1": 1, "http:e2": 1, "dns": 3}
+    assert agree(sources, 4, voices)[0] == "23.128.64.20"
+
+
+def test_dns_alone_is_not_a_quorum_when_https_echoes_are_configured() -> None:
+    sources = [src("https://e1/", None), src("https://e2/", None),
+               src("opendns", "23.128.64.20", method="dns"), src("cloudflare", "23.128.64.20", method="dns")]
+    value, problem, _ = agree(sources, 4, {"http:e1": 1, "http:e2": 1, "dns": 2})
+    assert value is None and "only DNS-based sources answered, and they count as one" in (problem or "")
+
+
+def test_ipv6_needs_two_independent_voices_like_ipv4() -> None:
+    """The wrong-AAAA case of issue 11: one DNS answer (spoofed) and one honest HTTPS echo
+    disagree, or the DNS answer is alone: nothing is agreed, so nothing is published."""
+    voices = {"http:api6.ipify.org": 1, "http:ipv6.icanhazip.com": 1, "dns": 2}
+    lie = src("opendns", "2a0c:b641:100:1::250", family=6, method="dns")
+    honest = src("https://api6.ipify.org/", "2a0c:b641:100:1::100", family=6)
+    assert agree([lie, honest], 6, voices)[0] is None
+    value, problem, _ = agree([lie], 6, voices)
+    assert value is None and "uncertain" in (problem or "")
+    second = src("https://ipv6.icanhazip.com/", "2a0c:b641:100:1::100", family=6)
+    assert agree([lie, honest, second], 6, voices)[0] == "2a0c:b641:100:1::100"
+
+
+def test_a_voice_whose_sources_disagree_abstains() -> None:
+    sources = [src("https://e1/", "23.128.64.20"), src("opendns", "23.128.64.20", method="dns"),
+               src("cloudflare", "11.9.9.9", method="dns"), src("https://e2/", "11.9.9.9")]
+    assert agree(sources, 4, {"http:e1": 1, "http:e2": 1, "dns": 2})[0] is None   # 1 vs 1, DNS split
+
+
+def test_two_urls_on_one_host_are_one_voice() -> None:
+    sources = [src("https://e1/a", "23.128.64.20"), src("https://e1/b", "23.128.64.20")]
+    value, problem, _ = agree(sources, 4, {"http:e1": 2, "http:e3": 1})
+    assert value is None and "not independent of each other" in (problem or "")
+
+
+async def test_settled_waits_for_every_source_of_a_dns_voice() -> None:
+    from checks.updater import settled
+
+    voices = {"http:e1": 1, "http:e2": 1, "dns": 2}
+    first = [src("https://e1/", "23.128.64.20"), src("opendns", "23.128.64.20", method="dns")]
+    assert not settled(first, 4, voices)        # cloudflare could still split the DNS voice
+    both = first + [src("cloudflare", "23.128.64.20", method="dns")]
+    assert settled(both, 4, voices)
+
+
 async def test_detect_public_asks_every_echo() -> None:
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text="23.128.64.20\n")
@@ -211,7 +262,7 @@ def test_update_command_json_and_exit_codes(tmp_path: Path, monkeypatch: pytest.
     from wizard.cli import main
 
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\n'
+    cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\nstun = []\n'
                    f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n')
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -270,7 +321,7 @@ async def test_detect_public_publishes_the_stable_ipv6() -> None:
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text=temp if request.url.host == "e6" else "23.128.64.20")
 
-    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), ip_echo_v6=("https://e6",)),
+    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=("https://e6",)),
                     hosts=(DUCK,))
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as client:
         public = await detect_public(config, client, want_ipv6=True, local=local)
@@ -294,7 +345,7 @@ async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sou
     # Three of five agree at once; the two slow ones could not overturn that, so the
     # round ends without them instead of after their (here 30 s) answer.
     urls = tuple(f"https://e{i}" for i in range(1, 6))
-    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), ip_echo_v6=()), hosts=(DUCK,))
+    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
     handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "23.128.64.20"), "e3": (0.01, "23.128.64.20"),
                        "e4": (30, "23.128.64.20"), "e5": (30, "198.51.100.1")})
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
@@ -310,8 +361,8 @@ async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sou
 async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagree() -> None:
     # e1 and e2 disagree at once: only e3's later answer decides.
     urls = ("https://e1", "https://e2", "https://e3")
-    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), ip_echo_v6=()), hosts=(DUCK,))
-    handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "198.51.100.1"), "e3": (0.2, "23.128.64.20")})
+    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
+    handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "11.9.9.9"), "e3": (0.2, "23.128.64.20")})
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         public = await detect_public(config, client, want_ipv6=False)
     assert public.ipv4 == "23.128.64.20"
@@ -319,7 +370,7 @@ async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagre
 
 
 async def test_no_echo_configured_is_said_not_crashed() -> None:
-    config = Config(endpoints=Endpoints(ip_echo=(), dns_echo=(), ip_echo_v6=()), hosts=(DUCK,))
+    config = Config(endpoints=Endpoints(ip_echo=(), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))) as client:
         public = await detect_public(config, client, want_ipv6=False)
     assert public.ipv4 is None and "no IPv4 echo service is configured" in (public.problem_v4 or "")

@@ -243,7 +243,7 @@ def test_history_is_private_and_redacted(tmp_path: Path) -> None:
 def test_watch_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     """Real process, real signal; endpoints are closed 127.0.0.1 ports so nothing leaves the machine."""
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[endpoints]\nip_echo = ["https://127.0.0.1:9/", "https://127.0.0.1:9/x"]\ndns_echo = []\n'
+    cfg.write_text('[endpoints]\nip_echo = ["https://127.0.0.1:9/", "https://127.0.0.1:9/x"]\ndns_echo = []\nstun = []\n'
                    'ip_echo_v6 = []\nresolvers = ["127.0.0.1:9"]\n'
                    f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n')
     history = tmp_path / "history.jsonl"

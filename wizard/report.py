@@ -51,7 +51,8 @@ def _report_data(diagnosis: Diagnosis, config: Config | None,
         ep = config.endpoints
         env["endpoints"] = {
             "ip_echo": list(ep.ip_echo), "ip_echo_v6": list(ep.ip_echo_v6), "dns_echo": list(ep.dns_echo),
-            "stun": list(ep.stun), "port_check": list(ep.port_check), "outbound_target": ep.outbound_target,
+            "dns_echo_v6": list(ep.dns_echo_v6), "stun": list(ep.stun), "port_check": list(ep.port_check),
+            "port_check_v6": list(ep.port_check_v6), "outbound_target": ep.outbound_target,
             "resolvers": list(ep.resolvers),
         }
         env["hosts"] = [{"hostname": h.hostname, "provider": h.provider} for h in config.hosts]

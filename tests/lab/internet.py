@@ -5,8 +5,10 @@ the inet namespace exists with the plan.py service addresses on its ``lo``. It
 starts, in parallel:
 
 - ``runner``   one Python process (tests/lab/services/runner.py) with the HTTPS IP
-               echoes (ECHO1, ECHO2, ECHO1_V6), the all-ports target, the DNS echo
-               and the provider emulators (dyndns2, DuckDNS, Cloudflare);
+               echoes (ECHO1, ECHO2, and their IPv6 addresses), the models of the
+               public port checkers (ifconfig.co's echoip, portchecker.io; see
+               services/portcheckers.py), the all-ports target, the DNS echo and the
+               provider emulators (dyndns2, DuckDNS, Cloudflare);
 - ``probe``    the product's own ``ddns-wizard probe-server`` (PROBE:443, UDP echo);
 - ``stun``     coturn ``turnserver`` in STUN-only mode on STUN1 and STUN2;
 - ``auth``     Knot, authoritative for the lab zones, RFC 2136 updates with TSIG;
@@ -15,10 +17,18 @@ starts, in parallel:
 then waits until each one answers (connect / query), never a sleep. Everything
 lives under ``workdir``; nothing is written to /etc, /var/log or /var/lib.
 
+The echo and port-check services are reached by *names* (plan.SERVICE_NAMES in the
+zone plan.SERVICES_ZONE) with A and AAAA records, dual-stack like the real ones, and
+``endpoints()`` uses them the way the shipped defaults use ipify / icanhazip /
+ifconfig.co / portchecker.io: a client that does not pin the address family goes
+out over IPv6 on a dual-stack line and is caught.
+
 Accounts (``internet.accounts``) are generated per lab; see ``_make_accounts``.
 Fault hooks: ``set_fault(name, "500"|"timeout"|"garbage"|None)`` for the emulators
 and the HTTPS echoes (plus ``"911"`` for dyndns2, ``"wrong-ip"`` for echo1/echo2/
-dns-echo, ``"servfail"`` for dns-echo).
+dns-echo, ``"servfail"`` for dns-echo, ``"wrong-family"`` for dns-echo: an IPv6
+address to the IPv4 question and the reverse).  ``rate_limit("ifconfig", ...)``
+sets the echoip model's limit (window, 429 or drop, reset).
 """
 
 from __future__ import annotations
@@ -51,7 +61,8 @@ READY_TIMEOUT_S = 20.0
 _CERTS: tuple[bytes, bytes, bytes] | None = None   # (CA, server chain, server key), per process
 
 # in-runner services vs. separate daemons
-RUNNER_SERVICES = ("echo1", "echo2", "allports", "dns-echo", "dyndns2", "duckdns", "cloudflare")
+RUNNER_SERVICES = ("echo1", "echo2", "ifconfig", "portchecker", "allports", "dns-echo", "dyndns2", "duckdns",
+                   "cloudflare")
 PROCESS_SERVICES = ("probe", "stun", "auth", "resolver")
 SERVICE_NAMES = RUNNER_SERVICES + PROCESS_SERVICES
 
@@ -97,23 +108,46 @@ class Internet:
         self._procs: dict[str, _Process] = {}
         self._stopped = False
         self._v6 = {name: getattr(plan, name, None) if ipv6 else None
-                    for name in ("ECHO1_V6", "ECHO2_V6", "PROBE_V6", "AUTH_V6", "RESOLVER_V6", "STUN1_V6")}
+                    for name in ("ECHO1_V6", "ECHO2_V6", "PROBE_V6", "AUTH_V6", "RESOLVER_V6", "STUN1_V6",
+                                 "IFCONFIG_V6", "PORTCHECKER_V6", "DNS_ECHO_V6")}
 
     # ------------------------------------------------------------------ public API
     def endpoints(self) -> dict[str, Any]:
-        """The config's [endpoints] table: lab services only."""
-        echo_v6 = self._v6["ECHO1_V6"]
+        """The config's [endpoints] table: lab services only, used the way the shipped
+        defaults (checks/config.py) use the real ones — dual-stack names for the echoes,
+        the echoip model (ifconfig.co) then the portchecker.io model as port probers.
+        A test that needs the project's own probe server (nonce banner, UDP) names it
+        (``own_prober()``)."""
         return {
-            "ip_echo": [f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/"],
-            "ip_echo_v6": [f"https://[{echo_v6}]/"] if echo_v6 else [],
-            "dns_echo": [f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}", f"google@{plan.DNS_ECHO}"],
+            "ip_echo": [f"https://{plan.ECHO1_NAME}/", f"https://{plan.ECHO2_NAME}/"],
+            "ip_echo_v6": [f"https://{plan.ECHO1_NAME}/", f"https://{plan.ECHO2_NAME}/"],
+            "dns_echo": [f"opendns@{plan.DNS_ECHO_NAME}", f"cloudflare@{plan.DNS_ECHO_NAME}",
+                         f"google@{plan.DNS_ECHO_NAME}"],
+            "dns_echo_v6": [f"opendns@{plan.DNS_ECHO_NAME}", f"cloudflare@{plan.DNS_ECHO_NAME}"],
             "stun": [f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}"],
-            # the project's own probe server first (nonce banner, UDP), echoip-style as fallback
-            "port_check": [f"ddnsw+{self.probe_url}", f"https://{plan.PROBE}/port/{{port}}"],
-            "port_check_v6": ([f"ddnsw+https://[{self._v6['PROBE_V6']}]"] if self._v6["PROBE_V6"] else []),
+            "port_check": [f"https://{plan.IFCONFIG_NAME}/port/{{port}}",
+                           f"portchecker+https://{plan.PORTCHECKER_NAME}"],
+            "port_check_v6": [f"https://{plan.IFCONFIG_NAME}/port/{{port}}"],
             "outbound_target": plan.ALLPORTS,
             "resolvers": [plan.RESOLVER, plan.RESOLVER2],
         }
+
+    @staticmethod
+    def own_prober() -> dict[str, list[str]]:
+        """[endpoints] overrides for the project's own probe server (by name, both families)."""
+        return {"port_check": [f"ddnsw+https://{plan.PROBE_NAME}"],
+                "port_check_v6": [f"ddnsw+https://{plan.PROBE_NAME}"]}
+
+    def rate_limit(self, name: str = "ifconfig", *, window_s: float | None = None,
+                   over_limit: str | None = None, reset: bool = False) -> dict[str, Any]:
+        """The echoip model's limit: ``window_s`` (60 = ifconfig.co), what a request over it
+        gets (``"429"`` or ``"drop"``), ``reset`` forgets every client. Returns the state."""
+        body: dict[str, Any] = {"reset": reset}
+        if window_s is not None:
+            body["window_s"] = window_s
+        if over_limit is not None:
+            body["over_limit"] = over_limit
+        return self._control("PUT", f"/ratelimit/{name}", body)  # type: ignore[no-any-return]
 
     def stop(self) -> None:
         """Stop every process (idempotent). SIGKILL: nothing here has state worth a
@@ -272,10 +306,11 @@ class Internet:
 
     # ------------------------------------------------------------------ files
     def _service_ips(self) -> list[str]:
-        ips = [plan.ECHO1, plan.ECHO2, plan.PROBE, plan.ALLPORTS, plan.DYNDNS2, plan.DUCKDNS, plan.CLOUDFLARE,
-               plan.STUN1, plan.STUN2, plan.RESOLVER, plan.RESOLVER2, plan.AUTH, plan.DNS_ECHO]
+        ips = [plan.ECHO1, plan.ECHO2, plan.PROBE, plan.IFCONFIG, plan.PORTCHECKER, plan.ALLPORTS, plan.DYNDNS2,
+               plan.DUCKDNS, plan.CLOUDFLARE, plan.STUN1, plan.STUN2, plan.RESOLVER, plan.RESOLVER2, plan.AUTH,
+               plan.DNS_ECHO]
         ips += [a for a in (getattr(plan, "ECHO1_V6", None), getattr(plan, "ECHO2_V6", None),
-                            getattr(plan, "PROBE_V6", None)) if a]
+                            getattr(plan, "PROBE_V6", None), plan.IFCONFIG_V6, plan.PORTCHECKER_V6) if a]
         return ips
 
     def _write_certificates(self) -> None:
@@ -288,7 +323,7 @@ class Internet:
             import trustme
 
             ca = trustme.CA(organization_name="ddns-wizard lab CA")
-            server = ca.issue_cert(*self._service_ips(), "lab.invalid")
+            server = ca.issue_cert(*self._service_ips(), *plan.SERVICE_NAMES, "lab.invalid")
             _CERTS = (ca.cert_pem.bytes(), b"".join(b.bytes() for b in server.cert_chain_pems),
                       server.private_key_pem.bytes())
         ca_pem, chain_pem, key_pem = _CERTS
@@ -313,7 +348,12 @@ class Internet:
 
                 value = PROXY_V6 if record["type"] == "AAAA" else PROXY_V4
             cf_lines.append(f"{rel} 300 {record['type']} {value}")
+        services = []
+        for name, (v4, v6) in plan.SERVICE_NAMES.items():
+            label = name[: -len(plan.SERVICES_ZONE) - 1]
+            services += [f"{label} A {v4}", f"{label} AAAA {v6}"]
         return {
+            plan.SERVICES_ZONE: services,
             plan.DYNDNS2_ZONE: [f"{h.split('.')[0]} A {OLD_ADDRESS}" for h in dyn["hostnames"][:1]]
             + [f"{dyn['abuse_hostname'].split('.')[0]} A {OLD_ADDRESS}"],
             plan.DUCKDNS_ZONE: [f"{duck['domains'][0]} A {OLD_ADDRESS}"],
@@ -350,7 +390,7 @@ class Internet:
         interfaces = [plan.RESOLVER, plan.RESOLVER2]
         if self._v6["RESOLVER_V6"]:
             interfaces.append(self._v6["RESOLVER_V6"])
-        zones = [plan.DYNDNS2_ZONE, plan.DUCKDNS_ZONE, plan.CLOUDFLARE_ZONE, plan.RFC2136_ZONE]
+        zones = [plan.SERVICES_ZONE, plan.DYNDNS2_ZONE, plan.DUCKDNS_ZONE, plan.CLOUDFLARE_ZONE, plan.RFC2136_ZONE]
         auth_addrs = [plan.AUTH] + ([self._v6["AUTH_V6"]] if self._v6["AUTH_V6"] else [])
         stubs = "\n".join(
             f'stub-zone:\n    name: "{zone}"\n' + "".join(f"    stub-addr: {a}\n" for a in auth_addrs)
@@ -363,8 +403,10 @@ class Internet:
         (self.workdir / "unbound.conf").write_text(text)
 
     def _write_runner_config(self) -> None:
-        echo1 = [plan.ECHO1] + ([self._v6["ECHO1_V6"]] if self._v6["ECHO1_V6"] else [])
-        echo2 = [plan.ECHO2] + ([self._v6["ECHO2_V6"]] if self._v6["ECHO2_V6"] else [])
+        def dual(v4: str, v6_key: str) -> list[str]:
+            return [v4] + ([self._v6[v6_key]] if self._v6[v6_key] else [])
+
+        echo1, echo2 = dual(plan.ECHO1, "ECHO1_V6"), dual(plan.ECHO2, "ECHO2_V6")
         config = {
             "control_socket": str(self.control_socket),
             "ready_file": str(self.workdir / "runner.ready"),
@@ -374,8 +416,10 @@ class Internet:
             "services": {
                 "echo1": {"addresses": echo1},
                 "echo2": {"addresses": echo2},
+                "ifconfig": {"addresses": dual(plan.IFCONFIG, "IFCONFIG_V6")},
+                "portchecker": {"addresses": dual(plan.PORTCHECKER, "PORTCHECKER_V6")},
                 "allports": {"address": plan.ALLPORTS, "port": ALLPORTS_LISTEN_PORT},
-                "dns-echo": {"addresses": [plan.DNS_ECHO]},
+                "dns-echo": {"addresses": dual(plan.DNS_ECHO, "DNS_ECHO_V6")},
                 "dyndns2": {"addresses": [plan.DYNDNS2], "zone": plan.DYNDNS2_ZONE,
                             "account": self.accounts["dyndns2"]},
                 "duckdns": {"addresses": [plan.DUCKDNS], "zone": plan.DUCKDNS_ZONE,
@@ -477,7 +521,7 @@ def stun_binding(server: str, port: int = plan.STUN_PORT, sock: socket.socket | 
 
 
 def _checks_for(name: str, internet: Internet) -> list[tuple[str, Any]]:
-    zones = [plan.DYNDNS2_ZONE, plan.DUCKDNS_ZONE, plan.CLOUDFLARE_ZONE, plan.RFC2136_ZONE]
+    zones = [plan.SERVICES_ZONE, plan.DYNDNS2_ZONE, plan.DUCKDNS_ZONE, plan.CLOUDFLARE_ZONE, plan.RFC2136_ZONE]
     if name == "runner":
         ready = internet.workdir / "runner.ready"
         return [("runner", ready.exists)]

@@ -14,6 +14,8 @@ ISP_UPLINK = "11.0.0.2"           # ISP side of that link
 ECHO1 = "11.1.0.10"               # HTTPS plain-text IP echo #1
 ECHO2 = "11.1.0.11"               # HTTPS plain-text IP echo #2
 PROBE = "11.1.0.20"               # probe server: echoip /port/N, rich probe, UDP echo
+IFCONFIG = "11.1.0.21"            # model of ifconfig.co (echoip -p): /port/N, one request a minute
+PORTCHECKER = "11.1.0.22"         # model of portchecker.io's API: /api/me/N, IPv4 only
 PROBE_HTTP_PORT = 443
 PROBE_UDP_PORT = 9999
 ALLPORTS = "11.1.0.30"            # accepts TCP on every port (portquiz.net stand-in)
@@ -31,7 +33,31 @@ CLOUDFLARE = "11.1.0.82"          # Cloudflare v4 API subset, HTTPS
 INET_V6_CORE = "2a0c:b641:1::1"     # inet side of the inet<->isp link (/64)
 ISP_V6_UPLINK = "2a0c:b641:1::2"
 ECHO1_V6 = "2a0c:b641:2::10"
+ECHO2_V6 = "2a0c:b641:2::11"
 PROBE_V6 = "2a0c:b641:2::20"
+IFCONFIG_V6 = "2a0c:b641:2::21"
+PORTCHECKER_V6 = "2a0c:b641:2::22"   # dual-stack name; the service refuses IPv6 requesters (like the real one)
+DNS_ECHO_V6 = "2a0c:b641:2::60"
+
+# --- names of the outside services (zone served by the lab's Knot, A and AAAA records) ---
+# Real services are reached by dual-stack names: a client that does not pin the address
+# family goes out over IPv6 first (anyio's happy eyeballs order) and is caught here.
+SERVICES_ZONE = "lab-services.net"
+ECHO1_NAME = f"echo1.{SERVICES_ZONE}"          # api.ipify.org / icanhazip.com stand-ins
+ECHO2_NAME = f"echo2.{SERVICES_ZONE}"
+IFCONFIG_NAME = f"ifconfig.{SERVICES_ZONE}"
+PORTCHECKER_NAME = f"portchecker.{SERVICES_ZONE}"
+PROBE_NAME = f"probe.{SERVICES_ZONE}"
+DNS_ECHO_NAME = f"dns-echo.{SERVICES_ZONE}"
+# name -> (IPv4, IPv6): published as A and AAAA whether or not the lab runs IPv6
+SERVICE_NAMES = {
+    ECHO1_NAME: (ECHO1, ECHO1_V6),
+    ECHO2_NAME: (ECHO2, ECHO2_V6),
+    IFCONFIG_NAME: (IFCONFIG, IFCONFIG_V6),
+    PORTCHECKER_NAME: (PORTCHECKER, PORTCHECKER_V6),
+    PROBE_NAME: (PROBE, PROBE_V6),
+    DNS_ECHO_NAME: (DNS_ECHO, DNS_ECHO_V6),
+}
 
 # --- ISP and customer side ---
 CUSTOMER_NET = "23.128.64.0/24"    # public customer range

@@ -71,8 +71,22 @@ def update(lab: Lab, *args: str, history: Path | None = None) -> tuple[int, list
     return proc.returncode, json.loads(proc.stdout), proc.stderr
 
 
-def sources_by_endpoint(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {s["endpoint"]: s for s in report["external"]["sources"]}
+def sources_by_endpoint(report: dict[str, Any], family: int = 4) -> dict[str, dict[str, Any]]:
+    """The sources of one family by endpoint (a dual-stack echo name serves both families)."""
+    return {s["endpoint"]: s for s in report["external"]["sources"] if s["family"] == family}
+
+
+ECHO1_URL, ECHO2_URL = f"https://{plan.ECHO1_NAME}/", f"https://{plan.ECHO2_NAME}/"
+DNS_ECHOES = tuple(f"{m}@{plan.DNS_ECHO_NAME}" for m in ("opendns", "cloudflare", "google"))
+# The same services by address: for the tests where the lab's resolver is down and the
+# point is the lookup of the *published* name, not whether the echoes can be found.
+LITERAL_ECHOES = {"ip_echo": [f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/"], "ip_echo_v6": [],
+                  "dns_echo": [f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}"], "dns_echo_v6": []}
+
+
+def without_resolver(lab: Lab) -> None:
+    lab.write_config(hosts=[dyndns2_host(lab)], endpoints_override=LITERAL_ECHOES)
+    lab.internet.stop_service("resolver")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.05) -> None:
@@ -84,9 +98,9 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step: flo
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
-FAULTABLE = ("echo1", "echo2", "dyndns2", "duckdns", "cloudflare", "dns-echo")
-SERVICES = ("echo1", "echo2", "probe", "allports", "stun", "dns-echo", "resolver", "auth",
-            "dyndns2", "duckdns", "cloudflare")
+FAULTABLE = ("echo1", "echo2", "ifconfig", "portchecker", "dyndns2", "duckdns", "cloudflare", "dns-echo")
+SERVICES = ("echo1", "echo2", "probe", "ifconfig", "portchecker", "allports", "stun", "dns-echo", "resolver",
+            "auth", "dyndns2", "duckdns", "cloudflare")
 
 
 def heal(lab: Lab) -> None:
@@ -98,6 +112,9 @@ def heal(lab: Lab) -> None:
     lab.internet.set_record(lab.internet.accounts["dyndns2"]["hostnames"][0], "A", [OLD_ADDRESS])
     for name in ("echo1", "echo2", "dyndns2"):
         lab.internet.clear_requests_log(name)
+    lab.internet.rate_limit("ifconfig", reset=True, over_limit="429")
+    for path in (lab.workdir / "home").rglob("probers.json"):
+        path.unlink()
     lab.write_config(hosts=[dyndns2_host(lab)])
 
 
@@ -155,15 +172,14 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
 # --------------------------------------------------------------------------- outside services down
 DIAGNOSE_OUTAGES: dict[str, tuple[Callable[[Lab], None], tuple[str, ...]]] = {
     # name: (break it, endpoints that must report an error)
-    "echo1 stopped": (lambda lab: lab.internet.stop_service("echo1"), (f"https://{plan.ECHO1}/",)),
+    "echo1 stopped": (lambda lab: lab.internet.stop_service("echo1"), (ECHO1_URL,)),
     "both echoes stopped": (lambda lab: [lab.internet.stop_service(s) for s in ("echo1", "echo2")],
-                            (f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/")),
-    "echo1 answers garbage": (lambda lab: lab.internet.set_fault("echo1", "garbage"), (f"https://{plan.ECHO1}/",)),
-    "echo1 never answers": (lambda lab: lab.internet.set_fault("echo1", "timeout"), (f"https://{plan.ECHO1}/",)),
+                            (ECHO1_URL, ECHO2_URL)),
+    "echo1 answers garbage": (lambda lab: lab.internet.set_fault("echo1", "garbage"), (ECHO1_URL,)),
+    "echo1 never answers": (lambda lab: lab.internet.set_fault("echo1", "timeout"), (ECHO1_URL,)),
     "STUN stopped": (lambda lab: lab.internet.stop_service("stun"),
                      (f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}")),
-    "DNS echo stopped": (lambda lab: lab.internet.stop_service("dns-echo"),
-                         (f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}", f"google@{plan.DNS_ECHO}")),
+    "DNS echo stopped": (lambda lab: lab.internet.stop_service("dns-echo"), DNS_ECHOES),
 }
 
 
@@ -182,20 +198,22 @@ def test_diagnose_names_the_failing_source_and_keeps_the_verdict(home: Lab, outa
 
 
 def test_diagnose_with_the_resolver_down_reports_the_published_name_check(home: Lab) -> None:
-    home.internet.stop_service("resolver")
+    without_resolver(home)
     report = diagnose(home)
     assert report["nat"]["verdict"] == "nat" and report["external"]["ipv4"] == home.expected_public_ipv4
     published = [p for p in report["probes"] if p["name"] == "dns-published"]
     assert published and published[0]["status"] in ("error", "timeout") and published[0]["error"], published
 
 
-def test_ports_check_with_the_prober_down_says_unknown_and_names_it(home: Lab) -> None:
-    home.internet.stop_service("probe")
+def test_ports_check_with_the_probers_down_says_unknown_and_names_them(home: Lab) -> None:
+    for name in ("ifconfig", "portchecker"):
+        home.internet.stop_service(name)
     proc = home.tool("ports", "check", "8080", "--json", timeout=PORTS_BOUND_S)
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
     (result,) = json.loads(proc.stdout)
-    assert result["verdict"] == "unknown", result
-    assert any(plan.PROBE in line for line in result["evidence"]), result["evidence"]
+    assert (result["verdict"], result["reason"]) == ("unknown", "no-prober-answered"), result
+    for name in (plan.IFCONFIG_NAME, plan.PORTCHECKER_NAME):
+        assert any(name in line for line in result["evidence"]), result["evidence"]
 
 
 @pytest.mark.parametrize("fault,code,words", [
@@ -215,26 +233,37 @@ def test_update_against_a_broken_provider_says_so_once_and_changes_nothing(
     assert home.internet.accounts["dyndns2"]["password"] not in json.dumps(result) + err
 
 
-def test_update_with_every_http_echo_down_uses_the_dns_echo(home: Lab) -> None:
+def test_update_with_every_http_echo_down_needs_dns_and_stun_to_agree(home: Lab) -> None:
+    """Both HTTPS echoes down: the DNS echoes and STUN are two independent kinds and agree,
+    so the address is published. With STUN down too, three DNS echo methods agree — but
+    plain DNS can be forged by one box on the path: together they are one voice, and one
+    voice is no quorum (issue 11)."""
     for name in ("echo1", "echo2"):
         home.internet.stop_service(name)
     rc, (result,), _ = update(home)
     assert rc == 0 and result["result"] == "updated" and result["sent"] == home.expected_public_ipv4, result
     assert len(provider_updates(home)) == 1
+    home.internet.set_record(result["hostname"], "A", [OLD_ADDRESS])
+    home.internet.clear_requests_log("dyndns2")
+    home.internet.stop_service("stun")
+    rc, (result,), _ = update(home)
+    assert rc == 1 and result["result"] == "error" and result["code"] == "no-address", result
+    assert "only DNS-based sources answered, and they count as one" in result["message"], result
+    assert provider_updates(home) == []
 
 
 def test_update_with_no_echo_at_all_names_each_one_and_sends_nothing(home: Lab) -> None:
-    for name in ("echo1", "echo2", "dns-echo"):
+    for name in ("echo1", "echo2", "dns-echo", "stun"):
         home.internet.stop_service(name)
     rc, (result,), _ = update(home)
     assert rc == 1 and result["result"] == "error" and result["code"] == "no-address", result
-    for endpoint in (f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/", f"opendns@{plan.DNS_ECHO}"):
+    for endpoint in (ECHO1_URL, ECHO2_URL, DNS_ECHOES[0]):
         assert endpoint in result["message"], result["message"]
     assert provider_updates(home) == []
 
 
 def test_update_with_the_resolver_down_still_lands_and_a_dry_run_says_why(home: Lab) -> None:
-    home.internet.stop_service("resolver")
+    without_resolver(home)
     rc, (dry,), _ = update(home, "--dry-run")
     assert rc == 0 and dry["code"] == "dry-run" and "DNS lookup failed" in dry["message"], dry
     rc, (result,), _ = update(home)
@@ -244,7 +273,7 @@ def test_update_with_the_resolver_down_still_lands_and_a_dry_run_says_why(home: 
 
 
 def test_update_with_the_resolver_down_says_it_could_not_compare(home: Lab) -> None:
-    home.internet.stop_service("resolver")
+    without_resolver(home)
     rc, (result,), _ = update(home)
     assert rc == 0 and result["result"] == "updated" and result["previous"] is None, result
     assert "Sent without comparing: the DNS lookup failed" in result["message"], result["message"]
@@ -256,7 +285,7 @@ def test_update_with_the_resolver_down_does_not_resend_what_it_already_sent(home
     home.internet.set_record(dyndns2_host(home)["hostname"], "A", ["23.128.64.99"])
     rc, (first,), _ = update(home, history=history)
     assert rc == 0 and first["result"] == "updated", first
-    home.internet.stop_service("resolver")
+    without_resolver(home)
     home.internet.clear_requests_log("dyndns2")
     rc, (second,), _ = update(home, history=history)
     assert rc == 0 and second["result"] == "unchanged" and second["code"] == "history", second

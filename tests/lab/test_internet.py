@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import sys
 import textwrap
 from typing import Any
@@ -424,17 +425,102 @@ def test_services_stop_and_start(lab_factory: Any) -> None:
 
 def test_ipv6_echo_and_probe(lab_factory: Any) -> None:
     lab = lab_factory("public", ipv6=True)
-    [url] = lab.internet.endpoints()["ip_echo_v6"]
-    assert curl(lab, url) == (200, lab.host_ipv6 + "\n")
+    for url in lab.internet.endpoints()["ip_echo_v6"]:
+        assert curl(lab, url, "-6") == (200, lab.host_ipv6 + "\n")
+        assert curl(lab, url, "-4") == (200, lab.expected_public_ipv4 + "\n")     # the same dual-stack name
     assert curl(lab, f"https://[{plan.PROBE_V6}]/ip") == (200, lab.host_ipv6 + "\n")
 
 
+def _lab_address(text: str) -> bool:
+    import ipaddress
+
+    ip = ipaddress.ip_address(text)
+    return ip in ipaddress.ip_network("11.0.0.0/8") or ip in ipaddress.ip_network("2a0c:b641:2::/48")
+
+
 def test_internet_endpoints_table_points_only_at_lab_services(lab_home: Any) -> None:
+    """Every endpoint is a lab address, or a lab name whose A and AAAA records (served by
+    the lab's own resolver) are lab addresses: nothing can reach a real service."""
+    import re
+    import urllib.parse
+
     endpoints = lab_home.internet.endpoints()
-    assert endpoints["ip_echo"] == [f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/"]
-    assert endpoints["dns_echo"] == [f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}",
-                                     f"google@{plan.DNS_ECHO}"]
-    assert endpoints["stun"] == [f"{plan.STUN1}:3478", f"{plan.STUN2}:3478"]
-    assert endpoints["port_check"] == [f"ddnsw+https://{plan.PROBE}", f"https://{plan.PROBE}/port/{{port}}"]
-    assert endpoints["outbound_target"] == plan.ALLPORTS
-    assert endpoints["resolvers"] == [plan.RESOLVER, plan.RESOLVER2]
+    hosts: set[str] = set()
+    for key, value in endpoints.items():
+        for entry in ([value] if isinstance(value, str) else value):
+            text = entry.split("+", 1)[-1] if "+https://" in entry else entry
+            if "://" in text:
+                host = urllib.parse.urlsplit(text.replace("{port}", "0")).hostname or ""
+            else:
+                host = re.sub(r":\d+$", "", text.split("@", 1)[-1])
+            hosts.add(host)
+    assert hosts, endpoints
+    for host in sorted(hosts):
+        if host.endswith("." + plan.SERVICES_ZONE):
+            a = dig(lab_home, plan.RESOLVER, host)["answers"]
+            aaaa = dig(lab_home, plan.RESOLVER, host, "AAAA")["answers"]
+            assert a and aaaa and all(_lab_address(x) for x in a + aaaa), (host, a, aaaa)
+        else:
+            assert _lab_address(host), host
+    assert endpoints["port_check"] == [f"https://{plan.IFCONFIG_NAME}/port/{{port}}",
+                                       f"portchecker+https://{plan.PORTCHECKER_NAME}"]
+
+
+# ---------------------------------------------------------------------- models of the public port checkers
+def test_echoip_model_tests_the_address_the_request_came_from_once_a_minute(lab_factory: Any) -> None:
+    """ifconfig.co as mpolden/echoip serves it: a client that does not pin the family goes
+    out over IPv6 on a dual-stack line (curl, like httpx, tries the AAAA first), and
+    the checker then tests and reports the IPv6 address — the trap of issue 11."""
+    lab = lab_factory("home", ipv6=True)
+    url = f"https://{plan.IFCONFIG_NAME}/port/18080"
+    status, body = curl(lab, url)                                    # no family pinned
+    assert status == 200 and json.loads(body) == {"ip": lab.host_ipv6, "port": 18080, "reachable": False}
+    assert body.startswith('{\n  "ip": ')                             # json.MarshalIndent(..., "", "  ")
+    assert curl(lab, url, "-6") == (429, "Too Many Requests\n")       # one request a minute per client
+    status, body = curl(lab, url, "-4")                              # the IPv4 address is another client
+    assert status == 200 and json.loads(body)["ip"] == lab.expected_public_ipv4
+    assert curl(lab, url, "-4")[0] == 429
+    state = lab.internet.rate_limit("ifconfig", over_limit="drop")
+    assert state["refused"] == 2
+    assert curl(lab, url, "-4", timeout=2)[0] == 0                   # dropped: no answer at all
+    lab.internet.rate_limit("ifconfig", over_limit="429", reset=True)
+    status, body = curl(lab, f"https://{plan.IFCONFIG_NAME}/port/99999", "-4")
+    assert status == 400 and json.loads(body) == {"status": 400, "error": "invalid port: 99999"}
+
+
+def test_portchecker_model_answers_true_or_false_and_refuses_ipv6(lab_factory: Any) -> None:
+    lab = lab_factory("public", ipv6=True)
+    server = lab.popen([PY, "-m", "http.server", "18081", "--bind", "::"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_listening(lab, 18081)
+        base = f"https://{plan.PORTCHECKER_NAME}/api/me"
+        assert curl(lab, f"{base}/18081", "-4") == (200, "True")
+        assert curl(lab, f"{base}/18082", "-4") == (200, "False")
+        status, body = curl(lab, f"{base}/18081", "-6")
+        assert status == 400 and json.loads(body)["detail"] == "IPv6 is not currently supported"
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+def _wait_listening(lab: Any, port: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while lab.run(["ss", "-Htln", f"sport = :{port}"]).stdout.strip() == "":
+        assert time.monotonic() < deadline, f"nothing listens on {port}"
+        time.sleep(0.05)
+
+
+def test_dns_echo_answers_each_family_and_the_wrong_family_fault(lab_factory: Any) -> None:
+    lab = lab_factory("public", ipv6=True)
+    v6 = lab.host_ipv6
+    assert dig(lab, plan.DNS_ECHO_V6, "myip.opendns.com", "AAAA")["answers"] == [v6]
+    assert dig(lab, plan.DNS_ECHO_V6, "whoami.cloudflare", "TXT", "CH")["answers"] == [v6]
+    lab.internet.set_fault("dns-echo", "wrong-family")
+    from .services.dnsecho import LIE_V4, LIE_V6
+
+    assert dig(lab, plan.DNS_ECHO, "myip.opendns.com")["answers"] == [LIE_V6]       # an AAAA to the A question
+    assert dig(lab, plan.DNS_ECHO, "whoami.cloudflare", "TXT", "CH")["answers"] == [LIE_V6]
+    assert dig(lab, plan.DNS_ECHO_V6, "whoami.cloudflare", "TXT", "CH")["answers"] == [LIE_V4]

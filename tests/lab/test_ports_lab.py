@@ -23,11 +23,23 @@ from . import plan
 
 pytestmark = pytest.mark.lab
 
-OWN_PROBER = {"port_check": [f"ddnsw+https://{plan.PROBE}"]}
+OWN_PROBER = {"port_check": [f"ddnsw+https://{plan.PROBE_NAME}"],
+              "port_check_v6": [f"ddnsw+https://{plan.PROBE_NAME}"]}
+IFCONFIG_ONLY = {"port_check": [f"https://{plan.IFCONFIG_NAME}/port/{{port}}"]}
 
 
 def use_probe_server(lab: Any) -> None:
+    """The project's probe server instead of the default probers: its answers carry the
+    listener's nonce (proof it reached this machine) and it tests UDP."""
     lab.write_config(endpoints_override=OWN_PROBER)
+
+
+def fresh_limits(lab: Any) -> None:
+    """Forget earlier tests' requests on both sides: the echoip model's per-client window
+    and the tool's own pacing file (its state directory in the lab's HOME)."""
+    lab.internet.rate_limit("ifconfig", reset=True, over_limit="429")
+    for path in (lab.workdir / "home").rglob("probers.json"):
+        path.unlink()
 
 
 def upnpc_mappings(lab: Any) -> list[tuple[str, int, str]]:
@@ -123,10 +135,14 @@ def test_natpmp_mappings_work_and_are_removed(lab_home: Any) -> None:
     assert upnpc_mappings(lab_home) == []
 
 
-def test_home_udp_with_echoip_only_is_unknown(lab_home: Any) -> None:
-    lab_home.write_config(endpoints_override={"port_check": [f"https://{plan.PROBE}/port/{{port}}"]})
+def test_home_udp_without_a_udp_prober_says_how_to_get_one(lab_home: Any) -> None:
+    lab_home.write_config()                       # the default probers: echoip and portchecker.io, TCP only
     r = check(lab_home, "51820/udp")[(51820, "udp")]
-    assert r["verdict"] == "unknown" and "TCP only" in " ".join(r["evidence"])
+    assert (r["verdict"], r["reason"]) == ("unknown", "no-udp-prober"), r
+    assert "TCP only" in " ".join(r["evidence"]) and "ddnsw+https://" in r["fix"]
+    human = lab_home.tool("ports", "check", "51820/udp")
+    assert "UDP can only be tested by a prober that sends UDP" in human.stdout
+    assert "ddns-wizard probe-server" in human.stdout
 
 
 def test_home_without_upnp_is_not_forwarded(lab_home_no_upnp: Any) -> None:
@@ -201,6 +217,104 @@ def test_double_nat_is_upstream_nat_with_bridge_mode_advice(lab_double_nat: Any)
     r = check(lab_double_nat, "8080", "--upnp")[(8080, "tcp")]
     assert r["verdict"] == "upstream-nat", r
     assert "bridge" in r["fix"]
+
+
+# --------------------------------------------------------------------------- the default probers, as they behave
+
+def timed_check(lab: Any, *args: str) -> tuple[dict[tuple[int, str], dict[str, Any]], float]:
+    started = time.monotonic()
+    results = check(lab, *args)
+    return results, time.monotonic() - started
+
+
+def test_dual_stack_rate_limited_echoip_alone_open_then_says_it_could_not_ask(lab_factory: Any) -> None:
+    """Issue 11's case: a dual-stack home, ifconfig.co's echoip (one request a minute, by a
+    dual-stack name) as the only prober. The IPv4 test goes out over IPv4, so the prober
+    tests and reports the public IPv4; a second run inside the minute does not ask at all
+    and says why; a request the server refuses (429) or drops says so too. Never a verdict
+    the evidence does not carry."""
+    lab = lab_factory("home", ipv6=True)
+    lab.write_config(endpoints_override=IFCONFIG_ONLY)
+    first, t1 = timed_check(lab, "8080", "--upnp")
+    r = first[(8080, "tcp")]
+    assert r["verdict"] == "open" and r["reason"] is None, r
+    assert any(f"tried {lab.expected_public_ipv4}:8080 from outside: reachable" in e for e in r["evidence"]), r
+    assert not any(lab.host_ipv6 in e for e in r["evidence"])
+    log = lab.internet.requests_log("ifconfig")
+    assert [(e["client"], e["path"], e["status"]) for e in log] == [(lab.expected_public_ipv4, "/port/8080", 200)]
+    assert upnpc_mappings(lab) == []
+
+    second, t2 = timed_check(lab, "8080", "--upnp")
+    r = second[(8080, "tcp")]
+    assert (r["verdict"], r["reason"]) == ("unknown", "rate-limited"), r
+    assert 30 <= r["retry_after_s"] <= 60, r
+    assert any("was not asked" in e and "one automated request a minute" in e for e in r["evidence"]), r
+    assert len(lab.internet.requests_log("ifconfig")) == 1          # never asked inside its window
+    human = lab.tool("ports", "check", "8080")
+    assert "could not ask: rate limited, try again in" in human.stdout, human.stdout
+
+    # Another device behind the same address used the minute (here: the tool's pacing
+    # file is gone): the server answers 429, then drops — both said, neither a verdict.
+    for path in (lab.workdir / "home").rglob("probers.json"):
+        path.unlink()
+    third, t3 = timed_check(lab, "8080")
+    r = third[(8080, "tcp")]
+    assert (r["verdict"], r["reason"], r["retry_after_s"]) == ("unknown", "rate-limited", 60), r
+    assert any("HTTP 429" in e for e in r["evidence"]), r
+    for path in (lab.workdir / "home").rglob("probers.json"):
+        path.unlink()
+    lab.internet.rate_limit("ifconfig", over_limit="drop")
+    fourth, t4 = timed_check(lab, "8080")
+    r = fourth[(8080, "tcp")]
+    assert (r["verdict"], r["reason"]) == ("unknown", "prober-silent"), r
+    assert upnpc_mappings(lab) == []
+    print(f"ports check 8080 --upnp, echoip alone: first {t1:.2f} s (open), second {t2:.2f} s "
+          f"(not asked), 429 {t3:.2f} s, dropped {t4:.2f} s")
+
+
+def test_dual_stack_with_the_second_default_prober_both_runs_are_open(lab_factory: Any) -> None:
+    """The shipped defaults: ifconfig.co first, portchecker.io when ifconfig.co cannot be
+    asked — inside its minute, or when it stays silent."""
+    lab = lab_factory("home", ipv6=True)
+    results = []
+    for _ in range(2):
+        found, elapsed = timed_check(lab, "8080", "--upnp")
+        results.append((found[(8080, "tcp")], elapsed))
+    for r, _ in results:
+        assert r["verdict"] == "open" and r["reason"] is None, r
+    assert any("ifconfig.lab-services.net (echoip-style) tried" in e for e in results[0][0]["evidence"])
+    assert any("portchecker.lab-services.net (portchecker.io API) tried" in e for e in results[1][0]["evidence"])
+    assert len(lab.internet.requests_log("ifconfig")) == 1
+    assert [e["client"] for e in lab.internet.requests_log("portchecker")] == [lab.expected_public_ipv4]
+
+    # ifconfig.co drops a request (its window not known to this machine): after its
+    # timeout the question goes to portchecker.io.
+    for path in (lab.workdir / "home").rglob("probers.json"):
+        path.unlink()
+    lab.internet.rate_limit("ifconfig", over_limit="drop")
+    found, t3 = timed_check(lab, "8080", "--upnp")
+    r = found[(8080, "tcp")]
+    assert r["verdict"] == "open" and any("portchecker.io API" in e for e in r["evidence"]), r
+    assert upnpc_mappings(lab) == []
+    print(f"ports check 8080 --upnp with both default probers: {results[0][1]:.2f} s, {results[1][1]:.2f} s; "
+          f"ifconfig.co silent -> portchecker.io: {t3:.2f} s")
+
+
+def test_control_port_asked_only_when_the_port_was_not_reached(lab_home_no_upnp: Any) -> None:
+    """Not forwarded (no UPnP, no manual forward): the tested port is not reached, so a
+    control port is asked about — of the second prober, as ifconfig.co allows one
+    request a minute. (An open port costs one request: the tests above.)"""
+    lab = lab_home_no_upnp
+    fresh_limits(lab)
+    lab.internet.clear_requests_log("ifconfig")
+    lab.internet.clear_requests_log("portchecker")
+    lab.write_config()
+    r = check(lab, "8080")[(8080, "tcp")]
+    assert r["verdict"] != "open" and r["reason"] is None, r
+    assert [e["path"] for e in lab.internet.requests_log("ifconfig")] == ["/port/8080"]
+    control = [e["path"] for e in lab.internet.requests_log("portchecker")]
+    assert len(control) == 1 and control[0].startswith("/api/me/") and control[0] != "/api/me/8080"
+    assert any("Control port" in e for e in r["evidence"]), r
 
 
 # --------------------------------------------------------------------------- outbound
@@ -292,6 +406,7 @@ def test_ipv6_port_is_firewalled_until_the_router_allows_it_then_open(lab_factor
     firewall page), the same test finds it open. The prober is the project's probe server,
     asked over IPv6 from the host's stable address, dialling that address back."""
     lab = lab_factory("home", ipv6=True)
+    use_probe_server(lab)
     first = check(lab, "18443", "--ipv6")[(18443, "tcp")]
     assert first["verdict"] == "firewalled", first
     assert first["address"] == lab.host_ipv6
@@ -307,6 +422,7 @@ def test_under_cgnat_ipv6_is_the_way_in(lab_factory: Any) -> None:
     """IPv4 is stuck behind the ISP's CGNAT; the same port is reachable over IPv6 once the
     router allows it — what the CGNAT advice promises, tested end to end."""
     lab = lab_factory("cgnat", ipv6=True)
+    use_probe_server(lab)
     v4 = check(lab, "18443")[(18443, "tcp")]
     assert v4["verdict"] == "upstream-nat", v4
     lab.allow_inbound_v6(18443)
@@ -315,10 +431,11 @@ def test_under_cgnat_ipv6_is_the_way_in(lab_factory: Any) -> None:
 
 
 def test_ipv6_test_on_a_line_without_ipv6_says_so(lab_factory: Any) -> None:
-    lab = lab_factory("home")                     # IPv4 only: its config names no IPv6 prober
+    lab = lab_factory("home")                     # IPv4 only
+    lab.write_config(endpoints_override={"port_check_v6": []})
     out = lab.tool("ports", "check", "18443", "--ipv6", "--json", timeout=60)
     assert out.returncode == 2 and "port_check_v6 is empty" in out.stderr, out.stderr
-    lab.write_config(endpoints_override={"port_check_v6": [f"ddnsw+https://[{plan.PROBE_V6}]"]})
+    lab.write_config()                            # the defaults name an IPv6 prober, as shipped
     out = lab.tool("ports", "check", "18443", "--ipv6", "--json", timeout=60)
     assert out.returncode == 0, out.stderr
     (result,) = json.loads(out.stdout)

@@ -134,6 +134,34 @@ def test_dual_stack_update_publishes_a_and_aaaa(lab_factory) -> None:  # type: i
     assert {r["result"] for r in again} == {"unchanged"} and all(r["previous"] == f"{v4},{v6}" for r in again)
 
 
+def test_a_dns_echo_answering_the_other_family_or_lying_never_gets_published(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11: the DNS echo answers an IPv6 address to the IPv4 question (and an IPv4 one
+    to the IPv6 question): those answers are discarded, the honest sources decide. Then it
+    lies about both families while only one HTTPS echo is left for IPv6: one honest voice
+    against one lying voice is no quorum, so the AAAA record is left alone — nothing wrong
+    is published."""
+    from tests.lab.services.dnsecho import LIE_V4, LIE_V6
+
+    lab = lab_factory("home", ipv6=True)
+    v4, v6 = lab.expected_public_ipv4, lab.host_ipv6
+    host = dict(dyndns2_host(lab), ipv6=True)
+    lab.write_config(hosts=[host])
+    lab.internet.set_fault("dns-echo", "wrong-family")
+    code, (result,), _, err = update_json(lab)
+    assert code == 0 and result["result"] == "updated" and result["sent"] == f"{v4},{v6}", (result, err)
+    assert lab.internet.lookup(host["hostname"]) == [v4]
+    assert lab.internet.lookup(host["hostname"], "AAAA") == [v6]
+
+    lab.internet.set_fault("dns-echo", "wrong-ip")
+    lab.internet.stop_service("echo2")
+    lab.internet.set_record(host["hostname"], "A", [OLD_ADDRESS])
+    code, (result,), _, err = update_json(lab)
+    assert result["sent"] == v4 and LIE_V4 not in json.dumps(result), result
+    assert lab.internet.lookup(host["hostname"], "AAAA") == [v6]          # left alone, not the lie
+    assert lab.internet.lookup(host["hostname"]) == [v4], (result, err)    # echo1 + STUN outvote the DNS lie
+    assert "IPv6 address is uncertain" in result["message"], result
+
+
 def test_wrong_credentials_fail_clearly_once_and_watch_does_not_retry(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     lab = home
     bad_duck = duckdns_host(lab, token="00000000-0000-4000-8000-000000000000")

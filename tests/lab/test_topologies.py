@@ -303,8 +303,10 @@ def test_lab_config_points_only_at_lab_services(lab_home) -> None:  # type: igno
                 host = entry.rsplit("@", 1)[1]
             else:                                   # "host:port" or a bare address
                 host = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
-            address = ipaddress.ip_address(host.strip("[]"))
-            assert any(address in net for net in lab_nets), f"endpoints.{key}: {entry} is not a lab service"
+            # a lab service name (A and AAAA in the lab's own zone) or a lab address
+            for text in plan.SERVICE_NAMES.get(host or "", (host,)):
+                address = ipaddress.ip_address((text or "").strip("[]"))
+                assert any(address in net for net in lab_nets), f"endpoints.{key}: {entry} is not a lab service"
 
 
 def test_lab_tool_runs_the_real_cli_in_the_host_namespace(lab_home) -> None:  # type: ignore[no-untyped-def]

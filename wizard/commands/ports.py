@@ -32,6 +32,19 @@ VERDICT_STYLE = {"open": "green", "not-forwarded": "yellow", "isp-blocked": "red
                  "upstream-nat": "red", "unknown": "magenta", "blocked": "red"}
 
 
+def reason_words(reason: str | None, retry_after_s: float | None) -> str | None:
+    """The engine's code for "no prober answered" (checks/probers.py AnswerCode) in words."""
+    later = f", try again in {retry_after_s:.0f} s" if retry_after_s else ", try again later"
+    return {
+        "rate-limited": f"could not ask: rate limited{later} (or add a second prober to [endpoints] port_check)",
+        "prober-silent": f"could not ask: the prober did not answer (over its limit, or down){later}",
+        "no-udp-prober": ("UDP can only be tested by a prober that sends UDP: the project's probe server. "
+                          "Run `ddns-wizard probe-server` on a machine outside your network and add "
+                          "\"ddnsw+https://HOST\" to [endpoints] port_check"),
+        "no-prober-answered": "no outside prober answered (see the evidence)",
+    }.get(reason or "")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ports_command", metavar="ACTION", required=True)
     check = sub.add_parser(
@@ -98,7 +111,8 @@ def _progress_enabled(args: argparse.Namespace) -> bool:
 def check_json(results: Sequence["PortResult"]) -> list[dict[str, Any]]:
     """The ``ports check --json`` list (DESIGN.md: port, protocol, verdict, evidence; plus fix)."""
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "evidence": list(r.evidence),
-             "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped}
+             "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped,
+             "reason": r.reason, "retry_after_s": r.retry_after_s}
             for r in results]
 
 
@@ -116,7 +130,8 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
         return _run_check_v6(args, config, specs)
     if not config.endpoints.port_check:
         raise UsageError("[endpoints] port_check is empty: the inbound test needs an outside prober "
-                         "(an echoip URL with {port}, or ddnsw+https://HOST for `ddns-wizard probe-server`)")
+                         "(an echoip URL with {port}, portchecker+https://portchecker.io, or ddnsw+https://HOST "
+                         "for `ddns-wizard probe-server`)")
     ledger = MappingLedger()
     report: "PortCheckReport | None" = None
     try:
@@ -176,7 +191,8 @@ V6_VERDICT_STYLE = {"open": "green", "firewalled": "yellow", "no-ipv6": "red", "
 def check_v6_json(results: Sequence[Any]) -> list[dict[str, Any]]:
     """``ports check --ipv6 --json``: port, protocol, verdict, address, evidence, fix."""
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "address": r.address,
-             "evidence": list(r.evidence), "fix": r.fix} for r in results]
+             "evidence": list(r.evidence), "fix": r.fix, "reason": r.reason, "retry_after_s": r.retry_after_s}
+            for r in results]
 
 
 def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
@@ -212,9 +228,14 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
     style = styles.get(result.verdict, "white")
     out.print()
     out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{words[result.verdict]}[/]")
+    why = reason_words(getattr(result, "reason", None), getattr(result, "retry_after_s", None))
+    if why:
+        out.print(f"  [{style}]{escape(why)}[/]")
     for sentence in result.evidence:
         out.print(f"  • {escape(sentence)}")
-    if result.verdict != "open" and result.fix:
+    said = result.verdict == "unknown" and getattr(result, "reason", None) in (
+        "rate-limited", "prober-silent", "no-udp-prober")      # the reason line above says what to do
+    if result.verdict != "open" and result.fix and not said:
         out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
 
 

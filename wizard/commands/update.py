@@ -126,6 +126,10 @@ def _print_human(run_result, redactor) -> None:  # type: ignore[no-untyped-def]
                 console.print(f"Note: {problem}", markup=False)
     else:
         console.print("Public address: unknown", markup=False)
+    for source in public.sources:       # an answer of the wrong family or no public address: said, not counted
+        if source.error and "discarded" in source.error:
+            console.print(f"Discarded: IPv{source.family} {source.method} {source.endpoint}: "
+                          f"{redactor.text(source.error)}", markup=False)
     styles = {"updated": "green", "unchanged": "cyan", "error": "bold red"}
     table = Table(show_header=True, header_style="bold", expand=False)
     for col in ("hostname", "provider", "result", "DNS had", "sent", "code"):

@@ -5,7 +5,10 @@
   as a recursive resolver would answer);
 - TXT ``o-o.myaddr.l.google.com`` -> the querier's address;
 - anything else: REFUSED.
-Faults: "timeout" (drop queries), "servfail", "wrong-ip" (answer LIE_ADDRESS).
+Faults: "timeout" (drop queries), "servfail", "wrong-ip" (answer LIE_ADDRESS of the
+querier's family), "wrong-family" (answer an address of the *other* family: LIE_V6 to
+an IPv4 querier — as an AAAA record to OpenDNS's A question, or in the TXT — and
+LIE_V4 to an IPv6 querier).
 """
 
 from __future__ import annotations
@@ -67,11 +70,14 @@ class DnsEcho:
         ip = querier
         if self.fault == "wrong-ip":
             ip = LIE_V6 if ":" in querier else LIE_V4
+        elif self.fault == "wrong-family":
+            ip = LIE_V4 if ":" in querier else LIE_V6
         family_type = dns.rdatatype.AAAA if ":" in ip else dns.rdatatype.A
         qname, qtype, qclass = question.name, question.rdtype, question.rdclass
         response.flags |= dns.flags.AA
         if qname == _OPENDNS and qclass == dns.rdataclass.IN:
-            if qtype == family_type:
+            if qtype == family_type or (self.fault == "wrong-family"
+                                        and qtype in (dns.rdatatype.A, dns.rdatatype.AAAA)):
                 response.answer.append(dns.rrset.from_text(qname, 0, "IN", family_type, ip))
         elif qname == _CLOUDFLARE:
             if qclass != dns.rdataclass.CH:

@@ -13,6 +13,8 @@ Control API (HTTP over the Unix socket ``control_socket``):
 - ``GET|POST /cloudflare/zones`` (``{name}``: a further zone, e.g. an IDN one, below the lab zone)
 - ``POST /cloudflare/tokens`` ``{token, perms: [zone:read|dns:read|dns:edit], zones: [ids]|null}``
 - fault ``"agent-refused"`` for dyndns2: ``good 127.0.0.1`` for every host, nothing written
+- ``PUT /ratelimit/{name}`` body ``{"window_s": 60, "over_limit": "429"|"drop", "reset": true}``
+  -> the port checker model's limit knobs (``ifconfig``; see portcheckers.py)
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .dnsupdate import Authority
 from .echo import build_echo_app
 from .emulators import build_cloudflare, build_duckdns, build_dyndns2
 from .httpcommon import HttpsService, ServiceState, _Server
+from .portcheckers import EchoipModel, PortcheckerModel
 
 
 class _DnsEchoService:
@@ -71,6 +74,13 @@ def build_services(config: dict[str, Any]) -> dict[str, Any]:
         if name in spec:
             state = ServiceState(name)
             services[name] = HttpsService(state, build_echo_app(state), spec[name]["addresses"], 443, cert, key)
+    for name, model in (("ifconfig", EchoipModel), ("portchecker", PortcheckerModel)):
+        if name in spec:
+            state = ServiceState(name)
+            app = model(state)
+            service = HttpsService(state, app, spec[name]["addresses"], 443, cert, key)
+            service.model = app  # type: ignore[attr-defined]
+            services[name] = service
     if "allports" in spec:
         services["allports"] = AllPorts(ServiceState("allports"), spec["allports"]["address"], spec["allports"]["port"])
     if "dns-echo" in spec:
@@ -134,6 +144,13 @@ def build_control(services: dict[str, Any]) -> Starlette:
             return JSONResponse([])
         return JSONResponse(list(entries))
 
+    async def ratelimit(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        model = getattr(services.get(name), "model", None)
+        if model is None:
+            return unknown(name)
+        return JSONResponse(model.control(await request.json()))
+
     async def cloudflare_records(request: Request) -> JSONResponse:
         cf = services["cloudflare"].state.cloudflare
         if request.method == "POST":   # seed a record, as made in the dashboard (written to Knot)
@@ -169,6 +186,7 @@ def build_control(services: dict[str, Any]) -> Starlette:
         Route("/cloudflare/records", cloudflare_records, methods=["GET", "POST"]),
         Route("/cloudflare/zones", cloudflare_zones, methods=["GET", "POST"]),
         Route("/cloudflare/tokens", cloudflare_tokens, methods=["POST"]),
+        Route("/ratelimit/{name}", ratelimit, methods=["PUT"]),
     ])
 
 
