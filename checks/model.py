@@ -132,6 +132,9 @@ class NatResult:
     router_wan_ipv4: str | None
     evidence: tuple[str, ...] = ()
     traceroute_hops: tuple[str, ...] = ()
+    # DS-Lite (RFC 6333): IPv4 goes through the ISP's AFTR (carrier-grade NAT, shared), IPv6 is
+    # native. Set with verdict "cgnat" when the router's WAN or the hop after it is in 192.0.0.0/29.
+    ds_lite: bool = False
 
 
 @dataclass(frozen=True)
