@@ -83,6 +83,9 @@ class ProbeSet:
     # () -> the IPv4 default gateway, instantly (no subprocess): lets the router probe start at
     # once instead of after the local probe. None: wait for the local probe.
     quick_gateway: Callable[[], str | None] | None = None
+    # (target, gateway, timeout_s=) -> a sentence when the router itself answers "no route"
+    # (checks.traceroute.gateway_has_no_route), else None.
+    route_check: Callable[..., Awaitable[str | None]] | None = None
 
 
 def proc_default_gateway() -> str | None:
@@ -120,6 +123,7 @@ def default_probes() -> ProbeSet:
         trace_hops=traceroute.trace_hops,
         current_addresses=current_addresses,
         quick_gateway=proc_default_gateway,
+        route_check=traceroute.gateway_has_no_route,
     )
 
 
@@ -140,6 +144,7 @@ class Deadlines:
     router: float = 2.0     # the most telling probe: IGD description + several SOAP calls in threads
     traceroute: float = 1.5
     published: float = 2.0
+    route: float = 0.5      # the router's own "no route" answer (LAN: not scaled)
     # After the network said "no route": how much longer the router probe may run.
     offline_router_grace: float = 0.3
     # After one echo failed with "network/host unreachable" (the network's own word that
@@ -150,10 +155,12 @@ class Deadlines:
     slack: float = 0.25
 
 
-Kind = Literal["local", "http", "http6", "dns", "stun", "router", "trace", "published"]
+Kind = Literal["local", "http", "http6", "dns", "stun", "router", "trace", "published", "route"]
 # Probes that talk to the internet: their waiting depends on what the line has shown so far.
 _OUTSIDE: frozenset[str] = frozenset({"http", "http6", "dns", "stun", "published"})
 DEFAULT_BUDGET_S = 4.0
+# Without an explicit --budget, a line found slow gets this much in all.
+SLOW_LINE_BUDGET_S = 10.0
 
 
 @dataclass
@@ -188,6 +195,7 @@ class _State:
     upnp: UpnpInfo | None = None
     hops: tuple[str, ...] | None = None
     published: dict[str, list[str]] = field(default_factory=dict)
+    no_route: str | None = None      # the router said it has no route to the internet
     records: list[ProbeRecord] = field(default_factory=list)
 
 
@@ -287,14 +295,16 @@ async def run_diagnosis(
     config: Config,
     *,
     on_progress: ProgressCallback | None = None,
-    budget_s: float = 4.0,
+    budget_s: float | None = None,
     client: "httpx.AsyncClient | None" = None,
     probes: ProbeSet | None = None,
     deadlines: Deadlines | None = None,
 ) -> Diagnosis:
     """Run every probe concurrently and return the whole diagnosis.
 
-    Never raises for network trouble; ``budget_s`` bounds the wall time. ``client`` is
+    Never raises for network trouble; ``budget_s`` bounds the wall time. Without one the
+    budget is ``DEFAULT_BUDGET_S`` (4 s), stretched up to ``SLOW_LINE_BUDGET_S`` (10 s) once
+    the line shows itself slow, so a satellite line gets its HTTPS answers. ``client`` is
     used for the HTTP echoes when given (else one is made and closed here);
     ``probes`` and ``deadlines`` default to the real probes and their usual deadlines.
     """
@@ -311,13 +321,17 @@ class _Run:
         self.ep = config.endpoints
         self.probes = probes
         self.dl = deadlines
-        self.budget_s = budget_s
+        # An explicit budget is a hard limit; the default one may stretch on a slow line.
+        self.budget_s = DEFAULT_BUDGET_S if budget_s is None else budget_s
+        self.stretch_to_s = max(self.budget_s, SLOW_LINE_BUDGET_S) if budget_s is None else self.budget_s
         self.client = client
         self.own_client: "httpx.AsyncClient | None" = None
         self.on_progress = on_progress
         self.generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         self.t0 = time.monotonic()
-        self.end = self.t0 + max(0.1, budget_s)
+        self.end = self.t0 + max(0.1, self.budget_s)
+        self.max_end = self.t0 + max(0.1, self.stretch_to_s)
+        self._timeout: asyncio.Timeout | None = None
         self.state = _State()
         self.jobs: dict[asyncio.Task[_Outcome], _Job] = {}
         self.router_started = False
@@ -325,7 +339,7 @@ class _Run:
         self.trace_started = False
         self.no_route_at: float | None = None   # when the network first said "unreachable"
         # --budget 10 gives every probe 2.5x its usual time; a smaller budget caps them instead.
-        self.scale = max(1.0, budget_s / DEFAULT_BUDGET_S)
+        self.scale = max(1.0, self.budget_s / DEFAULT_BUDGET_S)
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -333,7 +347,8 @@ class _Run:
         try:
             await self._start_all()
             try:
-                async with asyncio.timeout_at(asyncio.get_running_loop().time() + self._left()):
+                async with asyncio.timeout_at(asyncio.get_running_loop().time() + self._left()) as cm:
+                    self._timeout = cm
                     await self._wait_for_jobs()
             except TimeoutError:
                 await self._cancel(list(self.jobs), f"stopped: the overall budget of {self.budget_s:g} s ran out",
@@ -355,6 +370,9 @@ class _Run:
         except Exception:  # only a shortcut: the local probe names the gateway anyway
             gateway = None
         if gateway:
+            # First on the wire: routers rate-limit their "unreachable" answers (Linux: a burst of
+            # 5, then one a second per sender), and this is the one that asks for it.
+            self._start_route_check(gateway)
             self._start_router(gateway)
         self._start_stun()
         await asyncio.sleep(0)
@@ -397,6 +415,7 @@ class _Run:
         if not local.ipv6_global and local.gateway_ipv6 is None:
             await self._cancel(self._pending("http6"), "not tried: this host has no global IPv6 address", "skipped")
         if not self.router_started:
+            self._start_route_check(local.gateway_ipv4)
             self._start_router(local.gateway_ipv4)
         return True
 
@@ -412,10 +431,18 @@ class _Run:
                                                "answered", "timeout")
                 else:
                     await self._cancel([task], job.cancel_reason, job.cancel_status)
+        if self.end < self.max_end and self._line_slow() and self._timeout is not None:
+            # The default budget stretches on a slow line: its HTTPS answers need 3-4 round trips.
+            self.end = self.max_end
+            self.budget_s = self.stretch_to_s
+            self._timeout.reschedule(asyncio.get_running_loop().time() + self._left())
         if not self.offline_decided and st.local is not None and not self._any_answer():
             if self.no_route_at is None and self._failed_outright() is not None:
                 self.no_route_at = now
-            if self._every_http_echo_unreachable():
+            if st.no_route:
+                self.offline_decided = True
+                await self._cancel(self._stop_outside(), f"stopped: {st.no_route}", "skipped")
+            elif self._every_http_echo_unreachable():
                 self.offline_decided = True
                 await self._cancel(self._stop_outside(), "stopped: the network has no route to any IP echo "
                                    "service (every one was unreachable)", "skipped")
@@ -428,6 +455,8 @@ class _Run:
                                    f"stopped waiting: {first.endpoint if first else 'an echo'} was unreachable "
                                    f"({first.error if first else 'no route'}) and nothing outside answered "
                                    f"within {self.dl.no_route_silence:g} s after that", "timeout")
+        if self._any_answer() and self._pending("route"):
+            await self._cancel(self._pending("route"), "not needed: the internet answered", "skipped")
         if (self.jobs and all(j.kind == "router" for j in self.jobs.values()) and st.local is not None
                 and not st.local.default_via_vpn and st.local.ipv4 and is_public(st.local.ipv4)
                 and self._any_answer()):
@@ -479,7 +508,7 @@ class _Run:
         upnp = st.upnp or UpnpInfo(available=False, error="the router probe did not run", natpmp_error="not tried")
         nat = decide_nat(local, external, upnp, st.hops)
         findings = build_findings(connectivity, local, external, nat, upnp, published=st.published or None,
-                                  budget_s=self.budget_s)
+                                  budget_s=self.budget_s, no_route=st.no_route)
         return Diagnosis(
             generated_at=self.generated_at,
             duration_ms=_ms(self.t0),
@@ -504,7 +533,7 @@ class _Run:
             # The probe itself may use the whole budget; the runner cuts it at ``normal_s`` while
             # the line answers quickly (see _cutoff_of).
             job.normal_s = job.deadline_s
-            job.deadline_s = max(job.deadline_s, self._left() - self.dl.slack)
+            job.deadline_s = max(job.normal_s, round(self.max_end - time.monotonic() - self.dl.slack, 1))
         job.started = time.monotonic()
         self.jobs[asyncio.ensure_future(_bounded(make, job.deadline_s + self.dl.slack))] = job
 
@@ -512,6 +541,15 @@ class _Run:
         self.router_started = True
         j = _Job("router", "upnp", gateway or "SSDP multicast", self.dl.router)
         self._start(j, lambda: self.probes.probe_router(gateway, budget_s=max(0.1, j.deadline_s - 0.1)))
+
+    def _start_route_check(self, gateway: str | None) -> None:
+        check = self.probes.route_check
+        target = traceroute_target(self.config)
+        ip = parse_ip(target) if target else None
+        if check is None or not gateway or ip is None or ip.version != 4:
+            return
+        j = _Job("route", "route-check", f"{target} via {gateway}", self.dl.route)
+        self._start(j, lambda: check(str(ip), gateway, timeout_s=j.deadline_s))
 
     def _start_stun(self) -> None:
         if self.ep.stun:
@@ -574,7 +612,18 @@ class _Run:
             "router": self._record_router,
             "trace": self._record_trace,
             "published": self._record_published,
+            "route": self._record_route,
         }[job.kind](job, out, forced)
+
+    def _record_route(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        said = out.value if isinstance(out.value, str) and forced is None else None
+        self.state.no_route = said
+        if said:
+            self._emit(ProbeRecord("route-check", job.target, "error", out.ms, "", said))
+        else:
+            self._emit(ProbeRecord("route-check", job.target, forced or ("ok" if out.status == "ok" else out.status),
+                                   out.ms, "no \"no route\" answer from the router" if forced is None else "",
+                                   out.error if forced or out.status != "ok" else None))
 
     def _record_local(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         info = out.value if isinstance(out.value, LocalInfo) else None

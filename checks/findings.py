@@ -127,7 +127,8 @@ def _ipv6_fix_line(local: LocalInfo) -> str | None:
     )
 
 
-def _offline(local: LocalInfo, upnp: UpnpInfo, external: ExternalInfo, budget_s: float | None) -> Finding:
+def _offline(local: LocalInfo, upnp: UpnpInfo, external: ExternalInfo, budget_s: float | None,
+             no_route: str | None = None) -> Finding:
     if local.interface is not None and local.ipv4 is None and not local.ipv6_global:
         detail = (f"This host has no IP address on {local.interface}: the network did not give it one "
                   "(DHCP), so nothing outside can be reached from it.")
@@ -146,9 +147,11 @@ def _offline(local: LocalInfo, upnp: UpnpInfo, external: ExternalInfo, budget_s:
     else:
         router = ("Your router answers on the local network, but n" if (upnp.found or upnp.natpmp_available)
                   else "N")
-        no_route = [s for s in external.sources if not s.value and "unreachable" in (s.error or "").lower()]
+        unreachable = [s for s in external.sources if not s.value and "unreachable" in (s.error or "").lower()]
         if no_route:
-            why = (f" The network itself reported that it has no route: {no_route[0].endpoint} was "
+            why = f" The network itself reported that it has no route: {no_route}."
+        elif unreachable:
+            why = (f" The network itself reported that it has no route: {unreachable[0].endpoint} was "
                    "unreachable (typical of a router whose internet connection is down).")
         else:
             within = f" within {budget_s:g} s" if budget_s else ""
@@ -174,11 +177,13 @@ def build_findings(
     *,
     published: Mapping[str, Sequence[str]] | None = None,
     budget_s: float | None = None,
+    no_route: str | None = None,
 ) -> tuple[Finding, ...]:
     """Every finding for this diagnosis, the most serious first. Pure: no I/O.
 
     ``published`` (optional): configured hostname -> the addresses DNS serves for it now;
-    ``budget_s``: the time the diagnosis had (named when nothing answered within it).
+    ``budget_s``: the time the diagnosis had (named when nothing answered within it);
+    ``no_route``: the router's own word that it has no route to the internet.
     """
     out: list[Finding] = []
     online = connectivity != "offline"
@@ -186,7 +191,7 @@ def build_findings(
     wan = nat.router_wan_ipv4
 
     if connectivity == "offline":
-        out.append(_offline(local, upnp, external, budget_s))
+        out.append(_offline(local, upnp, external, budget_s, no_route))
     elif connectivity == "limited":
         answered = sorted({s.method for s in external.sources if s.value})
         failed = sorted({s.method for s in external.sources if not s.value} - set(answered))

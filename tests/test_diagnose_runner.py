@@ -116,17 +116,17 @@ class FakeNet:
         return replace(ps, **replace_fields)
 
 
-async def hang(*_: Any) -> Any:
+async def hang(*_: Any, **__: Any) -> Any:
     await asyncio.sleep(3600)
 
 
-async def diagnose(net: FakeNet, *, budget_s: float = 4.0, config: Config = CONFIG,
+async def diagnose(net: FakeNet, *, budget_s: float | None = 4.0, config: Config = CONFIG,
                    progress: list[ProbeRecord] | None = None, **kw: Any) -> Any:
     # The outer wait_for turns a runner that ignores its budget into a failure, not a hung suite.
     return await asyncio.wait_for(
         run_diagnosis(config, probes=net.probes(), budget_s=budget_s, client=object(),  # type: ignore[arg-type]
                       on_progress=progress.append if progress is not None else None, **kw),
-        timeout=budget_s + 5)
+        timeout=(budget_s or 10.0) + 5)
 
 
 def record(d: Any, name: str) -> list[ProbeRecord]:
@@ -255,6 +255,35 @@ async def test_every_http_echo_unreachable_stops_waiting_for_stun_and_traceroute
     (offline,) = [f for f in d.findings if f.id == "offline"]
     assert "192.168.1.1" in offline.detail and "router answers" in offline.detail
     assert "no route" in offline.detail
+
+
+async def test_the_router_saying_no_route_is_offline_at_once() -> None:
+    net = FakeNet(public=None, upnp=UpnpInfo(available=False, found=False, error="no IGD"))
+    net.overrides.update(http=hang, dns=hang, stun=hang)
+    asked: list[tuple[str, str]] = []
+
+    async def route_check(target: str, gateway: str, *, timeout_s: float) -> str:
+        asked.append((target, gateway))
+        return f'your router {gateway} answered "network unreachable": it has no route to the internet'
+
+    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=net.probes(route_check=route_check,
+                                                                       quick_gateway=lambda: "192.168.1.1"),
+                                             client=object(), budget_s=30), 10)  # type: ignore[arg-type]
+    assert asked == [("11.1.0.10", "192.168.1.1")]
+    assert d.connectivity == "offline" and d.duration_ms < 2000
+    (offline,) = [f for f in d.findings if f.id == "offline"]
+    assert "192.168.1.1" in offline.detail and "no route" in offline.detail
+    assert record(d, "route-check")[0].status == "error"
+
+
+async def test_a_route_check_without_an_answer_never_holds_up_a_working_line() -> None:
+    net = FakeNet()
+    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=net.probes(route_check=hang,
+                                                                       quick_gateway=lambda: "192.168.1.1"),
+                                             client=object()), 10)  # type: ignore[arg-type]
+    assert d.connectivity == "online"
+    assert d.duration_ms < 400
+    assert record(d, "route-check")[0].status == "skipped"
 
 
 async def test_refusals_are_not_evidence_of_no_route() -> None:
@@ -408,6 +437,20 @@ async def test_a_slow_line_is_online_with_a_slow_line_finding() -> None:
     (slow,) = [f for f in d.findings if f.id == "slow-line"]
     assert "800 ms" in slow.detail and "3–4 round trips" in slow.detail
     assert d.nat.verdict == "nat"
+
+
+@pytest.mark.parametrize("budget", [None, 4.0])
+async def test_the_default_budget_stretches_on_a_slow_line_an_explicit_one_does_not(budget: float | None) -> None:
+    """1.5 s round trips: the HTTPS echoes need 4.5 s. Without --budget the 4 s default stretches
+    (the line showed itself slow); --budget 4 is the user's limit and is kept."""
+    d = await diagnose(_slow_net(1.5), budget_s=budget)
+    assert "slow-line" in [f.id for f in d.findings]
+    if budget is None:
+        assert d.connectivity == "online"
+        assert 4500 <= d.duration_ms < 10_000
+    else:
+        assert d.connectivity == "limited"
+        assert d.duration_ms < 4600
 
 
 async def test_a_line_just_under_half_a_second_is_not_called_slow() -> None:
