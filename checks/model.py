@@ -22,7 +22,11 @@ ProbeStatus = Literal["ok", "error", "timeout", "skipped"]
 Connectivity = Literal["online", "limited", "offline"]
 NatVerdictName = Literal["none", "nat", "double-nat", "cgnat", "unknown"]
 Severity = Literal["ok", "info", "warning", "error"]
-PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "upstream-nat", "unknown"]
+PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "blocked-or-not-forwarded", "upstream-nat",
+                          "unknown"]
+# What the port test did on the router: nothing, a mapping made for the test and removed
+# again, or one left in place as a lasting forward (--keep).
+PortMappingKind = Literal["none", "temporary", "kept"]
 Port6VerdictName = Literal["open", "firewalled", "no-ipv6", "unknown"]
 OutboundVerdictName = Literal["open", "blocked", "unknown"]
 VerifyVerdictName = Literal["ok", "propagating", "wrong-ip", "nxdomain", "no-answer", "unknown"]
@@ -157,6 +161,7 @@ class PortResult:
     fix: str = ""
     service_was_listening: bool = False   # tested an existing service rather than our listener
     upnp_mapped: bool = False
+    mapping: PortMappingKind = "none"
 
 
 @dataclass(frozen=True)
