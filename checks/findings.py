@@ -237,8 +237,13 @@ def build_findings(
         ))
     elif v == "nat" and online:
         if upnp.available:
-            how = ("Your router offers UPnP, so the wizard can create the forward for you "
-                   "(`ddns-wizard ports check PORT --upnp`), or you can add it in the router's web page.")
+            how = ("Your router offers UPnP, so the wizard can create a lasting forward for you "
+                   "(`ddns-wizard upnp add PORT`, or `ddns-wizard ports check PORT --upnp --keep` to test it "
+                   "and keep it), or you can add it in the router's web page.")
+        elif upnp.natpmp_available:
+            how = ("Your router offers NAT-PMP, so the wizard can create the forward for you and test it "
+                   "(`ddns-wizard ports check PORT --upnp --keep`; NAT-PMP forwards expire after a week unless "
+                   "renewed), or you can add a lasting one in the router's web page.")
         else:
             how = (f"Add the forward in your router's web page (usually http://{local.gateway_ipv4 or 'your-router'}/, "
                    "under 'Port forwarding', 'Virtual server' or 'NAT').")
@@ -254,6 +259,21 @@ def build_findings(
                 "Forward the service's port to it, then test from outside: `ddns-wizard ports check PORT`.",
                 "Point your DDNS name at the public address and keep it updated (`ddns-wizard watch`).",
             ]),
+        ))
+    elif v == "cgnat" and nat.ds_lite:
+        fixes = [line for line in (ipv6_line,) if line] + [
+            "Ask your ISP for a \"full\" or \"native\" IPv4 line (dual stack instead of DS-Lite): many switch "
+            "on request, sometimes for a fee.",
+            _TUNNEL, _VPN_EXIT]
+        out.append(Finding(
+            "cgnat", "error", "DS-Lite: your IPv4 is shared with other customers, your IPv6 is your own",
+            "Your line is DS-Lite (RFC 6333): your router sends IPv4 inside IPv6 to the ISP's AFTR, a "
+            "carrier-grade NAT shared by many customers"
+            + (f" (the internet sees {ext4})" if ext4 else "")
+            + ". Nobody on the internet can open an IPv4 connection to you, and no port forward on your "
+            "router changes that. IPv6 is native: your devices hold public IPv6 addresses, reachable once "
+            "the router's IPv6 firewall lets a port in.",
+            _bullets(fixes),
         ))
     elif v == "cgnat":
         fixes = [line for line in (ipv6_line,) if line] + [_ASK_ISP, _TUNNEL, _VPN_EXIT]
@@ -454,7 +474,9 @@ def _ipv6_finding(local: LocalInfo, external: ExternalInfo, verdict: str) -> Fin
         detail = (
             f"This host has the global IPv6 address {addr.address} on {addr.interface}. IPv6 needs no NAT: "
             "the address is yours and reachable from the internet once the firewalls allow it"
-            + (", so it works even though IPv4 is blocked by the NAT in front of you." if blocked_v4 else ".")
+            + (", so it can work even though IPv4 is blocked by the NAT in front of you — once the router's "
+               "IPv6 firewall lets the port in; test it from outside (`ddns-wizard ports check PORT --ipv6`) "
+               "before relying on it." if blocked_v4 else ".")
         )
         if external.ipv6 and external.ipv6 != addr.address:
             detail += (f" Outside services see {external.ipv6}, a temporary privacy address used for outgoing "

@@ -1071,6 +1071,22 @@ async def describe_kept(m: CreatedMapping) -> str:
             f"(a DHCP reservation for {m.internal_host} in the router) so the forward keeps pointing at it.")
 
 
+async def keep_forward(mapper: Mapper, port: int, protocol: Protocol, internal_host: str) -> str:
+    """Make a lasting forward of ``port`` to ``internal_host`` (the wizard's "keep this forward").
+
+    The same lease rules as ``--keep``; returns the sentence for the user (what was made, for
+    how long, how to remove it). Raises MappingError when the router refuses or the port is
+    already forwarded to another device."""
+    ledger = MappingLedger()
+    state, detail, _ = await _map_one(mapper, ledger, port, protocol, internal_host, 0, keep=True)
+    if state == "existing":
+        return detail
+    if state != "created":
+        raise MappingError(detail)
+    (made,) = ledger.release_kept()
+    return await describe_kept(made)
+
+
 async def run_port_check(
     specs: Sequence[PortSpec],
     *,
