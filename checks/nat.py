@@ -327,9 +327,11 @@ def decide_nat(
     # --- 6. addresses that show the ISP's NAT by themselves: the router's WAN or the next hop ---
     ds_lite = in_ds_lite_range(wan) or in_ds_lite_range(nxt)
     if ds_lite:
-        say_path()
-        where = (f"Your router's WAN address {wan}" if in_ds_lite_range(wan)
-                 else f"The hop after your router, {nxt},")
+        if in_ds_lite_range(wan):
+            say_path()
+            where = f"Your router's WAN address {wan}"
+        else:
+            where = f"Traceroute ({path.shown if path else nxt}): the hop after your router, {nxt},"
         evidence.append(
             f"{where} is DS-Lite's (RFC 6333): your line carries IPv4 inside IPv6 to the ISP's AFTR, "
             "which translates it for many customers at once"
