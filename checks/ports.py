@@ -1041,10 +1041,16 @@ async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: P
 
 
 def _lease_words(seconds: int) -> str:
+    """A lease as people say it: routers report what is left (604799 s is "7 days")."""
     if seconds <= 0:
         return "permanent"
-    days, rest = divmod(seconds, 86400)
-    return f"{days} days" if days and not rest else f"{seconds} s"
+    if seconds >= 86400 - 60:
+        days = round(seconds / 86400)
+        return f"{days} day{'s' if days != 1 else ''}"
+    if seconds >= 3600 - 60:
+        hours = round(seconds / 3600)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{seconds} s"
 
 
 async def describe_kept(m: CreatedMapping) -> str:

@@ -794,3 +794,11 @@ def test_cli_without_prober_is_a_usage_error(tmp_path, capsys: pytest.CaptureFix
     cfg.write_text("[endpoints]\nport_check = []\n")
     assert main(["--config", str(cfg), "ports", "check", "8080"]) == 2
     assert "port_check is empty" in capsys.readouterr().err
+
+
+def test_leases_read_as_people_say_them() -> None:
+    """Routers report what is left of a lease: 604799 s is still "7 days" to a person."""
+    from checks.ports import _lease_words
+
+    assert [_lease_words(s) for s in (0, 604800, 604799, 86400, 7190, 300)] == [
+        "permanent", "7 days", "7 days", "1 day", "2 hours", "300 s"]
