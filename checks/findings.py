@@ -51,11 +51,11 @@ def _slow_line(external: ExternalInfo) -> Finding | None:
         return None
     fastest = min((s for s in external.sources if s.value and s.ms > 0),
                   key=lambda s: s.ms if s.method in ("dns", "stun") else s.ms / 3)
-    how = (f"the fastest answer ({fastest.method} {fastest.endpoint}) took {fastest.ms / 1000:.2f} s"
+    how = (f"the fastest, from {fastest.method} {fastest.endpoint}, took {fastest.ms / 1000:.2f} s"
            + ("" if fastest.method in ("dns", "stun") else ", about three round trips"))
     return Finding(
         "slow-line", "warning", f"Your line is slow: about {rtt / 1000:.1f} s per round trip",
-        f"Answers from the internet take about {rtt:.0f} ms per round trip ({how}); a typical wired line "
+        f"Answers from the internet take about {rtt:.0f} ms per round trip: {how}. A typical wired line "
         "needs 10–50 ms. Satellite links in geostationary orbit (600 ms and more) and congested mobile "
         "networks look like this. Hosting still works, but everyone who connects pays this delay on "
         "every exchange: a web page over HTTPS needs 3–4 round trips before the first byte "
@@ -288,11 +288,14 @@ def build_findings(
             _bullets(fixes),
         ))
     elif v == "double-nat":
+        # A public "WAN" here is a claim the outside contradicted (a stale or configured value):
+        # never name it as the address to forward to.
+        real_wan = wan if wan and not is_public(wan) else None
         fixes = [
             "Put the ISP's modem-router in bridge mode (sometimes called 'modem only' or 'IP passthrough'), "
             "so your own router gets the public address.",
             "Or, in the ISP box, put your router's WAN address"
-            + (f" ({wan})" if wan else "")
+            + (f" ({real_wan})" if real_wan else " (see your router's status page)")
             + " in the DMZ (exposed host), or forward the same port on both boxes.",
             "If there is no second box in your home, the NAT in front of you is your ISP's: then the "
             "CGNAT remedies apply. " + _ASK_ISP,
@@ -300,12 +303,18 @@ def build_findings(
         if ipv6_line:
             fixes.append(ipv6_line)
         fixes.append(_TUNNEL)
+        if wan and real_wan is None:
+            detail = (f"Your router claims {wan} as its internet-side address, but the internet sees {ext4 or 'another'}"
+                      " and the path shows a private router in front of yours: another device translates "
+                      "addresses a second time (the router's claim is stale or configured). A port forward on "
+                      "your router alone will not let anyone in.")
+        else:
+            detail = ("Your router's own internet side is private"
+                      + (f" ({wan})" if wan else "")
+                      + ": another device in front of it translates addresses a second time. A port forward on "
+                      "your router alone will not let anyone in.")
         out.append(Finding(
-            "double-nat", "warning", "Two NATs sit between this host and the internet",
-            "Your router's own internet side is private"
-            + (f" ({wan})" if wan else "")
-            + ": another device in front of it translates addresses a second time. A port forward on "
-            "your router alone will not let anyone in.",
+            "double-nat", "warning", "Two NATs sit between this host and the internet", detail,
             _bullets(fixes),
         ))
     elif v == "unknown" and online:

@@ -88,7 +88,7 @@ import urllib.parse
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
 
-from .addresses import parse_ip
+from .addresses import is_public, parse_ip
 from .config import Endpoints
 from .errors import UsageError
 from .listener import ListenState, NonceListener, banner_has_nonce, new_nonce, open_listener
@@ -756,7 +756,10 @@ def isp_block_fix(port: int, protocol: str) -> str:
 
 def upstream_nat_fix(nat: NatResult) -> str:
     if nat.verdict == "double-nat":
-        wan = nat.router_wan_ipv4 or "your router's WAN address"
+        claimed = nat.router_wan_ipv4
+        # A public "WAN" under double NAT is a claim the outside contradicted: not the one to forward to.
+        wan = (claimed if claimed and not is_public(claimed)
+               else "your router's WAN address (its status page shows it)")
         return (
             "Another router sits in front of yours (usually the ISP's modem-router). Put that box in "
             "bridge/modem mode, or forward the port on it too (to your router's WAN address "

@@ -240,3 +240,13 @@ def test_offline_with_a_no_route_error_says_the_network_reported_it() -> None:
                                                        "network unreachable (no route to the service)", 3.0),))
     f = by_id(build_findings("offline", HOME, e, NatResult("unknown", None), NO_ROUTER, budget_s=4.0), "offline")
     assert "no route" in f.detail and "--budget" not in f.detail
+
+
+def test_double_nat_behind_a_router_claiming_a_public_wan_never_names_the_claim_to_forward_to() -> None:
+    e = ext(("http", "https://e1/", "23.128.64.30"), ("dns", "opendns", "23.128.64.30"))
+    f = by_id(build_findings("online", HOME, e, NatResult("double-nat", "23.128.64.99"), ROUTER), "double-nat")
+    assert "claims 23.128.64.99" in f.detail and "23.128.64.30" in f.detail
+    assert "23.128.64.99" not in f.fix and "status page" in f.fix
+    private = by_id(build_findings("online", HOME, AGREED, NatResult("double-nat", "192.168.100.2"), ROUTER),
+                    "double-nat")
+    assert "(192.168.100.2)" in private.fix
