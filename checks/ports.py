@@ -783,10 +783,9 @@ def _open_evidence(ev: PortEvidence, kept: str | None, maps: RouterMaps) -> tupl
         return [kept], ""
     command = keep_command(ev.port, ev.protocol, maps) or f"ddns-wizard ports check {ev.label} --upnp --keep"
     return ([f"Open for the test: it went through the mapping this test made, which was removed again, so "
-             f"{ev.label} is closed now. To keep it open, make it a lasting forward: `{command}` (or a "
-             "forward in the router's web page), for this machine's fixed LAN address."],
-            f"Make the forward last: `{command}`, and give this machine a fixed LAN address (a DHCP "
-            "reservation) so the forward keeps pointing at it. ")
+             f"{ev.label} is closed now."],
+            f"Make the forward last: `{command}` (or a forward in the router's web page), and give this "
+            "machine a fixed LAN address (a DHCP reservation) so the forward keeps pointing at it. ")
 
 
 def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
