@@ -1208,7 +1208,12 @@ async def run_port_check(
             async with sem:
                 return await probe(listener)
 
-        *answers, trace = await asyncio.gather(*(bounded(l) for l in all_listeners), hops())
+        trace_task = asyncio.ensure_future(hops())
+        try:
+            answers = list(await asyncio.gather(*(bounded(l) for l in all_listeners)))
+            trace = await _trace_if_needed(trace_task, answers[:len(targets)])
+        finally:
+            trace_task.cancel()
         if trace is not None and facts.hops is None:
             facts = replace(facts, hops=trace)
         answer_of = dict(zip((id(l) for l in all_listeners), answers))
@@ -1248,6 +1253,21 @@ async def run_port_check(
                            mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
                            evidence=tuple(target_ev), leftovers=tuple(ledger.leftovers),
                            prober_errors=prober_errors)
+
+
+async def _trace_if_needed(trace: "asyncio.Future[tuple[str, ...] | None]",
+                           answers: Sequence[ProbeAnswer | None]) -> tuple[str, ...] | None:
+    """The path only matters for a port that did not get in: when every tested port was
+    reached, the traceroute (slow where hops stay silent) is not waited for."""
+    if answers and all(a is not None and a.outcome == "reached" for a in answers):
+        trace.cancel()
+        return None
+    try:
+        return await trace
+    except asyncio.CancelledError:
+        if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            raise
+        return None
 
 
 async def _forwards_the_router_lists(facts: NetworkFacts, targets: Sequence[NonceListener], local_ip: str | None,
