@@ -40,10 +40,17 @@ CASES: dict[str, dict[str, Any]] = {
     "cgnat-v6": dict(topology="cgnat", ipv6=True),
     "offline": dict(topology="offline"),
     "home-lossy": dict(topology="home", latency_ms=40, loss_pct=15),
+    # issue 11: a satellite-like line, DS-Lite, double NAT without UPnP, a router claiming a wrong WAN
+    "home-800ms": dict(topology="home", latency_ms=800),
+    "ds-lite": dict(topology="ds-lite"),
+    "double-nat-no-upnp": dict(topology="double-nat", upnp=False),
+    "double-nat-claim": dict(topology="double-nat", router_ext_ip=plan.CLAIMED_WAN_IP),
 }
 EXPECTED = {"public": "none", "home": "nat", "home-no-upnp": "nat", "double-nat": "double-nat",
-            "cgnat": "cgnat", "cgnat-v6": "cgnat", "offline": None, "home-lossy": "nat"}
-TARGET_S = {"home": 1.5, "home-lossy": 4.0, "offline": 2.0}
+            "cgnat": "cgnat", "cgnat-v6": "cgnat", "offline": None, "home-lossy": "nat",
+            "home-800ms": "nat", "ds-lite": "cgnat", "double-nat-no-upnp": "double-nat",
+            "double-nat-claim": "double-nat"}
+TARGET_S = {"home": 1.5, "home-lossy": 4.0, "offline": 2.0, "home-800ms": 10.0}
 
 
 # As installed, Python modules are byte-compiled; this checkout's environment sets

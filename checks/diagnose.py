@@ -10,18 +10,27 @@ Order of events::
     all done, or the budget spent ──► summarize, decide_nat, build_findings ──► Diagnosis
 
 A probe that raises, hangs or returns garbage becomes that probe's error record;
-it never stops the others.  Waiting is cut short where the answer is already
-known, so a dead network is reported in well under two seconds:
+it never stops the others.  "Offline" needs evidence (issue 11), so a slow line is
+never called offline:
 
-- no route at all (no IPv4 or IPv6 default route): nothing else is started;
-- every HTTP and DNS echo failed outright (refused, unreachable; not a timeout),
-  or nothing outside answered within ``Deadlines.offline_decision`` (1 s; a
-  working line answers STUN/DNS in a few hundred ms even at 80 ms RTT and 15 %
-  loss, and a dead uplink mostly shows as silence because routers rate-limit
-  ICMP errors): the outside probes are stopped, the router probe gets a short grace;
-- traceroute only runs when it could change the NAT verdict (online, and the
-  router did not report a usable WAN address): where hops are silent it is slow,
-  and its worker thread cannot be cancelled (the process would wait for it at exit).
+- no route at all (no IPv4 or IPv6 default route), or no address (an interface
+  with neither an IPv4 nor a global IPv6 address): nothing else is started;
+- the network says there is no route: every HTTP echo failed with "network/host
+  unreachable" (ICMP from a router without an uplink), or one did and nothing
+  else answered within ``Deadlines.no_route_silence`` (routers rate-limit those
+  ICMP errors, so the rest mostly stay silent): the outside probes are stopped,
+  the router probe gets a short grace;
+- otherwise only silence for the whole budget is "offline": until something
+  answers, no outside probe is cut before the budget ends.
+
+Each probe's deadline scales with the budget (``--budget 10`` gives every probe
+2.5× its usual time), and once the line is known to be slow (its first answers
+took more than ``SLOW_LINE_MS``; a satellite or congested mobile line at 700–1000
+ms needs 3–4 s for one HTTPS echo) the outside probes may use the whole budget.
+Traceroute only runs when it could change the NAT verdict (online, and the router
+did not report a WAN address the outside confirms): where hops are silent it is
+slow, and its worker thread cannot be cancelled (the process would wait for it at
+exit).
 
 The probe functions are injected (``ProbeSet``) so tests run the real runner
 against fakes; ``default_probes()`` wires the real ones lazily.
@@ -39,7 +48,7 @@ from urllib.parse import urlsplit
 from . import __version__
 from .addresses import is_public, parse_ip
 from .config import Config
-from .findings import build_findings
+from .findings import SLOW_LINE_MS, build_findings, line_rtt_ms
 from .model import (
     Connectivity,
     Diagnosis,
@@ -74,6 +83,9 @@ class ProbeSet:
     # () -> the IPv4 default gateway, instantly (no subprocess): lets the router probe start at
     # once instead of after the local probe. None: wait for the local probe.
     quick_gateway: Callable[[], str | None] | None = None
+    # (target, gateway, timeout_s=) -> a sentence when the router itself answers "no route"
+    # (checks.traceroute.gateway_has_no_route), else None.
+    route_check: Callable[..., Awaitable[str | None]] | None = None
 
 
 def proc_default_gateway() -> str | None:
@@ -111,6 +123,7 @@ def default_probes() -> ProbeSet:
         trace_hops=traceroute.trace_hops,
         current_addresses=current_addresses,
         quick_gateway=proc_default_gateway,
+        route_check=traceroute.gateway_has_no_route,
     )
 
 
@@ -123,22 +136,31 @@ class Deadlines:
     """
 
     local: float = 1.0
+    # The outside probes' usual deadlines (at the default budget; scaled with it, and
+    # stretched to the whole budget on a slow line or while nothing has answered yet).
     http: float = 2.5
     dns: float = 2.0
     stun: float = 1.5
     router: float = 2.0     # the most telling probe: IGD description + several SOAP calls in threads
     traceroute: float = 1.5
     published: float = 2.0
-    # After every echo failed outright: how much longer the router probe may run.
+    route: float = 0.5      # the router's own "no route" answer (LAN: not scaled)
+    # After the network said "no route": how much longer the router probe may run.
     offline_router_grace: float = 0.3
-    # When nothing outside has answered this long after the outside probes started, the
-    # network is declared down and the rest is not waited for (offline must come fast).
-    offline_decision: float = 1.0
+    # After one echo failed with "network/host unreachable" (the network's own word that
+    # it has no route), silence this long from everything else means the network is down.
+    # Longer than any working line's first answer (a 1000 ms round trip plus set-up).
+    no_route_silence: float = 2.0
     # Slack on top of a probe's own timeout before the runner stops waiting for it.
     slack: float = 0.25
 
 
-Kind = Literal["local", "http", "http6", "dns", "stun", "router", "trace", "published"]
+Kind = Literal["local", "http", "http6", "dns", "stun", "router", "trace", "published", "route"]
+# Probes that talk to the internet: their waiting depends on what the line has shown so far.
+_OUTSIDE: frozenset[str] = frozenset({"http", "http6", "dns", "stun", "published"})
+DEFAULT_BUDGET_S = 4.0
+# Without an explicit --budget, a line found slow gets this much in all.
+SLOW_LINE_BUDGET_S = 10.0
 
 
 @dataclass
@@ -146,8 +168,9 @@ class _Job:
     kind: Kind
     name: str              # ProbeRecord name
     target: str
-    deadline_s: float
+    deadline_s: float      # the probe's own timeout (outside probes: what is left of the budget)
     started: float = 0.0
+    normal_s: float = 0.0  # outside probes: cut after this long while the line looks fast
     cutoff: float | None = None     # monotonic time after which the runner cancels it
     cancel_reason: str = ""
     cancel_status: ProbeStatus = "skipped"
@@ -172,6 +195,7 @@ class _State:
     upnp: UpnpInfo | None = None
     hops: tuple[str, ...] | None = None
     published: dict[str, list[str]] = field(default_factory=dict)
+    no_route: str | None = None      # the router said it has no route to the internet
     records: list[ProbeRecord] = field(default_factory=list)
 
 
@@ -271,14 +295,16 @@ async def run_diagnosis(
     config: Config,
     *,
     on_progress: ProgressCallback | None = None,
-    budget_s: float = 4.0,
+    budget_s: float | None = None,
     client: "httpx.AsyncClient | None" = None,
     probes: ProbeSet | None = None,
     deadlines: Deadlines | None = None,
 ) -> Diagnosis:
     """Run every probe concurrently and return the whole diagnosis.
 
-    Never raises for network trouble; ``budget_s`` bounds the wall time. ``client`` is
+    Never raises for network trouble; ``budget_s`` bounds the wall time. Without one the
+    budget is ``DEFAULT_BUDGET_S`` (4 s), stretched up to ``SLOW_LINE_BUDGET_S`` (10 s) once
+    the line shows itself slow, so a satellite line gets its HTTPS answers. ``client`` is
     used for the HTTP echoes when given (else one is made and closed here);
     ``probes`` and ``deadlines`` default to the real probes and their usual deadlines.
     """
@@ -295,19 +321,25 @@ class _Run:
         self.ep = config.endpoints
         self.probes = probes
         self.dl = deadlines
-        self.budget_s = budget_s
+        # An explicit budget is a hard limit; the default one may stretch on a slow line.
+        self.budget_s = DEFAULT_BUDGET_S if budget_s is None else budget_s
+        self.stretch_to_s = max(self.budget_s, SLOW_LINE_BUDGET_S) if budget_s is None else self.budget_s
         self.client = client
         self.own_client: "httpx.AsyncClient | None" = None
         self.on_progress = on_progress
         self.generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         self.t0 = time.monotonic()
-        self.end = self.t0 + max(0.1, budget_s)
+        self.end = self.t0 + max(0.1, self.budget_s)
+        self.max_end = self.t0 + max(0.1, self.stretch_to_s)
+        self._timeout: asyncio.Timeout | None = None
         self.state = _State()
         self.jobs: dict[asyncio.Task[_Outcome], _Job] = {}
         self.router_started = False
         self.offline_decided = False
-        self.trace_considered = False
-        self.quick_at = float("inf")     # when silence from outside means "offline"
+        self.trace_started = False
+        self.no_route_at: float | None = None   # when the network first said "unreachable"
+        # --budget 10 gives every probe 2.5x its usual time; a smaller budget caps them instead.
+        self.scale = max(1.0, self.budget_s / DEFAULT_BUDGET_S)
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -315,7 +347,8 @@ class _Run:
         try:
             await self._start_all()
             try:
-                async with asyncio.timeout_at(asyncio.get_running_loop().time() + self._left()):
+                async with asyncio.timeout_at(asyncio.get_running_loop().time() + self._left()) as cm:
+                    self._timeout = cm
                     await self._wait_for_jobs()
             except TimeoutError:
                 await self._cancel(list(self.jobs), f"stopped: the overall budget of {self.budget_s:g} s ran out",
@@ -337,6 +370,9 @@ class _Run:
         except Exception:  # only a shortcut: the local probe names the gateway anyway
             gateway = None
         if gateway:
+            # First on the wire: routers rate-limit their "unreachable" answers (Linux: a burst of
+            # 5, then one a second per sender), and this is the one that asks for it.
+            self._start_route_check(gateway)
             self._start_router(gateway)
         self._start_stun()
         await asyncio.sleep(0)
@@ -345,14 +381,13 @@ class _Run:
 
             self.own_client = self.client = make_client(timeout_s=self.dl.http)
         self._start_echoes()
-        self.quick_at = time.monotonic() + self.dl.offline_decision
 
     async def _wait_for_jobs(self) -> None:
         while self.jobs:
             now = time.monotonic()
-            wake = [j.cutoff for j in self.jobs.values() if j.cutoff is not None]
-            if not self.offline_decided and now < self.quick_at:
-                wake.append(self.quick_at)
+            wake = [c for c in (self._cutoff_of(j) for j in self.jobs.values()) if c is not None]
+            if not self.offline_decided and self.no_route_at is not None:
+                wake.append(self.no_route_at + self.dl.no_route_silence)
             timeout = max(0.0, min(wake) - now) if wake else None
             done, _ = await asyncio.wait(list(self.jobs), timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             local_arrived = False
@@ -372,9 +407,15 @@ class _Run:
             self.offline_decided = True
             await self._cancel(list(self.jobs), "not tried: this host has no route to the internet", "skipped")
             return False
+        if _no_address_at_all(local):
+            self.offline_decided = True
+            await self._cancel(list(self.jobs), "not tried: this host has no address to reach the internet from",
+                               "skipped")
+            return False
         if not local.ipv6_global and local.gateway_ipv6 is None:
             await self._cancel(self._pending("http6"), "not tried: this host has no global IPv6 address", "skipped")
         if not self.router_started:
+            self._start_route_check(local.gateway_ipv4)
             self._start_router(local.gateway_ipv4)
         return True
 
@@ -382,38 +423,67 @@ class _Run:
         """Stop waiting where the answer is already known (see the module docstring)."""
         st = self.state
         now = time.monotonic()
-        for task in [t for t, j in self.jobs.items() if j.cutoff is not None and j.cutoff <= now]:
-            job = self.jobs[task]
-            await self._cancel([task], job.cancel_reason, job.cancel_status)
-        if not self.offline_decided and st.local is not None:
-            if self._outside_failed_outright():
+        for task, job in list(self.jobs.items()):
+            cutoff = self._cutoff_of(job)
+            if cutoff is not None and cutoff <= now and task in self.jobs:
+                if job.kind in _OUTSIDE:
+                    await self._cancel([task], f"no answer within {job.normal_s:g} s, while other services "
+                                               "answered", "timeout")
+                else:
+                    await self._cancel([task], job.cancel_reason, job.cancel_status)
+        if self.end < self.max_end and self._line_slow() and self._timeout is not None:
+            # The default budget stretches on a slow line: its HTTPS answers need 3-4 round trips.
+            self.end = self.max_end
+            self.budget_s = self.stretch_to_s
+            self._timeout.reschedule(asyncio.get_running_loop().time() + self._left())
+        if not self.offline_decided and st.local is not None and not self._any_answer():
+            if self.no_route_at is None and self._failed_outright() is not None:
+                self.no_route_at = now
+            if st.no_route:
                 self.offline_decided = True
-                await self._cancel(self._stop_outside(),
-                                   "stopped: every echo service failed outright, the network is down", "skipped")
-            elif now >= self.quick_at and not self._any_answer():
-                # A working line answers STUN or DNS within a few hundred ms even at 80 ms RTT and
-                # 15 % loss (STUN retransmits at 0/100/200/400 ms, to two servers). Silence this long
-                # means the path is down: routers rate-limit ICMP errors, so a dead uplink mostly
-                # shows as silence, not as errors.
+                await self._cancel(self._stop_outside(), f"stopped: {st.no_route}", "skipped")
+            elif self._every_http_echo_unreachable():
+                self.offline_decided = True
+                await self._cancel(self._stop_outside(), "stopped: the network has no route to any IP echo "
+                                   "service (every one was unreachable)", "skipped")
+            elif self.no_route_at is not None and now >= self.no_route_at + self.dl.no_route_silence:
+                # The network said "unreachable" once (routers rate-limit those ICMP errors, so the
+                # rest mostly stay silent) and nothing answered since: no route, the network is down.
                 self.offline_decided = True
                 first = self._failed_outright()
                 await self._cancel(self._stop_outside(),
-                                   f"stopped waiting: nothing outside answered within {self.dl.offline_decision:g} s"
-                                   + (f" and {first.endpoint} failed ({first.error})" if first else ""), "timeout")
+                                   f"stopped waiting: {first.endpoint if first else 'an echo'} was unreachable "
+                                   f"({first.error if first else 'no route'}) and nothing outside answered "
+                                   f"within {self.dl.no_route_silence:g} s after that", "timeout")
+        if self._any_answer() and self._pending("route"):
+            await self._cancel(self._pending("route"), "not needed: the internet answered", "skipped")
         if (self.jobs and all(j.kind == "router" for j in self.jobs.values()) and st.local is not None
                 and not st.local.default_via_vpn and st.local.ipv4 and is_public(st.local.ipv4)
                 and self._any_answer()):
             await self._cancel(self._pending("router"), "not needed: this host holds a public address", "skipped")
-        if (not self.trace_considered and st.upnp is not None and st.local is not None
-                and (self.offline_decided or self._any_answer())):
-            self.trace_considered = True
-            target = traceroute_target(self.config)
-            if not self.offline_decided and hops_would_help(st.local, st.upnp):
-                self._start_traceroute()
-            elif self.probes.trace_hops is not None and target:
-                self._emit(ProbeRecord("traceroute", target, "skipped", 0.0, "",
-                                       "not needed: the network is down" if self.offline_decided else
-                                       "not needed: the router reported its WAN address"))
+        if (not self.trace_started and not self.offline_decided and st.upnp is not None
+                and st.local is not None and self._any_answer()
+                and hops_would_help(st.local, st.upnp, self._external_ipv4_so_far())):
+            self.trace_started = True
+            self._start_traceroute()
+
+    def _cutoff_of(self, job: _Job) -> float | None:
+        """When the runner stops waiting for this probe (None: only its own timeout)."""
+        if job.kind not in _OUTSIDE:
+            return job.cutoff
+        if not self._any_answer() or self._line_slow():
+            # Silence is not "offline" before the budget is spent, and a slow line needs it all.
+            return None
+        return job.started + job.normal_s
+
+    def _line_slow(self) -> bool:
+        rtt = line_rtt_ms(self._sources_so_far())
+        return rtt is not None and rtt > SLOW_LINE_MS
+
+    def _external_ipv4_so_far(self) -> str | None:
+        """The IPv4 address most outside answers agree on so far."""
+        values = [s.value for s in self._sources_so_far() if s.value and s.family == 4]
+        return max(set(values), key=values.count) if values else None
 
     def _assemble(self) -> Diagnosis:
         st, ep = self.state, self.ep
@@ -428,9 +498,17 @@ class _Run:
             external = ExternalInfo(None, None, False, tuple(sources), st.mapping_varies,
                                     f"summary failed: {type(exc).__name__}")
         connectivity = connectivity_of(local, sources)
+        target = traceroute_target(self.config)
+        if not self.trace_started and self.probes.trace_hops is not None and target:
+            self._emit(ProbeRecord("traceroute", target, "skipped", 0.0, "",
+                                   "not needed: the network is down" if connectivity == "offline" else
+                                   "not needed: the router reported its WAN address and the outside agrees"
+                                   if st.upnp is not None and (st.upnp.wan_ipv4 or st.upnp.natpmp_wan_ipv4) else
+                                   "not needed: the evidence already decides"))
         upnp = st.upnp or UpnpInfo(available=False, error="the router probe did not run", natpmp_error="not tried")
         nat = decide_nat(local, external, upnp, st.hops)
-        findings = build_findings(connectivity, local, external, nat, upnp, published=st.published or None)
+        findings = build_findings(connectivity, local, external, nat, upnp, published=st.published or None,
+                                  budget_s=self.budget_s, no_route=st.no_route)
         return Diagnosis(
             generated_at=self.generated_at,
             duration_ms=_ms(self.t0),
@@ -450,7 +528,12 @@ class _Run:
         return max(0.01, self.end - time.monotonic())
 
     def _start(self, job: _Job, make: Callable[[], Awaitable[Any]]) -> None:
-        job.deadline_s = min(job.deadline_s, self._left())
+        job.deadline_s = min(job.deadline_s * self.scale, self._left())
+        if job.kind in _OUTSIDE:
+            # The probe itself may use the whole budget; the runner cuts it at ``normal_s`` while
+            # the line answers quickly (see _cutoff_of).
+            job.normal_s = job.deadline_s
+            job.deadline_s = max(job.normal_s, round(self.max_end - time.monotonic() - self.dl.slack, 1))
         job.started = time.monotonic()
         self.jobs[asyncio.ensure_future(_bounded(make, job.deadline_s + self.dl.slack))] = job
 
@@ -458,6 +541,15 @@ class _Run:
         self.router_started = True
         j = _Job("router", "upnp", gateway or "SSDP multicast", self.dl.router)
         self._start(j, lambda: self.probes.probe_router(gateway, budget_s=max(0.1, j.deadline_s - 0.1)))
+
+    def _start_route_check(self, gateway: str | None) -> None:
+        check = self.probes.route_check
+        target = traceroute_target(self.config)
+        ip = parse_ip(target) if target else None
+        if check is None or not gateway or ip is None or ip.version != 4:
+            return
+        j = _Job("route", "route-check", f"{target} via {gateway}", self.dl.route)
+        self._start(j, lambda: check(str(ip), gateway, timeout_s=j.deadline_s))
 
     def _start_stun(self) -> None:
         if self.ep.stun:
@@ -489,7 +581,10 @@ class _Run:
         trace = self.probes.trace_hops
         if trace is None or not target:
             return
-        j = _Job("trace", "traceroute", target, self.dl.traceroute)
+        # Hops answer one after another: on a slow line each needs more than a round trip.
+        rtt = line_rtt_ms(self._sources_so_far())
+        per_hop_s = 1.5 * rtt / 1000 if rtt else 0.0
+        j = _Job("trace", "traceroute", target, max(self.dl.traceroute, 4 * per_hop_s))
 
         async def run_trace() -> tuple[str, ...] | None:
             address = await _resolve_v4(target)
@@ -517,7 +612,18 @@ class _Run:
             "router": self._record_router,
             "trace": self._record_trace,
             "published": self._record_published,
+            "route": self._record_route,
         }[job.kind](job, out, forced)
+
+    def _record_route(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        said = out.value if isinstance(out.value, str) and forced is None else None
+        self.state.no_route = said
+        if said:
+            self._emit(ProbeRecord("route-check", job.target, "error", out.ms, "", said))
+        else:
+            self._emit(ProbeRecord("route-check", job.target, forced or ("ok" if out.status == "ok" else out.status),
+                                   out.ms, "no \"no route\" answer from the router" if forced is None else "",
+                                   out.error if forced or out.status != "ok" else None))
 
     def _record_local(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         info = out.value if isinstance(out.value, LocalInfo) else None
@@ -641,19 +747,29 @@ class _Run:
     def _any_answer(self) -> bool:
         return any(s.value for s in self._sources_so_far())
 
-    def _outside_failed_outright(self) -> bool:
-        """Every HTTP and DNS echo is back, none answered, and none merely timed out."""
+    def _every_http_echo_unreachable(self) -> bool:
+        """Every IPv4 HTTP echo is back, none answered, each with "network/host unreachable":
+        the network's own word that it has no route (a router without an uplink)."""
         st = self.state
-        echo = list(st.http.values()) + list(st.dns.values())
-        if not echo or self._pending("http", "dns") or len(echo) < len(self.ep.ip_echo) + len(self.ep.dns_echo):
+        if not self.ep.ip_echo or self._pending("http") or len(st.http) < len(self.ep.ip_echo):
             return False
-        if self._any_answer():
-            return False
-        return all(_source_status(s) == "error" for s in echo)
+        return all(_no_route_error(s) for s in st.http.values())
 
     def _failed_outright(self) -> ExternalSource | None:
-        """An echo that failed for a network reason (not a timeout, not name resolution)."""
+        """An echo that failed because the network has no route to it (ICMP unreachable)."""
         for s in self._sources_so_far():
-            if _source_status(s) == "error" and not _resolution_error(s.error):
+            if _no_route_error(s):
                 return s
         return None
+
+
+def _no_route_error(src: ExternalSource) -> bool:
+    """The source failed with "network/host unreachable" (not a timeout, refusal or bad name)."""
+    low = (src.error or "").lower()
+    return not src.value and ("unreachable" in low or "no route" in low) and not _resolution_error(src.error)
+
+
+def _no_address_at_all(local: LocalInfo) -> bool:
+    """An interface carries the default route but holds neither IPv4 nor global IPv6 (DHCP failed)."""
+    return (local.interface is not None and local.ipv4 is None and not local.ipv6_global
+            and local.gateway_ipv6 is None)

@@ -7,7 +7,8 @@ detail and the fix.
 Stable ids: ``offline``, ``limited-connectivity``, ``public-address``,
 ``port-forward-possible``, ``cgnat``, ``double-nat``, ``nat-unknown``, ``no-upnp``,
 ``upnp-no-wan``, ``ip-disagreement``, ``dns-interception``, ``vpn-default-route``,
-``symmetric-nat``, ``ipv6-available``, ``private-ip-published``, ``exposed-service``.
+``symmetric-nat``, ``ipv6-available``, ``private-ip-published``, ``exposed-service``,
+``slow-line``.
 The one-line answer every view shows first is checks.summary.hosting_verdict.
 """
 
@@ -20,6 +21,7 @@ from .risky import risky_service
 from .model import (
     Connectivity,
     ExternalInfo,
+    ExternalSource,
     Finding,
     Ipv6Address,
     LocalInfo,
@@ -29,6 +31,44 @@ from .model import (
 )
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+
+# A line whose first answers take longer than this is slow (satellite, congested mobile).
+SLOW_LINE_MS = 500.0
+
+
+def line_rtt_ms(sources: Sequence[ExternalSource]) -> float | None:
+    """The line's round trip as the fastest answer shows it, or None when nothing answered.
+
+    A DNS or STUN answer is one round trip; an HTTPS echo needs about three (TCP, TLS,
+    the request), so its time counts a third."""
+    times = [s.ms if s.method in ("dns", "stun") else s.ms / 3 for s in sources if s.value and s.ms > 0]
+    return min(times) if times else None
+
+
+def _slow_line(external: ExternalInfo) -> Finding | None:
+    rtt = line_rtt_ms(external.sources)
+    if rtt is None or rtt <= SLOW_LINE_MS:
+        return None
+    fastest = min((s for s in external.sources if s.value and s.ms > 0),
+                  key=lambda s: s.ms if s.method in ("dns", "stun") else s.ms / 3)
+    how = (f"the fastest, from {fastest.method} {fastest.endpoint}, took {fastest.ms / 1000:.2f} s"
+           + ("" if fastest.method in ("dns", "stun") else ", about three round trips"))
+    return Finding(
+        "slow-line", "warning", f"Your line is slow: about {rtt / 1000:.1f} s per round trip",
+        f"Answers from the internet take about {rtt:.0f} ms per round trip: {how}. A typical wired line "
+        "needs 10–50 ms. Satellite links in geostationary orbit (600 ms and more) and congested mobile "
+        "networks look like this. Hosting still works, but everyone who connects pays this delay on "
+        "every exchange: a web page over HTTPS needs 3–4 round trips before the first byte "
+        f"(about {4 * rtt / 1000:.0f} s here), SSH typing lags, and games or calls are hardly usable. "
+        "The DDNS updates themselves are not affected.",
+        _bullets([
+            "If the line is normally fast, look for what loads it right now (uploads, backups, other "
+            "devices) or for a weak mobile signal, and run the diagnosis again later.",
+            "For hosting, prefer a wired line or a low-orbit satellite service (tens of ms); keep what "
+            "you serve light, and give clients generous timeouts.",
+            "Give this tool more time on such a line: `ddns-wizard diagnose --budget 15`.",
+        ]),
+    )
 
 # Camera web interfaces on ports that checks.risky leaves out because other things use them too;
 # a UPnP mapping to them on a home network is nearly always a camera or DVR that opened it.
@@ -87,8 +127,17 @@ def _ipv6_fix_line(local: LocalInfo) -> str | None:
     )
 
 
-def _offline(local: LocalInfo, upnp: UpnpInfo) -> Finding:
-    if local.gateway_ipv4 is None:
+def _offline(local: LocalInfo, upnp: UpnpInfo, external: ExternalInfo, budget_s: float | None,
+             no_route: str | None = None) -> Finding:
+    if local.interface is not None and local.ipv4 is None and not local.ipv6_global:
+        detail = (f"This host has no IP address on {local.interface}: the network did not give it one "
+                  "(DHCP), so nothing outside can be reached from it.")
+        fix = _bullets([
+            "Check the cable or Wi-Fi connection; reconnect, or renew the address (DHCP) in the network settings.",
+            "If other devices on this network work, restart this computer's network connection; if none do, "
+            "restart the router.",
+        ])
+    elif local.gateway_ipv4 is None:
         detail = ("This host has no default route: it is not connected to any network that leads "
                   "to the internet" + (f" ({local.error})" if local.error else "") + ".")
         fix = _bullets([
@@ -98,8 +147,18 @@ def _offline(local: LocalInfo, upnp: UpnpInfo) -> Finding:
     else:
         router = ("Your router answers on the local network, but n" if (upnp.found or upnp.natpmp_available)
                   else "N")
+        unreachable = [s for s in external.sources if not s.value and "unreachable" in (s.error or "").lower()]
+        if no_route:
+            why = f" The network itself reported that it has no route: {no_route}."
+        elif unreachable:
+            why = (f" The network itself reported that it has no route: {unreachable[0].endpoint} was "
+                   "unreachable (typical of a router whose internet connection is down).")
+        else:
+            within = f" within {budget_s:g} s" if budget_s else ""
+            why = (f" Nothing came back{within}, not even an error. If your line is very slow (satellite, "
+                   "a weak mobile signal), give it more time: `ddns-wizard diagnose --budget 30`.")
         detail = (f"{router}othing on the internet answered: no IP echo service, no DNS echo, no STUN "
-                  f"server. The default gateway is {local.gateway_ipv4}.")
+                  f"server. The default gateway is {local.gateway_ipv4}." + why)
         fix = _bullets([
             f"Open your router's status page (usually http://{local.gateway_ipv4}/) and check that its "
             "internet (WAN) connection is up.",
@@ -117,10 +176,14 @@ def build_findings(
     upnp: UpnpInfo,
     *,
     published: Mapping[str, Sequence[str]] | None = None,
+    budget_s: float | None = None,
+    no_route: str | None = None,
 ) -> tuple[Finding, ...]:
     """Every finding for this diagnosis, the most serious first. Pure: no I/O.
 
-    ``published`` (optional): configured hostname -> the addresses DNS serves for it now.
+    ``published`` (optional): configured hostname -> the addresses DNS serves for it now;
+    ``budget_s``: the time the diagnosis had (named when nothing answered within it);
+    ``no_route``: the router's own word that it has no route to the internet.
     """
     out: list[Finding] = []
     online = connectivity != "offline"
@@ -128,7 +191,7 @@ def build_findings(
     wan = nat.router_wan_ipv4
 
     if connectivity == "offline":
-        out.append(_offline(local, upnp))
+        out.append(_offline(local, upnp, external, budget_s, no_route))
     elif connectivity == "limited":
         answered = sorted({s.method for s in external.sources if s.value})
         failed = sorted({s.method for s in external.sources if not s.value} - set(answered))
@@ -154,6 +217,10 @@ def build_findings(
         out.append(Finding("limited-connectivity", "warning", "Only part of the internet answered",
                            detail, _bullets(steps)))
 
+    slow = _slow_line(external) if online else None
+    if slow is not None:
+        out.append(slow)
+
     # --- the NAT verdict, as a finding ---
     v = nat.verdict
     ipv6_line = _ipv6_fix_line(local)
@@ -170,8 +237,13 @@ def build_findings(
         ))
     elif v == "nat" and online:
         if upnp.available:
-            how = ("Your router offers UPnP, so the wizard can create the forward for you "
-                   "(`ddns-wizard ports check PORT --upnp`), or you can add it in the router's web page.")
+            how = ("Your router offers UPnP, so the wizard can create a lasting forward for you "
+                   "(`ddns-wizard upnp add PORT`, or `ddns-wizard ports check PORT --upnp --keep` to test it "
+                   "and keep it), or you can add it in the router's web page.")
+        elif upnp.natpmp_available:
+            how = ("Your router offers NAT-PMP, so the wizard can create the forward for you and test it "
+                   "(`ddns-wizard ports check PORT --upnp --keep`; NAT-PMP forwards expire after a week unless "
+                   "renewed), or you can add a lasting one in the router's web page.")
         else:
             how = (f"Add the forward in your router's web page (usually http://{local.gateway_ipv4 or 'your-router'}/, "
                    "under 'Port forwarding', 'Virtual server' or 'NAT').")
@@ -188,6 +260,21 @@ def build_findings(
                 "Point your DDNS name at the public address and keep it updated (`ddns-wizard watch`).",
             ]),
         ))
+    elif v == "cgnat" and nat.ds_lite:
+        fixes = [line for line in (ipv6_line,) if line] + [
+            "Ask your ISP for a \"full\" or \"native\" IPv4 line (dual stack instead of DS-Lite): many switch "
+            "on request, sometimes for a fee.",
+            _TUNNEL, _VPN_EXIT]
+        out.append(Finding(
+            "cgnat", "error", "DS-Lite: your IPv4 is shared with other customers, your IPv6 is your own",
+            "Your line is DS-Lite (RFC 6333): your router sends IPv4 inside IPv6 to the ISP's AFTR, a "
+            "carrier-grade NAT shared by many customers"
+            + (f" (the internet sees {ext4})" if ext4 else "")
+            + ". Nobody on the internet can open an IPv4 connection to you, and no port forward on your "
+            "router changes that. IPv6 is native: your devices hold public IPv6 addresses, reachable once "
+            "the router's IPv6 firewall lets a port in.",
+            _bullets(fixes),
+        ))
     elif v == "cgnat":
         fixes = [line for line in (ipv6_line,) if line] + [_ASK_ISP, _TUNNEL, _VPN_EXIT]
         out.append(Finding(
@@ -201,11 +288,14 @@ def build_findings(
             _bullets(fixes),
         ))
     elif v == "double-nat":
+        # A public "WAN" here is a claim the outside contradicted (a stale or configured value):
+        # never name it as the address to forward to.
+        real_wan = wan if wan and not is_public(wan) else None
         fixes = [
             "Put the ISP's modem-router in bridge mode (sometimes called 'modem only' or 'IP passthrough'), "
             "so your own router gets the public address.",
             "Or, in the ISP box, put your router's WAN address"
-            + (f" ({wan})" if wan else "")
+            + (f" ({real_wan})" if real_wan else " (see your router's status page)")
             + " in the DMZ (exposed host), or forward the same port on both boxes.",
             "If there is no second box in your home, the NAT in front of you is your ISP's: then the "
             "CGNAT remedies apply. " + _ASK_ISP,
@@ -213,12 +303,18 @@ def build_findings(
         if ipv6_line:
             fixes.append(ipv6_line)
         fixes.append(_TUNNEL)
+        if wan and real_wan is None:
+            detail = (f"Your router claims {wan} as its internet-side address, but the internet sees {ext4 or 'another'}"
+                      " and the path shows a private router in front of yours: another device translates "
+                      "addresses a second time (the router's claim is stale or configured). A port forward on "
+                      "your router alone will not let anyone in.")
+        else:
+            detail = ("Your router's own internet side is private"
+                      + (f" ({wan})" if wan else "")
+                      + ": another device in front of it translates addresses a second time. A port forward on "
+                      "your router alone will not let anyone in.")
         out.append(Finding(
-            "double-nat", "warning", "Two NATs sit between this host and the internet",
-            "Your router's own internet side is private"
-            + (f" ({wan})" if wan else "")
-            + ": another device in front of it translates addresses a second time. A port forward on "
-            "your router alone will not let anyone in.",
+            "double-nat", "warning", "Two NATs sit between this host and the internet", detail,
             _bullets(fixes),
         ))
     elif v == "unknown" and online:
@@ -387,7 +483,9 @@ def _ipv6_finding(local: LocalInfo, external: ExternalInfo, verdict: str) -> Fin
         detail = (
             f"This host has the global IPv6 address {addr.address} on {addr.interface}. IPv6 needs no NAT: "
             "the address is yours and reachable from the internet once the firewalls allow it"
-            + (", so it works even though IPv4 is blocked by the NAT in front of you." if blocked_v4 else ".")
+            + (", so it can work even though IPv4 is blocked by the NAT in front of you — once the router's "
+               "IPv6 firewall lets the port in; test it from outside (`ddns-wizard ports check PORT --ipv6`) "
+               "before relying on it." if blocked_v4 else ".")
         )
         if external.ipv6 and external.ipv6 != addr.address:
             detail += (f" Outside services see {external.ipv6}, a temporary privacy address used for outgoing "

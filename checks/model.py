@@ -22,7 +22,11 @@ ProbeStatus = Literal["ok", "error", "timeout", "skipped"]
 Connectivity = Literal["online", "limited", "offline"]
 NatVerdictName = Literal["none", "nat", "double-nat", "cgnat", "unknown"]
 Severity = Literal["ok", "info", "warning", "error"]
-PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "upstream-nat", "unknown"]
+PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "blocked-or-not-forwarded", "upstream-nat",
+                          "unknown"]
+# What the port test did on the router: nothing, a mapping made for the test and removed
+# again, or one left in place as a lasting forward (--keep).
+PortMappingKind = Literal["none", "temporary", "kept"]
 Port6VerdictName = Literal["open", "firewalled", "no-ipv6", "unknown"]
 OutboundVerdictName = Literal["open", "blocked", "unknown"]
 VerifyVerdictName = Literal["ok", "propagating", "wrong-ip", "nxdomain", "no-answer", "unknown"]
@@ -132,6 +136,9 @@ class NatResult:
     router_wan_ipv4: str | None
     evidence: tuple[str, ...] = ()
     traceroute_hops: tuple[str, ...] = ()
+    # DS-Lite (RFC 6333): IPv4 goes through the ISP's AFTR (carrier-grade NAT, shared), IPv6 is
+    # native. Set with verdict "cgnat" when the router's WAN or the hop after it is in 192.0.0.0/29.
+    ds_lite: bool = False
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,7 @@ class PortResult:
     # rate-limited | prober-silent | no-udp-prober | no-prober-answered; None when one did.
     reason: str | None = None
     retry_after_s: float | None = None    # rate-limited / prober-silent: when asking again makes sense
+    mapping: PortMappingKind = "none"
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,24 @@
 """The NAT verdict: how many address translators sit between this host and the internet.
 
 ``decide_nat`` is pure: it weighs what the other probes found and returns a
-verdict with the evidence as sentences a user can follow.  The signals, strongest
-first:
+verdict with the evidence as sentences a user can follow.  The strongest evidence
+decides, in this order (issue 11):
 
-1. The address this host uses to reach the internet (public, RFC 1918, RFC 6598).
-2. The router's own WAN address, as UPnP IGD or NAT-PMP report it: public means
-   one NAT; 100.64.0.0/10 means the ISP's carrier-grade NAT; RFC 1918 means a
-   second private NAT (or, for 10/8, possibly the ISP's CGNAT — we say both).
-   An IGD that answers but reports no external address (miniupnpd does this when
-   its own WAN is private), or a NAT-PMP "network failure", also means another NAT
-   upstream.
-3. The router's WAN address compared with the address outside services see.
-4. Traceroute hops (weak: ISPs number their own routers from private space too).
+1. **What the outside sees** (the public IPv4 the echo services agree on), next to
+   this host's own address (public, RFC 1918, RFC 6598): a router WAN address the
+   outside confirms is one NAT, whatever else the path looks like.
+2. **The path**: the hop right after the router (traceroute, trusted only when the
+   first hop that answered is our own gateway).  In 100.64.0.0/10 → the ISP's
+   carrier-grade NAT; in DS-Lite's 192.0.0.0/29 → the ISP's AFTR (IPv4 shared,
+   IPv6 native); private (RFC 1918) while the outside sees a public address → a
+   second NAT (for 10/8 we also say that some ISPs number their own routers so).
+3. **What the router claims** (UPnP IGD / NAT-PMP): a WAN in 100.64.0.0/10 or
+   192.0.0.0/29 → carrier NAT; RFC 1918 → a second private NAT (10/8: possibly the
+   ISP's CGNAT — we say both); an IGD without an external address or a NAT-PMP
+   "network failure" → another NAT upstream.  A *public* claim the outside does not
+   see is not believed on its own: with a private hop after the router it was a
+   stale or configured value (miniupnpd's ``ext_ip``) and the verdict is double
+   NAT; with nothing else to go on it is ``unknown`` with both readings.
 
 VPNs are excluded: a default route through a VPN explains a public address that
 differs from the router's, and Tailscale's 100.64.0.0/10 addresses are not CGNAT.
@@ -20,9 +26,14 @@ differs from the router's, and Tailscale's 100.64.0.0/10 addresses are not CGNAT
 
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import dataclass
+
 from .addresses import AddressClass, classify, describe_class, parse_ip
 from .local import is_vpn_interface as _is_vpn_name
 from .model import ExternalInfo, LocalInfo, NatResult, NatVerdictName, UpnpInfo
+
+_DS_LITE_NET = ipaddress.ip_network("192.0.0.0/29")
 
 def is_vpn_interface(name: str | None, local: LocalInfo | None = None) -> bool:
     """A VPN/overlay interface: listed as one by checks.local, or named like one."""
@@ -79,57 +90,103 @@ def upstream_nat_signalled(upnp: UpnpInfo) -> list[str]:
     return out
 
 
-def hops_would_help(local: LocalInfo, upnp: UpnpInfo) -> bool:
-    """Whether traceroute hops could change the verdict (so the runner waits for them)."""
+def in_ds_lite_range(address: str | None) -> bool:
+    """192.0.0.0/29: the addresses DS-Lite (RFC 6333) gives the tunnel between the home
+    router (B4, usually 192.0.0.2) and the ISP's AFTR (192.0.0.1), which does the NAT."""
+    ip = parse_ip(address) if address else None
+    return ip is not None and ip.version == 4 and ip in _DS_LITE_NET
+
+
+def _carrier_address(address: str | None) -> bool:
+    """An address that by itself shows the ISP's NAT: 100.64.0.0/10 or DS-Lite's 192.0.0.0/29."""
+    return _cls(address) is AddressClass.CGNAT or in_ds_lite_range(address)
+
+
+def hops_would_help(local: LocalInfo, upnp: UpnpInfo, external_ipv4: str | None = None, *,
+                    confirm_claim: bool = False) -> bool:
+    """Whether traceroute hops could change the verdict (so the runner waits for them).
+
+    The router's word settles nothing when the outside contradicts it: a router that claims a
+    public WAN address (``external_ipv4`` differs from it) needs the path to be judged.
+    ``confirm_claim``: the outside's view is not known yet (a port check asks it at the same
+    time), so a public claim still needs the path."""
     lcls = _cls(local.ipv4)
     if lcls is AddressClass.PUBLIC and not local.default_via_vpn:
         return False
     wan, _ = router_wan(upnp)
     wcls = _cls(wan)
-    if wcls is AddressClass.PUBLIC or wcls is AddressClass.CGNAT:
+    if wcls is AddressClass.PUBLIC:
+        if external_ipv4 and parse_ip(external_ipv4) is not None:
+            return external_ipv4 != wan
+        return confirm_claim
+    if _carrier_address(wan):
         return False
     if wcls is AddressClass.PRIVATE and wan and not _in_net_10(wan):
         return False
     return True
 
 
-def _hop_evidence(hops: tuple[str, ...], gateway: str | None) -> tuple[str | None, list[str]]:
-    """A hint (``"nat"``, ``"cgnat"``, ``"private-upstream"``) from traceroute hops, with sentences.
+@dataclass(frozen=True)
+class _Path:
+    """What a traceroute shows right after the router."""
 
-    Hops come back without the ones that stayed silent, and routers rate-limit their
-    ICMP replies, so positions are only trusted when the first hop that answered is our
-    own gateway: then the next address is the first router beyond it that answered.
-    """
+    trusted: bool                   # the first hop that answered is our own gateway
+    shown: str                      # "a → b → c" for the evidence
+    next_hop: str | None = None     # the first router after ours that answered
+    carrier_hop: str | None = None  # a 100.64.0.0/10 hop anywhere after our router
+
+    @property
+    def next_cls(self) -> AddressClass | None:
+        return _cls(self.next_hop)
+
+    @property
+    def next_private(self) -> bool:
+        return self.next_cls is AddressClass.PRIVATE
+
+
+def _path(hops: tuple[str, ...], gateway: str | None) -> _Path | None:
+    """Hops come back without the ones that stayed silent, and routers rate-limit their ICMP
+    replies, so positions are only trusted when the first hop that answered is our own
+    gateway: then the next address is the first router beyond it that answered."""
     if not hops:
-        return None, []
+        return None
     shown = " → ".join(h if _cls(h) is not None else "*" for h in hops)
     if gateway is None or hops[0] != gateway:
-        return None, [
-            f"Traceroute ({shown}) got no answer from your router {gateway or ''}".rstrip()
-            + " (routers limit these replies), so its hops are not used."
-        ]
-    after_router = hops[1:]
-    classes = [_cls(h) for h in after_router]
-    cgnat_hops = [h for h, c in zip(after_router, classes) if c is AddressClass.CGNAT]
-    if cgnat_hops:
-        return "cgnat", [
-            f"Traceroute ({shown}) passes {cgnat_hops[0]}, an address from 100.64.0.0/10 (the range "
-            "reserved for carrier-grade NAT) after your router; on its own that is weak evidence."
-        ]
-    if not classes or classes[0] is None:
-        return None, [f"Traceroute ({shown}) shows nothing useful after your router."]
-    if classes[0] is AddressClass.PUBLIC:
-        return "nat", [
-            f"Traceroute ({shown}): the next router after yours, {after_router[0]}, is public, "
-            "so your router's internet side is connected directly to the ISP."
-        ]
-    if classes[0] is AddressClass.PRIVATE:
-        return "private-upstream", [
-            f"Traceroute ({shown}): the next router after yours, {after_router[0]}, is private. That "
-            "is either a second router in your home or the ISP's own internal numbering, which "
-            "traceroute cannot tell apart (weak evidence)."
-        ]
-    return None, [f"Traceroute hops: {shown}."]
+        return _Path(False, shown)
+    after = [h for h in hops[1:] if _cls(h) is not None]
+    carrier = next((h for h in after if _cls(h) is AddressClass.CGNAT), None)
+    return _Path(True, shown, after[0] if after else None, carrier)
+
+
+def _path_sentence(path: _Path, gateway: str | None) -> str:
+    if not path.trusted:
+        return (f"Traceroute ({path.shown}) got no answer from your router {gateway or ''}".rstrip()
+                + " (routers limit these replies), so its hops are not used.")
+    nxt = path.next_hop
+    if nxt is None:
+        return f"Traceroute ({path.shown}) shows nothing useful after your router."
+    if in_ds_lite_range(nxt):
+        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, is in 192.0.0.0/29, the "
+                "range DS-Lite (RFC 6333) uses for the tunnel from your router to the ISP's AFTR, the "
+                "carrier-grade NAT all of the ISP's DS-Lite customers share for IPv4.")
+    cls = path.next_cls
+    if cls is AddressClass.CGNAT:
+        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, is in 100.64.0.0/10, the "
+                "range reserved for carrier-grade NAT (RFC 6598).")
+    if cls is AddressClass.PUBLIC:
+        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, is public, so your "
+                "router's internet side is connected directly to the ISP.")
+    if cls is AddressClass.PRIVATE:
+        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, holds a private "
+                "(RFC 1918) address.")
+    return f"Traceroute ({path.shown}): the next router after yours is {nxt}, {describe_class(cls)}."
+
+
+_TEN_CAVEAT = (
+    "A 10.x address is what many ISP modem-routers use at home, but some ISPs number their "
+    "carrier-grade NAT or their own first router from 10.0.0.0/8 too: if your router's status page "
+    "shows {ext} as its internet (WAN) address, there is only one NAT after all."
+)
 
 
 def decide_nat(
@@ -138,7 +195,10 @@ def decide_nat(
     upnp: UpnpInfo,
     hops: tuple[str, ...] | None,
 ) -> NatResult:
-    """The NAT verdict with its evidence. Pure: no I/O."""
+    """The NAT verdict with its evidence. Pure: no I/O.
+
+    The strongest evidence decides: what the outside sees, then the path (the hop right
+    after the router), then what the router claims about itself."""
     evidence: list[str] = []
     hops_t = tuple(hops or ())
     wan, wan_source = router_wan(upnp)
@@ -149,9 +209,9 @@ def decide_nat(
         is_vpn_interface(local.interface, local) and lcls is not AddressClass.PUBLIC
     )
 
-    def result(verdict: NatVerdictName) -> NatResult:
+    def result(verdict: NatVerdictName, *, ds_lite: bool = False) -> NatResult:
         return NatResult(verdict=verdict, router_wan_ipv4=wan, evidence=tuple(evidence),
-                         traceroute_hops=hops_t)
+                         traceroute_hops=hops_t, ds_lite=ds_lite)
 
     # --- 1. this host's own address ---
     if local.ipv4 is None or lcls is None:
@@ -196,17 +256,30 @@ def decide_nat(
     if not upnp.found and not upnp.natpmp_available and not wan and not upstream:
         evidence.append("Your router does not answer UPnP or NAT-PMP, so it cannot tell us its WAN address.")
 
-    hop_hint, hop_sentences = _hop_evidence(hops_t, local.gateway_ipv4) if hops_t else (None, [])
+    path = _path(hops_t, local.gateway_ipv4) if hops_t else None
+    path_said = False
+
+    def say_path() -> None:
+        nonlocal path_said
+        if path is not None and not path_said:
+            evidence.append(_path_sentence(path, local.gateway_ipv4))
+            path_said = True
+
+    nxt = path.next_hop if path is not None and path.trusted else None
 
     # --- 2. default route through a VPN: judge the router only ---
     if via_vpn:
-        evidence.extend(hop_sentences if hop_hint is not None else [])
+        if nxt is not None:
+            say_path()
         if wcls is AddressClass.PUBLIC:
             evidence.append("Your router itself holds a public address: one NAT between your LAN and the internet.")
             return result("nat")
         if wcls is AddressClass.CGNAT:
             evidence.append("The router's WAN address is in the carrier-grade NAT range.")
             return result("cgnat")
+        if in_ds_lite_range(wan):
+            evidence.append("The router's WAN address is DS-Lite's (192.0.0.0/29): the ISP's AFTR NATs its IPv4.")
+            return result("cgnat", ds_lite=True)
         if wcls is AddressClass.PRIVATE:
             evidence.append("The router's WAN address is private: another NAT sits in front of it.")
             return result("double-nat")
@@ -235,48 +308,99 @@ def decide_nat(
             "and it is not on a VPN interface."
         )
         return result("cgnat")
+    if in_ds_lite_range(local.ipv4):
+        evidence.append(
+            f"{local.ipv4} is in 192.0.0.0/29, the range of a DS-Lite tunnel (RFC 6333): this host is the "
+            "tunnel's end, and its IPv4 traffic leaves through the ISP's carrier-grade NAT (AFTR)."
+        )
+        return result("cgnat", ds_lite=True)
 
     if local.ipv4 is None:
         return result("unknown")
 
-    # --- 5. a private host: what is the router's WAN? ---
-    if wcls is AddressClass.PUBLIC:
-        if ext is None or ext == wan:
-            if ext == wan:
-                evidence.append("The router's WAN address is the public address outside services see: "
-                                "exactly one NAT, your router's.")
-            else:
-                evidence.append("The router's WAN address is public (not confirmed from outside).")
-            return result("nat")
-        evidence.append(
-            f"But outside services see {ext}, not the router's {wan}: something past your router "
-            "translates its traffic again. ISPs that run carrier-grade NAT on public-looking "
-            "addresses do this; a VPN configured on the router itself would look the same."
-        )
-        return result("cgnat")
+    # --- 5. the outside confirms the router's claim: one NAT, whatever the hops look like ---
+    if wcls is AddressClass.PUBLIC and ext == wan:
+        evidence.append("The router's WAN address is the public address outside services see: "
+                        "exactly one NAT, your router's.")
+        return result("nat")
 
+    # --- 6. addresses that show the ISP's NAT by themselves: the router's WAN or the next hop ---
+    ds_lite = in_ds_lite_range(wan) or in_ds_lite_range(nxt)
+    if ds_lite:
+        if in_ds_lite_range(wan):
+            say_path()
+            where = f"Your router's WAN address {wan}"
+        else:
+            where = f"Traceroute ({path.shown if path else nxt}): the hop after your router, {nxt},"
+        evidence.append(
+            f"{where} is DS-Lite's (RFC 6333): your line carries IPv4 inside IPv6 to the ISP's AFTR, "
+            "which translates it for many customers at once"
+            + (f" (yours is seen as {ext})" if ext else "")
+            + ". IPv4 is shared and cannot be forwarded to you; IPv6 is native: your devices hold "
+            "their own public IPv6 addresses, with no NAT in the way."
+        )
+        return result("cgnat", ds_lite=True)
     if wcls is AddressClass.CGNAT:
         evidence.append(
             "100.64.0.0/10 is reserved for carrier-grade NAT (RFC 6598): your ISP shares one public "
             "address among many customers" + (f" (yours is seen as {ext})" if ext else "") + "."
         )
         return result("cgnat")
+    if nxt is not None and _cls(nxt) is AddressClass.CGNAT and wcls is not AddressClass.PRIVATE:
+        say_path()
+        evidence.append(
+            "The router right after yours sits in the carrier-grade NAT range: your ISP translates "
+            "your traffic a second time and shares the public address"
+            + (f" {ext}" if ext else "") + " among many customers."
+        )
+        return result("cgnat")
 
+    # --- 7. the router claims a public WAN the outside does not see: the path decides ---
+    if wcls is AddressClass.PUBLIC:
+        if ext is None:
+            evidence.append("The router's WAN address is public (not confirmed from outside).")
+            return result("nat")
+        evidence.append(
+            f"But outside services see {ext}, not the {wan} your router claims: the claim and the "
+            "outside disagree, and the outside is the stronger evidence."
+        )
+        if nxt is not None and path is not None and path.next_private:
+            say_path()
+            evidence.append(
+                f"With a private router right after yours, the claimed {wan} is not your router's real "
+                "internet-side address (a stale or configured value, e.g. miniupnpd's ext_ip): your router "
+                f"sits behind another NAT, which the outside sees as {ext}. That is double NAT, not "
+                "carrier-grade NAT on the router's word alone."
+            )
+            if _in_net_10(nxt):
+                evidence.append(_TEN_CAVEAT.format(ext=ext))
+            return result("double-nat")
+        if path is not None:
+            say_path()
+        evidence.append(
+            "Two readings fit: your ISP translates again after your router (carrier-grade NAT on "
+            "public-looking addresses, or a VPN running on the router), or the router's claim is stale "
+            "or configured and it may be the only NAT. Your router's status page, or "
+            f"`ddns-wizard ports check PORT` from outside, settles it."
+        )
+        return result("unknown")
+
+    # --- 8. the router admits a private WAN ---
     if wcls is AddressClass.PRIVATE and wan:
         if not _in_net_10(wan):
             evidence.append(
                 f"A private WAN address like {wan} means your router is plugged into another router "
                 "(usually the ISP's modem-router), which translates a second time: double NAT."
             )
-            if hop_hint == "cgnat":
-                evidence.extend(hop_sentences)
+            if path is not None and path.carrier_hop:
+                say_path()
             return result("double-nat")
         # 10/8: a modem-router at home, or the ISP's CGNAT numbered from RFC 1918.
-        evidence.extend(hop_sentences)
-        if hop_hint == "cgnat":
+        say_path()
+        if path is not None and path.trusted and path.carrier_hop:
             evidence.append(
                 f"A 10.x WAN address ({wan}) can be an upstream router at home or the ISP's carrier-grade "
-                "NAT; the 100.64.0.0/10 hop points at the ISP."
+                f"NAT; the 100.64.0.0/10 hop ({path.carrier_hop}) points at the ISP."
             )
             return result("cgnat")
         evidence.append(
@@ -295,23 +419,43 @@ def decide_nat(
 
     if upstream:
         # The router admits it has no public address, but not which kind of NAT sits upstream.
-        evidence.extend(hop_sentences)
-        if hop_hint == "cgnat":
+        say_path()
+        if path is not None and path.trusted and path.carrier_hop:
+            evidence.append(
+                f"The path passes {path.carrier_hop}, in the range reserved for carrier-grade NAT: the NAT "
+                "in front of your router is most likely your ISP's."
+            )
             return result("cgnat")
+        if nxt is not None and path is not None and path.next_private and not _in_net_10(nxt):
+            evidence.append(
+                f"The private router right after yours ({nxt}) is the NAT in front of it: a second router "
+                "in your home (usually the ISP's modem-router), i.e. double NAT."
+            )
+            return result("double-nat")
         evidence.append(
             "That upstream NAT is either a second router in your home (double NAT) or your ISP's "
             "carrier-grade NAT; nothing here tells them apart"
-            + (", but the private hop after your router fits a box in your home better." if hop_hint == "private-upstream"
-               else ".")
+            + (", but the private hop after your router fits a box in your home better."
+               if nxt is not None and path is not None and path.next_private else ".")
         )
         return result("double-nat")
 
-    # --- 6. no word from the router: traceroute is all we have ---
-    evidence.extend(hop_sentences)
-    if hop_hint == "nat":
+    # --- 9. no word from the router: the outside and the path ---
+    say_path()
+    if nxt is not None and _cls(nxt) is AddressClass.PUBLIC:
         return result("nat")
-    if hop_hint == "cgnat":
-        return result("cgnat")
+    if nxt is not None and path is not None and path.next_private:
+        if ext:
+            evidence.append(
+                f"The router after yours holds a private address while the outside sees the public {ext}: "
+                "another NAT sits between your router and the internet (a second router, usually the "
+                "ISP's modem-router): double NAT."
+            )
+            if _in_net_10(nxt):
+                evidence.append(_TEN_CAVEAT.format(ext=ext))
+            return result("double-nat")
+        evidence.append("No outside service answered, so the private hop after your router cannot be weighed.")
+        return result("unknown")
     evidence.append(
         "Without the router's WAN address we cannot tell whether your router is the only NAT."
     )

@@ -52,25 +52,24 @@ The verdict logic (``decide_port``), in order:
 - A pre-existing UDP service that stayed silent → ``unknown``: many UDP services
   (WireGuard) never answer a datagram they do not recognise, so silence proves
   nothing about the path.
-- Not reached, and the control port *was* reached:
-  the control passing shows the path from the internet to this machine works for
-  an arbitrary port, mapped exactly like this one.  With ``--upnp`` both are mapped
-  by the router, so the difference is the port number itself → ``isp-blocked``
-  (forwarded and listening, filtered upstream while the control passes).  Without
-  ``--upnp`` the unmapped control passing means the router lets every port through
-  (DMZ / exposed host, or no NAT at all) → also ``isp-blocked``.  If this port's
-  mapping failed or conflicts while the control's worked → ``not-forwarded``.
-- Not reached, and the control failed too:
-  without ``--upnp`` the control is unmapped, so its failure is expected and
-  carries no information: we cannot know whether the router forwards this port
-  (the common case: it does not, or to another LAN address) → ``not-forwarded``,
-  with the hint that a manual forward to *this* address that still fails needs a
-  ``--upnp`` run to tell an ISP block apart.  With ``--upnp`` both mappings were
-  accepted yet neither works → ``not-forwarded`` too (the router's own firewall
-  drops them, or the ISP filters all inbound), with both explanations.  With
-  ``--upnp`` but no mapping possible (no IGD/NAT-PMP, or the router refused) the
-  run is no better than one without ``--upnp``, and says so; a conflicting
-  mapping (the port forwarded to another LAN host) is reported as such.
+- Not reached (``unreached_verdict``, issue 11): a verdict that names the cause only
+  when the evidence tells a missing forward from a block upstream.  A control port
+  forwarded the same way that gets through (both mapped with ``--upnp``, or neither
+  while the router lets everything in) → ``isp-blocked``.  The router forwards the
+  port to another device (its table says so), or it could not map this port while
+  the control's mapping worked → ``not-forwarded``.  Reset vs drop, where the
+  project's probe server reports which: this port reset exactly like the
+  unforwarded control → ``not-forwarded`` (the router answers unforwarded ports
+  that way); everything else — no router to ask (no UPnP/NAT-PMP/PCP), a forward
+  the router confirms that still lets nothing in, an echoip "false" — is
+  ``blocked-or-not-forwarded``, with both checks (the forward and this machine's
+  firewall; an ISP block) in the fix.  Without ``--upnp`` the router's UPnP table is
+  read (never changed) for a forward to this machine.  Advice names UPnP (or
+  NAT-PMP) only when the router offers it.
+- ``--keep``: the tested ports' own mappings stay as lasting forwards once the test
+  completes (UPnP lease 0, or the longest one the router accepts; NAT-PMP a week);
+  ``PortResult.mapping`` is ``kept``, ``temporary`` (made for the test and removed:
+  an ``open`` then means open *for the test*) or ``none``.
 - Cancellation: Ctrl-C, SIGTERM and SIGHUP cancel the run; every mapping the
   ledger holds — including one whose creation was still in flight — is removed
   in ``finally``.  Unit tests check this against a fake IGD that records its
@@ -90,7 +89,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
 
-from .addresses import parse_ip
+from .addresses import is_public, parse_ip
 from .config import Endpoints
 from .errors import UsageError
 from .listener import ListenState, NonceListener, banner_has_nonce, new_nonce, open_listener
@@ -105,6 +104,10 @@ MappingState = Literal["none", "created", "existing", "conflict", "failed", "una
 
 CONTROL_PORT_RANGE = (40000, 59999)
 TEST_LEASE_S = 300          # short lease: even a SIGKILLed run leaves nothing for long
+# --keep: UPnP asks for a permanent lease (0; miniupnpd turns it into a week), retried with a
+# week where a router refuses 0. NAT-PMP has no permanent lease (0 deletes): a week.
+LONGEST_LEASE_S = 7 * 86400
+KEPT_DESCRIPTION = "ddns-wizard"
 ISP_COMMONLY_BLOCKED = {25, 80, 135, 137, 138, 139, 443, 445}
 MAPPING_DESCRIPTION = "ddns-wizard port test"
 
@@ -180,6 +183,7 @@ class UpnpMapper:
     """Mappings through an IGD client (checks.upnp.IgdClient, or a fake with the same methods)."""
 
     name = "UPnP"
+    keep_lease_s = 0            # permanent (the router may cap it)
 
     def __init__(self, igd: Any) -> None:
         self.igd = igd
@@ -225,12 +229,14 @@ class NatPmpMapper:
     grant another external port than asked."""
 
     name = "NAT-PMP"
+    keep_lease_s = LONGEST_LEASE_S   # NAT-PMP has no permanent lease: 0 would delete
 
     def __init__(self, gateway: str, local_address: str | None,
                  map_fn: Callable[..., Awaitable[Any]] | None = None) -> None:
         self.gateway = gateway
         self._local = local_address
         self._map = map_fn
+        self.lifetimes: dict[tuple[int, str], int] = {}   # (external port, protocol) -> granted s
 
     @property
     def lan_address(self) -> str | None:
@@ -254,7 +260,10 @@ class NatPmpMapper:
         reply = await self._call(protocol, internal_port, external_port, lease_s)
         if not reply.ok:
             raise MappingError(f"NAT-PMP refused: {reply.error or 'no reply'}", code=reply.result_code)
-        return int(reply.external_port or external_port)
+        granted = int(reply.external_port or external_port)
+        if reply.lifetime:
+            self.lifetimes[(granted, protocol)] = int(reply.lifetime)
+        return granted
 
     async def remove(self, external_port: int, protocol: Protocol, internal_port: int) -> None:
         reply = await self._call(protocol, internal_port, 0, 0)
@@ -295,6 +304,8 @@ class CreatedMapping:
     internal_host: str
     internal_port: int
     uncertain: bool = False     # the add call failed in a way that may have created it anyway
+    keep: bool = False          # --keep: left in place when the test completes
+    lease_s: int = TEST_LEASE_S
 
     def describe(self) -> str:
         return (f"{self.mapper.name} mapping {self.external_port}/{self.protocol.upper()} → "
@@ -314,6 +325,12 @@ class MappingLedger:
 
     def record(self, mapping: CreatedMapping) -> None:
         self.created.append(mapping)
+
+    def release_kept(self) -> list[CreatedMapping]:
+        """The test completed: mappings made to keep leave the ledger (they are not removed)."""
+        kept = [m for m in self.created if m.keep and not m.uncertain and m not in self.removed]
+        self.created = [m for m in self.created if m not in kept]
+        return kept
 
     async def remove_all(self, *, timeout_s: float = 5.0) -> None:
         pending = [m for m in self.created if m not in self.removed]
@@ -506,14 +523,55 @@ def _mapping_sentence(ev: PortEvidence, mapper_name: str | None) -> str | None:
     return f"{mapper_name or 'Router'} mapping state: {ev.mapping}."
 
 
-def forward_fix(spec_port: int, protocol: str, local_ip: str | None) -> str:
+RouterMaps = Literal["UPnP", "NAT-PMP"] | None
+
+
+def router_maps(upnp: UpnpInfo) -> RouterMaps:
+    """How this tool can ask the router for a forward: UPnP IGD, else NAT-PMP, else not at all."""
+    if upnp.available:
+        return "UPnP"
+    if upnp.natpmp_available:
+        return "NAT-PMP"
+    return None
+
+
+def keep_command(port: int, protocol: str, maps: RouterMaps) -> str | None:
+    """The command that makes a lasting forward on this router, or None when it offers no way."""
+    if maps == "UPnP":
+        return f"ddns-wizard upnp add {port}/{protocol}"
+    if maps == "NAT-PMP":
+        return f"ddns-wizard ports check {port}/{protocol} --upnp --keep"
+    return None
+
+
+def forward_fix(spec_port: int, protocol: str, local_ip: str | None, maps: RouterMaps = None) -> str:
     ip = local_ip or "this machine's LAN address"
+    command = keep_command(spec_port, protocol, maps)
+    by_tool = (f" — or let this tool do it over {maps}: `{command}`" if command else "")
     return (
         f"Give this machine a fixed LAN address ({ip}): a DHCP reservation in the router, or a static "
         f"address. Then, in the router's web page (look for 'Port forwarding', 'Virtual server', 'NAT' or "
-        f"'Applications'), forward {protocol.upper()} port {spec_port} to {ip} port {spec_port} — or let "
-        f"this tool do it over UPnP: `ddns-wizard upnp add {spec_port}/{protocol}`. Also allow the port "
-        "in this machine's firewall (ufw, firewalld, Windows Defender Firewall)."
+        f"'Applications'), forward {protocol.upper()} port {spec_port} to {ip} port {spec_port}{by_tool}. "
+        "Also allow the port in this machine's firewall (ufw, firewalld, Windows Defender Firewall)."
+    )
+
+
+def blocked_or_not_forwarded_fix(port: int, protocol: str, local_ip: str | None, maps: RouterMaps) -> str:
+    """Both checks: the forward (and this machine's firewall), and an ISP block."""
+    ip = local_ip or "this machine's LAN address"
+    command = keep_command(port, protocol, maps)
+    common = (" ISPs commonly block 25, 80, 443 and 445 inbound on residential lines."
+              if port in ISP_COMMONLY_BLOCKED and protocol == "tcp" else "")
+    tell_apart = (f"`ddns-wizard ports check {port}/{protocol} --upnp` maps this port and a control port the "
+                  "same way and tells an ISP block apart; or " if maps else "")
+    return (
+        f"1) The forward: in the router's web page ('Port forwarding', 'Virtual server', 'NAT'), "
+        f"{protocol.upper()} port {port} must go to {ip} port {port}, and {ip} must be this machine's "
+        "fixed address (a DHCP reservation)"
+        + (f" — or let this tool make it over {maps}: `{command}`" if command else "")
+        + ". Allow the port in this machine's firewall too (ufw, firewalld, Windows Defender Firewall). "
+        f"2) An ISP block: {tell_apart}forward another external port (e.g. 8443 → {port}) the same way "
+        f"and test that one; if it gets through, your ISP filters port {port}.{common}"
     )
 
 
@@ -528,7 +586,10 @@ def isp_block_fix(port: int, protocol: str) -> str:
 
 def upstream_nat_fix(nat: NatResult) -> str:
     if nat.verdict == "double-nat":
-        wan = nat.router_wan_ipv4 or "your router's WAN address"
+        claimed = nat.router_wan_ipv4
+        # A public "WAN" under double NAT is a claim the outside contradicted: not the one to forward to.
+        wan = (claimed if claimed and not is_public(claimed)
+               else "your router's WAN address (its status page shows it)")
         return (
             "Another router sits in front of yours (usually the ISP's modem-router). Put that box in "
             "bridge/modem mode, or forward the port on it too (to your router's WAN address "
@@ -544,9 +605,27 @@ def upstream_nat_fix(nat: NatResult) -> str:
     )
 
 
+def _open_evidence(ev: PortEvidence, kept: str | None, maps: RouterMaps) -> tuple[list[str], str]:
+    """What "open" means when the test made the forward itself: open *for the test*."""
+    if ev.mapping != "created":
+        return [], ""
+    if kept:
+        return [kept], ""
+    command = keep_command(ev.port, ev.protocol, maps) or f"ddns-wizard ports check {ev.label} --upnp --keep"
+    return ([f"Open for the test: it went through the mapping this test made, which was removed again, so "
+             f"{ev.label} is closed now."],
+            f"Make the forward last: `{command}` (or a forward in the router's web page), and give this "
+            "machine a fixed LAN address (a DHCP reservation) so the forward keeps pointing at it. ")
+
+
 def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
-                local_ip: str | None = None, mapper_name: str | None = None) -> PortResult:
-    """The verdict for one port from its evidence (pure; logic in the module docstring)."""
+                local_ip: str | None = None, mapper_name: str | None = None,
+                maps: RouterMaps = None, kept: str | None = None) -> PortResult:
+    """The verdict for one port from its evidence (pure; logic in the module docstring).
+
+    ``maps``: how this tool can ask the router for forwards (advice never suggests UPnP on a
+    router that does not offer it); ``kept``: the sentence describing the lasting forward when
+    the test's mapping was kept (``--keep``)."""
     evidence: list[str] = [_listener_sentence(ev)]
     m = _mapping_sentence(ev, mapper_name)
     if m:
@@ -563,28 +642,32 @@ def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, 
             evidence.append(f"Control port {control.label} ({how}): no prober answered for it.")
         else:
             evidence.append(f"Control port {control.label} ({how}) was "
-                            f"{'reached from outside' if passed else 'not reached either'}.")
+                            f"{'reached from outside' if passed else 'not reached either'}"
+                            + (f" ({control.answer.result})" if not passed and control.answer is not None
+                               and control.answer.kind == "ddnsw" and control.answer.result else "") + ".")
     upstream = nat.verdict in ("cgnat", "double-nat")
-    no_nat = nat.verdict == "none"
+    mapping_kind = "kept" if ev.mapping == "created" and kept else "temporary" if ev.mapping == "created" else "none"
 
     def result(verdict: str, fix: str, extra: Sequence[str] = ()) -> PortResult:
         return PortResult(port=ev.port, protocol=ev.protocol, verdict=verdict,  # type: ignore[arg-type]
                           evidence=tuple(evidence) + tuple(extra), fix=fix,
-                          service_was_listening=ev.listener == "in-use", upnp_mapped=ev.mapped)
+                          service_was_listening=ev.listener == "in-use", upnp_mapped=ev.mapped,
+                          mapping=mapping_kind)  # type: ignore[arg-type]
 
-    if reach == "ours":
-        return result("open", "Nothing to fix: the port reaches this machine from the internet. " + HAIRPIN_NOTE,
-                      ["The prober read our nonce back: it reached this very machine."])
-    if reach == "ours-unconfirmed":
-        return result("open", "Nothing to fix. " + HAIRPIN_NOTE,
-                      ["An echoip-style prober only says 'reachable', so this cannot prove the answer came "
-                       "from this machine; the project's probe server (ddnsw+https://...) can."])
-    if reach == "service":
-        return result("open", "Nothing to fix for reachability. " + HAIRPIN_NOTE,
+    if reach in ("ours", "ours-unconfirmed", "service"):
+        opened, keep_fix = _open_evidence(ev, kept, maps)
+        if reach == "ours":
+            return result("open", keep_fix + "Nothing to fix: the port reaches this machine from the internet. "
+                          + HAIRPIN_NOTE, ["The prober read our nonce back: it reached this very machine."] + opened)
+        if reach == "ours-unconfirmed":
+            return result("open", keep_fix + "Nothing to fix. " + HAIRPIN_NOTE,
+                          ["An echoip-style prober only says 'reachable', so this cannot prove the answer came "
+                           "from this machine; the project's probe server (ddnsw+https://...) can."] + opened)
+        return result("open", keep_fix + "Nothing to fix for reachability. " + HAIRPIN_NOTE,
                       ["Reached a service on this port; could not confirm it is this machine (its answer "
-                       "does not carry our nonce)."])
+                       "does not carry our nonce)."] + opened)
     if reach == "other":
-        return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip), [
+        return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
             "Something answered from outside, but not this machine (no nonce in its answer): the router "
             "forwards this port to another device, or answers on it itself (a router admin page or VPN "
             "server often sits on 80, 443 or 8080)."])
@@ -615,54 +698,98 @@ def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, 
                       ["A UDP service already listens on this port and did not answer the probe datagram; many "
                        "UDP services (WireGuard, for one) stay silent to packets they do not recognise, so "
                        "silence proves nothing."])
+    verdict, fix, extra = unreached_verdict(ev, control, nat, local_ip=local_ip, maps=maps)
+    return result(verdict, fix, extra)
+
+
+def unreached_verdict(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
+                      local_ip: str | None, maps: RouterMaps) -> tuple[str, str, list[str]]:
+    """A port the prober did not get through to, although this machine listened on it (issue 11).
+
+    Only evidence that tells a missing forward from a block upstream earns ``not-forwarded`` or
+    ``isp-blocked``; otherwise it is ``blocked-or-not-forwarded`` with both checks in the fix:
+
+    - a control port forwarded the same way (both mapped by the router, or neither while the
+      router lets everything in) that gets through → the port number itself is filtered
+      upstream: ``isp-blocked``;
+    - the router's table forwards the port to another device (a conflict), or this port could
+      not be mapped while the control could → ``not-forwarded``;
+    - reset vs drop (the project's probe server tells them apart; an echoip "false" does not):
+      the unforwarded control port *and* this one were reset → this port was answered exactly
+      like one the router does not forward → ``not-forwarded``.  This port dropped while the
+      unforwarded control was reset → the router did not treat it as unforwarded: something
+      drops it — upstream, or a forward to a device or firewall that drops it — still
+      ``blocked-or-not-forwarded``, with that narrower explanation.  A reset alone proves
+      nothing: an ISP filter or this machine's firewall can reset too.
+    """
+    control_reach = classify_reach(control) if control is not None else None
     nat_context = list(nat.evidence) if nat.verdict in ("nat", "unknown") else []
     common = (f" Port {ev.port} is one ISPs commonly block inbound." if ev.port in ISP_COMMONLY_BLOCKED
               and ev.protocol == "tcp" else "")
-    if control_reach in ("ours", "ours-unconfirmed"):
-        assert control is not None
+    both = blocked_or_not_forwarded_fix(ev.port, ev.protocol, local_ip, maps)
+    if control is not None and control_reach in ("ours", "ours-unconfirmed"):
         if control.mapped and not ev.mapped and ev.mapping != "none":
-            return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip), [
+            return "not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
                 f"The control port, mapped by the router, was reached while {ev.label} could not be "
-                "mapped: the router does not forward it to this machine."])
+                "mapped: the router does not forward it to this machine."]
         if ev.mapped or not control.mapped:
             why = ("Both ports were forwarded to this machine and listened; only the control port got "
                    "through, so something upstream filters this port number." if ev.mapped else
                    "The control port got through without any forwarding, so the path into this machine is "
                    "open for arbitrary ports (no NAT here, or the router exposes this host / DMZ); this port "
                    "alone is filtered upstream.")
-            return result("isp-blocked", isp_block_fix(ev.port, ev.protocol), [why + common])
-    if no_nat:
-        return result("not-forwarded",
-                      "This machine holds the public address itself, so no router forwarding is involved: "
-                      "allow the port in this machine's firewall (ufw, firewalld, nftables) and in any "
-                      "provider firewall / security group in front of it.",
-                      ["This machine holds the public address, yet neither this port nor the control port "
-                       "was reached: a firewall drops them."])
-    if ev.mapped and control is not None and control.mapped:
-        return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip) +
-                      " If the mappings exist but nothing gets in, check the router's own firewall, or ask "
-                      "the ISP whether it filters all inbound connections.",
-                      ["The router accepted the mappings for this port and the control port, yet neither "
-                       "was reached from outside: the router's own firewall drops them, or the ISP filters "
-                       "all inbound connections, or another NAT upstream went unnoticed."] + nat_context)
-    if ev.mapped:
-        return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip),
-                      ["The router accepted the mapping, yet the port was not reached from outside; without "
-                       "a working control port an ISP block cannot be told apart from the router's firewall."]
-                      + nat_context)
-    hint = ("Without --upnp this test cannot see whether the router forwards the port; the unmapped control "
-            "port failing is expected. Most often the port is simply not forwarded, or forwarded to another "
-            f"LAN address. If you did forward it to {local_ip or 'this machine'}, run again with --upnp (or "
-            "check the router's firewall) to tell an ISP block apart." + common)
-    extra = [hint] + nat_context
+            return "isp-blocked", isp_block_fix(ev.port, ev.protocol), [why + common]
+    if nat.verdict == "none":
+        return ("blocked-or-not-forwarded",
+                "This machine holds the public address itself, so no router forwarding is involved: allow the "
+                "port in this machine's firewall (ufw, firewalld, nftables) and in any provider firewall / "
+                "security group in front of it. If it still fails, test another port number: your ISP may "
+                f"filter {ev.port}.",
+                ["This machine holds the public address, yet neither this port nor the control port was "
+                 "reached: a firewall drops them (this machine's, or one upstream)."])
     if ev.mapping == "conflict":
-        extra = ["The router forwards this port to another device, not to this machine."] + nat_context
-    elif ev.mapping in ("failed", "unavailable"):
-        hint = ("The port could not be mapped for the test, so, as without --upnp, this test cannot see "
-                "whether the router forwards it (a manual forward may exist); most often it is simply not "
-                f"forwarded, or forwarded to another LAN address than {local_ip or 'this machine'}." + common)
-        extra = [hint] + nat_context
-    return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip), extra)
+        return "not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
+            "The router forwards this port to another device, not to this machine."] + nat_context
+    if ev.mapped:
+        confirmed = ("The router accepted the mapping" if ev.mapping == "created"
+                     else "The router's own table forwards this port to this machine")
+        if control is not None and control.mapped:
+            why = (f"{confirmed} and the control port's, yet neither was reached from outside: the forward "
+                   "is there but nothing gets in — the router's own firewall drops it, the ISP filters all "
+                   "inbound connections, or another NAT upstream went unnoticed.")
+        else:
+            why = (f"{confirmed}, yet the port was not reached from outside: the forward is there, so "
+                   "something drops the connection — this machine's firewall, or the ISP upstream (without a "
+                   "control port mapped the same way that gets through, the two cannot be told apart).")
+        return "blocked-or-not-forwarded", both, [why] + nat_context
+    # Nobody confirmed a forward: the router was not asked, could not be, or had none listed.
+    a, c = ev.answer, control.answer if control is not None else None
+    reset = a is not None and a.kind == "ddnsw" and a.result == "refused"
+    dropped = a is not None and a.kind == "ddnsw" and a.result == "timeout"
+    control_reset = (control is not None and not control.mapped and c is not None and c.kind == "ddnsw"
+                     and c.result == "refused")
+    if reset and control_reset:
+        return "not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
+            f"{ev.label} was reset exactly like the unforwarded control port: your router answers ports it "
+            "does not forward with a reset, and this one was answered the same way, so the connection "
+            "reached your router and was not passed on to this machine. (An ISP filter that resets instead "
+            "of dropping would look the same; that is rare.)"] + nat_context
+    if dropped and control_reset:
+        why = (f"Your router answers ports it does not forward with a reset (the control port got one), but "
+               f"{ev.label} was silently dropped: it was not treated as an unforwarded port. Either something "
+               "upstream (the ISP) drops it before your router, or the router forwards it to a device or "
+               "firewall that drops it (another LAN address, or this machine's firewall)." + common)
+        return "blocked-or-not-forwarded", both, [why] + nat_context
+    why = ("Nobody could confirm a forward for this port"
+           + (" (the router offers no way to ask: no UPnP, NAT-PMP or PCP)" if maps is None else
+              " (the router was not asked to map it)" if ev.mapping == "none" else
+              " (it could not be mapped for the test)")
+           + ", so an unanswered port may be unforwarded, forwarded to another LAN address, or forwarded and "
+           "blocked upstream by the ISP (or by this machine's firewall); this test cannot tell them apart."
+           + common)
+    if maps is not None and ev.mapping == "none":
+        why += f" Run again with --upnp: with the port and a control port mapped the same way, an ISP block shows."
+    return "blocked-or-not-forwarded", both, [why] + nat_context
 
 
 # --------------------------------------------------------------------------- the run
@@ -705,7 +832,8 @@ _REFUSED_NOT_CREATED = frozenset({401, 402, 600, 601, 606, 716, 718, 724, 725, 7
 
 
 async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: Protocol,
-                   internal_host: str, lease_s: int) -> tuple[MappingState, str, int | None]:
+                   internal_host: str, lease_s: int, *, keep: bool = False
+                   ) -> tuple[MappingState, str, int | None]:
     current = await mapper.existing(port, protocol)
     if current is not None:
         if current.internal_host == internal_host and current.internal_port == port:
@@ -714,8 +842,19 @@ async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: P
         return "conflict", (f"The router already forwards {port}/{protocol.upper()} to {current.internal} "
                             f"({current.description or 'no description'}), not to this machine; the test left "
                             "that mapping alone."), None
+    if keep:
+        lease_s = getattr(mapper, "keep_lease_s", lease_s)
+    description = KEPT_DESCRIPTION if keep else MAPPING_DESCRIPTION
     try:
-        granted = await mapper.add(port, protocol, internal_host, port, lease_s, MAPPING_DESCRIPTION)
+        try:
+            granted = await mapper.add(port, protocol, internal_host, port, lease_s, description)
+        except MappingError as exc:
+            if not (keep and lease_s == 0 and exc.code in (402, 601)):
+                raise
+            # A router that refuses a permanent lease ("invalid args" / "value out of range"):
+            # the longest one it accepts is the lasting forward we can have.
+            lease_s = LONGEST_LEASE_S
+            granted = await mapper.add(port, protocol, internal_host, port, lease_s, description)
     except asyncio.CancelledError:
         # Ctrl-C while the router works on it: the call may still complete (miniupnpc runs in a
         # thread), so it is removed at the end like any other.
@@ -727,9 +866,63 @@ async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: P
             # installing the rule and replying): it may exist anyway, so remove it at the end.
             ledger.record(CreatedMapping(mapper, port, protocol, internal_host, port, uncertain=True))
         return "failed", f"{mapper.name} could not map {port}/{protocol.upper()} for the test: {exc}", None
-    ledger.record(CreatedMapping(mapper, granted, protocol, internal_host, port))
-    return "created", (f"Mapped {granted}/{protocol.upper()} → {internal_host}:{port} over {mapper.name} for "
-                       "the test (removed afterwards)."), granted
+    ledger.record(CreatedMapping(mapper, granted, protocol, internal_host, port, keep=keep, lease_s=lease_s))
+    purpose = ("to keep as a lasting forward (--keep)" if keep else "for the test (removed afterwards)")
+    return "created", (f"Mapped {granted}/{protocol.upper()} → {internal_host}:{port} over {mapper.name} "
+                       f"{purpose}."), granted
+
+
+def _lease_words(seconds: int) -> str:
+    """A lease as people say it: routers report what is left (604799 s is "7 days")."""
+    if seconds <= 0:
+        return "permanent"
+    if seconds >= 86400 - 60:
+        days = round(seconds / 86400)
+        return f"{days} day{'s' if days != 1 else ''}"
+    if seconds >= 3600 - 60:
+        hours = round(seconds / 3600)
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{seconds} s"
+
+
+async def describe_kept(m: CreatedMapping) -> str:
+    """What a kept mapping is, how long it lasts, and how to remove it later."""
+    proto = m.protocol.upper()
+    lease = m.lease_s
+    if m.mapper.name == "UPnP":
+        try:
+            current = await asyncio.wait_for(m.mapper.existing(m.external_port, m.protocol), 2.0)
+        except Exception:
+            current = None
+        if current is not None and current.lease_s:
+            lease = current.lease_s
+    else:
+        lease = getattr(m.mapper, "lifetimes", {}).get((m.external_port, m.protocol), lease)
+    how_long = ("for good" if lease <= 0 else
+                f"for {_lease_words(lease)} (what the router granted; ask again before then to renew)"
+                if m.mapper.name != "UPnP" or m.lease_s else
+                f"for {_lease_words(lease)} (the router caps 'permanent' forwards at that; run this again "
+                "before then, or add the forward in the router's web page to keep it for good)")
+    return (f"Kept as a lasting forward: the router forwards {m.external_port}/{proto} → "
+            f"{m.internal_host}:{m.internal_port} over {m.mapper.name} {how_long}. Remove it later with "
+            f"`ddns-wizard upnp remove {m.external_port}/{m.protocol}`. Give this machine a fixed LAN address "
+            f"(a DHCP reservation for {m.internal_host} in the router) so the forward keeps pointing at it.")
+
+
+async def keep_forward(mapper: Mapper, port: int, protocol: Protocol, internal_host: str) -> str:
+    """Make a lasting forward of ``port`` to ``internal_host`` (the wizard's "keep this forward").
+
+    The same lease rules as ``--keep``; returns the sentence for the user (what was made, for
+    how long, how to remove it). Raises MappingError when the router refuses or the port is
+    already forwarded to another device."""
+    ledger = MappingLedger()
+    state, detail, _ = await _map_one(mapper, ledger, port, protocol, internal_host, 0, keep=True)
+    if state == "existing":
+        return detail
+    if state != "created":
+        raise MappingError(detail)
+    (made,) = ledger.release_kept()
+    return await describe_kept(made)
 
 
 async def run_port_check(
@@ -748,8 +941,11 @@ async def run_port_check(
     listen_host: str = "0.0.0.0",
     rng: random.Random | None = None,
     pacer: ProberPacer | None = None,
+    keep: bool = False,
 ) -> PortCheckReport:
-    """Run the closed-loop test for every port; mappings are always removed before returning.
+    """Run the closed-loop test for every port; mappings are always removed before returning,
+    except, with ``keep`` (and ``use_upnp``), the tested ports' own mappings once the test has
+    completed: those stay as lasting forwards.
 
     The probers are asked over IPv4 only, each within its limits (``pacer``: the
     user's state file by default, see checks/probers.py); a control port is asked
@@ -813,7 +1009,9 @@ async def run_port_check(
                 else:
                     say(f"mapping {listener.port}/{listener.protocol} on the router")
                     mapping_of[key] = await _map_one(mapper, ledger, listener.port, listener.protocol,
-                                                     internal_host, lease_s)
+                                                     internal_host, lease_s, keep=keep and listener in targets)
+        else:
+            mapping_of.update(await _forwards_the_router_lists(facts, targets, local_ip, mapper_opener))
 
         # 5. ask the probers (a traceroute runs alongside when it could matter)
         say("asking the outside prober to connect in")
@@ -828,7 +1026,8 @@ async def run_port_check(
         async def hops() -> tuple[str, ...] | None:
             from .nat import hops_would_help
 
-            if facts.hops is not None or not probers or not hops_would_help(facts.local, facts.upnp):
+            if facts.hops is not None or not probers or not hops_would_help(facts.local, facts.upnp,
+                                                                             confirm_claim=True):
                 return facts.hops
             try:
                 from .traceroute import trace_hops
@@ -843,12 +1042,13 @@ async def run_port_check(
         trace_task = asyncio.ensure_future(hops())
         try:
             answer_of = await ask_targets_then_controls(targets, controls, probe, say)
-            trace = await trace_task
+            trace = await _trace_if_needed(trace_task, [answer_of.get(id(t)) for t in targets])
         finally:
             trace_task.cancel()      # done already, unless the run is being cancelled
         if trace is not None and facts.hops is None:
             facts = replace(facts, hops=trace)
         answers = list(answer_of.values())
+        kept = {(m.internal_port, m.protocol): await describe_kept(m) for m in ledger.release_kept()}
     finally:
         say("removing the test's mappings and listeners")
         if ledger.created:
@@ -876,8 +1076,12 @@ async def run_port_check(
     control_ev = {proto: evidence_for(l) for proto, l in controls.items()}
     target_ev = [evidence_for(l) for l in targets]
     asked_controls = {proto: c for proto, c in control_ev.items() if id(controls[proto]) in answer_of}
-    results = tuple(with_answer_reason(decide_port(ev, asked_controls.get(ev.protocol), nat, local_ip=local_ip,
-                                                   mapper_name=mapper.name if mapper else None), ev)
+    maps = router_maps(facts.upnp)
+    results = tuple(with_answer_reason(
+                        decide_port(ev, asked_controls.get(ev.protocol), nat, local_ip=local_ip,
+                                    mapper_name=mapper.name if mapper else None, maps=maps,
+                                    kept=kept.get((ev.port, ev.protocol)) if ev.mapping == "created" else None),
+                        ev)
                     for ev in target_ev)
     return PortCheckReport(results=results, nat=nat, facts=facts, mapper=mapper_label,
                            mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
@@ -934,6 +1138,59 @@ def with_answer_reason(result: PortResult, ev: PortEvidence) -> PortResult:
                "your network, then \"ddnsw+https://HOST\".")
         return replace(result, reason=reason, retry_after_s=answer.retry_after_s, fix=fix)
     return replace(result, reason=reason, retry_after_s=answer.retry_after_s)
+
+
+async def _trace_if_needed(trace: "asyncio.Future[tuple[str, ...] | None]",
+                           answers: Sequence[ProbeAnswer | None]) -> tuple[str, ...] | None:
+    """The path only matters for a port that did not get in: when every tested port was
+    reached, the traceroute (slow where hops stay silent) is not waited for."""
+    if answers and all(a is not None and a.outcome == "reached" for a in answers):
+        trace.cancel()
+        return None
+    try:
+        return await trace
+    except asyncio.CancelledError:
+        if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+            raise
+        return None
+
+
+async def _forwards_the_router_lists(facts: NetworkFacts, targets: Sequence[NonceListener], local_ip: str | None,
+                                     opener: MapperOpener | None
+                                     ) -> dict[int, tuple[MappingState, str | None, int | None]]:
+    """Without --upnp: ask the router's UPnP table (read only) whether it forwards each port,
+    so a forward the router confirms counts as evidence. Nothing is changed on the router.
+
+    Only UPnP IGD can list forwards (NAT-PMP cannot), and many routers list only forwards made
+    over UPnP, not those made in their web page: absence proves nothing."""
+    out: dict[int, tuple[MappingState, str | None, int | None]] = {}
+    if not facts.upnp.available or not local_ip:
+        return out
+    try:
+        mapper, _why = await asyncio.wait_for((opener or open_mapper)(facts), 3.0)
+    except Exception:
+        return out
+    if mapper is None or mapper.name != "UPnP":
+        return out
+    for listener in targets:
+        if listener.state in ("denied", "error"):
+            continue
+        try:
+            current = await asyncio.wait_for(mapper.existing(listener.port, listener.protocol), 2.0)
+        except Exception:
+            continue
+        if current is None:
+            continue
+        label = f"{listener.port}/{listener.protocol.upper()}"
+        if current.internal_host == local_ip and current.internal_port == listener.port:
+            out[id(listener)] = ("existing", f"The router's UPnP table forwards {label} to this machine "
+                                             f"({current.internal}, {current.description or 'no description'}).",
+                                 listener.port)
+        else:
+            out[id(listener)] = ("conflict", f"The router's UPnP table forwards {label} to {current.internal} "
+                                             f"({current.description or 'no description'}), not to this machine.",
+                                 None)
+    return out
 
 
 # --------------------------------------------------------------------------- mapping inventory (upnp list)

@@ -21,9 +21,26 @@ class HostingVerdict:
     reason: str            # why, in plain words
 
 
+def ipv6_sentence(d: Diagnosis) -> str:
+    """What can be said about IPv6 as the way in: "works" only once an inbound IPv6 test said
+    open (issue 11); a global address alone only says it may."""
+    opened = [p for p in d.ports_ipv6 if p.verdict == "open"]
+    if opened:
+        ports = ", ".join(f"{p.port}/{p.protocol}" for p in opened)
+        return f" IPv6 works here: {ports} tested open from outside over IPv6; publish an AAAA record."
+    stable = [a for a in d.local.ipv6_global if not a.temporary and not a.deprecated]
+    tested = [p for p in d.ports_ipv6 if p.verdict != "unknown"]
+    if stable and tested:
+        return (" IPv6 could be the way in, but the inbound IPv6 test did not get through yet "
+                "(the router's IPv6 firewall): allow the port there and test again.")
+    if stable:
+        return (" This computer has a public IPv6 address, so IPv6 may work: test it from outside "
+                "(`ddns-wizard ports check PORT --ipv6`) before relying on an AAAA record.")
+    return ""
+
+
 def hosting_verdict(d: Diagnosis) -> HostingVerdict:
     ext = d.external.ipv4 or d.external.ipv6
-    has_v6 = bool(d.local.ipv6_global)
     if d.connectivity == "offline":
         return HostingVerdict(
             "unknown",
@@ -47,8 +64,17 @@ def hosting_verdict(d: Diagnosis) -> HostingVerdict:
             f"One NAT (your router) sits in front of this machine; a DDNS name for {ext} works once the "
             f"router forwards the service's port here ({how}).",
         )
+    if verdict == "cgnat" and d.nat.ds_lite:
+        return HostingVerdict(
+            "no",
+            "Not over IPv4: your line is DS-Lite, so IPv4 goes through your ISP's shared NAT; IPv6 is native.",
+            "With DS-Lite your ISP carries IPv4 inside IPv6 to its own NAT (the AFTR), shared with many "
+            "customers: nobody can connect to you over IPv4, and DDNS updates for IPv4 will look successful "
+            "while nothing answers. Your IPv6 addresses are your own, with no NAT in the way."
+            + ipv6_sentence(d),
+        )
     if verdict == "cgnat":
-        alt = " IPv6 works here: publish an AAAA record instead." if has_v6 else ""
+        alt = ipv6_sentence(d)
         return HostingVerdict(
             "no",
             "No, not over IPv4: your ISP shares one public address among many customers (carrier-grade NAT).",
@@ -60,7 +86,7 @@ def hosting_verdict(d: Diagnosis) -> HostingVerdict:
             "no",
             "Not yet: two routers translate addresses in front of this machine (double NAT).",
             "A port forward on your own router is not enough; the box in front of it must forward too, "
-            "or be put in bridge mode.",
+            "or be put in bridge mode." + ipv6_sentence(d),
         )
     return HostingVerdict(
         "unknown",

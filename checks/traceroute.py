@@ -142,3 +142,59 @@ async def trace_hops(target: str, *, max_hops: int = 4, timeout_s: float = 1.0) 
         return await asyncio.wait_for(work, timeout_s + 0.2)
     except Exception:       # no permission after all, no route, timeout: just no evidence
         return None
+
+
+def _route_error(target: str, timeout_s: float) -> tuple[int, int, str] | None:
+    """Send one UDP datagram toward ``target`` and return the first ICMP error it earned
+    (type, code, sender), or None when none came within ``timeout_s``."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setblocking(False)
+        s.setsockopt(socket.SOL_IP, IP_RECVERR, 1)
+        s.connect((target, BASE_PORT))
+        try:
+            s.send(b"ddns-wizard route check")
+        except OSError:
+            pass   # the error is queued: read below
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([s], [], [], left)
+            if not ready:
+                return None
+            try:
+                _data, ancdata, _flags, _addr = s.recvmsg(512, 512, socket.MSG_ERRQUEUE)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return None
+            for level, kind, cdata in ancdata:
+                parsed = parse_icmp_error(level, kind, cdata)
+                if parsed is not None:
+                    return parsed
+    finally:
+        s.close()
+
+
+async def gateway_has_no_route(target: str, gateway: str | None, *, timeout_s: float = 0.5) -> str | None:
+    """Whether the router itself says it has no route toward ``target`` (an IPv4 address).
+
+    One UDP datagram with ``IP_RECVERR`` (no privilege needed, Linux): a router without an
+    uplink answers it with ICMP "network/host unreachable" from its own address. Returns
+    that sentence, or None (no such answer, not Linux, or the error came from further away,
+    which says nothing about the router)."""
+    ip = parse_ip(target)
+    if ip is None or ip.version != 4 or not gateway or not unprivileged_possible():
+        return None
+    try:
+        found = await asyncio.wait_for(asyncio.to_thread(_route_error, target, timeout_s), timeout_s + 0.2)
+    except Exception:
+        return None
+    if found is None:
+        return None
+    icmp_type, code, sender = found
+    if icmp_type != ICMP_DEST_UNREACH or sender != gateway or code not in (0, 1, 6, 7, 11, 12):
+        return None   # port unreachable (3) would mean the target itself answered: the route works
+    return f"your router {gateway} answered \"{'network' if code in (0, 6, 11) else 'host'} unreachable\": it has no route to the internet"

@@ -72,6 +72,9 @@ SHOTS = (
     ("12-done", "home", drive.to_done, {}),
     ("13-help", "home", help_on_ports, {}),
     ("14-light-theme", "home", drive.to_network, {"light": True}),
+    ("15-ports-open-for-the-test", "home", drive.ports_tested_with_upnp, {}),
+    ("16-update-cgnat", "cgnat", drive.updated, {}),
+    ("17-done-cgnat", "cgnat", drive.to_done, {}),
 )
 
 

@@ -43,9 +43,10 @@ class FakeNet:
 
     def __init__(self, *, local: LocalInfo = HOME_LOCAL, public: str | None = PUBLIC,
                  upnp: UpnpInfo = HOME_UPNP, hops: tuple[str, ...] | None = None,
-                 delays: dict[str, float] | None = None) -> None:
+                 delays: dict[str, float] | None = None, timed: bool = False) -> None:
         self.local, self.public, self.upnp, self.hops = local, public, upnp, hops
         self.delays = {"http6": 0.05, **(delays or {})}
+        self.timed = timed      # sources report the fake delay as their time (as real probes do)
         self.calls: list[tuple[str, Any]] = []
         self.overrides: dict[str, Callable[..., Any]] = {}
 
@@ -55,7 +56,8 @@ class FakeNet:
     @property
     def reachable(self) -> str | None:
         """What the echo services see: nothing without a route."""
-        return self.public if self.local.interface is not None else None
+        has_address = self.local.ipv4 is not None or bool(self.local.ipv6_global)
+        return self.public if self.local.interface is not None and has_address else None
 
     async def gather_local(self, timeout_s: float = 1.0) -> LocalInfo:
         self.calls.append(("local", timeout_s))
@@ -71,14 +73,18 @@ class FakeNet:
             if not self.local.ipv6_global:
                 return src("http", url, None, "network unreachable (no route to the service)", family=6)
             return src("http", url, "2a0c:b641:100:1::beef", family=6)
-        return src("http", url, self.reachable, None if self.reachable else "connection refused")
+        return self._ms(src("http", url, self.reachable, None if self.reachable else "connection refused"), "http")
+
+    def _ms(self, source: ExternalSource, kind: str) -> ExternalSource:
+        return replace(source, ms=self.delays.get(kind, 0.0) * 1000) if self.timed else source
 
     async def dns_echo(self, spec: str, *, timeout_s: float = 2.0) -> Any:
         self.calls.append(("dns", spec))
         if "dns" in self.overrides:
             return await self.overrides["dns"](spec)
         await self._delay("dns")
-        return src("dns", spec, self.reachable, None if self.reachable else "cannot reach 11.1.0.60: unreachable")
+        return self._ms(src("dns", spec, self.reachable, None if self.reachable else
+                            "cannot reach 11.1.0.60: unreachable"), "dns")
 
     async def stun_probe(self, servers: Any, *, timeout_s: float = 1.5) -> Any:
         self.calls.append(("stun", tuple(servers)))
@@ -87,7 +93,7 @@ class FakeNet:
         await self._delay("stun")
         if not self.reachable:
             return tuple(src("stun", s, None, "no answer within 1.5 s") for s in servers), None
-        return tuple(src("stun", s, self.reachable, port=40000) for s in servers), False
+        return tuple(self._ms(src("stun", s, self.reachable, port=40000), "stun") for s in servers), False
 
     async def probe_router(self, gateway: str | None, *, budget_s: float = 1.2) -> UpnpInfo:
         self.calls.append(("router", gateway))
@@ -110,17 +116,17 @@ class FakeNet:
         return replace(ps, **replace_fields)
 
 
-async def hang(*_: Any) -> Any:
+async def hang(*_: Any, **__: Any) -> Any:
     await asyncio.sleep(3600)
 
 
-async def diagnose(net: FakeNet, *, budget_s: float = 4.0, config: Config = CONFIG,
+async def diagnose(net: FakeNet, *, budget_s: float | None = 4.0, config: Config = CONFIG,
                    progress: list[ProbeRecord] | None = None, **kw: Any) -> Any:
     # The outer wait_for turns a runner that ignores its budget into a failure, not a hung suite.
     return await asyncio.wait_for(
         run_diagnosis(config, probes=net.probes(), budget_s=budget_s, client=object(),  # type: ignore[arg-type]
                       on_progress=progress.append if progress is not None else None, **kw),
-        timeout=budget_s + 5)
+        timeout=(budget_s or 10.0) + 5)
 
 
 def record(d: Any, name: str) -> list[ProbeRecord]:
@@ -232,16 +238,66 @@ async def test_no_route_at_all_is_offline_at_once_without_touching_the_network()
     assert "no default route" in offline.detail
 
 
-async def test_every_echo_refused_stops_waiting_for_stun_and_traceroute() -> None:
+async def test_every_http_echo_unreachable_stops_waiting_for_stun_and_traceroute() -> None:
+    """A router without an uplink answers "network unreachable": the network's own word that
+    there is no route, so nothing else is waited for."""
     net = FakeNet(public=None, upnp=UpnpInfo(available=False, found=True, wan_ipv4=PUBLIC))
-    net.overrides["stun"] = hang
-    net.overrides["trace"] = hang
+
+    async def unreachable(url: str, family: int) -> Any:
+        return src("http", url, None, "network unreachable (no route to the service)")
+
+    net.overrides.update(http=unreachable, stun=hang, trace=hang, dns=hang)
     d = await diagnose(net, deadlines=Deadlines(stun=30, traceroute=30, slack=30), budget_s=30)
     assert d.connectivity == "offline"
+    assert d.duration_ms < 5000
     assert record(d, "stun")[0].status == "skipped"
     assert record(d, "traceroute")[0].status == "skipped"
     (offline,) = [f for f in d.findings if f.id == "offline"]
     assert "192.168.1.1" in offline.detail and "router answers" in offline.detail
+    assert "no route" in offline.detail
+
+
+async def test_the_router_saying_no_route_is_offline_at_once() -> None:
+    net = FakeNet(public=None, upnp=UpnpInfo(available=False, found=False, error="no IGD"))
+    net.overrides.update(http=hang, dns=hang, stun=hang)
+    asked: list[tuple[str, str]] = []
+
+    async def route_check(target: str, gateway: str, *, timeout_s: float) -> str:
+        asked.append((target, gateway))
+        return f'your router {gateway} answered "network unreachable": it has no route to the internet'
+
+    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=net.probes(route_check=route_check,
+                                                                       quick_gateway=lambda: "192.168.1.1"),
+                                             client=object(), budget_s=30), 10)  # type: ignore[arg-type]
+    assert asked == [("11.1.0.10", "192.168.1.1")]
+    assert d.connectivity == "offline" and d.duration_ms < 2000
+    (offline,) = [f for f in d.findings if f.id == "offline"]
+    assert "192.168.1.1" in offline.detail and "no route" in offline.detail
+    assert record(d, "route-check")[0].status == "error"
+
+
+async def test_a_route_check_without_an_answer_never_holds_up_a_working_line() -> None:
+    net = FakeNet()
+    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=net.probes(route_check=hang,
+                                                                       quick_gateway=lambda: "192.168.1.1"),
+                                             client=object()), 10)  # type: ignore[arg-type]
+    assert d.connectivity == "online"
+    assert d.duration_ms < 400
+    assert record(d, "route-check")[0].status == "skipped"
+
+
+async def test_refusals_are_not_evidence_of_no_route() -> None:
+    """A refused connection is an answer from the far end: the line works, so the runner waits for
+    the STUN answer that comes later instead of calling the network down."""
+    net = FakeNet(delays={"stun": 0.5})
+
+    async def refused(url: str, family: int) -> Any:
+        return src("http", url, None, "connection refused")
+
+    net.overrides.update(http=refused, dns=hang)
+    d = await diagnose(net, deadlines=Deadlines(dns=0.3, http=0.3), budget_s=4)
+    assert d.connectivity == "limited"
+    assert record(d, "stun")[0].status == "ok"
 
 
 async def test_traceroute_is_dropped_when_the_router_already_told_its_wan() -> None:
@@ -317,7 +373,7 @@ async def test_budget_stops_a_router_probe_that_never_returns(budget: float) -> 
 
 async def test_silence_after_an_unreachable_error_is_offline_without_waiting_out_timeouts() -> None:
     """A router without an uplink answers the first packet with ICMP "network unreachable"
-    and rate-limits the rest, which then just hang: one outright failure plus silence."""
+    and rate-limits the rest, which then just hang: the network said "no route", then silence."""
     net = FakeNet(upnp=UpnpInfo(available=False, found=False, error="no IGD"))
 
     async def unreachable(url: str, family: int) -> Any:
@@ -326,9 +382,10 @@ async def test_silence_after_an_unreachable_error_is_offline_without_waiting_out
         await hang()
 
     net.overrides.update(http=unreachable, dns=hang, stun=hang)
-    d = await diagnose(net, deadlines=Deadlines(offline_decision=0.2, http=30, dns=30, stun=30, slack=30),
+    d = await diagnose(net, deadlines=Deadlines(no_route_silence=0.2, http=30, dns=30, stun=30, slack=30),
                        budget_s=30)
     assert d.connectivity == "offline"
+    assert d.duration_ms < 5000
     stopped = [r for r in d.probes if r.name in ("dns-echo", "stun") or r.target == ECHO2]
     assert stopped and all(r.status == "timeout" and "stopped waiting" in (r.error or "") for r in stopped)
     assert "offline" in [f.id for f in d.findings]
@@ -344,20 +401,117 @@ async def test_an_early_answer_keeps_the_network_online_despite_one_failure() ->
         return src("http", url, PUBLIC)
 
     net.overrides["http"] = one_down
-    d = await diagnose(net, deadlines=Deadlines(offline_decision=0.2))
+    d = await diagnose(net, deadlines=Deadlines(no_route_silence=0.2))
     assert d.connectivity == "online"
     assert record(d, "stun")[0].status == "ok"          # nothing was cut short
     assert [r.status for r in record(d, "http-echo")] == ["error", "ok"]
 
 
-async def test_silence_alone_is_offline_at_the_decision_time() -> None:
+async def test_silence_alone_is_offline_only_when_the_budget_is_spent() -> None:
+    """Nothing answered and nothing said "no route": the line may be slow, so the runner waits
+    the whole budget (not the probes' usual deadlines) before calling it offline."""
     net = FakeNet(upnp=UpnpInfo(available=False, found=False, error="no IGD"))
     net.overrides.update(http=hang, dns=hang, stun=hang)
-    d = await diagnose(net, deadlines=Deadlines(offline_decision=0.2, http=30, dns=30, stun=30, slack=30),
-                       budget_s=30)
+    d = await diagnose(net, deadlines=Deadlines(http=0.1, dns=0.1, stun=0.1, slack=0.05), budget_s=1.0)
     assert d.connectivity == "offline"
-    assert all(r.status == "timeout" and "nothing outside answered within 0.2 s" in (r.error or "")
-               for r in d.probes if r.name in ("http-echo", "dns-echo", "stun"))
+    assert d.duration_ms >= 900                          # not cut at the 0.1 s deadlines
+    outside = [r for r in d.probes if r.name in ("http-echo", "dns-echo", "stun")]
+    assert outside and all(r.status == "timeout" for r in outside)
+    (offline,) = [f for f in d.findings if f.id == "offline"]
+    assert "within 1 s" in offline.detail and "--budget" in offline.detail
+
+
+def _slow_net(rtt_s: float) -> FakeNet:
+    """A working line with ``rtt_s`` round trips: DNS and STUN take one, HTTPS three."""
+    return FakeNet(delays={"dns": rtt_s, "stun": rtt_s, "http": 3 * rtt_s, "router": 0.01}, timed=True)
+
+
+async def test_a_slow_line_is_online_with_a_slow_line_finding() -> None:
+    """Issue 11: 800 ms round trips are a working line, not an offline one: the HTTPS echoes
+    (three round trips, 2.4 s) are waited for past their usual deadline."""
+    d = await diagnose(_slow_net(0.8), deadlines=Deadlines(http=1.0, dns=1.0, stun=1.0))
+    assert d.connectivity == "online", [(r.name, r.status, r.error) for r in d.probes]
+    assert [r.status for r in record(d, "http-echo")] == ["ok", "ok"]
+    ids = [f.id for f in d.findings]
+    assert "slow-line" in ids and "offline" not in ids
+    (slow,) = [f for f in d.findings if f.id == "slow-line"]
+    assert "800 ms" in slow.detail and "3–4 round trips" in slow.detail
+    assert d.nat.verdict == "nat"
+
+
+@pytest.mark.parametrize("budget", [None, 4.0])
+async def test_the_default_budget_stretches_on_a_slow_line_an_explicit_one_does_not(budget: float | None) -> None:
+    """1.5 s round trips: the HTTPS echoes need 4.5 s. Without --budget the 4 s default stretches
+    (the line showed itself slow); --budget 4 is the user's limit and is kept."""
+    d = await diagnose(_slow_net(1.5), budget_s=budget)
+    assert "slow-line" in [f.id for f in d.findings]
+    if budget is None:
+        assert d.connectivity == "online"
+        assert 4500 <= d.duration_ms < 10_000
+    else:
+        assert d.connectivity == "limited"
+        assert d.duration_ms < 4600
+
+
+async def test_a_line_just_under_half_a_second_is_not_called_slow() -> None:
+    d = await diagnose(_slow_net(0.3))
+    assert d.connectivity == "online"
+    assert "slow-line" not in [f.id for f in d.findings]
+
+
+async def test_a_fast_line_still_cuts_a_hanging_echo_at_its_usual_deadline() -> None:
+    net = FakeNet()
+
+    async def one_hangs(url: str, family: int) -> Any:
+        if url == ECHO2:
+            await hang()
+        return src("http", url, PUBLIC)
+
+    net.overrides["http"] = one_hangs
+    d = await diagnose(net, deadlines=Deadlines(http=0.3), budget_s=30)
+    assert d.duration_ms < 3000
+    cut = [r for r in record(d, "http-echo") if r.target == ECHO2]
+    assert cut[0].status == "timeout" and "while other services answered" in (cut[0].error or "")
+    assert "slow-line" not in [f.id for f in d.findings]
+
+
+@pytest.mark.parametrize("budget, kept", [(4.0, False), (8.0, True)])
+async def test_a_bigger_budget_gives_every_probe_more_time(budget: float, kept: bool) -> None:
+    """--budget scales the probes' own deadlines: an echo that answers after 0.6 s is cut at a
+    0.4 s deadline with the default budget, and kept with twice the budget."""
+    net = FakeNet()
+
+    async def one_late(url: str, family: int) -> Any:
+        if url == ECHO2:
+            await asyncio.sleep(0.6)
+        return src("http", url, PUBLIC)
+
+    net.overrides["http"] = one_late
+    d = await diagnose(net, deadlines=Deadlines(http=0.4), budget_s=budget)
+    late = [r for r in record(d, "http-echo") if r.target == ECHO2][0]
+    assert (late.status == "ok") is kept
+
+
+async def test_no_address_is_offline_at_once() -> None:
+    local = LocalInfo(interface="eth0", ipv4=None, gateway_ipv4="192.168.1.1")
+    net = FakeNet(local=local, delays={"http": 0.5, "dns": 0.5, "stun": 0.5})
+    d = await diagnose(net, budget_s=30)
+    assert d.connectivity == "offline"
+    assert d.duration_ms < 400
+    assert all(r.status == "skipped" for r in d.probes if r.name in ("http-echo", "dns-echo", "stun"))
+    (offline,) = [f for f in d.findings if f.id == "offline"]
+    assert "no IP address" in offline.detail and "eth0" in offline.detail
+
+
+async def test_a_router_claim_the_outside_contradicts_makes_the_runner_trace() -> None:
+    """The router claims 23.128.64.99 but the outside sees 23.128.64.30: the path decides."""
+    claim = UpnpInfo(available=True, found=True, location="http://192.168.1.1:5000/rootDesc.xml",
+                     wan_ipv4="23.128.64.99", status="Connected")
+    net = FakeNet(public="23.128.64.30", upnp=claim, hops=("192.168.1.1", "192.168.100.1", "23.128.64.1"),
+                  delays={"router": 0.1})
+    d = await diagnose(net)
+    assert ("trace", "11.1.0.10") in net.calls
+    assert d.nat.verdict == "double-nat", d.nat.evidence
 
 
 async def test_a_quickly_known_gateway_starts_the_router_probe_before_local_returns() -> None:

@@ -591,7 +591,12 @@ def test_verify_result_json_matches_the_design_contract() -> None:
                                              "rcode": "NOERROR", "error": None, "ignored": []}
     assert {"server", "answers", "ttl", "ok"} <= set(data["resolvers"][0])
     assert data["verdict"] == "propagating" and data["caches_settle_s"] == 9
-    assert data["ping"] == {"method": "icmp-privileged", "alive": True, "rtt_ms": 0.5}
+    assert data["ping"] == {"method": "icmp-privileged", "alive": True, "rtt_ms": 0.5, "target": NEW_IP,
+                            "hairpin": None}          # without this network's own address: not known
+    # The published address is this network's own outside address: pinged from inside the LAN, the
+    # router answered it itself (hairpin) — a LAN check that says nothing about outside reachability.
+    assert result_json(result, {NEW_IP})["ping"]["hairpin"] is True
+    assert result_json(result, {"23.128.64.99"})["ping"]["hairpin"] is False
 
 
 def test_hostname_validation() -> None:
@@ -641,7 +646,24 @@ async def test_cli_json_is_the_design_contract_and_pings_the_published_address(
     assert data["verdict"] == "ok" and data["expected"] == {"ipv4": "127.0.0.1", "ipv6": None}
     assert [a["answers"] for a in data["authoritative"]] == [["127.0.0.1"], ["127.0.0.1"]]
     assert data["resolvers"][0]["server"] == loopback_auth.resolver.spec
-    assert set(data["ping"]) == {"method", "alive", "rtt_ms"} and data["ping"]["alive"]
+    assert {"method", "alive", "rtt_ms"} <= set(data["ping"]) and data["ping"]["alive"]
+    assert data["ping"]["hairpin"] is None       # --expect: this network's own address is not known
+
+
+def test_the_ping_of_the_networks_own_address_is_labelled_a_lan_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11: from inside the LAN the published (own) address is answered by the router itself."""
+    from checks.model import VerifyResult
+    from wizard.commands.verify import _print_results
+
+    result = VerifyResult(hostname=HOST, expected_ipv4=NEW_IP, expected_ipv6=None, authoritative=(), resolvers=(),
+                          verdict="ok", ping=PingResult("icmp-privileged", True, 0.4, target=NEW_IP))
+    _print_results([result], "current public address", {NEW_IP})
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"LAN check {NEW_IP}: answers" in out
+    assert "proves nothing about reachability from the internet" in out and "hairpin" in out
+    _print_results([result], "current public address", {"23.128.64.99"})
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Ping {NEW_IP}: answers" in out and "LAN check" not in out
 
 
 async def test_cli_expects_the_public_address_from_the_echo_service(

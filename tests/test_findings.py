@@ -197,3 +197,56 @@ def test_findings_come_most_serious_first() -> None:
     order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
     ranks = [order[f.severity] for f in fs]
     assert ranks == sorted(ranks) and fs[0].id == "cgnat"
+
+
+# --- issue 11: slow lines, and what "offline" rests on ---
+
+def timed(*answers: tuple[str, str, str | None, float]) -> ExternalInfo:
+    sources = tuple(ExternalSource(m, e, 4, v, None if v else "no answer within 4 s", ms)  # type: ignore[arg-type]
+                    for m, e, v, ms in answers)
+    return ExternalInfo(ipv4=PUBLIC, ipv6=None, agreement=True, sources=sources)
+
+
+def test_a_line_whose_first_answer_takes_800_ms_gets_a_slow_line_finding() -> None:
+    e = timed(("stun", "11.1.0.40:3478", PUBLIC, 810.0), ("dns", "opendns", PUBLIC, 830.0),
+              ("http", "https://e1/", PUBLIC, 2500.0))
+    f = by_id(build_findings("online", HOME, e, NatResult("nat", PUBLIC), ROUTER), "slow-line")
+    assert f.severity == "warning"
+    assert "810 ms" in f.detail and "stun 11.1.0.40:3478" in f.detail
+    assert "3–4 round trips" in f.detail            # what it means for hosting
+    assert "--budget" in f.fix
+
+
+def test_an_https_echo_counts_three_round_trips() -> None:
+    slow = timed(("http", "https://e1/", PUBLIC, 2400.0))
+    assert "slow-line" in ids(build_findings("online", HOME, slow, NatResult("nat", PUBLIC), ROUTER))
+    fast = timed(("http", "https://e1/", PUBLIC, 1200.0))        # 400 ms a round trip: not slow
+    assert "slow-line" not in ids(build_findings("online", HOME, fast, NatResult("nat", PUBLIC), ROUTER))
+
+
+def test_one_fast_answer_is_enough_to_call_the_line_fast() -> None:
+    e = timed(("stun", "s1", PUBLIC, 40.0), ("dns", "opendns", PUBLIC, 900.0))
+    assert "slow-line" not in ids(build_findings("online", HOME, e, NatResult("nat", PUBLIC), ROUTER))
+
+
+def test_offline_by_silence_names_the_budget_and_how_to_give_more_time() -> None:
+    e = timed(("http", "https://e1/", None, 4000.0))
+    f = by_id(build_findings("offline", HOME, e, NatResult("unknown", None), NO_ROUTER, budget_s=4.0), "offline")
+    assert "within 4 s" in f.detail and "--budget 30" in f.detail
+
+
+def test_offline_with_a_no_route_error_says_the_network_reported_it() -> None:
+    e = ExternalInfo(None, None, True, (ExternalSource("http", "https://e1/", 4, None,
+                                                       "network unreachable (no route to the service)", 3.0),))
+    f = by_id(build_findings("offline", HOME, e, NatResult("unknown", None), NO_ROUTER, budget_s=4.0), "offline")
+    assert "no route" in f.detail and "--budget" not in f.detail
+
+
+def test_double_nat_behind_a_router_claiming_a_public_wan_never_names_the_claim_to_forward_to() -> None:
+    e = ext(("http", "https://e1/", "23.128.64.30"), ("dns", "opendns", "23.128.64.30"))
+    f = by_id(build_findings("online", HOME, e, NatResult("double-nat", "23.128.64.99"), ROUTER), "double-nat")
+    assert "claims 23.128.64.99" in f.detail and "23.128.64.30" in f.detail
+    assert "23.128.64.99" not in f.fix and "status page" in f.fix
+    private = by_id(build_findings("online", HOME, AGREED, NatResult("double-nat", "192.168.100.2"), ROUTER),
+                    "double-nat")
+    assert "(192.168.100.2)" in private.fix

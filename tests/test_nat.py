@@ -82,10 +82,77 @@ def test_10x_wan_with_a_shared_space_hop_is_cgnat() -> None:
     assert "100.70.0.1" in text(r)
 
 
-def test_public_wan_that_differs_from_external_means_another_nat_upstream() -> None:
+def test_public_wan_claim_the_outside_does_not_see_is_not_cgnat_on_its_word_alone() -> None:
+    """A router that claims a public WAN the outside does not see: without the path, both
+    readings stand (the ISP translates again, or the claim is stale/configured)."""
     r = decide_nat(HOME, ext("23.128.64.200"), igd(PUBLIC), None)
+    assert r.verdict == "unknown"
+    t = text(r)
+    assert "23.128.64.200" in t and PUBLIC in t
+    assert "carrier-grade NAT" in t and "stale" in t      # both readings
+
+
+def test_public_wan_claim_with_a_private_hop_after_the_router_is_double_nat() -> None:
+    """miniupnpd's ext_ip (or a stale value) claims a public WAN; the path shows a private router
+    after ours and the outside sees another public address: the claim is wrong, second NAT."""
+    hops = ("192.168.1.1", "192.168.100.1", "23.128.64.1")
+    r = decide_nat(HOME, ext("23.128.64.30"), igd("23.128.64.99"), hops)
+    assert r.verdict == "double-nat"
+    t = text(r)
+    assert "192.168.100.1" in t and "23.128.64.99" in t and "not carrier-grade NAT" in t
+    assert r.router_wan_ipv4 == "23.128.64.99"         # what the router said stays on record
+    assert not r.ds_lite
+
+
+def test_public_wan_claim_with_a_public_hop_after_the_router_stays_unknown() -> None:
+    hops = ("192.168.1.1", "23.128.64.1", "11.1.0.10")
+    r = decide_nat(HOME, ext("23.128.64.200"), igd(PUBLIC), hops)
+    assert r.verdict == "unknown"
+    assert "23.128.64.1" in text(r)
+
+
+def test_public_wan_claim_with_a_shared_space_hop_is_cgnat() -> None:
+    hops = ("192.168.1.1", "100.64.1.1", "11.1.0.10")
+    r = decide_nat(HOME, ext("23.128.64.200"), igd(PUBLIC), hops)
     assert r.verdict == "cgnat"
-    assert "23.128.64.200" in text(r) and PUBLIC in text(r)
+    assert "100.64.1.1" in text(r)
+
+
+def test_outside_confirming_the_router_beats_a_private_or_shared_hop() -> None:
+    """ISPs number their own routers from private or shared space: when the outside sees the
+    router's own WAN address, that is one NAT whatever the hop after it holds."""
+    for hop in ("10.20.0.1", "100.64.9.1", "192.168.100.1"):
+        r = decide_nat(HOME, ext(PUBLIC), igd(PUBLIC), ("192.168.1.1", hop, "11.1.0.10"))
+        assert r.verdict == "nat", (hop, text(r))
+
+
+def test_ds_lite_wan_is_carrier_nat_with_native_ipv6() -> None:
+    r = decide_nat(HOME, ext("23.128.64.210"), igd("192.0.0.2"), None)
+    assert r.verdict == "cgnat" and r.ds_lite
+    t = text(r)
+    assert "DS-Lite" in t and "IPv6 is native" in t and "IPv4 is shared" in t
+
+
+def test_ds_lite_next_hop_is_carrier_nat_without_upnp() -> None:
+    r = decide_nat(HOME, ext("23.128.64.210"), NO_ROUTER, ("192.168.1.1", "192.0.0.1", "11.1.0.10"))
+    assert r.verdict == "cgnat" and r.ds_lite
+    assert "192.0.0.1" in text(r) and "AFTR" in text(r)
+
+
+def test_ds_lite_next_hop_wins_over_an_igd_without_wan() -> None:
+    r = decide_nat(HOME, ext("23.128.64.210"), igd(None), ("192.168.1.1", "192.0.0.1"))
+    assert r.verdict == "cgnat" and r.ds_lite
+
+
+def test_address_just_outside_the_ds_lite_range_is_not_ds_lite() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), NO_ROUTER, ("192.168.1.1", "192.0.0.9", "11.1.0.10"))
+    assert not r.ds_lite and r.verdict != "cgnat"
+
+
+def test_shared_space_next_hop_without_upnp_is_cgnat() -> None:
+    r = decide_nat(HOME, ext("23.128.64.200"), NO_ROUTER, ("192.168.1.1", "100.64.1.1", "11.1.0.10"))
+    assert r.verdict == "cgnat" and not r.ds_lite
+    assert "100.64.1.1" in text(r)
 
 
 def test_igd_reporting_no_external_address_is_evidence_of_an_upstream_nat() -> None:
@@ -118,10 +185,29 @@ def test_no_router_answer_and_no_hops_is_unknown() -> None:
     assert r.router_wan_ipv4 is None
 
 
-def test_no_router_answer_and_a_private_second_hop_stays_unknown() -> None:
+def test_no_router_answer_and_a_private_second_hop_is_double_nat() -> None:
+    """Issue 11: a private router after ours and a public address outside → a second NAT, also
+    when the router offers no UPnP."""
+    r = decide_nat(HOME, ext("23.128.64.30"), NO_ROUTER, ("192.168.1.1", "192.168.100.1", "23.128.64.1"))
+    assert r.verdict == "double-nat"
+    assert "192.168.100.1" in text(r) and "23.128.64.30" in text(r)
+
+
+def test_a_10x_second_hop_is_double_nat_and_says_the_other_readings() -> None:
     r = decide_nat(HOME, ext(PUBLIC), NO_ROUTER, ("192.168.1.1", "10.20.0.1", "23.128.64.1"))
+    assert r.verdict == "double-nat"
+    assert "10.0.0.0/8" in text(r) and "only one NAT" in text(r)
+
+
+def test_private_second_hop_without_an_outside_answer_is_unknown() -> None:
+    r = decide_nat(HOME, ext(None), NO_ROUTER, ("192.168.1.1", "192.168.100.1"))
     assert r.verdict == "unknown"
-    assert "weak evidence" in text(r)
+
+
+def test_igd_without_wan_and_a_private_192_168_hop_is_double_nat_for_sure() -> None:
+    r = decide_nat(HOME, ext(PUBLIC), igd(None), ("192.168.1.1", "192.168.100.1", "23.128.64.1"))
+    assert r.verdict == "double-nat"
+    assert "second router in your home" in text(r)
 
 
 def test_tailscale_default_route_is_not_cgnat() -> None:
@@ -163,7 +249,11 @@ def test_no_local_address_is_unknown() -> None:
 
 def test_hops_only_matter_when_the_router_did_not_settle_it() -> None:
     assert not hops_would_help(HOME, igd(PUBLIC))
+    assert not hops_would_help(HOME, igd(PUBLIC), PUBLIC)             # confirmed from outside
+    assert hops_would_help(HOME, igd(PUBLIC), "23.128.64.30")         # contradicted: the path decides
+    assert hops_would_help(HOME, igd(PUBLIC), confirm_claim=True)     # port check: outside not known yet
     assert not hops_would_help(HOME, igd("100.64.1.20"))
+    assert not hops_would_help(HOME, igd("192.0.0.2"))
     assert not hops_would_help(HOME, igd("192.168.100.2"))
     assert hops_would_help(HOME, igd("10.0.0.2"))
     assert hops_would_help(HOME, igd(None))
@@ -181,7 +271,7 @@ from checks.findings import build_findings  # noqa: E402
 _ADDRESSES = st.one_of(
     st.none(),
     st.sampled_from(["192.168.1.100", "10.0.0.2", "100.64.1.20", "100.101.102.103", "172.16.5.5", PUBLIC,
-                     "23.128.64.200", "169.254.1.1", "127.0.0.1", "192.0.2.1", "0.0.0.0", "::1",
+                     "23.128.64.200", "192.0.0.1", "192.0.0.2", "169.254.1.1", "127.0.0.1", "192.0.2.1", "0.0.0.0", "::1",
                      "2a0c:b641:100:1::100", "", "garbage", "999.1.1.1"]),
     st.text(max_size=20),
 )
@@ -202,6 +292,7 @@ def test_any_evidence_gives_a_contract_verdict_with_reasons(local_ip, iface, via
                     natpmp_available=natpmp is not None, natpmp_error=natpmp_error)
     r = decide_nat(local, external, upnp, hops)
     assert r.verdict in ("none", "nat", "double-nat", "cgnat", "unknown")
+    assert not r.ds_lite or r.verdict == "cgnat"
     assert r.evidence and all(isinstance(e, str) and e for e in r.evidence)
     if r.verdict == "none":
         assert local_ip == ext_ip            # "none" only when confirmed from outside

@@ -88,6 +88,20 @@ def test_open_when_nonce_comes_back() -> None:
     assert any("reached this very machine" in s for s in r.evidence)
 
 
+def test_open_through_the_tests_own_mapping_is_open_for_the_test() -> None:
+    r = decide_port(ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="created"), None,
+                    assess_nat(HOME, "23.128.64.20"), maps="UPnP")
+    assert r.verdict == "open" and r.mapping == "temporary"
+    assert any(e.startswith("Open for the test") and "closed now" in e for e in r.evidence)
+    assert "ddns-wizard upnp add 8080/tcp" in r.fix and "DHCP reservation" in r.fix
+    kept = decide_port(ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="created"), None,
+                       assess_nat(HOME, "23.128.64.20"), maps="UPnP", kept="Kept as a lasting forward: ...")
+    assert kept.mapping == "kept" and "Kept as a lasting forward: ..." in kept.evidence
+    existing = decide_port(ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="existing"), None,
+                           assess_nat(HOME, "23.128.64.20"))
+    assert existing.mapping == "none" and not any("for the test" in e for e in existing.evidence)
+
+
 def test_open_via_existing_service_says_it_cannot_confirm() -> None:
     r = decide_port(ev(22, answer(22, "reached", banner="SSH-2.0-OpenSSH_9.2\r\n"), listener="in-use"), None,
                     assess_nat(HOME, "23.128.64.20"))
@@ -109,13 +123,72 @@ def test_other_device_answering_is_not_forwarded_to_us() -> None:
     assert any("not this machine" in s for s in r.evidence)
 
 
-def test_no_upnp_both_fail_is_not_forwarded_with_hint() -> None:
+def test_no_router_to_ask_both_dropped_is_blocked_or_not_forwarded_without_upnp_advice() -> None:
+    """Issue 11: without UPnP/NAT-PMP/PCP nobody can confirm the forward, so a silent port may be
+    unforwarded or blocked upstream: both checks in the fix, and no word of UPnP."""
     target = ev(8080, answer(8080, "not-reached"))
     control = ev(45000, answer(45000, "not-reached"), nonce="c")
     r = decide_port(target, control, assess_nat(NO_UPNP, "23.128.64.20"), local_ip="192.168.1.100")
+    assert r.verdict == "blocked-or-not-forwarded"
+    assert "192.168.1.100" in r.fix and "Port forwarding" in r.fix      # check 1: the forward
+    assert "another external port" in r.fix and "ISP" in r.fix          # check 2: an ISP block
+    assert "upnp" not in r.fix.lower()                                   # no advice to use what is not there
+    assert not any("--upnp" in e or "upnp add" in e for e in r.evidence)
+    assert any("no UPnP, NAT-PMP or PCP" in e for e in r.evidence)
+    assert r.mapping == "none"
+
+
+def test_a_router_that_can_map_gets_the_upnp_hint_to_tell_them_apart() -> None:
+    target = ev(8080, answer(8080, "not-reached"))
+    control = ev(45000, answer(45000, "not-reached"), nonce="c")
+    r = decide_port(target, control, assess_nat(HOME, "23.128.64.20"), local_ip="192.168.1.100", maps="UPnP")
+    assert r.verdict == "blocked-or-not-forwarded"
+    assert any("Run again with --upnp" in e for e in r.evidence)
+    assert "ddns-wizard upnp add 8080/tcp" in r.fix and "--upnp" in r.fix
+
+
+def test_natpmp_only_router_is_offered_the_keep_command_not_upnp_add() -> None:
+    from checks.ports import forward_fix
+
+    fix = forward_fix(8080, "tcp", "192.168.1.100", "NAT-PMP")
+    assert "ports check 8080/tcp --upnp --keep" in fix and "upnp add" not in fix
+    assert "UPnP" not in forward_fix(8080, "tcp", "192.168.1.100", None)
+
+
+def test_reset_like_the_unforwarded_control_is_not_forwarded() -> None:
+    """The router resets ports it does not forward (the unforwarded control got a reset); this
+    port got the same answer: it reached the router and was not passed on."""
+    target = ev(8080, answer(8080, "not-reached", result="refused"))
+    control = ev(45000, answer(45000, "not-reached", result="refused"), nonce="c")
+    r = decide_port(target, control, assess_nat(NO_UPNP, "23.128.64.20"), local_ip="192.168.1.100")
     assert r.verdict == "not-forwarded"
-    assert any("--upnp" in s for s in r.evidence)
-    assert "192.168.1.100" in r.fix and "Port forwarding" in r.fix
+    assert any("reset exactly like the unforwarded control port" in e for e in r.evidence)
+
+
+def test_dropped_while_the_unforwarded_control_was_reset_is_not_called_not_forwarded() -> None:
+    target = ev(80, answer(80, "not-reached", result="timeout"))
+    control = ev(45000, answer(45000, "not-reached", result="refused"), nonce="c")
+    r = decide_port(target, control, assess_nat(NO_UPNP, "23.128.64.20"), local_ip="192.168.1.100")
+    assert r.verdict == "blocked-or-not-forwarded"
+    assert any("not treated as an unforwarded port" in e for e in r.evidence)
+
+
+def test_a_reset_alone_proves_nothing() -> None:
+    """Reset on the port, but the control was dropped (or echoip only said false): no pattern."""
+    for control_result, kind in (("timeout", "ddnsw"), (None, "echoip")):
+        target = ev(8080, answer(8080, "not-reached", result="refused"))
+        control = ev(45000, answer(45000, "not-reached", result=control_result, kind=kind), nonce="c")
+        r = decide_port(target, control, assess_nat(NO_UPNP, "23.128.64.20"))
+        assert r.verdict == "blocked-or-not-forwarded", control_result
+
+
+def test_a_forward_the_router_confirms_is_never_called_not_forwarded() -> None:
+    target = ev(8080, answer(8080, "not-reached"), mapping="existing",
+                mapping_detail="The router's UPnP table forwards 8080/TCP to this machine.")
+    control = ev(45000, answer(45000, "not-reached"), nonce="c")
+    r = decide_port(target, control, assess_nat(HOME, "23.128.64.20"), maps="UPnP")
+    assert r.verdict == "blocked-or-not-forwarded"
+    assert any("forward is there" in e and "this machine's firewall" in e for e in r.evidence)
 
 
 def test_upnp_control_passes_target_fails_is_isp_blocked() -> None:
@@ -133,12 +206,13 @@ def test_unmapped_control_passing_means_everything_forwarded_so_isp_blocked() ->
     assert verdict(target, control, PUBLIC) == "isp-blocked"
 
 
-def test_upnp_both_mapped_both_fail_is_not_forwarded_with_both_explanations() -> None:
+def test_upnp_both_mapped_both_fail_is_blocked_with_both_explanations() -> None:
     target = ev(8080, answer(8080, "not-reached"), mapping="created")
     control = ev(45000, answer(45000, "not-reached"), nonce="c", mapping="created")
     r = decide_port(target, control, assess_nat(HOME, "23.128.64.20"))
-    assert r.verdict == "not-forwarded"
+    assert r.verdict == "blocked-or-not-forwarded"
     assert any("router's own firewall" in s and "ISP filters all inbound" in s for s in r.evidence)
+    assert r.mapping == "temporary"
 
 
 def test_mapping_conflict_while_control_passes_is_not_forwarded() -> None:
@@ -155,9 +229,13 @@ def test_cgnat_router_wan_is_upstream_nat() -> None:
     assert "no forwarding at home" in r.fix and "tunnel" in r.fix.lower()
 
 
-def test_router_wan_differing_from_public_address_is_upstream_nat() -> None:
+def test_router_claim_contradicted_from_outside_is_upstream_nat_only_when_the_path_says_so() -> None:
     target = ev(8080, answer(8080, "not-reached", ip="23.128.64.99"))
-    r = decide_port(target, None, assess_nat(HOME, "23.128.64.99"))
+    # The router's word alone (it claims 23.128.64.20, the prober saw .99): not enough.
+    assert decide_port(target, None, assess_nat(HOME, "23.128.64.99")).verdict == "blocked-or-not-forwarded"
+    # A private router after ours: a second NAT, which forwarding at home cannot pass.
+    traced = NetworkFacts(local=HOME_LOCAL, upnp=HOME_UPNP, hops=("192.168.1.1", "192.168.100.1", "23.128.64.1"))
+    r = decide_port(target, None, assess_nat(traced, "23.128.64.99"))
     assert r.verdict == "upstream-nat"
 
 
@@ -173,7 +251,7 @@ def test_public_host_both_fail_points_at_host_firewall() -> None:
     nat = assess_nat(PUBLIC, "23.128.64.10")
     assert nat.verdict == "none"
     r = decide_port(target, control, nat)
-    assert r.verdict == "not-forwarded" and "firewall" in r.fix
+    assert r.verdict == "blocked-or-not-forwarded" and "firewall" in r.fix
 
 
 def test_no_prober_answer_is_unknown() -> None:
@@ -532,6 +610,86 @@ async def test_existing_mapping_to_us_is_used_and_kept_and_foreign_one_untouched
     assert any("192.168.1.50" in s and "left that mapping alone" in s for s in by_port[theirs].evidence)
 
 
+async def test_keep_leaves_the_tested_ports_mapping_as_a_lasting_forward() -> None:
+    """--keep: the port's own mapping stays (permanent lease, the lasting description), the
+    control port's is removed, and the result says how to remove it later."""
+    igd = FakeIgd()
+    port = free_port()
+    async with mock_client(dial_back) as client:
+        report = await run_port_check([PortSpec(port)], endpoints=ENDPOINTS, client=client, use_upnp=True,
+                                      facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1",
+                                      keep=True)
+    (r,) = report.results
+    assert r.verdict == "open" and r.mapping == "kept"
+    assert list(igd.table) == [(port, "TCP")]                        # only the kept one is left
+    kept = igd.table[(port, "TCP")]
+    assert kept.lease_s == 0 and kept.description == "ddns-wizard"
+    assert any(f"ddns-wizard upnp remove {port}/tcp" in e and "DHCP reservation" in e for e in r.evidence)
+    assert len(igd.deleted) == 1 and report.leftovers == ()
+
+
+async def test_keep_falls_back_to_the_longest_lease_where_permanent_is_refused() -> None:
+    igd = FakeIgd()
+    real_add = igd.add_mapping
+
+    async def no_permanent(port: int, proto: str, host: str, iport: int, desc: str, lease: int = 0) -> None:
+        if lease == 0:
+            raise UpnpError("Invalid Args", code=402)
+        await real_add(port, proto, host, iport, desc, lease)
+
+    igd.add_mapping = no_permanent  # type: ignore[method-assign]
+    port = free_port()
+    async with mock_client(dial_back) as client:
+        report = await run_port_check([PortSpec(port)], endpoints=ENDPOINTS, client=client, use_upnp=True,
+                                      facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1",
+                                      keep=True)
+    assert report.results[0].mapping == "kept"
+    assert igd.table[(port, "TCP")].lease_s == 7 * 86400
+    assert any("7 days" in e for e in report.results[0].evidence)
+
+
+async def test_keep_removes_everything_when_the_test_is_cancelled() -> None:
+    igd = FakeIgd()
+    probing = asyncio.Event()
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        probing.set()
+        await asyncio.sleep(60)
+        raise AssertionError("unreachable")
+
+    async with mock_client(hang) as client:
+        task = asyncio.create_task(run_port_check(
+            [PortSpec(free_port())], endpoints=ENDPOINTS, client=client, use_upnp=True, keep=True,
+            facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1"))
+        await asyncio.wait_for(probing.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert igd.added and igd.table == {}
+
+
+async def test_without_upnp_a_forward_in_the_routers_table_is_read_not_touched() -> None:
+    """Without --upnp the router's UPnP table is only read: a forward it lists counts as the
+    router confirming it (so an unreached port is not called "not forwarded")."""
+    port = free_port()
+    igd = FakeIgd(existing={(port, "TCP"): PortMapping(port, "TCP", "127.0.0.1", port, "my server")})
+    facts = NetworkFacts(local=LOOP_FACTS.local, upnp=UpnpInfo(available=True, found=True, location="http://fake/",
+                                                               wan_ipv4="23.128.64.20"), hops=())
+
+    async def nobody_gets_in(request: httpx.Request) -> httpx.Response:
+        n = int(request.url.path.rsplit("/", 1)[1])
+        return httpx.Response(200, json={"ip": "23.128.64.20", "port": n, "protocol": "tcp", "result": "timeout",
+                                         "banner": None, "ms": 1})
+
+    async with mock_client(nobody_gets_in) as client:
+        report = await run_port_check([PortSpec(port)], endpoints=ENDPOINTS, client=client, facts=facts,
+                                      mapper_opener=opener_for(igd), listen_host="127.0.0.1")
+    (r,) = report.results
+    assert r.verdict == "blocked-or-not-forwarded" and r.mapping == "none"
+    assert any("UPnP table forwards" in e for e in r.evidence)
+    assert igd.added == [] and igd.deleted == [] and (port, "TCP") in igd.table
+
+
 async def test_end_to_end_with_the_real_probe_server_on_loopback() -> None:
     """The project's probe server (over plain HTTP on 127.0.0.1) dials back to our listeners:
     TCP and UDP both come back with the nonce."""
@@ -657,3 +815,11 @@ def test_cli_without_prober_is_a_usage_error(tmp_path, capsys: pytest.CaptureFix
     cfg.write_text("[endpoints]\nport_check = []\n")
     assert main(["--config", str(cfg), "ports", "check", "8080"]) == 2
     assert "port_check is empty" in capsys.readouterr().err
+
+
+def test_leases_read_as_people_say_them() -> None:
+    """Routers report what is left of a lease: 604799 s is still "7 days" to a person."""
+    from checks.ports import _lease_words
+
+    assert [_lease_words(s) for s in (0, 604800, 604799, 86400, 7190, 300)] == [
+        "permanent", "7 days", "7 days", "1 day", "2 hours", "300 s"]

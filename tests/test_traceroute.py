@@ -11,6 +11,8 @@ import asyncio
 import socket
 import struct
 
+import pytest
+
 from checks import traceroute
 from checks.traceroute import IP_RECVERR, parse_icmp_error
 
@@ -44,3 +46,15 @@ def test_a_trace_to_loopback_ends_at_the_destination_without_root() -> None:
     # (Run unprivileged on purpose: this is the path ordinary users take.)
     hops = asyncio.run(asyncio.wait_for(asyncio.to_thread(traceroute._trace_udp, "127.0.0.1", 3, 1.0), 3))
     assert hops == ("127.0.0.1",)
+
+
+async def test_route_check_ignores_a_port_unreachable_from_the_target_itself() -> None:
+    """127.0.0.1 answers the datagram with "port unreachable": the route works, so even with the
+    sender as "gateway" this is no evidence of a missing route."""
+    from checks.traceroute import gateway_has_no_route, unprivileged_possible
+
+    if not unprivileged_possible():
+        pytest.skip("IP_RECVERR is Linux-only")
+    assert await gateway_has_no_route("127.0.0.1", "127.0.0.1", timeout_s=0.5) is None
+    assert await gateway_has_no_route("not-an-ip", "127.0.0.1") is None
+    assert await gateway_has_no_route("127.0.0.1", None) is None

@@ -237,7 +237,7 @@ class RealEngine:
 
     async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
         from checks.errors import UpnpError
-        from checks.ports import gather_facts, open_mapper
+        from checks.ports import gather_facts, keep_forward, open_mapper
 
         facts = await gather_facts()
         mapper, why = await open_mapper(facts)
@@ -247,11 +247,11 @@ class RealEngine:
         if not lan:
             raise UpnpError("this machine's LAN address is unknown")
         try:
-            granted = await mapper.add(port.port, port.protocol, lan, port.port, 0, description)
+            # A lasting forward: UPnP's permanent lease (or the longest the router accepts),
+            # NAT-PMP's week (a NAT-PMP lifetime of 0 would delete it).
+            return await keep_forward(mapper, port.port, port.protocol, lan)
         except Exception as exc:  # MappingError and friends: the router's own words
             raise UpnpError(f"{mapper.name}: {exc}", code=getattr(exc, "code", None)) from None
-        outside = f"{granted}/{port.protocol}" if granted != port.port else str(port)
-        return f"The router now forwards {outside} to {lan}:{port.port} ({mapper.name})."
 
     def list_providers(self) -> tuple[ProviderInfo, ...]:
         return tuple(provider_info_from_spec(spec) for spec in self._registry().PROVIDERS.values())

@@ -141,7 +141,10 @@ def _source_value(s: ExternalSource) -> Text:
 def nat_panel(d: Diagnosis) -> Panel:
     n = d.nat
     style = {"none": "green", "nat": "green", "double-nat": "yellow", "cgnat": "red"}.get(n.verdict, "yellow")
-    lines: list[RenderableType] = [Text(VERDICT_TEXT.get(n.verdict, n.verdict), style=f"bold {style}")]
+    word = VERDICT_TEXT.get(n.verdict, n.verdict)
+    if n.ds_lite:
+        word = "carrier-grade NAT for IPv4 (DS-Lite: the ISP's AFTR translates); IPv6 native"
+    lines: list[RenderableType] = [Text(word, style=f"bold {style}")]
     lines.append(bulleted("\n".join(f"- {e}" for e in n.evidence)))
     if d.upnp.found or d.upnp.natpmp_available:
         router = []

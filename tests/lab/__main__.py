@@ -25,7 +25,7 @@ from . import plan
 def _options(args: argparse.Namespace) -> Options:
     return Options(args.topology, ipv6=args.ipv6, latency_ms=args.latency, loss_pct=args.loss,
                    block_inbound=tuple(args.block_in), block_outbound=tuple(args.block_out),
-                   upnp=False if args.no_upnp else None)
+                   upnp=False if args.no_upnp else None, router_ext_ip=args.router_ext_ip)
 
 
 def _describe(lab: Any) -> str:
@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--block-out", action="append", default=[], metavar="PORT/tcp",
                        help="ISP drops new outbound TCP to this port (repeatable), e.g. 25/tcp")
         p.add_argument("--no-upnp", action="store_true", help="no miniupnpd on the router")
+        p.add_argument("--router-ext-ip", metavar="IPV4", default=None,
+                       help=f"miniupnpd claims this public WAN address (ext_ip=), e.g. {plan.CLAIMED_WAN_IP}")
         if name == "up":
             p.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs) afterwards")
             mode = p.add_mutually_exclusive_group()

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from . import plan
 
-TOPOLOGIES = ("public", "home", "home-no-upnp", "double-nat", "cgnat", "offline")
+TOPOLOGIES = ("public", "home", "home-no-upnp", "double-nat", "cgnat", "ds-lite", "offline")
+DSLITE_IF = "dslite0"     # the softwire's tunnel device on the router (B4) and the ISP (AFTR)
 
 # Extra v6 link between the ISP box and the user's router (double NAT only).
 ISPBOX_V6_LAN_NET = "2a0c:b641:100:2::/64"
@@ -41,10 +42,18 @@ class Options:
     block_inbound: tuple[str, ...] = ()     # "80/tcp", "5000/udp": ISP drops new inbound flows to these
     block_outbound: tuple[str, ...] = ()    # "25/tcp": ISP drops new outbound flows to these
     upnp: bool | None = None                # None: the topology's default
+    # miniupnpd's ext_ip=: the router claims this public WAN address whatever it really holds.
+    router_ext_ip: str | None = None
 
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGIES:
             raise ValueError(f"unknown topology {self.topology!r} (known: {', '.join(TOPOLOGIES)})")
+        if self.topology == "ds-lite" and not self.ipv6:
+            object.__setattr__(self, "ipv6", True)    # DS-Lite is an IPv6 access line
+        if self.router_ext_ip is not None:
+            ipaddress.IPv4Address(self.router_ext_ip)
+            if not self.runs_upnp:
+                raise ValueError("router_ext_ip is what miniupnpd claims: it needs a router running UPnP")
         if self.latency_ms < 0 or not 0 <= self.loss_pct < 100:
             raise ValueError("latency_ms must be >= 0 and loss_pct in [0, 100)")
         for entry in self.block_inbound:
@@ -58,6 +67,7 @@ class Options:
     def runs_upnp(self) -> bool:
         if self.upnp is not None:
             return self.upnp
+        # DS-Lite routers offer no IPv4 forwards (there is no public IPv4 to forward from).
         return self.topology in ("home", "double-nat", "cgnat")
 
     @property
@@ -72,6 +82,10 @@ def parse_port_spec(spec: str, *, protos: tuple[str, ...]) -> tuple[int, str]:
     if proto not in protos or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise ValueError(f"bad port filter {spec!r}: expected PORT/{'|'.join(protos)}")
     return int(port_text), proto
+
+
+def is_ds_lite(opts: "Options") -> bool:
+    return opts.topology == "ds-lite"
 
 
 def roles(topology: str) -> tuple[str, ...]:
@@ -178,11 +192,14 @@ def isp_nft(opts: Options, cgnat_pool_ip: str) -> str:
     for proto, ports in ports_by_proto(opts.block_outbound, ("tcp",)).items():
         rules.append(f'iifname "cust0" ct state new {proto} dport {_nft_set(ports)} counter drop')
     nat = ""
-    if opts.topology == "cgnat":
+    if opts.topology in ("cgnat", "ds-lite"):
+        # CGNAT: the shared address space behind the ISP's NAT. DS-Lite: the AFTR translates the
+        # customers' own private addresses as they come out of the softwire (RFC 6333).
+        inside = plan.CGNAT_NET if opts.topology == "cgnat" else plan.HOME_LAN_NET
         nat = (
             "  chain postrouting {\n"
             "    type nat hook postrouting priority srcnat; policy accept;\n"
-            f'    oifname "up0" ip saddr {plan.CGNAT_NET} snat ip to {cgnat_pool_ip}\n'
+            f'    oifname "up0" ip saddr {inside} snat ip to {cgnat_pool_ip}\n'
             "  }\n"
         )
     body = "".join(f"    {r}\n" for r in rules)
@@ -301,7 +318,16 @@ def namespace_configs(opts: Options, *, edge_ipv4: str, cgnat_pool_ip: str) -> d
         _addr(isp, "up0", f"{plan.ISP_V6_UPLINK}/64")
         _route(isp, "default", plan.INET_V6_CORE)
     edge = edge_role(topo)
-    if edge is not None:
+    if topo == "ds-lite":
+        # IPv6-only access line; IPv4 arrives through the softwire (softwire.py) and leaves NATed.
+        _addr(isp, "cust0", f"{plan.CUSTOMER_V6_GW}/64")
+        _route(isp, plan.HOME_V6_PREFIX, plan.ROUTER_V6_WAN)
+        isp.ip_lines.append(f"link set {DSLITE_IF} mtu 1460 up")   # 1500 minus the 40-byte IPv6 header
+        _addr(isp, DSLITE_IF, f"{plan.DSLITE_AFTR}/29")
+        isp.ip_lines.append(f"route add {plan.HOME_LAN_NET} dev {DSLITE_IF}")
+        isp.ip_lines.append(f"route add blackhole {cgnat_pool_ip}/32")
+        edge = None          # the generic customer set-up below does not apply
+    elif edge is not None:
         if topo == "cgnat":
             _addr(isp, "cust0", f"{plan.CGNAT_GW}/24")
             # Unsolicited traffic to the pool address dies here, as at a real CGNAT.
@@ -318,6 +344,14 @@ def namespace_configs(opts: Options, *, edge_ipv4: str, cgnat_pool_ip: str) -> d
                 next_hop = ISPBOX_V6_WAN if topo == "double-nat" else plan.ROUTER_V6_WAN
                 _route(isp, plan.HOME_V6_PREFIX, next_hop)
     isp.nft = isp_nft(opts, cgnat_pool_ip)
+
+    if topo == "ds-lite":
+        router = cfgs["router"]
+        _addr(router, "wan0", f"{plan.ROUTER_V6_WAN}/64")
+        _route(router, "default", plan.CUSTOMER_V6_GW)
+        router.ip_lines.append(f"link set {DSLITE_IF} mtu 1460 up")
+        _addr(router, DSLITE_IF, f"{plan.DSLITE_B4}/29")
+        router.ip_lines.append(f"route add default via {plan.DSLITE_AFTR} dev {DSLITE_IF}")
 
     # --- the customer's edge device's uplink ---
     if edge is not None:

@@ -69,6 +69,13 @@ CGNAT_POOL_IP = "23.128.64.200"    # `cgnat`: the CGNAT's public egress address
 CGNAT_NET = "100.64.1.0/24"        # `cgnat`: shared address space between CGNAT and customer
 CGNAT_GW = "100.64.1.1"
 CGNAT_ROUTER_WAN = "100.64.1.20"
+DSLITE_POOL_IP = "23.128.64.210"  # `ds-lite`: the AFTR's public IPv4 (carrier-grade NAT) egress
+DSLITE_AFTR = "192.0.0.1"          # `ds-lite`: the AFTR's end of the softwire (RFC 6333 reserves it)
+DSLITE_B4 = "192.0.0.2"            # `ds-lite`: the home router's (B4's) end
+DSLITE_TUNNEL_NET = "192.0.0.0/29"
+# `router_ext_ip`: a public address miniupnpd claims for its WAN (ext_ip=) that nobody holds:
+# a stale or hand-configured value, the way real routers misreport (reference/real-world.md).
+CLAIMED_WAN_IP = "23.128.64.99"
 ISPBOX_LAN_NET = "192.168.100.0/24"  # `double-nat`: the ISP box's LAN
 ISPBOX_LAN_GW = "192.168.100.1"
 ISPBOX_ROUTER_WAN = "192.168.100.2"

@@ -225,3 +225,92 @@ def test_a_configured_hostname_serving_a_lan_address_is_flagged(lab_factory: Any
     assert account["password"] not in json.dumps(r)          # the config's secret never shows
     published = [p for p in r["probes"] if p["name"] == "dns-published"]
     assert published and published[0]["status"] == "ok", published
+
+
+# --------------------------------------------------------------------------- issue 11: slow lines
+
+
+def test_a_line_with_800_ms_round_trips_is_online_with_the_right_verdict_and_slow_line(lab_factory: Any) -> None:
+    """A satellite-like line (800 ms RTT on the ISP link, the relay's latency knob): never
+    "offline"; the HTTPS echoes (3-4 round trips) get their answers; slow-line says so."""
+    lab = lab_factory("home", latency_ms=800)
+    r = diagnose(lab)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "nat", explain(r)
+    assert r["external"]["ipv4"] == lab.expected_public_ipv4, explain(r)
+    ids = finding_ids(r)
+    assert "slow-line" in ids and "offline" not in ids and "limited-connectivity" not in ids, explain(r)
+    slow = next(f for f in r["findings"] if f["id"] == "slow-line")
+    assert "round trip" in slow["title"] and "HTTPS" in slow["detail"]
+    # The fastest answer took about one round trip: at least the 800 ms the relay adds.
+    fastest = min(s["ms"] for s in r["external"]["sources"] if s["value"] and s["method"] in ("dns", "stun"))
+    assert fastest >= 780, r["external"]["sources"]
+
+
+def test_an_explicit_budget_is_honoured_on_a_slow_line(lab_factory: Any) -> None:
+    """--budget 2 on an 800 ms line: the HTTPS echoes cannot finish, and the tool says so as
+    limited (with slow-line), not offline; the command ends within its budget (plus start-up)."""
+    import time
+
+    lab = lab_factory("home", latency_ms=800)
+    started = time.monotonic()
+    r = diagnose(lab, "--budget", "2")
+    elapsed = time.monotonic() - started
+    assert r["connectivity"] == "limited", explain(r)
+    assert "slow-line" in finding_ids(r) and "offline" not in finding_ids(r), explain(r)
+    assert r["duration_ms"] <= 2000 + 300, explain(r)
+    assert elapsed < 10        # a hang bound, not a timing target
+
+
+def test_offline_is_the_routers_own_word(lab_offline: Any) -> None:
+    """The router without an uplink answers "network unreachable": the route check hears it."""
+    r = diagnose(lab_offline)
+    (check,) = [p for p in r["probes"] if p["name"] == "route-check"]
+    assert check["status"] == "error" and plan.HOME_GW in check["error"], explain(r)
+    offline = next(f for f in r["findings"] if f["id"] == "offline")
+    assert "no route" in offline["detail"]
+
+
+# --------------------------------------------------------------------------- issue 11: NAT verdicts
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_ds_lite_is_carrier_nat_for_ipv4_and_native_ipv6(lab_factory: Any, as_nobody: Any, user: str) -> None:
+    """DS-Lite (the lab's softwire: IPv4 in IPv6 to the ISP's AFTR, which NATs it): the hop after
+    the router is 192.0.0.1 → cgnat with ds_lite, IPv6 native, without UPnP, as any user."""
+    lab = lab_factory("ds-lite")
+    r = diagnose(lab) if user == "root" else as_nobody(lab)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "cgnat" and r["nat"]["ds_lite"] is True, explain(r)
+    assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.DSLITE_AFTR], explain(r)
+    assert r["external"]["ipv4"] == plan.DSLITE_POOL_IP
+    assert r["external"]["ipv6"] == lab.host_ipv6                   # native: the host's own address
+    f = next(f for f in r["findings"] if f["id"] == "cgnat")
+    assert "DS-Lite" in f["title"] and "IPv6 is native" in f["detail"], f
+    assert lab.host_ipv6 in f["fix"]
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_double_nat_without_upnp_is_found_from_the_path(lab_factory: Any, as_nobody: Any, user: str) -> None:
+    """No UPnP anywhere: the private hop after the router (the ISP box's LAN side) and the
+    public address outside → double NAT, as root and as any user."""
+    lab = lab_factory("double-nat", upnp=False)
+    r = diagnose(lab) if user == "root" else as_nobody(lab)
+    assert r["connectivity"] == "online", explain(r)
+    assert r["nat"]["verdict"] == "double-nat", explain(r)
+    assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.ISPBOX_LAN_GW], explain(r)
+    assert "no-upnp" in finding_ids(r)
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_a_router_claiming_a_wrong_public_wan_behind_a_second_nat_is_double_nat(
+        lab_factory: Any, as_nobody: Any, user: str) -> None:
+    """miniupnpd claims 23.128.64.99 (ext_ip=) while it sits behind the ISP box: the outside
+    sees 23.128.64.30 and the hop after the router is private → double NAT, not CGNAT."""
+    lab = lab_factory("double-nat", router_ext_ip=plan.CLAIMED_WAN_IP)
+    r = diagnose(lab) if user == "root" else as_nobody(lab)
+    assert r["upnp"]["wan_ipv4"] == plan.CLAIMED_WAN_IP, explain(r)          # the router's claim
+    assert r["external"]["ipv4"] == lab.expected_public_ipv4 == plan.ISPBOX_WAN_IP
+    assert r["nat"]["verdict"] == "double-nat", explain(r)
+    assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.ISPBOX_LAN_GW], explain(r)
+    assert any("not carrier-grade NAT on the router's word alone" in e for e in r["nat"]["evidence"]), explain(r)

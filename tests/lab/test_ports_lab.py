@@ -179,6 +179,55 @@ def test_isp_blocked_80_while_8080_open(lab_factory: Any) -> None:
         assert upnpc_mappings(lab) == [], f"mapping left after {sig.name}"
 
 
+@pytest.mark.parametrize("prober", ["ddnsw", "echoip"])
+def test_without_upnp_manual_forwards_and_an_isp_drop(lab_factory: Any, prober: str) -> None:
+    """Issue 11: a router without UPnP, forwards of 80 and 8080 made in its web page, and the ISP
+    dropping inbound 80. Nobody can confirm the forward of 80, so it is blocked-or-not-forwarded,
+    with both checks and no word of UPnP; 8080 is open, and the test made no mapping."""
+    lab = lab_factory("home-no-upnp", block_inbound=("80/tcp",))
+    lab.forward_port(80)
+    lab.forward_port(8080)
+    lab.write_config(endpoints_override={"port_check": [f"ddnsw+https://{plan.PROBE}" if prober == "ddnsw"
+                                                        else f"https://{plan.PROBE}/port/{{port}}"]})
+    results = check(lab, "80", "8080")
+    r80, r8080 = results[(80, "tcp")], results[(8080, "tcp")]
+    assert r80["verdict"] == "blocked-or-not-forwarded", r80
+    assert "upnp" not in r80["fix"].lower(), r80["fix"]                       # no UPnP on this router
+    assert not any("--upnp" in e or "upnp add" in e for e in r80["evidence"]), r80["evidence"]
+    assert plan.HOME_HOST in r80["fix"] and "another external port" in r80["fix"]   # both checks
+    assert r80["mapping"] == "none"
+    assert r8080["verdict"] == "open" and r8080["mapping"] == "none", r8080
+    text = lab.tool("ports", "check", "8080", timeout=60).stdout
+    assert "OPEN — reachable from the internet" in text and "for the test" not in text
+
+
+def test_upnp_success_is_temporary_and_keep_leaves_a_lasting_forward(lab_home: Any) -> None:
+    """`--upnp` opens the port for the test only (mapping: temporary, nothing left); `--keep`
+    leaves the mapping as a lasting forward (mapping: kept), which `upnp remove` takes away."""
+    use_probe_server(lab_home)
+    r = check(lab_home, "8080", "--upnp")[(8080, "tcp")]
+    assert r["verdict"] == "open" and r["mapping"] == "temporary", r
+    assert any(e.startswith("Open for the test") for e in r["evidence"]), r["evidence"]
+    assert upnpc_mappings(lab_home) == []
+    text = lab_home.tool("ports", "check", "8080", "--upnp", timeout=60).stdout
+    assert "OPEN for the test" in " ".join(text.split())
+    try:
+        kept = check(lab_home, "8080", "--upnp", "--keep")[(8080, "tcp")]
+        assert kept["verdict"] == "open" and kept["mapping"] == "kept", kept
+        assert any("ddns-wizard upnp remove 8080/tcp" in e and "DHCP reservation" in e for e in kept["evidence"])
+        assert upnpc_mappings(lab_home) == [("TCP", 8080, f"{plan.HOME_HOST}:8080")]   # still there
+        assert "7 days" in " ".join(kept["evidence"])         # miniupnpd's cap on a "permanent" lease
+    finally:
+        out = lab_home.tool("upnp", "remove", "8080/tcp", timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert upnpc_mappings(lab_home) == []
+
+
+def test_keep_without_upnp_is_a_usage_error(lab_home: Any) -> None:
+    out = lab_home.tool("ports", "check", "8080", "--keep", timeout=30)
+    assert out.returncode == 2 and "--upnp" in out.stderr
+
+
 def test_existing_service_is_tested_and_said_so(lab_home: Any) -> None:
     use_probe_server(lab_home)
     server = lab_home.popen([sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0"],

@@ -318,3 +318,33 @@ def test_lab_tool_runs_the_real_cli_in_the_host_namespace(lab_home) -> None:  # 
     assert env["SSL_CERT_FILE"] == str(lab_home.ca_path)
     where = lab_home.run(["ip", "-4", "-o", "addr", "show", "dev", "lan0"])
     assert plan.HOME_HOST in where.stdout
+
+
+# --------------------------------------------------------------------------- issue 11: new models
+def test_ds_lite_carries_ipv4_inside_ipv6_to_the_aftr(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    """The router's line is IPv6 only; IPv4 goes through the softwire (next header 4) to the
+    ISP's AFTR, which NATs it to the pool address; IPv6 is native (the host's own address)."""
+    lab = lab_factory("ds-lite")
+    wan4 = lab.run(["ip", "-4", "-o", "addr", "show", "dev", "wan0"], ns="router").stdout
+    assert wan4.strip() == ""                                            # no IPv4 on the access line
+    tunnel = lab.run(["ip", "-4", "-o", "addr", "show", "dev", "dslite0"], ns="router").stdout
+    assert f"{plan.DSLITE_B4}/29" in tunnel
+    assert curl(lab, f"https://{plan.ECHO1}/").stdout.strip() == plan.DSLITE_POOL_IP
+    assert curl(lab, f"https://[{plan.ECHO1_V6}]/").stdout.strip() == plan.HOME_V6_HOST
+    # Unsolicited IPv4 to the AFTR's pool address dies there, as at any CGNAT.
+    assert tcp_connect(lab, plan.DSLITE_POOL_IP, 8080, ns="inet", timeout=1.0) == "timeout"
+
+
+def test_latency_of_800_ms_holds(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    """The relay handles a satellite-like line: every round trip carries the 800 ms, the first
+    one included (ARP on the router's own segment is not delayed), and HTTPS still works."""
+    lab = lab_factory("home", latency_ms=800)
+    received, rtts = ping_rtts(lab, plan.INET_CORE, count=3, wait_s=3)
+    assert received == 3 and min(rtts) >= 800 * 0.95 and max(rtts) < 800 * 1.5, rtts
+    assert curl(lab, f"https://{plan.ECHO1}/", max_time=15).stdout.strip() == plan.ROUTER_WAN_IP
+
+
+def test_a_router_can_claim_a_wan_address_it_does_not_hold(lab_factory) -> None:  # type: ignore[no-untyped-def]
+    lab = lab_factory("double-nat", router_ext_ip=plan.CLAIMED_WAN_IP)
+    assert upnp_status(lab).external_ip == plan.CLAIMED_WAN_IP            # what the router says
+    assert curl(lab, f"https://{plan.ECHO1}/").stdout.strip() == plan.ISPBOX_WAN_IP   # what the world sees

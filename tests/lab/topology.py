@@ -30,6 +30,7 @@ from typing import Any, Iterable, Mapping
 
 from . import plan
 from ._netconf import (
+    DSLITE_IF,
     TOPOLOGIES,
     NamespaceConfig,
     Options,
@@ -53,6 +54,7 @@ __all__ = ["Lab", "Options", "TOPOLOGIES", "LabSetupError", "make_lab", "require
 
 MINIUPNPD = "/usr/sbin/miniupnpd"
 RELAY_SCRIPT = Path(__file__).with_name("relay.py")
+SOFTWIRE_SCRIPT = Path(__file__).with_name("softwire.py")
 VENV_BIN = Path(sys.executable).parent
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 _MINIUPNPD_READY = "Listening for NAT-PMP/PCP traffic"
@@ -96,15 +98,17 @@ class Lab:
         self._procs: list[subprocess.Popen[Any]] = []
         self._miniupnpd: subprocess.Popen[Any] | None = None
         self._relay: subprocess.Popen[str] | None = None
+        self._softwire: subprocess.Popen[str] | None = None
         self._is_up = False
         topo = opts.topology
         self._edge_ipv4 = {"public": plan.PUBLIC_HOST_IP, "home": plan.ROUTER_WAN_IP,
                            "home-no-upnp": plan.ROUTER_WAN_IP, "double-nat": plan.ISPBOX_WAN_IP,
                            "cgnat": plan.CGNAT_ROUTER_WAN}.get(topo)
-        self._cgnat_pool_ip = plan.CGNAT_POOL_IP
+        # The ISP's NAT egress: the CGNAT's pool address, or DS-Lite's AFTR.
+        self._cgnat_pool_ip = plan.DSLITE_POOL_IP if topo == "ds-lite" else plan.CGNAT_POOL_IP
         self.router_wan_ipv4: str | None = {"home": plan.ROUTER_WAN_IP, "home-no-upnp": plan.ROUTER_WAN_IP,
                                             "double-nat": plan.ISPBOX_ROUTER_WAN,
-                                            "cgnat": plan.CGNAT_ROUTER_WAN}.get(topo)
+                                            "cgnat": plan.CGNAT_ROUTER_WAN, "ds-lite": plan.DSLITE_B4}.get(topo)
         self.host_ipv4 = plan.PUBLIC_HOST_IP if topo == "public" else plan.HOME_HOST
         self.gateway_ipv4 = plan.CUSTOMER_GW if topo == "public" else plan.HOME_GW
         self.host_ipv6: str | None = plan.HOME_V6_HOST if opts.ipv6 else None
@@ -115,7 +119,7 @@ class Lab:
         """What an IP echo in the lab's internet sees (None: the host cannot reach it)."""
         if self.topology == "offline":
             return None
-        if self.topology == "cgnat":
+        if self.topology in ("cgnat", "ds-lite"):
             return self._cgnat_pool_ip
         return self._edge_ipv4
 
@@ -207,7 +211,7 @@ class Lab:
         ipaddress.IPv4Address(new_ipv4)
         if self.topology == "offline":
             raise LabSetupError("the offline topology has no ISP address to change")
-        if self.topology == "cgnat":
+        if self.topology in ("cgnat", "ds-lite"):
             old = self._cgnat_pool_ip
             self._cgnat_pool_ip = new_ipv4
             nft = "delete table inet isp\n" + isp_nft(self.opts, new_ipv4)
@@ -302,11 +306,15 @@ class Lab:
         self._create_links()
         if self.opts.shaped:
             self._start_relay()
+        if self.topology == "ds-lite":
+            self._start_softwire()
         phase("links")
         cfgs = namespace_configs(self.opts, edge_ipv4=self._edge_ipv4 or "", cgnat_pool_ip=self._cgnat_pool_ip)
         self._apply_configs(cfgs, netdir)
         if self._relay is not None:
             self._wait_relay_ready()
+        if self._softwire is not None:
+            self._wait_ready(self._softwire, "softwire")
         phase("configure")
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             services = pool.submit(self._start_internet)
@@ -330,6 +338,10 @@ class Lab:
         run_checked(["ip", "-n", self.ns["inet"], "-batch", "-"], input="".join(veths), what="creating veth pairs")
         for ns, ifname in taps:
             run_checked(["ip", "-n", ns, "tuntap", "add", "dev", ifname, "mode", "tap"], what="creating tap")
+        if self.topology == "ds-lite":
+            for role in ("router", "isp"):
+                run_checked(["ip", "-n", self.ns[role], "tuntap", "add", "dev", DSLITE_IF, "mode", "tun"],
+                            what="creating the DS-Lite tunnel device")
 
     def _apply_configs(self, cfgs: dict[str, NamespaceConfig], netdir: Path) -> None:
         procs: list[tuple[str, subprocess.Popen[str]]] = []
@@ -382,6 +394,27 @@ class Lab:
                                        stdout=subprocess.PIPE, stderr=log, text=True)
         log.close()
 
+    def _start_softwire(self) -> None:
+        """DS-Lite's IPv4-in-IPv6 tunnel between the router (B4) and the ISP (AFTR): softwire.py."""
+        argv = [sys.executable, "-S", str(SOFTWIRE_SCRIPT),
+                "--b4", f"{self.ns['router']}:{DSLITE_IF}:{plan.ROUTER_V6_WAN}",
+                "--aftr", f"{self.ns['isp']}:{DSLITE_IF}:{plan.CUSTOMER_V6_GW}"]
+        log = open(self.workdir / "softwire.log", "w")
+        self._softwire = subprocess.Popen(["ip", "netns", "exec", self.ns["isp"], *argv],
+                                          stdout=subprocess.PIPE, stderr=log, text=True)
+        log.close()
+
+    def _wait_ready(self, proc: "subprocess.Popen[str]", name: str) -> None:
+        assert proc.stdout is not None
+        import select
+
+        ready, _, _ = select.select([proc.stdout], [], [], 15)
+        line = proc.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            proc.kill()
+            proc.wait(timeout=5)
+            raise LabSetupError(f"{name} did not start: {(self.workdir / f'{name}.log').read_text()[-500:]}")
+
     def _wait_relay_ready(self) -> None:
         assert self._relay is not None and self._relay.stdout is not None
         import select
@@ -404,8 +437,10 @@ class Lab:
 
     def _miniupnpd_conf(self) -> str:
         lan = ipaddress.ip_network(plan.HOME_LAN_NET)
+        claim = [f"ext_ip={self.opts.router_ext_ip}"] if self.opts.router_ext_ip else []
         return "\n".join([
-            "ext_ifname=wan0",
+            f"ext_ifname={DSLITE_IF if self.topology == 'ds-lite' else 'wan0'}",
+            *claim,
             "listening_ip=lan0",
             "enable_natpmp=yes",
             "enable_upnp=yes",
@@ -460,10 +495,10 @@ class Lab:
                 self.internet.stop()
             except Exception as exc:  # teardown must go on
                 print(f"lab {self.prefix}: internet.stop() failed: {exc!r}", file=sys.stderr)
-        for proc in [*self._procs, self._miniupnpd, self._relay]:
+        for proc in [*self._procs, self._miniupnpd, self._relay, self._softwire]:
             if proc is not None and proc.poll() is None:
                 proc.terminate()
-        for proc in [*self._procs, self._miniupnpd, self._relay]:
+        for proc in [*self._procs, self._miniupnpd, self._relay, self._softwire]:
             if proc is None:
                 continue
             try:
@@ -506,10 +541,11 @@ def fallback_endpoints() -> dict[str, Any]:
 
 def make_lab(topology: str, *, ipv6: bool = False, latency_ms: float = 0, loss_pct: float = 0.0,
              block_inbound: Iterable[str] = (), block_outbound: Iterable[str] = (),
-             upnp: bool | None = None) -> Lab:
+             upnp: bool | None = None, router_ext_ip: str | None = None) -> Lab:
     """Build and start a lab (the caller must call ``down()``)."""
     opts = Options(topology, ipv6=ipv6, latency_ms=float(latency_ms), loss_pct=float(loss_pct),
-                   block_inbound=tuple(block_inbound), block_outbound=tuple(block_outbound), upnp=upnp)
+                   block_inbound=tuple(block_inbound), block_outbound=tuple(block_outbound), upnp=upnp,
+                   router_ext_ip=router_ext_ip)
     return Lab(opts).up()
 
 

@@ -78,6 +78,17 @@ async def ports_tested(pilot: Pilot) -> None:
     await wait_for(pilot, lambda: bool(pilot.app.state.ports) and idle(pilot))  # type: ignore[attr-defined]
 
 
+async def ports_tested_with_upnp(pilot: Pilot) -> None:
+    """The web preset tested through temporary UPnP mappings: 443 opens for the test only."""
+    from textual.widgets import Checkbox
+
+    await to_ports(pilot)
+    pilot.app.screen.query_one("#use-upnp", Checkbox).value = True
+    await pilot.pause()
+    await pilot.press("t")
+    await wait_for(pilot, lambda: bool(pilot.app.state.ports) and idle(pilot))  # type: ignore[attr-defined]
+
+
 async def to_provider(pilot: Pilot) -> None:
     await to_ports(pilot)
     await pilot.press("n")
@@ -174,12 +185,15 @@ SCREENS: tuple[tuple[str, str, Step, bool], ...] = (
     ("network-details", "home", details, False),
     ("hosting-cgnat", "cgnat", to_hosting, False),
     ("ports", "home", ports_tested, False),
+    ("ports-open-for-the-test", "home", ports_tested_with_upnp, False),
     ("provider", "home", to_provider, False),
     ("credentials-rejected", "home", failed_credentials, False),
     ("credentials-ok", "home", fill_duckdns, False),
     ("update", "home", updated, False),
+    ("update-cgnat", "cgnat", updated, False),
     ("verify", "home", to_verify, False),
     ("done", "home", to_done, False),
+    ("done-cgnat", "cgnat", to_done, False),
     ("help", "home", help_on_ports, False),
     ("light-theme", "home", to_network, True),
 )

@@ -195,9 +195,14 @@ def port_result(spec: PortSpec, scenario: str, upnp: bool) -> PortResult:
         spec.port, ("open", (f"The outside prober reached our listener on {spec}.",), "")
     )
     if upnp and verdict == "not-forwarded":
-        verdict, evidence, fix = "open", (f"Reached through a temporary UPnP mapping of {spec}.",), ""
+        verdict, evidence, fix = "open", (
+            f"Reached through a temporary UPnP mapping of {spec}.",
+            f"Open for the test: it went through the mapping this test made, which was removed again, so {spec} "
+            f"is closed now. To keep it open, make it a lasting forward: `ddns-wizard upnp add {spec}`.",
+        ), f"Make the forward last: `ddns-wizard upnp add {spec}`. Nothing to fix."
+    mapped = upnp and verdict in ("open", "isp-blocked")
     return PortResult(spec.port, spec.protocol, verdict, evidence, fix,  # type: ignore[arg-type]
-                      upnp_mapped=upnp)
+                      upnp_mapped=mapped, mapping="temporary" if mapped else "none")
 
 
 PROVIDERS: tuple[ProviderInfo, ...] = (
@@ -332,7 +337,9 @@ class FakeEngine:
         self.calls.append(("add_port_mapping", port))
         if self.scenario != "home":
             raise UpnpError("the router refused: 606 Action not authorized", code=606)
-        return f"The router now forwards {port} to {HOST_IP}:{port.port} (UPnP, permanent)."
+        return (f"Kept as a lasting forward: the router forwards {port} → {HOST_IP}:{port.port} over UPnP for "
+                f"7 days (the router caps 'permanent' forwards at that). Remove it later with "
+                f"`ddns-wizard upnp remove {port}`.")
 
     def list_providers(self) -> tuple[ProviderInfo, ...]:
         return PROVIDERS
@@ -357,8 +364,11 @@ class FakeEngine:
         if any(secret in WRONG_SECRETS for secret in host.secret_values()):
             return UpdateResult(host.hostname, host.provider, OLD_IP, d.external.ipv4, "error", "badauth",
                                 "Other (dyndns2) rejected the credentials (badauth).", fatal=True)
-        return UpdateResult(host.hostname, host.provider, OLD_IP, d.external.ipv4, "updated", "good",
-                            f"good {d.external.ipv4}")
+        # Like the real updater: the records the host asks for (IPv4 unless switched off, IPv6 when on).
+        want4 = host.options.get("ipv4", True) is not False
+        want6 = host.options.get("ipv6", False) is True
+        sent = ",".join(a for a in ((d.external.ipv4 if want4 else None), (IPV6 if want6 else None)) if a)
+        return UpdateResult(host.hostname, host.provider, OLD_IP, sent or None, "updated", "good", f"good {sent}")
 
     async def verify(
         self, hostname: str, expected_ipv4: str | None, expected_ipv6: str | None, *,

@@ -81,7 +81,10 @@ async def test_happy_path_reaches_a_saved_private_config(tmp_path: Path, message
         await drive.wait_for(pilot, lambda: app.state.verify is not None and drive.idle(pilot))
         text = screen_text(app.screen)
         assert "The name points here, at every server asked." in text
-        assert "Ping (tcp-connect): answers in 12 ms." in text
+        # The published address is this network's own: pinged from inside it is a LAN check (hairpin).
+        assert "LAN check (tcp-connect): 23.128.64.20 answers in 12 ms." in text
+        assert "proves nothing about reachability from outside" in text
+        assert "IPv6 is not tested from outside yet" in text          # the AAAA record: "may work" only
         assert [m.result.verdict for m in messages.of(VerifyDone)] == ["ok"]  # type: ignore[attr-defined]
         assert ("verify", ("myhome.duckdns.org", "23.128.64.20", "2a0c:b641:100:1::100")) in engine.calls
 
@@ -245,7 +248,8 @@ async def test_ssh_warns_and_offers_upnp_forward(messages: MessageLog) -> None:
         assert "not forwarded" in text_of(app.screen.query_one("#port-22-tcp", Static))
         assert "Press m to forward 22/tcp" in text_of(app.screen.query_one("#mapping", Static))
         await pilot.press("m")
-        await drive.wait_for(pilot, lambda: "now forwards" in text_of(app.screen.query_one("#mapping", Static)))
+        await drive.wait_for(pilot, lambda: "Kept as a lasting forward" in text_of(app.screen.query_one("#mapping", Static)))
+        assert "Reserve 192.168.1.100" in text_of(app.screen.query_one("#mapping", Static))
         assert ("add_port_mapping", PortSpec(22)) in engine.calls  # type: ignore[attr-defined]
 
 
@@ -264,6 +268,59 @@ async def test_custom_ports_are_parsed_and_tested_with_upnp() -> None:
         call = [c for c in engine.calls if c[0] == "check_ports"][-1]
         assert call[1] == ((PortSpec(22), PortSpec(51820, "udp")), True)  # type: ignore[attr-defined]
         assert "temporary UPnP mapping" in text_of(app.screen.query_one("#port-22-tcp", Static))
+
+
+async def test_a_success_through_a_temporary_mapping_offers_to_keep_the_forward() -> None:
+    """Issue 11: "open" through the test's own (removed) mapping is open *for the test*; the wizard
+    offers to keep it as a lasting forward and reminds to reserve the LAN address."""
+    engine = FakeEngine()
+    app = drive.make_app(engine=engine)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.ports_tested_with_upnp(pilot)
+        opened = text_of(app.screen.query_one("#port-443-tcp", Static))
+        assert "open for the test" in opened and "removed again" in opened
+        offer = text_of(app.screen.query_one("#mapping", Static))
+        assert "Press k to keep this forward (443/tcp → this computer, lasting)" in offer
+        assert "Reserve 192.168.1.100 for this computer in the router's DHCP settings" in offer
+        await pilot.press("k")
+        await drive.wait_for(pilot, lambda: "Kept as a lasting forward" in text_of(app.screen.query_one("#mapping", Static)))
+        assert ("add_port_mapping", PortSpec(443)) in engine.calls  # type: ignore[attr-defined]
+        assert ("add_port_mapping", PortSpec(80)) not in engine.calls  # type: ignore[attr-defined]
+
+
+async def test_under_cgnat_later_steps_do_not_undo_the_diagnosis() -> None:
+    """No plain ✓ for a name updated to the shared address; "IPv6 works" only after an inbound
+    IPv6 test said open; the Done screen repeats what will not work."""
+    app = drive.make_app("cgnat")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.to_ports(pilot)
+        await pilot.press("t")                                   # IPv6 ticked: the router's firewall drops it
+        await drive.wait_for(pilot, lambda: bool(app.state.ports6) and drive.idle(pilot))
+        await pilot.press("n")
+        await drive.on_screen(pilot, "ProviderScreen")
+        await pilot.press("enter")
+        await drive.on_screen(pilot, "CredentialsScreen")
+        await pilot.press(*"myhome.duckdns.org", "tab", *drive.GOOD_TOKEN, "ctrl+r")
+        await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
+        await pilot.press("ctrl+n")
+        await drive.on_screen(pilot, "UpdateScreen")
+        await pilot.press("shift+tab", "shift+tab", "space")     # IPv4 on too, despite the warning
+        await pilot.press("u")
+        await drive.wait_for(pilot, lambda: app.state.update is not None and drive.idle(pilot))
+        result = text_of(app.screen.query_one("#update-result", Static))
+        assert "✓" not in result and "Updated, but not reachable over IPv4" in result
+        assert "shared address" in result
+        assert "IPv6 does not get through yet: 80/tcp firewalled, 443/tcp firewalled" in result
+        await pilot.press("n")
+        await drive.on_screen(pilot, "VerifyScreen")
+        await drive.wait_for(pilot, lambda: app.state.verify is not None and drive.idle(pilot))
+        verdict = text_of(app.screen.query_one("#verify-verdict", Static))
+        assert "✓" not in verdict and "does not make it reachable over IPv4" in verdict
+        await pilot.press("n")
+        await drive.on_screen(pilot, "DoneScreen")
+        listed = text_of(app.screen.query_one("#not-working-list", Static))
+        assert "IPv4: 23.128.64.200 is your ISP's shared address" in listed
+        assert "IPv6 does not get through yet" in listed and "IPv6 works" not in screen_text(app.screen)
 
 
 async def test_running_diagnosis_keeps_ui_live_and_escape_cancels() -> None:
@@ -416,6 +473,18 @@ async def test_cgnat_update_publishes_ipv6_not_the_shared_ipv4() -> None:
         preview = text_of(app.screen.query_one("#preview", Static))
         assert "23.128.64.200  (your ISP's shared CGNAT address: unreachable)" in preview
         assert app.state.host is not None and app.state.host.options == {"ipv6": True}
+
+
+def test_blocked_or_not_forwarded_reads_as_undecided() -> None:
+    from checks.model import PortResult
+
+    from wizard.tui.screens.ports import result_text
+
+    r = PortResult(80, "tcp", "blocked-or-not-forwarded", ("Nobody could confirm a forward.",),
+                   "1) The forward ... 2) An ISP block ...")
+    text = result_text(r)
+    assert "blocked or not forwarded" in text and "cannot tell a missing forward from a block" in text
+    assert "[b]Fix:[/b] 1) The forward" in text
 
 
 def test_cli_wording_in_port_evidence_becomes_the_wizard_s() -> None:

@@ -25,10 +25,15 @@ VERDICT_WORDS = {
     "open": "OPEN — reachable from the internet",
     "not-forwarded": "NOT FORWARDED — the router does not pass it to this machine",
     "isp-blocked": "ISP-BLOCKED — forwarded, but filtered before it reaches your router",
+    "blocked-or-not-forwarded": "BLOCKED OR NOT FORWARDED — nothing got in, and the test cannot tell which",
     "upstream-nat": "UPSTREAM NAT — another NAT in front of your router makes it unreachable",
     "unknown": "UNKNOWN — the test could not decide",
 }
+# An open port reached through the test's own mapping, removed again: open for the test only.
+OPEN_FOR_THE_TEST = "OPEN for the test — reached through the test's own mapping, which is removed again"
+OPEN_KEPT = "OPEN — reachable from the internet, through the forward kept with --keep"
 VERDICT_STYLE = {"open": "green", "not-forwarded": "yellow", "isp-blocked": "red",
+                 "blocked-or-not-forwarded": "yellow",
                  "upstream-nat": "red", "unknown": "magenta", "blocked": "red"}
 
 
@@ -50,10 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser(
         "check", help="test inbound reachability of ports from outside",
         description="Listen temporarily on each port, ask an outside prober to connect in, and tell "
-                    "open / not-forwarded / isp-blocked / upstream-nat / unknown, with the evidence and the fix.")
+                    "open / not-forwarded / isp-blocked / blocked-or-not-forwarded / upstream-nat / unknown, with "
+                    "the evidence and the fix.")
     check.add_argument("ports", nargs="+", metavar="PORT[/tcp|/udp]", help="ports to test (default protocol tcp)")
     check.add_argument("--upnp", action="store_true",
                        help="map the ports on the router (UPnP IGD, else NAT-PMP) for the test; removed afterwards")
+    check.add_argument("--keep", action="store_true",
+                       help="with --upnp: keep the ports' mappings as lasting forwards (permanent lease, or the "
+                            "longest the router accepts); remove one later with `ddns-wizard upnp remove PORT`")
     check.add_argument("--ipv6", action="store_true",
                        help="test over IPv6 instead: this host's stable IPv6 address through the router's IPv6 "
                             "firewall ([endpoints] port_check_v6); open / firewalled / no-ipv6 / unknown")
@@ -112,7 +121,7 @@ def check_json(results: Sequence["PortResult"]) -> list[dict[str, Any]]:
     """The ``ports check --json`` list (DESIGN.md: port, protocol, verdict, evidence; plus fix)."""
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "evidence": list(r.evidence),
              "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped,
-             "reason": r.reason, "retry_after_s": r.retry_after_s}
+             "mapping": r.mapping, "reason": r.reason, "retry_after_s": r.retry_after_s}
             for r in results]
 
 
@@ -123,6 +132,10 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     from checks.ports import MappingLedger, parse_port_spec
 
     specs = list(dict.fromkeys(parse_port_spec(p) for p in args.ports))
+    keep = bool(getattr(args, "keep", False))
+    if keep and not args.upnp:
+        raise UsageError("--keep keeps the mappings --upnp makes: use both (`ports check PORT --upnp --keep`), "
+                         "or `ddns-wizard upnp add PORT` for a forward without a test")
     if getattr(args, "ipv6", False):
         if args.upnp:
             raise UsageError("--upnp maps IPv4 ports; IPv6 needs no mapping, only a firewall opening "
@@ -136,7 +149,7 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     report: "PortCheckReport | None" = None
     try:
         with _Progress(_progress_enabled(args)) as say:
-            report = asyncio.run(_check_main(specs, config, args.upnp, ledger, say))
+            report = asyncio.run(_check_main(specs, config, args.upnp, ledger, say, keep=keep))
     except asyncio.CancelledError:      # SIGTERM/SIGHUP: the mappings were removed on the way out
         print("terminated", file=sys.stderr)
         return 143
@@ -151,7 +164,7 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
 
 
 async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingLedger",
-                      say: Callable[[str], None]) -> "PortCheckReport":
+                      say: Callable[[str], None], *, keep: bool = False) -> "PortCheckReport":
     import asyncio
     import signal
 
@@ -170,7 +183,7 @@ async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingL
     try:
         async with make_client(timeout_s=12.0) as client:
             return await run_port_check(specs, endpoints=config.endpoints, client=client,
-                                        use_upnp=use_upnp, ledger=ledger, on_progress=say)
+                                        use_upnp=use_upnp, ledger=ledger, on_progress=say, keep=keep)
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
@@ -226,8 +239,14 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
     from rich.markup import escape
 
     style = styles.get(result.verdict, "white")
+    mapping = getattr(result, "mapping", "none")
+    word = words[result.verdict]
+    if result.verdict == "open" and mapping == "temporary":
+        word = OPEN_FOR_THE_TEST
+    elif result.verdict == "open" and mapping == "kept":
+        word = OPEN_KEPT
     out.print()
-    out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{words[result.verdict]}[/]")
+    out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{word}[/]")
     why = reason_words(getattr(result, "reason", None), getattr(result, "retry_after_s", None))
     if why:
         out.print(f"  [{style}]{escape(why)}[/]")
@@ -235,8 +254,10 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
         out.print(f"  • {escape(sentence)}")
     said = result.verdict == "unknown" and getattr(result, "reason", None) in (
         "rate-limited", "prober-silent", "no-udp-prober")      # the reason line above says what to do
-    if result.verdict != "open" and result.fix and not said:
-        out.print(f"  [bold]Fix:[/] {escape(result.fix)}")
+    if result.fix and not said and (result.verdict != "open" or mapping == "temporary"):
+        label = "Fix" if result.verdict != "open" else "To keep it open"
+        fix = result.fix.split(" Nothing to fix", 1)[0] if result.verdict == "open" else result.fix
+        out.print(f"  [bold]{label}:[/] {escape(fix)}")
 
 
 def _report_leftovers(ledger: "MappingLedger") -> None:

@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--lease", type=int, default=0, metavar="SECONDS",
                      help="lease time; 0 = permanent (default)")
     rm = sub.add_parser("remove", help="remove a port mapping from the router",
-                        description="Remove a UPnP port mapping.")
+                        description="Remove a UPnP port mapping (or, on a router with NAT-PMP only, this "
+                                    "machine's NAT-PMP mapping of that port).")
     rm.add_argument("external", metavar="EXTERNAL_PORT[/tcp|/udp]")
 
 
@@ -69,9 +70,11 @@ async def _connect() -> Any:
             natpmp = None
     if location is None:
         if natpmp is not None and natpmp.ok:
-            alt = (f"The router at {gateway} answers NAT-PMP, which `ddns-wizard ports check --upnp` uses for "
-                   "temporary test mappings; for a lasting forward use the router's web page "
-                   "('Port forwarding' / 'Virtual server').")
+            alt = (f"The router at {gateway} answers NAT-PMP, which `ddns-wizard ports check PORT --upnp` uses "
+                   "for test mappings; `ddns-wizard ports check PORT --upnp --keep` keeps one (NAT-PMP forwards "
+                   "expire: a week, renewed by running it again), and `ddns-wizard upnp remove PORT` removes it. "
+                   "For a forward that never expires use the router's web page ('Port forwarding' / "
+                   "'Virtual server').")
         else:
             alt = ("It does not answer NAT-PMP either: forward ports by hand in the router's web page "
                    "('Port forwarding' / 'Virtual server'), to this machine's fixed LAN address"
@@ -95,7 +98,19 @@ async def _main(args: argparse.Namespace, say: Any = None) -> int:
         spec = parse_port_spec(args.external)
     if args.upnp_command == "add" and args.lease < 0:
         raise UsageError("--lease must be 0 (permanent) or a number of seconds")
-    igd = await _connect()
+    try:
+        igd = await _connect()
+    except UpnpError:
+        if args.upnp_command != "remove":
+            raise
+        # A forward kept over NAT-PMP (`ports check --upnp --keep`): NAT-PMP removes it, asked
+        # from this machine with lifetime 0.
+        if await _remove_over_natpmp(spec):
+            if say is not None:
+                say("")
+            print(f"Removed this machine's NAT-PMP mapping for {spec}.")
+            return 0
+        raise
     if say is not None:
         say({"list": "reading the mapping table and checking the LAN hosts",
              "add": "adding the mapping", "remove": "removing the mapping"}[args.upnp_command])
@@ -114,6 +129,19 @@ async def _main(args: argparse.Namespace, say: Any = None) -> int:
         raise UpnpError(f"the router has no mapping for {spec} (see `ddns-wizard upnp list`)", code=714)
     print(f"Removed the mapping for {spec}.")
     return 0
+
+
+async def _remove_over_natpmp(spec: Any) -> bool:
+    """Delete this machine's NAT-PMP mapping of ``spec`` (internal port = the port); True when the
+    router confirmed it."""
+    from checks.local import gather_local
+    from checks.natpmp import natpmp_map
+
+    local = await gather_local()
+    if not local.gateway_ipv4:
+        return False
+    reply = await natpmp_map(local.gateway_ipv4, spec.protocol, spec.port, 0, 0)
+    return bool(reply.ok)
 
 
 def _parse_to(value: str | None, default_host: str | None, default_port: int) -> tuple[str, int]:

@@ -26,6 +26,14 @@ VERDICT_WORDS = {
 }
 VERDICT_STYLE = {"ok": "green", "propagating": "yellow", "wrong-ip": "red", "nxdomain": "red",
                  "no-answer": "red", "unknown": "magenta"}
+# The published address pinged from inside the LAN is this network's own outside address: the
+# router answers it itself (or loops it back: hairpin NAT), so the answer never crossed the internet.
+HAIRPIN_PING = ("LAN check only: {target} is this network's own outside address, so from inside the LAN "
+                "your router answered it itself (or looped it back: hairpin NAT) and the packets never left "
+                "your network. This proves nothing about reachability from the internet; "
+                "`ddns-wizard ports check PORT` tests that from outside.")
+PING_FROM_INSIDE = ("From inside this network: if {target} is your own public address, the router answered it "
+                    "itself, which proves nothing about reachability from outside.")
 PING_METHOD_WORDS = {"icmp-unprivileged": "ICMP echo (unprivileged socket)",
                      "icmp-privileged": "ICMP echo (raw socket, as root)",
                      "tcp-connect": "TCP connect", "none": "nothing"}
@@ -43,8 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON (DESIGN.md contract)")
 
 
-def result_json(result: "VerifyResult") -> dict[str, Any]:
-    """The ``verify --json`` object of DESIGN.md for one hostname."""
+def is_hairpin(target: str | None, own: "set[str] | None") -> bool | None:
+    """Whether the pinged address is this network's own outside address (None: not known)."""
+    if target is None:
+        return False
+    if own is None:
+        return None
+    return target in own
+
+
+def result_json(result: "VerifyResult", own: "set[str] | None" = None) -> dict[str, Any]:
+    """The ``verify --json`` object of DESIGN.md for one hostname (``own``: this network's public
+    addresses, when known: a ping of one of them is a LAN check, ``ping.hairpin``)."""
     def answers(items: Sequence[Any]) -> list[dict[str, Any]]:
         return [{"server": a.server, "answers": list(a.answers), "ttl": a.ttl, "ok": a.ok,
                  "rcode": a.rcode, "error": a.error, "ignored": list(a.ignored)} for a in items]
@@ -61,7 +79,8 @@ def result_json(result: "VerifyResult") -> dict[str, Any]:
         "provider_record": None if result.provider_record is None else {
             "source": result.provider_record.source, "proxied": list(result.provider_record.proxied),
             "ipv4": list(result.provider_record.ipv4), "ipv6": list(result.provider_record.ipv6)},
-        "ping": None if ping is None else {"method": ping.method, "alive": ping.alive, "rtt_ms": ping.rtt_ms},
+        "ping": None if ping is None else {"method": ping.method, "alive": ping.alive, "rtt_ms": ping.rtt_ms,
+                                           "target": ping.target, "hairpin": is_hairpin(ping.target, own)},
     }
 
 
@@ -163,31 +182,33 @@ def run(args: argparse.Namespace) -> int:
     expect4, expect6 = _expected_from_args(args.expect)
     progress = _Progress(enabled=sys.stderr.isatty())
     try:
-        results, note = asyncio.run(_verify_all(config, hosts, resolvers, expect4, expect6, args, progress))
+        results, note, own = asyncio.run(_verify_all(config, hosts, resolvers, expect4, expect6, args, progress))
     finally:
         progress.stop()
     if args.json:
         import json
 
-        data = [result_json(r) for r in results]
+        data = [result_json(r, own) for r in results]
         print(json.dumps(data[0] if args.hostname or len(data) == 1 else data, indent=2))
     else:
-        _print_results(results, note)
+        _print_results(results, note, own)
     return 0
 
 
 async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], expect4: str | None,
                       expect6: str | None, args: argparse.Namespace,
-                      progress: "_Progress") -> tuple[list["VerifyResult"], str]:
+                      progress: "_Progress") -> tuple[list["VerifyResult"], str, "set[str] | None"]:
     import asyncio
 
     from checks import dnsverify
 
+    own: set[str] | None = None
     if expect4 or expect6:
         note = "given with --expect"
     else:
         progress.update("finding this network's public address…")
         expect4, expect6, note = await public_addresses(config)
+        own = {a for a in (expect4, expect6) if a}
     progress.update(f"asking the authoritative servers and {len(resolvers)} resolver(s)…")
 
     configured = {h.hostname: h for h in config.hosts}
@@ -203,7 +224,7 @@ async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], 
             host, configured.get(host), expected_ipv4=expect4, expected_ipv6=expect6, resolvers=resolvers,
             wait_s=args.wait, on_progress=on_progress, ping=not args.no_ping)
 
-    return list(await asyncio.gather(*(one(h) for h in hosts))), note
+    return list(await asyncio.gather(*(one(h) for h in hosts))), note, own
 
 
 class _Progress:
@@ -227,7 +248,7 @@ class _Progress:
             self._status = None
 
 
-def _print_results(results: Sequence["VerifyResult"], note: str) -> None:
+def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] | None" = None) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -275,10 +296,17 @@ def _print_results(results: Sequence["VerifyResult"], note: str) -> None:
         if result.ping is not None:
             p = result.ping
             how = PING_METHOD_WORDS.get(p.method, p.method)
+            hairpin = is_hairpin(p.target, own)
+            label = "LAN check" if hairpin else "Ping"
             if p.alive:
                 rtt = f", {p.rtt_ms:.1f} ms" if p.rtt_ms is not None else ""
-                console.print(f"Ping {escape(p.target or '')}: [green]answers[/green] ({how}{rtt})")
+                console.print(f"{label} {escape(p.target or '')}: answers ({how}{rtt})" if hairpin else
+                              f"Ping {escape(p.target or '')}: [green]answers[/green] ({how}{rtt})")
             else:
-                console.print(f"Ping {escape(p.target or '')}: no answer ({how}). "
+                console.print(f"{label} {escape(p.target or '')}: no answer ({how}). "
                               f"[dim]{escape(p.detail)}[/dim]" if p.target else f"Ping: {escape(p.detail)}")
+            if p.target and hairpin:
+                console.print(f"[yellow]{escape(HAIRPIN_PING.format(target=p.target))}[/yellow]")
+            elif p.target and hairpin is None:
+                console.print(f"[dim]{escape(PING_FROM_INSIDE.format(target=p.target))}[/dim]")
         console.print()

@@ -57,6 +57,39 @@ class WizardState:
         """An upstream NAT (CGNAT or double NAT) stands between the internet and the router."""
         return self.diagnosis is not None and self.diagnosis.nat.verdict in ("cgnat", "double-nat")
 
+    def ipv4_caveat(self, address: str | None = None) -> str | None:
+        """Why a name pointing at this network's IPv4 address still reaches nobody, or None.
+
+        Later steps repeat the diagnosis rather than undo it (issue 11): an update to a shared
+        address is no plain success."""
+        d = self.diagnosis
+        if d is None:
+            return None
+        address = address or d.external.ipv4 or "that address"
+        if d.nat.verdict == "cgnat":
+            what = "DS-Lite: IPv4 goes through your ISP's shared NAT" if d.nat.ds_lite else "carrier-grade NAT"
+            return (f"{address} is your ISP's shared address ({what}): nobody on the internet can connect to "
+                    "you through it over IPv4.")
+        if d.nat.verdict == "double-nat":
+            return (f"{address} belongs to the box in front of your router (double NAT): connections stop "
+                    "there until that box forwards the port too, or is put in bridge mode.")
+        return None
+
+    def ipv6_status(self) -> str | None:
+        """IPv6 as the way in, as far as it was tested from outside: "works" only when it was."""
+        if self.stable_ipv6() is None:
+            return None
+        opened = [p for p in self.ports6 if p.verdict == "open"]
+        if opened:
+            return ("IPv6 works: " + ", ".join(f"{p.port}/{p.protocol}" for p in opened)
+                    + " tested open from outside over IPv6.")
+        shut = [p for p in self.ports6 if p.verdict in ("firewalled", "no-ipv6")]
+        if shut:
+            return ("IPv6 does not get through yet: " + ", ".join(f"{p.port}/{p.protocol} {p.verdict}" for p in shut)
+                    + " (allow the port in the router's IPv6 firewall, then test again).")
+        return ("IPv6 is not tested from outside yet: it may work; test it on the Ports step (Also test over "
+                "IPv6) or with `ddns-wizard ports check PORT --ipv6`.")
+
     def public_ipv4(self) -> str | None:
         return self.diagnosis.external.ipv4 if self.diagnosis else None
 

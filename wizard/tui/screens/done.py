@@ -59,10 +59,36 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
     def saving(self) -> bool:
         return self.state.host is not None and self.state.mode == "setup"
 
+    def not_working(self) -> list[str]:
+        """What the diagnosis and the tests said will not work (yet): repeated here so the last
+        screen does not read as "all done" under CGNAT or double NAT (issue 11)."""
+        state = self.state
+        lines: list[str] = []
+        caveat = state.ipv4_caveat()
+        if caveat:
+            lines.append(f"IPv4: {caveat}")
+        six = state.ipv6_status()
+        if six and (state.hosting_blocked or state.ports6 or (state.host and state.host.options.get("ipv6"))):
+            lines.append(six if six.startswith("IPv6") else f"IPv6: {six}")
+        for r in state.ports:
+            if r.verdict == "open" and r.mapping == "temporary":
+                lines.append(f"{r.port}/{r.protocol}: open only for the test; the forward was removed again "
+                             "(keep it on the Ports step, or forward it in the router's web page).")
+            elif r.verdict not in ("open", "upstream-nat"):
+                lines.append(f"{r.port}/{r.protocol}: {r.verdict.replace('-', ' ')} — see the Ports step for the fix.")
+        if all(line.startswith("IPv6 works") for line in lines):
+            return []        # nothing that will not work: the only news is good
+        return lines
+
     def compose_body(self) -> Iterable[Widget]:
         state = self.state
         # Focus is given while composing (before the first key can arrive), not in on_mount.
         self.AUTO_FOCUS = "#save" if self.saving else "#export"
+        problems = self.not_working()
+        if problems:
+            with Vertical(id="not-working", classes="box"):
+                yield Static("[b]Before you rely on this name: what will not work yet[/b]", classes="section")
+                yield Static("\n".join(f" • {esc(line)}" for line in problems), id="not-working-list")
         if self.saving:
             path = state.saved_path or state.config.path or default_config_path()
             with Vertical(id="save-box", classes="box"):

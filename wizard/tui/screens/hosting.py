@@ -16,6 +16,12 @@ Connections from the internet stop at the ISP's NAT: no forward on your own rout
 can reach through it, and a DDNS name would point at an address shared with strangers.
 A DDNS update may even "succeed" while nothing is reachable."""
 
+DS_LITE_MEANING = """\
+Your ISP carries IPv4 inside IPv6 to its own NAT (DS-Lite's AFTR), shared with many
+customers: nobody can connect to you over IPv4, and no forward on your router changes
+that. IPv6 is native: your devices hold public IPv6 addresses, reachable once the
+router's IPv6 firewall lets a port in. Test it on the Ports step before relying on it."""
+
 DOUBLE_NAT_MEANING = """\
 Two routers translate your traffic: the ISP's box and yours. A port forward on your
 router alone does nothing, because the ISP's box in front of it drops the connection."""
@@ -54,7 +60,10 @@ example to publish an IPv6 (AAAA) record, or to set the name up now and fix the 
     def compose_body(self) -> Iterable[Widget]:
         d = self.state.diagnosis
         verdict = d.nat.verdict if d else "unknown"
-        if verdict == "cgnat":
+        if verdict == "cgnat" and d is not None and d.nat.ds_lite:
+            title = "Your line is DS-Lite: IPv4 is shared (carrier-grade NAT), IPv6 is your own"
+            meaning, alternatives = DS_LITE_MEANING, CGNAT_ALTERNATIVES
+        elif verdict == "cgnat":
             title = "You are behind carrier-grade NAT (CGNAT)"
             meaning, alternatives = CGNAT_MEANING, CGNAT_ALTERNATIVES
         else:

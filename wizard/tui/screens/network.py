@@ -165,7 +165,11 @@ diagnosis again. **Esc** cancels a running diagnosis.
         self.query_one("#result").display = True
         self.query_one("#summary", Static).update(summary_text(d))
         verdict = self.query_one("#verdict", Static)
-        verdict.update(f"[b]{esc(VERDICT_HEADLINE.get(d.nat.verdict, d.nat.verdict))}[/b]")
+        headline = VERDICT_HEADLINE.get(d.nat.verdict, d.nat.verdict)
+        if d.nat.ds_lite:
+            headline = ("DS-Lite: IPv4 goes through your ISP's shared NAT (nobody can reach you on IPv4); "
+                        "IPv6 is native, your own address.")
+        verdict.update(f"[b]{esc(headline)}[/b]")
         verdict.set_classes(f"verdict-{d.nat.verdict}")
         self.query_one("#evidence", Static).update(
             "\n".join(f" • {esc(e)}" for e in d.nat.evidence) or "[dim]no evidence recorded[/]"

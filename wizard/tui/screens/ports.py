@@ -35,6 +35,8 @@ VERDICT_TEXT = {
     "open": ("[$success]✓ open[/]", "reachable from the internet"),
     "not-forwarded": ("[$error]✗ not forwarded[/]", "your router does not pass it to this computer"),
     "isp-blocked": ("[$error]✗ blocked by your ISP[/]", "filtered before it reaches your router"),
+    "blocked-or-not-forwarded": ("[$error]✗ blocked or not forwarded[/]",
+                                 "nothing got in, and the test cannot tell a missing forward from a block"),
     "upstream-nat": ("[$error]✗ upstream NAT[/]", "CGNAT or double NAT stops it before your router"),
     "unknown": ("[$warning]? unknown[/]", "no outside prober answered"),
 }
@@ -91,12 +93,21 @@ def result6_text(r: Any) -> str:
 
 def result_text(r: PortResult) -> str:
     word, meaning = VERDICT_TEXT.get(r.verdict, (r.verdict, ""))
+    if r.verdict == "open" and r.mapping == "temporary":
+        word, meaning = ("[$success]✓ open for the test[/]",
+                         "reached through a temporary mapping, which was removed again")
     lines = [f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"]
     lines += [f"   • {esc(for_the_wizard(e))}" for e in r.evidence]
-    if r.fix:
+    if r.fix and r.verdict != "open":
         lines.append(f"   [b]Fix:[/b] {esc(for_the_wizard(r.fix))}")
-    if r.upnp_mapped:
-        lines.append("   [dim](tested through a temporary UPnP mapping, removed afterwards)[/]")
+    elif r.fix and r.mapping == "temporary":
+        lines.append("   [b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the "
+                     "router's web page.")
+    elif r.fix:
+        lines.append(f"   [dim]{esc(for_the_wizard(r.fix))}[/]")
+    if r.mapping == "kept":
+        lines.append("   [dim](the forward is kept: remove it later with `ddns-wizard upnp remove "
+                     f"{r.port}/{r.protocol}`)[/]")
     return "\n".join(lines)
 
 
@@ -112,6 +123,10 @@ an outside prober tries to connect to your public address while the wizard liste
   a fixed LAN address first), or let UPnP do it (**m**).
 - **blocked by your ISP**: the forward is there but the ISP filters the port (80, 25 and 445
   often); use another port, a tunnel, or a business line.
+- **blocked or not forwarded**: nothing got in, and without a router to ask the test cannot
+  tell a missing forward from a block: check the forward, then try another external port.
+- **open for the test**: it worked through a temporary mapping, removed again: **k** keeps it
+  as a lasting forward (then reserve this computer's LAN address in the router).
 - **upstream NAT**: CGNAT or double NAT; see the previous step.
 
 **Also test over IPv6** (offered when this computer has a stable IPv6 address, ticked under
@@ -125,6 +140,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
     BINDINGS = [
         Binding("t", "test", "Test"),
         Binding("m", "map", "UPnP"),
+        Binding("k", "keep", "Keep forward"),
     ]
 
     def __init__(self) -> None:
@@ -298,13 +314,28 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         self.call_after_refresh(lambda: target.scroll_visible(top=True, animate=False))
         opened = sum(1 for r in self.results.values() if r.verdict == "open")
         self.set_status(f"Tested: {opened} of {len(self.results)} reachable from outside.")
-        if self.unforwarded() and self._upnp_available:
+        if self.temporary_opens() and self._upnp_available:
+            self._offer(
+                "[b]Open for the test only:[/b] the test's mapping was removed again. Press [b]k[/b] to keep "
+                "this forward (" + ", ".join(f"{r.port}/{r.protocol}" for r in self.temporary_opens())
+                + f" → this computer, lasting). {self._reserve_reminder()}"
+            )
+        elif self.unforwarded() and self._upnp_available:
             self._offer(
                 "[b]Your router supports UPnP.[/b] Press [b]m[/b] to forward "
                 + ", ".join(f"{r.port}/{r.protocol}" for r in self.unforwarded())
                 + " to this computer now (you can remove it later with `ddns-wizard upnp remove`)."
             )
         self.refresh_bindings()
+
+    def _reserve_reminder(self) -> str:
+        d = self.state.diagnosis
+        lan = d.local.ipv4 if d is not None and d.local.ipv4 else "this computer's LAN address"
+        return (f"Reserve {esc(lan)} for this computer in the router's DHCP settings, so the forward keeps "
+                "pointing here.")
+
+    def temporary_opens(self) -> list[PortResult]:
+        return [r for r in self.results.values() if r.verdict == "open" and r.mapping == "temporary"]
 
     def _offer(self, markup: str) -> None:
         """Show (or, with "", hide) the line about the router mapping."""
@@ -313,12 +344,20 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         offer.display = bool(markup)
 
     def unforwarded(self) -> list[PortResult]:
-        return [r for r in self.results.values() if r.verdict == "not-forwarded"]
+        return [r for r in self.results.values() if r.verdict in ("not-forwarded", "blocked-or-not-forwarded")]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "map":
             return True if (self._upnp_available and self.unforwarded()) else False  # False hides it
+        if action == "keep":
+            return True if (self._upnp_available and self.temporary_opens()) else False
         return True
+
+    def action_keep(self) -> None:
+        if self.is_busy or not (self._upnp_available and self.temporary_opens()):
+            return
+        specs = tuple(PortSpec(r.port, r.protocol) for r in self.temporary_opens())
+        self.started(self.run_mapping(specs), "Asking the router to keep the forward")
 
     def action_map(self) -> None:
         if self.is_busy or not (self._upnp_available and self.unforwarded()):
@@ -340,8 +379,9 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     def on_mapping_done(self, message: MappingDone) -> None:
         colour = "$success" if message.ok else "$error"
+        remind = f"\n{self._reserve_reminder()}" if message.ok and "DHCP reservation" not in message.text else ""
         self._offer(
-            f"[{colour}]{esc(message.text)}[/]\nPress [b]t[/b] to test again."
+            f"[{colour}]{esc(message.text)}[/]{remind}\nPress [b]t[/b] to test again."
         )
 
     def show_failure(self, what: str, error: str) -> None:

@@ -125,6 +125,8 @@ wizard refuses to publish it: a private address in DNS helps nobody.
                 v4 += "  [$error](not public: will not be published)[/]"
             elif self.state.diagnosis and self.state.diagnosis.nat.verdict == "cgnat":
                 v4 += "  [$warning](your ISP's shared CGNAT address: unreachable)[/]"
+            elif self.state.diagnosis and self.state.diagnosis.nat.verdict == "double-nat":
+                v4 += "  [$warning](the box in front of your router: unreachable until it forwards)[/]"
         else:
             v4 = "[dim]none found[/]"
         if not self._wants(host, 6):
@@ -172,6 +174,18 @@ wizard refuses to publish it: a private address in DNS helps nobody.
 
     def _show(self, r: UpdateResult) -> None:
         lines = [RESULT_TEXT.get(r.result, r.result)]
+        ipv4, ipv6 = self.addresses()
+        sent = (r.sent or "").replace(" ", "").split(",") if r.sent else []
+        if r.result in ("updated", "unchanged"):
+            # No plain ✓ for a name that now points at an address nobody can reach (issue 11).
+            caveat = self.state.ipv4_caveat(ipv4) if ipv4 and (ipv4 in sent or not sent) else None
+            if caveat:
+                done = "Updated" if r.result == "updated" else "Already up to date"
+                lines[0] = f"[$warning]! {done}, but not reachable over IPv4:[/] {esc(caveat)}"
+            if ipv6 and (ipv6 in sent or not sent):
+                status = self.state.ipv6_status()
+                if status:
+                    lines.append(esc(status))
         if r.sent:
             lines.append(f"Sent: {esc(r.sent)}" + (f" (before: {esc(r.previous)})" if r.previous else ""))
         if r.code:

@@ -100,6 +100,15 @@ again; **Esc** stops waiting. Your local computer may also cache: flush its DNS 
         bar = self.query_one("#consistency", ProgressBar)
         bar.update(total=max(len(answers), 1), progress=sum(1 for a in answers if a.ok))
         lines = [VERDICT_TEXT.get(r.verdict, r.verdict)]
+        caveat = self.state.ipv4_caveat(r.expected_ipv4) if r.expected_ipv4 else None
+        if r.verdict == "ok" and caveat:
+            # The name is right; the network behind it still cannot be reached over IPv4 (issue 11).
+            lines[0] = ("[$warning]! The name points here, but that does not make it reachable over IPv4:[/] "
+                        + esc(caveat))
+        if r.verdict == "ok" and r.expected_ipv6:
+            status = self.state.ipv6_status()
+            if status:
+                lines.append(esc(status))
         if r.explanation:
             lines.append(esc(r.explanation))
         if r.caches_settle_s and r.verdict != "ok":
@@ -112,7 +121,16 @@ again; **Esc** stops waiting. Your local computer may also cache: flush its DNS 
                 answer = ", ".join(a.answers) or (a.error or a.rcode or "no answer")
                 table.add_row(kind, a.server, answer, "–" if a.ttl is None else str(a.ttl), "✓" if a.ok else "✗")
         ping = r.ping
-        if ping is None:
+        d = self.state.diagnosis
+        own = {a for a in (d.external.ipv4, d.external.ipv6, self.state.stable_ipv6()) if a} if d else set()
+        if ping is not None and ping.target and ping.target in own:
+            # This network's own outside address, pinged from inside: the router answers it itself.
+            text = (f"[b]LAN check[/b] ({esc(ping.method)}): {esc(ping.target)} "
+                    + (f"answers in {ms_text(ping.rtt_ms)}" if ping.alive else "does not answer")
+                    + ". From inside your network this is your router's own outside address, so the answer "
+                    "never crossed the internet (hairpin): it proves nothing about reachability from outside. "
+                    "The Ports step tests that.")
+        elif ping is None:
             text = "[dim]Ping: not tried.[/]"
         elif ping.alive:
             text = f"[$success]✓ Ping ({esc(ping.method)}): answers in {ms_text(ping.rtt_ms)}.[/]"
