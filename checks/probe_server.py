@@ -866,7 +866,12 @@ def _fit_file_limit(cfg: ProbeServerSettings) -> ProbeServerSettings:
 def _tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certfile, keyfile)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except OSError as exc:  # ssl.SSLError is one too
+        reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
+        raise OSError(exc.errno, f"cannot load the TLS certificate and key ({certfile}, {keyfile}): "
+                                 f"{reason}") from None
     context.set_alpn_protocols(["http/1.1"])
     return context
 
