@@ -675,8 +675,13 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing() and not self._request_is_in():
-                self._arm(self.loop.time() + cfg.request_deadline_s)
+            if self.transport.is_closing() or self._request_is_in():
+                return
+            if self.conn.trailing_data[0] or self.conn.their_state is h11.SEND_BODY:
+                # Part of the next request came with this one (pipelined): the connection
+                # is not idle, so uvicorn's keep-alive timer must not close it silently.
+                self._unset_keepalive_if_required()
+            self._arm(self.loop.time() + cfg.request_deadline_s)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
