@@ -597,7 +597,7 @@ class ConnectionTable:
 
 
 def _refusal_app(status: int, message: str) -> ASGIApp:
-    body = json.dumps({"status": status, "error": message}).encode()
+    body = json.dumps({"status": status, "error": message}, separators=(",", ":")).encode()
 
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": status,
@@ -609,7 +609,8 @@ def _refusal_app(status: int, message: str) -> ASGIApp:
     return refuse
 
 
-_TIMEOUT_BODY = json.dumps({"status": 408, "error": "request not received in time"}).encode()
+_TIMEOUT_BODY = json.dumps({"status": 408, "error": "request not received in time"},
+                           separators=(",", ":")).encode()
 _TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
                      b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
                      + _TIMEOUT_BODY)
