@@ -943,6 +943,9 @@ async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
         # the dial-back target must be the TCP peer itself.
         proxy_headers=False,
         http=_protocol_class(cfg, table, stats, tls),
+        # No WebSocket upgrades: nothing here speaks it, and an upgraded connection would
+        # leave the h11 protocol (and its place in the connection table) behind.
+        ws="none",
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve(sockets=sockets))
