@@ -367,7 +367,8 @@ def build_app(settings: ProbeServerSettings | None = None, *,
         if not await slots.acquire(key, cfg.queue_timeout_s):
             counters.busy += 1
             if slots.held.get(key, 0) >= slots.per_client:
-                return _error(429, f"too many probes in flight from your address (at most "
+                who = "your /64" if "/" in key else "your address"
+                return _error(429, f"too many probes in flight from {who} (at most "
                                    f"{slots.per_client} at once), try again shortly",
                               headers={"Retry-After": "1"})
             return _error(503, "too many probes in flight, try again shortly", headers={"Retry-After": "1"})
