@@ -493,7 +493,6 @@ class _Ticket:
     """One open connection's place in the table (released exactly once)."""
 
     key: str
-    opened: float
     refusal: tuple[int, str] | None = None  # (status, message) when the connection is refused
     owner: Any = None                       # the protocol that holds it: .evictable(), .evict()
     released: bool = False
@@ -510,12 +509,10 @@ class ConnectionTable:
     (bounded: beyond as many refusals under way again, per client, it is closed at once).
     """
 
-    def __init__(self, cfg: ProbeServerSettings, stats: ProbeStats,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, cfg: ProbeServerSettings, stats: ProbeStats) -> None:
         self.cfg = cfg
         self.stats = stats
-        self.clock = clock
-        self.by_key: dict[str, list[_Ticket]] = {}
+        self.by_key: dict[str, list[_Ticket]] = {}  # each client's tickets, oldest first
         self.total = 0
         self.soft_limit = cfg.max_connections - int(cfg.max_connections * cfg.reserve_share)
         self.refusing: dict[str, int] = {}
@@ -544,8 +541,8 @@ class ConnectionTable:
             self.refusing[key] = self.refusing.get(key, 0) + 1
             self.refusing_total += 1
             self.stats.connections_refused += 1
-            return _Ticket(key, self.clock(), refusal)
-        ticket = _Ticket(key, self.clock())
+            return _Ticket(key, refusal)
+        ticket = _Ticket(key)
         self.by_key.setdefault(key, []).append(ticket)
         self.total += 1
         self.stats.connections_open = self.total
@@ -728,6 +725,7 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
             self._early: list[bytes] = []
             self._lost = False
             self._timer: asyncio.TimerHandle | None = None
+            self._task: asyncio.Task[None] | None = None
 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             peer = transport.get_extra_info("peername")
@@ -745,7 +743,7 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
                 return
             self._uvicorn[1].connections.add(self)
             self._timer = self.loop.call_at(deadline, self._expired)
-            self.loop.create_task(self._handshake(deadline))
+            self._task = self.loop.create_task(self._handshake(deadline))  # held: not collected mid-way
 
         async def _handshake(self, deadline: float) -> None:
             assert self.transport is not None and tls is not None
@@ -923,10 +921,12 @@ class RunningProbeServer:
 async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
                 ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
                 settings: ProbeServerSettings | None = None,
-                log_level: str = "warning") -> RunningProbeServer:
+                log_level: str = "error") -> RunningProbeServer:
     """Bind every (host, port) in ``listen`` (port 0 = ephemeral), start serving, return.
 
-    ``udp_port`` opens the UDP echo on each listen host (0 = ephemeral).
+    ``udp_port`` opens the UDP echo on each listen host (0 = ephemeral). uvicorn logs
+    at ``error`` by default: its warnings are one line per malformed request, which
+    any client could turn into a flood of the operator's log.
     """
     cfg = _fit_file_limit(settings or ProbeServerSettings())
     tls = _tls_context(ssl_certfile, ssl_keyfile) if ssl_certfile and ssl_keyfile else None
