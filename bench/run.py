@@ -684,8 +684,21 @@ def write_results(command: str, runs: int, opts: dict[str, Any], started: float)
         "- Python bytecode is cached as an installed package would have it (PYTHONPYCACHEPREFIX).",
         "",
     ]
-    path.write_text("\n".join(body))
+    path.write_text("\n".join(body) + _kept_sections(path))
     return path
+
+
+def _kept_sections(path: Path) -> str:
+    """Sections other benches write into RESULTS.md between their own markers
+    (bench/probe_server.py: <!-- probe-server:start --> ... :end -->); kept as they are."""
+    import re
+
+    try:
+        old = path.read_text()
+    except OSError:
+        return ""
+    sections = [m.group(0) for m in re.finditer(r"<!-- ([a-z-]+):start -->.*?<!-- \1:end -->\n?", old, re.S)]
+    return ("\n" + "\n".join(sections)) if sections else ""
 
 
 def install_bench_packages() -> None:

@@ -23,11 +23,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve HTTPS")
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
     parser.add_argument("--rate", metavar="PER_S", type=float, default=10.0,
-                        help="requests per second allowed per client IP (default 10)")
+                        help="requests per second allowed per client: an IPv4 address or an IPv6 /64 "
+                             "(default 10)")
     parser.add_argument("--burst", metavar="N", type=int, default=30,
-                        help="burst of requests allowed per client IP (default 30)")
+                        help="burst of requests allowed per client (default 30)")
     parser.add_argument("--max-probes", metavar="N", type=int, default=32,
                         help="dial-backs in flight at once, all clients together (default 32)")
+    parser.add_argument("--max-probes-per-client", metavar="N", type=int, default=4,
+                        help="dial-backs in flight at once per client; more wait, then 429 (default 4)")
+    parser.add_argument("--max-connections", metavar="N", type=int, default=1000,
+                        help="open connections, all clients together; the last quarter is kept for "
+                             "clients holding none (default 1000)")
+    parser.add_argument("--max-connections-per-client", metavar="N", type=int, default=16,
+                        help="open connections per client; more are answered 429 and closed (default 16)")
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -61,13 +69,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tls-cert and --tls-key go together")
     if args.udp_port is not None and not 0 < args.udp_port < 65536:
         raise UsageError("--udp-port must be 1-65535")
-    if args.rate <= 0 or args.burst < 1 or args.max_probes < 1:
-        raise UsageError("--rate, --burst and --max-probes must be positive")
+    if args.rate <= 0 or min(args.burst, args.max_probes, args.max_probes_per_client,
+                             args.max_connections, args.max_connections_per_client) < 1:
+        raise UsageError("--rate, --burst, --max-probes, --max-probes-per-client, --max-connections and "
+                         "--max-connections-per-client must be positive")
+    if args.max_connections < 4:
+        raise UsageError("--max-connections must be at least 4")
 
     from checks import probe_server
 
     settings = probe_server.ProbeServerSettings(
-        rate_per_s=args.rate, burst=args.burst, max_concurrent_probes=args.max_probes)
+        rate_per_s=args.rate, burst=args.burst, max_concurrent_probes=args.max_probes,
+        max_probes_per_client=args.max_probes_per_client, max_connections=args.max_connections,
+        max_connections_per_client=args.max_connections_per_client)
 
     async def main() -> None:
         stop = asyncio.Event()
