@@ -963,8 +963,19 @@ async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
         loop = asyncio.get_running_loop()
         for host, _ in listen:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            transport, _proto = await loop.create_datagram_endpoint(
-                lambda: _UdpEcho(echo_buckets), local_addr=(host, udp_port), family=family)
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                if family == socket.AF_INET6:
+                    # Linux binds [::] to IPv4 too unless told otherwise (net.ipv6.bindv6only=0):
+                    # then "--listen 0.0.0.0:443 --listen [::]:443 --udp-port N" failed with
+                    # "Address already in use" on the second socket. One socket per family.
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((host, udp_port))
+                sock.setblocking(False)
+            except BaseException:
+                sock.close()
+                raise
+            transport, _proto = await loop.create_datagram_endpoint(lambda: _UdpEcho(echo_buckets), sock=sock)
             udp_transports.append(transport)
             udp_addresses.append(transport.get_extra_info("sockname")[:2])
     return RunningProbeServer(server, task, app, tcp_addresses, udp_addresses, udp_transports, table)

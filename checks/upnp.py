@@ -191,7 +191,7 @@ def upnp_error_from(exc: BaseException, action: str) -> UpnpError:
     """A UpnpError with the UPnP code and a plain sentence from miniupnpc's exception text."""
     text = str(exc).strip()
     code = _MINIUPNPC_TEXT_TO_CODE.get(text)
-    if code is None and text[:3].isdigit():
+    if code is None and text[:3].isascii() and text[:3].isdigit():
         code = int(text[:3])
     meaning = UPNP_ERRORS.get(code or -1)
     if meaning:

@@ -181,6 +181,27 @@ async def test_udp_echo_answers_with_the_senders_address(server: RunningProbeSer
         assert source == (host, port)
 
 
+async def test_udp_echo_on_both_families_shares_one_port() -> None:
+    """`--listen 0.0.0.0:P --listen [::]:P --udp-port N` (the dual-stack setup the systemd
+    unit wants) failed with "Address already in use": Linux lets the [::] socket take
+    IPv4 too. Each family now has its own socket on the same port, and each answers."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        probe.bind(("::", 0))                        # a port free on both families
+        udp_port = probe.getsockname()[1]
+    running = await probe_server.start([("0.0.0.0", 0), ("::", 0)], udp_port=udp_port, settings=FAST)
+    try:
+        assert sorted(p for _h, p in running.udp_addresses) == [udp_port, udp_port]
+        for family, loopback in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.settimeout(2)
+                s.bind((loopback, 0))
+                s.sendto(b"hello", (loopback, udp_port))
+                data, _source = await asyncio.to_thread(s.recvfrom, 200)
+                assert data == f"{loopback} {s.getsockname()[1]}\n".encode()
+    finally:
+        await running.stop()
+
+
 @pytest.mark.parametrize("path", [
     "/port/0", "/port/65536", "/port/abc", "/port/-1", "/port/99999999999999", "/port/1.5", "/port/%20",
     "/probe/tcp/0", "/probe/tcp/70000", "/probe/udp/0?token=a", "/probe/udp/53",

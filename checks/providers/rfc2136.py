@@ -73,12 +73,15 @@ def split_server(value: str) -> tuple[str | None, int]:
         if end < 0:
             return None, port
         host, rest = text[1:end], text[end + 1:]
-        if rest.startswith(":") and rest[1:].isdigit():
-            port = int(rest[1:])
+        if rest:
+            digits = rest[1:]
+            if not (rest.startswith(":") and digits.isascii() and digits.isdigit() and 0 < int(digits) < 65536):
+                return None, port                 # a bad port is an error, never quietly port 53
+            port = int(digits)
         return host, port
     if text.count(":") == 1:
         host, p = text.split(":")
-        if not p.isdigit() or not 0 < int(p) < 65536:
+        if not (p.isascii() and p.isdigit()) or not 0 < int(p) < 65536:   # '²'.isdigit()
             return None, port
         text, port = host, int(p)
     try:

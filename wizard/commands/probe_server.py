@@ -53,7 +53,7 @@ def parse_listen(text: str) -> tuple[str, int]:
         ipaddress.ip_address(host)
     except ValueError:
         raise UsageError(f"--listen {text!r}: HOST must be an IP address") from None
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise UsageError(f"--listen {text!r}: PORT must be 1-65535")
     return host, int(port_text)
 

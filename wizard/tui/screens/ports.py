@@ -50,7 +50,7 @@ def parse_ports(text: str) -> tuple[PortSpec, ...]:
         proto = (proto or "tcp").lower()
         if proto not in ("tcp", "udp"):
             raise ValueError(f"{item}: the protocol must be tcp or udp")
-        if not number.isdigit() or not 1 <= int(number) <= 65535:
+        if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= 65535:
             raise ValueError(f"{item}: a port is a number from 1 to 65535")
         specs.append(PortSpec(int(number), proto))  # type: ignore[arg-type]
     if not specs:
