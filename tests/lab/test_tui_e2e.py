@@ -307,7 +307,9 @@ def test_not_forwarded_port_gets_a_lasting_upnp_forward_on_request(lab_factory: 
     assert "Prefer a VPN" in screen
     tmux.keys("t")
     screen = tmux.wait_for("not forwarded", "failed:", timeout_s=60)
-    assert "22/tcp  ✗ not forwarded" in screen, screen
+    # The lab's default probers (ifconfig.co's model, then portchecker.io's) only say true/false and
+    # nobody was asked to map the port: the honest verdict cannot tell a missing forward from a block.
+    assert "22/tcp  ✗ blocked or not forwarded" in screen, screen
     tmux.wait_for("Press m to forward 22/tcp")
     assert _lasting_mappings(lab) == []
     tmux.keys("m")
