@@ -155,9 +155,9 @@ class Deadlines:
     slack: float = 0.25
 
 
-Kind = Literal["local", "http", "http6", "dns", "stun", "router", "trace", "published", "route"]
+Kind = Literal["local", "http", "http6", "dns", "dns6", "stun", "router", "trace", "published", "route"]
 # Probes that talk to the internet: their waiting depends on what the line has shown so far.
-_OUTSIDE: frozenset[str] = frozenset({"http", "http6", "dns", "stun", "published"})
+_OUTSIDE: frozenset[str] = frozenset({"http", "http6", "dns", "dns6", "stun", "published"})
 DEFAULT_BUDGET_S = 4.0
 # Without an explicit --budget, a line found slow gets this much in all.
 SLOW_LINE_BUDGET_S = 10.0
@@ -190,6 +190,7 @@ class _State:
     http: dict[str, ExternalSource] = field(default_factory=dict)
     http6: dict[str, ExternalSource] = field(default_factory=dict)
     dns: dict[str, ExternalSource] = field(default_factory=dict)
+    dns6: dict[str, ExternalSource] = field(default_factory=dict)
     stun: tuple[ExternalSource, ...] | None = None
     mapping_varies: bool | None = None
     upnp: UpnpInfo | None = None
@@ -413,7 +414,8 @@ class _Run:
                                "skipped")
             return False
         if not local.ipv6_global and local.gateway_ipv6 is None:
-            await self._cancel(self._pending("http6"), "not tried: this host has no global IPv6 address", "skipped")
+            await self._cancel(self._pending("http6", "dns6"), "not tried: this host has no global IPv6 address",
+                               "skipped")
         if not self.router_started:
             self._start_route_check(local.gateway_ipv4)
             self._start_router(local.gateway_ipv4)
@@ -491,6 +493,7 @@ class _Run:
         sources: list[ExternalSource] = [st.http[u] for u in ep.ip_echo if u in st.http]
         sources += [st.http6[u] for u in ep.ip_echo_v6 if u in st.http6]
         sources += [st.dns[s] for s in ep.dns_echo if s in st.dns]
+        sources += [st.dns6[s] for s in ep.dns_echo_v6 if s in st.dns6]
         sources += list(st.stun or ())
         try:
             external = self.probes.summarize_external(sources, local=local, mapping_varies=st.mapping_varies)
@@ -566,7 +569,12 @@ class _Run:
             self._start(j, lambda u=url, j=j: probes.http_echo(self.client, u, family=6, timeout_s=j.deadline_s))
         for spec in ep.dns_echo:
             j = _Job("dns", "dns-echo", spec, dl.dns)
-            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, timeout_s=j.deadline_s))
+            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, family=4, timeout_s=j.deadline_s))
+        for spec in ep.dns_echo_v6:
+            # The IPv6 quorum needs a second kind of source (issue 11): the DNS echoes asked
+            # over IPv6, as `update` asks them.
+            j = _Job("dns6", "dns-echo-v6", spec, dl.dns)
+            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, family=6, timeout_s=j.deadline_s))
         lookup = probes.current_addresses
         if lookup is not None:
             for host in self.config.hosts:
@@ -608,6 +616,7 @@ class _Run:
             "http": self._record_echo,
             "http6": self._record_echo,
             "dns": self._record_echo,
+            "dns6": self._record_echo,
             "stun": self._record_stun,
             "router": self._record_router,
             "trace": self._record_trace,
@@ -637,14 +646,15 @@ class _Run:
         self._emit(ProbeRecord("local", "routing table", forced or status, out.ms, summary, info.error))
 
     def _record_echo(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
-        method: Literal["http", "dns"] = "dns" if job.kind == "dns" else "http"
+        method: Literal["http", "dns"] = "dns" if job.kind in ("dns", "dns6") else "http"
         src = out.value
         if not isinstance(src, ExternalSource):
-            src = _failed_source(method, job.target, 6 if job.kind == "http6" else 4,
+            src = _failed_source(method, job.target, 6 if job.kind in ("http6", "dns6") else 4,
                                  out.error or "the probe returned something that is not an answer", out.ms)
         elif src.value and parse_ip(src.value) is None:
             src = replace(src, value=None, error=f"answer is not an IP address: {str(src.value)[:40]!r}")
-        {"http": self.state.http, "http6": self.state.http6, "dns": self.state.dns}[job.kind][job.target] = src
+        {"http": self.state.http, "http6": self.state.http6, "dns": self.state.dns,
+         "dns6": self.state.dns6}[job.kind][job.target] = src
         self._emit(ProbeRecord(job.name, job.target, forced or _source_status(src), src.ms or out.ms,
                                src.value or "", src.error))
 
@@ -736,7 +746,7 @@ class _Run:
             job.cutoff = min(job.started + job.deadline_s, time.monotonic() + self.dl.offline_router_grace)
             job.cancel_reason = "stopped waiting: the network is down"
             job.cancel_status = "timeout"
-        return self._pending("http", "dns", "stun", "trace", "http6", "published")
+        return self._pending("http", "dns", "stun", "trace", "http6", "dns6", "published")
 
     # --- what the answers so far say -------------------------------------------------------
 

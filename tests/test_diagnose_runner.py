@@ -45,7 +45,8 @@ class FakeNet:
                  upnp: UpnpInfo = HOME_UPNP, hops: tuple[str, ...] | None = None,
                  delays: dict[str, float] | None = None, timed: bool = False) -> None:
         self.local, self.public, self.upnp, self.hops = local, public, upnp, hops
-        self.delays = {"http6": 0.05, **(delays or {})}
+        self.delays = {"http6": 0.05, "dns6": 0.05, **(delays or {})}
+        self.dns6_answer = "2a0c:b641:100:1::beef"
         self.timed = timed      # sources report the fake delay as their time (as real probes do)
         self.calls: list[tuple[str, Any]] = []
         self.overrides: dict[str, Callable[..., Any]] = {}
@@ -78,11 +79,15 @@ class FakeNet:
     def _ms(self, source: ExternalSource, kind: str) -> ExternalSource:
         return replace(source, ms=self.delays.get(kind, 0.0) * 1000) if self.timed else source
 
-    async def dns_echo(self, spec: str, *, timeout_s: float = 2.0) -> Any:
-        self.calls.append(("dns", spec))
+    async def dns_echo(self, spec: str, *, family: int = 4, timeout_s: float = 2.0) -> Any:
+        self.calls.append(("dns6" if family == 6 else "dns", spec))
         if "dns" in self.overrides:
             return await self.overrides["dns"](spec)
-        await self._delay("dns")
+        await self._delay("dns6" if family == 6 else "dns")
+        if family == 6:
+            if not self.local.ipv6_global:
+                return src("dns", spec, None, "network unreachable (no route to the service)", family=6)
+            return src("dns", spec, self.dns6_answer, family=6)
         return self._ms(src("dns", spec, self.reachable, None if self.reachable else
                             "cannot reach 11.1.0.60: unreachable"), "dns")
 
@@ -329,6 +334,22 @@ async def test_ipv6_echo_is_skipped_without_global_ipv6_and_used_with_it() -> No
     d6 = await diagnose(FakeNet(local=v6, delays={"http6": 0.05}))
     assert record(d6, "http-echo-v6")[0].status == "ok"
     assert d6.external.ipv6 == "2a0c:b641:100:1::beef"
+
+
+async def test_dns_echoes_are_asked_over_ipv6_too_and_count_as_ipv6_sources() -> None:
+    """Issue 11: the IPv6 quorum needs two kinds of source; `update` asked the DNS echoes over
+    IPv6 (dns_echo_v6) but the diagnosis did not, so its IPv6 rested on the HTTPS echo alone."""
+    v6 = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
+                   ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),), gateway_ipv6="fe80::1")
+    net = FakeNet(local=v6)
+    d = await diagnose(net)
+    assert [c for c in net.calls if c[0] == "dns6"] == [("dns6", s) for s in CONFIG.endpoints.dns_echo_v6]
+    assert [r.status for r in record(d, "dns-echo-v6")] == ["ok"] * len(CONFIG.endpoints.dns_echo_v6)
+    v6_sources = [s for s in d.external.sources if s.family == 6 and s.method == "dns"]
+    assert v6_sources and all(s.value == "2a0c:b641:100:1::beef" for s in v6_sources)
+    # Without a global IPv6 address they are not tried, like the HTTPS echo over IPv6.
+    d4 = await diagnose(FakeNet())
+    assert {r.status for r in record(d4, "dns-echo-v6")} == {"skipped"}
 
 
 async def test_configured_hostnames_publishing_a_private_address_are_flagged() -> None:

@@ -173,6 +173,9 @@ def test_cgnat_with_ipv6_recommends_an_aaaa_record_and_the_ipv6_firewall(lab_cgn
     assert "IPv6 firewall" in six["fix"]
     assert lab_cgnat_v6.host_ipv6 in six["fix"]
     assert "AAAA" in next(f for f in r["findings"] if f["id"] == "cgnat")["fix"]
+    # The DNS echoes are asked over IPv6 too (a second kind of IPv6 source), and see the host.
+    dns6 = [p for p in r["probes"] if p["name"] == "dns-echo-v6"]
+    assert dns6 and all(p["status"] == "ok" and p["summary"] == lab_cgnat_v6.host_ipv6 for p in dns6), dns6
 
 
 def test_offline(lab_offline: Any) -> None:

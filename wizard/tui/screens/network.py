@@ -21,6 +21,7 @@ PROBE_LABELS = {
     "http-echo": "Public IPv4 (HTTPS)",
     "http-echo-v6": "Public IPv6 (HTTPS)",
     "dns-echo": "Public IP (DNS)",
+    "dns-echo-v6": "Public IPv6 (DNS)",
     "stun": "NAT behaviour (STUN)",
     "upnp": "Router (UPnP)",
     "natpmp": "Router (NAT-PMP)",
