@@ -20,8 +20,8 @@ import pytest
 
 from checks.config import HostConfig
 from checks.model import to_jsonable
-from checks.providers import rfc2136
-from checks.providers.registry import get_provider
+from checks.ddns.providers import rfc2136
+from checks.ddns.providers.registry import get_provider
 
 SECRET = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 WRONG = base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()

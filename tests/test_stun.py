@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.stun import (
+from checks.probes.stun import (
     MAGIC_COOKIE,
     StunParseError,
     build_binding_request,

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import checks.upnp as upnp
+import checks.probes.upnp as upnp
 from checks.errors import UpnpError
 from checks.model import PortMapping
-from checks.upnp import IgdClient, _SsdpProtocol, build_msearch, parse_ssdp_reply, probe_router, wan_problem
+from checks.probes.upnp import IgdClient, _SsdpProtocol, build_msearch, parse_ssdp_reply, probe_router, wan_problem
 
 LOCATION = "http://192.168.1.1:5000/rootDesc.xml"
 

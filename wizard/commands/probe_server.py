@@ -1,6 +1,6 @@
 """`ddns-wizard probe-server --listen HOST:PORT [--udp-port N] [--tls-cert F --tls-key F]`.
 
-Runs the self-hostable outside prober (checks/probe_server.py) until Ctrl-C or
+Runs the self-hostable outside prober (probeserver/server.py) until Ctrl-C or
 SIGTERM.  Starlette and uvicorn are imported inside ``run`` only, so ``--help``
 stays fast.
 """
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_connections < 4:
         raise UsageError("--max-connections must be at least 4")
 
-    from checks import probe_server
+    from probeserver import server as probe_server
 
     settings = probe_server.ProbeServerSettings(
         rate_per_s=args.rate, burst=args.burst, max_concurrent_probes=args.max_probes,

@@ -16,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from checks.ports import MappingStatus
+    from checks.portcheck.run import MappingStatus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
 async def _connect() -> Any:
     """An IgdClient for this network's router, or UpnpError explaining the alternatives."""
     from checks.errors import UpnpError
-    from checks.local import gather_local
-    from checks.natpmp import natpmp_external_address
-    from checks.upnp import IgdClient, ssdp_discover
+    from checks.probes.local import gather_local
+    from checks.probes.natpmp import natpmp_external_address
+    from checks.probes.upnp import IgdClient, ssdp_discover
 
     import asyncio
 
@@ -85,14 +85,14 @@ async def _connect() -> Any:
 
 
 def _explain(exc: Exception, *, action: str) -> str:
-    from checks.ports import upnp_error_text
+    from checks.portcheck.run import upnp_error_text
 
     return f"{action}: {upnp_error_text(exc)}"
 
 
 async def _main(args: argparse.Namespace, say: Any = None) -> int:
     from checks.errors import UpnpError, UsageError
-    from checks.ports import parse_port_spec
+    from checks.portcheck.run import parse_port_spec
 
     if args.upnp_command in ("add", "remove"):
         spec = parse_port_spec(args.external)
@@ -134,8 +134,8 @@ async def _main(args: argparse.Namespace, say: Any = None) -> int:
 async def _remove_over_natpmp(spec: Any) -> bool:
     """Delete this machine's NAT-PMP mapping of ``spec`` (internal port = the port); True when the
     router confirmed it."""
-    from checks.local import gather_local
-    from checks.natpmp import natpmp_map
+    from checks.probes.local import gather_local
+    from checks.probes.natpmp import natpmp_map
 
     local = await gather_local()
     if not local.gateway_ipv4:
@@ -226,7 +226,7 @@ def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
 
 async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
     from checks.errors import UpnpError
-    from checks.ports import inspect_mappings
+    from checks.portcheck.run import inspect_mappings
 
     try:
         mappings = await igd.mappings()

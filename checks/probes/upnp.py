@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from .addresses import classify, describe_class, is_public, parse_ip
-from .errors import UpnpError
-from .model import PortMapping, UpnpInfo
-from .natpmp import natpmp_external_address
+from checks.addresses import classify, describe_class, is_public, parse_ip
+from checks.errors import UpnpError
+from checks.model import PortMapping, UpnpInfo
+from checks.probes.natpmp import natpmp_external_address
 
 SSDP_GROUP = ("239.255.255.250", 1900)
 SEARCH_TARGETS = (

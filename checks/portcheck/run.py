@@ -2,7 +2,7 @@
 
 A closed-loop test, not a boolean.  For each port asked (``8080``, ``51820/udp``):
 
-1. **Listen.**  A temporary listener (checks/listener.py) on the port, on all
+1. **Listen.**  A temporary listener (checks/portcheck/listener.py) on the port, on all
    addresses, answers with a random nonce.  If a service already listens there
    (``EADDRINUSE``) that service is tested instead, and the result says it could
    not confirm the answer came from this machine.  Ports 1-1023 need root: a bind
@@ -19,7 +19,7 @@ A closed-loop test, not a boolean.  For each port asked (``8080``, ``51820/udp``
    It is *asked about* only when a tested port of its protocol was not reached
    (``ask_targets_then_controls``): an open port costs one prober request.
 4. **Probe from outside.**  Each ``[endpoints] port_check`` entry is a prober
-   (checks/probers.py: ``ddnsw+https://HOST[:PORT]`` the project's probe server
+   (checks/portcheck/probers.py: ``ddnsw+https://HOST[:PORT]`` the project's probe server
    with nonce banner and UDP; a URL with ``{port}`` echoip-compatible,
    ``{"ip", "port", "reachable"}``, TCP only; ``portchecker+https://HOST``
    portchecker.io's ``/api/me/N``, TCP/IPv4 only), asked over IPv4 only and within
@@ -89,11 +89,11 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Protocol as TypingProtocol, Sequence
 
-from .addresses import is_public, parse_ip
-from .config import Endpoints
-from .errors import UsageError
-from .listener import ListenState, NonceListener, banner_has_nonce, new_nonce, open_listener
-from .model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, PortMapping, PortResult,
+from checks.addresses import is_public, parse_ip
+from checks.config import Endpoints
+from checks.errors import UsageError
+from checks.portcheck.listener import ListenState, NonceListener, banner_has_nonce, new_nonce, open_listener
+from checks.model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, PortMapping, PortResult,
                     UpnpInfo)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -145,9 +145,9 @@ def parse_port_spec(text: str) -> PortSpec:
 
 
 # --------------------------------------------------------------------------- probers
-# The prober clients (forms, requests pinned to a family, limits) live in checks/probers.py.
+# The prober clients (forms, requests pinned to a family, limits) live in checks/portcheck/probers.py.
 
-from .probers import (  # noqa: E402,F401  (re-exported: callers and tests import them from here)
+from checks.portcheck.probers import (  # noqa: E402,F401  (re-exported: callers and tests import them from here)
     ProbeAnswer, Prober, ProberPacer, _snippet, ask_prober, ask_probers, parse_probe_response, parse_prober,
     parse_probers,
 )
@@ -180,7 +180,7 @@ class Mapper(TypingProtocol):
 
 
 class UpnpMapper:
-    """Mappings through an IGD client (checks.upnp.IgdClient, or a fake with the same methods)."""
+    """Mappings through an IGD client (checks.probes.upnp.IgdClient, or a fake with the same methods)."""
 
     name = "UPnP"
     keep_lease_s = 0            # permanent (the router may cap it)
@@ -244,7 +244,7 @@ class NatPmpMapper:
 
     async def _call(self, *args: Any) -> Any:
         if self._map is None:
-            from .natpmp import natpmp_map
+            from checks.probes.natpmp import natpmp_map
 
             self._map = natpmp_map
         return await self._map(self.gateway, *args)
@@ -392,14 +392,14 @@ class NetworkFacts:
 
 async def gather_facts(*, budget_s: float = 2.5) -> NetworkFacts:
     """This host's addresses and the router's UPnP/NAT-PMP view (bounded; failures as data)."""
-    from .local import gather_local
+    from checks.probes.local import gather_local
 
     try:
         local = await asyncio.wait_for(gather_local(), budget_s)
     except Exception as exc:
         local = LocalInfo(None, None, None, error=f"could not read local addresses: {exc}")
     try:
-        from .upnp import probe_router
+        from checks.probes.upnp import probe_router
 
         upnp = await asyncio.wait_for(probe_router(local.gateway_ipv4), budget_s)
     except Exception as exc:
@@ -409,7 +409,7 @@ async def gather_facts(*, budget_s: float = 2.5) -> NetworkFacts:
 
 def assess_nat(facts: NetworkFacts, observed_ip: str | None, prober: str | None = None) -> NatResult:
     """The engine's NAT verdict with the public address the prober saw."""
-    from .nat import decide_nat
+    from checks.nat import decide_nat
 
     sources: tuple[ExternalSource, ...] = ()
     if observed_ip:
@@ -424,7 +424,7 @@ async def open_mapper(facts: NetworkFacts) -> tuple[Mapper | None, str]:
     reasons: list[str] = []
     if upnp.found and upnp.location:
         try:
-            from .upnp import IgdClient
+            from checks.probes.upnp import IgdClient
 
             igd = await IgdClient.connect(upnp.location)
             return UpnpMapper(igd), f"UPnP IGD at {upnp.location}"
@@ -948,7 +948,7 @@ async def run_port_check(
     completed: those stay as lasting forwards.
 
     The probers are asked over IPv4 only, each within its limits (``pacer``: the
-    user's state file by default, see checks/probers.py); a control port is asked
+    user's state file by default, see checks/portcheck/probers.py); a control port is asked
     about only when a tested port of its protocol was not reached (an open port
     costs one request)."""
     ledger = ledger if ledger is not None else MappingLedger()
@@ -1024,15 +1024,15 @@ async def run_port_check(
                                      token=listener.nonce, timeout_s=probe_timeout_s, family=4, pacer=pacer)
 
         async def hops() -> tuple[str, ...] | None:
-            from .nat import hops_would_help
+            from checks.nat import hops_would_help
 
             if facts.hops is not None or not probers or not hops_would_help(facts.local, facts.upnp,
                                                                              confirm_claim=True):
                 return facts.hops
             try:
-                from .traceroute import trace_hops
+                from checks.probes.traceroute import trace_hops
 
-                from .names import lookup
+                from checks.names import lookup
 
                 target = (await lookup(probers[0].host, 4, timeout_s=2.0))[0]
                 return await trace_hops(target, max_hops=4, timeout_s=2.0)
@@ -1246,7 +1246,7 @@ async def host_answers(host: str, port: int, *, timeout_s: float = 0.8,
 async def inspect_mappings(mappings: Sequence[PortMapping], *, timeout_s: float = 0.8,
                            arp_path: str = "/proc/net/arp") -> tuple[MappingStatus, ...]:
     """Mark risky services and stale hosts, checking every distinct LAN host concurrently."""
-    from .risky import risky_service
+    from checks.risky import risky_service
 
     targets = {(m.internal_host, m.internal_port) for m in mappings}
     keys = sorted(targets)

@@ -3,7 +3,7 @@
 Every ``[endpoints] port_check`` / ``port_check_v6`` entry is one prober:
 
 - ``ddnsw+https://HOST[:PORT]`` — the project's own ``probe-server``
-  (checks/probe_server.py): ``/probe/tcp/N`` reads the listener's banner (so the
+  (probeserver/server.py): ``/probe/tcp/N`` reads the listener's banner (so the
   answer proves it reached *this* machine), ``/probe/udp/N?token=T`` sends a UDP
   datagram and returns the reply.  The only prober that can test UDP.  Its token
   bucket (10 requests/s per client, burst 30) needs no spacing.
@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
-from .addresses import parse_ip
+from checks.addresses import parse_ip
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -195,7 +195,7 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     observed = (ip_raw if isinstance(ip_raw, str) and (parse_ip(ip_raw) is not None or "%" in ip_raw)
                 else None)
     if observed is not None:
-        from .publicip import accept_answer
+        from checks.probes.publicip import accept_answer
 
         kept, why = accept_answer(observed, family)
         if kept is None:
@@ -253,7 +253,7 @@ async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, pro
     retrying inside the prober's window is what gets a client blocked."""
     import httpx
 
-    from .http import fetch_over
+    from checks.http import fetch_over
 
     timeout = timeout_s if timeout_s is not None else prober.policy.timeout_s
     if not prober.tests(protocol):

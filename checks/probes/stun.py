@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .model import ExternalSource
+from checks.model import ExternalSource
 
 MAGIC_COOKIE = 0x2112A442
 BINDING_REQUEST = 0x0001
@@ -197,13 +197,13 @@ async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int, 
     except ValueError as exc:
         query.error = str(exc)
         return
-    from .addresses import parse_ip
+    from checks.addresses import parse_ip
 
     literal = parse_ip(host)
     if literal is not None and literal.version != family:
         query.error = f"{host} is not an IPv{family} server: the IPv{family} question must go to one"
         return
-    from .names import lookup
+    from checks.names import lookup
 
     try:
         addresses = await lookup(host, family, timeout_s=timeout_s)
@@ -294,7 +294,7 @@ async def stun_probe(
               for family in (4, 6)}
     await asyncio.gather(*(_exchange(group, family, deadline) for family, group in groups.items() if group))
     sources: list[ExternalSource] = []
-    from .publicip import accept_answer
+    from checks.probes.publicip import accept_answer
 
     for q in queries:
         if q.result is not None and q.error is None:

@@ -40,8 +40,8 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from .dnswire import address_of
-from .model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
+from checks.dns.wire import address_of
+from checks.model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
 
 RecordType = Literal["A", "AAAA"]
 Pinger = Callable[[str], Awaitable[PingResult]]
@@ -867,7 +867,7 @@ async def _ping(target: str | None, pinger: Pinger | None, timeout_s: float) -> 
                           detail="nothing to ping: the name has no address")
     if pinger is not None:
         return await pinger(target)
-    from .ping import ping_host
+    from checks.probes.ping import ping_host
 
     return await ping_host(target, timeout_s=min(2.0, timeout_s))
 
@@ -889,7 +889,7 @@ async def verify_hostname(
     authoritative server is asked (each within ``timeout_s``); the ping goes to the
     address the authoritative servers publish.  ``port`` is the authoritative
     servers' port (53; tests use a loopback stand-in); ``pinger`` replaces
-    ``checks.ping.ping_host``.
+    ``checks.probes.ping.ping_host``.
     """
     try:
         name = normalize_hostname(hostname)
@@ -1022,7 +1022,7 @@ async def verify_configured(
     view: ProviderView | None = None
     spec = None
     if host is not None:
-        from .providers.registry import get_provider
+        from checks.ddns.providers.registry import get_provider
 
         try:
             spec = get_provider(getattr(host, "provider", ""))
@@ -1031,7 +1031,7 @@ async def verify_configured(
     if spec is not None and spec.published_fn is not None:
         own = client is None
         if own:
-            from .updater import make_provider_client
+            from checks.ddns.updater import make_provider_client
 
             client = make_provider_client()
         try:
