@@ -12,7 +12,8 @@ credentials, a provider that refuses.  One tree, rooted in one class::
     ├── ProviderError          a DDNS provider said no
     │   ├── CredentialError    the provider rejected the credentials (badauth, 401, ...)
     │   └── ProviderRefused    abuse / blocked / host not in account: stop, do not retry
-    └── UpnpError              the router's IGD refused an action (with its UPnP code)
+    ├── UpnpError              the router's IGD refused an action (with its UPnP code)
+    └── MappingError           a port mapping could not be made or removed (UPnP or NAT-PMP; with its code)
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ class ProviderRefused(ProviderError):
 
 class UpnpError(DdnsWizardError):
     """The router's UPnP IGD refused an action."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MappingError(DdnsWizardError):
+    """The router refused to create or remove a port mapping (UPnP IGD or NAT-PMP; ``code`` is
+    the UPnP error code or the NAT-PMP result code)."""
 
     def __init__(self, message: str, *, code: int | None = None) -> None:
         super().__init__(message)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 REPORT_SCHEMA = "ddns-wizard/report@1"
 
 ProbeStatus = Literal["ok", "error", "timeout", "skipped"]
+PortProtocol = Literal["tcp", "udp"]
 Connectivity = Literal["online", "limited", "offline"]
 NatVerdictName = Literal["none", "nat", "double-nat", "cgnat", "unknown"]
 Severity = Literal["ok", "info", "warning", "error"]

@@ -361,7 +361,7 @@ def test_a_config_save_on_a_full_disk_keeps_the_old_file(full_disk_shell, tmp_pa
 def test_unicode_digits_are_not_a_port(text: str) -> None:
     """str.isdigit() says yes to them and int() then raised: 'ports check ²' was an internal error."""
     from checks.errors import UsageError
-    from checks.portcheck.run import parse_port_spec
+    from checks.portcheck.spec import parse_port_spec
 
     with pytest.raises(UsageError, match="a port is a number from 1 to 65535"):
         parse_port_spec(text)

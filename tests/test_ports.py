@@ -22,10 +22,12 @@ from checks.config import Endpoints
 from checks.errors import UpnpError, UsageError
 from checks.portcheck.listener import banner_has_nonce, open_listener
 from checks.model import LocalInfo, PortMapping, UpnpInfo
-from checks.portcheck.run import (
-    MappingLedger, NetworkFacts, PortEvidence, PortSpec, ProbeAnswer, Prober, UpnpMapper,
-    ask_prober, ask_probers, assess_nat, decide_port, parse_port_spec, parse_prober, run_port_check,
-)
+from checks.portmap.ledger import MappingLedger
+from checks.portcheck.run import NetworkFacts, assess_nat, run_port_check
+from checks.portcheck.verdict import PortEvidence, decide_port
+from checks.portcheck.spec import PortSpec, parse_port_spec
+from checks.portcheck.probers import ProbeAnswer, Prober, ask_prober, ask_probers, parse_prober
+from checks.portmap.mapper import UpnpMapper
 
 # --------------------------------------------------------------------------- helpers
 
@@ -148,7 +150,7 @@ def test_a_router_that_can_map_gets_the_upnp_hint_to_tell_them_apart() -> None:
 
 
 def test_natpmp_only_router_is_offered_the_keep_command_not_upnp_add() -> None:
-    from checks.portcheck.run import forward_fix
+    from checks.portcheck.verdict import forward_fix
 
     fix = forward_fix(8080, "tcp", "192.168.1.100", "NAT-PMP")
     assert "ports check 8080/tcp --upnp --keep" in fix and "upnp add" not in fix

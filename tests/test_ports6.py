@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from checks.model import Ipv6Address, LocalInfo
-from checks.portcheck.run import PortSpec
+from checks.portcheck.spec import PortSpec
 from checks.portcheck.ipv6 import check_ipv6_ports, stable_ipv6
 
 PROBER = ["ddnsw+https://prober.test"]

@@ -20,7 +20,8 @@ import pytest
 from checks.config import Endpoints
 from checks.http import FAMILY_EXTENSION
 from checks.model import LocalInfo, UpnpInfo
-from checks.portcheck.run import NetworkFacts, PortSpec, run_port_check
+from checks.portcheck.run import NetworkFacts, run_port_check
+from checks.portcheck.spec import PortSpec
 from checks.portcheck.probers import (
     ProberPacer, ask_prober, ask_probers, parse_probe_response, parse_prober,
 )

@@ -213,9 +213,10 @@ class RealEngine:
         on_status: StatusCallback | None = None,
     ) -> tuple[PortResult, ...]:
         from checks.portcheck import run as ports_mod
+        from checks.portcheck.spec import PortSpec
         from checks.http import make_client
 
-        specs = [ports_mod.PortSpec(p.port, p.protocol) for p in ports]
+        specs = [PortSpec(p.port, p.protocol) for p in ports]
         # The prober waits for its own connection attempts: a longer client timeout (as the CLI).
         async with make_client(timeout_s=12.0) as client:
             report = await ports_mod.run_port_check(
@@ -229,10 +230,10 @@ class RealEngine:
     async def check_ports_ipv6(
         self, ports: Sequence[PortSpec], *, on_status: StatusCallback | None = None
     ) -> tuple[Port6Result, ...]:
-        from checks.portcheck import run as ports_mod
+        from checks.portcheck.spec import PortSpec
         from checks.portcheck.ipv6 import check_ipv6_ports
 
-        specs = [ports_mod.PortSpec(p.port, p.protocol) for p in ports]
+        specs = [PortSpec(p.port, p.protocol) for p in ports]
         return await check_ipv6_ports(specs, probers_v6=self.config.endpoints.port_check_v6, on_progress=on_status)
 
     async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:

@@ -26,7 +26,7 @@ from dataclasses import replace
 
 from checks.portcheck.listener import NonceListener, banner_has_nonce, open_listener
 from checks.model import LocalInfo, Port6Result, Port6VerdictName
-from checks.portcheck.run import PortSpec
+from checks.portcheck.spec import PortSpec
 from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
 
 FIREWALL_FIX = (

@@ -101,7 +101,9 @@ NATPMP_RUN = """
 import asyncio, json
 from checks.config import Endpoints
 from checks.http import make_client
-from checks.portcheck.run import NatPmpMapper, PortSpec, gather_facts, run_port_check
+from checks.portmap.mapper import NatPmpMapper
+from checks.portcheck.spec import PortSpec
+from checks.portcheck.run import gather_facts, run_port_check
 
 async def main():
     facts = await gather_facts()

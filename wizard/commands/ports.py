@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.model import OutboundResult, PortResult
-    from checks.portcheck.run import MappingLedger, PortCheckReport
+    from checks.portmap.ledger import MappingLedger
+    from checks.portcheck.run import PortCheckReport
 
 VERDICT_WORDS = {
     "open": "OPEN — reachable from the internet",
@@ -129,7 +130,8 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.portcheck.run import MappingLedger, parse_port_spec
+    from checks.portmap.ledger import MappingLedger
+    from checks.portcheck.spec import parse_port_spec
 
     specs = list(dict.fromkeys(parse_port_spec(p) for p in args.ports))
     keep = bool(getattr(args, "keep", False))
@@ -279,7 +281,7 @@ def _print_check(report: "PortCheckReport") -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    from checks.portcheck.run import HAIRPIN_NOTE
+    from checks.portcheck.verdict import HAIRPIN_NOTE
 
     out = Console()
     facts = report.facts
@@ -315,7 +317,7 @@ def _run_outbound(args: argparse.Namespace, config: Any) -> int:
 
     from checks.errors import UsageError
     from checks.probes.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
-    from checks.portcheck.run import parse_port_spec
+    from checks.portcheck.spec import parse_port_spec
 
     if args.timeout <= 0 or args.timeout > 60:
         raise UsageError("--timeout must be between 0 and 60 seconds")

@@ -16,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from checks.portcheck.run import MappingStatus
+    from checks.portcheck.inventory import MappingStatus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,14 +85,14 @@ async def _connect() -> Any:
 
 
 def _explain(exc: Exception, *, action: str) -> str:
-    from checks.portcheck.run import upnp_error_text
+    from checks.portmap.upnp_errors import upnp_error_text
 
     return f"{action}: {upnp_error_text(exc)}"
 
 
 async def _main(args: argparse.Namespace, say: Any = None) -> int:
     from checks.errors import UpnpError, UsageError
-    from checks.portcheck.run import parse_port_spec
+    from checks.portcheck.spec import parse_port_spec
 
     if args.upnp_command in ("add", "remove"):
         spec = parse_port_spec(args.external)
@@ -226,7 +226,7 @@ def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
 
 async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
     from checks.errors import UpnpError
-    from checks.portcheck.run import inspect_mappings
+    from checks.portcheck.inventory import inspect_mappings
 
     try:
         mappings = await igd.mappings()
