@@ -463,6 +463,24 @@ def test_help_does_not_import_the_server_libraries() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_without_the_server_extra_it_says_how_to_install_it() -> None:
+    """starlette/uvicorn are the ``server`` extra. Their absence is simulated (None in sys.modules
+    makes ``import starlette`` fail as an uninstalled package would): this venv has them installed."""
+    code = ("import sys\nsys.modules['starlette'] = None\nfrom wizard import cli\n"
+            "sys.exit(cli.main(['probe-server', '--listen', '127.0.0.1:8080']))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "ddns-wizard[server]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_client_side_of_the_wire_protocol_needs_no_server_libraries() -> None:
+    code = ("import sys\nimport probeserver.wire, checks.portcheck.probers, checks.portcheck.listener\n"
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'probeserver.server') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 # ------------------------------------------------------------------ load and abuse (issue 13)
 def _from(source: str, running: RunningProbeServer, timeout: float = 10) -> httpx.AsyncClient:
     """An httpx client whose connections come from ``source`` (a loopback address)."""

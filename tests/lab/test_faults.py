@@ -37,7 +37,7 @@ PROVIDER_TIMEOUT_S = 10.0            # checks/ddns/providers/base.py REQUEST_TIM
 # then the provider request
 UPDATE_BOUND_S = 3.0 + 5.0 + PROVIDER_TIMEOUT_S + HANG_MARGIN_S
 PORTS_BOUND_S = 30.0
-TEST_MAPPING = "ddns-wizard port test"   # checks/portcheck/run.py MAPPING_DESCRIPTION
+TEST_MAPPING = "ddns-wizard port test"   # checks/portmap/mapper.py MAPPING_DESCRIPTION
 
 
 # --------------------------------------------------------------------------- helpers

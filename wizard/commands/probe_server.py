@@ -1,6 +1,6 @@
 """`ddns-wizard probe-server --listen HOST:PORT [--udp-port N] [--tls-cert F --tls-key F]`.
 
-Runs the self-hostable outside prober (probeserver/server.py) until Ctrl-C or
+Runs the self-hostable outside prober (probeserver/server.py; needs the ``server`` extra) until Ctrl-C or
 SIGTERM.  Starlette and uvicorn are imported inside ``run`` only, so ``--help``
 stays fast.
 """
@@ -76,7 +76,15 @@ def run(args: argparse.Namespace) -> int:
     if args.max_connections < 4:
         raise UsageError("--max-connections must be at least 4")
 
-    from probeserver import server as probe_server
+    try:
+        from probeserver import server as probe_server
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("starlette", "uvicorn") and not (exc.name or "").startswith(("starlette.", "uvicorn.")):
+            raise
+        raise UsageError(
+            f"probe-server needs the optional server dependencies (starlette, uvicorn; {(exc.name or '').split('.')[0]} is not "
+            "installed): install ddns-wizard with its server extra, e.g. pip install 'ddns-wizard[server]' "
+            "(pipx: pipx install --force 'ddns-wizard[server]')") from None
 
     settings = probe_server.ProbeServerSettings(
         rate_per_s=args.rate, burst=args.burst, max_concurrent_probes=args.max_probes,
