@@ -46,8 +46,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
 from urllib.parse import urlsplit
 
 from checks import __version__
-from checks.addresses import is_public, parse_ip
+from checks.addresses import is_public, parse_ip, split_host_port
 from checks.config import Config
+from checks.errors import AddressError
 from checks.findings import SLOW_LINE_MS, build_findings, line_rtt_ms
 from checks.model import (
     Connectivity,
@@ -247,9 +248,10 @@ def _host_of(endpoint: str) -> str | None:
         return urlsplit(endpoint).hostname
     if "@" in endpoint:
         endpoint = endpoint.split("@", 1)[1]
-    if endpoint.startswith("["):
-        return endpoint[1:].split("]", 1)[0]
-    return endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+    try:
+        return split_host_port(endpoint, default_port=0)[0]
+    except AddressError:
+        return endpoint
 
 
 def traceroute_target(config: Config) -> str | None:

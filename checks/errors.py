@@ -8,6 +8,7 @@ credentials, a provider that refuses.  One tree, rooted in one class::
     ├── ConfigError            the configuration file is missing, unreadable or invalid
     │   └── ConfigSyntaxError  not TOML; carries the file and line
     ├── UsageError             a command-line value that cannot be used (bad port, ...)
+    │   └── AddressError       a ``host[:port]`` that cannot be used (also a ValueError)
     ├── OutputError            a file the command was asked to write could not be written (disk full, ...)
     ├── ProviderError          a DDNS provider said no
     │   ├── CredentialError    the provider rejected the credentials (badauth, 401, ...)
@@ -41,6 +42,13 @@ class ConfigSyntaxError(ConfigError):
 
 class UsageError(DdnsWizardError):
     """A value given on the command line (or in the wizard) cannot be used."""
+
+
+class AddressError(UsageError, ValueError):
+    """A ``host[:port]`` (a configured server, ``--listen``, ``--to``) that cannot be used.
+
+    Also a ``ValueError``: a probe handed a bad server from the configuration records it
+    as data, as it does any other unusable value."""
 
 
 class OutputError(DdnsWizardError):

@@ -372,13 +372,13 @@ def test_unicode_digits_are_not_a_port_in_any_host_port_field(port: str) -> None
     """The same crash in every other host:port field: an RFC 2136 server, the probe
     server's --listen and the wizard's port field refuse them instead of raising."""
     from checks.errors import UsageError
-    from checks.ddns.providers.rfc2136 import split_server
+    from checks.ddns.providers.rfc2136 import check_server
     from wizard.commands.probe_server import parse_listen
     from wizard.tui.screens.ports import parse_ports
 
-    assert split_server(f"ns1.example.org:{port}") == (None, 53)
-    assert split_server(f"[2001:db8::53]:{port}") == (None, 53)
-    with pytest.raises(UsageError, match="PORT must be 1-65535"):
+    assert check_server(f"ns1.example.org:{port}") is not None
+    assert check_server(f"[2001:db8::53]:{port}") is not None
+    with pytest.raises(UsageError, match=r"bad port \(a port is a number 1-65535\)"):
         parse_listen(f"0.0.0.0:{port}")
     with pytest.raises(ValueError, match="a port is a number"):
         parse_ports(port)

@@ -40,6 +40,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
+from checks.addresses import split_host_port
 from checks.dns.wire import address_of
 from checks.model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
 
@@ -103,31 +104,10 @@ class _Reply:
 def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
     """``"1.1.1.1"``, ``"1.1.1.1:5353"``, ``"[::1]:5353"`` or ``"::1"`` → (address, port).
 
-    Raises ``ValueError`` for anything that is not an IP address (resolvers are
+    Raises ``AddressError`` (a ``ValueError``) for anything that is not an IP address (resolvers are
     addresses: resolving a resolver's name would need a resolver).
     """
-    s = spec.strip()
-    host, port = s, default_port
-    if s.startswith("["):
-        end = s.find("]")
-        if end < 0:
-            raise ValueError(f"bad resolver address {spec!r}")
-        host = s[1:end]
-        rest = s[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"bad resolver address {spec!r}")
-            port = int(rest[1:])
-    elif s.count(":") == 1:
-        host, p = s.split(":")
-        port = int(p)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"resolver {spec!r} is not an IP address") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"bad port in resolver {spec!r}")
-    return host, port
+    return split_host_port(spec, default_port=default_port, what="resolver", require_ip=True)
 
 
 def normalize_hostname(hostname: str) -> str:

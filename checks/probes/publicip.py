@@ -235,22 +235,9 @@ def parse_dns_spec(spec: str, family: int = 4) -> tuple[DnsEchoMethod, str, int]
         raise ValueError(f"unknown DNS echo method {name!r} (known: {known})")
     if not override:
         return method, method.server_for(family), 53
-    override = override.strip()
-    if override.startswith("["):
-        host, _, rest = override[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif override.count(":") == 1:
-        host, port_text = override.split(":")
-    else:
-        host, port_text = override, ""
-    if not host:
-        raise ValueError(f"no server in DNS echo spec {spec!r}")
-    try:
-        port = int(port_text) if port_text else 53
-    except ValueError:
-        raise ValueError(f"bad port in DNS echo spec {spec!r}") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"bad port in DNS echo spec {spec!r}")
+    from checks.addresses import split_host_port
+
+    host, port = split_host_port(override, default_port=53, what=f"DNS echo {spec.strip()!r}: server")
     return method, host, port
 
 

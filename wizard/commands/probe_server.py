@@ -39,23 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); UsageError when unusable."""
-    import ipaddress
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); UsageError (AddressError) when unusable."""
+    from checks.addresses import split_host_port
 
-    from checks.errors import UsageError
-
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host:
-        raise UsageError(f"--listen {text!r}: expected HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise UsageError(f"--listen {text!r}: HOST must be an IP address") from None
-    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
-        raise UsageError(f"--listen {text!r}: PORT must be 1-65535")
-    return host, int(port_text)
+    return split_host_port(text, what="--listen", require_ip=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -145,21 +145,18 @@ async def _remove_over_natpmp(spec: Any) -> bool:
 
 
 def _parse_to(value: str | None, default_host: str | None, default_port: int) -> tuple[str, int]:
-    from checks.addresses import parse_ip
+    from checks.addresses import parse_ip, split_host_port
     from checks.errors import UsageError
 
     if not value:
         if not default_host:
             raise UsageError("could not learn this machine's LAN address: give --to HOST:PORT")
         return default_host, default_port
-    host, sep, port_text = value.rpartition(":")
-    if not sep:
-        host, port_text = value, str(default_port)
-    if parse_ip(host) is None or ":" in host:
+    host, port = split_host_port(value, default_port=default_port, what="--to")
+    address = parse_ip(host)
+    if address is None or address.version != 4:
         raise UsageError(f"--to {value!r}: give an IPv4 LAN address, optionally with :PORT")
-    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
-        raise UsageError(f"--to {value!r}: the port must be a number from 1 to 65535")
-    return host, int(port_text)
+    return host, port
 
 
 async def _add(igd: Any, spec: Any, args: argparse.Namespace, done: Any) -> int:
