@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from checks.addresses import parse_ip
-from checks.model import (PortMapping)
-
+from checks.model import PortMapping
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from checks.errors import UsageError
-from checks.model import (PortProtocol as Protocol)
+from checks.model import PortProtocol as Protocol
 
 
 @dataclass(frozen=True)

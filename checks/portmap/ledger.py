@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from checks.errors import MappingError
-from checks.model import (PortProtocol as Protocol)
-from checks.portmap.mapper import (TEST_LEASE_S)
+from checks.model import PortProtocol as Protocol
+from checks.portmap.mapper import TEST_LEASE_S
+
 
 @dataclass
 class CreatedMapping:
