@@ -9,8 +9,8 @@ Prints one JSON object of seconds per phase and the provider's reply code.
 import asyncio, sys, time, json
 t_start = time.perf_counter()
 from checks.config import load_config
-from checks.updater import make_provider_client, detect_public, default_lookup
-from checks.providers.registry import get_provider
+from checks.ddns.updater import make_provider_client, detect_public, default_lookup
+from checks.ddns.providers.registry import get_provider
 t_imp = time.perf_counter()
 mode = sys.argv[1]
 async def main():

@@ -11,6 +11,8 @@ import ipaddress
 from enum import Enum
 from typing import Union
 
+from checks.errors import AddressError
+
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 
@@ -170,3 +172,46 @@ def describe_class(cls: AddressClass) -> str:
         AddressClass.UNSPECIFIED: "an unspecified address",
         AddressClass.RESERVED: "a reserved, non-routable address",
     }[cls]
+
+
+def split_host_port(text: str, *, default_port: int | None = None, what: str = "address",
+                    require_ip: bool = False) -> tuple[str, int]:
+    """The one parser for ``host[:port]``: ``"host"``, ``"host:53"``, ``"192.0.2.1:53"``,
+    ``"[2001:db8::1]:53"``, ``"[2001:db8::1]"`` or a bare ``"2001:db8::1"`` -> (host, port).
+
+    An IPv6 address with a port needs its brackets (``2001:db8::1:53`` is an address).
+    Without a port the result has ``default_port``; with ``default_port=None`` a port is
+    required.  ``require_ip``: the host must be an IP address literal.  Ports are ASCII
+    digits 1-65535 (``"²".isdigit()`` is true).  Raises ``AddressError`` (a ``UsageError``
+    and a ``ValueError``) naming ``what`` and the text.
+    """
+    s = text.strip()
+    port_text: str | None = None
+    if s.startswith("["):
+        end = s.find("]")
+        if end < 0:
+            raise AddressError(f"{what} {text!r}: '[' without ']' (an IPv6 address with a port is [ADDRESS]:PORT)")
+        host, rest = s[1:end], s[end + 1:]
+        if rest:
+            if not rest.startswith(":"):
+                raise AddressError(f"{what} {text!r}: expected [ADDRESS]:PORT")
+            port_text = rest[1:]
+        if parse_ip(host) is None or ":" not in host:
+            raise AddressError(f"{what} {text!r}: only an IPv6 address goes in brackets")
+    elif s.count(":") == 1:
+        host, port_text = s.split(":")
+    else:
+        host = s                    # a name, an IPv4 address or an unbracketed IPv6 address
+    if not host or any(ch.isspace() for ch in host):
+        raise AddressError(f"{what} {text!r}: expected HOST or HOST:PORT")
+    if port_text is None:
+        if default_port is None:
+            raise AddressError(f"{what} {text!r}: expected HOST:PORT, e.g. 192.0.2.1:8080 or [2001:db8::1]:8080")
+        port = default_port
+    elif port_text.isascii() and port_text.isdigit() and 0 < int(port_text) < 65536:
+        port = int(port_text)
+    else:
+        raise AddressError(f"{what} {text!r}: bad port (a port is a number 1-65535)")
+    if require_ip and parse_ip(host) is None:
+        raise AddressError(f"{what} {text!r}: not an IP address")
+    return host, port

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConfigError, ConfigSyntaxError, OutputError
-from .files import MAX_CONFIG_BYTES, NotRegularFile, read_regular_file
+from checks.errors import ConfigError, ConfigSyntaxError, OutputError
+from checks.files import MAX_CONFIG_BYTES, NotRegularFile, read_regular_file
 
 ENV_VAR = "DDNS_WIZARD_CONFIG"
 
@@ -32,13 +32,13 @@ DEFAULT_ENDPOINTS: dict[str, Any] = {
     # asked over IPv4 only (each request pinned to the family)
     "ip_echo": ["https://api.ipify.org", "https://ipv4.icanhazip.com"],
     # asked over IPv6 only; two services of their own, like IPv4, so that one wrong
-    # answer can never be published alone (checks/updater.py's quorum)
+    # answer can never be published alone (checks/ddns/updater.py's quorum)
     "ip_echo_v6": ["https://api6.ipify.org", "https://ipv6.icanhazip.com"],
     "dns_echo": ["opendns", "cloudflare"],
     # the same methods asked at their IPv6 servers (together one voice in the quorum)
     "dns_echo_v6": ["opendns", "cloudflare"],
     "stun": ["stun.l.google.com:19302", "stun.cloudflare.com:3478"],
-    # Outside TCP checks (checks/probers.py; why these two: README "Port probers"):
+    # Outside TCP checks (checks/portcheck/probers.py; why these two: README "Port probers"):
     # ifconfig.co (echoip; one automated request a minute) first, portchecker.io's
     # "me" endpoint when ifconfig.co cannot be asked.
     "port_check": ["https://ifconfig.co/port/{port}", "portchecker+https://portchecker.io"],
@@ -250,7 +250,7 @@ def _dns_spelling(hostname: str) -> str:
     """The name as DNS spells it: a Unicode name (``bücher.example``) becomes its
     ASCII form (``xn--bcher-kva.example``); a name IDNA cannot encode is kept as typed
     so validation can say what is wrong with it."""
-    from .idn import IdnError, to_ascii
+    from checks.idn import IdnError, to_ascii
 
     try:
         return to_ascii(hostname)

@@ -45,11 +45,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
 from urllib.parse import urlsplit
 
-from . import __version__
-from .addresses import is_public, parse_ip
-from .config import Config
-from .findings import SLOW_LINE_MS, build_findings, line_rtt_ms
-from .model import (
+from checks import __version__
+from checks.addresses import is_public, parse_ip, split_host_port
+from checks.config import Config
+from checks.errors import AddressError
+from checks.findings import SLOW_LINE_MS, build_findings, line_rtt_ms
+from checks.model import (
     Connectivity,
     Diagnosis,
     ExternalInfo,
@@ -59,7 +60,7 @@ from .model import (
     ProbeStatus,
     UpnpInfo,
 )
-from .nat import decide_nat, hops_would_help
+from checks.nat import decide_nat, hops_would_help
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -84,7 +85,7 @@ class ProbeSet:
     # once instead of after the local probe. None: wait for the local probe.
     quick_gateway: Callable[[], str | None] | None = None
     # (target, gateway, timeout_s=) -> a sentence when the router itself answers "no route"
-    # (checks.traceroute.gateway_has_no_route), else None.
+    # (checks.probes.traceroute.gateway_has_no_route), else None.
     route_check: Callable[..., Awaitable[str | None]] | None = None
 
 
@@ -94,7 +95,7 @@ def proc_default_gateway() -> str | None:
     The main table's gateway is the LAN router even when a VPN steers traffic with
     policy routing, which is the one NAT-PMP must ask.
     """
-    from .local import parse_proc_route
+    from checks.probes.local import parse_proc_route
 
     try:
         with open("/proc/net/route", encoding="ascii", errors="replace") as fh:
@@ -105,11 +106,11 @@ def proc_default_gateway() -> str | None:
 
 def default_probes() -> ProbeSet:
     """The real probes (imported here so importing this module stays cheap)."""
-    from . import local, publicip, stun, traceroute, upnp
+    from checks.probes import local, publicip, stun, traceroute, upnp
 
     async def current_addresses(hostname: str, **kw: Any) -> tuple[str | None, str | None, str | None]:
         # Imported on use: only configurations with hostnames pay for it.
-        from .dnsverify import current_addresses as lookup
+        from checks.dns.verify import current_addresses as lookup
 
         return await lookup(hostname, **kw)
 
@@ -247,9 +248,10 @@ def _host_of(endpoint: str) -> str | None:
         return urlsplit(endpoint).hostname
     if "@" in endpoint:
         endpoint = endpoint.split("@", 1)[1]
-    if endpoint.startswith("["):
-        return endpoint[1:].split("]", 1)[0]
-    return endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+    try:
+        return split_host_port(endpoint, default_port=0)[0]
+    except AddressError:
+        return endpoint
 
 
 def traceroute_target(config: Config) -> str | None:
@@ -378,7 +380,7 @@ class _Run:
         self._start_stun()
         await asyncio.sleep(0)
         if self.client is None and (self.ep.ip_echo or self.ep.ip_echo_v6):
-            from .http import make_client
+            from checks.http import make_client
 
             self.own_client = self.client = make_client(timeout_s=self.dl.http)
         self._start_echoes()

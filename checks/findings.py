@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from .addresses import is_public, parse_ip
-from .risky import risky_service
-from .model import (
+from checks.addresses import is_public, parse_ip
+from checks.risky import risky_service
+from checks.model import (
     Connectivity,
     ExternalInfo,
     ExternalSource,

@@ -39,7 +39,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from . import __version__
+from checks import __version__
 
 USER_AGENT = f"ddns-wizard/{__version__} (+https://github.com/ddns-wizard/ddns-wizard)"
 
@@ -59,7 +59,7 @@ def ssl_context() -> ssl.SSLContext:
         except FileNotFoundError:
             cafile = None
         except OSError as exc:
-            from .errors import ConfigError
+            from checks.errors import ConfigError
 
             raise ConfigError(f"SSL_CERT_FILE={cafile} cannot be read ({exc.strerror or exc}); "
                               "fix its permissions or unset SSL_CERT_FILE") from None
@@ -132,7 +132,7 @@ class _FamilyBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                           local_address: str | None = None, socket_options: Any = None) -> Any:
-        from .names import LookupFailed, lookup
+        from checks.names import LookupFailed, lookup
 
         try:
             addresses = await lookup(host, self.family, timeout_s=timeout or 5.0)

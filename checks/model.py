@@ -19,6 +19,7 @@ from typing import Any, Literal
 REPORT_SCHEMA = "ddns-wizard/report@1"
 
 ProbeStatus = Literal["ok", "error", "timeout", "skipped"]
+PortProtocol = Literal["tcp", "udp"]
 Connectivity = Literal["online", "limited", "offline"]
 NatVerdictName = Literal["none", "nat", "double-nat", "cgnat", "unknown"]
 Severity = Literal["ok", "info", "warning", "error"]
@@ -161,7 +162,7 @@ class PortResult:
     fix: str = ""
     service_was_listening: bool = False   # tested an existing service rather than our listener
     upnp_mapped: bool = False
-    # Why no outside prober answered for this port (checks/probers.py AnswerCode):
+    # Why no outside prober answered for this port (checks/portcheck/probers.py AnswerCode):
     # rate-limited | prober-silent | no-udp-prober | no-prober-answered; None when one did.
     reason: str | None = None
     retry_after_s: float | None = None    # rate-limited / prober-silent: when asking again makes sense
@@ -170,7 +171,7 @@ class PortResult:
 
 @dataclass(frozen=True)
 class Port6Result:
-    """One port tested from outside over IPv6 (``ports check --ipv6``, checks.ports6)."""
+    """One port tested from outside over IPv6 (``ports check --ipv6``, checks.portcheck.ipv6)."""
 
     port: int
     protocol: Literal["tcp", "udp"]

@@ -25,7 +25,7 @@ import socket
 import time
 from pathlib import Path
 
-from .addresses import parse_ip
+from checks.addresses import parse_ip
 
 HOSTS_PATH = Path("/etc/hosts")
 RETRY_AT = (0.0, 0.3, 0.8, 1.6, 3.0)     # send times (s) of the hedged questions

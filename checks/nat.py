@@ -29,14 +29,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from .addresses import AddressClass, classify, describe_class, parse_ip
-from .local import is_vpn_interface as _is_vpn_name
-from .model import ExternalInfo, LocalInfo, NatResult, NatVerdictName, UpnpInfo
+from checks.addresses import AddressClass, classify, describe_class, parse_ip
+from checks.probes.local import is_vpn_interface as _is_vpn_name
+from checks.model import ExternalInfo, LocalInfo, NatResult, NatVerdictName, UpnpInfo
 
 _DS_LITE_NET = ipaddress.ip_network("192.0.0.0/29")
 
 def is_vpn_interface(name: str | None, local: LocalInfo | None = None) -> bool:
-    """A VPN/overlay interface: listed as one by checks.local, or named like one."""
+    """A VPN/overlay interface: listed as one by checks.probes.local, or named like one."""
     if not name:
         return False
     if local is not None and name in local.vpn_interfaces:

@@ -220,7 +220,7 @@ class AddressRedactor:
         return self._map[key]
 
     def text(self, value: str) -> str:
-        from .addresses import is_public, parse_ip
+        from checks.addresses import is_public, parse_ip
 
         out = value
         for name in sorted(self.hostnames, key=len, reverse=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import Diagnosis
+from checks.model import Diagnosis
 
 HostingAnswer = Literal["yes", "likely", "no", "unknown"]
 

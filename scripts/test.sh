@@ -20,7 +20,7 @@ fi
 venv="$here/.venv"
 if [ ! -x "$venv/bin/pytest" ] || [ "$here/pyproject.toml" -nt "$venv/.installed-test" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[test]"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[test,server]"
     touch "$venv/.installed-test"
 fi
 exec "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider "$@"

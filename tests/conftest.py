@@ -28,5 +28,5 @@ def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _private_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own user state directory: the port probers' pacing file
-    (checks/probers.py) and the watch history never leak between tests or into $HOME."""
+    (checks/portcheck/probers.py) and the watch history never leak between tests or into $HOME."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -17,7 +17,7 @@ import pytest
 from checks.config import Config, Endpoints, HostConfig
 from checks.diagnose import Deadlines, ProbeSet, connectivity_of, run_diagnosis, traceroute_target
 from checks.model import ExternalSource, Ipv6Address, LocalInfo, ProbeRecord, UpnpInfo
-from checks.publicip import summarize_external
+from checks.probes.publicip import summarize_external
 
 PUBLIC = "23.128.64.20"
 ECHO1, ECHO2 = "https://11.1.0.10/", "https://11.1.0.11/"

@@ -26,8 +26,8 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from checks import dnsverify
-from checks.dnsverify import (
+from checks.dns import verify as dnsverify
+from checks.dns.verify import (
     current_addresses,
     find_authoritative,
     judge,
@@ -778,8 +778,8 @@ def test_a_class_any_address_record_does_not_blind_the_process_to_a_records() ->
 
     script = textwrap.dedent('''
         import dns.message, dns.name, dns.rdata, dns.rdataclass, dns.rdatatype, dns.rrset
-        from checks import dnsverify
-        from checks.publicip import DNS_ECHO_METHODS, address_from_dns_answer
+        from checks.dns import verify as dnsverify
+        from checks.probes.publicip import DNS_ECHO_METHODS, address_from_dns_answer
 
         def reply(rdclass, qname="home.example.test"):
             response = dns.message.make_response(dns.message.make_query(qname, "A"))

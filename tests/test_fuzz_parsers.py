@@ -36,15 +36,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks import dnsverify, natpmp, stun, upnp
+from checks.dns import verify as dnsverify
+from checks.probes import natpmp, stun, upnp
 from checks.addresses import is_public
 from checks.config import Config, HostConfig, config_from_dict, load_config
 from checks.errors import ConfigError
-from checks.history import read_history, record_problem
-from checks.ports import Prober, parse_probe_response
-from checks.providers import desec, duckdns, dyndns2, dynv6, freedns, namecheap
-from checks.providers.registry import get_provider
-from checks.publicip import DNS_ECHO_METHODS, address_from_dns_answer, parse_echo_body
+from checks.ddns.history import read_history, record_problem
+from checks.portcheck.probers import Prober, parse_probe_response
+from checks.ddns.providers import desec, duckdns, dyndns2, dynv6, freedns, namecheap
+from checks.ddns.providers.registry import get_provider
+from checks.probes.publicip import DNS_ECHO_METHODS, address_from_dns_answer, parse_echo_body
 
 EXAMPLES = 400
 FAST = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -418,7 +419,7 @@ def test_icmp_errors_give_an_ipv4_sender_or_nothing(data: bytes, level: int, kin
                                                     family: int) -> None:
     import socket
 
-    from checks import traceroute
+    from checks.probes import traceroute
 
     framed = struct.pack("=IBBBBII", 113, origin, 11, 0, 0, 0, 0) + struct.pack("=H", family) + data
     for blob in (data, framed):
@@ -492,8 +493,8 @@ _HISTORY_LINES = st.one_of(
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(_HISTORY_LINES, max_size=8))
 def test_any_history_is_read_and_restored_without_a_crash(lines: list[str], tmp_path: Path) -> None:
-    from checks.history import History
-    from checks.watch import Watcher
+    from checks.ddns.history import History
+    from checks.ddns.watch import Watcher
 
     path = tmp_path / "h.jsonl"
     path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass"))

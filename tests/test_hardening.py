@@ -23,8 +23,8 @@ import pytest
 
 from checks.config import Config, HostConfig, load_config, remove_stale_temps, save_config
 from checks.errors import ConfigError, ConfigSyntaxError, OutputError
-from checks.history import History, read_history
-from checks.providers.base import retry_after_header
+from checks.ddns.history import History, read_history
+from checks.ddns.providers.base import retry_after_header
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Pw-7Qx!zK9#mD2"          # a secret: must never survive in a file left behind
@@ -57,8 +57,8 @@ def test_retry_after_never_raises(value: str, expected: int) -> None:
 
 
 def test_a_429_with_a_hostile_retry_after_is_a_retryable_error_not_a_crash() -> None:
-    from checks.providers import duckdns
-    from checks.providers.registry import get_provider
+    from checks.ddns.providers import duckdns
+    from checks.ddns.providers.registry import get_provider
 
     host = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token="a1b2c3d4-1234-5678-9abc-def012345678")
     for header in ("²", "9" * 5000):
@@ -200,7 +200,7 @@ def test_watch_keeps_running_on_a_history_with_bad_records(tmp_path: Path) -> No
 
 
 async def test_a_future_timestamp_does_not_park_a_host_for_years(tmp_path: Path) -> None:
-    from checks.watch import Watcher
+    from checks.ddns.watch import Watcher
 
     path = tmp_path / "h.jsonl"
     with History(path) as h:
@@ -361,7 +361,7 @@ def test_a_config_save_on_a_full_disk_keeps_the_old_file(full_disk_shell, tmp_pa
 def test_unicode_digits_are_not_a_port(text: str) -> None:
     """str.isdigit() says yes to them and int() then raised: 'ports check ²' was an internal error."""
     from checks.errors import UsageError
-    from checks.ports import parse_port_spec
+    from checks.portcheck.spec import parse_port_spec
 
     with pytest.raises(UsageError, match="a port is a number from 1 to 65535"):
         parse_port_spec(text)
@@ -372,13 +372,13 @@ def test_unicode_digits_are_not_a_port_in_any_host_port_field(port: str) -> None
     """The same crash in every other host:port field: an RFC 2136 server, the probe
     server's --listen and the wizard's port field refuse them instead of raising."""
     from checks.errors import UsageError
-    from checks.providers.rfc2136 import split_server
+    from checks.ddns.providers.rfc2136 import check_server
     from wizard.commands.probe_server import parse_listen
     from wizard.tui.screens.ports import parse_ports
 
-    assert split_server(f"ns1.example.org:{port}") == (None, 53)
-    assert split_server(f"[2001:db8::53]:{port}") == (None, 53)
-    with pytest.raises(UsageError, match="PORT must be 1-65535"):
+    assert check_server(f"ns1.example.org:{port}") is not None
+    assert check_server(f"[2001:db8::53]:{port}") is not None
+    with pytest.raises(UsageError, match=r"bad port \(a port is a number 1-65535\)"):
         parse_listen(f"0.0.0.0:{port}")
     with pytest.raises(ValueError, match="a port is a number"):
         parse_ports(port)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from checks.local import (
+from checks.probes.local import (
     gather_local,
     is_vpn_interface,
     parse_addr,

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.natpmp import (
+from checks.probes.natpmp import (
     NatPmpParseError,
     build_request,
     describe_result,

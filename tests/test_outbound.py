@@ -1,4 +1,4 @@
-"""Outbound block test (checks/outbound.py) against listeners on 127.0.0.1.
+"""Outbound block test (checks/probes/outbound.py) against listeners on 127.0.0.1.
 
 Real sockets for open and refused ports; a dropped SYN (timeout) and a DNS failure
 cannot be produced on loopback, so those two patch asyncio's connect/resolve and
@@ -14,8 +14,8 @@ from typing import Iterator
 
 import pytest
 
-from checks import outbound
-from checks.outbound import check_outbound
+from checks.probes import outbound
+from checks.probes.outbound import check_outbound
 
 
 @pytest.fixture

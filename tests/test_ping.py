@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from icmplib.exceptions import ICMPSocketError, SocketPermissionError
 
-from checks.ping import ping_host
+from checks.probes.ping import ping_host
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Inbound port test (checks/ports.py, checks/listener.py): verdict logic, nonce listeners,
+"""Inbound port test (checks/portcheck/run.py, checks/portcheck/listener.py): verdict logic, nonce listeners,
 prober response parsing, and mapping cleanup.
 
 What is faked and why: the router's IGD is a fake that records add/delete calls
@@ -20,12 +20,14 @@ import pytest
 
 from checks.config import Endpoints
 from checks.errors import UpnpError, UsageError
-from checks.listener import banner_has_nonce, open_listener
+from checks.portcheck.listener import banner_has_nonce, open_listener
 from checks.model import LocalInfo, PortMapping, UpnpInfo
-from checks.ports import (
-    MappingLedger, NetworkFacts, PortEvidence, PortSpec, ProbeAnswer, Prober, UpnpMapper,
-    ask_prober, ask_probers, assess_nat, decide_port, parse_port_spec, parse_prober, run_port_check,
-)
+from checks.portmap.ledger import MappingLedger
+from checks.portcheck.run import NetworkFacts, assess_nat, run_port_check
+from checks.portcheck.verdict import PortEvidence, decide_port
+from checks.portcheck.spec import PortSpec, parse_port_spec
+from checks.portcheck.probers import ProbeAnswer, Prober, ask_prober, ask_probers, parse_prober
+from checks.portmap.mapper import UpnpMapper
 
 # --------------------------------------------------------------------------- helpers
 
@@ -148,7 +150,7 @@ def test_a_router_that_can_map_gets_the_upnp_hint_to_tell_them_apart() -> None:
 
 
 def test_natpmp_only_router_is_offered_the_keep_command_not_upnp_add() -> None:
-    from checks.ports import forward_fix
+    from checks.portcheck.verdict import forward_fix
 
     fix = forward_fix(8080, "tcp", "192.168.1.100", "NAT-PMP")
     assert "ports check 8080/tcp --upnp --keep" in fix and "upnp add" not in fix
@@ -693,7 +695,7 @@ async def test_without_upnp_a_forward_in_the_routers_table_is_read_not_touched()
 async def test_end_to_end_with_the_real_probe_server_on_loopback() -> None:
     """The project's probe server (over plain HTTP on 127.0.0.1) dials back to our listeners:
     TCP and UDP both come back with the nonce."""
-    from checks import probe_server
+    from probeserver import server as probe_server
 
     server = await probe_server.start([("127.0.0.1", 0)])
     host, http_port = server.tcp_addresses[0]
@@ -769,15 +771,15 @@ def cli_lab(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-untyp
     """`ports check` through wizard.cli.main with the facts, the IGD and the prober faked
     (nothing leaves 127.0.0.1): returns (fake IGD, config path)."""
     import checks.http
-    import checks.ports
+    import checks.portcheck.run
 
     igd = FakeIgd()
 
     async def facts() -> NetworkFacts:
         return LOOP_FACTS
 
-    monkeypatch.setattr(checks.ports, "gather_facts", facts)
-    monkeypatch.setattr(checks.ports, "open_mapper", opener_for(igd))
+    monkeypatch.setattr(checks.portcheck.run, "gather_facts", facts)
+    monkeypatch.setattr(checks.portcheck.run, "open_mapper", opener_for(igd))
     monkeypatch.setattr(checks.http, "make_client", lambda **kw: mock_client(dial_back))
     cfg = tmp_path / "config.toml"
     cfg.write_text('[endpoints]\nport_check = ["ddnsw+https://probe.test"]\n')
@@ -819,7 +821,7 @@ def test_cli_without_prober_is_a_usage_error(tmp_path, capsys: pytest.CaptureFix
 
 def test_leases_read_as_people_say_them() -> None:
     """Routers report what is left of a lease: 604799 s is still "7 days" to a person."""
-    from checks.ports import _lease_words
+    from checks.portcheck.run import _lease_words
 
     assert [_lease_words(s) for s in (0, 604800, 604799, 86400, 7190, 300)] == [
         "permanent", "7 days", "7 days", "1 day", "2 hours", "300 s"]

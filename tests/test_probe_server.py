@@ -1,4 +1,4 @@
-"""The probe server (checks/probe_server.py), run for real on 127.0.0.1 with real sockets.
+"""The probe server (probeserver/server.py), run for real on 127.0.0.1 with real sockets.
 
 Everything here talks to loopback only (127.0.0.0/8: several client addresses,
 each a client of its own): the server dials back the requester, which is this
@@ -30,8 +30,8 @@ from typing import Any, AsyncIterator
 import httpx
 import pytest
 
-from checks import probe_server
-from checks.probe_server import ProbeServerSettings, RunningProbeServer, TokenBuckets, client_key
+from probeserver import server as probe_server
+from probeserver.server import ProbeServerSettings, RunningProbeServer, TokenBuckets, client_key
 from tests import probe_attacks as attacks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -457,9 +457,27 @@ def test_help_does_not_import_the_server_libraries() -> None:
     code = ("import sys, contextlib, io\nfrom wizard import cli\n"
             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
             "    cli.main(['probe-server', '--help'])\n"
-            "print(sorted(m for m in ('starlette', 'uvicorn', 'checks.probe_server') if m in sys.modules))")
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'probeserver.server') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30,
                             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert result.stdout.strip() == "[]"
+
+
+def test_without_the_server_extra_it_says_how_to_install_it() -> None:
+    """starlette/uvicorn are the ``server`` extra. Their absence is simulated (None in sys.modules
+    makes ``import starlette`` fail as an uninstalled package would): this venv has them installed."""
+    code = ("import sys\nsys.modules['starlette'] = None\nfrom wizard import cli\n"
+            "sys.exit(cli.main(['probe-server', '--listen', '127.0.0.1:8080']))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "ddns-wizard[server]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_client_side_of_the_wire_protocol_needs_no_server_libraries() -> None:
+    code = ("import sys\nimport probeserver.wire, checks.portcheck.probers, checks.portcheck.listener\n"
+            "print(sorted(m for m in ('starlette', 'uvicorn', 'probeserver.server') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
 
 
@@ -755,8 +773,8 @@ async def test_tls_handshake_and_requests_have_deadlines(tls_files: tuple[str, s
 
 V6_SCENARIO = """
 import asyncio, json, sys
-from checks import probe_server
-from checks.probe_server import ProbeServerSettings
+from probeserver import server as probe_server
+from probeserver.server import ProbeServerSettings
 from tests import probe_attacks as attacks
 
 async def main():

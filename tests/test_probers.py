@@ -1,4 +1,4 @@
-"""Outside port probers (checks/probers.py): forms, answers, limits, families.
+"""Outside port probers (checks/portcheck/probers.py): forms, answers, limits, families.
 
 The probers are httpx.MockTransport handlers shaped like the real services
 (mpolden/echoip's /port/N JSON, portchecker.io's /api/me/N text, the project's probe
@@ -20,8 +20,9 @@ import pytest
 from checks.config import Endpoints
 from checks.http import FAMILY_EXTENSION
 from checks.model import LocalInfo, UpnpInfo
-from checks.ports import NetworkFacts, PortSpec, run_port_check
-from checks.probers import (
+from checks.portcheck.run import NetworkFacts, run_port_check
+from checks.portcheck.spec import PortSpec
+from checks.portcheck.probers import (
     ProberPacer, ask_prober, ask_probers, parse_probe_response, parse_prober,
 )
 

@@ -15,8 +15,8 @@ from hypothesis import given, settings, strategies as st
 from checks.config import HostConfig
 from checks.idn import same_name
 from checks.model import to_jsonable
-from checks.providers import cloudflare
-from checks.providers.registry import get_provider
+from checks.ddns.providers import cloudflare
+from checks.ddns.providers.registry import get_provider
 
 TOKEN = "Ab3dEfGh1jKlMn0pQrStUvWxYz_0123456789-ab"   # 40 characters
 SPEC = get_provider("cloudflare")

@@ -13,8 +13,8 @@ from hypothesis import given, settings, strategies as st
 
 from checks.config import HostConfig
 from checks.model import to_jsonable
-from checks.providers import duckdns
-from checks.providers.registry import get_provider
+from checks.ddns.providers import duckdns
+from checks.ddns.providers.registry import get_provider
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 HOST = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)

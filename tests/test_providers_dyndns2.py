@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from checks.config import HostConfig
-from checks.providers import dyndns2
-from checks.providers.registry import get_provider
+from checks.ddns.providers import dyndns2
+from checks.ddns.providers.registry import get_provider
 
 NOIP_HOST = HostConfig(hostname="myhome.ddns.net", provider="noip", username="keyuser", password="s3cretKeyPass")
 GENERIC_HOST = HostConfig(hostname="home.example.org", provider="dyndns2", server="https://members.example.org",

@@ -13,8 +13,8 @@ from hypothesis import given, settings, strategies as st
 
 from checks.config import HostConfig
 from checks.model import to_jsonable
-from checks.providers import desec, dynv6, freedns, namecheap
-from checks.providers.registry import get_provider
+from checks.ddns.providers import desec, dynv6, freedns, namecheap
+from checks.ddns.providers.registry import get_provider
 
 
 def replying(body: str, status: int = 200, seen: list | None = None, headers: dict | None = None):  # type: ignore[no-untyped-def]

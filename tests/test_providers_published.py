@@ -14,10 +14,10 @@ import pytest
 
 from checks import idn
 from checks.config import Config, Endpoints, HostConfig, load_config
-from checks.dnsverify import judge_with_provider
+from checks.dns.verify import judge_with_provider
 from checks.model import DnsAnswer, ProviderView, VerifyResult
-from checks.updater import PublicAddress, decide, publishes, run_update
-from checks.watch import Watcher
+from checks.ddns.updater import PublicAddress, decide, publishes, run_update
+from checks.ddns.watch import Watcher
 from tests.test_providers_cloudflare import TOKEN, FakeCloudflare, rec
 
 EDGE = "11.9.0.1"          # what public DNS answers for a proxied name (Cloudflare's edge stand-in)
@@ -99,7 +99,7 @@ def test_keep_addresses_are_not_a_difference() -> None:
 
 
 def test_keep_addresses_are_validated_and_only_where_they_mean_something() -> None:
-    from checks.providers.registry import validate_host
+    from checks.ddns.providers.registry import validate_host
 
     bad = HostConfig(hostname=RFC.hostname, provider="rfc2136", server="192.0.2.53",
                      options={**RFC.options, "keep_addresses": ["not-an-ip"]})
@@ -184,7 +184,7 @@ def test_idna_spelling(typed: str, ascii_form: str) -> None:
 def test_invalid_idn_is_refused_with_a_reason(bad: str) -> None:
     with pytest.raises(idn.IdnError):
         idn.to_ascii(bad)
-    from checks.providers.base import check_fqdn
+    from checks.ddns.providers.base import check_fqdn
 
     assert check_fqdn(bad)
 
@@ -201,13 +201,13 @@ def test_unicode_hostname_in_the_config_is_stored_as_dns_spells_it(tmp_path) -> 
                    'server = "https://members.example.org"\nusername = "u"\npassword = "p"\n', encoding="utf-8")
     (host,) = load_config(cfg).hosts
     assert host.hostname == "heim.xn--bcher-kva.example"
-    from checks.providers.registry import validate_host
+    from checks.ddns.providers.registry import validate_host
 
     assert validate_host(host) == []
 
 
 async def test_dyndns2_update_sends_the_ascii_name() -> None:
-    from checks.providers.registry import get_provider
+    from checks.ddns.providers.registry import get_provider
 
     seen: list[httpx.Request] = []
 

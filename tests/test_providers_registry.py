@@ -8,8 +8,8 @@ import pytest
 
 from checks.config import HostConfig
 from checks.errors import ConfigError
-from checks.providers.base import check_fqdn, user_agent
-from checks.providers.registry import PROVIDERS, get_provider, validate_host
+from checks.ddns.providers.base import check_fqdn, user_agent
+from checks.ddns.providers.registry import PROVIDERS, get_provider, validate_host
 
 REQUIRED = {"dyndns2", "noip", "duckdns", "cloudflare", "dynu", "desec", "freedns", "dynv6", "he", "namecheap",
             "rfc2136"}

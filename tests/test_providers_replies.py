@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from checks.config import HostConfig
-from checks.providers import desec, duckdns, dyndns2, dynv6, freedns, namecheap, rfc2136
-from checks.providers.registry import get_provider
+from checks.ddns.providers import desec, duckdns, dyndns2, dynv6, freedns, namecheap, rfc2136
+from checks.ddns.providers.registry import get_provider
 
 SENT = "23.128.64.20"
 

@@ -20,8 +20,8 @@ import pytest
 
 from checks.config import HostConfig
 from checks.model import to_jsonable
-from checks.providers import rfc2136
-from checks.providers.registry import get_provider
+from checks.ddns.providers import rfc2136
+from checks.ddns.providers.registry import get_provider
 
 SECRET = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 WRONG = base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
@@ -151,8 +151,12 @@ def test_validation(options: dict, problem: str | None) -> None:
         assert SECRET not in " ".join(problems)
 
 
-def test_split_server() -> None:
-    assert rfc2136.split_server("11.1.0.54") == ("11.1.0.54", 53)
-    assert rfc2136.split_server("ns1.example.org:5353") == ("ns1.example.org", 5353)
-    assert rfc2136.split_server("[2001:db8::53]:53") == ("2001:db8::53", 53)
-    assert rfc2136.split_server("not a host") == (None, 53)
+def test_server_of() -> None:
+    from checks.errors import AddressError
+
+    assert rfc2136.server_of("11.1.0.54") == ("11.1.0.54", 53)
+    assert rfc2136.server_of("ns1.example.org:5353") == ("ns1.example.org", 5353)
+    assert rfc2136.server_of("[2001:db8::53]:53") == ("2001:db8::53", 53)
+    with pytest.raises(AddressError):
+        rfc2136.server_of("not a host")
+    assert rfc2136.check_server("ns1.example.org:99999") is not None

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checks.model import ExternalSource, LocalInfo
-from checks.publicip import (
+from checks.probes.publicip import (
     DNS_ECHO_METHODS,
     address_from_dns_answer,
     dns_echo,
@@ -401,7 +401,7 @@ def test_summary_nothing_answered() -> None:
 def test_a_tls_failure_is_named_without_a_made_up_os_reason() -> None:
     import ssl
 
-    from checks.publicip import _connect_error_text
+    from checks.probes.publicip import _connect_error_text
 
     cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
                                             "unable to get local issuer certificate (_ssl.c:992)")

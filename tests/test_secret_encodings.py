@@ -28,9 +28,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checks.config import Config, Endpoints, HostConfig
-from checks.history import History
+from checks.ddns.history import History
 from checks.redact import Redactor
-from checks.updater import PublicAddress
+from checks.ddns.updater import PublicAddress
 
 USER = "alice"
 PASSWORD = "p@ss w/rd+ü&=x!9Zq<7>"          # every character class an encoder treats specially
@@ -119,7 +119,7 @@ ECHOES: dict[str, Echo] = {
 def run_update_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
                        capsys: pytest.CaptureFixture[str], host_toml: str, echo: Echo) -> tuple[str, str]:
     """``ddns-wizard update --json --history H`` in-process: (everything printed or logged, history text)."""
-    import checks.updater as updater
+    import checks.ddns.updater as updater
     from wizard.cli import main
 
     cfg = tmp_path / "config.toml"
@@ -182,7 +182,7 @@ def test_a_token_in_the_query_is_masked_in_every_echoed_form(
 
 
 async def test_watch_output_and_history_never_show_an_echoed_basic_credential(tmp_path: Path) -> None:
-    from checks.watch import Watcher
+    from checks.ddns.watch import Watcher
 
     echo = ECHOES["authorization header"]
     lines: list[str] = []

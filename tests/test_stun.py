@@ -17,13 +17,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks.stun import (
+from checks.probes.stun import (
     MAGIC_COOKIE,
     StunParseError,
     build_binding_request,
     mapping_varies,
     parse_binding_response,
-    split_server,
     stun_probe,
 )
 
@@ -112,15 +111,6 @@ def test_parser_never_crashes_on_well_framed_random_attributes(attrs: list[tuple
         parse_binding_response(message(TXID, body), TXID)
     except StunParseError:
         pass
-
-
-def test_split_server() -> None:
-    assert split_server("stun.example.org") == ("stun.example.org", 3478)
-    assert split_server("stun.l.google.com:19302") == ("stun.l.google.com", 19302)
-    assert split_server("[::1]:3479") == ("::1", 3479)
-    assert split_server("::1") == ("::1", 3478)
-    with pytest.raises(ValueError):
-        split_server("host:0")
 
 
 Responder = Callable[[bytes, tuple[str, int]], list[bytes]]

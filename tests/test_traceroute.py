@@ -13,8 +13,8 @@ import struct
 
 import pytest
 
-from checks import traceroute
-from checks.traceroute import IP_RECVERR, parse_icmp_error
+from checks.probes import traceroute
+from checks.probes.traceroute import IP_RECVERR, parse_icmp_error
 
 
 def extended_err(origin: int, icmp_type: int, code: int, sender: str, family: int = socket.AF_INET) -> bytes:
@@ -51,7 +51,7 @@ def test_a_trace_to_loopback_ends_at_the_destination_without_root() -> None:
 async def test_route_check_ignores_a_port_unreachable_from_the_target_itself() -> None:
     """127.0.0.1 answers the datagram with "port unreachable": the route works, so even with the
     sender as "gateway" this is no evidence of a missing route."""
-    from checks.traceroute import gateway_has_no_route, unprivileged_possible
+    from checks.probes.traceroute import gateway_has_no_route, unprivileged_possible
 
     if not unprivileged_possible():
         pytest.skip("IP_RECVERR is Linux-only")

@@ -16,7 +16,7 @@ import pytest
 from checks.config import Config, Endpoints, HostConfig
 from checks.errors import ConfigError
 from checks.model import ExternalSource
-from checks.updater import PublicAddress, agree, decide, detect_public, run_update
+from checks.ddns.updater import PublicAddress, agree, decide, detect_public, run_update
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
@@ -231,7 +231,7 @@ def test_two_urls_on_one_host_are_one_voice() -> None:
 
 
 async def test_settled_waits_for_every_source_of_a_dns_voice() -> None:
-    from checks.updater import settled
+    from checks.ddns.updater import settled
 
     voices = {"http:e1": 1, "http:e2": 1, "dns": 2}
     first = [src("https://e1/", "23.128.64.20"), src("opendns", "23.128.64.20", method="dns")]
@@ -258,7 +258,7 @@ def test_decide_is_pure_and_compares_per_family() -> None:
 
 def test_update_command_json_and_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    import checks.updater as updater
+    import checks.ddns.updater as updater
     from wizard.cli import main
 
     cfg = tmp_path / "config.toml"
@@ -298,7 +298,7 @@ def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.Cap
 
 def test_temporary_ipv6_is_replaced_by_the_stable_address() -> None:
     from checks.model import Ipv6Address, LocalInfo
-    from checks.updater import stable_ipv6
+    from checks.ddns.updater import stable_ipv6
 
     local = LocalInfo("eth0", "192.168.1.100", "192.168.1.1", ipv6_global=(
         Ipv6Address("2a0c:b641:100:1:aaaa:bbbb:cccc:dddd", "eth0", temporary=True),

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import checks.upnp as upnp
+import checks.probes.upnp as upnp
 from checks.errors import UpnpError
 from checks.model import PortMapping
-from checks.upnp import IgdClient, _SsdpProtocol, build_msearch, parse_ssdp_reply, probe_router, wan_problem
+from checks.probes.upnp import IgdClient, _SsdpProtocol, build_msearch, parse_ssdp_reply, probe_router, wan_problem
 
 LOCATION = "http://192.168.1.1:5000/rootDesc.xml"
 
@@ -174,10 +174,10 @@ async def test_empty_external_address_is_none() -> None:
 
 
 @pytest.mark.parametrize(("text", "code", "phrase"), [
-    ("Action not authorized", 606, "not authorised"),
-    ("ConflictInMappingEntry", 718, "already mapped to another host"),
+    ("Action not authorized", 606, "not authorized"),
+    ("ConflictInMappingEntry", 718, "already mapped, perhaps to another device"),
     ("NoPortMapsAvailable", 728, "mapping table is full"),
-    ("ConflictWithOtherMechanisms", 729, "another port-mapping mechanism"),
+    ("ConflictWithOtherMechanisms", 729, "conflict with another mechanism"),
 ])
 async def test_add_mapping_error_codes(text: str, code: int, phrase: str) -> None:
     igd = await connect(FakeUPnP(add_errors=[text]))

@@ -19,11 +19,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-import checks.watch as watch_mod
+import checks.ddns.watch as watch_mod
 from checks.config import Config, Endpoints, HostConfig
-from checks.history import History, read_history
-from checks.updater import PublicAddress
-from checks.watch import Watcher
+from checks.ddns.history import History, read_history
+from checks.ddns.updater import PublicAddress
+from checks.ddns.watch import Watcher
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 HOST = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)

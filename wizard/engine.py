@@ -30,7 +30,7 @@ from checks.model import (
 )
 
 if TYPE_CHECKING:
-    from checks.ports6 import Port6Result
+    from checks.portcheck.ipv6 import Port6Result
 
 PortProtocol = Literal["tcp", "udp"]
 ProbeCallback = Callable[[ProbeRecord], None]
@@ -168,7 +168,7 @@ def _field_from_spec(spec: Any) -> FieldInfo:
 
 
 def provider_info_from_spec(spec: Any) -> ProviderInfo:
-    """Build the wizard's view of a ``checks.providers.registry.ProviderSpec``
+    """Build the wizard's view of a ``checks.ddns.providers.registry.ProviderSpec``
     (read by attribute name, so extra fields on the spec do no harm)."""
     fields = tuple(_field_from_spec(f) for f in (getattr(spec, "fields", ()) or ()))
     return ProviderInfo(
@@ -194,7 +194,7 @@ class RealEngine:
 
     @staticmethod
     def _registry() -> Any:
-        from checks.providers import registry
+        from checks.ddns.providers import registry
 
         return registry
 
@@ -212,10 +212,11 @@ class RealEngine:
         on_progress: PortCallback | None = None,
         on_status: StatusCallback | None = None,
     ) -> tuple[PortResult, ...]:
-        from checks import ports as ports_mod
+        from checks.portcheck import run as ports_mod
+        from checks.portcheck.spec import PortSpec
         from checks.http import make_client
 
-        specs = [ports_mod.PortSpec(p.port, p.protocol) for p in ports]
+        specs = [PortSpec(p.port, p.protocol) for p in ports]
         # The prober waits for its own connection attempts: a longer client timeout (as the CLI).
         async with make_client(timeout_s=12.0) as client:
             report = await ports_mod.run_port_check(
@@ -229,15 +230,15 @@ class RealEngine:
     async def check_ports_ipv6(
         self, ports: Sequence[PortSpec], *, on_status: StatusCallback | None = None
     ) -> tuple[Port6Result, ...]:
-        from checks import ports as ports_mod
-        from checks.ports6 import check_ipv6_ports
+        from checks.portcheck.spec import PortSpec
+        from checks.portcheck.ipv6 import check_ipv6_ports
 
-        specs = [ports_mod.PortSpec(p.port, p.protocol) for p in ports]
+        specs = [PortSpec(p.port, p.protocol) for p in ports]
         return await check_ipv6_ports(specs, probers_v6=self.config.endpoints.port_check_v6, on_progress=on_status)
 
     async def add_port_mapping(self, port: PortSpec, description: str = "ddns-wizard") -> str:
         from checks.errors import UpnpError
-        from checks.ports import gather_facts, keep_forward, open_mapper
+        from checks.portcheck.run import gather_facts, keep_forward, open_mapper
 
         facts = await gather_facts()
         mapper, why = await open_mapper(facts)
@@ -284,7 +285,7 @@ class RealEngine:
 
     async def preflight(self, host: HostConfig) -> Preflight:
         from checks.errors import ProviderError
-        from checks.updater import make_provider_client
+        from checks.ddns.updater import make_provider_client
 
         registry = self._registry()
         problems = registry.validate_host(host)
@@ -300,7 +301,7 @@ class RealEngine:
         return Preflight(ok=bool(result.ok), message=str(result.message), spent_update=bool(result.spent_update))
 
     async def update(self, host: HostConfig) -> UpdateResult:
-        from checks.updater import run_update
+        from checks.ddns.updater import run_update
 
         results = await run_update(self.config.with_hosts((host,)))
         for result in results:
@@ -318,7 +319,7 @@ class RealEngine:
         on_progress: VerifyCallback | None = None,
         host: HostConfig | None = None,
     ) -> VerifyResult:
-        from checks.dnsverify import verify_configured
+        from checks.dns.verify import verify_configured
 
         if host is None:
             host = next((h for h in self.config.hosts if h.hostname == hostname), None)

@@ -32,12 +32,12 @@ pytestmark = pytest.mark.lab
 
 DIAGNOSE_BUDGET_S = 4.0
 HANG_MARGIN_S = 5.0                  # "finishes before budget + 5 s": a hang check
-PROVIDER_TIMEOUT_S = 10.0            # checks/providers/base.py REQUEST_TIMEOUT_S
+PROVIDER_TIMEOUT_S = 10.0            # checks/ddns/providers/base.py REQUEST_TIMEOUT_S
 # the echo quorum and the authoritative lookup (3 s, then one 5 s retry) run side by side,
 # then the provider request
 UPDATE_BOUND_S = 3.0 + 5.0 + PROVIDER_TIMEOUT_S + HANG_MARGIN_S
 PORTS_BOUND_S = 30.0
-TEST_MAPPING = "ddns-wizard port test"   # checks/ports.py MAPPING_DESCRIPTION
+TEST_MAPPING = "ddns-wizard port test"   # checks/portmap/mapper.py MAPPING_DESCRIPTION
 
 
 # --------------------------------------------------------------------------- helpers
@@ -370,7 +370,7 @@ def _history_lines(path: Path) -> list[bytes]:
 
 def test_watch_sigkilled_during_its_update_restarts_without_a_duplicate(home: Lab, tmp_path: Path) -> None:
     """The kill lands right after the emulator answered the update (its request log has it)."""
-    from checks.history import read_history
+    from checks.ddns.history import read_history
 
     # the emulator is our own server: no minimum interval between updates
     home.write_config(hosts=[dyndns2_host(home, min_interval=0)])

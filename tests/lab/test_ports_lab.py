@@ -101,7 +101,9 @@ NATPMP_RUN = """
 import asyncio, json
 from checks.config import Endpoints
 from checks.http import make_client
-from checks.ports import NatPmpMapper, PortSpec, gather_facts, run_port_check
+from checks.portmap.mapper import NatPmpMapper
+from checks.portcheck.spec import PortSpec
+from checks.portcheck.run import gather_facts, run_port_check
 
 async def main():
     facts = await gather_facts()
@@ -198,7 +200,7 @@ def test_without_upnp_manual_forwards_and_an_isp_drop(lab_factory: Any, prober: 
         results = check(lab, "80", "8080")
     else:
         # The tool paces every echoip-style prober at ifconfig.co's published one request a
-        # minute (checks/probers.py ECHOIP_POLICY): one run may ask it about one port only.
+        # minute (checks/portcheck/probers.py ECHOIP_POLICY): one run may ask it about one port only.
         # So one port per run, with the tool's pacing file forgotten in between.
         results = check(lab, "80")
         forget_pacing(lab)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.lab
 
 PRELUDE = """
 import asyncio, json, sys
-from checks import local, natpmp, publicip, stun, traceroute, upnp
+from checks.probes import local, natpmp, publicip, stun, traceroute, upnp
 from checks.model import to_jsonable
 
 async def main():

@@ -245,7 +245,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
 
 
 def _history(path: Path) -> list[dict[str, Any]]:
-    from checks.history import read_history
+    from checks.ddns.history import read_history
 
     return list(read_history(path).records)
 
@@ -336,8 +336,8 @@ def test_a_watch_killed_and_restarted_does_not_resend(home, tmp_path: Path) -> N
 PREFLIGHT_SCRIPT = """
 import asyncio, json, sys
 from checks.config import HostConfig
-from checks.providers.registry import preflight
-from checks.updater import make_provider_client
+from checks.ddns.providers.registry import preflight
+from checks.ddns.updater import make_provider_client
 
 async def main():
     out = []
@@ -498,7 +498,7 @@ def test_rfc2136_stale_round_robin_is_replaced_and_kept_addresses_stay(home) -> 
 def test_dyndns2_refused_agent_and_badagent(home) -> None:  # type: ignore[no-untyped-def]
     """`good 127.0.0.1` (the update was ignored) is an error that stops the host; the tool's
     User-Agent passes the No-IP-style check that the old one failed (badagent)."""
-    from checks.providers.base import user_agent
+    from checks.ddns.providers.base import user_agent
     from tests.lab.topology import VENV_BIN
 
     lab = home

@@ -35,7 +35,7 @@ NEW_ISP_ADDRESS = "23.128.64.21"
 
 
 def _history(path: Path) -> list[dict[str, Any]]:
-    from checks.history import read_history
+    from checks.ddns.history import read_history
 
     return list(read_history(path).records)
 

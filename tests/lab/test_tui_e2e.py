@@ -117,7 +117,7 @@ def tmux() -> Any:
 
 
 def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tmux: Tmux) -> None:
-    from checks.providers.registry import PROVIDERS
+    from checks.ddns.providers.registry import PROVIDERS
 
     lab = lab_factory("home", block_inbound=("80/tcp",))     # the ISP filters inbound port 80
     lab.write_config()                         # lab endpoints only, no hosts yet

@@ -313,7 +313,7 @@ class FakeEngine:
 
     async def check_ports_ipv6(self, ports: Sequence[PortSpec], *,
                                on_status: StatusCallback | None = None) -> tuple[Any, ...]:
-        from checks.ports6 import FIREWALL_FIX, Port6Result
+        from checks.portcheck.ipv6 import FIREWALL_FIX, Port6Result
 
         self.calls.append(("check_ports_ipv6", tuple(ports)))
         if on_status:

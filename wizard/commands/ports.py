@@ -1,7 +1,7 @@
 """`ddns-wizard ports check PORT[/tcp|/udp]... [--upnp] [--json]` and
 `ddns-wizard ports outbound [PORT...] [--json]`.
 
-``check`` runs the closed-loop inbound test of checks/ports.py (temporary
+``check`` runs the closed-loop inbound test of checks/portcheck/run.py (temporary
 listeners answering with a nonce, an outside prober, a control port); with
 ``--upnp`` it maps the ports on the router for the test and always removes the
 mappings again — on errors, on Ctrl-C and on SIGTERM too.  A mapping that could
@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.model import OutboundResult, PortResult
-    from checks.ports import MappingLedger, PortCheckReport
+    from checks.portmap.ledger import MappingLedger
+    from checks.portcheck.run import PortCheckReport
 
 VERDICT_WORDS = {
     "open": "OPEN — reachable from the internet",
@@ -38,7 +39,7 @@ VERDICT_STYLE = {"open": "green", "not-forwarded": "yellow", "isp-blocked": "red
 
 
 def reason_words(reason: str | None, retry_after_s: float | None) -> str | None:
-    """The engine's code for "no prober answered" (checks/probers.py AnswerCode) in words."""
+    """The engine's code for "no prober answered" (checks/portcheck/probers.py AnswerCode) in words."""
     later = f", try again in {retry_after_s:.0f} s" if retry_after_s else ", try again later"
     return {
         "rate-limited": f"could not ask: rate limited{later} (or add a second prober to [endpoints] port_check)",
@@ -129,7 +130,8 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.ports import MappingLedger, parse_port_spec
+    from checks.portmap.ledger import MappingLedger
+    from checks.portcheck.spec import parse_port_spec
 
     specs = list(dict.fromkeys(parse_port_spec(p) for p in args.ports))
     keep = bool(getattr(args, "keep", False))
@@ -169,7 +171,7 @@ async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingL
     import signal
 
     from checks.http import make_client
-    from checks.ports import run_port_check
+    from checks.portcheck.run import run_port_check
 
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -212,7 +214,7 @@ def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.ports6 import check_ipv6_ports
+    from checks.portcheck.ipv6 import check_ipv6_ports
 
     if not config.endpoints.port_check_v6:
         raise UsageError("[endpoints] port_check_v6 is empty: the IPv6 test needs an outside prober reachable "
@@ -279,7 +281,7 @@ def _print_check(report: "PortCheckReport") -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    from checks.ports import HAIRPIN_NOTE
+    from checks.portcheck.verdict import HAIRPIN_NOTE
 
     out = Console()
     facts = report.facts
@@ -314,8 +316,8 @@ def _run_outbound(args: argparse.Namespace, config: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
-    from checks.ports import parse_port_spec
+    from checks.probes.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
+    from checks.portcheck.spec import parse_port_spec
 
     if args.timeout <= 0 or args.timeout > 60:
         raise UsageError("--timeout must be between 0 and 60 seconds")

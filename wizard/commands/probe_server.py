@@ -1,6 +1,6 @@
 """`ddns-wizard probe-server --listen HOST:PORT [--udp-port N] [--tls-cert F --tls-key F]`.
 
-Runs the self-hostable outside prober (checks/probe_server.py) until Ctrl-C or
+Runs the self-hostable outside prober (probeserver/server.py; needs the ``server`` extra) until Ctrl-C or
 SIGTERM.  Starlette and uvicorn are imported inside ``run`` only, so ``--help``
 stays fast.
 """
@@ -39,23 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); UsageError when unusable."""
-    import ipaddress
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); UsageError (AddressError) when unusable."""
+    from checks.addresses import split_host_port
 
-    from checks.errors import UsageError
-
-    host, sep, port_text = text.rpartition(":")
-    if not sep or not host:
-        raise UsageError(f"--listen {text!r}: expected HOST:PORT, e.g. 0.0.0.0:8080 or [::]:8080")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise UsageError(f"--listen {text!r}: HOST must be an IP address") from None
-    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
-        raise UsageError(f"--listen {text!r}: PORT must be 1-65535")
-    return host, int(port_text)
+    return split_host_port(text, what="--listen", require_ip=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +63,15 @@ def run(args: argparse.Namespace) -> int:
     if args.max_connections < 4:
         raise UsageError("--max-connections must be at least 4")
 
-    from checks import probe_server
+    try:
+        from probeserver import server as probe_server
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("starlette", "uvicorn") and not (exc.name or "").startswith(("starlette.", "uvicorn.")):
+            raise
+        raise UsageError(
+            f"probe-server needs the optional server dependencies (starlette, uvicorn; {(exc.name or '').split('.')[0]} is not "
+            "installed): install ddns-wizard with its server extra, e.g. pip install 'ddns-wizard[server]' "
+            "(pipx: pipx install --force 'ddns-wizard[server]')") from None
 
     settings = probe_server.ProbeServerSettings(
         rate_per_s=args.rate, burst=args.burst, max_concurrent_probes=args.max_probes,

@@ -41,7 +41,7 @@ def spec_json(spec) -> dict:  # type: ignore[no-untyped-def]
 
 
 def run(args: argparse.Namespace) -> int:
-    from checks.providers.registry import PROVIDERS, get_provider
+    from checks.ddns.providers.registry import PROVIDERS, get_provider
 
     specs = [get_provider(args.name)] if args.name else list(PROVIDERS.values())
     if args.json:

@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     from checks.config import load_config
     from checks.errors import UsageError
-    from checks.history import check_history_path, default_history_path, read_history
+    from checks.ddns.history import check_history_path, default_history_path, read_history
     from checks.redact import Redactor
-    from checks.updater import run_update_detailed
+    from checks.ddns.updater import run_update_detailed
 
     config = load_config(args.config)
     redactor = Redactor.from_config(config)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _record_sent(path, results, redactor) -> None:  # type: ignore[no-untyped-def]
     """Append what reached a provider to the history (the same records `watch` writes)."""
-    from checks.history import History
+    from checks.ddns.history import History
 
     sent = [r for r in results if r.sent is not None and r.code != "dry-run"]
     if not sent:

@@ -16,7 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from checks.ports import MappingStatus
+    from checks.portcheck.inventory import MappingStatus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,9 +51,9 @@ def run(args: argparse.Namespace) -> int:
 async def _connect() -> Any:
     """An IgdClient for this network's router, or UpnpError explaining the alternatives."""
     from checks.errors import UpnpError
-    from checks.local import gather_local
-    from checks.natpmp import natpmp_external_address
-    from checks.upnp import IgdClient, ssdp_discover
+    from checks.probes.local import gather_local
+    from checks.probes.natpmp import natpmp_external_address
+    from checks.probes.upnp import IgdClient, ssdp_discover
 
     import asyncio
 
@@ -85,14 +85,14 @@ async def _connect() -> Any:
 
 
 def _explain(exc: Exception, *, action: str) -> str:
-    from checks.ports import upnp_error_text
+    from checks.portmap.upnp_errors import upnp_error_text
 
     return f"{action}: {upnp_error_text(exc)}"
 
 
 async def _main(args: argparse.Namespace, say: Any = None) -> int:
     from checks.errors import UpnpError, UsageError
-    from checks.ports import parse_port_spec
+    from checks.portcheck.spec import parse_port_spec
 
     if args.upnp_command in ("add", "remove"):
         spec = parse_port_spec(args.external)
@@ -134,8 +134,8 @@ async def _main(args: argparse.Namespace, say: Any = None) -> int:
 async def _remove_over_natpmp(spec: Any) -> bool:
     """Delete this machine's NAT-PMP mapping of ``spec`` (internal port = the port); True when the
     router confirmed it."""
-    from checks.local import gather_local
-    from checks.natpmp import natpmp_map
+    from checks.probes.local import gather_local
+    from checks.probes.natpmp import natpmp_map
 
     local = await gather_local()
     if not local.gateway_ipv4:
@@ -145,21 +145,18 @@ async def _remove_over_natpmp(spec: Any) -> bool:
 
 
 def _parse_to(value: str | None, default_host: str | None, default_port: int) -> tuple[str, int]:
-    from checks.addresses import parse_ip
+    from checks.addresses import parse_ip, split_host_port
     from checks.errors import UsageError
 
     if not value:
         if not default_host:
             raise UsageError("could not learn this machine's LAN address: give --to HOST:PORT")
         return default_host, default_port
-    host, sep, port_text = value.rpartition(":")
-    if not sep:
-        host, port_text = value, str(default_port)
-    if parse_ip(host) is None or ":" in host:
+    host, port = split_host_port(value, default_port=default_port, what="--to")
+    address = parse_ip(host)
+    if address is None or address.version != 4:
         raise UsageError(f"--to {value!r}: give an IPv4 LAN address, optionally with :PORT")
-    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:
-        raise UsageError(f"--to {value!r}: the port must be a number from 1 to 65535")
-    return host, int(port_text)
+    return host, port
 
 
 async def _add(igd: Any, spec: Any, args: argparse.Namespace, done: Any) -> int:
@@ -226,7 +223,7 @@ def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
 
 async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
     from checks.errors import UpnpError
-    from checks.ports import inspect_mappings
+    from checks.portcheck.inventory import inspect_mappings
 
     try:
         mappings = await igd.mappings()

@@ -85,7 +85,7 @@ def result_json(result: "VerifyResult", own: "set[str] | None" = None) -> dict[s
 
 
 def _hostnames(args: argparse.Namespace, config: "Config") -> list[str]:
-    from checks.dnsverify import normalize_hostname
+    from checks.dns.verify import normalize_hostname
     from checks.errors import UsageError
 
     names = [args.hostname] if args.hostname else [h.hostname for h in config.hosts]
@@ -126,7 +126,7 @@ def _expected_from_args(values: Sequence[str]) -> tuple[str | None, str | None]:
 
 
 def _check_resolvers(config: "Config") -> list[str]:
-    from checks.dnsverify import parse_server
+    from checks.dns.verify import parse_server
     from checks.errors import ConfigError
 
     resolvers = list(config.endpoints.resolvers)
@@ -143,7 +143,7 @@ def _check_resolvers(config: "Config") -> list[str]:
 
 async def public_addresses(config: "Config", *, timeout_s: float = 3.0) -> tuple[str | None, str | None, str]:
     """(ipv4, ipv6, note): this network's public address from the configured HTTP echo services."""
-    from checks.publicip import http_echo, summarize_external
+    from checks.probes.publicip import http_echo, summarize_external
 
     urls = [(u, 4) for u in config.endpoints.ip_echo] + [(u, 6) for u in config.endpoints.ip_echo_v6]
     if not urls:
@@ -200,7 +200,7 @@ async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], 
                       progress: "_Progress") -> tuple[list["VerifyResult"], str, "set[str] | None"]:
     import asyncio
 
-    from checks import dnsverify
+    from checks.dns import verify as dnsverify
 
     own: set[str] | None = None
     if expect4 or expect6:

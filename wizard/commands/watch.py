@@ -28,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
 
     from checks.config import load_config
     from checks.errors import UsageError
-    from checks.history import History, check_history_path, default_history_path
+    from checks.ddns.history import History, check_history_path, default_history_path
     from checks.redact import Redactor
-    from checks.updater import check_config
+    from checks.ddns.updater import check_config
 
     if args.interval < 10:
         raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")
@@ -52,8 +52,8 @@ async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-
     import asyncio
     import signal
 
-    from checks.updater import make_provider_client
-    from checks.watch import Watcher
+    from checks.ddns.updater import make_provider_client
+    from checks.ddns.watch import Watcher
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -128,7 +128,7 @@ class WizardApp(App[None]):
         redactor = Redactor.from_config(self.state.config_to_save())
         # What is typed but not yet checked counts too (short values are left: they would
         # blank out ordinary words).
-        from checks.providers.registry import PROVIDERS
+        from checks.ddns.providers.registry import PROVIDERS
 
         secret_fields = {(p.name, f.name) for p in PROVIDERS.values() for f in p.fields if f.secret}
         redactor.add(value for provider, draft in self.state.drafts.items() for field, value in draft.items()

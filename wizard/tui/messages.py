@@ -49,7 +49,7 @@ class PortsReady(EngineMessage):
 
 
 class PortsReadyOverIpv6(EngineMessage):
-    """The IPv6 verdicts (``checks.ports6.Port6Result``), after the IPv4 ones."""
+    """The IPv6 verdicts (``checks.portcheck.ipv6.Port6Result``), after the IPv4 ones."""
 
     def __init__(self, results: tuple[Any, ...]) -> None:
         super().__init__()

@@ -34,7 +34,7 @@
   it into JsonAPIException(key="host"), Litestar's HTTPException body); so does a
   private address ("... does not appear to be public").
 - No published rate limit, so the model has none (the client spaces its requests
-  anyway, checks/probers.py).
+  anyway, checks/portcheck/probers.py).
 Both are served over HTTPS with the lab CA and dual-stack, reached by names with A
 and AAAA records (tests/lab/internet.py), like the real ones.
 """

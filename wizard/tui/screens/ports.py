@@ -82,7 +82,7 @@ VERDICT6_TEXT = {
 
 
 def result6_text(r: Any) -> str:
-    """One IPv6 verdict (checks.ports6.Port6Result)."""
+    """One IPv6 verdict (checks.portcheck.ipv6.Port6Result)."""
     word, meaning = VERDICT6_TEXT.get(r.verdict, (r.verdict, ""))
     lines = [f"[b]{r.port}/{r.protocol} IPv6[/b]  {word}: {esc(meaning)}"]
     lines += [f"   • {esc(e)}" for e in r.evidence]

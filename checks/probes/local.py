@@ -16,8 +16,8 @@ import socket
 import struct
 from typing import Any
 
-from .addresses import is_public
-from .model import Ipv6Address, LocalInfo
+from checks.addresses import is_public
+from checks.model import Ipv6Address, LocalInfo
 
 # A public address only used as a routing-table key: `ip route get` sends nothing to it.
 ROUTE_PROBE_V4 = "1.1.1.1"

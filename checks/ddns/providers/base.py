@@ -31,7 +31,7 @@ from checks.config import HostConfig
 from checks.model import ProviderView, UpdateResult
 from checks.redact import Redactor
 
-log = logging.getLogger("checks.providers")
+log = logging.getLogger("checks.ddns.providers")
 
 PROJECT_CONTACT = "https://github.com/ddns-wizard/ddns-wizard"
 # The maintainers' address in the User-Agent (No-IP asks for an e-mail there, see user_agent).
@@ -63,7 +63,7 @@ class _RedactingFilter(logging.Filter):
 
 def install_log_redaction() -> None:
     """Idempotently attach the redacting filter to the HTTP libraries' loggers."""
-    for name in ("httpx", "httpcore", "checks.providers"):
+    for name in ("httpx", "httpcore", "checks.ddns.providers"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
             logger.addFilter(_RedactingFilter())
@@ -339,7 +339,7 @@ class ProviderSpec:
                               message=redactor.text("; ".join(problems)))
         if ipv4 is None and ipv6 is None:
             return self.error(host, sent=None, code="no-address", message="no address to send")
-        from checks import dnswire  # noqa: F401  (RFC 2136 replies: pin dnspython's address types first)
+        from checks.dns import wire as dnswire  # noqa: F401  (RFC 2136 replies: pin dnspython's address types first)
 
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:

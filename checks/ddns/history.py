@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .files import NotRegularFile, check_regular, describe_mode, read_regular_file
-from .redact import Redactor
+from checks.files import NotRegularFile, check_regular, describe_mode, read_regular_file
+from checks.redact import Redactor
 
 HISTORY_NAME = "history.jsonl"
 

@@ -28,7 +28,7 @@ import socket
 import time
 from typing import Literal, Sequence
 
-from .model import OutboundResult
+from checks.model import OutboundResult
 
 DEFAULT_OUTBOUND_PORTS: tuple[tuple[int, Literal["tcp", "udp"]], ...] = (
     (25, "tcp"), (53, "tcp"), (80, "tcp"), (443, "tcp"), (465, "tcp"), (587, "tcp"),

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .model import ExternalSource
+from checks.model import ExternalSource
 
 MAGIC_COOKIE = 0x2112A442
 BINDING_REQUEST = 0x0001
@@ -127,24 +127,6 @@ def parse_binding_response(data: bytes, txid: bytes) -> tuple[str, int]:
     raise StunParseError("reply carries no mapped address")
 
 
-def split_server(spec: str) -> tuple[str, int]:
-    """'host[:port]' or '[v6]:port' -> (host, port); default port 3478."""
-    text = spec.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, ""          # bare host name, IPv4 or unbracketed IPv6
-    if not host:
-        raise ValueError(f"no host in STUN server {spec!r}")
-    number = int(port) if port else DEFAULT_PORT
-    if not 0 < number < 65536:
-        raise ValueError(f"bad port in STUN server {spec!r}")
-    return host, number
-
-
 @dataclass
 class _Query:
     spec: str
@@ -192,18 +174,19 @@ class _StunProtocol(asyncio.DatagramProtocol):
 
 async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int, timeout_s: float) -> None:
     query.family = family
+    from checks.addresses import parse_ip, split_host_port
+
     try:
-        host, port = split_server(query.spec)
-    except ValueError as exc:
+        host, port = split_host_port(query.spec, default_port=DEFAULT_PORT, what="STUN server")
+    except ValueError as exc:     # AddressError: a bad server in the configuration is this query's error
         query.error = str(exc)
         return
-    from .addresses import parse_ip
 
     literal = parse_ip(host)
     if literal is not None and literal.version != family:
         query.error = f"{host} is not an IPv{family} server: the IPv{family} question must go to one"
         return
-    from .names import lookup
+    from checks.names import lookup
 
     try:
         addresses = await lookup(host, family, timeout_s=timeout_s)
@@ -294,7 +277,7 @@ async def stun_probe(
               for family in (4, 6)}
     await asyncio.gather(*(_exchange(group, family, deadline) for family, group in groups.items() if group))
     sources: list[ExternalSource] = []
-    from .publicip import accept_answer
+    from checks.probes.publicip import accept_answer
 
     for q in queries:
         if q.result is not None and q.error is None:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from .addresses import classify, describe_class, is_public, parse_ip
-from .errors import UpnpError
-from .model import PortMapping, UpnpInfo
-from .natpmp import natpmp_external_address
+from checks.addresses import classify, describe_class, is_public, parse_ip
+from checks.errors import UpnpError
+from checks.portmap.upnp_errors import UPNP_ERRORS, code_of, upnp_error_text
+from checks.model import PortMapping, UpnpInfo
+from checks.probes.natpmp import natpmp_external_address
 
 SSDP_GROUP = ("239.255.255.250", 1900)
 SEARCH_TARGETS = (
@@ -36,36 +37,6 @@ SEARCH_TARGETS = (
     "urn:schemas-upnp-org:service:WANPPPConnection:1",
 )
 IGD_MARKERS = ("InternetGatewayDevice", "WANIPConnection", "WANPPPConnection")
-
-# UPnP error codes a user meets when adding mappings, with what they mean in plain words.
-UPNP_ERRORS: dict[int, str] = {
-    606: "the router refused: this action is not authorised (UPnP may be read-only or restricted)",
-    718: "the port is already mapped to another host or service on the router",
-    725: "the router only accepts permanent mappings (lease 0)",
-    728: "the router's mapping table is full",
-    729: "the mapping conflicts with another port-mapping mechanism on the router (NAT-PMP/PCP)",
-    402: "the router rejected the request's arguments",
-    501: "the router could not perform the action (its WAN may be down or private)",
-    714: "no such mapping on the router",
-    716: "the router does not accept a wildcard external port",
-    724: "the router requires the internal and external port to be equal",
-}
-# miniupnpc raises a bare Exception whose text is strupnperror(code): map it back to the code.
-_MINIUPNPC_TEXT_TO_CODE: dict[str, int] = {
-    "Action not authorized": 606,
-    "ConflictInMappingEntry": 718,
-    "OnlyPermanentLeasesSupported": 725,
-    "NoPortMapsAvailable": 728,
-    "ConflictWithOtherMechanisms": 729,
-    "Invalid Args": 402,
-    "Action Failed": 501,
-    "NoSuchEntryInArray": 714,
-    "WildCardNotPermittedInExtPort": 716,
-    "SamePortValuesRequired": 724,
-    "Invalid Action": 401,
-    "Argument Value Invalid": 600,
-    "Argument Value Out of Range": 601,
-}
 
 T = TypeVar("T")
 
@@ -188,14 +159,12 @@ async def ssdp_discover(
 
 
 def upnp_error_from(exc: BaseException, action: str) -> UpnpError:
-    """A UpnpError with the UPnP code and a plain sentence from miniupnpc's exception text."""
+    """A UpnpError with the UPnP code and a plain sentence from miniupnpc's exception text
+    (the one table: checks/portmap/upnp_errors.py)."""
     text = str(exc).strip()
-    code = _MINIUPNPC_TEXT_TO_CODE.get(text)
-    if code is None and text[:3].isascii() and text[:3].isdigit():
-        code = int(text[:3])
-    meaning = UPNP_ERRORS.get(code or -1)
-    if meaning:
-        return UpnpError(f"{action}: {meaning} (UPnP error {code})", code=code)
+    code = code_of(exc)
+    if code is not None and code in UPNP_ERRORS:
+        return UpnpError(f"{action}: {upnp_error_text(exc)}", code=code)
     if "HTTP" in text or "Invalid response" in text:
         return UpnpError(f"{action}: the router's UPnP service did not answer properly ({text})", code=code)
     return UpnpError(f"{action}: {text or type(exc).__name__}", code=code)

@@ -29,8 +29,8 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Literal
 
-BANNER_PREFIX = "DDNSW"
-UDP_PROBE_PREFIX = b"DDNSW-PROBE "
+from probeserver.wire import BANNER_PREFIX, UDP_PROBE_PREFIX, banner_for, banner_has_nonce  # noqa: F401  (the wire protocol)
+
 
 ListenState = Literal["listening", "in-use", "denied", "error"]
 Protocol = Literal["tcp", "udp"]
@@ -39,17 +39,6 @@ Protocol = Literal["tcp", "udp"]
 def new_nonce() -> str:
     """A fresh random nonce (16 hex digits)."""
     return secrets.token_hex(8)
-
-
-def banner_for(nonce: str) -> bytes:
-    return f"{BANNER_PREFIX} {nonce}\n".encode("ascii")
-
-
-def banner_has_nonce(banner: str | None, nonce: str) -> bool:
-    """True when a banner read by the prober carries exactly our nonce."""
-    if not banner:
-        return False
-    return any(line.strip() == f"{BANNER_PREFIX} {nonce}" for line in banner.splitlines())
 
 
 def needs_root_message(port: int) -> str:

@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any, Awaitable, Callable, Sequence
 
-from .model import PingResult
+from checks.model import PingResult
 
 IcmpPing = Callable[..., Awaitable[Any]]   # icmplib.async_ping's signature; returns an icmplib Host
 

@@ -3,7 +3,7 @@
 Every ``[endpoints] port_check`` / ``port_check_v6`` entry is one prober:
 
 - ``ddnsw+https://HOST[:PORT]`` — the project's own ``probe-server``
-  (checks/probe_server.py): ``/probe/tcp/N`` reads the listener's banner (so the
+  (probeserver/server.py): ``/probe/tcp/N`` reads the listener's banner (so the
   answer proves it reached *this* machine), ``/probe/udp/N?token=T`` sends a UDP
   datagram and returns the reply.  The only prober that can test UDP.  Its token
   bucket (10 requests/s per client, burst 30) needs no spacing.
@@ -47,7 +47,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
 
-from .addresses import parse_ip
+from checks.addresses import parse_ip
+from probeserver.wire import REACHED, TCP_RESULTS, UDP_RESULTS, probe_url
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -145,9 +146,6 @@ class ProbeAnswer:
     family: int = 4
 
 
-_TCP_RESULTS = {"connected": "reached", "refused": "not-reached", "timeout": "not-reached",
-                "error": "not-reached"}
-_UDP_RESULTS = {"replied": "reached", "timeout": "not-reached", "error": "not-reached"}
 
 
 def _snippet(text: str, limit: int = 60) -> str:
@@ -195,7 +193,7 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     observed = (ip_raw if isinstance(ip_raw, str) and (parse_ip(ip_raw) is not None or "%" in ip_raw)
                 else None)
     if observed is not None:
-        from .publicip import accept_answer
+        from checks.probes.publicip import accept_answer
 
         kept, why = accept_answer(observed, family)
         if kept is None:
@@ -217,13 +215,14 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
                            result="reachable" if reachable else "unreachable",
                            observed_ip=observed, ms=ms, family=family)
     result = data.get("result")
-    table = _TCP_RESULTS if protocol == "tcp" else _UDP_RESULTS
-    if not isinstance(result, str) or result not in table:
+    words: tuple[str, ...] = TCP_RESULTS if protocol == "tcp" else UDP_RESULTS
+    if not isinstance(result, str) or result not in words:
         return no_answer(f"{prober.label} answered an unknown result {result!r}")
     banner = data.get("banner")
     banner = banner[:512] if isinstance(banner, str) else None
     error = data.get("error") if isinstance(data.get("error"), str) else None
-    return ProbeAnswer(prober.label, "ddnsw", port, protocol, table[result],  # type: ignore[arg-type]
+    return ProbeAnswer(prober.label, "ddnsw", port, protocol,
+                       "reached" if result in REACHED else "not-reached",
                        result=result, banner=banner, observed_ip=observed, error=error, ms=ms, family=family)
 
 
@@ -232,9 +231,7 @@ def prober_url(prober: Prober, port: int, protocol: Protocol, token: str) -> str
         return prober.url.replace("{port}", str(port))
     if prober.kind == "portchecker":
         return f"{prober.url}/api/me/{port}"
-    if protocol == "tcp":
-        return f"{prober.url}/probe/tcp/{port}"
-    return f"{prober.url}/probe/udp/{port}?token={urllib.parse.quote(token)}"
+    return probe_url(prober.url, port, protocol, token)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -253,7 +250,7 @@ async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, pro
     retrying inside the prober's window is what gets a client blocked."""
     import httpx
 
-    from .http import fetch_over
+    from checks.http import fetch_over
 
     timeout = timeout_s if timeout_s is not None else prober.policy.timeout_s
     if not prober.tests(protocol):

@@ -28,14 +28,14 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable
 
-from .config import Config, HostConfig
-from .history import History
-from .model import UpdateResult
-from .providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
-from .updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
+from checks.config import Config, HostConfig
+from checks.ddns.history import History
+from checks.model import UpdateResult
+from checks.ddns.providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
+from checks.ddns.updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
                       refine_with_provider)
 
-log = logging.getLogger("checks.watch")
+log = logging.getLogger("checks.ddns.watch")
 
 DEFAULT_INTERVAL_S = 300
 STOP_GRACE_S = 5.0            # how long an in-flight request may finish after SIGTERM
@@ -99,8 +99,8 @@ class Watcher:
     def __post_init__(self) -> None:
         import time
 
-        from .providers.registry import get_provider
-        from .updater import check_config
+        from checks.ddns.providers.registry import get_provider
+        from checks.ddns.updater import check_config
 
         check_config(self.config)
         self.clock = self.clock or time.time

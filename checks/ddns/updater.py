@@ -6,7 +6,7 @@
    spoofed or wrong echo must not move a record.  Both families need the same strength: at least two
    agreeing *independent* sources (``agree``), else "uncertain, nothing published".
 2. For every host, the authoritative servers are asked what they serve now
-   (``checks.dnsverify.current_addresses``); an update is sent only when it
+   (``checks.dns.verify.current_addresses``); an update is sent only when it
    differs (no ``nochg`` spam, which providers punish) unless ``force``.
 3. A private, CGNAT or otherwise non-public address is never published unless
    ``allow_private``: nobody outside could reach it.
@@ -23,12 +23,12 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Awaitable, Callable, Sequence
 
-from .addresses import AddressClass, classify, describe_class
-from .config import Config, HostConfig
-from .history import last_of
-from .errors import ConfigError
-from .model import ExternalSource, LocalInfo, UpdateResult
-from .providers.base import join_sent, keep_addresses, wants_ipv4, wants_ipv6
+from checks.addresses import AddressClass, classify, describe_class
+from checks.config import Config, HostConfig
+from checks.ddns.history import last_of
+from checks.errors import ConfigError
+from checks.model import ExternalSource, LocalInfo, UpdateResult
+from checks.ddns.providers.base import join_sent, keep_addresses, wants_ipv4, wants_ipv6
 
 Progress = Callable[[str], None]
 # (hostname, resolvers) -> (ipv4, ipv6, error): what the authoritative servers serve
@@ -67,7 +67,7 @@ def no_hosts_message(config: Config) -> str:
 
 def check_config(config: Config) -> None:
     """Raise ConfigError (exit 2) for no hosts or any invalid host, naming every problem."""
-    from .providers.registry import validate_host
+    from checks.ddns.providers.registry import validate_host
 
     if not config.hosts:
         raise ConfigError(no_hosts_message(config), path=str(config.path) if config.path else None)
@@ -79,7 +79,7 @@ def check_config(config: Config) -> None:
             problems.append(f"{host.hostname} is configured twice")
         seen.add(host.hostname)
     if problems:
-        from .redact import Redactor
+        from checks.redact import Redactor
 
         text = Redactor.from_config(config).text("; ".join(problems))
         where = f" in {config.path}" if config.path else ""
@@ -303,7 +303,7 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
     not given).  ``allow_private`` lets the sources keep a non-public answer (a LAN
     echo for a LAN-only name); a zone or the other family never counts.
     """
-    from .publicip import dns_echo, http_echo   # lazy: only commands that need it
+    from checks.probes.publicip import dns_echo, http_echo   # lazy: only commands that need it
 
     ep = config.endpoints
     lax = {"allow_non_public": True} if allow_private else {}
@@ -328,7 +328,7 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
     v6, p6, s6 = agree(sources, 6, voices6) if want_ipv6 else (None, None, "")
     if v6 is not None:
         if local is None:
-            from .local import gather_local   # lazy; never raises (failure is data)
+            from checks.probes.local import gather_local   # lazy; never raises (failure is data)
 
             local = await gather_local()
         v6, note = stable_ipv6(v6, local)
@@ -339,7 +339,7 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
 
 
 async def _stun_source(spec: str) -> ExternalSource:
-    from .stun import stun_probe
+    from checks.probes.stun import stun_probe
 
     sources, _ = await stun_probe([spec], timeout_s=ECHO_TIMEOUT_S, family=4)
     return sources[0]
@@ -436,7 +436,7 @@ def served_set(value: str | None) -> frozenset[str]:
 
 
 def _multi_record(provider: str) -> bool:
-    from .providers.registry import PROVIDERS
+    from checks.ddns.providers.registry import PROVIDERS
 
     spec = PROVIDERS.get(provider)
     return bool(spec is not None and spec.options.get("multi_record"))
@@ -524,7 +524,7 @@ async def refine_with_provider(spec: Any, host: HostConfig, public: PublicAddres
 
 
 async def default_lookup(hostname: str, resolvers: Sequence[str]) -> tuple[str | None, str | None, str | None]:
-    from .dnsverify import current_addresses   # lazy
+    from checks.dns.verify import current_addresses   # lazy
 
     result: tuple[str | None, str | None, str | None] = (None, None, None)
     for timeout_s in (DNS_TIMEOUT_S, DNS_RETRY_TIMEOUT_S):
@@ -538,8 +538,8 @@ async def default_lookup(hostname: str, resolvers: Sequence[str]) -> tuple[str |
 
 
 def make_provider_client() -> Any:
-    from .http import make_client
-    from .providers.base import REQUEST_TIMEOUT_S, user_agent
+    from checks.http import make_client
+    from checks.ddns.providers.base import REQUEST_TIMEOUT_S, user_agent
 
     return make_client(timeout_s=REQUEST_TIMEOUT_S, user_agent=user_agent(), request_deadline_s=REQUEST_TIMEOUT_S)
 
@@ -555,7 +555,7 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
     started it already (alongside the public-address detection); else it runs here.
     ``last_update`` is this host's last ``update`` record from the history: used only
     when DNS cannot be asked, so a lossy line does not turn into a `nochg`."""
-    from .providers.registry import get_provider
+    from checks.ddns.providers.registry import get_provider
 
     spec = get_provider(host.provider)
     if on_progress:

@@ -18,7 +18,9 @@ import binascii
 import ipaddress
 from typing import Any
 
+from checks.addresses import parse_ip, split_host_port
 from checks.config import HostConfig
+from checks.errors import AddressError
 from checks.model import UpdateResult
 
 from .base import (
@@ -59,37 +61,20 @@ def check_key_name(value: str) -> str | None:
 
 
 def check_server(value: str) -> str | None:
-    host, _port = split_server(value)
-    if host is None:
+    try:
+        server_of(value)
+    except AddressError:
         return "server must be an address or name, optionally with :port (e.g. 192.0.2.53 or ns1.example.org:53)"
     return None
 
 
-def split_server(value: str) -> tuple[str | None, int]:
-    text = value.strip()
-    port = 53
-    if text.startswith("["):                      # [v6]:port
-        end = text.find("]")
-        if end < 0:
-            return None, port
-        host, rest = text[1:end], text[end + 1:]
-        if rest:
-            digits = rest[1:]
-            if not (rest.startswith(":") and digits.isascii() and digits.isdigit() and 0 < int(digits) < 65536):
-                return None, port                 # a bad port is an error, never quietly port 53
-            port = int(digits)
-        return host, port
-    if text.count(":") == 1:
-        host, p = text.split(":")
-        if not (p.isascii() and p.isdigit()) or not 0 < int(p) < 65536:   # '²'.isdigit()
-            return None, port
-        text, port = host, int(p)
-    try:
-        ipaddress.ip_address(text)
-        return text, port
-    except ValueError:
-        pass
-    return (text, port) if check_fqdn(text) is None else (None, port)
+def server_of(value: str) -> tuple[str, int]:
+    """The server's (address or host name, port; 53 by default). ``AddressError`` when unusable:
+    a bad port is an error, never quietly port 53."""
+    host, port = split_host_port(value, default_port=53, what="server")
+    if parse_ip(host) is None and check_fqdn(host) is not None:
+        raise AddressError(f"server {value!r}: not an IP address or a host name")
+    return host, port
 
 
 def _secret(host: HostConfig) -> str:
@@ -104,9 +89,7 @@ def zone_of(host: HostConfig) -> str:
 
 
 async def _server_address(host: HostConfig) -> tuple[str, int]:
-    server, port = split_server(host.server or "")
-    if server is None:
-        raise ValueError("no usable server")
+    server, port = server_of(host.server or "")     # AddressError is a ValueError too
     try:
         ipaddress.ip_address(server)
         return server, port

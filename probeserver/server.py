@@ -48,7 +48,8 @@ without it uvicorn's separate writes of headers and body met the client's delaye
 ACK and every request after the first on a connection waited ~40 ms.
 
 Starlette and uvicorn are imported here, so import this module only where the
-server is really wanted (``wizard/commands/probe_server.py`` does it inside ``run``).
+server is really wanted (``wizard/commands/probe_server.py`` does it inside ``run``); the
+wire protocol the client shares is in ``probeserver/wire.py``, which imports neither.
 """
 
 from __future__ import annotations
@@ -73,12 +74,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from probeserver.wire import (ECHOIP_PORT_PATH, IP_PATHS, PROBE_TCP_PATH, PROBE_UDP_PATH, TOKEN_RE, TcpResult, UdpResult,
+                              udp_probe_payload)
+
 log = logging.getLogger("ddns_wizard.probe_server")
 
 BANNER_MAX_BYTES = 256
 UDP_REPLY_MAX_BYTES = 512
 _PORT_RE = re.compile(r"^[0-9]{1,5}$")
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 IPV6_CLIENT_PREFIX = 64  # one subscriber's network (RFC 6177: a site gets a /64 or shorter)
 
 
@@ -213,6 +216,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"status": status, "error": message}, status_code=status, headers=headers)
 
 
+def _outcome(result: TcpResult | UdpResult, banner: str | None, ms: float, **extra: Any) -> dict[str, Any]:
+    """A /probe answer's result fields (the words: probeserver/wire.py)."""
+    return {"result": result, "banner": banner, "ms": ms, **extra}
+
+
 def _elapsed_ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000.0, 1)
 
@@ -226,12 +234,12 @@ async def dial_tcp(ip: str, port: int, *, dial_timeout_s: float,
         async with asyncio.timeout(dial_timeout_s):
             reader, writer = await asyncio.open_connection(ip, port)
     except TimeoutError:
-        return {"result": "timeout", "banner": None, "ms": _elapsed_ms(started)}
+        return _outcome("timeout", None, _elapsed_ms(started))
     except ConnectionRefusedError:
-        return {"result": "refused", "banner": None, "ms": _elapsed_ms(started)}
+        return _outcome("refused", None, _elapsed_ms(started))
     except OSError as exc:
-        return {"result": "error", "banner": None, "ms": _elapsed_ms(started),
-                "error": exc.strerror or type(exc).__name__}
+        return _outcome("error", None, _elapsed_ms(started),
+                error=exc.strerror or type(exc).__name__)
     connect_ms = _elapsed_ms(started)
     banner = b""
     try:
@@ -253,7 +261,7 @@ async def dial_tcp(ip: str, port: int, *, dial_timeout_s: float,
         except (TimeoutError, OSError):
             pass
     text = banner.decode("utf-8", errors="replace") if banner else None
-    return {"result": "connected", "banner": text, "ms": connect_ms}
+    return _outcome("connected", text, connect_ms)
 
 
 class _OneReply(asyncio.DatagramProtocol):
@@ -278,9 +286,9 @@ async def probe_udp(ip: str, port: int, token: str, *, timeout_s: float, tries: 
         transport, protocol = await loop.create_datagram_endpoint(
             _OneReply, remote_addr=(ip, port), family=family)
     except OSError as exc:
-        return {"result": "error", "banner": None, "ms": _elapsed_ms(started),
-                "error": exc.strerror or type(exc).__name__}
-    payload = f"DDNSW-PROBE {token}\n".encode()
+        return _outcome("error", None, _elapsed_ms(started),
+                error=exc.strerror or type(exc).__name__)
+    payload = udp_probe_payload(token)
     interval = timeout_s / max(1, tries)
     try:
         for attempt in range(max(1, tries)):
@@ -299,14 +307,14 @@ async def probe_udp(ip: str, port: int, token: str, *, timeout_s: float, tries: 
             return _udp_replied(data, started)
         if protocol.reply.done():  # arrived while this loaded loop was late
             return _udp_replied(protocol.reply.result(), started)
-        return {"result": "timeout", "banner": None, "ms": _elapsed_ms(started)}
+        return _outcome("timeout", None, _elapsed_ms(started))
     finally:
         transport.close()
 
 
 def _udp_replied(data: bytes, started: float) -> dict[str, Any]:
     text = data[:UDP_REPLY_MAX_BYTES].decode("utf-8", errors="replace")
-    return {"result": "replied", "banner": text, "ms": _elapsed_ms(started)}
+    return _outcome("replied", text, _elapsed_ms(started))
 
 
 class _RateLimit:
@@ -430,7 +438,7 @@ def build_app(settings: ProbeServerSettings | None = None, *,
             return checked
         ip, port = checked
         token = request.query_params.get("token", "")
-        if not _TOKEN_RE.match(token):
+        if not TOKEN_RE.match(token):
             return _error(400, "token must be 1-64 characters of A-Z a-z 0-9 _ . : -")
         outcome = await with_slot(ip, lambda: probe_udp(
             ip, port, token, timeout_s=cfg.udp_timeout_s, tries=cfg.udp_tries))
@@ -445,11 +453,10 @@ def build_app(settings: ProbeServerSettings | None = None, *,
         return _error(405, "method not allowed")
 
     routes = [
-        Route("/", echo_ip, methods=["GET"]),
-        Route("/ip", echo_ip, methods=["GET"]),
-        Route("/port/{port}", echoip_port, methods=["GET"]),
-        Route("/probe/tcp/{port}", probe_tcp, methods=["GET"]),
-        Route("/probe/udp/{port}", probe_udp_route, methods=["GET"]),
+        *(Route(path, echo_ip, methods=["GET"]) for path in IP_PATHS),
+        Route(ECHOIP_PORT_PATH, echoip_port, methods=["GET"]),
+        Route(PROBE_TCP_PATH, probe_tcp, methods=["GET"]),
+        Route(PROBE_UDP_PATH, probe_udp_route, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: method_not_allowed})
     buckets = TokenBuckets(cfg.rate_per_s, cfg.burst, cfg.max_tracked_clients, clock)

@@ -1,7 +1,7 @@
 """The public address, asked of several independent outside sources at once.
 
 HTTP echo services (plain-text body), DNS-based methods (OpenDNS, Cloudflare,
-Google) and STUN (checks/stun.py) each give an ExternalSource; summarize_external
+Google) and STUN (checks/probes/stun.py) each give an ExternalSource; summarize_external
 takes the majority per family and explains why sources disagree when they do.
 Every failure (timeout, refusal, HTML instead of an address, malformed DNS) is the
 source's ``error`` sentence, never an exception.
@@ -28,8 +28,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .addresses import parse_ip
-from .model import ExternalInfo, ExternalSource, LocalInfo
+from checks.addresses import parse_ip
+from checks.model import ExternalInfo, ExternalSource, LocalInfo
 
 if TYPE_CHECKING:  # httpx and dnspython are imported when a probe runs (lean start-up)
     import dns.message
@@ -100,7 +100,7 @@ async def http_echo(
     """GET an echo URL over ``family`` only and read our address from the body."""
     import httpx
 
-    from .http import fetch_over
+    from checks.http import fetch_over
 
     started = time.monotonic()
     fam = 6 if family == 6 else 4
@@ -140,7 +140,7 @@ async def http_echo(
 def accept_answer(value: str, family: int, *, allow_non_public: bool = False) -> tuple[str | None, str | None]:
     """(value, None) when a source's answer counts as our public address of ``family``,
     else (None, the sentence saying why it was discarded)."""
-    from .addresses import public_address
+    from checks.addresses import public_address
 
     address, problem = public_address(value, family)
     if address is not None:
@@ -235,22 +235,9 @@ def parse_dns_spec(spec: str, family: int = 4) -> tuple[DnsEchoMethod, str, int]
         raise ValueError(f"unknown DNS echo method {name!r} (known: {known})")
     if not override:
         return method, method.server_for(family), 53
-    override = override.strip()
-    if override.startswith("["):
-        host, _, rest = override[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif override.count(":") == 1:
-        host, port_text = override.split(":")
-    else:
-        host, port_text = override, ""
-    if not host:
-        raise ValueError(f"no server in DNS echo spec {spec!r}")
-    try:
-        port = int(port_text) if port_text else 53
-    except ValueError:
-        raise ValueError(f"bad port in DNS echo spec {spec!r}") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"bad port in DNS echo spec {spec!r}")
+    from checks.addresses import split_host_port
+
+    host, port = split_host_port(override, default_port=53, what=f"DNS echo {spec.strip()!r}: server")
     return method, host, port
 
 
@@ -264,7 +251,7 @@ def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMeth
     import dns.rdataclass
     import dns.rdatatype
 
-    from .dnswire import address_of
+    from checks.dns.wire import address_of
 
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
@@ -315,7 +302,7 @@ async def _server_address(host: str, family: int, timeout_s: float) -> str:
             raise ValueError(f"{host} is an IPv{literal.version} address: the IPv{family} question must go "
                              f"to an IPv{family} server")
         return str(literal)
-    from .names import lookup
+    from checks.names import lookup
 
     return (await lookup(host, family, timeout_s=timeout_s))[0]
 
@@ -331,7 +318,7 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
     import dns.exception
     import dns.message
 
-    from . import dnswire  # noqa: F401  (pins dnspython's address types before any reply is parsed)
+    from checks.dns import wire as dnswire  # noqa: F401  (pins dnspython's address types before any reply is parsed)
 
     started = time.monotonic()
     fam = 6 if family == 6 else 4

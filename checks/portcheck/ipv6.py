@@ -24,10 +24,10 @@ from typing import Any, Callable, Sequence
 
 from dataclasses import replace
 
-from .listener import NonceListener, banner_has_nonce, open_listener
-from .model import LocalInfo, Port6Result, Port6VerdictName
-from .ports import PortSpec
-from .probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
+from checks.portcheck.listener import NonceListener, banner_has_nonce, open_listener
+from checks.model import LocalInfo, Port6Result, Port6VerdictName
+from checks.portcheck.spec import PortSpec
+from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
 
 FIREWALL_FIX = (
     "Allow new inbound {proto} connections to {address} port {port} in the router's IPv6 firewall "
@@ -107,7 +107,7 @@ async def check_ipv6_ports(
     from ``address`` (injected by tests)."""
     say = on_progress or (lambda _msg: None)
     if local is None:
-        from .local import gather_local
+        from checks.probes.local import gather_local
 
         say("reading this machine's IPv6 addresses")
         local = await gather_local()
@@ -119,7 +119,7 @@ async def check_ipv6_ports(
     probers, prober_errors = parse_probers(probers_v6)
     pacer = pacer if pacer is not None else ProberPacer.default()
     if make_client is None:
-        from .http import make_client as make_http_client
+        from checks.http import make_client as make_http_client
 
         def make_client(source: str) -> Any:
             return make_http_client(timeout_s=probe_timeout_s or 12.0, local_address=source)

@@ -28,7 +28,7 @@ import struct
 import sys
 import time
 
-from .addresses import parse_ip
+from checks.addresses import parse_ip
 
 # linux/in.h and linux/errqueue.h (Python's socket module does not name these).
 IP_RECVERR = 11

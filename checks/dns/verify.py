@@ -40,8 +40,9 @@ import dns.rdatatype
 import dns.resolver
 import dns.rrset
 
-from .dnswire import address_of
-from .model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
+from checks.addresses import split_host_port
+from checks.dns.wire import address_of
+from checks.model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
 
 RecordType = Literal["A", "AAAA"]
 Pinger = Callable[[str], Awaitable[PingResult]]
@@ -103,31 +104,10 @@ class _Reply:
 def parse_server(spec: str, default_port: int = 53) -> tuple[str, int]:
     """``"1.1.1.1"``, ``"1.1.1.1:5353"``, ``"[::1]:5353"`` or ``"::1"`` → (address, port).
 
-    Raises ``ValueError`` for anything that is not an IP address (resolvers are
+    Raises ``AddressError`` (a ``ValueError``) for anything that is not an IP address (resolvers are
     addresses: resolving a resolver's name would need a resolver).
     """
-    s = spec.strip()
-    host, port = s, default_port
-    if s.startswith("["):
-        end = s.find("]")
-        if end < 0:
-            raise ValueError(f"bad resolver address {spec!r}")
-        host = s[1:end]
-        rest = s[end + 1 :]
-        if rest:
-            if not rest.startswith(":"):
-                raise ValueError(f"bad resolver address {spec!r}")
-            port = int(rest[1:])
-    elif s.count(":") == 1:
-        host, p = s.split(":")
-        port = int(p)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"resolver {spec!r} is not an IP address") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"bad port in resolver {spec!r}")
-    return host, port
+    return split_host_port(spec, default_port=default_port, what="resolver", require_ip=True)
 
 
 def normalize_hostname(hostname: str) -> str:
@@ -867,7 +847,7 @@ async def _ping(target: str | None, pinger: Pinger | None, timeout_s: float) -> 
                           detail="nothing to ping: the name has no address")
     if pinger is not None:
         return await pinger(target)
-    from .ping import ping_host
+    from checks.probes.ping import ping_host
 
     return await ping_host(target, timeout_s=min(2.0, timeout_s))
 
@@ -889,7 +869,7 @@ async def verify_hostname(
     authoritative server is asked (each within ``timeout_s``); the ping goes to the
     address the authoritative servers publish.  ``port`` is the authoritative
     servers' port (53; tests use a loopback stand-in); ``pinger`` replaces
-    ``checks.ping.ping_host``.
+    ``checks.probes.ping.ping_host``.
     """
     try:
         name = normalize_hostname(hostname)
@@ -1022,7 +1002,7 @@ async def verify_configured(
     view: ProviderView | None = None
     spec = None
     if host is not None:
-        from .providers.registry import get_provider
+        from checks.ddns.providers.registry import get_provider
 
         try:
             spec = get_provider(getattr(host, "provider", ""))
@@ -1031,7 +1011,7 @@ async def verify_configured(
     if spec is not None and spec.published_fn is not None:
         own = client is None
         if own:
-            from .updater import make_provider_client
+            from checks.ddns.updater import make_provider_client
 
             client = make_provider_client()
         try:

@@ -1,0 +1,1 @@
+"""Dynamic DNS: the updater, the watch loop, the update history and the providers."""

@@ -1,0 +1,2 @@
+"""Probes: one look at the network each (local addresses, public address echoes, STUN, UPnP,
+NAT-PMP, traceroute, ping, outbound ports). Every probe has a deadline; failures are data."""
