@@ -44,6 +44,9 @@ class Options:
     upnp: bool | None = None                # None: the topology's default
     # miniupnpd's ext_ip=: the router claims this public WAN address whatever it really holds.
     router_ext_ip: str | None = None
+    # False: miniupnpd runs with the UPnP IGD off (enable_upnp=no) but NAT-PMP and PCP on
+    # (Debian's 2.3.1 turns both on with enable_natpmp=yes; it refuses enable_pcp_pmp).
+    upnp_igd: bool = True
 
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGIES:

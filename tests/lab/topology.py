@@ -59,6 +59,8 @@ VENV_BIN = Path(sys.executable).parent
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 _MINIUPNPD_READY = "Listening for NAT-PMP/PCP traffic"
 _MINIUPNPD_READY_NO_NATPMP = "HTTP listening on port"
+LAB_ROUTER_MAKER = "Lab Networks"
+LAB_ROUTER_MODEL = "LR-1000 Home Gateway"
 
 _live_labs: set["Lab"] = set()
 _live_lock = threading.Lock()
@@ -442,14 +444,21 @@ class Lab:
             f"ext_ifname={DSLITE_IF if self.topology == 'ds-lite' else 'wan0'}",
             *claim,
             "listening_ip=lan0",
-            "enable_natpmp=yes",
-            "enable_upnp=yes",
+            "enable_natpmp=yes",            # NAT-PMP and PCP both (miniupnpd 2.3.1)
+            f"enable_upnp={'yes' if self.opts.upnp_igd else 'no'}",
+            # IPv6 pinholes (IGDv2 WANIPv6FirewallControl and PCP MAP for IPv6) land in the
+            # `miniupnpd` chain of the router's inet table, which its forward chain jumps to.
+            *(["ipv6_disable=no"] if self.opts.ipv6 else []),
             "secure_mode=yes",
             "system_uptime=no",
             "notify_interval=60",
             "clean_ruleset_interval=600",
             f"uuid={uuid.uuid4()}",
             "friendly_name=ddns-wizard lab router",
+            # What `diagnose` reads as the router's identity (upnp.router).
+            f"manufacturer_name={LAB_ROUTER_MAKER}",
+            f"model_name={LAB_ROUTER_MODEL}",
+            f"presentation_url=http://{plan.HOME_GW}/",
             # Hook into the router's own ruleset (see _netconf.router_nft).
             "upnp_table_name=router",
             "upnp_nat_table_name=router",
