@@ -1,0 +1,213 @@
+"""Lasting forwards: the ones ``ports check --keep``, ``upnp add`` and the wizard's
+"keep this forward" leave on the router on purpose, in a ledger of ours.
+
+The ledger (``forwards.json`` in the user's state directory) lists each forward
+with how it was made (``via``: ``upnp`` | ``pcp`` | ``natpmp`` for IPv4 mappings,
+``upnp-pinhole`` | ``pcp-pinhole`` for IPv6 firewall openings), what the router
+granted, when to renew it, and what is needed to touch it again later: a PCP
+mapping's nonce (a delete or renewal with another nonce is refused), an IGDv2
+pinhole's UniqueID and control URL.
+
+Leases: UPnP asks for 0 (permanent; miniupnpd makes that a week) or the longest
+the router accepts; NAT-PMP and PCP have no permanent mapping (0 deletes) and IGDv2
+pinholes last at most a day, so those are renewed by ``watch`` at half of what was
+granted (``due``). ``upnp list`` marks the router's mappings that are in here as
+ours.
+
+Nothing here is a secret; the file is written atomically, mode 0600, and a ledger
+that cannot be read or written never stops a run (a note says so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Literal
+
+Via = Literal["upnp", "pcp", "natpmp", "upnp-pinhole", "pcp-pinhole"]
+VIAS: tuple[str, ...] = ("upnp", "pcp", "natpmp", "upnp-pinhole", "pcp-pinhole")
+MAX_LEDGER_BYTES = 256 * 1024
+MAX_FORWARDS = 256
+
+
+def default_ledger_path() -> Path:
+    from platformdirs import user_state_dir   # lazy, like the prober pacing file
+
+    return Path(user_state_dir("ddns-wizard")) / "forwards.json"
+
+
+@dataclass
+class LastingForward:
+    via: str
+    external_port: int
+    protocol: str                      # "tcp" | "udp"
+    internal_host: str
+    internal_port: int
+    lease_s: int = 0                   # granted; 0 = permanent
+    created_at: float = 0.0
+    renewed_at: float = 0.0
+    router: str | None = None          # gateway address or IGD location
+    pcp: dict[str, Any] | None = None  # checks.portmap.pcp.mapping_record(...)
+    pinhole_id: int | None = None      # IGDv2 UniqueID
+    control_url: str | None = None     # IGDv2 firewall control URL (IPv6)
+    note: str | None = None            # what the last renewal said
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        family = "6" if self.via.endswith("pinhole") else "4"
+        return (family, self.external_port, self.protocol)
+
+    @property
+    def renew_at(self) -> float | None:
+        """When ``watch`` renews it: half the granted lease after the last grant; None = permanent."""
+        if self.lease_s <= 0:
+            return None
+        return (self.renewed_at or self.created_at) + self.lease_s / 2
+
+    def label(self) -> str:
+        where = f"[{self.internal_host}]" if ":" in self.internal_host else self.internal_host
+        return f"{self.external_port}/{self.protocol} → {where}:{self.internal_port} ({self.via})"
+
+
+def _forward_from(raw: Any) -> LastingForward | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        fwd = LastingForward(
+            via=str(raw["via"]), external_port=int(raw["external_port"]), protocol=str(raw["protocol"]).lower(),
+            internal_host=str(raw["internal_host"])[:64], internal_port=int(raw["internal_port"]),
+            lease_s=max(0, int(raw.get("lease_s") or 0)), created_at=float(raw.get("created_at") or 0),
+            renewed_at=float(raw.get("renewed_at") or 0),
+            router=str(raw["router"])[:300] if raw.get("router") else None,
+            pcp=raw.get("pcp") if isinstance(raw.get("pcp"), dict) else None,
+            pinhole_id=int(raw["pinhole_id"]) if raw.get("pinhole_id") is not None else None,
+            control_url=str(raw["control_url"])[:300] if raw.get("control_url") else None,
+            note=str(raw["note"])[:300] if raw.get("note") else None)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if fwd.via not in VIAS or fwd.protocol not in ("tcp", "udp"):
+        return None
+    if not (1 <= fwd.external_port <= 65535 and 1 <= fwd.internal_port <= 65535):
+        return None
+    return fwd
+
+
+@dataclass
+class ForwardsLedger:
+    """The lasting forwards we made. ``path`` None keeps it in memory (tests, no state dir)."""
+
+    path: Path | None = None
+    forwards: list[LastingForward] = field(default_factory=list)
+    problem: str | None = None          # why the file could not be read or written
+    _loaded: bool = False
+
+    @classmethod
+    def default(cls) -> "ForwardsLedger":
+        try:
+            return cls(default_ledger_path())
+        except Exception as exc:      # no state directory: this run only
+            return cls(None, problem=f"no state directory for the forwards ledger ({exc})")
+
+    def load(self) -> list[LastingForward]:
+        if self._loaded:
+            return self.forwards
+        self._loaded = True
+        if self.path is None:
+            return self.forwards
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read(MAX_LEDGER_BYTES + 1)
+        except FileNotFoundError:
+            return self.forwards
+        except OSError as exc:
+            self.problem = f"cannot read {self.path}: {exc.strerror or exc}"
+            return self.forwards
+        try:
+            if len(data) > MAX_LEDGER_BYTES:
+                raise ValueError("too large")
+            doc = json.loads(data.decode("utf-8"))
+            items = doc.get("forwards") if isinstance(doc, dict) else None
+            if not isinstance(items, list):
+                raise ValueError("no forwards list")
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.problem = f"{self.path} is damaged ({exc}); it will be rewritten"
+            return self.forwards
+        self.forwards = [f for f in (_forward_from(i) for i in items[:MAX_FORWARDS]) if f is not None]
+        return self.forwards
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"forwards": [asdict(f) for f in self.forwards]}, fh, indent=1)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            self.problem = f"cannot write {self.path}: {exc.strerror or exc}"
+
+    def record(self, fwd: LastingForward) -> None:
+        self.load()
+        now = time.time()
+        fwd.created_at = fwd.created_at or now
+        fwd.renewed_at = fwd.renewed_at or fwd.created_at
+        self.forwards = [f for f in self.forwards if f.key != fwd.key][-(MAX_FORWARDS - 1):] + [fwd]
+        self.save()
+
+    def forget(self, external_port: int, protocol: str, *, family: int = 4) -> LastingForward | None:
+        self.load()
+        key = (str(family), external_port, protocol.lower())
+        gone = next((f for f in self.forwards if f.key == key), None)
+        if gone is not None:
+            self.forwards = [f for f in self.forwards if f.key != key]
+            self.save()
+        return gone
+
+    def find(self, external_port: int, protocol: str, *, family: int = 4) -> LastingForward | None:
+        key = (str(family), external_port, protocol.lower())
+        return next((f for f in self.load() if f.key == key), None)
+
+    def is_ours(self, external_port: int, protocol: str, internal_host: str) -> bool:
+        """Does this router mapping (from `upnp list`) match a forward we keep?"""
+        f = self.find(external_port, protocol)
+        return f is not None and f.internal_host == internal_host
+
+    def due(self, now: float | None = None) -> list[LastingForward]:
+        now = time.time() if now is None else now
+        return [f for f in self.load() if f.renew_at is not None and f.renew_at <= now]
+
+
+Renewer = Callable[[LastingForward], Awaitable[tuple[int | None, str]]]
+
+
+async def renew_due(ledger: ForwardsLedger, renewers: dict[str, Renewer], *, now: float | None = None
+                    ) -> list[str]:
+    """Renew every forward that is due with the renewer for its ``via``; one sentence each.
+
+    A renewer returns (the newly granted lease, what happened) or (None, why it failed).
+    Failures are kept (the next round tries again) and said; nothing here raises."""
+    notes: list[str] = []
+    changed = False
+    for fwd in ledger.due(now):
+        renew = renewers.get(fwd.via)
+        if renew is None:
+            continue
+        try:
+            lease, what = await renew(fwd)
+        except Exception as exc:     # a renewal failure is data
+            lease, what = None, f"{type(exc).__name__}: {exc}"
+        if lease is not None:
+            fwd.lease_s, fwd.renewed_at = lease, time.time() if now is None else now
+            notes.append(f"forward {fwd.label()}: {what}")
+        else:
+            notes.append(f"forward {fwd.label()}: could not renew ({what}); trying again next round")
+        fwd.note = what[:300]
+        changed = True
+    if changed:
+        ledger.save()
+    return notes
