@@ -316,3 +316,19 @@ async def test_bad_ports_are_refused_before_sending() -> None:
     client = PcpClient("127.0.0.1", port=9, timeout_s=0.2)
     mapping, reply = await client.map("tcp", 70000)
     assert mapping is None and "bad internal port" in (reply.error or "")
+
+
+async def test_carrier_pcp_codes(server: tuple[FakePcpServer, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from checks.portmap import pcp as pcp_mod
+
+    srv, port = server
+    real = pcp_mod.pcp_announce
+
+    async def on_port(hop: str, **kw: object) -> object:
+        return await real(hop, port=port, timeout_s=0.5)
+
+    monkeypatch.setattr(pcp_mod, "pcp_announce", on_port)
+    code, detail = await pcp_mod.ask_carrier_pcp("127.0.0.1")
+    assert code == "answered" and "carrier" in detail
+    srv.announce_only_natpmp = True
+    assert (await pcp_mod.ask_carrier_pcp("127.0.0.1"))[0] == "natpmp-only"

@@ -436,3 +436,30 @@ def mapping_record(m: PcpMapping) -> dict[str, object]:
     return {"server": m.server, "protocol": m.protocol, "internal_port": m.internal_port,
             "external_port": m.external_port, "external_address": m.external_address, "lifetime": m.lifetime,
             "nonce": m.nonce.hex(), "client_ip": m.client_ip, "granted_at": m.granted_at}
+
+
+# --------------------------------------------------------------------------- the carrier's PCP
+
+
+async def ask_carrier_pcp(hop: str, *, timeout_s: float = 1.0) -> tuple[str, str]:
+    """ANNOUNCE to the hop after the home router (a carrier-grade NAT may run a PCP server).
+
+    Returns (code, detail): "answered" | "address-mismatch" | "natpmp-only" | "refused" |
+    "no-answer". Under CGNAT a carrier PCP server is the only way in without a tunnel; a
+    request from behind the home router reaches it with the router's WAN address as source,
+    so a server that checks answers ADDRESS_MISMATCH (RFC 6887 §8.3): it is there, but only
+    a router that relays PCP (a PCP proxy, RFC 7648) could use it."""
+    reply = await pcp_announce(hop, timeout_s=timeout_s)
+    if reply.ok:
+        return "answered", (f"{hop} (the hop after your router) answers PCP (epoch {reply.epoch}): the carrier's "
+                            "NAT takes port-mapping requests")
+    if reply.result_code == 12:
+        return "address-mismatch", (f"{hop} answers PCP, but sees your router's NAT in between (ADDRESS_MISMATCH): "
+                                    "only a router that relays PCP (a PCP proxy) could ask it for a port")
+    if reply.natpmp_only:
+        return "natpmp-only", f"{hop} answers NAT-PMP, not PCP"
+    if reply.result_code is not None:
+        return "answered", f"{hop} answers PCP but refused: {describe_result(reply.result_code)}"
+    if reply.refused:
+        return "refused", f"{hop} has no PCP server (port 5351 unreachable)"
+    return "no-answer", f"{hop} did not answer PCP ({reply.error or 'no reply'})"

@@ -193,3 +193,118 @@ class PinholeClient:
                 return False
             raise
         return True
+
+
+# --------------------------------------------------------------------------- openers
+
+
+class UpnpPinholer:
+    """IPv6 firewall openings over UPnP IGDv2 (WANIPv6FirewallControl)."""
+
+    via = "upnp"
+    name = "UPnP IGDv2"
+
+    def __init__(self, client: PinholeClient) -> None:
+        self.client = client
+
+    async def open(self, port: int, protocol: Literal["tcp", "udp"], lease_s: int) -> Pinhole:
+        return await self.client.add(port, protocol, lease_s)
+
+    async def close(self, handle: Pinhole) -> None:
+        await self.client.delete(handle)      # False: gone already (expired), which is fine
+
+    async def renew(self, handle: Pinhole, lease_s: int) -> Pinhole:
+        return await self.client.update(handle, lease_s)
+
+    @staticmethod
+    def describe(handle: Pinhole) -> str:
+        return f"pinhole {handle.unique_id}, {handle.lease_s} s"
+
+
+class PcpPinholer:
+    """IPv6 firewall openings over PCP: a MAP for this host's own address (RFC 6887 §11),
+    sent from that address to the router."""
+
+    via = "pcp"
+    name = "PCP"
+
+    def __init__(self, client: Any, address: str) -> None:
+        self.client = client        # checks.portmap.pcp.PcpClient with source=address
+        self.address = address
+
+    async def open(self, port: int, protocol: Literal["tcp", "udp"], lease_s: int) -> Any:
+        mapping, reply = await self.client.map(protocol, port, external_port=port, lifetime=lease_s or 86400,
+                                               external_ip=self.address)
+        if mapping is None:
+            raise PinholeError(f"PCP: {reply.error or 'no reply'}", code=reply.result_code)
+        return mapping
+
+    async def close(self, handle: Any) -> None:
+        reply = await self.client.delete(handle)
+        if not reply.ok:
+            raise PinholeError(f"PCP refused to close it: {reply.error or 'no reply'}", code=reply.result_code)
+
+    async def renew(self, handle: Any, lease_s: int) -> Any:
+        mapping, reply = await self.client.renew(handle, lease_s)
+        if mapping is None:
+            raise PinholeError(f"PCP: {reply.error or 'no reply'}", code=reply.result_code)
+        return mapping
+
+    @staticmethod
+    def describe(handle: Any) -> str:
+        return f"PCP lifetime {handle.lifetime} s"
+
+
+def scoped(address: str, interface: str | None) -> str:
+    """A link-local address needs its interface (fe80::1%eth0); others are used as they are."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.is_link_local and "%" not in address and interface:
+        return f"{address}%{interface}"
+    return address
+
+
+async def open_pinholer(address: str, *, router_v6: str | None, interface: str | None = None,
+                        igd_location: str | None = None, timeout_s: float = 2.0) -> tuple[Any, str]:
+    """A way to open the router's IPv6 firewall for ``address``: UPnP IGDv2 first, then PCP.
+
+    (opener, "what it is") or (None, why neither). Never raises."""
+    reasons: list[str] = []
+    if not router_v6:
+        return None, "this host has no IPv6 default router to ask"
+    router = scoped(router_v6, interface)
+    if igd_location:
+        from ..probes.router import DescriptionError, fetch_description
+
+        try:
+            desc = await fetch_description(igd_location, timeout_s=timeout_s)
+            svc = desc.service("WANIPv6FirewallControl")
+            if svc is None:
+                reasons.append(f"the router's UPnP IGD{'v' + str(desc.igd_version) if desc.igd_version else ''} "
+                               "has no IPv6 firewall service (IGDv1, or IGDv2 without WANIPv6FirewallControl)")
+            else:
+                client = PinholeClient(control_url_for(svc.control_url, router), address, timeout_s=timeout_s)
+                status = await client.status()
+                if not status.enabled:
+                    reasons.append("the router says its IPv6 firewall is off (inbound IPv6 is not filtered)")
+                elif not status.inbound_allowed:
+                    reasons.append("the router's UPnP does not allow inbound pinholes (switched off in its "
+                                   "IPv6 firewall settings)")
+                else:
+                    return UpnpPinholer(client), f"UPnP IGDv2 IPv6 firewall at {client.control_url}"
+        except (DescriptionError, PinholeError) as exc:
+            reasons.append(f"UPnP IGDv2: {exc}")
+        except Exception as exc:     # a probe failure is data
+            reasons.append(f"UPnP IGDv2: {type(exc).__name__}: {exc}")
+    else:
+        reasons.append("no UPnP IGD answered")
+    from .pcp import PcpClient
+
+    pcp = PcpClient(router, source=address, timeout_s=min(timeout_s, 1.5))
+    reply = await pcp.announce()
+    if reply.ok:
+        return PcpPinholer(pcp, address), f"PCP at {router_v6}"
+    reasons.append(f"PCP over IPv6: {reply.error or 'no answer'}")
+    return None, "; ".join(reasons)
