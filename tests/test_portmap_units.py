@@ -29,7 +29,7 @@ from checks.portmap.pinhole import (
     control_url_for,
     parse_soap_reply,
 )
-from checks.ports import MappingError
+from checks.errors import MappingError
 from checks.probes.router import (
     DescriptionError,
     RouterIdentity,

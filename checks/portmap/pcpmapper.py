@@ -19,15 +19,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..model import PortMapping
-from .pcp import LONGEST_LIFETIME_S, PcpClient, PcpMapping, new_nonce
+from checks.errors import MappingError
+from checks.model import PortMapping
+from checks.portmap.pcp import LONGEST_LIFETIME_S, PcpClient, PcpMapping, new_nonce
 
 Protocol = Literal["tcp", "udp"]
 
 
 def _mapping_error(message: str, code: int | None = None) -> Exception:
-    from ..ports import MappingError
-
     return MappingError(message, code=code)
 
 

@@ -276,7 +276,7 @@ async def open_pinholer(address: str, *, router_v6: str | None, interface: str |
         return None, "this host has no IPv6 default router to ask"
     router = scoped(router_v6, interface)
     if igd_location:
-        from ..probes.router import DescriptionError, fetch_description
+        from checks.probes.router import DescriptionError, fetch_description
 
         try:
             desc = await fetch_description(igd_location, timeout_s=timeout_s)
@@ -300,7 +300,7 @@ async def open_pinholer(address: str, *, router_v6: str | None, interface: str |
             reasons.append(f"UPnP IGDv2: {type(exc).__name__}: {exc}")
     else:
         reasons.append("no UPnP IGD answered")
-    from .pcp import PcpClient
+    from checks.portmap.pcp import PcpClient
 
     pcp = PcpClient(router, source=address, timeout_s=min(timeout_s, 1.5))
     reply = await pcp.announce()
