@@ -105,9 +105,11 @@ def assess_nat(facts: NetworkFacts, observed_ip: str | None, prober: str | None 
 
 
 async def open_mapper(facts: NetworkFacts) -> tuple[Mapper | None, str]:
-    """A mapper for this router: UPnP IGD first, else NAT-PMP; (None, why) when neither."""
+    """A mapper for this router: UPnP IGD first, then PCP, then NAT-PMP (issue 16: the order
+    of preference); (None, why) when none answers."""
     upnp = facts.upnp
     reasons: list[str] = []
+    gateway = facts.local.gateway_ipv4
     if upnp.found and upnp.location:
         try:
             from checks.probes.upnp import IgdClient
@@ -116,10 +118,16 @@ async def open_mapper(facts: NetworkFacts) -> tuple[Mapper | None, str]:
             return UpnpMapper(igd), f"UPnP IGD at {upnp.location}"
         except Exception as exc:
             reasons.append(f"the UPnP IGD at {upnp.location} could not be used ({exc})")
-    if upnp.natpmp_available and facts.local.gateway_ipv4:
-        return NatPmpMapper(facts.local.gateway_ipv4, facts.local.ipv4), f"NAT-PMP at {facts.local.gateway_ipv4}"
+    if upnp.pcp_available and gateway:
+        from checks.portmap.pcpmapper import PcpMapper
+
+        return PcpMapper(gateway, facts.local.ipv4), f"PCP at {gateway}"
+    if upnp.natpmp_available and gateway:
+        return NatPmpMapper(gateway, facts.local.ipv4), f"NAT-PMP at {gateway}"
     if not upnp.found:
         reasons.append("no UPnP IGD answered")
+    if not upnp.pcp_available:
+        reasons.append("PCP did not answer" + (f" ({upnp.pcp_error})" if upnp.pcp_error else ""))
     if not upnp.natpmp_available:
         reasons.append("NAT-PMP did not answer" + (f" ({upnp.natpmp_error})" if upnp.natpmp_error else ""))
     return None, "; ".join(reasons)
@@ -252,7 +260,33 @@ async def keep_forward(mapper: Mapper, port: int, protocol: Protocol, internal_h
     if state != "created":
         raise MappingError(detail)
     (made,) = ledger.release_kept()
+    remember_kept(made)
     return await describe_kept(made)
+
+
+def mapper_via(mapper: object) -> str | None:
+    """``upnp`` | ``pcp`` | ``natpmp`` for a mapper (``mapped_via`` in ``ports check --json``)."""
+    via = getattr(mapper, "via", None)
+    if via:
+        return str(via)
+    return {"UPnP": "upnp", "PCP": "pcp", "NAT-PMP": "natpmp"}.get(str(getattr(mapper, "name", "")))
+
+
+def _mapped_via(ev: PortEvidence, mapper: object | None) -> str | None:
+    if ev.mapping not in ("created", "existing"):
+        return None
+    # Without --upnp, an existing forward is one the router's UPnP table lists.
+    return mapper_via(mapper) if mapper is not None else "upnp"
+
+
+def remember_kept(m: CreatedMapping) -> None:
+    """A kept mapping goes into the lasting-forwards ledger (renewed by watch, listed by upnp list)."""
+    try:
+        from checks.portmap.lasting import ForwardsLedger, forward_from_created
+
+        ForwardsLedger.default().record(forward_from_created(m, mapper_via(m.mapper) or "upnp"))
+    except Exception:      # the ledger never stops a run; the forward exists either way
+        pass
 
 
 async def run_port_check(
@@ -288,7 +322,7 @@ async def run_port_check(
     probers, prober_errors = parse_probers(endpoints.port_check)
     listeners: list[NonceListener] = []
     try:
-        say("reading this machine's addresses and asking the router (UPnP / NAT-PMP)")
+        say("reading this machine's addresses and asking the router (UPnP / PCP / NAT-PMP)")
         if facts is None:
             facts = await (gather or gather_facts)()
         local_ip = facts.local.ipv4
@@ -306,7 +340,7 @@ async def run_port_check(
         mapper_label: str | None = None
         mapper_problem: str | None = None
         if use_upnp:
-            say("connecting to the router's UPnP IGD / NAT-PMP")
+            say("connecting to the router's UPnP IGD / PCP / NAT-PMP")
             mapper, why = await (mapper_opener or open_mapper)(facts)
             if mapper is None:
                 mapper_problem = f"--upnp: the router offers no way to map ports ({why})"
@@ -378,7 +412,10 @@ async def run_port_check(
         if trace is not None and facts.hops is None:
             facts = replace(facts, hops=trace)
         answers = list(answer_of.values())
-        kept = {(m.internal_port, m.protocol): await describe_kept(m) for m in ledger.release_kept()}
+        released = ledger.release_kept()
+        kept = {(m.internal_port, m.protocol): await describe_kept(m) for m in released}
+        for m in released:
+            remember_kept(m)
     finally:
         say("removing the test's mappings and listeners")
         if ledger.created:
@@ -413,6 +450,7 @@ async def run_port_check(
                                     kept=kept.get((ev.port, ev.protocol)) if ev.mapping == "created" else None),
                         ev)
                     for ev in target_ev)
+    results = tuple(replace(r, mapped_via=_mapped_via(ev, mapper)) for r, ev in zip(results, target_ev))
     return PortCheckReport(results=results, nat=nat, facts=facts, mapper=mapper_label,
                            mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
                            evidence=tuple(target_ev), leftovers=tuple(ledger.leftovers),

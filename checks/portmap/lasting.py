@@ -211,3 +211,22 @@ async def renew_due(ledger: ForwardsLedger, renewers: dict[str, Renewer], *, now
     if changed:
         ledger.save()
     return notes
+
+
+def forward_from_created(m: Any, via: str) -> LastingForward:
+    """A ledger entry for a kept mapping (checks.portmap.ledger.CreatedMapping)."""
+    mapper = m.mapper
+    key = (m.external_port, m.protocol)
+    lease = int(getattr(mapper, "lifetimes", {}).get(key, m.lease_s) or 0)
+    pcp = None
+    made = getattr(mapper, "made", {}).get(key)
+    if made is not None:
+        from checks.portmap.pcp import mapping_record
+
+        pcp = mapping_record(made)
+        lease = made.lifetime
+    router = (getattr(mapper, "gateway", None) or getattr(mapper, "server", None)
+              or getattr(getattr(mapper, "igd", None), "location", None))
+    return LastingForward(via=via, external_port=m.external_port, protocol=m.protocol,
+                          internal_host=m.internal_host, internal_port=m.internal_port, lease_s=lease,
+                          router=str(router) if router else None, pcp=pcp)
