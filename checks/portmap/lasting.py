@@ -230,3 +230,102 @@ def forward_from_created(m: Any, via: str) -> LastingForward:
     return LastingForward(via=via, external_port=m.external_port, protocol=m.protocol,
                           internal_host=m.internal_host, internal_port=m.internal_port, lease_s=lease,
                           router=str(router) if router else None, pcp=pcp)
+
+
+# --------------------------------------------------------------------------- acting on kept forwards
+
+
+async def remove_kept(fwd: LastingForward, *, gateway: str | None = None) -> tuple[bool, str]:
+    """Remove a kept PCP/NAT-PMP mapping or an IPv6 pinhole from the router. (done, what happened).
+
+    A PCP mapping is deleted with its own nonce (a fresh one is refused); an IGDv2 pinhole by
+    its UniqueID, asked from the address it opens (the router refuses anyone else)."""
+    if fwd.via in ("pcp", "pcp-pinhole"):
+        from checks.portmap.pcp import PcpClient, mapping_from_record
+
+        mapping = mapping_from_record(fwd.pcp or {})
+        if mapping is None:
+            return False, "the ledger holds no usable PCP nonce for it"
+        source = fwd.internal_host if fwd.via == "pcp-pinhole" else None
+        reply = await PcpClient(mapping.server, source=source).delete(mapping)
+        if reply.ok:
+            return True, f"the PCP {'pinhole' if source else 'mapping'} {fwd.label()}"
+        return False, f"PCP: {reply.error or 'no reply'}"
+    if fwd.via == "upnp-pinhole":
+        from checks.portmap.pinhole import PinholeClient
+
+        if fwd.pinhole_id is None or not fwd.control_url:
+            return False, "the ledger does not say which pinhole it is"
+        try:
+            removed = await PinholeClient(fwd.control_url, fwd.internal_host).delete(fwd.pinhole_id)
+        except Exception as exc:
+            return False, str(exc)
+        return True, (f"the IPv6 pinhole {fwd.label()}" if removed else
+                      f"the IPv6 pinhole {fwd.label()} (the router no longer had it)")
+    if fwd.via == "natpmp":
+        from checks.probes.natpmp import natpmp_map
+
+        server = gateway or fwd.router
+        if not server:
+            return False, "no gateway to ask"
+        reply = await natpmp_map(server, fwd.protocol, fwd.internal_port, 0, 0)      # type: ignore[arg-type]
+        return (True, f"the NAT-PMP mapping {fwd.label()}") if reply.ok else (False, reply.error or "no reply")
+    return False, f"{fwd.via} forwards are removed through the router's UPnP IGD"
+
+
+def epoch_went_back(old_epoch: int | None, old_at: float, new_epoch: int | None, new_at: float) -> bool:
+    """RFC 6887 §8.5 across runs (wall-clock times): did the server restart between two replies?"""
+    if old_epoch is None or new_epoch is None or not old_at:
+        return False
+    elapsed = max(0.0, new_at - old_at)
+    return new_epoch + 2 < old_epoch + elapsed - elapsed / 16
+
+
+def default_renewers() -> dict[str, Renewer]:
+    """How ``watch`` renews each kind of kept forward (each returns the granted lease or None)."""
+
+    async def pcp(fwd: LastingForward) -> tuple[int | None, str]:
+        from checks.portmap.pcp import PcpClient, mapping_from_record, mapping_record
+
+        mapping = mapping_from_record(fwd.pcp or {})
+        if mapping is None:
+            return None, "no usable PCP nonce in the ledger"
+        client = PcpClient(mapping.server, source=fwd.internal_host if fwd.via == "pcp-pinhole" else None)
+        renewed, reply = await client.renew(mapping, lifetime=max(mapping.lifetime, 1))
+        if renewed is None:
+            return None, reply.error or "no reply"
+        fwd.pcp = mapping_record(renewed)
+        if epoch_went_back(mapping.epoch, mapping.granted_at, renewed.epoch, renewed.granted_at):
+            return renewed.lifetime, ("the router restarted (its PCP epoch went back) and had forgotten it: "
+                                      f"made again for {renewed.lifetime} s")
+        return renewed.lifetime, f"renewed for {renewed.lifetime} s"
+
+    async def natpmp(fwd: LastingForward) -> tuple[int | None, str]:
+        from checks.probes.natpmp import natpmp_map
+
+        if not fwd.router:
+            return None, "no gateway recorded"
+        reply = await natpmp_map(fwd.router, fwd.protocol, fwd.internal_port, fwd.external_port,  # type: ignore[arg-type]
+                                 max(fwd.lease_s, 3600))
+        if not reply.ok:
+            return None, reply.error or "no reply"
+        return int(reply.lifetime or fwd.lease_s), f"renewed for {reply.lifetime} s"
+
+    async def upnp_pinhole(fwd: LastingForward) -> tuple[int | None, str]:
+        from checks.portmap.pinhole import Pinhole, PinholeClient, PinholeError
+
+        if fwd.pinhole_id is None or not fwd.control_url:
+            return None, "the ledger does not say which pinhole it is"
+        client = PinholeClient(fwd.control_url, fwd.internal_host)
+        hole = Pinhole(fwd.pinhole_id, fwd.internal_host, fwd.internal_port, fwd.protocol, fwd.lease_s)  # type: ignore[arg-type]
+        try:
+            updated = await client.update(hole, fwd.lease_s)
+            return updated.lease_s, f"renewed for {updated.lease_s} s"
+        except PinholeError as exc:
+            if exc.code not in (704, 402):
+                raise
+        again = await client.add(fwd.internal_port, fwd.protocol, fwd.lease_s)  # type: ignore[arg-type]
+        fwd.pinhole_id = again.unique_id
+        return again.lease_s, "the router had lost the pinhole (restarted?): opened again"
+
+    return {"pcp": pcp, "pcp-pinhole": pcp, "natpmp": natpmp, "upnp-pinhole": upnp_pinhole}
