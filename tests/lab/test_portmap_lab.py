@@ -206,3 +206,17 @@ def test_upnp_off_says_why_and_pcp_is_there(lab_factory: Any) -> None:
     up = json.loads(out.stdout)["upnp"]
     assert up["found"] is False and up["not_found"] == "no-ssdp-answer", up
     assert up["pcp_available"] is True and up["natpmp_available"] is True, up
+
+
+def test_cgnat_asks_the_carrier_for_pcp_and_says_what_it_answered(lab_factory: Any) -> None:
+    """Under CGNAT the hop after the router is the carrier's NAT: the diagnosis asks it for PCP
+    (the lab's ISP runs none, so the answer is that nothing listens on 5351)."""
+    lab = lab_factory("cgnat")
+    out = lab.tool("diagnose", "--json", timeout=90)
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    data = json.loads(out.stdout)
+    up = data["upnp"]
+    assert up["carrier_pcp"] in ("refused", "no-answer"), up
+    assert up["carrier_pcp_server"] and up["carrier_pcp_server"] != plan.HOME_GW, up
+    assert any(p["name"] == "pcp-carrier" for p in data["probes"]), data["probes"]
+    print(up["carrier_pcp"], up["carrier_pcp_server"], up["carrier_pcp_detail"])
