@@ -52,7 +52,8 @@ from checks.model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, Po
 from checks.portcheck.listener import NonceListener, open_listener
 from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
 from checks.portcheck.spec import PortSpec
-from checks.portcheck.verdict import (MappingState, PortEvidence, decide_port, router_maps, with_answer_reason)
+from checks.portcheck.verdict import (MappingState, PortEvidence, decide_port, router_maps, with_admin_page,
+                                      with_answer_reason)
 from checks.portmap.ledger import CreatedMapping, MappingLedger, remove_shielded
 from checks.portmap.mapper import (KEPT_DESCRIPTION, LONGEST_LEASE_S, MAPPING_DESCRIPTION, TEST_LEASE_S, Mapper,
                                    NatPmpMapper, UpnpMapper)
@@ -450,7 +451,8 @@ async def run_port_check(
                                     kept=kept.get((ev.port, ev.protocol)) if ev.mapping == "created" else None),
                         ev)
                     for ev in target_ev)
-    results = tuple(replace(r, mapped_via=_mapped_via(ev, mapper)) for r, ev in zip(results, target_ev))
+    results = tuple(with_admin_page(replace(r, mapped_via=_mapped_via(ev, mapper)), facts.upnp)
+                    for r, ev in zip(results, target_ev))
     return PortCheckReport(results=results, nat=nat, facts=facts, mapper=mapper_label,
                            mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
                            evidence=tuple(target_ev), leftovers=tuple(ledger.leftovers),
