@@ -95,6 +95,10 @@ class Watcher:
     states: dict[str, HostState] = field(default_factory=dict)
     last_public: PublicAddress | None = None
     public_note: str | None = None
+    # Lasting forwards this tool keeps (checks.portmap.lasting.ForwardsLedger): PCP, NAT-PMP and
+    # IPv6 pinholes only have leases, renewed here at half of what the router granted.
+    forwards: Any = None
+    renewers: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         import time
@@ -312,6 +316,13 @@ class Watcher:
         for s in self.active():
             if s.not_before > now:
                 delay = min(delay, s.not_before - now)
+        if self.forwards is not None:
+            try:
+                for f in self.forwards.load():
+                    if f.renew_at is not None:
+                        delay = min(delay, max(0.0, f.renew_at - now))
+            except Exception:
+                pass
         return max(1.0, delay)
 
     async def run(self, stop: asyncio.Event) -> int:
@@ -356,3 +367,21 @@ class Watcher:
         except Exception as exc:   # one bad round must not end the service
             log.exception("watch round failed")
             self.emit(f"this round failed ({type(exc).__name__}: {exc}); trying again next round")
+        await self._renew_forwards()
+
+    async def _renew_forwards(self) -> None:
+        """Renew the kept forwards that are due (never raises: a failure is said and retried)."""
+        if self.forwards is None:
+            return
+        try:
+            from checks.portmap.lasting import default_renewers, renew_due
+
+            notes = await asyncio.wait_for(
+                renew_due(self.forwards, self.renewers or default_renewers(), now=self.clock()), 30)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            notes = [f"renewing the kept forwards failed ({type(exc).__name__}: {exc}); trying again next round"]
+        for note in notes:
+            self.emit(note)
+            self._record("forward", note=note)

@@ -66,8 +66,10 @@ async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
     async with make_provider_client() as client:
+        from checks.portmap.lasting import ForwardsLedger
+
         watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
-                          allow_private=args.allow_private)
+                          allow_private=args.allow_private, forwards=ForwardsLedger.default())
         code = await watcher.run(stop)
     emit("stopped")
     return code
