@@ -238,7 +238,7 @@ async def describe_kept(m: CreatedMapping) -> str:
     else:
         lease = getattr(m.mapper, "lifetimes", {}).get((m.external_port, m.protocol), lease)
     how_long = ("for good" if lease <= 0 else
-                f"for {_lease_words(lease)} (what the router granted; ask again before then to renew)"
+                f"for {_lease_words(lease)} (what the router granted; `ddns-wizard watch` renews it while it runs)"
                 if m.mapper.name != "UPnP" or m.lease_s else
                 f"for {_lease_words(lease)} (the router caps 'permanent' forwards at that; run this again "
                 "before then, or add the forward in the router's web page to keep it for good)")

@@ -328,4 +328,18 @@ def default_renewers() -> dict[str, Renewer]:
         fwd.pinhole_id = again.unique_id
         return again.lease_s, "the router had lost the pinhole (restarted?): opened again"
 
-    return {"pcp": pcp, "pcp-pinhole": pcp, "natpmp": natpmp, "upnp-pinhole": upnp_pinhole}
+    async def upnp(fwd: LastingForward) -> tuple[int | None, str]:
+        # A router that caps "permanent" UPnP leases (miniupnpd: a week) reported a lease: add the
+        # same mapping again before it ends (an IGD accepts re-adding a mapping to the same host).
+        from checks.probes.upnp import IgdClient
+
+        if not fwd.router:
+            return None, "no UPnP IGD recorded"
+        igd = await IgdClient.connect(fwd.router)
+        await igd.add_mapping(fwd.external_port, fwd.protocol.upper(), fwd.internal_host,  # type: ignore[arg-type]
+                              fwd.internal_port, "ddns-wizard", 0)
+        current = await igd.get_mapping(fwd.external_port, fwd.protocol.upper())  # type: ignore[arg-type]
+        lease = current.lease_s if current is not None else 0
+        return lease, f"renewed ({'permanent' if not lease else f'{lease} s'})"
+
+    return {"pcp": pcp, "pcp-pinhole": pcp, "natpmp": natpmp, "upnp-pinhole": upnp_pinhole, "upnp": upnp}

@@ -220,3 +220,20 @@ def test_cgnat_asks_the_carrier_for_pcp_and_says_what_it_answered(lab_factory: A
     assert up["carrier_pcp_server"] and up["carrier_pcp_server"] != plan.HOME_GW, up
     assert any(p["name"] == "pcp-carrier" for p in data["probes"]), data["probes"]
     print(up["carrier_pcp"], up["carrier_pcp_server"], up["carrier_pcp_detail"])
+
+
+def test_upnp_add_list_remove_on_a_router_with_pcp_only(lab_factory: Any) -> None:
+    """`upnp add` on a router without UPnP IGD makes a lasting PCP forward, `upnp list` shows it as
+    ours, and `upnp remove` deletes it with its own nonce (from the ledger) — in another process."""
+    lab = lab_factory("home", upnp_igd=False)
+    added = lab.tool("upnp", "add", "8090", timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert "PCP" in added.stdout and "fixed LAN address" in added.stdout, added.stdout
+    assert 8090 in dports(lab, "prerouting_miniupnpd")
+    listed = lab.tool("upnp", "list", "--json", timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    (entry,) = [m for m in json.loads(listed.stdout) if m["external_port"] == 8090]
+    assert entry["ours"] and entry["via"] == "pcp" and entry["lease_s"] > 0, entry
+    gone = lab.tool("upnp", "remove", "8090", timeout=60)
+    assert gone.returncode == 0, gone.stderr
+    assert 8090 not in dports(lab, "prerouting_miniupnpd")
