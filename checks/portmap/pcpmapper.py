@@ -74,7 +74,7 @@ class PcpMapper:
                   lease_s: int, description: str) -> int:
         if self._local and internal_host != self._local:
             raise _mapping_error(f"PCP maps ports only to the computer that asks ({self._local}), "
-                                 f"not to {internal_host}", code=2)
+                                 f"not to {internal_host}", code=606)
         lifetime = lease_s if lease_s > 0 else LONGEST_LIFETIME_S     # 0 would delete
         nonce = new_nonce()
         mapping, reply = await self.client.map(protocol, internal_port, external_port=external_port,
