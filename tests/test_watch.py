@@ -282,7 +282,9 @@ async def test_watch_renews_kept_forwards_at_half_their_lease(tmp_path: Path) ->
         return 3600, "renewed for 3600 s"
 
     w = world.watcher(History(tmp_path / "h.jsonl"))
-    w.forwards, w.renewers = ledger, {"pcp": renew}
+    from checks.portmap.lasting import watch_hooks
+
+    w.renew_forwards, w.forwards_due = watch_hooks(ledger, {"pcp": renew})
     assert w.next_delay() == 300                 # the interval comes first (renewal due in 1800 s)
     await w._safe_tick()
     assert renewed == []

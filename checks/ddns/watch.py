@@ -95,10 +95,12 @@ class Watcher:
     states: dict[str, HostState] = field(default_factory=dict)
     last_public: PublicAddress | None = None
     public_note: str | None = None
-    # Lasting forwards this tool keeps (checks.portmap.lasting.ForwardsLedger): PCP, NAT-PMP and
-    # IPv6 pinholes only have leases, renewed here at half of what the router granted.
-    forwards: Any = None
-    renewers: dict[str, Any] | None = None
+    # Lasting forwards this tool keeps (PCP, NAT-PMP and IPv6 pinholes only have leases): the
+    # watch command hands in ``renew_forwards(now) -> sentences`` (checks.portmap.lasting.renew_due
+    # over its ledger) and ``forwards_due() -> the next renewal time or None``; the DDNS room
+    # itself never imports the port-mapping room.
+    renew_forwards: Callable[[float], Awaitable[list[str]]] | None = None
+    forwards_due: Callable[[], float | None] | None = None
 
     def __post_init__(self) -> None:
         import time
@@ -316,11 +318,11 @@ class Watcher:
         for s in self.active():
             if s.not_before > now:
                 delay = min(delay, s.not_before - now)
-        if self.forwards is not None:
+        if self.forwards_due is not None:
             try:
-                for f in self.forwards.load():
-                    if f.renew_at is not None:
-                        delay = min(delay, max(0.0, f.renew_at - now))
+                due = self.forwards_due()
+                if due is not None:
+                    delay = min(delay, max(0.0, due - now))
             except Exception:
                 pass
         return max(1.0, delay)
@@ -371,13 +373,10 @@ class Watcher:
 
     async def _renew_forwards(self) -> None:
         """Renew the kept forwards that are due (never raises: a failure is said and retried)."""
-        if self.forwards is None:
+        if self.renew_forwards is None:
             return
         try:
-            from checks.portmap.lasting import default_renewers, renew_due
-
-            notes = await asyncio.wait_for(
-                renew_due(self.forwards, self.renewers or default_renewers(), now=self.clock()), 30)
+            notes = await asyncio.wait_for(self.renew_forwards(self.clock()), 30)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

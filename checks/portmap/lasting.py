@@ -343,3 +343,17 @@ def default_renewers() -> dict[str, Renewer]:
         return lease, f"renewed ({'permanent' if not lease else f'{lease} s'})"
 
     return {"pcp": pcp, "pcp-pinhole": pcp, "natpmp": natpmp, "upnp-pinhole": upnp_pinhole, "upnp": upnp}
+
+
+def watch_hooks(ledger: ForwardsLedger, renewers: dict[str, Renewer] | None = None
+                ) -> tuple[Callable[[float], Awaitable[list[str]]], Callable[[], float | None]]:
+    """(renew_forwards, forwards_due) for checks.ddns.watch.Watcher."""
+
+    async def renew(now: float) -> list[str]:
+        return await renew_due(ledger, renewers or default_renewers(), now=now)
+
+    def due() -> float | None:
+        times = [f.renew_at for f in ledger.load() if f.renew_at is not None]
+        return min(times) if times else None
+
+    return renew, due
