@@ -181,6 +181,7 @@ class FakePcpServer(asyncio.DatagramProtocol):
     epoch_base: float = 0.0
     max_lifetime: int = 86400
     announce_only_natpmp: bool = False
+    behind_nat: bool = False       # MAP answers ADDRESS_MISMATCH (ANNOUNCE does not check, like miniupnpd)
     mappings: dict[tuple[str, int, int], tuple[bytes, int]] = field(default_factory=dict)
     transport: asyncio.DatagramTransport | None = None
     requests: list[bytes] = field(default_factory=list)
@@ -203,7 +204,7 @@ class FakePcpServer(asyncio.DatagramProtocol):
             return
         op = data[1]
         client = str(ipaddress.IPv6Address(data[8:24]).ipv4_mapped or ipaddress.IPv6Address(data[8:24]))
-        if client != addr[0]:
+        if client != addr[0] or (self.behind_nat and op == OP_MAP):
             self.transport.sendto(struct.pack("!BBBBII", 2, 0x80 | op, 0, 12, 0, self.epoch()) + b"\0" * 12, addr)
             return
         if op == OP_ANNOUNCE:
@@ -318,17 +319,15 @@ async def test_bad_ports_are_refused_before_sending() -> None:
     assert mapping is None and "bad internal port" in (reply.error or "")
 
 
-async def test_carrier_pcp_codes(server: tuple[FakePcpServer, int], monkeypatch: pytest.MonkeyPatch) -> None:
-    from checks.portmap import pcp as pcp_mod
+async def test_carrier_pcp_codes(server: tuple[FakePcpServer, int]) -> None:
+    from checks.portmap.pcp import ask_carrier_pcp
 
     srv, port = server
-    real = pcp_mod.pcp_announce
-
-    async def on_port(hop: str, **kw: object) -> object:
-        return await real(hop, port=port, timeout_s=0.5)
-
-    monkeypatch.setattr(pcp_mod, "pcp_announce", on_port)
-    code, detail = await pcp_mod.ask_carrier_pcp("127.0.0.1")
-    assert code == "answered" and "carrier" in detail
+    code, detail = await ask_carrier_pcp("127.0.0.1", port=port, timeout_s=0.5)
+    assert code == "answered" and "takes port-mapping requests from this computer" in detail
+    assert not srv.mappings                     # the test request was a delete: nothing made
+    srv.behind_nat = True                       # as when the home router's NAT sits in between
+    code, detail = await ask_carrier_pcp("127.0.0.1", port=port, timeout_s=0.5)
+    assert code == "address-mismatch" and "PCP proxy" in detail
     srv.announce_only_natpmp = True
-    assert (await pcp_mod.ask_carrier_pcp("127.0.0.1"))[0] == "natpmp-only"
+    assert (await ask_carrier_pcp("127.0.0.1", port=port, timeout_s=0.5))[0] == "natpmp-only"

@@ -441,18 +441,29 @@ def mapping_record(m: PcpMapping) -> dict[str, object]:
 # --------------------------------------------------------------------------- the carrier's PCP
 
 
-async def ask_carrier_pcp(hop: str, *, timeout_s: float = 1.0) -> tuple[str, str]:
-    """ANNOUNCE to the hop after the home router (a carrier-grade NAT may run a PCP server).
+async def ask_carrier_pcp(hop: str, *, timeout_s: float = 1.0, port: int = PCP_PORT) -> tuple[str, str]:
+    """Ask the hop after the home router (a carrier-grade NAT may run a PCP server) for PCP.
 
     Returns (code, detail): "answered" | "address-mismatch" | "natpmp-only" | "refused" |
-    "no-answer". Under CGNAT a carrier PCP server is the only way in without a tunnel; a
-    request from behind the home router reaches it with the router's WAN address as source,
-    so a server that checks answers ADDRESS_MISMATCH (RFC 6887 §8.3): it is there, but only
-    a router that relays PCP (a PCP proxy, RFC 7648) could use it."""
-    reply = await pcp_announce(hop, timeout_s=timeout_s)
+    "no-answer". Under CGNAT a carrier PCP server is the only way in without a tunnel. A request
+    from behind the home router reaches it with the router's WAN address as source, so a MAP is
+    answered ADDRESS_MISMATCH (RFC 6887 §8.3): it is there, but only a router that relays PCP (a
+    PCP proxy, RFC 7648) could use it. miniupnpd answers ANNOUNCE whatever the source (seen in the
+    lab), so after an ANNOUNCE a MAP *delete* (lifetime 0, a fresh nonce: it can remove nothing)
+    tells the two apart without creating anything on the carrier's NAT."""
+    started = time.monotonic()
+    reply = await pcp_announce(hop, timeout_s=timeout_s, port=port)
     if reply.ok:
-        return "answered", (f"{hop} (the hop after your router) answers PCP (epoch {reply.epoch}): the carrier's "
-                            "NAT takes port-mapping requests")
+        left = max(0.2, timeout_s - (time.monotonic() - started))
+        probe = PcpClient(hop, timeout_s=left, port=port)
+        _m, mapped = await probe.map("udp", 1 + int.from_bytes(os.urandom(2), "big") % 65535, lifetime=0)
+        if mapped.result_code == 12:
+            return "address-mismatch", (f"{hop} (the hop after your router) answers PCP, but sees your router's "
+                                        "NAT in between (ADDRESS_MISMATCH): only a router that relays PCP (a PCP "
+                                        "proxy) could ask it for a port")
+        return "answered", (f"{hop} (the hop after your router) answers PCP (epoch {reply.epoch})"
+                            + (": it takes port-mapping requests from this computer" if mapped.ok else
+                               f"; a test request was answered: {mapped.error or 'no reply'}"))
     if reply.result_code == 12:
         return "address-mismatch", (f"{hop} answers PCP, but sees your router's NAT in between (ADDRESS_MISMATCH): "
                                     "only a router that relays PCP (a PCP proxy) could ask it for a port")

@@ -237,3 +237,17 @@ def test_upnp_add_list_remove_on_a_router_with_pcp_only(lab_factory: Any) -> Non
     gone = lab.tool("upnp", "remove", "8090", timeout=60)
     assert gone.returncode == 0, gone.stderr
     assert 8090 not in dports(lab, "prerouting_miniupnpd")
+
+
+def test_carrier_pcp_behind_the_home_router_is_there_but_out_of_reach(lab_factory: Any) -> None:
+    """The carrier runs PCP (a miniupnpd on the ISP's CGNAT): the diagnosis finds it at the hop
+    after the router, and says the home router's NAT sits in between (ADDRESS_MISMATCH to a test
+    request that creates nothing)."""
+    lab = lab_factory("cgnat", carrier_pcp=True)
+    out = lab.tool("diagnose", "--json", timeout=90)
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    up = json.loads(out.stdout)["upnp"]
+    assert up["carrier_pcp"] == "address-mismatch", up
+    assert up["carrier_pcp_server"] == plan.CGNAT_GW and "PCP proxy" in up["carrier_pcp_detail"], up
+    listed = lab.run(["nft", "list", "table", "inet", "carrier"], ns="isp", timeout=10)
+    assert "dport" not in listed.stdout            # the test request made nothing on the carrier
