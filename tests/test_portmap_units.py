@@ -309,3 +309,59 @@ async def test_renew_due_renews_leases_and_says_failures() -> None:
     pcp = ledger.find(8080, "tcp")
     assert pcp is not None and pcp.lease_s == 200 and pcp.renew_at == 1151.0
     assert [f.via for f in ledger.due(now=1052.0)] == ["upnp-pinhole"]      # kept for the next round
+
+
+# --------------------------------------------------------------------------- ports check over PCP
+
+
+async def _pcp_port_check(srv: FakePcpServer, pcp_port: int, *, keep: bool = False,
+                          restart_while_probing: bool = False) -> tuple[object, int]:
+    from checks.config import Endpoints
+    from checks.model import LocalInfo, UpnpInfo
+    from checks.portcheck.run import NetworkFacts, run_port_check
+    from checks.portcheck.spec import PortSpec
+    from tests.test_ports import dial_back, free_port, mock_client
+
+    facts = NetworkFacts(local=LocalInfo(interface="lo", ipv4="127.0.0.1", gateway_ipv4=None),
+                         upnp=UpnpInfo(available=False), hops=())
+
+    async def opener(_facts: NetworkFacts) -> tuple[PcpMapper, str]:
+        return PcpMapper("127.0.0.1", "127.0.0.1", client=PcpClient("127.0.0.1", port=pcp_port, timeout_s=1.0)), "PCP"
+
+    async def prober(request: httpx.Request) -> httpx.Response:
+        if restart_while_probing:
+            srv.restart()
+        return await dial_back(request)
+
+    port = free_port()
+    async with mock_client(prober) as client:
+        report = await run_port_check([PortSpec(port)], endpoints=Endpoints(port_check=("ddnsw+https://probe.test",)),
+                                      client=client, use_upnp=True, facts=facts, mapper_opener=opener,
+                                      listen_host="127.0.0.1", keep=keep)
+    return report, port
+
+
+async def test_ports_check_over_pcp_says_mapped_via_and_leaves_nothing(pcp_server: tuple[FakePcpServer, int]) -> None:
+    srv, pcp_port = pcp_server
+    report, port = await _pcp_port_check(srv, pcp_port)
+    (r,) = report.results                                       # type: ignore[attr-defined]
+    assert r.verdict == "open" and r.mapped_via == "pcp" and r.mapping == "temporary"
+    assert not srv.mappings and report.leftovers == ()          # type: ignore[attr-defined]
+
+
+async def test_ports_check_over_pcp_keep_records_the_nonce(pcp_server: tuple[FakePcpServer, int]) -> None:
+    srv, pcp_port = pcp_server
+    report, port = await _pcp_port_check(srv, pcp_port, keep=True)
+    (r,) = report.results                                       # type: ignore[attr-defined]
+    assert r.mapping == "kept" and r.mapped_via == "pcp"
+    fwd = ForwardsLedger.default().find(port, "tcp")
+    assert fwd is not None and fwd.via == "pcp" and fwd.pcp and len(fwd.pcp["nonce"]) == 24
+    assert fwd.lease_s == 86400                                 # what the router granted
+    assert ("127.0.0.1", 6, port) in srv.mappings
+
+
+async def test_ports_check_over_pcp_reports_a_router_restart(pcp_server: tuple[FakePcpServer, int]) -> None:
+    srv, pcp_port = pcp_server
+    report, _port = await _pcp_port_check(srv, pcp_port, restart_while_probing=True)
+    (r,) = report.results                                       # type: ignore[attr-defined]
+    assert any("restarted during the test" in e for e in r.evidence), r.evidence

@@ -453,6 +453,11 @@ async def run_port_check(
                     for ev in target_ev)
     results = tuple(with_admin_page(replace(r, mapped_via=_mapped_via(ev, mapper)), facts.upnp)
                     for r, ev in zip(results, target_ev))
+    if mapper is not None and getattr(mapper, "restarted", False):
+        # PCP's epoch went back during the run (RFC 6887 §8.5): the router lost its mappings.
+        note = ("The router restarted during the test (its PCP epoch went back) and lost the test's mappings: "
+                "a port it did not let in may have been cut off by the restart; run the test again.")
+        results = tuple(replace(r, evidence=(*r.evidence, note)) if r.mapped_via else r for r in results)
     return PortCheckReport(results=results, nat=nat, facts=facts, mapper=mapper_label,
                            mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
                            evidence=tuple(target_ev), leftovers=tuple(ledger.leftovers),
