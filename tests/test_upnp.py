@@ -341,3 +341,16 @@ async def test_probe_router_hanging_igd_stays_within_budget(igd_at) -> None:
     igd_at(LOCATION)
     info = await probe_router(None, budget_s=0.5, factory=lambda: FakeUPnP(hang_s=1.0))
     assert info.found and not info.available and "did not answer" in (info.error or "")
+
+
+def test_ssdp_protocol_notes_an_igd_answering_from_an_unusual_port() -> None:
+    async def run() -> tuple[str, dict[str, int]]:
+        proto = upnp._SsdpProtocol("192.168.1.1")
+        igd = (b"HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+               b"USN: uuid:gw::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+               b"LOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n")
+        proto.datagram_received(igd, ("192.168.1.1", 49152))
+        return await proto.found, proto.odd_port
+
+    location, odd = asyncio.run(run())
+    assert location == "http://192.168.1.1:5000/rootDesc.xml" and odd == {"192.168.1.1": 49152}

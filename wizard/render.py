@@ -197,6 +197,9 @@ UPNP_ABSENT_WORDS = {
 
 def upnp_absent_words(up: Any) -> str | None:
     """Why no usable UPnP IGD, in words (``upnp.not_found``)."""
+    if up.found and up.ssdp_seen:
+        return ("UPnP: " + "; ".join(up.ssdp_seen[:2]) + " — a firewall on other computers that lets in "
+                "UPnP replies only from port 1900 drops these, so programs there may say \"UPnP not found\".")
     words = UPNP_ABSENT_WORDS.get(up.not_found or "")
     if words and up.not_found == "no-igd" and up.ssdp_seen:
         words += " (" + "; ".join(up.ssdp_seen[:4]) + ")."

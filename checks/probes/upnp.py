@@ -103,6 +103,7 @@ class _SsdpProtocol(asyncio.DatagramProtocol):
         self.prefer_host = prefer_host
         self.fallback: str | None = None
         self.others: dict[str, str] = {}      # answering address -> what it says it is (non-IGD)
+        self.odd_port: dict[str, int] = {}    # IGDs answering from a port other than 1900
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
         reply = parse_ssdp_reply(data)
@@ -112,6 +113,10 @@ class _SsdpProtocol(asyncio.DatagramProtocol):
         if reply is None or not reply.is_igd or self.found.done():
             return
         self.others.pop(str(addr[0]), None)
+        if len(addr) > 1 and addr[1] != SSDP_GROUP[1]:
+            # Answered from another port than 1900: a host firewall that lets in SSDP replies only
+            # from port 1900 drops these (a common "UPnP not found" in other programs).
+            self.odd_port[str(addr[0])] = int(addr[1])
         host = urlsplit(reply.location).hostname
         if self.prefer_host is None or self.prefer_host in (host, addr[0]):
             self.found.set_result(reply.location)
@@ -169,6 +174,8 @@ async def ssdp_discover(
     finally:
         if seen is not None:
             seen.update(protocol.others)
+            for addr, port in protocol.odd_port.items():
+                seen[addr] = f"the gateway's UPnP answers from port {port}, not 1900"
         transport.close()
 
 
@@ -439,6 +446,11 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
                   if location else None)
     if location:
         info = await _igd_info(location, deadline, factory)
+        odd = tuple(f"{addr}: {what}" for addr, what in sorted(seen.items()) if "answers from port" in what)
+        if odd:
+            # Found here, but a host firewall allowing SSDP replies only from port 1900 would drop
+            # them: other programs on this network may say "UPnP not found".
+            info = replace(info, ssdp_seen=odd)
     elif seen:
         listed = "; ".join(f"{addr}: {what}" for addr, what in sorted(seen.items()))
         info = UpnpInfo(available=False, found=False, not_found="no-igd",
