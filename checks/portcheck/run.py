@@ -261,7 +261,7 @@ async def keep_forward(mapper: Mapper, port: int, protocol: Protocol, internal_h
     if state != "created":
         raise MappingError(detail)
     (made,) = ledger.release_kept()
-    remember_kept(made)
+    await remember_kept(made)
     return await describe_kept(made)
 
 
@@ -280,12 +280,23 @@ def _mapped_via(ev: PortEvidence, mapper: object | None) -> str | None:
     return mapper_via(mapper) if mapper is not None else "upnp"
 
 
-def remember_kept(m: CreatedMapping) -> None:
-    """A kept mapping goes into the lasting-forwards ledger (renewed by watch, listed by upnp list)."""
+async def remember_kept(m: CreatedMapping) -> None:
+    """A kept mapping goes into the lasting-forwards ledger (renewed by watch, listed by upnp list).
+
+    A UPnP router may cap a "permanent" lease (miniupnpd: a week): the lease it reports is
+    recorded, so that watch renews the forward before it ends."""
     try:
         from checks.portmap.lasting import ForwardsLedger, forward_from_created
 
-        ForwardsLedger.default().record(forward_from_created(m, mapper_via(m.mapper) or "upnp"))
+        fwd = forward_from_created(m, mapper_via(m.mapper) or "upnp")
+        if fwd.via == "upnp" and not fwd.lease_s:
+            try:
+                current = await asyncio.wait_for(m.mapper.existing(m.external_port, m.protocol), 2.0)
+            except Exception:
+                current = None
+            if current is not None and current.lease_s:
+                fwd.lease_s = int(current.lease_s)
+        ForwardsLedger.default().record(fwd)
     except Exception:      # the ledger never stops a run; the forward exists either way
         pass
 
@@ -416,7 +427,7 @@ async def run_port_check(
         released = ledger.release_kept()
         kept = {(m.internal_port, m.protocol): await describe_kept(m) for m in released}
         for m in released:
-            remember_kept(m)
+            await remember_kept(m)
     finally:
         say("removing the test's mappings and listeners")
         if ledger.created:
