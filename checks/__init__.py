@@ -12,7 +12,7 @@ The rooms::
     findings, summary, diagnose  the findings rules, the headline, the diagnosis runner
     http, names, redact, ...     shared helpers (HTTP pinned to a family, lookups, secrets)
     probes/                      one look at the network each (bottom layer)
-    portmap/                     mappings on the router (Mapper, ledger, UPnP error table)
+    portmap/                     mappings on the router (Mapper, ledger, UPnP errors, PCP, pinholes, kept forwards)
     portcheck/                   the inbound port check (spec, probers, verdict, run, inventory, IPv6)
     dns/                         what the world sees for a name
     ddns/                        updater, watch, history, providers/

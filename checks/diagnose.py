@@ -87,6 +87,9 @@ class ProbeSet:
     # (target, gateway, timeout_s=) -> a sentence when the router itself answers "no route"
     # (checks.probes.traceroute.gateway_has_no_route), else None.
     route_check: Callable[..., Awaitable[str | None]] | None = None
+    # (hop, timeout_s=) -> (code, detail): PCP ANNOUNCE to the hop after the router (issue 16:
+    # a carrier-grade NAT's PCP server; checks.portmap.pcp.ask_carrier_pcp).
+    carrier_pcp: Callable[..., Awaitable[tuple[str, str]]] | None = None
 
 
 def proc_default_gateway() -> str | None:
@@ -125,7 +128,14 @@ def default_probes() -> ProbeSet:
         current_addresses=current_addresses,
         quick_gateway=proc_default_gateway,
         route_check=traceroute.gateway_has_no_route,
+        carrier_pcp=_carrier_pcp,
     )
+
+
+async def _carrier_pcp(hop: str, *, timeout_s: float = 1.0) -> tuple[str, str]:
+    from checks.portmap.pcp import ask_carrier_pcp
+
+    return await ask_carrier_pcp(hop, timeout_s=timeout_s)
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,8 @@ class Deadlines:
     slack: float = 0.25
 
 
-Kind = Literal["local", "http", "http6", "dns", "dns6", "stun", "router", "trace", "published", "route"]
+Kind = Literal["local", "http", "http6", "dns", "dns6", "stun", "router", "trace", "published", "route",
+               "carrier"]
 # Probes that talk to the internet: their waiting depends on what the line has shown so far.
 _OUTSIDE: frozenset[str] = frozenset({"http", "http6", "dns", "dns6", "stun", "published"})
 DEFAULT_BUDGET_S = 4.0
@@ -198,6 +209,7 @@ class _State:
     hops: tuple[str, ...] | None = None
     published: dict[str, list[str]] = field(default_factory=dict)
     no_route: str | None = None      # the router said it has no route to the internet
+    carrier_pcp: tuple[str, str, str] | None = None     # (hop, code, detail)
     records: list[ProbeRecord] = field(default_factory=list)
 
 
@@ -511,6 +523,9 @@ class _Run:
                                    if st.upnp is not None and (st.upnp.wan_ipv4 or st.upnp.natpmp_wan_ipv4) else
                                    "not needed: the evidence already decides"))
         upnp = st.upnp or UpnpInfo(available=False, error="the router probe did not run", natpmp_error="not tried")
+        if st.carrier_pcp is not None:
+            hop, code, detail = st.carrier_pcp
+            upnp = replace(upnp, carrier_pcp=code, carrier_pcp_server=hop, carrier_pcp_detail=detail)
         nat = decide_nat(local, external, upnp, st.hops)
         findings = build_findings(connectivity, local, external, nat, upnp, published=st.published or None,
                                   budget_s=self.budget_s, no_route=st.no_route)
@@ -624,7 +639,33 @@ class _Run:
             "trace": self._record_trace,
             "published": self._record_published,
             "route": self._record_route,
+            "carrier": self._record_carrier,
         }[job.kind](job, out, forced)
+
+    def _record_carrier(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
+        value = out.value
+        if forced is None and isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            code, detail = value
+            self.state.carrier_pcp = (job.target, code, detail)
+            status: ProbeStatus = "ok" if code in ("answered", "address-mismatch") else "error"
+            self._emit(ProbeRecord("pcp-carrier", f"{job.target}:5351", status, out.ms,
+                                   detail if status == "ok" else "", None if status == "ok" else detail))
+            return
+        self._emit(ProbeRecord("pcp-carrier", f"{job.target}:5351", forced or out.status, out.ms, "",
+                               out.error or "no answer"))
+
+    def _start_carrier_pcp(self, hops: tuple[str, ...]) -> None:
+        """The hop after the router: a carrier-grade NAT may offer PCP (the only way in without a
+        tunnel). Asked once the traceroute named it."""
+        ask = self.probes.carrier_pcp
+        if ask is None or len(hops) < 2:
+            return
+        hop = hops[1]
+        ip = parse_ip(hop)
+        if ip is None or ip.version != 4 or (self.state.local is not None and hop == self.state.local.gateway_ipv4):
+            return
+        j = _Job("carrier", "pcp-carrier", hop, 1.0)
+        self._start(j, lambda: ask(hop, timeout_s=max(0.1, j.deadline_s - 0.1)))
 
     def _record_route(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         said = out.value if isinstance(out.value, str) and forced is None else None
@@ -697,12 +738,18 @@ class _Run:
                                "ok" if info.natpmp_available else failed, out.ms,
                                f"WAN {info.natpmp_wan_ipv4}" if info.natpmp_wan_ipv4 else "",
                                None if info.natpmp_available else info.natpmp_error))
+        if info.pcp_available or info.pcp_error:
+            self._emit(ProbeRecord("pcp", f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
+                                   "ok" if info.pcp_available else failed, out.ms,
+                                   f"epoch {info.pcp_epoch}" if info.pcp_available else "",
+                                   None if info.pcp_available else info.pcp_error))
 
     def _record_trace(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         hops = out.value
         if forced is None and isinstance(hops, tuple) and all(isinstance(h, str) for h in hops):
             self.state.hops = hops
             self._emit(ProbeRecord("traceroute", job.target, "ok", out.ms, " → ".join(hops)))
+            self._start_carrier_pcp(hops)
             return
         status: ProbeStatus = forced or ("skipped" if out.status == "ok" else out.status)
         self._emit(ProbeRecord("traceroute", job.target, status, out.ms, "",
@@ -748,7 +795,7 @@ class _Run:
             job.cutoff = min(job.started + job.deadline_s, time.monotonic() + self.dl.offline_router_grace)
             job.cancel_reason = "stopped waiting: the network is down"
             job.cancel_status = "timeout"
-        return self._pending("http", "dns", "stun", "trace", "http6", "dns6", "published")
+        return self._pending("http", "dns", "stun", "trace", "http6", "dns6", "published", "carrier")
 
     # --- what the answers so far say -------------------------------------------------------
 

@@ -333,17 +333,18 @@ def build_findings(
         ))
 
     # --- router facts ---
-    if online and v != "none" and not upnp.found and not upnp.natpmp_available:
+    admin = f" ({upnp.router.presentation_url})" if upnp.router.presentation_url else ""
+    if online and v != "none" and not upnp.found and not upnp.natpmp_available and not upnp.pcp_available:
         out.append(Finding(
-            "no-upnp", "info", "Your router does not offer UPnP or NAT-PMP",
-            "Nothing answered UPnP discovery or NAT-PMP at "
+            "no-upnp", "info", "Your router does not offer UPnP, PCP or NAT-PMP",
+            "Nothing answered UPnP discovery, PCP or NAT-PMP at "
             f"{local.gateway_ipv4 or 'the gateway'}"
             + (f" ({upnp.error})" if upnp.error else "")
             + ". The wizard cannot read the router's WAN address or its list of forwards, nor add a "
             "forward for you; you can still add forwards by hand.",
             _bullets([
-                "Add port forwards in the router's web page.",
-                "Or enable UPnP IGD / NAT-PMP in the router's settings if you want programs (and this "
+                f"Add port forwards in the router's web page{admin}.",
+                "Or enable UPnP IGD / PCP / NAT-PMP in the router's settings if you want programs (and this "
                 "wizard) to add forwards; keeping it off is also a reasonable security choice.",
             ]),
         ))

@@ -115,8 +115,22 @@ class PortMapping:
 
 
 @dataclass(frozen=True)
+class RouterInfo:
+    """Which router this is (``diagnose --json`` ``upnp.router``); nulls when unknown.
+
+    From the UPnP device description (``source`` "upnp"), else only the maker from the
+    gateway's MAC address (``source`` "mac-vendor"; checks/probes/router.py)."""
+
+    manufacturer: str | None = None
+    model: str | None = None
+    friendly_name: str | None = None
+    presentation_url: str | None = None     # the router's admin page
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class UpnpInfo:
-    """The router as seen through UPnP IGD and NAT-PMP."""
+    """The router as seen through UPnP IGD, NAT-PMP and PCP."""
 
     available: bool                  # an IGD answered and is usable (connected, public WAN)
     found: bool = False              # an IGD answered at all
@@ -129,6 +143,23 @@ class UpnpInfo:
     natpmp_available: bool = False
     natpmp_wan_ipv4: str | None = None
     natpmp_error: str | None = None
+    # issue 16: PCP (RFC 6887) on the gateway, the router's identity, why UPnP is not usable.
+    pcp_available: bool = False
+    pcp_epoch: int | None = None
+    pcp_error: str | None = None
+    router: RouterInfo = RouterInfo()
+    igd_version: int | None = None           # 1 or 2 (the root device type), None when no IGD
+    # Why no usable IGD, as a code: no-ssdp-answer | no-igd (devices answered, none an IGD) |
+    # wan-not-connected | description-failed | unusual-port (an IGD, but not on the gateway's
+    # usual ports); None when an IGD is usable.
+    not_found: str | None = None
+    ssdp_seen: tuple[str, ...] = ()          # what answered SSDP ("SERVER header (ST)"), when none is an IGD
+    # The carrier's PCP server (asked at the hop after the router): None not asked;
+    # "answered" | "address-mismatch" (it answered but sees the router's NAT in between) |
+    # "no-answer" | "refused" (ICMP: nothing on 5351).
+    carrier_pcp: str | None = None
+    carrier_pcp_server: str | None = None
+    carrier_pcp_detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +198,7 @@ class PortResult:
     reason: str | None = None
     retry_after_s: float | None = None    # rate-limited / prober-silent: when asking again makes sense
     mapping: PortMappingKind = "none"
+    mapped_via: str | None = None         # upnp | pcp | natpmp: the protocol of the test's (or kept) mapping
 
 
 @dataclass(frozen=True)
@@ -181,6 +213,10 @@ class Port6Result:
     fix: str = ""
     reason: str | None = None        # as PortResult.reason: why no prober answered
     retry_after_s: float | None = None
+    # --upnp: the router's IPv6 firewall was opened for the test: "upnp" (IGDv2 pinhole) |
+    # "pcp" (PCP MAP for this address); None when nothing was opened.
+    pinhole_via: str | None = None
+    pinhole: str = "none"            # none | temporary (removed after the test) | kept (--keep) | failed
 
 
 @dataclass(frozen=True)

@@ -107,11 +107,11 @@ def _violations(package: str, forbidden: tuple[str, ...], allowed: tuple[str, ..
 LAYERS = [
     ("checks", ("wizard", "textual", "rich", "probeserver.server", "starlette", "uvicorn"), ()),
     ("probeserver", ("wizard", "checks"), ()),
-    # probes: the bottom room. They may use the DNS wire helpers and the UPnP error table, nothing
-    # above them.
+    # probes: the bottom room. They may use the DNS wire helpers, the UPnP error table and the PCP
+    # wire client (standard library only: the router probe sends PCP ANNOUNCE), nothing above them.
     ("checks.probes", ("checks.portcheck", "checks.portmap", "checks.ddns", "checks.dns", "checks.diagnose",
                        "checks.findings", "checks.summary", "checks.nat"),
-     ("checks.dns.wire", "checks.portmap.upnp_errors")),
+     ("checks.dns.wire", "checks.portmap.upnp_errors", "checks.portmap.pcp")),
     ("checks.portmap", ("checks.portcheck", "checks.ddns", "checks.dns", "checks.diagnose", "checks.findings"), ()),
     ("checks.portcheck", ("checks.ddns", "checks.dns", "checks.diagnose", "checks.findings", "checks.summary"), ()),
     ("checks.dns", ("checks.portcheck", "checks.portmap", "checks.diagnose", "checks.findings"), ()),

@@ -261,10 +261,22 @@ def test_wan_problem_sentences() -> None:
 
 @pytest.fixture
 def igd_at(monkeypatch: pytest.MonkeyPatch):
-    def install(location: str | None) -> None:
+    import checks.probes.router as router_mod
+    from checks.probes.router import DeviceDescription, RouterIdentity
+
+    def install(location: str | None, seen: dict[str, str] | None = None) -> None:
         async def fake_discover(**kwargs: Any) -> str | None:
+            if seen and kwargs.get("seen") is not None:
+                kwargs["seen"].update(seen)
             return location
+
+        async def fake_identity(loc: str | None, gateway: str | None, **kw: Any) -> Any:
+            # The description fetch is an HTTP GET on the LAN: never made from a unit test.
+            ident = RouterIdentity("Lab Networks", "LR-1000", "lab router", "http://192.168.1.1/", "upnp")
+            return ident, DeviceDescription(ident, (), 2), None
+
         monkeypatch.setattr(upnp, "ssdp_discover", fake_discover)
+        monkeypatch.setattr(router_mod, "router_identity", fake_identity)
     return install
 
 
@@ -290,9 +302,55 @@ async def test_probe_router_no_igd(igd_at) -> None:
     info = await probe_router(None, budget_s=0.5)
     assert not info.found and not info.available and "no UPnP IGD answered" in (info.error or "")
     assert info.natpmp_available is False
+    assert info.not_found == "no-ssdp-answer" and info.router.manufacturer is None
+
+
+async def test_probe_router_names_the_router_and_its_igd_version(igd_at) -> None:
+    igd_at(LOCATION)
+    info = await probe_router(None, budget_s=1.0, factory=FakeUPnP)
+    assert (info.router.manufacturer, info.router.model, info.router.presentation_url) == (
+        "Lab Networks", "LR-1000", "http://192.168.1.1/")
+    assert info.igd_version == 2 and info.not_found is None
+
+
+async def test_probe_router_devices_but_no_gateway_says_what_answered(igd_at) -> None:
+    igd_at(None, seen={"192.168.1.23": "Linux/5.10 UPnP/1.0 Sonos/70.3"})
+    info = await probe_router(None, budget_s=0.5)
+    assert info.not_found == "no-igd" and info.ssdp_seen == ("192.168.1.23: Linux/5.10 UPnP/1.0 Sonos/70.3",)
+    assert "none is an Internet Gateway Device" in (info.error or "")
+
+
+async def test_probe_router_igd_with_wan_down(igd_at) -> None:
+    igd_at(LOCATION)
+    info = await probe_router(None, budget_s=1.0, factory=lambda: FakeUPnP(status="Disconnected"))
+    assert info.found and not info.available and info.not_found == "wan-not-connected"
+
+
+def test_ssdp_protocol_keeps_non_igd_answers() -> None:
+    async def run() -> dict[str, str]:
+        proto = upnp._SsdpProtocol("192.168.1.1")
+        tv = (b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nUSN: uuid:tv::upnp:rootdevice\r\n"
+              b"SERVER: WebOS/4 UPnP/1.0\r\nLOCATION: http://192.168.1.40:1234/d.xml\r\n\r\n")
+        proto.datagram_received(tv, ("192.168.1.40", 1900))
+        return proto.others
+
+    assert asyncio.run(run()) == {"192.168.1.40": "WebOS/4 UPnP/1.0"}
 
 
 async def test_probe_router_hanging_igd_stays_within_budget(igd_at) -> None:
     igd_at(LOCATION)
     info = await probe_router(None, budget_s=0.5, factory=lambda: FakeUPnP(hang_s=1.0))
     assert info.found and not info.available and "did not answer" in (info.error or "")
+
+
+def test_ssdp_protocol_notes_an_igd_answering_from_an_unusual_port() -> None:
+    async def run() -> tuple[str, dict[str, int]]:
+        proto = upnp._SsdpProtocol("192.168.1.1")
+        igd = (b"HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+               b"USN: uuid:gw::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+               b"LOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n")
+        proto.datagram_received(igd, ("192.168.1.1", 49152))
+        return await proto.found, proto.odd_port
+
+    location, odd = asyncio.run(run())
+    assert location == "http://192.168.1.1:5000/rootDesc.xml" and odd == {"192.168.1.1": 49152}

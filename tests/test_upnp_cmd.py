@@ -203,3 +203,35 @@ def test_lease_is_shown_in_words() -> None:
     from wizard.commands.upnp import lease_text
 
     assert [lease_text(s) for s in (0, 45, 725, 7260, 604799)] == ["permanent", "45 s", "12m 5s", "2h 1m", "6d 23h"]
+
+
+def test_added_forwards_are_listed_as_ours_with_kept_pcp_ones(router: FakeUPnP,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from checks.portmap.lasting import ForwardsLedger, LastingForward
+
+    router.table = {(22, "TCP"): ("192.168.1.50", 22, "nas", 0)}
+    assert run_cli("add", "8080") == 0
+    ForwardsLedger.default().record(LastingForward("pcp", 9000, "udp", "192.168.1.100", 9000, lease_s=86400,
+                                                   pcp={"nonce": "00" * 12}))
+    capsys.readouterr()
+    assert run_cli("list", "--json") == 0
+    data = {(d["external_port"], d["via"]): d for d in json.loads(capsys.readouterr().out)}
+    assert data[(8080, "upnp")]["ours"] is True and data[(22, "upnp")]["ours"] is False
+    assert data[(9000, "pcp")]["ours"] is True and data[(9000, "pcp")]["family"] == 4
+    assert run_cli("list") == 0
+    out = capsys.readouterr().out
+    assert "ours" in out and "9000/udp" in out
+
+
+def test_remove_forgets_the_forward(router: FakeUPnP) -> None:
+    from checks.portmap.lasting import ForwardsLedger
+
+    assert run_cli("add", "8080") == 0
+    assert ForwardsLedger.default().find(8080, "tcp") is not None
+    assert run_cli("remove", "8080") == 0
+    assert ForwardsLedger.default().find(8080, "tcp") is None
+
+
+def test_remove_ipv6_without_a_kept_pinhole_is_an_error(router: FakeUPnP, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli("remove", "8443", "--ipv6") == 1
+    assert "keeps no IPv6 firewall opening" in capsys.readouterr().err

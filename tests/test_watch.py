@@ -265,3 +265,33 @@ def test_watch_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in err and TOKEN not in out + err
     events = [r["event"] for r in read_history(history).records]
     assert events[0] == "start" and events[-1] == "stop"
+
+
+async def test_watch_renews_kept_forwards_at_half_their_lease(tmp_path: Path) -> None:
+    """PCP / NAT-PMP forwards and IPv6 pinholes only have leases: the watch renews them (the
+    router side is a renewer stand-in here; the real PCP renewal is in tests/lab/test_portmap_lab.py)."""
+    from checks.portmap.lasting import ForwardsLedger, LastingForward
+
+    world = World(dns_serves="23.128.64.20")
+    ledger = ForwardsLedger(tmp_path / "forwards.json")
+    ledger.record(LastingForward("pcp", 8080, "tcp", "192.168.1.100", 8080, lease_s=3600, created_at=world.now))
+    renewed: list[int] = []
+
+    async def renew(fwd: LastingForward) -> tuple[int | None, str]:
+        renewed.append(fwd.external_port)
+        return 3600, "renewed for 3600 s"
+
+    w = world.watcher(History(tmp_path / "h.jsonl"))
+    from checks.portmap.lasting import watch_hooks
+
+    w.renew_forwards, w.forwards_due = watch_hooks(ledger, {"pcp": renew})
+    assert w.next_delay() == 300                 # the interval comes first (renewal due in 1800 s)
+    await w._safe_tick()
+    assert renewed == []
+    world.now += 1801
+    await w._safe_tick()
+    assert renewed == [8080] and any("8080/tcp" in e and "renewed" in e for e in world.events)
+    again = ForwardsLedger(tmp_path / "forwards.json").find(8080, "tcp")
+    assert again is not None and again.renewed_at == world.now
+    events = [r["event"] for r in read_history(tmp_path / "h.jsonl").records]
+    assert "forward" in events

@@ -7,7 +7,7 @@ Nothing here touches the network.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -146,17 +146,66 @@ def nat_panel(d: Diagnosis) -> Panel:
         word = "carrier-grade NAT for IPv4 (DS-Lite: the ISP's AFTR translates); IPv6 native"
     lines: list[RenderableType] = [Text(word, style=f"bold {style}")]
     lines.append(bulleted("\n".join(f"- {e}" for e in n.evidence)))
-    if d.upnp.found or d.upnp.natpmp_available:
+    identity = router_identity_line(d.upnp)
+    if identity:
+        lines.append(Text(identity))
+    if d.upnp.found or d.upnp.natpmp_available or d.upnp.pcp_available:
         router = []
         if d.upnp.found:
-            router.append(f"UPnP IGD: {'usable' if d.upnp.available else 'found, not usable'}"
+            router.append(f"UPnP IGD{'v' + str(d.upnp.igd_version) if d.upnp.igd_version else ''}: "
+                          f"{'usable' if d.upnp.available else 'found, not usable'}"
                           + (f", {len(d.upnp.mappings)} port mapping{'s' if len(d.upnp.mappings) != 1 else ''}"
                              if d.upnp.mappings else ""))
+        if d.upnp.pcp_available:
+            router.append("PCP: answered")
         if d.upnp.natpmp_available:
             router.append(f"NAT-PMP: WAN {d.upnp.natpmp_wan_ipv4}")
         lines.append(Text("Router: " + "; ".join(router), style="dim"))
+    why = upnp_absent_words(d.upnp)
+    if why:
+        lines.append(Text(why, style="dim"))
+    if d.upnp.carrier_pcp_detail:
+        lines.append(Text(f"Carrier PCP: {d.upnp.carrier_pcp_detail}", style="dim"))
     return Panel(Group(*lines), title=f"NAT: {n.verdict}", title_align="left", border_style=style,
                  padding=(0, 1))
+
+
+def router_identity_line(up: Any) -> str | None:
+    """"Your router: Maker Model — admin page: URL" (issue 16), or None when nothing is known."""
+    r = up.router
+    maker, model = r.manufacturer or "", r.model or ""
+    if maker and model.lower().startswith(maker.lower()):
+        maker = ""
+    name = " ".join(p for p in (maker, model) if p) or r.friendly_name
+    if not name and not r.presentation_url:
+        return None
+    text = f"Your router: {name or 'unknown model'}"
+    if r.source == "mac-vendor":
+        text += " (the maker, from its network card's address)"
+    if r.presentation_url:
+        text += f" — admin page: {r.presentation_url} (port forwarding and DDNS are set up there)"
+    return text
+
+
+UPNP_ABSENT_WORDS = {
+    "no-ssdp-answer": "UPnP not found: nothing answered UPnP discovery (UPnP is off on the router, or it has none).",
+    "no-igd": "UPnP not found: devices answered UPnP discovery, but none is an Internet Gateway Device",
+    "wan-not-connected": "UPnP: the router's IGD says its WAN connection is not up.",
+    "description-failed": "UPnP: a gateway answered, but its description could not be read.",
+}
+
+
+def upnp_absent_words(up: Any) -> str | None:
+    """Why no usable UPnP IGD, in words (``upnp.not_found``)."""
+    if up.found and up.ssdp_seen:
+        return ("UPnP: " + "; ".join(up.ssdp_seen[:2]) + " — a firewall on other computers that lets in "
+                "UPnP replies only from port 1900 drops these, so programs there may say \"UPnP not found\".")
+    words = UPNP_ABSENT_WORDS.get(up.not_found or "")
+    if words and up.not_found == "no-igd" and up.ssdp_seen:
+        words += " (" + "; ".join(up.ssdp_seen[:4]) + ")."
+    elif words and up.not_found == "no-igd":
+        words += "."
+    return words
 
 
 def bulleted(text: str) -> RenderableType:

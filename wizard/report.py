@@ -139,6 +139,15 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     out += ["## Router (UPnP / NAT-PMP)", "",
             f"UPnP IGD usable: **{'yes' if up['available'] else 'no'}**; WAN address `{up['wan_ipv4'] or 'unknown'}`"
             + (f"; NAT-PMP WAN `{up.get('natpmp_wan_ipv4')}`" if up.get("natpmp_wan_ipv4") else ""), ""]
+    router = up.get("router") or {}
+    if any(router.get(k) for k in ("manufacturer", "model", "friendly_name", "presentation_url")):
+        name = " ".join(p for p in (router.get("manufacturer"), router.get("model")) if p) or router.get("friendly_name")
+        out += [f"Your router: {name or 'unknown model'}"
+                + (f" — admin page: {router['presentation_url']}" if router.get("presentation_url") else ""), ""]
+    if up.get("pcp_available") is not None:
+        out += [f"PCP: {'answered' if up.get('pcp_available') else 'no answer'}"
+                + (f"; carrier ({up.get('carrier_pcp_server')}): {up.get('carrier_pcp_detail')}"
+                   if up.get("carrier_pcp_detail") else ""), ""]
     if up.get("error"):
         out += [f"UPnP: {up['error']}", ""]
     if up["mappings"]:

@@ -95,6 +95,12 @@ class Watcher:
     states: dict[str, HostState] = field(default_factory=dict)
     last_public: PublicAddress | None = None
     public_note: str | None = None
+    # Lasting forwards this tool keeps (PCP, NAT-PMP and IPv6 pinholes only have leases): the
+    # watch command hands in ``renew_forwards(now) -> sentences`` (checks.portmap.lasting.renew_due
+    # over its ledger) and ``forwards_due() -> the next renewal time or None``; the DDNS room
+    # itself never imports the port-mapping room.
+    renew_forwards: Callable[[float], Awaitable[list[str]]] | None = None
+    forwards_due: Callable[[], float | None] | None = None
 
     def __post_init__(self) -> None:
         import time
@@ -312,6 +318,13 @@ class Watcher:
         for s in self.active():
             if s.not_before > now:
                 delay = min(delay, s.not_before - now)
+        if self.forwards_due is not None:
+            try:
+                due = self.forwards_due()
+                if due is not None:
+                    delay = min(delay, max(0.0, due - now))
+            except Exception:
+                pass
         return max(1.0, delay)
 
     async def run(self, stop: asyncio.Event) -> int:
@@ -356,3 +369,18 @@ class Watcher:
         except Exception as exc:   # one bad round must not end the service
             log.exception("watch round failed")
             self.emit(f"this round failed ({type(exc).__name__}: {exc}); trying again next round")
+        await self._renew_forwards()
+
+    async def _renew_forwards(self) -> None:
+        """Renew the kept forwards that are due (never raises: a failure is said and retried)."""
+        if self.renew_forwards is None:
+            return
+        try:
+            notes = await asyncio.wait_for(self.renew_forwards(self.clock()), 30)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            notes = [f"renewing the kept forwards failed ({type(exc).__name__}: {exc}); trying again next round"]
+        for note in notes:
+            self.emit(note)
+            self._record("forward", note=note)

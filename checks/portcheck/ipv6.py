@@ -20,7 +20,7 @@ no prober answered, a port below 1024 without root, ...).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from dataclasses import replace
 
@@ -91,6 +91,53 @@ def _verdict(spec: PortSpec, address: str, listener: NonceListener, answer: Prob
                   fix=FIREWALL_FIX.format(proto=proto, address=address, port=spec.port))
 
 
+PINHOLE_TEST_LEASE_S = 300      # like the IPv4 test mappings: a killed run leaves nothing for long
+PINHOLE_KEEP_LEASE_S = 86400    # the longest an IGDv2 pinhole may last; renewed by `watch`
+
+
+async def default_pinholer(address: str, local: LocalInfo) -> tuple[Any, str]:
+    """Find a way to open the router's IPv6 firewall: UPnP IGDv2, else PCP (never raises)."""
+    from checks.portmap.pinhole import open_pinholer
+    from checks.probes.upnp import ssdp_discover
+
+    try:
+        location = await ssdp_discover(timeout_s=1.0, gateway=local.gateway_ipv4)
+    except Exception:
+        location = None
+    return await open_pinholer(address, router_v6=local.gateway_ipv6, interface=local.interface,
+                               igd_location=location)
+
+
+async def _shielded(coro: Any) -> Any:
+    """Run ``coro`` to its end even while this task is being cancelled (a second Ctrl-C too)."""
+    task = asyncio.ensure_future(coro)
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            continue
+        except Exception:
+            break
+    return task.result() if task.done() and not task.cancelled() and task.exception() is None else None
+
+
+def _remember_pinhole(opener: Any, handle: Any, spec: PortSpec, address: str) -> None:
+    try:
+        from checks.portmap.lasting import ForwardsLedger, LastingForward
+        from checks.portmap.pcp import mapping_record
+
+        if opener.via == "upnp":
+            fwd = LastingForward("upnp-pinhole", spec.port, spec.protocol, address, spec.port,
+                                 lease_s=handle.lease_s, pinhole_id=handle.unique_id,
+                                 control_url=opener.client.control_url)
+        else:
+            fwd = LastingForward("pcp-pinhole", spec.port, spec.protocol, address, spec.port,
+                                 lease_s=handle.lifetime, router=handle.server, pcp=mapping_record(handle))
+        ForwardsLedger.default().record(fwd)
+    except Exception:      # the ledger never stops a run
+        pass
+
+
 async def check_ipv6_ports(
     specs: Sequence[PortSpec],
     *,
@@ -100,11 +147,18 @@ async def check_ipv6_ports(
     on_progress: Callable[[str], None] | None = None,
     probe_timeout_s: float | None = None,
     pacer: ProberPacer | None = None,
+    use_upnp: bool = False,
+    keep: bool = False,
+    pinholer: Callable[[str, LocalInfo], Awaitable[tuple[Any, str]]] | None = None,
+    leftovers: list[tuple[str, str]] | None = None,
 ) -> tuple[Port6Result, ...]:
     """Test every port over IPv6 from outside; failures are results, never exceptions.
 
     ``make_client(address)`` returns an httpx.AsyncClient whose connections leave
-    from ``address`` (injected by tests)."""
+    from ``address`` (injected by tests). With ``use_upnp`` the router's IPv6 firewall is
+    opened for each port first (UPnP IGDv2 pinhole, else PCP; ``pinholer`` finds the way,
+    injected by tests) and closed again afterwards — also on errors and cancellation —
+    unless ``keep``; a pinhole that could not be closed is appended to ``leftovers``."""
     say = on_progress or (lambda _msg: None)
     if local is None:
         from checks.probes.local import gather_local
@@ -125,10 +179,38 @@ async def check_ipv6_ports(
             return make_http_client(timeout_s=probe_timeout_s or 12.0, local_address=source)
 
     listeners: list[NonceListener] = []
+    opener: Any = None
+    holes: dict[int, Any] = {}                       # spec index -> pinhole handle (open)
+    hole_state: dict[int, str] = {}
+    hole_note: dict[int, str] = {}
     try:
         say(f"opening temporary listeners on {address}")
         for spec in specs:
             listeners.append(await open_listener(spec.port, spec.protocol, host=address))
+        if use_upnp:
+            say("asking the router to open its IPv6 firewall (UPnP IGDv2 / PCP)")
+            opener, what = await (pinholer or default_pinholer)(address, local)
+            for index, (spec, listener) in enumerate(zip(specs, listeners)):
+                where = f"[{address}]:{spec.port}/{spec.protocol}"
+                if opener is None:
+                    hole_state[index] = "failed"
+                    hole_note[index] = f"--upnp: the router offers no way to open its IPv6 firewall ({what})."
+                    continue
+                if not (listener.listening or listener.state == "in-use"):
+                    continue
+                try:
+                    handle = await opener.open(spec.port, spec.protocol,
+                                               PINHOLE_KEEP_LEASE_S if keep else PINHOLE_TEST_LEASE_S)
+                except Exception as exc:
+                    hole_state[index] = "failed"
+                    hole_note[index] = f"{opener.name} could not open the router's IPv6 firewall for {where}: {exc}"
+                    continue
+                holes[index] = handle
+                hole_state[index] = "kept" if keep else "temporary"
+                hole_note[index] = (f"Opened the router's IPv6 firewall for {where} over {opener.name} "
+                                    f"({opener.describe(handle)}) "
+                                    + ("to keep (--keep; renewed by `ddns-wizard watch`)." if keep else
+                                       "for the test (closed afterwards)."))
         say("asking the outside prober to connect in over IPv6")
         async with make_client(address) as client:
             async def probe(listener: NonceListener) -> ProbeAnswer | None:
@@ -139,8 +221,36 @@ async def check_ipv6_ports(
 
             answers = await asyncio.gather(*(probe(listener) for listener in listeners))
     finally:
+        if holes and opener is not None:
+            if keep:
+                for index, handle in holes.items():
+                    _remember_pinhole(opener, handle, specs[index], address)
+            else:
+                say("closing the router's IPv6 firewall again")
+
+                async def close_all() -> None:
+                    async def close(index: int, handle: Any) -> None:
+                        try:
+                            async with asyncio.timeout(5.0):
+                                await opener.close(handle)
+                        except Exception as exc:
+                            what = f"{opener.name} pinhole for [{address}]:{specs[index].port}/{specs[index].protocol}"
+                            if leftovers is not None:
+                                leftovers.append((what, str(exc) or type(exc).__name__))
+                            hole_note[index] += f" Closing it FAILED ({exc}): close it in the router's settings."
+
+                    await asyncio.gather(*(close(i, h) for i, h in holes.items()))
+
+                await _shielded(close_all())
         for listener in listeners:
             await listener.close()
     errors = list(prober_errors) or ([] if probers else ["[endpoints] port_check_v6 is empty"])
-    return tuple(_verdict(spec, address, listener, answer, errors)
-                 for spec, listener, answer in zip(specs, listeners, answers))
+    results = []
+    for index, (spec, listener, answer) in enumerate(zip(specs, listeners, answers)):
+        r = _verdict(spec, address, listener, answer, errors)
+        state = hole_state.get(index, "none")
+        if state != "none":
+            r = replace(r, evidence=(hole_note[index], *r.evidence), pinhole=state,
+                        pinhole_via=opener.via if opener is not None and state in ("temporary", "kept") else None)
+        results.append(r)
+    return tuple(results)

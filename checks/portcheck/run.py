@@ -52,7 +52,8 @@ from checks.model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, Po
 from checks.portcheck.listener import NonceListener, open_listener
 from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
 from checks.portcheck.spec import PortSpec
-from checks.portcheck.verdict import (MappingState, PortEvidence, decide_port, router_maps, with_answer_reason)
+from checks.portcheck.verdict import (MappingState, PortEvidence, decide_port, router_maps, with_admin_page,
+                                      with_answer_reason)
 from checks.portmap.ledger import CreatedMapping, MappingLedger, remove_shielded
 from checks.portmap.mapper import (KEPT_DESCRIPTION, LONGEST_LEASE_S, MAPPING_DESCRIPTION, TEST_LEASE_S, Mapper,
                                    NatPmpMapper, UpnpMapper)
@@ -105,9 +106,11 @@ def assess_nat(facts: NetworkFacts, observed_ip: str | None, prober: str | None 
 
 
 async def open_mapper(facts: NetworkFacts) -> tuple[Mapper | None, str]:
-    """A mapper for this router: UPnP IGD first, else NAT-PMP; (None, why) when neither."""
+    """A mapper for this router: UPnP IGD first, then PCP, then NAT-PMP (issue 16: the order
+    of preference); (None, why) when none answers."""
     upnp = facts.upnp
     reasons: list[str] = []
+    gateway = facts.local.gateway_ipv4
     if upnp.found and upnp.location:
         try:
             from checks.probes.upnp import IgdClient
@@ -116,10 +119,16 @@ async def open_mapper(facts: NetworkFacts) -> tuple[Mapper | None, str]:
             return UpnpMapper(igd), f"UPnP IGD at {upnp.location}"
         except Exception as exc:
             reasons.append(f"the UPnP IGD at {upnp.location} could not be used ({exc})")
-    if upnp.natpmp_available and facts.local.gateway_ipv4:
-        return NatPmpMapper(facts.local.gateway_ipv4, facts.local.ipv4), f"NAT-PMP at {facts.local.gateway_ipv4}"
+    if upnp.pcp_available and gateway:
+        from checks.portmap.pcpmapper import PcpMapper
+
+        return PcpMapper(gateway, facts.local.ipv4), f"PCP at {gateway}"
+    if upnp.natpmp_available and gateway:
+        return NatPmpMapper(gateway, facts.local.ipv4), f"NAT-PMP at {gateway}"
     if not upnp.found:
         reasons.append("no UPnP IGD answered")
+    if not upnp.pcp_available:
+        reasons.append("PCP did not answer" + (f" ({upnp.pcp_error})" if upnp.pcp_error else ""))
     if not upnp.natpmp_available:
         reasons.append("NAT-PMP did not answer" + (f" ({upnp.natpmp_error})" if upnp.natpmp_error else ""))
     return None, "; ".join(reasons)
@@ -229,7 +238,7 @@ async def describe_kept(m: CreatedMapping) -> str:
     else:
         lease = getattr(m.mapper, "lifetimes", {}).get((m.external_port, m.protocol), lease)
     how_long = ("for good" if lease <= 0 else
-                f"for {_lease_words(lease)} (what the router granted; ask again before then to renew)"
+                f"for {_lease_words(lease)} (what the router granted; `ddns-wizard watch` renews it while it runs)"
                 if m.mapper.name != "UPnP" or m.lease_s else
                 f"for {_lease_words(lease)} (the router caps 'permanent' forwards at that; run this again "
                 "before then, or add the forward in the router's web page to keep it for good)")
@@ -252,7 +261,44 @@ async def keep_forward(mapper: Mapper, port: int, protocol: Protocol, internal_h
     if state != "created":
         raise MappingError(detail)
     (made,) = ledger.release_kept()
+    await remember_kept(made)
     return await describe_kept(made)
+
+
+def mapper_via(mapper: object) -> str | None:
+    """``upnp`` | ``pcp`` | ``natpmp`` for a mapper (``mapped_via`` in ``ports check --json``)."""
+    via = getattr(mapper, "via", None)
+    if via:
+        return str(via)
+    return {"UPnP": "upnp", "PCP": "pcp", "NAT-PMP": "natpmp"}.get(str(getattr(mapper, "name", "")))
+
+
+def _mapped_via(ev: PortEvidence, mapper: object | None) -> str | None:
+    if ev.mapping not in ("created", "existing"):
+        return None
+    # Without --upnp, an existing forward is one the router's UPnP table lists.
+    return mapper_via(mapper) if mapper is not None else "upnp"
+
+
+async def remember_kept(m: CreatedMapping) -> None:
+    """A kept mapping goes into the lasting-forwards ledger (renewed by watch, listed by upnp list).
+
+    A UPnP router may cap a "permanent" lease (miniupnpd: a week): the lease it reports is
+    recorded, so that watch renews the forward before it ends."""
+    try:
+        from checks.portmap.lasting import ForwardsLedger, forward_from_created
+
+        fwd = forward_from_created(m, mapper_via(m.mapper) or "upnp")
+        if fwd.via == "upnp" and not fwd.lease_s:
+            try:
+                current = await asyncio.wait_for(m.mapper.existing(m.external_port, m.protocol), 2.0)
+            except Exception:
+                current = None
+            if current is not None and current.lease_s:
+                fwd.lease_s = int(current.lease_s)
+        ForwardsLedger.default().record(fwd)
+    except Exception:      # the ledger never stops a run; the forward exists either way
+        pass
 
 
 async def run_port_check(
@@ -288,7 +334,7 @@ async def run_port_check(
     probers, prober_errors = parse_probers(endpoints.port_check)
     listeners: list[NonceListener] = []
     try:
-        say("reading this machine's addresses and asking the router (UPnP / NAT-PMP)")
+        say("reading this machine's addresses and asking the router (UPnP / PCP / NAT-PMP)")
         if facts is None:
             facts = await (gather or gather_facts)()
         local_ip = facts.local.ipv4
@@ -306,7 +352,7 @@ async def run_port_check(
         mapper_label: str | None = None
         mapper_problem: str | None = None
         if use_upnp:
-            say("connecting to the router's UPnP IGD / NAT-PMP")
+            say("connecting to the router's UPnP IGD / PCP / NAT-PMP")
             mapper, why = await (mapper_opener or open_mapper)(facts)
             if mapper is None:
                 mapper_problem = f"--upnp: the router offers no way to map ports ({why})"
@@ -378,7 +424,10 @@ async def run_port_check(
         if trace is not None and facts.hops is None:
             facts = replace(facts, hops=trace)
         answers = list(answer_of.values())
-        kept = {(m.internal_port, m.protocol): await describe_kept(m) for m in ledger.release_kept()}
+        released = ledger.release_kept()
+        kept = {(m.internal_port, m.protocol): await describe_kept(m) for m in released}
+        for m in released:
+            await remember_kept(m)
     finally:
         say("removing the test's mappings and listeners")
         if ledger.created:
@@ -413,6 +462,13 @@ async def run_port_check(
                                     kept=kept.get((ev.port, ev.protocol)) if ev.mapping == "created" else None),
                         ev)
                     for ev in target_ev)
+    results = tuple(with_admin_page(replace(r, mapped_via=_mapped_via(ev, mapper)), facts.upnp)
+                    for r, ev in zip(results, target_ev))
+    if mapper is not None and getattr(mapper, "restarted", False):
+        # PCP's epoch went back during the run (RFC 6887 §8.5): the router lost its mappings.
+        note = ("The router restarted during the test (its PCP epoch went back) and lost the test's mappings: "
+                "a port it did not let in may have been cut off by the restart; run the test again.")
+        results = tuple(replace(r, evidence=(*r.evidence, note)) if r.mapped_via else r for r in results)
     return PortCheckReport(results=results, nat=nat, facts=facts, mapper=mapper_label,
                            mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
                            evidence=tuple(target_ev), leftovers=tuple(ledger.leftovers),

@@ -157,13 +157,15 @@ def _mapping_sentence(ev: PortEvidence, mapper_name: str | None) -> str | None:
     return f"{mapper_name or 'Router'} mapping state: {ev.mapping}."
 
 
-RouterMaps = Literal["UPnP", "NAT-PMP"] | None
+RouterMaps = Literal["UPnP", "PCP", "NAT-PMP"] | None
 
 
 def router_maps(upnp: UpnpInfo) -> RouterMaps:
-    """How this tool can ask the router for a forward: UPnP IGD, else NAT-PMP, else not at all."""
+    """How this tool can ask the router for a forward: UPnP IGD, else PCP, else NAT-PMP, else not at all."""
     if upnp.available:
         return "UPnP"
+    if upnp.pcp_available:
+        return "PCP"
     if upnp.natpmp_available:
         return "NAT-PMP"
     return None
@@ -171,7 +173,7 @@ def router_maps(upnp: UpnpInfo) -> RouterMaps:
 
 def keep_command(port: int, protocol: str, maps: RouterMaps) -> str | None:
     """The command that makes a lasting forward on this router, or None when it offers no way."""
-    if maps == "UPnP":
+    if maps in ("UPnP", "PCP"):
         return f"ddns-wizard upnp add {port}/{protocol}"
     if maps == "NAT-PMP":
         return f"ddns-wizard ports check {port}/{protocol} --upnp --keep"
@@ -451,3 +453,12 @@ def with_answer_reason(result: PortResult, ev: PortEvidence) -> PortResult:
     return replace(result, reason=reason, retry_after_s=answer.retry_after_s)
 
 
+
+
+def with_admin_page(result: PortResult, upnp: UpnpInfo) -> PortResult:
+    """Point the fix's "router's web page" at the router's own admin page when its UPnP
+    description names one (issue 16: "Your router: X — admin page: URL")."""
+    url = upnp.router.presentation_url
+    if not url or "router's web page" not in result.fix:
+        return result
+    return replace(result, fix=result.fix.replace("router's web page", f"router's web page ({url})", 1))

@@ -38,6 +38,7 @@ class UpnpMapper:
     """Mappings through an IGD client (checks.probes.upnp.IgdClient, or a fake with the same methods)."""
 
     name = "UPnP"
+    via = "upnp"
     keep_lease_s = 0            # permanent (the router may cap it)
 
     def __init__(self, igd: Any) -> None:
@@ -84,6 +85,7 @@ class NatPmpMapper:
     grant another external port than asked."""
 
     name = "NAT-PMP"
+    via = "natpmp"
     keep_lease_s = LONGEST_LEASE_S   # NAT-PMP has no permanent lease: 0 would delete
 
     def __init__(self, gateway: str, local_address: str | None,

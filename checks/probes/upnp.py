@@ -35,6 +35,9 @@ SEARCH_TARGETS = (
     "urn:schemas-upnp-org:service:WANIPConnection:1",
     "urn:schemas-upnp-org:service:WANIPConnection:2",
     "urn:schemas-upnp-org:service:WANPPPConnection:1",
+    # Every UPnP root device answers this one: when none is an IGD, the answers say what is
+    # there instead ("UPnP not found": devices answered, none is a gateway).
+    "upnp:rootdevice",
 )
 IGD_MARKERS = ("InternetGatewayDevice", "WANIPConnection", "WANPPPConnection")
 
@@ -99,11 +102,21 @@ class _SsdpProtocol(asyncio.DatagramProtocol):
         self.found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.prefer_host = prefer_host
         self.fallback: str | None = None
+        self.others: dict[str, str] = {}      # answering address -> what it says it is (non-IGD)
+        self.odd_port: dict[str, int] = {}    # IGDs answering from a port other than 1900
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
         reply = parse_ssdp_reply(data)
+        if reply is not None and not reply.is_igd and len(self.others) < 16:
+            what = " ".join((reply.server or "a UPnP device").split())[:80]
+            self.others.setdefault(str(addr[0]), what)
         if reply is None or not reply.is_igd or self.found.done():
             return
+        self.others.pop(str(addr[0]), None)
+        if len(addr) > 1 and addr[1] != SSDP_GROUP[1]:
+            # Answered from another port than 1900: a host firewall that lets in SSDP replies only
+            # from port 1900 drops these (a common "UPnP not found" in other programs).
+            self.odd_port[str(addr[0])] = int(addr[1])
         host = urlsplit(reply.location).hostname
         if self.prefer_host is None or self.prefer_host in (host, addr[0]):
             self.found.set_result(reply.location)
@@ -120,9 +133,13 @@ class _SsdpProtocol(asyncio.DatagramProtocol):
 
 
 async def ssdp_discover(
-    *, timeout_s: float = 0.6, bind_addr: str | None = None, gateway: str | None = None
+    *, timeout_s: float = 0.6, bind_addr: str | None = None, gateway: str | None = None,
+    seen: dict[str, str] | None = None,
 ) -> str | None:
-    """LOCATION URL of the first IGD answering our M-SEARCH burst, None when none answers in time."""
+    """LOCATION URL of the first IGD answering our M-SEARCH burst, None when none answers in time.
+
+    ``seen`` (when given) receives the devices that answered but are not IGDs: address -> its
+    SERVER header."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
     try:
@@ -155,6 +172,10 @@ async def ssdp_discover(
         except TimeoutError:
             return protocol.fallback    # another device's IGD, if only that one answered
     finally:
+        if seen is not None:
+            seen.update(protocol.others)
+            for addr, port in protocol.odd_port.items():
+                seen[addr] = f"the gateway's UPnP answers from port {port}, not 1900"
         transport.close()
 
 
@@ -392,23 +413,54 @@ def wan_problem(wan: str | None) -> str | None:
 
 
 async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
-                       factory: Callable[[], Any] | None = None) -> UpnpInfo:
-    """SSDP and NAT-PMP at once; then, if an IGD answered, its WAN address, status and mappings.
+                       factory: Callable[[], Any] | None = None, pcp: bool = True,
+                       arp_path: str = "/proc/net/arp") -> UpnpInfo:
+    """SSDP, NAT-PMP and PCP at once (NAT-PMP and PCP ANNOUNCE to gateway:5351); then, if an
+    IGD answered, its WAN address, status and mappings, and the router's identity from its
+    description (else its maker from the gateway's MAC). When no usable IGD is found,
+    ``not_found`` says why as far as can be told.
 
     Never raises; always returns within about ``budget_s``.
     """
+    from dataclasses import replace
+
+    from checks.model import RouterInfo
+    from checks.portmap.pcp import pcp_announce
+    from checks.probes.router import identity_from_mac, router_identity
+
     started = time.monotonic()
     deadline = started + budget_s
     ssdp_s = min(0.6, budget_s * 0.5)
-    natpmp_task = (asyncio.ensure_future(natpmp_external_address(gateway, timeout_s=min(0.6, budget_s)))
-                   if gateway and parse_ip(gateway) is not None and ":" not in gateway else None)
+    v4_gateway = gateway if gateway and parse_ip(gateway) is not None and ":" not in gateway else None
+    natpmp_task = (asyncio.ensure_future(natpmp_external_address(v4_gateway, timeout_s=min(0.6, budget_s)))
+                   if v4_gateway else None)
+    pcp_task = (asyncio.ensure_future(pcp_announce(v4_gateway, timeout_s=min(0.6, budget_s)))
+                if v4_gateway and pcp else None)
+    seen: dict[str, str] = {}
     try:
-        location = await ssdp_discover(timeout_s=ssdp_s, gateway=gateway)
+        location = await ssdp_discover(timeout_s=ssdp_s, gateway=gateway, seen=seen)
     except Exception:
         location = None
-    info = await _igd_info(location, deadline, factory) if location else UpnpInfo(
-        available=False, found=False,
-        error=f"no UPnP IGD answered within {ssdp_s * 1000:.0f} ms (UPnP off on the router, or none)")
+    ident_task = (asyncio.ensure_future(router_identity(location, v4_gateway, timeout_s=max(0.1, deadline - time.monotonic()),
+                                                        arp_path=arp_path))
+                  if location else None)
+    if location:
+        info = await _igd_info(location, deadline, factory)
+        odd = tuple(f"{addr}: {what}" for addr, what in sorted(seen.items()) if "answers from port" in what)
+        if odd:
+            # Found here, but a host firewall allowing SSDP replies only from port 1900 would drop
+            # them: other programs on this network may say "UPnP not found".
+            info = replace(info, ssdp_seen=odd)
+    elif seen:
+        listed = "; ".join(f"{addr}: {what}" for addr, what in sorted(seen.items()))
+        info = UpnpInfo(available=False, found=False, not_found="no-igd",
+                        ssdp_seen=tuple(f"{addr}: {what}" for addr, what in sorted(seen.items())),
+                        error=f"no UPnP IGD answered: UPnP devices answered, but none is an Internet Gateway Device ({listed}): the "
+                              "router's UPnP is off, or it is not the device answering")
+    else:
+        info = UpnpInfo(available=False, found=False, not_found="no-ssdp-answer",
+                        error=f"no UPnP IGD answered: nothing answered UPnP discovery (SSDP) within {ssdp_s * 1000:.0f} ms: UPnP is off "
+                              "on the router, or the router has none")
     natpmp_available, natpmp_wan, natpmp_error = False, None, "NAT-PMP not tried (no IPv4 gateway)"
     if natpmp_task is not None:
         try:
@@ -416,10 +468,32 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
             natpmp_available, natpmp_wan, natpmp_error = reply.ok, reply.external_ipv4, reply.error
         except Exception:
             natpmp_error = "NAT-PMP: no answer in time"
-    from dataclasses import replace
-
+    pcp_available, pcp_epoch, pcp_error = False, None, ("PCP not tried (no IPv4 gateway)" if pcp else None)
+    if pcp_task is not None:
+        try:
+            answer = await asyncio.wait_for(pcp_task, max(0.05, deadline - time.monotonic()))
+            pcp_available, pcp_epoch, pcp_error = answer.ok, answer.epoch, answer.error
+        except Exception:
+            pcp_error = "PCP: no answer in time"
+    router, igd_version, problem = RouterInfo(), None, None
+    try:
+        if ident_task is not None:
+            ident, desc, problem = await asyncio.wait_for(ident_task, max(0.05, deadline - time.monotonic() + 0.3))
+            igd_version = desc.igd_version if desc is not None else None
+        else:
+            ident = identity_from_mac(v4_gateway, arp_path)
+        router = RouterInfo(ident.manufacturer, ident.model, ident.friendly_name, ident.presentation_url,
+                            ident.source)
+    except Exception:
+        pass                 # the identity is a nicety: never a failure of the probe
+    not_found = info.not_found
+    if info.found and not info.available and not_found is None:
+        not_found = ("description-failed" if info.status is None and info.wan_ipv4 is None and info.error
+                     and "description" in info.error else
+                     "wan-not-connected" if info.status not in (None, "Connected") else None)
     return replace(info, natpmp_available=natpmp_available, natpmp_wan_ipv4=natpmp_wan,
-                   natpmp_error=natpmp_error)
+                   natpmp_error=natpmp_error, pcp_available=pcp_available, pcp_epoch=pcp_epoch,
+                   pcp_error=pcp_error, router=router, igd_version=igd_version, not_found=not_found)
 
 
 async def _igd_info(location: str, deadline: float, factory: Callable[[], Any] | None) -> UpnpInfo:

@@ -44,6 +44,12 @@ class Options:
     upnp: bool | None = None                # None: the topology's default
     # miniupnpd's ext_ip=: the router claims this public WAN address whatever it really holds.
     router_ext_ip: str | None = None
+    # False: miniupnpd runs with the UPnP IGD off (enable_upnp=no) but NAT-PMP and PCP on
+    # (Debian's 2.3.1 turns both on with enable_natpmp=yes; it refuses enable_pcp_pmp).
+    upnp_igd: bool = True
+    # cgnat: the ISP's carrier-grade NAT runs a PCP server (a second miniupnpd on the ISP box,
+    # listening towards the customers): what `diagnose` asks at the hop after the router.
+    carrier_pcp: bool = False
 
     def __post_init__(self) -> None:
         if self.topology not in TOPOLOGIES:
@@ -60,6 +66,8 @@ class Options:
             parse_port_spec(entry, protos=("tcp", "udp"))
         for entry in self.block_outbound:
             parse_port_spec(entry, protos=("tcp",))
+        if self.carrier_pcp and self.topology != "cgnat":
+            raise ValueError("carrier_pcp needs the cgnat topology (a carrier-grade NAT to run it on)")
         if self.upnp and self.topology in ("public", "offline"):
             raise ValueError(f"topology {self.topology!r} has no router that could run UPnP")
 

@@ -56,10 +56,11 @@ def lab_factory(_lab_session: None) -> Iterator[LabFactory]:
 
     def make(topology: str, *, ipv6: bool = False, latency_ms: float = 0, loss_pct: float = 0.0,
              block_inbound: tuple[str, ...] | list[str] = (), block_outbound: tuple[str, ...] | list[str] = (),
-             upnp: bool | None = None, router_ext_ip: str | None = None) -> Lab:
+             upnp: bool | None = None, router_ext_ip: str | None = None, upnp_igd: bool = True,
+             carrier_pcp: bool = False) -> Lab:
         opts = Options(topology, ipv6=ipv6, latency_ms=float(latency_ms), loss_pct=float(loss_pct),
                        block_inbound=tuple(block_inbound), block_outbound=tuple(block_outbound), upnp=upnp,
-                       router_ext_ip=router_ext_ip)
+                       router_ext_ip=router_ext_ip, upnp_igd=upnp_igd, carrier_pcp=carrier_pcp)
         lab = Lab(opts)
         made.append(lab)
         return lab.up()

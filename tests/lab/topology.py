@@ -59,6 +59,8 @@ VENV_BIN = Path(sys.executable).parent
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 _MINIUPNPD_READY = "Listening for NAT-PMP/PCP traffic"
 _MINIUPNPD_READY_NO_NATPMP = "HTTP listening on port"
+LAB_ROUTER_MAKER = "Lab Networks"
+LAB_ROUTER_MODEL = "LR-1000 Home Gateway"
 
 _live_labs: set["Lab"] = set()
 _live_lock = threading.Lock()
@@ -321,6 +323,9 @@ class Lab:
             if self.opts.runs_upnp:
                 self._start_miniupnpd()
                 phase("miniupnpd")
+            if self.opts.carrier_pcp:
+                self._start_carrier_pcp()
+                phase("carrier-pcp")
             services.result()
         phase("services")
         self.write_config()
@@ -442,14 +447,21 @@ class Lab:
             f"ext_ifname={DSLITE_IF if self.topology == 'ds-lite' else 'wan0'}",
             *claim,
             "listening_ip=lan0",
-            "enable_natpmp=yes",
-            "enable_upnp=yes",
+            "enable_natpmp=yes",            # NAT-PMP and PCP both (miniupnpd 2.3.1)
+            f"enable_upnp={'yes' if self.opts.upnp_igd else 'no'}",
+            # IPv6 pinholes (IGDv2 WANIPv6FirewallControl and PCP MAP for IPv6) land in the
+            # `miniupnpd` chain of the router's inet table, which its forward chain jumps to.
+            *(["ipv6_disable=no"] if self.opts.ipv6 else []),
             "secure_mode=yes",
             "system_uptime=no",
             "notify_interval=60",
             "clean_ruleset_interval=600",
             f"uuid={uuid.uuid4()}",
             "friendly_name=ddns-wizard lab router",
+            # What `diagnose` reads as the router's identity (upnp.router).
+            f"manufacturer_name={LAB_ROUTER_MAKER}",
+            f"model_name={LAB_ROUTER_MODEL}",
+            f"presentation_url=http://{plan.HOME_GW}/",
             # Hook into the router's own ruleset (see _netconf.router_nft).
             "upnp_table_name=router",
             "upnp_nat_table_name=router",
@@ -480,6 +492,30 @@ class Lab:
                 break
             time.sleep(0.01)
         raise LabSetupError(f"miniupnpd did not come up: {log_path.read_text(errors='replace')[-800:]}")
+
+    def _start_carrier_pcp(self) -> None:
+        """A PCP server on the ISP's carrier-grade NAT (a second miniupnpd, UPnP off), towards the
+        customers. Its rules go to chains of its own table that no hook uses: the lab tests what it
+        answers, not forwarding through it."""
+        self._nft("isp", "table inet carrier {\n chain miniupnpd {\n }\n chain prerouting_miniupnpd {\n }\n"
+                         " chain postrouting_miniupnpd {\n }\n}\n")
+        conf = self.workdir / "carrier-pcp.conf"
+        conf.write_text("\n".join([
+            "ext_ifname=up0", "listening_ip=cust0", "enable_natpmp=yes", "enable_upnp=no", "secure_mode=yes",
+            "system_uptime=no", f"uuid={uuid.uuid4()}", "upnp_table_name=carrier", "upnp_nat_table_name=carrier",
+            "upnp_forward_chain=miniupnpd", "upnp_nat_chain=prerouting_miniupnpd",
+            "upnp_nat_postrouting_chain=postrouting_miniupnpd",
+            f"allow 1024-65535 {plan.CGNAT_NET} 1024-65535", "deny 0-65535 0.0.0.0/0 0-65535", ""]))
+        log_path = self.workdir / "carrier-pcp.log"
+        with open(log_path, "w") as log:
+            proc = self.popen([MINIUPNPD, "-d", "-f", str(conf), "-P", str(self.workdir / "carrier-pcp.pid")],
+                              ns="isp", stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while _MINIUPNPD_READY not in log_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise LabSetupError(f"the carrier's PCP server did not come up: "
+                                    f"{log_path.read_text(errors='replace')[-800:]}")
+            time.sleep(0.01)
 
     @property
     def miniupnpd_log(self) -> str:

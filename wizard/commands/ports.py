@@ -33,6 +33,9 @@ VERDICT_WORDS = {
 # An open port reached through the test's own mapping, removed again: open for the test only.
 OPEN_FOR_THE_TEST = "OPEN for the test — reached through the test's own mapping, which is removed again"
 OPEN_KEPT = "OPEN — reachable from the internet, through the forward kept with --keep"
+OPEN_FOR_THE_TEST_V6 = ("OPEN for the test — through the test's own opening of the router's IPv6 firewall, which is "
+                        "closed again")
+OPEN_KEPT_V6 = "OPEN — reachable over IPv6, through the firewall opening kept with --keep"
 VERDICT_STYLE = {"open": "green", "not-forwarded": "yellow", "isp-blocked": "red",
                  "blocked-or-not-forwarded": "yellow",
                  "upstream-nat": "red", "unknown": "magenta", "blocked": "red"}
@@ -60,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "the evidence and the fix.")
     check.add_argument("ports", nargs="+", metavar="PORT[/tcp|/udp]", help="ports to test (default protocol tcp)")
     check.add_argument("--upnp", action="store_true",
-                       help="map the ports on the router (UPnP IGD, else NAT-PMP) for the test; removed afterwards")
+                       help="map the ports on the router (UPnP IGD, else PCP, else NAT-PMP) for the test; removed "
+                            "afterwards (with --ipv6: open the router's IPv6 firewall, IGDv2 pinhole or PCP)")
     check.add_argument("--keep", action="store_true",
                        help="with --upnp: keep the ports' mappings as lasting forwards (permanent lease, or the "
                             "longest the router accepts); remove one later with `ddns-wizard upnp remove PORT`")
@@ -122,7 +126,8 @@ def check_json(results: Sequence["PortResult"]) -> list[dict[str, Any]]:
     """The ``ports check --json`` list (DESIGN.md: port, protocol, verdict, evidence; plus fix)."""
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "evidence": list(r.evidence),
              "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped,
-             "mapping": r.mapping, "reason": r.reason, "retry_after_s": r.retry_after_s}
+             "mapping": r.mapping, "mapped_via": r.mapped_via, "reason": r.reason,
+             "retry_after_s": r.retry_after_s}
             for r in results]
 
 
@@ -139,9 +144,7 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
         raise UsageError("--keep keeps the mappings --upnp makes: use both (`ports check PORT --upnp --keep`), "
                          "or `ddns-wizard upnp add PORT` for a forward without a test")
     if getattr(args, "ipv6", False):
-        if args.upnp:
-            raise UsageError("--upnp maps IPv4 ports; IPv6 needs no mapping, only a firewall opening "
-                             "(test without --upnp)")
+        # --upnp over IPv6: no mapping, a pinhole in the router's IPv6 firewall (IGDv2 or PCP).
         return _run_check_v6(args, config, specs)
     if not config.endpoints.port_check:
         raise UsageError("[endpoints] port_check is empty: the inbound test needs an outside prober "
@@ -206,7 +209,8 @@ V6_VERDICT_STYLE = {"open": "green", "firewalled": "yellow", "no-ipv6": "red", "
 def check_v6_json(results: Sequence[Any]) -> list[dict[str, Any]]:
     """``ports check --ipv6 --json``: port, protocol, verdict, address, evidence, fix."""
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "address": r.address,
-             "evidence": list(r.evidence), "fix": r.fix, "reason": r.reason, "retry_after_s": r.retry_after_s}
+             "evidence": list(r.evidence), "fix": r.fix, "reason": r.reason, "retry_after_s": r.retry_after_s,
+             "pinhole": r.pinhole, "pinhole_via": r.pinhole_via}
             for r in results]
 
 
@@ -219,12 +223,23 @@ def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
     if not config.endpoints.port_check_v6:
         raise UsageError("[endpoints] port_check_v6 is empty: the IPv6 test needs an outside prober reachable "
                          "over IPv6 (an echoip URL with {port}, or ddnsw+https://HOST)")
+    leftovers: list[tuple[str, str]] = []
     with _Progress(_progress_enabled(args)) as say:
         results = asyncio.run(check_ipv6_ports(specs, probers_v6=config.endpoints.port_check_v6,
-                                               on_progress=say))
+                                               on_progress=say, use_upnp=bool(args.upnp),
+                                               keep=bool(getattr(args, "keep", False)), leftovers=leftovers))
+    if leftovers:
+        from rich.console import Console
+
+        err = Console(stderr=True)
+        err.print("[bold red]WARNING: the test could not close these openings of the router's IPv6 firewall:[/]")
+        for what, error in leftovers:
+            err.print(f"[bold red]  • {what}[/] — {error}")
+        err.print("[red]They were asked for with a short lease (5 minutes); close them in the router's IPv6 "
+                  "firewall settings if they stay.[/]")
     if args.json:
         print(json.dumps(check_v6_json(results), indent=2))
-        return 0
+        return 1 if leftovers else 0
     from rich.console import Console
 
     out = Console()
@@ -233,7 +248,7 @@ def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
         out.print(f"This machine over IPv6: {address}")
     for result in results:
         _print_verdict(out, result, V6_VERDICT_WORDS, V6_VERDICT_STYLE)
-    return 0
+    return 1 if leftovers else 0
 
 
 def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[str, str]) -> None:
@@ -241,12 +256,13 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
     from rich.markup import escape
 
     style = styles.get(result.verdict, "white")
-    mapping = getattr(result, "mapping", "none")
+    mapping = getattr(result, "mapping", None) or getattr(result, "pinhole", "none")
     word = words[result.verdict]
+    pinhole = hasattr(result, "pinhole")
     if result.verdict == "open" and mapping == "temporary":
-        word = OPEN_FOR_THE_TEST
+        word = OPEN_FOR_THE_TEST_V6 if pinhole else OPEN_FOR_THE_TEST
     elif result.verdict == "open" and mapping == "kept":
-        word = OPEN_KEPT
+        word = OPEN_KEPT_V6 if pinhole else OPEN_KEPT
     out.print()
     out.print(f"[bold]{result.port}/{result.protocol}[/]: [bold {style}]{word}[/]")
     why = reason_words(getattr(result, "reason", None), getattr(result, "retry_after_s", None))

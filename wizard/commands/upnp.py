@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         description="Remove a UPnP port mapping (or, on a router with NAT-PMP only, this "
                                     "machine's NAT-PMP mapping of that port).")
     rm.add_argument("external", metavar="EXTERNAL_PORT[/tcp|/udp]")
+    rm.add_argument("--ipv6", action="store_true",
+                    help="remove a kept opening of the router's IPv6 firewall (`ports check PORT --ipv6 --upnp --keep`)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,9 +100,17 @@ async def _main(args: argparse.Namespace, say: Any = None) -> int:
         spec = parse_port_spec(args.external)
     if args.upnp_command == "add" and args.lease < 0:
         raise UsageError("--lease must be 0 (permanent) or a number of seconds")
+    if args.upnp_command == "remove":
+        done_kept = await _remove_kept(spec, ipv6=bool(getattr(args, "ipv6", False)), say=say)
+        if done_kept is not None:
+            return done_kept
     try:
         igd = await _connect()
-    except UpnpError:
+    except UpnpError as exc:
+        if args.upnp_command == "list":
+            return await _list_kept_only(args, say, str(exc))
+        if args.upnp_command == "add":
+            return await _add_without_igd(spec, args, say, str(exc))
         if args.upnp_command != "remove":
             raise
         # A forward kept over NAT-PMP (`ports check --upnp --keep`): NAT-PMP removes it, asked
@@ -125,9 +135,93 @@ async def _main(args: argparse.Namespace, say: Any = None) -> int:
     except UpnpError as exc:
         raise UpnpError(_explain(exc, action=f"removing {spec}"), code=exc.code) from None
     done("")
+    _ledger().forget(spec.port, spec.protocol)
     if not deleted:
         raise UpnpError(f"the router has no mapping for {spec} (see `ddns-wizard upnp list`)", code=714)
     print(f"Removed the mapping for {spec}.")
+    return 0
+
+
+def _ledger() -> Any:
+    from checks.portmap.lasting import ForwardsLedger
+
+    return ForwardsLedger.default()
+
+
+async def _remove_kept(spec: Any, *, ipv6: bool, say: Any) -> int | None:
+    """Remove a kept PCP / NAT-PMP forward or IPv6 pinhole this tool's ledger knows; None when the
+    ledger has none for ``spec`` (then the IGD is asked as before)."""
+    from checks.errors import UpnpError
+
+    ledger = _ledger()
+    fwd = ledger.find(spec.port, spec.protocol, family=6 if ipv6 else 4)
+    if fwd is None:
+        if ipv6:
+            raise UpnpError(f"this tool keeps no IPv6 firewall opening for {spec} (see `ddns-wizard upnp list`); "
+                            "openings made in the router's settings are removed there")
+        return None
+    if fwd.via == "upnp":
+        return None
+    from checks.portmap.lasting import remove_kept
+
+    ok, what = await remove_kept(fwd)
+    if say is not None:
+        say("")
+    if not ok:
+        raise UpnpError(f"removing {spec} ({fwd.via}): {what}")
+    ledger.forget(spec.port, spec.protocol, family=6 if ipv6 else 4)
+    print(f"Removed {what}.")
+    return 0
+
+
+async def _list_kept_only(args: argparse.Namespace, say: Any, why: str) -> int:
+    """No IGD: still list the forwards this tool keeps (PCP, NAT-PMP, pinholes); fail as before
+    when there are none."""
+    from checks.errors import UpnpError
+
+    kept = _ledger().load()
+    if not kept:
+        raise UpnpError(why)
+    if say is not None:
+        say("")
+    if args.json:
+        print(json.dumps([_kept_json(f) for f in kept], indent=2))
+        return 0
+    print(f"No UPnP IGD to list ({why.split('. ')[0]}). Forwards this tool keeps:")
+    for f in kept:
+        print(f"  {f.label()}  lease {lease_text(f.lease_s)}")
+    return 0
+
+
+def _kept_json(f: Any) -> dict[str, Any]:
+    internal = f"[{f.internal_host}]:{f.internal_port}" if ":" in f.internal_host else f"{f.internal_host}:{f.internal_port}"
+    return {"external_port": f.external_port, "protocol": f.protocol.upper(), "internal": internal,
+            "internal_host": f.internal_host, "internal_port": f.internal_port, "description": "ddns-wizard",
+            "lease_s": f.lease_s, "enabled": True, "remote_host": "", "risky": False, "risky_service": None,
+            "stale": False, "note": f.note, "ours": True, "via": f.via,
+            "family": 6 if f.via.endswith("pinhole") else 4}
+
+
+async def _add_without_igd(spec: Any, args: argparse.Namespace, say: Any, why: str) -> int:
+    """No IGD: a lasting forward to this machine over PCP or NAT-PMP (they map only the asking host)."""
+    from checks.errors import MappingError, UpnpError
+    from checks.portcheck.run import gather_facts, keep_forward, open_mapper
+
+    facts = await gather_facts()
+    mapper, what = await open_mapper(facts)
+    if mapper is None:
+        raise UpnpError(why)
+    host, port = _parse_to(args.to, mapper.lan_address or facts.local.ipv4, spec.port)
+    if host != (mapper.lan_address or facts.local.ipv4) or port != spec.port:
+        raise UpnpError(f"{why.split('. ')[0]}. The router answers {mapper.name}, which forwards ports only to the "
+                        "computer that asks, on the same port: run this on that computer, without --to")
+    try:
+        sentence = await keep_forward(mapper, spec.port, spec.protocol, host)
+    except MappingError as exc:
+        raise UpnpError(f"adding {spec} over {mapper.name}: {exc}") from None
+    if say is not None:
+        say("")
+    print(sentence)
     return 0
 
 
@@ -180,6 +274,14 @@ async def _add(igd: Any, spec: Any, args: argparse.Namespace, done: Any) -> int:
     except UpnpError:
         pass
     done("")
+    try:
+        from checks.portmap.lasting import LastingForward
+
+        _ledger().record(LastingForward("upnp", spec.port, spec.protocol, host, port,
+                                        lease_s=made.lease_s if made is not None else args.lease,
+                                        router=getattr(igd, "location", None)))
+    except Exception:
+        pass        # the ledger never stops the command: the mapping exists either way
     print(f"Mapped {spec} → {host}:{port} ({args.description}).")
     if made is not None and args.lease and made.lease_s == 0:
         print("The router accepts only permanent mappings (UPnP 725): it was made permanent; remove it with "
@@ -231,8 +333,19 @@ async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
         raise UpnpError(_explain(exc, action="reading the mapping table"), code=exc.code) from None
     items = await inspect_mappings(mappings)
     done("")
+    ledger = _ledger()
+    ours = {(s.mapping.external_port, s.mapping.protocol.lower()) for s in items
+            if ledger.is_ours(s.mapping.external_port, s.mapping.protocol, s.mapping.internal_host)}
+    in_table = {(s.mapping.external_port, s.mapping.protocol.lower()) for s in items}
+    # Forwards kept over PCP / NAT-PMP / as pinholes: no UPnP table lists them.
+    extra = [f for f in ledger.load() if f.via != "upnp" and
+             (f.via.endswith("pinhole") or (f.external_port, f.protocol) not in in_table)]
     if args.json:
-        print(json.dumps(list_json(items), indent=2))
+        listed = list_json(items)
+        for entry in listed:
+            key = (entry["external_port"], str(entry["protocol"]).lower())
+            entry.update({"ours": key in ours, "family": 4, "via": "upnp"})
+        print(json.dumps(listed + [_kept_json(f) for f in extra], indent=2))
         return 0
     from rich.console import Console
     from rich.markup import escape
@@ -243,6 +356,8 @@ async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
     out = Console()
     if not items:
         out.print("The router has no UPnP port mappings.")
+        for f in extra:
+            out.print(f"Kept by this tool: {escape(f.label())}  lease {lease_text(f.lease_s)}")
         return 0
     table = Table(title=f"UPnP mappings on {igd.location}", title_justify="left")
     for col, just in (("external", "right"), ("→ internal", "left"), ("description", "left"),
@@ -257,9 +372,15 @@ async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
             marks.append("[yellow]stale: host does not answer[/]")
         if not m.enabled:
             marks.append("[dim]disabled[/]")
+        if (m.external_port, m.protocol.lower()) in ours:
+            marks.append("[green]ours[/]")
         table.add_row(f"{m.external_port}/{m.protocol.lower()}", escape(m.internal), escape(m.description),
                       lease_text(m.lease_s), " ".join(marks))
     out.print(table)
+    if extra:
+        out.print("Also kept by this tool (PCP / NAT-PMP / IPv6 pinholes, which the UPnP table does not list):")
+        for f in extra:
+            out.print(f"  {escape(f.label())}  lease {lease_text(f.lease_s)}")
     if any(s.risky_service for s in items):
         out.print(f"[red]Risky:[/] {escape(RISKY_ADVICE)}")
     if any(s.stale for s in items):

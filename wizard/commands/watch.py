@@ -66,8 +66,12 @@ async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
     async with make_provider_client() as client:
+        from checks.portmap.lasting import ForwardsLedger, watch_hooks
+
+        renew_forwards, forwards_due = watch_hooks(ForwardsLedger.default())
         watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
-                          allow_private=args.allow_private)
+                          allow_private=args.allow_private, renew_forwards=renew_forwards,
+                          forwards_due=forwards_due)
         code = await watcher.run(stop)
     emit("stopped")
     return code

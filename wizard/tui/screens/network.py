@@ -190,11 +190,15 @@ diagnosis again. **Esc** cancels a running diagnosis.
         for s in d.external.sources:
             sources.add_row(f"{s.method}/v{s.family}", s.endpoint, s.value or f"error: {s.error}", ms_text(s.ms))
         up = d.upnp
-        facts = [
+        from wizard.render import router_identity_line, upnp_absent_words
+
+        facts = [line for line in (router_identity_line(up), upnp_absent_words(up)) if line] + [
             f"UPnP IGD: {'usable' if up.available else ('found, not usable' if up.found else 'not found')}"
             + (f" ({up.error})" if up.error else ""),
             f"NAT-PMP: {'answered' if up.natpmp_available else 'no answer'}"
             + (f", WAN {up.natpmp_wan_ipv4}" if up.natpmp_wan_ipv4 else ""),
+            f"PCP: {'answered' if up.pcp_available else 'no answer'}"
+            + (f"; carrier: {up.carrier_pcp_detail}" if up.carrier_pcp_detail else ""),
             f"Router port mappings: {len(up.mappings)}",
         ]
         facts += [f"  {m.external_port}/{m.protocol} → {m.internal}  {m.description}" for m in up.mappings]
