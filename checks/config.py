@@ -112,6 +112,9 @@ class Config:
         out: list[str] = []
         for host in self.hosts:
             out.extend(host.secret_values())
+        from .ddns.notify import notify_secret_values   # [notify] URLs carry tokens
+
+        out.extend(notify_secret_values(self.settings))
         return out
 
     def with_hosts(self, hosts: tuple[HostConfig, ...]) -> "Config":

@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from checks.addresses import AddressClass, classify, describe_class
 from checks.config import Config, HostConfig
+from checks.ddns.ipv6device import choose as choose_device
 from checks.ddns.history import last_of
 from checks.errors import ConfigError
 from checks.model import ExternalSource, LocalInfo, UpdateResult
@@ -73,8 +74,11 @@ def check_config(config: Config) -> None:
         raise ConfigError(no_hosts_message(config), path=str(config.path) if config.path else None)
     problems: list[str] = []
     seen: set[str] = set()
+    from checks.ddns.ipv6device import check_host as check_device
+
     for host in config.hosts:
         problems.extend(validate_host(host))
+        problems.extend(check_device(host))
         if host.hostname in seen:
             problems.append(f"{host.hostname} is configured twice")
         seen.add(host.hostname)
@@ -393,6 +397,11 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
     v4 = public.ipv4 if want4 else None
     v6 = public.ipv6 if want6 else None
     notes: list[str] = []
+    device = choose_device(host, public.ipv6) if want6 else None
+    if device is not None:      # another LAN device's address: this prefix + its interface identifier
+        v6 = device.address
+        if public.ipv6 is not None:
+            notes.append(device.why)
     if want4 and v4 is None and public.problem_v4:
         notes.append(public.problem_v4)
     if want6 and v6 is None and public.problem_v6:
@@ -400,6 +409,8 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
     if v4 is None and v6 is None:
         return Decision(None, None, previous, result(
             "error", "no-address", " ".join(notes) or "the public address could not be determined; nothing sent."))
+    if v4 is None and v6 is None and device is not None and device.address is None and public.ipv6:
+        notes.append(device.why)
     for address in (v4, v6):
         if address and not allow_private:
             problem = publishable_problem(address)

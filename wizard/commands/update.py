@@ -58,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         raise UsageError(f"{problem}; give --history the path of a regular file")
     records = read_history(history_path).records
+    from checks.ddns.notify import Notifier
+
+    notifier = Notifier.for_config(config, history_path, emit=_warn)
+    notifying = notifier.settings.enabled and not args.dry_run
+    if notifying:
+        asyncio.run(notifier.ping("start", "update started"))
     run_result = asyncio.run(run_update_detailed(
         config, force=args.force, dry_run=args.dry_run, allow_private=args.allow_private, on_progress=progress,
         history=records))
@@ -65,11 +71,25 @@ def run(args: argparse.Namespace) -> int:
         progress.done()
     results = run_result.results
     _record_sent(history_path, results, redactor)
+    if notifying:
+        asyncio.run(_notify(notifier, results))
     if args.json:
         print(json.dumps(results_json(results, redactor), indent=2))
     else:
         _print_human(run_result, redactor)
     return 1 if any(r.result == "error" for r in results) else 0
+
+
+def _warn(text: str) -> None:
+    print(f"ddns-wizard: warning: {text}", file=sys.stderr)
+
+
+async def _notify(notifier, results) -> None:  # type: ignore[no-untyped-def]
+    """changed / failed / recovered notifications, then the ping: fail when a host failed."""
+    await notifier.results(results)
+    failed = [r.hostname for r in results if r.result == "error"]
+    await notifier.ping("fail" if failed else "success",
+                        ("failed: " + ", ".join(failed)) if failed else "every hostname is up to date")
 
 
 def _record_sent(path, results, redactor) -> None:  # type: ignore[no-untyped-def]
