@@ -345,8 +345,7 @@ async def apprise_send(url: str, event: Event) -> tuple[bool, str]:
             return True, ""
         why = ""
         try:
-            messages = [getattr(e, "message", "") for e in result.logs()
-                        if getattr(e, "level", logging.ERROR) >= logging.WARNING]
+            messages = [getattr(e, "message", "") for e in result.logs() if _level(e) >= logging.WARNING]
             why = next((m for m in reversed(messages) if m), "")
         except Exception:        # apprise's log API is a nicety, never a reason to fail
             why = ""
@@ -358,6 +357,14 @@ async def apprise_send(url: str, event: Event) -> tuple[bool, str]:
         return False, f"no answer within {SEND_TIMEOUT_S + 5:.0f} s"
     except Exception as exc:     # a plugin bug must not end the watch
         return False, f"{type(exc).__name__}: {exc}"
+
+
+def _level(entry: Any) -> int:
+    level = getattr(entry, "level", logging.ERROR)
+    if isinstance(level, str):
+        return logging.getLevelName(level.upper()) if isinstance(logging.getLevelName(level.upper()), int) \
+            else logging.ERROR
+    return int(level) if isinstance(level, int) else logging.ERROR
 
 
 _QUIETED = False
