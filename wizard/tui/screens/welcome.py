@@ -50,6 +50,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
         Binding("1", "choose(0)", "Set up", show=False),
         Binding("2", "choose(1)", "Troubleshoot", show=False),
         Binding("3", "choose(2)", "Report", show=False),
+        Binding("h", "hosts", "Hostnames"),
     ]
 
     def compose_body(self) -> Iterable[Widget]:
@@ -60,7 +61,8 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
             more = f" and {len(hosts) - 3} more" if len(hosts) > 3 else ""
             yield Static(
                 f"[b]Already configured:[/b] {esc(names)}{more}. Troubleshoot (2) checks "
-                f"{'it' if len(hosts) == 1 else 'the first'} at the DNS servers.",
+                f"{'it' if len(hosts) == 1 else 'the first'} at the DNS servers; "
+                "[b]h[/b] lists, edits, removes or adds hostnames.",
                 id="configured",
             )
         yield Static("[b]What do you want to do?[/b]", classes="section")
@@ -83,3 +85,34 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
     def action_next(self) -> None:
         index = self.query_one("#choices", OptionList).highlighted or 0
         self.wizard.start(CHOICES[index][0])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hosts" and not self.state.config.hosts:
+            return False    # nothing configured yet: the setup path adds the first
+        return True
+
+    def action_hosts(self) -> None:
+        from .hosts import HostsScreen
+
+        self.app.push_screen(HostsScreen(), self._hosts_done)
+
+    def _hosts_done(self, choice: "tuple[str, str | None] | None") -> None:
+        if choice is None:
+            self.refresh_configured()
+            return
+        what, name = choice
+        state = self.state
+        state.editing = None
+        if what == "edit" and name:
+            host = next((h for h in state.config.hosts if h.hostname == name), None)
+            if host is not None:
+                state.editing = name
+                state.host = host
+                state.provider = next((p for p in self.engine.list_providers() if p.name == host.provider), None)
+        else:
+            state.host = None
+        self.wizard.start("setup")
+
+    def refresh_configured(self) -> None:
+        """After removing hosts: say what is left (the step is recomposed cheaply)."""
+        self.refresh(recompose=True)
