@@ -119,7 +119,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             with Vertical(id="notify-box", classes="box"):
                 yield Static("[b]3. Notifications[/b] (optional)", classes="section")
                 with Horizontal(classes="path-row"):
-                    yield Input(placeholder="paste an apprise URL: ntfy://topic, discord://…, json://host/path",
+                    yield Input(placeholder="apprise URL, e.g. ntfy://topic or json://host/path",
                                 password=True, id="notify-url", compact=True)
                     yield Button("Send test (t)", id="notify-test", compact=True)
                 yield Static(self._notify_note(), id="notify-result")
