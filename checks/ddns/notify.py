@@ -215,8 +215,8 @@ class Event:
             return f"{self.hostname} ({self.provider}) was updated: {self.old or 'nothing'} → {self.new}."
         if self.kind == "failed":
             word = f" ({self.code})" if self.code else ""
-            tail = (" The host is stopped: ddns-wizard leaves it alone until the configuration changes."
-                    if self.stopped else " It is retried; you hear again when it works.")
+            tail = (" The provider refuses this until it is fixed: the watch stops trying this hostname until "
+                    "the configuration changes." if self.stopped else " It is retried; you hear again when it works.")
             return f"{self.hostname} ({self.provider}): the provider said{word}: {self.message or 'no reason given'}.{tail}"
         if self.kind == "recovered":
             return f"{self.hostname} ({self.provider}) works again" + (f": {self.message}" if self.message else ".")

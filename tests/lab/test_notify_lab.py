@@ -91,7 +91,7 @@ def test_update_notifies_a_change_once_nothing_when_unchanged_and_a_wrong_passwo
     notes = hooks(lab, token)
     assert len(notes) == 2, notes
     failed = notes[1]
-    assert failed["type"] == "failure" and "badauth" in failed["message"] and "stopped" in failed["message"]
+    assert failed["type"] == "failure" and "badauth" in failed["message"] and "stops trying" in failed["message"]
     assert pings(lab, uuid)[-2:] == ["/start", "/fail"]
     status = json.loads(lab.tool("status", "--json", timeout=30).stdout)
     assert status["hosts"][0]["last_result"] == "error" and "badauth" in (status["hosts"][0]["last_error"] or "")

@@ -156,3 +156,26 @@ async def test_editing_a_host_prefills_it_and_saves_it_in_its_place(tmp_path: Pa
         await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
         config = app.state.config_to_save()
     assert [h.hostname for h in config.hosts] == ["three.duckdns.org", "two.duckdns.org"]
+
+
+async def test_adding_another_host_starts_empty_and_keeps_the_others(tmp_path: Path) -> None:
+    app, path, _ = _app_with_hosts(tmp_path)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await drive.on_screen(pilot, "WelcomeScreen")
+        await pilot.press("h")
+        await drive.on_screen(pilot, "HostsScreen")
+        await pilot.press("a")
+        await drive.on_screen(pilot, "NetworkScreen")
+        await drive.wait_for(pilot, lambda: drive.idle(pilot), timeout_s=20)
+        await pilot.press("n")
+        await drive.on_screen(pilot, "PortsScreen")
+        await pilot.press("n")
+        await drive.on_screen(pilot, "ProviderScreen")
+        await pilot.press("n")
+        await drive.on_screen(pilot, "CredentialsScreen")
+        assert app.screen.query_one("#field-hostname", Input).value == ""      # not a copy of one.duckdns.org
+        await pilot.press(*"three.duckdns.org", "tab", *drive.GOOD_TOKEN)
+        await pilot.press("ctrl+r")
+        await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
+        config = app.state.config_to_save()
+    assert [h.hostname for h in config.hosts] == ["one.duckdns.org", "two.duckdns.org", "three.duckdns.org"]

@@ -53,6 +53,7 @@ class WizardState:
     drafts: dict[str, dict[str, str]] = field(default_factory=dict)
     notify_urls: list[str] = field(default_factory=list)   # added on the Done step (secrets: apprise URLs)
     editing: str | None = None                # the configured hostname being edited (replaced on save)
+    adding: bool = False                      # "add another": start from empty fields, not a configured host
 
     @property
     def hosting_blocked(self) -> bool:

@@ -77,14 +77,19 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.wizard.start(event.option.id)  # type: ignore[arg-type]
+        self._start(event.option.id)  # type: ignore[arg-type]
+
+    def _start(self, mode: Mode) -> None:
+        """One of the three paths, not an edit or an addition from the hostnames list."""
+        self.state.adding, self.state.editing = False, None
+        self.wizard.start(mode)
 
     def action_choose(self, index: int) -> None:
-        self.wizard.start(CHOICES[index][0])
+        self._start(CHOICES[index][0])
 
     def action_next(self) -> None:
         index = self.query_one("#choices", OptionList).highlighted or 0
-        self.wizard.start(CHOICES[index][0])
+        self._start(CHOICES[index][0])
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "hosts" and not self.state.config.hosts:
@@ -103,6 +108,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
         what, name = choice
         state = self.state
         state.editing = None
+        state.adding = what == "add"
         if what == "edit" and name:
             host = next((h for h in state.config.hosts if h.hostname == name), None)
             if host is not None:
