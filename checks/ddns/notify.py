@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
+from ..config import notify_secret_values  # noqa: F401  (re-exported: the [notify] secrets live with the config)
 from ..errors import ConfigError
 
 EVENTS = ("changed", "failed", "recovered", "stopped")
@@ -63,51 +64,6 @@ class NotifySettings:
 
 def _raw_table(settings: Mapping[str, Any]) -> Any:
     return settings.get("notify", {})
-
-
-def notify_secret_values(settings: Mapping[str, Any]) -> list[str]:
-    """Every secret a ``[notify]`` table holds (whole URLs and their secret-looking parts),
-    for redaction.  Never raises: a malformed table still has its strings masked."""
-    table = _raw_table(settings)
-    if not isinstance(table, dict):
-        return []
-    values: list[str] = []
-    urls = table.get("urls", [])
-    if isinstance(urls, str):
-        urls = [urls]
-    if isinstance(urls, list):
-        values += [u for u in urls if isinstance(u, str)]
-    ping = table.get("ping")
-    if isinstance(ping, str):
-        values.append(ping)
-    out: list[str] = []
-    for url in values:
-        url = url.strip()
-        if not url:
-            continue
-        out.append(url)
-        out.extend(_url_parts(url))
-    return out
-
-
-def _url_parts(url: str) -> list[str]:
-    """The pieces of a notification URL that may be a token on their own: userinfo, host
-    (Telegram's bot token, Discord's webhook id sit there), path segments, query values."""
-    parts: list[str] = []
-    try:
-        split = urllib.parse.urlsplit(url)
-    except ValueError:
-        return parts
-    netloc = split.netloc
-    if "@" in netloc:
-        userinfo, _, netloc = netloc.rpartition("@")
-        parts += [p for p in userinfo.split(":") if p]
-    host = netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
-    if host and "." not in host:          # a token in the host position, not a DNS name
-        parts.append(host)
-    parts += [seg for seg in split.path.split("/") if len(seg) >= 6]
-    parts += [v for _, v in urllib.parse.parse_qsl(split.query) if len(v) >= 6]
-    return [urllib.parse.unquote(p) for p in parts] + parts
 
 
 def shown_url(url: str) -> str:
