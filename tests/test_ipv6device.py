@@ -6,7 +6,7 @@ import pytest
 
 from checks.config import HostConfig
 from checks.ddns.ipv6device import choose, eui64_interface_id, suffix_interface_id, target_ipv6
-from checks.updater import PublicAddress, check_config, decide
+from checks.ddns.updater import PublicAddress, check_config, decide
 from checks.config import Config
 from checks.errors import ConfigError
 

@@ -195,8 +195,8 @@ def test_update_without_notify_never_imports_apprise(tmp_path: Path) -> None:
         cfg.chmod(0o600)
         code = textwrap.dedent(f"""
             import sys, asyncio
-            import checks.updater as u
-            from checks.updater import PublicAddress
+            import checks.ddns.updater as u
+            from checks.ddns.updater import PublicAddress
             real = u.run_update_detailed
             async def fake(config, **kw):
                 async def lookup(h, r):

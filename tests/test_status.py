@@ -13,8 +13,8 @@ import pytest
 
 from checks.config import Config, HostConfig
 from checks.ddns.status import gather_status, host_status, watch_state_path, write_watch_state
-from checks.history import History
-from checks.watch import fingerprint
+from checks.ddns.history import History
+from checks.ddns.watch import fingerprint
 from wizard.cli import main
 
 HOST = HostConfig("a.duckdns.org", "duckdns", token="a1b2c3d4-1234-5678-9abc-def012345678")

@@ -28,7 +28,7 @@ class HostSummary:
 
 
 def summarize(host: HostConfig) -> HostSummary:
-    from ..providers.base import wants_ipv4, wants_ipv6
+    from .providers.base import wants_ipv4, wants_ipv6
 
     fams = [f for f, on in (("IPv4", wants_ipv4(host)), ("IPv6", wants_ipv6(host))) if on]
     device = None

@@ -227,8 +227,8 @@ def _state_fields(data: dict[str, Any] | None) -> tuple[Any, ...]:
 
 def gather_status(config: Any, history_path: Path, *, run: Runner = _run, systemd: bool | None = None,
                   now: float | None = None) -> Status:
-    from ..history import read_history
-    from ..watch import fingerprint
+    from .history import read_history
+    from .watch import fingerprint
 
     read = read_history(history_path)
     watch = watch_status(history_path, run=run, systemd=systemd, now=now)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from checks.config import load_config, resolve_path
         from checks.ddns.notify import notify_settings
-        from checks.updater import check_config
+        from checks.ddns.updater import check_config
 
         if args.interval < 10:
             raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")

@@ -23,7 +23,7 @@ def history_path_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from pathlib import Path
 
     from checks.ddns.service import SYSTEM_UNIT_DIR, UNIT_NAME, installed_history_path
-    from checks.history import default_history_path
+    from checks.ddns.history import default_history_path
 
     if args.history:
         return Path(args.history).expanduser()
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from checks.config import load_config
     from checks.ddns.status import gather_status
     from checks.errors import UsageError
-    from checks.history import check_history_path
+    from checks.ddns.history import check_history_path
     from checks.redact import Redactor
 
     config = load_config(args.config)
