@@ -96,3 +96,21 @@ def test_status_json_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["--config", str(cfg), "status", "--history", str(hist)]) == 0
     text = capsys.readouterr().out
     assert "a.duckdns.org (duckdns): updated" in text and "watch: not running" in text
+
+
+def test_a_refusal_for_good_stops_update_until_the_configuration_changes(tmp_path: Path) -> None:
+    from wizard.commands.update import _still_stopped
+
+    h = History(tmp_path / "h.jsonl")
+    h.append("update", hostname=HOST.hostname, provider="duckdns", sent="23.128.64.20", result="error", code="KO",
+             message="KO", fatal=True)
+    h.append("stopped", hostname=HOST.hostname, code="KO", message="DuckDNS said KO", fingerprint=fingerprint(HOST))
+    records = h.read().records
+    skip = _still_stopped(Config(hosts=(HOST,)), records)
+    assert skip[HOST.hostname].code == "stopped" and skip[HOST.hostname].sent is None
+    assert "DuckDNS said KO" in skip[HOST.hostname].message and "--force" in skip[HOST.hostname].message
+    fixed = HostConfig(HOST.hostname, "duckdns", token="b1b2c3d4-1234-5678-9abc-def012345678")
+    assert _still_stopped(Config(hosts=(fixed,)), records) == {}          # a new token: tried again
+    h.append("update", hostname=HOST.hostname, provider="duckdns", sent="23.128.64.20", result="updated",
+             code="OK", message="OK")
+    assert _still_stopped(Config(hosts=(HOST,)), h.read().records) == {}  # it worked since (e.g. --force)

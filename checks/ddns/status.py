@@ -58,6 +58,31 @@ def _pid_is_watch(pid: int) -> bool:
     return any(b"ddns-wizard" in part or part.endswith(b"wizard") for part in cmdline) and b"watch" in cmdline
 
 
+# --------------------------------------------------------------------------- stopped hosts
+
+
+def stopped_hosts(config: Any, records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """hostname -> the ``stopped`` record of each host a provider refused for good, as long as
+    its configuration is unchanged (same fingerprint) and nothing succeeded since — the rule
+    the watch restores at start, for `update` from cron too."""
+    from ..watch import fingerprint
+
+    prints = {h.hostname: fingerprint(h) for h in config.hosts}
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        name = r.get("hostname")
+        if name not in prints:
+            continue
+        if r.get("event") == "stopped":
+            if r.get("fingerprint") == prints[name]:
+                out[name] = r
+            else:
+                out.pop(name, None)
+        elif r.get("event") == "update" and r.get("result") in ("updated", "unchanged"):
+            out.pop(name, None)
+    return out
+
+
 # --------------------------------------------------------------------------- facts
 
 

@@ -680,8 +680,12 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
                               allow_private: bool = False, client: Any = None,
                               on_progress: Progress | None = None, lookup: Lookup | None = None,
                               public: PublicAddress | None = None,
-                              history: Sequence[dict[str, Any]] = ()) -> UpdateRun:
+                              history: Sequence[dict[str, Any]] = (),
+                              skip: dict[str, UpdateResult] | None = None) -> UpdateRun:
+    """``skip``: hostname -> the result to report instead of sending, when a send is due
+    (a host a provider refused for good, until its configuration changes)."""
     check_config(config)
+    skip = skip or {}
     lookup = lookup or default_lookup
     own_client = client is None
     if own_client:
@@ -696,12 +700,18 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
                                          allow_private=allow_private)
         batcher = _Batcher(config.hosts, client, on_progress)
 
+        async def send(spec: Any, host: HostConfig, ipv4: str | None, ipv6: str | None) -> UpdateResult:
+            if host.hostname in skip:           # refused for good before: not sent again
+                batcher.finished(host)
+                return skip[host.hostname]
+            return await batcher.send(spec, host, ipv4, ipv6)
+
         async def one(h: HostConfig, task: Awaitable[Any]) -> UpdateResult:
             try:
                 return await update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
                                         allow_private=allow_private, lookup=lookup, on_progress=on_progress,
                                         current=task, last_update=last_of(history, h.hostname, ("update",)),
-                                        send=batcher.send)
+                                        send=send)
             finally:
                 batcher.finished(h)
 

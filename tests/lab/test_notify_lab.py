@@ -85,16 +85,21 @@ def test_update_notifies_a_change_once_nothing_when_unchanged_and_a_wrong_passwo
     write_config(lab, [dyndns2_host(lab, password="wrong-" + secrets.token_hex(4))],
                  [f"json://{plan.SINK}/hook/{token}"], ping=f"http://{plan.SINK}/ping/{uuid}")
     lab.set_isp_address(NEW_ISP_ADDRESS)          # so there is something to send
+    before = len(lab.internet.requests_log("dyndns2"))
     for _ in range(3):
         proc = lab.tool("update", timeout=90)
         assert proc.returncode == 1, proc.stdout
+    # the refusal is not repeated from cron every five minutes: one request, then "not sent"
+    assert len(lab.internet.requests_log("dyndns2")) == before + 1
+    assert "not sent: the provider refused this configuration" in " ".join(proc.stdout.split())
     notes = hooks(lab, token)
     assert len(notes) == 2, notes
     failed = notes[1]
     assert failed["type"] == "failure" and "badauth" in failed["message"] and "stops trying" in failed["message"]
     assert pings(lab, uuid)[-2:] == ["/start", "/fail"]
     status = json.loads(lab.tool("status", "--json", timeout=30).stdout)
-    assert status["hosts"][0]["last_result"] == "error" and "badauth" in (status["hosts"][0]["last_error"] or "")
+    assert status["hosts"][0]["last_result"] == "stopped" and status["hosts"][0]["stopped"] is True
+    assert "badauth" in (status["hosts"][0]["last_code"] or "") + (status["hosts"][0]["last_error"] or "")
 
 
 def test_notify_test_reports_per_url(home) -> None:  # type: ignore[no-untyped-def]
