@@ -55,6 +55,8 @@ def _pid_is_watch(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True                # alive; /proc hidden (hidepid): trust the pid
+    if not any(cmdline):
+        return True                # alive, between fork and exec (or hidden): trust the pid
     return any(b"ddns-wizard" in part or part.endswith(b"wizard") for part in cmdline) and b"watch" in cmdline
 
 
@@ -65,7 +67,7 @@ def stopped_hosts(config: Any, records: Sequence[dict[str, Any]]) -> dict[str, d
     """hostname -> the ``stopped`` record of each host a provider refused for good, as long as
     its configuration is unchanged (same fingerprint) and nothing succeeded since — the rule
     the watch restores at start, for `update` from cron too."""
-    from ..watch import fingerprint
+    from .watch import fingerprint
 
     prints = {h.hostname: fingerprint(h) for h in config.hosts}
     out: dict[str, dict[str, Any]] = {}
