@@ -144,3 +144,18 @@ def test_install_refuses_a_config_that_cannot_work(tmp_path: Path) -> None:
     r = subprocess.run([str(VENV_TOOL), "--config", str(cfg), "service", "install", "--dry-run"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "no hostnames configured" in r.stderr
+
+
+def test_the_installed_system_unit_is_the_shipped_one(tmp_path: Path) -> None:
+    """The template (package data) and docs/systemd/ddns-wizard.service never drift apart:
+    the same settings, but for the binary's path and the credential's source."""
+    from tests.test_systemd_units import WATCH_UNIT
+    from tests.unitsandbox import service_settings
+
+    unit = tmp_path / service.UNIT_NAME
+    unit.write_text(service.render_unit("system", executable="/usr/local/bin/ddns-wizard",
+                                        config_path=Path("/etc/ddns-wizard/config.toml")))
+    assert service_settings(unit) == service_settings(WATCH_UNIT)
+    shipped = [l for l in WATCH_UNIT.read_text().splitlines() if l and not l.startswith("#")]
+    written = [l for l in unit.read_text().splitlines() if l and not l.startswith("#")]
+    assert written == shipped
