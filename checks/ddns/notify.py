@@ -384,11 +384,13 @@ class Notifier:
     async def results(self, results: Sequence[Any]) -> list[Delivery]:
         if not self.settings.enabled:
             return []
+        before = json.dumps(self.state.failing, sort_keys=True)
         events = events_for(results, self.state)
-        try:
-            self.state.save()
-        except Exception as exc:     # a full disk costs at worst a repeated notification
-            self.emit(f"notify: cannot save {self.state.path}: {self._clean(str(exc))}")
+        if json.dumps(self.state.failing, sort_keys=True) != before:
+            try:
+                self.state.save()
+            except Exception as exc:     # a full disk costs at worst a repeated notification
+                self.emit(f"notify: cannot save {self.state.path}: {self._clean(str(exc))}")
         return await self.events(events)
 
     async def events(self, events: Sequence[Event]) -> list[Delivery]:
