@@ -42,6 +42,9 @@ class WelcomeScreen(WizardScreen):
   see *why* your server is unreachable: CGNAT, double NAT, a missing forward, an ISP block.
 - **Export a report**: the diagnosis as a file you can paste into a forum or send to your ISP.
 
+With hostnames already configured, **h** lists them: edit one, remove one (press **d** twice)
+or add another; the change is saved to the configuration file (mode 0600).
+
 Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or cancels what is running),
 **F1** this help, **F2** light/dark theme, **Ctrl+Q** quit.
 """
