@@ -40,6 +40,10 @@ def test_host_status_follows_the_history(tmp_path: Path) -> None:
     assert s.last_change_at == "2023-11-14T22:13:20+00:00"
     assert s.last_error == "DuckDNS answered HTTP 502" and s.last_code == "http-5xx"
     assert s.next_check_at is not None and s.last_verify and s.last_verify["ok"] is True
+    assert s.last_reach is None
+    h.append("reach", hostname=HOST.hostname, verdict="unreachable", findings=["443/tcp filtered"])
+    s = host_status(HOST.hostname, "duckdns", h.read().records, now=clock[0])
+    assert s.last_reach and s.last_reach["verdict"] == "unreachable" and s.last_reach["findings"] == ["443/tcp filtered"]
     clock[0] += 60
     h.append("stopped", hostname=HOST.hostname, code="KO", message="KO: bad token", fingerprint=fingerprint(HOST))
     s = host_status(HOST.hostname, "duckdns", h.read().records, fingerprint=fingerprint(HOST), now=clock[0])

@@ -72,6 +72,10 @@ def status_lines(status: Any, config: Any = None) -> list[str]:
             word = "DNS served what was sent" if v.get("ok") else \
                 f"DNS did not serve {v.get('expected')} (served {v.get('serves') or 'nothing'})"
             lines.append(f"  last check {_ago(v.get('at'))}: {word}")
+        if h.last_reach:
+            r = h.last_reach
+            why = "; ".join(r.get("findings") or []) or r.get("error") or ""
+            lines.append(f"  reach {_ago(r.get('at'))}: {r.get('verdict') or 'unknown'}" + (f" ({why})" if why else ""))
     lines.append("")
     lines.append(f"history: {status.history}")
     for problem in status.problems[:5]:

@@ -101,6 +101,7 @@ class HostStatus:
     stopped: bool = False
     next_check_at: str | None = None
     last_verify: dict[str, Any] | None = None   # {at, ok, serves, expected}
+    last_reach: dict[str, Any] | None = None    # {at, verdict, findings, error}: watch's [watch] reach check
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,8 @@ def host_status(hostname: str, provider: str, records: Sequence[dict[str, Any]],
     stopped = False
     not_before: float | None = None
     verify: dict[str, Any] | None = None
+    reach: dict[str, Any] | None = None
+
     def seen(address: Any, t: Any) -> None:
         nonlocal last_address, last_change
         if address != last_address:
@@ -180,6 +183,10 @@ def host_status(hostname: str, provider: str, records: Sequence[dict[str, Any]],
         elif event == "verify":
             verify = {"at": _iso(t), "ok": r.get("ok"), "serves": r.get("serves"), "expected": r.get("expected"),
                       "error": r.get("error")}
+        elif event == "reach":
+            findings = r.get("findings")
+            reach = {"at": _iso(t), "verdict": r.get("verdict"), "error": r.get("error"),
+                     "findings": [str(f) for f in findings] if isinstance(findings, list) else []}
     next_check: float | None = None
     if not stopped:
         if not_before is not None and not_before > max(now, next_round_at or 0):
@@ -187,7 +194,7 @@ def host_status(hostname: str, provider: str, records: Sequence[dict[str, Any]],
         else:
             next_check = next_round_at
     return HostStatus(hostname, provider, last_result, last_address, last_change, last_error, last_error_at,
-                      last_code, stopped, _iso(next_check), verify)
+                      last_code, stopped, _iso(next_check), verify, reach)
 
 
 Runner = Callable[[Sequence[str]], "tuple[int, str]"]
