@@ -91,7 +91,7 @@ def test_update_notifies_a_change_once_nothing_when_unchanged_and_a_wrong_passwo
         assert proc.returncode == 1, proc.stdout
     # the refusal is not repeated from cron every five minutes: one request, then "not sent"
     assert len(lab.internet.requests_log("dyndns2")) == before + 1
-    assert "not sent: the provider refused this configuration" in " ".join(proc.stdout.split())
+    assert "not sent again: dyndns2 refused this configuration" in " ".join(proc.stdout.split())
     notes = hooks(lab, token)
     assert len(notes) == 2, notes
     failed = notes[1]

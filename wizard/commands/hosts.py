@@ -33,9 +33,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"No hostnames configured in {where}. Run `ddns-wizard` to set one up.")
             return 0
         print(f"{len(summaries)} hostname{'s' if len(summaries) != 1 else ''} in {config.path}:")
+        w_host = max(len(s.hostname) for s in summaries)
+        w_prov = max(len(s.provider) for s in summaries)
         for s in summaries:
             extra = f", IPv6 of another device ({s.device})" if s.device else ""
-            print(f"  {s.hostname}  {s.provider}  {s.families}{extra}")
+            print(f"  {s.hostname:<{w_host}}  {s.provider:<{w_prov}}  {s.families}{extra}")
         return 0
     config = load_config(args.config, must_exist=True)
     new, path = remove_host(config, args.name)

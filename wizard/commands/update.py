@@ -106,12 +106,21 @@ def _still_stopped(config, records) -> dict:  # type: ignore[no-untyped-def]
         host = next(h for h in config.hosts if h.hostname == name)
         out[name] = UpdateResult(
             hostname=name, provider=host.provider, previous=None, sent=None, result="error", code="stopped",
-            message=(f"not sent: the provider refused this configuration on {record.get('ts', 'an earlier run')} "
-                     f"({record.get('code') or 'refused'}: {record.get('message') or 'no reason given'}); sending "
-                     "it again would only risk a ban. Fix the configuration (the stop ends when it changes), "
+            message=(f"not sent again: {host.provider} refused this configuration at {_when(record)} "
+                     f"({record.get('code') or 'refused'}; `ddns-wizard status` shows its words), and sending it "
+                     "again would only risk a ban. Fix the configuration (the stop ends when it changes), "
                      "or use --force."),
             fatal=True)
     return out
+
+
+def _when(record) -> str:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    t = record.get("t")
+    if not isinstance(t, (int, float)):
+        return "an earlier run"
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _record_sent(path, results, redactor, config=None) -> None:  # type: ignore[no-untyped-def]
