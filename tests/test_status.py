@@ -112,7 +112,7 @@ def test_a_refusal_for_good_stops_update_until_the_configuration_changes(tmp_pat
     records = h.read().records
     skip = _still_stopped(Config(hosts=(HOST,)), records)
     assert skip[HOST.hostname].code == "stopped" and skip[HOST.hostname].sent is None
-    assert "DuckDNS said KO" in skip[HOST.hostname].message and "--force" in skip[HOST.hostname].message
+    assert "(KO;" in skip[HOST.hostname].message and "--force" in skip[HOST.hostname].message
     fixed = HostConfig(HOST.hostname, "duckdns", token="b1b2c3d4-1234-5678-9abc-def012345678")
     assert _still_stopped(Config(hosts=(fixed,)), records) == {}          # a new token: tried again
     h.append("update", hostname=HOST.hostname, provider="duckdns", sent="23.128.64.20", result="updated",
