@@ -212,3 +212,15 @@ def test_update_without_notify_never_imports_apprise(tmp_path: Path) -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip().splitlines()[-1] == "False", out.stdout
+
+
+def test_a_broken_notify_table_does_not_stop_the_updates() -> None:
+    """update and watch keep updating with notifications off (and say why); `notify test` and
+    `service install` refuse it (exit 2)."""
+    cfg = config_from_dict({"notify": {"urls": [HOOK], "events": ["chnaged"]}})
+    said: list[str] = []
+    n = Notifier.for_config(cfg, None, strict=False, emit=said.append)
+    assert not n.settings.enabled and "notifications are off" in said[0] and "chnaged" in said[0]
+    assert "Sup3rS3cretT0ken" not in said[0]
+    with pytest.raises(ConfigError):
+        Notifier.for_config(cfg, None)

@@ -370,10 +370,20 @@ class Notifier:
     deliveries: list[Delivery] = field(default_factory=list)
 
     @classmethod
-    def for_config(cls, config: Any, history_path: Path | None, **kw: Any) -> "Notifier":
+    def for_config(cls, config: Any, history_path: Path | None, *, strict: bool = True, **kw: Any) -> "Notifier":
+        """``strict=False`` (update, watch): a malformed ``[notify]`` table turns notifications
+        off with a warning (``emit``) instead of stopping the updates it is only there to report."""
         from ..redact import Redactor
 
-        settings = notify_settings(config)
+        try:
+            settings = notify_settings(config)
+        except ConfigError as exc:
+            if strict:
+                raise
+            settings = NotifySettings(events=frozenset())
+            emit = kw.get("emit")
+            if emit is not None:
+                emit(f"notifications are off: {Redactor.from_config(config).text(str(exc))}")
         state_path = history_path.parent / STATE_NAME if history_path is not None else None
         kw.setdefault("redactor", Redactor.from_config(config))
         return cls(settings, NotifyState(state_path if settings.enabled else None), **kw)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     skip = {} if args.force or args.dry_run else _still_stopped(config, records)
     from checks.ddns.notify import Notifier
 
-    notifier = Notifier.for_config(config, history_path, emit=_warn)
+    notifier = Notifier.for_config(config, history_path, strict=False, emit=_warn)
     notifying = notifier.settings.enabled and not args.dry_run
     if notifying:
         asyncio.run(notifier.ping("start", "update started"))

@@ -36,9 +36,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")
     config = load_config(args.config)
     check_config(config)      # exit 2 before anything starts
-    from checks.ddns.notify import notify_settings
-
-    notify_settings(config)   # a malformed [notify] table: exit 2 now, not at the first event
     redactor = Redactor.from_config(config)
     history_path = Path(args.history).expanduser() if args.history else default_history_path()
     problem = check_history_path(history_path)
@@ -72,7 +69,7 @@ async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-
         from checks.ddns.notify import Notifier
         from checks.ddns.status import watch_state_path
 
-        notifier = Notifier.for_config(config, history.path, client=client, emit=emit)
+        notifier = Notifier.for_config(config, history.path, strict=False, client=client, emit=emit)
         watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
                           allow_private=args.allow_private, notifier=notifier,
                           state_path=watch_state_path(history.path))
