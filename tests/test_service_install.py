@@ -159,3 +159,30 @@ def test_the_installed_system_unit_is_the_shipped_one(tmp_path: Path) -> None:
     shipped = [l for l in WATCH_UNIT.read_text().splitlines() if l and not l.startswith("#")]
     written = [l for l in unit.read_text().splitlines() if l and not l.startswith("#")]
     assert written == shipped
+
+
+def test_system_install_copies_the_config_privately_and_enables_the_unit(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """/etc is replaced by a temporary directory and systemctl by a recorder (no systemd as PID 1)."""
+    monkeypatch.setattr(service, "SYSTEM_UNIT_DIR", tmp_path / "etc" / "systemd" / "system")
+    monkeypatch.setattr(service, "SYSTEM_CONFIG", tmp_path / "etc" / "ddns-wizard" / "config.toml")
+    monkeypatch.setattr(service.os, "geteuid", lambda: 0)
+    cfg = tmp_path / "home" / "config.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(CONFIG)
+    calls: list[tuple[str, ...]] = []
+
+    def run(argv):  # type: ignore[no-untyped-def]
+        calls.append(tuple(argv))
+        return 0, ""
+
+    plan = service.plan_install("system", config_path=cfg, executable="/usr/local/bin/ddns-wizard")
+    out = service.install(plan, run=run, systemd=True)
+    assert out.ok, out
+    copy = tmp_path / "etc" / "ddns-wizard" / "config.toml"
+    assert copy.read_text() == CONFIG and copy.stat().st_mode & 0o777 == 0o600
+    assert copy.parent.stat().st_mode & 0o777 == 0o700
+    unit = tmp_path / "etc" / "systemd" / "system" / service.UNIT_NAME
+    assert unit.stat().st_mode & 0o777 == 0o644 and "LoadCredential=config.toml:" in unit.read_text()
+    assert calls == [("systemctl", "daemon-reload"), ("systemctl", "enable", "--now", service.UNIT_NAME)]
+    assert any("a copy of" in n for n in plan.notes)

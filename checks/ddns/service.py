@@ -243,8 +243,8 @@ def _write(w: FileWrite) -> None:
 
     data = w.text.encode("utf-8") if w.text is not None else read_regular_file(w.source, limit=MAX_CONFIG_BYTES)
     w.path.parent.mkdir(parents=True, exist_ok=True)
-    if w.mode == 0o600:
-        os.chmod(w.path.parent, 0o700) if w.path.parent.name == "ddns-wizard" else None
+    if w.mode == 0o600 and w.path.parent.name == "ddns-wizard":
+        os.chmod(w.path.parent, 0o700)        # /etc/ddns-wizard: only root looks inside
     write_private_file(w.path, data)          # atomic; 0600, then opened up where the file is public
     os.chmod(w.path, w.mode)
 
