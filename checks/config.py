@@ -16,6 +16,7 @@ import re
 import tempfile
 import time
 import tomllib
+import urllib.parse as _urlparse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -112,10 +113,58 @@ class Config:
         out: list[str] = []
         for host in self.hosts:
             out.extend(host.secret_values())
+        out.extend(notify_secret_values(self.settings))   # [notify] URLs carry tokens
         return out
 
     def with_hosts(self, hosts: tuple[HostConfig, ...]) -> "Config":
         return replace(self, hosts=hosts)
+
+
+def notify_secret_values(settings: Mapping[str, Any]) -> list[str]:
+    """Every secret a ``[notify]`` table holds (whole URLs and their secret-looking parts),
+    for redaction (checks/ddns/notify.py reads the table).  Never raises: a malformed
+    table still has its strings masked."""
+    table = settings.get("notify", {})
+    if not isinstance(table, dict):
+        return []
+    values: list[str] = []
+    urls = table.get("urls", [])
+    if isinstance(urls, str):
+        urls = [urls]
+    if isinstance(urls, list):
+        values += [u for u in urls if isinstance(u, str)]
+    ping = table.get("ping")
+    if isinstance(ping, str):
+        values.append(ping)
+    out: list[str] = []
+    for url in values:
+        url = url.strip()
+        if not url:
+            continue
+        out.append(url)
+        out.extend(_url_parts(url))
+    return out
+
+
+def _url_parts(url: str) -> list[str]:
+    """The pieces of a notification URL that may be a token on their own: userinfo, host
+    (Telegram's bot token, Discord's webhook id sit there), path segments, query values."""
+    parts: list[str] = []
+    try:
+        split = _urlparse.urlsplit(url)
+    except ValueError:
+        return parts
+    netloc = split.netloc
+    if "@" in netloc:
+        userinfo, _, netloc = netloc.rpartition("@")
+        parts += [p for p in userinfo.split(":") if p]
+    host = netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+    if host and "." not in host:          # a token in the host position, not a DNS name
+        parts.append(host)
+    parts += [seg for seg in split.path.split("/") if len(seg) >= 6]
+    parts += [v for _, v in _urlparse.parse_qsl(split.query) if len(v) >= 6]
+    return [_urlparse.unquote(p) for p in parts] + parts
+
 
 
 def default_config_path() -> Path:

@@ -261,6 +261,7 @@ def test_update_command_json_and_exit_codes(tmp_path: Path, monkeypatch: pytest.
     import checks.ddns.updater as updater
     from wizard.cli import main
 
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))     # the history: never the real one
     cfg = tmp_path / "config.toml"
     cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\nstun = []\n'
                    f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n')

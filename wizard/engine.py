@@ -146,6 +146,15 @@ class WizardEngine(Protocol):
 
     async def save_config(self, config: Config) -> Path: ...
 
+    async def install_service(self, config_path: Path, scope: str | None = None) -> Any:
+        """Install `watch` as a systemd service (checks.ddns.service.Outcome), as
+        `ddns-wizard service install` does; without systemd the Outcome says so (cron line)."""
+        ...
+
+    async def notify_test(self, urls: Sequence[str]) -> Any:
+        """A test notification to each URL: checks.ddns.notify.Delivery per URL."""
+        ...
+
     async def export_report(
         self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, config: Config | None = None
     ) -> Path:
@@ -342,6 +351,20 @@ class RealEngine:
         path = await asyncio.to_thread(save_config, config)
         self.config = replace(config, path=path)
         return path
+
+    async def install_service(self, config_path: Path, scope: str | None = None) -> Any:
+        from checks.ddns import service
+
+        plan = service.plan_install(scope or service.default_scope(), config_path=config_path)
+        return await asyncio.to_thread(service.install, plan)
+
+    async def notify_test(self, urls: Sequence[str]) -> Any:
+        from checks.ddns.notify import Notifier, NotifySettings, NotifyState
+        from checks.redact import Redactor
+
+        redactor = Redactor.from_config(self.config)
+        redactor.add(urls)
+        return await Notifier(NotifySettings(tuple(urls)), NotifyState(None), redactor=redactor).test()
 
     async def export_report(
         self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, config: Config | None = None

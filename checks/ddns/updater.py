@@ -25,6 +25,7 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from checks.addresses import AddressClass, classify, describe_class
 from checks.config import Config, HostConfig
+from checks.ddns.ipv6device import choose as choose_device
 from checks.ddns.history import last_of
 from checks.errors import ConfigError
 from checks.model import ExternalSource, LocalInfo, UpdateResult
@@ -73,8 +74,11 @@ def check_config(config: Config) -> None:
         raise ConfigError(no_hosts_message(config), path=str(config.path) if config.path else None)
     problems: list[str] = []
     seen: set[str] = set()
+    from checks.ddns.ipv6device import check_host as check_device
+
     for host in config.hosts:
         problems.extend(validate_host(host))
+        problems.extend(check_device(host))
         if host.hostname in seen:
             problems.append(f"{host.hostname} is configured twice")
         seen.add(host.hostname)
@@ -393,6 +397,11 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
     v4 = public.ipv4 if want4 else None
     v6 = public.ipv6 if want6 else None
     notes: list[str] = []
+    device = choose_device(host, public.ipv6) if want6 else None
+    if device is not None:      # another LAN device's address: this prefix + its interface identifier
+        v6 = device.address
+        if public.ipv6 is not None:
+            notes.append(device.why)
     if want4 and v4 is None and public.problem_v4:
         notes.append(public.problem_v4)
     if want6 and v6 is None and public.problem_v6:
@@ -400,6 +409,8 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
     if v4 is None and v6 is None:
         return Decision(None, None, previous, result(
             "error", "no-address", " ".join(notes) or "the public address could not be determined; nothing sent."))
+    if v4 is None and v6 is None and device is not None and device.address is None and public.ipv6:
+        notes.append(device.why)
     for address in (v4, v6):
         if address and not allow_private:
             problem = publishable_problem(address)
@@ -669,8 +680,12 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
                               allow_private: bool = False, client: Any = None,
                               on_progress: Progress | None = None, lookup: Lookup | None = None,
                               public: PublicAddress | None = None,
-                              history: Sequence[dict[str, Any]] = ()) -> UpdateRun:
+                              history: Sequence[dict[str, Any]] = (),
+                              skip: dict[str, UpdateResult] | None = None) -> UpdateRun:
+    """``skip``: hostname -> the result to report instead of sending, when a send is due
+    (a host a provider refused for good, until its configuration changes)."""
     check_config(config)
+    skip = skip or {}
     lookup = lookup or default_lookup
     own_client = client is None
     if own_client:
@@ -685,12 +700,18 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
                                          allow_private=allow_private)
         batcher = _Batcher(config.hosts, client, on_progress)
 
+        async def send(spec: Any, host: HostConfig, ipv4: str | None, ipv6: str | None) -> UpdateResult:
+            if host.hostname in skip:           # refused for good before: not sent again
+                batcher.finished(host)
+                return skip[host.hostname]
+            return await batcher.send(spec, host, ipv4, ipv6)
+
         async def one(h: HostConfig, task: Awaitable[Any]) -> UpdateResult:
             try:
                 return await update_one(h, public, client, resolvers=resolvers, force=force, dry_run=dry_run,
                                         allow_private=allow_private, lookup=lookup, on_progress=on_progress,
                                         current=task, last_update=last_of(history, h.hostname, ("update",)),
-                                        send=batcher.send)
+                                        send=send)
             finally:
                 batcher.finished(h)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable
 
 from checks.config import Config, HostConfig
+from checks.ddns.ipv6device import target_ipv6
 from checks.ddns.history import History
 from checks.model import UpdateResult
 from checks.ddns.providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
@@ -101,6 +102,8 @@ class Watcher:
     # itself never imports the port-mapping room.
     renew_forwards: Callable[[float], Awaitable[list[str]]] | None = None
     forwards_due: Callable[[], float | None] | None = None
+    notifier: Any = None              # checks.ddns.notify.Notifier: changed/failed/recovered/stopped, pings
+    state_path: Any = None            # watch.json (pid, last/next round) for `status`; None: not written
 
     def __post_init__(self) -> None:
         import time
@@ -208,7 +211,8 @@ class Watcher:
         now = self.clock()
         if now < state.not_before:
             return
-        desired = join_sent(public.ipv4 if wants_ipv4(host) else None, public.ipv6 if wants_ipv6(host) else None)
+        desired = join_sent(public.ipv4 if wants_ipv4(host) else None,
+                            target_ipv6(host, public.ipv6) if wants_ipv6(host) else None)
         if desired is None:
             return
         if state.confirmed and desired == state.published:
@@ -230,6 +234,7 @@ class Watcher:
                 self.emit(f"{host.hostname}: {decision.result.message}")
                 self._record("check", hostname=host.hostname, problem=decision.result.code,
                              message=decision.result.message)
+            await self._notify([decision.result])
             return
         if current[2] and state.published == desired:
             # DNS could not be asked, and the history says this address was already sent.
@@ -251,6 +256,7 @@ class Watcher:
                      sent=result.sent, result=result.result, code=result.code, message=result.message,
                      fatal=result.fatal, retry_after_s=result.retry_after_s)
         self._handle_result(state, result, desired)
+        await self._notify([result])
         if result.result in ("updated", "unchanged"):
             await self._verify(state, public, desired)
 
@@ -273,6 +279,41 @@ class Watcher:
         self.emit(f"{host.hostname}: error ({result.code}): {without_name(result.message, host)} "
                   f"Next attempt in {int(wait)} s.")
 
+    async def _notify(self, results: list[UpdateResult]) -> None:
+        if self.notifier is not None:
+            try:
+                await self.notifier.results(results)
+            except Exception as exc:     # a notification problem must never cost an update
+                self.emit(f"notify: {type(exc).__name__}: {exc}")
+
+    async def _ping(self, kind: str, body: str = "") -> None:
+        if self.notifier is not None:
+            try:
+                await self.notifier.ping(kind, body)
+            except Exception as exc:
+                self.emit(f"notify: ping failed: {type(exc).__name__}: {exc}")
+
+    async def _after_round(self) -> None:
+        """Tell the ping URL how the round went, once per round."""
+        if self.notifier is None or not self.notifier.settings.ping:
+            return
+        failing = sorted(s.host.hostname for s in self.states.values()
+                         if s.stopped or s.failures or s.host.hostname in self.notifier.state.failing)
+        if self.public_note:
+            await self._ping("fail", f"public address unknown: {self.public_note}")
+        elif failing:
+            await self._ping("fail", "failing: " + ", ".join(failing))
+        else:
+            await self._ping("success", "every hostname is up to date")
+
+    def _write_state(self, started_at: float, last_round_at: float | None, next_round_at: float | None,
+                     stopped_at: float | None = None) -> None:
+        if self.state_path is not None:
+            from checks.ddns.status import write_watch_state
+
+            write_watch_state(self.state_path, started_at=started_at, interval_s=self.interval_s,
+                              last_round_at=last_round_at, next_round_at=next_round_at, stopped_at=stopped_at)
+
     async def _verify(self, state: HostState, public: PublicAddress, desired: str) -> None:
         """Light check: do the authoritative servers now serve what was sent?"""
         assert self.lookup is not None
@@ -280,7 +321,7 @@ class Watcher:
         serves: str | None = None
         error: str | None = None
         want4 = public.ipv4 if wants_ipv4(host) else None
-        want6 = public.ipv6 if wants_ipv6(host) else None
+        want6 = target_ipv6(host, public.ipv6) if wants_ipv6(host) else None
         ok = False
         via = "authoritative DNS"
         for attempt in range(VERIFY_ATTEMPTS):
@@ -331,12 +372,25 @@ class Watcher:
         """Until ``stop`` is set: 0 on a clean stop, 2 when every hostname is stopped (fatal)."""
         self.restore()
         self._record("start", hosts=[h.hostname for h in self.config.hosts], interval_s=self.interval_s)
+        started_at = self.clock()
+        last_round: float | None = None
+        self._write_state(started_at, None, started_at)
+        await self._ping("start", "watch started")
         code = 0
         try:
             while not stop.is_set():
                 if not self.active():
-                    self.emit("every hostname is stopped by a provider refusal; fix the configuration, then "
-                              "restart the watch")
+                    message = ("every hostname is stopped by a provider refusal; fix the configuration, then "
+                               "restart the watch")
+                    self.emit(message)
+                    if self.notifier is not None:
+                        from checks.ddns.notify import Event
+
+                        try:
+                            await self.notifier.events([Event("stopped", message="The watch stopped: " + message
+                                                               + ".")])
+                        except Exception as exc:
+                            self.emit(f"notify: {type(exc).__name__}: {exc}")
                     code = 2
                     break
                 tick = asyncio.ensure_future(self._safe_tick())
@@ -350,15 +404,20 @@ class Watcher:
                         self.emit("stopping: abandoned the request in flight")
                     break
                 stopper.cancel()
+                await self._after_round()
                 if not self.active():
                     continue
+                last_round = self.clock()
+                delay = self.next_delay()
+                self._write_state(started_at, last_round, last_round + delay)
                 try:
-                    await asyncio.wait_for(stop.wait(), self.next_delay())
+                    await asyncio.wait_for(stop.wait(), delay)
                 except TimeoutError:
                     pass
         finally:
             sent = sum(s.sent_count for s in self.states.values())
             self._record("stop", updates_sent=sent, exit=code)
+            self._write_state(started_at, last_round, None, stopped_at=self.clock())
         return code
 
     async def _safe_tick(self) -> None:

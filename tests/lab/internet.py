@@ -5,7 +5,8 @@ the inet namespace exists with the plan.py service addresses on its ``lo``. It
 starts, in parallel:
 
 - ``runner``   one Python process (tests/lab/services/runner.py) with the HTTPS IP
-               echoes (ECHO1, ECHO2, and their IPv6 addresses), the models of the
+               echoes (ECHO1, ECHO2, and their IPv6 addresses), the webhook sink
+               (SINK:80, plain HTTP: notifications and pings), the models of the
                public port checkers (ifconfig.co's echoip, portchecker.io; see
                services/portcheckers.py), the all-ports target, the DNS echo and the
                provider emulators (dyndns2, DuckDNS, Cloudflare);
@@ -62,7 +63,7 @@ _CERTS: tuple[bytes, bytes, bytes] | None = None   # (CA, server chain, server k
 
 # in-runner services vs. separate daemons
 RUNNER_SERVICES = ("echo1", "echo2", "ifconfig", "portchecker", "allports", "dns-echo", "dyndns2", "duckdns",
-                   "cloudflare")
+                   "cloudflare", "sink")
 PROCESS_SERVICES = ("probe", "stun", "auth", "resolver")
 SERVICE_NAMES = RUNNER_SERVICES + PROCESS_SERVICES
 
@@ -425,6 +426,7 @@ class Internet:
                 "duckdns": {"addresses": [plan.DUCKDNS], "zone": plan.DUCKDNS_ZONE,
                             "account": self.accounts["duckdns"]},
                 "cloudflare": {"addresses": [plan.CLOUDFLARE], "account": self.accounts["cloudflare"]},
+                "sink": {"addresses": [plan.SINK], "port": 80},
             },
         }
         path = self.workdir / "runner.json"

@@ -29,6 +29,7 @@ DNS_ECHO = "11.1.0.60"            # answers myip.opendns.com / whoami.cloudflare
 DYNDNS2 = "11.1.0.80"             # dyndns2 emulator (No-IP style replies), HTTPS
 DUCKDNS = "11.1.0.81"             # DuckDNS emulator, HTTPS
 CLOUDFLARE = "11.1.0.82"          # Cloudflare v4 API subset, HTTPS
+SINK = "11.1.0.90"                # webhook sink: notifications (apprise json://) and pings, plain HTTP
 
 INET_V6_CORE = "2a0c:b641:1::1"     # inet side of the inet<->isp link (/64)
 ISP_V6_UPLINK = "2a0c:b641:1::2"

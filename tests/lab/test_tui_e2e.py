@@ -205,6 +205,9 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     tmux.wait_for("Save the configuration")
     tmux.keys("s")
     tmux.wait_for("Saved to", timeout_s=15)
+    tmux.keys("i")                       # the service installer: no systemd in the lab, so the cron line
+    screen = tmux.wait_for("crontab -e", timeout_s=15)
+    assert "*/5 * * * *" in screen and "nothing was installed" in screen, screen
     tmux.keys("n")
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
 

@@ -240,6 +240,26 @@ class Lab:
         elif self.topology in ("home", "home-no-upnp"):
             self.router_wan_ipv4 = new_ipv4
 
+    def set_ipv6_prefix(self, new_prefix: str) -> None:
+        """The ISP renumbers the home LAN (``home`` with ipv6=True): the LAN's /64 moves to
+        ``new_prefix``; the router and the host keep their interface identifiers (::1, ::100)
+        on it and the old addresses go away, as after a prefix change on a real line."""
+        if self.topology not in ("home", "home-no-upnp") or not self.host_ipv6:
+            raise LabSetupError("set_ipv6_prefix needs the home topology with ipv6=True")
+        net = ipaddress.IPv6Network(new_prefix)
+        if net.prefixlen != 64:
+            raise ValueError("give a /64")
+        old_net = ipaddress.IPv6Network(f"{self.host_ipv6}/64", strict=False)
+        old_router = str(old_net.network_address + 1)
+        router = str(net.network_address + 1)
+        host = str(net.network_address + 0x100)
+        self._ip_batch("isp", [f"route del {old_net} via {plan.ROUTER_V6_WAN}",
+                               f"route add {net} via {plan.ROUTER_V6_WAN}"])
+        self._ip_batch("router", [f"addr del {old_router}/64 dev lan0", f"addr add {router}/64 dev lan0 nodad"])
+        self._ip_batch("host", [f"addr del {self.host_ipv6}/64 dev lan0", f"addr add {host}/64 dev lan0 nodad",
+                                f"route replace ::/0 via {router} dev lan0"])
+        self.host_ipv6 = host
+
     def allow_inbound_v6(self, port: int, proto: str = "tcp") -> None:
         """Open the home router's IPv6 firewall for new connections to the host's port."""
         if "router" not in self.ns or not self.host_ipv6:

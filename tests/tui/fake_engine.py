@@ -281,6 +281,7 @@ class FakeEngine:
     calls: list[tuple[str, object]] = field(default_factory=list)
     hold: asyncio.Event | None = None     # set → the diagnosis finishes (screenshots of a running one)
     verify_rounds: int = 2
+    systemd: bool = True                  # install_service: pretend systemd runs (False: the cron path)
 
     async def diagnose(self, on_progress: ProbeCallback | None = None) -> Diagnosis:
         self.calls.append(("diagnose", None))
@@ -403,6 +404,29 @@ class FakeEngine:
     async def save_config(self, config: Config) -> Path:
         self.calls.append(("save_config", config.path))
         return await asyncio.to_thread(save_config, config)
+
+    async def install_service(self, config_path: Path, scope: str | None = None) -> Any:
+        """The real install code (checks.ddns.service), with systemctl/loginctl recorded instead
+        of run (``systemd``: pretend systemd runs); the user unit goes to $XDG_CONFIG_HOME."""
+        from checks.ddns import service
+
+        self.calls.append(("install_service", config_path))
+        assert scope != "system", "the TUI tests install user units only (they run as root)"
+        plan = service.plan_install(scope or "user", config_path=config_path,
+                                    executable="/usr/local/bin/ddns-wizard")
+
+        def run(argv):  # type: ignore[no-untyped-def]
+            self.calls.append(("run", tuple(argv)))
+            return 0, ""
+
+        return await asyncio.to_thread(service.install, plan, run=run, systemd=self.systemd)
+
+    async def notify_test(self, urls: Sequence[str]) -> Any:
+        """Accepted when the URL holds "good" (no network here)."""
+        from checks.ddns.notify import Delivery, shown_url
+
+        self.calls.append(("notify_test", len(urls)))
+        return [Delivery(shown_url(u), "test", "good" in u, "" if "good" in u else "HTTP 500") for u in urls]
 
     async def export_report(
         self, diagnosis: Diagnosis, path: Path, *, redact: bool = True, config: Config | None = None

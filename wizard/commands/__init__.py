@@ -13,5 +13,9 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("update", "update", "update the configured hostnames when the public address changed"),
     ("verify", "verify", "check what authoritative servers and public resolvers answer; ping"),
     ("watch", "watch", "keep the configured hostnames updated (long-running)"),
+    ("status", "status", "what the updater did per hostname, and whether watch is running"),
+    ("hosts", "hosts", "list or remove configured hostnames"),
+    ("notify", "notify", "send a test notification to the configured [notify] URLs"),
+    ("service", "service", "install, check or remove the watch as a systemd service"),
     ("probe-server", "probe_server", "run a self-hostable outside prober (IP echo, port checks)"),
 ]

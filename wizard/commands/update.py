@@ -58,13 +58,22 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         raise UsageError(f"{problem}; give --history the path of a regular file")
     records = read_history(history_path).records
+    skip = {} if args.force or args.dry_run else _still_stopped(config, records)
+    from checks.ddns.notify import Notifier
+
+    notifier = Notifier.for_config(config, history_path, strict=False, emit=_warn)
+    notifying = notifier.settings.enabled and not args.dry_run
+    if notifying:
+        asyncio.run(notifier.ping("start", "update started"))
     run_result = asyncio.run(run_update_detailed(
         config, force=args.force, dry_run=args.dry_run, allow_private=args.allow_private, on_progress=progress,
-        history=records))
+        history=records, skip=skip))
     if progress is not None:
         progress.done()
     results = run_result.results
-    _record_sent(history_path, results, redactor)
+    _record_sent(history_path, results, redactor, config)
+    if notifying:
+        asyncio.run(_notify(notifier, results))
     if args.json:
         print(json.dumps(results_json(results, redactor), indent=2))
     else:
@@ -72,19 +81,70 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(r.result == "error" for r in results) else 0
 
 
-def _record_sent(path, results, redactor) -> None:  # type: ignore[no-untyped-def]
-    """Append what reached a provider to the history (the same records `watch` writes)."""
+def _warn(text: str) -> None:
+    print(f"ddns-wizard: warning: {text}", file=sys.stderr)
+
+
+async def _notify(notifier, results) -> None:  # type: ignore[no-untyped-def]
+    """changed / failed / recovered notifications, then the ping: fail when a host failed."""
+    await notifier.results(results)
+    failed = [r.hostname for r in results if r.result == "error"]
+    await notifier.ping("fail" if failed else "success",
+                        ("failed: " + ", ".join(failed)) if failed else "every hostname is up to date")
+
+
+def _still_stopped(config, records) -> dict:  # type: ignore[no-untyped-def]
+    """Hosts a provider refused for good (badauth, nohost, abuse...) with this very
+    configuration: not sent again from cron every five minutes (providers block clients
+    that repeat a refused request); the stop ends when the configuration changes, a
+    success is recorded, or with --force."""
+    from checks.ddns.status import stopped_hosts
+    from checks.model import UpdateResult
+
+    out = {}
+    for name, record in stopped_hosts(config, records).items():
+        host = next(h for h in config.hosts if h.hostname == name)
+        out[name] = UpdateResult(
+            hostname=name, provider=host.provider, previous=None, sent=None, result="error", code="stopped",
+            message=(f"not sent again: {host.provider} refused this configuration at {_when(record)} "
+                     f"({record.get('code') or 'refused'}; `ddns-wizard status` shows its words), and sending it "
+                     "again would only risk a ban. Fix the configuration (the stop ends when it changes), "
+                     "or use --force."),
+            fatal=True)
+    return out
+
+
+def _when(record) -> str:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    t = record.get("t")
+    if not isinstance(t, (int, float)):
+        return "an earlier run"
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _record_sent(path, results, redactor, config=None) -> None:  # type: ignore[no-untyped-def]
+    """Append what reached a provider to the history (the same records `watch` writes),
+    and a ``stopped`` record for a refusal for good (as the watch does)."""
     from checks.ddns.history import History
 
-    sent = [r for r in results if r.sent is not None and r.code != "dry-run"]
+    sent = [r for r in results if r.sent is not None and r.code not in ("dry-run", "stopped")]
     if not sent:
         return
+    prints = {}
+    if config is not None:
+        from checks.ddns.watch import fingerprint
+
+        prints = {h.hostname: fingerprint(h) for h in config.hosts}
     try:
         with History(path, redactor=redactor) as history:
             for r in sent:
                 history.append("update", hostname=r.hostname, provider=r.provider, previous=r.previous,
                                sent=r.sent, result=r.result, code=r.code, message=r.message,
                                fatal=r.fatal, retry_after_s=r.retry_after_s)
+                if r.result == "error" and r.fatal and r.hostname in prints:
+                    history.append("stopped", hostname=r.hostname, code=r.code, message=r.message,
+                                   fingerprint=prints[r.hostname])
     except OSError as exc:   # the update itself happened: a history problem is only worth a line
         print(f"ddns-wizard: warning: cannot write history {path}: {exc.strerror or exc}", file=sys.stderr)
 

@@ -66,12 +66,16 @@ async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
     async with make_provider_client() as client:
+        from checks.ddns.notify import Notifier
+        from checks.ddns.status import watch_state_path
         from checks.portmap.lasting import ForwardsLedger, watch_hooks
 
         renew_forwards, forwards_due = watch_hooks(ForwardsLedger.default())
+        notifier = Notifier.for_config(config, history.path, strict=False, client=client, emit=emit)
         watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
                           allow_private=args.allow_private, renew_forwards=renew_forwards,
-                          forwards_due=forwards_due)
+                          forwards_due=forwards_due, notifier=notifier,
+                          state_path=watch_state_path(history.path))
         code = await watcher.run(stop)
     emit("stopped")
     return code

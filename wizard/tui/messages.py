@@ -115,3 +115,19 @@ class StatusNote(EngineMessage):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class ServiceInstalled(EngineMessage):
+    """The service install finished (checks.ddns.service.Outcome: done, failed, or no systemd)."""
+
+    def __init__(self, outcome: Any) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class NotifyTested(EngineMessage):
+    """A test notification was sent: one checks.ddns.notify.Delivery per URL."""
+
+    def __init__(self, deliveries: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.deliveries = deliveries

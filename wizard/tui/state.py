@@ -51,6 +51,9 @@ class WizardState:
     report_path: Path | None = None
     # What was typed into a provider's form (kept when the user steps back and returns).
     drafts: dict[str, dict[str, str]] = field(default_factory=dict)
+    notify_urls: list[str] = field(default_factory=list)   # added on the Done step (secrets: apprise URLs)
+    editing: str | None = None                # the configured hostname being edited (replaced on save)
+    adding: bool = False                      # "add another": start from empty fields, not a configured host
 
     @property
     def hosting_blocked(self) -> bool:
@@ -126,7 +129,21 @@ class WizardState:
 
     def config_to_save(self) -> Config:
         """The loaded configuration with this session's host added (replacing the same hostname)."""
+        config = self.config
+        if self.notify_urls:
+            from checks.ddns.notify import notify_settings, with_notify
+
+            try:
+                known = list(notify_settings(config).urls)
+            except Exception:            # a malformed [notify] table: the new URLs replace it
+                known = []
+            urls = known + [u for u in self.notify_urls if u not in known]
+            config = replace(config, settings=with_notify(config.settings, urls=urls))
         if self.host is None:
-            return self.config
-        others = tuple(h for h in self.config.hosts if h.hostname != self.host.hostname)
-        return self.config.with_hosts(others + (self.host,))
+            return config
+        gone = {self.host.hostname, self.editing}
+        kept = [h for h in config.hosts if h.hostname not in gone]
+        if self.editing is not None:     # an edited host keeps its place in the file
+            at = next((i for i, h in enumerate(config.hosts) if h.hostname == self.editing), len(kept))
+            return config.with_hosts(tuple(kept[:at]) + (self.host,) + tuple(kept[at:]))
+        return config.with_hosts(tuple(kept) + (self.host,))

@@ -450,7 +450,9 @@ def wants_ipv4(host: HostConfig) -> bool:
 
 
 def wants_ipv6(host: HostConfig) -> bool:
-    return host.options.get("ipv6", False) is True
+    # A host that publishes another device's IPv6 address (checks/ddns/ipv6device.py) wants AAAA.
+    return (host.options.get("ipv6", False) is True or host.options.get("ipv6_suffix") is not None
+            or host.options.get("ipv6_mac") is not None)
 
 
 def join_sent(ipv4: str | None, ipv6: str | None) -> str | None:

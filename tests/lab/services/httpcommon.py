@@ -127,10 +127,11 @@ def bind(host: str, port: int, kind: int = socket.SOCK_STREAM) -> socket.socket:
 
 
 class HttpsService:
-    """One ASGI app served over HTTPS on some addresses, stoppable and restartable."""
+    """One ASGI app served over HTTPS on some addresses, stoppable and restartable
+    (plain HTTP when ``certfile`` is None: the webhook sink)."""
 
     def __init__(self, state: ServiceState, app: ASGIApp, addresses: list[str], port: int,
-                 certfile: str, keyfile: str) -> None:
+                 certfile: str | None, keyfile: str | None) -> None:
         self.state = state
         self.app = instrument(app, state)
         self.addresses = addresses

@@ -40,6 +40,7 @@ from .echo import build_echo_app
 from .emulators import build_cloudflare, build_duckdns, build_dyndns2
 from .httpcommon import HttpsService, ServiceState, _Server
 from .portcheckers import EchoipModel, PortcheckerModel
+from .sink import build_sink
 
 
 class _DnsEchoService:
@@ -100,6 +101,10 @@ def build_services(config: dict[str, Any]) -> dict[str, Any]:
         state = ServiceState("cloudflare")
         services["cloudflare"] = HttpsService(state, build_cloudflare(state, s["account"], auth, ttl),
                                               s["addresses"], 443, cert, key)
+    if "sink" in spec:
+        state = ServiceState("sink")
+        services["sink"] = HttpsService(state, build_sink(state), spec["sink"]["addresses"], spec["sink"]["port"],
+                                        None, None)     # plain HTTP: apprise's json:// scheme
     return services
 
 

@@ -61,6 +61,8 @@ the account.
             return None
         if self.state.host is not None and self.state.host.provider == provider.name:
             return self.state.host
+        if self.state.adding:
+            return None          # another hostname: nothing of the configured ones carries over
         return next((h for h in self.state.config.hosts if h.provider == provider.name), None)
 
     def compose_body(self) -> Iterable[Widget]:

@@ -14,24 +14,21 @@ from textual.widgets import Button, Input, Static
 
 from checks.config import default_config_path
 
-from ..messages import ConfigSaved, ReportExported
+from ..messages import ConfigSaved, NotifyTested, ReportExported, ServiceInstalled
 from ..widgets import esc, mask
 from .base import WizardScreen
 
 REPORT_NAME = "ddns-wizard-report.md"
 
 
-def systemd_unit(executable: str, config_path: Path) -> str:
-    return (
-        "[Unit]\n"
-        "Description=Keep my DDNS name updated (ddns-wizard)\n"
-        "After=network-online.target\n\n"
-        "[Service]\n"
-        f"ExecStart={executable} --config {config_path} watch\n"
-        "Restart=on-failure\n\n"
-        "[Install]\n"
-        "WantedBy=default.target"
-    )
+def service_summary(scope: str) -> str:
+    """What the install button does, said before it is pressed (no unit text to copy: a
+    wrapped ExecStart line copied from an 80-column screen breaks the unit)."""
+    if scope == "system":
+        return ("Writes /etc/systemd/system/ddns-wizard.service (hardened; the configuration is copied to "
+                "/etc/ddns-wizard, mode 0600), then runs systemctl enable --now.")
+    return ("Writes ~/.config/systemd/user/ddns-wizard.service, runs systemctl --user enable --now, and "
+            "loginctl enable-linger: without linger a user service runs only while you are logged in.")
 
 
 class DoneScreen(WizardScreen):
@@ -40,11 +37,15 @@ class DoneScreen(WizardScreen):
     HELP = """\
 **s** saves the configuration (mode 0600: only you can read it; it holds your secret).
 
-A DDNS name goes stale unless something keeps updating it. Either run `ddns-wizard watch`
-as a service on an always-on machine (the unit shown is a *user* service: put it in
-`~/.config/systemd/user/ddns-wizard.service`, then `systemctl --user enable --now
-ddns-wizard` and `loginctl enable-linger`), **or** enter the values shown into your
-router's own DDNS page, and not both.
+A DDNS name goes stale unless something keeps updating it. Either install `ddns-wizard watch`
+as a service on an always-on machine (**i**: the same as `ddns-wizard service install`; as
+root a hardened system service, else a user service with `loginctl enable-linger` so it keeps
+running after you log out; without systemd you get a cron line instead), **or** enter the values
+shown into your router's own DDNS page, and not both.
+
+**Notifications** (optional): paste an apprise URL (`ntfy://topic`, `discord://…`, `tgram://…`,
+`mailto://…`, `json://host/path` …) and **t** sends a test. It is saved with the configuration
+and treated as a secret; you hear when the address changes, an update fails, or it works again.
 
 **e** exports the diagnosis (with ports, update and DNS results) as a report, with
 secrets and your addresses' private parts redacted, for a forum or your ISP.
@@ -52,8 +53,17 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     BINDINGS = [
         Binding("s", "save", "Save"),
+        Binding("i", "install_service", "Install service"),
+        Binding("t", "notify_test", "Test notification", show=False),
         Binding("e", "export", "Export report"),
     ]
+
+    @property
+    def service_scope(self) -> str:
+        """system as root, else user (like `service install`); the app may fix it (tests)."""
+        from checks.ddns.service import default_scope
+
+        return getattr(self.wizard, "service_scope", None) or default_scope()
 
     @property
     def saving(self) -> bool:
@@ -99,15 +109,24 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
                 yield Static("", id="save-result")
             with Vertical(id="keep-box", classes="box"):
                 yield Static("[b]2. Keep it updated[/b] (one of the two)", classes="section")
-                yield Static("[b]a)[/b] run [b]ddns-wizard watch[/b] as a service "
-                             "(~/.config/systemd/user/ddns-wizard.service):")
-                yield Static(esc(systemd_unit(self.wizard.executable, Path(path))), id="unit", classes="code")
+                with Horizontal(classes="path-row"):
+                    yield Static("[b]a)[/b] run [b]ddns-wizard watch[/b] as a service", classes="row-text")
+                    yield Button("Install service (i)", id="install-service", compact=True)
+                yield Static(f"[dim]{esc(service_summary(self.service_scope))}[/]", id="service-summary")
+                yield Static("", id="service-result")
                 yield Static("[b]b)[/b] or enter these in your router's DDNS page:")
                 yield Static(self.router_values(), id="router-values", classes="code")
+            with Vertical(id="notify-box", classes="box"):
+                yield Static("[b]3. Notifications[/b] (optional)", classes="section")
+                with Horizontal(classes="path-row"):
+                    yield Input(placeholder="apprise URL, e.g. ntfy://topic or json://host/path",
+                                password=True, id="notify-url", compact=True)
+                    yield Button("Send test (t)", id="notify-test", compact=True)
+                yield Static(self._notify_note(), id="notify-result")
         elif state.mode == "setup":
             yield Static("[dim]No hostname was set up, so there is nothing to save.[/]")
         with Vertical(id="export-box", classes="box"):
-            number = "3. " if self.saving else ""
+            number = "4. " if self.saving else ""
             yield Static(f"[b]{number}Export a diagnostic report[/b] (secrets redacted)", classes="section")
             with Horizontal(classes="path-row"):
                 yield Input(str(self.wizard.report_dir / REPORT_NAME), id="report-path", compact=True)
@@ -134,8 +153,27 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         if self.saving and self.state.saved_path:
             self._show_saved(self.state.saved_path)
 
+    def _notify_note(self) -> str:
+        from checks.ddns.notify import notify_settings
+
+        try:
+            known = len(notify_settings(self.state.config).urls)
+        except Exception:
+            known = 0
+        added = len(self.state.notify_urls)
+        if not known and not added:
+            return "[dim]Saved with the configuration (s); kept secret like a password.[/]"
+        parts = [f"{known} configured" if known else "", f"{added} added (saved with s)" if added else ""]
+        return f"[dim]Notification URLs: {', '.join(p for p in parts if p)}.[/]"
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
+        if event.button.id == "install-service":
+            event.stop()
+            self.action_install_service()
+        elif event.button.id == "notify-test":
+            event.stop()
+            self.action_notify_test()
+        elif event.button.id == "save":
             event.stop()
             self.action_save()
         elif event.button.id == "export":
@@ -149,11 +187,81 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             self.action_save()
         elif event.input.id == "report-path":
             self.action_export()
+        elif event.input.id == "notify-url":
+            self.action_notify_test()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "save" and not self.saving:
+        if action in ("save", "install_service", "notify_test") and not self.saving:
             return False   # hidden: nothing to save on this path
         return True
+
+    # -- service ---------------------------------------------------------------
+    def action_install_service(self) -> None:
+        if self.is_busy or not self.saving:
+            return
+        if self.state.saved_path is None:
+            self.set_status("[$warning]Save the configuration first (s): the service reads the saved file.[/]")
+            return
+        self.query_one("#service-result", Static).update("[dim]Installing…[/]")
+        self.started(self.run_install(self.state.saved_path, self.service_scope), "Installing the service")
+
+    @work(exclusive=True, exit_on_error=False)
+    async def run_install(self, path: Path, scope: str) -> None:
+        outcome = await self.engine.install_service(path, scope)
+        self.post_message(ServiceInstalled(outcome))
+
+    def on_service_installed(self, message: "ServiceInstalled") -> None:
+        from wizard.keep_text import service_outcome_lines
+
+        outcome = message.outcome
+        lines = service_outcome_lines(outcome)
+        if outcome.ok:
+            head = "[$success]✓ Service installed and started.[/]"
+        elif not outcome.systemd:
+            head = "[$warning]systemd is not running here: nothing was installed. Add this line with crontab -e:[/]"
+            lines = [outcome.plan.cron_line]
+        else:
+            head = "[$error]✗ The service was not installed completely:[/]"
+        body = "\n".join(esc(line) for line in lines if line and not line.startswith("Not installed"))
+        self.query_one("#service-result", Static).update(f"{head}\n{body}")
+        self.refresh_nav()
+
+    # -- notifications ---------------------------------------------------------
+    def action_notify_test(self) -> None:
+        if self.is_busy or not self.saving:
+            return
+        url = self.query_one("#notify-url", Input).value.strip()
+        if not url and not self.state.notify_urls:
+            self.set_status("[$warning]Paste a notification URL first (e.g. ntfy://your-topic).[/]")
+            return
+        if url:
+            if "://" not in url:
+                self.query_one("#notify-result", Static).update(
+                    "[$error]That is not a URL: an apprise URL looks like ntfy://topic or json://host/path.[/]")
+                return
+            if url not in self.state.notify_urls:
+                self.state.notify_urls.append(url)
+            self.query_one("#notify-url", Input).value = ""
+            if self.state.saved_path is not None:
+                self.state.saved_path = None          # the configuration changed: save again
+                self.query_one("#save-result", Static).update(
+                    "[$warning]A notification URL was added: save again (s) to keep it.[/]")
+        self.query_one("#notify-result", Static).update("[dim]Sending a test…[/]")
+        self.started(self.run_notify_test(list(self.state.notify_urls)), "Sending a test notification")
+
+    @work(exclusive=True, exit_on_error=False)
+    async def run_notify_test(self, urls: list[str]) -> None:
+        deliveries = await self.engine.notify_test(urls)
+        self.post_message(NotifyTested(tuple(deliveries)))
+
+    def on_notify_tested(self, message: "NotifyTested") -> None:
+        lines = []
+        for d in message.deliveries:
+            lines.append(f"[$success]✓ {esc(d.url)}: accepted[/]" if d.ok
+                         else f"[$error]✗ {esc(d.url)}: not accepted: {esc(d.detail)}[/]")
+        lines.append(self._notify_note())
+        self.query_one("#notify-result", Static).update("\n".join(lines))
+        self.refresh_nav()
 
     # -- save ------------------------------------------------------------------
     def action_save(self) -> None:
@@ -213,7 +321,8 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         self.refresh_nav()
 
     def show_failure(self, what: str, error: str) -> None:
-        target = "#save-result" if what.startswith("Saving") else "#export-result"
+        target = {"Saving": "#save-result", "Installing": "#service-result",
+                  "Sending": "#notify-result"}.get(what.split(" ")[0], "#export-result")
         self.query_one(target, Static).update(f"[$error]✗ {esc(what)} failed: {esc(error)}[/]")
 
     def blocked_reason(self) -> str | None:

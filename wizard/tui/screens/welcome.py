@@ -42,6 +42,9 @@ class WelcomeScreen(WizardScreen):
   see *why* your server is unreachable: CGNAT, double NAT, a missing forward, an ISP block.
 - **Export a report**: the diagnosis as a file you can paste into a forum or send to your ISP.
 
+With hostnames already configured, **h** lists them: edit one, remove one (press **d** twice)
+or add another; the change is saved to the configuration file (mode 0600).
+
 Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or cancels what is running),
 **F1** this help, **F2** light/dark theme, **Ctrl+Q** quit.
 """
@@ -50,6 +53,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
         Binding("1", "choose(0)", "Set up", show=False),
         Binding("2", "choose(1)", "Troubleshoot", show=False),
         Binding("3", "choose(2)", "Report", show=False),
+        Binding("h", "hosts", "Hostnames"),
     ]
 
     def compose_body(self) -> Iterable[Widget]:
@@ -60,7 +64,8 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
             more = f" and {len(hosts) - 3} more" if len(hosts) > 3 else ""
             yield Static(
                 f"[b]Already configured:[/b] {esc(names)}{more}. Troubleshoot (2) checks "
-                f"{'it' if len(hosts) == 1 else 'the first'} at the DNS servers.",
+                f"{'it' if len(hosts) == 1 else 'the first'} at the DNS servers; "
+                "[b]h[/b] lists, edits, removes or adds hostnames.",
                 id="configured",
             )
         yield Static("[b]What do you want to do?[/b]", classes="section")
@@ -75,11 +80,48 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.wizard.start(event.option.id)  # type: ignore[arg-type]
+        self._start(event.option.id)  # type: ignore[arg-type]
+
+    def _start(self, mode: Mode) -> None:
+        """One of the three paths, not an edit or an addition from the hostnames list."""
+        self.state.adding, self.state.editing = False, None
+        self.wizard.start(mode)
 
     def action_choose(self, index: int) -> None:
-        self.wizard.start(CHOICES[index][0])
+        self._start(CHOICES[index][0])
 
     def action_next(self) -> None:
         index = self.query_one("#choices", OptionList).highlighted or 0
-        self.wizard.start(CHOICES[index][0])
+        self._start(CHOICES[index][0])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "hosts" and not self.state.config.hosts:
+            return False    # nothing configured yet: the setup path adds the first
+        return True
+
+    def action_hosts(self) -> None:
+        from .hosts import HostsScreen
+
+        self.app.push_screen(HostsScreen(), self._hosts_done)
+
+    def _hosts_done(self, choice: "tuple[str, str | None] | None") -> None:
+        if choice is None:
+            self.refresh_configured()
+            return
+        what, name = choice
+        state = self.state
+        state.editing = None
+        state.adding = what == "add"
+        if what == "edit" and name:
+            host = next((h for h in state.config.hosts if h.hostname == name), None)
+            if host is not None:
+                state.editing = name
+                state.host = host
+                state.provider = next((p for p in self.engine.list_providers() if p.name == host.provider), None)
+        else:
+            state.host = None
+        self.wizard.start("setup")
+
+    def refresh_configured(self) -> None:
+        """After removing hosts: say what is left (the step is recomposed cheaply)."""
+        self.refresh(recompose=True)
