@@ -86,7 +86,7 @@ def _zone_of(fqdn: str, zones: list[str]) -> str | None:
 def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority, zone: str, ttl: int) -> Starlette:
     """``GET /nic/update?hostname=h1[,h2]&myip=V4[,V6]`` with Basic auth, No-IP replies."""
 
-    hostnames = {h.lower() for h in account["hostnames"]}
+    hostnames = {h.lower() for h in (*account["hostnames"], *account.get("bulk_hostnames", ()))}
 
     async def update_one(host: str, v4: str | None, v6: str | None) -> str:
         if "." not in host:
