@@ -34,6 +34,7 @@ from checks.ddns.history import History
 from checks.model import UpdateResult
 from checks.ddns.providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
 from checks.ddns.updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
+                                 round_lookup,
                       refine_with_provider)
 
 log = logging.getLogger("checks.ddns.watch")
@@ -104,6 +105,7 @@ class Watcher:
     forwards_due: Callable[[], float | None] | None = None
     notifier: Any = None              # checks.ddns.notify.Notifier: changed/failed/recovered/stopped, pings
     state_path: Any = None            # watch.json (pid, last/next round) for `status`; None: not written
+    own_lookup: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         import time
@@ -114,7 +116,9 @@ class Watcher:
         check_config(self.config)
         self.clock = self.clock or time.time
         self.sleep = self.sleep or asyncio.sleep
-        self.lookup = self.lookup or default_lookup
+        if self.lookup is None:
+            self.own_lookup = True   # a fresh round_lookup each round: zones looked up once per round
+            self.lookup = default_lookup
         for host in self.config.hosts:
             self.states[host.hostname] = HostState(host, get_provider(host.provider), fingerprint(host))
 
@@ -185,6 +189,8 @@ class Watcher:
                 self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
 
     async def tick(self) -> None:
+        if self.own_lookup:
+            self.lookup = round_lookup()
         public = await self._detect()
         if public.ipv4 is None and public.ipv6 is None:
             note = public.problem_v4 or public.problem_v6 or "the public address could not be determined"
