@@ -277,8 +277,9 @@ async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[Extern
             if settled(done_sources, 4, configured4) and settled(done_sources, 6, configured6):
                 break
     finally:
-        for task in pending:
-            task.cancel()
+        from checks.tasks import drop
+
+        drop(pending)
         # Let the cancelled ones close their sockets now rather than at interpreter exit,
         # within a bound: a library's shielded cleanup must not hold the round up.
         if pending:

@@ -42,6 +42,7 @@ import dns.rrset
 
 from checks.addresses import split_host_port
 from checks.dns.wire import address_of
+from checks.tasks import drop as _drop_tasks
 from checks.model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
 
 RecordType = Literal["A", "AAAA"]
@@ -216,8 +217,7 @@ async def _hedged(make: Callable[[], Awaitable[T]], delays: Sequence[float] = _H
         assert last_timeout is not None
         raise last_timeout
     finally:
-        for task in tasks:
-            task.cancel()
+        _drop_tasks(tasks)
 
 
 async def find_authoritative(
@@ -324,8 +324,7 @@ async def _zone_by_ns(name: dns.name.Name, resolver: dns.asyncresolver.Resolver,
                 return suffix, answer
         return None, None
     finally:
-        for task in tasks:
-            task.cancel()
+        _drop_tasks(tasks)
 
 
 def _short(exc: BaseException) -> str:
@@ -359,8 +358,8 @@ async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeou
                 await asyncio.wait(pending, timeout=_OTHER_FAMILY_GRACE_S)
                 break
     finally:
-        for task in tasks.values():
-            task.cancel()
+        # only the ones still running: got() reads the finished ones
+        _drop_tasks(t for t in tasks.values() if not t.done())
 
     def got(rdtype: str) -> tuple[list[str], str | None]:
         task = tasks[rdtype]

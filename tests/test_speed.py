@@ -1,0 +1,161 @@
+"""Scale and speed (issue 18): shared zone lookups, bounded requests, quiet cancels.
+
+Timing goals live in bench/ (bench/run.py, bench/RESULTS.md); these tests check the
+behaviour the speed-ups rely on: each zone's servers asked once per round, a name with
+a zone of its own still looked up on its own, provider requests never more than the
+pool keeps alive, and a cancelled hedged query never printing a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import dns.exception
+import dns.resolver
+import httpx
+import pytest
+
+from checks.dns import verify as dnsverify
+from checks.config import HostConfig
+from checks.dns.verify import AuthServers, NameServer, ZoneCache
+from checks.model import DnsAnswer
+
+
+def test_a_cancelled_hedged_query_that_failed_prints_nothing() -> None:
+    """The stray NXDOMAIN traceback of a 200-host run: an attempt that finished with an
+    exception in the same loop turn its waiter was cancelled was never retrieved."""
+    seen: list[dict] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
+        gate: asyncio.Future[None] = loop.create_future()
+
+        async def attempt() -> None:
+            await gate
+            raise dns.resolver.NXDOMAIN()
+
+        outer = asyncio.ensure_future(dnsverify._hedged(attempt, delays=()))
+        await asyncio.sleep(0)
+        gate.set_result(None)      # the attempt ends with NXDOMAIN ...
+        outer.cancel()             # ... in the turn its waiter is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await outer
+        await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    gc.collect()
+    assert [c.get("message") for c in seen] == []
+
+
+ZONE = AuthServers(hostname="h0.example.net", zone="example.net",
+                   nameservers=(NameServer("ns1.example.net", ("192.0.2.53",)),))
+
+
+def _answer(addresses: tuple[str, ...], *, lame: bool = False) -> DnsAnswer:
+    return DnsAnswer(server="ns1.example.net (192.0.2.53)", answers=addresses, ttl=60, ok=False,
+                     rcode="NOERROR",
+                     error="not authoritative for this name (lame delegation)" if lame else None)
+
+
+def test_names_of_one_zone_share_one_lookup_per_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    walks: list[str] = []
+    asked: list[str] = []
+
+    async def find(hostname: str, *, resolvers, timeout_s):  # noqa: ANN001, ANN202
+        walks.append(hostname)
+        await asyncio.sleep(0.01)
+        return ZONE
+
+    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):  # noqa: ANN202
+        asked.append(hostname)
+        return (_answer(("198.51.100.7",)),)
+
+    monkeypatch.setattr(dnsverify, "find_authoritative", find)
+    monkeypatch.setattr(dnsverify, "authoritative_answers", answers)
+
+    async def main() -> list:
+        zones = ZoneCache()
+        names = [f"h{i}.example.net" for i in range(50)] + ["other.example.org"]
+        return await asyncio.gather(*(dnsverify.current_addresses(n, resolvers=["192.0.2.1"], zones=zones)
+                                      for n in names))
+
+    results = asyncio.run(main())
+    assert all(r == ("198.51.100.7", None, None) for r in results)
+    # one walk for example.net's 50 names (the first), one for the other parent
+    assert sorted(walks) == ["h0.example.net", "other.example.org"]
+    assert len(asked) == 51                           # every name still asked at its servers
+
+
+def test_a_name_delegated_below_the_zone_is_looked_up_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sub.example.net has its own zone: example.net's servers answer it with a referral
+    (no AA flag), so the shared servers are not trusted for it."""
+    sub_zone = AuthServers(hostname="sub.example.net", zone="sub.example.net",
+                           nameservers=(NameServer("ns.sub.example.net", ("192.0.2.99",)),))
+    walks: list[str] = []
+
+    async def find(hostname: str, *, resolvers, timeout_s):  # noqa: ANN001, ANN202
+        walks.append(hostname)
+        await asyncio.sleep(0.01 if hostname == "h0.example.net" else 0)
+        return sub_zone if hostname == "sub.example.net" else ZONE
+
+    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):  # noqa: ANN202
+        if hostname == "sub.example.net" and auth.zone == "example.net":
+            return (_answer((), lame=True),)
+        return (_answer(("203.0.113.9",) if auth.zone == "sub.example.net" else ("198.51.100.7",)),)
+
+    monkeypatch.setattr(dnsverify, "find_authoritative", find)
+    monkeypatch.setattr(dnsverify, "authoritative_answers", answers)
+
+    async def main() -> list:
+        zones = ZoneCache()
+        return await asyncio.gather(*(dnsverify.current_addresses(n, resolvers=["192.0.2.1"], zones=zones)
+                                      for n in ("h0.example.net", "sub.example.net")))
+
+    first, sub = asyncio.run(main())
+    assert first == ("198.51.100.7", None, None)
+    assert sub == ("203.0.113.9", None, None)
+    assert walks == ["h0.example.net", "sub.example.net"]
+
+
+def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 dyndns2 names of one account: 10 requests of 20 names (ddclient groups the same
+    way, without the cap: its nic_dyndns2_update joins every host of a group with ','),
+    at most POOL_KEEPALIVE of them in flight at once, every name read from its own line."""
+
+    from checks.config import Config, Endpoints
+    from checks.http import POOL_KEEPALIVE
+    from checks.ddns.updater import PublicAddress, run_update_detailed
+
+    in_flight = 0
+    peak = 0
+    requests: list[list[str]] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.02)
+        in_flight -= 1
+        names = request.url.params["hostname"].split(",")
+        requests.append(names)
+        return httpx.Response(200, text="\n".join(f"good {request.url.params['myip']}" for _ in names))
+
+    hosts = tuple(HostConfig(hostname=f"h{i:03d}.example.net", provider="dyndns2", server="https://dyn.example",
+                             username="u", password="secret-pw") for i in range(200))
+    config = Config(hosts=hosts, endpoints=Endpoints())
+
+    async def stale(hostname: str, resolvers) -> tuple:  # noqa: ANN001
+        return ("23.128.64.99", None, None)
+
+    async def main():  # noqa: ANN202
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            return await run_update_detailed(config, client=client, lookup=stale,
+                                             public=PublicAddress(ipv4="23.128.64.20", ipv6=None))
+
+    run = asyncio.run(main())
+    assert [r.result for r in run.results] == ["updated"] * 200
+    assert len(requests) == 10 and all(len(names) == 20 for names in requests)
+    assert sorted(n for names in requests for n in names) == [h.hostname for h in hosts]
+    assert 1 < peak <= POOL_KEEPALIVE
