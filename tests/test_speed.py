@@ -159,3 +159,30 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
     assert len(requests) == 10 and all(len(names) == 20 for names in requests)
     assert sorted(n for names in requests for n in names) == [h.hostname for h in hosts]
     assert 1 < peak <= POOL_KEEPALIVE
+
+
+def test_history_of_a_round_is_one_fsync_and_durable_at_close(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import os
+
+    from checks.history import History, read_history
+
+    syncs: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (syncs.append(fd), real(fd))[1])
+    path = tmp_path / "history.jsonl"
+    with History(path) as history:
+        for i in range(200):
+            history.append("update", hostname=f"h{i:03d}.example.net", sent="23.128.64.20", result="updated")
+        history.sync()
+        assert len(syncs) == 1
+    assert len(syncs) == 1                      # nothing new since: close has nothing to sync
+    assert len(read_history(path).records) == 200
+
+
+def test_remembered_redactions_follow_new_secrets() -> None:
+    from checks.redact import Redactor
+
+    r = Redactor()
+    assert r.text("sent with pw-Hunter2-x") == "sent with pw-Hunter2-x"
+    r.add(["pw-Hunter2-x"])
+    assert r.text("sent with pw-Hunter2-x") == "sent with ***"

@@ -717,13 +717,16 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
     check_config(config)
     skip = skip or {}
     lookup = lookup or round_lookup()
-    own_client = client is None
-    if own_client:
-        client = make_provider_client()
     resolvers = config.endpoints.resolvers
-    # What DNS serves does not depend on our public address: ask both at once.
+    # What DNS serves does not depend on our public address: ask both at once. The lookups
+    # start before the HTTP client is made (importing httpx and loading the CA bundle take
+    # ~0.1 s of CPU): their first questions are on the wire meanwhile.
     lookups = [asyncio.ensure_future(lookup(h.hostname, resolvers)) for h in config.hosts]
+    await asyncio.sleep(0)
+    own_client = client is None
     try:
+        if own_client:
+            client = make_provider_client()
         if public is None:
             want6 = any(wants_ipv6(h) for h in config.hosts)
             public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress,
@@ -747,9 +750,10 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
 
         results = await asyncio.gather(*(one(h, task) for h, task in zip(config.hosts, lookups)))
     finally:
-        for task in lookups:
-            task.cancel()
-        if own_client:
+        from .tasks import drop
+
+        drop(lookups)
+        if own_client and client is not None:
             await client.aclose()
     return UpdateRun(public=public, results=tuple(results))
 

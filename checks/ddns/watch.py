@@ -197,6 +197,7 @@ class Watcher:
             if note != self.public_note:
                 self.emit(f"public address unknown: {note}")
                 self._record("address", ipv4=None, ipv6=None, problem=note)
+                self._sync()
             self.public_note = note
             return
         self.public_note = None
@@ -209,8 +210,19 @@ class Watcher:
             self._record("address", ipv4=public.ipv4, ipv6=public.ipv6, previous=was)
         self.last_public = public
         # Hosts are independent: one slow provider must not delay the others.
-        await asyncio.gather(*(self._tick_host(state, public) for state in self.states.values()
-                               if state.stopped is None))
+        try:
+            await asyncio.gather(*(self._tick_host(state, public) for state in self.states.values()
+                                   if state.stopped is None))
+        finally:
+            self._sync()
+
+    def _sync(self) -> None:
+        """The round's history records on disk: one fsync per round, not one per line."""
+        if self.history is not None:
+            try:
+                self.history.sync()
+            except OSError as exc:
+                self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
 
     async def _tick_host(self, state: HostState, public: PublicAddress) -> None:
         host = state.host
