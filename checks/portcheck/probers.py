@@ -73,6 +73,8 @@ ECHOIP_POLICY = ProberPolicy(
 PORTCHECKER_POLICY = ProberPolicy(
     3.0, 8.0, "it publishes no limit, so this tool spaces its requests 3 s apart")
 DDNSW_POLICY = ProberPolicy(0.0, 10.0, "")
+DDNSW_429_RETRIES = 3          # a 429 from our own probe server: asked again after its Retry-After ...
+DDNSW_429_MAX_WAIT_S = 3.0     # ... when that is this short
 
 
 @dataclass(frozen=True)
@@ -411,6 +413,16 @@ async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], po
         if delay > 0:
             await asyncio.sleep(delay)
         answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s, family=family)
+        retries = 0
+        # The project's probe server limits with a token bucket (10/s, burst 30: checks/probe_server.py)
+        # and says in Retry-After when the next token is there: a short wait beats giving the
+        # port up as "rate-limited" (many ports at once can outrun the bucket).
+        while (answer.code == "rate-limited" and prober.kind == "ddnsw" and retries < DDNSW_429_RETRIES
+               and (answer.retry_after_s or 1.0) <= DDNSW_429_MAX_WAIT_S):
+            retries += 1
+            await asyncio.sleep(answer.retry_after_s or 1.0)
+            answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s,
+                                      family=family)
         if answer.outcome != "no-answer":
             return answer
         last = answer
