@@ -186,3 +186,35 @@ def test_remembered_redactions_follow_new_secrets() -> None:
     assert r.text("sent with pw-Hunter2-x") == "sent with pw-Hunter2-x"
     r.add(["pw-Hunter2-x"])
     assert r.text("sent with pw-Hunter2-x") == "sent with ***"
+
+
+def test_our_probe_server_429_is_waited_out_not_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many ports at once can outrun the probe server's token bucket (10/s, burst 30); its
+    429 says in Retry-After when the next token is there: the port is asked again then,
+    instead of ending "rate-limited". An echoip-style 429 (a minute) is not waited for."""
+    from checks import probers
+    from checks.probers import ProberPacer, ask_probers, parse_prober
+
+    own = parse_prober("ddnsw+https://probe.test")
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(probers.asyncio, "sleep", fake_sleep)
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return httpx.Response(429, headers={"Retry-After": "1"}, text="rate limit exceeded, slow down")
+        return httpx.Response(200, json={"ip": "23.128.64.20", "port": 8080, "protocol": "tcp",
+                                         "result": "connected", "banner": "nonce", "ms": 1.0})
+
+    async def main():  # noqa: ANN202
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            return await ask_probers(client, [own], 8080, "tcp", token="nonce", pacer=ProberPacer(None))
+
+    answer = asyncio.run(main())
+    assert (answer.outcome, calls, slept) == ("reached", 2, [1.0])
