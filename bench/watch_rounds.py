@@ -28,10 +28,10 @@ def fds() -> int:
 
 async def main(rounds: int, history_path: Path) -> dict:
     from checks.config import load_config
-    from checks.history import History
+    from checks.ddns.history import History
     from checks.redact import Redactor
-    from checks.updater import make_provider_client
-    from checks.watch import Watcher
+    from checks.ddns.updater import make_provider_client
+    from checks.ddns.watch import Watcher
 
     config = load_config(None)
     samples = []

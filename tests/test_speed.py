@@ -164,7 +164,7 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
 def test_history_of_a_round_is_one_fsync_and_durable_at_close(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     import os
 
-    from checks.history import History, read_history
+    from checks.ddns.history import History, read_history
 
     syncs: list[int] = []
     real = os.fsync
@@ -192,8 +192,8 @@ def test_our_probe_server_429_is_waited_out_not_reported(monkeypatch: pytest.Mon
     """Many ports at once can outrun the probe server's token bucket (10/s, burst 30); its
     429 says in Retry-After when the next token is there: the port is asked again then,
     instead of ending "rate-limited". An echoip-style 429 (a minute) is not waited for."""
-    from checks import probers
-    from checks.probers import ProberPacer, ask_probers, parse_prober
+    from checks.portcheck import probers
+    from checks.portcheck.probers import ProberPacer, ask_probers, parse_prober
 
     own = parse_prober("ddnsw+https://probe.test")
     slept: list[float] = []

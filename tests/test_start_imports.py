@@ -45,7 +45,7 @@ def test_cheap_commands_import_nothing_heavy(argv: list[str]) -> None:
 
 def test_version_and_help_load_no_engine_beyond_the_parser() -> None:
     names = imported(run_cli(["--version"]))
-    assert not any(n.startswith(("checks.providers", "checks.dnsverify", "checks.updater", "rich"))
+    assert not any(n.startswith(("checks.ddns", "checks.dns", "checks.portcheck", "rich"))
                    for n in names), sorted(n for n in names if n.startswith(("checks", "rich")))
 
 

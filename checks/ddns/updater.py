@@ -750,7 +750,7 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
 
         results = await asyncio.gather(*(one(h, task) for h, task in zip(config.hosts, lookups)))
     finally:
-        from .tasks import drop
+        from checks.tasks import drop
 
         drop(lookups)
         if own_client and client is not None:

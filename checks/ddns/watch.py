@@ -34,8 +34,7 @@ from checks.ddns.history import History
 from checks.model import UpdateResult
 from checks.ddns.providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
 from checks.ddns.updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
-                                 round_lookup,
-                      refine_with_provider)
+                                 refine_with_provider, round_lookup)
 
 log = logging.getLogger("checks.ddns.watch")
 
