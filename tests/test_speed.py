@@ -218,3 +218,22 @@ def test_our_probe_server_429_is_waited_out_not_reported(monkeypatch: pytest.Mon
 
     answer = asyncio.run(main())
     assert (answer.outcome, calls, slept) == ("reached", 2, [1.0])
+
+
+def test_many_ports_are_spaced_to_the_probe_servers_bucket_not_to_429s() -> None:
+    """50 ports at once against our probe server (10/s after a burst of 30): the first
+    ones go at once, the rest at the refill rate, so no request meets a 429 (whose
+    Retry-After, in whole seconds, would stall a port a full second)."""
+    from checks.portcheck.probers import DDNSW_BURST, DDNSW_RATE_PER_S, ProberPacer, parse_prober
+
+    now = [1000.0]
+    pacer = ProberPacer(None, clock=lambda: now[0])
+    own = parse_prober("ddnsw+https://probe.test")
+    waits = [pacer.reserve(own, 4) for _ in range(50)]
+    assert waits[:int(DDNSW_BURST)] == [0.0] * int(DDNSW_BURST)
+    later = waits[int(DDNSW_BURST):]
+    assert later == sorted(later) and later[-1] == pytest.approx((50 - DDNSW_BURST) / DDNSW_RATE_PER_S)
+    # the whole run asks no faster than the server refills, after its burst
+    assert later[-1] <= (50 - 30) / 10 + 0.5
+    now[0] += 60                                   # a minute later the bucket is full again
+    assert pacer.reserve(own, 4) == 0.0
