@@ -1,8 +1,9 @@
 """The updater's history: one JSON object per line (JSON Lines), appended safely.
 
 Every record is written with a single ``write()`` on a descriptor opened with
-``O_APPEND`` and then ``fsync``'d, so concurrent writers never interleave
-inside a line and a record that was reported written survives a power cut.
+``O_APPEND``, so concurrent writers never interleave inside a line; the records of
+a round are ``fsync``'d together at its end (``History.sync``/``close``), so a round
+that was reported written survives a power cut.
 A crash in the middle of a write can still leave a torn last line: reading
 tolerates it (the line is skipped and reported), and the next append starts on
 a fresh line so the torn bytes never glue onto a good record.
