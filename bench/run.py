@@ -21,6 +21,11 @@ machine behind the router's NAT and talk only to lab services. Sections:
 - cold: `ddns-wizard --version`, `ddns-wizard diagnose --help` (hyperfine), and the TUI's
   first screen painted in tmux (time until `capture-pane` shows the welcome text).
 - memory: peak RSS (GNU time's %M) of `diagnose` and of each daemon of `day` after its cycles.
+- scale (issue 18): `update` with N = 1, 10, 50, 200 names of one dyndns2 account (0 ms and
+  40 ms RTT) vs ddclient and inadyn in the same lab: wall time, requests, records landed, the
+  provider's busy time, growth exponents; `verify` and `ports check` (own probe server) with
+  N = 1, 10, 50; `diagnose` on an 800 ms line and a 300 ms / 30 % loss line; `watch` over
+  --watch-rounds rounds in-process (bench/watch_rounds.py). Run from a regular install.
 
 Writes bench/RESULTS.md (machine, command, table) unless --no-write. `--install`
 apt-installs ddclient, inadyn, hyperfine and tmux first (bench only; not the tests).
@@ -88,6 +93,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:.2f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"
     if unit == "MiB":
         return f"{value:.1f} MiB"
+    if unit == "×":
+        return f"{value:.2f}×"
     return f"{value:g}{(' ' + unit) if unit else ''}"
 
 
@@ -140,6 +147,10 @@ def fresh_record(lab: Lab, hostname: str) -> None:
 
 # --------------------------------------------------------------------------- tool configs
 def dyndns2_account(lab: Lab) -> dict[str, Any]:
+    # The lab's dyndns2 model refuses agents without a contact e-mail (No-IP's rule) with
+    # "badagent": ddclient's and inadyn's agents have none. The bench serves every agent
+    # (the "any-agent" knob, as Dyn's own server does) so the peers are measured at all.
+    lab.internet.set_fault("dyndns2", "any-agent")
     return lab.internet.accounts["dyndns2"]  # type: ignore[no-any-return]
 
 
@@ -149,7 +160,7 @@ def ours_config(lab: Lab, **extra: Any) -> None:
                              "username": acc["username"], "password": acc["password"], **extra}])
 
 
-def ddclient_conf(lab: Lab, workdir: Path, *, daemon: int = 0) -> Path:
+def ddclient_conf(lab: Lab, workdir: Path, *, daemon: int = 0, names: list[str] | None = None) -> Path:
     acc = dyndns2_account(lab)
     conf = workdir / "ddclient.conf"
     conf.write_text("\n".join([
@@ -165,7 +176,7 @@ def ddclient_conf(lab: Lab, workdir: Path, *, daemon: int = 0) -> Path:
         f"server={plan.DYNDNS2}",
         f"login={acc['username']}",
         f"password='{acc['password']}'",
-        acc["hostnames"][0],
+        ",".join(names or acc["hostnames"][:1]),
         "",
     ]))
     conf.chmod(0o600)
@@ -179,8 +190,10 @@ def ddclient_argv(conf: Path, workdir: Path, *, once: bool = True) -> list[str]:
     return argv
 
 
-def inadyn_conf(lab: Lab, workdir: Path, *, period: int = 60) -> Path:
+def inadyn_conf(lab: Lab, workdir: Path, *, period: int = 60, names: list[str] | None = None) -> Path:
     acc = dyndns2_account(lab)
+    names = names or acc["hostnames"][:1]
+    hostname = names[0] if len(names) == 1 else "{ " + ", ".join(names) + " }"   # inadyn.conf(5)
     conf = workdir / "inadyn.conf"
     conf.write_text("\n".join([
         f"period = {period}",
@@ -194,7 +207,7 @@ def inadyn_conf(lab: Lab, workdir: Path, *, period: int = 60) -> Path:
         "    checkip-ssl = true",
         f"    ddns-server = {plan.DYNDNS2}",
         "    ddns-path = \"/nic/update?hostname=%h&myip=%i\"",
-        f"    hostname = {acc['hostnames'][0]}",
+        f"    hostname = {hostname}",
         "}",
         "",
     ]))
@@ -528,6 +541,252 @@ def bench_day(interval: int, changes: int, opts: dict[str, Any]) -> None:
             NOTES.append(f"day, {r.tool}: {r.error} {r.other_replies}".strip())
 
 
+# --------------------------------------------------------------------------- scale (issue 18)
+SCALE_NS = (1, 10, 50, 200)
+SCALE_CHECK_NS = (1, 10, 50)
+BENCH_VENV = Path("/tmp/ddns-wizard-bench-venv")
+
+
+def installed_tool() -> str:
+    """ddns-wizard installed as users get it (a regular, non-editable pip install of this tree
+    into its own venv). The checkout's editable install puts setuptools' import finder in
+    front of every start (~50 ms of CPU at each `python` start on this machine)."""
+    stamp = BENCH_VENV / "installed-from"
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "checks", "wizard", "pyproject.toml"],
+                           capture_output=True, text=True).stdout.strip()
+    want = f"{rev}{'+dirty' if dirty else ''}"
+    if not (stamp.exists() and stamp.read_text() == want and not dirty):
+        log(f"installing this tree into {BENCH_VENV} (regular install)")
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(BENCH_VENV)], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", str(ROOT)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stamp.write_text(want)
+    return str(BENCH_VENV / "bin" / "ddns-wizard")
+
+
+def growth(ns: list[int], times: list[float | None]) -> str:
+    """Exponent k of t ~ N^k between successive N (1: linear, 0: flat)."""
+    import math
+
+    parts = []
+    for (n1, t1), (n2, t2) in zip(zip(ns, times), zip(ns[1:], times[1:])):
+        if t1 and t2:
+            parts.append(f"{n1}→{n2}: {math.log(t2 / t1) / math.log(n2 / n1):.2f}")
+    return ", ".join(parts) or "—"
+
+
+def verdict(ok: bool | None) -> str:
+    return {True: "met", False: "**missed**", None: "not measured"}[ok]
+
+
+def busy_span(entries: list[dict[str, Any]]) -> float:
+    """Seconds during which the provider was handling at least one update request (the
+    union of its requests' [arrived, answered] intervals): its own share of a client's wall time."""
+    spans = sorted((e["time"], e["done"]) for e in entries if e.get("done"))
+    total, end = 0.0, float("-inf")
+    for a, b in spans:
+        if a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def reset_records(lab: Lab, names: list[str]) -> None:
+    lab.internet.set_records(names, "A", [OLD_ADDRESS])
+    lab.internet.stop_service("resolver")     # unbound flushed: no cache holds the new answers
+    lab.internet.start_service("resolver")
+
+
+def bench_scale_update(runs: int, opts: dict[str, Any], tool: str) -> None:
+    """update with N hosts of one dyndns2 account, ours vs ddclient vs inadyn in one lab."""
+    latency = opts.get("latency_ms") or 0
+    section = f"scale: update ({latency:g} ms RTT)"
+    lab = Lab(Options("home", **opts)).up()
+    try:
+        acc = dyndns2_account(lab)
+        new = lab.expected_public_ipv4
+        work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=lab.workdir))
+        med: dict[str, dict[int, dict[str, float | None]]] = {t: {} for t in ("ours", "ddclient", "inadyn")}
+        for n in SCALE_NS:
+            names = acc["bulk_hostnames"][:n]
+            lab.write_config(hosts=[{"hostname": h, "provider": "dyndns2", "server": acc["server"],
+                                     "username": acc["username"], "password": acc["password"]} for h in names])
+            dd, ina = ddclient_conf(lab, work, names=names), inadyn_conf(lab, work, names=names)
+            tools: dict[str, list[str]] = {"ours": [tool, "update", "--json"], "ddclient": ddclient_argv(dd, work),
+                                           "inadyn": inadyn_argv(ina, work)}
+            got: dict[str, dict[str, list[float]]] = {t: {"wall": [], "sent": [], "landed": [], "provider": []}
+                                                      for t in tools}
+            for i in range(runs + 1):
+                for name, argv in tools.items():
+                    reset_records(lab, names)
+                    (work / "ddclient.cache").unlink(missing_ok=True)
+                    shutil.rmtree(work / "inadyn-cache", ignore_errors=True)
+                    (work / "inadyn-cache").mkdir()
+                    (work / "history.jsonl").unlink(missing_ok=True)
+                    lab.internet.clear_requests_log("dyndns2")
+                    time.sleep(SETTLE_S)
+                    wall, code, out, err, _ = timed_run(lab, argv, timeout=600,
+                                                        env={"XDG_STATE_HOME": str(work / "state")})
+                    served = lab.internet.lookups(names)
+                    landed = sum(1 for v in served.values() if v == [new])
+                    updates = [r for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update")]
+                    sent = len(updates)
+                    provider = busy_span(updates)
+                    if "Traceback" in err:
+                        NOTES.append(f"{section}, N={n}, {name}: a traceback on stderr: {err[-300:]!r}")
+                    log(f"  {section} N={n} run {i}: {name} {wall:.2f} s, exit {code}, {sent} request(s), "
+                        f"{landed}/{n} landed, provider busy {provider:.2f} s")
+                    if i == 0:
+                        continue
+                    got[name]["wall"].append(wall)
+                    got[name]["sent"].append(sent)
+                    got[name]["landed"].append(landed)
+                    got[name]["provider"].append(provider)
+            for name in tools:
+                med[name][n] = {k: median(v) for k, v in got[name].items()}
+            ROWS.append(Row(section, f"N={n}: exec → exit (wall)", med["ours"][n]["wall"],
+                            {"ddclient": med["ddclient"][n]["wall"], "inadyn": med["inadyn"][n]["wall"]}))
+            ROWS.append(Row(section, f"N={n}: of which the provider was busy answering (lab emulator writing Knot)",
+                            med["ours"][n]["provider"], {"ddclient": med["ddclient"][n]["provider"],
+                                                         "inadyn": med["inadyn"][n]["provider"]}))
+            ROWS.append(Row(section, f"N={n}: update requests sent", med["ours"][n]["sent"],
+                            {"ddclient": med["ddclient"][n]["sent"], "inadyn": med["inadyn"][n]["sent"]}, unit=""))
+            ROWS.append(Row(section, f"N={n}: records Knot serves afterwards (of {n})", med["ours"][n]["landed"],
+                            {"ddclient": med["ddclient"][n]["landed"], "inadyn": med["inadyn"][n]["landed"]}, unit=""))
+        ns = list(SCALE_NS)
+        for name in med:
+            NOTES.append(f"{section}, growth exponent of the wall time ({name}): "
+                         + growth(ns, [med[name][n]["wall"] for n in ns]))
+        one, top = med["ours"][ns[0]]["wall"], med["ours"][ns[-1]]["wall"]
+        all_landed = med["ours"][ns[-1]]["landed"] == ns[-1]
+        ok = None if not (one and top) else (top <= 3 * one and all_landed)
+        ROWS.append(Row(section, f"N={ns[-1]} / N=1 wall time", (top / one) if one and top else None, unit="×",
+                        target=f"≤ 3× and every record landed: {verdict(ok)}"))
+        own1 = one - (med["ours"][1]["provider"] or 0) if one else None
+        own_top = top - (med["ours"][ns[-1]]["provider"] or 0) if top else None
+        ROWS.append(Row(section, f"N={ns[-1]} / N=1 wall time without the provider's busy time",
+                        (own_top / own1) if own1 and own_top else None, unit="×",
+                        note="the client's own share: start, address, DNS, sending, output"))
+        ina1 = med["inadyn"][1]["wall"]
+        ROWS.append(Row(section, "N=1: ours / inadyn (authoritative DNS checked)",
+                        (one / ina1) if one and ina1 else None, unit="×",
+                        target=f"≤ 1.5× inadyn: {verdict(None if not (one and ina1) else one <= 1.5 * ina1)}"))
+    finally:
+        lab.down()
+
+
+def bench_scale_checks(runs: int, opts: dict[str, Any], tool: str) -> None:
+    """verify and ports check with N = 1, 10, 50 (ours alone: the peers have neither)."""
+    lab = Lab(Options("home", **opts)).up()
+    try:
+        acc = dyndns2_account(lab)
+        names = acc["bulk_hostnames"]
+        lab.internet.set_records(names[:max(SCALE_CHECK_NS)], "A", [lab.expected_public_ipv4])
+        times: dict[str, list[float | None]] = {"verify": [], "ports": []}
+        for n in SCALE_CHECK_NS:
+            lab.write_config(hosts=[{"hostname": h, "provider": "dyndns2", "server": acc["server"],
+                                     "username": acc["username"], "password": acc["password"]}
+                                    for h in names[:n]],
+                             endpoints_override=lab.internet.own_prober())
+            ports = [str(20000 + i) for i in range(n)]
+            for what, argv in (("verify", [tool, "verify", "--json", "--no-ping"]),
+                               ("ports", [tool, "ports", "check", *ports, "--json"])):
+                walls = []
+                for i in range(runs + 1):
+                    if what == "ports":
+                        # Each run as a user's single run sees it: the probe server's bucket
+                        # (burst 30, 10/s) full again, not emptied by the run before.
+                        time.sleep(4)
+                    wall, code, out, err, _ = timed_run(lab, argv, timeout=300)
+                    log(f"  scale {what} N={n} run {i}: {wall:.2f} s (exit {code})")
+                    if "Traceback" in err:
+                        NOTES.append(f"scale: {what} N={n}: a traceback on stderr: {err[-300:]!r}")
+                    if i:
+                        walls.append(wall)
+                times[what].append(median(walls))
+                ROWS.append(Row("scale: verify" if what == "verify" else "scale: ports check",
+                                f"N={n} {'hostnames' if what == 'verify' else 'ports'} (wall)", median(walls),
+                                target=("≤ 2 s: " + verdict(median(walls) <= 2.0)) if what == "ports" and n == 50 else ""))
+        ns = list(SCALE_CHECK_NS)
+        NOTES.append("scale: growth exponent of the wall time: verify " + growth(ns, times["verify"])
+                     + "; ports check " + growth(ns, times["ports"]))
+    finally:
+        lab.down()
+
+
+def bench_scale_diagnose(runs: int, tool: str) -> None:
+    for latency, loss in ((800.0, 0.0), (300.0, 30.0)):
+        lab = Lab(Options("home", latency_ms=latency, loss_pct=loss)).up()
+        try:
+            hostname = dyndns2_account(lab)["hostnames"][0]
+            lab.internet.set_record(hostname, "A", [lab.expected_public_ipv4])
+            ours_config(lab)
+            walls, verdicts = [], set()
+            for i in range(runs + 1):
+                wall, code, out, err, _ = timed_run(lab, [tool, "diagnose", "--json"], timeout=120)
+                try:
+                    verdicts.add(json.loads(out)["nat"]["verdict"])
+                except (ValueError, KeyError):
+                    verdicts.add(f"exit {code}")
+                log(f"  scale diagnose {latency:g} ms/{loss:g} %: run {i}: {wall:.2f} s")
+                if i:
+                    walls.append(wall)
+            ROWS.append(Row("scale: diagnose", f"{latency:g} ms RTT, {loss:g} % loss (wall)", median(walls),
+                            note="verdict " + ", ".join(sorted(verdicts))))
+        finally:
+            lab.down()
+
+
+def bench_scale_watch(rounds: int, hosts: int) -> None:
+    lab = Lab(Options("home")).up()
+    try:
+        acc = dyndns2_account(lab)
+        names = acc["bulk_hostnames"][:hosts]
+        lab.internet.set_records(names, "A", [lab.expected_public_ipv4])    # published: rounds send nothing
+        lab.write_config(hosts=[{"hostname": h, "provider": "dyndns2", "server": acc["server"],
+                                 "username": acc["username"], "password": acc["password"]} for h in names])
+        history = Path(tempfile.mkdtemp(prefix="bench-watch-", dir=lab.workdir)) / "history.jsonl"
+        py = str(BENCH_VENV / "bin" / "python") if (BENCH_VENV / "bin" / "python").exists() else sys.executable
+        lab.internet.clear_requests_log("dyndns2")
+        wall, code, out, err, peak = timed_run(lab, [py, str(ROOT / "bench" / "watch_rounds.py"), str(rounds),
+                                                     str(history)], timeout=3600)
+        if code != 0:
+            NOTES.append(f"scale: watch rounds failed (exit {code}): {err[-400:]}")
+            return
+        data = json.loads(out.strip().splitlines()[-1])
+        sent = sum(1 for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update"))
+        first, last = data["samples"][0], data["samples"][-1]
+        label = f"{rounds} rounds, {hosts} hosts"
+        ROWS.append(Row("scale: watch", f"{label}: RSS after round 1 → after round {last['round']}",
+                        last["rss_kib"] / 1024, unit="MiB", note=f"after round 1: {first['rss_kib'] / 1024:.1f} MiB"))
+        ROWS.append(Row("scale: watch", f"{label}: open file descriptors after round 1 → last", last["fds"], unit="",
+                        note=f"after round 1: {first['fds']}"))
+        ROWS.append(Row("scale: watch", f"{label}: CPU per round (mean)", data["cpu_ms_per_round"] / 1000,
+                        note=f"wall {data['wall_s']} s for all rounds; provider requests {sent}"))
+        NOTES.append("scale: watch samples (round: RSS KiB, fds, CPU ms/round since the previous sample): "
+                     + "; ".join(f"{s['round']}: {s['rss_kib']}, {s['fds']}, {s['cpu_ms_per_round']}"
+                                 for s in data["samples"]))
+    finally:
+        lab.down()
+
+
+def bench_scale(runs: int, opts: dict[str, Any], latency_also: float, watch_rounds: int) -> None:
+    tool = installed_tool()
+    bench_scale_update(runs, opts, tool)
+    if latency_also:
+        bench_scale_update(runs, dict(opts, latency_ms=latency_also), tool)
+    bench_scale_checks(runs, opts, tool)
+    bench_scale_diagnose(runs, tool)
+    if watch_rounds:
+        bench_scale_watch(watch_rounds, 10)
+    NOTES.append("scale: the probe server's requests/s, p50/p99 latency and memory for /ip, /port/N and "
+                 "/probe/tcp/N under a bounded load are measured by bench/probe_server.py (its section below)")
+
+
 # --------------------------------------------------------------------------- cold start
 def hyperfine(commands: dict[str, str], runs: int) -> dict[str, float]:
     out = Path(tempfile.mkstemp(suffix=".json")[1])
@@ -711,7 +970,7 @@ def install_bench_packages() -> None:
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
-SECTIONS = ("update", "diagnose", "day", "cold")
+SECTIONS = ("update", "diagnose", "day", "cold", "scale")
 
 
 def main() -> int:
@@ -724,6 +983,7 @@ def main() -> int:
                     help="repeat the update comparison with this round trip added (0: do not)")
     ap.add_argument("--day-changes", type=int, default=3, help="address changes in the simulated day")
     ap.add_argument("--day-interval", type=int, default=60, help="check interval of every daemon (ddclient: >= 60)")
+    ap.add_argument("--watch-rounds", type=int, default=1000, help="scale: rounds of `watch` (0: skip)")
     ap.add_argument("--install", action="store_true", help="apt-get install the tools compared against")
     ap.add_argument("--no-write", action="store_true", help="do not rewrite bench/RESULTS.md")
     args = ap.parse_args()
@@ -755,6 +1015,8 @@ def main() -> int:
             bench_day(args.day_interval, args.day_changes, opts)
         elif s == "cold":
             bench_cold(args.runs, opts)
+        elif s == "scale":
+            bench_scale(args.runs, opts, args.update_also_latency, args.watch_rounds)
     print(table())
     for note in NOTES:
         print(f"- {note}")

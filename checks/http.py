@@ -218,6 +218,13 @@ class _DeadlineTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+# Connections the pool keeps open between requests. Callers that send many requests
+# bound themselves to this many at once (checks/updater.py): with hundreds queued, httpcore
+# rescans its whole queue on every connection change, and every extra connection is a
+# new TLS handshake that is closed again afterwards.
+POOL_KEEPALIVE = 8
+
+
 def make_client(
     *,
     timeout_s: float = 3.0,
@@ -238,7 +245,7 @@ def make_client(
     A request sent with ``extensions=family_extensions(4)`` (or 6) uses that address
     family only (module docstring).
     """
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=8)
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=POOL_KEEPALIVE)
     context = ssl_context()
 
     def pool(local: str | None) -> httpx.AsyncBaseTransport:

@@ -65,6 +65,9 @@ class Redactor:
     pairs: list[tuple[str, str]] = field(default_factory=list)     # (username, password) for Basic auth
     _compiled: tuple[tuple[Any, ...], tuple[re.Pattern[str] | None, tuple[bytes, ...]]] | None = field(
         default=None, repr=False, compare=False)
+    # text -> masked text for the current secrets (emptied when they change): a round of 200
+    # hosts redacts the same hostnames, provider names and sentences again and again.
+    _memo: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: Any) -> "Redactor":
@@ -92,11 +95,22 @@ class Redactor:
             raws = tuple(sorted({s.encode("utf-8") for s in self.secrets if len(s.encode("utf-8")) >= _MIN_ENCODED},
                                 key=len))
             self._compiled = (key, (_compile(self.secrets, self.pairs), raws))
+            self._memo.clear()
         return self._compiled[1]
 
     def text(self, value: str) -> str:
-        out = value
         pattern, raws = self._pattern()
+        hit = self._memo.get(value)
+        if hit is not None:
+            return hit
+        out = self._mask(value, pattern, raws)
+        if len(self._memo) >= _MEMO_MAX:
+            self._memo.clear()
+        self._memo[value] = out
+        return out
+
+    def _mask(self, value: str, pattern: re.Pattern[str] | None, raws: tuple[bytes, ...]) -> str:
+        out = value
         if pattern is not None:
             for _ in range(3):          # masking can join pieces into the secret again: until it is gone
                 new = pattern.sub(MASK, out)
@@ -120,6 +134,7 @@ class Redactor:
         return value
 
 
+_MEMO_MAX = 4096          # remembered texts per Redactor
 _MIN_SECRET = 3           # shorter values are not masked (they would mask half of every sentence)
 _MIN_ENCODED = 4          # an encoded form shorter than this is not masked on its own
 _B64_RUN_RE = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")

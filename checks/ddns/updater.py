@@ -277,8 +277,9 @@ async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[Extern
             if settled(done_sources, 4, configured4) and settled(done_sources, 6, configured6):
                 break
     finally:
-        for task in pending:
-            task.cancel()
+        from checks.tasks import drop
+
+        drop(pending)
         # Let the cancelled ones close their sockets now rather than at interpreter exit,
         # within a bound: a library's shielded cleanup must not hold the round up.
         if pending:
@@ -534,18 +535,38 @@ async def refine_with_provider(spec: Any, host: HostConfig, public: PublicAddres
 # --------------------------------------------------------------------------- the run
 
 
-async def default_lookup(hostname: str, resolvers: Sequence[str]) -> tuple[str | None, str | None, str | None]:
+async def default_lookup(hostname: str, resolvers: Sequence[str], *, zones: Any = None,
+                         ) -> tuple[str | None, str | None, str | None]:
     from checks.dns.verify import current_addresses   # lazy
 
     result: tuple[str | None, str | None, str | None] = (None, None, None)
     for timeout_s in (DNS_TIMEOUT_S, DNS_RETRY_TIMEOUT_S):
         try:
-            result = await current_addresses(hostname, resolvers=resolvers, timeout_s=timeout_s)
+            result = await current_addresses(hostname, resolvers=resolvers, timeout_s=timeout_s, zones=zones)
         except Exception as exc:   # a lookup failure must not stop the update: it only costs the comparison
             result = (None, None, f"{type(exc).__name__}: {exc}")
         if result[2] is None:
             break
     return result
+
+
+def round_lookup() -> Lookup:
+    """``default_lookup`` sharing one ``ZoneCache`` (each zone's servers looked up once):
+    make one per round, never keep it across rounds."""
+    from checks.dns.verify import ZoneCache   # lazy
+
+    if default_lookup is not _default_lookup:   # replaced (tests: a stand-in for DNS)
+        return default_lookup
+    zones = ZoneCache()
+
+    async def lookup(hostname: str, resolvers: Sequence[str]) -> tuple[str | None, str | None, str | None]:
+        return await default_lookup(hostname, resolvers, zones=zones)
+
+    lookup.zones = zones   # type: ignore[attr-defined]
+    return lookup
+
+
+_default_lookup = default_lookup
 
 
 def make_provider_client() -> Any:
@@ -620,7 +641,12 @@ class _Batcher:
     """
 
     def __init__(self, hosts: Sequence[HostConfig], client: Any, on_progress: Progress | None) -> None:
+        from checks.http import POOL_KEEPALIVE   # lazy (httpx)
+
         self.order = {h.hostname: i for i, h in enumerate(hosts)}   # requests list names in config order
+        # Requests in flight at once: what the client's pool keeps alive (more would queue in
+        # httpcore, each waiting one eating its own deadline, and open throw-away connections).
+        self.gate = asyncio.Semaphore(POOL_KEEPALIVE)
         self.waiting_for = len(hosts)
         self.client = client
         self.on_progress = on_progress
@@ -637,7 +663,8 @@ class _Batcher:
         self.submitted.add(host.hostname)
         if spec.batch_key(host) is None:
             self._arrived()
-            return await spec.update(host, ipv4, ipv6, self.client)
+            async with self.gate:
+                return await spec.update(host, ipv4, ipv6, self.client)
         future: asyncio.Future[UpdateResult] = asyncio.get_running_loop().create_future()
         self.queue.append((spec, host, ipv4, ipv6, future))
         self._arrived()
@@ -655,25 +682,28 @@ class _Batcher:
             spec, host, ipv4, ipv6, _ = item
             groups.setdefault((spec.batch_key(host), ipv4, ipv6), []).append(item)
 
-        async def send_group(items: list[Any]) -> None:
-            spec, _, ipv4, ipv6, _ = items[0]
-            for start in range(0, len(items), max(1, spec.batch_max)):
-                chunk = items[start:start + max(1, spec.batch_max)]
-                if self.on_progress and len(chunk) > 1:
-                    self.on_progress(f"sending {join_sent(ipv4, ipv6)} for {len(chunk)} hostnames in one "
-                                     f"request to {spec.title}")
-                try:
+        async def send_chunk(chunk: list[Any]) -> None:
+            spec, _, ipv4, ipv6, _ = chunk[0]
+            try:
+                async with self.gate:
+                    if self.on_progress and len(chunk) > 1:
+                        self.on_progress(f"sending {join_sent(ipv4, ipv6)} for {len(chunk)} hostnames in one "
+                                         f"request to {spec.title}")
                     results = await spec.update_batch([h for _, h, _, _, _ in chunk], ipv4, ipv6, self.client)
-                except BaseException as exc:   # update_batch never raises; a cancel must still wake the waiters
-                    for *_, fut in chunk:
-                        if not fut.done():
-                            fut.set_exception(exc)
-                    raise
-                for (*_, fut), result in zip(chunk, results):
+            except BaseException as exc:   # update_batch never raises; a cancel must still wake the waiters
+                for *_, fut in chunk:
                     if not fut.done():
-                        fut.set_result(result)
+                        fut.set_exception(exc)
+                raise
+            for (*_, fut), result in zip(chunk, results):
+                if not fut.done():
+                    fut.set_result(result)
 
-        await asyncio.gather(*(send_group(items) for items in groups.values()))
+        # The chunks of one group (20 names each for dyndns2) go out side by side, like any
+        # other requests, at most POOL_KEEPALIVE at once.
+        chunks = [items[start:start + max(1, items[0][0].batch_max)]
+                  for items in groups.values() for start in range(0, len(items), max(1, items[0][0].batch_max))]
+        await asyncio.gather(*(send_chunk(chunk) for chunk in chunks))
 
 
 async def run_update_detailed(config: Config, *, force: bool = False, dry_run: bool = False,
@@ -686,14 +716,17 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
     (a host a provider refused for good, until its configuration changes)."""
     check_config(config)
     skip = skip or {}
-    lookup = lookup or default_lookup
-    own_client = client is None
-    if own_client:
-        client = make_provider_client()
+    lookup = lookup or round_lookup()
     resolvers = config.endpoints.resolvers
-    # What DNS serves does not depend on our public address: ask both at once.
+    # What DNS serves does not depend on our public address: ask both at once. The lookups
+    # start before the HTTP client is made (importing httpx and loading the CA bundle take
+    # ~0.1 s of CPU): their first questions are on the wire meanwhile.
     lookups = [asyncio.ensure_future(lookup(h.hostname, resolvers)) for h in config.hosts]
+    await asyncio.sleep(0)
+    own_client = client is None
     try:
+        if own_client:
+            client = make_provider_client()
         if public is None:
             want6 = any(wants_ipv6(h) for h in config.hosts)
             public = await detect_public(config, client, want_ipv6=want6, on_progress=on_progress,
@@ -717,9 +750,10 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
 
         results = await asyncio.gather(*(one(h, task) for h, task in zip(config.hosts, lookups)))
     finally:
-        for task in lookups:
-            task.cancel()
-        if own_client:
+        from checks.tasks import drop
+
+        drop(lookups)
+        if own_client and client is not None:
             await client.aclose()
     return UpdateRun(public=public, results=tuple(results))
 

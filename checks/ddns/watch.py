@@ -34,7 +34,7 @@ from checks.ddns.history import History
 from checks.model import UpdateResult
 from checks.ddns.providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
 from checks.ddns.updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
-                      refine_with_provider)
+                                 refine_with_provider, round_lookup)
 
 log = logging.getLogger("checks.ddns.watch")
 
@@ -104,6 +104,7 @@ class Watcher:
     forwards_due: Callable[[], float | None] | None = None
     notifier: Any = None              # checks.ddns.notify.Notifier: changed/failed/recovered/stopped, pings
     state_path: Any = None            # watch.json (pid, last/next round) for `status`; None: not written
+    own_lookup: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         import time
@@ -114,7 +115,9 @@ class Watcher:
         check_config(self.config)
         self.clock = self.clock or time.time
         self.sleep = self.sleep or asyncio.sleep
-        self.lookup = self.lookup or default_lookup
+        if self.lookup is None:
+            self.own_lookup = True   # a fresh round_lookup each round: zones looked up once per round
+            self.lookup = default_lookup
         for host in self.config.hosts:
             self.states[host.hostname] = HostState(host, get_provider(host.provider), fingerprint(host))
 
@@ -185,12 +188,15 @@ class Watcher:
                 self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
 
     async def tick(self) -> None:
+        if self.own_lookup:
+            self.lookup = round_lookup()
         public = await self._detect()
         if public.ipv4 is None and public.ipv6 is None:
             note = public.problem_v4 or public.problem_v6 or "the public address could not be determined"
             if note != self.public_note:
                 self.emit(f"public address unknown: {note}")
                 self._record("address", ipv4=None, ipv6=None, problem=note)
+                self._sync()
             self.public_note = note
             return
         self.public_note = None
@@ -203,8 +209,19 @@ class Watcher:
             self._record("address", ipv4=public.ipv4, ipv6=public.ipv6, previous=was)
         self.last_public = public
         # Hosts are independent: one slow provider must not delay the others.
-        await asyncio.gather(*(self._tick_host(state, public) for state in self.states.values()
-                               if state.stopped is None))
+        try:
+            await asyncio.gather(*(self._tick_host(state, public) for state in self.states.values()
+                                   if state.stopped is None))
+        finally:
+            self._sync()
+
+    def _sync(self) -> None:
+        """The round's history records on disk: one fsync per round, not one per line."""
+        if self.history is not None:
+            try:
+                self.history.sync()
+            except OSError as exc:
+                self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
 
     async def _tick_host(self, state: HostState, public: PublicAddress) -> None:
         host = state.host

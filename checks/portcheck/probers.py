@@ -73,6 +73,12 @@ ECHOIP_POLICY = ProberPolicy(
 PORTCHECKER_POLICY = ProberPolicy(
     3.0, 8.0, "it publishes no limit, so this tool spaces its requests 3 s apart")
 DDNSW_POLICY = ProberPolicy(0.0, 10.0, "")
+# probeserver/server.py's defaults are rate_per_s 10 and burst 30 per client; a little under
+# both, so requests that arrive bunched up still find a token.
+DDNSW_RATE_PER_S = 9.5
+DDNSW_BURST = 28.0
+DDNSW_429_RETRIES = 3          # a 429 from our own probe server: asked again after its Retry-After ...
+DDNSW_429_MAX_WAIT_S = 3.0     # ... when that is this short
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,7 @@ class ProberPacer:
     clock: Callable[[], float] = time.time
     _state: dict[str, dict[str, Any]] = field(default_factory=dict)
     _loaded: bool = False
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)   # ddnsw: key -> (tokens, at)
 
     @classmethod
     def default(cls) -> "ProberPacer":
@@ -349,6 +356,8 @@ class ProberPacer:
 
     def reserve(self, prober: Prober, family: int) -> float:
         """Take the next slot: returns how long to wait before asking."""
+        if prober.kind == "ddnsw":
+            return self._bucket_wait(self.key(prober, family))
         wait, _ = self.wait_s(prober, family)
         now = self.clock()
         interval = prober.policy.min_interval_s
@@ -357,6 +366,17 @@ class ProberPacer:
                                                      "window_s": interval, "last": "asked"}
             self._save()
         return wait
+
+    def _bucket_wait(self, key: str) -> float:
+        """The probe server's own token bucket, kept on this side (in memory, this run): a
+        check of many ports spaces its requests to the refill rate instead of meeting 429s
+        whose Retry-After is rounded up to whole seconds. A bucket the server still has
+        half empty from an earlier run only costs a 429 and its Retry-After."""
+        now = self.clock()
+        tokens, at = self._buckets.get(key, (DDNSW_BURST, now))
+        tokens = min(DDNSW_BURST, tokens + max(0.0, now - at) * DDNSW_RATE_PER_S) - 1
+        self._buckets[key] = (tokens, now)
+        return max(0.0, -tokens / DDNSW_RATE_PER_S)
 
     def refused(self, prober: Prober, family: int, seconds: float, what: str) -> None:
         """The prober refused (429) or stayed silent: leave it alone for ``seconds``."""
@@ -411,6 +431,16 @@ async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], po
         if delay > 0:
             await asyncio.sleep(delay)
         answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s, family=family)
+        retries = 0
+        # The project's probe server limits with a token bucket (10/s, burst 30: checks/probe_server.py)
+        # and says in Retry-After when the next token is there: a short wait beats giving the
+        # port up as "rate-limited" (many ports at once can outrun the bucket).
+        while (answer.code == "rate-limited" and prober.kind == "ddnsw" and retries < DDNSW_429_RETRIES
+               and (answer.retry_after_s or 1.0) <= DDNSW_429_MAX_WAIT_S):
+            retries += 1
+            await asyncio.sleep(answer.retry_after_s or 1.0)
+            answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s,
+                                      family=family)
         if answer.outcome != "no-answer":
             return answer
         last = answer

@@ -367,8 +367,9 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
                     break
                 failures.append(exc)
     finally:
-        for task in tasks:
-            task.cancel()
+        from checks.tasks import drop
+
+        drop(tasks)
     if response is None:
         return result(None, _dns_failure_text(failures, server, timeout_s))
     value, reason = address_from_dns_answer(response, method, fam, allow_non_public=allow_non_public)

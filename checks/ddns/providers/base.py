@@ -18,7 +18,6 @@ reach a log, a terminal or a report through them.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import ipaddress
 import logging
@@ -343,6 +342,7 @@ class ProviderSpec:
 
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
+            import asyncio   # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 result = await self.update_fn(self, host, ipv4, ipv6, client)
         except TimeoutError:
@@ -374,6 +374,7 @@ class ProviderSpec:
         for h in hosts:
             redactor.add(h.secret_values())
         try:
+            import asyncio   # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 results = await self.batch_fn(self, hosts, ipv4, ipv6, client)
         except TimeoutError:
@@ -393,6 +394,7 @@ class ProviderSpec:
         if self.published_fn is None:
             return ProviderView(error=f"{self.title} cannot be asked what it holds", source="none")
         try:
+            import asyncio   # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 view = await self.published_fn(self, host, client)
         except TimeoutError:
@@ -410,6 +412,7 @@ class ProviderSpec:
             return PreflightResult(False, redactor.text("; ".join(problems)), code="config")
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
+            import asyncio   # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 res = await self.preflight_fn(self, host, client)
         except Exception as exc:

@@ -83,6 +83,8 @@ def instrument(app: ASGIApp, state: ServiceState) -> ASGIApp:
                 entry["status"] = message["status"]
             elif message["type"] == "http.response.body":
                 entry["body"] += message.get("body", b"").decode("utf-8", errors="replace")[:4000]
+                if not message.get("more_body"):
+                    entry["done"] = time.time()     # the service's own time: done - time (bench/run.py)
             await send(message)
 
         fault = state.fault
