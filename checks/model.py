@@ -182,6 +182,9 @@ class Finding:
     title: str
     detail: str
     fix: str = ""
+    # Next steps the views word as their own commands or keys (checks.findings.ACTIONS):
+    # the engine's sentences never name a CLI command or flag.
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

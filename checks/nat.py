@@ -253,6 +253,11 @@ def decide_nat(
                             f"({upnp.wan_ipv4} vs {upnp.natpmp_wan_ipv4}).")
     upstream = upstream_nat_signalled(upnp)
     evidence.extend(upstream)
+    if local.gateway_ipv4 is None and local.ipv4 is None:
+        # No network at all: there is no router to ask, and saying it "does not answer" misleads.
+        evidence.append("No network: without an address and a default route there is no router to ask "
+                        "and nothing outside to reach.")
+        return result("unknown")
     if not upnp.found and not upnp.natpmp_available and not wan and not upstream:
         evidence.append("Your router does not answer UPnP or NAT-PMP, so it cannot tell us its WAN address.")
 
@@ -380,8 +385,8 @@ def decide_nat(
         evidence.append(
             "Two readings fit: your ISP translates again after your router (carrier-grade NAT on "
             "public-looking addresses, or a VPN running on the router), or the router's claim is stale "
-            "or configured and it may be the only NAT. Your router's status page, or "
-            f"`ddns-wizard ports check PORT` from outside, settles it."
+            "or configured and it may be the only NAT. Your router's status page, or a test of a port "
+            "from outside, settles it."
         )
         return result("unknown")
 
