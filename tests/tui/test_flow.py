@@ -39,10 +39,10 @@ async def test_happy_path_reaches_a_saved_private_config(tmp_path: Path, message
     async with app.run_test(size=(100, 32), message_hook=messages) as pilot:
         await drive.to_network(pilot)
         text = screen_text(app.screen)
-        assert "One NAT, your router: you can host here with a port forward." in text
+        assert "Yes, with a port forward: your router holds the public address" in text   # checks.summary
         assert "192.168.1.100 on eth0, gateway 192.168.1.1" in text
         assert "23.128.64.20" in text and "5 of 5 sources answered, all agree" in text
-        assert "Fix: Remove it if you do not use it" in text          # findings come with their fix
+        assert "What to do:" in text and "Remove it if you do not use it" in text   # findings come with their fix
         assert len(messages.of(ProbeFinished)) == 8                   # each probe arrived on its own
         assert len(messages.of(DiagnosisReady)) == 1
 
@@ -117,7 +117,7 @@ async def test_cgnat_path_explains_and_offers_alternatives(messages: MessageLog)
     app = drive.make_app("cgnat")
     async with app.run_test(size=(80, 24), message_hook=messages) as pilot:
         await drive.to_network(pilot)
-        assert "Carrier-grade NAT" in text_of(app.screen.query_one("#verdict", Static))
+        assert "carrier-grade NAT" in text_of(app.screen.query_one("#verdict", Static))
         assert "100.64.0.0/10" in screen_text(app.screen)            # the evidence, in words
         await pilot.press("n")
         await drive.on_screen(pilot, "HostingScreen")
