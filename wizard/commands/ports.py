@@ -268,14 +268,18 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
     why = reason_words(getattr(result, "reason", None), getattr(result, "retry_after_s", None))
     if why:
         out.print(f"  [{style}]{escape(why)}[/]")
+    from rich.text import Text
+
+    from ..render import hanging
+
     for sentence in result.evidence:
-        out.print(f"  • {escape(sentence)}")
+        out.print(hanging("•", sentence, indent=2))
     said = result.verdict == "unknown" and getattr(result, "reason", None) in (
         "rate-limited", "prober-silent", "no-udp-prober")      # the reason line above says what to do
     if result.fix and not said and (result.verdict != "open" or mapping == "temporary"):
         label = "Fix" if result.verdict != "open" else "To keep it open"
         fix = result.fix.split(" Nothing to fix", 1)[0] if result.verdict == "open" else result.fix
-        out.print(f"  [bold]{label}:[/] {escape(fix)}")
+        out.print(hanging(Text(f"{label}:", style="bold"), fix, indent=2))  # type: ignore[arg-type]
 
 
 def _report_leftovers(ledger: "MappingLedger") -> None:
