@@ -145,6 +145,21 @@ async def saved(pilot: Pilot) -> None:
 
 Step = Callable[[Pilot], Awaitable[None]]
 
+SNAPSHOT_REPORT = Path("/tmp/ddnsw-snapshot-report/ddns-wizard-report.md")
+
+
+async def exported(pilot: Pilot) -> None:
+    """The Done step after "e", at a fixed report path (removed first: the export never overwrites)."""
+    from textual.widgets import Input
+
+    await to_done(pilot)
+    SNAPSHOT_REPORT.parent.mkdir(exist_ok=True)
+    SNAPSHOT_REPORT.unlink(missing_ok=True)
+    pilot.app.screen.query_one("#report-path", Input).value = str(SNAPSHOT_REPORT)
+    await pilot.press("e")
+    await wait_for(pilot, lambda: pilot.app.state.report_path is not None and idle(pilot))  # type: ignore[attr-defined]
+    await pilot.pause()
+
 
 async def steady(pilot: Pilot) -> None:
     """Stop what moves on its own (input cursors blink) so pictures are reproducible."""
@@ -196,6 +211,7 @@ SCREENS: tuple[tuple[str, str, Step, bool], ...] = (
     ("verify", "home", to_verify, False),
     ("done", "home", to_done, False),
     ("done-cgnat", "cgnat", to_done, False),
+    ("done-exported", "home", exported, False),
     ("help", "home", help_on_ports, False),
     ("light-theme", "home", to_network, True),
 )

@@ -105,7 +105,29 @@ LOCAL = LocalInfo(
 )
 
 
+def offline_diagnosis() -> Diagnosis:
+    """No network at all (a namespace with no route): the real engine's NAT verdict and findings."""
+    from checks.findings import build_findings
+    from checks.nat import decide_nat
+
+    local = LocalInfo(None, None, None, error="no IPv4 route to the internet")
+    external = ExternalInfo(None, None, True, tuple(
+        ExternalSource("http", url, 4, None, "no route to host", 0.0)
+        for url in ("https://api.ipify.org", "https://ipv4.icanhazip.com")))
+    upnp = UpnpInfo(False, found=False, error="no IGD answered")
+    nat = decide_nat(local, external, upnp, None)
+    findings = build_findings("offline", local, external, nat, upnp, budget_s=4.0)
+    return Diagnosis(
+        generated_at="2026-11-22T05:00:00Z", duration_ms=4000.0, connectivity="offline",
+        local=local, external=external, nat=nat, upnp=upnp, findings=findings,
+        probes=(ProbeRecord("local", "ip route", "error", 1.0, None, "no IPv4 route to the internet"),),
+        tool_version="0.1.0",
+    )
+
+
 def diagnosis_for(scenario: str) -> Diagnosis:
+    if scenario == "offline":
+        return offline_diagnosis()
     if scenario == "cgnat":
         public, wan = CGNAT_PUBLIC, CGNAT_WAN
         nat = NatResult(

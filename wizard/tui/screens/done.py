@@ -31,6 +31,17 @@ def service_summary(scope: str) -> str:
             "loginctl enable-linger: without linger a user service runs only while you are logged in.")
 
 
+def free_report_path(folder: Path, name: str = REPORT_NAME) -> Path:
+    """``folder/name``, or ``name-2``, ``-3``… when that exists: the export never overwrites."""
+    path = folder / name
+    stem, suffix = path.stem, path.suffix
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return path.absolute()
+
+
 class DoneScreen(WizardScreen):
     STEP = "done"
     NEXT_LABEL = "Finish ▶"
@@ -129,7 +140,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             number = "4. " if self.saving else ""
             yield Static(f"[b]{number}Export a diagnostic report[/b] (secrets redacted)", classes="section")
             with Horizontal(classes="path-row"):
-                yield Input(str(self.wizard.report_dir / REPORT_NAME), id="report-path", compact=True)
+                yield Input(str(free_report_path(self.wizard.report_dir)), id="report-path", compact=True)
                 yield Button("Export (e)", id="export", compact=True)
             yield Static("[dim].md, .html or .json, by the file name.[/]", id="export-result")
 
@@ -308,22 +319,41 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         if not raw:
             self.set_status("[$error]Type where to write the report.[/]")
             return
-        self.started(self.run_export(report, Path(raw).expanduser()), "Exporting the report")
+        self.started(self.run_export(report, Path(raw).expanduser().absolute()), "Exporting the report")
 
     @work(exclusive=True, exit_on_error=False)
     async def run_export(self, report, path: Path) -> None:  # type: ignore[no-untyped-def]
+        if path.parent == self.wizard.report_dir.absolute() and not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)     # the default data directory, first use
         written = await self.engine.export_report(report, path, redact=True, config=self.state.config_to_save())
         self.post_message(ReportExported(Path(written)))
 
     def on_report_exported(self, message: ReportExported) -> None:
         self.state.report_path = message.path
-        self.query_one("#export-result", Static).update(f"[$success]✓ Report written to {esc(message.path)}[/]")
+        result = self.query_one("#export-result", Static)
+        result.update(f"[$success]✓ Report written to {esc(message.path)}[/]")
+        # At 80×24 the export box is below the fold: bring the result into view, and say it in
+        # the status line too (issue 19: "e" gave no visible feedback).
+        self._bring_into_view(result)
+        self.set_status(f"[$success]✓ Report written to {esc(message.path)}[/]", keep=True)
         self.refresh_nav()
 
     def show_failure(self, what: str, error: str) -> None:
         target = {"Saving": "#save-result", "Installing": "#service-result",
                   "Sending": "#notify-result"}.get(what.split(" ")[0], "#export-result")
-        self.query_one(target, Static).update(f"[$error]✗ {esc(what)} failed: {esc(error)}[/]")
+        # The engine's refusal names the command line's --force: here the way out is another name.
+        error = error.replace("; use --force to overwrite it", ": type another file name")
+        result = self.query_one(target, Static)
+        result.update(f"[$error]✗ {esc(what)} failed: {esc(error)}[/]")
+        self._bring_into_view(result)
+
+    def _bring_into_view(self, widget: Widget) -> None:
+        """Scroll to a result once its new text is laid out (the first refresh only re-renders it)."""
+        def scroll() -> None:
+            body = self.query_one("#body")
+            if widget.region.bottom > body.region.bottom or widget.region.y < body.region.y:
+                widget.scroll_visible(animate=False, immediate=True)
+        self.set_timer(0.05, scroll)
 
     def blocked_reason(self) -> str | None:
         if self.saving and self.state.saved_path is None:

@@ -1,0 +1,67 @@
+"""What a new user stumbled on in the wizard (issue 19), each checked as the user would notice it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from . import drive
+from .conftest import screen_text, text_of
+
+
+def visible(app, widget) -> bool:  # type: ignore[no-untyped-def]
+    """The widget is on screen now (not scrolled below the fold)."""
+    body = app.screen.query_one("#body")
+    r, b = widget.region, body.region
+    return r.height > 0 and r.y >= b.y and r.bottom <= b.bottom
+
+
+async def test_export_at_80x24_shows_where_it_wrote(tmp_path: Path) -> None:
+    """At 80×24 "Report written" was below the fold: now it is scrolled into view and in the status."""
+    app = drive.make_app(report_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_done(pilot)
+        field = app.screen.query_one("#report-path", Input)
+        assert field.value == str(tmp_path / "ddns-wizard-report.md")    # a full path, in the folder given
+        await pilot.press("e")
+        await drive.wait_for(pilot, lambda: app.state.report_path is not None and drive.idle(pilot))
+        await pilot.pause(0.3)
+        result = app.screen.query_one("#export-result", Static)
+        assert f"Report written to {tmp_path}/ddns-wizard-report.md" in text_of(result)
+        body = app.screen.query_one("#body")
+        assert visible(app, result), (result.region, body.region, body.scroll_y, body.max_scroll_y, body.virtual_size)
+        assert "Report written to" in text_of(app.screen.query_one("#status", Static))
+
+
+async def test_second_export_picks_a_new_name_instead_of_failing(tmp_path: Path) -> None:
+    (tmp_path / "ddns-wizard-report.md").write_text("earlier")
+    app = drive.make_app(report_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_done(pilot)
+        assert app.screen.query_one("#report-path", Input).value == str(tmp_path / "ddns-wizard-report-2.md")
+
+
+def test_default_report_folder_is_documents_or_data_never_the_current_directory(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from wizard.tui import app as app_mod
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
+    folder = app_mod.default_report_dir()
+    assert folder != tmp_path and folder.is_absolute()
+    assert folder == tmp_path / "data" / "ddns-wizard"          # no Documents folder: the data directory
+    docs = tmp_path / "home" / "Documents"
+    docs.mkdir(parents=True)
+    monkeypatch.setenv("XDG_DOCUMENTS_DIR", str(docs))
+    assert app_mod.default_report_dir() == docs
+
+
+async def test_offline_says_no_network_on_the_network_step() -> None:
+    app = drive.make_app("offline")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_network(pilot)
+        verdict = text_of(app.screen.query_one("#verdict", Static))
+        assert verdict.startswith("No network")
+        assert "Could not tell" not in screen_text(app.screen)
