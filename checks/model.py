@@ -299,6 +299,7 @@ class UpdateResult:
     message: str
     fatal: bool = False              # stop updating this hostname until the user acts
     retry_after_s: int | None = None
+    would_send: str | None = None    # a dry run: what an update would send (nothing was)
 
 
 @dataclass(frozen=True)

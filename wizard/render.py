@@ -213,12 +213,14 @@ def upnp_absent_words(up: Any) -> str | None:
 def hanging(mark: str | Text, text: str | Text, indent: int = 0) -> Table:
     """One line with a hanging indent: ``mark`` then ``text``, its wrapped lines under the text
     (also when the output is piped: Rich wraps to 80 columns there)."""
-    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid = Table.grid(padding=0)
     if indent:
-        grid.add_column(width=indent)
+        grid.add_column(width=indent, no_wrap=True)
     grid.add_column(no_wrap=True)
     grid.add_column()
-    cells: list[RenderableType] = [mark, text if isinstance(text, Text) else Text(text)]
+    head = mark.copy() if isinstance(mark, Text) else Text(mark)
+    head.append(" ")
+    cells: list[RenderableType] = [head, text if isinstance(text, Text) else Text(text)]
     grid.add_row(*([""] if indent else []), *cells)
     return grid
 

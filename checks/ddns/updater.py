@@ -614,7 +614,7 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
                                   f"DNS serves {decision.previous or 'nothing'}")
     if dry_run:
         return UpdateResult(hostname=host.hostname, provider=spec.name, previous=decision.previous, sent=None,
-                            result="unchanged", code="dry-run",
+                            result="unchanged", code="dry-run", would_send=sent,
                             message=f"would send {sent} to {spec.title} ({why}); dry run: nothing sent.")
     if on_progress:
         on_progress(f"{host.hostname}: sending {sent} to {spec.title}")

@@ -84,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from checks.config import load_config
 
-    config = load_config(getattr(args, "config", None))
+    from ._config import load as _load
+    config = _load(args)
     if args.ports_command == "check":
         return _run_check(args, config)
     return _run_outbound(args, config)

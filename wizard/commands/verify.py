@@ -174,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     from checks.config import load_config
     from checks.errors import UsageError
 
-    config = load_config(args.config)
+    from ._config import load as _load
+    config = _load(args, needs_file=True)
     hosts = _hostnames(args, config)
     resolvers = _check_resolvers(config)
     if args.wait < 0:
