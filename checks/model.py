@@ -287,6 +287,14 @@ class VerifyResult:
     caches_settle_s: int | None = None   # estimate: when every cache will serve the new answer
     provider_record: ProviderView | None = None   # the provider's own record, when DNS cannot show it (proxied)
 
+    @property
+    def next_step(self) -> str | None:
+        """What helps now, as a code the views word (checks.dnsverify.NEXT_STEPS): ``update``
+        when the record itself is wrong (waiting cannot fix it), ``wait`` while caches catch up,
+        ``check-name`` for a name that does not exist, ``retry`` when DNS could not be asked."""
+        return {"wrong-ip": "update", "no-answer": "update", "nxdomain": "check-name",
+                "propagating": "wait", "unknown": "retry"}.get(self.verdict)
+
 
 @dataclass(frozen=True)
 class UpdateResult:
