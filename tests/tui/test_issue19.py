@@ -65,3 +65,46 @@ async def test_offline_says_no_network_on_the_network_step() -> None:
         verdict = text_of(app.screen.query_one("#verdict", Static))
         assert verdict.startswith("No network")
         assert "Could not tell" not in screen_text(app.screen)
+
+
+async def test_troubleshoot_with_a_wrong_record_offers_update_checks_every_name_and_sums_up(tmp_path: Path) -> None:
+    """Issue 19: a wrong record made the Verify step wait 180 s; troubleshooting checked only the
+    first configured name and ended without a summary."""
+    from checks.config import Config, HostConfig
+    from wizard.tui.app import WizardApp
+
+    from .fake_engine import FakeEngine
+
+    engine = FakeEngine(wrong_records={"nas.example.org"})
+    config = Config(hosts=(HostConfig("web.example.org", "dyndns2", username="me", password="pw"),
+                           HostConfig("nas.example.org", "dyndns2", username="me", password="pw")),
+                    path=tmp_path / "c.toml")
+    app = WizardApp(engine, config, report_dir=tmp_path, executable=drive.EXECUTABLE)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_network(pilot, choice="2")
+        await pilot.press("n")
+        await drive.on_screen(pilot, "PortsScreen")
+        await pilot.press("n")
+        await drive.on_screen(pilot, "VerifyScreen")
+        await drive.wait_for(pilot, lambda: len(app.state.verifies) == 2 and drive.idle(pilot))
+        assert [c[1][0] for c in engine.calls if c[0] == "verify"] == ["web.example.org", "nas.example.org"]
+        summary = text_of(app.screen.query_one("#verify-summary", Static))
+        assert "web.example.org: ✓ points here" in summary and "nas.example.org: ✗ points to another" in summary
+        offer = app.screen.query_one("#verify-offer", Static)
+        assert "Waiting cannot fix this" in text_of(offer) and "Press u" in text_of(offer)
+        assert visible(app, offer)
+        await pilot.press("u")
+        await drive.wait_for(pilot, lambda: len(app.state.verifies) == 2 and drive.idle(pilot))
+        assert [c[1].hostname for c in engine.calls if c[0] == "update"] == ["nas.example.org"]
+        assert all(v.verdict == "ok" for v in app.state.verifies.values())
+        assert not app.screen.query_one("#verify-offer").display
+        engine.wrong_records.add("nas.example.org")                  # wrong again: the summary says so
+        await pilot.press("r")
+        await drive.wait_for(pilot, lambda: len(app.state.verifies) == 2 and drive.idle(pilot))
+        await pilot.press("n")
+        await drive.on_screen(pilot, "DoneScreen")
+        summary = text_of(app.screen.query_one("#troubleshoot-summary", Static))
+        assert "Yes, with a port forward" in summary                  # the network's headline first
+        assert "✗ points to another address: nas.example.org (an update fixes it" in summary
+        assert "✓ points here: web.example.org" in summary
+        assert "Ports: not tested" in summary

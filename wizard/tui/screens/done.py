@@ -101,8 +101,38 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             return []        # nothing that will not work: the only news is good
         return lines
 
+    def troubleshoot_summary(self) -> list[str]:
+        """Every problem this troubleshooting run found (markup lines), the network's first."""
+        from checks.summary import hosting_verdict
+
+        state = self.state
+        lines: list[str] = []
+        d = state.diagnosis
+        if d is not None:
+            v = hosting_verdict(d)
+            mark = {"yes": "[$success]✓[/]", "likely": "[$success]✓[/]"}.get(v.answer, "[$error]✗[/]")
+            lines.append(f"{mark} {esc(v.headline)}")
+            for f in d.findings:
+                if f.severity in ("error", "warning"):
+                    lines.append(f"{'[$error]✗[/]' if f.severity == 'error' else '[$warning]![/]'} {esc(f.title)}")
+        for r in state.ports:
+            mark = "[$success]✓[/]" if r.verdict == "open" else "[$error]✗[/]"
+            lines.append(f"{mark} Port {r.port}/{r.protocol}: {esc(r.verdict.replace('-', ' '))}")
+        from .verify import SHORT_VERDICT
+
+        for name, r in state.verifies.items():
+            lines.append(f"{SHORT_VERDICT.get(r.verdict, esc(r.verdict))}: {esc(name)}"
+                         + (" (an update fixes it: u on the Verify step)" if r.next_step == "update" else ""))
+        if not state.ports:
+            lines.append("[dim]– Ports: not tested (the Ports step tests them from outside).[/]")
+        return lines
+
     def compose_body(self) -> Iterable[Widget]:
         state = self.state
+        if state.mode == "troubleshoot":
+            with Vertical(id="summary-box", classes="box"):
+                yield Static("[b]What this check found[/b]", classes="section")
+                yield Static("\n".join(self.troubleshoot_summary()), id="troubleshoot-summary")
         # Focus is given while composing (before the first key can arrive), not in on_mount.
         self.AUTO_FOCUS = "#save" if self.saving else "#export"
         problems = self.not_working()
