@@ -442,11 +442,14 @@ async def test_dyndns2_credentials_are_tested_by_the_first_update(messages: Mess
         await drive.wait_for(pilot, lambda: app.state.update is not None and drive.idle(pilot))
         text = text_of(app.screen.query_one("#update-result", Static))
         assert "The update failed." in text and "badauth" in text
-        assert "go back (Esc), fix them" in text
+        assert "The provider rejected the credentials" in text and "Go back (Esc), fix it" in text
         await pilot.press("n")
         assert drive.screen_name(pilot) == "UpdateScreen"           # blocked
         await pilot.press("escape")
         await drive.on_screen(pilot, "CredentialsScreen")
+        await pilot.pause()
+        shown = text_of(app.screen.query_one("#preflight", Static))   # issue 19: no stale "✓ look right"
+        assert "look right" not in shown and "✗ The provider rejected this" in shown
         app.screen.query_one("#field-password", Input).focus()
         await pilot.press("ctrl+u", *"right-one", "ctrl+r")
         await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))

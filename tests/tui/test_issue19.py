@@ -108,3 +108,39 @@ async def test_troubleshoot_with_a_wrong_record_offers_update_checks_every_name_
         assert "✗ points to another address: nas.example.org (an update fixes it" in summary
         assert "✓ points here: web.example.org" in summary
         assert "Ports: not tested" in summary
+
+
+async def test_duckdns_ko_points_at_a_mistyped_token_first() -> None:
+    from checks.model import UpdateResult
+
+    app = drive.make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_update(pilot)
+        screen = app.screen
+        screen.post_message(__import__("wizard.tui.messages", fromlist=["UpdateDone"]).UpdateDone(
+            UpdateResult("myhome.duckdns.org", "duckdns", None, "23.128.64.20", "error", "KO", "KO", fatal=True)))
+        await pilot.pause()
+        text = text_of(screen.query_one("#update-result", Static))
+        assert "mistyped" in text and "fix it in your account first" not in text
+        assert app.state.preflight is not None and not app.state.preflight.ok
+
+
+async def test_o_without_a_browser_shows_the_address_to_copy(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19: on a machine without a browser "o" said "Opening … in your browser" and nothing
+    happened; the message stayed after switching provider."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    opened: list[str] = []
+    app = drive.make_app()
+    monkeypatch.setattr(app, "open_url", lambda url, **k: opened.append(url))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_provider(pilot)
+        await pilot.press("o")
+        await pilot.pause()
+        note = app.screen.query_one("#open-note", Static)
+        assert note.display and "No browser on this machine" in text_of(note)
+        assert app.state.provider is not None and app.state.provider.url in text_of(note)
+        assert opened == []                                   # nothing pretended to open
+        await pilot.press("down")
+        await pilot.pause()
+        assert not note.display                                # not left over for another provider
