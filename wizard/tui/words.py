@@ -11,7 +11,7 @@ ACTION_HINTS: dict[str, str] = {
     "diagnose-longer": "press r on the Network step to run the diagnosis again",
     "keep-updated": "the Done step shows how to keep the name updated",
     "map-port": "on the Ports step, m forwards a tested port through the router",
-    "map-and-test": "on the Ports step, tick “Open it with UPnP” and test; k keeps the forward",
+    "map-and-test": "on the Ports step, tick “Forward with UPnP” and test; k keeps the forward",
     "test-port": "test a port on the Ports step",
     "test-port-ipv6": "on the Ports step, tick “Also test over IPv6”",
     "remove-mapping": "remove it in the router's web page (or with ddns-wizard upnp remove)",

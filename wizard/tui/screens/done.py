@@ -387,7 +387,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     def blocked_reason(self) -> str | None:
         if self.saving and self.state.saved_path is None:
-            return "Save the configuration first (s), or Ctrl+Q to quit without saving."
+            return "Save first (s), or Ctrl+Q quits without saving."
         return None
 
     def action_next(self) -> None:

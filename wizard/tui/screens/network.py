@@ -30,6 +30,17 @@ PROBE_LABELS = {
     "traceroute": "Path (traceroute)",
 }
 
+TARGET_W = 24
+
+
+def short_target(target: str) -> str:
+    """A probe's target in at most TARGET_W characters: no scheme, then no path, then cut."""
+    t = target.split("://", 1)[-1]
+    if len(t) > TARGET_W:
+        t = t.split("/", 1)[0]
+    return t if len(t) <= TARGET_W else t[: TARGET_W - 1] + "…"
+
+
 def probe_line(record: ProbeRecord) -> str:
     icon = STATUS_ICON.get(record.status, "?")
     label = PROBE_LABELS.get(record.name, record.name)
@@ -141,9 +152,17 @@ diagnosis again. **Esc** cancels a running diagnosis.
         self._add_probe_row(record)
 
     def _add_probe_row(self, record: ProbeRecord) -> None:
+        """One probe as a table row that fits the terminal: the target shortened, the result
+        wrapped onto more lines (issue 19: at 80 columns it was cut to "23.")."""
+        import textwrap
+
         what = record.summary if record.status == "ok" else (record.error or "")
+        target = short_target(record.target)
+        # status 2, probe 13, target ≤ TARGET_W, time 7, and two columns of padding for each.
+        room = max(16, self.app.size.width - 4 - (2 + 13 + TARGET_W + 7) - 10)
         self.query_one("#probe-table", DataTable).add_row(
-            record.status, record.name, record.target, ms_text(record.ms), what
+            record.status, record.name, target, ms_text(record.ms),
+            "\n".join(textwrap.wrap(what, room)) or "", height=None,
         )
 
     def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
@@ -176,7 +195,7 @@ diagnosis again. **Esc** cancels a running diagnosis.
                                    Prose(f.detail, classes="finding-detail")]
             hints = [esc(h[0].upper() + h[1:]) + "." for h in action_hints(f.actions)]
             if f.fix or hints:
-                parts.append(Static("[b]What to do:[/b]"))
+                parts.append(Static("[b]What to do:[/b]", classes="finding-label"))
                 parts.append(Prose(f.fix, extra=hints, classes="finding-fix"))
             findings.mount(Vertical(*parts, classes=f"finding finding-{f.severity}", id=f"finding-{f.id}"))
         if not d.findings:

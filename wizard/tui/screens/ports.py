@@ -15,7 +15,7 @@ from checks.model import PortResult
 
 from ...engine import PortSpec
 from ..messages import MappingDone, PortChecked, PortsReadyOverIpv6, PortsReady, StatusNote
-from ..widgets import esc
+from ..widgets import Bullets, code_markup, esc
 from .base import WizardScreen
 
 PRESETS: tuple[tuple[str, str, tuple[PortSpec, ...]], ...] = (
@@ -60,7 +60,7 @@ def parse_ports(text: str) -> tuple[PortSpec, ...]:
 
 # The engine words its evidence for the command line; here the same switch is a checkbox.
 CLI_WORDS = (
-    ("run again with --upnp", "tick “Open it with UPnP” and test again"),
+    ("run again with --upnp", "tick “Forward with UPnP” and test again"),
     ("Without --upnp", "Without the UPnP option"),
     ("without --upnp", "without the UPnP option"),
     ("--upnp:", "UPnP:"),
@@ -81,34 +81,64 @@ VERDICT6_TEXT = {
 }
 
 
-def result6_text(r: Any) -> str:
-    """One IPv6 verdict (checks.portcheck.ipv6.Port6Result)."""
+def result6_parts(r: Any) -> tuple[str, list[str], list[str]]:
+    """One IPv6 verdict (checks.portcheck.ipv6.Port6Result): headline, evidence, fix (markup)."""
     word, meaning = VERDICT6_TEXT.get(r.verdict, (r.verdict, ""))
-    lines = [f"[b]{r.port}/{r.protocol} IPv6[/b]  {word}: {esc(meaning)}"]
-    lines += [f"   • {esc(e)}" for e in r.evidence]
-    if r.fix and r.verdict != "open":
-        lines.append(f"   [b]Fix:[/b] {esc(r.fix)}")
-    return "\n".join(lines)
+    head = f"[b]{r.port}/{r.protocol} IPv6[/b]  {word}: {esc(meaning)}"
+    tail = [f"[b]Fix:[/b] {code_markup(r.fix)}"] if r.fix and r.verdict != "open" else []
+    return head, [code_markup(e) for e in r.evidence], tail
 
 
-def result_text(r: PortResult) -> str:
+def result_parts(r: PortResult) -> tuple[str, list[str], list[str]]:
+    """One IPv4 verdict: headline, evidence bullets, and what to do (markup)."""
     word, meaning = VERDICT_TEXT.get(r.verdict, (r.verdict, ""))
     if r.verdict == "open" and r.mapping == "temporary":
         word, meaning = ("[$success]✓ open for the test[/]",
                          "reached through a temporary mapping, which was removed again")
-    lines = [f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"]
-    lines += [f"   • {esc(for_the_wizard(e))}" for e in r.evidence]
+    head = f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"
+    tail: list[str] = []
     if r.fix and r.verdict != "open":
-        lines.append(f"   [b]Fix:[/b] {esc(for_the_wizard(r.fix))}")
+        tail.append(f"[b]Fix:[/b] {code_markup(for_the_wizard(r.fix))}")
     elif r.fix and r.mapping == "temporary":
-        lines.append("   [b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the "
-                     "router's web page.")
+        tail.append("[b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the "
+                    "router's web page.")
     elif r.fix:
-        lines.append(f"   [dim]{esc(for_the_wizard(r.fix))}[/]")
+        tail.append(f"[dim]{code_markup(for_the_wizard(r.fix))}[/]")
     if r.mapping == "kept":
-        lines.append("   [dim](the forward is kept: remove it later with `ddns-wizard upnp remove "
-                     f"{r.port}/{r.protocol}`)[/]")
-    return "\n".join(lines)
+        tail.append("[dim](the forward is kept: remove it later with [b]ddns-wizard upnp remove "
+                    f"{r.port}/{r.protocol}[/b])[/]")
+    return head, [code_markup(for_the_wizard(e)) for e in r.evidence], tail
+
+
+def result_text(r: PortResult) -> str:
+    """The verdict as plain markup lines (for tests and logs); the screen shows ``PortVerdict``."""
+    head, evidence, tail = result_parts(r)
+    return "\n".join([head, *(f"   • {e}" for e in evidence), *(f"   {t}" for t in tail)])
+
+
+class PortVerdict(Vertical):
+    """A port's verdict: the headline, then evidence and fix with hanging indents (issue 19)."""
+
+    DEFAULT_CSS = """
+    PortVerdict { height: auto; }
+    PortVerdict > Bullets, PortVerdict > .verdict-tail { margin-left: 3; }
+    """
+
+    def __init__(self, parts: tuple[str, list[str], list[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.parts = parts
+
+    def compose(self) -> Iterable[Widget]:
+        head, evidence, tail = self.parts
+        yield Static(head)
+        if evidence:
+            yield Bullets(evidence)
+        for line in tail:
+            yield Static(line, classes="verdict-tail")
+
+    async def show(self, parts: tuple[str, list[str], list[str]]) -> None:
+        self.parts = parts
+        await self.recompose()
 
 
 class PortsScreen(WizardScreen):
@@ -169,7 +199,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             with Vertical(id="port-side"):
                 yield Input(placeholder="e.g. 8080 9000/udp", id="custom-ports", compact=True)
                 yield Static("", id="custom-error", classes="field-error")
-                yield Checkbox("Open it with UPnP for the test (removed after)",
+                yield Checkbox("Forward with UPnP (test only)",
                                value=False, id="use-upnp", compact=True)
                 yield Checkbox("Also test over IPv6", value=False, id="use-ipv6", compact=True)
                 yield Button("Test from outside (t)", id="test", compact=True, variant="primary")
@@ -286,7 +316,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         box = self.query_one("#port-results")
         for r in message.results:
             css = {"open": "verdict-open", "unknown": "verdict-unknown"}.get(r.verdict, "verdict-not-forwarded")
-            box.mount(Static(result6_text(r), id=f"port6-{r.port}-{r.protocol}", classes=f"port-result {css}"))
+            box.mount(PortVerdict(result6_parts(r), id=f"port6-{r.port}-{r.protocol}", classes=f"port-result {css}"))
         self.state.ports6 = tuple(message.results)
 
     def _show_result(self, r: PortResult) -> None:
@@ -294,11 +324,13 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         box = self.query_one("#port-results")
         widget_id = f"port-{r.port}-{r.protocol}"
         existing = box.query(f"#{widget_id}")
-        text = result_text(r)
+        parts = result_parts(r)
         if existing:
-            existing.first(Static).update(text)
+            view = existing.first(PortVerdict)
+            view.set_classes(f"port-result verdict-{r.verdict}")
+            self.run_worker(view.show(parts))
         else:
-            box.mount(Static(text, id=widget_id, classes=f"port-result verdict-{r.verdict}"))
+            box.mount(PortVerdict(parts, id=widget_id, classes=f"port-result verdict-{r.verdict}"))
         self.results[key] = r
 
     def on_port_checked(self, message: PortChecked) -> None:

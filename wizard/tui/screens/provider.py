@@ -68,7 +68,9 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
         except Exception as exc:  # a missing registry must not kill the wizard
             self.set_status(f"[$error]Cannot list providers: {esc(exc)}[/]")
         for p in self.providers:
-            table.add_row(p.title, "yes" if p.supports_ipv6 else "no", p.cost, p.needs_text, key=p.name)
+            # The cost's conditions are in the sign-up panel: the table keeps its columns in 80.
+            cost = p.cost.split(" (", 1)[0]
+            table.add_row(p.title, "yes" if p.supports_ipv6 else "no", cost, p.needs_text, key=p.name)
         start = 0
         if self.state.provider is not None:
             names = [p.name for p in self.providers]
