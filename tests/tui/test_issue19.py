@@ -144,3 +144,45 @@ async def test_o_without_a_browser_shows_the_address_to_copy(monkeypatch) -> Non
         await pilot.press("down")
         await pilot.pause()
         assert not note.display                                # not left over for another provider
+
+
+async def test_real_provider_table_fits_80_columns() -> None:
+    """Issue 19: the Needs column was cut ("a free No-IP acc"). With the real registry's entries
+    every cell of the table is shown whole at 80×24."""
+    from textual.widgets import DataTable
+
+    from wizard.engine import RealEngine
+
+    from .fake_engine import FakeEngine
+
+    real = RealEngine.__new__(RealEngine)        # list_providers reads the registry only: no network
+    app = drive.make_app(engine=FakeEngine())
+    app.engine.list_providers = lambda: RealEngine.list_providers(real)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_provider(pilot)
+        table = app.screen.query_one("#providers", DataTable)
+        assert table.row_count >= 8
+        total = sum(col.get_render_width(table) for col in table.columns.values())
+        assert total <= table.size.width, (total, table.size.width)
+
+
+async def test_raw_probes_wrap_instead_of_cutting_at_80_columns() -> None:
+    from textual.widgets import DataTable
+
+    app = drive.make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.details(pilot)
+        await pilot.pause()
+        table = app.screen.query_one("#probe-table", DataTable)
+        total = sum(col.get_render_width(table) for col in table.columns.values())
+        assert total <= table.size.width, (total, table.size.width)
+        results = [" ".join(str(table.get_row(k)[4]).split()) for k in table.rows]
+        assert "IGD connected, WAN 23.128.64.20, 1 mapping" in results     # whole, over two lines
+
+
+async def test_status_hints_fit_the_80_column_status_line() -> None:
+    app = drive.make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_done(pilot)
+        status = app.screen.query_one("#status", Static)
+        assert len(text_of(status)) <= status.size.width, (text_of(status), status.size.width)

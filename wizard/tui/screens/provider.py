@@ -62,7 +62,9 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
         super().on_mount()
         self.providers: tuple[ProviderInfo, ...] = ()
         table = self.query_one("#providers", DataTable)
-        table.add_columns("Provider", "IPv6", "Cost", "Needs")
+        # What a provider needs is a sentence: it is in the sign-up panel ("You need: …"), not in
+        # a column that 80 columns would cut (issue 19).
+        table.add_columns("Provider", "IPv6", "Cost")
         try:
             self.providers = tuple(self.engine.list_providers())
         except Exception as exc:  # a missing registry must not kill the wizard
@@ -70,7 +72,7 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
         for p in self.providers:
             # The cost's conditions are in the sign-up panel: the table keeps its columns in 80.
             cost = p.cost.split(" (", 1)[0]
-            table.add_row(p.title, "yes" if p.supports_ipv6 else "no", cost, p.needs_text, key=p.name)
+            table.add_row(p.title, "yes" if p.supports_ipv6 else "no", cost, key=p.name)
         start = 0
         if self.state.provider is not None:
             names = [p.name for p in self.providers]
