@@ -146,6 +146,9 @@ def nat_panel(d: Diagnosis) -> Panel:
     word = VERDICT_TEXT.get(n.verdict, n.verdict)
     if n.ds_lite:
         word = "carrier-grade NAT for IPv4 (DS-Lite: the ISP's AFTR translates); IPv6 native"
+    title = f"NAT: {n.verdict}"
+    if d.connectivity == "offline":
+        word, title = "not known: no network to look at", "NAT: no network"
     lines: list[RenderableType] = [Text(word, style=f"bold {style}")]
     lines.append(bulleted("\n".join(f"- {e}" for e in n.evidence)))
     identity = router_identity_line(d.upnp)
@@ -168,7 +171,7 @@ def nat_panel(d: Diagnosis) -> Panel:
         lines.append(Text(why, style="dim"))
     if d.upnp.carrier_pcp_detail:
         lines.append(Text(f"Carrier PCP: {d.upnp.carrier_pcp_detail}", style="dim"))
-    return Panel(Group(*lines), title=f"NAT: {n.verdict}", title_align="left", border_style=style,
+    return Panel(Group(*lines), title=title, title_align="left", border_style=style,
                  padding=(0, 1))
 
 
