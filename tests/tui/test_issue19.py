@@ -186,3 +186,27 @@ async def test_status_hints_fit_the_80_column_status_line() -> None:
         await drive.to_done(pilot)
         status = app.screen.query_one("#status", Static)
         assert len(text_of(status)) <= status.size.width, (text_of(status), status.size.width)
+
+
+async def test_ports_step_warns_from_the_engines_risky_table() -> None:
+    """Issue 14: the wizard had its own 5-entry list of risky ports (33 in the engine)."""
+    from textual.widgets import Input
+
+    app = drive.make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await drive.to_ports(pilot)
+        await pilot.press(*["down"] * 6, "enter")                  # Custom…
+        field = app.screen.query_one("#custom-ports", Input)
+        field.value = "3306 6379"
+        await pilot.pause()
+        warning = text_of(app.screen.query_one("#risk-warning", Static))
+        assert "MySQL/MariaDB" in warning and "Redis" in warning
+
+
+def test_the_wizard_reads_ports_with_the_engines_parser() -> None:
+    from checks.ports import PortSpec as EnginePortSpec
+    from wizard.engine import PortSpec
+    from wizard.tui.screens.ports import parse_ports
+
+    assert PortSpec is EnginePortSpec                                # one PortSpec
+    assert parse_ports("8080, 51820/UDP") == (EnginePortSpec(8080), EnginePortSpec(51820, "udp"))

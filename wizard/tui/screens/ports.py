@@ -10,8 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
-from checks.errors import DdnsWizardError
+from checks.errors import DdnsWizardError, UsageError
 from checks.model import PortResult
+from checks.ports import parse_port_spec
+from checks.risky import risky_service
 
 from ...engine import PortSpec
 from ..messages import MappingDone, PortChecked, PortsReadyOverIpv6, PortsReady, StatusNote
@@ -28,8 +30,6 @@ PRESETS: tuple[tuple[str, str, tuple[PortSpec, ...]], ...] = (
     ("custom", "Custom", ()),
 )
 
-# Services that should sit behind a VPN rather than face the internet.
-RISKY_PORTS = {22: "SSH", 23: "Telnet", 445: "SMB", 3389: "RDP", 5900: "VNC"}
 
 VERDICT_TEXT = {
     "open": ("[$success]✓ open[/]", "reachable from the internet"),
@@ -43,16 +43,14 @@ VERDICT_TEXT = {
 
 
 def parse_ports(text: str) -> tuple[PortSpec, ...]:
-    """``"8080, 9000/udp"`` → PortSpecs.  Raises ``ValueError`` with a readable reason."""
+    """``"8080, 9000/udp"`` → PortSpecs, each read by the engine's one parser
+    (``parse_port_spec``).  Raises ``ValueError`` with a readable reason."""
     specs: list[PortSpec] = []
     for item in text.replace(",", " ").split():
-        number, _, proto = item.partition("/")
-        proto = (proto or "tcp").lower()
-        if proto not in ("tcp", "udp"):
-            raise ValueError(f"{item}: the protocol must be tcp or udp")
-        if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= 65535:
-            raise ValueError(f"{item}: a port is a number from 1 to 65535")
-        specs.append(PortSpec(int(number), proto))  # type: ignore[arg-type]
+        try:
+            specs.append(parse_port_spec(item))
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
     if not specs:
         raise ValueError("type one or more ports, e.g. 8080 or 9000/udp")
     return tuple(specs)
@@ -256,7 +254,8 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             specs = ()
             if self.query_one("#custom-ports", Input).value:
                 error.update(f"[$error]{esc(exc)}[/]")
-        risky = sorted({RISKY_PORTS[s.port] for s in specs if s.port in RISKY_PORTS})
+        # The engine's table of services that should not face the internet (checks.risky).
+        risky = sorted({name for s in specs if (name := risky_service(s.port, s.protocol))})
         warning = self.query_one("#risk-warning", Static)
         if risky:
             names = " and ".join(risky)
