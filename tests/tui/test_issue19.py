@@ -105,8 +105,8 @@ async def test_troubleshoot_with_a_wrong_record_offers_update_checks_every_name_
         await drive.on_screen(pilot, "DoneScreen")
         summary = text_of(app.screen.query_one("#troubleshoot-summary", Static))
         assert "Yes, with a port forward" in summary                  # the network's headline first
-        assert "✗ points to another address: nas.example.org (an update fixes it" in summary
-        assert "✓ points here: web.example.org" in summary
+        assert "✗ nas.example.org points to another address (an update fixes it" in summary
+        assert "✓ web.example.org points here" in summary
         assert "Ports: not tested" in summary
 
 

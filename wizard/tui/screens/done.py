@@ -121,7 +121,8 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         from .verify import SHORT_VERDICT
 
         for name, r in state.verifies.items():
-            lines.append(f"{SHORT_VERDICT.get(r.verdict, esc(r.verdict))}: {esc(name)}"
+            mark, _, words = SHORT_VERDICT.get(r.verdict, f"? {esc(r.verdict)}").partition(" ")
+            lines.append(f"{mark} {esc(name)} {words}"
                          + (" (an update fixes it: u on the Verify step)" if r.next_step == "update" else ""))
         if not state.ports:
             lines.append("[dim]– Ports: not tested (the Ports step tests them from outside).[/]")
