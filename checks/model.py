@@ -289,7 +289,7 @@ class VerifyResult:
 
     @property
     def next_step(self) -> str | None:
-        """What helps now, as a code the views word (checks.dnsverify.NEXT_STEPS): ``update``
+        """What helps now, as a code the views word (checks.dns.verify.NEXT_STEPS): ``update``
         when the record itself is wrong (waiting cannot fix it), ``wait`` while caches catch up,
         ``check-name`` for a name that does not exist, ``retry`` when DNS could not be asked."""
         return {"wrong-ip": "update", "no-answer": "update", "nxdomain": "check-name",

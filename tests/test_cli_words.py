@@ -17,7 +17,7 @@ from checks.config import Config, HostConfig, save_config
 from checks.errors import ConfigError
 from checks.model import UpdateResult
 from checks.redact import Redactor
-from checks.updater import PublicAddress, UpdateRun
+from checks.ddns.updater import PublicAddress, UpdateRun
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -204,7 +204,7 @@ async def test_ports_step_warns_from_the_engines_risky_table() -> None:
 
 
 def test_the_wizard_reads_ports_with_the_engines_parser() -> None:
-    from checks.ports import PortSpec as EnginePortSpec
+    from checks.portcheck.spec import PortSpec as EnginePortSpec
     from wizard.engine import PortSpec
     from wizard.tui.screens.ports import parse_ports
 

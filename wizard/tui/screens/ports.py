@@ -12,7 +12,7 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Stat
 
 from checks.errors import DdnsWizardError, UsageError
 from checks.model import PortResult
-from checks.ports import parse_port_spec
+from checks.portcheck.spec import parse_port_spec
 from checks.risky import risky_service
 
 from ...engine import PortSpec
