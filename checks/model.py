@@ -202,6 +202,9 @@ class PortResult:
     retry_after_s: float | None = None    # rate-limited / prober-silent: when asking again makes sense
     mapping: PortMappingKind = "none"
     mapped_via: str | None = None         # upnp | pcp | natpmp: the protocol of the test's (or kept) mapping
+    # Next steps the views word as commands or keys (checks.portcheck.verdict.NEXT_STEPS):
+    # the engine's sentences name no command or flag.
+    next_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

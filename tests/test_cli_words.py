@@ -104,3 +104,31 @@ def test_port_evidence_keeps_its_hanging_indent_when_piped() -> None:
     assert lines[first + 1].startswith("    ")
     fix = next(i for i, line in enumerate(lines) if line.startswith("  Fix: "))
     assert lines[fix + 1].startswith("       ")
+
+
+def test_ports_check_says_the_nat_evidence_and_the_hairpin_note_once_per_run(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19: the NAT evidence came under every port and the hairpin paragraph after every result."""
+    from checks.model import NatResult, PortResult
+    from checks.portcheck.run import PortCheckReport
+    from wizard.commands.ports import _print_check
+
+    nat = NatResult("cgnat", "100.64.1.20", ("Your router's WAN address 100.64.1.20 is in 100.64.0.0/10.",))
+    results = tuple(PortResult(p, "tcp", "upstream-nat", ("Nothing got through the carrier-grade NAT.",),
+                               "Ask the ISP.") for p in (80, 443))
+    _print_check(PortCheckReport(results=results, nat=nat, facts=None))
+    out = capsys.readouterr().out
+    assert out.count("is in 100.64.0.0/10") == 1
+    assert out.count("hairpin NAT") == 1
+
+
+def test_port_next_steps_are_printed_as_commands_for_that_port(capsys: pytest.CaptureFixture[str]) -> None:
+    from checks.model import PortResult
+    from wizard.commands.ports import VERDICT_STYLE, VERDICT_WORDS, _print_verdict
+
+    r = PortResult(8080, "tcp", "blocked-or-not-forwarded", ("Nobody could confirm a forward.",), "Check the forward.",
+                   next_steps=("map-and-retest", "map-port"))
+    _print_verdict(Console(width=100), r, VERDICT_WORDS, VERDICT_STYLE)
+    out = capsys.readouterr().out
+    assert "Next: `ddns-wizard ports check 8080/tcp --upnp`" in out
+    assert "Next: `ddns-wizard upnp add 8080/tcp`" in out

@@ -231,3 +231,24 @@ def test_upstream_signalled_rule() -> None:
 ])
 def test_path_only_rule(hops, verdict) -> None:  # type: ignore[no-untyped-def]
     assert N.path_only(obs(hops=hops)).verdict == verdict
+
+
+@pytest.mark.parametrize("module", ["checks/findings.py", "checks/nat.py", "checks/summary.py",
+                                    "checks/portcheck/verdict.py", "checks/dns/verify.py"])
+def test_engine_sentences_name_no_cli_command_or_flag(module: str) -> None:
+    """Issue 14: the views word the engine's next steps; its sentences never name a command or a
+    flag (docstrings may)."""
+    import io
+    import re
+    import tokenize
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / module).read_text()
+    offenders = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type != tokenize.STRING or tok.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
+            continue
+        if re.search(r"`ddns-wizard|ddns-wizard (diagnose|ports|upnp|update|verify|watch|probe-server)"
+                     r"|(^|[\s(`])--(upnp|keep|budget|ipv6|force|wait)\b", tok.string):
+            offenders.append(f"{module}:{tok.start[0]}: {tok.string[:80]}")
+    assert not offenders, "\n".join(offenders)

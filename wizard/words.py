@@ -19,9 +19,16 @@ ACTION_COMMANDS: dict[str, str] = {
     "test-port-ipv6": "ddns-wizard ports check PORT --ipv6",
     "remove-mapping": "ddns-wizard upnp remove PORT/PROTO",
     "update": "ddns-wizard update",
+    # checks.portcheck.verdict.NEXT_STEPS besides the shared ones:
+    "map-and-retest": "ddns-wizard ports check PORT --upnp",
+    "probe-server": "ddns-wizard probe-server",
 }
 
 
-def action_commands(actions: Iterable[str]) -> list[str]:
-    """The commands for these codes, in order, unknown codes left out."""
-    return [ACTION_COMMANDS[a] for a in actions if a in ACTION_COMMANDS]
+def action_commands(actions: Iterable[str], port: str | None = None) -> list[str]:
+    """The commands for these codes, in order, unknown codes left out; ``port`` ("8080/tcp")
+    fills in PORT (and PORT/PROTO)."""
+    out = [ACTION_COMMANDS[a] for a in actions if a in ACTION_COMMANDS]
+    if port:
+        out = [c.replace("PORT/PROTO", port).replace("PORT", port) for c in out]
+    return out

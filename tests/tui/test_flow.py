@@ -490,16 +490,18 @@ def test_blocked_or_not_forwarded_reads_as_undecided() -> None:
     assert "[b]Fix:[/b] 1) The forward" in text
 
 
-def test_cli_wording_in_port_evidence_becomes_the_wizard_s() -> None:
+def test_port_next_steps_are_worded_as_the_wizard_s_own() -> None:
+    """The engine gives next-step codes (no CLI flags in its sentences); the wizard words them
+    as its own checkbox, with no string replacement of CLI words (issue 14)."""
     from checks.model import PortResult
 
     from wizard.tui.screens.ports import result_text
 
-    r = PortResult(22, "tcp", "not-forwarded",
-                   ("Without --upnp this test cannot see it. If you did forward it, run again with --upnp.",))
+    r = PortResult(22, "tcp", "blocked-or-not-forwarded", ("Nobody could confirm a forward for this port.",),
+                   next_steps=("map-and-retest", "map-port"))
     text = result_text(r)
-    assert "--upnp" not in text
-    assert "Without the UPnP option" in text and "tick “Forward with UPnP” and test again" in text
+    assert "--upnp" not in text and "ddns-wizard ports" not in text
+    assert "Tick “Forward with UPnP” and test again" in text
 
 
 async def test_typed_credentials_survive_a_step_back() -> None:

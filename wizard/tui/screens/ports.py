@@ -13,11 +13,13 @@ from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Stat
 from checks.errors import DdnsWizardError, UsageError
 from checks.model import PortResult
 from checks.portcheck.spec import parse_port_spec
+from checks.portcheck.verdict import HAIRPIN_NOTE
 from checks.risky import risky_service
 
 from ...engine import PortSpec
 from ..messages import MappingDone, PortChecked, PortsReadyOverIpv6, PortsReady, StatusNote
 from ..widgets import Bullets, code_markup, esc
+from ..words import action_hints
 from .base import WizardScreen
 
 PRESETS: tuple[tuple[str, str, tuple[PortSpec, ...]], ...] = (
@@ -56,21 +58,6 @@ def parse_ports(text: str) -> tuple[PortSpec, ...]:
     return tuple(specs)
 
 
-# The engine words its evidence for the command line; here the same switch is a checkbox.
-CLI_WORDS = (
-    ("run again with --upnp", "tick “Forward with UPnP” and test again"),
-    ("Without --upnp", "Without the UPnP option"),
-    ("without --upnp", "without the UPnP option"),
-    ("--upnp:", "UPnP:"),
-)
-
-
-def for_the_wizard(text: str) -> str:
-    for cli, here in CLI_WORDS:
-        text = text.replace(cli, here)
-    return text
-
-
 VERDICT6_TEXT = {
     "open": ("[$success]✓ open over IPv6[/]", "reachable from the internet at this computer's IPv6 address"),
     "firewalled": ("[$error]✗ firewalled[/]", "a firewall stops it, usually the router's IPv6 firewall"),
@@ -96,16 +83,19 @@ def result_parts(r: PortResult) -> tuple[str, list[str], list[str]]:
     head = f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"
     tail: list[str] = []
     if r.fix and r.verdict != "open":
-        tail.append(f"[b]Fix:[/b] {code_markup(for_the_wizard(r.fix))}")
+        tail.append(f"[b]Fix:[/b] {code_markup(r.fix)}")
     elif r.fix and r.mapping == "temporary":
         tail.append("[b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the "
                     "router's web page.")
     elif r.fix:
-        tail.append(f"[dim]{code_markup(for_the_wizard(r.fix))}[/]")
+        tail.append(f"[dim]{code_markup(r.fix)}[/]")
+    # The engine's next steps (codes), worded as this wizard's keys; keeping a forward is "k"/"m" here.
+    hints = action_hints(s for s in r.next_steps if s in ("map-and-retest", "probe-server"))
+    tail += [f"[b]Next:[/b] {esc(h[0].upper() + h[1:])}." for h in hints]
     if r.mapping == "kept":
         tail.append("[dim](the forward is kept: remove it later with [b]ddns-wizard upnp remove "
                     f"{r.port}/{r.protocol}[/b])[/]")
-    return head, [code_markup(for_the_wizard(e)) for e in r.evidence], tail
+    return head, [code_markup(e) for e in r.evidence], tail
 
 
 def result_text(r: PortResult) -> str:
@@ -204,6 +194,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         yield Static("", id="risk-warning")
         yield Static("", id="mapping")          # the UPnP offer: above the (long) verdicts
         yield Vertical(id="port-results")
+        yield Static(f"[dim]{esc(HAIRPIN_NOTE)}[/]", id="hairpin-note")      # once per run, not per port
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -216,6 +207,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         ipv6.value = self._has_stable_ipv6 and d is not None and d.nat.verdict in ("cgnat", "double-nat")
         self.query_one("#custom-ports").display = False
         self.query_one("#mapping").display = False
+        self.query_one("#hairpin-note").display = False
         self._update_warning()
 
     # -- choice ----------------------------------------------------------------
@@ -339,6 +331,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         for r in message.results:
             self._show_result(r)
         self.state.ports = tuple(self.results.values())
+        self.query_one("#hairpin-note").display = any(r.verdict == "open" for r in self.results.values())
         # Bring the outcome into view: the UPnP offer if any, else the first verdict.
         offer = self.query_one("#mapping", Static)
         target = offer if (self.unforwarded() and self._upnp_available) else self.query_one("#port-results")
