@@ -318,7 +318,7 @@ async def test_under_cgnat_later_steps_do_not_undo_the_diagnosis() -> None:
         assert "✓" not in verdict and "does not make it reachable over IPv4" in verdict
         await pilot.press("n")
         await drive.on_screen(pilot, "DoneScreen")
-        listed = text_of(app.screen.query_one("#not-working-list", Static))
+        listed = text_of(app.screen.query_one("#not-working-list"))
         assert "IPv4: 23.128.64.200 is your ISP's shared address" in listed
         assert "IPv6 does not get through yet" in listed and "IPv6 works" not in screen_text(app.screen)
 

@@ -103,7 +103,7 @@ async def test_troubleshoot_with_a_wrong_record_offers_update_checks_every_name_
         await drive.wait_for(pilot, lambda: len(app.state.verifies) == 2 and drive.idle(pilot))
         await pilot.press("n")
         await drive.on_screen(pilot, "DoneScreen")
-        summary = text_of(app.screen.query_one("#troubleshoot-summary", Static))
+        summary = text_of(app.screen.query_one("#troubleshoot-summary"))
         assert "Yes, with a port forward" in summary                  # the network's headline first
         assert "✗ nas.example.org points to another address (an update fixes it" in summary
         assert "✓ web.example.org points here" in summary

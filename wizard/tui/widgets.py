@@ -126,15 +126,16 @@ class Bullets(Vertical):
     Bullets > .bullet > .bullet-text { width: 1fr; }
     """
 
-    def __init__(self, items: Iterable[str], *, mark: str = "•", **kwargs: Any) -> None:
+    def __init__(self, items: Iterable[str], *, mark: str = "•", marks: Iterable[str] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.items = list(items)
-        self.mark = mark
+        self.marks = list(marks) if marks is not None else [mark] * len(self.items)
 
     def compose(self) -> ComposeResult:
-        for item in self.items:
+        for mark, item in zip(self.marks, self.items):
             with Horizontal(classes="bullet"):
-                yield Static(self.mark, classes="bullet-mark")
+                yield Static(mark, classes="bullet-mark")
                 yield Static(item, classes="bullet-text")
 
 

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Static
 from checks.config import default_config_path
 
 from ..messages import ConfigSaved, NotifyTested, ReportExported, ServiceInstalled
-from ..widgets import esc, mask
+from ..widgets import Bullets, code_markup, esc, mask
 from .base import WizardScreen
 
 REPORT_NAME = "ddns-wizard-report.md"
@@ -101,31 +101,30 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             return []        # nothing that will not work: the only news is good
         return lines
 
-    def troubleshoot_summary(self) -> list[str]:
-        """Every problem this troubleshooting run found (markup lines), the network's first."""
+    def troubleshoot_summary(self) -> list[tuple[str, str]]:
+        """Every problem this troubleshooting run found as (mark, text) markup, the network's first."""
         from checks.summary import hosting_verdict
 
+        from .verify import SHORT_VERDICT
+
+        ok, bad, warn = "[$success]✓[/]", "[$error]✗[/]", "[$warning]![/]"
         state = self.state
-        lines: list[str] = []
+        lines: list[tuple[str, str]] = []
         d = state.diagnosis
         if d is not None:
             v = hosting_verdict(d)
-            mark = {"yes": "[$success]✓[/]", "likely": "[$success]✓[/]"}.get(v.answer, "[$error]✗[/]")
-            lines.append(f"{mark} {esc(v.headline)}")
-            for f in d.findings:
-                if f.severity in ("error", "warning"):
-                    lines.append(f"{'[$error]✗[/]' if f.severity == 'error' else '[$warning]![/]'} {esc(f.title)}")
+            lines.append((ok if v.answer in ("yes", "likely") else bad, esc(v.headline)))
+            lines += [(bad if f.severity == "error" else warn, esc(f.title))
+                      for f in d.findings if f.severity in ("error", "warning")]
         for r in state.ports:
-            mark = "[$success]✓[/]" if r.verdict == "open" else "[$error]✗[/]"
-            lines.append(f"{mark} Port {r.port}/{r.protocol}: {esc(r.verdict.replace('-', ' '))}")
-        from .verify import SHORT_VERDICT
-
+            lines.append((ok if r.verdict == "open" else bad,
+                          f"Port {r.port}/{r.protocol}: {esc(r.verdict.replace('-', ' '))}"))
         for name, r in state.verifies.items():
             mark, _, words = SHORT_VERDICT.get(r.verdict, f"? {esc(r.verdict)}").partition(" ")
-            lines.append(f"{mark} {esc(name)} {words}"
-                         + (" (an update fixes it: u on the Verify step)" if r.next_step == "update" else ""))
+            lines.append((mark, f"{esc(name)} {words}"
+                           + (" (an update fixes it: u on the Verify step)" if r.next_step == "update" else "")))
         if not state.ports:
-            lines.append("[dim]– Ports: not tested (the Ports step tests them from outside).[/]")
+            lines.append(("[dim]–[/]", "[dim]Ports: not tested (the Ports step tests them from outside).[/]"))
         return lines
 
     def compose_body(self) -> Iterable[Widget]:
@@ -133,14 +132,16 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         if state.mode == "troubleshoot":
             with Vertical(id="summary-box", classes="box"):
                 yield Static("[b]What this check found[/b]", classes="section")
-                yield Static("\n".join(self.troubleshoot_summary()), id="troubleshoot-summary")
+                summary = self.troubleshoot_summary()
+                yield Bullets([text for _, text in summary], marks=[mark for mark, _ in summary],
+                              id="troubleshoot-summary")
         # Focus is given while composing (before the first key can arrive), not in on_mount.
         self.AUTO_FOCUS = "#save" if self.saving else "#export"
         problems = self.not_working()
         if problems:
             with Vertical(id="not-working", classes="box"):
                 yield Static("[b]Before you rely on this name: what will not work yet[/b]", classes="section")
-                yield Static("\n".join(f" • {esc(line)}" for line in problems), id="not-working-list")
+                yield Bullets([code_markup(line) for line in problems], id="not-working-list")
         if self.saving:
             path = state.saved_path or state.config.path or default_config_path()
             with Vertical(id="save-box", classes="box"):
