@@ -255,7 +255,7 @@ h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:1px solid var(--line);padd
 .finding h3{margin:.2rem 0;font-size:1rem}.fix{margin:.3rem 0}.muted{color:var(--muted)}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border:1px solid var(--line);padding:.25rem .45rem;text-align:left;vertical-align:top;overflow-wrap:break-word}
-td.key,th.key{white-space:nowrap}.finding ul{margin:.2rem 0;padding-left:1.4rem}
+td.key,th.key{white-space:nowrap}.finding ul{margin:.2rem 0;padding-left:1.4rem}.finding p{margin:.3rem 0}
 th{background:#f6f8fa}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
 @media print{body{max-width:none;font-size:11pt}.finding,table{break-inside:avoid}a{color:inherit}}
 @media (max-width:40rem){body{padding:.5rem;font-size:15px}td,th{padding:.2rem}}
