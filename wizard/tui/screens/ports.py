@@ -348,7 +348,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             self._offer(
                 "[b]Your router supports UPnP.[/b] Press [b]m[/b] to forward "
                 + ", ".join(f"{r.port}/{r.protocol}" for r in self.unforwarded())
-                + " to this computer now (you can remove it later with `ddns-wizard upnp remove`)."
+                + " to this computer now (you can remove it later with [b]ddns-wizard upnp remove[/b])."
             )
         self.refresh_bindings()
 

@@ -16,7 +16,7 @@ from checks.errors import DdnsWizardError
 from checks.model import UpdateResult
 
 from ..messages import UpdateDone
-from ..widgets import esc, mask
+from ..widgets import code_markup, esc, mask
 from .base import WizardScreen
 
 RESULT_TEXT = {
@@ -193,7 +193,7 @@ wizard refuses to publish it: a private address in DNS helps nobody.
             if ipv6 and (ipv6 in sent or not sent):
                 status = self.state.ipv6_status()
                 if status:
-                    lines.append(esc(status))
+                    lines.append(code_markup(status))
         if r.sent:
             lines.append(f"Sent: {esc(r.sent)}" + (f" (before: {esc(r.previous)})" if r.previous else ""))
         if r.code:

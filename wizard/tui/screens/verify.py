@@ -13,7 +13,7 @@ from checks.config import HostConfig
 from checks.model import VerifyResult
 
 from ..messages import StatusNote, UpdateDone, VerifyDone, VerifyProgress
-from ..widgets import Spinner, esc, ms_text
+from ..widgets import Spinner, code_markup, esc, ms_text
 from .base import WizardScreen
 
 VERDICT_TEXT = {
@@ -207,7 +207,7 @@ troubleshooting, every configured name is checked.
         if r.verdict == "ok" and r.expected_ipv6:
             status = self.state.ipv6_status()
             if status:
-                lines.append(esc(status))
+                lines.append(code_markup(status))
         if r.explanation:
             lines.append(esc(r.explanation))
         if r.caches_settle_s and r.verdict != "ok":
