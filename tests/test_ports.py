@@ -632,7 +632,8 @@ async def test_keep_leaves_the_tested_ports_mapping_as_a_lasting_forward() -> No
     assert list(igd.table) == [(port, "TCP")]                        # only the kept one is left
     kept = igd.table[(port, "TCP")]
     assert kept.lease_s == 0 and kept.description == "ddns-wizard"
-    assert any(f"ddns-wizard upnp remove {port}/tcp" in e and "DHCP reservation" in e for e in r.evidence)
+    assert any("Remove it when you no longer need it" in e and "DHCP reservation" in e for e in r.evidence)
+    assert r.next_steps == ("remove-mapping",)                      # the CLI: `ddns-wizard upnp remove PORT`
     assert len(igd.deleted) == 1 and report.leftovers == ()
 
 

@@ -234,7 +234,9 @@ def test_path_only_rule(hops, verdict) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("module", ["checks/findings.py", "checks/nat.py", "checks/summary.py",
-                                    "checks/portcheck/verdict.py", "checks/dns/verify.py"])
+                                    "checks/portcheck/verdict.py", "checks/portcheck/run.py",
+                                    "checks/portcheck/ipv6.py", "checks/portmap/upnp_errors.py",
+                                    "checks/dns/verify.py"])
 def test_engine_sentences_name_no_cli_command_or_flag(module: str) -> None:
     """Issue 14: the views word the engine's next steps; its sentences never name a command or a
     flag (docstrings may)."""

@@ -177,6 +177,7 @@ NEXT_STEPS = (
     "map-and-test",      # test with a router mapping and keep it (NAT-PMP, or UPnP)
     "map-and-retest",    # test again with the port and a control port mapped by the router
     "probe-server",      # run the project's probe server outside this network
+    "remove-mapping",    # remove a lasting forward this tool made
 )
 
 
@@ -279,6 +280,8 @@ def next_steps_for(result: PortResult, ev: PortEvidence, maps: RouterMaps) -> tu
             steps.append(keep)
     elif result.verdict == "open" and result.mapping == "temporary":
         steps.append(keep or "map-and-test")
+    elif result.mapping == "kept":
+        steps.append("remove-mapping")
     elif result.verdict == "unknown" and ev.answer is None and ev.protocol == "udp" \
             and ev.listener not in ("denied", "error"):
         steps.append("probe-server")
