@@ -1,8 +1,14 @@
 """Findings: what a diagnosis means for someone who wants a server reachable by name.
 
-``build_findings`` is pure: it turns the probes' results and the NAT verdict into
-``Finding`` objects with stable ids (DESIGN.md), a severity, a plain title, the
-detail and the fix.
+``RULES`` is the list of small named rules, each a pure function of ``Facts`` (what the
+probes found and the NAT verdict) returning the ``Finding`` objects it raises, with
+stable ids (DESIGN.md), a severity, a plain title, the detail and the fix; each rule can
+be tested alone (tests/test_rules.py). ``build_findings`` runs them all and sorts the
+result, the most serious first.
+
+The sentences never name a CLI command or flag: next steps a view can offer as a
+command (or a key) are codes in ``Finding.actions`` (``ACTIONS``), which the CLI, the
+TUI and the reports each word their own way.
 
 Stable ids: ``offline``, ``limited-connectivity``, ``public-address``,
 ``port-forward-possible``, ``cgnat``, ``double-nat``, ``nat-unknown``, ``no-upnp``,
@@ -14,7 +20,8 @@ The one-line answer every view shows first is checks.summary.hosting_verdict.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping, Sequence
 
 from checks.addresses import is_public, parse_ip
 from checks.risky import risky_service
@@ -31,6 +38,18 @@ from checks.model import (
 )
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+
+# Next-step codes a finding (or a port verdict) can carry; the views word them.
+ACTIONS = (
+    "diagnose-longer",     # run the diagnosis again with a larger time budget
+    "keep-updated",        # keep the DDNS name updated (a long-running updater)
+    "map-port",            # let the router forward the port (UPnP / NAT-PMP)
+    "map-and-test",        # test a port with a router mapping and keep it
+    "test-port",           # test a port from outside
+    "test-port-ipv6",      # test a port from outside over IPv6
+    "remove-mapping",      # remove a router mapping
+    "update",              # send the current public address to the provider
+)
 
 # A line whose first answers take longer than this is slow (satellite, congested mobile).
 SLOW_LINE_MS = 500.0
@@ -66,8 +85,9 @@ def _slow_line(external: ExternalInfo) -> Finding | None:
             "devices) or for a weak mobile signal, and run the diagnosis again later.",
             "For hosting, prefer a wired line or a low-orbit satellite service (tens of ms); keep what "
             "you serve light, and give clients generous timeouts.",
-            "Give this tool more time on such a line: `ddns-wizard diagnose --budget 15`.",
+            "Give this tool more time on such a line: run the diagnosis again with a larger time budget.",
         ]),
+        actions=("diagnose-longer",),
     )
 
 # Camera web interfaces on ports that checks.risky leaves out because other things use them too;
@@ -129,6 +149,7 @@ def _ipv6_fix_line(local: LocalInfo) -> str | None:
 
 def _offline(local: LocalInfo, upnp: UpnpInfo, external: ExternalInfo, budget_s: float | None,
              no_route: str | None = None) -> Finding:
+    actions: tuple[str, ...] = ()
     if local.interface is not None and local.ipv4 is None and not local.ipv6_global:
         detail = (f"This host has no IP address on {local.interface}: the network did not give it one "
                   "(DHCP), so nothing outside can be reached from it.")
@@ -156,7 +177,8 @@ def _offline(local: LocalInfo, upnp: UpnpInfo, external: ExternalInfo, budget_s:
         else:
             within = f" within {budget_s:g} s" if budget_s else ""
             why = (f" Nothing came back{within}, not even an error. If your line is very slow (satellite, "
-                   "a weak mobile signal), give it more time: `ddns-wizard diagnose --budget 30`.")
+                   "a weak mobile signal), give it more time: run the diagnosis again with a larger budget.")
+            actions = ("diagnose-longer",)
         detail = (f"{router}othing on the internet answered: no IP echo service, no DNS echo, no STUN "
                   f"server. The default gateway is {local.gateway_ipv4}." + why)
         fix = _bullets([
@@ -165,7 +187,369 @@ def _offline(local: LocalInfo, upnp: UpnpInfo, external: ExternalInfo, budget_s:
             "Restart the modem and the router; check the line or the mobile signal.",
             "If only this computer is affected, check its firewall and any VPN or proxy settings.",
         ])
-    return Finding("offline", "error", "This computer is not connected to the internet", detail, fix)
+    return Finding("offline", "error", "No network: this computer cannot reach the internet", detail, fix,
+                   actions=actions)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything the rules read: the probes' results and the NAT verdict. Pure data."""
+
+    connectivity: Connectivity
+    local: LocalInfo
+    external: ExternalInfo
+    nat: NatResult
+    upnp: UpnpInfo
+    published: Mapping[str, Sequence[str]] | None = None   # hostname -> what DNS serves now
+    budget_s: float | None = None                            # the time the diagnosis had
+    no_route: str | None = None                              # the router's own "no route" word
+
+    @property
+    def online(self) -> bool:
+        return self.connectivity != "offline"
+
+    @property
+    def ext4(self) -> str | None:
+        return self.external.ipv4
+
+    @property
+    def wan(self) -> str | None:
+        return self.nat.router_wan_ipv4
+
+    @property
+    def verdict(self) -> str:
+        return self.nat.verdict
+
+
+Rule = Callable[[Facts], Iterable[Finding]]
+
+
+def offline(f: Facts) -> Iterable[Finding]:
+    """No network: what is missing (an address, a route, the router's uplink) and what to check."""
+    if f.connectivity == "offline":
+        yield _offline(f.local, f.upnp, f.external, f.budget_s, f.no_route)
+
+
+def limited_connectivity(f: Facts) -> Iterable[Finding]:
+    """Some kinds of outside service answered, others did not (firewall, portal, slow line)."""
+    if f.connectivity != "limited":
+        return
+    external = f.external
+    answered = sorted({s.method for s in external.sources if s.value})
+    failed = sorted({s.method for s in external.sources if not s.value} - set(answered))
+    http_errors = [s.error or "" for s in external.sources if s.method == "http" and not s.value]
+    only_slow = bool(http_errors) and all(e.startswith("no answer within") for e in http_errors)
+    actions: tuple[str, ...] = ()
+    if only_slow:
+        # Nothing refused or broke the HTTPS exchanges: they ran out of time, which a very
+        # slow or lossy line does on its own (HTTPS needs several round trips, DNS one).
+        detail = (f"Answers came over {', '.join(answered) or 'nothing'}, but the HTTPS echoes only timed "
+                  "out. A very slow or lossy line does that (an HTTPS exchange needs several round "
+                  "trips, a DNS answer one); so can a firewall or captive portal that silently drops "
+                  "HTTPS. A DDNS client needs outgoing HTTPS to reach its provider.")
+        steps = ["If the line is slow (satellite, busy mobile network), run the diagnosis again with "
+                 "more time.",
+                 "If this is a guest or hotel network, open a browser and accept its login page."]
+        actions = ("diagnose-longer",)
+    else:
+        detail = (f"Answers came over {', '.join(answered) or 'nothing'}, but not over "
+                  f"{', '.join(failed) or '-'}. A firewall, a captive portal (hotel or guest Wi-Fi login "
+                  "page) or a filtering ISP can do this; a DDNS client needs outgoing HTTPS to reach its "
+                  "provider.")
+        steps = ["If this is a guest or hotel network, open a browser and accept its login page.",
+                 "Check firewall or security software that filters outgoing HTTPS."]
+    yield Finding("limited-connectivity", "warning", "Only part of the internet answered",
+                  detail, _bullets(steps), actions=actions)
+
+
+def slow_line(f: Facts) -> Iterable[Finding]:
+    """The fastest answer took longer than SLOW_LINE_MS per round trip."""
+    slow = _slow_line(f.external) if f.online else None
+    if slow is not None:
+        yield slow
+
+
+def public_address(f: Facts) -> Iterable[Finding]:
+    """No NAT: this host holds the public address; only its firewall stands in the way."""
+    if f.verdict != "none" or not f.online:
+        return
+    local = f.local
+    yield Finding(
+        "public-address", "ok", "This host holds your public address",
+        f"{local.ipv4} is public and outside services see the same address: no NAT in the way. "
+        "A server here is reachable once this host's firewall lets the port in.",
+        _bullets([
+            "Open the service's port in this host's firewall (ufw, firewalld, nftables, Windows Defender).",
+            f"Point your DDNS name at {local.ipv4}, and keep it updated: dynamic addresses change.",
+        ]),
+        actions=("keep-updated",),
+    )
+
+
+def port_forward_possible(f: Facts) -> Iterable[Finding]:
+    """One NAT, the router's: a port forward works; how (UPnP, NAT-PMP or the web page)."""
+    if f.verdict != "nat" or not f.online:
+        return
+    local, upnp, wan, ext4 = f.local, f.upnp, f.wan, f.ext4
+    if upnp.available:
+        how = ("Your router offers UPnP, so the wizard can create a lasting forward for you (or test the "
+               "port with a forward and keep it), or you can add it in the router's web page.")
+        actions: tuple[str, ...] = ("map-port", "map-and-test")
+    elif upnp.natpmp_available:
+        how = ("Your router offers NAT-PMP, so the wizard can create the forward for you and test it "
+               "(NAT-PMP forwards expire after a week unless renewed), or you can add a lasting one in "
+               "the router's web page.")
+        actions = ("map-and-test",)
+    else:
+        how = (f"Add the forward in your router's web page (usually http://{local.gateway_ipv4 or 'your-router'}/, "
+               "under 'Port forwarding', 'Virtual server' or 'NAT').")
+        actions = ()
+    yield Finding(
+        "port-forward-possible", "ok", "One NAT, your router's: a port forward will work",
+        f"Your router holds the public address{f' {wan}' if wan else ''}"
+        + (", the same one outside services see" if wan and wan == ext4 else "")
+        + ". Inbound connections reach your server once the router forwards the port to "
+        f"{local.ipv4 or 'this host'}. " + how,
+        _bullets([
+            f"Give this host a fixed LAN address (a DHCP reservation for {local.ipv4 or 'it'}) so the "
+            "forward keeps pointing at it.",
+            "Forward the service's port to it, then test it from outside.",
+            "Point your DDNS name at the public address and keep it updated.",
+        ]),
+        actions=actions + ("test-port", "keep-updated"),
+    )
+
+
+def cgnat(f: Facts) -> Iterable[Finding]:
+    """The ISP's carrier-grade NAT (plain, or DS-Lite's AFTR): no forward can help over IPv4."""
+    if f.verdict != "cgnat":
+        return
+    ipv6_line = _ipv6_fix_line(f.local)
+    ext4, wan = f.ext4, f.wan
+    if f.nat.ds_lite:
+        fixes = [line for line in (ipv6_line,) if line] + [
+            "Ask your ISP for a \"full\" or \"native\" IPv4 line (dual stack instead of DS-Lite): many switch "
+            "on request, sometimes for a fee.",
+            _TUNNEL, _VPN_EXIT]
+        yield Finding(
+            "cgnat", "error", "DS-Lite: your IPv4 is shared with other customers, your IPv6 is your own",
+            "Your line is DS-Lite (RFC 6333): your router sends IPv4 inside IPv6 to the ISP's AFTR, a "
+            "carrier-grade NAT shared by many customers"
+            + (f" (the internet sees {ext4})" if ext4 else "")
+            + ". Nobody on the internet can open an IPv4 connection to you, and no port forward on your "
+            "router changes that. IPv6 is native: your devices hold public IPv6 addresses, reachable once "
+            "the router's IPv6 firewall lets a port in.",
+            _bullets(fixes),
+            actions=("test-port-ipv6",) if ipv6_line else (),
+        )
+        return
+    fixes = [line for line in (ipv6_line,) if line] + [_ASK_ISP, _TUNNEL, _VPN_EXIT]
+    yield Finding(
+        "cgnat", "error", "Your ISP shares one public IPv4 address among many customers (CGNAT)",
+        "Your connection sits behind your ISP's carrier-grade NAT"
+        + (f" (your router's WAN address is {wan})" if wan else "")
+        + (f"; the address the internet sees, {ext4}, belongs to the ISP's NAT and is shared" if ext4 else "")
+        + ". Nobody on the internet can open a connection to you over IPv4: port forwards on your "
+        "router do nothing, and a DDNS name pointing at that address will \"work\" while nothing "
+        "answers behind it.",
+        _bullets(fixes),
+        actions=("test-port-ipv6",) if ipv6_line else (),
+    )
+
+
+def double_nat(f: Facts) -> Iterable[Finding]:
+    """A second NAT in front of the router: bridge mode, DMZ, or forwards on both boxes."""
+    if f.verdict != "double-nat":
+        return
+    wan, ext4 = f.wan, f.ext4
+    ipv6_line = _ipv6_fix_line(f.local)
+    # A public "WAN" here is a claim the outside contradicted (a stale or configured value):
+    # never name it as the address to forward to.
+    real_wan = wan if wan and not is_public(wan) else None
+    fixes = [
+        "Put the ISP's modem-router in bridge mode (sometimes called 'modem only' or 'IP passthrough'), "
+        "so your own router gets the public address.",
+        "Or, in the ISP box, put your router's WAN address"
+        + (f" ({real_wan})" if real_wan else " (see your router's status page)")
+        + " in the DMZ (exposed host), or forward the same port on both boxes.",
+        "If there is no second box in your home, the NAT in front of you is your ISP's: then the "
+        "CGNAT remedies apply. " + _ASK_ISP,
+    ]
+    if ipv6_line:
+        fixes.append(ipv6_line)
+    fixes.append(_TUNNEL)
+    if wan and real_wan is None:
+        detail = (f"Your router claims {wan} as its internet-side address, but the internet sees {ext4 or 'another'}"
+                  " and the path shows a private router in front of yours: another device translates "
+                  "addresses a second time (the router's claim is stale or configured). A port forward on "
+                  "your router alone will not let anyone in.")
+    else:
+        detail = ("Your router's own internet side is private"
+                  + (f" ({wan})" if wan else "")
+                  + ": another device in front of it translates addresses a second time. A port forward on "
+                  "your router alone will not let anyone in.")
+    yield Finding("double-nat", "warning", "Two NATs sit between this host and the internet", detail,
+                  _bullets(fixes), actions=("test-port-ipv6",) if ipv6_line else ())
+
+
+def nat_unknown(f: Facts) -> Iterable[Finding]:
+    """Online, but the evidence does not say how many NATs: read the router, test a port."""
+    if f.verdict != "unknown" or not f.online:
+        return
+    ext4 = f.ext4
+    fixes = [
+        f"Open your router's status page (usually http://{f.local.gateway_ipv4 or 'your-router'}/) and "
+        "read its WAN or internet address"
+        + (f": if it is {ext4}, you have a single NAT and a port forward will work; if it starts with "
+           "100.64–100.127 it is CGNAT; if it is private (10.x, 172.16–31.x, 192.168.x) it is double NAT."
+           if ext4 else "."),
+        "Test a port from outside: that settles it for that port.",
+    ]
+    yield Finding(
+        "nat-unknown", "warning", "We could not tell how many NATs are in the way",
+        " ".join(f.nat.evidence[-1:]) or "The evidence was not enough to decide.",
+        _bullets(fixes), actions=("test-port",),
+    )
+
+
+def no_upnp(f: Facts) -> Iterable[Finding]:
+    """Online behind a NAT whose router answers neither UPnP, PCP nor NAT-PMP."""
+    upnp = f.upnp
+    if (not f.online or f.verdict == "none" or upnp.found or upnp.natpmp_available
+            or upnp.pcp_available):
+        return
+    admin = f" ({upnp.router.presentation_url})" if upnp.router.presentation_url else ""
+    yield Finding(
+        "no-upnp", "info", "Your router does not offer UPnP, PCP or NAT-PMP",
+        "Nothing answered UPnP discovery, PCP or NAT-PMP at "
+        f"{f.local.gateway_ipv4 or 'the gateway'}"
+        + (f" ({upnp.error})" if upnp.error else "")
+        + ". The wizard cannot read the router's WAN address or its list of forwards, nor add a "
+        "forward for you; you can still add forwards by hand.",
+        _bullets([
+            f"Add port forwards in the router's web page{admin}.",
+            "Or enable UPnP IGD / PCP / NAT-PMP in the router's settings if you want programs (and this "
+            "wizard) to add forwards; keeping it off is also a reasonable security choice.",
+        ]),
+    )
+
+
+def upnp_no_wan(f: Facts) -> Iterable[Finding]:
+    """The router answers UPnP but has no public address: its forwards reach the next NAT only."""
+    upnp = f.upnp
+    if not (upnp.found and not upnp.available and f.verdict in ("double-nat", "cgnat")):
+        return
+    yield Finding(
+        "upnp-no-wan", "info", "Your router's UPnP cannot help here",
+        "Your router answers UPnP, but it has no public address of its own"
+        + (f" (it reports {upnp.wan_ipv4})" if upnp.wan_ipv4 else " (it reports none)")
+        + ", so forwards it creates only reach the next NAT, not the internet.",
+        "Fix the NAT in front of the router first (see above).",
+    )
+
+
+def address_disagreement(f: Facts) -> Iterable[Finding]:
+    """Outside services disagree on the public IPv4: DNS interception, or several paths out."""
+    if f.online:
+        yield from _address_findings(f.local, f.external)
+
+
+def vpn_default_route(f: Facts) -> Iterable[Finding]:
+    """The default route goes through a VPN: the address seen outside is the VPN's."""
+    if not f.local.default_via_vpn:
+        return
+    ext4 = f.ext4
+    yield Finding(
+        "vpn-default-route", "warning", "Your internet traffic goes through a VPN",
+        f"The default route goes through {f.local.interface or 'a VPN interface'}, so the public address "
+        f"outside services see{f' ({ext4})' if ext4 else ''} is the VPN server's, not your home "
+        "line's. A DDNS name set from here would point at the VPN, and forwards on your router "
+        "would not be used.",
+        _bullets([
+            "Run the DDNS update from a device that does not use the VPN (or use split tunnelling "
+            "for the DDNS client and the server), or let the router update the name itself.",
+            "To host through the VPN instead, you need a VPN provider that offers port forwarding.",
+        ]),
+    )
+
+
+def symmetric_nat(f: Facts) -> Iterable[Finding]:
+    """Two STUN servers saw different source ports: fine for hosting, hard for peer-to-peer."""
+    if not f.external.mapping_varies:
+        return
+    yield Finding(
+        "symmetric-nat", "info", "Your NAT changes the port for every destination",
+        "Two STUN servers saw different source ports from the same local socket: the NAT maps "
+        "each destination separately (\"symmetric\" NAT). Peer-to-peer connections (games, calls, "
+        "Tailscale direct links) often fall back to relays; a server behind a port forward is not "
+        "affected.",
+        "Nothing to do for hosting. For peer-to-peer, enable UPnP/NAT-PMP on the router or a "
+        "'full cone'/'endpoint-independent' NAT option if it has one.",
+    )
+
+
+def ipv6_available(f: Facts) -> Iterable[Finding]:
+    """A global IPv6 address: publish an AAAA record (stable addresses only)."""
+    six = _ipv6_finding(f.local, f.external, f.verdict)
+    if six is not None:
+        yield six
+
+
+def exposed_service(f: Facts) -> Iterable[Finding]:
+    """The router forwards risky services (remote shells, file sharing, cameras) to the internet."""
+    risky = risky_mappings(f.upnp.mappings)
+    if not risky:
+        return
+    lines = [f"port {m.external_port}/{m.protocol} → {m.internal} ({what}"
+             + (f", '{m.description}'" if m.description else "") + ")" for m, what in risky]
+    yield Finding(
+        "exposed-service", "warning",
+        "Your router forwards risky services to the internet",
+        "These forwards expose services that are scanned and attacked constantly, especially "
+        "under DDNS names:\n" + _bullets(lines),
+        _bullets([
+            "Remove forwards you did not make on purpose, and turn off UPnP on devices that opened them "
+            "(cameras, NAS, consoles).",
+            "Reach these services through a VPN (WireGuard, Tailscale) instead of opening them.",
+            "If one must stay open: strong unique passwords or keys, current firmware, and "
+            "two-factor login where possible.",
+        ]),
+        actions=("remove-mapping",),
+    )
+
+
+def private_ip_published(f: Facts) -> Iterable[Finding]:
+    """A configured hostname's record holds a private address nobody outside can reach."""
+    if not f.published:
+        return
+    bad = {host: [a for a in addrs if parse_ip(a) is not None and not is_public(a)]
+           for host, addrs in f.published.items()}
+    bad = {h: a for h, a in bad.items() if a}
+    if not bad:
+        return
+    lines = [f"{h} → {', '.join(a)}" for h, a in sorted(bad.items())]
+    yield Finding(
+        "private-ip-published", "error", "A hostname points at a private address",
+        "DNS serves addresses nobody on the internet can reach:\n" + _bullets(lines)
+        + "\nThis happens when a DDNS client sends the computer's own LAN address instead of "
+        "the public one.",
+        _bullets([
+            "Let the provider detect the address (most DDNS update URLs do when no IP is sent), "
+            "or send an update from this tool, which sends the public address.",
+            "In a router or client setting, choose 'WAN/public IP' or 'detect via web', not the "
+            "interface address.",
+        ]),
+        actions=("update",),
+    )
+
+
+# Every rule, in the order their findings are listed before sorting by severity.
+RULES: tuple[Rule, ...] = (
+    offline, limited_connectivity, slow_line,
+    public_address, port_forward_possible, cgnat, double_nat, nat_unknown,
+    no_upnp, upnp_no_wan, address_disagreement, vpn_default_route, symmetric_nat,
+    ipv6_available, exposed_service, private_ip_published,
+)
 
 
 def build_findings(
@@ -179,257 +563,15 @@ def build_findings(
     budget_s: float | None = None,
     no_route: str | None = None,
 ) -> tuple[Finding, ...]:
-    """Every finding for this diagnosis, the most serious first. Pure: no I/O.
+    """Every finding ``RULES`` raise for this diagnosis, the most serious first. Pure: no I/O.
 
     ``published`` (optional): configured hostname -> the addresses DNS serves for it now;
     ``budget_s``: the time the diagnosis had (named when nothing answered within it);
     ``no_route``: the router's own word that it has no route to the internet.
     """
-    out: list[Finding] = []
-    online = connectivity != "offline"
-    ext4 = external.ipv4
-    wan = nat.router_wan_ipv4
-
-    if connectivity == "offline":
-        out.append(_offline(local, upnp, external, budget_s, no_route))
-    elif connectivity == "limited":
-        answered = sorted({s.method for s in external.sources if s.value})
-        failed = sorted({s.method for s in external.sources if not s.value} - set(answered))
-        http_errors = [s.error or "" for s in external.sources if s.method == "http" and not s.value]
-        only_slow = bool(http_errors) and all(e.startswith("no answer within") for e in http_errors)
-        if only_slow:
-            # Nothing refused or broke the HTTPS exchanges: they ran out of time, which a very
-            # slow or lossy line does on its own (HTTPS needs several round trips, DNS one).
-            detail = (f"Answers came over {', '.join(answered) or 'nothing'}, but the HTTPS echoes only timed "
-                      "out. A very slow or lossy line does that (an HTTPS exchange needs several round "
-                      "trips, a DNS answer one); so can a firewall or captive portal that silently drops "
-                      "HTTPS. A DDNS client needs outgoing HTTPS to reach its provider.")
-            steps = ["If the line is slow (satellite, busy mobile network), run the diagnosis again with "
-                     "more time: `ddns-wizard diagnose --budget 30`.",
-                     "If this is a guest or hotel network, open a browser and accept its login page."]
-        else:
-            detail = (f"Answers came over {', '.join(answered) or 'nothing'}, but not over "
-                      f"{', '.join(failed) or '-'}. A firewall, a captive portal (hotel or guest Wi-Fi login "
-                      "page) or a filtering ISP can do this; a DDNS client needs outgoing HTTPS to reach its "
-                      "provider.")
-            steps = ["If this is a guest or hotel network, open a browser and accept its login page.",
-                     "Check firewall or security software that filters outgoing HTTPS."]
-        out.append(Finding("limited-connectivity", "warning", "Only part of the internet answered",
-                           detail, _bullets(steps)))
-
-    slow = _slow_line(external) if online else None
-    if slow is not None:
-        out.append(slow)
-
-    # --- the NAT verdict, as a finding ---
-    v = nat.verdict
-    ipv6_line = _ipv6_fix_line(local)
-    if v == "none" and online:
-        out.append(Finding(
-            "public-address", "ok", "This host holds your public address",
-            f"{local.ipv4} is public and outside services see the same address: no NAT in the way. "
-            "A server here is reachable once this host's firewall lets the port in.",
-            _bullets([
-                "Open the service's port in this host's firewall (ufw, firewalld, nftables, Windows Defender).",
-                f"Point your DDNS name at {local.ipv4}, and keep it updated (`ddns-wizard watch`): "
-                "dynamic addresses change.",
-            ]),
-        ))
-    elif v == "nat" and online:
-        if upnp.available:
-            how = ("Your router offers UPnP, so the wizard can create a lasting forward for you "
-                   "(`ddns-wizard upnp add PORT`, or `ddns-wizard ports check PORT --upnp --keep` to test it "
-                   "and keep it), or you can add it in the router's web page.")
-        elif upnp.natpmp_available:
-            how = ("Your router offers NAT-PMP, so the wizard can create the forward for you and test it "
-                   "(`ddns-wizard ports check PORT --upnp --keep`; NAT-PMP forwards expire after a week unless "
-                   "renewed), or you can add a lasting one in the router's web page.")
-        else:
-            how = (f"Add the forward in your router's web page (usually http://{local.gateway_ipv4 or 'your-router'}/, "
-                   "under 'Port forwarding', 'Virtual server' or 'NAT').")
-        out.append(Finding(
-            "port-forward-possible", "ok", "One NAT, your router's: a port forward will work",
-            f"Your router holds the public address{f' {wan}' if wan else ''}"
-            + (f", the same one outside services see" if wan and wan == ext4 else "")
-            + ". Inbound connections reach your server once the router forwards the port to "
-            f"{local.ipv4 or 'this host'}. " + how,
-            _bullets([
-                f"Give this host a fixed LAN address (a DHCP reservation for {local.ipv4 or 'it'}) so the "
-                "forward keeps pointing at it.",
-                "Forward the service's port to it, then test from outside: `ddns-wizard ports check PORT`.",
-                "Point your DDNS name at the public address and keep it updated (`ddns-wizard watch`).",
-            ]),
-        ))
-    elif v == "cgnat" and nat.ds_lite:
-        fixes = [line for line in (ipv6_line,) if line] + [
-            "Ask your ISP for a \"full\" or \"native\" IPv4 line (dual stack instead of DS-Lite): many switch "
-            "on request, sometimes for a fee.",
-            _TUNNEL, _VPN_EXIT]
-        out.append(Finding(
-            "cgnat", "error", "DS-Lite: your IPv4 is shared with other customers, your IPv6 is your own",
-            "Your line is DS-Lite (RFC 6333): your router sends IPv4 inside IPv6 to the ISP's AFTR, a "
-            "carrier-grade NAT shared by many customers"
-            + (f" (the internet sees {ext4})" if ext4 else "")
-            + ". Nobody on the internet can open an IPv4 connection to you, and no port forward on your "
-            "router changes that. IPv6 is native: your devices hold public IPv6 addresses, reachable once "
-            "the router's IPv6 firewall lets a port in.",
-            _bullets(fixes),
-        ))
-    elif v == "cgnat":
-        fixes = [line for line in (ipv6_line,) if line] + [_ASK_ISP, _TUNNEL, _VPN_EXIT]
-        out.append(Finding(
-            "cgnat", "error", "Your ISP shares one public IPv4 address among many customers (CGNAT)",
-            "Your connection sits behind your ISP's carrier-grade NAT"
-            + (f" (your router's WAN address is {wan})" if wan else "")
-            + (f"; the address the internet sees, {ext4}, belongs to the ISP's NAT and is shared" if ext4 else "")
-            + ". Nobody on the internet can open a connection to you over IPv4: port forwards on your "
-            "router do nothing, and a DDNS name pointing at that address will \"work\" while nothing "
-            "answers behind it.",
-            _bullets(fixes),
-        ))
-    elif v == "double-nat":
-        # A public "WAN" here is a claim the outside contradicted (a stale or configured value):
-        # never name it as the address to forward to.
-        real_wan = wan if wan and not is_public(wan) else None
-        fixes = [
-            "Put the ISP's modem-router in bridge mode (sometimes called 'modem only' or 'IP passthrough'), "
-            "so your own router gets the public address.",
-            "Or, in the ISP box, put your router's WAN address"
-            + (f" ({real_wan})" if real_wan else " (see your router's status page)")
-            + " in the DMZ (exposed host), or forward the same port on both boxes.",
-            "If there is no second box in your home, the NAT in front of you is your ISP's: then the "
-            "CGNAT remedies apply. " + _ASK_ISP,
-        ]
-        if ipv6_line:
-            fixes.append(ipv6_line)
-        fixes.append(_TUNNEL)
-        if wan and real_wan is None:
-            detail = (f"Your router claims {wan} as its internet-side address, but the internet sees {ext4 or 'another'}"
-                      " and the path shows a private router in front of yours: another device translates "
-                      "addresses a second time (the router's claim is stale or configured). A port forward on "
-                      "your router alone will not let anyone in.")
-        else:
-            detail = ("Your router's own internet side is private"
-                      + (f" ({wan})" if wan else "")
-                      + ": another device in front of it translates addresses a second time. A port forward on "
-                      "your router alone will not let anyone in.")
-        out.append(Finding(
-            "double-nat", "warning", "Two NATs sit between this host and the internet", detail,
-            _bullets(fixes),
-        ))
-    elif v == "unknown" and online:
-        fixes = [
-            f"Open your router's status page (usually http://{local.gateway_ipv4 or 'your-router'}/) and "
-            "read its WAN or internet address"
-            + (f": if it is {ext4}, you have a single NAT and a port forward will work; if it starts with "
-               "100.64–100.127 it is CGNAT; if it is private (10.x, 172.16–31.x, 192.168.x) it is double NAT."
-               if ext4 else "."),
-            "Test from outside: `ddns-wizard ports check PORT` settles it for a given port.",
-        ]
-        out.append(Finding(
-            "nat-unknown", "warning", "We could not tell how many NATs are in the way",
-            " ".join(nat.evidence[-1:]) or "The evidence was not enough to decide.",
-            _bullets(fixes),
-        ))
-
-    # --- router facts ---
-    admin = f" ({upnp.router.presentation_url})" if upnp.router.presentation_url else ""
-    if online and v != "none" and not upnp.found and not upnp.natpmp_available and not upnp.pcp_available:
-        out.append(Finding(
-            "no-upnp", "info", "Your router does not offer UPnP, PCP or NAT-PMP",
-            "Nothing answered UPnP discovery, PCP or NAT-PMP at "
-            f"{local.gateway_ipv4 or 'the gateway'}"
-            + (f" ({upnp.error})" if upnp.error else "")
-            + ". The wizard cannot read the router's WAN address or its list of forwards, nor add a "
-            "forward for you; you can still add forwards by hand.",
-            _bullets([
-                f"Add port forwards in the router's web page{admin}.",
-                "Or enable UPnP IGD / PCP / NAT-PMP in the router's settings if you want programs (and this "
-                "wizard) to add forwards; keeping it off is also a reasonable security choice.",
-            ]),
-        ))
-    elif upnp.found and not upnp.available and v in ("double-nat", "cgnat"):
-        out.append(Finding(
-            "upnp-no-wan", "info", "Your router's UPnP cannot help here",
-            "Your router answers UPnP, but it has no public address of its own"
-            + (f" (it reports {upnp.wan_ipv4})" if upnp.wan_ipv4 else " (it reports none)")
-            + ", so forwards it creates only reach the next NAT, not the internet.",
-            "Fix the NAT in front of the router first (see above).",
-        ))
-
-    # --- external address sources ---
-    if online:
-        out.extend(_address_findings(local, external))
-
-    if local.default_via_vpn:
-        out.append(Finding(
-            "vpn-default-route", "warning", "Your internet traffic goes through a VPN",
-            f"The default route goes through {local.interface or 'a VPN interface'}, so the public address "
-            f"outside services see{f' ({ext4})' if ext4 else ''} is the VPN server's, not your home "
-            "line's. A DDNS name set from here would point at the VPN, and forwards on your router "
-            "would not be used.",
-            _bullets([
-                "Run the DDNS update from a device that does not use the VPN (or use split tunnelling "
-                "for the DDNS client and the server), or let the router update the name itself.",
-                "To host through the VPN instead, you need a VPN provider that offers port forwarding.",
-            ]),
-        ))
-
-    if external.mapping_varies:
-        out.append(Finding(
-            "symmetric-nat", "info", "Your NAT changes the port for every destination",
-            "Two STUN servers saw different source ports from the same local socket: the NAT maps "
-            "each destination separately (\"symmetric\" NAT). Peer-to-peer connections (games, calls, "
-            "Tailscale direct links) often fall back to relays; a server behind a port forward is not "
-            "affected.",
-            "Nothing to do for hosting. For peer-to-peer, enable UPnP/NAT-PMP on the router or a "
-            "'full cone'/'endpoint-independent' NAT option if it has one.",
-        ))
-
-    # --- IPv6 ---
-    six = _ipv6_finding(local, external, v)
-    if six is not None:
-        out.append(six)
-
-    # --- router mapping table ---
-    risky = risky_mappings(upnp.mappings)
-    if risky:
-        lines = [f"port {m.external_port}/{m.protocol} → {m.internal} ({what}"
-                 + (f", '{m.description}'" if m.description else "") + ")" for m, what in risky]
-        out.append(Finding(
-            "exposed-service", "warning",
-            "Your router forwards risky services to the internet",
-            "These forwards expose services that are scanned and attacked constantly, especially "
-            "under DDNS names:\n" + _bullets(lines),
-            _bullets([
-                "Remove forwards you did not make on purpose (`ddns-wizard upnp remove PORT/PROTO`), "
-                "and turn off UPnP on devices that opened them (cameras, NAS, consoles).",
-                "Reach these services through a VPN (WireGuard, Tailscale) instead of opening them.",
-                "If one must stay open: strong unique passwords or keys, current firmware, and "
-                "two-factor login where possible.",
-            ]),
-        ))
-
-    # --- what DNS publishes for the configured names ---
-    if published:
-        bad = {host: [a for a in addrs if parse_ip(a) is not None and not is_public(a)]
-               for host, addrs in published.items()}
-        bad = {h: a for h, a in bad.items() if a}
-        if bad:
-            lines = [f"{h} → {', '.join(a)}" for h, a in sorted(bad.items())]
-            out.append(Finding(
-                "private-ip-published", "error", "A hostname points at a private address",
-                "DNS serves addresses nobody on the internet can reach:\n" + _bullets(lines)
-                + "\nThis happens when a DDNS client sends the computer's own LAN address instead of "
-                "the public one.",
-                _bullets([
-                    "Let the provider detect the address (most DDNS update URLs do when no IP is sent), "
-                    "or run `ddns-wizard update`, which sends the public address.",
-                    "In a router or client setting, choose 'WAN/public IP' or 'detect via web', not the "
-                    "interface address.",
-                ]),
-            ))
-
+    facts = Facts(connectivity, local, external, nat, upnp, published=published, budget_s=budget_s,
+                  no_route=no_route)
+    out = [finding for rule in RULES for finding in rule(facts)]
     out.sort(key=lambda f: _SEVERITY_ORDER.get(f.severity, 9))
     return tuple(out)
 
@@ -485,14 +627,14 @@ def _ipv6_finding(local: LocalInfo, external: ExternalInfo, verdict: str) -> Fin
             f"This host has the global IPv6 address {addr.address} on {addr.interface}. IPv6 needs no NAT: "
             "the address is yours and reachable from the internet once the firewalls allow it"
             + (", so it can work even though IPv4 is blocked by the NAT in front of you — once the router's "
-               "IPv6 firewall lets the port in; test it from outside (`ddns-wizard ports check PORT --ipv6`) "
-               "before relying on it." if blocked_v4 else ".")
+               "IPv6 firewall lets the port in; test it from outside over IPv6 before relying on it."
+               if blocked_v4 else ".")
         )
         if external.ipv6 and external.ipv6 != addr.address:
             detail += (f" Outside services see {external.ipv6}, a temporary privacy address used for outgoing "
                        "connections; publish the stable one instead.")
         fix = _bullets([
-            f"Publish an AAAA record for your DDNS name with {addr.address} (`ddns-wizard update` can "
+            f"Publish an AAAA record for your DDNS name with {addr.address} (this tool's update can "
             "send it when your provider supports IPv6).",
             "Open the port in your router's IPv6 firewall: routers drop unsolicited inbound IPv6 by "
             "default. Look for 'IPv6 firewall', 'IPv6 filter', 'pinhole' or 'allow inbound IPv6' and "
@@ -513,7 +655,7 @@ def _ipv6_finding(local: LocalInfo, external: ExternalInfo, verdict: str) -> Fin
     return Finding(
         "ipv6-available", "info",
         "Public IPv6 is available: publish an AAAA record" if stable else "IPv6 is available, but only with temporary addresses",
-        detail, fix,
+        detail, fix, actions=("test-port-ipv6", "update") if stable else (),
     )
 
 
@@ -522,5 +664,5 @@ def finding_by_id(findings: Sequence[Finding], finding_id: str) -> Finding | Non
 
 
 __all__ = [
-    "build_findings", "finding_by_id", "risky_mappings",
+    "ACTIONS", "Facts", "RULES", "Rule", "build_findings", "finding_by_id", "risky_mappings",
 ]

@@ -182,6 +182,9 @@ class Finding:
     title: str
     detail: str
     fix: str = ""
+    # Next steps the views word as their own commands or keys (checks.findings.ACTIONS):
+    # the engine's sentences never name a CLI command or flag.
+    actions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,9 @@ class PortResult:
     retry_after_s: float | None = None    # rate-limited / prober-silent: when asking again makes sense
     mapping: PortMappingKind = "none"
     mapped_via: str | None = None         # upnp | pcp | natpmp: the protocol of the test's (or kept) mapping
+    # Next steps the views word as commands or keys (checks.portcheck.verdict.NEXT_STEPS):
+    # the engine's sentences name no command or flag.
+    next_steps: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,6 +290,14 @@ class VerifyResult:
     caches_settle_s: int | None = None   # estimate: when every cache will serve the new answer
     provider_record: ProviderView | None = None   # the provider's own record, when DNS cannot show it (proxied)
 
+    @property
+    def next_step(self) -> str | None:
+        """What helps now, as a code the views word (checks.dns.verify.NEXT_STEPS): ``update``
+        when the record itself is wrong (waiting cannot fix it), ``wait`` while caches catch up,
+        ``check-name`` for a name that does not exist, ``retry`` when DNS could not be asked."""
+        return {"wrong-ip": "update", "no-answer": "update", "nxdomain": "check-name",
+                "propagating": "wait", "unknown": "retry"}.get(self.verdict)
+
 
 @dataclass(frozen=True)
 class UpdateResult:
@@ -296,6 +310,7 @@ class UpdateResult:
     message: str
     fatal: bool = False              # stop updating this hostname until the user acts
     retry_after_s: int | None = None
+    would_send: str | None = None    # a dry run: what an update would send (nothing was)
 
 
 @dataclass(frozen=True)

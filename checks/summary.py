@@ -1,7 +1,7 @@
 """The one-paragraph answer to "can this network host a server reachable by a DDNS name?".
 
 Shared by every view (Rich CLI, Textual, Markdown/HTML reports) so they never
-disagree about the headline.
+disagree about the headline (an offline run says "No network" everywhere).
 """
 
 from __future__ import annotations
@@ -34,19 +34,24 @@ def ipv6_sentence(d: Diagnosis) -> str:
         return (" IPv6 could be the way in, but the inbound IPv6 test did not get through yet "
                 "(the router's IPv6 firewall): allow the port there and test again.")
     if stable:
-        return (" This computer has a public IPv6 address, so IPv6 may work: test it from outside "
-                "(`ddns-wizard ports check PORT --ipv6`) before relying on an AAAA record.")
+        return (" This computer has a public IPv6 address, so IPv6 may work: test a port from outside "
+                "over IPv6 before relying on an AAAA record.")
     return ""
 
 
 def hosting_verdict(d: Diagnosis) -> HostingVerdict:
     ext = d.external.ipv4 or d.external.ipv6
     if d.connectivity == "offline":
+        # Said plainly, and the same in every view (issue 19): no NAT verdict, no router talk.
+        if d.local.gateway_ipv4 is None:
+            why = "This computer has no route to the internet (no default gateway)"
+        else:
+            why = "Nothing on the internet answered"
         return HostingVerdict(
             "unknown",
-            "This machine is offline.",
-            "Nothing outside the local network answered, so nothing about hosting can be tested yet. "
-            "Check the router's internet connection first.",
+            "No network: this computer cannot reach the internet.",
+            f"{why}, so nothing about hosting can be tested yet. Check the connection (cable, Wi-Fi, "
+            "the router's internet connection) first, then run the diagnosis again.",
         )
     verdict = d.nat.verdict
     if verdict == "none":

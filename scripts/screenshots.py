@@ -75,6 +75,8 @@ SHOTS = (
     ("15-ports-open-for-the-test", "home", drive.ports_tested_with_upnp, {}),
     ("16-update-cgnat", "cgnat", drive.updated, {}),
     ("17-done-cgnat", "cgnat", drive.to_done, {}),
+    ("18-verify-wrong-record", "home", drive.verify_wrong_record, {}),
+    ("19-troubleshoot-summary", "home", drive.troubleshoot_summary, {}),
 )
 
 

@@ -439,7 +439,7 @@ async def test_silence_alone_is_offline_only_when_the_budget_is_spent() -> None:
     outside = [r for r in d.probes if r.name in ("http-echo", "dns-echo", "stun")]
     assert outside and all(r.status == "timeout" for r in outside)
     (offline,) = [f for f in d.findings if f.id == "offline"]
-    assert "within 1 s" in offline.detail and "--budget" in offline.detail
+    assert "within 1 s" in offline.detail and "diagnose-longer" in offline.actions
 
 
 def _slow_net(rtt_s: float) -> FakeNet:

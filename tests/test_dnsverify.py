@@ -520,6 +520,25 @@ async def test_wait_until_consistent_gives_up_at_the_deadline(net: Net) -> None:
     assert fake_now[0] == pytest.approx(10.0)   # 1 + 2 + 4 + 3 (the rest), then the final round
 
 
+async def test_wait_stops_when_the_record_itself_is_wrong_and_says_update(net: Net) -> None:
+    """Issue 19: a wrong record kept `verify --wait 180` (and the wizard) waiting "until every answer
+    agrees" for 180 s; waiting cannot fix what the authoritative servers hold."""
+    for server in (net.ns1, net.ns2, net.resolver):
+        server.records[(HOST, "A")] = (60, [OLD_IP])
+    fake_now = [0.0]
+
+    async def fake_sleep(seconds: float) -> None:
+        fake_now[0] += seconds
+
+    result = await wait_until_consistent(
+        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, wait_s=180,
+        ping=False, timeout_s=2, port=net.port, sleep=fake_sleep, clock=lambda: fake_now[0])
+    assert result.verdict == "wrong-ip" and result.next_step == "update"
+    assert fake_now[0] <= 16                      # the 10 s grace, not the 180 s
+    assert "Waiting does not change that" in result.explanation
+    assert "ddns-wizard" not in result.explanation     # the views word the command
+
+
 # --------------------------------------------------------------------------- verdict logic on hand-built answers
 
 

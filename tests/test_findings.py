@@ -63,7 +63,7 @@ def test_single_nat_with_upnp_is_good_news() -> None:
     fs = build_findings("online", HOME, AGREED, NatResult("nat", PUBLIC), ROUTER)
     f = by_id(fs, "port-forward-possible")
     assert f.severity == "ok"
-    assert "--upnp" in f.detail
+    assert "UPnP" in f.detail and "map-and-test" in f.actions and "--upnp" not in f.detail
     assert "no-upnp" not in ids(fs)
 
 
@@ -184,7 +184,7 @@ def test_limited_connectivity_from_https_timeouts_suggests_a_slow_line_before_a_
     slow = replace(e, sources=tuple(replace(s, error="no answer within 3 s") if s.method == "http" else s
                                     for s in e.sources))
     f = by_id(build_findings("limited", HOME, slow, NatResult("nat", PUBLIC), ROUTER), "limited-connectivity")
-    assert "slow or lossy line" in f.detail and "--budget" in f.fix
+    assert "slow or lossy line" in f.detail and "more time" in f.fix and f.actions == ("diagnose-longer",)
     # A refusal is no slowness: then the firewall comes first again.
     f = by_id(build_findings("limited", HOME, e, NatResult("nat", PUBLIC), ROUTER), "limited-connectivity")
     assert "slow" not in f.detail and "firewall" in f.fix
@@ -214,7 +214,7 @@ def test_a_line_whose_first_answer_takes_800_ms_gets_a_slow_line_finding() -> No
     assert f.severity == "warning"
     assert "810 ms" in f.detail and "stun 11.1.0.40:3478" in f.detail
     assert "3–4 round trips" in f.detail            # what it means for hosting
-    assert "--budget" in f.fix
+    assert "more time" in f.fix and "diagnose-longer" in f.actions
 
 
 def test_an_https_echo_counts_three_round_trips() -> None:
@@ -232,7 +232,7 @@ def test_one_fast_answer_is_enough_to_call_the_line_fast() -> None:
 def test_offline_by_silence_names_the_budget_and_how_to_give_more_time() -> None:
     e = timed(("http", "https://e1/", None, 4000.0))
     f = by_id(build_findings("offline", HOME, e, NatResult("unknown", None), NO_ROUTER, budget_s=4.0), "offline")
-    assert "within 4 s" in f.detail and "--budget 30" in f.detail
+    assert "within 4 s" in f.detail and "larger budget" in f.detail and f.actions == ("diagnose-longer",)
 
 
 def test_offline_with_a_no_route_error_says_the_network_reported_it() -> None:
@@ -250,3 +250,21 @@ def test_double_nat_behind_a_router_claiming_a_public_wan_never_names_the_claim_
     private = by_id(build_findings("online", HOME, AGREED, NatResult("double-nat", "192.168.100.2"), ROUTER),
                     "double-nat")
     assert "(192.168.100.2)" in private.fix
+
+
+def test_no_finding_names_a_cli_command_or_flag() -> None:
+    """The engine's sentences are for every view: commands are the views' words (Finding.actions)."""
+    import re
+
+    from checks.model import Ipv6Address as A
+    local = LocalInfo("eth0", "192.168.1.100", "192.168.1.1",
+                      ipv6_global=(A("2a0c:b641:100:1::100", "eth0"),))
+    cases = [build_findings(c, local, AGREED, NatResult(v, PUBLIC), r, budget_s=4.0,
+                            published={"h.example": ["192.168.1.100"]})
+             for c in ("online", "limited", "offline")
+             for v in ("none", "nat", "cgnat", "double-nat", "unknown")
+             for r in (ROUTER, NO_ROUTER)]
+    for fs in cases:
+        for f in fs:
+            text = f.title + f.detail + f.fix
+            assert "ddns-wizard" not in text and not re.search(r"(^|\s)--[a-z]", text), (f.id, text)

@@ -149,7 +149,7 @@ def test_verify_judges_a_proxied_record_by_the_api_record() -> None:
 def test_verify_says_wrong_ip_when_the_api_record_is_old() -> None:
     view = ProviderView(ipv4=("23.128.64.10",), proxied=("A",), source="cloudflare-api")
     r = judge_with_provider(_verify((EDGE,)), view, "Cloudflare")
-    assert r.verdict == "wrong-ip" and "23.128.64.10" in r.explanation and "ddns-wizard update" in r.explanation
+    assert r.verdict == "wrong-ip" and "23.128.64.10" in r.explanation and "an update corrects" in r.explanation and r.next_step == "update"
 
 
 def test_verify_keeps_the_dns_verdict_for_unproxied_records_or_unreadable_api() -> None:

@@ -195,3 +195,96 @@ def test_ipv6_port_tests_are_in_the_report_and_redacted_with_the_rest(tmp_path: 
         assert "Port tests over IPv6" in plain
     redacted = write_report(diagnosis, tmp_path / f"red{suffix}", config=planted_config(), redact=True).read_text()
     assert "firewalled" in redacted and PUBLIC_V6 not in redacted
+
+
+# --- issue 19: lists are lists, code is code, columns keep their words ---------------------------
+
+def _fix_diagnosis():  # type: ignore[no-untyped-def]
+    """A diagnosis with the engine's real findings (bulleted fixes, next-step codes) and ports."""
+    from dataclasses import replace
+
+    from checks.findings import build_findings
+    from checks.model import NatResult, PortResult
+
+    d = home_diagnosis()
+    findings = build_findings("online", d.local, d.external, NatResult("nat", PUBLIC_V4), d.upnp)
+    ports = (PortResult(80, "tcp", "upstream-nat", ("The router right after yours holds a private address "
+                                                   "while the outside sees another one.",)),
+             PortResult(51820, "udp", "blocked-or-not-forwarded", ("Nothing came back within 5 s.",)))
+    return replace(d, findings=findings, ports=ports)
+
+
+def test_markdown_fix_is_a_list_and_commands_are_code() -> None:
+    text = render_report(_fix_diagnosis(), "markdown")
+    assert "**Fix:** -" not in text                       # issue 19: the list on the label's line
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    # Under the port-forward finding's "Fix:" comes a real bullet list...
+    fix_at = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == "**Fix:**"
+                  and any(x.type == "inline" and "DHCP reservation" in x.content for x in tokens[i:i + 12]))
+    assert tokens[fix_at + 2].type == "bullet_list_open"
+    items = []
+    for t in tokens[fix_at + 2:]:
+        if t.type == "bullet_list_close":
+            break
+        if t.type == "inline":
+            items.append(t)
+    assert len(items) >= 4 and any("DHCP reservation" in i.content for i in items)
+    # ... whose command items hold inline code, not literal backticks.
+    codes = [c.content for i in items for c in (i.children or []) if c.type == "code_inline"]
+    assert "ddns-wizard ports check PORT" in codes and "ddns-wizard watch" in codes
+
+
+def test_html_fix_is_a_list_with_code_and_the_router_section_names_natpmp() -> None:
+    from dataclasses import replace
+
+    d = _fix_diagnosis()
+    d = replace(d, upnp=replace(d.upnp, natpmp_available=True, natpmp_wan_ipv4=PUBLIC_V4))
+    page = render_report(d, "html")
+    assert "<li>Run <code>ddns-wizard ports check PORT</code></li>" in page
+    assert "`" not in page.split("<h2>Findings</h2>", 1)[1].split("<h2>NAT verdict", 1)[0]
+    router = page.split("<h2>Router (UPnP / NAT-PMP)</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f"NAT-PMP: answered; WAN address {PUBLIC_V4}" in router
+    md = render_report(d, "markdown")
+    assert f"NAT-PMP: answered; WAN address {PUBLIC_V4}" in md
+
+
+_MEASURE = """<script>
+const out = [];
+for (const cell of document.querySelectorAll("td.key, th.key")) {
+  const r = document.createRange(); r.selectNodeContents(cell);
+  const lines = r.getClientRects().length;
+  out.push({text: cell.textContent, lines: new Set([...r.getClientRects()].map(x => Math.round(x.top))).size,
+            width: cell.getBoundingClientRect().width});
+}
+document.body.setAttribute("data-measure", JSON.stringify(out));
+document.body.setAttribute("data-page", String(document.documentElement.scrollWidth));
+</script></body>"""
+
+
+@pytest.mark.lab  # needs Debian's chromium (installed by scripts/test.sh as root); must not skip in CI
+@pytest.mark.parametrize("width", [400, 1200])
+def test_html_port_and_verdict_columns_keep_their_words_in_chromium(tmp_path: Path, width: int) -> None:
+    """Issue 19: at phone width the ports table squeezed "80/tcp" and "upstream-nat" to 2-3
+    characters a line. Rendered in headless Chromium at 400 px and 1200 px, every key cell
+    (port, verdict) stays on one line."""
+    import html as html_mod
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+
+    from scripts.report_screenshot import CHROMIUM_FLAGS, chromium
+
+    if shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    page = render_report(_fix_diagnosis(), "html").replace("</body>", _MEASURE)
+    path = tmp_path / "r.html"
+    path.write_text(page)
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                              f"--window-size={width},900", "--dump-dom", path.as_uri()],
+                             check=True, capture_output=True, text=True, timeout=90).stdout
+    measured = json.loads(html_mod.unescape(re.search(r'data-measure="([^"]*)"', dom).group(1)))  # type: ignore[union-attr]
+    cells = {m["text"]: m for m in measured}
+    for key in ("80/tcp", "upstream-nat", "51820/udp", "blocked-or-not-forwarded"):
+        assert cells[key]["lines"] == 1, (width, key, cells[key])

@@ -17,7 +17,7 @@ def test_cgnat_with_an_untested_ipv6_address_says_it_may_work_not_that_it_works(
     v = hosting_verdict(home_diagnosis(nat=CGNAT))
     assert v.answer == "no"
     assert "IPv6 works" not in v.reason
-    assert "may work" in v.reason and "--ipv6" in v.reason
+    assert "may work" in v.reason and "over IPv6" in v.reason and "--ipv6" not in v.reason
 
 
 def test_ipv6_works_only_after_an_inbound_test_said_open() -> None:
@@ -48,3 +48,19 @@ def test_ds_lite_finding_names_both_families() -> None:
     (f,) = [f for f in fs if f.id == "cgnat"]
     assert "DS-Lite" in f.title and "IPv6 is native" in f.detail and "23.128.64.210" in f.detail
     assert "dual stack" in f.fix and PUBLIC_V6 in f.fix
+
+
+def test_offline_headline_says_no_network_plainly() -> None:
+    """Issue 19: offline in a namespace with no route read "Could not tell which NAT"."""
+    from checks.model import Diagnosis, NatResult, UpnpInfo
+    from checks.nat import decide_nat
+
+    local = LocalInfo(None, None, None, error="no IPv4 route to the internet")
+    none = ExternalInfo(None, None, True)
+    nat = decide_nat(local, none, UpnpInfo(available=False, found=False), None)
+    d = Diagnosis(generated_at="2026-01-01T00:00:00Z", duration_ms=5.0, connectivity="offline",
+                  local=local, external=none, nat=nat, upnp=UpnpInfo(available=False, found=False), findings=())
+    v = hosting_verdict(d)
+    assert v.headline.startswith("No network")
+    assert "no route" in v.reason
+    assert not any("UPnP" in e for e in nat.evidence) and "No network" in nat.evidence[-1]

@@ -292,6 +292,10 @@ def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.Cap
     from wizard.cli import main
 
     cfg = tmp_path / "config.toml"
+    assert main(["--config", str(cfg), "update"]) == 2          # a named file that does not exist: said so
+    err = capsys.readouterr().err
+    assert "does not exist" in err and str(cfg) in err
+    cfg.write_text("")
     assert main(["--config", str(cfg), "update"]) == 2
     err = capsys.readouterr().err
     assert "no hostnames configured" in err and str(cfg) in err

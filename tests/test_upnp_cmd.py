@@ -235,3 +235,18 @@ def test_remove_forgets_the_forward(router: FakeUPnP) -> None:
 def test_remove_ipv6_without_a_kept_pinhole_is_an_error(router: FakeUPnP, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("remove", "8443", "--ipv6") == 1
     assert "keeps no IPv6 firewall opening" in capsys.readouterr().err
+
+
+def test_718_for_another_host_is_the_routers_secure_mode_not_a_conflict(
+        router: FakeUPnP, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 19: `upnp add 22 --to OTHER` said "already mapped … run `upnp list`" while the list
+    was empty: miniupnpd's secure mode answers 718 to a mapping for another host."""
+    router.add_error = "ConflictInMappingEntry"
+    assert run_cli("add", "22", "--to", "192.168.1.50:22") == 1
+    err = capsys.readouterr().err
+    assert "refused to forward to another computer" in err and "secure mode" in err
+    assert "upnp list" not in err and "already mapped" not in err
+    assert run_cli("add", "8080") == 1                  # for this host it is still a conflict, with a full stop
+    err = capsys.readouterr().err
+    assert "conflict" in err and "718" in err and "upnp list" in err
+    assert ". Run `ddns-wizard upnp list`" in err

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
+from checks.portcheck.spec import PortSpec  # the engine's one port spec (re-exported for the screens)
 from checks.config import Config, HostConfig
 from checks.model import (
     Diagnosis,
@@ -38,15 +39,6 @@ PortCallback = Callable[[PortResult], None]
 StatusCallback = Callable[[str], None]
 # Called with the latest verification and the seconds waited so far.
 VerifyCallback = Callable[[VerifyResult, float], None]
-
-
-@dataclass(frozen=True)
-class PortSpec:
-    port: int
-    protocol: PortProtocol = "tcp"
-
-    def __str__(self) -> str:
-        return f"{self.port}/{self.protocol}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from checks.addresses import classify, parse_ip
 from checks.model import Diagnosis, ExternalSource, Finding, ProbeRecord
 from checks.summary import hosting_verdict
 
+from .words import action_commands
+
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan", "ok": "green"}
 SEVERITY_MARK = {"error": "✖", "warning": "⚠", "info": "ℹ", "ok": "✔"}
 STATUS_MARK = {"ok": ("✔", "green"), "error": ("✖", "red"), "timeout": ("⧗", "yellow"), "skipped": ("–", "dim")}
@@ -144,6 +146,9 @@ def nat_panel(d: Diagnosis) -> Panel:
     word = VERDICT_TEXT.get(n.verdict, n.verdict)
     if n.ds_lite:
         word = "carrier-grade NAT for IPv4 (DS-Lite: the ISP's AFTR translates); IPv6 native"
+    title = f"NAT: {n.verdict}"
+    if d.connectivity == "offline":
+        word, title = "not known: no network to look at", "NAT: no network"
     lines: list[RenderableType] = [Text(word, style=f"bold {style}")]
     lines.append(bulleted("\n".join(f"- {e}" for e in n.evidence)))
     identity = router_identity_line(d.upnp)
@@ -166,7 +171,7 @@ def nat_panel(d: Diagnosis) -> Panel:
         lines.append(Text(why, style="dim"))
     if d.upnp.carrier_pcp_detail:
         lines.append(Text(f"Carrier PCP: {d.upnp.carrier_pcp_detail}", style="dim"))
-    return Panel(Group(*lines), title=f"NAT: {n.verdict}", title_align="left", border_style=style,
+    return Panel(Group(*lines), title=title, title_align="left", border_style=style,
                  padding=(0, 1))
 
 
@@ -208,6 +213,21 @@ def upnp_absent_words(up: Any) -> str | None:
     return words
 
 
+def hanging(mark: str | Text, text: str | Text, indent: int = 0) -> Table:
+    """One line with a hanging indent: ``mark`` then ``text``, its wrapped lines under the text
+    (also when the output is piped: Rich wraps to 80 columns there)."""
+    grid = Table.grid(padding=0)
+    if indent:
+        grid.add_column(width=indent, no_wrap=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    head = mark.copy() if isinstance(mark, Text) else Text(mark)
+    head.append(" ")
+    cells: list[RenderableType] = [head, text if isinstance(text, Text) else Text(text)]
+    grid.add_row(*([""] if indent else []), *cells)
+    return grid
+
+
 def bulleted(text: str) -> RenderableType:
     """Text whose "- " lines become bullets with a hanging indent (fixes are written that way)."""
     lines = text.splitlines()
@@ -231,9 +251,11 @@ def finding_renderable(f: Finding) -> RenderableType:
     head.append(f.title, style=f"bold {style}")
     head.append(f"  [{f.id}]", style="dim")
     parts: list[RenderableType] = [head, bulleted(f.detail)]
-    if f.fix:
+    commands = action_commands(f.actions)
+    if f.fix or commands:
         parts.append(Text("What to do:", style="bold"))
-        parts.append(bulleted(f.fix))
+        fix = f.fix + "".join(f"\n- Run `{c}`" for c in commands)
+        parts.append(bulleted(fix.strip("\n")))
     return Panel(Group(*parts), border_style=style or "white", padding=(0, 1))
 
 

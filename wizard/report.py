@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import platform
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,8 @@ from checks.errors import UsageError
 from checks.model import Diagnosis, to_jsonable
 from checks.redact import AddressRedactor, Redactor
 from checks.summary import hosting_verdict
+
+from .words import action_commands
 
 FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 
@@ -77,6 +80,35 @@ def _md_cell(value: Any) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _blocks(text: str) -> list[str | list[str]]:
+    """Engine text as paragraphs (str) and runs of "- " bullet lines (list)."""
+    out: list[str | list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("- "):
+            if out and isinstance(out[-1], list):
+                out[-1].append(line[2:])
+            else:
+                out.append([line[2:]])
+        elif line.strip():
+            out.append(line)
+    return out
+
+
+def _with_commands(fix: str, actions: Any) -> str:
+    """A finding's fix with the commands for its next steps (Finding.actions) as more bullets."""
+    commands = action_commands(actions or ())
+    return (fix + "".join(f"\n- Run `{c}`" for c in commands)).strip("\n")
+
+
+def _md_text(text: str) -> str:
+    """Engine text as Markdown: paragraphs and lists apart by blank lines, so a list is a list
+    and a line after it is not swallowed into its last item."""
+    parts = []
+    for block in _blocks(text):
+        parts.append("\n".join(f"- {item}" for item in block) if isinstance(block, list) else block)
+    return "\n\n".join(parts)
+
+
 def _md_table(headers: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
@@ -113,9 +145,10 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
         out += ["No findings.", ""]
     for f in findings:
         out += [f"### {_SEVERITY_MARK.get(f['severity'], '')} {f['title']} (`{f['id']}`, {f['severity']})", "",
-                f["detail"], ""]
-        if f.get("fix"):
-            out += [f"**Fix:** {f['fix']}", ""]
+                _md_text(f["detail"]), ""]
+        fix = _with_commands(f.get("fix") or "", f.get("actions"))
+        if fix:
+            out += ["**Fix:**", "", _md_text(fix), ""]
     out += ["## NAT verdict and evidence", "", f"Verdict: **{nat['verdict']}**; router WAN address: "
             f"`{nat['router_wan_ipv4'] or 'unknown'}`", ""]
     out += [f"- {e}" for e in nat["evidence"]] or ["- (no evidence collected)"]
@@ -150,6 +183,7 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
                    if up.get("carrier_pcp_detail") else ""), ""]
     if up.get("error"):
         out += [f"UPnP: {up['error']}", ""]
+    out += [_natpmp_sentence(up), ""]
     if up["mappings"]:
         out += [_md_table(["external", "proto", "internal", "description", "lease s"],
                           [[m["external_port"], m["protocol"], m["internal"], m["description"], m["lease_s"]]
@@ -189,6 +223,13 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     return "\n".join(out)
 
 
+def _natpmp_sentence(up: dict[str, Any]) -> str:
+    """The router's NAT-PMP answer, next to UPnP's (issue 19: the section left it out)."""
+    if up.get("natpmp_available"):
+        return f"NAT-PMP: answered; WAN address {up.get('natpmp_wan_ipv4') or 'not given'}."
+    return "NAT-PMP: no answer" + (f" ({up['natpmp_error']})" if up.get("natpmp_error") else "") + "."
+
+
 def _apply_same_redaction(text: str, data: dict[str, Any]) -> str:
     """Headline/reason sentences are built from the unredacted diagnosis: redact them the
     same way as the data (placeholders follow first appearance, so re-run over data first)."""
@@ -213,7 +254,8 @@ h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:1px solid var(--line);padd
 .finding.error{border-left-color:var(--err)}.finding.warning{border-left-color:var(--warn)}.finding.ok{border-left-color:var(--ok)}
 .finding h3{margin:.2rem 0;font-size:1rem}.fix{margin:.3rem 0}.muted{color:var(--muted)}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.9rem}
-th,td{border:1px solid var(--line);padding:.25rem .45rem;text-align:left;vertical-align:top;word-break:break-word}
+th,td{border:1px solid var(--line);padding:.25rem .45rem;text-align:left;vertical-align:top;overflow-wrap:break-word}
+td.key,th.key{white-space:nowrap}.finding ul{margin:.2rem 0;padding-left:1.4rem}.finding p{margin:.3rem 0}
 th{background:#f6f8fa}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
 @media print{body{max-width:none;font-size:11pt}.finding,table{break-inside:avoid}a{color:inherit}}
 @media (max-width:40rem){body{padding:.5rem;font-size:15px}td,th{padding:.2rem}}
@@ -224,9 +266,27 @@ def _h(value: Any) -> str:
     return html.escape("—" if value is None or value == "" else str(value))
 
 
-def _html_table(headers: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{_h(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_h(c)}</td>" for c in row) + "</tr>" for row in rows)
+def _html_text(text: str) -> str:
+    """Engine text as HTML: paragraphs, "- " lines as a list, `code` as code."""
+    def inline(line: str) -> str:
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(line))
+
+    parts = []
+    for block in _blocks(text):
+        if isinstance(block, list):
+            parts.append("<ul>" + "".join(f"<li>{inline(item)}</li>" for item in block) + "</ul>")
+        else:
+            parts.append(f"<p>{inline(block)}</p>")
+    return "".join(parts)
+
+
+def _html_table(headers: list[str], rows: list[list[Any]], *, keys: int = 1) -> str:
+    """A table whose first ``keys`` columns (port, verdict, ...) never wrap inside a word."""
+    def cell(tag: str, i: int, value: Any) -> str:
+        return f"<{tag} class=key>{_h(value)}</{tag}>" if i < keys else f"<{tag}>{_h(value)}</{tag}>"
+
+    head = "".join(cell("th", i, h) for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(cell("td", i, c) for i, c in enumerate(row)) + "</tr>" for row in rows)
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
@@ -259,10 +319,11 @@ def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     if not findings:
         parts.append("<p>No findings.</p>")
     for f in findings:
+        fix = _with_commands(f.get("fix") or "", f.get("actions"))
         parts.append(
             f'<div class="finding {_h(f["severity"])}"><h3>{_h(_SEVERITY_MARK.get(f["severity"], ""))} {_h(f["title"])} '
-            f'<span class=muted>({_h(f["id"])}, {_h(f["severity"])})</span></h3><p>{_h(f["detail"])}</p>'
-            + (f'<p class=fix><strong>Fix:</strong> {_h(f["fix"])}</p>' if f.get("fix") else "") + "</div>"
+            f'<span class=muted>({_h(f["id"])}, {_h(f["severity"])})</span></h3>{_html_text(f["detail"])}'
+            + (f'<div class=fix><strong>Fix:</strong>{_html_text(fix)}</div>' if fix else "") + "</div>"
         )
     parts += [f"<h2>NAT verdict and evidence</h2><p>Verdict <strong>{_h(nat['verdict'])}</strong>; router WAN "
               f"<code>{_h(nat['router_wan_ipv4'] or 'unknown')}</code></p><ul>"
@@ -279,20 +340,21 @@ def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     parts += [f"<h2>Router (UPnP / NAT-PMP)</h2><p>UPnP IGD usable: <strong>{'yes' if up['available'] else 'no'}"
               f"</strong>; WAN <code>{_h(up['wan_ipv4'] or 'unknown')}</code></p>"]
     if up.get("error"):
-        parts.append(f"<p>{_h(up['error'])}</p>")
+        parts.append(f"<p>UPnP: {_h(up['error'])}</p>")
+    parts.append(f"<p>{_h(_natpmp_sentence(up))}</p>")
     if up["mappings"]:
         parts.append(_html_table(["external", "proto", "internal", "description", "lease s"], [
             [m["external_port"], m["protocol"], m["internal"], m["description"], m["lease_s"]] for m in up["mappings"]]))
     if data.get("ports"):
         parts += ["<h2>Port tests</h2>", _html_table(["port", "verdict", "evidence"], [
-            [f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]])]
+            [f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]], keys=2)]
     if data.get("ports_ipv6"):
         parts += ["<h2>Port tests over IPv6</h2>", _html_table(["port", "address", "verdict", "evidence"], [
             [f"{p['port']}/{p['protocol']}", p["address"] or "-", p["verdict"], " ".join(p["evidence"])]
-            for p in data["ports_ipv6"]])]
+            for p in data["ports_ipv6"]], keys=1)]
     if data.get("outbound"):
         parts += ["<h2>Outbound ports</h2>", _html_table(["port", "verdict", "ms"], [
-            [f"{o['port']}/{o.get('protocol', 'tcp')}", o["verdict"], o["ms"]] for o in data["outbound"]])]
+            [f"{o['port']}/{o.get('protocol', 'tcp')}", o["verdict"], o["ms"]] for o in data["outbound"]], keys=3)]
     if data.get("verify"):
         parts.append("<h2>DNS verification</h2>")
         for v in data["verify"]:

@@ -609,12 +609,12 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
             code="history",
             message=(f"DNS could not be asked ({current_addrs[2]}), but the last update this machine sent "
                      f"({last_update.get('ts', 'earlier')}) already set {sent}; nothing sent "
-                     "(--force sends anyway)."))
+                     "(a forced update sends anyway)."))
     why = "forced" if force else ("DNS lookup failed: " + current_addrs[2] if current_addrs[2] else
                                   f"DNS serves {decision.previous or 'nothing'}")
     if dry_run:
         return UpdateResult(hostname=host.hostname, provider=spec.name, previous=decision.previous, sent=None,
-                            result="unchanged", code="dry-run",
+                            result="unchanged", code="dry-run", would_send=sent,
                             message=f"would send {sent} to {spec.title} ({why}); dry run: nothing sent.")
     if on_progress:
         on_progress(f"{host.hostname}: sending {sent} to {spec.title}")

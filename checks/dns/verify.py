@@ -840,12 +840,13 @@ def judge(
                 "providers." + notes, None, auth_out, res_out)
     if all(s in ("nodata", "nxdomain") for s in auth_kinds):
         return ("no-answer", "The name exists at its authoritative servers but has no address record "
-                "(A/AAAA) yet. Run `ddns-wizard update` to publish the current address." + notes,
+                "(A/AAAA) yet: an update publishes the current address." + notes,
                 None, auth_out, res_out)
     served = frozenset(x for a, s in auth_answered if s == "differs" for x in a.answers)
     return ("wrong-ip", f"The authoritative servers serve {_fmt(served)}, not {want_text}. The last update did "
             "not reach the provider, was refused, or another client (the router's built-in DDNS client?) "
-            "overwrote it. Run `ddns-wizard update` and check its result." + notes, None, auth_out, res_out)
+            "overwrote it. Waiting does not change that: send an update and check its result." + notes,
+            None, auth_out, res_out)
 
 
 def _stale_words(answer: DnsAnswer, state: ServerState) -> str:
@@ -994,8 +995,18 @@ def judge_with_provider(result: VerifyResult, view: ProviderView, title: str) ->
     else:
         verdict = "wrong-ip"
         want_text = _fmt([x for want, _, _ in checked for x in want])
-        text = (f"{why}, not {want_text}. Run `ddns-wizard update` to correct the record.")
+        text = (f"{why}, not {want_text}: an update corrects the record.")
     return replace(result, verdict=verdict, explanation=text, caches_settle_s=None, provider_record=view)
+
+
+# Verdicts about what the authoritative servers hold: only an update (or the provider's
+# control panel) changes them, not time.
+WAITING_CANNOT_FIX = frozenset({"wrong-ip", "no-answer", "nxdomain"})
+# A provider may publish an accepted update a few seconds later: a wrong answer this soon after
+# the start of a wait is given that long before the wait gives up on it.
+WRONG_GRACE_S = 10.0
+# VerifyResult.next_step codes, worded by the views.
+NEXT_STEPS = ("update", "wait", "check-name", "retry")
 
 
 async def wait_until_consistent(
@@ -1013,20 +1024,31 @@ async def wait_until_consistent(
     backoff_cap_s: float = 16.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
+    wrong_grace_s: float = WRONG_GRACE_S,
 ) -> VerifyResult:
     """Verify repeatedly (1, 2, 4 … s apart, capped) until the verdict is ``ok`` or ``wait_s`` is spent.
+
+    A verdict waiting cannot fix (``WAITING_CANNOT_FIX``: the authoritative servers serve
+    another address, none, or no such name) ends the wait once it has held for
+    ``wrong_grace_s``: ``result.next_step`` then says what helps instead.
 
     ``on_progress(result, seconds_left)`` is called after every round that is not the
     last.  When a propagation estimate is known and shorter than the next back-off
     step, the next round is timed just after it.  Ping runs once, on the final round.
     """
-    deadline = clock() + max(0.0, wait_s)
+    start = clock()
+    deadline = start + max(0.0, wait_s)
     delay = 1.0
     while True:
         result = await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
                                        resolvers=resolvers, ping=False, timeout_s=timeout_s, port=port)
         left = deadline - clock()
         if result.verdict == "ok" or left <= 0:
+            break
+        if result.verdict in WAITING_CANNOT_FIX and clock() - start >= wrong_grace_s:
+            # The authoritative servers themselves hold another answer: caches are not the
+            # problem, so waiting longer cannot help (issue 19). The grace covers a provider
+            # that publishes an update a few seconds after accepting it.
             break
         if on_progress is not None:
             on_progress(result, left)

@@ -209,7 +209,7 @@ async def check_ipv6_ports(
                 hole_state[index] = "kept" if keep else "temporary"
                 hole_note[index] = (f"Opened the router's IPv6 firewall for {where} over {opener.name} "
                                     f"({opener.describe(handle)}) "
-                                    + ("to keep (--keep; renewed by `ddns-wizard watch`)." if keep else
+                                    + ("to keep (renewed by the long-running updater while it runs)." if keep else
                                        "for the test (closed afterwards)."))
         say("asking the outside prober to connect in over IPv6")
         async with make_client(address) as client:

@@ -206,7 +206,7 @@ async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: P
             ledger.record(CreatedMapping(mapper, port, protocol, internal_host, port, uncertain=True))
         return "failed", f"{mapper.name} could not map {port}/{protocol.upper()} for the test: {exc}", None
     ledger.record(CreatedMapping(mapper, granted, protocol, internal_host, port, keep=keep, lease_s=lease_s))
-    purpose = ("to keep as a lasting forward (--keep)" if keep else "for the test (removed afterwards)")
+    purpose = ("to keep as a lasting forward" if keep else "for the test (removed afterwards)")
     return "created", (f"Mapped {granted}/{protocol.upper()} → {internal_host}:{port} over {mapper.name} "
                        f"{purpose}."), granted
 
@@ -238,13 +238,14 @@ async def describe_kept(m: CreatedMapping) -> str:
     else:
         lease = getattr(m.mapper, "lifetimes", {}).get((m.external_port, m.protocol), lease)
     how_long = ("for good" if lease <= 0 else
-                f"for {_lease_words(lease)} (what the router granted; `ddns-wizard watch` renews it while it runs)"
+                f"for {_lease_words(lease)} (what the router granted; the long-running updater renews it while "
+                "it runs)"
                 if m.mapper.name != "UPnP" or m.lease_s else
                 f"for {_lease_words(lease)} (the router caps 'permanent' forwards at that; run this again "
                 "before then, or add the forward in the router's web page to keep it for good)")
     return (f"Kept as a lasting forward: the router forwards {m.external_port}/{proto} → "
-            f"{m.internal_host}:{m.internal_port} over {m.mapper.name} {how_long}. Remove it later with "
-            f"`ddns-wizard upnp remove {m.external_port}/{m.protocol}`. Give this machine a fixed LAN address "
+            f"{m.internal_host}:{m.internal_port} over {m.mapper.name} {how_long}. Remove it when you no "
+            "longer need it (this tool can, or the router's web page). Give this machine a fixed LAN address "
             f"(a DHCP reservation for {m.internal_host} in the router) so the forward keeps pointing at it.")
 
 

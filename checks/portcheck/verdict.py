@@ -171,19 +171,28 @@ def router_maps(upnp: UpnpInfo) -> RouterMaps:
     return None
 
 
-def keep_command(port: int, protocol: str, maps: RouterMaps) -> str | None:
-    """The command that makes a lasting forward on this router, or None when it offers no way."""
+# PortResult.next_steps codes (the views word them; see checks.findings.ACTIONS for the shared ones):
+NEXT_STEPS = (
+    "map-port",          # let the router forward the port for good (UPnP, PCP)
+    "map-and-test",      # test with a router mapping and keep it (NAT-PMP, or UPnP)
+    "map-and-retest",    # test again with the port and a control port mapped by the router
+    "probe-server",      # run the project's probe server outside this network
+    "remove-mapping",    # remove a lasting forward this tool made
+)
+
+
+def keep_action(maps: RouterMaps) -> str | None:
+    """The next step that makes a lasting forward on this router, or None when it offers no way."""
     if maps in ("UPnP", "PCP"):
-        return f"ddns-wizard upnp add {port}/{protocol}"
+        return "map-port"
     if maps == "NAT-PMP":
-        return f"ddns-wizard ports check {port}/{protocol} --upnp --keep"
+        return "map-and-test"
     return None
 
 
 def forward_fix(spec_port: int, protocol: str, local_ip: str | None, maps: RouterMaps = None) -> str:
     ip = local_ip or "this machine's LAN address"
-    command = keep_command(spec_port, protocol, maps)
-    by_tool = (f" — or let this tool do it over {maps}: `{command}`" if command else "")
+    by_tool = f" — or let this tool do it over {maps}" if maps else ""
     return (
         f"Give this machine a fixed LAN address ({ip}): a DHCP reservation in the router, or a static "
         f"address. Then, in the router's web page (look for 'Port forwarding', 'Virtual server', 'NAT' or "
@@ -195,16 +204,15 @@ def forward_fix(spec_port: int, protocol: str, local_ip: str | None, maps: Route
 def blocked_or_not_forwarded_fix(port: int, protocol: str, local_ip: str | None, maps: RouterMaps) -> str:
     """Both checks: the forward (and this machine's firewall), and an ISP block."""
     ip = local_ip or "this machine's LAN address"
-    command = keep_command(port, protocol, maps)
     common = (" ISPs commonly block 25, 80, 443 and 445 inbound on residential lines."
               if port in ISP_COMMONLY_BLOCKED and protocol == "tcp" else "")
-    tell_apart = (f"`ddns-wizard ports check {port}/{protocol} --upnp` maps this port and a control port the "
-                  "same way and tells an ISP block apart; or " if maps else "")
+    tell_apart = ("a test with the router mapping this port and a control port the same way tells an ISP "
+                  "block apart; or " if maps else "")
     return (
         f"1) The forward: in the router's web page ('Port forwarding', 'Virtual server', 'NAT'), "
         f"{protocol.upper()} port {port} must go to {ip} port {port}, and {ip} must be this machine's "
         "fixed address (a DHCP reservation)"
-        + (f" — or let this tool make it over {maps}: `{command}`" if command else "")
+        + (f" — or let this tool make it over {maps}" if maps else "")
         + ". Allow the port in this machine's firewall too (ufw, firewalld, Windows Defender Firewall). "
         f"2) An ISP block: {tell_apart}forward another external port (e.g. 8443 → {port}) the same way "
         f"and test that one; if it gets through, your ISP filters port {port}.{common}"
@@ -247,16 +255,42 @@ def _open_evidence(ev: PortEvidence, kept: str | None, maps: RouterMaps) -> tupl
         return [], ""
     if kept:
         return [kept], ""
-    command = keep_command(ev.port, ev.protocol, maps) or f"ddns-wizard ports check {ev.label} --upnp --keep"
     return ([f"Open for the test: it went through the mapping this test made, which was removed again, so "
              f"{ev.label} is closed now."],
-            f"Make the forward last: `{command}` (or a forward in the router's web page), and give this "
-            "machine a fixed LAN address (a DHCP reservation) so the forward keeps pointing at it. ")
+            "Make the forward last (this tool can keep it, or add a forward in the router's web page), and "
+            "give this machine a fixed LAN address (a DHCP reservation) so the forward keeps pointing at it. ")
 
 
 def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
                 local_ip: str | None = None, mapper_name: str | None = None,
                 maps: RouterMaps = None, kept: str | None = None) -> PortResult:
+    """The verdict for one port from its evidence, with the next steps as codes (``NEXT_STEPS``)."""
+    result = _decide_port(ev, control, nat, local_ip=local_ip, mapper_name=mapper_name, maps=maps, kept=kept)
+    return replace(result, next_steps=next_steps_for(result, ev, maps))
+
+
+def next_steps_for(result: PortResult, ev: PortEvidence, maps: RouterMaps) -> tuple[str, ...]:
+    """What the views can offer as a command or a key after this verdict."""
+    keep = keep_action(maps)
+    steps: list[str] = []
+    if result.verdict in ("not-forwarded", "blocked-or-not-forwarded"):
+        if maps is not None and ev.mapping == "none" and result.verdict == "blocked-or-not-forwarded":
+            steps.append("map-and-retest")
+        if keep:
+            steps.append(keep)
+    elif result.verdict == "open" and result.mapping == "temporary":
+        steps.append(keep or "map-and-test")
+    elif result.mapping == "kept":
+        steps.append("remove-mapping")
+    elif result.verdict == "unknown" and ev.answer is None and ev.protocol == "udp" \
+            and ev.listener not in ("denied", "error"):
+        steps.append("probe-server")
+    return tuple(steps)
+
+
+def _decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
+                 local_ip: str | None = None, mapper_name: str | None = None,
+                 maps: RouterMaps = None, kept: str | None = None) -> PortResult:
     """The verdict for one port from its evidence (pure; logic in the module docstring).
 
     ``maps``: how this tool can ask the router for forwards (advice never suggests UPnP on a
@@ -293,13 +327,13 @@ def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, 
     if reach in ("ours", "ours-unconfirmed", "service"):
         opened, keep_fix = _open_evidence(ev, kept, maps)
         if reach == "ours":
-            return result("open", keep_fix + "Nothing to fix: the port reaches this machine from the internet. "
-                          + HAIRPIN_NOTE, ["The prober read our nonce back: it reached this very machine."] + opened)
+            return result("open", keep_fix + "Nothing to fix: the port reaches this machine from the internet.",
+                          ["The prober read our nonce back: it reached this very machine."] + opened)
         if reach == "ours-unconfirmed":
-            return result("open", keep_fix + "Nothing to fix. " + HAIRPIN_NOTE,
+            return result("open", keep_fix + "Nothing to fix.",
                           ["An echoip-style prober only says 'reachable', so this cannot prove the answer came "
                            "from this machine; the project's probe server (ddnsw+https://...) can."] + opened)
-        return result("open", keep_fix + "Nothing to fix for reachability. " + HAIRPIN_NOTE,
+        return result("open", keep_fix + "Nothing to fix for reachability.",
                       ["Reached a service on this port; could not confirm it is this machine (its answer "
                        "does not carry our nonce)."] + opened)
     if reach == "other":
@@ -310,7 +344,10 @@ def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, 
 
     # Not reached, or no prober answered.
     if upstream and reach in ("no", "unknown"):
-        return result("upstream-nat", upstream_nat_fix(nat), list(nat.evidence))
+        # The NAT evidence is the run's, said once by the views (issue 19), not once per port.
+        return result("upstream-nat", upstream_nat_fix(nat),
+                      [f"Nothing got through the {'carrier-grade NAT' if nat.verdict == 'cgnat' else 'second NAT'} "
+                       "in front of your router (its evidence is the NAT verdict's)."])
     if ev.listener in ("denied", "error"):
         fix = ("Run the test as root (sudo) so it can listen on this port, or start the real service "
                "on it first and test again." if ev.listener == "denied"
@@ -319,7 +356,7 @@ def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, 
     if reach == "unknown":
         if ev.answer is None and ev.protocol == "udp":
             fix = ("UDP can only be tested through the project's probe server: add "
-                   "\"ddnsw+https://HOST\" to [endpoints] port_check (run `ddns-wizard probe-server` on a "
+                   "\"ddnsw+https://HOST\" to [endpoints] port_check (run the project's probe server on a "
                    "machine outside your network).")
         else:
             fix = ("No outside prober answered: check this machine's internet connection and "
@@ -359,7 +396,8 @@ def unreached_verdict(ev: PortEvidence, control: PortEvidence | None, nat: NatRe
       nothing: an ISP filter or this machine's firewall can reset too.
     """
     control_reach = classify_reach(control) if control is not None else None
-    nat_context = list(nat.evidence) if nat.verdict in ("nat", "unknown") else []
+    # The NAT verdict's evidence belongs to the run and is said once by the views (issue 19).
+    nat_context: list[str] = []
     common = (f" Port {ev.port} is one ISPs commonly block inbound." if ev.port in ISP_COMMONLY_BLOCKED
               and ev.protocol == "tcp" else "")
     both = blocked_or_not_forwarded_fix(ev.port, ev.protocol, local_ip, maps)
@@ -424,7 +462,8 @@ def unreached_verdict(ev: PortEvidence, control: PortEvidence | None, nat: NatRe
            "blocked upstream by the ISP (or by this machine's firewall); this test cannot tell them apart."
            + common)
     if maps is not None and ev.mapping == "none":
-        why += f" Run again with --upnp: with the port and a control port mapped the same way, an ISP block shows."
+        why += (" Testing again with the router mapping the port and a control port the same way shows an "
+                "ISP block.")
     return "blocked-or-not-forwarded", both, [why] + nat_context
 
 
@@ -447,9 +486,10 @@ def with_answer_reason(result: PortResult, ev: PortEvidence) -> PortResult:
         when = f"in {answer.retry_after_s:.0f} s" if answer.retry_after_s else "later"
         fix = (f"Run the test again {when}: the outside prober could not be asked now (its limit for automated "
                "requests). A second prober in [endpoints] port_check takes over while one is rate-limited "
-               "(the defaults have two), or run your own: `ddns-wizard probe-server` on a machine outside "
+               "(the defaults have two), or run your own: the project's probe server on a machine outside "
                "your network, then \"ddnsw+https://HOST\".")
-        return replace(result, reason=reason, retry_after_s=answer.retry_after_s, fix=fix)
+        return replace(result, reason=reason, retry_after_s=answer.retry_after_s, fix=fix,
+                       next_steps=tuple(dict.fromkeys((*result.next_steps, "probe-server"))))
     return replace(result, reason=reason, retry_after_s=answer.retry_after_s)
 
 

@@ -19,7 +19,7 @@ UPNP_ERRORS: dict[int, str] = {
          "secure mode also refuse mappings that point at another LAN host)",
     724: "the router requires the external and internal ports to be the same",
     725: "the router accepts only permanent mappings (lease 0)",
-    728: "the router's mapping table is full: remove unused mappings (`ddns-wizard upnp list`)",
+    728: "the router's mapping table is full: remove unused mappings",
     729: "conflict with another mechanism: the port is used by the router itself or by a static "
          "forward / another protocol (NAT-PMP, PCP)",
 }

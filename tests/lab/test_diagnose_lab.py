@@ -317,3 +317,32 @@ def test_a_router_claiming_a_wrong_public_wan_behind_a_second_nat_is_double_nat(
     assert r["nat"]["verdict"] == "double-nat", explain(r)
     assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.ISPBOX_LAN_GW], explain(r)
     assert any("not carrier-grade NAT on the router's word alone" in e for e in r["nat"]["evidence"]), explain(r)
+
+
+def test_no_network_at_all_says_so_plainly(tmp_path: Any) -> None:
+    """Issue 19: in a namespace with no route the headline read "Could not tell which NAT is in the
+    way" and "Your router does not answer UPnP". Now every part says "no network"."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    ns = f"ddnsw-nonet-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "c"),
+                   XDG_STATE_HOME=str(tmp_path / "s"), COLUMNS="100")
+        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "wizard", "diagnose",
+                              "--budget", "3"], capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        text = out.stdout
+        assert "No network: this computer cannot reach the internet" in text, text
+        assert "Could not tell" not in text and "does not answer UPnP" not in text, text
+        assert "NAT: no network" in text
+        js = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "wizard", "diagnose", "--json",
+                             "--budget", "3"], capture_output=True, text=True, timeout=60, env=env)
+        r = json.loads(js.stdout)
+        assert r["connectivity"] == "offline" and "no-upnp" not in finding_ids(r)
+        assert "No network" in r["nat"]["evidence"][-1]
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)

@@ -230,7 +230,8 @@ def test_upnp_success_is_temporary_and_keep_leaves_a_lasting_forward(lab_home: A
     try:
         kept = check(lab_home, "8080", "--upnp", "--keep")[(8080, "tcp")]
         assert kept["verdict"] == "open" and kept["mapping"] == "kept", kept
-        assert any("ddns-wizard upnp remove 8080/tcp" in e and "DHCP reservation" in e for e in kept["evidence"])
+        assert any("Remove it when you no longer need it" in e and "DHCP reservation" in e for e in kept["evidence"])
+        assert "remove-mapping" in kept["next_steps"]               # worded by the CLI as `upnp remove 8080/tcp`
         assert upnpc_mappings(lab_home) == [("TCP", 8080, f"{plan.HOME_HOST}:8080")]   # still there
         assert "7 days" in " ".join(kept["evidence"])         # miniupnpd's cap on a "permanent" lease
     finally:

@@ -131,13 +131,13 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
 
     tmux.keys("1")                                              # set up DDNS
     screen = tmux.wait_for("Diagnosis done", timeout_s=30)
-    assert "One NAT, your router" in screen
+    assert "Yes, with a port forward" in screen                # checks.summary's headline
     assert plan.HOME_HOST in screen and public in screen
 
     tmux.keys("n")
     tmux.wait_for("Which service should be reachable")
     time.sleep(0.5)
-    tmux.keys("Tab")                                            # web preset; to "Open it with UPnP..."
+    tmux.keys("Tab")                                            # web preset; to "Forward with UPnP…"
     time.sleep(0.5)
     tmux.keys("Space", "t")                                     # tick it, test from outside
     tmux.wait_for("Tested:", "failed:", timeout_s=60)
@@ -226,7 +226,7 @@ def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) ->
     tmux.start_wizard(lab)
     tmux.keys("1")
     screen = tmux.wait_for("Diagnosis done", timeout_s=30)
-    assert "Carrier-grade NAT" in screen
+    assert "carrier-grade NAT" in screen
     tmux.keys("n")
     screen = tmux.wait_for("Can you host here?")
     assert "You are behind carrier-grade NAT (CGNAT)" in screen
@@ -236,6 +236,52 @@ def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) ->
     tmux.wait_for("100.64.0.0/10")                               # the evidence, in plain words
     tmux.keys("C-q")
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
+
+
+def test_troubleshoot_with_a_wrong_record_sums_up_and_offers_update(lab_factory: Any, tmux: Tmux) -> None:
+    """Issue 19: troubleshooting a name whose record holds another address waited 180 s "until
+    every answer agrees" and ended without a summary. Now Verify stops waiting and offers the
+    update, the Done step sums up the problems found, and `u` fixes the record for real."""
+    from tests.lab.internet import OLD_ADDRESS
+
+    lab = lab_factory("home")
+    account = lab.internet.accounts["dyndns2"]
+    hostname = account["hostnames"][0]                          # the lab starts it at OLD_ADDRESS
+    lab.write_config(hosts=[{"hostname": hostname, "provider": "dyndns2", "server": account["server"],
+                             "username": account["username"], "password": account["password"]}])
+    public = lab.expected_public_ipv4
+    assert OLD_ADDRESS != public
+    tmux.start_wizard(lab, COLUMNS=str(COLS), LINES=str(ROWS))
+    _troubleshoot_to_ports(tmux)
+    tmux.keys("n")                                              # no port test this time
+    started = time.monotonic()
+    screen = tmux.wait_for("Waiting cannot fix this", timeout_s=60)
+    waited = time.monotonic() - started
+    print(f"troubleshoot: wrong record recognised after {waited:.1f} s (was: a 180 s wait)")
+    assert waited < 40
+    assert "points to another address" in screen and OLD_ADDRESS in screen and "Press u" in screen
+
+    tmux.keys("n")                                              # on without fixing: the summary says it
+    screen = tmux.wait_for("What this check found")
+    assert "Yes, with a port forward" in screen
+    assert f"{hostname} points to another address" in screen and "an update fixes it" in screen
+    assert "Ports: not tested" in screen
+
+    tmux.keys("Escape")                                         # back, and take the offer
+    tmux.wait_for("Waiting cannot fix this")
+    tmux.keys("u")
+    screen = tmux.wait_for("The name points here", "Propagating", "update for", timeout_s=60)
+    if "Propagating" in screen:                                 # a resolver cached the old answer
+        lab.internet.flush_resolver()
+        screen = tmux.wait_for("The name points here", timeout_s=90)
+    updates = [r for r in lab.internet.requests_log("dyndns2") if r["query"].get("hostname") == hostname]
+    assert updates and updates[-1]["query"].get("myip") == public
+    tmux.keys("n")
+    screen = tmux.wait_for("What this check found")
+    assert f"{hostname} points here" in screen and "an update fixes it" not in screen
+    tmux.keys("C-q")
+    tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
+    assert all(account["password"] not in s for s in tmux.screens)
 
 
 def _troubleshoot_to_ports(tmux: Tmux) -> None:

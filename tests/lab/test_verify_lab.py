@@ -85,6 +85,21 @@ def test_wait_polls_until_unbound_catches_up(lab) -> None:  # type: ignore[no-un
     assert time.monotonic() - started < 30
 
 
+def test_wait_with_a_wrong_record_stops_and_offers_update(lab) -> None:  # type: ignore[no-untyped-def]
+    """Issue 19: `verify --wait` with a wrong record at the authoritative servers waited the whole
+    time; now it stops after a short grace and says to update."""
+    host = lab.internet.accounts["rfc2136"]["hostnames"][0]
+    rfc2136_from_host(lab, host, [OLD_ADDRESS], ttl=4)
+    started = time.monotonic()
+    proc = lab.tool("verify", host, "--expect", NEW_ADDRESS, "--wait", "120", "--no-ping", timeout=90)
+    elapsed = time.monotonic() - started
+    print(f"verify --wait 120 with a wrong record (lab): {elapsed:.2f} s")
+    assert proc.returncode == 0, proc.stderr
+    assert "WRONG ADDRESS" in proc.stdout
+    assert "Stopped waiting" in proc.stdout and "Run `ddns-wizard update`" in proc.stdout
+    assert elapsed < 40
+
+
 def test_expected_address_comes_from_the_echo_after_a_dyndns2_update(lab) -> None:  # type: ignore[no-untyped-def]
     account = lab.internet.accounts["dyndns2"]
     host = account["hostnames"][1]                                    # absent until the first update

@@ -23,6 +23,12 @@ def shown(widget: Widget) -> bool:
 
 def text_of(widget: Widget) -> str:
     """The plain text a Static/Label/Button currently displays."""
+    if not isinstance(widget, (Static, Label, Button)) and widget.children:
+        # A container (a finding, a port verdict, a bullet list): the text of what it holds.
+        from textual.containers import Horizontal
+
+        glue = " " if isinstance(widget, Horizontal) else "\n"     # a bullet row: mark, then text
+        return glue.join(text_of(child) for child in widget.children)
     if isinstance(widget, Button):
         label = widget.label
         return label.plain if isinstance(label, Content) else str(label)

@@ -23,7 +23,7 @@ def make_app(
     scenario: str = "home",
     *,
     config_path: Path = CONFIG_PATH,
-    report_dir: Path = Path("/home/you"),
+    report_dir: Path = Path("/home/you/Documents"),   # never written to by the snapshot steps
     light: bool = False,
     engine: FakeEngine | None = None,
 ) -> WizardApp:
@@ -145,6 +145,49 @@ async def saved(pilot: Pilot) -> None:
 
 Step = Callable[[Pilot], Awaitable[None]]
 
+async def verify_wrong_record(pilot: Pilot) -> None:
+    """The Verify step when the record itself holds another address: the offer to update."""
+    await updated(pilot)
+    pilot.app.engine.wrong_records.add("myhome.duckdns.org")  # type: ignore[attr-defined]
+    await pilot.press("n")
+    await on_screen(pilot, "VerifyScreen")
+    await wait_for(pilot, lambda: pilot.app.state.verify is not None and idle(pilot))  # type: ignore[attr-defined]
+
+
+async def troubleshoot_summary(pilot: Pilot) -> None:
+    """Troubleshooting two configured names, one with a wrong record, to the Done step's summary."""
+    from checks.config import HostConfig
+
+    app = pilot.app
+    app.state.config = app.state.config.with_hosts((  # type: ignore[attr-defined]
+        HostConfig("web.example.org", "dyndns2", username="me", password="pw"),
+        HostConfig("nas.example.org", "dyndns2", username="me", password="pw")))
+    app.engine.wrong_records.add("nas.example.org")  # type: ignore[attr-defined]
+    await to_network(pilot, choice="2")
+    await pilot.press("n")
+    await on_screen(pilot, "PortsScreen")
+    await pilot.press("n")
+    await on_screen(pilot, "VerifyScreen")
+    await wait_for(pilot, lambda: len(app.state.verifies) == 2 and idle(pilot))  # type: ignore[attr-defined]
+    await pilot.press("n")
+    await on_screen(pilot, "DoneScreen")
+
+
+SNAPSHOT_REPORT = Path("/tmp/ddnsw-snapshot-report/ddns-wizard-report.md")
+
+
+async def exported(pilot: Pilot) -> None:
+    """The Done step after "e", at a fixed report path (removed first: the export never overwrites)."""
+    from textual.widgets import Input
+
+    await to_done(pilot)
+    SNAPSHOT_REPORT.parent.mkdir(exist_ok=True)
+    SNAPSHOT_REPORT.unlink(missing_ok=True)
+    pilot.app.screen.query_one("#report-path", Input).value = str(SNAPSHOT_REPORT)
+    await pilot.press("e")
+    await wait_for(pilot, lambda: pilot.app.state.report_path is not None and idle(pilot))  # type: ignore[attr-defined]
+    await pilot.pause()
+
 
 async def steady(pilot: Pilot) -> None:
     """Stop what moves on its own (input cursors blink) so pictures are reproducible."""
@@ -196,6 +239,9 @@ SCREENS: tuple[tuple[str, str, Step, bool], ...] = (
     ("verify", "home", to_verify, False),
     ("done", "home", to_done, False),
     ("done-cgnat", "cgnat", to_done, False),
+    ("done-exported", "home", exported, False),
+    ("verify-wrong-record", "home", verify_wrong_record, False),
+    ("troubleshoot-summary", "home", troubleshoot_summary, False),
     ("help", "home", help_on_ports, False),
     ("light-theme", "home", to_network, True),
 )

@@ -105,7 +105,29 @@ LOCAL = LocalInfo(
 )
 
 
+def offline_diagnosis() -> Diagnosis:
+    """No network at all (a namespace with no route): the real engine's NAT verdict and findings."""
+    from checks.findings import build_findings
+    from checks.nat import decide_nat
+
+    local = LocalInfo(None, None, None, error="no IPv4 route to the internet")
+    external = ExternalInfo(None, None, True, tuple(
+        ExternalSource("http", url, 4, None, "no route to host", 0.0)
+        for url in ("https://api.ipify.org", "https://ipv4.icanhazip.com")))
+    upnp = UpnpInfo(False, found=False, error="no IGD answered")
+    nat = decide_nat(local, external, upnp, None)
+    findings = build_findings("offline", local, external, nat, upnp, budget_s=4.0)
+    return Diagnosis(
+        generated_at="2026-11-22T05:00:00Z", duration_ms=4000.0, connectivity="offline",
+        local=local, external=external, nat=nat, upnp=upnp, findings=findings,
+        probes=(ProbeRecord("local", "ip route", "error", 1.0, None, "no IPv4 route to the internet"),),
+        tool_version="0.1.0",
+    )
+
+
 def diagnosis_for(scenario: str) -> Diagnosis:
+    if scenario == "offline":
+        return offline_diagnosis()
     if scenario == "cgnat":
         public, wan = CGNAT_PUBLIC, CGNAT_WAN
         nat = NatResult(
@@ -282,6 +304,9 @@ class FakeEngine:
     hold: asyncio.Event | None = None     # set → the diagnosis finishes (screenshots of a running one)
     verify_rounds: int = 2
     systemd: bool = True                  # install_service: pretend systemd runs (False: the cron path)
+    # Hostnames whose record holds OLD_IP at the authoritative servers until an update for them
+    # (a wrong record: the real engine stops waiting and says to update).
+    wrong_records: set[str] = field(default_factory=set)
 
     async def diagnose(self, on_progress: ProbeCallback | None = None) -> Diagnosis:
         self.calls.append(("diagnose", None))
@@ -361,6 +386,7 @@ class FakeEngine:
 
     async def update(self, host: HostConfig) -> UpdateResult:
         self.calls.append(("update", host))
+        self.wrong_records.discard(host.hostname)
         d = diagnosis_for(self.scenario)
         if any(secret in WRONG_SECRETS for secret in host.secret_values()):
             return UpdateResult(host.hostname, host.provider, OLD_IP, d.external.ipv4, "error", "badauth",
@@ -377,6 +403,13 @@ class FakeEngine:
     ) -> VerifyResult:
         self.calls.append(("verify", (hostname, expected_ipv4, expected_ipv6)))
         expected = expected_ipv4 or ""
+        if hostname in self.wrong_records:
+            auth = tuple(DnsAnswer(ns, (OLD_IP,), 60, False) for ns in ("ns1.example.net (192.0.2.53)",
+                                                                         "ns2.example.net (198.51.100.53)"))
+            res = tuple(DnsAnswer(r, (OLD_IP,), 60, False) for r in ("1.1.1.1", "8.8.8.8"))
+            return VerifyResult(hostname, expected_ipv4, expected_ipv6, auth, res, "wrong-ip", None,
+                                f"The authoritative servers serve {OLD_IP}, not {expected}. Waiting does not "
+                                "change that: send an update and check its result.")
         result = None
         for round_ in range(self.verify_rounds):
             settled = round_ == self.verify_rounds - 1

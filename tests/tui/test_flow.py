@@ -39,10 +39,10 @@ async def test_happy_path_reaches_a_saved_private_config(tmp_path: Path, message
     async with app.run_test(size=(100, 32), message_hook=messages) as pilot:
         await drive.to_network(pilot)
         text = screen_text(app.screen)
-        assert "One NAT, your router: you can host here with a port forward." in text
+        assert "Yes, with a port forward: your router holds the public address" in text   # checks.summary
         assert "192.168.1.100 on eth0, gateway 192.168.1.1" in text
         assert "23.128.64.20" in text and "5 of 5 sources answered, all agree" in text
-        assert "Fix: Remove it if you do not use it" in text          # findings come with their fix
+        assert "What to do:" in text and "Remove it if you do not use it" in text   # findings come with their fix
         assert len(messages.of(ProbeFinished)) == 8                   # each probe arrived on its own
         assert len(messages.of(DiagnosisReady)) == 1
 
@@ -96,7 +96,7 @@ async def test_happy_path_reaches_a_saved_private_config(tmp_path: Path, message
         assert drive.GOOD_TOKEN not in text
         await pilot.press("n")                                        # Finish needs a save first
         assert drive.screen_name(pilot) == "DoneScreen"
-        assert "Save the configuration first" in text_of(app.screen.query_one("#status", Static))
+        assert "Save first (s)" in text_of(app.screen.query_one("#status", Static))
         await pilot.press("s")
         await drive.wait_for(pilot, lambda: app.state.saved_path is not None and drive.idle(pilot))
         assert "(mode 0600: only you can read it)" in screen_text(app.screen)
@@ -117,7 +117,7 @@ async def test_cgnat_path_explains_and_offers_alternatives(messages: MessageLog)
     app = drive.make_app("cgnat")
     async with app.run_test(size=(80, 24), message_hook=messages) as pilot:
         await drive.to_network(pilot)
-        assert "Carrier-grade NAT" in text_of(app.screen.query_one("#verdict", Static))
+        assert "carrier-grade NAT" in text_of(app.screen.query_one("#verdict", Static))
         assert "100.64.0.0/10" in screen_text(app.screen)            # the evidence, in words
         await pilot.press("n")
         await drive.on_screen(pilot, "HostingScreen")
@@ -201,9 +201,9 @@ async def test_under_cgnat_the_port_test_also_tries_ipv6_and_says_what_to_open(m
         await pilot.press("t")
         await drive.wait_for(pilot, lambda: bool(app.state.ports6) and drive.idle(pilot))
         assert messages.of(PortsReadyOverIpv6)
-        text = text_of(app.screen.query_one("#port6-443-tcp", Static))
+        text = text_of(app.screen.query_one("#port6-443-tcp"))
         assert "firewalled" in text and "router's IPv6 firewall" in text and "2a0c:b641:100:1::100" in text
-        assert "upstream NAT" in text_of(app.screen.query_one("#port-443-tcp", Static))   # IPv4 said too
+        assert "upstream NAT" in text_of(app.screen.query_one("#port-443-tcp"))   # IPv4 said too
 
 
 async def test_at_home_ipv6_is_offered_but_not_tested_unless_ticked() -> None:
@@ -225,11 +225,11 @@ async def test_isp_blocked_port_shows_verdict_and_fix(messages: MessageLog) -> N
     app = drive.make_app()
     async with app.run_test(size=(100, 32), message_hook=messages) as pilot:
         await drive.ports_tested(pilot)
-        blocked = text_of(app.screen.query_one("#port-80-tcp", Static))
+        blocked = text_of(app.screen.query_one("#port-80-tcp"))
         assert "blocked by your ISP" in blocked
         assert "Control port 8443/tcp reached the same listener" in blocked
         assert "Fix: Your ISP filters inbound port 80: serve on another port" in blocked
-        assert "open: reachable from the internet" in text_of(app.screen.query_one("#port-443-tcp", Static))
+        assert "open: reachable from the internet" in text_of(app.screen.query_one("#port-443-tcp"))
         assert sorted(m.result.port for m in messages.of(PortChecked)) == [80, 443]  # type: ignore[attr-defined]
         assert "Tested: 1 of 2 reachable from outside." in text_of(app.screen.query_one("#status", Static))
 
@@ -245,7 +245,7 @@ async def test_ssh_warns_and_offers_upnp_forward(messages: MessageLog) -> None:
         assert warning.display and "Prefer a VPN" in text_of(warning)
         await pilot.press("t")
         await drive.wait_for(pilot, lambda: bool(app.state.ports) and drive.idle(pilot))
-        assert "not forwarded" in text_of(app.screen.query_one("#port-22-tcp", Static))
+        assert "not forwarded" in text_of(app.screen.query_one("#port-22-tcp"))
         assert "Press m to forward 22/tcp" in text_of(app.screen.query_one("#mapping", Static))
         await pilot.press("m")
         await drive.wait_for(pilot, lambda: "Kept as a lasting forward" in text_of(app.screen.query_one("#mapping", Static)))
@@ -267,7 +267,7 @@ async def test_custom_ports_are_parsed_and_tested_with_upnp() -> None:
         await drive.wait_for(pilot, lambda: bool(app.state.ports) and drive.idle(pilot))
         call = [c for c in engine.calls if c[0] == "check_ports"][-1]
         assert call[1] == ((PortSpec(22), PortSpec(51820, "udp")), True)  # type: ignore[attr-defined]
-        assert "temporary UPnP mapping" in text_of(app.screen.query_one("#port-22-tcp", Static))
+        assert "temporary UPnP mapping" in text_of(app.screen.query_one("#port-22-tcp"))
 
 
 async def test_a_success_through_a_temporary_mapping_offers_to_keep_the_forward() -> None:
@@ -277,7 +277,7 @@ async def test_a_success_through_a_temporary_mapping_offers_to_keep_the_forward(
     app = drive.make_app(engine=engine)
     async with app.run_test(size=(100, 32)) as pilot:
         await drive.ports_tested_with_upnp(pilot)
-        opened = text_of(app.screen.query_one("#port-443-tcp", Static))
+        opened = text_of(app.screen.query_one("#port-443-tcp"))
         assert "open for the test" in opened and "removed again" in opened
         offer = text_of(app.screen.query_one("#mapping", Static))
         assert "Press k to keep this forward (443/tcp → this computer, lasting)" in offer
@@ -318,7 +318,7 @@ async def test_under_cgnat_later_steps_do_not_undo_the_diagnosis() -> None:
         assert "✓" not in verdict and "does not make it reachable over IPv4" in verdict
         await pilot.press("n")
         await drive.on_screen(pilot, "DoneScreen")
-        listed = text_of(app.screen.query_one("#not-working-list", Static))
+        listed = text_of(app.screen.query_one("#not-working-list"))
         assert "IPv4: 23.128.64.200 is your ISP's shared address" in listed
         assert "IPv6 does not get through yet" in listed and "IPv6 works" not in screen_text(app.screen)
 
@@ -442,11 +442,14 @@ async def test_dyndns2_credentials_are_tested_by_the_first_update(messages: Mess
         await drive.wait_for(pilot, lambda: app.state.update is not None and drive.idle(pilot))
         text = text_of(app.screen.query_one("#update-result", Static))
         assert "The update failed." in text and "badauth" in text
-        assert "go back (Esc), fix them" in text
+        assert "The provider rejected the credentials" in text and "Go back (Esc), fix it" in text
         await pilot.press("n")
         assert drive.screen_name(pilot) == "UpdateScreen"           # blocked
         await pilot.press("escape")
         await drive.on_screen(pilot, "CredentialsScreen")
+        await pilot.pause()
+        shown = text_of(app.screen.query_one("#preflight", Static))   # issue 19: no stale "✓ look right"
+        assert "look right" not in shown and "✗ The provider rejected this" in shown
         app.screen.query_one("#field-password", Input).focus()
         await pilot.press("ctrl+u", *"right-one", "ctrl+r")
         await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
@@ -487,16 +490,18 @@ def test_blocked_or_not_forwarded_reads_as_undecided() -> None:
     assert "[b]Fix:[/b] 1) The forward" in text
 
 
-def test_cli_wording_in_port_evidence_becomes_the_wizard_s() -> None:
+def test_port_next_steps_are_worded_as_the_wizard_s_own() -> None:
+    """The engine gives next-step codes (no CLI flags in its sentences); the wizard words them
+    as its own checkbox, with no string replacement of CLI words (issue 14)."""
     from checks.model import PortResult
 
     from wizard.tui.screens.ports import result_text
 
-    r = PortResult(22, "tcp", "not-forwarded",
-                   ("Without --upnp this test cannot see it. If you did forward it, run again with --upnp.",))
+    r = PortResult(22, "tcp", "blocked-or-not-forwarded", ("Nobody could confirm a forward for this port.",),
+                   next_steps=("map-and-retest", "map-port"))
     text = result_text(r)
-    assert "--upnp" not in text
-    assert "Without the UPnP option" in text and "tick “Open it with UPnP” and test again" in text
+    assert "--upnp" not in text and "ddns-wizard ports" not in text
+    assert "Tick “Forward with UPnP” and test again" in text
 
 
 async def test_typed_credentials_survive_a_step_back() -> None:

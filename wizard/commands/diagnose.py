@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     budget = None if args.budget is None else float(args.budget)
     if budget is not None and not (0.2 <= budget <= 120):
         raise UsageError("--budget must be between 0.2 and 120 seconds")
-    config = load_config(args.config)
+    from ._config import load as _load
+    config = _load(args)
     if args.report:
         _check_report_target(args.report, args.force)
 

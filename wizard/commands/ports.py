@@ -84,7 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from checks.config import load_config
 
-    config = load_config(getattr(args, "config", None))
+    from ._config import load as _load
+    config = _load(args)
     if args.ports_command == "check":
         return _run_check(args, config)
     return _run_outbound(args, config)
@@ -127,7 +128,7 @@ def check_json(results: Sequence["PortResult"]) -> list[dict[str, Any]]:
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "evidence": list(r.evidence),
              "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped,
              "mapping": r.mapping, "mapped_via": r.mapped_via, "reason": r.reason,
-             "retry_after_s": r.retry_after_s}
+             "retry_after_s": r.retry_after_s, "next_steps": list(r.next_steps)}
             for r in results]
 
 
@@ -268,14 +269,22 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
     why = reason_words(getattr(result, "reason", None), getattr(result, "retry_after_s", None))
     if why:
         out.print(f"  [{style}]{escape(why)}[/]")
+    from rich.text import Text
+
+    from ..render import hanging
+
     for sentence in result.evidence:
-        out.print(f"  • {escape(sentence)}")
+        out.print(hanging("•", sentence, indent=2))
     said = result.verdict == "unknown" and getattr(result, "reason", None) in (
         "rate-limited", "prober-silent", "no-udp-prober")      # the reason line above says what to do
     if result.fix and not said and (result.verdict != "open" or mapping == "temporary"):
         label = "Fix" if result.verdict != "open" else "To keep it open"
         fix = result.fix.split(" Nothing to fix", 1)[0] if result.verdict == "open" else result.fix
-        out.print(f"  [bold]{label}:[/] {escape(fix)}")
+        out.print(hanging(Text(f"{label}:", style="bold"), fix, indent=2))  # type: ignore[arg-type]
+    from ..words import action_commands
+
+    for command in action_commands(getattr(result, "next_steps", ()), f"{result.port}/{result.protocol}"):
+        out.print(hanging(Text("Next:", style="bold"), f"`{command}`", indent=2))
 
 
 def _report_leftovers(ledger: "MappingLedger") -> None:
@@ -313,6 +322,12 @@ def _print_check(report: "PortCheckReport") -> None:
     if report.nat is not None:
         out.print(f"NAT: {report.nat.verdict}"
                   + (f" (router WAN {report.nat.router_wan_ipv4})" if report.nat.router_wan_ipv4 else ""))
+        if any(r.verdict != "open" for r in report.results):
+            # Said once for the run (issue 19), not repeated under every port.
+            from ..render import hanging
+
+            for sentence in report.nat.evidence:
+                out.print(hanging("•", sentence, indent=2))
     for result in report.results:
         _print_verdict(out, result, VERDICT_WORDS, VERDICT_STYLE)
     out.print()

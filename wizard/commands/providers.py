@@ -84,6 +84,18 @@ def _print_one(console, spec) -> None:  # type: ignore[no-untyped-def]
     console.print("\n[bold]Pitfalls[/]")
     for p in spec.pitfalls:
         console.print(f" - {p}", markup=False)
+    from checks.config import default_config_path
+
+    # Issue 19: on the command line "enter it here" meant nothing: say where it goes.
+    console.print(f"\nWhere it goes: run `ddns-wizard` (the wizard asks for it), or add a [[hosts]] table to "
+                  f"the configuration file ({default_config_path()}, or the file --config names), "
+                  "then keep it private: chmod 600 FILE.", markup=False)
+    console.print("\n[[hosts]]", markup=False)
+    console.print(f'provider = "{spec.name}"', markup=False)
+    for f in spec.fields:
+        if f.required or f.name == "hostname":
+            example = f.placeholder if getattr(f, "placeholder", "") and not f.secret else f"YOUR-{f.name.upper()}"
+            console.print(f'{f.name} = "{example}"', markup=False)
     console.print("\nConfiguration keys ([[hosts]] table)", markup=False)
     for f in spec.fields:
         tag = "secret" if f.secret else ("optional" if not f.required else "required")

@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     from checks.redact import Redactor
     from checks.ddns.updater import run_update_detailed
 
-    config = load_config(args.config)
+    from ._config import load as _load
+    config = _load(args, needs_file=True)
     redactor = Redactor.from_config(config)
     progress = _progress_printer(redactor) if sys.stderr.isatty() and not args.json else None
     history_path = Path(args.history).expanduser() if args.history else default_history_path()
@@ -195,10 +196,18 @@ def _print_human(run_result, redactor) -> None:  # type: ignore[no-untyped-def]
     for col in ("hostname", "provider", "result", "DNS had", "sent", "code"):
         table.add_column(col)
     for r in run_result.results:
+        if r.code == "dry-run":      # issue 19: not "unchanged, sent -": what it would do
+            table.add_row(r.hostname, r.provider, "[yellow]would update[/]", r.previous or "-",
+                          f"{r.would_send or '?'} (not sent)", "dry run")
+            continue
         table.add_row(r.hostname, r.provider, f"[{styles.get(r.result, '')}]{r.result}[/]",
                       r.previous or "-", r.sent or "-", redactor.text(r.code or "-"))
     console.print(table)
     for r in run_result.results:
+        if r.code == "dry-run":
+            console.print(f"{r.hostname}: would update {r.previous or 'nothing'} → {r.would_send or '?'} "
+                          "(dry run: nothing sent)", markup=False, soft_wrap=False)
+            continue
         prefix = "stopped: " if r.fatal else ""
         retry = f" (retry in {r.retry_after_s} s)" if r.retry_after_s else ""
         message = r.message[len(r.hostname) + 1:] if r.message.startswith(r.hostname + " ") else r.message

@@ -263,11 +263,24 @@ async def _add(igd: Any, spec: Any, args: argparse.Namespace, done: Any) -> int:
         await igd.add_mapping(spec.port, proto, host, port, args.description, args.lease)
     except UpnpError as exc:
         hint = ""
+        other_host = bool(igd.lan_address) and host != igd.lan_address
+        if exc.code in (718, 606) and other_host:
+            # miniupnpd's secure mode (on by default) refuses a mapping to any host but the one asking,
+            # with 718 ConflictInMappingEntry (606 on IGDv2): miniupnpd upnpsoap.c AddPortMapping,
+            # "Client %s tried to redirect port to %s". The table is empty then; no conflict to list.
+            raise UpnpError(
+                f"adding {spec} → {host}:{port}: the router refused to forward to another computer "
+                f"(UPnP {exc.code}). Routers in UPnP secure mode (miniupnpd's default) only let a computer "
+                f"forward ports to itself: run this on {host}, or add the forward in the router's web page.",
+                code=exc.code) from None
         if exc.code == 718:
             hint = " Run `ddns-wizard upnp list` to see who holds it; remove it or choose another external port."
         elif exc.code == 606:
             hint = " Look for 'Allow users to make port forwarding changes' / UPnP read-write in the router."
-        raise UpnpError(_explain(exc, action=f"adding {spec} → {host}:{port}") + hint, code=exc.code) from None
+        text = _explain(exc, action=f"adding {spec} → {host}:{port}").rstrip()
+        if not text.endswith("."):
+            text += "."
+        raise UpnpError(text + hint, code=exc.code) from None
     made = None
     try:
         made = await igd.get_mapping(spec.port, proto)

@@ -174,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     from checks.config import load_config
     from checks.errors import UsageError
 
-    config = load_config(args.config)
+    from ._config import load as _load
+    config = _load(args, needs_file=True)
     hosts = _hostnames(args, config)
     resolvers = _check_resolvers(config)
     if args.wait < 0:
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         data = [result_json(r, own) for r in results]
         print(json.dumps(data[0] if args.hostname or len(data) == 1 else data, indent=2))
     else:
-        _print_results(results, note, own)
+        _print_results(results, note, own, waited=args.wait > 0)
     return 0
 
 
@@ -248,7 +249,17 @@ class _Progress:
             self._status = None
 
 
-def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] | None" = None) -> None:
+# VerifyResult.next_step, worded for the command line.
+NEXT_STEP_WORDS = {
+    "update": "Run `ddns-wizard update` to send the current address, then verify again.",
+    "check-name": "Check the hostname's spelling, or create it in the provider's control panel "
+                  "(with some providers `ddns-wizard update` creates it).",
+    "retry": "Check the network and the configured resolvers, then run `ddns-wizard verify` again.",
+}
+
+
+def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] | None" = None, *,
+                   waited: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -286,6 +297,12 @@ def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] 
         console.print(f"[bold {style}]{escape(VERDICT_WORDS.get(result.verdict, result.verdict))}[/]")
         if result.explanation:
             console.print(escape(result.explanation))
+        if waited and result.next_step in ("update", "check-name"):
+            console.print("Stopped waiting: the authoritative servers themselves hold this answer, so waiting "
+                          "longer would not change it.")
+        step = NEXT_STEP_WORDS.get(result.next_step or "")
+        if step:
+            console.print(f"[bold]Next:[/] {escape(step)}")
         if result.caches_settle_s is not None:
             console.print(f"Estimate: every cache serves the new answer within about {result.caches_settle_s} s.")
         rec = result.provider_record

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.interval < 10:
         raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")
-    config = load_config(args.config)
+    from ._config import load as _load
+    config = _load(args, needs_file=True)
     check_config(config)      # exit 2 before anything starts
     redactor = Redactor.from_config(config)
     history_path = Path(args.history).expanduser() if args.history else default_history_path()

@@ -23,6 +23,15 @@ LIGHT_THEME = "textual-light"
 DARK_THEME = "textual-dark"
 
 
+def default_report_dir() -> Path:
+    """Where the wizard offers to write a report: the user's documents folder, or when there is
+    none (a server without XDG folders) ddns-wizard's data directory (created on export)."""
+    from platformdirs import user_data_dir, user_documents_dir
+
+    docs = Path(user_documents_dir())
+    return docs if docs.is_dir() and docs != Path.home() else Path(user_data_dir("ddns-wizard"))
+
+
 class WizardApp(App[None]):
     CSS_PATH = "wizard.tcss"
     TITLE = "ddns-wizard"
@@ -47,7 +56,8 @@ class WizardApp(App[None]):
         self.executable = executable or _own_executable()
         self.engine = engine
         self.state = WizardState(config=config or Config())
-        self.report_dir = report_dir or Path.cwd()
+        # Never the current directory (issue 19: it wrote into a source checkout).
+        self.report_dir = report_dir or default_report_dir()
         self.theme = LIGHT_THEME if light else DARK_THEME
 
     def _fatal_error(self) -> None:

@@ -47,6 +47,7 @@ class WizardState:
     preflight: Preflight | None = None
     update: UpdateResult | None = None
     verify: VerifyResult | None = None
+    verifies: dict[str, VerifyResult] = field(default_factory=dict)   # every name checked, by hostname
     saved_path: Path | None = None
     report_path: Path | None = None
     # What was typed into a provider's form (kept when the user steps back and returns).
@@ -123,7 +124,8 @@ class WizardState:
             self.diagnosis,
             ports=self.ports or self.diagnosis.ports,
             ports_ipv6=self.ports6 or self.diagnosis.ports_ipv6,
-            verify=(self.verify,) if self.verify else self.diagnosis.verify,
+            verify=(tuple(self.verifies.values()) if self.verifies
+                    else (self.verify,) if self.verify else self.diagnosis.verify),
             updates=(self.update,) if self.update else self.diagnosis.updates,
         )
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Any, Iterable
 
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -91,3 +95,75 @@ class Spinner(Static):
         self._frame = (self._frame + 1) % len(SPINNER_FRAMES)
         elapsed = time.monotonic() - self._started
         self.update(f"[$accent]{SPINNER_FRAMES[self._frame]}[/] {esc(self.label)}  [dim]{elapsed:.1f} s[/]")
+
+
+def code_markup(text: object) -> str:
+    """Engine or view text as markup: brackets escaped, `code` shown bold instead of raw backticks."""
+    return re.sub(r"`([^`\n]+)`", r"[b]\1[/b]", esc(text))
+
+
+def blocks(text: str) -> list[str | list[str]]:
+    """Engine text split into paragraphs (str) and runs of "- " bullet lines (list)."""
+    out: list[str | list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("- "):
+            if out and isinstance(out[-1], list):
+                out[-1].append(line[2:])
+            else:
+                out.append([line[2:]])
+        elif line.strip():
+            out.append(line)
+    return out
+
+
+class Bullets(Vertical):
+    """A bulleted list whose wrapped lines keep their hanging indent (markup items)."""
+
+    DEFAULT_CSS = """
+    Bullets { height: auto; }
+    Bullets > .bullet { height: auto; }
+    Bullets > .bullet > .bullet-mark { width: 2; }
+    Bullets > .bullet > .bullet-text { width: 1fr; }
+    """
+
+    def __init__(self, items: Iterable[str], *, mark: str = "•", marks: Iterable[str] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.items = list(items)
+        self.marks = list(marks) if marks is not None else [mark] * len(self.items)
+
+    def compose(self) -> ComposeResult:
+        for mark, item in zip(self.marks, self.items):
+            with Horizontal(classes="bullet"):
+                yield Static(mark, classes="bullet-mark")
+                yield Static(item, classes="bullet-text")
+
+
+class Prose(Vertical):
+    """Engine text: its paragraphs as lines, its "- " lines as a hanging-indent list."""
+
+    DEFAULT_CSS = """
+    Prose { height: auto; }
+    """
+
+    def __init__(self, text: str, *, extra: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = text
+        self.extra = list(extra)      # markup bullets to add (e.g. the wizard's own next steps)
+
+    def compose(self) -> ComposeResult:
+        parts = blocks(self.text)
+        if self.extra:
+            if parts and isinstance(parts[-1], list):
+                parts[-1] = [*parts[-1], *[_Raw(x) for x in self.extra]]  # type: ignore[list-item]
+            else:
+                parts.append([_Raw(x) for x in self.extra])  # type: ignore[misc]
+        for part in parts:
+            if isinstance(part, list):
+                yield Bullets([x if isinstance(x, _Raw) else code_markup(x) for x in part])
+            else:
+                yield Static(code_markup(part))
+
+
+class _Raw(str):
+    """Markup that is already markup (not engine text to escape)."""

@@ -435,7 +435,7 @@ SPEC = ProviderSpec(
         "'Zone Resources' choose 'Include → Specific zone → your domain'.",
         "Click 'Continue to summary', then 'Create Token', and copy the token (it starts with cfut_ and is shown "
         "only once).",
-        "Enter the full hostname (e.g. home.example.org) and the token here. An account token (cfat_…, made under "
+        "Give ddns-wizard the full hostname (e.g. home.example.org) and the token. An account token (cfat_…, made under "
         "Manage Account → API Tokens) also needs the Account ID.",
     ),
     pitfalls=(

@@ -123,7 +123,7 @@ SPEC = ProviderSpec(
         "Confirm the e-mail: the link also shows the first token for dynamic DNS updates — copy it.",
         "For a further token: sign in, open 'Token Management' (https://desec.io/tokens) and click '+'; copy the "
         "secret shown once.",
-        "Enter myhome.dedyn.io and the token here (the username is the domain name itself).",
+        "Give ddns-wizard myhome.dedyn.io and the token (the username is the domain name itself).",
     ),
     pitfalls=(
         "An empty or missing address parameter DELETES that record: ddns-wizard always sends 'preserve' for the "

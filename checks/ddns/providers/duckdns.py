@@ -140,7 +140,7 @@ SPEC = ProviderSpec(
         "In 'sub domain' type a name (e.g. myhome) and click 'add domain': you now own myhome.duckdns.org.",
         "Copy the token shown at the top of the page (the line 'token', 36 characters like "
         "a1b2c3d4-1234-5678-9abc-def012345678).",
-        "Enter myhome.duckdns.org and the token here.",
+        "Give ddns-wizard myhome.duckdns.org and the token.",
     ),
     pitfalls=(
         "The token gives control of ALL your DuckDNS domains: keep it secret (it is sent in the URL, and "

@@ -324,7 +324,7 @@ GENERIC = ProviderSpec(
         "Create the hostname in the provider's control panel and note the exact full name.",
         "Note the username and password the provider wants for updates (many providers offer a separate "
         "update password or key: prefer it to your account password).",
-        "Enter the server URL, hostname, username and password here.",
+        "Give ddns-wizard the server URL, hostname, username and password.",
     ),
     pitfalls=(
         "There is no way to test dyndns2 credentials without updating: the first update is the test.",
@@ -366,7 +366,7 @@ NOIP = ProviderSpec(
         "of the free domains (e.g. ddns.net) and click 'Create Hostname'.",
         "Open 'Dynamic DNS' → 'DDNS Keys' (or the hostname's 'DDNS Key' option) and create a key for the "
         "hostname: copy the generated username and password shown once.",
-        "Enter the full hostname and the DDNS Key username and password here.",
+        "Give ddns-wizard the full hostname and the DDNS Key username and password.",
     ),
     pitfalls=(
         "Free hostnames expire unless you confirm them every 30 days from No-IP's e-mail or dashboard; "
@@ -411,7 +411,7 @@ DYNU = ProviderSpec(
         "a name, then 'Add'.",
         "Optionally set an IP update password under Control Panel → 'My Account' → 'Username/Password' "
         "('IP Update Password'): safer than the account password.",
-        "Enter the full hostname, your Dynu username and that password here.",
+        "Give ddns-wizard the full hostname, your Dynu username and that password.",
     ),
     pitfalls=(
         "911 means trouble on Dynu's side: wait 10 minutes before retrying (ddns-wizard does).",
@@ -453,7 +453,7 @@ HE = ProviderSpec(
         "In the zone, click 'New A' (and 'New AAAA' for IPv6), enter the hostname, and tick "
         "'Enable entry for dynamic dns'.",
         "Click the refresh icon in the record's 'DDNS' column, 'Generate a key', and copy the key.",
-        "Enter the full hostname and that key here (the username is the hostname itself).",
+        "Give ddns-wizard the full hostname and that key (the username is the hostname itself).",
     ),
     pitfalls=(
         "The key belongs to ONE record: each hostname (and each of A/AAAA if you want separate keys) has its "

@@ -106,7 +106,7 @@ SPEC = ProviderSpec(
         "Sign up at https://dynv6.com/users/sign_up and confirm the e-mail.",
         "Click 'Create new Zone', type a name and pick a domain (e.g. myhome.dynv6.net), then 'Create Zone'.",
         "Open https://dynv6.com/keys, section 'HTTP Tokens', and copy the token (or click 'Add HTTP Token').",
-        "Enter the zone's full name and the token here.",
+        "Give ddns-wizard the zone's full name and the token.",
     ),
     pitfalls=(
         "The update API works per zone: the hostname is the zone itself (e.g. myhome.dynv6.net).",

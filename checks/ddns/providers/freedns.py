@@ -138,7 +138,7 @@ SPEC = ProviderSpec(
         "Open 'Subdomains' → 'Add', choose type A, a name and one of the shared domains, and 'Save!'.",
         "Open https://freedns.afraid.org/dynamic/v2/ (the 'Dynamic DNS' page, 'v2' interface), enable dynamic "
         "updates for the hostname, and copy its update URL; the token is the part after /u/.",
-        "Enter the full hostname and that token here.",
+        "Give ddns-wizard the full hostname and that token.",
     ),
     pitfalls=(
         "Use the v2 page: v1 URLs carry a different, account-wide hash.",

@@ -124,7 +124,7 @@ SPEC = ProviderSpec(
         "Open the 'Advanced DNS' tab; in 'Dynamic DNS' switch the status on and copy the 'Dynamic DNS Password'.",
         "Under 'Host Records' click 'Add new record', choose 'A + Dynamic DNS Record', enter the host part (e.g. "
         "home, or @ for the domain itself) and save.",
-        "Enter the full hostname (e.g. home.example.com) and the Dynamic DNS password here.",
+        "Give ddns-wizard the full hostname (e.g. home.example.com) and the Dynamic DNS password.",
     ),
     pitfalls=(
         "IPv4 only: Namecheap's dynamic DNS cannot set AAAA records.",

@@ -265,7 +265,7 @@ SPEC = ProviderSpec(
         "`keymgr -t ddns-key hmac-sha256`; note the key name, algorithm and the base64 secret.",
         "Allow that key to update the hostname: BIND `update-policy { grant ddns-key name home.example.org. A AAAA; };`"
         ", Knot an `acl` with `action: update` and `key: ddns-key`, attached to the zone.",
-        "Reload the server, then enter here: the server's address, the zone, the hostname, key name, "
+        "Reload the server, then give ddns-wizard the server's address, the zone, the hostname, key name, "
         "algorithm and secret.",
     ),
     pitfalls=(

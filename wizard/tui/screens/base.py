@@ -108,15 +108,18 @@ class WizardScreen(Screen[None]):
         self.query_one("#next", Button).disabled = reason is not None
         if self.is_busy:
             return
+        if getattr(self, "_status_keep", False):
+            return      # news the user just caused (e.g. "Report written"): not replaced by a hint
         if reason is not None:
             self.set_status(f"[dim]{esc(reason)}[/]")
             self._status_is_reason = True
         elif self._status_is_reason:
             self.set_status("")
 
-    def set_status(self, markup: str) -> None:
+    def set_status(self, markup: str, *, keep: bool = False) -> None:
         self._status_is_reason = False
         self._status_is_busy = False
+        self._status_keep = keep
         self.query_one("#status", Static).update(markup)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

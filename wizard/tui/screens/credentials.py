@@ -111,6 +111,12 @@ the account.
             self._show_preflight(self.state.preflight)
         self.refresh_nav()
 
+    def on_screen_resume(self) -> None:
+        # Back from the update step: a refused update turned the check into a rejection (issue 19).
+        if self.state.preflight is not None:
+            self._show_preflight(self.state.preflight)
+            self.refresh_nav()
+
     # -- validation as you type ------------------------------------------------
     def _field(self, name: str) -> FieldInfo:
         return next(f for f in self.fields() if f.name == name)

@@ -15,7 +15,7 @@ from textual.widgets import Button, Input, Static
 from checks.config import default_config_path
 
 from ..messages import ConfigSaved, NotifyTested, ReportExported, ServiceInstalled
-from ..widgets import esc, mask
+from ..widgets import Bullets, code_markup, esc, mask
 from .base import WizardScreen
 
 REPORT_NAME = "ddns-wizard-report.md"
@@ -29,6 +29,17 @@ def service_summary(scope: str) -> str:
                 "/etc/ddns-wizard, mode 0600), then runs systemctl enable --now.")
     return ("Writes ~/.config/systemd/user/ddns-wizard.service, runs systemctl --user enable --now, and "
             "loginctl enable-linger: without linger a user service runs only while you are logged in.")
+
+
+def free_report_path(folder: Path, name: str = REPORT_NAME) -> Path:
+    """``folder/name``, or ``name-2``, ``-3``… when that exists: the export never overwrites."""
+    path = folder / name
+    stem, suffix = path.stem, path.suffix
+    n = 2
+    while path.exists():
+        path = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return path.absolute()
 
 
 class DoneScreen(WizardScreen):
@@ -90,15 +101,47 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             return []        # nothing that will not work: the only news is good
         return lines
 
+    def troubleshoot_summary(self) -> list[tuple[str, str]]:
+        """Every problem this troubleshooting run found as (mark, text) markup, the network's first."""
+        from checks.summary import hosting_verdict
+
+        from .verify import SHORT_VERDICT
+
+        ok, bad, warn = "[$success]✓[/]", "[$error]✗[/]", "[$warning]![/]"
+        state = self.state
+        lines: list[tuple[str, str]] = []
+        d = state.diagnosis
+        if d is not None:
+            v = hosting_verdict(d)
+            lines.append((ok if v.answer in ("yes", "likely") else bad, esc(v.headline)))
+            lines += [(bad if f.severity == "error" else warn, esc(f.title))
+                      for f in d.findings if f.severity in ("error", "warning")]
+        for r in state.ports:
+            lines.append((ok if r.verdict == "open" else bad,
+                          f"Port {r.port}/{r.protocol}: {esc(r.verdict.replace('-', ' '))}"))
+        for name, r in state.verifies.items():
+            mark, _, words = SHORT_VERDICT.get(r.verdict, f"? {esc(r.verdict)}").partition(" ")
+            lines.append((mark, f"{esc(name)} {words}"
+                           + (" (an update fixes it: u on the Verify step)" if r.next_step == "update" else "")))
+        if not state.ports:
+            lines.append(("[dim]–[/]", "[dim]Ports: not tested (the Ports step tests them from outside).[/]"))
+        return lines
+
     def compose_body(self) -> Iterable[Widget]:
         state = self.state
+        if state.mode == "troubleshoot":
+            with Vertical(id="summary-box", classes="box"):
+                yield Static("[b]What this check found[/b]", classes="section")
+                summary = self.troubleshoot_summary()
+                yield Bullets([text for _, text in summary], marks=[mark for mark, _ in summary],
+                              id="troubleshoot-summary")
         # Focus is given while composing (before the first key can arrive), not in on_mount.
         self.AUTO_FOCUS = "#save" if self.saving else "#export"
         problems = self.not_working()
         if problems:
             with Vertical(id="not-working", classes="box"):
                 yield Static("[b]Before you rely on this name: what will not work yet[/b]", classes="section")
-                yield Static("\n".join(f" • {esc(line)}" for line in problems), id="not-working-list")
+                yield Bullets([code_markup(line) for line in problems], id="not-working-list")
         if self.saving:
             path = state.saved_path or state.config.path or default_config_path()
             with Vertical(id="save-box", classes="box"):
@@ -129,7 +172,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             number = "4. " if self.saving else ""
             yield Static(f"[b]{number}Export a diagnostic report[/b] (secrets redacted)", classes="section")
             with Horizontal(classes="path-row"):
-                yield Input(str(self.wizard.report_dir / REPORT_NAME), id="report-path", compact=True)
+                yield Input(str(free_report_path(self.wizard.report_dir)), id="report-path", compact=True)
                 yield Button("Export (e)", id="export", compact=True)
             yield Static("[dim].md, .html or .json, by the file name.[/]", id="export-result")
 
@@ -308,26 +351,45 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         if not raw:
             self.set_status("[$error]Type where to write the report.[/]")
             return
-        self.started(self.run_export(report, Path(raw).expanduser()), "Exporting the report")
+        self.started(self.run_export(report, Path(raw).expanduser().absolute()), "Exporting the report")
 
     @work(exclusive=True, exit_on_error=False)
     async def run_export(self, report, path: Path) -> None:  # type: ignore[no-untyped-def]
+        if path.parent == self.wizard.report_dir.absolute() and not path.parent.exists():
+            path.parent.mkdir(parents=True, mode=0o700)     # the default data directory, first use
         written = await self.engine.export_report(report, path, redact=True, config=self.state.config_to_save())
         self.post_message(ReportExported(Path(written)))
 
     def on_report_exported(self, message: ReportExported) -> None:
         self.state.report_path = message.path
-        self.query_one("#export-result", Static).update(f"[$success]✓ Report written to {esc(message.path)}[/]")
+        result = self.query_one("#export-result", Static)
+        result.update(f"[$success]✓ Report written to {esc(message.path)}[/]")
+        # At 80×24 the export box is below the fold: bring the result into view, and say it in
+        # the status line too (issue 19: "e" gave no visible feedback).
+        self._bring_into_view(result)
+        self.set_status(f"[$success]✓ Report written to {esc(message.path)}[/]", keep=True)
         self.refresh_nav()
 
     def show_failure(self, what: str, error: str) -> None:
         target = {"Saving": "#save-result", "Installing": "#service-result",
                   "Sending": "#notify-result"}.get(what.split(" ")[0], "#export-result")
-        self.query_one(target, Static).update(f"[$error]✗ {esc(what)} failed: {esc(error)}[/]")
+        # The engine's refusal names the command line's --force: here the way out is another name.
+        error = error.replace("; use --force to overwrite it", ": type another file name")
+        result = self.query_one(target, Static)
+        result.update(f"[$error]✗ {esc(what)} failed: {esc(error)}[/]")
+        self._bring_into_view(result)
+
+    def _bring_into_view(self, widget: Widget) -> None:
+        """Scroll to a result once its new text is laid out (the first refresh only re-renders it)."""
+        def scroll() -> None:
+            body = self.query_one("#body")
+            if widget.region.bottom > body.region.bottom or widget.region.y < body.region.y:
+                widget.scroll_visible(animate=False, immediate=True)
+        self.set_timer(0.05, scroll)
 
     def blocked_reason(self) -> str | None:
         if self.saving and self.state.saved_path is None:
-            return "Save the configuration first (s), or Ctrl+Q to quit without saving."
+            return "Save first (s), or Ctrl+Q quits without saving."
         return None
 
     def action_next(self) -> None:

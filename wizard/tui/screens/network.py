@@ -11,9 +11,11 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from checks.model import Diagnosis, ProbeRecord
+from checks.summary import hosting_verdict
 
 from ..messages import DiagnosisReady, ProbeFinished
-from ..widgets import SEVERITY_ICON, STATUS_ICON, Spinner, esc, ms_text
+from ..widgets import SEVERITY_ICON, STATUS_ICON, Bullets, Prose, Spinner, code_markup, esc, ms_text
+from ..words import action_hints
 from .base import WizardScreen
 
 PROBE_LABELS = {
@@ -28,14 +30,15 @@ PROBE_LABELS = {
     "traceroute": "Path (traceroute)",
 }
 
-VERDICT_HEADLINE = {
-    "none": "No NAT: this computer holds the public address itself. You can host here.",
-    "nat": "One NAT, your router: you can host here with a port forward.",
-    "double-nat": "Double NAT: two routers translate your traffic, so a forward on yours alone does nothing.",
-    "cgnat": "Carrier-grade NAT: your ISP shares one public address among many customers. "
-    "Nobody can reach you on IPv4 through it.",
-    "unknown": "Could not tell which NAT is in the way (see the findings and details).",
-}
+TARGET_W = 24
+
+
+def short_target(target: str) -> str:
+    """A probe's target in at most TARGET_W characters: no scheme, then no path, then cut."""
+    t = target.split("://", 1)[-1]
+    if len(t) > TARGET_W:
+        t = t.split("/", 1)[0]
+    return t if len(t) <= TARGET_W else t[: TARGET_W - 1] + "…"
 
 
 def probe_line(record: ProbeRecord) -> str:
@@ -101,7 +104,7 @@ diagnosis again. **Esc** cancels a running diagnosis.
         with Vertical(id="result"):
             yield Static(id="summary")
             yield Static(id="verdict")
-            yield Static(id="evidence")
+            yield Vertical(id="evidence")
             yield Static("[b]Findings[/b]", classes="section")
             yield Vertical(id="findings")
         with Vertical(id="details"):
@@ -149,9 +152,17 @@ diagnosis again. **Esc** cancels a running diagnosis.
         self._add_probe_row(record)
 
     def _add_probe_row(self, record: ProbeRecord) -> None:
+        """One probe as a table row that fits the terminal: the target shortened, the result
+        wrapped onto more lines (issue 19: at 80 columns it was cut to "23.")."""
+        import textwrap
+
         what = record.summary if record.status == "ok" else (record.error or "")
+        target = short_target(record.target)
+        # status 2, probe 13, target ≤ TARGET_W, time 7, and two columns of padding for each.
+        room = max(16, self.app.size.width - 4 - (2 + 13 + TARGET_W + 7) - 10)
         self.query_one("#probe-table", DataTable).add_row(
-            record.status, record.name, record.target, ms_text(record.ms), what
+            record.status, record.name, target, ms_text(record.ms),
+            "\n".join(textwrap.wrap(what, room)) or "", height=None,
         )
 
     def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
@@ -166,23 +177,27 @@ diagnosis again. **Esc** cancels a running diagnosis.
         self.query_one("#result").display = True
         self.query_one("#summary", Static).update(summary_text(d))
         verdict = self.query_one("#verdict", Static)
-        headline = VERDICT_HEADLINE.get(d.nat.verdict, d.nat.verdict)
-        if d.nat.ds_lite:
-            headline = ("DS-Lite: IPv4 goes through your ISP's shared NAT (nobody can reach you on IPv4); "
-                        "IPv6 is native, your own address.")
-        verdict.update(f"[b]{esc(headline)}[/b]")
+        # The one headline every view shows (checks.summary): offline says "No network" here too.
+        v = hosting_verdict(d)
+        verdict.update(f"[b]{esc(v.headline)}[/b]")
         verdict.set_classes(f"verdict-{d.nat.verdict}")
-        self.query_one("#evidence", Static).update(
-            "\n".join(f" • {esc(e)}" for e in d.nat.evidence) or "[dim]no evidence recorded[/]"
-        )
+        evidence = self.query_one("#evidence", Vertical)
+        evidence.remove_children()
+        if d.nat.evidence:
+            evidence.mount(Bullets([code_markup(e) for e in d.nat.evidence]))
+        else:
+            evidence.mount(Static("[dim]no evidence recorded[/]"))
         findings = self.query_one("#findings")
         findings.remove_children()
         order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
         for f in sorted(d.findings, key=lambda f: order.get(f.severity, 9)):
-            text = f"{SEVERITY_ICON.get(f.severity, '?')} [b]{esc(f.title)}[/b]\n  {esc(f.detail)}"
-            if f.fix:
-                text += f"\n  [b]Fix:[/b] {esc(f.fix)}"
-            findings.mount(Static(text, classes=f"finding finding-{f.severity}", id=f"finding-{f.id}"))
+            parts: list[Widget] = [Static(f"{SEVERITY_ICON.get(f.severity, '?')} [b]{esc(f.title)}[/b]"),
+                                   Prose(f.detail, classes="finding-detail")]
+            hints = [esc(h[0].upper() + h[1:]) + "." for h in action_hints(f.actions)]
+            if f.fix or hints:
+                parts.append(Static("[b]What to do:[/b]", classes="finding-label"))
+                parts.append(Prose(f.fix, extra=hints, classes="finding-fix"))
+            findings.mount(Vertical(*parts, classes=f"finding finding-{f.severity}", id=f"finding-{f.id}"))
         if not d.findings:
             findings.mount(Static("[dim]Nothing to report.[/]"))
         sources = self.query_one("#source-table", DataTable)

@@ -10,12 +10,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, RadioButton, RadioSet, Static
 
-from checks.errors import DdnsWizardError
+from checks.errors import DdnsWizardError, UsageError
 from checks.model import PortResult
+from checks.portcheck.spec import parse_port_spec
+from checks.portcheck.verdict import HAIRPIN_NOTE
+from checks.risky import risky_service
 
 from ...engine import PortSpec
 from ..messages import MappingDone, PortChecked, PortsReadyOverIpv6, PortsReady, StatusNote
-from ..widgets import esc
+from ..widgets import Bullets, code_markup, esc
+from ..words import action_hints
 from .base import WizardScreen
 
 PRESETS: tuple[tuple[str, str, tuple[PortSpec, ...]], ...] = (
@@ -28,8 +32,6 @@ PRESETS: tuple[tuple[str, str, tuple[PortSpec, ...]], ...] = (
     ("custom", "Custom", ()),
 )
 
-# Services that should sit behind a VPN rather than face the internet.
-RISKY_PORTS = {22: "SSH", 23: "Telnet", 445: "SMB", 3389: "RDP", 5900: "VNC"}
 
 VERDICT_TEXT = {
     "open": ("[$success]✓ open[/]", "reachable from the internet"),
@@ -43,34 +45,17 @@ VERDICT_TEXT = {
 
 
 def parse_ports(text: str) -> tuple[PortSpec, ...]:
-    """``"8080, 9000/udp"`` → PortSpecs.  Raises ``ValueError`` with a readable reason."""
+    """``"8080, 9000/udp"`` → PortSpecs, each read by the engine's one parser
+    (``parse_port_spec``).  Raises ``ValueError`` with a readable reason."""
     specs: list[PortSpec] = []
     for item in text.replace(",", " ").split():
-        number, _, proto = item.partition("/")
-        proto = (proto or "tcp").lower()
-        if proto not in ("tcp", "udp"):
-            raise ValueError(f"{item}: the protocol must be tcp or udp")
-        if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= 65535:
-            raise ValueError(f"{item}: a port is a number from 1 to 65535")
-        specs.append(PortSpec(int(number), proto))  # type: ignore[arg-type]
+        try:
+            specs.append(parse_port_spec(item))
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
     if not specs:
         raise ValueError("type one or more ports, e.g. 8080 or 9000/udp")
     return tuple(specs)
-
-
-# The engine words its evidence for the command line; here the same switch is a checkbox.
-CLI_WORDS = (
-    ("run again with --upnp", "tick “Open it with UPnP” and test again"),
-    ("Without --upnp", "Without the UPnP option"),
-    ("without --upnp", "without the UPnP option"),
-    ("--upnp:", "UPnP:"),
-)
-
-
-def for_the_wizard(text: str) -> str:
-    for cli, here in CLI_WORDS:
-        text = text.replace(cli, here)
-    return text
 
 
 VERDICT6_TEXT = {
@@ -81,34 +66,67 @@ VERDICT6_TEXT = {
 }
 
 
-def result6_text(r: Any) -> str:
-    """One IPv6 verdict (checks.portcheck.ipv6.Port6Result)."""
+def result6_parts(r: Any) -> tuple[str, list[str], list[str]]:
+    """One IPv6 verdict (checks.portcheck.ipv6.Port6Result): headline, evidence, fix (markup)."""
     word, meaning = VERDICT6_TEXT.get(r.verdict, (r.verdict, ""))
-    lines = [f"[b]{r.port}/{r.protocol} IPv6[/b]  {word}: {esc(meaning)}"]
-    lines += [f"   • {esc(e)}" for e in r.evidence]
-    if r.fix and r.verdict != "open":
-        lines.append(f"   [b]Fix:[/b] {esc(r.fix)}")
-    return "\n".join(lines)
+    head = f"[b]{r.port}/{r.protocol} IPv6[/b]  {word}: {esc(meaning)}"
+    tail = [f"[b]Fix:[/b] {code_markup(r.fix)}"] if r.fix and r.verdict != "open" else []
+    return head, [code_markup(e) for e in r.evidence], tail
 
 
-def result_text(r: PortResult) -> str:
+def result_parts(r: PortResult) -> tuple[str, list[str], list[str]]:
+    """One IPv4 verdict: headline, evidence bullets, and what to do (markup)."""
     word, meaning = VERDICT_TEXT.get(r.verdict, (r.verdict, ""))
     if r.verdict == "open" and r.mapping == "temporary":
         word, meaning = ("[$success]✓ open for the test[/]",
                          "reached through a temporary mapping, which was removed again")
-    lines = [f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"]
-    lines += [f"   • {esc(for_the_wizard(e))}" for e in r.evidence]
+    head = f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"
+    tail: list[str] = []
     if r.fix and r.verdict != "open":
-        lines.append(f"   [b]Fix:[/b] {esc(for_the_wizard(r.fix))}")
+        tail.append(f"[b]Fix:[/b] {code_markup(r.fix)}")
     elif r.fix and r.mapping == "temporary":
-        lines.append("   [b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the "
-                     "router's web page.")
+        tail.append("[b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the "
+                    "router's web page.")
     elif r.fix:
-        lines.append(f"   [dim]{esc(for_the_wizard(r.fix))}[/]")
+        tail.append(f"[dim]{code_markup(r.fix)}[/]")
+    # The engine's next steps (codes), worded as this wizard's keys; keeping a forward is "k"/"m" here.
+    hints = action_hints(s for s in r.next_steps if s in ("map-and-retest", "probe-server"))
+    tail += [f"[b]Next:[/b] {esc(h[0].upper() + h[1:])}." for h in hints]
     if r.mapping == "kept":
-        lines.append("   [dim](the forward is kept: remove it later with `ddns-wizard upnp remove "
-                     f"{r.port}/{r.protocol}`)[/]")
-    return "\n".join(lines)
+        tail.append("[dim](the forward is kept: remove it later with [b]ddns-wizard upnp remove "
+                    f"{r.port}/{r.protocol}[/b])[/]")
+    return head, [code_markup(e) for e in r.evidence], tail
+
+
+def result_text(r: PortResult) -> str:
+    """The verdict as plain markup lines (for tests and logs); the screen shows ``PortVerdict``."""
+    head, evidence, tail = result_parts(r)
+    return "\n".join([head, *(f"   • {e}" for e in evidence), *(f"   {t}" for t in tail)])
+
+
+class PortVerdict(Vertical):
+    """A port's verdict: the headline, then evidence and fix with hanging indents (issue 19)."""
+
+    DEFAULT_CSS = """
+    PortVerdict { height: auto; }
+    PortVerdict > Bullets, PortVerdict > .verdict-tail { margin-left: 3; }
+    """
+
+    def __init__(self, parts: tuple[str, list[str], list[str]], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.parts = parts
+
+    def compose(self) -> Iterable[Widget]:
+        head, evidence, tail = self.parts
+        yield Static(head)
+        if evidence:
+            yield Bullets(evidence)
+        for line in tail:
+            yield Static(line, classes="verdict-tail")
+
+    async def show(self, parts: tuple[str, list[str], list[str]]) -> None:
+        self.parts = parts
+        await self.recompose()
 
 
 class PortsScreen(WizardScreen):
@@ -169,13 +187,14 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             with Vertical(id="port-side"):
                 yield Input(placeholder="e.g. 8080 9000/udp", id="custom-ports", compact=True)
                 yield Static("", id="custom-error", classes="field-error")
-                yield Checkbox("Open it with UPnP for the test (removed after)",
+                yield Checkbox("Forward with UPnP (test only)",
                                value=False, id="use-upnp", compact=True)
                 yield Checkbox("Also test over IPv6", value=False, id="use-ipv6", compact=True)
                 yield Button("Test from outside (t)", id="test", compact=True, variant="primary")
         yield Static("", id="risk-warning")
         yield Static("", id="mapping")          # the UPnP offer: above the (long) verdicts
         yield Vertical(id="port-results")
+        yield Static(f"[dim]{esc(HAIRPIN_NOTE)}[/]", id="hairpin-note")      # once per run, not per port
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -188,6 +207,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         ipv6.value = self._has_stable_ipv6 and d is not None and d.nat.verdict in ("cgnat", "double-nat")
         self.query_one("#custom-ports").display = False
         self.query_one("#mapping").display = False
+        self.query_one("#hairpin-note").display = False
         self._update_warning()
 
     # -- choice ----------------------------------------------------------------
@@ -226,7 +246,8 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             specs = ()
             if self.query_one("#custom-ports", Input).value:
                 error.update(f"[$error]{esc(exc)}[/]")
-        risky = sorted({RISKY_PORTS[s.port] for s in specs if s.port in RISKY_PORTS})
+        # The engine's table of services that should not face the internet (checks.risky).
+        risky = sorted({name for s in specs if (name := risky_service(s.port, s.protocol))})
         warning = self.query_one("#risk-warning", Static)
         if risky:
             names = " and ".join(risky)
@@ -286,7 +307,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         box = self.query_one("#port-results")
         for r in message.results:
             css = {"open": "verdict-open", "unknown": "verdict-unknown"}.get(r.verdict, "verdict-not-forwarded")
-            box.mount(Static(result6_text(r), id=f"port6-{r.port}-{r.protocol}", classes=f"port-result {css}"))
+            box.mount(PortVerdict(result6_parts(r), id=f"port6-{r.port}-{r.protocol}", classes=f"port-result {css}"))
         self.state.ports6 = tuple(message.results)
 
     def _show_result(self, r: PortResult) -> None:
@@ -294,11 +315,13 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         box = self.query_one("#port-results")
         widget_id = f"port-{r.port}-{r.protocol}"
         existing = box.query(f"#{widget_id}")
-        text = result_text(r)
+        parts = result_parts(r)
         if existing:
-            existing.first(Static).update(text)
+            view = existing.first(PortVerdict)
+            view.set_classes(f"port-result verdict-{r.verdict}")
+            self.run_worker(view.show(parts))
         else:
-            box.mount(Static(text, id=widget_id, classes=f"port-result verdict-{r.verdict}"))
+            box.mount(PortVerdict(parts, id=widget_id, classes=f"port-result verdict-{r.verdict}"))
         self.results[key] = r
 
     def on_port_checked(self, message: PortChecked) -> None:
@@ -308,6 +331,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         for r in message.results:
             self._show_result(r)
         self.state.ports = tuple(self.results.values())
+        self.query_one("#hairpin-note").display = any(r.verdict == "open" for r in self.results.values())
         # Bring the outcome into view: the UPnP offer if any, else the first verdict.
         offer = self.query_one("#mapping", Static)
         target = offer if (self.unforwarded() and self._upnp_available) else self.query_one("#port-results")
@@ -324,7 +348,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             self._offer(
                 "[b]Your router supports UPnP.[/b] Press [b]m[/b] to forward "
                 + ", ".join(f"{r.port}/{r.protocol}" for r in self.unforwarded())
-                + " to this computer now (you can remove it later with `ddns-wizard upnp remove`)."
+                + " to this computer now (you can remove it later with [b]ddns-wizard upnp remove[/b])."
             )
         self.refresh_bindings()
 

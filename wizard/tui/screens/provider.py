@@ -14,6 +14,25 @@ from ..widgets import esc
 from .base import WizardScreen
 
 
+def browser_available() -> bool:
+    """Whether "open in the browser" can show anything here: a desktop session with a graphical
+    browser. (Without one, Python's webbrowser may fall back to a text browser that would take
+    over this terminal, or do nothing at all.)"""
+    import os
+    import sys
+    import webbrowser
+
+    if sys.platform in ("darwin", "win32"):
+        return True
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    try:
+        browser = webbrowser.get()
+    except webbrowser.Error:
+        return False
+    return not isinstance(browser, webbrowser.GenericBrowser) or browser.name not in ("lynx", "w3m", "links", "elinks")
+
+
 class ProviderScreen(WizardScreen):
     STEP = "provider"
     AUTO_FOCUS = "#providers"
@@ -36,19 +55,24 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
             yield Static(id="signup-title")
             yield Static(id="signup-steps")
             yield Link("", id="signup-link")
+            yield Static("", id="open-note")
             yield Static(id="pitfalls")
 
     def on_mount(self) -> None:
         super().on_mount()
         self.providers: tuple[ProviderInfo, ...] = ()
         table = self.query_one("#providers", DataTable)
-        table.add_columns("Provider", "IPv6", "Cost", "Needs")
+        # What a provider needs is a sentence: it is in the sign-up panel ("You need: …"), not in
+        # a column that 80 columns would cut (issue 19).
+        table.add_columns("Provider", "IPv6", "Cost")
         try:
             self.providers = tuple(self.engine.list_providers())
         except Exception as exc:  # a missing registry must not kill the wizard
             self.set_status(f"[$error]Cannot list providers: {esc(exc)}[/]")
         for p in self.providers:
-            table.add_row(p.title, "yes" if p.supports_ipv6 else "no", p.cost, p.needs_text, key=p.name)
+            # The cost's conditions are in the sign-up panel: the table keeps its columns in 80.
+            cost = p.cost.split(" (", 1)[0]
+            table.add_row(p.title, "yes" if p.supports_ipv6 else "no", cost, key=p.name)
         start = 0
         if self.state.provider is not None:
             names = [p.name for p in self.providers]
@@ -75,6 +99,7 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
             self.state.preflight = None
             self.state.host = None
         self.state.provider = p
+        self.query_one("#open-note", Static).display = False     # it was about another provider's page
         self.query_one("#signup-title", Static).update(
             f"[b]Sign up with {esc(p.title)}[/b] · {esc(p.cost)}\n[dim]You need: {esc(p.needs_text)}[/]"
         )
@@ -89,9 +114,18 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
         self.refresh_nav()
 
     def action_open_link(self) -> None:
-        if self.state.provider and self.state.provider.url:
-            self.app.open_url(self.state.provider.url)
-            self.set_status(f"Opening {esc(self.state.provider.url)} in your browser.")
+        if not (self.state.provider and self.state.provider.url):
+            return
+        url = self.state.provider.url
+        note = self.query_one("#open-note", Static)
+        if browser_available():
+            self.app.open_url(url)
+            note.update(f"[dim]Opening {esc(url)} in your browser.[/]")
+        else:
+            # Over SSH or on a server nothing would open (issue 19): say so and give the address.
+            note.update(f"No browser on this machine: open [b]{esc(url)}[/b] on another device "
+                        "(select it with the mouse to copy; in tmux hold Shift).")
+        note.display = True
 
     def blocked_reason(self) -> str | None:
         if self.state.provider is None:

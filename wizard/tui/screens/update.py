@@ -16,7 +16,7 @@ from checks.errors import DdnsWizardError
 from checks.model import UpdateResult
 
 from ..messages import UpdateDone
-from ..widgets import esc, mask
+from ..widgets import code_markup, esc, mask
 from .base import WizardScreen
 
 RESULT_TEXT = {
@@ -168,8 +168,16 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         self.post_message(UpdateDone(result))
 
     def on_update_done(self, message: UpdateDone) -> None:
-        self.state.update = message.result
-        self._show(message.result)
+        r = message.result
+        self.state.update = r
+        if r.result == "error" and _refused_credentials(r):
+            # The credentials step must not keep saying "✓ The fields look right" (issue 19).
+            from dataclasses import replace
+
+            words = _refusal_words(r)
+            self.state.preflight = (replace(self.state.preflight, ok=False, message=words)
+                                    if self.state.preflight is not None else None)
+        self._show(r)
         self.refresh_nav()
 
     def _show(self, r: UpdateResult) -> None:
@@ -185,7 +193,7 @@ wizard refuses to publish it: a private address in DNS helps nobody.
             if ipv6 and (ipv6 in sent or not sent):
                 status = self.state.ipv6_status()
                 if status:
-                    lines.append(esc(status))
+                    lines.append(code_markup(status))
         if r.sent:
             lines.append(f"Sent: {esc(r.sent)}" + (f" (before: {esc(r.previous)})" if r.previous else ""))
         if r.code:
@@ -193,9 +201,8 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         if r.message:
             lines.append(esc(self.wizard.redact(r.message)))
         if r.result == "error":
-            if (r.code or "").lower() in ("badauth", "401", "403", "http 401", "http 403", "nohost", "notfqdn"):
-                lines.append("[b]The provider rejected the hostname or credentials:[/b] go back (Esc), "
-                             "fix them, check again and return here.")
+            if _refused_credentials(r):
+                lines.append(f"[b]{esc(_refusal_words(r))}[/b] Go back (Esc), fix it, and send again.")
             elif r.fatal:
                 lines.append("The provider refuses this host: fix it in your account first.")
             else:
@@ -216,3 +223,24 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         if u.result == "error":
             return "The update failed: fix it, then send it again."
         return None
+
+
+# Provider codes that mean "these credentials or this hostname are not accepted".
+_CREDENTIAL_CODES = ("badauth", "401", "403", "http 401", "http 403", "nohost", "notfqdn", "ko", "badagent")
+
+
+def _refused_credentials(r: UpdateResult) -> bool:
+    return (r.code or "").lower() in _CREDENTIAL_CODES
+
+
+def _refusal_words(r: UpdateResult) -> str:
+    """What a refusal most likely means, in the order a user should check it."""
+    code = (r.code or "").lower()
+    if code == "ko":
+        # DuckDNS answers KO for a wrong token and for a domain not in the account alike
+        # (checks/providers/duckdns.py); a mistyped or half-pasted token is the likelier one.
+        return ("DuckDNS answered KO: most often the token is mistyped or only partly pasted (copy it "
+                "again from the top of duckdns.org); otherwise the domain is not in your account.")
+    if code in ("nohost", "notfqdn"):
+        return "The provider does not know this hostname in your account: check its spelling."
+    return "The provider rejected the credentials: check the username and password or token."

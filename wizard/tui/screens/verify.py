@@ -9,10 +9,11 @@ from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, ProgressBar, Static
 
+from checks.config import HostConfig
 from checks.model import VerifyResult
 
-from ..messages import VerifyDone, VerifyProgress
-from ..widgets import Spinner, esc, ms_text
+from ..messages import StatusNote, UpdateDone, VerifyDone, VerifyProgress
+from ..widgets import Spinner, code_markup, esc, ms_text
 from .base import WizardScreen
 
 VERDICT_TEXT = {
@@ -25,7 +26,16 @@ VERDICT_TEXT = {
     "unknown": "[$warning]? Could not ask the DNS servers.[/]",
 }
 
-WAIT_S = 180.0
+WAIT_S = 180.0     # the engine stops sooner when the record itself is wrong (waiting cannot fix it)
+
+SHORT_VERDICT = {
+    "ok": "[$success]✓[/] points here",
+    "propagating": "[$warning]…[/] propagating",
+    "wrong-ip": "[$error]✗[/] points to another address",
+    "nxdomain": "[$error]✗[/] does not exist",
+    "no-answer": "[$error]✗[/] has no address record",
+    "unknown": "[$warning]?[/] DNS could not be asked",
+}
 
 
 class VerifyScreen(WizardScreen):
@@ -39,49 +49,104 @@ every answer agrees, then pings the name.
 A ping that gets no answer is not a failure by itself: many routers drop ping. **r** asks
 again; **Esc** stops waiting. Your local computer may also cache: flush its DNS cache if
 `ping` still shows the old address.
+
+When the authoritative servers themselves hold another address, waiting cannot fix it:
+**u** sends the current address to the provider now, then checks again. When
+troubleshooting, every configured name is checked.
 """
 
-    BINDINGS = [Binding("r", "recheck", "Recheck")]
+    BINDINGS = [Binding("r", "recheck", "Recheck"), Binding("u", "update_now", "Update now")]
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="verify-title")
+        yield Static("", id="verify-summary")
         yield Spinner(id="spinner")
         yield ProgressBar(id="consistency", show_eta=False)
+        yield Static("", id="verify-offer", classes="box")
         yield Static("", id="verify-verdict")
         yield DataTable(id="answers", cursor_type="none", zebra_stripes=True)
         yield Static("", id="ping")
 
+    def hosts(self) -> list[HostConfig]:
+        """The names to check: this session's, or (troubleshooting) every configured one."""
+        if self.state.host is not None:
+            return [self.state.host]
+        hosts = list(self.state.config.hosts)
+        return hosts if self.state.mode == "troubleshoot" else hosts[:1]
+
     def target(self) -> tuple[str | None, str | None, str | None]:
-        host = self.state.host or (self.state.config.hosts[0] if self.state.config.hosts else None)
+        hosts = self.hosts()
+        host = hosts[0] if hosts else None
         ipv4, ipv6 = self.state.expected_addresses(host)
         return (host.hostname if host else None), ipv4, ipv6
+
+    def needs_update(self) -> list[HostConfig]:
+        """Configured names whose record itself is wrong: an update fixes them, waiting does not."""
+        by_name = {h.hostname: h for h in self.hosts()}
+        return [by_name[r.hostname] for r in self.state.verifies.values()
+                if r.next_step == "update" and r.hostname in by_name]
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#answers", DataTable).add_columns("kind", "server", "answer", "TTL", "")
+        self.query_one("#verify-offer").display = False
+        self.query_one("#verify-summary").display = False
         self.action_recheck()
 
     def action_recheck(self) -> None:
         if self.is_busy:
             return
-        hostname, ipv4, ipv6 = self.target()
+        hosts = self.hosts()
         title = self.query_one("#verify-title", Static)
-        if hostname is None:
+        if not hosts:
             title.update("[$error]No hostname to verify.[/]")
             return
-        expected = " and ".join(esc(a) for a in (ipv4, ipv6) if a) or "[dim]no public address[/]"
-        title.update(f"[b]{esc(hostname)}[/b] should point to {expected}")
+        if len(hosts) == 1:
+            ipv4, ipv6 = self.state.expected_addresses(hosts[0])
+            expected = " and ".join(esc(a) for a in (ipv4, ipv6) if a) or "[dim]no public address[/]"
+            title.update(f"[b]{esc(hosts[0].hostname)}[/b] should point to {expected}")
+        else:
+            title.update(f"[b]Checking {len(hosts)} configured names[/b]")
+        self._offer("")
+        self.state.verifies = {}
         self.query_one("#spinner", Spinner).start("Asking authoritative servers and resolvers…")
-        self.started(self.run_verify(hostname, ipv4, ipv6), f"Verifying {hostname}")
+        what = hosts[0].hostname if len(hosts) == 1 else f"{len(hosts)} names"
+        self.started(self.run_verify(hosts), f"Verifying {what}")
+
+    def action_update_now(self) -> None:
+        if self.is_busy or not self.needs_update():
+            return
+        hosts = self.needs_update()
+        self._offer("")
+        self.state.verifies = {}
+        self.query_one("#spinner", Spinner).start("Sending the current address…")
+        self.started(self.run_verify(self.hosts(), update_first=hosts),
+                     "Updating " + ", ".join(h.hostname for h in hosts))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "update_now":
+            return True if self.needs_update() else False      # False hides it
+        return True
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_verify(self, hostname: str, ipv4: str | None, ipv6: str | None) -> None:
-        result = await self.engine.verify(
-            hostname, ipv4, ipv6, wait_s=WAIT_S,
-            on_progress=lambda r, waited: self.post_message(VerifyProgress(r, waited)),
-            host=self.state.host if self.state.host and self.state.host.hostname == hostname else None,
-        )
-        self.post_message(VerifyDone(result))
+    async def run_verify(self, hosts: list[HostConfig], update_first: list[HostConfig] = ()) -> None:  # type: ignore[assignment]
+        for host in update_first:
+            self.post_message(StatusNote(f"Sending the current address for {host.hostname}"))
+            self.post_message(UpdateDone(await self.engine.update(host)))
+        for host in hosts:
+            ipv4, ipv6 = self.state.expected_addresses(host)
+            result = await self.engine.verify(
+                host.hostname, ipv4, ipv6, wait_s=WAIT_S,
+                on_progress=lambda r, waited: self.post_message(VerifyProgress(r, waited)),
+                host=host,
+            )
+            self.post_message(VerifyDone(result))
+
+    def on_update_done(self, message: UpdateDone) -> None:
+        r = message.result
+        self.state.update = r
+        if r.result == "error":
+            self._offer(f"[$error]✗ The update for {esc(r.hostname)} failed:[/] {esc(r.message)}")
 
     def on_verify_progress(self, message: VerifyProgress) -> None:
         self._show(message.result)
@@ -90,10 +155,44 @@ again; **Esc** stops waiting. Your local computer may also cache: flush its DNS 
         )
 
     def on_verify_done(self, message: VerifyDone) -> None:
-        self.state.verify = message.result
-        self.query_one("#spinner", Spinner).stop()
-        self._show(message.result)
+        r = message.result
+        self.state.verify = r
+        self.state.verifies[r.hostname] = r
+        self._show(r)
+        self._show_summary()
+        if all(h.hostname in self.state.verifies for h in self.hosts()):
+            self.query_one("#spinner", Spinner).stop()
+            # The details shown: the first name with a problem (the summary lists them all).
+            worst = next((v for v in self.state.verifies.values() if v.verdict != "ok"), r)
+            if worst is not r:
+                self._show(worst)
+        fixable = self.needs_update()
+        if fixable:
+            names = ", ".join(h.hostname for h in fixable)
+            self._offer(
+                f"[b]Waiting cannot fix this:[/b] the authoritative servers themselves hold another address "
+                f"for {esc(names)}. Press [b]u[/b] to send the current address now, then it is checked again."
+            )
+        self.refresh_bindings()
         self.refresh_nav()
+
+    def _offer(self, markup: str) -> None:
+        offer = self.query_one("#verify-offer", Static)
+        offer.update(markup)
+        offer.display = bool(markup)
+
+    def _show_summary(self) -> None:
+        summary = self.query_one("#verify-summary", Static)
+        if len(self.hosts()) < 2:
+            summary.display = False
+            return
+        lines = []
+        for h in self.hosts():
+            r = self.state.verifies.get(h.hostname)
+            word = SHORT_VERDICT.get(r.verdict, r.verdict) if r else "[dim]waiting…[/]"
+            lines.append(f" {esc(h.hostname)}: {word}")
+        summary.update("\n".join(lines))
+        summary.display = True
 
     def _show(self, r: VerifyResult) -> None:
         answers = r.authoritative + r.resolvers
@@ -108,7 +207,7 @@ again; **Esc** stops waiting. Your local computer may also cache: flush its DNS 
         if r.verdict == "ok" and r.expected_ipv6:
             status = self.state.ipv6_status()
             if status:
-                lines.append(esc(status))
+                lines.append(code_markup(status))
         if r.explanation:
             lines.append(esc(r.explanation))
         if r.caches_settle_s and r.verdict != "ok":
