@@ -678,3 +678,29 @@ def summary_record(r: ReachResult) -> dict[str, Any]:
 __all__ = ["OutsideAnswer", "REACH_SCHEMA", "ReachPort", "ReachPortSpec", "ReachResult", "TLS_PORTS",
            "ask_reach", "build_findings", "judge_hairpin", "parse_reach_port", "parse_reach_response",
            "public_addresses", "result_json", "run_reach", "summary_record", "tcp_state", "verdict_of"]
+
+
+# --------------------------------------------------------------------------- [watch] reach
+
+
+def watch_reach_specs(config: "Config") -> tuple[ReachPortSpec, ...]:
+    """``[watch] reach = ["443", ...]`` (off when absent or empty).  ConfigError when malformed."""
+    from .errors import ConfigError
+
+    watch = config.settings.get("watch", {})
+    if not isinstance(watch, dict):
+        raise ConfigError("[watch] must be a table")
+    raw = watch.get("reach", [])
+    if raw in (None, False):
+        return ()
+    if not isinstance(raw, list) or len(raw) > 8:
+        raise ConfigError('[watch] reach must be a list of at most 8 ports, e.g. reach = ["443"]')
+    specs: list[ReachPortSpec] = []
+    for item in raw:
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise ConfigError(f"[watch] reach: {item!r} is not a port")
+        try:
+            specs.append(parse_reach_port(str(item)))
+        except ValueError as exc:
+            raise ConfigError(f"[watch] reach: {exc}") from None
+    return tuple(specs)
