@@ -251,3 +251,30 @@ async def test_endpoint_passes_a_busy_slot_through() -> None:
     status, body = await reach_answer("127.0.0.1", 443, NAME, "0", dial=_dial,
                                       resolve=await _resolves_to("127.0.0.1"), in_slot=in_slot)
     assert status == -1 and body["response"] == "429-response"
+
+
+def test_report_carries_the_reach_result_redacted() -> None:
+    """The exported report (JSON, Markdown, HTML) holds the Verify step's reach result."""
+    from dataclasses import replace as dc_replace
+
+    from checks.reach import ReachResult
+    from tests.samples import home_diagnosis
+    from wizard.report import render_report, report_data
+
+    r = ReachResult(NAME, ("203.0.113.7",), True, "203.0.113.7", None, "ok", "", "reachable",
+                    (port(inside="closed", hairpin="broken", t=tls(days=9)),),
+                    build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"],
+                                   [port(t=tls(days=9))], "probe"))
+    d = dc_replace(home_diagnosis(), extra={"reach": [result_json(r)]})
+    data = report_data(d)
+    assert data["reach"][0]["verdict"] == "reachable" and "reach" not in data["environment"]
+    md = render_report(d, "md")
+    assert "Reachable from outside" in md and "renew soon" in md
+    assert "Reachable from outside" in render_report(d, "html")
+    # A real public address is redacted like every other address of the report.
+    public = ReachResult(NAME, ("23.128.64.20",), True, "23.128.64.20", None, "ok", "", "reachable",
+                         (ReachPort(443, "tcp", 4, "23.128.64.20", "open", "open", "works", tls()),), ())
+    d2 = dc_replace(home_diagnosis(), extra={"reach": [result_json(public)]})
+    redacted = report_data(d2, redact=True)["reach"][0]
+    assert redacted["verdict"] == "reachable"
+    assert "23.128.64.20" not in json.dumps(redacted)

@@ -152,3 +152,24 @@ def render(result: "ReachResult") -> Any:
         parts.extend(Text(f"  • {e}", style="dim") for e in dict.fromkeys(evidence))
     parts.append(Text(f"({result.duration_ms / 1000:.1f} s)", style="dim"))
     return Group(*parts)
+
+
+def summary_lines(result: "ReachResult") -> list[tuple[str, str]]:
+    """(severity, sentence) lines for the wizard's Verify and Done screens and the report."""
+    lines: list[tuple[str, str]] = []
+    ports = ", ".join(f"{p.port}/{p.protocol}" + (f" (IPv{p.family})" if p.family == 6 else "")
+                      for p in result.ports)
+    if result.verdict == "reachable":
+        lines.append(("ok", f"{result.hostname} is reachable from outside on {ports}."))
+    elif result.verdict == "unreachable":
+        lines.append(("error", f"{result.hostname} is NOT reachable from outside on {ports}."))
+    elif result.verdict == "wrong-address":
+        lines.append(("error", f"{result.hostname} does not point at this network "
+                               f"({', '.join(result.addresses) or 'no address'})."))
+    else:
+        lines.append(("warning", f"{result.hostname}: reachability from outside is unknown."))
+    for f in result.findings:
+        if f.id == "reachable":
+            continue
+        lines.append((f.severity, f.title + (f" — {f.fix}" if f.fix and f.severity in ("error", "warning") else "")))
+    return lines
