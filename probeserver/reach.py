@@ -149,4 +149,29 @@ async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str |
                  **outcome, "ms": round((time.monotonic() - started) * 1000.0, 1)}
 
 
-__all__ = ["CA_FILE_ENV", "check_name", "reach_answer", "resolve_name", "tls_context"]
+def make_route(*, port_or_error: Callable[[Any], Any], with_slot: Callable[[str, Any], Awaitable[Any]],
+               dial_tcp: Callable[..., Awaitable[dict[str, Any]]], dial_timeout_s: float,
+               tls_timeout_s: float = 4.0) -> Callable[[Any], Awaitable[Any]]:
+    """The starlette handler for ``/reach/tcp/{port}``, built from the server's own pieces:
+    ``port_or_error(request)`` -> (requester ip, port) or a ready error response,
+    ``with_slot(ip, work)`` (probe slots), ``dial_tcp`` (its dial-back)."""
+    from starlette.responses import JSONResponse, Response
+
+    async def reach_route(request: Any) -> Any:
+        checked = port_or_error(request)
+        if isinstance(checked, Response):
+            return checked
+        ip, port = checked
+        status, body = await reach_answer(
+            ip, port, request.query_params.get("name", ""), request.query_params.get("tls"),
+            dial=lambda i, p: dial_tcp(i, p, dial_timeout_s=dial_timeout_s, banner_timeout_s=0.0,
+                                       read_banner=False),
+            in_slot=lambda work: with_slot(ip, work), tls_timeout_s=tls_timeout_s)
+        if status == -1:
+            return body["response"]
+        return JSONResponse(body, status_code=status)
+
+    return reach_route
+
+
+__all__ = ["CA_FILE_ENV", "check_name", "make_route", "reach_answer", "resolve_name", "tls_context"]

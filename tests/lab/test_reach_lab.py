@@ -1,0 +1,226 @@
+"""`ddns-wizard reach` in the lab: a real HTTPS service at home, a real router, the real probe server.
+
+The home host runs an HTTPS service (tests/lab/services/https_service.py) with a
+certificate from the lab CA (which the tool and the probe server trust, as they
+would trust a public CA); the router forwards the port by hand (its admin page,
+``Lab.forward_port``), without NAT loopback unless ``Lab.hairpin`` turns it on. The
+name lives in the lab's Knot (RFC 2136 zone) and is resolved through unbound — by
+the tool and, separately, by the probe server, which connects only to the
+requester's own address. Nothing is mocked; the tool runs as a subprocess in the
+host namespace with lab endpoints only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.lab import plan
+from tests.lab.internet import OLD_ADDRESS, Internet
+
+pytestmark = pytest.mark.lab
+
+NAME = f"www.{plan.RFC2136_ZONE}"
+PORT = 443
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+class Service:
+    """The HTTPS service on the home host; ``restart(cert)`` swaps its certificate."""
+
+    def __init__(self, lab: Any) -> None:
+        self.lab = lab
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, chain: bytes, key: bytes, port: int = PORT) -> None:
+        self.stop()
+        d = self.lab.workdir / "https-service"
+        d.mkdir(exist_ok=True)
+        (d / "chain.pem").write_bytes(chain)
+        (d / "key.pem").write_bytes(key)
+        self.proc = self.lab.popen([sys.executable, "-m", "tests.lab.services.https_service", "--cert",
+                                    str(d / "chain.pem"), "--key", str(d / "key.pem"), "--port", str(port)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   cwd=str(Path(__file__).resolve().parents[2]))
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line.strip() == "ready", line
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=5)
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def home(_lab_session: None) -> Iterator[tuple[Any, Service]]:
+    from tests.lab.topology import Lab, Options
+
+    lab = Lab(Options("home")).up()
+    try:
+        lab.write_config(endpoints_override=Internet.own_prober())
+        lab.internet.set_record(NAME, "A", [lab.router_wan_ipv4], ttl=5)
+        service = Service(lab)
+        service.start(*lab.internet.issue_cert(NAME))
+        lab.forward_port(PORT)                         # by hand, in the router's admin page
+        yield lab, service
+        service.stop()
+    finally:
+        lab.down()
+
+
+def reach(lab: Any, *args: str) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    proc = lab.tool("reach", *args, "--json", timeout=60)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout), elapsed
+
+
+def only_port(data: dict[str, Any]) -> dict[str, Any]:
+    assert len(data["ports"]) == 1, data["ports"]
+    return data["ports"][0]
+
+
+def test_reachable_with_a_valid_certificate_and_no_hairpin(home) -> None:  # type: ignore[no-untyped-def]
+    lab, _service = home
+    data, elapsed = reach(lab, NAME, "443")
+    print(f"reach wall time (lab): {elapsed:.2f} s")
+    assert data["hostname"] == NAME and data["addresses"] == [lab.router_wan_ipv4]
+    assert data["points_here"] is True
+    assert data["verdict"] == "reachable", data["findings"]
+    p = only_port(data)
+    assert p["outside"] == "open"
+    assert p["tls"]["ok"] is True and NAME in p["tls"]["names"] and p["tls"]["error"] is None
+    assert p["tls"]["issuer"] and p["tls"]["days_left"] > 14
+    # From inside, the router's own public address has nothing on 443: no NAT loopback.
+    assert p["inside"] == "closed" and p["hairpin"] == "broken"
+    ids = [f["id"] for f in data["findings"]]
+    assert "hairpin-broken" in ids and "reachable" in ids
+    hairpin = next(f for f in data["findings"] if f["id"] == "hairpin-broken")
+    assert "split DNS" in hairpin["fix"] and "hosts" in hairpin["fix"]
+    # The human view says the same.
+    text = lab.tool("reach", NAME).stdout
+    assert "REACHABLE" in text and "no NAT loopback" in text
+
+
+def test_hairpin_on_works(home) -> None:  # type: ignore[no-untyped-def]
+    lab, _service = home
+    lab.hairpin(PORT)
+    data, _ = reach(lab, NAME)                          # 443 is the default
+    p = only_port(data)
+    assert data["verdict"] == "reachable"
+    assert p["inside"] == "open" and p["hairpin"] == "works"
+    assert "hairpin-broken" not in [f["id"] for f in data["findings"]]
+
+
+@pytest.mark.parametrize("case", ["expired", "wrong-name", "incomplete-chain"])
+def test_certificate_problems_are_named(home, case: str) -> None:  # type: ignore[no-untyped-def]
+    lab, service = home
+    if case == "expired":
+        chain, key = lab.internet.issue_cert(NAME, not_before=NOW - dt.timedelta(days=90),
+                                             not_after=NOW - dt.timedelta(days=2))
+    elif case == "wrong-name":
+        chain, key = lab.internet.issue_cert(f"other.{plan.RFC2136_ZONE}")
+    else:
+        full, key = lab.internet.issue_cert(NAME, intermediate=True)
+        chain = full.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"   # leaf only
+    try:
+        service.start(chain, key)
+        data, _ = reach(lab, NAME, "443")
+    finally:
+        service.start(*lab.internet.issue_cert(NAME))
+    p = only_port(data)
+    assert p["outside"] == "open"
+    assert p["tls"]["ok"] is False and p["tls"]["error"] == case, p["tls"]
+    assert data["tls_ok"] is False
+    assert data["findings"][0]["id"] == f"tls-{case}" and data["findings"][0]["severity"] == "error"
+    if case == "expired":
+        assert p["tls"]["days_left"] < 0
+    if case == "wrong-name":
+        assert p["tls"]["names"] == [f"other.{plan.RFC2136_ZONE}"]
+
+
+def test_expiring_certificate_is_a_warning(home) -> None:  # type: ignore[no-untyped-def]
+    lab, service = home
+    try:
+        service.start(*lab.internet.issue_cert(NAME, not_after=NOW + dt.timedelta(days=6)))
+        data, _ = reach(lab, NAME)
+    finally:
+        service.start(*lab.internet.issue_cert(NAME))
+    p = only_port(data)
+    assert data["verdict"] == "reachable" and p["tls"]["ok"] is True and p["tls"]["expiring_soon"] is True
+    warn = next(f for f in data["findings"] if f["id"] == "tls-expiring")
+    assert warn["severity"] == "warning"
+
+
+def test_port_not_forwarded_is_unreachable_with_the_port_reasoning(home) -> None:  # type: ignore[no-untyped-def]
+    lab, service = home
+    other = 8443
+    service2 = Service(lab)
+    service2.start(*lab.internet.issue_cert(NAME), port=other)   # it runs at home; nobody forwarded it
+    try:
+        data, _ = reach(lab, NAME, str(other))
+    finally:
+        service2.stop()
+    p = only_port(data)
+    assert data["verdict"] == "unreachable"
+    assert p["outside"] in ("closed", "filtered") and p["tls"] is None
+    assert p["port_verdict"] in ("blocked-or-not-forwarded", "not-forwarded")
+    assert "forward" in p["fix"].lower() and str(other) in p["fix"]
+    assert any("answers on" in e and "inside the LAN" in e for e in p["evidence"])   # the service runs
+    assert data["findings"][0]["id"] == "reach-port-unreachable"
+
+
+def test_name_pointing_elsewhere_is_wrong_address(home) -> None:  # type: ignore[no-untyped-def]
+    lab, _service = home
+    elsewhere = f"elsewhere.{plan.RFC2136_ZONE}"
+    lab.internet.set_record(elsewhere, "A", [OLD_ADDRESS], ttl=5)
+    data, _ = reach(lab, elsewhere, "443")
+    assert data["verdict"] == "wrong-address" and data["points_here"] is False
+    assert data["addresses"] == [OLD_ADDRESS]
+    assert data["findings"][0]["id"] == "reach-wrong-address"
+    assert only_port(data)["outside"] == "unknown"
+
+
+def test_probe_server_refuses_a_name_that_does_not_resolve_to_the_requester(home) -> None:  # type: ignore[no-untyped-def]
+    """Asked directly (curl from the home host): the prober is no scanner of third parties."""
+    lab, _service = home
+    elsewhere = f"third-party.{plan.RFC2136_ZONE}"
+    lab.internet.set_record(elsewhere, "A", [plan.ALLPORTS], ttl=5)      # accepts every port: a tempting target
+    url = f"https://{plan.PROBE_NAME}/reach/tcp/443?name={elsewhere}&tls=1"
+    proc = lab.run(["curl", "-sS", "--cacert", str(lab.ca_path), "-w", "\n%{http_code}", url], timeout=20)
+    body, status = proc.stdout.rsplit("\n", 1)
+    assert status == "403", proc.stdout + proc.stderr
+    answer = json.loads(body)
+    assert answer["code"] == "not-your-address" and answer["addresses"] == [plan.ALLPORTS]
+    assert answer["ip"] == lab.router_wan_ipv4
+    # ... while the name that does point here is answered.
+    ok = lab.run(["curl", "-sS", "--cacert", str(lab.ca_path), f"https://{plan.PROBE_NAME}/reach/tcp/443?name={NAME}"],
+                 timeout=20)
+    assert json.loads(ok.stdout)["result"] == "connected"
+
+
+def test_no_prober_says_how_to_get_one(home) -> None:  # type: ignore[no-untyped-def]
+    lab, _service = home
+    config = lab.workdir / "no-prober.toml"
+    import tomli_w
+
+    from checks.config import write_private_file
+
+    endpoints = dict(lab.endpoints())
+    endpoints.update({"port_check": [], "port_check_v6": []})
+    write_private_file(config, tomli_w.dumps({"endpoints": endpoints}).encode())
+    proc = lab.tool("reach", NAME, "--json", config=config, timeout=60)
+    data = json.loads(proc.stdout)
+    assert data["verdict"] == "unknown" and data["points_here"] is True
+    f = next(f for f in data["findings"] if f["id"] == "reach-needs-prober")
+    assert "ddns-wizard probe-server" in f["fix"]
