@@ -241,7 +241,8 @@ def build_findings(result_name: str, points_here: bool | None, dns_verdict: str,
                    else "timed out (packets are dropped on the way)")
             out.append(Finding("reach-port-unreachable", "error", f"{name}:{p.port} is not reachable from outside",
                                f"{label}: the connection from outside to {p.address} was {how}. "
-                               + " ".join(p.evidence), p.fix))
+                               + " ".join(e for e in p.evidence if not e.startswith(("Outside:", "Inside:"))),
+                               p.fix))
     for p in ports:
         if p.tls is not None and not p.tls.ok and p.outside == "open":
             title, fix = TLS_WORDS.get(p.tls.error or "invalid", TLS_WORDS["invalid"])
@@ -257,7 +258,7 @@ def build_findings(result_name: str, points_here: bool | None, dns_verdict: str,
                                "Renew it now and check that automatic renewal runs (certbot renew --dry-run)."))
     for p in ports:
         od = p.outside_detail
-        if p.outside != "unknown" or od is None:
+        if p.outside != "unknown" or od is None or od.code == "not-tested":
             continue
         if od.code == "no-prober":
             out.append(Finding("reach-needs-prober", "warning", "The outside test needs a prober",
@@ -291,7 +292,7 @@ def build_findings(result_name: str, points_here: bool | None, dns_verdict: str,
     if broken:
         p = broken[0]
         out.append(Finding("hairpin-broken", "info", "Inside your network the name does not work (no NAT loopback)",
-                           " ".join(e for e in p.evidence if "inside" in e.lower()) or
+                           " ".join(e for e in p.evidence if "inside" in e.lower() and not e.startswith("Inside:")) or
                            "The router does not loop connections to its public address back into the LAN.",
                            f"Outside visitors are fine. For devices at home: a DNS entry for {name} pointing at "
                            "the server's LAN address in the router or your local DNS (Pi-hole, dnsmasq, unbound: "
@@ -568,13 +569,15 @@ async def _inside(address: str, spec: ReachPortSpec, name: str, timeout_s: float
 def _outside_sentence(o: OutsideAnswer, address: str, spec: ReachPortSpec) -> str:
     if o.state == "unknown":
         return o.error or "no prober answered."
-    word = {"open": "connected", "closed": "refused (reset)", "filtered": "timed out"}[o.state]
+    if o.state != "open":
+        word = {"closed": "refused (reset)", "filtered": "timed out"}[o.state]
+        return f"{o.prober} tried {address}:{spec.port}: {word}."
     tls = ""
     if o.tls is not None:
         tls = (f"; TLS as {o.tls.server_name}: valid, issued by {o.tls.issuer}, until {o.tls.not_after}"
-               if o.tls.ok else f"; TLS as {o.tls.server_name}: {o.tls.error}")
-    return f"{o.prober} connected to {address}:{spec.port}: {word}{tls}." if o.state == "open" else \
-        f"{o.prober} tried {address}:{spec.port}: {word}."
+               if o.tls.ok else f"; TLS as {o.tls.server_name}: {o.tls.error}"
+               + (f" ({o.tls.detail})" if o.tls.detail else ""))
+    return f"{o.prober} connected to {address}:{spec.port}{tls}."
 
 
 def _inside_sentence(state: PortState, address: str, spec: ReachPortSpec, tls: TlsFacts | None) -> str:
