@@ -180,7 +180,10 @@ def verdict_of(points_here: bool | None, ports: Sequence[ReachPort]) -> ReachVer
     tested = [p for p in ports if p.outside != "unknown"]
     if any(p.outside in ("closed", "filtered") for p in tested):
         return "unreachable"
-    if tested and len(tested) == len(ports):
+    # Every port number opened from outside over at least one family (a family nobody could
+    # test, e.g. IPv6 without an IPv6 prober, is a finding of its own, not a verdict).
+    numbers = {p.port for p in ports}
+    if numbers and numbers == {p.port for p in tested}:
         return "reachable"
     return "unknown"
 
@@ -298,14 +301,14 @@ def build_findings(result_name: str, points_here: bool | None, dns_verdict: str,
                            "the server's LAN address in the router or your local DNS (Pi-hole, dnsmasq, unbound: "
                            "split DNS), or a hosts-file line on each device (`LAN-IP " + name + "`); or enable "
                            "'NAT loopback' / 'hairpin NAT' in the router if it has the option."))
-    if points_here and ports and all(p.outside == "open" for p in ports):
-        bad_tls = any(p.tls is not None and not p.tls.ok for p in ports)
-        if not bad_tls:
-            out.append(Finding("reachable", "ok", f"{name} is reachable from outside",
-                               "Tested from outside: " + ", ".join(
-                                   f"{p.port}/{p.protocol} (IPv{p.family})" + (" with a valid certificate"
-                                                                               if p.tls and p.tls.ok else "")
-                                   for p in ports) + ".", ""))
+    opened = [p for p in ports if p.outside == "open"]
+    if (points_here and ports and verdict_of(points_here, ports) == "reachable"
+            and not any(p.tls is not None and not p.tls.ok for p in opened)):
+        out.append(Finding("reachable", "ok", f"{name} is reachable from outside",
+                           "Tested from outside: " + ", ".join(
+                               f"{p.port}/{p.protocol} (IPv{p.family})" + (" with a valid certificate"
+                                                                           if p.tls and p.tls.ok else "")
+                               for p in opened) + ".", ""))
     return tuple(out)
 
 

@@ -55,6 +55,11 @@ def test_verdict_order_name_first_then_port_then_reachable() -> None:
     assert verdict_of(True, [port(t=tls(ok=False, error="expired"))]) == "reachable"  # TLS is a finding
     assert verdict_of(True, [port("unknown")]) == "unknown"
     assert verdict_of(None, [port()]) == "unknown"
+    # IPv4 opened, IPv6 untested (no IPv6 prober): reachable, the gap is a finding.
+    v6 = ReachPort(443, "tcp", 6, "2001:db8::7", "unknown", "unknown", "unknown", None)
+    assert verdict_of(True, [port(), v6]) == "reachable"
+    other = ReachPort(8443, "tcp", 4, "203.0.113.7", "unknown", "unknown", "unknown", None)
+    assert verdict_of(True, [port(), other]) == "unknown"    # a port nobody tested is not reachable
 
 
 def test_findings_are_in_fix_first_order() -> None:
