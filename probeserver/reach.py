@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import time
@@ -69,17 +70,24 @@ def _canonical(text: str) -> str | None:
     return str(addr)
 
 
-def check_name(raw: str) -> str | None:
-    """The name in its DNS (ASCII) spelling, or None when it is no hostname."""
-    from checks.dnsverify import normalize_hostname
+_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 
-    if not raw or len(raw) > 253:
+
+def check_name(raw: str) -> str | None:
+    """The name in its DNS (ASCII) spelling, or None when it is no hostname (standard
+    library only: the probe server does not import the engine)."""
+    if not raw or len(raw) > 253 or _canonical(raw) is not None:   # an address skips the proof
         return None
-    try:
-        name = normalize_hostname(raw)
-    except ValueError:
+    name = raw.strip().rstrip(".").lower()
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    labels = name.split(".")
+    if len(labels) < 2 or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
         return None
-    if _canonical(name) is not None:   # an address is no name: it would skip the proof
+    if labels[-1].isdigit():
         return None
     return name
 
@@ -134,7 +142,7 @@ async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str |
         outcome = await dial(requester, port)
         facts = None
         if want_tls and outcome.get("result") == "connected":
-            from checks.probes.tlsprobe import tls_probe
+            from .tls import tls_probe
 
             facts = (await tls_probe(requester, port, name, context=context or tls_context(),
                                      timeout_s=tls_timeout_s)).to_dict()
