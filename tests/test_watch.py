@@ -299,7 +299,7 @@ async def test_watch_renews_kept_forwards_at_half_their_lease(tmp_path: Path) ->
 async def test_watch_reach_records_results_in_the_history_and_says_changes_once(tmp_path: Path) -> None:
     """[watch] reach: the end-to-end check is injected (its own tests are test_reach.py and the lab)."""
     from checks.probes.tlsprobe import TlsFacts
-    from checks.reach import ReachPort, ReachResult, parse_reach_port, watch_reach_specs
+    from checks.reach import ReachPort, ReachResult, parse_reach_port, summary_record, watch_reach_specs
     from checks.errors import ConfigError
 
     world = World(dns_serves="23.128.64.20")
@@ -307,13 +307,14 @@ async def test_watch_reach_records_results_in_the_history_and_says_changes_once(
     verdicts = ["reachable", "reachable", "unreachable"]
     calls: list[tuple[str, tuple]] = []
 
-    async def fake_reach(hostname: str, ports: tuple) -> ReachResult:
+    async def fake_reach(hostname: str, ports: tuple) -> dict:
         calls.append((hostname, ports))
         verdict = verdicts.pop(0)
         t = TlsFacts(ok=True, server_name=hostname, days_left=40)
         outside = "open" if verdict == "reachable" else "filtered"
         p = ReachPort(443, "tcp", 4, "23.128.64.20", outside, "closed", "broken" if outside == "open" else "unknown", t)
-        return ReachResult(hostname, ("23.128.64.20",), True, "23.128.64.20", None, "ok", "", verdict, (p,), ())
+        return summary_record(ReachResult(hostname, ("23.128.64.20",), True, "23.128.64.20", None, "ok", "",
+                                          verdict, (p,), ()))
 
     w.reach_ports = (parse_reach_port("443"),)
     w.reach_fn = fake_reach

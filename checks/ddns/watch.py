@@ -109,7 +109,7 @@ class Watcher:
     # every ``reach_every_s``, recorded in the history ("reach" events); off when empty.
     reach_ports: tuple[Any, ...] = ()
     reach_every_s: float = 300.0
-    reach_fn: Callable[[str, tuple[Any, ...]], Awaitable[Any]] | None = None
+    reach_fn: Callable[[str, tuple[Any, ...]], Awaitable[dict[str, Any]]] | None = None
     last_reach_at: float | None = None
     last_reach: dict[str, str] = field(default_factory=dict)
 
@@ -232,31 +232,27 @@ class Watcher:
                 self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
 
     async def _reach_round(self) -> None:
-        """``[watch] reach``: is each hostname reachable from outside?  Every result goes to the
-        history (evidence for "it stopped working last night"); a change of verdict is said."""
-        if not self.reach_ports:
+        """``[watch] reach``: is each hostname reachable from outside?  ``reach_fn(hostname,
+        ports)`` runs the end-to-end check and returns its history record (the watch command
+        passes checks.reach's); every result goes to the history (evidence for "it stopped
+        working last night"), a change of verdict is said once."""
+        if not self.reach_ports or self.reach_fn is None:
             return
         now = self.clock()
         if self.last_reach_at is not None and now - self.last_reach_at < self.reach_every_s:
             return
         self.last_reach_at = now
-        from .reach import run_reach, summary_record
-
-        async def default(hostname: str, ports: tuple[Any, ...]) -> Any:
-            return await run_reach(hostname, ports, self.config)
-
-        fn = self.reach_fn or default
         for state in self.active():
             name = state.host.hostname
             try:
-                result = await fn(name, self.reach_ports)
+                record = dict(await self.reach_fn(name, self.reach_ports))
             except Exception as exc:   # a failed check is a fact for the history, never the end of the watch
                 self._record("reach", hostname=name, verdict="unknown", error=f"{type(exc).__name__}: {exc}")
                 continue
-            record = summary_record(result)
+            record["hostname"] = name
             self._record("reach", **record)
-            problems = ", ".join(record["findings"])
-            said = f"{record['verdict']}" + (f" ({problems})" if problems else "")
+            problems = ", ".join(str(f) for f in record.get("findings", []))
+            said = f"{record.get('verdict')}" + (f" ({problems})" if problems else "")
             if self.last_reach.get(name) != said:
                 was = self.last_reach.get(name)
                 self.emit(f"{name}: reach {said}" + (f" (was {was})" if was else ""))

@@ -76,11 +76,17 @@ async def _main(config, history, args, emit, reach_ports=()) -> int:  # type: ig
 
         renew_forwards, forwards_due = watch_hooks(ForwardsLedger.default())
         notifier = Notifier.for_config(config, history.path, strict=False, client=client, emit=emit)
+
+        async def reach_fn(hostname, ports):  # type: ignore[no-untyped-def]
+            from checks.reach import run_reach, summary_record
+
+            return summary_record(await run_reach(hostname, ports, config))
+
         watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
                           allow_private=args.allow_private, renew_forwards=renew_forwards,
                           forwards_due=forwards_due, notifier=notifier,
                           state_path=watch_state_path(history.path), reach_ports=tuple(reach_ports),
-                          reach_every_s=max(300.0, args.interval))
+                          reach_every_s=max(300.0, args.interval), reach_fn=reach_fn if reach_ports else None)
         code = await watcher.run(stop)
     emit("stopped")
     return code
