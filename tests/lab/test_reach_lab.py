@@ -224,3 +224,51 @@ def test_no_prober_says_how_to_get_one(home) -> None:  # type: ignore[no-untyped
     assert data["verdict"] == "unknown" and data["points_here"] is True
     f = next(f for f in data["findings"] if f["id"] == "reach-needs-prober")
     assert "ddns-wizard probe-server" in f["fix"]
+
+
+def test_watch_records_reach_results_in_the_history(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`[watch] reach = ["443"]`: the real watch updates the name (RFC 2136 to Knot), then checks it
+    end to end and writes the result to its history."""
+    import signal
+
+    import tomli_w
+
+    from checks.config import write_private_file
+    from tests.lab.topology import VENV_BIN
+
+    lab, _service = home
+    acc = lab.internet.accounts["rfc2136"]
+    host = {"hostname": acc["hostnames"][0], "provider": "rfc2136", "server": acc["server"], "zone": acc["zone"],
+            "key_name": acc["key_name"], "key_algorithm": acc["key_algorithm"], "tsig_secret": acc["key_secret"]}
+    endpoints = dict(lab.endpoints())
+    endpoints.update(Internet.own_prober())
+    config = lab.workdir / "watch-reach.toml"
+    write_private_file(config, tomli_w.dumps({"endpoints": endpoints, "hosts": [host],
+                                              "watch": {"reach": ["443"]}}).encode())
+    history = tmp_path / "history.jsonl"
+    env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config))
+    proc = lab.popen([str(VENV_BIN / "ddns-wizard"), "watch", "--interval", "10", "--history", str(history)],
+                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def reach_records() -> list[dict[str, Any]]:
+        if not history.exists():
+            return []
+        return [json.loads(line) for line in history.read_text().splitlines()
+                if line.strip() and json.loads(line).get("event") == "reach"]
+
+    try:
+        deadline = time.monotonic() + 40
+        while not reach_records() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        records = reach_records()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert records, f"no reach record; watch said: {out} {err}"
+    r = records[0]
+    assert r["hostname"] == acc["hostnames"][0] and r["verdict"] == "reachable", r
+    assert r["ports"][0]["outside"] == "open" and r["ports"][0]["tls_ok"] is False   # the cert names www.*
+    assert r["ports"][0]["tls_error"] == "wrong-name"
+    assert "tls-wrong-name" in r["findings"]
+    assert f"{acc['hostnames'][0]}: reach reachable" in out
+    assert acc["key_secret"] not in history.read_text()
