@@ -114,7 +114,7 @@ async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str |
     """(HTTP status, JSON body) for one ``/reach/tcp/N`` request from ``requester``.
 
     ``dial(ip, port)`` is the server's TCP dial-back (the ``dial_tcp`` result dict);
-    ``in_slot(work)`` runs the dialling inside the server's probe slots and returns
+    ``in_slot(work)`` runs the lookup and the dialling inside the server's probe slots and returns
     ``work()``'s dict, or a ready response object when no slot was free (passed back
     as the status ``-1`` body ``{"response": obj}``)."""
     name = check_name(raw_name)
@@ -124,21 +124,24 @@ async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str |
         return 400, {"status": 400, "error": "tls must be 0 or 1"}
     want_tls = tls_flag == "1"
     started = time.monotonic()
-    try:
-        addresses = await (resolve or resolve_name)(name)
-    except LookupError:
-        addresses = []
-    except (OSError, TimeoutError) as exc:
-        return 502, {"status": 502, "code": "resolve-failed", "name": name,
-                     "error": f"this prober could not resolve {name}: {getattr(exc, 'strerror', None) or exc or 'timeout'}"}
-    if requester not in addresses:
-        said = ", ".join(addresses) if addresses else "no address"
-        return 403, {"status": 403, "code": "not-your-address", "name": name, "addresses": addresses,
-                     "ip": requester,
-                     "error": f"{name} resolves to {said} here, not to your address {requester}: this prober "
-                              "only connects to the address a request comes from"}
 
     async def work() -> dict[str, Any]:
+        # The lookup runs inside the probe slot too: a flood of names costs the server no more
+        # concurrent work than a flood of dial-backs.
+        try:
+            addresses = await (resolve or resolve_name)(name)
+        except LookupError:
+            addresses = []
+        except (OSError, TimeoutError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc) or "timeout"
+            return {"_status": 502, "status": 502, "code": "resolve-failed", "name": name,
+                    "error": f"this prober could not resolve {name}: {why}"}
+        if requester not in addresses:
+            said = ", ".join(addresses) if addresses else "no address"
+            return {"_status": 403, "status": 403, "code": "not-your-address", "name": name,
+                    "addresses": addresses, "ip": requester,
+                    "error": f"{name} resolves to {said} here, not to your address {requester}: this prober "
+                             "only connects to the address a request comes from"}
         outcome = await dial(requester, port)
         facts = None
         if want_tls and outcome.get("result") == "connected":
@@ -147,14 +150,17 @@ async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str |
             facts = (await tls_probe(requester, port, name, context=context or tls_context(),
                                      timeout_s=tls_timeout_s)).to_dict()
             facts.pop("server_name", None)
-        return {**outcome, "tls": facts}
+        outcome.pop("banner", None)
+        return {"ip": requester, "port": port, "protocol": "tcp", "name": name, "addresses": addresses,
+                **outcome, "tls": facts}
 
     outcome = await (in_slot(work) if in_slot is not None else work())
     if not isinstance(outcome, dict):
         return -1, {"response": outcome}
-    outcome.pop("banner", None)
-    return 200, {"ip": requester, "port": port, "protocol": "tcp", "name": name, "addresses": addresses,
-                 **outcome, "ms": round((time.monotonic() - started) * 1000.0, 1)}
+    status = outcome.pop("_status", 200)
+    if status == 200:
+        outcome["ms"] = round((time.monotonic() - started) * 1000.0, 1)
+    return status, outcome
 
 
 def make_route(*, port_or_error: Callable[[Any], Any], with_slot: Callable[[str, Any], Awaitable[Any]],
