@@ -283,3 +283,30 @@ def test_report_carries_the_reach_result_redacted() -> None:
     redacted = report_data(d2, redact=True)["reach"][0]
     assert redacted["verdict"] == "reachable"
     assert "23.128.64.20" not in json.dumps(redacted)
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["reach"], "no hostname given"),
+    (["reach", "bad..name"], "not a valid host name"),
+    (["reach", NAME, "70000"], "not a port"),
+    (["reach", NAME, "53/udp"], "ports check 53/udp"),
+    (["reach", NAME] + [str(p) for p in range(1000, 1009)], "at most 8 ports"),
+])
+def test_cli_usage_errors_exit_2_without_touching_the_network(tmp_path, capsys, argv, words) -> None:  # type: ignore[no-untyped-def]
+    from wizard.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    assert main(["--config", str(config), *argv]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_watch_reach_config_error_exits_2(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from wizard.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text('[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\n'
+                      'token = "a1b2c3d4-1234-5678-9abc-def012345678"\n[watch]\nreach = "443"\n')
+    config.chmod(0o600)
+    assert main(["--config", str(config), "watch", "--history", str(tmp_path / "h.jsonl")]) == 2
+    assert "[watch] reach" in capsys.readouterr().err
