@@ -272,3 +272,35 @@ def test_watch_records_reach_results_in_the_history(home, tmp_path: Path) -> Non
     assert "tls-wrong-name" in r["findings"]
     assert f"{acc['hostnames'][0]}: reach reachable" in out
     assert acc["key_secret"] not in history.read_text()
+
+
+def test_dual_stack_name_is_tested_over_both_families(_lab_session: None) -> None:  # type: ignore[no-untyped-def]
+    """A name with A and AAAA: friends on IPv6 use the AAAA, so it is tested too. The home router's
+    IPv6 firewall drops new inbound connections (as home routers do) until the port is allowed."""
+    from tests.lab.topology import Lab, Options
+
+    lab = Lab(Options("home", ipv6=True)).up()
+    try:
+        lab.write_config(endpoints_override=Internet.own_prober())
+        lab.internet.set_record(NAME, "A", [lab.router_wan_ipv4], ttl=1)
+        lab.internet.set_record(NAME, "AAAA", [lab.host_ipv6], ttl=1)
+        service = Service(lab)
+        service.start(*lab.internet.issue_cert(NAME))
+        lab.forward_port(PORT)
+        data, _ = reach(lab, NAME)
+        by_family = {p["family"]: p for p in data["ports"]}
+        assert set(by_family) == {4, 6}, data["ports"]
+        assert by_family[4]["outside"] == "open" and by_family[6]["outside"] == "filtered"
+        assert by_family[6]["address"] == lab.host_ipv6
+        assert data["verdict"] == "unreachable"                # IPv6 visitors cannot get in
+        assert any(f["id"] == "reach-port-unreachable" and "IPv6" in f["detail"] for f in data["findings"])
+
+        lab.allow_inbound_v6(PORT)
+        lab.internet.flush_resolver()
+        data, _ = reach(lab, NAME)
+        by_family = {p["family"]: p for p in data["ports"]}
+        assert data["verdict"] == "reachable", data["findings"]
+        assert by_family[6]["outside"] == "open" and by_family[6]["tls"]["ok"] is True
+        service.stop()
+    finally:
+        lab.down()

@@ -20,7 +20,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--port", type=int, default=443)
-    parser.add_argument("--listen", default="0.0.0.0")
+    parser.add_argument("--listen", default="any", help="an address, or 'any' (IPv4 and IPv6)")
     args = parser.parse_args(argv)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
@@ -36,7 +36,8 @@ async def main(argv: list[str]) -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, args.listen, args.port, ssl=context)
+    host = None if args.listen == "any" else args.listen
+    server = await asyncio.start_server(handle, host, args.port, ssl=context)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
