@@ -4,7 +4,7 @@ One end-to-end check instead of three partial ones (verify: the record; ports ch
 an address; a LAN ping: nothing).  For a name and its ports:
 
 1. DNS: the name's A/AAAA from the authoritative servers and the configured public
-   resolvers (checks.dnsverify), compared with this network's public addresses (the
+   resolvers (checks.dns.verify), compared with this network's public addresses (the
    configured IP echoes): ``points_here``.
 2. Outside: for each family whose address points here, the project's probe server
    (``[endpoints] port_check`` entries ``ddnsw+https://HOST``) is asked
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
 
@@ -43,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import httpx
 
     from .config import Config
-    from .probers import Prober
+    from .portcheck.probers import Prober
 
 ReachVerdict = Literal["reachable", "unreachable", "wrong-address", "unknown"]
 PortState = Literal["open", "closed", "filtered", "unknown"]
@@ -380,7 +379,9 @@ async def ask_reach(client: "httpx.AsyncClient", prober: "Prober", name: str, po
 
     from .http import fetch_over
 
-    url = f"{prober.url}/reach/tcp/{port}?" + urllib.parse.urlencode({"name": name, "tls": "1" if tls else "0"})
+    from probeserver.wire import reach_url
+
+    url = reach_url(prober.url, port, name, tls=tls)
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout_s):
@@ -405,8 +406,8 @@ OutsideAsk = Callable[[str, int, bool, int], Awaitable[OutsideAnswer]]
 def _unreached_reasoning(spec: ReachPortSpec, answer: OutsideAnswer, local_ip: str | None,
                          service_here: bool | None) -> tuple[str, str, list[str]]:
     """The ``ports check`` reasoning for a port the outside could not get through to."""
-    from .ports import PortEvidence, unreached_verdict
-    from .probers import ProbeAnswer
+    from .portcheck.probers import ProbeAnswer
+    from .portcheck.verdict import PortEvidence, unreached_verdict
 
     result = answer.result if answer.result in ("refused", "timeout") else "timeout"
     probe = ProbeAnswer(answer.prober or "prober", "ddnsw" if answer.kind == "ddnsw" else "echoip",  # type: ignore[arg-type]
@@ -440,8 +441,8 @@ async def run_reach(
     """The whole check (module docstring).  ``public``: this network's (IPv4, IPv6) when
     already known (else the configured echoes are asked); ``ask_outside(name, port, tls,
     family)`` replaces the probers (tests); ``local_ip``: this machine's LAN address."""
-    from .dnsverify import judge, normalize_hostname, verify_hostname
-    from .probers import parse_probers
+    from .dns.verify import judge, normalize_hostname, verify_hostname
+    from .portcheck.probers import parse_probers
 
     started = time.monotonic()
     name = normalize_hostname(hostname)
@@ -553,7 +554,7 @@ def _is_ip(text: str) -> bool:
 
 async def _local_ipv4() -> str | None:
     try:
-        from .local import gather_local
+        from .probes.local import gather_local
 
         return (await gather_local(timeout_s=1.0)).ipv4
     except Exception:
@@ -603,7 +604,7 @@ def _default_outside(client: "httpx.AsyncClient", probers4: Sequence["Prober"],
             last = answer
         others = [p for p in probers if p.kind != "ddnsw"]
         if others:
-            from .probers import ProberPacer, ask_probers
+            from .portcheck.probers import ProberPacer, ask_probers
 
             got = await ask_probers(client, others, port, "tcp", token="reach", family=family,
                                     pacer=ProberPacer.default(), max_wait_s=0.0)
@@ -625,7 +626,7 @@ def _default_outside(client: "httpx.AsyncClient", probers4: Sequence["Prober"],
 async def public_addresses(client: "httpx.AsyncClient", config: "Config", *,
                            timeout_s: float = 3.0) -> tuple[str | None, str | None]:
     """This network's public IPv4 and IPv6 from the configured HTTP echoes (None: unknown)."""
-    from .publicip import http_echo, summarize_external
+    from .probes.publicip import http_echo, summarize_external
 
     urls = [(u, 4) for u in config.endpoints.ip_echo] + [(u, 6) for u in config.endpoints.ip_echo_v6]
     if not urls:

@@ -17,7 +17,7 @@ import tempfile
 import pytest
 import trustme
 
-from checks.probers import Prober
+from checks.portcheck.probers import Prober
 from checks.probes.tlsprobe import TlsFacts
 from checks.reach import (
     OutsideAnswer,
@@ -310,3 +310,40 @@ def test_watch_reach_config_error_exits_2(tmp_path, capsys) -> None:  # type: ig
     config.chmod(0o600)
     assert main(["--config", str(config), "watch", "--history", str(tmp_path / "h.jsonl")]) == 2
     assert "[watch] reach" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the route in the real app
+
+
+async def test_reach_route_in_the_probe_server_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """/reach/tcp/N through the probe server's ASGI app (its rate limit, its probe slots), the
+    client address set as uvicorn sets it.  The lookup is the stub: loopback has no zone."""
+    import httpx
+
+    import probeserver.reach as reach_mod
+    from probeserver import server as probe_server
+
+    zone = {NAME: ["127.0.0.1"], "elsewhere.example.org": ["198.51.100.1"]}
+
+    async def lookup(name: str, *, timeout_s: float = 3.0) -> list[str]:
+        return zone.get(name, [])
+
+    monkeypatch.setattr(reach_mod, "resolve_name", lookup)
+    app = probe_server.build_app(probe_server.ProbeServerSettings(rate_per_s=1, burst=3), clock=lambda: 0.0)
+    stats = app.state.stats
+    listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port_ = listener.sockets[0].getsockname()[1]
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://probe") as client:
+            ok = await client.get(f"/reach/tcp/{port_}", params={"name": NAME})
+            other = await client.get(f"/reach/tcp/{port_}", params={"name": "elsewhere.example.org", "tls": "1"})
+            bad = await client.get(f"/reach/tcp/{port_}", params={"name": "127.0.0.1"})
+            limited = await client.get(f"/reach/tcp/{port_}", params={"name": NAME})
+    finally:
+        listener.close()
+    assert ok.status_code == 200 and ok.json()["result"] == "connected" and ok.json()["tls"] is None
+    assert other.status_code == 403 and other.json()["code"] == "not-your-address"
+    assert bad.status_code == 400
+    assert limited.status_code == 429                  # the server's rate limit covers /reach too
+    assert "198.51.100.1" not in stats.dialed          # never dialled anything but the requester

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(args: argparse.Namespace, config: Any) -> tuple[str, list[Any]]:
-    from checks.dnsverify import normalize_hostname
+    from checks.dns.verify import normalize_hostname
     from checks.errors import UsageError
     from checks.reach import parse_reach_port
 
