@@ -422,7 +422,10 @@ def _unreached_reasoning(spec: ReachPortSpec, answer: OutsideAnswer, local_ip: s
         lines.append(f"Nothing answers on port {spec.port} of this machine ({local_ip}): if the service runs "
                      "here, start it (and make it listen on all addresses, not only 127.0.0.1); if it runs on "
                      "another device, the forward must point at that device's address.")
-    return verdict, fix, lines + extra
+    lines += extra
+    lines.append("If another NAT sits in front of your router (the ISP's carrier-grade NAT, or a second "
+                 "router), no forward at home can help: `ddns-wizard diagnose` tells.")
+    return verdict, fix, lines
 
 
 async def run_reach(

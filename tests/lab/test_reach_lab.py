@@ -304,3 +304,26 @@ def test_dual_stack_name_is_tested_over_both_families(_lab_session: None) -> Non
         service.stop()
     finally:
         lab.down()
+
+
+def test_behind_carrier_grade_nat_the_name_is_unreachable(_lab_session: None) -> None:  # type: ignore[no-untyped-def]
+    """The name points at the ISP's shared address (what every IP echo sees): the forward at home
+    is there, yet nothing gets in."""
+    from tests.lab.topology import Lab, Options
+
+    lab = Lab(Options("cgnat")).up()
+    try:
+        lab.write_config(endpoints_override=Internet.own_prober())
+        lab.internet.set_record(NAME, "A", [lab.expected_public_ipv4], ttl=1)
+        service = Service(lab)
+        service.start(*lab.internet.issue_cert(NAME))
+        lab.forward_port(PORT)
+        data, _ = reach(lab, NAME)
+        service.stop()
+    finally:
+        lab.down()
+    assert data["points_here"] is True and data["addresses"] == [lab.expected_public_ipv4]
+    assert data["verdict"] == "unreachable"
+    p = only_port(data)
+    assert p["outside"] in ("closed", "filtered")
+    assert any("ddns-wizard diagnose" in e for e in p["evidence"])
