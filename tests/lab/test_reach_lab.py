@@ -35,19 +35,20 @@ NOW = dt.datetime.now(dt.timezone.utc)
 class Service:
     """The HTTPS service on the home host; ``restart(cert)`` swaps its certificate."""
 
-    def __init__(self, lab: Any) -> None:
+    def __init__(self, lab: Any, ns: str = "host") -> None:
         self.lab = lab
+        self.ns = ns
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, chain: bytes, key: bytes, port: int = PORT) -> None:
         self.stop()
-        d = self.lab.workdir / "https-service"
+        d = self.lab.workdir / f"https-service-{self.ns}-{port}"
         d.mkdir(exist_ok=True)
         (d / "chain.pem").write_bytes(chain)
         (d / "key.pem").write_bytes(key)
         self.proc = self.lab.popen([sys.executable, "-m", "tests.lab.services.https_service", "--cert",
                                     str(d / "chain.pem"), "--key", str(d / "key.pem"), "--port", str(port)],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   ns=self.ns, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                    cwd=str(Path(__file__).resolve().parents[2]))
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -327,3 +328,28 @@ def test_behind_carrier_grade_nat_the_name_is_unreachable(_lab_session: None) ->
     p = only_port(data)
     assert p["outside"] in ("closed", "filtered")
     assert any("ddns-wizard diagnose" in e for e in p["evidence"])
+
+
+def test_router_admin_page_on_its_own_address_is_no_hairpin(_lab_session: None) -> None:  # type: ignore[no-untyped-def]
+    """Many routers without NAT loopback answer their public address from the LAN with their own
+    web page: the connection works, but reaches the router. The certificate tells them apart."""
+    from tests.lab.topology import Lab, Options
+
+    lab = Lab(Options("home")).up()
+    try:
+        lab.write_config(endpoints_override=Internet.own_prober())
+        lab.internet.set_record(NAME, "A", [lab.router_wan_ipv4], ttl=1)
+        service = Service(lab)
+        service.start(*lab.internet.issue_cert(NAME))
+        lab.forward_port(PORT)
+        admin = Service(lab, ns="router")                     # the router's own HTTPS admin page
+        admin.start(*lab.internet.issue_cert("router.lan", lab.router_wan_ipv4))
+        data, _ = reach(lab, NAME)
+        admin.stop()
+        service.stop()
+    finally:
+        lab.down()
+    p = only_port(data)
+    assert data["verdict"] == "reachable" and p["tls"]["ok"] is True
+    assert p["inside"] == "open" and p["hairpin"] == "broken"
+    assert any("admin page" in e for e in p["evidence"])
