@@ -422,7 +422,11 @@ def _unreached_reasoning(spec: ReachPortSpec, answer: OutsideAnswer, local_ip: s
         lines.append(f"Nothing answers on port {spec.port} of this machine ({local_ip}): if the service runs "
                      "here, start it (and make it listen on all addresses, not only 127.0.0.1); if it runs on "
                      "another device, the forward must point at that device's address.")
-    lines += extra
+    # The ports check's words assume it asked the router; reach does not (UPnP discovery would
+    # cost seconds), so say that instead of "the router offers no way".
+    lines += [e.replace("(the router offers no way to ask: no UPnP, NAT-PMP or PCP)",
+                        "(this check does not ask the router; `ddns-wizard upnp list` shows its forwards)")
+              for e in extra]
     lines.append("If another NAT sits in front of your router (the ISP's carrier-grade NAT, or a second "
                  "router), no forward at home can help: `ddns-wizard diagnose` tells.")
     return verdict, fix, lines
