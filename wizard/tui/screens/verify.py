@@ -182,7 +182,7 @@ inside would prove nothing: your router answers its own address itself.
         hosts = self.hosts()
         first = self.state.verifies.get(hosts[0].hostname) if hosts else None
         if (first is not None and all(h.hostname in self.state.verifies for h in hosts)
-                and first.verdict in ("ok", "propagating", "wrong-ip")):
+                and first.verdict in ("ok", "propagating")):   # a wrong record: update first (u)
             # The proof, for the session's name (the first one): from outside, on the service's port.
             ports = self.state.reach_ports()
             words = ", ".join(str(p) for p in ports)
