@@ -14,6 +14,10 @@ HTTP API (all answers are about the *requester*; there is no host parameter):
 - ``GET /probe/udp/N?token=T`` -> sends ``DDNSW-PROBE T\\n`` to requester:N (three
   tries within two seconds) and returns ``{..., "protocol": "udp", "result":
   "replied"|"timeout"|"error", "banner": reply|None, "ms"}``.
+- ``GET /reach/tcp/N?name=HOST[&tls=1]`` -> is HOST:N reachable from here (probeserver/reach.py):
+  resolves HOST and dials the requester's address only if HOST resolves to it (else 403
+  ``not-your-address``); with ``tls=1`` a TLS handshake with SNI = HOST and the certificate's
+  facts (probeserver/tls.py; trust store: the system's, or ``DDNSW_PROBE_CA_FILE``).
 - a UDP echo socket: each datagram is answered with ``"<ip> <port>\\n"`` of its sender.
 
 Abuse resistance. The only address it ever dials is the source address of the
@@ -74,8 +78,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from probeserver.wire import (ECHOIP_PORT_PATH, IP_PATHS, PROBE_TCP_PATH, PROBE_UDP_PATH, TOKEN_RE, TcpResult, UdpResult,
-                              udp_probe_payload)
+from probeserver.reach import make_route
+from probeserver.wire import (ECHOIP_PORT_PATH, IP_PATHS, PROBE_TCP_PATH, PROBE_UDP_PATH, REACH_TCP_PATH, TOKEN_RE,
+                              TcpResult, UdpResult, udp_probe_payload)
 
 log = logging.getLogger("ddns_wizard.probe_server")
 
@@ -457,6 +462,8 @@ def build_app(settings: ProbeServerSettings | None = None, *,
         Route(ECHOIP_PORT_PATH, echoip_port, methods=["GET"]),
         Route(PROBE_TCP_PATH, probe_tcp, methods=["GET"]),
         Route(PROBE_UDP_PATH, probe_udp_route, methods=["GET"]),
+        Route(REACH_TCP_PATH, make_route(port_or_error=port_or_error, with_slot=with_slot, dial_tcp=dial_tcp,
+                                         dial_timeout_s=cfg.dial_timeout_s), methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: method_not_allowed})
     buckets = TokenBuckets(cfg.rate_per_s, cfg.burst, cfg.max_tracked_clients, clock)

@@ -9,6 +9,9 @@ pull in starlette or uvicorn (the ``ddns-wizard[server]`` extra).
 - ``GET /probe/tcp/N``: ``{"ip", "port", "protocol": "tcp", "result": TCP_RESULTS, "banner", "ms"}``.
 - ``GET /probe/udp/N?token=T``: the server sends ``DDNSW-PROBE T\\n`` to requester:N and answers
   ``{..., "protocol": "udp", "result": UDP_RESULTS, "banner": reply, "ms"}``.
+- ``GET /reach/tcp/N?name=HOST&tls=0|1``: ``{"ip", "port", "protocol": "tcp", "name", "addresses",
+  "result": TCP_RESULTS, "ms", "tls": null | {...}}``; 403 ``{"code": "not-your-address"}`` when
+  HOST does not resolve to the requester (probeserver/reach.py).
 - The client's listener answers a connection (TCP) or a ``DDNSW-PROBE`` datagram (UDP) with
   ``DDNSW <nonce>\\n``: the banner that proves the probe reached *this* machine.
 """
@@ -23,6 +26,7 @@ IP_PATHS = ("/", "/ip")
 ECHOIP_PORT_PATH = "/port/{port}"
 PROBE_TCP_PATH = "/probe/tcp/{port}"
 PROBE_UDP_PATH = "/probe/udp/{port}"
+REACH_TCP_PATH = "/reach/tcp/{port}"     # ?name=HOST&tls=0|1 (probeserver/reach.py, checks/reach.py)
 
 # The datagram the server sends for /probe/udp, and the banner the client's listener answers with.
 UDP_PROBE_PREFIX = b"DDNSW-PROBE "
@@ -59,3 +63,9 @@ def probe_url(base: str, port: int, protocol: Literal["tcp", "udp"], token: str)
     if protocol == "tcp":
         return base + PROBE_TCP_PATH.format(port=port)
     return base + PROBE_UDP_PATH.format(port=port) + f"?token={urllib.parse.quote(token)}"
+
+
+def reach_url(base: str, port: int, name: str, *, tls: bool) -> str:
+    """The URL that asks the probe server at ``base`` whether ``name``:``port`` is reachable."""
+    return base + REACH_TCP_PATH.format(port=port) + "?" + urllib.parse.urlencode(
+        {"name": name, "tls": "1" if tls else "0"})

@@ -295,3 +295,41 @@ async def test_watch_renews_kept_forwards_at_half_their_lease(tmp_path: Path) ->
     assert again is not None and again.renewed_at == world.now
     events = [r["event"] for r in read_history(tmp_path / "h.jsonl").records]
     assert "forward" in events
+
+async def test_watch_reach_records_results_in_the_history_and_says_changes_once(tmp_path: Path) -> None:
+    """[watch] reach: the end-to-end check is injected (its own tests are test_reach.py and the lab)."""
+    from checks.probes.tlsprobe import TlsFacts
+    from checks.reach import ReachPort, ReachResult, parse_reach_port, summary_record, watch_reach_specs
+    from checks.errors import ConfigError
+
+    world = World(dns_serves="23.128.64.20")
+    w = world.watcher(History(tmp_path / "h.jsonl"))
+    verdicts = ["reachable", "reachable", "unreachable"]
+    calls: list[tuple[str, tuple]] = []
+
+    async def fake_reach(hostname: str, ports: tuple) -> dict:
+        calls.append((hostname, ports))
+        verdict = verdicts.pop(0)
+        t = TlsFacts(ok=True, server_name=hostname, days_left=40)
+        outside = "open" if verdict == "reachable" else "filtered"
+        p = ReachPort(443, "tcp", 4, "23.128.64.20", outside, "closed", "broken" if outside == "open" else "unknown", t)
+        return summary_record(ReachResult(hostname, ("23.128.64.20",), True, "23.128.64.20", None, "ok", "",
+                                          verdict, (p,), ()))
+
+    w.reach_ports = (parse_reach_port("443"),)
+    w.reach_fn = fake_reach
+    for _ in range(3):
+        await w.tick()
+        world.now += 300
+    records = [r for r in read_history(tmp_path / "h.jsonl").records if r["event"] == "reach"]
+    assert [r["verdict"] for r in records] == ["reachable", "reachable", "unreachable"]
+    assert records[-1]["ports"][0]["outside"] == "filtered"
+    said = [e for e in world.events if "reach" in e]
+    assert len(said) == 2 and "was reachable" in said[-1]
+    # Off by default; a malformed list is a configuration error.
+    assert watch_reach_specs(Config()) == ()
+    assert watch_reach_specs(Config(settings={"watch": {"reach": ["443", 8443]}}))[1].port == 8443
+    with pytest.raises(ConfigError):
+        watch_reach_specs(Config(settings={"watch": {"reach": "443"}}))
+    with pytest.raises(ConfigError):
+        watch_reach_specs(Config(settings={"watch": {"reach": ["70000"]}}))

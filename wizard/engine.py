@@ -136,6 +136,10 @@ class WizardEngine(Protocol):
         host: HostConfig | None = None,
     ) -> VerifyResult: ...
 
+    async def reach(self, hostname: str, ports: Sequence[int], public: tuple[str | None, str | None]) -> Any:
+        """The end-to-end check (checks.reach.ReachResult): the name, from outside, TLS, hairpin."""
+        ...
+
     async def save_config(self, config: Config) -> Path: ...
 
     async def install_service(self, config_path: Path, scope: str | None = None) -> Any:
@@ -334,7 +338,17 @@ class RealEngine:
             resolvers=list(self.config.endpoints.resolvers),
             wait_s=wait_s,
             on_progress=on_progress,
+            # No LAN ping: from inside it reaches the router and proves nothing; the reach
+            # check that follows (self.reach) is the proof.
+            ping=False,
         )
+
+    async def reach(self, hostname: str, ports: Sequence[int], public: tuple[str | None, str | None]) -> Any:
+        from checks.reach import parse_reach_port, run_reach
+
+        specs = [parse_reach_port(str(p)) for p in ports] or [parse_reach_port("443")]
+        return await run_reach(hostname, specs, self.config,
+                               public=public if any(public) else None)
 
     async def save_config(self, config: Config) -> Path:
         from checks.config import save_config

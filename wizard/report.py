@@ -45,6 +45,9 @@ def _report_data(diagnosis: Diagnosis, config: Config | None,
     data = to_jsonable(diagnosis)
     data.pop("extra", None)
     extra = to_jsonable(diagnosis.extra) if diagnosis.extra else {}
+    reach = extra.pop("reach", None)   # the wizard's end-to-end check (checks/reach.py result_json)
+    if reach:
+        data["reach"] = reach
     env: dict[str, Any] = {
         "tool_version": diagnosis.tool_version or __version__,
         "os": platform.platform(),
@@ -74,6 +77,14 @@ def _report_data(diagnosis: Diagnosis, config: Config | None,
 
 
 # --- Markdown ---------------------------------------------------------------------------
+
+def _tls_words(tls: dict[str, Any] | None) -> str:
+    if not tls:
+        return "-"
+    if tls.get("ok"):
+        return f"valid, {tls.get('days_left')} days left" + (" (renew soon)" if tls.get("expiring_soon") else "")
+    return f"invalid: {tls.get('error')}"
+
 
 def _md_cell(value: Any) -> str:
     text = "—" if value is None or value == "" else str(value)
@@ -210,6 +221,15 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
             rows += [["resolver", a["server"], ", ".join(a["answers"]) or a.get("error") or "—", a["ttl"]]
                      for a in v["resolvers"]]
             out += [_md_table(["kind", "server", "answer", "TTL"], rows), ""]
+    for r in data.get("reach") or []:
+        out += [f"## Reachable from outside: {r['hostname']}", "",
+                f"**{r['verdict']}** (points here: {r['points_here']}; resolves to "
+                f"{', '.join(r['addresses']) or 'nothing'})", "", _md_table(
+                    ["port", "address", "outside", "inside", "hairpin", "certificate"],
+                    [[f"{p['port']}/{p['protocol']}", p["address"] or "-", p["outside"], p["inside"], p["hairpin"],
+                      _tls_words(p["tls"])] for p in r["ports"]]), ""]
+        out += [f"- {f['severity']}: {f['title']}" + (f" — {f['fix']}" if f["fix"] else "") for f in r["findings"]]
+        out.append("")
     if data.get("updates"):
         out += ["## DDNS updates", "", _md_table(
             ["hostname", "provider", "result", "code", "message"],
@@ -363,6 +383,16 @@ def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
                     for a in v["authoritative"]]
             rows += [["resolver", a["server"], ", ".join(a["answers"]) or a.get("error"), a["ttl"]] for a in v["resolvers"]]
             parts.append(_html_table(["kind", "server", "answer", "TTL"], rows))
+    for r in data.get("reach") or []:
+        parts.append(f"<h2>Reachable from outside: {_h(r['hostname'])}</h2>")
+        parts.append(f"<p><strong>{_h(r['verdict'])}</strong> (points here: {_h(r['points_here'])}; resolves to "
+                     f"{_h(', '.join(r['addresses']) or 'nothing')})</p>")
+        parts.append(_html_table(["port", "address", "outside", "inside", "hairpin", "certificate"], [
+            [f"{p['port']}/{p['protocol']}", p["address"] or "-", p["outside"], p["inside"], p["hairpin"],
+             _tls_words(p["tls"])] for p in r["ports"]]))
+        parts.append("<ul>" + "".join(f"<li>{_h(f['severity'])}: {_h(f['title'])}"
+                                      + (f" — {_h(f['fix'])}" if f["fix"] else "") + "</li>"
+                                      for f in r["findings"]) + "</ul>")
     if data.get("updates"):
         parts += ["<h2>DDNS updates</h2>", _html_table(["hostname", "provider", "result", "code", "message"], [
             [u["hostname"], u["provider"], u["result"], u["code"], u["message"]] for u in data["updates"]])]

@@ -11,7 +11,8 @@ a fresh line so the torn bytes never glue onto a good record.
 Records carry ``ts`` (ISO 8601 UTC), ``t`` (epoch seconds) and ``event``:
 ``start``, ``stop``, ``address`` (public address changed), ``check`` (what DNS
 serves), ``update`` (a provider's answer), ``verify``, ``stopped`` (fatal:
-the hostname is left alone until the configuration changes).
+the hostname is left alone until the configuration changes), ``reach`` (``[watch]
+reach``: the end-to-end check's verdict, per port outside/hairpin/TLS, checks/reach.py).
 Messages are redacted before they are written (the file is also mode 0600).
 """
 

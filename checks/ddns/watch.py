@@ -105,6 +105,13 @@ class Watcher:
     notifier: Any = None              # checks.ddns.notify.Notifier: changed/failed/recovered/stopped, pings
     state_path: Any = None            # watch.json (pid, last/next round) for `status`; None: not written
     own_lookup: bool = field(default=False, repr=False)
+    # [watch] reach (checks/reach.py): the end-to-end check of each hostname's ports, at most
+    # every ``reach_every_s``, recorded in the history ("reach" events); off when empty.
+    reach_ports: tuple[Any, ...] = ()
+    reach_every_s: float = 300.0
+    reach_fn: Callable[[str, tuple[Any, ...]], Awaitable[dict[str, Any]]] | None = None
+    last_reach_at: float | None = None
+    last_reach: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         import time
@@ -212,6 +219,7 @@ class Watcher:
         try:
             await asyncio.gather(*(self._tick_host(state, public) for state in self.states.values()
                                    if state.stopped is None))
+            await self._reach_round()     # its history records are synced with the round's
         finally:
             self._sync()
 
@@ -222,6 +230,33 @@ class Watcher:
                 self.history.sync()
             except OSError as exc:
                 self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
+
+    async def _reach_round(self) -> None:
+        """``[watch] reach``: is each hostname reachable from outside?  ``reach_fn(hostname,
+        ports)`` runs the end-to-end check and returns its history record (the watch command
+        passes checks.reach's); every result goes to the history (evidence for "it stopped
+        working last night"), a change of verdict is said once."""
+        if not self.reach_ports or self.reach_fn is None:
+            return
+        now = self.clock()
+        if self.last_reach_at is not None and now - self.last_reach_at < self.reach_every_s:
+            return
+        self.last_reach_at = now
+        for state in self.active():
+            name = state.host.hostname
+            try:
+                record = dict(await self.reach_fn(name, self.reach_ports))
+            except Exception as exc:   # a failed check is a fact for the history, never the end of the watch
+                self._record("reach", hostname=name, verdict="unknown", error=f"{type(exc).__name__}: {exc}")
+                continue
+            record["hostname"] = name
+            self._record("reach", **record)
+            problems = ", ".join(str(f) for f in record.get("findings", []))
+            said = f"{record.get('verdict')}" + (f" ({problems})" if problems else "")
+            if self.last_reach.get(name) != said:
+                was = self.last_reach.get(name)
+                self.emit(f"{name}: reach {said}" + (f" (was {was})" if was else ""))
+                self.last_reach[name] = said
 
     async def _tick_host(self, state: HostState, public: PublicAddress) -> None:
         host = state.host

@@ -60,6 +60,7 @@ OLD_ADDRESS = "23.128.64.99"          # the "stale" public address records start
 OLD_ADDRESS_V6 = "2a0c:b641:100:1::99"
 READY_TIMEOUT_S = 20.0
 _CERTS: tuple[bytes, bytes, bytes] | None = None   # (CA, server chain, server key), per process
+_CA: Any = None                                    # the trustme CA behind _CERTS (issue_cert for home services)
 
 # in-runner services vs. separate daemons
 RUNNER_SERVICES = ("echo1", "echo2", "ifconfig", "portchecker", "allports", "dns-echo", "dyndns2", "duckdns",
@@ -270,6 +271,16 @@ class Internet:
 
         return run_in_netns(self.netns, ask)
 
+    def issue_cert(self, *names: str, not_before: Any = None, not_after: Any = None,
+                   intermediate: bool = False) -> tuple[bytes, bytes]:
+        """(chain PEM, key PEM) from the lab CA — the one the tool and the probe server trust —
+        for a service at home (tests/lab/test_reach_lab.py). ``intermediate``: issued by a
+        child CA, the chain holding the leaf and that intermediate."""
+        assert _CA is not None, "the lab internet has not made its CA yet"
+        issuer = _CA.create_child_ca() if intermediate else _CA
+        leaf = issuer.issue_cert(*names, not_before=not_before, not_after=not_after)
+        return b"".join(b.bytes() for b in leaf.cert_chain_pems), leaf.private_key_pem.bytes()
+
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
         started = time.monotonic()
@@ -297,11 +308,15 @@ class Internet:
         self.startup_seconds = time.monotonic() - started
 
     def _launch(self, proc: _Process) -> None:
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        if proc.name == "probe":
+            # The /reach endpoint judges certificates against this trust store: the lab CA
+            # plays the public CAs (probeserver/reach.py).
+            env["DDNSW_PROBE_CA_FILE"] = str(self.ca_path)
         with open(proc.log, "ab") as log:
             proc.popen = subprocess.Popen(
                 ["ip", "netns", "exec", self.netns, *proc.argv], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True,
-                env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True, env=env)
 
     def _wait_ready(self, checks: list[tuple[str, Any]]) -> None:
         pending = list(checks)
@@ -355,11 +370,11 @@ class Internet:
 
         Made once per test process and copied into each lab (key generation and the
         cryptography import are the slow part of a lab's start)."""
-        global _CERTS
+        global _CERTS, _CA
         if _CERTS is None:
             import trustme
 
-            ca = trustme.CA(organization_name="ddns-wizard lab CA")
+            ca = _CA = trustme.CA(organization_name="ddns-wizard lab CA")
             server = ca.issue_cert(*self._service_ips(), *plan.SERVICE_NAMES, "lab.invalid")
             _CERTS = (ca.cert_pem.bytes(), b"".join(b.bytes() for b in server.cert_chain_pems),
                       server.private_key_pem.bytes())

@@ -285,6 +285,19 @@ class Lab:
                       f"dnat ip to {target}:{dest_port}\n"
                       f"add rule inet {table} lab_inbound ip daddr {target} {proto} dport {dest_port} accept\n")
 
+    def hairpin(self, port: int, *, proto: str = "tcp", to: str | None = None) -> None:
+        """NAT loopback for a forwarded port: connections from the LAN to the router's own
+        public address are sent to ``to`` (default: the host) and masqueraded, so the reply
+        comes back through the router. Without it (the default, as on many home routers)
+        such a connection reaches the router itself, where nothing listens."""
+        if "router" not in self.ns or self.router_wan_ipv4 is None:
+            raise LabSetupError(f"lab {self.topology} has no home router to loop back on")
+        target = to or self.host_ipv4
+        self._nft("router", f'add rule inet router lab_dnat iifname "lan0" ip daddr {self.router_wan_ipv4} '
+                            f"{proto} dport {int(port)} dnat ip to {target}:{int(port)}\n"
+                            f'add rule inet router postrouting oifname "lan0" ip saddr {plan.HOME_LAN_NET} '
+                            f"ip daddr {target} {proto} dport {int(port)} ct status dnat masquerade\n")
+
     def _ip_batch(self, role: str, lines: list[str]) -> None:
         run_checked(["ip", "-n", self.ns[role], "-batch", "-"], input="".join(f"{l}\n" for l in lines),
                     what=f"ip in {role}")

@@ -423,7 +423,7 @@ class FakeEngine:
             result = VerifyResult(
                 hostname, expected_ipv4, expected_ipv6, auth, res,
                 "ok" if settled else "propagating",
-                PingResult("tcp-connect", True, 12.4, expected, "TCP port 443 answered") if settled else None,
+                None,   # the wizard does not ping any more: the reach check is the proof
                 "" if settled else "8.8.8.8 and 9.9.9.9 still serve the old address from their cache.",
                 caches_settle_s=None if settled else 42,
             )
@@ -433,6 +433,30 @@ class FakeEngine:
                 await asyncio.sleep(self.delay_s * 3)
         assert result is not None
         return result
+
+    async def reach(self, hostname: str, ports: Sequence[int], public: tuple[str | None, str | None]) -> Any:
+        """checks.reach.ReachResult as the real check gives it in each scenario (values from the lab runs)."""
+        from checks.probes.tlsprobe import TlsFacts
+        from checks.reach import ReachPort, ReachResult, build_findings
+
+        self.calls.append(("reach", (hostname, tuple(ports))))
+        d = diagnosis_for(self.scenario)
+        address = public[0] or d.external.ipv4
+        port = ports[0] if ports else 443
+        if self.scenario in ("cgnat", "double-nat"):
+            rp = ReachPort(port, "tcp", 4, address, "filtered", "closed", "unknown", None,
+                           port_verdict="blocked-or-not-forwarded",
+                           evidence=("Outside: probe.example.net tried the address: timed out.",),
+                           fix="Another router or the ISP's NAT sits in front of yours.")
+        else:
+            tls = TlsFacts(ok=True, server_name=hostname, names=(hostname,), issuer="R11",
+                           not_after="2027-02-02T10:00:00Z", days_left=60)
+            rp = ReachPort(port, "tcp", 4, address, "open", "closed", "broken", tls if port == 443 else None,
+                           evidence=("Inside: this machine connected to its own public address: refused (reset).",))
+        findings = build_findings(hostname, True, "ok", "", [address], [address], [rp], "probe.example.net")
+        verdict = "reachable" if rp.outside == "open" else "unreachable"
+        return ReachResult(hostname, (address,), True, address, None, "ok", "", verdict, (rp,), findings,
+                           duration_ms=1400.0, prober="probe.example.net")
 
     async def save_config(self, config: Config) -> Path:
         self.calls.append(("save_config", config.path))

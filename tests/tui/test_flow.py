@@ -78,12 +78,14 @@ async def test_happy_path_reaches_a_saved_private_config(tmp_path: Path, message
 
         await pilot.press("n")
         await drive.on_screen(pilot, "VerifyScreen")
-        await drive.wait_for(pilot, lambda: app.state.verify is not None and drive.idle(pilot))
+        await drive.wait_for(pilot, lambda: app.state.reach is not None and drive.idle(pilot))
         text = screen_text(app.screen)
         assert "The name points here, at every server asked." in text
-        # The published address is this network's own: pinged from inside it is a LAN check (hairpin).
-        assert "LAN check (tcp-connect): 23.128.64.20 answers in 12 ms." in text
-        assert "proves nothing about reachability from outside" in text
+        # The proof is the end-to-end check of the Ports step's port from outside, not a LAN ping.
+        assert "LAN check" not in text
+        assert "myhome.duckdns.org is reachable from outside on 443/tcp." in text
+        assert "no NAT loopback" in text
+        assert ("reach", ("myhome.duckdns.org", (443,))) in engine.calls
         assert "IPv6 is not tested from outside yet" in text          # the AAAA record: "may work" only
         assert [m.result.verdict for m in messages.of(VerifyDone)] == ["ok"]  # type: ignore[attr-defined]
         assert ("verify", ("myhome.duckdns.org", "23.128.64.20", "2a0c:b641:100:1::100")) in engine.calls

@@ -12,6 +12,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("providers", "providers", "list supported DDNS providers and the credentials each needs"),
     ("update", "update", "update the configured hostnames when the public address changed"),
     ("verify", "verify", "check what authoritative servers and public resolvers answer; ping"),
+    ("reach", "reach", "can someone outside open HOSTNAME:PORT, with a valid certificate? (end to end)"),
     ("watch", "watch", "keep the configured hostnames updated (long-running)"),
     ("status", "status", "what the updater did per hostname, and whether watch is running"),
     ("hosts", "hosts", "list or remove configured hostnames"),

@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from ._config import load as _load
     config = _load(args, needs_file=True)
     check_config(config)      # exit 2 before anything starts
+    from checks.reach import watch_reach_specs
+
+    reach_ports = watch_reach_specs(config)   # [watch] reach: a malformed list is exit 2 too
     redactor = Redactor.from_config(config)
     history_path = Path(args.history).expanduser() if args.history else default_history_path()
     problem = check_history_path(history_path)
@@ -46,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     emit(f"watching {', '.join(h.hostname for h in config.hosts)} every {args.interval:g} s; "
          f"history: {history_path}")
     with History(history_path, redactor=redactor) as history:
-        return asyncio.run(_main(config, history, args, emit))
+        return asyncio.run(_main(config, history, args, emit, reach_ports))
 
 
-async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-def]
+async def _main(config, history, args, emit, reach_ports=()) -> int:  # type: ignore[no-untyped-def]
     import asyncio
     import signal
 
@@ -73,10 +76,17 @@ async def _main(config, history, args, emit) -> int:  # type: ignore[no-untyped-
 
         renew_forwards, forwards_due = watch_hooks(ForwardsLedger.default())
         notifier = Notifier.for_config(config, history.path, strict=False, client=client, emit=emit)
+
+        async def reach_fn(hostname, ports):  # type: ignore[no-untyped-def]
+            from checks.reach import run_reach, summary_record
+
+            return summary_record(await run_reach(hostname, ports, config))
+
         watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
                           allow_private=args.allow_private, renew_forwards=renew_forwards,
                           forwards_due=forwards_due, notifier=notifier,
-                          state_path=watch_state_path(history.path))
+                          state_path=watch_state_path(history.path), reach_ports=tuple(reach_ports),
+                          reach_every_s=max(300.0, args.interval), reach_fn=reach_fn if reach_ports else None)
         code = await watcher.run(stop)
     emit("stopped")
     return code

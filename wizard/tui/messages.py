@@ -88,6 +88,14 @@ class VerifyDone(EngineMessage):
         self.result = result
 
 
+class ReachDone(EngineMessage):
+    """The end-to-end reach check finished (``result``: checks.reach.ReachResult)."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
+
+
 class ConfigSaved(EngineMessage):
     def __init__(self, path: Path) -> None:
         super().__init__()

@@ -48,6 +48,7 @@ class WizardState:
     update: UpdateResult | None = None
     verify: VerifyResult | None = None
     verifies: dict[str, VerifyResult] = field(default_factory=dict)   # every name checked, by hostname
+    reach: Any = None            # checks.reach.ReachResult: the Verify step's end-to-end proof
     saved_path: Path | None = None
     report_path: Path | None = None
     # What was typed into a provider's form (kept when the user steps back and returns).
@@ -116,12 +117,23 @@ class WizardState:
         want6 = host.options.get("ipv6", False) is True
         return (self.public_ipv4() if want4 else None), (self.stable_ipv6() if want6 else None)
 
+    def reach_ports(self) -> tuple[int, ...]:
+        """The service's port(s) chosen on the Ports step (TCP), else 443."""
+        chosen = tuple(dict.fromkeys(p.port for p in self.ports if p.protocol == "tcp"))
+        return chosen[:2] or (443,)
+
     def report(self) -> Diagnosis | None:
         """The diagnosis with everything else this session found attached."""
         if self.diagnosis is None:
             return None
+        extra = dict(self.diagnosis.extra)
+        if self.reach is not None:
+            from checks.reach import result_json
+
+            extra["reach"] = [result_json(self.reach)]
         return replace(
             self.diagnosis,
+            extra=extra,
             ports=self.ports or self.diagnosis.ports,
             ports_ipv6=self.ports6 or self.diagnosis.ports_ipv6,
             verify=(tuple(self.verifies.values()) if self.verifies

@@ -97,6 +97,12 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
                              "(keep it on the Ports step, or forward it in the router's web page).")
             elif r.verdict not in ("open", "upstream-nat"):
                 lines.append(f"{r.port}/{r.protocol}: {r.verdict.replace('-', ' ')} — see the Ports step for the fix.")
+        if state.reach is not None:
+            from wizard.commands.reach import summary_lines
+
+            # The Verify step's end-to-end check: a name that does not open from outside, a broken
+            # certificate, or one that expires within 14 days is something that will not work (soon).
+            lines += [text for sev, text in summary_lines(state.reach) if sev in ("error", "warning")]
         if all(line.startswith("IPv6 works") for line in lines):
             return []        # nothing that will not work: the only news is good
         return lines
@@ -138,6 +144,12 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         # Focus is given while composing (before the first key can arrive), not in on_mount.
         self.AUTO_FOCUS = "#save" if self.saving else "#export"
         problems = self.not_working()
+        if state.reach is not None:
+            from wizard.commands.reach import summary_lines
+
+            sev, text = summary_lines(state.reach)[0]
+            if sev == "ok":   # the bad news is in the "will not work yet" list below
+                yield Static(f"[$success]✓ {esc(text)}[/]", id="reach-result")
         if problems:
             with Vertical(id="not-working", classes="box"):
                 yield Static("[b]Before you rely on this name: what will not work yet[/b]", classes="section")

@@ -1,4 +1,5 @@
-"""Step 8: what the authoritative servers and public resolvers answer, until consistent; ping."""
+"""Step 8: what the authoritative servers and public resolvers answer, until consistent; then the
+end-to-end reach check of the service's port (from outside, TLS, hairpin) as the proof."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual.widgets import DataTable, ProgressBar, Static
 from checks.config import HostConfig
 from checks.model import VerifyResult
 
-from ..messages import StatusNote, UpdateDone, VerifyDone, VerifyProgress
+from ..messages import ReachDone, StatusNote, UpdateDone, VerifyDone, VerifyProgress
 from ..widgets import Spinner, code_markup, esc, ms_text
 from .base import WizardScreen
 
@@ -44,15 +45,18 @@ class VerifyScreen(WizardScreen):
 The wizard asks the hostname's **authoritative** servers directly (they have the truth the
 moment the update lands) and several **public resolvers** (they cache answers for the
 record's TTL, so they may show the old address for a few minutes). It keeps asking until
-every answer agrees, then pings the name.
-
-A ping that gets no answer is not a failure by itself: many routers drop ping. **r** asks
-again; **Esc** stops waiting. Your local computer may also cache: flush its DNS cache if
-`ping` still shows the old address.
+every answer agrees.
 
 When the authoritative servers themselves hold another address, waiting cannot fix it:
 **u** sends the current address to the provider now, then checks again. When
 troubleshooting, every configured name is checked.
+
+Then the proof: a prober **outside** your network connects to the name on the service's
+port (the one from the Ports step, else 443), checks the certificate on TLS ports, and this
+computer connects to its own public address too (if that fails while outside works, your
+router has no NAT loopback: the name works for visitors but not at home). A ping from
+inside would prove nothing: your router answers its own address itself.
+**r** asks again; **Esc** stops waiting.
 """
 
     BINDINGS = [Binding("r", "recheck", "Recheck"), Binding("u", "update_now", "Update now")]
@@ -65,7 +69,7 @@ troubleshooting, every configured name is checked.
         yield Static("", id="verify-offer", classes="box")
         yield Static("", id="verify-verdict")
         yield DataTable(id="answers", cursor_type="none", zebra_stripes=True)
-        yield Static("", id="ping")
+        yield Static("", id="ping")     # the reach check's result (the proof; no LAN ping any more)
 
     def hosts(self) -> list[HostConfig]:
         """The names to check: this session's, or (troubleshooting) every configured one."""
@@ -175,6 +179,35 @@ troubleshooting, every configured name is checked.
             )
         self.refresh_bindings()
         self.refresh_nav()
+        hosts = self.hosts()
+        first = self.state.verifies.get(hosts[0].hostname) if hosts else None
+        if (first is not None and all(h.hostname in self.state.verifies for h in hosts)
+                and first.verdict in ("ok", "propagating")):   # a wrong record: update first (u)
+            # The proof, for the session's name (the first one): from outside, on the service's port.
+            ports = self.state.reach_ports()
+            words = ", ".join(str(p) for p in ports)
+            self.query_one("#spinner", Spinner).start(f"Connecting to {first.hostname}:{words} from outside…")
+            self.started(self.run_reach(first.hostname, ports), f"Checking {first.hostname} from outside")
+
+    @work(exclusive=True, group="reach", exit_on_error=False)
+    async def run_reach(self, hostname: str, ports: tuple[int, ...]) -> None:
+        d = self.state.diagnosis
+        public = (d.external.ipv4, d.external.ipv6) if d else (None, None)
+        result = await self.engine.reach(hostname, ports, public)
+        self.post_message(ReachDone(result))
+
+    def on_reach_done(self, message: ReachDone) -> None:
+        from wizard.commands.reach import summary_lines
+
+        self.state.reach = message.result
+        self.query_one("#spinner", Spinner).stop()
+        style = {"ok": "$success", "error": "$error", "warning": "$warning", "info": "$text-muted"}
+        mark = {"ok": "✓", "error": "✗", "warning": "!", "info": "i"}
+        lines = [f"[{style.get(sev, '$text')}]{mark.get(sev, '•')} {esc(text)}[/]"
+                 for sev, text in summary_lines(message.result)]
+        self.query_one("#ping", Static).update("\n".join(lines))
+        self.refresh_nav()
+        self.set_status("")
 
     def _offer(self, markup: str) -> None:
         offer = self.query_one("#verify-offer", Static)
@@ -219,24 +252,8 @@ troubleshooting, every configured name is checked.
             for a in group:
                 answer = ", ".join(a.answers) or (a.error or a.rcode or "no answer")
                 table.add_row(kind, a.server, answer, "–" if a.ttl is None else str(a.ttl), "✓" if a.ok else "✗")
-        ping = r.ping
-        d = self.state.diagnosis
-        own = {a for a in (d.external.ipv4, d.external.ipv6, self.state.stable_ipv6()) if a} if d else set()
-        if ping is not None and ping.target and ping.target in own:
-            # This network's own outside address, pinged from inside: the router answers it itself.
-            text = (f"[b]LAN check[/b] ({esc(ping.method)}): {esc(ping.target)} "
-                    + (f"answers in {ms_text(ping.rtt_ms)}" if ping.alive else "does not answer")
-                    + ". From inside your network this is your router's own outside address, so the answer "
-                    "never crossed the internet (hairpin): it proves nothing about reachability from outside. "
-                    "The Ports step tests that.")
-        elif ping is None:
-            text = "[dim]Ping: not tried.[/]"
-        elif ping.alive:
-            text = f"[$success]✓ Ping ({esc(ping.method)}): answers in {ms_text(ping.rtt_ms)}.[/]"
-        else:
-            text = (f"[$warning]Ping ({esc(ping.method)}): no answer.[/] Many routers drop ping: "
-                    "not a failure by itself. " + esc(ping.detail))
-        self.query_one("#ping", Static).update(text)
+        if self.state.reach is None or self.state.reach.hostname != r.hostname:
+            self.query_one("#ping", Static).update("")
 
     def on_work_cancelled(self) -> None:
         self.query_one("#spinner", Spinner).stop()
