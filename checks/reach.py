@@ -278,6 +278,16 @@ def build_findings(result_name: str, points_here: bool | None, dns_verdict: str,
                                f"this network's {p.address}; it connects only to the address a request comes "
                                "from. Its resolver may still hold an old answer.",
                                "Wait for the old record's TTL (see `ddns-wizard verify`), then test again."))
+        elif od.code == "rate-limited":
+            # The public echoip-style probers allow about one automated request a minute
+            # (ifconfig.co's documented limit; modelled in tests/lab/services/portcheckers.py),
+            # so right after a port check they are not asked again: say that, not "check
+            # your connection".
+            out.append(Finding("reach-outside-unknown", "warning",
+                               f"{name}:{p.port} was not tested from outside: the prober's rate limit",
+                               od.error or "The outside prober allows only a few requests a minute.",
+                               "Test again in a minute, or add your own probe server "
+                               "(ddnsw+https://HOST in [endpoints] port_check), which is not limited that way."))
         else:
             out.append(Finding("reach-outside-unknown", "warning", f"{name}:{p.port} was not tested from outside",
                                od.error or "No outside prober answered.",

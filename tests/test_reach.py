@@ -98,6 +98,18 @@ def test_no_prober_says_how_to_get_one() -> None:
     assert "ddns-wizard probe-server" in f.fix and "ddnsw+https://" in f.fix
 
 
+def test_a_rate_limited_prober_is_named_as_the_reason() -> None:
+    """Right after a port check the public echoip-style prober (one request a minute) is not
+    asked again: the finding says so and when to retry, not "check your connection"."""
+    why = "ifconfig.co was not asked: one request a minute, next in 48 s"
+    p = port("unknown", hairpin="unknown",
+             outside_detail=OutsideAnswer("unknown", "ifconfig.co", code="rate-limited", error=why))
+    found = build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"], [p], None)
+    f = next(f for f in found if f.id == "reach-outside-unknown")
+    assert "rate limit" in f.title and f.detail == why
+    assert "again in a minute" in f.fix and "connection" not in f.fix
+
+
 # --------------------------------------------------------------------------- hairpin
 
 
