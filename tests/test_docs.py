@@ -399,3 +399,20 @@ def test_every_command_json_key_is_in_json_md() -> None:
     assert len(keys) > 30
     missing = sorted(k for k in keys if not re.search(rf"`{k}`|\b{k}\b", text))
     assert not missing, f"--json keys docs/json.md does not name: {missing}"
+
+
+def test_readme_command_examples_parse() -> None:
+    """The README's `ddns-wizard ...` examples (inline code) are accepted by the real parser."""
+    parser = _parser()
+    seen = 0
+    for tok in _tokens(README):
+        for child in tok.children or ():
+            code = child.content
+            if child.type != "code_inline" or not code.startswith("ddns-wizard ") or "..." in code:
+                continue
+            seen += 1
+            try:
+                parser.parse_args(shlex.split(code)[1:])
+            except SystemExit as exc:
+                pytest.fail(f"README: the CLI refuses `{code}` (exit {exc.code})")
+    assert seen >= 8
