@@ -416,3 +416,51 @@ def test_readme_command_examples_parse() -> None:
             except SystemExit as exc:
                 pytest.fail(f"README: the CLI refuses `{code}` (exit {exc.code})")
     assert seen >= 8
+
+
+# --------------------------------------------------------------------------- architecture
+
+
+def _architecture_tree() -> tuple[set[str], set[str]]:
+    """(files, directories) the tree in docs/architecture.md names, as paths from the root."""
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    block = next(body for info, body in _fences(DOCS / "architecture.md") if "checks/" in body)
+    files: set[str] = set()
+    dirs: set[str] = set()
+    stack: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        names_col, _, description = re.split(r"(\s{2,})", line.strip() + "  ", maxsplit=1)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1] if stack else ""
+        for name in [n.strip() for n in names_col.split(",") if n.strip()]:
+            path = parent + name
+            if name.endswith("/"):
+                dirs.add(path.rstrip("/"))
+                stack.append((indent, path))
+            else:
+                files.add(path)
+        for extra in re.findall(r"\(\+ ([\w.]+\.py)\)", description):
+            files.add(parent + extra)
+    assert text and files and dirs
+    return files, dirs
+
+
+def test_architecture_tree_names_only_what_exists() -> None:
+    files, dirs = _architecture_tree()
+    missing = sorted(p for p in files if not (ROOT / p).is_file()) + sorted(p + "/" for p in dirs if not (ROOT / p).is_dir())
+    assert not missing, f"docs/architecture.md's tree names paths that do not exist: {missing}"
+
+
+def test_architecture_tree_shows_every_room() -> None:
+    """A new subpackage of the engine (a room) or of the views is drawn in the tree."""
+    _files, dirs = _architecture_tree()
+    rooms = {p.parent.relative_to(ROOT).as_posix()
+             for top in ("checks", "wizard", "probeserver") if (ROOT / top).is_dir()
+             for p in (ROOT / top).rglob("__init__.py")}
+    rooms |= {"checks/schema"}
+    missing = sorted(r for r in rooms if r not in dirs and r.count("/") <= 2 and not r.startswith("wizard/tui/"))
+    assert not missing, f"docs/architecture.md's tree does not show: {missing}"
