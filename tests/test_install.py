@@ -176,7 +176,7 @@ def _closure(requirements: list[str], extras: tuple[str, ...] = ()) -> dict[str,
     env = default_environment()
     found: dict[str, md.Distribution] = {}
     done: set[tuple[str, str]] = set()          # (distribution, extra) already followed
-    todo = [(Requirement(r), extras) for r in requirements]
+    todo = [(Requirement(r), ("", *extras)) for r in requirements]
     while todo:
         req, wanted = todo.pop()
         marker_envs = [dict(env, extra=e) for e in (wanted or ("",))]
@@ -200,10 +200,11 @@ def wheelhouse(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     house = tmp_path_factory.mktemp("wheelhouse")
     meta = zipfile.ZipFile(wheel).read(next(n for n in zipfile.ZipFile(wheel).namelist()
                                             if n.endswith(".dist-info/METADATA"))).decode()
-    runtime = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist:")]
-    runtime = [r for r in runtime if "extra ==" not in r]
-    # setuptools: what `pipx install .` / `uv tool install .` build the source tree with.
-    for dist in _closure([*runtime, "setuptools>=68"]).values():
+    requires = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist:")]
+    # The runtime dependencies and the `server` extra's (the probe server: README's
+    # `pipx install '.[server]'`); setuptools: what `pipx install .` / `uv tool install .`
+    # build the source tree with.
+    for dist in _closure([*requires, "setuptools>=68"], extras=("server",)).values():
         _repack(dist, house)
     shutil.copy2(wheel, house)
     return house
@@ -284,3 +285,17 @@ def test_uv_tool_install(offline: list[str], wheel: Path, source: Path, wheelhou
     _run(offline, [_uv(), "tool", "install", "--offline", "--no-index", "--find-links", str(wheelhouse),
                    "--python", sys.executable, target], env=env, cwd=tmp_path)
     _check_installed(offline, tmp_path / "bin", tmp_path / "tools" / "ddns-wizard" / "bin" / "python", tmp_path)
+
+
+def test_pipx_install_with_the_server_extra(offline: list[str], source: Path, wheelhouse: Path,
+                                            tmp_path: Path) -> None:
+    """README: `pipx install '.[server]'` brings the probe server's web stack."""
+    env = {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
+           "PIPX_MAN_DIR": str(tmp_path / "man"), "PIPX_DEFAULT_PYTHON": sys.executable,
+           "PIPX_DEFAULT_BACKEND": "uv", **_offline_index_env(tmp_path, wheelhouse)}
+    _run(offline, [sys.executable, "-m", "pipx", "install", f"{source}[server]"], env=env, cwd=tmp_path)
+    python = tmp_path / "pipx" / "venvs" / "ddns-wizard" / "bin" / "python"
+    _check_installed(offline, tmp_path / "bin", python, tmp_path)
+    _run(offline, [str(python), "-c", "import starlette, uvicorn"], cwd=tmp_path)
+    out = _run(offline, [str(tmp_path / "bin" / "ddns-wizard"), "probe-server", "--help"], cwd=tmp_path).stdout
+    assert "--listen" in out
