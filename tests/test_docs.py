@@ -464,3 +464,16 @@ def test_architecture_tree_shows_every_room() -> None:
     rooms |= {"checks/schema"}
     missing = sorted(r for r in rooms if r not in dirs and r.count("/") <= 2 and not r.startswith("wizard/tui/"))
     assert not missing, f"docs/architecture.md's tree does not show: {missing}"
+
+
+def test_architecture_draws_the_exception_tree_of_errors_py() -> None:
+    import checks.errors as errors
+
+    tree = [line.strip() for line in (errors.__doc__ or "").splitlines()
+            if line.strip().startswith(("DdnsWizardError", "├", "└", "│"))]
+    assert len(tree) >= 8
+    drawn = [line.strip() for _info, body in _fences(DOCS / "architecture.md")
+             for line in body.splitlines() if line.strip().startswith(("DdnsWizardError", "├", "└", "│"))]
+    assert drawn == tree, "docs/architecture.md's exception tree differs from checks/errors.py's"
+    for name in re.findall(r"^[├└│ ─]*(\w+)", "\n".join(tree), re.M):
+        assert isinstance(getattr(errors, name, None), type), f"{name} is drawn but not in checks/errors.py"
