@@ -243,6 +243,11 @@ def test_pip_installs_the_wheel_into_a_fresh_venv(offline: list[str], wheel: Pat
     _run(offline, [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
                    "--disable-pip-version-check", "--find-links", str(wheelhouse), str(wheel)])
     _check_installed(offline, venv / "bin", venv / "bin" / "python", tmp_path)
+    # Without the `server` extra the probe server says what to install (exit 2), no traceback.
+    proc = subprocess.run([*offline, str(venv / "bin" / "ddns-wizard"), "probe-server", "--listen", "127.0.0.1:8080"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "ddns-wizard[server]" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _offline_index_env(tmp_path: Path, wheelhouse: Path) -> dict[str, str]:
