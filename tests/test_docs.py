@@ -477,3 +477,20 @@ def test_architecture_draws_the_exception_tree_of_errors_py() -> None:
     assert drawn == tree, "docs/architecture.md's exception tree differs from checks/errors.py's"
     for name in re.findall(r"^[├└│ ─]*(\w+)", "\n".join(tree), re.M):
         assert isinstance(getattr(errors, name, None), type), f"{name} is drawn but not in checks/errors.py"
+
+
+def test_every_option_is_documented() -> None:
+    """Every long option of every command appears in the docs (commands.md, or the page of a
+    capability that added it)."""
+    everything = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.glob("*.md"))
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for opt in _options(parser):
+            if opt.startswith("--") and opt != "--help" and opt not in everything:
+                missing.append(f"{path} {opt}")
+        for name, sub in _subparsers(parser).items():
+            walk(sub, f"{path} {name}")
+
+    walk(_parser(), "ddns-wizard")
+    assert not missing, f"options documented nowhere in docs/: {missing}"
