@@ -277,7 +277,7 @@ def _uv() -> str:
     try:
         from uv import find_uv_bin
     except ImportError:
-        pytest.fail("uv is missing: it is in the test extra (pip install -e '.[test]')")
+        pytest.fail("uv is missing: it is in the test extra (pip install -e '.[test,server]')")
     return str(find_uv_bin())
 
 
