@@ -69,6 +69,11 @@ def home(out: Path) -> None:
         capture(lab, out, "home-providers-json", "providers", "duckdns", "--json")
         capture(lab, out, "home-bad-port", "ports", "check", "99999")
         capture(lab, out, "home-no-such-cmd", "frobnicate")
+        # IPv6 too: the DuckDNS name keeps its AAAA record as well
+        lab.write_config(hosts=[dict(hosts[1], ipv6=True)],
+                         endpoints_override={"port_check": ["ddnsw+https://probe.lab-services.net"]})
+        capture(lab, out, "home-update-v6-json", "update", "--json")
+        capture(lab, out, "home-verify-v6", "verify", hosts[1]["hostname"], "--no-ping")
     finally:
         lab.down()
 
