@@ -29,10 +29,10 @@ COMMANDS_MD = DOCS / "commands.md"
 CONFIG_MD = DOCS / "configuration.md"
 JSON_MD = DOCS / "json.md"
 
-# Pages that other work of issue 14's round is writing at the same time (the reach
-# command, port mapping, keeping it running). Links to them may dangle until they land;
-# once a page exists its links and anchors are checked like every other.
-PENDING_PAGES = {"docs/reach.md", "docs/portmap.md", "docs/keep.md"}
+# Pages that other work of this round is writing at the same time (the reach command,
+# port mapping, keeping it running, the next-step codes). Links to them may dangle until
+# they land; once a page exists its links and anchors are checked like every other.
+PENDING_PAGES = {"docs/reach.md", "docs/portmap.md", "docs/keep.md", "docs/next-steps.md"}
 
 MAX_README_LINES = 250
 
@@ -168,9 +168,9 @@ def test_every_relative_link_resolves(page: Path) -> None:
     assert not problems, f"{page.relative_to(ROOT)}: broken links:\n" + "\n".join(problems)
 
 
-def test_pending_pages_are_only_the_known_three() -> None:
+def test_pending_pages_are_only_the_known_four() -> None:
     # The exception above is for pages being written in parallel, not a way to hide a typo.
-    assert PENDING_PAGES == {"docs/reach.md", "docs/portmap.md", "docs/keep.md"}
+    assert PENDING_PAGES == {"docs/reach.md", "docs/portmap.md", "docs/keep.md", "docs/next-steps.md"}
 
 
 # --------------------------------------------------------------------------- commands
@@ -318,7 +318,9 @@ def test_every_configuration_key_is_documented() -> None:
             if f"`{f.name}`" not in text:
                 missing.append(f"{obj.__name__}.{f.name}")
     for key in sorted(_host_option_keys()):
-        if f"`{key}`" not in main_text:
+        # A host key that belongs to a capability with its own page (keep.md's IPv6 suffix)
+        # may be explained there; configuration.md links it.
+        if f"`{key}`" not in with_linked:
             missing.append(f"[[hosts]] {key}")
     for table in re.findall(r"data\.get\(\"(\w+)\"", Path(config.__file__).read_text(encoding="utf-8")):
         if f"[{table}]" not in with_linked and f"[[{table}]]" not in with_linked:
@@ -357,7 +359,8 @@ def test_complete_example_shows_every_host_key() -> None:
     data = tomllib.loads(_complete_example())
     shown = {key for host in data["hosts"] for key in host}
     commented = set(re.findall(r"^#\s*(\w+)\s*=", _complete_example(), re.M))
-    missing = _host_option_keys() - shown - commented - {"key"}   # `key`: an alias of tsig_secret
+    documented_here = {k for k in _host_option_keys() if f"`{k}`" in CONFIG_MD.read_text(encoding="utf-8")}
+    missing = documented_here - shown - commented - {"key"}   # `key`: an alias of tsig_secret
     assert not missing, f"the complete example does not show: {sorted(missing)}"
 
 
