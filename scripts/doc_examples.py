@@ -43,10 +43,19 @@ def home(out: Path) -> None:
         acc = lab.internet.accounts
         dyn, duck = acc["dyndns2"], acc["duckdns"]
         hosts = [
-            {"hostname": dyn["hostnames"][0], "provider": "dyndns2", "server": dyn["server"],
-             "username": dyn["username"], "password": dyn["password"]},
-            {"hostname": f"myhome.{duck['zone']}", "provider": "duckdns", "server": duck["server"],
-             "token": duck["token"]},
+            {
+                "hostname": dyn["hostnames"][0],
+                "provider": "dyndns2",
+                "server": dyn["server"],
+                "username": dyn["username"],
+                "password": dyn["password"],
+            },
+            {
+                "hostname": f"myhome.{duck['zone']}",
+                "provider": "duckdns",
+                "server": duck["server"],
+                "token": duck["token"],
+            },
         ]
         lab.write_config(hosts=hosts, endpoints_override={"port_check": ["ddnsw+https://probe.lab-services.net"]})
         capture(lab, out, "home-diagnose", "diagnose")
@@ -70,8 +79,10 @@ def home(out: Path) -> None:
         capture(lab, out, "home-bad-port", "ports", "check", "99999")
         capture(lab, out, "home-no-such-cmd", "frobnicate")
         # IPv6 too: the DuckDNS name keeps its AAAA record as well
-        lab.write_config(hosts=[dict(hosts[1], ipv6=True)],
-                         endpoints_override={"port_check": ["ddnsw+https://probe.lab-services.net"]})
+        lab.write_config(
+            hosts=[dict(hosts[1], ipv6=True)],
+            endpoints_override={"port_check": ["ddnsw+https://probe.lab-services.net"]},
+        )
         capture(lab, out, "home-update-v6-json", "update", "--json")
         capture(lab, out, "home-verify-v6", "verify", hosts[1]["hostname"], "--no-ping")
     finally:

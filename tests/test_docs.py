@@ -16,8 +16,8 @@ import re
 import shlex
 import tomllib
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from markdown_it import MarkdownIt
@@ -118,15 +118,18 @@ def test_readme_is_a_front_page() -> None:
 
 
 def test_readme_commands_are_the_ones_ci_and_the_scripts_run() -> None:
-    shell = [line.strip() for info, body in _fences(README) if info in ("sh", "console", "")
-             for line in body.splitlines()]
+    shell = [
+        line.strip() for info, body in _fences(README) if info in ("sh", "console", "") for line in body.splitlines()
+    ]
     firsts = [shlex.split(line, comments=True) for line in shell]
     assert ["./scripts/run.sh"] in firsts, "README must show ./scripts/run.sh (set up and run the tool)"
     assert ["sudo", "./scripts/test.sh"] in firsts, "README must show sudo ./scripts/test.sh (the whole suite)"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r"^exec \./scripts/test\.sh\b", ci, re.M), ".ci/run must run exactly the README's test command"
-    for script, runs in (("run.sh", r'exec "\$venv/bin/ddns-wizard" "\$@"'),
-                         ("test.sh", r'exec "\$venv/bin/python" -m pytest')):
+    for script, runs in (
+        ("run.sh", r'exec "\$venv/bin/ddns-wizard" "\$@"'),
+        ("test.sh", r'exec "\$venv/bin/python" -m pytest'),
+    ):
         path = ROOT / "scripts" / script
         assert path.stat().st_mode & 0o111, f"scripts/{script} is not executable"
         assert re.search(runs, path.read_text(encoding="utf-8")), f"scripts/{script} no longer runs {runs!r}"
@@ -153,7 +156,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
         pytest.fail(f"{page.relative_to(ROOT)} is missing")
     problems = []
     for href in _links(page):
-        if not href or re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I):   # http:, https:, mailto:
+        if not href or re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I):  # http:, https:, mailto:
             continue
         target, _, anchor = href.partition("#")
         path = (page.parent / target).resolve() if target else page
@@ -170,7 +173,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
 
 def test_pending_pages_are_only_the_known_four() -> None:
     # The exception above is for pages being written in parallel, not a way to hide a typo.
-    assert PENDING_PAGES == {"docs/reach.md", "docs/portmap.md", "docs/keep.md", "docs/next-steps.md"}
+    assert {"docs/reach.md", "docs/portmap.md", "docs/keep.md", "docs/next-steps.md"} == PENDING_PAGES
 
 
 # --------------------------------------------------------------------------- commands
@@ -196,7 +199,9 @@ def test_every_documented_command_exists() -> None:
     headings = _command_headings()
     assert len(headings) >= 10
     for words in headings:
-        assert _command_parser(words) is not None, f"docs/commands.md documents `{' '.join(words)}`, the CLI has no such command"
+        assert _command_parser(words) is not None, (
+            f"docs/commands.md documents `{' '.join(words)}`, the CLI has no such command"
+        )
 
 
 def test_every_command_is_documented() -> None:
@@ -206,8 +211,9 @@ def test_every_command_is_documented() -> None:
     for name, sub in _subparsers(parser).items():
         assert f"ddns-wizard {name}" in everything, f"`ddns-wizard {name}` is documented nowhere in docs/"
         for action_name in _subparsers(sub):
-            assert re.search(rf"ddns-wizard {name} (\S+ )*{action_name}\b|{name} [a-z /]*\b{action_name}\b", everything), \
-                f"`ddns-wizard {name} {action_name}` is documented nowhere in docs/"
+            assert re.search(
+                rf"ddns-wizard {name} (\S+ )*{action_name}\b|{name} [a-z /]*\b{action_name}\b", everything
+            ), f"`ddns-wizard {name} {action_name}` is documented nowhere in docs/"
 
 
 def _synopses() -> Iterator[list[str]]:
@@ -225,7 +231,7 @@ def test_synopsis_flags_exist() -> None:
     assert len(synopses) >= 10
     for words in synopses:
         parser = _parser()
-        for word in words[1:3]:                       # descend into `ports check`, `upnp list`...
+        for word in words[1:3]:  # descend into `ports check`, `upnp list`...
             sub = _subparsers(parser)
             if word not in sub:
                 break
@@ -258,7 +264,7 @@ def test_every_example_command_line_parses(page: Path) -> None:
                 continue
             try:
                 parser.parse_args(argv[1:])
-            except SystemExit as exc:   # argparse's way of refusing
+            except SystemExit as exc:  # argparse's way of refusing
                 pytest.fail(f"{page.name}: the CLI refuses `{line[2:]}` (exit {exc.code})")
     if page == COMMANDS_MD:
         assert seen >= 20
@@ -285,7 +291,7 @@ def _config_md_and_linked() -> str:
 def _registry():  # type: ignore[no-untyped-def]
     try:
         from checks.ddns.providers import registry
-    except ImportError:      # before issue 14's rooms: checks/providers/
+    except ImportError:  # before issue 14's rooms: checks/providers/
         from checks.providers import registry  # type: ignore[no-redef]
     return registry
 
@@ -329,7 +335,9 @@ def test_every_configuration_key_is_documented() -> None:
     for table in re.findall(r"data\.get\(\"(\w+)\"", Path(config.__file__).read_text(encoding="utf-8")):
         if f"[{table}]" not in with_linked and f"[[{table}]]" not in with_linked:
             missing.append(f"[{table}]")
-    assert not missing, "configuration keys the code reads but docs/configuration.md does not explain: " + ", ".join(missing)
+    assert not missing, "configuration keys the code reads but docs/configuration.md does not explain: " + ", ".join(
+        missing
+    )
 
 
 def _complete_example() -> str:
@@ -351,14 +359,16 @@ def test_complete_example_loads_and_validates(tmp_path: Path) -> None:
         assert registry.validate_host(host) == [], f"the example's {host.hostname} is refused"
     try:
         from checks.ddns.notify import notify_settings
-    except ImportError:     # [notify] belongs to issue 17's work; checked where it exists
+    except ImportError:  # [notify] belongs to issue 17's work; checked where it exists
         notify_settings = None
     if notify_settings is not None and "notify" in cfg.settings:
-        notify_settings(cfg)      # raises ConfigError for a [notify] table update/watch would refuse
+        notify_settings(cfg)  # raises ConfigError for a [notify] table update/watch would refuse
     # The example shows the real defaults.
     for key, default in DEFAULT_ENDPOINTS.items():
         value = getattr(cfg.endpoints, key)
-        assert (list(value) if isinstance(value, tuple) else value) == default, f"endpoints.{key} in the example is not the default"
+        assert (list(value) if isinstance(value, tuple) else value) == default, (
+            f"endpoints.{key} in the example is not the default"
+        )
     # ...and every provider appears in it or in the provider table.
     text = CONFIG_MD.read_text(encoding="utf-8")
     for name in registry.PROVIDERS:
@@ -370,7 +380,7 @@ def test_complete_example_shows_every_host_key() -> None:
     shown = {key for host in data["hosts"] for key in host}
     commented = set(re.findall(r"^#\s*(\w+)\s*=", _complete_example(), re.M))
     documented_here = {k for k in _host_option_keys() if f"`{k}`" in CONFIG_MD.read_text(encoding="utf-8")}
-    missing = documented_here - shown - commented - {"key"}   # `key`: an alias of tsig_secret
+    missing = documented_here - shown - commented - {"key"}  # `key`: an alias of tsig_secret
     assert not missing, f"the complete example does not show: {sorted(missing)}"
 
 
@@ -465,16 +475,21 @@ def _architecture_tree() -> tuple[set[str], set[str]]:
 
 def test_architecture_tree_names_only_what_exists() -> None:
     files, dirs = _architecture_tree()
-    missing = sorted(p for p in files if not (ROOT / p).is_file()) + sorted(p + "/" for p in dirs if not (ROOT / p).is_dir())
+    missing = sorted(p for p in files if not (ROOT / p).is_file()) + sorted(
+        p + "/" for p in dirs if not (ROOT / p).is_dir()
+    )
     assert not missing, f"docs/architecture.md's tree names paths that do not exist: {missing}"
 
 
 def test_architecture_tree_shows_every_room() -> None:
     """A new subpackage of the engine (a room) or of the views is drawn in the tree."""
     _files, dirs = _architecture_tree()
-    rooms = {p.parent.relative_to(ROOT).as_posix()
-             for top in ("checks", "wizard", "probeserver") if (ROOT / top).is_dir()
-             for p in (ROOT / top).rglob("__init__.py")}
+    rooms = {
+        p.parent.relative_to(ROOT).as_posix()
+        for top in ("checks", "wizard", "probeserver")
+        if (ROOT / top).is_dir()
+        for p in (ROOT / top).rglob("__init__.py")
+    }
     rooms |= {"checks/schema"}
     missing = sorted(r for r in rooms if r not in dirs and r.count("/") <= 2 and not r.startswith("wizard/tui/"))
     assert not missing, f"docs/architecture.md's tree does not show: {missing}"
@@ -483,11 +498,18 @@ def test_architecture_tree_shows_every_room() -> None:
 def test_architecture_draws_the_exception_tree_of_errors_py() -> None:
     import checks.errors as errors
 
-    tree = [line.strip() for line in (errors.__doc__ or "").splitlines()
-            if line.strip().startswith(("DdnsWizardError", "├", "└", "│"))]
+    tree = [
+        line.strip()
+        for line in (errors.__doc__ or "").splitlines()
+        if line.strip().startswith(("DdnsWizardError", "├", "└", "│"))
+    ]
     assert len(tree) >= 8
-    drawn = [line.strip() for _info, body in _fences(DOCS / "architecture.md")
-             for line in body.splitlines() if line.strip().startswith(("DdnsWizardError", "├", "└", "│"))]
+    drawn = [
+        line.strip()
+        for _info, body in _fences(DOCS / "architecture.md")
+        for line in body.splitlines()
+        if line.strip().startswith(("DdnsWizardError", "├", "└", "│"))
+    ]
     assert drawn == tree, "docs/architecture.md's exception tree differs from checks/errors.py's"
     for name in re.findall(r"^[├└│ ─]*(\w+)", "\n".join(tree), re.M):
         assert isinstance(getattr(errors, name, None), type), f"{name} is drawn but not in checks/errors.py"

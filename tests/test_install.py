@@ -67,16 +67,21 @@ def offline() -> list[str]:
     return prefix
 
 
-def _run(offline: list[str], argv: list[str], *, env: dict[str, str] | None = None,
-         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    offline: list[str], argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` with no network. Proxy variables and this checkout are kept out."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.lower().endswith("_proxy") and k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.lower().endswith("_proxy") and k not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
     base.update(env or {})
-    proc = subprocess.run([*offline, *argv], capture_output=True, text=True, env=base, cwd=cwd,
-                          timeout=TIMEOUT)
-    assert proc.returncode == 0, (f"{' '.join(argv)} exited {proc.returncode}\n"
-                                  f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}")
+    proc = subprocess.run([*offline, *argv], capture_output=True, text=True, env=base, cwd=cwd, timeout=TIMEOUT)
+    assert proc.returncode == 0, (
+        f"{' '.join(argv)} exited {proc.returncode}\n"
+        f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
+    )
     return proc
 
 
@@ -86,12 +91,20 @@ def _run(offline: list[str], argv: list[str], *, env: dict[str, str] | None = No
 def _copy_checkout(dest: Path) -> Path:
     """This checkout's files (tracked and new, not ignored): what a clean clone would hold."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                cwd=ROOT, capture_output=True, check=True, timeout=60).stdout
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
         names = [n for n in listed.decode().split("\0") if n]
     except (OSError, subprocess.CalledProcessError):
-        names = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
-                 if p.is_file() and not {".git", ".venv", "build", "dist", "__pycache__"} & set(p.parts)]
+        names = [
+            str(p.relative_to(ROOT))
+            for p in ROOT.rglob("*")
+            if p.is_file() and not {".git", ".venv", "build", "dist", "__pycache__"} & set(p.parts)
+        ]
     for name in names:
         src = ROOT / name
         if src.is_file():
@@ -109,8 +122,23 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(source: Path, offline: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    _run(offline, [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                   "--disable-pip-version-check", "-q", "-w", str(dist), str(source)])
+    _run(
+        offline,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "-q",
+            "-w",
+            str(dist),
+            str(source),
+        ],
+    )
     wheels = list(dist.glob("ddns_wizard-*.whl"))
     assert len(wheels) == 1, wheels
     return wheels[0]
@@ -118,10 +146,16 @@ def wheel(source: Path, offline: list[str], tmp_path_factory: pytest.TempPathFac
 
 def test_the_wheel_holds_the_packages_and_their_data(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("checks/__init__.py", "checks/schema/report-1.schema.json", "wizard/cli.py",
-                   "wizard/tui/wizard.tcss"):
+    for needed in (
+        "checks/__init__.py",
+        "checks/schema/report-1.schema.json",
+        "wizard/cli.py",
+        "wizard/tui/wizard.tcss",
+    ):
         assert needed in names, f"the wheel lacks {needed}"
-    assert not any(n.startswith(("tests/", "bench/", "scripts/")) for n in names), "tests or tools leaked into the wheel"
+    assert not any(n.startswith(("tests/", "bench/", "scripts/")) for n in names), (
+        "tests or tools leaked into the wheel"
+    )
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ddns-wizard = wizard.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
@@ -130,8 +164,11 @@ def test_the_wheel_holds_the_packages_and_their_data(wheel: Path) -> None:
 
 
 def _wheel_tag(dist: md.Distribution) -> str:
-    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
-            if line.startswith("Tag:")]
+    tags = [
+        line.split(":", 1)[1].strip()
+        for line in (dist.read_text("WHEEL") or "").splitlines()
+        if line.startswith("Tag:")
+    ]
     if not tags:
         return "py3-none-any"
     parts = [sorted({t.split("-")[i] for t in tags}) for i in range(3)]
@@ -150,7 +187,7 @@ def _repack(dist: md.Distribution, out: Path) -> Path:
         for file in dist.files or ():
             rel = file.as_posix()
             if rel.startswith("..") or "__pycache__" in rel or rel.endswith(".pyc"):
-                continue          # scripts (regenerated from entry points), bytecode
+                continue  # scripts (regenerated from entry points), bytecode
             parts = rel.split("/")
             if parts[0].endswith(".dist-info"):
                 if parts[-1] in skip_info:
@@ -175,7 +212,7 @@ def _closure(requirements: list[str], extras: tuple[str, ...] = ()) -> dict[str,
     """The installed distributions these requirements need, transitively."""
     env = default_environment()
     found: dict[str, md.Distribution] = {}
-    done: set[tuple[str, str]] = set()          # (distribution, extra) already followed
+    done: set[tuple[str, str]] = set()  # (distribution, extra) already followed
     todo = [(Requirement(r), ("", *extras)) for r in requirements]
     while todo:
         req, wanted = todo.pop()
@@ -189,7 +226,7 @@ def _closure(requirements: list[str], extras: tuple[str, ...] = ()) -> dict[str,
         if not new_extras:
             continue
         dist = found.setdefault(key, md.distribution(req.name))
-        for extra in new_extras:                 # markdown-it-py, then markdown-it-py[linkify]
+        for extra in new_extras:  # markdown-it-py, then markdown-it-py[linkify]
             done.add((key, extra))
             todo.extend((Requirement(r), (extra,) if extra else ()) for r in dist.requires or ())
     return found
@@ -198,8 +235,11 @@ def _closure(requirements: list[str], extras: tuple[str, ...] = ()) -> dict[str,
 @pytest.fixture(scope="module")
 def wheelhouse(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     house = tmp_path_factory.mktemp("wheelhouse")
-    meta = zipfile.ZipFile(wheel).read(next(n for n in zipfile.ZipFile(wheel).namelist()
-                                            if n.endswith(".dist-info/METADATA"))).decode()
+    meta = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".dist-info/METADATA")))
+        .decode()
+    )
     requires = [line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Requires-Dist:")]
     # The runtime dependencies and the `server` extra's (the probe server: README's
     # `pipx install '.[server]'`); setuptools: what `pipx install .` / `uv tool install .`
@@ -217,8 +257,12 @@ def _check_installed(offline: list[str], bin_dir: Path, python: Path | None, wor
     """The installed copy answers, offline, from its own environment (not this checkout)."""
     exe = bin_dir / "ddns-wizard"
     assert exe.is_file(), f"no ddns-wizard in {bin_dir}"
-    env = {"HOME": str(workdir), "XDG_CONFIG_HOME": str(workdir / "config"),
-           "XDG_STATE_HOME": str(workdir / "state"), "DDNS_WIZARD_CONFIG": str(workdir / "none.toml")}
+    env = {
+        "HOME": str(workdir),
+        "XDG_CONFIG_HOME": str(workdir / "config"),
+        "XDG_STATE_HOME": str(workdir / "state"),
+        "DDNS_WIZARD_CONFIG": str(workdir / "none.toml"),
+    }
     out = _run(offline, [str(exe), "--help"], env=env, cwd=workdir).stdout
     assert "usage: ddns-wizard" in out and "diagnose" in out and "probe-server" in out
     out = _run(offline, [str(exe), "--version"], env=env, cwd=workdir).stdout
@@ -228,49 +272,88 @@ def _check_installed(offline: list[str], bin_dir: Path, python: Path | None, wor
     out = _run(offline, [str(exe), "providers", "duckdns", "--json"], env=env, cwd=workdir).stdout
     assert '"name": "duckdns"' in out
     if python is not None:
-        where = _run(offline, [str(python), "-c", "import checks, wizard; print(checks.__file__); print(wizard.__file__)"],
-                     env=env, cwd=workdir).stdout
+        where = _run(
+            offline,
+            [str(python), "-c", "import checks, wizard; print(checks.__file__); print(wizard.__file__)"],
+            env=env,
+            cwd=workdir,
+        ).stdout
         for line in where.splitlines():
             assert not Path(line).resolve().is_relative_to(ROOT), f"imported from the checkout: {line}"
 
 
-def test_pip_installs_the_wheel_into_a_fresh_venv(offline: list[str], wheel: Path, wheelhouse: Path,
-                                                  tmp_path: Path) -> None:
+def test_pip_installs_the_wheel_into_a_fresh_venv(
+    offline: list[str], wheel: Path, wheelhouse: Path, tmp_path: Path
+) -> None:
     venv = tmp_path / "venv"
     base_python = Path(sysconfig.get_config_var("BINDIR") or "") / "python3"
     python_for_venv = str(base_python) if base_python.is_file() else sys.executable
     _run(offline, [python_for_venv, "-m", "venv", str(venv)])
-    _run(offline, [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-index",
-                   "--disable-pip-version-check", "--find-links", str(wheelhouse), str(wheel)])
+    _run(
+        offline,
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--find-links",
+            str(wheelhouse),
+            str(wheel),
+        ],
+    )
     _check_installed(offline, venv / "bin", venv / "bin" / "python", tmp_path)
     # Without the `server` extra the probe server says what to install (exit 2), no traceback.
-    proc = subprocess.run([*offline, str(venv / "bin" / "ddns-wizard"), "probe-server", "--listen", "127.0.0.1:8080"],
-                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [*offline, str(venv / "bin" / "ddns-wizard"), "probe-server", "--listen", "127.0.0.1:8080"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "ddns-wizard[server]" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def _offline_index_env(tmp_path: Path, wheelhouse: Path) -> dict[str, str]:
     """pip's and uv's settings for installing from the wheelhouse only."""
-    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "PIP_CONSTRAINT": "", "UV_OFFLINE": "1", "UV_NO_INDEX": "1", "UV_FIND_LINKS": str(wheelhouse),
-            "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_PYTHON_DOWNLOADS": "never", "UV_NO_CONFIG": "1"}
+    return {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PIP_CONSTRAINT": "",
+        "UV_OFFLINE": "1",
+        "UV_NO_INDEX": "1",
+        "UV_FIND_LINKS": str(wheelhouse),
+        "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_CONFIG": "1",
+    }
 
 
 @pytest.mark.parametrize("what", ["wheel", "source"])
-def test_pipx_install(offline: list[str], wheel: Path, source: Path, wheelhouse: Path, tmp_path: Path,
-                      what: str) -> None:
-    target = str(wheel) if what == "wheel" else str(source)      # README: `pipx install .`
-    env = {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
-           "PIPX_MAN_DIR": str(tmp_path / "man"), "PIPX_DEFAULT_PYTHON": sys.executable,
-           "PIPX_DEFAULT_BACKEND": "uv", **_offline_index_env(tmp_path, wheelhouse)}
+def test_pipx_install(
+    offline: list[str], wheel: Path, source: Path, wheelhouse: Path, tmp_path: Path, what: str
+) -> None:
+    target = str(wheel) if what == "wheel" else str(source)  # README: `pipx install .`
+    env = {
+        "PIPX_HOME": str(tmp_path / "pipx"),
+        "PIPX_BIN_DIR": str(tmp_path / "bin"),
+        "PIPX_MAN_DIR": str(tmp_path / "man"),
+        "PIPX_DEFAULT_PYTHON": sys.executable,
+        "PIPX_DEFAULT_BACKEND": "uv",
+        **_offline_index_env(tmp_path, wheelhouse),
+    }
     # pipx's default backend where uv is installed (as with the test extra) is uv, set here so
     # the user's PIPX_DEFAULT_BACKEND cannot change it. Its pip backend
     # first upgrades pip in pipx's shared libraries (pip >= 26.1 for pipx 1.18), which needs an
     # index this offline test does not have.
     _run(offline, [sys.executable, "-m", "pipx", "install", target], env=env, cwd=tmp_path)
-    _check_installed(offline, tmp_path / "bin", tmp_path / "pipx" / "venvs" / "ddns-wizard" / "bin" / "python",
-                     tmp_path)
+    _check_installed(
+        offline, tmp_path / "bin", tmp_path / "pipx" / "venvs" / "ddns-wizard" / "bin" / "python", tmp_path
+    )
 
 
 def _uv() -> str:
@@ -282,22 +365,45 @@ def _uv() -> str:
 
 
 @pytest.mark.parametrize("what", ["wheel", "source"])
-def test_uv_tool_install(offline: list[str], wheel: Path, source: Path, wheelhouse: Path, tmp_path: Path,
-                         what: str) -> None:
-    target = str(wheel) if what == "wheel" else str(source)      # README: `uv tool install .`
-    env = {"UV_TOOL_DIR": str(tmp_path / "tools"), "UV_TOOL_BIN_DIR": str(tmp_path / "bin"),
-           **_offline_index_env(tmp_path, wheelhouse)}
-    _run(offline, [_uv(), "tool", "install", "--offline", "--no-index", "--find-links", str(wheelhouse),
-                   "--python", sys.executable, target], env=env, cwd=tmp_path)
+def test_uv_tool_install(
+    offline: list[str], wheel: Path, source: Path, wheelhouse: Path, tmp_path: Path, what: str
+) -> None:
+    target = str(wheel) if what == "wheel" else str(source)  # README: `uv tool install .`
+    env = {
+        "UV_TOOL_DIR": str(tmp_path / "tools"),
+        "UV_TOOL_BIN_DIR": str(tmp_path / "bin"),
+        **_offline_index_env(tmp_path, wheelhouse),
+    }
+    _run(
+        offline,
+        [
+            _uv(),
+            "tool",
+            "install",
+            "--offline",
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            "--python",
+            sys.executable,
+            target,
+        ],
+        env=env,
+        cwd=tmp_path,
+    )
     _check_installed(offline, tmp_path / "bin", tmp_path / "tools" / "ddns-wizard" / "bin" / "python", tmp_path)
 
 
-def test_pipx_install_with_the_server_extra(offline: list[str], source: Path, wheelhouse: Path,
-                                            tmp_path: Path) -> None:
+def test_pipx_install_with_the_server_extra(offline: list[str], source: Path, wheelhouse: Path, tmp_path: Path) -> None:
     """README: `pipx install '.[server]'` brings the probe server's web stack."""
-    env = {"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
-           "PIPX_MAN_DIR": str(tmp_path / "man"), "PIPX_DEFAULT_PYTHON": sys.executable,
-           "PIPX_DEFAULT_BACKEND": "uv", **_offline_index_env(tmp_path, wheelhouse)}
+    env = {
+        "PIPX_HOME": str(tmp_path / "pipx"),
+        "PIPX_BIN_DIR": str(tmp_path / "bin"),
+        "PIPX_MAN_DIR": str(tmp_path / "man"),
+        "PIPX_DEFAULT_PYTHON": sys.executable,
+        "PIPX_DEFAULT_BACKEND": "uv",
+        **_offline_index_env(tmp_path, wheelhouse),
+    }
     _run(offline, [sys.executable, "-m", "pipx", "install", f"{source}[server]"], env=env, cwd=tmp_path)
     python = tmp_path / "pipx" / "venvs" / "ddns-wizard" / "bin" / "python"
     _check_installed(offline, tmp_path / "bin", python, tmp_path)
