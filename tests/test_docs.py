@@ -54,9 +54,7 @@ def _md_files() -> list[Path]:
 
 
 def _tokens(path: Path) -> list:  # type: ignore[type-arg]
-    return (
-        MarkdownIt("commonmark").enable("table").parse(path.read_text(encoding="utf-8"))
-    )
+    return MarkdownIt("commonmark").enable("table").parse(path.read_text(encoding="utf-8"))
 
 
 def _fences(path: Path) -> Iterator[tuple[str, str]]:
@@ -77,9 +75,7 @@ def _links(path: Path) -> Iterator[str]:
 def _slug(text: str) -> str:
     """GitHub's heading anchor: lowercase, punctuation dropped, spaces to hyphens."""
     text = text.strip().lower()
-    kept = "".join(
-        ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in "LN"
-    )
+    kept = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in "LN")
     return kept.replace(" ", "-")
 
 
@@ -90,11 +86,7 @@ def _anchors(path: Path) -> set[str]:
     for i, tok in enumerate(toks):
         if tok.type == "heading_open":
             inline = toks[i + 1]
-            text = "".join(
-                c.content
-                for c in inline.children or ()
-                if c.type in ("text", "code_inline")
-            )
+            text = "".join(c.content for c in inline.children or () if c.type in ("text", "code_inline"))
             slug = _slug(text)
             n = seen.get(slug, 0)
             seen[slug] = n + 1
@@ -134,46 +126,31 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 def test_readme_is_a_front_page() -> None:
     lines = README.read_text(encoding="utf-8").splitlines()
-    assert len(lines) <= MAX_README_LINES, (
-        f"README.md has {len(lines)} lines; the manual belongs in docs/"
-    )
+    assert len(lines) <= MAX_README_LINES, f"README.md has {len(lines)} lines; the manual belongs in docs/"
 
 
 def test_readme_commands_are_the_ones_ci_and_the_scripts_run() -> None:
     shell = [
-        line.strip()
-        for info, body in _fences(README)
-        if info in ("sh", "console", "")
-        for line in body.splitlines()
+        line.strip() for info, body in _fences(README) if info in ("sh", "console", "") for line in body.splitlines()
     ]
     firsts = [shlex.split(line, comments=True) for line in shell]
-    assert ["./scripts/run.sh"] in firsts, (
-        "README must show ./scripts/run.sh (set up and run the tool)"
-    )
-    assert ["sudo", "./scripts/test.sh"] in firsts, (
-        "README must show sudo ./scripts/test.sh (the whole suite)"
-    )
+    assert ["./scripts/run.sh"] in firsts, "README must show ./scripts/run.sh (set up and run the tool)"
+    assert ["sudo", "./scripts/test.sh"] in firsts, "README must show sudo ./scripts/test.sh (the whole suite)"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert re.search(r"^exec \./scripts/test\.sh\b", ci, re.M), (
-        ".ci/run must run exactly the README's test command"
-    )
+    assert re.search(r"^exec \./scripts/test\.sh\b", ci, re.M), ".ci/run must run exactly the README's test command"
     for script, runs in (
         ("run.sh", r'exec "\$venv/bin/ddns-wizard" "\$@"'),
         ("test.sh", r'exec "\$venv/bin/python" -m pytest'),
     ):
         path = ROOT / "scripts" / script
         assert path.stat().st_mode & 0o111, f"scripts/{script} is not executable"
-        assert re.search(runs, path.read_text(encoding="utf-8")), (
-            f"scripts/{script} no longer runs {runs!r}"
-        )
+        assert re.search(runs, path.read_text(encoding="utf-8")), f"scripts/{script} no longer runs {runs!r}"
 
 
 def test_readme_install_commands_are_the_tested_ones() -> None:
     text = README.read_text(encoding="utf-8")
     for command in ("pipx install .", "uv tool install .", "pipx install '.[server]'"):
-        assert command in text, (
-            f"README should document `{command}` (tests/test_install.py)"
-        )
+        assert command in text, f"README should document `{command}` (tests/test_install.py)"
 
 
 def test_readme_links_every_docs_page() -> None:
@@ -191,17 +168,11 @@ def test_every_relative_link_resolves(page: Path) -> None:
         pytest.fail(f"{page.relative_to(ROOT)} is missing")
     problems = []
     for href in _links(page):
-        if not href or re.match(
-            r"^[a-z][a-z0-9+.-]*:", href, re.I
-        ):  # http:, https:, mailto:
+        if not href or re.match(r"^[a-z][a-z0-9+.-]*:", href, re.I):  # http:, https:, mailto:
             continue
         target, _, anchor = href.partition("#")
         path = (page.parent / target).resolve() if target else page
-        rel = (
-            path.relative_to(ROOT).as_posix()
-            if path.is_relative_to(ROOT)
-            else str(path)
-        )
+        rel = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
         if not path.exists():
             if rel in PENDING_PAGES:
                 continue
@@ -209,9 +180,7 @@ def test_every_relative_link_resolves(page: Path) -> None:
             continue
         if anchor and path.suffix == ".md" and anchor not in _anchors(path):
             problems.append(f"{href}: no heading #{anchor} in {rel}")
-    assert not problems, f"{page.relative_to(ROOT)}: broken links:\n" + "\n".join(
-        problems
-    )
+    assert not problems, f"{page.relative_to(ROOT)}: broken links:\n" + "\n".join(problems)
 
 
 def test_pending_pages_are_only_the_known_ones() -> None:
@@ -258,9 +227,7 @@ def test_every_command_is_documented() -> None:
     everything = "\n".join(p.read_text(encoding="utf-8") for p in DOCS.glob("*.md"))
     parser = _parser()
     for name, sub in _subparsers(parser).items():
-        assert f"ddns-wizard {name}" in everything, (
-            f"`ddns-wizard {name}` is documented nowhere in docs/"
-        )
+        assert f"ddns-wizard {name}" in everything, f"`ddns-wizard {name}` is documented nowhere in docs/"
         for action_name in _subparsers(sub):
             assert re.search(
                 rf"ddns-wizard {name} (\S+ )*{action_name}\b|{name} [a-z /]*\b{action_name}\b",
@@ -290,18 +257,14 @@ def test_synopsis_flags_exist() -> None:
             parser = sub[word]
         known = _options(parser) | _options(_parser())
         for flag in re.findall(r"(?<![\w-])(--?[a-z][a-z0-9-]*)", " ".join(words[1:])):
-            assert flag in known, (
-                f"`{' '.join(words[:3])}` has no option {flag} (docs/commands.md synopsis)"
-            )
+            assert flag in known, f"`{' '.join(words[:3])}` has no option {flag} (docs/commands.md synopsis)"
 
 
 # Examples that show a usage error on purpose.
 DELIBERATE_ERRORS = {"ddns-wizard frobnicate"}
 
 
-@pytest.mark.parametrize(
-    "page", [COMMANDS_MD, JSON_MD, CONFIG_MD, DOCS / "lab.md"], ids=lambda p: p.name
-)
+@pytest.mark.parametrize("page", [COMMANDS_MD, JSON_MD, CONFIG_MD, DOCS / "lab.md"], ids=lambda p: p.name)
 def test_every_example_command_line_parses(page: Path) -> None:
     """`$ ddns-wizard ...` lines are real invocations: the real parser must accept them."""
     parser = _parser()
@@ -321,9 +284,7 @@ def test_every_example_command_line_parses(page: Path) -> None:
             try:
                 parser.parse_args(argv[1:])
             except SystemExit as exc:  # argparse's way of refusing
-                pytest.fail(
-                    f"{page.name}: the CLI refuses `{line[2:]}` (exit {exc.code})"
-                )
+                pytest.fail(f"{page.name}: the CLI refuses `{line[2:]}` (exit {exc.code})")
     if page == COMMANDS_MD:
         assert seen >= 20
 
@@ -337,12 +298,7 @@ def _page_and_linked(page: Path) -> str:
     parts = [page.read_text(encoding="utf-8")]
     for href in _links(page):
         target = href.split("#")[0]
-        if (
-            target.endswith(".md")
-            and "/" not in target
-            and (DOCS / target).exists()
-            and target != page.name
-        ):
+        if target.endswith(".md") and "/" not in target and (DOCS / target).exists() and target != page.name:
             parts.append((DOCS / target).read_text(encoding="utf-8"))
     return "\n".join(parts)
 
@@ -362,9 +318,7 @@ def _registry():  # type: ignore[no-untyped-def]
 def _host_option_keys() -> set[str]:
     """Keys of a [[hosts]] table the code reads beyond HostConfig's own fields."""
     keys: set[str] = set()
-    pattern = re.compile(
-        r"\b(?:host|first|base|h)\.options(?:\.get\(|\[)\s*[\"'](\w+)[\"']"
-    )
+    pattern = re.compile(r"\b(?:host|first|base|h)\.options(?:\.get\(|\[)\s*[\"'](\w+)[\"']")
     for folder in ("checks", "wizard"):
         for source in (ROOT / folder).rglob("*.py"):
             keys.update(pattern.findall(source.read_text(encoding="utf-8")))
@@ -383,21 +337,13 @@ def test_every_configuration_key_is_documented() -> None:
     missing = []
     not_keys = {"options", "path", "settings", "hosts", "endpoints"}
     for obj in vars(config).values():
-        if not (
-            dataclasses.is_dataclass(obj)
-            and isinstance(obj, type)
-            and obj.__module__ == config.__name__
-        ):
+        if not (dataclasses.is_dataclass(obj) and isinstance(obj, type) and obj.__module__ == config.__name__):
             continue
         for f in dataclasses.fields(obj):
             if f.name in not_keys:
                 continue
             # [endpoints] and [[hosts]] are this page's; tables added later may live on a linked page.
-            text = (
-                main_text
-                if obj.__name__ in ("Endpoints", "HostConfig")
-                else with_linked
-            )
+            text = main_text if obj.__name__ in ("Endpoints", "HostConfig") else with_linked
             if f"`{f.name}`" not in text:
                 missing.append(f"{obj.__name__}.{f.name}")
     for key in sorted(_host_option_keys()):
@@ -405,14 +351,11 @@ def test_every_configuration_key_is_documented() -> None:
         # may be explained there; configuration.md links it.
         if f"`{key}`" not in with_linked:
             missing.append(f"[[hosts]] {key}")
-    for table in re.findall(
-        r"data\.get\(\"(\w+)\"", Path(config.__file__).read_text(encoding="utf-8")
-    ):
+    for table in re.findall(r"data\.get\(\"(\w+)\"", Path(config.__file__).read_text(encoding="utf-8")):
         if f"[{table}]" not in with_linked and f"[[{table}]]" not in with_linked:
             missing.append(f"[{table}]")
-    assert not missing, (
-        "configuration keys the code reads but docs/configuration.md does not explain: "
-        + ", ".join(missing)
+    assert not missing, "configuration keys the code reads but docs/configuration.md does not explain: " + ", ".join(
+        missing
     )
 
 
@@ -432,17 +375,13 @@ def test_complete_example_loads_and_validates(tmp_path: Path) -> None:
     assert cfg.hosts, "the example has no [[hosts]]"
     registry = _registry()
     for host in cfg.hosts:
-        assert registry.validate_host(host) == [], (
-            f"the example's {host.hostname} is refused"
-        )
+        assert registry.validate_host(host) == [], f"the example's {host.hostname} is refused"
     try:
         from checks.ddns.notify import notify_settings
     except ImportError:  # [notify] belongs to issue 17's work; checked where it exists
         notify_settings = None
     if notify_settings is not None and "notify" in cfg.settings:
-        notify_settings(
-            cfg
-        )  # raises ConfigError for a [notify] table update/watch would refuse
+        notify_settings(cfg)  # raises ConfigError for a [notify] table update/watch would refuse
     # The example shows the real defaults.
     for key, default in DEFAULT_ENDPOINTS.items():
         value = getattr(cfg.endpoints, key)
@@ -452,23 +391,15 @@ def test_complete_example_loads_and_validates(tmp_path: Path) -> None:
     # ...and every provider appears in it or in the provider table.
     text = CONFIG_MD.read_text(encoding="utf-8")
     for name in registry.PROVIDERS:
-        assert f"`{name}`" in text, (
-            f"provider {name} missing from docs/configuration.md"
-        )
+        assert f"`{name}`" in text, f"provider {name} missing from docs/configuration.md"
 
 
 def test_complete_example_shows_every_host_key() -> None:
     data = tomllib.loads(_complete_example())
     shown = {key for host in data["hosts"] for key in host}
     commented = set(re.findall(r"^#\s*(\w+)\s*=", _complete_example(), re.M))
-    documented_here = {
-        k
-        for k in _host_option_keys()
-        if f"`{k}`" in CONFIG_MD.read_text(encoding="utf-8")
-    }
-    missing = (
-        documented_here - shown - commented - {"key"}
-    )  # `key`: an alias of tsig_secret
+    documented_here = {k for k in _host_option_keys() if f"`{k}`" in CONFIG_MD.read_text(encoding="utf-8")}
+    missing = documented_here - shown - commented - {"key"}  # `key`: an alias of tsig_secret
     assert not missing, f"the complete example does not show: {sorted(missing)}"
 
 
@@ -478,11 +409,7 @@ def test_complete_example_shows_every_host_key() -> None:
 def test_every_report_schema_key_is_in_json_md() -> None:
     import json
 
-    schema = json.loads(
-        (ROOT / "checks" / "schema" / "report-1.schema.json").read_text(
-            encoding="utf-8"
-        )
-    )
+    schema = json.loads((ROOT / "checks" / "schema" / "report-1.schema.json").read_text(encoding="utf-8"))
     keys: set[str] = set()
 
     def walk(node: object) -> None:
@@ -496,11 +423,7 @@ def test_every_report_schema_key_is_in_json_md() -> None:
 
     walk(schema)
     text = _page_and_linked(JSON_MD)
-    missing = sorted(
-        k
-        for k in keys
-        if f"`{k}`" not in text and f"{k}," not in text and f"{{{k}" not in text
-    )
+    missing = sorted(k for k in keys if f"`{k}`" not in text and f"{k}," not in text and f"{{{k}" not in text)
     assert not missing, f"report@1 keys docs/json.md does not name: {missing}"
 
 
@@ -510,12 +433,8 @@ def test_every_command_json_key_is_in_json_md() -> None:
     text = _page_and_linked(JSON_MD)
     keys: set[str] = set()
     for module in ("ports", "update", "upnp", "verify", "providers"):
-        source = (ROOT / "wizard" / "commands" / f"{module}.py").read_text(
-            encoding="utf-8"
-        )
-        for func in re.findall(
-            r"^def \w*json\w*\(.*?(?=^def |\Z)", source, re.S | re.M
-        ):
+        source = (ROOT / "wizard" / "commands" / f"{module}.py").read_text(encoding="utf-8")
+        for func in re.findall(r"^def \w*json\w*\(.*?(?=^def |\Z)", source, re.S | re.M):
             keys.update(re.findall(r"\"([a-z_0-9]+)\":", func))
         m = re.search(r"JSON_KEYS = \((.*?)\)", source, re.S)
         if m:
@@ -532,11 +451,7 @@ def test_readme_command_examples_parse() -> None:
     for tok in _tokens(README):
         for child in tok.children or ():
             code = child.content
-            if (
-                child.type != "code_inline"
-                or not code.startswith("ddns-wizard ")
-                or "..." in code
-            ):
+            if child.type != "code_inline" or not code.startswith("ddns-wizard ") or "..." in code:
                 continue
             seen += 1
             try:
@@ -552,9 +467,7 @@ def test_readme_command_examples_parse() -> None:
 def _architecture_tree() -> tuple[set[str], set[str]]:
     """(files, directories) the tree in docs/architecture.md names, as paths from the root."""
     text = (DOCS / "architecture.md").read_text(encoding="utf-8")
-    block = next(
-        body for info, body in _fences(DOCS / "architecture.md") if "checks/" in body
-    )
+    block = next(body for info, body in _fences(DOCS / "architecture.md") if "checks/" in body)
     files: set[str] = set()
     dirs: set[str] = set()
     stack: list[tuple[int, str]] = []
@@ -562,9 +475,7 @@ def _architecture_tree() -> tuple[set[str], set[str]]:
         if not line.strip():
             continue
         indent = len(line) - len(line.lstrip(" "))
-        names_col, _, description = re.split(
-            r"(\s{2,})", line.strip() + "  ", maxsplit=1
-        )
+        names_col, _, description = re.split(r"(\s{2,})", line.strip() + "  ", maxsplit=1)
         while stack and stack[-1][0] >= indent:
             stack.pop()
         parent = stack[-1][1] if stack else ""
@@ -586,9 +497,7 @@ def test_architecture_tree_names_only_what_exists() -> None:
     missing = sorted(p for p in files if not (ROOT / p).is_file()) + sorted(
         p + "/" for p in dirs if not (ROOT / p).is_dir()
     )
-    assert not missing, (
-        f"docs/architecture.md's tree names paths that do not exist: {missing}"
-    )
+    assert not missing, f"docs/architecture.md's tree names paths that do not exist: {missing}"
 
 
 def test_architecture_tree_shows_every_room() -> None:
@@ -601,11 +510,7 @@ def test_architecture_tree_shows_every_room() -> None:
         for p in (ROOT / top).rglob("__init__.py")
     }
     rooms |= {"checks/schema"}
-    missing = sorted(
-        r
-        for r in rooms
-        if r not in dirs and r.count("/") <= 2 and not r.startswith("wizard/tui/")
-    )
+    missing = sorted(r for r in rooms if r not in dirs and r.count("/") <= 2 and not r.startswith("wizard/tui/"))
     assert not missing, f"docs/architecture.md's tree does not show: {missing}"
 
 
@@ -624,13 +529,9 @@ def test_architecture_draws_the_exception_tree_of_errors_py() -> None:
         for line in body.splitlines()
         if line.strip().startswith(("DdnsWizardError", "├", "└", "│"))
     ]
-    assert drawn == tree, (
-        "docs/architecture.md's exception tree differs from checks/errors.py's"
-    )
+    assert drawn == tree, "docs/architecture.md's exception tree differs from checks/errors.py's"
     for name in re.findall(r"^[├└│ ─]*(\w+)", "\n".join(tree), re.M):
-        assert isinstance(getattr(errors, name, None), type), (
-            f"{name} is drawn but not in checks/errors.py"
-        )
+        assert isinstance(getattr(errors, name, None), type), f"{name} is drawn but not in checks/errors.py"
 
 
 def test_every_option_is_documented() -> None:
