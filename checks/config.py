@@ -39,7 +39,7 @@ DEFAULT_ENDPOINTS: dict[str, Any] = {
     # the same methods asked at their IPv6 servers (together one voice in the quorum)
     "dns_echo_v6": ["opendns", "cloudflare"],
     "stun": ["stun.l.google.com:19302", "stun.cloudflare.com:3478"],
-    # Outside TCP checks (checks/portcheck/probers.py; why these two: README "Port probers"):
+    # Outside TCP checks (checks/portcheck/probers.py; why these two: docs/commands.md "Port probers"):
     # ifconfig.co (echoip; one automated request a minute) first, portchecker.io's
     # "me" endpoint when ifconfig.co cannot be asked.
     "port_check": ["https://ifconfig.co/port/{port}", "portchecker+https://portchecker.io"],

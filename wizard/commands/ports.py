@@ -71,14 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("--ipv6", action="store_true",
                        help="test over IPv6 instead: this host's stable IPv6 address through the router's IPv6 "
                             "firewall ([endpoints] port_check_v6); open / firewalled / no-ipv6 / unknown")
-    check.add_argument("--json", action="store_true", help="print the result as JSON (DESIGN.md contract)")
+    check.add_argument("--json", action="store_true", help="print the result as JSON (docs/json.md)")
     out = sub.add_parser(
         "outbound", help="test which ports this network lets out",
         description="Connect to [endpoints] outbound_target on each port (default: 25 53 80 443 465 587 "
                     "993 1194 8080 51820/udp) and tell open / blocked / unknown.")
     out.add_argument("ports", nargs="*", metavar="PORT[/tcp|/udp]", help="ports to test (default: a common set)")
     out.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="connect deadline per port")
-    out.add_argument("--json", action="store_true", help="print the result as JSON (DESIGN.md contract)")
+    out.add_argument("--json", action="store_true", help="print the result as JSON (docs/json.md)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the address the name should have (once per family; default: this "
                              "network's current public address)")
     parser.add_argument("--no-ping", action="store_true", help="do not ping the published address")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON (DESIGN.md contract)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (docs/json.md)")
 
 
 def is_hairpin(target: str | None, own: "set[str] | None") -> bool | None:
