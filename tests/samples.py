@@ -90,3 +90,26 @@ def offline_diagnosis() -> Diagnosis:
                           "Nothing outside the local network answered.", "Check the router's uplink."),),
         probes=(ProbeRecord("http-echo", "https://11.1.0.10/", "error", 3.0, "", "network unreachable"),),
     )
+
+
+def unused_port(family: int = 2) -> int:
+    """A TCP port nothing listens on, for tests that open a real listener on it.
+
+    Not a kernel-chosen port 0: those come from the ephemeral range (32768-60999 here), where
+    any outgoing connection of a concurrent test (xdist, the lab) may take the same number
+    between this call and the listener's bind — a 1-in-60 flake under the full suite, where
+    a port check then read its own port as unreachable. Random numbers below that range do
+    not collide with outgoing connections; the bind check guards against a listener."""
+    import random
+    import socket
+
+    host = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no unused port found in 20000-31999")

@@ -509,11 +509,9 @@ ENDPOINTS = Endpoints(port_check=("ddnsw+https://probe.test",))
 
 
 def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    from tests.samples import unused_port
+
+    return unused_port(socket.AF_INET)
 
 
 SEEN = "23.128.64.20"    # what a prober outside reports as our address (it dials 127.0.0.1 here)

@@ -25,9 +25,9 @@ def local_with(*addresses: Ipv6Address) -> LocalInfo:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-        s.bind(("::1", 0))
-        return int(s.getsockname()[1])
+    from tests.samples import unused_port
+
+    return unused_port(socket.AF_INET6)
 
 
 def prober(*, dial: bool) -> httpx.MockTransport:

@@ -191,9 +191,9 @@ FACTS = NetworkFacts(local=LocalInfo(interface="lo", ipv4="127.0.0.1", gateway_i
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    from tests.samples import unused_port
+
+    return unused_port(socket.AF_INET)
 
 
 def dialling_echoip(asked: list[int]):  # type: ignore[no-untyped-def]
