@@ -99,9 +99,17 @@ class StubDns:
                 if reply is not None:
                     self.transport.sendto(reply, addr)
 
+        asked = self.port
         self._udp, _ = await loop.create_datagram_endpoint(Udp, local_addr=(self.host, self.port))
         self.port = self._udp.get_extra_info("sockname")[1]
-        self._tcp = await asyncio.start_server(self._tcp_client, self.host, self.port)
+        try:
+            # The kernel chose a free UDP port; the same number over TCP may be taken (by a
+            # concurrent test's outgoing connection, say): the fixture then tries again.
+            self._tcp = await asyncio.start_server(self._tcp_client, self.host, self.port)
+        except OSError:
+            self._udp.close()
+            self.port = asked
+            raise
         return self
 
     async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -211,7 +219,10 @@ class Net:
 async def net():
     servers: list[StubDns] = []
     for _attempt in range(20):
-        ns1 = await StubDns(base_records()).start()
+        try:
+            ns1 = await StubDns(base_records()).start()
+        except OSError:   # the UDP port's number is taken over TCP: pick another
+            continue
         try:
             ns2 = await StubDns(base_records(), host="127.0.0.2", port=ns1.port).start()
         except OSError:   # that port is taken on 127.0.0.2: pick another
@@ -220,7 +231,14 @@ async def net():
         break
     else:  # pragma: no cover
         pytest.fail("no free port for the stand-in authoritative servers")
-    resolver = await StubDns(base_records(), recursive=True, host="127.0.0.3").start()
+    for _attempt in range(20):
+        try:
+            resolver = await StubDns(base_records(), recursive=True, host="127.0.0.3").start()
+        except OSError:
+            continue
+        break
+    else:  # pragma: no cover
+        pytest.fail("no free port for the stand-in resolver")
     servers = [ns1, ns2, resolver]
     yield Net(ns1, ns2, resolver)
     for s in servers:
