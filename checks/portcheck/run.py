@@ -338,7 +338,8 @@ async def run_port_check(
         say("reading this machine's addresses and asking the router (UPnP / PCP / NAT-PMP)")
         if facts is None:
             facts = await (gather or gather_facts)()
-        local_ip = facts.local.ipv4
+        gathered = facts    # known from here on (``facts`` itself gets the traceroute's hops later)
+        local_ip = gathered.local.ipv4
 
         # 1. listeners
         say("opening temporary listeners")
@@ -365,7 +366,7 @@ async def run_port_check(
         taken = {s.port for s in specs}
         for proto in sorted({s.protocol for s in specs}):
             if any(proto == "tcp" or p.kind == "ddnsw" for p in probers):
-                control = await _pick_control(proto, taken, mapper, rng)  # type: ignore[arg-type]
+                control = await _pick_control(proto, taken, mapper, rng)
                 if control is not None:
                     listeners.append(control)
                     controls[proto] = control
@@ -407,9 +408,9 @@ async def run_port_check(
         async def hops() -> tuple[str, ...] | None:
             from checks.nat import hops_would_help
 
-            if facts.hops is not None or not probers or not hops_would_help(facts.local, facts.upnp,
-                                                                             confirm_claim=True):
-                return facts.hops
+            if gathered.hops is not None or not probers or not hops_would_help(gathered.local, gathered.upnp,
+                                                                                confirm_claim=True):
+                return gathered.hops
             try:
                 from checks.probes.traceroute import trace_hops
 
