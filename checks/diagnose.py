@@ -251,7 +251,7 @@ def _no_route_at_all(local: LocalInfo) -> bool:
     if local.interface is not None or local.gateway_ipv4 is not None or local.gateway_ipv6 is not None:
         return False
     # Only trust "no route" when the routing table was read; not when reading it failed.
-    return bool(local.error) and "no ipv4" in local.error.lower()
+    return local.error is not None and "no ipv4" in local.error.lower()
 
 
 def _host_of(endpoint: str) -> str | None:
@@ -330,7 +330,7 @@ async def run_diagnosis(
 class _Run:
     """One diagnosis in progress: the probe tasks, what they found, and the waiting policy."""
 
-    def __init__(self, config: Config, probes: ProbeSet, deadlines: Deadlines, budget_s: float,
+    def __init__(self, config: Config, probes: ProbeSet, deadlines: Deadlines, budget_s: float | None,
                  client: "httpx.AsyncClient | None", on_progress: ProgressCallback | None) -> None:
         self.config = config
         self.ep = config.endpoints
@@ -557,6 +557,11 @@ class _Run:
         job.started = time.monotonic()
         self.jobs[asyncio.ensure_future(_bounded(make, job.deadline_s + self.dl.slack))] = job
 
+    def _start_timed(self, job: _Job, probe: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        """Start ``probe(*args, **kwargs, timeout_s=...)`` with the job's deadline as _start has
+        set it (read when the probe starts, not when this is called)."""
+        self._start(job, lambda: probe(*args, timeout_s=job.deadline_s, **kwargs))
+
     def _start_router(self, gateway: str | None) -> None:
         self.router_started = True
         j = _Job("router", "upnp", gateway or "SSDP multicast", self.dl.router)
@@ -580,24 +585,23 @@ class _Run:
         probes, ep, dl = self.probes, self.ep, self.dl
         for url in ep.ip_echo:
             j = _Job("http", "http-echo", url, dl.http)
-            self._start(j, lambda u=url, j=j: probes.http_echo(self.client, u, family=4, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.http_echo, self.client, url, family=4)
         for url in ep.ip_echo_v6:
             j = _Job("http6", "http-echo-v6", url, dl.http)
-            self._start(j, lambda u=url, j=j: probes.http_echo(self.client, u, family=6, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.http_echo, self.client, url, family=6)
         for spec in ep.dns_echo:
             j = _Job("dns", "dns-echo", spec, dl.dns)
-            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, family=4, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.dns_echo, spec, family=4)
         for spec in ep.dns_echo_v6:
             # The IPv6 quorum needs a second kind of source (issue 11): the DNS echoes asked
             # over IPv6, as `update` asks them.
             j = _Job("dns6", "dns-echo-v6", spec, dl.dns)
-            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, family=6, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.dns_echo, spec, family=6)
         lookup = probes.current_addresses
         if lookup is not None:
             for host in self.config.hosts:
                 j = _Job("published", "dns-published", host.hostname, dl.published)
-                self._start(j, lambda h=host.hostname, j=j: lookup(h, resolvers=list(ep.resolvers),
-                                                                   timeout_s=j.deadline_s))
+                self._start_timed(j, lookup, host.hostname, resolvers=list(ep.resolvers))
 
     def _start_traceroute(self) -> None:
         """Only when it can change the verdict (online, no usable WAN from the router): where
