@@ -33,7 +33,8 @@ _NO_REPLY_HINT = ("many routers and firewalls drop ICMP echo and close unused po
 def _default_icmp() -> IcmpPing:
     from icmplib import async_ping  # imported here: tests inject a fake instead
 
-    return async_ping
+    ping: IcmpPing = async_ping    # icmplib ships no type information
+    return ping
 
 
 async def ping_host(

@@ -26,7 +26,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from checks.addresses import parse_ip
 from checks.model import ExternalInfo, ExternalSource, LocalInfo
@@ -103,7 +103,7 @@ async def http_echo(
     from checks.http import fetch_over
 
     started = time.monotonic()
-    fam = 6 if family == 6 else 4
+    fam: Literal[4, 6] = 6 if family == 6 else 4
 
     def result(value: str | None, error: str | None) -> ExternalSource:
         ms = round((time.monotonic() - started) * 1000, 1)
@@ -321,7 +321,7 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
     from checks.dns import wire as dnswire  # noqa: F401  (pins dnspython's address types before any reply is parsed)
 
     started = time.monotonic()
-    fam = 6 if family == 6 else 4
+    fam: Literal[4, 6] = 6 if family == 6 else 4
 
     def result(value: str | None, error: str | None) -> ExternalSource:
         ms = round((time.monotonic() - started) * 1000, 1)
@@ -346,7 +346,7 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
         await asyncio.sleep(delay)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise dns.exception.Timeout()
+            raise dns.exception.Timeout()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         query = dns.message.make_query(method.qname, method.rdtype_for(fam), method.rdclass)
         return await dns.asyncquery.udp(query, server, port=port, timeout=remaining)
 
@@ -354,18 +354,18 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
     failures: list[BaseException] = []
     response = None
     try:
-        pending: set[asyncio.Future] = set(tasks)
+        pending: set[asyncio.Future[dns.message.Message]] = set(tasks)
         while pending and response is None:
             done, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
                                                return_when=asyncio.FIRST_COMPLETED)
             if not done:
                 break
             for task in done:
-                exc = task.exception()
-                if exc is None:
+                error = task.exception()
+                if error is None:
                     response = task.result()
                     break
-                failures.append(exc)
+                failures.append(error)
     finally:
         from checks.tasks import drop
 

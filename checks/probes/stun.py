@@ -218,6 +218,9 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
             q.started = start
 
         async def send_schedule(q: _Query) -> None:
+            addr = q.addr
+            if addr is None:    # only resolved queries are exchanged; nothing to send to
+                return
             for at in RETRANSMIT_AT:
                 delay = start + at - time.monotonic()
                 if delay > 0:
@@ -231,11 +234,11 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
                 try:
                     # On the socket itself: the transport would swallow the OSError
                     # (e.g. "Network is unreachable") and we would wait out the deadline.
-                    sock.sendto(build_binding_request(q.txid), q.addr)
+                    sock.sendto(build_binding_request(q.txid), addr)
                 except BlockingIOError:
                     pass        # socket buffer full: the next retransmission will go
                 except OSError as exc:
-                    q.error = f"cannot send to {q.addr[0]}: {exc.strerror or exc}"  # type: ignore[index]
+                    q.error = f"cannot send to {addr[0]}: {exc.strerror or exc}"
                     q.done.set()
                     return
             await q.done.wait()

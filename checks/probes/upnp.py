@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any, Callable, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -276,7 +277,7 @@ class IgdClient:
             if deadline is not None and time.monotonic() >= deadline:
                 break
             try:
-                entry = await self._call(lambda u, i=index: u.getgenericportmapping(i),
+                entry = await self._call(methodcaller("getgenericportmapping", index),
                                          action="reading the mapping table")
             except UpnpError as exc:
                 # 713/714: past the end on some routers; otherwise keep what was read.
@@ -461,7 +462,9 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
         info = UpnpInfo(available=False, found=False, not_found="no-ssdp-answer",
                         error=f"no UPnP IGD answered: nothing answered UPnP discovery (SSDP) within {ssdp_s * 1000:.0f} ms: UPnP is off "
                               "on the router, or the router has none")
-    natpmp_available, natpmp_wan, natpmp_error = False, None, "NAT-PMP not tried (no IPv4 gateway)"
+    natpmp_available = False
+    natpmp_wan: str | None = None
+    natpmp_error: str | None = "NAT-PMP not tried (no IPv4 gateway)"
     if natpmp_task is not None:
         try:
             reply = await asyncio.wait_for(natpmp_task, max(0.05, deadline - time.monotonic()))
