@@ -20,7 +20,8 @@ import pytest
 
 from checks.config import Endpoints
 from checks.errors import UpnpError, UsageError
-from checks.portcheck.listener import banner_has_nonce, open_listener
+from checks.portcheck.listener import open_listener
+from probeserver.wire import banner_has_nonce
 from checks.model import LocalInfo, PortMapping, UpnpInfo
 from checks.portmap.ledger import MappingLedger
 from checks.portcheck.run import NetworkFacts, assess_nat, run_port_check

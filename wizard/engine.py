@@ -31,7 +31,7 @@ from checks.model import (
 )
 
 if TYPE_CHECKING:
-    from checks.portcheck.ipv6 import Port6Result
+    from checks.model import Port6Result
 
 PortProtocol = Literal["tcp", "udp"]
 ProbeCallback = Callable[[ProbeRecord], None]

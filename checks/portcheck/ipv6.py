@@ -24,7 +24,8 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from dataclasses import replace
 
-from checks.portcheck.listener import NonceListener, banner_has_nonce, open_listener
+from checks.portcheck.listener import NonceListener, open_listener
+from probeserver.wire import banner_has_nonce
 from checks.model import LocalInfo, Port6Result, Port6VerdictName
 from checks.portcheck.spec import PortSpec
 from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers

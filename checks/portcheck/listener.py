@@ -29,7 +29,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Literal
 
-from probeserver.wire import BANNER_PREFIX, UDP_PROBE_PREFIX, banner_for, banner_has_nonce  # noqa: F401  (the wire protocol)
+from probeserver.wire import UDP_PROBE_PREFIX, banner_for
 
 
 ListenState = Literal["listening", "in-use", "denied", "error"]
@@ -78,7 +78,7 @@ class NonceListener:
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpNonceProtocol(self), local_addr=(self.host, self.port)
                 )
-                self._transport = transport  # type: ignore[assignment]
+                self._transport = transport
             self.state = "listening"
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:

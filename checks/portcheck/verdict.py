@@ -58,7 +58,8 @@ from typing import Literal, Sequence
 from checks.addresses import is_public
 from checks.model import (NatResult, PortProtocol as Protocol,
                           PortResult, UpnpInfo)
-from checks.portcheck.listener import ListenState, banner_has_nonce
+from checks.portcheck.listener import ListenState
+from probeserver.wire import banner_has_nonce
 from checks.portcheck.probers import ProbeAnswer, _snippet
 
 MappingState = Literal["none", "created", "existing", "conflict", "failed", "unavailable"]

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from checks.config import HostConfig
 from checks.idn import IdnError, same_name, to_ascii
-from checks.model import UpdateResult
+from checks.model import ProviderView, UpdateResult
 
 from .base import (
     REQUEST_TIMEOUT_S,
@@ -40,7 +40,6 @@ from .base import (
     Policy,
     PreflightResult,
     ProviderSpec,
-    ProviderView,
     body_excerpt,
     hostname_field,
     join_sent,
