@@ -204,9 +204,9 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        bad_line = raw[: exc.start].count(b"\n") + 1
         raise ConfigSyntaxError(
-            f"{p}, line {line}: not UTF-8 text", path=str(p), line=line
+            f"{p}, line {bad_line}: not UTF-8 text", path=str(p), line=bad_line
         ) from None
     try:
         data = tomllib.loads(text)

@@ -56,7 +56,8 @@ def _nameservers() -> list[str] | None:
     try:
         import dns.resolver
 
-        return list(dns.resolver.Resolver(configure=True).nameservers)
+        # Plain addresses only: a Nameserver object (DoH, DoT) is not something to send UDP to.
+        return [ns for ns in dns.resolver.Resolver(configure=True).nameservers if isinstance(ns, str)]
     except Exception:
         return None
 
@@ -94,7 +95,7 @@ async def lookup(name: str, family: int, *, timeout_s: float = 5.0,
         await asyncio.sleep(delay)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise dns.exception.Timeout()
+            raise dns.exception.Timeout()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         query = dns.message.make_query(name, rdtype)
         query.flags |= dns.flags.RD
         return await dns.asyncquery.udp(query, server[0], port=server[1], timeout=remaining)

@@ -173,6 +173,8 @@ def _path_sentence(path: _Path, gateway: str | None) -> str:
                 "range DS-Lite (RFC 6333) uses for the tunnel from your router to the ISP's AFTR, the "
                 "carrier-grade NAT all of the ISP's DS-Lite customers share for IPv4.")
     cls = path.next_cls
+    if cls is None:     # not an IPv4 address (_path keeps only those): nothing to say about it
+        return f"Traceroute ({path.shown}) shows nothing useful after your router."
     if cls is AddressClass.CGNAT:
         return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, is in 100.64.0.0/10, the "
                 "range reserved for carrier-grade NAT (RFC 6598).")

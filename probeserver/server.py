@@ -59,6 +59,7 @@ wire protocol the client shares is in ``probeserver/wire.py``, which imports nei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -69,7 +70,7 @@ import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import uvicorn
 from starlette.applications import Starlette
@@ -834,10 +835,9 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the caller decides when to stop."""
 
-    def capture_signals(self):  # type: ignore[override]
-        import contextlib
-
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from checks.addresses import AddressClass, classify, describe_class
 from checks.config import Config, HostConfig
@@ -29,7 +29,10 @@ from checks.ddns.ipv6device import choose as choose_device
 from checks.ddns.history import last_of
 from checks.errors import ConfigError
 from checks.model import ExternalSource, LocalInfo, UpdateResult
-from checks.ddns.providers.base import join_sent, keep_addresses, wants_ipv4, wants_ipv6
+from checks.ddns.providers.base import ProviderSpec, join_sent, keep_addresses, wants_ipv4, wants_ipv6
+
+if TYPE_CHECKING:
+    import ipaddress
 
 Progress = Callable[[str], None]
 # (hostname, resolvers) -> (ipv4, ipv6, error): what the authoritative servers serve
@@ -224,7 +227,7 @@ def stable_ipv6(seen: str, local: LocalInfo | None) -> tuple[str, str | None]:
                     f"address {chosen} instead")
 
 
-def _same_v6(text: str, ip: Any) -> bool:
+def _same_v6(text: str, ip: ipaddress.IPv6Address) -> bool:
     import ipaddress
 
     try:
@@ -651,7 +654,7 @@ class _Batcher:
         self.client = client
         self.on_progress = on_progress
         self.submitted: set[str] = set()
-        self.queue: list[tuple[Any, HostConfig, str | None, str | None, asyncio.Future[UpdateResult]]] = []
+        self.queue: list[tuple[ProviderSpec, HostConfig, str | None, str | None, asyncio.Future[UpdateResult]]] = []
         self._flush_task: asyncio.Task[None] | None = None
 
     def finished(self, host: HostConfig) -> None:
@@ -659,7 +662,7 @@ class _Batcher:
             self.submitted.add(host.hostname)
             self._arrived()
 
-    async def send(self, spec: Any, host: HostConfig, ipv4: str | None, ipv6: str | None) -> UpdateResult:
+    async def send(self, spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None) -> UpdateResult:
         self.submitted.add(host.hostname)
         if spec.batch_key(host) is None:
             self._arrived()

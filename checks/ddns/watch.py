@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable
 
@@ -87,8 +88,9 @@ class Watcher:
     client: Any
     history: History | None = None
     interval_s: float = DEFAULT_INTERVAL_S
-    clock: Callable[[], float] = field(default=None)   # type: ignore[assignment]
-    sleep: Sleep = field(default=None)                # type: ignore[assignment]
+    # Looked up when a Watcher is made (not when this module is imported), as before.
+    clock: Callable[[], float] = field(default_factory=lambda: time.time)
+    sleep: Sleep = field(default_factory=lambda: asyncio.sleep)
     detect: Detector | None = None
     lookup: Lookup | None = None
     emit: Emit = lambda text: None
@@ -114,14 +116,10 @@ class Watcher:
     last_reach: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        import time
-
         from checks.ddns.providers.registry import get_provider
         from checks.ddns.updater import check_config
 
         check_config(self.config)
-        self.clock = self.clock or time.time
-        self.sleep = self.sleep or asyncio.sleep
         if self.lookup is None:
             self.own_lookup = True   # a fresh round_lookup each round: zones looked up once per round
             self.lookup = default_lookup

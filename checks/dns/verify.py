@@ -501,7 +501,7 @@ def _negative_ttl(response: dns.message.Message) -> int | None:
     """How long a "no such name / no such record" answer may be cached (RFC 2308)."""
     for rrset in response.authority:
         if rrset.rdtype == dns.rdatatype.SOA and rrset.rdclass == dns.rdataclass.IN and len(rrset):
-            return min(rrset.ttl, rrset[0].minimum)
+            return min(rrset.ttl, int(rrset[0].minimum))
     return None
 
 

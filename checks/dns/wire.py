@@ -25,7 +25,8 @@ _PINNED = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdataty
 def pin_rdata_classes() -> None:
     """Fill dnspython's table for the Internet-class types we read (idempotent)."""
     for rdtype in _PINNED:
-        dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)
+        # dnspython 2.9 leaves get_rdata_class unannotated
+        dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)  # type: ignore[no-untyped-call]
 
 
 def address_of(rdata: Any) -> str | None:

@@ -53,7 +53,8 @@ class UpnpMapper:
         """The router's mapping on this port. A failed lookup is "none known", unless
         ``strict``: then it raises, so a cleanup never mistakes a silent router for a clean one."""
         try:
-            return await self.igd.get_mapping(external_port, protocol.upper())
+            found: PortMapping | None = await self.igd.get_mapping(external_port, protocol.upper())
+            return found
         except Exception:
             if strict:
                 raise
