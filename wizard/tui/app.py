@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -18,6 +19,9 @@ from checks.config import Config
 
 from ..engine import WizardEngine
 from .state import Mode, WizardState
+
+if TYPE_CHECKING:
+    from .screens.base import WizardScreen
 
 LIGHT_THEME = "textual-light"
 DARK_THEME = "textual-dark"
@@ -186,10 +190,10 @@ async def _finished(worker: Worker[object]) -> None:
         pass
 
 
-def make_screen(step: str):  # type: ignore[no-untyped-def]
+def make_screen(step: str) -> WizardScreen:
     from .screens import credentials, done, hosting, network, ports, provider, update, verify, welcome
 
-    factories = {
+    factories: dict[str, type[WizardScreen]] = {
         "welcome": welcome.WelcomeScreen,
         "network": network.NetworkScreen,
         "hosting": hosting.HostingScreen,

@@ -98,7 +98,8 @@ the account.
                     )
                     yield Static("", id=f"error-{f.name}", classes="field-error")
         # Focus is given while composing (Screen.AUTO_FOCUS), so keys typed at once land here.
-        self.AUTO_FOCUS = f"#field-{first_empty or self.fields()[0].name}"
+        # Textual types AUTO_FOCUS a ClassVar but reads it through the instance (Screen._on_screen_resume).
+        self.AUTO_FOCUS = f"#field-{first_empty or self.fields()[0].name}"  # type: ignore[misc]
         with Horizontal(id="check-row"):
             yield Button("Check credentials (Ctrl+R)", id="check", compact=True, variant="primary")
         yield Static("", id="preflight")

@@ -12,7 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
-from checks.config import default_config_path
+from checks.config import Config, default_config_path
+from checks.model import Diagnosis
 
 from ..messages import ConfigSaved, NotifyTested, ReportExported, ServiceInstalled
 from ..widgets import Bullets, code_markup, esc, mask
@@ -142,7 +143,8 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
                 yield Bullets([text for _, text in summary], marks=[mark for mark, _ in summary],
                               id="troubleshoot-summary")
         # Focus is given while composing (before the first key can arrive), not in on_mount.
-        self.AUTO_FOCUS = "#save" if self.saving else "#export"
+        # Textual types AUTO_FOCUS a ClassVar but reads it through the instance (Screen._on_screen_resume).
+        self.AUTO_FOCUS = "#save" if self.saving else "#export"  # type: ignore[misc]
         problems = self.not_working()
         if state.reach is not None:
             from wizard.commands.reach import summary_lines
@@ -333,7 +335,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         self.started(self.run_save(config), "Saving the configuration")
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_save(self, config) -> None:  # type: ignore[no-untyped-def]
+    async def run_save(self, config: Config) -> None:
         path = await self.engine.save_config(config)
         self.post_message(ConfigSaved(Path(path)))
 
@@ -366,7 +368,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         self.started(self.run_export(report, Path(raw).expanduser().absolute()), "Exporting the report")
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_export(self, report, path: Path) -> None:  # type: ignore[no-untyped-def]
+    async def run_export(self, report: Diagnosis, path: Path) -> None:
         if path.parent == self.wizard.report_dir.absolute() and not path.parent.exists():
             path.parent.mkdir(parents=True, mode=0o700)     # the default data directory, first use
         written = await self.engine.export_report(report, path, redact=True, config=self.state.config_to_save())

@@ -137,7 +137,10 @@ diagnosis again. **Esc** cancels a running diagnosis.
 
     @work(exclusive=True, exit_on_error=False)
     async def run_diagnosis(self) -> None:
-        diagnosis = await self.engine.diagnose(on_progress=lambda r: self.post_message(ProbeFinished(r)))
+        def finished(record: ProbeRecord) -> None:
+            self.post_message(ProbeFinished(record))
+
+        diagnosis = await self.engine.diagnose(on_progress=finished)
         self.post_message(DiagnosisReady(diagnosis))
 
     def on_work_cancelled(self) -> None:

@@ -293,10 +293,13 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         def status(text: str) -> None:
             self.post_message(StatusNote(text))
 
+        def checked(result: PortResult) -> None:
+            self.post_message(PortChecked(result))
+
         results = await self.engine.check_ports(
             specs,
             upnp=use_upnp,
-            on_progress=lambda r: self.post_message(PortChecked(r)),
+            on_progress=checked,
             on_status=status,
         )
         self.post_message(PortsReady(tuple(results)))

@@ -12,6 +12,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Checkbox, Static
 
 from checks.addresses import is_public
+from checks.config import HostConfig
 from checks.errors import DdnsWizardError
 from checks.model import UpdateResult
 
@@ -53,7 +54,7 @@ wizard refuses to publish it: a private address in DNS helps nobody.
 
     # -- which records ------------------------------------------------------------
     @staticmethod
-    def _wants(host, family: int) -> bool:  # type: ignore[no-untyped-def]
+    def _wants(host: HostConfig | None, family: int) -> bool:
         if host is None:
             return family == 4
         if family == 4:

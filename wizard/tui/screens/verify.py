@@ -3,7 +3,7 @@ end-to-end reach check of the service's port (from outside, TLS, hairpin) as the
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from textual import work
 from textual.binding import Binding
@@ -133,7 +133,10 @@ inside would prove nothing: your router answers its own address itself.
         return True
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_verify(self, hosts: list[HostConfig], update_first: list[HostConfig] = ()) -> None:  # type: ignore[assignment]
+    async def run_verify(self, hosts: list[HostConfig], update_first: Sequence[HostConfig] = ()) -> None:
+        def progress(partial: VerifyResult, waited: float) -> None:
+            self.post_message(VerifyProgress(partial, waited))
+
         for host in update_first:
             self.post_message(StatusNote(f"Sending the current address for {host.hostname}"))
             self.post_message(UpdateDone(await self.engine.update(host)))
@@ -141,7 +144,7 @@ inside would prove nothing: your router answers its own address itself.
             ipv4, ipv6 = self.state.expected_addresses(host)
             result = await self.engine.verify(
                 host.hostname, ipv4, ipv6, wait_s=WAIT_S,
-                on_progress=lambda r, waited: self.post_message(VerifyProgress(r, waited)),
+                on_progress=progress,
                 host=host,
             )
             self.post_message(VerifyDone(result))
