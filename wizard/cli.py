@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from types import ModuleType
 from typing import Sequence
 
 from checks import __version__
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command_module(module_name: str):  # type: ignore[no-untyped-def]
+def _command_module(module_name: str) -> ModuleType:
     import importlib
 
     return importlib.import_module(f"wizard.commands.{module_name}")

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
@@ -72,11 +73,12 @@ class DiagnoseProgress:
         self.console = console
         self.title = title
         self.finished = 0
-        self._status = None
+        self._status: Status | None = None
 
     def __enter__(self) -> "DiagnoseProgress":
-        self._status = self.console.status(f"{self.title}…", spinner="dots")
-        self._status.__enter__()
+        status = self.console.status(f"{self.title}…", spinner="dots")
+        status.__enter__()
+        self._status = status
         return self
 
     def update(self, record: ProbeRecord) -> None:

@@ -361,7 +361,7 @@ def _run_outbound(args: argparse.Namespace, config: Any) -> int:
         raise UsageError("[endpoints] outbound_target is empty: name a host that accepts TCP on every port")
     with _Progress(_progress_enabled(args)) as say:
         say(f"connecting to {target} on {len(ports)} ports")
-        results = asyncio.run(check_outbound(target, ports, timeout_s=args.timeout))  # type: ignore[arg-type]
+        results = asyncio.run(check_outbound(target, ports, timeout_s=args.timeout))
     if args.json:
         print(json.dumps(outbound_json(results), indent=2))
         return 0

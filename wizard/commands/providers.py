@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from checks.ddns.providers.base import ProviderSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the registry as JSON")
 
 
-def spec_json(spec) -> dict:  # type: ignore[no-untyped-def]
+def spec_json(spec: ProviderSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "title": spec.title,
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_one(console, spec) -> None:  # type: ignore[no-untyped-def]
+def _print_one(console: Console, spec: ProviderSpec) -> None:
     console.print(f"[bold]{spec.title}[/] ({spec.name}) — {spec.cost}")
     console.print(f"Needs: {spec.needs}", markup=False)
     console.print(f"Sign up: {spec.url}", markup=False)

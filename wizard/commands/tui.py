@@ -57,7 +57,8 @@ def library_output_off_screen() -> Iterator[None]:
     stray = tempfile.TemporaryFile()
     sys.stderr.flush()
     os.dup2(stray.fileno(), 2)
-    sys.__stderr__ = terminal    # what Textual's driver draws on
+    # What Textual's driver draws on; typeshed marks sys.__stderr__ Final, swapping it is the point here.
+    sys.__stderr__ = terminal  # type: ignore[misc]
     try:
         yield
     finally:
@@ -66,7 +67,7 @@ def library_output_off_screen() -> Iterator[None]:
         except (OSError, ValueError):
             pass
         terminal.flush()
-        sys.__stderr__ = original
+        sys.__stderr__ = original  # type: ignore[misc]
         os.dup2(saved_fd, 2)
         os.close(saved_fd)
         terminal.close()

@@ -11,6 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from checks.config import Config
+    from checks.ddns.updater import UpdateRun
+    from checks.model import UpdateResult
+    from checks.redact import Redactor
 
 JSON_KEYS = ("hostname", "provider", "previous", "sent", "result", "code", "message", "fatal", "retry_after_s")
 
@@ -29,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "only when DNS cannot be asked")
 
 
-def results_json(results, redactor) -> list[dict]:  # type: ignore[no-untyped-def]
+def results_json(results: Sequence[UpdateResult], redactor: Redactor) -> list[dict[str, Any]]:
     from checks.model import to_jsonable
 
     out = []
@@ -124,7 +133,7 @@ def _when(record) -> str:  # type: ignore[no-untyped-def]
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _record_sent(path, results, redactor, config=None) -> None:  # type: ignore[no-untyped-def]
+def _record_sent(path: Path, results: Sequence[UpdateResult], redactor: Redactor, config: Config | None = None) -> None:
     """Append what reached a provider to the history (the same records `watch` writes),
     and a ``stopped`` record for a refusal for good (as the watch does)."""
     from checks.ddns.history import History
@@ -153,7 +162,7 @@ def _record_sent(path, results, redactor, config=None) -> None:  # type: ignore[
 class _progress_printer:
     """One overwritten status line on stderr (only when stderr is a terminal)."""
 
-    def __init__(self, redactor) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
         self.width = 0
 
@@ -168,7 +177,7 @@ class _progress_printer:
         sys.stderr.flush()
 
 
-def _print_human(run_result, redactor) -> None:  # type: ignore[no-untyped-def]
+def _print_human(run_result: UpdateRun, redactor: Redactor) -> None:
     from rich.console import Console
     from rich.table import Table
 

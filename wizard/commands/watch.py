@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Callable, Sequence
+
+if TYPE_CHECKING:
+    from checks.config import Config
+    from checks.ddns.history import History
+    from checks.reach import ReachPortSpec
+    from checks.redact import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_main(config, history, args, emit, reach_ports))
 
 
-async def _main(config, history, args, emit, reach_ports=()) -> int:  # type: ignore[no-untyped-def]
+async def _main(config: Config, history: History, args: argparse.Namespace, emit: Callable[[str], None],
+                reach_ports: Sequence[ReachPortSpec] = ()) -> int:
     import asyncio
     import signal
 
@@ -92,7 +100,7 @@ async def _main(config, history, args, emit, reach_ports=()) -> int:  # type: ig
     return code
 
 
-def _emitter(redactor):  # type: ignore[no-untyped-def]
+def _emitter(redactor: Redactor) -> Callable[[str], None]:
     import time
 
     tty = sys.stdout.isatty()
