@@ -191,7 +191,7 @@ async def slow_second_request(host: str, port: int, *, sources: list[str], per_s
             return False
 
     primed = await asyncio.gather(*(first_then_half(r, w) for r, w in conns))
-    live = [(r, w) for (r, w), ok in zip(conns, primed) if ok]
+    live = [(r, w) for (r, w), ok in zip(conns, primed, strict=True) if ok]
     since = time.monotonic()
     try:
         legit, closed = await _hold_and_watch(
@@ -264,7 +264,7 @@ async def black_holed_probes(host: str, port: int, *, attackers: list[str], per_
 
     try:
         tasks = [asyncio.create_task(hammer(a, h[0].getsockname()[1]))
-                 for a, h in zip(attackers, holes) for _ in range(per_attacker)]
+                 for a, h in zip(attackers, holes, strict=True) for _ in range(per_attacker)]
         await asyncio.sleep(min(1.0, duration_s / 4))  # let the attack fill the slots first
         legit = await legit_poll(host, port, f"/probe/tcp/{legit_port}", legit_source,
                                  every_s=legit_every_s, duration_s=max(0.5, end - time.monotonic()),

@@ -36,7 +36,7 @@ def _attr(kind: int, value: bytes) -> bytes:
 def xor_mapped(ip: str, port: int, txid: bytes) -> bytes:
     addr = ipaddress.ip_address(ip)
     key = struct.pack("!I", MAGIC_COOKIE) + (txid if addr.version == 6 else b"")
-    raw = bytes(a ^ b for a, b in zip(addr.packed, key))
+    raw = bytes(a ^ b for a, b in zip(addr.packed, key, strict=True))
     return _attr(0x0020, struct.pack("!BBH", 0, 1 if addr.version == 4 else 2, port ^ 0x2112) + raw)
 
 

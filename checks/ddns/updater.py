@@ -698,7 +698,7 @@ class _Batcher:
                     if not fut.done():
                         fut.set_exception(exc)
                 raise
-            for (*_, fut), result in zip(chunk, results):
+            for (*_, fut), result in zip(chunk, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
 
@@ -751,7 +751,7 @@ async def run_update_detailed(config: Config, *, force: bool = False, dry_run: b
             finally:
                 batcher.finished(h)
 
-        results = await asyncio.gather(*(one(h, task) for h, task in zip(config.hosts, lookups)))
+        results = await asyncio.gather(*(one(h, task) for h, task in zip(config.hosts, lookups, strict=True)))
     finally:
         from checks.tasks import drop
 

@@ -315,7 +315,7 @@ async def _zone_by_ns(name: dns.name.Name, resolver: dns.asyncresolver.Resolver,
     # the shorter ones are not waited for (a slow TLD or parent must not hold us up).
     tasks = [asyncio.ensure_future(ns_of(s)) for s in suffixes]
     try:
-        for suffix, task in zip(suffixes, tasks):
+        for suffix, task in zip(suffixes, tasks, strict=True):
             try:
                 answer = await task
             except dns.exception.DNSException:
@@ -769,25 +769,25 @@ def judge(
     auth_states = [server_state(a, expected) for a in authoritative]
     if expected == (None, None):
         # No expectation: hold resolvers to what the first answering authoritative server publishes.
-        source = next((a for a, s in zip(authoritative, auth_states) if s == "match"), None)
+        source = next((a for a, s in zip(authoritative, auth_states, strict=True) if s == "match"), None)
         if source is not None:
             v4 = frozenset(_canonical(x) for x in source.answers if _family(x) == 4)
             v6 = frozenset(_canonical(x) for x in source.answers if _family(x) == 6)
             expected = (v4 or None, v6 or None)
             auth_states = [server_state(a, expected) for a in authoritative]
     res_states = [server_state(a, expected) for a in resolvers]
-    auth_out = tuple(replace(a, ok=s == "match") for a, s in zip(authoritative, auth_states))
-    res_out = tuple(replace(a, ok=s == "match") for a, s in zip(resolvers, res_states))
+    auth_out = tuple(replace(a, ok=s == "match") for a, s in zip(authoritative, auth_states, strict=True))
+    res_out = tuple(replace(a, ok=s == "match") for a, s in zip(resolvers, res_states, strict=True))
     want_text = _fmt([x for s in expected if s for x in s]) if expected != (None, None) else "an address"
 
     def silent_note(answers: Sequence[DnsAnswer], states: Sequence[ServerState], what: str) -> str:
-        quiet = [a.server for a, s in zip(answers, states) if s in ("silent", "failed")]
+        quiet = [a.server for a, s in zip(answers, states, strict=True) if s in ("silent", "failed")]
         if not quiet:
             return ""
         return f" {what} {', '.join(quiet)} did not answer usefully, so {'it is' if len(quiet) == 1 else 'they are'} not counted."
 
-    auth_answered = [(a, s) for a, s in zip(auth_out, auth_states) if s not in ("silent", "failed")]
-    res_answered = [(a, s) for a, s in zip(res_out, res_states) if s not in ("silent", "failed")]
+    auth_answered = [(a, s) for a, s in zip(auth_out, auth_states, strict=True) if s not in ("silent", "failed")]
+    res_answered = [(a, s) for a, s in zip(res_out, res_states, strict=True) if s not in ("silent", "failed")]
     notes = silent_note(auth_out, auth_states, "Authoritative server") + silent_note(res_out, res_states, "Resolver")
 
     if not auth_answered:

@@ -66,7 +66,7 @@ async def inspect_mappings(mappings: Sequence[PortMapping], *, timeout_s: float 
     keys = sorted(targets)
     answers = await asyncio.gather(*(host_answers(h, p, timeout_s=timeout_s, arp_path=arp_path)
                                      for h, p in keys))
-    by_key = dict(zip(keys, answers))
+    by_key = dict(zip(keys, answers, strict=True))
     out: list[MappingStatus] = []
     for m in mappings:
         proto = m.protocol.lower()

@@ -247,7 +247,7 @@ async def check_ipv6_ports(
             await listener.close()
     errors = list(prober_errors) or ([] if probers else ["[endpoints] port_check_v6 is empty"])
     results = []
-    for index, (spec, listener, answer) in enumerate(zip(specs, listeners, answers)):
+    for index, (spec, listener, answer) in enumerate(zip(specs, listeners, answers, strict=True)):
         r = _verdict(spec, address, listener, answer, errors)
         state = hole_state.get(index, "none")
         if state != "none":

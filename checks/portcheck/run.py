@@ -502,14 +502,14 @@ async def ask_targets_then_controls(
 
     out: dict[int, ProbeAnswer | None] = {}
     answers = await asyncio.gather(*(bounded(t) for t in targets))
-    out.update(zip((id(t) for t in targets), answers))
+    out.update(zip((id(t) for t in targets), answers, strict=True))
     needed = [c for proto, c in controls.items()
               if any(t.protocol == proto and a is not None and a.outcome == "not-reached"
-                     for t, a in zip(targets, answers))]
+                     for t, a in zip(targets, answers, strict=True))]
     if needed:
         say("asking about a control port (a tested port was not reached)")
         control_answers = await asyncio.gather(*(bounded(c) for c in needed))
-        out.update(zip((id(c) for c in needed), control_answers))
+        out.update(zip((id(c) for c in needed), control_answers, strict=True))
     return out
 
 

@@ -108,7 +108,7 @@ async def check_outbound(
 
     tcp_ports = sorted({p for p, proto in ports if proto == "tcp"} | set(reference_ports))
     outcomes = await asyncio.gather(*(_connect_once(address, p, family, timeout_s) for p in tcp_ports))
-    by_port = dict(zip(tcp_ports, outcomes))
+    by_port = dict(zip(tcp_ports, outcomes, strict=True))
     any_connected = any(o[0] == "connected" for o in outcomes)
 
     results: list[OutboundResult] = []

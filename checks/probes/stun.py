@@ -67,13 +67,13 @@ def _decode_address(value: bytes, txid: bytes, *, xored: bool) -> tuple[str, int
         if len(raw) != 4:
             raise StunParseError("IPv4 address attribute has the wrong length")
         if xored:
-            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE)))
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE), strict=True))
         return str(ipaddress.IPv4Address(raw)), port
     if family == 0x02:
         if len(raw) != 16:
             raise StunParseError("IPv6 address attribute has the wrong length")
         if xored:
-            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE) + txid))
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE) + txid, strict=True))
         return str(ipaddress.IPv6Address(raw)), port
     raise StunParseError(f"unknown address family {family}")
 
