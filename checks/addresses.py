@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from enum import Enum
-from typing import Union
-
 from checks.errors import AddressError
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class AddressClass(str, Enum):
+class AddressClass(str, Enum):  # noqa: UP042  (StrEnum would change str() and format() of its members)
     """What kind of address this is, as far as hosting goes."""
 
     PUBLIC = "public"              # globally routable

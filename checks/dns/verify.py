@@ -462,11 +462,7 @@ def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, 
     elif not recursive and not aa:
         # A referral or a cached answer: this server is not authoritative for the zone (lame delegation).
         error = "not authoritative for this name (lame delegation)"
-    ttl: int | None
-    if addresses:
-        ttl = min(ttls)
-    else:
-        ttl = _negative_ttl(response)
+    ttl: int | None = min(ttls) if addresses else _negative_ttl(response)
     alias = None
     if not addresses and name != dns.name.from_text(qname):
         alias = name.to_text(omit_final_dot=True)

@@ -399,7 +399,7 @@ async def run_port_check(
         say("asking the outside prober to connect in")
 
         async def probe(listener: NonceListener) -> ProbeAnswer | None:
-            state, _detail, ext = mapping_of.get(id(listener), ("none", None, None))
+            _state, _detail, ext = mapping_of.get(id(listener), ("none", None, None))
             if listener.state in ("denied", "error"):
                 return None
             return await ask_probers(client, probers, ext or listener.port, listener.protocol,
@@ -462,8 +462,8 @@ async def run_port_check(
 
     observed = next((a.observed_ip for a in answers if a is not None and a.observed_ip), None)
     nat = assess_nat(facts, observed, probers[0].label if probers else None)
-    control_ev = {proto: evidence_for(l) for proto, l in controls.items()}
-    target_ev = [evidence_for(l) for l in targets]
+    control_ev = {proto: evidence_for(c) for proto, c in controls.items()}
+    target_ev = [evidence_for(t) for t in targets]
     asked_controls = {proto: c for proto, c in control_ev.items() if id(controls[proto]) in answer_of}
     maps = router_maps(facts.upnp)
     results = tuple(with_answer_reason(

@@ -87,11 +87,11 @@ def parse_addr(data: Any) -> tuple[dict[str, list[str]], list[Ipv6Address], list
                 continue
             if info.get("family") == "inet":
                 v4.setdefault(name, []).append(info["local"])
-            elif info.get("family") == "inet6" and info.get("scope") == "global" and not vpn:
-                # A VPN's addresses are the provider's, not this network's: never publish them.
-                if is_public(info["local"]):
-                    v6.append(Ipv6Address(info["local"], name, temporary=bool(info.get("temporary")),
-                                          deprecated=bool(info.get("deprecated"))))
+            # A VPN's addresses are the provider's, not this network's: never publish them.
+            elif (info.get("family") == "inet6" and info.get("scope") == "global" and not vpn
+                  and is_public(info["local"])):
+                v6.append(Ipv6Address(info["local"], name, temporary=bool(info.get("temporary")),
+                                      deprecated=bool(info.get("deprecated"))))
     return v4, v6, vpns
 
 

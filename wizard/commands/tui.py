@@ -54,7 +54,7 @@ def library_output_off_screen() -> Iterator[None]:
         return
     terminal = os.fdopen(os.dup(2), "w", encoding=original.encoding or "utf-8",
                          errors=original.errors or "replace")
-    stray = tempfile.TemporaryFile()
+    stray = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below, once what it caught is shown)
     sys.stderr.flush()
     os.dup2(stray.fileno(), 2)
     # What Textual's driver draws on; typeshed marks sys.__stderr__ Final, swapping it is the point here.

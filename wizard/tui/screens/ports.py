@@ -375,9 +375,9 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "map":
-            return True if (self._upnp_available and self.unforwarded()) else False  # False hides it
+            return bool(self._upnp_available and self.unforwarded())  # False hides it
         if action == "keep":
-            return True if (self._upnp_available and self.temporary_opens()) else False
+            return bool(self._upnp_available and self.temporary_opens())
         return True
 
     def action_keep(self) -> None:
