@@ -244,7 +244,7 @@ def update_phases(lab: Lab, hostname: str, runs: int) -> str:
         for mode in phases:
             fresh_record(lab, hostname)
             time.sleep(SETTLE_S)
-            _, code, out, err, _ = timed_run(lab, [sys.executable, script, mode], env={"PYTHONPATH": str(ROOT)})
+            _, _code, out, err, _ = timed_run(lab, [sys.executable, script, mode], env={"PYTHONPATH": str(ROOT)})
             try:
                 data = json.loads(out.split("\n")[0].rsplit(" ", 1)[0])
             except ValueError:

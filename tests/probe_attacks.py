@@ -258,7 +258,7 @@ async def black_holed_probes(host: str, port: int, *, attackers: list[str], per_
     async def hammer(source: str, hole_port: int) -> None:
         while time.monotonic() < end:
             sent["requests"] += 1
-            status, took, _ = await get_once(host, port, f"/probe/tcp/{hole_port}", source)
+            status, _took, _ = await get_once(host, port, f"/probe/tcp/{hole_port}", source)
             if status in (429, 503, -1):
                 await asyncio.sleep(0.2)  # keep under the rate limit, as the attacker did
 

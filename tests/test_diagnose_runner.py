@@ -509,7 +509,7 @@ async def test_a_bigger_budget_gives_every_probe_more_time(budget: float, kept: 
 
     net.overrides["http"] = one_late
     d = await diagnose(net, deadlines=Deadlines(http=0.4), budget_s=budget)
-    late = [r for r in record(d, "http-echo") if r.target == ECHO2][0]
+    late = next(r for r in record(d, "http-echo") if r.target == ECHO2)
     assert (late.status == "ok") is kept
 
 

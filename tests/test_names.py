@@ -75,7 +75,7 @@ async def test_each_family_asks_for_its_own_record_only(no_hosts: Path) -> None:
 
 
 async def test_a_lost_question_costs_a_fraction_of_a_second_not_the_system_resolvers_five(no_hosts: Path) -> None:
-    proto, servers, transport = await start(lambda q, n: None if n == 1 else records(q, n))
+    _proto, servers, transport = await start(lambda q, n: None if n == 1 else records(q, n))
     try:
         started = time.monotonic()
         assert await lookup(NAME, 4, servers=servers, hosts_path=no_hosts) == ["23.128.64.21"]

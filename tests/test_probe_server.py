@@ -624,7 +624,7 @@ async def test_connections_beyond_the_per_client_cap_are_told_429() -> None:
     host, port = running.tcp_addresses[0]
     held = [await attacks.connect(host, port, "127.0.0.2") for _ in range(4)]
     try:
-        status, took, body = await attacks.get_once(host, port, "/ip", "127.0.0.2")
+        status, _took, body = await attacks.get_once(host, port, "/ip", "127.0.0.2")
         assert status == 429 and b"too many connections from your address" in body
         assert (await attacks.get_once(host, port, "/ip", "127.0.0.3"))[0] == 200
         writer = held[0][1]

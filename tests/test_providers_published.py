@@ -301,5 +301,5 @@ async def test_hosts_with_nothing_to_send_do_not_hold_the_others_back() -> None:
                     hosts=(_noip("same.ddns.net"), _noip("new.ddns.net"), DUCK))
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         results = await run_update(config, client=client, lookup=lookup, public=PUBLIC)
-    assert [r.result for r in results][0] == "unchanged" and len(seen) == 2
+    assert results[0].result == "unchanged" and len(seen) == 2
     assert seen[0].url.params.get("hostname") == "new.ddns.net" or seen[1].url.params.get("hostname") == "new.ddns.net"

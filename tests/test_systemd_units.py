@@ -251,7 +251,7 @@ def test_probe_server_works_under_its_unit(sandbox_dirs, empty_netns: str, tmp_p
 
     from tests.unitsandbox import sandbox_argv, sandbox_of, service_settings
 
-    base, creds, state = sandbox_dirs
+    base, creds, _state = sandbox_dirs
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "::1", "localhost")
     cert.private_key_and_cert_chain_pem.write_to_path(str(creds / "tls.crt"))
@@ -300,7 +300,7 @@ def test_probe_server_works_under_its_unit(sandbox_dirs, empty_netns: str, tmp_p
                            text=True, timeout=90)
     finally:
         server.terminate()
-        out, err = server.communicate(timeout=20)
+        _out, err = server.communicate(timeout=20)
     assert r.returncode == 0, r.stderr + err
     data = json.loads(r.stdout)
     assert data["127.0.0.1"].strip() == "127.0.0.1" and data["[::1]"].strip() == "::1"

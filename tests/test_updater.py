@@ -122,8 +122,8 @@ async def test_cgnat_message_says_nobody_outside_can_reach_it() -> None:
 
 async def test_allow_private_publishes_it() -> None:
     provider = Provider()
-    (r,) = await update(CONFIG, provider, serving("23.128.64.10"), public=PublicAddress("192.168.1.100", None),
-                        allow_private=True)
+    (_result,) = await update(CONFIG, provider, serving("23.128.64.10"), public=PublicAddress("192.168.1.100", None),
+                              allow_private=True)
     assert len(provider.requests) == 1 and provider.requests[0].url.params["ip"] == "192.168.1.100"
 
 

@@ -25,7 +25,7 @@ def diagnose(lab: Any, *args: str) -> dict[str, Any]:
     try:
         return json.loads(out.stdout)
     except json.JSONDecodeError:  # pragma: no cover - shown on failure only
-        raise AssertionError(f"stdout is not JSON: {out.stdout[:500]!r}\nstderr: {out.stderr[-1500:]}")
+        raise AssertionError(f"stdout is not JSON: {out.stdout[:500]!r}\nstderr: {out.stderr[-1500:]}") from None
 
 
 def finding_ids(report: dict[str, Any]) -> list[str]:

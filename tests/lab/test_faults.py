@@ -153,7 +153,7 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
     # says so and exits 1, and cron or the watch runs it again. So: at most three runs, and
     # the provider must have applied exactly one update and seen no request it had to
     # answer `nochg`.
-    for attempt in (1, 2, 3):
+    for attempt in (1, 2, 3):  # noqa: B007  (the count is reported after the loop)
         code, (result,), err = update(lab)
         if result["result"] != "error":
             break

@@ -448,7 +448,7 @@ def test_internet_endpoints_table_points_only_at_lab_services(lab_home: Any) -> 
 
     endpoints = lab_home.internet.endpoints()
     hosts: set[str] = set()
-    for key, value in endpoints.items():
+    for value in endpoints.values():
         for entry in ([value] if isinstance(value, str) else value):
             text = entry.split("+", 1)[-1] if "+https://" in entry else entry
             if "://" in text:

@@ -35,7 +35,7 @@ def root_network_state() -> dict[str, object]:
         out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True)
         return json.loads(out.stdout or "[]")
 
-    links = sorted((l["ifindex"], l["ifname"], l.get("link_type")) for l in ip_json("link", "show"))
+    links = sorted((lk["ifindex"], lk["ifname"], lk.get("link_type")) for lk in ip_json("link", "show"))
     addrs = sorted((a["ifname"], i["local"], i["prefixlen"]) for a in ip_json("addr", "show")
                    for i in a.get("addr_info", []))
     routes4 = sorted(json.dumps(r, sort_keys=True) for r in ip_json("-4", "route", "show", "table", "all"))

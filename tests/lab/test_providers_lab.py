@@ -421,7 +421,7 @@ def test_cloudflare_proxied_record_is_compared_and_verified_through_the_api(home
     assert verdict["verdict"] == "ok", verdict
     assert verdict["provider_record"] == {"source": "cloudflare-api", "proxied": ["A"], "ipv4": [public], "ipv6": []}
     assert "edge" in verdict["explanation"] and PROXY_V4 in verdict["explanation"]
-    assert [a["answers"] for a in verdict["authoritative"]][0] == [PROXY_V4]
+    assert verdict["authoritative"][0]["answers"] == [PROXY_V4]
     assert acc["token"] not in proc.stdout + proc.stderr
 
 

@@ -299,7 +299,7 @@ class Lab:
                             f"ip daddr {target} {proto} dport {int(port)} ct status dnat masquerade\n")
 
     def _ip_batch(self, role: str, lines: list[str]) -> None:
-        run_checked(["ip", "-n", self.ns[role], "-batch", "-"], input="".join(f"{l}\n" for l in lines),
+        run_checked(["ip", "-n", self.ns[role], "-batch", "-"], input="".join(f"{line}\n" for line in lines),
                     what=f"ip in {role}")
 
     def _nft(self, role: str, ruleset: str) -> None:
@@ -421,26 +421,24 @@ class Lab:
         return out
 
     def _start_relay(self) -> None:
-        link = next(l for l in links(self.opts) if l.shaped)
+        link = next(lk for lk in links(self.opts) if lk.shaped)
         a = f"{self.ns[link.a_role]}:{link.a_if}"
         b = f"{self.ns[link.b_role]}:{link.b_if}"
         # latency_ms is the round trip added (what ping shows): half of it each way.
         argv = [sys.executable, "-S", str(RELAY_SCRIPT), "--a", a, "--b", b,
                 "--delay-ms", str(self.opts.latency_ms / 2), "--loss-pct", str(self.opts.loss_pct)]
-        log = open(self.workdir / "relay.log", "w")
-        self._relay = subprocess.Popen(["ip", "netns", "exec", self.ns[link.b_role], *argv],
-                                       stdout=subprocess.PIPE, stderr=log, text=True)
-        log.close()
+        with open(self.workdir / "relay.log", "w") as log:    # the relay keeps its own copy of the fd
+            self._relay = subprocess.Popen(["ip", "netns", "exec", self.ns[link.b_role], *argv],
+                                           stdout=subprocess.PIPE, stderr=log, text=True)
 
     def _start_softwire(self) -> None:
         """DS-Lite's IPv4-in-IPv6 tunnel between the router (B4) and the ISP (AFTR): softwire.py."""
         argv = [sys.executable, "-S", str(SOFTWIRE_SCRIPT),
                 "--b4", f"{self.ns['router']}:{DSLITE_IF}:{plan.ROUTER_V6_WAN}",
                 "--aftr", f"{self.ns['isp']}:{DSLITE_IF}:{plan.CUSTOMER_V6_GW}"]
-        log = open(self.workdir / "softwire.log", "w")
-        self._softwire = subprocess.Popen(["ip", "netns", "exec", self.ns["isp"], *argv],
-                                          stdout=subprocess.PIPE, stderr=log, text=True)
-        log.close()
+        with open(self.workdir / "softwire.log", "w") as log:    # the child keeps its own copy of the fd
+            self._softwire = subprocess.Popen(["ip", "netns", "exec", self.ns["isp"], *argv],
+                                              stdout=subprocess.PIPE, stderr=log, text=True)
 
     def _wait_ready(self, proc: "subprocess.Popen[str]", name: str) -> None:
         assert proc.stdout is not None

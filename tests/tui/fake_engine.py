@@ -285,9 +285,9 @@ def validate(provider: str, field_name: str, value: str) -> str | None:
         if provider == "duckdns" and not value.endswith(".duckdns.org"):
             return "DuckDNS names end in .duckdns.org"
         return None
-    if field_name == "token" and provider == "duckdns":
-        if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value):
-            return "a DuckDNS token looks like 8-4-4-4-12 hex digits"
+    if field_name == "token" and provider == "duckdns" and not re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", value):
+        return "a DuckDNS token looks like 8-4-4-4-12 hex digits"
     if field_name == "server" and not value.startswith("https://"):
         return "the update server must be an https:// address"
     return None
