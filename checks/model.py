@@ -73,13 +73,17 @@ class LocalInfo:
     error: str | None = None
 
 
+SourceMethod = Literal["http", "dns", "stun"]
+AddressFamily = Literal[4, 6]
+
+
 @dataclass(frozen=True)
 class ExternalSource:
     """One independent answer to "what is my public address?"."""
 
-    method: Literal["http", "dns", "stun"]
+    method: SourceMethod
     endpoint: str
-    family: Literal[4, 6]
+    family: AddressFamily
     value: str | None
     error: str | None
     ms: float
@@ -246,9 +250,12 @@ class DnsAnswer:
     ignored: tuple[str, ...] = ()    # records in the reply that were not what was asked (another class, name...)
 
 
+PingMethod = Literal["icmp-unprivileged", "icmp-privileged", "tcp-connect", "none"]
+
+
 @dataclass(frozen=True)
 class PingResult:
-    method: Literal["icmp-unprivileged", "icmp-privileged", "tcp-connect", "none"]
+    method: PingMethod
     alive: bool
     rtt_ms: float | None
     target: str | None = None

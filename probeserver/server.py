@@ -948,12 +948,15 @@ async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
     stats: ProbeStats = app.state.stats
     table = ConnectionTable(cfg, stats)
     sockets = [bind_tcp(host, port) for host, port in listen]
+    # uvicorn types timeout_keep_alive as int but uses it as a delay in seconds (loop.call_later):
+    # a fraction is fine, and the tests use one.
+    keep_alive: int = cfg.keep_alive_s  # type: ignore[assignment]
     config = uvicorn.Config(
         app, log_level=log_level, access_log=False, lifespan="off",
         # TLS is done by the gate (with a deadline), not by uvicorn; so are the
         # connection limits (per client, with a reserve), hence no limit_concurrency.
         limit_concurrency=None,
-        timeout_keep_alive=cfg.keep_alive_s, server_header=False,  # type: ignore[arg-type]
+        timeout_keep_alive=keep_alive, server_header=False,
         # Never believe X-Forwarded-For (uvicorn trusts it from 127.0.0.1 by default):
         # the dial-back target must be the TCP peer itself.
         proxy_headers=False,

@@ -28,7 +28,7 @@ from checks.config import Config, HostConfig
 from checks.ddns.ipv6device import choose as choose_device
 from checks.ddns.history import last_of
 from checks.errors import ConfigError
-from checks.model import ExternalSource, LocalInfo, UpdateResult
+from checks.model import AddressFamily, ExternalSource, LocalInfo, SourceMethod, UpdateResult, UpdateResultName
 from checks.ddns.providers.base import ProviderSpec, join_sent, keep_addresses, wants_ipv4, wants_ipv6
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ def settled(sources: Sequence[ExternalSource], family: int, configured: Any) -> 
     return count * 2 > len(voices) and count >= min(2, len(voices))
 
 
-async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[ExternalSource]]],
+async def ask_until_settled(asks: Sequence[tuple[SourceMethod, str, AddressFamily, Awaitable[ExternalSource]]],
                             configured4: Any, configured6: Any) -> tuple[ExternalSource, ...]:
     """Run the echo questions ``(method, endpoint, family, coroutine)`` concurrently and
     stop as soon as the answer per family is settled (see ``settled``): waiting for the
@@ -293,7 +293,7 @@ async def ask_until_settled(asks: Sequence[tuple[str, str, int, Awaitable[Extern
     for task, (method, endpoint, family) in pending.items():   # configuration order
         source = by_task.get(task)
         out.append(source if source is not None else ExternalSource(
-            method, endpoint, 6 if family == 6 else 4, None,  # type: ignore[arg-type]
+            method, endpoint, family, None,
             "not waited for: the other sources had already agreed", ms))
     return tuple(out)
 
@@ -315,7 +315,7 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
 
     ep = config.endpoints
     lax = {"allow_non_public": True} if allow_private else {}
-    asks: list[tuple[str, str, int, Awaitable[ExternalSource]]] = []
+    asks: list[tuple[SourceMethod, str, AddressFamily, Awaitable[ExternalSource]]] = []
     asks += [("http", url, 4, http_echo(client, url, family=4, timeout_s=ECHO_TIMEOUT_S, **lax))
              for url in ep.ip_echo]
     asks += [("dns", spec, 4, dns_echo(spec, family=4, timeout_s=ECHO_TIMEOUT_S, **lax)) for spec in ep.dns_echo]
@@ -394,9 +394,9 @@ def decide(host: HostConfig, provider: str, public: PublicAddress,
     want4, want6 = wants_ipv4(host), wants_ipv6(host)
     previous = join_sent(dns4 if want4 else None, dns6 if want6 else None)
 
-    def result(kind: str, code: str | None, message: str, fatal: bool = False) -> UpdateResult:
+    def result(kind: UpdateResultName, code: str | None, message: str, fatal: bool = False) -> UpdateResult:
         return UpdateResult(hostname=host.hostname, provider=provider, previous=previous, sent=None,
-                            result=kind, code=code, message=message, fatal=fatal)  # type: ignore[arg-type]
+                            result=kind, code=code, message=message, fatal=fatal)
 
     v4 = public.ipv4 if want4 else None
     v6 = public.ipv6 if want6 else None

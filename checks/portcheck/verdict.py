@@ -56,8 +56,8 @@ from dataclasses import dataclass, replace
 from typing import Literal, Sequence
 
 from checks.addresses import is_public
-from checks.model import (NatResult, PortProtocol as Protocol,
-                          PortResult, UpnpInfo)
+from checks.model import NatResult, PortMappingKind, PortResult, PortVerdictName, UpnpInfo
+from checks.model import PortProtocol as Protocol
 from checks.portcheck.listener import ListenState
 from probeserver.wire import banner_has_nonce
 from checks.portcheck.probers import ProbeAnswer, _snippet
@@ -317,13 +317,14 @@ def _decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult,
                             + (f" ({control.answer.result})" if not passed and control.answer is not None
                                and control.answer.kind == "ddnsw" and control.answer.result else "") + ".")
     upstream = nat.verdict in ("cgnat", "double-nat")
-    mapping_kind = "kept" if ev.mapping == "created" and kept else "temporary" if ev.mapping == "created" else "none"
+    mapping_kind: PortMappingKind = (
+        "kept" if ev.mapping == "created" and kept else "temporary" if ev.mapping == "created" else "none")
 
-    def result(verdict: str, fix: str, extra: Sequence[str] = ()) -> PortResult:
-        return PortResult(port=ev.port, protocol=ev.protocol, verdict=verdict,  # type: ignore[arg-type]
+    def result(verdict: PortVerdictName, fix: str, extra: Sequence[str] = ()) -> PortResult:
+        return PortResult(port=ev.port, protocol=ev.protocol, verdict=verdict,
                           evidence=tuple(evidence) + tuple(extra), fix=fix,
                           service_was_listening=ev.listener == "in-use", upnp_mapped=ev.mapped,
-                          mapping=mapping_kind)  # type: ignore[arg-type]
+                          mapping=mapping_kind)
 
     if reach in ("ours", "ours-unconfirmed", "service"):
         opened, keep_fix = _open_evidence(ev, kept, maps)
@@ -377,7 +378,7 @@ def _decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult,
 
 
 def unreached_verdict(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
-                      local_ip: str | None, maps: RouterMaps) -> tuple[str, str, list[str]]:
+                      local_ip: str | None, maps: RouterMaps) -> tuple[PortVerdictName, str, list[str]]:
     """A port the prober did not get through to, although this machine listened on it (issue 11).
 
     Only evidence that tells a missing forward from a block upstream earns ``not-forwarded`` or

@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any, Awaitable, Callable, Sequence
 
-from checks.model import PingResult
+from checks.model import PingMethod, PingResult
 
 IcmpPing = Callable[..., Awaitable[Any]]   # icmplib.async_ping's signature; returns an icmplib Host
 
@@ -56,10 +56,10 @@ async def ping_host(
     icmp = icmp_ping or _default_icmp()
     root = (os.geteuid() == 0) if is_root is None else is_root
     notes: list[str] = []
-    icmp_method: str | None = None
+    icmp_method: PingMethod | None = None
 
     for privileged in (False, True):
-        method = "icmp-privileged" if privileged else "icmp-unprivileged"
+        method: PingMethod = "icmp-privileged" if privileged else "icmp-unprivileged"
         if privileged and not root:
             notes.append("unprivileged ICMP is not allowed here (net.ipv4.ping_group_range) and we are not root")
             break
@@ -76,7 +76,7 @@ async def ping_host(
         icmp_method = method
         if host is not None and getattr(host, "is_alive", False):
             rtt = float(getattr(host, "avg_rtt", 0.0))
-            return PingResult(method=method, alive=True, rtt_ms=round(rtt, 2), target=address,  # type: ignore[arg-type]
+            return PingResult(method=method, alive=True, rtt_ms=round(rtt, 2), target=address,
                               detail=f"{getattr(host, 'packets_received', '?')}/{getattr(host, 'packets_sent', count)} "
                                      f"ICMP echo replies, average {rtt:.1f} ms")
         notes.append(f"no ICMP echo reply ({count} sent)")
@@ -93,7 +93,7 @@ async def ping_host(
     if icmp_method is None:
         return PingResult(method="none", alive=False, rtt_ms=None, target=address,
                           detail="; ".join(notes) or "no ping method available")
-    return PingResult(method=icmp_method, alive=False, rtt_ms=None, target=address,  # type: ignore[arg-type]
+    return PingResult(method=icmp_method, alive=False, rtt_ms=None, target=address,
                       detail="; ".join(notes + [_NO_REPLY_HINT]))
 
 

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from checks.model import ExternalSource
+from checks.model import AddressFamily, ExternalSource
 
 MAGIC_COOKIE = 0x2112A442
 BINDING_REQUEST = 0x0001
@@ -131,7 +131,7 @@ def parse_binding_response(data: bytes, txid: bytes) -> tuple[str, int]:
 class _Query:
     spec: str
     addr: tuple[str, int] | None = None         # resolved (ip, port)
-    family: int = 4
+    family: AddressFamily = 4
     txid: bytes = field(default_factory=lambda: os.urandom(12))
     started: float = 0.0
     result: tuple[str, int] | None = None
@@ -172,7 +172,7 @@ class _StunProtocol(asyncio.DatagramProtocol):
         pass
 
 
-async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int, timeout_s: float) -> None:
+async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: AddressFamily, timeout_s: float) -> None:
     query.family = family
     from checks.addresses import parse_ip, split_host_port
 
@@ -286,13 +286,13 @@ async def stun_probe(
         if q.result is not None and q.error is None:
             value, why = accept_answer(q.result[0], q.family)
             if value is not None:
-                sources.append(ExternalSource("stun", q.spec, q.family,  # type: ignore[arg-type]
+                sources.append(ExternalSource("stun", q.spec, q.family,
                                               value, None, round(q.ms, 1), mapped_port=q.result[1]))
                 continue
             q.error = f"the server {why}"
         error = q.error or q.last_bad or f"no answer within {timeout_s:g} s"
         ms = q.ms or (time.monotonic() - t0) * 1000
-        sources.append(ExternalSource("stun", q.spec, q.family, None, error, round(ms, 1)))  # type: ignore[arg-type]
+        sources.append(ExternalSource("stun", q.spec, q.family, None, error, round(ms, 1)))
     return tuple(sources), mapping_varies(sources)
 
 

@@ -343,7 +343,7 @@ class IgdClient:
             return None
         try:
             ihost, iport, desc, enabled, lease = entry[:5]
-            return PortMapping(int(external_port), proto, str(ihost), int(iport),  # type: ignore[arg-type]
+            return PortMapping(int(external_port), "TCP" if proto == "TCP" else "UDP", str(ihost), int(iport),
                                str(desc or ""), int(lease or 0), bool(enabled))
         except (TypeError, ValueError):
             return None
@@ -376,16 +376,17 @@ def _mapping_from_generic(entry: Any) -> PortMapping | None:
         eport, proto, (ihost, iport), desc, enabled, rhost, lease = entry
     except (TypeError, ValueError):
         return None
-    protocol = str(proto).upper()
+    raw_protocol = str(proto).upper()
+    protocol: Literal["TCP", "UDP"] | None = "TCP" if raw_protocol == "TCP" else "UDP" if raw_protocol == "UDP" else None
     external, internal = _port(eport), _port(iport)
     host = parse_ip(ihost) if isinstance(ihost, str) else None
-    if protocol not in ("TCP", "UDP") or external is None or internal is None or host is None or host.version != 4:
+    if protocol is None or external is None or internal is None or host is None or host.version != 4:
         return None
     lease_s = 0 if lease in (None, "") else _lease(lease)
     if lease_s is None:
         return None
     on = str(enabled).strip()
-    return PortMapping(external, protocol, str(host), internal, str(desc or "")[:256],  # type: ignore[arg-type]
+    return PortMapping(external, protocol, str(host), internal, str(desc or "")[:256],
                        lease_s, on not in ("0", "False", "false", ""), str(rhost or "")[:64])
 
 

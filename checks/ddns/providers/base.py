@@ -27,7 +27,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from checks import __version__
 from checks.config import HostConfig
-from checks.model import ProviderView, UpdateResult
+from checks.model import ProviderView, UpdateResult, UpdateResultName
 from checks.redact import Redactor
 
 log = logging.getLogger("checks.ddns.providers")
@@ -423,9 +423,10 @@ class ProviderSpec:
 
     # -- result builders used by family modules --------------------------------
 
-    def ok(self, host: HostConfig, *, sent: str | None, result: str, code: str | None, message: str) -> UpdateResult:
+    def ok(self, host: HostConfig, *, sent: str | None, result: UpdateResultName, code: str | None,
+           message: str) -> UpdateResult:
         return UpdateResult(hostname=host.hostname, provider=self.name, previous=None, sent=sent,
-                            result=result, code=code, message=message)  # type: ignore[arg-type]
+                            result=result, code=code, message=message)
 
     def error(self, host: HostConfig, *, sent: str | None, code: str | None, message: str,
               fatal: bool | None = None, retry_after_s: int | None = None,

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
-from checks.model import UpdateResult
+from checks.model import UpdateResult, UpdateResultName
 
 from .base import (
     REQUEST_TIMEOUT_S,
@@ -190,7 +190,7 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
         if second.result == "error":
             return second
         both = join_sent(ipv4, ipv6)
-        result = "updated" if "updated" in (first.result, second.result) else "unchanged"
+        result: UpdateResultName = "updated" if "updated" in (first.result, second.result) else "unchanged"
         return spec.ok(host, sent=both, result=result, code=f"{first.code}/{second.code}",
                        message=f"IPv4: {first.message} IPv6: {second.message}")
     params = {"hostname": host.hostname}
