@@ -241,7 +241,12 @@ def _write(w: FileWrite) -> None:
     from ..config import write_private_file
     from ..files import MAX_CONFIG_BYTES, read_regular_file
 
-    data = w.text.encode("utf-8") if w.text is not None else read_regular_file(w.source, limit=MAX_CONFIG_BYTES)
+    if w.text is not None:
+        data = w.text.encode("utf-8")
+    elif w.source is not None:
+        data = read_regular_file(w.source, limit=MAX_CONFIG_BYTES)
+    else:   # every FileWrite the plans make has one or the other
+        raise ValueError(f"nothing to write to {w.path}")
     w.path.parent.mkdir(parents=True, exist_ok=True)
     if w.mode == 0o600 and w.path.parent.name == "ddns-wizard":
         os.chmod(w.path.parent, 0o700)        # /etc/ddns-wizard: only root looks inside
@@ -327,11 +332,12 @@ def service_status(scope: str | None = None, *, run: Runner = run_command,
     out: list[ServiceState] = []
     for sc in ([scope] if scope else ["system", "user"]):
         path = (SYSTEM_UNIT_DIR if sc == "system" else user_unit_dir()) / UNIT_NAME
-        enabled = active = None
+        enabled: str | None = None
+        active: str | None = None
         if systemd:
             base = ["systemctl"] + (["--user"] if sc == "user" else [])
-            enabled = (run(base + ["is-enabled", UNIT_NAME])[1].splitlines() or [None])[0]
-            active = (run(base + ["is-active", UNIT_NAME])[1].splitlines() or [None])[0]
+            enabled = next(iter(run(base + ["is-enabled", UNIT_NAME])[1].splitlines()), None)
+            active = next(iter(run(base + ["is-active", UNIT_NAME])[1].splitlines()), None)
         out.append(ServiceState(sc, str(path), path.exists(), systemd, enabled, active,
                                 str(installed_history_path(path)) if path.exists() else None))
     return out

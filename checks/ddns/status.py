@@ -73,7 +73,7 @@ def stopped_hosts(config: Any, records: Sequence[dict[str, Any]]) -> dict[str, d
     out: dict[str, dict[str, Any]] = {}
     for r in records:
         name = r.get("hostname")
-        if name not in prints:
+        if not isinstance(name, str) or name not in prints:    # a damaged record: not ours
             continue
         if r.get("event") == "stopped":
             if r.get("fingerprint") == prints[name]:

@@ -191,7 +191,7 @@ async def check_ipv6_ports(
         if use_upnp:
             say("asking the router to open its IPv6 firewall (UPnP IGDv2 / PCP)")
             opener, what = await (pinholer or default_pinholer)(address, local)
-            for index, (spec, listener) in enumerate(zip(specs, listeners)):
+            for index, (spec, listener) in enumerate(zip(specs, listeners, strict=True)):
                 where = f"[{address}]:{spec.port}/{spec.protocol}"
                 if opener is None:
                     hole_state[index] = "failed"

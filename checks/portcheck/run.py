@@ -473,7 +473,7 @@ async def run_port_check(
                         ev)
                     for ev in target_ev)
     results = tuple(with_admin_page(replace(r, mapped_via=_mapped_via(ev, mapper)), facts.upnp)
-                    for r, ev in zip(results, target_ev))
+                    for r, ev in zip(results, target_ev, strict=True))
     if mapper is not None and getattr(mapper, "restarted", False):
         # PCP's epoch went back during the run (RFC 6887 §8.5): the router lost its mappings.
         note = ("The router restarted during the test (its PCP epoch went back) and lost the test's mappings: "

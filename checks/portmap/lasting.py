@@ -268,8 +268,8 @@ async def remove_kept(fwd: LastingForward, *, gateway: str | None = None) -> tup
         server = gateway or fwd.router
         if not server:
             return False, "no gateway to ask"
-        reply = await natpmp_map(server, fwd.protocol, fwd.internal_port, 0, 0)      # type: ignore[arg-type]
-        return (True, f"the NAT-PMP mapping {fwd.label()}") if reply.ok else (False, reply.error or "no reply")
+        removal = await natpmp_map(server, fwd.protocol, fwd.internal_port, 0, 0)      # type: ignore[arg-type]
+        return (True, f"the NAT-PMP mapping {fwd.label()}") if removal.ok else (False, removal.error or "no reply")
     return False, f"{fwd.via} forwards are removed through the router's UPnP IGD"
 
 

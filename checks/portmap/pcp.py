@@ -45,7 +45,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 PCP_PORT = 5351
 PCP_VERSION = 2
@@ -416,18 +416,19 @@ class PcpClient:
         return reply
 
 
-def mapping_from_record(record: dict[str, object]) -> PcpMapping | None:
+def mapping_from_record(record: dict[str, Any]) -> PcpMapping | None:
     """A PcpMapping from what ``mapping_record`` wrote (the lasting-forwards ledger), else None."""
     try:
         nonce = bytes.fromhex(str(record["nonce"]))
-        protocol = str(record["protocol"]).lower()
-        if len(nonce) != NONCE_LEN or protocol not in PROTOCOL_NUMBERS:
+        words = str(record["protocol"]).lower()
+        protocol: Literal["tcp", "udp"] | None = "tcp" if words == "tcp" else "udp" if words == "udp" else None
+        if len(nonce) != NONCE_LEN or protocol is None:
             return None
-        return PcpMapping(str(record["server"]), protocol, int(record["internal_port"]),  # type: ignore[arg-type]
+        return PcpMapping(str(record["server"]), protocol, int(record["internal_port"]),
                           int(record["external_port"]),
                           str(record["external_address"]) if record.get("external_address") else None,
                           int(record.get("lifetime") or 0), nonce, str(record["client_ip"]),
-                          granted_at=float(record.get("granted_at") or 0))  # type: ignore[arg-type]
+                          granted_at=float(record.get("granted_at") or 0))
     except (KeyError, TypeError, ValueError):
         return None
 

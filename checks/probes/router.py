@@ -226,7 +226,7 @@ def mac_vendor(mac: str) -> str | None:
         eui = EUI(mac)
         if int(str(eui).split("-")[0], 16) & 0x02:
             return None
-        org = eui.oui.registration().org
+        org = eui.oui.registration()["org"]
     except (AddrFormatError, NotRegisteredError, ValueError, TypeError, IndexError, AttributeError):
         return None
     text = " ".join(str(org).split())

@@ -479,10 +479,10 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
             pcp_available, pcp_epoch, pcp_error = answer.ok, answer.epoch, answer.error
         except Exception:
             pcp_error = "PCP: no answer in time"
-    router, igd_version, problem = RouterInfo(), None, None
+    router, igd_version = RouterInfo(), None
     try:
         if ident_task is not None:
-            ident, desc, problem = await asyncio.wait_for(ident_task, max(0.05, deadline - time.monotonic() + 0.3))
+            ident, desc, _problem = await asyncio.wait_for(ident_task, max(0.05, deadline - time.monotonic() + 0.3))
             igd_version = desc.igd_version if desc is not None else None
         else:
             ident = identity_from_mac(v4_gateway, arp_path)

@@ -103,7 +103,7 @@ async def _notify(notifier, results) -> None:  # type: ignore[no-untyped-def]
                         ("failed: " + ", ".join(failed)) if failed else "every hostname is up to date")
 
 
-def _still_stopped(config, records) -> dict:  # type: ignore[no-untyped-def]
+def _still_stopped(config: Config, records: Sequence[dict[str, Any]]) -> dict[str, UpdateResult]:
     """Hosts a provider refused for good (badauth, nohost, abuse...) with this very
     configuration: not sent again from cron every five minutes (providers block clients
     that repeat a refused request); the stop ends when the configuration changes, a

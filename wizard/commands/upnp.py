@@ -208,7 +208,7 @@ async def _add_without_igd(spec: Any, args: argparse.Namespace, say: Any, why: s
     from checks.portcheck.run import gather_facts, keep_forward, open_mapper
 
     facts = await gather_facts()
-    mapper, what = await open_mapper(facts)
+    mapper, _what = await open_mapper(facts)
     if mapper is None:
         raise UpnpError(why)
     host, port = _parse_to(args.to, mapper.lan_address or facts.local.ipv4, spec.port)

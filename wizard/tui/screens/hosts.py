@@ -70,7 +70,8 @@ class HostsScreen(ModalScreen[tuple[str, str | None] | None]):
         hosts = self.state.config.hosts
         if not hosts or table.cursor_row is None or not 0 <= table.cursor_row < len(hosts):
             return None
-        return hosts[table.cursor_row].hostname
+        hostname: str = hosts[table.cursor_row].hostname
+        return hostname
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
