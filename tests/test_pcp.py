@@ -275,7 +275,7 @@ async def test_router_restart_is_noticed(server: tuple[FakePcpServer, int]) -> N
 
 
 async def test_address_mismatch_is_reported(server: tuple[FakePcpServer, int]) -> None:
-    srv, port = server
+    _srv, port = server
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)

@@ -258,7 +258,7 @@ async def test_pcp_mapper_remakes_after_router_restart(pcp_server: tuple[FakePcp
 
 
 async def test_pcp_mapper_refusal_created_nothing(pcp_server: tuple[FakePcpServer, int]) -> None:
-    srv, port = pcp_server
+    _srv, port = pcp_server
     other = PcpMapper("127.0.0.1", "127.0.0.1", client=PcpClient("127.0.0.1", port=port, timeout_s=1.0))
     await other.add(9000, "tcp", "127.0.0.1", 9000, 600, "x")
     mapper = PcpMapper("127.0.0.1", "127.0.0.1", client=PcpClient("127.0.0.1", port=port, timeout_s=1.0))
@@ -343,7 +343,7 @@ async def _pcp_port_check(srv: FakePcpServer, pcp_port: int, *, keep: bool = Fal
 
 async def test_ports_check_over_pcp_says_mapped_via_and_leaves_nothing(pcp_server: tuple[FakePcpServer, int]) -> None:
     srv, pcp_port = pcp_server
-    report, port = await _pcp_port_check(srv, pcp_port)
+    report, _port = await _pcp_port_check(srv, pcp_port)
     (r,) = report.results                                       # type: ignore[attr-defined]
     assert r.verdict == "open" and r.mapped_via == "pcp" and r.mapping == "temporary"
     assert not srv.mappings and report.leftovers == ()          # type: ignore[attr-defined]

@@ -134,7 +134,7 @@ def test_dry_run_prints_the_unit_and_the_commands_and_writes_nothing(tmp_path: P
     assert "loginctl enable-linger" in r.stdout and "logged in" in r.stdout
     assert not (tmp_path / "xdg" / "systemd").exists()
     # every ExecStart line is whole (never wrapped), whatever the terminal width
-    line = next(l for l in r.stdout.splitlines() if l.startswith("ExecStart="))
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("ExecStart="))
     assert line.endswith("watch --interval 300")
 
 
@@ -156,8 +156,8 @@ def test_the_installed_system_unit_is_the_shipped_one(tmp_path: Path) -> None:
     unit.write_text(service.render_unit("system", executable="/usr/local/bin/ddns-wizard",
                                         config_path=Path("/etc/ddns-wizard/config.toml")))
     assert service_settings(unit) == service_settings(WATCH_UNIT)
-    shipped = [l for l in WATCH_UNIT.read_text().splitlines() if l and not l.startswith("#")]
-    written = [l for l in unit.read_text().splitlines() if l and not l.startswith("#")]
+    shipped = [ln for ln in WATCH_UNIT.read_text().splitlines() if ln and not ln.startswith("#")]
+    written = [ln for ln in unit.read_text().splitlines() if ln and not ln.startswith("#")]
     assert written == shipped
 
 

@@ -133,7 +133,7 @@ async def test_hosts_are_listed_and_removed_after_a_confirmation(tmp_path: Path)
 
 
 async def test_editing_a_host_prefills_it_and_saves_it_in_its_place(tmp_path: Path) -> None:
-    app, path, _ = _app_with_hosts(tmp_path)
+    app, _path, _ = _app_with_hosts(tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
         await drive.on_screen(pilot, "WelcomeScreen")
         await pilot.press("h")
@@ -159,7 +159,7 @@ async def test_editing_a_host_prefills_it_and_saves_it_in_its_place(tmp_path: Pa
 
 
 async def test_adding_another_host_starts_empty_and_keeps_the_others(tmp_path: Path) -> None:
-    app, path, _ = _app_with_hosts(tmp_path)
+    app, _path, _ = _app_with_hosts(tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
         await drive.on_screen(pilot, "WelcomeScreen")
         await pilot.press("h")
