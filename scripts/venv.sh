@@ -5,7 +5,7 @@
 here=$(pwd)
 venv="$here/.venv"
 if [ ! -x "$venv/bin/pytest" ] || [ ! -x "$venv/bin/ruff" ] || [ ! -x "$venv/bin/mypy" ] \
-    || [ "$here/pyproject.toml" -nt "$venv/.installed-test" ]; then
+    || [ ! -e "$venv/.installed-test" ] || [ "$here/pyproject.toml" -nt "$venv/.installed-test" ]; then
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[test,server,lint]"
     touch "$venv/.installed-test"
