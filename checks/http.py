@@ -173,7 +173,7 @@ class _FamilyTransport(httpx.AsyncBaseTransport):
             family = None          # the bound address already decides the family
         pool = self._pools.get(family)
         if pool is None:
-            local = self._local or {4: "0.0.0.0", 6: "::"}.get(family)  # type: ignore[arg-type]
+            local = self._local or {4: "0.0.0.0", 6: "::"}.get(family or 0)
             pool = self._pools[family] = self._make(local)
             pinned = family or (address_family(self._local) if self._local else None)
             inner = getattr(pool, "_pool", None)      # httpx.AsyncHTTPTransport's httpcore pool

@@ -25,7 +25,7 @@ import ipaddress
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Literal, Sequence, TypeVar
+from typing import TYPE_CHECKING, Awaitable, Callable, Literal, Sequence, TypeVar
 
 import dns.asyncquery
 import dns.asyncresolver
@@ -44,6 +44,9 @@ from checks.addresses import split_host_port
 from checks.dns.wire import address_of
 from checks.tasks import drop as _drop_tasks
 from checks.model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
+
+if TYPE_CHECKING:
+    from checks.config import HostConfig
 
 RecordType = Literal["A", "AAAA"]
 Pinger = Callable[[str], Awaitable[PingResult]]
@@ -1061,7 +1064,7 @@ async def wait_until_consistent(
 
 async def verify_configured(
     hostname: str,
-    host: object | None,
+    host: HostConfig | None,
     *,
     expected_ipv4: str | None,
     expected_ipv6: str | None,
@@ -1077,7 +1080,7 @@ async def verify_configured(
     When the host's provider can be asked what it holds (Cloudflare) and the record is
     proxied, DNS can never show the address, so one DNS round is taken for the record and
     the verdict comes from the provider's record (``judge_with_provider``) -- no waiting
-    for caches that will never agree.  ``host`` is a ``checks.config.HostConfig`` or None.
+    for caches that will never agree.
     """
     view: ProviderView | None = None
     spec = None
@@ -1085,20 +1088,20 @@ async def verify_configured(
         from checks.ddns.providers.registry import get_provider
 
         try:
-            spec = get_provider(getattr(host, "provider", ""))
+            spec = get_provider(host.provider)
         except Exception:   # an unknown provider is reported elsewhere; verify DNS as usual
             spec = None
-    if spec is not None and spec.published_fn is not None:
-        own = client is None
-        if own:
+    if host is not None and spec is not None and spec.published_fn is not None:
+        if client is None:
             from checks.ddns.updater import make_provider_client
 
-            client = make_provider_client()
-        try:
-            view = await spec.published(host, client)  # type: ignore[arg-type]
-        finally:
-            if own:
-                await client.aclose()  # type: ignore[union-attr]
+            own_client = make_provider_client()
+            try:
+                view = await spec.published(host, own_client)
+            finally:
+                await own_client.aclose()
+        else:
+            view = await spec.published(host, client)
     if spec is not None and view is not None and view.proxied and not view.error:
         result = await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
                                        resolvers=resolvers, ping=ping, timeout_s=timeout_s)

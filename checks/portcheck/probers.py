@@ -104,13 +104,14 @@ class Prober:
 def parse_prober(entry: str) -> Prober | str:
     """A Prober, or an error sentence for an entry that is none of the forms."""
     text = entry.strip()
-    for prefix, kind in (("ddnsw+", "ddnsw"), ("portchecker+", "portchecker")):
+    prefixed: tuple[tuple[str, ProberKind], ...] = (("ddnsw+", "ddnsw"), ("portchecker+", "portchecker"))
+    for prefix, kind in prefixed:
         if text.startswith(prefix):
             base = text[len(prefix):].rstrip("/")
             parts = urllib.parse.urlsplit(base)
             if parts.scheme not in ("https", "http") or not parts.hostname or "{port}" in base:
                 return f"port_check entry {entry!r}: expected {prefix}https://HOST[:PORT]"
-            return Prober(kind, base, parts.netloc)  # type: ignore[arg-type]
+            return Prober(kind, base, parts.netloc)
     if "{port}" in text:
         parts = urllib.parse.urlsplit(text.replace("{port}", "0"))
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -125,7 +126,10 @@ def parse_probers(entries: Sequence[str]) -> tuple[tuple[Prober, ...], tuple[str
     errors: list[str] = []
     for entry in entries:
         parsed = parse_prober(entry)
-        (errors.append if isinstance(parsed, str) else probers.append)(parsed)  # type: ignore[arg-type]
+        if isinstance(parsed, str):
+            errors.append(parsed)
+        else:
+            probers.append(parsed)
     return tuple(probers), tuple(errors)
 
 

@@ -523,7 +523,8 @@ async def _trace_if_needed(trace: "asyncio.Future[tuple[str, ...] | None]",
     try:
         return await trace
     except asyncio.CancelledError:
-        if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
             raise
         return None
 

@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Literal
 
+from checks.model import PortProtocol
+
 Via = Literal["upnp", "pcp", "natpmp", "upnp-pinhole", "pcp-pinhole"]
 VIAS: tuple[str, ...] = ("upnp", "pcp", "natpmp", "upnp-pinhole", "pcp-pinhole")
 MAX_LEDGER_BYTES = 256 * 1024
@@ -43,7 +45,7 @@ def default_ledger_path() -> Path:
 class LastingForward:
     via: str
     external_port: int
-    protocol: str                      # "tcp" | "udp"
+    protocol: PortProtocol
     internal_host: str
     internal_port: int
     lease_s: int = 0                   # granted; 0 = permanent
@@ -75,9 +77,13 @@ class LastingForward:
 def _forward_from(raw: Any) -> LastingForward | None:
     if not isinstance(raw, dict):
         return None
+    word = str(raw.get("protocol", "")).lower()
+    protocol: PortProtocol | None = "tcp" if word == "tcp" else "udp" if word == "udp" else None
+    if protocol is None:
+        return None
     try:
         fwd = LastingForward(
-            via=str(raw["via"]), external_port=int(raw["external_port"]), protocol=str(raw["protocol"]).lower(),
+            via=str(raw["via"]), external_port=int(raw["external_port"]), protocol=protocol,
             internal_host=str(raw["internal_host"])[:64], internal_port=int(raw["internal_port"]),
             lease_s=max(0, int(raw.get("lease_s") or 0)), created_at=float(raw.get("created_at") or 0),
             renewed_at=float(raw.get("renewed_at") or 0),
@@ -88,7 +94,7 @@ def _forward_from(raw: Any) -> LastingForward | None:
             note=str(raw["note"])[:300] if raw.get("note") else None)
     except (KeyError, TypeError, ValueError):
         return None
-    if fwd.via not in VIAS or fwd.protocol not in ("tcp", "udp"):
+    if fwd.via not in VIAS:
         return None
     if not (1 <= fwd.external_port <= 65535 and 1 <= fwd.internal_port <= 65535):
         return None
@@ -268,7 +274,7 @@ async def remove_kept(fwd: LastingForward, *, gateway: str | None = None) -> tup
         server = gateway or fwd.router
         if not server:
             return False, "no gateway to ask"
-        removal = await natpmp_map(server, fwd.protocol, fwd.internal_port, 0, 0)      # type: ignore[arg-type]
+        removal = await natpmp_map(server, fwd.protocol, fwd.internal_port, 0, 0)
         return (True, f"the NAT-PMP mapping {fwd.label()}") if removal.ok else (False, removal.error or "no reply")
     return False, f"{fwd.via} forwards are removed through the router's UPnP IGD"
 
@@ -305,7 +311,7 @@ def default_renewers() -> dict[str, Renewer]:
 
         if not fwd.router:
             return None, "no gateway recorded"
-        reply = await natpmp_map(fwd.router, fwd.protocol, fwd.internal_port, fwd.external_port,  # type: ignore[arg-type]
+        reply = await natpmp_map(fwd.router, fwd.protocol, fwd.internal_port, fwd.external_port,
                                  max(fwd.lease_s, 3600))
         if not reply.ok:
             return None, reply.error or "no reply"
@@ -317,14 +323,14 @@ def default_renewers() -> dict[str, Renewer]:
         if fwd.pinhole_id is None or not fwd.control_url:
             return None, "the ledger does not say which pinhole it is"
         client = PinholeClient(fwd.control_url, fwd.internal_host)
-        hole = Pinhole(fwd.pinhole_id, fwd.internal_host, fwd.internal_port, fwd.protocol, fwd.lease_s)  # type: ignore[arg-type]
+        hole = Pinhole(fwd.pinhole_id, fwd.internal_host, fwd.internal_port, fwd.protocol, fwd.lease_s)
         try:
             updated = await client.update(hole, fwd.lease_s)
             return updated.lease_s, f"renewed for {updated.lease_s} s"
         except PinholeError as exc:
             if exc.code not in (704, 402):
                 raise
-        again = await client.add(fwd.internal_port, fwd.protocol, fwd.lease_s)  # type: ignore[arg-type]
+        again = await client.add(fwd.internal_port, fwd.protocol, fwd.lease_s)
         fwd.pinhole_id = again.unique_id
         return again.lease_s, "the router had lost the pinhole (restarted?): opened again"
 
@@ -336,9 +342,9 @@ def default_renewers() -> dict[str, Renewer]:
         if not fwd.router:
             return None, "no UPnP IGD recorded"
         igd = await IgdClient.connect(fwd.router)
-        await igd.add_mapping(fwd.external_port, fwd.protocol.upper(), fwd.internal_host,  # type: ignore[arg-type]
+        await igd.add_mapping(fwd.external_port, fwd.protocol, fwd.internal_host,
                               fwd.internal_port, "ddns-wizard", 0)
-        current = await igd.get_mapping(fwd.external_port, fwd.protocol.upper())  # type: ignore[arg-type]
+        current = await igd.get_mapping(fwd.external_port, fwd.protocol)
         lease = current.lease_s if current is not None else 0
         return lease, f"renewed ({'permanent' if not lease else f'{lease} s'})"
 

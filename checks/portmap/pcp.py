@@ -226,7 +226,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.future: asyncio.Future[PcpReply] = asyncio.get_running_loop().create_future()
         self.last_bad: str | None = None
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         try:
             source = ipaddress.ip_address(str(addr[0]).split("%", 1)[0])
         except ValueError:

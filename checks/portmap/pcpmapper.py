@@ -64,7 +64,7 @@ class PcpMapper:
                        ) -> PortMapping | None:
         m = self.made.get((external_port, protocol))
         if m is not None:
-            return PortMapping(m.external_port, protocol.upper(), m.client_ip, m.internal_port,  # type: ignore[arg-type]
+            return PortMapping(m.external_port, "TCP" if protocol == "tcp" else "UDP", m.client_ip, m.internal_port,
                                "ddns-wizard (PCP)", m.lifetime)
         if strict:
             raise _mapping_error("PCP cannot list the router's mappings")

@@ -12,7 +12,7 @@ import ipaddress
 import struct
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 NATPMP_PORT = 5351
 OP_EXTERNAL_ADDRESS = 0
@@ -92,7 +92,7 @@ class _Protocol(asyncio.DatagramProtocol):
         self.last_bad: str | None = None
         self.refused = False
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if addr[0] != self.gateway or self.future.done():
             return          # RFC 6886: only the gateway's answers count
         ms = (time.monotonic() - self.started) * 1000

@@ -422,7 +422,8 @@ def _explain(family: int, answering: Sequence[ExternalSource], local: LocalInfo 
              mapping_varies: bool | None) -> str:
     by_method: dict[str, set[str]] = {}
     for s in answering:
-        by_method.setdefault(s.method, set()).add(s.value)  # type: ignore[arg-type]
+        if s.value:     # every answering source has one (see the caller)
+            by_method.setdefault(s.method, set()).add(s.value)
     everything = sorted({s.value for s in answering if s.value})
     listing = ", ".join(f"{s.method} {s.endpoint} saw {s.value}" for s in answering)
     reasons: list[str] = []

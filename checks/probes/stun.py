@@ -23,7 +23,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 from checks.model import AddressFamily, ExternalSource
 
@@ -145,7 +145,7 @@ class _StunProtocol(asyncio.DatagramProtocol):
     def __init__(self, queries: list[_Query]) -> None:
         self.by_txid = {q.txid: q for q in queries}
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         query = self.by_txid.get(data[8:20]) if len(data) >= 20 else None
         if query is None:
             # Not our transaction: a stray packet, or a server speaking something else.

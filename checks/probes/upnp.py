@@ -106,7 +106,7 @@ class _SsdpProtocol(asyncio.DatagramProtocol):
         self.others: dict[str, str] = {}      # answering address -> what it says it is (non-IGD)
         self.odd_port: dict[str, int] = {}    # IGDs answering from a port other than 1900
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         reply = parse_ssdp_reply(data)
         if reply is not None and not reply.is_igd and len(self.others) < 16:
             what = " ".join((reply.server or "a UPnP device").split())[:80]
