@@ -568,9 +568,10 @@ def installed_tool() -> str:
 def growth(ns: list[int], times: list[float | None]) -> str:
     """Exponent k of t ~ N^k between successive N (1: linear, 0: flat)."""
     import math
+    from itertools import pairwise
 
     parts = []
-    for (n1, t1), (n2, t2) in zip(zip(ns, times), zip(ns[1:], times[1:])):
+    for (n1, t1), (n2, t2) in pairwise(zip(ns, times, strict=True)):   # one time per N
         if t1 and t2:
             parts.append(f"{n1}→{n2}: {math.log(t2 / t1) / math.log(n2 / n1):.2f}")
     return ", ".join(parts) or "—"
@@ -629,7 +630,7 @@ def bench_scale_update(runs: int, opts: dict[str, Any], tool: str) -> None:
                     (work / "history.jsonl").unlink(missing_ok=True)
                     lab.internet.clear_requests_log("dyndns2")
                     time.sleep(SETTLE_S)
-                    wall, code, out, err, _ = timed_run(lab, argv, timeout=600,
+                    wall, code, _out, err, _ = timed_run(lab, argv, timeout=600,
                                                         env={"XDG_STATE_HOME": str(work / "state")})
                     served = lab.internet.lookups(names)
                     landed = sum(1 for v in served.values() if v == [new])
@@ -701,7 +702,7 @@ def bench_scale_checks(runs: int, opts: dict[str, Any], tool: str) -> None:
                         # Each run as a user's single run sees it: the probe server's bucket
                         # (burst 30, 10/s) full again, not emptied by the run before.
                         time.sleep(4)
-                    wall, code, out, err, _ = timed_run(lab, argv, timeout=300)
+                    wall, code, _out, err, _ = timed_run(lab, argv, timeout=300)
                     log(f"  scale {what} N={n} run {i}: {wall:.2f} s (exit {code})")
                     if "Traceback" in err:
                         NOTES.append(f"scale: {what} N={n}: a traceback on stderr: {err[-300:]!r}")
@@ -727,7 +728,7 @@ def bench_scale_diagnose(runs: int, tool: str) -> None:
             ours_config(lab)
             walls, verdicts = [], set()
             for i in range(runs + 1):
-                wall, code, out, err, _ = timed_run(lab, [tool, "diagnose", "--json"], timeout=120)
+                wall, code, out, _err, _ = timed_run(lab, [tool, "diagnose", "--json"], timeout=120)
                 try:
                     verdicts.add(json.loads(out)["nat"]["verdict"])
                 except (ValueError, KeyError):
@@ -752,7 +753,7 @@ def bench_scale_watch(rounds: int, hosts: int) -> None:
         history = Path(tempfile.mkdtemp(prefix="bench-watch-", dir=lab.workdir)) / "history.jsonl"
         py = str(BENCH_VENV / "bin" / "python") if (BENCH_VENV / "bin" / "python").exists() else sys.executable
         lab.internet.clear_requests_log("dyndns2")
-        wall, code, out, err, peak = timed_run(lab, [py, str(ROOT / "bench" / "watch_rounds.py"), str(rounds),
+        _wall, code, out, err, _peak = timed_run(lab, [py, str(ROOT / "bench" / "watch_rounds.py"), str(rounds),
                                                      str(history)], timeout=3600)
         if code != 0:
             NOTES.append(f"scale: watch rounds failed (exit {code}): {err[-400:]}")

@@ -556,7 +556,7 @@ async def _forwards_the_router_lists(facts: NetworkFacts, targets: Sequence[Nonc
                 return None
 
     asked = [t for t in targets if t.state not in ("denied", "error")]
-    for listener, current in zip(asked, await asyncio.gather(*(existing(t) for t in asked))):
+    for listener, current in zip(asked, await asyncio.gather(*(existing(t) for t in asked)), strict=True):
         if current is None:
             continue
         label = f"{listener.port}/{listener.protocol.upper()}"
