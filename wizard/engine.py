@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
 
-from checks.portcheck.spec import PortSpec  # the engine's one port spec (re-exported for the screens)
+from checks.portcheck.spec import PortSpec as PortSpec  # the engine's one port spec (re-exported for the screens)
 from checks.config import Config, HostConfig
 from checks.model import (
     Diagnosis,

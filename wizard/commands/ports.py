@@ -280,7 +280,7 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
     if result.fix and not said and (result.verdict != "open" or mapping == "temporary"):
         label = "Fix" if result.verdict != "open" else "To keep it open"
         fix = result.fix.split(" Nothing to fix", 1)[0] if result.verdict == "open" else result.fix
-        out.print(hanging(Text(f"{label}:", style="bold"), fix, indent=2))  # type: ignore[arg-type]
+        out.print(hanging(Text(f"{label}:", style="bold"), fix, indent=2))
     from ..words import action_commands
 
     for command in action_commands(getattr(result, "next_steps", ()), f"{result.port}/{result.protocol}"):

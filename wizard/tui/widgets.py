@@ -133,7 +133,7 @@ class Bullets(Vertical):
         self.marks = list(marks) if marks is not None else [mark] * len(self.items)
 
     def compose(self) -> ComposeResult:
-        for mark, item in zip(self.marks, self.items):
+        for mark, item in zip(self.marks, self.items, strict=True):
             with Horizontal(classes="bullet"):
                 yield Static(mark, classes="bullet-mark")
                 yield Static(item, classes="bullet-text")
@@ -155,9 +155,9 @@ class Prose(Vertical):
         parts = blocks(self.text)
         if self.extra:
             if parts and isinstance(parts[-1], list):
-                parts[-1] = [*parts[-1], *[_Raw(x) for x in self.extra]]  # type: ignore[list-item]
+                parts[-1] = [*parts[-1], *[_Raw(x) for x in self.extra]]
             else:
-                parts.append([_Raw(x) for x in self.extra])  # type: ignore[misc]
+                parts.append([_Raw(x) for x in self.extra])
         for part in parts:
             if isinstance(part, list):
                 yield Bullets([x if isinstance(x, _Raw) else code_markup(x) for x in part])

@@ -126,10 +126,10 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         for r in state.ports:
             lines.append((ok if r.verdict == "open" else bad,
                           f"Port {r.port}/{r.protocol}: {esc(r.verdict.replace('-', ' '))}"))
-        for name, r in state.verifies.items():
-            mark, _, words = SHORT_VERDICT.get(r.verdict, f"? {esc(r.verdict)}").partition(" ")
+        for name, checked in state.verifies.items():
+            mark, _, words = SHORT_VERDICT.get(checked.verdict, f"? {esc(checked.verdict)}").partition(" ")
             lines.append((mark, f"{esc(name)} {words}"
-                           + (" (an update fixes it: u on the Verify step)" if r.next_step == "update" else "")))
+                           + (" (an update fixes it: u on the Verify step)" if checked.next_step == "update" else "")))
         if not state.ports:
             lines.append(("[dim]–[/]", "[dim]Ports: not tested (the Ports step tests them from outside).[/]"))
         return lines

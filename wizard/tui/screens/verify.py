@@ -129,7 +129,7 @@ inside would prove nothing: your router answers its own address itself.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "update_now":
-            return True if self.needs_update() else False      # False hides it
+            return bool(self.needs_update())      # False hides it
         return True
 
     @work(exclusive=True, exit_on_error=False)
