@@ -359,7 +359,8 @@ def parse_reach_response(prober: "Prober", name: str, status: int, body: bytes, 
         data = None
     if not isinstance(data, dict):
         return unknown("prober-failed", f"{prober.label} answered HTTP {status} without JSON")
-    said = data.get("error") if isinstance(data.get("error"), str) else ""
+    words = data.get("error")
+    said = words if isinstance(words, str) else ""
     if status == 429:
         return unknown("rate-limited", f"{prober.label} refused: too many requests (HTTP 429)")
     if status == 403 and data.get("code") == "not-your-address":
@@ -420,7 +421,7 @@ def _unreached_reasoning(spec: ReachPortSpec, answer: OutsideAnswer, local_ip: s
     from .portcheck.verdict import PortEvidence, unreached_verdict
 
     result = answer.result if answer.result in ("refused", "timeout") else "timeout"
-    probe = ProbeAnswer(answer.prober or "prober", "ddnsw" if answer.kind == "ddnsw" else "echoip",  # type: ignore[arg-type]
+    probe = ProbeAnswer(answer.prober or "prober", "ddnsw" if answer.kind == "ddnsw" else "echoip",
                         spec.port, "tcp", "not-reached", result=result)
     ev = PortEvidence(spec.port, "tcp", nonce="", listener="in-use", answer=probe)
     verdict, fix, extra = unreached_verdict(ev, None, NatResult("unknown", None), local_ip=local_ip, maps=None)
@@ -475,7 +476,8 @@ async def run_reach(
                                    resolvers=list(config.endpoints.resolvers), ping=False, timeout_s=timeout_s,
                                    port=dns_port)
         if public is None:
-            dns_result, public = await asyncio.gather(dns_task, public_addresses(client, config, timeout_s=timeout_s))
+            dns_result, found = await asyncio.gather(dns_task, public_addresses(client, config, timeout_s=timeout_s))
+            public = found
         else:
             dns_result = await dns_task
         if local_ip is None:
@@ -634,8 +636,8 @@ def _default_outside(client: "httpx.AsyncClient", probers4: Sequence["Prober"],
         if last is not None:
             return last
         return OutsideAnswer("unknown", code="no-prober",
-                             error="No outside prober is configured for IPv%d ([endpoints] port_check%s)."
-                                   % (family, "" if family == 4 else "_v6"))
+                             error=f"No outside prober is configured for IPv{family} ([endpoints] port_check"
+                                   f"{'' if family == 4 else '_v6'}).")
 
     return ask
 

@@ -265,7 +265,7 @@ async def _handshake(ip: str, port: int, server_name: str, context: ssl.SSLConte
     # An IP literal as server_hostname is checked against the certificate's IP addresses
     # and not sent as SNI (Python's ssl module does both).
     async with asyncio.timeout(timeout_s):
-        reader, writer = await asyncio.open_connection(ip, port, ssl=context, server_hostname=server_name,
+        _reader, writer = await asyncio.open_connection(ip, port, ssl=context, server_hostname=server_name,
                                                        ssl_handshake_timeout=timeout_s)
     try:
         ssl_object = writer.get_extra_info("ssl_object")
@@ -317,7 +317,9 @@ async def tls_probe(ip: str, port: int, server_name: str, *, context: ssl.SSLCon
     trouble: the failure is the ``error`` of the result."""
     started = time.monotonic()
     ctx = context or verifying_context()
-    ms = lambda: round((time.monotonic() - started) * 1000.0, 1)  # noqa: E731
+
+    def ms() -> float:
+        return round((time.monotonic() - started) * 1000.0, 1)
 
     def left() -> float:
         return max(0.2, timeout_s - (time.monotonic() - started))
@@ -351,7 +353,7 @@ async def tls_probe(ip: str, port: int, server_name: str, *, context: ssl.SSLCon
                         detail=exc.reason or str(exc) or type(exc).__name__, ms=ms())
     except (OSError, EOFError) as exc:
         # A peer that closes the connection during the handshake: it does not speak TLS here.
-        if isinstance(exc, (ConnectionResetError, EOFError)) or isinstance(exc, ConnectionAbortedError):
+        if isinstance(exc, (ConnectionResetError, EOFError, ConnectionAbortedError)):
             return TlsFacts(ok=False, server_name=server_name, error="no-tls",
                             detail=f"the connection was closed during the TLS handshake ({type(exc).__name__})",
                             ms=ms())

@@ -164,7 +164,7 @@ def test_expiring_certificate_is_a_warning(home) -> None:  # type: ignore[no-unt
 
 
 def test_port_not_forwarded_is_unreachable_with_the_port_reasoning(home) -> None:  # type: ignore[no-untyped-def]
-    lab, service = home
+    lab, _service = home
     other = 8443
     service2 = Service(lab)
     service2.start(*lab.internet.issue_cert(NAME), port=other)   # it runs at home; nobody forwarded it
