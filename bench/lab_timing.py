@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab._netns import sweep_leftovers  # noqa: E402
-from tests.lab.topology import Lab, Options  # noqa: E402
+from tests.lab._netns import sweep_leftovers
+from tests.lab.topology import Lab, Options
 
 VARIANTS: list[tuple[str, dict]] = [
     ("public", {}), ("home", {}), ("home-no-upnp", {}), ("double-nat", {}), ("cgnat", {}), ("offline", {}),

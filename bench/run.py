@@ -46,9 +46,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -525,7 +526,7 @@ def bench_day(interval: int, changes: int, opts: dict[str, Any]) -> None:
                     unit="", note=f"ideal {changes + 1}"))
     ROWS.append(Row("day", "`nochg` replies (whole day, restart included)", ours.nochg, {"ddclient": dd.nochg, "inadyn": ina.nochg}, unit="",
                     target="0 from us", met=ours.nochg == 0))
-    ROWS.append(Row("day", "address changes published (of {})".format(changes + 1),
+    ROWS.append(Row("day", f"address changes published (of {changes + 1})",
                     len(ours.publish_delays), {"ddclient": len(dd.publish_delays), "inadyn": len(ina.publish_delays)},
                     unit=""))
     ROWS.append(Row("day", "change → Knot serves it (median)", median(ours.publish_delays),

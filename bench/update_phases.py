@@ -6,12 +6,17 @@ seq: one after the other (echo quorum, then the authoritative lookup, then the u
 par: the authoritative lookup alongside the echo quorum (how `update` runs them).
 Prints one JSON object of seconds per phase and the provider's reply code.
 """
-import asyncio, sys, time, json
+import asyncio
+import json
+import sys
+import time
+
 t_start = time.perf_counter()
 # Imported after the clock starts on purpose: the import time is one of the phases.
 from checks.config import load_config  # noqa: E402
-from checks.ddns.updater import make_provider_client, detect_public, default_lookup  # noqa: E402
 from checks.ddns.providers.registry import get_provider  # noqa: E402
+from checks.ddns.updater import default_lookup, detect_public, make_provider_client  # noqa: E402
+
 t_imp = time.perf_counter()
 mode = sys.argv[1]
 async def main():

@@ -29,9 +29,9 @@ def fds() -> int:
 async def main(rounds: int, history_path: Path) -> dict:
     from checks.config import load_config
     from checks.ddns.history import History
-    from checks.redact import Redactor
     from checks.ddns.updater import make_provider_client
     from checks.ddns.watch import Watcher
+    from checks.redact import Redactor
 
     config = load_config(None)
     samples = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import Enum
+
 from checks.errors import AddressError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

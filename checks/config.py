@@ -17,9 +17,10 @@ import tempfile
 import time
 import tomllib
 import urllib.parse as _urlparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from checks.errors import ConfigError, ConfigSyntaxError, OutputError
 from checks.files import MAX_CONFIG_BYTES, NotRegularFile, read_regular_file
@@ -116,7 +117,7 @@ class Config:
         out.extend(notify_secret_values(self.settings))   # [notify] URLs carry tokens
         return out
 
-    def with_hosts(self, hosts: tuple[HostConfig, ...]) -> "Config":
+    def with_hosts(self, hosts: tuple[HostConfig, ...]) -> Config:
         return replace(self, hosts=hosts)
 
 

@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from checks import __version__
@@ -311,7 +312,7 @@ async def run_diagnosis(
     *,
     on_progress: ProgressCallback | None = None,
     budget_s: float | None = None,
-    client: "httpx.AsyncClient | None" = None,
+    client: httpx.AsyncClient | None = None,
     probes: ProbeSet | None = None,
     deadlines: Deadlines | None = None,
 ) -> Diagnosis:
@@ -331,7 +332,7 @@ class _Run:
     """One diagnosis in progress: the probe tasks, what they found, and the waiting policy."""
 
     def __init__(self, config: Config, probes: ProbeSet, deadlines: Deadlines, budget_s: float | None,
-                 client: "httpx.AsyncClient | None", on_progress: ProgressCallback | None) -> None:
+                 client: httpx.AsyncClient | None, on_progress: ProgressCallback | None) -> None:
         self.config = config
         self.ep = config.endpoints
         self.probes = probes
@@ -340,9 +341,9 @@ class _Run:
         self.budget_s = DEFAULT_BUDGET_S if budget_s is None else budget_s
         self.stretch_to_s = max(self.budget_s, SLOW_LINE_BUDGET_S) if budget_s is None else self.budget_s
         self.client = client
-        self.own_client: "httpx.AsyncClient | None" = None
+        self.own_client: httpx.AsyncClient | None = None
         self.on_progress = on_progress
-        self.generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.generated_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         self.t0 = time.monotonic()
         self.end = self.t0 + max(0.1, self.budget_s)
         self.max_end = self.t0 + max(0.1, self.stretch_to_s)

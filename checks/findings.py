@@ -20,11 +20,10 @@ The one-line answer every view shows first is checks.summary.hosting_verdict.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Sequence
 
 from checks.addresses import is_public, parse_ip
-from checks.risky import risky_service
 from checks.model import (
     Connectivity,
     ExternalInfo,
@@ -36,6 +35,7 @@ from checks.model import (
     PortMapping,
     UpnpInfo,
 )
+from checks.risky import risky_service
 
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
 
@@ -664,5 +664,11 @@ def finding_by_id(findings: Sequence[Finding], finding_id: str) -> Finding | Non
 
 
 __all__ = [
-    "ACTIONS", "Facts", "RULES", "Rule", "build_findings", "finding_by_id", "risky_mappings",
+    "ACTIONS",
+    "RULES",
+    "Facts",
+    "Rule",
+    "build_findings",
+    "finding_by_id",
+    "risky_mappings",
 ]

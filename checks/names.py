@@ -63,7 +63,7 @@ def _nameservers() -> list[str] | None:
 
 
 async def lookup(name: str, family: int, *, timeout_s: float = 5.0,
-                 servers: "list[tuple[str, int]] | None" = None, hosts_path: Path | None = None) -> list[str]:
+                 servers: list[tuple[str, int]] | None = None, hosts_path: Path | None = None) -> list[str]:
     """The addresses of ``family`` (4: A records, 6: AAAA) for ``name``; LookupFailed otherwise.
 
     ``servers`` ((address, port) pairs) and ``hosts_path`` replace resolv.conf's

@@ -29,12 +29,12 @@ differs from the router's, and Tailscale's 100.64.0.0/10 addresses are not CGNAT
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from checks.addresses import AddressClass, classify, describe_class, parse_ip
-from checks.probes.local import is_vpn_interface as _is_vpn_name
 from checks.model import ExternalInfo, LocalInfo, NatResult, NatVerdictName, UpnpInfo
+from checks.probes.local import is_vpn_interface as _is_vpn_name
 
 _DS_LITE_NET = ipaddress.ip_network("192.0.0.0/29")
 
@@ -212,7 +212,7 @@ class Observations:
 
     @classmethod
     def from_probes(cls, local: LocalInfo, external: ExternalInfo, upnp: UpnpInfo,
-                    hops: tuple[str, ...] | None) -> "Observations":
+                    hops: tuple[str, ...] | None) -> Observations:
         hops_t = tuple(hops or ())
         wan, wan_source = router_wan(upnp)
         ext = external.ipv4 if external.ipv4 and parse_ip(external.ipv4) is not None else None

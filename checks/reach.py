@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from .model import Finding, NatResult
 from .probes.tlsprobe import TlsFacts
@@ -345,7 +346,7 @@ async def tcp_state(ip: str, port: int, *, timeout_s: float = 2.0) -> tuple[Port
     return "open", (time.monotonic() - started) * 1000, None
 
 
-def parse_reach_response(prober: "Prober", name: str, status: int, body: bytes, *, family: int,
+def parse_reach_response(prober: Prober, name: str, status: int, body: bytes, *, family: int,
                          ms: float = 0.0) -> OutsideAnswer:
     """A probe server's ``/reach`` answer (untrusted input) as an OutsideAnswer."""
     import json
@@ -383,14 +384,14 @@ def parse_reach_response(prober: "Prober", name: str, status: int, body: bytes, 
                          error=error, kind="ddnsw", ms=ms)
 
 
-async def ask_reach(client: "httpx.AsyncClient", prober: "Prober", name: str, port: int, *, tls: bool,
+async def ask_reach(client: httpx.AsyncClient, prober: Prober, name: str, port: int, *, tls: bool,
                     family: int, timeout_s: float = 12.0) -> OutsideAnswer:
     """Ask one probe server's ``/reach/tcp/N`` over ``family`` (never raises)."""
     import httpx
 
-    from .http import fetch_over
-
     from probeserver.wire import reach_url
+
+    from .http import fetch_over
 
     url = reach_url(prober.url, port, name, tls=tls)
     started = time.monotonic()
@@ -446,9 +447,9 @@ def _unreached_reasoning(spec: ReachPortSpec, answer: OutsideAnswer, local_ip: s
 async def run_reach(
     hostname: str,
     specs: Sequence[ReachPortSpec],
-    config: "Config",
+    config: Config,
     *,
-    client: "httpx.AsyncClient | None" = None,
+    client: httpx.AsyncClient | None = None,
     public: tuple[str | None, str | None] | None = None,
     ask_outside: OutsideAsk | None = None,
     local_ip: str | None = None,
@@ -610,8 +611,8 @@ def _inside_sentence(state: PortState, address: str, spec: ReachPortSpec, tls: T
     return f"this machine connected to its own public address {address}:{spec.port}: {word}{extra}."
 
 
-def _default_outside(client: "httpx.AsyncClient", probers4: Sequence["Prober"],
-                     probers6: Sequence["Prober"]) -> OutsideAsk:
+def _default_outside(client: httpx.AsyncClient, probers4: Sequence[Prober],
+                     probers6: Sequence[Prober]) -> OutsideAsk:
     async def ask(name: str, port: int, tls: bool, family: int) -> OutsideAnswer:
         probers = probers4 if family == 4 else probers6
         own = [p for p in probers if p.kind == "ddnsw"]
@@ -642,7 +643,7 @@ def _default_outside(client: "httpx.AsyncClient", probers4: Sequence["Prober"],
     return ask
 
 
-async def public_addresses(client: "httpx.AsyncClient", config: "Config", *,
+async def public_addresses(client: httpx.AsyncClient, config: Config, *,
                            timeout_s: float = 3.0) -> tuple[str | None, str | None]:
     """This network's public IPv4 and IPv6 from the configured HTTP echoes (None: unknown)."""
     from .probes.publicip import http_echo, summarize_external
@@ -701,15 +702,31 @@ def summary_record(r: ReachResult) -> dict[str, Any]:
             "findings": [f.id for f in r.findings if f.severity in ("warning", "error")]}
 
 
-__all__ = ["OutsideAnswer", "REACH_SCHEMA", "ReachPort", "ReachPortSpec", "ReachResult", "TLS_PORTS",
-           "ask_reach", "build_findings", "judge_hairpin", "parse_reach_port", "parse_reach_response",
-           "public_addresses", "result_json", "run_reach", "summary_record", "tcp_state", "verdict_of"]
+__all__ = [
+    "REACH_SCHEMA",
+    "TLS_PORTS",
+    "OutsideAnswer",
+    "ReachPort",
+    "ReachPortSpec",
+    "ReachResult",
+    "ask_reach",
+    "build_findings",
+    "judge_hairpin",
+    "parse_reach_port",
+    "parse_reach_response",
+    "public_addresses",
+    "result_json",
+    "run_reach",
+    "summary_record",
+    "tcp_state",
+    "verdict_of",
+]
 
 
 # --------------------------------------------------------------------------- [watch] reach
 
 
-def watch_reach_specs(config: "Config") -> tuple[ReachPortSpec, ...]:
+def watch_reach_specs(config: Config) -> tuple[ReachPortSpec, ...]:
     """``[watch] reach = ["443", ...]`` (off when absent or empty).  ConfigError when malformed."""
     from .errors import ConfigError
 

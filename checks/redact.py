@@ -13,8 +13,9 @@ import base64
 import html
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -70,7 +71,7 @@ class Redactor:
     _memo: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_config(cls, config: Any) -> "Redactor":
+    def from_config(cls, config: Any) -> Redactor:
         r = cls(secrets=list(config.secret_values()))
         for host in getattr(config, "hosts", ()):
             r.add_basic(getattr(host, "username", None), getattr(host, "password", None))

@@ -33,7 +33,8 @@ import re
 import socket
 import ssl
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Resolve = Callable[[str], Awaitable[list[str]]]
 CA_FILE_ENV = "DDNSW_PROBE_CA_FILE"

@@ -69,8 +69,9 @@ import socket
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -80,8 +81,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from probeserver.reach import make_route
-from probeserver.wire import (ECHOIP_PORT_PATH, IP_PATHS, PROBE_TCP_PATH, PROBE_UDP_PATH, REACH_TCP_PATH, TOKEN_RE,
-                              TcpResult, UdpResult, udp_probe_payload)
+from probeserver.wire import (
+    ECHOIP_PORT_PATH,
+    IP_PATHS,
+    PROBE_TCP_PATH,
+    PROBE_UDP_PATH,
+    REACH_TCP_PATH,
+    TOKEN_RE,
+    TcpResult,
+    UdpResult,
+    udp_probe_payload,
+)
 
 log = logging.getLogger("ddns_wizard.probe_server")
 
@@ -326,7 +336,7 @@ def _udp_replied(data: bytes, started: float) -> dict[str, Any]:
 class _RateLimit:
     """ASGI middleware: one token bucket per client (IPv4 address / IPv6 /64), 429 when empty."""
 
-    def __init__(self, app: ASGIApp, buckets: TokenBuckets, stats: "ProbeStats") -> None:
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets, stats: ProbeStats) -> None:
         self.app = app
         self.buckets = buckets
         self.stats = stats

@@ -47,8 +47,9 @@ import hashlib
 import ipaddress
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 TlsError = Literal["expired", "not-yet-valid", "wrong-name", "self-signed", "untrusted-root",
                    "incomplete-chain", "invalid", "no-tls", "timeout", "refused", "unreachable"]
@@ -92,7 +93,7 @@ class TlsFacts:
         return data
 
     @classmethod
-    def from_dict(cls, data: Any, server_name: str) -> "TlsFacts | None":
+    def from_dict(cls, data: Any, server_name: str) -> TlsFacts | None:
         """Parse a prober's ``tls`` object (untrusted input: wrong types give None)."""
         if not isinstance(data, dict) or not isinstance(data.get("ok"), bool):
             return None
@@ -206,7 +207,7 @@ def describe_chain(chain_der: Sequence[bytes], server_name: str, *, now: dt.date
     if not chain_der:
         return {"names": (), "issuer": None, "not_after": None, "days_left": None, "fingerprint": None,
                 "problems": (), "self_issued": False, "top_is_ca": False}
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     leaf = _load(chain_der[0])
     top = _load(chain_der[-1]) if len(chain_der) > 1 else leaf
     not_after = leaf.not_valid_after_utc

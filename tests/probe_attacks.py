@@ -18,8 +18,9 @@ import asyncio
 import socket
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 REQUEST_TIMEOUT_S = 10.0
 

@@ -14,10 +14,10 @@ import pytest
 from rich.console import Console
 
 from checks.config import Config, HostConfig, save_config
+from checks.ddns.updater import PublicAddress, UpdateRun
 from checks.errors import ConfigError
 from checks.model import UpdateResult
 from checks.redact import Redactor
-from checks.ddns.updater import PublicAddress, UpdateRun
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

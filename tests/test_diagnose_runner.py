@@ -9,8 +9,9 @@ fact (no route, no IPv6, no UPnP) and checks what a user would see.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

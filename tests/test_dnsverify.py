@@ -86,7 +86,7 @@ class StubDns:
     # extra answer records of another class (hostile or broken servers): (owner, class, type, rdata wire)
     foreign: list[tuple[str, int, int, bytes]] = field(default_factory=list)
 
-    async def start(self) -> "StubDns":
+    async def start(self) -> StubDns:
         loop = asyncio.get_running_loop()
         stub = self
 

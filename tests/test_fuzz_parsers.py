@@ -36,15 +36,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks.dns import verify as dnsverify
-from checks.probes import natpmp, stun, upnp
 from checks.addresses import is_public
 from checks.config import Config, HostConfig, config_from_dict, load_config
-from checks.errors import ConfigError
 from checks.ddns.history import read_history, record_problem
-from checks.portcheck.probers import Prober, parse_probe_response
 from checks.ddns.providers import desec, duckdns, dyndns2, dynv6, freedns, namecheap
 from checks.ddns.providers.registry import get_provider
+from checks.dns import verify as dnsverify
+from checks.errors import ConfigError
+from checks.portcheck.probers import Prober, parse_probe_response
+from checks.probes import natpmp, stun, upnp
 from checks.probes.publicip import DNS_ECHO_METHODS, address_from_dns_answer, parse_echo_body
 
 EXAMPLES = 400

@@ -8,8 +8,6 @@ a private mount namespace (``unshare -m``, also ``-n``: an empty network namespa
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import shutil
 import signal
@@ -22,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from checks.config import Config, HostConfig, load_config, remove_stale_temps, save_config
-from checks.errors import ConfigError, ConfigSyntaxError, OutputError
 from checks.ddns.history import History, read_history
 from checks.ddns.providers.base import retry_after_header
+from checks.errors import ConfigError, ConfigSyntaxError
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "Pw-7Qx!zK9#mD2"          # a secret: must never survive in a file left behind
@@ -371,8 +369,8 @@ def test_unicode_digits_are_not_a_port(text: str) -> None:
 def test_unicode_digits_are_not_a_port_in_any_host_port_field(port: str) -> None:
     """The same crash in every other host:port field: an RFC 2136 server, the probe
     server's --listen and the wizard's port field refuse them instead of raising."""
-    from checks.errors import UsageError
     from checks.ddns.providers.rfc2136 import check_server
+    from checks.errors import UsageError
     from wizard.commands.probe_server import parse_listen
     from wizard.tui.screens.ports import parse_ports
 

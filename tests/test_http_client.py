@@ -9,8 +9,8 @@ from __future__ import annotations
 import http.server
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -20,7 +20,7 @@ from checks.http import USER_AGENT, make_client
 
 
 class _EchoHeaders(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = (self.headers.get("User-Agent") or "").encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from checks.config import HostConfig
+from checks.config import Config, HostConfig
 from checks.ddns.ipv6device import choose, eui64_interface_id, suffix_interface_id, target_ipv6
 from checks.ddns.updater import PublicAddress, check_config, decide
-from checks.config import Config
 from checks.errors import ConfigError
 
 NAS = HostConfig("nas.example.net", "dyndns2", options={"ipv6_suffix": "::1234:5678:9abc:def0"})

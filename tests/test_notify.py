@@ -6,7 +6,6 @@ lab test (tests/lab/test_notify_lab.py) does the same through the lab internet.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -18,14 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from checks.config import Config, HostConfig, config_from_dict
-from checks.ddns.notify import (Event, Notifier, NotifySettings, NotifyState, events_for, notify_settings,
-                                shown_url)
+from checks.config import Config, config_from_dict
+from checks.ddns.notify import Event, Notifier, NotifySettings, NotifyState, events_for, notify_settings, shown_url
 from checks.errors import ConfigError
 from checks.model import UpdateResult
 from checks.redact import Redactor
-
-from tests.test_watch import HOST, World
+from tests.test_watch import World
 
 HOOK = "json://127.0.0.1:9/hook/Sup3rS3cretT0ken"
 
@@ -109,7 +106,7 @@ class _Sink(BaseHTTPRequestHandler):
     received: list[dict] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         type(self).received.append({"path": self.path, "body": json.loads(body or b"{}")})
         self.send_response(type(self).status)
@@ -134,7 +131,7 @@ async def test_apprise_json_webhook_for_real(sink) -> None:  # type: ignore[no-u
     pytest.importorskip("apprise")
     port = sink.server_address[1]
     url = f"json://127.0.0.1:{port}/hook"
-    n = Notifier(NotifySettings((url, f"json://127.0.0.1:1/closed"), None), NotifyState(None))
+    n = Notifier(NotifySettings((url, "json://127.0.0.1:1/closed"), None), NotifyState(None))
     out = await n.results([result("updated", "good", host="nas.example.net")])
     assert [d.ok for d in out] == [True, False] and "127.0.0.1" in out[1].detail
     (got,) = _Sink.received

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from checks.errors import MappingError
 from checks.portmap.lasting import ForwardsLedger, LastingForward, renew_due
 from checks.portmap.pcp import PcpClient
 from checks.portmap.pcpmapper import PcpMapper
@@ -29,7 +30,6 @@ from checks.portmap.pinhole import (
     control_url_for,
     parse_soap_reply,
 )
-from checks.errors import MappingError
 from checks.probes.router import (
     DescriptionError,
     RouterIdentity,
@@ -224,7 +224,7 @@ def test_envelope_escapes() -> None:
 
 
 @pytest.fixture
-async def pcp_server() -> "asyncio.AsyncIterator[tuple[FakePcpServer, int]]":  # type: ignore[name-defined]
+async def pcp_server() -> asyncio.AsyncIterator[tuple[FakePcpServer, int]]:  # type: ignore[name-defined]
     loop = asyncio.get_running_loop()
     proto = FakePcpServer(epoch_base=loop.time() - 1000)
     transport, _ = await loop.create_datagram_endpoint(lambda: proto, local_addr=("127.0.0.1", 0))

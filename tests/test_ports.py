@@ -20,15 +20,15 @@ import pytest
 
 from checks.config import Endpoints
 from checks.errors import UpnpError, UsageError
-from checks.portcheck.listener import open_listener
-from probeserver.wire import banner_has_nonce
 from checks.model import LocalInfo, PortMapping, UpnpInfo
-from checks.portmap.ledger import MappingLedger
-from checks.portcheck.run import NetworkFacts, assess_nat, run_port_check
-from checks.portcheck.verdict import PortEvidence, decide_port
-from checks.portcheck.spec import PortSpec, parse_port_spec
+from checks.portcheck.listener import open_listener
 from checks.portcheck.probers import ProbeAnswer, Prober, ask_prober, ask_probers, parse_prober
+from checks.portcheck.run import NetworkFacts, assess_nat, run_port_check
+from checks.portcheck.spec import PortSpec, parse_port_spec
+from checks.portcheck.verdict import PortEvidence, decide_port
+from checks.portmap.ledger import MappingLedger
 from checks.portmap.mapper import UpnpMapper
+from probeserver.wire import banner_has_nonce
 
 # --------------------------------------------------------------------------- helpers
 
@@ -153,9 +153,7 @@ def test_a_router_that_can_map_gets_the_upnp_hint_to_tell_them_apart() -> None:
 
 
 def test_natpmp_only_router_is_offered_the_keep_command_not_upnp_add() -> None:
-    from checks.portcheck.verdict import forward_fix
-
-    from checks.portcheck.verdict import keep_action
+    from checks.portcheck.verdict import forward_fix, keep_action
 
     fix = forward_fix(8080, "tcp", "192.168.1.100", "NAT-PMP")
     assert "over NAT-PMP" in fix and "upnp add" not in fix

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from checks.model import Ipv6Address, LocalInfo
-from checks.portcheck.spec import PortSpec
 from checks.portcheck.ipv6 import check_ipv6_ports, stable_ipv6
+from checks.portcheck.spec import PortSpec
 
 PROBER = ["ddnsw+https://prober.test"]
 

@@ -20,11 +20,15 @@ import pytest
 from checks.config import Endpoints
 from checks.http import FAMILY_EXTENSION
 from checks.model import LocalInfo, UpnpInfo
+from checks.portcheck.probers import (
+    ProberPacer,
+    ask_prober,
+    ask_probers,
+    parse_probe_response,
+    parse_prober,
+)
 from checks.portcheck.run import NetworkFacts, run_port_check
 from checks.portcheck.spec import PortSpec
-from checks.portcheck.probers import (
-    ProberPacer, ask_prober, ask_probers, parse_probe_response, parse_prober,
-)
 
 IFCONFIG = parse_prober("https://ifconfig.test/port/{port}")
 PORTCHECKER = parse_prober("portchecker+https://portchecker.test")

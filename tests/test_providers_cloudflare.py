@@ -10,13 +10,14 @@ import json
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.config import HostConfig
-from checks.idn import same_name
-from checks.model import to_jsonable
 from checks.ddns.providers import cloudflare
 from checks.ddns.providers.registry import get_provider
+from checks.idn import same_name
+from checks.model import to_jsonable
 
 TOKEN = "Ab3dEfGh1jKlMn0pQrStUvWxYz_0123456789-ab"   # 40 characters
 SPEC = get_provider("cloudflare")

@@ -9,12 +9,13 @@ import logging
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.config import HostConfig
-from checks.model import to_jsonable
 from checks.ddns.providers import duckdns
 from checks.ddns.providers.registry import get_provider
+from checks.model import to_jsonable
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 HOST = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)

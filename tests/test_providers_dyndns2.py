@@ -9,7 +9,8 @@ import base64
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.config import HostConfig
 from checks.ddns.providers import dyndns2

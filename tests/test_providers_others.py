@@ -9,12 +9,13 @@ import logging
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.config import HostConfig
-from checks.model import to_jsonable
 from checks.ddns.providers import desec, dynv6, freedns, namecheap
 from checks.ddns.providers.registry import get_provider
+from checks.model import to_jsonable
 
 
 def replying(body: str, status: int = 200, seen: list | None = None, headers: dict | None = None):  # type: ignore[no-untyped-def]

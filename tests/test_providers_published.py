@@ -14,10 +14,10 @@ import pytest
 
 from checks import idn
 from checks.config import Config, Endpoints, HostConfig, load_config
-from checks.dns.verify import judge_with_provider
-from checks.model import DnsAnswer, ProviderView, VerifyResult
 from checks.ddns.updater import PublicAddress, decide, publishes, run_update
 from checks.ddns.watch import Watcher
+from checks.dns.verify import judge_with_provider
+from checks.model import DnsAnswer, ProviderView, VerifyResult
 from tests.test_providers_cloudflare import TOKEN, FakeCloudflare, rec
 
 EDGE = "11.9.0.1"          # what public DNS answers for a proxied name (Cloudflare's edge stand-in)

@@ -19,9 +19,9 @@ import dns.tsigkeyring
 import pytest
 
 from checks.config import HostConfig
-from checks.model import to_jsonable
 from checks.ddns.providers import rfc2136
 from checks.ddns.providers.registry import get_provider
+from checks.model import to_jsonable
 
 SECRET = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 WRONG = base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
@@ -72,7 +72,7 @@ class FakeDnsServer:
             response.use_tsig(dns.tsig.Key(msg.keyname, b"\0" * 16, msg.keyalgorithm), tsig_error=tsig_error)
         return response.to_wire()   # a BADKEY/BADSIG answer carries a TSIG record with an empty MAC
 
-    async def __aenter__(self) -> "FakeDnsServer":
+    async def __aenter__(self) -> FakeDnsServer:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self

@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import json
 import ssl
-import tempfile
 
 import pytest
 import trustme
@@ -218,7 +217,7 @@ async def test_endpoint_refuses_addresses_and_bad_names() -> None:
 
 async def test_endpoint_dials_only_the_requester_and_reports_tls() -> None:
     ca = trustme.CA()
-    leaf = ca.issue_cert(NAME, not_after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30))
+    leaf = ca.issue_cert(NAME, not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf.configure_cert(server_ctx)
 

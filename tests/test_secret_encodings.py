@@ -18,8 +18,8 @@ import html
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import httpx
@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 
 from checks.config import Config, Endpoints, HostConfig
 from checks.ddns.history import History
-from checks.redact import Redactor
 from checks.ddns.updater import PublicAddress
+from checks.redact import Redactor
 
 USER = "alice"
 PASSWORD = "p@ss w/rd+ü&=x!9Zq<7>"          # every character class an encoder treats specially

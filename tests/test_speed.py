@@ -16,8 +16,8 @@ import dns.resolver
 import httpx
 import pytest
 
-from checks.dns import verify as dnsverify
 from checks.config import HostConfig
+from checks.dns import verify as dnsverify
 from checks.dns.verify import AuthServers, NameServer, ZoneCache
 from checks.model import DnsAnswer
 
@@ -63,12 +63,12 @@ def test_names_of_one_zone_share_one_lookup_per_round(monkeypatch: pytest.Monkey
     walks: list[str] = []
     asked: list[str] = []
 
-    async def find(hostname: str, *, resolvers, timeout_s):  # noqa: ANN001, ANN202
+    async def find(hostname: str, *, resolvers, timeout_s):
         walks.append(hostname)
         await asyncio.sleep(0.01)
         return ZONE
 
-    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):  # noqa: ANN202
+    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):
         asked.append(hostname)
         return (_answer(("198.51.100.7",)),)
 
@@ -95,12 +95,12 @@ def test_a_name_delegated_below_the_zone_is_looked_up_on_its_own(monkeypatch: py
                            nameservers=(NameServer("ns.sub.example.net", ("192.0.2.99",)),))
     walks: list[str] = []
 
-    async def find(hostname: str, *, resolvers, timeout_s):  # noqa: ANN001, ANN202
+    async def find(hostname: str, *, resolvers, timeout_s):
         walks.append(hostname)
         await asyncio.sleep(0.01 if hostname == "h0.example.net" else 0)
         return sub_zone if hostname == "sub.example.net" else ZONE
 
-    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):  # noqa: ANN202
+    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):
         if hostname == "sub.example.net" and auth.zone == "example.net":
             return (_answer((), lame=True),)
         return (_answer(("203.0.113.9",) if auth.zone == "sub.example.net" else ("198.51.100.7",)),)
@@ -125,8 +125,8 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
     at most POOL_KEEPALIVE of them in flight at once, every name read from its own line."""
 
     from checks.config import Config, Endpoints
-    from checks.http import POOL_KEEPALIVE
     from checks.ddns.updater import PublicAddress, run_update_detailed
+    from checks.http import POOL_KEEPALIVE
 
     in_flight = 0
     peak = 0
@@ -146,10 +146,10 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
                              username="u", password="secret-pw") for i in range(200))
     config = Config(hosts=hosts, endpoints=Endpoints())
 
-    async def stale(hostname: str, resolvers) -> tuple:  # noqa: ANN001
+    async def stale(hostname: str, resolvers) -> tuple:
         return ("23.128.64.99", None, None)
 
-    async def main():  # noqa: ANN202
+    async def main():
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
             return await run_update_detailed(config, client=client, lookup=stale,
                                              public=PublicAddress(ipv4="23.128.64.20", ipv6=None))
@@ -161,7 +161,7 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
     assert 1 < peak <= POOL_KEEPALIVE
 
 
-def test_history_of_a_round_is_one_fsync_and_durable_at_close(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_history_of_a_round_is_one_fsync_and_durable_at_close(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     from checks.ddns.history import History, read_history
@@ -212,7 +212,7 @@ def test_our_probe_server_429_is_waited_out_not_reported(monkeypatch: pytest.Mon
         return httpx.Response(200, json={"ip": "23.128.64.20", "port": 8080, "protocol": "tcp",
                                          "result": "connected", "banner": "nonce", "ms": 1.0})
 
-    async def main():  # noqa: ANN202
+    async def main():
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
             return await ask_probers(client, [own], 8080, "tcp", token="nonce", pacer=ProberPacer(None))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -12,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from checks.config import Config, HostConfig
-from checks.ddns.status import gather_status, host_status, watch_state_path, write_watch_state
 from checks.ddns.history import History
+from checks.ddns.status import gather_status, host_status, watch_state_path
 from checks.ddns.watch import fingerprint
 from wizard.cli import main
 

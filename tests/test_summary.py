@@ -52,7 +52,7 @@ def test_ds_lite_finding_names_both_families() -> None:
 
 def test_offline_headline_says_no_network_plainly() -> None:
     """Issue 19: offline in a namespace with no route read "Could not tell which NAT"."""
-    from checks.model import Diagnosis, NatResult, UpnpInfo
+    from checks.model import Diagnosis, UpnpInfo
     from checks.nat import decide_nat
 
     local = LocalInfo(None, None, None, error="no IPv4 route to the internet")

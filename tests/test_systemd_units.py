@@ -17,14 +17,11 @@ import json
 import os
 import re
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -216,7 +213,7 @@ CONTROL = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("unit, netlink", [(WATCH_UNIT, "allowed"), (PROBE_UNIT, "EAFNOSUPPORT")],  # noqa: PT006
+@pytest.mark.parametrize("unit, netlink", [(WATCH_UNIT, "allowed"), (PROBE_UNIT, "EAFNOSUPPORT")],
                          ids=["watch", "probe-server"])
 def test_the_sandbox_really_restricts(unit: Path, netlink: str, sandbox_dirs, empty_netns: str) -> None:  # type: ignore[no-untyped-def]
     """A control program under each unit's sandbox: what the unit forbids fails, the rest works.

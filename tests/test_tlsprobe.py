@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ssl
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import pytest
 import trustme
@@ -18,7 +18,7 @@ import trustme
 from checks.probes.tlsprobe import TlsFacts, name_matches, tls_probe, verifying_context
 
 NAME = "myhome.example.org"
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 @asynccontextmanager

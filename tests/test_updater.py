@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from checks.config import Config, Endpoints, HostConfig
+from checks.ddns.updater import PublicAddress, agree, decide, detect_public, run_update
 from checks.errors import ConfigError
 from checks.model import ExternalSource
-from checks.ddns.updater import PublicAddress, agree, decide, detect_public, run_update
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
@@ -302,8 +302,8 @@ def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_temporary_ipv6_is_replaced_by_the_stable_address() -> None:
-    from checks.model import Ipv6Address, LocalInfo
     from checks.ddns.updater import stable_ipv6
+    from checks.model import Ipv6Address, LocalInfo
 
     local = LocalInfo("eth0", "192.168.1.100", "192.168.1.1", ipv6_global=(
         Ipv6Address("2a0c:b641:100:1:aaaa:bbbb:cccc:dddd", "eth0", temporary=True),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 import checks.ddns.watch as watch_mod
-from checks.config import Config, Endpoints, HostConfig
+from checks.config import Config, HostConfig
 from checks.ddns.history import History, read_history
 from checks.ddns.updater import PublicAddress
 from checks.ddns.watch import Watcher
@@ -298,9 +297,9 @@ async def test_watch_renews_kept_forwards_at_half_their_lease(tmp_path: Path) ->
 
 async def test_watch_reach_records_results_in_the_history_and_says_changes_once(tmp_path: Path) -> None:
     """[watch] reach: the end-to-end check is injected (its own tests are test_reach.py and the lab)."""
+    from checks.errors import ConfigError
     from checks.probes.tlsprobe import TlsFacts
     from checks.reach import ReachPort, ReachResult, parse_reach_port, summary_record, watch_reach_specs
-    from checks.errors import ConfigError
 
     world = World(dns_serves="23.128.64.20")
     w = world.watcher(History(tmp_path / "h.jsonl"))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Sequence
 
 from checks import __version__
 from checks.errors import ConfigError, DdnsWizardError, UsageError

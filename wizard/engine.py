@@ -16,11 +16,11 @@ This module imports nothing from Textual or Rich.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from checks.portcheck.spec import PortSpec as PortSpec  # the engine's one port spec (re-exported for the screens)
 from checks.config import Config, HostConfig
 from checks.model import (
     Diagnosis,
@@ -29,6 +29,7 @@ from checks.model import (
     UpdateResult,
     VerifyResult,
 )
+from checks.portcheck.spec import PortSpec as PortSpec  # the engine's one port spec (re-exported for the screens)
 
 if TYPE_CHECKING:
     from checks.model import Port6Result
@@ -162,8 +163,8 @@ class WizardEngine(Protocol):
 
 def _field_from_spec(spec: Any) -> FieldInfo:
     return FieldInfo(
-        name=str(getattr(spec, "name")),
-        label=str(getattr(spec, "label", "") or getattr(spec, "name")),
+        name=str(spec.name),
+        label=str(getattr(spec, "label", "") or spec.name),
         secret=bool(getattr(spec, "secret", False)),
         help=str(getattr(spec, "help", "") or ""),
         placeholder=str(getattr(spec, "placeholder", "") or ""),
@@ -217,9 +218,9 @@ class RealEngine:
         on_progress: PortCallback | None = None,
         on_status: StatusCallback | None = None,
     ) -> tuple[PortResult, ...]:
+        from checks.http import make_client
         from checks.portcheck import run as ports_mod
         from checks.portcheck.spec import PortSpec
-        from checks.http import make_client
 
         specs = [PortSpec(p.port, p.protocol) for p in ports]
         # The prober waits for its own connection attempts: a longer client timeout (as the CLI).
@@ -235,8 +236,8 @@ class RealEngine:
     async def check_ports_ipv6(
         self, ports: Sequence[PortSpec], *, on_status: StatusCallback | None = None
     ) -> tuple[Port6Result, ...]:
-        from checks.portcheck.spec import PortSpec
         from checks.portcheck.ipv6 import check_ipv6_ports
+        from checks.portcheck.spec import PortSpec
 
         specs = [PortSpec(p.port, p.protocol) for p in ports]
         return await check_ipv6_ports(specs, probers_v6=self.config.endpoints.port_check_v6, on_progress=on_status)
@@ -289,8 +290,8 @@ class RealEngine:
         return None
 
     async def preflight(self, host: HostConfig) -> Preflight:
-        from checks.errors import ProviderError
         from checks.ddns.updater import make_provider_client
+        from checks.errors import ProviderError
 
         registry = self._registry()
         problems = registry.validate_host(host)

@@ -6,7 +6,8 @@ Plain text lines (no markup): the engine (checks/ddns/) returns facts; this says
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def _ago(iso: str | None, now: dt.datetime | None = None) -> str:
@@ -16,7 +17,7 @@ def _ago(iso: str | None, now: dt.datetime | None = None) -> str:
         t = dt.datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     seconds = (now - t).total_seconds()
     local = t.astimezone().strftime("%Y-%m-%d %H:%M")
     if seconds < 0:

@@ -7,7 +7,8 @@ Nothing here touches the network.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
@@ -75,7 +76,7 @@ class DiagnoseProgress:
         self.finished = 0
         self._status: Status | None = None
 
-    def __enter__(self) -> "DiagnoseProgress":
+    def __enter__(self) -> DiagnoseProgress:
         status = self.console.status(f"{self.title}…", spinner="dots")
         status.__enter__()
         self._status = status

@@ -14,9 +14,10 @@ import json
 import platform
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from checks import __version__
 from checks.config import Config, write_private_file

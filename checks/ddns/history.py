@@ -24,9 +24,10 @@ import math
 import os
 import stat
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from checks.files import NotRegularFile, check_regular, describe_mode, read_regular_file
 from checks.redact import Redactor
@@ -48,7 +49,7 @@ def check_history_path(path: Path) -> str | None:
 
 def default_history_path() -> Path:
     """``history.jsonl`` in the platform's user state directory."""
-    from platformdirs import user_state_dir   # lazy: only the watch needs it
+    from platformdirs import user_state_dir  # lazy: only the watch needs it
 
     return Path(user_state_dir("ddns-wizard")) / HISTORY_NAME
 
@@ -182,7 +183,7 @@ class History:
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         now = self.clock()
         record: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds"),
+            "ts": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
             "t": round(now, 3),
             "event": event,
         }
@@ -214,7 +215,7 @@ class History:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self) -> "History":
+    def __enter__(self) -> History:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -32,9 +32,10 @@ import json
 import logging
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..config import notify_secret_values  # noqa: F401  (re-exported: the [notify] secrets live with the config)
 from ..errors import ConfigError
@@ -259,7 +260,7 @@ def _when(t: Any) -> str:
 
     if not isinstance(t, (int, float)):
         return "earlier"
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --------------------------------------------------------------------------- sending
@@ -370,7 +371,7 @@ class Notifier:
     deliveries: list[Delivery] = field(default_factory=list)
 
     @classmethod
-    def for_config(cls, config: Any, history_path: Path | None, *, strict: bool = True, **kw: Any) -> "Notifier":
+    def for_config(cls, config: Any, history_path: Path | None, *, strict: bool = True, **kw: Any) -> Notifier:
         """``strict=False`` (update, watch): a malformed ``[notify]`` table turns notifications
         off with a warning (``emit``) instead of stopping the updates it is only there to report."""
         from ..redact import Redactor

@@ -26,9 +26,9 @@ import pwd
 import shlex
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 UNIT_NAME = "ddns-wizard.service"
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")

@@ -16,9 +16,10 @@ import datetime as dt
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 WATCH_STATE_NAME = "watch.json"
 UNIT_NAME = "ddns-wizard.service"
@@ -133,7 +134,7 @@ def _iso(t: Any) -> str | None:
     if not isinstance(t, (int, float)) or isinstance(t, bool):
         return None
     try:
-        return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
+        return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
     except (OverflowError, OSError, ValueError):
         return None
 

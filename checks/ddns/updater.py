@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from checks.addresses import AddressClass, classify, describe_class
 from checks.config import Config, HostConfig
-from checks.ddns.ipv6device import choose as choose_device
 from checks.ddns.history import last_of
+from checks.ddns.ipv6device import choose as choose_device
+from checks.ddns.providers.base import ProviderSpec, join_sent, keep_addresses, wants_ipv4, wants_ipv6
 from checks.errors import ConfigError
 from checks.model import AddressFamily, ExternalSource, LocalInfo, SourceMethod, UpdateResult, UpdateResultName
-from checks.ddns.providers.base import ProviderSpec, join_sent, keep_addresses, wants_ipv4, wants_ipv6
 
 if TYPE_CHECKING:
     import ipaddress
@@ -311,7 +312,7 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
     not given).  ``allow_private`` lets the sources keep a non-public answer (a LAN
     echo for a LAN-only name); a zone or the other family never counts.
     """
-    from checks.probes.publicip import dns_echo, http_echo   # lazy: only commands that need it
+    from checks.probes.publicip import dns_echo, http_echo  # lazy: only commands that need it
 
     ep = config.endpoints
     lax = {"allow_non_public": True} if allow_private else {}
@@ -336,7 +337,7 @@ async def detect_public(config: Config, client: Any, *, want_ipv6: bool,
     v6, p6, s6 = agree(sources, 6, voices6) if want_ipv6 else (None, None, "")
     if v6 is not None:
         if local is None:
-            from checks.probes.local import gather_local   # lazy; never raises (failure is data)
+            from checks.probes.local import gather_local  # lazy; never raises (failure is data)
 
             local = await gather_local()
         v6, note = stable_ipv6(v6, local)
@@ -540,7 +541,7 @@ async def refine_with_provider(spec: Any, host: HostConfig, public: PublicAddres
 
 async def default_lookup(hostname: str, resolvers: Sequence[str], *, zones: Any = None,
                          ) -> tuple[str | None, str | None, str | None]:
-    from checks.dns.verify import current_addresses   # lazy
+    from checks.dns.verify import current_addresses  # lazy
 
     result: tuple[str | None, str | None, str | None] = (None, None, None)
     for timeout_s in (DNS_TIMEOUT_S, DNS_RETRY_TIMEOUT_S):
@@ -556,7 +557,7 @@ async def default_lookup(hostname: str, resolvers: Sequence[str], *, zones: Any 
 def round_lookup() -> Lookup:
     """``default_lookup`` sharing one ``ZoneCache`` (each zone's servers looked up once):
     make one per round, never keep it across rounds."""
-    from checks.dns.verify import ZoneCache   # lazy
+    from checks.dns.verify import ZoneCache  # lazy
 
     if default_lookup is not _default_lookup:   # replaced (tests: a stand-in for DNS)
         return default_lookup
@@ -573,8 +574,8 @@ _default_lookup = default_lookup
 
 
 def make_provider_client() -> Any:
-    from checks.http import make_client
     from checks.ddns.providers.base import REQUEST_TIMEOUT_S, user_agent
+    from checks.http import make_client
 
     return make_client(timeout_s=REQUEST_TIMEOUT_S, user_agent=user_agent(), request_deadline_s=REQUEST_TIMEOUT_S)
 
@@ -584,7 +585,7 @@ async def update_one(host: HostConfig, public: PublicAddress, client: Any, *, re
                      lookup: Lookup = default_lookup, on_progress: Progress | None = None,
                      current: Awaitable[tuple[str | None, str | None, str | None]] | None = None,
                      last_update: dict[str, Any] | None = None,
-                     send: "Callable[[Any, HostConfig, str | None, str | None], Awaitable[UpdateResult]] | None" = None,
+                     send: Callable[[Any, HostConfig, str | None, str | None], Awaitable[UpdateResult]] | None = None,
                      ) -> UpdateResult:
     """Update one hostname. ``current`` is the authoritative lookup when the caller
     started it already (alongside the public-address detection); else it runs here.
@@ -644,7 +645,7 @@ class _Batcher:
     """
 
     def __init__(self, hosts: Sequence[HostConfig], client: Any, on_progress: Progress | None) -> None:
-        from checks.http import POOL_KEEPALIVE   # lazy (httpx)
+        from checks.http import POOL_KEEPALIVE  # lazy (httpx)
 
         self.order = {h.hostname: i for i, h in enumerate(hosts)}   # requests list names in config order
         # Requests in flight at once: what the client's pool keeps alive (more would queue in

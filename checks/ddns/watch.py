@@ -26,16 +26,25 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from checks.config import Config, HostConfig
-from checks.ddns.ipv6device import target_ipv6
 from checks.ddns.history import History
-from checks.model import UpdateResult
+from checks.ddns.ipv6device import target_ipv6
 from checks.ddns.providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
-from checks.ddns.updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
-                                 refine_with_provider, round_lookup)
+from checks.ddns.updater import (
+    Lookup,
+    PublicAddress,
+    decide,
+    default_lookup,
+    detect_public,
+    publishes,
+    refine_with_provider,
+    round_lookup,
+)
+from checks.model import UpdateResult
 
 log = logging.getLogger("checks.ddns.watch")
 

@@ -24,8 +24,9 @@ import asyncio
 import ipaddress
 import math
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Awaitable, Callable, Literal, Sequence, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import dns.asyncquery
 import dns.asyncresolver
@@ -42,8 +43,8 @@ import dns.rrset
 
 from checks.addresses import split_host_port
 from checks.dns.wire import address_of
-from checks.tasks import drop as _drop_tasks
 from checks.model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
+from checks.tasks import drop as _drop_tasks
 
 if TYPE_CHECKING:
     from checks.config import HostConfig
@@ -277,7 +278,7 @@ async def find_authoritative(
                 return done(zone, error=f"zone {zone} has no NS records")
             per_ns = max(0.2, timeout_s - (time.monotonic() - started))
             nameservers = await asyncio.gather(*(_resolve_ns(resolver, n, per_ns) for n in ns_names))
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return done(None, error=f"finding the authoritative servers of {hostname} took longer than {timeout_s:g} s")
     except dns.exception.DNSException as exc:
         return done(None, error=f"finding the authoritative servers of {hostname} failed: {_describe(exc)}")
@@ -409,12 +410,12 @@ async def _ask(
             for next_done in asyncio.as_completed(tasks):
                 try:
                     response = await next_done
-                except (dns.exception.Timeout, TimeoutError, asyncio.TimeoutError):
+                except (dns.exception.Timeout, TimeoutError):
                     continue
                 except Exception as exc:  # malformed reply, refused, unreachable: data, not an exception
                     return _Reply(rcode=None, error=_describe(exc))
                 return _parse_reply(response, qname, rdtype, recursive=recursive)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         pass
     finally:
         for t in tasks:

@@ -20,15 +20,15 @@ no prober answered, a port below 1024 without root, ...).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Sequence
-
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
-from checks.portcheck.listener import NonceListener, open_listener
-from probeserver.wire import banner_has_nonce
 from checks.model import LocalInfo, Port6Result, Port6VerdictName
-from checks.portcheck.spec import PortSpec
+from checks.portcheck.listener import NonceListener, open_listener
 from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
+from checks.portcheck.spec import PortSpec
+from probeserver.wire import banner_has_nonce
 
 FIREWALL_FIX = (
     "Allow new inbound {proto} connections to {address} port {port} in the router's IPv6 firewall "

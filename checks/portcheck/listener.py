@@ -31,7 +31,6 @@ from typing import Literal
 
 from probeserver.wire import UDP_PROBE_PREFIX, banner_for
 
-
 ListenState = Literal["listening", "in-use", "denied", "error"]
 Protocol = Literal["tcp", "udp"]
 
@@ -67,7 +66,7 @@ class NonceListener:
     def listening(self) -> bool:
         return self.state == "listening"
 
-    async def start(self) -> "NonceListener":
+    async def start(self) -> NonceListener:
         try:
             if self.protocol == "tcp":
                 self._server = await asyncio.start_server(
@@ -99,13 +98,13 @@ class NonceListener:
             await asyncio.wait_for(writer.drain(), 2.0)
             if peer:
                 self.hits.append(str(peer[0]))
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
         finally:
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
 
     async def close(self) -> None:
@@ -113,14 +112,14 @@ class NonceListener:
             self._server.close()
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             self._server = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
 
-    async def __aenter__(self) -> "NonceListener":
+    async def __aenter__(self) -> NonceListener:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:

@@ -43,9 +43,10 @@ import json
 import os
 import time
 import urllib.parse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from checks.addresses import parse_ip
 from probeserver.wire import REACHED, TCP_RESULTS, UDP_RESULTS, probe_url
@@ -253,7 +254,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, protocol: Protocol, *,
+async def ask_prober(client: httpx.AsyncClient, prober: Prober, port: int, protocol: Protocol, *,
                      token: str, timeout_s: float | None = None, family: int = 4) -> ProbeAnswer:
     """Ask one prober about one port, once, over ``family`` only (never raises for
     network trouble).  A 429 is reported (code ``rate-limited``), never retried here:
@@ -294,7 +295,7 @@ async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, pro
 
 
 def default_pacer_path() -> Path:
-    from platformdirs import user_state_dir   # lazy: only a port check needs it
+    from platformdirs import user_state_dir  # lazy: only a port check needs it
 
     return Path(user_state_dir("ddns-wizard")) / "probers.json"
 
@@ -312,7 +313,7 @@ class ProberPacer:
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)   # ddnsw: key -> (tokens, at)
 
     @classmethod
-    def default(cls) -> "ProberPacer":
+    def default(cls) -> ProberPacer:
         try:
             return cls(default_pacer_path())
         except Exception:      # no state directory: pace this run only
@@ -404,7 +405,7 @@ def _not_asked_sentence(prober: Prober, wait: float, entry: dict[str, Any], now:
     return f"{prober.label} was not asked: {what}; it can be asked again in {wait:.0f} s"
 
 
-async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], port: int,
+async def ask_probers(client: httpx.AsyncClient, probers: Sequence[Prober], port: int,
                       protocol: Protocol, *, token: str, timeout_s: float | None = None, family: int = 4,
                       pacer: ProberPacer | None = None, max_wait_s: float = 12.0) -> ProbeAnswer | None:
     """The first definite answer from the probers, in configuration order, respecting
@@ -469,7 +470,19 @@ async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], po
 
 
 __all__ = [
-    "AnswerCode", "DDNSW_POLICY", "ECHOIP_POLICY", "PORTCHECKER_POLICY", "ProbeAnswer", "Prober", "ProberPacer",
-    "ProberPolicy", "ask_prober", "ask_probers", "default_pacer_path", "parse_probe_response", "parse_prober",
-    "parse_probers", "prober_url",
+    "DDNSW_POLICY",
+    "ECHOIP_POLICY",
+    "PORTCHECKER_POLICY",
+    "AnswerCode",
+    "ProbeAnswer",
+    "Prober",
+    "ProberPacer",
+    "ProberPolicy",
+    "ask_prober",
+    "ask_probers",
+    "default_pacer_path",
+    "parse_probe_response",
+    "parse_prober",
+    "parse_probers",
+    "prober_url",
 ]

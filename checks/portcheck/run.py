@@ -42,25 +42,39 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from checks.config import Endpoints
 from checks.errors import MappingError
-from checks.model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, PortProtocol as Protocol,
-                          PortResult, UpnpInfo)
+from checks.model import ExternalInfo, ExternalSource, LocalInfo, NatResult, PortResult, UpnpInfo
+from checks.model import PortProtocol as Protocol
 from checks.portcheck.listener import NonceListener, open_listener
 from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
 from checks.portcheck.spec import PortSpec
-from checks.portcheck.verdict import (MappingState, PortEvidence, decide_port, router_maps, with_admin_page,
-                                      with_answer_reason)
+from checks.portcheck.verdict import (
+    MappingState,
+    PortEvidence,
+    decide_port,
+    router_maps,
+    with_admin_page,
+    with_answer_reason,
+)
 from checks.portmap.ledger import CreatedMapping, MappingLedger, remove_shielded
-from checks.portmap.mapper import (KEPT_DESCRIPTION, LONGEST_LEASE_S, MAPPING_DESCRIPTION, TEST_LEASE_S, Mapper,
-                                   NatPmpMapper, UpnpMapper)
+from checks.portmap.mapper import (
+    KEPT_DESCRIPTION,
+    LONGEST_LEASE_S,
+    MAPPING_DESCRIPTION,
+    TEST_LEASE_S,
+    Mapper,
+    NatPmpMapper,
+    UpnpMapper,
+)
 from checks.portmap.upnp_errors import REFUSED_NOT_CREATED
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx   # imported lazily: only a port check that asks a prober needs it
+    import httpx  # imported lazily: only a port check that asks a prober needs it
 
 CONTROL_PORT_RANGE = (40000, 59999)
 
@@ -306,7 +320,7 @@ async def run_port_check(
     specs: Sequence[PortSpec],
     *,
     endpoints: Endpoints,
-    client: "httpx.AsyncClient",
+    client: httpx.AsyncClient,
     use_upnp: bool = False,
     ledger: MappingLedger | None = None,
     facts: NetworkFacts | None = None,
@@ -375,7 +389,7 @@ async def run_port_check(
         # 4. mappings
         internal_host = (mapper.lan_address if mapper else None) or local_ip or ""
         mapping_of: dict[int, tuple[MappingState, str | None, int | None]] = {}
-        forwards_task: "asyncio.Future[dict[int, tuple[MappingState, str | None, int | None]]] | None" = None
+        forwards_task: asyncio.Future[dict[int, tuple[MappingState, str | None, int | None]]] | None = None
         if use_upnp:
             for listener in targets + list(controls.values()):
                 key = id(listener)
@@ -412,9 +426,8 @@ async def run_port_check(
                                                                                 confirm_claim=True):
                 return gathered.hops
             try:
-                from checks.probes.traceroute import trace_hops
-
                 from checks.names import lookup
+                from checks.probes.traceroute import trace_hops
 
                 target = (await lookup(probers[0].host, 4, timeout_s=2.0))[0]
                 return await trace_hops(target, max_hops=4, timeout_s=2.0)
@@ -513,7 +526,7 @@ async def ask_targets_then_controls(
     return out
 
 
-async def _trace_if_needed(trace: "asyncio.Future[tuple[str, ...] | None]",
+async def _trace_if_needed(trace: asyncio.Future[tuple[str, ...] | None],
                            answers: Sequence[ProbeAnswer | None]) -> tuple[str, ...] | None:
     """The path only matters for a port that did not get in: when every tested port was
     reached, the traceroute (slow where hops stay silent) is not waited for."""

@@ -52,15 +52,16 @@ Evidence sentences name every fact used; each verdict carries its fix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from typing import Literal
 
 from checks.addresses import is_public
 from checks.model import NatResult, PortMappingKind, PortResult, PortVerdictName, UpnpInfo
 from checks.model import PortProtocol as Protocol
 from checks.portcheck.listener import ListenState
-from probeserver.wire import banner_has_nonce
 from checks.portcheck.probers import ProbeAnswer, _snippet
+from probeserver.wire import banner_has_nonce
 
 MappingState = Literal["none", "created", "existing", "conflict", "failed", "unavailable"]
 ISP_COMMONLY_BLOCKED = {25, 80, 135, 137, 138, 139, 443, 445}

@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
 
 from checks.model import PortProtocol
 
@@ -36,7 +37,7 @@ MAX_FORWARDS = 256
 
 
 def default_ledger_path() -> Path:
-    from platformdirs import user_state_dir   # lazy, like the prober pacing file
+    from platformdirs import user_state_dir  # lazy, like the prober pacing file
 
     return Path(user_state_dir("ddns-wizard")) / "forwards.json"
 
@@ -111,7 +112,7 @@ class ForwardsLedger:
     _loaded: bool = False
 
     @classmethod
-    def default(cls) -> "ForwardsLedger":
+    def default(cls) -> ForwardsLedger:
         try:
             return cls(default_ledger_path())
         except Exception as exc:      # no state directory: this run only

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Protocol as TypingProtocol
+from collections.abc import Awaitable, Callable
+from typing import Any
+from typing import Protocol as TypingProtocol
 
 from checks.errors import MappingError
-from checks.model import (PortMapping, PortProtocol as Protocol)
+from checks.model import PortMapping
+from checks.model import PortProtocol as Protocol
 from checks.portmap.upnp_errors import upnp_error_text
 
 TEST_LEASE_S = 300          # short lease: even a SIGKILLed run leaves nothing for long

@@ -44,8 +44,9 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 PCP_PORT = 5351
 PCP_VERSION = 2

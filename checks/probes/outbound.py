@@ -26,7 +26,8 @@ import asyncio
 import errno
 import socket
 import time
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from checks.model import OutboundResult
 

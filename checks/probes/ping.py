@@ -20,7 +20,8 @@ import asyncio
 import errno
 import os
 import time
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from checks.model import PingMethod, PingResult
 
@@ -103,7 +104,7 @@ async def _bounded_icmp(icmp: IcmpPing, address: str, *, count: int, timeout_s: 
     try:
         async with asyncio.timeout(timeout_s + 0.5):
             return await icmp(address, count=count, interval=0.2, timeout=per_packet, privileged=privileged)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return None
 
 
@@ -118,7 +119,7 @@ async def tcp_probe(address: str, ports: Sequence[int], *, timeout_s: float = 2.
             _reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout_s)
         except ConnectionRefusedError:
             return port, "refused", (time.monotonic() - started) * 1000
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return port, "timeout", (time.monotonic() - started) * 1000
         except OSError as exc:
             reason = "unreachable" if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else (exc.strerror or str(exc))
@@ -126,7 +127,7 @@ async def tcp_probe(address: str, ports: Sequence[int], *, timeout_s: float = 2.
         writer.close()
         try:
             await asyncio.wait_for(writer.wait_closed(), 0.5)
-        except (OSError, TimeoutError, asyncio.TimeoutError):
+        except (OSError, TimeoutError):
             pass
         return port, "connected", (time.monotonic() - started) * 1000
 

@@ -25,8 +25,9 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from checks.addresses import parse_ip
 from checks.model import ExternalInfo, ExternalSource, LocalInfo
@@ -94,7 +95,7 @@ def _family_of(value: str) -> int:
 
 
 async def http_echo(
-    client: "httpx.AsyncClient", url: str, *, family: int = 4, timeout_s: float = 2.0,
+    client: httpx.AsyncClient, url: str, *, family: int = 4, timeout_s: float = 2.0,
     allow_non_public: bool = False,
 ) -> ExternalSource:
     """GET an echo URL over ``family`` only and read our address from the body."""
@@ -241,7 +242,7 @@ def parse_dns_spec(spec: str, family: int = 4) -> tuple[DnsEchoMethod, str, int]
     return method, host, port
 
 
-def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMethod, family: int = 4, *,
+def address_from_dns_answer(response: dns.message.Message, method: DnsEchoMethod, family: int = 4, *,
                             allow_non_public: bool = False) -> tuple[str | None, str]:
     """(address, "") from a DNS echo answer to the IPv``family`` question, or (None, reason).
 
@@ -340,7 +341,7 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
         return result(None, f"cannot resolve DNS server {host} over IPv{fam}: {why}")
     deadline = started + timeout_s
 
-    async def attempt(delay: float) -> "dns.message.Message":
+    async def attempt(delay: float) -> dns.message.Message:
         # UDP loses packets and dnspython does not retransmit: hedge with a fresh query
         # (new id, new socket) after each delay; the first good answer wins.
         await asyncio.sleep(delay)

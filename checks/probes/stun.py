@@ -22,8 +22,9 @@ import socket
 import struct
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from checks.model import AddressFamily, ExternalSource
 

@@ -19,15 +19,16 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import methodcaller
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from checks.addresses import classify, describe_class, is_public, parse_ip
 from checks.errors import UpnpError
-from checks.portmap.upnp_errors import UPNP_ERRORS, code_of, upnp_error_text
 from checks.model import PortMapping, UpnpInfo
+from checks.portmap.upnp_errors import UPNP_ERRORS, code_of, upnp_error_text
 from checks.probes.natpmp import natpmp_external_address
 
 SSDP_GROUP = ("239.255.255.250", 1900)
@@ -203,7 +204,7 @@ class IgdClient:
 
     @classmethod
     async def connect(cls, location: str, *, timeout_s: float = 2.0,
-                      factory: Callable[[], Any] | None = None) -> "IgdClient":
+                      factory: Callable[[], Any] | None = None) -> IgdClient:
         """Fetch the description at ``location`` and select its WAN service. Raises UpnpError.
 
         ``factory`` makes the UPnP object (default miniupnpc.UPnP; tests inject a fake).

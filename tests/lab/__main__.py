@@ -17,9 +17,9 @@ import subprocess
 import sys
 from typing import Any
 
+from . import plan
 from ._netconf import TOPOLOGIES, Options, namespace_configs
 from ._netns import sweep_leftovers
-from . import plan
 
 
 def _options(args: argparse.Namespace) -> Options:

@@ -92,7 +92,7 @@ def parse_port_spec(spec: str, *, protos: tuple[str, ...]) -> tuple[int, str]:
     return int(port_text), proto
 
 
-def is_ds_lite(opts: "Options") -> bool:
+def is_ds_lite(opts: Options) -> bool:
     return opts.topology == "ds-lite"
 
 

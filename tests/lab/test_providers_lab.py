@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from tests.lab import plan
 from tests.lab.internet import OLD_ADDRESS
 
 pytestmark = pytest.mark.lab
@@ -140,7 +139,7 @@ def test_a_dns_echo_answering_the_other_family_or_lying_never_gets_published(lab
     lies about both families while only one HTTPS echo is left for IPv6: one honest voice
     against one lying voice is no quorum, so the AAAA record is left alone — nothing wrong
     is published."""
-    from tests.lab.services.dnsecho import LIE_V4, LIE_V6
+    from tests.lab.services.dnsecho import LIE_V4
 
     lab = lab_factory("home", ipv6=True)
     v4, v6 = lab.expected_public_ipv4, lab.host_ipv6

@@ -261,7 +261,7 @@ def test_troubleshoot_with_a_wrong_record_sums_up_and_offers_update(lab_factory:
     lab.write_config(hosts=[{"hostname": hostname, "provider": "dyndns2", "server": account["server"],
                              "username": account["username"], "password": account["password"]}])
     public = lab.expected_public_ipv4
-    assert OLD_ADDRESS != public
+    assert public != OLD_ADDRESS
     tmux.start_wizard(lab, COLUMNS=str(COLS), LINES=str(ROWS))
     _troubleshoot_to_ports(tmux)
     tmux.keys("n")                                              # no port test this time

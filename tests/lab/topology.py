@@ -25,8 +25,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from . import plan
 from ._netconf import (
@@ -50,7 +51,7 @@ from ._netns import (
     write_resolv_conf,
 )
 
-__all__ = ["Lab", "Options", "TOPOLOGIES", "LabSetupError", "make_lab", "required_tools"]
+__all__ = ["TOPOLOGIES", "Lab", "LabSetupError", "Options", "make_lab", "required_tools"]
 
 MINIUPNPD = "/usr/sbin/miniupnpd"
 RELAY_SCRIPT = Path(__file__).with_name("relay.py")
@@ -62,7 +63,7 @@ _MINIUPNPD_READY_NO_NATPMP = "HTTP listening on port"
 LAB_ROUTER_MAKER = "Lab Networks"
 LAB_ROUTER_MODEL = "LR-1000 Home Gateway"
 
-_live_labs: set["Lab"] = set()
+_live_labs: set[Lab] = set()
 _live_lock = threading.Lock()
 
 
@@ -306,7 +307,7 @@ class Lab:
         run_checked(["ip", "netns", "exec", self.ns[role], "nft", "-f", "-"], input=ruleset, what=f"nft in {role}")
 
     # ------------------------------------------------------------------ build
-    def up(self) -> "Lab":
+    def up(self) -> Lab:
         """Build everything and wait until it answers. On any failure, tears down and raises."""
         started = time.monotonic()
         with _live_lock:
@@ -440,7 +441,7 @@ class Lab:
             self._softwire = subprocess.Popen(["ip", "netns", "exec", self.ns["isp"], *argv],
                                               stdout=subprocess.PIPE, stderr=log, text=True)
 
-    def _wait_ready(self, proc: "subprocess.Popen[str]", name: str) -> None:
+    def _wait_ready(self, proc: subprocess.Popen[str], name: str) -> None:
         assert proc.stdout is not None
         import select
 
@@ -586,7 +587,7 @@ class Lab:
             _live_labs.discard(self)
         self.timings["down_s"] = time.monotonic() - started
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self if self._is_up else self.up()
 
     def __exit__(self, *exc: object) -> None:

@@ -4,8 +4,8 @@ snapshot tests and scripts/screenshots.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from textual.pilot import Pilot
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from checks.config import Config, HostConfig, save_config
 from checks.errors import UpnpError
@@ -27,7 +28,6 @@ from checks.model import (
     Ipv6Address,
     LocalInfo,
     NatResult,
-    PingResult,
     PortMapping,
     PortResult,
     ProbeRecord,

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 
+from checks.config import Config
 from wizard.tui.app import WizardApp
 
 from .fake_engine import FakeEngine
-from checks.config import Config
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 

@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 
 from checks.config import Config, HostConfig
-
 from wizard.engine import RealEngine
+
 from .fake_engine import diagnosis_for
 
 

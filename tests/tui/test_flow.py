@@ -12,6 +12,7 @@ from pathlib import Path
 
 from textual.widgets import Button, DataTable, Input, Static
 
+from wizard.engine import PortSpec
 from wizard.tui.messages import (
     ConfigSaved,
     DiagnosisReady,
@@ -22,8 +23,6 @@ from wizard.tui.messages import (
     UpdateDone,
     VerifyDone,
 )
-
-from wizard.engine import PortSpec
 
 from . import drive
 from .conftest import MessageLog, screen_text, text_of
@@ -482,7 +481,6 @@ async def test_cgnat_update_publishes_ipv6_not_the_shared_ipv4() -> None:
 
 def test_blocked_or_not_forwarded_reads_as_undecided() -> None:
     from checks.model import PortResult
-
     from wizard.tui.screens.ports import result_text
 
     r = PortResult(80, "tcp", "blocked-or-not-forwarded", ("Nobody could confirm a forward.",),
@@ -496,7 +494,6 @@ def test_port_next_steps_are_worded_as_the_wizard_s_own() -> None:
     """The engine gives next-step codes (no CLI flags in its sentences); the wizard words them
     as its own checkbox, with no string replacement of CLI words (issue 14)."""
     from checks.model import PortResult
-
     from wizard.tui.screens.ports import result_text
 
     r = PortResult(22, "tcp", "blocked-or-not-forwarded", ("Nobody could confirm a forward for this port.",),

@@ -56,7 +56,6 @@ def _check_report_target(path: str, force: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from checks.config import load_config
     from checks.diagnose import run_diagnosis
     from checks.errors import UsageError
 

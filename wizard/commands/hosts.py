@@ -7,8 +7,8 @@ Adding a host is done in the wizard (it checks the credentials with the provider
 from __future__ import annotations
 
 import argparse
-from typing import Any
 import json
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

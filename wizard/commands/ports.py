@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.model import OutboundResult, PortResult
-    from checks.portmap.ledger import MappingLedger
     from checks.portcheck.run import PortCheckReport
+    from checks.portmap.ledger import MappingLedger
 
 VERDICT_WORDS = {
     "open": "OPEN — reachable from the internet",
@@ -82,7 +83,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from checks.config import load_config
 
     from ._config import load as _load
     config = _load(args)
@@ -123,7 +123,7 @@ def _progress_enabled(args: argparse.Namespace) -> bool:
 # --------------------------------------------------------------------------- check
 
 
-def check_json(results: Sequence["PortResult"]) -> list[dict[str, Any]]:
+def check_json(results: Sequence[PortResult]) -> list[dict[str, Any]]:
     """The ``ports check --json`` list (DESIGN.md: port, protocol, verdict, evidence; plus fix)."""
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "evidence": list(r.evidence),
              "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped,
@@ -136,8 +136,8 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.portmap.ledger import MappingLedger
     from checks.portcheck.spec import parse_port_spec
+    from checks.portmap.ledger import MappingLedger
 
     specs = list(dict.fromkeys(parse_port_spec(p) for p in args.ports))
     keep = bool(getattr(args, "keep", False))
@@ -152,7 +152,7 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
                          "(an echoip URL with {port}, portchecker+https://portchecker.io, or ddnsw+https://HOST "
                          "for `ddns-wizard probe-server`)")
     ledger = MappingLedger()
-    report: "PortCheckReport | None" = None
+    report: PortCheckReport | None = None
     try:
         with _Progress(_progress_enabled(args)) as say:
             report = asyncio.run(_check_main(specs, config, args.upnp, ledger, say, keep=keep))
@@ -169,8 +169,8 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     return 1 if report.leftovers else 0
 
 
-async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingLedger",
-                      say: Callable[[str], None], *, keep: bool = False) -> "PortCheckReport":
+async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: MappingLedger,
+                      say: Callable[[str], None], *, keep: bool = False) -> PortCheckReport:
     import asyncio
     import signal
 
@@ -287,7 +287,7 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
         out.print(hanging(Text("Next:", style="bold"), f"`{command}`", indent=2))
 
 
-def _report_leftovers(ledger: "MappingLedger") -> None:
+def _report_leftovers(ledger: MappingLedger) -> None:
     if not ledger.leftovers:
         return
     from rich.console import Console
@@ -302,7 +302,7 @@ def _report_leftovers(ledger: "MappingLedger") -> None:
               "accepts permanent leases) may keep them: remove them as shown.[/]")
 
 
-def _print_check(report: "PortCheckReport") -> None:
+def _print_check(report: PortCheckReport) -> None:
     from rich.console import Console
     from rich.markup import escape
 
@@ -337,7 +337,7 @@ def _print_check(report: "PortCheckReport") -> None:
 # --------------------------------------------------------------------------- outbound
 
 
-def outbound_json(results: Sequence["OutboundResult"]) -> list[dict[str, Any]]:
+def outbound_json(results: Sequence[OutboundResult]) -> list[dict[str, Any]]:
     """The ``ports outbound --json`` list (DESIGN.md: port, verdict, ms; plus protocol, detail)."""
     return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "ms": r.ms, "detail": r.detail}
             for r in results]
@@ -347,8 +347,8 @@ def _run_outbound(args: argparse.Namespace, config: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.probes.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
     from checks.portcheck.spec import parse_port_spec
+    from checks.probes.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
 
     if args.timeout <= 0 or args.timeout > 60:
         raise UsageError("--timeout must be between 0 and 60 seconds")

@@ -96,13 +96,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_result(result: "ReachResult") -> None:
+def print_result(result: ReachResult) -> None:
     from rich.console import Console
 
     Console().print(render(result))
 
 
-def render(result: "ReachResult") -> Any:
+def render(result: ReachResult) -> Any:
     """The Rich view of one reach result (also used by the report preview)."""
     from rich.console import Group
     from rich.markup import escape
@@ -154,7 +154,7 @@ def render(result: "ReachResult") -> Any:
     return Group(*parts)
 
 
-def summary_lines(result: "ReachResult") -> list[tuple[str, str]]:
+def summary_lines(result: ReachResult) -> list[tuple[str, str]]:
     """(severity, sentence) lines for the wizard's Verify and Done screens and the report."""
     lines: list[tuple[str, str]] = []
     ports = ", ".join(f"{p.port}/{p.protocol}" + (f" (IPv{p.family})" if p.family == 6 else "")

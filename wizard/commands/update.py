@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,14 +51,12 @@ def results_json(results: Sequence[UpdateResult], redactor: Redactor) -> list[di
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
-
     from pathlib import Path
 
-    from checks.config import load_config
-    from checks.errors import UsageError
     from checks.ddns.history import check_history_path, default_history_path, read_history
-    from checks.redact import Redactor
     from checks.ddns.updater import run_update_detailed
+    from checks.errors import UsageError
+    from checks.redact import Redactor
 
     from ._config import load as _load
     config = _load(args, needs_file=True)
@@ -130,7 +129,7 @@ def _when(record) -> str:  # type: ignore[no-untyped-def]
     t = record.get("t")
     if not isinstance(t, (int, float)):
         return "an earlier run"
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _record_sent(path: Path, results: Sequence[UpdateResult], redactor: Redactor, config: Config | None = None) -> None:

@@ -52,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def _connect() -> Any:
     """An IgdClient for this network's router, or UpnpError explaining the alternatives."""
+    import asyncio
+
     from checks.errors import UpnpError
     from checks.probes.local import gather_local
     from checks.probes.natpmp import natpmp_external_address
     from checks.probes.upnp import IgdClient, ssdp_discover
-
-    import asyncio
 
     local = await gather_local()
     gateway = local.gateway_ipv4
@@ -324,7 +324,7 @@ def lease_text(seconds: int) -> str:
     return f"{secs} s"
 
 
-def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
+def list_json(items: tuple[MappingStatus, ...]) -> list[dict[str, Any]]:
     out = []
     for s in items:
         m = s.mapping

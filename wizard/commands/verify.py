@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.config import Config
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON (docs/json.md)")
 
 
-def is_hairpin(target: str | None, own: "set[str] | None") -> bool | None:
+def is_hairpin(target: str | None, own: set[str] | None) -> bool | None:
     """Whether the pinged address is this network's own outside address (None: not known)."""
     if target is None:
         return False
@@ -60,7 +61,7 @@ def is_hairpin(target: str | None, own: "set[str] | None") -> bool | None:
     return target in own
 
 
-def result_json(result: "VerifyResult", own: "set[str] | None" = None) -> dict[str, Any]:
+def result_json(result: VerifyResult, own: set[str] | None = None) -> dict[str, Any]:
     """The ``verify --json`` object of DESIGN.md for one hostname (``own``: this network's public
     addresses, when known: a ping of one of them is a LAN check, ``ping.hairpin``)."""
     def answers(items: Sequence[Any]) -> list[dict[str, Any]]:
@@ -84,7 +85,7 @@ def result_json(result: "VerifyResult", own: "set[str] | None" = None) -> dict[s
     }
 
 
-def _hostnames(args: argparse.Namespace, config: "Config") -> list[str]:
+def _hostnames(args: argparse.Namespace, config: Config) -> list[str]:
     from checks.dns.verify import normalize_hostname
     from checks.errors import UsageError
 
@@ -125,7 +126,7 @@ def _expected_from_args(values: Sequence[str]) -> tuple[str | None, str | None]:
     return v4, v6
 
 
-def _check_resolvers(config: "Config") -> list[str]:
+def _check_resolvers(config: Config) -> list[str]:
     from checks.dns.verify import parse_server
     from checks.errors import ConfigError
 
@@ -141,7 +142,7 @@ def _check_resolvers(config: "Config") -> list[str]:
     return resolvers
 
 
-async def public_addresses(config: "Config", *, timeout_s: float = 3.0) -> tuple[str | None, str | None, str]:
+async def public_addresses(config: Config, *, timeout_s: float = 3.0) -> tuple[str | None, str | None, str]:
     """(ipv4, ipv6, note): this network's public address from the configured HTTP echo services."""
     from checks.probes.publicip import http_echo, summarize_external
 
@@ -171,7 +172,6 @@ async def public_addresses(config: "Config", *, timeout_s: float = 3.0) -> tuple
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from checks.config import load_config
     from checks.errors import UsageError
 
     from ._config import load as _load
@@ -196,9 +196,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], expect4: str | None,
+async def _verify_all(config: Config, hosts: list[str], resolvers: list[str], expect4: str | None,
                       expect6: str | None, args: argparse.Namespace,
-                      progress: "_Progress") -> tuple[list["VerifyResult"], str, "set[str] | None"]:
+                      progress: _Progress) -> tuple[list[VerifyResult], str, set[str] | None]:
     import asyncio
 
     from checks.dns import verify as dnsverify
@@ -214,8 +214,8 @@ async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], 
 
     configured = {h.hostname: h for h in config.hosts}
 
-    async def one(host: str) -> "VerifyResult":
-        def on_progress(result: "VerifyResult", left: float) -> None:
+    async def one(host: str) -> VerifyResult:
+        def on_progress(result: VerifyResult, left: float) -> None:
             settle = f", caches settle in about {result.caches_settle_s} s" if result.caches_settle_s else ""
             progress.update(f"{host}: {result.verdict}{settle}; checking again ({left:.0f} s left)")
 
@@ -258,7 +258,7 @@ NEXT_STEP_WORDS = {
 }
 
 
-def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] | None" = None, *,
+def _print_results(results: Sequence[VerifyResult], note: str, own: set[str] | None = None, *,
                    waited: bool = False) -> None:
     from rich.console import Console
     from rich.markup import escape

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from checks.config import Config
@@ -33,11 +34,10 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from checks.config import load_config
-    from checks.errors import UsageError
     from checks.ddns.history import History, check_history_path, default_history_path
-    from checks.redact import Redactor
     from checks.ddns.updater import check_config
+    from checks.errors import UsageError
+    from checks.redact import Redactor
 
     if args.interval < 10:
         raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")

@@ -5,7 +5,7 @@ The command line's wording is ``wizard/words.py``; the codes are ``checks.findin
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 ACTION_HINTS: dict[str, str] = {
     "diagnose-longer": "press r on the Network step to run the diagnosis again",

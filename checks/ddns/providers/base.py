@@ -22,8 +22,9 @@ import contextvars
 import ipaddress
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from checks import __version__
 from checks.config import HostConfig
@@ -187,11 +188,11 @@ class ProviderSpec:
     check_host: Callable[[HostConfig], list[str]] | None = None   # checks across fields (sentences)
     # What the provider itself holds for a host, read without changing anything (Cloudflare's
     # API): used instead of DNS where DNS cannot show it (proxied records).  See ProviderView.
-    published_fn: Callable[["ProviderSpec", HostConfig, Any], Awaitable["ProviderView"]] | None = None
+    published_fn: Callable[[ProviderSpec, HostConfig, Any], Awaitable[ProviderView]] | None = None
     # Several hostnames in one request where the protocol allows it (dyndns2: comma-separated,
     # at most ``batch_max``; DuckDNS: ``domains=a,b``).  Hosts batch together only when
     # ``batch_key`` (server and credentials) and the addresses are the same.
-    batch_fn: Callable[["ProviderSpec", Sequence[HostConfig], "str | None", "str | None", Any],
+    batch_fn: Callable[[ProviderSpec, Sequence[HostConfig], str | None, str | None, Any],
                        Awaitable[list[UpdateResult]]] | None = None
     batch_max: int = 20
 
@@ -342,7 +343,7 @@ class ProviderSpec:
 
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 result = await self.update_fn(self, host, ipv4, ipv6, client)
         except TimeoutError:
@@ -374,7 +375,7 @@ class ProviderSpec:
         for h in hosts:
             redactor.add(h.secret_values())
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 results = await self.batch_fn(self, hosts, ipv4, ipv6, client)
         except TimeoutError:
@@ -394,7 +395,7 @@ class ProviderSpec:
         if self.published_fn is None:
             return ProviderView(error=f"{self.title} cannot be asked what it holds", source="none")
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 view = await self.published_fn(self, host, client)
         except TimeoutError:
@@ -412,7 +413,7 @@ class ProviderSpec:
             return PreflightResult(False, redactor.text("; ".join(problems)), code="config")
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 res = await self.preflight_fn(self, host, client)
         except Exception as exc:
@@ -517,13 +518,13 @@ def retry_after_header(value: str | None, fallback: int) -> int:
     if len(value) > 64:                           # an IMF-fixdate is 29 characters
         return fallback
     try:
-        from email.utils import parsedate_to_datetime
         import datetime as dt
+        from email.utils import parsedate_to_datetime
 
         when = parsedate_to_datetime(value)
         if when.tzinfo is None:                   # "-0000": a time in UTC with no zone said
-            when = when.replace(tzinfo=dt.timezone.utc)
-        delta = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=dt.UTC)
+        delta = (when - dt.datetime.now(dt.UTC)).total_seconds()
         return max(1, min(int(delta), _RETRY_AFTER_MAX_S))
     except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
         return fallback

@@ -29,7 +29,6 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
-
 from checks.config import HostConfig
 from checks.idn import IdnError, same_name, to_ascii
 from checks.model import ProviderView, UpdateResult

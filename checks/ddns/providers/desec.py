@@ -10,7 +10,6 @@ bad credentials; 404 ``nohost``; 400 bad parameters; 429 with Retry-After (the
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from checks.config import HostConfig

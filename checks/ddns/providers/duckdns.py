@@ -10,8 +10,8 @@ travels in the URL: it is masked in every message (the host's secrets and the
 from __future__ import annotations
 
 import re
-
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
 from checks.model import UpdateResult

@@ -15,9 +15,8 @@ Dual stack differs per provider (``options["dual_stack"]``):
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
-
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from checks.config import HostConfig
 from checks.model import UpdateResult, UpdateResultName

@@ -9,7 +9,6 @@ query string: masked by the ``token=`` pattern and the host's secrets.
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from checks.config import HostConfig

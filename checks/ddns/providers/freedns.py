@@ -10,7 +10,6 @@ case-insensitively.
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from checks.config import HostConfig

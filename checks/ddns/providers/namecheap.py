@@ -10,7 +10,6 @@ a hostile or broken body must not be able to do anything but fail to match.
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from checks.config import HostConfig

@@ -13,7 +13,7 @@ from checks.config import HostConfig
 from checks.errors import ConfigError
 from checks.model import UpdateResult
 
-from . import cloudflare, desec, duckdns, dynv6, dyndns2, freedns, namecheap, rfc2136
+from . import cloudflare, desec, duckdns, dyndns2, dynv6, freedns, namecheap, rfc2136
 from .base import PreflightResult, ProviderSpec
 
 _ORDER: tuple[ProviderSpec, ...] = (

@@ -129,7 +129,7 @@ async def _send(spec: ProviderSpec, host: HostConfig, message: Any, sent: str | 
                                         "will retry later.")
     try:
         response = await dns.asyncquery.tcp(message, address, port=port, timeout=DNS_TIMEOUT_S)
-    except (dns.tsig.PeerBadKey, dns.message.UnknownTSIGKey) as exc:
+    except (dns.tsig.PeerBadKey, dns.message.UnknownTSIGKey):
         return None, _bad_key(spec, host, sent, f"the server does not know key '{host.options.get('key_name')}'",
                               "BADKEY")
     except dns.tsig.PeerBadSignature:

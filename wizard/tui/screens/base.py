@@ -3,7 +3,8 @@ help, cancellable engine work."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -69,15 +70,15 @@ class WizardScreen(Screen[None]):
 
     # -- shortcuts -------------------------------------------------------------
     @property
-    def wizard(self) -> "WizardApp":
+    def wizard(self) -> WizardApp:
         return self.app  # type: ignore[return-value]
 
     @property
-    def state(self) -> "WizardState":
+    def state(self) -> WizardState:
         return self.wizard.state
 
     @property
-    def engine(self) -> "WizardEngine":
+    def engine(self) -> WizardEngine:
         return self.wizard.engine
 
     # -- layout ----------------------------------------------------------------

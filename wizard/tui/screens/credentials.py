@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual import work
 from textual.binding import Binding
@@ -12,7 +12,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from checks.config import HostConfig
 from checks.errors import DdnsWizardError
-from checks.idn import IdnError, display as idn_display, is_idn, to_ascii
+from checks.idn import IdnError, is_idn, to_ascii
+from checks.idn import display as idn_display
 
 from ...engine import FieldInfo, Preflight
 from ..messages import PreflightDone

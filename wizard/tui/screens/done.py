@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from textual import work
 from textual.binding import Binding
@@ -267,7 +267,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         outcome = await self.engine.install_service(path, scope)
         self.post_message(ServiceInstalled(outcome))
 
-    def on_service_installed(self, message: "ServiceInstalled") -> None:
+    def on_service_installed(self, message: ServiceInstalled) -> None:
         from wizard.keep_text import service_outcome_lines
 
         outcome = message.outcome
@@ -311,7 +311,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         deliveries = await self.engine.notify_test(urls)
         self.post_message(NotifyTested(tuple(deliveries)))
 
-    def on_notify_tested(self, message: "NotifyTested") -> None:
+    def on_notify_tested(self, message: NotifyTested) -> None:
         lines = []
         for d in message.deliveries:
             lines.append(f"[$success]✓ {esc(d.url)}: accepted[/]" if d.ok

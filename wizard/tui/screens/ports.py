@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from textual import work
 from textual.binding import Binding
@@ -17,7 +18,7 @@ from checks.portcheck.verdict import HAIRPIN_NOTE
 from checks.risky import risky_service
 
 from ...engine import PortSpec
-from ..messages import MappingDone, PortChecked, PortsReadyOverIpv6, PortsReady, StatusNote
+from ..messages import MappingDone, PortChecked, PortsReady, PortsReadyOverIpv6, StatusNote
 from ..widgets import Bullets, code_markup, esc
 from ..words import action_hints
 from .base import WizardScreen

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from textual import work
 from textual.binding import Binding
-from textual.widget import Widget
 from textual.containers import Horizontal
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
 from checks.addresses import is_public

@@ -3,7 +3,7 @@ end-to-end reach check of the service's port (from outside, TLS, hairpin) as the
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from textual import work
 from textual.binding import Binding
@@ -14,7 +14,7 @@ from checks.config import HostConfig
 from checks.model import VerifyResult
 
 from ..messages import ReachDone, StatusNote, UpdateDone, VerifyDone, VerifyProgress
-from ..widgets import Spinner, code_markup, esc, ms_text
+from ..widgets import Spinner, code_markup, esc
 from .base import WizardScreen
 
 VERDICT_TEXT = {

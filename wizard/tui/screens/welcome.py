@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual.binding import Binding
 from textual.widget import Widget
@@ -104,7 +104,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
         self.app.push_screen(HostsScreen(), self._hosts_done)
 
-    def _hosts_done(self, choice: "tuple[str, str | None] | None") -> None:
+    def _hosts_done(self, choice: tuple[str, str | None] | None) -> None:
         if choice is None:
             self.refresh_configured()
             return
