@@ -47,8 +47,10 @@ def main() -> int:
                 data = json.loads(proc.stdout)
                 inner.append(data["duration_ms"])
                 verdicts.add(data["verdict"])
-            print(f"| {case} | {statistics.median(walls):.2f} s | {statistics.median(inner):.0f} ms | "
-                  f"{', '.join(sorted(verdicts))} |")
+            print(
+                f"| {case} | {statistics.median(walls):.2f} s | {statistics.median(inner):.0f} ms | "
+                f"{', '.join(sorted(verdicts))} |"
+            )
         service.stop()
     finally:
         lab.down()

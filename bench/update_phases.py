@@ -6,6 +6,7 @@ seq: one after the other (echo quorum, then the authoritative lookup, then the u
 par: the authoritative lookup alongside the echo quorum (how `update` runs them).
 Prints one JSON object of seconds per phase and the provider's reply code.
 """
+
 import asyncio
 import json
 import sys
@@ -19,6 +20,8 @@ from checks.ddns.updater import default_lookup, detect_public, make_provider_cli
 
 t_imp = time.perf_counter()
 mode = sys.argv[1]
+
+
 async def main():
     cfg = load_config(None)
     host = cfg.hosts[0]
@@ -35,7 +38,9 @@ async def main():
             t3 = time.perf_counter()
             out["dns"] = t3 - t2
         else:
-            pub, _current = await asyncio.gather(detect_public(cfg, client, want_ipv6=False), default_lookup(host.hostname, cfg.endpoints.resolvers))
+            pub, _current = await asyncio.gather(
+                detect_public(cfg, client, want_ipv6=False), default_lookup(host.hostname, cfg.endpoints.resolvers)
+            )
             t3 = time.perf_counter()
             out["echo+dns"] = t3 - t1
         spec = get_provider(host.provider)
@@ -44,6 +49,8 @@ async def main():
         out["update"] = t4 - t3
     out["total_async"] = time.perf_counter() - t0
     return out, r.code
+
+
 out, code = asyncio.run(main())
 out["imports"] = t_imp - t_start
 print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}), code)

@@ -9,7 +9,7 @@ from typing import Any
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
-        task.exception()   # marks it retrieved: no "Task exception was never retrieved" on stderr
+        task.exception()  # marks it retrieved: no "Task exception was never retrieved" on stderr
 
 
 def drop(tasks: Iterable[asyncio.Future[Any]]) -> None:

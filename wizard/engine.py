@@ -46,29 +46,29 @@ VerifyCallback = Callable[[VerifyResult, float], None]
 class FieldInfo:
     """One credential field of a provider, as the form shows it."""
 
-    name: str                      # HostConfig attribute or options key: username, password, token, ...
+    name: str  # HostConfig attribute or options key: username, password, token, ...
     label: str
     secret: bool = False
     help: str = ""
     placeholder: str = ""
     required: bool = True
-    default: str | None = None     # pre-filled value (e.g. a TTL)
+    default: str | None = None  # pre-filled value (e.g. a TTL)
 
 
 @dataclass(frozen=True)
 class ProviderInfo:
     """What the provider table and the sign-up panel show."""
 
-    name: str                      # registry key: dyndns2, duckdns, cloudflare, ...
+    name: str  # registry key: dyndns2, duckdns, cloudflare, ...
     title: str
-    cost: str                      # "free", "free (30-day confirm)", "domain needed", ...
+    cost: str  # "free", "free (30-day confirm)", "domain needed", ...
     url: str
     signup_steps: tuple[str, ...] = ()
     pitfalls: tuple[str, ...] = ()
     fields: tuple[FieldInfo, ...] = ()
     supports_ipv6: bool = False
-    hostname_hint: str = ""        # e.g. "NAME.duckdns.org"
-    needs: str = ""                # one line: "account + DDNS key", "API token", ...
+    hostname_hint: str = ""  # e.g. "NAME.duckdns.org"
+    needs: str = ""  # one line: "account + DDNS key", "API token", ...
 
     @property
     def needs_text(self) -> str:
@@ -83,7 +83,7 @@ class Preflight:
 
     ok: bool
     message: str
-    spent_update: bool = False     # the check itself updated the record (some providers have no dry run)
+    spent_update: bool = False  # the check itself updated the record (some providers have no dry run)
 
 
 class WizardEngine(Protocol):
@@ -160,6 +160,7 @@ class WizardEngine(Protocol):
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def _field_from_spec(spec: Any) -> FieldInfo:
     return FieldInfo(
@@ -348,8 +349,7 @@ class RealEngine:
         from checks.reach import parse_reach_port, run_reach
 
         specs = [parse_reach_port(str(p)) for p in ports] or [parse_reach_port("443")]
-        return await run_reach(hostname, specs, self.config,
-                               public=public if any(public) else None)
+        return await run_reach(hostname, specs, self.config, public=public if any(public) else None)
 
     async def save_config(self, config: Config) -> Path:
         from checks.config import save_config

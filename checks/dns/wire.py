@@ -18,8 +18,14 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-_PINNED = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.NS, dns.rdatatype.SOA,
-           dns.rdatatype.TXT)
+_PINNED = (
+    dns.rdatatype.A,
+    dns.rdatatype.AAAA,
+    dns.rdatatype.CNAME,
+    dns.rdatatype.NS,
+    dns.rdatatype.SOA,
+    dns.rdatatype.TXT,
+)
 
 
 def pin_rdata_classes() -> None:

@@ -142,8 +142,9 @@ class _UdpNonceProtocol(asyncio.DatagramProtocol):
         self.listener.hits.append(str(addr[0]))
 
 
-async def open_listener(port: int, protocol: Protocol, *, nonce: str | None = None,
-                        host: str = "0.0.0.0") -> NonceListener:
+async def open_listener(
+    port: int, protocol: Protocol, *, nonce: str | None = None, host: str = "0.0.0.0"
+) -> NonceListener:
     """Open a nonce listener (never raises for bind failures: see ``state``/``error``)."""
     listener = NonceListener(port=port, protocol=protocol, nonce=nonce or new_nonce(), host=host)
     return await listener.start()

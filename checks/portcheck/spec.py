@@ -25,7 +25,6 @@ def parse_port_spec(text: str) -> PortSpec:
     proto: PortProtocol | None = "tcp" if word in ("", "tcp") else "udp" if word == "udp" else None
     if proto is None:
         raise UsageError(f"'{text}': protocol must be tcp or udp (e.g. 8080/tcp, 51820/udp)")
-    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:   # '²'.isdigit()
+    if not (port_text.isascii() and port_text.isdigit()) or not 1 <= int(port_text) <= 65535:  # '²'.isdigit()
         raise UsageError(f"'{text}': a port is a number from 1 to 65535")
     return PortSpec(int(port_text), proto)
-

@@ -131,13 +131,13 @@ def parse_binding_response(data: bytes, txid: bytes) -> tuple[str, int]:
 @dataclass
 class _Query:
     spec: str
-    addr: tuple[str, int] | None = None         # resolved (ip, port)
+    addr: tuple[str, int] | None = None  # resolved (ip, port)
     family: AddressFamily = 4
     txid: bytes = field(default_factory=lambda: os.urandom(12))
     started: float = 0.0
     result: tuple[str, int] | None = None
     error: str | None = None
-    last_bad: str | None = None                 # a garbage reply, reported if nothing better comes
+    last_bad: str | None = None  # a garbage reply, reported if nothing better comes
     done: asyncio.Event = field(default_factory=asyncio.Event)
     ms: float = 0.0
 
@@ -156,12 +156,12 @@ class _StunProtocol(asyncio.DatagramProtocol):
                     q.last_bad = "the server answered, but not with a STUN reply to our request"
             return
         if query.done.is_set():
-            return                                   # a late duplicate
+            return  # a late duplicate
         try:
             query.result = parse_binding_response(data, query.txid)
-        except StunErrorResponse as exc:             # a real STUN error answer is final
+        except StunErrorResponse as exc:  # a real STUN error answer is final
             query.error = str(exc)
-        except StunParseError as exc:                # garbage: keep waiting for a good one
+        except StunParseError as exc:  # garbage: keep waiting for a good one
             query.last_bad = f"unusable reply: {exc}"
             return
         query.ms = (time.monotonic() - query.started) * 1000
@@ -179,7 +179,7 @@ async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: Addre
 
     try:
         host, port = split_host_port(query.spec, default_port=DEFAULT_PORT, what="STUN server")
-    except ValueError as exc:     # AddressError: a bad server in the configuration is this query's error
+    except ValueError as exc:  # AddressError: a bad server in the configuration is this query's error
         query.error = str(exc)
         return
 
@@ -220,7 +220,7 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
 
         async def send_schedule(q: _Query) -> None:
             addr = q.addr
-            if addr is None:    # only resolved queries are exchanged; nothing to send to
+            if addr is None:  # only resolved queries are exchanged; nothing to send to
                 return
             for at in RETRANSMIT_AT:
                 delay = start + at - time.monotonic()
@@ -237,7 +237,7 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
                     # (e.g. "Network is unreachable") and we would wait out the deadline.
                     sock.sendto(build_binding_request(q.txid), addr)
                 except BlockingIOError:
-                    pass        # socket buffer full: the next retransmission will go
+                    pass  # socket buffer full: the next retransmission will go
                 except OSError as exc:
                     q.error = f"cannot send to {addr[0]}: {exc.strerror or exc}"
                     q.done.set()
@@ -277,8 +277,10 @@ async def stun_probe(
     for q in queries:
         if q.addr is None and q.error is None:
             q.error = f"could not resolve the server name within {timeout_s:g} s"
-    groups = {family: [q for q in queries if q.addr is not None and q.family == family and q.error is None]
-              for family in (4, 6)}
+    groups = {
+        family: [q for q in queries if q.addr is not None and q.family == family and q.error is None]
+        for family in (4, 6)
+    }
     await asyncio.gather(*(_exchange(group, family, deadline) for family, group in groups.items() if group))
     sources: list[ExternalSource] = []
     from checks.probes.publicip import accept_answer
@@ -287,8 +289,9 @@ async def stun_probe(
         if q.result is not None and q.error is None:
             value, why = accept_answer(q.result[0], q.family)
             if value is not None:
-                sources.append(ExternalSource("stun", q.spec, q.family,
-                                              value, None, round(q.ms, 1), mapped_port=q.result[1]))
+                sources.append(
+                    ExternalSource("stun", q.spec, q.family, value, None, round(q.ms, 1), mapped_port=q.result[1])
+                )
                 continue
             q.error = f"the server {why}"
         error = q.error or q.last_bad or f"no answer within {timeout_s:g} s"

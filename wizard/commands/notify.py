@@ -27,9 +27,11 @@ def run(args: argparse.Namespace) -> int:
     settings = notifier.settings
     if not settings.enabled:
         where = config.path or "the configuration"
-        raise ConfigError(f"no notification URL is configured in {where}: add a [notify] table, e.g.\n"
-                          "  [notify]\n  urls = [\"ntfy://my-topic\"]   # any apprise URL\n"
-                          "  ping = \"https://hc-ping.com/UUID\"   # optional, healthchecks.io-style")
+        raise ConfigError(
+            f"no notification URL is configured in {where}: add a [notify] table, e.g.\n"
+            '  [notify]\n  urls = ["ntfy://my-topic"]   # any apprise URL\n'
+            '  ping = "https://hc-ping.com/UUID"   # optional, healthchecks.io-style'
+        )
 
     async def go() -> tuple[list[Delivery], tuple[bool, str] | None]:
         deliveries = await notifier.test()

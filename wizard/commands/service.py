@@ -14,20 +14,33 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = _Sub(parser.add_subparsers(dest="service_action", metavar="ACTION", required=True))
-    for name, text in (("install", "write the unit, reload systemd, enable and start it"),
-                       ("remove", "stop, disable and delete the unit"),
-                       ("status", "is the service installed, enabled, running?")):
+    for name, text in (
+        ("install", "write the unit, reload systemd, enable and start it"),
+        ("remove", "stop, disable and delete the unit"),
+        ("status", "is the service installed, enabled, running?"),
+    ):
         p = sub.add_parser(name, help=text)
         scope = p.add_mutually_exclusive_group()
-        scope.add_argument("--user", dest="scope", action="store_const", const="user",
-                           help="a user service (default when not root)")
-        scope.add_argument("--system", dest="scope", action="store_const", const="system",
-                           help="a system service, hardened (default as root)")
+        scope.add_argument(
+            "--user", dest="scope", action="store_const", const="user", help="a user service (default when not root)"
+        )
+        scope.add_argument(
+            "--system",
+            dest="scope",
+            action="store_const",
+            const="system",
+            help="a system service, hardened (default as root)",
+        )
         if name != "status":
             p.add_argument("--dry-run", action="store_true", help="print what would be written and run; do nothing")
         if name == "install":
-            p.add_argument("--interval", type=int, default=300, metavar="SECONDS",
-                           help="seconds between address checks (default 300; at least 10)")
+            p.add_argument(
+                "--interval",
+                type=int,
+                default=300,
+                metavar="SECONDS",
+                help="seconds between address checks (default 300; at least 10)",
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if args.interval < 10:
             raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")
         config = load_config(args.config, must_exist=True)
-        check_config(config)          # a service for a configuration that cannot work: exit 2 now
+        check_config(config)  # a service for a configuration that cannot work: exit 2 now
         notify_settings(config)
         plan = service.plan_install(scope, config_path=resolve_path(args.config), interval_s=args.interval)
         outcome = service.install(plan, dry_run=args.dry_run)

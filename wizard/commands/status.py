@@ -12,9 +12,12 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
-    parser.add_argument("--history", metavar="FILE",
-                        help="history file (default: the installed system service's, else history.jsonl in the "
-                             "platform state directory)")
+    parser.add_argument(
+        "--history",
+        metavar="FILE",
+        help="history file (default: the installed system service's, else history.jsonl in the "
+        "platform state directory)",
+    )
 
 
 def history_path_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]

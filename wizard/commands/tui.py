@@ -49,11 +49,10 @@ def library_output_off_screen() -> Iterator[None]:
         return
     try:
         saved_fd = os.dup(2)
-    except OSError:          # no fd 2 at all: nothing to protect
+    except OSError:  # no fd 2 at all: nothing to protect
         yield
         return
-    terminal = os.fdopen(os.dup(2), "w", encoding=original.encoding or "utf-8",
-                         errors=original.errors or "replace")
+    terminal = os.fdopen(os.dup(2), "w", encoding=original.encoding or "utf-8", errors=original.errors or "replace")
     stray = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below, once what it caught is shown)
     sys.stderr.flush()
     os.dup2(stray.fileno(), 2)

@@ -127,8 +127,9 @@ class Bullets(Vertical):
     Bullets > .bullet > .bullet-text { width: 1fr; }
     """
 
-    def __init__(self, items: Iterable[str], *, mark: str = "•", marks: Iterable[str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, items: Iterable[str], *, mark: str = "•", marks: Iterable[str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.items = list(items)
         self.marks = list(marks) if marks is not None else [mark] * len(self.items)
@@ -150,7 +151,7 @@ class Prose(Vertical):
     def __init__(self, text: str, *, extra: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.text = text
-        self.extra = list(extra)      # markup bullets to add (e.g. the wizard's own next steps)
+        self.extra = list(extra)  # markup bullets to add (e.g. the wizard's own next steps)
 
     def compose(self) -> ComposeResult:
         parts = blocks(self.text)

@@ -66,7 +66,7 @@ class WizardScreen(Screen[None]):
         self.work: Worker[None] | None = None
         self.busy_what = ""
         self._status_is_reason = False
-        self._status_is_busy = False     # the status line still says "working on ..."
+        self._status_is_busy = False  # the status line still says "working on ..."
 
     # -- shortcuts -------------------------------------------------------------
     @property
@@ -110,7 +110,7 @@ class WizardScreen(Screen[None]):
         if self.is_busy:
             return
         if getattr(self, "_status_keep", False):
-            return      # news the user just caused (e.g. "Report written"): not replaced by a hint
+            return  # news the user just caused (e.g. "Report written"): not replaced by a hint
         if reason is not None:
             self.set_status(f"[dim]{esc(reason)}[/]")
             self._status_is_reason = True
@@ -194,7 +194,7 @@ class WizardScreen(Screen[None]):
             self.set_status(f"[$warning]Cancelled: {esc(self.busy_what)}.[/]")
             self.query_one("#next", Button).disabled = self.blocked_reason() is not None
         elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            if self._status_is_busy:      # nobody reported anything better: don't leave "working…"
+            if self._status_is_busy:  # nobody reported anything better: don't leave "working…"
                 self.set_status("")
             self.refresh_nav()
 

@@ -96,7 +96,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "hosts" and not self.state.config.hosts:
-            return False    # nothing configured yet: the setup path adds the first
+            return False  # nothing configured yet: the setup path adds the first
         return True
 
     def action_hosts(self) -> None:
