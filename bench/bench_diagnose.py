@@ -46,10 +46,20 @@ CASES: dict[str, dict[str, Any]] = {
     "double-nat-no-upnp": dict(topology="double-nat", upnp=False),
     "double-nat-claim": dict(topology="double-nat", router_ext_ip=plan.CLAIMED_WAN_IP),
 }
-EXPECTED = {"public": "none", "home": "nat", "home-no-upnp": "nat", "double-nat": "double-nat",
-            "cgnat": "cgnat", "cgnat-v6": "cgnat", "offline": None, "home-lossy": "nat",
-            "home-800ms": "nat", "ds-lite": "cgnat", "double-nat-no-upnp": "double-nat",
-            "double-nat-claim": "double-nat"}
+EXPECTED = {
+    "public": "none",
+    "home": "nat",
+    "home-no-upnp": "nat",
+    "double-nat": "double-nat",
+    "cgnat": "cgnat",
+    "cgnat-v6": "cgnat",
+    "offline": None,
+    "home-lossy": "nat",
+    "home-800ms": "nat",
+    "ds-lite": "cgnat",
+    "double-nat-no-upnp": "double-nat",
+    "double-nat-claim": "double-nat",
+}
 TARGET_S = {"home": 1.5, "home-lossy": 4.0, "offline": 2.0, "home-800ms": 10.0}
 
 
@@ -72,7 +82,7 @@ def run_once(lab: Lab) -> tuple[float, dict[str, Any]]:
     t = time.perf_counter()
     out = lab.tool("diagnose", "--json", timeout=60, env=ENV)
     wall = time.perf_counter() - t
-    CPU.append(_children_cpu() - cpu)     # the command's own CPU (user + sys), contention-proof
+    CPU.append(_children_cpu() - cpu)  # the command's own CPU (user + sys), contention-proof
     if out.returncode != 0:
         raise SystemExit(f"diagnose failed ({out.returncode}): {out.stderr[-1500:]}")
     return wall, json.loads(out.stdout)
@@ -100,13 +110,16 @@ def manual_sequence(lab: Lab) -> float:
 
 
 def import_profile(lab: Lab, top: int = 8) -> list[tuple[int, str]]:
-    out = lab.run([sys.executable, "-X", "importtime", "-m", "wizard.cli", "diagnose", "--json"],
-                  env={**lab.tool_env, **ENV}, timeout=60)
+    out = lab.run(
+        [sys.executable, "-X", "importtime", "-m", "wizard.cli", "diagnose", "--json"],
+        env={**lab.tool_env, **ENV},
+        timeout=60,
+    )
     rows: list[tuple[int, str]] = []
     for line in out.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        parts = [p.strip() for p in line[len("import time:"):].split("|")]
+        parts = [p.strip() for p in line[len("import time:") :].split("|")]
         if len(parts) == 3 and parts[2] and not parts[2].startswith(" "):
             name = parts[2]
             if "." not in name.strip():
@@ -118,23 +131,30 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
-    ap.add_argument("--no-bytecode-cache", action="store_true",
-                    help="recompile every module on every run (this checkout's PYTHONDONTWRITEBYTECODE)")
+    ap.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="recompile every module on every run (this checkout's PYTHONDONTWRITEBYTECODE)",
+    )
     args = ap.parse_args()
     if args.no_bytecode_cache:
         ENV.clear()
     names = [n for n in (args.only.split(",") if args.only else CASES) if n]
     load = os.getloadavg()
-    print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs "
-          "(wall times stretch with load; CPU is the command's own user+sys time)")
-    print(f"{'case':<13} {'verdict':<11} {'conn':<8} {'wall median':>11} {'wall max':>9} "
-          f"{'runner':>7} {'slowest probe (median)':>22} {'ratio':>6}  target")
+    print(
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} CPUs "
+        "(wall times stretch with load; CPU is the command's own user+sys time)"
+    )
+    print(
+        f"{'case':<13} {'verdict':<11} {'conn':<8} {'wall median':>11} {'wall max':>9} "
+        f"{'runner':>7} {'slowest probe (median)':>22} {'ratio':>6}  target"
+    )
     print(f"{'':<13} runner = the engine's own duration_ms; ratio = runner / slowest probe, median of runs")
     for name in names:
         lab = Lab(Options(**CASES[name]))
         try:
             lab.up()
-            lab.tool("diagnose", "--json", timeout=60, env=ENV)   # warm the caches once
+            lab.tool("diagnose", "--json", timeout=60, env=ENV)  # warm the caches once
             walls: list[float] = []
             CPU.clear()
             reports: list[dict[str, Any]] = []
@@ -156,27 +176,36 @@ def main() -> int:
             slow_ms = statistics.median(slowest_probe(r)[1] for r in reports)
             target = TARGET_S.get(name)
             verdict_text = ",".join(sorted(verdicts)) + ("" if ok else " (WRONG)")
-            print(f"{name:<13} {verdict_text:<11} {last['connectivity']:<8} "
-                  f"{statistics.median(walls):>10.2f}s {max(walls):>8.2f}s "
-                  f"{statistics.median(r['duration_ms'] for r in reports) / 1000:>6.2f}s "
-                  f"{slow_name:>13} {slow_ms / 1000:>6.2f}s {statistics.median(ratios):>6.2f}  "
-                  + (f"< {target:g}s {'met' if max(walls) < target else 'MISSED'}" if target else ""))
-            print(f"{'':<13} CPU per run (median): {statistics.median(CPU):.2f}s; "
-                  f"load now {os.getloadavg()[0]:.1f}")
+            print(
+                f"{name:<13} {verdict_text:<11} {last['connectivity']:<8} "
+                f"{statistics.median(walls):>10.2f}s {max(walls):>8.2f}s "
+                f"{statistics.median(r['duration_ms'] for r in reports) / 1000:>6.2f}s "
+                f"{slow_name:>13} {slow_ms / 1000:>6.2f}s {statistics.median(ratios):>6.2f}  "
+                + (f"< {target:g}s {'met' if max(walls) < target else 'MISSED'}" if target else "")
+            )
+            print(f"{'':<13} CPU per run (median): {statistics.median(CPU):.2f}s; load now {os.getloadavg()[0]:.1f}")
             if name == "home":
                 manual = manual_sequence(lab)
                 print(f"{'':<13} manual sequence (upnpc -s; curl; dig; dig; ping): {manual:.2f}s")
                 profile = import_profile(lab)
-                print(f"{'':<13} biggest imports (cumulative µs): "
-                      + ", ".join(f"{n} {us // 1000} ms" for us, n in profile))
+                print(
+                    f"{'':<13} biggest imports (cumulative µs): "
+                    + ", ".join(f"{n} {us // 1000} ms" for us, n in profile)
+                )
             for r in reports:
                 if EXPECTED[name] is not None and r["nat"]["verdict"] != EXPECTED[name]:
                     print(f"{'':<13} WRONG verdict {r['nat']['verdict']}: " + " | ".join(r["nat"]["evidence"]))
-                    print(f"{'':<13}   probes: " + "; ".join(
-                        f"{p['name']} {p['status']} {p['ms']:.0f}ms {p['error'] or ''}" for p in r["probes"]))
+                    print(
+                        f"{'':<13}   probes: "
+                        + "; ".join(
+                            f"{p['name']} {p['status']} {p['ms']:.0f}ms {p['error'] or ''}" for p in r["probes"]
+                        )
+                    )
             if name in ("home", "offline", "home-lossy"):
-                print(f"{'':<13} probes (last run): " + "; ".join(
-                    f"{p['name']} {p['status']} {p['ms']:.0f}ms" for p in last["probes"]))
+                print(
+                    f"{'':<13} probes (last run): "
+                    + "; ".join(f"{p['name']} {p['status']} {p['ms']:.0f}ms" for p in last["probes"])
+                )
         finally:
             lab.down()
     return 0

@@ -17,12 +17,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab._netns import sweep_leftovers  # noqa: E402
-from tests.lab.topology import Lab, Options  # noqa: E402
+from tests.lab._netns import sweep_leftovers
+from tests.lab.topology import Lab, Options
 
 VARIANTS: list[tuple[str, dict]] = [
-    ("public", {}), ("home", {}), ("home-no-upnp", {}), ("double-nat", {}), ("cgnat", {}), ("offline", {}),
-    ("cgnat", {"ipv6": True}), ("home", {"latency_ms": 100, "loss_pct": 2}),
+    ("public", {}),
+    ("home", {}),
+    ("home-no-upnp", {}),
+    ("double-nat", {}),
+    ("cgnat", {}),
+    ("offline", {}),
+    ("cgnat", {"ipv6": True}),
+    ("home", {"latency_ms": 100, "loss_pct": 2}),
 ]
 
 
@@ -54,15 +60,24 @@ def main() -> int:
                 lab.down()
             t = lab.timings
             net = sum(t.get(f"phase_{p}_s", 0.0) for p in ("netns", "links", "configure"))
-            runs.append({"up_s": t["up_s"], "down_s": t["down_s"], "net_s": net,
-                         "miniupnpd_s": t.get("phase_miniupnpd_s", 0.0), "services_s": t.get("phase_services_s", 0.0)})
+            runs.append(
+                {
+                    "up_s": t["up_s"],
+                    "down_s": t["down_s"],
+                    "net_s": net,
+                    "miniupnpd_s": t.get("phase_miniupnpd_s", 0.0),
+                    "services_s": t.get("phase_services_s", 0.0),
+                }
+            )
         results[label(topology, options)] = runs
     print("| topology | up (s) | of which network (s) | miniupnpd (s) | services (s) | down (s) |")
     print("|---|---|---|---|---|---|")
     for name, runs in results.items():
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        print(f"| {name} | {med['up_s']:.2f} | {med['net_s']:.3f} | {med['miniupnpd_s']:.3f} | "
-              f"{med['services_s']:.2f} | {med['down_s']:.2f} |")
+        print(
+            f"| {name} | {med['up_s']:.2f} | {med['net_s']:.3f} | {med['miniupnpd_s']:.3f} | "
+            f"{med['services_s']:.2f} | {med['down_s']:.2f} |"
+        )
     print(f"\n(median of {args.runs} runs each)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

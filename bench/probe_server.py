@@ -72,8 +72,17 @@ class Server:
 
     def __init__(self, tree: Path, port: int, extra: list[str]) -> None:
         self.port = port
-        self.argv = [PYTHON, "-m", "wizard", "probe-server", "--listen", f"{V4}:{port}",
-                     "--listen", f"[{V6_SERVER}]:{port}", *extra]
+        self.argv = [
+            PYTHON,
+            "-m",
+            "wizard",
+            "probe-server",
+            "--listen",
+            f"{V4}:{port}",
+            "--listen",
+            f"[{V6_SERVER}]:{port}",
+            *extra,
+        ]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tree)}
         self.proc = subprocess.Popen(self.argv, cwd=tree, env=env, stderr=subprocess.PIPE, text=True)
         assert self.proc.stderr is not None
@@ -115,9 +124,11 @@ async def measure_load(tree: Path, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     listeners = {s: await attacks.open_listener(s) for s in LOAD_SOURCES}
     ports = {s: listeners[s].sockets[0].getsockname()[1] for s in LOAD_SOURCES}
-    plans = [("/ip", lambda s: "/ip", 100 if quick else 300),
-             ("/port/N", lambda s: f"/port/{ports[s]}", 20 if quick else 60),
-             ("/probe/tcp/N", lambda s: f"/probe/tcp/{ports[s]}", 20 if quick else 60)]
+    plans = [
+        ("/ip", lambda s: "/ip", 100 if quick else 300),
+        ("/port/N", lambda s: f"/port/{ports[s]}", 20 if quick else 60),
+        ("/probe/tcp/N", lambda s: f"/probe/tcp/{ports[s]}", 20 if quick else 60),
+    ]
     try:
         for name, path_of, per_connection in plans:
             runs = []
@@ -126,8 +137,14 @@ async def measure_load(tree: Path, quick: bool) -> dict[str, Any]:
                 try:
                     await asyncio.sleep(0.3)
                     idle = server.rss_kib()
-                    result = await attacks.load(V4, server.port, path_of, sources=LOAD_SOURCES,
-                                                connections_per_source=2, requests_per_connection=per_connection)
+                    result = await attacks.load(
+                        V4,
+                        server.port,
+                        path_of,
+                        sources=LOAD_SOURCES,
+                        connections_per_source=2,
+                        requests_per_connection=per_connection,
+                    )
                     runs.append({**result.summary(), "rss_idle_kib": idle, "rss_peak_kib": server.rss_kib("VmHWM")})
                 finally:
                     server.stop()
@@ -143,17 +160,25 @@ async def measure_load(tree: Path, quick: bool) -> dict[str, Any]:
 async def measure_keepalive(tree: Path) -> dict[str, Any]:
     server = serve(tree, LOAD_FLAGS)
     try:
-        result = await attacks.load(V4, server.port, lambda s: "/ip", sources=["127.0.0.2"],
-                                    connections_per_source=1, requests_per_connection=100)
+        result = await attacks.load(
+            V4,
+            server.port,
+            lambda s: "/ip",
+            sources=["127.0.0.2"],
+            connections_per_source=1,
+            requests_per_connection=100,
+        )
         # 20 new connections, one request each: the first request of a connection.
         firsts = [(await attacks.get_once(V4, server.port, "/ip", "127.0.0.3"))[1] for _ in range(20)]
     finally:
         server.stop()
     later = sorted(result.later_s)
-    return {"first_on_new_connection_p50_ms": round(sorted(firsts)[len(firsts) // 2] * 1000, 2),
-            "later_on_same_connection_p50_ms": round(later[len(later) // 2] * 1000, 2),
-            "later_on_same_connection_p99_ms": round(later[int(0.99 * len(later))] * 1000, 2),
-            "sequential_requests": result.requests}
+    return {
+        "first_on_new_connection_p50_ms": round(sorted(firsts)[len(firsts) // 2] * 1000, 2),
+        "later_on_same_connection_p50_ms": round(later[len(later) // 2] * 1000, 2),
+        "later_on_same_connection_p99_ms": round(later[int(0.99 * len(later))] * 1000, 2),
+        "sequential_requests": result.requests,
+    }
 
 
 async def measure_port_silent(tree: Path) -> dict[str, Any]:
@@ -186,20 +211,43 @@ async def measure_attacks(tree: Path, quick: bool) -> dict[str, Any]:
             server.stop()
         log(f"attack {name}: {out[name]}")
 
-    await run("slow second request, 128 connections from one address", lambda port: attacks.slow_second_request(
-        V4, port, sources=["127.0.0.2"], per_source=128, hold_s=hold, legit_source=V4))
-    await run("slow second request, 128 connections from 8 addresses", lambda port: attacks.slow_second_request(
-        V4, port, sources=[f"127.0.0.{i}" for i in range(2, 10)], per_source=16, hold_s=hold, legit_source=V4))
-    await run("300 idle connections from one address", lambda port: attacks.idle_flood(
-        V4, port, sources=["127.0.0.2"], per_source=300, hold_s=hold, legit_source=V4))
-    await run("300 idle connections from 100 addresses of one /64", lambda port: attacks.idle_flood(
-        V6_SERVER, port, sources=V6_ATTACKERS, per_source=3, hold_s=hold, legit_source=V6_LEGIT))
+    await run(
+        "slow second request, 128 connections from one address",
+        lambda port: attacks.slow_second_request(
+            V4, port, sources=["127.0.0.2"], per_source=128, hold_s=hold, legit_source=V4
+        ),
+    )
+    await run(
+        "slow second request, 128 connections from 8 addresses",
+        lambda port: attacks.slow_second_request(
+            V4, port, sources=[f"127.0.0.{i}" for i in range(2, 10)], per_source=16, hold_s=hold, legit_source=V4
+        ),
+    )
+    await run(
+        "300 idle connections from one address",
+        lambda port: attacks.idle_flood(V4, port, sources=["127.0.0.2"], per_source=300, hold_s=hold, legit_source=V4),
+    )
+    await run(
+        "300 idle connections from 100 addresses of one /64",
+        lambda port: attacks.idle_flood(
+            V6_SERVER, port, sources=V6_ATTACKERS, per_source=3, hold_s=hold, legit_source=V6_LEGIT
+        ),
+    )
 
     mine = await attacks.open_listener(V4)
     try:
-        await run("3 addresses probing a black-holed port", lambda port: attacks.black_holed_probes(
-            V4, port, attackers=["127.0.0.2", "127.0.0.3", "127.0.0.4"], per_attacker=20, duration_s=hold,
-            legit_source=V4, legit_port=mine.sockets[0].getsockname()[1]))
+        await run(
+            "3 addresses probing a black-holed port",
+            lambda port: attacks.black_holed_probes(
+                V4,
+                port,
+                attackers=["127.0.0.2", "127.0.0.3", "127.0.0.4"],
+                per_attacker=20,
+                duration_s=hold,
+                legit_source=V4,
+                legit_port=mine.sockets[0].getsockname()[1],
+            ),
+        )
     finally:
         mine.close()
 
@@ -213,9 +261,12 @@ async def measure_attacks(tree: Path, quick: bool) -> dict[str, Any]:
 
 
 async def measure(tree: Path, quick: bool) -> dict[str, Any]:
-    return {"load": await measure_load(tree, quick), "keepalive": await measure_keepalive(tree),
-            "port_silent_listener": await measure_port_silent(tree),
-            "attacks": await measure_attacks(tree, quick)}
+    return {
+        "load": await measure_load(tree, quick),
+        "keepalive": await measure_keepalive(tree),
+        "port_silent_listener": await measure_port_silent(tree),
+        "attacks": await measure_attacks(tree, quick),
+    }
 
 
 # --------------------------------------------------------------------------- namespace and report
@@ -228,8 +279,9 @@ def inside(args: argparse.Namespace) -> None:
         if args.before:
             before = Path(tmp) / "before"
             before.mkdir()
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.before], check=True,
-                                     capture_output=True).stdout
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.before], check=True, capture_output=True
+            ).stdout
             subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
             versions.insert(0, ("before", before))
         for label, tree in versions:
@@ -247,8 +299,9 @@ def in_namespace(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     try:
         batch = ["link set lo up"] + [f"addr add {a}/64 dev lo nodad" for a in [V6_SERVER, *V6_ATTACKERS, V6_LEGIT]]
         _netns.run_checked(["ip", "-n", name, "-batch", "-"], input="\n".join(batch) + "\n", what="lo addresses")
-        subprocess.run(["ip", "netns", "exec", name, PYTHON, __file__, "--inside", "--out", str(out), *argv],
-                       check=True, cwd=ROOT)
+        subprocess.run(
+            ["ip", "netns", "exec", name, PYTHON, __file__, "--inside", "--out", str(out), *argv], check=True, cwd=ROOT
+        )
         return json.loads(out.read_text())
     finally:
         _netns.kill_namespace_processes([name])
@@ -267,8 +320,10 @@ def _mib(kib: int | None) -> str:
 def _legit(entry: dict[str, Any]) -> str:
     legit = entry["legit"]
     codes = ", ".join(str(c) for c in legit["statuses"])
-    return (f"{legit['served']}/{legit['requests']} served ({codes}); p50 {_ms(legit['p50_ms'])}, "
-            f"worst {_ms(legit['worst_ms'])}")
+    return (
+        f"{legit['served']}/{legit['requests']} served ({codes}); p50 {_ms(legit['p50_ms'])}, "
+        f"worst {_ms(legit['worst_ms'])}"
+    )
 
 
 def _held(entry: dict[str, Any], hold: float) -> str:
@@ -288,57 +343,118 @@ def report(results: dict[str, Any], command: str, hold: float) -> str:
     def row(label: str, cell: Any) -> str:
         return f"| {label} | " + " | ".join(cell(results[v]) for v in versions) + " |"
 
-    lines = [START_MARK, "## Probe server (bench/probe_server.py)", "",
-             f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `{command}`.", "",
-             f"Machine: {os.cpu_count()} CPUs ({_cpu()}), Linux {platform.release()}, Python "
-             f"{platform.python_version()}, load average at the end {_load()}. Server and client run in one "
-             "private network namespace (loopback) and share the CPUs: requests/s are a lower bound."
-             + (f" before = `{results['before_ref']}`, after = this tree." if "before_ref" in results else ""),
-             "", "Load (32 kept-alive connections from 16 addresses; rate limits lifted):", "", head, rule]
+    lines = [
+        START_MARK,
+        "## Probe server (bench/probe_server.py)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `{command}`.",
+        "",
+        f"Machine: {os.cpu_count()} CPUs ({_cpu()}), Linux {platform.release()}, Python "
+        f"{platform.python_version()}, load average at the end {_load()}. Server and client run in one "
+        "private network namespace (loopback) and share the CPUs: requests/s are a lower bound."
+        + (f" before = `{results['before_ref']}`, after = this tree." if "before_ref" in results else ""),
+        "",
+        "Load (32 kept-alive connections from 16 addresses; rate limits lifted):",
+        "",
+        head,
+        rule,
+    ]
     for endpoint in ("/ip", "/port/N", "/probe/tcp/N"):
-        lines.append(row(f"`{endpoint}` requests/s (median of {RUNS} runs)", lambda r, e=endpoint:
-                         f"{r['load'][e]['rps']:g} ({r['load'][e]['ok']}/{r['load'][e]['requests']} ok; runs: "
-                         + ", ".join(f"{x:g}" for x in r["load"][e].get("rps_of_runs", [])) + ")"))
-        lines.append(row(f"`{endpoint}` p50 / p99", lambda r, e=endpoint: f"{_ms(r['load'][e]['p50_ms'])} / "
-                         f"{_ms(r['load'][e]['p99_ms'])}"))
-        lines.append(row(f"`{endpoint}` first / later request on a connection (p50)",
-                         lambda r, e=endpoint: f"{_ms(r['load'][e]['first_p50_ms'])} / "
-                                               f"{_ms(r['load'][e]['later_p50_ms'])}"))
-        lines.append(row(f"`{endpoint}` server RSS idle → peak", lambda r, e=endpoint:
-                         f"{_mib(r['load'][e]['rss_idle_kib'])} → {_mib(r['load'][e]['rss_peak_kib'])}"))
-    lines += ["", "Latency of one client:", "", head, rule,
-              row("`/ip`, first request on a new connection (p50 of 20)",
-                  lambda r: _ms(r["keepalive"]["first_on_new_connection_p50_ms"])),
-              row("`/ip`, later requests on one kept-alive connection (p50 / p99 of 99)",
-                  lambda r: f"{_ms(r['keepalive']['later_on_same_connection_p50_ms'])} / "
-                            f"{_ms(r['keepalive']['later_on_same_connection_p99_ms'])}"),
-              row("`/port/N` to a listener that writes nothing (p50 of 10)",
-                  lambda r: _ms(r["port_silent_listener"]["p50_ms"])),
-              "", f"Attacks (default settings; a legitimate client from another address asks every 0.5 s for "
-                  f"{hold:g} s — `/ip`, or `/probe/tcp/N` of its own open port for the probe attack):", "",
-              "| attack | " + " | ".join(f"legitimate client, {v}" for v in versions)
-              + " | " + " | ".join(f"attack's connections, {v}" for v in versions) + " |",
-              "|---|" + "---|" * (2 * len(versions))]
+        lines.append(
+            row(
+                f"`{endpoint}` requests/s (median of {RUNS} runs)",
+                lambda r, e=endpoint: (
+                    f"{r['load'][e]['rps']:g} ({r['load'][e]['ok']}/{r['load'][e]['requests']} ok; runs: "
+                    + ", ".join(f"{x:g}" for x in r["load"][e].get("rps_of_runs", []))
+                    + ")"
+                ),
+            )
+        )
+        lines.append(
+            row(
+                f"`{endpoint}` p50 / p99",
+                lambda r, e=endpoint: f"{_ms(r['load'][e]['p50_ms'])} / {_ms(r['load'][e]['p99_ms'])}",
+            )
+        )
+        lines.append(
+            row(
+                f"`{endpoint}` first / later request on a connection (p50)",
+                lambda r, e=endpoint: f"{_ms(r['load'][e]['first_p50_ms'])} / {_ms(r['load'][e]['later_p50_ms'])}",
+            )
+        )
+        lines.append(
+            row(
+                f"`{endpoint}` server RSS idle → peak",
+                lambda r, e=endpoint: f"{_mib(r['load'][e]['rss_idle_kib'])} → {_mib(r['load'][e]['rss_peak_kib'])}",
+            )
+        )
+    lines += [
+        "",
+        "Latency of one client:",
+        "",
+        head,
+        rule,
+        row(
+            "`/ip`, first request on a new connection (p50 of 20)",
+            lambda r: _ms(r["keepalive"]["first_on_new_connection_p50_ms"]),
+        ),
+        row(
+            "`/ip`, later requests on one kept-alive connection (p50 / p99 of 99)",
+            lambda r: (
+                f"{_ms(r['keepalive']['later_on_same_connection_p50_ms'])} / "
+                f"{_ms(r['keepalive']['later_on_same_connection_p99_ms'])}"
+            ),
+        ),
+        row(
+            "`/port/N` to a listener that writes nothing (p50 of 10)",
+            lambda r: _ms(r["port_silent_listener"]["p50_ms"]),
+        ),
+        "",
+        f"Attacks (default settings; a legitimate client from another address asks every 0.5 s for "
+        f"{hold:g} s — `/ip`, or `/probe/tcp/N` of its own open port for the probe attack):",
+        "",
+        "| attack | "
+        + " | ".join(f"legitimate client, {v}" for v in versions)
+        + " | "
+        + " | ".join(f"attack's connections, {v}" for v in versions)
+        + " |",
+        "|---|" + "---|" * (2 * len(versions)),
+    ]
     for name in results[versions[-1]]["attacks"]:
         entries = [results[v]["attacks"].get(name) for v in versions]
         if "legit" in entries[-1]:
             cells = [_legit(e) if e else "—" for e in entries] + [_held(e, hold) if e else "—" for e in entries]
         else:
-            cells = [f"{e['ok']} of {e['sent']} answered 200 ({e['limited']} × 429, {e['other']} other: 503 or "
-                     f"closed unanswered) in {e['seconds']:g} s" if e else "—" for e in entries] + ["—"] * len(entries)
+            cells = [
+                f"{e['ok']} of {e['sent']} answered 200 ({e['limited']} × 429, {e['other']} other: 503 or "
+                f"closed unanswered) in {e['seconds']:g} s"
+                if e
+                else "—"
+                for e in entries
+            ] + ["—"] * len(entries)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "How the attacks are made (tests/probe_attacks.py): *slow second request*: each connection "
-              "sends a whole `GET /ip`, reads the answer, then sends `GET /ip HTTP/1.1\\r\\nHost: probe\\r\\nX-Slow: ` "
-              "and nothing more; *idle*: connect and send nothing; the /64 attacks use 100 addresses of "
-              "2001:db8:13::/64 on `lo` and the legitimate client 2001:db8:14::1; *black-holed port*: each "
-              "attacker keeps 20 requests for `/probe/tcp/P` in flight, P a port on its own address that drops "
-              "SYNs (a listener whose backlog is full), so each probe lasts the whole 2 s dial timeout and each "
-              "attacker stays at about the default rate limit (10/s); *40 requests each*: every address sends "
-              "them one after the other, each on a new connection, all 100 addresses at once."]
+    lines += [
+        "",
+        "How the attacks are made (tests/probe_attacks.py): *slow second request*: each connection "
+        "sends a whole `GET /ip`, reads the answer, then sends `GET /ip HTTP/1.1\\r\\nHost: probe\\r\\nX-Slow: ` "
+        "and nothing more; *idle*: connect and send nothing; the /64 attacks use 100 addresses of "
+        "2001:db8:13::/64 on `lo` and the legitimate client 2001:db8:14::1; *black-holed port*: each "
+        "attacker keeps 20 requests for `/probe/tcp/P` in flight, P a port on its own address that drops "
+        "SYNs (a listener whose backlog is full), so each probe lasts the whole 2 s dial timeout and each "
+        "attacker stays at about the default rate limit (10/s); *40 requests each*: every address sends "
+        "them one after the other, each on a new connection, all 100 addresses at once.",
+    ]
     rss = {v: [e["rss_peak_kib"] for e in results[v]["attacks"].values()] for v in versions}
-    lines += ["", "Server peak RSS during the attacks: " + "; ".join(
-        f"{v} {_mib(min(rss[v]))} – {_mib(max(rss[v]))}" for v in versions) + ".",
-              "", "Raw numbers: bench/probe_server.json.", END_MARK, ""]
+    lines += [
+        "",
+        "Server peak RSS during the attacks: "
+        + "; ".join(f"{v} {_mib(min(rss[v]))} – {_mib(max(rss[v]))}" for v in versions)
+        + ".",
+        "",
+        "Raw numbers: bench/probe_server.json.",
+        END_MARK,
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -380,8 +496,9 @@ def main() -> int:
     argv = [a for a in sys.argv[1:] if a != "--no-write"]
     results = in_namespace(args, argv)
     if args.before:
-        ref = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.before],
-                             capture_output=True, text=True).stdout.strip()
+        ref = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", args.before], capture_output=True, text=True
+        ).stdout.strip()
         results["before_ref"] = ref or args.before
     command = "sudo .venv/bin/python bench/probe_server.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     section = report(results, command.strip(), 6.0 if args.quick else 15.0)

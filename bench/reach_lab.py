@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab.internet import Internet  # noqa: E402
-from tests.lab.test_reach_lab import NAME, Service  # noqa: E402
-from tests.lab.topology import Lab, Options  # noqa: E402
+from tests.lab.internet import Internet
+from tests.lab.test_reach_lab import NAME, Service
+from tests.lab.topology import Lab, Options
 
 
 def main() -> int:
@@ -47,8 +47,10 @@ def main() -> int:
                 data = json.loads(proc.stdout)
                 inner.append(data["duration_ms"])
                 verdicts.add(data["verdict"])
-            print(f"| {case} | {statistics.median(walls):.2f} s | {statistics.median(inner):.0f} ms | "
-                  f"{', '.join(sorted(verdicts))} |")
+            print(
+                f"| {case} | {statistics.median(walls):.2f} s | {statistics.median(inner):.0f} ms | "
+                f"{', '.join(sorted(verdicts))} |"
+            )
         service.stop()
     finally:
         lab.down()

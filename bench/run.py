@@ -46,9 +46,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -118,8 +119,9 @@ def read_rss_mib(rss_file: Path) -> float | None:
         return None
 
 
-def timed_run(lab: Lab, argv: list[str], *, env: dict[str, str] | None = None,
-              timeout: float = 120) -> tuple[float, int, str, str, float | None]:
+def timed_run(
+    lab: Lab, argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[float, int, str, str, float | None]:
     """Run argv in the host namespace; (wall s, exit code, stdout, stderr, peak RSS MiB)."""
     full_env = dict(lab.tool_env)
     full_env.update(PY_ENV)
@@ -128,8 +130,13 @@ def timed_run(lab: Lab, argv: list[str], *, env: dict[str, str] | None = None,
     rss_file = Path(tempfile.mkstemp(prefix="bench-rss-")[1])
     try:
         started = time.perf_counter()
-        proc = subprocess.run(lab._netns_argv("host", measured(argv, rss_file)), env=full_env,
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            lab._netns_argv("host", measured(argv, rss_file)),
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         wall = time.perf_counter() - started
         return wall, proc.returncode, proc.stdout, proc.stderr, read_rss_mib(rss_file)
     finally:
@@ -139,7 +146,7 @@ def timed_run(lab: Lab, argv: list[str], *, env: dict[str, str] | None = None,
 def fresh_record(lab: Lab, hostname: str) -> None:
     """Stale record in Knot (RFC 2136, emulator key), and no resolver holding the new one."""
     lab.internet.set_record(hostname, "A", [OLD_ADDRESS])
-    lab.internet.stop_service("resolver")     # unbound has no remote control here: a restart flushes
+    lab.internet.stop_service("resolver")  # unbound has no remote control here: a restart flushes
     lab.internet.start_service("resolver")
     if lab.internet.lookup(hostname) != [OLD_ADDRESS]:
         raise SystemExit("could not reset the record in Knot")
@@ -156,29 +163,43 @@ def dyndns2_account(lab: Lab) -> dict[str, Any]:
 
 def ours_config(lab: Lab, **extra: Any) -> None:
     acc = dyndns2_account(lab)
-    lab.write_config(hosts=[{"hostname": acc["hostnames"][0], "provider": "dyndns2", "server": acc["server"],
-                             "username": acc["username"], "password": acc["password"], **extra}])
+    lab.write_config(
+        hosts=[
+            {
+                "hostname": acc["hostnames"][0],
+                "provider": "dyndns2",
+                "server": acc["server"],
+                "username": acc["username"],
+                "password": acc["password"],
+                **extra,
+            }
+        ]
+    )
 
 
 def ddclient_conf(lab: Lab, workdir: Path, *, daemon: int = 0, names: list[str] | None = None) -> Path:
     acc = dyndns2_account(lab)
     conf = workdir / "ddclient.conf"
-    conf.write_text("\n".join([
-        f"daemon={daemon}",
-        "syslog=no",
-        "foreground=yes",
-        "ssl=yes",
-        f"ssl_ca_file={lab.ca_path}",
-        f"use=web, web=https://{plan.ECHO1}/",
-        f"cache={workdir / 'ddclient.cache'}",
-        f"pid={workdir / 'ddclient.pid'}",
-        "protocol=dyndns2",
-        f"server={plan.DYNDNS2}",
-        f"login={acc['username']}",
-        f"password='{acc['password']}'",
-        ",".join(names or acc["hostnames"][:1]),
-        "",
-    ]))
+    conf.write_text(
+        "\n".join(
+            [
+                f"daemon={daemon}",
+                "syslog=no",
+                "foreground=yes",
+                "ssl=yes",
+                f"ssl_ca_file={lab.ca_path}",
+                f"use=web, web=https://{plan.ECHO1}/",
+                f"cache={workdir / 'ddclient.cache'}",
+                f"pid={workdir / 'ddclient.pid'}",
+                "protocol=dyndns2",
+                f"server={plan.DYNDNS2}",
+                f"login={acc['username']}",
+                f"password='{acc['password']}'",
+                ",".join(names or acc["hostnames"][:1]),
+                "",
+            ]
+        )
+    )
     conf.chmod(0o600)
     return conf
 
@@ -193,31 +214,45 @@ def ddclient_argv(conf: Path, workdir: Path, *, once: bool = True) -> list[str]:
 def inadyn_conf(lab: Lab, workdir: Path, *, period: int = 60, names: list[str] | None = None) -> Path:
     acc = dyndns2_account(lab)
     names = names or acc["hostnames"][:1]
-    hostname = names[0] if len(names) == 1 else "{ " + ", ".join(names) + " }"   # inadyn.conf(5)
+    hostname = names[0] if len(names) == 1 else "{ " + ", ".join(names) + " }"  # inadyn.conf(5)
     conf = workdir / "inadyn.conf"
-    conf.write_text("\n".join([
-        f"period = {period}",
-        f"ca-trust-file = {lab.ca_path}",
-        "custom lab {",
-        "    ssl = true",
-        f"    username = {acc['username']}",
-        f"    password = \"{acc['password']}\"",
-        f"    checkip-server = {plan.ECHO1}:443",
-        "    checkip-path = /",
-        "    checkip-ssl = true",
-        f"    ddns-server = {plan.DYNDNS2}",
-        "    ddns-path = \"/nic/update?hostname=%h&myip=%i\"",
-        f"    hostname = {hostname}",
-        "}",
-        "",
-    ]))
+    conf.write_text(
+        "\n".join(
+            [
+                f"period = {period}",
+                f"ca-trust-file = {lab.ca_path}",
+                "custom lab {",
+                "    ssl = true",
+                f"    username = {acc['username']}",
+                f'    password = "{acc["password"]}"',
+                f"    checkip-server = {plan.ECHO1}:443",
+                "    checkip-path = /",
+                "    checkip-ssl = true",
+                f"    ddns-server = {plan.DYNDNS2}",
+                '    ddns-path = "/nic/update?hostname=%h&myip=%i"',
+                f"    hostname = {hostname}",
+                "}",
+                "",
+            ]
+        )
+    )
     conf.chmod(0o600)
     return conf
 
 
 def inadyn_argv(conf: Path, workdir: Path, *, once: bool = True) -> list[str]:
-    argv = ["inadyn", "--foreground", "-f", str(conf), "--cache-dir", str(workdir / "inadyn-cache"),
-            "-P", str(workdir / "inadyn.pid"), "-l", "info"]
+    argv = [
+        "inadyn",
+        "--foreground",
+        "-f",
+        str(conf),
+        "--cache-dir",
+        str(workdir / "inadyn-cache"),
+        "-P",
+        str(workdir / "inadyn.pid"),
+        "-l",
+        "info",
+    ]
     return argv + (["-1"] if once else [])
 
 
@@ -229,8 +264,8 @@ def import_profile(lab: Lab, argv: list[str], top: int = 8) -> str:
     for line in err.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        parts = line[len("import time:"):].split("|")
-        if len(parts) == 3 and not parts[2].startswith("  "):     # top level only
+        parts = line[len("import time:") :].split("|")
+        if len(parts) == 3 and not parts[2].startswith("  "):  # top level only
             rows.append((int(parts[1]), parts[2].strip()))
     rows.sort(reverse=True)
     return ", ".join(f"{name} {us / 1000:.0f} ms" for us, name in rows[:top])
@@ -244,7 +279,7 @@ def update_phases(lab: Lab, hostname: str, runs: int) -> str:
         for mode in phases:
             fresh_record(lab, hostname)
             time.sleep(SETTLE_S)
-            _, code, out, err, _ = timed_run(lab, [sys.executable, script, mode], env={"PYTHONPATH": str(ROOT)})
+            _, _code, out, err, _ = timed_run(lab, [sys.executable, script, mode], env={"PYTHONPATH": str(ROOT)})
             try:
                 data = json.loads(out.split("\n")[0].rsplit(" ", 1)[0])
             except ValueError:
@@ -253,11 +288,12 @@ def update_phases(lab: Lab, hostname: str, runs: int) -> str:
                 phases[mode].setdefault(key, []).append(value)
     seq = {k: statistics.median(v) for k, v in phases["seq"].items()}
     par = {k: statistics.median(v) for k, v in phases["par"].items()}
-    return ("phases of one update in-process (bench/update_phases.py, medians): engine imports {imports:.3f} s, HTTP client {client:.3f} s, "
-            "echo quorum {echo:.3f} s, authoritative lookup {dns:.3f} s, provider request {update:.3f} s; "
-            .format(**seq)
-            + f"run alongside the echoes, as `update` does, the async part takes {par['total_async']:.3f} s "
-              f"instead of {seq['total_async']:.3f} s one after the other")
+    return (
+        "phases of one update in-process (bench/update_phases.py, medians): engine imports {imports:.3f} s, HTTP client {client:.3f} s, "
+        "echo quorum {echo:.3f} s, authoritative lookup {dns:.3f} s, provider request {update:.3f} s; ".format(**seq)
+        + f"run alongside the echoes, as `update` does, the async part takes {par['total_async']:.3f} s "
+        f"instead of {seq['total_async']:.3f} s one after the other"
+    )
 
 
 def bench_update(runs: int, opts: dict[str, Any]) -> None:
@@ -285,7 +321,7 @@ def bench_update(runs: int, opts: dict[str, Any]) -> None:
         times: dict[str, list[float]] = {name: [] for name in tools}
         peaks: dict[str, list[float]] = {name: [] for name in tools}
         requests: dict[str, list[int]] = {name: [] for name in tools}
-        for i in range(runs + 1):               # the first round warms caches and is not counted
+        for i in range(runs + 1):  # the first round warms caches and is not counted
             for name, argv in tools.items():
                 fresh_record(lab, hostname)
                 reset_client_state()
@@ -298,8 +334,10 @@ def bench_update(runs: int, opts: dict[str, Any]) -> None:
                 landed = lab.internet.lookup(hostname) == [new]
                 sent = [r for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update")]
                 if not landed:
-                    log(f"  {name}: exit {code}, Knot still serves {lab.internet.lookup(hostname)}; "
-                        f"stderr: {err[-600:]} stdout: {out[-600:]}")
+                    log(
+                        f"  {name}: exit {code}, Knot still serves {lab.internet.lookup(hostname)}; "
+                        f"stderr: {err[-600:]} stdout: {out[-600:]}"
+                    )
                     continue
                 if i == 0:
                     continue
@@ -310,23 +348,46 @@ def bench_update(runs: int, opts: dict[str, Any]) -> None:
                 log(f"  {section} run {i}: {name} {wall:.2f} s (exit {code}, {len(sent)} request(s))")
         ours = median(times["ddns-wizard update"])
         dd, ina = median(times["ddclient"]), median(times["inadyn"])
+
         def verdict(ok: bool | None) -> str:
             return {True: "met", False: "**missed**", None: "not measured"}[ok]
 
-        vs_inadyn = None if None in (ours, ina) else ours <= 2 * ina        # type: ignore[operator]
-        vs_ddclient = None if None in (ours, dd) else ours <= 0.5 * dd      # type: ignore[operator]
-        ROWS.append(Row(section, "stale record → Knot serves the new address (wall)", ours,
-                        {"ddclient": dd, "inadyn": ina},
-                        target=f"≤ 2× inadyn: {verdict(vs_inadyn)}; ≤ 0.5× ddclient: {verdict(vs_ddclient)}"))
-        ROWS.append(Row(section, "provider requests per update (median)", median(requests["ddns-wizard update"]),
-                        {"ddclient": median(requests["ddclient"]), "inadyn": median(requests["inadyn"])}, unit=""))
+        vs_inadyn = None if None in (ours, ina) else ours <= 2 * ina  # type: ignore[operator]
+        vs_ddclient = None if None in (ours, dd) else ours <= 0.5 * dd  # type: ignore[operator]
+        ROWS.append(
+            Row(
+                section,
+                "stale record → Knot serves the new address (wall)",
+                ours,
+                {"ddclient": dd, "inadyn": ina},
+                target=f"≤ 2× inadyn: {verdict(vs_inadyn)}; ≤ 0.5× ddclient: {verdict(vs_ddclient)}",
+            )
+        )
+        ROWS.append(
+            Row(
+                section,
+                "provider requests per update (median)",
+                median(requests["ddns-wizard update"]),
+                {"ddclient": median(requests["ddclient"]), "inadyn": median(requests["inadyn"])},
+                unit="",
+            )
+        )
         NOTES.append(f"{section}: " + update_phases(lab, hostname, runs))
         if section != "update":
             return
-        NOTES.append("where `update` spends its start-up (python -X importtime, cumulative): "
-                     + import_profile(lab, [TOOL, "update", "--dry-run", "--json"]))
-        ROWS.append(Row("memory", "peak RSS of one update", median(peaks["ddns-wizard update"]),
-                        {"ddclient": median(peaks["ddclient"]), "inadyn": median(peaks["inadyn"])}, unit="MiB"))
+        NOTES.append(
+            "where `update` spends its start-up (python -X importtime, cumulative): "
+            + import_profile(lab, [TOOL, "update", "--dry-run", "--json"])
+        )
+        ROWS.append(
+            Row(
+                "memory",
+                "peak RSS of one update",
+                median(peaks["ddns-wizard update"]),
+                {"ddclient": median(peaks["ddclient"]), "inadyn": median(peaks["inadyn"])},
+                unit="MiB",
+            )
+        )
     finally:
         lab.down()
 
@@ -348,7 +409,7 @@ def bench_diagnose(runs: int, opts: dict[str, Any]) -> None:
     lab = Lab(Options("home", **opts)).up()
     try:
         hostname = dyndns2_account(lab)["hostnames"][0]
-        lab.internet.set_record(hostname, "A", [lab.expected_public_ipv4])   # published and correct
+        lab.internet.set_record(hostname, "A", [lab.expected_public_ipv4])  # published and correct
         ours_config(lab)
         ours_t: list[float] = []
         manual_t: list[float] = []
@@ -373,14 +434,23 @@ def bench_diagnose(runs: int, opts: dict[str, Any]) -> None:
             manual_t.append(manual)
             if peak is not None:
                 rss.append(peak)
-            log(f"  diagnose run {i}: ours {wall:.2f} s ({report['nat']['verdict']}, slowest probe "
-                f"{slowest[-1][0]} {slowest[-1][1]:.2f} s), manual sequence {manual:.2f} s, peak RSS {peak:.1f} MiB")
+            log(
+                f"  diagnose run {i}: ours {wall:.2f} s ({report['nat']['verdict']}, slowest probe "
+                f"{slowest[-1][0]} {slowest[-1][1]:.2f} s), manual sequence {manual:.2f} s, peak RSS {peak:.1f} MiB"
+            )
         ours, manual = median(ours_t), median(manual_t)
-        ROWS.append(Row("diagnose", "full diagnosis, process start included (wall)", ours, {"manual sequence": manual},
-                        target="≥ 3× faster than the manual sequence",
-                        met=None if None in (ours, manual) else ours * 3 <= manual,  # type: ignore[operator]
-                        note=f"verdict {', '.join(sorted(verdicts))}; slowest probe (median) "
-                             f"{statistics.median(s for _, s in slowest):.2f} s"))
+        ROWS.append(
+            Row(
+                "diagnose",
+                "full diagnosis, process start included (wall)",
+                ours,
+                {"manual sequence": manual},
+                target="≥ 3× faster than the manual sequence",
+                met=None if None in (ours, manual) else ours * 3 <= manual,  # type: ignore[operator]
+                note=f"verdict {', '.join(sorted(verdicts))}; slowest probe (median) "
+                f"{statistics.median(s for _, s in slowest):.2f} s",
+            )
+        )
         ROWS.append(Row("memory", "peak RSS of `diagnose --json`", median(rss), unit="MiB"))
     finally:
         lab.down()
@@ -402,8 +472,16 @@ class DayResult:
     error: str = ""
 
 
-DAY_ADDRESSES = ["23.128.64.21", "23.128.64.22", "23.128.64.23", "23.128.64.24", "23.128.64.25",
-                 "23.128.64.26", "23.128.64.27", "23.128.64.28"]
+DAY_ADDRESSES = [
+    "23.128.64.21",
+    "23.128.64.22",
+    "23.128.64.23",
+    "23.128.64.24",
+    "23.128.64.25",
+    "23.128.64.26",
+    "23.128.64.27",
+    "23.128.64.28",
+]
 
 
 def run_day(tool: str, interval: int, changes: int, opts: dict[str, Any], result: DayResult) -> None:
@@ -411,15 +489,22 @@ def run_day(tool: str, interval: int, changes: int, opts: dict[str, Any], result
     try:
         work = Path(tempfile.mkdtemp(prefix="bench-day-", dir=lab.workdir))
         hostname = dyndns2_account(lab)["hostnames"][0]
-        lab.internet.set_record(hostname, "A", [OLD_ADDRESS])     # the day starts with a stale record
+        lab.internet.set_record(hostname, "A", [OLD_ADDRESS])  # the day starts with a stale record
         if tool == "ddns-wizard watch":
             # min_interval 30: ddclient's default min-interval, so both may re-send equally soon
             ours_config(lab, min_interval=30)
             argv = [TOOL, "watch", "--interval", str(interval), "--history", str(work / "history.jsonl")]
         elif tool == "ddclient":
             conf = ddclient_conf(lab, work, daemon=interval)
-            argv = ["ddclient", "-foreground", "-file", str(conf), "-cache", str(work / "ddclient.cache"),
-                    f"-daemon={interval}"]
+            argv = [
+                "ddclient",
+                "-foreground",
+                "-file",
+                str(conf),
+                "-cache",
+                str(work / "ddclient.cache"),
+                f"-daemon={interval}",
+            ]
         else:
             conf = inadyn_conf(lab, work, period=interval)
             (work / "inadyn-cache").mkdir()
@@ -428,11 +513,16 @@ def run_day(tool: str, interval: int, changes: int, opts: dict[str, Any], result
         env.update(PY_ENV)
 
         def start(rss_file: Path) -> subprocess.Popen[str]:
-            return subprocess.Popen(lab._netns_argv("host", measured(argv, rss_file)), env=env,
-                                    stdout=subprocess.DEVNULL, stderr=open(work / "daemon.log", "a"), text=True)
+            return subprocess.Popen(
+                lab._netns_argv("host", measured(argv, rss_file)),
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=open(work / "daemon.log", "a"),
+                text=True,
+            )
 
         def stop(proc: subprocess.Popen[str]) -> None:
-            for child in _children(proc.pid):     # GNU time's child: the daemon itself
+            for child in _children(proc.pid):  # GNU time's child: the daemon itself
                 os.kill(child, signal.SIGTERM)
             try:
                 proc.wait(timeout=15)
@@ -464,8 +554,9 @@ def run_day(tool: str, interval: int, changes: int, opts: dict[str, Any], result
         finally:
             stop(proc)
         result.rss_mib = read_rss_mib(work / "rss")
-        result.requests_before_restart = sum(1 for r in lab.internet.requests_log("dyndns2")
-                                             if r["path"].startswith("/nic/update"))
+        result.requests_before_restart = sum(
+            1 for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update")
+        )
         # End of the day: the daemon restarts with its state lost (a container without a
         # volume, a cache on tmpfs, a reinstall); the address has not changed.
         for state in (work / "history.jsonl", work / "ddclient.cache"):
@@ -507,8 +598,10 @@ def bench_day(interval: int, changes: int, opts: dict[str, Any]) -> None:
     tools = ["ddns-wizard watch", "ddclient", "inadyn"]
     results = {t: DayResult(t) for t in tools}
     threads = [threading.Thread(target=run_day, args=(t, interval, changes, opts, results[t])) for t in tools]
-    log(f"  {len(tools)} labs side by side, interval {interval} s, {changes} address changes, "
-        f"~{(changes + 1) * 2 * interval + interval // 2 + interval * 3 // 4} s")
+    log(
+        f"  {len(tools)} labs side by side, interval {interval} s, {changes} address changes, "
+        f"~{(changes + 1) * 2 * interval + interval // 2 + interval * 3 // 4} s"
+    )
     for th in threads:
         th.start()
     for th in threads:
@@ -517,25 +610,74 @@ def bench_day(interval: int, changes: int, opts: dict[str, Any]) -> None:
         log(f"  day: {r}")
     ours, dd, ina = results["ddns-wizard watch"], results["ddclient"], results["inadyn"]
     note = f"{changes} changes (+ the stale start), check interval {interval} s"
-    ROWS.append(Row("day", "provider update requests during the day", ours.requests_before_restart,
-                    {"ddclient": dd.requests_before_restart, "inadyn": ina.requests_before_restart}, unit="",
-                    note=f"{note}; ideal {changes + 1}"))
-    ROWS.append(Row("day", "provider update requests in total, after a restart that lost the daemon's state",
-                    ours.provider_requests, {"ddclient": dd.provider_requests, "inadyn": ina.provider_requests},
-                    unit="", note=f"ideal {changes + 1}"))
-    ROWS.append(Row("day", "`nochg` replies (whole day, restart included)", ours.nochg, {"ddclient": dd.nochg, "inadyn": ina.nochg}, unit="",
-                    target="0 from us", met=ours.nochg == 0))
-    ROWS.append(Row("day", "address changes published (of {})".format(changes + 1),
-                    len(ours.publish_delays), {"ddclient": len(dd.publish_delays), "inadyn": len(ina.publish_delays)},
-                    unit=""))
-    ROWS.append(Row("day", "change → Knot serves it (median)", median(ours.publish_delays),
-                    {"ddclient": median(dd.publish_delays), "inadyn": median(ina.publish_delays)},
-                    note="bounded by the check interval"))
-    ROWS.append(Row("day", "public-address checks sent to the HTTP echoes", ours.checkip_requests,
-                    {"ddclient": dd.checkip_requests, "inadyn": ina.checkip_requests}, unit="",
-                    note="ours also asks the DNS echo and compares with Knot each round"))
-    ROWS.append(Row("memory", f"peak RSS of `watch` after {(changes + 1) * 2} cycles", ours.rss_mib,
-                    {"ddclient": dd.rss_mib, "inadyn": ina.rss_mib}, unit="MiB"))
+    ROWS.append(
+        Row(
+            "day",
+            "provider update requests during the day",
+            ours.requests_before_restart,
+            {"ddclient": dd.requests_before_restart, "inadyn": ina.requests_before_restart},
+            unit="",
+            note=f"{note}; ideal {changes + 1}",
+        )
+    )
+    ROWS.append(
+        Row(
+            "day",
+            "provider update requests in total, after a restart that lost the daemon's state",
+            ours.provider_requests,
+            {"ddclient": dd.provider_requests, "inadyn": ina.provider_requests},
+            unit="",
+            note=f"ideal {changes + 1}",
+        )
+    )
+    ROWS.append(
+        Row(
+            "day",
+            "`nochg` replies (whole day, restart included)",
+            ours.nochg,
+            {"ddclient": dd.nochg, "inadyn": ina.nochg},
+            unit="",
+            target="0 from us",
+            met=ours.nochg == 0,
+        )
+    )
+    ROWS.append(
+        Row(
+            "day",
+            f"address changes published (of {changes + 1})",
+            len(ours.publish_delays),
+            {"ddclient": len(dd.publish_delays), "inadyn": len(ina.publish_delays)},
+            unit="",
+        )
+    )
+    ROWS.append(
+        Row(
+            "day",
+            "change → Knot serves it (median)",
+            median(ours.publish_delays),
+            {"ddclient": median(dd.publish_delays), "inadyn": median(ina.publish_delays)},
+            note="bounded by the check interval",
+        )
+    )
+    ROWS.append(
+        Row(
+            "day",
+            "public-address checks sent to the HTTP echoes",
+            ours.checkip_requests,
+            {"ddclient": dd.checkip_requests, "inadyn": ina.checkip_requests},
+            unit="",
+            note="ours also asks the DNS echo and compares with Knot each round",
+        )
+    )
+    ROWS.append(
+        Row(
+            "memory",
+            f"peak RSS of `watch` after {(changes + 1) * 2} cycles",
+            ours.rss_mib,
+            {"ddclient": dd.rss_mib, "inadyn": ina.rss_mib},
+            unit="MiB",
+        )
+    )
     for r in results.values():
         if r.error or r.other_replies:
             NOTES.append(f"day, {r.tool}: {r.error} {r.other_replies}".strip())
@@ -553,14 +695,21 @@ def installed_tool() -> str:
     front of every start (~50 ms of CPU at each `python` start on this machine)."""
     stamp = BENCH_VENV / "installed-from"
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "checks", "wizard", "pyproject.toml"],
-                           capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "checks", "wizard", "pyproject.toml"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     want = f"{rev}{'+dirty' if dirty else ''}"
     if not (stamp.exists() and stamp.read_text() == want and not dirty):
         log(f"installing this tree into {BENCH_VENV} (regular install)")
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(BENCH_VENV)], check=True)
-        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", str(ROOT)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BENCH_VENV / "bin" / "pip"), "install", "-q", str(ROOT)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         stamp.write_text(want)
     return str(BENCH_VENV / "bin" / "ddns-wizard")
 
@@ -568,9 +717,10 @@ def installed_tool() -> str:
 def growth(ns: list[int], times: list[float | None]) -> str:
     """Exponent k of t ~ N^k between successive N (1: linear, 0: flat)."""
     import math
+    from itertools import pairwise
 
     parts = []
-    for (n1, t1), (n2, t2) in zip(zip(ns, times), zip(ns[1:], times[1:])):
+    for (n1, t1), (n2, t2) in pairwise(zip(ns, times, strict=True)):  # one time per N
         if t1 and t2:
             parts.append(f"{n1}→{n2}: {math.log(t2 / t1) / math.log(n2 / n1):.2f}")
     return ", ".join(parts) or "—"
@@ -597,7 +747,7 @@ def busy_span(entries: list[dict[str, Any]]) -> float:
 
 def reset_records(lab: Lab, names: list[str]) -> None:
     lab.internet.set_records(names, "A", [OLD_ADDRESS])
-    lab.internet.stop_service("resolver")     # unbound flushed: no cache holds the new answers
+    lab.internet.stop_service("resolver")  # unbound flushed: no cache holds the new answers
     lab.internet.start_service("resolver")
 
 
@@ -613,13 +763,27 @@ def bench_scale_update(runs: int, opts: dict[str, Any], tool: str) -> None:
         med: dict[str, dict[int, dict[str, float | None]]] = {t: {} for t in ("ours", "ddclient", "inadyn")}
         for n in SCALE_NS:
             names = acc["bulk_hostnames"][:n]
-            lab.write_config(hosts=[{"hostname": h, "provider": "dyndns2", "server": acc["server"],
-                                     "username": acc["username"], "password": acc["password"]} for h in names])
+            lab.write_config(
+                hosts=[
+                    {
+                        "hostname": h,
+                        "provider": "dyndns2",
+                        "server": acc["server"],
+                        "username": acc["username"],
+                        "password": acc["password"],
+                    }
+                    for h in names
+                ]
+            )
             dd, ina = ddclient_conf(lab, work, names=names), inadyn_conf(lab, work, names=names)
-            tools: dict[str, list[str]] = {"ours": [tool, "update", "--json"], "ddclient": ddclient_argv(dd, work),
-                                           "inadyn": inadyn_argv(ina, work)}
-            got: dict[str, dict[str, list[float]]] = {t: {"wall": [], "sent": [], "landed": [], "provider": []}
-                                                      for t in tools}
+            tools: dict[str, list[str]] = {
+                "ours": [tool, "update", "--json"],
+                "ddclient": ddclient_argv(dd, work),
+                "inadyn": inadyn_argv(ina, work),
+            }
+            got: dict[str, dict[str, list[float]]] = {
+                t: {"wall": [], "sent": [], "landed": [], "provider": []} for t in tools
+            }
             for i in range(runs + 1):
                 for name, argv in tools.items():
                     reset_records(lab, names)
@@ -629,8 +793,9 @@ def bench_scale_update(runs: int, opts: dict[str, Any], tool: str) -> None:
                     (work / "history.jsonl").unlink(missing_ok=True)
                     lab.internet.clear_requests_log("dyndns2")
                     time.sleep(SETTLE_S)
-                    wall, code, out, err, _ = timed_run(lab, argv, timeout=600,
-                                                        env={"XDG_STATE_HOME": str(work / "state")})
+                    wall, code, _out, err, _ = timed_run(
+                        lab, argv, timeout=600, env={"XDG_STATE_HOME": str(work / "state")}
+                    )
                     served = lab.internet.lookups(names)
                     landed = sum(1 for v in served.values() if v == [new])
                     updates = [r for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update")]
@@ -638,8 +803,10 @@ def bench_scale_update(runs: int, opts: dict[str, Any], tool: str) -> None:
                     provider = busy_span(updates)
                     if "Traceback" in err:
                         NOTES.append(f"{section}, N={n}, {name}: a traceback on stderr: {err[-300:]!r}")
-                    log(f"  {section} N={n} run {i}: {name} {wall:.2f} s, exit {code}, {sent} request(s), "
-                        f"{landed}/{n} landed, provider busy {provider:.2f} s")
+                    log(
+                        f"  {section} N={n} run {i}: {name} {wall:.2f} s, exit {code}, {sent} request(s), "
+                        f"{landed}/{n} landed, provider busy {provider:.2f} s"
+                    )
                     if i == 0:
                         continue
                     got[name]["wall"].append(wall)
@@ -648,33 +815,79 @@ def bench_scale_update(runs: int, opts: dict[str, Any], tool: str) -> None:
                     got[name]["provider"].append(provider)
             for name in tools:
                 med[name][n] = {k: median(v) for k, v in got[name].items()}
-            ROWS.append(Row(section, f"N={n}: exec → exit (wall)", med["ours"][n]["wall"],
-                            {"ddclient": med["ddclient"][n]["wall"], "inadyn": med["inadyn"][n]["wall"]}))
-            ROWS.append(Row(section, f"N={n}: of which the provider was busy answering (lab emulator writing Knot)",
-                            med["ours"][n]["provider"], {"ddclient": med["ddclient"][n]["provider"],
-                                                         "inadyn": med["inadyn"][n]["provider"]}))
-            ROWS.append(Row(section, f"N={n}: update requests sent", med["ours"][n]["sent"],
-                            {"ddclient": med["ddclient"][n]["sent"], "inadyn": med["inadyn"][n]["sent"]}, unit=""))
-            ROWS.append(Row(section, f"N={n}: records Knot serves afterwards (of {n})", med["ours"][n]["landed"],
-                            {"ddclient": med["ddclient"][n]["landed"], "inadyn": med["inadyn"][n]["landed"]}, unit=""))
+            ROWS.append(
+                Row(
+                    section,
+                    f"N={n}: exec → exit (wall)",
+                    med["ours"][n]["wall"],
+                    {"ddclient": med["ddclient"][n]["wall"], "inadyn": med["inadyn"][n]["wall"]},
+                )
+            )
+            ROWS.append(
+                Row(
+                    section,
+                    f"N={n}: of which the provider was busy answering (lab emulator writing Knot)",
+                    med["ours"][n]["provider"],
+                    {"ddclient": med["ddclient"][n]["provider"], "inadyn": med["inadyn"][n]["provider"]},
+                )
+            )
+            ROWS.append(
+                Row(
+                    section,
+                    f"N={n}: update requests sent",
+                    med["ours"][n]["sent"],
+                    {"ddclient": med["ddclient"][n]["sent"], "inadyn": med["inadyn"][n]["sent"]},
+                    unit="",
+                )
+            )
+            ROWS.append(
+                Row(
+                    section,
+                    f"N={n}: records Knot serves afterwards (of {n})",
+                    med["ours"][n]["landed"],
+                    {"ddclient": med["ddclient"][n]["landed"], "inadyn": med["inadyn"][n]["landed"]},
+                    unit="",
+                )
+            )
         ns = list(SCALE_NS)
         for name in med:
-            NOTES.append(f"{section}, growth exponent of the wall time ({name}): "
-                         + growth(ns, [med[name][n]["wall"] for n in ns]))
+            NOTES.append(
+                f"{section}, growth exponent of the wall time ({name}): "
+                + growth(ns, [med[name][n]["wall"] for n in ns])
+            )
         one, top = med["ours"][ns[0]]["wall"], med["ours"][ns[-1]]["wall"]
         all_landed = med["ours"][ns[-1]]["landed"] == ns[-1]
         ok = None if not (one and top) else (top <= 3 * one and all_landed)
-        ROWS.append(Row(section, f"N={ns[-1]} / N=1 wall time", (top / one) if one and top else None, unit="×",
-                        target=f"≤ 3× and every record landed: {verdict(ok)}"))
+        ROWS.append(
+            Row(
+                section,
+                f"N={ns[-1]} / N=1 wall time",
+                (top / one) if one and top else None,
+                unit="×",
+                target=f"≤ 3× and every record landed: {verdict(ok)}",
+            )
+        )
         own1 = one - (med["ours"][1]["provider"] or 0) if one else None
         own_top = top - (med["ours"][ns[-1]]["provider"] or 0) if top else None
-        ROWS.append(Row(section, f"N={ns[-1]} / N=1 wall time without the provider's busy time",
-                        (own_top / own1) if own1 and own_top else None, unit="×",
-                        note="the client's own share: start, address, DNS, sending, output"))
+        ROWS.append(
+            Row(
+                section,
+                f"N={ns[-1]} / N=1 wall time without the provider's busy time",
+                (own_top / own1) if own1 and own_top else None,
+                unit="×",
+                note="the client's own share: start, address, DNS, sending, output",
+            )
+        )
         ina1 = med["inadyn"][1]["wall"]
-        ROWS.append(Row(section, "N=1: ours / inadyn (authoritative DNS checked)",
-                        (one / ina1) if one and ina1 else None, unit="×",
-                        target=f"≤ 1.5× inadyn: {verdict(None if not (one and ina1) else one <= 1.5 * ina1)}"))
+        ROWS.append(
+            Row(
+                section,
+                "N=1: ours / inadyn (authoritative DNS checked)",
+                (one / ina1) if one and ina1 else None,
+                unit="×",
+                target=f"≤ 1.5× inadyn: {verdict(None if not (one and ina1) else one <= 1.5 * ina1)}",
+            )
+        )
     finally:
         lab.down()
 
@@ -685,35 +898,55 @@ def bench_scale_checks(runs: int, opts: dict[str, Any], tool: str) -> None:
     try:
         acc = dyndns2_account(lab)
         names = acc["bulk_hostnames"]
-        lab.internet.set_records(names[:max(SCALE_CHECK_NS)], "A", [lab.expected_public_ipv4])
+        lab.internet.set_records(names[: max(SCALE_CHECK_NS)], "A", [lab.expected_public_ipv4])
         times: dict[str, list[float | None]] = {"verify": [], "ports": []}
         for n in SCALE_CHECK_NS:
-            lab.write_config(hosts=[{"hostname": h, "provider": "dyndns2", "server": acc["server"],
-                                     "username": acc["username"], "password": acc["password"]}
-                                    for h in names[:n]],
-                             endpoints_override=lab.internet.own_prober())
+            lab.write_config(
+                hosts=[
+                    {
+                        "hostname": h,
+                        "provider": "dyndns2",
+                        "server": acc["server"],
+                        "username": acc["username"],
+                        "password": acc["password"],
+                    }
+                    for h in names[:n]
+                ],
+                endpoints_override=lab.internet.own_prober(),
+            )
             ports = [str(20000 + i) for i in range(n)]
-            for what, argv in (("verify", [tool, "verify", "--json", "--no-ping"]),
-                               ("ports", [tool, "ports", "check", *ports, "--json"])):
+            for what, argv in (
+                ("verify", [tool, "verify", "--json", "--no-ping"]),
+                ("ports", [tool, "ports", "check", *ports, "--json"]),
+            ):
                 walls = []
                 for i in range(runs + 1):
                     if what == "ports":
                         # Each run as a user's single run sees it: the probe server's bucket
                         # (burst 30, 10/s) full again, not emptied by the run before.
                         time.sleep(4)
-                    wall, code, out, err, _ = timed_run(lab, argv, timeout=300)
+                    wall, code, _out, err, _ = timed_run(lab, argv, timeout=300)
                     log(f"  scale {what} N={n} run {i}: {wall:.2f} s (exit {code})")
                     if "Traceback" in err:
                         NOTES.append(f"scale: {what} N={n}: a traceback on stderr: {err[-300:]!r}")
                     if i:
                         walls.append(wall)
                 times[what].append(median(walls))
-                ROWS.append(Row("scale: verify" if what == "verify" else "scale: ports check",
-                                f"N={n} {'hostnames' if what == 'verify' else 'ports'} (wall)", median(walls),
-                                target=("≤ 2 s: " + verdict(median(walls) <= 2.0)) if what == "ports" and n == 50 else ""))
+                ROWS.append(
+                    Row(
+                        "scale: verify" if what == "verify" else "scale: ports check",
+                        f"N={n} {'hostnames' if what == 'verify' else 'ports'} (wall)",
+                        median(walls),
+                        target=("≤ 2 s: " + verdict(median(walls) <= 2.0)) if what == "ports" and n == 50 else "",
+                    )
+                )
         ns = list(SCALE_CHECK_NS)
-        NOTES.append("scale: growth exponent of the wall time: verify " + growth(ns, times["verify"])
-                     + "; ports check " + growth(ns, times["ports"]))
+        NOTES.append(
+            "scale: growth exponent of the wall time: verify "
+            + growth(ns, times["verify"])
+            + "; ports check "
+            + growth(ns, times["ports"])
+        )
     finally:
         lab.down()
 
@@ -727,7 +960,7 @@ def bench_scale_diagnose(runs: int, tool: str) -> None:
             ours_config(lab)
             walls, verdicts = [], set()
             for i in range(runs + 1):
-                wall, code, out, err, _ = timed_run(lab, [tool, "diagnose", "--json"], timeout=120)
+                wall, code, out, _err, _ = timed_run(lab, [tool, "diagnose", "--json"], timeout=120)
                 try:
                     verdicts.add(json.loads(out)["nat"]["verdict"])
                 except (ValueError, KeyError):
@@ -735,8 +968,14 @@ def bench_scale_diagnose(runs: int, tool: str) -> None:
                 log(f"  scale diagnose {latency:g} ms/{loss:g} %: run {i}: {wall:.2f} s")
                 if i:
                     walls.append(wall)
-            ROWS.append(Row("scale: diagnose", f"{latency:g} ms RTT, {loss:g} % loss (wall)", median(walls),
-                            note="verdict " + ", ".join(sorted(verdicts))))
+            ROWS.append(
+                Row(
+                    "scale: diagnose",
+                    f"{latency:g} ms RTT, {loss:g} % loss (wall)",
+                    median(walls),
+                    note="verdict " + ", ".join(sorted(verdicts)),
+                )
+            )
         finally:
             lab.down()
 
@@ -746,14 +985,25 @@ def bench_scale_watch(rounds: int, hosts: int) -> None:
     try:
         acc = dyndns2_account(lab)
         names = acc["bulk_hostnames"][:hosts]
-        lab.internet.set_records(names, "A", [lab.expected_public_ipv4])    # published: rounds send nothing
-        lab.write_config(hosts=[{"hostname": h, "provider": "dyndns2", "server": acc["server"],
-                                 "username": acc["username"], "password": acc["password"]} for h in names])
+        lab.internet.set_records(names, "A", [lab.expected_public_ipv4])  # published: rounds send nothing
+        lab.write_config(
+            hosts=[
+                {
+                    "hostname": h,
+                    "provider": "dyndns2",
+                    "server": acc["server"],
+                    "username": acc["username"],
+                    "password": acc["password"],
+                }
+                for h in names
+            ]
+        )
         history = Path(tempfile.mkdtemp(prefix="bench-watch-", dir=lab.workdir)) / "history.jsonl"
         py = str(BENCH_VENV / "bin" / "python") if (BENCH_VENV / "bin" / "python").exists() else sys.executable
         lab.internet.clear_requests_log("dyndns2")
-        wall, code, out, err, peak = timed_run(lab, [py, str(ROOT / "bench" / "watch_rounds.py"), str(rounds),
-                                                     str(history)], timeout=3600)
+        _wall, code, out, err, _peak = timed_run(
+            lab, [py, str(ROOT / "bench" / "watch_rounds.py"), str(rounds), str(history)], timeout=3600
+        )
         if code != 0:
             NOTES.append(f"scale: watch rounds failed (exit {code}): {err[-400:]}")
             return
@@ -761,15 +1011,36 @@ def bench_scale_watch(rounds: int, hosts: int) -> None:
         sent = sum(1 for r in lab.internet.requests_log("dyndns2") if r["path"].startswith("/nic/update"))
         first, last = data["samples"][0], data["samples"][-1]
         label = f"{rounds} rounds, {hosts} hosts"
-        ROWS.append(Row("scale: watch", f"{label}: RSS after round 1 → after round {last['round']}",
-                        last["rss_kib"] / 1024, unit="MiB", note=f"after round 1: {first['rss_kib'] / 1024:.1f} MiB"))
-        ROWS.append(Row("scale: watch", f"{label}: open file descriptors after round 1 → last", last["fds"], unit="",
-                        note=f"after round 1: {first['fds']}"))
-        ROWS.append(Row("scale: watch", f"{label}: CPU per round (mean)", data["cpu_ms_per_round"] / 1000,
-                        note=f"wall {data['wall_s']} s for all rounds; provider requests {sent}"))
-        NOTES.append("scale: watch samples (round: RSS KiB, fds, CPU ms/round since the previous sample): "
-                     + "; ".join(f"{s['round']}: {s['rss_kib']}, {s['fds']}, {s['cpu_ms_per_round']}"
-                                 for s in data["samples"]))
+        ROWS.append(
+            Row(
+                "scale: watch",
+                f"{label}: RSS after round 1 → after round {last['round']}",
+                last["rss_kib"] / 1024,
+                unit="MiB",
+                note=f"after round 1: {first['rss_kib'] / 1024:.1f} MiB",
+            )
+        )
+        ROWS.append(
+            Row(
+                "scale: watch",
+                f"{label}: open file descriptors after round 1 → last",
+                last["fds"],
+                unit="",
+                note=f"after round 1: {first['fds']}",
+            )
+        )
+        ROWS.append(
+            Row(
+                "scale: watch",
+                f"{label}: CPU per round (mean)",
+                data["cpu_ms_per_round"] / 1000,
+                note=f"wall {data['wall_s']} s for all rounds; provider requests {sent}",
+            )
+        )
+        NOTES.append(
+            "scale: watch samples (round: RSS KiB, fds, CPU ms/round since the previous sample): "
+            + "; ".join(f"{s['round']}: {s['rss_kib']}, {s['fds']}, {s['cpu_ms_per_round']}" for s in data["samples"])
+        )
     finally:
         lab.down()
 
@@ -783,8 +1054,10 @@ def bench_scale(runs: int, opts: dict[str, Any], latency_also: float, watch_roun
     bench_scale_diagnose(runs, tool)
     if watch_rounds:
         bench_scale_watch(watch_rounds, 10)
-    NOTES.append("scale: the probe server's requests/s, p50/p99 latency and memory for /ip, /port/N and "
-                 "/probe/tcp/N under a bounded load are measured by bench/probe_server.py (its section below)")
+    NOTES.append(
+        "scale: the probe server's requests/s, p50/p99 latency and memory for /ip, /port/N and "
+        "/probe/tcp/N under a bounded load are measured by bench/probe_server.py (its section below)"
+    )
 
 
 # --------------------------------------------------------------------------- cold start
@@ -808,14 +1081,30 @@ def tui_first_paint(lab: Lab, runs: int) -> list[float]:
     env = dict(lab.tool_env)
     env.update(PY_ENV)
     env["TERM"] = "xterm-256color"
-    env_args = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
-                        if k in ("DDNS_WIZARD_CONFIG", "SSL_CERT_FILE", "HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
-                                 "XDG_STATE_HOME", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "TERM", "PATH"))
+    env_args = " ".join(
+        f"{k}={shlex.quote(v)}"
+        for k, v in env.items()
+        if k
+        in (
+            "DDNS_WIZARD_CONFIG",
+            "SSL_CERT_FILE",
+            "HOME",
+            "XDG_CONFIG_HOME",
+            "XDG_CACHE_HOME",
+            "XDG_STATE_HOME",
+            "PYTHONDONTWRITEBYTECODE",
+            "PYTHONPYCACHEPREFIX",
+            "TERM",
+            "PATH",
+        )
+    )
     for i in range(runs + 1):
         started = time.perf_counter()
-        lab.run(["tmux", "-L", sock, "kill-server"], env=env)     # nothing left from an earlier run
-        started_tmux = lab.run(["tmux", "-L", sock, "new-session", "-d", "-x", "80", "-y", "24", "-s", "w",
-                                f"env {env_args} {TOOL}"], env=env)
+        lab.run(["tmux", "-L", sock, "kill-server"], env=env)  # nothing left from an earlier run
+        started_tmux = lab.run(
+            ["tmux", "-L", sock, "new-session", "-d", "-x", "80", "-y", "24", "-s", "w", f"env {env_args} {TOOL}"],
+            env=env,
+        )
         if started_tmux.returncode != 0:
             raise SystemExit(f"tmux: {started_tmux.stderr.strip()}")
         painted = None
@@ -836,10 +1125,24 @@ def tui_first_paint(lab: Lab, runs: int) -> list[float]:
 
 def bench_cold(runs: int, opts: dict[str, Any]) -> None:
     py = sys.executable
-    res = hyperfine({"version": f"{TOOL} --version", "help": f"{TOOL} diagnose --help",
-                     "python": f"{py} -c pass", "ddclient": "ddclient -help", "inadyn": "inadyn --version"}, runs)
-    ROWS.append(Row("cold", "`ddns-wizard --version`", res["version"],
-                    {"bare `python -c pass` (same venv)": res["python"], "inadyn --version": res["inadyn"]}))
+    res = hyperfine(
+        {
+            "version": f"{TOOL} --version",
+            "help": f"{TOOL} diagnose --help",
+            "python": f"{py} -c pass",
+            "ddclient": "ddclient -help",
+            "inadyn": "inadyn --version",
+        },
+        runs,
+    )
+    ROWS.append(
+        Row(
+            "cold",
+            "`ddns-wizard --version`",
+            res["version"],
+            {"bare `python -c pass` (same venv)": res["python"], "inadyn --version": res["inadyn"]},
+        )
+    )
     ROWS.append(Row("cold", "`ddns-wizard diagnose --help`", res["help"], {"ddclient -help": res["ddclient"]}))
     lab = Lab(Options("home", **opts)).up()
     try:
@@ -861,15 +1164,23 @@ def machine() -> dict[str, str]:
         pass
     load = os.getloadavg()
     versions = {}
-    for name, argv in (("ddclient", ["dpkg-query", "-W", "-f", "${Version}", "ddclient"]),
-                       ("inadyn", ["inadyn", "--version"]), ("hyperfine", ["hyperfine", "--version"])):
+    for name, argv in (
+        ("ddclient", ["dpkg-query", "-W", "-f", "${Version}", "ddclient"]),
+        ("inadyn", ["inadyn", "--version"]),
+        ("hyperfine", ["hyperfine", "--version"]),
+    ):
         try:
             versions[name] = subprocess.run(argv, capture_output=True, text=True).stdout.strip()
         except OSError:
             versions[name] = "missing"
-    return {"nproc": str(os.cpu_count()), "cpu": cpu, "kernel": platform.release(),
-            "python": platform.python_version(), "load": f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
-            **versions}
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "load": f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+        **versions,
+    }
 
 
 def ratio_text(row: Row) -> str:
@@ -881,8 +1192,7 @@ def ratio_text(row: Row) -> str:
 
 
 def table() -> str:
-    lines = ["| section | measure | ddns-wizard | others | ours / theirs | target |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| section | measure | ddns-wizard | others | ours / theirs | target |", "|---|---|---|---|---|---|"]
     for r in ROWS:
         others = "; ".join(f"{k}: {fmt(v, r.unit)}" for k, v in r.theirs.items()) or "—"
         target = r.target + ({True: " — met", False: " — **missed**", None: ""}[r.met] if r.target else "")
@@ -905,8 +1215,11 @@ def write_results(command: str, runs: int, opts: dict[str, Any], started: float)
         "ratios less so). ddclient " + m["ddclient"] + ", inadyn " + m["inadyn"] + ", " + m["hyperfine"] + ".",
         "",
         "Lab: topology `home` (host behind the router's NAT + miniupnpd), "
-        + (f"{opts['latency_ms']:g} ms added round trip, {opts['loss_pct']:g} % loss on the ISP link"
-           if opts["latency_ms"] or opts["loss_pct"] else "no added latency or loss")
+        + (
+            f"{opts['latency_ms']:g} ms added round trip, {opts['loss_pct']:g} % loss on the ISP link"
+            if opts["latency_ms"] or opts["loss_pct"]
+            else "no added latency or loss"
+        )
         + "; every tool talks only to lab services (HTTPS echo, dyndns2 emulator writing into Knot).",
         "",
         table(),
@@ -961,13 +1274,19 @@ def _kept_sections(path: Path) -> str:
 
 
 def install_bench_packages() -> None:
-    missing = [p for p in (*BENCH_PACKAGES, "libio-socket-ssl-perl")
-               if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
+    missing = [
+        p
+        for p in (*BENCH_PACKAGES, "libio-socket-ssl-perl")
+        if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0
+    ]
     if missing:
         log(f"installing {' '.join(missing)}")
         subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True,
-                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
 
 
 SECTIONS = ("update", "diagnose", "day", "cold", "scale")
@@ -979,8 +1298,13 @@ def main() -> int:
     ap.add_argument("--only", default="", help=f"comma-separated sections: {','.join(SECTIONS)} (default: all)")
     ap.add_argument("--latency", type=float, default=0.0, metavar="MS", help="round trip added on the ISP link")
     ap.add_argument("--loss", type=float, default=0.0, metavar="PCT", help="loss on the ISP link")
-    ap.add_argument("--update-also-latency", type=float, default=40.0, metavar="MS",
-                    help="repeat the update comparison with this round trip added (0: do not)")
+    ap.add_argument(
+        "--update-also-latency",
+        type=float,
+        default=40.0,
+        metavar="MS",
+        help="repeat the update comparison with this round trip added (0: do not)",
+    )
     ap.add_argument("--day-changes", type=int, default=3, help="address changes in the simulated day")
     ap.add_argument("--day-interval", type=int, default=60, help="check interval of every daemon (ddclient: >= 60)")
     ap.add_argument("--watch-rounds", type=int, default=1000, help="scale: rounds of `watch` (0: skip)")

@@ -7,6 +7,7 @@ only spaces the rounds) against the configured hosts, with the history file writ
 as `watch` writes it. Prints one JSON object: RSS, open file descriptors and CPU time
 per round, sampled along the way, and the provider requests the rounds made.
 """
+
 import asyncio
 import json
 import os
@@ -29,9 +30,9 @@ def fds() -> int:
 async def main(rounds: int, history_path: Path) -> dict:
     from checks.config import load_config
     from checks.ddns.history import History
-    from checks.redact import Redactor
     from checks.ddns.updater import make_provider_client
     from checks.ddns.watch import Watcher
+    from checks.redact import Redactor
 
     config = load_config(None)
     samples = []
@@ -47,14 +48,26 @@ async def main(rounds: int, history_path: Path) -> dict:
                 await watcher.tick()
                 if i in (1, 10, 100) or i % 250 == 0 or i == rounds:
                     cpu = time.process_time()
-                    samples.append({"round": i, "rss_kib": rss_kib(), "fds": fds(),
-                                    "cpu_ms_per_round": round((cpu - last_cpu) * 1000 / (i - last_round), 2)})
+                    samples.append(
+                        {
+                            "round": i,
+                            "rss_kib": rss_kib(),
+                            "fds": fds(),
+                            "cpu_ms_per_round": round((cpu - last_cpu) * 1000 / (i - last_round), 2),
+                        }
+                    )
                     last_cpu, last_round = cpu, i
             wall = time.perf_counter() - wall0
             cpu_total = time.process_time() - cpu0
-    return {"rounds": rounds, "hosts": len(config.hosts), "wall_s": round(wall, 2),
-            "cpu_ms_per_round": round(cpu_total * 1000 / rounds, 2), "samples": samples,
-            "events": len(events), "history_bytes": history_path.stat().st_size if history_path.exists() else 0}
+    return {
+        "rounds": rounds,
+        "hosts": len(config.hosts),
+        "wall_s": round(wall, 2),
+        "cpu_ms_per_round": round(cpu_total * 1000 / rounds, 2),
+        "samples": samples,
+        "events": len(events),
+        "history_bytes": history_path.stat().st_size if history_path.exists() else 0,
+    }
 
 
 if __name__ == "__main__":

@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import ipaddress
 from enum import Enum
-from typing import Union
 
 from checks.errors import AddressError
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class AddressClass(str, Enum):
+class AddressClass(str, Enum):  # noqa: UP042  (StrEnum would change str() and format() of its members)
     """What kind of address this is, as far as hosting goes."""
 
-    PUBLIC = "public"              # globally routable
-    PRIVATE = "private"            # RFC 1918 (10/8, 172.16/12, 192.168/16)
-    CGNAT = "cgnat"                # RFC 6598 shared address space 100.64.0.0/10
-    LOOPBACK = "loopback"          # 127/8, ::1
-    LINK_LOCAL = "link-local"      # 169.254/16, fe80::/10
+    PUBLIC = "public"  # globally routable
+    PRIVATE = "private"  # RFC 1918 (10/8, 172.16/12, 192.168/16)
+    CGNAT = "cgnat"  # RFC 6598 shared address space 100.64.0.0/10
+    LOOPBACK = "loopback"  # 127/8, ::1
+    LINK_LOCAL = "link-local"  # 169.254/16, fe80::/10
     UNIQUE_LOCAL = "unique-local"  # fc00::/7
     DOCUMENTATION = "documentation"  # 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
-    BENCHMARK = "benchmark"        # 198.18.0.0/15
+    BENCHMARK = "benchmark"  # 198.18.0.0/15
     MULTICAST = "multicast"
-    UNSPECIFIED = "unspecified"    # 0.0.0.0, ::
-    RESERVED = "reserved"          # anything else that is not globally routable
+    UNSPECIFIED = "unspecified"  # 0.0.0.0, ::
+    RESERVED = "reserved"  # anything else that is not globally routable
 
 
 _V4_RANGES: list[tuple[str, AddressClass]] = [
@@ -39,45 +38,52 @@ _V4_RANGES: list[tuple[str, AddressClass]] = [
     ("127.0.0.0/8", AddressClass.LOOPBACK),
     ("169.254.0.0/16", AddressClass.LINK_LOCAL),
     ("172.16.0.0/12", AddressClass.PRIVATE),
-    ("192.0.0.0/24", AddressClass.RESERVED),       # IETF protocol assignments
+    ("192.0.0.0/24", AddressClass.RESERVED),  # IETF protocol assignments
     ("192.0.2.0/24", AddressClass.DOCUMENTATION),
-    ("192.31.196.0/24", AddressClass.RESERVED),    # AS112-v4
-    ("192.52.193.0/24", AddressClass.RESERVED),    # AMT
-    ("192.88.99.0/24", AddressClass.RESERVED),     # deprecated 6to4 relay anycast
+    ("192.31.196.0/24", AddressClass.RESERVED),  # AS112-v4
+    ("192.52.193.0/24", AddressClass.RESERVED),  # AMT
+    ("192.88.99.0/24", AddressClass.RESERVED),  # deprecated 6to4 relay anycast
     ("192.168.0.0/16", AddressClass.PRIVATE),
-    ("192.175.48.0/24", AddressClass.RESERVED),    # direct delegation AS112
+    ("192.175.48.0/24", AddressClass.RESERVED),  # direct delegation AS112
     ("198.18.0.0/15", AddressClass.BENCHMARK),
     ("198.51.100.0/24", AddressClass.DOCUMENTATION),
     ("203.0.113.0/24", AddressClass.DOCUMENTATION),
     ("224.0.0.0/4", AddressClass.MULTICAST),
-    ("240.0.0.0/4", AddressClass.RESERVED),        # includes 255.255.255.255
+    ("240.0.0.0/4", AddressClass.RESERVED),  # includes 255.255.255.255
 ]
 
 _V6_RANGES: list[tuple[str, AddressClass]] = [
     ("::/128", AddressClass.UNSPECIFIED),
     ("::1/128", AddressClass.LOOPBACK),
-    ("::ffff:0:0/96", AddressClass.RESERVED),      # IPv4-mapped: classified by its v4 part
-    ("64:ff9b::/96", AddressClass.RESERVED),       # NAT64 well-known prefix
+    ("::ffff:0:0/96", AddressClass.RESERVED),  # IPv4-mapped: classified by its v4 part
+    ("64:ff9b::/96", AddressClass.RESERVED),  # NAT64 well-known prefix
     ("64:ff9b:1::/48", AddressClass.RESERVED),
-    ("100::/64", AddressClass.RESERVED),           # discard-only
-    ("2001::/23", AddressClass.RESERVED),          # IETF protocol assignments (Teredo, ...)
+    ("100::/64", AddressClass.RESERVED),  # discard-only
+    ("2001::/23", AddressClass.RESERVED),  # IETF protocol assignments (Teredo, ...)
     ("2001:db8::/32", AddressClass.DOCUMENTATION),
-    ("2002::/16", AddressClass.RESERVED),          # 6to4
+    ("2002::/16", AddressClass.RESERVED),  # 6to4
     ("3fff::/20", AddressClass.DOCUMENTATION),
-    ("5f00::/16", AddressClass.RESERVED),          # SRv6 SIDs
+    ("5f00::/16", AddressClass.RESERVED),  # SRv6 SIDs
     ("fc00::/7", AddressClass.UNIQUE_LOCAL),
     ("fe80::/10", AddressClass.LINK_LOCAL),
-    ("fec0::/10", AddressClass.RESERVED),          # deprecated site-local
+    ("fec0::/10", AddressClass.RESERVED),  # deprecated site-local
     ("ff00::/8", AddressClass.MULTICAST),
 ]
 
 _V4_NETS = [(ipaddress.ip_network(n), c) for n, c in _V4_RANGES]
 _V6_NETS = [(ipaddress.ip_network(n), c) for n, c in _V6_RANGES]
 # Globally routable exceptions inside 2001::/23 (RFC 6890 and later updates).
-_V6_GLOBAL_EXCEPTIONS = [ipaddress.ip_network(n) for n in (
-    "2001:1::1/128", "2001:1::2/128", "2001:3::/32", "2001:4:112::/48", "2001:20::/28",
-    "2001:30::/28",
-)]
+_V6_GLOBAL_EXCEPTIONS = [
+    ipaddress.ip_network(n)
+    for n in (
+        "2001:1::1/128",
+        "2001:1::2/128",
+        "2001:3::/32",
+        "2001:4:112::/48",
+        "2001:20::/28",
+        "2001:30::/28",
+    )
+]
 
 
 def parse_ip(value: str) -> IPAddress | None:
@@ -174,8 +180,9 @@ def describe_class(cls: AddressClass) -> str:
     }[cls]
 
 
-def split_host_port(text: str, *, default_port: int | None = None, what: str = "address",
-                    require_ip: bool = False) -> tuple[str, int]:
+def split_host_port(
+    text: str, *, default_port: int | None = None, what: str = "address", require_ip: bool = False
+) -> tuple[str, int]:
     """The one parser for ``host[:port]``: ``"host"``, ``"host:53"``, ``"192.0.2.1:53"``,
     ``"[2001:db8::1]:53"``, ``"[2001:db8::1]"`` or a bare ``"2001:db8::1"`` -> (host, port).
 
@@ -191,7 +198,7 @@ def split_host_port(text: str, *, default_port: int | None = None, what: str = "
         end = s.find("]")
         if end < 0:
             raise AddressError(f"{what} {text!r}: '[' without ']' (an IPv6 address with a port is [ADDRESS]:PORT)")
-        host, rest = s[1:end], s[end + 1:]
+        host, rest = s[1:end], s[end + 1 :]
         if rest:
             if not rest.startswith(":"):
                 raise AddressError(f"{what} {text!r}: expected [ADDRESS]:PORT")
@@ -201,7 +208,7 @@ def split_host_port(text: str, *, default_port: int | None = None, what: str = "
     elif s.count(":") == 1:
         host, port_text = s.split(":")
     else:
-        host = s                    # a name, an IPv4 address or an unbracketed IPv6 address
+        host = s  # a name, an IPv4 address or an unbracketed IPv6 address
     if not host or any(ch.isspace() for ch in host):
         raise AddressError(f"{what} {text!r}: expected HOST or HOST:PORT")
     if port_text is None:

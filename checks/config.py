@@ -17,9 +17,10 @@ import tempfile
 import time
 import tomllib
 import urllib.parse as _urlparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from checks.errors import ConfigError, ConfigSyntaxError, OutputError
 from checks.files import MAX_CONFIG_BYTES, NotRegularFile, read_regular_file
@@ -49,8 +50,7 @@ DEFAULT_ENDPOINTS: dict[str, Any] = {
     "resolvers": ["1.1.1.1", "8.8.8.8", "9.9.9.9"],
 }
 
-_LIST_KEYS = ("ip_echo", "ip_echo_v6", "dns_echo", "dns_echo_v6", "stun", "port_check", "port_check_v6",
-              "resolvers")
+_LIST_KEYS = ("ip_echo", "ip_echo_v6", "dns_echo", "dns_echo_v6", "stun", "port_check", "port_check_v6", "resolvers")
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class HostConfig:
     username: str | None = None
     password: str | None = None
     token: str | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)   # provider-specific extra keys
+    options: Mapping[str, Any] = field(default_factory=dict)  # provider-specific extra keys
 
     def secret_values(self) -> list[str]:
         vals = [self.password, self.token]
@@ -106,17 +106,17 @@ class Config:
     endpoints: Endpoints = field(default_factory=Endpoints)
     hosts: tuple[HostConfig, ...] = ()
     path: Path | None = None
-    settings: Mapping[str, Any] = field(default_factory=dict)   # other top-level tables, kept as-is
+    settings: Mapping[str, Any] = field(default_factory=dict)  # other top-level tables, kept as-is
 
     def secret_values(self) -> list[str]:
         """Every secret in this configuration (for redaction)."""
         out: list[str] = []
         for host in self.hosts:
             out.extend(host.secret_values())
-        out.extend(notify_secret_values(self.settings))   # [notify] URLs carry tokens
+        out.extend(notify_secret_values(self.settings))  # [notify] URLs carry tokens
         return out
 
-    def with_hosts(self, hosts: tuple[HostConfig, ...]) -> "Config":
+    def with_hosts(self, hosts: tuple[HostConfig, ...]) -> Config:
         return replace(self, hosts=hosts)
 
 
@@ -159,12 +159,11 @@ def _url_parts(url: str) -> list[str]:
         userinfo, _, netloc = netloc.rpartition("@")
         parts += [p for p in userinfo.split(":") if p]
     host = netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
-    if host and "." not in host:          # a token in the host position, not a DNS name
+    if host and "." not in host:  # a token in the host position, not a DNS name
         parts.append(host)
     parts += [seg for seg in split.path.split("/") if len(seg) >= 6]
     parts += [v for _, v in _urlparse.parse_qsl(split.query) if len(v) >= 6]
     return [_urlparse.unquote(p) for p in parts] + parts
-
 
 
 def default_config_path() -> Path:
@@ -204,10 +203,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ConfigSyntaxError(
-            f"{p}, line {line}: not UTF-8 text", path=str(p), line=line
-        ) from None
+        bad_line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigSyntaxError(f"{p}, line {bad_line}: not UTF-8 text", path=str(p), line=bad_line) from None
     try:
         data = tomllib.loads(text)
     except RecursionError:
@@ -217,13 +214,15 @@ def load_config(path: str | os.PathLike[str] | None = None, *, must_exist: bool 
         m = _LINE_RE.search(str(exc))
         line = int(m.group(1)) if m else None
         if line is None and "end of document" in str(exc):
-            line = text.rstrip("\n").count("\n") + 1   # a truncated file: the last line
+            line = text.rstrip("\n").count("\n") + 1  # a truncated file: the last line
         msg = str(exc)
         where = f"{p}, line {line}" if line else str(p)
         raise ConfigSyntaxError(f"{where}: not valid TOML ({msg})", path=str(p), line=line) from None
     if _nesting_depth(data) > MAX_NESTING:
-        raise ConfigError(f"{p}: values nested more than {MAX_NESTING} levels deep; a ddns-wizard configuration "
-                          "needs a few", path=str(p))
+        raise ConfigError(
+            f"{p}: values nested more than {MAX_NESTING} levels deep; a ddns-wizard configuration needs a few",
+            path=str(p),
+        )
     return config_from_dict(data, path=p)
 
 
@@ -287,10 +286,12 @@ def config_from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Co
             if value is not None and not isinstance(value, str):
                 raise ConfigError(f"{where}: hosts entry {i} ({hostname}): {key} must be a string", path=where)
             fields_[key] = value
-        options = {k: v for k, v in h.items()
-                   if k not in ("hostname", "provider", "server", "username", "password", "token")}
-        hosts.append(HostConfig(hostname=_dns_spelling(hostname), provider=provider.strip().lower(),
-                                options=options, **fields_))
+        options = {
+            k: v for k, v in h.items() if k not in ("hostname", "provider", "server", "username", "password", "token")
+        }
+        hosts.append(
+            HostConfig(hostname=_dns_spelling(hostname), provider=provider.strip().lower(), options=options, **fields_)
+        )
     settings = {k: v for k, v in data.items() if k not in ("endpoints", "hosts")}
     return Config(endpoints=Endpoints(**ep), hosts=tuple(hosts), path=path, settings=settings)
 
@@ -326,7 +327,7 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 
 _TEMP_SUFFIX = ".tmp"
-_TEMP_RANDOM_RE = re.compile(r"[a-z0-9_]{8}")     # tempfile.mkstemp's random part
+_TEMP_RANDOM_RE = re.compile(r"[a-z0-9_]{8}")  # tempfile.mkstemp's random part
 
 
 def _temp_prefix(path: Path) -> str:
@@ -343,7 +344,7 @@ def remove_stale_temps(path: Path) -> list[Path]:
     """
     try:
         import fcntl
-    except ImportError:          # no flock (Windows): cannot tell a live save from a dead one
+    except ImportError:  # no flock (Windows): cannot tell a live save from a dead one
         return []
     prefix = _temp_prefix(path)
     removed: list[Path] = []
@@ -353,8 +354,11 @@ def remove_stale_temps(path: Path) -> list[Path]:
         return removed
     for entry in entries:
         name = entry.name
-        if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)
-                and _TEMP_RANDOM_RE.fullmatch(name[len(prefix):-len(_TEMP_SUFFIX)])):
+        if not (
+            name.startswith(prefix)
+            and name.endswith(_TEMP_SUFFIX)
+            and _TEMP_RANDOM_RE.fullmatch(name[len(prefix) : -len(_TEMP_SUFFIX)])
+        ):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):
@@ -366,14 +370,14 @@ def remove_stale_temps(path: Path) -> list[Path]:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                continue            # a save in progress in another process
+                continue  # a save in progress in another process
             try:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
             except OSError:
                 pass
         finally:
-            os.close(fd)            # also releases the lock
+            os.close(fd)  # also releases the lock
     return removed
 
 
@@ -427,7 +431,7 @@ def write_private_file(path: Path, data: bytes) -> None:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-                os.replace(tmp, path)      # still holding the lock: no cleanup can take it first
+                os.replace(tmp, path)  # still holding the lock: no cleanup can take it first
         except BaseException:
             try:
                 os.unlink(tmp)
@@ -437,9 +441,11 @@ def write_private_file(path: Path, data: bytes) -> None:
     except OSError as exc:
         why = _WHY.get(exc.errno or 0) or exc.strerror or str(exc)
         existed = path.exists()
-        raise OutputError(f"cannot write {path}: {why}; "
-                          + (f"{path.name} is unchanged" if existed else "nothing was written"),
-                          path=str(path), errno=exc.errno) from None
+        raise OutputError(
+            f"cannot write {path}: {why}; " + (f"{path.name} is unchanged" if existed else "nothing was written"),
+            path=str(path),
+            errno=exc.errno,
+        ) from None
     try:  # make the rename durable too
         dfd = os.open(path.parent, os.O_RDONLY)
         try:

@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from checks import __version__
@@ -152,10 +153,10 @@ class Deadlines:
     http: float = 2.5
     dns: float = 2.0
     stun: float = 1.5
-    router: float = 2.0     # the most telling probe: IGD description + several SOAP calls in threads
+    router: float = 2.0  # the most telling probe: IGD description + several SOAP calls in threads
     traceroute: float = 1.5
     published: float = 2.0
-    route: float = 0.5      # the router's own "no route" answer (LAN: not scaled)
+    route: float = 0.5  # the router's own "no route" answer (LAN: not scaled)
     # After the network said "no route": how much longer the router probe may run.
     offline_router_grace: float = 0.3
     # After one echo failed with "network/host unreachable" (the network's own word that
@@ -166,8 +167,7 @@ class Deadlines:
     slack: float = 0.25
 
 
-Kind = Literal["local", "http", "http6", "dns", "dns6", "stun", "router", "trace", "published", "route",
-               "carrier"]
+Kind = Literal["local", "http", "http6", "dns", "dns6", "stun", "router", "trace", "published", "route", "carrier"]
 # Probes that talk to the internet: their waiting depends on what the line has shown so far.
 _OUTSIDE: frozenset[str] = frozenset({"http", "http6", "dns", "dns6", "stun", "published"})
 DEFAULT_BUDGET_S = 4.0
@@ -178,12 +178,12 @@ SLOW_LINE_BUDGET_S = 10.0
 @dataclass
 class _Job:
     kind: Kind
-    name: str              # ProbeRecord name
+    name: str  # ProbeRecord name
     target: str
-    deadline_s: float      # the probe's own timeout (outside probes: what is left of the budget)
+    deadline_s: float  # the probe's own timeout (outside probes: what is left of the budget)
     started: float = 0.0
     normal_s: float = 0.0  # outside probes: cut after this long while the line looks fast
-    cutoff: float | None = None     # monotonic time after which the runner cancels it
+    cutoff: float | None = None  # monotonic time after which the runner cancels it
     cancel_reason: str = ""
     cancel_status: ProbeStatus = "skipped"
 
@@ -208,8 +208,8 @@ class _State:
     upnp: UpnpInfo | None = None
     hops: tuple[str, ...] | None = None
     published: dict[str, list[str]] = field(default_factory=dict)
-    no_route: str | None = None      # the router said it has no route to the internet
-    carrier_pcp: tuple[str, str, str] | None = None     # (hop, code, detail)
+    no_route: str | None = None  # the router said it has no route to the internet
+    carrier_pcp: tuple[str, str, str] | None = None  # (hop, code, detail)
     records: list[ProbeRecord] = field(default_factory=list)
 
 
@@ -229,8 +229,9 @@ async def _bounded(make: Callable[[], Awaitable[Any]], deadline_s: float) -> _Ou
         raise
     except Exception as exc:  # a probe bug must not end the diagnosis
         text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        return _Outcome(None, "error", f"probe failed: {type(exc).__name__}" + (f": {text}" if text else ""),
-                        _ms(started))
+        return _Outcome(
+            None, "error", f"probe failed: {type(exc).__name__}" + (f": {text}" if text else ""), _ms(started)
+        )
     return _Outcome(value, "ok", None, _ms(started))
 
 
@@ -251,7 +252,7 @@ def _no_route_at_all(local: LocalInfo) -> bool:
     if local.interface is not None or local.gateway_ipv4 is not None or local.gateway_ipv6 is not None:
         return False
     # Only trust "no route" when the routing table was read; not when reading it failed.
-    return bool(local.error) and "no ipv4" in local.error.lower()
+    return local.error is not None and "no ipv4" in local.error.lower()
 
 
 def _host_of(endpoint: str) -> str | None:
@@ -301,8 +302,9 @@ def _source_status(src: ExternalSource) -> ProbeStatus:
     return "timeout" if src.error and ("within" in src.error or "timed out" in src.error) else "error"
 
 
-def _failed_source(method: Literal["http", "dns", "stun"], endpoint: str, family: int,
-                   error: str, ms: float) -> ExternalSource:
+def _failed_source(
+    method: Literal["http", "dns", "stun"], endpoint: str, family: int, error: str, ms: float
+) -> ExternalSource:
     return ExternalSource(method, endpoint, 6 if family == 6 else 4, None, error, ms)
 
 
@@ -311,7 +313,7 @@ async def run_diagnosis(
     *,
     on_progress: ProgressCallback | None = None,
     budget_s: float | None = None,
-    client: "httpx.AsyncClient | None" = None,
+    client: httpx.AsyncClient | None = None,
     probes: ProbeSet | None = None,
     deadlines: Deadlines | None = None,
 ) -> Diagnosis:
@@ -330,8 +332,15 @@ async def run_diagnosis(
 class _Run:
     """One diagnosis in progress: the probe tasks, what they found, and the waiting policy."""
 
-    def __init__(self, config: Config, probes: ProbeSet, deadlines: Deadlines, budget_s: float,
-                 client: "httpx.AsyncClient | None", on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        probes: ProbeSet,
+        deadlines: Deadlines,
+        budget_s: float | None,
+        client: httpx.AsyncClient | None,
+        on_progress: ProgressCallback | None,
+    ) -> None:
         self.config = config
         self.ep = config.endpoints
         self.probes = probes
@@ -340,9 +349,9 @@ class _Run:
         self.budget_s = DEFAULT_BUDGET_S if budget_s is None else budget_s
         self.stretch_to_s = max(self.budget_s, SLOW_LINE_BUDGET_S) if budget_s is None else self.budget_s
         self.client = client
-        self.own_client: "httpx.AsyncClient | None" = None
+        self.own_client: httpx.AsyncClient | None = None
         self.on_progress = on_progress
-        self.generated_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.generated_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         self.t0 = time.monotonic()
         self.end = self.t0 + max(0.1, self.budget_s)
         self.max_end = self.t0 + max(0.1, self.stretch_to_s)
@@ -352,7 +361,7 @@ class _Run:
         self.router_started = False
         self.offline_decided = False
         self.trace_started = False
-        self.no_route_at: float | None = None   # when the network first said "unreachable"
+        self.no_route_at: float | None = None  # when the network first said "unreachable"
         # --budget 10 gives every probe 2.5x its usual time; a smaller budget caps them instead.
         self.scale = max(1.0, self.budget_s / DEFAULT_BUDGET_S)
 
@@ -366,8 +375,9 @@ class _Run:
                     self._timeout = cm
                     await self._wait_for_jobs()
             except TimeoutError:
-                await self._cancel(list(self.jobs), f"stopped: the overall budget of {self.budget_s:g} s ran out",
-                                   "timeout")
+                await self._cancel(
+                    list(self.jobs), f"stopped: the overall budget of {self.budget_s:g} s ran out", "timeout"
+                )
         finally:
             for task in self.jobs:
                 task.cancel()
@@ -424,12 +434,14 @@ class _Run:
             return False
         if _no_address_at_all(local):
             self.offline_decided = True
-            await self._cancel(list(self.jobs), "not tried: this host has no address to reach the internet from",
-                               "skipped")
+            await self._cancel(
+                list(self.jobs), "not tried: this host has no address to reach the internet from", "skipped"
+            )
             return False
         if not local.ipv6_global and local.gateway_ipv6 is None:
-            await self._cancel(self._pending("http6", "dns6"), "not tried: this host has no global IPv6 address",
-                               "skipped")
+            await self._cancel(
+                self._pending("http6", "dns6"), "not tried: this host has no global IPv6 address", "skipped"
+            )
         if not self.router_started:
             self._start_route_check(local.gateway_ipv4)
             self._start_router(local.gateway_ipv4)
@@ -443,8 +455,9 @@ class _Run:
             cutoff = self._cutoff_of(job)
             if cutoff is not None and cutoff <= now and task in self.jobs:
                 if job.kind in _OUTSIDE:
-                    await self._cancel([task], f"no answer within {job.normal_s:g} s, while other services "
-                                               "answered", "timeout")
+                    await self._cancel(
+                        [task], f"no answer within {job.normal_s:g} s, while other services answered", "timeout"
+                    )
                 else:
                     await self._cancel([task], job.cancel_reason, job.cancel_status)
         if self.end < self.max_end and self._line_slow() and self._timeout is not None:
@@ -460,26 +473,43 @@ class _Run:
                 await self._cancel(self._stop_outside(), f"stopped: {st.no_route}", "skipped")
             elif self._every_http_echo_unreachable():
                 self.offline_decided = True
-                await self._cancel(self._stop_outside(), "stopped: the network has no route to any IP echo "
-                                   "service (every one was unreachable)", "skipped")
+                await self._cancel(
+                    self._stop_outside(),
+                    "stopped: the network has no route to any IP echo service (every one was unreachable)",
+                    "skipped",
+                )
             elif self.no_route_at is not None and now >= self.no_route_at + self.dl.no_route_silence:
                 # The network said "unreachable" once (routers rate-limit those ICMP errors, so the
                 # rest mostly stay silent) and nothing answered since: no route, the network is down.
                 self.offline_decided = True
                 first = self._failed_outright()
-                await self._cancel(self._stop_outside(),
-                                   f"stopped waiting: {first.endpoint if first else 'an echo'} was unreachable "
-                                   f"({first.error if first else 'no route'}) and nothing outside answered "
-                                   f"within {self.dl.no_route_silence:g} s after that", "timeout")
+                await self._cancel(
+                    self._stop_outside(),
+                    f"stopped waiting: {first.endpoint if first else 'an echo'} was unreachable "
+                    f"({first.error if first else 'no route'}) and nothing outside answered "
+                    f"within {self.dl.no_route_silence:g} s after that",
+                    "timeout",
+                )
         if self._any_answer() and self._pending("route"):
             await self._cancel(self._pending("route"), "not needed: the internet answered", "skipped")
-        if (self.jobs and all(j.kind == "router" for j in self.jobs.values()) and st.local is not None
-                and not st.local.default_via_vpn and st.local.ipv4 and is_public(st.local.ipv4)
-                and self._any_answer()):
+        if (
+            self.jobs
+            and all(j.kind == "router" for j in self.jobs.values())
+            and st.local is not None
+            and not st.local.default_via_vpn
+            and st.local.ipv4
+            and is_public(st.local.ipv4)
+            and self._any_answer()
+        ):
             await self._cancel(self._pending("router"), "not needed: this host holds a public address", "skipped")
-        if (not self.trace_started and not self.offline_decided and st.upnp is not None
-                and st.local is not None and self._any_answer()
-                and hops_would_help(st.local, st.upnp, self._external_ipv4_so_far())):
+        if (
+            not self.trace_started
+            and not self.offline_decided
+            and st.upnp is not None
+            and st.local is not None
+            and self._any_answer()
+            and hops_would_help(st.local, st.upnp, self._external_ipv4_so_far())
+        ):
             self.trace_started = True
             self._start_traceroute()
 
@@ -512,23 +542,41 @@ class _Run:
         try:
             external = self.probes.summarize_external(sources, local=local, mapping_varies=st.mapping_varies)
         except Exception as exc:  # keep the report even if the summary has a bug
-            external = ExternalInfo(None, None, False, tuple(sources), st.mapping_varies,
-                                    f"summary failed: {type(exc).__name__}")
+            external = ExternalInfo(
+                None, None, False, tuple(sources), st.mapping_varies, f"summary failed: {type(exc).__name__}"
+            )
         connectivity = connectivity_of(local, sources)
         target = traceroute_target(self.config)
         if not self.trace_started and self.probes.trace_hops is not None and target:
-            self._emit(ProbeRecord("traceroute", target, "skipped", 0.0, "",
-                                   "not needed: the network is down" if connectivity == "offline" else
-                                   "not needed: the router reported its WAN address and the outside agrees"
-                                   if st.upnp is not None and (st.upnp.wan_ipv4 or st.upnp.natpmp_wan_ipv4) else
-                                   "not needed: the evidence already decides"))
+            self._emit(
+                ProbeRecord(
+                    "traceroute",
+                    target,
+                    "skipped",
+                    0.0,
+                    "",
+                    "not needed: the network is down"
+                    if connectivity == "offline"
+                    else "not needed: the router reported its WAN address and the outside agrees"
+                    if st.upnp is not None and (st.upnp.wan_ipv4 or st.upnp.natpmp_wan_ipv4)
+                    else "not needed: the evidence already decides",
+                )
+            )
         upnp = st.upnp or UpnpInfo(available=False, error="the router probe did not run", natpmp_error="not tried")
         if st.carrier_pcp is not None:
             hop, code, detail = st.carrier_pcp
             upnp = replace(upnp, carrier_pcp=code, carrier_pcp_server=hop, carrier_pcp_detail=detail)
         nat = decide_nat(local, external, upnp, st.hops)
-        findings = build_findings(connectivity, local, external, nat, upnp, published=st.published or None,
-                                  budget_s=self.budget_s, no_route=st.no_route)
+        findings = build_findings(
+            connectivity,
+            local,
+            external,
+            nat,
+            upnp,
+            published=st.published or None,
+            budget_s=self.budget_s,
+            no_route=st.no_route,
+        )
         return Diagnosis(
             generated_at=self.generated_at,
             duration_ms=_ms(self.t0),
@@ -557,6 +605,11 @@ class _Run:
         job.started = time.monotonic()
         self.jobs[asyncio.ensure_future(_bounded(make, job.deadline_s + self.dl.slack))] = job
 
+    def _start_timed(self, job: _Job, probe: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> None:
+        """Start ``probe(*args, **kwargs, timeout_s=...)`` with the job's deadline as _start has
+        set it (read when the probe starts, not when this is called)."""
+        self._start(job, lambda: probe(*args, timeout_s=job.deadline_s, **kwargs))
+
     def _start_router(self, gateway: str | None) -> None:
         self.router_started = True
         j = _Job("router", "upnp", gateway or "SSDP multicast", self.dl.router)
@@ -580,24 +633,23 @@ class _Run:
         probes, ep, dl = self.probes, self.ep, self.dl
         for url in ep.ip_echo:
             j = _Job("http", "http-echo", url, dl.http)
-            self._start(j, lambda u=url, j=j: probes.http_echo(self.client, u, family=4, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.http_echo, self.client, url, family=4)
         for url in ep.ip_echo_v6:
             j = _Job("http6", "http-echo-v6", url, dl.http)
-            self._start(j, lambda u=url, j=j: probes.http_echo(self.client, u, family=6, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.http_echo, self.client, url, family=6)
         for spec in ep.dns_echo:
             j = _Job("dns", "dns-echo", spec, dl.dns)
-            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, family=4, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.dns_echo, spec, family=4)
         for spec in ep.dns_echo_v6:
             # The IPv6 quorum needs a second kind of source (issue 11): the DNS echoes asked
             # over IPv6, as `update` asks them.
             j = _Job("dns6", "dns-echo-v6", spec, dl.dns)
-            self._start(j, lambda s=spec, j=j: probes.dns_echo(s, family=6, timeout_s=j.deadline_s))
+            self._start_timed(j, probes.dns_echo, spec, family=6)
         lookup = probes.current_addresses
         if lookup is not None:
             for host in self.config.hosts:
                 j = _Job("published", "dns-published", host.hostname, dl.published)
-                self._start(j, lambda h=host.hostname, j=j: lookup(h, resolvers=list(ep.resolvers),
-                                                                   timeout_s=j.deadline_s))
+                self._start_timed(j, lookup, host.hostname, resolvers=list(ep.resolvers))
 
     def _start_traceroute(self) -> None:
         """Only when it can change the verdict (online, no usable WAN from the router): where
@@ -648,11 +700,20 @@ class _Run:
             code, detail = value
             self.state.carrier_pcp = (job.target, code, detail)
             status: ProbeStatus = "ok" if code in ("answered", "address-mismatch") else "error"
-            self._emit(ProbeRecord("pcp-carrier", f"{job.target}:5351", status, out.ms,
-                                   detail if status == "ok" else "", None if status == "ok" else detail))
+            self._emit(
+                ProbeRecord(
+                    "pcp-carrier",
+                    f"{job.target}:5351",
+                    status,
+                    out.ms,
+                    detail if status == "ok" else "",
+                    None if status == "ok" else detail,
+                )
+            )
             return
-        self._emit(ProbeRecord("pcp-carrier", f"{job.target}:5351", forced or out.status, out.ms, "",
-                               out.error or "no answer"))
+        self._emit(
+            ProbeRecord("pcp-carrier", f"{job.target}:5351", forced or out.status, out.ms, "", out.error or "no answer")
+        )
 
     def _start_carrier_pcp(self, hops: tuple[str, ...]) -> None:
         """The hop after the router: a carrier-grade NAT may offer PCP (the only way in without a
@@ -673,9 +734,16 @@ class _Run:
         if said:
             self._emit(ProbeRecord("route-check", job.target, "error", out.ms, "", said))
         else:
-            self._emit(ProbeRecord("route-check", job.target, forced or ("ok" if out.status == "ok" else out.status),
-                                   out.ms, "no \"no route\" answer from the router" if forced is None else "",
-                                   out.error if forced or out.status != "ok" else None))
+            self._emit(
+                ProbeRecord(
+                    "route-check",
+                    job.target,
+                    forced or ("ok" if out.status == "ok" else out.status),
+                    out.ms,
+                    'no "no route" answer from the router' if forced is None else "",
+                    out.error if forced or out.status != "ok" else None,
+                )
+            )
 
     def _record_local(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         info = out.value if isinstance(out.value, LocalInfo) else None
@@ -683,34 +751,52 @@ class _Run:
             info = LocalInfo(None, None, None, error=out.error or "the local probe returned nothing usable")
         self.state.local = info
         status: ProbeStatus = "ok" if info.error is None else ("timeout" if out.status == "timeout" else "error")
-        summary = (f"{info.interface or '?'} {info.ipv4 or '-'} via {info.gateway_ipv4 or '-'}"
-                   + (f", {len(info.ipv6_global)} global IPv6" if info.ipv6_global else "")
-                   + (", default route through VPN" if info.default_via_vpn else ""))
+        summary = (
+            f"{info.interface or '?'} {info.ipv4 or '-'} via {info.gateway_ipv4 or '-'}"
+            + (f", {len(info.ipv6_global)} global IPv6" if info.ipv6_global else "")
+            + (", default route through VPN" if info.default_via_vpn else "")
+        )
         self._emit(ProbeRecord("local", "routing table", forced or status, out.ms, summary, info.error))
 
     def _record_echo(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         method: Literal["http", "dns"] = "dns" if job.kind in ("dns", "dns6") else "http"
         src = out.value
         if not isinstance(src, ExternalSource):
-            src = _failed_source(method, job.target, 6 if job.kind in ("http6", "dns6") else 4,
-                                 out.error or "the probe returned something that is not an answer", out.ms)
+            src = _failed_source(
+                method,
+                job.target,
+                6 if job.kind in ("http6", "dns6") else 4,
+                out.error or "the probe returned something that is not an answer",
+                out.ms,
+            )
         elif src.value and parse_ip(src.value) is None:
             src = replace(src, value=None, error=f"answer is not an IP address: {str(src.value)[:40]!r}")
-        {"http": self.state.http, "http6": self.state.http6, "dns": self.state.dns,
-         "dns6": self.state.dns6}[job.kind][job.target] = src
-        self._emit(ProbeRecord(job.name, job.target, forced or _source_status(src), src.ms or out.ms,
-                               src.value or "", src.error))
+        {"http": self.state.http, "http6": self.state.http6, "dns": self.state.dns, "dns6": self.state.dns6}[job.kind][
+            job.target
+        ] = src
+        self._emit(
+            ProbeRecord(
+                job.name, job.target, forced or _source_status(src), src.ms or out.ms, src.value or "", src.error
+            )
+        )
 
     def _record_stun(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         value = out.value
         sources: tuple[ExternalSource, ...] = ()
         varies = None
-        if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], tuple)
-                and all(isinstance(s, ExternalSource) for s in value[0])):
+        if (
+            isinstance(value, tuple)
+            and len(value) == 2
+            and isinstance(value[0], tuple)
+            and all(isinstance(s, ExternalSource) for s in value[0])
+        ):
             sources, varies = value[0], value[1] if isinstance(value[1], bool) else None
-            sources = tuple(s if not s.value or parse_ip(s.value) is not None
-                            else replace(s, value=None, error="mapped address is not an IP address")
-                            for s in sources)
+            sources = tuple(
+                s
+                if not s.value or parse_ip(s.value) is not None
+                else replace(s, value=None, error="mapped address is not an IP address")
+                for s in sources
+            )
         error = out.error or (None if sources else "the STUN probe returned nothing usable")
         if not sources:
             sources = tuple(_failed_source("stun", s, 4, error or "no answer", out.ms) for s in self.ep.stun)
@@ -720,29 +806,49 @@ class _Run:
         summary = ", ".join(f"{s.value}:{s.mapped_port}" for s in answered)
         if varies:
             summary += " (mapping varies by destination)"
-        self._emit(ProbeRecord("stun", job.target, forced or status, out.ms, summary,
-                               None if answered else (error or sources[0].error)))
+        self._emit(
+            ProbeRecord(
+                "stun", job.target, forced or status, out.ms, summary, None if answered else (error or sources[0].error)
+            )
+        )
 
     def _record_router(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         info = out.value if isinstance(out.value, UpnpInfo) else None
         if info is None:
-            info = UpnpInfo(available=False, error=out.error or "the router probe returned nothing usable",
-                            natpmp_error=out.error or "not tried")
+            info = UpnpInfo(
+                available=False,
+                error=out.error or "the router probe returned nothing usable",
+                natpmp_error=out.error or "not tried",
+            )
         self.state.upnp = info
         failed: ProbeStatus = forced or ("timeout" if out.status == "timeout" else "error")
-        summary = (f"IGD found, WAN {info.wan_ipv4 or 'none'}, {len(info.mappings)} mappings"
-                   if info.found else "no IGD")
-        self._emit(ProbeRecord("upnp", info.location or job.target, "ok" if info.found else failed,
-                               out.ms, summary, info.error))
-        self._emit(ProbeRecord("natpmp", f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
-                               "ok" if info.natpmp_available else failed, out.ms,
-                               f"WAN {info.natpmp_wan_ipv4}" if info.natpmp_wan_ipv4 else "",
-                               None if info.natpmp_available else info.natpmp_error))
+        summary = f"IGD found, WAN {info.wan_ipv4 or 'none'}, {len(info.mappings)} mappings" if info.found else "no IGD"
+        self._emit(
+            ProbeRecord(
+                "upnp", info.location or job.target, "ok" if info.found else failed, out.ms, summary, info.error
+            )
+        )
+        self._emit(
+            ProbeRecord(
+                "natpmp",
+                f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
+                "ok" if info.natpmp_available else failed,
+                out.ms,
+                f"WAN {info.natpmp_wan_ipv4}" if info.natpmp_wan_ipv4 else "",
+                None if info.natpmp_available else info.natpmp_error,
+            )
+        )
         if info.pcp_available or info.pcp_error:
-            self._emit(ProbeRecord("pcp", f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
-                                   "ok" if info.pcp_available else failed, out.ms,
-                                   f"epoch {info.pcp_epoch}" if info.pcp_available else "",
-                                   None if info.pcp_available else info.pcp_error))
+            self._emit(
+                ProbeRecord(
+                    "pcp",
+                    f"{job.target}:5351" if job.target[:1].isdigit() else "no gateway",
+                    "ok" if info.pcp_available else failed,
+                    out.ms,
+                    f"epoch {info.pcp_epoch}" if info.pcp_available else "",
+                    None if info.pcp_available else info.pcp_error,
+                )
+            )
 
     def _record_trace(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         hops = out.value
@@ -752,8 +858,16 @@ class _Run:
             self._start_carrier_pcp(hops)
             return
         status: ProbeStatus = forced or ("skipped" if out.status == "ok" else out.status)
-        self._emit(ProbeRecord("traceroute", job.target, status, out.ms, "",
-                               out.error or "not possible here (needs root, or Linux for the unprivileged trace)"))
+        self._emit(
+            ProbeRecord(
+                "traceroute",
+                job.target,
+                status,
+                out.ms,
+                "",
+                out.error or "not possible here (needs root, or Linux for the unprivileged trace)",
+            )
+        )
 
     def _record_published(self, job: _Job, out: _Outcome, forced: ProbeStatus | None) -> None:
         value = out.value
@@ -761,11 +875,20 @@ class _Run:
             addrs = [a for a in value[:2] if isinstance(a, str) and a]
             self.state.published[job.target] = addrs
             err = value[2] if isinstance(value[2], str) else None
-            self._emit(ProbeRecord("dns-published", job.target, "ok" if not err else "error", out.ms,
-                                   ", ".join(addrs), err))
+            self._emit(
+                ProbeRecord("dns-published", job.target, "ok" if not err else "error", out.ms, ", ".join(addrs), err)
+            )
             return
-        self._emit(ProbeRecord("dns-published", job.target, forced or (out.status if out.status != "ok" else "error"),
-                               out.ms, "", out.error or "lookup returned nothing usable"))
+        self._emit(
+            ProbeRecord(
+                "dns-published",
+                job.target,
+                forced or (out.status if out.status != "ok" else "error"),
+                out.ms,
+                "",
+                out.error or "lookup returned nothing usable",
+            )
+        )
 
     # --- stopping probes -------------------------------------------------------------------
 
@@ -830,5 +953,4 @@ def _no_route_error(src: ExternalSource) -> bool:
 
 def _no_address_at_all(local: LocalInfo) -> bool:
     """An interface carries the default route but holds neither IPv4 nor global IPv6 (DHCP failed)."""
-    return (local.interface is not None and local.ipv4 is None and not local.ipv6_global
-            and local.gateway_ipv6 is None)
+    return local.interface is not None and local.ipv4 is None and not local.ipv6_global and local.gateway_ipv6 is None

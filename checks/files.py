@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 
-MAX_CONFIG_BYTES = 1024 * 1024        # a configuration is a few kB; 1 MiB is generous
+MAX_CONFIG_BYTES = 1024 * 1024  # a configuration is a few kB; 1 MiB is generous
 
 
 class NotRegularFile(OSError):

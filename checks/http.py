@@ -61,8 +61,10 @@ def ssl_context() -> ssl.SSLContext:
         except OSError as exc:
             from checks.errors import ConfigError
 
-            raise ConfigError(f"SSL_CERT_FILE={cafile} cannot be read ({exc.strerror or exc}); "
-                              "fix its permissions or unset SSL_CERT_FILE") from None
+            raise ConfigError(
+                f"SSL_CERT_FILE={cafile} cannot be read ({exc.strerror or exc}); "
+                "fix its permissions or unset SSL_CERT_FILE"
+            ) from None
     if cafile and os.path.isfile(cafile):
         return ssl.create_default_context(cafile=cafile)
     if capath and os.path.isdir(capath):
@@ -103,16 +105,25 @@ def connection_family(response: httpx.Response) -> int | None:
     return None
 
 
-async def fetch_over(client: httpx.AsyncClient, method: str, url: str, family: int, *,
-                     timeout_s: float, max_bytes: int = 65536, headers: dict[str, str] | None = None,
-                     json: Any = None) -> tuple[httpx.Response, bytes, int | None]:
+async def fetch_over(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    family: int,
+    *,
+    timeout_s: float,
+    max_bytes: int = 65536,
+    headers: dict[str, str] | None = None,
+    json: Any = None,
+) -> tuple[httpx.Response, bytes, int | None]:
     """One request that must use ``family`` (4 or 6): (response, body up to ``max_bytes``,
     the family the exchange really used or None when the transport does not say).
 
     Raises httpx errors like ``client.request``; the caller decides what a response
     that came over the other family means (it is never a fact of this family)."""
-    async with client.stream(method, url, timeout=timeout_s, headers=headers, json=json,
-                             extensions=family_extensions(family)) as response:
+    async with client.stream(
+        method, url, timeout=timeout_s, headers=headers, json=json, extensions=family_extensions(family)
+    ) as response:
         used = connection_family(response)
         body = b""
         async for chunk in response.aiter_bytes():
@@ -130,8 +141,14 @@ class _FamilyBackend(httpcore.AsyncNetworkBackend):
         self.family = family
         self.inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options: Any = None) -> Any:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> Any:
         from checks.names import LookupFailed, lookup
 
         try:
@@ -141,15 +158,17 @@ class _FamilyBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses[:4]:
             try:
-                return await self.inner.connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                                    socket_options=socket_options)
+                return await self.inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
         raise last
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> Any:  # pragma: no cover - not used
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> Any:  # pragma: no cover - not used
         return await self.inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options)
 
     async def sleep(self, seconds: float) -> None:
@@ -168,15 +187,14 @@ class _FamilyTransport(httpx.AsyncBaseTransport):
     def _pool(self, family: int | None) -> httpx.AsyncBaseTransport:
         if self._local is not None:
             if family is not None and address_family(self._local) != family:
-                raise httpx.ConnectError(f"this client leaves from {self._local}, so it cannot ask over "
-                                         f"IPv{family}")
-            family = None          # the bound address already decides the family
+                raise httpx.ConnectError(f"this client leaves from {self._local}, so it cannot ask over IPv{family}")
+            family = None  # the bound address already decides the family
         pool = self._pools.get(family)
         if pool is None:
-            local = self._local or {4: "0.0.0.0", 6: "::"}.get(family)  # type: ignore[arg-type]
+            local = self._local or {4: "0.0.0.0", 6: "::"}.get(family or 0)
             pool = self._pools[family] = self._make(local)
             pinned = family or (address_family(self._local) if self._local else None)
-            inner = getattr(pool, "_pool", None)      # httpx.AsyncHTTPTransport's httpcore pool
+            inner = getattr(pool, "_pool", None)  # httpx.AsyncHTTPTransport's httpcore pool
             if pinned is not None and inner is not None and hasattr(inner, "_network_backend"):
                 inner._network_backend = _FamilyBackend(pinned)
         return pool

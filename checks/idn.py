@@ -15,7 +15,7 @@ compared only after :func:`to_ascii`.
 
 from __future__ import annotations
 
-__all__ = ["IdnError", "to_ascii", "to_unicode", "same_name", "display", "is_idn"]
+__all__ = ["IdnError", "display", "is_idn", "same_name", "to_ascii", "to_unicode"]
 
 
 class IdnError(ValueError):

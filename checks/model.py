@@ -23,8 +23,7 @@ PortProtocol = Literal["tcp", "udp"]
 Connectivity = Literal["online", "limited", "offline"]
 NatVerdictName = Literal["none", "nat", "double-nat", "cgnat", "unknown"]
 Severity = Literal["ok", "info", "warning", "error"]
-PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "blocked-or-not-forwarded", "upstream-nat",
-                          "unknown"]
+PortVerdictName = Literal["open", "not-forwarded", "isp-blocked", "blocked-or-not-forwarded", "upstream-nat", "unknown"]
 # What the port test did on the router: nothing, a mapping made for the test and removed
 # again, or one left in place as a lasting forward (--keep).
 PortMappingKind = Literal["none", "temporary", "kept"]
@@ -55,7 +54,7 @@ class ProbeRecord:
 class Ipv6Address:
     address: str
     interface: str
-    temporary: bool = False       # RFC 4941 privacy address (changes daily: never publish it)
+    temporary: bool = False  # RFC 4941 privacy address (changes daily: never publish it)
     deprecated: bool = False
 
 
@@ -63,37 +62,41 @@ class Ipv6Address:
 class LocalInfo:
     """What this host knows about itself without asking anyone."""
 
-    interface: str | None          # the interface used to reach the internet
-    ipv4: str | None               # its address on that interface
-    gateway_ipv4: str | None       # default gateway
+    interface: str | None  # the interface used to reach the internet
+    ipv4: str | None  # its address on that interface
+    gateway_ipv4: str | None  # default gateway
     ipv6_global: tuple[Ipv6Address, ...] = ()
     gateway_ipv6: str | None = None
-    vpn_interfaces: tuple[str, ...] = ()   # wg*, tun*, tailscale*, ... that are up
-    default_via_vpn: bool = False          # the IPv4 default route goes through a VPN interface
+    vpn_interfaces: tuple[str, ...] = ()  # wg*, tun*, tailscale*, ... that are up
+    default_via_vpn: bool = False  # the IPv4 default route goes through a VPN interface
     error: str | None = None
+
+
+SourceMethod = Literal["http", "dns", "stun"]
+AddressFamily = Literal[4, 6]
 
 
 @dataclass(frozen=True)
 class ExternalSource:
     """One independent answer to "what is my public address?"."""
 
-    method: Literal["http", "dns", "stun"]
+    method: SourceMethod
     endpoint: str
-    family: Literal[4, 6]
+    family: AddressFamily
     value: str | None
     error: str | None
     ms: float
-    mapped_port: int | None = None   # STUN only: the NAT's mapped source port
+    mapped_port: int | None = None  # STUN only: the NAT's mapped source port
 
 
 @dataclass(frozen=True)
 class ExternalInfo:
-    ipv4: str | None                 # the agreed (majority) public IPv4, if any
+    ipv4: str | None  # the agreed (majority) public IPv4, if any
     ipv6: str | None
-    agreement: bool                  # every answering source gave the same address (per family)
+    agreement: bool  # every answering source gave the same address (per family)
     sources: tuple[ExternalSource, ...] = ()
-    mapping_varies: bool | None = None   # STUN: mapped port differs by destination (symmetric NAT)
-    explanation: str | None = None       # why sources disagree, when they do
+    mapping_varies: bool | None = None  # STUN: mapped port differs by destination (symmetric NAT)
+    explanation: str | None = None  # why sources disagree, when they do
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ class PortMapping:
     internal_host: str
     internal_port: int
     description: str = ""
-    lease_s: int = 0                 # 0 = permanent
+    lease_s: int = 0  # 0 = permanent
     enabled: bool = True
     remote_host: str = ""
 
@@ -124,7 +127,7 @@ class RouterInfo:
     manufacturer: str | None = None
     model: str | None = None
     friendly_name: str | None = None
-    presentation_url: str | None = None     # the router's admin page
+    presentation_url: str | None = None  # the router's admin page
     source: str | None = None
 
 
@@ -132,11 +135,11 @@ class RouterInfo:
 class UpnpInfo:
     """The router as seen through UPnP IGD, NAT-PMP and PCP."""
 
-    available: bool                  # an IGD answered and is usable (connected, public WAN)
-    found: bool = False              # an IGD answered at all
-    location: str | None = None      # its description URL
-    wan_ipv4: str | None = None      # IGD's GetExternalIPAddress ("" reported as None)
-    status: str | None = None        # IGD's connection status ("Connected", ...)
+    available: bool  # an IGD answered and is usable (connected, public WAN)
+    found: bool = False  # an IGD answered at all
+    location: str | None = None  # its description URL
+    wan_ipv4: str | None = None  # IGD's GetExternalIPAddress ("" reported as None)
+    status: str | None = None  # IGD's connection status ("Connected", ...)
     connection_type: str | None = None
     mappings: tuple[PortMapping, ...] = ()
     error: str | None = None
@@ -148,12 +151,12 @@ class UpnpInfo:
     pcp_epoch: int | None = None
     pcp_error: str | None = None
     router: RouterInfo = RouterInfo()
-    igd_version: int | None = None           # 1 or 2 (the root device type), None when no IGD
+    igd_version: int | None = None  # 1 or 2 (the root device type), None when no IGD
     # Why no usable IGD, as a code: no-ssdp-answer | no-igd (devices answered, none an IGD) |
     # wan-not-connected | description-failed | unusual-port (an IGD, but not on the gateway's
     # usual ports); None when an IGD is usable.
     not_found: str | None = None
-    ssdp_seen: tuple[str, ...] = ()          # what answered SSDP ("SERVER header (ST)"), when none is an IGD
+    ssdp_seen: tuple[str, ...] = ()  # what answered SSDP ("SERVER header (ST)"), when none is an IGD
     # The carrier's PCP server (asked at the hop after the router): None not asked;
     # "answered" | "address-mismatch" (it answered but sees the router's NAT in between) |
     # "no-answer" | "refused" (ICMP: nothing on 5351).
@@ -194,14 +197,14 @@ class PortResult:
     verdict: PortVerdictName
     evidence: tuple[str, ...] = ()
     fix: str = ""
-    service_was_listening: bool = False   # tested an existing service rather than our listener
+    service_was_listening: bool = False  # tested an existing service rather than our listener
     upnp_mapped: bool = False
     # Why no outside prober answered for this port (checks/portcheck/probers.py AnswerCode):
     # rate-limited | prober-silent | no-udp-prober | no-prober-answered; None when one did.
     reason: str | None = None
-    retry_after_s: float | None = None    # rate-limited / prober-silent: when asking again makes sense
+    retry_after_s: float | None = None  # rate-limited / prober-silent: when asking again makes sense
     mapping: PortMappingKind = "none"
-    mapped_via: str | None = None         # upnp | pcp | natpmp: the protocol of the test's (or kept) mapping
+    mapped_via: str | None = None  # upnp | pcp | natpmp: the protocol of the test's (or kept) mapping
     # Next steps the views word as commands or keys (checks.portcheck.verdict.NEXT_STEPS):
     # the engine's sentences name no command or flag.
     next_steps: tuple[str, ...] = ()
@@ -214,15 +217,15 @@ class Port6Result:
     port: int
     protocol: Literal["tcp", "udp"]
     verdict: Port6VerdictName
-    address: str | None              # the IPv6 address tested (this host's stable one)
+    address: str | None  # the IPv6 address tested (this host's stable one)
     evidence: tuple[str, ...] = ()
     fix: str = ""
-    reason: str | None = None        # as PortResult.reason: why no prober answered
+    reason: str | None = None  # as PortResult.reason: why no prober answered
     retry_after_s: float | None = None
     # --upnp: the router's IPv6 firewall was opened for the test: "upnp" (IGDv2 pinhole) |
     # "pcp" (PCP MAP for this address); None when nothing was opened.
     pinhole_via: str | None = None
-    pinhole: str = "none"            # none | temporary (removed after the test) | kept (--keep) | failed
+    pinhole: str = "none"  # none | temporary (removed after the test) | kept (--keep) | failed
 
 
 @dataclass(frozen=True)
@@ -236,19 +239,22 @@ class OutboundResult:
 
 @dataclass(frozen=True)
 class DnsAnswer:
-    server: str                      # address (and name) asked
+    server: str  # address (and name) asked
     answers: tuple[str, ...]
     ttl: int | None
-    ok: bool                         # answers == expected
+    ok: bool  # answers == expected
     error: str | None = None
     rcode: str | None = None
-    cname: str | None = None         # the name is an alias: the CNAME chain ends at this name (outside the reply)
-    ignored: tuple[str, ...] = ()    # records in the reply that were not what was asked (another class, name...)
+    cname: str | None = None  # the name is an alias: the CNAME chain ends at this name (outside the reply)
+    ignored: tuple[str, ...] = ()  # records in the reply that were not what was asked (another class, name...)
+
+
+PingMethod = Literal["icmp-unprivileged", "icmp-privileged", "tcp-connect", "none"]
 
 
 @dataclass(frozen=True)
 class PingResult:
-    method: Literal["icmp-unprivileged", "icmp-privileged", "tcp-connect", "none"]
+    method: PingMethod
     alive: bool
     rtt_ms: float | None
     target: str | None = None
@@ -287,37 +293,42 @@ class VerifyResult:
     verdict: VerifyVerdictName
     ping: PingResult | None = None
     explanation: str = ""
-    caches_settle_s: int | None = None   # estimate: when every cache will serve the new answer
-    provider_record: ProviderView | None = None   # the provider's own record, when DNS cannot show it (proxied)
+    caches_settle_s: int | None = None  # estimate: when every cache will serve the new answer
+    provider_record: ProviderView | None = None  # the provider's own record, when DNS cannot show it (proxied)
 
     @property
     def next_step(self) -> str | None:
         """What helps now, as a code the views word (checks.dns.verify.NEXT_STEPS): ``update``
         when the record itself is wrong (waiting cannot fix it), ``wait`` while caches catch up,
         ``check-name`` for a name that does not exist, ``retry`` when DNS could not be asked."""
-        return {"wrong-ip": "update", "no-answer": "update", "nxdomain": "check-name",
-                "propagating": "wait", "unknown": "retry"}.get(self.verdict)
+        return {
+            "wrong-ip": "update",
+            "no-answer": "update",
+            "nxdomain": "check-name",
+            "propagating": "wait",
+            "unknown": "retry",
+        }.get(self.verdict)
 
 
 @dataclass(frozen=True)
 class UpdateResult:
     hostname: str
     provider: str
-    previous: str | None             # what the authoritative servers served before
-    sent: str | None                 # address(es) sent, None when nothing was sent
+    previous: str | None  # what the authoritative servers served before
+    sent: str | None  # address(es) sent, None when nothing was sent
     result: UpdateResultName
-    code: str | None                 # the provider's own word: good, nochg, badauth, KO, HTTP 401 ...
+    code: str | None  # the provider's own word: good, nochg, badauth, KO, HTTP 401 ...
     message: str
-    fatal: bool = False              # stop updating this hostname until the user acts
+    fatal: bool = False  # stop updating this hostname until the user acts
     retry_after_s: int | None = None
-    would_send: str | None = None    # a dry run: what an update would send (nothing was)
+    would_send: str | None = None  # a dry run: what an update would send (nothing was)
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     """The whole ``diagnose`` report (schema ``ddns-wizard/report@1``)."""
 
-    generated_at: str                # ISO 8601, UTC
+    generated_at: str  # ISO 8601, UTC
     duration_ms: float
     connectivity: Connectivity
     local: LocalInfo

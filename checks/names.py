@@ -28,7 +28,7 @@ from pathlib import Path
 from checks.addresses import parse_ip
 
 HOSTS_PATH = Path("/etc/hosts")
-RETRY_AT = (0.0, 0.3, 0.8, 1.6, 3.0)     # send times (s) of the hedged questions
+RETRY_AT = (0.0, 0.3, 0.8, 1.6, 3.0)  # send times (s) of the hedged questions
 
 
 class LookupFailed(OSError):
@@ -56,13 +56,20 @@ def _nameservers() -> list[str] | None:
     try:
         import dns.resolver
 
-        return list(dns.resolver.Resolver(configure=True).nameservers)
+        # Plain addresses only: a Nameserver object (DoH, DoT) is not something to send UDP to.
+        return [ns for ns in dns.resolver.Resolver(configure=True).nameservers if isinstance(ns, str)]
     except Exception:
         return None
 
 
-async def lookup(name: str, family: int, *, timeout_s: float = 5.0,
-                 servers: "list[tuple[str, int]] | None" = None, hosts_path: Path | None = None) -> list[str]:
+async def lookup(
+    name: str,
+    family: int,
+    *,
+    timeout_s: float = 5.0,
+    servers: list[tuple[str, int]] | None = None,
+    hosts_path: Path | None = None,
+) -> list[str]:
     """The addresses of ``family`` (4: A records, 6: AAAA) for ``name``; LookupFailed otherwise.
 
     ``servers`` ((address, port) pairs) and ``hosts_path`` replace resolv.conf's
@@ -94,19 +101,19 @@ async def lookup(name: str, family: int, *, timeout_s: float = 5.0,
         await asyncio.sleep(delay)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise dns.exception.Timeout()
+            raise dns.exception.Timeout()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         query = dns.message.make_query(name, rdtype)
         query.flags |= dns.flags.RD
         return await dns.asyncquery.udp(query, server[0], port=server[1], timeout=remaining)
 
-    tasks = [asyncio.ensure_future(ask(server, delay)) for delay in RETRY_AT if delay < timeout_s
-             for server in servers]
+    tasks = [asyncio.ensure_future(ask(server, delay)) for delay in RETRY_AT if delay < timeout_s for server in servers]
     last_error: BaseException | None = None
     try:
         pending: set[asyncio.Future[dns.message.Message]] = set(tasks)
         while pending:
-            done, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
-                                               return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                pending, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+            )
             if not done:
                 break
             for task in done:
@@ -138,11 +145,11 @@ async def _system_lookup(name: str, family: int, timeout_s: float) -> list[str]:
     loop = asyncio.get_running_loop()
     try:
         async with asyncio.timeout(timeout_s):
-            infos = await loop.getaddrinfo(name, None, family=socket.AF_INET6 if family == 6 else socket.AF_INET,
-                                           type=socket.SOCK_STREAM)
+            infos = await loop.getaddrinfo(
+                name, None, family=socket.AF_INET6 if family == 6 else socket.AF_INET, type=socket.SOCK_STREAM
+            )
     except TimeoutError:
         raise LookupFailed(f"no answer for {name} within {timeout_s:g} s") from None
     except (OSError, UnicodeError) as exc:
-        raise LookupFailed(f"cannot resolve {name} over IPv{family}: {getattr(exc, 'strerror', None) or exc}") \
-            from None
+        raise LookupFailed(f"cannot resolve {name} over IPv{family}: {getattr(exc, 'strerror', None) or exc}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))

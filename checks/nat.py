@@ -29,14 +29,15 @@ differs from the router's, and Tailscale's 100.64.0.0/10 addresses are not CGNAT
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from checks.addresses import AddressClass, classify, describe_class, parse_ip
-from checks.probes.local import is_vpn_interface as _is_vpn_name
 from checks.model import ExternalInfo, LocalInfo, NatResult, NatVerdictName, UpnpInfo
+from checks.probes.local import is_vpn_interface as _is_vpn_name
 
 _DS_LITE_NET = ipaddress.ip_network("192.0.0.0/29")
+
 
 def is_vpn_interface(name: str | None, local: LocalInfo | None = None) -> bool:
     """A VPN/overlay interface: listed as one by checks.probes.local, or named like one."""
@@ -87,7 +88,7 @@ def upstream_nat_signalled(upnp: UpnpInfo) -> list[str]:
         )
     if _natpmp_network_failure(upnp) and wan is None:
         out.append(
-            "Your router's NAT-PMP service answers \"network failure\" when asked for its public "
+            'Your router\'s NAT-PMP service answers "network failure" when asked for its public '
             "address, which it does when it has no public address of its own."
         )
     return out
@@ -105,8 +106,9 @@ def _carrier_address(address: str | None) -> bool:
     return _cls(address) is AddressClass.CGNAT or in_ds_lite_range(address)
 
 
-def hops_would_help(local: LocalInfo, upnp: UpnpInfo, external_ipv4: str | None = None, *,
-                    confirm_claim: bool = False) -> bool:
+def hops_would_help(
+    local: LocalInfo, upnp: UpnpInfo, external_ipv4: str | None = None, *, confirm_claim: bool = False
+) -> bool:
     """Whether traceroute hops could change the verdict (so the runner waits for them).
 
     The router's word settles nothing when the outside contradicts it: a router that claims a
@@ -133,9 +135,9 @@ def hops_would_help(local: LocalInfo, upnp: UpnpInfo, external_ipv4: str | None 
 class _Path:
     """What a traceroute shows right after the router."""
 
-    trusted: bool                   # the first hop that answered is our own gateway
-    shown: str                      # "a → b → c" for the evidence
-    next_hop: str | None = None     # the first router after ours that answered
+    trusted: bool  # the first hop that answered is our own gateway
+    shown: str  # "a → b → c" for the evidence
+    next_hop: str | None = None  # the first router after ours that answered
     carrier_hop: str | None = None  # a 100.64.0.0/10 hop anywhere after our router
 
     @property
@@ -163,25 +165,34 @@ def _path(hops: tuple[str, ...], gateway: str | None) -> _Path | None:
 
 def _path_sentence(path: _Path, gateway: str | None) -> str:
     if not path.trusted:
-        return (f"Traceroute ({path.shown}) got no answer from your router {gateway or ''}".rstrip()
-                + " (routers limit these replies), so its hops are not used.")
+        return (
+            f"Traceroute ({path.shown}) got no answer from your router {gateway or ''}".rstrip()
+            + " (routers limit these replies), so its hops are not used."
+        )
     nxt = path.next_hop
     if nxt is None:
         return f"Traceroute ({path.shown}) shows nothing useful after your router."
     if in_ds_lite_range(nxt):
-        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, is in 192.0.0.0/29, the "
-                "range DS-Lite (RFC 6333) uses for the tunnel from your router to the ISP's AFTR, the "
-                "carrier-grade NAT all of the ISP's DS-Lite customers share for IPv4.")
+        return (
+            f"Traceroute ({path.shown}): the next router after yours, {nxt}, is in 192.0.0.0/29, the "
+            "range DS-Lite (RFC 6333) uses for the tunnel from your router to the ISP's AFTR, the "
+            "carrier-grade NAT all of the ISP's DS-Lite customers share for IPv4."
+        )
     cls = path.next_cls
+    if cls is None:  # not an IPv4 address (_path keeps only those): nothing to say about it
+        return f"Traceroute ({path.shown}) shows nothing useful after your router."
     if cls is AddressClass.CGNAT:
-        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, is in 100.64.0.0/10, the "
-                "range reserved for carrier-grade NAT (RFC 6598).")
+        return (
+            f"Traceroute ({path.shown}): the next router after yours, {nxt}, is in 100.64.0.0/10, the "
+            "range reserved for carrier-grade NAT (RFC 6598)."
+        )
     if cls is AddressClass.PUBLIC:
-        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, is public, so your "
-                "router's internet side is connected directly to the ISP.")
+        return (
+            f"Traceroute ({path.shown}): the next router after yours, {nxt}, is public, so your "
+            "router's internet side is connected directly to the ISP."
+        )
     if cls is AddressClass.PRIVATE:
-        return (f"Traceroute ({path.shown}): the next router after yours, {nxt}, holds a private "
-                "(RFC 1918) address.")
+        return f"Traceroute ({path.shown}): the next router after yours, {nxt}, holds a private (RFC 1918) address."
     return f"Traceroute ({path.shown}): the next router after yours is {nxt}, {describe_class(cls)}."
 
 
@@ -201,24 +212,28 @@ class Observations:
     external: ExternalInfo
     upnp: UpnpInfo
     hops: tuple[str, ...]
-    wan: str | None                 # the router's WAN IPv4 (IGD first, then NAT-PMP)
-    wan_source: str | None          # "UPnP" or "NAT-PMP"
-    ext: str | None                 # the public IPv4 the outside agreed on
-    via_vpn: bool                   # the default route goes through a VPN
-    path: _Path | None              # what a traceroute shows after the router
-    upstream: tuple[str, ...]       # the router's behaviour that only fits another NAT upstream
+    wan: str | None  # the router's WAN IPv4 (IGD first, then NAT-PMP)
+    wan_source: str | None  # "UPnP" or "NAT-PMP"
+    ext: str | None  # the public IPv4 the outside agreed on
+    via_vpn: bool  # the default route goes through a VPN
+    path: _Path | None  # what a traceroute shows after the router
+    upstream: tuple[str, ...]  # the router's behaviour that only fits another NAT upstream
 
     @classmethod
-    def from_probes(cls, local: LocalInfo, external: ExternalInfo, upnp: UpnpInfo,
-                    hops: tuple[str, ...] | None) -> "Observations":
+    def from_probes(
+        cls, local: LocalInfo, external: ExternalInfo, upnp: UpnpInfo, hops: tuple[str, ...] | None
+    ) -> Observations:
         hops_t = tuple(hops or ())
         wan, wan_source = router_wan(upnp)
         ext = external.ipv4 if external.ipv4 and parse_ip(external.ipv4) is not None else None
         lcls = _cls(local.ipv4)
-        via_vpn = local.default_via_vpn or (is_vpn_interface(local.interface, local) and lcls is not AddressClass.PUBLIC)
+        via_vpn = local.default_via_vpn or (
+            is_vpn_interface(local.interface, local) and lcls is not AddressClass.PUBLIC
+        )
         path = _path(hops_t, local.gateway_ipv4) if hops_t else None
-        return cls(local, external, upnp, hops_t, wan, wan_source, ext, via_vpn, path,
-                   tuple(upstream_nat_signalled(upnp)))
+        return cls(
+            local, external, upnp, hops_t, wan, wan_source, ext, via_vpn, path, tuple(upstream_nat_signalled(upnp))
+        )
 
     @property
     def wcls(self) -> AddressClass | None:
@@ -259,8 +274,11 @@ def observed(o: Observations) -> list[str]:
     evidence: list[str] = []
     local, external, upnp = o.local, o.external, o.upnp
     if local.ipv4 is None or o.lcls is None:
-        evidence.append("This host has no IPv4 address on a route to the internet"
-                        + (f" ({local.error})" if local.error else "") + ".")
+        evidence.append(
+            "This host has no IPv4 address on a route to the internet"
+            + (f" ({local.error})" if local.error else "")
+            + "."
+        )
     elif o.via_vpn:
         evidence.append(
             f"This host reaches the internet through the VPN interface {local.interface or '?'} "
@@ -278,33 +296,41 @@ def observed(o: Observations) -> list[str]:
     if o.ext:
         answered = [s for s in external.sources if s.family == 4 and s.value]
         srcs = [s for s in answered if s.value == o.ext]
-        evidence.append(f"Outside services see your public IPv4 as {o.ext}"
-                        + (f" ({len(srcs)} of {len(answered)} answers agree)" if srcs else "") + ".")
+        evidence.append(
+            f"Outside services see your public IPv4 as {o.ext}"
+            + (f" ({len(srcs)} of {len(answered)} answers agree)" if srcs else "")
+            + "."
+        )
     else:
         evidence.append("No outside service told us your public IPv4 address.")
     if o.wan:
         wcls = o.wcls
-        evidence.append(f"Your router reports its internet-side (WAN) address over {o.wan_source} as {o.wan}, "
-                        f"{describe_class(wcls) if wcls else 'not an IPv4 address'}.")
+        evidence.append(
+            f"Your router reports its internet-side (WAN) address over {o.wan_source} as {o.wan}, "
+            f"{describe_class(wcls) if wcls else 'not an IPv4 address'}."
+        )
         if upnp.wan_ipv4 and upnp.natpmp_wan_ipv4 and upnp.wan_ipv4 != upnp.natpmp_wan_ipv4:
-            evidence.append(f"UPnP and NAT-PMP disagree on the router's WAN address "
-                            f"({upnp.wan_ipv4} vs {upnp.natpmp_wan_ipv4}).")
+            evidence.append(
+                f"UPnP and NAT-PMP disagree on the router's WAN address ({upnp.wan_ipv4} vs {upnp.natpmp_wan_ipv4})."
+            )
     evidence.extend(o.upstream)
-    if (not o.no_network and not upnp.found and not upnp.natpmp_available and not o.wan
-            and not o.upstream):
+    if not o.no_network and not upnp.found and not upnp.natpmp_available and not o.wan and not o.upstream:
         evidence.append("Your router does not answer UPnP or NAT-PMP, so it cannot tell us its WAN address.")
     return evidence
 
 
 # --- the rules, strongest evidence first; the first that decides wins ---
 
+
 def no_network(o: Observations) -> Call | None:
     """No address and no default route: no router to ask, nothing outside to reach."""
     if not o.no_network:
         return None
     # Saying the router "does not answer" would mislead: there is none to ask (issue 19).
-    return Call("unknown", ("No network: without an address and a default route there is no router to ask "
-                            "and nothing outside to reach.",))
+    return Call(
+        "unknown",
+        ("No network: without an address and a default route there is no router to ask and nothing outside to reach.",),
+    )
 
 
 def vpn_route(o: Observations) -> Call | None:
@@ -314,17 +340,22 @@ def vpn_route(o: Observations) -> Call | None:
     ev = o.path_lines() if o.nxt is not None else []
     wcls = o.wcls
     if wcls is AddressClass.PUBLIC:
-        return Call("nat", (*ev, "Your router itself holds a public address: one NAT between your LAN and the "
-                                 "internet."))
+        return Call(
+            "nat", (*ev, "Your router itself holds a public address: one NAT between your LAN and the internet.")
+        )
     if wcls is AddressClass.CGNAT:
         return Call("cgnat", (*ev, "The router's WAN address is in the carrier-grade NAT range."))
     if in_ds_lite_range(o.wan):
-        return Call("cgnat", (*ev, "The router's WAN address is DS-Lite's (192.0.0.0/29): the ISP's AFTR NATs "
-                                   "its IPv4."), ds_lite=True)
+        return Call(
+            "cgnat",
+            (*ev, "The router's WAN address is DS-Lite's (192.0.0.0/29): the ISP's AFTR NATs its IPv4."),
+            ds_lite=True,
+        )
     if wcls is AddressClass.PRIVATE:
         return Call("double-nat", (*ev, "The router's WAN address is private: another NAT sits in front of it."))
-    return Call("unknown", (*ev, "With the VPN carrying your traffic, nothing else here shows what your own "
-                                 "network does."))
+    return Call(
+        "unknown", (*ev, "With the VPN carrying your traffic, nothing else here shows what your own network does.")
+    )
 
 
 def public_host(o: Observations) -> Call | None:
@@ -335,10 +366,14 @@ def public_host(o: Observations) -> Call | None:
     if ext == local.ipv4:
         return Call("none", ("That is the address this host holds: no NAT between it and the internet.",))
     if ext:
-        return Call("unknown", (
-            f"This host holds a public address, yet its traffic leaves from {ext}: a firewall, "
-            f"proxy or NAT further on translates it. Connections to {local.ipv4} may still arrive; only a "
-            "test from outside can tell.",))
+        return Call(
+            "unknown",
+            (
+                f"This host holds a public address, yet its traffic leaves from {ext}: a firewall, "
+                f"proxy or NAT further on translates it. Connections to {local.ipv4} may still arrive; only a "
+                "test from outside can tell.",
+            ),
+        )
     return Call("unknown", ("No outside service confirmed that this public address is not translated further on.",))
 
 
@@ -346,13 +381,22 @@ def shared_host_address(o: Observations) -> Call | None:
     """This host itself sits on shared address space (a phone hotspot, an ISP box in routing mode)."""
     local = o.local
     if o.lcls is AddressClass.CGNAT and o.wcls is not AddressClass.PUBLIC:
-        return Call("cgnat", (f"{local.ipv4} is in 100.64.0.0/10, the shared range ISPs use behind carrier-grade "
-                              "NAT, and it is not on a VPN interface.",))
+        return Call(
+            "cgnat",
+            (
+                f"{local.ipv4} is in 100.64.0.0/10, the shared range ISPs use behind carrier-grade "
+                "NAT, and it is not on a VPN interface.",
+            ),
+        )
     if in_ds_lite_range(local.ipv4):
-        return Call("cgnat", (
-            f"{local.ipv4} is in 192.0.0.0/29, the range of a DS-Lite tunnel (RFC 6333): this host is the "
-            "tunnel's end, and its IPv4 traffic leaves through the ISP's carrier-grade NAT (AFTR).",),
-            ds_lite=True)
+        return Call(
+            "cgnat",
+            (
+                f"{local.ipv4} is in 192.0.0.0/29, the range of a DS-Lite tunnel (RFC 6333): this host is the "
+                "tunnel's end, and its IPv4 traffic leaves through the ISP's carrier-grade NAT (AFTR).",
+            ),
+            ds_lite=True,
+        )
     return None
 
 
@@ -364,8 +408,10 @@ def no_host_address(o: Observations) -> Call | None:
 def router_confirmed(o: Observations) -> Call | None:
     """The outside sees the router's public WAN address: one NAT, whatever the hops look like."""
     if o.wcls is AddressClass.PUBLIC and o.ext == o.wan:
-        return Call("nat", ("The router's WAN address is the public address outside services see: "
-                            "exactly one NAT, your router's.",))
+        return Call(
+            "nat",
+            ("The router's WAN address is the public address outside services see: exactly one NAT, your router's.",),
+        )
     return None
 
 
@@ -394,19 +440,29 @@ def carrier_wan(o: Observations) -> Call | None:
     """The router's WAN address is in 100.64.0.0/10: the ISP's carrier-grade NAT."""
     if o.wcls is not AddressClass.CGNAT:
         return None
-    return Call("cgnat", (
-        "100.64.0.0/10 is reserved for carrier-grade NAT (RFC 6598): your ISP shares one public "
-        "address among many customers" + (f" (yours is seen as {o.ext})" if o.ext else "") + ".",))
+    return Call(
+        "cgnat",
+        (
+            "100.64.0.0/10 is reserved for carrier-grade NAT (RFC 6598): your ISP shares one public "
+            "address among many customers" + (f" (yours is seen as {o.ext})" if o.ext else "") + ".",
+        ),
+    )
 
 
 def carrier_next_hop(o: Observations) -> Call | None:
     """The router right after ours is in 100.64.0.0/10 (and ours does not admit a private WAN)."""
     if not (o.nxt is not None and _cls(o.nxt) is AddressClass.CGNAT and o.wcls is not AddressClass.PRIVATE):
         return None
-    return Call("cgnat", (*o.path_lines(),
-                          "The router right after yours sits in the carrier-grade NAT range: your ISP translates "
-                          "your traffic a second time and shares the public address"
-                          + (f" {o.ext}" if o.ext else "") + " among many customers."))
+    return Call(
+        "cgnat",
+        (
+            *o.path_lines(),
+            "The router right after yours sits in the carrier-grade NAT range: your ISP translates "
+            "your traffic a second time and shares the public address"
+            + (f" {o.ext}" if o.ext else "")
+            + " among many customers.",
+        ),
+    )
 
 
 def claimed_public_wan(o: Observations) -> Call | None:
@@ -416,8 +472,10 @@ def claimed_public_wan(o: Observations) -> Call | None:
     wan, ext, nxt, path = o.wan, o.ext, o.nxt, o.path
     if ext is None:
         return Call("nat", ("The router's WAN address is public (not confirmed from outside).",))
-    ev = [f"But outside services see {ext}, not the {wan} your router claims: the claim and the "
-          "outside disagree, and the outside is the stronger evidence."]
+    ev = [
+        f"But outside services see {ext}, not the {wan} your router claims: the claim and the "
+        "outside disagree, and the outside is the stronger evidence."
+    ]
     if nxt is not None and path is not None and path.next_private:
         ev += o.path_lines()
         ev.append(
@@ -445,16 +503,20 @@ def private_wan(o: Observations) -> Call | None:
     if not (o.wcls is AddressClass.PRIVATE and wan):
         return None
     if not _in_net_10(wan):
-        ev = [f"A private WAN address like {wan} means your router is plugged into another router "
-              "(usually the ISP's modem-router), which translates a second time: double NAT."]
+        ev = [
+            f"A private WAN address like {wan} means your router is plugged into another router "
+            "(usually the ISP's modem-router), which translates a second time: double NAT."
+        ]
         if path is not None and path.carrier_hop:
             ev += o.path_lines()
         return Call("double-nat", tuple(ev))
     # 10/8: a modem-router at home, or the ISP's CGNAT numbered from RFC 1918.
     ev = o.path_lines()
     if path is not None and path.trusted and path.carrier_hop:
-        ev.append(f"A 10.x WAN address ({wan}) can be an upstream router at home or the ISP's carrier-grade "
-                  f"NAT; the 100.64.0.0/10 hop ({path.carrier_hop}) points at the ISP.")
+        ev.append(
+            f"A 10.x WAN address ({wan}) can be an upstream router at home or the ISP's carrier-grade "
+            f"NAT; the 100.64.0.0/10 hop ({path.carrier_hop}) points at the ISP."
+        )
         return Call("cgnat", tuple(ev))
     ev.append(
         f"A 10.x WAN address ({wan}) is ambiguous: it is what many ISP modem-routers hand out "
@@ -468,8 +530,10 @@ def private_wan(o: Observations) -> Call | None:
 def non_public_wan(o: Observations) -> Call | None:
     """Any other non-public WAN address: another device translates again."""
     if o.wan and o.wcls is not None:
-        return Call("double-nat", (f"{o.wan} is not a public address, so another device translates your "
-                                   "router's traffic again.",))
+        return Call(
+            "double-nat",
+            (f"{o.wan} is not a public address, so another device translates your router's traffic again.",),
+        )
     return None
 
 
@@ -480,18 +544,25 @@ def upstream_signalled(o: Observations) -> Call | None:
     path, nxt = o.path, o.nxt
     ev = o.path_lines()
     if path is not None and path.trusted and path.carrier_hop:
-        ev.append(f"The path passes {path.carrier_hop}, in the range reserved for carrier-grade NAT: the NAT "
-                  "in front of your router is most likely your ISP's.")
+        ev.append(
+            f"The path passes {path.carrier_hop}, in the range reserved for carrier-grade NAT: the NAT "
+            "in front of your router is most likely your ISP's."
+        )
         return Call("cgnat", tuple(ev))
     if nxt is not None and path is not None and path.next_private and not _in_net_10(nxt):
-        ev.append(f"The private router right after yours ({nxt}) is the NAT in front of it: a second router "
-                  "in your home (usually the ISP's modem-router), i.e. double NAT.")
+        ev.append(
+            f"The private router right after yours ({nxt}) is the NAT in front of it: a second router "
+            "in your home (usually the ISP's modem-router), i.e. double NAT."
+        )
         return Call("double-nat", tuple(ev))
     ev.append(
         "That upstream NAT is either a second router in your home (double NAT) or your ISP's "
         "carrier-grade NAT; nothing here tells them apart"
-        + (", but the private hop after your router fits a box in your home better."
-           if nxt is not None and path is not None and path.next_private else ".")
+        + (
+            ", but the private hop after your router fits a box in your home better."
+            if nxt is not None and path is not None and path.next_private
+            else "."
+        )
     )
     return Call("double-nat", tuple(ev))
 
@@ -504,9 +575,11 @@ def path_only(o: Observations) -> Call:
         return Call("nat", tuple(ev))
     if nxt is not None and path is not None and path.next_private:
         if ext:
-            ev.append(f"The router after yours holds a private address while the outside sees the public {ext}: "
-                      "another NAT sits between your router and the internet (a second router, usually the "
-                      "ISP's modem-router): double NAT.")
+            ev.append(
+                f"The router after yours holds a private address while the outside sees the public {ext}: "
+                "another NAT sits between your router and the internet (a second router, usually the "
+                "ISP's modem-router): double NAT."
+            )
             if _in_net_10(nxt):
                 ev.append(_TEN_CAVEAT.format(ext=ext))
             return Call("double-nat", tuple(ev))
@@ -518,9 +591,20 @@ def path_only(o: Observations) -> Call:
 
 # Strongest evidence first (module docstring): the first rule that decides gives the verdict.
 NAT_RULES: tuple[NatRule, ...] = (
-    no_network, vpn_route, public_host, shared_host_address, no_host_address, router_confirmed,
-    ds_lite_line, carrier_wan, carrier_next_hop, claimed_public_wan, private_wan, non_public_wan,
-    upstream_signalled, path_only,
+    no_network,
+    vpn_route,
+    public_host,
+    shared_host_address,
+    no_host_address,
+    router_confirmed,
+    ds_lite_line,
+    carrier_wan,
+    carrier_next_hop,
+    claimed_public_wan,
+    private_wan,
+    non_public_wan,
+    upstream_signalled,
+    path_only,
 )
 
 
@@ -543,5 +627,10 @@ def decide_nat(
             break
     else:  # pragma: no cover - path_only always decides
         call = Call("unknown")
-    return NatResult(verdict=call.verdict, router_wan_ipv4=o.wan, evidence=tuple(evidence) + call.evidence,
-                     traceroute_hops=o.hops, ds_lite=call.ds_lite)
+    return NatResult(
+        verdict=call.verdict,
+        router_wan_ipv4=o.wan,
+        evidence=tuple(evidence) + call.evidence,
+        traceroute_hops=o.hops,
+        ds_lite=call.ds_lite,
+    )

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from .model import Finding, NatResult
 from .probes.tlsprobe import TlsFacts
@@ -48,8 +49,7 @@ ReachVerdict = Literal["reachable", "unreachable", "wrong-address", "unknown"]
 PortState = Literal["open", "closed", "filtered", "unknown"]
 Hairpin = Literal["works", "broken", "unknown"]
 # Why the outside view is unknown (ReachPort.outside_code).
-OutsideCode = Literal["no-prober", "not-your-address", "resolve-failed", "prober-failed", "rate-limited",
-                      "not-tested"]
+OutsideCode = Literal["no-prober", "not-your-address", "resolve-failed", "prober-failed", "rate-limited", "not-tested"]
 TLS_PORTS = frozenset({443, 465, 563, 636, 853, 989, 990, 992, 993, 995, 5061, 8443, 9443})
 REACH_SCHEMA = "ddns-wizard/reach@1"
 
@@ -90,13 +90,13 @@ class OutsideAnswer:
 
     state: PortState
     prober: str | None = None
-    result: str | None = None          # connected | refused | timeout | error | reachable | unreachable
+    result: str | None = None  # connected | refused | timeout | error | reachable | unreachable
     tls: TlsFacts | None = None
-    code: OutsideCode | None = None     # why state is unknown
+    code: OutsideCode | None = None  # why state is unknown
     error: str | None = None
-    prober_addresses: tuple[str, ...] = ()   # what the name resolves to at the prober (on refusal)
+    prober_addresses: tuple[str, ...] = ()  # what the name resolves to at the prober (on refusal)
     observed_ip: str | None = None
-    kind: str | None = None             # ddnsw | echoip | portchecker
+    kind: str | None = None  # ddnsw | echoip | portchecker
     ms: float = 0.0
 
 
@@ -105,15 +105,15 @@ class ReachPort:
     port: int
     protocol: str
     family: int
-    address: str | None                 # the public address tested (the name's, which is ours)
+    address: str | None  # the public address tested (the name's, which is ours)
     outside: PortState
     inside: PortState
     hairpin: Hairpin
-    tls: TlsFacts | None                # the outside view's certificate (None: not a TLS test)
+    tls: TlsFacts | None  # the outside view's certificate (None: not a TLS test)
     tls_tested: bool = False
     inside_tls: TlsFacts | None = None
     outside_detail: OutsideAnswer | None = None
-    port_verdict: str | None = None     # the ports check's verdict for an unreached port
+    port_verdict: str | None = None  # the ports check's verdict for an unreached port
     evidence: tuple[str, ...] = ()
     fix: str = ""
 
@@ -131,7 +131,7 @@ class ReachResult:
     ports: tuple[ReachPort, ...]
     findings: tuple[Finding, ...]
     duration_ms: float = 0.0
-    prober: str | None = None           # the outside prober used (label), None when none
+    prober: str | None = None  # the outside prober used (label), None when none
 
     @property
     def tls_ok(self) -> bool | None:
@@ -145,27 +145,42 @@ class ReachResult:
 
 
 def outside_state(result: str | None) -> PortState:
-    return {"connected": "open", "reachable": "open", "refused": "closed", "timeout": "filtered",
-            "unreachable": "filtered"}.get(result or "", "unknown")  # type: ignore[return-value]
+    return {
+        "connected": "open",
+        "reachable": "open",
+        "refused": "closed",
+        "timeout": "filtered",
+        "unreachable": "filtered",
+    }.get(result or "", "unknown")  # type: ignore[return-value]
 
 
-def judge_hairpin(outside: PortState, inside: PortState, outside_tls: TlsFacts | None,
-                  inside_tls: TlsFacts | None) -> tuple[Hairpin, str | None]:
+def judge_hairpin(
+    outside: PortState, inside: PortState, outside_tls: TlsFacts | None, inside_tls: TlsFacts | None
+) -> tuple[Hairpin, str | None]:
     """NAT loopback from the two views: (state, the sentence that says why)."""
     if outside != "open":
         return "unknown", None
     if inside in ("closed", "filtered"):
         how = "was refused" if inside == "closed" else "timed out"
-        return "broken", (f"From inside this network the connection to the public address {how}, while it "
-                          "works from outside: the router does not loop connections to its own public address "
-                          "back into the LAN (no NAT loopback / hairpin NAT).")
+        return "broken", (
+            f"From inside this network the connection to the public address {how}, while it "
+            "works from outside: the router does not loop connections to its own public address "
+            "back into the LAN (no NAT loopback / hairpin NAT)."
+        )
     if inside == "open":
-        if (outside_tls is not None and inside_tls is not None and outside_tls.fingerprint
-                and inside_tls.fingerprint and outside_tls.fingerprint != inside_tls.fingerprint):
-            return "broken", ("From inside this network the public address answers with another certificate "
-                              f"(issued by {inside_tls.issuer or 'someone else'}) than from outside: inside, the "
-                              "router answers its public address itself (its admin page) instead of looping the "
-                              "connection back to your server.")
+        if (
+            outside_tls is not None
+            and inside_tls is not None
+            and outside_tls.fingerprint
+            and inside_tls.fingerprint
+            and outside_tls.fingerprint != inside_tls.fingerprint
+        ):
+            return "broken", (
+                "From inside this network the public address answers with another certificate "
+                f"(issued by {inside_tls.issuer or 'someone else'}) than from outside: inside, the "
+                "router answers its public address itself (its admin page) instead of looping the "
+                "connection back to your server."
+            )
         return "works", "From inside this network the public address reaches the same service (NAT loopback works)."
     return "unknown", None
 
@@ -192,132 +207,249 @@ def _fmt(items: Sequence[str]) -> str:
 
 
 TLS_WORDS = {
-    "expired": ("The certificate has expired", "Renew it (certbot renew / your ACME client), then reload the "
-                "web server; check that the renewal timer runs."),
-    "not-yet-valid": ("The certificate is not valid yet", "Check this server's clock, or wait until the "
-                      "certificate's start date."),
-    "wrong-name": ("The certificate is for other names", "Get a certificate that names {name} (add it to "
-                   "your ACME client's domains), or serve {name} with the right one (SNI: the web server's "
-                   "server_name / ServerName for this name)."),
-    "self-signed": ("The certificate is self-signed", "Browsers refuse it. Get a free certificate from "
-                    "Let's Encrypt (certbot, Caddy, Traefik, acme.sh) for {name}."),
-    "untrusted-root": ("The certificate comes from a CA that is not publicly trusted", "Use a certificate "
-                       "from a public CA (Let's Encrypt) for {name}, or install your private CA on every "
-                       "client."),
-    "incomplete-chain": ("The server does not send the intermediate certificate", "Configure the full chain "
-                         "(fullchain.pem, not cert.pem) in the web server; browsers may cope, most other "
-                         "clients fail."),
+    "expired": (
+        "The certificate has expired",
+        "Renew it (certbot renew / your ACME client), then reload the web server; check that the renewal timer runs.",
+    ),
+    "not-yet-valid": (
+        "The certificate is not valid yet",
+        "Check this server's clock, or wait until the certificate's start date.",
+    ),
+    "wrong-name": (
+        "The certificate is for other names",
+        "Get a certificate that names {name} (add it to "
+        "your ACME client's domains), or serve {name} with the right one (SNI: the web server's "
+        "server_name / ServerName for this name).",
+    ),
+    "self-signed": (
+        "The certificate is self-signed",
+        "Browsers refuse it. Get a free certificate from Let's Encrypt (certbot, Caddy, Traefik, acme.sh) for {name}.",
+    ),
+    "untrusted-root": (
+        "The certificate comes from a CA that is not publicly trusted",
+        "Use a certificate from a public CA (Let's Encrypt) for {name}, or install your private CA on every client.",
+    ),
+    "incomplete-chain": (
+        "The server does not send the intermediate certificate",
+        "Configure the full chain "
+        "(fullchain.pem, not cert.pem) in the web server; browsers may cope, most other "
+        "clients fail.",
+    ),
     "invalid": ("The certificate does not validate", "See the detail below; renew or replace it."),
-    "no-tls": ("The port does not speak TLS", "Check the port: is HTTPS served here (not plain HTTP, SSH, or "
-               "another service)?"),
+    "no-tls": (
+        "The port does not speak TLS",
+        "Check the port: is HTTPS served here (not plain HTTP, SSH, or another service)?",
+    ),
     "timeout": ("The TLS handshake did not finish in time", "Check that the service on this port is TLS."),
     "refused": ("The TLS connection was refused", "The port closed between two connections: test again."),
     "unreachable": ("The TLS connection failed", "Test again."),
 }
 
 
-def build_findings(result_name: str, points_here: bool | None, dns_verdict: str, dns_explanation: str,
-                   addresses: Sequence[str], public: Sequence[str], ports: Sequence[ReachPort],
-                   prober: str | None) -> tuple[Finding, ...]:
+def build_findings(
+    result_name: str,
+    points_here: bool | None,
+    dns_verdict: str,
+    dns_explanation: str,
+    addresses: Sequence[str],
+    public: Sequence[str],
+    ports: Sequence[ReachPort],
+    prober: str | None,
+) -> tuple[Finding, ...]:
     """Findings in the order of what to fix first (stable ids, see docs/reach.md)."""
     out: list[Finding] = []
     name = result_name
     if points_here is False:
         if dns_verdict in ("nxdomain", "no-answer"):
-            out.append(Finding("reach-no-address", "error", f"{name} has no address",
-                               dns_explanation, "Publish the record: `ddns-wizard update` (or your provider's "
-                               "page), then `ddns-wizard verify`."))
+            out.append(
+                Finding(
+                    "reach-no-address",
+                    "error",
+                    f"{name} has no address",
+                    dns_explanation,
+                    "Publish the record: `ddns-wizard update` (or your provider's page), then `ddns-wizard verify`.",
+                )
+            )
         else:
-            out.append(Finding("reach-wrong-address", "error", f"{name} does not point at this network",
-                               f"It resolves to {_fmt(list(addresses))}; this network's public address is "
-                               f"{_fmt(list(public))}. {dns_explanation}",
-                               "Update the record (`ddns-wizard update`), or check that the name is the right "
-                               "one; a friend's browser goes wherever the record points."))
+            out.append(
+                Finding(
+                    "reach-wrong-address",
+                    "error",
+                    f"{name} does not point at this network",
+                    f"It resolves to {_fmt(list(addresses))}; this network's public address is "
+                    f"{_fmt(list(public))}. {dns_explanation}",
+                    "Update the record (`ddns-wizard update`), or check that the name is the right "
+                    "one; a friend's browser goes wherever the record points.",
+                )
+            )
     elif points_here is None:
-        out.append(Finding("reach-dns-unknown", "warning", f"Could not tell where {name} points",
-                           dns_explanation, "Check the resolvers in [endpoints] and this machine's connection."))
+        out.append(
+            Finding(
+                "reach-dns-unknown",
+                "warning",
+                f"Could not tell where {name} points",
+                dns_explanation,
+                "Check the resolvers in [endpoints] and this machine's connection.",
+            )
+        )
     for p in ports:
         label = f"{p.port}/{p.protocol}" + (f" over IPv{p.family}" if p.family == 6 else "")
         if p.outside in ("closed", "filtered"):
-            how = ("refused (something sent a reset)" if p.outside == "closed"
-                   else "timed out (packets are dropped on the way)")
-            out.append(Finding("reach-port-unreachable", "error", f"{name}:{p.port} is not reachable from outside",
-                               f"{label}: the connection from outside to {p.address} was {how}. "
-                               + " ".join(e for e in p.evidence if not e.startswith(("Outside:", "Inside:"))),
-                               p.fix))
+            how = (
+                "refused (something sent a reset)"
+                if p.outside == "closed"
+                else "timed out (packets are dropped on the way)"
+            )
+            out.append(
+                Finding(
+                    "reach-port-unreachable",
+                    "error",
+                    f"{name}:{p.port} is not reachable from outside",
+                    f"{label}: the connection from outside to {p.address} was {how}. "
+                    + " ".join(e for e in p.evidence if not e.startswith(("Outside:", "Inside:"))),
+                    p.fix,
+                )
+            )
     for p in ports:
         if p.tls is not None and not p.tls.ok and p.outside == "open":
             title, fix = TLS_WORDS.get(p.tls.error or "invalid", TLS_WORDS["invalid"])
-            detail = (f"{name}:{p.port}: {title.lower()} (names: {_fmt(list(p.tls.names))}; issuer: "
-                      f"{p.tls.issuer or 'unknown'}; valid until {p.tls.not_after or 'unknown'})."
-                      + (f" OpenSSL: {p.tls.detail}." if p.tls.detail else ""))
-            out.append(Finding(f"tls-{p.tls.error or 'invalid'}", "error", f"{title} ({name}:{p.port})",
-                               detail, fix.format(name=name)))
+            detail = (
+                f"{name}:{p.port}: {title.lower()} (names: {_fmt(list(p.tls.names))}; issuer: "
+                f"{p.tls.issuer or 'unknown'}; valid until {p.tls.not_after or 'unknown'})."
+                + (f" OpenSSL: {p.tls.detail}." if p.tls.detail else "")
+            )
+            out.append(
+                Finding(
+                    f"tls-{p.tls.error or 'invalid'}",
+                    "error",
+                    f"{title} ({name}:{p.port})",
+                    detail,
+                    fix.format(name=name),
+                )
+            )
         elif p.tls is not None and p.tls.expiring_soon:
-            out.append(Finding("tls-expiring", "warning",
-                               f"The certificate of {name}:{p.port} expires in {p.tls.days_left} days",
-                               f"It is valid until {p.tls.not_after}; issued by {p.tls.issuer}.",
-                               "Renew it now and check that automatic renewal runs (certbot renew --dry-run)."))
+            out.append(
+                Finding(
+                    "tls-expiring",
+                    "warning",
+                    f"The certificate of {name}:{p.port} expires in {p.tls.days_left} days",
+                    f"It is valid until {p.tls.not_after}; issued by {p.tls.issuer}.",
+                    "Renew it now and check that automatic renewal runs (certbot renew --dry-run).",
+                )
+            )
     for p in ports:
         od = p.outside_detail
         if p.outside != "unknown" or od is None or od.code == "not-tested":
             continue
         if od.code == "no-prober":
-            out.append(Finding("reach-needs-prober", "warning", "The outside test needs a prober",
-                               "Nothing here can connect to your service from the internet: no probe server is "
-                               "configured ([endpoints] port_check has no ddnsw+https:// entry and no other "
-                               "prober answered).",
-                               "Run `ddns-wizard probe-server --listen 0.0.0.0:443 --tls-cert CERT --tls-key KEY` on "
-                               "a machine outside your network (a small VPS, a friend's server) and add "
-                               "\"ddnsw+https://THAT-HOST\" to [endpoints] port_check."))
+            out.append(
+                Finding(
+                    "reach-needs-prober",
+                    "warning",
+                    "The outside test needs a prober",
+                    "Nothing here can connect to your service from the internet: no probe server is "
+                    "configured ([endpoints] port_check has no ddnsw+https:// entry and no other "
+                    "prober answered).",
+                    "Run `ddns-wizard probe-server --listen 0.0.0.0:443 --tls-cert CERT --tls-key KEY` on "
+                    "a machine outside your network (a small VPS, a friend's server) and add "
+                    '"ddnsw+https://THAT-HOST" to [endpoints] port_check.',
+                )
+            )
             break
         if od.code == "not-your-address":
-            out.append(Finding("reach-prober-sees-other-address", "warning",
-                               f"The prober resolves {name} to another address",
-                               f"{od.prober}: {name} resolves to {_fmt(list(od.prober_addresses))} there, not to "
-                               f"this network's {p.address}; it connects only to the address a request comes "
-                               "from. Its resolver may still hold an old answer.",
-                               "Wait for the old record's TTL (see `ddns-wizard verify`), then test again."))
+            out.append(
+                Finding(
+                    "reach-prober-sees-other-address",
+                    "warning",
+                    f"The prober resolves {name} to another address",
+                    f"{od.prober}: {name} resolves to {_fmt(list(od.prober_addresses))} there, not to "
+                    f"this network's {p.address}; it connects only to the address a request comes "
+                    "from. Its resolver may still hold an old answer.",
+                    "Wait for the old record's TTL (see `ddns-wizard verify`), then test again.",
+                )
+            )
         elif od.code == "rate-limited":
             # The public echoip-style probers allow about one automated request a minute
             # (ifconfig.co's documented limit; modelled in tests/lab/services/portcheckers.py),
             # so right after a port check they are not asked again: say that, not "check
             # your connection".
-            out.append(Finding("reach-outside-unknown", "warning",
-                               f"{name}:{p.port} was not tested from outside: the prober's rate limit",
-                               od.error or "The outside prober allows only a few requests a minute.",
-                               "Test again in a minute, or add your own probe server "
-                               "(ddnsw+https://HOST in [endpoints] port_check), which is not limited that way."))
+            out.append(
+                Finding(
+                    "reach-outside-unknown",
+                    "warning",
+                    f"{name}:{p.port} was not tested from outside: the prober's rate limit",
+                    od.error or "The outside prober allows only a few requests a minute.",
+                    "Test again in a minute, or add your own probe server "
+                    "(ddnsw+https://HOST in [endpoints] port_check), which is not limited that way.",
+                )
+            )
         else:
-            out.append(Finding("reach-outside-unknown", "warning", f"{name}:{p.port} was not tested from outside",
-                               od.error or "No outside prober answered.",
-                               "Check [endpoints] port_check and this machine's connection, then test again."))
+            out.append(
+                Finding(
+                    "reach-outside-unknown",
+                    "warning",
+                    f"{name}:{p.port} was not tested from outside",
+                    od.error or "No outside prober answered.",
+                    "Check [endpoints] port_check and this machine's connection, then test again.",
+                )
+            )
     for p in ports:
-        if p.outside == "open" and p.tls is None and p.outside_detail is not None and \
-                p.outside_detail.kind in ("echoip", "portchecker") and p.port in TLS_PORTS:
-            out.append(Finding("reach-tls-not-checked", "info", "The certificate was not checked from outside",
-                               f"{p.outside_detail.prober} only says whether the port is reachable.",
-                               "The project's probe server (ddnsw+https://HOST in [endpoints] port_check) also "
-                               "checks the certificate."))
+        if (
+            p.outside == "open"
+            and p.tls is None
+            and p.outside_detail is not None
+            and p.outside_detail.kind in ("echoip", "portchecker")
+            and p.port in TLS_PORTS
+        ):
+            out.append(
+                Finding(
+                    "reach-tls-not-checked",
+                    "info",
+                    "The certificate was not checked from outside",
+                    f"{p.outside_detail.prober} only says whether the port is reachable.",
+                    "The project's probe server (ddnsw+https://HOST in [endpoints] port_check) also "
+                    "checks the certificate.",
+                )
+            )
             break
     broken = [p for p in ports if p.hairpin == "broken"]
     if broken:
         p = broken[0]
-        out.append(Finding("hairpin-broken", "info", "Inside your network the name does not work (no NAT loopback)",
-                           " ".join(e for e in p.evidence if "inside" in e.lower() and not e.startswith("Inside:")) or
-                           "The router does not loop connections to its public address back into the LAN.",
-                           f"Outside visitors are fine. For devices at home: a DNS entry for {name} pointing at "
-                           "the server's LAN address in the router or your local DNS (Pi-hole, dnsmasq, unbound: "
-                           "split DNS), or a hosts-file line on each device (`LAN-IP " + name + "`); or enable "
-                           "'NAT loopback' / 'hairpin NAT' in the router if it has the option."))
+        out.append(
+            Finding(
+                "hairpin-broken",
+                "info",
+                "Inside your network the name does not work (no NAT loopback)",
+                " ".join(e for e in p.evidence if "inside" in e.lower() and not e.startswith("Inside:"))
+                or "The router does not loop connections to its public address back into the LAN.",
+                f"Outside visitors are fine. For devices at home: a DNS entry for {name} pointing at "
+                "the server's LAN address in the router or your local DNS (Pi-hole, dnsmasq, unbound: "
+                "split DNS), or a hosts-file line on each device (`LAN-IP " + name + "`); or enable "
+                "'NAT loopback' / 'hairpin NAT' in the router if it has the option.",
+            )
+        )
     opened = [p for p in ports if p.outside == "open"]
-    if (points_here and ports and verdict_of(points_here, ports) == "reachable"
-            and not any(p.tls is not None and not p.tls.ok for p in opened)):
-        out.append(Finding("reachable", "ok", f"{name} is reachable from outside",
-                           "Tested from outside: " + ", ".join(
-                               f"{p.port}/{p.protocol} (IPv{p.family})" + (" with a valid certificate"
-                                                                           if p.tls and p.tls.ok else "")
-                               for p in opened) + ".", ""))
+    if (
+        points_here
+        and ports
+        and verdict_of(points_here, ports) == "reachable"
+        and not any(p.tls is not None and not p.tls.ok for p in opened)
+    ):
+        out.append(
+            Finding(
+                "reachable",
+                "ok",
+                f"{name} is reachable from outside",
+                "Tested from outside: "
+                + ", ".join(
+                    f"{p.port}/{p.protocol} (IPv{p.family})"
+                    + (" with a valid certificate" if p.tls and p.tls.ok else "")
+                    for p in opened
+                )
+                + ".",
+                "",
+            )
+        )
     return tuple(out)
 
 
@@ -345,8 +477,9 @@ async def tcp_state(ip: str, port: int, *, timeout_s: float = 2.0) -> tuple[Port
     return "open", (time.monotonic() - started) * 1000, None
 
 
-def parse_reach_response(prober: "Prober", name: str, status: int, body: bytes, *, family: int,
-                         ms: float = 0.0) -> OutsideAnswer:
+def parse_reach_response(
+    prober: Prober, name: str, status: int, body: bytes, *, family: int, ms: float = 0.0
+) -> OutsideAnswer:
     """A probe server's ``/reach`` answer (untrusted input) as an OutsideAnswer."""
     import json
 
@@ -359,7 +492,8 @@ def parse_reach_response(prober: "Prober", name: str, status: int, body: bytes, 
         data = None
     if not isinstance(data, dict):
         return unknown("prober-failed", f"{prober.label} answered HTTP {status} without JSON")
-    said = data.get("error") if isinstance(data.get("error"), str) else ""
+    words = data.get("error")
+    said = words if isinstance(words, str) else ""
     if status == 429:
         return unknown("rate-limited", f"{prober.label} refused: too many requests (HTTP 429)")
     if status == 403 and data.get("code") == "not-your-address":
@@ -378,76 +512,116 @@ def parse_reach_response(prober: "Prober", name: str, status: int, body: bytes, 
     tls = TlsFacts.from_dict(data.get("tls"), name) if data.get("tls") is not None else None
     observed = data.get("ip") if isinstance(data.get("ip"), str) else None
     error = data.get("error") if isinstance(data.get("error"), str) else None
-    return OutsideAnswer(outside_state(result), prober.label, result=result, tls=tls, observed_ip=observed,
-                         error=error, kind="ddnsw", ms=ms)
+    return OutsideAnswer(
+        outside_state(result),
+        prober.label,
+        result=result,
+        tls=tls,
+        observed_ip=observed,
+        error=error,
+        kind="ddnsw",
+        ms=ms,
+    )
 
 
-async def ask_reach(client: "httpx.AsyncClient", prober: "Prober", name: str, port: int, *, tls: bool,
-                    family: int, timeout_s: float = 12.0) -> OutsideAnswer:
+async def ask_reach(
+    client: httpx.AsyncClient, prober: Prober, name: str, port: int, *, tls: bool, family: int, timeout_s: float = 12.0
+) -> OutsideAnswer:
     """Ask one probe server's ``/reach/tcp/N`` over ``family`` (never raises)."""
     import httpx
 
-    from .http import fetch_over
-
     from probeserver.wire import reach_url
+
+    from .http import fetch_over
 
     url = reach_url(prober.url, port, name, tls=tls)
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout_s):
-            response, body, used = await fetch_over(client, "GET", url, family, timeout_s=timeout_s,
-                                                    max_bytes=65536)
+            response, body, used = await fetch_over(client, "GET", url, family, timeout_s=timeout_s, max_bytes=65536)
     except (TimeoutError, httpx.TimeoutException):
-        return OutsideAnswer("unknown", prober.label, code="prober-failed", kind="ddnsw",
-                             error=f"{prober.label} did not answer within {timeout_s:g} s")
+        return OutsideAnswer(
+            "unknown",
+            prober.label,
+            code="prober-failed",
+            kind="ddnsw",
+            error=f"{prober.label} did not answer within {timeout_s:g} s",
+        )
     except httpx.HTTPError as exc:
-        return OutsideAnswer("unknown", prober.label, code="prober-failed", kind="ddnsw",
-                             error=f"could not reach {prober.label} over IPv{family}: {str(exc)[:160] or type(exc).__name__}")
+        return OutsideAnswer(
+            "unknown",
+            prober.label,
+            code="prober-failed",
+            kind="ddnsw",
+            error=f"could not reach {prober.label} over IPv{family}: {str(exc)[:160] or type(exc).__name__}",
+        )
     ms = (time.monotonic() - started) * 1000
     if used is not None and used != family:
-        return OutsideAnswer("unknown", prober.label, code="prober-failed", kind="ddnsw",
-                             error=f"{prober.label}'s answer came over IPv{used}, not IPv{family}: discarded")
+        return OutsideAnswer(
+            "unknown",
+            prober.label,
+            code="prober-failed",
+            kind="ddnsw",
+            error=f"{prober.label}'s answer came over IPv{used}, not IPv{family}: discarded",
+        )
     return parse_reach_response(prober, name, response.status_code, body, family=family, ms=ms)
 
 
 OutsideAsk = Callable[[str, int, bool, int], Awaitable[OutsideAnswer]]
 
 
-def _unreached_reasoning(spec: ReachPortSpec, answer: OutsideAnswer, local_ip: str | None,
-                         service_here: bool | None) -> tuple[str, str, list[str]]:
+def _unreached_reasoning(
+    spec: ReachPortSpec, answer: OutsideAnswer, local_ip: str | None, service_here: bool | None
+) -> tuple[str, str, list[str]]:
     """The ``ports check`` reasoning for a port the outside could not get through to."""
     from .portcheck.probers import ProbeAnswer
     from .portcheck.verdict import PortEvidence, unreached_verdict
 
     result = answer.result if answer.result in ("refused", "timeout") else "timeout"
-    probe = ProbeAnswer(answer.prober or "prober", "ddnsw" if answer.kind == "ddnsw" else "echoip",  # type: ignore[arg-type]
-                        spec.port, "tcp", "not-reached", result=result)
+    probe = ProbeAnswer(
+        answer.prober or "prober",
+        "ddnsw" if answer.kind == "ddnsw" else "echoip",
+        spec.port,
+        "tcp",
+        "not-reached",
+        result=result,
+    )
     ev = PortEvidence(spec.port, "tcp", nonce="", listener="in-use", answer=probe)
     verdict, fix, extra = unreached_verdict(ev, None, NatResult("unknown", None), local_ip=local_ip, maps=None)
     lines: list[str] = []
     if service_here is True:
-        lines.append(f"The service answers on {local_ip}:{spec.port} inside the LAN, so it runs; the way in "
-                     "from outside is what fails.")
+        lines.append(
+            f"The service answers on {local_ip}:{spec.port} inside the LAN, so it runs; the way in "
+            "from outside is what fails."
+        )
     elif service_here is False:
-        lines.append(f"Nothing answers on port {spec.port} of this machine ({local_ip}): if the service runs "
-                     "here, start it (and make it listen on all addresses, not only 127.0.0.1); if it runs on "
-                     "another device, the forward must point at that device's address.")
+        lines.append(
+            f"Nothing answers on port {spec.port} of this machine ({local_ip}): if the service runs "
+            "here, start it (and make it listen on all addresses, not only 127.0.0.1); if it runs on "
+            "another device, the forward must point at that device's address."
+        )
     # The ports check's words assume it asked the router; reach does not (UPnP discovery would
     # cost seconds), so say that instead of "the router offers no way".
-    lines += [e.replace("(the router offers no way to ask: no UPnP, NAT-PMP or PCP)",
-                        "(this check does not ask the router; `ddns-wizard upnp list` shows its forwards)")
-              for e in extra]
-    lines.append("If another NAT sits in front of your router (the ISP's carrier-grade NAT, or a second "
-                 "router), no forward at home can help: `ddns-wizard diagnose` tells.")
+    lines += [
+        e.replace(
+            "(the router offers no way to ask: no UPnP, NAT-PMP or PCP)",
+            "(this check does not ask the router; `ddns-wizard upnp list` shows its forwards)",
+        )
+        for e in extra
+    ]
+    lines.append(
+        "If another NAT sits in front of your router (the ISP's carrier-grade NAT, or a second "
+        "router), no forward at home can help: `ddns-wizard diagnose` tells."
+    )
     return verdict, fix, lines
 
 
 async def run_reach(
     hostname: str,
     specs: Sequence[ReachPortSpec],
-    config: "Config",
+    config: Config,
     *,
-    client: "httpx.AsyncClient | None" = None,
+    client: httpx.AsyncClient | None = None,
     public: tuple[str | None, str | None] | None = None,
     ask_outside: OutsideAsk | None = None,
     local_ip: str | None = None,
@@ -471,11 +645,18 @@ async def run_reach(
         client = make_client(timeout_s=timeout_s)
     try:
         note("dns")
-        dns_task = verify_hostname(name, expected_ipv4=None, expected_ipv6=None,
-                                   resolvers=list(config.endpoints.resolvers), ping=False, timeout_s=timeout_s,
-                                   port=dns_port)
+        dns_task = verify_hostname(
+            name,
+            expected_ipv4=None,
+            expected_ipv6=None,
+            resolvers=list(config.endpoints.resolvers),
+            ping=False,
+            timeout_s=timeout_s,
+            port=dns_port,
+        )
         if public is None:
-            dns_result, public = await asyncio.gather(dns_task, public_addresses(client, config, timeout_s=timeout_s))
+            dns_result, found = await asyncio.gather(dns_task, public_addresses(client, config, timeout_s=timeout_s))
+            public = found
         else:
             dns_result = await dns_task
         if local_ip is None:
@@ -509,8 +690,10 @@ async def run_reach(
             inside_task = _inside(address, spec, name, timeout_s)
             outside, (inside, inside_tls) = await asyncio.gather(outside_task, inside_task)
             hairpin, why = judge_hairpin(outside.state, inside, outside.tls, inside_tls)
-            evidence = [f"Outside: {_outside_sentence(outside, address, spec)}",
-                        f"Inside: {_inside_sentence(inside, address, spec, inside_tls)}"]
+            evidence = [
+                f"Outside: {_outside_sentence(outside, address, spec)}",
+                f"Inside: {_inside_sentence(inside, address, spec, inside_tls)}",
+            ]
             if why:
                 evidence.append(why)
             port_verdict, fix = None, ""
@@ -521,26 +704,58 @@ async def run_reach(
                     here = state == "open"
                 port_verdict, fix, lines = _unreached_reasoning(spec, outside, local_ip, here)
                 evidence += lines
-            return ReachPort(spec.port, spec.protocol, family, address, outside.state, inside, hairpin,
-                             tls=outside.tls if spec.tls else None, tls_tested=spec.tls and outside.tls is not None,
-                             inside_tls=inside_tls, outside_detail=outside, port_verdict=port_verdict,
-                             evidence=tuple(evidence), fix=fix)
+            return ReachPort(
+                spec.port,
+                spec.protocol,
+                family,
+                address,
+                outside.state,
+                inside,
+                hairpin,
+                tls=outside.tls if spec.tls else None,
+                tls_tested=spec.tls and outside.tls is not None,
+                inside_tls=inside_tls,
+                outside_detail=outside,
+                port_verdict=port_verdict,
+                evidence=tuple(evidence),
+                fix=fix,
+            )
 
         if families:
             ports = list(await asyncio.gather(*(one(s, f, a) for s in specs for f, a in families)))
         else:
-            why = ("the name does not point here" if points_here is False
-                   else "where the name points is unknown")
-            ports = [ReachPort(s.port, s.protocol, 4, None, "unknown", "unknown", "unknown", None,
-                               outside_detail=OutsideAnswer("unknown", code="not-tested", error=f"Not tested: {why}."),
-                               evidence=(f"Not tested from outside: {why}.",)) for s in specs]
+            why = "the name does not point here" if points_here is False else "where the name points is unknown"
+            ports = [
+                ReachPort(
+                    s.port,
+                    s.protocol,
+                    4,
+                    None,
+                    "unknown",
+                    "unknown",
+                    "unknown",
+                    None,
+                    outside_detail=OutsideAnswer("unknown", code="not-tested", error=f"Not tested: {why}."),
+                    evidence=(f"Not tested from outside: {why}.",),
+                )
+                for s in specs
+            ]
         public_list = [a for a in (pub4, pub6) if a]
-        findings = build_findings(name, points_here, verdict, explanation, addresses, public_list, ports,
-                                  used_prober)
-        return ReachResult(hostname=name, addresses=tuple(addresses), points_here=points_here, public_ipv4=pub4,
-                           public_ipv6=pub6, dns_verdict=verdict, dns_explanation=explanation,
-                           verdict=verdict_of(points_here, ports), ports=tuple(ports), findings=findings,
-                           duration_ms=round((time.monotonic() - started) * 1000, 1), prober=used_prober)
+        findings = build_findings(name, points_here, verdict, explanation, addresses, public_list, ports, used_prober)
+        return ReachResult(
+            hostname=name,
+            addresses=tuple(addresses),
+            points_here=points_here,
+            public_ipv4=pub4,
+            public_ipv6=pub6,
+            dns_verdict=verdict,
+            dns_explanation=explanation,
+            verdict=verdict_of(points_here, ports),
+            ports=tuple(ports),
+            findings=findings,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            prober=used_prober,
+        )
     finally:
         if own_client:
             await client.aclose()
@@ -595,21 +810,21 @@ def _outside_sentence(o: OutsideAnswer, address: str, spec: ReachPortSpec) -> st
         return f"{o.prober} tried {address}:{spec.port}: {word}."
     tls = ""
     if o.tls is not None:
-        tls = (f"; TLS as {o.tls.server_name}: valid, issued by {o.tls.issuer}, until {o.tls.not_after}"
-               if o.tls.ok else f"; TLS as {o.tls.server_name}: {o.tls.error}"
-               + (f" ({o.tls.detail})" if o.tls.detail else ""))
+        tls = (
+            f"; TLS as {o.tls.server_name}: valid, issued by {o.tls.issuer}, until {o.tls.not_after}"
+            if o.tls.ok
+            else f"; TLS as {o.tls.server_name}: {o.tls.error}" + (f" ({o.tls.detail})" if o.tls.detail else "")
+        )
     return f"{o.prober} connected to {address}:{spec.port}{tls}."
 
 
 def _inside_sentence(state: PortState, address: str, spec: ReachPortSpec, tls: TlsFacts | None) -> str:
-    word = {"open": "connected", "closed": "refused (reset)", "filtered": "timed out",
-            "unknown": "failed"}[state]
+    word = {"open": "connected", "closed": "refused (reset)", "filtered": "timed out", "unknown": "failed"}[state]
     extra = f" (certificate issued by {tls.issuer})" if tls is not None and tls.issuer else ""
     return f"this machine connected to its own public address {address}:{spec.port}: {word}{extra}."
 
 
-def _default_outside(client: "httpx.AsyncClient", probers4: Sequence["Prober"],
-                     probers6: Sequence["Prober"]) -> OutsideAsk:
+def _default_outside(client: httpx.AsyncClient, probers4: Sequence[Prober], probers6: Sequence[Prober]) -> OutsideAsk:
     async def ask(name: str, port: int, tls: bool, family: int) -> OutsideAnswer:
         probers = probers4 if family == 4 else probers6
         own = [p for p in probers if p.kind == "ddnsw"]
@@ -623,25 +838,41 @@ def _default_outside(client: "httpx.AsyncClient", probers4: Sequence["Prober"],
         if others:
             from .portcheck.probers import ProberPacer, ask_probers
 
-            got = await ask_probers(client, others, port, "tcp", token="reach", family=family,
-                                    pacer=ProberPacer.default(), max_wait_s=0.0)
+            got = await ask_probers(
+                client, others, port, "tcp", token="reach", family=family, pacer=ProberPacer.default(), max_wait_s=0.0
+            )
             if got is not None and got.outcome != "no-answer":
-                return OutsideAnswer("open" if got.outcome == "reached" else "filtered", got.prober,
-                                     result=got.result, kind=got.kind, observed_ip=got.observed_ip, ms=got.ms)
+                return OutsideAnswer(
+                    "open" if got.outcome == "reached" else "filtered",
+                    got.prober,
+                    result=got.result,
+                    kind=got.kind,
+                    observed_ip=got.observed_ip,
+                    ms=got.ms,
+                )
             if got is not None:
-                return last or OutsideAnswer("unknown", got.prober, kind=got.kind, error=got.error,
-                                             code="rate-limited" if got.code == "rate-limited" else "prober-failed")
+                return last or OutsideAnswer(
+                    "unknown",
+                    got.prober,
+                    kind=got.kind,
+                    error=got.error,
+                    code="rate-limited" if got.code == "rate-limited" else "prober-failed",
+                )
         if last is not None:
             return last
-        return OutsideAnswer("unknown", code="no-prober",
-                             error="No outside prober is configured for IPv%d ([endpoints] port_check%s)."
-                                   % (family, "" if family == 4 else "_v6"))
+        return OutsideAnswer(
+            "unknown",
+            code="no-prober",
+            error=f"No outside prober is configured for IPv{family} ([endpoints] port_check"
+            f"{'' if family == 4 else '_v6'}).",
+        )
 
     return ask
 
 
-async def public_addresses(client: "httpx.AsyncClient", config: "Config", *,
-                           timeout_s: float = 3.0) -> tuple[str | None, str | None]:
+async def public_addresses(
+    client: httpx.AsyncClient, config: Config, *, timeout_s: float = 3.0
+) -> tuple[str | None, str | None]:
     """This network's public IPv4 and IPv6 from the configured HTTP echoes (None: unknown)."""
     from .probes.publicip import http_echo, summarize_external
 
@@ -659,9 +890,17 @@ async def public_addresses(client: "httpx.AsyncClient", config: "Config", *,
 def tls_json(t: TlsFacts | None) -> dict[str, Any] | None:
     if t is None:
         return None
-    return {"ok": t.ok, "names": list(t.names), "issuer": t.issuer, "not_after": t.not_after,
-            "days_left": t.days_left, "error": t.error, "detail": t.detail, "problems": list(t.problems),
-            "expiring_soon": t.expiring_soon}
+    return {
+        "ok": t.ok,
+        "names": list(t.names),
+        "issuer": t.issuer,
+        "not_after": t.not_after,
+        "days_left": t.days_left,
+        "error": t.error,
+        "detail": t.detail,
+        "problems": list(t.problems),
+        "expiring_soon": t.expiring_soon,
+    }
 
 
 def result_json(r: ReachResult) -> dict[str, Any]:
@@ -676,38 +915,79 @@ def result_json(r: ReachResult) -> dict[str, Any]:
         "verdict": r.verdict,
         "tls_ok": r.tls_ok,
         "prober": r.prober,
-        "ports": [{
-            "port": p.port, "protocol": p.protocol, "family": p.family, "address": p.address,
-            "outside": p.outside, "inside": p.inside, "hairpin": p.hairpin, "tls": tls_json(p.tls),
-            "outside_result": p.outside_detail.result if p.outside_detail else None,
-            "outside_code": p.outside_detail.code if p.outside_detail else None,
-            "port_verdict": p.port_verdict, "evidence": list(p.evidence), "fix": p.fix,
-        } for p in r.ports],
-        "findings": [{"id": f.id, "severity": f.severity, "title": f.title, "detail": f.detail, "fix": f.fix}
-                     for f in r.findings],
+        "ports": [
+            {
+                "port": p.port,
+                "protocol": p.protocol,
+                "family": p.family,
+                "address": p.address,
+                "outside": p.outside,
+                "inside": p.inside,
+                "hairpin": p.hairpin,
+                "tls": tls_json(p.tls),
+                "outside_result": p.outside_detail.result if p.outside_detail else None,
+                "outside_code": p.outside_detail.code if p.outside_detail else None,
+                "port_verdict": p.port_verdict,
+                "evidence": list(p.evidence),
+                "fix": p.fix,
+            }
+            for p in r.ports
+        ],
+        "findings": [
+            {"id": f.id, "severity": f.severity, "title": f.title, "detail": f.detail, "fix": f.fix} for f in r.findings
+        ],
         "duration_ms": r.duration_ms,
     }
 
 
 def summary_record(r: ReachResult) -> dict[str, Any]:
     """A compact record of a result for the watch history."""
-    return {"hostname": r.hostname, "verdict": r.verdict, "points_here": r.points_here,
-            "addresses": list(r.addresses),
-            "ports": [{"port": p.port, "family": p.family, "outside": p.outside, "hairpin": p.hairpin,
-                       "tls_ok": p.tls.ok if p.tls else None, "tls_error": p.tls.error if p.tls else None,
-                       "days_left": p.tls.days_left if p.tls else None} for p in r.ports],
-            "findings": [f.id for f in r.findings if f.severity in ("warning", "error")]}
+    return {
+        "hostname": r.hostname,
+        "verdict": r.verdict,
+        "points_here": r.points_here,
+        "addresses": list(r.addresses),
+        "ports": [
+            {
+                "port": p.port,
+                "family": p.family,
+                "outside": p.outside,
+                "hairpin": p.hairpin,
+                "tls_ok": p.tls.ok if p.tls else None,
+                "tls_error": p.tls.error if p.tls else None,
+                "days_left": p.tls.days_left if p.tls else None,
+            }
+            for p in r.ports
+        ],
+        "findings": [f.id for f in r.findings if f.severity in ("warning", "error")],
+    }
 
 
-__all__ = ["OutsideAnswer", "REACH_SCHEMA", "ReachPort", "ReachPortSpec", "ReachResult", "TLS_PORTS",
-           "ask_reach", "build_findings", "judge_hairpin", "parse_reach_port", "parse_reach_response",
-           "public_addresses", "result_json", "run_reach", "summary_record", "tcp_state", "verdict_of"]
+__all__ = [
+    "REACH_SCHEMA",
+    "TLS_PORTS",
+    "OutsideAnswer",
+    "ReachPort",
+    "ReachPortSpec",
+    "ReachResult",
+    "ask_reach",
+    "build_findings",
+    "judge_hairpin",
+    "parse_reach_port",
+    "parse_reach_response",
+    "public_addresses",
+    "result_json",
+    "run_reach",
+    "summary_record",
+    "tcp_state",
+    "verdict_of",
+]
 
 
 # --------------------------------------------------------------------------- [watch] reach
 
 
-def watch_reach_specs(config: "Config") -> tuple[ReachPortSpec, ...]:
+def watch_reach_specs(config: Config) -> tuple[ReachPortSpec, ...]:
     """``[watch] reach = ["443", ...]`` (off when absent or empty).  ConfigError when malformed."""
     from .errors import ConfigError
 

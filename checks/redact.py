@@ -13,8 +13,9 @@ import base64
 import html
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -42,8 +43,10 @@ def _basic_credential(match: re.Match[str]) -> str:
 
 
 # an echoed Basic credential ("Authorization": "Basic dXNlcjpwYXNz"); English "basic words" stay
-_BASIC_RE = re.compile(r"(?<![A-Za-z])(basic\s+)((?:[A-Za-z0-9+/]{4}){2,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)(?![A-Za-z0-9+/=])",
-                       re.I)
+_BASIC_RE = re.compile(
+    r"(?<![A-Za-z])(basic\s+)((?:[A-Za-z0-9+/]{4}){2,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)(?![A-Za-z0-9+/=])",
+    re.I,
+)
 
 
 @dataclass
@@ -62,15 +65,16 @@ class Redactor:
     """
 
     secrets: list[str] = field(default_factory=list)
-    pairs: list[tuple[str, str]] = field(default_factory=list)     # (username, password) for Basic auth
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # (username, password) for Basic auth
     _compiled: tuple[tuple[Any, ...], tuple[re.Pattern[str] | None, tuple[bytes, ...]]] | None = field(
-        default=None, repr=False, compare=False)
+        default=None, repr=False, compare=False
+    )
     # text -> masked text for the current secrets (emptied when they change): a round of 200
     # hosts redacts the same hostnames, provider names and sentences again and again.
     _memo: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_config(cls, config: Any) -> "Redactor":
+    def from_config(cls, config: Any) -> Redactor:
         r = cls(secrets=list(config.secret_values()))
         for host in getattr(config, "hosts", ()):
             r.add_basic(getattr(host, "username", None), getattr(host, "password", None))
@@ -92,8 +96,9 @@ class Redactor:
     def _pattern(self) -> tuple[re.Pattern[str] | None, tuple[bytes, ...]]:
         key = (tuple(self.secrets), tuple(self.pairs))
         if self._compiled is None or self._compiled[0] != key:
-            raws = tuple(sorted({s.encode("utf-8") for s in self.secrets if len(s.encode("utf-8")) >= _MIN_ENCODED},
-                                key=len))
+            raws = tuple(
+                sorted({s.encode("utf-8") for s in self.secrets if len(s.encode("utf-8")) >= _MIN_ENCODED}, key=len)
+            )
             self._compiled = (key, (_compile(self.secrets, self.pairs), raws))
             self._memo.clear()
         return self._compiled[1]
@@ -112,7 +117,7 @@ class Redactor:
     def _mask(self, value: str, pattern: re.Pattern[str] | None, raws: tuple[bytes, ...]) -> str:
         out = value
         if pattern is not None:
-            for _ in range(3):          # masking can join pieces into the secret again: until it is gone
+            for _ in range(3):  # masking can join pieces into the secret again: until it is gone
                 new = pattern.sub(MASK, out)
                 if new == out:
                     break
@@ -134,9 +139,9 @@ class Redactor:
         return value
 
 
-_MEMO_MAX = 4096          # remembered texts per Redactor
-_MIN_SECRET = 3           # shorter values are not masked (they would mask half of every sentence)
-_MIN_ENCODED = 4          # an encoded form shorter than this is not masked on its own
+_MEMO_MAX = 4096  # remembered texts per Redactor
+_MIN_SECRET = 3  # shorter values are not masked (they would mask half of every sentence)
+_MIN_ENCODED = 4  # an encoded form shorter than this is not masked on its own
 _B64_RUN_RE = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 
 
@@ -168,10 +173,10 @@ def secret_forms(secret: str) -> set[str]:
     for quoted in (quote(secret, safe=""), quote(secret), quote_plus(secret, safe=""), quote_plus(secret)):
         literal.add(quoted)
         literal.add(re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), quoted))
-        literal.add(quote(quoted, safe=""))                         # encoded twice (a URL inside a URL)
-    literal.add(json.dumps(secret)[1:-1])                           # JSON: \" \\ \uXXXX
+        literal.add(quote(quoted, safe=""))  # encoded twice (a URL inside a URL)
+    literal.add(json.dumps(secret)[1:-1])  # JSON: \" \\ \uXXXX
     literal.add(json.dumps(secret, ensure_ascii=False)[1:-1])
-    literal.add(json.dumps(secret)[1:-1].replace("/", "\\/"))     # JSON's optional \/
+    literal.add(json.dumps(secret)[1:-1].replace("/", "\\/"))  # JSON's optional \/
     literal.add(html.escape(secret, quote=True))
     literal.add(html.escape(secret, quote=False))
     return {f for f in literal if len(f) >= _MIN_ENCODED or f == secret}

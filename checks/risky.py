@@ -58,7 +58,7 @@ _TABLE: tuple[tuple[int, _Proto, str], ...] = (
 
 _BY_KEY: dict[tuple[int, str], str] = {}
 for _port, _proto, _name in _TABLE:
-    for _p in (("tcp", "udp") if _proto == "both" else (_proto,)):
+    for _p in ("tcp", "udp") if _proto == "both" else (_proto,):
         _BY_KEY[(_port, _p)] = _name
 
 RISKY_ADVICE = (

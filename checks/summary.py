@@ -17,8 +17,8 @@ HostingAnswer = Literal["yes", "likely", "no", "unknown"]
 @dataclass(frozen=True)
 class HostingVerdict:
     answer: HostingAnswer
-    headline: str          # one short sentence
-    reason: str            # why, in plain words
+    headline: str  # one short sentence
+    reason: str  # why, in plain words
 
 
 def ipv6_sentence(d: Diagnosis) -> str:
@@ -31,11 +31,15 @@ def ipv6_sentence(d: Diagnosis) -> str:
     stable = [a for a in d.local.ipv6_global if not a.temporary and not a.deprecated]
     tested = [p for p in d.ports_ipv6 if p.verdict != "unknown"]
     if stable and tested:
-        return (" IPv6 could be the way in, but the inbound IPv6 test did not get through yet "
-                "(the router's IPv6 firewall): allow the port there and test again.")
+        return (
+            " IPv6 could be the way in, but the inbound IPv6 test did not get through yet "
+            "(the router's IPv6 firewall): allow the port there and test again."
+        )
     if stable:
-        return (" This computer has a public IPv6 address, so IPv6 may work: test a port from outside "
-                "over IPv6 before relying on an AAAA record.")
+        return (
+            " This computer has a public IPv6 address, so IPv6 may work: test a port from outside "
+            "over IPv6 before relying on an AAAA record."
+        )
     return ""
 
 
@@ -75,8 +79,7 @@ def hosting_verdict(d: Diagnosis) -> HostingVerdict:
             "Not over IPv4: your line is DS-Lite, so IPv4 goes through your ISP's shared NAT; IPv6 is native.",
             "With DS-Lite your ISP carries IPv4 inside IPv6 to its own NAT (the AFTR), shared with many "
             "customers: nobody can connect to you over IPv4, and DDNS updates for IPv4 will look successful "
-            "while nothing answers. Your IPv6 addresses are your own, with no NAT in the way."
-            + ipv6_sentence(d),
+            "while nothing answers. Your IPv6 addresses are your own, with no NAT in the way." + ipv6_sentence(d),
         )
     if verdict == "cgnat":
         alt = ipv6_sentence(d)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
-def _retrieve(task: "asyncio.Future[Any]") -> None:
+def _retrieve(task: asyncio.Future[Any]) -> None:
     if not task.cancelled():
-        task.exception()   # marks it retrieved: no "Task exception was never retrieved" on stderr
+        task.exception()  # marks it retrieved: no "Task exception was never retrieved" on stderr
 
 
-def drop(tasks: "Iterable[asyncio.Future[Any]]") -> None:
+def drop(tasks: Iterable[asyncio.Future[Any]]) -> None:
     """Cancel tasks nobody will await, and swallow what they end with.
 
     A cancelled hedged query may already have finished with NXDOMAIN (or finish with it

@@ -33,7 +33,8 @@ import re
 import socket
 import ssl
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Resolve = Callable[[str], Awaitable[list[str]]]
 CA_FILE_ENV = "DDNSW_PROBE_CA_FILE"
@@ -76,7 +77,7 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 def check_name(raw: str) -> str | None:
     """The name in its DNS (ASCII) spelling, or None when it is no hostname (standard
     library only: the probe server does not import the engine)."""
-    if not raw or len(raw) > 253 or _canonical(raw) is not None:   # an address skips the proof
+    if not raw or len(raw) > 253 or _canonical(raw) is not None:  # an address skips the proof
         return None
     name = raw.strip().rstrip(".").lower()
     if not name.isascii():
@@ -105,12 +106,18 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
-async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str | None, *,
-                       dial: Callable[[str, int], Awaitable[dict[str, Any]]],
-                       resolve: Resolve | None = None, tls_timeout_s: float = 4.0,
-                       context: ssl.SSLContext | None = None,
-                       in_slot: Callable[[Callable[[], Awaitable[dict[str, Any]]]], Awaitable[Any]] | None = None,
-                       ) -> tuple[int, dict[str, Any]]:
+async def reach_answer(
+    requester: str,
+    port: int,
+    raw_name: str,
+    tls_flag: str | None,
+    *,
+    dial: Callable[[str, int], Awaitable[dict[str, Any]]],
+    resolve: Resolve | None = None,
+    tls_timeout_s: float = 4.0,
+    context: ssl.SSLContext | None = None,
+    in_slot: Callable[[Callable[[], Awaitable[dict[str, Any]]]], Awaitable[Any]] | None = None,
+) -> tuple[int, dict[str, Any]]:
     """(HTTP status, JSON body) for one ``/reach/tcp/N`` request from ``requester``.
 
     ``dial(ip, port)`` is the server's TCP dial-back (the ``dial_tcp`` result dict);
@@ -134,25 +141,44 @@ async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str |
             addresses = []
         except (OSError, TimeoutError) as exc:
             why = getattr(exc, "strerror", None) or str(exc) or "timeout"
-            return {"_status": 502, "status": 502, "code": "resolve-failed", "name": name,
-                    "error": f"this prober could not resolve {name}: {why}"}
+            return {
+                "_status": 502,
+                "status": 502,
+                "code": "resolve-failed",
+                "name": name,
+                "error": f"this prober could not resolve {name}: {why}",
+            }
         if requester not in addresses:
             said = ", ".join(addresses) if addresses else "no address"
-            return {"_status": 403, "status": 403, "code": "not-your-address", "name": name,
-                    "addresses": addresses, "ip": requester,
-                    "error": f"{name} resolves to {said} here, not to your address {requester}: this prober "
-                             "only connects to the address a request comes from"}
+            return {
+                "_status": 403,
+                "status": 403,
+                "code": "not-your-address",
+                "name": name,
+                "addresses": addresses,
+                "ip": requester,
+                "error": f"{name} resolves to {said} here, not to your address {requester}: this prober "
+                "only connects to the address a request comes from",
+            }
         outcome = await dial(requester, port)
         facts = None
         if want_tls and outcome.get("result") == "connected":
             from .tls import tls_probe
 
-            facts = (await tls_probe(requester, port, name, context=context or tls_context(),
-                                     timeout_s=tls_timeout_s)).to_dict()
+            facts = (
+                await tls_probe(requester, port, name, context=context or tls_context(), timeout_s=tls_timeout_s)
+            ).to_dict()
             facts.pop("server_name", None)
         outcome.pop("banner", None)
-        return {"ip": requester, "port": port, "protocol": "tcp", "name": name, "addresses": addresses,
-                **outcome, "tls": facts}
+        return {
+            "ip": requester,
+            "port": port,
+            "protocol": "tcp",
+            "name": name,
+            "addresses": addresses,
+            **outcome,
+            "tls": facts,
+        }
 
     outcome = await (in_slot(work) if in_slot is not None else work())
     if not isinstance(outcome, dict):
@@ -163,9 +189,14 @@ async def reach_answer(requester: str, port: int, raw_name: str, tls_flag: str |
     return status, outcome
 
 
-def make_route(*, port_or_error: Callable[[Any], Any], with_slot: Callable[[str, Any], Awaitable[Any]],
-               dial_tcp: Callable[..., Awaitable[dict[str, Any]]], dial_timeout_s: float,
-               tls_timeout_s: float = 4.0) -> Callable[[Any], Awaitable[Any]]:
+def make_route(
+    *,
+    port_or_error: Callable[[Any], Any],
+    with_slot: Callable[[str, Any], Awaitable[Any]],
+    dial_tcp: Callable[..., Awaitable[dict[str, Any]]],
+    dial_timeout_s: float,
+    tls_timeout_s: float = 4.0,
+) -> Callable[[Any], Awaitable[Any]]:
     """The starlette handler for ``/reach/tcp/{port}``, built from the server's own pieces:
     ``port_or_error(request)`` -> (requester ip, port) or a ready error response,
     ``with_slot(ip, work)`` (probe slots), ``dial_tcp`` (its dial-back)."""
@@ -177,10 +208,14 @@ def make_route(*, port_or_error: Callable[[Any], Any], with_slot: Callable[[str,
             return checked
         ip, port = checked
         status, body = await reach_answer(
-            ip, port, request.query_params.get("name", ""), request.query_params.get("tls"),
-            dial=lambda i, p: dial_tcp(i, p, dial_timeout_s=dial_timeout_s, banner_timeout_s=0.0,
-                                       read_banner=False),
-            in_slot=lambda work: with_slot(ip, work), tls_timeout_s=tls_timeout_s)
+            ip,
+            port,
+            request.query_params.get("name", ""),
+            request.query_params.get("tls"),
+            dial=lambda i, p: dial_tcp(i, p, dial_timeout_s=dial_timeout_s, banner_timeout_s=0.0, read_banner=False),
+            in_slot=lambda work: with_slot(ip, work),
+            tls_timeout_s=tls_timeout_s,
+        )
         if status == -1:
             return body["response"]
         return JSONResponse(body, status_code=status)

@@ -59,6 +59,7 @@ wire protocol the client shares is in ``probeserver/wire.py``, which imports nei
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -68,8 +69,9 @@ import socket
 import ssl
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -79,8 +81,17 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from probeserver.reach import make_route
-from probeserver.wire import (ECHOIP_PORT_PATH, IP_PATHS, PROBE_TCP_PATH, PROBE_UDP_PATH, REACH_TCP_PATH, TOKEN_RE,
-                              TcpResult, UdpResult, udp_probe_payload)
+from probeserver.wire import (
+    ECHOIP_PORT_PATH,
+    IP_PATHS,
+    PROBE_TCP_PATH,
+    PROBE_UDP_PATH,
+    REACH_TCP_PATH,
+    TOKEN_RE,
+    TcpResult,
+    UdpResult,
+    udp_probe_payload,
+)
 
 log = logging.getLogger("ddns_wizard.probe_server")
 
@@ -94,25 +105,25 @@ IPV6_CLIENT_PREFIX = 64  # one subscriber's network (RFC 6177: a site gets a /64
 class ProbeServerSettings:
     """Limits of one probe server; the defaults suit a small public VPS."""
 
-    dial_timeout_s: float = 2.0        # TCP connect deadline (echoip uses 2 s)
-    banner_timeout_s: float = 1.0      # /probe/tcp: how long to wait for the listener's banner
-    udp_timeout_s: float = 2.0         # overall deadline of a UDP probe
-    udp_tries: int = 3                 # datagrams sent within udp_timeout_s
-    max_concurrent_probes: int = 32    # dial-backs in flight, all clients together
-    max_probes_per_client: int = 4     # dial-backs in flight per client (the tool sends 4 at most)
-    queue_timeout_s: float = 5.0       # wait for a probe slot before answering 429/503
-    rate_per_s: float = 10.0           # token bucket refill per client
-    burst: int = 30                    # token bucket size per client
+    dial_timeout_s: float = 2.0  # TCP connect deadline (echoip uses 2 s)
+    banner_timeout_s: float = 1.0  # /probe/tcp: how long to wait for the listener's banner
+    udp_timeout_s: float = 2.0  # overall deadline of a UDP probe
+    udp_tries: int = 3  # datagrams sent within udp_timeout_s
+    max_concurrent_probes: int = 32  # dial-backs in flight, all clients together
+    max_probes_per_client: int = 4  # dial-backs in flight per client (the tool sends 4 at most)
+    queue_timeout_s: float = 5.0  # wait for a probe slot before answering 429/503
+    rate_per_s: float = 10.0  # token bucket refill per client
+    burst: int = 30  # token bucket size per client
     udp_echo_rate_per_s: float = 20.0  # UDP echo replies per client
     udp_echo_burst: int = 40
     max_tracked_clients: int = 10_000  # bucket table size (oldest evicted)
-    request_deadline_s: float = 10.0   # every request (headers + body) must arrive within this
-    keep_alive_s: float = 5.0          # an idle kept-alive connection is closed after this
-    max_connections: int = 1000        # open connections, all clients together
+    request_deadline_s: float = 10.0  # every request (headers + body) must arrive within this
+    keep_alive_s: float = 5.0  # an idle kept-alive connection is closed after this
+    max_connections: int = 1000  # open connections, all clients together
     max_connections_per_client: int = 16
-    reserve_share: float = 0.25        # of connections and probe slots, kept for clients holding none
-    refusal_deadline_s: float = 2.0    # a refused connection gets this long to send its request
-    tls_shutdown_s: float = 2.0        # wait for the client's TLS close_notify at most this long
+    reserve_share: float = 0.25  # of connections and probe slots, kept for clients holding none
+    refusal_deadline_s: float = 2.0  # a refused connection gets this long to send its request
+    tls_shutdown_s: float = 2.0  # wait for the client's TLS close_notify at most this long
 
 
 def client_key(ip: str) -> str:
@@ -129,8 +140,9 @@ def client_key(ip: str) -> str:
 class TokenBuckets:
     """Per-key token buckets with a bounded table (least recently used evicted)."""
 
-    def __init__(self, rate_per_s: float, burst: int, max_keys: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate_per_s: float, burst: int, max_keys: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._rate = rate_per_s
         self._burst = float(burst)
         self._max_keys = max_keys
@@ -230,8 +242,9 @@ def _elapsed_ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000.0, 1)
 
 
-async def dial_tcp(ip: str, port: int, *, dial_timeout_s: float,
-                   banner_timeout_s: float, read_banner: bool = True) -> dict[str, Any]:
+async def dial_tcp(
+    ip: str, port: int, *, dial_timeout_s: float, banner_timeout_s: float, read_banner: bool = True
+) -> dict[str, Any]:
     """Connect to ip:port, read a banner (unless ``read_banner`` is false); the outcome
     as data (never raises)."""
     started = time.monotonic()
@@ -243,8 +256,7 @@ async def dial_tcp(ip: str, port: int, *, dial_timeout_s: float,
     except ConnectionRefusedError:
         return _outcome("refused", None, _elapsed_ms(started))
     except OSError as exc:
-        return _outcome("error", None, _elapsed_ms(started),
-                error=exc.strerror or type(exc).__name__)
+        return _outcome("error", None, _elapsed_ms(started), error=exc.strerror or type(exc).__name__)
     connect_ms = _elapsed_ms(started)
     banner = b""
     try:
@@ -288,11 +300,9 @@ async def probe_udp(ip: str, port: int, token: str, *, timeout_s: float, tries: 
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     try:
-        transport, protocol = await loop.create_datagram_endpoint(
-            _OneReply, remote_addr=(ip, port), family=family)
+        transport, protocol = await loop.create_datagram_endpoint(_OneReply, remote_addr=(ip, port), family=family)
     except OSError as exc:
-        return _outcome("error", None, _elapsed_ms(started),
-                error=exc.strerror or type(exc).__name__)
+        return _outcome("error", None, _elapsed_ms(started), error=exc.strerror or type(exc).__name__)
     payload = udp_probe_payload(token)
     interval = timeout_s / max(1, tries)
     try:
@@ -325,7 +335,7 @@ def _udp_replied(data: bytes, started: float) -> dict[str, Any]:
 class _RateLimit:
     """ASGI middleware: one token bucket per client (IPv4 address / IPv6 /64), 429 when empty."""
 
-    def __init__(self, app: ASGIApp, buckets: TokenBuckets, stats: "ProbeStats") -> None:
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets, stats: ProbeStats) -> None:
         self.app = app
         self.buckets = buckets
         self.stats = stats
@@ -337,8 +347,9 @@ class _RateLimit:
             wait = self.buckets.take(client_key(ip) if ip else "unknown")
             if wait > 0:
                 self.stats.rate_limited += 1
-                response = _error(429, "rate limit exceeded, slow down",
-                                  headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+                response = _error(
+                    429, "rate limit exceeded, slow down", headers={"Retry-After": str(max(1, int(wait + 0.999)))}
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -352,25 +363,29 @@ class ProbeStats:
     probes_in_flight: int = 0
     peak_in_flight: int = 0
     rate_limited: int = 0
-    busy: int = 0                      # probe requests turned away (no slot in time)
+    busy: int = 0  # probe requests turned away (no slot in time)
     dialed: list[str] = field(default_factory=list)  # last addresses dialed (bounded)
-    connections_open: int = 0          # admitted connections now
+    connections_open: int = 0  # admitted connections now
     peak_connections: int = 0
-    connections_refused: int = 0       # answered 429/503 and closed
-    connections_dropped: int = 0       # closed at once (too many refusals already under way)
-    connections_evicted: int = 0       # idle connections closed to make room for a new client
-    deadline_closed: int = 0           # closed: a request (or TLS handshake) did not arrive in time
-    stalled_closed: int = 0            # closed: the client stopped reading our answer
+    connections_refused: int = 0  # answered 429/503 and closed
+    connections_dropped: int = 0  # closed at once (too many refusals already under way)
+    connections_evicted: int = 0  # idle connections closed to make room for a new client
+    deadline_closed: int = 0  # closed: a request (or TLS handshake) did not arrive in time
+    stalled_closed: int = 0  # closed: the client stopped reading our answer
 
 
-def build_app(settings: ProbeServerSettings | None = None, *,
-              clock: Callable[[], float] = time.monotonic,
-              stats: ProbeStats | None = None) -> Starlette:
+def build_app(
+    settings: ProbeServerSettings | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    stats: ProbeStats | None = None,
+) -> Starlette:
     """The probe server's ASGI app (no sockets opened here)."""
     cfg = settings or ProbeServerSettings()
     counters = stats if stats is not None else ProbeStats()
-    slots = ProbeSlots(cfg.max_concurrent_probes, cfg.max_probes_per_client,
-                       int(cfg.max_concurrent_probes * cfg.reserve_share))
+    slots = ProbeSlots(
+        cfg.max_concurrent_probes, cfg.max_probes_per_client, int(cfg.max_concurrent_probes * cfg.reserve_share)
+    )
 
     def client_ip(request: Request) -> str | None:
         return requester_ip(request.client.host if request.client else None)
@@ -381,9 +396,11 @@ def build_app(settings: ProbeServerSettings | None = None, *,
             counters.busy += 1
             if slots.held.get(key, 0) >= slots.per_client:
                 who = "your /64" if "/" in key else "your address"
-                return _error(429, f"too many probes in flight from {who} (at most "
-                                   f"{slots.per_client} at once), try again shortly",
-                              headers={"Retry-After": "1"})
+                return _error(
+                    429,
+                    f"too many probes in flight from {who} (at most {slots.per_client} at once), try again shortly",
+                    headers={"Retry-After": "1"},
+                )
             return _error(503, "too many probes in flight, try again shortly", headers={"Retry-After": "1"})
         counters.probes_started += 1
         counters.probes_in_flight += 1
@@ -413,8 +430,9 @@ def build_app(settings: ProbeServerSettings | None = None, *,
         return ip, port
 
     def tcp(ip: str, port: int, *, read_banner: bool) -> Callable[[], Awaitable[dict[str, Any]]]:
-        return lambda: dial_tcp(ip, port, dial_timeout_s=cfg.dial_timeout_s,
-                                banner_timeout_s=cfg.banner_timeout_s, read_banner=read_banner)
+        return lambda: dial_tcp(
+            ip, port, dial_timeout_s=cfg.dial_timeout_s, banner_timeout_s=cfg.banner_timeout_s, read_banner=read_banner
+        )
 
     async def echoip_port(request: Request) -> Response:
         checked = port_or_error(request)
@@ -445,8 +463,9 @@ def build_app(settings: ProbeServerSettings | None = None, *,
         token = request.query_params.get("token", "")
         if not TOKEN_RE.match(token):
             return _error(400, "token must be 1-64 characters of A-Z a-z 0-9 _ . : -")
-        outcome = await with_slot(ip, lambda: probe_udp(
-            ip, port, token, timeout_s=cfg.udp_timeout_s, tries=cfg.udp_tries))
+        outcome = await with_slot(
+            ip, lambda: probe_udp(ip, port, token, timeout_s=cfg.udp_timeout_s, tries=cfg.udp_tries)
+        )
         if isinstance(outcome, Response):
             return outcome
         return JSONResponse({"ip": ip, "port": port, "protocol": "udp", **outcome})
@@ -462,8 +481,13 @@ def build_app(settings: ProbeServerSettings | None = None, *,
         Route(ECHOIP_PORT_PATH, echoip_port, methods=["GET"]),
         Route(PROBE_TCP_PATH, probe_tcp, methods=["GET"]),
         Route(PROBE_UDP_PATH, probe_udp_route, methods=["GET"]),
-        Route(REACH_TCP_PATH, make_route(port_or_error=port_or_error, with_slot=with_slot, dial_tcp=dial_tcp,
-                                         dial_timeout_s=cfg.dial_timeout_s), methods=["GET"]),
+        Route(
+            REACH_TCP_PATH,
+            make_route(
+                port_or_error=port_or_error, with_slot=with_slot, dial_tcp=dial_tcp, dial_timeout_s=cfg.dial_timeout_s
+            ),
+            methods=["GET"],
+        ),
     ]
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: method_not_allowed})
     buckets = TokenBuckets(cfg.rate_per_s, cfg.burst, cfg.max_tracked_clients, clock)
@@ -508,7 +532,7 @@ class _Ticket:
 
     key: str
     refusal: tuple[int, str] | None = None  # (status, message) when the connection is refused
-    owner: Any = None                       # the protocol that holds it: .evictable(), .evict()
+    owner: Any = None  # the protocol that holds it: .evictable(), .evict()
     released: bool = False
 
 
@@ -541,11 +565,9 @@ class ConnectionTable:
         refusal: tuple[int, str] | None = None
         if held >= cap:
             who = "your /64" if "/" in key else "your address"
-            refusal = (429, f"too many connections from {who} ({held} open, at most {cap}): "
-                            "reuse the ones you have")
+            refusal = (429, f"too many connections from {who} ({held} open, at most {cap}): reuse the ones you have")
         elif self.total >= self.soft_limit and held > 0:
-            refusal = (503, "server busy: the remaining connections are kept for new clients; "
-                            "reuse the ones you have")
+            refusal = (503, "server busy: the remaining connections are kept for new clients; reuse the ones you have")
         elif self.total >= self.cfg.max_connections and not self._evict_for_newcomer():
             refusal = (503, "server busy: too many connections, try again shortly")
         if refusal is not None:
@@ -612,24 +634,33 @@ def _refusal_app(status: int, message: str) -> ASGIApp:
     body = json.dumps({"status": status, "error": message}, separators=(",", ":")).encode()
 
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"retry-after", b"1"), (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", b"1"),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return refuse
 
 
-_TIMEOUT_BODY = json.dumps({"status": 408, "error": "request not received in time"},
-                           separators=(",", ":")).encode()
-_TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                     b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
-                     + _TIMEOUT_BODY)
+_TIMEOUT_BODY = json.dumps({"status": 408, "error": "request not received in time"}, separators=(",", ":")).encode()
+_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+    b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\nconnection: close\r\n\r\n" + _TIMEOUT_BODY
+)
 
 
-def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: ProbeStats,
-                    tls: ssl.SSLContext | None) -> type[asyncio.Protocol]:
+def _protocol_class(
+    cfg: ProbeServerSettings, table: ConnectionTable, stats: ProbeStats, tls: ssl.SSLContext | None
+) -> type[asyncio.Protocol]:
     """The class given to uvicorn as ``http=``: a gate per TCP connection, then h11."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -730,8 +761,13 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
         """Per TCP connection: admit or refuse by client, TLS handshake under the deadline,
         then hand the connection to :class:`DeadlineH11`."""
 
-        def __init__(self, config: uvicorn.Config, server_state: Any, app_state: dict[str, Any],
-                     _loop: asyncio.AbstractEventLoop | None = None) -> None:
+        def __init__(
+            self,
+            config: uvicorn.Config,
+            server_state: Any,
+            app_state: dict[str, Any],
+            _loop: asyncio.AbstractEventLoop | None = None,
+        ) -> None:
             self._uvicorn = (config, server_state, app_state)
             self.loop = _loop or asyncio.get_event_loop()
             self.transport: asyncio.Transport | None = None
@@ -763,9 +799,13 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
             assert self.transport is not None and tls is not None
             try:
                 secure = await self.loop.start_tls(
-                    self.transport, self, tls, server_side=True,
+                    self.transport,
+                    self,
+                    tls,
+                    server_side=True,
                     ssl_handshake_timeout=max(0.1, deadline - self.loop.time()),
-                    ssl_shutdown_timeout=cfg.tls_shutdown_s)
+                    ssl_shutdown_timeout=cfg.tls_shutdown_s,
+                )
             except (OSError, ValueError, RuntimeError, asyncio.CancelledError):
                 self._finish()
                 return
@@ -779,8 +819,14 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
             self._uvicorn[1].connections.discard(self)
             assert self.ticket is not None
             config, server_state, app_state = self._uvicorn
-            http = DeadlineH11(config=config, server_state=server_state, app_state=app_state, _loop=self.loop,
-                               ticket=self.ticket, first_deadline=deadline)
+            http = DeadlineH11(
+                config=config,
+                server_state=server_state,
+                app_state=app_state,
+                _loop=self.loop,
+                ticket=self.ticket,
+                first_deadline=deadline,
+            )
             transport.set_protocol(http)
             http.connection_made(transport)
             if self._early:
@@ -834,10 +880,9 @@ def _protocol_class(cfg: ProbeServerSettings, table: ConnectionTable, stats: Pro
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the caller decides when to stop."""
 
-    def capture_signals(self):  # type: ignore[override]
-        import contextlib
-
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -877,8 +922,7 @@ def _fit_file_limit(cfg: ProbeServerSettings) -> ProbeServerSettings:
     if soft >= need:
         return cfg
     fits = max(16, soft - spare)
-    log.warning("open-files limit %d: serving at most %d connections instead of %d", soft, fits,
-                cfg.max_connections)
+    log.warning("open-files limit %d: serving at most %d connections instead of %d", soft, fits, cfg.max_connections)
     return dataclasses.replace(cfg, max_connections=fits)
 
 
@@ -889,8 +933,7 @@ def _tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
         context.load_cert_chain(certfile, keyfile)
     except OSError as exc:  # ssl.SSLError is one too
         reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
-        raise OSError(exc.errno, f"cannot load the TLS certificate and key ({certfile}, {keyfile}): "
-                                 f"{reason}") from None
+        raise OSError(exc.errno, f"cannot load the TLS certificate and key ({certfile}, {keyfile}): {reason}") from None
     context.set_alpn_protocols(["http/1.1"])
     return context
 
@@ -898,9 +941,16 @@ def _tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
 class RunningProbeServer:
     """A started probe server: its bound addresses and a way to stop it."""
 
-    def __init__(self, server: _Server, task: asyncio.Task[None], app: Starlette,
-                 tcp_addresses: list[tuple[str, int]], udp_addresses: list[tuple[str, int]],
-                 udp_transports: list[asyncio.DatagramTransport], connections: ConnectionTable) -> None:
+    def __init__(
+        self,
+        server: _Server,
+        task: asyncio.Task[None],
+        app: Starlette,
+        tcp_addresses: list[tuple[str, int]],
+        udp_addresses: list[tuple[str, int]],
+        udp_transports: list[asyncio.DatagramTransport],
+        connections: ConnectionTable,
+    ) -> None:
         self._server = server
         self._task = task
         self.app = app
@@ -932,10 +982,15 @@ class RunningProbeServer:
             await self._task
 
 
-async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
-                ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                settings: ProbeServerSettings | None = None,
-                log_level: str = "error") -> RunningProbeServer:
+async def start(
+    listen: list[tuple[str, int]],
+    *,
+    udp_port: int | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    settings: ProbeServerSettings | None = None,
+    log_level: str = "error",
+) -> RunningProbeServer:
     """Bind every (host, port) in ``listen`` (port 0 = ephemeral), start serving, return.
 
     ``udp_port`` opens the UDP echo on each listen host (0 = ephemeral). uvicorn logs
@@ -948,12 +1003,19 @@ async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
     stats: ProbeStats = app.state.stats
     table = ConnectionTable(cfg, stats)
     sockets = [bind_tcp(host, port) for host, port in listen]
+    # uvicorn types timeout_keep_alive as int but uses it as a delay in seconds (loop.call_later):
+    # a fraction is fine, and the tests use one.
+    keep_alive: int = cfg.keep_alive_s  # type: ignore[assignment]
     config = uvicorn.Config(
-        app, log_level=log_level, access_log=False, lifespan="off",
+        app,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
         # TLS is done by the gate (with a deadline), not by uvicorn; so are the
         # connection limits (per client, with a reserve), hence no limit_concurrency.
         limit_concurrency=None,
-        timeout_keep_alive=cfg.keep_alive_s, server_header=False,  # type: ignore[arg-type]
+        timeout_keep_alive=keep_alive,
+        server_header=False,
         # Never believe X-Forwarded-For (uvicorn trusts it from 127.0.0.1 by default):
         # the dial-back target must be the TCP peer itself.
         proxy_headers=False,
@@ -995,14 +1057,20 @@ async def start(listen: list[tuple[str, int]], *, udp_port: int | None = None,
     return RunningProbeServer(server, task, app, tcp_addresses, udp_addresses, udp_transports, table)
 
 
-async def serve(listen: list[tuple[str, int]], *, udp_port: int | None = None,
-                ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-                settings: ProbeServerSettings | None = None,
-                on_ready: Callable[[RunningProbeServer], None] | None = None,
-                stop_event: asyncio.Event | None = None) -> None:
+async def serve(
+    listen: list[tuple[str, int]],
+    *,
+    udp_port: int | None = None,
+    ssl_certfile: str | None = None,
+    ssl_keyfile: str | None = None,
+    settings: ProbeServerSettings | None = None,
+    on_ready: Callable[[RunningProbeServer], None] | None = None,
+    stop_event: asyncio.Event | None = None,
+) -> None:
     """Run until ``stop_event`` is set (or the task is cancelled)."""
-    running = await start(listen, udp_port=udp_port, ssl_certfile=ssl_certfile,
-                          ssl_keyfile=ssl_keyfile, settings=settings)
+    running = await start(
+        listen, udp_port=udp_port, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, settings=settings
+    )
     if on_ready is not None:
         on_ready(running)
     stopper = stop_event or asyncio.Event()

@@ -47,19 +47,48 @@ import hashlib
 import ipaddress
 import ssl
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
-TlsError = Literal["expired", "not-yet-valid", "wrong-name", "self-signed", "untrusted-root",
-                   "incomplete-chain", "invalid", "no-tls", "timeout", "refused", "unreachable"]
-TLS_ERRORS: tuple[str, ...] = ("expired", "not-yet-valid", "wrong-name", "self-signed", "untrusted-root",
-                               "incomplete-chain", "invalid", "no-tls", "timeout", "refused", "unreachable")
+TlsError = Literal[
+    "expired",
+    "not-yet-valid",
+    "wrong-name",
+    "self-signed",
+    "untrusted-root",
+    "incomplete-chain",
+    "invalid",
+    "no-tls",
+    "timeout",
+    "refused",
+    "unreachable",
+]
+TLS_ERRORS: tuple[str, ...] = (
+    "expired",
+    "not-yet-valid",
+    "wrong-name",
+    "self-signed",
+    "untrusted-root",
+    "incomplete-chain",
+    "invalid",
+    "no-tls",
+    "timeout",
+    "refused",
+    "unreachable",
+)
 EXPIRY_WARNING_DAYS = 14
 
 _VERIFY_CODES: dict[int, TlsError] = {
-    10: "expired", 9: "not-yet-valid", 62: "wrong-name", 64: "wrong-name",
-    18: "self-signed", 19: "untrusted-root",
-    20: "incomplete-chain", 21: "incomplete-chain", 2: "incomplete-chain",
+    10: "expired",
+    9: "not-yet-valid",
+    62: "wrong-name",
+    64: "wrong-name",
+    18: "self-signed",
+    19: "untrusted-root",
+    20: "incomplete-chain",
+    21: "incomplete-chain",
+    2: "incomplete-chain",
 }
 
 
@@ -67,18 +96,18 @@ _VERIFY_CODES: dict[int, TlsError] = {
 class TlsFacts:
     """The outcome of one TLS look at a server (a fact, never an exception)."""
 
-    ok: bool                          # the handshake verified for server_name against the trust store
+    ok: bool  # the handshake verified for server_name against the trust store
     server_name: str
-    names: tuple[str, ...] = ()       # DNS names and IP addresses the certificate covers
-    issuer: str | None = None         # issuer's common name (else its organisation, else the RFC 4514 text)
-    not_after: str | None = None      # ISO 8601, UTC
-    days_left: int | None = None      # whole days until not_after (negative: expired that long ago)
-    error: TlsError | None = None     # why not ok (module docstring)
-    detail: str | None = None         # OpenSSL's / the socket's own words
-    problems: tuple[str, ...] = ()    # every reason found (error first)
-    fingerprint: str | None = None    # SHA-256 of the leaf certificate (hex): same server or not
-    chain_length: int = 0             # certificates the server sent
-    version: str | None = None        # TLSv1.3 ...
+    names: tuple[str, ...] = ()  # DNS names and IP addresses the certificate covers
+    issuer: str | None = None  # issuer's common name (else its organisation, else the RFC 4514 text)
+    not_after: str | None = None  # ISO 8601, UTC
+    days_left: int | None = None  # whole days until not_after (negative: expired that long ago)
+    error: TlsError | None = None  # why not ok (module docstring)
+    detail: str | None = None  # OpenSSL's / the socket's own words
+    problems: tuple[str, ...] = ()  # every reason found (error first)
+    fingerprint: str | None = None  # SHA-256 of the leaf certificate (hex): same server or not
+    chain_length: int = 0  # certificates the server sent
+    version: str | None = None  # TLSv1.3 ...
     ms: float = 0.0
 
     @property
@@ -92,7 +121,7 @@ class TlsFacts:
         return data
 
     @classmethod
-    def from_dict(cls, data: Any, server_name: str) -> "TlsFacts | None":
+    def from_dict(cls, data: Any, server_name: str) -> TlsFacts | None:
         """Parse a prober's ``tls`` object (untrusted input: wrong types give None)."""
         if not isinstance(data, dict) or not isinstance(data.get("ok"), bool):
             return None
@@ -111,13 +140,21 @@ class TlsFacts:
 
         error = text("error")
         ms = data.get("ms")
-        return cls(ok=data["ok"], server_name=server_name, names=strings("names"), issuer=text("issuer"),
-                   not_after=text("not_after", 40), days_left=number("days_left"),
-                   error=error if error in TLS_ERRORS else ("invalid" if error else None),  # type: ignore[arg-type]
-                   detail=text("detail"), problems=tuple(p for p in strings("problems") if p in TLS_ERRORS),
-                   fingerprint=text("fingerprint", 64), chain_length=number("chain_length") or 0,
-                   version=text("version", 16),
-                   ms=float(ms) if isinstance(ms, (int, float)) and not isinstance(ms, bool) else 0.0)
+        return cls(
+            ok=data["ok"],
+            server_name=server_name,
+            names=strings("names"),
+            issuer=text("issuer"),
+            not_after=text("not_after", 40),
+            days_left=number("days_left"),
+            error=error if error in TLS_ERRORS else ("invalid" if error else None),  # type: ignore[arg-type]
+            detail=text("detail"),
+            problems=tuple(p for p in strings("problems") if p in TLS_ERRORS),
+            fingerprint=text("fingerprint", 64),
+            chain_length=number("chain_length") or 0,
+            version=text("version", 16),
+            ms=float(ms) if isinstance(ms, (int, float)) and not isinstance(ms, bool) else 0.0,
+        )
 
 
 # --------------------------------------------------------------------------- certificates
@@ -200,13 +237,20 @@ def _is_ca(cert: Any) -> bool:
         return False
 
 
-def describe_chain(chain_der: Sequence[bytes], server_name: str, *, now: dt.datetime | None = None
-                   ) -> dict[str, Any]:
+def describe_chain(chain_der: Sequence[bytes], server_name: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """The facts of the leaf (first) certificate and what is wrong with it by date and name."""
     if not chain_der:
-        return {"names": (), "issuer": None, "not_after": None, "days_left": None, "fingerprint": None,
-                "problems": (), "self_issued": False, "top_is_ca": False}
-    now = now or dt.datetime.now(dt.timezone.utc)
+        return {
+            "names": (),
+            "issuer": None,
+            "not_after": None,
+            "days_left": None,
+            "fingerprint": None,
+            "problems": (),
+            "self_issued": False,
+            "top_is_ca": False,
+        }
+    now = now or dt.datetime.now(dt.UTC)
     leaf = _load(chain_der[0])
     top = _load(chain_der[-1]) if len(chain_der) > 1 else leaf
     not_after = leaf.not_valid_after_utc
@@ -259,14 +303,16 @@ def _peer_chain(ssl_object: Any) -> list[bytes]:
     return [leaf] if leaf else []
 
 
-async def _handshake(ip: str, port: int, server_name: str, context: ssl.SSLContext,
-                     timeout_s: float) -> tuple[list[bytes], str | None]:
+async def _handshake(
+    ip: str, port: int, server_name: str, context: ssl.SSLContext, timeout_s: float
+) -> tuple[list[bytes], str | None]:
     """One TLS handshake; (chain, TLS version).  Raises what the handshake raises."""
     # An IP literal as server_hostname is checked against the certificate's IP addresses
     # and not sent as SNI (Python's ssl module does both).
     async with asyncio.timeout(timeout_s):
-        reader, writer = await asyncio.open_connection(ip, port, ssl=context, server_hostname=server_name,
-                                                       ssl_handshake_timeout=timeout_s)
+        _reader, writer = await asyncio.open_connection(
+            ip, port, ssl=context, server_hostname=server_name, ssl_handshake_timeout=timeout_s
+        )
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         return _peer_chain(ssl_object), ssl_object.version()
@@ -308,8 +354,15 @@ def _ordered(first: str | None, more: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-async def tls_probe(ip: str, port: int, server_name: str, *, context: ssl.SSLContext | None = None,
-                    timeout_s: float = 4.0, now: dt.datetime | None = None) -> TlsFacts:
+async def tls_probe(
+    ip: str,
+    port: int,
+    server_name: str,
+    *,
+    context: ssl.SSLContext | None = None,
+    timeout_s: float = 4.0,
+    now: dt.datetime | None = None,
+) -> TlsFacts:
     """Handshake with ``ip:port`` as ``server_name`` (SNI) and judge its certificate.
 
     ``context``: the verifying context (default :func:`verifying_context`).  Both
@@ -317,7 +370,9 @@ async def tls_probe(ip: str, port: int, server_name: str, *, context: ssl.SSLCon
     trouble: the failure is the ``error`` of the result."""
     started = time.monotonic()
     ctx = context or verifying_context()
-    ms = lambda: round((time.monotonic() - started) * 1000.0, 1)  # noqa: E731
+
+    def ms() -> float:
+        return round((time.monotonic() - started) * 1000.0, 1)
 
     def left() -> float:
         return max(0.2, timeout_s - (time.monotonic() - started))
@@ -330,38 +385,90 @@ async def tls_probe(ip: str, port: int, server_name: str, *, context: ssl.SSLCon
         try:
             chain, version = await _handshake(ip, port, server_name, _lenient_context(), left())
         except (OSError, TimeoutError, ssl.SSLError) as again:
-            return TlsFacts(ok=False, server_name=server_name, error=_VERIFY_CODES.get(code or -1, "invalid"),
-                            detail=f"{words}; the certificate could not be fetched again: {again or type(again).__name__}",
-                            ms=ms())
+            return TlsFacts(
+                ok=False,
+                server_name=server_name,
+                error=_VERIFY_CODES.get(code or -1, "invalid"),
+                detail=f"{words}; the certificate could not be fetched again: {again or type(again).__name__}",
+                ms=ms(),
+            )
         facts = describe_chain(chain, server_name, now=now)
         error: TlsError = _VERIFY_CODES.get(code or -1, "invalid")
         if error == "incomplete-chain" and facts["top_is_ca"]:
             error = "untrusted-root"
-        return TlsFacts(ok=False, server_name=server_name, names=facts["names"], issuer=facts["issuer"],
-                        not_after=facts["not_after"], days_left=facts["days_left"], error=error, detail=words,
-                        problems=_ordered(error, facts["problems"]), fingerprint=facts["fingerprint"],
-                        chain_length=len(chain), version=version, ms=ms())
+        return TlsFacts(
+            ok=False,
+            server_name=server_name,
+            names=facts["names"],
+            issuer=facts["issuer"],
+            not_after=facts["not_after"],
+            days_left=facts["days_left"],
+            error=error,
+            detail=words,
+            problems=_ordered(error, facts["problems"]),
+            fingerprint=facts["fingerprint"],
+            chain_length=len(chain),
+            version=version,
+            ms=ms(),
+        )
     except TimeoutError:
-        return TlsFacts(ok=False, server_name=server_name, error="timeout",
-                        detail=f"no TLS handshake within {timeout_s:g} s", ms=ms())
+        return TlsFacts(
+            ok=False,
+            server_name=server_name,
+            error="timeout",
+            detail=f"no TLS handshake within {timeout_s:g} s",
+            ms=ms(),
+        )
     except ConnectionRefusedError:
         return TlsFacts(ok=False, server_name=server_name, error="refused", detail="connection refused", ms=ms())
     except ssl.SSLError as exc:
-        return TlsFacts(ok=False, server_name=server_name, error="no-tls",
-                        detail=exc.reason or str(exc) or type(exc).__name__, ms=ms())
+        return TlsFacts(
+            ok=False,
+            server_name=server_name,
+            error="no-tls",
+            detail=exc.reason or str(exc) or type(exc).__name__,
+            ms=ms(),
+        )
     except (OSError, EOFError) as exc:
         # A peer that closes the connection during the handshake: it does not speak TLS here.
-        if isinstance(exc, (ConnectionResetError, EOFError)) or isinstance(exc, ConnectionAbortedError):
-            return TlsFacts(ok=False, server_name=server_name, error="no-tls",
-                            detail=f"the connection was closed during the TLS handshake ({type(exc).__name__})",
-                            ms=ms())
-        return TlsFacts(ok=False, server_name=server_name, error="unreachable",
-                        detail=getattr(exc, "strerror", None) or str(exc) or type(exc).__name__, ms=ms())
+        if isinstance(exc, (ConnectionResetError, EOFError, ConnectionAbortedError)):
+            return TlsFacts(
+                ok=False,
+                server_name=server_name,
+                error="no-tls",
+                detail=f"the connection was closed during the TLS handshake ({type(exc).__name__})",
+                ms=ms(),
+            )
+        return TlsFacts(
+            ok=False,
+            server_name=server_name,
+            error="unreachable",
+            detail=getattr(exc, "strerror", None) or str(exc) or type(exc).__name__,
+            ms=ms(),
+        )
     facts = describe_chain(chain, server_name, now=now)
-    return TlsFacts(ok=True, server_name=server_name, names=facts["names"], issuer=facts["issuer"],
-                    not_after=facts["not_after"], days_left=facts["days_left"], fingerprint=facts["fingerprint"],
-                    chain_length=len(chain), version=version, ms=ms())
+    return TlsFacts(
+        ok=True,
+        server_name=server_name,
+        names=facts["names"],
+        issuer=facts["issuer"],
+        not_after=facts["not_after"],
+        days_left=facts["days_left"],
+        fingerprint=facts["fingerprint"],
+        chain_length=len(chain),
+        version=version,
+        ms=ms(),
+    )
 
 
-__all__ = ["EXPIRY_WARNING_DAYS", "TLS_ERRORS", "TlsError", "TlsFacts", "cert_names", "describe_chain",
-           "name_matches", "tls_probe", "verifying_context"]
+__all__ = [
+    "EXPIRY_WARNING_DAYS",
+    "TLS_ERRORS",
+    "TlsError",
+    "TlsFacts",
+    "cert_names",
+    "describe_chain",
+    "name_matches",
+    "tls_probe",
+    "verifying_context",
+]

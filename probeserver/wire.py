@@ -26,19 +26,19 @@ IP_PATHS = ("/", "/ip")
 ECHOIP_PORT_PATH = "/port/{port}"
 PROBE_TCP_PATH = "/probe/tcp/{port}"
 PROBE_UDP_PATH = "/probe/udp/{port}"
-REACH_TCP_PATH = "/reach/tcp/{port}"     # ?name=HOST&tls=0|1 (probeserver/reach.py, checks/reach.py)
+REACH_TCP_PATH = "/reach/tcp/{port}"  # ?name=HOST&tls=0|1 (probeserver/reach.py, checks/reach.py)
 
 # The datagram the server sends for /probe/udp, and the banner the client's listener answers with.
 UDP_PROBE_PREFIX = b"DDNSW-PROBE "
 BANNER_PREFIX = "DDNSW"
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")    # what the server accepts as ?token=
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # what the server accepts as ?token=
 
 # Result words of /probe/tcp and /probe/udp.
 TcpResult = Literal["connected", "refused", "timeout", "error"]
 UdpResult = Literal["replied", "timeout", "error"]
 TCP_RESULTS: tuple[TcpResult, ...] = ("connected", "refused", "timeout", "error")
 UDP_RESULTS: tuple[UdpResult, ...] = ("replied", "timeout", "error")
-REACHED = frozenset({"connected", "replied"})        # the other words: the probe did not get in
+REACHED = frozenset({"connected", "replied"})  # the other words: the probe did not get in
 
 
 def udp_probe_payload(token: str) -> bytes:
@@ -67,5 +67,9 @@ def probe_url(base: str, port: int, protocol: Literal["tcp", "udp"], token: str)
 
 def reach_url(base: str, port: int, name: str, *, tls: bool) -> str:
     """The URL that asks the probe server at ``base`` whether ``name``:``port`` is reachable."""
-    return base + REACH_TCP_PATH.format(port=port) + "?" + urllib.parse.urlencode(
-        {"name": name, "tls": "1" if tls else "0"})
+    return (
+        base
+        + REACH_TCP_PATH.format(port=port)
+        + "?"
+        + urllib.parse.urlencode({"name": name, "tls": "1" if tls else "0"})
+    )

@@ -28,8 +28,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("topology", nargs="?", default="home", choices=TOPOLOGIES)
     parser.add_argument("--ipv6", action="store_true", help="dual stack: a routed /64 on the LAN")
-    parser.add_argument("--block-in", action="append", default=[], metavar="PORT/PROTO",
-                        help="the ISP drops inbound flows to this port (repeatable), e.g. 80/tcp")
+    parser.add_argument(
+        "--block-in",
+        action="append",
+        default=[],
+        metavar="PORT/PROTO",
+        help="the ISP drops inbound flows to this port (repeatable), e.g. 80/tcp",
+    )
     parser.add_argument("--latency", type=float, default=0.0, metavar="MS")
     parser.add_argument("--loss", type=float, default=0.0, metavar="PCT")
     args = parser.parse_args()
@@ -38,8 +43,9 @@ def main() -> int:
     from tests.lab.fixtures import lab_unavailable_reason
     from tests.lab.topology import Lab, Options
 
-    opts = Options(args.topology, ipv6=args.ipv6, latency_ms=args.latency, loss_pct=args.loss,
-                   block_inbound=tuple(args.block_in))
+    opts = Options(
+        args.topology, ipv6=args.ipv6, latency_ms=args.latency, loss_pct=args.loss, block_inbound=tuple(args.block_in)
+    )
     reason = lab_unavailable_reason(opts)
     if reason:
         print(f"demo: cannot build the lab: {reason}", file=sys.stderr)
@@ -60,17 +66,22 @@ def main() -> int:
                 {"hostname": f"home.{cf['zone']}", "provider": "cloudflare", "server": cf["server"]},
             ]
         lab.write_config(hosts=hosts)
-        print(f"\nlab {args.topology}: the internet sees this network as "
-              f"{lab.expected_public_ipv4 or '(nothing: offline)'}", file=sys.stderr)
+        print(
+            f"\nlab {args.topology}: the internet sees this network as "
+            f"{lab.expected_public_ipv4 or '(nothing: offline)'}",
+            file=sys.stderr,
+        )
         if acc:
             dyn, duck, cf = acc["dyndns2"], acc["duckdns"], acc["cloudflare"]
-            print("throwaway accounts at the lab's provider emulators (this lab only):\n"
-                  f"  dyndns2 server  server {dyn['server']}  username {dyn['username']}  "
-                  f"password {dyn['password']}\n"
-                  f"                  hostnames {', '.join(dyn['hostnames'])}\n"
-                  f"  DuckDNS         token {duck['token']}  hostname {duck['domains'][0]}.{duck['zone']}\n"
-                  f"  Cloudflare      API token {cf['token']}  hostname home.{cf['zone']}",
-                  file=sys.stderr)
+            print(
+                "throwaway accounts at the lab's provider emulators (this lab only):\n"
+                f"  dyndns2 server  server {dyn['server']}  username {dyn['username']}  "
+                f"password {dyn['password']}\n"
+                f"                  hostnames {', '.join(dyn['hostnames'])}\n"
+                f"  DuckDNS         token {duck['token']}  hostname {duck['domains'][0]}.{duck['zone']}\n"
+                f"  Cloudflare      API token {cf['token']}  hostname home.{cf['zone']}",
+                file=sys.stderr,
+            )
         input("\npress Enter to open the wizard (Ctrl+Q in it ends the demo) ")
         wizard = ROOT / ".venv" / "bin" / "ddns-wizard"
         argv = ["ip", "netns", "exec", lab.ns["host"], str(wizard)]

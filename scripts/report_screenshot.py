@@ -19,9 +19,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--hide-scrollbars",
 ]
 
 
@@ -35,9 +43,17 @@ def screenshot(html_path: Path, png_path: Path, *, width: int = 900, height: int
         raise RuntimeError("Chromium is not installed (Debian: apt-get install chromium)")
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
-            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             f"--screenshot={png_path}", html_path.resolve().as_uri()],
-            check=True, capture_output=True, timeout=90,
+            [
+                exe,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={width},{height}",
+                f"--screenshot={png_path}",
+                html_path.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=90,
         )
 
 
@@ -48,7 +64,10 @@ def dump_dom(html_path: Path) -> str:
     with tempfile.TemporaryDirectory() as profile:
         out = subprocess.run(
             [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", html_path.resolve().as_uri()],
-            check=True, capture_output=True, text=True, timeout=90,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=90,
         )
     return out.stdout
 

@@ -22,11 +22,18 @@ from tests.tui import drive  # noqa: E402
 from tests.tui.fake_engine import FakeEngine  # noqa: E402
 
 
-async def shoot(name: str, scenario: str, steps, size: tuple[int, int], out: Path, *,  # type: ignore[no-untyped-def]
-                light: bool = False, press: tuple[str, ...] = ()) -> Path:
+async def shoot(
+    name: str,
+    scenario: str,
+    steps,
+    size: tuple[int, int],
+    out: Path,
+    *,  # type: ignore[no-untyped-def]
+    light: bool = False,
+    press: tuple[str, ...] = (),
+) -> Path:
     if True:
-        app = drive.make_app(scenario, light=light, config_path=drive.CONFIG_PATH,
-                             engine=FakeEngine(scenario=scenario))
+        app = drive.make_app(scenario, light=light, config_path=drive.CONFIG_PATH, engine=FakeEngine(scenario=scenario))
         async with app.run_test(size=size) as pilot:
             await steps(pilot)
             if press:

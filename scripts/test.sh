@@ -3,8 +3,7 @@
 # As root on Debian/Ubuntu it also installs the network lab's packages.
 # Arguments go to pytest.
 set -eu
-here=$(cd "$(dirname "$0")/.." && pwd)
-cd "$here"
+cd "$(dirname "$0")/.."
 LAB_PACKAGES="iproute2 nftables miniupnpd-nftables miniupnpc unbound knot knot-dnsutils coturn dnsutils iputils-ping curl tmux chromium fonts-dejavu-core"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=""
@@ -17,10 +16,5 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
 fi
-venv="$here/.venv"
-if [ ! -x "$venv/bin/pytest" ] || [ "$here/pyproject.toml" -nt "$venv/.installed-test" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$here[test,server]"
-    touch "$venv/.installed-test"
-fi
+. scripts/venv.sh
 exec "$venv/bin/python" -m pytest -n 2 -p no:cacheprovider "$@"

@@ -18,8 +18,7 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
     outcome = yield
     report = outcome.get_result()
-    if (IN_CI and report.skipped and not hasattr(report, "wasxfail")
-            and item.get_closest_marker("lab") is not None):
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail") and item.get_closest_marker("lab") is not None:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"lab test skipped under CI=true (not allowed): {reason}"

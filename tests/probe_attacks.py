@@ -18,8 +18,9 @@ import asyncio
 import socket
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 REQUEST_TIMEOUT_S = 10.0
 
@@ -27,8 +28,9 @@ REQUEST_TIMEOUT_S = 10.0
 # --------------------------------------------------------------------------- raw HTTP/1.1
 
 
-async def connect(host: str, port: int, source: str | None = None,
-                  timeout_s: float = 5.0) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(
+    host: str, port: int, source: str | None = None, timeout_s: float = 5.0
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     async with asyncio.timeout(timeout_s):
         return await asyncio.open_connection(host, port, local_addr=(source, 0) if source else None)
 
@@ -51,8 +53,9 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, body
 
 
-async def get_once(host: str, port: int, path: str, source: str | None = None,
-                   timeout_s: float = REQUEST_TIMEOUT_S) -> tuple[int, float, bytes]:
+async def get_once(
+    host: str, port: int, path: str, source: str | None = None, timeout_s: float = REQUEST_TIMEOUT_S
+) -> tuple[int, float, bytes]:
     """A new client's request on a new connection: (status or -1, seconds, body)."""
     started = time.perf_counter()
     writer = None
@@ -90,14 +93,25 @@ class Legit:
 
     def summary(self) -> dict[str, Any]:
         times = [t for _, t in self.results]
-        return {"requests": len(self.results), "served": self.served,
-                "statuses": sorted(set(self.statuses)),
-                "p50_ms": round(statistics.median(times) * 1000, 1) if times else None,
-                "worst_ms": round(self.worst_s * 1000, 1)}
+        return {
+            "requests": len(self.results),
+            "served": self.served,
+            "statuses": sorted(set(self.statuses)),
+            "p50_ms": round(statistics.median(times) * 1000, 1) if times else None,
+            "worst_ms": round(self.worst_s * 1000, 1),
+        }
 
 
-async def legit_poll(host: str, port: int, path: str, source: str, *, every_s: float, duration_s: float,
-                     check: Callable[[bytes], bool] | None = None) -> Legit:
+async def legit_poll(
+    host: str,
+    port: int,
+    path: str,
+    source: str,
+    *,
+    every_s: float,
+    duration_s: float,
+    check: Callable[[bytes], bool] | None = None,
+) -> Legit:
     """A legitimate client asking ``path`` every ``every_s`` for ``duration_s``, each time
     on a new connection (a new visitor). A 200 whose body fails ``check`` counts as -2."""
     legit = Legit()
@@ -127,20 +141,24 @@ async def _closed_after(reader: asyncio.StreamReader, since: float, limit_s: flo
 @dataclass
 class AttackResult:
     legit: Legit
-    attack_connections: int          # connections the attacker managed to open
-    closed_by_server: int            # of those, closed by the server before the hold ended
-    longest_held_s: float | None     # the longest a connection lived (None: some outlived the hold)
+    attack_connections: int  # connections the attacker managed to open
+    closed_by_server: int  # of those, closed by the server before the hold ended
+    longest_held_s: float | None  # the longest a connection lived (None: some outlived the hold)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        return {"legit": self.legit.summary(), "attack_connections": self.attack_connections,
-                "closed_by_server": self.closed_by_server,
-                "longest_held_s": None if self.longest_held_s is None else round(self.longest_held_s, 2),
-                **self.extra}
+        return {
+            "legit": self.legit.summary(),
+            "attack_connections": self.attack_connections,
+            "closed_by_server": self.closed_by_server,
+            "longest_held_s": None if self.longest_held_s is None else round(self.longest_held_s, 2),
+            **self.extra,
+        }
 
 
-async def _hold_and_watch(readers: list[asyncio.StreamReader], since: float, hold_s: float,
-                          legit_task: Awaitable[Legit]) -> tuple[Legit, list[float | None]]:
+async def _hold_and_watch(
+    readers: list[asyncio.StreamReader], since: float, hold_s: float, legit_task: Awaitable[Legit]
+) -> tuple[Legit, list[float | None]]:
     watch = asyncio.gather(*(_closed_after(r, since, hold_s) for r in readers))
     legit, closed = await asyncio.gather(legit_task, watch)
     return legit, list(closed)
@@ -152,8 +170,9 @@ def _result(legit: Legit, opened: int, closed: list[float | None], **extra: Any)
     return AttackResult(legit, opened, len(done), longest, extra)
 
 
-async def _open_many(host: str, port: int, sources: list[str], per_source: int
-                     ) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+async def _open_many(
+    host: str, port: int, sources: list[str], per_source: int
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
     async def one(source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
             return await connect(host, port, source, timeout_s=3.0)
@@ -172,8 +191,16 @@ def _close_all(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -
 # --------------------------------------------------------------------------- the attacks
 
 
-async def slow_second_request(host: str, port: int, *, sources: list[str], per_source: int,
-                              hold_s: float, legit_source: str, legit_every_s: float = 0.5) -> AttackResult:
+async def slow_second_request(
+    host: str,
+    port: int,
+    *,
+    sources: list[str],
+    per_source: int,
+    hold_s: float,
+    legit_source: str,
+    legit_every_s: float = 0.5,
+) -> AttackResult:
     """Each connection sends one whole request, reads the answer, then sends half of the
     next request and goes silent (slow loris after a first request)."""
     conns = await _open_many(host, port, sources, per_source)
@@ -191,33 +218,48 @@ async def slow_second_request(host: str, port: int, *, sources: list[str], per_s
             return False
 
     primed = await asyncio.gather(*(first_then_half(r, w) for r, w in conns))
-    live = [(r, w) for (r, w), ok in zip(conns, primed) if ok]
+    live = [(r, w) for (r, w), ok in zip(conns, primed, strict=True) if ok]
     since = time.monotonic()
     try:
         legit, closed = await _hold_and_watch(
-            [r for r, _ in live], since, hold_s,
-            legit_poll(host, port, "/ip", legit_source, every_s=legit_every_s, duration_s=hold_s))
+            [r for r, _ in live],
+            since,
+            hold_s,
+            legit_poll(host, port, "/ip", legit_source, every_s=legit_every_s, duration_s=hold_s),
+        )
     finally:
         _close_all(conns)
     return _result(legit, len(live), closed, refused_or_failed_first=len(conns) - len(live))
 
 
-async def idle_flood(host: str, port: int, *, sources: list[str], per_source: int, hold_s: float,
-                     legit_source: str, legit_every_s: float = 0.5) -> AttackResult:
+async def idle_flood(
+    host: str,
+    port: int,
+    *,
+    sources: list[str],
+    per_source: int,
+    hold_s: float,
+    legit_source: str,
+    legit_every_s: float = 0.5,
+) -> AttackResult:
     """Connections that are opened and never send a byte."""
     conns = await _open_many(host, port, sources, per_source)
     since = time.monotonic()
     try:
         legit, closed = await _hold_and_watch(
-            [r for r, _ in conns], since, hold_s,
-            legit_poll(host, port, "/ip", legit_source, every_s=legit_every_s, duration_s=hold_s))
+            [r for r, _ in conns],
+            since,
+            hold_s,
+            legit_poll(host, port, "/ip", legit_source, every_s=legit_every_s, duration_s=hold_s),
+        )
     finally:
         _close_all(conns)
     return _result(legit, len(conns), closed)
 
 
-async def many_addresses(host: str, port: int, *, sources: list[str], requests_each: int,
-                         path: str = "/ip") -> dict[str, int]:
+async def many_addresses(
+    host: str, port: int, *, sources: list[str], requests_each: int, path: str = "/ip"
+) -> dict[str, int]:
     """Every source asks ``requests_each`` times, one request after the other, each on a
     new connection (curl in a loop); all sources at once. Counts the answers: ``ok``
     (200), ``limited`` (429: rate limit, or too many connections), ``other`` (anything
@@ -245,9 +287,17 @@ def black_hole(source: str) -> tuple[socket.socket, list[socket.socket]]:
     return listener, [filler]
 
 
-async def black_holed_probes(host: str, port: int, *, attackers: list[str], per_attacker: int,
-                             duration_s: float, legit_source: str, legit_port: int,
-                             legit_every_s: float = 0.5) -> AttackResult:
+async def black_holed_probes(
+    host: str,
+    port: int,
+    *,
+    attackers: list[str],
+    per_attacker: int,
+    duration_s: float,
+    legit_source: str,
+    legit_port: int,
+    legit_every_s: float = 0.5,
+) -> AttackResult:
     """Each attacker keeps ``per_attacker`` requests for `/probe/tcp/<its black-holed port>`
     in flight (each takes the server's whole dial timeout) while a legitimate client
     probes its own open port."""
@@ -258,17 +308,26 @@ async def black_holed_probes(host: str, port: int, *, attackers: list[str], per_
     async def hammer(source: str, hole_port: int) -> None:
         while time.monotonic() < end:
             sent["requests"] += 1
-            status, took, _ = await get_once(host, port, f"/probe/tcp/{hole_port}", source)
+            status, _took, _ = await get_once(host, port, f"/probe/tcp/{hole_port}", source)
             if status in (429, 503, -1):
                 await asyncio.sleep(0.2)  # keep under the rate limit, as the issue's attacker did
 
     try:
-        tasks = [asyncio.create_task(hammer(a, h[0].getsockname()[1]))
-                 for a, h in zip(attackers, holes) for _ in range(per_attacker)]
+        tasks = [
+            asyncio.create_task(hammer(a, h[0].getsockname()[1]))
+            for a, h in zip(attackers, holes, strict=True)
+            for _ in range(per_attacker)
+        ]
         await asyncio.sleep(min(1.0, duration_s / 4))  # let the attack fill the slots first
-        legit = await legit_poll(host, port, f"/probe/tcp/{legit_port}", legit_source,
-                                 every_s=legit_every_s, duration_s=max(0.5, end - time.monotonic()),
-                                 check=lambda body: b'"connected"' in body)
+        legit = await legit_poll(
+            host,
+            port,
+            f"/probe/tcp/{legit_port}",
+            legit_source,
+            every_s=legit_every_s,
+            duration_s=max(0.5, end - time.monotonic()),
+            check=lambda body: b'"connected"' in body,
+        )
         await asyncio.gather(*tasks)
     finally:
         for listener, fillers in holes:
@@ -281,6 +340,7 @@ async def black_holed_probes(host: str, port: int, *, attackers: list[str], per_
 async def open_listener(source: str, banner: bytes | None = b"DDNSW bench\n") -> asyncio.base_events.Server:
     """A port on ``source`` the server can dial back: writes ``banner`` (or nothing) and
     closes when the prober does."""
+
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             if banner:
@@ -305,8 +365,8 @@ class LoadResult:
     ok: int
     seconds: float
     latencies_s: list[float]
-    first_s: list[float]        # the first request of each connection
-    later_s: list[float]        # every later request on a kept-alive connection
+    first_s: list[float]  # the first request of each connection
+    later_s: list[float]  # every later request on a kept-alive connection
 
     def summary(self) -> dict[str, Any]:
         def pct(values: list[float], q: float) -> float | None:
@@ -315,14 +375,27 @@ class LoadResult:
             ordered = sorted(values)
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
 
-        return {"requests": self.requests, "ok": self.ok, "seconds": round(self.seconds, 2),
-                "rps": round(self.requests / self.seconds, 1) if self.seconds else None,
-                "p50_ms": pct(self.latencies_s, 0.5), "p99_ms": pct(self.latencies_s, 0.99),
-                "first_p50_ms": pct(self.first_s, 0.5), "later_p50_ms": pct(self.later_s, 0.5)}
+        return {
+            "requests": self.requests,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 2),
+            "rps": round(self.requests / self.seconds, 1) if self.seconds else None,
+            "p50_ms": pct(self.latencies_s, 0.5),
+            "p99_ms": pct(self.latencies_s, 0.99),
+            "first_p50_ms": pct(self.first_s, 0.5),
+            "later_p50_ms": pct(self.later_s, 0.5),
+        }
 
 
-async def load(host: str, port: int, path_of: Callable[[str], str], *, sources: list[str],
-               connections_per_source: int, requests_per_connection: int) -> LoadResult:
+async def load(
+    host: str,
+    port: int,
+    path_of: Callable[[str], str],
+    *,
+    sources: list[str],
+    connections_per_source: int,
+    requests_per_connection: int,
+) -> LoadResult:
     """Every connection sends ``requests_per_connection`` requests one after the other
     (keep-alive), all connections at once. ``path_of(source)`` gives the path to ask."""
     latencies: list[float] = []

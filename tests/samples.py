@@ -37,19 +37,36 @@ def home_diagnosis(**overrides: object) -> Diagnosis:
         generated_at="2026-11-22T05:00:00+00:00",
         duration_ms=812.0,
         connectivity="online",
-        local=LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
-                        ipv6_global=(Ipv6Address(PUBLIC_V6, "eth0"),)),
+        local=LocalInfo(
+            interface="eth0",
+            ipv4="192.168.1.100",
+            gateway_ipv4="192.168.1.1",
+            ipv6_global=(Ipv6Address(PUBLIC_V6, "eth0"),),
+        ),
         external=ExternalInfo(ipv4=PUBLIC_V4, ipv6=PUBLIC_V6, agreement=True, sources=sources),
-        nat=NatResult("nat", PUBLIC_V4, (
-            "This machine has 192.168.1.100, a private (RFC 1918) address.",
-            f"The router reports the WAN address {PUBLIC_V4}, equal to the external address.",
-        )),
-        upnp=UpnpInfo(available=True, found=True, wan_ipv4=PUBLIC_V4, status="Connected",
-                      mappings=(PortMapping(2222, "TCP", "192.168.1.100", 22, "ssh", 0),)),
+        nat=NatResult(
+            "nat",
+            PUBLIC_V4,
+            (
+                "This machine has 192.168.1.100, a private (RFC 1918) address.",
+                f"The router reports the WAN address {PUBLIC_V4}, equal to the external address.",
+            ),
+        ),
+        upnp=UpnpInfo(
+            available=True,
+            found=True,
+            wan_ipv4=PUBLIC_V4,
+            status="Connected",
+            mappings=(PortMapping(2222, "TCP", "192.168.1.100", 22, "ssh", 0),),
+        ),
         findings=(
-            Finding("exposed-service", "warning", "SSH is exposed to the internet",
-                    f"Port 2222 on {PUBLIC_V4} forwards to 192.168.1.100:22 (SSH).",
-                    "Remove the mapping and reach SSH through a VPN such as WireGuard."),
+            Finding(
+                "exposed-service",
+                "warning",
+                "SSH is exposed to the internet",
+                f"Port 2222 on {PUBLIC_V4} forwards to 192.168.1.100:22 (SSH).",
+                "Remove the mapping and reach SSH through a VPN such as WireGuard.",
+            ),
             Finding("upnp-available", "ok", "The router supports UPnP", "Ports can be opened automatically.", ""),
         ),
         probes=(
@@ -59,14 +76,28 @@ def home_diagnosis(**overrides: object) -> Diagnosis:
             ProbeRecord("upnp", "192.168.1.1", "ok", 120.0, f"IGD WAN {PUBLIC_V4}"),
         ),
         tool_version="0.1.0",
-        ports=(PortResult(80, "tcp", "isp-blocked", ("The control port 41234 was reached.",
-                                                     "Port 80 was not reached from outside."),
-                          "Use another port such as 8080, or a tunnel."),),
-        verify=(VerifyResult(HOSTNAME, PUBLIC_V4, None,
-                             (DnsAnswer("ns1.dyn.lab-ddns.net (11.1.0.54)", (PUBLIC_V4,), 60, True),),
-                             (DnsAnswer("11.1.0.53", ("23.128.64.99",), 42, False),),
-                             "propagating", PingResult("icmp-privileged", True, 1.2, PUBLIC_V4),
-                             "A resolver still serves the old address.", 42),),
+        ports=(
+            PortResult(
+                80,
+                "tcp",
+                "isp-blocked",
+                ("The control port 41234 was reached.", "Port 80 was not reached from outside."),
+                "Use another port such as 8080, or a tunnel.",
+            ),
+        ),
+        verify=(
+            VerifyResult(
+                HOSTNAME,
+                PUBLIC_V4,
+                None,
+                (DnsAnswer("ns1.dyn.lab-ddns.net (11.1.0.54)", (PUBLIC_V4,), 60, True),),
+                (DnsAnswer("11.1.0.53", ("23.128.64.99",), 42, False),),
+                "propagating",
+                PingResult("icmp-privileged", True, 1.2, PUBLIC_V4),
+                "A resolver still serves the old address.",
+                42,
+            ),
+        ),
         updates=(UpdateResult(HOSTNAME, "dyndns2", "23.128.64.99", PUBLIC_V4, "updated", "good", "updated"),),
     )
     if overrides:
@@ -82,12 +113,23 @@ def offline_diagnosis() -> Diagnosis:
         duration_ms=640.0,
         connectivity="offline",
         local=LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1"),
-        external=ExternalInfo(ipv4=None, ipv6=None, agreement=False, sources=(
-            ExternalSource("http", "https://11.1.0.10/", 4, None, "network unreachable", 3.0),)),
+        external=ExternalInfo(
+            ipv4=None,
+            ipv6=None,
+            agreement=False,
+            sources=(ExternalSource("http", "https://11.1.0.10/", 4, None, "network unreachable", 3.0),),
+        ),
         nat=NatResult("unknown", None, ("No outside service answered.",)),
         upnp=UpnpInfo(available=False, error="no IGD answered within 0.6 s"),
-        findings=(Finding("offline", "error", "No internet connection",
-                          "Nothing outside the local network answered.", "Check the router's uplink."),),
+        findings=(
+            Finding(
+                "offline",
+                "error",
+                "No internet connection",
+                "Nothing outside the local network answered.",
+                "Check the router's uplink.",
+            ),
+        ),
         probes=(ProbeRecord("http-echo", "https://11.1.0.10/", "error", 3.0, "", "network unreachable"),),
     )
 

@@ -50,14 +50,14 @@ CASES = [
     ("2001:db8::1", AddressClass.DOCUMENTATION),
     ("3fff::1", AddressClass.DOCUMENTATION),
     ("ff02::1", AddressClass.MULTICAST),
-    ("2002:c000:204::1", AddressClass.RESERVED),      # 6to4
-    ("2001::1", AddressClass.RESERVED),               # Teredo
-    ("2001:4:112::1", AddressClass.PUBLIC),           # AS112-v6: globally routable exception
-    ("64:ff9b::808:808", AddressClass.RESERVED),      # NAT64
-    ("::ffff:192.168.1.1", AddressClass.PRIVATE),     # v4-mapped follows the v4 class
+    ("2002:c000:204::1", AddressClass.RESERVED),  # 6to4
+    ("2001::1", AddressClass.RESERVED),  # Teredo
+    ("2001:4:112::1", AddressClass.PUBLIC),  # AS112-v6: globally routable exception
+    ("64:ff9b::808:808", AddressClass.RESERVED),  # NAT64
+    ("::ffff:192.168.1.1", AddressClass.PRIVATE),  # v4-mapped follows the v4 class
     ("::ffff:8.8.8.8", AddressClass.PUBLIC),
     ("100::1", AddressClass.RESERVED),
-    ("4000::1", AddressClass.RESERVED),               # outside 2000::/3: unallocated
+    ("4000::1", AddressClass.RESERVED),  # outside 2000::/3: unallocated
 ]
 
 
@@ -109,35 +109,41 @@ def test_parse_ip_never_crashes(text: str) -> None:
 # ------------------------------------------------------------------ the one host[:port] parser (issue 14)
 
 
-@pytest.mark.parametrize(("text", "default", "expected"), [
-    ("stun.example.org", 3478, ("stun.example.org", 3478)),
-    ("stun.l.google.com:19302", 3478, ("stun.l.google.com", 19302)),
-    ("[::1]:3479", 3478, ("::1", 3479)),
-    ("[2001:db8::53]", 53, ("2001:db8::53", 53)),
-    ("::1", 3478, ("::1", 3478)),                      # unbracketed IPv6: no port in it
-    ("2001:db8::1:53", 53, ("2001:db8::1:53", 53)),    # ... so this is an address, not port 53
-    (" 192.0.2.1:5353 ", 53, ("192.0.2.1", 5353)),
-])
+@pytest.mark.parametrize(
+    ("text", "default", "expected"),
+    [
+        ("stun.example.org", 3478, ("stun.example.org", 3478)),
+        ("stun.l.google.com:19302", 3478, ("stun.l.google.com", 19302)),
+        ("[::1]:3479", 3478, ("::1", 3479)),
+        ("[2001:db8::53]", 53, ("2001:db8::53", 53)),
+        ("::1", 3478, ("::1", 3478)),  # unbracketed IPv6: no port in it
+        ("2001:db8::1:53", 53, ("2001:db8::1:53", 53)),  # ... so this is an address, not port 53
+        (" 192.0.2.1:5353 ", 53, ("192.0.2.1", 5353)),
+    ],
+)
 def test_split_host_port(text: str, default: int, expected: tuple[str, int]) -> None:
     from checks.addresses import split_host_port
 
     assert split_host_port(text, default_port=default) == expected
 
 
-@pytest.mark.parametrize(("text", "kwargs", "message"), [
-    ("host:0", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
-    ("host:65536", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
-    ("host:²", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
-    ("host:", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
-    ("[::1", {"default_port": 53}, "without ']'"),
-    ("[::1]x", {"default_port": 53}, r"expected \[ADDRESS\]:PORT"),
-    ("[example.org]:53", {"default_port": 53}, "only an IPv6 address goes in brackets"),
-    ("", {"default_port": 53}, "expected HOST or HOST:PORT"),
-    (":53", {"default_port": 53}, "expected HOST or HOST:PORT"),
-    ("not a host", {"default_port": 53}, "expected HOST or HOST:PORT"),
-    ("0.0.0.0", {}, "expected HOST:PORT"),
-    ("example.org:53", {"require_ip": True}, "not an IP address"),
-])
+@pytest.mark.parametrize(
+    ("text", "kwargs", "message"),
+    [
+        ("host:0", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
+        ("host:65536", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
+        ("host:²", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
+        ("host:", {"default_port": 53}, r"bad port \(a port is a number 1-65535\)"),
+        ("[::1", {"default_port": 53}, "without ']'"),
+        ("[::1]x", {"default_port": 53}, r"expected \[ADDRESS\]:PORT"),
+        ("[example.org]:53", {"default_port": 53}, "only an IPv6 address goes in brackets"),
+        ("", {"default_port": 53}, "expected HOST or HOST:PORT"),
+        (":53", {"default_port": 53}, "expected HOST or HOST:PORT"),
+        ("not a host", {"default_port": 53}, "expected HOST or HOST:PORT"),
+        ("0.0.0.0", {}, "expected HOST:PORT"),
+        ("example.org:53", {"require_ip": True}, "not an IP address"),
+    ],
+)
 def test_split_host_port_refuses_with_one_error(text: str, kwargs: dict[str, object], message: str) -> None:
     """Every host[:port] field fails the same way: an AddressError (a UsageError, so exit 2 at the
     command line, and a ValueError, so a probe records it as data) naming the field and the text."""

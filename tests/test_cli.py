@@ -10,8 +10,7 @@ from checks import __version__
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wizard", *args], capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run([sys.executable, "-m", "wizard", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def test_version() -> None:
@@ -40,7 +39,7 @@ def test_malformed_config_is_exit_2_with_line_and_no_traceback(tmp_path: Path) -
     assert out.returncode == 2, out.stderr
     assert "line 3" in out.stderr
     assert "Traceback" not in out.stderr
-    assert cfg.read_text() == '[[hosts]]\nhostname = "a.duckdns.org"\ntoken = "abc\n'   # untouched
+    assert cfg.read_text() == '[[hosts]]\nhostname = "a.duckdns.org"\ntoken = "abc\n'  # untouched
 
 
 def test_config_is_accepted_after_the_command_too(tmp_path: Path) -> None:

@@ -37,10 +37,10 @@ def test_load_good_file(tmp_path: Path) -> None:
     p.write_text(GOOD)
     cfg = load_config(p)
     assert cfg.endpoints.ip_echo == ("https://11.1.0.10/",)
-    assert cfg.endpoints.stun == ()                        # an empty list disables the method
+    assert cfg.endpoints.stun == ()  # an empty list disables the method
     assert cfg.endpoints.dns_echo == ("opendns", "cloudflare")  # defaults fill the rest
     (host,) = cfg.hosts
-    assert host.hostname == "myhome.example.org"           # normalised
+    assert host.hostname == "myhome.example.org"  # normalised
     assert host.provider == "dyndns2"
     assert host.options == {"ttl": 60}
     assert cfg.secret_values() == ["s3cret-pass"]
@@ -65,7 +65,7 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 def test_truncated_file_is_a_clear_error(tmp_path: Path) -> None:
     p = tmp_path / "trunc.toml"
-    p.write_text(GOOD[: GOOD.index("password") + 14])     # cut inside a string
+    p.write_text(GOOD[: GOOD.index("password") + 14])  # cut inside a string
     with pytest.raises(ConfigSyntaxError) as exc:
         load_config(p)
     assert exc.value.line is not None

@@ -9,8 +9,9 @@ fact (no route, no IPv6, no UPnP) and checks what a user would see.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -24,30 +25,52 @@ ECHO1, ECHO2 = "https://11.1.0.10/", "https://11.1.0.11/"
 DNS1, DNS2 = "opendns@11.1.0.60", "cloudflare@11.1.0.60"
 STUN = ("11.1.0.40:3478", "11.1.0.41:3478")
 
-CONFIG = Config(endpoints=Endpoints(
-    ip_echo=(ECHO1, ECHO2), ip_echo_v6=("https://[2a0c:b641:2::10]/",), dns_echo=(DNS1, DNS2),
-    stun=STUN, port_check=(), resolvers=("11.1.0.53",)))
+CONFIG = Config(
+    endpoints=Endpoints(
+        ip_echo=(ECHO1, ECHO2),
+        ip_echo_v6=("https://[2a0c:b641:2::10]/",),
+        dns_echo=(DNS1, DNS2),
+        stun=STUN,
+        port_check=(),
+        resolvers=("11.1.0.53",),
+    )
+)
 
 HOME_LOCAL = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1")
-HOME_UPNP = UpnpInfo(available=True, found=True, location="http://192.168.1.1:5000/rootDesc.xml",
-                     wan_ipv4=PUBLIC, status="Connected", natpmp_available=True, natpmp_wan_ipv4=PUBLIC)
+HOME_UPNP = UpnpInfo(
+    available=True,
+    found=True,
+    location="http://192.168.1.1:5000/rootDesc.xml",
+    wan_ipv4=PUBLIC,
+    status="Connected",
+    natpmp_available=True,
+    natpmp_wan_ipv4=PUBLIC,
+)
 
 
-def src(method: str, endpoint: str, value: str | None, error: str | None = None, family: int = 4,
-        port: int | None = None) -> ExternalSource:
+def src(
+    method: str, endpoint: str, value: str | None, error: str | None = None, family: int = 4, port: int | None = None
+) -> ExternalSource:
     return ExternalSource(method, endpoint, family, value, error, 5.0, mapped_port=port)  # type: ignore[arg-type]
 
 
 class FakeNet:
     """Configurable fake probes; records the calls the runner made."""
 
-    def __init__(self, *, local: LocalInfo = HOME_LOCAL, public: str | None = PUBLIC,
-                 upnp: UpnpInfo = HOME_UPNP, hops: tuple[str, ...] | None = None,
-                 delays: dict[str, float] | None = None, timed: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        local: LocalInfo = HOME_LOCAL,
+        public: str | None = PUBLIC,
+        upnp: UpnpInfo = HOME_UPNP,
+        hops: tuple[str, ...] | None = None,
+        delays: dict[str, float] | None = None,
+        timed: bool = False,
+    ) -> None:
         self.local, self.public, self.upnp, self.hops = local, public, upnp, hops
         self.delays = {"http6": 0.05, "dns6": 0.05, **(delays or {})}
         self.dns6_answer = "2a0c:b641:100:1::beef"
-        self.timed = timed      # sources report the fake delay as their time (as real probes do)
+        self.timed = timed  # sources report the fake delay as their time (as real probes do)
         self.calls: list[tuple[str, Any]] = []
         self.overrides: dict[str, Callable[..., Any]] = {}
 
@@ -88,8 +111,9 @@ class FakeNet:
             if not self.local.ipv6_global:
                 return src("dns", spec, None, "network unreachable (no route to the service)", family=6)
             return src("dns", spec, self.dns6_answer, family=6)
-        return self._ms(src("dns", spec, self.reachable, None if self.reachable else
-                            "cannot reach 11.1.0.60: unreachable"), "dns")
+        return self._ms(
+            src("dns", spec, self.reachable, None if self.reachable else "cannot reach 11.1.0.60: unreachable"), "dns"
+        )
 
     async def stun_probe(self, servers: Any, *, timeout_s: float = 1.5) -> Any:
         self.calls.append(("stun", tuple(servers)))
@@ -115,9 +139,15 @@ class FakeNet:
         return self.hops
 
     def probes(self, **replace_fields: Any) -> ProbeSet:
-        ps = ProbeSet(gather_local=self.gather_local, http_echo=self.http_echo, dns_echo=self.dns_echo,
-                      stun_probe=self.stun_probe, probe_router=self.probe_router,
-                      summarize_external=summarize_external, trace_hops=self.trace_hops)
+        ps = ProbeSet(
+            gather_local=self.gather_local,
+            http_echo=self.http_echo,
+            dns_echo=self.dns_echo,
+            stun_probe=self.stun_probe,
+            probe_router=self.probe_router,
+            summarize_external=summarize_external,
+            trace_hops=self.trace_hops,
+        )
         return replace(ps, **replace_fields)
 
 
@@ -125,13 +155,26 @@ async def hang(*_: Any, **__: Any) -> Any:
     await asyncio.sleep(3600)
 
 
-async def diagnose(net: FakeNet, *, budget_s: float | None = 4.0, config: Config = CONFIG,
-                   progress: list[ProbeRecord] | None = None, **kw: Any) -> Any:
+async def diagnose(
+    net: FakeNet,
+    *,
+    budget_s: float | None = 4.0,
+    config: Config = CONFIG,
+    progress: list[ProbeRecord] | None = None,
+    **kw: Any,
+) -> Any:
     # The outer wait_for turns a runner that ignores its budget into a failure, not a hung suite.
     return await asyncio.wait_for(
-        run_diagnosis(config, probes=net.probes(), budget_s=budget_s, client=object(),  # type: ignore[arg-type]
-                      on_progress=progress.append if progress is not None else None, **kw),
-        timeout=(budget_s or 10.0) + 5)
+        run_diagnosis(
+            config,
+            probes=net.probes(),
+            budget_s=budget_s,
+            client=object(),  # type: ignore[arg-type]
+            on_progress=progress.append if progress is not None else None,
+            **kw,
+        ),
+        timeout=(budget_s or 10.0) + 5,
+    )
 
 
 def record(d: Any, name: str) -> list[ProbeRecord]:
@@ -164,7 +207,7 @@ async def test_a_probe_that_raises_becomes_its_error_record() -> None:
     dns = record(d, "dns-echo")
     assert len(dns) == 2 and all(r.status == "error" for r in dns)
     assert "resolver exploded" in (dns[0].error or "")
-    assert d.nat.verdict == "nat" and d.connectivity == "online"   # the others carried on
+    assert d.nat.verdict == "nat" and d.connectivity == "online"  # the others carried on
 
 
 async def test_a_probe_that_hangs_is_cut_at_its_deadline_and_the_rest_is_kept() -> None:
@@ -196,7 +239,7 @@ async def test_garbage_from_probes_becomes_errors_not_crashes() -> None:
     net = FakeNet()
 
     async def not_a_source(url: str, family: int) -> Any:
-        return "23.128.64.20"            # a bare string, not an ExternalSource
+        return "23.128.64.20"  # a bare string, not an ExternalSource
 
     async def bad_value(spec: str) -> Any:
         return src("dns", spec, "<html>captive portal</html>")
@@ -223,11 +266,11 @@ async def test_progress_reports_each_probe_once_in_the_order_they_finish() -> No
     seen: list[ProbeRecord] = []
     d = await diagnose(net, progress=seen)
     names = [r.name for r in seen]
-    assert names[0] == "local"                       # local is first: the router probe waits for it
+    assert names[0] == "local"  # local is first: the router probe waits for it
     assert names.index("dns-echo") < names.index("http-echo") < names.index("stun")
     assert names.index("upnp") < names.index("http-echo")
     assert names.index("upnp") > names.index("local")
-    assert seen == list(d.probes)                    # the report lists exactly what progress showed
+    assert seen == list(d.probes)  # the report lists exactly what progress showed
 
 
 async def test_no_route_at_all_is_offline_at_once_without_touching_the_network() -> None:
@@ -271,9 +314,15 @@ async def test_the_router_saying_no_route_is_offline_at_once() -> None:
         asked.append((target, gateway))
         return f'your router {gateway} answered "network unreachable": it has no route to the internet'
 
-    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=net.probes(route_check=route_check,
-                                                                       quick_gateway=lambda: "192.168.1.1"),
-                                             client=object(), budget_s=30), 10)  # type: ignore[arg-type]
+    d = await asyncio.wait_for(
+        run_diagnosis(
+            CONFIG,
+            probes=net.probes(route_check=route_check, quick_gateway=lambda: "192.168.1.1"),
+            client=object(),
+            budget_s=30,
+        ),
+        10,
+    )  # type: ignore[arg-type]
     assert asked == [("11.1.0.10", "192.168.1.1")]
     assert d.connectivity == "offline" and d.duration_ms < 2000
     (offline,) = [f for f in d.findings if f.id == "offline"]
@@ -283,9 +332,12 @@ async def test_the_router_saying_no_route_is_offline_at_once() -> None:
 
 async def test_a_route_check_without_an_answer_never_holds_up_a_working_line() -> None:
     net = FakeNet()
-    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=net.probes(route_check=hang,
-                                                                       quick_gateway=lambda: "192.168.1.1"),
-                                             client=object()), 10)  # type: ignore[arg-type]
+    d = await asyncio.wait_for(
+        run_diagnosis(
+            CONFIG, probes=net.probes(route_check=hang, quick_gateway=lambda: "192.168.1.1"), client=object()
+        ),
+        10,
+    )  # type: ignore[arg-type]
     assert d.connectivity == "online"
     assert d.duration_ms < 400
     assert record(d, "route-check")[0].status == "skipped"
@@ -311,14 +363,16 @@ async def test_traceroute_is_dropped_when_the_router_already_told_its_wan() -> N
     d = await diagnose(net, deadlines=Deadlines(traceroute=30, slack=30), budget_s=30)
     (trace,) = record(d, "traceroute")
     assert trace.status == "skipped" and "not needed" in (trace.error or "")
-    assert not any(c[0] == "trace" for c in net.calls)     # never started: nothing left running
+    assert not any(c[0] == "trace" for c in net.calls)  # never started: nothing left running
     assert d.nat.verdict == "nat"
 
 
 async def test_traceroute_decides_when_the_router_is_silent() -> None:
-    net = FakeNet(upnp=UpnpInfo(available=False, found=False, error="no IGD",
-                                natpmp_error="NAT-PMP: no answer in time"),
-                  hops=("192.168.1.1", "23.128.64.1", "11.0.0.1"), delays={"trace": 0.1})
+    net = FakeNet(
+        upnp=UpnpInfo(available=False, found=False, error="no IGD", natpmp_error="NAT-PMP: no answer in time"),
+        hops=("192.168.1.1", "23.128.64.1", "11.0.0.1"),
+        delays={"trace": 0.1},
+    )
     d = await diagnose(net)
     assert ("trace", "11.1.0.10") in net.calls
     assert d.nat.verdict == "nat"
@@ -329,8 +383,13 @@ async def test_traceroute_decides_when_the_router_is_silent() -> None:
 async def test_ipv6_echo_is_skipped_without_global_ipv6_and_used_with_it() -> None:
     d = await diagnose(FakeNet())
     assert record(d, "http-echo-v6")[0].status == "skipped"
-    v6 = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
-                   ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),), gateway_ipv6="fe80::1")
+    v6 = LocalInfo(
+        interface="eth0",
+        ipv4="192.168.1.100",
+        gateway_ipv4="192.168.1.1",
+        ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),),
+        gateway_ipv6="fe80::1",
+    )
     d6 = await diagnose(FakeNet(local=v6, delays={"http6": 0.05}))
     assert record(d6, "http-echo-v6")[0].status == "ok"
     assert d6.external.ipv6 == "2a0c:b641:100:1::beef"
@@ -339,8 +398,13 @@ async def test_ipv6_echo_is_skipped_without_global_ipv6_and_used_with_it() -> No
 async def test_dns_echoes_are_asked_over_ipv6_too_and_count_as_ipv6_sources() -> None:
     """Issue 11: the IPv6 quorum needs two kinds of source; `update` asked the DNS echoes over
     IPv6 (dns_echo_v6) but the diagnosis did not, so its IPv6 rested on the HTTPS echo alone."""
-    v6 = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
-                   ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),), gateway_ipv6="fe80::1")
+    v6 = LocalInfo(
+        interface="eth0",
+        ipv4="192.168.1.100",
+        gateway_ipv4="192.168.1.1",
+        ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),),
+        gateway_ipv6="fe80::1",
+    )
     net = FakeNet(local=v6)
     d = await diagnose(net)
     assert [c for c in net.calls if c[0] == "dns6"] == [("dns6", s) for s in CONFIG.endpoints.dns_echo_v6]
@@ -359,8 +423,7 @@ async def test_configured_hostnames_publishing_a_private_address_are_flagged() -
         return ("192.168.1.100", None, None)
 
     cfg = replace(CONFIG, hosts=(HostConfig("home.dyn.lab-ddns.net", "dyndns2"),))
-    d = await asyncio.wait_for(run_diagnosis(cfg, probes=net.probes(current_addresses=current),
-                                             client=object()), 10)  # type: ignore[arg-type]
+    d = await asyncio.wait_for(run_diagnosis(cfg, probes=net.probes(current_addresses=current), client=object()), 10)  # type: ignore[arg-type]
     (f,) = [f for f in d.findings if f.id == "private-ip-published"]
     assert "home.dyn.lab-ddns.net" in f.detail and "192.168.1.100" in f.detail
 
@@ -372,7 +435,7 @@ def test_connectivity_levels() -> None:
     assert connectivity_of(HOME_LOCAL, [ok, dns_ok]) == "online"
     assert connectivity_of(HOME_LOCAL, [http_failed, dns_ok]) == "limited"
     assert connectivity_of(HOME_LOCAL, [http_failed]) == "offline"
-    assert connectivity_of(HOME_LOCAL, [dns_ok]) == "online"     # no HTTP echo configured at all
+    assert connectivity_of(HOME_LOCAL, [dns_ok]) == "online"  # no HTTP echo configured at all
 
 
 def test_traceroute_target_prefers_an_ip_literal() -> None:
@@ -389,7 +452,7 @@ async def test_budget_stops_a_router_probe_that_never_returns(budget: float) -> 
     net.overrides["router"] = hang
     d = await diagnose(net, budget_s=budget, deadlines=Deadlines(router=60, slack=60))
     assert record(d, "upnp")[0].status == "timeout"
-    assert d.nat.verdict == "unknown"      # without the router there is no WAN evidence
+    assert d.nat.verdict == "unknown"  # without the router there is no WAN evidence
 
 
 async def test_silence_after_an_unreachable_error_is_offline_without_waiting_out_timeouts() -> None:
@@ -403,8 +466,7 @@ async def test_silence_after_an_unreachable_error_is_offline_without_waiting_out
         await hang()
 
     net.overrides.update(http=unreachable, dns=hang, stun=hang)
-    d = await diagnose(net, deadlines=Deadlines(no_route_silence=0.2, http=30, dns=30, stun=30, slack=30),
-                       budget_s=30)
+    d = await diagnose(net, deadlines=Deadlines(no_route_silence=0.2, http=30, dns=30, stun=30, slack=30), budget_s=30)
     assert d.connectivity == "offline"
     assert d.duration_ms < 5000
     stopped = [r for r in d.probes if r.name in ("dns-echo", "stun") or r.target == ECHO2]
@@ -424,7 +486,7 @@ async def test_an_early_answer_keeps_the_network_online_despite_one_failure() ->
     net.overrides["http"] = one_down
     d = await diagnose(net, deadlines=Deadlines(no_route_silence=0.2))
     assert d.connectivity == "online"
-    assert record(d, "stun")[0].status == "ok"          # nothing was cut short
+    assert record(d, "stun")[0].status == "ok"  # nothing was cut short
     assert [r.status for r in record(d, "http-echo")] == ["error", "ok"]
 
 
@@ -435,7 +497,7 @@ async def test_silence_alone_is_offline_only_when_the_budget_is_spent() -> None:
     net.overrides.update(http=hang, dns=hang, stun=hang)
     d = await diagnose(net, deadlines=Deadlines(http=0.1, dns=0.1, stun=0.1, slack=0.05), budget_s=1.0)
     assert d.connectivity == "offline"
-    assert d.duration_ms >= 900                          # not cut at the 0.1 s deadlines
+    assert d.duration_ms >= 900  # not cut at the 0.1 s deadlines
     outside = [r for r in d.probes if r.name in ("http-echo", "dns-echo", "stun")]
     assert outside and all(r.status == "timeout" for r in outside)
     (offline,) = [f for f in d.findings if f.id == "offline"]
@@ -509,7 +571,7 @@ async def test_a_bigger_budget_gives_every_probe_more_time(budget: float, kept: 
 
     net.overrides["http"] = one_late
     d = await diagnose(net, deadlines=Deadlines(http=0.4), budget_s=budget)
-    late = [r for r in record(d, "http-echo") if r.target == ECHO2][0]
+    late = next(r for r in record(d, "http-echo") if r.target == ECHO2)
     assert (late.status == "ok") is kept
 
 
@@ -526,10 +588,16 @@ async def test_no_address_is_offline_at_once() -> None:
 
 async def test_a_router_claim_the_outside_contradicts_makes_the_runner_trace() -> None:
     """The router claims 23.128.64.99 but the outside sees 23.128.64.30: the path decides."""
-    claim = UpnpInfo(available=True, found=True, location="http://192.168.1.1:5000/rootDesc.xml",
-                     wan_ipv4="23.128.64.99", status="Connected")
-    net = FakeNet(public="23.128.64.30", upnp=claim, hops=("192.168.1.1", "192.168.100.1", "23.128.64.1"),
-                  delays={"router": 0.1})
+    claim = UpnpInfo(
+        available=True,
+        found=True,
+        location="http://192.168.1.1:5000/rootDesc.xml",
+        wan_ipv4="23.128.64.99",
+        status="Connected",
+    )
+    net = FakeNet(
+        public="23.128.64.30", upnp=claim, hops=("192.168.1.1", "192.168.100.1", "23.128.64.1"), delays={"router": 0.1}
+    )
     d = await diagnose(net)
     assert ("trace", "11.1.0.10") in net.calls
     assert d.nat.verdict == "double-nat", d.nat.evidence
@@ -539,11 +607,18 @@ async def test_a_quickly_known_gateway_starts_the_router_probe_before_local_retu
     net = FakeNet(delays={"local": 0.2, "router": 0.0})
     seen: list[ProbeRecord] = []
     probes = net.probes(quick_gateway=lambda: "192.168.1.1")
-    d = await asyncio.wait_for(run_diagnosis(CONFIG, probes=probes, client=object(),  # type: ignore[arg-type]
-                                             on_progress=seen.append), 10)
+    d = await asyncio.wait_for(
+        run_diagnosis(
+            CONFIG,
+            probes=probes,
+            client=object(),  # type: ignore[arg-type]
+            on_progress=seen.append,
+        ),
+        10,
+    )
     names = [r.name for r in seen]
     assert names.index("upnp") < names.index("local")
-    assert [c for c in net.calls if c[0] == "router"] == [("router", "192.168.1.1")]   # started once
+    assert [c for c in net.calls if c[0] == "router"] == [("router", "192.168.1.1")]  # started once
     assert d.nat.verdict == "nat"
 
 

@@ -43,7 +43,7 @@ HOST = "home.example.test"
 NEW_IP = "23.128.64.20"
 OLD_IP = "23.128.64.99"
 NEW_V6 = "2a0c:b641:100::20"
-SOA_MINIMUM = 30   # negative-caching TTL of the stub zones
+SOA_MINIMUM = 30  # negative-caching TTL of the stub zones
 
 Records = dict[tuple[str, str], tuple[int, list[str]]]
 
@@ -55,7 +55,7 @@ def base_records(host_ip: str | None = NEW_IP, ttl: int = 60) -> Records:
         ("ns2.example.test", "A"): (3600, ["127.0.0.2"]),
         ("v6only.example.test", "AAAA"): (60, [NEW_V6]),
         ("www.example.test", "CNAME"): (300, ["home.example.test."]),
-        ("alias.example.test", "CNAME"): (300, ["myhome.other.test."]),   # own domain → DDNS name
+        ("alias.example.test", "CNAME"): (300, ["myhome.other.test."]),  # own domain → DDNS name
         ("other.test", "NS"): (3600, ["ns1.other.test."]),
         ("ns1.other.test", "A"): (3600, ["127.0.0.2"]),
         ("myhome.other.test", "A"): (60, [NEW_IP]),
@@ -81,12 +81,12 @@ class StubDns:
     mode: str = "normal"
     host: str = "127.0.0.1"
     port: int = 0
-    log: list[tuple[str, str, bool, str]] = field(default_factory=list)   # (qname, type, rd, transport)
-    servfail_ns: tuple[str, ...] = ()   # NS questions for these names get SERVFAIL
+    log: list[tuple[str, str, bool, str]] = field(default_factory=list)  # (qname, type, rd, transport)
+    servfail_ns: tuple[str, ...] = ()  # NS questions for these names get SERVFAIL
     # extra answer records of another class (hostile or broken servers): (owner, class, type, rdata wire)
     foreign: list[tuple[str, int, int, bytes]] = field(default_factory=list)
 
-    async def start(self) -> "StubDns":
+    async def start(self) -> StubDns:
         loop = asyncio.get_running_loop()
         stub = self
 
@@ -138,8 +138,9 @@ class StubDns:
         return max(hits, key=len) if hits else None
 
     def _soa(self, zone: str) -> dns.rrset.RRset:
-        return dns.rrset.from_text(zone + ".", 60, "IN", "SOA",
-                                   f"ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 {SOA_MINIMUM}")
+        return dns.rrset.from_text(
+            zone + ".", 60, "IN", "SOA", f"ns1.{zone}. hostmaster.{zone}. 1 3600 600 86400 {SOA_MINIMUM}"
+        )
 
     def handle(self, wire: bytes, transport: str) -> bytes | None:
         if self.mode == "silent":
@@ -187,7 +188,7 @@ class StubDns:
                 response.answer.append(dns.rrset.from_text(name + ".", ttl, "IN", "CNAME", *datas))
                 target = datas[0].rstrip(".")
                 if not self.recursive and self._zone_of(target) != zone:
-                    return response.to_wire()   # an authoritative server stops at its zone's edge
+                    return response.to_wire()  # an authoritative server stops at its zone's edge
                 name, zone = target, self._zone_of(target) or zone
                 continue
             break
@@ -221,11 +222,11 @@ async def net():
     for _attempt in range(20):
         try:
             ns1 = await StubDns(base_records()).start()
-        except OSError:   # the UDP port's number is taken over TCP: pick another
+        except OSError:  # the UDP port's number is taken over TCP: pick another
             continue
         try:
             ns2 = await StubDns(base_records(), host="127.0.0.2", port=ns1.port).start()
-        except OSError:   # that port is taken on 127.0.0.2: pick another
+        except OSError:  # that port is taken on 127.0.0.2: pick another
             await ns1.stop()
             continue
         break
@@ -253,13 +254,14 @@ async def test_find_authoritative_walks_to_the_apex_through_the_configured_resol
     assert auth.error is None
     assert auth.zone == ZONE
     assert [(ns.name, ns.addresses) for ns in auth.nameservers] == [
-        ("ns1.example.test", ("127.0.0.1",)), ("ns2.example.test", ("127.0.0.2",))]
+        ("ns1.example.test", ("127.0.0.1",)),
+        ("ns2.example.test", ("127.0.0.2",)),
+    ]
     assert auth.targets == (("127.0.0.1", "ns1.example.test"), ("127.0.0.2", "ns2.example.test"))
     # The walk goes through the resolver only; the authoritative servers are not asked yet.
     assert net.ns1.log == [] and net.ns2.log == []
     # One round trip finds the zone: NS of every suffix at once, no SOA walk.
-    assert {q[:2] for q in net.resolver.log if q[1] in ("NS", "SOA")} == {
-        (HOST, "NS"), (ZONE, "NS"), ("test", "NS")}
+    assert {q[:2] for q in net.resolver.log if q[1] in ("NS", "SOA")} == {(HOST, "NS"), (ZONE, "NS"), ("test", "NS")}
 
 
 async def test_a_lost_aaaa_answer_does_not_hold_up_name_servers_reachable_over_ipv4(net: Net) -> None:
@@ -335,13 +337,13 @@ def test_parse_server_accepts_ports_and_ipv6() -> None:
 
 
 async def test_query_authoritative_asks_each_server_directly_without_recursion(net: Net) -> None:
-    net.ns2.records[(HOST, "A")] = (60, [OLD_IP])   # a secondary that lags behind
+    net.ns2.records[(HOST, "A")] = (60, [OLD_IP])  # a secondary that lags behind
     answers = await query_authoritative(HOST, "A", resolvers=net.resolvers, timeout_s=2, port=net.port)
     assert [(a.server, a.answers, a.ttl, a.rcode, a.ok) for a in answers] == [
         ("ns1.example.test (127.0.0.1)", (NEW_IP,), 60, "NOERROR", True),
         ("ns2.example.test (127.0.0.2)", (OLD_IP,), 60, "NOERROR", True),
     ]
-    assert net.ns1.log == [(HOST, "A", False, "udp")]   # RD flag off: the server's own data
+    assert net.ns1.log == [(HOST, "A", False, "udp")]  # RD flag off: the server's own data
 
 
 async def test_query_authoritative_falls_back_to_tcp_when_truncated(net: Net) -> None:
@@ -352,15 +354,16 @@ async def test_query_authoritative_falls_back_to_tcp_when_truncated(net: Net) ->
 
 
 async def test_query_authoritative_nxdomain_carries_the_negative_ttl(net: Net) -> None:
-    answers = await query_authoritative("nothere.example.test", "A", resolvers=net.resolvers,
-                                        timeout_s=2, port=net.port)
+    answers = await query_authoritative(
+        "nothere.example.test", "A", resolvers=net.resolvers, timeout_s=2, port=net.port
+    )
     assert {(a.rcode, a.answers, a.ttl, a.ok) for a in answers} == {("NXDOMAIN", (), SOA_MINIMUM, False)}
 
 
 async def test_query_authoritative_follows_a_cname_inside_the_zone(net: Net) -> None:
     answers = await query_authoritative("www.example.test", "A", resolvers=net.resolvers, timeout_s=2, port=net.port)
     assert answers[0].answers == (NEW_IP,)
-    assert answers[0].ttl == 60   # the shorter of the CNAME's and the A record's TTL
+    assert answers[0].ttl == 60  # the shorter of the CNAME's and the A record's TTL
 
 
 async def test_query_authoritative_reports_garbage_silence_and_non_authoritative_replies(net: Net) -> None:
@@ -384,14 +387,20 @@ async def test_query_authoritative_says_why_when_no_server_is_found(net: Net) ->
 
 
 async def test_current_addresses_returns_what_the_authoritative_servers_publish(net: Net) -> None:
-    net.resolver.records[(HOST, "A")] = (55, [OLD_IP])   # the resolver's stale cache must not matter
+    net.resolver.records[(HOST, "A")] = (55, [OLD_IP])  # the resolver's stale cache must not matter
     for s in (net.ns1, net.ns2):
         s.records[(HOST, "AAAA")] = (60, [NEW_V6])
     assert await current_addresses(HOST, resolvers=net.resolvers, timeout_s=2, port=net.port) == (NEW_IP, NEW_V6, None)
-    assert await current_addresses("nothere.example.test", resolvers=net.resolvers, timeout_s=2,
-                                   port=net.port) == (None, None, None)
-    assert await current_addresses("v6only.example.test", resolvers=net.resolvers, timeout_s=2,
-                                   port=net.port) == (None, NEW_V6, None)
+    assert await current_addresses("nothere.example.test", resolvers=net.resolvers, timeout_s=2, port=net.port) == (
+        None,
+        None,
+        None,
+    )
+    assert await current_addresses("v6only.example.test", resolvers=net.resolvers, timeout_s=2, port=net.port) == (
+        None,
+        NEW_V6,
+        None,
+    )
 
 
 async def test_current_addresses_returns_every_record_of_a_family(net: Net) -> None:
@@ -414,8 +423,9 @@ async def test_current_addresses_gives_an_error_when_no_authoritative_server_ans
 
 
 async def test_verify_ok_when_authoritative_and_resolver_agree(net: Net) -> None:
-    result = await verify_hostname(HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers,
-                                   ping=False, timeout_s=2, port=net.port)
+    result = await verify_hostname(
+        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port
+    )
     assert result.verdict == "ok"
     assert [a.ok for a in result.authoritative + result.resolvers] == [True, True, True]
     assert result.resolvers[0].server == net.resolver.spec and result.resolvers[0].ttl == 60
@@ -423,9 +433,10 @@ async def test_verify_ok_when_authoritative_and_resolver_agree(net: Net) -> None
 
 
 async def test_verify_propagating_estimates_from_the_resolvers_remaining_ttl(net: Net) -> None:
-    net.resolver.records[(HOST, "A")] = (42, [OLD_IP])   # cached old answer, 42 s left
-    result = await verify_hostname(HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers,
-                                   ping=False, timeout_s=2, port=net.port)
+    net.resolver.records[(HOST, "A")] = (42, [OLD_IP])  # cached old answer, 42 s left
+    result = await verify_hostname(
+        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port
+    )
     assert result.verdict == "propagating"
     assert result.caches_settle_s == 42
     assert not result.resolvers[0].ok and result.resolvers[0].answers == (OLD_IP,)
@@ -433,46 +444,95 @@ async def test_verify_propagating_estimates_from_the_resolvers_remaining_ttl(net
 
 
 async def test_verify_wrong_ip_nxdomain_and_no_answer(net: Net) -> None:
-    wrong = await verify_hostname(HOST, expected_ipv4="23.128.64.55", expected_ipv6=None,
-                                  resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    wrong = await verify_hostname(
+        HOST,
+        expected_ipv4="23.128.64.55",
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+    )
     assert wrong.verdict == "wrong-ip" and NEW_IP in wrong.explanation
-    missing = await verify_hostname("nothere.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
-                                    resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    missing = await verify_hostname(
+        "nothere.example.test",
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+    )
     assert missing.verdict == "nxdomain"
     for s in (net.ns1, net.ns2, net.resolver):
         s.records[("bare.example.test", "TXT")] = (60, ['"exists, but no address"'])
-    bare = await verify_hostname("bare.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
-                                 resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    bare = await verify_hostname(
+        "bare.example.test",
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+    )
     assert bare.verdict == "no-answer"
 
 
 async def test_a_half_answered_resolver_is_not_counted_as_stale(net: Net) -> None:
-    net.resolver.mode = "silent-aaaa"   # its A answer arrives, its AAAA answer is lost
+    net.resolver.mode = "silent-aaaa"  # its A answer arrives, its AAAA answer is lost
     net.resolver.records[(HOST, "A")] = (60, [NEW_IP])
-    result = await verify_hostname(HOST, expected_ipv4=None, expected_ipv6=NEW_V6, resolvers=net.resolvers,
-                                   ping=False, timeout_s=0.8, port=net.port)
+    result = await verify_hostname(
+        HOST,
+        expected_ipv4=None,
+        expected_ipv6=NEW_V6,
+        resolvers=net.resolvers,
+        ping=False,
+        timeout_s=0.8,
+        port=net.port,
+    )
     # Without the AAAA half, its empty IPv6 answer must not read as "still serves nothing".
     assert result.resolvers[0].rcode is None and "no reply" in (result.resolvers[0].error or "")
     assert result.verdict != "propagating"
 
 
 async def test_verify_follows_an_alias_into_the_targets_zone(net: Net) -> None:
-    result = await verify_hostname("alias.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
-                                   resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    result = await verify_hostname(
+        "alias.example.test",
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+    )
     assert result.verdict == "ok", result.explanation
     assert [a.server for a in result.authoritative] == ["ns1.other.test (127.0.0.2)"]
     assert "alias.example.test → myhome.other.test" in result.explanation
-    assert (("alias.example.test", "A", False, "udp")) in net.ns1.log   # example.test's servers were asked first
-    net.ns2.records[("myhome.other.test", "A")] = (60, [OLD_IP])      # the DDNS name itself is stale
-    stale = await verify_hostname("alias.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
-                                  resolvers=net.resolvers, ping=False, timeout_s=2, port=net.port)
+    assert (("alias.example.test", "A", False, "udp")) in net.ns1.log  # example.test's servers were asked first
+    net.ns2.records[("myhome.other.test", "A")] = (60, [OLD_IP])  # the DDNS name itself is stale
+    stale = await verify_hostname(
+        "alias.example.test",
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+    )
     assert stale.verdict == "wrong-ip"
 
 
 async def test_verify_unknown_when_nothing_answers(net: Net) -> None:
     net.resolver.mode = "silent"
-    result = await verify_hostname(HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers,
-                                   ping=False, timeout_s=0.6, port=net.port)
+    result = await verify_hostname(
+        HOST,
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=False,
+        timeout_s=0.6,
+        port=net.port,
+    )
     assert result.verdict == "unknown"
     assert "No DNS server answered" in result.explanation
 
@@ -484,9 +544,17 @@ async def test_verify_pings_the_published_address_with_the_given_pinger(net: Net
         pinged.append(address)
         return PingResult(method="tcp-connect", alive=True, rtt_ms=1.0, target=address)
 
-    result = await verify_hostname(HOST, expected_ipv4=OLD_IP, expected_ipv6=None, resolvers=net.resolvers,
-                                   ping=True, timeout_s=2, port=net.port, pinger=fake_ping)
-    assert pinged == [NEW_IP]   # what the name leads to, not what we expected
+    result = await verify_hostname(
+        HOST,
+        expected_ipv4=OLD_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=True,
+        timeout_s=2,
+        port=net.port,
+        pinger=fake_ping,
+    )
+    assert pinged == [NEW_IP]  # what the name leads to, not what we expected
     assert result.ping is not None and result.ping.alive
 
 
@@ -497,9 +565,17 @@ async def test_verify_does_not_ping_a_name_without_address(net: Net) -> None:
         pinged.append(address)
         return PingResult(method="tcp-connect", alive=True, rtt_ms=1.0, target=address)
 
-    result = await verify_hostname("nothere.example.test", expected_ipv4=NEW_IP, expected_ipv6=None,
-                                   resolvers=net.resolvers, ping=True, timeout_s=2, port=net.port, pinger=fake_ping)
-    assert pinged == []   # never the expected address instead: that would test another thing
+    result = await verify_hostname(
+        "nothere.example.test",
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        ping=True,
+        timeout_s=2,
+        port=net.port,
+        pinger=fake_ping,
+    )
+    assert pinged == []  # never the expected address instead: that would test another thing
     assert result.ping is not None and (result.ping.method, result.ping.alive) == ("none", False)
 
 
@@ -512,13 +588,22 @@ async def test_wait_until_consistent_polls_with_backoff_until_caches_catch_up(ne
     async def fake_sleep(seconds: float) -> None:
         pauses.append(seconds)
         fake_now[0] += seconds
-        if len(pauses) == 3:   # the resolver's cache expires during the third pause
+        if len(pauses) == 3:  # the resolver's cache expires during the third pause
             net.resolver.records[(HOST, "A")] = (60, [NEW_IP])
 
     result = await wait_until_consistent(
-        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, wait_s=60,
-        on_progress=lambda r, left: progress.append(r.verdict), ping=False, timeout_s=2, port=net.port,
-        sleep=fake_sleep, clock=lambda: fake_now[0])
+        HOST,
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        wait_s=60,
+        on_progress=lambda r, left: progress.append(r.verdict),
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+        sleep=fake_sleep,
+        clock=lambda: fake_now[0],
+    )
     assert result.verdict == "ok"
     assert pauses == [1.0, 2.0, 4.0]
     assert progress == ["propagating"] * 3
@@ -532,10 +617,19 @@ async def test_wait_until_consistent_gives_up_at_the_deadline(net: Net) -> None:
         fake_now[0] += seconds
 
     result = await wait_until_consistent(
-        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, wait_s=10,
-        ping=False, timeout_s=2, port=net.port, sleep=fake_sleep, clock=lambda: fake_now[0])
+        HOST,
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        wait_s=10,
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+        sleep=fake_sleep,
+        clock=lambda: fake_now[0],
+    )
     assert result.verdict == "propagating" and result.caches_settle_s == 300
-    assert fake_now[0] == pytest.approx(10.0)   # 1 + 2 + 4 + 3 (the rest), then the final round
+    assert fake_now[0] == pytest.approx(10.0)  # 1 + 2 + 4 + 3 (the rest), then the final round
 
 
 async def test_wait_stops_when_the_record_itself_is_wrong_and_says_update(net: Net) -> None:
@@ -549,19 +643,29 @@ async def test_wait_stops_when_the_record_itself_is_wrong_and_says_update(net: N
         fake_now[0] += seconds
 
     result = await wait_until_consistent(
-        HOST, expected_ipv4=NEW_IP, expected_ipv6=None, resolvers=net.resolvers, wait_s=180,
-        ping=False, timeout_s=2, port=net.port, sleep=fake_sleep, clock=lambda: fake_now[0])
+        HOST,
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        resolvers=net.resolvers,
+        wait_s=180,
+        ping=False,
+        timeout_s=2,
+        port=net.port,
+        sleep=fake_sleep,
+        clock=lambda: fake_now[0],
+    )
     assert result.verdict == "wrong-ip" and result.next_step == "update"
-    assert fake_now[0] <= 16                      # the 10 s grace, not the 180 s
+    assert fake_now[0] <= 16  # the 10 s grace, not the 180 s
     assert "Waiting does not change that" in result.explanation
-    assert "ddns-wizard" not in result.explanation     # the views word the command
+    assert "ddns-wizard" not in result.explanation  # the views word the command
 
 
 # --------------------------------------------------------------------------- verdict logic on hand-built answers
 
 
-def A(server: str, *answers: str, ttl: int | None = 60, rcode: str | None = "NOERROR",
-      error: str | None = None) -> DnsAnswer:
+def A(
+    server: str, *answers: str, ttl: int | None = 60, rcode: str | None = "NOERROR", error: str | None = None
+) -> DnsAnswer:
     return DnsAnswer(server=server, answers=tuple(answers), ttl=ttl, ok=False, error=error, rcode=rcode)
 
 
@@ -573,17 +677,17 @@ SILENT = dict(ttl=None, rcode=None, error="timed out")
     [
         ([A("ns1", NEW_IP), A("ns2", NEW_IP)], [A("r1", NEW_IP, ttl=12)], "ok", None),
         ([A("ns1", NEW_IP)], [A("r1", OLD_IP, ttl=40), A("r2", OLD_IP, ttl=7), A("r3", NEW_IP)], "propagating", 40),
-        ([A("ns1", NEW_IP)], [A("r1", rcode="NXDOMAIN", ttl=25)], "propagating", 25),   # negative cache
+        ([A("ns1", NEW_IP)], [A("r1", rcode="NXDOMAIN", ttl=25)], "propagating", 25),  # negative cache
         ([A("ns1", NEW_IP, ttl=90)], [A("r1", OLD_IP, ttl=None)], "propagating", 90),  # bounded by auth TTL
         ([A("ns1", NEW_IP), A("ns2", OLD_IP)], [A("r1", NEW_IP)], "propagating", None),  # lagging secondary
         ([A("ns1", OLD_IP), A("ns2", OLD_IP)], [A("r1", OLD_IP)], "wrong-ip", None),
-        ([A("ns1", NEW_IP, OLD_IP)], [], "wrong-ip", None),                               # an extra stale record
+        ([A("ns1", NEW_IP, OLD_IP)], [], "wrong-ip", None),  # an extra stale record
         ([A("ns1", rcode="NXDOMAIN")], [A("r1", rcode="NXDOMAIN")], "nxdomain", None),
         ([A("ns1")], [A("r1")], "no-answer", None),
         ([A("ns1", **SILENT)], [A("r1", **SILENT)], "unknown", None),
         ([], [], "unknown", None),
-        ([A("ns1", **SILENT)], [A("r1", NEW_IP)], "ok", None),          # auth unreachable, resolvers agree
-        ([A("ns1", **SILENT)], [A("r1", OLD_IP)], "unknown", None),     # cannot tell stale from wrong
+        ([A("ns1", **SILENT)], [A("r1", NEW_IP)], "ok", None),  # auth unreachable, resolvers agree
+        ([A("ns1", **SILENT)], [A("r1", OLD_IP)], "unknown", None),  # cannot tell stale from wrong
         ([A("ns1", NEW_IP), A("ns2", **SILENT)], [A("r1", NEW_IP), A("r2", rcode="SERVFAIL")], "ok", None),
     ],
 )
@@ -618,18 +722,38 @@ def test_verify_result_json_matches_the_design_contract() -> None:
     verdict, explanation, settle, auth, res = judge(NEW_IP, None, [A("ns1", NEW_IP)], [A("r1", OLD_IP, ttl=9)])
     from checks.model import VerifyResult
 
-    result = VerifyResult(hostname=HOST, expected_ipv4=NEW_IP, expected_ipv6=None, authoritative=auth,
-                          resolvers=res, verdict=verdict, explanation=explanation, caches_settle_s=settle,
-                          ping=PingResult(method="icmp-privileged", alive=True, rtt_ms=0.5, target=NEW_IP))
+    result = VerifyResult(
+        hostname=HOST,
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        authoritative=auth,
+        resolvers=res,
+        verdict=verdict,
+        explanation=explanation,
+        caches_settle_s=settle,
+        ping=PingResult(method="icmp-privileged", alive=True, rtt_ms=0.5, target=NEW_IP),
+    )
     data = json.loads(json.dumps(result_json(result)))
     assert data["hostname"] == HOST
     assert data["expected"] == {"ipv4": NEW_IP, "ipv6": None}
-    assert data["authoritative"][0] | {} == {"server": "ns1", "answers": [NEW_IP], "ttl": 60, "ok": True,
-                                             "rcode": "NOERROR", "error": None, "ignored": []}
+    assert data["authoritative"][0] | {} == {
+        "server": "ns1",
+        "answers": [NEW_IP],
+        "ttl": 60,
+        "ok": True,
+        "rcode": "NOERROR",
+        "error": None,
+        "ignored": [],
+    }
     assert {"server", "answers", "ttl", "ok"} <= set(data["resolvers"][0])
     assert data["verdict"] == "propagating" and data["caches_settle_s"] == 9
-    assert data["ping"] == {"method": "icmp-privileged", "alive": True, "rtt_ms": 0.5, "target": NEW_IP,
-                            "hairpin": None}          # without this network's own address: not known
+    assert data["ping"] == {
+        "method": "icmp-privileged",
+        "alive": True,
+        "rtt_ms": 0.5,
+        "target": NEW_IP,
+        "hairpin": None,
+    }  # without this network's own address: not known
     # The published address is this network's own outside address: pinged from inside the LAN, the
     # router answered it itself (hairpin) — a LAN check that says nothing about outside reachability.
     assert result_json(result, {NEW_IP})["ping"]["hairpin"] is True
@@ -649,8 +773,10 @@ def test_hostname_validation() -> None:
 def write_config(tmp_path, resolvers: list[str], *, ip_echo: list[str] = (), hosts: list[str] = ()):  # type: ignore[no-untyped-def]
     import tomli_w
 
-    data = {"endpoints": {"resolvers": resolvers, "ip_echo": list(ip_echo), "ip_echo_v6": []},
-            "hosts": [{"hostname": h, "provider": "dyndns2"} for h in hosts]}
+    data = {
+        "endpoints": {"resolvers": resolvers, "ip_echo": list(ip_echo), "ip_echo_v6": []},
+        "hosts": [{"hostname": h, "provider": "dyndns2"} for h in hosts],
+    }
     path = tmp_path / "config.toml"
     path.write_text(tomli_w.dumps(data))
     return str(path)
@@ -670,21 +796,22 @@ def loopback_auth(net: Net, monkeypatch: pytest.MonkeyPatch) -> Net:
 async def run_cli(*argv: str) -> int:
     from wizard.cli import main
 
-    return await asyncio.to_thread(main, list(argv))   # the CLI runs its own event loop
+    return await asyncio.to_thread(main, list(argv))  # the CLI runs its own event loop
 
 
 async def test_cli_json_is_the_design_contract_and_pings_the_published_address(
-        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = write_config(tmp_path, loopback_auth.resolvers)
     code = await run_cli("--config", cfg, "verify", "loop.example.test", "--expect", "127.0.0.1", "--json")
     out = capsys.readouterr().out
     assert code == 0
-    data = json.loads(out)   # stdout holds the JSON and nothing else
+    data = json.loads(out)  # stdout holds the JSON and nothing else
     assert data["verdict"] == "ok" and data["expected"] == {"ipv4": "127.0.0.1", "ipv6": None}
     assert [a["answers"] for a in data["authoritative"]] == [["127.0.0.1"], ["127.0.0.1"]]
     assert data["resolvers"][0]["server"] == loopback_auth.resolver.spec
     assert {"method", "alive", "rtt_ms"} <= set(data["ping"]) and data["ping"]["alive"]
-    assert data["ping"]["hairpin"] is None       # --expect: this network's own address is not known
+    assert data["ping"]["hairpin"] is None  # --expect: this network's own address is not known
 
 
 def test_the_ping_of_the_networks_own_address_is_labelled_a_lan_check(capsys: pytest.CaptureFixture[str]) -> None:
@@ -692,8 +819,15 @@ def test_the_ping_of_the_networks_own_address_is_labelled_a_lan_check(capsys: py
     from checks.model import VerifyResult
     from wizard.commands.verify import _print_results
 
-    result = VerifyResult(hostname=HOST, expected_ipv4=NEW_IP, expected_ipv6=None, authoritative=(), resolvers=(),
-                          verdict="ok", ping=PingResult("icmp-privileged", True, 0.4, target=NEW_IP))
+    result = VerifyResult(
+        hostname=HOST,
+        expected_ipv4=NEW_IP,
+        expected_ipv6=None,
+        authoritative=(),
+        resolvers=(),
+        verdict="ok",
+        ping=PingResult("icmp-privileged", True, 0.4, target=NEW_IP),
+    )
     _print_results([result], "current public address", {NEW_IP})
     out = " ".join(capsys.readouterr().out.split())
     assert f"LAN check {NEW_IP}: answers" in out
@@ -704,12 +838,15 @@ def test_the_ping_of_the_networks_own_address_is_labelled_a_lan_check(capsys: py
 
 
 async def test_cli_expects_the_public_address_from_the_echo_service(
-        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        body = OLD_IP.encode() + b"\n"   # this network's "public address" differs from the record
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                     b"Connection: close\r\n\r\n%s" % (len(body), body))
+        body = OLD_IP.encode() + b"\n"  # this network's "public address" differs from the record
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
+            b"Connection: close\r\n\r\n%s" % (len(body), body)
+        )
         await writer.drain()
         writer.close()
 
@@ -727,7 +864,8 @@ async def test_cli_expects_the_public_address_from_the_echo_service(
 
 
 async def test_cli_table_shows_servers_ttls_verdict_and_estimate(
-        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
     loopback_auth.resolver.records[(HOST, "A")] = (42, [OLD_IP])
     cfg = write_config(tmp_path, loopback_auth.resolvers, hosts=[HOST, "nothere.example.test"])
     code = await run_cli("--config", cfg, "verify", "--expect", NEW_IP, "--no-ping")
@@ -735,7 +873,7 @@ async def test_cli_table_shows_servers_ttls_verdict_and_estimate(
     assert code == 0
     assert "ns1.example.test (127.0.0.1)" in out and "42 s" in out
     assert "PROPAGATING" in out and "within about 42 s" in out
-    assert "NO SUCH NAME" in out   # the second configured host
+    assert "NO SUCH NAME" in out  # the second configured host
 
 
 async def test_cli_json_lists_several_hostnames(loopback_auth: Net, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -746,23 +884,23 @@ async def test_cli_json_lists_several_hostnames(loopback_auth: Net, tmp_path, ca
 
 
 async def test_records_of_another_class_are_ignored_and_said(
-        loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    loopback_auth: Net, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 13: an answer record of class HS (dnspython: GenericRdata, no ``address``) made verify
     end in "internal error"; a Chaosnet A record's integer "address" would have read as 0.0.2.156."""
     hs_a = ("loop.example.test", dns.rdataclass.HS, dns.rdatatype.A, bytes([6, 6, 6, 6]))
-    ch_a = ("loop.example.test", dns.rdataclass.CH, dns.rdatatype.A, b"\x03foo\x00\x02\x9c")   # foo. 0o1234
+    ch_a = ("loop.example.test", dns.rdataclass.CH, dns.rdatatype.A, b"\x03foo\x00\x02\x9c")  # foo. 0o1234
     class7_aaaa = ("loop.example.test", 7, dns.rdatatype.AAAA, bytes(16))
     for server in (loopback_auth.ns1, loopback_auth.ns2, loopback_auth.resolver):
         server.foreign[:] = [hs_a, ch_a, class7_aaaa]
     cfg = write_config(tmp_path, loopback_auth.resolvers)
-    code = await run_cli("--config", cfg, "verify", "loop.example.test", "--expect", "127.0.0.1", "--no-ping",
-                         "--json")
+    code = await run_cli("--config", cfg, "verify", "loop.example.test", "--expect", "127.0.0.1", "--no-ping", "--json")
     captured = capsys.readouterr()
     assert code == 0, captured.err
     data = json.loads(captured.out)
     assert data["verdict"] == "ok"
     for answer in data["authoritative"] + data["resolvers"]:
-        assert answer["answers"] == ["127.0.0.1"]            # not 6.6.6.6, not 0.0.2.156, not ::
+        assert answer["answers"] == ["127.0.0.1"]  # not 6.6.6.6, not 0.0.2.156, not ::
         notes = " | ".join(answer["ignored"])
         assert "HS A record for loop.example.test: class HS, not IN" in notes
         assert "CH A record" in notes and "CLASS7 AAAA record" in notes
@@ -782,12 +920,15 @@ def test_reply_parser_ignores_foreign_classes_and_other_names() -> None:
     assert reply.ignored == ("ignored 1 IN A record for elsewhere.test: not the name that was asked",)
 
 
-@pytest.mark.parametrize("argv, message", [
-    ((), "no hostname given and none configured"),
-    (("bad name.example.org",), "not a host name"),
-    (("home.example.test", "--expect", "not-an-ip"), "not an IP address"),
-    (("home.example.test", "--expect", "1.2.3.4", "--expect", "1.2.3.5"), "at most one IPv4"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ((), "no hostname given and none configured"),
+        (("bad name.example.org",), "not a host name"),
+        (("home.example.test", "--expect", "not-an-ip"), "not an IP address"),
+        (("home.example.test", "--expect", "1.2.3.4", "--expect", "1.2.3.5"), "at most one IPv4"),
+    ],
+)
 def test_cli_usage_errors_exit_2_with_a_clear_message(tmp_path, capsys, argv, message) -> None:  # type: ignore[no-untyped-def]
     from wizard.cli import main
 
@@ -813,7 +954,7 @@ def test_a_class_any_address_record_does_not_blind_the_process_to_a_records() ->
     import sys
     import textwrap
 
-    script = textwrap.dedent('''
+    script = textwrap.dedent("""
         import dns.message, dns.name, dns.rdata, dns.rdataclass, dns.rdatatype, dns.rrset
         from checks.dns import verify as dnsverify
         from checks.probes.publicip import DNS_ECHO_METHODS, address_from_dns_answer
@@ -830,7 +971,7 @@ def test_a_class_any_address_record_does_not_blind_the_process_to_a_records() ->
         good = dnsverify._parse_reply(reply(dns.rdataclass.IN), "home.example.test", "A", recursive=False)
         echo = address_from_dns_answer(reply(dns.rdataclass.IN, "myip.opendns.com"), DNS_ECHO_METHODS["opendns"])
         print(hostile.addresses, good.addresses, echo)
-    ''')
+    """)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "() ('23.128.64.20',) ('23.128.64.20', '')"

@@ -29,20 +29,12 @@ REPO = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("textual", "rich", "wizard", "starlette", "uvicorn")
 FORBIDDEN_MODULES = ("probeserver.server",)
 
-ENGINE_MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(checks.__path__, prefix="checks.")
-)
-SERVER_MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(probeserver.__path__, prefix="probeserver.")
-)
+ENGINE_MODULES = sorted(m.name for m in pkgutil.walk_packages(checks.__path__, prefix="checks."))
+SERVER_MODULES = sorted(m.name for m in pkgutil.walk_packages(probeserver.__path__, prefix="probeserver."))
 
 
 def _imports_in_fresh_interpreter(module: str) -> list[str]:
-    code = (
-        "import sys, importlib\n"
-        f"importlib.import_module({module!r})\n"
-        "print(','.join(sorted(sys.modules)))\n"
-    )
+    code = f"import sys, importlib\nimportlib.import_module({module!r})\nprint(','.join(sorted(sys.modules)))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().split(",")
@@ -98,7 +90,8 @@ def _violations(package: str, forbidden: tuple[str, ...], allowed: tuple[str, ..
     for path in _sources(package):
         for target in _imported(path):
             if any(target == f or target.startswith(f + ".") for f in forbidden) and not any(
-                    target == a or target.startswith(a + ".") for a in allowed):
+                target == a or target.startswith(a + ".") for a in allowed
+            ):
                 bad.append(f"{_module_name(path)} imports {target}")
     return sorted(bad)
 
@@ -109,19 +102,49 @@ LAYERS = [
     ("probeserver", ("wizard", "checks"), ()),
     # probes: the bottom room. They may use the DNS wire helpers, the UPnP error table and the PCP
     # wire client (standard library only: the router probe sends PCP ANNOUNCE), nothing above them.
-    ("checks.probes", ("checks.portcheck", "checks.portmap", "checks.ddns", "checks.dns", "checks.diagnose",
-                       "checks.findings", "checks.summary", "checks.nat"),
-     ("checks.dns.wire", "checks.portmap.upnp_errors", "checks.portmap.pcp")),
+    (
+        "checks.probes",
+        (
+            "checks.portcheck",
+            "checks.portmap",
+            "checks.ddns",
+            "checks.dns",
+            "checks.diagnose",
+            "checks.findings",
+            "checks.summary",
+            "checks.nat",
+        ),
+        ("checks.dns.wire", "checks.portmap.upnp_errors", "checks.portmap.pcp"),
+    ),
     ("checks.portmap", ("checks.portcheck", "checks.ddns", "checks.dns", "checks.diagnose", "checks.findings"), ()),
     ("checks.portcheck", ("checks.ddns", "checks.dns", "checks.diagnose", "checks.findings", "checks.summary"), ()),
     ("checks.dns", ("checks.portcheck", "checks.portmap", "checks.diagnose", "checks.findings"), ()),
     ("checks.ddns", ("checks.portcheck", "checks.portmap", "checks.diagnose", "checks.findings"), ()),
 ]
 # Shared helpers at the top of checks/: no room below them.
-LEAVES = ["checks.model", "checks.errors", "checks.addresses", "checks.files", "checks.idn", "checks.risky",
-          "checks.redact", "checks.names", "checks.http", "checks.config", "checks.summary"]
-ROOMS = ("checks.probes", "checks.portmap", "checks.portcheck", "checks.dns", "checks.ddns", "checks.diagnose",
-         "checks.findings", "checks.nat")
+LEAVES = [
+    "checks.model",
+    "checks.errors",
+    "checks.addresses",
+    "checks.files",
+    "checks.idn",
+    "checks.risky",
+    "checks.redact",
+    "checks.names",
+    "checks.http",
+    "checks.config",
+    "checks.summary",
+]
+ROOMS = (
+    "checks.probes",
+    "checks.portmap",
+    "checks.portcheck",
+    "checks.dns",
+    "checks.ddns",
+    "checks.diagnose",
+    "checks.findings",
+    "checks.nat",
+)
 
 
 @pytest.mark.parametrize(("package", "forbidden", "allowed"), LAYERS, ids=[layer[0] for layer in LAYERS])

@@ -36,15 +36,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks.dns import verify as dnsverify
-from checks.probes import natpmp, stun, upnp
 from checks.addresses import is_public
 from checks.config import Config, HostConfig, config_from_dict, load_config
-from checks.errors import ConfigError
 from checks.ddns.history import read_history, record_problem
-from checks.portcheck.probers import Prober, parse_probe_response
 from checks.ddns.providers import desec, duckdns, dyndns2, dynv6, freedns, namecheap
 from checks.ddns.providers.registry import get_provider
+from checks.dns import verify as dnsverify
+from checks.errors import ConfigError
+from checks.portcheck.probers import Prober, parse_probe_response
+from checks.probes import natpmp, stun, upnp
 from checks.probes.publicip import DNS_ECHO_METHODS, address_from_dns_answer, parse_echo_body
 
 EXAMPLES = 400
@@ -65,10 +65,23 @@ def strict_ip(value: Any, version: int | None = None) -> bool:
 # --------------------------------------------------------------------------- DNS answers
 
 _OWNERS = st.sampled_from(["home.example.test.", "www.example.test.", "other.test.", "example.test.", "."])
-_CLASSES = st.one_of(st.sampled_from([dns.rdataclass.IN, dns.rdataclass.CH, dns.rdataclass.HS,
-                                      dns.rdataclass.NONE, dns.rdataclass.ANY]), st.integers(1, 65535))
-_TYPES = st.one_of(st.sampled_from([dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.TXT,
-                                    dns.rdatatype.SOA, dns.rdatatype.NS]), st.integers(1, 300))
+_CLASSES = st.one_of(
+    st.sampled_from([dns.rdataclass.IN, dns.rdataclass.CH, dns.rdataclass.HS, dns.rdataclass.NONE, dns.rdataclass.ANY]),
+    st.integers(1, 65535),
+)
+_TYPES = st.one_of(
+    st.sampled_from(
+        [
+            dns.rdatatype.A,
+            dns.rdatatype.AAAA,
+            dns.rdatatype.CNAME,
+            dns.rdatatype.TXT,
+            dns.rdatatype.SOA,
+            dns.rdatatype.NS,
+        ]
+    ),
+    st.integers(1, 300),
+)
 
 
 def _rdata_wire(rdtype: int, draw_bytes: bytes, target: str) -> bytes:
@@ -87,18 +100,29 @@ def _rdata_wire(rdtype: int, draw_bytes: bytes, target: str) -> bytes:
 @st.composite
 def dns_reply_specs(draw: st.DrawFn, qname: str, qtype: str, qclass: int = dns.rdataclass.IN) -> dict[str, Any]:
     """What a reply holds, as plain data (dnspython itself is called outside the strategy)."""
+
     def rrsets() -> list[tuple[str, int, int, list[tuple[bytes, int]]]]:
         out = []
         for _ in range(draw(st.integers(0, 4))):
             rdtype = draw(st.one_of(st.just(dns.rdatatype.from_text(qtype)), _TYPES))
-            rdatas = [(_rdata_wire(rdtype, draw(st.binary(max_size=40)), draw(_OWNERS)),
-                       draw(st.integers(0, 2**31 - 1))) for _ in range(draw(st.integers(1, 3)))]
-            out.append((draw(st.one_of(st.just(qname), _OWNERS)), draw(st.one_of(st.just(qclass), _CLASSES)),
-                        rdtype, rdatas))
+            rdatas = [
+                (_rdata_wire(rdtype, draw(st.binary(max_size=40)), draw(_OWNERS)), draw(st.integers(0, 2**31 - 1)))
+                for _ in range(draw(st.integers(1, 3)))
+            ]
+            out.append(
+                (draw(st.one_of(st.just(qname), _OWNERS)), draw(st.one_of(st.just(qclass), _CLASSES)), rdtype, rdatas)
+            )
         return out
 
-    return {"qname": qname, "qtype": qtype, "qclass": qclass, "rcode": draw(st.sampled_from([0, 0, 0, 2, 3, 5, 9, 15])),
-            "aa": draw(st.booleans()), "answer": rrsets(), "authority": rrsets()}
+    return {
+        "qname": qname,
+        "qtype": qtype,
+        "qclass": qclass,
+        "rcode": draw(st.sampled_from([0, 0, 0, 2, 3, 5, 9, 15])),
+        "aa": draw(st.booleans()),
+        "answer": rrsets(),
+        "authority": rrsets(),
+    }
 
 
 def build_reply(spec: dict[str, Any]) -> dns.message.Message:
@@ -137,16 +161,20 @@ def build_reply(spec: dict[str, Any]) -> dns.message.Message:
 
 @FAST
 @given(qtype=st.sampled_from(["A", "AAAA"]), recursive=st.booleans(), data=st.data())
-def test_dns_verification_reads_only_internet_addresses_of_the_asked_name(qtype: str, recursive: bool,
-                                                                         data: st.DataObject) -> None:
+def test_dns_verification_reads_only_internet_addresses_of_the_asked_name(
+    qtype: str, recursive: bool, data: st.DataObject
+) -> None:
     qname = "home.example.test"
     response = build_reply(data.draw(dns_reply_specs(qname + ".", qtype)))
-    reply = dnsverify._parse_reply(response, qname, qtype, recursive=recursive)   # type: ignore[arg-type]
+    reply = dnsverify._parse_reply(response, qname, qtype, recursive=recursive)  # type: ignore[arg-type]
     version = 4 if qtype == "A" else 6
     assert all(strict_ip(a, version) for a in reply.addresses)
-    in_records = {str(ipaddress.ip_address(r.address)) for rrset in response.answer
-                  if rrset.rdclass == dns.rdataclass.IN and rrset.rdtype == dns.rdatatype.from_text(qtype)
-                  for r in rrset}
+    in_records = {
+        str(ipaddress.ip_address(r.address))
+        for rrset in response.answer
+        if rrset.rdclass == dns.rdataclass.IN and rrset.rdtype == dns.rdatatype.from_text(qtype)
+        for r in rrset
+    }
     assert set(reply.addresses) <= in_records
     assert reply.ttl is None or 0 <= reply.ttl < 2**32
     assert all(isinstance(n, str) and len(n) < 300 for n in reply.ignored) and len(reply.ignored) <= 4
@@ -169,12 +197,17 @@ _JUNK = st.text(max_size=12)
 _BODIES = st.one_of(
     st.text(max_size=200),
     st.builds(lambda ip, pre, post: f"{pre}{ip}{post}", _IPS, _JUNK, _JUNK),
-    st.builds(lambda ip, scope: f"{ip}%{scope}", _IPS, st.text(min_size=1, max_size=8)),     # a scope id
+    st.builds(lambda ip, scope: f"{ip}%{scope}", _IPS, st.text(min_size=1, max_size=8)),  # a scope id
     st.builds(lambda ip: f"[{ip}]", _IPS),
-    st.builds(lambda value: json.dumps({"ip": value}),
-              st.one_of(_IPS, st.integers(), st.none(), st.lists(_IPS, max_size=2), st.text(max_size=20))),
-    st.builds(lambda ip, extra: f"fl=1\nip={ip}\n{extra}=x", st.one_of(_IPS, _JUNK), st.text(
-        st.characters(blacklist_characters="=\n\r"), max_size=8)),
+    st.builds(
+        lambda value: json.dumps({"ip": value}),
+        st.one_of(_IPS, st.integers(), st.none(), st.lists(_IPS, max_size=2), st.text(max_size=20)),
+    ),
+    st.builds(
+        lambda ip, extra: f"fl=1\nip={ip}\n{extra}=x",
+        st.one_of(_IPS, _JUNK),
+        st.text(st.characters(blacklist_characters="=\n\r"), max_size=8),
+    ),
     st.builds(lambda digits: ".".join([digits] * 4), st.sampled_from(["١", "²", "٣٣", "0x7f", "0177"])),
 )
 
@@ -197,12 +230,17 @@ def _stun(attrs: list[tuple[int, bytes]], msg_type: int = stun.BINDING_SUCCESS) 
 
 
 @FAST
-@given(family=st.integers(0, 255), port=st.integers(0, 65535), raw=st.binary(max_size=20),
-       kind=st.sampled_from([stun.ATTR_XOR_MAPPED_ADDRESS, stun.ATTR_MAPPED_ADDRESS]),
-       reserved=st.integers(0, 255), others=st.lists(st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=12)),
-                                                       max_size=3))
-def test_stun_mapped_addresses_are_addresses_of_the_family_said(family: int, port: int, raw: bytes, kind: int,
-                                                               reserved: int, others: list[tuple[int, bytes]]) -> None:
+@given(
+    family=st.integers(0, 255),
+    port=st.integers(0, 65535),
+    raw=st.binary(max_size=20),
+    kind=st.sampled_from([stun.ATTR_XOR_MAPPED_ADDRESS, stun.ATTR_MAPPED_ADDRESS]),
+    reserved=st.integers(0, 255),
+    others=st.lists(st.tuples(st.integers(0, 0xFFFF), st.binary(max_size=12)), max_size=3),
+)
+def test_stun_mapped_addresses_are_addresses_of_the_family_said(
+    family: int, port: int, raw: bytes, kind: int, reserved: int, others: list[tuple[int, bytes]]
+) -> None:
     value = bytes([reserved, family]) + struct.pack("!H", port) + raw
     data = _stun([*[(t, v) for t, v in others if t != stun.ATTR_FINGERPRINT], (kind, value)])
     try:
@@ -218,11 +256,17 @@ def test_stun_mapped_addresses_are_addresses_of_the_family_said(family: int, por
 
 
 @FAST
-@given(op=st.sampled_from([0, 1, 2]), version=st.sampled_from([0, 0, 0, 1, 2]),
-       reply_op=st.sampled_from([None, 0, 1, 128, 129, 130, 255]), result=st.integers(0, 65535),
-       epoch=st.integers(0, 2**32 - 1), rest=st.binary(max_size=16))
-def test_natpmp_replies_give_an_ipv4_address_or_an_error(op: int, version: int, reply_op: int | None, result: int,
-                                                         epoch: int, rest: bytes) -> None:
+@given(
+    op=st.sampled_from([0, 1, 2]),
+    version=st.sampled_from([0, 0, 0, 1, 2]),
+    reply_op=st.sampled_from([None, 0, 1, 128, 129, 130, 255]),
+    result=st.integers(0, 65535),
+    epoch=st.integers(0, 2**32 - 1),
+    rest=st.binary(max_size=16),
+)
+def test_natpmp_replies_give_an_ipv4_address_or_an_error(
+    op: int, version: int, reply_op: int | None, result: int, epoch: int, rest: bytes
+) -> None:
     data = struct.pack("!BBHI", version, 128 + op if reply_op is None else reply_op, result, epoch) + rest
     try:
         reply = natpmp.parse_reply(data, op)
@@ -239,17 +283,27 @@ def test_natpmp_replies_give_an_ipv4_address_or_an_error(op: int, version: int, 
 
 
 @settings(max_examples=EXAMPLES * 2, deadline=None)
-@given(status=st.sampled_from(["HTTP/1.1 200 OK", "HTTP/1.0 200", "HTTP/1.1 404 Not Found", "NOTIFY * HTTP/1.1"]),
-       location=st.one_of(st.text(max_size=60), st.builds(
-           lambda host, port, path: f"http://{host}:{port}/{path}",
-           st.one_of(_IPS, st.text(max_size=15)), st.one_of(st.integers(-5, 99999), st.text(max_size=6)),
-           st.text(max_size=10))),
-       extra=st.dictionaries(st.sampled_from(["ST", "USN", "SERVER", "CACHE-CONTROL"]),
-                             st.text(st.characters(blacklist_characters="\r\n"), max_size=40)))
+@given(
+    status=st.sampled_from(["HTTP/1.1 200 OK", "HTTP/1.0 200", "HTTP/1.1 404 Not Found", "NOTIFY * HTTP/1.1"]),
+    location=st.one_of(
+        st.text(max_size=60),
+        st.builds(
+            lambda host, port, path: f"http://{host}:{port}/{path}",
+            st.one_of(_IPS, st.text(max_size=15)),
+            st.one_of(st.integers(-5, 99999), st.text(max_size=6)),
+            st.text(max_size=10),
+        ),
+    ),
+    extra=st.dictionaries(
+        st.sampled_from(["ST", "USN", "SERVER", "CACHE-CONTROL"]),
+        st.text(st.characters(blacklist_characters="\r\n"), max_size=40),
+    ),
+)
 def test_ssdp_replies_give_an_http_location_or_nothing(status: str, location: str, extra: dict[str, str]) -> None:
     headers = {"LOCATION": location.replace("\r", "").replace("\n", ""), **extra}
     data = (status + "\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode(
-        "utf-8", "surrogatepass")
+        "utf-8", "surrogatepass"
+    )
     reply = upnp.parse_ssdp_reply(data)
     if reply is not None:
         from urllib.parse import urlsplit
@@ -258,15 +312,32 @@ def test_ssdp_replies_give_an_http_location_or_nothing(status: str, location: st
         assert parts.scheme == "http" and parts.hostname and 0 < (parts.port or 80) <= 65535
 
 
-_MINIUPNPC_VALUES = st.one_of(st.none(), st.text(max_size=20), st.integers(-2**40, 2**40), st.booleans(),
-                              _IPS, st.sampled_from(["", "0", "65536", "²", "9" * 5000, "TCP", "udp", "1"]))
+_MINIUPNPC_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=20),
+    st.integers(-(2**40), 2**40),
+    st.booleans(),
+    _IPS,
+    st.sampled_from(["", "0", "65536", "²", "9" * 5000, "TCP", "udp", "1"]),
+)
 
 
 @settings(max_examples=EXAMPLES * 2, deadline=None)
-@given(entry=st.one_of(
-    st.tuples(_MINIUPNPC_VALUES, _MINIUPNPC_VALUES, st.tuples(_MINIUPNPC_VALUES, _MINIUPNPC_VALUES),
-              _MINIUPNPC_VALUES, _MINIUPNPC_VALUES, _MINIUPNPC_VALUES, _MINIUPNPC_VALUES),
-    st.lists(_MINIUPNPC_VALUES, max_size=8).map(tuple), _MINIUPNPC_VALUES))
+@given(
+    entry=st.one_of(
+        st.tuples(
+            _MINIUPNPC_VALUES,
+            _MINIUPNPC_VALUES,
+            st.tuples(_MINIUPNPC_VALUES, _MINIUPNPC_VALUES),
+            _MINIUPNPC_VALUES,
+            _MINIUPNPC_VALUES,
+            _MINIUPNPC_VALUES,
+            _MINIUPNPC_VALUES,
+        ),
+        st.lists(_MINIUPNPC_VALUES, max_size=8).map(tuple),
+        _MINIUPNPC_VALUES,
+    )
+)
 def test_upnp_mapping_entries_are_sane_or_dropped(entry: Any) -> None:
     mapping = upnp._mapping_from_generic(entry)
     if mapping is not None:
@@ -307,54 +378,86 @@ class _HostileIgd:
 
 
 @settings(max_examples=EXAMPLES // 2, deadline=None)
-@given(values=st.fixed_dictionaries({
-    "selectigd": st.one_of(st.none(), st.text(max_size=10), st.just(Exception("No IGD found"))),
-    "externalipaddress": st.one_of(_MINIUPNPC_VALUES, st.just(Exception("Invalid Action"))),
-    "statusinfo": st.one_of(_MINIUPNPC_VALUES, st.tuples(_MINIUPNPC_VALUES, _MINIUPNPC_VALUES, _MINIUPNPC_VALUES),
-                            st.lists(_MINIUPNPC_VALUES, max_size=4).map(tuple)),
-    "connectiontype": _MINIUPNPC_VALUES,
-    "lanaddr": _MINIUPNPC_VALUES,
-    "mappings": st.lists(st.tuples(_MINIUPNPC_VALUES, st.sampled_from(["TCP", "UDP", "x"]),
-                                   st.tuples(_MINIUPNPC_VALUES, _MINIUPNPC_VALUES), _MINIUPNPC_VALUES,
-                                   _MINIUPNPC_VALUES, _MINIUPNPC_VALUES, _MINIUPNPC_VALUES), max_size=3),
-}))
+@given(
+    values=st.fixed_dictionaries(
+        {
+            "selectigd": st.one_of(st.none(), st.text(max_size=10), st.just(Exception("No IGD found"))),
+            "externalipaddress": st.one_of(_MINIUPNPC_VALUES, st.just(Exception("Invalid Action"))),
+            "statusinfo": st.one_of(
+                _MINIUPNPC_VALUES,
+                st.tuples(_MINIUPNPC_VALUES, _MINIUPNPC_VALUES, _MINIUPNPC_VALUES),
+                st.lists(_MINIUPNPC_VALUES, max_size=4).map(tuple),
+            ),
+            "connectiontype": _MINIUPNPC_VALUES,
+            "lanaddr": _MINIUPNPC_VALUES,
+            "mappings": st.lists(
+                st.tuples(
+                    _MINIUPNPC_VALUES,
+                    st.sampled_from(["TCP", "UDP", "x"]),
+                    st.tuples(_MINIUPNPC_VALUES, _MINIUPNPC_VALUES),
+                    _MINIUPNPC_VALUES,
+                    _MINIUPNPC_VALUES,
+                    _MINIUPNPC_VALUES,
+                    _MINIUPNPC_VALUES,
+                ),
+                max_size=3,
+            ),
+        }
+    )
+)
 def test_a_hostile_igd_gives_facts_or_errors(values: dict[str, Any]) -> None:
     import time
 
-    info = asyncio.run(upnp._igd_info("http://192.168.1.1:5000/rootDesc.xml", time.monotonic() + 2.0,
-                                      lambda: _HostileIgd(values)))
+    info = asyncio.run(
+        upnp._igd_info("http://192.168.1.1:5000/rootDesc.xml", time.monotonic() + 2.0, lambda: _HostileIgd(values))
+    )
     assert info.found
     assert info.wan_ipv4 is None or strict_ip(info.wan_ipv4, 4)
     assert info.status is None or isinstance(info.status, str)
     assert info.connection_type is None or isinstance(info.connection_type, str)
     assert all(strict_ip(m.internal_host, 4) for m in info.mappings)
-    assert not info.available or (info.wan_ipv4 is not None and is_public(info.wan_ipv4)
-                                  and info.status in (None, "Connected"))
+    assert not info.available or (
+        info.wan_ipv4 is not None and is_public(info.wan_ipv4) and info.status in (None, "Connected")
+    )
 
 
 # --------------------------------------------------------------------------- port probers' replies
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids,
-                                                                                max_size=3), max_leaves=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=EXAMPLES * 2, deadline=None)
-@given(kind=st.sampled_from(["ddnsw", "echoip"]), protocol=st.sampled_from(["tcp", "udp"]),
-       status=st.sampled_from([200, 200, 200, 429, 500, 404]),
-       body=st.one_of(st.binary(max_size=80), _JSON.map(lambda v: json.dumps(v).encode()),
-                      st.fixed_dictionaries({}, optional={
-                          "ip": st.one_of(_IPS, _JUNK, st.integers()), "port": st.one_of(st.just(8080), st.integers(),
-                                                                                       st.text(max_size=5)),
-                          "reachable": st.one_of(st.booleans(), st.text(max_size=5), st.integers(0, 1)),
-                          "result": st.sampled_from(["connected", "refused", "timeout", "replied", "error", "x"]),
-                          "banner": st.one_of(st.text(max_size=700), st.integers()),
-                          "error": st.one_of(st.text(max_size=20), st.integers())}).map(
-                          lambda d: json.dumps(d).encode())))
+@given(
+    kind=st.sampled_from(["ddnsw", "echoip"]),
+    protocol=st.sampled_from(["tcp", "udp"]),
+    status=st.sampled_from([200, 200, 200, 429, 500, 404]),
+    body=st.one_of(
+        st.binary(max_size=80),
+        _JSON.map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "ip": st.one_of(_IPS, _JUNK, st.integers()),
+                "port": st.one_of(st.just(8080), st.integers(), st.text(max_size=5)),
+                "reachable": st.one_of(st.booleans(), st.text(max_size=5), st.integers(0, 1)),
+                "result": st.sampled_from(["connected", "refused", "timeout", "replied", "error", "x"]),
+                "banner": st.one_of(st.text(max_size=700), st.integers()),
+                "error": st.one_of(st.text(max_size=20), st.integers()),
+            },
+        ).map(lambda d: json.dumps(d).encode()),
+    ),
+)
 def test_prober_replies_are_answers_or_no_answer(kind: str, protocol: str, status: int, body: bytes) -> None:
-    prober = Prober(kind, "https://probe.example.net" if kind == "ddnsw" else "https://e.example/port/{port}",  # type: ignore[arg-type]
-                    "probe.example.net")
-    answer = parse_probe_response(prober, 8080, protocol, status, body)   # type: ignore[arg-type]
+    prober = Prober(
+        kind,
+        "https://probe.example.net" if kind == "ddnsw" else "https://e.example/port/{port}",  # type: ignore[arg-type]
+        "probe.example.net",
+    )
+    answer = parse_probe_response(prober, 8080, protocol, status, body)  # type: ignore[arg-type]
     assert answer.outcome in ("reached", "not-reached", "no-answer")
     assert answer.observed_ip is None or strict_ip(answer.observed_ip)
     assert answer.banner is None or (isinstance(answer.banner, str) and len(answer.banner) <= 512)
@@ -364,25 +467,46 @@ def test_prober_replies_are_answers_or_no_answer(kind: str, protocol: str, statu
 
 _TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 PROVIDER_PARSERS = [
-    (dyndns2.parse_reply, HostConfig(hostname="myhome.example.org", provider="dyndns2",
-                                     server="https://members.example.org", username="u", password="p4ssw0rd")),
+    (
+        dyndns2.parse_reply,
+        HostConfig(
+            hostname="myhome.example.org",
+            provider="dyndns2",
+            server="https://members.example.org",
+            username="u",
+            password="p4ssw0rd",
+        ),
+    ),
     (duckdns.parse_reply, HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=_TOKEN)),
     (desec.parse_reply, HostConfig(hostname="myhome.dedyn.io", provider="desec", token="i-T3b1h2yp_T5-abcdefghijklmn")),
     (freedns.parse_reply, HostConfig(hostname="myhome.mooo.com", provider="freedns", token="AbCdEfGh12345678")),
-    (dynv6.parse_reply, HostConfig(hostname="myhome.dynv6.net", provider="dynv6", token="abcdefghijklmnopqrstuvwxyz0123")),
-    (namecheap.parse_reply, HostConfig(hostname="myhome.example.com", provider="namecheap", password="0123456789abcdef0123456789abcdef")),
+    (
+        dynv6.parse_reply,
+        HostConfig(hostname="myhome.dynv6.net", provider="dynv6", token="abcdefghijklmnopqrstuvwxyz0123"),
+    ),
+    (
+        namecheap.parse_reply,
+        HostConfig(hostname="myhome.example.com", provider="namecheap", password="0123456789abcdef0123456789abcdef"),
+    ),
 ]
-_RETRY_AFTER = st.one_of(st.none(), st.text(max_size=40), st.sampled_from(["²", "9" * 5000, "-1", "1e9", "inf",
-                                                                           "Wed, 21 Oct 2099 07:28:00 -0000"]),
-                         st.integers(-10, 10**12).map(str))
+_RETRY_AFTER = st.one_of(
+    st.none(),
+    st.text(max_size=40),
+    st.sampled_from(["²", "9" * 5000, "-1", "1e9", "inf", "Wed, 21 Oct 2099 07:28:00 -0000"]),
+    st.integers(-10, 10**12).map(str),
+)
 
 
 @settings(max_examples=EXAMPLES * 2, deadline=None)
-@given(which=st.integers(0, len(PROVIDER_PARSERS) - 1), status=st.sampled_from([200, 201, 400, 401, 403, 404, 409,
-                                                                                 429, 500, 502, 503]),
-       retry_after=_RETRY_AFTER, body=st.one_of(st.text(max_size=200), _JSON.map(json.dumps)))
-def test_provider_replies_with_any_retry_after_are_results(which: int, status: int, retry_after: str | None,
-                                                           body: str) -> None:
+@given(
+    which=st.integers(0, len(PROVIDER_PARSERS) - 1),
+    status=st.sampled_from([200, 201, 400, 401, 403, 404, 409, 429, 500, 502, 503]),
+    retry_after=_RETRY_AFTER,
+    body=st.one_of(st.text(max_size=200), _JSON.map(json.dumps)),
+)
+def test_provider_replies_with_any_retry_after_are_results(
+    which: int, status: int, retry_after: str | None, body: str
+) -> None:
     parse, host = PROVIDER_PARSERS[which]
     headers = {} if retry_after is None else {"retry-after": retry_after}
     r = parse(get_provider(host.provider), host, status, headers, body, "23.128.64.20")
@@ -392,31 +516,40 @@ def test_provider_replies_with_any_retry_after_are_results(which: int, status: i
 
 
 @settings(max_examples=EXAMPLES // 2, deadline=None)
-@given(status=st.sampled_from([200, 400, 403, 429, 500]), retry_after=_RETRY_AFTER,
-       body=st.one_of(_JSON.map(json.dumps), st.text(max_size=100)))
+@given(
+    status=st.sampled_from([200, 400, 403, 429, 500]),
+    retry_after=_RETRY_AFTER,
+    body=st.one_of(_JSON.map(json.dumps), st.text(max_size=100)),
+)
 def test_cloudflare_replies_with_any_retry_after_are_results(status: int, retry_after: str | None, body: str) -> None:
     host = HostConfig(hostname="home.example.com", provider="cloudflare", token="x" * 40)
     headers = {} if retry_after is None else {"retry-after": retry_after}
 
     async def go() -> Any:
-        raw_headers = [(k.encode(), v.encode("utf-8", "surrogatepass")) for k, v in headers.items()]   # as sent
+        raw_headers = [(k.encode(), v.encode("utf-8", "surrogatepass")) for k, v in headers.items()]  # as sent
         transport = httpx.MockTransport(lambda request: httpx.Response(status, text=body, headers=raw_headers))
         async with httpx.AsyncClient(transport=transport) as client:
             return await get_provider("cloudflare").update(host, "23.128.64.20", None, client)
 
     r = asyncio.run(go())
     assert r.result in ("updated", "unchanged", "error")
-    assert r.code != "network" or "could not handle" not in r.message        # no parser bug caught as "network"
+    assert r.code != "network" or "could not handle" not in r.message  # no parser bug caught as "network"
 
 
 # --------------------------------------------------------------------------- ICMP errors (traceroute)
 
 
 @FAST
-@given(data=st.binary(max_size=48), level=st.sampled_from([0, 6, 17]), kind=st.sampled_from([11, 0, 1]),
-       origin=st.integers(0, 5), family=st.sampled_from([2, 10, 0]))
-def test_icmp_errors_give_an_ipv4_sender_or_nothing(data: bytes, level: int, kind: int, origin: int,
-                                                    family: int) -> None:
+@given(
+    data=st.binary(max_size=48),
+    level=st.sampled_from([0, 6, 17]),
+    kind=st.sampled_from([11, 0, 1]),
+    origin=st.integers(0, 5),
+    family=st.sampled_from([2, 10, 0]),
+)
+def test_icmp_errors_give_an_ipv4_sender_or_nothing(
+    data: bytes, level: int, kind: int, origin: int, family: int
+) -> None:
     import socket
 
     from checks.probes import traceroute
@@ -430,19 +563,54 @@ def test_icmp_errors_give_an_ipv4_sender_or_nothing(data: bytes, level: int, kin
 # --------------------------------------------------------------------------- configuration
 
 
-_TOML_VALUES = st.recursive(st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text(max_size=30)
-                            | st.floats(allow_nan=False, allow_infinity=False),
-                            lambda kids: st.lists(kids, max_size=3) | st.dictionaries(
-                                st.text(min_size=1, max_size=10), kids, max_size=3), max_leaves=10)
-_CONFIG_DICTS = st.fixed_dictionaries({}, optional={
-    "endpoints": st.one_of(_TOML_VALUES, st.dictionaries(
-        st.sampled_from(["ip_echo", "dns_echo", "stun", "resolvers", "port_check", "outbound_target", "bogus"]),
-        _TOML_VALUES, max_size=4)),
-    "hosts": st.one_of(_TOML_VALUES, st.lists(st.one_of(_TOML_VALUES, st.dictionaries(
-        st.sampled_from(["hostname", "provider", "server", "username", "password", "token", "ipv6", "min_interval",
-                         "zone"]), _TOML_VALUES, max_size=6)), max_size=3)),
-    "notify": _TOML_VALUES,
-})
+_TOML_VALUES = st.recursive(
+    st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text(max_size=30)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(min_size=1, max_size=10), kids, max_size=3),
+    max_leaves=10,
+)
+_CONFIG_DICTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "endpoints": st.one_of(
+            _TOML_VALUES,
+            st.dictionaries(
+                st.sampled_from(["ip_echo", "dns_echo", "stun", "resolvers", "port_check", "outbound_target", "bogus"]),
+                _TOML_VALUES,
+                max_size=4,
+            ),
+        ),
+        "hosts": st.one_of(
+            _TOML_VALUES,
+            st.lists(
+                st.one_of(
+                    _TOML_VALUES,
+                    st.dictionaries(
+                        st.sampled_from(
+                            [
+                                "hostname",
+                                "provider",
+                                "server",
+                                "username",
+                                "password",
+                                "token",
+                                "ipv6",
+                                "min_interval",
+                                "zone",
+                            ]
+                        ),
+                        _TOML_VALUES,
+                        max_size=6,
+                    ),
+                ),
+                max_size=3,
+            ),
+        ),
+        "notify": _TOML_VALUES,
+    },
+)
 
 
 @settings(max_examples=EXAMPLES * 2, deadline=None)
@@ -458,12 +626,22 @@ def test_any_toml_shaped_configuration_is_accepted_or_a_config_error(data: dict[
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=st.one_of(
-    st.text(max_size=200),
-    st.builds(lambda n, o, c: "a = " + o * n + c * n, st.integers(0, 3000), st.sampled_from(["[", "{x="]),
-              st.sampled_from(["]", "}", ""])),
-    st.builds(lambda k, v: f"[endpoints]\n{k} = {v}\n", st.sampled_from(["ip_echo", "resolvers", "x"]),
-              st.sampled_from(['"a"', "1", "[1]", "{a=1}", '["a", 2]', "1979-05-27"]))))
+@given(
+    text=st.one_of(
+        st.text(max_size=200),
+        st.builds(
+            lambda n, o, c: "a = " + o * n + c * n,
+            st.integers(0, 3000),
+            st.sampled_from(["[", "{x="]),
+            st.sampled_from(["]", "}", ""]),
+        ),
+        st.builds(
+            lambda k, v: f"[endpoints]\n{k} = {v}\n",
+            st.sampled_from(["ip_echo", "resolvers", "x"]),
+            st.sampled_from(['"a"', "1", "[1]", "{a=1}", '["a", 2]', "1979-05-27"]),
+        ),
+    )
+)
 def test_any_configuration_file_loads_or_is_a_config_error(text: str, tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_bytes(text.encode("utf-8", "surrogatepass"))
@@ -479,14 +657,20 @@ def test_any_configuration_file_loads_or_is_a_config_error(text: str, tmp_path: 
 _HISTORY_LINES = st.one_of(
     st.text(max_size=80),
     _JSON.map(lambda v: json.dumps(v)),
-    st.fixed_dictionaries({"event": st.sampled_from(["update", "check", "stopped", "start", "stop", "x"])}, optional={
-        "t": st.one_of(st.floats(), st.integers(-2**70, 2**70), st.text(max_size=5), st.none(), st.booleans()),
-        "hostname": st.one_of(st.just("myhome.duckdns.org"), _JSON),
-        "result": st.one_of(st.sampled_from(["updated", "unchanged", "error"]), _JSON),
-        "sent": st.one_of(_IPS, _JSON), "serves": st.one_of(_IPS, _JSON),
-        "retry_after_s": st.one_of(st.floats(), st.integers(-10, 2**70), _JSON),
-        "fingerprint": _JSON, "message": _JSON, "fatal": _JSON,
-    }).map(lambda d: json.dumps(d)),
+    st.fixed_dictionaries(
+        {"event": st.sampled_from(["update", "check", "stopped", "start", "stop", "x"])},
+        optional={
+            "t": st.one_of(st.floats(), st.integers(-(2**70), 2**70), st.text(max_size=5), st.none(), st.booleans()),
+            "hostname": st.one_of(st.just("myhome.duckdns.org"), _JSON),
+            "result": st.one_of(st.sampled_from(["updated", "unchanged", "error"]), _JSON),
+            "sent": st.one_of(_IPS, _JSON),
+            "serves": st.one_of(_IPS, _JSON),
+            "retry_after_s": st.one_of(st.floats(), st.integers(-10, 2**70), _JSON),
+            "fingerprint": _JSON,
+            "message": _JSON,
+            "fatal": _JSON,
+        },
+    ).map(lambda d: json.dumps(d)),
 )
 
 
@@ -503,8 +687,9 @@ def test_any_history_is_read_and_restored_without_a_crash(lines: list[str], tmp_
     assert len(read.records) + len(read.problems) == sum(1 for line in path.read_bytes().split(b"\n") if line.strip())
     host = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=_TOKEN)
     events: list[str] = []
-    w = Watcher(Config(hosts=(host,)), client=None, history=History(path), clock=lambda: 2_000_000_000.0,
-                emit=events.append)
+    w = Watcher(
+        Config(hosts=(host,)), client=None, history=History(path), clock=lambda: 2_000_000_000.0, emit=events.append
+    )
     w.restore()
     state = w.states["myhome.duckdns.org"]
     assert state.not_before <= 2_000_000_000.0 + state.spec.policy.max_retry_s

@@ -8,8 +8,6 @@ a private mount namespace (``unshare -m``, also ``-n``: an empty network namespa
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import shutil
 import signal
@@ -22,36 +20,40 @@ from pathlib import Path
 import pytest
 
 from checks.config import Config, HostConfig, load_config, remove_stale_temps, save_config
-from checks.errors import ConfigError, ConfigSyntaxError, OutputError
 from checks.ddns.history import History, read_history
 from checks.ddns.providers.base import retry_after_header
+from checks.errors import ConfigError, ConfigSyntaxError
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "Pw-7Qx!zK9#mD2"          # a secret: must never survive in a file left behind
+PASSWORD = "Pw-7Qx!zK9#mD2"  # a secret: must never survive in a file left behind
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def cli(*argv: str, timeout: float = 30, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "wizard", *argv], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "wizard", *argv], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
 
 
 # --------------------------------------------------------------------------- Retry-After
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("²", 77),                       # str.isdigit() says yes, int() says no
-    ("٣٠", 77),                      # Arabic-Indic digits: not RFC 9110 delta-seconds
-    ("9" * 5000, 86400),             # int() refuses more than 4300 digits: "very long" is the ceiling
-    ("120", 120),
-    (" 0 ", 1),
-    ("-5", 77),
-    ("1e9", 77),
-    ("Wed, 21 Oct 2015 07:28:00 GMT", 1),            # a date in the past: retry now (at least 1 s)
-    ("Wed, 21 Oct 2099 07:28:00 -0000", 86400),      # "-0000" dates are naive in email.utils
-    ("Wed, 99 Foo 2099 99:99:99 GMT", 77),
-    ("x" * 10000, 77),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("²", 77),  # str.isdigit() says yes, int() says no
+        ("٣٠", 77),  # Arabic-Indic digits: not RFC 9110 delta-seconds
+        ("9" * 5000, 86400),  # int() refuses more than 4300 digits: "very long" is the ceiling
+        ("120", 120),
+        (" 0 ", 1),
+        ("-5", 77),
+        ("1e9", 77),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 1),  # a date in the past: retry now (at least 1 s)
+        ("Wed, 21 Oct 2099 07:28:00 -0000", 86400),  # "-0000" dates are naive in email.utils
+        ("Wed, 99 Foo 2099 99:99:99 GMT", 77),
+        ("x" * 10000, 77),
+    ],
+)
 def test_retry_after_never_raises(value: str, expected: int) -> None:
     assert retry_after_header(value, 77) == expected
 
@@ -102,7 +104,7 @@ def test_config_must_be_a_regular_file_of_sane_size(tmp_path: Path, kind: str) -
     else:
         target = tmp_path / "huge.toml"
         with open(target, "wb") as fh:
-            fh.truncate(3 * 1024 * 1024)          # sparse: 3 MiB of "configuration"
+            fh.truncate(3 * 1024 * 1024)  # sparse: 3 MiB of "configuration"
         expected = "more than the 1048576 a file of this kind can be"
     started = time.monotonic()
     r = cli("--config", str(target), "watch", timeout=20)
@@ -124,13 +126,15 @@ def test_saving_over_a_fifo_is_refused_not_hung(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["watch", "update"])
 def test_history_must_be_a_regular_file(tmp_path: Path, command: str) -> None:
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[endpoints]\nresolvers = ["127.0.0.1:9"]\n[[hosts]]\nhostname = "myhome.duckdns.org"\n'
-                   'provider = "duckdns"\ntoken = "a1b2c3d4-1234-5678-9abc-def012345678"\n')
+    cfg.write_text(
+        '[endpoints]\nresolvers = ["127.0.0.1:9"]\n[[hosts]]\nhostname = "myhome.duckdns.org"\n'
+        'provider = "duckdns"\ntoken = "a1b2c3d4-1234-5678-9abc-def012345678"\n'
+    )
     fifo = tmp_path / "h.fifo"
     os.mkfifo(fifo)
     r = cli("--config", str(cfg), command, "--history", str(fifo), timeout=20)
     assert r.returncode == 2 and "is a FIFO (named pipe), not a regular file" in r.stderr, r.stderr
-    read = read_history(fifo)        # read directly: reported, not hung
+    read = read_history(fifo)  # read directly: reported, not hung
     assert read.records == () and "FIFO" in read.problems[0]
 
 
@@ -146,7 +150,7 @@ BAD_RECORDS = [
     '{"ts":"2026-01-01T00:00:00+00:00","t":NaN,"event":"check","hostname":"myhome.duckdns.org","serves":"23.128.64.20"}',
     '{"t":1000,"event":"update","fatal":"yes"}',
     '{"t":1000}',
-    '[1, 2, 3]',
+    "[1, 2, 3]",
     '{"t":' + "1" * 5000 + ',"event":"stop"}',
     "[" * 5000 + "]" * 5000,
 ]
@@ -169,15 +173,21 @@ def test_watch_keeps_running_on_a_history_with_bad_records(tmp_path: Path) -> No
     """It used to exit 1 at start (float('x')): under systemd, a restart loop. Real process, real signal;
     the endpoints are closed 127.0.0.1 ports, so nothing leaves the machine."""
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[endpoints]\nip_echo = ["https://127.0.0.1:9/", "https://127.0.0.1:9/x"]\ndns_echo = []\n'
-                   'stun = []\nip_echo_v6 = []\nresolvers = ["127.0.0.1:9"]\n'
-                   '[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\n'
-                   'token = "a1b2c3d4-1234-5678-9abc-def012345678"\n')
+    cfg.write_text(
+        '[endpoints]\nip_echo = ["https://127.0.0.1:9/", "https://127.0.0.1:9/x"]\ndns_echo = []\n'
+        'stun = []\nip_echo_v6 = []\nresolvers = ["127.0.0.1:9"]\n'
+        '[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\n'
+        'token = "a1b2c3d4-1234-5678-9abc-def012345678"\n'
+    )
     history = tmp_path / "history.jsonl"
     history.write_text("\n".join(BAD_RECORDS) + "\n")
-    proc = subprocess.Popen([sys.executable, "-m", "wizard", "--config", str(cfg), "watch", "--interval", "10",
-                             "--history", str(history)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wizard", "--config", str(cfg), "watch", "--interval", "10", "--history", str(history)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and proc.poll() is None:
@@ -193,7 +203,7 @@ def test_watch_keeps_running_on_a_history_with_bad_records(tmp_path: Path) -> No
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "internal error" not in err
     assert "line 1: 't' is not a time in seconds" in out and "line 2: 't' is not a time in seconds" in out
-    assert "more unusable lines ignored" in out                  # 11 bad lines: 10 listed, the rest counted
+    assert "more unusable lines ignored" in out  # 11 bad lines: 10 listed, the rest counted
     assert "received SIGTERM: stopping" in out
     events = [r["event"] for r in read_history(history).records]
     assert events[0] == "start" and events[-1] == "stop"
@@ -243,8 +253,12 @@ def test_a_killed_saves_temp_file_is_removed_by_the_next_save(tmp_path: Path) ->
         assert len(now_left) == 1 and PASSWORD in now_left[0].read_text() and now_left != left
         left = now_left
     assert not target.exists()
-    save_config(Config(hosts=(HostConfig(hostname="myhome.example.org", provider="dyndns2", username="alice",
-                                         password=PASSWORD),)), target)
+    save_config(
+        Config(
+            hosts=(HostConfig(hostname="myhome.example.org", provider="dyndns2", username="alice", password=PASSWORD),)
+        ),
+        target,
+    )
     assert _temps(tmp_path) == []
     assert load_config(target).hosts[0].password == PASSWORD
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
@@ -255,25 +269,33 @@ def test_a_save_in_progress_keeps_its_temp_file(tmp_path: Path) -> None:
     target = tmp_path / "config.toml"
     live = tmp_path / ".config.toml.abcd1234.tmp"
     live.write_text("being written")
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import fcntl, os, sys, time
         fd = os.open({str(live)!r}, os.O_RDWR)
         fcntl.flock(fd, fcntl.LOCK_EX)
         print("locked", flush=True)
         time.sleep(30)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         dead = tmp_path / ".config.toml.dead0001.tmp"
         dead.write_text(f"password = {PASSWORD!r}")
-        other = tmp_path / ".config.toml.notours.tmp"       # not mkstemp's name: not ours to remove
+        other = tmp_path / ".config.toml.notours.tmp"  # not mkstemp's name: not ours to remove
         other.write_text("x")
         assert remove_stale_temps(target) == [dead]
         assert live.exists() and other.exists() and not dead.exists()
     finally:
         holder.kill()
         holder.wait()
-    assert remove_stale_temps(target) == [live]       # its writer is gone now
+    assert remove_stale_temps(target) == [live]  # its writer is gone now
 
 
 # --------------------------------------------------------------------------- a full disk
@@ -300,10 +322,17 @@ def full_disk_shell(tmp_path: Path):  # type: ignore[no-untyped-def]
     mount.mkdir()
 
     def run(script: str) -> subprocess.CompletedProcess[str]:
-        prologue = (f"set -e; mount -t tmpfs -o size=64k,mode=0755 ddnsw-full {mount}; "
-                    f"dd if=/dev/zero of={mount}/filler bs=4k 2>/dev/null || true; set +e; ")
-        return subprocess.run(["unshare", "-m", "-n", "sh", "-c", prologue + script], capture_output=True,
-                              text=True, timeout=120, cwd=ROOT)
+        prologue = (
+            f"set -e; mount -t tmpfs -o size=64k,mode=0755 ddnsw-full {mount}; "
+            f"dd if=/dev/zero of={mount}/filler bs=4k 2>/dev/null || true; set +e; "
+        )
+        return subprocess.run(
+            ["unshare", "-m", "-n", "sh", "-c", prologue + script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
 
     return mount, run
 
@@ -311,19 +340,24 @@ def full_disk_shell(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_a_report_on_a_full_disk_says_so(full_disk_shell) -> None:  # type: ignore[no-untyped-def]
     mount, run = full_disk_shell
     report = mount / "report.html"
-    r = run(f"{sys.executable} -m wizard --config {mount}/none.toml diagnose --budget 0.5 --report {report} "
-            f"> /dev/null; echo exit=$?; ls -a {mount}")
+    r = run(
+        f"{sys.executable} -m wizard --config {mount}/none.toml diagnose --budget 0.5 --report {report} "
+        f"> /dev/null; echo exit=$?; ls -a {mount}"
+    )
     assert "exit=1" in r.stdout, r.stdout + r.stderr
-    assert f"ddns-wizard: error: cannot write {report}: no space left on the device (the disk is full); " \
-           "nothing was written" in r.stderr
+    assert (
+        f"ddns-wizard: error: cannot write {report}: no space left on the device (the disk is full); "
+        "nothing was written" in r.stderr
+    )
     assert "internal error" not in r.stderr and "Traceback" not in r.stderr
-    assert r.stdout.split("exit=1")[1].split() == [".", "..", "filler"]          # no temporary file left
+    assert r.stdout.split("exit=1")[1].split() == [".", "..", "filler"]  # no temporary file left
 
 
 def test_a_config_save_on_a_full_disk_keeps_the_old_file(full_disk_shell, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     mount, run = full_disk_shell
     script = tmp_path / "save.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import os
         from pathlib import Path
         from checks.config import Config, HostConfig, load_config, save_config
@@ -346,12 +380,13 @@ def test_a_config_save_on_a_full_disk_keeps_the_old_file(full_disk_shell, tmp_pa
             print("ERROR", exc)
         print("HOST", load_config(target).hosts[0].hostname)
         print("FILES", sorted(os.listdir({str(mount)!r})))
-    """))
+    """)
+    )
     r = run(f"{sys.executable} {script}")
     assert "cannot write" in r.stdout and "no space left on the device" in r.stdout, r.stdout + r.stderr
     assert "config.toml is unchanged" in r.stdout
     assert "HOST old.example.org" in r.stdout
-    assert "FILES ['config.toml', 'filler']" in r.stdout                    # no temp file with the password
+    assert "FILES ['config.toml', 'filler']" in r.stdout  # no temp file with the password
 
 
 # --------------------------------------------------------------------------- Unicode digits in ports
@@ -371,8 +406,8 @@ def test_unicode_digits_are_not_a_port(text: str) -> None:
 def test_unicode_digits_are_not_a_port_in_any_host_port_field(port: str) -> None:
     """The same crash in every other host:port field: an RFC 2136 server, the probe
     server's --listen and the wizard's port field refuse them instead of raising."""
-    from checks.errors import UsageError
     from checks.ddns.providers.rfc2136 import check_server
+    from checks.errors import UsageError
     from wizard.commands.probe_server import parse_listen
     from wizard.tui.screens.ports import parse_ports
 

@@ -60,8 +60,9 @@ def test_remove_saves_atomically_keeping_everything_else(cfg: Path, capsys: pyte
     assert cfg.stat().st_mode & 0o777 == 0o600
 
 
-def test_remove_unknown_host_or_missing_file_is_a_usage_error(cfg: Path, tmp_path: Path,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_remove_unknown_host_or_missing_file_is_a_usage_error(
+    cfg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--config", str(cfg), "hosts", "remove", "three.duckdns.org"]) == 2
     err = capsys.readouterr().err
     assert "three.duckdns.org is not configured" in err and "Traceback" not in err

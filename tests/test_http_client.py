@@ -9,8 +9,8 @@ from __future__ import annotations
 import http.server
 import ssl
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -20,7 +20,7 @@ from checks.http import USER_AGENT, make_client
 
 
 class _EchoHeaders(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         body = (self.headers.get("User-Agent") or "").encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
@@ -59,8 +59,9 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
     return p
 
 
-async def test_ssl_cert_file_is_trusted_and_user_agent_sent(server: str, ca_file: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_ssl_cert_file_is_trusted_and_user_agent_sent(
+    server: str, ca_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     async with make_client(timeout_s=5) as client:
         response = await client.get(server)
@@ -81,13 +82,13 @@ async def test_proxy_variables_are_ignored(server: str, ca_file: Path, monkeypat
     """A proxy would make every echo service report the proxy's address as ours."""
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.setenv(var, "http://127.0.0.1:9")     # discard port: nothing listens there
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # discard port: nothing listens there
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     async with make_client(timeout_s=5) as client:
         response = await client.get(server)
     assert response.status_code == 200
-    async with make_client(timeout_s=5, use_proxy_env=True) as client:   # the opt-in does use them
+    async with make_client(timeout_s=5, use_proxy_env=True) as client:  # the opt-in does use them
         with pytest.raises(httpx.HTTPError):
             await client.get(server)
 
@@ -96,14 +97,17 @@ def test_importing_the_client_factory_leaves_httpx_cli_out() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import checks.http, httpx; "
-            "print('click' in sys.modules, 'rich' in sys.modules, hasattr(httpx, 'AsyncClient'))")
+    code = (
+        "import sys; import checks.http, httpx; "
+        "print('click' in sys.modules, 'rich' in sys.modules, hasattr(httpx, 'AsyncClient'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["False", "False", "True"], out.stderr
 
 
-def test_a_trust_store_that_cannot_be_read_is_named_not_replaced(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_trust_store_that_cannot_be_read_is_named_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Falling back to certifi would turn a mistyped or unreadable SSL_CERT_FILE into
     # "certificate verify failed" on every request. (A directory stands in for an
     # unreadable file: the suite runs as root, which reads anything.)
@@ -112,7 +116,7 @@ def test_a_trust_store_that_cannot_be_read_is_named_not_replaced(tmp_path: Path,
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path))
     with pytest.raises(ConfigError, match=r"SSL_CERT_FILE=.* cannot be read \(Is a directory\)"):
         make_client()
-    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))   # absent: ignored, as httpx does
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))  # absent: ignored, as httpx does
     make_client()
 
 
@@ -132,9 +136,9 @@ async def test_a_request_deadline_bounds_the_whole_exchange_not_each_phase() -> 
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
     try:
         async with make_client(timeout_s=5, request_deadline_s=0.5) as client:
-            with pytest.raises(httpx.ReadTimeout, match="no complete answer within 0.5 s"):
+            with pytest.raises(httpx.ReadTimeout, match=r"no complete answer within 0\.5 s"):
                 await client.get(url)
-        async with make_client(timeout_s=5) as client:          # per phase only: it waits
+        async with make_client(timeout_s=5) as client:  # per phase only: it waits
             assert (await client.get(url)).text == "ok"
     finally:
         server.close()
@@ -142,7 +146,8 @@ async def test_a_request_deadline_bounds_the_whole_exchange_not_each_phase() -> 
 
 
 async def test_a_family_pinned_request_to_a_dual_stack_name_uses_that_family_only(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A name with an IPv4 and an IPv6 address (here from a hosts file): the IPv4 question
     reaches the server over IPv4 and the IPv6 question over IPv6, whatever order the
     system would try them in. The server answers with the address it saw, as an echo does."""
@@ -170,12 +175,11 @@ async def test_a_family_pinned_request_to_a_dual_stack_name_uses_that_family_onl
     try:
         async with make_client(timeout_s=5) as client:
             for family, expected in ((4, "127.0.0.1"), (6, "::1")):
-                response, body, used = await fetch_over(client, "GET", f"http://dual.test:{port}/", family,
-                                                        timeout_s=5)
+                response, body, used = await fetch_over(client, "GET", f"http://dual.test:{port}/", family, timeout_s=5)
                 assert (body.decode(), used) == (expected, family)
             response = await client.get(f"http://127.0.0.1:{port}/", extensions=family_extensions(4))
             assert response.text == "127.0.0.1" and connection_family(response) in (4, None)
-            with pytest.raises(httpx.ConnectError):     # an IPv4 literal cannot be asked over IPv6
+            with pytest.raises(httpx.ConnectError):  # an IPv4 literal cannot be asked over IPv6
                 await client.get(f"http://127.0.0.1:{port}/", extensions=family_extensions(6))
     finally:
         v4.close()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from checks.config import HostConfig
+from checks.config import Config, HostConfig
 from checks.ddns.ipv6device import choose, eui64_interface_id, suffix_interface_id, target_ipv6
 from checks.ddns.updater import PublicAddress, check_config, decide
-from checks.config import Config
 from checks.errors import ConfigError
 
 NAS = HostConfig("nas.example.net", "dyndns2", options={"ipv6_suffix": "::1234:5678:9abc:def0"})
@@ -49,21 +48,38 @@ def test_ula_and_unknown_prefixes_are_never_published_and_the_reason_is_said() -
 
 def test_update_decision_sends_the_device_address_and_explains_it() -> None:
     public = PublicAddress("23.128.64.20", "2a0c:b641:100:1::100")
-    d = decide(NAS, "dyndns2", public, ("23.128.64.20", "2a0c:b641:100:1::99", None), force=False,
-               allow_private=False)
+    d = decide(NAS, "dyndns2", public, ("23.128.64.20", "2a0c:b641:100:1::99", None), force=False, allow_private=False)
     assert d.send_ipv6 == "2a0c:b641:100:1:1234:5678:9abc:def0"
     assert any("publishing 2a0c:b641:100:1:1234:5678:9abc:def0 for the device" in n for n in d.notes)
-    same = decide(NAS, "dyndns2", public, ("23.128.64.20", "2a0c:b641:100:1:1234:5678:9abc:def0", None),
-                  force=False, allow_private=False)
+    same = decide(
+        NAS,
+        "dyndns2",
+        public,
+        ("23.128.64.20", "2a0c:b641:100:1:1234:5678:9abc:def0", None),
+        force=False,
+        allow_private=False,
+    )
     assert same.result is not None and same.result.result == "unchanged"
 
 
 def test_bad_device_keys_are_configuration_errors() -> None:
-    host = HostConfig("nas.dyn.example.net", "dyndns2", server="https://dyn.example.net", username="u",
-                      password="p-secret", options={"ipv6_suffix": "2001:db8::1"})
+    host = HostConfig(
+        "nas.dyn.example.net",
+        "dyndns2",
+        server="https://dyn.example.net",
+        username="u",
+        password="p-secret",
+        options={"ipv6_suffix": "2001:db8::1"},
+    )
     with pytest.raises(ConfigError, match="prefix"):
         check_config(Config(hosts=(host,)))
-    both = HostConfig("nas.dyn.example.net", "dyndns2", server="https://dyn.example.net", username="u",
-                      password="p-secret", options={"ipv6_suffix": "::1", "ipv6_mac": "00:11:22:33:44:55"})
+    both = HostConfig(
+        "nas.dyn.example.net",
+        "dyndns2",
+        server="https://dyn.example.net",
+        username="u",
+        password="p-secret",
+        options={"ipv6_suffix": "::1", "ipv6_mac": "00:11:22:33:44:55"},
+    )
     with pytest.raises(ConfigError, match="not both"):
         check_config(Config(hosts=(both,)))

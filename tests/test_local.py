@@ -25,25 +25,55 @@ from checks.probes.local import (
 )
 
 ADDR_JSON = [
-    {"ifname": "lo", "flags": ["LOOPBACK", "UP"], "link_type": "loopback",
-     "addr_info": [{"family": "inet", "local": "127.0.0.1", "scope": "host"}]},
-    {"ifname": "eth0", "flags": ["BROADCAST", "UP", "LOWER_UP"], "link_type": "ether",
-     "addr_info": [
-         {"family": "inet", "local": "192.168.1.100", "prefixlen": 24, "scope": "global"},
-         {"family": "inet6", "local": "2a0c:b641:100:1::100", "scope": "global", "prefixlen": 64},
-         {"family": "inet6", "local": "2a0c:b641:100:1:aaaa::1", "scope": "global", "temporary": True,
-          "dynamic": True},
-         {"family": "inet6", "local": "2a0c:b641:100:1:bbbb::1", "scope": "global", "temporary": True,
-          "deprecated": True},
-         {"family": "inet6", "local": "fd00::5", "scope": "global"},
-         {"family": "inet6", "local": "fe80::1", "scope": "link"}]},
-    {"ifname": "wg0", "flags": ["POINTOPOINT", "NOARP", "UP", "LOWER_UP"], "link_type": "none",
-     "linkinfo": {"info_kind": "wireguard"},
-     "addr_info": [{"family": "inet", "local": "10.8.0.2", "scope": "global"},
-                   {"family": "inet6", "local": "2a0c:dead::2", "scope": "global"}]},
-    {"ifname": "office", "flags": ["POINTOPOINT", "UP"], "link_type": "none",
-     "linkinfo": {"info_kind": "tun"}, "addr_info": []},
-    {"ifname": "tun9", "flags": ["POINTOPOINT"], "addr_info": []},     # down: not listed
+    {
+        "ifname": "lo",
+        "flags": ["LOOPBACK", "UP"],
+        "link_type": "loopback",
+        "addr_info": [{"family": "inet", "local": "127.0.0.1", "scope": "host"}],
+    },
+    {
+        "ifname": "eth0",
+        "flags": ["BROADCAST", "UP", "LOWER_UP"],
+        "link_type": "ether",
+        "addr_info": [
+            {"family": "inet", "local": "192.168.1.100", "prefixlen": 24, "scope": "global"},
+            {"family": "inet6", "local": "2a0c:b641:100:1::100", "scope": "global", "prefixlen": 64},
+            {
+                "family": "inet6",
+                "local": "2a0c:b641:100:1:aaaa::1",
+                "scope": "global",
+                "temporary": True,
+                "dynamic": True,
+            },
+            {
+                "family": "inet6",
+                "local": "2a0c:b641:100:1:bbbb::1",
+                "scope": "global",
+                "temporary": True,
+                "deprecated": True,
+            },
+            {"family": "inet6", "local": "fd00::5", "scope": "global"},
+            {"family": "inet6", "local": "fe80::1", "scope": "link"},
+        ],
+    },
+    {
+        "ifname": "wg0",
+        "flags": ["POINTOPOINT", "NOARP", "UP", "LOWER_UP"],
+        "link_type": "none",
+        "linkinfo": {"info_kind": "wireguard"},
+        "addr_info": [
+            {"family": "inet", "local": "10.8.0.2", "scope": "global"},
+            {"family": "inet6", "local": "2a0c:dead::2", "scope": "global"},
+        ],
+    },
+    {
+        "ifname": "office",
+        "flags": ["POINTOPOINT", "UP"],
+        "link_type": "none",
+        "linkinfo": {"info_kind": "tun"},
+        "addr_info": [],
+    },
+    {"ifname": "tun9", "flags": ["POINTOPOINT"], "addr_info": []},  # down: not listed
 ]
 
 
@@ -68,12 +98,15 @@ def test_parse_addr_global_ipv6_and_vpns() -> None:
 
 
 def test_parse_route_get_and_v6_default() -> None:
-    assert parse_route_get([{"dst": "1.1.1.1", "gateway": "192.168.1.1", "dev": "eth0",
-                             "prefsrc": "192.168.1.100"}]) == ("eth0", "192.168.1.100", "192.168.1.1")
+    assert parse_route_get(
+        [{"dst": "1.1.1.1", "gateway": "192.168.1.1", "dev": "eth0", "prefsrc": "192.168.1.100"}]
+    ) == ("eth0", "192.168.1.100", "192.168.1.1")
     assert parse_route_get([]) == (None, None, None)
     assert parse_route_get("garbage") == (None, None, None)
-    assert parse_v6_default([{"dst": "2a0c::/64", "dev": "eth0"},
-                             {"dst": "default", "gateway": "fe80::1", "dev": "eth0"}]) == "fe80::1"
+    assert (
+        parse_v6_default([{"dst": "2a0c::/64", "dev": "eth0"}, {"dst": "default", "gateway": "fe80::1", "dev": "eth0"}])
+        == "fe80::1"
+    )
     assert parse_v6_default([{"dst": "default", "dev": "wg0"}]) is None
 
 
@@ -99,7 +132,9 @@ def test_parse_proc_if_inet6() -> None:
     )
     addrs = parse_proc_if_inet6(text)
     assert [(a.address, a.temporary) for a in addrs] == [
-        ("2a0c:b641:100:1::100", False), ("2a0c:b641:100:1::aaaa:1", True)]
+        ("2a0c:b641:100:1::100", False),
+        ("2a0c:b641:100:1::aaaa:1", True),
+    ]
 
 
 def fake_ip(tmp_path: Path, route_get: object, *, route_get_fails: bool = False) -> Path:
@@ -109,28 +144,37 @@ def fake_ip(tmp_path: Path, route_get: object, *, route_get_fails: bool = False)
     (tmp_path / "route_get.json").write_text(json.dumps(route_get))
     (tmp_path / "addr.json").write_text(json.dumps(ADDR_JSON))
     (tmp_path / "route6.json").write_text(json.dumps([{"dst": "default", "gateway": "fe80::1", "dev": "eth0"}]))
-    fail = 'echo "RTNETLINK answers: Network is unreachable" >&2; exit 2' if route_get_fails else \
-        f'cat {tmp_path}/route_get.json'
+    fail = (
+        'echo "RTNETLINK answers: Network is unreachable" >&2; exit 2'
+        if route_get_fails
+        else f"cat {tmp_path}/route_get.json"
+    )
     script = bindir / "ip"
     script.write_text(
         "#!/bin/sh\n"
         'case "$*" in\n'
         f'  *"route get"*) {fail} ;;\n'
-        f'  *addr*) cat {tmp_path}/addr.json ;;\n'
+        f"  *addr*) cat {tmp_path}/addr.json ;;\n"
         f'  *"-6 route"*) cat {tmp_path}/route6.json ;;\n'
         "  *) exit 1 ;;\n"
-        "esac\n")
+        "esac\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return bindir
 
 
 async def test_gather_local_plain_lan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bindir = fake_ip(tmp_path, [{"dst": "1.1.1.1", "gateway": "192.168.1.1", "dev": "eth0",
-                                 "prefsrc": "192.168.1.100"}])
+    bindir = fake_ip(
+        tmp_path, [{"dst": "1.1.1.1", "gateway": "192.168.1.1", "dev": "eth0", "prefsrc": "192.168.1.100"}]
+    )
     monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
     info = await gather_local(timeout_s=2.0)
     assert (info.interface, info.ipv4, info.gateway_ipv4, info.gateway_ipv6) == (
-        "eth0", "192.168.1.100", "192.168.1.1", "fe80::1")
+        "eth0",
+        "192.168.1.100",
+        "192.168.1.1",
+        "fe80::1",
+    )
     assert info.vpn_interfaces == ("wg0", "office") and not info.default_via_vpn
     assert info.error is None and len(info.ipv6_global) == 3
 
@@ -148,11 +192,11 @@ async def test_gather_local_without_ipv4_route(tmp_path: Path, monkeypatch: pyte
     info = await gather_local(timeout_s=2.0)
     assert info.interface is None and info.ipv4 is None
     assert info.error == "no IPv4 route to the internet (RTNETLINK answers: Network is unreachable)"
-    assert len(info.ipv6_global) == 3      # the rest is still reported
+    assert len(info.ipv6_global) == 3  # the rest is still reported
 
 
 async def test_gather_local_without_iproute2_reads_proc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))        # no `ip` anywhere
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `ip` anywhere
     info = await gather_local(timeout_s=2.0)
     expected_if, expected_gw = parse_proc_route(Path("/proc/net/route").read_text())
     assert (info.interface, info.gateway_ipv4) == (expected_if, expected_gw)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import dns.message
 import dns.rcode
@@ -53,7 +54,8 @@ def records(query: dns.message.Message, n: int) -> dns.message.Message:
 
 async def start(behaviour) -> tuple[_Resolver, list[tuple[str, int]], Any]:  # type: ignore[no-untyped-def]
     transport, proto = await asyncio.get_running_loop().create_datagram_endpoint(
-        lambda: _Resolver(behaviour), local_addr=("127.0.0.1", 0))
+        lambda: _Resolver(behaviour), local_addr=("127.0.0.1", 0)
+    )
     return proto, [("127.0.0.1", transport.get_extra_info("sockname")[1])], transport
 
 
@@ -75,14 +77,14 @@ async def test_each_family_asks_for_its_own_record_only(no_hosts: Path) -> None:
 
 
 async def test_a_lost_question_costs_a_fraction_of_a_second_not_the_system_resolvers_five(no_hosts: Path) -> None:
-    proto, servers, transport = await start(lambda q, n: None if n == 1 else records(q, n))
+    _proto, servers, transport = await start(lambda q, n: None if n == 1 else records(q, n))
     try:
         started = time.monotonic()
         assert await lookup(NAME, 4, servers=servers, hosts_path=no_hosts) == ["23.128.64.21"]
         elapsed = time.monotonic() - started
     finally:
         transport.close()
-    assert elapsed < 2.0, elapsed          # the hedged copy at 0.3 s answered (a hang bound, not a target)
+    assert elapsed < 2.0, elapsed  # the hedged copy at 0.3 s answered (a hang bound, not a target)
 
 
 async def test_no_record_of_the_family_nxdomain_and_silence_are_said(no_hosts: Path) -> None:
@@ -92,8 +94,7 @@ async def test_no_record_of_the_family_nxdomain_and_silence_are_said(no_hosts: P
         response = dns.message.make_response(query)
         kind = dns.rdatatype.to_text(query.question[0].rdtype)
         if RECORDS_V4_ONLY[kind]:
-            response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", kind,
-                                                       *RECORDS_V4_ONLY[kind]))
+            response.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", kind, *RECORDS_V4_ONLY[kind]))
         return response
 
     _, servers, transport = await start(v4_only)

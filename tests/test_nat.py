@@ -11,17 +11,25 @@ NO_ROUTER = UpnpInfo(available=False, found=False, error="no IGD answered", natp
 
 
 def ext(ipv4: str | None, *, n: int = 2) -> ExternalInfo:
-    sources = tuple(ExternalSource("http", f"https://echo{i}/", 4, ipv4, None if ipv4 else "refused", 3.0)
-                    for i in range(n))
+    sources = tuple(
+        ExternalSource("http", f"https://echo{i}/", 4, ipv4, None if ipv4 else "refused", 3.0) for i in range(n)
+    )
     return ExternalInfo(ipv4=ipv4, ipv6=None, agreement=True, sources=sources)
 
 
 def igd(wan: str | None, *, natpmp: str | None = None, natpmp_error: str | None = None) -> UpnpInfo:
     from checks.addresses import is_public
 
-    return UpnpInfo(available=bool(wan and is_public(wan)), found=True, location="http://192.168.1.1:5000/rootDesc.xml",
-                    wan_ipv4=wan, status="Connected", natpmp_available=natpmp is not None,
-                    natpmp_wan_ipv4=natpmp, natpmp_error=natpmp_error)
+    return UpnpInfo(
+        available=bool(wan and is_public(wan)),
+        found=True,
+        location="http://192.168.1.1:5000/rootDesc.xml",
+        wan_ipv4=wan,
+        status="Connected",
+        natpmp_available=natpmp is not None,
+        natpmp_wan_ipv4=natpmp,
+        natpmp_error=natpmp_error,
+    )
 
 
 def text(result) -> str:  # type: ignore[no-untyped-def]
@@ -46,7 +54,7 @@ def test_router_with_public_wan_equal_to_external_is_one_nat() -> None:
     r = decide_nat(HOME, ext(PUBLIC), igd(PUBLIC), None)
     assert r.verdict == "nat"
     assert r.router_wan_ipv4 == PUBLIC
-    assert "private (RFC 1918)" in text(r)            # the interface address class is evidence
+    assert "private (RFC 1918)" in text(r)  # the interface address class is evidence
     assert "exactly one NAT" in text(r)
 
 
@@ -89,7 +97,7 @@ def test_public_wan_claim_the_outside_does_not_see_is_not_cgnat_on_its_word_alon
     assert r.verdict == "unknown"
     t = text(r)
     assert "23.128.64.200" in t and PUBLIC in t
-    assert "carrier-grade NAT" in t and "stale" in t      # both readings
+    assert "carrier-grade NAT" in t and "stale" in t  # both readings
 
 
 def test_public_wan_claim_with_a_private_hop_after_the_router_is_double_nat() -> None:
@@ -100,7 +108,7 @@ def test_public_wan_claim_with_a_private_hop_after_the_router_is_double_nat() ->
     assert r.verdict == "double-nat"
     t = text(r)
     assert "192.168.100.1" in t and "23.128.64.99" in t and "not carrier-grade NAT" in t
-    assert r.router_wan_ipv4 == "23.128.64.99"         # what the router said stays on record
+    assert r.router_wan_ipv4 == "23.128.64.99"  # what the router said stays on record
     assert not r.ds_lite
 
 
@@ -159,14 +167,17 @@ def test_igd_reporting_no_external_address_is_evidence_of_an_upstream_nat() -> N
     r = decide_nat(HOME, ext(PUBLIC), igd(None), None)
     assert r.verdict == "double-nat"
     assert "reports no external address" in text(r)
-    assert "carrier-grade NAT" in text(r)       # says it could also be the ISP's
+    assert "carrier-grade NAT" in text(r)  # says it could also be the ISP's
     with_hop = decide_nat(HOME, ext(PUBLIC), igd(None), ("192.168.1.1", "100.64.1.1", "11.0.0.1"))
     assert with_hop.verdict == "cgnat"
 
 
 def test_natpmp_network_failure_is_evidence_of_an_upstream_nat() -> None:
-    upnp = UpnpInfo(available=False, found=False,
-                    natpmp_error="the router refused: Network Failure (3): the router has no working WAN")
+    upnp = UpnpInfo(
+        available=False,
+        found=False,
+        natpmp_error="the router refused: Network Failure (3): the router has no working WAN",
+    )
     r = decide_nat(HOME, ext(PUBLIC), upnp, ("192.168.1.1", "192.168.100.1", "23.128.64.1"))
     assert r.verdict == "double-nat"
     assert "network failure" in text(r).lower()
@@ -211,8 +222,13 @@ def test_igd_without_wan_and_a_private_192_168_hop_is_double_nat_for_sure() -> N
 
 
 def test_tailscale_default_route_is_not_cgnat() -> None:
-    local = LocalInfo(interface="tailscale0", ipv4="100.101.102.103", gateway_ipv4=None,
-                      vpn_interfaces=("tailscale0",), default_via_vpn=True)
+    local = LocalInfo(
+        interface="tailscale0",
+        ipv4="100.101.102.103",
+        gateway_ipv4=None,
+        vpn_interfaces=("tailscale0",),
+        default_via_vpn=True,
+    )
     # The VPN exit is seen from outside; the router's own WAN is public: one NAT at home.
     r = decide_nat(local, ext("185.65.134.1"), igd(PUBLIC), None)
     assert r.verdict == "nat"
@@ -221,16 +237,18 @@ def test_tailscale_default_route_is_not_cgnat() -> None:
 
 
 def test_vpn_default_route_without_router_facts_is_unknown_not_cgnat() -> None:
-    local = LocalInfo(interface="wg0", ipv4="10.2.0.2", gateway_ipv4=None, vpn_interfaces=("wg0",),
-                      default_via_vpn=True)
+    local = LocalInfo(
+        interface="wg0", ipv4="10.2.0.2", gateway_ipv4=None, vpn_interfaces=("wg0",), default_via_vpn=True
+    )
     r = decide_nat(local, ext("185.65.134.1"), NO_ROUTER, None)
     assert r.verdict == "unknown"
     assert "VPN" in text(r)
 
 
 def test_tailscale_interface_that_is_not_the_default_route_changes_nothing() -> None:
-    local = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1",
-                      vpn_interfaces=("tailscale0",))
+    local = LocalInfo(
+        interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1", vpn_interfaces=("tailscale0",)
+    )
     assert decide_nat(local, ext(PUBLIC), igd(PUBLIC), None).verdict == "nat"
 
 
@@ -249,9 +267,9 @@ def test_no_local_address_is_unknown() -> None:
 
 def test_hops_only_matter_when_the_router_did_not_settle_it() -> None:
     assert not hops_would_help(HOME, igd(PUBLIC))
-    assert not hops_would_help(HOME, igd(PUBLIC), PUBLIC)             # confirmed from outside
-    assert hops_would_help(HOME, igd(PUBLIC), "23.128.64.30")         # contradicted: the path decides
-    assert hops_would_help(HOME, igd(PUBLIC), confirm_claim=True)     # port check: outside not known yet
+    assert not hops_would_help(HOME, igd(PUBLIC), PUBLIC)  # confirmed from outside
+    assert hops_would_help(HOME, igd(PUBLIC), "23.128.64.30")  # contradicted: the path decides
+    assert hops_would_help(HOME, igd(PUBLIC), confirm_claim=True)  # port check: outside not known yet
     assert not hops_would_help(HOME, igd("100.64.1.20"))
     assert not hops_would_help(HOME, igd("192.0.0.2"))
     assert not hops_would_help(HOME, igd("192.168.100.2"))
@@ -270,35 +288,81 @@ from checks.findings import build_findings  # noqa: E402
 
 _ADDRESSES = st.one_of(
     st.none(),
-    st.sampled_from(["192.168.1.100", "10.0.0.2", "100.64.1.20", "100.101.102.103", "172.16.5.5", PUBLIC,
-                     "23.128.64.200", "192.0.0.1", "192.0.0.2", "169.254.1.1", "127.0.0.1", "192.0.2.1", "0.0.0.0", "::1",
-                     "2a0c:b641:100:1::100", "", "garbage", "999.1.1.1"]),
+    st.sampled_from(
+        [
+            "192.168.1.100",
+            "10.0.0.2",
+            "100.64.1.20",
+            "100.101.102.103",
+            "172.16.5.5",
+            PUBLIC,
+            "23.128.64.200",
+            "192.0.0.1",
+            "192.0.0.2",
+            "169.254.1.1",
+            "127.0.0.1",
+            "192.0.2.1",
+            "0.0.0.0",
+            "::1",
+            "2a0c:b641:100:1::100",
+            "",
+            "garbage",
+            "999.1.1.1",
+        ]
+    ),
     st.text(max_size=20),
 )
 _HOPS = st.one_of(st.none(), st.lists(_ADDRESSES.map(lambda a: a or "*"), max_size=5).map(tuple))
 
 
 @settings(max_examples=300, deadline=None)
-@given(local_ip=_ADDRESSES, iface=st.sampled_from([None, "eth0", "wg0", "tailscale0", "ppp0"]),
-       via_vpn=st.booleans(), ext_ip=_ADDRESSES, wan=_ADDRESSES, natpmp=_ADDRESSES, found=st.booleans(),
-       natpmp_error=st.sampled_from([None, "the router refused: Network Failure (3): ...", "no answer"]),
-       hops=_HOPS)
-def test_any_evidence_gives_a_contract_verdict_with_reasons(local_ip, iface, via_vpn, ext_ip, wan, natpmp,  # type: ignore[no-untyped-def]
-                                                             found, natpmp_error, hops) -> None:
-    local = LocalInfo(interface=iface, ipv4=local_ip, gateway_ipv4="192.168.1.1",
-                      vpn_interfaces=(iface,) if via_vpn and iface else (), default_via_vpn=via_vpn)
+@given(
+    local_ip=_ADDRESSES,
+    iface=st.sampled_from([None, "eth0", "wg0", "tailscale0", "ppp0"]),
+    via_vpn=st.booleans(),
+    ext_ip=_ADDRESSES,
+    wan=_ADDRESSES,
+    natpmp=_ADDRESSES,
+    found=st.booleans(),
+    natpmp_error=st.sampled_from([None, "the router refused: Network Failure (3): ...", "no answer"]),
+    hops=_HOPS,
+)
+def test_any_evidence_gives_a_contract_verdict_with_reasons(
+    local_ip,
+    iface,
+    via_vpn,
+    ext_ip,
+    wan,
+    natpmp,  # type: ignore[no-untyped-def]
+    found,
+    natpmp_error,
+    hops,
+) -> None:
+    local = LocalInfo(
+        interface=iface,
+        ipv4=local_ip,
+        gateway_ipv4="192.168.1.1",
+        vpn_interfaces=(iface,) if via_vpn and iface else (),
+        default_via_vpn=via_vpn,
+    )
     external = ExternalInfo(ipv4=ext_ip, ipv6=None, agreement=True)
-    upnp = UpnpInfo(available=False, found=found, wan_ipv4=wan, natpmp_wan_ipv4=natpmp,
-                    natpmp_available=natpmp is not None, natpmp_error=natpmp_error)
+    upnp = UpnpInfo(
+        available=False,
+        found=found,
+        wan_ipv4=wan,
+        natpmp_wan_ipv4=natpmp,
+        natpmp_available=natpmp is not None,
+        natpmp_error=natpmp_error,
+    )
     r = decide_nat(local, external, upnp, hops)
     assert r.verdict in ("none", "nat", "double-nat", "cgnat", "unknown")
     assert not r.ds_lite or r.verdict == "cgnat"
     assert r.evidence and all(isinstance(e, str) and e for e in r.evidence)
     if r.verdict == "none":
-        assert local_ip == ext_ip            # "none" only when confirmed from outside
+        assert local_ip == ext_ip  # "none" only when confirmed from outside
     for connectivity in ("online", "limited", "offline"):
         findings = build_findings(connectivity, local, external, r, upnp)  # type: ignore[arg-type]
-        assert len({f.id for f in findings}) == len(findings)             # one finding per id
+        assert len({f.id for f in findings}) == len(findings)  # one finding per id
         assert all(f.severity in ("ok", "info", "warning", "error") and f.title for f in findings)
         if connectivity == "offline":
             assert findings[0].id == "offline"

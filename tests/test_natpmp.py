@@ -94,7 +94,8 @@ async def router() -> AsyncIterator[Callable]:
 
     async def start(behaviour: Callable[[bytes], list[bytes]]) -> tuple[int, _Router]:
         transport, proto = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: _Router(behaviour), local_addr=("127.0.0.1", 0))
+            lambda: _Router(behaviour), local_addr=("127.0.0.1", 0)
+        )
         transports.append(transport)
         return transport.get_extra_info("sockname")[1], proto
 
@@ -114,6 +115,7 @@ async def test_map_and_delete(router) -> None:
     def respond(data: bytes) -> list[bytes]:
         _, op, _, internal, external, lifetime = struct.unpack("!BBHHHI", data)
         return [map_reply(op, internal, external + 1 if lifetime else 0, lifetime)]
+
     port, proto = await router(respond)
     made = await natpmp_map("127.0.0.1", "tcp", 8080, 8080, 3600, port=port, timeout_s=0.5)
     assert made.ok and made.external_port == 8081 and made.lifetime == 3600
@@ -138,7 +140,7 @@ async def test_silent_router_times_out_and_retransmits(router) -> None:
     port, proto = await router(lambda data: [])
     reply = await natpmp_external_address("127.0.0.1", port=port, timeout_s=0.4)
     assert not reply.ok and reply.error == "no answer within 0.4 s (the router does not speak NAT-PMP)"
-    assert len(proto.requests) == 2          # sent at 0 and 250 ms
+    assert len(proto.requests) == 2  # sent at 0 and 250 ms
 
 
 async def test_closed_port_and_bad_gateway() -> None:

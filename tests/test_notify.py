@@ -6,7 +6,6 @@ lab test (tests/lab/test_notify_lab.py) does the same through the lab internet.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -18,22 +17,35 @@ from pathlib import Path
 import httpx
 import pytest
 
-from checks.config import Config, HostConfig, config_from_dict
-from checks.ddns.notify import (Event, Notifier, NotifySettings, NotifyState, events_for, notify_settings,
-                                shown_url)
+from checks.config import Config, config_from_dict
+from checks.ddns.notify import Event, Notifier, NotifySettings, NotifyState, events_for, notify_settings, shown_url
 from checks.errors import ConfigError
 from checks.model import UpdateResult
 from checks.redact import Redactor
-
-from tests.test_watch import HOST, World
+from tests.test_watch import World
 
 HOOK = "json://127.0.0.1:9/hook/Sup3rS3cretT0ken"
 
 
-def result(kind: str, code: str | None = None, *, fatal: bool = False, sent: str | None = "23.128.64.20",
-           previous: str | None = "23.128.64.10", host: str = "a.duckdns.org") -> UpdateResult:
-    return UpdateResult(hostname=host, provider="duckdns", previous=previous, sent=sent, result=kind,  # type: ignore[arg-type]
-                        code=code, message=f"{host} {kind} {code}", fatal=fatal)
+def result(
+    kind: str,
+    code: str | None = None,
+    *,
+    fatal: bool = False,
+    sent: str | None = "23.128.64.20",
+    previous: str | None = "23.128.64.10",
+    host: str = "a.duckdns.org",
+) -> UpdateResult:
+    return UpdateResult(
+        hostname=host,
+        provider="duckdns",
+        previous=previous,
+        sent=sent,
+        result=kind,  # type: ignore[arg-type]
+        code=code,
+        message=f"{host} {kind} {code}",
+        fatal=fatal,
+    )
 
 
 def test_settings_default_to_every_event_and_reject_nonsense() -> None:
@@ -41,18 +53,25 @@ def test_settings_default_to_every_event_and_reject_nonsense() -> None:
     s = notify_settings(cfg)
     assert s.urls == (HOOK,) and s.ping and s.events == {"changed", "failed", "recovered", "stopped"}
     assert not notify_settings(Config()).enabled
-    for bad in ({"events": ["changd"]}, {"urls": "not a url"}, {"ping": "ftp://x"}, {"urls": [1]},
-                {"colour": "red"}):
+    for bad in ({"events": ["changd"]}, {"urls": "not a url"}, {"ping": "ftp://x"}, {"urls": [1]}, {"colour": "red"}):
         with pytest.raises(ConfigError):
             notify_settings(config_from_dict({"notify": bad}))
 
 
 def test_notification_urls_are_secrets_everywhere() -> None:
-    cfg = config_from_dict({"notify": {"urls": [HOOK, "tgram://123456789:AAbbCCddEE/4242"],
-                                       "ping": "https://hc-ping.example/5bd3-uuid-9f0e"}})
+    cfg = config_from_dict(
+        {
+            "notify": {
+                "urls": [HOOK, "tgram://123456789:AAbbCCddEE/4242"],
+                "ping": "https://hc-ping.example/5bd3-uuid-9f0e",
+            }
+        }
+    )
     r = Redactor.from_config(cfg)
-    text = r.text(f"sending to {HOOK} and tgram://123456789:AAbbCCddEE/4242 token Sup3rS3cretT0ken "
-                  "ping https://hc-ping.example/5bd3-uuid-9f0e/fail")
+    text = r.text(
+        f"sending to {HOOK} and tgram://123456789:AAbbCCddEE/4242 token Sup3rS3cretT0ken "
+        "ping https://hc-ping.example/5bd3-uuid-9f0e/fail"
+    )
     for secret in ("Sup3rS3cretT0ken", "123456789:AAbbCCddEE", "5bd3-uuid-9f0e"):
         assert secret not in text, text
     assert shown_url(HOOK) == "json://127.0.0.1/***"
@@ -66,7 +85,7 @@ def test_events_changed_then_failed_once_then_recovered() -> None:
     assert events_for([result("unchanged")], state) == []
     first = events_for([result("error", "http-5xx")], state)
     assert [(e.kind, e.stopped) for e in first] == [("failed", False)]
-    for _ in range(5):                                    # failing every round: said once
+    for _ in range(5):  # failing every round: said once
         assert events_for([result("error", "http-5xx")], state) == []
     # ...unless it gets worse: now the provider refuses for good
     assert [(e.kind, e.stopped) for e in events_for([result("error", "KO", fatal=True)], state)] == [("failed", True)]
@@ -83,7 +102,7 @@ def test_failing_state_survives_a_new_process(tmp_path: Path) -> None:
     events_for([result("error", "badauth", fatal=True)], s1)
     s1.save()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
-    s2 = NotifyState(path)                                 # the next `update` from cron
+    s2 = NotifyState(path)  # the next `update` from cron
     assert events_for([result("error", "badauth", fatal=True)], s2) == []
     assert [e.kind for e in events_for([result("unchanged")], s2)] == ["recovered"]
 
@@ -95,9 +114,13 @@ async def test_notifier_filters_events_and_reports_per_url(tmp_path: Path) -> No
         sent.append((url, event.kind))
         return (url.endswith("good"), "" if url.endswith("good") else f"HTTP 500 from {url}")
 
-    n = Notifier(NotifySettings(("json://h.example/good", "json://h.example/bad"), None, frozenset({"failed"})),
-                 NotifyState(tmp_path / "s.json"), redactor=Redactor(secrets=["json://h.example/bad"]), send=send)
-    assert await n.results([result("updated", "OK")]) == []          # changed is filtered out
+    n = Notifier(
+        NotifySettings(("json://h.example/good", "json://h.example/bad"), None, frozenset({"failed"})),
+        NotifyState(tmp_path / "s.json"),
+        redactor=Redactor(secrets=["json://h.example/bad"]),
+        send=send,
+    )
+    assert await n.results([result("updated", "OK")]) == []  # changed is filtered out
     out = await n.results([result("error", "911")])
     assert [(d.url, d.ok) for d in out] == [("json://h.example/***", True), ("json://h.example/***", False)]
     assert "h.example/bad" not in out[1].detail
@@ -109,7 +132,7 @@ class _Sink(BaseHTTPRequestHandler):
     received: list[dict] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         type(self).received.append({"path": self.path, "body": json.loads(body or b"{}")})
         self.send_response(type(self).status)
@@ -134,7 +157,7 @@ async def test_apprise_json_webhook_for_real(sink) -> None:  # type: ignore[no-u
     pytest.importorskip("apprise")
     port = sink.server_address[1]
     url = f"json://127.0.0.1:{port}/hook"
-    n = Notifier(NotifySettings((url, f"json://127.0.0.1:1/closed"), None), NotifyState(None))
+    n = Notifier(NotifySettings((url, "json://127.0.0.1:1/closed"), None), NotifyState(None))
     out = await n.results([result("updated", "good", host="nas.example.net")])
     assert [d.ok for d in out] == [True, False] and "127.0.0.1" in out[1].detail
     (got,) = _Sink.received
@@ -165,21 +188,20 @@ async def test_watch_notifies_a_change_once_and_a_failing_provider_once(tmp_path
 
     world = World(reply="OK")
     w = world.watcher()
-    w.notifier = Notifier(NotifySettings(("json://x.example/h",), None), NotifyState(tmp_path / "n.json"),
-                          send=send)
+    w.notifier = Notifier(NotifySettings(("json://x.example/h",), None), NotifyState(tmp_path / "n.json"), send=send)
     await w.tick()
     for _ in range(3):
         world.now += 300
         await w.tick()
     assert events == ["changed"]
-    world.reply = "500-ish"            # DuckDNS answers something that is neither OK nor KO: retried
+    world.reply = "500-ish"  # DuckDNS answers something that is neither OK nor KO: retried
     world.public = "23.128.64.77"
     for _ in range(6):
         world.now += 3600
         await w.tick()
     assert events == ["changed", "failed"], world.events
     world.reply = "OK"
-    world.now += 86400                 # past the longest back-off
+    world.now += 86400  # past the longest back-off
     await w.tick()
     assert events == ["changed", "failed", "changed", "recovered"], world.events
 
@@ -190,8 +212,10 @@ def test_update_without_notify_never_imports_apprise(tmp_path: Path) -> None:
     DNS are injected so the host is "unchanged"."""
     cfg = tmp_path / "c.toml"
     for notify in ("", f'[notify]\nurls = ["{HOOK}"]\n'):
-        cfg.write_text('[[hosts]]\nhostname = "a.duckdns.org"\nprovider = "duckdns"\n'
-                       'token = "a1b2c3d4-1234-5678-9abc-def012345678"\n' + notify)
+        cfg.write_text(
+            '[[hosts]]\nhostname = "a.duckdns.org"\nprovider = "duckdns"\n'
+            'token = "a1b2c3d4-1234-5678-9abc-def012345678"\n' + notify
+        )
         cfg.chmod(0o600)
         code = textwrap.dedent(f"""
             import sys, asyncio
@@ -205,7 +229,7 @@ def test_update_without_notify_never_imports_apprise(tmp_path: Path) -> None:
                                   **{{k: v for k, v in kw.items() if k not in ("lookup", "public")}})
             u.run_update_detailed = fake
             from wizard.cli import main
-            rc = main(["--config", {str(cfg)!r}, "update", "--history", {str(tmp_path / 'h.jsonl')!r}])
+            rc = main(["--config", {str(cfg)!r}, "update", "--history", {str(tmp_path / "h.jsonl")!r}])
             assert rc == 0, rc
             print("apprise" in sys.modules)
         """)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -37,17 +37,19 @@ def closed_port() -> int:
 
 async def test_open_blocked_and_udp_unknown(listening_port: int) -> None:
     closed = closed_port()
-    results = await check_outbound("127.0.0.1", [(listening_port, "tcp"), (closed, "tcp"), (51820, "udp")],
-                                   timeout_s=1.0, reference_ports=())
+    results = await check_outbound(
+        "127.0.0.1", [(listening_port, "tcp"), (closed, "tcp"), (51820, "udp")], timeout_s=1.0, reference_ports=()
+    )
     by_port = {r.port: r for r in results}
-    assert [r.port for r in results] == [listening_port, closed, 51820]      # order as asked
+    assert [r.port for r in results] == [listening_port, closed, 51820]  # order as asked
     assert by_port[listening_port].verdict == "open" and by_port[listening_port].ms is not None
     assert by_port[closed].verdict == "blocked" and "refused or reset" in by_port[closed].detail
     assert by_port[51820].verdict == "unknown" and "TCP only" in by_port[51820].detail
 
 
-async def test_blocked_25_is_called_normal_for_residential_lines(listening_port: int,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_blocked_25_is_called_normal_for_residential_lines(
+    listening_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Port 25 itself may be in use on this machine: its refusal is simulated, the rest is real.
     real = asyncio.open_connection
 
@@ -73,8 +75,9 @@ async def test_timeout_is_blocked(listening_port: int, monkeypatch: pytest.Monke
         return await real(host, port, **kw)
 
     monkeypatch.setattr(outbound.asyncio, "open_connection", fake_open)
-    results = await check_outbound("127.0.0.1", [(dropped, "tcp"), (listening_port, "tcp")],
-                                   timeout_s=0.3, reference_ports=())
+    results = await check_outbound(
+        "127.0.0.1", [(dropped, "tcp"), (listening_port, "tcp")], timeout_s=0.3, reference_ports=()
+    )
     assert results[0].verdict == "blocked" and "timed out" in results[0].detail
     assert results[1].verdict == "open"
 
@@ -104,8 +107,9 @@ def test_cli_outbound_json(listening_port: int, tmp_path, capsys: pytest.Capture
     cfg = tmp_path / "config.toml"
     cfg.write_text('[endpoints]\noutbound_target = "127.0.0.1"\n')
     closed = closed_port()
-    code = main(["--config", str(cfg), "ports", "outbound", str(listening_port), f"{closed}/tcp", "--json",
-                 "--timeout", "1"])
+    code = main(
+        ["--config", str(cfg), "ports", "outbound", str(listening_port), f"{closed}/tcp", "--json", "--timeout", "1"]
+    )
     assert code == 0
     data = json.loads(capsys.readouterr().out)
     assert [(d["port"], d["verdict"]) for d in data] == [(listening_port, "open"), (closed, "blocked")]

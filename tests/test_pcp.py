@@ -39,19 +39,30 @@ from checks.portmap.pcp import (
 )
 
 
-def map_response(request: bytes, *, result: int = 0, lifetime: int | None = None, epoch: int = 100,
-                 external_port: int | None = None, external_ip: str = "203.0.113.7",
-                 nonce: bytes | None = None) -> bytes:
+def map_response(
+    request: bytes,
+    *,
+    result: int = 0,
+    lifetime: int | None = None,
+    epoch: int = 100,
+    external_port: int | None = None,
+    external_ip: str = "203.0.113.7",
+    nonce: bytes | None = None,
+) -> bytes:
     _v, _op, _r, req_lifetime = struct.unpack("!BBHI", request[:8])
-    body = request[HEADER_LEN:HEADER_LEN + MAP_LEN]
+    body = request[HEADER_LEN : HEADER_LEN + MAP_LEN]
     req_nonce = body[:12]
     proto, internal, ext = struct.unpack("!B3xHH", body[12:20])
     ip = ipaddress.ip_address(external_ip)
     packed = (b"\0" * 10 + b"\xff\xff" + ip.packed) if ip.version == 4 else ip.packed
     header = struct.pack("!BBBBII", 2, 0x81, 0, result, req_lifetime if lifetime is None else lifetime, epoch)
-    return (header + b"\0" * 12 + (nonce or req_nonce)
-            + struct.pack("!B3xHH", proto, internal, external_port if external_port is not None else ext or internal)
-            + packed)
+    return (
+        header
+        + b"\0" * 12
+        + (nonce or req_nonce)
+        + struct.pack("!B3xHH", proto, internal, external_port if external_port is not None else ext or internal)
+        + packed
+    )
 
 
 # --------------------------------------------------------------------------- wire format
@@ -66,20 +77,34 @@ def test_announce_is_a_bare_header_with_the_client_address_ipv4_mapped() -> None
 
 def test_map_request_layout() -> None:
     nonce = bytes(range(12))
-    pkt = build_map(nonce=nonce, protocol="tcp", internal_port=8080, external_port=8081, lifetime=300,
-                    client_ip="10.0.0.5", external_ip="0.0.0.0")
+    pkt = build_map(
+        nonce=nonce,
+        protocol="tcp",
+        internal_port=8080,
+        external_port=8081,
+        lifetime=300,
+        client_ip="10.0.0.5",
+        external_ip="0.0.0.0",
+    )
     assert len(pkt) == 60
     version, op, _res, lifetime = struct.unpack("!BBHI", pkt[:8])
     assert (version, op, lifetime) == (2, OP_MAP, 300)
     assert pkt[24:36] == nonce
     proto, internal, external = struct.unpack("!B3xHH", pkt[36:44])
     assert (proto, internal, external) == (6, 8080, 8081)
-    assert pkt[44:60] == b"\0" * 10 + b"\xff\xff" + b"\0\0\0\0"      # ::ffff:0.0.0.0: "any IPv4"
+    assert pkt[44:60] == b"\0" * 10 + b"\xff\xff" + b"\0\0\0\0"  # ::ffff:0.0.0.0: "any IPv4"
 
 
 def test_map_request_for_ipv6_carries_the_global_address() -> None:
-    pkt = build_map(nonce=new_nonce(), protocol="udp", internal_port=51820, external_port=51820, lifetime=60,
-                    client_ip="2001:db8::10", external_ip="2001:db8::10")
+    pkt = build_map(
+        nonce=new_nonce(),
+        protocol="udp",
+        internal_port=51820,
+        external_port=51820,
+        lifetime=60,
+        client_ip="2001:db8::10",
+        external_ip="2001:db8::10",
+    )
     assert pkt[8:24] == ipaddress.IPv6Address("2001:db8::10").packed
     assert pkt[36] == 17
     assert pkt[44:60] == ipaddress.IPv6Address("2001:db8::10").packed
@@ -87,25 +112,28 @@ def test_map_request_for_ipv6_carries_the_global_address() -> None:
 
 def test_round_trip_map_reply() -> None:
     nonce = new_nonce()
-    req = build_map(nonce=nonce, protocol="udp", internal_port=51820, external_port=0, lifetime=7200,
-                    client_ip="10.0.0.5")
+    req = build_map(
+        nonce=nonce, protocol="udp", internal_port=51820, external_port=0, lifetime=7200, client_ip="10.0.0.5"
+    )
     reply = parse_reply(map_response(req, lifetime=3600, external_port=40000), OP_MAP, nonce=nonce)
     assert reply.ok and reply.result_code == 0
     assert (reply.protocol, reply.internal_port, reply.external_port) == ("udp", 51820, 40000)
-    assert reply.external_address == "203.0.113.7"      # IPv4-mapped, given back as IPv4
+    assert reply.external_address == "203.0.113.7"  # IPv4-mapped, given back as IPv4
     assert reply.lifetime == 3600 and reply.epoch == 100 and reply.nonce == nonce
 
 
 def test_reply_with_another_nonce_is_not_ours() -> None:
-    req = build_map(nonce=new_nonce(), protocol="tcp", internal_port=80, external_port=80, lifetime=60,
-                    client_ip="10.0.0.5")
+    req = build_map(
+        nonce=new_nonce(), protocol="tcp", internal_port=80, external_port=80, lifetime=60, client_ip="10.0.0.5"
+    )
     with pytest.raises(PcpParseError, match="nonce"):
         parse_reply(map_response(req, nonce=b"x" * 12), OP_MAP, nonce=req[24:36])
 
 
 def test_refusal_is_a_sentence() -> None:
-    req = build_map(nonce=new_nonce(), protocol="tcp", internal_port=80, external_port=80, lifetime=60,
-                    client_ip="10.0.0.5")
+    req = build_map(
+        nonce=new_nonce(), protocol="tcp", internal_port=80, external_port=80, lifetime=60, client_ip="10.0.0.5"
+    )
     reply = parse_reply(map_response(req, result=2), OP_MAP, nonce=req[24:36])
     assert not reply.ok and reply.result_code == 2
     assert "NOT_AUTHORIZED" in (reply.error or "") and "nonce" in (reply.error or "")
@@ -119,8 +147,9 @@ def test_natpmp_only_router_is_recognised() -> None:
     assert not reply.ok and reply.natpmp_only and "NAT-PMP" in (reply.error or "")
 
 
-@pytest.mark.parametrize("data", [b"", b"\x02\x80", b"\x03" + b"\0" * 23, b"\x02\x81" + b"\0" * 22,
-                                  b"\x02\x80" + b"\0" * 23])
+@pytest.mark.parametrize(
+    "data", [b"", b"\x02\x80", b"\x03" + b"\0" * 23, b"\x02\x81" + b"\0" * 22, b"\x02\x80" + b"\0" * 23]
+)
 def test_garbage_is_refused(data: bytes) -> None:
     with pytest.raises(PcpParseError):
         parse_reply(data, OP_ANNOUNCE)
@@ -181,7 +210,7 @@ class FakePcpServer(asyncio.DatagramProtocol):
     epoch_base: float = 0.0
     max_lifetime: int = 86400
     announce_only_natpmp: bool = False
-    behind_nat: bool = False       # MAP answers ADDRESS_MISMATCH (ANNOUNCE does not check, like miniupnpd)
+    behind_nat: bool = False  # MAP answers ADDRESS_MISMATCH (ANNOUNCE does not check, like miniupnpd)
     mappings: dict[tuple[str, int, int], tuple[bytes, int]] = field(default_factory=dict)
     transport: asyncio.DatagramTransport | None = None
     requests: list[bytes] = field(default_factory=list)
@@ -194,7 +223,7 @@ class FakePcpServer(asyncio.DatagramProtocol):
 
     def restart(self) -> None:
         self.mappings.clear()
-        self.epoch_base = asyncio.get_running_loop().time()   # counts from 1 again
+        self.epoch_base = asyncio.get_running_loop().time()  # counts from 1 again
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
         assert self.transport is not None
@@ -249,7 +278,7 @@ async def test_map_renew_delete_keep_the_nonce(server: tuple[FakePcpServer, int]
     client = PcpClient("127.0.0.1", port=port, timeout_s=1.0)
     mapping, reply = await client.map("tcp", 8080, external_port=8080, lifetime=7 * 86400)
     assert mapping is not None, reply.error
-    assert mapping.lifetime == 86400            # the server capped it; the client says what was granted
+    assert mapping.lifetime == 86400  # the server capped it; the client says what was granted
     assert mapping.client_ip == "127.0.0.1" and mapping.external_port == 8080
     renewed, reply = await client.renew(mapping)
     assert renewed is not None and renewed.nonce == mapping.nonce, reply.error
@@ -261,7 +290,7 @@ async def test_map_renew_delete_keep_the_nonce(server: tuple[FakePcpServer, int]
     deleted = await client.delete(mapping)
     assert deleted.ok and not srv.mappings
     nonces = {req[24:36] for req in srv.requests}
-    assert len(nonces) == 2        # ours (map, renew, delete) and the stranger's
+    assert len(nonces) == 2  # ours (map, renew, delete) and the stranger's
 
 
 async def test_router_restart_is_noticed(server: tuple[FakePcpServer, int]) -> None:
@@ -275,15 +304,19 @@ async def test_router_restart_is_noticed(server: tuple[FakePcpServer, int]) -> N
 
 
 async def test_address_mismatch_is_reported(server: tuple[FakePcpServer, int]) -> None:
-    srv, port = server
+    _srv, port = server
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.setblocking(False)
     sock.connect(("127.0.0.1", port))
     try:
         # A request naming another client address (as when a NAT sits in between):
-        await loop.sock_sendall(sock, build_map(nonce=new_nonce(), protocol="tcp", internal_port=1, external_port=1,
-                                                lifetime=1, client_ip="10.9.9.9"))
+        await loop.sock_sendall(
+            sock,
+            build_map(
+                nonce=new_nonce(), protocol="tcp", internal_port=1, external_port=1, lifetime=1, client_ip="10.9.9.9"
+            ),
+        )
         data = await asyncio.wait_for(loop.sock_recv(sock, 200), 1.0)
     finally:
         sock.close()
@@ -325,8 +358,8 @@ async def test_carrier_pcp_codes(server: tuple[FakePcpServer, int]) -> None:
     srv, port = server
     code, detail = await ask_carrier_pcp("127.0.0.1", port=port, timeout_s=0.5)
     assert code == "answered" and "takes port-mapping requests from this computer" in detail
-    assert not srv.mappings                     # the test request was a delete: nothing made
-    srv.behind_nat = True                       # as when the home router's NAT sits in between
+    assert not srv.mappings  # the test request was a delete: nothing made
+    srv.behind_nat = True  # as when the home router's NAT sits in between
     code, detail = await ask_carrier_pcp("127.0.0.1", port=port, timeout_s=0.5)
     assert code == "address-mismatch" and "PCP proxy" in detail
     srv.announce_only_natpmp = True

@@ -44,6 +44,7 @@ class FakeIcmp:
 @pytest.fixture
 async def listener():
     """A TCP server on 127.0.0.1 that accepts and closes: a host that answers on one port."""
+
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
@@ -78,7 +79,7 @@ async def test_permission_refused_without_root_falls_back_to_tcp_connect(listene
     icmp = FakeIcmp(SocketPermissionError(False))
     result = await ping_host("127.0.0.1", icmp_ping=icmp, is_root=False, tcp_ports=(closed_port(), listener))
     assert result.method == "tcp-connect" and result.alive
-    assert icmp.calls == [False]   # never tries a raw socket without root
+    assert icmp.calls == [False]  # never tries a raw socket without root
     assert "ping_group_range" in result.detail
 
 
@@ -89,7 +90,7 @@ async def test_no_icmp_reply_is_explained_and_tcp_is_tried(listener: int) -> Non
     assert "no ICMP echo reply" in answered.detail
     silent = await ping_host("127.0.0.1", icmp_ping=FakeIcmp(FakeHost(False)), is_root=False, tcp_ports=())
     assert (silent.method, silent.alive, silent.rtt_ms) == ("icmp-unprivileged", False, None)
-    assert "many routers" in silent.detail   # not fatal: the DNS verdict is what counts
+    assert "many routers" in silent.detail  # not fatal: the DNS verdict is what counts
 
 
 async def test_a_refused_connection_still_proves_the_host_answers() -> None:
@@ -100,8 +101,7 @@ async def test_a_refused_connection_still_proves_the_host_answers() -> None:
 
 
 async def test_nothing_possible_says_so() -> None:
-    result = await ping_host("127.0.0.1", icmp_ping=FakeIcmp(SocketPermissionError(False)),
-                             is_root=False, tcp_ports=())
+    result = await ping_host("127.0.0.1", icmp_ping=FakeIcmp(SocketPermissionError(False)), is_root=False, tcp_ports=())
     assert (result.method, result.alive) == ("none", False)
     assert "not root" in result.detail
 
@@ -110,8 +110,9 @@ async def test_a_hanging_icmp_call_is_cut_at_the_deadline() -> None:
     async def hangs(*_a, **_k):  # type: ignore[no-untyped-def]
         await asyncio.sleep(30)
 
-    result = await asyncio.wait_for(ping_host("127.0.0.1", icmp_ping=hangs, is_root=False, timeout_s=0.3,
-                                              tcp_ports=()), 5)
+    result = await asyncio.wait_for(
+        ping_host("127.0.0.1", icmp_ping=hangs, is_root=False, timeout_s=0.3, tcp_ports=()), 5
+    )
     assert not result.alive and result.method == "icmp-unprivileged"
 
 

@@ -20,40 +20,75 @@ import pytest
 
 from checks.config import Endpoints
 from checks.errors import UpnpError, UsageError
-from checks.portcheck.listener import banner_has_nonce, open_listener
 from checks.model import LocalInfo, PortMapping, UpnpInfo
-from checks.portmap.ledger import MappingLedger
-from checks.portcheck.run import NetworkFacts, assess_nat, run_port_check
-from checks.portcheck.verdict import PortEvidence, decide_port
-from checks.portcheck.spec import PortSpec, parse_port_spec
+from checks.portcheck.listener import open_listener
 from checks.portcheck.probers import ProbeAnswer, Prober, ask_prober, ask_probers, parse_prober
+from checks.portcheck.run import NetworkFacts, assess_nat, run_port_check
+from checks.portcheck.spec import PortSpec, parse_port_spec
+from checks.portcheck.verdict import PortEvidence, decide_port
+from checks.portmap.ledger import MappingLedger
 from checks.portmap.mapper import UpnpMapper
+from probeserver.wire import banner_has_nonce
 
 # --------------------------------------------------------------------------- helpers
 
 HOME_LOCAL = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1")
-HOME_UPNP = UpnpInfo(available=True, found=True, location="http://192.168.1.1:5000/rootDesc.xml",
-                     wan_ipv4="23.128.64.20")
+HOME_UPNP = UpnpInfo(
+    available=True, found=True, location="http://192.168.1.1:5000/rootDesc.xml", wan_ipv4="23.128.64.20"
+)
 HOME = NetworkFacts(local=HOME_LOCAL, upnp=HOME_UPNP)
 NO_UPNP = NetworkFacts(local=HOME_LOCAL, upnp=UpnpInfo(available=False))
-CGNAT = NetworkFacts(local=HOME_LOCAL, upnp=UpnpInfo(available=False, found=True, location="http://x/",
-                                                        wan_ipv4="100.64.1.20"))
-PUBLIC = NetworkFacts(local=LocalInfo(interface="eth0", ipv4="23.128.64.10", gateway_ipv4="23.128.64.1"),
-                      upnp=UpnpInfo(available=False))
+CGNAT = NetworkFacts(
+    local=HOME_LOCAL, upnp=UpnpInfo(available=False, found=True, location="http://x/", wan_ipv4="100.64.1.20")
+)
+PUBLIC = NetworkFacts(
+    local=LocalInfo(interface="eth0", ipv4="23.128.64.10", gateway_ipv4="23.128.64.1"), upnp=UpnpInfo(available=False)
+)
 
 
-def answer(port: int, outcome: str, *, kind: str = "ddnsw", banner: str | None = None,
-           protocol: str = "tcp", result: str | None = None, ip: str = "23.128.64.20") -> ProbeAnswer:
+def answer(
+    port: int,
+    outcome: str,
+    *,
+    kind: str = "ddnsw",
+    banner: str | None = None,
+    protocol: str = "tcp",
+    result: str | None = None,
+    ip: str = "23.128.64.20",
+) -> ProbeAnswer:
     default = {"reached": "connected", "not-reached": "timeout", "no-answer": None}[outcome]
-    return ProbeAnswer("probe.example", kind, port, protocol, outcome, result=result or default,  # type: ignore[arg-type]
-                       banner=banner, observed_ip=ip if outcome != "no-answer" else None,
-                       error="boom" if outcome == "no-answer" else None)
+    return ProbeAnswer(
+        "probe.example",
+        kind,
+        port,
+        protocol,
+        outcome,
+        result=result or default,  # type: ignore[arg-type]
+        banner=banner,
+        observed_ip=ip if outcome != "no-answer" else None,
+        error="boom" if outcome == "no-answer" else None,
+    )
 
 
-def ev(port: int, ans: ProbeAnswer | None, *, nonce: str = "n0nce", listener: str = "listening",
-       mapping: str = "none", protocol: str = "tcp", **kw: object) -> PortEvidence:
-    return PortEvidence(port=port, protocol=protocol, nonce=nonce, listener=listener,  # type: ignore[arg-type]
-                        mapping=mapping, answer=ans, **kw)  # type: ignore[arg-type]
+def ev(
+    port: int,
+    ans: ProbeAnswer | None,
+    *,
+    nonce: str = "n0nce",
+    listener: str = "listening",
+    mapping: str = "none",
+    protocol: str = "tcp",
+    **kw: object,
+) -> PortEvidence:
+    return PortEvidence(
+        port=port,
+        protocol=protocol,
+        nonce=nonce,
+        listener=listener,  # type: ignore[arg-type]
+        mapping=mapping,
+        answer=ans,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def verdict(target: PortEvidence, control: PortEvidence | None, facts: NetworkFacts = HOME) -> str:
@@ -77,7 +112,7 @@ def test_prober_forms() -> None:
     assert isinstance(own, Prober) and own.kind == "ddnsw" and own.url == "https://11.1.0.20"
     echo = parse_prober("https://ifconfig.co/port/{port}")
     assert isinstance(echo, Prober) and echo.kind == "echoip" and echo.host == "ifconfig.co"
-    assert isinstance(parse_prober("https://example.org/check"), str)      # neither form: an error sentence
+    assert isinstance(parse_prober("https://example.org/check"), str)  # neither form: an error sentence
     assert isinstance(parse_prober("ddnsw+ftp://x"), str)
 
 
@@ -91,37 +126,54 @@ def test_open_when_nonce_comes_back() -> None:
 
 
 def test_open_through_the_tests_own_mapping_is_open_for_the_test() -> None:
-    r = decide_port(ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="created"), None,
-                    assess_nat(HOME, "23.128.64.20"), maps="UPnP")
+    r = decide_port(
+        ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="created"),
+        None,
+        assess_nat(HOME, "23.128.64.20"),
+        maps="UPnP",
+    )
     assert r.verdict == "open" and r.mapping == "temporary"
     assert any(e.startswith("Open for the test") and "closed now" in e for e in r.evidence)
     assert "this tool can keep it" in r.fix and "DHCP reservation" in r.fix
-    assert r.next_steps == ("map-port",) and "ddns-wizard" not in r.fix     # the views word the command
-    kept = decide_port(ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="created"), None,
-                       assess_nat(HOME, "23.128.64.20"), maps="UPnP", kept="Kept as a lasting forward: ...")
+    assert r.next_steps == ("map-port",) and "ddns-wizard" not in r.fix  # the views word the command
+    kept = decide_port(
+        ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="created"),
+        None,
+        assess_nat(HOME, "23.128.64.20"),
+        maps="UPnP",
+        kept="Kept as a lasting forward: ...",
+    )
     assert kept.mapping == "kept" and "Kept as a lasting forward: ..." in kept.evidence
-    existing = decide_port(ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="existing"), None,
-                           assess_nat(HOME, "23.128.64.20"))
+    existing = decide_port(
+        ev(8080, answer(8080, "reached", banner="DDNSW n0nce"), mapping="existing"),
+        None,
+        assess_nat(HOME, "23.128.64.20"),
+    )
     assert existing.mapping == "none" and not any("for the test" in e for e in existing.evidence)
 
 
 def test_open_via_existing_service_says_it_cannot_confirm() -> None:
-    r = decide_port(ev(22, answer(22, "reached", banner="SSH-2.0-OpenSSH_9.2\r\n"), listener="in-use"), None,
-                    assess_nat(HOME, "23.128.64.20"))
+    r = decide_port(
+        ev(22, answer(22, "reached", banner="SSH-2.0-OpenSSH_9.2\r\n"), listener="in-use"),
+        None,
+        assess_nat(HOME, "23.128.64.20"),
+    )
     assert r.verdict == "open" and r.service_was_listening
     assert any("could not confirm it is this machine" in s for s in r.evidence)
 
 
 def test_open_with_echoip_is_marked_unproven() -> None:
-    r = decide_port(ev(8080, answer(8080, "reached", kind="echoip", result="reachable")), None,
-                    assess_nat(HOME, "23.128.64.20"))
+    r = decide_port(
+        ev(8080, answer(8080, "reached", kind="echoip", result="reachable")), None, assess_nat(HOME, "23.128.64.20")
+    )
     assert r.verdict == "open"
     assert any("cannot prove" in s for s in r.evidence)
 
 
 def test_other_device_answering_is_not_forwarded_to_us() -> None:
-    r = decide_port(ev(80, answer(80, "reached", banner="HTTP/1.1 400 Bad Request\r\n")), None,
-                    assess_nat(HOME, "23.128.64.20"))
+    r = decide_port(
+        ev(80, answer(80, "reached", banner="HTTP/1.1 400 Bad Request\r\n")), None, assess_nat(HOME, "23.128.64.20")
+    )
     assert r.verdict == "not-forwarded"
     assert any("not this machine" in s for s in r.evidence)
 
@@ -133,9 +185,9 @@ def test_no_router_to_ask_both_dropped_is_blocked_or_not_forwarded_without_upnp_
     control = ev(45000, answer(45000, "not-reached"), nonce="c")
     r = decide_port(target, control, assess_nat(NO_UPNP, "23.128.64.20"), local_ip="192.168.1.100")
     assert r.verdict == "blocked-or-not-forwarded"
-    assert "192.168.1.100" in r.fix and "Port forwarding" in r.fix      # check 1: the forward
-    assert "another external port" in r.fix and "ISP" in r.fix          # check 2: an ISP block
-    assert "upnp" not in r.fix.lower()                                   # no advice to use what is not there
+    assert "192.168.1.100" in r.fix and "Port forwarding" in r.fix  # check 1: the forward
+    assert "another external port" in r.fix and "ISP" in r.fix  # check 2: an ISP block
+    assert "upnp" not in r.fix.lower()  # no advice to use what is not there
     assert not any("--upnp" in e or "upnp add" in e for e in r.evidence)
     assert any("no UPnP, NAT-PMP or PCP" in e for e in r.evidence)
     assert r.mapping == "none"
@@ -152,9 +204,7 @@ def test_a_router_that_can_map_gets_the_upnp_hint_to_tell_them_apart() -> None:
 
 
 def test_natpmp_only_router_is_offered_the_keep_command_not_upnp_add() -> None:
-    from checks.portcheck.verdict import forward_fix
-
-    from checks.portcheck.verdict import keep_action
+    from checks.portcheck.verdict import forward_fix, keep_action
 
     fix = forward_fix(8080, "tcp", "192.168.1.100", "NAT-PMP")
     assert "over NAT-PMP" in fix and "upnp add" not in fix
@@ -190,8 +240,12 @@ def test_a_reset_alone_proves_nothing() -> None:
 
 
 def test_a_forward_the_router_confirms_is_never_called_not_forwarded() -> None:
-    target = ev(8080, answer(8080, "not-reached"), mapping="existing",
-                mapping_detail="The router's UPnP table forwards 8080/TCP to this machine.")
+    target = ev(
+        8080,
+        answer(8080, "not-reached"),
+        mapping="existing",
+        mapping_detail="The router's UPnP table forwards 8080/TCP to this machine.",
+    )
     control = ev(45000, answer(45000, "not-reached"), nonce="c")
     r = decide_port(target, control, assess_nat(HOME, "23.128.64.20"), maps="UPnP")
     assert r.verdict == "blocked-or-not-forwarded"
@@ -269,24 +323,27 @@ def test_no_prober_answer_is_unknown() -> None:
 
 
 def test_udp_with_only_echoip_is_unknown_and_says_why() -> None:
-    target = ev(51820, None, protocol="udp",
-                skipped_reason="only echoip-style probers are configured, and they test TCP only")
+    target = ev(
+        51820, None, protocol="udp", skipped_reason="only echoip-style probers are configured, and they test TCP only"
+    )
     r = decide_port(target, None, assess_nat(NO_UPNP, None))
     assert r.verdict == "unknown"
     assert any("TCP only" in s for s in r.evidence) and "ddnsw+https://" in r.fix
 
 
 def test_silent_existing_udp_service_is_unknown_not_a_router_problem() -> None:
-    target = ev(51820, answer(51820, "not-reached", protocol="udp", result="timeout"), protocol="udp",
-                listener="in-use")
+    target = ev(
+        51820, answer(51820, "not-reached", protocol="udp", result="timeout"), protocol="udp", listener="in-use"
+    )
     control = ev(45000, answer(45000, "not-reached", protocol="udp", result="timeout"), protocol="udp", nonce="c")
     r = decide_port(target, control, assess_nat(NO_UPNP, "23.128.64.20"))
     assert r.verdict == "unknown" and any("WireGuard" in s for s in r.evidence)
 
 
 def test_low_port_without_root_is_unknown_and_says_root() -> None:
-    target = ev(80, None, listener="denied",
-                listener_error="could not listen on port 80: ports 1-1023 need root to listen on")
+    target = ev(
+        80, None, listener="denied", listener_error="could not listen on port 80: ports 1-1023 need root to listen on"
+    )
     r = decide_port(target, None, assess_nat(NO_UPNP, None))
     assert r.verdict == "unknown"
     assert "root" in " ".join(r.evidence) and "sudo" in r.fix
@@ -363,8 +420,17 @@ ECHOIP = Prober("echoip", "https://echo.test/port/{port}", "echo.test")
 async def test_ddnsw_tcp_answer_parsed_with_banner() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/probe/tcp/8080"
-        return httpx.Response(200, json={"ip": "23.128.64.20", "port": 8080, "protocol": "tcp",
-                                         "result": "connected", "banner": "DDNSW x\n", "ms": 3.2})
+        return httpx.Response(
+            200,
+            json={
+                "ip": "23.128.64.20",
+                "port": 8080,
+                "protocol": "tcp",
+                "result": "connected",
+                "banner": "DDNSW x\n",
+                "ms": 3.2,
+            },
+        )
 
     async with mock_client(handler) as client:
         a = await ask_prober(client, DDNSW, 8080, "tcp", token="t")
@@ -374,8 +440,17 @@ async def test_ddnsw_tcp_answer_parsed_with_banner() -> None:
 async def test_ddnsw_udp_sends_token() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.path == "/probe/udp/51820" and request.url.params["token"] == "tok"
-        return httpx.Response(200, json={"ip": "23.128.64.20", "port": 51820, "protocol": "udp",
-                                         "result": "timeout", "banner": None, "ms": 2000})
+        return httpx.Response(
+            200,
+            json={
+                "ip": "23.128.64.20",
+                "port": 51820,
+                "protocol": "udp",
+                "result": "timeout",
+                "banner": None,
+                "ms": 2000,
+            },
+        )
 
     async with mock_client(handler) as client:
         a = await ask_prober(client, DDNSW, 51820, "udp", token="tok")
@@ -393,14 +468,17 @@ async def test_echoip_answer(reachable: bool, outcome: str) -> None:
     assert a.outcome == outcome and a.observed_ip == "23.128.64.20"
 
 
-@pytest.mark.parametrize("status,body,needle", [
-    (200, b"<html>hello</html>", "not JSON"),
-    (200, json.dumps({"ip": "1.2.3.4", "port": 443}).encode(), "reachable"),
-    (200, json.dumps({"ip": "1.2.3.4", "port": 444, "reachable": True}).encode(), "port 444"),
-    (200, json.dumps([1, 2]).encode(), "unexpected JSON"),
-    (400, json.dumps({"status": 400, "error": "bad port"}).encode(), "HTTP 400: bad port"),
-    (503, b"overloaded", "HTTP 503"),
-])
+@pytest.mark.parametrize(
+    "status,body,needle",
+    [
+        (200, b"<html>hello</html>", "not JSON"),
+        (200, json.dumps({"ip": "1.2.3.4", "port": 443}).encode(), "reachable"),
+        (200, json.dumps({"ip": "1.2.3.4", "port": 444, "reachable": True}).encode(), "port 444"),
+        (200, json.dumps([1, 2]).encode(), "unexpected JSON"),
+        (400, json.dumps({"status": 400, "error": "bad port"}).encode(), "HTTP 400: bad port"),
+        (503, b"overloaded", "HTTP 503"),
+    ],
+)
 async def test_echoip_garbage_and_errors_are_no_answer(status: int, body: bytes, needle: str) -> None:
     async with mock_client(lambda r: httpx.Response(status, content=body)) as client:
         a = await ask_prober(client, ECHOIP, 443, "tcp", token="t")
@@ -474,8 +552,7 @@ class FakeIgd:
     lan_address = "127.0.0.1"
     location = "http://fake/rootDesc.xml"
 
-    def __init__(self, existing: dict[tuple[int, str], PortMapping] | None = None,
-                 fail_delete: bool = False) -> None:
+    def __init__(self, existing: dict[tuple[int, str], PortMapping] | None = None, fail_delete: bool = False) -> None:
         self.table: dict[tuple[int, str], PortMapping] = dict(existing or {})
         self.added: list[tuple[int, str]] = []
         self.deleted: list[tuple[int, str]] = []
@@ -500,11 +577,13 @@ class FakeIgd:
 def opener_for(igd: FakeIgd):  # type: ignore[no-untyped-def]
     async def opener(facts: NetworkFacts):  # type: ignore[no-untyped-def]
         return UpnpMapper(igd), "fake IGD"
+
     return opener
 
 
-LOOP_FACTS = NetworkFacts(local=LocalInfo(interface="lo", ipv4="127.0.0.1", gateway_ipv4=None),
-                          upnp=UpnpInfo(available=False), hops=())
+LOOP_FACTS = NetworkFacts(
+    local=LocalInfo(interface="lo", ipv4="127.0.0.1", gateway_ipv4=None), upnp=UpnpInfo(available=False), hops=()
+)
 ENDPOINTS = Endpoints(port_check=("ddnsw+https://probe.test",))
 
 
@@ -514,7 +593,7 @@ def free_port() -> int:
     return unused_port(socket.AF_INET)
 
 
-SEEN = "23.128.64.20"    # what a prober outside reports as our address (it dials 127.0.0.1 here)
+SEEN = "23.128.64.20"  # what a prober outside reports as our address (it dials 127.0.0.1 here)
 
 
 async def dial_back(request: httpx.Request) -> httpx.Response:
@@ -523,22 +602,31 @@ async def dial_back(request: httpx.Request) -> httpx.Response:
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
-        return httpx.Response(200, json={"ip": SEEN, "port": port, "protocol": "tcp",
-                                         "result": "refused", "banner": None, "ms": 1})
+        return httpx.Response(
+            200, json={"ip": SEEN, "port": port, "protocol": "tcp", "result": "refused", "banner": None, "ms": 1}
+        )
     banner = (await asyncio.wait_for(reader.readline(), 2)).decode()
     writer.close()
-    return httpx.Response(200, json={"ip": SEEN, "port": port, "protocol": "tcp",
-                                     "result": "connected", "banner": banner, "ms": 1})
+    return httpx.Response(
+        200, json={"ip": SEEN, "port": port, "protocol": "tcp", "result": "connected", "banner": banner, "ms": 1}
+    )
 
 
 async def test_upnp_run_maps_probes_and_removes_everything() -> None:
     igd = FakeIgd()
     port = free_port()
     async with mock_client(dial_back) as client:
-        report = await run_port_check([PortSpec(port)], endpoints=ENDPOINTS, client=client, use_upnp=True,
-                                      facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1")
+        report = await run_port_check(
+            [PortSpec(port)],
+            endpoints=ENDPOINTS,
+            client=client,
+            use_upnp=True,
+            facts=LOOP_FACTS,
+            mapper_opener=opener_for(igd),
+            listen_host="127.0.0.1",
+        )
     assert report.results[0].verdict == "open" and report.results[0].upnp_mapped
-    assert len(igd.added) == 2                         # the port and the control port
+    assert len(igd.added) == 2  # the port and the control port
     assert sorted(igd.deleted) == sorted(igd.added)
     assert igd.table == {} and report.leftovers == ()
 
@@ -551,8 +639,15 @@ async def test_mappings_removed_when_the_prober_blows_up() -> None:
 
     async with mock_client(explode) as client:
         with pytest.raises(RuntimeError):
-            await run_port_check([PortSpec(free_port())], endpoints=ENDPOINTS, client=client, use_upnp=True,
-                                 facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1")
+            await run_port_check(
+                [PortSpec(free_port())],
+                endpoints=ENDPOINTS,
+                client=client,
+                use_upnp=True,
+                facts=LOOP_FACTS,
+                mapper_opener=opener_for(igd),
+                listen_host="127.0.0.1",
+            )
     assert igd.added and sorted(igd.deleted) == sorted(igd.added) and igd.table == {}
 
 
@@ -569,19 +664,27 @@ async def test_mappings_removed_on_cancellation_even_with_a_second_cancel() -> N
     real_delete = igd.delete_mapping
 
     async def slow_delete(port: int, proto: str) -> bool:
-        await asyncio.sleep(0.05)        # gives the second cancel a chance to land mid-cleanup
+        await asyncio.sleep(0.05)  # gives the second cancel a chance to land mid-cleanup
         slow_deletes.append(port)
         return await real_delete(port, proto)
 
     igd.delete_mapping = slow_delete  # type: ignore[method-assign]
     async with mock_client(hang) as client:
-        task = asyncio.create_task(run_port_check(
-            [PortSpec(free_port()), PortSpec(free_port())], endpoints=ENDPOINTS, client=client, use_upnp=True,
-            facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1"))
+        task = asyncio.create_task(
+            run_port_check(
+                [PortSpec(free_port()), PortSpec(free_port())],
+                endpoints=ENDPOINTS,
+                client=client,
+                use_upnp=True,
+                facts=LOOP_FACTS,
+                mapper_opener=opener_for(igd),
+                listen_host="127.0.0.1",
+            )
+        )
         await asyncio.wait_for(probing.wait(), 5)
-        task.cancel()                      # Ctrl-C
+        task.cancel()  # Ctrl-C
         await asyncio.sleep(0.01)
-        task.cancel()                      # impatient second Ctrl-C during cleanup
+        task.cancel()  # impatient second Ctrl-C during cleanup
         with pytest.raises(asyncio.CancelledError):
             await task
     assert len(igd.added) == 3 and sorted(igd.deleted) == sorted(igd.added) and igd.table == {}
@@ -591,9 +694,16 @@ async def test_failed_removal_is_reported_with_the_mapping() -> None:
     igd = FakeIgd(fail_delete=True)
     ledger = MappingLedger()
     async with mock_client(dial_back) as client:
-        report = await run_port_check([PortSpec(free_port())], endpoints=ENDPOINTS, client=client, use_upnp=True,
-                                      ledger=ledger, facts=LOOP_FACTS, mapper_opener=opener_for(igd),
-                                      listen_host="127.0.0.1")
+        report = await run_port_check(
+            [PortSpec(free_port())],
+            endpoints=ENDPOINTS,
+            client=client,
+            use_upnp=True,
+            ledger=ledger,
+            facts=LOOP_FACTS,
+            mapper_opener=opener_for(igd),
+            listen_host="127.0.0.1",
+        )
     assert len(report.leftovers) == 2
     described, error = report.leftovers[0]
     assert "UPnP mapping" in described and "→ 127.0.0.1:" in described and "606" in error
@@ -601,15 +711,23 @@ async def test_failed_removal_is_reported_with_the_mapping() -> None:
 
 async def test_existing_mapping_to_us_is_used_and_kept_and_foreign_one_untouched() -> None:
     mine, theirs = free_port(), free_port()
-    igd = FakeIgd(existing={
-        (mine, "TCP"): PortMapping(mine, "TCP", "127.0.0.1", mine, "my server"),
-        (theirs, "TCP"): PortMapping(theirs, "TCP", "192.168.1.50", theirs, "camera"),
-    })
+    igd = FakeIgd(
+        existing={
+            (mine, "TCP"): PortMapping(mine, "TCP", "127.0.0.1", mine, "my server"),
+            (theirs, "TCP"): PortMapping(theirs, "TCP", "192.168.1.50", theirs, "camera"),
+        }
+    )
     async with mock_client(dial_back) as client:
-        report = await run_port_check([PortSpec(mine), PortSpec(theirs)], endpoints=ENDPOINTS, client=client,
-                                      use_upnp=True, facts=LOOP_FACTS, mapper_opener=opener_for(igd),
-                                      listen_host="127.0.0.1")
-    assert (mine, "TCP") in igd.table and (theirs, "TCP") in igd.table      # neither removed
+        report = await run_port_check(
+            [PortSpec(mine), PortSpec(theirs)],
+            endpoints=ENDPOINTS,
+            client=client,
+            use_upnp=True,
+            facts=LOOP_FACTS,
+            mapper_opener=opener_for(igd),
+            listen_host="127.0.0.1",
+        )
+    assert (mine, "TCP") in igd.table and (theirs, "TCP") in igd.table  # neither removed
     assert (mine, "TCP") not in igd.deleted and (theirs, "TCP") not in igd.deleted
     by_port = {r.port: r for r in report.results}
     assert any("left as is" in s for s in by_port[mine].evidence)
@@ -622,16 +740,23 @@ async def test_keep_leaves_the_tested_ports_mapping_as_a_lasting_forward() -> No
     igd = FakeIgd()
     port = free_port()
     async with mock_client(dial_back) as client:
-        report = await run_port_check([PortSpec(port)], endpoints=ENDPOINTS, client=client, use_upnp=True,
-                                      facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1",
-                                      keep=True)
+        report = await run_port_check(
+            [PortSpec(port)],
+            endpoints=ENDPOINTS,
+            client=client,
+            use_upnp=True,
+            facts=LOOP_FACTS,
+            mapper_opener=opener_for(igd),
+            listen_host="127.0.0.1",
+            keep=True,
+        )
     (r,) = report.results
     assert r.verdict == "open" and r.mapping == "kept"
-    assert list(igd.table) == [(port, "TCP")]                        # only the kept one is left
+    assert list(igd.table) == [(port, "TCP")]  # only the kept one is left
     kept = igd.table[(port, "TCP")]
     assert kept.lease_s == 0 and kept.description == "ddns-wizard"
     assert any("Remove it when you no longer need it" in e and "DHCP reservation" in e for e in r.evidence)
-    assert r.next_steps == ("remove-mapping",)                      # the CLI: `ddns-wizard upnp remove PORT`
+    assert r.next_steps == ("remove-mapping",)  # the CLI: `ddns-wizard upnp remove PORT`
     assert len(igd.deleted) == 1 and report.leftovers == ()
 
 
@@ -647,9 +772,16 @@ async def test_keep_falls_back_to_the_longest_lease_where_permanent_is_refused()
     igd.add_mapping = no_permanent  # type: ignore[method-assign]
     port = free_port()
     async with mock_client(dial_back) as client:
-        report = await run_port_check([PortSpec(port)], endpoints=ENDPOINTS, client=client, use_upnp=True,
-                                      facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1",
-                                      keep=True)
+        report = await run_port_check(
+            [PortSpec(port)],
+            endpoints=ENDPOINTS,
+            client=client,
+            use_upnp=True,
+            facts=LOOP_FACTS,
+            mapper_opener=opener_for(igd),
+            listen_host="127.0.0.1",
+            keep=True,
+        )
     assert report.results[0].mapping == "kept"
     assert igd.table[(port, "TCP")].lease_s == 7 * 86400
     assert any("7 days" in e for e in report.results[0].evidence)
@@ -665,9 +797,18 @@ async def test_keep_removes_everything_when_the_test_is_cancelled() -> None:
         raise AssertionError("unreachable")
 
     async with mock_client(hang) as client:
-        task = asyncio.create_task(run_port_check(
-            [PortSpec(free_port())], endpoints=ENDPOINTS, client=client, use_upnp=True, keep=True,
-            facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1"))
+        task = asyncio.create_task(
+            run_port_check(
+                [PortSpec(free_port())],
+                endpoints=ENDPOINTS,
+                client=client,
+                use_upnp=True,
+                keep=True,
+                facts=LOOP_FACTS,
+                mapper_opener=opener_for(igd),
+                listen_host="127.0.0.1",
+            )
+        )
         await asyncio.wait_for(probing.wait(), 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -680,17 +821,27 @@ async def test_without_upnp_a_forward_in_the_routers_table_is_read_not_touched()
     router confirming it (so an unreached port is not called "not forwarded")."""
     port = free_port()
     igd = FakeIgd(existing={(port, "TCP"): PortMapping(port, "TCP", "127.0.0.1", port, "my server")})
-    facts = NetworkFacts(local=LOOP_FACTS.local, upnp=UpnpInfo(available=True, found=True, location="http://fake/",
-                                                               wan_ipv4="23.128.64.20"), hops=())
+    facts = NetworkFacts(
+        local=LOOP_FACTS.local,
+        upnp=UpnpInfo(available=True, found=True, location="http://fake/", wan_ipv4="23.128.64.20"),
+        hops=(),
+    )
 
     async def nobody_gets_in(request: httpx.Request) -> httpx.Response:
         n = int(request.url.path.rsplit("/", 1)[1])
-        return httpx.Response(200, json={"ip": "23.128.64.20", "port": n, "protocol": "tcp", "result": "timeout",
-                                         "banner": None, "ms": 1})
+        return httpx.Response(
+            200, json={"ip": "23.128.64.20", "port": n, "protocol": "tcp", "result": "timeout", "banner": None, "ms": 1}
+        )
 
     async with mock_client(nobody_gets_in) as client:
-        report = await run_port_check([PortSpec(port)], endpoints=ENDPOINTS, client=client, facts=facts,
-                                      mapper_opener=opener_for(igd), listen_host="127.0.0.1")
+        report = await run_port_check(
+            [PortSpec(port)],
+            endpoints=ENDPOINTS,
+            client=client,
+            facts=facts,
+            mapper_opener=opener_for(igd),
+            listen_host="127.0.0.1",
+        )
     (r,) = report.results
     assert r.verdict == "blocked-or-not-forwarded" and r.mapping == "none"
     assert any("UPnP table forwards" in e for e in r.evidence)
@@ -717,12 +868,18 @@ async def test_end_to_end_with_the_real_probe_server_on_loopback() -> None:
             return httpx.Response(response.status_code, json=dict(data, ip=SEEN))
 
         async with httpx.AsyncClient(transport=httpx.MockTransport(as_seen_from_outside)) as client:
-            report = await run_port_check([PortSpec(tcp_port), PortSpec(udp_port, "udp")], endpoints=endpoints,
-                                          client=client, facts=LOOP_FACTS, listen_host="127.0.0.1")
+            report = await run_port_check(
+                [PortSpec(tcp_port), PortSpec(udp_port, "udp")],
+                endpoints=endpoints,
+                client=client,
+                facts=LOOP_FACTS,
+                listen_host="127.0.0.1",
+            )
         await inner.aclose()
         async with httpx.AsyncClient() as client:
-            loopback = await run_port_check([PortSpec(free_port())], endpoints=endpoints, client=client,
-                                            facts=LOOP_FACTS, listen_host="127.0.0.1")
+            loopback = await run_port_check(
+                [PortSpec(free_port())], endpoints=endpoints, client=client, facts=LOOP_FACTS, listen_host="127.0.0.1"
+            )
     finally:
         await server.stop()
     verdicts = {(r.port, r.protocol): r.verdict for r in report.results}
@@ -749,6 +906,7 @@ async def test_mapping_being_added_when_cancelled_is_removed_too() -> None:
                 adding.set()
                 await asyncio.sleep(0.1)
                 await real_add(*args)  # type: ignore[arg-type]
+
         await asyncio.shield(asyncio.ensure_future(work()))
 
     async def serial_delete(port: int, proto: str) -> bool:
@@ -758,9 +916,17 @@ async def test_mapping_being_added_when_cancelled_is_removed_too() -> None:
     igd.add_mapping = slow_add  # type: ignore[method-assign]
     igd.delete_mapping = serial_delete  # type: ignore[method-assign]
     async with mock_client(dial_back) as client:
-        task = asyncio.create_task(run_port_check(
-            [PortSpec(free_port())], endpoints=ENDPOINTS, client=client, use_upnp=True,
-            facts=LOOP_FACTS, mapper_opener=opener_for(igd), listen_host="127.0.0.1"))
+        task = asyncio.create_task(
+            run_port_check(
+                [PortSpec(free_port())],
+                endpoints=ENDPOINTS,
+                client=client,
+                use_upnp=True,
+                facts=LOOP_FACTS,
+                mapper_opener=opener_for(igd),
+                listen_host="127.0.0.1",
+            )
+        )
         await asyncio.wait_for(adding.wait(), 5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -811,7 +977,7 @@ def test_cli_reports_a_mapping_it_could_not_remove_loudly(cli_lab, capsys: pytes
     port = free_port()
     assert main(["--config", str(cfg), "ports", "check", str(port), "--upnp", "--json"]) == 1
     captured = capsys.readouterr()
-    assert json.loads(captured.out)[0]["verdict"] == "open"          # stdout stays pure JSON
+    assert json.loads(captured.out)[0]["verdict"] == "open"  # stdout stays pure JSON
     assert "could not remove" in captured.err and f"ddns-wizard upnp remove {port}/tcp" in captured.err
 
 
@@ -829,4 +995,10 @@ def test_leases_read_as_people_say_them() -> None:
     from checks.portcheck.run import _lease_words
 
     assert [_lease_words(s) for s in (0, 604800, 604799, 86400, 7190, 300)] == [
-        "permanent", "7 days", "7 days", "1 day", "2 hours", "300 s"]
+        "permanent",
+        "7 days",
+        "7 days",
+        "1 day",
+        "2 hours",
+        "300 s",
+    ]

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from checks.model import Ipv6Address, LocalInfo
-from checks.portcheck.spec import PortSpec
 from checks.portcheck.ipv6 import check_ipv6_ports, stable_ipv6
+from checks.portcheck.spec import PortSpec
 
 PROBER = ["ddnsw+https://prober.test"]
 
@@ -35,12 +35,13 @@ def prober(*, dial: bool) -> httpx.MockTransport:
     # taken as what the internet sees (test_a_prober_naming_a_non_public_address_...).
     async def handler(request: httpx.Request) -> httpx.Response:
         port = int(request.url.path.rsplit("/", 1)[1])
-        if not dial:                                  # a firewall dropped the dial-back
+        if not dial:  # a firewall dropped the dial-back
             return httpx.Response(200, json={"port": port, "result": "timeout"})
         reader, writer = await asyncio.open_connection("::1", port)
         banner = (await reader.read(200)).decode()
         writer.close()
         return httpx.Response(200, json={"port": port, "result": "connected", "banner": banner})
+
     return httpx.MockTransport(handler)
 
 
@@ -61,9 +62,12 @@ def test_the_stable_address_is_tested_never_a_temporary_one() -> None:
 @pytest.mark.parametrize("dial, verdict", [(True, "open"), (False, "firewalled")])
 async def test_verdict_follows_what_the_prober_reached(dial: bool, verdict: str) -> None:
     port = free_port()
-    (result,) = await check_ipv6_ports([PortSpec(port)], probers_v6=PROBER,
-                                        local=local_with(Ipv6Address("::1", "lo")),
-                                        make_client=client_for(prober(dial=dial)))
+    (result,) = await check_ipv6_ports(
+        [PortSpec(port)],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(prober(dial=dial)),
+    )
     assert result.verdict == verdict and result.address == "::1"
     if verdict == "open":
         assert any("read this test's nonce" in e for e in result.evidence)
@@ -76,9 +80,13 @@ async def test_a_prober_that_saw_another_address_decides_nothing() -> None:
     async def handler(request: httpx.Request) -> httpx.Response:
         port = int(request.url.path.rsplit("/", 1)[1])
         return httpx.Response(200, json={"ip": "2a0c:b641:100:1::aaaa", "port": port, "result": "timeout"})
-    (result,) = await check_ipv6_ports([PortSpec(free_port())], probers_v6=PROBER,
-                                        local=local_with(Ipv6Address("::1", "lo")),
-                                        make_client=client_for(httpx.MockTransport(handler)))
+
+    (result,) = await check_ipv6_ports(
+        [PortSpec(free_port())],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(httpx.MockTransport(handler)),
+    )
     assert result.verdict == "unknown" and "not ::1" in result.evidence[0]
 
 
@@ -86,12 +94,17 @@ async def test_a_prober_that_saw_another_address_decides_nothing() -> None:
 async def test_a_prober_naming_a_non_public_or_other_family_address_decides_nothing(named: str) -> None:
     """A prober that tested a loopback/link-local address (it runs on this host or LAN) or
     an IPv4 address (the request went out over IPv4) said nothing about this host's IPv6."""
+
     async def handler(request: httpx.Request) -> httpx.Response:
         port = int(request.url.path.rsplit("/", 1)[1])
         return httpx.Response(200, json={"ip": named, "port": port, "result": "connected", "banner": "x"})
-    (result,) = await check_ipv6_ports([PortSpec(free_port())], probers_v6=PROBER,
-                                        local=local_with(Ipv6Address("::1", "lo")),
-                                        make_client=client_for(httpx.MockTransport(handler)))
+
+    (result,) = await check_ipv6_ports(
+        [PortSpec(free_port())],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(httpx.MockTransport(handler)),
+    )
     assert result.verdict == "unknown", result
     assert result.reason == "no-prober-answered" and "not this line's public IPv6 address" in result.evidence[0]
 
@@ -102,9 +115,13 @@ async def test_no_stable_address_means_no_ipv6_without_asking_anyone() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         asked.append(str(request.url))
         return httpx.Response(500)
-    results = await check_ipv6_ports([PortSpec(443), PortSpec(51820, "udp")], probers_v6=PROBER,
-                                     local=local_with(Ipv6Address("2001:db8::aaaa", "eth0", temporary=True)),
-                                     make_client=client_for(httpx.MockTransport(handler)))
+
+    results = await check_ipv6_ports(
+        [PortSpec(443), PortSpec(51820, "udp")],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("2001:db8::aaaa", "eth0", temporary=True)),
+        make_client=client_for(httpx.MockTransport(handler)),
+    )
     assert [r.verdict for r in results] == ["no-ipv6", "no-ipv6"] and asked == []
 
 
@@ -146,6 +163,7 @@ def gated_prober(firewall: FakePinholer) -> httpx.MockTransport:
         banner = (await reader.read(200)).decode()
         writer.close()
         return httpx.Response(200, json={"port": port, "result": "connected", "banner": banner})
+
     return httpx.MockTransport(handler)
 
 
@@ -157,11 +175,21 @@ async def test_upnp_opens_a_pinhole_for_the_test_and_closes_it() -> None:
         assert address == "::1"
         return firewall, "UPnP IGDv2 (fake)"
 
-    (closed,) = await check_ipv6_ports([PortSpec(port)], probers_v6=PROBER, local=local_with(Ipv6Address("::1", "lo")),
-                                        make_client=client_for(gated_prober(firewall)))
+    (closed,) = await check_ipv6_ports(
+        [PortSpec(port)],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(gated_prober(firewall)),
+    )
     assert closed.verdict == "firewalled" and closed.pinhole == "none" and closed.pinhole_via is None
-    (r,) = await check_ipv6_ports([PortSpec(port)], probers_v6=PROBER, local=local_with(Ipv6Address("::1", "lo")),
-                                   make_client=client_for(gated_prober(firewall)), use_upnp=True, pinholer=find)
+    (r,) = await check_ipv6_ports(
+        [PortSpec(port)],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(gated_prober(firewall)),
+        use_upnp=True,
+        pinholer=find,
+    )
     assert r.verdict == "open" and r.pinhole == "temporary" and r.pinhole_via == "upnp"
     assert "Opened the router's IPv6 firewall" in r.evidence[0] and "closed afterwards" in r.evidence[0]
     assert firewall.log == [("open", port), ("close", port)] and not firewall.open_now
@@ -185,9 +213,15 @@ async def test_keep_leaves_the_pinhole_and_records_it() -> None:
         return Handle()
 
     firewall.open = open_  # type: ignore[method-assign]
-    (r,) = await check_ipv6_ports([PortSpec(port)], probers_v6=PROBER, local=local_with(Ipv6Address("::1", "lo")),
-                                   make_client=client_for(gated_prober(firewall)), use_upnp=True, keep=True,
-                                   pinholer=find)
+    (r,) = await check_ipv6_ports(
+        [PortSpec(port)],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(gated_prober(firewall)),
+        use_upnp=True,
+        keep=True,
+        pinholer=find,
+    )
     assert r.verdict == "open" and r.pinhole == "kept" and port in firewall.open_now
     fwd = ForwardsLedger.default().find(port, "tcp", family=6)
     assert fwd is not None and fwd.via == "upnp-pinhole" and fwd.pinhole_id == 4 and fwd.lease_s == 86400
@@ -201,9 +235,15 @@ async def test_a_pinhole_that_cannot_be_closed_is_reported() -> None:
         return firewall, "fake"
 
     leftovers: list[tuple[str, str]] = []
-    (r,) = await check_ipv6_ports([PortSpec(port)], probers_v6=PROBER, local=local_with(Ipv6Address("::1", "lo")),
-                                   make_client=client_for(gated_prober(firewall)), use_upnp=True, pinholer=find,
-                                   leftovers=leftovers)
+    (r,) = await check_ipv6_ports(
+        [PortSpec(port)],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(gated_prober(firewall)),
+        use_upnp=True,
+        pinholer=find,
+        leftovers=leftovers,
+    )
     assert leftovers and "did not answer" in leftovers[0][1]
     assert "FAILED" in r.evidence[0]
 
@@ -214,8 +254,14 @@ async def test_no_way_to_open_the_firewall_is_said() -> None:
     async def none(address: str, local: LocalInfo) -> tuple[None, str]:
         return None, "no UPnP IGD answered; PCP over IPv6: no answer"
 
-    (r,) = await check_ipv6_ports([PortSpec(port)], probers_v6=PROBER, local=local_with(Ipv6Address("::1", "lo")),
-                                   make_client=client_for(prober(dial=False)), use_upnp=True, pinholer=none)
+    (r,) = await check_ipv6_ports(
+        [PortSpec(port)],
+        probers_v6=PROBER,
+        local=local_with(Ipv6Address("::1", "lo")),
+        make_client=client_for(prober(dial=False)),
+        use_upnp=True,
+        pinholer=none,
+    )
     assert r.verdict == "firewalled" and r.pinhole == "failed" and "no way to open" in r.evidence[0]
 
 

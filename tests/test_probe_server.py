@@ -24,8 +24,9 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -35,8 +36,9 @@ from probeserver.server import ProbeServerSettings, RunningProbeServer, TokenBuc
 from tests import probe_attacks as attacks
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ProbeServerSettings(dial_timeout_s=1.0, banner_timeout_s=0.5, udp_timeout_s=0.6, udp_tries=3,
-                           rate_per_s=200.0, burst=200)
+FAST = ProbeServerSettings(
+    dial_timeout_s=1.0, banner_timeout_s=0.5, udp_timeout_s=0.6, udp_tries=3, rate_per_s=200.0, burst=200
+)
 
 
 async def _start(settings: ProbeServerSettings = FAST) -> RunningProbeServer:
@@ -186,7 +188,7 @@ async def test_udp_echo_on_both_families_shares_one_port() -> None:
     unit wants) failed with "Address already in use": Linux lets the [::] socket take
     IPv4 too. Each family now has its own socket on the same port, and each answers."""
     with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-        probe.bind(("::", 0))                        # a port free on both families
+        probe.bind(("::", 0))  # a port free on both families
         udp_port = probe.getsockname()[1]
     running = await probe_server.start([("0.0.0.0", 0), ("::", 0)], udp_port=udp_port, settings=FAST)
     try:
@@ -202,11 +204,25 @@ async def test_udp_echo_on_both_families_shares_one_port() -> None:
         await running.stop()
 
 
-@pytest.mark.parametrize("path", [
-    "/port/0", "/port/65536", "/port/abc", "/port/-1", "/port/99999999999999", "/port/1.5", "/port/%20",
-    "/probe/tcp/0", "/probe/tcp/70000", "/probe/udp/0?token=a", "/probe/udp/53",
-    "/probe/udp/53?token=", "/probe/udp/53?token=has%20space", "/probe/udp/53?token=" + "a" * 65,
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/port/0",
+        "/port/65536",
+        "/port/abc",
+        "/port/-1",
+        "/port/99999999999999",
+        "/port/1.5",
+        "/port/%20",
+        "/probe/tcp/0",
+        "/probe/tcp/70000",
+        "/probe/udp/0?token=a",
+        "/probe/udp/53",
+        "/probe/udp/53?token=",
+        "/probe/udp/53?token=has%20space",
+        "/probe/udp/53?token=" + "a" * 65,
+    ],
+)
 async def test_malformed_requests_get_400_json(server: RunningProbeServer, path: str) -> None:
     async with _client(server) as client:
         response = await client.get(path)
@@ -228,9 +244,12 @@ async def test_only_the_requester_is_ever_dialed(server: RunningProbeServer) -> 
     async with _client(server) as client:
         answers = [
             (await client.get(f"/port/{port}", params={"host": "11.1.0.30", "ip": "11.1.0.30"})).json(),
-            (await client.get(f"/probe/tcp/{port}", headers={"X-Forwarded-For": "11.1.0.30",
-                                                               "X-Real-IP": "11.1.0.30",
-                                                               "Forwarded": "for=11.1.0.30"})).json(),
+            (
+                await client.get(
+                    f"/probe/tcp/{port}",
+                    headers={"X-Forwarded-For": "11.1.0.30", "X-Real-IP": "11.1.0.30", "Forwarded": "for=11.1.0.30"},
+                )
+            ).json(),
         ]
         bad = await client.get("/port/11.1.0.30:80")
     assert all(a["ip"] == "127.0.0.1" for a in answers)
@@ -293,8 +312,7 @@ async def test_concurrent_probes_are_bounded() -> None:
 async def test_busy_server_answers_503_instead_of_queueing_forever() -> None:
     """Two clients (127.0.0.1 and 127.0.0.2), one probe slot in all: the one who waits too
     long is told 503 (server busy) instead of queueing forever."""
-    settings = ProbeServerSettings(max_concurrent_probes=1, reserve_share=0, queue_timeout_s=0.2,
-                                   banner_timeout_s=1.5)
+    settings = ProbeServerSettings(max_concurrent_probes=1, reserve_share=0, queue_timeout_s=0.2, banner_timeout_s=1.5)
     running = await _start(settings)
     host, port = running.tcp_addresses[0]
 
@@ -319,8 +337,9 @@ async def test_busy_server_answers_503_instead_of_queueing_forever() -> None:
 async def test_one_client_cannot_hold_more_probes_than_its_share() -> None:
     """Per client at most max_probes_per_client dial-backs at once; the next one waits for
     the client's own slot and, after queue_timeout_s, gets 429 with Retry-After."""
-    settings = ProbeServerSettings(max_probes_per_client=2, queue_timeout_s=0.3, banner_timeout_s=1.5,
-                                   rate_per_s=100, burst=100)
+    settings = ProbeServerSettings(
+        max_probes_per_client=2, queue_timeout_s=0.3, banner_timeout_s=1.5, rate_per_s=100, burst=100
+    )
     running = await _start(settings)
     open_now = peak = 0
 
@@ -360,28 +379,41 @@ async def _raw(host: str, port: int, payload: bytes) -> None:
 
 async def test_survives_a_flood_of_malformed_and_abusive_requests() -> None:
     """A bounded loop of many concurrent bad requests; the server must keep answering."""
-    running = await _start(ProbeServerSettings(rate_per_s=5.0, burst=20, dial_timeout_s=0.5,
-                                               banner_timeout_s=0.2))
+    running = await _start(ProbeServerSettings(rate_per_s=5.0, burst=20, dial_timeout_s=0.5, banner_timeout_s=0.2))
     host, port = running.tcp_addresses[0]
     closed = _free_tcp_port()
     try:
-        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10,
-                                     limits=httpx.Limits(max_connections=50)) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://{host}:{port}", timeout=10, limits=httpx.Limits(max_connections=50)
+        ) as client:
+
             async def bad_http(i: int) -> int:
-                path = ["/port/0", "/port/x", f"/probe/tcp/{closed}", "/probe/udp/1?token=%00",
-                        "/" + "a" * 5000, "/port/65536", "/probe/udp/9?token=" + "z" * 200][i % 7]
+                path = [
+                    "/port/0",
+                    "/port/x",
+                    f"/probe/tcp/{closed}",
+                    "/probe/udp/1?token=%00",
+                    "/" + "a" * 5000,
+                    "/port/65536",
+                    "/probe/udp/9?token=" + "z" * 200,
+                ][i % 7]
                 try:
                     return (await client.get(path, headers={"X-Forwarded-For": "11.1.0.30"})).status_code
                 except httpx.HTTPError:
                     return -1
 
-            raw_payloads = [b"\x16\x03\x01\x02\x00garbage\r\n\r\n", b"GET /" + b"A" * 100_000,
-                            b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: " + b"y" * 70_000 + b"\r\n\r\n",
-                            b"NOT HTTP AT ALL\r\n\r\n", b""]
+            raw_payloads = [
+                b"\x16\x03\x01\x02\x00garbage\r\n\r\n",
+                b"GET /" + b"A" * 100_000,
+                b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: " + b"y" * 70_000 + b"\r\n\r\n",
+                b"NOT HTTP AT ALL\r\n\r\n",
+                b"",
+            ]
             for _round in range(3):
                 results = await asyncio.gather(
                     *(bad_http(i) for i in range(70)),
-                    *(_raw(host, port, raw_payloads[i % len(raw_payloads)]) for i in range(30)))
+                    *(_raw(host, port, raw_payloads[i % len(raw_payloads)]) for i in range(30)),
+                )
                 codes = [r for r in results if isinstance(r, int)]
                 assert not [c for c in codes if c >= 500 and c != 503], codes
                 assert 429 in codes and 400 in codes
@@ -415,8 +447,12 @@ async def test_connections_that_never_send_a_request_are_closed() -> None:
 
 def test_cli_serves_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
     port = _free_tcp_port()
-    proc = subprocess.Popen([sys.executable, "-m", "wizard", "probe-server", "--listen", f"127.0.0.1:{port}"],
-                            cwd=REPO, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wizard", "probe-server", "--listen", f"127.0.0.1:{port}"],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stderr.readline() if proc.stderr else ""
         assert f"http://127.0.0.1:{port}" in line
@@ -429,15 +465,19 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
             proc.wait()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--listen", "localhost"], "HOST:PORT"),
-    (["--listen", "example.org:80"], "IP address"),
-    (["--listen", "127.0.0.1:0"], "1-65535"),
-    (["--listen", "127.0.0.1:8080", "--tls-cert", "x.pem"], "go together"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--listen", "localhost"], "HOST:PORT"),
+        (["--listen", "example.org:80"], "IP address"),
+        (["--listen", "127.0.0.1:0"], "1-65535"),
+        (["--listen", "127.0.0.1:8080", "--tls-cert", "x.pem"], "go together"),
+    ],
+)
 def test_cli_rejects_unusable_arguments_with_exit_2(argv: list[str], message: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "wizard", "probe-server", *argv], cwd=REPO,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "wizard", "probe-server", *argv], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
@@ -447,35 +487,52 @@ def test_cli_port_in_use_is_a_clear_error() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "wizard", "probe-server", "--listen", f"127.0.0.1:{port}"],
-                                cwd=REPO, capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [sys.executable, "-m", "wizard", "probe-server", "--listen", f"127.0.0.1:{port}"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     assert result.returncode == 1
     assert "cannot serve" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_help_does_not_import_the_server_libraries() -> None:
-    code = ("import sys, contextlib, io\nfrom wizard import cli\n"
-            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
-            "    cli.main(['probe-server', '--help'])\n"
-            "print(sorted(m for m in ('starlette', 'uvicorn', 'probeserver.server') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30,
-                            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    code = (
+        "import sys, contextlib, io\nfrom wizard import cli\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli.main(['probe-server', '--help'])\n"
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'probeserver.server') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert result.stdout.strip() == "[]"
 
 
 def test_without_the_server_extra_it_says_how_to_install_it() -> None:
     """starlette/uvicorn are the ``server`` extra. Their absence is simulated (None in sys.modules
     makes ``import starlette`` fail as an uninstalled package would): this venv has them installed."""
-    code = ("import sys\nsys.modules['starlette'] = None\nfrom wizard import cli\n"
-            "sys.exit(cli.main(['probe-server', '--listen', '127.0.0.1:8080']))")
+    code = (
+        "import sys\nsys.modules['starlette'] = None\nfrom wizard import cli\n"
+        "sys.exit(cli.main(['probe-server', '--listen', '127.0.0.1:8080']))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "ddns-wizard[server]" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_the_client_side_of_the_wire_protocol_needs_no_server_libraries() -> None:
-    code = ("import sys\nimport probeserver.wire, checks.portcheck.probers, checks.portcheck.listener\n"
-            "print(sorted(m for m in ('starlette', 'uvicorn', 'probeserver.server') if m in sys.modules))")
+    code = (
+        "import sys\nimport probeserver.wire, checks.portcheck.probers, checks.portcheck.listener\n"
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'probeserver.server') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -485,8 +542,9 @@ def test_the_client_side_of_the_wire_protocol_needs_no_server_libraries() -> Non
 def _from(source: str, running: RunningProbeServer, timeout: float = 10) -> httpx.AsyncClient:
     """An httpx client whose connections come from ``source`` (a loopback address)."""
     host, port = running.tcp_addresses[0]
-    return httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=timeout,
-                             transport=httpx.AsyncHTTPTransport(local_address=source))
+    return httpx.AsyncClient(
+        base_url=f"http://{host}:{port}", timeout=timeout, transport=httpx.AsyncHTTPTransport(local_address=source)
+    )
 
 
 def test_a_client_is_an_ipv4_address_or_an_ipv6_64() -> None:
@@ -549,12 +607,13 @@ async def test_port_check_answers_without_waiting_for_a_banner() -> None:
 async def test_each_request_on_a_kept_alive_connection_has_its_own_deadline() -> None:
     """After a whole first request, half of the next (headers, or a body) is cut off at the
     deadline with 408 (it was held forever: the deadline fired only before the first)."""
-    running = await _start(ProbeServerSettings(request_deadline_s=0.5, keep_alive_s=0.3, rate_per_s=100,
-                                               burst=100))
+    running = await _start(ProbeServerSettings(request_deadline_s=0.5, keep_alive_s=0.3, rate_per_s=100, burst=100))
     host, port = running.tcp_addresses[0]
     try:
-        for half in (b"GET /ip HTTP/1.1\r\nHost: probe\r\nX-Slow: ",
-                     b"POST /ip HTTP/1.1\r\nHost: probe\r\nContent-Length: 100\r\n\r\nonly-a-part"):
+        for half in (
+            b"GET /ip HTTP/1.1\r\nHost: probe\r\nX-Slow: ",
+            b"POST /ip HTTP/1.1\r\nHost: probe\r\nContent-Length: 100\r\n\r\nonly-a-part",
+        ):
             reader, writer = await attacks.connect(host, port)
             writer.write(attacks.request_bytes("/ip"))
             assert (await attacks.read_response(reader))[0] == 200
@@ -565,7 +624,7 @@ async def test_each_request_on_a_kept_alive_connection_has_its_own_deadline() ->
                 while chunk := await reader.read():
                     rest += chunk
             writer.close()
-            assert rest.endswith(b"request not received in time\"}") and b"HTTP/1.1 408" in rest
+            assert rest.endswith(b'request not received in time"}') and b"HTTP/1.1 408" in rest
             assert time.monotonic() - started >= 0.4
         # Pipelined: the half request comes in the same packet as a whole one.
         reader, writer = await attacks.connect(host, port)
@@ -590,13 +649,19 @@ async def test_slow_second_requests_from_many_connections_do_not_deny_service() 
     host, port = running.tcp_addresses[0]
     try:
         result = await attacks.slow_second_request(
-            host, port, sources=[f"127.0.0.{i}" for i in range(2, 10)], per_source=16,
-            hold_s=3.0, legit_source="127.0.0.1", legit_every_s=0.25)
+            host,
+            port,
+            sources=[f"127.0.0.{i}" for i in range(2, 10)],
+            per_source=16,
+            hold_s=3.0,
+            legit_source="127.0.0.1",
+            legit_every_s=0.25,
+        )
     finally:
         await running.stop()
     assert result.legit.results and result.legit.statuses == [200] * len(result.legit.results), result.summary()
-    assert result.legit.worst_s < 2.0, result.summary()         # a hang bound, not a target
-    assert result.attack_connections >= 48                      # the attack did get in
+    assert result.legit.worst_s < 2.0, result.summary()  # a hang bound, not a target
+    assert result.attack_connections >= 48  # the attack did get in
     assert result.closed_by_server == result.attack_connections  # none outlived the 3 s hold
     assert running.stats.deadline_closed >= 48
 
@@ -607,8 +672,9 @@ async def test_idle_flood_from_one_address_is_capped_and_others_are_served() -> 
     running = await _start(ProbeServerSettings(request_deadline_s=1.5))
     host, port = running.tcp_addresses[0]
     try:
-        result = await attacks.idle_flood(host, port, sources=["127.0.0.2"], per_source=300, hold_s=2.5,
-                                          legit_source="127.0.0.1", legit_every_s=0.25)
+        result = await attacks.idle_flood(
+            host, port, sources=["127.0.0.2"], per_source=300, hold_s=2.5, legit_source="127.0.0.1", legit_every_s=0.25
+        )
     finally:
         await running.stop()
     stats = running.stats
@@ -624,7 +690,7 @@ async def test_connections_beyond_the_per_client_cap_are_told_429() -> None:
     host, port = running.tcp_addresses[0]
     held = [await attacks.connect(host, port, "127.0.0.2") for _ in range(4)]
     try:
-        status, took, body = await attacks.get_once(host, port, "/ip", "127.0.0.2")
+        status, _took, body = await attacks.get_once(host, port, "/ip", "127.0.0.2")
         assert status == 429 and b"too many connections from your address" in body
         assert (await attacks.get_once(host, port, "/ip", "127.0.0.3"))[0] == 200
         writer = held[0][1]
@@ -655,8 +721,7 @@ async def test_last_share_of_connections_is_kept_for_new_clients() -> None:
 
 
 async def test_a_full_table_makes_room_by_closing_the_oldest_idle_connection() -> None:
-    running = await _start(ProbeServerSettings(max_connections=8, reserve_share=0.0,
-                                               max_connections_per_client=8))
+    running = await _start(ProbeServerSettings(max_connections=8, reserve_share=0.0, max_connections_per_client=8))
     host, port = running.tcp_addresses[0]
     held = []
     for _ in range(8):
@@ -680,16 +745,23 @@ async def test_black_holed_probes_from_three_clients_do_not_starve_others() -> N
     """Three addresses, each within its rate limit, keep probing a port that drops SYNs
     (each probe takes the whole dial timeout). Before, they took every probe slot and a
     legitimate probe got 503 after waiting. Now each holds at most its share."""
-    settings = ProbeServerSettings(dial_timeout_s=1.0, max_concurrent_probes=8, max_probes_per_client=2,
-                                   queue_timeout_s=1.0, banner_timeout_s=0.2)
+    settings = ProbeServerSettings(
+        dial_timeout_s=1.0, max_concurrent_probes=8, max_probes_per_client=2, queue_timeout_s=1.0, banner_timeout_s=0.2
+    )
     running = await _start(settings)
     host, port = running.tcp_addresses[0]
     mine = await attacks.open_listener("127.0.0.1")
     try:
         result = await attacks.black_holed_probes(
-            host, port, attackers=["127.0.0.2", "127.0.0.3", "127.0.0.4"], per_attacker=6,
-            duration_s=3.0, legit_source="127.0.0.1", legit_port=mine.sockets[0].getsockname()[1],
-            legit_every_s=0.3)
+            host,
+            port,
+            attackers=["127.0.0.2", "127.0.0.3", "127.0.0.4"],
+            per_attacker=6,
+            duration_s=3.0,
+            legit_source="127.0.0.1",
+            legit_port=mine.sockets[0].getsockname()[1],
+            legit_every_s=0.3,
+        )
     finally:
         mine.close()
         await running.stop()
@@ -742,8 +814,12 @@ async def test_tls_handshake_and_requests_have_deadlines(tls_files: tuple[str, s
     """Over TLS: a connection that never finishes its handshake, or that stops halfway
     through a second request, is closed at the deadline; a TLS client is served."""
     certfile, keyfile, ca = tls_files
-    running = await probe_server.start([("127.0.0.1", 0)], ssl_certfile=certfile, ssl_keyfile=keyfile,
-                                       settings=ProbeServerSettings(request_deadline_s=0.5))
+    running = await probe_server.start(
+        [("127.0.0.1", 0)],
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        settings=ProbeServerSettings(request_deadline_s=0.5),
+    )
     host, port = running.tcp_addresses[0]
     try:
         silent_reader, silent_writer = await attacks.connect(host, port, "127.0.0.2")
@@ -808,13 +884,18 @@ def test_many_addresses_of_one_64_in_a_namespace() -> None:
     name = _netns.new_prefix() + "-probe"
     _netns.create_namespaces([name])
     try:
-        batch = ["link set lo up"] + [f"addr add 2001:db8:13::{i:x}/64 dev lo nodad"
-                                       for i in [1, *range(0x10, 0x10 + 100)]]
+        batch = ["link set lo up"] + [
+            f"addr add 2001:db8:13::{i:x}/64 dev lo nodad" for i in [1, *range(0x10, 0x10 + 100)]
+        ]
         batch.append("addr add 2001:db8:14::1/64 dev lo nodad")
-        _netns.run_checked(["ip", "-n", name, "-batch", "-"], input="\n".join(batch) + "\n",
-                           what="addresses on lo")
-        proc = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", V6_SCENARIO],
-                              cwd=REPO, capture_output=True, text=True, timeout=120)
+        _netns.run_checked(["ip", "-n", name, "-batch", "-"], input="\n".join(batch) + "\n", what="addresses on lo")
+        proc = subprocess.run(
+            ["ip", "netns", "exec", name, sys.executable, "-c", V6_SCENARIO],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         _netns.kill_namespace_processes([name])
         _netns.delete_namespaces([name])

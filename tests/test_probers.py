@@ -20,11 +20,15 @@ import pytest
 from checks.config import Endpoints
 from checks.http import FAMILY_EXTENSION
 from checks.model import LocalInfo, UpnpInfo
+from checks.portcheck.probers import (
+    ProberPacer,
+    ask_prober,
+    ask_probers,
+    parse_probe_response,
+    parse_prober,
+)
 from checks.portcheck.run import NetworkFacts, run_port_check
 from checks.portcheck.spec import PortSpec
-from checks.portcheck.probers import (
-    ProberPacer, ask_prober, ask_probers, parse_probe_response, parse_prober,
-)
 
 IFCONFIG = parse_prober("https://ifconfig.test/port/{port}")
 PORTCHECKER = parse_prober("portchecker+https://portchecker.test")
@@ -99,11 +103,11 @@ async def test_a_rate_limited_prober_is_not_asked_again_inside_its_window_and_a_
 
     async with mock(handler) as client:
         first = await ask_probers(client, [IFCONFIG, PORTCHECKER], 8080, "tcp", token="t", pacer=pacer)
-        clock.now += 20                                         # a second run 20 s later
+        clock.now += 20  # a second run 20 s later
         second = await ask_probers(client, [IFCONFIG, PORTCHECKER], 8080, "tcp", token="t", pacer=pacer)
         clock.now += 20
         only = await ask_probers(client, [IFCONFIG], 8080, "tcp", token="t", pacer=pacer)
-        clock.now += 21                                         # the minute is over
+        clock.now += 21  # the minute is over
         again = await ask_probers(client, [IFCONFIG], 8080, "tcp", token="t", pacer=pacer)
     assert (first.prober, first.outcome) == ("ifconfig.test", "reached")
     assert (second.prober, second.outcome) == ("portchecker.test", "reached")
@@ -126,7 +130,7 @@ async def test_a_429_closes_the_window_for_retry_after_and_the_next_prober_answe
 
     async with mock(handler) as client:
         a = await ask_probers(client, [IFCONFIG, PORTCHECKER], 8080, "tcp", token="t", pacer=pacer)
-        clock.now += 70                                   # past the minute, inside Retry-After
+        clock.now += 70  # past the minute, inside Retry-After
         b = await ask_probers(client, [IFCONFIG], 8080, "tcp", token="t", pacer=pacer)
     assert (a.prober, a.outcome) == ("portchecker.test", "not-reached")
     assert b.code == "rate-limited" and b.retry_after_s == 20 and "HTTP 429" in (b.error or "")
@@ -163,10 +167,9 @@ async def test_pacing_survives_between_runs_in_the_state_file(tmp_path: Path) ->
         await ask_probers(client, [IFCONFIG], 8080, "tcp", token="t", pacer=ProberPacer(path, clock))
         clock.now += 10
         later = await ask_probers(client, [IFCONFIG], 8080, "tcp", token="t", pacer=ProberPacer(path, clock))
-        v6 = await ask_probers(client, [IFCONFIG], 8080, "tcp", token="t", family=6,
-                               pacer=ProberPacer(path, clock))
+        v6 = await ask_probers(client, [IFCONFIG], 8080, "tcp", token="t", family=6, pacer=ProberPacer(path, clock))
     assert later.code == "rate-limited" and later.retry_after_s == 50
-    assert v6.outcome == "reached" and families == [4, 6]     # the IPv6 address is another client
+    assert v6.outcome == "reached" and families == [4, 6]  # the IPv6 address is another client
 
 
 async def test_several_ports_share_the_limit_the_ones_not_asked_say_so() -> None:
@@ -177,8 +180,9 @@ async def test_several_ports_share_the_limit_the_ones_not_asked_say_so() -> None
         return httpx.Response(200, json={"ip": SEEN, "port": port, "reachable": True})
 
     async with mock(handler) as client:
-        answers = await asyncio.gather(*(ask_probers(client, [IFCONFIG], p, "tcp", token="t", pacer=pacer)
-                                         for p in (8080, 8081)))
+        answers = await asyncio.gather(
+            *(ask_probers(client, [IFCONFIG], p, "tcp", token="t", pacer=pacer) for p in (8080, 8081))
+        )
     assert sorted(a.outcome for a in answers) == ["no-answer", "reached"]
     assert next(a for a in answers if a.outcome == "no-answer").code == "rate-limited"
 
@@ -186,8 +190,9 @@ async def test_several_ports_share_the_limit_the_ones_not_asked_say_so() -> None
 # --------------------------------------------------------------------------- the run
 
 
-FACTS = NetworkFacts(local=LocalInfo(interface="lo", ipv4="127.0.0.1", gateway_ipv4=None),
-                     upnp=UpnpInfo(available=False), hops=())
+FACTS = NetworkFacts(
+    local=LocalInfo(interface="lo", ipv4="127.0.0.1", gateway_ipv4=None), upnp=UpnpInfo(available=False), hops=()
+)
 
 
 def free_port() -> int:
@@ -198,6 +203,7 @@ def free_port() -> int:
 
 def dialling_echoip(asked: list[int]):  # type: ignore[no-untyped-def]
     """echoip's /port/N for real: a TCP connect to 127.0.0.1:N within 2 s."""
+
     async def handler(request: httpx.Request) -> httpx.Response:
         port = int(request.url.path.rsplit("/", 1)[1])
         asked.append(port)
@@ -208,6 +214,7 @@ def dialling_echoip(asked: list[int]):  # type: ignore[no-untyped-def]
         except OSError:
             reachable = False
         return httpx.Response(200, json={"ip": SEEN, "port": port, "reachable": reachable})
+
     return handler
 
 
@@ -215,9 +222,14 @@ async def test_an_open_port_costs_one_request_no_control_port() -> None:
     asked: list[int] = []
     port = free_port()
     async with mock(dialling_echoip(asked)) as client:
-        report = await run_port_check([PortSpec(port)], endpoints=Endpoints(port_check=(IFCONFIG.url,)),
-                                      client=client, facts=FACTS, listen_host="127.0.0.1",
-                                      pacer=ProberPacer(None, Clock()))
+        report = await run_port_check(
+            [PortSpec(port)],
+            endpoints=Endpoints(port_check=(IFCONFIG.url,)),
+            client=client,
+            facts=FACTS,
+            listen_host="127.0.0.1",
+            pacer=ProberPacer(None, Clock()),
+        )
     assert report.results[0].verdict == "open" and asked == [port]
 
 
@@ -236,10 +248,14 @@ async def test_a_port_not_reached_asks_the_control_of_the_next_prober() -> None:
 
     port = free_port()
     async with mock(handler) as client:
-        report = await run_port_check([PortSpec(port)],
-                                      endpoints=Endpoints(port_check=(IFCONFIG.url, "portchecker+https://portchecker.test")),
-                                      client=client, facts=FACTS, listen_host="127.0.0.1",
-                                      pacer=ProberPacer(None, Clock()))
+        report = await run_port_check(
+            [PortSpec(port)],
+            endpoints=Endpoints(port_check=(IFCONFIG.url, "portchecker+https://portchecker.test")),
+            client=client,
+            facts=FACTS,
+            listen_host="127.0.0.1",
+            pacer=ProberPacer(None, Clock()),
+        )
     assert asked[0] == ("ifconfig.test", port) and len(asked) == 2 and asked[1][0] == "portchecker.test"
     control = report.controls[0]
     assert asked[1][1] == control.port
@@ -252,11 +268,23 @@ async def test_only_prober_rate_limited_gives_unknown_with_the_reason_and_when()
     asked: list[int] = []
     endpoints = Endpoints(port_check=(IFCONFIG.url,))
     async with mock(dialling_echoip(asked)) as client:
-        first = await run_port_check([PortSpec(free_port())], endpoints=endpoints, client=client, facts=FACTS,
-                                     listen_host="127.0.0.1", pacer=pacer)
+        first = await run_port_check(
+            [PortSpec(free_port())],
+            endpoints=endpoints,
+            client=client,
+            facts=FACTS,
+            listen_host="127.0.0.1",
+            pacer=pacer,
+        )
         clock.now += 15
-        second = await run_port_check([PortSpec(free_port())], endpoints=endpoints, client=client, facts=FACTS,
-                                      listen_host="127.0.0.1", pacer=pacer)
+        second = await run_port_check(
+            [PortSpec(free_port())],
+            endpoints=endpoints,
+            client=client,
+            facts=FACTS,
+            listen_host="127.0.0.1",
+            pacer=pacer,
+        )
     assert first.results[0].verdict == "open"
     result = second.results[0]
     assert (result.verdict, result.reason, result.retry_after_s) == ("unknown", "rate-limited", 45)
@@ -267,9 +295,14 @@ async def test_only_prober_rate_limited_gives_unknown_with_the_reason_and_when()
 async def test_udp_without_a_udp_prober_has_its_own_reason() -> None:
     listener_port = free_port()
     async with mock(lambda r: httpx.Response(500)) as client:
-        report = await run_port_check([PortSpec(listener_port, "udp")],
-                                      endpoints=Endpoints(port_check=(IFCONFIG.url,)), client=client,
-                                      facts=FACTS, listen_host="127.0.0.1", pacer=ProberPacer(None, Clock()))
+        report = await run_port_check(
+            [PortSpec(listener_port, "udp")],
+            endpoints=Endpoints(port_check=(IFCONFIG.url,)),
+            client=client,
+            facts=FACTS,
+            listen_host="127.0.0.1",
+            pacer=ProberPacer(None, Clock()),
+        )
     result = report.results[0]
     assert (result.verdict, result.reason) == ("unknown", "no-udp-prober")
     assert "ddnsw+https://" in result.fix

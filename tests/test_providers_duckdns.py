@@ -9,12 +9,13 @@ import logging
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.config import HostConfig
-from checks.model import to_jsonable
 from checks.ddns.providers import duckdns
 from checks.ddns.providers.registry import get_provider
+from checks.model import to_jsonable
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 HOST = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
@@ -31,13 +32,15 @@ def replying(body: str, status: int = 200, seen: list | None = None):  # type: i
         if seen is not None:
             seen.append(request)
         return httpx.Response(status, text=body)
+
     return handler
 
 
 async def test_request_uses_subdomain_token_and_explicit_addresses() -> None:
     seen: list[httpx.Request] = []
-    r = await update(HOST, replying("OK\n23.128.64.20\n2a0c:b641:100::20\nUPDATED", seen=seen),
-                     ipv6="2a0c:b641:100::20")
+    r = await update(
+        HOST, replying("OK\n23.128.64.20\n2a0c:b641:100::20\nUPDATED", seen=seen), ipv6="2a0c:b641:100::20"
+    )
     params = seen[0].url.params
     assert seen[0].url.path == "/update"
     assert params["domains"] == "myhome" and params["token"] == TOKEN
@@ -45,12 +48,15 @@ async def test_request_uses_subdomain_token_and_explicit_addresses() -> None:
     assert r.result == "updated" and r.code == "OK UPDATED"
 
 
-@pytest.mark.parametrize("body, result, code", [
-    ("OK", "updated", "OK"),
-    ("OK\n23.128.64.20\n\nUPDATED", "updated", "OK UPDATED"),
-    ("OK\n23.128.64.20\n\nNOCHANGE", "unchanged", "OK NOCHANGE"),
-    ("KO", "error", "KO"),
-])
+@pytest.mark.parametrize(
+    "body, result, code",
+    [
+        ("OK", "updated", "OK"),
+        ("OK\n23.128.64.20\n\nUPDATED", "updated", "OK UPDATED"),
+        ("OK\n23.128.64.20\n\nNOCHANGE", "unchanged", "OK NOCHANGE"),
+        ("KO", "error", "KO"),
+    ],
+)
 async def test_replies(body: str, result: str, code: str) -> None:
     r = await update(HOST, replying(body))
     assert (r.result, r.code) == (result, code)
@@ -61,17 +67,29 @@ async def test_ko_is_fatal_and_names_both_causes() -> None:
     assert r.fatal and "token is wrong" in r.message and "'myhome' is not a domain of this" in r.message
 
 
-@pytest.mark.parametrize("value, ok", [
-    (TOKEN, True), (TOKEN.upper(), True), ("not-a-token", False), (TOKEN[:-1], False), (" " + TOKEN + "\n", True),
-])
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        (TOKEN, True),
+        (TOKEN.upper(), True),
+        ("not-a-token", False),
+        (TOKEN[:-1], False),
+        (" " + TOKEN + "\n", True),
+    ],
+)
 def test_token_must_be_a_uuid(value: str, ok: bool) -> None:
     assert (duckdns.check_token(value) is None) is ok
 
 
-@pytest.mark.parametrize("hostname, ok", [
-    ("myhome.duckdns.org", True), ("myhome.example.org", False), ("duckdns.org", False),
-    ("my_home.duckdns.org", False),
-])
+@pytest.mark.parametrize(
+    "hostname, ok",
+    [
+        ("myhome.duckdns.org", True),
+        ("myhome.example.org", False),
+        ("duckdns.org", False),
+        ("my_home.duckdns.org", False),
+    ],
+)
 def test_hostname_must_be_under_duckdns_org(hostname: str, ok: bool) -> None:
     problems = SPEC.validate(HostConfig(hostname=hostname, provider="duckdns", token=TOKEN))
     assert (problems == []) is ok
@@ -79,7 +97,9 @@ def test_hostname_must_be_under_duckdns_org(hostname: str, ok: bool) -> None:
 
 async def test_invalid_token_is_refused_before_anything_is_sent() -> None:
     seen: list[httpx.Request] = []
-    r = await update(HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token="abc"), replying("OK", seen=seen))
+    r = await update(
+        HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token="abc"), replying("OK", seen=seen)
+    )
     assert seen == [] and r.result == "error" and r.code == "config" and r.fatal
     assert "duckdns.org" in r.message
 
@@ -102,7 +122,7 @@ async def test_token_never_appears_in_results_exceptions_or_logs(caplog: pytest.
         assert r.result == "error"
         assert TOKEN not in str(to_jsonable(r))
     assert TOKEN not in caplog.text
-    assert "myhome.duckdns.org" in caplog.text        # the log did record the attempts
+    assert "myhome.duckdns.org" in caplog.text  # the log did record the attempts
 
 
 async def test_preflight_says_first_update_is_the_test() -> None:

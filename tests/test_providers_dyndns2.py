@@ -9,15 +9,21 @@ import base64
 
 import httpx
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from checks.config import HostConfig
 from checks.ddns.providers import dyndns2
 from checks.ddns.providers.registry import get_provider
 
 NOIP_HOST = HostConfig(hostname="myhome.ddns.net", provider="noip", username="keyuser", password="s3cretKeyPass")
-GENERIC_HOST = HostConfig(hostname="home.example.org", provider="dyndns2", server="https://members.example.org",
-                          username="u", password="p4ssword")
+GENERIC_HOST = HostConfig(
+    hostname="home.example.org",
+    provider="dyndns2",
+    server="https://members.example.org",
+    username="u",
+    password="p4ssword",
+)
 
 
 def client_for(handler) -> httpx.AsyncClient:  # type: ignore[no-untyped-def]
@@ -29,6 +35,7 @@ def replying(body: str, status: int = 200, headers: dict | None = None, seen: li
         if seen is not None:
             seen.append(request)
         return httpx.Response(status, text=body, headers=headers or {})
+
     return handler
 
 
@@ -54,16 +61,22 @@ async def test_request_has_hostname_myip_basic_auth_and_descriptive_user_agent()
 
 async def test_server_override_is_used_and_nic_update_not_doubled() -> None:
     seen: list[httpx.Request] = []
-    host = HostConfig(hostname="h.dyn.lab-ddns.net", provider="dyndns2", server="https://11.1.0.80/nic/update",
-                      username="u", password="pw")
+    host = HostConfig(
+        hostname="h.dyn.lab-ddns.net",
+        provider="dyndns2",
+        server="https://11.1.0.80/nic/update",
+        username="u",
+        password="pw",
+    )
     await update(host, replying("good 1.2.3.4", seen=seen), ipv4="1.2.3.4")
     assert str(seen[0].url).startswith("https://11.1.0.80/nic/update?")
 
 
 async def test_noip_dual_stack_sends_both_in_myip() -> None:
     seen: list[httpx.Request] = []
-    result = await update(NOIP_HOST, replying("good 23.128.64.20,2a0c:b641:100::20", seen=seen),
-                          ipv6="2a0c:b641:100::20")
+    result = await update(
+        NOIP_HOST, replying("good 23.128.64.20,2a0c:b641:100::20", seen=seen), ipv6="2a0c:b641:100::20"
+    )
     assert seen[0].url.params["myip"] == "23.128.64.20,2a0c:b641:100::20"
     assert result.sent == "23.128.64.20,2a0c:b641:100::20"
 
@@ -85,20 +98,23 @@ async def test_he_uses_hostname_as_username_and_one_call_per_family() -> None:
     assert result.result == "updated"
 
 
-@pytest.mark.parametrize("body, result, fatal, words", [
-    ("good 23.128.64.20", "updated", False, ["now points to"]),
-    ("nochg 23.128.64.20", "unchanged", False, ["already had"]),
-    ("badauth", "error", True, ["credentials", "DDNS Key"]),
-    ("!donator", "error", True, ["paid account"]),
-    ("notfqdn", "error", True, ["fully-qualified"]),
-    ("nohost", "error", True, ["does not exist in this account"]),
-    ("numhost", "error", True, ["too many hosts"]),
-    ("abuse", "error", True, ["blocked", "Stop"]),
-    ("badagent", "error", True, ["rejected this client"]),
-    ("dnserr", "error", False, ["retry later"]),
-    ("911", "error", False, ["retry later"]),
-    ("BADAUTH\r\n", "error", True, ["credentials"]),
-])
+@pytest.mark.parametrize(
+    "body, result, fatal, words",
+    [
+        ("good 23.128.64.20", "updated", False, ["now points to"]),
+        ("nochg 23.128.64.20", "unchanged", False, ["already had"]),
+        ("badauth", "error", True, ["credentials", "DDNS Key"]),
+        ("!donator", "error", True, ["paid account"]),
+        ("notfqdn", "error", True, ["fully-qualified"]),
+        ("nohost", "error", True, ["does not exist in this account"]),
+        ("numhost", "error", True, ["too many hosts"]),
+        ("abuse", "error", True, ["blocked", "Stop"]),
+        ("badagent", "error", True, ["rejected this client"]),
+        ("dnserr", "error", False, ["retry later"]),
+        ("911", "error", False, ["retry later"]),
+        ("BADAUTH\r\n", "error", True, ["credentials"]),
+    ],
+)
 async def test_every_documented_reply_maps_to_a_result_with_an_actionable_message(body, result, fatal, words) -> None:
     r = await update(NOIP_HOST, replying(body))
     assert r.result == result
@@ -121,12 +137,15 @@ async def test_he_interval_reply_backs_off() -> None:
     assert r.result == "error" and not r.fatal and r.retry_after_s == 300
 
 
-@pytest.mark.parametrize("status, body, fatal, retry", [
-    (401, "", True, None),
-    (404, "<html>not found</html>", True, None),
-    (500, "", False, 600),
-    (503, "oops", False, 600),
-])
+@pytest.mark.parametrize(
+    "status, body, fatal, retry",
+    [
+        (401, "", True, None),
+        (404, "<html>not found</html>", True, None),
+        (500, "", False, 600),
+        (503, "oops", False, 600),
+    ],
+)
 async def test_http_errors(status, body, fatal, retry) -> None:
     r = await update(GENERIC_HOST, replying(body, status))
     assert r.result == "error" and r.fatal is fatal
@@ -149,6 +168,7 @@ async def test_garbage_reply_is_an_error_not_a_crash() -> None:
 async def test_connection_failure_is_data_with_retry() -> None:
     def fail(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused")
+
     r = await update(GENERIC_HOST, fail)
     assert r.result == "error" and not r.fatal and r.retry_after_s
     assert "could not reach" in r.message
@@ -161,21 +181,39 @@ async def test_preflight_explains_that_the_first_update_is_the_test() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(status=st.sampled_from([200, 200, 200, 201, 301, 400, 401, 403, 404, 429, 500, 502, 503]),
-       body=st.text(max_size=300))
+@given(
+    status=st.sampled_from([200, 200, 200, 201, 301, 400, 401, 403, 404, 429, 500, 502, 503]),
+    body=st.text(max_size=300),
+)
 def test_no_reply_crashes_the_parser(status: int, body: str) -> None:
     spec = get_provider("noip")
     r = dyndns2.parse_reply(spec, NOIP_HOST, status, {}, body, "23.128.64.20")
     assert r.result in ("updated", "unchanged", "error")
     assert r.message
     if r.result == "error":
-        assert r.fatal or (r.retry_after_s or 0) > 0    # every error says stop or when to retry
+        assert r.fatal or (r.retry_after_s or 0) > 0  # every error says stop or when to retry
 
 
 @settings(max_examples=200, deadline=None)
-@given(word=st.sampled_from(["good", "nochg", "badauth", "!donator", "notfqdn", "nohost", "numhost", "abuse",
-                             "badagent", "dnserr", "911", "interval"]),
-       tail=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+@given(
+    word=st.sampled_from(
+        [
+            "good",
+            "nochg",
+            "badauth",
+            "!donator",
+            "notfqdn",
+            "nohost",
+            "numhost",
+            "abuse",
+            "badagent",
+            "dnserr",
+            "911",
+            "interval",
+        ]
+    ),
+    tail=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40),
+)
 def test_known_words_with_any_tail_map_consistently(word: str, tail: str) -> None:
     spec = get_provider("he")
     host = HostConfig(hostname="home.example.org", provider="he", password="k3y")

@@ -29,12 +29,12 @@ SENT = "23.128.64.20"
 class Reply:
     status: int
     body: str
-    result: str                  # updated | unchanged | error
+    result: str  # updated | unchanged | error
     code: str | None
     fatal: bool = False
-    retry_at_least: int | None = None   # for non-fatal errors: the wait must be at least this (s)
+    retry_at_least: int | None = None  # for non-fatal errors: the wait must be at least this (s)
     headers: tuple[tuple[str, str], ...] = ()
-    words: str = ""              # a phrase the message must contain
+    words: str = ""  # a phrase the message must contain
 
 
 def check(result, reply: Reply) -> None:  # type: ignore[no-untyped-def]
@@ -57,8 +57,13 @@ def check(result, reply: Reply) -> None:  # type: ignore[no-untyped-def]
 # Source: https://help.dyn.com/return-codes/ (the dyndns2 specification: good, nochg, the fatal
 # account/host/agent codes, "good 127.0.0.1" = agent refused, dnserr/911 = server trouble);
 # !yours and !active from ddclient ddclient.in nic_dyndns2_update %errors.
-GENERIC = HostConfig(hostname="home.example.org", provider="dyndns2", server="https://members.example.org",
-                     username="u", password="p4ssword")
+GENERIC = HostConfig(
+    hostname="home.example.org",
+    provider="dyndns2",
+    server="https://members.example.org",
+    username="u",
+    password="p4ssword",
+)
 DYNDNS2_REPLIES = [
     Reply(200, f"good {SENT}\n", "updated", "good"),
     Reply(200, f"nochg {SENT}\n", "unchanged", "nochg"),
@@ -75,8 +80,14 @@ DYNDNS2_REPLIES = [
     Reply(200, "dnserr\n", "error", "dnserr", retry_at_least=1800),
     Reply(200, "911\n", "error", "911", retry_at_least=1800),
     # ddclient t/protocol_dynu.pl's test server: 401 with this body for wrong credentials.
-    Reply(401, "authentication required", "error", "badauth", fatal=True,
-          headers=(("www-authenticate", 'Basic realm="realm", charset="UTF-8"'),)),
+    Reply(
+        401,
+        "authentication required",
+        "error",
+        "badauth",
+        fatal=True,
+        headers=(("www-authenticate", 'Basic realm="realm", charset="UTF-8"'),),
+    ),
     Reply(500, "Internal Server Error", "error", "HTTP 500", retry_at_least=60),
     Reply(429, "Too Many Requests", "error", "HTTP 429", retry_at_least=120, headers=(("retry-after", "120"),)),
 ]
@@ -191,17 +202,28 @@ DESEC_REPLIES = [
     Reply(200, "good", "updated", "good"),
     Reply(401, '{"detail": "Invalid token."}', "error", "HTTP 401", fatal=True),
     Reply(404, '{"detail": "nohost"}', "error", "HTTP 404", fatal=True),
-    Reply(400, '{"detail": "IP parameter \\"myipv4\\" is an invalid subnet"}', "error", "HTTP 400",
-          retry_at_least=600, words="not a credential problem"),
-    Reply(429, '{"detail": "Request was throttled. Expected available in 60 seconds."}', "error", "HTTP 429",
-          retry_at_least=60, headers=(("retry-after", "60"),)),
+    Reply(
+        400,
+        '{"detail": "IP parameter \\"myipv4\\" is an invalid subnet"}',
+        "error",
+        "HTTP 400",
+        retry_at_least=600,
+        words="not a credential problem",
+    ),
+    Reply(
+        429,
+        '{"detail": "Request was throttled. Expected available in 60 seconds."}',
+        "error",
+        "HTTP 429",
+        retry_at_least=60,
+        headers=(("retry-after", "60"),),
+    ),
 ]
 
 
 @pytest.mark.parametrize("reply", DESEC_REPLIES, ids=lambda r: str(r.status))
 def test_desec_replies(reply: Reply) -> None:
-    check(desec.parse_reply(get_provider("desec"), DESEC, reply.status, dict(reply.headers), reply.body, SENT),
-          reply)
+    check(desec.parse_reply(get_provider("desec"), DESEC, reply.status, dict(reply.headers), reply.body, SENT), reply)
 
 
 # ---------------------------------------------------------------- FreeDNS
@@ -212,13 +234,25 @@ def test_desec_replies(reply: Reply) -> None:
 FREEDNS = HostConfig(hostname="myhome.mooo.com", provider="freedns", token="aBcDeFgHiJkLmNoPqRsTuVwX")
 FREEDNS_REPLIES = [
     Reply(200, f"Updated 1 host(s) myhome.mooo.com to {SENT} in 0.241 seconds", "updated", "Updated"),
-    Reply(200, f"No IP change detected for myhome.mooo.com with IP {SENT}, skipping update", "unchanged",
-          "No IP change"),
+    Reply(
+        200, f"No IP change detected for myhome.mooo.com with IP {SENT}, skipping update", "unchanged", "No IP change"
+    ),
     Reply(200, f"ERROR: Address {SENT} has not changed.", "unchanged", "No IP change"),
-    Reply(200, 'ERROR: "23.128.64.2O" is an invalid IP address.', "error", "ERROR invalid address",
-          retry_at_least=600, words="not a credential problem"),
-    Reply(200, "ERROR: Unable to locate this record (changed password recently? deleted and re-created this dns "
-               "entry?)", "error", "ERROR", fatal=True),
+    Reply(
+        200,
+        'ERROR: "23.128.64.2O" is an invalid IP address.',
+        "error",
+        "ERROR invalid address",
+        retry_at_least=600,
+        words="not a credential problem",
+    ),
+    Reply(
+        200,
+        "ERROR: Unable to locate this record (changed password recently? deleted and re-created this dns entry?)",
+        "error",
+        "ERROR",
+        fatal=True,
+    ),
     Reply(404, "Error 404 : Page not found", "error", "HTTP 404", fatal=True, words="does not know this update token"),
     Reply(503, "", "error", "HTTP 503", retry_at_least=60),
 ]
@@ -254,18 +288,21 @@ def test_dynv6_replies(reply: Reply) -> None:
 def _nc(err: str | None) -> str:
     errors = f"<errors><Err1>{err}</Err1></errors>" if err else "<errors />"
     count = 1 if err else 0
-    return ('<?xml version="1.0" encoding="utf-16"?><interface-response><Command>SETDNSHOST</Command>'
-            f"<Language>eng</Language><IP>{SENT}</IP><ErrCount>{count}</ErrCount>{errors}"
-            "<ResponseCount>0</ResponseCount><responses /><Done>true</Done><debug><![CDATA[]]></debug>"
-            "</interface-response>")
+    return (
+        '<?xml version="1.0" encoding="utf-16"?><interface-response><Command>SETDNSHOST</Command>'
+        f"<Language>eng</Language><IP>{SENT}</IP><ErrCount>{count}</ErrCount>{errors}"
+        "<ResponseCount>0</ResponseCount><responses /><Done>true</Done><debug><![CDATA[]]></debug>"
+        "</interface-response>"
+    )
 
 
 NC = HostConfig(hostname="home.example.com", provider="namecheap", password="0123456789abcdef0123456789abcdef")
 NAMECHEAP_REPLIES = [
     Reply(200, _nc(None), "updated", "ErrCount 0"),
     Reply(200, _nc("Passwords do not match"), "error", "Err1", fatal=True, words="Dynamic DNS password"),
-    Reply(200, _nc("No Records updated. A record not Found;"), "error", "Err1", fatal=True,
-          words="A + Dynamic DNS record"),
+    Reply(
+        200, _nc("No Records updated. A record not Found;"), "error", "Err1", fatal=True, words="A + Dynamic DNS record"
+    ),
     Reply(200, _nc("Domain name not found"), "error", "Err1", fatal=True),
 ]
 
@@ -279,8 +316,9 @@ async def test_namecheap_reply_declared_utf16_but_sent_as_utf8_is_read() -> None
     # opnsense/plugins#2666: the reply claims UTF-16 and is UTF-8; decoding by the declared charset
     # turned a success into garbage (and "will retry later" forever).
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=_nc(None).encode("utf-8"),
-                              headers={"content-type": "text/xml; charset=utf-16"})
+        return httpx.Response(
+            200, content=_nc(None).encode("utf-8"), headers={"content-type": "text/xml; charset=utf-16"}
+        )
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         r = await get_provider("namecheap").update(NC, SENT, None, client)
@@ -291,8 +329,12 @@ async def test_namecheap_reply_declared_utf16_but_sent_as_utf8_is_read() -> None
 # Source: RFC 2136 section 2.2 (rcodes of an UPDATE) and BIND/Knot behaviour: REFUSED = the key may not
 # update the name, NOTAUTH = not the primary or key refused, NOTZONE = name outside the zone, SERVFAIL =
 # server trouble.
-RFC = HostConfig(hostname="home.example.org", provider="rfc2136", server="192.0.2.53",
-                 options={"key_name": "k", "tsig_secret": "c2VjcmV0c2VjcmV0c2VjcmV0MTI="})
+RFC = HostConfig(
+    hostname="home.example.org",
+    provider="rfc2136",
+    server="192.0.2.53",
+    options={"key_name": "k", "tsig_secret": "c2VjcmV0c2VjcmV0c2VjcmV0MTI="},
+)
 RFC2136_RCODES = [
     Reply(0, "NOERROR", "updated", "NOERROR"),
     Reply(0, "REFUSED", "error", "REFUSED", fatal=True),
@@ -320,15 +362,25 @@ def _cf(status: int, code: int, message: str, chain: list | None = None) -> http
 
 CLOUDFLARE_REPLIES = [
     (_cf(403, 9109, "Invalid access token"), "error", "HTTP 403 9109", True, "rejected the API token"),
-    (_cf(400, 6003, "Invalid request headers", [{"code": 6111, "message": "Invalid format for Authorization header"}]),
-     "error", "HTTP 400 6003", True, "rejected the API token"),
+    (
+        _cf(
+            400, 6003, "Invalid request headers", [{"code": 6111, "message": "Invalid format for Authorization header"}]
+        ),
+        "error",
+        "HTTP 400 6003",
+        True,
+        "rejected the API token",
+    ),
     (_cf(403, 10000, "Authentication error"), "error", "HTTP 403 10000", True, "Zone → DNS → Edit"),
     (_cf(401, 10000, "Authentication error"), "error", "HTTP 401 10000", True, "rejected the API token"),
 ]
 
 
-@pytest.mark.parametrize("response, result, code, fatal, words", CLOUDFLARE_REPLIES,
-                         ids=lambda x: getattr(x, "status_code", None) or str(x)[:12])
+@pytest.mark.parametrize(
+    "response, result, code, fatal, words",
+    CLOUDFLARE_REPLIES,
+    ids=lambda x: getattr(x, "status_code", None) or str(x)[:12],
+)
 async def test_cloudflare_error_replies(response, result, code, fatal, words) -> None:  # type: ignore[no-untyped-def]
     host = HostConfig(hostname="home.example.org", provider="cloudflare", token="cfut_" + "a" * 40 + "0123abcd")
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: response)) as client:
@@ -339,8 +391,11 @@ async def test_cloudflare_error_replies(response, result, code, fatal, words) ->
 
 async def test_cloudflare_rate_limit_waits_the_retry_after() -> None:
     host = HostConfig(hostname="home.example.org", provider="cloudflare", token="cfut_" + "a" * 40 + "0123abcd")
-    limited = httpx.Response(429, headers={"retry-after": "300"},
-                             json={"success": False, "errors": [{"code": 971, "message": "Please wait"}]})
+    limited = httpx.Response(
+        429,
+        headers={"retry-after": "300"},
+        json={"success": False, "errors": [{"code": 971, "message": "Please wait"}]},
+    )
     async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: limited)) as client:
         r = await get_provider("cloudflare").update(host, SENT, None, client)
     assert r.result == "error" and not r.fatal and r.retry_after_s == 300

@@ -19,9 +19,9 @@ import dns.tsigkeyring
 import pytest
 
 from checks.config import HostConfig
-from checks.model import to_jsonable
 from checks.ddns.providers import rfc2136
 from checks.ddns.providers.registry import get_provider
+from checks.model import to_jsonable
 
 SECRET = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 WRONG = base64.b64encode(b"fedcba9876543210fedcba9876543210").decode()
@@ -29,9 +29,17 @@ SPEC = get_provider("rfc2136")
 
 
 def host(port: int, secret: str = SECRET, key_name: str = "ddns-key") -> HostConfig:
-    return HostConfig(hostname="home.selfhosted.lab-ddns.net", provider="rfc2136", server=f"127.0.0.1:{port}",
-                      options={"zone": "selfhosted.lab-ddns.net", "key_name": key_name,
-                               "key_algorithm": "hmac-sha256", "tsig_secret": secret})
+    return HostConfig(
+        hostname="home.selfhosted.lab-ddns.net",
+        provider="rfc2136",
+        server=f"127.0.0.1:{port}",
+        options={
+            "zone": "selfhosted.lab-ddns.net",
+            "key_name": key_name,
+            "key_algorithm": "hmac-sha256",
+            "tsig_secret": secret,
+        },
+    )
 
 
 class FakeDnsServer:
@@ -65,14 +73,14 @@ class FakeDnsServer:
 
     @staticmethod
     def _unsigned_error(wire: bytes, rcode: int, tsig_error: int) -> bytes:
-        msg = dns.message.from_wire(wire, keyring=False)   # do not verify: just echo the header
+        msg = dns.message.from_wire(wire, keyring=False)  # do not verify: just echo the header
         response = dns.message.make_response(msg)
         response.set_rcode(rcode)
         if msg.had_tsig:
             response.use_tsig(dns.tsig.Key(msg.keyname, b"\0" * 16, msg.keyalgorithm), tsig_error=tsig_error)
-        return response.to_wire()   # a BADKEY/BADSIG answer carries a TSIG record with an empty MAC
+        return response.to_wire()  # a BADKEY/BADSIG answer carries a TSIG record with an empty MAC
 
-    async def __aenter__(self) -> "FakeDnsServer":
+    async def __aenter__(self) -> FakeDnsServer:
         self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
@@ -108,12 +116,15 @@ async def test_unknown_key_name_is_refused_clearly() -> None:
     assert r.result == "error" and r.fatal and r.code == "BADKEY" and "does not know key 'other-key'" in r.message
 
 
-@pytest.mark.parametrize("rcode, fatal, words", [
-    (dns.rcode.REFUSED, True, "not allowed to update"),
-    (dns.rcode.NOTAUTH, True, "not authoritative"),
-    (dns.rcode.NOTZONE, True, "not inside the zone"),
-    (dns.rcode.SERVFAIL, False, "retry later"),
-])
+@pytest.mark.parametrize(
+    "rcode, fatal, words",
+    [
+        (dns.rcode.REFUSED, True, "not allowed to update"),
+        (dns.rcode.NOTAUTH, True, "not authoritative"),
+        (dns.rcode.NOTZONE, True, "not inside the zone"),
+        (dns.rcode.SERVFAIL, False, "retry later"),
+    ],
+)
 async def test_rcodes(rcode: int, fatal: bool, words: str) -> None:
     async with FakeDnsServer(rcode) as server:
         r = await SPEC.update(host(server.port), "23.128.64.20", None, None)
@@ -131,16 +142,19 @@ async def test_preflight_sends_a_prerequisite_only_update() -> None:
 async def test_unreachable_server_is_retried_not_fatal() -> None:
     async with FakeDnsServer() as server:
         port = server.port
-    r = await SPEC.update(host(port), "23.128.64.20", None, None)   # server closed: connection refused
+    r = await SPEC.update(host(port), "23.128.64.20", None, None)  # server closed: connection refused
     assert r.result == "error" and not r.fatal and r.retry_after_s
 
 
-@pytest.mark.parametrize("options, problem", [
-    ({"key_name": "k", "tsig_secret": "not base64!"}, "base64"),
-    ({"key_name": "k", "tsig_secret": SECRET, "key_algorithm": "hmac-foo"}, "key_algorithm"),
-    ({"tsig_secret": SECRET}, "key_name"),
-    ({"key_name": "k", "key": SECRET}, None),        # `key` is accepted for the secret
-])
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        ({"key_name": "k", "tsig_secret": "not base64!"}, "base64"),
+        ({"key_name": "k", "tsig_secret": SECRET, "key_algorithm": "hmac-foo"}, "key_algorithm"),
+        ({"tsig_secret": SECRET}, "key_name"),
+        ({"key_name": "k", "key": SECRET}, None),  # `key` is accepted for the secret
+    ],
+)
 def test_validation(options: dict, problem: str | None) -> None:
     h = HostConfig(hostname="home.example.org", provider="rfc2136", server="192.0.2.53", options=options)
     problems = SPEC.validate(h)

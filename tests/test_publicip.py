@@ -35,18 +35,21 @@ from checks.probes.publicip import (
 # --- echo body ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("23.128.64.20\n", "23.128.64.20"),
-    ("  2a0c:b641::5 \r\n", "2a0c:b641::5"),
-    ('{"ip": "23.128.64.20", "country": "XX"}', "23.128.64.20"),
-    ("fl=1\nh=www.cloudflare.com\nip=23.128.64.20\nts=1\n", "23.128.64.20"),
-    ("<html><body>23.128.64.20</body></html>", None),
-    ("23.128.64.20 garbage", None),
-    ("ip=not-an-ip\n", None),
-    ('{"ip": 5}', None),
-    ("", None),
-    ("Current IP Address: 23.128.64.20", None),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("23.128.64.20\n", "23.128.64.20"),
+        ("  2a0c:b641::5 \r\n", "2a0c:b641::5"),
+        ('{"ip": "23.128.64.20", "country": "XX"}', "23.128.64.20"),
+        ("fl=1\nh=www.cloudflare.com\nip=23.128.64.20\nts=1\n", "23.128.64.20"),
+        ("<html><body>23.128.64.20</body></html>", None),
+        ("23.128.64.20 garbage", None),
+        ("ip=not-an-ip\n", None),
+        ('{"ip": 5}', None),
+        ("", None),
+        ("Current IP Address: 23.128.64.20", None),
+    ],
+)
 def test_parse_echo_body(body: str, expected: str | None) -> None:
     assert parse_echo_body(body) == expected
 
@@ -71,13 +74,18 @@ async def test_http_echo_plain_v4() -> None:
     assert (src.method, src.family, src.value, src.error) == ("http", 4, "23.128.64.20", None)
 
 
-@pytest.mark.parametrize(("response", "error"), [
-    (httpx.Response(200, text="<!DOCTYPE html><html><head><title>Welcome to our IP service</title>"),
-     "reply was not an IP address: '<!DOCTYPE html><html><head><title>Welcom...'"),
-    (httpx.Response(200, text="garbage"), "reply was not an IP address: 'garbage'"),
-    (httpx.Response(500, text="oops"), "HTTP 500 Internal Server Error"),
-    (httpx.Response(200, text="2a0c:b641::5"), "asked for the IPv4 address but the service saw IPv6"),
-])
+@pytest.mark.parametrize(
+    ("response", "error"),
+    [
+        (
+            httpx.Response(200, text="<!DOCTYPE html><html><head><title>Welcome to our IP service</title>"),
+            "reply was not an IP address: '<!DOCTYPE html><html><head><title>Welcom...'",
+        ),
+        (httpx.Response(200, text="garbage"), "reply was not an IP address: 'garbage'"),
+        (httpx.Response(500, text="oops"), "HTTP 500 Internal Server Error"),
+        (httpx.Response(200, text="2a0c:b641::5"), "asked for the IPv4 address but the service saw IPv6"),
+    ],
+)
 async def test_http_echo_failures_are_sentences(response: httpx.Response, error: str) -> None:
     async with client_with(lambda r: response) as client:
         src = await http_echo(client, "https://echo.test/", timeout_s=1)
@@ -136,23 +144,29 @@ def test_http_echo_asks_over_the_family_it_reports() -> None:
     async def both() -> None:
         async with client_with(record) as client:
             assert (await http_echo(client, "https://echo.test/", family=4, timeout_s=1)).value == "23.128.64.20"
-            assert (await http_echo(client, "https://echo.test/", family=6, timeout_s=1)).value == \
-                "2a0c:b641:100:1::100"
+            assert (
+                await http_echo(client, "https://echo.test/", family=6, timeout_s=1)
+            ).value == "2a0c:b641:100:1::100"
+
     asyncio.run(both())
     assert seen == [4, 6]
 
 
-@pytest.mark.parametrize(("body", "family", "words"), [
-    ("2a00::1%eth0", 6, "carries a zone"),
-    ("fe80::1", 6, "link-local"),
-    ("fd00::5", 6, "unique-local"),
-    ("10.0.0.5", 4, "private (RFC 1918)"),
-    ("100.64.1.20", 4, "carrier-grade NAT"),
-    ("127.0.0.1", 4, "loopback"),
-    ("::ffff:23.128.64.20", 6, "saw IPv4 23.128.64.20"),          # IPv4-mapped is an IPv4 fact
-])
+@pytest.mark.parametrize(
+    ("body", "family", "words"),
+    [
+        ("2a00::1%eth0", 6, "carries a zone"),
+        ("fe80::1", 6, "link-local"),
+        ("fd00::5", 6, "unique-local"),
+        ("10.0.0.5", 4, "private (RFC 1918)"),
+        ("100.64.1.20", 4, "carrier-grade NAT"),
+        ("127.0.0.1", 4, "loopback"),
+        ("::ffff:23.128.64.20", 6, "saw IPv4 23.128.64.20"),  # IPv4-mapped is an IPv4 fact
+    ],
+)
 async def test_an_echo_answer_that_is_no_public_address_of_the_family_is_discarded(
-        body: str, family: int, words: str) -> None:
+    body: str, family: int, words: str
+) -> None:
     async with client_with(lambda r: httpx.Response(200, text=body)) as client:
         src = await http_echo(client, "https://echo.test/", family=family, timeout_s=1)
     assert src.value is None and src.family == family and words in (src.error or ""), src.error
@@ -220,11 +234,14 @@ def test_a_dns_answer_of_the_other_family_is_discarded_and_said_so() -> None:
     od = DNS_ECHO_METHODS["opendns"]
     q = dns.message.make_query(od.qname, "A")
     value, reason = address_from_dns_answer(answer_for(q, "AAAA", "IN", "2a0c:b641:100:1::250"), od, 4)
-    assert value is None and reason.startswith("answered an AAAA record (2a0c:b641:100:1::250) to the IPv4 "
-                                               "question: discarded")
+    assert value is None and reason.startswith(
+        "answered an AAAA record (2a0c:b641:100:1::250) to the IPv4 question: discarded"
+    )
     q6 = dns.message.make_query(od.qname, "AAAA")
     assert address_from_dns_answer(answer_for(q6, "AAAA", "IN", "2a0c:b641:100:1::100"), od, 6) == (
-        "2a0c:b641:100:1::100", "")
+        "2a0c:b641:100:1::100",
+        "",
+    )
     cf = DNS_ECHO_METHODS["cloudflare"]
     q = dns.message.make_query(cf.qname, "TXT", "CH")
     value, reason = address_from_dns_answer(answer_for(q, "TXT", "CH", '"2a0c:b641:100:1::250"'), cf, 4)
@@ -241,7 +258,7 @@ def test_dns_answer_handling_never_crashes_on_parsable_garbage(wire: bytes) -> N
     try:
         message = dns.message.from_wire(wire)
     except Exception:
-        return          # dns_echo turns these into "malformed DNS answer" (tested below)
+        return  # dns_echo turns these into "malformed DNS answer" (tested below)
     for method in DNS_ECHO_METHODS.values():
         value, reason = address_from_dns_answer(message, method)
         assert (value is None) == bool(reason)
@@ -268,7 +285,8 @@ async def dns_server() -> AsyncIterator[Callable]:
 
     async def start(behaviour: Callable[[bytes, tuple[str, int]], bytes | None]) -> int:
         transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: _DnsResponder(behaviour), local_addr=("127.0.0.1", 0))
+            lambda: _DnsResponder(behaviour), local_addr=("127.0.0.1", 0)
+        )
         transports.append(transport)
         return transport.get_extra_info("sockname")[1]
 
@@ -277,7 +295,7 @@ async def dns_server() -> AsyncIterator[Callable]:
         t.close()
 
 
-SEEN_FROM_OUTSIDE = "23.128.64.20"     # what the loopback stand-in claims to see
+SEEN_FROM_OUTSIDE = "23.128.64.20"  # what the loopback stand-in claims to see
 
 
 def echo_querier(data: bytes, addr: tuple[str, int], seen: str = SEEN_FROM_OUTSIDE) -> bytes:
@@ -296,7 +314,7 @@ async def test_dns_echo_against_loopback_server(dns_server) -> None:
 
 
 async def test_dns_echo_refuses_what_is_no_public_address_of_the_family(dns_server) -> None:
-    loopback = await dns_server(lambda d, a: echo_querier(d, a, seen=a[0]))        # echoes 127.0.0.1
+    loopback = await dns_server(lambda d, a: echo_querier(d, a, seen=a[0]))  # echoes 127.0.0.1
     src = await dns_echo(f"cloudflare@127.0.0.1:{loopback}", timeout_s=1)
     assert src.value is None and "127.0.0.1 is a loopback address" in (src.error or "")
     wrong = await dns_server(lambda d, a: echo_querier(d, a, seen="2a0c:b641:100:1::250"))
@@ -320,9 +338,10 @@ async def test_dns_echo_malformed_wrong_id_and_silence(dns_server) -> None:
     def wrong_id(data: bytes, addr: tuple[str, int]) -> bytes:
         reply = echo_querier(data, addr)
         return struct.pack("!H", (struct.unpack("!H", reply[:2])[0] + 1) & 0xFFFF) + reply[2:]
+
     other = await dns_server(wrong_id)
     src = await dns_echo(f"opendns@127.0.0.1:{other}", timeout_s=0.3)
-    assert src.value is None     # a reply to another query is never taken as the answer
+    assert src.value is None  # a reply to another query is never taken as the answer
 
 
 @settings(max_examples=60, deadline=None)
@@ -332,8 +351,8 @@ async def test_dns_echo_never_crashes_on_any_reply(reply: bytes) -> None:
 
     def respond(data: bytes, addr: tuple[str, int]) -> bytes:
         return data[:2] + reply[2:] if len(reply) >= 2 else reply
-    transport, _ = await loop.create_datagram_endpoint(lambda: _DnsResponder(respond),
-                                                       local_addr=("127.0.0.1", 0))
+
+    transport, _ = await loop.create_datagram_endpoint(lambda: _DnsResponder(respond), local_addr=("127.0.0.1", 0))
     try:
         port = transport.get_extra_info("sockname")[1]
         src = await dns_echo(f"opendns@127.0.0.1:{port}", timeout_s=0.15)
@@ -347,21 +366,39 @@ async def test_dns_echo_never_crashes_on_any_reply(reply: bytes) -> None:
 
 def src(method: str, endpoint: str, value: str | None, port: int | None = None) -> ExternalSource:
     fam = 6 if value and ":" in value else 4
-    return ExternalSource(method, endpoint, fam, value, None if value else "no answer", 10.0,  # type: ignore[arg-type]
-                          mapped_port=port)
+    return ExternalSource(
+        method,
+        endpoint,
+        fam,
+        value,
+        None if value else "no answer",
+        10.0,  # type: ignore[arg-type]
+        mapped_port=port,
+    )
 
 
 def test_summary_agreement_per_family() -> None:
-    info = summarize_external([src("http", "a", "23.128.64.20"), src("stun", "s", "23.128.64.20", 4000),
-                               src("http", "v6", "2a0c:b641:100:1::100"), src("dns", "d", None)])
+    info = summarize_external(
+        [
+            src("http", "a", "23.128.64.20"),
+            src("stun", "s", "23.128.64.20", 4000),
+            src("http", "v6", "2a0c:b641:100:1::100"),
+            src("dns", "d", None),
+        ]
+    )
     assert (info.ipv4, info.ipv6, info.agreement, info.explanation) == (
-        "23.128.64.20", "2a0c:b641:100:1::100", True, None)
+        "23.128.64.20",
+        "2a0c:b641:100:1::100",
+        True,
+        None,
+    )
     assert len(info.sources) == 4
 
 
 def test_summary_majority_and_dns_interception() -> None:
-    info = summarize_external([src("http", "a", "23.128.64.20"), src("http", "b", "23.128.64.20"),
-                               src("dns", "opendns", "11.9.9.9")])
+    info = summarize_external(
+        [src("http", "a", "23.128.64.20"), src("http", "b", "23.128.64.20"), src("dns", "opendns", "11.9.9.9")]
+    )
     assert info.ipv4 == "23.128.64.20" and not info.agreement
     assert "intercepts or redirects DNS" in (info.explanation or "")
 
@@ -379,9 +416,14 @@ def test_summary_vpn_egress_explained() -> None:
 
 def test_summary_several_cgnat_egress_addresses() -> None:
     info = summarize_external(
-        [src("http", "a", "23.128.64.200"), src("http", "b", "23.128.64.201"),
-         src("stun", "s1", "23.128.64.200", 1000), src("stun", "s2", "23.128.64.202", 1001)],
-        mapping_varies=True)
+        [
+            src("http", "a", "23.128.64.200"),
+            src("http", "b", "23.128.64.201"),
+            src("stun", "s1", "23.128.64.200", 1000),
+            src("stun", "s2", "23.128.64.202", 1001),
+        ],
+        mapping_varies=True,
+    )
     assert info.mapping_varies is True and not info.agreement
     assert "several carrier-grade NAT egress addresses" in (info.explanation or "")
 
@@ -403,11 +445,14 @@ def test_a_tls_failure_is_named_without_a_made_up_os_reason() -> None:
 
     from checks.probes.publicip import _connect_error_text
 
-    cause = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
-                                            "unable to get local issuer certificate (_ssl.c:992)")
+    cause = ssl.SSLCertVerificationError(
+        1,
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+        "unable to get local issuer certificate (_ssl.c:992)",
+    )
     try:
         raise httpx.ConnectError(str(cause)) from cause
     except httpx.ConnectError as exc:
         text = _connect_error_text(exc)
     assert text.startswith("TLS failed:") and "certificate verify failed" in text
-    assert "Operation not permitted" not in text          # errno 1 is OpenSSL's, not the OS's
+    assert "Operation not permitted" not in text  # errno 1 is OpenSSL's, not the OS's

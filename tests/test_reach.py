@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import json
 import ssl
-import tempfile
 
 import pytest
 import trustme
@@ -36,12 +35,21 @@ PROBER = Prober("ddnsw", "https://probe.example.net", "probe.example.net")
 
 
 def tls(ok: bool = True, error: str | None = None, fp: str = "aa", days: int = 60) -> TlsFacts:
-    return TlsFacts(ok=ok, server_name=NAME, names=(NAME,), issuer="Lab CA", not_after="2030-01-01T00:00:00Z",
-                    days_left=days, error=error, fingerprint=fp)  # type: ignore[arg-type]
+    return TlsFacts(
+        ok=ok,
+        server_name=NAME,
+        names=(NAME,),
+        issuer="Lab CA",
+        not_after="2030-01-01T00:00:00Z",
+        days_left=days,
+        error=error,
+        fingerprint=fp,
+    )  # type: ignore[arg-type]
 
 
-def port(outside: str = "open", inside: str = "closed", hairpin: str = "broken", t: TlsFacts | None = None,
-         **kw: object) -> ReachPort:
+def port(
+    outside: str = "open", inside: str = "closed", hairpin: str = "broken", t: TlsFacts | None = None, **kw: object
+) -> ReachPort:
     return ReachPort(443, "tcp", 4, "203.0.113.7", outside, inside, hairpin, t, **kw)  # type: ignore[arg-type]
 
 
@@ -50,7 +58,7 @@ def port(outside: str = "open", inside: str = "closed", hairpin: str = "broken",
 
 def test_verdict_order_name_first_then_port_then_reachable() -> None:
     closed = port("closed", hairpin="unknown")
-    assert verdict_of(False, [closed]) == "wrong-address"       # the name first, whatever the port says
+    assert verdict_of(False, [closed]) == "wrong-address"  # the name first, whatever the port says
     assert verdict_of(True, [closed, port()]) == "unreachable"  # one port closed is enough
     assert verdict_of(True, [port(t=tls(ok=False, error="expired"))]) == "reachable"  # TLS is a finding
     assert verdict_of(True, [port("unknown")]) == "unknown"
@@ -59,33 +67,49 @@ def test_verdict_order_name_first_then_port_then_reachable() -> None:
     v6 = ReachPort(443, "tcp", 6, "2001:db8::7", "unknown", "unknown", "unknown", None)
     assert verdict_of(True, [port(), v6]) == "reachable"
     other = ReachPort(8443, "tcp", 4, "203.0.113.7", "unknown", "unknown", "unknown", None)
-    assert verdict_of(True, [port(), other]) == "unknown"    # a port nobody tested is not reachable
+    assert verdict_of(True, [port(), other]) == "unknown"  # a port nobody tested is not reachable
 
 
 def test_findings_are_in_fix_first_order() -> None:
     bad_tls = port(t=tls(ok=False, error="expired"), evidence=("Inside: refused.",))
     closed = port("filtered", hairpin="unknown", evidence=("x",), fix="forward it")
-    ids = [f.id for f in build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"],
-                                        [bad_tls, closed], "probe")]
+    ids = [
+        f.id for f in build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"], [bad_tls, closed], "probe")
+    ]
     assert ids.index("reach-port-unreachable") < ids.index("tls-expired") < ids.index("hairpin-broken")
-    wrong = build_findings(NAME, False, "wrong-ip", "stale", ["198.51.100.1"], ["203.0.113.7"], [port("unknown")],
-                           None)
+    wrong = build_findings(NAME, False, "wrong-ip", "stale", ["198.51.100.1"], ["203.0.113.7"], [port("unknown")], None)
     assert wrong[0].id == "reach-wrong-address" and "198.51.100.1" in wrong[0].detail
 
 
 def test_expiring_certificate_is_a_warning_and_reachable_stays() -> None:
-    found = build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"],
-                           [port(inside="open", hairpin="works", t=tls(days=9))], "probe")
+    found = build_findings(
+        NAME,
+        True,
+        "ok",
+        "",
+        ["203.0.113.7"],
+        ["203.0.113.7"],
+        [port(inside="open", hairpin="works", t=tls(days=9))],
+        "probe",
+    )
     ids = {f.id: f for f in found}
     assert ids["tls-expiring"].severity == "warning" and "9 days" in ids["tls-expiring"].title
     assert "reachable" in ids
 
 
-@pytest.mark.parametrize("error,fix_word", [("expired", "Renew"), ("wrong-name", NAME), ("self-signed", "Let's Encrypt"),
-                                            ("incomplete-chain", "fullchain.pem")])
+@pytest.mark.parametrize(
+    "error,fix_word",
+    [
+        ("expired", "Renew"),
+        ("wrong-name", NAME),
+        ("self-signed", "Let's Encrypt"),
+        ("incomplete-chain", "fullchain.pem"),
+    ],
+)
 def test_each_tls_reason_has_its_own_finding_and_fix(error: str, fix_word: str) -> None:
-    found = build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"],
-                           [port(t=tls(ok=False, error=error))], "probe")
+    found = build_findings(
+        NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"], [port(t=tls(ok=False, error=error))], "probe"
+    )
     f = next(f for f in found if f.id == f"tls-{error}")
     assert f.severity == "error" and fix_word in f.fix
     assert not any(x.id == "reachable" for x in found)
@@ -102,8 +126,11 @@ def test_a_rate_limited_prober_is_named_as_the_reason() -> None:
     """Right after a port check the public echoip-style prober (one request a minute) is not
     asked again: the finding says so and when to retry, not "check your connection"."""
     why = "ifconfig.co was not asked: one request a minute, next in 48 s"
-    p = port("unknown", hairpin="unknown",
-             outside_detail=OutsideAnswer("unknown", "ifconfig.co", code="rate-limited", error=why))
+    p = port(
+        "unknown",
+        hairpin="unknown",
+        outside_detail=OutsideAnswer("unknown", "ifconfig.co", code="rate-limited", error=why),
+    )
     found = build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"], [p], None)
     f = next(f for f in found if f.id == "reach-outside-unknown")
     assert "rate limit" in f.title and f.detail == why
@@ -127,16 +154,33 @@ def test_hairpin_from_the_two_views() -> None:
 
 
 def test_parse_reach_response() -> None:
-    ok = json.dumps({"ip": "203.0.113.7", "port": 443, "result": "connected",
-                     "tls": {"ok": True, "names": [NAME], "issuer": "R11", "not_after": "2030-01-01T00:00:00Z",
-                             "days_left": 80, "error": None}}).encode()
+    ok = json.dumps(
+        {
+            "ip": "203.0.113.7",
+            "port": 443,
+            "result": "connected",
+            "tls": {
+                "ok": True,
+                "names": [NAME],
+                "issuer": "R11",
+                "not_after": "2030-01-01T00:00:00Z",
+                "days_left": 80,
+                "error": None,
+            },
+        }
+    ).encode()
     a = parse_reach_response(PROBER, NAME, 200, ok, family=4)
     assert a.state == "open" and a.tls is not None and a.tls.ok and a.tls.issuer == "R11"
     refused = parse_reach_response(PROBER, NAME, 200, b'{"result": "refused", "tls": null}', family=4)
     assert refused.state == "closed" and refused.tls is None
     assert parse_reach_response(PROBER, NAME, 200, b'{"result": "timeout"}', family=4).state == "filtered"
-    other = parse_reach_response(PROBER, NAME, 403, json.dumps(
-        {"code": "not-your-address", "addresses": ["198.51.100.1"], "error": "no"}).encode(), family=4)
+    other = parse_reach_response(
+        PROBER,
+        NAME,
+        403,
+        json.dumps({"code": "not-your-address", "addresses": ["198.51.100.1"], "error": "no"}).encode(),
+        family=4,
+    )
     assert other.state == "unknown" and other.code == "not-your-address" and other.prober_addresses == ("198.51.100.1",)
     assert parse_reach_response(PROBER, NAME, 404, b'{"error": "not found"}', family=4).code == "prober-failed"
     assert parse_reach_response(PROBER, NAME, 200, b"<html>", family=4).code == "prober-failed"
@@ -155,8 +199,18 @@ def test_parse_reach_port() -> None:
 def test_result_json_has_the_contract_keys() -> None:
     from checks.reach import ReachResult
 
-    r = ReachResult(NAME, ("203.0.113.7",), True, "203.0.113.7", None, "ok", "", "reachable",
-                    (port(inside="open", hairpin="works", t=tls()),), ())
+    r = ReachResult(
+        NAME,
+        ("203.0.113.7",),
+        True,
+        "203.0.113.7",
+        None,
+        "ok",
+        "",
+        "reachable",
+        (port(inside="open", hairpin="works", t=tls()),),
+        (),
+    )
     data = result_json(r)
     assert {"hostname", "addresses", "points_here", "verdict", "ports", "findings"} <= set(data)
     p = data["ports"][0]
@@ -185,6 +239,7 @@ async def _dial(ip: str, port_: int) -> dict:
 async def _resolves_to(*addresses: str):  # type: ignore[no-untyped-def]
     async def resolve(name: str) -> list[str]:
         return list(addresses)
+
     return resolve
 
 
@@ -195,12 +250,13 @@ async def test_endpoint_refuses_a_name_that_does_not_resolve_to_the_requester() 
         dialed.append((ip, p))
         return {"result": "connected", "ms": 1.0}
 
-    status, body = await reach_answer("203.0.113.7", 443, NAME, "1", dial=dial,
-                                      resolve=await _resolves_to("198.51.100.1"))
+    status, body = await reach_answer(
+        "203.0.113.7", 443, NAME, "1", dial=dial, resolve=await _resolves_to("198.51.100.1")
+    )
     assert status == 403 and body["code"] == "not-your-address" and body["addresses"] == ["198.51.100.1"]
     status, body = await reach_answer("203.0.113.7", 443, NAME, "1", dial=dial, resolve=await _resolves_to())
     assert status == 403
-    assert dialed == []   # nothing was ever dialled
+    assert dialed == []  # nothing was ever dialled
 
 
 async def test_endpoint_refuses_addresses_and_bad_names() -> None:
@@ -208,8 +264,9 @@ async def test_endpoint_refuses_addresses_and_bad_names() -> None:
         raise AssertionError("dialled")
 
     for raw in ("203.0.113.7", "", "a..b", "x" * 300, "ex ample.org"):
-        status, _ = await reach_answer("203.0.113.7", 443, raw, "1", dial=dial,
-                                       resolve=await _resolves_to("203.0.113.7"))
+        status, _ = await reach_answer(
+            "203.0.113.7", 443, raw, "1", dial=dial, resolve=await _resolves_to("203.0.113.7")
+        )
         assert status == 400, raw
     assert check_name("MyHome.Example.ORG") == "myhome.example.org"
     status, _ = await reach_answer("203.0.113.7", 443, NAME, "yes", dial=dial, resolve=await _resolves_to())
@@ -218,7 +275,7 @@ async def test_endpoint_refuses_addresses_and_bad_names() -> None:
 
 async def test_endpoint_dials_only_the_requester_and_reports_tls() -> None:
     ca = trustme.CA()
-    leaf = ca.issue_cert(NAME, not_after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=30))
+    leaf = ca.issue_cert(NAME, not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     leaf.configure_cert(server_ctx)
 
@@ -240,12 +297,19 @@ async def test_endpoint_dials_only_the_requester_and_reports_tls() -> None:
         return await _dial(ip, port_)
 
     try:
-        status, body = await reach_answer("127.0.0.1", p, NAME, "1", dial=dial,
-                                          resolve=await _resolves_to("127.0.0.2", "127.0.0.1"), context=client_ctx)
+        status, body = await reach_answer(
+            "127.0.0.1",
+            p,
+            NAME,
+            "1",
+            dial=dial,
+            resolve=await _resolves_to("127.0.0.2", "127.0.0.1"),
+            context=client_ctx,
+        )
     finally:
         server.close()
     assert status == 200, body
-    assert dialed == ["127.0.0.1"]      # never the name's other address
+    assert dialed == ["127.0.0.1"]  # never the name's other address
     assert body["result"] == "connected" and body["name"] == NAME
     assert body["tls"]["ok"] is True and body["tls"]["names"] == [NAME] and body["tls"]["days_left"] in (29, 30)
 
@@ -265,8 +329,9 @@ async def test_endpoint_passes_a_busy_slot_through() -> None:
     async def in_slot(work):  # type: ignore[no-untyped-def]
         return "429-response"
 
-    status, body = await reach_answer("127.0.0.1", 443, NAME, "0", dial=_dial,
-                                      resolve=await _resolves_to("127.0.0.1"), in_slot=in_slot)
+    status, body = await reach_answer(
+        "127.0.0.1", 443, NAME, "0", dial=_dial, resolve=await _resolves_to("127.0.0.1"), in_slot=in_slot
+    )
     assert status == -1 and body["response"] == "429-response"
 
 
@@ -278,10 +343,18 @@ def test_report_carries_the_reach_result_redacted() -> None:
     from tests.samples import home_diagnosis
     from wizard.report import render_report, report_data
 
-    r = ReachResult(NAME, ("203.0.113.7",), True, "203.0.113.7", None, "ok", "", "reachable",
-                    (port(inside="closed", hairpin="broken", t=tls(days=9)),),
-                    build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"],
-                                   [port(t=tls(days=9))], "probe"))
+    r = ReachResult(
+        NAME,
+        ("203.0.113.7",),
+        True,
+        "203.0.113.7",
+        None,
+        "ok",
+        "",
+        "reachable",
+        (port(inside="closed", hairpin="broken", t=tls(days=9)),),
+        build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"], [port(t=tls(days=9))], "probe"),
+    )
     d = dc_replace(home_diagnosis(), extra={"reach": [result_json(r)]})
     data = report_data(d)
     assert data["reach"][0]["verdict"] == "reachable" and "reach" not in data["environment"]
@@ -289,21 +362,34 @@ def test_report_carries_the_reach_result_redacted() -> None:
     assert "Reachable from outside" in md and "renew soon" in md
     assert "Reachable from outside" in render_report(d, "html")
     # A real public address is redacted like every other address of the report.
-    public = ReachResult(NAME, ("23.128.64.20",), True, "23.128.64.20", None, "ok", "", "reachable",
-                         (ReachPort(443, "tcp", 4, "23.128.64.20", "open", "open", "works", tls()),), ())
+    public = ReachResult(
+        NAME,
+        ("23.128.64.20",),
+        True,
+        "23.128.64.20",
+        None,
+        "ok",
+        "",
+        "reachable",
+        (ReachPort(443, "tcp", 4, "23.128.64.20", "open", "open", "works", tls()),),
+        (),
+    )
     d2 = dc_replace(home_diagnosis(), extra={"reach": [result_json(public)]})
     redacted = report_data(d2, redact=True)["reach"][0]
     assert redacted["verdict"] == "reachable"
     assert "23.128.64.20" not in json.dumps(redacted)
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["reach"], "no hostname given"),
-    (["reach", "bad..name"], "not a valid host name"),
-    (["reach", NAME, "70000"], "not a port"),
-    (["reach", NAME, "53/udp"], "ports check 53/udp"),
-    (["reach", NAME] + [str(p) for p in range(1000, 1009)], "at most 8 ports"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["reach"], "no hostname given"),
+        (["reach", "bad..name"], "not a valid host name"),
+        (["reach", NAME, "70000"], "not a port"),
+        (["reach", NAME, "53/udp"], "ports check 53/udp"),
+        (["reach", NAME] + [str(p) for p in range(1000, 1009)], "at most 8 ports"),
+    ],
+)
 def test_cli_usage_errors_exit_2_without_touching_the_network(tmp_path, capsys, argv, words) -> None:  # type: ignore[no-untyped-def]
     from wizard.cli import main
 
@@ -317,8 +403,10 @@ def test_watch_reach_config_error_exits_2(tmp_path, capsys) -> None:  # type: ig
     from wizard.cli import main
 
     config = tmp_path / "c.toml"
-    config.write_text('[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\n'
-                      'token = "a1b2c3d4-1234-5678-9abc-def012345678"\n[watch]\nreach = "443"\n')
+    config.write_text(
+        '[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\n'
+        'token = "a1b2c3d4-1234-5678-9abc-def012345678"\n[watch]\nreach = "443"\n'
+    )
     config.chmod(0o600)
     assert main(["--config", str(config), "watch", "--history", str(tmp_path / "h.jsonl")]) == 2
     assert "[watch] reach" in capsys.readouterr().err
@@ -357,5 +445,5 @@ async def test_reach_route_in_the_probe_server_app(monkeypatch: pytest.MonkeyPat
     assert ok.status_code == 200 and ok.json()["result"] == "connected" and ok.json()["tls"] is None
     assert other.status_code == 403 and other.json()["code"] == "not-your-address"
     assert bad.status_code == 400
-    assert limited.status_code == 429                  # the server's rate limit covers /reach too
-    assert "198.51.100.1" not in stats.dialed          # never dialled anything but the requester
+    assert limited.status_code == 429  # the server's rate limit covers /reach too
+    assert "198.51.100.1" not in stats.dialed  # never dialled anything but the requester

@@ -39,9 +39,16 @@ def planted_config() -> Config:
 
 def planted_diagnosis():  # type: ignore[no-untyped-def]
     """A diagnosis whose messages quote the secrets, as a careless provider reply would."""
-    leak = UpdateResult("cam.duckdns.org", "duckdns", None, PUBLIC_V4, "error", "KO",
-                        f"GET https://www.duckdns.org/update?domains=cam&token={SECRET_TOKEN} said KO "
-                        f"(password {SECRET_PASSWORD}, key {TSIG})")
+    leak = UpdateResult(
+        "cam.duckdns.org",
+        "duckdns",
+        None,
+        PUBLIC_V4,
+        "error",
+        "KO",
+        f"GET https://www.duckdns.org/update?domains=cam&token={SECRET_TOKEN} said KO "
+        f"(password {SECRET_PASSWORD}, key {TSIG})",
+    )
     return home_diagnosis(updates=(leak,))
 
 
@@ -73,10 +80,10 @@ def test_markdown_summary_first_with_verdict_and_fixes() -> None:
     assert headings[0] == "ddns-wizard diagnostic report"
     assert headings[1] == "Summary"
     assert "Findings" in headings and "NAT verdict and evidence" in headings and "Every probe" in headings
-    assert any(t.type == "table_open" for t in tokens)          # tables really parse as tables
+    assert any(t.type == "table_open" for t in tokens)  # tables really parse as tables
     assert "NAT verdict: **nat**" in md
-    assert "Remove the mapping and reach SSH through a VPN" in md   # the fix is there
-    assert "isp-blocked" in md and "propagating" in md              # ports and verify sections
+    assert "Remove the mapping and reach SSH through a VPN" in md  # the fix is there
+    assert "isp-blocked" in md and "propagating" in md  # ports and verify sections
 
 
 def test_html_is_self_contained_and_well_formed() -> None:
@@ -97,7 +104,7 @@ def test_html_is_self_contained_and_well_formed() -> None:
     c = Check()
     c.feed(page)
     assert c.external == []
-    assert 'name=viewport' in page and "@media print" in page
+    assert "name=viewport" in page and "@media print" in page
     assert "SSH is exposed to the internet" in page
 
 
@@ -115,7 +122,7 @@ def test_secrets_never_appear(tmp_path: Path, suffix: str) -> None:
     plain = write_report(planted_diagnosis(), tmp_path / f"plain{suffix}", config=cfg).read_text()
     for secret in (SECRET_PASSWORD, SECRET_TOKEN, TSIG):
         assert secret not in plain
-    assert PUBLIC_V4 in plain                       # without --redact addresses stay
+    assert PUBLIC_V4 in plain  # without --redact addresses stay
 
 
 @pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
@@ -126,7 +133,7 @@ def test_redact_masks_public_addresses_and_hostnames_consistently(tmp_path: Path
         assert secret not in text
     for public in (PUBLIC_V4, PUBLIC_V6, "23.128.64.99", "11.1.0.10", HOSTNAME, "cam.duckdns.org"):
         assert public not in text, public
-    assert "192.168.1.100" in text                  # private addresses are kept
+    assert "192.168.1.100" in text  # private addresses are kept
     assert "Redacted" in text or '"redacted": true' in text
     # the same address always becomes the same placeholder
     if suffix == ".json":
@@ -167,12 +174,12 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert "SSH is exposed to the internet" in dom
     assert "Remove the mapping and reach SSH through a VPN" in dom
     png = tmp_path / "r.png"
-    screenshot(html_path, png, width=400, height=900)   # phone-width rendering works too
+    screenshot(html_path, png, width=400, height=900)  # phone-width rendering works too
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width = int.from_bytes(data[16:20], "big")
     assert width == 400
-    assert len(data) > 20_000    # a blank page compresses to a few hundred bytes
+    assert len(data) > 20_000  # a blank page compresses to a few hundred bytes
 
 
 @pytest.mark.parametrize("suffix", [".json", ".md", ".html"])
@@ -181,9 +188,14 @@ def test_ipv6_port_tests_are_in_the_report_and_redacted_with_the_rest(tmp_path: 
 
     from checks.model import Port6Result
 
-    tested = Port6Result(8443, "tcp", "firewalled", PUBLIC_V6,
-                         (f"A temporary listener on [{PUBLIC_V6}]:8443/tcp was ready; the prober timed out.",),
-                         f"Allow new inbound TCP connections to {PUBLIC_V6} port 8443 in the router's IPv6 firewall.")
+    tested = Port6Result(
+        8443,
+        "tcp",
+        "firewalled",
+        PUBLIC_V6,
+        (f"A temporary listener on [{PUBLIC_V6}]:8443/tcp was ready; the prober timed out.",),
+        f"Allow new inbound TCP connections to {PUBLIC_V6} port 8443 in the router's IPv6 firewall.",
+    )
     diagnosis = replace(home_diagnosis(), ports_ipv6=(tested,))
     plain = write_report(diagnosis, tmp_path / f"plain{suffix}", config=planted_config()).read_text()
     assert "firewalled" in plain and PUBLIC_V6 in plain
@@ -199,6 +211,7 @@ def test_ipv6_port_tests_are_in_the_report_and_redacted_with_the_rest(tmp_path: 
 
 # --- issue 19: lists are lists, code is code, columns keep their words ---------------------------
 
+
 def _fix_diagnosis():  # type: ignore[no-untyped-def]
     """A diagnosis with the engine's real findings (bulleted fixes, next-step codes) and ports."""
     from dataclasses import replace
@@ -208,22 +221,33 @@ def _fix_diagnosis():  # type: ignore[no-untyped-def]
 
     d = home_diagnosis()
     findings = build_findings("online", d.local, d.external, NatResult("nat", PUBLIC_V4), d.upnp)
-    ports = (PortResult(80, "tcp", "upstream-nat", ("The router right after yours holds a private address "
-                                                   "while the outside sees another one.",)),
-             PortResult(51820, "udp", "blocked-or-not-forwarded", ("Nothing came back within 5 s.",)))
+    ports = (
+        PortResult(
+            80,
+            "tcp",
+            "upstream-nat",
+            ("The router right after yours holds a private address while the outside sees another one.",),
+        ),
+        PortResult(51820, "udp", "blocked-or-not-forwarded", ("Nothing came back within 5 s.",)),
+    )
     return replace(d, findings=findings, ports=ports)
 
 
 def test_markdown_fix_is_a_list_and_commands_are_code() -> None:
     text = render_report(_fix_diagnosis(), "markdown")
-    assert "**Fix:** -" not in text                       # issue 19: the list on the label's line
+    assert "**Fix:** -" not in text  # issue 19: the list on the label's line
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     # Under the port-forward finding's "Fix:" comes a real bullet list...
-    fix_at = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == "**Fix:**"
-                  and any(x.type == "inline" and "DHCP reservation" in x.content for x in tokens[i:i + 12]))
+    fix_at = next(
+        i
+        for i, t in enumerate(tokens)
+        if t.type == "inline"
+        and t.content == "**Fix:**"
+        and any(x.type == "inline" and "DHCP reservation" in x.content for x in tokens[i : i + 12])
+    )
     assert tokens[fix_at + 2].type == "bullet_list_open"
     items = []
-    for t in tokens[fix_at + 2:]:
+    for t in tokens[fix_at + 2 :]:
         if t.type == "bullet_list_close":
             break
         if t.type == "inline":
@@ -281,9 +305,20 @@ def test_html_port_and_verdict_columns_keep_their_words_in_chromium(tmp_path: Pa
     path = tmp_path / "r.html"
     path.write_text(page)
     with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                              f"--window-size={width},900", "--dump-dom", path.as_uri()],
-                             check=True, capture_output=True, text=True, timeout=90).stdout
+        dom = subprocess.run(
+            [
+                chromium(),
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--window-size={width},900",
+                "--dump-dom",
+                path.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        ).stdout
     measured = json.loads(html_mod.unescape(re.search(r'data-measure="([^"]*)"', dom).group(1)))  # type: ignore[union-attr]
     cells = {m["text"]: m for m in measured}
     for key in ("80/tcp", "upstream-nat", "51820/udp", "blocked-or-not-forwarded"):

@@ -21,8 +21,15 @@ from checks.model import (
 
 PUBLIC = "23.128.64.20"
 HOME = LocalInfo("eth0", "192.168.1.100", "192.168.1.1")
-AGREED = ExternalInfo(PUBLIC, None, True, (ExternalSource("http", "https://e1/", 4, PUBLIC, None, 30.0),
-                                           ExternalSource("dns", "opendns", 4, PUBLIC, None, 20.0)))
+AGREED = ExternalInfo(
+    PUBLIC,
+    None,
+    True,
+    (
+        ExternalSource("http", "https://e1/", 4, PUBLIC, None, 30.0),
+        ExternalSource("dns", "opendns", 4, PUBLIC, None, 20.0),
+    ),
+)
 IGD = UpnpInfo(True, found=True, wan_ipv4=PUBLIC)
 SILENT = UpnpInfo(False, found=False)
 
@@ -38,6 +45,7 @@ def ids(rule, f: F.Facts) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 # --- findings rules -------------------------------------------------------------------------
+
 
 def test_every_rule_is_named_and_listed_once() -> None:
     names = [r.__name__ for r in F.RULES]
@@ -110,8 +118,13 @@ def test_upnp_no_wan_rule() -> None:
 
 
 def test_address_disagreement_rule() -> None:
-    split = replace(AGREED, sources=(ExternalSource("http", "a", 4, PUBLIC, None, 1.0),
-                                     ExternalSource("http", "b", 4, "23.128.64.21", None, 1.0)))
+    split = replace(
+        AGREED,
+        sources=(
+            ExternalSource("http", "a", 4, PUBLIC, None, 1.0),
+            ExternalSource("http", "b", 4, "23.128.64.21", None, 1.0),
+        ),
+    )
     assert ids(F.address_disagreement, facts(external=split)) == ["ip-disagreement"]
     assert ids(F.address_disagreement, facts()) == []
 
@@ -148,8 +161,13 @@ def test_private_ip_published_rule() -> None:
 
 # --- NAT rules ------------------------------------------------------------------------------
 
-def obs(local: LocalInfo = HOME, external: ExternalInfo = AGREED, upnp: UpnpInfo = SILENT,
-        hops: tuple[str, ...] | None = None) -> N.Observations:
+
+def obs(
+    local: LocalInfo = HOME,
+    external: ExternalInfo = AGREED,
+    upnp: UpnpInfo = SILENT,
+    hops: tuple[str, ...] | None = None,
+) -> N.Observations:
     return N.Observations.from_probes(local, external, upnp, hops)
 
 
@@ -206,14 +224,15 @@ def test_claimed_public_wan_rule() -> None:
     assert N.claimed_public_wan(obs(upnp=liar)).verdict == "unknown"  # type: ignore[union-attr]
     behind = N.claimed_public_wan(obs(upnp=liar, hops=("192.168.1.1", "192.168.0.1")))
     assert behind is not None and behind.verdict == "double-nat"
-    assert sum("Traceroute" in e for e in behind.evidence) == 1         # the path said once
+    assert sum("Traceroute" in e for e in behind.evidence) == 1  # the path said once
     assert N.claimed_public_wan(obs()) is None
 
 
 def test_private_wan_rules() -> None:
     assert N.private_wan(obs(upnp=UpnpInfo(False, found=True, wan_ipv4="192.168.0.2"))).verdict == "double-nat"  # type: ignore[union-attr]
-    ten = N.private_wan(obs(upnp=UpnpInfo(False, found=True, wan_ipv4="10.0.0.2"),
-                            hops=("192.168.1.1", "10.0.0.1", "100.64.0.1")))
+    ten = N.private_wan(
+        obs(upnp=UpnpInfo(False, found=True, wan_ipv4="10.0.0.2"), hops=("192.168.1.1", "10.0.0.1", "100.64.0.1"))
+    )
     assert ten is not None and ten.verdict == "cgnat"
     assert N.private_wan(obs()) is None
 
@@ -224,19 +243,31 @@ def test_upstream_signalled_rule() -> None:
     assert N.upstream_signalled(obs()) is None
 
 
-@pytest.mark.parametrize("hops,verdict", [
-    (("192.168.1.1", "23.128.64.1"), "nat"),
-    (("192.168.1.1", "192.168.0.1"), "double-nat"),
-    (None, "unknown"),
-])
+@pytest.mark.parametrize(
+    "hops,verdict",
+    [
+        (("192.168.1.1", "23.128.64.1"), "nat"),
+        (("192.168.1.1", "192.168.0.1"), "double-nat"),
+        (None, "unknown"),
+    ],
+)
 def test_path_only_rule(hops, verdict) -> None:  # type: ignore[no-untyped-def]
     assert N.path_only(obs(hops=hops)).verdict == verdict
 
 
-@pytest.mark.parametrize("module", ["checks/findings.py", "checks/nat.py", "checks/summary.py",
-                                    "checks/portcheck/verdict.py", "checks/portcheck/run.py",
-                                    "checks/portcheck/ipv6.py", "checks/portmap/upnp_errors.py",
-                                    "checks/dns/verify.py"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "checks/findings.py",
+        "checks/nat.py",
+        "checks/summary.py",
+        "checks/portcheck/verdict.py",
+        "checks/portcheck/run.py",
+        "checks/portcheck/ipv6.py",
+        "checks/portmap/upnp_errors.py",
+        "checks/dns/verify.py",
+    ],
+)
 def test_engine_sentences_name_no_cli_command_or_flag(module: str) -> None:
     """Issue 14: the views word the engine's next steps; its sentences never name a command or a
     flag (docstrings may)."""
@@ -250,7 +281,10 @@ def test_engine_sentences_name_no_cli_command_or_flag(module: str) -> None:
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
         if tok.type != tokenize.STRING or tok.string.lstrip("rbfuRBFU").startswith(('"""', "'''")):
             continue
-        if re.search(r"`ddns-wizard|ddns-wizard (diagnose|ports|upnp|update|verify|watch|probe-server)"
-                     r"|(^|[\s(`])--(upnp|keep|budget|ipv6|force|wait)\b", tok.string):
+        if re.search(
+            r"`ddns-wizard|ddns-wizard (diagnose|ports|upnp|update|verify|watch|probe-server)"
+            r"|(^|[\s(`])--(upnp|keep|budget|ipv6|force|wait)\b",
+            tok.string,
+        ):
             offenders.append(f"{module}:{tok.start[0]}: {tok.string[:80]}")
     assert not offenders, "\n".join(offenders)

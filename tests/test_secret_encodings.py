@@ -18,8 +18,8 @@ import html
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import httpx
@@ -29,14 +29,19 @@ from hypothesis import strategies as st
 
 from checks.config import Config, Endpoints, HostConfig
 from checks.ddns.history import History
-from checks.redact import Redactor
 from checks.ddns.updater import PublicAddress
+from checks.redact import Redactor
 
 USER = "alice"
-PASSWORD = "p@ss w/rd+ü&=x!9Zq<7>"          # every character class an encoder treats specially
+PASSWORD = "p@ss w/rd+ü&=x!9Zq<7>"  # every character class an encoder treats specially
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
-DYNDNS2 = HostConfig(hostname="myhome.example.org", provider="dyndns2", server="https://members.example.org",
-                     username=USER, password=PASSWORD)
+DYNDNS2 = HostConfig(
+    hostname="myhome.example.org",
+    provider="dyndns2",
+    server="https://members.example.org",
+    username=USER,
+    password=PASSWORD,
+)
 DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
 
 
@@ -65,12 +70,16 @@ def leaks(text: str, secret: str) -> list[str]:
     found = []
     if secret in text:
         found.append("plain")
-    for name, decode in (("percent", unquote), ("percent+", unquote_plus), ("percent twice", lambda t: unquote(unquote(t))),
-                         ("html", html.unescape)):
+    for name, decode in (
+        ("percent", unquote),
+        ("percent+", unquote_plus),
+        ("percent twice", lambda t: unquote(unquote(t))),
+        ("html", html.unescape),
+    ):
         if secret in decode(text):
             found.append(name)
     raw = secret.encode()
-    pieces = {raw[i:i + 6] for i in range(0, max(1, len(raw) - 5))}
+    pieces = {raw[i : i + 6] for i in range(0, max(1, len(raw) - 5))}
     for decoded in _base64_decodings(text):
         if any(p in decoded for p in pieces):
             found.append(f"base64 ({decoded[:40]!r})")
@@ -99,16 +108,18 @@ def b64_at(offset: int, secret: bytes) -> str:
 Echo = Callable[[httpx.Request], str]
 ECHOES: dict[str, Echo] = {
     "authorization header": lambda r: f'what? {{"Authorization": "{r.headers.get("authorization", "")}"}}',
-    "authorization decoded": lambda r: "what? credentials: " + base64.b64decode(
-        r.headers.get("authorization", "Basic ").split()[-1] or b"").decode(),
+    "authorization decoded": lambda r: (
+        "what? credentials: " + base64.b64decode(r.headers.get("authorization", "Basic ").split()[-1] or b"").decode()
+    ),
     "base64 offset 0": lambda r: "what? cookie " + b64_at(0, PASSWORD.encode()),
     "base64 offset 1": lambda r: "what? cookie " + b64_at(1, PASSWORD.encode()),
     "base64 offset 2": lambda r: "what? cookie " + b64_at(2, PASSWORD.encode()),
     "base64 urlsafe": lambda r: "what? " + base64.urlsafe_b64encode(b"x" + PASSWORD.encode()).decode(),
     "base64 of the secret alone": lambda r: "what? " + base64.b64encode(PASSWORD.encode()).decode(),
     "form encoded": lambda r: "what? password=" + quote_plus(PASSWORD),
-    "percent lower hex": lambda r: "what? pw " + re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(),
-                                                          quote(PASSWORD, safe="")),
+    "percent lower hex": lambda r: (
+        "what? pw " + re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(PASSWORD, safe=""))
+    ),
     "percent twice": lambda r: "what? " + quote(quote(PASSWORD, safe=""), safe=""),
     "json escaped": lambda r: "what? " + json.dumps({"password": PASSWORD}),
     "html escaped": lambda r: "what? <b>" + html.escape(PASSWORD) + "</b>",
@@ -116,15 +127,22 @@ ECHOES: dict[str, Echo] = {
 }
 
 
-def run_update_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-                       capsys: pytest.CaptureFixture[str], host_toml: str, echo: Echo) -> tuple[str, str]:
+def run_update_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    host_toml: str,
+    echo: Echo,
+) -> tuple[str, str]:
     """``ddns-wizard update --json --history H`` in-process: (everything printed or logged, history text)."""
     import checks.ddns.updater as updater
     from wizard.cli import main
 
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\nstun = []\n'
-                   f'ip_echo_v6 = []\n{host_toml}')
+    cfg.write_text(
+        f'[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\nstun = []\nip_echo_v6 = []\n{host_toml}'
+    )
     history = tmp_path / "history.jsonl"
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -135,30 +153,37 @@ def run_update_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: 
     async def lookup(hostname: str, resolvers):  # type: ignore[no-untyped-def]
         return "23.128.64.10", None, None
 
-    monkeypatch.setattr(updater, "make_provider_client",
-                        lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    monkeypatch.setattr(
+        updater, "make_provider_client", lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    )
     monkeypatch.setattr(updater, "default_lookup", lookup)
     caplog.set_level(logging.DEBUG)
     code = main(["--config", str(cfg), "update", "--json", "--history", str(history)])
     captured = capsys.readouterr()
-    assert code == 1, captured.err                 # an error result (a reply it does not understand)
+    assert code == 1, captured.err  # an error result (a reply it does not understand)
     data = json.loads(captured.out)
     assert data[0]["result"] == "error"
     printed = "\n".join([captured.out, captured.err, caplog.text, *strings_in(data)])
     return printed, history.read_text()
 
 
-HOST_DYNDNS2 = (f'[[hosts]]\nhostname = "{DYNDNS2.hostname}"\nprovider = "dyndns2"\nserver = "{DYNDNS2.server}"\n'
-                f'username = "{USER}"\npassword = {json.dumps(PASSWORD)}\n')
+HOST_DYNDNS2 = (
+    f'[[hosts]]\nhostname = "{DYNDNS2.hostname}"\nprovider = "dyndns2"\nserver = "{DYNDNS2.server}"\n'
+    f'username = "{USER}"\npassword = {json.dumps(PASSWORD)}\n'
+)
 HOST_DUCK = f'[[hosts]]\nhostname = "{DUCK.hostname}"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n'
 
 
 @pytest.mark.parametrize("echo", sorted(ECHOES))
 def test_update_json_history_and_logs_never_show_an_echoed_password(
-        echo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    echo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     printed, history = run_update_command(tmp_path, monkeypatch, caplog, capsys, HOST_DYNDNS2, ECHOES[echo])
-    assert "***" in printed and "***" in history          # the echo was shown, masked (the test is not vacuous)
+    assert "***" in printed and "***" in history  # the echo was shown, masked (the test is not vacuous)
     assert leaks(printed, PASSWORD) == [] and leaks(history, PASSWORD) == []
     assert leaks(printed, f"{USER}:{PASSWORD}") == [] and leaks(history, f"{USER}:{PASSWORD}") == []
     records = [json.loads(line) for line in history.splitlines()]
@@ -167,8 +192,12 @@ def test_update_json_history_and_logs_never_show_an_echoed_password(
 
 @pytest.mark.parametrize("echo", ["request url", "form encoded", "base64 offset 1", "base64 offset 2", "json escaped"])
 def test_a_token_in_the_query_is_masked_in_every_echoed_form(
-        echo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    echo: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     secret_echo = {
         "request url": lambda r: f"what? {r.url}",
         "form encoded": lambda r: "what? token=" + quote_plus(TOKEN),
@@ -197,8 +226,14 @@ async def test_watch_output_and_history_never_show_an_echoed_basic_credential(tm
 
     path = tmp_path / "h.jsonl"
     with History(path, redactor=redactor) as history:
-        w = Watcher(Config(endpoints=Endpoints(), hosts=(DYNDNS2,)), client, history=history, detect=detect,
-                    lookup=lookup, emit=lambda text: lines.append(redactor.text(text)))
+        w = Watcher(
+            Config(endpoints=Endpoints(), hosts=(DYNDNS2,)),
+            client,
+            history=history,
+            detect=detect,
+            lookup=lookup,
+            emit=lambda text: lines.append(redactor.text(text)),
+        )
         await w.tick()
     await client.aclose()
     shown = "\n".join(lines)
@@ -210,25 +245,27 @@ async def test_watch_output_and_history_never_show_an_echoed_basic_credential(tm
 
 
 _SECRETS = st.text(st.characters(blacklist_categories=("Cs",)), min_size=6, max_size=30).filter(
-    lambda s: s.strip() == s)
+    lambda s: s.strip() == s
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(secret=_SECRETS, before=st.binary(max_size=8), after=st.binary(max_size=8),
-       urlsafe=st.booleans())
+@given(secret=_SECRETS, before=st.binary(max_size=8), after=st.binary(max_size=8), urlsafe=st.booleans())
 def test_base64_of_a_secret_at_any_offset_is_masked(secret: str, before: bytes, after: bytes, urlsafe: bool) -> None:
     encode = base64.urlsafe_b64encode if urlsafe else base64.b64encode
     text = "cookie " + encode(before + secret.encode() + after).decode() + " end"
     out = Redactor(secrets=[secret]).text(text)
     raw = secret.encode()
     for decoded in _base64_decodings(out):
-        assert raw[:6] not in decoded or raw[:6] in (before + after)    # no 6-byte piece decodes back
+        assert raw[:6] not in decoded or raw[:6] in (before + after)  # no 6-byte piece decodes back
         assert raw not in decoded
 
 
 @settings(max_examples=300, deadline=None)
-@given(secret=_SECRETS, user=st.text(st.characters(min_codepoint=33, max_codepoint=126,
-                                                    blacklist_characters=":"), min_size=1, max_size=12))
+@given(
+    secret=_SECRETS,
+    user=st.text(st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters=":"), min_size=1, max_size=12),
+)
 def test_basic_authorization_value_is_masked_whole(secret: str, user: str) -> None:
     r = Redactor()
     r.add_basic(user, secret)

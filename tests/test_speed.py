@@ -16,8 +16,8 @@ import dns.resolver
 import httpx
 import pytest
 
-from checks.dns import verify as dnsverify
 from checks.config import HostConfig
+from checks.dns import verify as dnsverify
 from checks.dns.verify import AuthServers, NameServer, ZoneCache
 from checks.model import DnsAnswer
 
@@ -38,8 +38,8 @@ def test_a_cancelled_hedged_query_that_failed_prints_nothing() -> None:
 
         outer = asyncio.ensure_future(dnsverify._hedged(attempt, delays=()))
         await asyncio.sleep(0)
-        gate.set_result(None)      # the attempt ends with NXDOMAIN ...
-        outer.cancel()             # ... in the turn its waiter is cancelled
+        gate.set_result(None)  # the attempt ends with NXDOMAIN ...
+        outer.cancel()  # ... in the turn its waiter is cancelled
         with pytest.raises(asyncio.CancelledError):
             await outer
         await asyncio.sleep(0.01)
@@ -49,26 +49,32 @@ def test_a_cancelled_hedged_query_that_failed_prints_nothing() -> None:
     assert [c.get("message") for c in seen] == []
 
 
-ZONE = AuthServers(hostname="h0.example.net", zone="example.net",
-                   nameservers=(NameServer("ns1.example.net", ("192.0.2.53",)),))
+ZONE = AuthServers(
+    hostname="h0.example.net", zone="example.net", nameservers=(NameServer("ns1.example.net", ("192.0.2.53",)),)
+)
 
 
 def _answer(addresses: tuple[str, ...], *, lame: bool = False) -> DnsAnswer:
-    return DnsAnswer(server="ns1.example.net (192.0.2.53)", answers=addresses, ttl=60, ok=False,
-                     rcode="NOERROR",
-                     error="not authoritative for this name (lame delegation)" if lame else None)
+    return DnsAnswer(
+        server="ns1.example.net (192.0.2.53)",
+        answers=addresses,
+        ttl=60,
+        ok=False,
+        rcode="NOERROR",
+        error="not authoritative for this name (lame delegation)" if lame else None,
+    )
 
 
 def test_names_of_one_zone_share_one_lookup_per_round(monkeypatch: pytest.MonkeyPatch) -> None:
     walks: list[str] = []
     asked: list[str] = []
 
-    async def find(hostname: str, *, resolvers, timeout_s):  # noqa: ANN001, ANN202
+    async def find(hostname: str, *, resolvers, timeout_s):
         walks.append(hostname)
         await asyncio.sleep(0.01)
         return ZONE
 
-    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):  # noqa: ANN202
+    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):
         asked.append(hostname)
         return (_answer(("198.51.100.7",)),)
 
@@ -78,29 +84,33 @@ def test_names_of_one_zone_share_one_lookup_per_round(monkeypatch: pytest.Monkey
     async def main() -> list:
         zones = ZoneCache()
         names = [f"h{i}.example.net" for i in range(50)] + ["other.example.org"]
-        return await asyncio.gather(*(dnsverify.current_addresses(n, resolvers=["192.0.2.1"], zones=zones)
-                                      for n in names))
+        return await asyncio.gather(
+            *(dnsverify.current_addresses(n, resolvers=["192.0.2.1"], zones=zones) for n in names)
+        )
 
     results = asyncio.run(main())
     assert all(r == ("198.51.100.7", None, None) for r in results)
     # one walk for example.net's 50 names (the first), one for the other parent
     assert sorted(walks) == ["h0.example.net", "other.example.org"]
-    assert len(asked) == 51                           # every name still asked at its servers
+    assert len(asked) == 51  # every name still asked at its servers
 
 
 def test_a_name_delegated_below_the_zone_is_looked_up_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """sub.example.net has its own zone: example.net's servers answer it with a referral
     (no AA flag), so the shared servers are not trusted for it."""
-    sub_zone = AuthServers(hostname="sub.example.net", zone="sub.example.net",
-                           nameservers=(NameServer("ns.sub.example.net", ("192.0.2.99",)),))
+    sub_zone = AuthServers(
+        hostname="sub.example.net",
+        zone="sub.example.net",
+        nameservers=(NameServer("ns.sub.example.net", ("192.0.2.99",)),),
+    )
     walks: list[str] = []
 
-    async def find(hostname: str, *, resolvers, timeout_s):  # noqa: ANN001, ANN202
+    async def find(hostname: str, *, resolvers, timeout_s):
         walks.append(hostname)
         await asyncio.sleep(0.01 if hostname == "h0.example.net" else 0)
         return sub_zone if hostname == "sub.example.net" else ZONE
 
-    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):  # noqa: ANN202
+    async def answers(hostname: str, auth: AuthServers, *, timeout_s: float, port: int = 53):
         if hostname == "sub.example.net" and auth.zone == "example.net":
             return (_answer((), lame=True),)
         return (_answer(("203.0.113.9",) if auth.zone == "sub.example.net" else ("198.51.100.7",)),)
@@ -110,8 +120,12 @@ def test_a_name_delegated_below_the_zone_is_looked_up_on_its_own(monkeypatch: py
 
     async def main() -> list:
         zones = ZoneCache()
-        return await asyncio.gather(*(dnsverify.current_addresses(n, resolvers=["192.0.2.1"], zones=zones)
-                                      for n in ("h0.example.net", "sub.example.net")))
+        return await asyncio.gather(
+            *(
+                dnsverify.current_addresses(n, resolvers=["192.0.2.1"], zones=zones)
+                for n in ("h0.example.net", "sub.example.net")
+            )
+        )
 
     first, sub = asyncio.run(main())
     assert first == ("198.51.100.7", None, None)
@@ -125,8 +139,8 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
     at most POOL_KEEPALIVE of them in flight at once, every name read from its own line."""
 
     from checks.config import Config, Endpoints
-    from checks.http import POOL_KEEPALIVE
     from checks.ddns.updater import PublicAddress, run_update_detailed
+    from checks.http import POOL_KEEPALIVE
 
     in_flight = 0
     peak = 0
@@ -142,17 +156,26 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
         requests.append(names)
         return httpx.Response(200, text="\n".join(f"good {request.url.params['myip']}" for _ in names))
 
-    hosts = tuple(HostConfig(hostname=f"h{i:03d}.example.net", provider="dyndns2", server="https://dyn.example",
-                             username="u", password="secret-pw") for i in range(200))
+    hosts = tuple(
+        HostConfig(
+            hostname=f"h{i:03d}.example.net",
+            provider="dyndns2",
+            server="https://dyn.example",
+            username="u",
+            password="secret-pw",
+        )
+        for i in range(200)
+    )
     config = Config(hosts=hosts, endpoints=Endpoints())
 
-    async def stale(hostname: str, resolvers) -> tuple:  # noqa: ANN001
+    async def stale(hostname: str, resolvers) -> tuple:
         return ("23.128.64.99", None, None)
 
-    async def main():  # noqa: ANN202
+    async def main():
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await run_update_detailed(config, client=client, lookup=stale,
-                                             public=PublicAddress(ipv4="23.128.64.20", ipv6=None))
+            return await run_update_detailed(
+                config, client=client, lookup=stale, public=PublicAddress(ipv4="23.128.64.20", ipv6=None)
+            )
 
     run = asyncio.run(main())
     assert [r.result for r in run.results] == ["updated"] * 200
@@ -161,7 +184,7 @@ def test_grouped_updates_stay_within_the_pool(monkeypatch: pytest.MonkeyPatch) -
     assert 1 < peak <= POOL_KEEPALIVE
 
 
-def test_history_of_a_round_is_one_fsync_and_durable_at_close(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_history_of_a_round_is_one_fsync_and_durable_at_close(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     from checks.ddns.history import History, read_history
@@ -175,7 +198,7 @@ def test_history_of_a_round_is_one_fsync_and_durable_at_close(tmp_path, monkeypa
             history.append("update", hostname=f"h{i:03d}.example.net", sent="23.128.64.20", result="updated")
         history.sync()
         assert len(syncs) == 1
-    assert len(syncs) == 1                      # nothing new since: close has nothing to sync
+    assert len(syncs) == 1  # nothing new since: close has nothing to sync
     assert len(read_history(path).records) == 200
 
 
@@ -209,10 +232,19 @@ def test_our_probe_server_429_is_waited_out_not_reported(monkeypatch: pytest.Mon
         calls += 1
         if calls == 1:
             return httpx.Response(429, headers={"Retry-After": "1"}, text="rate limit exceeded, slow down")
-        return httpx.Response(200, json={"ip": "23.128.64.20", "port": 8080, "protocol": "tcp",
-                                         "result": "connected", "banner": "nonce", "ms": 1.0})
+        return httpx.Response(
+            200,
+            json={
+                "ip": "23.128.64.20",
+                "port": 8080,
+                "protocol": "tcp",
+                "result": "connected",
+                "banner": "nonce",
+                "ms": 1.0,
+            },
+        )
 
-    async def main():  # noqa: ANN202
+    async def main():
         async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
             return await ask_probers(client, [own], 8080, "tcp", token="nonce", pacer=ProberPacer(None))
 
@@ -230,10 +262,10 @@ def test_many_ports_are_spaced_to_the_probe_servers_bucket_not_to_429s() -> None
     pacer = ProberPacer(None, clock=lambda: now[0])
     own = parse_prober("ddnsw+https://probe.test")
     waits = [pacer.reserve(own, 4) for _ in range(50)]
-    assert waits[:int(DDNSW_BURST)] == [0.0] * int(DDNSW_BURST)
-    later = waits[int(DDNSW_BURST):]
+    assert waits[: int(DDNSW_BURST)] == [0.0] * int(DDNSW_BURST)
+    later = waits[int(DDNSW_BURST) :]
     assert later == sorted(later) and later[-1] == pytest.approx((50 - DDNSW_BURST) / DDNSW_RATE_PER_S)
     # the whole run asks no faster than the server refills, after its burst
     assert later[-1] <= (50 - 30) / 10 + 0.5
-    now[0] += 60                                   # a minute later the bucket is full again
+    now[0] += 60  # a minute later the bucket is full again
     assert pacer.reserve(own, 4) == 0.0

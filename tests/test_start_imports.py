@@ -15,16 +15,19 @@ import sys
 
 import pytest
 
-HEAVY = ("asyncio", "httpx", "httpcore", "dns.asyncquery", "dns.asyncresolver", "wizard.report", "textual",
-         "ssl")
+HEAVY = ("asyncio", "httpx", "httpcore", "dns.asyncquery", "dns.asyncresolver", "wizard.report", "textual", "ssl")
 
 
 def imported(code: str) -> set[str]:
     """The modules loaded after running ``code`` in a fresh interpreter."""
     wrapped = code + "\nimport json as _j, sys as _s\n_s.stderr.write('MODULES ' + _j.dumps(sorted(_s.modules)))\n"
-    proc = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent",
-                               "DDNS_WIZARD_CONFIG": "/nonexistent/config.toml"})
+    proc = subprocess.run(
+        [sys.executable, "-c", wrapped],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "DDNS_WIZARD_CONFIG": "/nonexistent/config.toml"},
+    )
     assert "MODULES " in proc.stderr, proc.stderr[-2000:]
     return set(json.loads(proc.stderr.rsplit("MODULES ", 1)[1]))
 
@@ -33,9 +36,19 @@ def run_cli(argv: list[str]) -> str:
     return f"import sys\nfrom wizard.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
 
 
-@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["diagnose", "--help"], ["update", "--help"],
-                                  ["ports", "--help"], ["verify", "--help"], ["watch", "--help"],
-                                  ["providers"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--version"],
+        ["--help"],
+        ["diagnose", "--help"],
+        ["update", "--help"],
+        ["ports", "--help"],
+        ["verify", "--help"],
+        ["watch", "--help"],
+        ["providers"],
+    ],
+)
 def test_cheap_commands_import_nothing_heavy(argv: list[str]) -> None:
     names = imported(run_cli(argv))
     assert sorted(n for n in names if n in HEAVY) == []
@@ -45,8 +58,9 @@ def test_cheap_commands_import_nothing_heavy(argv: list[str]) -> None:
 
 def test_version_and_help_load_no_engine_beyond_the_parser() -> None:
     names = imported(run_cli(["--version"]))
-    assert not any(n.startswith(("checks.ddns", "checks.dns", "checks.portcheck", "rich"))
-                   for n in names), sorted(n for n in names if n.startswith(("checks", "rich")))
+    assert not any(n.startswith(("checks.ddns", "checks.dns", "checks.portcheck", "rich")) for n in names), sorted(
+        n for n in names if n.startswith(("checks", "rich"))
+    )
 
 
 def test_a_diagnosis_without_a_report_does_not_load_the_report_module() -> None:

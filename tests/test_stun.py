@@ -36,7 +36,7 @@ def _attr(kind: int, value: bytes) -> bytes:
 def xor_mapped(ip: str, port: int, txid: bytes) -> bytes:
     addr = ipaddress.ip_address(ip)
     key = struct.pack("!I", MAGIC_COOKIE) + (txid if addr.version == 6 else b"")
-    raw = bytes(a ^ b for a, b in zip(addr.packed, key))
+    raw = bytes(a ^ b for a, b in zip(addr.packed, key, strict=True))
     return _attr(0x0020, struct.pack("!BBH", 0, 1 if addr.version == 4 else 2, port ^ 0x2112) + raw)
 
 
@@ -62,9 +62,10 @@ def test_request_is_a_20_byte_binding_request() -> None:
 
 def test_xor_mapped_v4_and_v6() -> None:
     assert parse_binding_response(message(TXID, xor_mapped("23.128.64.20", 40000, TXID)), TXID) == (
-        "23.128.64.20", 40000)
-    assert parse_binding_response(message(TXID, xor_mapped("2a0c:b641::5", 1234, TXID)), TXID) == (
-        "2a0c:b641::5", 1234)
+        "23.128.64.20",
+        40000,
+    )
+    assert parse_binding_response(message(TXID, xor_mapped("2a0c:b641::5", 1234, TXID)), TXID) == ("2a0c:b641::5", 1234)
 
 
 def test_mapped_address_fallback_and_xor_preferred() -> None:
@@ -134,16 +135,18 @@ class _LoopbackStun(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)
 
 
-PUBLIC_V4 = "23.128.64.20"     # what a server outside would see (loopback is never a public address)
+PUBLIC_V4 = "23.128.64.20"  # what a server outside would see (loopback is never a public address)
 PUBLIC_V6 = "2a0c:b641:100:1::100"
 
 
 def echo_mapping(port_offset: int = 0, address: str | None = None) -> Responder:
     """Answers the querier's source port (plus ``port_offset``) at a public address."""
+
     def respond(data: bytes, addr: tuple[str, int]) -> list[bytes]:
         txid = data[8:20]
         mapped = address or (PUBLIC_V6 if ":" in addr[0] else PUBLIC_V4)
         return [message(txid, xor_mapped(mapped, addr[1] + port_offset, txid))]
+
     return respond
 
 
@@ -154,7 +157,8 @@ async def start_responder() -> AsyncIterator[Callable[[Responder], asyncio.Futur
     async def start(behaviour: Responder) -> tuple[str, _LoopbackStun]:
         loop = asyncio.get_running_loop()
         transport, proto = await loop.create_datagram_endpoint(
-            lambda: _LoopbackStun(behaviour), local_addr=("127.0.0.1", 0))
+            lambda: _LoopbackStun(behaviour), local_addr=("127.0.0.1", 0)
+        )
         transports.append(transport)
         port = transport.get_extra_info("sockname")[1]
         return f"127.0.0.1:{port}", proto
@@ -167,7 +171,7 @@ async def start_responder() -> AsyncIterator[Callable[[Responder], asyncio.Futur
 async def test_client_reports_mapped_address_from_one_socket(start_responder) -> None:
     spec1, _ = await start_responder(echo_mapping())
     spec2, _ = await start_responder(echo_mapping())
-    spec2 = spec2.replace("127.0.0.1", "localhost")    # host names are resolved (from /etc/hosts here)
+    spec2 = spec2.replace("127.0.0.1", "localhost")  # host names are resolved (from /etc/hosts here)
     sources, varies = await stun_probe([spec1, spec2], timeout_s=1.0)
     assert [s.endpoint for s in sources] == [spec1, spec2]
     assert all(s.value == PUBLIC_V4 and s.error is None and s.method == "stun" for s in sources)
@@ -178,7 +182,7 @@ async def test_client_reports_mapped_address_from_one_socket(start_responder) ->
 
 async def test_mapping_varies_when_servers_see_different_ports(start_responder) -> None:
     spec1, _ = await start_responder(echo_mapping(0))
-    spec2, _ = await start_responder(echo_mapping(7))   # a symmetric NAT would look like this
+    spec2, _ = await start_responder(echo_mapping(7))  # a symmetric NAT would look like this
     _, varies = await stun_probe([spec1, spec2], timeout_s=1.0)
     assert varies is True
 
@@ -186,8 +190,12 @@ async def test_mapping_varies_when_servers_see_different_ports(start_responder) 
 async def test_stray_and_garbage_packets_ignored_then_real_answer_used(start_responder) -> None:
     def noisy(data: bytes, addr: tuple[str, int]) -> list[bytes]:
         txid = data[8:20]
-        return [b"<html>not stun</html>", message(b"z" * 12, xor_mapped("6.6.6.6", 1, b"z" * 12)),
-                message(txid, xor_mapped("23.128.64.20", 4242, txid))]
+        return [
+            b"<html>not stun</html>",
+            message(b"z" * 12, xor_mapped("6.6.6.6", 1, b"z" * 12)),
+            message(txid, xor_mapped("23.128.64.20", 4242, txid)),
+        ]
+
     spec, _ = await start_responder(noisy)
     sources, varies = await stun_probe([spec], timeout_s=1.0)
     assert (sources[0].value, sources[0].mapped_port) == ("23.128.64.20", 4242)
@@ -200,6 +208,7 @@ async def test_retransmits_after_a_lost_request(start_responder) -> None:
     def drop_first(data: bytes, addr: tuple[str, int]) -> list[bytes]:
         seen["n"] += 1
         return [] if seen["n"] == 1 else echo_mapping()(data, addr)
+
     spec, proto = await start_responder(drop_first)
     sources, _ = await stun_probe([spec], timeout_s=1.0)
     assert sources[0].value == PUBLIC_V4
@@ -223,6 +232,7 @@ async def test_silent_server_garbage_server_and_bad_name_are_errors(start_respon
 async def test_error_response_is_reported(start_responder) -> None:
     def refuse(data: bytes, addr: tuple[str, int]) -> list[bytes]:
         return [message(data[8:20], _attr(0x0009, b"\0\0\x04\x14" + b"Unknown Attribute"), 0x0111)]
+
     spec, _ = await start_responder(refuse)
     sources, _ = await stun_probe([spec], timeout_s=0.5)
     assert sources[0].error == "server answered with error 420 Unknown Attribute"
@@ -237,12 +247,12 @@ def test_mapping_varies_needs_two_answers() -> None:
     assert mapping_varies([one, ExternalSource("stun", "b", 4, "1.2.3.4", None, 1.0, mapped_port=2)]) is True
 
 
-
 async def test_each_family_is_asked_of_its_own_servers_only(start_responder) -> None:
     loop = asyncio.get_running_loop()
     try:
         transport6, _ = await loop.create_datagram_endpoint(
-            lambda: _LoopbackStun(echo_mapping()), local_addr=("::1", 0))
+            lambda: _LoopbackStun(echo_mapping()), local_addr=("::1", 0)
+        )
     except OSError:
         pytest.skip("no IPv6 loopback on this machine")
     try:
@@ -259,13 +269,15 @@ async def test_each_family_is_asked_of_its_own_servers_only(start_responder) -> 
     assert (v6[1].value, v6[1].family, v6[1].error) == (PUBLIC_V6, 6, None)
 
 
-@pytest.mark.parametrize("mapped, words", [
-    (PUBLIC_V6, "saw IPv6 2a0c:b641:100:1::100: discarded"),       # the other family
-    ("127.0.0.1", "127.0.0.1 is a loopback address"),                 # never a public address
-    ("192.168.1.100", "private (RFC 1918)"),
-])
-async def test_a_mapped_address_that_is_no_public_ipv4_is_discarded(start_responder, mapped: str,
-                                                                   words: str) -> None:
+@pytest.mark.parametrize(
+    "mapped, words",
+    [
+        (PUBLIC_V6, "saw IPv6 2a0c:b641:100:1::100: discarded"),  # the other family
+        ("127.0.0.1", "127.0.0.1 is a loopback address"),  # never a public address
+        ("192.168.1.100", "private (RFC 1918)"),
+    ],
+)
+async def test_a_mapped_address_that_is_no_public_ipv4_is_discarded(start_responder, mapped: str, words: str) -> None:
     spec, _ = await start_responder(echo_mapping(address=mapped))
     (source,), _ = await stun_probe([spec], timeout_s=0.5)
     assert source.value is None and source.family == 4 and words in (source.error or ""), source

@@ -43,8 +43,13 @@ def test_ds_lite_says_ipv4_shared_and_ipv6_native() -> None:
 
 def test_ds_lite_finding_names_both_families() -> None:
     local = LocalInfo("eth0", "192.168.1.100", "192.168.1.1", ipv6_global=(Ipv6Address(PUBLIC_V6, "eth0"),))
-    fs = build_findings("online", local, ExternalInfo("23.128.64.210", None, True),
-                        NatResult("cgnat", None, ("...",), ds_lite=True), UpnpInfo(available=False))
+    fs = build_findings(
+        "online",
+        local,
+        ExternalInfo("23.128.64.210", None, True),
+        NatResult("cgnat", None, ("...",), ds_lite=True),
+        UpnpInfo(available=False),
+    )
     (f,) = [f for f in fs if f.id == "cgnat"]
     assert "DS-Lite" in f.title and "IPv6 is native" in f.detail and "23.128.64.210" in f.detail
     assert "dual stack" in f.fix and PUBLIC_V6 in f.fix
@@ -52,14 +57,22 @@ def test_ds_lite_finding_names_both_families() -> None:
 
 def test_offline_headline_says_no_network_plainly() -> None:
     """Issue 19: offline in a namespace with no route read "Could not tell which NAT"."""
-    from checks.model import Diagnosis, NatResult, UpnpInfo
+    from checks.model import Diagnosis, UpnpInfo
     from checks.nat import decide_nat
 
     local = LocalInfo(None, None, None, error="no IPv4 route to the internet")
     none = ExternalInfo(None, None, True)
     nat = decide_nat(local, none, UpnpInfo(available=False, found=False), None)
-    d = Diagnosis(generated_at="2026-01-01T00:00:00Z", duration_ms=5.0, connectivity="offline",
-                  local=local, external=none, nat=nat, upnp=UpnpInfo(available=False, found=False), findings=())
+    d = Diagnosis(
+        generated_at="2026-01-01T00:00:00Z",
+        duration_ms=5.0,
+        connectivity="offline",
+        local=local,
+        external=none,
+        nat=nat,
+        upnp=UpnpInfo(available=False, found=False),
+        findings=(),
+    )
     v = hosting_verdict(d)
     assert v.headline.startswith("No network")
     assert "no route" in v.reason

@@ -17,14 +17,11 @@ import json
 import os
 import re
 import shutil
-import socket
-import ssl
 import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -34,7 +31,7 @@ WATCH_UNIT = UNITS / "ddns-wizard.service"
 PROBE_UNIT = UNITS / "ddns-wizard-probe-server.service"
 VENV_TOOL = Path(sys.executable).parent / "ddns-wizard"
 SHIPPED_BINARY = "/usr/local/bin/ddns-wizard"
-GOAL = 2.0                     # issue 13: "2.0 or better" (the unit before it: 3.6)
+GOAL = 2.0  # issue 13: "2.0 or better" (the unit before it: 3.6)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -58,8 +55,12 @@ def local_copy(unit: Path, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("unit", [WATCH_UNIT, PROBE_UNIT], ids=lambda p: p.name)
 def test_unit_passes_systemd_analyze_verify_without_a_warning(unit: Path, tmp_path: Path) -> None:
     _need("systemd-analyze")
-    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(local_copy(unit, tmp_path))],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(local_copy(unit, tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0 and r.stderr.strip() == "" and r.stdout.strip() == "", r.stdout + r.stderr
 
 
@@ -68,32 +69,45 @@ def test_verify_would_catch_a_misspelt_setting(tmp_path: Path) -> None:
     _need("systemd-analyze")
     copy = local_copy(WATCH_UNIT, tmp_path)
     copy.write_text(copy.read_text().replace("ProtectClock=yes", "ProtectClok=yes"))
-    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True, timeout=60)
     assert "Unknown key 'ProtectClok'" in r.stderr
 
 
 def exposure(unit: Path) -> tuple[float, str]:
-    r = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", r.stdout)
     assert m, r.stdout + r.stderr
     return float(m.group(1)), r.stdout
 
 
 @pytest.mark.parametrize("unit, expected", [(WATCH_UNIT, 1.2), (PROBE_UNIT, 1.4)], ids=lambda p: getattr(p, "name", p))
-def test_unit_is_rated_2_0_or_better_by_systemd_analyze_security(unit: Path, expected: float,
-                                                                 tmp_path: Path) -> None:
+def test_unit_is_rated_2_0_or_better_by_systemd_analyze_security(unit: Path, expected: float, tmp_path: Path) -> None:
     _need("systemd-analyze")
     score, table = exposure(local_copy(unit, tmp_path))
     print(f"{unit.name}: exposure {score}")
     assert score <= GOAL, table
     assert score <= expected, f"{unit.name} got less strict ({score} > {expected}):\n{table}"
-    settings = ["ProtectClock=", "ProtectKernelLogs=", "ProtectHostname=", "RestrictRealtime=", "ProtectProc=",
-                "ProcSubset=", "PrivateMounts=", "SystemCallFilter=~@resources", "SystemCallFilter=~@mount",
-                "SystemCallFilter=~@debug", "MemoryDenyWriteExecute=", "NoNewPrivileges="]
+    settings = [
+        "ProtectClock=",
+        "ProtectKernelLogs=",
+        "ProtectHostname=",
+        "RestrictRealtime=",
+        "ProtectProc=",
+        "ProcSubset=",
+        "PrivateMounts=",
+        "SystemCallFilter=~@resources",
+        "SystemCallFilter=~@mount",
+        "SystemCallFilter=~@debug",
+        "MemoryDenyWriteExecute=",
+        "NoNewPrivileges=",
+    ]
     if unit == PROBE_UNIT:
-        settings.append("SystemCallFilter=~@privileged")    # the watch unit gives capset back for `ip`
+        settings.append("SystemCallFilter=~@privileged")  # the watch unit gives capset back for `ip`
     for setting in settings:
         line = next(line for line in table.splitlines() if setting in line)
         assert line.startswith("✓"), line
@@ -103,14 +117,15 @@ def test_unit_is_rated_2_0_or_better_by_systemd_analyze_security(unit: Path, exp
         from tests.unitsandbox import expand, sandbox_of, syscall_groups
 
         privileged = expand(["@privileged"], syscall_groups())
-        assert privileged & set(sandbox_of(unit).allow) == {"capset"}       # and nothing else of the set
+        assert privileged & set(sandbox_of(unit).allow) == {"capset"}  # and nothing else of the set
 
 
 def test_the_old_unit_was_rated_3_6(tmp_path: Path) -> None:
     """The score the issue reported, from the unit as it was: the rating method has not moved."""
     _need("systemd-analyze")
     old = tmp_path / "old.service"
-    old.write_text(textwrap.dedent(f"""\
+    old.write_text(
+        textwrap.dedent(f"""\
         [Service]
         Type=simple
         DynamicUser=yes
@@ -130,7 +145,8 @@ def test_the_old_unit_was_rated_3_6(tmp_path: Path) -> None:
         SystemCallArchitectures=native
         CapabilityBoundingSet=
         UMask=0077
-        """))
+        """)
+    )
     assert exposure(old)[0] == 3.6
 
 
@@ -216,8 +232,9 @@ CONTROL = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("unit, netlink", [(WATCH_UNIT, "allowed"), (PROBE_UNIT, "EAFNOSUPPORT")],  # noqa: PT006
-                         ids=["watch", "probe-server"])
+@pytest.mark.parametrize(
+    "unit, netlink", [(WATCH_UNIT, "allowed"), (PROBE_UNIT, "EAFNOSUPPORT")], ids=["watch", "probe-server"]
+)
 def test_the_sandbox_really_restricts(unit: Path, netlink: str, sandbox_dirs, empty_netns: str) -> None:  # type: ignore[no-untyped-def]
     """A control program under each unit's sandbox: what the unit forbids fails, the rest works.
     (Without this, the functional runs below could pass under a sandbox that does nothing.)"""
@@ -227,21 +244,32 @@ def test_the_sandbox_really_restricts(unit: Path, netlink: str, sandbox_dirs, em
     script = creds / "control.py"
     script.write_text(CONTROL)
     os.chmod(script, 0o644)
-    argv = sandbox_argv(sandbox_of(unit), ["/usr/bin/python3", str(script), str(state)], workdir=base, state=state,
-                        creds=creds, env={"PATH": "/usr/bin:/usr/sbin:/bin:/sbin"}, expose=exposed_python())
+    argv = sandbox_argv(
+        sandbox_of(unit),
+        ["/usr/bin/python3", str(script), str(state)],
+        workdir=base,
+        state=state,
+        creds=creds,
+        env={"PATH": "/usr/bin:/usr/sbin:/bin:/sbin"},
+        expose=exposed_python(),
+    )
     r = subprocess.run(["ip", "netns", "exec", empty_netns, *argv], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     seen = dict(line.split(" ", 1) for line in r.stdout.splitlines())
-    assert seen == {"packet-socket": "EAFNOSUPPORT", "netlink-socket": netlink, "inet-socket": "allowed",
-                    "ip-netlink": "allowed" if netlink == "allowed" else "failed",
-                    "setpriority": "EPERM",          # @resources is filtered (unprivileged, it would work)
-                    "wx-mmap": "EPERM",              # MemoryDenyWriteExecute=
-                    "other-process": "ENOENT",       # ProtectProc=invisible
-                    "proc-net": "ENOENT",            # ProcSubset=pid
-                    "write-usr": "EROFS",            # ProtectSystem=strict
-                    "write-state": "allowed",
-                    "home": "EACCES" if not exposed_python() else "allowed",   # ProtectHome=: empty, or only Python
-                    "uid": str(DYNAMIC_UID)}, r.stdout + r.stderr
+    assert seen == {
+        "packet-socket": "EAFNOSUPPORT",
+        "netlink-socket": netlink,
+        "inet-socket": "allowed",
+        "ip-netlink": "allowed" if netlink == "allowed" else "failed",
+        "setpriority": "EPERM",  # @resources is filtered (unprivileged, it would work)
+        "wx-mmap": "EPERM",  # MemoryDenyWriteExecute=
+        "other-process": "ENOENT",  # ProtectProc=invisible
+        "proc-net": "ENOENT",  # ProcSubset=pid
+        "write-usr": "EROFS",  # ProtectSystem=strict
+        "write-state": "allowed",
+        "home": "EACCES" if not exposed_python() else "allowed",  # ProtectHome=: empty, or only Python
+        "uid": str(DYNAMIC_UID),
+    }, r.stdout + r.stderr
 
 
 def test_probe_server_works_under_its_unit(sandbox_dirs, empty_netns: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -251,24 +279,31 @@ def test_probe_server_works_under_its_unit(sandbox_dirs, empty_netns: str, tmp_p
 
     from tests.unitsandbox import sandbox_argv, sandbox_of, service_settings
 
-    base, creds, state = sandbox_dirs
+    base, creds, _state = sandbox_dirs
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "::1", "localhost")
     cert.private_key_and_cert_chain_pem.write_to_path(str(creds / "tls.crt"))
     cert.private_key_pem.write_to_path(str(creds / "tls.key"))
     ca.cert_pem.write_to_path(str(creds / "ca.pem"))
     for f in ("tls.crt", "tls.key", "ca.pem"):
-        os.chmod(creds / f, 0o644)     # systemd hands credentials to the service user; here: readable
+        os.chmod(creds / f, 0o644)  # systemd hands credentials to the service user; here: readable
     (exec_start,) = service_settings(PROBE_UNIT)["ExecStart"]
     argv = [str(VENV_TOOL) if a == SHIPPED_BINARY else a.replace("%d", str(creds)) for a in exec_start.split()]
-    command = sandbox_argv(sandbox_of(PROBE_UNIT), argv, workdir=base, state=None, creds=creds,
-                           env={"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": str(creds)},
-                           expose=exposed_python())
-    server = subprocess.Popen(["ip", "netns", "exec", empty_netns, *command], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    command = sandbox_argv(
+        sandbox_of(PROBE_UNIT),
+        argv,
+        workdir=base,
+        state=None,
+        creds=creds,
+        env={"PATH": "/usr/bin:/bin", "CREDENTIALS_DIRECTORY": str(creds)},
+        expose=exposed_python(),
+    )
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", empty_netns, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     client = textwrap.dedent(f"""
         import json, socket, ssl, sys, threading, urllib.request
-        ctx = ssl.create_default_context(cafile={str(creds / 'ca.pem')!r})
+        ctx = ssl.create_default_context(cafile={str(creds / "ca.pem")!r})
         out = {{}}
         for host in ("127.0.0.1", "[::1]"):
             for _ in range(100):
@@ -296,11 +331,15 @@ def test_probe_server_works_under_its_unit(sandbox_dirs, empty_netns: str, tmp_p
         print(json.dumps(out))
     """)
     try:
-        r = subprocess.run(["ip", "netns", "exec", empty_netns, sys.executable, "-c", client], capture_output=True,
-                           text=True, timeout=90)
+        r = subprocess.run(
+            ["ip", "netns", "exec", empty_netns, sys.executable, "-c", client],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     finally:
         server.terminate()
-        out, err = server.communicate(timeout=20)
+        _out, err = server.communicate(timeout=20)
     assert r.returncode == 0, r.stderr + err
     data = json.loads(r.stdout)
     assert data["127.0.0.1"].strip() == "127.0.0.1" and data["[::1]"].strip() == "::1"

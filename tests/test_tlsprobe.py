@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import ssl
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import pytest
 import trustme
@@ -18,7 +18,7 @@ import trustme
 from checks.probes.tlsprobe import TlsFacts, name_matches, tls_probe, verifying_context
 
 NAME = "myhome.example.org"
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 @asynccontextmanager
@@ -90,7 +90,7 @@ async def test_expired_certificate() -> None:
     assert not facts.ok
     assert facts.error == "expired"
     assert facts.days_left is not None and facts.days_left < 0
-    assert facts.names == (NAME,)   # the facts are still there for an invalid certificate
+    assert facts.names == (NAME,)  # the facts are still there for an invalid certificate
 
 
 async def test_wrong_name() -> None:
@@ -103,8 +103,9 @@ async def test_wrong_name() -> None:
 
 async def test_expired_and_wrong_name_lists_both_problems() -> None:
     ca = trustme.CA()
-    leaf = ca.issue_cert("other.example.net", not_before=NOW - dt.timedelta(days=100),
-                         not_after=NOW - dt.timedelta(days=1))
+    leaf = ca.issue_cert(
+        "other.example.net", not_before=NOW - dt.timedelta(days=100), not_after=NOW - dt.timedelta(days=1)
+    )
     facts = await _probe(_chain(leaf), leaf.private_key_pem.bytes(), ca)
     assert not facts.ok
     assert set(facts.problems) >= {"expired", "wrong-name"}
@@ -120,14 +121,21 @@ async def test_self_signed() -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, NAME)])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(NOW - dt.timedelta(days=1))
-            .not_valid_after(NOW + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(NAME)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     facts = await _probe(cert_pem, key_pem, trustme.CA())
     assert not facts.ok and facts.error == "self-signed"
     assert facts.names == (NAME,)
@@ -180,20 +188,31 @@ async def test_closed_port_is_refused() -> None:
 
 
 def test_wire_round_trip_and_garbage() -> None:
-    facts = TlsFacts(ok=False, server_name=NAME, names=(NAME,), issuer="X", not_after="2030-01-01T00:00:00Z",
-                     days_left=3, error="expired", problems=("expired",))
+    facts = TlsFacts(
+        ok=False,
+        server_name=NAME,
+        names=(NAME,),
+        issuer="X",
+        not_after="2030-01-01T00:00:00Z",
+        days_left=3,
+        error="expired",
+        problems=("expired",),
+    )
     assert TlsFacts.from_dict(facts.to_dict(), NAME) == facts
     assert TlsFacts.from_dict({"ok": "yes"}, NAME) is None
     assert TlsFacts.from_dict({"ok": False, "error": "<script>", "names": [1, "a"]}, NAME).error == "invalid"
 
 
-@pytest.mark.parametrize("name,names,ok", [
-    ("a.example.org", ["*.example.org"], True),
-    ("example.org", ["*.example.org"], False),
-    ("a.b.example.org", ["*.example.org"], False),
-    ("MyHome.Example.org", ["myhome.example.org"], True),
-    ("1.2.3.4", ["1.2.3.4"], True),
-    ("1.2.3.4", ["*.2.3.4"], False),
-])
+@pytest.mark.parametrize(
+    "name,names,ok",
+    [
+        ("a.example.org", ["*.example.org"], True),
+        ("example.org", ["*.example.org"], False),
+        ("a.b.example.org", ["*.example.org"], False),
+        ("MyHome.Example.org", ["myhome.example.org"], True),
+        ("1.2.3.4", ["1.2.3.4"], True),
+        ("1.2.3.4", ["*.2.3.4"], False),
+    ],
+)
 def test_name_matching(name: str, names: list[str], ok: bool) -> None:
     assert name_matches(name, names) is ok

@@ -33,12 +33,12 @@ def test_port_unreachable_is_the_destination() -> None:
 
 
 def test_errors_that_are_not_icmp_from_an_ipv4_sender_are_ignored() -> None:
-    local = extended_err(1, 0, 0, "0.0.0.0")                     # SO_EE_ORIGIN_LOCAL (e.g. EMSGSIZE)
+    local = extended_err(1, 0, 0, "0.0.0.0")  # SO_EE_ORIGIN_LOCAL (e.g. EMSGSIZE)
     assert parse_icmp_error(socket.SOL_IP, IP_RECVERR, local) is None
     v6 = extended_err(traceroute.SO_EE_ORIGIN_ICMP, 11, 0, "1.2.3.4", family=socket.AF_INET6)
     assert parse_icmp_error(socket.SOL_IP, IP_RECVERR, v6) is None
-    assert parse_icmp_error(socket.SOL_IP, 99, extended_err(2, 11, 0, "1.2.3.4")) is None    # another cmsg
-    assert parse_icmp_error(socket.SOL_IP, IP_RECVERR, b"\x00" * 10) is None                # cut short
+    assert parse_icmp_error(socket.SOL_IP, 99, extended_err(2, 11, 0, "1.2.3.4")) is None  # another cmsg
+    assert parse_icmp_error(socket.SOL_IP, IP_RECVERR, b"\x00" * 10) is None  # cut short
 
 
 def test_a_trace_to_loopback_ends_at_the_destination_without_root() -> None:

@@ -14,14 +14,16 @@ import httpx
 import pytest
 
 from checks.config import Config, Endpoints, HostConfig
+from checks.ddns.updater import PublicAddress, agree, decide, detect_public, run_update
 from checks.errors import ConfigError
 from checks.model import ExternalSource
-from checks.ddns.updater import PublicAddress, agree, decide, detect_public, run_update
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 DUCK = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN)
-CONFIG = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()),
-                hosts=(DUCK,))
+CONFIG = Config(
+    endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()),
+    hosts=(DUCK,),
+)
 PUBLIC = PublicAddress("23.128.64.20", None, summary="2 of 2 agree")
 
 
@@ -38,6 +40,7 @@ class Provider:
 def serving(v4: str | None, v6: str | None = None, error: str | None = None):  # type: ignore[no-untyped-def]
     async def lookup(hostname: str, resolvers):  # type: ignore[no-untyped-def]
         return v4, v6, error
+
     return lookup
 
 
@@ -82,8 +85,15 @@ async def test_dns_lookup_failure_still_updates() -> None:
 async def test_dns_lookup_failure_trusts_our_own_last_update_instead_of_a_nochg() -> None:
     """A lossy line that cannot ask DNS must not re-send what this machine already sent."""
     provider = Provider()
-    history = ({"event": "update", "hostname": DUCK.hostname, "sent": "23.128.64.20", "result": "updated",
-                "ts": "2026-11-22T05:00:00Z"},)
+    history = (
+        {
+            "event": "update",
+            "hostname": DUCK.hostname,
+            "sent": "23.128.64.20",
+            "result": "updated",
+            "ts": "2026-11-22T05:00:00Z",
+        },
+    )
     (r,) = await update(CONFIG, provider, serving(None, None, "timed out"), history=history)
     assert provider.requests == []
     assert r.result == "unchanged" and r.code == "history"
@@ -94,19 +104,22 @@ async def test_history_is_not_used_when_it_sent_another_address_or_dns_answers()
     history = ({"event": "update", "hostname": DUCK.hostname, "sent": "23.128.64.10", "result": "updated"},)
     provider = Provider()
     (r,) = await update(CONFIG, provider, serving(None, None, "timed out"), history=history)
-    assert len(provider.requests) == 1 and r.result == "updated"          # the address changed since
+    assert len(provider.requests) == 1 and r.result == "updated"  # the address changed since
     assert "Sent without comparing" in r.message
     same = ({"event": "update", "hostname": DUCK.hostname, "sent": "23.128.64.20", "result": "updated"},)
     provider = Provider()
     (r,) = await update(CONFIG, provider, serving("23.128.64.10"), history=same)
-    assert len(provider.requests) == 1                                    # DNS answered: DNS decides
+    assert len(provider.requests) == 1  # DNS answered: DNS decides
 
 
-@pytest.mark.parametrize("address, words", [
-    ("100.64.1.20", "carrier-grade NAT"),
-    ("192.168.1.100", "private (RFC 1918)"),
-    ("127.0.0.1", "loopback"),
-])
+@pytest.mark.parametrize(
+    "address, words",
+    [
+        ("100.64.1.20", "carrier-grade NAT"),
+        ("192.168.1.100", "private (RFC 1918)"),
+        ("127.0.0.1", "loopback"),
+    ],
+)
 async def test_non_public_address_is_refused_with_the_reason(address: str, words: str) -> None:
     provider = Provider()
     (r,) = await update(CONFIG, provider, serving("23.128.64.10"), public=PublicAddress(address, None))
@@ -122,8 +135,9 @@ async def test_cgnat_message_says_nobody_outside_can_reach_it() -> None:
 
 async def test_allow_private_publishes_it() -> None:
     provider = Provider()
-    (r,) = await update(CONFIG, provider, serving("23.128.64.10"), public=PublicAddress("192.168.1.100", None),
-                        allow_private=True)
+    (_result,) = await update(
+        CONFIG, provider, serving("23.128.64.10"), public=PublicAddress("192.168.1.100", None), allow_private=True
+    )
     assert len(provider.requests) == 1 and provider.requests[0].url.params["ip"] == "192.168.1.100"
 
 
@@ -138,8 +152,12 @@ async def test_ipv6_host_sends_both_families_when_one_differs() -> None:
     host = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN, options={"ipv6": True})
     provider = Provider()
     public = PublicAddress("23.128.64.20", "2a0c:b641:100:1::100")
-    (r,) = await update(Config(endpoints=CONFIG.endpoints, hosts=(host,)), provider,
-                        serving("23.128.64.20", "2a0c:b641:100:1::1"), public=public)
+    (r,) = await update(
+        Config(endpoints=CONFIG.endpoints, hosts=(host,)),
+        provider,
+        serving("23.128.64.20", "2a0c:b641:100:1::1"),
+        public=public,
+    )
     params = provider.requests[0].url.params
     assert params["ip"] == "23.128.64.20" and params["ipv6"] == "2a0c:b641:100:1::100"
     assert r.previous == "23.128.64.20,2a0c:b641:100:1::1"
@@ -149,8 +167,9 @@ async def test_a_family_without_quorum_is_left_alone_and_said() -> None:
     host = HostConfig(hostname="myhome.duckdns.org", provider="duckdns", token=TOKEN, options={"ipv6": True})
     provider = Provider()
     public = PublicAddress("23.128.64.20", None, problem_v6="no IPv6 echo service answered (e6: timeout)")
-    (r,) = await update(Config(endpoints=CONFIG.endpoints, hosts=(host,)), provider, serving("23.128.64.10"),
-                        public=public)
+    (r,) = await update(
+        Config(endpoints=CONFIG.endpoints, hosts=(host,)), provider, serving("23.128.64.10"), public=public
+    )
     assert "ipv6" not in provider.requests[0].url.params
     assert r.result == "updated" and "no IPv6 echo service answered" in r.message
 
@@ -175,13 +194,16 @@ def src(endpoint: str, value: str | None, family: int = 4, method: str = "http")
     return ExternalSource(method, endpoint, family, value, None if value else "timeout", 1.0)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("values, configured, agreed", [
-    (["1.1.1.1", "1.1.1.1", "2.2.2.2"], 3, "1.1.1.1"),
-    (["1.1.1.1", "2.2.2.2"], 2, None),                # a tie is not a quorum
-    (["1.1.1.1", None], 2, None),                     # a single echo is not a quorum
-    (["1.1.1.1"], 1, "1.1.1.1"),                      # ...unless only one is configured
-    ([None, None], 2, None),
-])
+@pytest.mark.parametrize(
+    "values, configured, agreed",
+    [
+        (["1.1.1.1", "1.1.1.1", "2.2.2.2"], 3, "1.1.1.1"),
+        (["1.1.1.1", "2.2.2.2"], 2, None),  # a tie is not a quorum
+        (["1.1.1.1", None], 2, None),  # a single echo is not a quorum
+        (["1.1.1.1"], 1, "1.1.1.1"),  # ...unless only one is configured
+        ([None, None], 2, None),
+    ],
+)
 def test_quorum(values: list, configured: int, agreed: str | None) -> None:
     sources = [src(f"e{i}", v) for i, v in enumerate(values)]
     value, problem, _ = agree(sources, 4, configured)
@@ -191,16 +213,24 @@ def test_quorum(values: list, configured: int, agreed: str | None) -> None:
 
 def test_dns_answers_count_as_one_voice_so_they_never_outvote_two_https_echoes() -> None:
     """Three DNS echo methods can be forged by one box on the path: one voice, not three."""
-    sources = [src("https://e1/", "23.128.64.20"), src("https://e2/", "23.128.64.20"),
-               src("opendns", "11.9.9.9", method="dns"), src("cloudflare", "11.9.9.9", method="dns"),
-               src("google", "11.9.9.9", method="dns")]
+    sources = [
+        src("https://e1/", "23.128.64.20"),
+        src("https://e2/", "23.128.64.20"),
+        src("opendns", "11.9.9.9", method="dns"),
+        src("cloudflare", "11.9.9.9", method="dns"),
+        src("google", "11.9.9.9", method="dns"),
+    ]
     voices = {"http:e1": 1, "http:e2": 1, "dns": 3}
     assert agree(sources, 4, voices)[0] == "23.128.64.20"
 
 
 def test_dns_alone_is_not_a_quorum_when_https_echoes_are_configured() -> None:
-    sources = [src("https://e1/", None), src("https://e2/", None),
-               src("opendns", "23.128.64.20", method="dns"), src("cloudflare", "23.128.64.20", method="dns")]
+    sources = [
+        src("https://e1/", None),
+        src("https://e2/", None),
+        src("opendns", "23.128.64.20", method="dns"),
+        src("cloudflare", "23.128.64.20", method="dns"),
+    ]
     value, problem, _ = agree(sources, 4, {"http:e1": 1, "http:e2": 1, "dns": 2})
     assert value is None and "only DNS-based sources answered, and they count as one" in (problem or "")
 
@@ -219,9 +249,13 @@ def test_ipv6_needs_two_independent_voices_like_ipv4() -> None:
 
 
 def test_a_voice_whose_sources_disagree_abstains() -> None:
-    sources = [src("https://e1/", "23.128.64.20"), src("opendns", "23.128.64.20", method="dns"),
-               src("cloudflare", "11.9.9.9", method="dns"), src("https://e2/", "11.9.9.9")]
-    assert agree(sources, 4, {"http:e1": 1, "http:e2": 1, "dns": 2})[0] is None   # 1 vs 1, DNS split
+    sources = [
+        src("https://e1/", "23.128.64.20"),
+        src("opendns", "23.128.64.20", method="dns"),
+        src("cloudflare", "11.9.9.9", method="dns"),
+        src("https://e2/", "11.9.9.9"),
+    ]
+    assert agree(sources, 4, {"http:e1": 1, "http:e2": 1, "dns": 2})[0] is None  # 1 vs 1, DNS split
 
 
 def test_two_urls_on_one_host_are_one_voice() -> None:
@@ -235,7 +269,7 @@ async def test_settled_waits_for_every_source_of_a_dns_voice() -> None:
 
     voices = {"http:e1": 1, "http:e2": 1, "dns": 2}
     first = [src("https://e1/", "23.128.64.20"), src("opendns", "23.128.64.20", method="dns")]
-    assert not settled(first, 4, voices)        # cloudflare could still split the DNS voice
+    assert not settled(first, 4, voices)  # cloudflare could still split the DNS voice
     both = first + [src("cloudflare", "23.128.64.20", method="dns")]
     assert settled(both, 4, voices)
 
@@ -243,6 +277,7 @@ async def test_settled_waits_for_every_source_of_a_dns_voice() -> None:
 async def test_detect_public_asks_every_echo() -> None:
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text="23.128.64.20\n")
+
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as client:
         public = await detect_public(CONFIG, client, want_ipv6=False)
     assert public.ipv4 == "23.128.64.20" and len(public.sources) == 2
@@ -250,31 +285,35 @@ async def test_detect_public_asks_every_echo() -> None:
 
 def test_decide_is_pure_and_compares_per_family() -> None:
     d = decide(DUCK, "duckdns", PUBLIC, ("23.128.64.20", "2a0c::1", None), force=False, allow_private=False)
-    assert d.result is not None and d.result.result == "unchanged"   # AAAA not wanted: ignored
+    assert d.result is not None and d.result.result == "unchanged"  # AAAA not wanted: ignored
 
 
 # ---------------------------------------------------------------- the command
 
 
-def test_update_command_json_and_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_update_command_json_and_exit_codes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import checks.ddns.updater as updater
     from wizard.cli import main
 
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))     # the history: never the real one
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the history: never the real one
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\nstun = []\n'
-                   f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n')
+    cfg.write_text(
+        '[endpoints]\nip_echo = ["https://e1", "https://e2"]\ndns_echo = []\nstun = []\n'
+        f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n'
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host in ("e1", "e2"):
             return httpx.Response(200, text="23.128.64.20")
         return httpx.Response(200, text="KO")
 
-    monkeypatch.setattr(updater, "make_provider_client",
-                        lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+    monkeypatch.setattr(
+        updater, "make_provider_client", lambda: httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    )
     monkeypatch.setattr(updater, "default_lookup", serving("23.128.64.10"))
-    assert main(["--config", str(cfg), "update", "--json"]) == 1      # KO: the host errored
+    assert main(["--config", str(cfg), "update", "--json"]) == 1  # KO: the host errored
     out = capsys.readouterr().out
     (item,) = json.loads(out)
     assert set(item) >= {"hostname", "provider", "previous", "sent", "result", "code", "message"}
@@ -292,7 +331,7 @@ def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.Cap
     from wizard.cli import main
 
     cfg = tmp_path / "config.toml"
-    assert main(["--config", str(cfg), "update"]) == 2          # a named file that does not exist: said so
+    assert main(["--config", str(cfg), "update"]) == 2  # a named file that does not exist: said so
     err = capsys.readouterr().err
     assert "does not exist" in err and str(cfg) in err
     cfg.write_text("")
@@ -302,32 +341,45 @@ def test_update_command_without_hosts_exits_2(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_temporary_ipv6_is_replaced_by_the_stable_address() -> None:
-    from checks.model import Ipv6Address, LocalInfo
     from checks.ddns.updater import stable_ipv6
+    from checks.model import Ipv6Address, LocalInfo
 
-    local = LocalInfo("eth0", "192.168.1.100", "192.168.1.1", ipv6_global=(
-        Ipv6Address("2a0c:b641:100:1:aaaa:bbbb:cccc:dddd", "eth0", temporary=True),
-        Ipv6Address("2a0c:b641:100:1::100", "eth0"),
-        Ipv6Address("2a0c:b641:200::5", "eth1"),
-    ))
+    local = LocalInfo(
+        "eth0",
+        "192.168.1.100",
+        "192.168.1.1",
+        ipv6_global=(
+            Ipv6Address("2a0c:b641:100:1:aaaa:bbbb:cccc:dddd", "eth0", temporary=True),
+            Ipv6Address("2a0c:b641:100:1::100", "eth0"),
+            Ipv6Address("2a0c:b641:200::5", "eth1"),
+        ),
+    )
     chosen, note = stable_ipv6("2a0c:b641:100:1:aaaa:bbbb:cccc:dddd", local)
     assert chosen == "2a0c:b641:100:1::100" and note and "temporary privacy address" in note
-    assert stable_ipv6("2a0c:b641:100:1::100", local) == ("2a0c:b641:100:1::100", None)   # already stable
-    assert stable_ipv6("2a0c:b641:999::1", local) == ("2a0c:b641:999::1", None)          # not ours: keep
+    assert stable_ipv6("2a0c:b641:100:1::100", local) == ("2a0c:b641:100:1::100", None)  # already stable
+    assert stable_ipv6("2a0c:b641:999::1", local) == ("2a0c:b641:999::1", None)  # not ours: keep
 
 
 async def test_detect_public_publishes_the_stable_ipv6() -> None:
     from checks.model import Ipv6Address, LocalInfo
 
     temp = "2a0c:b641:100:1:aaaa:bbbb:cccc:dddd"
-    local = LocalInfo("eth0", None, None, ipv6_global=(Ipv6Address(temp, "eth0", temporary=True),
-                                                       Ipv6Address("2a0c:b641:100:1::100", "eth0")))
+    local = LocalInfo(
+        "eth0",
+        None,
+        None,
+        ipv6_global=(Ipv6Address(temp, "eth0", temporary=True), Ipv6Address("2a0c:b641:100:1::100", "eth0")),
+    )
 
     def echo(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, text=temp if request.url.host == "e6" else "23.128.64.20")
 
-    config = Config(endpoints=Endpoints(ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=("https://e6",)),
-                    hosts=(DUCK,))
+    config = Config(
+        endpoints=Endpoints(
+            ip_echo=("https://e1", "https://e2"), dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=("https://e6",)
+        ),
+        hosts=(DUCK,),
+    )
     async with httpx.AsyncClient(transport=httpx.MockTransport(echo)) as client:
         public = await detect_public(config, client, want_ipv6=True, local=local)
     assert public.ipv6 == "2a0c:b641:100:1::100" and "stable address" in public.summary
@@ -341,6 +393,7 @@ def _echoes(answers: dict[str, tuple[float, str]]):  # type: ignore[no-untyped-d
         delay, body = answers[request.url.host]
         await asyncio.sleep(delay)
         return httpx.Response(200, text=body)
+
     return handler
 
 
@@ -350,13 +403,22 @@ async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sou
     # Three of five agree at once; the two slow ones could not overturn that, so the
     # round ends without them instead of after their (here 30 s) answer.
     urls = tuple(f"https://e{i}" for i in range(1, 6))
-    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
-    handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "23.128.64.20"), "e3": (0.01, "23.128.64.20"),
-                       "e4": (30, "23.128.64.20"), "e5": (30, "198.51.100.1")})
+    config = Config(
+        endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,)
+    )
+    handler = _echoes(
+        {
+            "e1": (0, "23.128.64.20"),
+            "e2": (0, "23.128.64.20"),
+            "e3": (0.01, "23.128.64.20"),
+            "e4": (30, "23.128.64.20"),
+            "e5": (30, "198.51.100.1"),
+        }
+    )
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         public = await asyncio.wait_for(detect_public(config, client, want_ipv6=False), 5)
     assert public.ipv4 == "23.128.64.20" and public.problem_v4 is None
-    assert [s.endpoint for s in public.sources] == list(urls)          # configuration order kept
+    assert [s.endpoint for s in public.sources] == list(urls)  # configuration order kept
     skipped = {s.endpoint: s.error for s in public.sources if not s.value}
     assert set(skipped) == {"https://e4", "https://e5"}
     assert all(e and e.startswith("not waited for") for e in skipped.values())
@@ -366,7 +428,9 @@ async def test_detect_public_stops_waiting_once_a_majority_of_all_configured_sou
 async def test_detect_public_waits_for_the_rest_while_the_answers_so_far_disagree() -> None:
     # e1 and e2 disagree at once: only e3's later answer decides.
     urls = ("https://e1", "https://e2", "https://e3")
-    config = Config(endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,))
+    config = Config(
+        endpoints=Endpoints(ip_echo=urls, dns_echo=(), dns_echo_v6=(), stun=(), ip_echo_v6=()), hosts=(DUCK,)
+    )
     handler = _echoes({"e1": (0, "23.128.64.20"), "e2": (0, "11.9.9.9"), "e3": (0.2, "23.128.64.20")})
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
         public = await detect_public(config, client, want_ipv6=False)

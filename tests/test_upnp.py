@@ -64,8 +64,12 @@ def test_ssdp_parser_never_crashes(data: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["ST", "LOCATION", "USN", "SERVER", "X"]),
-                       st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=80)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["ST", "LOCATION", "USN", "SERVER", "X"]),
+        st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=80),
+    )
+)
 def test_ssdp_parser_never_crashes_on_header_soup(headers: dict[str, str]) -> None:
     data = "HTTP/1.1 200 OK\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     parse_ssdp_reply(data.encode("utf-8", "surrogatepass"))
@@ -95,15 +99,20 @@ async def test_first_igd_answer_wins_and_the_gateways_own_is_preferred() -> None
 class FakeUPnP:
     """Stand-in for miniupnpc.UPnP: raises like the C module (bare Exception, strupnperror text)."""
 
-    def __init__(self, *, wan: str = "23.128.64.20", add_errors: list[str] | None = None,
-                 hang_s: float = 0.0, status: str = "Connected") -> None:
+    def __init__(
+        self,
+        *,
+        wan: str = "23.128.64.20",
+        add_errors: list[str] | None = None,
+        hang_s: float = 0.0,
+        status: str = "Connected",
+    ) -> None:
         self.lanaddr = ""
         self.wan = wan
         self.add_errors = list(add_errors or [])
         self.hang_s = hang_s
         self.status_text = status
-        self.table: dict[tuple[int, str], tuple[str, int, str, int]] = {
-            (22, "TCP"): ("192.168.1.50", 22, "ssh", 0)}
+        self.table: dict[tuple[int, str], tuple[str, int, str, int]] = {(22, "TCP"): ("192.168.1.50", 22, "ssh", 0)}
         self.adds: list[tuple[Any, ...]] = []
         self.selected: str | None = None
 
@@ -124,8 +133,9 @@ class FakeUPnP:
     def connectiontype(self) -> str:
         return "IP_Routed"
 
-    def addportmapping(self, eport: int, proto: str, host: str, iport: int, desc: str, rhost: str,
-                       lease: int = 0) -> bool:
+    def addportmapping(
+        self, eport: int, proto: str, host: str, iport: int, desc: str, rhost: str, lease: int = 0
+    ) -> bool:
         self.adds.append((eport, proto, host, iport, desc, lease))
         if self.add_errors:
             raise Exception(self.add_errors.pop(0))
@@ -173,12 +183,15 @@ async def test_empty_external_address_is_none() -> None:
     assert await igd.external_ip() is None
 
 
-@pytest.mark.parametrize(("text", "code", "phrase"), [
-    ("Action not authorized", 606, "not authorized"),
-    ("ConflictInMappingEntry", 718, "already mapped, perhaps to another device"),
-    ("NoPortMapsAvailable", 728, "mapping table is full"),
-    ("ConflictWithOtherMechanisms", 729, "conflict with another mechanism"),
-])
+@pytest.mark.parametrize(
+    ("text", "code", "phrase"),
+    [
+        ("Action not authorized", 606, "not authorized"),
+        ("ConflictInMappingEntry", 718, "already mapped, perhaps to another device"),
+        ("NoPortMapsAvailable", 728, "mapping table is full"),
+        ("ConflictWithOtherMechanisms", 729, "conflict with another mechanism"),
+    ],
+)
 async def test_add_mapping_error_codes(text: str, code: int, phrase: str) -> None:
     igd = await connect(FakeUPnP(add_errors=[text]))
     with pytest.raises(UpnpError) as info:
@@ -201,9 +214,11 @@ async def test_list_and_delete_mappings() -> None:
     await igd.add_mapping(5000, "UDP", "192.168.1.100", 5001, "game")
     listed = await igd.mappings()
     assert [(m.external_port, m.protocol, m.internal) for m in listed] == [
-        (22, "TCP", "192.168.1.50:22"), (5000, "UDP", "192.168.1.100:5001")]
+        (22, "TCP", "192.168.1.50:22"),
+        (5000, "UDP", "192.168.1.100:5001"),
+    ]
     assert await igd.delete_mapping(5000, "udp") is True
-    assert await igd.delete_mapping(5000, "udp") is False     # already gone: not an error
+    assert await igd.delete_mapping(5000, "udp") is False  # already gone: not an error
     assert await igd.get_mapping(5000, "UDP") is None
 
 
@@ -242,12 +257,12 @@ async def test_a_silent_router_is_never_read_as_having_no_mapping() -> None:
     with pytest.raises(UpnpError):
         await igd.delete_mapping(8080, "TCP")
     fake.dead = False
-    assert await igd.get_mapping(9999, "TCP") is None       # a live router's "none" is believed
+    assert await igd.get_mapping(9999, "TCP") is None  # a live router's "none" is believed
 
 
 async def test_hanging_router_call_is_bounded() -> None:
     igd = await connect(FakeUPnP(hang_s=1.0), timeout_s=0.2)
-    with pytest.raises(UpnpError, match="did not answer within 0.2 s"):
+    with pytest.raises(UpnpError, match=r"did not answer within 0\.2 s"):
         await igd.external_ip()
 
 
@@ -277,6 +292,7 @@ def igd_at(monkeypatch: pytest.MonkeyPatch):
 
         monkeypatch.setattr(upnp, "ssdp_discover", fake_discover)
         monkeypatch.setattr(router_mod, "router_identity", fake_identity)
+
     return install
 
 
@@ -309,7 +325,10 @@ async def test_probe_router_names_the_router_and_its_igd_version(igd_at) -> None
     igd_at(LOCATION)
     info = await probe_router(None, budget_s=1.0, factory=FakeUPnP)
     assert (info.router.manufacturer, info.router.model, info.router.presentation_url) == (
-        "Lab Networks", "LR-1000", "http://192.168.1.1/")
+        "Lab Networks",
+        "LR-1000",
+        "http://192.168.1.1/",
+    )
     assert info.igd_version == 2 and info.not_found is None
 
 
@@ -329,8 +348,10 @@ async def test_probe_router_igd_with_wan_down(igd_at) -> None:
 def test_ssdp_protocol_keeps_non_igd_answers() -> None:
     async def run() -> dict[str, str]:
         proto = upnp._SsdpProtocol("192.168.1.1")
-        tv = (b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nUSN: uuid:tv::upnp:rootdevice\r\n"
-              b"SERVER: WebOS/4 UPnP/1.0\r\nLOCATION: http://192.168.1.40:1234/d.xml\r\n\r\n")
+        tv = (
+            b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nUSN: uuid:tv::upnp:rootdevice\r\n"
+            b"SERVER: WebOS/4 UPnP/1.0\r\nLOCATION: http://192.168.1.40:1234/d.xml\r\n\r\n"
+        )
         proto.datagram_received(tv, ("192.168.1.40", 1900))
         return proto.others
 
@@ -346,9 +367,11 @@ async def test_probe_router_hanging_igd_stays_within_budget(igd_at) -> None:
 def test_ssdp_protocol_notes_an_igd_answering_from_an_unusual_port() -> None:
     async def run() -> tuple[str, dict[str, int]]:
         proto = upnp._SsdpProtocol("192.168.1.1")
-        igd = (b"HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
-               b"USN: uuid:gw::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
-               b"LOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n")
+        igd = (
+            b"HTTP/1.1 200 OK\r\nST: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+            b"USN: uuid:gw::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n"
+            b"LOCATION: http://192.168.1.1:5000/rootDesc.xml\r\n\r\n"
+        )
         proto.datagram_received(igd, ("192.168.1.1", 49152))
         return await proto.found, proto.odd_port
 

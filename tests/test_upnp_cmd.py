@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,8 +35,9 @@ class FakeUPnP:
     def selectigd(self, url: str) -> str:
         return url
 
-    def addportmapping(self, eport: int, proto: str, ihost: str, iport: int, desc: str, rhost: str,
-                       lease: int = 0) -> bool:
+    def addportmapping(
+        self, eport: int, proto: str, ihost: str, iport: int, desc: str, rhost: str, lease: int = 0
+    ) -> bool:
         self.add_calls.append((eport, proto, ihost, iport, desc, lease))
         if self.add_error:
             raise Exception(self.add_error)
@@ -90,9 +92,9 @@ def router(monkeypatch: pytest.MonkeyPatch) -> FakeUPnP:
 
     async def lan_open(host: str, port: int, **kw: Any) -> Any:
         if host == "192.168.1.100":
-            raise ConnectionRefusedError(111, "refused")       # the host is up, port closed
+            raise ConnectionRefusedError(111, "refused")  # the host is up, port closed
         if host == "192.168.1.77":
-            await asyncio.sleep(30)                            # the host is gone
+            await asyncio.sleep(30)  # the host is gone
         return await real_open(host, port, **kw)
 
     monkeypatch.setattr(asyncio, "open_connection", lan_open)
@@ -103,8 +105,9 @@ def run_cli(*argv: str) -> int:
     return main(["upnp", *argv])
 
 
-def test_list_json_marks_risky_and_stale(router: FakeUPnP, listening_port: int,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_json_marks_risky_and_stale(
+    router: FakeUPnP, listening_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     router.table = {
         (22, "TCP"): ("192.168.1.100", 22, "ssh", 0),
         (8080, "TCP"): ("127.0.0.1", listening_port, "web", 3600),
@@ -150,14 +153,18 @@ def test_725_retries_with_permanent_lease_and_says_so(router: FakeUPnP, capsys: 
     assert "only permanent" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("error,needle", [
-    ("Action not authorized", "action not authorized"),
-    ("ConflictInMappingEntry", "already mapped"),
-    ("NoPortMapsAvailable", "table is full"),
-    ("ConflictWithOtherMechanisms", "another mechanism"),
-])
-def test_add_errors_are_explained(router: FakeUPnP, capsys: pytest.CaptureFixture[str], error: str,
-                                  needle: str) -> None:
+@pytest.mark.parametrize(
+    "error,needle",
+    [
+        ("Action not authorized", "action not authorized"),
+        ("ConflictInMappingEntry", "already mapped"),
+        ("NoPortMapsAvailable", "table is full"),
+        ("ConflictWithOtherMechanisms", "another mechanism"),
+    ],
+)
+def test_add_errors_are_explained(
+    router: FakeUPnP, capsys: pytest.CaptureFixture[str], error: str, needle: str
+) -> None:
     router.add_error = error
     assert run_cli("add", "8080") == 1
     err = capsys.readouterr().err
@@ -205,14 +212,16 @@ def test_lease_is_shown_in_words() -> None:
     assert [lease_text(s) for s in (0, 45, 725, 7260, 604799)] == ["permanent", "45 s", "12m 5s", "2h 1m", "6d 23h"]
 
 
-def test_added_forwards_are_listed_as_ours_with_kept_pcp_ones(router: FakeUPnP,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_added_forwards_are_listed_as_ours_with_kept_pcp_ones(
+    router: FakeUPnP, capsys: pytest.CaptureFixture[str]
+) -> None:
     from checks.portmap.lasting import ForwardsLedger, LastingForward
 
     router.table = {(22, "TCP"): ("192.168.1.50", 22, "nas", 0)}
     assert run_cli("add", "8080") == 0
-    ForwardsLedger.default().record(LastingForward("pcp", 9000, "udp", "192.168.1.100", 9000, lease_s=86400,
-                                                   pcp={"nonce": "00" * 12}))
+    ForwardsLedger.default().record(
+        LastingForward("pcp", 9000, "udp", "192.168.1.100", 9000, lease_s=86400, pcp={"nonce": "00" * 12})
+    )
     capsys.readouterr()
     assert run_cli("list", "--json") == 0
     data = {(d["external_port"], d["via"]): d for d in json.loads(capsys.readouterr().out)}
@@ -238,7 +247,8 @@ def test_remove_ipv6_without_a_kept_pinhole_is_an_error(router: FakeUPnP, capsys
 
 
 def test_718_for_another_host_is_the_routers_secure_mode_not_a_conflict(
-        router: FakeUPnP, capsys: pytest.CaptureFixture[str]) -> None:
+    router: FakeUPnP, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 19: `upnp add 22 --to OTHER` said "already mapped … run `upnp list`" while the list
     was empty: miniupnpd's secure mode answers 718 to a mapping for another host."""
     router.add_error = "ConflictInMappingEntry"
@@ -246,7 +256,7 @@ def test_718_for_another_host_is_the_routers_secure_mode_not_a_conflict(
     err = capsys.readouterr().err
     assert "refused to forward to another computer" in err and "secure mode" in err
     assert "upnp list" not in err and "already mapped" not in err
-    assert run_cli("add", "8080") == 1                  # for this host it is still a conflict, with a full stop
+    assert run_cli("add", "8080") == 1  # for this host it is still a conflict, with a full stop
     err = capsys.readouterr().err
     assert "conflict" in err and "718" in err and "upnp list" in err
     assert ". Run `ddns-wizard upnp list`" in err

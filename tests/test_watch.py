@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 import checks.ddns.watch as watch_mod
-from checks.config import Config, Endpoints, HostConfig
+from checks.config import Config, HostConfig
 from checks.ddns.history import History, read_history
 from checks.ddns.updater import PublicAddress
 from checks.ddns.watch import Watcher
@@ -65,8 +64,17 @@ class World:
 
     def watcher(self, history: History | None = None, host: HostConfig = HOST) -> Watcher:
         client = httpx.AsyncClient(transport=httpx.MockTransport(self.provider))
-        return Watcher(Config(hosts=(host,)), client, history=history, interval_s=300, clock=self.clock,
-                       sleep=self.sleep, detect=self.detect, lookup=self.lookup, emit=self.events.append)
+        return Watcher(
+            Config(hosts=(host,)),
+            client,
+            history=history,
+            interval_s=300,
+            clock=self.clock,
+            sleep=self.sleep,
+            detect=self.detect,
+            lookup=self.lookup,
+            emit=self.events.append,
+        )
 
 
 async def test_change_leads_to_exactly_one_update_and_then_silence(tmp_path: Path) -> None:
@@ -78,8 +86,8 @@ async def test_change_leads_to_exactly_one_update_and_then_silence(tmp_path: Pat
     for _ in range(5):
         world.now += 300
         await w.tick()
-    assert len(world.requests) == 1                 # no nochg spam
-    assert world.lookups == lookups                 # and no DNS query while nothing changes
+    assert len(world.requests) == 1  # no nochg spam
+    assert world.lookups == lookups  # and no DNS query while nothing changes
     world.public = "23.128.64.21"
     world.now += 300
     await w.tick()
@@ -104,7 +112,7 @@ async def test_fatal_reply_stops_the_host_says_so_once_and_survives_a_restart(tm
     for _ in range(4):
         await w.tick()
         world.now += 300
-        world.public = f"23.128.64.{30 + len(world.requests)}"    # even address changes do not wake it
+        world.public = f"23.128.64.{30 + len(world.requests)}"  # even address changes do not wake it
     assert len(world.requests) == 1
     assert sum("STOPPED" in e for e in world.events) == 1
     # A restarted watch with the same configuration stays stopped, without sending.
@@ -138,13 +146,13 @@ async def test_retryable_error_waits_the_provider_delay_then_backs_off() -> None
     assert len(world.requests) == 1
     world.now += 1799
     await w.tick()
-    assert len(world.requests) == 1                 # No-IP: not before 30 minutes
+    assert len(world.requests) == 1  # No-IP: not before 30 minutes
     world.now += 2
     await w.tick()
     assert len(world.requests) == 2
     world.now += 1801
     await w.tick()
-    assert len(world.requests) == 2                 # second failure: the wait doubled
+    assert len(world.requests) == 2  # second failure: the wait doubled
     world.now += 1800
     await w.tick()
     assert len(world.requests) == 3
@@ -170,7 +178,7 @@ async def test_restart_respects_a_pending_retry_delay(tmp_path: Path) -> None:
     w2 = world2.watcher(History(tmp_path / "h.jsonl"))
     w2.restore()
     await w2.tick()
-    assert world2.requests == []                    # DuckDNS asked for a pause: honoured across restarts
+    assert world2.requests == []  # DuckDNS asked for a pause: honoured across restarts
 
 
 async def test_min_interval_between_updates() -> None:
@@ -214,7 +222,7 @@ def test_history_tolerates_and_reports_a_torn_last_line(tmp_path: Path) -> None:
     h.append("update", hostname="a.example.org", result="updated")
     h.close()
     with open(path, "ab") as fh:
-        fh.write(b'{"ts":"2026-01-01T00:00:00+00:00","event":"upd')     # crash mid-write
+        fh.write(b'{"ts":"2026-01-01T00:00:00+00:00","event":"upd')  # crash mid-write
     read = read_history(path)
     assert [r["event"] for r in read.records] == ["update"]
     assert read.torn and "cut short" in read.problems[0]
@@ -222,7 +230,7 @@ def test_history_tolerates_and_reports_a_torn_last_line(tmp_path: Path) -> None:
     h2.append("stop")
     h2.close()
     read = read_history(path)
-    assert [r["event"] for r in read.records] == ["update", "stop"]   # the new record was not glued on
+    assert [r["event"] for r in read.records] == ["update", "stop"]  # the new record was not glued on
     assert len(read.problems) == 1 and "line 2" in read.problems[0]
 
 
@@ -243,12 +251,18 @@ def test_history_is_private_and_redacted(tmp_path: Path) -> None:
 def test_watch_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     """Real process, real signal; endpoints are closed 127.0.0.1 ports so nothing leaves the machine."""
     cfg = tmp_path / "config.toml"
-    cfg.write_text('[endpoints]\nip_echo = ["https://127.0.0.1:9/", "https://127.0.0.1:9/x"]\ndns_echo = []\nstun = []\n'
-                   'ip_echo_v6 = []\nresolvers = ["127.0.0.1:9"]\n'
-                   f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n')
+    cfg.write_text(
+        '[endpoints]\nip_echo = ["https://127.0.0.1:9/", "https://127.0.0.1:9/x"]\ndns_echo = []\nstun = []\n'
+        'ip_echo_v6 = []\nresolvers = ["127.0.0.1:9"]\n'
+        f'[[hosts]]\nhostname = "myhome.duckdns.org"\nprovider = "duckdns"\ntoken = "{TOKEN}"\n'
+    )
     history = tmp_path / "history.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "wizard", "--config", str(cfg), "watch", "--interval", "10",
-                             "--history", str(history)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wizard", "--config", str(cfg), "watch", "--interval", "10", "--history", str(history)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -285,7 +299,7 @@ async def test_watch_renews_kept_forwards_at_half_their_lease(tmp_path: Path) ->
     from checks.portmap.lasting import watch_hooks
 
     w.renew_forwards, w.forwards_due = watch_hooks(ledger, {"pcp": renew})
-    assert w.next_delay() == 300                 # the interval comes first (renewal due in 1800 s)
+    assert w.next_delay() == 300  # the interval comes first (renewal due in 1800 s)
     await w._safe_tick()
     assert renewed == []
     world.now += 1801
@@ -296,11 +310,12 @@ async def test_watch_renews_kept_forwards_at_half_their_lease(tmp_path: Path) ->
     events = [r["event"] for r in read_history(tmp_path / "h.jsonl").records]
     assert "forward" in events
 
+
 async def test_watch_reach_records_results_in_the_history_and_says_changes_once(tmp_path: Path) -> None:
     """[watch] reach: the end-to-end check is injected (its own tests are test_reach.py and the lab)."""
+    from checks.errors import ConfigError
     from checks.probes.tlsprobe import TlsFacts
     from checks.reach import ReachPort, ReachResult, parse_reach_port, summary_record, watch_reach_specs
-    from checks.errors import ConfigError
 
     world = World(dns_serves="23.128.64.20")
     w = world.watcher(History(tmp_path / "h.jsonl"))
@@ -313,8 +328,9 @@ async def test_watch_reach_records_results_in_the_history_and_says_changes_once(
         t = TlsFacts(ok=True, server_name=hostname, days_left=40)
         outside = "open" if verdict == "reachable" else "filtered"
         p = ReachPort(443, "tcp", 4, "23.128.64.20", outside, "closed", "broken" if outside == "open" else "unknown", t)
-        return summary_record(ReachResult(hostname, ("23.128.64.20",), True, "23.128.64.20", None, "ok", "",
-                                          verdict, (p,), ()))
+        return summary_record(
+            ReachResult(hostname, ("23.128.64.20",), True, "23.128.64.20", None, "ok", "", verdict, (p,), ())
+        )
 
     w.reach_ports = (parse_reach_port("443"),)
     w.reach_fn = fake_reach

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-DYNAMIC_UID = 61234          # inside systemd's DynamicUser= range (61184-65519)
+DYNAMIC_UID = 61234  # inside systemd's DynamicUser= range (61184-65519)
 AF_MAX = 46
 
 
@@ -76,8 +76,9 @@ def service_settings(unit: Path) -> dict[str, list[str]]:
 
 def syscall_groups() -> dict[str, list[str]]:
     """Every ``@group`` and its members, as this machine's systemd defines them."""
-    text = subprocess.run(["systemd-analyze", "syscall-filter", "--no-pager"], capture_output=True, text=True,
-                          check=True).stdout
+    text = subprocess.run(
+        ["systemd-analyze", "syscall-filter", "--no-pager"], capture_output=True, text=True, check=True
+    ).stdout
     groups: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.splitlines():
@@ -105,10 +106,10 @@ def expand(names: list[str], groups: dict[str, list[str]]) -> set[str]:
 @dataclass
 class Sandbox:
     allow: list[str]
-    errno: int | None                 # None: kill the process (systemd's default)
-    families: list[int] | None        # None: any
+    errno: int | None  # None: kill the process (systemd's default)
+    families: list[int] | None  # None: any
     mdwe: bool
-    ambient: list[str] = field(default_factory=list)      # capability names, lower case, without cap_
+    ambient: list[str] = field(default_factory=list)  # capability names, lower case, without cap_
     bounding: list[str] = field(default_factory=list)
     private_tmp: bool = False
     protect_system: str = "no"
@@ -136,20 +137,26 @@ def sandbox_of(unit: Path) -> Sandbox:
     err = getattr(errno, number) if number else None
     families = None
     if s.get("RestrictAddressFamilies"):
-        families = sorted({int(getattr(socket, name)) for entry in s["RestrictAddressFamilies"]
-                           for name in entry.split()})
+        families = sorted(
+            {int(getattr(socket, name)) for entry in s["RestrictAddressFamilies"] for name in entry.split()}
+        )
 
     def caps(key: str) -> list[str]:
         return sorted({c.lower().removeprefix("cap_") for entry in s.get(key, []) for c in entry.split()})
 
-    return Sandbox(allow=sorted(allow), errno=err, families=families,
-                   mdwe=(s.get("MemoryDenyWriteExecute") or ["no"])[-1] == "yes",
-                   ambient=caps("AmbientCapabilities"), bounding=caps("CapabilityBoundingSet"),
-                   private_tmp=(s.get("PrivateTmp") or ["no"])[-1] == "yes",
-                   protect_system=(s.get("ProtectSystem") or ["no"])[-1],
-                   protect_proc=(s.get("ProtectProc") or ["default"])[-1],
-                   proc_subset=(s.get("ProcSubset") or ["all"])[-1],
-                   protect_home=(s.get("ProtectHome") or ["no"])[-1])
+    return Sandbox(
+        allow=sorted(allow),
+        errno=err,
+        families=families,
+        mdwe=(s.get("MemoryDenyWriteExecute") or ["no"])[-1] == "yes",
+        ambient=caps("AmbientCapabilities"),
+        bounding=caps("CapabilityBoundingSet"),
+        private_tmp=(s.get("PrivateTmp") or ["no"])[-1] == "yes",
+        protect_system=(s.get("ProtectSystem") or ["no"])[-1],
+        protect_proc=(s.get("ProtectProc") or ["default"])[-1],
+        proc_subset=(s.get("ProcSubset") or ["all"])[-1],
+        protect_home=(s.get("ProtectHome") or ["no"])[-1],
+    )
 
 
 def python_home() -> Path:
@@ -158,8 +165,16 @@ def python_home() -> Path:
     return real.parent.parent
 
 
-def sandbox_argv(sandbox: Sandbox, argv: list[str], *, workdir: Path, state: Path | None, creds: Path | None,
-                 env: dict[str, str], expose: tuple[Path, ...] = ()) -> list[str]:
+def sandbox_argv(
+    sandbox: Sandbox,
+    argv: list[str],
+    *,
+    workdir: Path,
+    state: Path | None,
+    creds: Path | None,
+    env: dict[str, str],
+    expose: tuple[Path, ...] = (),
+) -> list[str]:
     """The command line (to run as root, e.g. after ``ip netns exec NS``) that runs ``argv`` sandboxed.
 
     ``workdir``: a directory outside /tmp, /home and /root for the filter description and
@@ -168,8 +183,9 @@ def sandbox_argv(sandbox: Sandbox, argv: list[str], *, workdir: Path, state: Pat
     installation's does not).
     """
     spec_path = workdir / "filter.json"
-    spec_path.write_text(json.dumps({"allow": sandbox.allow, "errno": sandbox.errno,
-                                     "families": sandbox.families, "mdwe": sandbox.mdwe}))
+    spec_path.write_text(
+        json.dumps({"allow": sandbox.allow, "errno": sandbox.errno, "families": sandbox.families, "mdwe": sandbox.mdwe})
+    )
     os.chmod(spec_path, 0o644)
     q = shlex.quote
     mounts = []
@@ -206,8 +222,16 @@ def sandbox_argv(sandbox: Sandbox, argv: list[str], *, workdir: Path, state: Pat
         mounts.append("mount -o remount,bind,ro /")
     inh = "-all" + "".join(f",+{c}" for c in sandbox.ambient)
     bounding = "-all" + "".join(f",+{c}" for c in sandbox.bounding)
-    setpriv = ["setpriv", f"--reuid={DYNAMIC_UID}", f"--regid={DYNAMIC_UID}", "--clear-groups", "--no-new-privs",
-               f"--inh-caps={inh}", f"--ambient-caps={inh}", f"--bounding-set={bounding}"]
+    setpriv = [
+        "setpriv",
+        f"--reuid={DYNAMIC_UID}",
+        f"--regid={DYNAMIC_UID}",
+        "--clear-groups",
+        "--no-new-privs",
+        f"--inh-caps={inh}",
+        f"--ambient-caps={inh}",
+        f"--bounding-set={bounding}",
+    ]
     env_argv = ["env", "-i", *[f"{k}={v}" for k, v in env.items()]]
     loader = ["/usr/bin/python3", str(HERE), str(spec_path), "--", *argv]
     script = " && ".join(mounts) + " && exec " + shlex.join([*setpriv, *env_argv, *loader])
@@ -228,8 +252,12 @@ def _act_errno(number: int) -> int:
 
 
 class _ArgCmp(ctypes.Structure):
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
-                ("datum_b", ctypes.c_uint64)]
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
 
 
 def load_filter(spec: dict[str, Any]) -> None:
@@ -238,8 +266,13 @@ def load_filter(spec: dict[str, Any]) -> None:
     lib.seccomp_init.argtypes = [ctypes.c_uint32]
     lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
     lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
-    lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint,
-                                           ctypes.POINTER(_ArgCmp)]
+    lib.seccomp_rule_add_array.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_uint32,
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.POINTER(_ArgCmp),
+    ]
     lib.seccomp_load.argtypes = [ctypes.c_void_p]
     default = SCMP_ACT_KILL_PROCESS if spec["errno"] is None else _act_errno(spec["errno"])
     ctx = lib.seccomp_init(default)
@@ -249,7 +282,7 @@ def load_filter(spec: dict[str, Any]) -> None:
     def rule(action: int, name: str, *conds: tuple[int, int, int, int]) -> None:
         number = lib.seccomp_syscall_resolve_name(name.encode())
         if number < 0:
-            return                          # not a syscall on this architecture
+            return  # not a syscall on this architecture
         array = (_ArgCmp * max(1, len(conds)))(*[_ArgCmp(*c) for c in conds])
         rc = lib.seccomp_rule_add_array(ctx, action, number, len(conds), array)
         if rc < 0:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from types import ModuleType
 
 from checks import __version__
 from checks.errors import ConfigError, DdnsWizardError, UsageError
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _command_module(module_name: str):  # type: ignore[no-untyped-def]
+def _command_module(module_name: str) -> ModuleType:
     import importlib
 
     return importlib.import_module(f"wizard.commands.{module_name}")

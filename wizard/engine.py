@@ -16,11 +16,11 @@ This module imports nothing from Textual or Rich.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from checks.portcheck.spec import PortSpec  # the engine's one port spec (re-exported for the screens)
 from checks.config import Config, HostConfig
 from checks.model import (
     Diagnosis,
@@ -29,9 +29,10 @@ from checks.model import (
     UpdateResult,
     VerifyResult,
 )
+from checks.portcheck.spec import PortSpec as PortSpec  # the engine's one port spec (re-exported for the screens)
 
 if TYPE_CHECKING:
-    from checks.portcheck.ipv6 import Port6Result
+    from checks.model import Port6Result
 
 PortProtocol = Literal["tcp", "udp"]
 ProbeCallback = Callable[[ProbeRecord], None]
@@ -45,29 +46,29 @@ VerifyCallback = Callable[[VerifyResult, float], None]
 class FieldInfo:
     """One credential field of a provider, as the form shows it."""
 
-    name: str                      # HostConfig attribute or options key: username, password, token, ...
+    name: str  # HostConfig attribute or options key: username, password, token, ...
     label: str
     secret: bool = False
     help: str = ""
     placeholder: str = ""
     required: bool = True
-    default: str | None = None     # pre-filled value (e.g. a TTL)
+    default: str | None = None  # pre-filled value (e.g. a TTL)
 
 
 @dataclass(frozen=True)
 class ProviderInfo:
     """What the provider table and the sign-up panel show."""
 
-    name: str                      # registry key: dyndns2, duckdns, cloudflare, ...
+    name: str  # registry key: dyndns2, duckdns, cloudflare, ...
     title: str
-    cost: str                      # "free", "free (30-day confirm)", "domain needed", ...
+    cost: str  # "free", "free (30-day confirm)", "domain needed", ...
     url: str
     signup_steps: tuple[str, ...] = ()
     pitfalls: tuple[str, ...] = ()
     fields: tuple[FieldInfo, ...] = ()
     supports_ipv6: bool = False
-    hostname_hint: str = ""        # e.g. "NAME.duckdns.org"
-    needs: str = ""                # one line: "account + DDNS key", "API token", ...
+    hostname_hint: str = ""  # e.g. "NAME.duckdns.org"
+    needs: str = ""  # one line: "account + DDNS key", "API token", ...
 
     @property
     def needs_text(self) -> str:
@@ -82,7 +83,7 @@ class Preflight:
 
     ok: bool
     message: str
-    spent_update: bool = False     # the check itself updated the record (some providers have no dry run)
+    spent_update: bool = False  # the check itself updated the record (some providers have no dry run)
 
 
 class WizardEngine(Protocol):
@@ -160,10 +161,11 @@ class WizardEngine(Protocol):
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _field_from_spec(spec: Any) -> FieldInfo:
     return FieldInfo(
-        name=str(getattr(spec, "name")),
-        label=str(getattr(spec, "label", "") or getattr(spec, "name")),
+        name=str(spec.name),
+        label=str(getattr(spec, "label", "") or spec.name),
         secret=bool(getattr(spec, "secret", False)),
         help=str(getattr(spec, "help", "") or ""),
         placeholder=str(getattr(spec, "placeholder", "") or ""),
@@ -217,9 +219,9 @@ class RealEngine:
         on_progress: PortCallback | None = None,
         on_status: StatusCallback | None = None,
     ) -> tuple[PortResult, ...]:
+        from checks.http import make_client
         from checks.portcheck import run as ports_mod
         from checks.portcheck.spec import PortSpec
-        from checks.http import make_client
 
         specs = [PortSpec(p.port, p.protocol) for p in ports]
         # The prober waits for its own connection attempts: a longer client timeout (as the CLI).
@@ -235,8 +237,8 @@ class RealEngine:
     async def check_ports_ipv6(
         self, ports: Sequence[PortSpec], *, on_status: StatusCallback | None = None
     ) -> tuple[Port6Result, ...]:
-        from checks.portcheck.spec import PortSpec
         from checks.portcheck.ipv6 import check_ipv6_ports
+        from checks.portcheck.spec import PortSpec
 
         specs = [PortSpec(p.port, p.protocol) for p in ports]
         return await check_ipv6_ports(specs, probers_v6=self.config.endpoints.port_check_v6, on_progress=on_status)
@@ -289,8 +291,8 @@ class RealEngine:
         return None
 
     async def preflight(self, host: HostConfig) -> Preflight:
-        from checks.errors import ProviderError
         from checks.ddns.updater import make_provider_client
+        from checks.errors import ProviderError
 
         registry = self._registry()
         problems = registry.validate_host(host)
@@ -347,8 +349,7 @@ class RealEngine:
         from checks.reach import parse_reach_port, run_reach
 
         specs = [parse_reach_port(str(p)) for p in ports] or [parse_reach_port("443")]
-        return await run_reach(hostname, specs, self.config,
-                               public=public if any(public) else None)
+        return await run_reach(hostname, specs, self.config, public=public if any(public) else None)
 
     async def save_config(self, config: Config) -> Path:
         from checks.config import save_config

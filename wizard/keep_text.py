@@ -6,7 +6,8 @@ Plain text lines (no markup): the engine (checks/ddns/) returns facts; this says
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def _ago(iso: str | None, now: dt.datetime | None = None) -> str:
@@ -16,13 +17,18 @@ def _ago(iso: str | None, now: dt.datetime | None = None) -> str:
         t = dt.datetime.fromisoformat(iso)
     except ValueError:
         return iso
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     seconds = (now - t).total_seconds()
     local = t.astimezone().strftime("%Y-%m-%d %H:%M")
     if seconds < 0:
         secs = -seconds
-        rel = f"in {int(secs)} s" if secs < 120 else f"in {int(secs // 60)} min" if secs < 7200 \
+        rel = (
+            f"in {int(secs)} s"
+            if secs < 120
+            else f"in {int(secs // 60)} min"
+            if secs < 7200
             else f"in {int(secs // 3600)} h"
+        )
     elif seconds < 120:
         rel = f"{int(seconds)} s ago"
     elif seconds < 7200:
@@ -34,23 +40,34 @@ def _ago(iso: str | None, now: dt.datetime | None = None) -> str:
     return f"{local} ({rel})"
 
 
-_RESULT_WORDS = {"updated": "updated", "unchanged": "up to date", "error": "FAILED", "stopped": "STOPPED",
-                 None: "no update recorded yet"}
+_RESULT_WORDS = {
+    "updated": "updated",
+    "unchanged": "up to date",
+    "error": "FAILED",
+    "stopped": "STOPPED",
+    None: "no update recorded yet",
+}
 
 
 def status_lines(status: Any, config: Any = None) -> list[str]:
     lines: list[str] = []
     w = status.watch
     if w.running:
-        how = {"systemd": "systemd unit ddns-wizard", "systemd --user": "user unit ddns-wizard",
-               "pid": f"process {w.pid}"}.get(w.via or "", w.via or "")
+        how = {
+            "systemd": "systemd unit ddns-wizard",
+            "systemd --user": "user unit ddns-wizard",
+            "pid": f"process {w.pid}",
+        }.get(w.via or "", w.via or "")
         extra = f", every {w.interval_s:g} s" if w.interval_s else ""
         lines.append(f"watch: running ({how}{extra})")
         if w.last_round_at:
             lines.append(f"  last round {_ago(w.last_round_at)}; next {_ago(w.next_round_at)}")
     else:
-        lines.append("watch: not running" + (f" ({w.unit_state})" if w.unit_state else "")
-                     + " — `ddns-wizard service install` keeps it running")
+        lines.append(
+            "watch: not running"
+            + (f" ({w.unit_state})" if w.unit_state else "")
+            + " — `ddns-wizard service install` keeps it running"
+        )
         if w.note:
             lines.append(f"  {w.note}")
     if not status.hosts:
@@ -69,8 +86,11 @@ def status_lines(status: Any, config: Any = None) -> list[str]:
             lines.append(f"  next check {_ago(h.next_check_at)}")
         if h.last_verify:
             v = h.last_verify
-            word = "DNS served what was sent" if v.get("ok") else \
-                f"DNS did not serve {v.get('expected')} (served {v.get('serves') or 'nothing'})"
+            word = (
+                "DNS served what was sent"
+                if v.get("ok")
+                else f"DNS did not serve {v.get('expected')} (served {v.get('serves') or 'nothing'})"
+            )
             lines.append(f"  last check {_ago(v.get('at'))}: {word}")
         if h.last_reach:
             r = h.last_reach
@@ -133,8 +153,10 @@ def service_outcome_lines(outcome: Any, *, action: str = "install") -> list[str]
             tail = " (not required; see below)" if not r.required else ""
             lines.append(f"  FAILED: {r.shown}{tail}: {r.output or 'no output'}")
             if r.shown.startswith("loginctl enable-linger"):
-                lines.append(f"    Without linger the service runs only while you are logged in; ask an "
-                             f"administrator to run `sudo {r.shown}`.")
+                lines.append(
+                    f"    Without linger the service runs only while you are logged in; ask an "
+                    f"administrator to run `sudo {r.shown}`."
+                )
     if outcome.problem:
         lines.append(f"Not done: {outcome.problem}.")
     elif not outcome.dry_run:
@@ -143,7 +165,9 @@ def service_outcome_lines(outcome: Any, *, action: str = "install") -> list[str]
         lines.append(note)
     if outcome.dry_run and not outcome.systemd and action == "install":
         lines.append("")
-        lines.append("Note: systemd is not running on this machine, so a real install would write nothing; the "
-                     "equivalent cron line (crontab -e) is:")
+        lines.append(
+            "Note: systemd is not running on this machine, so a real install would write nothing; the "
+            "equivalent cron line (crontab -e) is:"
+        )
         lines.append(plan.cron_line)
     return lines

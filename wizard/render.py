@@ -7,10 +7,12 @@ Nothing here touches the network.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
+from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
@@ -46,6 +48,7 @@ def _addr_kind(address: str | None) -> str:
 
 # --- progress ------------------------------------------------------------------------------
 
+
 def probe_line(record: ProbeRecord) -> Text:
     """One finished probe: mark, name, target, time, what it found or why it failed."""
     mark, style = STATUS_MARK.get(record.status, ("?", ""))
@@ -72,16 +75,17 @@ class DiagnoseProgress:
         self.console = console
         self.title = title
         self.finished = 0
-        self._status = None
+        self._status: Status | None = None
 
-    def __enter__(self) -> "DiagnoseProgress":
-        self._status = self.console.status(f"{self.title}…", spinner="dots")
-        self._status.__enter__()
+    def __enter__(self) -> DiagnoseProgress:
+        status = self.console.status(f"{self.title}…", spinner="dots")
+        status.__enter__()
+        self._status = status
         return self
 
     def update(self, record: ProbeRecord) -> None:
         self.finished += 1
-        if self._status is not None:   # before printing: the print redraws the status line
+        if self._status is not None:  # before printing: the print redraws the status line
             self._status.update(f"{self.title}… {self.finished} probe{'s' if self.finished != 1 else ''} done")
         self.console.print(probe_line(record), overflow="ellipsis", no_wrap=True)
 
@@ -93,13 +97,19 @@ class DiagnoseProgress:
 
 # --- the diagnosis ---------------------------------------------------------------------------
 
+
 def verdict_panel(d: Diagnosis) -> Panel:
     """Can this network host a server reachable by a DDNS name, and if not, why."""
     v = hosting_verdict(d)
     style = ANSWER_STYLE.get(v.answer, "")
     body = Group(Text(v.headline, style=f"bold {style}"), Text(v.reason))
-    return Panel(body, title="Can this network host a server under a DDNS name?", title_align="left",
-                 border_style=style or "white", padding=(0, 1))
+    return Panel(
+        body,
+        title="Can this network host a server under a DDNS name?",
+        title_align="left",
+        border_style=style or "white",
+        padding=(0, 1),
+    )
 
 
 def addresses_table(d: Diagnosis) -> Table:
@@ -110,24 +120,37 @@ def addresses_table(d: Diagnosis) -> Table:
     t.add_column("kind / source", style="dim", overflow="fold")
     t.add_column("time", justify="right", no_wrap=True)
     loc = d.local
-    t.add_row("this host (LAN)", loc.ipv4 or "—",
-              " ".join(x for x in (_addr_kind(loc.ipv4), f"on {loc.interface}" if loc.interface else "") if x), "")
+    t.add_row(
+        "this host (LAN)",
+        loc.ipv4 or "—",
+        " ".join(x for x in (_addr_kind(loc.ipv4), f"on {loc.interface}" if loc.interface else "") if x),
+        "",
+    )
     t.add_row("default gateway", loc.gateway_ipv4 or "—", "", "")
     for a in loc.ipv6_global:
-        t.add_row("this host (IPv6)", a.address,
-                  f"global, {'temporary' if a.temporary else 'stable'}, on {a.interface}", "")
+        t.add_row(
+            "this host (IPv6)", a.address, f"global, {'temporary' if a.temporary else 'stable'}, on {a.interface}", ""
+        )
     if d.nat.router_wan_ipv4:
         t.add_row("router WAN", d.nat.router_wan_ipv4, _addr_kind(d.nat.router_wan_ipv4), "")
-    t.add_row("public IPv4 (agreed)", d.external.ipv4 or "—",
-              ("all sources agree" if d.external.agreement else "sources disagree") if d.external.ipv4 else "", "")
+    t.add_row(
+        "public IPv4 (agreed)",
+        d.external.ipv4 or "—",
+        ("all sources agree" if d.external.agreement else "sources disagree") if d.external.ipv4 else "",
+        "",
+    )
     if d.external.ipv6:
         t.add_row("public IPv6 (seen)", d.external.ipv6, "", "")
     tried = [s for s in d.external.sources if not (s.error and s.error.startswith("not tried"))]
     if tried and not any(s.value for s in tried):
         # Nothing answered: one line says it better than a row of identical errors.
         errors = sorted({s.error or "no answer" for s in tried})
-        t.add_row(Text("  outside services", style="dim"), Text("no answer", style="red"),
-                  f"{len(tried)} tried: " + "; ".join(errors), "")
+        t.add_row(
+            Text("  outside services", style="dim"),
+            Text("no answer", style="red"),
+            f"{len(tried)} tried: " + "; ".join(errors),
+            "",
+        )
         return t
     for s in tried:
         t.add_row(Text(f"  {s.method}", style="dim"), _source_value(s), s.endpoint, _ms(s.ms))
@@ -157,10 +180,15 @@ def nat_panel(d: Diagnosis) -> Panel:
     if d.upnp.found or d.upnp.natpmp_available or d.upnp.pcp_available:
         router = []
         if d.upnp.found:
-            router.append(f"UPnP IGD{'v' + str(d.upnp.igd_version) if d.upnp.igd_version else ''}: "
-                          f"{'usable' if d.upnp.available else 'found, not usable'}"
-                          + (f", {len(d.upnp.mappings)} port mapping{'s' if len(d.upnp.mappings) != 1 else ''}"
-                             if d.upnp.mappings else ""))
+            router.append(
+                f"UPnP IGD{'v' + str(d.upnp.igd_version) if d.upnp.igd_version else ''}: "
+                f"{'usable' if d.upnp.available else 'found, not usable'}"
+                + (
+                    f", {len(d.upnp.mappings)} port mapping{'s' if len(d.upnp.mappings) != 1 else ''}"
+                    if d.upnp.mappings
+                    else ""
+                )
+            )
         if d.upnp.pcp_available:
             router.append("PCP: answered")
         if d.upnp.natpmp_available:
@@ -171,12 +199,11 @@ def nat_panel(d: Diagnosis) -> Panel:
         lines.append(Text(why, style="dim"))
     if d.upnp.carrier_pcp_detail:
         lines.append(Text(f"Carrier PCP: {d.upnp.carrier_pcp_detail}", style="dim"))
-    return Panel(Group(*lines), title=title, title_align="left", border_style=style,
-                 padding=(0, 1))
+    return Panel(Group(*lines), title=title, title_align="left", border_style=style, padding=(0, 1))
 
 
 def router_identity_line(up: Any) -> str | None:
-    """"Your router: Maker Model — admin page: URL" (issue 16), or None when nothing is known."""
+    """ "Your router: Maker Model — admin page: URL" (issue 16), or None when nothing is known."""
     r = up.router
     maker, model = r.manufacturer or "", r.model or ""
     if maker and model.lower().startswith(maker.lower()):
@@ -203,8 +230,10 @@ UPNP_ABSENT_WORDS = {
 def upnp_absent_words(up: Any) -> str | None:
     """Why no usable UPnP IGD, in words (``upnp.not_found``)."""
     if up.found and up.ssdp_seen:
-        return ("UPnP: " + "; ".join(up.ssdp_seen[:2]) + " — a firewall on other computers that lets in "
-                "UPnP replies only from port 1900 drops these, so programs there may say \"UPnP not found\".")
+        return (
+            "UPnP: " + "; ".join(up.ssdp_seen[:2]) + " — a firewall on other computers that lets in "
+            'UPnP replies only from port 1900 drops these, so programs there may say "UPnP not found".'
+        )
     words = UPNP_ABSENT_WORDS.get(up.not_found or "")
     if words and up.not_found == "no-igd" and up.ssdp_seen:
         words += " (" + "; ".join(up.ssdp_seen[:4]) + ")."
@@ -271,8 +300,13 @@ def probes_table(records: Iterable[ProbeRecord]) -> Table:
         t.add_column(col, overflow="fold")
     for r in records:
         mark, style = STATUS_MARK.get(r.status, ("?", ""))
-        t.add_row(Text(mark, style=style), r.name, r.target, _ms(r.ms),
-                  r.summary if r.status == "ok" else Text(r.error or r.status, style=style))
+        t.add_row(
+            Text(mark, style=style),
+            r.name,
+            r.target,
+            _ms(r.ms),
+            r.summary if r.status == "ok" else Text(r.error or r.status, style=style),
+        )
     return t
 
 

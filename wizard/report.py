@@ -14,9 +14,10 @@ import json
 import platform
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from checks import __version__
 from checks.config import Config, write_private_file
@@ -38,14 +39,15 @@ def report_data(diagnosis: Diagnosis, *, config: Config | None = None, redact: b
     return _report_data(diagnosis, config, redact)[0]
 
 
-def _report_data(diagnosis: Diagnosis, config: Config | None,
-                 redact: bool) -> tuple[dict[str, Any], AddressRedactor | None]:
+def _report_data(
+    diagnosis: Diagnosis, config: Config | None, redact: bool
+) -> tuple[dict[str, Any], AddressRedactor | None]:
     if not diagnosis.tool_version:
         diagnosis = replace(diagnosis, tool_version=__version__)
     data = to_jsonable(diagnosis)
     data.pop("extra", None)
     extra = to_jsonable(diagnosis.extra) if diagnosis.extra else {}
-    reach = extra.pop("reach", None)   # the wizard's end-to-end check (checks/reach.py result_json)
+    reach = extra.pop("reach", None)  # the wizard's end-to-end check (checks/reach.py result_json)
     if reach:
         data["reach"] = reach
     env: dict[str, Any] = {
@@ -56,9 +58,14 @@ def _report_data(diagnosis: Diagnosis, config: Config | None,
     if config is not None:
         ep = config.endpoints
         env["endpoints"] = {
-            "ip_echo": list(ep.ip_echo), "ip_echo_v6": list(ep.ip_echo_v6), "dns_echo": list(ep.dns_echo),
-            "dns_echo_v6": list(ep.dns_echo_v6), "stun": list(ep.stun), "port_check": list(ep.port_check),
-            "port_check_v6": list(ep.port_check_v6), "outbound_target": ep.outbound_target,
+            "ip_echo": list(ep.ip_echo),
+            "ip_echo_v6": list(ep.ip_echo_v6),
+            "dns_echo": list(ep.dns_echo),
+            "dns_echo_v6": list(ep.dns_echo_v6),
+            "stun": list(ep.stun),
+            "port_check": list(ep.port_check),
+            "port_check_v6": list(ep.port_check_v6),
+            "outbound_target": ep.outbound_target,
             "resolvers": list(ep.resolvers),
         }
         env["hosts"] = [{"hostname": h.hostname, "provider": h.provider} for h in config.hosts]
@@ -77,6 +84,7 @@ def _report_data(diagnosis: Diagnosis, config: Config | None,
 
 
 # --- Markdown ---------------------------------------------------------------------------
+
 
 def _tls_words(tls: dict[str, Any] | None) -> str:
     if not tls:
@@ -132,17 +140,23 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     headline = _apply_same_redaction(verdict.headline, data)
     out: list[str] = ["# ddns-wizard diagnostic report", ""]
     if data.get("redacted"):
-        out += ["> **Redacted:** public addresses were replaced by documentation addresses "
-                "(203.0.113.x, 2001:db8::x) and hostnames by host-N.example; the same value always "
-                "maps to the same placeholder. Private addresses are kept.", ""]
+        out += [
+            "> **Redacted:** public addresses were replaced by documentation addresses "
+            "(203.0.113.x, 2001:db8::x) and hostnames by host-N.example; the same value always "
+            "maps to the same placeholder. Private addresses are kept.",
+            "",
+        ]
     nat = data["nat"]
     ext = data["external"]
     loc = data["local"]
     env = data["environment"]
     out += [
-        "## Summary", "",
-        f"**{headline}**", "",
-        _apply_same_redaction(verdict.reason, data), "",
+        "## Summary",
+        "",
+        f"**{headline}**",
+        "",
+        _apply_same_redaction(verdict.reason, data),
+        "",
         f"- Connectivity: **{data['connectivity']}**",
         f"- NAT verdict: **{nat['verdict']}**",
         f"- External IPv4: `{ext['ipv4'] or 'unknown'}`; IPv6: `{ext['ipv6'] or 'none'}`",
@@ -155,89 +169,200 @@ def render_markdown(data: dict[str, Any], diagnosis: Diagnosis) -> str:
     if not findings:
         out += ["No findings.", ""]
     for f in findings:
-        out += [f"### {_SEVERITY_MARK.get(f['severity'], '')} {f['title']} (`{f['id']}`, {f['severity']})", "",
-                _md_text(f["detail"]), ""]
+        out += [
+            f"### {_SEVERITY_MARK.get(f['severity'], '')} {f['title']} (`{f['id']}`, {f['severity']})",
+            "",
+            _md_text(f["detail"]),
+            "",
+        ]
         fix = _with_commands(f.get("fix") or "", f.get("actions"))
         if fix:
             out += ["**Fix:**", "", _md_text(fix), ""]
-    out += ["## NAT verdict and evidence", "", f"Verdict: **{nat['verdict']}**; router WAN address: "
-            f"`{nat['router_wan_ipv4'] or 'unknown'}`", ""]
+    out += [
+        "## NAT verdict and evidence",
+        "",
+        f"Verdict: **{nat['verdict']}**; router WAN address: `{nat['router_wan_ipv4'] or 'unknown'}`",
+        "",
+    ]
     out += [f"- {e}" for e in nat["evidence"]] or ["- (no evidence collected)"]
     out += [""]
-    out += ["## Addresses", "", _md_table(
-        ["item", "value"],
-        [["interface", loc.get("interface")], ["local IPv4", loc.get("ipv4")],
-         ["gateway", loc.get("gateway_ipv4")],
-         ["global IPv6", ", ".join(a["address"] + (" (temporary)" if a.get("temporary") else "")
-                                   for a in loc.get("ipv6_global", [])) or None],
-         ["VPN interfaces", ", ".join(loc.get("vpn_interfaces", [])) or None],
-         ["external IPv4", ext["ipv4"]], ["external IPv6", ext["ipv6"]],
-         ["sources agree", "yes" if ext["agreement"] else "no"]]), ""]
+    out += [
+        "## Addresses",
+        "",
+        _md_table(
+            ["item", "value"],
+            [
+                ["interface", loc.get("interface")],
+                ["local IPv4", loc.get("ipv4")],
+                ["gateway", loc.get("gateway_ipv4")],
+                [
+                    "global IPv6",
+                    ", ".join(
+                        a["address"] + (" (temporary)" if a.get("temporary") else "")
+                        for a in loc.get("ipv6_global", [])
+                    )
+                    or None,
+                ],
+                ["VPN interfaces", ", ".join(loc.get("vpn_interfaces", [])) or None],
+                ["external IPv4", ext["ipv4"]],
+                ["external IPv6", ext["ipv6"]],
+                ["sources agree", "yes" if ext["agreement"] else "no"],
+            ],
+        ),
+        "",
+    ]
     if ext.get("explanation"):
         out += [ext["explanation"], ""]
-    out += ["### Sources", "", _md_table(
-        ["method", "endpoint", "answer", "ms"],
-        [[s["method"], s["endpoint"], s["value"] or f"error: {s['error']}", f"{s['ms']:.0f}"] for s in ext["sources"]],
-    ), ""]
+    out += [
+        "### Sources",
+        "",
+        _md_table(
+            ["method", "endpoint", "answer", "ms"],
+            [
+                [s["method"], s["endpoint"], s["value"] or f"error: {s['error']}", f"{s['ms']:.0f}"]
+                for s in ext["sources"]
+            ],
+        ),
+        "",
+    ]
     up = data["upnp"]
-    out += ["## Router (UPnP / NAT-PMP)", "",
-            f"UPnP IGD usable: **{'yes' if up['available'] else 'no'}**; WAN address `{up['wan_ipv4'] or 'unknown'}`"
-            + (f"; NAT-PMP WAN `{up.get('natpmp_wan_ipv4')}`" if up.get("natpmp_wan_ipv4") else ""), ""]
+    out += [
+        "## Router (UPnP / NAT-PMP)",
+        "",
+        f"UPnP IGD usable: **{'yes' if up['available'] else 'no'}**; WAN address `{up['wan_ipv4'] or 'unknown'}`"
+        + (f"; NAT-PMP WAN `{up.get('natpmp_wan_ipv4')}`" if up.get("natpmp_wan_ipv4") else ""),
+        "",
+    ]
     router = up.get("router") or {}
     if any(router.get(k) for k in ("manufacturer", "model", "friendly_name", "presentation_url")):
-        name = " ".join(p for p in (router.get("manufacturer"), router.get("model")) if p) or router.get("friendly_name")
-        out += [f"Your router: {name or 'unknown model'}"
-                + (f" — admin page: {router['presentation_url']}" if router.get("presentation_url") else ""), ""]
+        name = " ".join(p for p in (router.get("manufacturer"), router.get("model")) if p) or router.get(
+            "friendly_name"
+        )
+        out += [
+            f"Your router: {name or 'unknown model'}"
+            + (f" — admin page: {router['presentation_url']}" if router.get("presentation_url") else ""),
+            "",
+        ]
     if up.get("pcp_available") is not None:
-        out += [f"PCP: {'answered' if up.get('pcp_available') else 'no answer'}"
-                + (f"; carrier ({up.get('carrier_pcp_server')}): {up.get('carrier_pcp_detail')}"
-                   if up.get("carrier_pcp_detail") else ""), ""]
+        out += [
+            f"PCP: {'answered' if up.get('pcp_available') else 'no answer'}"
+            + (
+                f"; carrier ({up.get('carrier_pcp_server')}): {up.get('carrier_pcp_detail')}"
+                if up.get("carrier_pcp_detail")
+                else ""
+            ),
+            "",
+        ]
     if up.get("error"):
         out += [f"UPnP: {up['error']}", ""]
     out += [_natpmp_sentence(up), ""]
     if up["mappings"]:
-        out += [_md_table(["external", "proto", "internal", "description", "lease s"],
-                          [[m["external_port"], m["protocol"], m["internal"], m["description"], m["lease_s"]]
-                           for m in up["mappings"]]), ""]
+        out += [
+            _md_table(
+                ["external", "proto", "internal", "description", "lease s"],
+                [
+                    [m["external_port"], m["protocol"], m["internal"], m["description"], m["lease_s"]]
+                    for m in up["mappings"]
+                ],
+            ),
+            "",
+        ]
     if data.get("ports"):
-        out += ["## Port tests", "", _md_table(
-            ["port", "verdict", "evidence"],
-            [[f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]]), ""]
+        out += [
+            "## Port tests",
+            "",
+            _md_table(
+                ["port", "verdict", "evidence"],
+                [[f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]],
+            ),
+            "",
+        ]
     if data.get("ports_ipv6"):
-        out += ["## Port tests over IPv6", "", _md_table(
-            ["port", "address", "verdict", "evidence"],
-            [[f"{p['port']}/{p['protocol']}", p["address"] or "-", p["verdict"], " ".join(p["evidence"])]
-             for p in data["ports_ipv6"]]), ""]
+        out += [
+            "## Port tests over IPv6",
+            "",
+            _md_table(
+                ["port", "address", "verdict", "evidence"],
+                [
+                    [f"{p['port']}/{p['protocol']}", p["address"] or "-", p["verdict"], " ".join(p["evidence"])]
+                    for p in data["ports_ipv6"]
+                ],
+            ),
+            "",
+        ]
     if data.get("outbound"):
-        out += ["## Outbound ports", "", _md_table(
-            ["port", "verdict", "ms"],
-            [[f"{o['port']}/{o.get('protocol', 'tcp')}", o["verdict"], o["ms"]] for o in data["outbound"]]), ""]
+        out += [
+            "## Outbound ports",
+            "",
+            _md_table(
+                ["port", "verdict", "ms"],
+                [[f"{o['port']}/{o.get('protocol', 'tcp')}", o["verdict"], o["ms"]] for o in data["outbound"]],
+            ),
+            "",
+        ]
     if data.get("verify"):
         out += ["## DNS verification", ""]
         for v in data["verify"]:
-            out += [f"**{v['hostname']}**: {v['verdict']}" + (f" — {v['explanation']}" if v.get("explanation") else ""), ""]
-            rows = [["authoritative", a["server"], ", ".join(a["answers"]) or a.get("error") or "—", a["ttl"]]
-                    for a in v["authoritative"]]
-            rows += [["resolver", a["server"], ", ".join(a["answers"]) or a.get("error") or "—", a["ttl"]]
-                     for a in v["resolvers"]]
+            out += [
+                f"**{v['hostname']}**: {v['verdict']}" + (f" — {v['explanation']}" if v.get("explanation") else ""),
+                "",
+            ]
+            rows = [
+                ["authoritative", a["server"], ", ".join(a["answers"]) or a.get("error") or "—", a["ttl"]]
+                for a in v["authoritative"]
+            ]
+            rows += [
+                ["resolver", a["server"], ", ".join(a["answers"]) or a.get("error") or "—", a["ttl"]]
+                for a in v["resolvers"]
+            ]
             out += [_md_table(["kind", "server", "answer", "TTL"], rows), ""]
     for r in data.get("reach") or []:
-        out += [f"## Reachable from outside: {r['hostname']}", "",
-                f"**{r['verdict']}** (points here: {r['points_here']}; resolves to "
-                f"{', '.join(r['addresses']) or 'nothing'})", "", _md_table(
-                    ["port", "address", "outside", "inside", "hairpin", "certificate"],
-                    [[f"{p['port']}/{p['protocol']}", p["address"] or "-", p["outside"], p["inside"], p["hairpin"],
-                      _tls_words(p["tls"])] for p in r["ports"]]), ""]
+        out += [
+            f"## Reachable from outside: {r['hostname']}",
+            "",
+            f"**{r['verdict']}** (points here: {r['points_here']}; resolves to "
+            f"{', '.join(r['addresses']) or 'nothing'})",
+            "",
+            _md_table(
+                ["port", "address", "outside", "inside", "hairpin", "certificate"],
+                [
+                    [
+                        f"{p['port']}/{p['protocol']}",
+                        p["address"] or "-",
+                        p["outside"],
+                        p["inside"],
+                        p["hairpin"],
+                        _tls_words(p["tls"]),
+                    ]
+                    for p in r["ports"]
+                ],
+            ),
+            "",
+        ]
         out += [f"- {f['severity']}: {f['title']}" + (f" — {f['fix']}" if f["fix"] else "") for f in r["findings"]]
         out.append("")
     if data.get("updates"):
-        out += ["## DDNS updates", "", _md_table(
-            ["hostname", "provider", "result", "code", "message"],
-            [[u["hostname"], u["provider"], u["result"], u["code"], u["message"]] for u in data["updates"]]), ""]
-    out += ["## Every probe", "", _md_table(
-        ["probe", "target", "status", "ms", "result"],
-        [[p["name"], p["target"], p["status"], f"{p['ms']:.0f}", p.get("error") or p.get("summary")]
-         for p in data.get("probes", [])]), ""]
+        out += [
+            "## DDNS updates",
+            "",
+            _md_table(
+                ["hostname", "provider", "result", "code", "message"],
+                [[u["hostname"], u["provider"], u["result"], u["code"], u["message"]] for u in data["updates"]],
+            ),
+            "",
+        ]
+    out += [
+        "## Every probe",
+        "",
+        _md_table(
+            ["probe", "target", "status", "ms", "result"],
+            [
+                [p["name"], p["target"], p["status"], f"{p['ms']:.0f}", p.get("error") or p.get("summary")]
+                for p in data.get("probes", [])
+            ],
+        ),
+        "",
+    ]
     if "endpoints" in env:
         out += ["## Configured endpoints", "", "```json", json.dumps(env["endpoints"], indent=2), "```", ""]
     return "\n".join(out)
@@ -288,6 +413,7 @@ def _h(value: Any) -> str:
 
 def _html_text(text: str) -> str:
     """Engine text as HTML: paragraphs, "- " lines as a list, `code` as code."""
+
     def inline(line: str) -> str:
         return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(line))
 
@@ -302,6 +428,7 @@ def _html_text(text: str) -> str:
 
 def _html_table(headers: list[str], rows: list[list[Any]], *, keys: int = 1) -> str:
     """A table whose first ``keys`` columns (port, verdict, ...) never wrap inside a word."""
+
     def cell(tag: str, i: int, value: Any) -> str:
         return f"<{tag} class=key>{_h(value)}</{tag}>" if i < keys else f"<{tag}>{_h(value)}</{tag}>"
 
@@ -322,9 +449,11 @@ def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
         "<h1>ddns-wizard diagnostic report</h1>",
     ]
     if data.get("redacted"):
-        parts.append('<p class=banner><strong>Redacted:</strong> public addresses were replaced by documentation '
-                     "addresses (203.0.113.x, 2001:db8::x) and hostnames by host-N.example; the same value always "
-                     "maps to the same placeholder. Private addresses are kept.</p>")
+        parts.append(
+            "<p class=banner><strong>Redacted:</strong> public addresses were replaced by documentation "
+            "addresses (203.0.113.x, 2001:db8::x) and hostnames by host-N.example; the same value always "
+            "maps to the same placeholder. Private addresses are kept.</p>"
+        )
     parts += [
         f'<p class="verdict {verdict.answer}">{_h(headline)}</p><p>{_h(reason)}</p>',
         "<ul>",
@@ -342,65 +471,157 @@ def render_html(data: dict[str, Any], diagnosis: Diagnosis) -> str:
         fix = _with_commands(f.get("fix") or "", f.get("actions"))
         parts.append(
             f'<div class="finding {_h(f["severity"])}"><h3>{_h(_SEVERITY_MARK.get(f["severity"], ""))} {_h(f["title"])} '
-            f'<span class=muted>({_h(f["id"])}, {_h(f["severity"])})</span></h3>{_html_text(f["detail"])}'
-            + (f'<div class=fix><strong>Fix:</strong>{_html_text(fix)}</div>' if fix else "") + "</div>"
+            f"<span class=muted>({_h(f['id'])}, {_h(f['severity'])})</span></h3>{_html_text(f['detail'])}"
+            + (f"<div class=fix><strong>Fix:</strong>{_html_text(fix)}</div>" if fix else "")
+            + "</div>"
         )
-    parts += [f"<h2>NAT verdict and evidence</h2><p>Verdict <strong>{_h(nat['verdict'])}</strong>; router WAN "
-              f"<code>{_h(nat['router_wan_ipv4'] or 'unknown')}</code></p><ul>"
-              + "".join(f"<li>{_h(e)}</li>" for e in nat["evidence"]) + "</ul>"]
-    parts += ["<h2>Addresses</h2>", _html_table(["item", "value"], [
-        ["interface", loc.get("interface")], ["local IPv4", loc.get("ipv4")], ["gateway", loc.get("gateway_ipv4")],
-        ["global IPv6", ", ".join(a["address"] for a in loc.get("ipv6_global", []))],
-        ["external IPv4", ext["ipv4"]], ["external IPv6", ext["ipv6"]],
-        ["sources agree", "yes" if ext["agreement"] else "no"]])]
+    parts += [
+        f"<h2>NAT verdict and evidence</h2><p>Verdict <strong>{_h(nat['verdict'])}</strong>; router WAN "
+        f"<code>{_h(nat['router_wan_ipv4'] or 'unknown')}</code></p><ul>"
+        + "".join(f"<li>{_h(e)}</li>" for e in nat["evidence"])
+        + "</ul>"
+    ]
+    parts += [
+        "<h2>Addresses</h2>",
+        _html_table(
+            ["item", "value"],
+            [
+                ["interface", loc.get("interface")],
+                ["local IPv4", loc.get("ipv4")],
+                ["gateway", loc.get("gateway_ipv4")],
+                ["global IPv6", ", ".join(a["address"] for a in loc.get("ipv6_global", []))],
+                ["external IPv4", ext["ipv4"]],
+                ["external IPv6", ext["ipv6"]],
+                ["sources agree", "yes" if ext["agreement"] else "no"],
+            ],
+        ),
+    ]
     if ext.get("explanation"):
         parts.append(f"<p>{_h(ext['explanation'])}</p>")
-    parts += ["<h3>Sources</h3>", _html_table(["method", "endpoint", "answer", "ms"], [
-        [s["method"], s["endpoint"], s["value"] or f"error: {s['error']}", f"{s['ms']:.0f}"] for s in ext["sources"]])]
-    parts += [f"<h2>Router (UPnP / NAT-PMP)</h2><p>UPnP IGD usable: <strong>{'yes' if up['available'] else 'no'}"
-              f"</strong>; WAN <code>{_h(up['wan_ipv4'] or 'unknown')}</code></p>"]
+    parts += [
+        "<h3>Sources</h3>",
+        _html_table(
+            ["method", "endpoint", "answer", "ms"],
+            [
+                [s["method"], s["endpoint"], s["value"] or f"error: {s['error']}", f"{s['ms']:.0f}"]
+                for s in ext["sources"]
+            ],
+        ),
+    ]
+    parts += [
+        f"<h2>Router (UPnP / NAT-PMP)</h2><p>UPnP IGD usable: <strong>{'yes' if up['available'] else 'no'}"
+        f"</strong>; WAN <code>{_h(up['wan_ipv4'] or 'unknown')}</code></p>"
+    ]
     if up.get("error"):
         parts.append(f"<p>UPnP: {_h(up['error'])}</p>")
     parts.append(f"<p>{_h(_natpmp_sentence(up))}</p>")
     if up["mappings"]:
-        parts.append(_html_table(["external", "proto", "internal", "description", "lease s"], [
-            [m["external_port"], m["protocol"], m["internal"], m["description"], m["lease_s"]] for m in up["mappings"]]))
+        parts.append(
+            _html_table(
+                ["external", "proto", "internal", "description", "lease s"],
+                [
+                    [m["external_port"], m["protocol"], m["internal"], m["description"], m["lease_s"]]
+                    for m in up["mappings"]
+                ],
+            )
+        )
     if data.get("ports"):
-        parts += ["<h2>Port tests</h2>", _html_table(["port", "verdict", "evidence"], [
-            [f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]], keys=2)]
+        parts += [
+            "<h2>Port tests</h2>",
+            _html_table(
+                ["port", "verdict", "evidence"],
+                [[f"{p['port']}/{p['protocol']}", p["verdict"], " ".join(p["evidence"])] for p in data["ports"]],
+                keys=2,
+            ),
+        ]
     if data.get("ports_ipv6"):
-        parts += ["<h2>Port tests over IPv6</h2>", _html_table(["port", "address", "verdict", "evidence"], [
-            [f"{p['port']}/{p['protocol']}", p["address"] or "-", p["verdict"], " ".join(p["evidence"])]
-            for p in data["ports_ipv6"]], keys=1)]
+        parts += [
+            "<h2>Port tests over IPv6</h2>",
+            _html_table(
+                ["port", "address", "verdict", "evidence"],
+                [
+                    [f"{p['port']}/{p['protocol']}", p["address"] or "-", p["verdict"], " ".join(p["evidence"])]
+                    for p in data["ports_ipv6"]
+                ],
+                keys=1,
+            ),
+        ]
     if data.get("outbound"):
-        parts += ["<h2>Outbound ports</h2>", _html_table(["port", "verdict", "ms"], [
-            [f"{o['port']}/{o.get('protocol', 'tcp')}", o["verdict"], o["ms"]] for o in data["outbound"]], keys=3)]
+        parts += [
+            "<h2>Outbound ports</h2>",
+            _html_table(
+                ["port", "verdict", "ms"],
+                [[f"{o['port']}/{o.get('protocol', 'tcp')}", o["verdict"], o["ms"]] for o in data["outbound"]],
+                keys=3,
+            ),
+        ]
     if data.get("verify"):
         parts.append("<h2>DNS verification</h2>")
         for v in data["verify"]:
-            parts.append(f"<p><strong>{_h(v['hostname'])}</strong>: {_h(v['verdict'])} {_h(v.get('explanation') or '')}</p>")
-            rows = [["authoritative", a["server"], ", ".join(a["answers"]) or a.get("error"), a["ttl"]]
-                    for a in v["authoritative"]]
-            rows += [["resolver", a["server"], ", ".join(a["answers"]) or a.get("error"), a["ttl"]] for a in v["resolvers"]]
+            parts.append(
+                f"<p><strong>{_h(v['hostname'])}</strong>: {_h(v['verdict'])} {_h(v.get('explanation') or '')}</p>"
+            )
+            rows = [
+                ["authoritative", a["server"], ", ".join(a["answers"]) or a.get("error"), a["ttl"]]
+                for a in v["authoritative"]
+            ]
+            rows += [
+                ["resolver", a["server"], ", ".join(a["answers"]) or a.get("error"), a["ttl"]] for a in v["resolvers"]
+            ]
             parts.append(_html_table(["kind", "server", "answer", "TTL"], rows))
     for r in data.get("reach") or []:
         parts.append(f"<h2>Reachable from outside: {_h(r['hostname'])}</h2>")
-        parts.append(f"<p><strong>{_h(r['verdict'])}</strong> (points here: {_h(r['points_here'])}; resolves to "
-                     f"{_h(', '.join(r['addresses']) or 'nothing')})</p>")
-        parts.append(_html_table(["port", "address", "outside", "inside", "hairpin", "certificate"], [
-            [f"{p['port']}/{p['protocol']}", p["address"] or "-", p["outside"], p["inside"], p["hairpin"],
-             _tls_words(p["tls"])] for p in r["ports"]]))
-        parts.append("<ul>" + "".join(f"<li>{_h(f['severity'])}: {_h(f['title'])}"
-                                      + (f" — {_h(f['fix'])}" if f["fix"] else "") + "</li>"
-                                      for f in r["findings"]) + "</ul>")
+        parts.append(
+            f"<p><strong>{_h(r['verdict'])}</strong> (points here: {_h(r['points_here'])}; resolves to "
+            f"{_h(', '.join(r['addresses']) or 'nothing')})</p>"
+        )
+        parts.append(
+            _html_table(
+                ["port", "address", "outside", "inside", "hairpin", "certificate"],
+                [
+                    [
+                        f"{p['port']}/{p['protocol']}",
+                        p["address"] or "-",
+                        p["outside"],
+                        p["inside"],
+                        p["hairpin"],
+                        _tls_words(p["tls"]),
+                    ]
+                    for p in r["ports"]
+                ],
+            )
+        )
+        parts.append(
+            "<ul>"
+            + "".join(
+                f"<li>{_h(f['severity'])}: {_h(f['title'])}" + (f" — {_h(f['fix'])}" if f["fix"] else "") + "</li>"
+                for f in r["findings"]
+            )
+            + "</ul>"
+        )
     if data.get("updates"):
-        parts += ["<h2>DDNS updates</h2>", _html_table(["hostname", "provider", "result", "code", "message"], [
-            [u["hostname"], u["provider"], u["result"], u["code"], u["message"]] for u in data["updates"]])]
-    parts += ["<h2>Every probe</h2>", _html_table(["probe", "target", "status", "ms", "result"], [
-        [p["name"], p["target"], p["status"], f"{p['ms']:.0f}", p.get("error") or p.get("summary")]
-        for p in data.get("probes", [])])]
+        parts += [
+            "<h2>DDNS updates</h2>",
+            _html_table(
+                ["hostname", "provider", "result", "code", "message"],
+                [[u["hostname"], u["provider"], u["result"], u["code"], u["message"]] for u in data["updates"]],
+            ),
+        ]
+    parts += [
+        "<h2>Every probe</h2>",
+        _html_table(
+            ["probe", "target", "status", "ms", "result"],
+            [
+                [p["name"], p["target"], p["status"], f"{p['ms']:.0f}", p.get("error") or p.get("summary")]
+                for p in data.get("probes", [])
+            ],
+        ),
+    ]
     if "endpoints" in env:
-        parts += ["<h2>Configured endpoints</h2>", f"<pre><code>{_h(json.dumps(env['endpoints'], indent=2))}</code></pre>"]
+        parts += [
+            "<h2>Configured endpoints</h2>",
+            f"<pre><code>{_h(json.dumps(env['endpoints'], indent=2))}</code></pre>",
+        ]
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -425,8 +646,9 @@ def format_for(path: Path) -> str:
     return fmt
 
 
-def write_report(diagnosis: Diagnosis, path: str | Path, *, config: Config | None = None,
-                 redact: bool = False, force: bool = False) -> Path:
+def write_report(
+    diagnosis: Diagnosis, path: str | Path, *, config: Config | None = None, redact: bool = False, force: bool = False
+) -> Path:
     """Write the report to ``path`` (format by suffix), atomically; refuse to clobber without ``force``."""
     p = Path(path).expanduser()
     fmt = format_for(p)

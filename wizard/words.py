@@ -7,7 +7,7 @@ codes as keys and steps (``wizard/tui/words.py``).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 # checks.findings.ACTIONS -> the command that does it.
 ACTION_COMMANDS: dict[str, str] = {

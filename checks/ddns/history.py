@@ -24,9 +24,10 @@ import math
 import os
 import stat
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from checks.files import NotRegularFile, check_regular, describe_mode, read_regular_file
 from checks.redact import Redactor
@@ -41,14 +42,17 @@ def check_history_path(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        return f"history file {path} is {exc}" if isinstance(exc, NotRegularFile) else \
-            f"history file {path} cannot be used: {exc.strerror or exc}"
+        return (
+            f"history file {path} is {exc}"
+            if isinstance(exc, NotRegularFile)
+            else f"history file {path} cannot be used: {exc.strerror or exc}"
+        )
     return None
 
 
 def default_history_path() -> Path:
     """``history.jsonl`` in the platform's user state directory."""
-    from platformdirs import user_state_dir   # lazy: only the watch needs it
+    from platformdirs import user_state_dir  # lazy: only the watch needs it
 
     return Path(user_state_dir("ddns-wizard")) / HISTORY_NAME
 
@@ -56,7 +60,7 @@ def default_history_path() -> Path:
 @dataclass(frozen=True)
 class HistoryRead:
     records: tuple[dict[str, Any], ...]
-    problems: tuple[str, ...] = ()     # "line 12: ... ignored" for each unreadable line
+    problems: tuple[str, ...] = ()  # "line 12: ... ignored" for each unreadable line
 
     @property
     def torn(self) -> bool:
@@ -64,11 +68,26 @@ class HistoryRead:
 
 
 # The type each field must have when present (extra fields are kept for later versions).
-_STR_OR_NONE = ("ts", "hostname", "provider", "previous", "sent", "result", "code", "message", "fingerprint",
-                "serves", "expected", "error", "problem", "ipv4", "ipv6")
+_STR_OR_NONE = (
+    "ts",
+    "hostname",
+    "provider",
+    "previous",
+    "sent",
+    "result",
+    "code",
+    "message",
+    "fingerprint",
+    "serves",
+    "expected",
+    "error",
+    "problem",
+    "ipv4",
+    "ipv6",
+)
 _BOOL_OR_NONE = ("fatal", "ok")
-_MAX_DELAY_S = 366 * 24 * 3600           # a retry delay beyond a year is not one we wrote
-MAX_LINE_BYTES = 64 * 1024               # our records are a few hundred bytes
+_MAX_DELAY_S = 366 * 24 * 3600  # a retry delay beyond a year is not one we wrote
+MAX_LINE_BYTES = 64 * 1024  # our records are a few hundred bytes
 
 
 def _finite_number(value: Any) -> bool:
@@ -132,8 +151,7 @@ def read_history(path: Path) -> HistoryRead:
             value = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             last = number == len(lines) or (number == len(lines) - 1 and lines[-1] == b"")
-            why = ("the last write was cut short (probably a crash or power loss)" if last
-                   else "not a JSON record")
+            why = "the last write was cut short (probably a crash or power loss)" if last else "not a JSON record"
             problems.append(f"{path}, line {number}: {why}; ignored")
             continue
         problem = record_problem(value)
@@ -147,8 +165,14 @@ def read_history(path: Path) -> HistoryRead:
 class History:
     """Append-only writer. ``append`` returns the record as written."""
 
-    def __init__(self, path: Path, *, redactor: Redactor | None = None,
-                 clock: Callable[[], float] = time.time, fsync_each: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        redactor: Redactor | None = None,
+        clock: Callable[[], float] = time.time,
+        fsync_each: bool = False,
+    ) -> None:
         """Records reach the disk at ``sync()`` and ``close()`` (one fsync for a round's
         records, not one per line: 200 hosts' lines cost 200 fsyncs), or after every
         line with ``fsync_each``. Each line is one ``write`` either way."""
@@ -163,8 +187,9 @@ class History:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # O_NONBLOCK: a FIFO put in the history's place fails at once instead of waiting for a reader.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY
-                         | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, 0o600
+            )
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
                 os.close(fd)
@@ -182,7 +207,7 @@ class History:
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         now = self.clock()
         record: dict[str, Any] = {
-            "ts": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(timespec="seconds"),
+            "ts": dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds"),
             "t": round(now, 3),
             "event": event,
         }
@@ -190,7 +215,7 @@ class History:
         record = self.redactor.data(record)
         line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
         fd = self._open()
-        os.write(fd, line)     # one write per record: O_APPEND keeps lines whole
+        os.write(fd, line)  # one write per record: O_APPEND keeps lines whole
         if self.fsync_each:
             os.fsync(fd)
         else:
@@ -214,7 +239,7 @@ class History:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self) -> "History":
+    def __enter__(self) -> History:
         return self
 
     def __exit__(self, *exc: object) -> None:

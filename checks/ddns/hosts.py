@@ -21,8 +21,8 @@ class HostSummary:
 
     hostname: str
     provider: str
-    families: str                 # "IPv4", "IPv6", "IPv4+IPv6"
-    device: str | None            # "suffix ::1234..." / "MAC 00:11:..." for another device's IPv6
+    families: str  # "IPv4", "IPv6", "IPv4+IPv6"
+    device: str | None  # "suffix ::1234..." / "MAC 00:11:..." for another device's IPv6
     server: str | None
     has_secret: bool
 
@@ -36,8 +36,9 @@ def summarize(host: HostConfig) -> HostSummary:
         device = f"suffix {host.options['ipv6_suffix']}"
     elif host.options.get("ipv6_mac") is not None:
         device = f"MAC {host.options['ipv6_mac']}"
-    return HostSummary(host.hostname, host.provider, "+".join(fams) or "none", device, host.server,
-                       bool(host.secret_values()))
+    return HostSummary(
+        host.hostname, host.provider, "+".join(fams) or "none", device, host.server, bool(host.secret_values())
+    )
 
 
 def list_hosts(config: Config) -> list[HostSummary]:
@@ -63,8 +64,10 @@ def without_host(config: Config, hostname: str) -> Config:
     host = find(config, hostname)
     if host is None:
         known = ", ".join(h.hostname for h in config.hosts) or "none"
-        raise ConfigError(f"{hostname} is not configured in {_where(config)} (configured: {known})",
-                          path=str(config.path) if config.path else None)
+        raise ConfigError(
+            f"{hostname} is not configured in {_where(config)} (configured: {known})",
+            path=str(config.path) if config.path else None,
+        )
     return config.with_hosts(tuple(h for h in config.hosts if h is not host))
 
 
@@ -94,5 +97,11 @@ def add_host(config: Config, host: HostConfig, *, replacing: str | None = None) 
 
 
 def host_json(s: HostSummary) -> dict[str, Any]:
-    return {"hostname": s.hostname, "provider": s.provider, "families": s.families, "device": s.device,
-            "server": s.server, "has_secret": s.has_secret}
+    return {
+        "hostname": s.hostname,
+        "provider": s.provider,
+        "families": s.families,
+        "device": s.device,
+        "server": s.server,
+        "has_secret": s.has_secret,
+    }

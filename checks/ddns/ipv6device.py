@@ -47,11 +47,14 @@ def suffix_interface_id(suffix: str) -> int:
     try:
         value = int(ipaddress.IPv6Address(text))
     except ValueError:
-        raise ValueError(f"{suffix!r} is not an IPv6 interface identifier (write it like ::1234:5678:9abc:def0)") \
-            from None
+        raise ValueError(
+            f"{suffix!r} is not an IPv6 interface identifier (write it like ::1234:5678:9abc:def0)"
+        ) from None
     if value >> 64:
-        raise ValueError(f"{suffix} sets bits of the prefix: an interface identifier is the last 64 bits only "
-                         "(e.g. ::1234:5678:9abc:def0)")
+        raise ValueError(
+            f"{suffix} sets bits of the prefix: an interface identifier is the last 64 bits only "
+            "(e.g. ::1234:5678:9abc:def0)"
+        )
     if value == 0:
         raise ValueError("the interface identifier :: is the subnet-router anycast address, not a device")
     return value
@@ -62,8 +65,8 @@ class DeviceId:
     """Where a host's IPv6 interface identifier comes from."""
 
     value: int
-    source: str          # "suffix" | "mac"
-    given: str           # as configured
+    source: str  # "suffix" | "mac"
+    given: str  # as configured
 
     def describe(self) -> str:
         iid = ipaddress.IPv6Address(self.value).compressed
@@ -83,10 +86,10 @@ def device_id(host: Any) -> DeviceId | None:
         raise ValueError("give ipv6_suffix or ipv6_mac, not both")
     if suffix is not None:
         if not isinstance(suffix, str):
-            raise ValueError("ipv6_suffix must be a string such as \"::1234:5678:9abc:def0\"")
+            raise ValueError('ipv6_suffix must be a string such as "::1234:5678:9abc:def0"')
         return DeviceId(suffix_interface_id(suffix), "suffix", suffix.strip())
     if not isinstance(mac, str):
-        raise ValueError("ipv6_mac must be a string such as \"00:11:22:33:44:55\"")
+        raise ValueError('ipv6_mac must be a string such as "00:11:22:33:44:55"')
     return DeviceId(eui64_interface_id(mac), "mac", mac.strip())
 
 
@@ -131,17 +134,26 @@ def choose(host: Any, public_ipv6: str | None) -> DeviceChoice | None:
     if dev is None:
         return None
     if public_ipv6 is None:
-        return DeviceChoice(None, None, "this network's IPv6 prefix is unknown (no IPv6 address was agreed on), "
-                                        "so the device's address cannot be formed; AAAA left alone")
+        return DeviceChoice(
+            None,
+            None,
+            "this network's IPv6 prefix is unknown (no IPv6 address was agreed on), "
+            "so the device's address cannot be formed; AAAA left alone",
+        )
     problem = usable_prefix_problem(public_ipv6)
     if problem:
         return DeviceChoice(None, None, f"{problem}; never published, so the device's AAAA is left alone")
     net = ipaddress.IPv6Network(f"{public_ipv6}/64", strict=False)
     address = ipaddress.IPv6Address(int(net.network_address) | dev.value).compressed
-    return DeviceChoice(address, str(net), (
-        f"IPv6: publishing {address} for the device: this network's current prefix {net} (from this machine's "
-        f"stable address {public_ipv6}; temporary and deprecated addresses and ULA prefixes are never used) "
-        f"+ {dev.describe()}."))
+    return DeviceChoice(
+        address,
+        str(net),
+        (
+            f"IPv6: publishing {address} for the device: this network's current prefix {net} (from this machine's "
+            f"stable address {public_ipv6}; temporary and deprecated addresses and ULA prefixes are never used) "
+            f"+ {dev.describe()}."
+        ),
+    )
 
 
 def target_ipv6(host: Any, public_ipv6: str | None) -> str | None:

@@ -32,16 +32,17 @@ import json
 import logging
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..config import notify_secret_values  # noqa: F401  (re-exported: the [notify] secrets live with the config)
 from ..errors import ConfigError
 
 EVENTS = ("changed", "failed", "recovered", "stopped")
 STATE_NAME = "notify-state.json"
-SEND_TIMEOUT_S = 10.0          # one apprise URL (its plugins time out on their own: 4 s connect, 4 s read)
+SEND_TIMEOUT_S = 10.0  # one apprise URL (its plugins time out on their own: 4 s connect, 4 s read)
 PING_TIMEOUT_S = 10.0
 # Decision results that are not a provider's answer: no `failed` for them (the address
 # could not be agreed on, or was private; `update` says so, and the next round retries).
@@ -101,8 +102,11 @@ def notify_settings(config: Any) -> NotifySettings:
         if not url:
             continue
         if "://" not in url:
-            raise ConfigError(f"{where}: notify.urls entry {i} is not a URL (an apprise URL looks like "
-                              "ntfy://TOPIC or json://HOST/PATH)", path=where)
+            raise ConfigError(
+                f"{where}: notify.urls entry {i} is not a URL (an apprise URL looks like "
+                "ntfy://TOPIC or json://HOST/PATH)",
+                path=where,
+            )
         cleaned.append(url)
     ping = table.get("ping")
     if ping is not None:
@@ -112,23 +116,28 @@ def notify_settings(config: Any) -> NotifySettings:
         if ping is not None:
             scheme = urllib.parse.urlsplit(ping).scheme.lower()
             if scheme not in ("http", "https"):
-                raise ConfigError(f"{where}: notify.ping must be an http:// or https:// URL "
-                                  "(e.g. https://hc-ping.com/UUID)", path=where)
+                raise ConfigError(
+                    f"{where}: notify.ping must be an http:// or https:// URL (e.g. https://hc-ping.com/UUID)",
+                    path=where,
+                )
     events = table.get("events", list(EVENTS))
     if isinstance(events, str):
         events = [events]
     if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
-        raise ConfigError(f"{where}: notify.events must be a list of event names ({', '.join(EVENTS)})",
-                          path=where)
+        raise ConfigError(f"{where}: notify.events must be a list of event names ({', '.join(EVENTS)})", path=where)
     bad = [e for e in events if e not in EVENTS]
     if bad:
-        raise ConfigError(f"{where}: notify.events: unknown event {bad[0]!r} (known: {', '.join(EVENTS)})",
-                          path=where)
+        raise ConfigError(f"{where}: notify.events: unknown event {bad[0]!r} (known: {', '.join(EVENTS)})", path=where)
     return NotifySettings(tuple(cleaned), ping, frozenset(events))
 
 
-def with_notify(settings: Mapping[str, Any], *, urls: Sequence[str] | None = None,
-                ping: str | None = None, events: Sequence[str] | None = None) -> dict[str, Any]:
+def with_notify(
+    settings: Mapping[str, Any],
+    *,
+    urls: Sequence[str] | None = None,
+    ping: str | None = None,
+    events: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """``settings`` (a Config's other top-level tables) with the ``[notify]`` table changed."""
     out = dict(settings)
     table = dict(out.get("notify") or {}) if isinstance(out.get("notify"), dict) else {}
@@ -147,14 +156,14 @@ def with_notify(settings: Mapping[str, Any], *, urls: Sequence[str] | None = Non
 
 @dataclass(frozen=True)
 class Event:
-    kind: str                     # changed | failed | recovered | stopped | test
+    kind: str  # changed | failed | recovered | stopped | test
     hostname: str | None = None
     provider: str | None = None
     old: str | None = None
     new: str | None = None
-    code: str | None = None       # the provider's word (badauth, 911, HTTP 403 ...)
+    code: str | None = None  # the provider's word (badauth, 911, HTTP 403 ...)
     message: str | None = None
-    stopped: bool = False         # failed: the host is left alone until the configuration changes
+    stopped: bool = False  # failed: the host is left alone until the configuration changes
 
     def title(self) -> str:
         name = self.hostname or "ddns-wizard"
@@ -171,8 +180,12 @@ class Event:
             return f"{self.hostname} ({self.provider}) was updated: {self.old or 'nothing'} → {self.new}."
         if self.kind == "failed":
             word = f" ({self.code})" if self.code else ""
-            tail = (" The provider refuses this until it is fixed: the watch stops trying this hostname until "
-                    "the configuration changes." if self.stopped else " It is retried; you hear again when it works.")
+            tail = (
+                " The provider refuses this until it is fixed: the watch stops trying this hostname until "
+                "the configuration changes."
+                if self.stopped
+                else " It is retried; you hear again when it works."
+            )
             return f"{self.hostname} ({self.provider}): the provider said{word}: {self.message or 'no reason given'}.{tail}"
         if self.kind == "recovered":
             return f"{self.hostname} ({self.provider}) works again" + (f": {self.message}" if self.message else ".")
@@ -181,8 +194,13 @@ class Event:
         return self.message or "If you can read this, ddns-wizard can notify you."
 
     def notify_type(self) -> str:
-        return {"changed": "info", "failed": "failure", "recovered": "success", "stopped": "failure",
-                "test": "info"}.get(self.kind, "info")
+        return {
+            "changed": "info",
+            "failed": "failure",
+            "recovered": "success",
+            "stopped": "failure",
+            "test": "info",
+        }.get(self.kind, "info")
 
 
 def _failing_kind(result: Any) -> bool:
@@ -205,7 +223,7 @@ class NotifyState:
         try:
             data = json.loads(read_regular_file(self.path, limit=1 << 20).decode("utf-8"))
         except (OSError, ValueError, UnicodeDecodeError):
-            return                      # missing or unreadable: start afresh (at worst one repeat)
+            return  # missing or unreadable: start afresh (at worst one repeat)
         failing = data.get("failing") if isinstance(data, dict) else None
         if isinstance(failing, dict):
             self.failing = {str(k): v for k, v in failing.items() if isinstance(v, dict)}
@@ -231,26 +249,45 @@ def events_for(results: Iterable[Any], state: NotifyState, *, now: float | None 
         was = state.failing.get(r.hostname)
         if r.result in ("updated", "unchanged"):
             if r.result == "updated":
-                events.append(Event("changed", r.hostname, r.provider, old=r.previous, new=r.sent,
-                                    code=r.code))
+                events.append(Event("changed", r.hostname, r.provider, old=r.previous, new=r.sent, code=r.code))
             if was is not None:
                 state.failing.pop(r.hostname, None)
-                events.append(Event("recovered", r.hostname, r.provider, new=r.sent or None,
-                                    message=f"failing since {_when(was.get('since'))}"))
+                events.append(
+                    Event(
+                        "recovered",
+                        r.hostname,
+                        r.provider,
+                        new=r.sent or None,
+                        message=f"failing since {_when(was.get('since'))}",
+                    )
+                )
         elif _failing_kind(r):
             if was is not None and was.get("stopped", False) >= bool(r.fatal):
-                continue                # said already; a later refusal that stops it is said again
-            state.failing[r.hostname] = {"since": (was or {}).get("since", now), "code": r.code,
-                                         "stopped": bool(r.fatal)}
-            events.append(Event("failed", r.hostname, r.provider, old=r.previous, new=r.sent, code=r.code,
-                                message=_short(r.message, r.hostname), stopped=bool(r.fatal)))
+                continue  # said already; a later refusal that stops it is said again
+            state.failing[r.hostname] = {
+                "since": (was or {}).get("since", now),
+                "code": r.code,
+                "stopped": bool(r.fatal),
+            }
+            events.append(
+                Event(
+                    "failed",
+                    r.hostname,
+                    r.provider,
+                    old=r.previous,
+                    new=r.sent,
+                    code=r.code,
+                    message=_short(r.message, r.hostname),
+                    stopped=bool(r.fatal),
+                )
+            )
     return events
 
 
 def _short(message: str | None, hostname: str) -> str:
     text = (message or "").strip()
     if text.startswith(hostname + " "):
-        text = text[len(hostname) + 1:]
+        text = text[len(hostname) + 1 :]
     return text.rstrip(".")[:300]
 
 
@@ -259,7 +296,7 @@ def _when(t: Any) -> str:
 
     if not isinstance(t, (int, float)):
         return "earlier"
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --------------------------------------------------------------------------- sending
@@ -269,7 +306,7 @@ def _when(t: Any) -> str:
 class Delivery:
     """One notification to one URL: accepted or not, and why (redacted)."""
 
-    url: str                      # shown_url(): never the secret parts
+    url: str  # shown_url(): never the secret parts
     event: str
     ok: bool
     detail: str = ""
@@ -284,26 +321,31 @@ async def apprise_send(url: str, event: Event) -> tuple[bool, str]:
     try:
         import apprise
     except ImportError:
-        return False, ("apprise is not installed: pip install 'ddns-wizard[notify]' "
-                       "(or pip install 'apprise>=2.2,<3')")
+        return False, ("apprise is not installed: pip install 'ddns-wizard[notify]' (or pip install 'apprise>=2.2,<3')")
     _quiet_apprise_logging()
 
     def send() -> tuple[bool, str]:
         obj = apprise.Apprise()
         if not obj.add(url):
             return False, "apprise does not understand this URL (see the apprise wiki for its services)"
-        types = {"info": apprise.NotifyType.INFO, "failure": apprise.NotifyType.FAILURE,
-                 "success": apprise.NotifyType.SUCCESS}
-        result = obj.notify(body=event.body(), title=event.title(),
-                            notify_type=types.get(event.notify_type(), apprise.NotifyType.INFO),
-                            timeout=SEND_TIMEOUT_S)
+        types = {
+            "info": apprise.NotifyType.INFO,
+            "failure": apprise.NotifyType.FAILURE,
+            "success": apprise.NotifyType.SUCCESS,
+        }
+        result = obj.notify(
+            body=event.body(),
+            title=event.title(),
+            notify_type=types.get(event.notify_type(), apprise.NotifyType.INFO),
+            timeout=SEND_TIMEOUT_S,
+        )
         if bool(result):
             return True, ""
         why = ""
         try:
             messages = [getattr(e, "message", "") for e in result.logs() if _level(e) >= logging.WARNING]
             why = next((m for m in reversed(messages) if m), "")
-        except Exception:        # apprise's log API is a nicety, never a reason to fail
+        except Exception:  # apprise's log API is a nicety, never a reason to fail
             why = ""
         return False, why or "the service did not accept it"
 
@@ -311,15 +353,18 @@ async def apprise_send(url: str, event: Event) -> tuple[bool, str]:
         return await asyncio.wait_for(asyncio.to_thread(send), SEND_TIMEOUT_S + 5)
     except TimeoutError:
         return False, f"no answer within {SEND_TIMEOUT_S + 5:.0f} s"
-    except Exception as exc:     # a plugin bug must not end the watch
+    except Exception as exc:  # a plugin bug must not end the watch
         return False, f"{type(exc).__name__}: {exc}"
 
 
 def _level(entry: Any) -> int:
     level = getattr(entry, "level", logging.ERROR)
     if isinstance(level, str):
-        return logging.getLevelName(level.upper()) if isinstance(logging.getLevelName(level.upper()), int) \
+        return (
+            logging.getLevelName(level.upper())
+            if isinstance(logging.getLevelName(level.upper()), int)
             else logging.ERROR
+        )
     return int(level) if isinstance(level, int) else logging.ERROR
 
 
@@ -346,8 +391,9 @@ async def ping(url: str, kind: str, *, client: Any = None, body: str = "") -> tu
 
         client = make_client(timeout_s=PING_TIMEOUT_S, request_deadline_s=PING_TIMEOUT_S)
     try:
-        response = await asyncio.wait_for(client.post(target, content=body.encode("utf-8")[:100_000]),
-                                          PING_TIMEOUT_S + 2)
+        response = await asyncio.wait_for(
+            client.post(target, content=body.encode("utf-8")[:100_000]), PING_TIMEOUT_S + 2
+        )
         ok = 200 <= response.status_code < 300
         return ok, "" if ok else f"HTTP {response.status_code}"
     except Exception as exc:
@@ -365,12 +411,12 @@ class Notifier:
     state: NotifyState
     redactor: Any = None
     send: Sender = apprise_send
-    client: Any = None                      # for pings (the provider client is fine)
+    client: Any = None  # for pings (the provider client is fine)
     emit: Callable[[str], None] = lambda text: None
     deliveries: list[Delivery] = field(default_factory=list)
 
     @classmethod
-    def for_config(cls, config: Any, history_path: Path | None, *, strict: bool = True, **kw: Any) -> "Notifier":
+    def for_config(cls, config: Any, history_path: Path | None, *, strict: bool = True, **kw: Any) -> Notifier:
         """``strict=False`` (update, watch): a malformed ``[notify]`` table turns notifications
         off with a warning (``emit``) instead of stopping the updates it is only there to report."""
         from ..redact import Redactor
@@ -399,7 +445,7 @@ class Notifier:
         if json.dumps(self.state.failing, sort_keys=True) != before:
             try:
                 self.state.save()
-            except Exception as exc:     # a full disk costs at worst a repeated notification
+            except Exception as exc:  # a full disk costs at worst a repeated notification
                 self.emit(f"notify: cannot save {self.state.path}: {self._clean(str(exc))}")
         return await self.events(events)
 
@@ -423,8 +469,10 @@ class Notifier:
             return None
         ok, why = await ping(self.settings.ping, kind, client=self.client, body=self._clean(body))
         if not ok:
-            self.emit(f"notify: the ping URL ({shown_url(self.settings.ping)}) did not take the {kind} ping: "
-                      f"{self._clean(why)}")
+            self.emit(
+                f"notify: the ping URL ({shown_url(self.settings.ping)}) did not take the {kind} ping: "
+                f"{self._clean(why)}"
+            )
         return ok, self._clean(why)
 
     async def test(self) -> list[Delivery]:

@@ -26,9 +26,9 @@ import pwd
 import shlex
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 UNIT_NAME = "ddns-wizard.service"
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
@@ -39,8 +39,10 @@ DEFAULT_INTERVAL_S = 300
 _TEMPLATES = Path(__file__).resolve().parent / "units"
 
 Runner = Callable[[Sequence[str]], "tuple[int, str]"]
-NO_SYSTEMD = ("systemd is not running on this machine (no /run/systemd/system), so no service was installed; "
-              "run the update from cron instead (crontab -e, add the line below)")
+NO_SYSTEMD = (
+    "systemd is not running on this machine (no /run/systemd/system), so no service was installed; "
+    "run the update from cron instead (crontab -e, add the line below)"
+)
 
 
 def run_command(argv: Sequence[str]) -> tuple[int, str]:
@@ -48,8 +50,9 @@ def run_command(argv: Sequence[str]) -> tuple[int, str]:
     import subprocess
 
     try:
-        p = subprocess.run(list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
-                           stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError:
         return 127, f"{argv[0]}: command not found"
     except subprocess.TimeoutExpired:
@@ -89,18 +92,20 @@ def render_unit(scope: str, *, executable: str, config_path: Path, interval_s: i
     """The unit text for ``scope`` ("system" | "user")."""
     template = (_TEMPLATES / f"{scope}.service.in").read_text(encoding="utf-8")
     protect_home = "read-only" if executable.startswith(_home_dirs()) else "yes"
-    return (template.replace("@EXEC@", unit_arg(executable))
-            .replace("@CONFIG@", unit_arg(str(config_path)) if scope == "user" else str(SYSTEM_CONFIG))
-            .replace("@INTERVAL@", str(int(interval_s)))
-            .replace("@PROTECT_HOME@", protect_home))
+    return (
+        template.replace("@EXEC@", unit_arg(executable))
+        .replace("@CONFIG@", unit_arg(str(config_path)) if scope == "user" else str(SYSTEM_CONFIG))
+        .replace("@INTERVAL@", str(int(interval_s)))
+        .replace("@PROTECT_HOME@", protect_home)
+    )
 
 
 @dataclass(frozen=True)
 class FileWrite:
     path: Path
     mode: int
-    what: str                      # "the unit" | "the configuration (copy)"
-    text: str | None = None        # None: copy ``source``
+    what: str  # "the unit" | "the configuration (copy)"
+    text: str | None = None  # None: copy ``source``
     source: Path | None = None
 
 
@@ -108,7 +113,7 @@ class FileWrite:
 class Step:
     argv: tuple[str, ...]
     why: str
-    required: bool = True          # a failure stops the install (linger: only a warning)
+    required: bool = True  # a failure stops the install (linger: only a warning)
 
     @property
     def shown(self) -> str:
@@ -149,8 +154,7 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return ((self.systemd or self.dry_run) and self.problem is None
-                and all(s.ok for s in self.steps if s.required))
+        return (self.systemd or self.dry_run) and self.problem is None and all(s.ok for s in self.steps if s.required)
 
 
 def default_scope() -> str:
@@ -179,60 +183,103 @@ def cron_line(executable: str, config_path: Path, history_path: Path | None = No
     return f"*/5 * * * * {command} >/dev/null 2>&1"
 
 
-def plan_install(scope: str, *, config_path: Path, executable: str | None = None,
-                 interval_s: int = DEFAULT_INTERVAL_S) -> Plan:
+def plan_install(
+    scope: str, *, config_path: Path, executable: str | None = None, interval_s: int = DEFAULT_INTERVAL_S
+) -> Plan:
     executable = executable or own_executable()
     config_path = config_path.expanduser().resolve()
     notes: list[str] = []
     if scope == "system":
         unit_path = SYSTEM_UNIT_DIR / UNIT_NAME
-        writes = [FileWrite(unit_path, 0o644, "the unit", text=render_unit(
-            "system", executable=executable, config_path=config_path, interval_s=interval_s))]
+        writes = [
+            FileWrite(
+                unit_path,
+                0o644,
+                "the unit",
+                text=render_unit("system", executable=executable, config_path=config_path, interval_s=interval_s),
+            )
+        ]
         if config_path != SYSTEM_CONFIG:
-            writes.append(FileWrite(SYSTEM_CONFIG, 0o600, "a copy of the configuration (mode 0600, root only)",
-                                    source=config_path))
-            notes.append(f"The service reads {SYSTEM_CONFIG}, a copy of {config_path}: after changing the "
-                         "configuration, run this install again (or copy it) and restart the service.")
+            writes.append(
+                FileWrite(
+                    SYSTEM_CONFIG, 0o600, "a copy of the configuration (mode 0600, root only)", source=config_path
+                )
+            )
+            notes.append(
+                f"The service reads {SYSTEM_CONFIG}, a copy of {config_path}: after changing the "
+                "configuration, run this install again (or copy it) and restart the service."
+            )
         if executable.startswith("/root/"):
-            notes.append(f"{executable} lives under /root, which the service's own unprivileged user cannot "
-                         "read: install ddns-wizard system-wide (e.g. `pipx install --global ddns-wizard`, or a "
-                         "venv under /opt) and install the service again.")
+            notes.append(
+                f"{executable} lives under /root, which the service's own unprivileged user cannot "
+                "read: install ddns-wizard system-wide (e.g. `pipx install --global ddns-wizard`, or a "
+                "venv under /opt) and install the service again."
+            )
         elif executable.startswith(_home_dirs()):
-            notes.append(f"{executable} lives in a home directory, so the unit uses ProtectHome=read-only instead "
-                         "of hiding /home; a system-wide install keeps it hidden.")
-        steps = [Step(("systemctl", "daemon-reload"), "make systemd read the new unit"),
-                 Step(("systemctl", "enable", "--now", UNIT_NAME), "start it now and at every boot")]
+            notes.append(
+                f"{executable} lives in a home directory, so the unit uses ProtectHome=read-only instead "
+                "of hiding /home; a system-wide install keeps it hidden."
+            )
+        steps = [
+            Step(("systemctl", "daemon-reload"), "make systemd read the new unit"),
+            Step(("systemctl", "enable", "--now", UNIT_NAME), "start it now and at every boot"),
+        ]
         history = SYSTEM_HISTORY
         notes.append(f"What it does: journalctl -u {UNIT_NAME.removesuffix('.service')} -f")
     elif scope == "user":
         unit_path = user_unit_dir() / UNIT_NAME
-        writes = [FileWrite(unit_path, 0o644, "the unit", text=render_unit(
-            "user", executable=executable, config_path=config_path, interval_s=interval_s))]
+        writes = [
+            FileWrite(
+                unit_path,
+                0o644,
+                "the unit",
+                text=render_unit("user", executable=executable, config_path=config_path, interval_s=interval_s),
+            )
+        ]
         user = _user()
-        steps = [Step(("systemctl", "--user", "daemon-reload"), "make your systemd read the new unit"),
-                 Step(("systemctl", "--user", "enable", "--now", UNIT_NAME), "start it now and at every login"),
-                 Step(("loginctl", "enable-linger", user),
-                      "keep it running after you log out and start it at boot (without linger, a user "
-                      "service runs only while you are logged in)", required=False)]
+        steps = [
+            Step(("systemctl", "--user", "daemon-reload"), "make your systemd read the new unit"),
+            Step(("systemctl", "--user", "enable", "--now", UNIT_NAME), "start it now and at every login"),
+            Step(
+                ("loginctl", "enable-linger", user),
+                "keep it running after you log out and start it at boot (without linger, a user "
+                "service runs only while you are logged in)",
+                required=False,
+            ),
+        ]
         history = None
         notes.append(f"What it does: journalctl --user -u {UNIT_NAME.removesuffix('.service')} -f")
     else:
         raise ValueError(f"unknown scope {scope!r}")
-    return Plan(scope, unit_path, writes[0].text or "", tuple(writes), tuple(steps), tuple(notes), history,
-                cron_line(executable, config_path, history))
+    return Plan(
+        scope,
+        unit_path,
+        writes[0].text or "",
+        tuple(writes),
+        tuple(steps),
+        tuple(notes),
+        history,
+        cron_line(executable, config_path, history),
+    )
 
 
 def plan_remove(scope: str) -> Plan:
     if scope == "system":
         unit_path = SYSTEM_UNIT_DIR / UNIT_NAME
-        steps = [Step(("systemctl", "disable", "--now", UNIT_NAME), "stop it and do not start it at boot"),
-                 Step(("systemctl", "daemon-reload"), "make systemd forget the unit")]
-        notes = (f"{SYSTEM_CONFIG} and the history in /var/lib/ddns-wizard are kept; delete them by hand if "
-                 "you no longer need them.",)
+        steps = [
+            Step(("systemctl", "disable", "--now", UNIT_NAME), "stop it and do not start it at boot"),
+            Step(("systemctl", "daemon-reload"), "make systemd forget the unit"),
+        ]
+        notes = (
+            f"{SYSTEM_CONFIG} and the history in /var/lib/ddns-wizard are kept; delete them by hand if "
+            "you no longer need them.",
+        )
     else:
         unit_path = user_unit_dir() / UNIT_NAME
-        steps = [Step(("systemctl", "--user", "disable", "--now", UNIT_NAME), "stop it and do not start it again"),
-                 Step(("systemctl", "--user", "daemon-reload"), "make your systemd forget the unit")]
+        steps = [
+            Step(("systemctl", "--user", "disable", "--now", UNIT_NAME), "stop it and do not start it again"),
+            Step(("systemctl", "--user", "daemon-reload"), "make your systemd forget the unit"),
+        ]
         notes = ("Linger (loginctl enable-linger) is left as it is: other user services may rely on it.",)
     return Plan(scope, unit_path, "", (), tuple(steps), notes)
 
@@ -241,19 +288,23 @@ def _write(w: FileWrite) -> None:
     from ..config import write_private_file
     from ..files import MAX_CONFIG_BYTES, read_regular_file
 
-    data = w.text.encode("utf-8") if w.text is not None else read_regular_file(w.source, limit=MAX_CONFIG_BYTES)
+    if w.text is not None:
+        data = w.text.encode("utf-8")
+    elif w.source is not None:
+        data = read_regular_file(w.source, limit=MAX_CONFIG_BYTES)
+    else:  # every FileWrite the plans make has one or the other
+        raise ValueError(f"nothing to write to {w.path}")
     w.path.parent.mkdir(parents=True, exist_ok=True)
     if w.mode == 0o600 and w.path.parent.name == "ddns-wizard":
-        os.chmod(w.path.parent, 0o700)        # /etc/ddns-wizard: only root looks inside
-    write_private_file(w.path, data)          # atomic; 0600, then opened up where the file is public
+        os.chmod(w.path.parent, 0o700)  # /etc/ddns-wizard: only root looks inside
+    write_private_file(w.path, data)  # atomic; 0600, then opened up where the file is public
     os.chmod(w.path, w.mode)
 
 
-def install(plan: Plan, *, dry_run: bool = False, run: Runner = run_command,
-            systemd: bool | None = None) -> Outcome:
+def install(plan: Plan, *, dry_run: bool = False, run: Runner = run_command, systemd: bool | None = None) -> Outcome:
     systemd = systemd_running() if systemd is None else systemd
     out = Outcome(plan, systemd, dry_run)
-    if dry_run:                   # the plan, whether or not this machine could carry it out
+    if dry_run:  # the plan, whether or not this machine could carry it out
         out.written = [str(w.path) for w in plan.writes]
         out.steps = [StepResult(s.shown, True, "(dry run: not run)", s.required) for s in plan.steps]
         return out
@@ -261,8 +312,7 @@ def install(plan: Plan, *, dry_run: bool = False, run: Runner = run_command,
         out.problem = NO_SYSTEMD
         return out
     if plan.scope == "system" and os.geteuid() != 0:
-        out.problem = ("installing a system service needs root: run it with sudo, or install a user service "
-                       "with --user")
+        out.problem = "installing a system service needs root: run it with sudo, or install a user service with --user"
         return out
     for w in plan.writes:
         try:
@@ -315,25 +365,36 @@ class ServiceState:
     unit_path: str
     installed: bool
     systemd: bool
-    enabled: str | None = None     # systemctl is-enabled's word
-    active: str | None = None      # systemctl is-active's word
+    enabled: str | None = None  # systemctl is-enabled's word
+    active: str | None = None  # systemctl is-active's word
     history_path: str | None = None
 
 
-def service_status(scope: str | None = None, *, run: Runner = run_command,
-                   systemd: bool | None = None) -> list[ServiceState]:
+def service_status(
+    scope: str | None = None, *, run: Runner = run_command, systemd: bool | None = None
+) -> list[ServiceState]:
     """The state of the system and the user unit (or the one ``scope`` names)."""
     systemd = systemd_running() if systemd is None else systemd
     out: list[ServiceState] = []
-    for sc in ([scope] if scope else ["system", "user"]):
+    for sc in [scope] if scope else ["system", "user"]:
         path = (SYSTEM_UNIT_DIR if sc == "system" else user_unit_dir()) / UNIT_NAME
-        enabled = active = None
+        enabled: str | None = None
+        active: str | None = None
         if systemd:
             base = ["systemctl"] + (["--user"] if sc == "user" else [])
-            enabled = (run(base + ["is-enabled", UNIT_NAME])[1].splitlines() or [None])[0]
-            active = (run(base + ["is-active", UNIT_NAME])[1].splitlines() or [None])[0]
-        out.append(ServiceState(sc, str(path), path.exists(), systemd, enabled, active,
-                                str(installed_history_path(path)) if path.exists() else None))
+            enabled = next(iter(run(base + ["is-enabled", UNIT_NAME])[1].splitlines()), None)
+            active = next(iter(run(base + ["is-active", UNIT_NAME])[1].splitlines()), None)
+        out.append(
+            ServiceState(
+                sc,
+                str(path),
+                path.exists(),
+                systemd,
+                enabled,
+                active,
+                str(installed_history_path(path)) if path.exists() else None,
+            )
+        )
     return out
 
 
@@ -346,7 +407,7 @@ def installed_history_path(unit_path: Path) -> Path | None:
     for line in text.splitlines():
         if line.startswith("ExecStart="):
             try:
-                argv = shlex.split(line[len("ExecStart="):])
+                argv = shlex.split(line[len("ExecStart=") :])
             except ValueError:
                 return None
             if "--history" in argv and argv.index("--history") + 1 < len(argv):

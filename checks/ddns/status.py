@@ -16,9 +16,10 @@ import datetime as dt
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 WATCH_STATE_NAME = "watch.json"
 UNIT_NAME = "ddns-wizard.service"
@@ -31,13 +32,26 @@ def watch_state_path(history_path: Path) -> Path:
     return history_path.parent / WATCH_STATE_NAME
 
 
-def write_watch_state(path: Path, *, started_at: float, interval_s: float, last_round_at: float | None,
-                      next_round_at: float | None, stopped_at: float | None = None) -> None:
+def write_watch_state(
+    path: Path,
+    *,
+    started_at: float,
+    interval_s: float,
+    last_round_at: float | None,
+    next_round_at: float | None,
+    stopped_at: float | None = None,
+) -> None:
     """Written by the watch (atomic, 0600). Never raises: status is a nicety, the updates are not."""
     from ..config import write_private_file
 
-    data = {"pid": os.getpid(), "started_at": started_at, "interval_s": interval_s,
-            "last_round_at": last_round_at, "next_round_at": next_round_at, "stopped_at": stopped_at}
+    data = {
+        "pid": os.getpid(),
+        "started_at": started_at,
+        "interval_s": interval_s,
+        "last_round_at": last_round_at,
+        "next_round_at": next_round_at,
+        "stopped_at": stopped_at,
+    }
     try:
         write_private_file(path, json.dumps(data).encode("utf-8"))
     except Exception:
@@ -50,13 +64,13 @@ def _pid_is_watch(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass                       # alive, someone else's (the service user)
+        pass  # alive, someone else's (the service user)
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return True                # alive; /proc hidden (hidepid): trust the pid
+        return True  # alive; /proc hidden (hidepid): trust the pid
     if not any(cmdline):
-        return True                # alive, between fork and exec (or hidden): trust the pid
+        return True  # alive, between fork and exec (or hidden): trust the pid
     return any(b"ddns-wizard" in part or part.endswith(b"wizard") for part in cmdline) and b"watch" in cmdline
 
 
@@ -73,7 +87,7 @@ def stopped_hosts(config: Any, records: Sequence[dict[str, Any]]) -> dict[str, d
     out: dict[str, dict[str, Any]] = {}
     for r in records:
         name = r.get("hostname")
-        if name not in prints:
+        if not isinstance(name, str) or name not in prints:  # a damaged record: not ours
             continue
         if r.get("event") == "stopped":
             if r.get("fingerprint") == prints[name]:
@@ -92,23 +106,23 @@ def stopped_hosts(config: Any, records: Sequence[dict[str, Any]]) -> dict[str, d
 class HostStatus:
     hostname: str
     provider: str
-    last_result: str | None = None          # updated | unchanged | error | stopped | None (never ran)
-    last_address: str | None = None         # what was last sent or confirmed in DNS
-    last_change_at: str | None = None       # ISO time the published address last changed
+    last_result: str | None = None  # updated | unchanged | error | stopped | None (never ran)
+    last_address: str | None = None  # what was last sent or confirmed in DNS
+    last_change_at: str | None = None  # ISO time the published address last changed
     last_error: str | None = None
     last_error_at: str | None = None
     last_code: str | None = None
     stopped: bool = False
     next_check_at: str | None = None
-    last_verify: dict[str, Any] | None = None   # {at, ok, serves, expected}
-    last_reach: dict[str, Any] | None = None    # {at, verdict, findings, error}: watch's [watch] reach check
+    last_verify: dict[str, Any] | None = None  # {at, ok, serves, expected}
+    last_reach: dict[str, Any] | None = None  # {at, verdict, findings, error}: watch's [watch] reach check
 
 
 @dataclass(frozen=True)
 class WatchStatus:
     running: bool
-    via: str | None = None                  # "systemd" | "systemd --user" | "pid"
-    unit_state: str | None = None           # systemctl is-active's word
+    via: str | None = None  # "systemd" | "systemd --user" | "pid"
+    unit_state: str | None = None  # systemctl is-active's word
     pid: int | None = None
     started_at: str | None = None
     interval_s: float | None = None
@@ -125,22 +139,32 @@ class Status:
     problems: tuple[str, ...] = field(default_factory=tuple)
 
     def to_json(self) -> dict[str, Any]:
-        return {"hosts": [asdict(h) for h in self.hosts], "watch": asdict(self.watch), "history": self.history,
-                "problems": list(self.problems)}
+        return {
+            "hosts": [asdict(h) for h in self.hosts],
+            "watch": asdict(self.watch),
+            "history": self.history,
+            "problems": list(self.problems),
+        }
 
 
 def _iso(t: Any) -> str | None:
     if not isinstance(t, (int, float)) or isinstance(t, bool):
         return None
     try:
-        return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec="seconds")
+        return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
     except (OverflowError, OSError, ValueError):
         return None
 
 
-def host_status(hostname: str, provider: str, records: Sequence[dict[str, Any]], *,
-                fingerprint: str | None = None, next_round_at: float | None = None,
-                now: float | None = None) -> HostStatus:
+def host_status(
+    hostname: str,
+    provider: str,
+    records: Sequence[dict[str, Any]],
+    *,
+    fingerprint: str | None = None,
+    next_round_at: float | None = None,
+    now: float | None = None,
+) -> HostStatus:
     now = time.time() if now is None else now
     last_result = last_address = last_change = last_error = last_error_at = last_code = None
     stopped = False
@@ -181,20 +205,41 @@ def host_status(hostname: str, provider: str, records: Sequence[dict[str, Any]],
                 last_result = "stopped"
                 last_error, last_error_at, last_code = r.get("message"), _iso(t), r.get("code")
         elif event == "verify":
-            verify = {"at": _iso(t), "ok": r.get("ok"), "serves": r.get("serves"), "expected": r.get("expected"),
-                      "error": r.get("error")}
+            verify = {
+                "at": _iso(t),
+                "ok": r.get("ok"),
+                "serves": r.get("serves"),
+                "expected": r.get("expected"),
+                "error": r.get("error"),
+            }
         elif event == "reach":
             findings = r.get("findings")
-            reach = {"at": _iso(t), "verdict": r.get("verdict"), "error": r.get("error"),
-                     "findings": [str(f) for f in findings] if isinstance(findings, list) else []}
+            reach = {
+                "at": _iso(t),
+                "verdict": r.get("verdict"),
+                "error": r.get("error"),
+                "findings": [str(f) for f in findings] if isinstance(findings, list) else [],
+            }
     next_check: float | None = None
     if not stopped:
         if not_before is not None and not_before > max(now, next_round_at or 0):
             next_check = not_before
         else:
             next_check = next_round_at
-    return HostStatus(hostname, provider, last_result, last_address, last_change, last_error, last_error_at,
-                      last_code, stopped, _iso(next_check), verify, reach)
+    return HostStatus(
+        hostname,
+        provider,
+        last_result,
+        last_address,
+        last_change,
+        last_error,
+        last_error_at,
+        last_code,
+        stopped,
+        _iso(next_check),
+        verify,
+        reach,
+    )
 
 
 Runner = Callable[[Sequence[str]], "tuple[int, str]"]
@@ -210,8 +255,9 @@ def _run(argv: Sequence[str]) -> tuple[int, str]:
     return p.returncode, (p.stdout + p.stderr).strip()
 
 
-def watch_status(history_path: Path, *, run: Runner = _run, systemd: bool | None = None,
-                 now: float | None = None) -> WatchStatus:
+def watch_status(
+    history_path: Path, *, run: Runner = _run, systemd: bool | None = None, now: float | None = None
+) -> WatchStatus:
     from .service import systemd_running
 
     now = time.time() if now is None else now
@@ -219,8 +265,10 @@ def watch_status(history_path: Path, *, run: Runner = _run, systemd: bool | None
         systemd = systemd_running()
     unit_state = None
     if systemd:
-        for via, argv in (("systemd", ["systemctl", "is-active", UNIT_NAME]),
-                          ("systemd --user", ["systemctl", "--user", "is-active", UNIT_NAME])):
+        for via, argv in (
+            ("systemd", ["systemctl", "is-active", UNIT_NAME]),
+            ("systemd --user", ["systemctl", "--user", "is-active", UNIT_NAME]),
+        ):
             code, out = run(argv)
             word = out.splitlines()[0].strip() if out else None
             if code == 0 and word == "active":
@@ -229,8 +277,12 @@ def watch_status(history_path: Path, *, run: Runner = _run, systemd: bool | None
             if word in ("failed", "activating", "deactivating", "reloading"):
                 unit_state = word
     data = _read_state(watch_state_path(history_path))
-    if data is not None and isinstance(data.get("pid"), int) and data.get("stopped_at") is None \
-            and _pid_is_watch(data["pid"]):
+    if (
+        data is not None
+        and isinstance(data.get("pid"), int)
+        and data.get("stopped_at") is None
+        and _pid_is_watch(data["pid"])
+    ):
         return WatchStatus(True, "pid", unit_state, *_state_fields(data))
     note = None
     if unit_state == "failed":
@@ -254,13 +306,18 @@ def _state_fields(data: dict[str, Any] | None) -> tuple[Any, ...]:
     if not data:
         return (None, None, None, None, None)
     interval = data.get("interval_s")
-    return (data.get("pid") if isinstance(data.get("pid"), int) else None, _iso(data.get("started_at")),
-            interval if isinstance(interval, (int, float)) else None, _iso(data.get("last_round_at")),
-            _iso(data.get("next_round_at")))
+    return (
+        data.get("pid") if isinstance(data.get("pid"), int) else None,
+        _iso(data.get("started_at")),
+        interval if isinstance(interval, (int, float)) else None,
+        _iso(data.get("last_round_at")),
+        _iso(data.get("next_round_at")),
+    )
 
 
-def gather_status(config: Any, history_path: Path, *, run: Runner = _run, systemd: bool | None = None,
-                  now: float | None = None) -> Status:
+def gather_status(
+    config: Any, history_path: Path, *, run: Runner = _run, systemd: bool | None = None, now: float | None = None
+) -> Status:
     from .history import read_history
     from .watch import fingerprint
 
@@ -268,7 +325,15 @@ def gather_status(config: Any, history_path: Path, *, run: Runner = _run, system
     watch = watch_status(history_path, run=run, systemd=systemd, now=now)
     state = _read_state(watch_state_path(history_path)) if watch.running else None
     next_round = state.get("next_round_at") if state else None
-    hosts = tuple(host_status(h.hostname, h.provider, read.records, fingerprint=fingerprint(h),
-                              next_round_at=next_round if isinstance(next_round, (int, float)) else None, now=now)
-                  for h in config.hosts)
+    hosts = tuple(
+        host_status(
+            h.hostname,
+            h.provider,
+            read.records,
+            fingerprint=fingerprint(h),
+            next_round_at=next_round if isinstance(next_round, (int, float)) else None,
+            now=now,
+        )
+        for h in config.hosts
+    )
     return Status(hosts, watch, str(history_path), tuple(read.problems))

@@ -25,24 +25,34 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from checks.config import Config, HostConfig
-from checks.ddns.ipv6device import target_ipv6
 from checks.ddns.history import History
-from checks.model import UpdateResult
+from checks.ddns.ipv6device import target_ipv6
 from checks.ddns.providers.base import ProviderSpec, join_sent, wants_ipv4, wants_ipv6
-from checks.ddns.updater import (Lookup, PublicAddress, decide, default_lookup, detect_public, publishes,
-                                 refine_with_provider, round_lookup)
+from checks.ddns.updater import (
+    Lookup,
+    PublicAddress,
+    decide,
+    default_lookup,
+    detect_public,
+    publishes,
+    refine_with_provider,
+    round_lookup,
+)
+from checks.model import UpdateResult
 
 log = logging.getLogger("checks.ddns.watch")
 
 DEFAULT_INTERVAL_S = 300
-STOP_GRACE_S = 5.0            # how long an in-flight request may finish after SIGTERM
+STOP_GRACE_S = 5.0  # how long an in-flight request may finish after SIGTERM
 VERIFY_ATTEMPTS = 3
 VERIFY_PAUSE_S = 1.0
-MAX_PROBLEMS_SHOWN = 10       # unusable history lines listed one by one at start; the rest counted
+MAX_PROBLEMS_SHOWN = 10  # unusable history lines listed one by one at start; the rest counted
 
 Detector = Callable[[], Awaitable[PublicAddress]]
 Sleep = Callable[[float], Awaitable[None]]
@@ -63,7 +73,7 @@ def fingerprint(host: HostConfig) -> str:
 def without_name(message: str, host: HostConfig) -> str:
     """Drop a leading hostname from a message printed after "hostname: " anyway."""
     prefix = host.hostname + " "
-    return message[len(prefix):] if message.startswith(prefix) else message
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 @dataclass
@@ -71,13 +81,13 @@ class HostState:
     host: HostConfig
     spec: ProviderSpec
     fingerprint: str
-    published: str | None = None       # what we believe the authoritative servers serve
-    confirmed: bool = False            # `published` was confirmed this run (DNS or our own update)
+    published: str | None = None  # what we believe the authoritative servers serve
+    confirmed: bool = False  # `published` was confirmed this run (DNS or our own update)
     last_sent_at: float | None = None
     not_before: float = 0.0
     failures: int = 0
     stopped: str | None = None
-    last_note: str | None = None       # last message shown for a non-send decision (said once)
+    last_note: str | None = None  # last message shown for a non-send decision (said once)
     sent_count: int = 0
 
 
@@ -87,8 +97,9 @@ class Watcher:
     client: Any
     history: History | None = None
     interval_s: float = DEFAULT_INTERVAL_S
-    clock: Callable[[], float] = field(default=None)   # type: ignore[assignment]
-    sleep: Sleep = field(default=None)                # type: ignore[assignment]
+    # Looked up when a Watcher is made (not when this module is imported), as before.
+    clock: Callable[[], float] = field(default_factory=lambda: time.time)
+    sleep: Sleep = field(default_factory=lambda: asyncio.sleep)
     detect: Detector | None = None
     lookup: Lookup | None = None
     emit: Emit = lambda text: None
@@ -102,8 +113,8 @@ class Watcher:
     # itself never imports the port-mapping room.
     renew_forwards: Callable[[float], Awaitable[list[str]]] | None = None
     forwards_due: Callable[[], float | None] | None = None
-    notifier: Any = None              # checks.ddns.notify.Notifier: changed/failed/recovered/stopped, pings
-    state_path: Any = None            # watch.json (pid, last/next round) for `status`; None: not written
+    notifier: Any = None  # checks.ddns.notify.Notifier: changed/failed/recovered/stopped, pings
+    state_path: Any = None  # watch.json (pid, last/next round) for `status`; None: not written
     own_lookup: bool = field(default=False, repr=False)
     # [watch] reach (checks/reach.py): the end-to-end check of each hostname's ports, at most
     # every ``reach_every_s``, recorded in the history ("reach" events); off when empty.
@@ -114,16 +125,12 @@ class Watcher:
     last_reach: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        import time
-
         from checks.ddns.providers.registry import get_provider
         from checks.ddns.updater import check_config
 
         check_config(self.config)
-        self.clock = self.clock or time.time
-        self.sleep = self.sleep or asyncio.sleep
         if self.lookup is None:
-            self.own_lookup = True   # a fresh round_lookup each round: zones looked up once per round
+            self.own_lookup = True  # a fresh round_lookup each round: zones looked up once per round
             self.lookup = default_lookup
         for host in self.config.hosts:
             self.states[host.hostname] = HostState(host, get_provider(host.provider), fingerprint(host))
@@ -146,15 +153,20 @@ class Watcher:
             except (TypeError, ValueError, OverflowError, KeyError) as exc:
                 # read_history checked the types; this is the last line of defence: a record
                 # nobody foresaw must not stop the service (under systemd: a restart loop).
-                self.emit(f"history: a {str(record.get('event'))[:20]!r} record could not be used "
-                          f"({type(exc).__name__}); ignored")
+                self.emit(
+                    f"history: a {str(record.get('event'))[:20]!r} record could not be used "
+                    f"({type(exc).__name__}); ignored"
+                )
         for state in self.states.values():
             if state.stopped:
-                self.emit(f"{state.host.hostname}: still stopped (the configuration has not changed since): "
-                          f"{state.stopped}")
+                self.emit(
+                    f"{state.host.hostname}: still stopped (the configuration has not changed since): {state.stopped}"
+                )
             elif state.not_before > now:
-                self.emit(f"{state.host.hostname}: waiting {int(state.not_before - now)} s before the next "
-                          f"attempt ({state.spec.title} asked to retry later)")
+                self.emit(
+                    f"{state.host.hostname}: waiting {int(state.not_before - now)} s before the next "
+                    f"attempt ({state.spec.title} asked to retry later)"
+                )
 
     def _restore_one(self, record: dict[str, Any], now: float) -> None:
         state = self.states.get(str(record.get("hostname")))
@@ -176,8 +188,9 @@ class Watcher:
         elif event == "check" and record.get("serves"):
             state.published = str(record["serves"])
         elif event == "stopped":
-            state.stopped = (str(record.get("message") or "stopped")
-                             if record.get("fingerprint") == state.fingerprint else None)
+            state.stopped = (
+                str(record.get("message") or "stopped") if record.get("fingerprint") == state.fingerprint else None
+            )
 
     # ------------------------------------------------------------------ one round
 
@@ -191,7 +204,7 @@ class Watcher:
         if self.history is not None:
             try:
                 self.history.append(event, **fields)
-            except OSError as exc:     # a full disk must not stop the updates
+            except OSError as exc:  # a full disk must not stop the updates
                 self.emit(f"history: cannot write {self.history.path}: {exc.strerror or exc}")
 
     async def tick(self) -> None:
@@ -211,15 +224,19 @@ class Watcher:
         if previous is None or (previous.ipv4, previous.ipv6) != (public.ipv4, public.ipv6):
             shown = join_sent(public.ipv4, public.ipv6)
             was = join_sent(previous.ipv4, previous.ipv6) if previous else None
-            self.emit(f"public address {shown}" + (f" (was {was})" if was else "") +
-                      (f" — {public.summary}" if public.summary else ""))
+            self.emit(
+                f"public address {shown}"
+                + (f" (was {was})" if was else "")
+                + (f" — {public.summary}" if public.summary else "")
+            )
             self._record("address", ipv4=public.ipv4, ipv6=public.ipv6, previous=was)
         self.last_public = public
         # Hosts are independent: one slow provider must not delay the others.
         try:
-            await asyncio.gather(*(self._tick_host(state, public) for state in self.states.values()
-                                   if state.stopped is None))
-            await self._reach_round()     # its history records are synced with the round's
+            await asyncio.gather(
+                *(self._tick_host(state, public) for state in self.states.values() if state.stopped is None)
+            )
+            await self._reach_round()  # its history records are synced with the round's
         finally:
             self._sync()
 
@@ -246,7 +263,7 @@ class Watcher:
             name = state.host.hostname
             try:
                 record = dict(await self.reach_fn(name, self.reach_ports))
-            except Exception as exc:   # a failed check is a fact for the history, never the end of the watch
+            except Exception as exc:  # a failed check is a fact for the history, never the end of the watch
                 self._record("reach", hostname=name, verdict="unknown", error=f"{type(exc).__name__}: {exc}")
                 continue
             record["hostname"] = name
@@ -263,18 +280,20 @@ class Watcher:
         now = self.clock()
         if now < state.not_before:
             return
-        desired = join_sent(public.ipv4 if wants_ipv4(host) else None,
-                            target_ipv6(host, public.ipv6) if wants_ipv6(host) else None)
+        desired = join_sent(
+            public.ipv4 if wants_ipv4(host) else None, target_ipv6(host, public.ipv6) if wants_ipv6(host) else None
+        )
         if desired is None:
             return
         if state.confirmed and desired == state.published:
-            return                                   # nothing changed: no DNS query, no update
+            return  # nothing changed: no DNS query, no update
         assert self.lookup is not None
         current = await self.lookup(host.hostname, self.config.endpoints.resolvers)
         decision = decide(host, state.spec.name, public, current, force=False, allow_private=self.allow_private)
         if decision.result is None and state.spec.published_fn is not None:
-            decision = await refine_with_provider(state.spec, host, public, current, decision, self.client,
-                                                  force=False, allow_private=self.allow_private)
+            decision = await refine_with_provider(
+                state.spec, host, public, current, decision, self.client, force=False, allow_private=self.allow_private
+            )
         if decision.result is not None:
             if decision.result.result == "unchanged":
                 if state.published != desired or not state.confirmed:
@@ -284,29 +303,43 @@ class Watcher:
             elif decision.result.message != state.last_note:
                 state.last_note = decision.result.message
                 self.emit(f"{host.hostname}: {decision.result.message}")
-                self._record("check", hostname=host.hostname, problem=decision.result.code,
-                             message=decision.result.message)
+                self._record(
+                    "check", hostname=host.hostname, problem=decision.result.code, message=decision.result.message
+                )
             await self._notify([decision.result])
             return
         if current[2] and state.published == desired:
             # DNS could not be asked, and the history says this address was already sent.
             state.confirmed = True
-            self.emit(f"{host.hostname}: authoritative DNS did not answer ({current[2]}); the history shows "
-                      f"{desired} was already sent, so nothing is re-sent")
+            self.emit(
+                f"{host.hostname}: authoritative DNS did not answer ({current[2]}); the history shows "
+                f"{desired} was already sent, so nothing is re-sent"
+            )
             return
         min_gap = state.spec.min_interval_for(host)
         if state.last_sent_at is not None and now - state.last_sent_at < min_gap:
             state.not_before = state.last_sent_at + min_gap
-            self.emit(f"{host.hostname}: address changed; waiting {int(state.not_before - now)} s "
-                      f"({state.spec.title} allows one update every {min_gap} s)")
+            self.emit(
+                f"{host.hostname}: address changed; waiting {int(state.not_before - now)} s "
+                f"({state.spec.title} allows one update every {min_gap} s)"
+            )
             return
         result = await state.spec.update(host, decision.send_ipv4, decision.send_ipv6, self.client)
         result = replace(result, previous=decision.previous)
         state.last_sent_at = self.clock()
         state.sent_count += 1
-        self._record("update", hostname=host.hostname, provider=result.provider, previous=result.previous,
-                     sent=result.sent, result=result.result, code=result.code, message=result.message,
-                     fatal=result.fatal, retry_after_s=result.retry_after_s)
+        self._record(
+            "update",
+            hostname=host.hostname,
+            provider=result.provider,
+            previous=result.previous,
+            sent=result.sent,
+            result=result.result,
+            code=result.code,
+            message=result.message,
+            fatal=result.fatal,
+            retry_after_s=result.retry_after_s,
+        )
         self._handle_result(state, result, desired)
         await self._notify([result])
         if result.result in ("updated", "unchanged"):
@@ -321,21 +354,28 @@ class Watcher:
         if result.fatal:
             state.stopped = result.message
             self.emit(f"{host.hostname}: STOPPED — {without_name(result.message, host)}")
-            self._record("stopped", hostname=host.hostname, code=result.code, message=result.message,
-                         fingerprint=state.fingerprint)
+            self._record(
+                "stopped",
+                hostname=host.hostname,
+                code=result.code,
+                message=result.message,
+                fingerprint=state.fingerprint,
+            )
             return
         state.failures += 1
         base = result.retry_after_s or state.spec.policy.default_retry_s
         wait = min(base * 2 ** (state.failures - 1), max(base, state.spec.policy.max_retry_s))
         state.not_before = self.clock() + wait
-        self.emit(f"{host.hostname}: error ({result.code}): {without_name(result.message, host)} "
-                  f"Next attempt in {int(wait)} s.")
+        self.emit(
+            f"{host.hostname}: error ({result.code}): {without_name(result.message, host)} "
+            f"Next attempt in {int(wait)} s."
+        )
 
     async def _notify(self, results: list[UpdateResult]) -> None:
         if self.notifier is not None:
             try:
                 await self.notifier.results(results)
-            except Exception as exc:     # a notification problem must never cost an update
+            except Exception as exc:  # a notification problem must never cost an update
                 self.emit(f"notify: {type(exc).__name__}: {exc}")
 
     async def _ping(self, kind: str, body: str = "") -> None:
@@ -349,8 +389,11 @@ class Watcher:
         """Tell the ping URL how the round went, once per round."""
         if self.notifier is None or not self.notifier.settings.ping:
             return
-        failing = sorted(s.host.hostname for s in self.states.values()
-                         if s.stopped or s.failures or s.host.hostname in self.notifier.state.failing)
+        failing = sorted(
+            s.host.hostname
+            for s in self.states.values()
+            if s.stopped or s.failures or s.host.hostname in self.notifier.state.failing
+        )
         if self.public_note:
             await self._ping("fail", f"public address unknown: {self.public_note}")
         elif failing:
@@ -358,13 +401,24 @@ class Watcher:
         else:
             await self._ping("success", "every hostname is up to date")
 
-    def _write_state(self, started_at: float, last_round_at: float | None, next_round_at: float | None,
-                     stopped_at: float | None = None) -> None:
+    def _write_state(
+        self,
+        started_at: float,
+        last_round_at: float | None,
+        next_round_at: float | None,
+        stopped_at: float | None = None,
+    ) -> None:
         if self.state_path is not None:
             from checks.ddns.status import write_watch_state
 
-            write_watch_state(self.state_path, started_at=started_at, interval_s=self.interval_s,
-                              last_round_at=last_round_at, next_round_at=next_round_at, stopped_at=stopped_at)
+            write_watch_state(
+                self.state_path,
+                started_at=started_at,
+                interval_s=self.interval_s,
+                last_round_at=last_round_at,
+                next_round_at=next_round_at,
+                stopped_at=stopped_at,
+            )
 
     async def _verify(self, state: HostState, public: PublicAddress, desired: str) -> None:
         """Light check: do the authoritative servers now serve what was sent?"""
@@ -385,8 +439,9 @@ class Watcher:
                 view = await state.spec.published(host, self.client)
                 if view.error is None and view.proxied and publishes(host, view.joined(), want4, want6):
                     ok, via = True, f"{state.spec.title}'s API (the record is proxied: DNS shows its edge)"
-                    serves = join_sent(view.joined()[0] if wants_ipv4(host) else None,
-                                       view.joined()[1] if wants_ipv6(host) else None)
+                    serves = join_sent(
+                        view.joined()[0] if wants_ipv4(host) else None, view.joined()[1] if wants_ipv6(host) else None
+                    )
             if ok:
                 break
             if attempt + 1 < VERIFY_ATTEMPTS:
@@ -396,9 +451,11 @@ class Watcher:
             self.emit(f"{host.hostname}: {via} now serves {desired}")
         else:
             what = f"error: {error}" if error else f"they serve {serves or 'nothing'}"
-            self.emit(f"{host.hostname}: the provider accepted the update but the authoritative servers do not "
-                      f"serve {desired} yet ({what}); it will not be re-sent — check again with "
-                      f"`ddns-wizard verify {host.hostname}`")
+            self.emit(
+                f"{host.hostname}: the provider accepted the update but the authoritative servers do not "
+                f"serve {desired} yet ({what}); it will not be re-sent — check again with "
+                f"`ddns-wizard verify {host.hostname}`"
+            )
 
     # ------------------------------------------------------------------ the loop
 
@@ -432,15 +489,17 @@ class Watcher:
         try:
             while not stop.is_set():
                 if not self.active():
-                    message = ("every hostname is stopped by a provider refusal; fix the configuration, then "
-                               "restart the watch")
+                    message = (
+                        "every hostname is stopped by a provider refusal; fix the configuration, then restart the watch"
+                    )
                     self.emit(message)
                     if self.notifier is not None:
                         from checks.ddns.notify import Event
 
                         try:
-                            await self.notifier.events([Event("stopped", message="The watch stopped: " + message
-                                                               + ".")])
+                            await self.notifier.events(
+                                [Event("stopped", message="The watch stopped: " + message + ".")]
+                            )
                         except Exception as exc:
                             self.emit(f"notify: {type(exc).__name__}: {exc}")
                     code = 2
@@ -477,7 +536,7 @@ class Watcher:
             await self.tick()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:   # one bad round must not end the service
+        except Exception as exc:  # one bad round must not end the service
             log.exception("watch round failed")
             self.emit(f"this round failed ({type(exc).__name__}: {exc}); trying again next round")
         await self._renew_forwards()

@@ -24,8 +24,9 @@ import asyncio
 import ipaddress
 import math
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Awaitable, Callable, Literal, Sequence, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import dns.asyncquery
 import dns.asyncresolver
@@ -42,8 +43,11 @@ import dns.rrset
 
 from checks.addresses import split_host_port
 from checks.dns.wire import address_of
-from checks.tasks import drop as _drop_tasks
 from checks.model import DnsAnswer, PingResult, ProviderView, VerifyResult, VerifyVerdictName
+from checks.tasks import drop as _drop_tasks
+
+if TYPE_CHECKING:
+    from checks.config import HostConfig
 
 RecordType = Literal["A", "AAAA"]
 Pinger = Callable[[str], Awaitable[PingResult]]
@@ -58,9 +62,9 @@ _MAX_CNAME_CHAIN = 8
 class NameServer:
     """One NS record of the zone and the addresses its name resolves to."""
 
-    name: str                          # host name of the server, without the trailing dot
+    name: str  # host name of the server, without the trailing dot
     addresses: tuple[str, ...] = ()
-    error: str | None = None           # why it has no address (lookup failed)
+    error: str | None = None  # why it has no address (lookup failed)
 
 
 @dataclass(frozen=True)
@@ -68,9 +72,9 @@ class AuthServers:
     """The zone a hostname lives in and the servers authoritative for it."""
 
     hostname: str
-    zone: str | None                   # zone apex, without the trailing dot
+    zone: str | None  # zone apex, without the trailing dot
     nameservers: tuple[NameServer, ...] = ()
-    error: str | None = None           # why they could not be found (NXDOMAIN zone, no NS, timeout)
+    error: str | None = None  # why they could not be found (NXDOMAIN zone, no NS, timeout)
     ms: float = 0.0
 
     @property
@@ -90,13 +94,13 @@ class AuthServers:
 class _Reply:
     """One server's reply to one question, reduced to what verification needs."""
 
-    rcode: str | None                  # None: no usable reply at all
+    rcode: str | None  # None: no usable reply at all
     addresses: tuple[str, ...] = ()
-    ttl: int | None = None             # TTL of the address records, else the negative-caching TTL
+    ttl: int | None = None  # TTL of the address records, else the negative-caching TTL
     error: str | None = None
-    authoritative: bool = False        # AA flag
-    cname: str | None = None           # CNAME chain ends at this name, whose addresses are not in the reply
-    ignored: tuple[str, ...] = ()      # records of the reply that were not what was asked, in words
+    authoritative: bool = False  # AA flag
+    cname: str | None = None  # CNAME chain ends at this name, whose addresses are not in the reply
+    ignored: tuple[str, ...] = ()  # records of the reply that were not what was asked, in words
 
 
 # --------------------------------------------------------------------------- helpers
@@ -117,10 +121,10 @@ def normalize_hostname(hostname: str) -> str:
     if not name or " " in name:
         raise ValueError(f"{hostname!r} is not a host name")
     try:
-        parsed = dns.name.from_text(name)   # IDNA-encodes non-ASCII, checks label lengths
+        parsed = dns.name.from_text(name)  # IDNA-encodes non-ASCII, checks label lengths
     except (dns.exception.DNSException, UnicodeError) as exc:
         raise ValueError(f"{hostname!r} is not a valid host name ({exc})") from None
-    if len(parsed.labels) < 3:   # at least "label.tld." — a bare TLD is not a host
+    if len(parsed.labels) < 3:  # at least "label.tld." — a bare TLD is not a host
         raise ValueError(f"{hostname!r} is not a host name (it needs a domain, e.g. myhome.example.org)")
     return parsed.to_text(omit_final_dot=True)
 
@@ -195,7 +199,7 @@ async def _hedged(make: Callable[[], Awaitable[T]], delays: Sequence[float] = _H
     last_timeout: BaseException | None = None
     try:
         while tasks or schedule:
-            if not tasks:   # every attempt timed out early: start the next one now
+            if not tasks:  # every attempt timed out early: start the next one now
                 schedule.pop(0)
                 tasks.add(asyncio.ensure_future(make()))
                 continue
@@ -220,9 +224,7 @@ async def _hedged(make: Callable[[], Awaitable[T]], delays: Sequence[float] = _H
         _drop_tasks(tasks)
 
 
-async def find_authoritative(
-    hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0
-) -> AuthServers:
+async def find_authoritative(hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0) -> AuthServers:
     """The zone apex of ``hostname`` and its authoritative servers' addresses.
 
     Walks up the name with SOA queries (the apex is where the SOA lives), asks the
@@ -232,8 +234,13 @@ async def find_authoritative(
     started = time.monotonic()
 
     def done(zone: str | None, nameservers: tuple[NameServer, ...] = (), error: str | None = None) -> AuthServers:
-        return AuthServers(hostname=hostname, zone=zone, nameservers=nameservers, error=error,
-                           ms=round((time.monotonic() - started) * 1000, 1))
+        return AuthServers(
+            hostname=hostname,
+            zone=zone,
+            nameservers=nameservers,
+            error=error,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
 
     try:
         name = dns.name.from_text(normalize_hostname(hostname))
@@ -252,14 +259,20 @@ async def find_authoritative(
             else:
                 # Otherwise the classic walk, whose failures say precisely what is wrong.
                 try:
-                    zone_name = await _hedged(lambda: dns.asyncresolver.zone_for_name(
-                        name, resolver=resolver, lifetime=timeout_s))
+                    zone_name = await _hedged(
+                        lambda: dns.asyncresolver.zone_for_name(name, resolver=resolver, lifetime=timeout_s)
+                    )
                 except dns.resolver.NoRootSOA:
-                    return done(None, error=f"no zone found for {hostname}: no parent domain exists (NXDOMAIN up to the root)")
+                    return done(
+                        None, error=f"no zone found for {hostname}: no parent domain exists (NXDOMAIN up to the root)"
+                    )
                 except dns.resolver.NoNameservers as exc:
                     return done(None, error=f"the resolvers failed to look up the zone of {hostname} ({_short(exc)})")
                 except (dns.resolver.LifetimeTimeout, dns.exception.Timeout):
-                    return done(None, error=f"the resolvers did not answer in {timeout_s:g} s while looking up the zone of {hostname}")
+                    return done(
+                        None,
+                        error=f"the resolvers did not answer in {timeout_s:g} s while looking up the zone of {hostname}",
+                    )
                 zone = zone_name.to_text(omit_final_dot=True) or "."
                 try:
                     ns_answer = await _hedged(lambda: resolver.resolve(zone_name, "NS", raise_on_no_answer=False))
@@ -274,12 +287,14 @@ async def find_authoritative(
                 return done(zone, error=f"zone {zone} has no NS records")
             per_ns = max(0.2, timeout_s - (time.monotonic() - started))
             nameservers = await asyncio.gather(*(_resolve_ns(resolver, n, per_ns) for n in ns_names))
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return done(None, error=f"finding the authoritative servers of {hostname} took longer than {timeout_s:g} s")
     except dns.exception.DNSException as exc:
         return done(None, error=f"finding the authoritative servers of {hostname} failed: {_describe(exc)}")
     if not any(ns.addresses for ns in nameservers):
-        return done(zone, tuple(nameservers), error=f"none of the name servers of {zone} ({', '.join(ns_names)}) has an address")
+        return done(
+            zone, tuple(nameservers), error=f"none of the name servers of {zone} ({', '.join(ns_names)}) has an address"
+        )
     return done(zone, tuple(nameservers))
 
 
@@ -287,8 +302,10 @@ async def find_authoritative(
 _MAX_PARALLEL_SUFFIXES = 6
 
 
-async def _zone_by_ns(name: dns.name.Name, resolver: dns.asyncresolver.Resolver,
-                      ) -> tuple[dns.name.Name | None, dns.resolver.Answer | None]:
+async def _zone_by_ns(
+    name: dns.name.Name,
+    resolver: dns.asyncresolver.Resolver,
+) -> tuple[dns.name.Name | None, dns.resolver.Answer | None]:
     """The zone apex of ``name`` and its NS answer, by asking NS of every suffix at once.
 
     The apex is the longest suffix (the name included) that has NS records of its own;
@@ -309,17 +326,17 @@ async def _zone_by_ns(name: dns.name.Name, resolver: dns.asyncresolver.Resolver,
         try:
             return await _hedged(lambda: resolver.resolve(suffix, "NS", raise_on_no_answer=False))
         except dns.resolver.NXDOMAIN:
-            return None   # no such name: certainly no NS here
+            return None  # no such name: certainly no NS here
 
     # All asked at once, read longest first: the first suffix with NS of its own wins and
     # the shorter ones are not waited for (a slow TLD or parent must not hold us up).
     tasks = [asyncio.ensure_future(ns_of(s)) for s in suffixes]
     try:
-        for suffix, task in zip(suffixes, tasks):
+        for suffix, task in zip(suffixes, tasks, strict=True):
             try:
                 answer = await task
             except dns.exception.DNSException:
-                return None, None   # unknown for a longer suffix: cannot pick a shorter one
+                return None, None  # unknown for a longer suffix: cannot pick a shorter one
             if answer is not None and answer.rrset is not None and answer.rrset.name == suffix and len(answer.rrset):
                 return suffix, answer
         return None, None
@@ -338,8 +355,7 @@ _OTHER_FAMILY_GRACE_S = 0.25
 async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeout_s: float) -> NameServer:
     async def one(rdtype: str) -> tuple[list[str], str | None]:
         try:
-            ans = await _hedged(lambda: resolver.resolve(ns_name, rdtype, raise_on_no_answer=False,
-                                                         lifetime=timeout_s))
+            ans = await _hedged(lambda: resolver.resolve(ns_name, rdtype, raise_on_no_answer=False, lifetime=timeout_s))
         except dns.resolver.NXDOMAIN:
             return [], f"{ns_name} does not exist (NXDOMAIN)"
         except dns.exception.DNSException as exc:
@@ -376,9 +392,7 @@ async def _resolve_ns(resolver: dns.asyncresolver.Resolver, ns_name: str, timeou
 # --------------------------------------------------------------------------- asking one server
 
 
-async def _ask(
-    server: str, port: int, qname: str, rdtype: RecordType, *, recursive: bool, timeout_s: float
-) -> _Reply:
+async def _ask(server: str, port: int, qname: str, rdtype: RecordType, *, recursive: bool, timeout_s: float) -> _Reply:
     """One question to one server within ``timeout_s``: UDP, TCP if the reply is truncated.
 
     Lost datagrams are retransmitted on a growing schedule (0, t, 3t, 7t with t ≈ 1/8 of
@@ -387,7 +401,7 @@ async def _ask(
     """
     query = dns.message.make_query(qname, rdtype)
     if not recursive:
-        query.flags &= ~dns.flags.RD   # ask the server's own data, not its cache or its resolver
+        query.flags &= ~dns.flags.RD  # ask the server's own data, not its cache or its resolver
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     step = min(0.5, max(0.2, timeout_s / 8))
@@ -406,12 +420,12 @@ async def _ask(
             for next_done in asyncio.as_completed(tasks):
                 try:
                     response = await next_done
-                except (dns.exception.Timeout, TimeoutError, asyncio.TimeoutError):
+                except (dns.exception.Timeout, TimeoutError):
                     continue
                 except Exception as exc:  # malformed reply, refused, unreachable: data, not an exception
                     return _Reply(rcode=None, error=_describe(exc))
                 return _parse_reply(response, qname, rdtype, recursive=recursive)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         pass
     finally:
         for t in tasks:
@@ -439,8 +453,14 @@ def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, 
     chain = [name]
 
     def pick(owner: dns.name.Name, kind: int) -> dns.rrset.RRset | None:
-        return next((r for r in response.answer
-                     if r.name == owner and r.rdtype == kind and r.rdclass == dns.rdataclass.IN and len(r)), None)
+        return next(
+            (
+                r
+                for r in response.answer
+                if r.name == owner and r.rdtype == kind and r.rdclass == dns.rdataclass.IN and len(r)
+            ),
+            None,
+        )
 
     for _ in range(_MAX_CNAME_CHAIN):
         rrset = pick(name, want)
@@ -462,30 +482,36 @@ def _parse_reply(response: dns.message.Message, qname: str, rdtype: RecordType, 
     elif not recursive and not aa:
         # A referral or a cached answer: this server is not authoritative for the zone (lame delegation).
         error = "not authoritative for this name (lame delegation)"
-    ttl: int | None
-    if addresses:
-        ttl = min(ttls)
-    else:
-        ttl = _negative_ttl(response)
+    ttl: int | None = min(ttls) if addresses else _negative_ttl(response)
     alias = None
     if not addresses and name != dns.name.from_text(qname):
         alias = name.to_text(omit_final_dot=True)
-    return _Reply(rcode=rcode, addresses=tuple(addresses), ttl=ttl, error=error, authoritative=aa, cname=alias,
-                  ignored=_ignored(response, used, chain, want))
+    return _Reply(
+        rcode=rcode,
+        addresses=tuple(addresses),
+        ttl=ttl,
+        error=error,
+        authoritative=aa,
+        cname=alias,
+        ignored=_ignored(response, used, chain, want),
+    )
 
 
 _MAX_IGNORED_SHOWN = 3
 
 
-def _ignored(response: dns.message.Message, used: Sequence[dns.rrset.RRset], chain: Sequence[dns.name.Name],
-             want: int) -> tuple[str, ...]:
+def _ignored(
+    response: dns.message.Message, used: Sequence[dns.rrset.RRset], chain: Sequence[dns.name.Name], want: int
+) -> tuple[str, ...]:
     """Sentences for the answer records of the asked type (or CNAME) that were left out, and why."""
     notes: list[str] = []
     for rrset in response.answer:
         if any(rrset is u for u in used) or rrset.rdtype not in (want, dns.rdatatype.CNAME):
             continue
-        what = (f"{len(rrset)} {dns.rdataclass.to_text(rrset.rdclass)} {dns.rdatatype.to_text(rrset.rdtype)} "
-                f"record{'s' if len(rrset) != 1 else ''} for {rrset.name.to_text(omit_final_dot=True)[:80]}")
+        what = (
+            f"{len(rrset)} {dns.rdataclass.to_text(rrset.rdclass)} {dns.rdatatype.to_text(rrset.rdtype)} "
+            f"record{'s' if len(rrset) != 1 else ''} for {rrset.name.to_text(omit_final_dot=True)[:80]}"
+        )
         if rrset.rdclass != dns.rdataclass.IN:
             notes.append(f"ignored {what}: class {dns.rdataclass.to_text(rrset.rdclass)}, not IN (Internet)")
         elif rrset.name not in chain:
@@ -501,7 +527,7 @@ def _negative_ttl(response: dns.message.Message) -> int | None:
     """How long a "no such name / no such record" answer may be cached (RFC 2308)."""
     for rrset in response.authority:
         if rrset.rdtype == dns.rdatatype.SOA and rrset.rdclass == dns.rdataclass.IN and len(rrset):
-            return min(rrset.ttl, rrset[0].minimum)
+            return min(rrset.ttl, int(rrset[0].minimum))
     return None
 
 
@@ -514,8 +540,14 @@ def _merge(server: str, replies: Sequence[_Reply]) -> DnsAnswer:
         # One family's question got no usable reply: the server's answer is incomplete, and an
         # empty half must not read as "no such record". Shown, but counted as not answered.
         partial = tuple(a for r in answered for a in r.addresses)
-        return DnsAnswer(server=server, answers=partial, ttl=None, ok=False,
-                         error="; ".join(dict.fromkeys(errors)) or "no reply", ignored=ignored)
+        return DnsAnswer(
+            server=server,
+            answers=partial,
+            ttl=None,
+            ok=False,
+            error="; ".join(dict.fromkeys(errors)) or "no reply",
+            ignored=ignored,
+        )
     rcode = "NXDOMAIN" if any(r.rcode == "NXDOMAIN" for r in answered) else answered[0].rcode
     if rcode == "NOERROR":
         bad = next((r.rcode for r in answered if r.rcode != "NOERROR"), None)
@@ -531,8 +563,9 @@ def _merge(server: str, replies: Sequence[_Reply]) -> DnsAnswer:
     if errors:
         error = "; ".join(dict.fromkeys(errors))
     alias = None if answers else next((r.cname for r in answered if r.cname), None)
-    return DnsAnswer(server=server, answers=answers, ttl=ttl, ok=False, error=error, rcode=rcode, cname=alias,
-                     ignored=ignored)
+    return DnsAnswer(
+        server=server, answers=answers, ttl=ttl, ok=False, error=error, rcode=rcode, cname=alias, ignored=ignored
+    )
 
 
 def _auth_label(address: str, ns_name: str) -> str:
@@ -562,8 +595,15 @@ async def query_authoritative(
     if auth is None:
         auth = await find_authoritative(hostname, resolvers=resolvers, timeout_s=timeout_s)
     if not auth.targets:
-        return (DnsAnswer(server="(authoritative servers)", answers=(), ttl=None, ok=False,
-                          error=auth.error or "no authoritative server found"),)
+        return (
+            DnsAnswer(
+                server="(authoritative servers)",
+                answers=(),
+                ttl=None,
+                ok=False,
+                error=auth.error or "no authoritative server found",
+            ),
+        )
     qname = normalize_hostname(hostname)
 
     async def one(address: str, ns_name: str) -> DnsAnswer:
@@ -587,15 +627,17 @@ async def authoritative_answers(
 ) -> tuple[DnsAnswer, ...]:
     """A and AAAA from every authoritative server, one merged ``DnsAnswer`` per server."""
     qname = normalize_hostname(hostname)
-    return tuple(await asyncio.gather(*(
-        _ask_both(a, port, qname, recursive=False, timeout_s=timeout_s, label=_auth_label(a, n))
-        for a, n in auth.targets
-    )))
+    return tuple(
+        await asyncio.gather(
+            *(
+                _ask_both(a, port, qname, recursive=False, timeout_s=timeout_s, label=_auth_label(a, n))
+                for a, n in auth.targets
+            )
+        )
+    )
 
 
-async def resolver_answers(
-    hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0
-) -> tuple[DnsAnswer, ...]:
+async def resolver_answers(hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0) -> tuple[DnsAnswer, ...]:
     """A and AAAA from every configured resolver (ordinary recursive queries).
 
     The TTL is what the resolver has left in its cache: how long it will keep
@@ -628,7 +670,7 @@ class ZoneCache:
     def __init__(self, limit: int = 32) -> None:
         self._by_parent: dict[str, asyncio.Future[AuthServers | None]] = {}
         self.gate = asyncio.Semaphore(limit)
-        self.walks = 0            # full lookups made (the rest were shared)
+        self.walks = 0  # full lookups made (the rest were shared)
 
     async def find(self, hostname: str, *, resolvers: Sequence[str], timeout_s: float) -> tuple[AuthServers, bool]:
         """(servers, shared): ``shared`` when they came from another name's lookup."""
@@ -650,7 +692,7 @@ class ZoneCache:
             result = await find_authoritative(hostname, resolvers=resolvers, timeout_s=timeout_s)
             return result, False
         finally:
-            future.set_result(result)   # None (cancelled leader): the others look up on their own
+            future.set_result(result)  # None (cancelled leader): the others look up on their own
 
 
 def _below(name: str, zone: str) -> bool:
@@ -660,7 +702,11 @@ def _below(name: str, zone: str) -> bool:
 
 
 async def current_addresses(
-    hostname: str, *, resolvers: Sequence[str], timeout_s: float = 2.0, port: int = 53,
+    hostname: str,
+    *,
+    resolvers: Sequence[str],
+    timeout_s: float = 2.0,
+    port: int = 53,
     zones: ZoneCache | None = None,
 ) -> tuple[str | None, str | None, str | None]:
     """(ipv4, ipv6, error): what the authoritative servers serve for ``hostname`` now.
@@ -683,7 +729,12 @@ async def current_addresses(
 
 
 async def _current_addresses(
-    hostname: str, *, resolvers: Sequence[str], timeout_s: float, port: int, zones: ZoneCache | None,
+    hostname: str,
+    *,
+    resolvers: Sequence[str],
+    timeout_s: float,
+    port: int,
+    zones: ZoneCache | None,
 ) -> tuple[str | None, str | None, str | None]:
     started = time.monotonic()
     if zones is not None:
@@ -769,32 +820,37 @@ def judge(
     auth_states = [server_state(a, expected) for a in authoritative]
     if expected == (None, None):
         # No expectation: hold resolvers to what the first answering authoritative server publishes.
-        source = next((a for a, s in zip(authoritative, auth_states) if s == "match"), None)
+        source = next((a for a, s in zip(authoritative, auth_states, strict=True) if s == "match"), None)
         if source is not None:
             v4 = frozenset(_canonical(x) for x in source.answers if _family(x) == 4)
             v6 = frozenset(_canonical(x) for x in source.answers if _family(x) == 6)
             expected = (v4 or None, v6 or None)
             auth_states = [server_state(a, expected) for a in authoritative]
     res_states = [server_state(a, expected) for a in resolvers]
-    auth_out = tuple(replace(a, ok=s == "match") for a, s in zip(authoritative, auth_states))
-    res_out = tuple(replace(a, ok=s == "match") for a, s in zip(resolvers, res_states))
+    auth_out = tuple(replace(a, ok=s == "match") for a, s in zip(authoritative, auth_states, strict=True))
+    res_out = tuple(replace(a, ok=s == "match") for a, s in zip(resolvers, res_states, strict=True))
     want_text = _fmt([x for s in expected if s for x in s]) if expected != (None, None) else "an address"
 
     def silent_note(answers: Sequence[DnsAnswer], states: Sequence[ServerState], what: str) -> str:
-        quiet = [a.server for a, s in zip(answers, states) if s in ("silent", "failed")]
+        quiet = [a.server for a, s in zip(answers, states, strict=True) if s in ("silent", "failed")]
         if not quiet:
             return ""
         return f" {what} {', '.join(quiet)} did not answer usefully, so {'it is' if len(quiet) == 1 else 'they are'} not counted."
 
-    auth_answered = [(a, s) for a, s in zip(auth_out, auth_states) if s not in ("silent", "failed")]
-    res_answered = [(a, s) for a, s in zip(res_out, res_states) if s not in ("silent", "failed")]
+    auth_answered = [(a, s) for a, s in zip(auth_out, auth_states, strict=True) if s not in ("silent", "failed")]
+    res_answered = [(a, s) for a, s in zip(res_out, res_states, strict=True) if s not in ("silent", "failed")]
     notes = silent_note(auth_out, auth_states, "Authoritative server") + silent_note(res_out, res_states, "Resolver")
 
     if not auth_answered:
         if not res_answered:
-            return ("unknown", "No DNS server answered: neither the authoritative servers nor the resolvers "
-                    "could be asked. Check the network connection and the configured resolvers." + notes,
-                    None, auth_out, res_out)
+            return (
+                "unknown",
+                "No DNS server answered: neither the authoritative servers nor the resolvers "
+                "could be asked. Check the network connection and the configured resolvers." + notes,
+                None,
+                auth_out,
+                res_out,
+            )
         kinds = {s for _, s in res_answered}
         lead = "The authoritative servers could not be asked;"
         if kinds == {"match"}:
@@ -802,11 +858,21 @@ def judge(
         if kinds == {"nxdomain"}:
             return ("nxdomain", f"{lead} the resolvers say the name does not exist." + notes, None, auth_out, res_out)
         if kinds == {"nodata"}:
-            return ("no-answer", f"{lead} the resolvers say the name has no address record." + notes,
-                    None, auth_out, res_out)
-        return ("unknown", f"{lead} the resolvers serve something other than {want_text}, and without the "
-                "authoritative answer a stale cache cannot be told from a wrong record." + notes,
-                None, auth_out, res_out)
+            return (
+                "no-answer",
+                f"{lead} the resolvers say the name has no address record." + notes,
+                None,
+                auth_out,
+                res_out,
+            )
+        return (
+            "unknown",
+            f"{lead} the resolvers serve something other than {want_text}, and without the "
+            "authoritative answer a stale cache cannot be told from a wrong record." + notes,
+            None,
+            auth_out,
+            res_out,
+        )
 
     auth_kinds = [s for _, s in auth_answered]
     if all(s == "match" for s in auth_kinds):
@@ -823,30 +889,54 @@ def judge(
             + (f" for up to {a.ttl} s more" if a.ttl is not None else "")
             for a, s in stale
         )
-        text = (f"The authoritative servers serve {want_text}, but cached answers are still out there: {old}. "
-                + (f"Every cache should serve the new answer within about {_duration(settle)}."
-                   if settle is not None else "Caches will catch up when their copies expire.")
-                + " Nothing to fix: wait, or flush the local DNS cache." + notes)
+        text = (
+            f"The authoritative servers serve {want_text}, but cached answers are still out there: {old}. "
+            + (
+                f"Every cache should serve the new answer within about {_duration(settle)}."
+                if settle is not None
+                else "Caches will catch up when their copies expire."
+            )
+            + " Nothing to fix: wait, or flush the local DNS cache."
+            + notes
+        )
         return "propagating", text, settle, auth_out, res_out
     if any(s == "match" for s in auth_kinds):
         behind = ", ".join(a.server for a, s in auth_answered if s != "match")
-        text = (f"Some authoritative servers already serve {want_text}, others ({behind}) still serve old data: "
-                "the secondary servers have not yet transferred the updated zone. This usually settles within "
-                "minutes; if it does not, the provider's secondaries are stuck." + notes)
+        text = (
+            f"Some authoritative servers already serve {want_text}, others ({behind}) still serve old data: "
+            "the secondary servers have not yet transferred the updated zone. This usually settles within "
+            "minutes; if it does not, the provider's secondaries are stuck." + notes
+        )
         return "propagating", text, None, auth_out, res_out
     if all(s == "nxdomain" for s in auth_kinds):
-        return ("nxdomain", "The name does not exist at its authoritative servers (NXDOMAIN). Check the spelling of "
-                "the hostname, or create it in the provider's control panel; a first update creates it with some "
-                "providers." + notes, None, auth_out, res_out)
+        return (
+            "nxdomain",
+            "The name does not exist at its authoritative servers (NXDOMAIN). Check the spelling of "
+            "the hostname, or create it in the provider's control panel; a first update creates it with some "
+            "providers." + notes,
+            None,
+            auth_out,
+            res_out,
+        )
     if all(s in ("nodata", "nxdomain") for s in auth_kinds):
-        return ("no-answer", "The name exists at its authoritative servers but has no address record "
-                "(A/AAAA) yet: an update publishes the current address." + notes,
-                None, auth_out, res_out)
+        return (
+            "no-answer",
+            "The name exists at its authoritative servers but has no address record "
+            "(A/AAAA) yet: an update publishes the current address." + notes,
+            None,
+            auth_out,
+            res_out,
+        )
     served = frozenset(x for a, s in auth_answered if s == "differs" for x in a.answers)
-    return ("wrong-ip", f"The authoritative servers serve {_fmt(served)}, not {want_text}. The last update did "
-            "not reach the provider, was refused, or another client (the router's built-in DDNS client?) "
-            "overwrote it. Waiting does not change that: send an update and check its result." + notes,
-            None, auth_out, res_out)
+    return (
+        "wrong-ip",
+        f"The authoritative servers serve {_fmt(served)}, not {want_text}. The last update did "
+        "not reach the provider, was refused, or another client (the router's built-in DDNS client?) "
+        "overwrote it. Waiting does not change that: send an update and check its result." + notes,
+        None,
+        auth_out,
+        res_out,
+    )
 
 
 def _stale_words(answer: DnsAnswer, state: ServerState) -> str:
@@ -894,7 +984,7 @@ def _ping_target(authoritative: Sequence[DnsAnswer], resolvers: Sequence[DnsAnsw
                     hit = next((x for x in a.answers if _family(x) == fam), None)
                     if hit:
                         return hit
-    return None   # the name leads nowhere: pinging the expected address instead would mislead
+    return None  # the name leads nowhere: pinging the expected address instead would mislead
 
 
 def _alias_target(answers: Sequence[DnsAnswer]) -> str | None:
@@ -906,8 +996,9 @@ def _alias_target(answers: Sequence[DnsAnswer]) -> str | None:
 
 async def _ping(target: str | None, pinger: Pinger | None, timeout_s: float) -> PingResult:
     if target is None:
-        return PingResult(method="none", alive=False, rtt_ms=None, target=None,
-                          detail="nothing to ping: the name has no address")
+        return PingResult(
+            method="none", alive=False, rtt_ms=None, target=None, detail="nothing to ping: the name has no address"
+        )
     if pinger is not None:
         return await pinger(target)
     from checks.probes.ping import ping_host
@@ -937,8 +1028,15 @@ async def verify_hostname(
     try:
         name = normalize_hostname(hostname)
     except ValueError as exc:
-        return VerifyResult(hostname=hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
-                            authoritative=(), resolvers=(), verdict="unknown", explanation=str(exc))
+        return VerifyResult(
+            hostname=hostname,
+            expected_ipv4=expected_ipv4,
+            expected_ipv6=expected_ipv6,
+            authoritative=(),
+            resolvers=(),
+            verdict="unknown",
+            explanation=str(exc),
+        )
     auth, res = await asyncio.gather(
         find_authoritative(name, resolvers=resolvers, timeout_s=timeout_s),
         resolver_answers(name, resolvers=resolvers, timeout_s=timeout_s),
@@ -951,20 +1049,28 @@ async def verify_hostname(
     while alias is not None and len(aliases) < _MAX_CNAME_CHAIN and alias not in aliases and alias != name:
         aliases.append(alias)
         auth = await find_authoritative(alias, resolvers=resolvers, timeout_s=timeout_s)
-        auth_answers = (await authoritative_answers(alias, auth, timeout_s=timeout_s, port=port)
-                        if auth.targets else ())
+        auth_answers = await authoritative_answers(alias, auth, timeout_s=timeout_s, port=port) if auth.targets else ()
         alias = _alias_target(auth_answers)
     verdict, explanation, settle, auth_answers, res = judge(expected_ipv4, expected_ipv6, auth_answers, res)
     if auth.error and not auth.targets:
         explanation = f"{explanation} (Authoritative servers: {auth.error}.)"
     if aliases:
         chain = " → ".join([name, *aliases])
-        explanation = (f"{name} is an alias (CNAME): {chain}; the authoritative servers of {aliases[-1]} "
-                       f"were asked. {explanation}")
+        explanation = (
+            f"{name} is an alias (CNAME): {chain}; the authoritative servers of {aliases[-1]} were asked. {explanation}"
+        )
     ping_result = await _ping(_ping_target(auth_answers, res), pinger, timeout_s) if ping else None
-    return VerifyResult(hostname=name, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
-                        authoritative=auth_answers, resolvers=res, verdict=verdict, ping=ping_result,
-                        explanation=explanation, caches_settle_s=settle)
+    return VerifyResult(
+        hostname=name,
+        expected_ipv4=expected_ipv4,
+        expected_ipv6=expected_ipv6,
+        authoritative=auth_answers,
+        resolvers=res,
+        verdict=verdict,
+        ping=ping_result,
+        explanation=explanation,
+        caches_settle_s=settle,
+    )
 
 
 def judge_with_provider(result: VerifyResult, view: ProviderView, title: str) -> VerifyResult:
@@ -980,12 +1086,17 @@ def judge_with_provider(result: VerifyResult, view: ProviderView, title: str) ->
         return result
     expected = _expected_sets(result.expected_ipv4, result.expected_ipv6)
     held = (frozenset(view.ipv4), frozenset(view.ipv6))
-    checked = [(want, got, t) for want, got, t in ((expected[0], held[0], "A"), (expected[1], held[1], "AAAA"))
-               if want is not None and (got or t in view.proxied)]
+    checked = [
+        (want, got, t)
+        for want, got, t in ((expected[0], held[0], "A"), (expected[1], held[1], "AAAA"))
+        if want is not None and (got or t in view.proxied)
+    ]
     edge = sorted({x for a in result.authoritative + result.resolvers for x in a.answers})
     shown = ", ".join(list(view.ipv4) + list(view.ipv6)) or "no address"
-    why = (f"The {'/'.join(view.proxied)} record is proxied by {title}: public DNS answers {title}'s edge "
-           f"addresses ({', '.join(edge) or 'none seen'}), never yours, by design. {title}'s API holds {shown}")
+    why = (
+        f"The {'/'.join(view.proxied)} record is proxied by {title}: public DNS answers {title}'s edge "
+        f"addresses ({', '.join(edge) or 'none seen'}), never yours, by design. {title}'s API holds {shown}"
+    )
     if not checked:
         verdict: VerifyVerdictName = "unknown"
         text = f"{why}; no address was expected, so there is nothing to compare."
@@ -995,7 +1106,7 @@ def judge_with_provider(result: VerifyResult, view: ProviderView, title: str) ->
     else:
         verdict = "wrong-ip"
         want_text = _fmt([x for want, _, _ in checked for x in want])
-        text = (f"{why}, not {want_text}: an update corrects the record.")
+        text = f"{why}, not {want_text}: an update corrects the record."
     return replace(result, verdict=verdict, explanation=text, caches_settle_s=None, provider_record=view)
 
 
@@ -1040,8 +1151,15 @@ async def wait_until_consistent(
     deadline = start + max(0.0, wait_s)
     delay = 1.0
     while True:
-        result = await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
-                                       resolvers=resolvers, ping=False, timeout_s=timeout_s, port=port)
+        result = await verify_hostname(
+            hostname,
+            expected_ipv4=expected_ipv4,
+            expected_ipv6=expected_ipv6,
+            resolvers=resolvers,
+            ping=False,
+            timeout_s=timeout_s,
+            port=port,
+        )
         left = deadline - clock()
         if result.verdict == "ok" or left <= 0:
             break
@@ -1065,7 +1183,7 @@ async def wait_until_consistent(
 
 async def verify_configured(
     hostname: str,
-    host: object | None,
+    host: HostConfig | None,
     *,
     expected_ipv4: str | None,
     expected_ipv6: str | None,
@@ -1081,7 +1199,7 @@ async def verify_configured(
     When the host's provider can be asked what it holds (Cloudflare) and the record is
     proxied, DNS can never show the address, so one DNS round is taken for the record and
     the verdict comes from the provider's record (``judge_with_provider``) -- no waiting
-    for caches that will never agree.  ``host`` is a ``checks.config.HostConfig`` or None.
+    for caches that will never agree.
     """
     view: ProviderView | None = None
     spec = None
@@ -1089,27 +1207,46 @@ async def verify_configured(
         from checks.ddns.providers.registry import get_provider
 
         try:
-            spec = get_provider(getattr(host, "provider", ""))
-        except Exception:   # an unknown provider is reported elsewhere; verify DNS as usual
+            spec = get_provider(host.provider)
+        except Exception:  # an unknown provider is reported elsewhere; verify DNS as usual
             spec = None
-    if spec is not None and spec.published_fn is not None:
-        own = client is None
-        if own:
+    if host is not None and spec is not None and spec.published_fn is not None:
+        if client is None:
             from checks.ddns.updater import make_provider_client
 
-            client = make_provider_client()
-        try:
-            view = await spec.published(host, client)  # type: ignore[arg-type]
-        finally:
-            if own:
-                await client.aclose()  # type: ignore[union-attr]
+            own_client = make_provider_client()
+            try:
+                view = await spec.published(host, own_client)
+            finally:
+                await own_client.aclose()
+        else:
+            view = await spec.published(host, client)
     if spec is not None and view is not None and view.proxied and not view.error:
-        result = await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
-                                       resolvers=resolvers, ping=ping, timeout_s=timeout_s)
+        result = await verify_hostname(
+            hostname,
+            expected_ipv4=expected_ipv4,
+            expected_ipv6=expected_ipv6,
+            resolvers=resolvers,
+            ping=ping,
+            timeout_s=timeout_s,
+        )
         return judge_with_provider(result, view, spec.title)
     if wait_s > 0:
-        return await wait_until_consistent(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
-                                           resolvers=resolvers, wait_s=wait_s, on_progress=on_progress,
-                                           ping=ping, timeout_s=timeout_s)
-    return await verify_hostname(hostname, expected_ipv4=expected_ipv4, expected_ipv6=expected_ipv6,
-                                 resolvers=resolvers, ping=ping, timeout_s=timeout_s)
+        return await wait_until_consistent(
+            hostname,
+            expected_ipv4=expected_ipv4,
+            expected_ipv6=expected_ipv6,
+            resolvers=resolvers,
+            wait_s=wait_s,
+            on_progress=on_progress,
+            ping=ping,
+            timeout_s=timeout_s,
+        )
+    return await verify_hostname(
+        hostname,
+        expected_ipv4=expected_ipv4,
+        expected_ipv6=expected_ipv6,
+        resolvers=resolvers,
+        ping=ping,
+        timeout_s=timeout_s,
+    )

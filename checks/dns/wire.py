@@ -18,14 +18,21 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-_PINNED = (dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.CNAME, dns.rdatatype.NS, dns.rdatatype.SOA,
-           dns.rdatatype.TXT)
+_PINNED = (
+    dns.rdatatype.A,
+    dns.rdatatype.AAAA,
+    dns.rdatatype.CNAME,
+    dns.rdatatype.NS,
+    dns.rdatatype.SOA,
+    dns.rdatatype.TXT,
+)
 
 
 def pin_rdata_classes() -> None:
     """Fill dnspython's table for the Internet-class types we read (idempotent)."""
     for rdtype in _PINNED:
-        dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)
+        # dnspython 2.9 leaves get_rdata_class unannotated
+        dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)  # type: ignore[no-untyped-call]
 
 
 def address_of(rdata: Any) -> str | None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from checks.addresses import parse_ip
 from checks.model import PortMapping
@@ -15,9 +15,9 @@ class MappingStatus:
     """One router mapping with what ``upnp list`` marks on it."""
 
     mapping: PortMapping
-    risky_service: str | None      # e.g. "SSH" when the mapping exposes a risky service
-    stale: bool                    # the LAN host it points at does not answer
-    note: str = ""                 # how liveness was judged
+    risky_service: str | None  # e.g. "SSH" when the mapping exposes a risky service
+    stale: bool  # the LAN host it points at does not answer
+    note: str = ""  # how liveness was judged
 
 
 def _arp_complete(host: str, arp_path: str = "/proc/net/arp") -> bool:
@@ -34,8 +34,9 @@ def _arp_complete(host: str, arp_path: str = "/proc/net/arp") -> bool:
     return False
 
 
-async def host_answers(host: str, port: int, *, timeout_s: float = 0.8,
-                       arp_path: str = "/proc/net/arp") -> tuple[bool | None, str]:
+async def host_answers(
+    host: str, port: int, *, timeout_s: float = 0.8, arp_path: str = "/proc/net/arp"
+) -> tuple[bool | None, str]:
     """Whether a LAN host is still there: a quick TCP connect, then the ARP table.
 
     (True, ...) when it accepted or refused the connection (a reset proves the host
@@ -57,16 +58,16 @@ async def host_answers(host: str, port: int, *, timeout_s: float = 0.8,
     return False, f"{host} does not answer (no TCP answer within {timeout_s:g} s, no ARP entry)"
 
 
-async def inspect_mappings(mappings: Sequence[PortMapping], *, timeout_s: float = 0.8,
-                           arp_path: str = "/proc/net/arp") -> tuple[MappingStatus, ...]:
+async def inspect_mappings(
+    mappings: Sequence[PortMapping], *, timeout_s: float = 0.8, arp_path: str = "/proc/net/arp"
+) -> tuple[MappingStatus, ...]:
     """Mark risky services and stale hosts, checking every distinct LAN host concurrently."""
     from checks.risky import risky_service
 
     targets = {(m.internal_host, m.internal_port) for m in mappings}
     keys = sorted(targets)
-    answers = await asyncio.gather(*(host_answers(h, p, timeout_s=timeout_s, arp_path=arp_path)
-                                     for h, p in keys))
-    by_key = dict(zip(keys, answers))
+    answers = await asyncio.gather(*(host_answers(h, p, timeout_s=timeout_s, arp_path=arp_path) for h, p in keys))
+    by_key = dict(zip(keys, answers, strict=True))
     out: list[MappingStatus] = []
     for m in mappings:
         proto = m.protocol.lower()

@@ -29,8 +29,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Literal
 
-from probeserver.wire import BANNER_PREFIX, UDP_PROBE_PREFIX, banner_for, banner_has_nonce  # noqa: F401  (the wire protocol)
-
+from probeserver.wire import UDP_PROBE_PREFIX, banner_for
 
 ListenState = Literal["listening", "in-use", "denied", "error"]
 Protocol = Literal["tcp", "udp"]
@@ -67,7 +66,7 @@ class NonceListener:
     def listening(self) -> bool:
         return self.state == "listening"
 
-    async def start(self) -> "NonceListener":
+    async def start(self) -> NonceListener:
         try:
             if self.protocol == "tcp":
                 self._server = await asyncio.start_server(
@@ -78,7 +77,7 @@ class NonceListener:
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpNonceProtocol(self), local_addr=(self.host, self.port)
                 )
-                self._transport = transport  # type: ignore[assignment]
+                self._transport = transport
             self.state = "listening"
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -99,13 +98,13 @@ class NonceListener:
             await asyncio.wait_for(writer.drain(), 2.0)
             if peer:
                 self.hits.append(str(peer[0]))
-        except (OSError, asyncio.TimeoutError):
+        except (TimeoutError, OSError):
             pass
         finally:
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
 
     async def close(self) -> None:
@@ -113,14 +112,14 @@ class NonceListener:
             self._server.close()
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             self._server = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
 
-    async def __aenter__(self) -> "NonceListener":
+    async def __aenter__(self) -> NonceListener:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -143,8 +142,9 @@ class _UdpNonceProtocol(asyncio.DatagramProtocol):
         self.listener.hits.append(str(addr[0]))
 
 
-async def open_listener(port: int, protocol: Protocol, *, nonce: str | None = None,
-                        host: str = "0.0.0.0") -> NonceListener:
+async def open_listener(
+    port: int, protocol: Protocol, *, nonce: str | None = None, host: str = "0.0.0.0"
+) -> NonceListener:
     """Open a nonce listener (never raises for bind failures: see ``state``/``error``)."""
     listener = NonceListener(port=port, protocol=protocol, nonce=nonce or new_nonce(), host=host)
     return await listener.start()

@@ -43,9 +43,10 @@ import json
 import os
 import time
 import urllib.parse
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from checks.addresses import parse_ip
 from probeserver.wire import REACHED, TCP_RESULTS, UDP_RESULTS, probe_url
@@ -65,20 +66,18 @@ class ProberPolicy:
 
     min_interval_s: float
     timeout_s: float
-    why: str          # where the interval comes from, for the sentences that cite it
+    why: str  # where the interval comes from, for the sentences that cite it
 
 
-ECHOIP_POLICY = ProberPolicy(
-    60.0, 8.0, "it allows one automated request a minute (ifconfig.co's published limit)")
-PORTCHECKER_POLICY = ProberPolicy(
-    3.0, 8.0, "it publishes no limit, so this tool spaces its requests 3 s apart")
+ECHOIP_POLICY = ProberPolicy(60.0, 8.0, "it allows one automated request a minute (ifconfig.co's published limit)")
+PORTCHECKER_POLICY = ProberPolicy(3.0, 8.0, "it publishes no limit, so this tool spaces its requests 3 s apart")
 DDNSW_POLICY = ProberPolicy(0.0, 10.0, "")
 # probeserver/server.py's defaults are rate_per_s 10 and burst 30 per client; a little under
 # both, so requests that arrive bunched up still find a token.
 DDNSW_RATE_PER_S = 9.5
 DDNSW_BURST = 28.0
-DDNSW_429_RETRIES = 3          # a 429 from our own probe server: asked again after its Retry-After ...
-DDNSW_429_MAX_WAIT_S = 3.0     # ... when that is this short
+DDNSW_429_RETRIES = 3  # a 429 from our own probe server: asked again after its Retry-After ...
+DDNSW_429_MAX_WAIT_S = 3.0  # ... when that is this short
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,8 @@ class Prober:
     """One ``[endpoints] port_check`` entry."""
 
     kind: ProberKind
-    url: str          # ddnsw/portchecker: base URL https://HOST[:PORT]; echoip: template containing {port}
-    label: str        # what evidence sentences call it
+    url: str  # ddnsw/portchecker: base URL https://HOST[:PORT]; echoip: template containing {port}
+    label: str  # what evidence sentences call it
 
     @property
     def host(self) -> str:
@@ -104,20 +103,23 @@ class Prober:
 def parse_prober(entry: str) -> Prober | str:
     """A Prober, or an error sentence for an entry that is none of the forms."""
     text = entry.strip()
-    for prefix, kind in (("ddnsw+", "ddnsw"), ("portchecker+", "portchecker")):
+    prefixed: tuple[tuple[str, ProberKind], ...] = (("ddnsw+", "ddnsw"), ("portchecker+", "portchecker"))
+    for prefix, kind in prefixed:
         if text.startswith(prefix):
-            base = text[len(prefix):].rstrip("/")
+            base = text[len(prefix) :].rstrip("/")
             parts = urllib.parse.urlsplit(base)
             if parts.scheme not in ("https", "http") or not parts.hostname or "{port}" in base:
                 return f"port_check entry {entry!r}: expected {prefix}https://HOST[:PORT]"
-            return Prober(kind, base, parts.netloc)  # type: ignore[arg-type]
+            return Prober(kind, base, parts.netloc)
     if "{port}" in text:
         parts = urllib.parse.urlsplit(text.replace("{port}", "0"))
         if parts.scheme not in ("https", "http") or not parts.hostname:
             return f"port_check entry {entry!r}: not an http(s) URL"
         return Prober("echoip", text, parts.netloc)
-    return (f"port_check entry {entry!r} is none of: an echoip URL containing {{port}}, "
-            "ddnsw+https://HOST (the project's probe server), portchecker+https://HOST")
+    return (
+        f"port_check entry {entry!r} is none of: an echoip URL containing {{port}}, "
+        "ddnsw+https://HOST (the project's probe server), portchecker+https://HOST"
+    )
 
 
 def parse_probers(entries: Sequence[str]) -> tuple[tuple[Prober, ...], tuple[str, ...]]:
@@ -125,7 +127,10 @@ def parse_probers(entries: Sequence[str]) -> tuple[tuple[Prober, ...], tuple[str
     errors: list[str] = []
     for entry in entries:
         parsed = parse_prober(entry)
-        (errors.append if isinstance(parsed, str) else probers.append)(parsed)  # type: ignore[arg-type]
+        if isinstance(parsed, str):
+            errors.append(parsed)
+        else:
+            probers.append(parsed)
     return tuple(probers), tuple(errors)
 
 
@@ -142,16 +147,14 @@ class ProbeAnswer:
     port: int
     protocol: Protocol
     outcome: Literal["reached", "not-reached", "no-answer"]
-    result: str | None = None       # the prober's word: connected/refused/timeout/replied/reachable/...
+    result: str | None = None  # the prober's word: connected/refused/timeout/replied/reachable/...
     banner: str | None = None
     observed_ip: str | None = None  # our public address as the prober saw it
     error: str | None = None
     ms: float = 0.0
     code: AnswerCode | None = None  # for no-answer: why (rate-limited, prober-silent, ...)
-    retry_after_s: float | None = None   # for rate-limited / prober-silent: when asking again makes sense
+    retry_after_s: float | None = None  # for rate-limited / prober-silent: when asking again makes sense
     family: int = 4
-
-
 
 
 def _snippet(text: str, limit: int = 60) -> str:
@@ -159,12 +162,15 @@ def _snippet(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: int, body: bytes,
-                         *, ms: float = 0.0, family: int = 4) -> ProbeAnswer:
+def parse_probe_response(
+    prober: Prober, port: int, protocol: Protocol, status: int, body: bytes, *, ms: float = 0.0, family: int = 4
+) -> ProbeAnswer:
     """Turn a prober's HTTP answer into a ProbeAnswer (pure; garbage → no-answer)."""
+
     def no_answer(error: str, code: AnswerCode | None = None) -> ProbeAnswer:
-        return ProbeAnswer(prober.label, prober.kind, port, protocol, "no-answer", error=error, ms=ms,
-                           code=code, family=family)
+        return ProbeAnswer(
+            prober.label, prober.kind, port, protocol, "no-answer", error=error, ms=ms, code=code, family=family
+        )
 
     if status == 429:
         return no_answer(f"{prober.label} refused: too many requests (HTTP 429)", "rate-limited")
@@ -185,8 +191,16 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
         if word not in ("True", "False"):
             return no_answer(f"{prober.label} answered neither True nor False: {_snippet(word)!r}")
         reached = word == "True"
-        return ProbeAnswer(prober.label, "portchecker", port, protocol, "reached" if reached else "not-reached",
-                           result="reachable" if reached else "unreachable", ms=ms, family=family)
+        return ProbeAnswer(
+            prober.label,
+            "portchecker",
+            port,
+            protocol,
+            "reached" if reached else "not-reached",
+            result="reachable" if reached else "unreachable",
+            ms=ms,
+            family=family,
+        )
     try:
         data = json.loads(text)
     except ValueError:
@@ -196,8 +210,7 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     ip_raw = data.get("ip")
     # A zoned address (fe80::1%eth0) is no address to parse_ip, but it is a claim to
     # reject with its reason rather than to ignore.
-    observed = (ip_raw if isinstance(ip_raw, str) and (parse_ip(ip_raw) is not None or "%" in ip_raw)
-                else None)
+    observed = ip_raw if isinstance(ip_raw, str) and (parse_ip(ip_raw) is not None or "%" in ip_raw) else None
     if observed is not None:
         from checks.probes.publicip import accept_answer
 
@@ -206,8 +219,7 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
             # An echoip-style prober tested the address it names: another family's
             # address is another line (the bug of issue 11), a non-public one nothing
             # outside. Either way it is no answer about this family's public address.
-            return no_answer(f"{prober.label} tested {observed}, not this line's public IPv{family} address "
-                             f"({why})")
+            return no_answer(f"{prober.label} tested {observed}, not this line's public IPv{family} address ({why})")
         observed = kept
     got_port = data.get("port")
     if got_port is not None and (not isinstance(got_port, int) or got_port != port):
@@ -215,11 +227,18 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     if prober.kind == "echoip":
         reachable = data.get("reachable")
         if not isinstance(reachable, bool):
-            return no_answer(f"{prober.label} answered without a true/false \"reachable\"")
-        return ProbeAnswer(prober.label, "echoip", port, protocol,
-                           "reached" if reachable else "not-reached",
-                           result="reachable" if reachable else "unreachable",
-                           observed_ip=observed, ms=ms, family=family)
+            return no_answer(f'{prober.label} answered without a true/false "reachable"')
+        return ProbeAnswer(
+            prober.label,
+            "echoip",
+            port,
+            protocol,
+            "reached" if reachable else "not-reached",
+            result="reachable" if reachable else "unreachable",
+            observed_ip=observed,
+            ms=ms,
+            family=family,
+        )
     result = data.get("result")
     words: tuple[str, ...] = TCP_RESULTS if protocol == "tcp" else UDP_RESULTS
     if not isinstance(result, str) or result not in words:
@@ -227,9 +246,19 @@ def parse_probe_response(prober: Prober, port: int, protocol: Protocol, status: 
     banner = data.get("banner")
     banner = banner[:512] if isinstance(banner, str) else None
     error = data.get("error") if isinstance(data.get("error"), str) else None
-    return ProbeAnswer(prober.label, "ddnsw", port, protocol,
-                       "reached" if result in REACHED else "not-reached",
-                       result=result, banner=banner, observed_ip=observed, error=error, ms=ms, family=family)
+    return ProbeAnswer(
+        prober.label,
+        "ddnsw",
+        port,
+        protocol,
+        "reached" if result in REACHED else "not-reached",
+        result=result,
+        banner=banner,
+        observed_ip=observed,
+        error=error,
+        ms=ms,
+        family=family,
+    )
 
 
 def prober_url(prober: Prober, port: int, protocol: Protocol, token: str) -> str:
@@ -249,8 +278,16 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, protocol: Protocol, *,
-                     token: str, timeout_s: float | None = None, family: int = 4) -> ProbeAnswer:
+async def ask_prober(
+    client: httpx.AsyncClient,
+    prober: Prober,
+    port: int,
+    protocol: Protocol,
+    *,
+    token: str,
+    timeout_s: float | None = None,
+    family: int = 4,
+) -> ProbeAnswer:
     """Ask one prober about one port, once, over ``family`` only (never raises for
     network trouble).  A 429 is reported (code ``rate-limited``), never retried here:
     retrying inside the prober's window is what gets a client blocked."""
@@ -260,23 +297,42 @@ async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, pro
 
     timeout = timeout_s if timeout_s is not None else prober.policy.timeout_s
     if not prober.tests(protocol):
-        return ProbeAnswer(prober.label, prober.kind, port, protocol, "no-answer", family=family,
-                           error=f"{prober.label} tests TCP only", code="no-udp-prober")
+        return ProbeAnswer(
+            prober.label,
+            prober.kind,
+            port,
+            protocol,
+            "no-answer",
+            family=family,
+            error=f"{prober.label} tests TCP only",
+            code="no-udp-prober",
+        )
     start = time.perf_counter()
 
     def no_answer(error: str, code: AnswerCode | None = None) -> ProbeAnswer:
-        return ProbeAnswer(prober.label, prober.kind, port, protocol, "no-answer", error=error, code=code,
-                           ms=(time.perf_counter() - start) * 1000, family=family)
+        return ProbeAnswer(
+            prober.label,
+            prober.kind,
+            port,
+            protocol,
+            "no-answer",
+            error=error,
+            code=code,
+            ms=(time.perf_counter() - start) * 1000,
+            family=family,
+        )
 
     try:
         async with asyncio.timeout(timeout):
-            response, body, used = await fetch_over(client, "GET", prober_url(prober, port, protocol, token),
-                                                    family, timeout_s=timeout, max_bytes=16384)
+            response, body, used = await fetch_over(
+                client, "GET", prober_url(prober, port, protocol, token), family, timeout_s=timeout, max_bytes=16384
+            )
     except (TimeoutError, httpx.TimeoutException):
         return no_answer(f"{prober.label} did not answer within {timeout:g} s", "prober-silent")
     except httpx.HTTPError as exc:
-        return no_answer(f"could not reach {prober.label} over IPv{family}: "
-                         f"{_snippet(str(exc) or type(exc).__name__, 120)}")
+        return no_answer(
+            f"could not reach {prober.label} over IPv{family}: {_snippet(str(exc) or type(exc).__name__, 120)}"
+        )
     if used is not None and used != family:
         return no_answer(f"{prober.label}'s answer came over IPv{used}, not IPv{family}: discarded")
     ms = (time.perf_counter() - start) * 1000
@@ -290,7 +346,7 @@ async def ask_prober(client: "httpx.AsyncClient", prober: Prober, port: int, pro
 
 
 def default_pacer_path() -> Path:
-    from platformdirs import user_state_dir   # lazy: only a port check needs it
+    from platformdirs import user_state_dir  # lazy: only a port check needs it
 
     return Path(user_state_dir("ddns-wizard")) / "probers.json"
 
@@ -305,13 +361,13 @@ class ProberPacer:
     clock: Callable[[], float] = time.time
     _state: dict[str, dict[str, Any]] = field(default_factory=dict)
     _loaded: bool = False
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)   # ddnsw: key -> (tokens, at)
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # ddnsw: key -> (tokens, at)
 
     @classmethod
-    def default(cls) -> "ProberPacer":
+    def default(cls) -> ProberPacer:
         try:
             return cls(default_pacer_path())
-        except Exception:      # no state directory: pace this run only
+        except Exception:  # no state directory: pace this run only
             return cls(None)
 
     @staticmethod
@@ -342,7 +398,7 @@ class ProberPacer:
             tmp.write_text(json.dumps({"probers": keep}, indent=1), "utf-8")
             os.replace(tmp, self.path)
         except OSError:
-            pass            # a read-only home: pacing still holds within this run
+            pass  # a read-only home: pacing still holds within this run
 
     def wait_s(self, prober: Prober, family: int) -> tuple[float, dict[str, Any]]:
         """(seconds until the prober may be asked, what happened last)."""
@@ -362,8 +418,12 @@ class ProberPacer:
         now = self.clock()
         interval = prober.policy.min_interval_s
         if interval > 0:
-            self._state[self.key(prober, family)] = {"asked_at": now + wait, "next_at": now + wait + interval,
-                                                     "window_s": interval, "last": "asked"}
+            self._state[self.key(prober, family)] = {
+                "asked_at": now + wait,
+                "next_at": now + wait + interval,
+                "window_s": interval,
+                "last": "asked",
+            }
             self._save()
         return wait
 
@@ -382,8 +442,12 @@ class ProberPacer:
         """The prober refused (429) or stayed silent: leave it alone for ``seconds``."""
         self._load()
         now = self.clock()
-        self._state[self.key(prober, family)] = {"asked_at": now, "next_at": now + seconds, "window_s": seconds,
-                                                 "last": what}
+        self._state[self.key(prober, family)] = {
+            "asked_at": now,
+            "next_at": now + seconds,
+            "window_s": seconds,
+            "last": what,
+        }
         self._save()
 
 
@@ -393,16 +457,24 @@ def _not_asked_sentence(prober: Prober, wait: float, entry: dict[str, Any], now:
     if last == "429":
         what = f"it refused this machine's request {ago:.0f} s ago with HTTP 429 (too many requests)"
     elif last == "silent":
-        what = (f"it did not answer this machine's request {ago:.0f} s ago (a prober over its limit drops "
-                "requests)")
+        what = f"it did not answer this machine's request {ago:.0f} s ago (a prober over its limit drops requests)"
     else:
         what = f"{prober.policy.why}, and this machine asked it {ago:.0f} s ago"
     return f"{prober.label} was not asked: {what}; it can be asked again in {wait:.0f} s"
 
 
-async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], port: int,
-                      protocol: Protocol, *, token: str, timeout_s: float | None = None, family: int = 4,
-                      pacer: ProberPacer | None = None, max_wait_s: float = 12.0) -> ProbeAnswer | None:
+async def ask_probers(
+    client: httpx.AsyncClient,
+    probers: Sequence[Prober],
+    port: int,
+    protocol: Protocol,
+    *,
+    token: str,
+    timeout_s: float | None = None,
+    family: int = 4,
+    pacer: ProberPacer | None = None,
+    max_wait_s: float = 12.0,
+) -> ProbeAnswer | None:
     """The first definite answer from the probers, in configuration order, respecting
     each prober's limits (``pacer``; a fresh in-memory one when None).
 
@@ -435,12 +507,15 @@ async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], po
         # The project's probe server limits with a token bucket (10/s, burst 30: checks/probe_server.py)
         # and says in Retry-After when the next token is there: a short wait beats giving the
         # port up as "rate-limited" (many ports at once can outrun the bucket).
-        while (answer.code == "rate-limited" and prober.kind == "ddnsw" and retries < DDNSW_429_RETRIES
-               and (answer.retry_after_s or 1.0) <= DDNSW_429_MAX_WAIT_S):
+        while (
+            answer.code == "rate-limited"
+            and prober.kind == "ddnsw"
+            and retries < DDNSW_429_RETRIES
+            and (answer.retry_after_s or 1.0) <= DDNSW_429_MAX_WAIT_S
+        ):
             retries += 1
             await asyncio.sleep(answer.retry_after_s or 1.0)
-            answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s,
-                                      family=family)
+            answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s, family=family)
         if answer.outcome != "no-answer":
             return answer
         last = answer
@@ -460,12 +535,25 @@ async def ask_probers(client: "httpx.AsyncClient", probers: Sequence[Prober], po
         retry = min(waits) if waits else None
     else:
         code, retry = "no-prober-answered", None
-    return replace(base, error="; ".join(failures), code=code,
-                   retry_after_s=round(retry) if retry is not None else None)
+    return replace(
+        base, error="; ".join(failures), code=code, retry_after_s=round(retry) if retry is not None else None
+    )
 
 
 __all__ = [
-    "AnswerCode", "DDNSW_POLICY", "ECHOIP_POLICY", "PORTCHECKER_POLICY", "ProbeAnswer", "Prober", "ProberPacer",
-    "ProberPolicy", "ask_prober", "ask_probers", "default_pacer_path", "parse_probe_response", "parse_prober",
-    "parse_probers", "prober_url",
+    "DDNSW_POLICY",
+    "ECHOIP_POLICY",
+    "PORTCHECKER_POLICY",
+    "AnswerCode",
+    "ProbeAnswer",
+    "Prober",
+    "ProberPacer",
+    "ProberPolicy",
+    "ask_prober",
+    "ask_probers",
+    "default_pacer_path",
+    "parse_probe_response",
+    "parse_prober",
+    "parse_probers",
+    "prober_url",
 ]

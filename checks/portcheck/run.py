@@ -42,25 +42,39 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from checks.config import Endpoints
 from checks.errors import MappingError
-from checks.model import (ExternalInfo, ExternalSource, LocalInfo, NatResult, PortProtocol as Protocol,
-                          PortResult, UpnpInfo)
+from checks.model import ExternalInfo, ExternalSource, LocalInfo, NatResult, PortResult, UpnpInfo
+from checks.model import PortProtocol as Protocol
 from checks.portcheck.listener import NonceListener, open_listener
 from checks.portcheck.probers import ProbeAnswer, ProberPacer, ask_probers, parse_probers
 from checks.portcheck.spec import PortSpec
-from checks.portcheck.verdict import (MappingState, PortEvidence, decide_port, router_maps, with_admin_page,
-                                      with_answer_reason)
+from checks.portcheck.verdict import (
+    MappingState,
+    PortEvidence,
+    decide_port,
+    router_maps,
+    with_admin_page,
+    with_answer_reason,
+)
 from checks.portmap.ledger import CreatedMapping, MappingLedger, remove_shielded
-from checks.portmap.mapper import (KEPT_DESCRIPTION, LONGEST_LEASE_S, MAPPING_DESCRIPTION, TEST_LEASE_S, Mapper,
-                                   NatPmpMapper, UpnpMapper)
+from checks.portmap.mapper import (
+    KEPT_DESCRIPTION,
+    LONGEST_LEASE_S,
+    MAPPING_DESCRIPTION,
+    TEST_LEASE_S,
+    Mapper,
+    NatPmpMapper,
+    UpnpMapper,
+)
 from checks.portmap.upnp_errors import REFUSED_NOT_CREATED
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx   # imported lazily: only a port check that asks a prober needs it
+    import httpx  # imported lazily: only a port check that asks a prober needs it
 
 CONTROL_PORT_RANGE = (40000, 59999)
 
@@ -142,11 +156,11 @@ class PortCheckReport:
     results: tuple[PortResult, ...]
     nat: NatResult | None
     facts: NetworkFacts | None
-    mapper: str | None = None                       # "UPnP IGD at ..." / "NAT-PMP at ..."
-    mapper_problem: str | None = None               # why --upnp could not map
+    mapper: str | None = None  # "UPnP IGD at ..." / "NAT-PMP at ..."
+    mapper_problem: str | None = None  # why --upnp could not map
     controls: tuple[PortEvidence, ...] = ()
     evidence: tuple[PortEvidence, ...] = ()
-    leftovers: tuple[tuple[str, str], ...] = ()     # mappings that could not be removed
+    leftovers: tuple[tuple[str, str], ...] = ()  # mappings that could not be removed
     prober_errors: tuple[str, ...] = ()
 
 
@@ -154,8 +168,9 @@ FactsGatherer = Callable[[], Awaitable[NetworkFacts]]
 MapperOpener = Callable[[NetworkFacts], Awaitable[tuple["Mapper | None", str]]]
 
 
-async def _pick_control(protocol: Protocol, taken: set[int], mapper: Mapper | None,
-                        rng: random.Random) -> NonceListener | None:
+async def _pick_control(
+    protocol: Protocol, taken: set[int], mapper: Mapper | None, rng: random.Random
+) -> NonceListener | None:
     for _ in range(8):
         port = rng.randint(*CONTROL_PORT_RANGE)
         if port in taken:
@@ -169,18 +184,36 @@ async def _pick_control(protocol: Protocol, taken: set[int], mapper: Mapper | No
     return None
 
 
-
-async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: Protocol,
-                   internal_host: str, lease_s: int, *, keep: bool = False
-                   ) -> tuple[MappingState, str, int | None]:
+async def _map_one(
+    mapper: Mapper,
+    ledger: MappingLedger,
+    port: int,
+    protocol: Protocol,
+    internal_host: str,
+    lease_s: int,
+    *,
+    keep: bool = False,
+) -> tuple[MappingState, str, int | None]:
     current = await mapper.existing(port, protocol)
     if current is not None:
         if current.internal_host == internal_host and current.internal_port == port:
-            return "existing", (f"The router already forwards {port}/{protocol.upper()} to this machine "
-                                f"({current.internal}, {current.description or 'no description'}); left as is."), port
-        return "conflict", (f"The router already forwards {port}/{protocol.upper()} to {current.internal} "
-                            f"({current.description or 'no description'}), not to this machine; the test left "
-                            "that mapping alone."), None
+            return (
+                "existing",
+                (
+                    f"The router already forwards {port}/{protocol.upper()} to this machine "
+                    f"({current.internal}, {current.description or 'no description'}); left as is."
+                ),
+                port,
+            )
+        return (
+            "conflict",
+            (
+                f"The router already forwards {port}/{protocol.upper()} to {current.internal} "
+                f"({current.description or 'no description'}), not to this machine; the test left "
+                "that mapping alone."
+            ),
+            None,
+        )
     if keep:
         lease_s = getattr(mapper, "keep_lease_s", lease_s)
     description = KEPT_DESCRIPTION if keep else MAPPING_DESCRIPTION
@@ -206,9 +239,12 @@ async def _map_one(mapper: Mapper, ledger: MappingLedger, port: int, protocol: P
             ledger.record(CreatedMapping(mapper, port, protocol, internal_host, port, uncertain=True))
         return "failed", f"{mapper.name} could not map {port}/{protocol.upper()} for the test: {exc}", None
     ledger.record(CreatedMapping(mapper, granted, protocol, internal_host, port, keep=keep, lease_s=lease_s))
-    purpose = ("to keep as a lasting forward" if keep else "for the test (removed afterwards)")
-    return "created", (f"Mapped {granted}/{protocol.upper()} → {internal_host}:{port} over {mapper.name} "
-                       f"{purpose}."), granted
+    purpose = "to keep as a lasting forward" if keep else "for the test (removed afterwards)"
+    return (
+        "created",
+        (f"Mapped {granted}/{protocol.upper()} → {internal_host}:{port} over {mapper.name} {purpose}."),
+        granted,
+    )
 
 
 def _lease_words(seconds: int) -> str:
@@ -237,16 +273,20 @@ async def describe_kept(m: CreatedMapping) -> str:
             lease = current.lease_s
     else:
         lease = getattr(m.mapper, "lifetimes", {}).get((m.external_port, m.protocol), lease)
-    how_long = ("for good" if lease <= 0 else
-                f"for {_lease_words(lease)} (what the router granted; the long-running updater renews it while "
-                "it runs)"
-                if m.mapper.name != "UPnP" or m.lease_s else
-                f"for {_lease_words(lease)} (the router caps 'permanent' forwards at that; run this again "
-                "before then, or add the forward in the router's web page to keep it for good)")
-    return (f"Kept as a lasting forward: the router forwards {m.external_port}/{proto} → "
-            f"{m.internal_host}:{m.internal_port} over {m.mapper.name} {how_long}. Remove it when you no "
-            "longer need it (this tool can, or the router's web page). Give this machine a fixed LAN address "
-            f"(a DHCP reservation for {m.internal_host} in the router) so the forward keeps pointing at it.")
+    how_long = (
+        "for good"
+        if lease <= 0
+        else f"for {_lease_words(lease)} (what the router granted; the long-running updater renews it while it runs)"
+        if m.mapper.name != "UPnP" or m.lease_s
+        else f"for {_lease_words(lease)} (the router caps 'permanent' forwards at that; run this again "
+        "before then, or add the forward in the router's web page to keep it for good)"
+    )
+    return (
+        f"Kept as a lasting forward: the router forwards {m.external_port}/{proto} → "
+        f"{m.internal_host}:{m.internal_port} over {m.mapper.name} {how_long}. Remove it when you no "
+        "longer need it (this tool can, or the router's web page). Give this machine a fixed LAN address "
+        f"(a DHCP reservation for {m.internal_host} in the router) so the forward keeps pointing at it."
+    )
 
 
 async def keep_forward(mapper: Mapper, port: int, protocol: Protocol, internal_host: str) -> str:
@@ -298,7 +338,7 @@ async def remember_kept(m: CreatedMapping) -> None:
             if current is not None and current.lease_s:
                 fwd.lease_s = int(current.lease_s)
         ForwardsLedger.default().record(fwd)
-    except Exception:      # the ledger never stops a run; the forward exists either way
+    except Exception:  # the ledger never stops a run; the forward exists either way
         pass
 
 
@@ -306,7 +346,7 @@ async def run_port_check(
     specs: Sequence[PortSpec],
     *,
     endpoints: Endpoints,
-    client: "httpx.AsyncClient",
+    client: httpx.AsyncClient,
     use_upnp: bool = False,
     ledger: MappingLedger | None = None,
     facts: NetworkFacts | None = None,
@@ -338,7 +378,8 @@ async def run_port_check(
         say("reading this machine's addresses and asking the router (UPnP / PCP / NAT-PMP)")
         if facts is None:
             facts = await (gather or gather_facts)()
-        local_ip = facts.local.ipv4
+        gathered = facts  # known from here on (``facts`` itself gets the traceroute's hops later)
+        local_ip = gathered.local.ipv4
 
         # 1. listeners
         say("opening temporary listeners")
@@ -365,7 +406,7 @@ async def run_port_check(
         taken = {s.port for s in specs}
         for proto in sorted({s.protocol for s in specs}):
             if any(proto == "tcp" or p.kind == "ddnsw" for p in probers):
-                control = await _pick_control(proto, taken, mapper, rng)  # type: ignore[arg-type]
+                control = await _pick_control(proto, taken, mapper, rng)
                 if control is not None:
                     listeners.append(control)
                     controls[proto] = control
@@ -374,7 +415,7 @@ async def run_port_check(
         # 4. mappings
         internal_host = (mapper.lan_address if mapper else None) or local_ip or ""
         mapping_of: dict[int, tuple[MappingState, str | None, int | None]] = {}
-        forwards_task: "asyncio.Future[dict[int, tuple[MappingState, str | None, int | None]]] | None" = None
+        forwards_task: asyncio.Future[dict[int, tuple[MappingState, str | None, int | None]]] | None = None
         if use_upnp:
             for listener in targets + list(controls.values()):
                 key = id(listener)
@@ -386,34 +427,50 @@ async def run_port_check(
                     mapping_of[key] = ("unavailable", "this machine's LAN address is unknown", None)
                 else:
                     say(f"mapping {listener.port}/{listener.protocol} on the router")
-                    mapping_of[key] = await _map_one(mapper, ledger, listener.port, listener.protocol,
-                                                     internal_host, lease_s, keep=keep and listener in targets)
+                    mapping_of[key] = await _map_one(
+                        mapper,
+                        ledger,
+                        listener.port,
+                        listener.protocol,
+                        internal_host,
+                        lease_s,
+                        keep=keep and listener in targets,
+                    )
         else:
             # Read only, and only evidence for the verdicts: the router's table is read while
             # the probers work (one SOAP call per port: 0.5 s for 50 ports in the lab).
-            forwards_task = asyncio.ensure_future(_forwards_the_router_lists(facts, targets, local_ip,
-                                                                             mapper_opener))
+            forwards_task = asyncio.ensure_future(_forwards_the_router_lists(facts, targets, local_ip, mapper_opener))
 
         # 5. ask the probers (a traceroute runs alongside when it could matter)
         say("asking the outside prober to connect in")
 
         async def probe(listener: NonceListener) -> ProbeAnswer | None:
-            state, _detail, ext = mapping_of.get(id(listener), ("none", None, None))
+            _state, _detail, ext = mapping_of.get(id(listener), ("none", None, None))
             if listener.state in ("denied", "error"):
                 return None
-            return await ask_probers(client, probers, ext or listener.port, listener.protocol,
-                                     token=listener.nonce, timeout_s=probe_timeout_s, family=4, pacer=pacer)
+            return await ask_probers(
+                client,
+                probers,
+                ext or listener.port,
+                listener.protocol,
+                token=listener.nonce,
+                timeout_s=probe_timeout_s,
+                family=4,
+                pacer=pacer,
+            )
 
         async def hops() -> tuple[str, ...] | None:
             from checks.nat import hops_would_help
 
-            if facts.hops is not None or not probers or not hops_would_help(facts.local, facts.upnp,
-                                                                             confirm_claim=True):
-                return facts.hops
+            if (
+                gathered.hops is not None
+                or not probers
+                or not hops_would_help(gathered.local, gathered.upnp, confirm_claim=True)
+            ):
+                return gathered.hops
             try:
-                from checks.probes.traceroute import trace_hops
-
                 from checks.names import lookup
+                from checks.probes.traceroute import trace_hops
 
                 target = (await lookup(probers[0].host, 4, timeout_s=2.0))[0]
                 return await trace_hops(target, max_hops=4, timeout_s=2.0)
@@ -427,7 +484,7 @@ async def run_port_check(
             if forwards_task is not None:
                 mapping_of.update(await forwards_task)
         finally:
-            trace_task.cancel()      # done already, unless the run is being cancelled
+            trace_task.cancel()  # done already, unless the run is being cancelled
             if forwards_task is not None:
                 forwards_task.cancel()
         if trace is not None and facts.hops is None:
@@ -452,41 +509,76 @@ async def run_port_check(
         answer = answer_of.get(id(listener))
         skipped = None
         if answer is None and listener.state not in ("denied", "error"):
-            skipped = (prober_errors[0] if prober_errors and not probers else
-                       "no prober is configured ([endpoints] port_check is empty)" if not probers else
-                       "only probers that test TCP only are configured (echoip-style, portchecker.io)")
-        return PortEvidence(port=listener.port, protocol=listener.protocol, nonce=listener.nonce,
-                            listener=listener.state, listener_error=listener.error, mapping=state,
-                            mapping_detail=detail, external_port=ext, answer=answer, skipped_reason=skipped)
+            skipped = (
+                prober_errors[0]
+                if prober_errors and not probers
+                else "no prober is configured ([endpoints] port_check is empty)"
+                if not probers
+                else "only probers that test TCP only are configured (echoip-style, portchecker.io)"
+            )
+        return PortEvidence(
+            port=listener.port,
+            protocol=listener.protocol,
+            nonce=listener.nonce,
+            listener=listener.state,
+            listener_error=listener.error,
+            mapping=state,
+            mapping_detail=detail,
+            external_port=ext,
+            answer=answer,
+            skipped_reason=skipped,
+        )
 
     observed = next((a.observed_ip for a in answers if a is not None and a.observed_ip), None)
     nat = assess_nat(facts, observed, probers[0].label if probers else None)
-    control_ev = {proto: evidence_for(l) for proto, l in controls.items()}
-    target_ev = [evidence_for(l) for l in targets]
+    control_ev = {proto: evidence_for(c) for proto, c in controls.items()}
+    target_ev = [evidence_for(t) for t in targets]
     asked_controls = {proto: c for proto, c in control_ev.items() if id(controls[proto]) in answer_of}
     maps = router_maps(facts.upnp)
-    results = tuple(with_answer_reason(
-                        decide_port(ev, asked_controls.get(ev.protocol), nat, local_ip=local_ip,
-                                    mapper_name=mapper.name if mapper else None, maps=maps,
-                                    kept=kept.get((ev.port, ev.protocol)) if ev.mapping == "created" else None),
-                        ev)
-                    for ev in target_ev)
-    results = tuple(with_admin_page(replace(r, mapped_via=_mapped_via(ev, mapper)), facts.upnp)
-                    for r, ev in zip(results, target_ev))
+    results = tuple(
+        with_answer_reason(
+            decide_port(
+                ev,
+                asked_controls.get(ev.protocol),
+                nat,
+                local_ip=local_ip,
+                mapper_name=mapper.name if mapper else None,
+                maps=maps,
+                kept=kept.get((ev.port, ev.protocol)) if ev.mapping == "created" else None,
+            ),
+            ev,
+        )
+        for ev in target_ev
+    )
+    results = tuple(
+        with_admin_page(replace(r, mapped_via=_mapped_via(ev, mapper)), facts.upnp)
+        for r, ev in zip(results, target_ev, strict=True)
+    )
     if mapper is not None and getattr(mapper, "restarted", False):
         # PCP's epoch went back during the run (RFC 6887 §8.5): the router lost its mappings.
-        note = ("The router restarted during the test (its PCP epoch went back) and lost the test's mappings: "
-                "a port it did not let in may have been cut off by the restart; run the test again.")
+        note = (
+            "The router restarted during the test (its PCP epoch went back) and lost the test's mappings: "
+            "a port it did not let in may have been cut off by the restart; run the test again."
+        )
         results = tuple(replace(r, evidence=(*r.evidence, note)) if r.mapped_via else r for r in results)
-    return PortCheckReport(results=results, nat=nat, facts=facts, mapper=mapper_label,
-                           mapper_problem=mapper_problem, controls=tuple(control_ev.values()),
-                           evidence=tuple(target_ev), leftovers=tuple(ledger.leftovers),
-                           prober_errors=prober_errors)
+    return PortCheckReport(
+        results=results,
+        nat=nat,
+        facts=facts,
+        mapper=mapper_label,
+        mapper_problem=mapper_problem,
+        controls=tuple(control_ev.values()),
+        evidence=tuple(target_ev),
+        leftovers=tuple(ledger.leftovers),
+        prober_errors=prober_errors,
+    )
 
 
 async def ask_targets_then_controls(
-    targets: Sequence[NonceListener], controls: dict[str, NonceListener],
-    probe: Callable[[NonceListener], Awaitable[ProbeAnswer | None]], say: Callable[[str], None],
+    targets: Sequence[NonceListener],
+    controls: dict[str, NonceListener],
+    probe: Callable[[NonceListener], Awaitable[ProbeAnswer | None]],
+    say: Callable[[str], None],
 ) -> dict[int, ProbeAnswer | None]:
     """Ask about the tested ports first (concurrently, at most four at a time), then
     about a protocol's control port only when one of its tested ports was *not
@@ -501,19 +593,25 @@ async def ask_targets_then_controls(
 
     out: dict[int, ProbeAnswer | None] = {}
     answers = await asyncio.gather(*(bounded(t) for t in targets))
-    out.update(zip((id(t) for t in targets), answers))
-    needed = [c for proto, c in controls.items()
-              if any(t.protocol == proto and a is not None and a.outcome == "not-reached"
-                     for t, a in zip(targets, answers))]
+    out.update(zip((id(t) for t in targets), answers, strict=True))
+    needed = [
+        c
+        for proto, c in controls.items()
+        if any(
+            t.protocol == proto and a is not None and a.outcome == "not-reached"
+            for t, a in zip(targets, answers, strict=True)
+        )
+    ]
     if needed:
         say("asking about a control port (a tested port was not reached)")
         control_answers = await asyncio.gather(*(bounded(c) for c in needed))
-        out.update(zip((id(c) for c in needed), control_answers))
+        out.update(zip((id(c) for c in needed), control_answers, strict=True))
     return out
 
 
-async def _trace_if_needed(trace: "asyncio.Future[tuple[str, ...] | None]",
-                           answers: Sequence[ProbeAnswer | None]) -> tuple[str, ...] | None:
+async def _trace_if_needed(
+    trace: asyncio.Future[tuple[str, ...] | None], answers: Sequence[ProbeAnswer | None]
+) -> tuple[str, ...] | None:
     """The path only matters for a port that did not get in: when every tested port was
     reached, the traceroute (slow where hops stay silent) is not waited for."""
     if answers and all(a is not None and a.outcome == "reached" for a in answers):
@@ -522,14 +620,15 @@ async def _trace_if_needed(trace: "asyncio.Future[tuple[str, ...] | None]",
     try:
         return await trace
     except asyncio.CancelledError:
-        if asyncio.current_task() is not None and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
             raise
         return None
 
 
-async def _forwards_the_router_lists(facts: NetworkFacts, targets: Sequence[NonceListener], local_ip: str | None,
-                                     opener: MapperOpener | None
-                                     ) -> dict[int, tuple[MappingState, str | None, int | None]]:
+async def _forwards_the_router_lists(
+    facts: NetworkFacts, targets: Sequence[NonceListener], local_ip: str | None, opener: MapperOpener | None
+) -> dict[int, tuple[MappingState, str | None, int | None]]:
     """Without --upnp: ask the router's UPnP table (read only) whether it forwards each port,
     so a forward the router confirms counts as evidence. Nothing is changed on the router.
 
@@ -544,7 +643,7 @@ async def _forwards_the_router_lists(facts: NetworkFacts, targets: Sequence[Nonc
         return out
     if mapper is None or mapper.name != "UPnP":
         return out
-    gate = asyncio.Semaphore(4)    # a few SOAP calls at once: a router answers them one by one anyway
+    gate = asyncio.Semaphore(4)  # a few SOAP calls at once: a router answers them one by one anyway
 
     async def existing(listener: NonceListener) -> Any:
         async with gate:
@@ -554,18 +653,22 @@ async def _forwards_the_router_lists(facts: NetworkFacts, targets: Sequence[Nonc
                 return None
 
     asked = [t for t in targets if t.state not in ("denied", "error")]
-    for listener, current in zip(asked, await asyncio.gather(*(existing(t) for t in asked))):
+    for listener, current in zip(asked, await asyncio.gather(*(existing(t) for t in asked)), strict=True):
         if current is None:
             continue
         label = f"{listener.port}/{listener.protocol.upper()}"
         if current.internal_host == local_ip and current.internal_port == listener.port:
-            out[id(listener)] = ("existing", f"The router's UPnP table forwards {label} to this machine "
-                                             f"({current.internal}, {current.description or 'no description'}).",
-                                 listener.port)
+            out[id(listener)] = (
+                "existing",
+                f"The router's UPnP table forwards {label} to this machine "
+                f"({current.internal}, {current.description or 'no description'}).",
+                listener.port,
+            )
         else:
-            out[id(listener)] = ("conflict", f"The router's UPnP table forwards {label} to {current.internal} "
-                                             f"({current.description or 'no description'}), not to this machine.",
-                                 None)
+            out[id(listener)] = (
+                "conflict",
+                f"The router's UPnP table forwards {label} to {current.internal} "
+                f"({current.description or 'no description'}), not to this machine.",
+                None,
+            )
     return out
-
-

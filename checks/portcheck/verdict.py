@@ -52,14 +52,16 @@ Evidence sentences name every fact used; each verdict carries its fix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Sequence
+from typing import Literal
 
 from checks.addresses import is_public
-from checks.model import (NatResult, PortProtocol as Protocol,
-                          PortResult, UpnpInfo)
-from checks.portcheck.listener import ListenState, banner_has_nonce
+from checks.model import NatResult, PortMappingKind, PortResult, PortVerdictName, UpnpInfo
+from checks.model import PortProtocol as Protocol
+from checks.portcheck.listener import ListenState
 from checks.portcheck.probers import ProbeAnswer, _snippet
+from probeserver.wire import banner_has_nonce
 
 MappingState = Literal["none", "created", "existing", "conflict", "failed", "unavailable"]
 ISP_COMMONLY_BLOCKED = {25, 80, 135, 137, 138, 139, 443, 445}
@@ -87,9 +89,9 @@ class PortEvidence:
     listener_error: str | None = None
     mapping: MappingState = "none"
     mapping_detail: str | None = None
-    external_port: int | None = None     # differs from port only when NAT-PMP chose another
+    external_port: int | None = None  # differs from port only when NAT-PMP chose another
     answer: ProbeAnswer | None = None
-    skipped_reason: str | None = None    # why no prober was asked
+    skipped_reason: str | None = None  # why no prober was asked
 
     @property
     def label(self) -> str:
@@ -120,14 +122,18 @@ def _answer_sentence(ev: PortEvidence) -> str:
     a = ev.answer
     ext = ev.external_port or ev.port
     if a is None:
-        return f"No outside prober was asked about {ev.label}" + (f": {ev.skipped_reason}." if ev.skipped_reason else ".")
+        return f"No outside prober was asked about {ev.label}" + (
+            f": {ev.skipped_reason}." if ev.skipped_reason else "."
+        )
     if a.outcome == "no-answer":
         return f"No outside prober answered for {ev.label}: {a.error}."
     where = f"{a.observed_ip}:{ext}" if a.observed_ip else f"port {ext}"
     if a.kind in ("echoip", "portchecker"):
-        return (f"{a.prober} ({'echoip-style' if a.kind == 'echoip' else 'portchecker.io API'}) tried {where} "
-                "from outside: "
-                f"{'reachable' if a.outcome == 'reached' else 'not reachable'}.")
+        return (
+            f"{a.prober} ({'echoip-style' if a.kind == 'echoip' else 'portchecker.io API'}) tried {where} "
+            "from outside: "
+            f"{'reachable' if a.outcome == 'reached' else 'not reachable'}."
+        )
     if ev.protocol == "udp":
         if a.outcome == "reached":
             return f"{a.prober} sent a UDP probe to {where} and got the reply {_snippet(a.banner or '')!r}."
@@ -135,9 +141,11 @@ def _answer_sentence(ev: PortEvidence) -> str:
     if a.outcome == "reached":
         banner = f"read {_snippet(a.banner)!r}" if a.banner else "read nothing"
         return f"{a.prober} connected to {where} from outside and {banner}."
-    word = {"refused": "the connection was refused (something sent a reset)",
-            "timeout": "the connection timed out (packets dropped on the way)",
-            "error": f"the connection failed ({a.error or 'error'})"}.get(a.result or "", a.result or "failed")
+    word = {
+        "refused": "the connection was refused (something sent a reset)",
+        "timeout": "the connection timed out (packets dropped on the way)",
+        "error": f"the connection failed ({a.error or 'error'})",
+    }.get(a.result or "", a.result or "failed")
     return f"{a.prober} tried {where} from outside: {word}."
 
 
@@ -173,11 +181,11 @@ def router_maps(upnp: UpnpInfo) -> RouterMaps:
 
 # PortResult.next_steps codes (the views word them; see checks.findings.ACTIONS for the shared ones):
 NEXT_STEPS = (
-    "map-port",          # let the router forward the port for good (UPnP, PCP)
-    "map-and-test",      # test with a router mapping and keep it (NAT-PMP, or UPnP)
-    "map-and-retest",    # test again with the port and a control port mapped by the router
-    "probe-server",      # run the project's probe server outside this network
-    "remove-mapping",    # remove a lasting forward this tool made
+    "map-port",  # let the router forward the port for good (UPnP, PCP)
+    "map-and-test",  # test with a router mapping and keep it (NAT-PMP, or UPnP)
+    "map-and-retest",  # test again with the port and a control port mapped by the router
+    "probe-server",  # run the project's probe server outside this network
+    "remove-mapping",  # remove a lasting forward this tool made
 )
 
 
@@ -204,10 +212,16 @@ def forward_fix(spec_port: int, protocol: str, local_ip: str | None, maps: Route
 def blocked_or_not_forwarded_fix(port: int, protocol: str, local_ip: str | None, maps: RouterMaps) -> str:
     """Both checks: the forward (and this machine's firewall), and an ISP block."""
     ip = local_ip or "this machine's LAN address"
-    common = (" ISPs commonly block 25, 80, 443 and 445 inbound on residential lines."
-              if port in ISP_COMMONLY_BLOCKED and protocol == "tcp" else "")
-    tell_apart = ("a test with the router mapping this port and a control port the same way tells an ISP "
-                  "block apart; or " if maps else "")
+    common = (
+        " ISPs commonly block 25, 80, 443 and 445 inbound on residential lines."
+        if port in ISP_COMMONLY_BLOCKED and protocol == "tcp"
+        else ""
+    )
+    tell_apart = (
+        "a test with the router mapping this port and a control port the same way tells an ISP block apart; or "
+        if maps
+        else ""
+    )
     return (
         f"1) The forward: in the router's web page ('Port forwarding', 'Virtual server', 'NAT'), "
         f"{protocol.upper()} port {port} must go to {ip} port {port}, and {ip} must be this machine's "
@@ -220,7 +234,9 @@ def blocked_or_not_forwarded_fix(port: int, protocol: str, local_ip: str | None,
 
 
 def isp_block_fix(port: int, protocol: str) -> str:
-    common = " ISPs commonly block 25, 80, 443 and 445 inbound on residential lines." if port in ISP_COMMONLY_BLOCKED else ""
+    common = (
+        " ISPs commonly block 25, 80, 443 and 445 inbound on residential lines." if port in ISP_COMMONLY_BLOCKED else ""
+    )
     return (
         f"Your ISP filters inbound {protocol.upper()} port {port}.{common} Use another external port "
         f"(forward e.g. 8443 → {port} and give people the new port), a tunnel (Cloudflare Tunnel, ngrok, "
@@ -232,8 +248,7 @@ def upstream_nat_fix(nat: NatResult) -> str:
     if nat.verdict == "double-nat":
         claimed = nat.router_wan_ipv4
         # A public "WAN" under double NAT is a claim the outside contradicted: not the one to forward to.
-        wan = (claimed if claimed and not is_public(claimed)
-               else "your router's WAN address (its status page shows it)")
+        wan = claimed if claimed and not is_public(claimed) else "your router's WAN address (its status page shows it)"
         return (
             "Another router sits in front of yours (usually the ISP's modem-router). Put that box in "
             "bridge/modem mode, or forward the port on it too (to your router's WAN address "
@@ -255,15 +270,26 @@ def _open_evidence(ev: PortEvidence, kept: str | None, maps: RouterMaps) -> tupl
         return [], ""
     if kept:
         return [kept], ""
-    return ([f"Open for the test: it went through the mapping this test made, which was removed again, so "
-             f"{ev.label} is closed now."],
-            "Make the forward last (this tool can keep it, or add a forward in the router's web page), and "
-            "give this machine a fixed LAN address (a DHCP reservation) so the forward keeps pointing at it. ")
+    return (
+        [
+            f"Open for the test: it went through the mapping this test made, which was removed again, so "
+            f"{ev.label} is closed now."
+        ],
+        "Make the forward last (this tool can keep it, or add a forward in the router's web page), and "
+        "give this machine a fixed LAN address (a DHCP reservation) so the forward keeps pointing at it. ",
+    )
 
 
-def decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
-                local_ip: str | None = None, mapper_name: str | None = None,
-                maps: RouterMaps = None, kept: str | None = None) -> PortResult:
+def decide_port(
+    ev: PortEvidence,
+    control: PortEvidence | None,
+    nat: NatResult,
+    *,
+    local_ip: str | None = None,
+    mapper_name: str | None = None,
+    maps: RouterMaps = None,
+    kept: str | None = None,
+) -> PortResult:
     """The verdict for one port from its evidence, with the next steps as codes (``NEXT_STEPS``)."""
     result = _decide_port(ev, control, nat, local_ip=local_ip, mapper_name=mapper_name, maps=maps, kept=kept)
     return replace(result, next_steps=next_steps_for(result, ev, maps))
@@ -282,15 +308,26 @@ def next_steps_for(result: PortResult, ev: PortEvidence, maps: RouterMaps) -> tu
         steps.append(keep or "map-and-test")
     elif result.mapping == "kept":
         steps.append("remove-mapping")
-    elif result.verdict == "unknown" and ev.answer is None and ev.protocol == "udp" \
-            and ev.listener not in ("denied", "error"):
+    elif (
+        result.verdict == "unknown"
+        and ev.answer is None
+        and ev.protocol == "udp"
+        and ev.listener not in ("denied", "error")
+    ):
         steps.append("probe-server")
     return tuple(steps)
 
 
-def _decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
-                 local_ip: str | None = None, mapper_name: str | None = None,
-                 maps: RouterMaps = None, kept: str | None = None) -> PortResult:
+def _decide_port(
+    ev: PortEvidence,
+    control: PortEvidence | None,
+    nat: NatResult,
+    *,
+    local_ip: str | None = None,
+    mapper_name: str | None = None,
+    maps: RouterMaps = None,
+    kept: str | None = None,
+) -> PortResult:
     """The verdict for one port from its evidence (pure; logic in the module docstring).
 
     ``maps``: how this tool can ask the router for forwards (advice never suggests UPnP on a
@@ -311,72 +348,126 @@ def _decide_port(ev: PortEvidence, control: PortEvidence | None, nat: NatResult,
         if control_reach == "unknown":
             evidence.append(f"Control port {control.label} ({how}): no prober answered for it.")
         else:
-            evidence.append(f"Control port {control.label} ({how}) was "
-                            f"{'reached from outside' if passed else 'not reached either'}"
-                            + (f" ({control.answer.result})" if not passed and control.answer is not None
-                               and control.answer.kind == "ddnsw" and control.answer.result else "") + ".")
+            evidence.append(
+                f"Control port {control.label} ({how}) was "
+                f"{'reached from outside' if passed else 'not reached either'}"
+                + (
+                    f" ({control.answer.result})"
+                    if not passed
+                    and control.answer is not None
+                    and control.answer.kind == "ddnsw"
+                    and control.answer.result
+                    else ""
+                )
+                + "."
+            )
     upstream = nat.verdict in ("cgnat", "double-nat")
-    mapping_kind = "kept" if ev.mapping == "created" and kept else "temporary" if ev.mapping == "created" else "none"
+    mapping_kind: PortMappingKind = (
+        "kept" if ev.mapping == "created" and kept else "temporary" if ev.mapping == "created" else "none"
+    )
 
-    def result(verdict: str, fix: str, extra: Sequence[str] = ()) -> PortResult:
-        return PortResult(port=ev.port, protocol=ev.protocol, verdict=verdict,  # type: ignore[arg-type]
-                          evidence=tuple(evidence) + tuple(extra), fix=fix,
-                          service_was_listening=ev.listener == "in-use", upnp_mapped=ev.mapped,
-                          mapping=mapping_kind)  # type: ignore[arg-type]
+    def result(verdict: PortVerdictName, fix: str, extra: Sequence[str] = ()) -> PortResult:
+        return PortResult(
+            port=ev.port,
+            protocol=ev.protocol,
+            verdict=verdict,
+            evidence=tuple(evidence) + tuple(extra),
+            fix=fix,
+            service_was_listening=ev.listener == "in-use",
+            upnp_mapped=ev.mapped,
+            mapping=mapping_kind,
+        )
 
     if reach in ("ours", "ours-unconfirmed", "service"):
         opened, keep_fix = _open_evidence(ev, kept, maps)
         if reach == "ours":
-            return result("open", keep_fix + "Nothing to fix: the port reaches this machine from the internet.",
-                          ["The prober read our nonce back: it reached this very machine."] + opened)
+            return result(
+                "open",
+                keep_fix + "Nothing to fix: the port reaches this machine from the internet.",
+                ["The prober read our nonce back: it reached this very machine."] + opened,
+            )
         if reach == "ours-unconfirmed":
-            return result("open", keep_fix + "Nothing to fix.",
-                          ["An echoip-style prober only says 'reachable', so this cannot prove the answer came "
-                           "from this machine; the project's probe server (ddnsw+https://...) can."] + opened)
-        return result("open", keep_fix + "Nothing to fix for reachability.",
-                      ["Reached a service on this port; could not confirm it is this machine (its answer "
-                       "does not carry our nonce)."] + opened)
+            return result(
+                "open",
+                keep_fix + "Nothing to fix.",
+                [
+                    "An echoip-style prober only says 'reachable', so this cannot prove the answer came "
+                    "from this machine; the project's probe server (ddnsw+https://...) can."
+                ]
+                + opened,
+            )
+        return result(
+            "open",
+            keep_fix + "Nothing to fix for reachability.",
+            [
+                "Reached a service on this port; could not confirm it is this machine (its answer "
+                "does not carry our nonce)."
+            ]
+            + opened,
+        )
     if reach == "other":
-        return result("not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
-            "Something answered from outside, but not this machine (no nonce in its answer): the router "
-            "forwards this port to another device, or answers on it itself (a router admin page or VPN "
-            "server often sits on 80, 443 or 8080)."])
+        return result(
+            "not-forwarded",
+            forward_fix(ev.port, ev.protocol, local_ip, maps),
+            [
+                "Something answered from outside, but not this machine (no nonce in its answer): the router "
+                "forwards this port to another device, or answers on it itself (a router admin page or VPN "
+                "server often sits on 80, 443 or 8080)."
+            ],
+        )
 
     # Not reached, or no prober answered.
     if upstream and reach in ("no", "unknown"):
         # The NAT evidence is the run's, said once by the views (issue 19), not once per port.
-        return result("upstream-nat", upstream_nat_fix(nat),
-                      [f"Nothing got through the {'carrier-grade NAT' if nat.verdict == 'cgnat' else 'second NAT'} "
-                       "in front of your router (its evidence is the NAT verdict's)."])
+        return result(
+            "upstream-nat",
+            upstream_nat_fix(nat),
+            [
+                f"Nothing got through the {'carrier-grade NAT' if nat.verdict == 'cgnat' else 'second NAT'} "
+                "in front of your router (its evidence is the NAT verdict's)."
+            ],
+        )
     if ev.listener in ("denied", "error"):
-        fix = ("Run the test as root (sudo) so it can listen on this port, or start the real service "
-               "on it first and test again." if ev.listener == "denied"
-               else "Free the port or pick another one, then test again.")
+        fix = (
+            "Run the test as root (sudo) so it can listen on this port, or start the real service "
+            "on it first and test again."
+            if ev.listener == "denied"
+            else "Free the port or pick another one, then test again."
+        )
         return result("unknown", fix, ["Nothing listened on this port, so a failed probe would prove nothing."])
     if reach == "unknown":
         if ev.answer is None and ev.protocol == "udp":
-            fix = ("UDP can only be tested through the project's probe server: add "
-                   "\"ddnsw+https://HOST\" to [endpoints] port_check (run the project's probe server on a "
-                   "machine outside your network).")
+            fix = (
+                "UDP can only be tested through the project's probe server: add "
+                '"ddnsw+https://HOST" to [endpoints] port_check (run the project\'s probe server on a '
+                "machine outside your network)."
+            )
         else:
-            fix = ("No outside prober answered: check this machine's internet connection and "
-                   "[endpoints] port_check in the configuration, then try again.")
+            fix = (
+                "No outside prober answered: check this machine's internet connection and "
+                "[endpoints] port_check in the configuration, then try again."
+            )
         return result("unknown", fix)
 
     # reach == "no": the probe failed although something listened here.
     if ev.protocol == "udp" and ev.listener == "in-use":
-        return result("unknown",
-                      f"Stop the service on {ev.label} for a moment and test again, so the tool's own listener "
-                      "can answer the probe.",
-                      ["A UDP service already listens on this port and did not answer the probe datagram; many "
-                       "UDP services (WireGuard, for one) stay silent to packets they do not recognise, so "
-                       "silence proves nothing."])
+        return result(
+            "unknown",
+            f"Stop the service on {ev.label} for a moment and test again, so the tool's own listener "
+            "can answer the probe.",
+            [
+                "A UDP service already listens on this port and did not answer the probe datagram; many "
+                "UDP services (WireGuard, for one) stay silent to packets they do not recognise, so "
+                "silence proves nothing."
+            ],
+        )
     verdict, fix, extra = unreached_verdict(ev, control, nat, local_ip=local_ip, maps=maps)
     return result(verdict, fix, extra)
 
 
-def unreached_verdict(ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *,
-                      local_ip: str | None, maps: RouterMaps) -> tuple[str, str, list[str]]:
+def unreached_verdict(
+    ev: PortEvidence, control: PortEvidence | None, nat: NatResult, *, local_ip: str | None, maps: RouterMaps
+) -> tuple[PortVerdictName, str, list[str]]:
     """A port the prober did not get through to, although this machine listened on it (issue 11).
 
     Only evidence that tells a missing forward from a block upstream earns ``not-forwarded`` or
@@ -398,75 +489,111 @@ def unreached_verdict(ev: PortEvidence, control: PortEvidence | None, nat: NatRe
     control_reach = classify_reach(control) if control is not None else None
     # The NAT verdict's evidence belongs to the run and is said once by the views (issue 19).
     nat_context: list[str] = []
-    common = (f" Port {ev.port} is one ISPs commonly block inbound." if ev.port in ISP_COMMONLY_BLOCKED
-              and ev.protocol == "tcp" else "")
+    common = (
+        f" Port {ev.port} is one ISPs commonly block inbound."
+        if ev.port in ISP_COMMONLY_BLOCKED and ev.protocol == "tcp"
+        else ""
+    )
     both = blocked_or_not_forwarded_fix(ev.port, ev.protocol, local_ip, maps)
     if control is not None and control_reach in ("ours", "ours-unconfirmed"):
         if control.mapped and not ev.mapped and ev.mapping != "none":
-            return "not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
-                f"The control port, mapped by the router, was reached while {ev.label} could not be "
-                "mapped: the router does not forward it to this machine."]
+            return (
+                "not-forwarded",
+                forward_fix(ev.port, ev.protocol, local_ip, maps),
+                [
+                    f"The control port, mapped by the router, was reached while {ev.label} could not be "
+                    "mapped: the router does not forward it to this machine."
+                ],
+            )
         if ev.mapped or not control.mapped:
-            why = ("Both ports were forwarded to this machine and listened; only the control port got "
-                   "through, so something upstream filters this port number." if ev.mapped else
-                   "The control port got through without any forwarding, so the path into this machine is "
-                   "open for arbitrary ports (no NAT here, or the router exposes this host / DMZ); this port "
-                   "alone is filtered upstream.")
+            why = (
+                "Both ports were forwarded to this machine and listened; only the control port got "
+                "through, so something upstream filters this port number."
+                if ev.mapped
+                else "The control port got through without any forwarding, so the path into this machine is "
+                "open for arbitrary ports (no NAT here, or the router exposes this host / DMZ); this port "
+                "alone is filtered upstream."
+            )
             return "isp-blocked", isp_block_fix(ev.port, ev.protocol), [why + common]
     if nat.verdict == "none":
-        return ("blocked-or-not-forwarded",
-                "This machine holds the public address itself, so no router forwarding is involved: allow the "
-                "port in this machine's firewall (ufw, firewalld, nftables) and in any provider firewall / "
-                "security group in front of it. If it still fails, test another port number: your ISP may "
-                f"filter {ev.port}.",
-                ["This machine holds the public address, yet neither this port nor the control port was "
-                 "reached: a firewall drops them (this machine's, or one upstream)."])
+        return (
+            "blocked-or-not-forwarded",
+            "This machine holds the public address itself, so no router forwarding is involved: allow the "
+            "port in this machine's firewall (ufw, firewalld, nftables) and in any provider firewall / "
+            "security group in front of it. If it still fails, test another port number: your ISP may "
+            f"filter {ev.port}.",
+            [
+                "This machine holds the public address, yet neither this port nor the control port was "
+                "reached: a firewall drops them (this machine's, or one upstream)."
+            ],
+        )
     if ev.mapping == "conflict":
-        return "not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
-            "The router forwards this port to another device, not to this machine."] + nat_context
+        return (
+            "not-forwarded",
+            forward_fix(ev.port, ev.protocol, local_ip, maps),
+            ["The router forwards this port to another device, not to this machine."] + nat_context,
+        )
     if ev.mapped:
-        confirmed = ("The router accepted the mapping" if ev.mapping == "created"
-                     else "The router's own table forwards this port to this machine")
+        confirmed = (
+            "The router accepted the mapping"
+            if ev.mapping == "created"
+            else "The router's own table forwards this port to this machine"
+        )
         if control is not None and control.mapped:
-            why = (f"{confirmed} and the control port's, yet neither was reached from outside: the forward "
-                   "is there but nothing gets in — the router's own firewall drops it, the ISP filters all "
-                   "inbound connections, or another NAT upstream went unnoticed.")
+            why = (
+                f"{confirmed} and the control port's, yet neither was reached from outside: the forward "
+                "is there but nothing gets in — the router's own firewall drops it, the ISP filters all "
+                "inbound connections, or another NAT upstream went unnoticed."
+            )
         else:
-            why = (f"{confirmed}, yet the port was not reached from outside: the forward is there, so "
-                   "something drops the connection — this machine's firewall, or the ISP upstream (without a "
-                   "control port mapped the same way that gets through, the two cannot be told apart).")
+            why = (
+                f"{confirmed}, yet the port was not reached from outside: the forward is there, so "
+                "something drops the connection — this machine's firewall, or the ISP upstream (without a "
+                "control port mapped the same way that gets through, the two cannot be told apart)."
+            )
         return "blocked-or-not-forwarded", both, [why] + nat_context
     # Nobody confirmed a forward: the router was not asked, could not be, or had none listed.
     a, c = ev.answer, control.answer if control is not None else None
     reset = a is not None and a.kind == "ddnsw" and a.result == "refused"
     dropped = a is not None and a.kind == "ddnsw" and a.result == "timeout"
-    control_reset = (control is not None and not control.mapped and c is not None and c.kind == "ddnsw"
-                     and c.result == "refused")
+    control_reset = (
+        control is not None and not control.mapped and c is not None and c.kind == "ddnsw" and c.result == "refused"
+    )
     if reset and control_reset:
-        return "not-forwarded", forward_fix(ev.port, ev.protocol, local_ip, maps), [
-            f"{ev.label} was reset exactly like the unforwarded control port: your router answers ports it "
-            "does not forward with a reset, and this one was answered the same way, so the connection "
-            "reached your router and was not passed on to this machine. (An ISP filter that resets instead "
-            "of dropping would look the same; that is rare.)"] + nat_context
+        return (
+            "not-forwarded",
+            forward_fix(ev.port, ev.protocol, local_ip, maps),
+            [
+                f"{ev.label} was reset exactly like the unforwarded control port: your router answers ports it "
+                "does not forward with a reset, and this one was answered the same way, so the connection "
+                "reached your router and was not passed on to this machine. (An ISP filter that resets instead "
+                "of dropping would look the same; that is rare.)"
+            ]
+            + nat_context,
+        )
     if dropped and control_reset:
-        why = (f"Your router answers ports it does not forward with a reset (the control port got one), but "
-               f"{ev.label} was silently dropped: it was not treated as an unforwarded port. Either something "
-               "upstream (the ISP) drops it before your router, or the router forwards it to a device or "
-               "firewall that drops it (another LAN address, or this machine's firewall)." + common)
+        why = (
+            f"Your router answers ports it does not forward with a reset (the control port got one), but "
+            f"{ev.label} was silently dropped: it was not treated as an unforwarded port. Either something "
+            "upstream (the ISP) drops it before your router, or the router forwards it to a device or "
+            "firewall that drops it (another LAN address, or this machine's firewall)." + common
+        )
         return "blocked-or-not-forwarded", both, [why] + nat_context
-    why = ("Nobody could confirm a forward for this port"
-           + (" (the router offers no way to ask: no UPnP, NAT-PMP or PCP)" if maps is None else
-              " (the router was not asked to map it)" if ev.mapping == "none" else
-              " (it could not be mapped for the test)")
-           + ", so an unanswered port may be unforwarded, forwarded to another LAN address, or forwarded and "
-           "blocked upstream by the ISP (or by this machine's firewall); this test cannot tell them apart."
-           + common)
+    why = (
+        "Nobody could confirm a forward for this port"
+        + (
+            " (the router offers no way to ask: no UPnP, NAT-PMP or PCP)"
+            if maps is None
+            else " (the router was not asked to map it)"
+            if ev.mapping == "none"
+            else " (it could not be mapped for the test)"
+        )
+        + ", so an unanswered port may be unforwarded, forwarded to another LAN address, or forwarded and "
+        "blocked upstream by the ISP (or by this machine's firewall); this test cannot tell them apart." + common
+    )
     if maps is not None and ev.mapping == "none":
-        why += (" Testing again with the router mapping the port and a control port the same way shows an "
-                "ISP block.")
+        why += " Testing again with the router mapping the port and a control port the same way shows an ISP block."
     return "blocked-or-not-forwarded", both, [why] + nat_context
-
-
 
 
 def with_answer_reason(result: PortResult, ev: PortEvidence) -> PortResult:
@@ -477,22 +604,31 @@ def with_answer_reason(result: PortResult, ev: PortEvidence) -> PortResult:
     if answer is not None and answer.outcome != "no-answer":
         return result
     if answer is None:
-        if ev.protocol == "udp" and ev.listener not in ("denied", "error") and ev.skipped_reason \
-                and "TCP only" in ev.skipped_reason:
+        if (
+            ev.protocol == "udp"
+            and ev.listener not in ("denied", "error")
+            and ev.skipped_reason
+            and "TCP only" in ev.skipped_reason
+        ):
             return replace(result, reason="no-udp-prober")
         return result
     reason = answer.code or "no-prober-answered"
     if reason in ("rate-limited", "prober-silent") and result.verdict == "unknown":
         when = f"in {answer.retry_after_s:.0f} s" if answer.retry_after_s else "later"
-        fix = (f"Run the test again {when}: the outside prober could not be asked now (its limit for automated "
-               "requests). A second prober in [endpoints] port_check takes over while one is rate-limited "
-               "(the defaults have two), or run your own: the project's probe server on a machine outside "
-               "your network, then \"ddnsw+https://HOST\".")
-        return replace(result, reason=reason, retry_after_s=answer.retry_after_s, fix=fix,
-                       next_steps=tuple(dict.fromkeys((*result.next_steps, "probe-server"))))
+        fix = (
+            f"Run the test again {when}: the outside prober could not be asked now (its limit for automated "
+            "requests). A second prober in [endpoints] port_check takes over while one is rate-limited "
+            "(the defaults have two), or run your own: the project's probe server on a machine outside "
+            'your network, then "ddnsw+https://HOST".'
+        )
+        return replace(
+            result,
+            reason=reason,
+            retry_after_s=answer.retry_after_s,
+            fix=fix,
+            next_steps=tuple(dict.fromkeys((*result.next_steps, "probe-server"))),
+        )
     return replace(result, reason=reason, retry_after_s=answer.retry_after_s)
-
-
 
 
 def with_admin_page(result: PortResult, upnp: UpnpInfo) -> PortResult:

@@ -23,9 +23,12 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
+
+from checks.model import PortProtocol
 
 Via = Literal["upnp", "pcp", "natpmp", "upnp-pinhole", "pcp-pinhole"]
 VIAS: tuple[str, ...] = ("upnp", "pcp", "natpmp", "upnp-pinhole", "pcp-pinhole")
@@ -34,7 +37,7 @@ MAX_FORWARDS = 256
 
 
 def default_ledger_path() -> Path:
-    from platformdirs import user_state_dir   # lazy, like the prober pacing file
+    from platformdirs import user_state_dir  # lazy, like the prober pacing file
 
     return Path(user_state_dir("ddns-wizard")) / "forwards.json"
 
@@ -43,17 +46,17 @@ def default_ledger_path() -> Path:
 class LastingForward:
     via: str
     external_port: int
-    protocol: str                      # "tcp" | "udp"
+    protocol: PortProtocol
     internal_host: str
     internal_port: int
-    lease_s: int = 0                   # granted; 0 = permanent
+    lease_s: int = 0  # granted; 0 = permanent
     created_at: float = 0.0
     renewed_at: float = 0.0
-    router: str | None = None          # gateway address or IGD location
+    router: str | None = None  # gateway address or IGD location
     pcp: dict[str, Any] | None = None  # checks.portmap.pcp.mapping_record(...)
-    pinhole_id: int | None = None      # IGDv2 UniqueID
-    control_url: str | None = None     # IGDv2 firewall control URL (IPv6)
-    note: str | None = None            # what the last renewal said
+    pinhole_id: int | None = None  # IGDv2 UniqueID
+    control_url: str | None = None  # IGDv2 firewall control URL (IPv6)
+    note: str | None = None  # what the last renewal said
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -75,20 +78,29 @@ class LastingForward:
 def _forward_from(raw: Any) -> LastingForward | None:
     if not isinstance(raw, dict):
         return None
+    word = str(raw.get("protocol", "")).lower()
+    protocol: PortProtocol | None = "tcp" if word == "tcp" else "udp" if word == "udp" else None
+    if protocol is None:
+        return None
     try:
         fwd = LastingForward(
-            via=str(raw["via"]), external_port=int(raw["external_port"]), protocol=str(raw["protocol"]).lower(),
-            internal_host=str(raw["internal_host"])[:64], internal_port=int(raw["internal_port"]),
-            lease_s=max(0, int(raw.get("lease_s") or 0)), created_at=float(raw.get("created_at") or 0),
+            via=str(raw["via"]),
+            external_port=int(raw["external_port"]),
+            protocol=protocol,
+            internal_host=str(raw["internal_host"])[:64],
+            internal_port=int(raw["internal_port"]),
+            lease_s=max(0, int(raw.get("lease_s") or 0)),
+            created_at=float(raw.get("created_at") or 0),
             renewed_at=float(raw.get("renewed_at") or 0),
             router=str(raw["router"])[:300] if raw.get("router") else None,
             pcp=raw.get("pcp") if isinstance(raw.get("pcp"), dict) else None,
             pinhole_id=int(raw["pinhole_id"]) if raw.get("pinhole_id") is not None else None,
             control_url=str(raw["control_url"])[:300] if raw.get("control_url") else None,
-            note=str(raw["note"])[:300] if raw.get("note") else None)
+            note=str(raw["note"])[:300] if raw.get("note") else None,
+        )
     except (KeyError, TypeError, ValueError):
         return None
-    if fwd.via not in VIAS or fwd.protocol not in ("tcp", "udp"):
+    if fwd.via not in VIAS:
         return None
     if not (1 <= fwd.external_port <= 65535 and 1 <= fwd.internal_port <= 65535):
         return None
@@ -101,14 +113,14 @@ class ForwardsLedger:
 
     path: Path | None = None
     forwards: list[LastingForward] = field(default_factory=list)
-    problem: str | None = None          # why the file could not be read or written
+    problem: str | None = None  # why the file could not be read or written
     _loaded: bool = False
 
     @classmethod
-    def default(cls) -> "ForwardsLedger":
+    def default(cls) -> ForwardsLedger:
         try:
             return cls(default_ledger_path())
-        except Exception as exc:      # no state directory: this run only
+        except Exception as exc:  # no state directory: this run only
             return cls(None, problem=f"no state directory for the forwards ledger ({exc})")
 
     def load(self) -> list[LastingForward]:
@@ -156,7 +168,7 @@ class ForwardsLedger:
         now = time.time()
         fwd.created_at = fwd.created_at or now
         fwd.renewed_at = fwd.renewed_at or fwd.created_at
-        self.forwards = [f for f in self.forwards if f.key != fwd.key][-(MAX_FORWARDS - 1):] + [fwd]
+        self.forwards = [f for f in self.forwards if f.key != fwd.key][-(MAX_FORWARDS - 1) :] + [fwd]
         self.save()
 
     def forget(self, external_port: int, protocol: str, *, family: int = 4) -> LastingForward | None:
@@ -185,8 +197,7 @@ class ForwardsLedger:
 Renewer = Callable[[LastingForward], Awaitable[tuple[int | None, str]]]
 
 
-async def renew_due(ledger: ForwardsLedger, renewers: dict[str, Renewer], *, now: float | None = None
-                    ) -> list[str]:
+async def renew_due(ledger: ForwardsLedger, renewers: dict[str, Renewer], *, now: float | None = None) -> list[str]:
     """Renew every forward that is due with the renewer for its ``via``; one sentence each.
 
     A renewer returns (the newly granted lease, what happened) or (None, why it failed).
@@ -199,7 +210,7 @@ async def renew_due(ledger: ForwardsLedger, renewers: dict[str, Renewer], *, now
             continue
         try:
             lease, what = await renew(fwd)
-        except Exception as exc:     # a renewal failure is data
+        except Exception as exc:  # a renewal failure is data
             lease, what = None, f"{type(exc).__name__}: {exc}"
         if lease is not None:
             fwd.lease_s, fwd.renewed_at = lease, time.time() if now is None else now
@@ -225,11 +236,21 @@ def forward_from_created(m: Any, via: str) -> LastingForward:
 
         pcp = mapping_record(made)
         lease = made.lifetime
-    router = (getattr(mapper, "gateway", None) or getattr(mapper, "server", None)
-              or getattr(getattr(mapper, "igd", None), "location", None))
-    return LastingForward(via=via, external_port=m.external_port, protocol=m.protocol,
-                          internal_host=m.internal_host, internal_port=m.internal_port, lease_s=lease,
-                          router=str(router) if router else None, pcp=pcp)
+    router = (
+        getattr(mapper, "gateway", None)
+        or getattr(mapper, "server", None)
+        or getattr(getattr(mapper, "igd", None), "location", None)
+    )
+    return LastingForward(
+        via=via,
+        external_port=m.external_port,
+        protocol=m.protocol,
+        internal_host=m.internal_host,
+        internal_port=m.internal_port,
+        lease_s=lease,
+        router=str(router) if router else None,
+        pcp=pcp,
+    )
 
 
 # --------------------------------------------------------------------------- acting on kept forwards
@@ -260,16 +281,19 @@ async def remove_kept(fwd: LastingForward, *, gateway: str | None = None) -> tup
             removed = await PinholeClient(fwd.control_url, fwd.internal_host).delete(fwd.pinhole_id)
         except Exception as exc:
             return False, str(exc)
-        return True, (f"the IPv6 pinhole {fwd.label()}" if removed else
-                      f"the IPv6 pinhole {fwd.label()} (the router no longer had it)")
+        return True, (
+            f"the IPv6 pinhole {fwd.label()}"
+            if removed
+            else f"the IPv6 pinhole {fwd.label()} (the router no longer had it)"
+        )
     if fwd.via == "natpmp":
         from checks.probes.natpmp import natpmp_map
 
         server = gateway or fwd.router
         if not server:
             return False, "no gateway to ask"
-        reply = await natpmp_map(server, fwd.protocol, fwd.internal_port, 0, 0)      # type: ignore[arg-type]
-        return (True, f"the NAT-PMP mapping {fwd.label()}") if reply.ok else (False, reply.error or "no reply")
+        removal = await natpmp_map(server, fwd.protocol, fwd.internal_port, 0, 0)
+        return (True, f"the NAT-PMP mapping {fwd.label()}") if removal.ok else (False, removal.error or "no reply")
     return False, f"{fwd.via} forwards are removed through the router's UPnP IGD"
 
 
@@ -296,8 +320,10 @@ def default_renewers() -> dict[str, Renewer]:
             return None, reply.error or "no reply"
         fwd.pcp = mapping_record(renewed)
         if epoch_went_back(mapping.epoch, mapping.granted_at, renewed.epoch, renewed.granted_at):
-            return renewed.lifetime, ("the router restarted (its PCP epoch went back) and had forgotten it: "
-                                      f"made again for {renewed.lifetime} s")
+            return renewed.lifetime, (
+                "the router restarted (its PCP epoch went back) and had forgotten it: "
+                f"made again for {renewed.lifetime} s"
+            )
         return renewed.lifetime, f"renewed for {renewed.lifetime} s"
 
     async def natpmp(fwd: LastingForward) -> tuple[int | None, str]:
@@ -305,8 +331,7 @@ def default_renewers() -> dict[str, Renewer]:
 
         if not fwd.router:
             return None, "no gateway recorded"
-        reply = await natpmp_map(fwd.router, fwd.protocol, fwd.internal_port, fwd.external_port,  # type: ignore[arg-type]
-                                 max(fwd.lease_s, 3600))
+        reply = await natpmp_map(fwd.router, fwd.protocol, fwd.internal_port, fwd.external_port, max(fwd.lease_s, 3600))
         if not reply.ok:
             return None, reply.error or "no reply"
         return int(reply.lifetime or fwd.lease_s), f"renewed for {reply.lifetime} s"
@@ -317,14 +342,14 @@ def default_renewers() -> dict[str, Renewer]:
         if fwd.pinhole_id is None or not fwd.control_url:
             return None, "the ledger does not say which pinhole it is"
         client = PinholeClient(fwd.control_url, fwd.internal_host)
-        hole = Pinhole(fwd.pinhole_id, fwd.internal_host, fwd.internal_port, fwd.protocol, fwd.lease_s)  # type: ignore[arg-type]
+        hole = Pinhole(fwd.pinhole_id, fwd.internal_host, fwd.internal_port, fwd.protocol, fwd.lease_s)
         try:
             updated = await client.update(hole, fwd.lease_s)
             return updated.lease_s, f"renewed for {updated.lease_s} s"
         except PinholeError as exc:
             if exc.code not in (704, 402):
                 raise
-        again = await client.add(fwd.internal_port, fwd.protocol, fwd.lease_s)  # type: ignore[arg-type]
+        again = await client.add(fwd.internal_port, fwd.protocol, fwd.lease_s)
         fwd.pinhole_id = again.unique_id
         return again.lease_s, "the router had lost the pinhole (restarted?): opened again"
 
@@ -336,17 +361,17 @@ def default_renewers() -> dict[str, Renewer]:
         if not fwd.router:
             return None, "no UPnP IGD recorded"
         igd = await IgdClient.connect(fwd.router)
-        await igd.add_mapping(fwd.external_port, fwd.protocol.upper(), fwd.internal_host,  # type: ignore[arg-type]
-                              fwd.internal_port, "ddns-wizard", 0)
-        current = await igd.get_mapping(fwd.external_port, fwd.protocol.upper())  # type: ignore[arg-type]
+        await igd.add_mapping(fwd.external_port, fwd.protocol, fwd.internal_host, fwd.internal_port, "ddns-wizard", 0)
+        current = await igd.get_mapping(fwd.external_port, fwd.protocol)
         lease = current.lease_s if current is not None else 0
         return lease, f"renewed ({'permanent' if not lease else f'{lease} s'})"
 
     return {"pcp": pcp, "pcp-pinhole": pcp, "natpmp": natpmp, "upnp-pinhole": upnp_pinhole, "upnp": upnp}
 
 
-def watch_hooks(ledger: ForwardsLedger, renewers: dict[str, Renewer] | None = None
-                ) -> tuple[Callable[[float], Awaitable[list[str]]], Callable[[], float | None]]:
+def watch_hooks(
+    ledger: ForwardsLedger, renewers: dict[str, Renewer] | None = None
+) -> tuple[Callable[[float], Awaitable[list[str]]], Callable[[], float | None]]:
     """(renew_forwards, forwards_due) for checks.ddns.watch.Watcher."""
 
     async def renew(now: float) -> list[str]:

@@ -19,13 +19,15 @@ class CreatedMapping:
     protocol: Protocol
     internal_host: str
     internal_port: int
-    uncertain: bool = False     # the add call failed in a way that may have created it anyway
-    keep: bool = False          # --keep: left in place when the test completes
+    uncertain: bool = False  # the add call failed in a way that may have created it anyway
+    keep: bool = False  # --keep: left in place when the test completes
     lease_s: int = TEST_LEASE_S
 
     def describe(self) -> str:
-        return (f"{self.mapper.name} mapping {self.external_port}/{self.protocol.upper()} → "
-                f"{self.internal_host}:{self.internal_port}")
+        return (
+            f"{self.mapper.name} mapping {self.external_port}/{self.protocol.upper()} → "
+            f"{self.internal_host}:{self.internal_port}"
+        )
 
 
 @dataclass
@@ -60,10 +62,10 @@ class MappingLedger:
                 self.leftovers.append((m.describe(), f"the router did not answer within {timeout_s:g} s"))
             except MappingError as exc:
                 if m.uncertain and not await self._still_there(m):
-                    self.removed.append(m)   # never created after all
+                    self.removed.append(m)  # never created after all
                 else:
                     self.leftovers.append((m.describe(), str(exc)))
-            except Exception as exc:   # never let one failure stop the other removals
+            except Exception as exc:  # never let one failure stop the other removals
                 self.leftovers.append((m.describe(), f"{type(exc).__name__}: {exc}"))
 
         # One at a time: a router's UPnP server answers its SOAP requests one after the
@@ -79,7 +81,7 @@ class MappingLedger:
             async with asyncio.timeout(2.0):
                 current = await m.mapper.existing(m.external_port, m.protocol, strict=True)
         except Exception:
-            return True    # could not ask (router down, NAT-PMP): report it rather than guess
+            return True  # could not ask (router down, NAT-PMP): report it rather than guess
         return current is not None and current.internal_host == m.internal_host
 
 
@@ -96,5 +98,3 @@ async def remove_shielded(ledger: MappingLedger, *, timeout_s: float = 5.0) -> N
             continue
         except Exception:
             break
-
-

@@ -44,8 +44,9 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable, Literal
+from typing import Any, Literal
 
 PCP_PORT = 5351
 PCP_VERSION = 2
@@ -65,8 +66,11 @@ LONGEST_LIFETIME_S = 7 * 86400
 RESULT_CODES: dict[int, tuple[str, str]] = {
     0: ("SUCCESS", "the router did what was asked"),
     1: ("UNSUPP_VERSION", "the router speaks another version of the protocol (NAT-PMP only, not PCP)"),
-    2: ("NOT_AUTHORIZED", "the router refuses: PCP is switched off for this host, the port is not allowed, "
-                          "or the request did not carry the mapping's nonce"),
+    2: (
+        "NOT_AUTHORIZED",
+        "the router refuses: PCP is switched off for this host, the port is not allowed, "
+        "or the request did not carry the mapping's nonce",
+    ),
     3: ("MALFORMED_REQUEST", "the router could not parse the request"),
     4: ("UNSUPP_OPCODE", "the router does not support this request"),
     5: ("UNSUPP_OPTION", "the router does not support an option the request needs"),
@@ -76,8 +80,11 @@ RESULT_CODES: dict[int, tuple[str, str]] = {
     9: ("UNSUPP_PROTOCOL", "the router does not map this protocol"),
     10: ("USER_EX_QUOTA", "this host has as many mappings as the router allows it"),
     11: ("CANNOT_PROVIDE_EXTERNAL", "the router cannot give the external port or address asked for"),
-    12: ("ADDRESS_MISMATCH", "the router saw the request come from another address than it names: another "
-                             "NAT sits between this host and the PCP server"),
+    12: (
+        "ADDRESS_MISMATCH",
+        "the router saw the request come from another address than it names: another "
+        "NAT sits between this host and the PCP server",
+    ),
     13: ("EXCESSIVE_REMOTE_PEERS", "the router cannot create more filters for this mapping"),
 }
 
@@ -114,8 +121,16 @@ def build_announce(client_ip: str) -> bytes:
     return _header(OP_ANNOUNCE, 0, client_ip)
 
 
-def build_map(*, nonce: bytes, protocol: Literal["tcp", "udp"], internal_port: int, external_port: int,
-              lifetime: int, client_ip: str, external_ip: str | None = None) -> bytes:
+def build_map(
+    *,
+    nonce: bytes,
+    protocol: Literal["tcp", "udp"],
+    internal_port: int,
+    external_port: int,
+    lifetime: int,
+    client_ip: str,
+    external_ip: str | None = None,
+) -> bytes:
     """MAP (opcode 1). ``external_ip`` is the suggestion (None: all zeros, "any"; IPv4 callers
     pass "0.0.0.0" as ``::ffff:0.0.0.0`` so the server knows the family, RFC 6887 §11.1)."""
     if len(nonce) != NONCE_LEN:
@@ -139,8 +154,8 @@ class PcpReply:
     external_address: str | None = None
     error: str | None = None
     ms: float = 0.0
-    natpmp_only: bool = False          # the server answered in NAT-PMP (version 0)
-    refused: bool = False              # ICMP port unreachable: nothing listens on 5351
+    natpmp_only: bool = False  # the server answered in NAT-PMP (version 0)
+    refused: bool = False  # ICMP port unreachable: nothing listens on 5351
 
 
 class PcpParseError(ValueError):
@@ -153,8 +168,14 @@ def parse_reply(data: bytes, op: int, *, nonce: bytes | None = None, ms: float =
         # A NAT-PMP server answers a request of a version it does not know with a NAT-PMP
         # reply, result 1 (RFC 6886 §3.5, RFC 6887 §9): the router speaks NAT-PMP only.
         result = struct.unpack("!H", data[2:4])[0]
-        return PcpReply(False, opcode=op, result_code=result, natpmp_only=True, ms=ms,
-                        error="the router answers NAT-PMP, not PCP (it speaks the older protocol only)")
+        return PcpReply(
+            False,
+            opcode=op,
+            result_code=result,
+            natpmp_only=True,
+            ms=ms,
+            error="the router answers NAT-PMP, not PCP (it speaks the older protocol only)",
+        )
     if len(data) < HEADER_LEN:
         raise PcpParseError(f"reply too short ({len(data)} bytes)")
     if len(data) > 1100 or len(data) % 4:
@@ -165,24 +186,48 @@ def parse_reply(data: bytes, op: int, *, nonce: bytes | None = None, ms: float =
     if rop != REPLY_BIT | op:
         raise PcpParseError(f"reply is for opcode {rop}, expected {REPLY_BIT | op}")
     if op != OP_MAP:
-        return PcpReply(result == 0, opcode=op, result_code=result, lifetime=lifetime, epoch=epoch, ms=ms,
-                        error=None if result == 0 else f"the router refused: {describe_result(result)}")
+        return PcpReply(
+            result == 0,
+            opcode=op,
+            result_code=result,
+            lifetime=lifetime,
+            epoch=epoch,
+            ms=ms,
+            error=None if result == 0 else f"the router refused: {describe_result(result)}",
+        )
     if len(data) < HEADER_LEN + MAP_LEN:
         if result == 0:
             raise PcpParseError("MAP reply too short")
         # Errors may come back without the opcode body (RFC 6887 §8.3 allows a truncated copy).
-        return PcpReply(False, opcode=op, result_code=result, lifetime=lifetime, epoch=epoch, ms=ms,
-                        error=f"the router refused: {describe_result(result)}")
-    body = data[HEADER_LEN:HEADER_LEN + MAP_LEN]
+        return PcpReply(
+            False,
+            opcode=op,
+            result_code=result,
+            lifetime=lifetime,
+            epoch=epoch,
+            ms=ms,
+            error=f"the router refused: {describe_result(result)}",
+        )
+    body = data[HEADER_LEN : HEADER_LEN + MAP_LEN]
     got_nonce = body[:NONCE_LEN]
     if nonce is not None and got_nonce != nonce:
         raise PcpParseError("reply carries another mapping's nonce")
     proto, internal, external = struct.unpack("!B3xHH", body[12:20])
     address = _from16(body[20:36])
-    return PcpReply(result == 0, opcode=op, result_code=result, lifetime=lifetime, epoch=epoch,
-                    nonce=got_nonce, protocol=PROTOCOL_NAMES.get(proto, str(proto)), internal_port=internal,
-                    external_port=external, external_address=address, ms=ms,
-                    error=None if result == 0 else f"the router refused: {describe_result(result)}")
+    return PcpReply(
+        result == 0,
+        opcode=op,
+        result_code=result,
+        lifetime=lifetime,
+        epoch=epoch,
+        nonce=got_nonce,
+        protocol=PROTOCOL_NAMES.get(proto, str(proto)),
+        internal_port=internal,
+        external_port=external,
+        external_address=address,
+        ms=ms,
+        error=None if result == 0 else f"the router refused: {describe_result(result)}",
+    )
 
 
 # --------------------------------------------------------------------------- epoch
@@ -194,7 +239,7 @@ class EpochTracker:
 
     server_epoch: int | None = None
     client_time: float | None = None
-    lost_state: bool = False           # noticed at least once
+    lost_state: bool = False  # noticed at least once
 
     def observe(self, epoch: int, now: float | None = None) -> bool:
         """Record a reply's epoch; True when it shows the server lost its mappings."""
@@ -206,8 +251,10 @@ class EpochTracker:
             else:
                 client_delta = now - self.client_time
                 server_delta = epoch - self.server_epoch
-                if (client_delta + 2 < server_delta - server_delta / 16
-                        or server_delta + 2 < client_delta - client_delta / 16):
+                if (
+                    client_delta + 2 < server_delta - server_delta / 16
+                    or server_delta + 2 < client_delta - client_delta / 16
+                ):
                     lost = True
         self.server_epoch, self.client_time = epoch, now
         self.lost_state = self.lost_state or lost
@@ -226,13 +273,13 @@ class _Protocol(asyncio.DatagramProtocol):
         self.future: asyncio.Future[PcpReply] = asyncio.get_running_loop().create_future()
         self.last_bad: str | None = None
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         try:
             source = ipaddress.ip_address(str(addr[0]).split("%", 1)[0])
         except ValueError:
             return
         if source != self.server or self.future.done():
-            return          # RFC 6887 §8.3: only the server's answers count
+            return  # RFC 6887 §8.3: only the server's answers count
         ms = round((time.monotonic() - self.started) * 1000, 1)
         try:
             self.future.set_result(parse_reply(data, self.op, nonce=self.nonce, ms=ms))
@@ -244,20 +291,40 @@ class _Protocol(asyncio.DatagramProtocol):
             return
         ms = round((time.monotonic() - self.started) * 1000, 1)
         if isinstance(exc, ConnectionRefusedError):
-            self.future.set_result(PcpReply(False, opcode=self.op, refused=True, ms=ms,
-                                            error="connection refused: nothing answers PCP on port 5351"))
+            self.future.set_result(
+                PcpReply(
+                    False,
+                    opcode=self.op,
+                    refused=True,
+                    ms=ms,
+                    error="connection refused: nothing answers PCP on port 5351",
+                )
+            )
         else:
-            self.future.set_result(PcpReply(False, opcode=self.op, ms=ms,
-                                            error=f"cannot reach {self.server}: "
-                                                  f"{getattr(exc, 'strerror', None) or exc}"))
+            self.future.set_result(
+                PcpReply(
+                    False,
+                    opcode=self.op,
+                    ms=ms,
+                    error=f"cannot reach {self.server}: {getattr(exc, 'strerror', None) or exc}",
+                )
+            )
 
 
 def _family(address: str) -> int:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
-async def _exchange(server: str, op: int, build: Callable[[str], bytes], *, nonce: bytes | None,
-                    timeout_s: float, port: int, source: str | None) -> tuple[PcpReply, str | None]:
+async def _exchange(
+    server: str,
+    op: int,
+    build: Callable[[str], bytes],
+    *,
+    nonce: bytes | None,
+    timeout_s: float,
+    port: int,
+    source: str | None,
+) -> tuple[PcpReply, str | None]:
     """Send the request (built once the source address is known) until answered or out of time.
 
     Returns (reply, the client address the request carried)."""
@@ -278,8 +345,11 @@ async def _exchange(server: str, op: int, build: Callable[[str], bytes], *, nonc
         return failed(f"cannot ask {server} from {source}: the addresses are of different families"), None
     try:
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _Protocol(op, server, nonce), remote_addr=(server, port), family=family,
-            local_addr=(source, 0) if source else None)
+            lambda: _Protocol(op, server, nonce),
+            remote_addr=(server, port),
+            family=family,
+            local_addr=(source, 0) if source else None,
+        )
     except OSError as exc:
         return failed(f"cannot reach {server}: {exc.strerror or exc}"), None
     try:
@@ -309,11 +379,13 @@ async def _exchange(server: str, op: int, build: Callable[[str], bytes], *, nonc
         transport.close()
 
 
-async def pcp_announce(server: str, *, timeout_s: float = 0.6, port: int = PCP_PORT,
-                       source: str | None = None) -> PcpReply:
+async def pcp_announce(
+    server: str, *, timeout_s: float = 0.6, port: int = PCP_PORT, source: str | None = None
+) -> PcpReply:
     """ANNOUNCE: is a PCP server there (and what is its epoch)? Never raises."""
-    reply, _ = await _exchange(server, OP_ANNOUNCE, build_announce, nonce=None, timeout_s=timeout_s,
-                               port=port, source=source)
+    reply, _ = await _exchange(
+        server, OP_ANNOUNCE, build_announce, nonce=None, timeout_s=timeout_s, port=port, source=source
+    )
     return reply
 
 
@@ -329,9 +401,9 @@ class PcpMapping:
     internal_port: int
     external_port: int
     external_address: str | None
-    lifetime: int                       # granted, seconds
+    lifetime: int  # granted, seconds
     nonce: bytes
-    client_ip: str                      # the address the mapping points at
+    client_ip: str  # the address the mapping points at
     epoch: int | None = None
     granted_at: float = field(default_factory=time.time)
 
@@ -357,8 +429,7 @@ class PcpClient:
     being opened). The client keeps an ``EpochTracker``: ``lost_state`` says whether the
     server restarted since its first answer."""
 
-    def __init__(self, server: str, *, port: int = PCP_PORT, source: str | None = None,
-                 timeout_s: float = 1.5) -> None:
+    def __init__(self, server: str, *, port: int = PCP_PORT, source: str | None = None, timeout_s: float = 1.5) -> None:
         self.server = server
         self.port = port
         self.source = source
@@ -373,9 +444,16 @@ class PcpClient:
         self._seen(reply)
         return reply
 
-    async def map(self, protocol: Literal["tcp", "udp"], internal_port: int, *, external_port: int = 0,
-                  lifetime: int = 7200, nonce: bytes | None = None, external_ip: str | None = None
-                  ) -> tuple[PcpMapping | None, PcpReply]:
+    async def map(
+        self,
+        protocol: Literal["tcp", "udp"],
+        internal_port: int,
+        *,
+        external_port: int = 0,
+        lifetime: int = 7200,
+        nonce: bytes | None = None,
+        external_ip: str | None = None,
+    ) -> tuple[PcpMapping | None, PcpReply]:
         """Ask for a mapping (a new nonce unless renewing one). (mapping, reply); mapping is None
         when refused or unanswered."""
         for value, name in ((internal_port, "internal port"), (external_port, "external port")):
@@ -387,55 +465,96 @@ class PcpClient:
 
         def build(client_ip: str) -> bytes:
             hint = external_ip or ("0.0.0.0" if ":" not in client_ip else None)
-            return build_map(nonce=nonce, protocol=protocol, internal_port=internal_port,
-                             external_port=external_port, lifetime=lifetime, client_ip=client_ip,
-                             external_ip=hint)
+            return build_map(
+                nonce=nonce,
+                protocol=protocol,
+                internal_port=internal_port,
+                external_port=external_port,
+                lifetime=lifetime,
+                client_ip=client_ip,
+                external_ip=hint,
+            )
 
-        reply, client_ip = await _exchange(self.server, OP_MAP, build, nonce=nonce, timeout_s=self.timeout_s,
-                                           port=self.port, source=self.source)
+        reply, client_ip = await _exchange(
+            self.server, OP_MAP, build, nonce=nonce, timeout_s=self.timeout_s, port=self.port, source=self.source
+        )
         self._seen(reply)
         if not reply.ok or client_ip is None:
             return None, reply
         if reply.protocol != protocol or reply.internal_port != internal_port:
             return None, replace(reply, ok=False, error="the router answered for another mapping")
-        mapping = PcpMapping(self.server, protocol, internal_port, int(reply.external_port or 0),
-                             reply.external_address, int(reply.lifetime or 0), nonce, client_ip, reply.epoch)
+        mapping = PcpMapping(
+            self.server,
+            protocol,
+            internal_port,
+            int(reply.external_port or 0),
+            reply.external_address,
+            int(reply.lifetime or 0),
+            nonce,
+            client_ip,
+            reply.epoch,
+        )
         return mapping, reply
 
     async def renew(self, mapping: PcpMapping, lifetime: int | None = None) -> tuple[PcpMapping | None, PcpReply]:
         """Ask again with the same nonce and the granted external port (RFC 6887 §11.2.1)."""
-        return await self.map(mapping.protocol, mapping.internal_port, external_port=mapping.external_port,
-                              lifetime=mapping.lifetime if lifetime is None else lifetime, nonce=mapping.nonce,
-                              external_ip=mapping.external_address if mapping.is_pinhole else None)
+        return await self.map(
+            mapping.protocol,
+            mapping.internal_port,
+            external_port=mapping.external_port,
+            lifetime=mapping.lifetime if lifetime is None else lifetime,
+            nonce=mapping.nonce,
+            external_ip=mapping.external_address if mapping.is_pinhole else None,
+        )
 
     async def delete(self, mapping: PcpMapping) -> PcpReply:
         """Delete with the mapping's own nonce (a fresh one is refused: NOT_AUTHORIZED)."""
-        _, reply = await self.map(mapping.protocol, mapping.internal_port, external_port=0, lifetime=0,
-                                  nonce=mapping.nonce,
-                                  external_ip=mapping.external_address if mapping.is_pinhole else None)
+        _, reply = await self.map(
+            mapping.protocol,
+            mapping.internal_port,
+            external_port=0,
+            lifetime=0,
+            nonce=mapping.nonce,
+            external_ip=mapping.external_address if mapping.is_pinhole else None,
+        )
         return reply
 
 
-def mapping_from_record(record: dict[str, object]) -> PcpMapping | None:
+def mapping_from_record(record: dict[str, Any]) -> PcpMapping | None:
     """A PcpMapping from what ``mapping_record`` wrote (the lasting-forwards ledger), else None."""
     try:
         nonce = bytes.fromhex(str(record["nonce"]))
-        protocol = str(record["protocol"]).lower()
-        if len(nonce) != NONCE_LEN or protocol not in PROTOCOL_NUMBERS:
+        words = str(record["protocol"]).lower()
+        protocol: Literal["tcp", "udp"] | None = "tcp" if words == "tcp" else "udp" if words == "udp" else None
+        if len(nonce) != NONCE_LEN or protocol is None:
             return None
-        return PcpMapping(str(record["server"]), protocol, int(record["internal_port"]),  # type: ignore[arg-type]
-                          int(record["external_port"]),
-                          str(record["external_address"]) if record.get("external_address") else None,
-                          int(record.get("lifetime") or 0), nonce, str(record["client_ip"]),
-                          granted_at=float(record.get("granted_at") or 0))  # type: ignore[arg-type]
+        return PcpMapping(
+            str(record["server"]),
+            protocol,
+            int(record["internal_port"]),
+            int(record["external_port"]),
+            str(record["external_address"]) if record.get("external_address") else None,
+            int(record.get("lifetime") or 0),
+            nonce,
+            str(record["client_ip"]),
+            granted_at=float(record.get("granted_at") or 0),
+        )
     except (KeyError, TypeError, ValueError):
         return None
 
 
 def mapping_record(m: PcpMapping) -> dict[str, object]:
-    return {"server": m.server, "protocol": m.protocol, "internal_port": m.internal_port,
-            "external_port": m.external_port, "external_address": m.external_address, "lifetime": m.lifetime,
-            "nonce": m.nonce.hex(), "client_ip": m.client_ip, "granted_at": m.granted_at}
+    return {
+        "server": m.server,
+        "protocol": m.protocol,
+        "internal_port": m.internal_port,
+        "external_port": m.external_port,
+        "external_address": m.external_address,
+        "lifetime": m.lifetime,
+        "nonce": m.nonce.hex(),
+        "client_ip": m.client_ip,
+        "granted_at": m.granted_at,
+    }
 
 
 # --------------------------------------------------------------------------- the carrier's PCP
@@ -458,15 +577,24 @@ async def ask_carrier_pcp(hop: str, *, timeout_s: float = 1.0, port: int = PCP_P
         probe = PcpClient(hop, timeout_s=left, port=port)
         _m, mapped = await probe.map("udp", 1 + int.from_bytes(os.urandom(2), "big") % 65535, lifetime=0)
         if mapped.result_code == 12:
-            return "address-mismatch", (f"{hop} (the hop after your router) answers PCP, but sees your router's "
-                                        "NAT in between (ADDRESS_MISMATCH): only a router that relays PCP (a PCP "
-                                        "proxy) could ask it for a port")
-        return "answered", (f"{hop} (the hop after your router) answers PCP (epoch {reply.epoch})"
-                            + (": it takes port-mapping requests from this computer" if mapped.ok else
-                               f"; a test request was answered: {mapped.error or 'no reply'}"))
+            return "address-mismatch", (
+                f"{hop} (the hop after your router) answers PCP, but sees your router's "
+                "NAT in between (ADDRESS_MISMATCH): only a router that relays PCP (a PCP "
+                "proxy) could ask it for a port"
+            )
+        return "answered", (
+            f"{hop} (the hop after your router) answers PCP (epoch {reply.epoch})"
+            + (
+                ": it takes port-mapping requests from this computer"
+                if mapped.ok
+                else f"; a test request was answered: {mapped.error or 'no reply'}"
+            )
+        )
     if reply.result_code == 12:
-        return "address-mismatch", (f"{hop} answers PCP, but sees your router's NAT in between (ADDRESS_MISMATCH): "
-                                    "only a router that relays PCP (a PCP proxy) could ask it for a port")
+        return "address-mismatch", (
+            f"{hop} answers PCP, but sees your router's NAT in between (ADDRESS_MISMATCH): "
+            "only a router that relays PCP (a PCP proxy) could ask it for a port"
+        )
     if reply.natpmp_only:
         return "natpmp-only", f"{hop} answers NAT-PMP, not PCP"
     if reply.result_code is not None:

@@ -37,12 +37,13 @@ class PcpMapper:
     via = "pcp"
     keep_lease_s = LONGEST_LIFETIME_S
 
-    def __init__(self, server: str, local_address: str | None, *, client: PcpClient | None = None,
-                 source: str | None = None) -> None:
+    def __init__(
+        self, server: str, local_address: str | None, *, client: PcpClient | None = None, source: str | None = None
+    ) -> None:
         self.server = server
         self._local = local_address
         self.client = client or PcpClient(server, source=source)
-        self.made: dict[tuple[int, str], PcpMapping] = {}     # (external port, protocol) -> mapping
+        self.made: dict[tuple[int, str], PcpMapping] = {}  # (external port, protocol) -> mapping
         self.lifetimes: dict[tuple[int, str], int] = {}
         self.notes: list[str] = []
 
@@ -60,25 +61,39 @@ class PcpMapper:
         self.made[(mapping.external_port, mapping.protocol)] = mapping
         self.lifetimes[(mapping.external_port, mapping.protocol)] = mapping.lifetime
 
-    async def existing(self, external_port: int, protocol: Protocol, *, strict: bool = False
-                       ) -> PortMapping | None:
+    async def existing(self, external_port: int, protocol: Protocol, *, strict: bool = False) -> PortMapping | None:
         m = self.made.get((external_port, protocol))
         if m is not None:
-            return PortMapping(m.external_port, protocol.upper(), m.client_ip, m.internal_port,  # type: ignore[arg-type]
-                               "ddns-wizard (PCP)", m.lifetime)
+            return PortMapping(
+                m.external_port,
+                "TCP" if protocol == "tcp" else "UDP",
+                m.client_ip,
+                m.internal_port,
+                "ddns-wizard (PCP)",
+                m.lifetime,
+            )
         if strict:
             raise _mapping_error("PCP cannot list the router's mappings")
         return None
 
-    async def add(self, external_port: int, protocol: Protocol, internal_host: str, internal_port: int,
-                  lease_s: int, description: str) -> int:
+    async def add(
+        self,
+        external_port: int,
+        protocol: Protocol,
+        internal_host: str,
+        internal_port: int,
+        lease_s: int,
+        description: str,
+    ) -> int:
         if self._local and internal_host != self._local:
-            raise _mapping_error(f"PCP maps ports only to the computer that asks ({self._local}), "
-                                 f"not to {internal_host}", code=606)
-        lifetime = lease_s if lease_s > 0 else LONGEST_LIFETIME_S     # 0 would delete
+            raise _mapping_error(
+                f"PCP maps ports only to the computer that asks ({self._local}), not to {internal_host}", code=606
+            )
+        lifetime = lease_s if lease_s > 0 else LONGEST_LIFETIME_S  # 0 would delete
         nonce = new_nonce()
-        mapping, reply = await self.client.map(protocol, internal_port, external_port=external_port,
-                                               lifetime=lifetime, nonce=nonce)
+        mapping, reply = await self.client.map(
+            protocol, internal_port, external_port=external_port, lifetime=lifetime, nonce=nonce
+        )
         if mapping is None:
             if reply.result_code is not None:
                 # A refusal with a result code created nothing; 606 puts it among the mapping
@@ -87,8 +102,8 @@ class PcpMapper:
             # No answer: the router may have made it all the same. Keep the nonce, so the
             # cleanup can delete it (miniupnpd finds it by internal port and checks the nonce).
             self.made[(external_port, protocol)] = PcpMapping(
-                self.server, protocol, internal_port, external_port, None, lifetime, nonce,
-                self._local or "")
+                self.server, protocol, internal_port, external_port, None, lifetime, nonce, self._local or ""
+            )
             raise _mapping_error(f"PCP: {reply.error or 'no reply'}")
         if mapping.lifetime == 0:
             raise _mapping_error("PCP granted a mapping with no lifetime", code=606)
@@ -100,8 +115,10 @@ class PcpMapper:
     async def remove(self, external_port: int, protocol: Protocol, internal_port: int) -> None:
         m = self.made.get((external_port, protocol))
         if m is None:
-            raise _mapping_error("this run holds no PCP mapping of that port (its nonce is unknown, so the "
-                                 "router would refuse the delete); it ends with its lifetime")
+            raise _mapping_error(
+                "this run holds no PCP mapping of that port (its nonce is unknown, so the "
+                "router would refuse the delete); it ends with its lifetime"
+            )
         reply = await self.client.delete(m)
         if not reply.ok:
             raise _mapping_error(f"PCP refused to delete it: {reply.error or 'no reply'}")
@@ -119,6 +136,8 @@ class PcpMapper:
         self.made[(renewed.external_port, protocol)] = renewed
         self.lifetimes[(renewed.external_port, protocol)] = renewed.lifetime
         if self.restarted and not before:
-            return renewed, (f"the router restarted (its PCP epoch went back) and had forgotten the mapping: "
-                             f"made again as {renewed.external_port}/{protocol}")
+            return renewed, (
+                f"the router restarted (its PCP epoch went back) and had forgotten the mapping: "
+                f"made again as {renewed.external_port}/{protocol}"
+            )
         return renewed, "renewed"

@@ -43,7 +43,7 @@ PINHOLE_ERRORS: dict[int, str] = {
     402: "the router rejected the request's arguments",
     501: "the router could not perform the action",
     606: "the router refused: a pinhole may only be opened by the computer it opens to (the request did "
-         "not come from that IPv6 address), or pinholes are not authorised",
+    "not come from that IPv6 address), or pinholes are not authorised",
     701: "the router's pinhole table is full",
     702: "the router's IPv6 firewall is switched off (nothing to open: inbound IPv6 is already let through)",
     703: "the router does not allow inbound pinholes (switched off in its IPv6 firewall settings)",
@@ -82,11 +82,13 @@ def build_envelope(action: str, args: list[tuple[str, str]], service: str = FIRE
         return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
     body = "".join(f"<{name}>{esc(value)}</{name}>" for name, value in args)
-    return ('<?xml version="1.0"?>\r\n'
-            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
-            's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
-            f'<u:{action} xmlns:u="{service}">{body}</u:{action}>'
-            '</s:Body></s:Envelope>\r\n').encode()
+    return (
+        '<?xml version="1.0"?>\r\n'
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+        's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>'
+        f'<u:{action} xmlns:u="{service}">{body}</u:{action}>'
+        "</s:Body></s:Envelope>\r\n"
+    ).encode()
 
 
 def _local(tag: str) -> str:
@@ -142,25 +144,27 @@ class PinholeClient:
         self.control_url = control_url
         self.source = source
         self.timeout_s = timeout_s
-        self._transport = transport      # tests inject httpx.MockTransport
+        self._transport = transport  # tests inject httpx.MockTransport
 
     async def _soap(self, action: str, args: list[tuple[str, str]]) -> dict[str, str]:
         import httpx
 
         transport = self._transport or httpx.AsyncHTTPTransport(local_address=self.source, retries=0)
-        headers = {"Content-Type": 'text/xml; charset="utf-8"',
-                   "SOAPAction": f'"{FIREWALL_SERVICE}#{action}"'}
+        headers = {"Content-Type": 'text/xml; charset="utf-8"', "SOAPAction": f'"{FIREWALL_SERVICE}#{action}"'}
         try:
-            async with httpx.AsyncClient(transport=transport, timeout=self.timeout_s, trust_env=False,
-                                         follow_redirects=False) as client:
+            async with httpx.AsyncClient(
+                transport=transport, timeout=self.timeout_s, trust_env=False, follow_redirects=False
+            ) as client:
                 async with asyncio.timeout(self.timeout_s):
                     resp = await client.post(self.control_url, content=build_envelope(action, args), headers=headers)
         except TimeoutError:
             raise PinholeError(f"{action}: the router did not answer within {self.timeout_s:g} s") from None
         except httpx.HTTPError as exc:
-            raise PinholeError(f"{action}: could not reach the router's IPv6 firewall service "
-                               f"({type(exc).__name__}: {exc or 'no detail'})") from None
-        return parse_soap_reply(resp.status_code, resp.content[:MAX_REPLY_BYTES + 1], action)
+            raise PinholeError(
+                f"{action}: could not reach the router's IPv6 firewall service "
+                f"({type(exc).__name__}: {exc or 'no detail'})"
+            ) from None
+        return parse_soap_reply(resp.status_code, resp.content[: MAX_REPLY_BYTES + 1], action)
 
     async def status(self) -> FirewallStatus:
         out = await self._soap("GetFirewallStatus", [])
@@ -168,9 +172,17 @@ class PinholeClient:
 
     async def add(self, port: int, protocol: Literal["tcp", "udp"], lease_s: int) -> Pinhole:
         lease = max(1, min(int(lease_s) or MAX_LEASE_S, MAX_LEASE_S))
-        out = await self._soap("AddPinhole", [
-            ("RemoteHost", ""), ("RemotePort", "0"), ("InternalClient", self.source),
-            ("InternalPort", str(port)), ("Protocol", str(PROTOCOL_NUMBERS[protocol])), ("LeaseTime", str(lease))])
+        out = await self._soap(
+            "AddPinhole",
+            [
+                ("RemoteHost", ""),
+                ("RemotePort", "0"),
+                ("InternalClient", self.source),
+                ("InternalPort", str(port)),
+                ("Protocol", str(PROTOCOL_NUMBERS[protocol])),
+                ("LeaseTime", str(lease)),
+            ],
+        )
         uid = out.get("UniqueID", "")
         if not re.fullmatch(r"\d{1,5}", uid) or int(uid) > 65535:
             raise PinholeError(f"AddPinhole: the router's UniqueID {uid[:20]!r} is not a number 0-65535")
@@ -211,7 +223,7 @@ class UpnpPinholer:
         return await self.client.add(port, protocol, lease_s)
 
     async def close(self, handle: Pinhole) -> None:
-        await self.client.delete(handle)      # False: gone already (expired), which is fine
+        await self.client.delete(handle)  # False: gone already (expired), which is fine
 
     async def renew(self, handle: Pinhole, lease_s: int) -> Pinhole:
         return await self.client.update(handle, lease_s)
@@ -229,12 +241,13 @@ class PcpPinholer:
     name = "PCP"
 
     def __init__(self, client: Any, address: str) -> None:
-        self.client = client        # checks.portmap.pcp.PcpClient with source=address
+        self.client = client  # checks.portmap.pcp.PcpClient with source=address
         self.address = address
 
     async def open(self, port: int, protocol: Literal["tcp", "udp"], lease_s: int) -> Any:
-        mapping, reply = await self.client.map(protocol, port, external_port=port, lifetime=lease_s or 86400,
-                                               external_ip=self.address)
+        mapping, reply = await self.client.map(
+            protocol, port, external_port=port, lifetime=lease_s or 86400, external_ip=self.address
+        )
         if mapping is None:
             raise PinholeError(f"PCP: {reply.error or 'no reply'}", code=reply.result_code)
         return mapping
@@ -266,8 +279,14 @@ def scoped(address: str, interface: str | None) -> str:
     return address
 
 
-async def open_pinholer(address: str, *, router_v6: str | None, interface: str | None = None,
-                        igd_location: str | None = None, timeout_s: float = 2.0) -> tuple[Any, str]:
+async def open_pinholer(
+    address: str,
+    *,
+    router_v6: str | None,
+    interface: str | None = None,
+    igd_location: str | None = None,
+    timeout_s: float = 2.0,
+) -> tuple[Any, str]:
     """A way to open the router's IPv6 firewall for ``address``: UPnP IGDv2 first, then PCP.
 
     (opener, "what it is") or (None, why neither). Never raises."""
@@ -282,21 +301,24 @@ async def open_pinholer(address: str, *, router_v6: str | None, interface: str |
             desc = await fetch_description(igd_location, timeout_s=timeout_s)
             svc = desc.service("WANIPv6FirewallControl")
             if svc is None:
-                reasons.append(f"the router's UPnP IGD{'v' + str(desc.igd_version) if desc.igd_version else ''} "
-                               "has no IPv6 firewall service (IGDv1, or IGDv2 without WANIPv6FirewallControl)")
+                reasons.append(
+                    f"the router's UPnP IGD{'v' + str(desc.igd_version) if desc.igd_version else ''} "
+                    "has no IPv6 firewall service (IGDv1, or IGDv2 without WANIPv6FirewallControl)"
+                )
             else:
                 client = PinholeClient(control_url_for(svc.control_url, router), address, timeout_s=timeout_s)
                 status = await client.status()
                 if not status.enabled:
                     reasons.append("the router says its IPv6 firewall is off (inbound IPv6 is not filtered)")
                 elif not status.inbound_allowed:
-                    reasons.append("the router's UPnP does not allow inbound pinholes (switched off in its "
-                                   "IPv6 firewall settings)")
+                    reasons.append(
+                        "the router's UPnP does not allow inbound pinholes (switched off in its IPv6 firewall settings)"
+                    )
                 else:
                     return UpnpPinholer(client), f"UPnP IGDv2 IPv6 firewall at {client.control_url}"
         except (DescriptionError, PinholeError) as exc:
             reasons.append(f"UPnP IGDv2: {exc}")
-        except Exception as exc:     # a probe failure is data
+        except Exception as exc:  # a probe failure is data
             reasons.append(f"UPnP IGDv2: {type(exc).__name__}: {exc}")
     else:
         reasons.append("no UPnP IGD answered")

@@ -12,16 +12,16 @@ UPNP_ERRORS: dict[int, str] = {
     402: "the router rejected the request's arguments",
     501: "the router could not perform the action (its WAN may be down or private)",
     606: "the router refused: action not authorized. Enable UPnP port mapping in the router's "
-         "settings, or forward the port by hand",
+    "settings, or forward the port by hand",
     714: "no such mapping on the router",
     716: "the router does not accept a wildcard external port",
     718: "conflict: this external port is already mapped, perhaps to another device (routers in "
-         "secure mode also refuse mappings that point at another LAN host)",
+    "secure mode also refuse mappings that point at another LAN host)",
     724: "the router requires the external and internal ports to be the same",
     725: "the router accepts only permanent mappings (lease 0)",
     728: "the router's mapping table is full: remove unused mappings",
     729: "conflict with another mechanism: the port is used by the router itself or by a static "
-         "forward / another protocol (NAT-PMP, PCP)",
+    "forward / another protocol (NAT-PMP, PCP)",
 }
 
 # miniupnpc's exception texts (strupnperror) -> the UPnP code.

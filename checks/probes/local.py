@@ -26,8 +26,24 @@ ROUTE_PROBE_V6 = "2606:4700:4700::1111"
 # Name prefixes of VPN / overlay interfaces. ppp* is deliberately absent: on a DSL host
 # ppp0 is the PPPoE uplink itself, not a tunnel, and calling it a VPN would hide a real
 # public address from the NAT verdict.
-VPN_NAME_PREFIXES = ("wg", "tun", "tap", "tailscale", "utun", "zt", "nordlynx", "proton",
-                     "mullvad", "ipsec", "vti", "gpd", "nebula", "cscotun", "openvpn", "ovpn")
+VPN_NAME_PREFIXES = (
+    "wg",
+    "tun",
+    "tap",
+    "tailscale",
+    "utun",
+    "zt",
+    "nordlynx",
+    "proton",
+    "mullvad",
+    "ipsec",
+    "vti",
+    "gpd",
+    "nebula",
+    "cscotun",
+    "openvpn",
+    "ovpn",
+)
 VPN_LINK_KINDS = frozenset({"wireguard", "tun", "ipip", "gre", "vti", "vti6", "xfrm", "sit"})
 
 IFA_F_TEMPORARY = 0x01
@@ -42,8 +58,13 @@ def is_vpn_interface(name: str, kind: str | None = None) -> bool:
 
 async def _ip_json(*args: str, timeout_s: float) -> Any:
     proc = await asyncio.create_subprocess_exec(
-        "ip", "-j", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL)
+        "ip",
+        "-j",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
     try:
         async with asyncio.timeout(timeout_s):
             out, err = await proc.communicate()
@@ -87,11 +108,18 @@ def parse_addr(data: Any) -> tuple[dict[str, list[str]], list[Ipv6Address], list
                 continue
             if info.get("family") == "inet":
                 v4.setdefault(name, []).append(info["local"])
-            elif info.get("family") == "inet6" and info.get("scope") == "global" and not vpn:
-                # A VPN's addresses are the provider's, not this network's: never publish them.
-                if is_public(info["local"]):
-                    v6.append(Ipv6Address(info["local"], name, temporary=bool(info.get("temporary")),
-                                          deprecated=bool(info.get("deprecated"))))
+            # A VPN's addresses are the provider's, not this network's: never publish them.
+            elif (
+                info.get("family") == "inet6" and info.get("scope") == "global" and not vpn and is_public(info["local"])
+            ):
+                v6.append(
+                    Ipv6Address(
+                        info["local"],
+                        name,
+                        temporary=bool(info.get("temporary")),
+                        deprecated=bool(info.get("deprecated")),
+                    )
+                )
     return v4, v6, vpns
 
 
@@ -126,9 +154,16 @@ async def _gather_with_ip(timeout_s: float) -> LocalInfo:
             source = v4_by_if[interface][0]
     gateway6 = None if isinstance(route6, BaseException) else parse_v6_default(route6)
     via_vpn = bool(interface) and (interface in vpns or is_vpn_interface(interface or ""))
-    return LocalInfo(interface=interface, ipv4=source, gateway_ipv4=gateway, ipv6_global=tuple(v6),
-                     gateway_ipv6=gateway6, vpn_interfaces=tuple(vpns), default_via_vpn=via_vpn,
-                     error=error)
+    return LocalInfo(
+        interface=interface,
+        ipv4=source,
+        gateway_ipv4=gateway,
+        ipv6_global=tuple(v6),
+        gateway_ipv6=gateway6,
+        vpn_interfaces=tuple(vpns),
+        default_via_vpn=via_vpn,
+        error=error,
+    )
 
 
 def _short(exc: BaseException) -> str:
@@ -148,10 +183,10 @@ def parse_proc_route(text: str) -> tuple[str | None, str | None]:
             mask = fields[7]
         except ValueError:
             continue
-        if dest != "00000000" or mask != "00000000" or not flags & 0x1:   # RTF_UP default
+        if dest != "00000000" or mask != "00000000" or not flags & 0x1:  # RTF_UP default
             continue
         gateway = None
-        if flags & 0x2:                                                   # RTF_GATEWAY
+        if flags & 0x2:  # RTF_GATEWAY
             try:
                 gateway = socket.inet_ntoa(struct.pack("<I", int(gateway_hex, 16)))
             except (ValueError, struct.error):
@@ -175,8 +210,11 @@ def parse_proc_if_inet6(text: str) -> list[Ipv6Address]:
         name = fields[5]
         if scope != 0 or is_vpn_interface(name) or not is_public(address):
             continue
-        out.append(Ipv6Address(address, name, temporary=bool(flags & IFA_F_TEMPORARY),
-                               deprecated=bool(flags & IFA_F_DEPRECATED)))
+        out.append(
+            Ipv6Address(
+                address, name, temporary=bool(flags & IFA_F_TEMPORARY), deprecated=bool(flags & IFA_F_DEPRECATED)
+            )
+        )
     return out
 
 
@@ -207,9 +245,15 @@ def _gather_from_proc() -> LocalInfo:
         names = []
     vpns = tuple(n for n in names if is_vpn_interface(n))
     source = _source_address_v4() if interface else None
-    return LocalInfo(interface=interface, ipv4=source, gateway_ipv4=gateway, ipv6_global=tuple(v6),
-                     vpn_interfaces=vpns, default_via_vpn=bool(interface and is_vpn_interface(interface)),
-                     error=None if interface else "no IPv4 default route")
+    return LocalInfo(
+        interface=interface,
+        ipv4=source,
+        gateway_ipv4=gateway,
+        ipv6_global=tuple(v6),
+        vpn_interfaces=vpns,
+        default_via_vpn=bool(interface and is_vpn_interface(interface)),
+        error=None if interface else "no IPv4 default route",
+    )
 
 
 async def gather_local(timeout_s: float = 1.0) -> LocalInfo:
@@ -218,7 +262,7 @@ async def gather_local(timeout_s: float = 1.0) -> LocalInfo:
         async with asyncio.timeout(timeout_s):
             try:
                 return await _gather_with_ip(timeout_s)
-            except FileNotFoundError:      # no iproute2 (containers, minimal systems)
+            except FileNotFoundError:  # no iproute2 (containers, minimal systems)
                 return await asyncio.to_thread(_gather_from_proc)
     except TimeoutError:
         return LocalInfo(None, None, None, error=f"reading the routing table took longer than {timeout_s:g} s")

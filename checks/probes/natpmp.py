@@ -12,7 +12,7 @@ import ipaddress
 import struct
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 NATPMP_PORT = 5351
 OP_EXTERNAL_ADDRESS = 0
@@ -25,8 +25,11 @@ RESULT_CODES: dict[int, tuple[str, str]] = {
     0: ("Success", "the router did what was asked"),
     1: ("Unsupported Version", "the router speaks another NAT-PMP version (perhaps only PCP)"),
     2: ("Not Authorized/Refused", "the router has NAT-PMP switched off or refuses this host"),
-    3: ("Network Failure", "the router has no working WAN connection or no usable external address"
-                           " (miniupnpd answers this when its own WAN address is private)"),
+    3: (
+        "Network Failure",
+        "the router has no working WAN connection or no usable external address"
+        " (miniupnpd answers this when its own WAN address is private)",
+    ),
     4: ("Out of resources", "the router cannot create more mappings"),
     5: ("Unsupported opcode", "the router does not support this request"),
 }
@@ -70,8 +73,9 @@ def parse_reply(data: bytes, op: int, *, ms: float = 0.0) -> NatPmpReply:
     if reply_op != 128 + op:
         raise NatPmpParseError(f"reply is for opcode {reply_op}, expected {128 + op}")
     if result != 0:
-        return NatPmpReply(False, result, epoch, None, None, None, None,
-                           f"the router refused: {describe_result(result)}", ms)
+        return NatPmpReply(
+            False, result, epoch, None, None, None, None, f"the router refused: {describe_result(result)}", ms
+        )
     if op == OP_EXTERNAL_ADDRESS:
         if len(data) < 12:
             raise NatPmpParseError("external-address reply too short")
@@ -92,9 +96,9 @@ class _Protocol(asyncio.DatagramProtocol):
         self.last_bad: str | None = None
         self.refused = False
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         if addr[0] != self.gateway or self.future.done():
-            return          # RFC 6886: only the gateway's answers count
+            return  # RFC 6886: only the gateway's answers count
         ms = (time.monotonic() - self.started) * 1000
         try:
             self.future.set_result(parse_reply(data, self.op, ms=round(ms, 1)))
@@ -120,8 +124,9 @@ async def _request(gateway: str, op: int, payload: bytes, timeout_s: float, port
     started = time.monotonic()
 
     def failed(message: str) -> NatPmpReply:
-        return NatPmpReply(False, None, None, None, None, None, None, message,
-                           round((time.monotonic() - started) * 1000, 1))
+        return NatPmpReply(
+            False, None, None, None, None, None, None, message, round((time.monotonic() - started) * 1000, 1)
+        )
 
     try:
         ipaddress.IPv4Address(gateway)
@@ -129,7 +134,8 @@ async def _request(gateway: str, op: int, payload: bytes, timeout_s: float, port
         return failed(f"NAT-PMP needs the gateway's IPv4 address, got {gateway!r}")
     try:
         transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _Protocol(op, gateway), remote_addr=(gateway, port))
+            lambda: _Protocol(op, gateway), remote_addr=(gateway, port)
+        )
     except OSError as exc:
         return failed(f"cannot reach {gateway}: {exc.strerror or exc}")
     try:
@@ -155,9 +161,7 @@ async def _request(gateway: str, op: int, payload: bytes, timeout_s: float, port
         transport.close()
 
 
-async def natpmp_external_address(
-    gateway: str, *, timeout_s: float = 0.6, port: int = NATPMP_PORT
-) -> NatPmpReply:
+async def natpmp_external_address(gateway: str, *, timeout_s: float = 0.6, port: int = NATPMP_PORT) -> NatPmpReply:
     """Ask the gateway for its external IPv4 address (opcode 0)."""
     payload = build_request(OP_EXTERNAL_ADDRESS)
     return await _request(gateway, OP_EXTERNAL_ADDRESS, payload, timeout_s, port)

@@ -26,15 +26,24 @@ import asyncio
 import errno
 import socket
 import time
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from checks.model import OutboundResult
 
 DEFAULT_OUTBOUND_PORTS: tuple[tuple[int, Literal["tcp", "udp"]], ...] = (
-    (25, "tcp"), (53, "tcp"), (80, "tcp"), (443, "tcp"), (465, "tcp"), (587, "tcp"),
-    (993, "tcp"), (1194, "tcp"), (8080, "tcp"), (51820, "udp"),
+    (25, "tcp"),
+    (53, "tcp"),
+    (80, "tcp"),
+    (443, "tcp"),
+    (465, "tcp"),
+    (587, "tcp"),
+    (993, "tcp"),
+    (1194, "tcp"),
+    (8080, "tcp"),
+    (51820, "udp"),
 )
-REFERENCE_PORTS = (443, 80)   # tested alongside: proves the target is reachable at all
+REFERENCE_PORTS = (443, 80)  # tested alongside: proves the target is reachable at all
 
 PORT25_NOTE = (
     "Port 25 (SMTP) blocked outbound is normal on residential lines: ISPs block it against "
@@ -99,8 +108,10 @@ async def check_outbound(
 ) -> tuple[OutboundResult, ...]:
     """Test each port outbound against ``target``; results in the order asked."""
     if not target:
-        return tuple(OutboundResult(p, proto, "unknown", None, "no outbound_target configured ([endpoints])")
-                     for p, proto in ports)
+        return tuple(
+            OutboundResult(p, proto, "unknown", None, "no outbound_target configured ([endpoints])")
+            for p, proto in ports
+        )
     resolved = await _resolve(target, resolve_timeout_s)
     if isinstance(resolved, str):
         return tuple(OutboundResult(p, proto, "unknown", None, resolved) for p, proto in ports)
@@ -108,33 +119,48 @@ async def check_outbound(
 
     tcp_ports = sorted({p for p, proto in ports if proto == "tcp"} | set(reference_ports))
     outcomes = await asyncio.gather(*(_connect_once(address, p, family, timeout_s) for p in tcp_ports))
-    by_port = dict(zip(tcp_ports, outcomes))
+    by_port = dict(zip(tcp_ports, outcomes, strict=True))
     any_connected = any(o[0] == "connected" for o in outcomes)
 
     results: list[OutboundResult] = []
     for port, proto in ports:
         if proto == "udp":
-            results.append(OutboundResult(
-                port, "udp", "unknown", None,
-                f"UDP outbound cannot be confirmed against {target}, which answers TCP only "
-                "(a datagram that gets through earns no reply)",
-            ))
+            results.append(
+                OutboundResult(
+                    port,
+                    "udp",
+                    "unknown",
+                    None,
+                    f"UDP outbound cannot be confirmed against {target}, which answers TCP only "
+                    "(a datagram that gets through earns no reply)",
+                )
+            )
             continue
         outcome, ms, text = by_port[port]
         ms = round(ms, 1)
         if outcome == "connected":
             results.append(OutboundResult(port, "tcp", "open", ms, f"connected to {target} ({address})"))
         elif not any_connected:
-            results.append(OutboundResult(
-                port, "tcp", "unknown", None,
-                f"{text}; no port reached {target} at all (not even 443 or 80), so the target is "
-                "down or this network is offline: this says nothing about port blocking",
-            ))
+            results.append(
+                OutboundResult(
+                    port,
+                    "tcp",
+                    "unknown",
+                    None,
+                    f"{text}; no port reached {target} at all (not even 443 or 80), so the target is "
+                    "down or this network is offline: this says nothing about port blocking",
+                )
+            )
         elif outcome in ("timeout", "refused", "unreachable"):
-            how = {"timeout": "dropped (timed out)", "refused": "refused or reset",
-                   "unreachable": "rejected with an ICMP error"}[outcome]
-            detail = (f"connection to {target}:{port} was {how}, while other ports reach it: "
-                      "a firewall on the way (this host, the router or the ISP) blocks it")
+            how = {
+                "timeout": "dropped (timed out)",
+                "refused": "refused or reset",
+                "unreachable": "rejected with an ICMP error",
+            }[outcome]
+            detail = (
+                f"connection to {target}:{port} was {how}, while other ports reach it: "
+                "a firewall on the way (this host, the router or the ISP) blocks it"
+            )
             if port == 25:
                 detail += ". " + PORT25_NOTE
             results.append(OutboundResult(port, "tcp", "blocked", ms, detail))

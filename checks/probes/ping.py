@@ -20,20 +20,24 @@ import asyncio
 import errno
 import os
 import time
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-from checks.model import PingResult
+from checks.model import PingMethod, PingResult
 
-IcmpPing = Callable[..., Awaitable[Any]]   # icmplib.async_ping's signature; returns an icmplib Host
+IcmpPing = Callable[..., Awaitable[Any]]  # icmplib.async_ping's signature; returns an icmplib Host
 
-_NO_REPLY_HINT = ("many routers and firewalls drop ICMP echo and close unused ports, so this does not mean "
-                  "the name is wrong; the DNS verdict is what counts")
+_NO_REPLY_HINT = (
+    "many routers and firewalls drop ICMP echo and close unused ports, so this does not mean "
+    "the name is wrong; the DNS verdict is what counts"
+)
 
 
 def _default_icmp() -> IcmpPing:
     from icmplib import async_ping  # imported here: tests inject a fake instead
 
-    return async_ping
+    ping: IcmpPing = async_ping  # icmplib ships no type information
+    return ping
 
 
 async def ping_host(
@@ -55,10 +59,10 @@ async def ping_host(
     icmp = icmp_ping or _default_icmp()
     root = (os.geteuid() == 0) if is_root is None else is_root
     notes: list[str] = []
-    icmp_method: str | None = None
+    icmp_method: PingMethod | None = None
 
     for privileged in (False, True):
-        method = "icmp-privileged" if privileged else "icmp-unprivileged"
+        method: PingMethod = "icmp-privileged" if privileged else "icmp-unprivileged"
         if privileged and not root:
             notes.append("unprivileged ICMP is not allowed here (net.ipv4.ping_group_range) and we are not root")
             break
@@ -66,7 +70,7 @@ async def ping_host(
             host = await _bounded_icmp(icmp, address, count=count, timeout_s=timeout_s, privileged=privileged)
         except SocketPermissionError:
             if not privileged:
-                continue   # try the raw socket if we are root
+                continue  # try the raw socket if we are root
             notes.append("ICMP sockets are not permitted here")
             break
         except (ICMPLibError, OSError) as exc:
@@ -75,9 +79,14 @@ async def ping_host(
         icmp_method = method
         if host is not None and getattr(host, "is_alive", False):
             rtt = float(getattr(host, "avg_rtt", 0.0))
-            return PingResult(method=method, alive=True, rtt_ms=round(rtt, 2), target=address,  # type: ignore[arg-type]
-                              detail=f"{getattr(host, 'packets_received', '?')}/{getattr(host, 'packets_sent', count)} "
-                                     f"ICMP echo replies, average {rtt:.1f} ms")
+            return PingResult(
+                method=method,
+                alive=True,
+                rtt_ms=round(rtt, 2),
+                target=address,
+                detail=f"{getattr(host, 'packets_received', '?')}/{getattr(host, 'packets_sent', count)} "
+                f"ICMP echo replies, average {rtt:.1f} ms",
+            )
         notes.append(f"no ICMP echo reply ({count} sent)")
         break
 
@@ -90,10 +99,16 @@ async def ping_host(
             return PingResult(method="tcp-connect", alive=tcp.alive, rtt_ms=tcp.rtt_ms, target=address, detail=detail)
         notes.append(tcp.detail)
     if icmp_method is None:
-        return PingResult(method="none", alive=False, rtt_ms=None, target=address,
-                          detail="; ".join(notes) or "no ping method available")
-    return PingResult(method=icmp_method, alive=False, rtt_ms=None, target=address,  # type: ignore[arg-type]
-                      detail="; ".join(notes + [_NO_REPLY_HINT]))
+        return PingResult(
+            method="none",
+            alive=False,
+            rtt_ms=None,
+            target=address,
+            detail="; ".join(notes) or "no ping method available",
+        )
+    return PingResult(
+        method=icmp_method, alive=False, rtt_ms=None, target=address, detail="; ".join(notes + [_NO_REPLY_HINT])
+    )
 
 
 async def _bounded_icmp(icmp: IcmpPing, address: str, *, count: int, timeout_s: float, privileged: bool) -> Any:
@@ -102,7 +117,7 @@ async def _bounded_icmp(icmp: IcmpPing, address: str, *, count: int, timeout_s: 
     try:
         async with asyncio.timeout(timeout_s + 0.5):
             return await icmp(address, count=count, interval=0.2, timeout=per_packet, privileged=privileged)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return None
 
 
@@ -111,21 +126,24 @@ async def tcp_probe(address: str, ports: Sequence[int], *, timeout_s: float = 2.
 
     A completed connect or a refusal (RST) both prove a host answers at ``address``.
     """
+
     async def one(port: int) -> tuple[int, str, float]:
         started = time.monotonic()
         try:
             _reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout_s)
         except ConnectionRefusedError:
             return port, "refused", (time.monotonic() - started) * 1000
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return port, "timeout", (time.monotonic() - started) * 1000
         except OSError as exc:
-            reason = "unreachable" if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else (exc.strerror or str(exc))
+            reason = (
+                "unreachable" if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH) else (exc.strerror or str(exc))
+            )
             return port, reason, (time.monotonic() - started) * 1000
         writer.close()
         try:
             await asyncio.wait_for(writer.wait_closed(), 0.5)
-        except (OSError, TimeoutError, asyncio.TimeoutError):
+        except (OSError, TimeoutError):
             pass
         return port, "connected", (time.monotonic() - started) * 1000
 
@@ -136,14 +154,27 @@ async def tcp_probe(address: str, ports: Sequence[int], *, timeout_s: float = 2.
             port, outcome, ms = await fut
             outcomes.append((port, outcome, ms))
             if outcome in ("connected", "refused"):
-                what = ("accepted" if outcome == "connected"
-                        else "refused (a reset came back: the host, or a firewall in front of it, answered)")
-                return PingResult(method="tcp-connect", alive=True, rtt_ms=round(ms, 2), target=address,
-                                  detail=f"TCP connect to port {port} {what} in {ms:.1f} ms")
+                what = (
+                    "accepted"
+                    if outcome == "connected"
+                    else "refused (a reset came back: the host, or a firewall in front of it, answered)"
+                )
+                return PingResult(
+                    method="tcp-connect",
+                    alive=True,
+                    rtt_ms=round(ms, 2),
+                    target=address,
+                    detail=f"TCP connect to port {port} {what} in {ms:.1f} ms",
+                )
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     tried = ", ".join(f"port {p}: {o}" for p, o, _ in sorted(outcomes))
-    return PingResult(method="tcp-connect", alive=False, rtt_ms=None, target=address,
-                      detail=f"no TCP answer ({tried})" if tried else "no TCP port to try")
+    return PingResult(
+        method="tcp-connect",
+        alive=False,
+        rtt_ms=None,
+        target=address,
+        detail=f"no TCP answer ({tried})" if tried else "no TCP port to try",
+    )

@@ -25,8 +25,9 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Literal
 
 from checks.addresses import parse_ip
 from checks.model import ExternalInfo, ExternalSource, LocalInfo
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # httpx and dnspython are imported when a probe runs (lean st
     import dns.message
     import httpx
 
-MAX_BODY_BYTES = 4096     # an echo body is one address; more is not an echo service
+MAX_BODY_BYTES = 4096  # an echo body is one address; more is not an echo service
 
 
 def _snippet(text: str, limit: int = 40) -> str:
@@ -94,7 +95,11 @@ def _family_of(value: str) -> int:
 
 
 async def http_echo(
-    client: "httpx.AsyncClient", url: str, *, family: int = 4, timeout_s: float = 2.0,
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    family: int = 4,
+    timeout_s: float = 2.0,
     allow_non_public: bool = False,
 ) -> ExternalSource:
     """GET an echo URL over ``family`` only and read our address from the body."""
@@ -103,7 +108,7 @@ async def http_echo(
     from checks.http import fetch_over
 
     started = time.monotonic()
-    fam = 6 if family == 6 else 4
+    fam: Literal[4, 6] = 6 if family == 6 else 4
 
     def result(value: str | None, error: str | None) -> ExternalSource:
         ms = round((time.monotonic() - started) * 1000, 1)
@@ -112,8 +117,14 @@ async def http_echo(
     try:
         async with asyncio.timeout(timeout_s):
             response, body, used = await fetch_over(
-                client, "GET", url, fam, timeout_s=timeout_s, max_bytes=MAX_BODY_BYTES + 1,
-                headers={"Accept": "text/plain, application/json"})
+                client,
+                "GET",
+                url,
+                fam,
+                timeout_s=timeout_s,
+                max_bytes=MAX_BODY_BYTES + 1,
+                headers={"Accept": "text/plain, application/json"},
+            )
     except TimeoutError:
         return result(None, f"no answer within {timeout_s:g} s")
     except httpx.TimeoutException:
@@ -128,7 +139,7 @@ async def http_echo(
         return result(None, f"the answer came over IPv{used}, not IPv{fam}: discarded")
     text = body[:MAX_BODY_BYTES].decode("utf-8", "replace")
     if len(body) > MAX_BODY_BYTES:
-        text = body.decode("utf-8", "replace")     # too long: not an echo (parse_echo_body says so)
+        text = body.decode("utf-8", "replace")  # too long: not an echo (parse_echo_body says so)
     if response.status_code != 200:
         return result(None, f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
     value = parse_echo_body(text, allow_zone=True)
@@ -149,8 +160,10 @@ def accept_answer(value: str, family: int, *, allow_non_public: bool = False) ->
     mapped = getattr(parsed, "ipv4_mapped", None) if parsed is not None else None
     parsed = mapped or parsed
     if parsed is not None and parsed.version != family:
-        return None, (f"asked for the IPv{family} address but the service saw IPv{parsed.version} {parsed}: "
-                      f"discarded (an IPv{parsed.version} answer is never an IPv{family} fact)")
+        return None, (
+            f"asked for the IPv{family} address but the service saw IPv{parsed.version} {parsed}: "
+            f"discarded (an IPv{parsed.version} answer is never an IPv{family} fact)"
+        )
     if allow_non_public and parsed is not None:
         return str(parsed), None
     return None, f"answered {problem}: discarded"
@@ -183,10 +196,17 @@ def _connect_error_text(exc: Exception, family: int | None = None) -> str:
     if "name or service not known" in low or "nodename nor servname" in low or "resolution" in low:
         return f"cannot resolve the service's name ({text})"
     if "unreachable" in low or "no route to host" in low:
-        return ("network unreachable (no route to the service)" if family is None
-                else f"network unreachable over IPv{family} (no route to the service)")
-    if family is not None and ("all connection attempts failed" in low or "address family" in low
-                               or "invalid argument" in low or "cannot assign" in low):
+        return (
+            "network unreachable (no route to the service)"
+            if family is None
+            else f"network unreachable over IPv{family} (no route to the service)"
+        )
+    if family is not None and (
+        "all connection attempts failed" in low
+        or "address family" in low
+        or "invalid argument" in low
+        or "cannot assign" in low
+    ):
         return f"cannot connect over IPv{family}: {text or type(exc).__name__}"
     if "certificate" in low or "ssl" in low:
         return f"TLS failed: {text}"
@@ -195,14 +215,15 @@ def _connect_error_text(exc: Exception, family: int | None = None) -> str:
 
 # --- DNS-based methods -----------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class DnsEchoMethod:
     name: str
     qname: str
-    rdtype: str           # "A" | "TXT" (OpenDNS: "A" asked over IPv4, "AAAA" over IPv6)
-    rdclass: str          # "IN" | "CH"
-    server: str           # the public server to ask over IPv4 (address; its name in the comment)
-    server_v6: str = ""   # ... and over IPv6
+    rdtype: str  # "A" | "TXT" (OpenDNS: "A" asked over IPv4, "AAAA" over IPv6)
+    rdclass: str  # "IN" | "CH"
+    server: str  # the public server to ask over IPv4 (address; its name in the comment)
+    server_v6: str = ""  # ... and over IPv6
 
     def rdtype_for(self, family: int) -> str:
         return "AAAA" if self.rdtype == "A" and family == 6 else self.rdtype
@@ -219,8 +240,7 @@ DNS_ECHO_METHODS: dict[str, DnsEchoMethod] = {
     "opendns": DnsEchoMethod("opendns", "myip.opendns.com", "A", "IN", "208.67.222.222", "2620:119:35::35"),
     "cloudflare": DnsEchoMethod("cloudflare", "whoami.cloudflare", "TXT", "CH", "1.1.1.1", "2606:4700:4700::1111"),
     # ns1.google.com
-    "google": DnsEchoMethod("google", "o-o.myaddr.l.google.com", "TXT", "IN", "216.239.32.10",
-                            "2001:4860:4802:32::a"),
+    "google": DnsEchoMethod("google", "o-o.myaddr.l.google.com", "TXT", "IN", "216.239.32.10", "2001:4860:4802:32::a"),
 }
 
 
@@ -241,8 +261,9 @@ def parse_dns_spec(spec: str, family: int = 4) -> tuple[DnsEchoMethod, str, int]
     return method, host, port
 
 
-def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMethod, family: int = 4, *,
-                            allow_non_public: bool = False) -> tuple[str | None, str]:
+def address_from_dns_answer(
+    response: dns.message.Message, method: DnsEchoMethod, family: int = 4, *, allow_non_public: bool = False
+) -> tuple[str | None, str]:
     """(address, "") from a DNS echo answer to the IPv``family`` question, or (None, reason).
 
     An answer of the other family (an AAAA record, or a TXT holding an IPv6 address,
@@ -264,7 +285,7 @@ def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMeth
     others: list[str] = []
     for rrset in response.answer:
         if rrset.rdclass != want_class:
-            continue    # not what was asked: a CH "A" is an integer, an HS one has no parsed address at all
+            continue  # not what was asked: a CH "A" is an integer, an HS one has no parsed address at all
         if rrset.rdtype == want_type:
             for rdata in rrset:
                 if want_type in (dns.rdatatype.A, dns.rdatatype.AAAA):
@@ -287,8 +308,10 @@ def address_from_dns_answer(response: "dns.message.Message", method: DnsEchoMeth
         return None, reasons[0]
     if others:
         kind = dns.rdatatype.to_text(other_type) if other_type is not None else "other"
-        return None, (f"answered an {kind} record ({others[0]}) to the IPv{family} question: discarded "
-                      f"(an IPv{6 if family == 4 else 4} answer is never an IPv{family} fact)")
+        return None, (
+            f"answered an {kind} record ({others[0]}) to the IPv{family} question: discarded "
+            f"(an IPv{6 if family == 4 else 4} answer is never an IPv{family} fact)"
+        )
     if texts:
         return None, f"answer was not an IP address: {_snippet(texts[0])}"
     return None, f"no {want_text} record in the answer"
@@ -299,16 +322,18 @@ async def _server_address(host: str, family: int, timeout_s: float) -> str:
     literal = parse_ip(host)
     if literal is not None:
         if literal.version != family:
-            raise ValueError(f"{host} is an IPv{literal.version} address: the IPv{family} question must go "
-                             f"to an IPv{family} server")
+            raise ValueError(
+                f"{host} is an IPv{literal.version} address: the IPv{family} question must go to an IPv{family} server"
+            )
         return str(literal)
     from checks.names import lookup
 
     return (await lookup(host, family, timeout_s=timeout_s))[0]
 
 
-async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
-                   allow_non_public: bool = False) -> ExternalSource:
+async def dns_echo(
+    spec: str, *, family: int = 4, timeout_s: float = 2.0, allow_non_public: bool = False
+) -> ExternalSource:
     """Ask a DNS-based "what is my address" service (see DNS_ECHO_METHODS) over ``family``.
 
     The question goes to the server's address of that family (so the server sees,
@@ -321,7 +346,7 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
     from checks.dns import wire as dnswire  # noqa: F401  (pins dnspython's address types before any reply is parsed)
 
     started = time.monotonic()
-    fam = 6 if family == 6 else 4
+    fam: Literal[4, 6] = 6 if family == 6 else 4
 
     def result(value: str | None, error: str | None) -> ExternalSource:
         ms = round((time.monotonic() - started) * 1000, 1)
@@ -340,13 +365,13 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
         return result(None, f"cannot resolve DNS server {host} over IPv{fam}: {why}")
     deadline = started + timeout_s
 
-    async def attempt(delay: float) -> "dns.message.Message":
+    async def attempt(delay: float) -> dns.message.Message:
         # UDP loses packets and dnspython does not retransmit: hedge with a fresh query
         # (new id, new socket) after each delay; the first good answer wins.
         await asyncio.sleep(delay)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise dns.exception.Timeout()
+            raise dns.exception.Timeout()  # type: ignore[no-untyped-call]  # dnspython leaves it unannotated
         query = dns.message.make_query(method.qname, method.rdtype_for(fam), method.rdclass)
         return await dns.asyncquery.udp(query, server, port=port, timeout=remaining)
 
@@ -354,18 +379,19 @@ async def dns_echo(spec: str, *, family: int = 4, timeout_s: float = 2.0,
     failures: list[BaseException] = []
     response = None
     try:
-        pending: set[asyncio.Future] = set(tasks)
+        pending: set[asyncio.Future[dns.message.Message]] = set(tasks)
         while pending and response is None:
-            done, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
-                                               return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(
+                pending, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+            )
             if not done:
                 break
             for task in done:
-                exc = task.exception()
-                if exc is None:
+                error = task.exception()
+                if error is None:
                     response = task.result()
                     break
-                failures.append(exc)
+                failures.append(error)
     finally:
         from checks.tasks import drop
 
@@ -402,6 +428,7 @@ def _dns_failure_text(failures: Sequence[BaseException], server: str, timeout_s:
 
 # --- summary -------------------------------------------------------------------------------
 
+
 def _majority(sources: Sequence[ExternalSource]) -> str | None:
     votes = Counter(s.value for s in sources if s.value)
     if not votes:
@@ -418,38 +445,50 @@ def _majority(sources: Sequence[ExternalSource]) -> str | None:
     return tied[0]
 
 
-def _explain(family: int, answering: Sequence[ExternalSource], local: LocalInfo | None,
-             mapping_varies: bool | None) -> str:
+def _explain(
+    family: int, answering: Sequence[ExternalSource], local: LocalInfo | None, mapping_varies: bool | None
+) -> str:
     by_method: dict[str, set[str]] = {}
     for s in answering:
-        by_method.setdefault(s.method, set()).add(s.value)  # type: ignore[arg-type]
+        if s.value:  # every answering source has one (see the caller)
+            by_method.setdefault(s.method, set()).add(s.value)
     everything = sorted({s.value for s in answering if s.value})
     listing = ", ".join(f"{s.method} {s.endpoint} saw {s.value}" for s in answering)
     reasons: list[str] = []
     if local is not None and local.default_via_vpn:
-        reasons.append(f"Traffic leaves through the VPN interface {local.interface}: services reached "
-                       "through the tunnel see the VPN's exit address, others (split tunnel, DNS "
-                       "sent outside the tunnel) see this network's own address.")
+        reasons.append(
+            f"Traffic leaves through the VPN interface {local.interface}: services reached "
+            "through the tunnel see the VPN's exit address, others (split tunnel, DNS "
+            "sent outside the tunnel) see this network's own address."
+        )
     http = by_method.get("http", set())
     dns_values = by_method.get("dns", set())
     stun = by_method.get("stun", set())
     if dns_values and http and not (dns_values & http):
-        reasons.append("The DNS-based answers differ from the HTTP-based ones: this network probably "
-                       "intercepts or redirects DNS traffic to public resolvers (some ISPs and routers "
-                       "do), so DNS-based address checks cannot be trusted here.")
+        reasons.append(
+            "The DNS-based answers differ from the HTTP-based ones: this network probably "
+            "intercepts or redirects DNS traffic to public resolvers (some ISPs and routers "
+            "do), so DNS-based address checks cannot be trusted here."
+        )
     if len(http) > 1 or (stun and http and not (stun & http)) or len(stun) > 1:
         if family == 6:
-            reasons.append("IPv6 hosts use several addresses (temporary privacy addresses rotate), so "
-                           "services can see different source addresses of this same host.")
+            reasons.append(
+                "IPv6 hosts use several addresses (temporary privacy addresses rotate), so "
+                "services can see different source addresses of this same host."
+            )
         elif mapping_varies or len(stun) > 1:
-            reasons.append("The NAT gives different public addresses to different connections "
-                           "(several carrier-grade NAT egress addresses, and the STUN mapping varies by "
-                           "destination): an address published in DNS may not be the one that "
-                           "receives traffic.")
+            reasons.append(
+                "The NAT gives different public addresses to different connections "
+                "(several carrier-grade NAT egress addresses, and the STUN mapping varies by "
+                "destination): an address published in DNS may not be the one that "
+                "receives traffic."
+            )
         else:
-            reasons.append("Services see different addresses: the traffic leaves through several egress "
-                           "addresses (a carrier-grade NAT pool, load-balanced uplinks) or one service "
-                           "is reached through a proxy.")
+            reasons.append(
+                "Services see different addresses: the traffic leaves through several egress "
+                "addresses (a carrier-grade NAT pool, load-balanced uplinks) or one service "
+                "is reached through a proxy."
+            )
     if not reasons:
         reasons.append("The sources disagree for no reason this tool can see.")
     return f"IPv{family}: {listing}. " + " ".join(reasons) if everything else " ".join(reasons)
@@ -484,6 +523,11 @@ def summarize_external(
 
 
 __all__ = [
-    "DNS_ECHO_METHODS", "address_from_dns_answer", "dns_echo", "http_echo", "parse_dns_spec",
-    "parse_echo_body", "summarize_external",
+    "DNS_ECHO_METHODS",
+    "address_from_dns_answer",
+    "dns_echo",
+    "http_echo",
+    "parse_dns_spec",
+    "parse_echo_body",
+    "summarize_external",
 ]

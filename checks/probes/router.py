@@ -35,7 +35,7 @@ FIELD_LIMIT = 120
 @dataclass(frozen=True)
 class UpnpService:
     service_type: str
-    control_url: str          # absolute
+    control_url: str  # absolute
     device_type: str = ""
 
 
@@ -47,8 +47,8 @@ class RouterIdentity:
     model: str | None = None
     friendly_name: str | None = None
     presentation_url: str | None = None
-    source: str | None = None          # "upnp" | "mac-vendor" | None
-    device_type: str | None = None     # the root device's type (IGD:1 / IGD:2)
+    source: str | None = None  # "upnp" | "mac-vendor" | None
+    device_type: str | None = None  # the root device's type (IGD:1 / IGD:2)
 
     @property
     def known(self) -> bool:
@@ -63,15 +63,19 @@ class RouterIdentity:
         return text or self.friendly_name
 
     def as_json(self) -> dict[str, Any]:
-        return {"manufacturer": self.manufacturer, "model": self.model, "friendly_name": self.friendly_name,
-                "presentation_url": self.presentation_url}
+        return {
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "friendly_name": self.friendly_name,
+            "presentation_url": self.presentation_url,
+        }
 
 
 @dataclass(frozen=True)
 class DeviceDescription:
     identity: RouterIdentity
     services: tuple[UpnpService, ...] = ()
-    igd_version: int | None = None      # 1 or 2 from the root device type, None when not an IGD
+    igd_version: int | None = None  # 1 or 2 from the root device type, None when not an IGD
 
     def service(self, kind: str) -> UpnpService | None:
         """The first service whose type contains ``kind`` (e.g. 'WANIPv6FirewallControl')."""
@@ -113,9 +117,9 @@ def _presentation(url: str | None, base: str) -> str | None:
         try:
             ip = ipaddress.ip_address(parts.hostname)
         except ValueError:
-            return None      # a name: could point anywhere
+            return None  # a name: could point anywhere
         if not (ip.is_private or ip.is_link_local):
-            return None      # never send the user to a public address the router names
+            return None  # never send the user to a public address the router names
     return absolute[:300]
 
 
@@ -155,14 +159,14 @@ def parse_description(data: bytes, location: str) -> DeviceDescription:
             return
         dtype = _text(_child(dev, "deviceType")) or ""
         slist = _child(dev, "serviceList")
-        for svc in (slist if slist is not None else []):
+        for svc in slist if slist is not None else []:
             stype, ctl = _text(_child(svc, "serviceType")), _text(_child(svc, "controlURL"))
             if stype and ctl:
                 url = urljoin(base, ctl)
                 if urlsplit(url).scheme == "http":
                     services.append(UpnpService(stype, url, dtype))
         dlist = _child(dev, "deviceList")
-        for sub in (dlist if dlist is not None else []):
+        for sub in dlist if dlist is not None else []:
             walk(sub, depth + 1)
 
     walk(device, 0)
@@ -226,7 +230,7 @@ def mac_vendor(mac: str) -> str | None:
         eui = EUI(mac)
         if int(str(eui).split("-")[0], 16) & 0x02:
             return None
-        org = eui.oui.registration().org
+        org = eui.oui.registration()["org"]
     except (AddrFormatError, NotRegisteredError, ValueError, TypeError, IndexError, AttributeError):
         return None
     text = " ".join(str(org).split())
@@ -242,8 +246,9 @@ def identity_from_mac(gateway: str | None, arp_path: str = "/proc/net/arp") -> R
     return RouterIdentity(manufacturer=vendor, source="mac-vendor") if vendor else RouterIdentity()
 
 
-async def router_identity(location: str | None, gateway: str | None, *, timeout_s: float = 1.5,
-                          arp_path: str = "/proc/net/arp") -> tuple[RouterIdentity, DeviceDescription | None, str | None]:
+async def router_identity(
+    location: str | None, gateway: str | None, *, timeout_s: float = 1.5, arp_path: str = "/proc/net/arp"
+) -> tuple[RouterIdentity, DeviceDescription | None, str | None]:
     """(identity, the description when fetched, why the description could not be read). Never raises."""
     description, problem = None, None
     if location:
@@ -251,7 +256,7 @@ async def router_identity(location: str | None, gateway: str | None, *, timeout_
             description = await fetch_description(location, timeout_s=timeout_s)
         except DescriptionError as exc:
             problem = str(exc)
-        except Exception as exc:   # a probe failure is data
+        except Exception as exc:  # a probe failure is data
             problem = f"{type(exc).__name__}: {exc}"
     if description is not None and description.identity.known:
         identity = description.identity

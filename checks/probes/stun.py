@@ -22,10 +22,11 @@ import socket
 import struct
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any
 
-from checks.model import ExternalSource
+from checks.model import AddressFamily, ExternalSource
 
 MAGIC_COOKIE = 0x2112A442
 BINDING_REQUEST = 0x0001
@@ -67,13 +68,13 @@ def _decode_address(value: bytes, txid: bytes, *, xored: bool) -> tuple[str, int
         if len(raw) != 4:
             raise StunParseError("IPv4 address attribute has the wrong length")
         if xored:
-            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE)))
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE), strict=True))
         return str(ipaddress.IPv4Address(raw)), port
     if family == 0x02:
         if len(raw) != 16:
             raise StunParseError("IPv6 address attribute has the wrong length")
         if xored:
-            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE) + txid))
+            raw = bytes(a ^ b for a, b in zip(raw, struct.pack("!I", MAGIC_COOKIE) + txid, strict=True))
         return str(ipaddress.IPv6Address(raw)), port
     raise StunParseError(f"unknown address family {family}")
 
@@ -130,13 +131,13 @@ def parse_binding_response(data: bytes, txid: bytes) -> tuple[str, int]:
 @dataclass
 class _Query:
     spec: str
-    addr: tuple[str, int] | None = None         # resolved (ip, port)
-    family: int = 4
+    addr: tuple[str, int] | None = None  # resolved (ip, port)
+    family: AddressFamily = 4
     txid: bytes = field(default_factory=lambda: os.urandom(12))
     started: float = 0.0
     result: tuple[str, int] | None = None
     error: str | None = None
-    last_bad: str | None = None                 # a garbage reply, reported if nothing better comes
+    last_bad: str | None = None  # a garbage reply, reported if nothing better comes
     done: asyncio.Event = field(default_factory=asyncio.Event)
     ms: float = 0.0
 
@@ -145,7 +146,7 @@ class _StunProtocol(asyncio.DatagramProtocol):
     def __init__(self, queries: list[_Query]) -> None:
         self.by_txid = {q.txid: q for q in queries}
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         query = self.by_txid.get(data[8:20]) if len(data) >= 20 else None
         if query is None:
             # Not our transaction: a stray packet, or a server speaking something else.
@@ -155,12 +156,12 @@ class _StunProtocol(asyncio.DatagramProtocol):
                     q.last_bad = "the server answered, but not with a STUN reply to our request"
             return
         if query.done.is_set():
-            return                                   # a late duplicate
+            return  # a late duplicate
         try:
             query.result = parse_binding_response(data, query.txid)
-        except StunErrorResponse as exc:             # a real STUN error answer is final
+        except StunErrorResponse as exc:  # a real STUN error answer is final
             query.error = str(exc)
-        except StunParseError as exc:                # garbage: keep waiting for a good one
+        except StunParseError as exc:  # garbage: keep waiting for a good one
             query.last_bad = f"unusable reply: {exc}"
             return
         query.ms = (time.monotonic() - query.started) * 1000
@@ -172,13 +173,13 @@ class _StunProtocol(asyncio.DatagramProtocol):
         pass
 
 
-async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: int, timeout_s: float) -> None:
+async def _resolve(query: _Query, loop: asyncio.AbstractEventLoop, family: AddressFamily, timeout_s: float) -> None:
     query.family = family
     from checks.addresses import parse_ip, split_host_port
 
     try:
         host, port = split_host_port(query.spec, default_port=DEFAULT_PORT, what="STUN server")
-    except ValueError as exc:     # AddressError: a bad server in the configuration is this query's error
+    except ValueError as exc:  # AddressError: a bad server in the configuration is this query's error
         query.error = str(exc)
         return
 
@@ -218,6 +219,9 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
             q.started = start
 
         async def send_schedule(q: _Query) -> None:
+            addr = q.addr
+            if addr is None:  # only resolved queries are exchanged; nothing to send to
+                return
             for at in RETRANSMIT_AT:
                 delay = start + at - time.monotonic()
                 if delay > 0:
@@ -231,11 +235,11 @@ async def _exchange(queries: list[_Query], family: int, deadline: float) -> None
                 try:
                     # On the socket itself: the transport would swallow the OSError
                     # (e.g. "Network is unreachable") and we would wait out the deadline.
-                    sock.sendto(build_binding_request(q.txid), q.addr)
+                    sock.sendto(build_binding_request(q.txid), addr)
                 except BlockingIOError:
-                    pass        # socket buffer full: the next retransmission will go
+                    pass  # socket buffer full: the next retransmission will go
                 except OSError as exc:
-                    q.error = f"cannot send to {q.addr[0]}: {exc.strerror or exc}"  # type: ignore[index]
+                    q.error = f"cannot send to {addr[0]}: {exc.strerror or exc}"
                     q.done.set()
                     return
             await q.done.wait()
@@ -273,8 +277,10 @@ async def stun_probe(
     for q in queries:
         if q.addr is None and q.error is None:
             q.error = f"could not resolve the server name within {timeout_s:g} s"
-    groups = {family: [q for q in queries if q.addr is not None and q.family == family and q.error is None]
-              for family in (4, 6)}
+    groups = {
+        family: [q for q in queries if q.addr is not None and q.family == family and q.error is None]
+        for family in (4, 6)
+    }
     await asyncio.gather(*(_exchange(group, family, deadline) for family, group in groups.items() if group))
     sources: list[ExternalSource] = []
     from checks.probes.publicip import accept_answer
@@ -283,13 +289,14 @@ async def stun_probe(
         if q.result is not None and q.error is None:
             value, why = accept_answer(q.result[0], q.family)
             if value is not None:
-                sources.append(ExternalSource("stun", q.spec, q.family,  # type: ignore[arg-type]
-                                              value, None, round(q.ms, 1), mapped_port=q.result[1]))
+                sources.append(
+                    ExternalSource("stun", q.spec, q.family, value, None, round(q.ms, 1), mapped_port=q.result[1])
+                )
                 continue
             q.error = f"the server {why}"
         error = q.error or q.last_bad or f"no answer within {timeout_s:g} s"
         ms = q.ms or (time.monotonic() - t0) * 1000
-        sources.append(ExternalSource("stun", q.spec, q.family, None, error, round(ms, 1)))  # type: ignore[arg-type]
+        sources.append(ExternalSource("stun", q.spec, q.family, None, error, round(ms, 1)))
     return tuple(sources), mapping_varies(sources)
 
 

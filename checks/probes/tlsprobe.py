@@ -36,12 +36,27 @@ def verifying_context(cafile: str | None = None) -> ssl.SSLContext:
     return context
 
 
-async def tls_probe(ip: str, port: int, server_name: str, *, context: ssl.SSLContext | None = None,
-                    timeout_s: float = 4.0, now: dt.datetime | None = None) -> TlsFacts:
+async def tls_probe(
+    ip: str,
+    port: int,
+    server_name: str,
+    *,
+    context: ssl.SSLContext | None = None,
+    timeout_s: float = 4.0,
+    now: dt.datetime | None = None,
+) -> TlsFacts:
     """probeserver.tls.tls_probe with the engine's trust store by default."""
-    return await _tls_probe(ip, port, server_name, context=context or verifying_context(),
-                            timeout_s=timeout_s, now=now)
+    return await _tls_probe(ip, port, server_name, context=context or verifying_context(), timeout_s=timeout_s, now=now)
 
 
-__all__ = ["EXPIRY_WARNING_DAYS", "TLS_ERRORS", "TlsError", "TlsFacts", "cert_names", "describe_chain",
-           "name_matches", "tls_probe", "verifying_context"]
+__all__ = [
+    "EXPIRY_WARNING_DAYS",
+    "TLS_ERRORS",
+    "TlsError",
+    "TlsFacts",
+    "cert_names",
+    "describe_chain",
+    "name_matches",
+    "tls_probe",
+    "verifying_context",
+]

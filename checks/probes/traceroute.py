@@ -35,7 +35,7 @@ IP_RECVERR = 11
 SO_EE_ORIGIN_ICMP = 2
 ICMP_DEST_UNREACH = 3
 ICMP_TIME_EXCEEDED = 11
-_EXTENDED_ERR = struct.Struct("=IBBBBII")   # struct sock_extended_err
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
 # Traditional traceroute destination ports: unlikely to have a listener, so the
 # destination answers "port unreachable".
 BASE_PORT = 33434
@@ -48,8 +48,9 @@ def _privileged() -> bool:
 def _trace_icmp(target: str, max_hops: int, per_hop_s: float) -> tuple[str, ...]:
     import icmplib
 
-    hops = icmplib.traceroute(target, count=1, interval=0.01, timeout=per_hop_s, max_hops=max_hops,
-                              fast=True)   # always a raw (privileged) socket
+    hops = icmplib.traceroute(
+        target, count=1, interval=0.01, timeout=per_hop_s, max_hops=max_hops, fast=True
+    )  # always a raw (privileged) socket
     return tuple(str(hop.address) for hop in hops)
 
 
@@ -66,7 +67,7 @@ def parse_icmp_error(cmsg_level: int, cmsg_type: int, data: bytes) -> tuple[int,
     if family != socket.AF_INET:
         return None
     offset = _EXTENDED_ERR.size + 4
-    return icmp_type, icmp_code, socket.inet_ntoa(data[offset:offset + 4])
+    return icmp_type, icmp_code, socket.inet_ntoa(data[offset : offset + 4])
 
 
 def _trace_udp(target: str, max_hops: int, timeout_s: float) -> tuple[str, ...]:
@@ -84,7 +85,7 @@ def _trace_udp(target: str, max_hops: int, timeout_s: float) -> tuple[str, ...]:
             try:
                 s.send(b"ddns-wizard hop probe")
             except OSError:
-                pass   # an error already queued (no route...): read below
+                pass  # an error already queued (no route...): read below
         hops: dict[int, str] = {}
         reached_at: int | None = None
         deadline = time.monotonic() + timeout_s
@@ -109,11 +110,11 @@ def _trace_udp(target: str, max_hops: int, timeout_s: float) -> tuple[str, ...]:
                         continue
                     icmp_type, _code, sender = parsed
                     hops[socks[s]] = sender
-                    if icmp_type == ICMP_DEST_UNREACH:   # the destination (or a router giving up)
+                    if icmp_type == ICMP_DEST_UNREACH:  # the destination (or a router giving up)
                         reached_at = socks[s] if reached_at is None else min(reached_at, socks[s])
                 waiting.discard(s)
             if reached_at is not None and all(socks[s] > reached_at for s in waiting):
-                break   # what is still out lies beyond the end of the path
+                break  # what is still out lies beyond the end of the path
         last = reached_at if reached_at is not None else max_hops
         return tuple(hops[t] for t in sorted(hops) if t <= last)
     finally:
@@ -140,7 +141,7 @@ async def trace_hops(target: str, *, max_hops: int = 4, timeout_s: float = 1.0) 
         return None
     try:
         return await asyncio.wait_for(work, timeout_s + 0.2)
-    except Exception:       # no permission after all, no route, timeout: just no evidence
+    except Exception:  # no permission after all, no route, timeout: just no evidence
         return None
 
 
@@ -155,7 +156,7 @@ def _route_error(target: str, timeout_s: float) -> tuple[int, int, str] | None:
         try:
             s.send(b"ddns-wizard route check")
         except OSError:
-            pass   # the error is queued: read below
+            pass  # the error is queued: read below
         deadline = time.monotonic() + timeout_s
         while True:
             left = deadline - time.monotonic()
@@ -196,5 +197,5 @@ async def gateway_has_no_route(target: str, gateway: str | None, *, timeout_s: f
         return None
     icmp_type, code, sender = found
     if icmp_type != ICMP_DEST_UNREACH or sender != gateway or code not in (0, 1, 6, 7, 11, 12):
-        return None   # port unreachable (3) would mean the target itself answered: the route works
-    return f"your router {gateway} answered \"{'network' if code in (0, 6, 11) else 'host'} unreachable\": it has no route to the internet"
+        return None  # port unreachable (3) would mean the target itself answered: the route works
+    return f'your router {gateway} answered "{"network" if code in (0, 6, 11) else "host"} unreachable": it has no route to the internet'

@@ -19,14 +19,16 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, TypeVar
+from operator import methodcaller
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from checks.addresses import classify, describe_class, is_public, parse_ip
 from checks.errors import UpnpError
-from checks.portmap.upnp_errors import UPNP_ERRORS, code_of, upnp_error_text
 from checks.model import PortMapping, UpnpInfo
+from checks.portmap.upnp_errors import UPNP_ERRORS, code_of, upnp_error_text
 from checks.probes.natpmp import natpmp_external_address
 
 SSDP_GROUP = ("239.255.255.250", 1900)
@@ -102,10 +104,10 @@ class _SsdpProtocol(asyncio.DatagramProtocol):
         self.found: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.prefer_host = prefer_host
         self.fallback: str | None = None
-        self.others: dict[str, str] = {}      # answering address -> what it says it is (non-IGD)
-        self.odd_port: dict[str, int] = {}    # IGDs answering from a port other than 1900
+        self.others: dict[str, str] = {}  # answering address -> what it says it is (non-IGD)
+        self.odd_port: dict[str, int] = {}  # IGDs answering from a port other than 1900
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         reply = parse_ssdp_reply(data)
         if reply is not None and not reply.is_igd and len(self.others) < 16:
             what = " ".join((reply.server or "a UPnP device").split())[:80]
@@ -129,11 +131,14 @@ class _SsdpProtocol(asyncio.DatagramProtocol):
             self.found.set_result(self.fallback)
 
     def error_received(self, exc: Exception) -> None:
-        pass    # e.g. ICMP unreachable for the unicast copy: the multicast copy may still work
+        pass  # e.g. ICMP unreachable for the unicast copy: the multicast copy may still work
 
 
 async def ssdp_discover(
-    *, timeout_s: float = 0.6, bind_addr: str | None = None, gateway: str | None = None,
+    *,
+    timeout_s: float = 0.6,
+    bind_addr: str | None = None,
+    gateway: str | None = None,
     seen: dict[str, str] | None = None,
 ) -> str | None:
     """LOCATION URL of the first IGD answering our M-SEARCH burst, None when none answers in time.
@@ -164,13 +169,13 @@ async def ssdp_discover(
                     sock.sendto(build_msearch(st), dest)
                     sent += 1
                 except OSError:
-                    pass        # e.g. no multicast route
+                    pass  # e.g. no multicast route
         if not sent:
-            return None         # nothing went out (no network at all): do not wait for answers
+            return None  # nothing went out (no network at all): do not wait for answers
         try:
             return await asyncio.wait_for(asyncio.shield(protocol.found), timeout_s)
         except TimeoutError:
-            return protocol.fallback    # another device's IGD, if only that one answered
+            return protocol.fallback  # another device's IGD, if only that one answered
     finally:
         if seen is not None:
             seen.update(protocol.others)
@@ -201,8 +206,9 @@ class IgdClient:
         self._lock = threading.Lock()
 
     @classmethod
-    async def connect(cls, location: str, *, timeout_s: float = 2.0,
-                      factory: Callable[[], Any] | None = None) -> "IgdClient":
+    async def connect(
+        cls, location: str, *, timeout_s: float = 2.0, factory: Callable[[], Any] | None = None
+    ) -> IgdClient:
         """Fetch the description at ``location`` and select its WAN service. Raises UpnpError.
 
         ``factory`` makes the UPnP object (default miniupnpc.UPnP; tests inject a fake).
@@ -215,12 +221,10 @@ class IgdClient:
         try:
             await client._call(lambda u: u.selectigd(location), timeout_s=timeout_s)
         except UpnpError as exc:
-            raise UpnpError(f"the router at {location} has no usable IGD description: {exc}",
-                            code=exc.code) from None
+            raise UpnpError(f"the router at {location} has no usable IGD description: {exc}", code=exc.code) from None
         return client
 
-    async def _call(self, fn: Callable[[Any], T], *, timeout_s: float | None = None,
-                    action: str = "UPnP request") -> T:
+    async def _call(self, fn: Callable[[Any], T], *, timeout_s: float | None = None, action: str = "UPnP request") -> T:
         def run() -> T:
             with self._lock:
                 return fn(self._upnp)
@@ -232,7 +236,7 @@ class IgdClient:
             raise UpnpError(f"{action}: the router did not answer within {limit:g} s") from None
         except UpnpError:
             raise
-        except Exception as exc:        # miniupnpc raises bare Exception with strupnperror text
+        except Exception as exc:  # miniupnpc raises bare Exception with strupnperror text
             raise upnp_error_from(exc, action) from None
 
     async def _answers(self, action: str) -> None:
@@ -276,8 +280,9 @@ class IgdClient:
             if deadline is not None and time.monotonic() >= deadline:
                 break
             try:
-                entry = await self._call(lambda u, i=index: u.getgenericportmapping(i),
-                                         action="reading the mapping table")
+                entry = await self._call(
+                    methodcaller("getgenericportmapping", index), action="reading the mapping table"
+                )
             except UpnpError as exc:
                 # 713/714: past the end on some routers; otherwise keep what was read.
                 if exc.code in (713, 714) or out:
@@ -290,21 +295,28 @@ class IgdClient:
                 out.append(mapping)
         return tuple(out)
 
-    async def add_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"],
-                          internal_host: str, internal_port: int, description: str,
-                          lease_s: int = 0) -> None:
+    async def add_mapping(
+        self,
+        external_port: int,
+        protocol: Literal["TCP", "UDP", "tcp", "udp"],
+        internal_host: str,
+        internal_port: int,
+        description: str,
+        lease_s: int = 0,
+    ) -> None:
         proto = protocol.upper()
         action = f"adding {external_port}/{proto.lower()} -> {internal_host}:{internal_port}"
 
         def add(lease: int) -> Callable[[Any], Any]:
-            return lambda u: u.addportmapping(external_port, proto, internal_host, internal_port,
-                                              description, "", lease)
+            return lambda u: u.addportmapping(
+                external_port, proto, internal_host, internal_port, description, "", lease
+            )
 
         try:
             await self._call(add(lease_s), action=action)
         except UpnpError as exc:
             if exc.code == 725 and lease_s != 0:
-                await self._call(add(0), action=action)   # only permanent leases supported
+                await self._call(add(0), action=action)  # only permanent leases supported
                 return
             raise
 
@@ -316,20 +328,25 @@ class IgdClient:
         # then the delete below fails loudly instead of a leak passing as "nothing there".
         existed = await self.get_mapping(external_port, protocol) is not None
         try:
-            await self._call(lambda u: u.deleteportmapping(external_port, protocol.upper(), ""),
-                             action=f"removing {external_port}/{protocol.lower()}")
+            await self._call(
+                lambda u: u.deleteportmapping(external_port, protocol.upper(), ""),
+                action=f"removing {external_port}/{protocol.lower()}",
+            )
         except UpnpError as exc:
             if exc.code == 714:
                 return False
             raise
         return existed
 
-    async def get_mapping(self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"]
-                          ) -> PortMapping | None:
+    async def get_mapping(
+        self, external_port: int, protocol: Literal["TCP", "UDP", "tcp", "udp"]
+    ) -> PortMapping | None:
         proto = protocol.upper()
         try:
-            entry = await self._call(lambda u: u.getspecificportmapping(external_port, proto),
-                                     action=f"reading mapping {external_port}/{proto.lower()}")
+            entry = await self._call(
+                lambda u: u.getspecificportmapping(external_port, proto),
+                action=f"reading mapping {external_port}/{proto.lower()}",
+            )
         except UpnpError as exc:
             if exc.code == 714:
                 return None
@@ -342,8 +359,15 @@ class IgdClient:
             return None
         try:
             ihost, iport, desc, enabled, lease = entry[:5]
-            return PortMapping(int(external_port), proto, str(ihost), int(iport),  # type: ignore[arg-type]
-                               str(desc or ""), int(lease or 0), bool(enabled))
+            return PortMapping(
+                int(external_port),
+                "TCP" if proto == "TCP" else "UDP",
+                str(ihost),
+                int(iport),
+                str(desc or ""),
+                int(lease or 0),
+                bool(enabled),
+            )
         except (TypeError, ValueError):
             return None
 
@@ -375,17 +399,28 @@ def _mapping_from_generic(entry: Any) -> PortMapping | None:
         eport, proto, (ihost, iport), desc, enabled, rhost, lease = entry
     except (TypeError, ValueError):
         return None
-    protocol = str(proto).upper()
+    raw_protocol = str(proto).upper()
+    protocol: Literal["TCP", "UDP"] | None = (
+        "TCP" if raw_protocol == "TCP" else "UDP" if raw_protocol == "UDP" else None
+    )
     external, internal = _port(eport), _port(iport)
     host = parse_ip(ihost) if isinstance(ihost, str) else None
-    if protocol not in ("TCP", "UDP") or external is None or internal is None or host is None or host.version != 4:
+    if protocol is None or external is None or internal is None or host is None or host.version != 4:
         return None
     lease_s = 0 if lease in (None, "") else _lease(lease)
     if lease_s is None:
         return None
     on = str(enabled).strip()
-    return PortMapping(external, protocol, str(host), internal, str(desc or "")[:256],  # type: ignore[arg-type]
-                       lease_s, on not in ("0", "False", "false", ""), str(rhost or "")[:64])
+    return PortMapping(
+        external,
+        protocol,
+        str(host),
+        internal,
+        str(desc or "")[:256],
+        lease_s,
+        on not in ("0", "False", "false", ""),
+        str(rhost or "")[:64],
+    )
 
 
 def _lease(value: Any) -> int | None:
@@ -402,19 +437,28 @@ def _lease(value: Any) -> int | None:
 def wan_problem(wan: str | None) -> str | None:
     """Why a router WAN address makes the IGD unusable for hosting, or None when it is public."""
     if not wan:
-        return ("the router's UPnP reports no external address (miniupnpd does this when its own WAN "
-                "address is private): another NAT sits upstream")
+        return (
+            "the router's UPnP reports no external address (miniupnpd does this when its own WAN "
+            "address is private): another NAT sits upstream"
+        )
     if parse_ip(wan) is None:
         return f"the router's UPnP reports an external address that is not an IP address: {wan[:40]!r}"
     if not is_public(wan):
-        return (f"the router's WAN address {wan} is {describe_class(classify(wan))}: another NAT sits "
-                "upstream, so mappings on this router alone cannot make a server reachable")
+        return (
+            f"the router's WAN address {wan} is {describe_class(classify(wan))}: another NAT sits "
+            "upstream, so mappings on this router alone cannot make a server reachable"
+        )
     return None
 
 
-async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
-                       factory: Callable[[], Any] | None = None, pcp: bool = True,
-                       arp_path: str = "/proc/net/arp") -> UpnpInfo:
+async def probe_router(
+    gateway: str | None,
+    *,
+    budget_s: float = 1.2,
+    factory: Callable[[], Any] | None = None,
+    pcp: bool = True,
+    arp_path: str = "/proc/net/arp",
+) -> UpnpInfo:
     """SSDP, NAT-PMP and PCP at once (NAT-PMP and PCP ANNOUNCE to gateway:5351); then, if an
     IGD answered, its WAN address, status and mappings, and the router's identity from its
     description (else its maker from the gateway's MAC). When no usable IGD is found,
@@ -432,18 +476,24 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
     deadline = started + budget_s
     ssdp_s = min(0.6, budget_s * 0.5)
     v4_gateway = gateway if gateway and parse_ip(gateway) is not None and ":" not in gateway else None
-    natpmp_task = (asyncio.ensure_future(natpmp_external_address(v4_gateway, timeout_s=min(0.6, budget_s)))
-                   if v4_gateway else None)
-    pcp_task = (asyncio.ensure_future(pcp_announce(v4_gateway, timeout_s=min(0.6, budget_s)))
-                if v4_gateway and pcp else None)
+    natpmp_task = (
+        asyncio.ensure_future(natpmp_external_address(v4_gateway, timeout_s=min(0.6, budget_s))) if v4_gateway else None
+    )
+    pcp_task = (
+        asyncio.ensure_future(pcp_announce(v4_gateway, timeout_s=min(0.6, budget_s))) if v4_gateway and pcp else None
+    )
     seen: dict[str, str] = {}
     try:
         location = await ssdp_discover(timeout_s=ssdp_s, gateway=gateway, seen=seen)
     except Exception:
         location = None
-    ident_task = (asyncio.ensure_future(router_identity(location, v4_gateway, timeout_s=max(0.1, deadline - time.monotonic()),
-                                                        arp_path=arp_path))
-                  if location else None)
+    ident_task = (
+        asyncio.ensure_future(
+            router_identity(location, v4_gateway, timeout_s=max(0.1, deadline - time.monotonic()), arp_path=arp_path)
+        )
+        if location
+        else None
+    )
     if location:
         info = await _igd_info(location, deadline, factory)
         odd = tuple(f"{addr}: {what}" for addr, what in sorted(seen.items()) if "answers from port" in what)
@@ -453,15 +503,25 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
             info = replace(info, ssdp_seen=odd)
     elif seen:
         listed = "; ".join(f"{addr}: {what}" for addr, what in sorted(seen.items()))
-        info = UpnpInfo(available=False, found=False, not_found="no-igd",
-                        ssdp_seen=tuple(f"{addr}: {what}" for addr, what in sorted(seen.items())),
-                        error=f"no UPnP IGD answered: UPnP devices answered, but none is an Internet Gateway Device ({listed}): the "
-                              "router's UPnP is off, or it is not the device answering")
+        info = UpnpInfo(
+            available=False,
+            found=False,
+            not_found="no-igd",
+            ssdp_seen=tuple(f"{addr}: {what}" for addr, what in sorted(seen.items())),
+            error=f"no UPnP IGD answered: UPnP devices answered, but none is an Internet Gateway Device ({listed}): the "
+            "router's UPnP is off, or it is not the device answering",
+        )
     else:
-        info = UpnpInfo(available=False, found=False, not_found="no-ssdp-answer",
-                        error=f"no UPnP IGD answered: nothing answered UPnP discovery (SSDP) within {ssdp_s * 1000:.0f} ms: UPnP is off "
-                              "on the router, or the router has none")
-    natpmp_available, natpmp_wan, natpmp_error = False, None, "NAT-PMP not tried (no IPv4 gateway)"
+        info = UpnpInfo(
+            available=False,
+            found=False,
+            not_found="no-ssdp-answer",
+            error=f"no UPnP IGD answered: nothing answered UPnP discovery (SSDP) within {ssdp_s * 1000:.0f} ms: UPnP is off "
+            "on the router, or the router has none",
+        )
+    natpmp_available = False
+    natpmp_wan: str | None = None
+    natpmp_error: str | None = "NAT-PMP not tried (no IPv4 gateway)"
     if natpmp_task is not None:
         try:
             reply = await asyncio.wait_for(natpmp_task, max(0.05, deadline - time.monotonic()))
@@ -475,31 +535,42 @@ async def probe_router(gateway: str | None, *, budget_s: float = 1.2,
             pcp_available, pcp_epoch, pcp_error = answer.ok, answer.epoch, answer.error
         except Exception:
             pcp_error = "PCP: no answer in time"
-    router, igd_version, problem = RouterInfo(), None, None
+    router, igd_version = RouterInfo(), None
     try:
         if ident_task is not None:
-            ident, desc, problem = await asyncio.wait_for(ident_task, max(0.05, deadline - time.monotonic() + 0.3))
+            ident, desc, _problem = await asyncio.wait_for(ident_task, max(0.05, deadline - time.monotonic() + 0.3))
             igd_version = desc.igd_version if desc is not None else None
         else:
             ident = identity_from_mac(v4_gateway, arp_path)
-        router = RouterInfo(ident.manufacturer, ident.model, ident.friendly_name, ident.presentation_url,
-                            ident.source)
+        router = RouterInfo(ident.manufacturer, ident.model, ident.friendly_name, ident.presentation_url, ident.source)
     except Exception:
-        pass                 # the identity is a nicety: never a failure of the probe
+        pass  # the identity is a nicety: never a failure of the probe
     not_found = info.not_found
     if info.found and not info.available and not_found is None:
-        not_found = ("description-failed" if info.status is None and info.wan_ipv4 is None and info.error
-                     and "description" in info.error else
-                     "wan-not-connected" if info.status not in (None, "Connected") else None)
-    return replace(info, natpmp_available=natpmp_available, natpmp_wan_ipv4=natpmp_wan,
-                   natpmp_error=natpmp_error, pcp_available=pcp_available, pcp_epoch=pcp_epoch,
-                   pcp_error=pcp_error, router=router, igd_version=igd_version, not_found=not_found)
+        not_found = (
+            "description-failed"
+            if info.status is None and info.wan_ipv4 is None and info.error and "description" in info.error
+            else "wan-not-connected"
+            if info.status not in (None, "Connected")
+            else None
+        )
+    return replace(
+        info,
+        natpmp_available=natpmp_available,
+        natpmp_wan_ipv4=natpmp_wan,
+        natpmp_error=natpmp_error,
+        pcp_available=pcp_available,
+        pcp_epoch=pcp_epoch,
+        pcp_error=pcp_error,
+        router=router,
+        igd_version=igd_version,
+        not_found=not_found,
+    )
 
 
 async def _igd_info(location: str, deadline: float, factory: Callable[[], Any] | None) -> UpnpInfo:
     try:
-        client = await IgdClient.connect(location, timeout_s=max(0.05, deadline - time.monotonic()),
-                                         factory=factory)
+        client = await IgdClient.connect(location, timeout_s=max(0.05, deadline - time.monotonic()), factory=factory)
     except UpnpError as exc:
         return UpnpInfo(available=False, found=True, location=location, error=str(exc))
     errors: list[str] = []
@@ -538,5 +609,13 @@ async def _igd_info(location: str, deadline: float, factory: Callable[[], Any] |
     if problem:
         errors.insert(0, problem)
     available = wan is not None and is_public(wan) and status in (None, "Connected")
-    return UpnpInfo(available=available, found=True, location=location, wan_ipv4=wan, status=status,
-                    connection_type=ctype, mappings=tuple(mappings), error="; ".join(errors) or None)
+    return UpnpInfo(
+        available=available,
+        found=True,
+        location=location,
+        wan_ipv4=wan,
+        status=status,
+        connection_type=ctype,
+        mappings=tuple(mappings),
+        error="; ".join(errors) or None,
+    )

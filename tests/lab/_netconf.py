@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from . import plan
 
 TOPOLOGIES = ("public", "home", "home-no-upnp", "double-nat", "cgnat", "ds-lite", "offline")
-DSLITE_IF = "dslite0"     # the softwire's tunnel device on the router (B4) and the ISP (AFTR)
+DSLITE_IF = "dslite0"  # the softwire's tunnel device on the router (B4) and the ISP (AFTR)
 
 # Extra v6 link between the ISP box and the user's router (double NAT only).
 ISPBOX_V6_LAN_NET = "2a0c:b641:100:2::/64"
 ISPBOX_V6_LAN_GW = "2a0c:b641:100:2::1"
 ISPBOX_V6_ROUTER_WAN = "2a0c:b641:100:2::2"
 ISPBOX_V6_WAN = "2a0c:b641:100::30"
-PUBLIC_V6_GW = plan.HOME_V6_ROUTER      # `public`: the ISP itself sits on the host's /64
+PUBLIC_V6_GW = plan.HOME_V6_ROUTER  # `public`: the ISP itself sits on the host's /64
 
 _SERVICE_NET_V4 = ipaddress.ip_network("11.1.0.0/16")
 _SERVICE_NET_V6 = ipaddress.ip_network("2a0c:b641:2::/48")
@@ -39,9 +39,9 @@ class Options:
     ipv6: bool = False
     latency_ms: float = 0.0
     loss_pct: float = 0.0
-    block_inbound: tuple[str, ...] = ()     # "80/tcp", "5000/udp": ISP drops new inbound flows to these
-    block_outbound: tuple[str, ...] = ()    # "25/tcp": ISP drops new outbound flows to these
-    upnp: bool | None = None                # None: the topology's default
+    block_inbound: tuple[str, ...] = ()  # "80/tcp", "5000/udp": ISP drops new inbound flows to these
+    block_outbound: tuple[str, ...] = ()  # "25/tcp": ISP drops new outbound flows to these
+    upnp: bool | None = None  # None: the topology's default
     # miniupnpd's ext_ip=: the router claims this public WAN address whatever it really holds.
     router_ext_ip: str | None = None
     # False: miniupnpd runs with the UPnP IGD off (enable_upnp=no) but NAT-PMP and PCP on
@@ -55,7 +55,7 @@ class Options:
         if self.topology not in TOPOLOGIES:
             raise ValueError(f"unknown topology {self.topology!r} (known: {', '.join(TOPOLOGIES)})")
         if self.topology == "ds-lite" and not self.ipv6:
-            object.__setattr__(self, "ipv6", True)    # DS-Lite is an IPv6 access line
+            object.__setattr__(self, "ipv6", True)  # DS-Lite is an IPv6 access line
         if self.router_ext_ip is not None:
             ipaddress.IPv4Address(self.router_ext_ip)
             if not self.runs_upnp:
@@ -92,7 +92,7 @@ def parse_port_spec(spec: str, *, protos: tuple[str, ...]) -> tuple[int, str]:
     return int(port_text), proto
 
 
-def is_ds_lite(opts: "Options") -> bool:
+def is_ds_lite(opts: Options) -> bool:
     return opts.topology == "ds-lite"
 
 
@@ -163,13 +163,13 @@ def in_customer_net(address: str) -> bool:
 
 
 def _addr(cfg: NamespaceConfig, ifname: str, cidr: str) -> None:
-    extra = " nodad" if ":" in cidr else ""   # no duplicate address detection: usable at once
+    extra = " nodad" if ":" in cidr else ""  # no duplicate address detection: usable at once
     cfg.ip_lines.append(f"addr add {cidr} dev {ifname}{extra}")
 
 
 def _route(cfg: NamespaceConfig, dest: str, via: str, *, dev: str | None = None) -> None:
     if dest == "default" and ":" in via:
-        dest = "::/0"   # `ip -batch` lines take no -6: spell the v6 default out
+        dest = "::/0"  # `ip -batch` lines take no -6: spell the v6 default out
     suffix = f" dev {dev}" if dev else ""
     cfg.ip_lines.append(f"route add {dest} via {via}{suffix}")
 
@@ -330,11 +330,11 @@ def namespace_configs(opts: Options, *, edge_ipv4: str, cgnat_pool_ip: str) -> d
         # IPv6-only access line; IPv4 arrives through the softwire (softwire.py) and leaves NATed.
         _addr(isp, "cust0", f"{plan.CUSTOMER_V6_GW}/64")
         _route(isp, plan.HOME_V6_PREFIX, plan.ROUTER_V6_WAN)
-        isp.ip_lines.append(f"link set {DSLITE_IF} mtu 1460 up")   # 1500 minus the 40-byte IPv6 header
+        isp.ip_lines.append(f"link set {DSLITE_IF} mtu 1460 up")  # 1500 minus the 40-byte IPv6 header
         _addr(isp, DSLITE_IF, f"{plan.DSLITE_AFTR}/29")
         isp.ip_lines.append(f"route add {plan.HOME_LAN_NET} dev {DSLITE_IF}")
         isp.ip_lines.append(f"route add blackhole {cgnat_pool_ip}/32")
-        edge = None          # the generic customer set-up below does not apply
+        edge = None  # the generic customer set-up below does not apply
     elif edge is not None:
         if topo == "cgnat":
             _addr(isp, "cust0", f"{plan.CGNAT_GW}/24")

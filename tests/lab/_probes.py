@@ -115,12 +115,19 @@ class Listener:
 
     def __init__(self, lab: Lab, port: int, *, ns: str = "host", udp: bool = False) -> None:
         self.port = port
-        self.proc = lab.popen([PY, "-c", _UDP_RESPONDER if udp else _TCP_LISTEN, str(port)], ns=ns, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+        self.proc = lab.popen(
+            [PY, "-c", _UDP_RESPONDER if udp else _TCP_LISTEN, str(port)],
+            ns=ns,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if line.strip() != "listening":
-            raise RuntimeError(f"listener on port {port} did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
+            raise RuntimeError(
+                f"listener on port {port} did not start: {self.proc.stderr.read() if self.proc.stderr else ''}"
+            )
 
     def stop(self) -> None:
         self.proc.kill()
@@ -149,7 +156,9 @@ def natpmp_external_address(lab: Lab, gateway: str, *, ns: str = "host") -> tupl
     return int(out[0]), (out[1] if len(out) > 1 else "")
 
 
-def curl(lab: Lab, url: str, *, ns: str = "host", max_time: float = 5.0, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def curl(
+    lab: Lab, url: str, *, ns: str = "host", max_time: float = 5.0, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     argv = ["curl", "-sS", "--max-time", str(max_time)]
     if lab.ca_path:
         argv += ["--cacert", str(lab.ca_path)]
@@ -158,8 +167,8 @@ def curl(lab: Lab, url: str, *, ns: str = "host", max_time: float = 5.0, extra: 
 
 @dataclass(frozen=True)
 class UpnpStatus:
-    found: bool            # an IGD answered SSDP
-    connected: bool        # upnpc judged it "valid" (connected, public external address)
+    found: bool  # an IGD answered SSDP
+    connected: bool  # upnpc judged it "valid" (connected, public external address)
     external_ip: str | None
     output: str
 
@@ -175,14 +184,19 @@ def upnp_status(lab: Lab, *, ns: str = "host") -> UpnpStatus:
         again = lab.run(["upnpc", "-u", desc.group(1), "-s"], ns=ns, timeout=30)
         text += again.stdout + again.stderr
     m = re.search(r"ExternalIPAddress = (\S*)", text)
-    return UpnpStatus(found=desc is not None, connected=connected,
-                      external_ip=(m.group(1) or None) if m else None, output=text)
+    return UpnpStatus(
+        found=desc is not None, connected=connected, external_ip=(m.group(1) or None) if m else None, output=text
+    )
 
 
-def ping_rtts(lab: Lab, address: str, *, count: int = 5, interval: float = 0.2, ns: str = "host",
-              wait_s: float = 3.0) -> tuple[int, list[float]]:
+def ping_rtts(
+    lab: Lab, address: str, *, count: int = 5, interval: float = 0.2, ns: str = "host", wait_s: float = 3.0
+) -> tuple[int, list[float]]:
     """(replies received, RTTs in ms) of ``count`` pings."""
-    out = lab.run(["ping", "-n", "-c", str(count), "-i", str(interval), "-W", str(wait_s), address], ns=ns,
-                  timeout=count * interval + wait_s + 10)
+    out = lab.run(
+        ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", str(wait_s), address],
+        ns=ns,
+        timeout=count * interval + wait_s + 10,
+    )
     rtts = [float(m) for m in re.findall(r"time=([\d.]+) ms", out.stdout)]
     return len(rtts), rtts

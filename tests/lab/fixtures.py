@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from ._netns import sweep_leftovers
 from .topology import Lab, Options, required_tools
 
-APT_HINT = ("apt-get install iproute2 nftables miniupnpd-nftables miniupnpc curl iputils-ping dnsutils "
-            "knot unbound coturn")
+APT_HINT = (
+    "apt-get install iproute2 nftables miniupnpd-nftables miniupnpc curl iputils-ping dnsutils knot unbound coturn"
+)
 
 
 def lab_unavailable_reason(opts: Options | None = None) -> str | None:
@@ -54,13 +56,31 @@ LabFactory = Callable[..., Lab]
 def lab_factory(_lab_session: None) -> Iterator[LabFactory]:
     made: list[Lab] = []
 
-    def make(topology: str, *, ipv6: bool = False, latency_ms: float = 0, loss_pct: float = 0.0,
-             block_inbound: tuple[str, ...] | list[str] = (), block_outbound: tuple[str, ...] | list[str] = (),
-             upnp: bool | None = None, router_ext_ip: str | None = None, upnp_igd: bool = True,
-             carrier_pcp: bool = False) -> Lab:
-        opts = Options(topology, ipv6=ipv6, latency_ms=float(latency_ms), loss_pct=float(loss_pct),
-                       block_inbound=tuple(block_inbound), block_outbound=tuple(block_outbound), upnp=upnp,
-                       router_ext_ip=router_ext_ip, upnp_igd=upnp_igd, carrier_pcp=carrier_pcp)
+    def make(
+        topology: str,
+        *,
+        ipv6: bool = False,
+        latency_ms: float = 0,
+        loss_pct: float = 0.0,
+        block_inbound: tuple[str, ...] | list[str] = (),
+        block_outbound: tuple[str, ...] | list[str] = (),
+        upnp: bool | None = None,
+        router_ext_ip: str | None = None,
+        upnp_igd: bool = True,
+        carrier_pcp: bool = False,
+    ) -> Lab:
+        opts = Options(
+            topology,
+            ipv6=ipv6,
+            latency_ms=float(latency_ms),
+            loss_pct=float(loss_pct),
+            block_inbound=tuple(block_inbound),
+            block_outbound=tuple(block_outbound),
+            upnp=upnp,
+            router_ext_ip=router_ext_ip,
+            upnp_igd=upnp_igd,
+            carrier_pcp=carrier_pcp,
+        )
         lab = Lab(opts)
         made.append(lab)
         return lab.up()

@@ -46,9 +46,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from . import plan
 from .services.netns import run_in_netns
@@ -56,15 +57,25 @@ from .services.netns import run_in_netns
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = Path(__file__).resolve().parent / "services" / "templates"
 ALLPORTS_LISTEN_PORT = 7777
-OLD_ADDRESS = "23.128.64.99"          # the "stale" public address records start with
+OLD_ADDRESS = "23.128.64.99"  # the "stale" public address records start with
 OLD_ADDRESS_V6 = "2a0c:b641:100:1::99"
 READY_TIMEOUT_S = 20.0
-_CERTS: tuple[bytes, bytes, bytes] | None = None   # (CA, server chain, server key), per process
-_CA: Any = None                                    # the trustme CA behind _CERTS (issue_cert for home services)
+_CERTS: tuple[bytes, bytes, bytes] | None = None  # (CA, server chain, server key), per process
+_CA: Any = None  # the trustme CA behind _CERTS (issue_cert for home services)
 
 # in-runner services vs. separate daemons
-RUNNER_SERVICES = ("echo1", "echo2", "ifconfig", "portchecker", "allports", "dns-echo", "dyndns2", "duckdns",
-                   "cloudflare", "sink")
+RUNNER_SERVICES = (
+    "echo1",
+    "echo2",
+    "ifconfig",
+    "portchecker",
+    "allports",
+    "dns-echo",
+    "dyndns2",
+    "duckdns",
+    "cloudflare",
+    "sink",
+)
 PROCESS_SERVICES = ("probe", "stun", "auth", "resolver")
 SERVICE_NAMES = RUNNER_SERVICES + PROCESS_SERVICES
 
@@ -109,9 +120,20 @@ class Internet:
         self.accounts = _make_accounts()
         self._procs: dict[str, _Process] = {}
         self._stopped = False
-        self._v6 = {name: getattr(plan, name, None) if ipv6 else None
-                    for name in ("ECHO1_V6", "ECHO2_V6", "PROBE_V6", "AUTH_V6", "RESOLVER_V6", "STUN1_V6",
-                                 "IFCONFIG_V6", "PORTCHECKER_V6", "DNS_ECHO_V6")}
+        self._v6 = {
+            name: getattr(plan, name, None) if ipv6 else None
+            for name in (
+                "ECHO1_V6",
+                "ECHO2_V6",
+                "PROBE_V6",
+                "AUTH_V6",
+                "RESOLVER_V6",
+                "STUN1_V6",
+                "IFCONFIG_V6",
+                "PORTCHECKER_V6",
+                "DNS_ECHO_V6",
+            )
+        }
 
     # ------------------------------------------------------------------ public API
     def endpoints(self) -> dict[str, Any]:
@@ -123,12 +145,17 @@ class Internet:
         return {
             "ip_echo": [f"https://{plan.ECHO1_NAME}/", f"https://{plan.ECHO2_NAME}/"],
             "ip_echo_v6": [f"https://{plan.ECHO1_NAME}/", f"https://{plan.ECHO2_NAME}/"],
-            "dns_echo": [f"opendns@{plan.DNS_ECHO_NAME}", f"cloudflare@{plan.DNS_ECHO_NAME}",
-                         f"google@{plan.DNS_ECHO_NAME}"],
+            "dns_echo": [
+                f"opendns@{plan.DNS_ECHO_NAME}",
+                f"cloudflare@{plan.DNS_ECHO_NAME}",
+                f"google@{plan.DNS_ECHO_NAME}",
+            ],
             "dns_echo_v6": [f"opendns@{plan.DNS_ECHO_NAME}", f"cloudflare@{plan.DNS_ECHO_NAME}"],
             "stun": [f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}"],
-            "port_check": [f"https://{plan.IFCONFIG_NAME}/port/{{port}}",
-                           f"portchecker+https://{plan.PORTCHECKER_NAME}"],
+            "port_check": [
+                f"https://{plan.IFCONFIG_NAME}/port/{{port}}",
+                f"portchecker+https://{plan.PORTCHECKER_NAME}",
+            ],
             "port_check_v6": [f"https://{plan.IFCONFIG_NAME}/port/{{port}}"],
             "outbound_target": plan.ALLPORTS,
             "resolvers": [plan.RESOLVER, plan.RESOLVER2],
@@ -137,11 +164,19 @@ class Internet:
     @staticmethod
     def own_prober() -> dict[str, list[str]]:
         """[endpoints] overrides for the project's own probe server (by name, both families)."""
-        return {"port_check": [f"ddnsw+https://{plan.PROBE_NAME}"],
-                "port_check_v6": [f"ddnsw+https://{plan.PROBE_NAME}"]}
+        return {
+            "port_check": [f"ddnsw+https://{plan.PROBE_NAME}"],
+            "port_check_v6": [f"ddnsw+https://{plan.PROBE_NAME}"],
+        }
 
-    def rate_limit(self, name: str = "ifconfig", *, window_s: float | None = None,
-                   over_limit: str | None = None, reset: bool = False) -> dict[str, Any]:
+    def rate_limit(
+        self,
+        name: str = "ifconfig",
+        *,
+        window_s: float | None = None,
+        over_limit: str | None = None,
+        reset: bool = False,
+    ) -> dict[str, Any]:
         """The echoip model's limit: ``window_s`` (60 = ifconfig.co), what a request over it
         gets (``"429"`` or ``"drop"``), ``reset`` forgets every client. Returns the state."""
         body: dict[str, Any] = {"reset": reset}
@@ -271,8 +306,9 @@ class Internet:
 
         return run_in_netns(self.netns, ask)
 
-    def issue_cert(self, *names: str, not_before: Any = None, not_after: Any = None,
-                   intermediate: bool = False) -> tuple[bytes, bytes]:
+    def issue_cert(
+        self, *names: str, not_before: Any = None, not_after: Any = None, intermediate: bool = False
+    ) -> tuple[bytes, bytes]:
         """(chain PEM, key PEM) from the lab CA — the one the tool and the probe server trust —
         for a service at home (tests/lab/test_reach_lab.py). ``intermediate``: issued by a
         child CA, the chain holding the leaf and that intermediate."""
@@ -288,12 +324,16 @@ class Internet:
         self._write_unbound()
         self._procs = {
             "auth": _Process("auth", ["knotd", "-c", str(self.workdir / "knot.conf")], self.workdir / "knot.log"),
-            "resolver": _Process("resolver", ["unbound", "-d", "-c", str(self.workdir / "unbound.conf")],
-                                 self.workdir / "unbound.log"),
+            "resolver": _Process(
+                "resolver", ["unbound", "-d", "-c", str(self.workdir / "unbound.conf")], self.workdir / "unbound.log"
+            ),
             "stun": _Process("stun", self._turnserver_argv(), self.workdir / "turnserver.out"),
             "probe": _Process("probe", self._probe_argv(), self.workdir / "probe-server.log"),
-            "runner": _Process("runner", [_python(), "-m", "tests.lab.services.runner",
-                                          str(self.workdir / "runner.json")], self.workdir / "runner.log"),
+            "runner": _Process(
+                "runner",
+                [_python(), "-m", "tests.lab.services.runner", str(self.workdir / "runner.json")],
+                self.workdir / "runner.log",
+            ),
         }
         # The daemons need no certificate: start them first, then make the CA meanwhile.
         for name in ("auth", "resolver", "stun"):
@@ -315,8 +355,14 @@ class Internet:
             env["DDNSW_PROBE_CA_FILE"] = str(self.ca_path)
         with open(proc.log, "ab") as log:
             proc.popen = subprocess.Popen(
-                ["ip", "netns", "exec", self.netns, *proc.argv], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=REPO, start_new_session=True, env=env)
+                ["ip", "netns", "exec", self.netns, *proc.argv],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=REPO,
+                start_new_session=True,
+                env=env,
+            )
 
     def _wait_ready(self, checks: list[tuple[str, Any]]) -> None:
         pending = list(checks)
@@ -342,8 +388,10 @@ class Internet:
                     raise InternetError(f"lab {proc.name} exited ({proc.popen.returncode}): {_tail(proc.log)}")
             if time.monotonic() > deadline:
                 names = sorted({name for name, _ in pending})
-                raise InternetError(f"lab services not answering after {READY_TIMEOUT_S:.0f}s: {names}; "
-                                    + "; ".join(f"{p.name}: {_tail(p.log)}" for p in self._procs.values()))
+                raise InternetError(
+                    f"lab services not answering after {READY_TIMEOUT_S:.0f}s: {names}; "
+                    + "; ".join(f"{p.name}: {_tail(p.log)}" for p in self._procs.values())
+                )
             time.sleep(0.02)
 
     def _control(self, method: str, path: str, body: Any = None) -> Any:
@@ -358,11 +406,34 @@ class Internet:
 
     # ------------------------------------------------------------------ files
     def _service_ips(self) -> list[str]:
-        ips = [plan.ECHO1, plan.ECHO2, plan.PROBE, plan.IFCONFIG, plan.PORTCHECKER, plan.ALLPORTS, plan.DYNDNS2,
-               plan.DUCKDNS, plan.CLOUDFLARE, plan.STUN1, plan.STUN2, plan.RESOLVER, plan.RESOLVER2, plan.AUTH,
-               plan.DNS_ECHO]
-        ips += [a for a in (getattr(plan, "ECHO1_V6", None), getattr(plan, "ECHO2_V6", None),
-                            getattr(plan, "PROBE_V6", None), plan.IFCONFIG_V6, plan.PORTCHECKER_V6) if a]
+        ips = [
+            plan.ECHO1,
+            plan.ECHO2,
+            plan.PROBE,
+            plan.IFCONFIG,
+            plan.PORTCHECKER,
+            plan.ALLPORTS,
+            plan.DYNDNS2,
+            plan.DUCKDNS,
+            plan.CLOUDFLARE,
+            plan.STUN1,
+            plan.STUN2,
+            plan.RESOLVER,
+            plan.RESOLVER2,
+            plan.AUTH,
+            plan.DNS_ECHO,
+        ]
+        ips += [
+            a
+            for a in (
+                getattr(plan, "ECHO1_V6", None),
+                getattr(plan, "ECHO2_V6", None),
+                getattr(plan, "PROBE_V6", None),
+                plan.IFCONFIG_V6,
+                plan.PORTCHECKER_V6,
+            )
+            if a
+        ]
         return ips
 
     def _write_certificates(self) -> None:
@@ -376,8 +447,11 @@ class Internet:
 
             ca = _CA = trustme.CA(organization_name="ddns-wizard lab CA")
             server = ca.issue_cert(*self._service_ips(), *plan.SERVICE_NAMES, "lab.invalid")
-            _CERTS = (ca.cert_pem.bytes(), b"".join(b.bytes() for b in server.cert_chain_pems),
-                      server.private_key_pem.bytes())
+            _CERTS = (
+                ca.cert_pem.bytes(),
+                b"".join(b.bytes() for b in server.cert_chain_pems),
+                server.private_key_pem.bytes(),
+            )
         ca_pem, chain_pem, key_pem = _CERTS
         self.ca_path.write_bytes(ca_pem)
         self.cert_path.write_bytes(chain_pem)
@@ -423,9 +497,13 @@ class Internet:
         listen = f"    listen: [ {plan.AUTH}@53" + (f", {auth_v6}@53" if auth_v6 else "") + " ]"
         zone_entries = []
         for zone, records in self._zones().items():
-            lines = [f"$ORIGIN {zone}.", f"$TTL {plan.ZONE_TTL}",
-                     f"@ SOA ns1 hostmaster 1 3600 600 86400 {plan.ZONE_TTL}",
-                     "@ NS ns1", f"ns1 A {plan.AUTH}"]
+            lines = [
+                f"$ORIGIN {zone}.",
+                f"$TTL {plan.ZONE_TTL}",
+                f"@ SOA ns1 hostmaster 1 3600 600 86400 {plan.ZONE_TTL}",
+                "@ NS ns1",
+                f"ns1 A {plan.AUTH}",
+            ]
             if auth_v6:
                 lines.append(f"ns1 AAAA {auth_v6}")
             (zonedir / f"{zone}.zone").write_text("\n".join(lines + records) + "\n")
@@ -433,10 +511,16 @@ class Internet:
             zone_entries.append(f"  - domain: {zone}\n    acl: {acl}")
         rfc = self.accounts["rfc2136"]
         text = string.Template((TEMPLATES / "knot.conf.tmpl").read_text()).substitute(
-            rundir=knot, storage=knot / "db", zonedir=zonedir, listen=listen,
-            emulator_key_name=self.tsig["name"], emulator_key_secret=self.tsig["secret"],
-            user_key_name=rfc["key_name"], user_key_secret=rfc["key_secret"],
-            zones="\n".join(zone_entries))
+            rundir=knot,
+            storage=knot / "db",
+            zonedir=zonedir,
+            listen=listen,
+            emulator_key_name=self.tsig["name"],
+            emulator_key_secret=self.tsig["secret"],
+            user_key_name=rfc["key_name"],
+            user_key_secret=rfc["key_secret"],
+            zones="\n".join(zone_entries),
+        )
         (self.workdir / "knot.conf").write_text(text)
 
     def _write_unbound(self) -> None:
@@ -446,13 +530,15 @@ class Internet:
         zones = [plan.SERVICES_ZONE, plan.DYNDNS2_ZONE, plan.DUCKDNS_ZONE, plan.CLOUDFLARE_ZONE, plan.RFC2136_ZONE]
         auth_addrs = [plan.AUTH] + ([self._v6["AUTH_V6"]] if self._v6["AUTH_V6"] else [])
         stubs = "\n".join(
-            f'stub-zone:\n    name: "{zone}"\n' + "".join(f"    stub-addr: {a}\n" for a in auth_addrs)
-            for zone in zones)
+            f'stub-zone:\n    name: "{zone}"\n' + "".join(f"    stub-addr: {a}\n" for a in auth_addrs) for zone in zones
+        )
         text = string.Template((TEMPLATES / "unbound.conf.tmpl").read_text()).substitute(
-            workdir=self.workdir, do_ip6="yes" if self.ipv6 else "no",
+            workdir=self.workdir,
+            do_ip6="yes" if self.ipv6 else "no",
             interfaces="\n".join(f"    interface: {a}" for a in interfaces),
             insecure="\n".join(f'    domain-insecure: "{z}"' for z in zones),
-            stubs=stubs)
+            stubs=stubs,
+        )
         (self.workdir / "unbound.conf").write_text(text)
 
     def _write_runner_config(self) -> None:
@@ -463,7 +549,8 @@ class Internet:
         config = {
             "control_socket": str(self.control_socket),
             "ready_file": str(self.workdir / "runner.ready"),
-            "cert": str(self.cert_path), "key": str(self.key_path),
+            "cert": str(self.cert_path),
+            "key": str(self.key_path),
             "authority": {"server": plan.AUTH, "key_name": self.tsig["name"], "key_secret": self.tsig["secret"]},
             "zone_ttl": plan.ZONE_TTL,
             "services": {
@@ -473,10 +560,16 @@ class Internet:
                 "portchecker": {"addresses": dual(plan.PORTCHECKER, "PORTCHECKER_V6")},
                 "allports": {"address": plan.ALLPORTS, "port": ALLPORTS_LISTEN_PORT},
                 "dns-echo": {"addresses": dual(plan.DNS_ECHO, "DNS_ECHO_V6")},
-                "dyndns2": {"addresses": [plan.DYNDNS2], "zone": plan.DYNDNS2_ZONE,
-                            "account": self.accounts["dyndns2"]},
-                "duckdns": {"addresses": [plan.DUCKDNS], "zone": plan.DUCKDNS_ZONE,
-                            "account": self.accounts["duckdns"]},
+                "dyndns2": {
+                    "addresses": [plan.DYNDNS2],
+                    "zone": plan.DYNDNS2_ZONE,
+                    "account": self.accounts["dyndns2"],
+                },
+                "duckdns": {
+                    "addresses": [plan.DUCKDNS],
+                    "zone": plan.DUCKDNS_ZONE,
+                    "account": self.accounts["duckdns"],
+                },
                 "cloudflare": {"addresses": [plan.CLOUDFLARE], "account": self.accounts["cloudflare"]},
                 "sink": {"addresses": [plan.SINK], "port": 80},
             },
@@ -497,21 +590,46 @@ class Internet:
             "  chain out { type nat hook output priority -100; policy accept;\n"
             f"    ip daddr {plan.ALLPORTS} tcp dport 1-65535 dnat to {target}\n"
             f"    ip daddr {plan.ALLPORTS} udp dport 1-65535 dnat to {target}\n  }}\n"
-            "}\n")
-        result = subprocess.run(["ip", "netns", "exec", self.netns, "nft", "-f", "-"], input=rules,
-                                capture_output=True, text=True, timeout=10)
+            "}\n"
+        )
+        result = subprocess.run(
+            ["ip", "netns", "exec", self.netns, "nft", "-f", "-"],
+            input=rules,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if result.returncode != 0:
             raise InternetError(f"nft (all-ports target) failed: {result.stderr.strip()}")
 
     def _turnserver_argv(self) -> list[str]:
         conf = self.workdir / "turnserver.conf"
         conf.write_text("# empty: every option is on the command line (tests/lab/internet.py)\n")
-        argv = ["turnserver", "-c", str(conf), "--stun-only", "--no-cli", "--no-tls", "--no-dtls",
-                "--no-auth", "--listening-port", str(plan.STUN_PORT),
-                "--listening-ip", plan.STUN1, "--listening-ip", plan.STUN2,
-                "--log-file", "stdout", "--simple-log", "--no-software-attribute",
-                "--pidfile", str(self.workdir / "turnserver.pid"),
-                "--userdb", str(self.workdir / "turndb"), "--no-rfc5780"]
+        argv = [
+            "turnserver",
+            "-c",
+            str(conf),
+            "--stun-only",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--no-auth",
+            "--listening-port",
+            str(plan.STUN_PORT),
+            "--listening-ip",
+            plan.STUN1,
+            "--listening-ip",
+            plan.STUN2,
+            "--log-file",
+            "stdout",
+            "--simple-log",
+            "--no-software-attribute",
+            "--pidfile",
+            str(self.workdir / "turnserver.pid"),
+            "--userdb",
+            str(self.workdir / "turndb"),
+            "--no-rfc5780",
+        ]
         if self._v6["STUN1_V6"]:
             argv += ["--listening-ip", self._v6["STUN1_V6"]]
         return argv
@@ -520,8 +638,14 @@ class Internet:
         argv = [_python(), "-m", "wizard", "probe-server", "--listen", f"{plan.PROBE}:{plan.PROBE_HTTP_PORT}"]
         if self._v6["PROBE_V6"]:
             argv += ["--listen", f"[{self._v6['PROBE_V6']}]:{plan.PROBE_HTTP_PORT}"]
-        return argv + ["--udp-port", str(plan.PROBE_UDP_PORT),
-                       "--tls-cert", str(self.cert_path), "--tls-key", str(self.key_path)]
+        return argv + [
+            "--udp-port",
+            str(plan.PROBE_UDP_PORT),
+            "--tls-cert",
+            str(self.cert_path),
+            "--tls-key",
+            str(self.key_path),
+        ]
 
 
 # ---------------------------------------------------------------------- readiness checks
@@ -545,8 +669,9 @@ def _dns_answers(server: str, name: str, rtype: str = "SOA") -> bool:
     return response.rcode() == dns.rcode.NOERROR and bool(response.answer)
 
 
-def stun_binding(server: str, port: int = plan.STUN_PORT, sock: socket.socket | None = None,
-                 timeout: float = 0.5) -> tuple[str, int] | None:
+def stun_binding(
+    server: str, port: int = plan.STUN_PORT, sock: socket.socket | None = None, timeout: float = 0.5
+) -> tuple[str, int] | None:
     """One RFC 5389 Binding request; the XOR-MAPPED-ADDRESS (IPv4) or None."""
     own = sock is None
     s = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -564,8 +689,8 @@ def stun_binding(server: str, port: int = plan.STUN_PORT, sock: socket.socket | 
         return None
     pos = 20
     while pos + 4 <= len(data):
-        atype, alen = struct.unpack("!HH", data[pos:pos + 4])
-        value = data[pos + 4:pos + 4 + alen]
+        atype, alen = struct.unpack("!HH", data[pos : pos + 4])
+        value = data[pos + 4 : pos + 4 + alen]
         if atype == 0x0020 and value[1] == 0x01:
             xport = struct.unpack("!H", value[2:4])[0] ^ 0x2112
             xaddr = struct.unpack("!I", value[4:8])[0] ^ 0x2112A442
@@ -586,8 +711,10 @@ def _checks_for(name: str, internet: Internet) -> list[tuple[str, Any]]:
     if name == "auth":
         return [(f"auth {z}", lambda z=z: _dns_answers(plan.AUTH, z)) for z in zones]
     if name == "resolver":
-        return [(f"resolver {ip}", lambda ip=ip: _dns_answers(ip, plan.DYNDNS2_ZONE))
-                for ip in (plan.RESOLVER, plan.RESOLVER2)]
+        return [
+            (f"resolver {ip}", lambda ip=ip: _dns_answers(ip, plan.DYNDNS2_ZONE))
+            for ip in (plan.RESOLVER, plan.RESOLVER2)
+        ]
     return []
 
 
@@ -610,8 +737,9 @@ def _tail(path: Path, chars: int = 400) -> str:
 
 def _zone_for(fqdn: str) -> str:
     fqdn = fqdn.rstrip(".").lower()
-    for zone in sorted([plan.DYNDNS2_ZONE, plan.DUCKDNS_ZONE, plan.CLOUDFLARE_ZONE, plan.RFC2136_ZONE],
-                       key=len, reverse=True):
+    for zone in sorted(
+        [plan.DYNDNS2_ZONE, plan.DUCKDNS_ZONE, plan.CLOUDFLARE_ZONE, plan.RFC2136_ZONE], key=len, reverse=True
+    ):
         if fqdn == zone or fqdn.endswith("." + zone):
             return zone
     raise ValueError(f"{fqdn} is in none of the lab zones")
@@ -629,37 +757,48 @@ def _make_accounts() -> dict[str, Any]:
             "server": f"https://{plan.DYNDNS2}",
             "username": "labuser",
             "password": secrets.token_urlsafe(12),
-            "hostnames": [f"myhome.{dyn}", f"other.{dyn}"],   # myhome starts at OLD_ADDRESS, other absent
+            "hostnames": [f"myhome.{dyn}", f"other.{dyn}"],  # myhome starts at OLD_ADDRESS, other absent
             # bench/run.py's update at scale: more names of the same account, all at OLD_ADDRESS
             "bulk_hostnames": [f"h{i:03d}.{dyn}" for i in range(BULK_HOSTNAMES)],
-            "abuse_hostname": f"abused.{dyn}",                  # always "abuse"
-            "outage_hostname": f"outage.{dyn}",                 # always "911"
-            "donator_hostname": f"premium.{dyn}",               # always "!donator"
+            "abuse_hostname": f"abused.{dyn}",  # always "abuse"
+            "outage_hostname": f"outage.{dyn}",  # always "911"
+            "donator_hostname": f"premium.{dyn}",  # always "!donator"
             "zone": dyn,
             "initial": {f"myhome.{dyn}": OLD_ADDRESS},
         },
         "duckdns": {
             "server": f"https://{plan.DUCKDNS}",
             "token": str(uuid.uuid4()),
-            "domains": ["myhome", "other"],                     # myhome.duckdns.org starts at OLD_ADDRESS
+            "domains": ["myhome", "other"],  # myhome.duckdns.org starts at OLD_ADDRESS
             "zone": duck,
             "initial": {f"myhome.{duck}": OLD_ADDRESS},
         },
         "cloudflare": {
             "server": f"https://{plan.CLOUDFLARE}/client/v4",
-            "token": secrets.token_urlsafe(30),                 # Zone:Read + DNS:Edit
-            "readonly_token": secrets.token_urlsafe(30),        # Zone:Read + DNS:Read: edits get 403/10000
-            "dns_only_token": secrets.token_urlsafe(30),        # DNS:Edit alone: enough, it sees its zone (favonia)
-            "disabled_token": secrets.token_urlsafe(30),        # verify says "disabled", everything else 403
+            "token": secrets.token_urlsafe(30),  # Zone:Read + DNS:Edit
+            "readonly_token": secrets.token_urlsafe(30),  # Zone:Read + DNS:Read: edits get 403/10000
+            "dns_only_token": secrets.token_urlsafe(30),  # DNS:Edit alone: enough, it sees its zone (favonia)
+            "disabled_token": secrets.token_urlsafe(30),  # verify says "disabled", everything else 403
             "zone": cfz,
             "zone_id": zone_id,
             "account_id": secrets.token_hex(16),
             "records": [
                 {"id": secrets.token_hex(16), "type": "A", "name": f"home.{cfz}", "content": OLD_ADDRESS, "ttl": 60},
-                {"id": secrets.token_hex(16), "type": "AAAA", "name": f"home.{cfz}", "content": OLD_ADDRESS_V6,
-                 "ttl": 60},
-                {"id": secrets.token_hex(16), "type": "A", "name": f"proxied.{cfz}", "content": OLD_ADDRESS,
-                 "ttl": 1, "proxied": True},
+                {
+                    "id": secrets.token_hex(16),
+                    "type": "AAAA",
+                    "name": f"home.{cfz}",
+                    "content": OLD_ADDRESS_V6,
+                    "ttl": 60,
+                },
+                {
+                    "id": secrets.token_hex(16),
+                    "type": "A",
+                    "name": f"proxied.{cfz}",
+                    "content": OLD_ADDRESS,
+                    "ttl": 1,
+                    "proxied": True,
+                },
             ],
         },
         "rfc2136": {

@@ -35,7 +35,7 @@ CLONE_NEWNET = 0x40000000
 TUNSETIFF = 0x400454CA
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
-MAX_QUEUED_FRAMES = 4096      # a full queue drops, like a router buffer would
+MAX_QUEUED_FRAMES = 4096  # a full queue drops, like a router buffer would
 MAX_FRAME = 65536
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -165,8 +165,11 @@ def run(a: tuple[str, str], b: tuple[str, str], delay_ms: float, loss_pct: float
             b_to_a.release_due(now)
     except _Stop:
         pass
-    print(f"a->b passed={a_to_b.passed} dropped={a_to_b.dropped} "
-          f"b->a passed={b_to_a.passed} dropped={b_to_a.dropped}", file=sys.stderr, flush=True)
+    print(
+        f"a->b passed={a_to_b.passed} dropped={a_to_b.dropped} b->a passed={b_to_a.passed} dropped={b_to_a.dropped}",
+        file=sys.stderr,
+        flush=True,
+    )
     return 0
 
 

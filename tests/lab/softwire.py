@@ -37,7 +37,7 @@ CLONE_NEWNET = 0x40000000
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000
-IPPROTO_IPIP = 4          # the next header of IPv4-in-IPv6 (RFC 2473)
+IPPROTO_IPIP = 4  # the next header of IPv4-in-IPv6 (RFC 2473)
 MAX_PACKET = 65536
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -89,12 +89,12 @@ class End:
             except BlockingIOError:
                 return
             if not is_ipv4(packet):
-                continue           # the kernel's own IPv6 chatter on the tunnel device
+                continue  # the kernel's own IPv6 chatter on the tunnel device
             try:
                 self.raw.sendto(packet, (self.peer_text, 0))
                 self.sent += 1
             except OSError:
-                pass               # no route yet / queue full: lost, as on a real line
+                pass  # no route yet / queue full: lost, as on a real line
 
     def peer_to_tun(self) -> None:
         for _ in range(256):
@@ -138,8 +138,11 @@ def run(b4: tuple[str, str, str], aftr: tuple[str, str, str]) -> int:
                 end.tun_to_peer() if what == "tun" else end.peer_to_tun()
     except _Stop:
         pass
-    print(f"b4 sent={b4_end.sent} received={b4_end.received} "
-          f"aftr sent={aftr_end.sent} received={aftr_end.received}", file=sys.stderr, flush=True)
+    print(
+        f"b4 sent={b4_end.sent} received={b4_end.received} aftr sent={aftr_end.sent} received={aftr_end.received}",
+        file=sys.stderr,
+        flush=True,
+    )
     return 0
 
 

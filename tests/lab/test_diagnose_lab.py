@@ -25,7 +25,7 @@ def diagnose(lab: Any, *args: str) -> dict[str, Any]:
     try:
         return json.loads(out.stdout)
     except json.JSONDecodeError:  # pragma: no cover - shown on failure only
-        raise AssertionError(f"stdout is not JSON: {out.stdout[:500]!r}\nstderr: {out.stderr[-1500:]}")
+        raise AssertionError(f"stdout is not JSON: {out.stdout[:500]!r}\nstderr: {out.stderr[-1500:]}") from None
 
 
 def finding_ids(report: dict[str, Any]) -> list[str]:
@@ -34,11 +34,16 @@ def finding_ids(report: dict[str, Any]) -> list[str]:
 
 def explain(report: dict[str, Any]) -> str:
     """What to print when an assertion fails: the verdict, its evidence and the probes."""
-    probes = "\n".join(f"  {p['name']:<13} {p['status']:<8} {p['ms']:>7} ms  {p['summary'] or p['error']}"
-                       for p in report.get("probes", []))
-    return (f"verdict={report['nat']['verdict']} connectivity={report['connectivity']}\n"
-            + "\n".join(f"  - {e}" for e in report["nat"]["evidence"]) + f"\nprobes:\n{probes}\n"
-            f"findings: {finding_ids(report)}")
+    probes = "\n".join(
+        f"  {p['name']:<13} {p['status']:<8} {p['ms']:>7} ms  {p['summary'] or p['error']}"
+        for p in report.get("probes", [])
+    )
+    return (
+        f"verdict={report['nat']['verdict']} connectivity={report['connectivity']}\n"
+        + "\n".join(f"  - {e}" for e in report["nat"]["evidence"])
+        + f"\nprobes:\n{probes}\n"
+        f"findings: {finding_ids(report)}"
+    )
 
 
 def test_public_host_has_no_nat(lab_public: Any) -> None:
@@ -48,7 +53,7 @@ def test_public_host_has_no_nat(lab_public: Any) -> None:
     assert r["local"]["ipv4"] == lab_public.host_ipv4
     assert r["external"]["ipv4"] == lab_public.expected_public_ipv4 and r["external"]["agreement"]
     assert "public-address" in finding_ids(r)
-    assert "no-upnp" not in finding_ids(r)          # irrelevant when the host holds the address
+    assert "no-upnp" not in finding_ids(r)  # irrelevant when the host holds the address
 
 
 def test_home_is_one_nat_with_upnp_and_router_wan_equal_to_external(lab_home: Any) -> None:
@@ -60,7 +65,7 @@ def test_home_is_one_nat_with_upnp_and_router_wan_equal_to_external(lab_home: An
     assert r["nat"]["router_wan_ipv4"] == lab_home.router_wan_ipv4
     assert r["local"]["ipv4"] == lab_home.host_ipv4 and r["local"]["gateway_ipv4"] == lab_home.gateway_ipv4
     methods = {s["method"] for s in r["external"]["sources"] if s["value"]}
-    assert methods == {"http", "dns", "stun"}, r["external"]["sources"]   # three independent ways agree
+    assert methods == {"http", "dns", "stun"}, r["external"]["sources"]  # three independent ways agree
     assert r["external"]["agreement"] is True
     assert "port-forward-possible" in finding_ids(r)
 
@@ -107,14 +112,30 @@ def as_nobody(tmp_path_factory: Any) -> Any:
         made.append(home)
         config = home / "config.toml"
         shutil.copy(lab.config_path, config)
-        ca = home / "ca.pem"                         # the lab's CA lives in a root-only directory
+        ca = home / "ca.pem"  # the lab's CA lives in a root-only directory
         shutil.copy(lab.tool_env["SSL_CERT_FILE"], ca)
         for p in (home, config, ca):
             os.chown(p, nobody, nobody)
-        env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config), HOME=str(home), XDG_CONFIG_HOME=str(home),
-                   SSL_CERT_FILE=str(ca))
-        out = lab.run(["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
-                       str(VENV_BIN / "ddns-wizard"), "diagnose", "--json"], env=env, timeout=60)
+        env = dict(
+            lab.tool_env,
+            DDNS_WIZARD_CONFIG=str(config),
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home),
+            SSL_CERT_FILE=str(ca),
+        )
+        out = lab.run(
+            [
+                "setpriv",
+                f"--reuid={nobody}",
+                f"--regid={nobody}",
+                "--clear-groups",
+                str(VENV_BIN / "ddns-wizard"),
+                "diagnose",
+                "--json",
+            ],
+            env=env,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         return json.loads(out.stdout)  # type: ignore[no-any-return]
 
@@ -160,7 +181,7 @@ def test_cgnat(lab_cgnat: Any) -> None:
     assert r["external"]["ipv4"] == lab_cgnat.expected_public_ipv4
     f = next(f for f in r["findings"] if f["id"] == "cgnat")
     assert f["severity"] == "error" and "Tunnel" in f["fix"]
-    assert "ipv6-available" not in finding_ids(r)      # no IPv6 in this lab: do not promise it
+    assert "ipv6-available" not in finding_ids(r)  # no IPv6 in this lab: do not promise it
 
 
 def test_cgnat_with_ipv6_recommends_an_aaaa_record_and_the_ipv6_firewall(lab_cgnat_v6: Any) -> None:
@@ -215,17 +236,27 @@ def test_a_configured_hostname_serving_a_lan_address_is_flagged(lab_factory: Any
     lab = lab_factory("home")
     account = lab.internet.accounts["dyndns2"]
     host = account["hostnames"][0]
-    lab.write_config(hosts=[{"hostname": host, "provider": "dyndns2", "server": account["server"],
-                             "username": account["username"], "password": account["password"]}])
+    lab.write_config(
+        hosts=[
+            {
+                "hostname": host,
+                "provider": "dyndns2",
+                "server": account["server"],
+                "username": account["username"],
+                "password": account["password"],
+            }
+        ]
+    )
     tsig = lab.internet.tsig
     auth = Authority(plan.AUTH, tsig["name"], tsig["secret"], tsig["algorithm"])
-    run_in_netns(lab.ns["host"], lambda: asyncio.run(
-        replace_rrset(auth, host.split(".", 1)[1], host, "A", [lab.host_ipv4], 60)))
+    run_in_netns(
+        lab.ns["host"], lambda: asyncio.run(replace_rrset(auth, host.split(".", 1)[1], host, "A", [lab.host_ipv4], 60))
+    )
     r = diagnose(lab)
     f = next((f for f in r["findings"] if f["id"] == "private-ip-published"), None)
     assert f is not None, explain(r)
     assert host in f["detail"] and lab.host_ipv4 in f["detail"]
-    assert account["password"] not in json.dumps(r)          # the config's secret never shows
+    assert account["password"] not in json.dumps(r)  # the config's secret never shows
     published = [p for p in r["probes"] if p["name"] == "dns-published"]
     assert published and published[0]["status"] == "ok", published
 
@@ -262,7 +293,7 @@ def test_an_explicit_budget_is_honoured_on_a_slow_line(lab_factory: Any) -> None
     assert r["connectivity"] == "limited", explain(r)
     assert "slow-line" in finding_ids(r) and "offline" not in finding_ids(r), explain(r)
     assert r["duration_ms"] <= 2000 + 300, explain(r)
-    assert elapsed < 10        # a hang bound, not a timing target
+    assert elapsed < 10  # a hang bound, not a timing target
 
 
 def test_offline_is_the_routers_own_word(lab_offline: Any) -> None:
@@ -287,7 +318,7 @@ def test_ds_lite_is_carrier_nat_for_ipv4_and_native_ipv6(lab_factory: Any, as_no
     assert r["nat"]["verdict"] == "cgnat" and r["nat"]["ds_lite"] is True, explain(r)
     assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.DSLITE_AFTR], explain(r)
     assert r["external"]["ipv4"] == plan.DSLITE_POOL_IP
-    assert r["external"]["ipv6"] == lab.host_ipv6                   # native: the host's own address
+    assert r["external"]["ipv6"] == lab.host_ipv6  # native: the host's own address
     f = next(f for f in r["findings"] if f["id"] == "cgnat")
     assert "DS-Lite" in f["title"] and "IPv6 is native" in f["detail"], f
     assert lab.host_ipv6 in f["fix"]
@@ -307,12 +338,13 @@ def test_double_nat_without_upnp_is_found_from_the_path(lab_factory: Any, as_nob
 
 @pytest.mark.parametrize("user", ["root", "nobody"])
 def test_a_router_claiming_a_wrong_public_wan_behind_a_second_nat_is_double_nat(
-        lab_factory: Any, as_nobody: Any, user: str) -> None:
+    lab_factory: Any, as_nobody: Any, user: str
+) -> None:
     """miniupnpd claims 23.128.64.99 (ext_ip=) while it sits behind the ISP box: the outside
     sees 23.128.64.30 and the hop after the router is private → double NAT, not CGNAT."""
     lab = lab_factory("double-nat", router_ext_ip=plan.CLAIMED_WAN_IP)
     r = diagnose(lab) if user == "root" else as_nobody(lab)
-    assert r["upnp"]["wan_ipv4"] == plan.CLAIMED_WAN_IP, explain(r)          # the router's claim
+    assert r["upnp"]["wan_ipv4"] == plan.CLAIMED_WAN_IP, explain(r)  # the router's claim
     assert r["external"]["ipv4"] == lab.expected_public_ipv4 == plan.ISPBOX_WAN_IP
     assert r["nat"]["verdict"] == "double-nat", explain(r)
     assert r["nat"]["traceroute_hops"][:2] == [plan.HOME_GW, plan.ISPBOX_LAN_GW], explain(r)
@@ -330,17 +362,32 @@ def test_no_network_at_all_says_so_plainly(tmp_path: Any) -> None:
     ns = f"ddnsw-nonet-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
-        env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "c"),
-                   XDG_STATE_HOME=str(tmp_path / "s"), COLUMNS="100")
-        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "wizard", "diagnose",
-                              "--budget", "3"], capture_output=True, text=True, timeout=60, env=env)
+        env = dict(
+            os.environ,
+            HOME=str(tmp_path),
+            XDG_CONFIG_HOME=str(tmp_path / "c"),
+            XDG_STATE_HOME=str(tmp_path / "s"),
+            COLUMNS="100",
+        )
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "wizard", "diagnose", "--budget", "3"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         text = out.stdout
         assert "No network: this computer cannot reach the internet" in text, text
         assert "Could not tell" not in text and "does not answer UPnP" not in text, text
         assert "NAT: no network" in text
-        js = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "wizard", "diagnose", "--json",
-                             "--budget", "3"], capture_output=True, text=True, timeout=60, env=env)
+        js = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-m", "wizard", "diagnose", "--json", "--budget", "3"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         r = json.loads(js.stdout)
         assert r["connectivity"] == "offline" and "no-upnp" not in finding_ids(r)
         assert "No network" in r["nat"]["evidence"][-1]

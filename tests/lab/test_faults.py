@@ -19,8 +19,9 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,20 +32,26 @@ from tests.lab.topology import MINIUPNPD, VENV_BIN, Lab, Options
 pytestmark = pytest.mark.lab
 
 DIAGNOSE_BUDGET_S = 4.0
-HANG_MARGIN_S = 5.0                  # "finishes before budget + 5 s": a hang check
-PROVIDER_TIMEOUT_S = 10.0            # checks/ddns/providers/base.py REQUEST_TIMEOUT_S
+HANG_MARGIN_S = 5.0  # "finishes before budget + 5 s": a hang check
+PROVIDER_TIMEOUT_S = 10.0  # checks/ddns/providers/base.py REQUEST_TIMEOUT_S
 # the echo quorum and the authoritative lookup (3 s, then one 5 s retry) run side by side,
 # then the provider request
 UPDATE_BOUND_S = 3.0 + 5.0 + PROVIDER_TIMEOUT_S + HANG_MARGIN_S
 PORTS_BOUND_S = 30.0
-TEST_MAPPING = "ddns-wizard port test"   # checks/portmap/mapper.py MAPPING_DESCRIPTION
+TEST_MAPPING = "ddns-wizard port test"  # checks/portmap/mapper.py MAPPING_DESCRIPTION
 
 
 # --------------------------------------------------------------------------- helpers
 def dyndns2_host(lab: Lab, **extra: Any) -> dict[str, Any]:
     acc = lab.internet.accounts["dyndns2"]
-    return {"hostname": acc["hostnames"][0], "provider": "dyndns2", "server": acc["server"],
-            "username": acc["username"], "password": acc["password"], **extra}
+    return {
+        "hostname": acc["hostnames"][0],
+        "provider": "dyndns2",
+        "server": acc["server"],
+        "username": acc["username"],
+        "password": acc["password"],
+        **extra,
+    }
 
 
 def provider_updates(lab: Lab) -> list[dict[str, Any]]:
@@ -52,8 +59,7 @@ def provider_updates(lab: Lab) -> list[dict[str, Any]]:
 
 
 def diagnose(lab: Lab) -> dict[str, Any]:
-    proc = lab.tool("diagnose", "--json", "--budget", str(DIAGNOSE_BUDGET_S),
-                    timeout=DIAGNOSE_BUDGET_S + HANG_MARGIN_S)
+    proc = lab.tool("diagnose", "--json", "--budget", str(DIAGNOSE_BUDGET_S), timeout=DIAGNOSE_BUDGET_S + HANG_MARGIN_S)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
@@ -80,8 +86,12 @@ ECHO1_URL, ECHO2_URL = f"https://{plan.ECHO1_NAME}/", f"https://{plan.ECHO2_NAME
 DNS_ECHOES = tuple(f"{m}@{plan.DNS_ECHO_NAME}" for m in ("opendns", "cloudflare", "google"))
 # The same services by address: for the tests where the lab's resolver is down and the
 # point is the lookup of the *published* name, not whether the echoes can be found.
-LITERAL_ECHOES = {"ip_echo": [f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/"], "ip_echo_v6": [],
-                  "dns_echo": [f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}"], "dns_echo_v6": []}
+LITERAL_ECHOES = {
+    "ip_echo": [f"https://{plan.ECHO1}/", f"https://{plan.ECHO2}/"],
+    "ip_echo_v6": [],
+    "dns_echo": [f"opendns@{plan.DNS_ECHO}", f"cloudflare@{plan.DNS_ECHO}"],
+    "dns_echo_v6": [],
+}
 
 
 def without_resolver(lab: Lab) -> None:
@@ -99,8 +109,21 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step: flo
 
 
 FAULTABLE = ("echo1", "echo2", "ifconfig", "portchecker", "dyndns2", "duckdns", "cloudflare", "dns-echo")
-SERVICES = ("echo1", "echo2", "probe", "ifconfig", "portchecker", "allports", "stun", "dns-echo", "resolver",
-            "auth", "dyndns2", "duckdns", "cloudflare")
+SERVICES = (
+    "echo1",
+    "echo2",
+    "probe",
+    "ifconfig",
+    "portchecker",
+    "allports",
+    "stun",
+    "dns-echo",
+    "resolver",
+    "auth",
+    "dyndns2",
+    "duckdns",
+    "cloudflare",
+)
 
 
 def heal(lab: Lab) -> None:
@@ -153,11 +176,11 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
     # says so and exits 1, and cron or the watch runs it again. So: at most three runs, and
     # the provider must have applied exactly one update and seen no request it had to
     # answer `nochg`.
-    for attempt in (1, 2, 3):
+    for attempt in (1, 2, 3):  # noqa: B007  (the count is reported after the loop)
         code, (result,), err = update(lab)
         if result["result"] != "error":
             break
-        assert result["code"] in ("network", "no-address") and not result["fatal"], result   # said why
+        assert result["code"] in ("network", "no-address") and not result["fatal"], result  # said why
     # A run whose provider reply was lost on the line may still have landed: the next run
     # then finds DNS already right and sends nothing (that is the point of asking DNS).
     landed_now = result["result"] == "updated" and result["code"] == "good"
@@ -173,12 +196,16 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
 DIAGNOSE_OUTAGES: dict[str, tuple[Callable[[Lab], None], tuple[str, ...]]] = {
     # name: (break it, endpoints that must report an error)
     "echo1 stopped": (lambda lab: lab.internet.stop_service("echo1"), (ECHO1_URL,)),
-    "both echoes stopped": (lambda lab: [lab.internet.stop_service(s) for s in ("echo1", "echo2")],
-                            (ECHO1_URL, ECHO2_URL)),
+    "both echoes stopped": (
+        lambda lab: [lab.internet.stop_service(s) for s in ("echo1", "echo2")],
+        (ECHO1_URL, ECHO2_URL),
+    ),
     "echo1 answers garbage": (lambda lab: lab.internet.set_fault("echo1", "garbage"), (ECHO1_URL,)),
     "echo1 never answers": (lambda lab: lab.internet.set_fault("echo1", "timeout"), (ECHO1_URL,)),
-    "STUN stopped": (lambda lab: lab.internet.stop_service("stun"),
-                     (f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}")),
+    "STUN stopped": (
+        lambda lab: lab.internet.stop_service("stun"),
+        (f"{plan.STUN1}:{plan.STUN_PORT}", f"{plan.STUN2}:{plan.STUN_PORT}"),
+    ),
     "DNS echo stopped": (lambda lab: lab.internet.stop_service("dns-echo"), DNS_ECHOES),
 }
 
@@ -187,7 +214,7 @@ DIAGNOSE_OUTAGES: dict[str, tuple[Callable[[Lab], None], tuple[str, ...]]] = {
 def test_diagnose_names_the_failing_source_and_keeps_the_verdict(home: Lab, outage: str) -> None:
     breaker, failing = DIAGNOSE_OUTAGES[outage]
     breaker(home)
-    report = diagnose(home)          # within budget + margin, or TimeoutExpired
+    report = diagnose(home)  # within budget + margin, or TimeoutExpired
     sources = sources_by_endpoint(report)
     for endpoint in failing:
         assert sources[endpoint]["value"] is None and sources[endpoint]["error"], sources[endpoint]
@@ -216,18 +243,22 @@ def test_ports_check_with_the_probers_down_says_unknown_and_names_them(home: Lab
         assert any(name in line for line in result["evidence"]), result["evidence"]
 
 
-@pytest.mark.parametrize("fault,code,words", [
-    ("500", "HTTP 500", "server problem"),
-    ("timeout", "network", "did not answer"),
-    ("garbage", "unknown", "does not understand"),
-])
+@pytest.mark.parametrize(
+    "fault,code,words",
+    [
+        ("500", "HTTP 500", "server problem"),
+        ("timeout", "network", "did not answer"),
+        ("garbage", "unknown", "does not understand"),
+    ],
+)
 def test_update_against_a_broken_provider_says_so_once_and_changes_nothing(
-        home: Lab, fault: str, code: str, words: str) -> None:
+    home: Lab, fault: str, code: str, words: str
+) -> None:
     home.internet.set_fault("dyndns2", fault)
     rc, (result,), err = update(home)
     assert rc == 1 and result["result"] == "error" and result["code"] == code, (result, err)
     assert words in result["message"] and "dyndns2" in result["message"], result["message"]
-    assert not result["fatal"] and result["retry_after_s"], result     # retried later, not now
+    assert not result["fatal"] and result["retry_after_s"], result  # retried later, not now
     assert len(provider_updates(home)) == 1
     assert home.internet.lookup(result["hostname"]) == [OLD_ADDRESS]
     assert home.internet.accounts["dyndns2"]["password"] not in json.dumps(result) + err
@@ -290,7 +321,7 @@ def test_update_with_the_resolver_down_does_not_resend_what_it_already_sent(home
     rc, (second,), _ = update(home, history=history)
     assert rc == 0 and second["result"] == "unchanged" and second["code"] == "history", second
     assert "DNS could not be asked" in second["message"]
-    assert provider_updates(home) == []                   # no nochg for the provider to count
+    assert provider_updates(home) == []  # no nochg for the provider to count
 
 
 def test_verify_with_the_resolver_down_is_unknown_and_names_the_resolvers(home: Lab) -> None:
@@ -317,41 +348,65 @@ def _restart_miniupnpd(lab: Lab) -> None:
     log = lab.workdir / "miniupnpd-restarted.log"
     with open(log, "w") as out:
         # its own pid file: the killed daemon's stays behind (the lab reaps it at teardown)
-        lab.popen([MINIUPNPD, "-d", "-f", str(lab.workdir / "miniupnpd.conf"),
-                   "-P", str(lab.workdir / "miniupnpd-restarted.pid")], ns="router",
-                  stdout=out, stderr=subprocess.STDOUT)
+        lab.popen(
+            [
+                MINIUPNPD,
+                "-d",
+                "-f",
+                str(lab.workdir / "miniupnpd.conf"),
+                "-P",
+                str(lab.workdir / "miniupnpd-restarted.pid"),
+            ],
+            ns="router",
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     wait_for(lambda: "Listening for NAT-PMP" in log.read_text(errors="replace"), 10, "miniupnpd to restart")
 
 
-@pytest.mark.parametrize("after_redirects", [
-    # Killed between miniupnpd installing the rule and its SOAP reply: the add fails
-    # vaguely, so the mapping is "maybe made" and must be removed or reported. (This once
-    # leaked about 1 run in 5: miniupnpc's getspecificportmapping answers None for a dead
-    # router, which read as "never created"; a None is now believed only from a router
-    # that still answers.)
-    pytest.param(1, id="while-adding-8080"),
-    pytest.param(2, id="both-mappings-made"),
-])
+@pytest.mark.parametrize(
+    "after_redirects",
+    [
+        # Killed between miniupnpd installing the rule and its SOAP reply: the add fails
+        # vaguely, so the mapping is "maybe made" and must be removed or reported. (This once
+        # leaked about 1 run in 5: miniupnpc's getspecificportmapping answers None for a dead
+        # router, which read as "never created"; a None is now believed only from a router
+        # that still answers.)
+        pytest.param(1, id="while-adding-8080"),
+        pytest.param(2, id="both-mappings-made"),
+    ],
+)
 def test_miniupnpd_killed_mid_ports_check_leaves_no_silent_mapping(lab_factory, after_redirects: int) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("home")
     log = lab.workdir / "miniupnpd.log"
     seen = len(log.read_text(errors="replace"))
-    proc = lab.popen([str(VENV_BIN / "ddns-wizard"), "ports", "check", "8080", "--upnp", "--json"],
-                     env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        [str(VENV_BIN / "ddns-wizard"), "ports", "check", "8080", "--upnp", "--json"],
+        env=lab.tool_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # miniupnpd logs "redirecting port N" when the rule is in place, before its SOAP reply:
     # the first kill point is "mapping made, the tool not told yet", the second "both made".
-    wait_for(lambda: log.read_text(errors="replace")[seen:].count("redirecting port") >= after_redirects,
-             20, "the test mapping", step=0.002)
+    wait_for(
+        lambda: log.read_text(errors="replace")[seen:].count("redirecting port") >= after_redirects,
+        20,
+        "the test mapping",
+        step=0.002,
+    )
     os.kill(int((lab.workdir / "miniupnpd.pid").read_text()), signal.SIGKILL)
     out, err = proc.communicate(timeout=PORTS_BOUND_S)
     assert "Traceback" not in err, err
-    json.loads(out)                                   # still a complete answer on stdout
+    json.loads(out)  # still a complete answer on stdout
 
     _restart_miniupnpd(lab)
     leaked = _upnp_test_mappings(lab)
     reported = {port for port in leaked if f"mapping {port}/TCP" in err}
-    assert leaked == reported, (f"mappings left on the router: {sorted(leaked)}; the tool reported "
-                                f"{sorted(reported)} (exit {proc.returncode}); stderr: {err[-800:]}; stdout: {out[-2500:]}")
+    assert leaked == reported, (
+        f"mappings left on the router: {sorted(leaked)}; the tool reported "
+        f"{sorted(reported)} (exit {proc.returncode}); stderr: {err[-800:]}; stdout: {out[-2500:]}"
+    )
     if leaked:
         assert proc.returncode == 1
     said = "\n".join(line for line in err.splitlines() if not line.startswith(("connect:", "recv:")))
@@ -360,8 +415,13 @@ def test_miniupnpd_killed_mid_ports_check_leaves_no_silent_mapping(lab_factory, 
 
 # --------------------------------------------------------------------------- watch SIGKILLed
 def _watch(lab: Lab, history: Path) -> subprocess.Popen[str]:
-    return lab.popen([str(VENV_BIN / "ddns-wizard"), "watch", "--interval", "10", "--history", str(history)],
-                     env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return lab.popen(
+        [str(VENV_BIN / "ddns-wizard"), "watch", "--interval", "10", "--history", str(history)],
+        env=lab.tool_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _history_lines(path: Path) -> list[bytes]:
@@ -382,7 +442,7 @@ def test_watch_sigkilled_during_its_update_restarts_without_a_duplicate(home: La
     assert first.returncode == -signal.SIGKILL
     assert home.internet.lookup(dyndns2_host(home)["hostname"]) == [home.expected_public_ipv4]
     for line in _history_lines(history):
-        json.loads(line)                              # nothing torn by the kill itself
+        json.loads(line)  # nothing torn by the kill itself
 
     # A crash can also cut a write short: the restarted watch must cope with that too.
     with open(history, "ab") as f:
@@ -392,7 +452,7 @@ def test_watch_sigkilled_during_its_update_restarts_without_a_duplicate(home: La
     def restarted_round_done() -> bool:
         records = read_history(history).records
         starts = [i for i, r in enumerate(records) if r.get("event") == "start"]
-        return len(starts) == 2 and any(r.get("event") == "check" for r in records[starts[1]:])
+        return len(starts) == 2 and any(r.get("event") == "check" for r in records[starts[1] :])
 
     try:
         wait_for(restarted_round_done, 40, "the restarted watch's first comparison with DNS")
@@ -407,7 +467,7 @@ def test_watch_sigkilled_during_its_update_restarts_without_a_duplicate(home: La
     assert read.records[-1]["event"] == "stop"
     lines = _history_lines(history)
     torn = [line for line in lines if not _is_json(line)]
-    assert len(torn) == 1                             # the one cut write, nothing glued onto it
+    assert len(torn) == 1  # the one cut write, nothing glued onto it
     print("restarted watch said:", out.strip()[-600:])
 
 
@@ -428,10 +488,12 @@ BAD_CONFIGS = {
 
 
 @pytest.mark.parametrize("damage", list(BAD_CONFIGS))
-@pytest.mark.parametrize("command", [["diagnose", "--json"], ["update"], ["watch", "--interval", "10"],
-                                     ["verify", "--no-ping"]])
+@pytest.mark.parametrize(
+    "command", [["diagnose", "--json"], ["update"], ["watch", "--interval", "10"], ["verify", "--no-ping"]]
+)
 def test_damaged_config_names_file_and_line_exits_2_and_is_left_alone(
-        shared_home: Lab, tmp_path: Path, damage: str, command: list[str]) -> None:
+    shared_home: Lab, tmp_path: Path, damage: str, command: list[str]
+) -> None:
     good = shared_home.write_config(hosts=[dyndns2_host(shared_home)]).read_text()
     bad = tmp_path / "config.toml"
     bad.write_bytes(BAD_CONFIGS[damage](good).encode("utf-8", "surrogateescape"))
@@ -445,6 +507,7 @@ def test_damaged_config_names_file_and_line_exits_2_and_is_left_alone(
         assert f"line {expected_line}" in proc.stderr, proc.stderr
     assert bad.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"] or all(
-        p.read_bytes() == before for p in tmp_path.iterdir())   # a backup copy at most, never a rewrite
+        p.read_bytes() == before for p in tmp_path.iterdir()
+    )  # a backup copy at most, never a rewrite
     if "--json" in command:
         assert proc.stdout == ""

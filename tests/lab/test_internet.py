@@ -26,9 +26,22 @@ PY = sys.executable
 # ---------------------------------------------------------------------- small clients
 def curl(lab: Any, url: str, *args: str, timeout: float = 5, discard_body: bool = False) -> tuple[int, str]:
     """(HTTP status, body) of one request from the lab host; status 0 when no answer."""
-    result = lab.run(["curl", "-s", "--cacert", str(lab.internet.ca_path), "--max-time", str(timeout),
-                      "-w", "\n%{http_code}", *(["-o", "/dev/null"] if discard_body else []), *args, url],
-                     timeout=timeout + 10)
+    result = lab.run(
+        [
+            "curl",
+            "-s",
+            "--cacert",
+            str(lab.internet.ca_path),
+            "--max-time",
+            str(timeout),
+            "-w",
+            "\n%{http_code}",
+            *(["-o", "/dev/null"] if discard_body else []),
+            *args,
+            url,
+        ],
+        timeout=timeout + 10,
+    )
     body, _, status = result.stdout.rpartition("\n")
     return int(status or 0), body
 
@@ -78,8 +91,14 @@ print(json.dumps(out))
 """
 
 
-def dyndns2_get(lab: Any, query: str, *, user: str | None = None, password: str | None = None,
-                agent: str = "ddns-wizard-labtest/1.0 lab@example.invalid") -> tuple[int, str]:
+def dyndns2_get(
+    lab: Any,
+    query: str,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    agent: str = "ddns-wizard-labtest/1.0 lab@example.invalid",
+) -> tuple[int, str]:
     account = lab.internet.accounts["dyndns2"]
     args = ["-A", agent] if agent else ["-H", "User-Agent:"]
     if user is not None:
@@ -94,8 +113,9 @@ def test_https_echoes_report_the_nat_public_address(lab_home: Any) -> None:
 
 
 def test_https_echo_is_trusted_only_through_the_lab_ca(lab_home: Any) -> None:
-    result = lab_home.run(["curl", "-s", "--max-time", "5", "--capath", "/nonexistent", "--cacert", "/dev/null",
-                           f"https://{plan.ECHO1}/"])
+    result = lab_home.run(
+        ["curl", "-s", "--max-time", "5", "--capath", "/nonexistent", "--cacert", "/dev/null", f"https://{plan.ECHO1}/"]
+    )
     assert result.returncode != 0  # TLS verification fails without the lab CA
 
 
@@ -142,8 +162,9 @@ print(json.dumps(out))
 
 def test_all_ports_target_accepts_every_tcp_port_and_echoes_udp(lab_home: Any) -> None:
     out = py(lab_home, ALLPORTS, plan.ALLPORTS)
-    assert {k: v for k, v in out.items() if k != "udp"} == {p: "open" for p in ("25", "80", "443", "8080",
-                                                                               "51820", "65000")}
+    assert {k: v for k, v in out.items() if k != "udp"} == {
+        p: "open" for p in ("25", "80", "443", "8080", "51820", "65000")
+    }
     assert out["udp"] == ["wg-probe", 51820]
 
 
@@ -222,8 +243,8 @@ asyncio.run(main())
 def test_probe_server_survives_abuse_and_never_dials_a_third_party(lab_public: Any) -> None:
     out = py(lab_public, ABUSE, str(lab_public.internet.ca_path), lab_public.internet.probe_url, timeout=120)
     statuses = [code for code, _ in out["codes"]]
-    assert -1 not in statuses                      # every request got an answer
-    assert 429 in statuses and 400 in statuses     # limited and validated
+    assert -1 not in statuses  # every request got an answer
+    assert 429 in statuses and 400 in statuses  # limited and validated
     assert not [s for s in statuses if s >= 500 and s != 503]
     dialed = {ip for code, ip in out["codes"] if code == 200 and ip}
     assert dialed <= {lab_public.expected_public_ipv4}
@@ -264,8 +285,16 @@ def test_rfc2136_user_key_updates_its_zone_only(lab_factory: Any) -> None:
     ok = py(lab, RFC2136, rfc["server"], rfc["zone"], host + ".", rfc["key_name"], rfc["key_secret"], "23.128.64.10")
     assert ok == "NOERROR"
     assert dig(lab, plan.AUTH, host)["answers"] == ["23.128.64.10"]
-    other = py(lab, RFC2136, rfc["server"], plan.DYNDNS2_ZONE, f"myhome.{plan.DYNDNS2_ZONE}.", rfc["key_name"],
-               rfc["key_secret"], "23.128.64.10")
+    other = py(
+        lab,
+        RFC2136,
+        rfc["server"],
+        plan.DYNDNS2_ZONE,
+        f"myhome.{plan.DYNDNS2_ZONE}.",
+        rfc["key_name"],
+        rfc["key_secret"],
+        "23.128.64.10",
+    )
     assert other in ("REFUSED", "NOTAUTH", "PeerBadKey")  # Knot: key not allowed there -> BADKEY
     assert dig(lab, plan.AUTH, f"myhome.{plan.DYNDNS2_ZONE}")["answers"] == ["23.128.64.99"]
     wrong_secret = base64.b64encode(b"0" * 32).decode()
@@ -279,18 +308,17 @@ def test_dyndns2_update_reaches_dns_and_the_resolver_cache_lags(lab_factory: Any
     lab = lab_factory("home")
     account = lab.internet.accounts["dyndns2"]
     host = account["hostnames"][0]
-    cached = dig(lab, plan.RESOLVER, host)["answers"]          # resolver caches the old address
+    cached = dig(lab, plan.RESOLVER, host)["answers"]  # resolver caches the old address
     assert cached == ["23.128.64.99"]
     status, body = dyndns2_get(lab, f"hostname={host}", user=account["username"], password=account["password"])
     public = lab.expected_public_ipv4
-    assert (status, body) == (200, f"good {public}\n")     # no myip: the request's source address
+    assert (status, body) == (200, f"good {public}\n")  # no myip: the request's source address
     assert dig(lab, plan.AUTH, host)["answers"] == [public]
     assert dig(lab, plan.RESOLVER, host)["answers"] == cached  # still cached ("propagating")
     assert dig(lab, plan.RESOLVER2, host)["answers"] == cached
     lab.internet.flush_resolver()
     assert dig(lab, plan.RESOLVER, host)["answers"] == [public]
-    again = dyndns2_get(lab, f"hostname={host}&myip={public}", user=account["username"],
-                        password=account["password"])
+    again = dyndns2_get(lab, f"hostname={host}&myip={public}", user=account["username"], password=account["password"])
     assert again == (200, f"nochg {public}\n")
     queries = [e["query"] for e in lab.internet.requests_log("dyndns2")]
     assert queries == [{"hostname": host}, {"hostname": host, "myip": public}]
@@ -303,12 +331,23 @@ def test_dyndns2_refusals(lab_home: Any) -> None:
     assert dyndns2_get(lab_home, f"hostname={host}", user=user, password="wrong") == (401, "badauth\n")
     assert dyndns2_get(lab_home, f"hostname={host}")[1] == "badauth\n"
     assert dyndns2_get(lab_home, f"hostname={host}", user=user, password=password, agent="")[1] == "badagent\n"
-    assert dyndns2_get(lab_home, f"hostname={host}", user=user, password=password,
-                       agent="python-httpx/0.27")[1] == "badagent\n"
-    special = ",".join([account["abuse_hostname"], account["outage_hostname"], account["donator_hostname"],
-                        f"nothere.{plan.DYNDNS2_ZONE}", "nodots"])
+    assert (
+        dyndns2_get(lab_home, f"hostname={host}", user=user, password=password, agent="python-httpx/0.27")[1]
+        == "badagent\n"
+    )
+    special = ",".join(
+        [
+            account["abuse_hostname"],
+            account["outage_hostname"],
+            account["donator_hostname"],
+            f"nothere.{plan.DYNDNS2_ZONE}",
+            "nodots",
+        ]
+    )
     assert dyndns2_get(lab_home, f"hostname={special}&myip=23.128.64.5", user=user, password=password) == (
-        200, "abuse\n911\n!donator\nnohost\nnotfqdn\n")
+        200,
+        "abuse\n911\n!donator\nnohost\nnotfqdn\n",
+    )
     # the refused names were not written anywhere
     assert dig(lab_home, plan.AUTH, f"nothere.{plan.DYNDNS2_ZONE}")["rcode"] == "NXDOMAIN"
 
@@ -317,8 +356,12 @@ def test_dyndns2_sets_ipv4_and_ipv6_in_one_request(lab_factory: Any) -> None:
     lab = lab_factory("public")
     account = lab.internet.accounts["dyndns2"]
     host = account["hostnames"][1]
-    status, body = dyndns2_get(lab, f"hostname={host}&myip=23.128.64.10,2a0c:b641:100:1::100",
-                               user=account["username"], password=account["password"])
+    status, body = dyndns2_get(
+        lab,
+        f"hostname={host}&myip=23.128.64.10,2a0c:b641:100:1::100",
+        user=account["username"],
+        password=account["password"],
+    )
     assert (status, body) == (200, "good 23.128.64.10,2a0c:b641:100:1::100\n")
     assert dig(lab, plan.AUTH, host)["answers"] == ["23.128.64.10"]
     assert dig(lab, plan.AUTH, host, "AAAA")["answers"] == ["2a0c:b641:100:1::100"]
@@ -333,9 +376,13 @@ def test_duckdns_ok_ko_verbose_and_source_address(lab_factory: Any) -> None:
     assert curl(lab, f"{server}/update?domains=myhome&token=wrong&ip=") == (200, "KO")
     assert curl(lab, f"{server}/update?domains=notmine&token={token}&ip=") == (200, "KO")
     assert curl(lab, f"{server}/update?domains=myhome&token={token}&ip=&verbose=true") == (
-        200, f"OK\n{public}\n\nUPDATED")
+        200,
+        f"OK\n{public}\n\nUPDATED",
+    )
     assert curl(lab, f"{server}/update?domains=myhome&token={token}&ip=&verbose=true") == (
-        200, f"OK\n{public}\n\nNOCHANGE")
+        200,
+        f"OK\n{public}\n\nNOCHANGE",
+    )
     assert dig(lab, plan.AUTH, f"myhome.{plan.DUCKDNS_ZONE}")["answers"] == [public]
     assert curl(lab, f"{server}/update?domains=myhome&token={token}&clear=true") == (200, "OK")
     assert dig(lab, plan.AUTH, f"myhome.{plan.DUCKDNS_ZONE}")["answers"] == []
@@ -367,8 +414,17 @@ def test_cloudflare_api_subset_and_permissions(lab_factory: Any) -> None:
     lab = lab_factory("public")
     cf = lab.internet.accounts["cloudflare"]
     name = next(r["name"] for r in cf["records"] if r["type"] == "A" and not r.get("proxied"))
-    out = py(lab, CF_FLOW, str(lab.internet.ca_path), cf["server"], cf["token"], cf["readonly_token"], cf["zone"],
-             name, "23.128.64.10")
+    out = py(
+        lab,
+        CF_FLOW,
+        str(lab.internet.ca_path),
+        cf["server"],
+        cf["token"],
+        cf["readonly_token"],
+        cf["zone"],
+        name,
+        "23.128.64.10",
+    )
     assert out["verify"][0] == 200 and out["verify"][1]["result"]["status"] == "active"
     assert out["readonly_patch"][0] == 403 and out["readonly_patch"][1]["errors"][0]["code"] == 10000
     assert out["bad_token"][0] in (401, 403) and out["bad_token"][1]["success"] is False
@@ -429,7 +485,7 @@ def test_ipv6_echo_and_probe(lab_factory: Any) -> None:
     lab = lab_factory("public", ipv6=True)
     for url in lab.internet.endpoints()["ip_echo_v6"]:
         assert curl(lab, url, "-6") == (200, lab.host_ipv6 + "\n")
-        assert curl(lab, url, "-4") == (200, lab.expected_public_ipv4 + "\n")     # the same dual-stack name
+        assert curl(lab, url, "-4") == (200, lab.expected_public_ipv4 + "\n")  # the same dual-stack name
     assert curl(lab, f"https://[{plan.PROBE_V6}]/ip") == (200, lab.host_ipv6 + "\n")
 
 
@@ -448,8 +504,8 @@ def test_internet_endpoints_table_points_only_at_lab_services(lab_home: Any) -> 
 
     endpoints = lab_home.internet.endpoints()
     hosts: set[str] = set()
-    for key, value in endpoints.items():
-        for entry in ([value] if isinstance(value, str) else value):
+    for value in endpoints.values():
+        for entry in [value] if isinstance(value, str) else value:
             text = entry.split("+", 1)[-1] if "+https://" in entry else entry
             if "://" in text:
                 host = urllib.parse.urlsplit(text.replace("{port}", "0")).hostname or ""
@@ -464,8 +520,10 @@ def test_internet_endpoints_table_points_only_at_lab_services(lab_home: Any) -> 
             assert a and aaaa and all(_lab_address(x) for x in a + aaaa), (host, a, aaaa)
         else:
             assert _lab_address(host), host
-    assert endpoints["port_check"] == [f"https://{plan.IFCONFIG_NAME}/port/{{port}}",
-                                       f"portchecker+https://{plan.PORTCHECKER_NAME}"]
+    assert endpoints["port_check"] == [
+        f"https://{plan.IFCONFIG_NAME}/port/{{port}}",
+        f"portchecker+https://{plan.PORTCHECKER_NAME}",
+    ]
 
 
 # ---------------------------------------------------------------------- models of the public port checkers
@@ -475,16 +533,16 @@ def test_echoip_model_tests_the_address_the_request_came_from_once_a_minute(lab_
     the checker then tests and reports the IPv6 address — the trap of issue 11."""
     lab = lab_factory("home", ipv6=True)
     url = f"https://{plan.IFCONFIG_NAME}/port/18080"
-    status, body = curl(lab, url)                                    # no family pinned
+    status, body = curl(lab, url)  # no family pinned
     assert status == 200 and json.loads(body) == {"ip": lab.host_ipv6, "port": 18080, "reachable": False}
-    assert body.startswith('{\n  "ip": ')                             # json.MarshalIndent(..., "", "  ")
-    assert curl(lab, url, "-6") == (429, "Too Many Requests\n")       # one request a minute per client
-    status, body = curl(lab, url, "-4")                              # the IPv4 address is another client
+    assert body.startswith('{\n  "ip": ')  # json.MarshalIndent(..., "", "  ")
+    assert curl(lab, url, "-6") == (429, "Too Many Requests\n")  # one request a minute per client
+    status, body = curl(lab, url, "-4")  # the IPv4 address is another client
     assert status == 200 and json.loads(body)["ip"] == lab.expected_public_ipv4
     assert curl(lab, url, "-4")[0] == 429
     state = lab.internet.rate_limit("ifconfig", over_limit="drop")
     assert state["refused"] == 2
-    assert curl(lab, url, "-4", timeout=2)[0] == 0                   # dropped: no answer at all
+    assert curl(lab, url, "-4", timeout=2)[0] == 0  # dropped: no answer at all
     lab.internet.rate_limit("ifconfig", over_limit="429", reset=True)
     status, body = curl(lab, f"https://{plan.IFCONFIG_NAME}/port/99999", "-4")
     assert status == 400 and json.loads(body) == {"status": 400, "error": "invalid port: 99999"}
@@ -492,8 +550,9 @@ def test_echoip_model_tests_the_address_the_request_came_from_once_a_minute(lab_
 
 def test_portchecker_model_answers_true_or_false_and_refuses_ipv6(lab_factory: Any) -> None:
     lab = lab_factory("public", ipv6=True)
-    server = lab.popen([PY, "-m", "http.server", "18081", "--bind", "::"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = lab.popen(
+        [PY, "-m", "http.server", "18081", "--bind", "::"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         _wait_listening(lab, 18081)
         base = f"https://{plan.PORTCHECKER_NAME}/api/me"
@@ -523,6 +582,6 @@ def test_dns_echo_answers_each_family_and_the_wrong_family_fault(lab_factory: An
     lab.internet.set_fault("dns-echo", "wrong-family")
     from .services.dnsecho import LIE_V4, LIE_V6
 
-    assert dig(lab, plan.DNS_ECHO, "myip.opendns.com")["answers"] == [LIE_V6]       # an AAAA to the A question
+    assert dig(lab, plan.DNS_ECHO, "myip.opendns.com")["answers"] == [LIE_V6]  # an AAAA to the A question
     assert dig(lab, plan.DNS_ECHO, "whoami.cloudflare", "TXT", "CH")["answers"] == [LIE_V6]
     assert dig(lab, plan.DNS_ECHO_V6, "whoami.cloudflare", "TXT", "CH")["answers"] == [LIE_V4]

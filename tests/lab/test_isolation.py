@@ -31,16 +31,21 @@ REPO = Path(__file__).resolve().parents[2]
 
 def root_network_state() -> dict[str, object]:
     """The machine's own namespace: interfaces, addresses, routes (stable fields only)."""
+
     def ip_json(*args: str) -> list[dict]:
         out = subprocess.run(["ip", "-j", *args], capture_output=True, text=True, check=True)
         return json.loads(out.stdout or "[]")
 
-    links = sorted((l["ifindex"], l["ifname"], l.get("link_type")) for l in ip_json("link", "show"))
-    addrs = sorted((a["ifname"], i["local"], i["prefixlen"]) for a in ip_json("addr", "show")
-                   for i in a.get("addr_info", []))
+    links = sorted((lk["ifindex"], lk["ifname"], lk.get("link_type")) for lk in ip_json("link", "show"))
+    addrs = sorted(
+        (a["ifname"], i["local"], i["prefixlen"]) for a in ip_json("addr", "show") for i in a.get("addr_info", [])
+    )
     routes4 = sorted(json.dumps(r, sort_keys=True) for r in ip_json("-4", "route", "show", "table", "all"))
-    routes6 = sorted(json.dumps(r, sort_keys=True) for r in ip_json("-6", "route", "show", "table", "all")
-                     if not r.get("dst", "").startswith(("ff00::", "fe80::")))
+    routes6 = sorted(
+        json.dumps(r, sort_keys=True)
+        for r in ip_json("-6", "route", "show", "table", "all")
+        if not r.get("dst", "").startswith(("ff00::", "fe80::"))
+    )
     return {"links": links, "addresses": addrs, "routes4": routes4, "routes6": routes6}
 
 
@@ -68,7 +73,7 @@ class RootNetlinkWatcher:
     moment during the build (and was gone by the time of a snapshot) is seen.
     """
 
-    GROUPS = 0x1 | 0x10 | 0x40 | 0x100 | 0x400   # LINK, IPV4_IFADDR, IPV4_ROUTE, IPV6_IFADDR, IPV6_ROUTE
+    GROUPS = 0x1 | 0x10 | 0x40 | 0x100 | 0x400  # LINK, IPV4_IFADDR, IPV4_ROUTE, IPV6_IFADDR, IPV6_ROUTE
     NAMES = {16: "NEWLINK", 17: "DELLINK", 20: "NEWADDR", 21: "DELADDR", 24: "NEWROUTE", 25: "DELROUTE"}
 
     def __init__(self) -> None:
@@ -99,7 +104,7 @@ class RootNetlinkWatcher:
 def test_root_namespace_gains_nothing_during_and_after_a_lab(lab_factory) -> None:  # type: ignore[no-untyped-def]
     watcher = RootNetlinkWatcher()
     before = root_network_state()
-    lab = lab_factory("double-nat", ipv6=True, latency_ms=10)   # veths, TAPs + relay, v6, miniupnpd
+    lab = lab_factory("double-nat", ipv6=True, latency_ms=10)  # veths, TAPs + relay, v6, miniupnpd
     during = root_network_state()
     assert curl_ok(lab)
     lab.down()
@@ -120,8 +125,9 @@ def test_every_lab_link_stays_inside_the_lab(lab_factory) -> None:  # type: igno
     for role, ns in lab.ns.items():
         ids = subprocess.run(["ip", "-j", "-n", ns, "netns", "list-id"], capture_output=True, text=True, check=True)
         id_to_name = {e["nsid"]: e.get("name") for e in json.loads(ids.stdout or "[]")}
-        links = json.loads(subprocess.run(["ip", "-j", "-n", ns, "link", "show"], capture_output=True,
-                                          text=True, check=True).stdout)
+        links = json.loads(
+            subprocess.run(["ip", "-j", "-n", ns, "link", "show"], capture_output=True, text=True, check=True).stdout
+        )
         for link in links:
             if link.get("link_type") == "loopback":
                 continue
@@ -133,8 +139,13 @@ def test_every_lab_link_stays_inside_the_lab(lab_factory) -> None:  # type: igno
 def test_nothing_of_the_machine_is_reachable_from_the_lab_host(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("public", ipv6=True)
     state = root_network_state()
-    targets = sorted({addr for ifname, addr, _ in state["addresses"]  # type: ignore[union-attr]
-                      if ifname != "lo" and not addr.startswith("fe80:")})
+    targets = sorted(
+        {
+            addr
+            for ifname, addr, _ in state["addresses"]  # type: ignore[union-attr]
+            if ifname != "lo" and not addr.startswith("fe80:")
+        }
+    )
     listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout.split("\n")
     ports = sorted({int(line.split()[3].rsplit(":", 1)[1]) for line in listening if line.strip()})[:5] or [22]
     assert targets, "the machine has no address to try (nothing to prove)"
@@ -153,8 +164,9 @@ def test_nothing_of_the_machine_is_reachable_from_the_lab_host(lab_factory) -> N
     out = lab.run([sys.executable, "-c", script, ",".join(map(str, ports)), ",".join(targets)], timeout=120)
     results = json.loads(out.stdout)
     assert results and "connected" not in results.values(), results
-    pings = lab.run(["sh", "-c", " ".join(f"ping -n -c1 -W1 {a} >/dev/null 2>&1 && echo {a};" for a in targets)],
-                    timeout=60)
+    pings = lab.run(
+        ["sh", "-c", " ".join(f"ping -n -c1 -W1 {a} >/dev/null 2>&1 && echo {a};" for a in targets)], timeout=60
+    )
     assert pings.stdout.strip() == "", f"answered from the lab: {pings.stdout}"
     # The lab itself works, so the silence above is isolation, not a broken lab.
     assert lab.run(["ping", "-n", "-c1", "-W2", plan.INET_CORE]).returncode == 0
@@ -164,7 +176,8 @@ def test_teardown_after_a_failing_test_leaves_nothing(tmp_path: Path) -> None:
     """A real pytest run whose lab test fails: afterwards no namespace, process or file is left."""
     record = tmp_path / "lab.json"
     test_file = tmp_path / "test_failing_lab.py"
-    test_file.write_text(textwrap.dedent(f"""
+    test_file.write_text(
+        textwrap.dedent(f"""
         import json, subprocess
         def test_fails(lab_factory):
             lab = lab_factory("home")
@@ -172,11 +185,30 @@ def test_teardown_after_a_failing_test_leaves_nothing(tmp_path: Path) -> None:
             json.dump({{"ns": list(lab.ns.values()), "workdir": str(lab.workdir), "pid": proc.pid,
                        "miniupnpd": lab._miniupnpd.pid}}, open({str(record)!r}, "w"))
             assert False, "this lab test fails on purpose"
-    """))
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.lab.fixtures",
-                          "-o", "addopts=", "--rootdir", str(tmp_path), str(test_file)],
-                         cwd=REPO, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    """)
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "tests.lab.fixtures",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(tmp_path),
+            str(test_file),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert "1 failed" in out.stdout, out.stdout + out.stderr
     info = json.loads(record.read_text())
     assert not set(info["ns"]) & set(list_namespaces())
@@ -207,20 +239,28 @@ def test_sweep_removes_a_killed_runs_lab_and_nothing_foreign(tmp_path: Path) -> 
         print(json.dumps({"ns": list(lab.ns.values()), "workdir": str(lab.workdir)}), flush=True)
         time.sleep(600)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.stdout is not None
     info = json.loads(proc.stdout.readline())
     foreign = f"hx-ddwsweep{os.getpid()}"
-    live_mine = f"ddw{os.getpid()}x999999-host"   # this process is alive: must survive the sweep
+    live_mine = f"ddw{os.getpid()}x999999-host"  # this process is alive: must survive the sweep
     subprocess.run(["ip", "netns", "add", foreign], check=True)
     subprocess.run(["ip", "netns", "add", live_mine], check=True)
     try:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-        assert set(info["ns"]) <= set(list_namespaces())   # killed: nothing was torn down
-        orphans = [int(p) for n in info["ns"]
-                   for p in subprocess.run(["ip", "netns", "pids", n], capture_output=True, text=True).stdout.split()]
+        assert set(info["ns"]) <= set(list_namespaces())  # killed: nothing was torn down
+        orphans = [
+            int(p)
+            for n in info["ns"]
+            for p in subprocess.run(["ip", "netns", "pids", n], capture_output=True, text=True).stdout.split()
+        ]
         assert orphans, "the killed run's daemons should still be running before the sweep"
         removed = sweep_leftovers()
         assert set(info["ns"]) <= set(removed)

@@ -45,13 +45,19 @@ def write_config(lab: Any, hosts: list[dict[str, Any]], urls: list[str], ping: s
 
 def hooks(lab: Any, token: str) -> list[dict[str, Any]]:
     """Notifications the sink received for this test's hook (parsed apprise JSON bodies)."""
-    return [json.loads(r["request_body"]) for r in lab.internet.requests_log("sink")
-            if r["path"].startswith(f"/hook/{token}") and r["method"] == "POST"]
+    return [
+        json.loads(r["request_body"])
+        for r in lab.internet.requests_log("sink")
+        if r["path"].startswith(f"/hook/{token}") and r["method"] == "POST"
+    ]
 
 
 def pings(lab: Any, uuid: str) -> list[str]:
-    return [r["path"][len(f"/ping/{uuid}"):] or "/" for r in lab.internet.requests_log("sink")
-            if r["path"].startswith(f"/ping/{uuid}")]
+    return [
+        r["path"][len(f"/ping/{uuid}") :] or "/"
+        for r in lab.internet.requests_log("sink")
+        if r["path"].startswith(f"/ping/{uuid}")
+    ]
 
 
 def test_update_notifies_a_change_once_nothing_when_unchanged_and_a_wrong_password_once(home) -> None:  # type: ignore[no-untyped-def]
@@ -82,9 +88,13 @@ def test_update_notifies_a_change_once_nothing_when_unchanged_and_a_wrong_passwo
     assert h["last_change_at"] and h["last_error"] is None and status["watch"]["running"] is False
 
     # a wrong password: `failed` once, however often `update` runs into it
-    write_config(lab, [dyndns2_host(lab, password="wrong-" + secrets.token_hex(4))],
-                 [f"json://{plan.SINK}/hook/{token}"], ping=f"http://{plan.SINK}/ping/{uuid}")
-    lab.set_isp_address(NEW_ISP_ADDRESS)          # so there is something to send
+    write_config(
+        lab,
+        [dyndns2_host(lab, password="wrong-" + secrets.token_hex(4))],
+        [f"json://{plan.SINK}/hook/{token}"],
+        ping=f"http://{plan.SINK}/ping/{uuid}",
+    )
+    lab.set_isp_address(NEW_ISP_ADDRESS)  # so there is something to send
     before = len(lab.internet.requests_log("dyndns2"))
     for _ in range(3):
         proc = lab.tool("update", timeout=90)
@@ -105,8 +115,9 @@ def test_update_notifies_a_change_once_nothing_when_unchanged_and_a_wrong_passwo
 def test_notify_test_reports_per_url(home) -> None:  # type: ignore[no-untyped-def]
     lab = home
     token = secrets.token_hex(12)
-    write_config(lab, [dyndns2_host(lab)], [f"json://{plan.SINK}/hook/{token}",
-                                            f"json://{plan.SINK}/status/500/{token}"])
+    write_config(
+        lab, [dyndns2_host(lab)], [f"json://{plan.SINK}/hook/{token}", f"json://{plan.SINK}/status/500/{token}"]
+    )
     proc = lab.tool("notify", "test", timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
@@ -120,11 +131,16 @@ def test_notify_test_reports_per_url(home) -> None:  # type: ignore[no-untyped-d
 def test_watch_notifies_each_address_change_once_and_status_sees_it_running(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     lab = home
     token = secrets.token_hex(12)
-    host = dict(dyndns2_host(lab), min_interval=0)     # the emulator is "our own" server: no 5-min floor
+    host = dict(dyndns2_host(lab), min_interval=0)  # the emulator is "our own" server: no 5-min floor
     write_config(lab, [host], [f"json://{plan.SINK}/hook/{token}"])
     history = tmp_path / "history.jsonl"
-    proc = lab.popen([*_tool_argv(lab), "watch", "--interval", "10", "--history", str(history)],
-                     env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        [*_tool_argv(lab), "watch", "--interval", "10", "--history", str(history)],
+        env=lab.tool_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(lambda: len(hooks(lab, token)) == 1, 40, "the first change's notification")
         status = json.loads(lab.tool("status", "--json", "--history", str(history), timeout=30).stdout)

@@ -88,11 +88,17 @@ def test_pcp_delete_needs_the_mappings_nonce(lab_factory: Any) -> None:
     """A delete with a fresh nonce (tailscale's Release does that) is refused by miniupnpd and the
     mapping stays; the delete with the mapping's own nonce removes it."""
     lab = lab_factory("home", upnp_igd=False)
-    proc = lab.popen([sys.executable, "-c", NONCE_RUN % {"gw": plan.HOME_GW}], env=lab.tool_env,
-                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        [sys.executable, "-c", NONCE_RUN % {"gw": plan.HOME_GW}],
+        env=lab.tool_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = json.loads(proc.stdout.readline())
     assert first["made"] and first["ext"] == 8081 and first["stranger_code"] == 2, first
-    assert 8081 in dports(lab, "prerouting_miniupnpd")          # the refused delete left it
+    assert 8081 in dports(lab, "prerouting_miniupnpd")  # the refused delete left it
     out, err = proc.communicate("\n", timeout=30)
     assert json.loads(out.strip().splitlines()[-1]) == {"deleted": True}, err
     assert 8081 not in dports(lab, "prerouting_miniupnpd")
@@ -122,9 +128,19 @@ def _restart_miniupnpd(lab: Any) -> None:
     time.sleep(0.3)
     log = lab.workdir / "miniupnpd-restarted.log"
     with open(log, "w") as out:
-        lab.popen([MINIUPNPD, "-d", "-f", str(lab.workdir / "miniupnpd.conf"),
-                   "-P", str(lab.workdir / "miniupnpd-restarted.pid")], ns="router",
-                  stdout=out, stderr=subprocess.STDOUT)
+        lab.popen(
+            [
+                MINIUPNPD,
+                "-d",
+                "-f",
+                str(lab.workdir / "miniupnpd.conf"),
+                "-P",
+                str(lab.workdir / "miniupnpd-restarted.pid"),
+            ],
+            ns="router",
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 10
     while "Listening for NAT-PMP" not in log.read_text(errors="replace"):
         assert time.monotonic() < deadline, log.read_text(errors="replace")[-800:]
@@ -133,12 +149,17 @@ def _restart_miniupnpd(lab: Any) -> None:
 
 def test_router_restart_mid_test_is_noticed_and_the_mapping_made_again(lab_factory: Any) -> None:
     lab = lab_factory("home", upnp_igd=False)
-    proc = lab.popen([sys.executable, "-c", RESTART_RUN % {"gw": plan.HOME_GW, "host": plan.HOME_HOST}],
-                     env=lab.tool_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                     text=True)
+    proc = lab.popen(
+        [sys.executable, "-c", RESTART_RUN % {"gw": plan.HOME_GW, "host": plan.HOME_HOST}],
+        env=lab.tool_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = json.loads(proc.stdout.readline())
     assert first == {"granted": 8082, "restarted": False}, first
-    time.sleep(2.5)                     # let the epoch grow, so that a restart sends it back
+    time.sleep(2.5)  # let the epoch grow, so that a restart sends it back
     _restart_miniupnpd(lab)
     proc.stdin.write("\n")
     proc.stdin.flush()
@@ -162,7 +183,7 @@ def test_ipv6_pinhole_over_pcp_opens_the_firewall_for_the_test(lab_factory: Any)
     r = check6(lab, "8080", "--upnp")[(8080, "tcp")]
     assert r["verdict"] == "open", r
     assert r["pinhole_via"] == "pcp" and r["pinhole"] == "temporary", r
-    assert dports(lab, "miniupnpd") == set()          # nothing left afterwards
+    assert dports(lab, "miniupnpd") == set()  # nothing left afterwards
 
 
 def test_ipv6_pinhole_over_upnp_igdv2_and_kept(lab_factory: Any) -> None:
@@ -250,4 +271,4 @@ def test_carrier_pcp_behind_the_home_router_is_there_but_out_of_reach(lab_factor
     assert up["carrier_pcp"] == "address-mismatch", up
     assert up["carrier_pcp_server"] == plan.CGNAT_GW and "PCP proxy" in up["carrier_pcp_detail"], up
     listed = lab.run(["nft", "list", "table", "inet", "carrier"], ns="isp", timeout=10)
-    assert "dport" not in listed.stdout            # the test request made nothing on the carrier
+    assert "dport" not in listed.stdout  # the test request made nothing on the carrier

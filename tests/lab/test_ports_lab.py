@@ -23,8 +23,7 @@ from . import plan
 
 pytestmark = pytest.mark.lab
 
-OWN_PROBER = {"port_check": [f"ddnsw+https://{plan.PROBE_NAME}"],
-              "port_check_v6": [f"ddnsw+https://{plan.PROBE_NAME}"]}
+OWN_PROBER = {"port_check": [f"ddnsw+https://{plan.PROBE_NAME}"], "port_check_v6": [f"ddnsw+https://{plan.PROBE_NAME}"]}
 IFCONFIG_ONLY = {"port_check": [f"https://{plan.IFCONFIG_NAME}/port/{{port}}"]}
 
 
@@ -138,12 +137,12 @@ def test_natpmp_mappings_work_and_are_removed(lab_home: Any) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads(out.stdout)
     assert data["verdicts"] == ["open", "open"], data
-    assert len(data["granted"]) == 4 and data["leftovers"] == []      # two ports + two control ports
+    assert len(data["granted"]) == 4 and data["leftovers"] == []  # two ports + two control ports
     assert upnpc_mappings(lab_home) == []
 
 
 def test_home_udp_without_a_udp_prober_says_how_to_get_one(lab_home: Any) -> None:
-    lab_home.write_config()                       # the default probers: echoip and portchecker.io, TCP only
+    lab_home.write_config()  # the default probers: echoip and portchecker.io, TCP only
     r = check(lab_home, "51820/udp")[(51820, "udp")]
     assert (r["verdict"], r["reason"]) == ("unknown", "no-udp-prober"), r
     assert "TCP only" in " ".join(r["evidence"]) and "ddnsw+https://" in r["fix"]
@@ -173,8 +172,13 @@ def test_isp_blocked_80_while_8080_open(lab_factory: Any) -> None:
     # Ctrl-C and SIGTERM in the middle of the test (while the prober waits for the
     # filtered port 80 to time out): the mappings are removed on the way out.
     for sig in (signal.SIGINT, signal.SIGTERM):
-        proc = lab.popen(["ddns-wizard", "ports", "check", "80", "--upnp"], env=lab.tool_env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = lab.popen(
+            ["ddns-wizard", "ports", "check", "80", "--upnp"],
+            env=lab.tool_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not upnpc_mappings(lab):
             assert proc.poll() is None, proc.communicate()
@@ -194,8 +198,13 @@ def test_without_upnp_manual_forwards_and_an_isp_drop(lab_factory: Any, prober: 
     lab = lab_factory("home-no-upnp", block_inbound=("80/tcp",))
     lab.forward_port(80)
     lab.forward_port(8080)
-    lab.write_config(endpoints_override={"port_check": [f"ddnsw+https://{plan.PROBE}" if prober == "ddnsw"
-                                                        else f"https://{plan.PROBE}/port/{{port}}"]})
+    lab.write_config(
+        endpoints_override={
+            "port_check": [
+                f"ddnsw+https://{plan.PROBE}" if prober == "ddnsw" else f"https://{plan.PROBE}/port/{{port}}"
+            ]
+        }
+    )
     if prober == "ddnsw":
         results = check(lab, "80", "8080")
     else:
@@ -208,9 +217,9 @@ def test_without_upnp_manual_forwards_and_an_isp_drop(lab_factory: Any, prober: 
         forget_pacing(lab)
     r80, r8080 = results[(80, "tcp")], results[(8080, "tcp")]
     assert r80["verdict"] == "blocked-or-not-forwarded", r80
-    assert "upnp" not in r80["fix"].lower(), r80["fix"]                       # no UPnP on this router
+    assert "upnp" not in r80["fix"].lower(), r80["fix"]  # no UPnP on this router
     assert not any("--upnp" in e or "upnp add" in e for e in r80["evidence"]), r80["evidence"]
-    assert plan.HOME_HOST in r80["fix"] and "another external port" in r80["fix"]   # both checks
+    assert plan.HOME_HOST in r80["fix"] and "another external port" in r80["fix"]  # both checks
     assert r80["mapping"] == "none"
     assert r8080["verdict"] == "open" and r8080["mapping"] == "none", r8080
     text = lab.tool("ports", "check", "8080", timeout=60).stdout
@@ -231,9 +240,9 @@ def test_upnp_success_is_temporary_and_keep_leaves_a_lasting_forward(lab_home: A
         kept = check(lab_home, "8080", "--upnp", "--keep")[(8080, "tcp")]
         assert kept["verdict"] == "open" and kept["mapping"] == "kept", kept
         assert any("Remove it when you no longer need it" in e and "DHCP reservation" in e for e in kept["evidence"])
-        assert "remove-mapping" in kept["next_steps"]               # worded by the CLI as `upnp remove 8080/tcp`
-        assert upnpc_mappings(lab_home) == [("TCP", 8080, f"{plan.HOME_HOST}:8080")]   # still there
-        assert "7 days" in " ".join(kept["evidence"])         # miniupnpd's cap on a "permanent" lease
+        assert "remove-mapping" in kept["next_steps"]  # worded by the CLI as `upnp remove 8080/tcp`
+        assert upnpc_mappings(lab_home) == [("TCP", 8080, f"{plan.HOME_HOST}:8080")]  # still there
+        assert "7 days" in " ".join(kept["evidence"])  # miniupnpd's cap on a "permanent" lease
     finally:
         out = lab_home.tool("upnp", "remove", "8080/tcp", timeout=30)
     assert out.returncode == 0, out.stderr
@@ -247,8 +256,11 @@ def test_keep_without_upnp_is_a_usage_error(lab_home: Any) -> None:
 
 def test_existing_service_is_tested_and_said_so(lab_home: Any) -> None:
     use_probe_server(lab_home)
-    server = lab_home.popen([sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = lab_home.popen(
+        [sys.executable, "-m", "http.server", "8000", "--bind", "0.0.0.0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while lab_home.run(["ss", "-Htln", "sport = :8000"]).stdout.strip() == "":
@@ -287,6 +299,7 @@ def test_double_nat_is_upstream_nat_with_bridge_mode_advice(lab_double_nat: Any)
 
 # --------------------------------------------------------------------------- the default probers, as they behave
 
+
 def timed_check(lab: Any, *args: str) -> tuple[dict[tuple[int, str], dict[str, Any]], float]:
     started = time.monotonic()
     results = check(lab, *args)
@@ -315,7 +328,7 @@ def test_dual_stack_rate_limited_echoip_alone_open_then_says_it_could_not_ask(la
     assert (r["verdict"], r["reason"]) == ("unknown", "rate-limited"), r
     assert 30 <= r["retry_after_s"] <= 60, r
     assert any("was not asked" in e and "one automated request a minute" in e for e in r["evidence"]), r
-    assert len(lab.internet.requests_log("ifconfig")) == 1          # never asked inside its window
+    assert len(lab.internet.requests_log("ifconfig")) == 1  # never asked inside its window
     human = lab.tool("ports", "check", "8080")
     assert "could not ask: rate limited, try again in" in human.stdout, human.stdout
 
@@ -334,8 +347,10 @@ def test_dual_stack_rate_limited_echoip_alone_open_then_says_it_could_not_ask(la
     r = fourth[(8080, "tcp")]
     assert (r["verdict"], r["reason"]) == ("unknown", "prober-silent"), r
     assert upnpc_mappings(lab) == []
-    print(f"ports check 8080 --upnp, echoip alone: first {t1:.2f} s (open), second {t2:.2f} s "
-          f"(not asked), 429 {t3:.2f} s, dropped {t4:.2f} s")
+    print(
+        f"ports check 8080 --upnp, echoip alone: first {t1:.2f} s (open), second {t2:.2f} s "
+        f"(not asked), 429 {t3:.2f} s, dropped {t4:.2f} s"
+    )
 
 
 def test_dual_stack_with_the_second_default_prober_both_runs_are_open(lab_factory: Any) -> None:
@@ -362,8 +377,10 @@ def test_dual_stack_with_the_second_default_prober_both_runs_are_open(lab_factor
     r = found[(8080, "tcp")]
     assert r["verdict"] == "open" and any("portchecker.io API" in e for e in r["evidence"]), r
     assert upnpc_mappings(lab) == []
-    print(f"ports check 8080 --upnp with both default probers: {results[0][1]:.2f} s, {results[1][1]:.2f} s; "
-          f"ifconfig.co silent -> portchecker.io: {t3:.2f} s")
+    print(
+        f"ports check 8080 --upnp with both default probers: {results[0][1]:.2f} s, {results[1][1]:.2f} s; "
+        f"ifconfig.co silent -> portchecker.io: {t3:.2f} s"
+    )
 
 
 def test_control_port_asked_only_when_the_port_was_not_reached(lab_home_no_upnp: Any) -> None:
@@ -401,7 +418,7 @@ def test_outbound_25_blocked_443_open(lab_factory: Any) -> None:
 def test_upnp_add_list_risky_remove(lab_home: Any) -> None:
     out = lab_home.tool("upnp", "add", "22", "--description", "lab ssh")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "SSH" in out.stderr                      # the risky-port warning
+    assert "SSH" in out.stderr  # the risky-port warning
     try:
         assert ("TCP", 22, f"{plan.HOME_HOST}:22") in upnpc_mappings(lab_home)
         listed = lab_home.tool("upnp", "list", "--json")
@@ -409,7 +426,7 @@ def test_upnp_add_list_risky_remove(lab_home: Any) -> None:
         entry = next(m for m in json.loads(listed.stdout) if m["external_port"] == 22)
         assert entry["risky"] is True and entry["risky_service"] == "SSH"
         assert entry["internal"] == f"{plan.HOME_HOST}:22" and entry["description"] == "lab ssh"
-        assert entry["stale"] is False              # the host itself answers (port closed: RST)
+        assert entry["stale"] is False  # the host itself answers (port closed: RST)
     finally:
         removed = lab_home.tool("upnp", "remove", "22/tcp")
     assert removed.returncode == 0, removed.stderr[-2000:]
@@ -433,13 +450,24 @@ def test_upnp_list_marks_mapping_of_departed_host_stale(lab_factory: Any) -> Non
     this machine's own mapping not."""
     lab = lab_factory("home")
     lab.run(["ip", "addr", "add", f"{plan.HOME_OTHER}/24", "dev", "lan0"], check=True)
-    added = lab.run(["curl", "-sS", "--interface", plan.HOME_OTHER,
-                     "-H", 'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"',
-                     "-H", 'Content-Type: text/xml; charset="utf-8"',
-                     "--data-binary", SOAP_ADD.format(client=plan.HOME_OTHER),
-                     f"http://{plan.HOME_GW}:{_igd_port(lab)}/ctl/IPConn"], timeout=20)
+    added = lab.run(
+        [
+            "curl",
+            "-sS",
+            "--interface",
+            plan.HOME_OTHER,
+            "-H",
+            'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"',
+            "-H",
+            'Content-Type: text/xml; charset="utf-8"',
+            "--data-binary",
+            SOAP_ADD.format(client=plan.HOME_OTHER),
+            f"http://{plan.HOME_GW}:{_igd_port(lab)}/ctl/IPConn",
+        ],
+        timeout=20,
+    )
     assert "AddPortMappingResponse" in added.stdout, added.stdout + added.stderr
-    lab.run(["ip", "addr", "del", f"{plan.HOME_OTHER}/24", "dev", "lan0"], check=True)   # the device leaves
+    lab.run(["ip", "addr", "del", f"{plan.HOME_OTHER}/24", "dev", "lan0"], check=True)  # the device leaves
     assert lab.tool("upnp", "add", "8080").returncode == 0
     listed = lab.tool("upnp", "list", "--json")
     assert listed.returncode == 0, listed.stderr[-2000:]
@@ -497,11 +525,11 @@ def test_under_cgnat_ipv6_is_the_way_in(lab_factory: Any) -> None:
 
 
 def test_ipv6_test_on_a_line_without_ipv6_says_so(lab_factory: Any) -> None:
-    lab = lab_factory("home")                     # IPv4 only
+    lab = lab_factory("home")  # IPv4 only
     lab.write_config(endpoints_override={"port_check_v6": []})
     out = lab.tool("ports", "check", "18443", "--ipv6", "--json", timeout=60)
     assert out.returncode == 2 and "port_check_v6 is empty" in out.stderr, out.stderr
-    lab.write_config()                            # the defaults name an IPv6 prober, as shipped
+    lab.write_config()  # the defaults name an IPv6 prober, as shipped
     out = lab.tool("ports", "check", "18443", "--ipv6", "--json", timeout=60)
     assert out.returncode == 0, out.stderr
     (result,) = json.loads(out.stdout)

@@ -53,12 +53,15 @@ def test_home_stun_sees_router_wan_from_one_socket(lab_home: Any) -> None:
 
 
 def test_home_ssdp_finds_router_and_igd_reports_wan(lab_home: Any) -> None:
-    result = probe(lab_home, f"""
+    result = probe(
+        lab_home,
+        f"""
         location = await upnp.ssdp_discover(timeout_s=0.6, gateway={plan.HOME_GW!r})
         igd = await upnp.IgdClient.connect(location)
         result = dict(location=location, wan=await igd.external_ip(), lan=igd.lan_address,
                       status=await igd.status(), ctype=await igd.connection_type())
-    """)
+    """,
+    )
     assert result["location"].startswith(f"http://{plan.HOME_GW}:")
     assert result["wan"] == lab_home.router_wan_ipv4
     assert result["lan"] == lab_home.host_ipv4
@@ -68,7 +71,9 @@ def test_home_ssdp_finds_router_and_igd_reports_wan(lab_home: Any) -> None:
 def test_home_igd_add_list_delete_mapping(lab_factory: Any) -> None:
     """Changes the router's state, so it gets its own lab."""
     lab = lab_factory("home")
-    result = probe(lab, f"""
+    result = probe(
+        lab,
+        f"""
         location = await upnp.ssdp_discover(gateway={plan.HOME_GW!r})
         igd = await upnp.IgdClient.connect(location)
         await igd.add_mapping(40123, "TCP", igd.lan_address, 8080, "ddns-wizard lab test", lease_s=600)
@@ -85,9 +90,11 @@ def test_home_igd_add_list_delete_mapping(lab_factory: Any) -> None:
         after = await igd.mappings()
         result = dict(listed=listed, one=one, other=other, deleted=deleted, deleted_again=deleted_again,
                       after=after)
-    """)
+    """,
+    )
     assert [(m["external_port"], m["protocol"], m["internal"]) for m in result["listed"]] == [
-        (40123, "TCP", f"{lab.host_ipv4}:8080")]
+        (40123, "TCP", f"{lab.host_ipv4}:8080")
+    ]
     assert result["one"]["description"] == "ddns-wizard lab test"
     assert result["other"] is not None and result["other"][0] == "UpnpError"
     assert result["other"][1] in (606, 718), result["other"]
@@ -102,17 +109,22 @@ def test_home_natpmp_external_address_is_router_wan(lab_home: Any) -> None:
 
 def test_home_natpmp_map_and_unmap(lab_factory: Any) -> None:
     lab = lab_factory("home")
-    made, removed = probe(lab, f"""
+    made, removed = probe(
+        lab,
+        f"""
         made = await natpmp.natpmp_map({plan.HOME_GW!r}, "udp", 40200, 40200, 120)
         removed = await natpmp.natpmp_map({plan.HOME_GW!r}, "udp", 40200, 0, 0)
         result = [made, removed]
-    """)
+    """,
+    )
     assert made["ok"] and made["internal_port"] == 40200 and made["external_port"] and made["lifetime"]
     assert removed["ok"] and removed["lifetime"] == 0
 
 
 def test_home_probe_router_and_echoes(lab_home: Any) -> None:
-    result = probe(lab_home, f"""
+    result = probe(
+        lab_home,
+        f"""
         import httpx
         router = await upnp.probe_router({plan.HOME_GW!r})
         async with httpx.AsyncClient() as client:
@@ -121,7 +133,8 @@ def test_home_probe_router_and_echoes(lab_home: Any) -> None:
         info = await local.gather_local()
         result = dict(router=router, http=http, dns=dns, local=info,
                       summary=publicip.summarize_external([http, *dns], local=info))
-    """)
+    """,
+    )
     router = result["router"]
     assert router["available"] and router["wan_ipv4"] == lab_home.router_wan_ipv4
     assert router["natpmp_available"] and router["natpmp_wan_ipv4"] == lab_home.router_wan_ipv4
@@ -144,7 +157,9 @@ def test_cgnat_igd_found_but_not_available(lab_cgnat: Any) -> None:
 
 def test_cgnat_igd_refuses_mappings(lab_cgnat: Any) -> None:
     """miniupnpd with a private WAN refuses every mapping: the user gets the code and a sentence."""
-    result = probe(lab_cgnat, f"""
+    result = probe(
+        lab_cgnat,
+        f"""
         igd = await upnp.IgdClient.connect(await upnp.ssdp_discover(gateway={plan.HOME_GW!r}))
         try:
             await igd.add_mapping(40123, "TCP", igd.lan_address, 8080, "ddns-wizard lab test", lease_s=600)
@@ -152,27 +167,34 @@ def test_cgnat_igd_refuses_mappings(lab_cgnat: Any) -> None:
             result = None
         except upnp.UpnpError as exc:
             result = [exc.code, str(exc)]
-    """)
+    """,
+    )
     assert result is not None, "the IGD behind CGNAT accepted a mapping"
     code, message = result
     assert code == 501 and "WAN may be down or private" in message
 
 
 def test_cgnat_stun_sees_pool_address_and_traceroute_shows_shared_space(lab_cgnat: Any) -> None:
-    sources, hops = probe(lab_cgnat, f"""
+    sources, hops = probe(
+        lab_cgnat,
+        f"""
         sources, _ = await stun.stun_probe({STUN_SERVERS!r})
         result = [sources, await traceroute.trace_hops({plan.ECHO1!r})]
-    """)
+    """,
+    )
     assert {s["value"] for s in sources} == {lab_cgnat.expected_public_ipv4}
     assert hops is not None and hops[0] == plan.HOME_GW and plan.CGNAT_GW in hops
 
 
 # --------------------------------------------------------------------------- no UPnP, offline
 def test_home_no_upnp_finds_no_igd(lab_home_no_upnp: Any) -> None:
-    result = probe(lab_home_no_upnp, f"""
+    result = probe(
+        lab_home_no_upnp,
+        f"""
         result = dict(location=await upnp.ssdp_discover(timeout_s=0.6, gateway={plan.HOME_GW!r}),
                       router=await upnp.probe_router({plan.HOME_GW!r}, budget_s=1.0))
-    """)
+    """,
+    )
     assert result["location"] is None
     router = result["router"]
     assert not router["found"] and not router["available"] and "no UPnP IGD answered" in router["error"]
@@ -180,14 +202,17 @@ def test_home_no_upnp_finds_no_igd(lab_home_no_upnp: Any) -> None:
 
 
 def test_offline_probes_fail_as_data(lab_offline: Any) -> None:
-    result = probe(lab_offline, f"""
+    result = probe(
+        lab_offline,
+        f"""
         import httpx
         sources, varies = await stun.stun_probe({STUN_SERVERS!r}, timeout_s=0.5)
         async with httpx.AsyncClient() as client:
             http = await publicip.http_echo(client, "https://{plan.ECHO1}/", timeout_s=0.5)
         dns = await publicip.dns_echo("opendns@{plan.DNS_ECHO}", timeout_s=0.5)
         result = dict(stun=sources, varies=varies, http=http, dns=dns, local=await local.gather_local())
-    """)
+    """,
+    )
     assert all(s["value"] is None and s["error"] for s in result["stun"]) and result["varies"] is None
     assert result["http"]["value"] is None and result["http"]["error"]
     assert result["dns"]["value"] is None and result["dns"]["error"]
@@ -202,13 +227,16 @@ def test_double_nat_igd_reports_private_wan(lab_double_nat: Any) -> None:
 
 
 def test_cgnat_v6_local_global_address_and_v6_echo(lab_cgnat_v6: Any) -> None:
-    result = probe(lab_cgnat_v6, f"""
+    result = probe(
+        lab_cgnat_v6,
+        f"""
         import httpx
         async with httpx.AsyncClient() as client:
             v6 = await publicip.http_echo(client, "https://[{plan.ECHO1_V6}]/", family=6)
             v4_asked_as_v6 = await publicip.http_echo(client, "https://{plan.ECHO1}/", family=6)
         result = dict(local=await local.gather_local(), v6=v6, mismatch=v4_asked_as_v6)
-    """)
+    """,
+    )
     assert lab_cgnat_v6.host_ipv6 in [a["address"] for a in result["local"]["ipv6_global"]]
     assert result["local"]["gateway_ipv6"]
     assert result["v6"]["value"] == lab_cgnat_v6.host_ipv6 and result["v6"]["family"] == 6
@@ -219,10 +247,12 @@ def test_cgnat_v6_local_global_address_and_v6_echo(lab_cgnat_v6: Any) -> None:
 def test_default_route_through_a_tunnel_is_seen_as_vpn(lab_factory: Any) -> None:
     """A tun device with a name no list knows ("office0"), recognised by its kernel link kind."""
     lab = lab_factory("home")
-    for argv in (["ip", "tuntap", "add", "office0", "mode", "tun"],
-                 ["ip", "addr", "add", "10.99.0.2/24", "dev", "office0"],
-                 ["ip", "link", "set", "office0", "up"],
-                 ["ip", "route", "replace", "default", "dev", "office0"]):
+    for argv in (
+        ["ip", "tuntap", "add", "office0", "mode", "tun"],
+        ["ip", "addr", "add", "10.99.0.2/24", "dev", "office0"],
+        ["ip", "link", "set", "office0", "up"],
+        ["ip", "route", "replace", "default", "dev", "office0"],
+    ):
         out = lab.run(argv)
         assert out.returncode == 0, out.stderr
     info = probe(lab, "result = await local.gather_local()")

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from tests.lab import plan
 from tests.lab.internet import OLD_ADDRESS
 
 pytestmark = pytest.mark.lab
@@ -29,27 +28,41 @@ NEW_ISP_ADDRESS = "23.128.64.21"
 
 def dyndns2_host(lab: Any, hostname: str | None = None, password: str | None = None) -> dict[str, Any]:
     acc = lab.internet.accounts["dyndns2"]
-    return {"hostname": hostname or acc["hostnames"][0], "provider": "dyndns2", "server": acc["server"],
-            "username": acc["username"], "password": password or acc["password"]}
+    return {
+        "hostname": hostname or acc["hostnames"][0],
+        "provider": "dyndns2",
+        "server": acc["server"],
+        "username": acc["username"],
+        "password": password or acc["password"],
+    }
 
 
 def duckdns_host(lab: Any, token: str | None = None) -> dict[str, Any]:
     acc = lab.internet.accounts["duckdns"]
-    return {"hostname": f"{acc['domains'][0]}.{acc['zone']}", "provider": "duckdns", "server": acc["server"],
-            "token": token or acc["token"]}
+    return {
+        "hostname": f"{acc['domains'][0]}.{acc['zone']}",
+        "provider": "duckdns",
+        "server": acc["server"],
+        "token": token or acc["token"],
+    }
 
 
 def cloudflare_host(lab: Any) -> dict[str, Any]:
     acc = lab.internet.accounts["cloudflare"]
-    return {"hostname": f"home.{acc['zone']}", "provider": "cloudflare", "server": acc["server"],
-            "token": acc["token"]}
+    return {"hostname": f"home.{acc['zone']}", "provider": "cloudflare", "server": acc["server"], "token": acc["token"]}
 
 
 def rfc2136_host(lab: Any, secret: str | None = None) -> dict[str, Any]:
     acc = lab.internet.accounts["rfc2136"]
-    return {"hostname": acc["hostnames"][0], "provider": "rfc2136", "server": acc["server"], "zone": acc["zone"],
-            "key_name": acc["key_name"], "key_algorithm": acc["key_algorithm"],
-            "tsig_secret": secret or acc["key_secret"]}
+    return {
+        "hostname": acc["hostnames"][0],
+        "provider": "rfc2136",
+        "server": acc["server"],
+        "zone": acc["zone"],
+        "key_name": acc["key_name"],
+        "key_algorithm": acc["key_algorithm"],
+        "tsig_secret": secret or acc["key_secret"],
+    }
 
 
 def update_json(lab: Any, *args: str) -> tuple[int, list[dict[str, Any]], float, str]:
@@ -61,8 +74,11 @@ def update_json(lab: Any, *args: str) -> tuple[int, list[dict[str, Any]], float,
 
 
 def count(lab: Any, service: str, path_part: str = "", method: str | None = None) -> int:
-    return sum(1 for r in lab.internet.requests_log(service)
-               if path_part in r["path"] and (method is None or r["method"] == method))
+    return sum(
+        1
+        for r in lab.internet.requests_log(service)
+        if path_part in r["path"] and (method is None or r["method"] == method)
+    )
 
 
 @pytest.fixture
@@ -93,7 +109,7 @@ def test_update_changes_what_knot_serves_then_a_second_update_sends_nothing(home
 
     # The provider saw our User-Agent, and the token never reached stdout/stderr.
     ua = lab.internet.requests_log("dyndns2")[-1]["user_agent"]
-    assert ua.startswith("ddns-wizard ddns-wizard/") and "@" in ua   # No-IP's "Company Program/Version e-mail"
+    assert ua.startswith("ddns-wizard ddns-wizard/") and "@" in ua  # No-IP's "Company Program/Version e-mail"
     out = json.dumps(results) + err
     for h in hosts:
         for key in ("password", "token", "tsig_secret"):
@@ -121,8 +137,9 @@ def test_update_changes_what_knot_serves_then_a_second_update_sends_nothing(home
 def test_dual_stack_update_publishes_a_and_aaaa(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("home", ipv6=True)
     v4, v6 = lab.expected_public_ipv4, lab.host_ipv6
-    hosts = [dict(h, ipv6=True) for h in (dyndns2_host(lab), duckdns_host(lab), cloudflare_host(lab),
-                                          rfc2136_host(lab))]
+    hosts = [
+        dict(h, ipv6=True) for h in (dyndns2_host(lab), duckdns_host(lab), cloudflare_host(lab), rfc2136_host(lab))
+    ]
     lab.write_config(hosts=hosts)
     code, results, elapsed, err = update_json(lab)
     print(f"update wall time (lab, dual stack, 4 hosts): {elapsed:.2f} s")
@@ -140,7 +157,7 @@ def test_a_dns_echo_answering_the_other_family_or_lying_never_gets_published(lab
     lies about both families while only one HTTPS echo is left for IPv6: one honest voice
     against one lying voice is no quorum, so the AAAA record is left alone — nothing wrong
     is published."""
-    from tests.lab.services.dnsecho import LIE_V4, LIE_V6
+    from tests.lab.services.dnsecho import LIE_V4
 
     lab = lab_factory("home", ipv6=True)
     v4, v6 = lab.expected_public_ipv4, lab.host_ipv6
@@ -157,8 +174,8 @@ def test_a_dns_echo_answering_the_other_family_or_lying_never_gets_published(lab
     lab.internet.set_record(host["hostname"], "A", [OLD_ADDRESS])
     code, (result,), _, err = update_json(lab)
     assert result["sent"] == v4 and LIE_V4 not in json.dumps(result), result
-    assert lab.internet.lookup(host["hostname"], "AAAA") == [v6]          # left alone, not the lie
-    assert lab.internet.lookup(host["hostname"]) == [v4], (result, err)    # echo1 + STUN outvote the DNS lie
+    assert lab.internet.lookup(host["hostname"], "AAAA") == [v6]  # left alone, not the lie
+    assert lab.internet.lookup(host["hostname"]) == [v4], (result, err)  # echo1 + STUN outvote the DNS lie
     assert "IPv6 address is uncertain" in result["message"], result
 
 
@@ -196,8 +213,9 @@ def test_cloudflare_token_permission_pitfalls_are_explained(home) -> None:  # ty
     assert "DNS → Edit" in result["message"]
     # A token scoped to another zone sees none: the message says where to include the zone...
     elsewhere = secrets.token_urlsafe(30)
-    lab.internet._control("POST", "/cloudflare/tokens", {"token": elsewhere, "perms": ["dns:read", "dns:edit"],
-                                                         "zones": ["0" * 32]})
+    lab.internet._control(
+        "POST", "/cloudflare/tokens", {"token": elsewhere, "perms": ["dns:read", "dns:edit"], "zones": ["0" * 32]}
+    )
     lab.write_config(hosts=[dict(cloudflare_host(lab), token=elsewhere)])
     code, (result,), _, err = update_json(lab)
     assert code == 1 and result["code"] == "zone-not-found" and "Zone Resources" in result["message"], result
@@ -255,27 +273,50 @@ def test_watch_updates_once_per_change_and_stops_an_abused_host(home, tmp_path: 
     acc = lab.internet.accounts["dyndns2"]
     good, abused = acc["hostnames"][0], acc["abuse_hostname"]
     # The emulator is "our own" dyndns2 server: no minimum interval, so the test need not wait 5 min.
-    outage = acc["outage_hostname"]                      # always answers 911: retry in 30 min, not sooner
-    lab.write_config(hosts=[dict(dyndns2_host(lab), min_interval=0), dyndns2_host(lab, hostname=abused),
-                            dyndns2_host(lab, hostname=outage)])
+    outage = acc["outage_hostname"]  # always answers 911: retry in 30 min, not sooner
+    lab.write_config(
+        hosts=[
+            dict(dyndns2_host(lab), min_interval=0),
+            dyndns2_host(lab, hostname=abused),
+            dyndns2_host(lab, hostname=outage),
+        ]
+    )
     history = tmp_path / "history.jsonl"
-    proc = lab.popen([*_tool_argv(lab), "watch", "--interval", "10", "--history", str(history)],
-                     env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        [*_tool_argv(lab), "watch", "--interval", "10", "--history", str(history)],
+        env=lab.tool_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def updates(host: str) -> list[dict[str, Any]]:
             return [r for r in _history(history) if r.get("event") == "update" and r.get("hostname") == host]
 
-        _wait_for(lambda: any(r["event"] == "verify" and r["hostname"] == good for r in _history(history))
-                  and updates(abused) and updates(outage), 40, "the first updates and their verification")
+        _wait_for(
+            lambda: (
+                any(r["event"] == "verify" and r["hostname"] == good for r in _history(history))
+                and updates(abused)
+                and updates(outage)
+            ),
+            40,
+            "the first updates and their verification",
+        )
         assert [u["result"] for u in updates(good)] == ["updated"]
         assert lab.internet.lookup(good) == [lab.expected_public_ipv4]
         assert [u["code"] for u in updates(abused)] == ["abuse"]
 
         started = time.monotonic()
         lab.set_isp_address(NEW_ISP_ADDRESS)
-        _wait_for(lambda: len(updates(good)) == 2 and any(
-            r["event"] == "verify" and r.get("expected") == NEW_ISP_ADDRESS for r in _history(history)),
-            40, "the watch to notice the new ISP address")
+        _wait_for(
+            lambda: (
+                len(updates(good)) == 2
+                and any(r["event"] == "verify" and r.get("expected") == NEW_ISP_ADDRESS for r in _history(history))
+            ),
+            40,
+            "the watch to notice the new ISP address",
+        )
         print(f"watch: address change noticed and published in {time.monotonic() - started:.1f} s (interval 10 s)")
         assert lab.internet.lookup(good) == [NEW_ISP_ADDRESS]
         # Another round: nothing more is sent for either host.
@@ -322,8 +363,11 @@ def test_a_watch_killed_and_restarted_does_not_resend(home, tmp_path: Path) -> N
 
     second = lab.popen(argv, env=lab.tool_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: started_count() == 2 and _history(history)[-1]["event"] in ("check", "address"),
-                  30, "the restarted watch's first round")
+        _wait_for(
+            lambda: started_count() == 2 and _history(history)[-1]["event"] in ("check", "address"),
+            30,
+            "the restarted watch's first round",
+        )
         _wait_for(lambda: any(r["event"] == "check" for r in _history(history)), 30, "the DNS check")
     finally:
         second.send_signal(signal.SIGTERM)
@@ -363,10 +407,15 @@ def test_preflight_proves_credentials_without_changing_anything(home) -> None:  
     import secrets
 
     acc = lab.internet.accounts["cloudflare"]
-    tables = [cloudflare_host(lab), dict(cloudflare_host(lab), token=acc["disabled_token"]),
-              rfc2136_host(lab), rfc2136_host(lab, secret=base64.b64encode(secrets.token_bytes(32)).decode())]
-    proc = lab.run([str(VENV_BIN / "python"), "-c", PREFLIGHT_SCRIPT], env=lab.tool_env, input=json.dumps(tables),
-                   timeout=60)
+    tables = [
+        cloudflare_host(lab),
+        dict(cloudflare_host(lab), token=acc["disabled_token"]),
+        rfc2136_host(lab),
+        rfc2136_host(lab, secret=base64.b64encode(secrets.token_bytes(32)).decode()),
+    ]
+    proc = lab.run(
+        [str(VENV_BIN / "python"), "-c", PREFLIGHT_SCRIPT], env=lab.tool_env, input=json.dumps(tables), timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     cf_ok, cf_disabled, rfc_ok, rfc_bad = json.loads(proc.stdout)
     assert cf_ok["ok"] and not cf_ok["spent_update"] and OLD_ADDRESS in cf_ok["message"], cf_ok
@@ -382,13 +431,19 @@ def test_preflight_proves_credentials_without_changing_anything(home) -> None:  
 # ---------------------------------------------------------------------- provider quirks (issue 12)
 def cf_seed(lab: Any, rtype: str, name: str, content: str, **kw: Any) -> dict[str, Any]:
     """A record made "in the dashboard" (the emulator writes it into Knot)."""
-    return lab.internet._control("POST", "/cloudflare/records",  # type: ignore[no-any-return]
-                                 {"type": rtype, "name": name, "content": content, **kw})
+    return lab.internet._control(
+        "POST",
+        "/cloudflare/records",  # type: ignore[no-any-return]
+        {"type": rtype, "name": name, "content": content, **kw},
+    )
 
 
 def cf_writes(lab: Any) -> list[tuple[str, str]]:
-    return [(r["method"], r["path"]) for r in lab.internet.requests_log("cloudflare")
-            if r["method"] in ("POST", "PATCH", "PUT", "DELETE")]
+    return [
+        (r["method"], r["path"])
+        for r in lab.internet.requests_log("cloudflare")
+        if r["method"] in ("POST", "PATCH", "PUT", "DELETE")
+    ]
 
 
 def test_cloudflare_proxied_record_is_compared_and_verified_through_the_api(home) -> None:  # type: ignore[no-untyped-def]
@@ -406,7 +461,7 @@ def test_cloudflare_proxied_record_is_compared_and_verified_through_the_api(home
     assert code == 0 and first["result"] == "updated" and first["previous"] == OLD_ADDRESS, (first, err)
     record = next(r for r in lab.internet.cloudflare_records() if r["name"] == host["hostname"])
     assert record["content"] == public and record["proxied"] is True
-    assert lab.internet.lookup(host["hostname"]) == [PROXY_V4]          # still the edge, by design
+    assert lab.internet.lookup(host["hostname"]) == [PROXY_V4]  # still the edge, by design
 
     # Next round: DNS still shows the edge, the API holds our address: nothing is written.
     writes = len(cf_writes(lab))
@@ -421,7 +476,7 @@ def test_cloudflare_proxied_record_is_compared_and_verified_through_the_api(home
     assert verdict["verdict"] == "ok", verdict
     assert verdict["provider_record"] == {"source": "cloudflare-api", "proxied": ["A"], "ipv4": [public], "ipv6": []}
     assert "edge" in verdict["explanation"] and PROXY_V4 in verdict["explanation"]
-    assert [a["answers"] for a in verdict["authoritative"]][0] == [PROXY_V4]
+    assert verdict["authoritative"][0]["answers"] == [PROXY_V4]
     assert acc["token"] not in proc.stdout + proc.stderr
 
 
@@ -438,8 +493,8 @@ def test_cloudflare_stale_records_of_a_name_are_removed_and_kept_ones_stay(home)
 
     code, (result,), _, err = update_json(lab)
     assert code == 0 and result["result"] == "updated", (result, err)
-    assert sorted(lab.internet.lookup(name)) == sorted([public, kept])   # Knot serves the reconciled set
-    assert [m for m, _ in cf_writes(lab)] == ["PATCH", "DELETE"]        # one recycled, one deleted
+    assert sorted(lab.internet.lookup(name)) == sorted([public, kept])  # Knot serves the reconciled set
+    assert [m for m, _ in cf_writes(lab)] == ["PATCH", "DELETE"]  # one recycled, one deleted
     assert "Kept 198.51.100.7" in result["message"]
 
     code, (again,), _, _ = update_json(lab)
@@ -467,9 +522,11 @@ def test_cloudflare_idn_zone_answered_in_unicode(home) -> None:  # type: ignore[
     assert result["hostname"] == ascii_name
     assert lab.internet.lookup(ascii_name) == [public]
     asked = [r["query"].get("name") for r in lab.internet.requests_log("cloudflare") if r["path"].endswith("/zones")]
-    assert f"xn--bcher-kva.{acc['zone']}" in asked                         # asked in Punycode...
+    assert f"xn--bcher-kva.{acc['zone']}" in asked  # asked in Punycode...
     zones = [json.loads(r["body"]) for r in lab.internet.requests_log("cloudflare") if r["path"].endswith("/zones")]
-    assert any(z["result"] and z["result"][0]["name"] == f"bücher.{acc['zone']}" for z in zones)  # ...answered in Unicode
+    assert any(
+        z["result"] and z["result"][0]["name"] == f"bücher.{acc['zone']}" for z in zones
+    )  # ...answered in Unicode
     patch = [p for m, p in cf_writes(lab) if m == "PATCH"]
     assert patch and f"/zones/{zone['id']}/" in patch[0]
 
@@ -509,17 +566,30 @@ def test_dyndns2_refused_agent_and_badagent(home) -> None:  # type: ignore[no-un
     code, (result,), _, err = update_json(lab)
     assert code == 1 and result["result"] == "error" and result["fatal"], (result, err)
     assert result["code"] == "good 127.0.0.1" and "ignored the update" in result["message"]
-    assert lab.internet.lookup(host["hostname"]) == [OLD_ADDRESS]        # nothing was changed
+    assert lab.internet.lookup(host["hostname"]) == [OLD_ADDRESS]  # nothing was changed
     lab.internet.set_fault("dyndns2", None)
 
-    ask = ("import httpx, sys\n"
-           "r = httpx.get(sys.argv[1] + '/nic/update', params={'hostname': sys.argv[2]}, auth=(sys.argv[3], sys.argv[4]),"
-           " headers={'User-Agent': sys.argv[5]}, verify=sys.argv[6], timeout=5)\n"
-           "print(r.text.strip())\n")
-    old_agent = "ddns-wizard/0.1.0 https://github.com/ddns-wizard/ddns-wizard"   # before issue 12
-    for agent, want in ((old_agent, "badagent"), ("python-httpx/0.28", "badagent"),
-                        (user_agent(), "good")):
-        proc = lab.run([str(VENV_BIN / "python"), "-c", ask, acc["server"], host["hostname"], acc["username"],
-                        acc["password"], agent, str(lab.internet.ca_path)], timeout=30)
+    ask = (
+        "import httpx, sys\n"
+        "r = httpx.get(sys.argv[1] + '/nic/update', params={'hostname': sys.argv[2]}, auth=(sys.argv[3], sys.argv[4]),"
+        " headers={'User-Agent': sys.argv[5]}, verify=sys.argv[6], timeout=5)\n"
+        "print(r.text.strip())\n"
+    )
+    old_agent = "ddns-wizard/0.1.0 https://github.com/ddns-wizard/ddns-wizard"  # before issue 12
+    for agent, want in ((old_agent, "badagent"), ("python-httpx/0.28", "badagent"), (user_agent(), "good")):
+        proc = lab.run(
+            [
+                str(VENV_BIN / "python"),
+                "-c",
+                ask,
+                acc["server"],
+                host["hostname"],
+                acc["username"],
+                acc["password"],
+                agent,
+                str(lab.internet.ca_path),
+            ],
+            timeout=30,
+        )
         assert proc.stdout.split(" ")[0].strip() == want, (agent, proc.stdout, proc.stderr)
     assert lab.internet.lookup(host["hostname"]) == [lab.expected_public_ipv4]

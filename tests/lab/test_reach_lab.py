@@ -17,8 +17,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.lab
 
 NAME = f"www.{plan.RFC2136_ZONE}"
 PORT = 443
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 
 
 class Service:
@@ -46,10 +47,24 @@ class Service:
         d.mkdir(exist_ok=True)
         (d / "chain.pem").write_bytes(chain)
         (d / "key.pem").write_bytes(key)
-        self.proc = self.lab.popen([sys.executable, "-m", "tests.lab.services.https_service", "--cert",
-                                    str(d / "chain.pem"), "--key", str(d / "key.pem"), "--port", str(port)],
-                                   ns=self.ns, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   cwd=str(Path(__file__).resolve().parents[2]))
+        self.proc = self.lab.popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.lab.services.https_service",
+                "--cert",
+                str(d / "chain.pem"),
+                "--key",
+                str(d / "key.pem"),
+                "--port",
+                str(port),
+            ],
+            ns=self.ns,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         assert line.strip() == "ready", line
@@ -71,7 +86,7 @@ def home(_lab_session: None) -> Iterator[tuple[Any, Service]]:
         lab.internet.set_record(NAME, "A", [lab.router_wan_ipv4], ttl=5)
         service = Service(lab)
         service.start(*lab.internet.issue_cert(NAME))
-        lab.forward_port(PORT)                         # by hand, in the router's admin page
+        lab.forward_port(PORT)  # by hand, in the router's admin page
         yield lab, service
         service.stop()
     finally:
@@ -116,7 +131,7 @@ def test_reachable_with_a_valid_certificate_and_no_hairpin(home) -> None:  # typ
 def test_hairpin_on_works(home) -> None:  # type: ignore[no-untyped-def]
     lab, _service = home
     lab.hairpin(PORT)
-    data, _ = reach(lab, NAME)                          # 443 is the default
+    data, _ = reach(lab, NAME)  # 443 is the default
     p = only_port(data)
     assert data["verdict"] == "reachable"
     assert p["inside"] == "open" and p["hairpin"] == "works"
@@ -127,13 +142,14 @@ def test_hairpin_on_works(home) -> None:  # type: ignore[no-untyped-def]
 def test_certificate_problems_are_named(home, case: str) -> None:  # type: ignore[no-untyped-def]
     lab, service = home
     if case == "expired":
-        chain, key = lab.internet.issue_cert(NAME, not_before=NOW - dt.timedelta(days=90),
-                                             not_after=NOW - dt.timedelta(days=2))
+        chain, key = lab.internet.issue_cert(
+            NAME, not_before=NOW - dt.timedelta(days=90), not_after=NOW - dt.timedelta(days=2)
+        )
     elif case == "wrong-name":
         chain, key = lab.internet.issue_cert(f"other.{plan.RFC2136_ZONE}")
     else:
         full, key = lab.internet.issue_cert(NAME, intermediate=True)
-        chain = full.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"   # leaf only
+        chain = full.split(b"-----END CERTIFICATE-----")[0] + b"-----END CERTIFICATE-----\n"  # leaf only
     try:
         service.start(chain, key)
         data, _ = reach(lab, NAME, "443")
@@ -164,10 +180,10 @@ def test_expiring_certificate_is_a_warning(home) -> None:  # type: ignore[no-unt
 
 
 def test_port_not_forwarded_is_unreachable_with_the_port_reasoning(home) -> None:  # type: ignore[no-untyped-def]
-    lab, service = home
+    lab, _service = home
     other = 8443
     service2 = Service(lab)
-    service2.start(*lab.internet.issue_cert(NAME), port=other)   # it runs at home; nobody forwarded it
+    service2.start(*lab.internet.issue_cert(NAME), port=other)  # it runs at home; nobody forwarded it
     try:
         data, _ = reach(lab, NAME, str(other))
     finally:
@@ -177,7 +193,7 @@ def test_port_not_forwarded_is_unreachable_with_the_port_reasoning(home) -> None
     assert p["outside"] in ("closed", "filtered") and p["tls"] is None
     assert p["port_verdict"] in ("blocked-or-not-forwarded", "not-forwarded")
     assert "forward" in p["fix"].lower() and str(other) in p["fix"]
-    assert any("answers on" in e and "inside the LAN" in e for e in p["evidence"])   # the service runs
+    assert any("answers on" in e and "inside the LAN" in e for e in p["evidence"])  # the service runs
     assert data["findings"][0]["id"] == "reach-port-unreachable"
 
 
@@ -196,7 +212,7 @@ def test_probe_server_refuses_a_name_that_does_not_resolve_to_the_requester(home
     """Asked directly (curl from the home host): the prober is no scanner of third parties."""
     lab, _service = home
     elsewhere = f"third-party.{plan.RFC2136_ZONE}"
-    lab.internet.set_record(elsewhere, "A", [plan.ALLPORTS], ttl=5)      # accepts every port: a tempting target
+    lab.internet.set_record(elsewhere, "A", [plan.ALLPORTS], ttl=5)  # accepts every port: a tempting target
     url = f"https://{plan.PROBE_NAME}/reach/tcp/443?name={elsewhere}&tls=1"
     proc = lab.run(["curl", "-sS", "--cacert", str(lab.ca_path), "-w", "\n%{http_code}", url], timeout=20)
     body, status = proc.stdout.rsplit("\n", 1)
@@ -205,8 +221,10 @@ def test_probe_server_refuses_a_name_that_does_not_resolve_to_the_requester(home
     assert answer["code"] == "not-your-address" and answer["addresses"] == [plan.ALLPORTS]
     assert answer["ip"] == lab.router_wan_ipv4
     # ... while the name that does point here is answered.
-    ok = lab.run(["curl", "-sS", "--cacert", str(lab.ca_path), f"https://{plan.PROBE_NAME}/reach/tcp/443?name={NAME}"],
-                 timeout=20)
+    ok = lab.run(
+        ["curl", "-sS", "--cacert", str(lab.ca_path), f"https://{plan.PROBE_NAME}/reach/tcp/443?name={NAME}"],
+        timeout=20,
+    )
     assert json.loads(ok.stdout)["result"] == "connected"
 
 
@@ -239,23 +257,39 @@ def test_watch_records_reach_results_in_the_history(home, tmp_path: Path) -> Non
 
     lab, _service = home
     acc = lab.internet.accounts["rfc2136"]
-    host = {"hostname": acc["hostnames"][0], "provider": "rfc2136", "server": acc["server"], "zone": acc["zone"],
-            "key_name": acc["key_name"], "key_algorithm": acc["key_algorithm"], "tsig_secret": acc["key_secret"]}
+    host = {
+        "hostname": acc["hostnames"][0],
+        "provider": "rfc2136",
+        "server": acc["server"],
+        "zone": acc["zone"],
+        "key_name": acc["key_name"],
+        "key_algorithm": acc["key_algorithm"],
+        "tsig_secret": acc["key_secret"],
+    }
     endpoints = dict(lab.endpoints())
     endpoints.update(Internet.own_prober())
     config = lab.workdir / "watch-reach.toml"
-    write_private_file(config, tomli_w.dumps({"endpoints": endpoints, "hosts": [host],
-                                              "watch": {"reach": ["443"]}}).encode())
+    write_private_file(
+        config, tomli_w.dumps({"endpoints": endpoints, "hosts": [host], "watch": {"reach": ["443"]}}).encode()
+    )
     history = tmp_path / "history.jsonl"
     env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config))
-    proc = lab.popen([str(VENV_BIN / "ddns-wizard"), "watch", "--interval", "10", "--history", str(history)],
-                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = lab.popen(
+        [str(VENV_BIN / "ddns-wizard"), "watch", "--interval", "10", "--history", str(history)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def reach_records() -> list[dict[str, Any]]:
         if not history.exists():
             return []
-        return [json.loads(line) for line in history.read_text().splitlines()
-                if line.strip() and json.loads(line).get("event") == "reach"]
+        return [
+            json.loads(line)
+            for line in history.read_text().splitlines()
+            if line.strip() and json.loads(line).get("event") == "reach"
+        ]
 
     try:
         deadline = time.monotonic() + 40
@@ -268,7 +302,7 @@ def test_watch_records_reach_results_in_the_history(home, tmp_path: Path) -> Non
     assert records, f"no reach record; watch said: {out} {err}"
     r = records[0]
     assert r["hostname"] == acc["hostnames"][0] and r["verdict"] == "reachable", r
-    assert r["ports"][0]["outside"] == "open" and r["ports"][0]["tls_ok"] is False   # the cert names www.*
+    assert r["ports"][0]["outside"] == "open" and r["ports"][0]["tls_ok"] is False  # the cert names www.*
     assert r["ports"][0]["tls_error"] == "wrong-name"
     assert "tls-wrong-name" in r["findings"]
     assert f"{acc['hostnames'][0]}: reach reachable" in out
@@ -293,7 +327,7 @@ def test_dual_stack_name_is_tested_over_both_families(_lab_session: None) -> Non
         assert set(by_family) == {4, 6}, data["ports"]
         assert by_family[4]["outside"] == "open" and by_family[6]["outside"] == "filtered"
         assert by_family[6]["address"] == lab.host_ipv6
-        assert data["verdict"] == "unreachable"                # IPv6 visitors cannot get in
+        assert data["verdict"] == "unreachable"  # IPv6 visitors cannot get in
         assert any(f["id"] == "reach-port-unreachable" and "IPv6" in f["detail"] for f in data["findings"])
 
         lab.allow_inbound_v6(PORT)
@@ -342,7 +376,7 @@ def test_router_admin_page_on_its_own_address_is_no_hairpin(_lab_session: None) 
         service = Service(lab)
         service.start(*lab.internet.issue_cert(NAME))
         lab.forward_port(PORT)
-        admin = Service(lab, ns="router")                     # the router's own HTTPS admin page
+        admin = Service(lab, ns="router")  # the router's own HTTPS admin page
         admin.start(*lab.internet.issue_cert("router.lan", lab.router_wan_ipv4))
         data, _ = reach(lab, NAME)
         admin.stop()

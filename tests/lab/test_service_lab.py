@@ -34,16 +34,25 @@ pytestmark = pytest.mark.lab
 def test_written_system_unit_runs_the_watch_and_notifies_under_its_sandbox(lab_factory: Any) -> None:
     lab = lab_factory("home")
     acc = lab.internet.accounts["dyndns2"]
-    host = {"hostname": acc["hostnames"][0], "provider": "dyndns2", "server": acc["server"],
-            "username": acc["username"], "password": acc["password"], "min_interval": 0}
+    host = {
+        "hostname": acc["hostnames"][0],
+        "provider": "dyndns2",
+        "server": acc["server"],
+        "username": acc["username"],
+        "password": acc["password"],
+        "min_interval": 0,
+    }
     token = secrets.token_hex(12)
     write_config(lab, [host], [f"json://{plan.SINK}/hook/{token}"])
-    base = Path(tempfile.mkdtemp(prefix="ddnsw-unit-notify-", dir="/var/tmp"))   # PrivateTmp hides /tmp
+    base = Path(tempfile.mkdtemp(prefix="ddnsw-unit-notify-", dir="/var/tmp"))  # PrivateTmp hides /tmp
     try:
         os.chmod(base, 0o755)
         unit = base / "ddns-wizard.service"
-        unit.write_text(render_unit("system", executable="/usr/local/bin/ddns-wizard",
-                                    config_path=Path("/etc/ddns-wizard/config.toml")))
+        unit.write_text(
+            render_unit(
+                "system", executable="/usr/local/bin/ddns-wizard", config_path=Path("/etc/ddns-wizard/config.toml")
+            )
+        )
         creds, state = base / "credentials", base / "state"
         creds.mkdir(mode=0o755)
         state.mkdir(mode=0o700)
@@ -55,19 +64,36 @@ def test_written_system_unit_runs_the_watch_and_notifies_under_its_sandbox(lab_f
             os.chmod(creds / f, 0o400)
         history = state / "history.jsonl"
         (exec_start,) = service_settings(unit)["ExecStart"]
-        argv = [str(VENV_BIN / "ddns-wizard") if a == "/usr/local/bin/ddns-wizard" else
-                a.replace("%d", str(creds)).replace("/var/lib/ddns-wizard", str(state)) for a in exec_start.split()]
+        argv = [
+            str(VENV_BIN / "ddns-wizard")
+            if a == "/usr/local/bin/ddns-wizard"
+            else a.replace("%d", str(creds)).replace("/var/lib/ddns-wizard", str(state))
+            for a in exec_start.split()
+        ]
         argv[argv.index("--interval") + 1] = "10"
         home = python_home()
         command = sandbox_argv(
-            sandbox_of(unit), argv, workdir=base, state=state, creds=creds,
-            env={"PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin", "CREDENTIALS_DIRECTORY": str(creds),
-                 "STATE_DIRECTORY": str(state), "SSL_CERT_FILE": str(creds / "ca.pem"), "HOME": "/"},
-            expose=(home,) if str(home).startswith(("/root/", "/home/")) else ())
+            sandbox_of(unit),
+            argv,
+            workdir=base,
+            state=state,
+            creds=creds,
+            env={
+                "PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin",
+                "CREDENTIALS_DIRECTORY": str(creds),
+                "STATE_DIRECTORY": str(state),
+                "SSL_CERT_FILE": str(creds / "ca.pem"),
+                "HOME": "/",
+            },
+            expose=(home,) if str(home).startswith(("/root/", "/home/")) else (),
+        )
         proc = lab.popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            _wait_for(lambda: len(hooks(lab, token)) == 1 or proc.poll() is not None, 60,
-                      "the change notification from the sandboxed watch")
+            _wait_for(
+                lambda: len(hooks(lab, token)) == 1 or proc.poll() is not None,
+                60,
+                "the change notification from the sandboxed watch",
+            )
             assert proc.poll() is None, proc.communicate()
             (note,) = hooks(lab, token)
             assert host["hostname"] in note["title"] and lab.expected_public_ipv4 in note["message"]
@@ -78,8 +104,16 @@ def test_written_system_unit_runs_the_watch_and_notifies_under_its_sandbox(lab_f
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, out + err
-        for word in ("Operation not permitted", "Permission denied", "Address family not supported",
-                     "Read-only file system", "Traceback", "internal error", "notify:", token):
+        for word in (
+            "Operation not permitted",
+            "Permission denied",
+            "Address family not supported",
+            "Read-only file system",
+            "Traceback",
+            "internal error",
+            "notify:",
+            token,
+        ):
             assert word not in out + err, out + err
         assert _history(history)[-1]["event"] == "stop"
     finally:

@@ -53,9 +53,19 @@ def test_watch_does_its_job_under_the_units_sandbox(lab_factory: Any) -> None:
     lab = lab_factory("home")
     acc = lab.internet.accounts["dyndns2"]
     host = acc["hostnames"][0]
-    lab.write_config(hosts=[{"hostname": host, "provider": "dyndns2", "server": acc["server"],
-                             "username": acc["username"], "password": acc["password"], "min_interval": 0}])
-    base = Path(tempfile.mkdtemp(prefix="ddnsw-unit-watch-", dir="/var/tmp"))   # PrivateTmp hides /tmp
+    lab.write_config(
+        hosts=[
+            {
+                "hostname": host,
+                "provider": "dyndns2",
+                "server": acc["server"],
+                "username": acc["username"],
+                "password": acc["password"],
+                "min_interval": 0,
+            }
+        ]
+    )
+    base = Path(tempfile.mkdtemp(prefix="ddnsw-unit-watch-", dir="/var/tmp"))  # PrivateTmp hides /tmp
     try:
         os.chmod(base, 0o755)
         creds, state = base / "credentials", base / "state"
@@ -70,36 +80,67 @@ def test_watch_does_its_job_under_the_units_sandbox(lab_factory: Any) -> None:
             os.chmod(creds / f, 0o400)
         history = state / "history.jsonl"
         (exec_start,) = service_settings(WATCH_UNIT)["ExecStart"]
-        argv = [str(VENV_BIN / "ddns-wizard") if a == "/usr/local/bin/ddns-wizard" else
-                a.replace("%d", str(creds)).replace("/var/lib/ddns-wizard", str(state)) for a in exec_start.split()]
+        argv = [
+            str(VENV_BIN / "ddns-wizard")
+            if a == "/usr/local/bin/ddns-wizard"
+            else a.replace("%d", str(creds)).replace("/var/lib/ddns-wizard", str(state))
+            for a in exec_start.split()
+        ]
         argv[argv.index("--interval") + 1] = "10"
         home = python_home()
         command = sandbox_argv(
-            sandbox_of(WATCH_UNIT), argv, workdir=base, state=state, creds=creds,
-            env={"PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin", "CREDENTIALS_DIRECTORY": str(creds),
-                 "STATE_DIRECTORY": str(state), "SSL_CERT_FILE": str(creds / "ca.pem"), "HOME": "/"},
-            expose=(home,) if str(home).startswith(("/root/", "/home/")) else ())
+            sandbox_of(WATCH_UNIT),
+            argv,
+            workdir=base,
+            state=state,
+            creds=creds,
+            env={
+                "PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin",
+                "CREDENTIALS_DIRECTORY": str(creds),
+                "STATE_DIRECTORY": str(state),
+                "SSL_CERT_FILE": str(creds / "ca.pem"),
+                "HOME": "/",
+            },
+            expose=(home,) if str(home).startswith(("/root/", "/home/")) else (),
+        )
         proc = lab.popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
+
             def updates() -> list[dict[str, Any]]:
                 return [r for r in _history(history) if r.get("event") == "update"]
 
-            _wait_for(lambda: any(r["event"] == "verify" for r in _history(history)) or proc.poll() is not None,
-                      60, "the first update and its verification")
+            _wait_for(
+                lambda: any(r["event"] == "verify" for r in _history(history)) or proc.poll() is not None,
+                60,
+                "the first update and its verification",
+            )
             assert proc.poll() is None, proc.communicate()
             assert [u["result"] for u in updates()] == ["updated"]
             assert lab.internet.lookup(host) == [lab.expected_public_ipv4]
             lab.set_isp_address(NEW_ISP_ADDRESS)
-            _wait_for(lambda: any(r["event"] == "verify" and r.get("expected") == NEW_ISP_ADDRESS and r["ok"]
-                                  for r in _history(history)), 60, "the new ISP address to be published")
+            _wait_for(
+                lambda: any(
+                    r["event"] == "verify" and r.get("expected") == NEW_ISP_ADDRESS and r["ok"]
+                    for r in _history(history)
+                ),
+                60,
+                "the new ISP address to be published",
+            )
             assert lab.internet.lookup(host) == [NEW_ISP_ADDRESS]
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, out + err
         assert "received SIGTERM: stopping" in out and "stopped" in out
-        for word in ("Operation not permitted", "Permission denied", "Address family not supported",
-                     "Read-only file system", "Traceback", "internal error", "this round failed"):
+        for word in (
+            "Operation not permitted",
+            "Permission denied",
+            "Address family not supported",
+            "Read-only file system",
+            "Traceback",
+            "internal error",
+            "this round failed",
+        ):
             assert word not in out + err, out + err
         records = _history(history)
         assert records[0]["event"] == "start" and records[-1]["event"] == "stop"

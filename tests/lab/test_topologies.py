@@ -19,8 +19,14 @@ from ._probes import Listener, curl, natpmp_external_address, ping_rtts, stun_bi
 pytestmark = pytest.mark.lab
 
 NAT_TOPOLOGIES = ("home", "home-no-upnp", "double-nat", "cgnat")
-SHARED = {"public": "lab_public", "home": "lab_home", "home-no-upnp": "lab_home_no_upnp",
-          "double-nat": "lab_double_nat", "cgnat": "lab_cgnat", "offline": "lab_offline"}
+SHARED = {
+    "public": "lab_public",
+    "home": "lab_home",
+    "home-no-upnp": "lab_home_no_upnp",
+    "double-nat": "lab_double_nat",
+    "cgnat": "lab_cgnat",
+    "offline": "lab_offline",
+}
 
 
 def shared_lab(request: pytest.FixtureRequest, topology: str):  # type: ignore[no-untyped-def]
@@ -42,9 +48,16 @@ def test_echo_reports_the_expected_public_address(request: pytest.FixtureRequest
         out = curl(lab, f"https://{echo}/")
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == lab.expected_public_ipv4
-    assert lab.expected_public_ipv4 == {"public": plan.PUBLIC_HOST_IP, "home": plan.ROUTER_WAN_IP,
-                                        "home-no-upnp": plan.ROUTER_WAN_IP, "double-nat": plan.ISPBOX_WAN_IP,
-                                        "cgnat": plan.CGNAT_POOL_IP}[topology]
+    assert (
+        lab.expected_public_ipv4
+        == {
+            "public": plan.PUBLIC_HOST_IP,
+            "home": plan.ROUTER_WAN_IP,
+            "home-no-upnp": plan.ROUTER_WAN_IP,
+            "double-nat": plan.ISPBOX_WAN_IP,
+            "cgnat": plan.CGNAT_POOL_IP,
+        }[topology]
+    )
 
 
 @pytest.mark.parametrize("topology", ["public", "home", "double-nat", "cgnat"])
@@ -55,7 +68,7 @@ def test_stun_binding_returns_the_expected_mapping(request: pytest.FixtureReques
     address, mapped_port, local_port = mapped
     assert address == lab.expected_public_ipv4
     if topology == "public":
-        assert mapped_port == local_port   # no NAT: the host's own socket is what the server sees
+        assert mapped_port == local_port  # no NAT: the host's own socket is what the server sees
 
 
 def test_host_addresses_match_the_lab_facts(lab_home, lab_public) -> None:  # type: ignore[no-untyped-def]
@@ -115,8 +128,8 @@ def test_manual_port_forward_reaches_the_host_and_not_when_it_points_elsewhere(l
     Listener(lab, 18084)
     Listener(lab, 18085)
     assert port_check(lab, 18084)["reachable"] is False
-    lab.forward_port(18084)                                  # to the host, as on a router's admin page
-    lab.forward_port(18085, to=plan.HOME_OTHER)              # to another LAN device (nothing answers there)
+    lab.forward_port(18084)  # to the host, as on a router's admin page
+    lab.forward_port(18085, to=plan.HOME_OTHER)  # to another LAN device (nothing answers there)
     assert port_check(lab, 18084)["reachable"] is True
     assert port_check(lab, 18085)["reachable"] is False
 
@@ -124,9 +137,9 @@ def test_manual_port_forward_reaches_the_host_and_not_when_it_points_elsewhere(l
 def test_double_nat_needs_a_forward_on_both_boxes(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("double-nat", upnp=False)
     Listener(lab, 18086)
-    lab.forward_port(18086)                                  # the user's own router: not enough
+    lab.forward_port(18086)  # the user's own router: not enough
     assert port_check(lab, 18086)["reachable"] is False
-    lab.forward_port(18086, on="ispbox")                     # ...and the ISP box in front of it
+    lab.forward_port(18086, on="ispbox")  # ...and the ISP box in front of it
     verdict = port_check(lab, 18086)
     assert verdict["reachable"] is True and verdict["ip"] == plan.ISPBOX_WAN_IP
 
@@ -146,10 +159,21 @@ def test_dyndns2_update_changes_what_the_resolver_answers(lab_factory) -> None: 
     before = lab.run(["dig", "+short", "+norecurse", f"@{plan.AUTH}", hostname, "A"])
     assert before.stdout.split() != [plan.ROUTER_WAN_IP]
     # dyndns2 providers answer "badagent" to a library's default User-Agent: say who we are.
-    out = lab.run(["curl", "-sS", "--max-time", "10", "--cacert", str(lab.ca_path),
-                   "-A", "ddns-wizard-lab-test/1.0 lab@example.org",
-                   "-u", f"{account['username']}:{account['password']}",
-                   f"{account['server']}/nic/update?hostname={hostname}"])
+    out = lab.run(
+        [
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "--cacert",
+            str(lab.ca_path),
+            "-A",
+            "ddns-wizard-lab-test/1.0 lab@example.org",
+            "-u",
+            f"{account['username']}:{account['password']}",
+            f"{account['server']}/nic/update?hostname={hostname}",
+        ]
+    )
     assert out.stdout.split() == ["good", plan.ROUTER_WAN_IP], out.stdout + out.stderr
     # The host's resolv.conf points at the lab resolver (a recursive unbound).
     answer = lab.run(["dig", "+short", hostname, "A"])
@@ -217,8 +241,9 @@ def test_lossy_link_loses_some_packets_but_still_passes_traffic(lab_factory) -> 
 
 
 # --------------------------------------------------------------------------- changing the address
-@pytest.mark.parametrize("topology, new_address", [("home", "23.128.64.21"), ("cgnat", "23.128.64.201"),
-                                                    ("public", "23.128.64.11")])
+@pytest.mark.parametrize(
+    "topology, new_address", [("home", "23.128.64.21"), ("cgnat", "23.128.64.201"), ("public", "23.128.64.11")]
+)
 def test_set_isp_address_changes_what_the_echo_sees(lab_factory, topology: str, new_address: str) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory(topology)
     assert curl(lab, f"https://{plan.ECHO1}/").stdout.strip() == lab.expected_public_ipv4
@@ -299,9 +324,9 @@ def test_lab_config_points_only_at_lab_services(lab_home) -> None:  # type: igno
         for entry in value if isinstance(value, list) else [value]:
             if "://" in entry:
                 host = urlsplit(entry.replace("{port}", "1")).hostname
-            elif "@" in entry:                      # dns_echo "method@server"
+            elif "@" in entry:  # dns_echo "method@server"
                 host = entry.rsplit("@", 1)[1]
-            else:                                   # "host:port" or a bare address
+            else:  # "host:port" or a bare address
                 host = entry.rsplit(":", 1)[0] if entry.count(":") == 1 else entry
             # a lab service name (A and AAAA in the lab's own zone) or a lab address
             for text in plan.SERVICE_NAMES.get(host or "", (host,)):
@@ -326,7 +351,7 @@ def test_ds_lite_carries_ipv4_inside_ipv6_to_the_aftr(lab_factory) -> None:  # t
     ISP's AFTR, which NATs it to the pool address; IPv6 is native (the host's own address)."""
     lab = lab_factory("ds-lite")
     wan4 = lab.run(["ip", "-4", "-o", "addr", "show", "dev", "wan0"], ns="router").stdout
-    assert wan4.strip() == ""                                            # no IPv4 on the access line
+    assert wan4.strip() == ""  # no IPv4 on the access line
     tunnel = lab.run(["ip", "-4", "-o", "addr", "show", "dev", "dslite0"], ns="router").stdout
     assert f"{plan.DSLITE_B4}/29" in tunnel
     assert curl(lab, f"https://{plan.ECHO1}/").stdout.strip() == plan.DSLITE_POOL_IP
@@ -346,5 +371,5 @@ def test_latency_of_800_ms_holds(lab_factory) -> None:  # type: ignore[no-untype
 
 def test_a_router_can_claim_a_wan_address_it_does_not_hold(lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory("double-nat", router_ext_ip=plan.CLAIMED_WAN_IP)
-    assert upnp_status(lab).external_ip == plan.CLAIMED_WAN_IP            # what the router says
-    assert curl(lab, f"https://{plan.ECHO1}/").stdout.strip() == plan.ISPBOX_WAN_IP   # what the world sees
+    assert upnp_status(lab).external_ip == plan.CLAIMED_WAN_IP  # what the router says
+    assert curl(lab, f"https://{plan.ECHO1}/").stdout.strip() == plan.ISPBOX_WAN_IP  # what the world sees

@@ -44,23 +44,46 @@ class Tmux:
     def __init__(self) -> None:
         self.socket = f"ddnsw-e2e-{uuid.uuid4().hex[:8]}"
         self.session = "wizard"
-        self.screens: list[str] = []   # every capture, to check no secret ever showed
+        self.screens: list[str] = []  # every capture, to check no secret ever showed
 
     def _tmux(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                              timeout=10, check=check)
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10, check=check
+        )
 
     def start(self, argv: list[str]) -> None:
         # The shell wrapper keeps the pane open after the wizard exits, with its exit status.
         command = f"{shlex.join(argv)}; echo WIZARD-EXIT=$?; sleep 600"
-        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(COLS), "-y", str(ROWS),
-                   "sh", "-c", command)
+        self._tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            self.session,
+            "-x",
+            str(COLS),
+            "-y",
+            str(ROWS),
+            "sh",
+            "-c",
+            command,
+        )
 
     def start_wizard(self, lab: Any, **env: str) -> None:
         """The real `ddns-wizard` in the lab's host namespace, up to its first question."""
         full = dict(lab.tool_env, TERM="xterm-256color", **env)
-        self.start(["ip", "netns", "exec", lab.ns["host"], "env", *[f"{k}={v}" for k, v in full.items()],
-                    str(VENV_BIN / "ddns-wizard")])
+        self.start(
+            [
+                "ip",
+                "netns",
+                "exec",
+                lab.ns["host"],
+                "env",
+                *[f"{k}={v}" for k, v in full.items()],
+                str(VENV_BIN / "ddns-wizard"),
+            ]
+        )
         self.wait_for("What do you want to do?", timeout_s=20)
 
     def keys(self, *keys: str) -> None:
@@ -119,8 +142,8 @@ def tmux() -> Any:
 def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tmux: Tmux) -> None:
     from checks.ddns.providers.registry import PROVIDERS
 
-    lab = lab_factory("home", block_inbound=("80/tcp",))     # the ISP filters inbound port 80
-    lab.write_config()                         # lab endpoints only, no hosts yet
+    lab = lab_factory("home", block_inbound=("80/tcp",))  # the ISP filters inbound port 80
+    lab.write_config()  # lab endpoints only, no hosts yet
     account = lab.internet.accounts["dyndns2"]
     hostname = account["hostnames"][0]
     public = lab.expected_public_ipv4
@@ -129,17 +152,17 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     first_paint_s = time.monotonic() - started
     print(f"time to first paint in tmux: {first_paint_s:.2f} s")
 
-    tmux.keys("1")                                              # set up DDNS
+    tmux.keys("1")  # set up DDNS
     screen = tmux.wait_for("Diagnosis done", timeout_s=30)
-    assert "Yes, with a port forward" in screen                # checks.summary's headline
+    assert "Yes, with a port forward" in screen  # checks.summary's headline
     assert plan.HOME_HOST in screen and public in screen
 
     tmux.keys("n")
     tmux.wait_for("Which service should be reachable")
     time.sleep(0.5)
-    tmux.keys("Tab")                                            # web preset; to "Forward with UPnP…"
+    tmux.keys("Tab")  # web preset; to "Forward with UPnP…"
     time.sleep(0.5)
-    tmux.keys("Space", "t")                                     # tick it, test from outside
+    tmux.keys("Space", "t")  # tick it, test from outside
     tmux.wait_for("Tested:", "failed:", timeout_s=60)
     # 443 opened through the test's own mapping: open for the test, with the offer to keep it.
     screen = tmux.wait_for("Press k to keep this forward", "failed:")
@@ -156,11 +179,11 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     # sent right behind Tab could beat the focus change: pause like a person would.
     for value in (hostname, account["server"], account["username"]):
         tmux.type(value)
-        tmux.wait_for(value)                                    # drawn, so consumed before the Tab
+        tmux.wait_for(value)  # drawn, so consumed before the Tab
         tmux.keys("Tab")
         time.sleep(0.8)
     tmux.type("not-the-password")
-    tmux.keys("Enter")                                          # Enter in the last field: pre-flight
+    tmux.keys("Enter")  # Enter in the last field: pre-flight
     # dyndns2 has no read-only call: the pre-flight checks the fields, the first update is the test.
     tmux.wait_for("The fields look right", "accepts these credentials", timeout_s=30)
     tmux.keys("C-n")
@@ -168,22 +191,22 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     assert hostname in screen and public in screen
     tmux.keys("u")
     screen = tmux.wait_for("Updated.", "Already up to date", "update failed", timeout_s=30)
-    assert "update failed" in screen and "badauth" in screen    # the wrong password, caught
+    assert "update failed" in screen and "badauth" in screen  # the wrong password, caught
     tmux.keys("n")
     time.sleep(0.3)
-    assert "What will be sent" in tmux.capture()               # ...and it blocks the way on
+    assert "What will be sent" in tmux.capture()  # ...and it blocks the way on
 
-    tmux.keys("Escape")                                         # back to the credentials
+    tmux.keys("Escape")  # back to the credentials
     tmux.wait_for("Check credentials")
     time.sleep(0.5)
-    tmux.keys("C-u")                                            # the password field still has focus
+    tmux.keys("C-u")  # the password field still has focus
     # Ctrl+U is a binding: Textual runs it only after the key has bubbled up to the app,
     # while typed characters go straight into the field. Typed right behind it, the new
     # password can land first and be wiped with the old one: wait for the wipe.
     tmux.wait_for("Password is needed")
     tmux.type(account["password"])
     tmux.wait_for("Changed: check again")
-    tmux.wait_gone("Password is needed")                        # the field holds the new password
+    tmux.wait_gone("Password is needed")  # the field holds the new password
     tmux.keys("C-r")
     tmux.wait_for("The fields look right", "accepts these credentials", timeout_s=30)
     tmux.keys("C-n")
@@ -196,15 +219,14 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
 
     tmux.keys("n")
     screen = tmux.wait_for("The name points here", "Propagating", timeout_s=40)
-    if "Propagating" in screen:                                 # a resolver cached the old answer
+    if "Propagating" in screen:  # a resolver cached the old answer
         lab.internet.flush_resolver()
         screen = tmux.wait_for("The name points here", timeout_s=60)
     assert "authoritative" in screen and public in screen
     # The proof follows (issue 15): the name from outside on the chosen ports. Next waits for it
     # (a key pressed while it runs only says "Still working"). Port 80 is filtered by the ISP
     # here, and 443 was only forwarded for the ports step's test, so it is not reachable.
-    screen = tmux.wait_for("reachable from outside on", "reachability from outside is unknown",
-                           timeout_s=40)
+    screen = tmux.wait_for("reachable from outside on", "reachability from outside is unknown", timeout_s=40)
     assert f"{hostname} is NOT reachable from outside on 80/tcp, 443/tcp." in screen, screen
     assert "not reachable from outside" in screen and "port 80" in screen, screen
     # The public echoip-style prober allows about one request a minute, so right after the
@@ -216,19 +238,26 @@ def test_wizard_reaches_a_verified_hostname_in_the_home_lab(lab_factory: Any, tm
     tmux.wait_for("Save the configuration")
     tmux.keys("s")
     tmux.wait_for("Saved to", timeout_s=15)
-    tmux.keys("i")                       # the service installer: no systemd in the lab, so the cron line
+    tmux.keys("i")  # the service installer: no systemd in the lab, so the cron line
     screen = tmux.wait_for("crontab -e", timeout_s=15)
     assert "*/5 * * * *" in screen and "nothing was installed" in screen, screen
     tmux.keys("n")
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
 
-    assert all(account["password"] not in s for s in tmux.screens)   # never shown unmasked
+    assert all(account["password"] not in s for s in tmux.screens)  # never shown unmasked
     saved_path = lab.config_path
     assert stat.S_IMODE(os.stat(saved_path).st_mode) == 0o600
     saved = tomllib.loads(saved_path.read_text())
-    assert saved["hosts"] == [{"hostname": hostname, "provider": "dyndns2", "server": account["server"],
-                               "username": account["username"], "password": account["password"]}]
-    assert saved["endpoints"]["resolvers"] == lab.endpoints()["resolvers"]   # lab endpoints kept
+    assert saved["hosts"] == [
+        {
+            "hostname": hostname,
+            "provider": "dyndns2",
+            "server": account["server"],
+            "username": account["username"],
+            "password": account["password"],
+        }
+    ]
+    assert saved["endpoints"]["resolvers"] == lab.endpoints()["resolvers"]  # lab endpoints kept
 
 
 def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) -> None:
@@ -243,8 +272,8 @@ def test_wizard_explains_cgnat_in_the_cgnat_lab(lab_factory: Any, tmux: Tmux) ->
     assert "You are behind carrier-grade NAT (CGNAT)" in screen
     for alternative in ("Use IPv6", "Ask your ISP for a public IPv4", "Use a tunnel"):
         assert alternative in screen, screen
-    tmux.keys("End")                                            # the evidence, further down
-    tmux.wait_for("100.64.0.0/10")                               # the evidence, in plain words
+    tmux.keys("End")  # the evidence, further down
+    tmux.wait_for("100.64.0.0/10")  # the evidence, in plain words
     tmux.keys("C-q")
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=15)
 
@@ -257,14 +286,23 @@ def test_troubleshoot_with_a_wrong_record_sums_up_and_offers_update(lab_factory:
 
     lab = lab_factory("home")
     account = lab.internet.accounts["dyndns2"]
-    hostname = account["hostnames"][0]                          # the lab starts it at OLD_ADDRESS
-    lab.write_config(hosts=[{"hostname": hostname, "provider": "dyndns2", "server": account["server"],
-                             "username": account["username"], "password": account["password"]}])
+    hostname = account["hostnames"][0]  # the lab starts it at OLD_ADDRESS
+    lab.write_config(
+        hosts=[
+            {
+                "hostname": hostname,
+                "provider": "dyndns2",
+                "server": account["server"],
+                "username": account["username"],
+                "password": account["password"],
+            }
+        ]
+    )
     public = lab.expected_public_ipv4
-    assert OLD_ADDRESS != public
+    assert public != OLD_ADDRESS
     tmux.start_wizard(lab, COLUMNS=str(COLS), LINES=str(ROWS))
     _troubleshoot_to_ports(tmux)
-    tmux.keys("n")                                              # no port test this time
+    tmux.keys("n")  # no port test this time
     started = time.monotonic()
     screen = tmux.wait_for("Waiting cannot fix this", timeout_s=60)
     waited = time.monotonic() - started
@@ -272,17 +310,17 @@ def test_troubleshoot_with_a_wrong_record_sums_up_and_offers_update(lab_factory:
     assert waited < 40
     assert "points to another address" in screen and OLD_ADDRESS in screen and "Press u" in screen
 
-    tmux.keys("n")                                              # on without fixing: the summary says it
+    tmux.keys("n")  # on without fixing: the summary says it
     screen = tmux.wait_for("What this check found")
     assert "Yes, with a port forward" in screen
     assert f"{hostname} points to another address" in screen and "an update fixes it" in screen
     assert "Ports: not tested" in screen
 
-    tmux.keys("Escape")                                         # back, and take the offer
+    tmux.keys("Escape")  # back, and take the offer
     tmux.wait_for("Waiting cannot fix this")
     tmux.keys("u")
     screen = tmux.wait_for("The name points here", "Propagating", "update for", timeout_s=60)
-    if "Propagating" in screen:                                 # a resolver cached the old answer
+    if "Propagating" in screen:  # a resolver cached the old answer
         lab.internet.flush_resolver()
         screen = tmux.wait_for("The name points here", timeout_s=90)
     updates = [r for r in lab.internet.requests_log("dyndns2") if r["query"].get("hostname") == hostname]
@@ -296,7 +334,7 @@ def test_troubleshoot_with_a_wrong_record_sums_up_and_offers_update(lab_factory:
 
 
 def _troubleshoot_to_ports(tmux: Tmux) -> None:
-    """"Troubleshoot" on the welcome screen, through the diagnosis, to the ports step."""
+    """ "Troubleshoot" on the welcome screen, through the diagnosis, to the ports step."""
     tmux.keys("2")
     tmux.wait_for("Diagnosis done", timeout_s=40)
     tmux.keys("n")
@@ -319,9 +357,9 @@ def test_cancelling_or_quitting_a_port_test_removes_its_router_mappings(lab_fact
     _troubleshoot_to_ports(tmux)
     tmux.keys("Tab")
     time.sleep(0.5)
-    tmux.keys("Space", "t")                                     # web ports, with UPnP test mappings
+    tmux.keys("Space", "t")  # web ports, with UPnP test mappings
     tmux.wait_for("asking the outside prober", timeout_s=60)
-    assert len(_test_mappings(lab)) >= 2                        # 80, 443 (and a control port)
+    assert len(_test_mappings(lab)) >= 2  # 80, 443 (and a control port)
     tmux.keys("Escape")
     tmux.wait_for("Cancelled:", timeout_s=20)
     deadline = time.monotonic() + 15
@@ -329,12 +367,12 @@ def test_cancelling_or_quitting_a_port_test_removes_its_router_mappings(lab_fact
         time.sleep(0.2)
     assert _test_mappings(lab) == []
 
-    tmux.keys("t")                                              # again, and quit in the middle
+    tmux.keys("t")  # again, and quit in the middle
     tmux.wait_for("asking the outside prober", timeout_s=60)
     assert _test_mappings(lab)
     tmux.keys("C-q")
     tmux.wait_for("WIZARD-EXIT=0", timeout_s=30)
-    assert _test_mappings(lab) == []                            # removed before the wizard exited
+    assert _test_mappings(lab) == []  # removed before the wizard exited
 
 
 def test_sigterm_mid_port_test_removes_its_router_mappings(lab_factory: Any, tmux: Tmux) -> None:
@@ -362,7 +400,7 @@ def test_not_forwarded_port_gets_a_lasting_upnp_forward_on_request(lab_factory: 
     lab.write_config()
     tmux.start_wizard(lab)
     _troubleshoot_to_ports(tmux)
-    tmux.keys("Down", "Enter")                                  # SSH (22/tcp)
+    tmux.keys("Down", "Enter")  # SSH (22/tcp)
     screen = tmux.wait_for("Think twice before exposing SSH")
     assert "Prefer a VPN" in screen
     tmux.keys("t")
@@ -373,7 +411,7 @@ def test_not_forwarded_port_gets_a_lasting_upnp_forward_on_request(lab_factory: 
     tmux.wait_for("Press m to forward 22/tcp")
     assert _lasting_mappings(lab) == []
     tmux.keys("m")
-    tmux.wait_for("the router forwards 22/TCP", timeout_s=30)          # kept as a lasting forward
+    tmux.wait_for("the router forwards 22/TCP", timeout_s=30)  # kept as a lasting forward
     assert any("22->192.168.1.100:22" in line for line in _lasting_mappings(lab))
     tmux.keys("t")
     tmux.wait_for("22/tcp  ✓ open", timeout_s=60)

@@ -50,7 +50,7 @@ def lab(lab_factory):  # type: ignore[no-untyped-def]
 
 
 def test_ok_then_propagating_while_unbound_holds_the_old_answer(lab) -> None:  # type: ignore[no-untyped-def]
-    host = lab.internet.accounts["dyndns2"]["hostnames"][0]          # starts at OLD_ADDRESS, TTL 60
+    host = lab.internet.accounts["dyndns2"]["hostnames"][0]  # starts at OLD_ADDRESS, TTL 60
     # 1. Before the update: authoritative and resolver agree on the old address. This also
     #    primes unbound's cache with it.
     before, elapsed = verify_json(lab, host, "--expect", OLD_ADDRESS, "--no-ping")
@@ -73,7 +73,7 @@ def test_ok_then_propagating_while_unbound_holds_the_old_answer(lab) -> None:  #
 
 def test_wait_polls_until_unbound_catches_up(lab) -> None:  # type: ignore[no-untyped-def]
     host = lab.internet.accounts["rfc2136"]["hostnames"][0]
-    rfc2136_from_host(lab, host, [OLD_ADDRESS], ttl=4)                # a short TTL keeps the wait short
+    rfc2136_from_host(lab, host, [OLD_ADDRESS], ttl=4)  # a short TTL keeps the wait short
     primed, _ = verify_json(lab, host, "--expect", OLD_ADDRESS, "--no-ping")
     assert primed["verdict"] == "ok"
     rfc2136_from_host(lab, host, [NEW_ADDRESS], ttl=4)
@@ -102,21 +102,32 @@ def test_wait_with_a_wrong_record_stops_and_offers_update(lab) -> None:  # type:
 
 def test_expected_address_comes_from_the_echo_after_a_dyndns2_update(lab) -> None:  # type: ignore[no-untyped-def]
     account = lab.internet.accounts["dyndns2"]
-    host = account["hostnames"][1]                                    # absent until the first update
-    lab.write_config(hosts=[{"hostname": host, "provider": "dyndns2", "server": account["server"],
-                             "username": account["username"], "password": account["password"]}])
+    host = account["hostnames"][1]  # absent until the first update
+    lab.write_config(
+        hosts=[
+            {
+                "hostname": host,
+                "provider": "dyndns2",
+                "server": account["server"],
+                "username": account["username"],
+                "password": account["password"],
+            }
+        ]
+    )
     missing, _ = verify_json(lab, "--no-ping")
     assert missing["verdict"] == "nxdomain", missing
     # The update as a router's client would send it; the credential goes to curl on stdin, not argv.
-    curl_cfg = (f'user = "{account["username"]}:{account["password"]}"\n'
-                'user-agent = "ddns-wizard-lab-test/1.0 lab@lab-ddns.net"\n'   # No-IP style servers refuse curl/
-                f'url = "{account["server"]}/nic/update?hostname={host}&myip={lab.expected_public_ipv4}"\n')
+    curl_cfg = (
+        f'user = "{account["username"]}:{account["password"]}"\n'
+        'user-agent = "ddns-wizard-lab-test/1.0 lab@lab-ddns.net"\n'  # No-IP style servers refuse curl/
+        f'url = "{account["server"]}/nic/update?hostname={host}&myip={lab.expected_public_ipv4}"\n'
+    )
     reply = lab.run(["curl", "-sS", "--cacert", str(lab.ca_path), "-K", "-"], input=curl_cfg)
     assert reply.returncode == 0 and reply.stdout.startswith("good"), reply.stdout + reply.stderr
     # unbound cached the NXDOMAIN above (negative TTL 60): the authoritative servers are right already,
     # the resolvers still say 'no such name' until that negative answer expires.
     after, _ = verify_json(lab, "--no-ping")
-    assert after["expected"]["ipv4"] == lab.expected_public_ipv4     # found by the lab's IP echoes
+    assert after["expected"]["ipv4"] == lab.expected_public_ipv4  # found by the lab's IP echoes
     assert [a["answers"] for a in after["authoritative"]] == [[lab.expected_public_ipv4]]
     assert after["verdict"] == "propagating", after
     assert all(r["rcode"] == "NXDOMAIN" and not r["ok"] for r in after["resolvers"])
@@ -127,7 +138,7 @@ def test_a_name_that_does_not_exist_is_nxdomain(lab) -> None:  # type: ignore[no
     data, _ = verify_json(lab, f"nosuch.{plan.DYNDNS2_ZONE}", "--expect", NEW_ADDRESS)
     assert data["verdict"] == "nxdomain"
     assert all(a["rcode"] == "NXDOMAIN" for a in data["authoritative"] + data["resolvers"])
-    assert data["ping"]["method"] == "none" and data["ping"]["alive"] is False   # nothing to ping
+    assert data["ping"]["method"] == "none" and data["ping"]["alive"] is False  # nothing to ping
 
 
 def test_ping_in_the_lab_as_root(lab) -> None:  # type: ignore[no-untyped-def]
@@ -185,9 +196,22 @@ def test_ping_as_an_ordinary_user_falls_back_to_tcp_connect(lab, nobody_dir) -> 
     env = dict(lab.tool_env, DDNS_WIZARD_CONFIG=str(config), HOME=str(home), XDG_CONFIG_HOME=str(home))
     from tests.lab.topology import VENV_BIN
 
-    proc = lab.run(["setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups",
-                    str(VENV_BIN / "ddns-wizard"), "verify", host, "--expect", plan.ALLPORTS, "--json"],
-                   env=env, timeout=60)
+    proc = lab.run(
+        [
+            "setpriv",
+            f"--reuid={nobody}",
+            f"--regid={nobody}",
+            "--clear-groups",
+            str(VENV_BIN / "ddns-wizard"),
+            "verify",
+            host,
+            "--expect",
+            plan.ALLPORTS,
+            "--json",
+        ],
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     print(f"ping as nobody: {data['ping']}")

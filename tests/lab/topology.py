@@ -25,8 +25,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from . import plan
 from ._netconf import (
@@ -50,7 +51,7 @@ from ._netns import (
     write_resolv_conf,
 )
 
-__all__ = ["Lab", "Options", "TOPOLOGIES", "LabSetupError", "make_lab", "required_tools"]
+__all__ = ["TOPOLOGIES", "Lab", "LabSetupError", "Options", "make_lab", "required_tools"]
 
 MINIUPNPD = "/usr/sbin/miniupnpd"
 RELAY_SCRIPT = Path(__file__).with_name("relay.py")
@@ -62,7 +63,7 @@ _MINIUPNPD_READY_NO_NATPMP = "HTTP listening on port"
 LAB_ROUTER_MAKER = "Lab Networks"
 LAB_ROUTER_MODEL = "LR-1000 Home Gateway"
 
-_live_labs: set["Lab"] = set()
+_live_labs: set[Lab] = set()
 _live_lock = threading.Lock()
 
 
@@ -103,14 +104,22 @@ class Lab:
         self._softwire: subprocess.Popen[str] | None = None
         self._is_up = False
         topo = opts.topology
-        self._edge_ipv4 = {"public": plan.PUBLIC_HOST_IP, "home": plan.ROUTER_WAN_IP,
-                           "home-no-upnp": plan.ROUTER_WAN_IP, "double-nat": plan.ISPBOX_WAN_IP,
-                           "cgnat": plan.CGNAT_ROUTER_WAN}.get(topo)
+        self._edge_ipv4 = {
+            "public": plan.PUBLIC_HOST_IP,
+            "home": plan.ROUTER_WAN_IP,
+            "home-no-upnp": plan.ROUTER_WAN_IP,
+            "double-nat": plan.ISPBOX_WAN_IP,
+            "cgnat": plan.CGNAT_ROUTER_WAN,
+        }.get(topo)
         # The ISP's NAT egress: the CGNAT's pool address, or DS-Lite's AFTR.
         self._cgnat_pool_ip = plan.DSLITE_POOL_IP if topo == "ds-lite" else plan.CGNAT_POOL_IP
-        self.router_wan_ipv4: str | None = {"home": plan.ROUTER_WAN_IP, "home-no-upnp": plan.ROUTER_WAN_IP,
-                                            "double-nat": plan.ISPBOX_ROUTER_WAN,
-                                            "cgnat": plan.CGNAT_ROUTER_WAN, "ds-lite": plan.DSLITE_B4}.get(topo)
+        self.router_wan_ipv4: str | None = {
+            "home": plan.ROUTER_WAN_IP,
+            "home-no-upnp": plan.ROUTER_WAN_IP,
+            "double-nat": plan.ISPBOX_ROUTER_WAN,
+            "cgnat": plan.CGNAT_ROUTER_WAN,
+            "ds-lite": plan.DSLITE_B4,
+        }.get(topo)
         self.host_ipv4 = plan.PUBLIC_HOST_IP if topo == "public" else plan.HOME_HOST
         self.gateway_ipv4 = plan.CUSTOMER_GW if topo == "public" else plan.HOME_GW
         self.host_ipv6: str | None = plan.HOME_V6_HOST if opts.ipv6 else None
@@ -157,25 +166,45 @@ class Lab:
             raise ValueError(f"lab {self.topology} has no {ns!r} namespace (has: {', '.join(self.ns)})")
         return ["ip", "netns", "exec", self.ns[ns], *[str(a) for a in argv]]
 
-    def run(self, argv: Iterable[str], *, ns: str = "host", timeout: float = 30,
-            env: Mapping[str, str] | None = None, check: bool = False,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        argv: Iterable[str],
+        *,
+        ns: str = "host",
+        timeout: float = 30,
+        env: Mapping[str, str] | None = None,
+        check: bool = False,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside a lab namespace (by role) and capture its output (text).
 
         ``env`` is added to this process's environment (minus proxy variables)."""
-        return subprocess.run(self._netns_argv(ns, argv), capture_output=True, text=True, timeout=timeout,
-                              env=_clean_env(env), check=check, input=input)
+        return subprocess.run(
+            self._netns_argv(ns, argv),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=_clean_env(env),
+            check=check,
+            input=input,
+        )
 
-    def popen(self, argv: Iterable[str], *, ns: str = "host", env: Mapping[str, str] | None = None,
-              **kw: Any) -> subprocess.Popen[Any]:
+    def popen(
+        self, argv: Iterable[str], *, ns: str = "host", env: Mapping[str, str] | None = None, **kw: Any
+    ) -> subprocess.Popen[Any]:
         """Start ``argv`` inside a lab namespace; it is killed at teardown."""
         proc = subprocess.Popen(self._netns_argv(ns, argv), env=_clean_env(env), **kw)
         self._procs.append(proc)
         return proc
 
-    def tool(self, *args: str, timeout: float = 60, env: Mapping[str, str] | None = None,
-             config: str | os.PathLike[str] | None = None,
-             input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def tool(
+        self,
+        *args: str,
+        timeout: float = 60,
+        env: Mapping[str, str] | None = None,
+        config: str | os.PathLike[str] | None = None,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real ``ddns-wizard`` (this venv's console script) in the host namespace."""
         tool_env = self.tool_env
         if config is not None:
@@ -183,8 +212,9 @@ class Lab:
         if env:
             tool_env.update(env)
         argv = [str(VENV_BIN / "ddns-wizard"), *args]
-        return subprocess.run(self._netns_argv("host", argv), capture_output=True, text=True,
-                              timeout=timeout, env=tool_env, input=input)
+        return subprocess.run(
+            self._netns_argv("host", argv), capture_output=True, text=True, timeout=timeout, env=tool_env, input=input
+        )
 
     # ------------------------------------------------------------------ config file
     def endpoints(self) -> dict[str, Any]:
@@ -192,8 +222,9 @@ class Lab:
             return dict(self.internet.endpoints())
         return fallback_endpoints()
 
-    def write_config(self, hosts: Iterable[Mapping[str, Any]] | None = None,
-                     endpoints_override: Mapping[str, Any] | None = None) -> Path:
+    def write_config(
+        self, hosts: Iterable[Mapping[str, Any]] | None = None, endpoints_override: Mapping[str, Any] | None = None
+    ) -> Path:
         """(Re)write the lab config (DESIGN.md format, mode 0600): lab endpoints only."""
         import tomli_w
 
@@ -225,8 +256,14 @@ class Lab:
         old = self._edge_ipv4
         customer_net = ipaddress.ip_network(plan.CUSTOMER_NET)
         onlink = "" if ipaddress.ip_address(new_ipv4) in customer_net else " onlink"
-        self._ip_batch(edge, [f"addr del {old}/24 dev wan0", f"addr add {new_ipv4}/24 dev wan0",
-                              f"route replace default via {plan.CUSTOMER_GW} dev wan0{onlink}"])
+        self._ip_batch(
+            edge,
+            [
+                f"addr del {old}/24 dev wan0",
+                f"addr add {new_ipv4}/24 dev wan0",
+                f"route replace default via {plan.CUSTOMER_GW} dev wan0{onlink}",
+            ],
+        )
         isp_lines = []
         if ipaddress.ip_address(old) not in customer_net:
             isp_lines.append(f"route del {old}/32 dev cust0")
@@ -253,22 +290,31 @@ class Lab:
         old_router = str(old_net.network_address + 1)
         router = str(net.network_address + 1)
         host = str(net.network_address + 0x100)
-        self._ip_batch("isp", [f"route del {old_net} via {plan.ROUTER_V6_WAN}",
-                               f"route add {net} via {plan.ROUTER_V6_WAN}"])
+        self._ip_batch(
+            "isp", [f"route del {old_net} via {plan.ROUTER_V6_WAN}", f"route add {net} via {plan.ROUTER_V6_WAN}"]
+        )
         self._ip_batch("router", [f"addr del {old_router}/64 dev lan0", f"addr add {router}/64 dev lan0 nodad"])
-        self._ip_batch("host", [f"addr del {self.host_ipv6}/64 dev lan0", f"addr add {host}/64 dev lan0 nodad",
-                                f"route replace ::/0 via {router} dev lan0"])
+        self._ip_batch(
+            "host",
+            [
+                f"addr del {self.host_ipv6}/64 dev lan0",
+                f"addr add {host}/64 dev lan0 nodad",
+                f"route replace ::/0 via {router} dev lan0",
+            ],
+        )
         self.host_ipv6 = host
 
     def allow_inbound_v6(self, port: int, proto: str = "tcp") -> None:
         """Open the home router's IPv6 firewall for new connections to the host's port."""
         if "router" not in self.ns or not self.host_ipv6:
             raise LabSetupError("allow_inbound_v6 needs a router and ipv6=True")
-        self._nft("router", f"add rule inet router lab_inbound ip6 daddr {self.host_ipv6} "
-                            f"{proto} dport {int(port)} accept\n")
+        self._nft(
+            "router", f"add rule inet router lab_inbound ip6 daddr {self.host_ipv6} {proto} dport {int(port)} accept\n"
+        )
 
-    def forward_port(self, port: int, *, proto: str = "tcp", to: str | None = None,
-                     to_port: int | None = None, on: str = "router") -> None:
+    def forward_port(
+        self, port: int, *, proto: str = "tcp", to: str | None = None, to_port: int | None = None, on: str = "router"
+    ) -> None:
         """A port forward made on the router's admin page (no UPnP): new inbound flows to
         WAN ``port`` go to ``to`` (default: the host; e.g. plan.HOME_OTHER, a LAN address
         where nothing answers) port ``to_port``. ``on="ispbox"`` forwards on the ISP box
@@ -281,9 +327,12 @@ class Lab:
         ipaddress.IPv4Address(target)
         dest_port = int(to_port or port)
         table = "router" if on == "router" else "ispbox"
-        self._nft(on, f'add rule inet {table} lab_dnat iifname "wan0" {proto} dport {int(port)} '
-                      f"dnat ip to {target}:{dest_port}\n"
-                      f"add rule inet {table} lab_inbound ip daddr {target} {proto} dport {dest_port} accept\n")
+        self._nft(
+            on,
+            f'add rule inet {table} lab_dnat iifname "wan0" {proto} dport {int(port)} '
+            f"dnat ip to {target}:{dest_port}\n"
+            f"add rule inet {table} lab_inbound ip daddr {target} {proto} dport {dest_port} accept\n",
+        )
 
     def hairpin(self, port: int, *, proto: str = "tcp", to: str | None = None) -> None:
         """NAT loopback for a forwarded port: connections from the LAN to the router's own
@@ -293,20 +342,26 @@ class Lab:
         if "router" not in self.ns or self.router_wan_ipv4 is None:
             raise LabSetupError(f"lab {self.topology} has no home router to loop back on")
         target = to or self.host_ipv4
-        self._nft("router", f'add rule inet router lab_dnat iifname "lan0" ip daddr {self.router_wan_ipv4} '
-                            f"{proto} dport {int(port)} dnat ip to {target}:{int(port)}\n"
-                            f'add rule inet router postrouting oifname "lan0" ip saddr {plan.HOME_LAN_NET} '
-                            f"ip daddr {target} {proto} dport {int(port)} ct status dnat masquerade\n")
+        self._nft(
+            "router",
+            f'add rule inet router lab_dnat iifname "lan0" ip daddr {self.router_wan_ipv4} '
+            f"{proto} dport {int(port)} dnat ip to {target}:{int(port)}\n"
+            f'add rule inet router postrouting oifname "lan0" ip saddr {plan.HOME_LAN_NET} '
+            f"ip daddr {target} {proto} dport {int(port)} ct status dnat masquerade\n",
+        )
 
     def _ip_batch(self, role: str, lines: list[str]) -> None:
-        run_checked(["ip", "-n", self.ns[role], "-batch", "-"], input="".join(f"{l}\n" for l in lines),
-                    what=f"ip in {role}")
+        run_checked(
+            ["ip", "-n", self.ns[role], "-batch", "-"],
+            input="".join(f"{line}\n" for line in lines),
+            what=f"ip in {role}",
+        )
 
     def _nft(self, role: str, ruleset: str) -> None:
         run_checked(["ip", "netns", "exec", self.ns[role], "nft", "-f", "-"], input=ruleset, what=f"nft in {role}")
 
     # ------------------------------------------------------------------ build
-    def up(self) -> "Lab":
+    def up(self) -> Lab:
         """Build everything and wait until it answers. On any failure, tears down and raises."""
         started = time.monotonic()
         with _live_lock:
@@ -378,8 +433,10 @@ class Lab:
             run_checked(["ip", "-n", ns, "tuntap", "add", "dev", ifname, "mode", "tap"], what="creating tap")
         if self.topology == "ds-lite":
             for role in ("router", "isp"):
-                run_checked(["ip", "-n", self.ns[role], "tuntap", "add", "dev", DSLITE_IF, "mode", "tun"],
-                            what="creating the DS-Lite tunnel device")
+                run_checked(
+                    ["ip", "-n", self.ns[role], "tuntap", "add", "dev", DSLITE_IF, "mode", "tun"],
+                    what="creating the DS-Lite tunnel device",
+                )
 
     def _apply_configs(self, cfgs: dict[str, NamespaceConfig], netdir: Path) -> None:
         procs: list[tuple[str, subprocess.Popen[str]]] = []
@@ -401,8 +458,17 @@ class Lab:
                 script.append(f"nft -f {nft_file}")
             sh_file = netdir / f"{role}.sh"
             sh_file.write_text("\n".join(script) + "\n")
-            procs.append((role, subprocess.Popen(["ip", "netns", "exec", self.ns[role], "sh", str(sh_file)],
-                                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+            procs.append(
+                (
+                    role,
+                    subprocess.Popen(
+                        ["ip", "netns", "exec", self.ns[role], "sh", str(sh_file)],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                    ),
+                )
+            )
         errors = []
         for role, proc in procs:
             out, _ = proc.communicate(timeout=30)
@@ -421,28 +487,45 @@ class Lab:
         return out
 
     def _start_relay(self) -> None:
-        link = next(l for l in links(self.opts) if l.shaped)
+        link = next(lk for lk in links(self.opts) if lk.shaped)
         a = f"{self.ns[link.a_role]}:{link.a_if}"
         b = f"{self.ns[link.b_role]}:{link.b_if}"
         # latency_ms is the round trip added (what ping shows): half of it each way.
-        argv = [sys.executable, "-S", str(RELAY_SCRIPT), "--a", a, "--b", b,
-                "--delay-ms", str(self.opts.latency_ms / 2), "--loss-pct", str(self.opts.loss_pct)]
-        log = open(self.workdir / "relay.log", "w")
-        self._relay = subprocess.Popen(["ip", "netns", "exec", self.ns[link.b_role], *argv],
-                                       stdout=subprocess.PIPE, stderr=log, text=True)
-        log.close()
+        argv = [
+            sys.executable,
+            "-S",
+            str(RELAY_SCRIPT),
+            "--a",
+            a,
+            "--b",
+            b,
+            "--delay-ms",
+            str(self.opts.latency_ms / 2),
+            "--loss-pct",
+            str(self.opts.loss_pct),
+        ]
+        with open(self.workdir / "relay.log", "w") as log:  # the relay keeps its own copy of the fd
+            self._relay = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns[link.b_role], *argv], stdout=subprocess.PIPE, stderr=log, text=True
+            )
 
     def _start_softwire(self) -> None:
         """DS-Lite's IPv4-in-IPv6 tunnel between the router (B4) and the ISP (AFTR): softwire.py."""
-        argv = [sys.executable, "-S", str(SOFTWIRE_SCRIPT),
-                "--b4", f"{self.ns['router']}:{DSLITE_IF}:{plan.ROUTER_V6_WAN}",
-                "--aftr", f"{self.ns['isp']}:{DSLITE_IF}:{plan.CUSTOMER_V6_GW}"]
-        log = open(self.workdir / "softwire.log", "w")
-        self._softwire = subprocess.Popen(["ip", "netns", "exec", self.ns["isp"], *argv],
-                                          stdout=subprocess.PIPE, stderr=log, text=True)
-        log.close()
+        argv = [
+            sys.executable,
+            "-S",
+            str(SOFTWIRE_SCRIPT),
+            "--b4",
+            f"{self.ns['router']}:{DSLITE_IF}:{plan.ROUTER_V6_WAN}",
+            "--aftr",
+            f"{self.ns['isp']}:{DSLITE_IF}:{plan.CUSTOMER_V6_GW}",
+        ]
+        with open(self.workdir / "softwire.log", "w") as log:  # the child keeps its own copy of the fd
+            self._softwire = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns["isp"], *argv], stdout=subprocess.PIPE, stderr=log, text=True
+            )
 
-    def _wait_ready(self, proc: "subprocess.Popen[str]", name: str) -> None:
+    def _wait_ready(self, proc: subprocess.Popen[str], name: str) -> None:
         assert proc.stdout is not None
         import select
 
@@ -470,42 +553,43 @@ class Lab:
         except ImportError:  # lab-services' module not there yet: a lab without services
             self.internet = None
             return
-        self.internet = internet_module.start_internet(self.ns["inet"], self.workdir / "internet",
-                                                       ipv6=self.opts.ipv6)
+        self.internet = internet_module.start_internet(self.ns["inet"], self.workdir / "internet", ipv6=self.opts.ipv6)
 
     def _miniupnpd_conf(self) -> str:
         lan = ipaddress.ip_network(plan.HOME_LAN_NET)
         claim = [f"ext_ip={self.opts.router_ext_ip}"] if self.opts.router_ext_ip else []
-        return "\n".join([
-            f"ext_ifname={DSLITE_IF if self.topology == 'ds-lite' else 'wan0'}",
-            *claim,
-            "listening_ip=lan0",
-            "enable_natpmp=yes",            # NAT-PMP and PCP both (miniupnpd 2.3.1)
-            f"enable_upnp={'yes' if self.opts.upnp_igd else 'no'}",
-            # IPv6 pinholes (IGDv2 WANIPv6FirewallControl and PCP MAP for IPv6) land in the
-            # `miniupnpd` chain of the router's inet table, which its forward chain jumps to.
-            *(["ipv6_disable=no"] if self.opts.ipv6 else []),
-            "secure_mode=yes",
-            "system_uptime=no",
-            "notify_interval=60",
-            "clean_ruleset_interval=600",
-            f"uuid={uuid.uuid4()}",
-            "friendly_name=ddns-wizard lab router",
-            # What `diagnose` reads as the router's identity (upnp.router).
-            f"manufacturer_name={LAB_ROUTER_MAKER}",
-            f"model_name={LAB_ROUTER_MODEL}",
-            f"presentation_url=http://{plan.HOME_GW}/",
-            # Hook into the router's own ruleset (see _netconf.router_nft).
-            "upnp_table_name=router",
-            "upnp_nat_table_name=router",
-            "upnp_forward_chain=miniupnpd",
-            "upnp_nat_chain=prerouting_miniupnpd",
-            "upnp_nat_postrouting_chain=postrouting_miniupnpd",
-            f"allow 1024-65535 {lan} 1024-65535",
-            f"allow 1-1023 {lan} 1-1023",
-            "deny 0-65535 0.0.0.0/0 0-65535",
-            "",
-        ])
+        return "\n".join(
+            [
+                f"ext_ifname={DSLITE_IF if self.topology == 'ds-lite' else 'wan0'}",
+                *claim,
+                "listening_ip=lan0",
+                "enable_natpmp=yes",  # NAT-PMP and PCP both (miniupnpd 2.3.1)
+                f"enable_upnp={'yes' if self.opts.upnp_igd else 'no'}",
+                # IPv6 pinholes (IGDv2 WANIPv6FirewallControl and PCP MAP for IPv6) land in the
+                # `miniupnpd` chain of the router's inet table, which its forward chain jumps to.
+                *(["ipv6_disable=no"] if self.opts.ipv6 else []),
+                "secure_mode=yes",
+                "system_uptime=no",
+                "notify_interval=60",
+                "clean_ruleset_interval=600",
+                f"uuid={uuid.uuid4()}",
+                "friendly_name=ddns-wizard lab router",
+                # What `diagnose` reads as the router's identity (upnp.router).
+                f"manufacturer_name={LAB_ROUTER_MAKER}",
+                f"model_name={LAB_ROUTER_MODEL}",
+                f"presentation_url=http://{plan.HOME_GW}/",
+                # Hook into the router's own ruleset (see _netconf.router_nft).
+                "upnp_table_name=router",
+                "upnp_nat_table_name=router",
+                "upnp_forward_chain=miniupnpd",
+                "upnp_nat_chain=prerouting_miniupnpd",
+                "upnp_nat_postrouting_chain=postrouting_miniupnpd",
+                f"allow 1024-65535 {lan} 1024-65535",
+                f"allow 1-1023 {lan} 1-1023",
+                "deny 0-65535 0.0.0.0/0 0-65535",
+                "",
+            ]
+        )
 
     def _start_miniupnpd(self) -> None:
         conf = self.workdir / "miniupnpd.conf"
@@ -513,9 +597,21 @@ class Lab:
         log_path = self.workdir / "miniupnpd.log"
         with open(log_path, "w") as log:
             self._miniupnpd = subprocess.Popen(
-                ["ip", "netns", "exec", self.ns["router"], MINIUPNPD, "-d", "-f", str(conf),
-                 "-P", str(self.workdir / "miniupnpd.pid")],
-                stdout=log, stderr=subprocess.STDOUT)
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    self.ns["router"],
+                    MINIUPNPD,
+                    "-d",
+                    "-f",
+                    str(conf),
+                    "-P",
+                    str(self.workdir / "miniupnpd.pid"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             text = log_path.read_text(errors="replace")
@@ -530,24 +626,47 @@ class Lab:
         """A PCP server on the ISP's carrier-grade NAT (a second miniupnpd, UPnP off), towards the
         customers. Its rules go to chains of its own table that no hook uses: the lab tests what it
         answers, not forwarding through it."""
-        self._nft("isp", "table inet carrier {\n chain miniupnpd {\n }\n chain prerouting_miniupnpd {\n }\n"
-                         " chain postrouting_miniupnpd {\n }\n}\n")
+        self._nft(
+            "isp",
+            "table inet carrier {\n chain miniupnpd {\n }\n chain prerouting_miniupnpd {\n }\n"
+            " chain postrouting_miniupnpd {\n }\n}\n",
+        )
         conf = self.workdir / "carrier-pcp.conf"
-        conf.write_text("\n".join([
-            "ext_ifname=up0", "listening_ip=cust0", "enable_natpmp=yes", "enable_upnp=no", "secure_mode=yes",
-            "system_uptime=no", f"uuid={uuid.uuid4()}", "upnp_table_name=carrier", "upnp_nat_table_name=carrier",
-            "upnp_forward_chain=miniupnpd", "upnp_nat_chain=prerouting_miniupnpd",
-            "upnp_nat_postrouting_chain=postrouting_miniupnpd",
-            f"allow 1024-65535 {plan.CGNAT_NET} 1024-65535", "deny 0-65535 0.0.0.0/0 0-65535", ""]))
+        conf.write_text(
+            "\n".join(
+                [
+                    "ext_ifname=up0",
+                    "listening_ip=cust0",
+                    "enable_natpmp=yes",
+                    "enable_upnp=no",
+                    "secure_mode=yes",
+                    "system_uptime=no",
+                    f"uuid={uuid.uuid4()}",
+                    "upnp_table_name=carrier",
+                    "upnp_nat_table_name=carrier",
+                    "upnp_forward_chain=miniupnpd",
+                    "upnp_nat_chain=prerouting_miniupnpd",
+                    "upnp_nat_postrouting_chain=postrouting_miniupnpd",
+                    f"allow 1024-65535 {plan.CGNAT_NET} 1024-65535",
+                    "deny 0-65535 0.0.0.0/0 0-65535",
+                    "",
+                ]
+            )
+        )
         log_path = self.workdir / "carrier-pcp.log"
         with open(log_path, "w") as log:
-            proc = self.popen([MINIUPNPD, "-d", "-f", str(conf), "-P", str(self.workdir / "carrier-pcp.pid")],
-                              ns="isp", stdout=log, stderr=subprocess.STDOUT)
+            proc = self.popen(
+                [MINIUPNPD, "-d", "-f", str(conf), "-P", str(self.workdir / "carrier-pcp.pid")],
+                ns="isp",
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 10
         while _MINIUPNPD_READY not in log_path.read_text(errors="replace"):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise LabSetupError(f"the carrier's PCP server did not come up: "
-                                    f"{log_path.read_text(errors='replace')[-800:]}")
+                raise LabSetupError(
+                    f"the carrier's PCP server did not come up: {log_path.read_text(errors='replace')[-800:]}"
+                )
             time.sleep(0.01)
 
     @property
@@ -588,7 +707,7 @@ class Lab:
             _live_labs.discard(self)
         self.timings["down_s"] = time.monotonic() - started
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self if self._is_up else self.up()
 
     def __exit__(self, *exc: object) -> None:
@@ -608,13 +727,28 @@ def fallback_endpoints() -> dict[str, Any]:
     }
 
 
-def make_lab(topology: str, *, ipv6: bool = False, latency_ms: float = 0, loss_pct: float = 0.0,
-             block_inbound: Iterable[str] = (), block_outbound: Iterable[str] = (),
-             upnp: bool | None = None, router_ext_ip: str | None = None) -> Lab:
+def make_lab(
+    topology: str,
+    *,
+    ipv6: bool = False,
+    latency_ms: float = 0,
+    loss_pct: float = 0.0,
+    block_inbound: Iterable[str] = (),
+    block_outbound: Iterable[str] = (),
+    upnp: bool | None = None,
+    router_ext_ip: str | None = None,
+) -> Lab:
     """Build and start a lab (the caller must call ``down()``)."""
-    opts = Options(topology, ipv6=ipv6, latency_ms=float(latency_ms), loss_pct=float(loss_pct),
-                   block_inbound=tuple(block_inbound), block_outbound=tuple(block_outbound), upnp=upnp,
-                   router_ext_ip=router_ext_ip)
+    opts = Options(
+        topology,
+        ipv6=ipv6,
+        latency_ms=float(latency_ms),
+        loss_pct=float(loss_pct),
+        block_inbound=tuple(block_inbound),
+        block_outbound=tuple(block_outbound),
+        upnp=upnp,
+        router_ext_ip=router_ext_ip,
+    )
     return Lab(opts).up()
 
 

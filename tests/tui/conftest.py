@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from textual.content import Content
@@ -27,7 +27,7 @@ def text_of(widget: Widget) -> str:
         # A container (a finding, a port verdict, a bullet list): the text of what it holds.
         from textual.containers import Horizontal
 
-        glue = " " if isinstance(widget, Horizontal) else "\n"     # a bullet row: mark, then text
+        glue = " " if isinstance(widget, Horizontal) else "\n"  # a bullet row: mark, then text
         return glue.join(text_of(child) for child in widget.children)
     if isinstance(widget, Button):
         label = widget.label
@@ -61,7 +61,7 @@ class MessageLog:
         self.messages: list[Message] = []
 
     def __call__(self, message: Message) -> None:
-        if not any(m is message for m in self.messages):   # once, even if it bubbles
+        if not any(m is message for m in self.messages):  # once, even if it bubbles
             self.messages.append(message)
 
     def of(self, kind: type[Message]) -> list[Message]:

@@ -4,8 +4,8 @@ snapshot tests and scripts/screenshots.py)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from textual.pilot import Pilot
 
@@ -23,14 +23,13 @@ def make_app(
     scenario: str = "home",
     *,
     config_path: Path = CONFIG_PATH,
-    report_dir: Path = Path("/home/you/Documents"),   # never written to by the snapshot steps
+    report_dir: Path = Path("/home/you/Documents"),  # never written to by the snapshot steps
     light: bool = False,
     engine: FakeEngine | None = None,
 ) -> WizardApp:
     engine = engine or FakeEngine(scenario=scenario)
-    app = WizardApp(engine, Config(path=config_path), report_dir=report_dir, light=light,
-                    executable=EXECUTABLE)
-    app.service_scope = "user"      # what the Done step offers must not depend on who runs the tests
+    app = WizardApp(engine, Config(path=config_path), report_dir=report_dir, light=light, executable=EXECUTABLE)
+    app.service_scope = "user"  # what the Done step offers must not depend on who runs the tests
     return app
 
 
@@ -145,6 +144,7 @@ async def saved(pilot: Pilot) -> None:
 
 Step = Callable[[Pilot], Awaitable[None]]
 
+
 async def verify_wrong_record(pilot: Pilot) -> None:
     """The Verify step when the record itself holds another address: the offer to update."""
     await updated(pilot)
@@ -159,9 +159,12 @@ async def troubleshoot_summary(pilot: Pilot) -> None:
     from checks.config import HostConfig
 
     app = pilot.app
-    app.state.config = app.state.config.with_hosts((  # type: ignore[attr-defined]
-        HostConfig("web.example.org", "dyndns2", username="me", password="pw"),
-        HostConfig("nas.example.org", "dyndns2", username="me", password="pw")))
+    app.state.config = app.state.config.with_hosts(
+        (  # type: ignore[attr-defined]
+            HostConfig("web.example.org", "dyndns2", username="me", password="pw"),
+            HostConfig("nas.example.org", "dyndns2", username="me", password="pw"),
+        )
+    )
     app.engine.wrong_records.add("nas.example.org")  # type: ignore[attr-defined]
     await to_network(pilot, choice="2")
     await pilot.press("n")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from textual.binding import Binding
 
+from checks.config import Config
 from wizard.tui.app import WizardApp
 
 from .fake_engine import FakeEngine
-from checks.config import Config
 
 TOKEN = "a1b2c3d4-1234-5678-9abc-def012345678"
 
@@ -25,19 +25,20 @@ class CrashingApp(WizardApp):
     BINDINGS = [*WizardApp.BINDINGS, Binding("f9", "crash", "crash")]
 
     def action_crash(self) -> None:
-        token = self.state.drafts["duckdns"]["token"]   # a local holding the secret
-        raise RuntimeError(f"could not use {token}")     # ...and a message quoting it
+        token = self.state.drafts["duckdns"]["token"]  # a local holding the secret
+        raise RuntimeError(f"could not use {token}")  # ...and a message quoting it
 
 
 async def test_a_crash_report_has_no_locals_and_no_secret(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    app = CrashingApp(FakeEngine(), Config(path=tmp_path / "config.toml"), report_dir=tmp_path,
-                      executable="ddns-wizard")
+    app = CrashingApp(
+        FakeEngine(), Config(path=tmp_path / "config.toml"), report_dir=tmp_path, executable="ddns-wizard"
+    )
     with pytest.raises(RuntimeError):
         async with app.run_test(size=(100, 32)) as pilot:
-            app.state.drafts["duckdns"] = {"token": TOKEN}     # typed, not yet checked
+            app.state.drafts["duckdns"] = {"token": TOKEN}  # typed, not yet checked
             await pilot.press("f9")
             await pilot.pause()
-    shown = capsys.readouterr().err                      # printed once the screen is gone
+    shown = capsys.readouterr().err  # printed once the screen is gone
     assert "RuntimeError: could not use" in shown and "action_crash" in shown
     assert "internal error" in shown
     assert TOKEN not in shown

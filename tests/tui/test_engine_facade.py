@@ -11,8 +11,8 @@ import tomllib
 from pathlib import Path
 
 from checks.config import Config, HostConfig
-
 from wizard.engine import RealEngine
+
 from .fake_engine import diagnosis_for
 
 
@@ -22,7 +22,7 @@ def test_providers_come_from_the_registry_with_their_fields() -> None:
     assert duck.title == "DuckDNS" and duck.cost and duck.url.startswith("https://")
     assert [f.name for f in duck.fields] == ["hostname", "token"]
     assert [f.secret for f in duck.fields] == [False, True]
-    assert duck.signup_steps                       # the wizard shows how to sign up
+    assert duck.signup_steps  # the wizard shows how to sign up
     assert "dyndns2" in providers and any(f.name == "server" for f in providers["dyndns2"].fields)
 
 
@@ -34,7 +34,7 @@ def test_fields_are_validated_by_the_provider_rules() -> None:
     assert "36 characters" in (engine.validate_field("duckdns", "token", "abc") or "")
     assert engine.validate_field("dyndns2", "server", "https://members.example.org") is None
     assert engine.validate_field("dyndns2", "server", "ftp://x") is not None
-    assert engine.validate_field("no-such-provider", "hostname", "x") is None   # no crash
+    assert engine.validate_field("no-such-provider", "hostname", "x") is None  # no crash
 
 
 async def test_preflight_refuses_an_invalid_host_without_a_request() -> None:

@@ -23,7 +23,7 @@ async def test_export_at_80x24_shows_where_it_wrote(tmp_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await drive.to_done(pilot)
         field = app.screen.query_one("#report-path", Input)
-        assert field.value == str(tmp_path / "ddns-wizard-report.md")    # a full path, in the folder given
+        assert field.value == str(tmp_path / "ddns-wizard-report.md")  # a full path, in the folder given
         await pilot.press("e")
         await drive.wait_for(pilot, lambda: app.state.report_path is not None and drive.idle(pilot))
         await pilot.pause(0.3)
@@ -51,7 +51,7 @@ def test_default_report_folder_is_documents_or_data_never_the_current_directory(
     monkeypatch.delenv("XDG_DOCUMENTS_DIR", raising=False)
     folder = app_mod.default_report_dir()
     assert folder != tmp_path and folder.is_absolute()
-    assert folder == tmp_path / "data" / "ddns-wizard"          # no Documents folder: the data directory
+    assert folder == tmp_path / "data" / "ddns-wizard"  # no Documents folder: the data directory
     docs = tmp_path / "home" / "Documents"
     docs.mkdir(parents=True)
     monkeypatch.setenv("XDG_DOCUMENTS_DIR", str(docs))
@@ -76,9 +76,13 @@ async def test_troubleshoot_with_a_wrong_record_offers_update_checks_every_name_
     from .fake_engine import FakeEngine
 
     engine = FakeEngine(wrong_records={"nas.example.org"})
-    config = Config(hosts=(HostConfig("web.example.org", "dyndns2", username="me", password="pw"),
-                           HostConfig("nas.example.org", "dyndns2", username="me", password="pw")),
-                    path=tmp_path / "c.toml")
+    config = Config(
+        hosts=(
+            HostConfig("web.example.org", "dyndns2", username="me", password="pw"),
+            HostConfig("nas.example.org", "dyndns2", username="me", password="pw"),
+        ),
+        path=tmp_path / "c.toml",
+    )
     app = WizardApp(engine, config, report_dir=tmp_path, executable=drive.EXECUTABLE)
     async with app.run_test(size=(80, 24)) as pilot:
         await drive.to_network(pilot, choice="2")
@@ -98,13 +102,13 @@ async def test_troubleshoot_with_a_wrong_record_offers_update_checks_every_name_
         assert [c[1].hostname for c in engine.calls if c[0] == "update"] == ["nas.example.org"]
         assert all(v.verdict == "ok" for v in app.state.verifies.values())
         assert not app.screen.query_one("#verify-offer").display
-        engine.wrong_records.add("nas.example.org")                  # wrong again: the summary says so
+        engine.wrong_records.add("nas.example.org")  # wrong again: the summary says so
         await pilot.press("r")
         await drive.wait_for(pilot, lambda: len(app.state.verifies) == 2 and drive.idle(pilot))
         await pilot.press("n")
         await drive.on_screen(pilot, "DoneScreen")
         summary = text_of(app.screen.query_one("#troubleshoot-summary"))
-        assert "Yes, with a port forward" in summary                  # the network's headline first
+        assert "Yes, with a port forward" in summary  # the network's headline first
         assert "✗ nas.example.org points to another address (an update fixes it" in summary
         assert "✓ web.example.org points here" in summary
         assert "Ports: not tested" in summary
@@ -117,8 +121,11 @@ async def test_duckdns_ko_points_at_a_mistyped_token_first() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await drive.to_update(pilot)
         screen = app.screen
-        screen.post_message(__import__("wizard.tui.messages", fromlist=["UpdateDone"]).UpdateDone(
-            UpdateResult("myhome.duckdns.org", "duckdns", None, "23.128.64.20", "error", "KO", "KO", fatal=True)))
+        screen.post_message(
+            __import__("wizard.tui.messages", fromlist=["UpdateDone"]).UpdateDone(
+                UpdateResult("myhome.duckdns.org", "duckdns", None, "23.128.64.20", "error", "KO", "KO", fatal=True)
+            )
+        )
         await pilot.pause()
         text = text_of(screen.query_one("#update-result", Static))
         assert "mistyped" in text and "fix it in your account first" not in text
@@ -140,10 +147,10 @@ async def test_o_without_a_browser_shows_the_address_to_copy(monkeypatch) -> Non
         note = app.screen.query_one("#open-note", Static)
         assert note.display and "No browser on this machine" in text_of(note)
         assert app.state.provider is not None and app.state.provider.url in text_of(note)
-        assert opened == []                                   # nothing pretended to open
+        assert opened == []  # nothing pretended to open
         await pilot.press("down")
         await pilot.pause()
-        assert not note.display                                # not left over for another provider
+        assert not note.display  # not left over for another provider
 
 
 async def test_real_provider_table_fits_80_columns() -> None:
@@ -155,7 +162,7 @@ async def test_real_provider_table_fits_80_columns() -> None:
 
     from .fake_engine import FakeEngine
 
-    real = RealEngine.__new__(RealEngine)        # list_providers reads the registry only: no network
+    real = RealEngine.__new__(RealEngine)  # list_providers reads the registry only: no network
     app = drive.make_app(engine=FakeEngine())
     app.engine.list_providers = lambda: RealEngine.list_providers(real)  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
@@ -177,7 +184,7 @@ async def test_raw_probes_wrap_instead_of_cutting_at_80_columns() -> None:
         total = sum(col.get_render_width(table) for col in table.columns.values())
         assert total <= table.size.width, (total, table.size.width)
         results = [" ".join(str(table.get_row(k)[4]).split()) for k in table.rows]
-        assert "IGD connected, WAN 23.128.64.20, 1 mapping" in results     # whole, over two lines
+        assert "IGD connected, WAN 23.128.64.20, 1 mapping" in results  # whole, over two lines
 
 
 async def test_status_hints_fit_the_80_column_status_line() -> None:
@@ -195,7 +202,7 @@ async def test_ports_step_warns_from_the_engines_risky_table() -> None:
     app = drive.make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await drive.to_ports(pilot)
-        await pilot.press(*["down"] * 6, "enter")                  # Custom…
+        await pilot.press(*["down"] * 6, "enter")  # Custom…
         field = app.screen.query_one("#custom-ports", Input)
         field.value = "3306 6379"
         await pilot.pause()
@@ -208,5 +215,5 @@ def test_the_wizard_reads_ports_with_the_engines_parser() -> None:
     from wizard.engine import PortSpec
     from wizard.tui.screens.ports import parse_ports
 
-    assert PortSpec is EnginePortSpec                                # one PortSpec
+    assert PortSpec is EnginePortSpec  # one PortSpec
     assert parse_ports("8080, 51820/UDP") == (EnginePortSpec(8080), EnginePortSpec(51820, "udp"))

@@ -22,13 +22,13 @@ async def test_done_installs_the_user_service_with_linger(tmp_path: Path, monkey
     config_path = tmp_path / "config.toml"
     engine = FakeEngine(systemd=True)
     app = drive.make_app(config_path=config_path, report_dir=tmp_path, engine=engine)
-    app.service_scope = "user"                                 # the tests run as root: no system unit here
+    app.service_scope = "user"  # the tests run as root: no system unit here
     async with app.run_test(size=(80, 24)) as pilot:
         await drive.to_done(pilot)
         text = screen_text(app.screen)
-        assert "ExecStart" not in text                         # nothing to copy off the screen any more
+        assert "ExecStart" not in text  # nothing to copy off the screen any more
         assert "loginctl enable-linger" in text and "Install service (i)" in text
-        await pilot.press("i")                                 # not saved yet: says so, installs nothing
+        await pilot.press("i")  # not saved yet: says so, installs nothing
         assert "Save the configuration first" in screen_text(app.screen)
         assert not any(c[0] == "install_service" for c in engine.calls)
         await pilot.press("s")
@@ -79,11 +79,11 @@ async def test_done_notification_url_is_tested_kept_secret_and_saved(tmp_path: P
         assert "✗ ntfy://***: not accepted: HTTP 500" in text
         assert "TopS3cretHookT0ken" not in text and "Pr1vateTopicName" not in text
         app.screen.query_one("#config-path", Input).focus()
-        await pilot.press("enter")                              # save
+        await pilot.press("enter")  # save
         await drive.wait_for(pilot, lambda: app.state.saved_path is not None and drive.idle(pilot))
     saved = tomllib.loads(config_path.read_text())
     assert saved["notify"]["urls"] == [good, bad]
-    assert load_config(config_path).secret_values()[-4:]        # the URLs count as secrets
+    assert load_config(config_path).secret_values()[-4:]  # the URLs count as secrets
 
 
 CONFIG = """\
@@ -121,7 +121,7 @@ async def test_hosts_are_listed_and_removed_after_a_confirmation(tmp_path: Path)
         assert "3f2b8c1e" not in screen_text(app.screen)
         await pilot.press("d")
         assert "Press d again" in screen_text(app.screen)
-        assert len(load_config(path).hosts) == 2                 # nothing removed yet
+        assert len(load_config(path).hosts) == 2  # nothing removed yet
         await pilot.press("d")
         await drive.wait_for(pilot, lambda: "Removed one.duckdns.org" in screen_text(app.screen))
         assert table.row_count == 1
@@ -133,12 +133,12 @@ async def test_hosts_are_listed_and_removed_after_a_confirmation(tmp_path: Path)
 
 
 async def test_editing_a_host_prefills_it_and_saves_it_in_its_place(tmp_path: Path) -> None:
-    app, path, _ = _app_with_hosts(tmp_path)
+    app, _path, _ = _app_with_hosts(tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
         await drive.on_screen(pilot, "WelcomeScreen")
         await pilot.press("h")
         await drive.on_screen(pilot, "HostsScreen")
-        await pilot.press("e")                                   # edit the first
+        await pilot.press("e")  # edit the first
         await drive.on_screen(pilot, "NetworkScreen")
         assert app.state.mode == "setup" and app.state.editing == "one.duckdns.org"
         # walk on to the credentials: they hold the configured host
@@ -151,7 +151,7 @@ async def test_editing_a_host_prefills_it_and_saves_it_in_its_place(tmp_path: Pa
         await drive.on_screen(pilot, "CredentialsScreen")
         field = app.screen.query_one("#field-hostname", Input)
         assert field.value == "one.duckdns.org"
-        field.value = "three.duckdns.org"                      # renamed while editing
+        field.value = "three.duckdns.org"  # renamed while editing
         await pilot.press("ctrl+r")
         await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))
         config = app.state.config_to_save()
@@ -159,7 +159,7 @@ async def test_editing_a_host_prefills_it_and_saves_it_in_its_place(tmp_path: Pa
 
 
 async def test_adding_another_host_starts_empty_and_keeps_the_others(tmp_path: Path) -> None:
-    app, path, _ = _app_with_hosts(tmp_path)
+    app, _path, _ = _app_with_hosts(tmp_path)
     async with app.run_test(size=(100, 32)) as pilot:
         await drive.on_screen(pilot, "WelcomeScreen")
         await pilot.press("h")
@@ -173,7 +173,7 @@ async def test_adding_another_host_starts_empty_and_keeps_the_others(tmp_path: P
         await drive.on_screen(pilot, "ProviderScreen")
         await pilot.press("n")
         await drive.on_screen(pilot, "CredentialsScreen")
-        assert app.screen.query_one("#field-hostname", Input).value == ""      # not a copy of one.duckdns.org
+        assert app.screen.query_one("#field-hostname", Input).value == ""  # not a copy of one.duckdns.org
         await pilot.press(*"three.duckdns.org", "tab", *drive.GOOD_TOKEN)
         await pilot.press("ctrl+r")
         await drive.wait_for(pilot, lambda: app.state.preflight is not None and drive.idle(pilot))

@@ -29,6 +29,16 @@ def test_every_readme_screenshot_exists_and_every_screen_has_one() -> None:
     for link in linked:
         assert (ROOT / link).is_file(), f"README links a missing picture: {link}"
     names = {p.stem.split("-", 1)[1] for p in (ROOT / "screenshots").glob("*.svg")}
-    for step in ("welcome", "network", "hosting-cgnat", "ports", "provider", "credentials-ok",
-                 "update", "verify", "done", "help"):
+    for step in (
+        "welcome",
+        "network",
+        "hosting-cgnat",
+        "ports",
+        "provider",
+        "credentials-ok",
+        "update",
+        "verify",
+        "done",
+        "help",
+    ):
         assert step in names, f"no screenshot of the {step} screen"

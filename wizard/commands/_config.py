@@ -38,5 +38,8 @@ def warn_if_readable(config: Any) -> None:
     mode = loose_mode(path)
     if mode is None:
         return
-    print(f"ddns-wizard: warning: {path} holds secrets and other users can read it (mode {mode:04o}). "
-          f"Fix it with: chmod 600 {path}", file=sys.stderr)
+    print(
+        f"ddns-wizard: warning: {path} holds secrets and other users can read it (mode {mode:04o}). "
+        f"Fix it with: chmod 600 {path}",
+        file=sys.stderr,
+    )

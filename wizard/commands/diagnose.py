@@ -11,22 +11,31 @@ import argparse
 import sys
 from typing import Any
 
-DEFAULT_BUDGET_S = 4.0       # checks.diagnose's defaults (not imported here: --help stays cheap)
+DEFAULT_BUDGET_S = 4.0  # checks.diagnose's defaults (not imported here: --help stays cheap)
 SLOW_LINE_BUDGET_S = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true",
-                        help="print the report as JSON (schema ddns-wizard/report@1) and nothing else")
-    parser.add_argument("--report", metavar="FILE",
-                        help="also write a report you can share: .json, .md or .html by the file's suffix")
-    parser.add_argument("--redact", action="store_true",
-                        help="replace public addresses and your hostnames with placeholders in the report "
-                             "(and in --json output)")
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON (schema ddns-wizard/report@1) and nothing else"
+    )
+    parser.add_argument(
+        "--report", metavar="FILE", help="also write a report you can share: .json, .md or .html by the file's suffix"
+    )
+    parser.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace public addresses and your hostnames with placeholders in the report (and in --json output)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite the --report FILE if it exists")
-    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
-                        help=f"give up on probes still running after this long (default {DEFAULT_BUDGET_S:g}, "
-                             f"up to {SLOW_LINE_BUDGET_S:g} when the line turns out slow)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"give up on probes still running after this long (default {DEFAULT_BUDGET_S:g}, "
+        f"up to {SLOW_LINE_BUDGET_S:g} when the line turns out slow)",
+    )
     parser.add_argument("--probes", action="store_true", help="also list every probe with its timing")
 
 
@@ -44,7 +53,7 @@ def _check_report_target(path: str, force: bool) -> None:
     from wizard.report import format_for
 
     p = Path(path).expanduser()
-    format_for(p)   # raises UsageError for an unknown suffix
+    format_for(p)  # raises UsageError for an unknown suffix
     from checks.errors import UsageError
 
     if p.exists() and not force:
@@ -56,7 +65,6 @@ def _check_report_target(path: str, force: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from checks.config import load_config
     from checks.diagnose import run_diagnosis
     from checks.errors import UsageError
 
@@ -64,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if budget is not None and not (0.2 <= budget <= 120):
         raise UsageError("--budget must be between 0.2 and 120 seconds")
     from ._config import load as _load
+
     config = _load(args)
     if args.report:
         _check_report_target(args.report, args.force)
@@ -77,8 +86,9 @@ def run(args: argparse.Namespace) -> int:
         progress = DiagnoseProgress(Console(stderr=True))
 
     async def diagnose() -> Any:
-        return await run_diagnosis(config, budget_s=budget, probes=_probe_set(),
-                                   on_progress=progress.update if progress else None)
+        return await run_diagnosis(
+            config, budget_s=budget, probes=_probe_set(), on_progress=progress.update if progress else None
+        )
 
     if progress is not None:
         with progress:
@@ -97,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
 
         from wizard.report import report_data
 
-        sys.stdout.write(json.dumps(report_data(diagnosis, config=config, redact=args.redact),
-                                    indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(
+            json.dumps(report_data(diagnosis, config=config, redact=args.redact), indent=2, ensure_ascii=False) + "\n"
+        )
         return 0
 
     from rich.console import Console

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
 class _Sub:
     """Subcommands that accept the global --config after them too (`... list --config F`)."""
 
-    def __init__(self, sub) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         self.sub = sub
 
-    def add_parser(self, *a, **kw):  # type: ignore[no-untyped-def]
+    def add_parser(self, *a: Any, **kw: Any) -> argparse.ArgumentParser:
         p = self.sub.add_parser(*a, **kw)
         p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
         return p

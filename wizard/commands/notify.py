@@ -7,6 +7,7 @@ Exit 0 when every URL accepted it, 1 when any did not, 2 when none is configured
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from checks.config import load_config
-    from checks.ddns.notify import Notifier, shown_url
+    from checks.ddns.notify import Delivery, Notifier, shown_url
     from checks.errors import ConfigError
 
     config = load_config(args.config)
@@ -26,11 +27,13 @@ def run(args: argparse.Namespace) -> int:
     settings = notifier.settings
     if not settings.enabled:
         where = config.path or "the configuration"
-        raise ConfigError(f"no notification URL is configured in {where}: add a [notify] table, e.g.\n"
-                          "  [notify]\n  urls = [\"ntfy://my-topic\"]   # any apprise URL\n"
-                          "  ping = \"https://hc-ping.com/UUID\"   # optional, healthchecks.io-style")
+        raise ConfigError(
+            f"no notification URL is configured in {where}: add a [notify] table, e.g.\n"
+            '  [notify]\n  urls = ["ntfy://my-topic"]   # any apprise URL\n'
+            '  ping = "https://hc-ping.com/UUID"   # optional, healthchecks.io-style'
+        )
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> tuple[list[Delivery], tuple[bool, str] | None]:
         deliveries = await notifier.test()
         pinged = await notifier.ping("success", "ddns-wizard notify test") if settings.ping else None
         return deliveries, pinged
@@ -50,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
 class _Sub:
     """Subcommands that accept the global --config after them too (`... list --config F`)."""
 
-    def __init__(self, sub) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         self.sub = sub
 
-    def add_parser(self, *a, **kw):  # type: ignore[no-untyped-def]
+    def add_parser(self, *a: Any, **kw: Any) -> argparse.ArgumentParser:
         p = self.sub.add_parser(*a, **kw)
         p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
         return p

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.model import OutboundResult, PortResult
-    from checks.portmap.ledger import MappingLedger
     from checks.portcheck.run import PortCheckReport
+    from checks.portmap.ledger import MappingLedger
 
 VERDICT_WORDS = {
     "open": "OPEN — reachable from the internet",
@@ -33,12 +34,19 @@ VERDICT_WORDS = {
 # An open port reached through the test's own mapping, removed again: open for the test only.
 OPEN_FOR_THE_TEST = "OPEN for the test — reached through the test's own mapping, which is removed again"
 OPEN_KEPT = "OPEN — reachable from the internet, through the forward kept with --keep"
-OPEN_FOR_THE_TEST_V6 = ("OPEN for the test — through the test's own opening of the router's IPv6 firewall, which is "
-                        "closed again")
+OPEN_FOR_THE_TEST_V6 = (
+    "OPEN for the test — through the test's own opening of the router's IPv6 firewall, which is closed again"
+)
 OPEN_KEPT_V6 = "OPEN — reachable over IPv6, through the firewall opening kept with --keep"
-VERDICT_STYLE = {"open": "green", "not-forwarded": "yellow", "isp-blocked": "red",
-                 "blocked-or-not-forwarded": "yellow",
-                 "upstream-nat": "red", "unknown": "magenta", "blocked": "red"}
+VERDICT_STYLE = {
+    "open": "green",
+    "not-forwarded": "yellow",
+    "isp-blocked": "red",
+    "blocked-or-not-forwarded": "yellow",
+    "upstream-nat": "red",
+    "unknown": "magenta",
+    "blocked": "red",
+}
 
 
 def reason_words(reason: str | None, retry_after_s: float | None) -> str | None:
@@ -47,9 +55,11 @@ def reason_words(reason: str | None, retry_after_s: float | None) -> str | None:
     return {
         "rate-limited": f"could not ask: rate limited{later} (or add a second prober to [endpoints] port_check)",
         "prober-silent": f"could not ask: the prober did not answer (over its limit, or down){later}",
-        "no-udp-prober": ("UDP can only be tested by a prober that sends UDP: the project's probe server. "
-                          "Run `ddns-wizard probe-server` on a machine outside your network and add "
-                          "\"ddnsw+https://HOST\" to [endpoints] port_check"),
+        "no-udp-prober": (
+            "UDP can only be tested by a prober that sends UDP: the project's probe server. "
+            "Run `ddns-wizard probe-server` on a machine outside your network and add "
+            '"ddnsw+https://HOST" to [endpoints] port_check'
+        ),
         "no-prober-answered": "no outside prober answered (see the evidence)",
     }.get(reason or "")
 
@@ -57,34 +67,47 @@ def reason_words(reason: str | None, retry_after_s: float | None) -> str | None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ports_command", metavar="ACTION", required=True)
     check = sub.add_parser(
-        "check", help="test inbound reachability of ports from outside",
+        "check",
+        help="test inbound reachability of ports from outside",
         description="Listen temporarily on each port, ask an outside prober to connect in, and tell "
-                    "open / not-forwarded / isp-blocked / blocked-or-not-forwarded / upstream-nat / unknown, with "
-                    "the evidence and the fix.")
+        "open / not-forwarded / isp-blocked / blocked-or-not-forwarded / upstream-nat / unknown, with "
+        "the evidence and the fix.",
+    )
     check.add_argument("ports", nargs="+", metavar="PORT[/tcp|/udp]", help="ports to test (default protocol tcp)")
-    check.add_argument("--upnp", action="store_true",
-                       help="map the ports on the router (UPnP IGD, else PCP, else NAT-PMP) for the test; removed "
-                            "afterwards (with --ipv6: open the router's IPv6 firewall, IGDv2 pinhole or PCP)")
-    check.add_argument("--keep", action="store_true",
-                       help="with --upnp: keep the ports' mappings as lasting forwards (permanent lease, or the "
-                            "longest the router accepts); remove one later with `ddns-wizard upnp remove PORT`")
-    check.add_argument("--ipv6", action="store_true",
-                       help="test over IPv6 instead: this host's stable IPv6 address through the router's IPv6 "
-                            "firewall ([endpoints] port_check_v6); open / firewalled / no-ipv6 / unknown")
+    check.add_argument(
+        "--upnp",
+        action="store_true",
+        help="map the ports on the router (UPnP IGD, else PCP, else NAT-PMP) for the test; removed "
+        "afterwards (with --ipv6: open the router's IPv6 firewall, IGDv2 pinhole or PCP)",
+    )
+    check.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --upnp: keep the ports' mappings as lasting forwards (permanent lease, or the "
+        "longest the router accepts); remove one later with `ddns-wizard upnp remove PORT`",
+    )
+    check.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="test over IPv6 instead: this host's stable IPv6 address through the router's IPv6 "
+        "firewall ([endpoints] port_check_v6); open / firewalled / no-ipv6 / unknown",
+    )
     check.add_argument("--json", action="store_true", help="print the result as JSON (docs/json.md)")
     out = sub.add_parser(
-        "outbound", help="test which ports this network lets out",
+        "outbound",
+        help="test which ports this network lets out",
         description="Connect to [endpoints] outbound_target on each port (default: 25 53 80 443 465 587 "
-                    "993 1194 8080 51820/udp) and tell open / blocked / unknown.")
+        "993 1194 8080 51820/udp) and tell open / blocked / unknown.",
+    )
     out.add_argument("ports", nargs="*", metavar="PORT[/tcp|/udp]", help="ports to test (default: a common set)")
     out.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="connect deadline per port")
     out.add_argument("--json", action="store_true", help="print the result as JSON (docs/json.md)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from checks.config import load_config
 
     from ._config import load as _load
+
     config = _load(args)
     if args.ports_command == "check":
         return _run_check(args, config)
@@ -123,40 +146,56 @@ def _progress_enabled(args: argparse.Namespace) -> bool:
 # --------------------------------------------------------------------------- check
 
 
-def check_json(results: Sequence["PortResult"]) -> list[dict[str, Any]]:
+def check_json(results: Sequence[PortResult]) -> list[dict[str, Any]]:
     """The ``ports check --json`` list (DESIGN.md: port, protocol, verdict, evidence; plus fix)."""
-    return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "evidence": list(r.evidence),
-             "fix": r.fix, "service_was_listening": r.service_was_listening, "upnp_mapped": r.upnp_mapped,
-             "mapping": r.mapping, "mapped_via": r.mapped_via, "reason": r.reason,
-             "retry_after_s": r.retry_after_s, "next_steps": list(r.next_steps)}
-            for r in results]
+    return [
+        {
+            "port": r.port,
+            "protocol": r.protocol,
+            "verdict": r.verdict,
+            "evidence": list(r.evidence),
+            "fix": r.fix,
+            "service_was_listening": r.service_was_listening,
+            "upnp_mapped": r.upnp_mapped,
+            "mapping": r.mapping,
+            "mapped_via": r.mapped_via,
+            "reason": r.reason,
+            "retry_after_s": r.retry_after_s,
+            "next_steps": list(r.next_steps),
+        }
+        for r in results
+    ]
 
 
 def _run_check(args: argparse.Namespace, config: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.portmap.ledger import MappingLedger
     from checks.portcheck.spec import parse_port_spec
+    from checks.portmap.ledger import MappingLedger
 
     specs = list(dict.fromkeys(parse_port_spec(p) for p in args.ports))
     keep = bool(getattr(args, "keep", False))
     if keep and not args.upnp:
-        raise UsageError("--keep keeps the mappings --upnp makes: use both (`ports check PORT --upnp --keep`), "
-                         "or `ddns-wizard upnp add PORT` for a forward without a test")
+        raise UsageError(
+            "--keep keeps the mappings --upnp makes: use both (`ports check PORT --upnp --keep`), "
+            "or `ddns-wizard upnp add PORT` for a forward without a test"
+        )
     if getattr(args, "ipv6", False):
         # --upnp over IPv6: no mapping, a pinhole in the router's IPv6 firewall (IGDv2 or PCP).
         return _run_check_v6(args, config, specs)
     if not config.endpoints.port_check:
-        raise UsageError("[endpoints] port_check is empty: the inbound test needs an outside prober "
-                         "(an echoip URL with {port}, portchecker+https://portchecker.io, or ddnsw+https://HOST "
-                         "for `ddns-wizard probe-server`)")
+        raise UsageError(
+            "[endpoints] port_check is empty: the inbound test needs an outside prober "
+            "(an echoip URL with {port}, portchecker+https://portchecker.io, or ddnsw+https://HOST "
+            "for `ddns-wizard probe-server`)"
+        )
     ledger = MappingLedger()
-    report: "PortCheckReport | None" = None
+    report: PortCheckReport | None = None
     try:
         with _Progress(_progress_enabled(args)) as say:
             report = asyncio.run(_check_main(specs, config, args.upnp, ledger, say, keep=keep))
-    except asyncio.CancelledError:      # SIGTERM/SIGHUP: the mappings were removed on the way out
+    except asyncio.CancelledError:  # SIGTERM/SIGHUP: the mappings were removed on the way out
         print("terminated", file=sys.stderr)
         return 143
     finally:
@@ -169,8 +208,9 @@ def _run_check(args: argparse.Namespace, config: Any) -> int:
     return 1 if report.leftovers else 0
 
 
-async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingLedger",
-                      say: Callable[[str], None], *, keep: bool = False) -> "PortCheckReport":
+async def _check_main(
+    specs: Any, config: Any, use_upnp: bool, ledger: MappingLedger, say: Callable[[str], None], *, keep: bool = False
+) -> PortCheckReport:
     import asyncio
     import signal
 
@@ -184,12 +224,19 @@ async def _check_main(specs: Any, config: Any, use_upnp: bool, ledger: "MappingL
         if task is not None:
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 loop.add_signal_handler(sig, task.cancel)
-    except (NotImplementedError, RuntimeError):   # not on the main thread / platform without it
+    except (NotImplementedError, RuntimeError):  # not on the main thread / platform without it
         pass
     try:
         async with make_client(timeout_s=12.0) as client:
-            return await run_port_check(specs, endpoints=config.endpoints, client=client,
-                                        use_upnp=use_upnp, ledger=ledger, on_progress=say, keep=keep)
+            return await run_port_check(
+                specs,
+                endpoints=config.endpoints,
+                client=client,
+                use_upnp=use_upnp,
+                ledger=ledger,
+                on_progress=say,
+                keep=keep,
+            )
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
@@ -209,10 +256,21 @@ V6_VERDICT_STYLE = {"open": "green", "firewalled": "yellow", "no-ipv6": "red", "
 
 def check_v6_json(results: Sequence[Any]) -> list[dict[str, Any]]:
     """``ports check --ipv6 --json``: port, protocol, verdict, address, evidence, fix."""
-    return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "address": r.address,
-             "evidence": list(r.evidence), "fix": r.fix, "reason": r.reason, "retry_after_s": r.retry_after_s,
-             "pinhole": r.pinhole, "pinhole_via": r.pinhole_via}
-            for r in results]
+    return [
+        {
+            "port": r.port,
+            "protocol": r.protocol,
+            "verdict": r.verdict,
+            "address": r.address,
+            "evidence": list(r.evidence),
+            "fix": r.fix,
+            "reason": r.reason,
+            "retry_after_s": r.retry_after_s,
+            "pinhole": r.pinhole,
+            "pinhole_via": r.pinhole_via,
+        }
+        for r in results
+    ]
 
 
 def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
@@ -222,13 +280,22 @@ def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
     from checks.portcheck.ipv6 import check_ipv6_ports
 
     if not config.endpoints.port_check_v6:
-        raise UsageError("[endpoints] port_check_v6 is empty: the IPv6 test needs an outside prober reachable "
-                         "over IPv6 (an echoip URL with {port}, or ddnsw+https://HOST)")
+        raise UsageError(
+            "[endpoints] port_check_v6 is empty: the IPv6 test needs an outside prober reachable "
+            "over IPv6 (an echoip URL with {port}, or ddnsw+https://HOST)"
+        )
     leftovers: list[tuple[str, str]] = []
     with _Progress(_progress_enabled(args)) as say:
-        results = asyncio.run(check_ipv6_ports(specs, probers_v6=config.endpoints.port_check_v6,
-                                               on_progress=say, use_upnp=bool(args.upnp),
-                                               keep=bool(getattr(args, "keep", False)), leftovers=leftovers))
+        results = asyncio.run(
+            check_ipv6_ports(
+                specs,
+                probers_v6=config.endpoints.port_check_v6,
+                on_progress=say,
+                use_upnp=bool(args.upnp),
+                keep=bool(getattr(args, "keep", False)),
+                leftovers=leftovers,
+            )
+        )
     if leftovers:
         from rich.console import Console
 
@@ -236,8 +303,10 @@ def _run_check_v6(args: argparse.Namespace, config: Any, specs: Any) -> int:
         err.print("[bold red]WARNING: the test could not close these openings of the router's IPv6 firewall:[/]")
         for what, error in leftovers:
             err.print(f"[bold red]  • {what}[/] — {error}")
-        err.print("[red]They were asked for with a short lease (5 minutes); close them in the router's IPv6 "
-                  "firewall settings if they stay.[/]")
+        err.print(
+            "[red]They were asked for with a short lease (5 minutes); close them in the router's IPv6 "
+            "firewall settings if they stay.[/]"
+        )
     if args.json:
         print(json.dumps(check_v6_json(results), indent=2))
         return 1 if leftovers else 0
@@ -276,18 +345,21 @@ def _print_verdict(out: Any, result: Any, words: dict[str, str], styles: dict[st
     for sentence in result.evidence:
         out.print(hanging("•", sentence, indent=2))
     said = result.verdict == "unknown" and getattr(result, "reason", None) in (
-        "rate-limited", "prober-silent", "no-udp-prober")      # the reason line above says what to do
+        "rate-limited",
+        "prober-silent",
+        "no-udp-prober",
+    )  # the reason line above says what to do
     if result.fix and not said and (result.verdict != "open" or mapping == "temporary"):
         label = "Fix" if result.verdict != "open" else "To keep it open"
         fix = result.fix.split(" Nothing to fix", 1)[0] if result.verdict == "open" else result.fix
-        out.print(hanging(Text(f"{label}:", style="bold"), fix, indent=2))  # type: ignore[arg-type]
+        out.print(hanging(Text(f"{label}:", style="bold"), fix, indent=2))
     from ..words import action_commands
 
     for command in action_commands(getattr(result, "next_steps", ()), f"{result.port}/{result.protocol}"):
         out.print(hanging(Text("Next:", style="bold"), f"`{command}`", indent=2))
 
 
-def _report_leftovers(ledger: "MappingLedger") -> None:
+def _report_leftovers(ledger: MappingLedger) -> None:
     if not ledger.leftovers:
         return
     from rich.console import Console
@@ -298,11 +370,13 @@ def _report_leftovers(ledger: "MappingLedger") -> None:
         err.print(f"[bold red]  • {mapping}[/] — {error}")
         port_proto = mapping.split(" mapping ", 1)[-1].split(" ", 1)[0].lower()
         err.print(f"    remove it: [bold]ddns-wizard upnp remove {port_proto}[/] (or in the router's web page)")
-    err.print("[red]Test mappings are asked for with a short lease, but a router that restarted (or only "
-              "accepts permanent leases) may keep them: remove them as shown.[/]")
+    err.print(
+        "[red]Test mappings are asked for with a short lease, but a router that restarted (or only "
+        "accepts permanent leases) may keep them: remove them as shown.[/]"
+    )
 
 
-def _print_check(report: "PortCheckReport") -> None:
+def _print_check(report: PortCheckReport) -> None:
     from rich.console import Console
     from rich.markup import escape
 
@@ -311,8 +385,10 @@ def _print_check(report: "PortCheckReport") -> None:
     out = Console()
     facts = report.facts
     if facts is not None and facts.local.ipv4:
-        out.print(f"This machine: {facts.local.ipv4}"
-                  + (f" via {facts.local.gateway_ipv4}" if facts.local.gateway_ipv4 else ""))
+        out.print(
+            f"This machine: {facts.local.ipv4}"
+            + (f" via {facts.local.gateway_ipv4}" if facts.local.gateway_ipv4 else "")
+        )
     if report.mapper:
         out.print(f"Test mappings through: {escape(report.mapper)}")
     if report.mapper_problem:
@@ -320,8 +396,10 @@ def _print_check(report: "PortCheckReport") -> None:
     for err in report.prober_errors:
         out.print(f"[yellow]configuration: {escape(err)}[/]")
     if report.nat is not None:
-        out.print(f"NAT: {report.nat.verdict}"
-                  + (f" (router WAN {report.nat.router_wan_ipv4})" if report.nat.router_wan_ipv4 else ""))
+        out.print(
+            f"NAT: {report.nat.verdict}"
+            + (f" (router WAN {report.nat.router_wan_ipv4})" if report.nat.router_wan_ipv4 else "")
+        )
         if any(r.verdict != "open" for r in report.results):
             # Said once for the run (issue 19), not repeated under every port.
             from ..render import hanging
@@ -337,18 +415,19 @@ def _print_check(report: "PortCheckReport") -> None:
 # --------------------------------------------------------------------------- outbound
 
 
-def outbound_json(results: Sequence["OutboundResult"]) -> list[dict[str, Any]]:
+def outbound_json(results: Sequence[OutboundResult]) -> list[dict[str, Any]]:
     """The ``ports outbound --json`` list (DESIGN.md: port, verdict, ms; plus protocol, detail)."""
-    return [{"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "ms": r.ms, "detail": r.detail}
-            for r in results]
+    return [
+        {"port": r.port, "protocol": r.protocol, "verdict": r.verdict, "ms": r.ms, "detail": r.detail} for r in results
+    ]
 
 
 def _run_outbound(args: argparse.Namespace, config: Any) -> int:
     import asyncio
 
     from checks.errors import UsageError
-    from checks.probes.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
     from checks.portcheck.spec import parse_port_spec
+    from checks.probes.outbound import DEFAULT_OUTBOUND_PORTS, check_outbound
 
     if args.timeout <= 0 or args.timeout > 60:
         raise UsageError("--timeout must be between 0 and 60 seconds")
@@ -361,7 +440,7 @@ def _run_outbound(args: argparse.Namespace, config: Any) -> int:
         raise UsageError("[endpoints] outbound_target is empty: name a host that accepts TCP on every port")
     with _Progress(_progress_enabled(args)) as say:
         say(f"connecting to {target} on {len(ports)} ports")
-        results = asyncio.run(check_outbound(target, ports, timeout_s=args.timeout))  # type: ignore[arg-type]
+        results = asyncio.run(check_outbound(target, ports, timeout_s=args.timeout))
     if args.json:
         print(json.dumps(outbound_json(results), indent=2))
         return 0
@@ -377,7 +456,11 @@ def _run_outbound(args: argparse.Namespace, config: Any) -> int:
     table.add_column("detail", overflow="fold")
     for r in results:
         style = VERDICT_STYLE.get(r.verdict, "white") if r.verdict != "open" else "green"
-        table.add_row(f"{r.port}/{r.protocol}", f"[{style}]{r.verdict}[/]",
-                      "" if r.ms is None else f"{r.ms:.0f}", escape(r.detail))
+        table.add_row(
+            f"{r.port}/{r.protocol}",
+            f"[{style}]{r.verdict}[/]",
+            "" if r.ms is None else f"{r.ms:.0f}",
+            escape(r.detail),
+        )
     out.print(table)
     return 0

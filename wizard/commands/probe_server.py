@@ -13,29 +13,59 @@ import sys
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--listen", metavar="HOST:PORT", action="append", required=True,
+        "--listen",
+        metavar="HOST:PORT",
+        action="append",
+        required=True,
         help="address to serve HTTP(S) on, e.g. 0.0.0.0:8080 or [::]:8080 (repeatable)",
     )
     parser.add_argument(
-        "--udp-port", metavar="N", type=int, default=None,
+        "--udp-port",
+        metavar="N",
+        type=int,
+        default=None,
         help="also answer UDP datagrams on this port of each listen address with '<ip> <port>'",
     )
     parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve HTTPS")
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key for --tls-cert")
-    parser.add_argument("--rate", metavar="PER_S", type=float, default=10.0,
-                        help="requests per second allowed per client: an IPv4 address or an IPv6 /64 "
-                             "(default 10)")
-    parser.add_argument("--burst", metavar="N", type=int, default=30,
-                        help="burst of requests allowed per client (default 30)")
-    parser.add_argument("--max-probes", metavar="N", type=int, default=32,
-                        help="dial-backs in flight at once, all clients together (default 32)")
-    parser.add_argument("--max-probes-per-client", metavar="N", type=int, default=4,
-                        help="dial-backs in flight at once per client; more wait, then 429 (default 4)")
-    parser.add_argument("--max-connections", metavar="N", type=int, default=1000,
-                        help="open connections, all clients together; the last quarter is kept for "
-                             "clients holding none (default 1000)")
-    parser.add_argument("--max-connections-per-client", metavar="N", type=int, default=16,
-                        help="open connections per client; more are answered 429 and closed (default 16)")
+    parser.add_argument(
+        "--rate",
+        metavar="PER_S",
+        type=float,
+        default=10.0,
+        help="requests per second allowed per client: an IPv4 address or an IPv6 /64 (default 10)",
+    )
+    parser.add_argument(
+        "--burst", metavar="N", type=int, default=30, help="burst of requests allowed per client (default 30)"
+    )
+    parser.add_argument(
+        "--max-probes",
+        metavar="N",
+        type=int,
+        default=32,
+        help="dial-backs in flight at once, all clients together (default 32)",
+    )
+    parser.add_argument(
+        "--max-probes-per-client",
+        metavar="N",
+        type=int,
+        default=4,
+        help="dial-backs in flight at once per client; more wait, then 429 (default 4)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        metavar="N",
+        type=int,
+        default=1000,
+        help="open connections, all clients together; the last quarter is kept for clients holding none (default 1000)",
+    )
+    parser.add_argument(
+        "--max-connections-per-client",
+        metavar="N",
+        type=int,
+        default=16,
+        help="open connections per client; more are answered 429 and closed (default 16)",
+    )
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -56,10 +86,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tls-cert and --tls-key go together")
     if args.udp_port is not None and not 0 < args.udp_port < 65536:
         raise UsageError("--udp-port must be 1-65535")
-    if args.rate <= 0 or min(args.burst, args.max_probes, args.max_probes_per_client,
-                             args.max_connections, args.max_connections_per_client) < 1:
-        raise UsageError("--rate, --burst, --max-probes, --max-probes-per-client, --max-connections and "
-                         "--max-connections-per-client must be positive")
+    if (
+        args.rate <= 0
+        or min(
+            args.burst,
+            args.max_probes,
+            args.max_probes_per_client,
+            args.max_connections,
+            args.max_connections_per_client,
+        )
+        < 1
+    ):
+        raise UsageError(
+            "--rate, --burst, --max-probes, --max-probes-per-client, --max-connections and "
+            "--max-connections-per-client must be positive"
+        )
     if args.max_connections < 4:
         raise UsageError("--max-connections must be at least 4")
 
@@ -71,12 +112,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"probe-server needs the optional server dependencies (starlette, uvicorn; {(exc.name or '').split('.')[0]} is not "
             "installed): install ddns-wizard with its server extra, e.g. pip install 'ddns-wizard[server]' "
-            "(pipx: pipx install --force 'ddns-wizard[server]')") from None
+            "(pipx: pipx install --force 'ddns-wizard[server]')"
+        ) from None
 
     settings = probe_server.ProbeServerSettings(
-        rate_per_s=args.rate, burst=args.burst, max_concurrent_probes=args.max_probes,
-        max_probes_per_client=args.max_probes_per_client, max_connections=args.max_connections,
-        max_connections_per_client=args.max_connections_per_client)
+        rate_per_s=args.rate,
+        burst=args.burst,
+        max_concurrent_probes=args.max_probes,
+        max_probes_per_client=args.max_probes_per_client,
+        max_connections=args.max_connections,
+        max_connections_per_client=args.max_connections_per_client,
+    )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -88,12 +134,19 @@ def run(args: argparse.Namespace) -> int:
             scheme = "https" if args.tls_cert else "http"
             urls = ", ".join(f"{scheme}://{_hostport(h, p)}" for h, p in running.tcp_addresses)
             udp = ", ".join(_hostport(h, p) for h, p in running.udp_addresses)
-            print(f"probe-server: serving {urls}" + (f"; UDP echo on {udp}" if udp else ""),
-                  file=sys.stderr, flush=True)
+            print(
+                f"probe-server: serving {urls}" + (f"; UDP echo on {udp}" if udp else ""), file=sys.stderr, flush=True
+            )
 
-        await probe_server.serve(listen, udp_port=args.udp_port, ssl_certfile=args.tls_cert,
-                                 ssl_keyfile=args.tls_key, settings=settings,
-                                 on_ready=announce, stop_event=stop)
+        await probe_server.serve(
+            listen,
+            udp_port=args.udp_port,
+            ssl_certfile=args.tls_cert,
+            ssl_keyfile=args.tls_key,
+            settings=settings,
+            on_ready=announce,
+            stop_event=stop,
+        )
 
     try:
         asyncio.run(main())

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from checks.ddns.providers.base import ProviderSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the registry as JSON")
 
 
-def spec_json(spec) -> dict:  # type: ignore[no-untyped-def]
+def spec_json(spec: ProviderSpec) -> dict[str, Any]:
     return {
         "name": spec.name,
         "title": spec.title,
@@ -25,8 +31,10 @@ def spec_json(spec) -> dict:  # type: ignore[no-untyped-def]
         "default_server": spec.default_server,
         "supports_ipv6": spec.supports_ipv6,
         "domains": list(spec.domains),
-        "fields": [{"name": f.name, "label": f.label, "secret": f.secret, "required": f.required, "help": f.help}
-                   for f in spec.fields],
+        "fields": [
+            {"name": f.name, "label": f.label, "secret": f.secret, "required": f.required, "help": f.help}
+            for f in spec.fields
+        ],
         "signup_steps": list(spec.signup_steps),
         "pitfalls": list(spec.pitfalls),
         "batch_max": spec.batch_max if spec.batch_fn is not None else None,
@@ -66,12 +74,11 @@ def run(args: argparse.Namespace) -> int:
         fields = ", ".join(f.name + ("" if f.required else "?") for f in s.fields if f.name != "hostname")
         table.add_row(s.name, s.title, s.cost, "yes" if s.supports_ipv6 else "no", fields)
     console.print(table)
-    console.print("Details, sign-up steps and pitfalls: ddns-wizard providers NAME   (? = optional)",
-                  markup=False)
+    console.print("Details, sign-up steps and pitfalls: ddns-wizard providers NAME   (? = optional)", markup=False)
     return 0
 
 
-def _print_one(console, spec) -> None:  # type: ignore[no-untyped-def]
+def _print_one(console: Console, spec: ProviderSpec) -> None:
     console.print(f"[bold]{spec.title}[/] ({spec.name}) — {spec.cost}")
     console.print(f"Needs: {spec.needs}", markup=False)
     console.print(f"Sign up: {spec.url}", markup=False)
@@ -87,9 +94,12 @@ def _print_one(console, spec) -> None:  # type: ignore[no-untyped-def]
     from checks.config import default_config_path
 
     # Issue 19: on the command line "enter it here" meant nothing: say where it goes.
-    console.print(f"\nWhere it goes: run `ddns-wizard` (the wizard asks for it), or add a [[hosts]] table to "
-                  f"the configuration file ({default_config_path()}, or the file --config names), "
-                  "then keep it private: chmod 600 FILE.", markup=False)
+    console.print(
+        f"\nWhere it goes: run `ddns-wizard` (the wizard asks for it), or add a [[hosts]] table to "
+        f"the configuration file ({default_config_path()}, or the file --config names), "
+        "then keep it private: chmod 600 FILE.",
+        markup=False,
+    )
     console.print("\n[[hosts]]", markup=False)
     console.print(f'provider = "{spec.name}"', markup=False)
     for f in spec.fields:
@@ -101,10 +111,17 @@ def _print_one(console, spec) -> None:  # type: ignore[no-untyped-def]
         tag = "secret" if f.secret else ("optional" if not f.required else "required")
         console.print(f" {f.name:<14} {tag:<8} {f.help}", markup=False)
     if spec.batch_fn is not None:
-        console.print(f"\nHostnames of one account that need the same address share a request "
-                      f"(at most {spec.batch_max}).", markup=False)
+        console.print(
+            f"\nHostnames of one account that need the same address share a request (at most {spec.batch_max}).",
+            markup=False,
+        )
     if spec.options.get("multi_record"):
-        console.print("\nSeveral A/AAAA records per name: an update leaves only the current address "
-                      "(plus keep_addresses).", markup=False)
-    console.print(f"\nAt most one update every {spec.policy.min_interval_s} s; stops on: "
-                  f"{', '.join(sorted(spec.policy.fatal_codes)) or 'credential/permission errors'}.", markup=False)
+        console.print(
+            "\nSeveral A/AAAA records per name: an update leaves only the current address (plus keep_addresses).",
+            markup=False,
+        )
+    console.print(
+        f"\nAt most one update every {spec.policy.min_interval_s} s; stops on: "
+        f"{', '.join(sorted(spec.policy.fatal_codes)) or 'credential/permission errors'}.",
+        markup=False,
+    )

@@ -23,16 +23,27 @@ VERDICT_WORDS = {
     "unknown": "UNKNOWN — could not be tested from outside",
 }
 VERDICT_STYLE = {"reachable": "green", "unreachable": "red", "wrong-address": "red", "unknown": "magenta"}
-STATE_STYLE = {"open": "green", "works": "green", "closed": "red", "filtered": "red", "broken": "yellow",
-               "unknown": "dim"}
+STATE_STYLE = {
+    "open": "green",
+    "works": "green",
+    "closed": "red",
+    "filtered": "red",
+    "broken": "yellow",
+    "unknown": "dim",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hostname", nargs="?", metavar="HOSTNAME",
-                        help="the name people use (default: the first configured hostname)")
-    parser.add_argument("ports", nargs="*", metavar="PORT[/tcp]",
-                        help="ports to test (default 443); TLS is checked on the usual TLS ports, "
-                             "PORT/tls or PORT/plain says otherwise")
+    parser.add_argument(
+        "hostname", nargs="?", metavar="HOSTNAME", help="the name people use (default: the first configured hostname)"
+    )
+    parser.add_argument(
+        "ports",
+        nargs="*",
+        metavar="PORT[/tcp]",
+        help="ports to test (default 443); TLS is checked on the usual TLS ports, "
+        "PORT/tls or PORT/plain says otherwise",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object (docs/reach.md)")
 
 
@@ -79,11 +90,16 @@ def run(args: argparse.Namespace) -> int:
 
         status = Console(stderr=True).status(f"checking {name}…")
         status.start()
-    words = {"dns": "asking DNS and finding this network's public address…",
-             "outside": "connecting from outside and from inside…"}
+    words = {
+        "dns": "asking DNS and finding this network's public address…",
+        "outside": "connecting from outside and from inside…",
+    }
     try:
-        result = asyncio.run(run_reach(name, specs, config,
-                                       on_progress=lambda step: status.update(words.get(step, step)) if status else None))
+        result = asyncio.run(
+            run_reach(
+                name, specs, config, on_progress=lambda step: status.update(words.get(step, step)) if status else None
+            )
+        )
     finally:
         if status is not None:
             status.stop()
@@ -96,13 +112,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_result(result: "ReachResult") -> None:
+def print_result(result: ReachResult) -> None:
     from rich.console import Console
 
     Console().print(render(result))
 
 
-def render(result: "ReachResult") -> Any:
+def render(result: ReachResult) -> Any:
     """The Rich view of one reach result (also used by the report preview)."""
     from rich.console import Group
     from rich.markup import escape
@@ -114,9 +130,12 @@ def render(result: "ReachResult") -> Any:
     parts: list[Any] = []
     public = ", ".join(a for a in (result.public_ipv4, result.public_ipv6) if a) or "unknown"
     here = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "[dim]unknown[/dim]"}[result.points_here]
-    parts.append(Text.from_markup(
-        f"[bold]{escape(result.hostname)}[/bold] → {escape(', '.join(result.addresses) or 'no address')}"
-        f"   this network: {escape(public)}   points here: {here}"))
+    parts.append(
+        Text.from_markup(
+            f"[bold]{escape(result.hostname)}[/bold] → {escape(', '.join(result.addresses) or 'no address')}"
+            f"   this network: {escape(public)}   points here: {here}"
+        )
+    )
     if result.ports and any(p.address for p in result.ports):
         table = Table(show_edge=False, pad_edge=False)
         for col in ("port", "address", "outside", "inside", "hairpin", "certificate"):
@@ -126,14 +145,16 @@ def render(result: "ReachResult") -> Any:
                 cert = "[dim]not checked[/dim]" if p.outside == "open" else "[dim]—[/dim]"
             elif p.tls.ok:
                 style = "yellow" if p.tls.expiring_soon else "green"
-                cert = (f"[{style}]valid[/{style}], {p.tls.days_left} days left, "
-                        f"{escape(p.tls.issuer or '')}")
+                cert = f"[{style}]valid[/{style}], {p.tls.days_left} days left, {escape(p.tls.issuer or '')}"
             else:
                 cert = f"[red]{escape(p.tls.error or 'invalid')}[/red]"
+
             def st(v: str) -> str:
                 return f"[{STATE_STYLE.get(v, '')}]{v}[/]"
-            table.add_row(f"{p.port}/{p.protocol}", escape(p.address or "—"), st(p.outside), st(p.inside),
-                          st(p.hairpin), cert)
+
+            table.add_row(
+                f"{p.port}/{p.protocol}", escape(p.address or "—"), st(p.outside), st(p.inside), st(p.hairpin), cert
+            )
         parts.append(table)
     verdict = VERDICT_WORDS.get(result.verdict, result.verdict)
     if result.verdict == "reachable" and result.tls_ok is False:
@@ -154,18 +175,21 @@ def render(result: "ReachResult") -> Any:
     return Group(*parts)
 
 
-def summary_lines(result: "ReachResult") -> list[tuple[str, str]]:
+def summary_lines(result: ReachResult) -> list[tuple[str, str]]:
     """(severity, sentence) lines for the wizard's Verify and Done screens and the report."""
     lines: list[tuple[str, str]] = []
-    ports = ", ".join(f"{p.port}/{p.protocol}" + (f" (IPv{p.family})" if p.family == 6 else "")
-                      for p in result.ports)
+    ports = ", ".join(f"{p.port}/{p.protocol}" + (f" (IPv{p.family})" if p.family == 6 else "") for p in result.ports)
     if result.verdict == "reachable":
         lines.append(("ok", f"{result.hostname} is reachable from outside on {ports}."))
     elif result.verdict == "unreachable":
         lines.append(("error", f"{result.hostname} is NOT reachable from outside on {ports}."))
     elif result.verdict == "wrong-address":
-        lines.append(("error", f"{result.hostname} does not point at this network "
-                               f"({', '.join(result.addresses) or 'no address'})."))
+        lines.append(
+            (
+                "error",
+                f"{result.hostname} does not point at this network ({', '.join(result.addresses) or 'no address'}).",
+            )
+        )
     else:
         lines.append(("warning", f"{result.hostname}: reachability from outside is unknown."))
     for f in result.findings:

@@ -9,24 +9,38 @@ failed or there is no systemd, 2 usage/configuration problems.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = _Sub(parser.add_subparsers(dest="service_action", metavar="ACTION", required=True))
-    for name, text in (("install", "write the unit, reload systemd, enable and start it"),
-                       ("remove", "stop, disable and delete the unit"),
-                       ("status", "is the service installed, enabled, running?")):
+    for name, text in (
+        ("install", "write the unit, reload systemd, enable and start it"),
+        ("remove", "stop, disable and delete the unit"),
+        ("status", "is the service installed, enabled, running?"),
+    ):
         p = sub.add_parser(name, help=text)
         scope = p.add_mutually_exclusive_group()
-        scope.add_argument("--user", dest="scope", action="store_const", const="user",
-                           help="a user service (default when not root)")
-        scope.add_argument("--system", dest="scope", action="store_const", const="system",
-                           help="a system service, hardened (default as root)")
+        scope.add_argument(
+            "--user", dest="scope", action="store_const", const="user", help="a user service (default when not root)"
+        )
+        scope.add_argument(
+            "--system",
+            dest="scope",
+            action="store_const",
+            const="system",
+            help="a system service, hardened (default as root)",
+        )
         if name != "status":
             p.add_argument("--dry-run", action="store_true", help="print what would be written and run; do nothing")
         if name == "install":
-            p.add_argument("--interval", type=int, default=300, metavar="SECONDS",
-                           help="seconds between address checks (default 300; at least 10)")
+            p.add_argument(
+                "--interval",
+                type=int,
+                default=300,
+                metavar="SECONDS",
+                help="seconds between address checks (default 300; at least 10)",
+            )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         if args.interval < 10:
             raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")
         config = load_config(args.config, must_exist=True)
-        check_config(config)          # a service for a configuration that cannot work: exit 2 now
+        check_config(config)  # a service for a configuration that cannot work: exit 2 now
         notify_settings(config)
         plan = service.plan_install(scope, config_path=resolve_path(args.config), interval_s=args.interval)
         outcome = service.install(plan, dry_run=args.dry_run)
@@ -65,10 +79,10 @@ def run(args: argparse.Namespace) -> int:
 class _Sub:
     """Subcommands that accept the global --config after them too (`... list --config F`)."""
 
-    def __init__(self, sub) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         self.sub = sub
 
-    def add_parser(self, *a, **kw):  # type: ignore[no-untyped-def]
+    def add_parser(self, *a: Any, **kw: Any) -> argparse.ArgumentParser:
         p = self.sub.add_parser(*a, **kw)
         p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
         return p

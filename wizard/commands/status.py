@@ -12,9 +12,12 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
-    parser.add_argument("--history", metavar="FILE",
-                        help="history file (default: the installed system service's, else history.jsonl in the "
-                             "platform state directory)")
+    parser.add_argument(
+        "--history",
+        metavar="FILE",
+        help="history file (default: the installed system service's, else history.jsonl in the "
+        "platform state directory)",
+    )
 
 
 def history_path_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -22,8 +25,8 @@ def history_path_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     readable, else the default (the user's state directory)."""
     from pathlib import Path
 
-    from checks.ddns.service import SYSTEM_UNIT_DIR, UNIT_NAME, installed_history_path
     from checks.ddns.history import default_history_path
+    from checks.ddns.service import SYSTEM_UNIT_DIR, UNIT_NAME, installed_history_path
 
     if args.history:
         return Path(args.history).expanduser()
@@ -37,9 +40,9 @@ def history_path_for(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def run(args: argparse.Namespace) -> int:
     from checks.config import load_config
+    from checks.ddns.history import check_history_path
     from checks.ddns.status import gather_status
     from checks.errors import UsageError
-    from checks.ddns.history import check_history_path
     from checks.redact import Redactor
 
     config = load_config(args.config)

@@ -49,15 +49,15 @@ def library_output_off_screen() -> Iterator[None]:
         return
     try:
         saved_fd = os.dup(2)
-    except OSError:          # no fd 2 at all: nothing to protect
+    except OSError:  # no fd 2 at all: nothing to protect
         yield
         return
-    terminal = os.fdopen(os.dup(2), "w", encoding=original.encoding or "utf-8",
-                         errors=original.errors or "replace")
-    stray = tempfile.TemporaryFile()
+    terminal = os.fdopen(os.dup(2), "w", encoding=original.encoding or "utf-8", errors=original.errors or "replace")
+    stray = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below, once what it caught is shown)
     sys.stderr.flush()
     os.dup2(stray.fileno(), 2)
-    sys.__stderr__ = terminal    # what Textual's driver draws on
+    # What Textual's driver draws on; typeshed marks sys.__stderr__ Final, swapping it is the point here.
+    sys.__stderr__ = terminal  # type: ignore[misc]
     try:
         yield
     finally:
@@ -66,7 +66,7 @@ def library_output_off_screen() -> Iterator[None]:
         except (OSError, ValueError):
             pass
         terminal.flush()
-        sys.__stderr__ = original
+        sys.__stderr__ = original  # type: ignore[misc]
         os.dup2(saved_fd, 2)
         os.close(saved_fd)
         terminal.close()

@@ -21,23 +21,36 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="upnp_command", metavar="ACTION", required=True)
-    lst = sub.add_parser("list", help="every mapping on the router, with risky and stale ones marked",
-                         description="List the router's UPnP port mappings; mark those exposing risky "
-                                     "services and those pointing at LAN hosts that no longer answer.")
+    lst = sub.add_parser(
+        "list",
+        help="every mapping on the router, with risky and stale ones marked",
+        description="List the router's UPnP port mappings; mark those exposing risky "
+        "services and those pointing at LAN hosts that no longer answer.",
+    )
     lst.add_argument("--json", action="store_true", help="print the result as JSON")
-    add = sub.add_parser("add", help="add a port mapping on the router",
-                         description="Add a UPnP port mapping (default: to this machine, same port, permanent).")
+    add = sub.add_parser(
+        "add",
+        help="add a port mapping on the router",
+        description="Add a UPnP port mapping (default: to this machine, same port, permanent).",
+    )
     add.add_argument("external", metavar="EXTERNAL_PORT[/tcp|/udp]")
-    add.add_argument("--to", metavar="HOST[:PORT]", help="LAN host and port to forward to (default: this machine, same port)")
+    add.add_argument(
+        "--to", metavar="HOST[:PORT]", help="LAN host and port to forward to (default: this machine, same port)"
+    )
     add.add_argument("--description", default="ddns-wizard", metavar="TEXT", help="label shown in the router")
-    add.add_argument("--lease", type=int, default=0, metavar="SECONDS",
-                     help="lease time; 0 = permanent (default)")
-    rm = sub.add_parser("remove", help="remove a port mapping from the router",
-                        description="Remove a UPnP port mapping (or, on a router with NAT-PMP only, this "
-                                    "machine's NAT-PMP mapping of that port).")
+    add.add_argument("--lease", type=int, default=0, metavar="SECONDS", help="lease time; 0 = permanent (default)")
+    rm = sub.add_parser(
+        "remove",
+        help="remove a port mapping from the router",
+        description="Remove a UPnP port mapping (or, on a router with NAT-PMP only, this "
+        "machine's NAT-PMP mapping of that port).",
+    )
     rm.add_argument("external", metavar="EXTERNAL_PORT[/tcp|/udp]")
-    rm.add_argument("--ipv6", action="store_true",
-                    help="remove a kept opening of the router's IPv6 firewall (`ports check PORT --ipv6 --upnp --keep`)")
+    rm.add_argument(
+        "--ipv6",
+        action="store_true",
+        help="remove a kept opening of the router's IPv6 firewall (`ports check PORT --ipv6 --upnp --keep`)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,17 +65,16 @@ def run(args: argparse.Namespace) -> int:
 
 async def _connect() -> Any:
     """An IgdClient for this network's router, or UpnpError explaining the alternatives."""
+    import asyncio
+
     from checks.errors import UpnpError
     from checks.probes.local import gather_local
     from checks.probes.natpmp import natpmp_external_address
     from checks.probes.upnp import IgdClient, ssdp_discover
 
-    import asyncio
-
     local = await gather_local()
     gateway = local.gateway_ipv4
-    natpmp_task = (asyncio.ensure_future(natpmp_external_address(gateway, timeout_s=0.6))
-                   if gateway else None)
+    natpmp_task = asyncio.ensure_future(natpmp_external_address(gateway, timeout_s=0.6)) if gateway else None
     location = await ssdp_discover(timeout_s=1.0, gateway=gateway)
     natpmp = None
     if natpmp_task is not None:
@@ -72,17 +84,23 @@ async def _connect() -> Any:
             natpmp = None
     if location is None:
         if natpmp is not None and natpmp.ok:
-            alt = (f"The router at {gateway} answers NAT-PMP, which `ddns-wizard ports check PORT --upnp` uses "
-                   "for test mappings; `ddns-wizard ports check PORT --upnp --keep` keeps one (NAT-PMP forwards "
-                   "expire: a week, renewed by running it again), and `ddns-wizard upnp remove PORT` removes it. "
-                   "For a forward that never expires use the router's web page ('Port forwarding' / "
-                   "'Virtual server').")
+            alt = (
+                f"The router at {gateway} answers NAT-PMP, which `ddns-wizard ports check PORT --upnp` uses "
+                "for test mappings; `ddns-wizard ports check PORT --upnp --keep` keeps one (NAT-PMP forwards "
+                "expire: a week, renewed by running it again), and `ddns-wizard upnp remove PORT` removes it. "
+                "For a forward that never expires use the router's web page ('Port forwarding' / "
+                "'Virtual server')."
+            )
         else:
-            alt = ("It does not answer NAT-PMP either: forward ports by hand in the router's web page "
-                   "('Port forwarding' / 'Virtual server'), to this machine's fixed LAN address"
-                   + (f" ({local.ipv4})" if local.ipv4 else "") + ".")
-        raise UpnpError("no UPnP IGD answered on this network (UPnP is switched off on the router, or it has "
-                        "none). " + alt)
+            alt = (
+                "It does not answer NAT-PMP either: forward ports by hand in the router's web page "
+                "('Port forwarding' / 'Virtual server'), to this machine's fixed LAN address"
+                + (f" ({local.ipv4})" if local.ipv4 else "")
+                + "."
+            )
+        raise UpnpError(
+            "no UPnP IGD answered on this network (UPnP is switched off on the router, or it has none). " + alt
+        )
     return await IgdClient.connect(location)
 
 
@@ -122,8 +140,13 @@ async def _main(args: argparse.Namespace, say: Any = None) -> int:
             return 0
         raise
     if say is not None:
-        say({"list": "reading the mapping table and checking the LAN hosts",
-             "add": "adding the mapping", "remove": "removing the mapping"}[args.upnp_command])
+        say(
+            {
+                "list": "reading the mapping table and checking the LAN hosts",
+                "add": "adding the mapping",
+                "remove": "removing the mapping",
+            }[args.upnp_command]
+        )
     done = say or (lambda _msg: None)
     if args.upnp_command == "list":
         return await _list(igd, args, done)
@@ -157,8 +180,10 @@ async def _remove_kept(spec: Any, *, ipv6: bool, say: Any) -> int | None:
     fwd = ledger.find(spec.port, spec.protocol, family=6 if ipv6 else 4)
     if fwd is None:
         if ipv6:
-            raise UpnpError(f"this tool keeps no IPv6 firewall opening for {spec} (see `ddns-wizard upnp list`); "
-                            "openings made in the router's settings are removed there")
+            raise UpnpError(
+                f"this tool keeps no IPv6 firewall opening for {spec} (see `ddns-wizard upnp list`); "
+                "openings made in the router's settings are removed there"
+            )
         return None
     if fwd.via == "upnp":
         return None
@@ -194,12 +219,27 @@ async def _list_kept_only(args: argparse.Namespace, say: Any, why: str) -> int:
 
 
 def _kept_json(f: Any) -> dict[str, Any]:
-    internal = f"[{f.internal_host}]:{f.internal_port}" if ":" in f.internal_host else f"{f.internal_host}:{f.internal_port}"
-    return {"external_port": f.external_port, "protocol": f.protocol.upper(), "internal": internal,
-            "internal_host": f.internal_host, "internal_port": f.internal_port, "description": "ddns-wizard",
-            "lease_s": f.lease_s, "enabled": True, "remote_host": "", "risky": False, "risky_service": None,
-            "stale": False, "note": f.note, "ours": True, "via": f.via,
-            "family": 6 if f.via.endswith("pinhole") else 4}
+    internal = (
+        f"[{f.internal_host}]:{f.internal_port}" if ":" in f.internal_host else f"{f.internal_host}:{f.internal_port}"
+    )
+    return {
+        "external_port": f.external_port,
+        "protocol": f.protocol.upper(),
+        "internal": internal,
+        "internal_host": f.internal_host,
+        "internal_port": f.internal_port,
+        "description": "ddns-wizard",
+        "lease_s": f.lease_s,
+        "enabled": True,
+        "remote_host": "",
+        "risky": False,
+        "risky_service": None,
+        "stale": False,
+        "note": f.note,
+        "ours": True,
+        "via": f.via,
+        "family": 6 if f.via.endswith("pinhole") else 4,
+    }
 
 
 async def _add_without_igd(spec: Any, args: argparse.Namespace, say: Any, why: str) -> int:
@@ -208,13 +248,15 @@ async def _add_without_igd(spec: Any, args: argparse.Namespace, say: Any, why: s
     from checks.portcheck.run import gather_facts, keep_forward, open_mapper
 
     facts = await gather_facts()
-    mapper, what = await open_mapper(facts)
+    mapper, _what = await open_mapper(facts)
     if mapper is None:
         raise UpnpError(why)
     host, port = _parse_to(args.to, mapper.lan_address or facts.local.ipv4, spec.port)
     if host != (mapper.lan_address or facts.local.ipv4) or port != spec.port:
-        raise UpnpError(f"{why.split('. ')[0]}. The router answers {mapper.name}, which forwards ports only to the "
-                        "computer that asks, on the same port: run this on that computer, without --to")
+        raise UpnpError(
+            f"{why.split('. ')[0]}. The router answers {mapper.name}, which forwards ports only to the "
+            "computer that asks, on the same port: run this on that computer, without --to"
+        )
     try:
         sentence = await keep_forward(mapper, spec.port, spec.protocol, host)
     except MappingError as exc:
@@ -272,7 +314,8 @@ async def _add(igd: Any, spec: Any, args: argparse.Namespace, done: Any) -> int:
                 f"adding {spec} → {host}:{port}: the router refused to forward to another computer "
                 f"(UPnP {exc.code}). Routers in UPnP secure mode (miniupnpd's default) only let a computer "
                 f"forward ports to itself: run this on {host}, or add the forward in the router's web page.",
-                code=exc.code) from None
+                code=exc.code,
+            ) from None
         if exc.code == 718:
             hint = " Run `ddns-wizard upnp list` to see who holds it; remove it or choose another external port."
         elif exc.code == 606:
@@ -290,21 +333,33 @@ async def _add(igd: Any, spec: Any, args: argparse.Namespace, done: Any) -> int:
     try:
         from checks.portmap.lasting import LastingForward
 
-        _ledger().record(LastingForward("upnp", spec.port, spec.protocol, host, port,
-                                        lease_s=made.lease_s if made is not None else args.lease,
-                                        router=getattr(igd, "location", None)))
+        _ledger().record(
+            LastingForward(
+                "upnp",
+                spec.port,
+                spec.protocol,
+                host,
+                port,
+                lease_s=made.lease_s if made is not None else args.lease,
+                router=getattr(igd, "location", None),
+            )
+        )
     except Exception:
-        pass        # the ledger never stops the command: the mapping exists either way
+        pass  # the ledger never stops the command: the mapping exists either way
     print(f"Mapped {spec} → {host}:{port} ({args.description}).")
     if made is not None and args.lease and made.lease_s == 0:
-        print("The router accepts only permanent mappings (UPnP 725): it was made permanent; remove it with "
-              f"`ddns-wizard upnp remove {spec}` when done.")
+        print(
+            "The router accepts only permanent mappings (UPnP 725): it was made permanent; remove it with "
+            f"`ddns-wizard upnp remove {spec}` when done."
+        )
     elif args.lease:
         print(f"Lease: {args.lease} s (the router drops it afterwards).")
     service = risky_service(port, spec.protocol) or risky_service(spec.port, spec.protocol)
     if service:
-        print(f"Warning: port {port} usually carries {service}, which scanners probe constantly. {RISKY_ADVICE}",
-              file=sys.stderr)
+        print(
+            f"Warning: port {port} usually carries {service}, which scanners probe constantly. {RISKY_ADVICE}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -324,15 +379,27 @@ def lease_text(seconds: int) -> str:
     return f"{secs} s"
 
 
-def list_json(items: "tuple[MappingStatus, ...]") -> list[dict[str, Any]]:
+def list_json(items: tuple[MappingStatus, ...]) -> list[dict[str, Any]]:
     out = []
     for s in items:
         m = s.mapping
-        out.append({"external_port": m.external_port, "protocol": m.protocol, "internal": m.internal,
-                    "internal_host": m.internal_host, "internal_port": m.internal_port,
-                    "description": m.description, "lease_s": m.lease_s, "enabled": m.enabled,
-                    "remote_host": m.remote_host, "risky": s.risky_service is not None,
-                    "risky_service": s.risky_service, "stale": s.stale, "note": s.note})
+        out.append(
+            {
+                "external_port": m.external_port,
+                "protocol": m.protocol,
+                "internal": m.internal,
+                "internal_host": m.internal_host,
+                "internal_port": m.internal_port,
+                "description": m.description,
+                "lease_s": m.lease_s,
+                "enabled": m.enabled,
+                "remote_host": m.remote_host,
+                "risky": s.risky_service is not None,
+                "risky_service": s.risky_service,
+                "stale": s.stale,
+                "note": s.note,
+            }
+        )
     return out
 
 
@@ -347,12 +414,18 @@ async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
     items = await inspect_mappings(mappings)
     done("")
     ledger = _ledger()
-    ours = {(s.mapping.external_port, s.mapping.protocol.lower()) for s in items
-            if ledger.is_ours(s.mapping.external_port, s.mapping.protocol, s.mapping.internal_host)}
+    ours = {
+        (s.mapping.external_port, s.mapping.protocol.lower())
+        for s in items
+        if ledger.is_ours(s.mapping.external_port, s.mapping.protocol, s.mapping.internal_host)
+    }
     in_table = {(s.mapping.external_port, s.mapping.protocol.lower()) for s in items}
     # Forwards kept over PCP / NAT-PMP / as pinholes: no UPnP table lists them.
-    extra = [f for f in ledger.load() if f.via != "upnp" and
-             (f.via.endswith("pinhole") or (f.external_port, f.protocol) not in in_table)]
+    extra = [
+        f
+        for f in ledger.load()
+        if f.via != "upnp" and (f.via.endswith("pinhole") or (f.external_port, f.protocol) not in in_table)
+    ]
     if args.json:
         listed = list_json(items)
         for entry in listed:
@@ -373,8 +446,13 @@ async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
             out.print(f"Kept by this tool: {escape(f.label())}  lease {lease_text(f.lease_s)}")
         return 0
     table = Table(title=f"UPnP mappings on {igd.location}", title_justify="left")
-    for col, just in (("external", "right"), ("→ internal", "left"), ("description", "left"),
-                      ("lease", "right"), ("marks", "left")):
+    for col, just in (
+        ("external", "right"),
+        ("→ internal", "left"),
+        ("description", "left"),
+        ("lease", "right"),
+        ("marks", "left"),
+    ):
         table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     for s in items:
         m = s.mapping
@@ -387,8 +465,13 @@ async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
             marks.append("[dim]disabled[/]")
         if (m.external_port, m.protocol.lower()) in ours:
             marks.append("[green]ours[/]")
-        table.add_row(f"{m.external_port}/{m.protocol.lower()}", escape(m.internal), escape(m.description),
-                      lease_text(m.lease_s), " ".join(marks))
+        table.add_row(
+            f"{m.external_port}/{m.protocol.lower()}",
+            escape(m.internal),
+            escape(m.description),
+            lease_text(m.lease_s),
+            " ".join(marks),
+        )
     out.print(table)
     if extra:
         out.print("Also kept by this tool (PCP / NAT-PMP / IPv6 pinholes, which the UPnP table does not list):")
@@ -397,6 +480,8 @@ async def _list(igd: Any, args: argparse.Namespace, done: Any) -> int:
     if any(s.risky_service for s in items):
         out.print(f"[red]Risky:[/] {escape(RISKY_ADVICE)}")
     if any(s.stale for s in items):
-        out.print("[yellow]Stale:[/] the LAN host no longer answers; remove the mapping "
-                  "(`ddns-wizard upnp remove PORT/proto`) so a new device given that address is not exposed.")
+        out.print(
+            "[yellow]Stale:[/] the LAN host no longer answers; remove the mapping "
+            "(`ddns-wizard upnp remove PORT/proto`) so a new device given that address is not exposed."
+        )
     return 0

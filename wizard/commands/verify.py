@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.config import Config
@@ -24,34 +25,57 @@ VERDICT_WORDS = {
     "no-answer": "NO ADDRESS — the name exists but has no A/AAAA record",
     "unknown": "UNKNOWN — not enough DNS servers answered to tell",
 }
-VERDICT_STYLE = {"ok": "green", "propagating": "yellow", "wrong-ip": "red", "nxdomain": "red",
-                 "no-answer": "red", "unknown": "magenta"}
+VERDICT_STYLE = {
+    "ok": "green",
+    "propagating": "yellow",
+    "wrong-ip": "red",
+    "nxdomain": "red",
+    "no-answer": "red",
+    "unknown": "magenta",
+}
 # The published address pinged from inside the LAN is this network's own outside address: the
 # router answers it itself (or loops it back: hairpin NAT), so the answer never crossed the internet.
-HAIRPIN_PING = ("LAN check only: {target} is this network's own outside address, so from inside the LAN "
-                "your router answered it itself (or looped it back: hairpin NAT) and the packets never left "
-                "your network. This proves nothing about reachability from the internet; "
-                "`ddns-wizard ports check PORT` tests that from outside.")
-PING_FROM_INSIDE = ("From inside this network: if {target} is your own public address, the router answered it "
-                    "itself, which proves nothing about reachability from outside.")
-PING_METHOD_WORDS = {"icmp-unprivileged": "ICMP echo (unprivileged socket)",
-                     "icmp-privileged": "ICMP echo (raw socket, as root)",
-                     "tcp-connect": "TCP connect", "none": "nothing"}
+HAIRPIN_PING = (
+    "LAN check only: {target} is this network's own outside address, so from inside the LAN "
+    "your router answered it itself (or looped it back: hairpin NAT) and the packets never left "
+    "your network. This proves nothing about reachability from the internet; "
+    "`ddns-wizard ports check PORT` tests that from outside."
+)
+PING_FROM_INSIDE = (
+    "From inside this network: if {target} is your own public address, the router answered it "
+    "itself, which proves nothing about reachability from outside."
+)
+PING_METHOD_WORDS = {
+    "icmp-unprivileged": "ICMP echo (unprivileged socket)",
+    "icmp-privileged": "ICMP echo (raw socket, as root)",
+    "tcp-connect": "TCP connect",
+    "none": "nothing",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("hostname", nargs="?", metavar="HOSTNAME",
-                        help="name to check (default: every configured hostname)")
-    parser.add_argument("--wait", type=float, metavar="SECONDS", default=0.0,
-                        help="keep checking (1, 2, 4 … s apart) until every server agrees, for at most SECONDS")
-    parser.add_argument("--expect", action="append", metavar="IP", default=[],
-                        help="the address the name should have (once per family; default: this "
-                             "network's current public address)")
+    parser.add_argument(
+        "hostname", nargs="?", metavar="HOSTNAME", help="name to check (default: every configured hostname)"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        default=0.0,
+        help="keep checking (1, 2, 4 … s apart) until every server agrees, for at most SECONDS",
+    )
+    parser.add_argument(
+        "--expect",
+        action="append",
+        metavar="IP",
+        default=[],
+        help="the address the name should have (once per family; default: this network's current public address)",
+    )
     parser.add_argument("--no-ping", action="store_true", help="do not ping the published address")
     parser.add_argument("--json", action="store_true", help="print the result as JSON (docs/json.md)")
 
 
-def is_hairpin(target: str | None, own: "set[str] | None") -> bool | None:
+def is_hairpin(target: str | None, own: set[str] | None) -> bool | None:
     """Whether the pinged address is this network's own outside address (None: not known)."""
     if target is None:
         return False
@@ -60,12 +84,23 @@ def is_hairpin(target: str | None, own: "set[str] | None") -> bool | None:
     return target in own
 
 
-def result_json(result: "VerifyResult", own: "set[str] | None" = None) -> dict[str, Any]:
+def result_json(result: VerifyResult, own: set[str] | None = None) -> dict[str, Any]:
     """The ``verify --json`` object of DESIGN.md for one hostname (``own``: this network's public
     addresses, when known: a ping of one of them is a LAN check, ``ping.hairpin``)."""
+
     def answers(items: Sequence[Any]) -> list[dict[str, Any]]:
-        return [{"server": a.server, "answers": list(a.answers), "ttl": a.ttl, "ok": a.ok,
-                 "rcode": a.rcode, "error": a.error, "ignored": list(a.ignored)} for a in items]
+        return [
+            {
+                "server": a.server,
+                "answers": list(a.answers),
+                "ttl": a.ttl,
+                "ok": a.ok,
+                "rcode": a.rcode,
+                "error": a.error,
+                "ignored": list(a.ignored),
+            }
+            for a in items
+        ]
 
     ping = result.ping
     return {
@@ -76,15 +111,27 @@ def result_json(result: "VerifyResult", own: "set[str] | None" = None) -> dict[s
         "verdict": result.verdict,
         "explanation": result.explanation,
         "caches_settle_s": result.caches_settle_s,
-        "provider_record": None if result.provider_record is None else {
-            "source": result.provider_record.source, "proxied": list(result.provider_record.proxied),
-            "ipv4": list(result.provider_record.ipv4), "ipv6": list(result.provider_record.ipv6)},
-        "ping": None if ping is None else {"method": ping.method, "alive": ping.alive, "rtt_ms": ping.rtt_ms,
-                                           "target": ping.target, "hairpin": is_hairpin(ping.target, own)},
+        "provider_record": None
+        if result.provider_record is None
+        else {
+            "source": result.provider_record.source,
+            "proxied": list(result.provider_record.proxied),
+            "ipv4": list(result.provider_record.ipv4),
+            "ipv6": list(result.provider_record.ipv6),
+        },
+        "ping": None
+        if ping is None
+        else {
+            "method": ping.method,
+            "alive": ping.alive,
+            "rtt_ms": ping.rtt_ms,
+            "target": ping.target,
+            "hairpin": is_hairpin(ping.target, own),
+        },
     }
 
 
-def _hostnames(args: argparse.Namespace, config: "Config") -> list[str]:
+def _hostnames(args: argparse.Namespace, config: Config) -> list[str]:
     from checks.dns.verify import normalize_hostname
     from checks.errors import UsageError
 
@@ -125,14 +172,16 @@ def _expected_from_args(values: Sequence[str]) -> tuple[str | None, str | None]:
     return v4, v6
 
 
-def _check_resolvers(config: "Config") -> list[str]:
+def _check_resolvers(config: Config) -> list[str]:
     from checks.dns.verify import parse_server
     from checks.errors import ConfigError
 
     resolvers = list(config.endpoints.resolvers)
     if not resolvers:
-        raise ConfigError("[endpoints] resolvers is empty: verify needs at least one resolver "
-                          "to find the authoritative servers and to compare caches")
+        raise ConfigError(
+            "[endpoints] resolvers is empty: verify needs at least one resolver "
+            "to find the authoritative servers and to compare caches"
+        )
     for spec in resolvers:
         try:
             parse_server(spec)
@@ -141,7 +190,7 @@ def _check_resolvers(config: "Config") -> list[str]:
     return resolvers
 
 
-async def public_addresses(config: "Config", *, timeout_s: float = 3.0) -> tuple[str | None, str | None, str]:
+async def public_addresses(config: Config, *, timeout_s: float = 3.0) -> tuple[str | None, str | None, str]:
     """(ipv4, ipv6, note): this network's public address from the configured HTTP echo services."""
     from checks.probes.publicip import http_echo, summarize_external
 
@@ -150,9 +199,11 @@ async def public_addresses(config: "Config", *, timeout_s: float = 3.0) -> tuple
         return None, None, "no IP echo service is configured ([endpoints] ip_echo), so nothing is expected"
     try:
         from checks.http import make_client
+
         client = make_client(timeout_s=timeout_s)
     except ImportError:  # pragma: no cover - the shared factory is part of the engine
         import httpx
+
         client = httpx.AsyncClient(timeout=timeout_s)
     import asyncio
 
@@ -171,10 +222,10 @@ async def public_addresses(config: "Config", *, timeout_s: float = 3.0) -> tuple
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from checks.config import load_config
     from checks.errors import UsageError
 
     from ._config import load as _load
+
     config = _load(args, needs_file=True)
     hosts = _hostnames(args, config)
     resolvers = _check_resolvers(config)
@@ -196,9 +247,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], expect4: str | None,
-                      expect6: str | None, args: argparse.Namespace,
-                      progress: "_Progress") -> tuple[list["VerifyResult"], str, "set[str] | None"]:
+async def _verify_all(
+    config: Config,
+    hosts: list[str],
+    resolvers: list[str],
+    expect4: str | None,
+    expect6: str | None,
+    args: argparse.Namespace,
+    progress: _Progress,
+) -> tuple[list[VerifyResult], str, set[str] | None]:
     import asyncio
 
     from checks.dns import verify as dnsverify
@@ -214,16 +271,23 @@ async def _verify_all(config: "Config", hosts: list[str], resolvers: list[str], 
 
     configured = {h.hostname: h for h in config.hosts}
 
-    async def one(host: str) -> "VerifyResult":
-        def on_progress(result: "VerifyResult", left: float) -> None:
+    async def one(host: str) -> VerifyResult:
+        def on_progress(result: VerifyResult, left: float) -> None:
             settle = f", caches settle in about {result.caches_settle_s} s" if result.caches_settle_s else ""
             progress.update(f"{host}: {result.verdict}{settle}; checking again ({left:.0f} s left)")
 
         # A configured host whose provider can be asked (Cloudflare) is also checked against the
         # provider's own record: a proxied record never shows its address in public DNS.
         return await dnsverify.verify_configured(
-            host, configured.get(host), expected_ipv4=expect4, expected_ipv6=expect6, resolvers=resolvers,
-            wait_s=args.wait, on_progress=on_progress, ping=not args.no_ping)
+            host,
+            configured.get(host),
+            expected_ipv4=expect4,
+            expected_ipv6=expect6,
+            resolvers=resolvers,
+            wait_s=args.wait,
+            on_progress=on_progress,
+            ping=not args.no_ping,
+        )
 
     return list(await asyncio.gather(*(one(h) for h in hosts))), note, own
 
@@ -253,13 +317,14 @@ class _Progress:
 NEXT_STEP_WORDS = {
     "update": "Run `ddns-wizard update` to send the current address, then verify again.",
     "check-name": "Check the hostname's spelling, or create it in the provider's control panel "
-                  "(with some providers `ddns-wizard update` creates it).",
+    "(with some providers `ddns-wizard update` creates it).",
     "retry": "Check the network and the configured resolvers, then run `ddns-wizard verify` again.",
 }
 
 
-def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] | None" = None, *,
-                   waited: bool = False) -> None:
+def _print_results(
+    results: Sequence[VerifyResult], note: str, own: set[str] | None = None, *, waited: bool = False
+) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -267,8 +332,10 @@ def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] 
     console = Console()
     for result in results:
         expected = ", ".join(a for a in (result.expected_ipv4, result.expected_ipv6) if a) or "nothing in particular"
-        console.print(f"[bold]{escape(result.hostname)}[/bold]  expected: {escape(expected)}"
-                      + (f" [dim]({escape(note)})[/dim]" if note else ""))
+        console.print(
+            f"[bold]{escape(result.hostname)}[/bold]  expected: {escape(expected)}"
+            + (f" [dim]({escape(note)})[/dim]" if note else "")
+        )
         table = Table(show_edge=False, pad_edge=False)
         table.add_column("asked")
         table.add_column("server")
@@ -282,8 +349,11 @@ def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] 
                 elif a.answers:
                     answer_text = escape(", ".join(a.answers))
                 else:
-                    answer_text = "no such name" if a.rcode == "NXDOMAIN" else (
-                        "no address record" if a.rcode == "NOERROR" else escape(a.rcode))
+                    answer_text = (
+                        "no such name"
+                        if a.rcode == "NXDOMAIN"
+                        else ("no address record" if a.rcode == "NOERROR" else escape(a.rcode))
+                    )
                 if a.error and a.rcode is not None:
                     answer_text += f" [dim]({escape(a.error)})[/dim]"
                 for note in a.ignored:
@@ -298,8 +368,10 @@ def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] 
         if result.explanation:
             console.print(escape(result.explanation))
         if waited and result.next_step in ("update", "check-name"):
-            console.print("Stopped waiting: the authoritative servers themselves hold this answer, so waiting "
-                          "longer would not change it.")
+            console.print(
+                "Stopped waiting: the authoritative servers themselves hold this answer, so waiting "
+                "longer would not change it."
+            )
         step = NEXT_STEP_WORDS.get(result.next_step or "")
         if step:
             console.print(f"[bold]Next:[/] {escape(step)}")
@@ -308,8 +380,10 @@ def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] 
         rec = result.provider_record
         if rec is not None:
             held = ", ".join(list(rec.ipv4) + list(rec.ipv6)) or "no address"
-            console.print(f"Provider record ({escape(rec.source)}): {escape(held)}"
-                          + (f" [dim](proxied: {escape('/'.join(rec.proxied))})[/dim]" if rec.proxied else ""))
+            console.print(
+                f"Provider record ({escape(rec.source)}): {escape(held)}"
+                + (f" [dim](proxied: {escape('/'.join(rec.proxied))})[/dim]" if rec.proxied else "")
+            )
         if result.ping is not None:
             p = result.ping
             how = PING_METHOD_WORDS.get(p.method, p.method)
@@ -317,11 +391,17 @@ def _print_results(results: Sequence["VerifyResult"], note: str, own: "set[str] 
             label = "LAN check" if hairpin else "Ping"
             if p.alive:
                 rtt = f", {p.rtt_ms:.1f} ms" if p.rtt_ms is not None else ""
-                console.print(f"{label} {escape(p.target or '')}: answers ({how}{rtt})" if hairpin else
-                              f"Ping {escape(p.target or '')}: [green]answers[/green] ({how}{rtt})")
+                console.print(
+                    f"{label} {escape(p.target or '')}: answers ({how}{rtt})"
+                    if hairpin
+                    else f"Ping {escape(p.target or '')}: [green]answers[/green] ({how}{rtt})"
+                )
             else:
-                console.print(f"{label} {escape(p.target or '')}: no answer ({how}). "
-                              f"[dim]{escape(p.detail)}[/dim]" if p.target else f"Ping: {escape(p.detail)}")
+                console.print(
+                    f"{label} {escape(p.target or '')}: no answer ({how}). [dim]{escape(p.detail)}[/dim]"
+                    if p.target
+                    else f"Ping: {escape(p.detail)}"
+                )
             if p.target and hairpin:
                 console.print(f"[yellow]{escape(HAIRPIN_PING.format(target=p.target))}[/yellow]")
             elif p.target and hairpin is None:

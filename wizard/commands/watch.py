@@ -11,48 +11,70 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from checks.config import Config
+    from checks.ddns.history import History
+    from checks.reach import ReachPortSpec
+    from checks.redact import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--interval", type=float, default=300.0, metavar="SECONDS",
-                        help="seconds between address checks (default 300; at least 10)")
-    parser.add_argument("--history", metavar="FILE",
-                        help="history file (JSON Lines; default: history.jsonl in the platform state directory)")
-    parser.add_argument("--allow-private", action="store_true",
-                        help="allow publishing a private, CGNAT or otherwise non-public address")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds between address checks (default 300; at least 10)",
+    )
+    parser.add_argument(
+        "--history",
+        metavar="FILE",
+        help="history file (JSON Lines; default: history.jsonl in the platform state directory)",
+    )
+    parser.add_argument(
+        "--allow-private", action="store_true", help="allow publishing a private, CGNAT or otherwise non-public address"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
     from pathlib import Path
 
-    from checks.config import load_config
-    from checks.errors import UsageError
     from checks.ddns.history import History, check_history_path, default_history_path
-    from checks.redact import Redactor
     from checks.ddns.updater import check_config
+    from checks.errors import UsageError
+    from checks.redact import Redactor
 
     if args.interval < 10:
         raise UsageError("--interval must be at least 10 seconds (providers block clients that poll too often)")
     from ._config import load as _load
+
     config = _load(args, needs_file=True)
-    check_config(config)      # exit 2 before anything starts
+    check_config(config)  # exit 2 before anything starts
     from checks.reach import watch_reach_specs
 
-    reach_ports = watch_reach_specs(config)   # [watch] reach: a malformed list is exit 2 too
+    reach_ports = watch_reach_specs(config)  # [watch] reach: a malformed list is exit 2 too
     redactor = Redactor.from_config(config)
     history_path = Path(args.history).expanduser() if args.history else default_history_path()
     problem = check_history_path(history_path)
     if problem:
         raise UsageError(f"{problem}; give --history the path of a regular file")
     emit = _emitter(redactor)
-    emit(f"watching {', '.join(h.hostname for h in config.hosts)} every {args.interval:g} s; "
-         f"history: {history_path}")
+    emit(f"watching {', '.join(h.hostname for h in config.hosts)} every {args.interval:g} s; history: {history_path}")
     with History(history_path, redactor=redactor) as history:
         return asyncio.run(_main(config, history, args, emit, reach_ports))
 
 
-async def _main(config, history, args, emit, reach_ports=()) -> int:  # type: ignore[no-untyped-def]
+async def _main(
+    config: Config,
+    history: History,
+    args: argparse.Namespace,
+    emit: Callable[[str], None],
+    reach_ports: Sequence[ReachPortSpec] = (),
+) -> int:
     import asyncio
     import signal
 
@@ -82,17 +104,27 @@ async def _main(config, history, args, emit, reach_ports=()) -> int:  # type: ig
 
             return summary_record(await run_reach(hostname, ports, config))
 
-        watcher = Watcher(config, client, history=history, interval_s=args.interval, emit=emit,
-                          allow_private=args.allow_private, renew_forwards=renew_forwards,
-                          forwards_due=forwards_due, notifier=notifier,
-                          state_path=watch_state_path(history.path), reach_ports=tuple(reach_ports),
-                          reach_every_s=max(300.0, args.interval), reach_fn=reach_fn if reach_ports else None)
+        watcher = Watcher(
+            config,
+            client,
+            history=history,
+            interval_s=args.interval,
+            emit=emit,
+            allow_private=args.allow_private,
+            renew_forwards=renew_forwards,
+            forwards_due=forwards_due,
+            notifier=notifier,
+            state_path=watch_state_path(history.path),
+            reach_ports=tuple(reach_ports),
+            reach_every_s=max(300.0, args.interval),
+            reach_fn=reach_fn if reach_ports else None,
+        )
         code = await watcher.run(stop)
     emit("stopped")
     return code
 
 
-def _emitter(redactor):  # type: ignore[no-untyped-def]
+def _emitter(redactor: Redactor) -> Callable[[str], None]:
     import time
 
     tty = sys.stdout.isatty()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -18,6 +19,9 @@ from checks.config import Config
 
 from ..engine import WizardEngine
 from .state import Mode, WizardState
+
+if TYPE_CHECKING:
+    from .screens.base import WizardScreen
 
 LIGHT_THEME = "textual-light"
 DARK_THEME = "textual-dark"
@@ -71,9 +75,9 @@ class WizardApp(App[None]):
 
         self.bell()
         text = self.redact("".join(traceback.format_exception(*sys.exc_info())))
-        self._exit_renderables.append(Text(
-            f"{text}\nddns-wizard stopped on an internal error (shown above, secrets removed). "
-            "Please report it."))
+        self._exit_renderables.append(
+            Text(f"{text}\nddns-wizard stopped on an internal error (shown above, secrets removed). Please report it.")
+        )
         self._close_messages_no_wait()
 
     def on_mount(self) -> None:
@@ -91,7 +95,7 @@ class WizardApp(App[None]):
         for sig in (signal.SIGTERM, signal.SIGHUP):
             try:
                 loop.add_signal_handler(sig, lambda: asyncio.ensure_future(self.action_quit()))
-            except (NotImplementedError, RuntimeError, ValueError):   # not the main thread / platform
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
                 pass
 
     # -- flow ------------------------------------------------------------------
@@ -141,8 +145,12 @@ class WizardApp(App[None]):
         from checks.ddns.providers.registry import PROVIDERS
 
         secret_fields = {(p.name, f.name) for p in PROVIDERS.values() for f in p.fields if f.secret}
-        redactor.add(value for provider, draft in self.state.drafts.items() for field, value in draft.items()
-                     if (provider, field) in secret_fields and len(value) >= 4)
+        redactor.add(
+            value
+            for provider, draft in self.state.drafts.items()
+            for field, value in draft.items()
+            if (provider, field) in secret_fields and len(value) >= 4
+        )
         return redactor.text(text)
 
     async def action_quit(self) -> None:
@@ -175,21 +183,21 @@ def _own_executable() -> str:
     return shutil.which("ddns-wizard") or "/usr/local/bin/ddns-wizard"
 
 
-QUIT_GRACE_S = 10.0   # longest wait for cancelled work to clean up before quitting anyway
+QUIT_GRACE_S = 10.0  # longest wait for cancelled work to clean up before quitting anyway
 
 
 async def _finished(worker: Worker[object]) -> None:
     """Wait until a (cancelled) worker's task has really ended, whatever its outcome."""
     try:
         await worker.wait()
-    except Exception:   # WorkerCancelled / WorkerFailed: the outcome does not matter here
+    except Exception:  # WorkerCancelled / WorkerFailed: the outcome does not matter here
         pass
 
 
-def make_screen(step: str):  # type: ignore[no-untyped-def]
+def make_screen(step: str) -> WizardScreen:
     from .screens import credentials, done, hosting, network, ports, provider, update, verify, welcome
 
-    factories = {
+    factories: dict[str, type[WizardScreen]] = {
         "welcome": welcome.WelcomeScreen,
         "network": network.NetworkScreen,
         "hosting": hosting.HostingScreen,

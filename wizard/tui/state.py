@@ -41,21 +41,21 @@ class WizardState:
     mode: Mode = "setup"
     diagnosis: Diagnosis | None = None
     ports: tuple[PortResult, ...] = ()
-    ports6: tuple[Port6Result, ...] = ()         # when tested over IPv6 too
+    ports6: tuple[Port6Result, ...] = ()  # when tested over IPv6 too
     provider: ProviderInfo | None = None
     host: HostConfig | None = None
     preflight: Preflight | None = None
     update: UpdateResult | None = None
     verify: VerifyResult | None = None
-    verifies: dict[str, VerifyResult] = field(default_factory=dict)   # every name checked, by hostname
-    reach: Any = None            # checks.reach.ReachResult: the Verify step's end-to-end proof
+    verifies: dict[str, VerifyResult] = field(default_factory=dict)  # every name checked, by hostname
+    reach: Any = None  # checks.reach.ReachResult: the Verify step's end-to-end proof
     saved_path: Path | None = None
     report_path: Path | None = None
     # What was typed into a provider's form (kept when the user steps back and returns).
     drafts: dict[str, dict[str, str]] = field(default_factory=dict)
-    notify_urls: list[str] = field(default_factory=list)   # added on the Done step (secrets: apprise URLs)
-    editing: str | None = None                # the configured hostname being edited (replaced on save)
-    adding: bool = False                      # "add another": start from empty fields, not a configured host
+    notify_urls: list[str] = field(default_factory=list)  # added on the Done step (secrets: apprise URLs)
+    editing: str | None = None  # the configured hostname being edited (replaced on save)
+    adding: bool = False  # "add another": start from empty fields, not a configured host
 
     @property
     def hosting_blocked(self) -> bool:
@@ -73,11 +73,15 @@ class WizardState:
         address = address or d.external.ipv4 or "that address"
         if d.nat.verdict == "cgnat":
             what = "DS-Lite: IPv4 goes through your ISP's shared NAT" if d.nat.ds_lite else "carrier-grade NAT"
-            return (f"{address} is your ISP's shared address ({what}): nobody on the internet can connect to "
-                    "you through it over IPv4.")
+            return (
+                f"{address} is your ISP's shared address ({what}): nobody on the internet can connect to "
+                "you through it over IPv4."
+            )
         if d.nat.verdict == "double-nat":
-            return (f"{address} belongs to the box in front of your router (double NAT): connections stop "
-                    "there until that box forwards the port too, or is put in bridge mode.")
+            return (
+                f"{address} belongs to the box in front of your router (double NAT): connections stop "
+                "there until that box forwards the port too, or is put in bridge mode."
+            )
         return None
 
     def ipv6_status(self) -> str | None:
@@ -86,14 +90,22 @@ class WizardState:
             return None
         opened = [p for p in self.ports6 if p.verdict == "open"]
         if opened:
-            return ("IPv6 works: " + ", ".join(f"{p.port}/{p.protocol}" for p in opened)
-                    + " tested open from outside over IPv6.")
+            return (
+                "IPv6 works: "
+                + ", ".join(f"{p.port}/{p.protocol}" for p in opened)
+                + " tested open from outside over IPv6."
+            )
         shut = [p for p in self.ports6 if p.verdict in ("firewalled", "no-ipv6")]
         if shut:
-            return ("IPv6 does not get through yet: " + ", ".join(f"{p.port}/{p.protocol} {p.verdict}" for p in shut)
-                    + " (allow the port in the router's IPv6 firewall, then test again).")
-        return ("IPv6 is not tested from outside yet: it may work; test it on the Ports step (Also test over "
-                "IPv6) or with `ddns-wizard ports check PORT --ipv6`.")
+            return (
+                "IPv6 does not get through yet: "
+                + ", ".join(f"{p.port}/{p.protocol} {p.verdict}" for p in shut)
+                + " (allow the port in the router's IPv6 firewall, then test again)."
+            )
+        return (
+            "IPv6 is not tested from outside yet: it may work; test it on the Ports step (Also test over "
+            "IPv6) or with `ddns-wizard ports check PORT --ipv6`."
+        )
 
     def public_ipv4(self) -> str | None:
         return self.diagnosis.external.ipv4 if self.diagnosis else None
@@ -136,8 +148,13 @@ class WizardState:
             extra=extra,
             ports=self.ports or self.diagnosis.ports,
             ports_ipv6=self.ports6 or self.diagnosis.ports_ipv6,
-            verify=(tuple(self.verifies.values()) if self.verifies
-                    else (self.verify,) if self.verify else self.diagnosis.verify),
+            verify=(
+                tuple(self.verifies.values())
+                if self.verifies
+                else (self.verify,)
+                if self.verify
+                else self.diagnosis.verify
+            ),
             updates=(self.update,) if self.update else self.diagnosis.updates,
         )
 
@@ -149,7 +166,7 @@ class WizardState:
 
             try:
                 known = list(notify_settings(config).urls)
-            except Exception:            # a malformed [notify] table: the new URLs replace it
+            except Exception:  # a malformed [notify] table: the new URLs replace it
                 known = []
             urls = known + [u for u in self.notify_urls if u not in known]
             config = replace(config, settings=with_notify(config.settings, urls=urls))
@@ -157,7 +174,7 @@ class WizardState:
             return config
         gone = {self.host.hostname, self.editing}
         kept = [h for h in config.hosts if h.hostname not in gone]
-        if self.editing is not None:     # an edited host keeps its place in the file
+        if self.editing is not None:  # an edited host keeps its place in the file
             at = next((i for i, h in enumerate(config.hosts) if h.hostname == self.editing), len(kept))
             return config.with_hosts(tuple(kept[:at]) + (self.host,) + tuple(kept[at:]))
         return config.with_hosts(tuple(kept) + (self.host,))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -126,14 +127,15 @@ class Bullets(Vertical):
     Bullets > .bullet > .bullet-text { width: 1fr; }
     """
 
-    def __init__(self, items: Iterable[str], *, mark: str = "•", marks: Iterable[str] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, items: Iterable[str], *, mark: str = "•", marks: Iterable[str] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.items = list(items)
         self.marks = list(marks) if marks is not None else [mark] * len(self.items)
 
     def compose(self) -> ComposeResult:
-        for mark, item in zip(self.marks, self.items):
+        for mark, item in zip(self.marks, self.items, strict=True):
             with Horizontal(classes="bullet"):
                 yield Static(mark, classes="bullet-mark")
                 yield Static(item, classes="bullet-text")
@@ -149,15 +151,15 @@ class Prose(Vertical):
     def __init__(self, text: str, *, extra: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.text = text
-        self.extra = list(extra)      # markup bullets to add (e.g. the wizard's own next steps)
+        self.extra = list(extra)  # markup bullets to add (e.g. the wizard's own next steps)
 
     def compose(self) -> ComposeResult:
         parts = blocks(self.text)
         if self.extra:
             if parts and isinstance(parts[-1], list):
-                parts[-1] = [*parts[-1], *[_Raw(x) for x in self.extra]]  # type: ignore[list-item]
+                parts[-1] = [*parts[-1], *[_Raw(x) for x in self.extra]]
             else:
-                parts.append([_Raw(x) for x in self.extra])  # type: ignore[misc]
+                parts.append([_Raw(x) for x in self.extra])
         for part in parts:
             if isinstance(part, list):
                 yield Bullets([x if isinstance(x, _Raw) else code_markup(x) for x in part])

@@ -5,7 +5,7 @@ The command line's wording is ``wizard/words.py``; the codes are ``checks.findin
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 ACTION_HINTS: dict[str, str] = {
     "diagnose-longer": "press r on the Network step to run the diagnosis again",
@@ -18,9 +18,9 @@ ACTION_HINTS: dict[str, str] = {
     "update": "send the address on the Hostname & update step",
     # checks.portcheck.verdict.NEXT_STEPS besides the shared ones:
     "map-and-retest": "tick “Forward with UPnP” and test again: with the port and a control port mapped "
-                      "the same way, an ISP block shows",
+    "the same way, an ISP block shows",
     "probe-server": "run the project's probe server (ddns-wizard probe-server) on a machine outside your "
-                    "network and add it to [endpoints] port_check",
+    "network and add it to [endpoints] port_check",
 }
 
 

@@ -22,12 +22,13 @@ import contextvars
 import ipaddress
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from checks import __version__
 from checks.config import HostConfig
-from checks.model import ProviderView, UpdateResult
+from checks.model import ProviderView, UpdateResult, UpdateResultName
 from checks.redact import Redactor
 
 log = logging.getLogger("checks.ddns.providers")
@@ -35,10 +36,10 @@ log = logging.getLogger("checks.ddns.providers")
 PROJECT_CONTACT = "https://github.com/ddns-wizard/ddns-wizard"
 # The maintainers' address in the User-Agent (No-IP asks for an e-mail there, see user_agent).
 PROJECT_CONTACT_EMAIL = "ddns-wizard@users.noreply.github.com"
-REQUEST_TIMEOUT_S = 10.0        # one HTTP request to a provider
-UPDATE_BUDGET_S = 30.0          # a whole update (Cloudflare needs up to 4 requests)
+REQUEST_TIMEOUT_S = 10.0  # one HTTP request to a provider
+UPDATE_BUDGET_S = 30.0  # a whole update (Cloudflare needs up to 4 requests)
 
-Validator = Callable[[str], "str | None"]   # returns a problem sentence, or None when fine
+Validator = Callable[[str], "str | None"]  # returns a problem sentence, or None when fine
 
 
 class _RedactingFilter(logging.Filter):
@@ -52,7 +53,7 @@ class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:   # a malformed record is not ours to fix; let logging report it
+        except Exception:  # a malformed record is not ours to fix; let logging report it
             return True
         redacted = Redactor().text(message)
         if redacted != message:
@@ -95,8 +96,10 @@ def check_contact(value: str) -> str | None:
     """The ``contact`` option goes into the User-Agent: one e-mail address, nothing else."""
     if _EMAIL_RE.fullmatch(value.strip()) and value == value.strip():
         return None
-    return ("contact must be one e-mail address (e.g. you@example.org): providers such as No-IP expect "
-            "'Program/Version e-mail' in the User-Agent and may block other forms")
+    return (
+        "contact must be one e-mail address (e.g. you@example.org): providers such as No-IP expect "
+        "'Program/Version e-mail' in the User-Agent and may block other forms"
+    )
 
 
 # --------------------------------------------------------------------------- specs
@@ -118,8 +121,8 @@ class CredentialField:
     validate: Validator | None = None
     required: bool = True
     default: str | None = None
-    aliases: tuple[str, ...] = ()    # other keys accepted for the same value (``key`` for ``tsig_secret``)
-    placeholder: str = ""            # an example value for an input box
+    aliases: tuple[str, ...] = ()  # other keys accepted for the same value (``key`` for ``tsig_secret``)
+    placeholder: str = ""  # an example value for an input box
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,8 @@ class Policy:
     min_interval_s: int = 300
     fatal_codes: frozenset[str] = frozenset()
     retry_after_s: Mapping[str, int] = field(default_factory=dict)
-    default_retry_s: int = 600           # an error that is neither fatal nor listed
-    max_retry_s: int = 6 * 3600          # backoff ceiling for repeated errors
+    default_retry_s: int = 600  # an error that is neither fatal nor listed
+    max_retry_s: int = 6 * 3600  # backoff ceiling for repeated errors
 
     def retry_for(self, code: str | None) -> int:
         if code is not None and code in self.retry_after_s:
@@ -167,12 +170,12 @@ PreflightFn = Callable[["ProviderSpec", HostConfig, Any], Awaitable[PreflightRes
 
 @dataclass(frozen=True)
 class ProviderSpec:
-    name: str                       # config value of `provider`
-    title: str                      # what people call it
-    family: str                     # protocol family module: dyndns2, duckdns, ...
-    cost: str                       # free / paid / needs your own domain ...
-    url: str                        # where to sign up
-    default_server: str | None      # base URL (or DNS server for rfc2136); HostConfig.server overrides
+    name: str  # config value of `provider`
+    title: str  # what people call it
+    family: str  # protocol family module: dyndns2, duckdns, ...
+    cost: str  # free / paid / needs your own domain ...
+    url: str  # where to sign up
+    default_server: str | None  # base URL (or DNS server for rfc2136); HostConfig.server overrides
     signup_steps: tuple[str, ...]
     pitfalls: tuple[str, ...]
     fields: tuple[CredentialField, ...]
@@ -180,19 +183,21 @@ class ProviderSpec:
     policy: Policy
     update_fn: UpdateFn
     preflight_fn: PreflightFn
-    domains: tuple[str, ...] = ()   # hostnames must end in one of these (empty: any FQDN)
-    own_domain_allowed: bool = False   # `own_domain = true` lifts the domains check
-    needs: str = ""                 # one line: what the user must have (account, own domain, ...)
-    options: Mapping[str, Any] = field(default_factory=dict)   # family-specific knobs
-    check_host: Callable[[HostConfig], list[str]] | None = None   # checks across fields (sentences)
+    domains: tuple[str, ...] = ()  # hostnames must end in one of these (empty: any FQDN)
+    own_domain_allowed: bool = False  # `own_domain = true` lifts the domains check
+    needs: str = ""  # one line: what the user must have (account, own domain, ...)
+    options: Mapping[str, Any] = field(default_factory=dict)  # family-specific knobs
+    check_host: Callable[[HostConfig], list[str]] | None = None  # checks across fields (sentences)
     # What the provider itself holds for a host, read without changing anything (Cloudflare's
     # API): used instead of DNS where DNS cannot show it (proxied records).  See ProviderView.
-    published_fn: Callable[["ProviderSpec", HostConfig, Any], Awaitable["ProviderView"]] | None = None
+    published_fn: Callable[[ProviderSpec, HostConfig, Any], Awaitable[ProviderView]] | None = None
     # Several hostnames in one request where the protocol allows it (dyndns2: comma-separated,
     # at most ``batch_max``; DuckDNS: ``domains=a,b``).  Hosts batch together only when
     # ``batch_key`` (server and credentials) and the addresses are the same.
-    batch_fn: Callable[["ProviderSpec", Sequence[HostConfig], "str | None", "str | None", Any],
-                       Awaitable[list[UpdateResult]]] | None = None
+    batch_fn: (
+        Callable[[ProviderSpec, Sequence[HostConfig], str | None, str | None, Any], Awaitable[list[UpdateResult]]]
+        | None
+    ) = None
     batch_max: int = 20
 
     # -- used by the CLI, the wizard and the updater ----------------------------
@@ -216,8 +221,9 @@ class ProviderSpec:
         if name == "server" and value.strip():
             return self._validate_server(value)
         if name == "hostname":
-            problems = self._validate_hostname_domain(HostConfig(hostname=value.strip().lower().rstrip("."),
-                                                                 provider=self.name))
+            problems = self._validate_hostname_domain(
+                HostConfig(hostname=value.strip().lower().rstrip("."), provider=self.name)
+            )
             return problems[0] if problems else None
         return None
 
@@ -267,11 +273,15 @@ class ProviderSpec:
                 problems.append(f"{host.hostname}: {problem}")
         keep = host.options.get("keep_addresses")
         if keep is not None and keep_addresses(host) is None:
-            problems.append(f"{host.hostname}: keep_addresses must be a list of IP addresses, "
-                            'e.g. keep_addresses = ["198.51.100.7"]')
+            problems.append(
+                f"{host.hostname}: keep_addresses must be a list of IP addresses, "
+                'e.g. keep_addresses = ["198.51.100.7"]'
+            )
         if keep is not None and not self.options.get("multi_record"):
-            problems.append(f"{host.hostname}: keep_addresses only applies to providers that hold several "
-                            f"records per name (Cloudflare, RFC 2136), not {self.title}")
+            problems.append(
+                f"{host.hostname}: keep_addresses only applies to providers that hold several "
+                f"records per name (Cloudflare, RFC 2136), not {self.title}"
+            )
         if self.check_host is not None:
             problems.extend(self.check_host(host))
         mi = host.options.get("min_interval")
@@ -286,8 +296,7 @@ class ProviderSpec:
             return None if server.strip() else "empty"
         text = server.strip()
         if text.lower().startswith("http://"):
-            return ("must use https:// (the update carries your credentials, which must not travel "
-                    "unencrypted)")
+            return "must use https:// (the update carries your credentials, which must not travel unencrypted)"
         if not re.match(r"^https://[^\s/]+", text):
             return "must be a URL such as https://members.example.org"
         return None
@@ -304,8 +313,11 @@ class ProviderSpec:
         if any(name.endswith("." + d) and len(name) > len(d) + 1 for d in self.domains):
             return []
         shown = ", ".join(self.domains[:8]) + (", ..." if len(self.domains) > 8 else "")
-        extra = (" If the name is under your own domain managed by this provider, set own_domain = true."
-                 if self.own_domain_allowed else "")
+        extra = (
+            " If the name is under your own domain managed by this provider, set own_domain = true."
+            if self.own_domain_allowed
+            else ""
+        )
         return [f"{host.hostname} is not a {self.title} hostname (it must end in {shown}).{extra}"]
 
     def min_interval_for(self, host: HostConfig) -> int:
@@ -334,23 +346,29 @@ class ProviderSpec:
         redactor = self.redactor(host)
         problems = self.validate(host)
         if problems:
-            return self.error(host, sent=None, code="config", fatal=True,
-                              message=redactor.text("; ".join(problems)))
+            return self.error(host, sent=None, code="config", fatal=True, message=redactor.text("; ".join(problems)))
         if ipv4 is None and ipv6 is None:
             return self.error(host, sent=None, code="no-address", message="no address to send")
         from checks.dns import wire as dnswire  # noqa: F401  (RFC 2136 replies: pin dnspython's address types first)
 
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
+
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 result = await self.update_fn(self, host, ipv4, ipv6, client)
         except TimeoutError:
-            result = self.error(host, sent=sent, code="timeout", retry_code="network",
-                                message=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s; will retry later")
-        except Exception as exc:   # a provider module bug or an unexpected library error: data, not a crash
-            result = self.error(host, sent=sent, code="network", retry_code="network",
-                                message=network_message(self.title, exc))
+            result = self.error(
+                host,
+                sent=sent,
+                code="timeout",
+                retry_code="network",
+                message=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s; will retry later",
+            )
+        except Exception as exc:  # a provider module bug or an unexpected library error: data, not a crash
+            result = self.error(
+                host, sent=sent, code="network", retry_code="network", message=network_message(self.title, exc)
+            )
         finally:
             _EXCERPT_REDACTOR.reset(excerpt_redactor)
         result = redact_result(result, redactor)
@@ -361,11 +379,11 @@ class ProviderSpec:
         """Hosts with equal keys may share one request (None: this one never batches)."""
         if self.batch_fn is None:
             return None
-        return (self.name, self.server_for(host), host.username, host.password, host.token,
-                host.options.get("contact"))
+        return (self.name, self.server_for(host), host.username, host.password, host.token, host.options.get("contact"))
 
-    async def update_batch(self, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None,
-                           client: Any) -> list[UpdateResult]:
+    async def update_batch(
+        self, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None, client: Any
+    ) -> list[UpdateResult]:
         """One request for several hosts (``batch_fn``); one result per host, in order; never raises."""
         if len(hosts) == 1 or self.batch_fn is None:
             return [await self.update(h, ipv4, ipv6, client) for h in hosts]
@@ -374,16 +392,26 @@ class ProviderSpec:
         for h in hosts:
             redactor.add(h.secret_values())
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
+
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 results = await self.batch_fn(self, hosts, ipv4, ipv6, client)
         except TimeoutError:
-            results = [self.error(h, sent=sent, code="timeout", retry_code="network",
-                                  message=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s; will retry later")
-                       for h in hosts]
-        except Exception as exc:   # a module bug or an unexpected library error: data, not a crash
-            results = [self.error(h, sent=sent, code="network", retry_code="network",
-                                  message=network_message(self.title, exc)) for h in hosts]
+            results = [
+                self.error(
+                    h,
+                    sent=sent,
+                    code="timeout",
+                    retry_code="network",
+                    message=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s; will retry later",
+                )
+                for h in hosts
+            ]
+        except Exception as exc:  # a module bug or an unexpected library error: data, not a crash
+            results = [
+                self.error(h, sent=sent, code="network", retry_code="network", message=network_message(self.title, exc))
+                for h in hosts
+            ]
         out = [redact_result(r, redactor) for r in results]
         for r in out:
             log.info("%s %s: %s (%s) %s", self.name, r.hostname, r.result, r.code, r.message)
@@ -394,12 +422,13 @@ class ProviderSpec:
         if self.published_fn is None:
             return ProviderView(error=f"{self.title} cannot be asked what it holds", source="none")
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
+
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 view = await self.published_fn(self, host, client)
         except TimeoutError:
             view = ProviderView(error=f"{self.title} did not answer within {UPDATE_BUDGET_S:.0f} s")
-        except Exception as exc:   # network trouble or a module bug: data, not a crash
+        except Exception as exc:  # network trouble or a module bug: data, not a crash
             view = ProviderView(error=network_message(self.title, exc))
         if view.error:
             view = replace(view, error=self.redactor(host).text(view.error))
@@ -412,7 +441,8 @@ class ProviderSpec:
             return PreflightResult(False, redactor.text("; ".join(problems)), code="config")
         excerpt_redactor = _EXCERPT_REDACTOR.set(redactor)
         try:
-            import asyncio   # lazy: `providers` and config checks need no event loop
+            import asyncio  # lazy: `providers` and config checks need no event loop
+
             async with asyncio.timeout(UPDATE_BUDGET_S):
                 res = await self.preflight_fn(self, host, client)
         except Exception as exc:
@@ -423,20 +453,46 @@ class ProviderSpec:
 
     # -- result builders used by family modules --------------------------------
 
-    def ok(self, host: HostConfig, *, sent: str | None, result: str, code: str | None, message: str) -> UpdateResult:
-        return UpdateResult(hostname=host.hostname, provider=self.name, previous=None, sent=sent,
-                            result=result, code=code, message=message)  # type: ignore[arg-type]
+    def ok(
+        self, host: HostConfig, *, sent: str | None, result: UpdateResultName, code: str | None, message: str
+    ) -> UpdateResult:
+        return UpdateResult(
+            hostname=host.hostname,
+            provider=self.name,
+            previous=None,
+            sent=sent,
+            result=result,
+            code=code,
+            message=message,
+        )
 
-    def error(self, host: HostConfig, *, sent: str | None, code: str | None, message: str,
-              fatal: bool | None = None, retry_after_s: int | None = None,
-              retry_code: str | None = None) -> UpdateResult:
+    def error(
+        self,
+        host: HostConfig,
+        *,
+        sent: str | None,
+        code: str | None,
+        message: str,
+        fatal: bool | None = None,
+        retry_after_s: int | None = None,
+        retry_code: str | None = None,
+    ) -> UpdateResult:
         """An ``error`` result; fatal/retry follow the policy unless given."""
         is_fatal = self.policy.is_fatal(code) if fatal is None else fatal
         retry = None
         if not is_fatal:
             retry = retry_after_s if retry_after_s is not None else self.policy.retry_for(retry_code or code)
-        return UpdateResult(hostname=host.hostname, provider=self.name, previous=None, sent=sent,
-                            result="error", code=code, message=message, fatal=is_fatal, retry_after_s=retry)
+        return UpdateResult(
+            hostname=host.hostname,
+            provider=self.name,
+            previous=None,
+            sent=sent,
+            result="error",
+            code=code,
+            message=message,
+            fatal=is_fatal,
+            retry_after_s=retry,
+        )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -454,8 +510,11 @@ def wants_ipv4(host: HostConfig) -> bool:
 
 def wants_ipv6(host: HostConfig) -> bool:
     # A host that publishes another device's IPv6 address (checks/ddns/ipv6device.py) wants AAAA.
-    return (host.options.get("ipv6", False) is True or host.options.get("ipv6_suffix") is not None
-            or host.options.get("ipv6_mac") is not None)
+    return (
+        host.options.get("ipv6", False) is True
+        or host.options.get("ipv6_suffix") is not None
+        or host.options.get("ipv6_mac") is not None
+    )
 
 
 def join_sent(ipv4: str | None, ipv6: str | None) -> str | None:
@@ -464,8 +523,9 @@ def join_sent(ipv4: str | None, ipv6: str | None) -> str | None:
 
 
 def redact_result(result: UpdateResult, redactor: Redactor) -> UpdateResult:
-    return replace(result, message=redactor.text(result.message),
-                   code=redactor.text(result.code) if result.code else result.code)
+    return replace(
+        result, message=redactor.text(result.message), code=redactor.text(result.code) if result.code else result.code
+    )
 
 
 def network_message(title: str, exc: BaseException) -> str:
@@ -483,10 +543,14 @@ def network_message(title: str, exc: BaseException) -> str:
     elif isinstance(exc, OSError):
         what = f"network error ({exc.strerror or exc})"
     else:
-        return (f"ddns-wizard could not handle {title}'s reply ({type(exc).__name__}: {_short(exc)}); "
-                "will retry later. Please report this to the ddns-wizard maintainers.")
-    return (f"could not reach {title}: {what}. Check this machine's internet connection and that "
-            f"outbound HTTPS to the provider is allowed; will retry later.")
+        return (
+            f"ddns-wizard could not handle {title}'s reply ({type(exc).__name__}: {_short(exc)}); "
+            "will retry later. Please report this to the ddns-wizard maintainers."
+        )
+    return (
+        f"could not reach {title}: {what}. Check this machine's internet connection and that "
+        f"outbound HTTPS to the provider is allowed; will retry later."
+    )
 
 
 def _short(exc: BaseException) -> str:
@@ -494,7 +558,7 @@ def _short(exc: BaseException) -> str:
     return text[:200]
 
 
-_DELTA_SECONDS_RE = re.compile(r"[0-9]{1,12}")     # RFC 9110 delta-seconds: ASCII digits only
+_DELTA_SECONDS_RE = re.compile(r"[0-9]{1,12}")  # RFC 9110 delta-seconds: ASCII digits only
 _RETRY_AFTER_MAX_S = 24 * 3600
 
 
@@ -511,18 +575,18 @@ def retry_after_header(value: str | None, fallback: int) -> int:
     value = value.strip()
     if value.isascii() and value.isdigit():
         if not _DELTA_SECONDS_RE.fullmatch(value):
-            return _RETRY_AFTER_MAX_S              # 13 digits or more: far beyond the ceiling
+            return _RETRY_AFTER_MAX_S  # 13 digits or more: far beyond the ceiling
         return max(1, min(int(value), _RETRY_AFTER_MAX_S))
-    if len(value) > 64:                           # an IMF-fixdate is 29 characters
+    if len(value) > 64:  # an IMF-fixdate is 29 characters
         return fallback
     try:
-        from email.utils import parsedate_to_datetime
         import datetime as dt
+        from email.utils import parsedate_to_datetime
 
         when = parsedate_to_datetime(value)
-        if when.tzinfo is None:                   # "-0000": a time in UTC with no zone said
-            when = when.replace(tzinfo=dt.timezone.utc)
-        delta = (when - dt.datetime.now(dt.timezone.utc)).total_seconds()
+        if when.tzinfo is None:  # "-0000": a time in UTC with no zone said
+            when = when.replace(tzinfo=dt.UTC)
+        delta = (when - dt.datetime.now(dt.UTC)).total_seconds()
         return max(1, min(int(delta), _RETRY_AFTER_MAX_S))
     except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
         return fallback
@@ -531,8 +595,7 @@ def retry_after_header(value: str | None, fallback: int) -> int:
 # The secrets of the host being updated, for body_excerpt: a reply that echoes a secret must be
 # masked before it is cut to length or flattened, or a cut-off piece of the secret is no longer
 # recognisable later and survives into the message.
-_EXCERPT_REDACTOR: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar("excerpt_redactor",
-                                                                                   default=None)
+_EXCERPT_REDACTOR: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar("excerpt_redactor", default=None)
 
 
 def body_excerpt(text: str, limit: int = 120) -> str:
@@ -544,8 +607,9 @@ def body_excerpt(text: str, limit: int = 120) -> str:
     return flat[:limit] + ("..." if len(flat) > limit else "")
 
 
-def http_status_result(spec: ProviderSpec, host: HostConfig, status: int, headers: Any,
-                       sent: str | None) -> UpdateResult | None:
+def http_status_result(
+    spec: ProviderSpec, host: HostConfig, status: int, headers: Any, sent: str | None
+) -> UpdateResult | None:
     """Results for HTTP statuses that mean the same for every provider; None otherwise.
 
     ``headers`` is any mapping with ``.get`` (httpx.Headers, a dict) or None.
@@ -554,12 +618,22 @@ def http_status_result(spec: ProviderSpec, host: HostConfig, status: int, header
     code = f"HTTP {status}"
     if status == 429:
         wait = retry_after_header(headers.get("retry-after"), spec.policy.retry_for("http-429"))
-        return spec.error(host, sent=sent, code=code, retry_after_s=wait,
-                          message=f"{spec.title} says too many requests (HTTP 429); waiting {wait} s before trying again.")
+        return spec.error(
+            host,
+            sent=sent,
+            code=code,
+            retry_after_s=wait,
+            message=f"{spec.title} says too many requests (HTTP 429); waiting {wait} s before trying again.",
+        )
     if status >= 500:
         wait = retry_after_header(headers.get("retry-after"), spec.policy.retry_for("http-5xx"))
-        return spec.error(host, sent=sent, code=code, retry_after_s=wait,
-                          message=f"{spec.title} has a server problem (HTTP {status}); retrying in {wait} s.")
+        return spec.error(
+            host,
+            sent=sent,
+            code=code,
+            retry_after_s=wait,
+            message=f"{spec.title} has a server problem (HTTP {status}); retrying in {wait} s.",
+        )
     return None
 
 
@@ -599,8 +673,10 @@ def check_fqdn(value: str) -> str | None:
         return f"{value!r} is not a full hostname (expected something like myhome.example.org)"
     for label in labels:
         if not _LABEL_RE.match(label):
-            return (f"{value!r}: label {label!r} is not valid (letters, digits and hyphens, 1-63 "
-                    f"characters, not starting or ending with a hyphen)")
+            return (
+                f"{value!r}: label {label!r} is not valid (letters, digits and hyphens, 1-63 "
+                f"characters, not starting or ending with a hyphen)"
+            )
     if labels[-1].isdigit():
         return f"{value!r} has a numeric top-level domain"
     return None
@@ -641,8 +717,14 @@ HOSTNAME_FIELD_HELP = "the full name to keep updated, e.g. myhome.example.org"
 
 
 def hostname_field(example: str, help_text: str | None = None) -> CredentialField:
-    return CredentialField("hostname", "Hostname", False, help_text or f"the full name to keep updated, e.g. {example}",
-                           check_fqdn, placeholder=example)
+    return CredentialField(
+        "hostname",
+        "Hostname",
+        False,
+        help_text or f"the full name to keep updated, e.g. {example}",
+        check_fqdn,
+        placeholder=example,
+    )
 
 
 def keep_addresses(host: HostConfig) -> frozenset[str] | None:

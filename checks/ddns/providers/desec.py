@@ -10,7 +10,6 @@ bad credentials; 404 ``nohost``; 400 bad parameters; 429 with Retry-After (the
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
@@ -29,7 +28,7 @@ from .base import (
     user_agent,
 )
 
-if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (start-up time)
+if TYPE_CHECKING:  # httpx is imported only by the code that sends requests (start-up time)
     import httpx
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_.-]{20,64}")
@@ -40,12 +39,15 @@ def check_token(value: str) -> str | None:
         return "the token has spaces at the start or end (copy it again)"
     if _TOKEN_RE.fullmatch(value):
         return None
-    return ("a deSEC token is a string of about 28 letters and digits; create one at https://desec.io/tokens "
-            "('+' button) and copy the secret shown once")
+    return (
+        "a deSEC token is a string of about 28 letters and digits; create one at https://desec.io/tokens "
+        "('+' button) and copy the secret shown once"
+    )
 
 
-def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: object, body: str,
-                sent: str | None) -> UpdateResult:
+def parse_reply(
+    spec: ProviderSpec, host: HostConfig, status: int, headers: object, body: str, sent: str | None
+) -> UpdateResult:
     common = http_status_result(spec, host, status, headers, sent)
     if common is not None:
         return common
@@ -56,54 +58,97 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: obje
     if status == 200 and word == "nochg":
         return spec.ok(host, sent=sent, result="unchanged", code="nochg", message=f"deSEC already had {sent}.")
     if status == 401 or word == "badauth":
-        return spec.error(host, sent=sent, code="badauth" if word == "badauth" else "HTTP 401", fatal=True,
-                          message=("deSEC rejected the credentials: the username must be the domain (e.g. "
-                                   "myhome.dedyn.io) and the password a token from https://desec.io/tokens. "
-                                   "Updates are stopped until you fix the configuration."))
+        return spec.error(
+            host,
+            sent=sent,
+            code="badauth" if word == "badauth" else "HTTP 401",
+            fatal=True,
+            message=(
+                "deSEC rejected the credentials: the username must be the domain (e.g. "
+                "myhome.dedyn.io) and the password a token from https://desec.io/tokens. "
+                "Updates are stopped until you fix the configuration."
+            ),
+        )
     if status == 200 and word == "badrequest":
         # A malformed address parameter (qdm12/ddns-updater desec: "badrequest" → ErrBadRequest):
         # a problem with this request, not with the account; the next round sends a fresh one.
-        return spec.error(host, sent=sent, code="badrequest", retry_code="badrequest",
-                          message=(f"deSEC refused the request's parameters (badrequest: {body_excerpt(text)}); "
-                                   "not a credential problem. ddns-wizard will try again later."))
+        return spec.error(
+            host,
+            sent=sent,
+            code="badrequest",
+            retry_code="badrequest",
+            message=(
+                f"deSEC refused the request's parameters (badrequest: {body_excerpt(text)}); "
+                "not a credential problem. ddns-wizard will try again later."
+            ),
+        )
     if status == 400:
         # ValidationError in desec-stack api/desecapi/views/dyndns.py: bad address parameters
         # ("invalid-subnet", "preserve" mixed with addresses) -- a problem with this request.
-        return spec.error(host, sent=sent, code="HTTP 400", retry_code="badrequest",
-                          message=(f"deSEC refused the request's parameters (HTTP 400: "
-                                   f"{body_excerpt(text) or 'no details'}); not a credential problem. "
-                                   "ddns-wizard will try again later."))
+        return spec.error(
+            host,
+            sent=sent,
+            code="HTTP 400",
+            retry_code="badrequest",
+            message=(
+                f"deSEC refused the request's parameters (HTTP 400: "
+                f"{body_excerpt(text) or 'no details'}); not a credential problem. "
+                "ddns-wizard will try again later."
+            ),
+        )
     if status == 404 or word in ("nohost", "notfqdn"):
-        return spec.error(host, sent=sent, code=word if status == 200 and word else f"HTTP {status}",
-                          fatal=True,
-                          message=(f"deSEC does not know {host.hostname} in this account (HTTP {status}: "
-                                   f"{body_excerpt(text) or 'no details'}). Check the spelling and that the "
-                                   "domain exists at https://desec.io/domains. Updates are stopped."))
+        return spec.error(
+            host,
+            sent=sent,
+            code=word if status == 200 and word else f"HTTP {status}",
+            fatal=True,
+            message=(
+                f"deSEC does not know {host.hostname} in this account (HTTP {status}: "
+                f"{body_excerpt(text) or 'no details'}). Check the spelling and that the "
+                "domain exists at https://desec.io/domains. Updates are stopped."
+            ),
+        )
     if 400 <= status < 500:
-        return spec.error(host, sent=sent, code=f"HTTP {status}", fatal=True,
-                          message=f"deSEC refused the update (HTTP {status}: {body_excerpt(text) or 'no details'}).")
-    return spec.error(host, sent=sent, code="unknown", retry_code="unknown",
-                      message=f"deSEC gave a reply ddns-wizard does not understand (HTTP {status}: "
-                              f"{body_excerpt(text) or 'empty'}); will retry later.")
+        return spec.error(
+            host,
+            sent=sent,
+            code=f"HTTP {status}",
+            fatal=True,
+            message=f"deSEC refused the update (HTTP {status}: {body_excerpt(text) or 'no details'}).",
+        )
+    return spec.error(
+        host,
+        sent=sent,
+        code="unknown",
+        retry_code="unknown",
+        message=f"deSEC gave a reply ddns-wizard does not understand (HTTP {status}: "
+        f"{body_excerpt(text) or 'empty'}); will retry later.",
+    )
 
 
-async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None,
-                 client: httpx.AsyncClient) -> UpdateResult:
+async def update(
+    spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None, client: httpx.AsyncClient
+) -> UpdateResult:
     # Never send an empty family: deSEC would delete that record.
     params = {"hostname": host.hostname, "myipv4": ipv4 or "preserve", "myipv6": ipv6 or "preserve"}
-    response = await client.get(spec.server_for(host) + "/", params=params,
-                                auth=(host.username or host.hostname, (host.token or host.password or "").strip()),
-                                headers={"User-Agent": user_agent(host.options.get("contact"))},
-                                timeout=REQUEST_TIMEOUT_S)
-    return parse_reply(spec, host, response.status_code, response.headers, response.text[:4096],
-                       join_sent(ipv4, ipv6))
+    response = await client.get(
+        spec.server_for(host) + "/",
+        params=params,
+        auth=(host.username or host.hostname, (host.token or host.password or "").strip()),
+        headers={"User-Agent": user_agent(host.options.get("contact"))},
+        timeout=REQUEST_TIMEOUT_S,
+    )
+    return parse_reply(spec, host, response.status_code, response.headers, response.text[:4096], join_sent(ipv4, ipv6))
 
 
 async def preflight(spec: ProviderSpec, host: HostConfig, client: httpx.AsyncClient) -> PreflightResult:
     return PreflightResult(
-        ok=True, spent_update=True,
-        message=("deSEC's update service has no read-only check: the first update is the test (ddns-wizard sends "
-                 "'preserve' for the address family it does not update, so nothing is deleted)."),
+        ok=True,
+        spent_update=True,
+        message=(
+            "deSEC's update service has no read-only check: the first update is the test (ddns-wizard sends "
+            "'preserve' for the address family it does not update, so nothing is deleted)."
+        ),
     )
 
 
@@ -137,10 +182,12 @@ SPEC = ProviderSpec(
         CredentialField("token", "Token", True, "a token from https://desec.io/tokens", check_token),
     ),
     supports_ipv6=True,
-    policy=Policy(min_interval_s=60, fatal_codes=frozenset({"badauth"}),
-                  retry_after_s={"http-5xx": 600, "http-429": 120, "network": 300, "unknown": 1800,
-                                 "badrequest": 900},
-                  default_retry_s=1800),
+    policy=Policy(
+        min_interval_s=60,
+        fatal_codes=frozenset({"badauth"}),
+        retry_after_s={"http-5xx": 600, "http-429": 120, "network": 300, "unknown": 1800, "badrequest": 900},
+        default_retry_s=1800,
+    ),
     update_fn=update,
     preflight_fn=preflight,
 )

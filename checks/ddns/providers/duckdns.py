@@ -10,8 +10,8 @@ travels in the URL: it is masked in every message (the host's secrets and the
 from __future__ import annotations
 
 import re
-
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
 from checks.model import UpdateResult
@@ -29,7 +29,7 @@ from .base import (
     user_agent,
 )
 
-if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (start-up time)
+if TYPE_CHECKING:  # httpx is imported only by the code that sends requests (start-up time)
     import httpx
 
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -41,8 +41,10 @@ def check_token(value: str) -> str | None:
         return None
     if value != value.strip():
         return "the token has spaces at the start or end (copy it again)"
-    return ("a DuckDNS token looks like a1b2c3d4-1234-5678-9abc-def012345678 (36 characters); "
-            "copy it from the 'token' line at the top of https://www.duckdns.org after signing in")
+    return (
+        "a DuckDNS token looks like a1b2c3d4-1234-5678-9abc-def012345678 (36 characters); "
+        "copy it from the 'token' line at the top of https://www.duckdns.org after signing in"
+    )
 
 
 def subdomain(hostname: str) -> str:
@@ -51,8 +53,9 @@ def subdomain(hostname: str) -> str:
     return labels[-3] if len(labels) >= 3 else labels[0]
 
 
-def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: object, body: str,
-                sent: str | None) -> UpdateResult:
+def parse_reply(
+    spec: ProviderSpec, host: HostConfig, status: int, headers: object, body: str, sent: str | None
+) -> UpdateResult:
     """Map a DuckDNS reply onto an UpdateResult. Never raises."""
 
     common = http_status_result(spec, host, status, headers, sent)
@@ -63,66 +66,112 @@ def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: obje
     if status == 200 and first == "OK":
         state = next((ln.upper() for ln in reversed(lines) if ln.strip()), "")
         if state == "NOCHANGE":
-            return spec.ok(host, sent=sent, result="unchanged", code="OK NOCHANGE",
-                           message=f"DuckDNS already had {sent or 'this address'}.")
-        return spec.ok(host, sent=sent, result="updated", code="OK" + (" UPDATED" if state == "UPDATED" else ""),
-                       message=f"{host.hostname} now points to {sent or 'this address'}.")
+            return spec.ok(
+                host,
+                sent=sent,
+                result="unchanged",
+                code="OK NOCHANGE",
+                message=f"DuckDNS already had {sent or 'this address'}.",
+            )
+        return spec.ok(
+            host,
+            sent=sent,
+            result="updated",
+            code="OK" + (" UPDATED" if state == "UPDATED" else ""),
+            message=f"{host.hostname} now points to {sent or 'this address'}.",
+        )
     if first == "KO":
-        return spec.error(host, sent=sent, code="KO", fatal=True,
-                          message=(f"DuckDNS refused the update (KO): either the token is wrong or "
-                                   f"'{subdomain(host.hostname)}' is not a domain of this DuckDNS account. "
-                                   "Sign in at https://www.duckdns.org, compare the token at the top of the page "
-                                   "and the domain list. Updates are stopped until you fix the configuration."))
+        return spec.error(
+            host,
+            sent=sent,
+            code="KO",
+            fatal=True,
+            message=(
+                f"DuckDNS refused the update (KO): either the token is wrong or "
+                f"'{subdomain(host.hostname)}' is not a domain of this DuckDNS account. "
+                "Sign in at https://www.duckdns.org, compare the token at the top of the page "
+                "and the domain list. Updates are stopped until you fix the configuration."
+            ),
+        )
     if status in (401, 403):
-        return spec.error(host, sent=sent, code=f"HTTP {status}", fatal=True,
-                          message=f"DuckDNS refused the request (HTTP {status}): check the token.")
+        return spec.error(
+            host,
+            sent=sent,
+            code=f"HTTP {status}",
+            fatal=True,
+            message=f"DuckDNS refused the request (HTTP {status}): check the token.",
+        )
     if 400 <= status < 500:
-        return spec.error(host, sent=sent, code=f"HTTP {status}", fatal=True,
-                          message=(f"DuckDNS answered HTTP {status}: check the server URL "
-                                   f"({spec.server_for(host)}). Updates are stopped."))
+        return spec.error(
+            host,
+            sent=sent,
+            code=f"HTTP {status}",
+            fatal=True,
+            message=(
+                f"DuckDNS answered HTTP {status}: check the server URL ({spec.server_for(host)}). Updates are stopped."
+            ),
+        )
     excerpt = body_excerpt(body) if body.strip() else "an empty reply"
-    return spec.error(host, sent=sent, code="unknown", retry_code="unknown",
-                      message=f"DuckDNS gave a reply ddns-wizard does not understand (HTTP {status}: {excerpt}); "
-                              "will retry later.")
+    return spec.error(
+        host,
+        sent=sent,
+        code="unknown",
+        retry_code="unknown",
+        message=f"DuckDNS gave a reply ddns-wizard does not understand (HTTP {status}: {excerpt}); will retry later.",
+    )
 
 
-async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None,
-                 client: httpx.AsyncClient) -> UpdateResult:
+async def update(
+    spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None, client: httpx.AsyncClient
+) -> UpdateResult:
     params = {"domains": subdomain(host.hostname), "token": (host.token or "").strip(), "verbose": "true"}
     if ipv4:
         params["ip"] = ipv4
     if ipv6:
         params["ipv6"] = ipv6
     sent = join_sent(ipv4, ipv6)
-    response = await client.get(spec.server_for(host) + "/update", params=params,
-                                headers={"User-Agent": user_agent(host.options.get("contact"))},
-                                timeout=REQUEST_TIMEOUT_S)
+    response = await client.get(
+        spec.server_for(host) + "/update",
+        params=params,
+        headers={"User-Agent": user_agent(host.options.get("contact"))},
+        timeout=REQUEST_TIMEOUT_S,
+    )
     return parse_reply(spec, host, response.status_code, response.headers, response.text[:4096], sent)
 
 
-async def update_batch(spec: ProviderSpec, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None,
-                       client: httpx.AsyncClient) -> list[UpdateResult]:
+async def update_batch(
+    spec: ProviderSpec, hosts: Sequence[HostConfig], ipv4: str | None, ipv6: str | None, client: httpx.AsyncClient
+) -> list[UpdateResult]:
     """``domains=a,b``: one request for several names of one account (duckdns.org/spec.jsp;
     ddclient nic_duckdns_update groups hosts by token).  The one reply is every name's."""
     first = hosts[0]
-    params = {"domains": ",".join(subdomain(h.hostname) for h in hosts), "token": (first.token or "").strip(),
-              "verbose": "true"}
+    params = {
+        "domains": ",".join(subdomain(h.hostname) for h in hosts),
+        "token": (first.token or "").strip(),
+        "verbose": "true",
+    }
     if ipv4:
         params["ip"] = ipv4
     if ipv6:
         params["ipv6"] = ipv6
     sent = join_sent(ipv4, ipv6)
-    response = await client.get(spec.server_for(first) + "/update", params=params,
-                                headers={"User-Agent": user_agent(first.options.get("contact"))},
-                                timeout=REQUEST_TIMEOUT_S)
+    response = await client.get(
+        spec.server_for(first) + "/update",
+        params=params,
+        headers={"User-Agent": user_agent(first.options.get("contact"))},
+        timeout=REQUEST_TIMEOUT_S,
+    )
     return [parse_reply(spec, h, response.status_code, response.headers, response.text[:4096], sent) for h in hosts]
 
 
 async def preflight(spec: ProviderSpec, host: HostConfig, client: httpx.AsyncClient) -> PreflightResult:
     return PreflightResult(
-        ok=True, spent_update=True,
-        message=("DuckDNS has no read-only check: the first update is the test. A wrong token or a domain "
-                 "not in your account both answer KO, and ddns-wizard stops there instead of retrying."),
+        ok=True,
+        spent_update=True,
+        message=(
+            "DuckDNS has no read-only check: the first update is the test. A wrong token or a domain "
+            "not in your account both answer KO, and ddns-wizard stops there instead of retrying."
+        ),
     )
 
 
@@ -153,9 +202,12 @@ SPEC = ProviderSpec(
         CredentialField("token", "Token", True, "the 36-character token from the top of duckdns.org", check_token),
     ),
     supports_ipv6=True,
-    policy=Policy(min_interval_s=300, fatal_codes=frozenset({"KO"}),
-                  retry_after_s={"http-5xx": 600, "http-429": 900, "network": 300, "unknown": 1800},
-                  default_retry_s=900),
+    policy=Policy(
+        min_interval_s=300,
+        fatal_codes=frozenset({"KO"}),
+        retry_after_s={"http-5xx": 600, "http-429": 900, "network": 300, "unknown": 1800},
+        default_retry_s=900,
+    ),
     update_fn=update,
     preflight_fn=preflight,
     batch_fn=update_batch,

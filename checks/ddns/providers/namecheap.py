@@ -10,7 +10,6 @@ a hostile or broken body must not be able to do anything but fail to match.
 from __future__ import annotations
 
 import re
-
 from typing import TYPE_CHECKING
 
 from checks.config import HostConfig
@@ -29,7 +28,7 @@ from .base import (
     user_agent,
 )
 
-if TYPE_CHECKING:   # httpx is imported only by the code that sends requests (start-up time)
+if TYPE_CHECKING:  # httpx is imported only by the code that sends requests (start-up time)
     import httpx
 
 _PASSWORD_RE = re.compile(r"[0-9a-fA-F]{32}")
@@ -40,8 +39,10 @@ _ERR1_RE = re.compile(r"<Err1>(.*?)</Err1>", re.I | re.S)
 def check_password(value: str) -> str | None:
     if _PASSWORD_RE.fullmatch(value.strip()):
         return None
-    return ("the Dynamic DNS password is 32 hexadecimal characters: in Namecheap's Domain List → Manage → "
-            "Advanced DNS, switch 'Dynamic DNS' on and copy the password shown (not your account password)")
+    return (
+        "the Dynamic DNS password is 32 hexadecimal characters: in Namecheap's Domain List → Manage → "
+        "Advanced DNS, switch 'Dynamic DNS' on and copy the password shown (not your account password)"
+    )
 
 
 def split_host(host: HostConfig) -> tuple[str, str]:
@@ -55,47 +56,86 @@ def split_host(host: HostConfig) -> tuple[str, str]:
     return name.split(".")[0], domain
 
 
-def parse_reply(spec: ProviderSpec, host: HostConfig, status: int, headers: object, body: str,
-                sent: str | None) -> UpdateResult:
+def parse_reply(
+    spec: ProviderSpec, host: HostConfig, status: int, headers: object, body: str, sent: str | None
+) -> UpdateResult:
     common = http_status_result(spec, host, status, headers, sent)
     if common is not None:
         return common
     count = _ERRCOUNT_RE.search(body)
     if status == 200 and count is not None and int(count.group(1)) == 0:
-        return spec.ok(host, sent=sent, result="updated", code="ErrCount 0",
-                       message=f"{host.hostname} now points to {sent}.")
+        return spec.ok(
+            host, sent=sent, result="updated", code="ErrCount 0", message=f"{host.hostname} now points to {sent}."
+        )
     err = _ERR1_RE.search(body)
     detail = body_excerpt(err.group(1)) if err else (body_excerpt(body) or "empty reply")
     lower = detail.lower()
     if err is not None:
         if "password" in lower:
-            return spec.error(host, sent=sent, code="Err1", fatal=True,
-                              message=(f"Namecheap rejected the password ({detail}). Use the Dynamic DNS password "
-                                       "from Advanced DNS, not the account password. Updates are stopped."))
+            return spec.error(
+                host,
+                sent=sent,
+                code="Err1",
+                fatal=True,
+                message=(
+                    f"Namecheap rejected the password ({detail}). Use the Dynamic DNS password "
+                    "from Advanced DNS, not the account password. Updates are stopped."
+                ),
+            )
         if "not found" in lower or "no records" in lower or "domain name" in lower:
-            return spec.error(host, sent=sent, code="Err1", fatal=True,
-                              message=(f"Namecheap has no such record ({detail}): create an A + Dynamic DNS record "
-                                       f"for '{split_host(host)[0]}' under Advanced DNS. Updates are stopped."))
-        return spec.error(host, sent=sent, code="Err1", retry_code="unknown",
-                          message=f"Namecheap reported an error ({detail}); will retry later.")
+            return spec.error(
+                host,
+                sent=sent,
+                code="Err1",
+                fatal=True,
+                message=(
+                    f"Namecheap has no such record ({detail}): create an A + Dynamic DNS record "
+                    f"for '{split_host(host)[0]}' under Advanced DNS. Updates are stopped."
+                ),
+            )
+        return spec.error(
+            host,
+            sent=sent,
+            code="Err1",
+            retry_code="unknown",
+            message=f"Namecheap reported an error ({detail}); will retry later.",
+        )
     if 400 <= status < 500:
-        return spec.error(host, sent=sent, code=f"HTTP {status}", fatal=True,
-                          message=f"Namecheap answered HTTP {status}; check the server URL. Updates are stopped.")
-    return spec.error(host, sent=sent, code="unknown", retry_code="unknown",
-                      message=f"Namecheap gave a reply ddns-wizard does not understand (HTTP {status}: {detail}); "
-                              "will retry later.")
+        return spec.error(
+            host,
+            sent=sent,
+            code=f"HTTP {status}",
+            fatal=True,
+            message=f"Namecheap answered HTTP {status}; check the server URL. Updates are stopped.",
+        )
+    return spec.error(
+        host,
+        sent=sent,
+        code="unknown",
+        retry_code="unknown",
+        message=f"Namecheap gave a reply ddns-wizard does not understand (HTTP {status}: {detail}); will retry later.",
+    )
 
 
-async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None,
-                 client: httpx.AsyncClient) -> UpdateResult:
+async def update(
+    spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None, client: httpx.AsyncClient
+) -> UpdateResult:
     if not ipv4:
-        return spec.error(host, sent=None, code="no-ipv6", fatal=True,
-                          message="Namecheap's dynamic DNS updates IPv4 (A records) only.")
+        return spec.error(
+            host,
+            sent=None,
+            code="no-ipv6",
+            fatal=True,
+            message="Namecheap's dynamic DNS updates IPv4 (A records) only.",
+        )
     sub, domain = split_host(host)
     params = {"host": sub, "domain": domain, "password": (host.password or host.token or "").strip(), "ip": ipv4}
-    response = await client.get(spec.server_for(host) + "/update", params=params,
-                                headers={"User-Agent": user_agent(host.options.get("contact"))},
-                                timeout=REQUEST_TIMEOUT_S)
+    response = await client.get(
+        spec.server_for(host) + "/update",
+        params=params,
+        headers={"User-Agent": user_agent(host.options.get("contact"))},
+        timeout=REQUEST_TIMEOUT_S,
+    )
     # The XML prolog (and sometimes the header) claims UTF-16 while the bytes are UTF-8
     # (opnsense/plugins#2666): decode the bytes as UTF-8, never by the declared charset.
     body = response.content[:8192].decode("utf-8", errors="replace")
@@ -103,8 +143,11 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
 
 
 async def preflight(spec: ProviderSpec, host: HostConfig, client: httpx.AsyncClient) -> PreflightResult:
-    return PreflightResult(ok=True, spent_update=True,
-                           message="Namecheap's dynamic DNS has no read-only check: the first update is the test.")
+    return PreflightResult(
+        ok=True,
+        spent_update=True,
+        message="Namecheap's dynamic DNS has no read-only check: the first update is the test.",
+    )
 
 
 def _check_domain(value: str) -> str | None:
@@ -129,19 +172,29 @@ SPEC = ProviderSpec(
     pitfalls=(
         "IPv4 only: Namecheap's dynamic DNS cannot set AAAA records.",
         "The password is the Dynamic DNS password from Advanced DNS, not the account password.",
-        "For domains like example.co.uk set domain = \"example.co.uk\" so the host part is split correctly.",
+        'For domains like example.co.uk set domain = "example.co.uk" so the host part is split correctly.',
     ),
     fields=(
         hostname_field("home.example.com"),
-        CredentialField("password", "Dynamic DNS password", True, "32 hex characters from Advanced DNS",
-                        check_password),
-        CredentialField("domain", "Domain", False, "the registered domain (default: the last two labels)",
-                        _check_domain, required=False),
+        CredentialField(
+            "password", "Dynamic DNS password", True, "32 hex characters from Advanced DNS", check_password
+        ),
+        CredentialField(
+            "domain",
+            "Domain",
+            False,
+            "the registered domain (default: the last two labels)",
+            _check_domain,
+            required=False,
+        ),
     ),
     supports_ipv6=False,
-    policy=Policy(min_interval_s=300, fatal_codes=frozenset(),
-                  retry_after_s={"http-5xx": 600, "http-429": 900, "network": 300, "unknown": 1800},
-                  default_retry_s=1800),
+    policy=Policy(
+        min_interval_s=300,
+        fatal_codes=frozenset(),
+        retry_after_s={"http-5xx": 600, "http-429": 900, "network": 300, "unknown": 1800},
+        default_retry_s=1800,
+    ),
     update_fn=update,
     preflight_fn=preflight,
 )

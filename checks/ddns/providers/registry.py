@@ -13,7 +13,7 @@ from checks.config import HostConfig
 from checks.errors import ConfigError
 from checks.model import UpdateResult
 
-from . import cloudflare, desec, duckdns, dynv6, dyndns2, freedns, namecheap, rfc2136
+from . import cloudflare, desec, duckdns, dyndns2, dynv6, freedns, namecheap, rfc2136
 from .base import PreflightResult, ProviderSpec
 
 _ORDER: tuple[ProviderSpec, ...] = (
@@ -34,10 +34,23 @@ PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in _ORDER}
 
 # Other spellings people type; the configuration keeps the canonical name.
 ALIASES: dict[str, str] = {
-    "no-ip": "noip", "noip.com": "noip", "duck": "duckdns", "dedyn": "desec", "dedyn.io": "desec",
-    "afraid": "freedns", "afraid.org": "freedns", "hurricane": "he", "he.net": "he", "dns.he.net": "he",
-    "nsupdate": "rfc2136", "tsig": "rfc2136", "bind": "rfc2136", "knot": "rfc2136", "generic": "dyndns2",
-    "dyndns": "dyndns2", "cf": "cloudflare",
+    "no-ip": "noip",
+    "noip.com": "noip",
+    "duck": "duckdns",
+    "dedyn": "desec",
+    "dedyn.io": "desec",
+    "afraid": "freedns",
+    "afraid.org": "freedns",
+    "hurricane": "he",
+    "he.net": "he",
+    "dns.he.net": "he",
+    "nsupdate": "rfc2136",
+    "tsig": "rfc2136",
+    "bind": "rfc2136",
+    "knot": "rfc2136",
+    "generic": "dyndns2",
+    "dyndns": "dyndns2",
+    "cf": "cloudflare",
 }
 
 
@@ -49,8 +62,7 @@ def get_provider(name: str) -> ProviderSpec:
         return PROVIDERS[key]
     except KeyError:
         raise ConfigError(
-            f"unknown provider {name!r}; known providers: {', '.join(PROVIDERS)} "
-            "(see `ddns-wizard providers`)"
+            f"unknown provider {name!r}; known providers: {', '.join(PROVIDERS)} (see `ddns-wizard providers`)"
         ) from None
 
 

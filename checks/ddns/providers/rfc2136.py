@@ -42,8 +42,9 @@ def check_secret(value: str) -> str | None:
     try:
         raw = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        return ("the TSIG secret must be base64, as in the 'secret' line of the key file "
-                "(tsig-keygen / keymgr -t output)")
+        return (
+            "the TSIG secret must be base64, as in the 'secret' line of the key file (tsig-keygen / keymgr -t output)"
+        )
     if len(raw) < 16:
         return "the TSIG secret is shorter than 16 bytes; generate a proper key (tsig-keygen -a hmac-sha256 NAME)"
     return None
@@ -89,7 +90,7 @@ def zone_of(host: HostConfig) -> str:
 
 
 async def _server_address(host: HostConfig) -> tuple[str, int]:
-    server, port = server_of(host.server or "")     # AddressError is a ValueError too
+    server, port = server_of(host.server or "")  # AddressError is a ValueError too
     try:
         ipaddress.ip_address(server)
         return server, port
@@ -108,12 +109,14 @@ def _message(host: HostConfig) -> Any:
     key_name = str(host.options.get("key_name")).rstrip(".")
     algorithm = str(host.options.get("key_algorithm") or "hmac-sha256").lower().rstrip(".")
     keyring = dns.tsigkeyring.from_text({key_name: _secret(host)})
-    return dns.update.UpdateMessage(zone_of(host), keyring=keyring, keyname=dns.name.from_text(key_name),
-                                    keyalgorithm=dns.name.from_text(algorithm))
+    return dns.update.UpdateMessage(
+        zone_of(host), keyring=keyring, keyname=dns.name.from_text(key_name), keyalgorithm=dns.name.from_text(algorithm)
+    )
 
 
-async def _send(spec: ProviderSpec, host: HostConfig, message: Any, sent: str | None,
-                action: str) -> tuple[str | None, UpdateResult | None]:
+async def _send(
+    spec: ProviderSpec, host: HostConfig, message: Any, sent: str | None, action: str
+) -> tuple[str | None, UpdateResult | None]:
     """Send; returns (rcode text, None) on an answer, or (None, error result)."""
     import dns.asyncquery
     import dns.exception
@@ -124,67 +127,136 @@ async def _send(spec: ProviderSpec, host: HostConfig, message: Any, sent: str | 
     try:
         address, port = await _server_address(host)
     except Exception as exc:  # resolver errors are many types; all mean "cannot find the server"
-        return None, spec.error(host, sent=sent, code="network", retry_code="network",
-                                message=f"cannot find the DNS server {host.server} ({type(exc).__name__}); "
-                                        "will retry later.")
+        return None, spec.error(
+            host,
+            sent=sent,
+            code="network",
+            retry_code="network",
+            message=f"cannot find the DNS server {host.server} ({type(exc).__name__}); will retry later.",
+        )
     try:
         response = await dns.asyncquery.tcp(message, address, port=port, timeout=DNS_TIMEOUT_S)
-    except (dns.tsig.PeerBadKey, dns.message.UnknownTSIGKey) as exc:
-        return None, _bad_key(spec, host, sent, f"the server does not know key '{host.options.get('key_name')}'",
-                              "BADKEY")
+    except (dns.tsig.PeerBadKey, dns.message.UnknownTSIGKey):
+        return None, _bad_key(
+            spec, host, sent, f"the server does not know key '{host.options.get('key_name')}'", "BADKEY"
+        )
     except dns.tsig.PeerBadSignature:
-        return None, _bad_key(spec, host, sent, "the server says the signature is wrong: the secret or the "
-                              "algorithm does not match its key", "BADSIG")
+        return None, _bad_key(
+            spec,
+            host,
+            sent,
+            "the server says the signature is wrong: the secret or the algorithm does not match its key",
+            "BADSIG",
+        )
     except dns.tsig.PeerBadTime:
-        return None, spec.error(host, sent=sent, code="BADTIME", fatal=True,
-                                message=("the server rejected the signature's time (BADTIME): this machine's clock "
-                                         "differs from the server's by more than 5 minutes; fix the clock (NTP)."))
+        return None, spec.error(
+            host,
+            sent=sent,
+            code="BADTIME",
+            fatal=True,
+            message=(
+                "the server rejected the signature's time (BADTIME): this machine's clock "
+                "differs from the server's by more than 5 minutes; fix the clock (NTP)."
+            ),
+        )
     except (dns.tsig.BadSignature, dns.tsig.PeerError) as exc:
         return None, _bad_key(spec, host, sent, f"TSIG check failed ({type(exc).__name__})", "TSIG")
     except (dns.exception.Timeout, TimeoutError):
-        return None, spec.error(host, sent=sent, code="timeout", retry_code="network",
-                                message=f"the DNS server {host.server} did not answer in {DNS_TIMEOUT_S:.0f} s while "
-                                        f"trying to {action}; will retry later.")
+        return None, spec.error(
+            host,
+            sent=sent,
+            code="timeout",
+            retry_code="network",
+            message=f"the DNS server {host.server} did not answer in {DNS_TIMEOUT_S:.0f} s while "
+            f"trying to {action}; will retry later.",
+        )
     except OSError as exc:
-        return None, spec.error(host, sent=sent, code="network", retry_code="network",
-                                message=f"cannot reach the DNS server {host.server} on TCP port {port} "
-                                        f"({exc.strerror or type(exc).__name__}); will retry later.")
+        return None, spec.error(
+            host,
+            sent=sent,
+            code="network",
+            retry_code="network",
+            message=f"cannot reach the DNS server {host.server} on TCP port {port} "
+            f"({exc.strerror or type(exc).__name__}); will retry later.",
+        )
     except dns.exception.DNSException as exc:
-        return None, spec.error(host, sent=sent, code="unknown", retry_code="unknown",
-                                message=f"the DNS server {host.server} sent a reply that could not be used "
-                                        f"({type(exc).__name__}); will retry later.")
+        return None, spec.error(
+            host,
+            sent=sent,
+            code="unknown",
+            retry_code="unknown",
+            message=f"the DNS server {host.server} sent a reply that could not be used "
+            f"({type(exc).__name__}); will retry later.",
+        )
     return dns.rcode.to_text(response.rcode()), None
 
 
 def _bad_key(spec: ProviderSpec, host: HostConfig, sent: str | None, what: str, code: str) -> UpdateResult:
-    return spec.error(host, sent=sent, code=code, fatal=True,
-                      message=(f"the DNS server refused the TSIG key: {what}. Check key_name, key_algorithm and the "
-                               "secret against the server's key definition. Updates are stopped."))
+    return spec.error(
+        host,
+        sent=sent,
+        code=code,
+        fatal=True,
+        message=(
+            f"the DNS server refused the TSIG key: {what}. Check key_name, key_algorithm and the "
+            "secret against the server's key definition. Updates are stopped."
+        ),
+    )
 
 
 def _rcode_result(spec: ProviderSpec, host: HostConfig, rcode: str, sent: str | None) -> UpdateResult:
     zone = zone_of(host)
     if rcode == "NOERROR":
-        return spec.ok(host, sent=sent, result="updated", code="NOERROR",
-                       message=f"{host.hostname} now points to {sent}.")
+        return spec.ok(
+            host, sent=sent, result="updated", code="NOERROR", message=f"{host.hostname} now points to {sent}."
+        )
     if rcode == "REFUSED":
-        return spec.error(host, sent=sent, code=rcode, fatal=True,
-                          message=(f"the DNS server refused the update (REFUSED): the key is not allowed to update "
-                                   f"{host.hostname} in {zone}, or updates are disabled. Check the server's update "
-                                   "policy (BIND allow-update/update-policy, Knot acl). Updates are stopped."))
+        return spec.error(
+            host,
+            sent=sent,
+            code=rcode,
+            fatal=True,
+            message=(
+                f"the DNS server refused the update (REFUSED): the key is not allowed to update "
+                f"{host.hostname} in {zone}, or updates are disabled. Check the server's update "
+                "policy (BIND allow-update/update-policy, Knot acl). Updates are stopped."
+            ),
+        )
     if rcode == "NOTAUTH":
-        return spec.error(host, sent=sent, code=rcode, fatal=True,
-                          message=(f"the DNS server is not authoritative for {zone} or rejected the key (NOTAUTH). "
-                                   "Check the zone name, the server address (the zone's primary) and the key. "
-                                   "Updates are stopped."))
+        return spec.error(
+            host,
+            sent=sent,
+            code=rcode,
+            fatal=True,
+            message=(
+                f"the DNS server is not authoritative for {zone} or rejected the key (NOTAUTH). "
+                "Check the zone name, the server address (the zone's primary) and the key. "
+                "Updates are stopped."
+            ),
+        )
     if rcode == "NOTZONE":
-        return spec.error(host, sent=sent, code=rcode, fatal=True,
-                          message=f"{host.hostname} is not inside the zone {zone} (NOTZONE): set zone correctly.")
+        return spec.error(
+            host,
+            sent=sent,
+            code=rcode,
+            fatal=True,
+            message=f"{host.hostname} is not inside the zone {zone} (NOTZONE): set zone correctly.",
+        )
     if rcode == "SERVFAIL":
-        return spec.error(host, sent=sent, code=rcode, retry_code="SERVFAIL",
-                          message="the DNS server failed to apply the update (SERVFAIL); will retry later.")
-    return spec.error(host, sent=sent, code=rcode, fatal=True,
-                      message=f"the DNS server answered {rcode} to the update. Updates are stopped.")
+        return spec.error(
+            host,
+            sent=sent,
+            code=rcode,
+            retry_code="SERVFAIL",
+            message="the DNS server failed to apply the update (SERVFAIL); will retry later.",
+        )
+    return spec.error(
+        host,
+        sent=sent,
+        code=rcode,
+        fatal=True,
+        message=f"the DNS server answered {rcode} to the update. Updates are stopped.",
+    )
 
 
 async def _served(host: HostConfig, name: str, rtype: str) -> list[str]:
@@ -194,15 +266,17 @@ async def _served(host: HostConfig, name: str, rtype: str) -> list[str]:
     import dns.rdatatype
 
     address, port = await _server_address(host)
-    response = await dns.asyncquery.tcp(dns.message.make_query(name, rtype), address, port=port,
-                                        timeout=DNS_TIMEOUT_S)
+    response = await dns.asyncquery.tcp(dns.message.make_query(name, rtype), address, port=port, timeout=DNS_TIMEOUT_S)
     wanted = dns.rdatatype.from_text(rtype)
-    return [ipaddress.ip_address(r.to_text()).compressed
-            for rrset in response.answer if rrset.rdtype == wanted for r in rrset]
+    return [
+        ipaddress.ip_address(r.to_text()).compressed
+        for rrset in response.answer
+        if rrset.rdtype == wanted
+        for r in rrset
+    ]
 
 
-async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None,
-                 client: Any) -> UpdateResult:
+async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: str | None, client: Any) -> UpdateResult:
     """Replace the name's A/AAAA RRset with the one address: stale records beside it (a round
     robin left behind) go in the same signed message.  Addresses in ``keep_addresses`` stay:
     then only the stale records are deleted, one by one, and ours added."""
@@ -219,19 +293,31 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
             continue
         try:
             served = await _served(host, name, rtype)
-        except Exception as exc:   # without the current set a delete could hit a kept address: retry later
-            return spec.error(host, sent=sent, code="network", retry_code="network",
-                              message=(f"could not read the current {rtype} records from {host.server} "
-                                       f"({type(exc).__name__}), needed to keep {', '.join(sorted(keep))}; "
-                                       "will retry later."))
+        except Exception as exc:  # without the current set a delete could hit a kept address: retry later
+            return spec.error(
+                host,
+                sent=sent,
+                code="network",
+                retry_code="network",
+                message=(
+                    f"could not read the current {rtype} records from {host.server} "
+                    f"({type(exc).__name__}), needed to keep {', '.join(sorted(keep))}; "
+                    "will retry later."
+                ),
+            )
         target = ipaddress.ip_address(address).compressed
         for stale in sorted(set(served) - keep - {target}):
             message.delete(name, rtype, stale)
         if target not in served:
             message.add(name, ttl, rtype, address)
-    if not message.update:     # keep_addresses: everything was already as wanted
-        return spec.ok(host, sent=None, result="unchanged", code="NOERROR",
-                       message=f"{host.hostname} already serves {sent} (and the kept addresses); nothing sent.")
+    if not message.update:  # keep_addresses: everything was already as wanted
+        return spec.ok(
+            host,
+            sent=None,
+            result="unchanged",
+            code="NOERROR",
+            message=f"{host.hostname} already serves {sent} (and the kept addresses); nothing sent.",
+        )
     rcode, failure = await _send(spec, host, message, sent, "update")
     if failure is not None:
         return failure
@@ -241,13 +327,17 @@ async def update(spec: ProviderSpec, host: HostConfig, ipv4: str | None, ipv6: s
 
 async def preflight(spec: ProviderSpec, host: HostConfig, client: Any) -> PreflightResult:
     message = _message(host)
-    message.present(zone_of(host) + ".")      # prerequisite only: nothing is changed
+    message.present(zone_of(host) + ".")  # prerequisite only: nothing is changed
     rcode, failure = await _send(spec, host, message, None, "check the key")
     if failure is not None:
         return PreflightResult(False, failure.message, code=failure.code)
     if rcode == "NOERROR":
-        return PreflightResult(True, f"the server accepted the TSIG key for zone {zone_of(host)} (a signed update "
-                                     "with no changes). Nothing was modified.", code=rcode)
+        return PreflightResult(
+            True,
+            f"the server accepted the TSIG key for zone {zone_of(host)} (a signed update "
+            "with no changes). Nothing was modified.",
+            code=rcode,
+        )
     result = _rcode_result(spec, host, rcode or "", None)
     return PreflightResult(False, result.message, code=rcode)
 
@@ -275,20 +365,38 @@ SPEC = ProviderSpec(
     ),
     fields=(
         hostname_field("home.example.org"),
-        CredentialField("server", "DNS server", False, "address or name of the zone's primary, optionally :port",
-                        check_server),
-        CredentialField("zone", "Zone", False, "the zone, e.g. example.org (default: the hostname minus its first "
-                        "label)", check_fqdn, required=False),
+        CredentialField(
+            "server", "DNS server", False, "address or name of the zone's primary, optionally :port", check_server
+        ),
+        CredentialField(
+            "zone",
+            "Zone",
+            False,
+            "the zone, e.g. example.org (default: the hostname minus its first label)",
+            check_fqdn,
+            required=False,
+        ),
         CredentialField("key_name", "TSIG key name", False, "the key's name as the server knows it", check_key_name),
-        CredentialField("key_algorithm", "TSIG algorithm", False, "hmac-sha256 unless the key says otherwise",
-                        check_algorithm, required=False, default="hmac-sha256"),
-        CredentialField("tsig_secret", "TSIG secret", True, "the base64 secret of the key", check_secret,
-                        aliases=("key",)),
+        CredentialField(
+            "key_algorithm",
+            "TSIG algorithm",
+            False,
+            "hmac-sha256 unless the key says otherwise",
+            check_algorithm,
+            required=False,
+            default="hmac-sha256",
+        ),
+        CredentialField(
+            "tsig_secret", "TSIG secret", True, "the base64 secret of the key", check_secret, aliases=("key",)
+        ),
     ),
     supports_ipv6=True,
-    policy=Policy(min_interval_s=30, fatal_codes=frozenset(),
-                  retry_after_s={"SERVFAIL": 300, "network": 120, "unknown": 600},
-                  default_retry_s=600),
+    policy=Policy(
+        min_interval_s=30,
+        fatal_codes=frozenset(),
+        retry_after_s={"SERVFAIL": 300, "network": 120, "unknown": 600},
+        default_retry_s=600,
+    ),
     update_fn=update,
     preflight_fn=preflight,
     options={"user_server": True, "multi_record": True},

@@ -39,8 +39,10 @@ class AllPorts:
                 data = await reader.read(1024)
                 if data[:4] in (b"GET ", b"HEAD", b"POST"):
                     body = b"Port test successful!\n"
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-                                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+                    )
                     await writer.drain()
         except (TimeoutError, OSError):
             pass

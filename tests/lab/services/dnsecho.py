@@ -59,8 +59,14 @@ class DnsEcho:
             return None
         response = dns.message.make_response(query)
         question = query.question[0]
-        self.log.append({"name": question.name.to_text(), "type": dns.rdatatype.to_text(question.rdtype),
-                         "class": dns.rdataclass.to_text(question.rdclass), "client": querier})
+        self.log.append(
+            {
+                "name": question.name.to_text(),
+                "type": dns.rdatatype.to_text(question.rdtype),
+                "class": dns.rdataclass.to_text(question.rdclass),
+                "client": querier,
+            }
+        )
         del self.log[:-1000]
         if self.fault == "timeout":
             return None
@@ -76,8 +82,9 @@ class DnsEcho:
         qname, qtype, qclass = question.name, question.rdtype, question.rdclass
         response.flags |= dns.flags.AA
         if qname == _OPENDNS and qclass == dns.rdataclass.IN:
-            if qtype == family_type or (self.fault == "wrong-family"
-                                        and qtype in (dns.rdatatype.A, dns.rdatatype.AAAA)):
+            if qtype == family_type or (
+                self.fault == "wrong-family" and qtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+            ):
                 response.answer.append(dns.rrset.from_text(qname, 0, "IN", family_type, ip))
         elif qname == _CLOUDFLARE:
             if qclass != dns.rdataclass.CH:

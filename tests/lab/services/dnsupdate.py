@@ -32,12 +32,13 @@ class UpdateRefused(Exception):
     """The authoritative server did not accept the update (rcode in the message)."""
 
 
-async def replace_rrset(auth: Authority, zone: str, fqdn: str, rtype: str,
-                        values: list[str], ttl: int, timeout: float = 3.0) -> None:
+async def replace_rrset(
+    auth: Authority, zone: str, fqdn: str, rtype: str, values: list[str], ttl: int, timeout: float = 3.0
+) -> None:
     """Make ``fqdn rtype`` exactly ``values`` (empty list: delete the RRset)."""
-    update = dns.update.UpdateMessage(zone, keyring=auth.keyring(),
-                                      keyname=dns.name.from_text(auth.key_name),
-                                      keyalgorithm=auth.key_algorithm)
+    update = dns.update.UpdateMessage(
+        zone, keyring=auth.keyring(), keyname=dns.name.from_text(auth.key_name), keyalgorithm=auth.key_algorithm
+    )
     name = dns.name.from_text(fqdn)
     update.delete(name, rtype)
     for value in values:

@@ -25,8 +25,18 @@ from .dnsupdate import Authority, lookup, replace_rrset
 from .httpcommon import ServiceState, client_ip
 
 # User-Agents that No-IP & co. answer with "badagent": empty or a library default.
-GENERIC_AGENTS = ("python-requests", "python-httpx", "python-urllib", "curl/", "wget/",
-                  "go-http-client", "aiohttp", "okhttp", "java/", "libwww-perl")
+GENERIC_AGENTS = (
+    "python-requests",
+    "python-httpx",
+    "python-urllib",
+    "curl/",
+    "wget/",
+    "go-http-client",
+    "aiohttp",
+    "okhttp",
+    "java/",
+    "libwww-perl",
+)
 # No-IP asks software clients for "Company NameOfProgram/OSVersion-ReleaseVersion
 # maintainer-contact@example.com" and says clients without a certified agent "risk being
 # rate-limited or blocked" (https://www.noip.com/integrate/request).  The model refuses an
@@ -121,8 +131,9 @@ def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority,
             return PlainTextResponse("badagent\n")
         credentials = _basic_auth(request)
         if credentials != (account["username"], account["password"]):
-            return PlainTextResponse("badauth\n", status_code=401,
-                                     headers={"WWW-Authenticate": 'Basic realm="lab dyndns2"'})
+            return PlainTextResponse(
+                "badauth\n", status_code=401, headers={"WWW-Authenticate": 'Basic realm="lab dyndns2"'}
+            )
         hosts = [h.strip().lower() for h in request.query_params.get("hostname", "").split(",") if h.strip()]
         if not hosts:
             return PlainTextResponse("notfqdn\n")
@@ -130,7 +141,7 @@ def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority,
             return PlainTextResponse("numhost\n")
         if state.fault == "911":
             return PlainTextResponse("\n".join("911" for _ in hosts) + "\n")
-        if state.fault == AGENT_REFUSED_FAULT:   # ignored: nothing is written
+        if state.fault == AGENT_REFUSED_FAULT:  # ignored: nothing is written
             return PlainTextResponse("\n".join("good 127.0.0.1" for _ in hosts) + "\n")
         v4 = v6 = None
         for item in request.query_params.get("myip", "").split(","):
@@ -222,7 +233,7 @@ def build_duckdns(state: ServiceState, account: dict[str, Any], auth: Authority,
 
 
 # --------------------------------------------------------------------------- Cloudflare
-PROXY_V4 = "11.9.0.1"   # what DNS serves for a proxied A record (Cloudflare's edge stand-in)
+PROXY_V4 = "11.9.0.1"  # what DNS serves for a proxied A record (Cloudflare's edge stand-in)
 PROXY_V6 = "2a0c:b641:9::1"
 
 
@@ -230,10 +241,15 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
 
 
-def _envelope(result: Any, *, status: int = 200, errors: list[dict[str, Any]] | None = None,
-              messages: list[dict[str, Any]] | None = None, result_info: dict[str, Any] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"success": not errors, "errors": errors or [], "messages": messages or [],
-                            "result": result}
+def _envelope(
+    result: Any,
+    *,
+    status: int = 200,
+    errors: list[dict[str, Any]] | None = None,
+    messages: list[dict[str, Any]] | None = None,
+    result_info: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"success": not errors, "errors": errors or [], "messages": messages or [], "result": result}
     if result_info is not None:
         body["result_info"] = result_info
     return JSONResponse(body, status_code=status)
@@ -281,32 +297,67 @@ class CloudflareState:
         self.zone_id: str = account["zone_id"]
         self.account_id: str = account["account_id"]
         self.auth = auth
-        self.zones: dict[str, str] = {self.zone_id: self.zone_name}   # id -> name as the API shows it
+        self.zones: dict[str, str] = {self.zone_id: self.zone_name}  # id -> name as the API shows it
         # token -> permissions (zone:read, dns:read, dns:edit), status, and zone scope (None: every zone)
         self.tokens: dict[str, dict[str, Any]] = {
-            account["token"]: {"id": secrets.token_hex(16), "status": "active",
-                               "perms": {"zone:read", "dns:read", "dns:edit"}, "zones": None},
-            account["readonly_token"]: {"id": secrets.token_hex(16), "status": "active",
-                                        "perms": {"zone:read", "dns:read"}, "zones": None},
-            account["dns_only_token"]: {"id": secrets.token_hex(16), "status": "active",
-                                        "perms": {"dns:read", "dns:edit"}, "zones": None},
-            account["disabled_token"]: {"id": secrets.token_hex(16), "status": "disabled", "perms": set(),
-                                        "zones": None},
+            account["token"]: {
+                "id": secrets.token_hex(16),
+                "status": "active",
+                "perms": {"zone:read", "dns:read", "dns:edit"},
+                "zones": None,
+            },
+            account["readonly_token"]: {
+                "id": secrets.token_hex(16),
+                "status": "active",
+                "perms": {"zone:read", "dns:read"},
+                "zones": None,
+            },
+            account["dns_only_token"]: {
+                "id": secrets.token_hex(16),
+                "status": "active",
+                "perms": {"dns:read", "dns:edit"},
+                "zones": None,
+            },
+            account["disabled_token"]: {
+                "id": secrets.token_hex(16),
+                "status": "disabled",
+                "perms": set(),
+                "zones": None,
+            },
         }
         self.records: dict[str, dict[str, Any]] = {}
         for record in account["records"]:
-            self.records[record["id"]] = self.record_object(record["id"], record["type"], record["name"],
-                                                            record["content"], record.get("ttl", 1),
-                                                            record.get("proxied", False))
+            self.records[record["id"]] = self.record_object(
+                record["id"],
+                record["type"],
+                record["name"],
+                record["content"],
+                record.get("ttl", 1),
+                record.get("proxied", False),
+            )
 
-    def record_object(self, rid: str, rtype: str, name: str, content: str, ttl: int, proxied: bool,
-                      zone_id: str | None = None) -> dict[str, Any]:
+    def record_object(
+        self, rid: str, rtype: str, name: str, content: str, ttl: int, proxied: bool, zone_id: str | None = None
+    ) -> dict[str, Any]:
         stamp = _now()
         zid = zone_id or self.zone_id
-        return {"id": rid, "zone_id": zid, "zone_name": self.zones[zid], "name": _idna(name),
-                "type": rtype, "content": content, "proxiable": rtype in ("A", "AAAA", "CNAME"),
-                "proxied": proxied, "ttl": ttl, "locked": False, "meta": {}, "comment": None,
-                "tags": [], "created_on": stamp, "modified_on": stamp}
+        return {
+            "id": rid,
+            "zone_id": zid,
+            "zone_name": self.zones[zid],
+            "name": _idna(name),
+            "type": rtype,
+            "content": content,
+            "proxiable": rtype in ("A", "AAAA", "CNAME"),
+            "proxied": proxied,
+            "ttl": ttl,
+            "locked": False,
+            "meta": {},
+            "comment": None,
+            "tags": [],
+            "created_on": stamp,
+            "modified_on": stamp,
+        }
 
     def dns_values(self, name: str, rtype: str) -> tuple[list[str], int]:
         """What Knot should serve for name/type given the records (proxied -> edge address)."""
@@ -346,8 +397,9 @@ class CloudflareState:
         self.zones[zid] = name.strip().rstrip(".")
         return zid
 
-    async def add_record(self, rtype: str, name: str, content: str, *, proxied: bool = False, ttl: int = 1,
-                         zone_id: str | None = None) -> dict[str, Any]:
+    async def add_record(
+        self, rtype: str, name: str, content: str, *, proxied: bool = False, ttl: int = 1, zone_id: str | None = None
+    ) -> dict[str, Any]:
         zid = zone_id or self.zone_of(name) or self.zone_id
         record = self.record_object(secrets.token_hex(16), rtype.upper(), name, content, ttl, proxied, zid)
         self.records[record["id"]] = record
@@ -355,8 +407,12 @@ class CloudflareState:
         return record
 
     def add_token(self, token: str, perms: list[str], zones: list[str] | None, status: str = "active") -> None:
-        self.tokens[token] = {"id": secrets.token_hex(16), "status": status, "perms": set(perms),
-                              "zones": None if zones is None else set(zones)}
+        self.tokens[token] = {
+            "id": secrets.token_hex(16),
+            "status": status,
+            "perms": set(perms),
+            "zones": None if zones is None else set(zones),
+        }
 
 
 def build_cloudflare(state: ServiceState, account: dict[str, Any], auth: Authority, ttl_default: int) -> Starlette:
@@ -371,14 +427,25 @@ def build_cloudflare(state: ServiceState, account: dict[str, Any], auth: Authori
             return None, _cf_error(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
         scheme, _, token = header.partition(" ")
         if scheme != "Bearer" or not token.strip():
-            return None, _envelope(None, status=400, errors=[{
-                "code": 6003, "message": "Invalid request headers",
-                "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}]}])
+            return None, _envelope(
+                None,
+                status=400,
+                errors=[
+                    {
+                        "code": 6003,
+                        "message": "Invalid request headers",
+                        "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}],
+                    }
+                ],
+            )
         info = cf.tokens.get(token.strip())
         if info is None:
             # /zones answers 403 / 9109 to a well-formed unknown token (favonia's recorded probe).
-            return None, (_cf_error(403, 9109, "Invalid access token") if on_zones
-                          else _cf_error(401, 10000, "Authentication error"))
+            return None, (
+                _cf_error(403, 9109, "Invalid access token")
+                if on_zones
+                else _cf_error(401, 10000, "Authentication error")
+            )
         return info, None
 
     def in_scope(info: dict[str, Any], zid: str) -> bool:
@@ -396,8 +463,12 @@ def build_cloudflare(state: ServiceState, account: dict[str, Any], auth: Authori
 
     def zone_or_error(request: Request) -> Response | None:
         if request.path_params["zone_id"] not in cf.zones:
-            return _cf_error(400, 7003, f"Could not route to /zones/{request.path_params['zone_id'][:40]}"
-                                        "/dns_records, perhaps your object identifier is invalid?")
+            return _cf_error(
+                400,
+                7003,
+                f"Could not route to /zones/{request.path_params['zone_id'][:40]}"
+                "/dns_records, perhaps your object identifier is invalid?",
+            )
         return None
 
     async def sync_dns(name: str, rtype: str) -> None:
@@ -405,9 +476,15 @@ def build_cloudflare(state: ServiceState, account: dict[str, Any], auth: Authori
 
     def zone_object(zid: str) -> dict[str, Any]:
         name = cf.zones[zid]
-        return {"id": zid, "name": name, "status": "active", "paused": False,
-                "type": "full", "name_servers": [f"ns1.{cf.knot_zone}"],
-                "account": {"id": cf.account_id, "name": "lab account"}}
+        return {
+            "id": zid,
+            "name": name,
+            "status": "active",
+            "paused": False,
+            "type": "full",
+            "name_servers": [f"ns1.{cf.knot_zone}"],
+            "account": {"id": cf.account_id, "name": "lab account"},
+        }
 
     def page(items: list[Any]) -> dict[str, Any]:
         return {"page": 1, "per_page": 100, "count": len(items), "total_count": len(items), "total_pages": 1}
@@ -418,8 +495,10 @@ def build_cloudflare(state: ServiceState, account: dict[str, Any], auth: Authori
         info = cf.tokens.get(token)
         if info is None:
             return _cf_error(401, 1000, "Invalid API Token")
-        return _envelope({"id": info["id"], "status": info["status"]},
-                         messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
+        return _envelope(
+            {"id": info["id"], "status": info["status"]},
+            messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}],
+        )
 
     async def list_zones(request: Request) -> Response:
         info, error = token_of(request, on_zones=True)
@@ -515,11 +594,16 @@ def build_cloudflare(state: ServiceState, account: dict[str, Any], auth: Authori
         if invalid is not None:
             return invalid
         for existing in cf.records.values():
-            if (existing["name"], existing["type"], existing["content"]) == (body["name"], body["type"], body["content"]):
+            if (existing["name"], existing["type"], existing["content"]) == (
+                body["name"],
+                body["type"],
+                body["content"],
+            ):
                 return _cf_error(400, 81058, "An identical record already exists.")
         rid = secrets.token_hex(16)
-        record = cf.record_object(rid, body["type"], body["name"], body["content"], body.get("ttl", 1),
-                                  body.get("proxied", False), zid)
+        record = cf.record_object(
+            rid, body["type"], body["name"], body["content"], body.get("ttl", 1), body.get("proxied", False), zid
+        )
         cf.records[rid] = record
         failed = await write(record, None)
         return failed or _envelope(record)

@@ -84,7 +84,7 @@ def instrument(app: ASGIApp, state: ServiceState) -> ASGIApp:
             elif message["type"] == "http.response.body":
                 entry["body"] += message.get("body", b"").decode("utf-8", errors="replace")[:4000]
                 if not message.get("more_body"):
-                    entry["done"] = time.time()     # the service's own time: done - time (bench/run.py)
+                    entry["done"] = time.time()  # the service's own time: done - time (bench/run.py)
             await send(message)
 
         fault = state.fault
@@ -108,8 +108,13 @@ def instrument(app: ASGIApp, state: ServiceState) -> ASGIApp:
 
 
 async def _plain(send: Send, status: int, body: bytes, content_type: bytes = b"text/plain") -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -132,8 +137,15 @@ class HttpsService:
     """One ASGI app served over HTTPS on some addresses, stoppable and restartable
     (plain HTTP when ``certfile`` is None: the webhook sink)."""
 
-    def __init__(self, state: ServiceState, app: ASGIApp, addresses: list[str], port: int,
-                 certfile: str | None, keyfile: str | None) -> None:
+    def __init__(
+        self,
+        state: ServiceState,
+        app: ASGIApp,
+        addresses: list[str],
+        port: int,
+        certfile: str | None,
+        keyfile: str | None,
+    ) -> None:
         self.state = state
         self.app = instrument(app, state)
         self.addresses = addresses
@@ -151,10 +163,17 @@ class HttpsService:
         if self._server is not None:
             return
         self.state.stopping = False
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                ssl_certfile=self.certfile, ssl_keyfile=self.keyfile,
-                                timeout_keep_alive=5, timeout_graceful_shutdown=1,
-                                proxy_headers=False)
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=self.certfile,
+            ssl_keyfile=self.keyfile,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=1,
+            proxy_headers=False,
+        )
         server = _Server(config)
         sockets = [bind(address, self.port) for address in self.addresses]
         self._task = asyncio.create_task(server.serve(sockets=sockets))

@@ -51,9 +51,9 @@ from starlette.types import Receive, Scope, Send
 
 from .httpcommon import ServiceState, _plain, client_ip
 
-ECHOIP_DIAL_TIMEOUT_S = 2.0       # iputil.LookupPort
+ECHOIP_DIAL_TIMEOUT_S = 2.0  # iputil.LookupPort
 PORTCHECKER_DIAL_TIMEOUT_S = 1.0  # helpers/query.py _check_port_status
-ECHOIP_BLOCKED_PORTS = frozenset({25})   # echoip issue #171: ifconfig.co's host blocks outgoing 25
+ECHOIP_BLOCKED_PORTS = frozenset({25})  # echoip issue #171: ifconfig.co's host blocks outgoing 25
 DROP_HOLD_S = 300.0
 
 
@@ -74,8 +74,13 @@ async def dial(ip: str, port: int, timeout_s: float) -> bool:
 
 async def _json(send: Send, status: int, data: Any) -> None:
     body = json.dumps(data, indent=2).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -104,7 +109,7 @@ class EchoipModel:
     def __init__(self, state: ServiceState, *, window_s: float = 60.0) -> None:
         self.state = state
         self.limit = RateLimit(window_s)
-        self.over_limit = "429"          # or "drop"
+        self.over_limit = "429"  # or "drop"
 
     def control(self, body: dict[str, Any]) -> dict[str, Any]:
         """Test knobs (runner control API): window_s, over_limit, reset."""
@@ -125,7 +130,7 @@ class EchoipModel:
                 deadline = time.monotonic() + DROP_HOLD_S
                 while not self.state.stopping and time.monotonic() < deadline:
                     await asyncio.sleep(0.05)
-                return                    # the connection closes without an answer
+                return  # the connection closes without an answer
             await _plain(send, 429, b"Too Many Requests\n")
             return
         path = scope["path"]
@@ -163,7 +168,7 @@ class PortcheckerModel:
         if scope["method"] != "GET" or not path.startswith(prefix):
             await _json(send, 404, {"status_code": 404, "detail": "Not Found"})
             return
-        text = path[len(prefix):]
+        text = path[len(prefix) :]
         if not text.isdigit():
             await _json(send, 404, {"status_code": 404, "detail": "Not Found"})
             return
@@ -176,8 +181,9 @@ class PortcheckerModel:
             await _json(send, 400, {"status_code": 400, "detail": "IPv6 is not currently supported"})
             return
         if address.is_private:
-            await _json(send, 400, {"status_code": 400,
-                                    "detail": f"IPv4 address '{address}' does not appear to be public"})
+            await _json(
+                send, 400, {"status_code": 400, "detail": f"IPv4 address '{address}' does not appear to be public"}
+            )
             return
         reached = await dial(str(address), port, PORTCHECKER_DIAL_TIMEOUT_S)
         await _plain(send, 200, b"True" if reached else b"False")

@@ -89,22 +89,26 @@ def build_services(config: dict[str, Any]) -> dict[str, Any]:
     if "dyndns2" in spec:
         s = spec["dyndns2"]
         state = ServiceState("dyndns2")
-        services["dyndns2"] = HttpsService(state, build_dyndns2(state, s["account"], auth, s["zone"], ttl),
-                                           s["addresses"], 443, cert, key)
+        services["dyndns2"] = HttpsService(
+            state, build_dyndns2(state, s["account"], auth, s["zone"], ttl), s["addresses"], 443, cert, key
+        )
     if "duckdns" in spec:
         s = spec["duckdns"]
         state = ServiceState("duckdns")
-        services["duckdns"] = HttpsService(state, build_duckdns(state, s["account"], auth, s["zone"], ttl),
-                                           s["addresses"], 443, cert, key)
+        services["duckdns"] = HttpsService(
+            state, build_duckdns(state, s["account"], auth, s["zone"], ttl), s["addresses"], 443, cert, key
+        )
     if "cloudflare" in spec:
         s = spec["cloudflare"]
         state = ServiceState("cloudflare")
-        services["cloudflare"] = HttpsService(state, build_cloudflare(state, s["account"], auth, ttl),
-                                              s["addresses"], 443, cert, key)
+        services["cloudflare"] = HttpsService(
+            state, build_cloudflare(state, s["account"], auth, ttl), s["addresses"], 443, cert, key
+        )
     if "sink" in spec:
         state = ServiceState("sink")
-        services["sink"] = HttpsService(state, build_sink(state), spec["sink"]["addresses"], spec["sink"]["port"],
-                                        None, None)     # plain HTTP: apprise's json:// scheme
+        services["sink"] = HttpsService(
+            state, build_sink(state), spec["sink"]["addresses"], spec["sink"]["port"], None, None
+        )  # plain HTTP: apprise's json:// scheme
     return services
 
 
@@ -158,11 +162,16 @@ def build_control(services: dict[str, Any]) -> Starlette:
 
     async def cloudflare_records(request: Request) -> JSONResponse:
         cf = services["cloudflare"].state.cloudflare
-        if request.method == "POST":   # seed a record, as made in the dashboard (written to Knot)
+        if request.method == "POST":  # seed a record, as made in the dashboard (written to Knot)
             body = await request.json()
-            record = await cf.add_record(body["type"], body["name"], body["content"],
-                                         proxied=bool(body.get("proxied", False)), ttl=int(body.get("ttl", 1)),
-                                         zone_id=body.get("zone_id"))
+            record = await cf.add_record(
+                body["type"],
+                body["name"],
+                body["content"],
+                proxied=bool(body.get("proxied", False)),
+                ttl=int(body.get("ttl", 1)),
+                zone_id=body.get("zone_id"),
+            )
             return JSONResponse(record)
         return JSONResponse(list(cf.records.values()))
 
@@ -178,21 +187,24 @@ def build_control(services: dict[str, Any]) -> Starlette:
 
     async def cloudflare_tokens(request: Request) -> JSONResponse:
         body = await request.json()
-        services["cloudflare"].state.cloudflare.add_token(body["token"], list(body.get("perms", [])),
-                                                          body.get("zones"), body.get("status", "active"))
+        services["cloudflare"].state.cloudflare.add_token(
+            body["token"], list(body.get("perms", [])), body.get("zones"), body.get("status", "active")
+        )
         return JSONResponse({"ok": True})
 
-    return Starlette(routes=[
-        Route("/services", list_services, methods=["GET"]),
-        Route("/services/{name}/stop", stop, methods=["POST"]),
-        Route("/services/{name}/start", start, methods=["POST"]),
-        Route("/faults/{name}", fault, methods=["PUT"]),
-        Route("/log/{name}", log, methods=["GET", "DELETE"]),
-        Route("/cloudflare/records", cloudflare_records, methods=["GET", "POST"]),
-        Route("/cloudflare/zones", cloudflare_zones, methods=["GET", "POST"]),
-        Route("/cloudflare/tokens", cloudflare_tokens, methods=["POST"]),
-        Route("/ratelimit/{name}", ratelimit, methods=["PUT"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/services", list_services, methods=["GET"]),
+            Route("/services/{name}/stop", stop, methods=["POST"]),
+            Route("/services/{name}/start", start, methods=["POST"]),
+            Route("/faults/{name}", fault, methods=["PUT"]),
+            Route("/log/{name}", log, methods=["GET", "DELETE"]),
+            Route("/cloudflare/records", cloudflare_records, methods=["GET", "POST"]),
+            Route("/cloudflare/zones", cloudflare_zones, methods=["GET", "POST"]),
+            Route("/cloudflare/tokens", cloudflare_tokens, methods=["POST"]),
+            Route("/ratelimit/{name}", ratelimit, methods=["PUT"]),
+        ]
+    )
 
 
 async def main(config_path: str) -> None:
@@ -202,8 +214,9 @@ async def main(config_path: str) -> None:
     control_path = config["control_socket"]
     if os.path.exists(control_path):
         os.unlink(control_path)
-    control = _Server(uvicorn.Config(build_control(services), uds=control_path, log_level="warning",
-                                     access_log=False, lifespan="off"))
+    control = _Server(
+        uvicorn.Config(build_control(services), uds=control_path, log_level="warning", access_log=False, lifespan="off")
+    )
     control_task = asyncio.create_task(control.serve())
     while not control.started:
         if control_task.done():

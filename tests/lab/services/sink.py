@@ -24,13 +24,17 @@ def build_sink(state: ServiceState):  # type: ignore[no-untyped-def]
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        while True:                                 # read the whole body (the log keeps it)
+        while True:  # read the whole body (the log keeps it)
             message = await receive()
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
         m = _STATUS_RE.match(scope["path"])
         status = int(m.group(1)) if m else 200
-        await _plain(send, status, b'{"ok": true}\n' if status < 400 else b'{"error": "refused"}\n',
-                     content_type=b"application/json")
+        await _plain(
+            send,
+            status,
+            b'{"ok": true}\n' if status < 400 else b'{"error": "refused"}\n',
+            content_type=b"application/json",
+        )
 
     return app

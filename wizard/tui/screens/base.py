@@ -3,7 +3,8 @@ help, cancellable engine work."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -65,19 +66,19 @@ class WizardScreen(Screen[None]):
         self.work: Worker[None] | None = None
         self.busy_what = ""
         self._status_is_reason = False
-        self._status_is_busy = False     # the status line still says "working on ..."
+        self._status_is_busy = False  # the status line still says "working on ..."
 
     # -- shortcuts -------------------------------------------------------------
     @property
-    def wizard(self) -> "WizardApp":
+    def wizard(self) -> WizardApp:
         return self.app  # type: ignore[return-value]
 
     @property
-    def state(self) -> "WizardState":
+    def state(self) -> WizardState:
         return self.wizard.state
 
     @property
-    def engine(self) -> "WizardEngine":
+    def engine(self) -> WizardEngine:
         return self.wizard.engine
 
     # -- layout ----------------------------------------------------------------
@@ -109,7 +110,7 @@ class WizardScreen(Screen[None]):
         if self.is_busy:
             return
         if getattr(self, "_status_keep", False):
-            return      # news the user just caused (e.g. "Report written"): not replaced by a hint
+            return  # news the user just caused (e.g. "Report written"): not replaced by a hint
         if reason is not None:
             self.set_status(f"[dim]{esc(reason)}[/]")
             self._status_is_reason = True
@@ -193,7 +194,7 @@ class WizardScreen(Screen[None]):
             self.set_status(f"[$warning]Cancelled: {esc(self.busy_what)}.[/]")
             self.query_one("#next", Button).disabled = self.blocked_reason() is not None
         elif event.state in (WorkerState.SUCCESS, WorkerState.ERROR):
-            if self._status_is_busy:      # nobody reported anything better: don't leave "working…"
+            if self._status_is_busy:  # nobody reported anything better: don't leave "working…"
                 self.set_status("")
             self.refresh_nav()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual import work
 from textual.binding import Binding
@@ -12,7 +12,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from checks.config import HostConfig
 from checks.errors import DdnsWizardError
-from checks.idn import IdnError, display as idn_display, is_idn, to_ascii
+from checks.idn import IdnError, is_idn, to_ascii
+from checks.idn import display as idn_display
 
 from ...engine import FieldInfo, Preflight
 from ..messages import PreflightDone
@@ -45,7 +46,7 @@ the account.
 
     def __init__(self) -> None:
         super().__init__()
-        self.errors: dict[str, str] = {}   # field name -> what is wrong with it now
+        self.errors: dict[str, str] = {}  # field name -> what is wrong with it now
 
     def fields(self) -> tuple[FieldInfo, ...]:
         provider = self.state.provider
@@ -62,7 +63,7 @@ the account.
         if self.state.host is not None and self.state.host.provider == provider.name:
             return self.state.host
         if self.state.adding:
-            return None          # another hostname: nothing of the configured ones carries over
+            return None  # another hostname: nothing of the configured ones carries over
         return next((h for h in self.state.config.hosts if h.provider == provider.name), None)
 
     def compose_body(self) -> Iterable[Widget]:
@@ -98,7 +99,8 @@ the account.
                     )
                     yield Static("", id=f"error-{f.name}", classes="field-error")
         # Focus is given while composing (Screen.AUTO_FOCUS), so keys typed at once land here.
-        self.AUTO_FOCUS = f"#field-{first_empty or self.fields()[0].name}"
+        # Textual types AUTO_FOCUS a ClassVar but reads it through the instance (Screen._on_screen_resume).
+        self.AUTO_FOCUS = f"#field-{first_empty or self.fields()[0].name}"  # type: ignore[misc]
         with Horizontal(id="check-row"):
             yield Button("Check credentials (Ctrl+R)", id="check", compact=True, variant="primary")
         yield Static("", id="preflight")
@@ -171,7 +173,7 @@ the account.
         values = {f.name: self.query_one(f"#field-{f.name}", Input).value.strip() for f in self.fields()}
         typed = values.pop("hostname")
         try:
-            hostname = to_ascii(typed)          # bücher.example → xn--bcher-kva.example
+            hostname = to_ascii(typed)  # bücher.example → xn--bcher-kva.example
         except IdnError:
             hostname = typed.rstrip(".").lower()
         attrs: dict[str, str | None] = {a: (getattr(base, a) if base else None) for a in HOST_ATTRS}
@@ -212,7 +214,7 @@ the account.
     async def run_preflight(self, host: HostConfig) -> None:
         try:
             result = await self.engine.preflight(host)
-        except DdnsWizardError as exc:   # a refusal is an answer, not a crash
+        except DdnsWizardError as exc:  # a refusal is an answer, not a crash
             result = Preflight(ok=False, message=str(exc))
         self.post_message(PreflightDone(result))
 
@@ -226,8 +228,10 @@ the account.
         title = self.state.provider.title if self.state.provider else "The provider"
         if p.ok and p.spent_update:
             # Nothing could be proved without a real update (dyndns2 and friends).
-            out = (f"[$success]✓ The fields look right.[/] {esc(title)} can only check credentials with "
-                   f"a real update, so the next step is the test.\n[dim]{esc(text)}[/]")
+            out = (
+                f"[$success]✓ The fields look right.[/] {esc(title)} can only check credentials with "
+                f"a real update, so the next step is the test.\n[dim]{esc(text)}[/]"
+            )
         elif p.ok:
             out = f"[$success]✓ The provider accepts these credentials.[/] {esc(text)}"
         else:
@@ -247,8 +251,11 @@ the account.
     def blocked_reason(self) -> str | None:
         errors = self.errors
         if errors:
-            empty = [f.label for f in self.fields()
-                     if f.name in errors and not self.query_one(f"#field-{f.name}", Input).value.strip()]
+            empty = [
+                f.label
+                for f in self.fields()
+                if f.name in errors and not self.query_one(f"#field-{f.name}", Input).value.strip()
+            ]
             if len(empty) == len(errors):
                 return "Fill in: " + ", ".join(empty) + "."
             return "Fix the fields marked in red."

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from textual import work
 from textual.binding import Binding
@@ -12,7 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Static
 
-from checks.config import default_config_path
+from checks.config import Config, default_config_path
+from checks.model import Diagnosis
 
 from ..messages import ConfigSaved, NotifyTested, ReportExported, ServiceInstalled
 from ..widgets import Bullets, code_markup, esc, mask
@@ -25,10 +26,14 @@ def service_summary(scope: str) -> str:
     """What the install button does, said before it is pressed (no unit text to copy: a
     wrapped ExecStart line copied from an 80-column screen breaks the unit)."""
     if scope == "system":
-        return ("Writes /etc/systemd/system/ddns-wizard.service (hardened; the configuration is copied to "
-                "/etc/ddns-wizard, mode 0600), then runs systemctl enable --now.")
-    return ("Writes ~/.config/systemd/user/ddns-wizard.service, runs systemctl --user enable --now, and "
-            "loginctl enable-linger: without linger a user service runs only while you are logged in.")
+        return (
+            "Writes /etc/systemd/system/ddns-wizard.service (hardened; the configuration is copied to "
+            "/etc/ddns-wizard, mode 0600), then runs systemctl enable --now."
+        )
+    return (
+        "Writes ~/.config/systemd/user/ddns-wizard.service, runs systemctl --user enable --now, and "
+        "loginctl enable-linger: without linger a user service runs only while you are logged in."
+    )
 
 
 def free_report_path(folder: Path, name: str = REPORT_NAME) -> Path:
@@ -93,8 +98,10 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             lines.append(six if six.startswith("IPv6") else f"IPv6: {six}")
         for r in state.ports:
             if r.verdict == "open" and r.mapping == "temporary":
-                lines.append(f"{r.port}/{r.protocol}: open only for the test; the forward was removed again "
-                             "(keep it on the Ports step, or forward it in the router's web page).")
+                lines.append(
+                    f"{r.port}/{r.protocol}: open only for the test; the forward was removed again "
+                    "(keep it on the Ports step, or forward it in the router's web page)."
+                )
             elif r.verdict not in ("open", "upstream-nat"):
                 lines.append(f"{r.port}/{r.protocol}: {r.verdict.replace('-', ' ')} — see the Ports step for the fix.")
         if state.reach is not None:
@@ -104,7 +111,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             # certificate, or one that expires within 14 days is something that will not work (soon).
             lines += [text for sev, text in summary_lines(state.reach) if sev in ("error", "warning")]
         if all(line.startswith("IPv6 works") for line in lines):
-            return []        # nothing that will not work: the only news is good
+            return []  # nothing that will not work: the only news is good
         return lines
 
     def troubleshoot_summary(self) -> list[tuple[str, str]]:
@@ -120,15 +127,24 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         if d is not None:
             v = hosting_verdict(d)
             lines.append((ok if v.answer in ("yes", "likely") else bad, esc(v.headline)))
-            lines += [(bad if f.severity == "error" else warn, esc(f.title))
-                      for f in d.findings if f.severity in ("error", "warning")]
+            lines += [
+                (bad if f.severity == "error" else warn, esc(f.title))
+                for f in d.findings
+                if f.severity in ("error", "warning")
+            ]
         for r in state.ports:
-            lines.append((ok if r.verdict == "open" else bad,
-                          f"Port {r.port}/{r.protocol}: {esc(r.verdict.replace('-', ' '))}"))
-        for name, r in state.verifies.items():
-            mark, _, words = SHORT_VERDICT.get(r.verdict, f"? {esc(r.verdict)}").partition(" ")
-            lines.append((mark, f"{esc(name)} {words}"
-                           + (" (an update fixes it: u on the Verify step)" if r.next_step == "update" else "")))
+            lines.append(
+                (ok if r.verdict == "open" else bad, f"Port {r.port}/{r.protocol}: {esc(r.verdict.replace('-', ' '))}")
+            )
+        for name, checked in state.verifies.items():
+            mark, _, words = SHORT_VERDICT.get(checked.verdict, f"? {esc(checked.verdict)}").partition(" ")
+            lines.append(
+                (
+                    mark,
+                    f"{esc(name)} {words}"
+                    + (" (an update fixes it: u on the Verify step)" if checked.next_step == "update" else ""),
+                )
+            )
         if not state.ports:
             lines.append(("[dim]–[/]", "[dim]Ports: not tested (the Ports step tests them from outside).[/]"))
         return lines
@@ -139,16 +155,18 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             with Vertical(id="summary-box", classes="box"):
                 yield Static("[b]What this check found[/b]", classes="section")
                 summary = self.troubleshoot_summary()
-                yield Bullets([text for _, text in summary], marks=[mark for mark, _ in summary],
-                              id="troubleshoot-summary")
+                yield Bullets(
+                    [text for _, text in summary], marks=[mark for mark, _ in summary], id="troubleshoot-summary"
+                )
         # Focus is given while composing (before the first key can arrive), not in on_mount.
-        self.AUTO_FOCUS = "#save" if self.saving else "#export"
+        # Textual types AUTO_FOCUS a ClassVar but reads it through the instance (Screen._on_screen_resume).
+        self.AUTO_FOCUS = "#save" if self.saving else "#export"  # type: ignore[misc]
         problems = self.not_working()
         if state.reach is not None:
             from wizard.commands.reach import summary_lines
 
             sev, text = summary_lines(state.reach)[0]
-            if sev == "ok":   # the bad news is in the "will not work yet" list below
+            if sev == "ok":  # the bad news is in the "will not work yet" list below
                 yield Static(f"[$success]✓ {esc(text)}[/]", id="reach-result")
         if problems:
             with Vertical(id="not-working", classes="box"):
@@ -174,8 +192,12 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
             with Vertical(id="notify-box", classes="box"):
                 yield Static("[b]3. Notifications[/b] (optional)", classes="section")
                 with Horizontal(classes="path-row"):
-                    yield Input(placeholder="apprise URL, e.g. ntfy://topic or json://host/path",
-                                password=True, id="notify-url", compact=True)
+                    yield Input(
+                        placeholder="apprise URL, e.g. ntfy://topic or json://host/path",
+                        password=True,
+                        id="notify-url",
+                        compact=True,
+                    )
                     yield Button("Send test (t)", id="notify-test", compact=True)
                 yield Static(self._notify_note(), id="notify-result")
         elif state.mode == "setup":
@@ -247,7 +269,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("save", "install_service", "notify_test") and not self.saving:
-            return False   # hidden: nothing to save on this path
+            return False  # hidden: nothing to save on this path
         return True
 
     # -- service ---------------------------------------------------------------
@@ -265,7 +287,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         outcome = await self.engine.install_service(path, scope)
         self.post_message(ServiceInstalled(outcome))
 
-    def on_service_installed(self, message: "ServiceInstalled") -> None:
+    def on_service_installed(self, message: ServiceInstalled) -> None:
         from wizard.keep_text import service_outcome_lines
 
         outcome = message.outcome
@@ -292,15 +314,17 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         if url:
             if "://" not in url:
                 self.query_one("#notify-result", Static).update(
-                    "[$error]That is not a URL: an apprise URL looks like ntfy://topic or json://host/path.[/]")
+                    "[$error]That is not a URL: an apprise URL looks like ntfy://topic or json://host/path.[/]"
+                )
                 return
             if url not in self.state.notify_urls:
                 self.state.notify_urls.append(url)
             self.query_one("#notify-url", Input).value = ""
             if self.state.saved_path is not None:
-                self.state.saved_path = None          # the configuration changed: save again
+                self.state.saved_path = None  # the configuration changed: save again
                 self.query_one("#save-result", Static).update(
-                    "[$warning]A notification URL was added: save again (s) to keep it.[/]")
+                    "[$warning]A notification URL was added: save again (s) to keep it.[/]"
+                )
         self.query_one("#notify-result", Static).update("[dim]Sending a test…[/]")
         self.started(self.run_notify_test(list(self.state.notify_urls)), "Sending a test notification")
 
@@ -309,11 +333,14 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         deliveries = await self.engine.notify_test(urls)
         self.post_message(NotifyTested(tuple(deliveries)))
 
-    def on_notify_tested(self, message: "NotifyTested") -> None:
+    def on_notify_tested(self, message: NotifyTested) -> None:
         lines = []
         for d in message.deliveries:
-            lines.append(f"[$success]✓ {esc(d.url)}: accepted[/]" if d.ok
-                         else f"[$error]✗ {esc(d.url)}: not accepted: {esc(d.detail)}[/]")
+            lines.append(
+                f"[$success]✓ {esc(d.url)}: accepted[/]"
+                if d.ok
+                else f"[$error]✗ {esc(d.url)}: not accepted: {esc(d.detail)}[/]"
+            )
         lines.append(self._notify_note())
         self.query_one("#notify-result", Static).update("\n".join(lines))
         self.refresh_nav()
@@ -333,7 +360,7 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         self.started(self.run_save(config), "Saving the configuration")
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_save(self, config) -> None:  # type: ignore[no-untyped-def]
+    async def run_save(self, config: Config) -> None:
         path = await self.engine.save_config(config)
         self.post_message(ConfigSaved(Path(path)))
 
@@ -366,9 +393,9 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         self.started(self.run_export(report, Path(raw).expanduser().absolute()), "Exporting the report")
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_export(self, report, path: Path) -> None:  # type: ignore[no-untyped-def]
+    async def run_export(self, report: Diagnosis, path: Path) -> None:
         if path.parent == self.wizard.report_dir.absolute() and not path.parent.exists():
-            path.parent.mkdir(parents=True, mode=0o700)     # the default data directory, first use
+            path.parent.mkdir(parents=True, mode=0o700)  # the default data directory, first use
         written = await self.engine.export_report(report, path, redact=True, config=self.state.config_to_save())
         self.post_message(ReportExported(Path(written)))
 
@@ -383,8 +410,9 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         self.refresh_nav()
 
     def show_failure(self, what: str, error: str) -> None:
-        target = {"Saving": "#save-result", "Installing": "#service-result",
-                  "Sending": "#notify-result"}.get(what.split(" ")[0], "#export-result")
+        target = {"Saving": "#save-result", "Installing": "#service-result", "Sending": "#notify-result"}.get(
+            what.split(" ")[0], "#export-result"
+        )
         # The engine's refusal names the command line's --force: here the way out is another name.
         error = error.replace("; use --force to overwrite it", ": type another file name")
         result = self.query_one(target, Static)
@@ -393,10 +421,12 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
 
     def _bring_into_view(self, widget: Widget) -> None:
         """Scroll to a result once its new text is laid out (the first refresh only re-renders it)."""
+
         def scroll() -> None:
             body = self.query_one("#body")
             if widget.region.bottom > body.region.bottom or widget.region.y < body.region.y:
                 widget.scroll_visible(animate=False, immediate=True)
+
         self.set_timer(0.05, scroll)
 
     def blocked_reason(self) -> str | None:

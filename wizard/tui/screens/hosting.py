@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual.widget import Widget
 from textual.widgets import Static
@@ -27,21 +27,32 @@ Two routers translate your traffic: the ISP's box and yours. A port forward on y
 router alone does nothing, because the ISP's box in front of it drops the connection."""
 
 CGNAT_ALTERNATIVES = (
-    ("Use IPv6", "if your line has IPv6, publish an AAAA record and allow the port in the "
-     "router's IPv6 firewall; no NAT is involved. Continue anyway to set that up."),
-    ("Ask your ISP for a public IPv4", "often free on request, sometimes a small fee; ask "
-     "for \"a public IPv4 address\" or \"opt out of CGNAT\"."),
-    ("Use a tunnel", "Cloudflare Tunnel, ngrok or Tailscale Funnel carry connections out to "
-     "you; no forward and no DDNS needed."),
-    ("Use a VPN with a static exit address", "a VPS or a VPN provider with port forwarding "
-     "gives you a reachable public address."),
+    (
+        "Use IPv6",
+        "if your line has IPv6, publish an AAAA record and allow the port in the "
+        "router's IPv6 firewall; no NAT is involved. Continue anyway to set that up.",
+    ),
+    (
+        "Ask your ISP for a public IPv4",
+        'often free on request, sometimes a small fee; ask for "a public IPv4 address" or "opt out of CGNAT".',
+    ),
+    (
+        "Use a tunnel",
+        "Cloudflare Tunnel, ngrok or Tailscale Funnel carry connections out to you; no forward and no DDNS needed.",
+    ),
+    (
+        "Use a VPN with a static exit address",
+        "a VPS or a VPN provider with port forwarding gives you a reachable public address.",
+    ),
 )
 
 DOUBLE_NAT_ALTERNATIVES = (
-    ("Bridge mode", "put the ISP's box in bridge (modem-only) mode so your router gets the "
-     "public address."),
-    ("Forward on both boxes", "forward the port on the ISP's box to your router (or set your "
-     "router as its DMZ host), then forward on your router to the server."),
+    ("Bridge mode", "put the ISP's box in bridge (modem-only) mode so your router gets the public address."),
+    (
+        "Forward on both boxes",
+        "forward the port on the ISP's box to your router (or set your "
+        "router as its DMZ host), then forward on your router to the server.",
+    ),
     ("Use IPv6", "publish an AAAA record if the line has IPv6."),
     ("Use a tunnel", "Cloudflare Tunnel, ngrok or Tailscale Funnel need no forward at all."),
 )

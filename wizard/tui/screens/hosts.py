@@ -63,19 +63,25 @@ class HostsScreen(ModalScreen[tuple[str, str | None] | None]):
             table.add_row(s.hostname, s.provider, publishes, key=s.hostname)
         where = self.state.config.path
         self.query_one("#hosts-note", Static).update(
-            f"[dim]{len(self.state.config.hosts)} in {esc(where)}. Secrets are not shown.[/]" if where else "")
+            f"[dim]{len(self.state.config.hosts)} in {esc(where)}. Secrets are not shown.[/]" if where else ""
+        )
 
     def _selected(self) -> str | None:
         table = self.query_one("#hosts-table", DataTable)
         hosts = self.state.config.hosts
         if not hosts or table.cursor_row is None or not 0 <= table.cursor_row < len(hosts):
             return None
-        return hosts[table.cursor_row].hostname
+        hostname: str = hosts[table.cursor_row].hostname
+        return hostname
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        action = {"hosts-edit": self.action_edit, "hosts-remove": self.action_remove, "hosts-add": self.action_add,
-                  "hosts-close": self.action_close}.get(event.button.id or "")
+        action = {
+            "hosts-edit": self.action_edit,
+            "hosts-remove": self.action_remove,
+            "hosts-add": self.action_add,
+            "hosts-close": self.action_close,
+        }.get(event.button.id or "")
         if action:
             action()
 
@@ -97,7 +103,8 @@ class HostsScreen(ModalScreen[tuple[str, str | None] | None]):
         if self._confirm != name:
             self._confirm = name
             self.query_one("#hosts-note", Static).update(
-                f"[$warning]Remove {esc(name)} from the configuration? Press d again to remove it.[/]")
+                f"[$warning]Remove {esc(name)} from the configuration? Press d again to remove it.[/]"
+            )
             return
         self._confirm = None
         self.run_remove(name)

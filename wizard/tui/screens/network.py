@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual import work
 from textual.binding import Binding
@@ -96,7 +96,7 @@ diagnosis again. **Esc** cancels a running diagnosis.
 
     def __init__(self) -> None:
         super().__init__()
-        self.failed = False   # the diagnosis stopped (error or cancelled): Next may skip it
+        self.failed = False  # the diagnosis stopped (error or cancelled): Next may skip it
 
     def compose_body(self) -> Iterable[Widget]:
         yield Spinner(id="spinner")
@@ -137,7 +137,10 @@ diagnosis again. **Esc** cancels a running diagnosis.
 
     @work(exclusive=True, exit_on_error=False)
     async def run_diagnosis(self) -> None:
-        diagnosis = await self.engine.diagnose(on_progress=lambda r: self.post_message(ProbeFinished(r)))
+        def finished(record: ProbeRecord) -> None:
+            self.post_message(ProbeFinished(record))
+
+        diagnosis = await self.engine.diagnose(on_progress=finished)
         self.post_message(DiagnosisReady(diagnosis))
 
     def on_work_cancelled(self) -> None:
@@ -161,8 +164,12 @@ diagnosis again. **Esc** cancels a running diagnosis.
         # status 2, probe 13, target ≤ TARGET_W, time 7, and two columns of padding for each.
         room = max(16, self.app.size.width - 4 - (2 + 13 + TARGET_W + 7) - 10)
         self.query_one("#probe-table", DataTable).add_row(
-            record.status, record.name, target, ms_text(record.ms),
-            "\n".join(textwrap.wrap(what, room)) or "", height=None,
+            record.status,
+            record.name,
+            target,
+            ms_text(record.ms),
+            "\n".join(textwrap.wrap(what, room)) or "",
+            height=None,
         )
 
     def on_diagnosis_ready(self, message: DiagnosisReady) -> None:
@@ -191,8 +198,10 @@ diagnosis again. **Esc** cancels a running diagnosis.
         findings.remove_children()
         order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
         for f in sorted(d.findings, key=lambda f: order.get(f.severity, 9)):
-            parts: list[Widget] = [Static(f"{SEVERITY_ICON.get(f.severity, '?')} [b]{esc(f.title)}[/b]"),
-                                   Prose(f.detail, classes="finding-detail")]
+            parts: list[Widget] = [
+                Static(f"{SEVERITY_ICON.get(f.severity, '?')} [b]{esc(f.title)}[/b]"),
+                Prose(f.detail, classes="finding-detail"),
+            ]
             hints = [esc(h[0].upper() + h[1:]) + "." for h in action_hints(f.actions)]
             if f.fix or hints:
                 parts.append(Static("[b]What to do:[/b]", classes="finding-label"))
@@ -227,8 +236,10 @@ diagnosis again. **Esc** cancels a running diagnosis.
     def show_failure(self, what: str, error: str) -> None:
         self.failed = True
         self.query_one("#probes").mount(
-            Static(f"[$error]✗ The diagnosis stopped: {esc(error)}[/]\n"
-                   "  Press r to try again, or n to go on without it.", classes="probe")
+            Static(
+                f"[$error]✗ The diagnosis stopped: {esc(error)}[/]\n  Press r to try again, or n to go on without it.",
+                classes="probe",
+            )
         )
         self.refresh_nav()
 

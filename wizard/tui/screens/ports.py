@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from textual import work
 from textual.binding import Binding
@@ -17,7 +18,7 @@ from checks.portcheck.verdict import HAIRPIN_NOTE
 from checks.risky import risky_service
 
 from ...engine import PortSpec
-from ..messages import MappingDone, PortChecked, PortsReadyOverIpv6, PortsReady, StatusNote
+from ..messages import MappingDone, PortChecked, PortsReady, PortsReadyOverIpv6, StatusNote
 from ..widgets import Bullets, code_markup, esc
 from ..words import action_hints
 from .base import WizardScreen
@@ -37,8 +38,10 @@ VERDICT_TEXT = {
     "open": ("[$success]✓ open[/]", "reachable from the internet"),
     "not-forwarded": ("[$error]✗ not forwarded[/]", "your router does not pass it to this computer"),
     "isp-blocked": ("[$error]✗ blocked by your ISP[/]", "filtered before it reaches your router"),
-    "blocked-or-not-forwarded": ("[$error]✗ blocked or not forwarded[/]",
-                                 "nothing got in, and the test cannot tell a missing forward from a block"),
+    "blocked-or-not-forwarded": (
+        "[$error]✗ blocked or not forwarded[/]",
+        "nothing got in, and the test cannot tell a missing forward from a block",
+    ),
     "upstream-nat": ("[$error]✗ upstream NAT[/]", "CGNAT or double NAT stops it before your router"),
     "unknown": ("[$warning]? unknown[/]", "no outside prober answered"),
 }
@@ -78,23 +81,27 @@ def result_parts(r: PortResult) -> tuple[str, list[str], list[str]]:
     """One IPv4 verdict: headline, evidence bullets, and what to do (markup)."""
     word, meaning = VERDICT_TEXT.get(r.verdict, (r.verdict, ""))
     if r.verdict == "open" and r.mapping == "temporary":
-        word, meaning = ("[$success]✓ open for the test[/]",
-                         "reached through a temporary mapping, which was removed again")
+        word, meaning = (
+            "[$success]✓ open for the test[/]",
+            "reached through a temporary mapping, which was removed again",
+        )
     head = f"[b]{r.port}/{r.protocol}[/b]  {word}: {esc(meaning)}"
     tail: list[str] = []
     if r.fix and r.verdict != "open":
         tail.append(f"[b]Fix:[/b] {code_markup(r.fix)}")
     elif r.fix and r.mapping == "temporary":
-        tail.append("[b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the "
-                    "router's web page.")
+        tail.append(
+            "[b]To keep it open:[/b] press [b]k[/b] (keep this forward), or forward it in the router's web page."
+        )
     elif r.fix:
         tail.append(f"[dim]{code_markup(r.fix)}[/]")
     # The engine's next steps (codes), worded as this wizard's keys; keeping a forward is "k"/"m" here.
     hints = action_hints(s for s in r.next_steps if s in ("map-and-retest", "probe-server"))
     tail += [f"[b]Next:[/b] {esc(h[0].upper() + h[1:])}." for h in hints]
     if r.mapping == "kept":
-        tail.append("[dim](the forward is kept: remove it later with [b]ddns-wizard upnp remove "
-                    f"{r.port}/{r.protocol}[/b])[/]")
+        tail.append(
+            f"[dim](the forward is kept: remove it later with [b]ddns-wizard upnp remove {r.port}/{r.protocol}[/b])[/]"
+        )
     return head, [code_markup(e) for e in r.evidence], tail
 
 
@@ -163,7 +170,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     def __init__(self) -> None:
         super().__init__()
-        self.results: dict[str, PortResult] = {}   # "80/tcp" -> verdict, as they arrive
+        self.results: dict[str, PortResult] = {}  # "80/tcp" -> verdict, as they arrive
 
     @property
     def _upnp_available(self) -> bool:
@@ -187,14 +194,13 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
             with Vertical(id="port-side"):
                 yield Input(placeholder="e.g. 8080 9000/udp", id="custom-ports", compact=True)
                 yield Static("", id="custom-error", classes="field-error")
-                yield Checkbox("Forward with UPnP (test only)",
-                               value=False, id="use-upnp", compact=True)
+                yield Checkbox("Forward with UPnP (test only)", value=False, id="use-upnp", compact=True)
                 yield Checkbox("Also test over IPv6", value=False, id="use-ipv6", compact=True)
                 yield Button("Test from outside (t)", id="test", compact=True, variant="primary")
         yield Static("", id="risk-warning")
-        yield Static("", id="mapping")          # the UPnP offer: above the (long) verdicts
+        yield Static("", id="mapping")  # the UPnP offer: above the (long) verdicts
         yield Vertical(id="port-results")
-        yield Static(f"[dim]{esc(HAIRPIN_NOTE)}[/]", id="hairpin-note")      # once per run, not per port
+        yield Static(f"[dim]{esc(HAIRPIN_NOTE)}[/]", id="hairpin-note")  # once per run, not per port
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -285,18 +291,20 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         self.results = {}
         self.query_one("#port-results").remove_children()
         self._offer("")
-        self.started(self.run_check(specs, use_upnp, use_ipv6),
-                     f"Testing {', '.join(map(str, specs))} from outside")
+        self.started(self.run_check(specs, use_upnp, use_ipv6), f"Testing {', '.join(map(str, specs))} from outside")
 
     @work(exclusive=True, exit_on_error=False)
     async def run_check(self, specs: tuple[PortSpec, ...], use_upnp: bool, use_ipv6: bool = False) -> None:
         def status(text: str) -> None:
             self.post_message(StatusNote(text))
 
+        def checked(result: PortResult) -> None:
+            self.post_message(PortChecked(result))
+
         results = await self.engine.check_ports(
             specs,
             upnp=use_upnp,
-            on_progress=lambda r: self.post_message(PortChecked(r)),
+            on_progress=checked,
             on_status=status,
         )
         self.post_message(PortsReady(tuple(results)))
@@ -341,7 +349,8 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         if self.temporary_opens() and self._upnp_available:
             self._offer(
                 "[b]Open for the test only:[/b] the test's mapping was removed again. Press [b]k[/b] to keep "
-                "this forward (" + ", ".join(f"{r.port}/{r.protocol}" for r in self.temporary_opens())
+                "this forward ("
+                + ", ".join(f"{r.port}/{r.protocol}" for r in self.temporary_opens())
                 + f" → this computer, lasting). {self._reserve_reminder()}"
             )
         elif self.unforwarded() and self._upnp_available:
@@ -355,8 +364,9 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
     def _reserve_reminder(self) -> str:
         d = self.state.diagnosis
         lan = d.local.ipv4 if d is not None and d.local.ipv4 else "this computer's LAN address"
-        return (f"Reserve {esc(lan)} for this computer in the router's DHCP settings, so the forward keeps "
-                "pointing here.")
+        return (
+            f"Reserve {esc(lan)} for this computer in the router's DHCP settings, so the forward keeps pointing here."
+        )
 
     def temporary_opens(self) -> list[PortResult]:
         return [r for r in self.results.values() if r.verdict == "open" and r.mapping == "temporary"]
@@ -372,9 +382,9 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "map":
-            return True if (self._upnp_available and self.unforwarded()) else False  # False hides it
+            return bool(self._upnp_available and self.unforwarded())  # False hides it
         if action == "keep":
-            return True if (self._upnp_available and self.temporary_opens()) else False
+            return bool(self._upnp_available and self.temporary_opens())
         return True
 
     def action_keep(self) -> None:
@@ -404,9 +414,7 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
     def on_mapping_done(self, message: MappingDone) -> None:
         colour = "$success" if message.ok else "$error"
         remind = f"\n{self._reserve_reminder()}" if message.ok and "DHCP reservation" not in message.text else ""
-        self._offer(
-            f"[{colour}]{esc(message.text)}[/]{remind}\nPress [b]t[/b] to test again."
-        )
+        self._offer(f"[{colour}]{esc(message.text)}[/]{remind}\nPress [b]t[/b] to test again.")
 
     def show_failure(self, what: str, error: str) -> None:
         self._offer(f"[$error]{esc(what)} failed: {esc(error)}[/]")

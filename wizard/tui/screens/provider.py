@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -99,7 +99,7 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
             self.state.preflight = None
             self.state.host = None
         self.state.provider = p
-        self.query_one("#open-note", Static).display = False     # it was about another provider's page
+        self.query_one("#open-note", Static).display = False  # it was about another provider's page
         self.query_one("#signup-title", Static).update(
             f"[b]Sign up with {esc(p.title)}[/b] · {esc(p.cost)}\n[dim]You need: {esc(p.needs_text)}[/]"
         )
@@ -123,8 +123,10 @@ browser (or copy the address shown). **Enter** or **n** goes on with the highlig
             note.update(f"[dim]Opening {esc(url)} in your browser.[/]")
         else:
             # Over SSH or on a server nothing would open (issue 19): say so and give the address.
-            note.update(f"No browser on this machine: open [b]{esc(url)}[/b] on another device "
-                        "(select it with the mouse to copy; in tmux hold Shift).")
+            note.update(
+                f"No browser on this machine: open [b]{esc(url)}[/b] on another device "
+                "(select it with the mouse to copy; in tmux hold Shift)."
+            )
         note.display = True
 
     def blocked_reason(self) -> str | None:

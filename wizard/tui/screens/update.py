@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from textual import work
 from textual.binding import Binding
-from textual.widget import Widget
 from textual.containers import Horizontal
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
 from checks.addresses import is_public
+from checks.config import HostConfig
 from checks.errors import DdnsWizardError
 from checks.model import UpdateResult
 
@@ -53,7 +54,7 @@ wizard refuses to publish it: a private address in DNS helps nobody.
 
     # -- which records ------------------------------------------------------------
     @staticmethod
-    def _wants(host, family: int) -> bool:  # type: ignore[no-untyped-def]
+    def _wants(host: HostConfig | None, family: int) -> bool:
         if host is None:
             return family == 4
         if family == 4:
@@ -71,8 +72,9 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         if host is None or "ipv4" in host.options or "ipv6" in host.options:
             return
         verdict = self.state.diagnosis.nat.verdict if self.state.diagnosis else None
-        self._set_families(ipv4=verdict != "cgnat" or not self._can_ipv6(),
-                           ipv6=self.state.hosting_blocked and self._can_ipv6())
+        self._set_families(
+            ipv4=verdict != "cgnat" or not self._can_ipv6(), ipv6=self.state.hosting_blocked and self._can_ipv6()
+        )
 
     def _set_families(self, *, ipv4: bool, ipv6: bool) -> None:
         host = self.state.host
@@ -80,18 +82,19 @@ wizard refuses to publish it: a private address in DNS helps nobody.
             return
         options = {k: v for k, v in host.options.items() if k not in ("ipv4", "ipv6")}
         if not ipv4:
-            options["ipv4"] = False      # the configuration keeps only what differs from the default
+            options["ipv4"] = False  # the configuration keeps only what differs from the default
         if ipv6:
             options["ipv6"] = True
         if options != dict(host.options):
             self.state.host = replace(host, options=options)
-            self.state.update = None     # an update for other records no longer counts
+            self.state.update = None  # an update for other records no longer counts
             self.state.verify = None
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
-        self._set_families(ipv4=self.query_one("#want-v4", Checkbox).value,
-                           ipv6=self.query_one("#want-v6", Checkbox).value)
+        self._set_families(
+            ipv4=self.query_one("#want-v4", Checkbox).value, ipv6=self.query_one("#want-v6", Checkbox).value
+        )
         self.query_one("#preview", Static).update(self.preview_text())
         if self.state.update is None:
             self.query_one("#update-result", Static).update("")
@@ -130,7 +133,11 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         else:
             v4 = "[dim]none found[/]"
         if not self._wants(host, 6):
-            v6 = "[dim]not published[/]" if self._can_ipv6() else "[dim]none (no stable IPv6 here, or the provider has no IPv6)[/]"
+            v6 = (
+                "[dim]not published[/]"
+                if self._can_ipv6()
+                else "[dim]none (no stable IPv6 here, or the provider has no IPv6)[/]"
+            )
         else:
             v6 = esc(ipv6) if ipv6 else "[dim]none found[/]"
         rows.append(("IPv4 (A)", v4))
@@ -140,8 +147,11 @@ wizard refuses to publish it: a private address in DNS helps nobody.
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#want-v6", Checkbox).disabled = not self._can_ipv6()
-        if self.state.update is not None and self.state.host is not None \
-                and self.state.update.hostname == self.state.host.hostname:
+        if (
+            self.state.update is not None
+            and self.state.host is not None
+            and self.state.update.hostname == self.state.host.hostname
+        ):
             self._show(self.state.update)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -164,7 +174,9 @@ wizard refuses to publish it: a private address in DNS helps nobody.
         try:
             result = await self.engine.update(host)
         except DdnsWizardError as exc:
-            result = UpdateResult(host.hostname, host.provider, None, None, "error", getattr(exc, "code", None), str(exc))
+            result = UpdateResult(
+                host.hostname, host.provider, None, None, "error", getattr(exc, "code", None), str(exc)
+            )
         self.post_message(UpdateDone(result))
 
     def on_update_done(self, message: UpdateDone) -> None:
@@ -175,8 +187,9 @@ wizard refuses to publish it: a private address in DNS helps nobody.
             from dataclasses import replace
 
             words = _refusal_words(r)
-            self.state.preflight = (replace(self.state.preflight, ok=False, message=words)
-                                    if self.state.preflight is not None else None)
+            self.state.preflight = (
+                replace(self.state.preflight, ok=False, message=words) if self.state.preflight is not None else None
+            )
         self._show(r)
         self.refresh_nav()
 
@@ -239,8 +252,10 @@ def _refusal_words(r: UpdateResult) -> str:
     if code == "ko":
         # DuckDNS answers KO for a wrong token and for a domain not in the account alike
         # (checks/providers/duckdns.py); a mistyped or half-pasted token is the likelier one.
-        return ("DuckDNS answered KO: most often the token is mistyped or only partly pasted (copy it "
-                "again from the top of duckdns.org); otherwise the domain is not in your account.")
+        return (
+            "DuckDNS answered KO: most often the token is mistyped or only partly pasted (copy it "
+            "again from the top of duckdns.org); otherwise the domain is not in your account."
+        )
     if code in ("nohost", "notfqdn"):
         return "The provider does not know this hostname in your account: check its spelling."
     return "The provider rejected the credentials: check the username and password or token."

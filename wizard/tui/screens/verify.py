@@ -3,7 +3,7 @@ end-to-end reach check of the service's port (from outside, TLS, hairpin) as the
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable, Sequence
 
 from textual import work
 from textual.binding import Binding
@@ -14,7 +14,7 @@ from checks.config import HostConfig
 from checks.model import VerifyResult
 
 from ..messages import ReachDone, StatusNote, UpdateDone, VerifyDone, VerifyProgress
-from ..widgets import Spinner, code_markup, esc, ms_text
+from ..widgets import Spinner, code_markup, esc
 from .base import WizardScreen
 
 VERDICT_TEXT = {
@@ -27,7 +27,7 @@ VERDICT_TEXT = {
     "unknown": "[$warning]? Could not ask the DNS servers.[/]",
 }
 
-WAIT_S = 180.0     # the engine stops sooner when the record itself is wrong (waiting cannot fix it)
+WAIT_S = 180.0  # the engine stops sooner when the record itself is wrong (waiting cannot fix it)
 
 SHORT_VERDICT = {
     "ok": "[$success]✓[/] points here",
@@ -69,7 +69,7 @@ inside would prove nothing: your router answers its own address itself.
         yield Static("", id="verify-offer", classes="box")
         yield Static("", id="verify-verdict")
         yield DataTable(id="answers", cursor_type="none", zebra_stripes=True)
-        yield Static("", id="ping")     # the reach check's result (the proof; no LAN ping any more)
+        yield Static("", id="ping")  # the reach check's result (the proof; no LAN ping any more)
 
     def hosts(self) -> list[HostConfig]:
         """The names to check: this session's, or (troubleshooting) every configured one."""
@@ -87,8 +87,11 @@ inside would prove nothing: your router answers its own address itself.
     def needs_update(self) -> list[HostConfig]:
         """Configured names whose record itself is wrong: an update fixes them, waiting does not."""
         by_name = {h.hostname: h for h in self.hosts()}
-        return [by_name[r.hostname] for r in self.state.verifies.values()
-                if r.next_step == "update" and r.hostname in by_name]
+        return [
+            by_name[r.hostname]
+            for r in self.state.verifies.values()
+            if r.next_step == "update" and r.hostname in by_name
+        ]
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -124,24 +127,31 @@ inside would prove nothing: your router answers its own address itself.
         self._offer("")
         self.state.verifies = {}
         self.query_one("#spinner", Spinner).start("Sending the current address…")
-        self.started(self.run_verify(self.hosts(), update_first=hosts),
-                     "Updating " + ", ".join(h.hostname for h in hosts))
+        self.started(
+            self.run_verify(self.hosts(), update_first=hosts), "Updating " + ", ".join(h.hostname for h in hosts)
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "update_now":
-            return True if self.needs_update() else False      # False hides it
+            return bool(self.needs_update())  # False hides it
         return True
 
     @work(exclusive=True, exit_on_error=False)
-    async def run_verify(self, hosts: list[HostConfig], update_first: list[HostConfig] = ()) -> None:  # type: ignore[assignment]
+    async def run_verify(self, hosts: list[HostConfig], update_first: Sequence[HostConfig] = ()) -> None:
+        def progress(partial: VerifyResult, waited: float) -> None:
+            self.post_message(VerifyProgress(partial, waited))
+
         for host in update_first:
             self.post_message(StatusNote(f"Sending the current address for {host.hostname}"))
             self.post_message(UpdateDone(await self.engine.update(host)))
         for host in hosts:
             ipv4, ipv6 = self.state.expected_addresses(host)
             result = await self.engine.verify(
-                host.hostname, ipv4, ipv6, wait_s=WAIT_S,
-                on_progress=lambda r, waited: self.post_message(VerifyProgress(r, waited)),
+                host.hostname,
+                ipv4,
+                ipv6,
+                wait_s=WAIT_S,
+                on_progress=progress,
                 host=host,
             )
             self.post_message(VerifyDone(result))
@@ -154,9 +164,9 @@ inside would prove nothing: your router answers its own address itself.
 
     def on_verify_progress(self, message: VerifyProgress) -> None:
         self._show(message.result)
-        self.query_one("#spinner", Spinner).label = (
-            f"Waiting until every answer agrees… ({message.waited_s:.0f} s of at most {WAIT_S:.0f} s)"
-        )
+        self.query_one(
+            "#spinner", Spinner
+        ).label = f"Waiting until every answer agrees… ({message.waited_s:.0f} s of at most {WAIT_S:.0f} s)"
 
     def on_verify_done(self, message: VerifyDone) -> None:
         r = message.result
@@ -181,8 +191,11 @@ inside would prove nothing: your router answers its own address itself.
         self.refresh_nav()
         hosts = self.hosts()
         first = self.state.verifies.get(hosts[0].hostname) if hosts else None
-        if (first is not None and all(h.hostname in self.state.verifies for h in hosts)
-                and first.verdict in ("ok", "propagating")):   # a wrong record: update first (u)
+        if (
+            first is not None
+            and all(h.hostname in self.state.verifies for h in hosts)
+            and first.verdict in ("ok", "propagating")
+        ):  # a wrong record: update first (u)
             # The proof, for the session's name (the first one): from outside, on the service's port.
             ports = self.state.reach_ports()
             words = ", ".join(str(p) for p in ports)
@@ -203,8 +216,10 @@ inside would prove nothing: your router answers its own address itself.
         self.query_one("#spinner", Spinner).stop()
         style = {"ok": "$success", "error": "$error", "warning": "$warning", "info": "$text-muted"}
         mark = {"ok": "✓", "error": "✗", "warning": "!", "info": "i"}
-        lines = [f"[{style.get(sev, '$text')}]{mark.get(sev, '•')} {esc(text)}[/]"
-                 for sev, text in summary_lines(message.result)]
+        lines = [
+            f"[{style.get(sev, '$text')}]{mark.get(sev, '•')} {esc(text)}[/]"
+            for sev, text in summary_lines(message.result)
+        ]
         self.query_one("#ping", Static).update("\n".join(lines))
         self.refresh_nav()
         self.set_status("")
@@ -235,8 +250,9 @@ inside would prove nothing: your router answers its own address itself.
         caveat = self.state.ipv4_caveat(r.expected_ipv4) if r.expected_ipv4 else None
         if r.verdict == "ok" and caveat:
             # The name is right; the network behind it still cannot be reached over IPv4 (issue 11).
-            lines[0] = ("[$warning]! The name points here, but that does not make it reachable over IPv4:[/] "
-                        + esc(caveat))
+            lines[0] = "[$warning]! The name points here, but that does not make it reachable over IPv4:[/] " + esc(
+                caveat
+            )
         if r.verdict == "ok" and r.expected_ipv6:
             status = self.state.ipv6_status()
             if status:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual.binding import Binding
 from textual.widget import Widget
@@ -96,7 +96,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "hosts" and not self.state.config.hosts:
-            return False    # nothing configured yet: the setup path adds the first
+            return False  # nothing configured yet: the setup path adds the first
         return True
 
     def action_hosts(self) -> None:
@@ -104,7 +104,7 @@ Keys: **↑/↓** choose, **Enter** or **n** goes on, **Esc** goes back (or canc
 
         self.app.push_screen(HostsScreen(), self._hosts_done)
 
-    def _hosts_done(self, choice: "tuple[str, str | None] | None") -> None:
+    def _hosts_done(self, choice: tuple[str, str | None] | None) -> None:
         if choice is None:
             self.refresh_configured()
             return
