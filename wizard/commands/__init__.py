@@ -4,6 +4,11 @@ Command modules import nothing heavy at module level (``--help`` imports them
 all); engine and UI imports go inside ``run``.
 """
 
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
 # (command name, module in wizard.commands, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
     ("diagnose", "diagnose", "find addresses, NAT/CGNAT and router facts; changes nothing"),
@@ -20,3 +25,18 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("service", "service", "install, check or remove the watch as a systemd service"),
     ("probe-server", "probe_server", "run a self-hostable outside prober (IP echo, port checks)"),
 ]
+
+
+class SubcommandsWithConfig:
+    """Subcommands that accept the global --config after them too (`hosts list --config F`).
+
+    SUPPRESS keeps a value given before the command when this one is absent (as wizard.cli
+    does for the commands themselves)."""
+
+    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+        self.sub = sub
+
+    def add_parser(self, *a: Any, **kw: Any) -> argparse.ArgumentParser:
+        p = self.sub.add_parser(*a, **kw)
+        p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
+        return p

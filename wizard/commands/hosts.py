@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+
+from wizard.commands import SubcommandsWithConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = _Sub(parser.add_subparsers(dest="hosts_action", metavar="ACTION", required=True))
+    sub = SubcommandsWithConfig(parser.add_subparsers(dest="hosts_action", metavar="ACTION", required=True))
     p = sub.add_parser("list", help="list the configured hostnames (no secrets)")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p = sub.add_parser("remove", help="remove a hostname from the configuration")
@@ -48,15 +49,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("A running `watch` picks the change up when it restarts (e.g. systemctl restart ddns-wizard).")
     return 0
-
-
-class _Sub:
-    """Subcommands that accept the global --config after them too (`... list --config F`)."""
-
-    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        self.sub = sub
-
-    def add_parser(self, *a: Any, **kw: Any) -> argparse.ArgumentParser:
-        p = self.sub.add_parser(*a, **kw)
-        p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
-        return p

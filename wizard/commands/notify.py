@@ -7,11 +7,12 @@ Exit 0 when every URL accepted it, 1 when any did not, 2 when none is configured
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from wizard.commands import SubcommandsWithConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = _Sub(parser.add_subparsers(dest="notify_action", metavar="ACTION", required=True))
+    sub = SubcommandsWithConfig(parser.add_subparsers(dest="notify_action", metavar="ACTION", required=True))
     sub.add_parser("test", help="send a test notification to every [notify] URL and the ping URL")
 
 
@@ -48,15 +49,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"ping {shown_url(settings.ping or '')}: " + ("accepted" if good else f"NOT accepted: {why}"))
         ok = ok and good
     return 0 if ok else 1
-
-
-class _Sub:
-    """Subcommands that accept the global --config after them too (`... list --config F`)."""
-
-    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        self.sub = sub
-
-    def add_parser(self, *a: Any, **kw: Any) -> argparse.ArgumentParser:
-        p = self.sub.add_parser(*a, **kw)
-        p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
-        return p

@@ -9,11 +9,12 @@ failed or there is no systemd, 2 usage/configuration problems.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from wizard.commands import SubcommandsWithConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = _Sub(parser.add_subparsers(dest="service_action", metavar="ACTION", required=True))
+    sub = SubcommandsWithConfig(parser.add_subparsers(dest="service_action", metavar="ACTION", required=True))
     for name, text in (
         ("install", "write the unit, reload systemd, enable and start it"),
         ("remove", "stop, disable and delete the unit"),
@@ -74,15 +75,3 @@ def run(args: argparse.Namespace) -> int:
     for line in service_outcome_lines(outcome, action=args.service_action):
         print(line)
     return 0 if outcome.ok else 1
-
-
-class _Sub:
-    """Subcommands that accept the global --config after them too (`... list --config F`)."""
-
-    def __init__(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        self.sub = sub
-
-    def add_parser(self, *a: Any, **kw: Any) -> argparse.ArgumentParser:
-        p = self.sub.add_parser(*a, **kw)
-        p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS, help="configuration file")
-        return p
