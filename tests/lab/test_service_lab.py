@@ -24,9 +24,7 @@ import pytest
 from checks.ddns.service import render_unit
 from tests.lab import plan
 from tests.lab.test_notify_lab import hooks, write_config
-from tests.lab.test_systemd_lab import _history, _wait_for
-from tests.lab.topology import VENV_BIN
-from tests.unitsandbox import DYNAMIC_UID, python_home, sandbox_argv, sandbox_of, service_settings
+from tests.lab.test_systemd_lab import _history, _wait_for, sandboxed_watch_command
 
 pytestmark = pytest.mark.lab
 
@@ -53,40 +51,7 @@ def test_written_system_unit_runs_the_watch_and_notifies_under_its_sandbox(lab_f
                 "system", executable="/usr/local/bin/ddns-wizard", config_path=Path("/etc/ddns-wizard/config.toml")
             )
         )
-        creds, state = base / "credentials", base / "state"
-        creds.mkdir(mode=0o755)
-        state.mkdir(mode=0o700)
-        os.chown(state, DYNAMIC_UID, DYNAMIC_UID)
-        shutil.copy(lab.config_path, creds / "config.toml")
-        shutil.copy(lab.tool_env["SSL_CERT_FILE"], creds / "ca.pem")
-        for f in ("config.toml", "ca.pem"):
-            os.chown(creds / f, DYNAMIC_UID, DYNAMIC_UID)
-            os.chmod(creds / f, 0o400)
-        history = state / "history.jsonl"
-        (exec_start,) = service_settings(unit)["ExecStart"]
-        argv = [
-            str(VENV_BIN / "ddns-wizard")
-            if a == "/usr/local/bin/ddns-wizard"
-            else a.replace("%d", str(creds)).replace("/var/lib/ddns-wizard", str(state))
-            for a in exec_start.split()
-        ]
-        argv[argv.index("--interval") + 1] = "10"
-        home = python_home()
-        command = sandbox_argv(
-            sandbox_of(unit),
-            argv,
-            workdir=base,
-            state=state,
-            creds=creds,
-            env={
-                "PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin",
-                "CREDENTIALS_DIRECTORY": str(creds),
-                "STATE_DIRECTORY": str(state),
-                "SSL_CERT_FILE": str(creds / "ca.pem"),
-                "HOME": "/",
-            },
-            expose=(home,) if str(home).startswith(("/root/", "/home/")) else (),
-        )
+        command, history = sandboxed_watch_command(lab, unit, base)
         proc = lab.popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             _wait_for(

@@ -49,6 +49,47 @@ def _wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def sandboxed_watch_command(lab: Any, unit: Path, base: Path) -> tuple[list[str], Path]:
+    """The unit's ExecStart as the sandbox runs it (credentials, state directory, dynamic
+    user), with a 10 s interval: the argv to start in the lab, and the history file."""
+    creds, state = base / "credentials", base / "state"
+    creds.mkdir(mode=0o755)
+    state.mkdir(mode=0o700)
+    os.chown(state, DYNAMIC_UID, DYNAMIC_UID)
+    # LoadCredential= hands the service a copy it can read; the lab CA plays the public CAs' part.
+    shutil.copy(lab.config_path, creds / "config.toml")
+    shutil.copy(lab.tool_env["SSL_CERT_FILE"], creds / "ca.pem")
+    for f in ("config.toml", "ca.pem"):
+        os.chown(creds / f, DYNAMIC_UID, DYNAMIC_UID)
+        os.chmod(creds / f, 0o400)
+    history = state / "history.jsonl"
+    (exec_start,) = service_settings(unit)["ExecStart"]
+    argv = [
+        str(VENV_BIN / "ddns-wizard")
+        if a == "/usr/local/bin/ddns-wizard"
+        else a.replace("%d", str(creds)).replace("/var/lib/ddns-wizard", str(state))
+        for a in exec_start.split()
+    ]
+    argv[argv.index("--interval") + 1] = "10"
+    home = python_home()
+    command = sandbox_argv(
+        sandbox_of(unit),
+        argv,
+        workdir=base,
+        state=state,
+        creds=creds,
+        env={
+            "PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin",
+            "CREDENTIALS_DIRECTORY": str(creds),
+            "STATE_DIRECTORY": str(state),
+            "SSL_CERT_FILE": str(creds / "ca.pem"),
+            "HOME": "/",
+        },
+        expose=(home,) if str(home).startswith(("/root/", "/home/")) else (),
+    )
+    return command, history
+
+
 def test_watch_does_its_job_under_the_units_sandbox(lab_factory: Any) -> None:
     lab = lab_factory("home")
     acc = lab.internet.accounts["dyndns2"]
@@ -68,41 +109,7 @@ def test_watch_does_its_job_under_the_units_sandbox(lab_factory: Any) -> None:
     base = Path(tempfile.mkdtemp(prefix="ddnsw-unit-watch-", dir="/var/tmp"))  # PrivateTmp hides /tmp
     try:
         os.chmod(base, 0o755)
-        creds, state = base / "credentials", base / "state"
-        creds.mkdir(mode=0o755)
-        state.mkdir(mode=0o700)
-        os.chown(state, DYNAMIC_UID, DYNAMIC_UID)
-        # LoadCredential= hands the service a copy it can read; the lab CA plays the public CAs' part.
-        shutil.copy(lab.config_path, creds / "config.toml")
-        shutil.copy(lab.tool_env["SSL_CERT_FILE"], creds / "ca.pem")
-        for f in ("config.toml", "ca.pem"):
-            os.chown(creds / f, DYNAMIC_UID, DYNAMIC_UID)
-            os.chmod(creds / f, 0o400)
-        history = state / "history.jsonl"
-        (exec_start,) = service_settings(WATCH_UNIT)["ExecStart"]
-        argv = [
-            str(VENV_BIN / "ddns-wizard")
-            if a == "/usr/local/bin/ddns-wizard"
-            else a.replace("%d", str(creds)).replace("/var/lib/ddns-wizard", str(state))
-            for a in exec_start.split()
-        ]
-        argv[argv.index("--interval") + 1] = "10"
-        home = python_home()
-        command = sandbox_argv(
-            sandbox_of(WATCH_UNIT),
-            argv,
-            workdir=base,
-            state=state,
-            creds=creds,
-            env={
-                "PATH": "/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin",
-                "CREDENTIALS_DIRECTORY": str(creds),
-                "STATE_DIRECTORY": str(state),
-                "SSL_CERT_FILE": str(creds / "ca.pem"),
-                "HOME": "/",
-            },
-            expose=(home,) if str(home).startswith(("/root/", "/home/")) else (),
-        )
+        command, history = sandboxed_watch_command(lab, WATCH_UNIT, base)
         proc = lab.popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
 
