@@ -198,7 +198,30 @@ async def steady(pilot: Pilot) -> None:
 
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
-    await pilot.pause()
+    await settled(pilot)
+
+
+async def settled(pilot: Pilot, timeout_s: float = 5.0) -> None:
+    """Wait until no worker runs and two pictures taken 50 ms apart are the same.
+
+    A step's result arrives in several messages (the result, the worker's state change
+    that re-enables Next, a verdict's recompose, the footer's bindings, a scroll after
+    refresh); on a loaded machine one pause did not cover them all and a snapshot caught
+    the screen half drawn (CI, stop 22)."""
+    from textual.worker import WorkerState
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    previous = None
+    while loop.time() < deadline:
+        await pilot.pause(0.05)
+        await pilot.wait_for_scheduled_animations()
+        running = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
+        picture = pilot.app.export_screenshot()
+        if not running and picture == previous:
+            return
+        previous = picture
+    # Still moving after the deadline (something animates): take the picture as it is.
 
 
 async def failed_credentials(pilot: Pilot) -> None:
@@ -213,6 +236,7 @@ async def to_hosting(pilot: Pilot) -> None:
 
 async def help_on_ports(pilot: Pilot) -> None:
     await ports_tested(pilot)
+    await settled(pilot)  # the results scrolled into view behind the help, not while it opens
     await pilot.press("f1")
     await on_screen(pilot, "HelpScreen")
 

@@ -311,15 +311,19 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         if use_ipv6:
             self.post_message(PortsReadyOverIpv6(tuple(await self.engine.check_ports_ipv6(specs, on_status=status))))
 
-    def on_ports_ready_over_ipv6(self, message: PortsReadyOverIpv6) -> None:
+    async def on_ports_ready_over_ipv6(self, message: PortsReadyOverIpv6) -> None:
         box = self.query_one("#port-results")
         for r in message.results:
             css = {"open": "verdict-open", "unknown": "verdict-unknown"}.get(r.verdict, "verdict-not-forwarded")
-            box.mount(PortVerdict(result6_parts(r), id=f"port6-{r.port}-{r.protocol}", classes=f"port-result {css}"))
+            await box.mount(
+                PortVerdict(result6_parts(r), id=f"port6-{r.port}-{r.protocol}", classes=f"port-result {css}")
+            )
         self.state.ports6 = tuple(message.results)
 
-    def _show_result(self, r: PortResult) -> None:
+    async def _show_result(self, r: PortResult) -> None:
+        """Draw (or redraw) one port's verdict and wait until it is in the layout."""
         key = f"{r.port}/{r.protocol}"
+        self.results[key] = r
         box = self.query_one("#port-results")
         widget_id = f"port-{r.port}-{r.protocol}"
         existing = box.query(f"#{widget_id}")
@@ -327,23 +331,22 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
         if existing:
             view = existing.first(PortVerdict)
             view.set_classes(f"port-result verdict-{r.verdict}")
-            self.run_worker(view.show(parts))
+            if view.parts != parts:
+                await view.show(parts)
         else:
-            box.mount(PortVerdict(parts, id=widget_id, classes=f"port-result verdict-{r.verdict}"))
-        self.results[key] = r
+            await box.mount(PortVerdict(parts, id=widget_id, classes=f"port-result verdict-{r.verdict}"))
 
-    def on_port_checked(self, message: PortChecked) -> None:
-        self._show_result(message.result)
+    async def on_port_checked(self, message: PortChecked) -> None:
+        await self._show_result(message.result)
 
-    def on_ports_ready(self, message: PortsReady) -> None:
+    async def on_ports_ready(self, message: PortsReady) -> None:
+        # Awaited one by one so that the scroll below measures the drawn verdicts: with the
+        # redraws left to workers, whether the outcome was scrolled into view depended on
+        # which finished first (a flaky snapshot in CI, stop 22).
         for r in message.results:
-            self._show_result(r)
+            await self._show_result(r)
         self.state.ports = tuple(self.results.values())
         self.query_one("#hairpin-note").display = any(r.verdict == "open" for r in self.results.values())
-        # Bring the outcome into view: the UPnP offer if any, else the first verdict.
-        offer = self.query_one("#mapping", Static)
-        target = offer if (self.unforwarded() and self._upnp_available) else self.query_one("#port-results")
-        self.call_after_refresh(lambda: target.scroll_visible(top=True, animate=False))
         opened = sum(1 for r in self.results.values() if r.verdict == "open")
         self.set_status(f"Tested: {opened} of {len(self.results)} reachable from outside.")
         if self.temporary_opens() and self._upnp_available:
@@ -359,6 +362,10 @@ Never expose SSH, RDP, SMB or camera admin pages directly: put them behind a VPN
                 + ", ".join(f"{r.port}/{r.protocol}" for r in self.unforwarded())
                 + " to this computer now (you can remove it later with [b]ddns-wizard upnp remove[/b])."
             )
+        # Bring the outcome into view: the router offer (map now / keep) if any, else the first verdict.
+        offer = self.query_one("#mapping", Static)
+        target = offer if offer.display else self.query_one("#port-results")
+        self.call_after_refresh(lambda: target.scroll_visible(top=True, animate=False))
         self.refresh_bindings()
 
     def _reserve_reminder(self) -> str:
