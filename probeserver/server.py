@@ -80,6 +80,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from probeserver import wire
 from probeserver.reach import make_route
 from probeserver.wire import (
     ECHOIP_PORT_PATH,
@@ -112,8 +113,8 @@ class ProbeServerSettings:
     max_concurrent_probes: int = 32  # dial-backs in flight, all clients together
     max_probes_per_client: int = 4  # dial-backs in flight per client (the tool sends 4 at most)
     queue_timeout_s: float = 5.0  # wait for a probe slot before answering 429/503
-    rate_per_s: float = 10.0  # token bucket refill per client
-    burst: int = 30  # token bucket size per client
+    rate_per_s: float = wire.DEFAULT_RATE_PER_S  # token bucket refill per client
+    burst: int = wire.DEFAULT_BURST  # token bucket size per client
     udp_echo_rate_per_s: float = 20.0  # UDP echo replies per client
     udp_echo_burst: int = 40
     max_tracked_clients: int = 10_000  # bucket table size (oldest evicted)

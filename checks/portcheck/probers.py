@@ -6,7 +6,8 @@ Every ``[endpoints] port_check`` / ``port_check_v6`` entry is one prober:
   (probeserver/server.py): ``/probe/tcp/N`` reads the listener's banner (so the
   answer proves it reached *this* machine), ``/probe/udp/N?token=T`` sends a UDP
   datagram and returns the reply.  The only prober that can test UDP.  Its token
-  bucket (10 requests/s per client, burst 30) needs no spacing.
+  bucket (10 requests/s per client, burst 64: ``probeserver.wire``) is kept on this
+  side too, so a check of many ports is spaced to it rather than meeting 429s.
 - a URL containing ``{port}`` — an echoip instance such as ifconfig.co:
   ``GET /port/N`` → ``{"ip", "port", "reachable"}``; it dials back *the address the
   request came from* over the same family, 2 s dial timeout, TCP only
@@ -49,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from checks.addresses import parse_ip
+from probeserver import wire
 from probeserver.wire import REACHED, TCP_RESULTS, UDP_RESULTS, probe_url
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,10 +74,10 @@ class ProberPolicy:
 ECHOIP_POLICY = ProberPolicy(60.0, 8.0, "it allows one automated request a minute (ifconfig.co's published limit)")
 PORTCHECKER_POLICY = ProberPolicy(3.0, 8.0, "it publishes no limit, so this tool spaces its requests 3 s apart")
 DDNSW_POLICY = ProberPolicy(0.0, 10.0, "")
-# probeserver/server.py's defaults are rate_per_s 10 and burst 30 per client; a little under
-# both, so requests that arrive bunched up still find a token.
-DDNSW_RATE_PER_S = 9.5
-DDNSW_BURST = 28.0
+# The probe server's default bucket (probeserver/wire.py: 10/s, burst 64 per client); a little
+# under both, so requests that arrive bunched up still find a token.
+DDNSW_RATE_PER_S = wire.DEFAULT_RATE_PER_S * 0.95
+DDNSW_BURST = wire.DEFAULT_BURST - 2.0
 DDNSW_429_RETRIES = 3  # a 429 from our own probe server: asked again after its Retry-After ...
 DDNSW_429_MAX_WAIT_S = 3.0  # ... when that is this short
 
@@ -504,7 +506,7 @@ async def ask_probers(
             await asyncio.sleep(delay)
         answer = await ask_prober(client, prober, port, protocol, token=token, timeout_s=timeout_s, family=family)
         retries = 0
-        # The project's probe server limits with a token bucket (10/s, burst 30: checks/probe_server.py)
+        # The project's probe server limits with a token bucket (probeserver/wire.py: 10/s, burst 64)
         # and says in Retry-After when the next token is there: a short wait beats giving the
         # port up as "rate-limited" (many ports at once can outrun the bucket).
         while (

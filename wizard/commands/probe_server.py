@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from probeserver import wire
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -32,11 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate",
         metavar="PER_S",
         type=float,
-        default=10.0,
-        help="requests per second allowed per client: an IPv4 address or an IPv6 /64 (default 10)",
+        default=wire.DEFAULT_RATE_PER_S,
+        help="requests per second allowed per client: an IPv4 address or an IPv6 /64 (default %(default)g)",
     )
     parser.add_argument(
-        "--burst", metavar="N", type=int, default=30, help="burst of requests allowed per client (default 30)"
+        "--burst",
+        metavar="N",
+        type=int,
+        default=wire.DEFAULT_BURST,
+        help="burst of requests allowed per client (default %(default)s)",
     )
     parser.add_argument(
         "--max-probes",
