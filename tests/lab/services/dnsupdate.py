@@ -36,16 +36,25 @@ async def replace_rrset(
     auth: Authority, zone: str, fqdn: str, rtype: str, values: list[str], ttl: int, timeout: float = 3.0
 ) -> None:
     """Make ``fqdn rtype`` exactly ``values`` (empty list: delete the RRset)."""
+    await replace_rrsets(auth, zone, [(fqdn, rtype, values)], ttl, timeout)
+
+
+async def replace_rrsets(
+    auth: Authority, zone: str, changes: list[tuple[str, str, list[str]]], ttl: int, timeout: float = 3.0
+) -> None:
+    """Make each ``(fqdn, rtype)`` exactly its values, all in one RFC 2136 transaction."""
     update = dns.update.UpdateMessage(
         zone, keyring=auth.keyring(), keyname=dns.name.from_text(auth.key_name), keyalgorithm=auth.key_algorithm
     )
-    name = dns.name.from_text(fqdn)
-    update.delete(name, rtype)
-    for value in values:
-        update.add(name, ttl, rtype, value)
+    for fqdn, rtype, values in changes:
+        name = dns.name.from_text(fqdn)
+        update.delete(name, rtype)
+        for value in values:
+            update.add(name, ttl, rtype, value)
     response = await dns.asyncquery.tcp(update, auth.server, timeout=timeout, port=auth.port)
     if response.rcode() != dns.rcode.NOERROR:
-        raise UpdateRefused(f"update of {fqdn} {rtype} refused: {dns.rcode.to_text(response.rcode())}")
+        what = ", ".join(f"{fqdn} {rtype}" for fqdn, rtype, _ in changes)
+        raise UpdateRefused(f"update of {what} refused: {dns.rcode.to_text(response.rcode())}")
 
 
 async def lookup(server: str, fqdn: str, rtype: str, timeout: float = 2.0, port: int = 53) -> list[str]:

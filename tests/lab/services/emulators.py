@@ -8,6 +8,7 @@ service is undocumented the choice made here is noted.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import json
@@ -21,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .dnsupdate import Authority, lookup, replace_rrset
+from .dnsupdate import Authority, lookup, replace_rrset, replace_rrsets
 from .httpcommon import ServiceState, client_ip
 
 # User-Agents that No-IP & co. answer with "badagent": empty or a library default.
@@ -102,7 +103,8 @@ def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority,
 
     hostnames = {h.lower() for h in (*account["hostnames"], *account.get("bulk_hostnames", ()))}
 
-    async def update_one(host: str, v4: str | None, v6: str | None) -> str:
+    def refusal(host: str) -> str | None:
+        """The reply for a name the account cannot update, else None."""
         if "." not in host:
             return "notfqdn"
         if host == account["abuse_hostname"]:
@@ -113,18 +115,29 @@ def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority,
             return "!donator"
         if host not in hostnames:
             return "nohost"
-        changed = False
-        sent = [a for a in (v4, v6) if a]
+        return None
+
+    async def update_all(hosts: list[str], v4: str | None, v6: str | None) -> list[str]:
+        """One reply line per name, in the order asked. The names of one grouped request are
+        read concurrently and written in one RFC 2136 transaction: how fast the lab's provider
+        writes is not what a benchmark of the clients should measure (200 names written one
+        transaction each cost 0.88 s of a 1.66 s run: issue 18)."""
+        sent = ",".join(a for a in (v4, v6) if a)
+        wanted = [(rtype, value) for rtype, value in (("A", v4), ("AAAA", v6)) if value is not None]
+        valid = sorted({h for h in hosts if refusal(h) is None})
+        changed: set[str] = set()
         try:
-            for rtype, value in (("A", v4), ("AAAA", v6)):
-                if value is None:
-                    continue
-                if await lookup(auth.server, host, rtype) != [value]:
-                    await replace_rrset(auth, zone, host, rtype, [value], ttl)
-                    changed = True
+            held = await asyncio.gather(*(lookup(auth.server, h, rtype) for h in valid for rtype, _ in wanted))
+            changes = []
+            for i, (host, (rtype, value)) in enumerate((h, w) for h in valid for w in wanted):
+                if held[i] != [value]:
+                    changes.append((host, rtype, [value]))
+                    changed.add(host)
+            if changes:
+                await replace_rrsets(auth, zone, changes, ttl)
         except Exception:  # Knot down or refusing (UpdateRefused, timeouts): the provider's DNS error
-            return "dnserr"
-        return ("good " if changed else "nochg ") + ",".join(sent)
+            return [refusal(h) or "dnserr" for h in hosts]
+        return [refusal(h) or (("good " if h in changed else "nochg ") + sent) for h in hosts]
 
     async def nic_update(request: Request) -> Response:
         if state.fault != ANY_AGENT and not _conforming_agent(request.headers.get("user-agent")):
@@ -156,7 +169,7 @@ def build_dyndns2(state: ServiceState, account: dict[str, Any], auth: Authority,
                 v6 = source
             else:
                 v4 = source
-        lines = [await update_one(host, v4, v6) for host in hosts]
+        lines = await update_all(hosts, v4, v6)
         return PlainTextResponse("\n".join(lines) + "\n")
 
     return Starlette(routes=[Route("/nic/update", nic_update, methods=["GET"])])
