@@ -49,6 +49,10 @@ ACTIONS = (
     "test-port-ipv6",  # test a port from outside over IPv6
     "remove-mapping",  # remove a router mapping
     "update",  # send the current public address to the provider
+    "verify",  # ask the name's DNS servers and public resolvers again
+    "diagnose",  # a full diagnosis: what sits between this network and the internet
+    "list-mappings",  # the forwards the router holds
+    "probe-server",  # run the project's probe server on a machine outside this network
 )
 
 # A line whose first answers take longer than this is slow (satellite, congested mobile).

@@ -80,7 +80,7 @@ def parse_reach_port(text: str) -> ReachPortSpec:
     if kind == "plain":
         return ReachPortSpec(port, "tcp", False)
     if kind == "udp":
-        raise ValueError(f"{text}: reach tests TCP services (UDP: `ddns-wizard ports check {port}/udp`)")
+        raise ValueError(f"{text}: reach tests TCP services; a UDP port is tested by the port check")
     raise ValueError(f"{text!r}: expected PORT, PORT/tcp, PORT/tls or PORT/plain")
 
 
@@ -267,7 +267,8 @@ def build_findings(
                     "error",
                     f"{name} has no address",
                     dns_explanation,
-                    "Publish the record: `ddns-wizard update` (or your provider's page), then `ddns-wizard verify`.",
+                    "Publish the record (send the update, or use your provider's page), then check the name again.",
+                    actions=("update", "verify"),
                 )
             )
         else:
@@ -278,8 +279,9 @@ def build_findings(
                     f"{name} does not point at this network",
                     f"It resolves to {_fmt(list(addresses))}; this network's public address is "
                     f"{_fmt(list(public))}. {dns_explanation}",
-                    "Update the record (`ddns-wizard update`), or check that the name is the right "
-                    "one; a friend's browser goes wherever the record points.",
+                    "Update the record, or check that the name is the right one; a friend's browser "
+                    "goes wherever the record points.",
+                    actions=("update",),
                 )
             )
     elif points_here is None:
@@ -308,6 +310,8 @@ def build_findings(
                     f"{label}: the connection from outside to {p.address} was {how}. "
                     + " ".join(e for e in p.evidence if not e.startswith(("Outside:", "Inside:"))),
                     p.fix,
+                    # the reach check does not ask the router, nor look past it
+                    actions=("list-mappings", "diagnose"),
                 )
             )
     for p in ports:
@@ -350,9 +354,10 @@ def build_findings(
                     "Nothing here can connect to your service from the internet: no probe server is "
                     "configured ([endpoints] port_check has no ddnsw+https:// entry and no other "
                     "prober answered).",
-                    "Run `ddns-wizard probe-server --listen 0.0.0.0:443 --tls-cert CERT --tls-key KEY` on "
-                    "a machine outside your network (a small VPS, a friend's server) and add "
+                    "Run the project's probe server, with a certificate, on a machine outside your "
+                    "network (a small VPS, a friend's server) and add "
                     '"ddnsw+https://THAT-HOST" to [endpoints] port_check.',
+                    actions=("probe-server",),
                 )
             )
             break
@@ -365,7 +370,8 @@ def build_findings(
                     f"{od.prober}: {name} resolves to {_fmt(list(od.prober_addresses))} there, not to "
                     f"this network's {p.address}; it connects only to the address a request comes "
                     "from. Its resolver may still hold an old answer.",
-                    "Wait for the old record's TTL (see `ddns-wizard verify`), then test again.",
+                    "Wait for the old record's TTL (checking the name shows how long), then test again.",
+                    actions=("verify",),
                 )
             )
         elif od.code == "rate-limited":
@@ -605,13 +611,13 @@ def _unreached_reasoning(
     lines += [
         e.replace(
             "(the router offers no way to ask: no UPnP, NAT-PMP or PCP)",
-            "(this check does not ask the router; `ddns-wizard upnp list` shows its forwards)",
+            "(this check does not ask the router, so it cannot say which forwards exist)",
         )
         for e in extra
     ]
     lines.append(
         "If another NAT sits in front of your router (the ISP's carrier-grade NAT, or a second "
-        "router), no forward at home can help: `ddns-wizard diagnose` tells."
+        "router), no forward at home can help: a full diagnosis tells."
     )
     return verdict, fix, lines
 

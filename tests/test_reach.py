@@ -119,7 +119,29 @@ def test_no_prober_says_how_to_get_one() -> None:
     p = port("unknown", hairpin="unknown", outside_detail=OutsideAnswer("unknown", code="no-prober"))
     found = build_findings(NAME, True, "ok", "", ["203.0.113.7"], ["203.0.113.7"], [p], None)
     f = next(f for f in found if f.id == "reach-needs-prober")
-    assert "ddns-wizard probe-server" in f.fix and "ddnsw+https://" in f.fix
+    assert "ddnsw+https://" in f.fix and f.actions == ("probe-server",)
+    from wizard.words import action_commands
+
+    assert action_commands(f.actions) == ["ddns-wizard probe-server --listen 0.0.0.0:443 --tls-cert CERT --tls-key KEY"]
+
+
+def test_a_wrong_address_is_worded_as_a_command_on_the_cli_and_as_a_step_in_the_wizard() -> None:
+    """The engine gives the next step as a code; the command line names the command, the
+    wizard its own step (the fix once said `ddns-wizard update` on the wizard's Done step)."""
+    from checks.reach import ReachResult
+    from wizard.commands.reach import summary_lines
+    from wizard.tui.words import action_hints
+
+    found = build_findings(NAME, False, "wrong-ip", "", ["198.51.100.9"], ["203.0.113.7"], [], None)
+    f = next(f for f in found if f.id == "reach-wrong-address")
+    assert f.actions == ("update",) and "ddns-wizard" not in f.fix
+    result = ReachResult(
+        NAME, ("198.51.100.9",), False, "203.0.113.7", None, "wrong-ip", "", "wrong-address", (), tuple(found)
+    )
+    cli = " ".join(text for _, text in summary_lines(result))
+    tui = " ".join(text for _, text in summary_lines(result, action_hints))
+    assert "ddns-wizard update" in cli and "ddns-wizard update" not in tui
+    assert "Hostname & update step" in tui
 
 
 def test_a_rate_limited_prober_is_named_as_the_reason() -> None:

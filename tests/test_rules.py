@@ -266,6 +266,7 @@ def test_path_only_rule(hops, verdict) -> None:  # type: ignore[no-untyped-def]
         "checks/portcheck/ipv6.py",
         "checks/portmap/upnp_errors.py",
         "checks/dns/verify.py",
+        "checks/reach.py",
     ],
 )
 def test_engine_sentences_name_no_cli_command_or_flag(module: str) -> None:

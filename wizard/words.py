@@ -19,9 +19,12 @@ ACTION_COMMANDS: dict[str, str] = {
     "test-port-ipv6": "ddns-wizard ports check PORT --ipv6",
     "remove-mapping": "ddns-wizard upnp remove PORT/PROTO",
     "update": "ddns-wizard update",
+    "verify": "ddns-wizard verify",
+    "diagnose": "ddns-wizard diagnose",
+    "list-mappings": "ddns-wizard upnp list",
+    "probe-server": "ddns-wizard probe-server --listen 0.0.0.0:443 --tls-cert CERT --tls-key KEY",
     # checks.portcheck.verdict.NEXT_STEPS besides the shared ones:
     "map-and-retest": "ddns-wizard ports check PORT --upnp",
-    "probe-server": "ddns-wizard probe-server",
 }
 
 

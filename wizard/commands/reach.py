@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+from wizard.words import action_commands
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.reach import ReachResult
@@ -66,7 +69,8 @@ def parse_args(args: argparse.Namespace, config: Any) -> tuple[str, list[Any]]:
         try:
             specs.append(parse_reach_port(text))
         except ValueError as exc:
-            raise UsageError(str(exc)) from None
+            hint = f" (`ddns-wizard ports check {text}`)" if text.strip().lower().endswith("/udp") else ""
+            raise UsageError(f"{exc}{hint}") from None
     unique = list({(s.port, s.protocol): s for s in specs}.values())
     if len(unique) > 8:
         raise UsageError("reach tests at most 8 ports at a time")
@@ -167,6 +171,8 @@ def render(result: ReachResult) -> Any:
             parts.append(Text("   " + f.detail))
         if f.fix:
             parts.append(Text.from_markup(f"   [bold]Fix:[/bold] {escape(f.fix)}"))
+        for command in action_commands(f.actions):
+            parts.append(Text.from_markup(f"   [bold]Next:[/bold] {escape(command)}"))
     evidence = [e for p in result.ports for e in p.evidence]
     if evidence:
         parts.append(Text("Evidence:", style="dim"))
@@ -175,8 +181,11 @@ def render(result: ReachResult) -> Any:
     return Group(*parts)
 
 
-def summary_lines(result: ReachResult) -> list[tuple[str, str]]:
-    """(severity, sentence) lines for the wizard's Verify and Done screens and the report."""
+def summary_lines(
+    result: ReachResult, words: Callable[[Iterable[str]], list[str]] = action_commands
+) -> list[tuple[str, str]]:
+    """(severity, sentence) lines for the wizard's Verify and Done screens (which pass
+    ``words=wizard.tui.words.action_hints``: keys and steps, not commands)."""
     lines: list[tuple[str, str]] = []
     ports = ", ".join(f"{p.port}/{p.protocol}" + (f" (IPv{p.family})" if p.family == 6 else "") for p in result.ports)
     if result.verdict == "reachable":
@@ -195,5 +204,10 @@ def summary_lines(result: ReachResult) -> list[tuple[str, str]]:
     for f in result.findings:
         if f.id == "reachable":
             continue
-        lines.append((f.severity, f.title + (f" — {f.fix}" if f.fix and f.severity in ("error", "warning") else "")))
+        text = f.title
+        if f.severity in ("error", "warning"):
+            text += f" — {f.fix}" if f.fix else ""
+            next_steps = words(f.actions)
+            text += f" ({'; '.join(next_steps)})" if next_steps else ""
+        lines.append((f.severity, text))
     return lines

@@ -106,10 +106,11 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
                 lines.append(f"{r.port}/{r.protocol}: {r.verdict.replace('-', ' ')} — see the Ports step for the fix.")
         if state.reach is not None:
             from wizard.commands.reach import summary_lines
+            from wizard.tui.words import action_hints
 
             # The Verify step's end-to-end check: a name that does not open from outside, a broken
             # certificate, or one that expires within 14 days is something that will not work (soon).
-            lines += [text for sev, text in summary_lines(state.reach) if sev in ("error", "warning")]
+            lines += [text for sev, text in summary_lines(state.reach, action_hints) if sev in ("error", "warning")]
         if all(line.startswith("IPv6 works") for line in lines):
             return []  # nothing that will not work: the only news is good
         return lines
@@ -164,8 +165,9 @@ secrets and your addresses' private parts redacted, for a forum or your ISP.
         problems = self.not_working()
         if state.reach is not None:
             from wizard.commands.reach import summary_lines
+            from wizard.tui.words import action_hints
 
-            sev, text = summary_lines(state.reach)[0]
+            sev, text = summary_lines(state.reach, action_hints)[0]
             if sev == "ok":  # the bad news is in the "will not work yet" list below
                 yield Static(f"[$success]✓ {esc(text)}[/]", id="reach-result")
         if problems:

@@ -211,6 +211,7 @@ inside would prove nothing: your router answers its own address itself.
 
     def on_reach_done(self, message: ReachDone) -> None:
         from wizard.commands.reach import summary_lines
+        from wizard.tui.words import action_hints
 
         self.state.reach = message.result
         self.query_one("#spinner", Spinner).stop()
@@ -218,7 +219,7 @@ inside would prove nothing: your router answers its own address itself.
         mark = {"ok": "✓", "error": "✗", "warning": "!", "info": "i"}
         lines = [
             f"[{style.get(sev, '$text')}]{mark.get(sev, '•')} {esc(text)}[/]"
-            for sev, text in summary_lines(message.result)
+            for sev, text in summary_lines(message.result, action_hints)
         ]
         self.query_one("#ping", Static).update("\n".join(lines))
         self.refresh_nav()
