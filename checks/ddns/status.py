@@ -13,6 +13,7 @@ Facts only; wizard/commands/status.py words them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import time
@@ -83,14 +84,14 @@ def stopped_hosts(config: Any, records: Sequence[dict[str, Any]]) -> dict[str, d
     the watch restores at start, for `update` from cron too."""
     from .watch import fingerprint
 
-    prints = {h.hostname: fingerprint(h) for h in config.hosts}
+    hosts = {h.hostname: h for h in config.hosts}
     out: dict[str, dict[str, Any]] = {}
     for r in records:
         name = r.get("hostname")
-        if not isinstance(name, str) or name not in prints:  # a damaged record: not ours
+        if not isinstance(name, str) or name not in hosts:  # a damaged record: not ours
             continue
         if r.get("event") == "stopped":
-            if r.get("fingerprint") == prints[name]:
+            if r.get("fingerprint") == fingerprint(hosts[name]):  # slow: only for stopped hosts
                 out[name] = r
             else:
                 out.pop(name, None)
@@ -161,7 +162,7 @@ def host_status(
     provider: str,
     records: Sequence[dict[str, Any]],
     *,
-    fingerprint: str | None = None,
+    fingerprint: str | Callable[[], str] | None = None,
     next_round_at: float | None = None,
     now: float | None = None,
 ) -> HostStatus:
@@ -199,7 +200,8 @@ def host_status(
             elif r.get("problem"):
                 last_error, last_error_at, last_code = r.get("message"), _iso(t), r.get("problem")
         elif event == "stopped":
-            same = fingerprint is None or r.get("fingerprint") == fingerprint
+            current = fingerprint() if callable(fingerprint) else fingerprint  # slow: asked only here
+            same = current is None or r.get("fingerprint") == current
             stopped = same
             if same:
                 last_result = "stopped"
@@ -330,7 +332,7 @@ def gather_status(
             h.hostname,
             h.provider,
             read.records,
-            fingerprint=fingerprint(h),
+            fingerprint=functools.partial(fingerprint, h),
             next_round_at=next_round if isinstance(next_round, (int, float)) else None,
             now=now,
         )

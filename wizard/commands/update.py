@@ -168,7 +168,8 @@ def _record_sent(path: Path, results: Sequence[UpdateResult], redactor: Redactor
     if config is not None:
         from checks.ddns.watch import fingerprint
 
-        prints = {h.hostname: fingerprint(h) for h in config.hosts}
+        refused = {r.hostname for r in sent if r.result == "error" and r.fatal}  # the slow hash: these only
+        prints = {h.hostname: fingerprint(h) for h in config.hosts if h.hostname in refused}
     try:
         with History(path, redactor=redactor) as history:
             for r in sent:
