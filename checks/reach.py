@@ -940,7 +940,15 @@ def result_json(r: ReachResult) -> dict[str, Any]:
             for p in r.ports
         ],
         "findings": [
-            {"id": f.id, "severity": f.severity, "title": f.title, "detail": f.detail, "fix": f.fix} for f in r.findings
+            {
+                "id": f.id,
+                "severity": f.severity,
+                "title": f.title,
+                "detail": f.detail,
+                "fix": f.fix,
+                "actions": list(f.actions),
+            }
+            for f in r.findings
         ],
         "duration_ms": r.duration_ms,
     }

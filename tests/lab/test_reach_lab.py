@@ -242,7 +242,9 @@ def test_no_prober_says_how_to_get_one(home) -> None:  # type: ignore[no-untyped
     data = json.loads(proc.stdout)
     assert data["verdict"] == "unknown" and data["points_here"] is True
     f = next(f for f in data["findings"] if f["id"] == "reach-needs-prober")
-    assert "ddns-wizard probe-server" in f["fix"]
+    assert "ddnsw+https://" in f["fix"] and f["actions"] == ["probe-server"]
+    human = " ".join(lab.tool("reach", NAME, config=config, timeout=60).stdout.split())  # wrapped at 80
+    assert "Next: ddns-wizard probe-server --listen 0.0.0.0:443 --tls-cert CERT --tls-key KEY" in human
 
 
 def test_watch_records_reach_results_in_the_history(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -361,7 +363,9 @@ def test_behind_carrier_grade_nat_the_name_is_unreachable(_lab_session: None) ->
     assert data["verdict"] == "unreachable"
     p = only_port(data)
     assert p["outside"] in ("closed", "filtered")
-    assert any("ddns-wizard diagnose" in e for e in p["evidence"])
+    assert any("no forward at home can help: a full diagnosis tells" in e for e in p["evidence"])
+    f = next(f for f in data["findings"] if f["id"] == "reach-port-unreachable")
+    assert "diagnose" in f["actions"]  # the command line prints it as `Next: ddns-wizard diagnose`
 
 
 def test_router_admin_page_on_its_own_address_is_no_hairpin(_lab_session: None) -> None:  # type: ignore[no-untyped-def]
