@@ -17,8 +17,8 @@ ACTION_HINTS: dict[str, str] = {
     "remove-mapping": "remove it in the router's web page (or with ddns-wizard upnp remove)",
     "update": "send the address on the Hostname & update step",
     "verify": "the Verify step asks the name's servers again",
-    "diagnose": "the Network step shows what sits between your router and the internet",
-    "list-mappings": "the router's web page lists its forwards",
+    "diagnose": "see the Network step",
+    "list-mappings": "check the router's forwarding page",
     # checks.portcheck.verdict.NEXT_STEPS besides the shared ones:
     "map-and-retest": "tick “Forward with UPnP” and test again: with the port and a control port mapped "
     "the same way, an ISP block shows",
