@@ -173,10 +173,12 @@ def test_lossy_slow_isp_link_keeps_the_verdict_and_update_lands_exactly_once(lab
     lab.write_config(hosts=[dyndns2_host(lab)])
     # One HTTPS exchange through this line can outlast the provider timeout (10 s: SYN and
     # TLS retransmissions at 30 % loss), or too few echoes answer for a quorum; then `update`
-    # says so and exits 1, and cron or the watch runs it again. So: at most three runs, and
+    # says so and exits 1, and cron or the watch runs it again. So: at most five runs, and
     # the provider must have applied exactly one update and seen no request it had to
-    # answer `nochg`.
-    for attempt in (1, 2, 3):  # noqa: B007  (the count is reported after the loop)
+    # answer `nochg`. (Measured: alone, 14 of 15 runs landed on the first attempt and one on
+    # the second; beside the rest of the suite on 2 CPUs the user-space relay is slower and
+    # one CI run in three used up three attempts, so three was a flake, not a bound.)
+    for attempt in (1, 2, 3, 4, 5):  # noqa: B007  (the count is reported after the loop)
         code, (result,), err = update(lab)
         if result["result"] != "error":
             break
