@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .model import Finding, NatResult
+from .model import Finding, NatResult, to_jsonable
 from .probes.tlsprobe import TlsFacts
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -939,17 +939,7 @@ def result_json(r: ReachResult) -> dict[str, Any]:
             }
             for p in r.ports
         ],
-        "findings": [
-            {
-                "id": f.id,
-                "severity": f.severity,
-                "title": f.title,
-                "detail": f.detail,
-                "fix": f.fix,
-                "actions": list(f.actions),
-            }
-            for f in r.findings
-        ],
+        "findings": [to_jsonable(f) for f in r.findings],  # id, severity, title, detail, fix, actions
         "duration_ms": r.duration_ms,
     }
 

@@ -28,7 +28,6 @@ PROBE_TCP_PATH = "/probe/tcp/{port}"
 PROBE_UDP_PATH = "/probe/udp/{port}"
 REACH_TCP_PATH = "/reach/tcp/{port}"  # ?name=HOST&tls=0|1 (probeserver/reach.py, checks/reach.py)
 
-# The datagram the server sends for /probe/udp, and the banner the client's listener answers with.
 # The server's default token bucket per client (an IPv4 address or an IPv6 /64), which the
 # client also keeps on its side to space its requests. The burst fits one `ports check` of
 # up to 64 ports at once (50 ports with a burst of 30 needed 2 s of refill alone: issue 18);
@@ -37,6 +36,8 @@ REACH_TCP_PATH = "/reach/tcp/{port}"  # ?name=HOST&tls=0|1 (probeserver/reach.py
 # stays 10/s.
 DEFAULT_RATE_PER_S = 10.0
 DEFAULT_BURST = 64
+
+# The datagram the server sends for /probe/udp, and the banner the client's listener answers with.
 UDP_PROBE_PREFIX = b"DDNSW-PROBE "
 BANNER_PREFIX = "DDNSW"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # what the server accepts as ?token=
