@@ -90,7 +90,9 @@ class Tmux:
         self._tmux("send-keys", "-t", self.session, *keys)
 
     def type(self, text: str) -> None:
-        self._tmux("send-keys", "-t", self.session, "-l", text)
+        # "--": a random secret may start with "-" (token_urlsafe's alphabet has it), and
+        # tmux would read "-R1o4..." as flags; this failed one CI run in stop 23.
+        self._tmux("send-keys", "-t", self.session, "-l", "--", text)
 
     def capture(self) -> str:
         screen = self._tmux("capture-pane", "-p", "-t", self.session).stdout
