@@ -558,6 +558,30 @@ async def test_a_fast_line_still_cuts_a_hanging_echo_at_its_usual_deadline() -> 
     assert "slow-line" not in [f.id for f in d.findings]
 
 
+async def test_echoes_that_are_all_late_keep_the_budget_on_a_lossy_line() -> None:
+    """A lossy line: DNS and STUN answered at once, but both HTTPS echoes lost their SYN and its
+    retry (3 s late against a 2.5 s usual deadline). They are what "online" rests on, so they are
+    not cut while no echo has answered: the line is online, not "limited" (a CI flake)."""
+    net = FakeNet()
+
+    async def both_late(url: str, family: int) -> Any:
+        await asyncio.sleep(0.6)
+        return src("http", url, PUBLIC)
+
+    net.overrides["http"] = both_late
+    d = await diagnose(net, deadlines=Deadlines(http=0.3), budget_s=4.0)
+    assert d.connectivity == "online"
+    assert all(r.status == "ok" for r in record(d, "http-echo"))
+
+
+async def test_a_filter_that_drops_every_echo_is_still_limited_within_the_budget() -> None:
+    net = FakeNet()
+    net.overrides["http"] = hang
+    d = await diagnose(net, deadlines=Deadlines(http=0.3), budget_s=1.5)
+    assert d.connectivity == "limited"
+    assert d.duration_ms < 2500
+
+
 @pytest.mark.parametrize("budget, kept", [(4.0, False), (8.0, True)])
 async def test_a_bigger_budget_gives_every_probe_more_time(budget: float, kept: bool) -> None:
     """--budget scales the probes' own deadlines: an echo that answers after 0.6 s is cut at a
