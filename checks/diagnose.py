@@ -24,9 +24,9 @@ never called offline:
   answers, no outside probe is cut before the budget ends.
 
 Once anything has answered, an outside probe that stays silent past its usual
-deadline is cut ("while other services answered") — except the HTTP echoes of a
-family none of whose echoes has answered yet: "online" rests on their word, and a
-lost SYN plus its lost retry (1 s + 2 s) is ordinary on a lossy line.
+deadline is cut ("while other services answered") — except the HTTP echoes while
+none of them (of either family) has answered yet: "online" rests on their word, and
+a lost SYN plus its lost retry (1 s + 2 s) is ordinary on a lossy line.
 
 Each probe's deadline scales with the budget (``--budget 10`` gives every probe
 2.5× its usual time), and once the line is known to be slow (its first answers
@@ -525,11 +525,12 @@ class _Run:
         if not self._any_answer() or self._line_slow():
             # Silence is not "offline" before the budget is spent, and a slow line needs it all.
             return None
-        if job.kind in ("http", "http6") and not self._http_answered(4 if job.kind == "http" else 6):
-            # Connectivity is "online" only on an HTTP echo's word, so until one of this family
-            # has answered the echoes keep the whole budget: on a lossy line (80 ms, 15 % loss) a
-            # lost SYN and its lost retry cost 1 s + 2 s, and cutting both echoes at their usual
-            # 2.5 s called a working line "limited" in one CI run of ten.
+        if job.kind in ("http", "http6") and not self._http_answered():
+            # Connectivity is "online" only on an HTTP echo's word, so until one has answered the
+            # echoes keep the whole budget: on a lossy line (80 ms, 15 % loss) a lost SYN and its
+            # lost retry cost 1 s + 2 s, and cutting both echoes at their usual 2.5 s called a
+            # working line "limited" in one CI run of ten. (Once one has answered, a silent echo of
+            # the other family is cut as before: a broken IPv6 path must not cost the whole budget.)
             return None
         return job.started + job.normal_s
 
@@ -937,9 +938,8 @@ class _Run:
         st = self.state
         return [*st.http.values(), *st.http6.values(), *st.dns.values(), *(st.stun or ())]
 
-    def _http_answered(self, family: int) -> bool:
-        http = self.state.http if family == 4 else self.state.http6
-        return any(s.value for s in http.values())
+    def _http_answered(self) -> bool:
+        return any(s.value for s in (*self.state.http.values(), *self.state.http6.values()))
 
     def _any_answer(self) -> bool:
         return any(s.value for s in self._sources_so_far())

@@ -582,6 +582,30 @@ async def test_a_filter_that_drops_every_echo_is_still_limited_within_the_budget
     assert d.duration_ms < 2500
 
 
+async def test_a_silent_ipv6_echo_is_still_cut_once_an_ipv4_echo_answered() -> None:
+    """The whole-budget wait is only for "online": with an IPv4 echo answered, a broken IPv6 path
+    (its echo silent) is cut at the echo's usual deadline, not waited on for the whole budget."""
+    v6 = LocalInfo(
+        interface="eth0",
+        ipv4="192.168.1.100",
+        gateway_ipv4="192.168.1.1",
+        ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),),
+        gateway_ipv6="fe80::1",
+    )
+    net = FakeNet(local=v6)
+
+    async def v6_hangs(url: str, family: int) -> Any:
+        if family == 6:
+            await hang()
+        return src("http", url, PUBLIC)
+
+    net.overrides["http"] = v6_hangs
+    d = await diagnose(net, deadlines=Deadlines(http=0.3), budget_s=4.0)
+    assert d.connectivity == "online"
+    assert record(d, "http-echo-v6")[0].status == "timeout"
+    assert d.duration_ms < 2000
+
+
 @pytest.mark.parametrize("budget, kept", [(4.0, False), (8.0, True)])
 async def test_a_bigger_budget_gives_every_probe_more_time(budget: float, kept: bool) -> None:
     """--budget scales the probes' own deadlines: an echo that answers after 0.6 s is cut at a
