@@ -37,6 +37,14 @@ CONFIG = Config(
 )
 
 HOME_LOCAL = LocalInfo(interface="eth0", ipv4="192.168.1.100", gateway_ipv4="192.168.1.1")
+# The same host with a stable global IPv6 address and an IPv6 router (dual stack).
+DUAL_STACK = LocalInfo(
+    interface="eth0",
+    ipv4="192.168.1.100",
+    gateway_ipv4="192.168.1.1",
+    ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),),
+    gateway_ipv6="fe80::1",
+)
 HOME_UPNP = UpnpInfo(
     available=True,
     found=True,
@@ -383,14 +391,7 @@ async def test_traceroute_decides_when_the_router_is_silent() -> None:
 async def test_ipv6_echo_is_skipped_without_global_ipv6_and_used_with_it() -> None:
     d = await diagnose(FakeNet())
     assert record(d, "http-echo-v6")[0].status == "skipped"
-    v6 = LocalInfo(
-        interface="eth0",
-        ipv4="192.168.1.100",
-        gateway_ipv4="192.168.1.1",
-        ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),),
-        gateway_ipv6="fe80::1",
-    )
-    d6 = await diagnose(FakeNet(local=v6, delays={"http6": 0.05}))
+    d6 = await diagnose(FakeNet(local=DUAL_STACK, delays={"http6": 0.05}))
     assert record(d6, "http-echo-v6")[0].status == "ok"
     assert d6.external.ipv6 == "2a0c:b641:100:1::beef"
 
@@ -398,14 +399,7 @@ async def test_ipv6_echo_is_skipped_without_global_ipv6_and_used_with_it() -> No
 async def test_dns_echoes_are_asked_over_ipv6_too_and_count_as_ipv6_sources() -> None:
     """Issue 11: the IPv6 quorum needs two kinds of source; `update` asked the DNS echoes over
     IPv6 (dns_echo_v6) but the diagnosis did not, so its IPv6 rested on the HTTPS echo alone."""
-    v6 = LocalInfo(
-        interface="eth0",
-        ipv4="192.168.1.100",
-        gateway_ipv4="192.168.1.1",
-        ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),),
-        gateway_ipv6="fe80::1",
-    )
-    net = FakeNet(local=v6)
+    net = FakeNet(local=DUAL_STACK)
     d = await diagnose(net)
     assert [c for c in net.calls if c[0] == "dns6"] == [("dns6", s) for s in CONFIG.endpoints.dns_echo_v6]
     assert [r.status for r in record(d, "dns-echo-v6")] == ["ok"] * len(CONFIG.endpoints.dns_echo_v6)
@@ -585,14 +579,7 @@ async def test_a_filter_that_drops_every_echo_is_still_limited_within_the_budget
 async def test_a_silent_ipv6_echo_is_still_cut_once_an_ipv4_echo_answered() -> None:
     """The whole-budget wait is only for "online": with an IPv4 echo answered, a broken IPv6 path
     (its echo silent) is cut at the echo's usual deadline, not waited on for the whole budget."""
-    v6 = LocalInfo(
-        interface="eth0",
-        ipv4="192.168.1.100",
-        gateway_ipv4="192.168.1.1",
-        ipv6_global=(Ipv6Address("2a0c:b641:100:1::100", "eth0"),),
-        gateway_ipv6="fe80::1",
-    )
-    net = FakeNet(local=v6)
+    net = FakeNet(local=DUAL_STACK)
 
     async def v6_hangs(url: str, family: int) -> Any:
         if family == 6:
