@@ -939,7 +939,7 @@ class _Run:
         return [*st.http.values(), *st.http6.values(), *st.dns.values(), *(st.stun or ())]
 
     def _http_answered(self) -> bool:
-        return any(s.value for s in (*self.state.http.values(), *self.state.http6.values()))
+        return any(s.value and s.method == "http" for s in self._sources_so_far())
 
     def _any_answer(self) -> bool:
         return any(s.value for s in self._sources_so_far())
